@@ -1,0 +1,73 @@
+# What a person types. The build itself is CMake (CMakeLists.txt); this file
+# only names the usual commands.
+#
+#   make demo    install what is missing, build, run the main job on a sample
+#   make test    install what is missing, build, run every test (incl. sanitizers)
+#   make build   build into build/ (the program is build/sluice)
+#   make bench   run the benchmarks (bench/README.md)
+#   make fuzz    fuzz the CSV parser for FUZZ_SECONDS (clang + libFuzzer)
+
+JOBS        ?= $(shell nproc)
+FUZZ_SECONDS ?= 60
+SHARED      ?= $(abspath $(CURDIR)/../shared)
+CMAKE_FLAGS := -DSLUICE_SHARED_CORPUS=$(SHARED)/corpus
+
+.PHONY: all deps build build-asan build-tsan test test-fast demo bench fuzz format clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build: deps
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+	@cmake --build build -j $(JOBS)
+
+build-asan: deps
+	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DSLUICE_SANITIZE=address,undefined $(CMAKE_FLAGS) >/dev/null
+	@cmake --build build-asan -j $(JOBS)
+
+build-tsan: deps
+	@cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_SANITIZE=thread $(CMAKE_FLAGS) >/dev/null
+	@cmake --build build-tsan -j $(JOBS)
+
+build-fuzz: deps
+	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_FUZZ=ON -DSLUICE_SANITIZE=address,undefined $(CMAKE_FLAGS) >/dev/null
+	@cmake --build build-fuzz -j $(JOBS) --target fuzz_csv
+
+# Every test: the normal build, then the ASan+UBSan build, then the threaded
+# tests under TSan, then a short fuzzing run. The last line is CTest's summary
+# of the normal build's full run.
+test: build build-asan build-tsan build-fuzz
+	@echo "== tests under ASan+UBSan =="
+	@cd build-asan && ctest --output-on-failure -j $(JOBS) -LE slow
+	@echo "== threaded tests under TSan =="
+	@cd build-tsan && ctest --output-on-failure -j $(JOBS) -L threads
+	@echo "== fuzzing for $(FUZZ_SECONDS)s =="
+	@$(MAKE) --no-print-directory fuzz-run
+	@echo "== all tests =="
+	@cd build && ctest --output-on-failure -j $(JOBS)
+
+test-fast: build
+	@cd build && ctest --output-on-failure -j $(JOBS)
+
+fuzz: build-fuzz fuzz-run
+
+fuzz-run:
+	@mkdir -p build-fuzz/corpus && cp -n fuzz/corpus/* build-fuzz/corpus/ 2>/dev/null || true
+	@build-fuzz/fuzz_csv -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=10 \
+	    -dict=fuzz/csv.dict build-fuzz/corpus >build-fuzz/fuzz.log 2>&1 \
+	    || (tail -40 build-fuzz/fuzz.log; exit 1)
+	@grep -E '^(#[0-9]+[[:space:]]+DONE|Done)' build-fuzz/fuzz.log | tail -1
+
+demo: build
+	@scripts/demo.sh
+
+bench: build
+	@bench/run.sh
+
+format:
+	@clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build build-asan build-tsan build-fuzz

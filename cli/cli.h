@@ -1,0 +1,43 @@
+/*
+ * Private to the command-line front end (cli/). The program is a thin layer:
+ * it parses arguments, calls the library (include/sluice/) and prints.
+ *
+ * Exit codes, the same for every command:
+ *   0  success (for checks: no record has an error)
+ *   2  usage or configuration error (message on stderr)
+ *   3  done, but some records have errors (partial success)
+ *   4  failed (input unreadable, fatal error)
+ */
+#ifndef SLUICE_CLI_H
+#define SLUICE_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sluice/csv.h"
+
+enum { EXIT_OK = 0, EXIT_USAGE = 2, EXIT_PARTIAL = 3, EXIT_FAILED = 4 };
+
+/* Commands: argv[0] is the command's own name ("gen", "csv", ...). */
+int cmd_csv(int argc, char **argv);
+int cmd_gen(int argc, char **argv);
+
+/* Print "sluice: <formatted message>\n" on stderr and return EXIT_USAGE;
+   `help` is the usage text of the command, pointed to after the message. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Is argv[*i] a dialect option (--delimiter C, --quote C, --escape C,
+   --comment C, --no-header, --keep-empty-lines, --lenient, --utf8,
+   --max-row SIZE, --scanner NAME)? If so apply it, advance *i past its value
+   and return 1; 0 if it is not one; EXIT_USAGE (after printing why) if its
+   value is bad. */
+int cli_dialect_opt(const char *cmd, int argc, char **argv, int *i, sl_csv_dialect *d,
+		    sl_csv_scanner *scanner);
+extern const char cli_dialect_help[];
+
+/* "64M", "1g", "4096", "2KiB" -> bytes. 0 ok, -1 bad. */
+int cli_parse_size(const char *s, uint64_t *out);
+/* Whole number, no sign, no junk. 0 ok, -1 bad. */
+int cli_parse_u64(const char *s, uint64_t *out);
+
+#endif

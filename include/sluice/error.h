@@ -1,0 +1,87 @@
+/*
+ * sluice error codes.
+ *
+ * One table, SL_ERROR_MAP, is the single source of every code: the enum, the
+ * names, the messages and the handling class are all generated from it, so
+ * they cannot drift apart. docs/errors.md is generated from the same table by
+ * `sluice errors-doc` (see tests/cli/test_errors_doc.sh).
+ *
+ * Conventions: 0 is success, every failure is negative. Numbers are stable
+ * (they may be stored); names are what users see and what the database keeps.
+ *
+ * Classes say what the engine does with a failure:
+ *   SL_CLASS_ROW    the record is rejected and kept in the error table;
+ *   SL_CLASS_RETRY  a transient fault: the chunk is retried with backoff;
+ *   SL_CLASS_FATAL  the job (or command) stops with this reason.
+ */
+#ifndef SLUICE_ERROR_H
+#define SLUICE_ERROR_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum sl_error_class { SL_CLASS_NONE = 0, SL_CLASS_ROW, SL_CLASS_RETRY, SL_CLASS_FATAL };
+
+/* X(NAME, number, class, message) */
+#define SL_ERROR_MAP(X)                                                                            \
+	X(OK, 0, NONE, "success")                                                                      \
+	/* general */                                                                                  \
+	X(NOMEM, -1, FATAL, "out of memory")                                                           \
+	X(INVAL, -2, FATAL, "invalid argument")                                                        \
+	X(USAGE, -3, FATAL, "bad command-line usage")                                                  \
+	X(CONFIG, -4, FATAL, "invalid configuration")                                                  \
+	X(LIMIT, -5, FATAL, "a configured limit was exceeded")                                         \
+	X(INTERNAL, -6, FATAL, "internal error: an invariant does not hold (please report it)")       \
+	/* CSV structure: the record is rejected, parsing goes on at the next record */              \
+	X(CSV_TOO_FEW_FIELDS, -100, ROW, "record has fewer fields than the header")                   \
+	X(CSV_TOO_MANY_FIELDS, -101, ROW, "record has more fields than the header")                   \
+	X(CSV_UNTERMINATED_QUOTE, -102, ROW, "quoted field is still open at the end of the input")    \
+	X(CSV_STRAY_QUOTE, -103, ROW,                                                                  \
+	  "quote inside an unquoted field, or text after a closing quote")                             \
+	X(CSV_INVALID_UTF8, -104, ROW, "record is not valid UTF-8")                                    \
+	X(CSV_ROW_TOO_LONG, -105, ROW, "record is longer than the configured row limit")               \
+	/* field validation (ingest) */                                                                \
+	X(VAL_REQUIRED, -200, ROW, "required value is missing")                                        \
+	X(VAL_TYPE, -201, ROW, "value is not of the column's type")                                    \
+	X(VAL_RANGE, -202, ROW, "value is out of the allowed range")                                   \
+	X(VAL_LENGTH, -203, ROW, "value has a length outside the allowed range")                       \
+	X(VAL_PATTERN, -204, ROW, "value does not match the column's pattern")                         \
+	X(VAL_ENUM, -205, ROW, "value is not one of the allowed values")                               \
+	X(DUP_KEY, -300, ROW, "key was already loaded")                                                \
+	/* database */                                                                                 \
+	X(DB_BUSY, -400, RETRY, "database is busy or locked")                                          \
+	X(DB_FULL, -401, RETRY, "database or disk is full")                                            \
+	X(DB_IO, -402, RETRY, "database I/O error")                                                    \
+	X(DB_ERROR, -403, FATAL, "database error")                                                     \
+	/* input */                                                                                    \
+	X(IO_OPEN, -500, FATAL, "cannot open the input")                                               \
+	X(IO_READ, -501, RETRY, "cannot read the input")                                               \
+	X(IO_WRITE, -502, FATAL, "cannot write the output")                                            \
+	X(IO_CHANGED, -503, FATAL, "the input changed since the job was planned")                     \
+	/* job */                                                                                      \
+	X(FATAL_HEADER, -600, FATAL, "required columns are missing from the header")
+
+typedef enum sl_error {
+#define SL__ERR_ENUM(name, num, cls, msg) SL_##name = (num),
+	SL_ERROR_MAP(SL__ERR_ENUM)
+#undef SL__ERR_ENUM
+} sl_error;
+
+/* "CSV_STRAY_QUOTE" for SL_CSV_STRAY_QUOTE; "UNKNOWN" for a number not in the table. */
+const char *sl_error_name(int code);
+/* One sentence for users, never NULL. */
+const char *sl_error_message(int code);
+enum sl_error_class sl_error_class(int code);
+/* The code whose name is `name` (case-sensitive), or 1 when there is none. */
+int sl_error_from_name(const char *name);
+
+/* Iteration over the table, for documentation and per-code counters. */
+#define SL_ERROR_COUNT 29
+int sl_error_at(int index); /* code of the index-th table entry, 0 <= index < SL_ERROR_COUNT */
+int sl_error_index(int code); /* inverse of sl_error_at, or -1 */
+
+#ifdef __cplusplus
+}
+#endif
+#endif

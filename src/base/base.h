@@ -1,0 +1,65 @@
+/*
+ * Private to sluice: small building blocks every module uses. Not installed,
+ * not part of the public API (include/sluice/).
+ *
+ *   sl_buf   a growable byte buffer born with a ceiling;
+ *   sl_cpu   what the CPU can run, detected once;
+ *   sl_json  writing JSON text safely (strings escaped, never malformed).
+ */
+#ifndef SLUICE_BASE_H
+#define SLUICE_BASE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "sluice/str.h"
+
+#define SL_LIKELY(x) __builtin_expect(!!(x), 1)
+#define SL_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define SL_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* --- sl_buf ----------------------------------------------------------------
+ * Owns its bytes. `cap` never exceeds `max`: a buffer that would have to
+ * grow past its ceiling fails with SL_LIMIT instead, so no input can make
+ * memory grow without bound. */
+typedef struct sl_buf {
+	char *p;
+	size_t len, cap, max;
+} sl_buf;
+
+void sl_buf_init(sl_buf *b, size_t max);
+void sl_buf_free(sl_buf *b);
+/* Make room for `extra` more bytes: 0, SL_NOMEM or SL_LIMIT. */
+int sl_buf_reserve(sl_buf *b, size_t extra);
+int sl_buf_append(sl_buf *b, const void *p, size_t n);
+static inline void sl_buf_reset(sl_buf *b)
+{
+	b->len = 0;
+}
+
+/* --- sl_cpu ---------------------------------------------------------------- */
+typedef struct sl_cpu {
+	bool sse2, avx2, pclmul, bmi1, popcnt;
+} sl_cpu;
+const sl_cpu *sl_cpu_get(void);
+
+/* --- sl_json --------------------------------------------------------------
+ * Writes to a FILE*. Strings are escaped per RFC 8259; bytes that are not
+ * valid UTF-8 are written as \u00XX of the byte (so output is always valid
+ * JSON, and distinct inputs stay distinct). */
+void sl_json_str(FILE *f, const char *p, size_t n);
+static inline void sl_json_sv(FILE *f, sl_str s)
+{
+	sl_json_str(f, s.p, s.n);
+}
+static inline void sl_json_cstr(FILE *f, const char *s)
+{
+	sl_json_str(f, s, strlen(s));
+}
+
+/* Monotonic seconds, for durations. */
+double sl_now(void);
+
+#endif

@@ -1,0 +1,42 @@
+/*
+ * CPU feature detection, done once. The SIMD scanners are compiled for their
+ * instruction sets in their own files and chosen here at run time, so one
+ * binary runs everywhere and uses the best the machine has.
+ */
+#include <pthread.h>
+#include <time.h>
+
+#include "base/base.h"
+
+static sl_cpu cpu;
+static pthread_once_t cpu_once = PTHREAD_ONCE_INIT;
+
+static void cpu_detect(void)
+{
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+	__builtin_cpu_init();
+	cpu.sse2 = __builtin_cpu_supports("sse2");
+	cpu.avx2 = __builtin_cpu_supports("avx2");
+	cpu.popcnt = __builtin_cpu_supports("popcnt");
+	/* __builtin_cpu_supports knows neither pclmul nor bmi on older
+	   compilers: ask CPUID leaf 1 (ECX bit 1) and leaf 7 (EBX bit 3). */
+	unsigned a, b, c, d;
+	__asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(1), "c"(0));
+	cpu.pclmul = (c >> 1) & 1;
+	__asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(0));
+	cpu.bmi1 = (b >> 3) & 1;
+#endif
+}
+
+const sl_cpu *sl_cpu_get(void)
+{
+	pthread_once(&cpu_once, cpu_detect);
+	return &cpu;
+}
+
+double sl_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}

@@ -1,0 +1,207 @@
+/*
+ * Chunking: one sequential read of the file that finds record boundaries
+ * about every chunk_size bytes, counts records and lines before each, and
+ * hashes the content (XXH3-64) on the way.
+ *
+ * The boundaries come from the same grammar as the parse (the quote-aware
+ * counting fast path, with the state machine for what it does not decide),
+ * so a boundary is never inside a quoted field and the records a chunk
+ * worker finds are exactly those a single pass finds there. Memory is one
+ * read buffer plus at most one partial record, whatever the file's size.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "csv/csv_int.h"
+
+#define SPLIT_READ (4u << 20)
+
+typedef struct split_io {
+	int fd;
+	uint64_t off;
+	sl_buf buf;
+	bool fed, eof;
+	XXH3_state_t *xx;
+} split_io;
+
+static int split_refill(split_io *io, sl_csv_parser *p)
+{
+	size_t used = io->fed ? sl_csv_consumed(p) : 0;
+	size_t keep = io->buf.len - used;
+	if (used && keep)
+		memmove(io->buf.p, io->buf.p + used, keep);
+	io->buf.len = keep;
+	int rc = sl_buf_reserve(&io->buf, SPLIT_READ);
+	if (rc < 0)
+		return rc;
+	ssize_t n;
+	do
+		n = pread(io->fd, io->buf.p + io->buf.len, SPLIT_READ, (off_t)io->off);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return SL_IO_READ;
+	if (n == 0)
+		io->eof = true;
+	XXH3_64bits_update(io->xx, io->buf.p + io->buf.len, (size_t)n);
+	io->off += (uint64_t)n;
+	io->buf.len += (size_t)n;
+	sl_csv_feed(p, io->buf.p, io->buf.len, io->eof);
+	io->fed = true;
+	return 0;
+}
+
+static int add_chunk(sl_csv_plan *plan, size_t *cap, const sl_csv_pos *start)
+{
+	if (plan->nchunks == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 16;
+		sl_csv_chunk *c = realloc(plan->chunks, ncap * sizeof *c);
+		if (!c)
+			return SL_NOMEM;
+		plan->chunks = c;
+		*cap = ncap;
+	}
+	sl_csv_chunk *c = &plan->chunks[plan->nchunks++];
+	memset(c, 0, sizeof *c);
+	c->offset = start->offset;
+	c->start = *start;
+	return 0;
+}
+
+static int keep_header(sl_csv_plan *plan, const sl_csv_parser *p)
+{
+	size_t n;
+	const sl_str *h = sl_csv_header(p, &n);
+	if (!n)
+		return 0;
+	plan->header = calloc(n, sizeof *plan->header);
+	if (!plan->header)
+		return SL_NOMEM;
+	plan->nheader = n;
+	for (size_t i = 0; i < n; i++) {
+		plan->header[i] = strndup(h[i].p, h[i].n);
+		if (!plan->header[i])
+			return SL_NOMEM;
+	}
+	return 0;
+}
+
+int sl_csv_split(int fd, const sl_csv_dialect *d, sl_csv_scanner s, uint64_t chunk_size,
+		 sl_csv_plan *plan)
+{
+	int rc;
+	sl_csv_parser *p = NULL;
+	split_io io = {.fd = fd};
+	size_t cap = 0;
+	bool first_done = false;
+	uint64_t stop = 0;
+	struct stat st;
+
+	memset(plan, 0, sizeof *plan);
+	sl_buf_init(&io.buf, d->max_row_bytes + 2 * SPLIT_READ + 64);
+	if (chunk_size == 0)
+		chunk_size = 64u << 20;
+	if (fstat(fd, &st) < 0) {
+		rc = SL_IO_OPEN;
+		goto out;
+	}
+	plan->bytes = (uint64_t)st.st_size;
+	if (!(io.xx = XXH3_createState())) {
+		rc = SL_NOMEM;
+		goto out;
+	}
+	XXH3_64bits_reset(io.xx);
+	if ((rc = sl_csv_parser_new(d, s, &p)) < 0)
+		goto out;
+
+	sl_csv_pos origin = {0, 0, 1};
+	if (plan->bytes > 0 && (rc = add_chunk(plan, &cap, &origin)) < 0)
+		goto out;
+	stop = chunk_size;
+
+	for (;;) {
+		if (io.fed) {
+			if (!first_done) {
+				/* The header, or the first record, sets the field count. */
+				sl_csv_record rec;
+				rc = sl_csv_next(p, &rec);
+				if (rc < 0)
+					goto out;
+				if (rc == 1) {
+					first_done = true;
+					if (rec.is_header) {
+						plan->header_line = rec.line;
+						plan->header_error = rec.error;
+						if ((rc = keep_header(plan, p)) < 0)
+							goto out;
+					}
+					continue;
+				}
+			} else {
+				rc = sl_csv_skip(p, stop);
+				if (rc < 0)
+					goto out;
+				if (rc == 1) {
+					sl_csv_pos at = sl_csv_position(p);
+					if (at.offset >= plan->bytes)
+						break;
+					if ((rc = add_chunk(plan, &cap, &at)) < 0)
+						goto out;
+					stop = at.offset + chunk_size;
+					continue;
+				}
+			}
+			if (io.eof)
+				break;
+		}
+		if ((rc = split_refill(&io, p)) < 0)
+			goto out;
+	}
+	if (io.off != plan->bytes) {
+		rc = SL_IO_CHANGED; /* the file grew or shrank while we read it */
+		goto out;
+	}
+	plan->hash = XXH3_64bits_digest(io.xx);
+	plan->counts = *sl_csv_counts_get(p);
+	plan->expected_fields = sl_csv_expected_fields(p);
+	for (size_t i = 0; i < plan->nchunks; i++) {
+		sl_csv_chunk *c = &plan->chunks[i];
+		bool last = i + 1 == plan->nchunks;
+		c->length = (last ? plan->bytes : plan->chunks[i + 1].offset) - c->offset;
+		c->records = (last ? plan->counts.records : plan->chunks[i + 1].start.records) -
+			     c->start.records;
+	}
+	rc = 0;
+out:
+	if (rc < 0)
+		sl_csv_plan_free(plan);
+	sl_csv_parser_free(p);
+	sl_buf_free(&io.buf);
+	XXH3_freeState(io.xx);
+	return rc;
+}
+
+void sl_csv_plan_free(sl_csv_plan *plan)
+{
+	for (size_t i = 0; i < plan->nheader; i++)
+		free(plan->header[i]);
+	free(plan->header);
+	free(plan->chunks);
+	memset(plan, 0, sizeof *plan);
+}
+
+int sl_csv_chunk_reader_new(const sl_csv_plan *plan, size_t i, int fd, const sl_csv_dialect *d,
+			    sl_csv_scanner s, sl_fd_range *range, sl_csv_reader **out)
+{
+	const sl_csv_chunk *c = &plan->chunks[i];
+	range->fd = fd;
+	range->offset = c->offset;
+	range->length = c->length;
+	int rc = sl_csv_reader_new(d, s, sl_fd_range_read, range, 0, out);
+	if (rc == 0 && i > 0)
+		sl_csv_parser_start_at(sl_csv_reader_parser(*out), &c->start, plan->expected_fields);
+	return rc;
+}

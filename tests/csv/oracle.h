@@ -1,0 +1,123 @@
+/*
+ * Test support (tests/ and fuzz/ only): parse a buffer by a chosen method
+ * and serialize everything observable about the records (numbers, lines,
+ * offsets, errors, field counts, raw bytes, values) and the final counters
+ * into one byte string. Two methods agree iff their strings are equal.
+ *
+ * Methods: a scanner; a window size (the input is streamed through a reader
+ * that gets at most `window` bytes per read, 0 = all at once); a chunk size
+ * (split the input with sl_csv_split, parse chunk by chunk, 0 = no split).
+ */
+#ifndef SLUICE_TEST_ORACLE_H
+#define SLUICE_TEST_ORACLE_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "base/base.h"
+#include "sluice/csv.h"
+
+typedef struct oracle_opts {
+	sl_csv_dialect d;
+	sl_csv_scanner scanner;
+	size_t window;
+	uint64_t chunk;
+} oracle_opts;
+
+typedef struct oracle_mem {
+	const char *p;
+	size_t n, off, step;
+} oracle_mem;
+
+static ssize_t oracle_read(void *ctx, char *buf, size_t cap)
+{
+	oracle_mem *m = ctx;
+	size_t k = m->n - m->off;
+	if (k > cap)
+		k = cap;
+	if (m->step && k > m->step)
+		k = m->step;
+	memcpy(buf, m->p + m->off, k);
+	m->off += k;
+	return (ssize_t)k;
+}
+
+static void oracle_put(sl_buf *out, const char *fmt, unsigned long long a, unsigned long long b,
+		       unsigned long long c)
+{
+	char tmp[160];
+	int k = snprintf(tmp, sizeof tmp, fmt, a, b, c);
+	if (sl_buf_append(out, tmp, (size_t)k) < 0)
+		abort();
+}
+
+static int oracle_records(sl_csv_reader *rd, sl_buf *out, uint64_t *empty, uint64_t *comments)
+{
+	sl_csv_record rec;
+	int rc;
+	while ((rc = sl_csv_reader_next(rd, &rec)) == 1) {
+		oracle_put(out, "%c%llu L%llu ", rec.is_header ? 'H' : 'R', rec.record, rec.line);
+		oracle_put(out, "O%llu E%d N%llu ", rec.offset, (unsigned long long)(long long)rec.error,
+			   rec.nfields_seen);
+		oracle_put(out, "raw%llu/%llu:", rec.raw.n, rec.raw_len, 0);
+		sl_buf_append(out, rec.raw.p, rec.raw.n);
+		for (size_t i = 0; i < rec.nfields; i++) {
+			oracle_put(out, " f%llu:", rec.fields[i].n, 0, 0);
+			sl_buf_append(out, rec.fields[i].p, rec.fields[i].n);
+		}
+		sl_buf_append(out, "\n", 1);
+	}
+	const sl_csv_counts *c = sl_csv_counts_get(sl_csv_reader_parser(rd));
+	*empty += c->empty_lines;
+	*comments += c->comment_lines;
+	return rc;
+}
+
+/* 0, or a negative code. */
+static int oracle_run(const char *data, size_t n, const oracle_opts *o, sl_buf *out)
+{
+	int rc = 0;
+	uint64_t empty = 0, comments = 0;
+	sl_buf_reset(out);
+	if (!o->chunk) {
+		oracle_mem m = {data, n, 0, o->window};
+		sl_csv_reader *rd;
+		rc = sl_csv_reader_new(&o->d, o->scanner, oracle_read, &m, o->window ? o->window : n + 1,
+				       &rd);
+		if (rc < 0)
+			return rc;
+		rc = oracle_records(rd, out, &empty, &comments);
+		sl_csv_reader_free(rd);
+	} else {
+		int fd = memfd_create("oracle", 0);
+		if (fd < 0 || write(fd, data, n) != (ssize_t)n)
+			abort();
+		sl_csv_plan plan;
+		rc = sl_csv_split(fd, &o->d, o->scanner, o->chunk, &plan);
+		for (size_t i = 0; rc == 0 && i < plan.nchunks; i++) {
+			sl_csv_reader *rd;
+			sl_fd_range range;
+			rc = sl_csv_chunk_reader_new(&plan, i, fd, &o->d, o->scanner, &range, &rd);
+			if (rc == 0) {
+				rc = oracle_records(rd, out, &empty, &comments);
+				if (rc == 0 && sl_csv_counts_get(sl_csv_reader_parser(rd))->records !=
+						       plan.chunks[i].start.records + plan.chunks[i].records)
+					rc = SL_INTERNAL; /* the split and the parse disagree */
+				sl_csv_reader_free(rd);
+			}
+		}
+		if (rc == 0 && (plan.counts.empty_lines != empty || plan.counts.comment_lines != comments))
+			rc = SL_INTERNAL;
+		if (rc >= 0 || plan.chunks)
+			sl_csv_plan_free(&plan);
+		close(fd);
+	}
+	oracle_put(out, "empty %llu comments %llu rc %llu\n", empty, comments,
+		   (unsigned long long)(long long)rc);
+	return rc;
+}
+
+#endif

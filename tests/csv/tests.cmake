@@ -1,0 +1,4 @@
+# Tests of the CSV engine (src/csv/). Included from tests/tests.cmake.
+sluice_unit_test(test_csv tests/csv/test_csv.c)
+sluice_unit_test(test_csv_corpus tests/csv/test_corpus.c ${SLUICE_SHARED_CORPUS})
+set_tests_properties(test_csv_corpus PROPERTIES LABELS "corpus")
