@@ -42,7 +42,7 @@ int sl_csv_reader_new(const sl_csv_dialect *d, sl_csv_scanner s, sl_read_fn fn, 
 	r->fn = fn;
 	r->ctx = ctx;
 	r->chunk = bufsize ? bufsize : READER_DEFAULT;
-	sl_buf_init(&r->buf, d->max_row_bytes + 2 * r->chunk + 64);
+	sl_buf_init(&r->buf, 2 * (d->max_row_bytes + r->chunk) + 64);
 	*out = r;
 	return 0;
 }
@@ -69,17 +69,25 @@ static int refill(sl_csv_reader *r)
 	if (used && keep)
 		memmove(r->buf.p, r->buf.p + used, keep);
 	r->buf.len = keep;
-	int rc = sl_buf_reserve(&r->buf, r->chunk);
+	/* Read at least as much as the partial record we hold, so a record far
+	   longer than one read is scanned O(log) times, not once per read. */
+	size_t want = keep > r->chunk ? keep : r->chunk;
+	if (want > r->buf.max - keep)
+		want = r->buf.max - keep;
+	int rc = sl_buf_reserve(&r->buf, want);
 	if (rc < 0)
 		return rc;
-	ssize_t n = 0;
-	if (!r->eof) {
-		n = r->fn(r->ctx, r->buf.p + r->buf.len, r->chunk);
+	size_t got = 0;
+	while (!r->eof && got < want) {
+		ssize_t n = r->fn(r->ctx, r->buf.p + r->buf.len, want - got);
 		if (n < 0)
 			return (int)n;
 		if (n == 0)
 			r->eof = true;
 		r->buf.len += (size_t)n;
+		got += (size_t)n;
+		if (keep <= r->chunk)
+			break; /* one read is a step; a pipe is not waited on for more */
 	}
 	sl_csv_feed(r->p, r->buf.p, r->buf.len, r->eof);
 	r->fed = true;

@@ -22,7 +22,7 @@
 
 typedef struct split_io {
 	int fd;
-	uint64_t off;
+	uint64_t off, size;
 	sl_buf buf;
 	bool fed, eof;
 	XXH3_state_t *xx;
@@ -35,12 +35,14 @@ static int split_refill(split_io *io, sl_csv_parser *p)
 	if (used && keep)
 		memmove(io->buf.p, io->buf.p + used, keep);
 	io->buf.len = keep;
-	int rc = sl_buf_reserve(&io->buf, SPLIT_READ);
+	/* no bigger reads than the file needs: small files stay cheap */
+	size_t want = io->size - io->off < SPLIT_READ ? (size_t)(io->size - io->off) + 1 : SPLIT_READ;
+	int rc = sl_buf_reserve(&io->buf, want);
 	if (rc < 0)
 		return rc;
 	ssize_t n;
 	do
-		n = pread(io->fd, io->buf.p + io->buf.len, SPLIT_READ, (off_t)io->off);
+		n = pread(io->fd, io->buf.p + io->buf.len, want, (off_t)io->off);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return SL_IO_READ;
@@ -108,7 +110,7 @@ int sl_csv_split(int fd, const sl_csv_dialect *d, sl_csv_scanner s, uint64_t chu
 		rc = SL_IO_OPEN;
 		goto out;
 	}
-	plan->bytes = (uint64_t)st.st_size;
+	plan->bytes = io.size = (uint64_t)st.st_size;
 	if (!(io.xx = XXH3_createState())) {
 		rc = SL_NOMEM;
 		goto out;
@@ -200,7 +202,8 @@ int sl_csv_chunk_reader_new(const sl_csv_plan *plan, size_t i, int fd, const sl_
 	range->fd = fd;
 	range->offset = c->offset;
 	range->length = c->length;
-	int rc = sl_csv_reader_new(d, s, sl_fd_range_read, range, 0, out);
+	size_t bufsize = c->length < (1u << 20) ? (size_t)c->length + 64 : 0;
+	int rc = sl_csv_reader_new(d, s, sl_fd_range_read, range, bufsize, out);
 	if (rc == 0 && i > 0)
 		sl_csv_parser_start_at(sl_csv_reader_parser(*out), &c->start, plan->expected_fields);
 	return rc;
