@@ -21,6 +21,7 @@ enum { EXIT_OK = 0, EXIT_USAGE = 2, EXIT_PARTIAL = 3, EXIT_FAILED = 4 };
 /* Commands: argv[0] is the command's own name ("gen", "csv", ...). */
 int cmd_csv(int argc, char **argv);
 int cmd_gen(int argc, char **argv);
+int cmd_codes(int argc, char **argv);
 
 /* Print "sluice: <formatted message>\n" on stderr and return EXIT_USAGE;
    `help` is the usage text of the command, pointed to after the message. */

@@ -17,6 +17,7 @@ static const char usage[] =
 	"  csv check FILE     check a CSV file in parallel: records, fields, errors by code\n"
 	"  csv dump FILE      print each record as a JSON array (errors in their place)\n"
 	"  gen cdr            write a deterministic sample file of call detail records\n"
+	"  codes              list the error codes (--markdown for docs/errors.md)\n"
 	"\n"
 	"`sluice COMMAND --help` tells more. Exit codes: 0 ok, 2 usage, 3 some records\n"
 	"have errors, 4 failed.\n";
@@ -51,6 +52,8 @@ int main(int argc, char **argv)
 		return cmd_csv(argc - 1, argv + 1);
 	if (!strcmp(cmd, "gen"))
 		return cmd_gen(argc - 1, argv + 1);
+	if (!strcmp(cmd, "codes"))
+		return cmd_codes(argc - 1, argv + 1);
 	fprintf(stderr, "sluice: unknown command '%s'\n\n%s", cmd, usage);
 	return EXIT_USAGE;
 }

@@ -4,7 +4,7 @@
  * One table, SL_ERROR_MAP, is the single source of every code: the enum, the
  * names, the messages and the handling class are all generated from it, so
  * they cannot drift apart. docs/errors.md is generated from the same table by
- * `sluice errors-doc` (see tests/cli/test_errors_doc.sh).
+ * `sluice codes --markdown` (tests/cli checks it is current).
  *
  * Conventions: 0 is success, every failure is negative. Numbers are stable
  * (they may be stored); names are what users see and what the database keeps.

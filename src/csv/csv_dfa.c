@@ -34,16 +34,6 @@ typedef struct dfa {
 	uint64_t lines; /* line breaks inside quotes */
 } dfa;
 
-size_t sl__csv_after_break(sl_csv_parser *p, size_t i)
-{
-	if (p->buf[i] == '\n')
-		return i + 1;
-	if (i + 1 < p->len)
-		return i + 1 + (p->buf[i + 1] == '\n');
-	if (!p->final)
-		p->pending_cr = true;
-	return i + 1;
-}
 
 /*
  * Run from window index i until a record ends or the window does. Returns

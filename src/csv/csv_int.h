@@ -132,7 +132,7 @@ int sl__csv_dfa_step(sl_csv_parser *p);
 /* Index just past the line break at i (CR, LF or CRLF). A CR that is the
    last byte of a window that is not final sets p->pending_cr, so an LF
    starting the next window is taken as its end. */
-size_t sl__csv_after_break(sl_csv_parser *p, size_t i);
+
 
 /* The scanners. NULL when not compiled in. */
 extern const csv_ops sl__csv_ops_generic;
@@ -162,6 +162,20 @@ static inline int csv_push(sl_csv_parser *p, size_t s, size_t e)
 		return 0;
 	}
 	return sl__csv_push_slow(p, s, e);
+}
+
+/* Index just past the line break at i (CR, LF or CRLF). A CR that is the
+   last byte of a window that is not final sets p->pending_cr, so an LF
+   starting the next window is taken as its end. Inline: once per record. */
+static inline size_t sl__csv_after_break(sl_csv_parser *p, size_t i)
+{
+	if (p->buf[i] == '\n')
+		return i + 1;
+	if (i + 1 < p->len)
+		return i + 1 + (p->buf[i + 1] == '\n');
+	if (!p->final)
+		p->pending_cr = true;
+	return i + 1;
 }
 
 /* Skip an LF that completes a CR ending the previous window; and the BOM. */

@@ -1,0 +1,3 @@
+# End-to-end tests of the program (cli/). Included from tests/tests.cmake.
+add_test(NAME cli COMMAND bash ${CMAKE_SOURCE_DIR}/tests/cli/test_cli.sh $<TARGET_FILE:sluice> ${CMAKE_SOURCE_DIR})
+set_tests_properties(cli PROPERTIES LABELS "threads")
