@@ -4,7 +4,7 @@
 #   make demo    install what is missing, build, run the main job on a sample
 #   make test    install what is missing, build, run every test (incl. sanitizers)
 #   make build   build into build/ (the program is build/sluice)
-#   make bench   run the benchmarks (bench/README.md)
+#   make bench   run the benchmarks (bench/run.sh; results in docs/benchmarks.md)
 #   make fuzz    fuzz the CSV parser for FUZZ_SECONDS (clang + libFuzzer)
 
 JOBS        ?= $(shell nproc)
@@ -40,7 +40,7 @@ build-fuzz: deps
 # of the normal build's full run.
 test: build build-asan build-tsan build-fuzz
 	@echo "== tests under ASan+UBSan =="
-	@cd build-asan && ctest --output-on-failure -j $(JOBS) -LE slow
+	@cd build-asan && ctest --output-on-failure -j $(JOBS)
 	@echo "== threaded tests under TSan =="
 	@cd build-tsan && ctest --output-on-failure -j $(JOBS) -L threads
 	@echo "== fuzzing for $(FUZZ_SECONDS)s =="

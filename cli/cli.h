@@ -14,7 +14,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <stdio.h>
+
 #include "sluice/csv.h"
+#include "sluice/ingest.h"
 
 enum { EXIT_OK = 0, EXIT_USAGE = 2, EXIT_PARTIAL = 3, EXIT_FAILED = 4 };
 
@@ -22,6 +25,21 @@ enum { EXIT_OK = 0, EXIT_USAGE = 2, EXIT_PARTIAL = 3, EXIT_FAILED = 4 };
 int cmd_csv(int argc, char **argv);
 int cmd_gen(int argc, char **argv);
 int cmd_codes(int argc, char **argv);
+int cmd_ingest(int argc, char **argv);
+int cmd_validate(int argc, char **argv);
+int cmd_resume(int argc, char **argv);
+int cmd_retry(int argc, char **argv);
+int cmd_rollback(int argc, char **argv);
+int cmd_jobs(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_errors(int argc, char **argv);
+int cmd_gc(int argc, char **argv);
+
+/* job_print.c: one job as JSON (the field names of `ingest --json`), as a
+   human summary, and the exit code its status means. */
+void cli_job_json(FILE *f, const sl_job *j, bool resumed, double duration_s);
+void cli_job_summary(FILE *f, const sl_job *j, bool resumed, double duration_s);
+int cli_job_exit(const sl_job *j);
 
 /* Print "sluice: <formatted message>\n" on stderr and return EXIT_USAGE;
    `help` is the usage text of the command, pointed to after the message. */

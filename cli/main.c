@@ -2,6 +2,7 @@
  * sluice: the command-line program. It dispatches to one command per file
  * (cmd_*.c); everything it does is in the library.
  */
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,6 +15,13 @@ static const char usage[] =
 	"Load huge delimited files into databases, exactly once.\n"
 	"\n"
 	"commands:\n"
+	"  ingest FILE --schema S   load FILE into a database table, exactly once\n"
+	"  validate FILE --schema S the checks of ingest, loading nothing\n"
+	"  jobs                     list jobs\n"
+	"  status JOB [--chunks]    a job's status and counters\n"
+	"  errors JOB               the rejected rows, with reason and position\n"
+	"  resume JOB | retry JOB | rollback JOB\n"
+	"  gc --older-than 7d       remove error rows and events of old jobs\n"
 	"  csv check FILE     check a CSV file in parallel: records, fields, errors by code\n"
 	"  csv dump FILE      print each record as a JSON array (errors in their place)\n"
 	"  gen cdr            write a deterministic sample file of call detail records\n"
@@ -48,12 +56,21 @@ int main(int argc, char **argv)
 		puts("sluice 0.1.0");
 		return EXIT_OK;
 	}
-	if (!strcmp(cmd, "csv"))
-		return cmd_csv(argc - 1, argv + 1);
-	if (!strcmp(cmd, "gen"))
-		return cmd_gen(argc - 1, argv + 1);
-	if (!strcmp(cmd, "codes"))
-		return cmd_codes(argc - 1, argv + 1);
+	static const struct {
+		const char *name;
+		int (*fn)(int, char **);
+	} cmds[] = {
+		{"csv", cmd_csv},         {"gen", cmd_gen},           {"codes", cmd_codes},
+		{"ingest", cmd_ingest},   {"validate", cmd_validate}, {"resume", cmd_resume},
+		{"retry", cmd_retry},     {"rollback", cmd_rollback}, {"jobs", cmd_jobs},
+		{"status", cmd_status},   {"errors", cmd_errors},     {"gc", cmd_gc},
+	};
+	/* A full disk or a file size limit must fail a write (and so a chunk's
+	   transaction), not kill the process. */
+	signal(SIGXFSZ, SIG_IGN);
+	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+		if (!strcmp(cmd, cmds[i].name))
+			return cmds[i].fn(argc - 1, argv + 1);
 	fprintf(stderr, "sluice: unknown command '%s'\n\n%s", cmd, usage);
 	return EXIT_USAGE;
 }

@@ -11,7 +11,7 @@
 
 const char cli_dialect_help[] =
 	"dialect options:\n"
-	"  --delimiter C       field delimiter: one byte, or 'tab' / '\\t' (default ,)\n"
+	"  --delimiter C       field delimiter: one byte, or 'tab' / '\\t' / 'space' (default ,)\n"
 	"  --quote C           quote byte, or 'none' (default \")\n"
 	"  --escape C          escape byte inside quotes; the quote itself (default)\n"
 	"                      means doubled quotes; 'none' for no escaping\n"

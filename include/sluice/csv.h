@@ -86,7 +86,8 @@ typedef struct sl_csv_pos {
 
 typedef struct sl_csv_record {
 	const sl_str *fields; /* field values; valid until the next call on the parser */
-	size_t nfields;       /* fields kept (0 for a too-long or unterminated record) */
+	size_t nfields;       /* values given: 0 for a data record with an error (the
+				 header keeps its values even then) */
 	size_t nfields_seen;  /* fields the record has (may exceed nfields) */
 	uint64_t record;      /* 1-based data record number; 0 for the header */
 	uint64_t line;        /* physical line where the record starts */
@@ -183,6 +184,7 @@ typedef struct sl_csv_chunk {
 	uint64_t offset, length; /* byte range */
 	sl_csv_pos start;        /* position of its first record */
 	uint64_t records;        /* data records in it */
+	uint64_t hash;           /* XXH3-64 of its bytes */
 } sl_csv_chunk;
 
 typedef struct sl_csv_plan {

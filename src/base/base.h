@@ -47,8 +47,9 @@ const sl_cpu *sl_cpu_get(void);
 
 /* --- sl_json --------------------------------------------------------------
  * Writes to a FILE*. Strings are escaped per RFC 8259; bytes that are not
- * valid UTF-8 are written as \u00XX of the byte (so output is always valid
- * JSON, and distinct inputs stay distinct). */
+ * valid UTF-8 are written as \u00XX of the byte, so the output is always
+ * valid JSON (a decoder reads such a byte as the code point U+00XX; the
+ * conformance harness reads it back as the raw byte). */
 void sl_json_str(FILE *f, const char *p, size_t n);
 static inline void sl_json_sv(FILE *f, sl_str s)
 {
@@ -59,6 +60,8 @@ static inline void sl_json_cstr(FILE *f, const char *s)
 	sl_json_str(f, s, strlen(s));
 }
 
+/* Wall-clock Unix milliseconds, for timestamps users read. */
+int64_t sl_now_ms(void);
 /* Monotonic seconds, for durations. */
 double sl_now(void);
 

@@ -129,9 +129,6 @@ typedef struct sl_csv_parser sl_csv_parser;
 /* csv_dfa.c: the reference state machine. One step from p->pos: STEP_RECORD,
    STEP_SKIPPED or STEP_MORE. Also continues a skip across windows. */
 int sl__csv_dfa_step(sl_csv_parser *p);
-/* Index just past the line break at i (CR, LF or CRLF). A CR that is the
-   last byte of a window that is not final sets p->pending_cr, so an LF
-   starting the next window is taken as its end. */
 
 
 /* The scanners. NULL when not compiled in. */
@@ -139,7 +136,6 @@ extern const csv_ops sl__csv_ops_generic;
 #if defined(SLUICE_X86)
 extern const csv_ops sl__csv_ops_sse2;
 extern const csv_ops sl__csv_ops_avx2;
-#endif
 
 /* csv_utf8.c: 1 if [p, p+n) is valid UTF-8. */
 int sl__utf8_valid(const char *p, size_t n);
@@ -180,3 +176,5 @@ static inline size_t sl__csv_after_break(sl_csv_parser *p, size_t i)
 
 /* Skip an LF that completes a CR ending the previous window; and the BOM. */
 void sl__csv_settle(sl_csv_parser *p);
+
+#endif

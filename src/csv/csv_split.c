@@ -25,16 +25,28 @@ typedef struct split_io {
 	uint64_t off, size;
 	sl_buf buf;
 	bool fed, eof;
-	XXH3_state_t *xx;
+	XXH3_state_t *xx;   /* the whole file */
+	XXH3_state_t *cxx;  /* the current chunk */
+	size_t hmark;       /* window bytes before this are in cxx already */
 } split_io;
+
+/* Feed the current chunk's hash the window bytes [hmark, upto). */
+static void chunk_hash_upto(split_io *io, size_t upto)
+{
+	if (upto > io->hmark)
+		XXH3_64bits_update(io->cxx, io->buf.p + io->hmark, upto - io->hmark);
+	io->hmark = upto;
+}
 
 static int split_refill(split_io *io, sl_csv_parser *p)
 {
 	size_t used = io->fed ? sl_csv_consumed(p) : 0;
 	size_t keep = io->buf.len - used;
+	chunk_hash_upto(io, used);
 	if (used && keep)
 		memmove(io->buf.p, io->buf.p + used, keep);
 	io->buf.len = keep;
+	io->hmark = 0;
 	/* no bigger reads than the file needs: small files stay cheap */
 	size_t want = io->size - io->off < SPLIT_READ ? (size_t)(io->size - io->off) + 1 : SPLIT_READ;
 	int rc = sl_buf_reserve(&io->buf, want);
@@ -111,11 +123,12 @@ int sl_csv_split(int fd, const sl_csv_dialect *d, sl_csv_scanner s, uint64_t chu
 		goto out;
 	}
 	plan->bytes = io.size = (uint64_t)st.st_size;
-	if (!(io.xx = XXH3_createState())) {
+	if (!(io.xx = XXH3_createState()) || !(io.cxx = XXH3_createState())) {
 		rc = SL_NOMEM;
 		goto out;
 	}
 	XXH3_64bits_reset(io.xx);
+	XXH3_64bits_reset(io.cxx);
 	if ((rc = sl_csv_parser_new(d, s, &p)) < 0)
 		goto out;
 
@@ -150,6 +163,9 @@ int sl_csv_split(int fd, const sl_csv_dialect *d, sl_csv_scanner s, uint64_t chu
 					sl_csv_pos at = sl_csv_position(p);
 					if (at.offset >= plan->bytes)
 						break;
+					chunk_hash_upto(&io, sl_csv_consumed(p));
+					plan->chunks[plan->nchunks - 1].hash = XXH3_64bits_digest(io.cxx);
+					XXH3_64bits_reset(io.cxx);
 					if ((rc = add_chunk(plan, &cap, &at)) < 0)
 						goto out;
 					stop = at.offset + chunk_size;
@@ -167,6 +183,9 @@ int sl_csv_split(int fd, const sl_csv_dialect *d, sl_csv_scanner s, uint64_t chu
 		goto out;
 	}
 	plan->hash = XXH3_64bits_digest(io.xx);
+	chunk_hash_upto(&io, io.buf.len);
+	if (plan->nchunks)
+		plan->chunks[plan->nchunks - 1].hash = XXH3_64bits_digest(io.cxx);
 	plan->counts = *sl_csv_counts_get(p);
 	plan->expected_fields = sl_csv_expected_fields(p);
 	for (size_t i = 0; i < plan->nchunks; i++) {
@@ -183,6 +202,7 @@ out:
 	sl_csv_parser_free(p);
 	sl_buf_free(&io.buf);
 	XXH3_freeState(io.xx);
+	XXH3_freeState(io.cxx);
 	return rc;
 }
 

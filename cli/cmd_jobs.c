@@ -1,0 +1,288 @@
+/*
+ * `sluice jobs`, `status`, `errors`, `gc`: reading the job store.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/base.h"
+#include "cli.h"
+
+typedef struct jargs {
+	const char *db, *job, *status, *code, *format, *older;
+	bool json, chunks;
+} jargs;
+
+static int jparse(const char *cmd, const char *help, int argc, char **argv, jargs *a, int njob)
+{
+	memset(a, 0, sizeof *a);
+	for (int i = 1; i < argc; i++) {
+		const char *s = argv[i];
+		if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
+			fputs(help, stdout);
+			return 1;
+		} else if (!strcmp(s, "--json")) {
+			a->json = true;
+		} else if (!strcmp(s, "--chunks")) {
+			a->chunks = true;
+		} else if (!strcmp(s, "--db") || !strcmp(s, "--status") || !strcmp(s, "--code") ||
+			   !strcmp(s, "--format") || !strcmp(s, "--older-than")) {
+			if (i + 1 >= argc)
+				return cli_usage_error(cmd, "%s needs a value", s);
+			const char *v = argv[++i];
+			if (!strcmp(s, "--db"))
+				a->db = v;
+			else if (!strcmp(s, "--status"))
+				a->status = v;
+			else if (!strcmp(s, "--code"))
+				a->code = v;
+			else if (!strcmp(s, "--format"))
+				a->format = v;
+			else
+				a->older = v;
+		} else if (s[0] == '-' && s[1]) {
+			return cli_usage_error(cmd, "unknown option '%s'", s);
+		} else if (njob && !a->job) {
+			a->job = s;
+		} else {
+			return cli_usage_error(cmd, "unexpected argument '%s'", s);
+		}
+	}
+	if (njob && !a->job)
+		return cli_usage_error(cmd, "JOB is missing");
+	return 0;
+}
+
+static int fail(const char *cmd, int rc, const char *msg)
+{
+	fprintf(stderr, "sluice %s: %s\n", cmd, msg[0] ? msg : sl_error_message(rc));
+	return rc == SL_INVAL ? EXIT_USAGE : EXIT_FAILED;
+}
+
+typedef struct list_ctx {
+	bool json;
+	size_t n;
+} list_ctx;
+
+static int list_one(void *ctx, const sl_job *j)
+{
+	list_ctx *c = ctx;
+	if (c->json) {
+		fputs(c->n ? ",\n" : "\n", stdout);
+		cli_job_json(stdout, j, false,
+			     j->finished_ms > j->started_ms ? (double)(j->finished_ms - j->started_ms) / 1000 : 0);
+	} else {
+		char when[32] = "-";
+		time_t t = (time_t)(j->created_ms / 1000);
+		struct tm tm;
+		if (gmtime_r(&t, &tm))
+			strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+		printf("%-20s %-19s %-18s %12llu %12llu %10llu  %s\n", j->id, when,
+		       sl_job_status_name(j->status), (unsigned long long)j->rows_read,
+		       (unsigned long long)j->rows_loaded, (unsigned long long)j->rows_rejected,
+		       j->file ? j->file : "");
+	}
+	c->n++;
+	return 0;
+}
+
+int cmd_jobs(int argc, char **argv)
+{
+	jargs a;
+	char msg[512] = "";
+	int rc = jparse("jobs", "usage: sluice jobs [--db PATH] [--status S] [--json]\n\n"
+				"List jobs, newest first. S: Accepted, Chunking, ChunksQueued, Processing,\n"
+				"Succeeded, PartiallySucceeded, Failed, RolledBack.\n",
+			argc, argv, &a, 0);
+	if (rc)
+		return rc == 1 ? EXIT_OK : rc;
+	sl_job_status st = 0;
+	if (a.status && sl_job_status_parse(a.status, &st) < 0)
+		return cli_usage_error("jobs", "--status: '%s' is not a job status", a.status);
+	list_ctx c = {a.json, 0};
+	if (a.json)
+		fputs("[", stdout);
+	else
+		printf("%-20s %-19s %-18s %12s %12s %10s  %s\n", "JOB", "CREATED (UTC)", "STATUS", "READ",
+		       "LOADED", "REJECTED", "FILE");
+	rc = sl_jobs_list(a.db, a.status ? (int)st : -1, list_one, &c, msg, sizeof msg);
+	if (a.json)
+		puts(c.n ? "\n]" : "]");
+	return rc < 0 ? fail("jobs", rc, msg) : EXIT_OK;
+}
+
+int cmd_status(int argc, char **argv)
+{
+	jargs a;
+	char msg[512] = "";
+	sl_job j;
+	sl_chunk *ch = NULL;
+	size_t n = 0;
+	int rc = jparse("status", "usage: sluice status JOB [--db PATH] [--chunks] [--json]\n\n"
+				  "A job's status and counters; --chunks adds each chunk's.\n",
+			argc, argv, &a, 1);
+	if (rc)
+		return rc == 1 ? EXIT_OK : rc;
+	rc = sl_job_load(a.db, a.job, &j, a.chunks ? &ch : NULL, &n, msg, sizeof msg);
+	if (rc < 0)
+		return fail("status", rc, msg);
+	double dur = j.finished_ms > j.started_ms ? (double)(j.finished_ms - j.started_ms) / 1000 : 0;
+	if (a.json) {
+		cli_job_json(stdout, &j, false, dur);
+		if (a.chunks) {
+			/* the object is closed: reopen it for the chunks */
+			fseek(stdout, 0, SEEK_CUR);
+			printf("\n{\"chunks\":[");
+			for (size_t i = 0; i < n; i++)
+				printf("%s{\"chunk_id\":\"%s-%u\",\"seq\":%u,\"status\":\"%s\",\"attempts\":%u,"
+				       "\"offset\":%llu,\"length\":%llu,\"rows_read\":%llu,\"rows_loaded\":%llu,"
+				       "\"rows_rejected\":%llu,\"duration_ms\":%lld,\"last_error\":%s%s%s}",
+				       i ? "," : "", j.id, ch[i].seq, ch[i].seq, sl_chunk_status_name(ch[i].status),
+				       ch[i].attempts, (unsigned long long)ch[i].offset,
+				       (unsigned long long)ch[i].length, (unsigned long long)ch[i].rows_read,
+				       (unsigned long long)ch[i].rows_loaded,
+				       (unsigned long long)ch[i].rows_rejected, (long long)ch[i].duration_ms,
+				       ch[i].last_error ? "\"" : "", ch[i].last_error ? sl_error_name(ch[i].last_error) : "null",
+				       ch[i].last_error ? "\"" : "");
+			printf("]}");
+		}
+		putchar('\n');
+	} else {
+		cli_job_summary(stdout, &j, false, dur);
+		if (a.chunks) {
+			printf("\n%6s %-10s %8s %14s %12s %10s %10s %10s  %s\n", "CHUNK", "STATUS", "ATTEMPTS",
+			       "OFFSET", "BYTES", "READ", "LOADED", "REJECTED", "LAST ERROR");
+			for (size_t i = 0; i < n; i++)
+				printf("%6u %-10s %8u %14llu %12llu %10llu %10llu %10llu  %s%s%s\n", ch[i].seq,
+				       sl_chunk_status_name(ch[i].status), ch[i].attempts,
+				       (unsigned long long)ch[i].offset, (unsigned long long)ch[i].length,
+				       (unsigned long long)ch[i].rows_read, (unsigned long long)ch[i].rows_loaded,
+				       (unsigned long long)ch[i].rows_rejected,
+				       ch[i].last_error ? sl_error_name(ch[i].last_error) : "",
+				       ch[i].last_message[0] ? ": " : "", ch[i].last_message);
+		}
+	}
+	int ex = cli_job_exit(&j);
+	free(ch);
+	sl_job_clear(&j);
+	return ex == EXIT_FAILED ? EXIT_OK : EXIT_OK;
+}
+
+/* --- errors ------------------------------------------------------------------ */
+
+static void csv_field(const char *p, size_t n)
+{
+	bool q = false;
+	for (size_t i = 0; i < n && !q; i++)
+		q = p[i] == ',' || p[i] == '"' || p[i] == '\n' || p[i] == '\r';
+	if (!q) {
+		fwrite(p, 1, n, stdout);
+		return;
+	}
+	putchar('"');
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '"')
+			putchar('"');
+		putchar(p[i]);
+	}
+	putchar('"');
+}
+
+typedef struct err_ctx {
+	bool csv;
+} err_ctx;
+
+static int print_reject(void *ctx, uint32_t chunk, const sl_reject *r, const char *column)
+{
+	err_ctx *c = ctx;
+	if (c->csv) {
+		printf("%llu,%llu,%llu,", (unsigned long long)r->record, (unsigned long long)r->line,
+		       (unsigned long long)r->offset);
+		csv_field(column ? column : "", column ? strlen(column) : 0);
+		printf(",%s,", sl_error_name(r->code));
+		csv_field(r->message.p, r->message.n);
+		putchar(',');
+		csv_field(r->raw.p, r->raw.n);
+		putchar('\n');
+	} else {
+		printf("{\"record\":%llu,\"line\":%llu,\"offset\":%llu,\"chunk\":%u,\"column\":",
+		       (unsigned long long)r->record, (unsigned long long)r->line,
+		       (unsigned long long)r->offset, chunk);
+		if (column)
+			sl_json_cstr(stdout, column);
+		else
+			fputs("null", stdout);
+		printf(",\"code\":\"%s\",\"message\":", sl_error_name(r->code));
+		sl_json_sv(stdout, r->message);
+		fputs(",\"raw\":", stdout);
+		sl_json_sv(stdout, r->raw);
+		fputs("}\n", stdout);
+	}
+	return 0;
+}
+
+int cmd_errors(int argc, char **argv)
+{
+	jargs a;
+	char msg[512] = "";
+	int rc = jparse("errors",
+			"usage: sluice errors JOB [--db PATH] [--code CODE] [--format csv|jsonl]\n\n"
+			"Stream a job's rejected rows in file order: record, line, byte offset,\n"
+			"column, code, message and the raw record. The csv form (the default) has the\n"
+			"header record,line,offset,column,code,message,raw; its raw column holds each\n"
+			"bad record as it was in the file, to fix and load again.\n",
+			argc, argv, &a, 1);
+	if (rc)
+		return rc == 1 ? EXIT_OK : rc;
+	err_ctx c = {true};
+	if (a.format && !strcmp(a.format, "jsonl"))
+		c.csv = false;
+	else if (a.format && strcmp(a.format, "csv"))
+		return cli_usage_error("errors", "--format: '%s' is not csv or jsonl", a.format);
+	int code = 0;
+	if (a.code) {
+		code = sl_error_from_name(a.code);
+		if (code > 0) {
+			char full[64];
+			snprintf(full, sizeof full, "CSV_%s", a.code);
+			code = sl_error_from_name(full);
+		}
+		if (code >= 0)
+			return cli_usage_error("errors", "--code: '%s' is not an error code (see 'sluice codes')",
+					       a.code);
+	}
+	static char obuf[1 << 16];
+	setvbuf(stdout, obuf, _IOFBF, sizeof obuf);
+	if (c.csv)
+		puts("record,line,offset,column,code,message,raw");
+	rc = sl_job_rejects(a.db, a.job, code, print_reject, &c, msg, sizeof msg);
+	fflush(stdout);
+	return rc < 0 ? fail("errors", rc, msg) : EXIT_OK;
+}
+
+int cmd_gc(int argc, char **argv)
+{
+	jargs a;
+	char msg[512] = "";
+	int rc = jparse("gc", "usage: sluice gc --older-than AGE [--db PATH]\n\n"
+			      "Delete the rejected rows and audit events of finished jobs last updated\n"
+			      "more than AGE ago (e.g. 7d, 12h, 30m). Jobs and loaded rows stay.\n",
+			argc, argv, &a, 0);
+	if (rc)
+		return rc == 1 ? EXIT_OK : rc;
+	if (!a.older)
+		return cli_usage_error("gc", "--older-than is missing");
+	char *end;
+	double v = strtod(a.older, &end);
+	double unit = !strcmp(end, "d") ? 86400e3 : !strcmp(end, "h") ? 3600e3 : !strcmp(end, "m") ? 60e3
+		      : !strcmp(end, "s") ? 1e3 : -1;
+	if (unit < 0 || !(v >= 0) || end == a.older)
+		return cli_usage_error("gc", "--older-than: '%s' is not an age like 7d, 12h, 30m", a.older);
+	uint64_t jobs = 0;
+	rc = sl_gc(a.db, (int64_t)(v * unit), &jobs, msg, sizeof msg);
+	if (rc < 0)
+		return fail("gc", rc, msg);
+	printf("cleaned the error rows and events of %llu finished jobs\n", (unsigned long long)jobs);
+	return EXIT_OK;
+}

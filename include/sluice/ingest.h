@@ -1,0 +1,162 @@
+/*
+ * Ingest: load a delimited file into a database table, exactly once.
+ *
+ * A job is a file + a schema + a target. Planning fingerprints the file
+ * (size, modification time, XXH3 of the content, and a hash per chunk) and
+ * the schema, splits the file into chunks at record boundaries, and stores
+ * the job and its chunks. Chunks are parsed and validated on worker threads;
+ * one writer commits them in file order. Each chunk's rows, its rejected
+ * rows, its status and the job's counters commit in one transaction, which
+ * is what makes a resume after kill -9 load every row exactly once.
+ *
+ * Statuses (docs/ingest.md):
+ *   job:   Accepted, Chunking, ChunksQueued, Processing, then Succeeded,
+ *          PartiallySucceeded or Failed (and RolledBack after a rollback)
+ *   chunk: Queued, Processing, Succeeded, Failed
+ */
+#ifndef SLUICE_INGEST_H
+#define SLUICE_INGEST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sluice/error.h"
+#include "sluice/schema.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum sl_job_status {
+	SL_JOB_ACCEPTED = 0,
+	SL_JOB_CHUNKING,
+	SL_JOB_QUEUED, /* "ChunksQueued" */
+	SL_JOB_PROCESSING,
+	SL_JOB_SUCCEEDED,
+	SL_JOB_PARTIAL, /* "PartiallySucceeded" */
+	SL_JOB_FAILED,
+	SL_JOB_ROLLEDBACK,
+	SL_JOB_NSTATUS
+} sl_job_status;
+
+typedef enum sl_chunk_status {
+	SL_CHUNK_QUEUED = 0,
+	SL_CHUNK_PROCESSING,
+	SL_CHUNK_SUCCEEDED,
+	SL_CHUNK_FAILED,
+	SL_CHUNK_NSTATUS
+} sl_chunk_status;
+
+const char *sl_job_status_name(sl_job_status s);
+const char *sl_chunk_status_name(sl_chunk_status s);
+int sl_job_status_parse(const char *name, sl_job_status *out); /* 0 or SL_INVAL */
+bool sl_job_status_final(sl_job_status s);
+
+#define SL_JOB_ID_LEN 24
+
+/* A job as stored (the jobs table). */
+typedef struct sl_job {
+	char id[SL_JOB_ID_LEN];
+	sl_job_status status;
+	char *file;        /* absolute path */
+	char *schema_path;
+	char *dataset, *table;
+	uint64_t schema_hash;
+	uint64_t file_size, file_hash;
+	int64_t file_mtime_ns;
+	uint64_t chunk_size;
+	uint64_t chunks_total, chunks_processed, chunks_succeeded, chunks_failed;
+	uint64_t rows_read, rows_loaded, rows_rejected;
+	uint64_t bytes_total, bytes_done;
+	uint64_t rejects_by_code[SL_ERROR_COUNT]; /* indexed by sl_error_index() */
+	int error_code;      /* why it failed, or 0 */
+	char *error_message;
+	int64_t created_ms, started_ms, finished_ms, updated_ms; /* Unix ms */
+	char *correlation_id;
+} sl_job;
+
+void sl_job_clear(sl_job *j); /* frees the strings, zeroes */
+
+/* A chunk as stored (the chunks table). */
+typedef struct sl_chunk {
+	uint32_t seq; /* 0-based, file order */
+	uint64_t offset, length, hash;
+	uint64_t first_record, first_line; /* records before it; its first line */
+	uint64_t records_planned;
+	sl_chunk_status status;
+	uint32_t attempts;
+	uint64_t rows_read, rows_loaded, rows_rejected;
+	int64_t duration_ms;
+	int last_error;
+	char last_message[256];
+} sl_chunk;
+
+typedef struct sl_ingest_progress {
+	const sl_job *job; /* counters as committed so far */
+	double elapsed_s;
+} sl_ingest_progress;
+
+typedef struct sl_ingest_opts {
+	const char *file;
+	const char *schema_path;
+	const char *db;          /* SQLite file (default ./sluice.db) */
+	int threads;             /* 0: all cores */
+	uint64_t chunk_size;     /* 0: 64 MiB */
+	bool has_max_errors, has_max_error_ratio; /* override the schema's limits */
+	uint64_t max_errors;
+	double max_error_ratio;
+	bool dry_run;            /* validate: parse and check, write nothing */
+	bool new_job;            /* start a new job even if an unfinished one exists */
+	const char *job_id;      /* resume or retry this job (file and schema from the job) */
+	bool retry;              /* with job_id: run the Failed chunks again */
+	const char *correlation_id;
+	int max_attempts;        /* per chunk, for transient faults (default 3) */
+	int busy_timeout_ms;     /* SQLite busy timeout (default 2000) */
+	void (*progress)(void *ctx, const sl_ingest_progress *p);
+	void *progress_ctx;
+} sl_ingest_opts;
+
+typedef struct sl_ingest_result {
+	sl_job job;      /* final state; free with sl_job_clear */
+	bool resumed;    /* an unfinished job was continued */
+	double duration_s;
+	char message[512]; /* on failure: what went wrong and what to do */
+} sl_ingest_result;
+
+/* Run (or resume, or retry) a job. Returns 0 when the job reached a final
+   status (look at res->job.status), or a negative code when it could not
+   be run at all (bad schema, unreadable file, database unusable, changed
+   file) with res->message saying why. */
+int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res);
+
+/* A rejected row as kept in the error table. */
+typedef struct sl_reject {
+	uint64_t record, line, offset;
+	int column;      /* schema column index, or -1 (structural errors) */
+	int code;
+	sl_str message;
+	sl_str raw;      /* the record's bytes (the first SL_CSV_RAW_PREFIX for too-long ones) */
+} sl_reject;
+
+/* Reading the job store (views and strings valid during the callback). */
+typedef int (*sl_job_cb)(void *ctx, const sl_job *job);
+typedef int (*sl_reject_cb)(void *ctx, uint32_t chunk, const sl_reject *r, const char *column);
+
+int sl_jobs_list(const char *db, int status /* -1: all */, sl_job_cb cb, void *ctx, char *msg,
+		 size_t msglen);
+/* 0 and *job (+ its chunks when `chunks` is not NULL; free() them), or SL_INVAL
+   when there is no such job. */
+int sl_job_load(const char *db, const char *id, sl_job *job, sl_chunk **chunks, size_t *nchunks,
+		char *msg, size_t msglen);
+int sl_job_rejects(const char *db, const char *id, int code /* 0: all */, sl_reject_cb cb,
+		   void *ctx, char *msg, size_t msglen);
+/* Delete the error rows and events of finished jobs older than `age_ms`. */
+int sl_gc(const char *db, int64_t age_ms, uint64_t *jobs, char *msg, size_t msglen);
+
+/* Remove the rows job `id` loaded; the job becomes RolledBack. */
+int sl_ingest_rollback(const char *db, const char *id, uint64_t *rows, char *msg, size_t msglen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

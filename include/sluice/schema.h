@@ -1,0 +1,147 @@
+/*
+ * Schemas: what a dataset's file must hold and how its rows are stored.
+ *
+ * A schema is read from YAML (libfyaml); every error names the file, line and
+ * column in the YAML. A loaded schema is immutable and may be shared by
+ * threads. Validation needs per-thread state (compiled patterns): each worker
+ * creates its own sl_validator from the shared schema.
+ *
+ * Example (docs/schema.md has every key):
+ *   name: cdr
+ *   table: call_detail_records
+ *   key: [reference]
+ *   on_duplicate: reject            # reject | ignore | update
+ *   csv: {delimiter: ",", quote: '"', header: true, null: [""]}
+ *   columns:
+ *     - {name: caller_id, type: text, required: true, pattern: '^[0-9]{6,15}$'}
+ *     - {name: call_date, type: date, format: '%d/%m/%Y', required: true}
+ *     - {name: cost, type: decimal, precision: 18, scale: 3, min: 0}
+ *     - {name: currency, type: text, enum: [GBP, EUR, USD]}
+ *     - {name: caller, source: "Caller ID", type: text}
+ *   limits: {max_errors: 100000, max_error_ratio: 0.05}
+ */
+#ifndef SLUICE_SCHEMA_H
+#define SLUICE_SCHEMA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sluice/csv.h"
+#include "sluice/str.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum sl_type {
+	SL_TYPE_TEXT = 0,
+	SL_TYPE_INTEGER,   /* 64-bit signed */
+	SL_TYPE_DECIMAL,   /* exact: precision and scale, never binary floating point */
+	SL_TYPE_BOOLEAN,
+	SL_TYPE_DATE,      /* stored as YYYY-MM-DD */
+	SL_TYPE_TIME,      /* stored as HH:MM:SS[.ffffff] */
+	SL_TYPE_TIMESTAMP, /* stored as YYYY-MM-DDTHH:MM:SS[.ffffff][Z] */
+	SL_TYPE_ENUM,      /* text restricted to `values` (or `enum:` on a text column) */
+} sl_type;
+
+typedef enum sl_on_duplicate {
+	SL_DUP_REJECT = 0, /* DUP_KEY: the earliest occurrence in file order wins */
+	SL_DUP_IGNORE,     /* the duplicate is skipped (kept in the error table as DUP_KEY,
+			      without making the job partial) */
+	SL_DUP_UPDATE,     /* upsert: the later row wins */
+} sl_on_duplicate;
+
+typedef struct sl_column {
+	char *name;    /* column in the target table */
+	char *source;  /* header name in the file (= name unless `source:` says otherwise) */
+	sl_type type;
+	bool required; /* NULL (an empty field, by default) is VAL_REQUIRED */
+	bool index;    /* `index: true`: looked up by the records API (later) */
+	/* text: lengths in characters (UTF-8 code points), -1 = no limit */
+	int64_t min_length, max_length;
+	char *pattern; /* POSIX extended regular expression, or NULL */
+	/* integer: inclusive bounds when has_min / has_max */
+	bool has_min, has_max;
+	int64_t min_i, max_i;
+	/* decimal: precision (total digits, 1..38) and scale (digits after the point);
+	   bounds as canonical decimal strings when has_min / has_max */
+	int precision, scale;
+	char *min_d, *max_d;
+	/* date, time, timestamp: strptime-like format (%Y %m %d %H %M %S %f %y %b %z %%),
+	   NULL = ISO 8601 */
+	char *format;
+	/* enum */
+	char **values;
+	size_t nvalues;
+	/* where the column is defined in the YAML, for messages */
+	int yaml_line, yaml_col;
+} sl_column;
+
+typedef struct sl_schema {
+	char *path;  /* file it was read from */
+	char *name;  /* dataset name */
+	char *table; /* target table */
+	sl_column *cols;
+	size_t ncols;
+	size_t *key; /* indexes into cols */
+	size_t nkey;
+	sl_on_duplicate on_duplicate;
+	sl_csv_dialect dialect; /* from `csv:` (defaults otherwise) */
+	char **nulls;           /* field texts read as NULL (default: the empty string) */
+	size_t nnulls;
+	bool extra_reject; /* `extra_columns: reject`: a file column not in the schema fails the job */
+	bool has_max_errors, has_max_error_ratio;
+	uint64_t max_errors;
+	double max_error_ratio;
+	uint64_t hash; /* XXH3-64 of the schema file's bytes: part of a job's fingerprint */
+} sl_schema;
+
+/* Load and check a schema. On failure returns SL_CONFIG (or SL_IO_OPEN,
+   SL_NOMEM) and writes "PATH:LINE:COL: what is wrong" into err. */
+int sl_schema_load(const char *path, sl_schema **out, char *err, size_t errlen);
+/* The same from a string (path is used only in messages). */
+int sl_schema_parse(const char *yaml, size_t len, const char *path, sl_schema **out, char *err,
+		    size_t errlen);
+void sl_schema_free(sl_schema *s);
+const char *sl_type_name(sl_type t);
+
+/*
+ * Matching a file's header to the schema. map[i] = index in the file's
+ * record of schema column i, or -1 when the file lacks it (NULL for every
+ * row). Columns match by exact header name (`source`). Returns 0, or
+ * SL_FATAL_HEADER with err naming the missing required columns (or, with
+ * extra_reject, the unexpected ones); duplicate header names matched by the
+ * schema are also SL_FATAL_HEADER.
+ */
+int sl_schema_map_header(const sl_schema *s, const sl_str *header, size_t n, int *map, char *err,
+			 size_t errlen);
+
+/* A field's storage form. */
+typedef enum sl_value_kind { SL_VALUE_NULL = 0, SL_VALUE_INT, SL_VALUE_TEXT } sl_value_kind;
+typedef struct sl_value {
+	sl_value_kind kind;
+	int64_t i;  /* SL_VALUE_INT: integer, boolean (0/1) */
+	sl_str s;   /* SL_VALUE_TEXT: text, enum, decimal (canonical), date/time (ISO 8601) */
+} sl_value;
+
+typedef struct sl_validator sl_validator;
+
+int sl_validator_new(const sl_schema *s, sl_validator **out);
+void sl_validator_free(sl_validator *v);
+
+/*
+ * Validate and convert `field` for column `col`. Returns 0 and *out, or a
+ * VAL_* code with a message in msg (e.g. "31/02/2025 is not a date of the
+ * form %d/%m/%Y"). A missing column or a null text gives SL_VALUE_NULL (or
+ * VAL_REQUIRED). Text values may point into `field` or into `out_buf`, which
+ * must have room for at least 64 bytes more than the field (ISO forms and
+ * canonical decimals are written there); *used says how many bytes were.
+ */
+int sl_value_convert(sl_validator *v, size_t col, const sl_str *field, sl_value *out,
+		     char *out_buf, size_t *used, char *msg, size_t msglen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,46 @@
+/*
+ * Private to src/engine/: the ingest pipeline's pieces.
+ *
+ * Batches carry a chunk's records from a worker to the writer: good rows
+ * (converted values) and rejects, in file order, with every byte they
+ * reference copied into the batch's own arena, so the worker's read buffer
+ * can move on. A batch never grows: when the next record does not fit, the
+ * batch is handed over and a fresh one taken, so memory is bounded by the
+ * number of batches in flight (slots x SLOT_BATCHES), never by the file.
+ */
+#ifndef SLUICE_ENGINE_INT_H
+#define SLUICE_ENGINE_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "base/base.h"
+#include "sluice/csv.h"
+#include "sluice/ingest.h"
+#include "store/store.h"
+
+#define BATCH_ROWS 4096
+#define BATCH_ARENA (2u << 20)
+#define SLOT_BATCHES 4
+
+typedef struct entry {
+	uint64_t record, line, offset;
+	sl_str raw; /* in the arena */
+	int code;   /* 0: a good row; else why it is rejected */
+	int column; /* schema column of the failure, -1 for structural */
+	sl_str msg; /* in the arena */
+	uint32_t vals; /* good rows: index of its first value in batch.vals */
+} entry;
+
+typedef struct batch {
+	struct batch *next;
+	entry *e;
+	size_t n;
+	sl_value *vals;
+	size_t nvals, vals_cap;
+	char *arena;
+	size_t used, cap;
+	uint64_t end_offset; /* absolute offset just past the last record */
+} batch;
+
+#endif

@@ -1,0 +1,1272 @@
+/*
+ * The ingest engine: plan a job, run its chunks through parallel workers
+ * and one ordered writer, checkpoint each chunk in one transaction.
+ *
+ *   plan     fingerprint the file and the schema, split the file into
+ *            chunks (csv_split.c), store the job and its chunks
+ *   workers  take chunks in file order, parse and validate them, and hand
+ *            batches of converted rows and rejects to the chunk's slot
+ *   writer   (the calling thread) takes the slots in file order and, per
+ *            chunk, in ONE transaction: inserts the rows (the database
+ *            finds duplicate keys), the rejects, the chunk's status, the
+ *            job's counters and the end event. That commit is the
+ *            checkpoint: a resume skips Succeeded chunks and redoes the rest
+ *            from scratch, so every row is loaded exactly once.
+ *
+ * Determinism: the writer commits in file order whatever the thread count,
+ * so "the earliest occurrence wins" for duplicate keys and every table is
+ * the same for any thread count and chunk size.
+ *
+ * Locking: each slot has its own mutex and condition variable, guarding
+ * its fields (want, queue, done, result). `next` (the next chunk for a
+ * worker) and `abort` are atomics. The free list of batches has its own
+ * mutex. Nothing else is shared: the schema is read-only, every worker has
+ * its own validator, reader and file offset (pread).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "engine/engine_int.h"
+
+#define DEFAULT_CHUNK (64u << 20)
+
+/* What a worker found in one chunk, beyond its batches. */
+typedef struct chunk_result {
+	uint64_t read; /* data records */
+	int err;       /* a failure that stops the chunk: IO_*, NOMEM */
+	char msg[256];
+} chunk_result;
+
+typedef struct slot {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	size_t want;       /* index (in the pending list) this slot serves now */
+	batch *head, *tail;
+	size_t nq;
+	bool done;
+	chunk_result res;
+} slot;
+
+typedef struct ingest {
+	const sl_ingest_opts *o;
+	sl_schema *schema;
+	sl_csv_dialect d;
+	const sl_store_ops *ops;
+	sl_store *st;
+	sl_job job;  /* as committed */
+	sl_job live; /* numbers shown by progress: committed + the chunk under way */
+	sl_chunk *chunks;
+	size_t nchunks;
+	size_t *pending;
+	size_t npending;
+	int fd;
+	size_t expected; /* fields per record */
+	int *map;        /* schema column -> field index, -1 if absent */
+	uint64_t max_errors;
+	double max_ratio;
+	bool has_max_errors, has_max_ratio;
+	/* pipeline */
+	slot *slots;
+	size_t nslots;
+	atomic_size_t next;
+	atomic_int abort;
+	pthread_mutex_t free_mu;
+	batch *free_list;
+	double t0;
+	char *msg;
+	size_t msglen;
+} ingest;
+
+/* A worker's own things. */
+typedef struct worker {
+	ingest *g;
+	sl_validator *v;
+	char *conv; /* conversion output for one record */
+	size_t conv_cap;
+	sl_value *vals;
+} worker;
+
+static void say(ingest *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(ingest *g, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(g->msg, g->msglen, fmt, ap);
+	va_end(ap);
+}
+
+/* --- batches ------------------------------------------------------------- */
+
+static void batch_free(batch *b)
+{
+	if (!b)
+		return;
+	free(b->e);
+	free(b->vals);
+	free(b->arena);
+	free(b);
+}
+
+static batch *batch_get(ingest *g)
+{
+	batch *b = NULL;
+	pthread_mutex_lock(&g->free_mu);
+	if (g->free_list) {
+		b = g->free_list;
+		g->free_list = b->next;
+	}
+	pthread_mutex_unlock(&g->free_mu);
+	if (!b) {
+		b = calloc(1, sizeof *b);
+		if (!b)
+			return NULL;
+		b->e = malloc(BATCH_ROWS * sizeof *b->e);
+		b->vals_cap = BATCH_ROWS * (g->schema->ncols ? g->schema->ncols : 1);
+		b->vals = malloc(b->vals_cap * sizeof *b->vals);
+		b->cap = BATCH_ARENA;
+		b->arena = malloc(b->cap);
+		if (!b->e || !b->vals || !b->arena) {
+			batch_free(b);
+			return NULL;
+		}
+	}
+	b->next = NULL;
+	b->n = b->nvals = b->used = 0;
+	b->end_offset = 0;
+	return b;
+}
+
+static void batch_put(ingest *g, batch *b)
+{
+	if (!b)
+		return;
+	if (b->cap != BATCH_ARENA) { /* an outsized arena for one huge record: give it back */
+		batch_free(b);
+		return;
+	}
+	pthread_mutex_lock(&g->free_mu);
+	b->next = g->free_list;
+	g->free_list = b;
+	pthread_mutex_unlock(&g->free_mu);
+}
+
+/* Room for a record of raw length n (its values and message included)? */
+static bool batch_fits(const ingest *g, const batch *b, size_t n)
+{
+	size_t need = 2 * n + 64 * g->schema->ncols + 1024;
+	return b->n < BATCH_ROWS && b->used + need <= b->cap;
+}
+
+/* Make an empty batch able to hold a record of raw length n. */
+static int batch_grow(ingest *g, batch *b, size_t n)
+{
+	size_t need = 2 * n + 64 * g->schema->ncols + 1024;
+	if (need <= b->cap)
+		return 0;
+	char *a = realloc(b->arena, need);
+	if (!a)
+		return SL_NOMEM;
+	b->arena = a;
+	b->cap = need;
+	return 0;
+}
+
+static sl_str arena_copy(batch *b, const char *p, size_t n)
+{
+	char *dst = b->arena + b->used;
+	if (n)
+		memcpy(dst, p, n);
+	b->used += n;
+	return sl_str_make(dst, n);
+}
+
+static entry *batch_add(batch *b, const sl_csv_record *rec, int code, int column, const char *msg)
+{
+	entry *e = &b->e[b->n++];
+	e->record = rec->record;
+	e->line = rec->line;
+	e->offset = rec->offset;
+	e->raw = arena_copy(b, rec->raw.p, rec->raw.n);
+	e->code = code;
+	e->column = column;
+	e->msg = code ? arena_copy(b, msg, strlen(msg)) : sl_str_make(NULL, 0);
+	e->vals = (uint32_t)b->nvals;
+	b->end_offset = rec->offset + rec->raw_len;
+	return e;
+}
+
+/* --- slots ------------------------------------------------------------------ */
+
+static void slot_push(ingest *g, slot *s, batch *b)
+{
+	pthread_mutex_lock(&s->mu);
+	while (s->nq >= SLOT_BATCHES && !atomic_load(&g->abort))
+		pthread_cond_wait(&s->cv, &s->mu);
+	if (s->tail)
+		s->tail->next = b;
+	else
+		s->head = b;
+	s->tail = b;
+	s->nq++;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* Next batch of the slot, or NULL when the chunk is done (or aborted). */
+static batch *slot_pop(ingest *g, slot *s)
+{
+	batch *b = NULL;
+	pthread_mutex_lock(&s->mu);
+	while (!s->head && !s->done && !atomic_load(&g->abort))
+		pthread_cond_wait(&s->cv, &s->mu);
+	if (s->head) {
+		b = s->head;
+		s->head = b->next;
+		if (!s->head)
+			s->tail = NULL;
+		s->nq--;
+		pthread_cond_broadcast(&s->cv);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return b;
+}
+
+static void abort_all(ingest *g)
+{
+	atomic_store(&g->abort, 1);
+	for (size_t i = 0; i < g->nslots; i++) {
+		pthread_mutex_lock(&g->slots[i].mu);
+		pthread_cond_broadcast(&g->slots[i].cv);
+		pthread_mutex_unlock(&g->slots[i].mu);
+	}
+}
+
+/* --- producing: parse and validate one chunk ------------------------------ */
+
+/* A read function over a chunk's range that hashes what it reads, so a file
+   changed since planning is caught before its rows commit. */
+typedef struct hashed_range {
+	sl_fd_range r;
+	XXH3_state_t *xx;
+} hashed_range;
+
+static ssize_t hashed_read(void *ctx, char *buf, size_t cap)
+{
+	hashed_range *h = ctx;
+	ssize_t n = sl_fd_range_read(&h->r, buf, cap);
+	if (n > 0)
+		XXH3_64bits_update(h->xx, buf, (size_t)n);
+	return n;
+}
+
+typedef int (*emit_fn)(void *ctx, batch *b);
+
+static void structural_msg(const ingest *g, const sl_csv_record *rec, char *msg, size_t n)
+{
+	if (rec->error == SL_CSV_TOO_FEW_FIELDS || rec->error == SL_CSV_TOO_MANY_FIELDS)
+		snprintf(msg, n, "record has %zu fields, the header has %zu", rec->nfields_seen,
+			 g->expected);
+	else if (rec->error == SL_CSV_ROW_TOO_LONG)
+		snprintf(msg, n, "record is %llu bytes, the limit is %zu (raw keeps the first %d)",
+			 (unsigned long long)rec->raw_len, g->d.max_row_bytes, SL_CSV_RAW_PREFIX);
+	else
+		snprintf(msg, n, "%s", sl_error_message(rec->error));
+}
+
+/* Validate one record into the batch. */
+static void take_record(worker *w, batch *b, const sl_csv_record *rec)
+{
+	ingest *g = w->g;
+	const sl_schema *sc = g->schema;
+	char msg[512];
+	if (rec->error) {
+		structural_msg(g, rec, msg, sizeof msg);
+		batch_add(b, rec, rec->error, -1, msg);
+		return;
+	}
+	size_t used = 0;
+	for (size_t i = 0; i < sc->ncols; i++) {
+		int fi = g->map[i];
+		const sl_str *f = fi >= 0 && (size_t)fi < rec->nfields ? &rec->fields[fi] : NULL;
+		size_t u = 0;
+		int rc = sl_value_convert(w->v, i, f, &w->vals[i], w->conv + used, &u, msg, sizeof msg);
+		if (rc == 0 && w->vals[i].kind == SL_VALUE_NULL) {
+			for (size_t k = 0; k < sc->nkey; k++) {
+				if (sc->key[k] == i) {
+					rc = SL_VAL_REQUIRED;
+					snprintf(msg, sizeof msg, "%s is part of the key and cannot be empty",
+						 sc->cols[i].name);
+				}
+			}
+		}
+		if (rc < 0) {
+			batch_add(b, rec, rc, (int)i, msg);
+			return;
+		}
+		used += u;
+	}
+	entry *e = batch_add(b, rec, 0, -1, NULL);
+	/* Values point into the record (its fields) or into w->conv: copy them
+	   into the arena; those inside the raw record are re-pointed into the
+	   copy made above, so most rows are copied once. */
+	const char *r0 = rec->raw.p, *r1 = rec->raw.p + rec->raw.n;
+	for (size_t i = 0; i < sc->ncols; i++) {
+		sl_value v = w->vals[i];
+		if (v.kind == SL_VALUE_TEXT) {
+			if (v.s.p >= r0 && v.s.p + v.s.n <= r1 && v.s.n)
+				v.s.p = e->raw.p + (v.s.p - r0);
+			else
+				v.s = arena_copy(b, v.s.p, v.s.n);
+		}
+		b->vals[b->nvals++] = v;
+	}
+}
+
+static int produce(worker *w, const sl_chunk *c, emit_fn emit, void *ectx, chunk_result *res)
+{
+	ingest *g = w->g;
+	int rc;
+	sl_csv_reader *rd = NULL;
+	hashed_range h = {{g->fd, c->offset, c->length}, XXH3_createState()};
+	batch *b = NULL;
+	sl_csv_record rec;
+
+	memset(res, 0, sizeof *res);
+	if (!h.xx) {
+		rc = SL_NOMEM;
+		goto out;
+	}
+	XXH3_64bits_reset(h.xx);
+	size_t bufsize = c->length < (1u << 20) ? (size_t)c->length + 64 : 0;
+	if ((rc = sl_csv_reader_new(&g->d, SL_CSV_SCAN_AUTO, hashed_read, &h, bufsize, &rd)) < 0)
+		goto out;
+	if (c->seq > 0) {
+		sl_csv_pos pos = {c->offset, c->first_record, c->first_line};
+		sl_csv_parser_start_at(sl_csv_reader_parser(rd), &pos, g->expected);
+	}
+	if (!(b = batch_get(g))) {
+		rc = SL_NOMEM;
+		goto out;
+	}
+	while ((rc = sl_csv_reader_next(rd, &rec)) == 1) {
+		if (rec.is_header)
+			continue;
+		if (atomic_load(&g->abort)) {
+			rc = 0;
+			goto out;
+		}
+		res->read++;
+		if (!batch_fits(g, b, rec.raw.n)) {
+			if (b->n) {
+				if ((rc = emit(ectx, b)) < 0) {
+					b = NULL;
+					goto out;
+				}
+				if (!(b = batch_get(g))) {
+					rc = SL_NOMEM;
+					goto out;
+				}
+			}
+			if (!batch_fits(g, b, rec.raw.n) && (rc = batch_grow(g, b, rec.raw.n)) < 0)
+				goto out;
+		}
+		take_record(w, b, &rec);
+	}
+	if (rc < 0)
+		goto out;
+	if (XXH3_64bits_digest(h.xx) != c->hash) {
+		rc = SL_IO_CHANGED;
+		snprintf(res->msg, sizeof res->msg,
+			 "bytes %llu..%llu of the file differ from when the job was planned",
+			 (unsigned long long)c->offset, (unsigned long long)(c->offset + c->length));
+		goto out;
+	}
+	rc = emit(ectx, b);
+	b = NULL;
+out:
+	if (rc < 0 && !res->msg[0])
+		snprintf(res->msg, sizeof res->msg, "%s", sl_error_message(rc));
+	if (rc < 0)
+		res->err = rc;
+	if (b)
+		batch_put(g, b);
+	sl_csv_reader_free(rd);
+	XXH3_freeState(h.xx);
+	return rc;
+}
+
+typedef struct slot_emit {
+	ingest *g;
+	slot *s;
+} slot_emit;
+
+static int emit_slot(void *ctx, batch *b)
+{
+	slot_emit *se = ctx;
+	slot_push(se->g, se->s, b);
+	return 0;
+}
+
+static int worker_setup(worker *w, ingest *g)
+{
+	memset(w, 0, sizeof *w);
+	w->g = g;
+	w->conv_cap = g->d.max_row_bytes + 64 * (g->schema->ncols + 1);
+	w->conv = malloc(w->conv_cap);
+	w->vals = calloc(g->schema->ncols + 1, sizeof *w->vals);
+	if (!w->conv || !w->vals)
+		return SL_NOMEM;
+	return sl_validator_new(g->schema, &w->v);
+}
+
+static void worker_teardown(worker *w)
+{
+	sl_validator_free(w->v);
+	free(w->conv);
+	free(w->vals);
+}
+
+static void *worker_main(void *arg)
+{
+	ingest *g = arg;
+	worker w;
+	int rc = worker_setup(&w, g);
+	for (;;) {
+		size_t k = atomic_fetch_add(&g->next, 1);
+		if (k >= g->npending)
+			break;
+		slot *s = &g->slots[k % g->nslots];
+		pthread_mutex_lock(&s->mu);
+		while (s->want != k && !atomic_load(&g->abort))
+			pthread_cond_wait(&s->cv, &s->mu);
+		pthread_mutex_unlock(&s->mu);
+		if (atomic_load(&g->abort))
+			break;
+		chunk_result res;
+		if (rc == 0) {
+			slot_emit se = {g, s};
+			produce(&w, &g->chunks[g->pending[k]], emit_slot, &se, &res);
+		} else {
+			memset(&res, 0, sizeof res);
+			res.err = rc;
+			snprintf(res.msg, sizeof res.msg, "%s", sl_error_message(rc));
+		}
+		pthread_mutex_lock(&s->mu);
+		s->res = res;
+		s->done = true;
+		pthread_cond_broadcast(&s->cv);
+		pthread_mutex_unlock(&s->mu);
+	}
+	worker_teardown(&w);
+	return NULL;
+}
+
+/* --- writing: one chunk, one transaction ----------------------------------- */
+
+typedef struct chunk_tx {
+	ingest *g;
+	sl_chunk *c;
+	uint64_t read, loaded, rejected, dup_ignored;
+	uint64_t by_code[SL_ERROR_COUNT];
+	int err; /* first failure of a store call */
+} chunk_tx;
+
+static void progress(ingest *g, const chunk_tx *tx, uint64_t end_offset)
+{
+	if (!g->o->progress)
+		return;
+	sl_job *l = &g->live;
+	*l = g->job; /* shallow: strings are the job's */
+	l->rows_read += tx ? tx->read : 0;
+	l->rows_loaded += tx ? tx->loaded : 0;
+	l->rows_rejected += tx ? tx->rejected : 0;
+	if (tx && end_offset > tx->c->offset)
+		l->bytes_done += end_offset - tx->c->offset;
+	sl_ingest_progress p = {l, sl_now() - g->t0};
+	g->o->progress(g->o->progress_ctx, &p);
+}
+
+static int apply_batch(void *ctx, batch *b)
+{
+	chunk_tx *tx = ctx;
+	ingest *g = tx->g;
+	const sl_schema *sc = g->schema;
+	for (size_t i = 0; i < b->n && tx->err == 0; i++) {
+		entry *e = &b->e[i];
+		int code = e->code;
+		int column = e->column;
+		const char *dmsg = NULL;
+		tx->read++;
+		if (code == 0) {
+			bool dup = false;
+			if (g->st && (tx->err = g->ops->target_insert(g->st, &b->vals[e->vals], &dup)) < 0)
+				break;
+			if (!dup) {
+				tx->loaded++;
+				continue;
+			}
+			code = SL_DUP_KEY;
+			column = sc->nkey ? (int)sc->key[0] : -1;
+			dmsg = sc->on_duplicate == SL_DUP_IGNORE ? "key already loaded (ignored: on_duplicate is ignore)"
+								   : "key already loaded (by this file or an earlier job)";
+			if (sc->on_duplicate == SL_DUP_IGNORE)
+				tx->dup_ignored++;
+		}
+		tx->rejected++;
+		int k = sl_error_index(code);
+		if (k >= 0)
+			tx->by_code[k]++;
+		if (g->st) {
+			sl_reject r = {e->record, e->line, e->offset, column, code,
+				       dmsg ? sl_str_make(dmsg, strlen(dmsg)) : e->msg, e->raw};
+			tx->err = g->ops->reject_insert(g->st, g->job.id, tx->c->seq, &r,
+							column >= 0 ? sc->cols[column].name : NULL);
+		}
+	}
+	uint64_t end = b->end_offset;
+	batch_put(g, b);
+	if (tx->err == 0)
+		progress(g, tx, end);
+	return tx->err;
+}
+
+/* A small transaction of its own: chunk Processing, attempts + 1, start event. */
+static int chunk_start(ingest *g, sl_chunk *c)
+{
+	if (!g->st)
+		return 0;
+	sl_chunk saved = *c;
+	c->status = SL_CHUNK_PROCESSING;
+	c->attempts++;
+	sl_event ev = {g->job.id, c->seq, "chunk_start", 0, 0, 0, 0, NULL};
+	int rc = g->ops->begin(g->st);
+	if (rc == 0)
+		rc = g->ops->chunk_update(g->st, g->job.id, c);
+	if (rc == 0)
+		rc = g->ops->event_insert(g->st, &ev);
+	if (rc == 0)
+		rc = g->ops->commit(g->st);
+	if (rc < 0) {
+		g->ops->rollback(g->st);
+		*c = saved;
+	}
+	return rc;
+}
+
+static sl_job_status final_status(const ingest *g)
+{
+	uint64_t rejected = g->job.rows_rejected;
+	if (g->schema->on_duplicate == SL_DUP_IGNORE)
+		rejected -= g->job.rejects_by_code[sl_error_index(SL_DUP_KEY)];
+	return (g->job.chunks_failed || rejected) ? SL_JOB_PARTIAL : SL_JOB_SUCCEEDED;
+}
+
+/* The checkpoint: chunk counters into the job, chunk Succeeded, end event, commit. */
+static int chunk_commit(ingest *g, chunk_tx *tx, double t0)
+{
+	sl_chunk *c = tx->c;
+	sl_job saved = g->job;
+	sl_chunk csaved = *c;
+	int rc;
+	if (tx->read != tx->loaded + tx->rejected || tx->read != c->records_planned) {
+		say(g, "internal error: chunk %u read %llu rows (planned %llu) but loaded %llu + rejected %llu",
+		    c->seq, (unsigned long long)tx->read, (unsigned long long)c->records_planned,
+		    (unsigned long long)tx->loaded, (unsigned long long)tx->rejected);
+		return SL_INTERNAL;
+	}
+	c->status = SL_CHUNK_SUCCEEDED;
+	c->rows_read = tx->read;
+	c->rows_loaded = tx->loaded;
+	c->rows_rejected = tx->rejected;
+	c->duration_ms = (int64_t)((sl_now() - t0) * 1000);
+	c->last_error = 0;
+	c->last_message[0] = 0;
+	sl_job *j = &g->job;
+	j->rows_read += tx->read;
+	j->rows_loaded += tx->loaded;
+	j->rows_rejected += tx->rejected;
+	for (int k = 0; k < SL_ERROR_COUNT; k++)
+		j->rejects_by_code[k] += tx->by_code[k];
+	j->chunks_processed++;
+	j->chunks_succeeded++;
+	j->bytes_done += c->length;
+	j->updated_ms = sl_now_ms();
+	if (!g->st)
+		return 0;
+	sl_event ev = {j->id, c->seq, "chunk_end", tx->read, tx->loaded, tx->rejected, c->duration_ms, NULL};
+	rc = g->ops->chunk_update(g->st, j->id, c);
+	if (rc == 0)
+		rc = g->ops->job_update(g->st, j);
+	if (rc == 0)
+		rc = g->ops->event_insert(g->st, &ev);
+	if (rc == 0)
+		rc = g->ops->commit(g->st);
+	if (rc < 0) {
+		g->ops->rollback(g->st);
+		*j = saved;
+		*c = csaved;
+	}
+	return rc;
+}
+
+/* The chunk failed for good (attempts used up): say so, in its own transaction. */
+static int chunk_fail(ingest *g, sl_chunk *c, int err, const char *why)
+{
+	c->status = SL_CHUNK_FAILED;
+	c->last_error = err;
+	snprintf(c->last_message, sizeof c->last_message, "%s", why);
+	g->job.chunks_failed++;
+	g->job.chunks_processed++;
+	g->job.updated_ms = sl_now_ms();
+	if (!g->st)
+		return 0;
+	sl_event ev = {g->job.id, c->seq, "chunk_failed", 0, 0, 0, 0, why};
+	int rc = 0;
+	for (int attempt = 0; attempt < 5; attempt++) {
+		rc = g->ops->begin(g->st);
+		if (rc == 0)
+			rc = g->ops->chunk_update(g->st, g->job.id, c);
+		if (rc == 0)
+			rc = g->ops->job_update(g->st, &g->job);
+		if (rc == 0)
+			rc = g->ops->event_insert(g->st, &ev);
+		if (rc == 0)
+			rc = g->ops->commit(g->st);
+		if (rc == 0)
+			break;
+		g->ops->rollback(g->st);
+		if (sl_error_class(rc) != SL_CLASS_RETRY)
+			break;
+		usleep(200000u << attempt);
+	}
+	return rc;
+}
+
+static void backoff(int attempt)
+{
+	/* 100 ms, 200 ms, 400 ms ... with +-50 % jitter, so competing writers
+	   do not retry in lockstep */
+	unsigned r = 0;
+	if (getrandom(&r, sizeof r, 0) != sizeof r)
+		r = (unsigned)getpid();
+	double ms = 100.0 * (double)(1u << (attempt < 8 ? attempt : 8)) * (0.5 + (r % 1000) / 1000.0);
+	usleep((useconds_t)(ms * 1000));
+}
+
+/* Drop what the worker still sends for a chunk the writer redoes itself. */
+static void slot_drain(ingest *g, slot *s)
+{
+	batch *b;
+	while ((b = slot_pop(g, s)))
+		batch_put(g, b);
+}
+
+static bool budget_exceeded(ingest *g)
+{
+	const sl_job *j = &g->job;
+	if (g->has_max_errors && j->rows_rejected > g->max_errors) {
+		say(g, "error budget exceeded: %llu rows rejected, max_errors is %llu",
+		    (unsigned long long)j->rows_rejected, (unsigned long long)g->max_errors);
+		return true;
+	}
+	if (g->has_max_ratio && j->rows_read > 0 &&
+	    (double)j->rows_rejected / (double)j->rows_read > g->max_ratio) {
+		say(g, "error budget exceeded: %llu of %llu rows rejected (%.2f %%), max_error_ratio is %g",
+		    (unsigned long long)j->rows_rejected, (unsigned long long)j->rows_read,
+		    100.0 * (double)j->rows_rejected / (double)j->rows_read, g->max_ratio);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Write pending chunk k. The first attempt takes the worker's batches from
+ * the slot; a retry re-reads the chunk on this thread. Returns 0 when the
+ * chunk is done (Succeeded or Failed for good), <0 for a fatal error.
+ */
+static int write_chunk(ingest *g, worker *self, size_t k)
+{
+	slot *s = &g->slots[k % g->nslots];
+	sl_chunk *c = &g->chunks[g->pending[k]];
+	int max_attempts = g->o->max_attempts > 0 ? g->o->max_attempts : 3;
+	bool from_slot = true;
+	int rc = 0;
+	char why[300] = "";
+
+	for (int attempt = 1;; attempt++) {
+		chunk_tx tx = {.g = g, .c = c};
+		double t0 = sl_now();
+		rc = chunk_start(g, c);
+		if (rc == 0 && g->st)
+			rc = g->ops->begin(g->st);
+		if (rc == 0) {
+			chunk_result res;
+			if (from_slot) {
+				batch *b;
+				while ((b = slot_pop(g, s)))
+					if ((rc = apply_batch(&tx, b)) < 0)
+						break;
+				if (rc == 0) {
+					pthread_mutex_lock(&s->mu);
+					res = s->res;
+					pthread_mutex_unlock(&s->mu);
+					if (atomic_load(&g->abort) && !s->done)
+						return SL_INTERNAL;
+				}
+			} else {
+				rc = produce(self, c, apply_batch, &tx, &res);
+				if (rc == 0 && tx.err)
+					rc = tx.err;
+			}
+			if (rc == 0 && res.err) {
+				/* the input failed: fatal for the job (a changed or unreadable file) */
+				rc = res.err;
+				snprintf(why, sizeof why, "chunk %u: %s", c->seq, res.msg);
+			}
+			if (rc == 0)
+				rc = chunk_commit(g, &tx, t0);
+		}
+		if (rc == 0)
+			break;
+		if (g->st)
+			g->ops->rollback(g->st);
+		if (from_slot) {
+			slot_drain(g, s);
+			from_slot = false;
+		}
+		if (!why[0] || sl_error_class(rc) == SL_CLASS_RETRY)
+			snprintf(why, sizeof why, "chunk %u: %s%s%s", c->seq, sl_error_message(rc),
+				 g->st ? ": " : "", g->st ? sl_store_errmsg(g->st) : "");
+		if (sl_error_class(rc) != SL_CLASS_RETRY || rc == SL_IO_READ) {
+			if (!g->msg[0])
+				say(g, "%s", why);
+			return rc; /* fatal */
+		}
+		if (attempt >= max_attempts) {
+			int fr = chunk_fail(g, c, rc, why);
+			return fr < 0 ? fr : 0;
+		}
+		backoff(attempt);
+	}
+	return 0;
+}
+
+/* --- the run -------------------------------------------------------------- */
+
+static int run_chunks(ingest *g)
+{
+	int rc = 0, threads = g->o->threads > 0 ? g->o->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+	pthread_t *tids = NULL;
+	int started = 0;
+	worker self;
+	bool self_ok = false;
+
+	if (threads < 1)
+		threads = 1;
+	if ((size_t)threads > g->npending)
+		threads = g->npending ? (int)g->npending : 1;
+	g->nslots = (size_t)threads + 1;
+	g->slots = calloc(g->nslots, sizeof *g->slots);
+	tids = calloc((size_t)threads, sizeof *tids);
+	if (!g->slots || !tids) {
+		rc = SL_NOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < g->nslots; i++) {
+		pthread_mutex_init(&g->slots[i].mu, NULL);
+		pthread_cond_init(&g->slots[i].cv, NULL);
+		g->slots[i].want = i;
+	}
+	if ((rc = worker_setup(&self, g)) < 0)
+		goto out;
+	self_ok = true;
+	atomic_init(&g->next, 0);
+	atomic_init(&g->abort, 0);
+	for (; started < threads; started++)
+		if (pthread_create(&tids[started], NULL, worker_main, g) != 0)
+			break;
+	if (started == 0) {
+		rc = SL_NOMEM;
+		goto out;
+	}
+	for (size_t k = 0; k < g->npending; k++) {
+		slot *s = &g->slots[k % g->nslots];
+		rc = write_chunk(g, &self, k);
+		if (rc < 0)
+			break;
+		/* the chunk is done: wait for its worker to finish, drop what it
+		   sent for a chunk the writer redid itself, then hand the slot to
+		   chunk k + nslots (never drain after that: it is theirs) */
+		pthread_mutex_lock(&s->mu);
+		while (!s->done)
+			pthread_cond_wait(&s->cv, &s->mu);
+		pthread_mutex_unlock(&s->mu);
+		slot_drain(g, s);
+		pthread_mutex_lock(&s->mu);
+		s->done = false;
+		s->want = k + g->nslots;
+		pthread_cond_broadcast(&s->cv);
+		pthread_mutex_unlock(&s->mu);
+		if (budget_exceeded(g)) {
+			rc = SL_LIMIT;
+			break;
+		}
+	}
+out:
+	if (started)
+		abort_all(g);
+	for (int t = 0; t < started; t++)
+		pthread_join(tids[t], NULL);
+	for (size_t i = 0; g->slots && i < g->nslots; i++) {
+		batch *b = g->slots[i].head;
+		while (b) {
+			batch *n = b->next;
+			batch_free(b);
+			b = n;
+		}
+		pthread_mutex_destroy(&g->slots[i].mu);
+		pthread_cond_destroy(&g->slots[i].cv);
+	}
+	free(g->slots);
+	g->slots = NULL;
+	if (self_ok)
+		worker_teardown(&self);
+	free(tids);
+	return rc;
+}
+
+/* --- planning ------------------------------------------------------------- */
+
+static void new_job_id(char *id)
+{
+	uint32_t r = 0;
+	if (getrandom(&r, sizeof r, 0) != sizeof r)
+		r = (uint32_t)getpid() ^ (uint32_t)time(NULL);
+	/* time first: ids sort by creation */
+	snprintf(id, SL_JOB_ID_LEN, "j%011llx%06x", (unsigned long long)sl_now_ms(), r & 0xFFFFFF);
+}
+
+/* Read the header (or the first record) and map the schema's columns. */
+static int map_header(ingest *g)
+{
+	int rc;
+	sl_csv_reader *rd = NULL;
+	sl_fd_range range = {g->fd, 0, g->job.file_size};
+	sl_csv_record rec;
+	char err[512] = "";
+	free(g->map);
+	g->map = calloc(g->schema->ncols + 1, sizeof *g->map);
+	if (!g->map)
+		return SL_NOMEM;
+	if ((rc = sl_csv_reader_new(&g->d, SL_CSV_SCAN_AUTO, sl_fd_range_read, &range, 1u << 16, &rd)) < 0)
+		goto out;
+	rc = sl_csv_reader_next(rd, &rec);
+	if (rc < 0)
+		goto out;
+	if (rc == 0) {
+		rc = SL_FATAL_HEADER;
+		say(g, "the file is empty: no header row to match the schema's columns against");
+		goto out;
+	}
+	g->expected = rec.nfields_seen;
+	if (!rec.is_header) {
+		/* no header: columns by position */
+		for (size_t i = 0; i < g->schema->ncols; i++)
+			g->map[i] = i < rec.nfields_seen ? (int)i : -1;
+		rc = 0;
+		goto out;
+	}
+	if (rec.error) {
+		rc = SL_FATAL_HEADER;
+		say(g, "the header row (line %llu) is malformed: %s (%s)", (unsigned long long)rec.line,
+		    sl_error_message(rec.error), sl_error_name(rec.error));
+		goto out;
+	}
+	rc = sl_schema_map_header(g->schema, rec.fields, rec.nfields, g->map, err, sizeof err);
+	if (rc < 0)
+		say(g, "%s", err);
+out:
+	sl_csv_reader_free(rd);
+	return rc;
+}
+
+static int store_tx(ingest *g, int (*fn)(ingest *g))
+{
+	if (!g->st)
+		return fn(g);
+	int rc = 0;
+	for (int attempt = 1; attempt <= 5; attempt++) {
+		rc = g->ops->begin(g->st);
+		if (rc == 0)
+			rc = fn(g);
+		if (rc == 0)
+			rc = g->ops->commit(g->st);
+		if (rc == 0)
+			return 0;
+		g->ops->rollback(g->st);
+		if (sl_error_class(rc) != SL_CLASS_RETRY)
+			break;
+		backoff(attempt);
+	}
+	return rc;
+}
+
+static int tx_job_update(ingest *g)
+{
+	g->job.updated_ms = sl_now_ms();
+	return g->st ? g->ops->job_update(g->st, &g->job) : 0;
+}
+
+static int tx_job_insert(ingest *g)
+{
+	return g->ops->job_insert(g->st, &g->job);
+}
+
+static int tx_chunks(ingest *g)
+{
+	int rc = g->ops->chunks_replace(g->st, g->job.id, g->chunks, g->nchunks);
+	return rc < 0 ? rc : g->ops->job_update(g->st, &g->job);
+}
+
+static int plan(ingest *g)
+{
+	sl_csv_plan p;
+	int rc;
+	g->job.status = SL_JOB_CHUNKING;
+	if ((rc = store_tx(g, tx_job_update)) < 0)
+		return rc;
+	uint64_t cs = g->o->chunk_size ? g->o->chunk_size : DEFAULT_CHUNK;
+	if ((rc = sl_csv_split(g->fd, &g->d, SL_CSV_SCAN_AUTO, cs, &p)) < 0) {
+		say(g, "%s: %s while splitting the file", g->job.file, sl_error_message(rc));
+		return rc;
+	}
+	free(g->chunks);
+	g->chunks = calloc(p.nchunks ? p.nchunks : 1, sizeof *g->chunks);
+	if (!g->chunks) {
+		sl_csv_plan_free(&p);
+		return SL_NOMEM;
+	}
+	g->nchunks = p.nchunks;
+	for (size_t i = 0; i < p.nchunks; i++) {
+		sl_chunk *c = &g->chunks[i];
+		c->seq = (uint32_t)i;
+		c->offset = p.chunks[i].offset;
+		c->length = p.chunks[i].length;
+		c->hash = p.chunks[i].hash;
+		c->first_record = p.chunks[i].start.records;
+		c->first_line = p.chunks[i].start.line;
+		c->records_planned = p.chunks[i].records;
+		c->status = SL_CHUNK_QUEUED;
+	}
+	g->job.file_hash = p.hash;
+	g->job.chunk_size = cs;
+	g->job.chunks_total = p.nchunks;
+	g->job.bytes_total = p.bytes;
+	g->job.status = SL_JOB_QUEUED;
+	g->job.updated_ms = sl_now_ms();
+	sl_csv_plan_free(&p);
+	return g->st ? store_tx(g, tx_chunks) : 0;
+}
+
+/* The file as the job must see it: same size and modification time. */
+static int fingerprint_ok(ingest *g, const struct stat *st)
+{
+	int64_t mt = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+	if ((uint64_t)st->st_size == g->job.file_size && mt == g->job.file_mtime_ns)
+		return 0;
+	say(g, "%s changed since job %s was planned (size %llu -> %llu); start a new job with --new",
+	    g->job.file, g->job.id, (unsigned long long)g->job.file_size,
+	    (unsigned long long)st->st_size);
+	return SL_IO_CHANGED;
+}
+
+static int finish_job(ingest *g, int rc)
+{
+	sl_job *j = &g->job;
+	if (rc < 0) {
+		j->status = SL_JOB_FAILED;
+		j->error_code = rc;
+		if (!g->msg[0])
+			say(g, "%s", sl_error_message(rc));
+		free(j->error_message);
+		j->error_message = strdup(g->msg);
+	} else {
+		j->status = final_status(g);
+		j->error_code = 0;
+	}
+	j->finished_ms = sl_now_ms();
+	if (!g->st)
+		return 0;
+	sl_event ev = {j->id, -1, "job_end", j->rows_read, j->rows_loaded, j->rows_rejected,
+		       j->finished_ms - j->started_ms, j->error_message};
+	int r = store_tx(g, tx_job_update);
+	if (r == 0 && g->ops->begin(g->st) == 0) {
+		g->ops->event_insert(g->st, &ev);
+		g->ops->commit(g->st);
+	}
+	return r;
+}
+
+static char *xstrdup(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
+{
+	ingest G = {0}, *g = &G;
+	int rc = 0;
+	char err[512] = "";
+	char *path = NULL;
+	struct stat st;
+	bool job_known = false;
+
+	memset(res, 0, sizeof *res);
+	g->o = o;
+	g->msg = res->message;
+	g->msglen = sizeof res->message;
+	g->fd = -1;
+	g->t0 = sl_now();
+	g->ops = &sl__store_sqlite;
+	pthread_mutex_init(&g->free_mu, NULL);
+
+	/* the store, unless this is a dry run */
+	if (!o->dry_run) {
+		rc = g->ops->open(o->db ? o->db : "sluice.db", o->busy_timeout_ms, &g->st);
+		if (rc < 0) {
+			say(g, "database %s: %s", o->db ? o->db : "sluice.db",
+			    g->st ? sl_store_errmsg(g->st) : sl_error_message(rc));
+			goto out;
+		}
+	}
+
+	/* which job: a named one, an unfinished one for this file, or a new one */
+	const char *file = o->file, *schema_path = o->schema_path;
+	if (o->job_id) {
+		if (!g->st) {
+			rc = SL_INVAL;
+			goto out;
+		}
+		rc = g->ops->job_get(g->st, o->job_id, &g->job);
+		if (rc <= 0) {
+			if (rc == 0) {
+				rc = SL_INVAL;
+				say(g, "no job %s in %s", o->job_id, o->db ? o->db : "sluice.db");
+			}
+			goto out;
+		}
+		job_known = true;
+		file = g->job.file;
+		schema_path = g->job.schema_path;
+	}
+	if ((rc = sl_schema_load(schema_path, &g->schema, err, sizeof err)) < 0) {
+		say(g, "%s", err);
+		goto out;
+	}
+	g->d = g->schema->dialect;
+	g->has_max_errors = o->has_max_errors || g->schema->has_max_errors;
+	g->max_errors = o->has_max_errors ? o->max_errors : g->schema->max_errors;
+	g->has_max_ratio = o->has_max_error_ratio || g->schema->has_max_error_ratio;
+	g->max_ratio = o->has_max_error_ratio ? o->max_error_ratio : g->schema->max_error_ratio;
+
+	if ((g->fd = open(file, O_RDONLY | O_CLOEXEC)) < 0 || fstat(g->fd, &st) < 0) {
+		rc = SL_IO_OPEN;
+		say(g, "%s: %s", file, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = SL_IO_OPEN;
+		say(g, "%s: not a regular file", file);
+		goto out;
+	}
+	if (!(path = realpath(file, NULL))) {
+		rc = SL_IO_OPEN;
+		say(g, "%s: %s", file, strerror(errno));
+		goto out;
+	}
+
+	if (!job_known && g->st && !o->new_job) {
+		rc = g->ops->job_find_open(g->st, path, g->schema->table, g->schema->hash, &g->job);
+		if (rc < 0)
+			goto out;
+		job_known = rc == 1;
+	}
+	if (job_known) {
+		if (g->job.schema_hash != g->schema->hash) {
+			rc = SL_IO_CHANGED;
+			say(g, "the schema %s changed since job %s was planned", schema_path, g->job.id);
+			goto out;
+		}
+		if ((rc = fingerprint_ok(g, &st)) < 0)
+			goto out;
+		if (o->retry) {
+			if (g->job.status == SL_JOB_ROLLEDBACK) {
+				rc = SL_INVAL;
+				say(g, "job %s was rolled back; run a new job instead", g->job.id);
+				goto out;
+			}
+		} else if (sl_job_status_final(g->job.status)) {
+			rc = SL_INVAL;
+			say(g, "job %s is %s already; 'sluice retry %s' runs its failed chunks again",
+			    g->job.id, sl_job_status_name(g->job.status), g->job.id);
+			goto out;
+		}
+		res->resumed = true;
+	} else {
+		sl_job *j = &g->job;
+		new_job_id(j->id);
+		j->status = SL_JOB_ACCEPTED;
+		j->file = xstrdup(path);
+		j->schema_path = realpath(schema_path, NULL);
+		j->dataset = xstrdup(g->schema->name);
+		j->table = xstrdup(g->schema->table);
+		j->schema_hash = g->schema->hash;
+		j->file_size = (uint64_t)st.st_size;
+		j->file_mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+		j->created_ms = j->updated_ms = sl_now_ms();
+		j->correlation_id = xstrdup(o->correlation_id);
+		if (!j->file || !j->dataset || !j->table) {
+			rc = SL_NOMEM;
+			goto out;
+		}
+		if (g->st && (rc = store_tx(g, tx_job_insert)) < 0) {
+			say(g, "database: %s", sl_store_errmsg(g->st));
+			goto out;
+		}
+	}
+
+	/* from here on the job exists: failures are recorded on it */
+	if ((rc = map_header(g)) < 0)
+		goto fail;
+	if (g->job.status == SL_JOB_ACCEPTED || g->job.status == SL_JOB_CHUNKING) {
+		if ((rc = plan(g)) < 0)
+			goto fail;
+	} else if (g->st) {
+		if ((rc = g->ops->chunks_get(g->st, g->job.id, &g->chunks, &g->nchunks)) < 0)
+			goto fail;
+	}
+	if (g->st && (rc = g->ops->target_prepare(g->st, g->schema, g->job.id)) < 0) {
+		say(g, "target table %s: %s", g->schema->table, sl_store_errmsg(g->st));
+		goto fail;
+	}
+
+	/* which chunks to run */
+	g->pending = calloc(g->nchunks ? g->nchunks : 1, sizeof *g->pending);
+	if (!g->pending) {
+		rc = SL_NOMEM;
+		goto fail;
+	}
+	for (size_t i = 0; i < g->nchunks; i++) {
+		sl_chunk *c = &g->chunks[i];
+		if (c->status == SL_CHUNK_FAILED && o->retry) {
+			c->status = SL_CHUNK_QUEUED;
+			c->attempts = 0;
+			g->job.chunks_failed--;
+			g->job.chunks_processed--;
+		}
+		if (c->status == SL_CHUNK_QUEUED || c->status == SL_CHUNK_PROCESSING)
+			g->pending[g->npending++] = i;
+	}
+	g->job.status = SL_JOB_PROCESSING;
+	g->job.error_code = 0;
+	free(g->job.error_message);
+	g->job.error_message = NULL;
+	if (!g->job.started_ms)
+		g->job.started_ms = sl_now_ms();
+	if ((rc = store_tx(g, tx_job_update)) < 0)
+		goto fail;
+	progress(g, NULL, 0);
+
+	rc = run_chunks(g);
+	if (rc == 0 && g->job.rows_read != g->job.rows_loaded + g->job.rows_rejected) {
+		rc = SL_INTERNAL;
+		say(g, "internal error: the job read %llu rows but loaded %llu + rejected %llu",
+		    (unsigned long long)g->job.rows_read, (unsigned long long)g->job.rows_loaded,
+		    (unsigned long long)g->job.rows_rejected);
+	}
+fail:
+	progress(g, NULL, 0);
+	{
+		int fr = finish_job(g, rc);
+		if (rc >= 0 && fr < 0) {
+			rc = fr;
+			say(g, "database: %s", sl_store_errmsg(g->st));
+		}
+	}
+	/* a job that ran to a final status is a result, not an error */
+	if (rc < 0 && g->job.status == SL_JOB_FAILED)
+		rc = 0;
+out:
+	res->duration_s = sl_now() - g->t0;
+	res->job = g->job;
+	memset(&g->job, 0, sizeof g->job);
+	if (g->st)
+		g->ops->close(g->st);
+	if (g->fd >= 0)
+		close(g->fd);
+	sl_schema_free(g->schema);
+	free(g->chunks);
+	free(g->pending);
+	free(g->map);
+	free(path);
+	while (g->free_list) {
+		batch *b = g->free_list;
+		g->free_list = b->next;
+		batch_free(b);
+	}
+	pthread_mutex_destroy(&g->free_mu);
+	return rc;
+}
+
+int sl_ingest_rollback(const char *db, const char *id, uint64_t *rows, char *msg, size_t msglen)
+{
+	sl_store *st = NULL;
+	sl_job j = {0};
+	int rc = sl__store_sqlite.open(db ? db : "sluice.db", 5000, &st);
+	*rows = 0;
+	if (rc < 0) {
+		snprintf(msg, msglen, "database: %s", st ? sl_store_errmsg(st) : sl_error_message(rc));
+		goto out;
+	}
+	rc = st->ops->job_get(st, id, &j);
+	if (rc <= 0) {
+		if (rc == 0)
+			snprintf(msg, msglen, "no job %s", id);
+		rc = rc == 0 ? SL_INVAL : rc;
+		goto out;
+	}
+	if (!sl_job_status_final(j.status)) {
+		rc = SL_INVAL;
+		snprintf(msg, msglen, "job %s is %s: let it finish (or resume it) before rolling it back", id,
+			 sl_job_status_name(j.status));
+		goto out;
+	}
+	if ((rc = st->ops->begin(st)) == 0 &&
+	    (rc = st->ops->target_delete_job(st, j.table, j.id, rows)) == 0) {
+		j.status = SL_JOB_ROLLEDBACK;
+		j.updated_ms = sl_now_ms();
+		sl_event ev = {j.id, -1, "rollback", 0, *rows, 0, 0, NULL};
+		if ((rc = st->ops->job_update(st, &j)) == 0 && (rc = st->ops->event_insert(st, &ev)) == 0)
+			rc = st->ops->commit(st);
+	}
+	if (rc < 0) {
+		snprintf(msg, msglen, "database: %s", sl_store_errmsg(st));
+		st->ops->rollback(st);
+	}
+out:
+	sl_job_clear(&j);
+	if (st)
+		st->ops->close(st);
+	return rc;
+}

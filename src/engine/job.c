@@ -1,0 +1,52 @@
+/*
+ * Job and chunk statuses: names as stored and shown, in their order.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sluice/ingest.h"
+
+static const char *const job_names[SL_JOB_NSTATUS] = {
+	"Accepted",  "Chunking",           "ChunksQueued", "Processing",
+	"Succeeded", "PartiallySucceeded", "Failed",       "RolledBack",
+};
+static const char *const chunk_names[SL_CHUNK_NSTATUS] = {"Queued", "Processing", "Succeeded",
+							   "Failed"};
+
+const char *sl_job_status_name(sl_job_status s)
+{
+	return (unsigned)s < SL_JOB_NSTATUS ? job_names[s] : "Unknown";
+}
+
+const char *sl_chunk_status_name(sl_chunk_status s)
+{
+	return (unsigned)s < SL_CHUNK_NSTATUS ? chunk_names[s] : "Unknown";
+}
+
+int sl_job_status_parse(const char *name, sl_job_status *out)
+{
+	for (int i = 0; i < SL_JOB_NSTATUS; i++) {
+		if (!strcmp(name, job_names[i])) {
+			*out = (sl_job_status)i;
+			return 0;
+		}
+	}
+	return SL_INVAL;
+}
+
+bool sl_job_status_final(sl_job_status s)
+{
+	return s == SL_JOB_SUCCEEDED || s == SL_JOB_PARTIAL || s == SL_JOB_FAILED ||
+	       s == SL_JOB_ROLLEDBACK;
+}
+
+void sl_job_clear(sl_job *j)
+{
+	free(j->file);
+	free(j->schema_path);
+	free(j->dataset);
+	free(j->table);
+	free(j->error_message);
+	free(j->correlation_id);
+	memset(j, 0, sizeof *j);
+}

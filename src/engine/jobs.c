@@ -1,0 +1,98 @@
+/*
+ * Reading the job store for front ends (the CLI now, the HTTP API later):
+ * list jobs, load one with its chunks, stream its rejected rows, and clean
+ * up old error rows. Each call opens the store, does its reading and
+ * closes it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "store/store.h"
+
+static int open_store(const char *db, sl_store **st, char *msg, size_t msglen)
+{
+	int rc = sl__store_sqlite.open(db ? db : "sluice.db", 5000, st);
+	if (rc < 0) {
+		snprintf(msg, msglen, "database %s: %s", db ? db : "sluice.db",
+			 *st ? sl_store_errmsg(*st) : sl_error_message(rc));
+		if (*st)
+			(*st)->ops->close(*st);
+		*st = NULL;
+	}
+	return rc;
+}
+
+static int done(sl_store *st, int rc, char *msg, size_t msglen)
+{
+	if (rc < 0 && !msg[0] && st)
+		snprintf(msg, msglen, "database: %s", sl_store_errmsg(st));
+	if (st)
+		st->ops->close(st);
+	return rc;
+}
+
+int sl_jobs_list(const char *db, int status, sl_job_cb cb, void *ctx, char *msg, size_t msglen)
+{
+	sl_store *st = NULL;
+	msg[0] = 0;
+	int rc = open_store(db, &st, msg, msglen);
+	if (rc == 0)
+		rc = st->ops->job_list(st, status, cb, ctx);
+	return done(st, rc, msg, msglen);
+}
+
+int sl_job_load(const char *db, const char *id, sl_job *job, sl_chunk **chunks, size_t *nchunks,
+		char *msg, size_t msglen)
+{
+	sl_store *st = NULL;
+	msg[0] = 0;
+	memset(job, 0, sizeof *job);
+	int rc = open_store(db, &st, msg, msglen);
+	if (rc == 0) {
+		rc = st->ops->job_get(st, id, job);
+		if (rc == 0) {
+			snprintf(msg, msglen, "no job %s in %s", id, db ? db : "sluice.db");
+			rc = SL_INVAL;
+		} else if (rc == 1) {
+			rc = chunks ? st->ops->chunks_get(st, id, chunks, nchunks) : 0;
+		}
+	}
+	return done(st, rc, msg, msglen);
+}
+
+int sl_job_rejects(const char *db, const char *id, int code, sl_reject_cb cb, void *ctx, char *msg,
+		   size_t msglen)
+{
+	sl_store *st = NULL;
+	sl_job j = {0};
+	msg[0] = 0;
+	int rc = open_store(db, &st, msg, msglen);
+	if (rc == 0) {
+		rc = st->ops->job_get(st, id, &j);
+		if (rc == 0) {
+			snprintf(msg, msglen, "no job %s in %s", id, db ? db : "sluice.db");
+			rc = SL_INVAL;
+		} else if (rc == 1) {
+			rc = st->ops->rejects_each(st, id, code, cb, ctx);
+		}
+	}
+	sl_job_clear(&j);
+	return done(st, rc, msg, msglen);
+}
+
+int sl_gc(const char *db, int64_t age_ms, uint64_t *jobs, char *msg, size_t msglen)
+{
+	sl_store *st = NULL;
+	msg[0] = 0;
+	int rc = open_store(db, &st, msg, msglen);
+	if (rc == 0 && (rc = st->ops->begin(st)) == 0) {
+		rc = st->ops->gc(st, sl_now_ms() - age_ms, jobs);
+		if (rc == 0)
+			rc = st->ops->commit(st);
+		else
+			st->ops->rollback(st);
+	}
+	return done(st, rc, msg, msglen);
+}

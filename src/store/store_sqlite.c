@@ -1,0 +1,813 @@
+/*
+ * The SQLite store: the embedded default. One database file holds the job
+ * tables (sluice_*) and the target tables.
+ *
+ * Durability: WAL with synchronous=NORMAL. A commit is atomic and survives
+ * the process being killed at any moment (the WAL is in the OS's hands once
+ * written); only a power cut may lose the last commits, and then the chunk
+ * status is lost together with the chunk's rows, so exactly-once holds.
+ *
+ * Target tables with a key are WITHOUT ROWID tables whose primary key is the
+ * key: the unique index and the table are one B-tree, so each row is
+ * written once instead of twice.
+ */
+#include <inttypes.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "store/store.h"
+
+typedef struct sq_store {
+	sl_store base;
+	sqlite3 *db;
+	sqlite3_stmt *ins_row, *ins_reject, *ins_event, *upd_job, *upd_chunk, *upsert_code;
+	const sl_schema *schema;
+	char job_id[SL_JOB_ID_LEN];
+	bool upsert;
+	char err[512];
+} sq_store;
+
+static const char ddl[] =
+	"CREATE TABLE IF NOT EXISTS sluice_jobs("
+	" id TEXT PRIMARY KEY, status TEXT NOT NULL, file TEXT, schema_path TEXT, dataset TEXT,"
+	" target_table TEXT, schema_hash INTEGER, file_size INTEGER, file_hash INTEGER,"
+	" file_mtime_ns INTEGER, chunk_size INTEGER, chunks_total INTEGER, chunks_processed INTEGER,"
+	" chunks_succeeded INTEGER, chunks_failed INTEGER, rows_read INTEGER, rows_loaded INTEGER,"
+	" rows_rejected INTEGER, bytes_total INTEGER, bytes_done INTEGER, error_code TEXT,"
+	" error_message TEXT, created_ms INTEGER, started_ms INTEGER, finished_ms INTEGER,"
+	" updated_ms INTEGER, correlation_id TEXT);"
+	"CREATE INDEX IF NOT EXISTS sluice_jobs_file ON sluice_jobs(file, target_table);"
+	"CREATE TABLE IF NOT EXISTS sluice_job_codes(job_id TEXT NOT NULL, code TEXT NOT NULL,"
+	" count INTEGER NOT NULL, PRIMARY KEY(job_id, code)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS sluice_chunks(job_id TEXT NOT NULL, seq INTEGER NOT NULL,"
+	" offset INTEGER, length INTEGER, hash INTEGER, first_record INTEGER, first_line INTEGER,"
+	" records_planned INTEGER, status TEXT, attempts INTEGER, rows_read INTEGER,"
+	" rows_loaded INTEGER, rows_rejected INTEGER, duration_ms INTEGER, last_error TEXT,"
+	" last_message TEXT, PRIMARY KEY(job_id, seq)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS sluice_rejects(id INTEGER PRIMARY KEY, job_id TEXT NOT NULL,"
+	" chunk INTEGER, record INTEGER, line INTEGER, offset INTEGER, column_name TEXT,"
+	" code TEXT NOT NULL, message TEXT, raw BLOB);"
+	"CREATE INDEX IF NOT EXISTS sluice_rejects_job ON sluice_rejects(job_id, record);"
+	"CREATE TABLE IF NOT EXISTS sluice_events(id INTEGER PRIMARY KEY, job_id TEXT NOT NULL,"
+	" chunk INTEGER, kind TEXT NOT NULL, at_ms INTEGER, rows_read INTEGER, rows_loaded INTEGER,"
+	" rows_rejected INTEGER, duration_ms INTEGER, message TEXT);"
+	"CREATE INDEX IF NOT EXISTS sluice_events_job ON sluice_events(job_id);";
+
+static int map_rc(sq_store *q, int rc)
+{
+	if (rc == SQLITE_OK || rc == SQLITE_DONE || rc == SQLITE_ROW)
+		return 0;
+	snprintf(q->err, sizeof q->err, "%s (sqlite %d)", sqlite3_errmsg(q->db),
+		 sqlite3_extended_errcode(q->db));
+	switch (rc & 0xFF) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return SL_DB_BUSY;
+	case SQLITE_FULL:
+		return SL_DB_FULL;
+	case SQLITE_IOERR:
+		return SL_DB_IO;
+	case SQLITE_NOMEM:
+		return SL_NOMEM;
+	default:
+		return SL_DB_ERROR;
+	}
+}
+
+static int exec(sq_store *q, const char *sql)
+{
+	return map_rc(q, sqlite3_exec(q->db, sql, NULL, NULL, NULL));
+}
+
+static int prep(sq_store *q, const char *sql, sqlite3_stmt **st)
+{
+	if (*st)
+		return 0;
+	return map_rc(q, sqlite3_prepare_v3(q->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL));
+}
+
+/* Run a statement to completion and reset it. */
+static int step_done(sq_store *q, sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+	int r = map_rc(q, rc);
+	sqlite3_reset(st);
+	return r;
+}
+
+static void sq_close(sl_store *s)
+{
+	sq_store *q = (sq_store *)s;
+	if (!q)
+		return;
+	sqlite3_finalize(q->ins_row);
+	sqlite3_finalize(q->ins_reject);
+	sqlite3_finalize(q->ins_event);
+	sqlite3_finalize(q->upd_job);
+	sqlite3_finalize(q->upd_chunk);
+	sqlite3_finalize(q->upsert_code);
+	sqlite3_close_v2(q->db);
+	free(q);
+}
+
+static int sq_open(const char *target, int busy_timeout_ms, sl_store **out)
+{
+	int rc;
+	sq_store *q = calloc(1, sizeof *q);
+	*out = NULL;
+	if (!q)
+		return SL_NOMEM;
+	q->base.ops = &sl__store_sqlite;
+	*out = &q->base; /* even on failure: the caller reads errmsg, then closes */
+	rc = sqlite3_open_v2(target, &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+				   SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(q->err, sizeof q->err, "cannot open %s: %s", target,
+			 q->db ? sqlite3_errmsg(q->db) : "out of memory");
+		return rc == SQLITE_CANTOPEN ? SL_IO_OPEN : SL_DB_ERROR;
+	}
+	sqlite3_busy_timeout(q->db, busy_timeout_ms > 0 ? busy_timeout_ms : 2000);
+	sqlite3_extended_result_codes(q->db, 1);
+	if ((rc = exec(q, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+			  "PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;")) < 0)
+		return rc;
+	if ((rc = exec(q, "BEGIN IMMEDIATE")) < 0)
+		return rc;
+	if ((rc = exec(q, ddl)) < 0) {
+		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+		return rc;
+	}
+	return exec(q, "COMMIT");
+}
+
+static const char *sq_errmsg(sl_store *s)
+{
+	return ((sq_store *)s)->err;
+}
+
+static int sq_begin(sl_store *s)
+{
+	return exec((sq_store *)s, "BEGIN IMMEDIATE");
+}
+
+static int sq_commit(sl_store *s)
+{
+	return exec((sq_store *)s, "COMMIT");
+}
+
+static void sq_rollback(sl_store *s)
+{
+	sq_store *q = (sq_store *)s;
+	if (!sqlite3_get_autocommit(q->db))
+		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* --- target table --------------------------------------------------------- */
+
+static const char *sql_type(sl_type t)
+{
+	return (t == SL_TYPE_INTEGER || t == SL_TYPE_BOOLEAN) ? "INTEGER" : "TEXT";
+}
+
+/* Append "name" quoted as an SQL identifier. Names are checked identifiers
+   already (schema), quoting is the second fence. */
+static int add_ident(sl_buf *b, const char *name)
+{
+	int rc = sl_buf_append(b, "\"", 1);
+	for (const char *p = name; rc == 0 && *p; p++) {
+		rc = sl_buf_append(b, p, 1);
+		if (rc == 0 && *p == '"')
+			rc = sl_buf_append(b, "\"", 1);
+	}
+	return rc ? rc : sl_buf_append(b, "\"", 1);
+}
+
+static int add(sl_buf *b, const char *s)
+{
+	return sl_buf_append(b, s, strlen(s));
+}
+
+/* Columns the existing table lacks, comma-separated into `missing`. */
+static int check_columns(sq_store *q, const sl_schema *sc, char *missing, size_t n)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = map_rc(q, sqlite3_prepare_v2(q->db, "SELECT name FROM pragma_table_info(?)", -1, &st, NULL));
+	if (rc == 0)
+		sqlite3_bind_text(st, 1, sc->table, -1, SQLITE_STATIC);
+	bool *have = calloc(sc->ncols + 1, sizeof *have);
+	int found = 0;
+	if (!have)
+		rc = SL_NOMEM;
+	while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 0);
+		found++;
+		for (size_t i = 0; i < sc->ncols; i++)
+			if (name && !strcmp(name, sc->cols[i].name))
+				have[i] = true;
+		if (name && !strcmp(name, "_sluice_job"))
+			have[sc->ncols] = true;
+	}
+	missing[0] = 0;
+	for (size_t i = 0; rc == 0 && found && i <= sc->ncols; i++) {
+		if (have[i])
+			continue;
+		size_t l = strlen(missing);
+		snprintf(missing + l, n - l, "%s%s", l ? ", " : "", i < sc->ncols ? sc->cols[i].name : "_sluice_job");
+	}
+	sqlite3_finalize(st);
+	free(have);
+	return rc < 0 ? rc : found;
+}
+
+static int sq_target_prepare(sl_store *s, const sl_schema *sc, const char *job_id)
+{
+	sq_store *q = (sq_store *)s;
+	sl_buf b;
+	char missing[400];
+	int rc;
+	sl_buf_init(&b, 1 << 20);
+	q->schema = sc;
+	snprintf(q->job_id, sizeof q->job_id, "%s", job_id);
+	q->upsert = sc->on_duplicate == SL_DUP_UPDATE && sc->nkey > 0;
+
+	rc = check_columns(q, sc, missing, sizeof missing);
+	if (rc < 0)
+		goto out;
+	if (rc > 0 && missing[0]) {
+		snprintf(q->err, sizeof q->err, "table %s exists without the columns %s", sc->table, missing);
+		rc = SL_DB_ERROR;
+		goto out;
+	}
+	if (rc == 0) {
+		rc = add(&b, "CREATE TABLE IF NOT EXISTS ") | add_ident(&b, sc->table) | add(&b, "(");
+		for (size_t i = 0; i < sc->ncols; i++) {
+			rc |= add_ident(&b, sc->cols[i].name) | add(&b, " ") | add(&b, sql_type(sc->cols[i].type));
+			bool inkey = false;
+			for (size_t k = 0; k < sc->nkey; k++)
+				inkey |= sc->key[k] == i;
+			rc |= add(&b, inkey ? " NOT NULL, " : ", ");
+		}
+		rc |= add(&b, "\"_sluice_job\" TEXT NOT NULL");
+		if (sc->nkey) {
+			rc |= add(&b, ", PRIMARY KEY(");
+			for (size_t k = 0; k < sc->nkey; k++)
+				rc |= (k ? add(&b, ", ") : 0) | add_ident(&b, sc->cols[sc->key[k]].name);
+			rc |= add(&b, ")) WITHOUT ROWID");
+		} else {
+			rc |= add(&b, ")");
+		}
+		rc |= sl_buf_append(&b, "", 1);
+		if (rc) {
+			rc = SL_NOMEM;
+			goto out;
+		}
+		if ((rc = exec(q, b.p)) < 0)
+			goto out;
+	}
+
+	sl_buf_reset(&b);
+	rc = add(&b, "INSERT INTO ") | add_ident(&b, sc->table) | add(&b, "(");
+	for (size_t i = 0; i < sc->ncols; i++)
+		rc |= add_ident(&b, sc->cols[i].name) | add(&b, ", ");
+	rc |= add(&b, "\"_sluice_job\") VALUES(");
+	for (size_t i = 0; i <= sc->ncols; i++)
+		rc |= add(&b, i ? ", ?" : "?");
+	rc |= add(&b, ")");
+	if (sc->nkey && q->upsert) {
+		rc |= add(&b, " ON CONFLICT(");
+		for (size_t k = 0; k < sc->nkey; k++)
+			rc |= (k ? add(&b, ", ") : 0) | add_ident(&b, sc->cols[sc->key[k]].name);
+		rc |= add(&b, ") DO UPDATE SET ");
+		for (size_t i = 0; i < sc->ncols; i++)
+			rc |= add_ident(&b, sc->cols[i].name) | add(&b, " = excluded.") |
+			      add_ident(&b, sc->cols[i].name) | add(&b, ", ");
+		rc |= add(&b, "\"_sluice_job\" = excluded.\"_sluice_job\"");
+	} else if (sc->nkey) {
+		rc |= add(&b, " ON CONFLICT DO NOTHING");
+	}
+	rc |= sl_buf_append(&b, "", 1);
+	if (rc) {
+		rc = SL_NOMEM;
+		goto out;
+	}
+	sqlite3_finalize(q->ins_row);
+	q->ins_row = NULL;
+	rc = prep(q, b.p, &q->ins_row);
+out:
+	sl_buf_free(&b);
+	return rc;
+}
+
+static int sq_target_insert(sl_store *s, const sl_value *v, bool *dup)
+{
+	sq_store *q = (sq_store *)s;
+	sqlite3_stmt *st = q->ins_row;
+	size_t n = q->schema->ncols;
+	for (size_t i = 0; i < n; i++) {
+		switch (v[i].kind) {
+		case SL_VALUE_INT:
+			sqlite3_bind_int64(st, (int)i + 1, v[i].i);
+			break;
+		case SL_VALUE_TEXT:
+			sqlite3_bind_text(st, (int)i + 1, v[i].s.p, (int)v[i].s.n, SQLITE_STATIC);
+			break;
+		default:
+			sqlite3_bind_null(st, (int)i + 1);
+		}
+	}
+	sqlite3_bind_text(st, (int)n + 1, q->job_id, -1, SQLITE_STATIC);
+	int rc = step_done(q, st);
+	*dup = rc == 0 && q->schema->nkey && !q->upsert && sqlite3_changes(q->db) == 0;
+	return rc;
+}
+
+static int sq_target_delete_job(sl_store *s, const char *table, const char *job_id, uint64_t *rows)
+{
+	sq_store *q = (sq_store *)s;
+	sl_buf b;
+	sqlite3_stmt *st = NULL;
+	sl_buf_init(&b, 4096);
+	int rc = add(&b, "DELETE FROM ") | add_ident(&b, table) | add(&b, " WHERE \"_sluice_job\" = ?") |
+		 sl_buf_append(&b, "", 1);
+	if (rc) {
+		rc = SL_NOMEM;
+		goto out;
+	}
+	if ((rc = map_rc(q, sqlite3_prepare_v2(q->db, b.p, -1, &st, NULL))) < 0)
+		goto out;
+	sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
+	rc = map_rc(q, sqlite3_step(st));
+	*rows = rc == 0 ? (uint64_t)sqlite3_changes64(q->db) : 0;
+out:
+	sqlite3_finalize(st);
+	sl_buf_free(&b);
+	return rc;
+}
+
+/* --- jobs ------------------------------------------------------------------ */
+
+#define JOB_COLS                                                                                   \
+	"id, status, file, schema_path, dataset, target_table, schema_hash, file_size, file_hash, "   \
+	"file_mtime_ns, chunk_size, chunks_total, chunks_processed, chunks_succeeded, chunks_failed, " \
+	"rows_read, rows_loaded, rows_rejected, bytes_total, bytes_done, error_code, error_message, "  \
+	"created_ms, started_ms, finished_ms, updated_ms, correlation_id"
+
+static void bind_str(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s)
+		sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+static void bind_job(sqlite3_stmt *st, const sl_job *j)
+{
+	int i = 1;
+	bind_str(st, i++, j->id);
+	bind_str(st, i++, sl_job_status_name(j->status));
+	bind_str(st, i++, j->file);
+	bind_str(st, i++, j->schema_path);
+	bind_str(st, i++, j->dataset);
+	bind_str(st, i++, j->table);
+	sqlite3_bind_int64(st, i++, (int64_t)j->schema_hash);
+	sqlite3_bind_int64(st, i++, (int64_t)j->file_size);
+	sqlite3_bind_int64(st, i++, (int64_t)j->file_hash);
+	sqlite3_bind_int64(st, i++, j->file_mtime_ns);
+	sqlite3_bind_int64(st, i++, (int64_t)j->chunk_size);
+	const uint64_t *u[] = {&j->chunks_total, &j->chunks_processed, &j->chunks_succeeded,
+			       &j->chunks_failed,  &j->rows_read,        &j->rows_loaded,
+			       &j->rows_rejected,  &j->bytes_total,      &j->bytes_done};
+	for (size_t k = 0; k < SL_ARRAY_LEN(u); k++)
+		sqlite3_bind_int64(st, i++, (int64_t)*u[k]);
+	bind_str(st, i++, j->error_code ? sl_error_name(j->error_code) : NULL);
+	bind_str(st, i++, j->error_message);
+	sqlite3_bind_int64(st, i++, j->created_ms);
+	sqlite3_bind_int64(st, i++, j->started_ms);
+	sqlite3_bind_int64(st, i++, j->finished_ms);
+	sqlite3_bind_int64(st, i++, j->updated_ms);
+	bind_str(st, i++, j->correlation_id);
+}
+
+static char *col_dup(sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+	return t ? strdup((const char *)t) : NULL;
+}
+
+static int read_codes(sq_store *q, sl_job *j)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = map_rc(q, sqlite3_prepare_v2(q->db, "SELECT code, count FROM sluice_job_codes WHERE job_id = ?", -1, &st, NULL));
+	if (rc == 0) {
+		sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			int k = sl_error_index(sl_error_from_name((const char *)sqlite3_column_text(st, 0)));
+			if (k >= 0)
+				j->rejects_by_code[k] = (uint64_t)sqlite3_column_int64(st, 1);
+		}
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static void read_job(sqlite3_stmt *st, sl_job *j)
+{
+	int i = 0;
+	sl_job_clear(j);
+	snprintf(j->id, sizeof j->id, "%s", (const char *)sqlite3_column_text(st, i++));
+	const char *status = (const char *)sqlite3_column_text(st, i++);
+	sl_job_status_parse(status ? status : "", &j->status);
+	j->file = col_dup(st, i++);
+	j->schema_path = col_dup(st, i++);
+	j->dataset = col_dup(st, i++);
+	j->table = col_dup(st, i++);
+	j->schema_hash = (uint64_t)sqlite3_column_int64(st, i++);
+	j->file_size = (uint64_t)sqlite3_column_int64(st, i++);
+	j->file_hash = (uint64_t)sqlite3_column_int64(st, i++);
+	j->file_mtime_ns = sqlite3_column_int64(st, i++);
+	j->chunk_size = (uint64_t)sqlite3_column_int64(st, i++);
+	uint64_t *u[] = {&j->chunks_total, &j->chunks_processed, &j->chunks_succeeded, &j->chunks_failed,
+			 &j->rows_read,    &j->rows_loaded,      &j->rows_rejected,    &j->bytes_total,
+			 &j->bytes_done};
+	for (size_t k = 0; k < SL_ARRAY_LEN(u); k++)
+		*u[k] = (uint64_t)sqlite3_column_int64(st, i++);
+	const char *code = (const char *)sqlite3_column_text(st, i++);
+	j->error_code = code ? sl_error_from_name(code) : 0;
+	if (j->error_code > 0)
+		j->error_code = SL_INTERNAL;
+	j->error_message = col_dup(st, i++);
+	j->created_ms = sqlite3_column_int64(st, i++);
+	j->started_ms = sqlite3_column_int64(st, i++);
+	j->finished_ms = sqlite3_column_int64(st, i++);
+	j->updated_ms = sqlite3_column_int64(st, i++);
+	j->correlation_id = col_dup(st, i++);
+}
+
+static int sq_job_insert(sl_store *s, const sl_job *j)
+{
+	sq_store *q = (sq_store *)s;
+	sqlite3_stmt *st = NULL;
+	int rc = map_rc(q, sqlite3_prepare_v2(q->db, "INSERT INTO sluice_jobs(" JOB_COLS ") VALUES("
+				"?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &st, NULL));
+	if (rc == 0) {
+		bind_job(st, j);
+		rc = map_rc(q, sqlite3_step(st));
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int sq_job_update(sl_store *s, const sl_job *j)
+{
+	sq_store *q = (sq_store *)s;
+	int rc = prep(q, "INSERT OR REPLACE INTO sluice_jobs(" JOB_COLS ") VALUES("
+			 "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", &q->upd_job);
+	if (rc < 0)
+		return rc;
+	bind_job(q->upd_job, j);
+	if ((rc = step_done(q, q->upd_job)) < 0)
+		return rc;
+	if ((rc = prep(q, "INSERT OR REPLACE INTO sluice_job_codes(job_id, code, count) VALUES(?,?,?)",
+		       &q->upsert_code)) < 0)
+		return rc;
+	for (int k = 0; k < SL_ERROR_COUNT; k++) {
+		if (!j->rejects_by_code[k])
+			continue;
+		sqlite3_bind_text(q->upsert_code, 1, j->id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q->upsert_code, 2, sl_error_name(sl_error_at(k)), -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q->upsert_code, 3, (int64_t)j->rejects_by_code[k]);
+		if ((rc = step_done(q, q->upsert_code)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int sq_job_get(sl_store *s, const char *id, sl_job *j)
+{
+	sq_store *q = (sq_store *)s;
+	sqlite3_stmt *st = NULL;
+	int rc = map_rc(q, sqlite3_prepare_v2(q->db, "SELECT " JOB_COLS " FROM sluice_jobs WHERE id = ?", -1, &st, NULL));
+	if (rc == 0) {
+		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+		int r = sqlite3_step(st);
+		if (r == SQLITE_ROW) {
+			read_job(st, j);
+			rc = read_codes(q, j);
+			rc = rc < 0 ? rc : 1;
+		} else {
+			rc = map_rc(q, r);
+		}
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int sq_job_find_open(sl_store *s, const char *file, const char *table, uint64_t schema_hash,
+			    sl_job *j)
+{
+	sq_store *q = (sq_store *)s;
+	sqlite3_stmt *st = NULL;
+	int rc = map_rc(q, sqlite3_prepare_v2(q->db,
+		"SELECT " JOB_COLS " FROM sluice_jobs WHERE file = ? AND target_table = ? AND schema_hash = ?"
+		" AND status IN ('Accepted','Chunking','ChunksQueued','Processing')"
+		" ORDER BY created_ms DESC, id DESC LIMIT 1", -1, &st, NULL));
+	if (rc == 0) {
+		sqlite3_bind_text(st, 1, file, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, table, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, (int64_t)schema_hash);
+		int r = sqlite3_step(st);
+		if (r == SQLITE_ROW) {
+			read_job(st, j);
+			rc = read_codes(q, j);
+			rc = rc < 0 ? rc : 1;
+		} else {
+			rc = map_rc(q, r);
+		}
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int sq_job_list(sl_store *s, int status, sl_job_cb cb, void *ctx)
+{
+	sq_store *q = (sq_store *)s;
+	sqlite3_stmt *st = NULL;
+	int rc = map_rc(q, sqlite3_prepare_v2(q->db, status < 0
+		? "SELECT " JOB_COLS " FROM sluice_jobs ORDER BY created_ms DESC, id DESC"
+		: "SELECT " JOB_COLS " FROM sluice_jobs WHERE status = ? ORDER BY created_ms DESC, id DESC",
+		-1, &st, NULL));
+	if (rc == 0 && status >= 0)
+		sqlite3_bind_text(st, 1, sl_job_status_name((sl_job_status)status), -1, SQLITE_STATIC);
+	sl_job j = {0};
+	while (rc == 0) {
+		int r = sqlite3_step(st);
+		if (r != SQLITE_ROW) {
+			rc = map_rc(q, r);
+			break;
+		}
+		read_job(st, &j);
+		if ((rc = read_codes(q, &j)) == 0)
+			rc = cb(ctx, &j);
+	}
+	sl_job_clear(&j);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* --- chunks ------------------------------------------------------------------ */
+
+static void bind_chunk(sqlite3_stmt *st, const char *job_id, const sl_chunk *c)
+{
+	int i = 1;
+	sqlite3_bind_text(st, i++, job_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, i++, c->seq);
+	sqlite3_bind_int64(st, i++, (int64_t)c->offset);
+	sqlite3_bind_int64(st, i++, (int64_t)c->length);
+	sqlite3_bind_int64(st, i++, (int64_t)c->hash);
+	sqlite3_bind_int64(st, i++, (int64_t)c->first_record);
+	sqlite3_bind_int64(st, i++, (int64_t)c->first_line);
+	sqlite3_bind_int64(st, i++, (int64_t)c->records_planned);
+	sqlite3_bind_text(st, i++, sl_chunk_status_name(c->status), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, i++, c->attempts);
+	sqlite3_bind_int64(st, i++, (int64_t)c->rows_read);
+	sqlite3_bind_int64(st, i++, (int64_t)c->rows_loaded);
+	sqlite3_bind_int64(st, i++, (int64_t)c->rows_rejected);
+	sqlite3_bind_int64(st, i++, c->duration_ms);
+	bind_str(st, i++, c->last_error ? sl_error_name(c->last_error) : NULL);
+	bind_str(st, i++, c->last_message[0] ? c->last_message : NULL);
+}
+
+#define CHUNK_COLS                                                                                 \
+	"job_id, seq, offset, length, hash, first_record, first_line, records_planned, status, "      \
+	"attempts, rows_read, rows_loaded, rows_rejected, duration_ms, last_error, last_message"
+
+static int sq_chunk_update(sl_store *s, const char *job_id, const sl_chunk *c)
+{
+	sq_store *q = (sq_store *)s;
+	int rc = prep(q, "INSERT OR REPLACE INTO sluice_chunks(" CHUNK_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+		      &q->upd_chunk);
+	if (rc < 0)
+		return rc;
+	bind_chunk(q->upd_chunk, job_id, c);
+	return step_done(q, q->upd_chunk);
+}
+
+static int sq_chunks_replace(sl_store *s, const char *job_id, const sl_chunk *c, size_t n)
+{
+	sq_store *q = (sq_store *)s;
+	sqlite3_stmt *st = NULL;
+	int rc = map_rc(q, sqlite3_prepare_v2(q->db, "DELETE FROM sluice_chunks WHERE job_id = ?", -1, &st, NULL));
+	if (rc == 0) {
+		sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
+		rc = map_rc(q, sqlite3_step(st));
+	}
+	sqlite3_finalize(st);
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = sq_chunk_update(s, job_id, &c[i]);
+	return rc;
+}
+
+static int sq_chunks_get(sl_store *s, const char *job_id, sl_chunk **out, size_t *n)
+{
+	sq_store *q = (sq_store *)s;
+	sqlite3_stmt *st = NULL;
+	size_t cap = 0;
+	*out = NULL;
+	*n = 0;
+	int rc = map_rc(q, sqlite3_prepare_v2(q->db, "SELECT " CHUNK_COLS " FROM sluice_chunks WHERE job_id = ? ORDER BY seq", -1, &st, NULL));
+	if (rc == 0)
+		sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
+	while (rc == 0) {
+		int r = sqlite3_step(st);
+		if (r != SQLITE_ROW) {
+			rc = map_rc(q, r);
+			break;
+		}
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 64;
+			sl_chunk *c = realloc(*out, cap * sizeof *c);
+			if (!c) {
+				rc = SL_NOMEM;
+				break;
+			}
+			*out = c;
+		}
+		sl_chunk *c = &(*out)[(*n)++];
+		memset(c, 0, sizeof *c);
+		int i = 1;
+		c->seq = (uint32_t)sqlite3_column_int64(st, i++);
+		c->offset = (uint64_t)sqlite3_column_int64(st, i++);
+		c->length = (uint64_t)sqlite3_column_int64(st, i++);
+		c->hash = (uint64_t)sqlite3_column_int64(st, i++);
+		c->first_record = (uint64_t)sqlite3_column_int64(st, i++);
+		c->first_line = (uint64_t)sqlite3_column_int64(st, i++);
+		c->records_planned = (uint64_t)sqlite3_column_int64(st, i++);
+		const char *stat = (const char *)sqlite3_column_text(st, i++);
+		for (int k = 0; k < SL_CHUNK_NSTATUS; k++)
+			if (stat && !strcmp(stat, sl_chunk_status_name((sl_chunk_status)k)))
+				c->status = (sl_chunk_status)k;
+		c->attempts = (uint32_t)sqlite3_column_int64(st, i++);
+		c->rows_read = (uint64_t)sqlite3_column_int64(st, i++);
+		c->rows_loaded = (uint64_t)sqlite3_column_int64(st, i++);
+		c->rows_rejected = (uint64_t)sqlite3_column_int64(st, i++);
+		c->duration_ms = sqlite3_column_int64(st, i++);
+		const char *le = (const char *)sqlite3_column_text(st, i++);
+		c->last_error = le ? sl_error_from_name(le) : 0;
+		if (c->last_error > 0)
+			c->last_error = SL_INTERNAL;
+		const char *lm = (const char *)sqlite3_column_text(st, i++);
+		snprintf(c->last_message, sizeof c->last_message, "%s", lm ? lm : "");
+	}
+	sqlite3_finalize(st);
+	if (rc < 0) {
+		free(*out);
+		*out = NULL;
+		*n = 0;
+	}
+	return rc;
+}
+
+/* --- rejects and events ---------------------------------------------------- */
+
+static int sq_reject_insert(sl_store *s, const char *job_id, uint32_t chunk, const sl_reject *r,
+			    const char *column)
+{
+	sq_store *q = (sq_store *)s;
+	int rc = prep(q, "INSERT INTO sluice_rejects(job_id, chunk, record, line, offset, column_name,"
+			 " code, message, raw) VALUES(?,?,?,?,?,?,?,?,?)", &q->ins_reject);
+	if (rc < 0)
+		return rc;
+	sqlite3_stmt *st = q->ins_reject;
+	sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, chunk);
+	sqlite3_bind_int64(st, 3, (int64_t)r->record);
+	sqlite3_bind_int64(st, 4, (int64_t)r->line);
+	sqlite3_bind_int64(st, 5, (int64_t)r->offset);
+	if (column)
+		sqlite3_bind_text(st, 6, column, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 6);
+	sqlite3_bind_text(st, 7, sl_error_name(r->code), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 8, r->message.p, (int)r->message.n, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 9, r->raw.p ? r->raw.p : "", (int)r->raw.n, SQLITE_STATIC);
+	return step_done(q, st);
+}
+
+static int sq_rejects_each(sl_store *s, const char *job_id, int code, sl_reject_cb cb, void *ctx)
+{
+	sq_store *q = (sq_store *)s;
+	sqlite3_stmt *st = NULL;
+	int rc = map_rc(q, sqlite3_prepare_v2(q->db, code
+		? "SELECT chunk, record, line, offset, column_name, code, message, raw FROM sluice_rejects"
+		  " WHERE job_id = ? AND code = ? ORDER BY record"
+		: "SELECT chunk, record, line, offset, column_name, code, message, raw FROM sluice_rejects"
+		  " WHERE job_id = ? ORDER BY record", -1, &st, NULL));
+	if (rc == 0) {
+		sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
+		if (code)
+			sqlite3_bind_text(st, 2, sl_error_name(code), -1, SQLITE_STATIC);
+	}
+	while (rc == 0) {
+		int r = sqlite3_step(st);
+		if (r != SQLITE_ROW) {
+			rc = map_rc(q, r);
+			break;
+		}
+		sl_reject rj = {0};
+		rj.record = (uint64_t)sqlite3_column_int64(st, 1);
+		rj.line = (uint64_t)sqlite3_column_int64(st, 2);
+		rj.offset = (uint64_t)sqlite3_column_int64(st, 3);
+		const char *col = (const char *)sqlite3_column_text(st, 4);
+		rj.code = sl_error_from_name((const char *)sqlite3_column_text(st, 5));
+		rj.message = sl_str_make((const char *)sqlite3_column_text(st, 6), (size_t)sqlite3_column_bytes(st, 6));
+		rj.raw = sl_str_make((const char *)sqlite3_column_blob(st, 7), (size_t)sqlite3_column_bytes(st, 7));
+		rc = cb(ctx, (uint32_t)sqlite3_column_int64(st, 0), &rj, col);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int sq_event_insert(sl_store *s, const sl_event *e)
+{
+	sq_store *q = (sq_store *)s;
+	int rc = prep(q, "INSERT INTO sluice_events(job_id, chunk, kind, at_ms, rows_read, rows_loaded,"
+			 " rows_rejected, duration_ms, message) VALUES(?,?,?,?,?,?,?,?,?)", &q->ins_event);
+	if (rc < 0)
+		return rc;
+	sqlite3_stmt *st = q->ins_event;
+	sqlite3_bind_text(st, 1, e->job_id, -1, SQLITE_STATIC);
+	if (e->chunk >= 0)
+		sqlite3_bind_int64(st, 2, e->chunk);
+	else
+		sqlite3_bind_null(st, 2);
+	sqlite3_bind_text(st, 3, e->kind, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, sl_now_ms());
+	sqlite3_bind_int64(st, 5, (int64_t)e->rows_read);
+	sqlite3_bind_int64(st, 6, (int64_t)e->rows_loaded);
+	sqlite3_bind_int64(st, 7, (int64_t)e->rows_rejected);
+	sqlite3_bind_int64(st, 8, e->duration_ms);
+	bind_str(st, 9, e->message);
+	return step_done(q, st);
+}
+
+static int sq_gc(sl_store *s, int64_t before_ms, uint64_t *jobs)
+{
+	sq_store *q = (sq_store *)s;
+	sqlite3_stmt *st = NULL;
+	static const char sel[] =
+		"SELECT id FROM sluice_jobs WHERE updated_ms < ? AND status IN"
+		" ('Succeeded','PartiallySucceeded','Failed','RolledBack')";
+	char sql[512];
+	int rc = 0;
+	*jobs = 0;
+	static const char *const del[] = {"sluice_rejects", "sluice_events"};
+	for (size_t t = 0; rc == 0 && t < 2; t++) {
+		snprintf(sql, sizeof sql, "DELETE FROM %s WHERE job_id IN (%s)", del[t], sel);
+		rc = map_rc(q, sqlite3_prepare_v2(q->db, sql, -1, &st, NULL));
+		if (rc == 0) {
+			sqlite3_bind_int64(st, 1, before_ms);
+			rc = map_rc(q, sqlite3_step(st));
+		}
+		sqlite3_finalize(st);
+		st = NULL;
+	}
+	if (rc == 0) {
+		snprintf(sql, sizeof sql, "SELECT count(*) FROM (%s)", sel);
+		rc = map_rc(q, sqlite3_prepare_v2(q->db, sql, -1, &st, NULL));
+		if (rc == 0) {
+			sqlite3_bind_int64(st, 1, before_ms);
+			if (sqlite3_step(st) == SQLITE_ROW)
+				*jobs = (uint64_t)sqlite3_column_int64(st, 0);
+		}
+		sqlite3_finalize(st);
+	}
+	return rc;
+}
+
+const sl_store_ops sl__store_sqlite = {
+	.name = "sqlite",
+	.open = sq_open,
+	.close = sq_close,
+	.errmsg = sq_errmsg,
+	.begin = sq_begin,
+	.commit = sq_commit,
+	.rollback = sq_rollback,
+	.target_prepare = sq_target_prepare,
+	.target_insert = sq_target_insert,
+	.target_delete_job = sq_target_delete_job,
+	.job_insert = sq_job_insert,
+	.job_update = sq_job_update,
+	.job_get = sq_job_get,
+	.job_find_open = sq_job_find_open,
+	.job_list = sq_job_list,
+	.chunks_replace = sq_chunks_replace,
+	.chunks_get = sq_chunks_get,
+	.chunk_update = sq_chunk_update,
+	.reject_insert = sq_reject_insert,
+	.rejects_each = sq_rejects_each,
+	.event_insert = sq_event_insert,
+	.gc = sq_gc,
+};
