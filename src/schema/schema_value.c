@@ -125,7 +125,7 @@ static void quote_value(char *out, size_t cap, const char *p, size_t n)
 }
 
 static int vfail(char *msg, size_t msglen, int code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 static int vfail(char *msg, size_t msglen, int code, const char *fmt, ...)
 {
@@ -270,13 +270,15 @@ int sl_validator_new(const sl_schema *s, sl_validator **out)
 				vc->vlen[k] = strlen(c->values[k]);
 		}
 		if (c->type == SL_TYPE_DECIMAL) {
-			if (c->has_min && sl__decimal_parse(c->min_d, strlen(c->min_d), c->precision,
-							    c->scale, &vc->dmin) != 0) {
+			if (c->has_min &&
+			    sl__decimal_parse(c->min_d, strlen(c->min_d), c->precision, c->scale,
+			                      &vc->dmin) != 0) {
 				rc = SL_INVAL;
 				goto out;
 			}
-			if (c->has_max && sl__decimal_parse(c->max_d, strlen(c->max_d), c->precision,
-							    c->scale, &vc->dmax) != 0) {
+			if (c->has_max &&
+			    sl__decimal_parse(c->max_d, strlen(c->max_d), c->precision, c->scale,
+			                      &vc->dmax) != 0) {
 				rc = SL_INVAL;
 				goto out;
 			}
@@ -382,21 +384,21 @@ static int conv_text(struct vcol *vc, const sl_str *f, sl_value *out, char *msg,
 	size_t bad = utf8_check((const unsigned char *)f->p, f->n, &cps, &nul);
 	if (SL_UNLIKELY(bad)) {
 		if (nul)
-			return vfail(msg, msglen, SL_VAL_TYPE, "%s: contains a NUL byte (at byte %zu)",
-				     c->name, bad);
-		return vfail(msg, msglen, SL_VAL_TYPE, "%s: is not valid UTF-8 (at byte %zu)", c->name,
-			     bad);
+			return vfail(msg, msglen, SL_VAL_TYPE,
+			             "%s: contains a NUL byte (at byte %zu)", c->name, bad);
+		return vfail(msg, msglen, SL_VAL_TYPE, "%s: is not valid UTF-8 (at byte %zu)",
+		             c->name, bad);
 	}
 	if (SL_UNLIKELY((c->min_length >= 0 && (int64_t)cps < c->min_length) ||
-			(c->max_length >= 0 && (int64_t)cps > c->max_length))) {
+	                (c->max_length >= 0 && (int64_t)cps > c->max_length))) {
 		quote_value(q, sizeof q, f->p, f->n);
 		if (c->max_length >= 0 && (int64_t)cps > c->max_length)
 			return vfail(msg, msglen, SL_VAL_LENGTH,
-				     "%s: %s has %zu characters, more than the maximum %lld", c->name,
-				     q, cps, (long long)c->max_length);
+			             "%s: %s has %zu characters, more than the maximum %lld",
+			             c->name, q, cps, (long long)c->max_length);
 		return vfail(msg, msglen, SL_VAL_LENGTH,
-			     "%s: %s has %zu characters, fewer than the minimum %lld", c->name, q, cps,
-			     (long long)c->min_length);
+		             "%s: %s has %zu characters, fewer than the minimum %lld", c->name, q,
+		             cps, (long long)c->min_length);
 	}
 	if (c->pattern) {
 		bool ok;
@@ -411,8 +413,8 @@ static int conv_text(struct vcol *vc, const sl_str *f, sl_value *out, char *msg,
 		}
 		if (SL_UNLIKELY(!ok)) {
 			quote_value(q, sizeof q, f->p, f->n);
-			return vfail(msg, msglen, SL_VAL_PATTERN, "%s: %s does not match %s", c->name, q,
-				     c->pattern);
+			return vfail(msg, msglen, SL_VAL_PATTERN, "%s: %s does not match %s",
+			             c->name, q, c->pattern);
 		}
 	}
 	if (c->nvalues) {
@@ -426,7 +428,7 @@ static int conv_text(struct vcol *vc, const sl_str *f, sl_value *out, char *msg,
 			list[0] = 0;
 			for (k = 0; k < c->nvalues && o + 8 < sizeof list; k++) {
 				int w = snprintf(list + o, sizeof list - o, "%s%s", k ? ", " : "",
-						 c->values[k]);
+				                 c->values[k]);
 				if (w < 0 || (size_t)w >= sizeof list - o) {
 					snprintf(list + o, sizeof list - o, ", ...");
 					break;
@@ -434,8 +436,8 @@ static int conv_text(struct vcol *vc, const sl_str *f, sl_value *out, char *msg,
 				o += (size_t)w;
 			}
 			quote_value(q, sizeof q, f->p, f->n);
-			return vfail(msg, msglen, SL_VAL_ENUM, "%s: %s is not one of %s", c->name, q,
-				     list);
+			return vfail(msg, msglen, SL_VAL_ENUM, "%s: %s is not one of %s", c->name,
+			             q, list);
 		}
 	}
 	out->kind = SL_VALUE_TEXT;
@@ -483,16 +485,16 @@ static int conv_integer(struct vcol *vc, const sl_str *f, sl_value *out, char *m
 		char q[64];
 		quote_value(q, sizeof q, f->p, f->n);
 		if (r == 2)
-			return vfail(msg, msglen, SL_VAL_TYPE, "%s: %s does not fit in a 64-bit integer",
-				     c->name, q);
+			return vfail(msg, msglen, SL_VAL_TYPE,
+			             "%s: %s does not fit in a 64-bit integer", c->name, q);
 		return vfail(msg, msglen, SL_VAL_TYPE, "%s: %s is not an integer", c->name, q);
 	}
 	if (SL_UNLIKELY(c->has_min && x < c->min_i))
 		return vfail(msg, msglen, SL_VAL_RANGE, "%s: %lld is less than the minimum %lld",
-			     c->name, (long long)x, (long long)c->min_i);
+		             c->name, (long long)x, (long long)c->min_i);
 	if (SL_UNLIKELY(c->has_max && x > c->max_i))
 		return vfail(msg, msglen, SL_VAL_RANGE, "%s: %lld is more than the maximum %lld",
-			     c->name, (long long)x, (long long)c->max_i);
+		             c->name, (long long)x, (long long)c->max_i);
 	out->kind = SL_VALUE_INT;
 	out->i = x;
 	return 0;
@@ -572,7 +574,7 @@ size_t sl__decimal_format(sl__i128 v, int scale, char *buf)
 }
 
 static int conv_decimal(struct vcol *vc, const sl_str *f, sl_value *out, char *buf, size_t *used,
-			char *msg, size_t msglen)
+                        char *msg, size_t msglen)
 {
 	const sl_column *c = vc->c;
 	sl__i128 x;
@@ -582,20 +584,22 @@ static int conv_decimal(struct vcol *vc, const sl_str *f, sl_value *out, char *b
 		quote_value(q, sizeof q, f->p, f->n);
 		if (r == 2)
 			return vfail(msg, msglen, SL_VAL_TYPE,
-				     "%s: %s has more than %d decimal places", c->name, q, c->scale);
+			             "%s: %s has more than %d decimal places", c->name, q,
+			             c->scale);
 		if (r == 3)
 			return vfail(msg, msglen, SL_VAL_RANGE, "%s: %s exceeds precision %d,%d",
-				     c->name, q, c->precision, c->scale);
-		return vfail(msg, msglen, SL_VAL_TYPE, "%s: %s is not a decimal number", c->name, q);
+			             c->name, q, c->precision, c->scale);
+		return vfail(msg, msglen, SL_VAL_TYPE, "%s: %s is not a decimal number", c->name,
+		             q);
 	}
 	if (SL_UNLIKELY((c->has_min && x < vc->dmin) || (c->has_max && x > vc->dmax))) {
 		char t[48];
 		sl__decimal_format(x, c->scale, t);
 		if (c->has_min && x < vc->dmin)
-			return vfail(msg, msglen, SL_VAL_RANGE, "%s: %s is less than the minimum %s",
-				     c->name, t, c->min_d);
+			return vfail(msg, msglen, SL_VAL_RANGE,
+			             "%s: %s is less than the minimum %s", c->name, t, c->min_d);
 		return vfail(msg, msglen, SL_VAL_RANGE, "%s: %s is more than the maximum %s",
-			     c->name, t, c->max_d);
+		             c->name, t, c->max_d);
 	}
 	size_t n = sl__decimal_format(x, c->scale, buf);
 	*used = n;
@@ -613,7 +617,7 @@ static int conv_boolean(struct vcol *vc, const sl_str *f, sl_value *out, char *m
 		size_t n;
 		int v;
 	} words[] = {{"true", 4, 1}, {"false", 5, 0}, {"t", 1, 1}, {"f", 1, 0}, {"yes", 3, 1},
-		     {"no", 2, 0},   {"y", 1, 1},     {"n", 1, 0}, {"1", 1, 1},   {"0", 1, 0}};
+	             {"no", 2, 0},   {"y", 1, 1},     {"n", 1, 0}, {"1", 1, 1}, {"0", 1, 0}};
 	char low[6];
 	if (f->n >= 1 && f->n <= 5) {
 		for (size_t i = 0; i < f->n; i++) {
@@ -631,7 +635,7 @@ static int conv_boolean(struct vcol *vc, const sl_str *f, sl_value *out, char *m
 	char q[64];
 	quote_value(q, sizeof q, f->p, f->n);
 	return vfail(msg, msglen, SL_VAL_TYPE,
-		     "%s: %s is not a boolean (true/false, yes/no, y/n, t/f, 1/0)", vc->c->name, q);
+	             "%s: %s is not a boolean (true/false, yes/no, y/n, t/f, 1/0)", vc->c->name, q);
 }
 
 /* --- dates and times ------------------------------------------------------- */
@@ -645,7 +649,7 @@ struct dt {
 };
 
 static const char *const months[] = {"jan", "feb", "mar", "apr", "may", "jun",
-				     "jul", "aug", "sep", "oct", "nov", "dec"};
+                                     "jul", "aug", "sep", "oct", "nov", "dec"};
 
 /* Reads min..max digits. */
 static bool digits(const char *p, size_t n, size_t *i, int min, int max, int *out)
@@ -700,7 +704,7 @@ static bool parse_frac(const char *p, size_t n, size_t *i, struct dt *o)
 /* Matches `fmt` against p[*i..n). strict: %m %d %H %M %S take exactly two
    digits (the ISO 8601 forms). */
 static bool parse_fmt(const char *fmt, const char *p, size_t n, size_t *i, struct dt *o,
-		      bool strict)
+                      bool strict)
 {
 	int lo = strict ? 2 : 1;
 	for (const char *f = fmt; *f; f++) {
@@ -886,7 +890,7 @@ static bool parse_iso(sl_type type, const char *p, size_t n, struct dt *o)
 }
 
 static int conv_datetime(struct vcol *vc, const sl_str *f, sl_value *out, char *buf, size_t *used,
-			 char *msg, size_t msglen)
+                         char *msg, size_t msglen)
 {
 	const sl_column *c = vc->c;
 	struct dt t = {1970, 1, 1, 0, 0, 0, 0, {0}, false, 0};
@@ -903,20 +907,21 @@ static int conv_datetime(struct vcol *vc, const sl_str *f, sl_value *out, char *
 		ok = valid_time(&t);
 	if (SL_UNLIKELY(!ok)) {
 		static const char *const iso[] = {"YYYY-MM-DD", "HH:MM:SS[.f]",
-						  "YYYY-MM-DDTHH:MM:SS[.f][Z|+HH:MM]"};
+		                                  "YYYY-MM-DDTHH:MM:SS[.f][Z|+HH:MM]"};
 		int k = c->type == SL_TYPE_DATE ? 0 : c->type == SL_TYPE_TIME ? 1 : 2;
 		const char *what = k == 0 ? "date" : k == 1 ? "time" : "timestamp";
 		char q[64];
 		quote_value(q, sizeof q, f->p, f->n);
 		if (c->format)
-			return vfail(msg, msglen, SL_VAL_TYPE, "%s: %s is not a %s in the format %s",
-				     c->name, q, what, c->format);
+			return vfail(msg, msglen, SL_VAL_TYPE,
+			             "%s: %s is not a %s in the format %s", c->name, q, what,
+			             c->format);
 		return vfail(msg, msglen, SL_VAL_TYPE, "%s: %s is not a %s in ISO 8601 form (%s)",
-			     c->name, q, what, iso[k]);
+		             c->name, q, what, iso[k]);
 	}
 	if (t.has_tz && c->type == SL_TYPE_TIMESTAMP && t.tz != 0) {
-		int64_t secs = days_from_civil(t.y, t.mo, t.d) * 86400 + t.h * 3600 + t.mi * 60 +
-			       t.s - t.tz;
+		int64_t secs =
+		    days_from_civil(t.y, t.mo, t.d) * 86400 + t.h * 3600 + t.mi * 60 + t.s - t.tz;
 		int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
 		int64_t sod = secs - days * 86400;
 		civil_from_days(days, &t.y, &t.mo, &t.d);
@@ -927,7 +932,7 @@ static int conv_datetime(struct vcol *vc, const sl_str *f, sl_value *out, char *
 			char q[64];
 			quote_value(q, sizeof q, f->p, f->n);
 			return vfail(msg, msglen, SL_VAL_RANGE,
-				     "%s: %s is outside years 0001-9999 in UTC", c->name, q);
+			             "%s: %s is outside years 0001-9999 in UTC", c->name, q);
 		}
 	}
 	char *o = buf;
@@ -960,7 +965,8 @@ const char *sl__format_check(sl_type t, const char *fmt)
 		if (!ch)
 			return "the format ends with a lone %";
 		if (!strchr("YymdbHMSfz", ch) || ch >= 128)
-			return "unknown directive in the format (allowed: %Y %y %m %d %b %H %M %S %f "
+			return "unknown directive in the format (allowed: %Y %y %m %d %b %H %M %S "
+			       "%f "
 			       "%z %%)";
 		if (seen[ch]++)
 			return "a directive appears twice in the format";
@@ -975,7 +981,8 @@ const char *sl__format_check(sl_type t, const char *fmt)
 		if (tpart)
 			return "a date format cannot have time directives (%H %M %S %f %z)";
 		if (!year || !month || !seen['d'])
-			return "a date format needs a year (%Y or %y), a month (%m or %b) and a day (%d)";
+			return "a date format needs a year (%Y or %y), a month (%m or %b) and a "
+			       "day (%d)";
 		break;
 	case SL_TYPE_TIME:
 		if (dpart || seen['z'])
@@ -997,8 +1004,8 @@ const char *sl__format_check(sl_type t, const char *fmt)
 
 /* --- the entry point ------------------------------------------------------- */
 
-int sl_value_convert(sl_validator *v, size_t col, const sl_str *field, sl_value *out,
-		     char *out_buf, size_t *used, char *msg, size_t msglen)
+int sl_value_convert(sl_validator *v, size_t col, const sl_str *field, sl_value *out, char *out_buf,
+                     size_t *used, char *msg, size_t msglen)
 {
 	*used = 0;
 	if (SL_UNLIKELY(col >= v->s->ncols))
@@ -1012,7 +1019,8 @@ int sl_value_convert(sl_validator *v, size_t col, const sl_str *field, sl_value 
 		} else {
 			for (size_t k = 0; k < v->s->nnulls; k++) {
 				if (v->null_len[k] == field->n &&
-				    (field->n == 0 || memcmp(v->s->nulls[k], field->p, field->n) == 0)) {
+				    (field->n == 0 ||
+				     memcmp(v->s->nulls[k], field->p, field->n) == 0)) {
 					is_null = true;
 					break;
 				}

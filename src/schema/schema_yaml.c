@@ -38,10 +38,10 @@ size_t sl__decimal_format(sl__i128 v, int scale, char *buf);
 const char *sl__format_check(sl_type t, const char *fmt);
 
 #define MAX_SCHEMA_BYTES (4u << 20) /* a schema is a few KB; refuse anything absurd */
-#define MAX_IDENT 63                /* PostgreSQL's identifier limit */
+#define MAX_IDENT        63         /* PostgreSQL's identifier limit */
 
 static const char *const type_names[] = {"text", "integer", "decimal",   "boolean",
-					 "date", "time",    "timestamp", "enum"};
+                                         "date", "time",    "timestamp", "enum"};
 
 const char *sl_type_name(sl_type t)
 {
@@ -125,7 +125,7 @@ static struct pos node_pos(const struct ctx *x, struct fy_node *n)
 }
 
 static int fail(struct ctx *x, struct fy_node *n, struct fy_node *fallback, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 /* Records the first error only: later ones are usually consequences. */
 static int fail(struct ctx *x, struct fy_node *n, struct fy_node *fallback, const char *fmt, ...)
@@ -133,8 +133,22 @@ static int fail(struct ctx *x, struct fy_node *n, struct fy_node *fallback, cons
 	if (!x->err || !x->errlen || x->err[0])
 		return SL_CONFIG;
 	struct pos p = node_pos(x, n);
-	if (!p.ok)
+	if (!p.ok) {
 		p = node_pos(x, fallback);
+		/* an empty [] or {} has no token: find it after its key's colon */
+		if (p.ok && n && fy_node_get_type(n) != FYNT_SCALAR) {
+			size_t i = p.off;
+			int col = p.col;
+			while (i < x->len && x->text[i] != ':' && x->text[i] != '\n')
+				i++, col++;
+			if (i < x->len && x->text[i] == ':') {
+				for (i++, col++; i < x->len && x->text[i] == ' '; i++)
+					col++;
+				if (i < x->len && (x->text[i] == '[' || x->text[i] == '{'))
+					p.off = i, p.col = col;
+			}
+		}
+	}
 	if (!p.ok)
 		p = (struct pos){true, 0, 0, 0};
 	int w = snprintf(x->err, x->errlen, "%s:%d:%d: ", x->path, p.line + 1, p.col + 1);
@@ -148,7 +162,7 @@ static int fail(struct ctx *x, struct fy_node *n, struct fy_node *fallback, cons
 }
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -202,7 +216,7 @@ static const char *kind_of(struct fy_node *n)
 
 /* Any non-null scalar, as a NUL-terminated view owned by the document. */
 static int get_text(struct ctx *x, struct fy_node *key, struct fy_node *n, const char *what,
-		    const char **out, size_t *lenp)
+                    const char **out, size_t *lenp)
 {
 	size_t len;
 	const char *t;
@@ -219,7 +233,7 @@ static int get_text(struct ctx *x, struct fy_node *key, struct fy_node *n, const
 }
 
 static int dup_text(struct ctx *x, struct fy_node *key, struct fy_node *n, const char *what,
-		    char **out)
+                    char **out)
 {
 	const char *t;
 	int rc = get_text(x, key, n, what, &t, NULL);
@@ -231,7 +245,7 @@ static int dup_text(struct ctx *x, struct fy_node *key, struct fy_node *n, const
 }
 
 static int get_bool(struct ctx *x, struct fy_node *key, struct fy_node *n, const char *what,
-		    bool *out)
+                    bool *out)
 {
 	static const char *const t[] = {"true", "True", "TRUE", NULL};
 	static const char *const f[] = {"false", "False", "FALSE", NULL};
@@ -246,15 +260,15 @@ static int get_bool(struct ctx *x, struct fy_node *key, struct fy_node *n, const
 
 /* A plain integer scalar that fits int64. */
 static int get_int(struct ctx *x, struct fy_node *key, struct fy_node *n, const char *what,
-		   int64_t *out)
+                   int64_t *out)
 {
 	size_t len;
 	const char *t = is_plain(n) && !is_null(n) ? fy_node_get_scalar(n, &len) : NULL;
 	if (!t)
 		return fail(x, n, key, "%s must be an integer, not %s", what,
-			    is_plain(n) ? kind_of(n) : n && fy_node_get_type(n) == FYNT_SCALAR
-							   ? "a quoted string"
-							   : kind_of(n));
+		            is_plain(n)                               ? kind_of(n)
+		            : n && fy_node_get_type(n) == FYNT_SCALAR ? "a quoted string"
+		                                                      : kind_of(n));
 	size_t i = (len && (t[0] == '-' || t[0] == '+')) ? 1 : 0;
 	bool neg = len && t[0] == '-';
 	if (i == len)
@@ -264,7 +278,7 @@ static int get_int(struct ctx *x, struct fy_node *key, struct fy_node *n, const 
 		unsigned d = (unsigned char)t[i] - '0';
 		if (d > 9)
 			return fail(x, n, key, "%s must be an integer, not \"%.*s\"", what,
-				    (int)(len > 40 ? 40 : len), t);
+			            (int)(len > 40 ? 40 : len), t);
 		if (v > (lim - d) / 10)
 			return fail(x, n, key, "%s does not fit in a 64-bit integer", what);
 		v = v * 10 + d;
@@ -276,14 +290,15 @@ static int get_int(struct ctx *x, struct fy_node *key, struct fy_node *n, const 
 /* A plain number (digits with an optional fraction), as a double: only
    max_error_ratio uses it, where binary floating point is harmless. */
 static int get_number(struct ctx *x, struct fy_node *key, struct fy_node *n, const char *what,
-		      double *out)
+                      double *out)
 {
 	size_t len;
 	const char *t = is_plain(n) && !is_null(n) ? fy_node_get_scalar0(n) : NULL;
 	if (!t || !fy_node_get_scalar(n, &len))
 		return fail(x, n, key, "%s must be a number, not %s", what,
-			    n && fy_node_get_type(n) == FYNT_SCALAR && !is_null(n) ? "a quoted string"
-										  : kind_of(n));
+		            n && fy_node_get_type(n) == FYNT_SCALAR && !is_null(n)
+		                ? "a quoted string"
+		                : kind_of(n));
 	size_t i = 0, nd = 0;
 	while (i < len && t[i] >= '0' && t[i] <= '9')
 		i++, nd++;
@@ -292,14 +307,14 @@ static int get_number(struct ctx *x, struct fy_node *key, struct fy_node *n, con
 			nd++;
 	if (i != len || nd == 0)
 		return fail(x, n, key, "%s must be a number like 0.05, not \"%.*s\"", what,
-			    (int)(len > 40 ? 40 : len), t);
+		            (int)(len > 40 ? 40 : len), t);
 	*out = strtod(t, NULL);
 	return 0;
 }
 
 /* A list of strings (or one string, read as a list of one). */
 static int get_strings(struct ctx *x, struct fy_node *key, struct fy_node *n, const char *what,
-		       bool allow_scalar, char ***out, size_t *count)
+                       bool allow_scalar, char ***out, size_t *count)
 {
 	int rc = 0;
 	if (n && allow_scalar && fy_node_get_type(n) == FYNT_SCALAR && !is_null(n)) {
@@ -328,9 +343,9 @@ static int get_strings(struct ctx *x, struct fy_node *key, struct fy_node *n, co
 
 /* Fills vals[i] / keys[i] for each allowed key present; an unknown key is an
    error that lists the allowed ones. */
-static int read_map(struct ctx *x, struct fy_node *map, struct fy_node *fallback,
-		    const char *where, const char *const *allowed, size_t nallowed,
-		    struct fy_node **keys, struct fy_node **vals)
+static int read_map(struct ctx *x, struct fy_node *map, struct fy_node *fallback, const char *where,
+                    const char *const *allowed, size_t nallowed, struct fy_node **keys,
+                    struct fy_node **vals)
 {
 	for (size_t i = 0; i < nallowed; i++)
 		keys[i] = vals[i] = NULL;
@@ -341,8 +356,8 @@ static int read_map(struct ctx *x, struct fy_node *map, struct fy_node *fallback
 	while ((pr = fy_node_mapping_iterate(map, &it))) {
 		struct fy_node *k = fy_node_pair_key(pr);
 		size_t len;
-		const char *t = k && fy_node_get_type(k) == FYNT_SCALAR ? fy_node_get_scalar(k, &len)
-									: NULL;
+		const char *t =
+		    k && fy_node_get_type(k) == FYNT_SCALAR ? fy_node_get_scalar(k, &len) : NULL;
 		if (!t)
 			return fail(x, k, map, "%s: keys must be plain names", where);
 		size_t i;
@@ -354,10 +369,10 @@ static int read_map(struct ctx *x, struct fy_node *map, struct fy_node *fallback
 			size_t o = 0;
 			list[0] = 0;
 			for (size_t j = 0; j < nallowed && o < sizeof list; j++)
-				o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", j ? ", " : "",
-						      allowed[j]);
+				o += (size_t)snprintf(list + o, sizeof list - o, "%s%s",
+				                      j ? ", " : "", allowed[j]);
 			return fail(x, k, map, "unknown key '%.*s' in %s (allowed: %s)",
-				    (int)(len > 60 ? 60 : len), t, where, list);
+			            (int)(len > 60 ? 60 : len), t, where, list);
 		}
 		keys[i] = k;
 		vals[i] = fy_node_pair_value(pr);
@@ -374,7 +389,8 @@ static int no_aliases(struct ctx *x, struct fy_node *n)
 	switch (fy_node_get_type(n)) {
 	case FYNT_SCALAR:
 		if (fy_node_get_style(n) == FYNS_ALIAS)
-			return fail(x, n, NULL, "YAML aliases (*name) are not supported in schemas");
+			return fail(x, n, NULL,
+			            "YAML aliases (*name) are not supported in schemas");
 		return 0;
 	case FYNT_SEQUENCE: {
 		void *it = NULL;
@@ -416,12 +432,13 @@ static const char *ident_problem(const char *s)
 			return "may hold only letters, digits and '_'";
 	}
 	if (strncasecmp(s, "sluice_", 7) == 0)
-		return "must not start with 'sluice_' (reserved for sluice's own tables and columns)";
+		return "must not start with 'sluice_' (reserved for sluice's own tables and "
+		       "columns)";
 	return NULL;
 }
 
 static int get_ident(struct ctx *x, struct fy_node *key, struct fy_node *n, const char *what,
-		     char **out)
+                     char **out)
 {
 	int rc = dup_text(x, key, n, what, out);
 	if (rc)
@@ -429,9 +446,9 @@ static int get_ident(struct ctx *x, struct fy_node *key, struct fy_node *n, cons
 	const char *why = ident_problem(*out);
 	if (why)
 		return fail(x, n, key,
-			    "%s '%.70s' %s (names are SQL identifiers: [A-Za-z_][A-Za-z0-9_]*, at "
-			    "most 63 characters)",
-			    what, *out, why);
+		            "%s '%.70s' %s (names are SQL identifiers: [A-Za-z_][A-Za-z0-9_]*, at "
+		            "most 63 characters)",
+		            what, *out, why);
 	return 0;
 }
 
@@ -457,17 +474,22 @@ enum {
 	C_COUNT
 };
 static const char *const column_keys[C_COUNT] = {
-    "name",   "source", "type", "required", "index",     "description", "min_length", "max_length",
-    "pattern", "enum",  "values", "min",    "max",       "precision",   "scale",      "format"};
+    "name",    "source", "type",   "required", "index", "description", "min_length", "max_length",
+    "pattern", "enum",   "values", "min",      "max",   "precision",   "scale",      "format"};
 
 /* Which types each key applies to (bit per sl_type). */
 #define T(t) (1u << SL_TYPE_##t)
 static const unsigned key_types[C_COUNT] = {
-    [C_MIN_LENGTH] = T(TEXT) | T(ENUM), [C_MAX_LENGTH] = T(TEXT) | T(ENUM),
-    [C_PATTERN] = T(TEXT) | T(ENUM),    [C_ENUM] = T(TEXT),
-    [C_VALUES] = T(ENUM),               [C_MIN] = T(INTEGER) | T(DECIMAL),
-    [C_MAX] = T(INTEGER) | T(DECIMAL),  [C_PRECISION] = T(DECIMAL),
-    [C_SCALE] = T(DECIMAL),             [C_FORMAT] = T(DATE) | T(TIME) | T(TIMESTAMP),
+    [C_MIN_LENGTH] = T(TEXT) | T(ENUM),
+    [C_MAX_LENGTH] = T(TEXT) | T(ENUM),
+    [C_PATTERN] = T(TEXT) | T(ENUM),
+    [C_ENUM] = T(TEXT),
+    [C_VALUES] = T(ENUM),
+    [C_MIN] = T(INTEGER) | T(DECIMAL),
+    [C_MAX] = T(INTEGER) | T(DECIMAL),
+    [C_PRECISION] = T(DECIMAL),
+    [C_SCALE] = T(DECIMAL),
+    [C_FORMAT] = T(DATE) | T(TIME) | T(TIMESTAMP),
 };
 #undef T
 
@@ -477,13 +499,14 @@ static const char *types_list(unsigned mask, char *buf, size_t cap)
 	buf[0] = 0;
 	for (unsigned t = 0; t < SL_ARRAY_LEN(type_names) && o < cap; t++)
 		if (mask & (1u << t))
-			o += (size_t)snprintf(buf + o, cap - o, "%s%s", o ? ", " : "", type_names[t]);
+			o += (size_t)snprintf(buf + o, cap - o, "%s%s", o ? ", " : "",
+			                      type_names[t]);
 	return buf;
 }
 
 /* A decimal bound: a YAML number or a string, stored canonically. */
 static int get_decimal_bound(struct ctx *x, struct fy_node *key, struct fy_node *n,
-			     const sl_column *c, const char *what, char **out, sl__i128 *v)
+                             const sl_column *c, const char *what, char **out, sl__i128 *v)
 {
 	const char *t;
 	size_t len;
@@ -494,14 +517,14 @@ static int get_decimal_bound(struct ctx *x, struct fy_node *key, struct fy_node 
 	case 0:
 		break;
 	case 2:
-		return fail(x, n, key, "%s %.40s has more decimal places than the scale %d", what, t,
-			    c->scale);
+		return fail(x, n, key, "%s %.40s has more decimal places than the scale %d", what,
+		            t, c->scale);
 	case 3:
-		return fail(x, n, key, "%s %.40s exceeds the precision %d,%d", what, t, c->precision,
-			    c->scale);
+		return fail(x, n, key, "%s %.40s exceeds the precision %d,%d", what, t,
+		            c->precision, c->scale);
 	default:
-		return fail(x, n, key, "%s must be a decimal number like 12.50, not \"%.40s\"", what,
-			    t);
+		return fail(x, n, key, "%s must be a decimal number like 12.50, not \"%.40s\"",
+		            what, t);
 	}
 	char buf[64];
 	sl__decimal_format(*v, c->scale, buf);
@@ -536,9 +559,10 @@ static int parse_column(struct ctx *x, struct fy_node *n, size_t idx, sl_column 
 		return SL_NOMEM;
 	}
 	if (!k[C_TYPE])
-		return fail(x, n, NULL, "column '%s' has no type (one of: text, integer, decimal, "
-					"boolean, date, time, timestamp, enum)",
-			    c->name);
+		return fail(x, n, NULL,
+		            "column '%s' has no type (one of: text, integer, decimal, "
+		            "boolean, date, time, timestamp, enum)",
+		            c->name);
 	const char *tn;
 	if ((rc = get_text(x, k[C_TYPE], v[C_TYPE], "type", &tn, NULL)))
 		return rc;
@@ -548,20 +572,20 @@ static int parse_column(struct ctx *x, struct fy_node *n, size_t idx, sl_column 
 			break;
 	if (t == SL_ARRAY_LEN(type_names))
 		return fail(x, v[C_TYPE], k[C_TYPE],
-			    "unknown type '%.40s' (one of: text, integer, decimal, boolean, date, "
-			    "time, timestamp, enum)",
-			    tn);
+		            "unknown type '%.40s' (one of: text, integer, decimal, boolean, date, "
+		            "time, timestamp, enum)",
+		            tn);
 	c->type = (sl_type)t;
 
 	for (size_t i = 0; i < C_COUNT; i++) {
 		char buf[96];
 		if (k[i] && key_types[i] && !(key_types[i] & (1u << c->type)))
-			return fail(x, k[i], NULL, "'%s' does not apply to a %s column (only to %s)",
-				    column_keys[i], type_names[c->type],
-				    types_list(key_types[i], buf, sizeof buf));
+			return fail(x, k[i], NULL, "'%s' does not apply to %s columns (only to %s)",
+			            column_keys[i], type_names[c->type],
+			            types_list(key_types[i], buf, sizeof buf));
 	}
-	if (k[C_REQUIRED] && (rc = get_bool(x, k[C_REQUIRED], v[C_REQUIRED], "required",
-					    &c->required)))
+	if (k[C_REQUIRED] &&
+	    (rc = get_bool(x, k[C_REQUIRED], v[C_REQUIRED], "required", &c->required)))
 		return rc;
 	if (k[C_INDEX] && (rc = get_bool(x, k[C_INDEX], v[C_INDEX], "index", &c->index)))
 		return rc;
@@ -573,20 +597,22 @@ static int parse_column(struct ctx *x, struct fy_node *n, size_t idx, sl_column 
 
 	/* text */
 	if (k[C_MIN_LENGTH]) {
-		if ((rc = get_int(x, k[C_MIN_LENGTH], v[C_MIN_LENGTH], "min_length", &c->min_length)))
+		if ((rc = get_int(x, k[C_MIN_LENGTH], v[C_MIN_LENGTH], "min_length",
+		                  &c->min_length)))
 			return rc;
 		if (c->min_length < 0)
 			return fail(x, v[C_MIN_LENGTH], NULL, "min_length must be 0 or more");
 	}
 	if (k[C_MAX_LENGTH]) {
-		if ((rc = get_int(x, k[C_MAX_LENGTH], v[C_MAX_LENGTH], "max_length", &c->max_length)))
+		if ((rc = get_int(x, k[C_MAX_LENGTH], v[C_MAX_LENGTH], "max_length",
+		                  &c->max_length)))
 			return rc;
 		if (c->max_length < 0)
 			return fail(x, v[C_MAX_LENGTH], NULL, "max_length must be 0 or more");
 		if (c->min_length > c->max_length)
 			return fail(x, v[C_MAX_LENGTH], NULL,
-				    "min_length (%lld) is greater than max_length (%lld)",
-				    (long long)c->min_length, (long long)c->max_length);
+			            "min_length (%lld) is greater than max_length (%lld)",
+			            (long long)c->min_length, (long long)c->max_length);
 	}
 	if (k[C_PATTERN]) {
 		if ((rc = dup_text(x, k[C_PATTERN], v[C_PATTERN], "pattern", &c->pattern)))
@@ -596,9 +622,10 @@ static int parse_column(struct ctx *x, struct fy_node *n, size_t idx, sl_column 
 		if (e) {
 			char why[128];
 			regerror(e, &re, why, sizeof why);
-			return fail(x, v[C_PATTERN], NULL,
-				    "pattern does not compile as a POSIX extended regular expression: %s",
-				    why);
+			return fail(
+			    x, v[C_PATTERN], NULL,
+			    "pattern does not compile as a POSIX extended regular expression: %s",
+			    why);
 		}
 		regfree(&re);
 	}
@@ -607,7 +634,7 @@ static int parse_column(struct ctx *x, struct fy_node *n, size_t idx, sl_column 
 		return fail(x, n, NULL, "enum column '%s' needs values: [...]", c->name);
 	if (k[vi]) {
 		if ((rc = get_strings(x, k[vi], v[vi], column_keys[vi], false, &c->values,
-				      &c->nvalues)))
+		                      &c->nvalues)))
 			return rc;
 		if (c->nvalues == 0)
 			return fail(x, v[vi], k[vi], "%s has no values", column_keys[vi]);
@@ -617,7 +644,7 @@ static int parse_column(struct ctx *x, struct fy_node *n, size_t idx, sl_column 
 			for (size_t j = 0; j < i; j++)
 				if (strcmp(c->values[i], c->values[j]) == 0)
 					return fail(x, item, NULL, "value '%.40s' is listed twice",
-						    c->values[i]);
+					            c->values[i]);
 	}
 
 	/* decimal: precision and scale first, the bounds depend on them */
@@ -625,34 +652,36 @@ static int parse_column(struct ctx *x, struct fy_node *n, size_t idx, sl_column 
 		int64_t pr = 0, sc = 0;
 		if (!k[C_PRECISION])
 			return fail(x, n, NULL, "decimal column '%s' needs a precision (1 to 38)",
-				    c->name);
+			            c->name);
 		if ((rc = get_int(x, k[C_PRECISION], v[C_PRECISION], "precision", &pr)))
 			return rc;
 		if (pr < 1 || pr > 38)
 			return fail(x, v[C_PRECISION], NULL, "precision must be 1 to 38, not %lld",
-				    (long long)pr);
+			            (long long)pr);
 		if (k[C_SCALE] && (rc = get_int(x, k[C_SCALE], v[C_SCALE], "scale", &sc)))
 			return rc;
 		if (sc < 0 || sc > pr)
 			return fail(x, v[C_SCALE], NULL,
-				    "scale must be 0 to the precision (%lld), not %lld",
-				    (long long)pr, (long long)sc);
+			            "scale must be 0 to the precision (%lld), not %lld",
+			            (long long)pr, (long long)sc);
 		c->precision = (int)pr;
 		c->scale = (int)sc;
 		sl__i128 lo = 0, hi = 0;
 		if (k[C_MIN]) {
-			if ((rc = get_decimal_bound(x, k[C_MIN], v[C_MIN], c, "min", &c->min_d, &lo)))
+			if ((rc = get_decimal_bound(x, k[C_MIN], v[C_MIN], c, "min", &c->min_d,
+			                            &lo)))
 				return rc;
 			c->has_min = true;
 		}
 		if (k[C_MAX]) {
-			if ((rc = get_decimal_bound(x, k[C_MAX], v[C_MAX], c, "max", &c->max_d, &hi)))
+			if ((rc = get_decimal_bound(x, k[C_MAX], v[C_MAX], c, "max", &c->max_d,
+			                            &hi)))
 				return rc;
 			c->has_max = true;
 		}
 		if (c->has_min && c->has_max && lo > hi)
-			return fail(x, v[C_MAX], NULL, "min (%s) is greater than max (%s)", c->min_d,
-				    c->max_d);
+			return fail(x, v[C_MAX], NULL, "min (%s) is greater than max (%s)",
+			            c->min_d, c->max_d);
 	}
 	if (c->type == SL_TYPE_INTEGER) {
 		if (k[C_MIN]) {
@@ -667,7 +696,7 @@ static int parse_column(struct ctx *x, struct fy_node *n, size_t idx, sl_column 
 		}
 		if (c->has_min && c->has_max && c->min_i > c->max_i)
 			return fail(x, v[C_MAX], NULL, "min (%lld) is greater than max (%lld)",
-				    (long long)c->min_i, (long long)c->max_i);
+			            (long long)c->min_i, (long long)c->max_i);
 	}
 	if (k[C_FORMAT]) {
 		if ((rc = dup_text(x, k[C_FORMAT], v[C_FORMAT], "format", &c->format)))
@@ -694,13 +723,13 @@ enum {
 	K_MAX_ROW,
 	K_COUNT
 };
-static const char *const csv_keys[K_COUNT] = {"delimiter", "quote",   "escape", "comment",
-					      "header",    "null",    "lenient", "utf8",
-					      "keep_empty_lines", "max_row"};
+static const char *const csv_keys[K_COUNT] = {"delimiter",        "quote",  "escape",  "comment",
+                                              "header",           "null",   "lenient", "utf8",
+                                              "keep_empty_lines", "max_row"};
 
 /* One byte, or one of the words: tab (delimiter), none (quote, escape, comment). */
 static int get_byte(struct ctx *x, struct fy_node *key, struct fy_node *n, const char *what,
-		    bool none_ok, int *out)
+                    bool none_ok, int *out)
 {
 	const char *t;
 	size_t len;
@@ -715,7 +744,7 @@ static int get_byte(struct ctx *x, struct fy_node *key, struct fy_node *n, const
 		*out = SL_CSV_NONE;
 	else
 		return fail(x, n, key, "%s must be one byte%s, not \"%.40s\"", what,
-			    none_ok ? ", \"tab\" or \"none\"" : " or \"tab\"", t);
+		            none_ok ? ", \"tab\" or \"none\"" : " or \"tab\"", t);
 	return 0;
 }
 
@@ -747,10 +776,11 @@ static int parse_csv(struct ctx *x, struct fy_node *key, struct fy_node *n)
 			return rc;
 		s->dialect.comment = b;
 	}
-	if (k[K_HEADER] && (rc = get_bool(x, k[K_HEADER], v[K_HEADER], "header", &s->dialect.header)))
+	if (k[K_HEADER] &&
+	    (rc = get_bool(x, k[K_HEADER], v[K_HEADER], "header", &s->dialect.header)))
 		return rc;
-	if (k[K_LENIENT] && (rc = get_bool(x, k[K_LENIENT], v[K_LENIENT], "lenient",
-					   &s->dialect.lenient_quotes)))
+	if (k[K_LENIENT] &&
+	    (rc = get_bool(x, k[K_LENIENT], v[K_LENIENT], "lenient", &s->dialect.lenient_quotes)))
 		return rc;
 	if (k[K_UTF8] &&
 	    (rc = get_bool(x, k[K_UTF8], v[K_UTF8], "utf8", &s->dialect.validate_utf8)))
@@ -767,7 +797,7 @@ static int parse_csv(struct ctx *x, struct fy_node *key, struct fy_node *n)
 			return rc;
 		if (m < 64 || m > ((int64_t)1 << 31))
 			return fail(x, v[K_MAX_ROW], NULL,
-				    "max_row must be between 64 and 2147483648 bytes");
+			            "max_row must be between 64 and 2147483648 bytes");
 		s->dialect.max_row_bytes = (size_t)m;
 	}
 	if (k[K_NULL]) {
@@ -776,7 +806,8 @@ static int parse_csv(struct ctx *x, struct fy_node *key, struct fy_node *n)
 		free(s->nulls);
 		s->nulls = NULL;
 		s->nnulls = 0;
-		if ((rc = get_strings(x, k[K_NULL], v[K_NULL], "null", true, &s->nulls, &s->nnulls)))
+		if ((rc =
+		         get_strings(x, k[K_NULL], v[K_NULL], "null", true, &s->nulls, &s->nnulls)))
 			return rc;
 	}
 	const char *why;
@@ -799,9 +830,9 @@ enum {
 	S_EXTRA,
 	S_COUNT
 };
-static const char *const top_keys[S_COUNT] = {"name", "table",  "description", "key",
-					      "on_duplicate", "csv", "columns", "limits",
-					      "extra_columns"};
+static const char *const top_keys[S_COUNT] = {"name",    "table",        "description",
+                                              "key",     "on_duplicate", "csv",
+                                              "columns", "limits",       "extra_columns"};
 
 static int parse_limits(struct ctx *x, struct fy_node *key, struct fy_node *n)
 {
@@ -890,18 +921,18 @@ static int parse_doc(struct ctx *x, struct fy_node *root)
 		return rc;
 	if (!s->name[0] || strlen(s->name) > MAX_IDENT ||
 	    strspn(s->name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.") !=
-		strlen(s->name))
+	        strlen(s->name))
 		return fail(x, v[S_NAME], k[S_NAME],
-			    "name must be 1 to 63 letters, digits, '_', '-' or '.'");
+		            "name must be 1 to 63 letters, digits, '_', '-' or '.'");
 	if (k[S_TABLE]) {
 		if ((rc = get_ident(x, k[S_TABLE], v[S_TABLE], "table", &s->table)))
 			return rc;
 	} else {
 		if (ident_problem(s->name))
 			return fail(x, root, NULL,
-				    "the schema needs a table: (its name '%s' is not an SQL "
-				    "identifier)",
-				    s->name);
+			            "the schema needs a table: (its name '%s' is not an SQL "
+			            "identifier)",
+			            s->name);
 		if (!(s->table = strdup(s->name)))
 			return SL_NOMEM;
 	}
@@ -924,7 +955,7 @@ static int parse_doc(struct ctx *x, struct fy_node *root)
 			s->extra_reject = false;
 		else
 			return fail(x, v[S_EXTRA], NULL,
-				    "extra_columns must be reject or ignore, not '%.40s'", t);
+			            "extra_columns must be reject or ignore, not '%.40s'", t);
 	}
 
 	/* columns */
@@ -947,13 +978,14 @@ static int parse_doc(struct ctx *x, struct fy_node *root)
 		for (size_t j = 0; j < i; j++) {
 			if (strcasecmp(s->cols[j].name, s->cols[i].name) == 0)
 				return fail(x, fy_node_mapping_lookup_by_string(cn, "name", 4), cn,
-					    "duplicate column name '%s' (first at line %d; names "
-					    "are compared without case, as SQL does)",
-					    s->cols[i].name, s->cols[j].yaml_line);
+				            "duplicate column name '%s' (first at line %d; names "
+				            "are compared without case, as SQL does)",
+				            s->cols[i].name, s->cols[j].yaml_line);
 			if (strcmp(s->cols[j].source, s->cols[i].source) == 0)
-				return fail(x, cn, NULL,
-					    "columns '%s' and '%s' read the same file column '%.60s'",
-					    s->cols[j].name, s->cols[i].name, s->cols[i].source);
+				return fail(
+				    x, cn, NULL,
+				    "columns '%s' and '%s' read the same file column '%.60s'",
+				    s->cols[j].name, s->cols[i].name, s->cols[i].source);
 		}
 	}
 
@@ -961,7 +993,8 @@ static int parse_doc(struct ctx *x, struct fy_node *root)
 		return rc;
 	if (k[S_ON_DUPLICATE]) {
 		const char *t;
-		if ((rc = get_text(x, k[S_ON_DUPLICATE], v[S_ON_DUPLICATE], "on_duplicate", &t, NULL)))
+		if ((rc = get_text(x, k[S_ON_DUPLICATE], v[S_ON_DUPLICATE], "on_duplicate", &t,
+		                   NULL)))
 			return rc;
 		if (strcmp(t, "reject") == 0)
 			s->on_duplicate = SL_DUP_REJECT;
@@ -971,16 +1004,17 @@ static int parse_doc(struct ctx *x, struct fy_node *root)
 			s->on_duplicate = SL_DUP_UPDATE;
 		else
 			return fail(x, v[S_ON_DUPLICATE], NULL,
-				    "on_duplicate must be reject, ignore or update, not '%.40s'", t);
+			            "on_duplicate must be reject, ignore or update, not '%.40s'",
+			            t);
 		if (s->nkey == 0 && s->on_duplicate != SL_DUP_REJECT)
 			return fail(x, v[S_ON_DUPLICATE], NULL,
-				    "on_duplicate: %s needs a key (there is no `key:`)", t);
+			            "on_duplicate: %s needs a key (there is no `key:`)", t);
 	}
 	return 0;
 }
 
 int sl_schema_parse(const char *yaml, size_t len, const char *path, sl_schema **out, char *err,
-		    size_t errlen)
+                    size_t errlen)
 {
 	int rc = SL_NOMEM;
 	struct fy_diag *diag = NULL;
@@ -1021,10 +1055,12 @@ int sl_schema_parse(const char *yaml, size_t len, const char *path, sl_schema **
 				continue;
 			/* diagnostics count lines and columns from 1 already */
 			set_err(err, errlen, "%s:%d:%d: invalid YAML: %s", x.path, e->line,
-				e->column, e->msg);
+			        e->column, e->msg);
 			goto out;
 		}
-		set_err(err, errlen, "%s:1:1: invalid YAML", x.path);
+		/* no diagnostic: libfyaml builds no document from empty input */
+		set_err(err, errlen, "%s:1:1: %s", x.path,
+		        doc ? "invalid YAML" : "the schema is empty (no YAML document)");
 		goto out;
 	}
 	struct fy_node *root = fy_document_root(doc);
@@ -1124,7 +1160,7 @@ static void list_add(char *err, size_t errlen, size_t *o, bool *first, const cha
 	if (!err || *o >= errlen)
 		return;
 	int w = snprintf(err + *o, errlen - *o, "%s%.*s", *first ? "" : ", ",
-			 (int)(n > 60 ? 60 : n), p);
+	                 (int)(n > 60 ? 60 : n), p);
 	*first = false;
 	if (w > 0)
 		*o += (size_t)w;
@@ -1133,7 +1169,7 @@ static void list_add(char *err, size_t errlen, size_t *o, bool *first, const cha
 }
 
 int sl_schema_map_header(const sl_schema *s, const sl_str *header, size_t n, int *map, char *err,
-			 size_t errlen)
+                         size_t errlen)
 {
 	size_t o = 0;
 	bool first = true;
@@ -1146,9 +1182,10 @@ int sl_schema_map_header(const sl_schema *s, const sl_str *header, size_t n, int
 			if (!sl_str_eq(header[j], src))
 				continue;
 			if (map[i] >= 0) {
-				set_err(err, errlen,
-					"the header has the column '%.60s' twice (fields %d and %zu)",
-					s->cols[i].source, map[i] + 1, j + 1);
+				set_err(
+				    err, errlen,
+				    "the header has the column '%.60s' twice (fields %d and %zu)",
+				    s->cols[i].source, map[i] + 1, j + 1);
 				return SL_FATAL_HEADER;
 			}
 			map[i] = (int)j;
@@ -1163,7 +1200,7 @@ int sl_schema_map_header(const sl_schema *s, const sl_str *header, size_t n, int
 			if (first)
 				o = start_list(err, errlen, "the header lacks required columns: ");
 			list_add(err, errlen, &o, &first, s->cols[i].source,
-				 strlen(s->cols[i].source));
+			         strlen(s->cols[i].source));
 		}
 	}
 	if (!first)
@@ -1178,8 +1215,8 @@ int sl_schema_map_header(const sl_schema *s, const sl_str *header, size_t n, int
 				continue;
 			if (first)
 				o = start_list(err, errlen,
-					       "the header has columns the schema does not "
-					       "(extra_columns: reject): ");
+				               "the header has columns the schema does not "
+				               "(extra_columns: reject): ");
 			list_add(err, errlen, &o, &first, header[j].p, header[j].n);
 		}
 		if (!first)

@@ -7,9 +7,11 @@
  * written); only a power cut may lose the last commits, and then the chunk
  * status is lost together with the chunk's rows, so exactly-once holds.
  *
- * Target tables with a key are WITHOUT ROWID tables whose primary key is the
- * key: the unique index and the table are one B-tree, so each row is
- * written once instead of twice.
+ * Target tables are rowid tables (rows appended in file order) with the
+ * key as PRIMARY KEY, i.e. a separate unique index. Measured: a WITHOUT
+ * ROWID table keyed on a random key is 1.6x slower to load, because every
+ * insert lands at a random place in a B-tree that holds the whole rows,
+ * while a separate index holds only the keys and stays far smaller.
  */
 #include <inttypes.h>
 #include <sqlite3.h>
@@ -131,7 +133,8 @@ static int sq_open(const char *target, int busy_timeout_ms, sl_store **out)
 	}
 	sqlite3_busy_timeout(q->db, busy_timeout_ms > 0 ? busy_timeout_ms : 2000);
 	sqlite3_extended_result_codes(q->db, 1);
-	if ((rc = exec(q, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+	/* 16 KiB pages: fewer B-tree levels for the key index (a new file only) */
+	if ((rc = exec(q, "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
 			  "PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;")) < 0)
 		return rc;
 	if ((rc = exec(q, "BEGIN IMMEDIATE")) < 0)
@@ -255,7 +258,7 @@ static int sq_target_prepare(sl_store *s, const sl_schema *sc, const char *job_i
 			rc |= add(&b, ", PRIMARY KEY(");
 			for (size_t k = 0; k < sc->nkey; k++)
 				rc |= (k ? add(&b, ", ") : 0) | add_ident(&b, sc->cols[sc->key[k]].name);
-			rc |= add(&b, ")) WITHOUT ROWID");
+			rc |= add(&b, "))");
 		} else {
 			rc |= add(&b, ")");
 		}
