@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
 # Benchmarks, side by side in one run; results go to docs/benchmarks.md.
-#   bench/run.sh [ROWS]     (default 5,000,000 rows, about 480 MB)
+#   bench/run.sh [ROWS] [csv|ingest|all]   (default 5,000,000 rows, about
+#                                           480 MB; all parts)
 # The CSV engine is measured in memory (bench_csv) and end to end
 # (`sluice csv check`), next to `wc -l` and `cat FILE > /dev/null` on the
-# same file from the page cache.
+# same file from the page cache. The ingest part is bench/ingest.sh (see
+# there; REPEAT and MEM10X pass through the environment).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROWS=${1:-5000000}
+PARTS=${2:-${BENCH:-all}}
+case $PARTS in csv | ingest | all) ;; *)
+	echo "usage: bench/run.sh [ROWS] [csv|ingest|all]" >&2
+	exit 2
+	;;
+esac
 B=build
 OUT=bench/out
 mkdir -p "$OUT"
@@ -30,6 +38,7 @@ gbs() { echo "$SIZE $1" | awk '{printf "%.2f", $1/$2/1e9}'; }
 
 CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 NPROC=$(nproc)
+if [ "$PARTS" != ingest ]; then
 t_wc=$(best "wc -l $F")
 t_cat=$(best "cat $F > /dev/null")
 t_chk1=$(best "$B/sluice csv check $F --threads 1")
@@ -64,6 +73,11 @@ ENGINE=$($B/bench_csv "$F" --repeat 3)
 	echo "chunks in parallel) and includes start-up and the XXH3 content hash."
 } >"$OUT/csv.md"
 cat "$OUT/csv.md"
+fi
+
+if [ "$PARTS" != csv ]; then
+	bench/ingest.sh "$ROWS"
+fi
 
 # docs/benchmarks.md: the notes, then every section bench/ has produced.
 {

@@ -20,8 +20,8 @@
 #include "store/store.h"
 
 #define BATCH_ROWS 4096
-#define BATCH_ARENA (2u << 20)
-#define SLOT_BATCHES 4
+#define BATCH_ARENA (1u << 20)
+#define SLOT_BATCHES 8
 
 typedef struct entry {
 	uint64_t record, line, offset;

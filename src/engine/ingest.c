@@ -474,12 +474,34 @@ static void *worker_main(void *arg)
 
 /* --- writing: one chunk, one transaction ----------------------------------- */
 
+/*
+ * The writer gathers up to GROUP_ROWS rows of a chunk, then inserts them in
+ * key order (a stable sort: equal keys stay in file order, so the earliest
+ * occurrence still wins). Each row gets the rowid job.seq << 36 | record
+ * number, so the table keeps file order and the same rowids whatever the
+ * thread count, chunk size or insertion order. Why sort: the unique index
+ * of a large table does not fit in the page cache, and random keys make
+ * every insert fetch a random leaf; inserted in key order, a group walks the
+ * index once from left to right and each leaf is fetched once.
+ */
+#define GROUP_ROWS 65536 /* with a key; without one, each batch is written as it comes */
+
+typedef struct grow_ref {
+	entry *e;
+	const sl_value *v;
+} grow_ref;
+
 typedef struct chunk_tx {
 	ingest *g;
 	sl_chunk *c;
 	uint64_t read, loaded, rejected, dup_ignored;
 	uint64_t by_code[SL_ERROR_COUNT];
 	int err; /* first failure of a store call */
+	batch *ghead, *gtail; /* the group: batches not yet written */
+	size_t grows;
+	grow_ref *order;
+	size_t order_cap;
+	uint64_t end_offset;
 } chunk_tx;
 
 static void progress(ingest *g, const chunk_tx *tx, uint64_t end_offset)
@@ -497,48 +519,128 @@ static void progress(ingest *g, const chunk_tx *tx, uint64_t end_offset)
 	g->o->progress(g->o->progress_ctx, &p);
 }
 
-static int apply_batch(void *ctx, batch *b)
+static int cmp_value(const sl_value *a, const sl_value *b)
 {
-	chunk_tx *tx = ctx;
+	if (a->kind != b->kind)
+		return a->kind < b->kind ? -1 : 1;
+	if (a->kind == SL_VALUE_INT)
+		return (a->i > b->i) - (a->i < b->i);
+	if (a->kind == SL_VALUE_TEXT) {
+		size_t n = a->s.n < b->s.n ? a->s.n : b->s.n;
+		int c = n ? memcmp(a->s.p, b->s.p, n) : 0;
+		return c ? c : (a->s.n > b->s.n) - (a->s.n < b->s.n);
+	}
+	return 0;
+}
+
+static int cmp_rows(const void *x, const void *y, void *ctx)
+{
+	const sl_schema *sc = ctx;
+	const grow_ref *a = x, *b = y;
+	for (size_t k = 0; k < sc->nkey; k++) {
+		int c = cmp_value(&a->v[sc->key[k]], &b->v[sc->key[k]]);
+		if (c)
+			return c;
+	}
+	return (a->e->record > b->e->record) - (a->e->record < b->e->record);
+}
+
+static const char dup_reject_msg[] = "key already loaded (by this file or an earlier job)";
+static const char dup_ignore_msg[] = "key already loaded (ignored: on_duplicate is ignore)";
+
+/* Write the group: good rows in key order, then every reject, then free it. */
+static int flush_group(chunk_tx *tx)
+{
 	ingest *g = tx->g;
 	const sl_schema *sc = g->schema;
-	for (size_t i = 0; i < b->n && tx->err == 0; i++) {
-		entry *e = &b->e[i];
-		int code = e->code;
-		int column = e->column;
-		const char *dmsg = NULL;
-		tx->read++;
-		if (code == 0) {
-			bool dup = false;
-			if (g->st && (tx->err = g->ops->target_insert(g->st, &b->vals[e->vals], &dup)) < 0)
-				break;
-			if (!dup) {
+	size_t n = 0;
+	if (tx->grows > tx->order_cap) {
+		grow_ref *o = realloc(tx->order, tx->grows * sizeof *o);
+		if (!o)
+			return tx->err = SL_NOMEM;
+		tx->order = o;
+		tx->order_cap = tx->grows;
+	}
+	for (batch *b = tx->ghead; b; b = b->next)
+		for (size_t i = 0; i < b->n; i++)
+			if (b->e[i].code == 0)
+				tx->order[n++] = (grow_ref){&b->e[i], &b->vals[b->e[i].vals]};
+	if (sc->nkey && n > 1)
+		qsort_r(tx->order, n, sizeof *tx->order, cmp_rows, (void *)sc);
+	int64_t base = (int64_t)g->job.seq << 36;
+	for (size_t i = 0; i < n && tx->err == 0 && g->st; i++) {
+		bool dup = false;
+		entry *e = tx->order[i].e;
+		tx->err = g->ops->target_insert(g->st, base | (int64_t)e->record, tx->order[i].v, &dup);
+		if (dup) {
+			e->code = SL_DUP_KEY;
+			e->column = (int)sc->key[0];
+			bool ign = sc->on_duplicate == SL_DUP_IGNORE;
+			e->msg = ign ? sl_str_make(dup_ignore_msg, sizeof dup_ignore_msg - 1)
+				     : sl_str_make(dup_reject_msg, sizeof dup_reject_msg - 1);
+			tx->dup_ignored += ign;
+		}
+	}
+	for (batch *b = tx->ghead; b && tx->err == 0; b = b->next) {
+		for (size_t i = 0; i < b->n && tx->err == 0; i++) {
+			entry *e = &b->e[i];
+			tx->read++;
+			if (e->code == 0) {
 				tx->loaded++;
 				continue;
 			}
-			code = SL_DUP_KEY;
-			column = sc->nkey ? (int)sc->key[0] : -1;
-			dmsg = sc->on_duplicate == SL_DUP_IGNORE ? "key already loaded (ignored: on_duplicate is ignore)"
-								   : "key already loaded (by this file or an earlier job)";
-			if (sc->on_duplicate == SL_DUP_IGNORE)
-				tx->dup_ignored++;
-		}
-		tx->rejected++;
-		int k = sl_error_index(code);
-		if (k >= 0)
-			tx->by_code[k]++;
-		if (g->st) {
-			sl_reject r = {e->record, e->line, e->offset, column, code,
-				       dmsg ? sl_str_make(dmsg, strlen(dmsg)) : e->msg, e->raw};
-			tx->err = g->ops->reject_insert(g->st, g->job.id, tx->c->seq, &r,
-							column >= 0 ? sc->cols[column].name : NULL);
+			tx->rejected++;
+			int k = sl_error_index(e->code);
+			if (k >= 0)
+				tx->by_code[k]++;
+			if (g->st) {
+				sl_reject r = {e->record, e->line, e->offset, e->column, e->code, e->msg, e->raw};
+				tx->err = g->ops->reject_insert(g->st, g->job.id, tx->c->seq, &r,
+								e->column >= 0 ? sc->cols[e->column].name : NULL);
+			}
 		}
 	}
-	uint64_t end = b->end_offset;
-	batch_put(g, b);
+	while (tx->ghead) {
+		batch *b = tx->ghead;
+		tx->ghead = b->next;
+		batch_put(g, b);
+	}
+	tx->gtail = NULL;
+	tx->grows = 0;
 	if (tx->err == 0)
-		progress(g, tx, end);
+		progress(g, tx, tx->end_offset);
 	return tx->err;
+}
+
+static int apply_batch(void *ctx, batch *b)
+{
+	chunk_tx *tx = ctx;
+	b->next = NULL;
+	if (tx->gtail)
+		tx->gtail->next = b;
+	else
+		tx->ghead = b;
+	tx->gtail = b;
+	tx->grows += b->n;
+	tx->end_offset = b->end_offset;
+	/* A group is at most half a slot's queue, so the worker keeps
+	   producing while the writer inserts (two cores stay busy). */
+	return tx->grows >= (tx->g->schema->nkey ? GROUP_ROWS : 1) ? flush_group(tx) : 0;
+}
+
+/* Free what a failed attempt left in its group. */
+static void tx_discard(chunk_tx *tx)
+{
+	while (tx->ghead) {
+		batch *b = tx->ghead;
+		tx->ghead = b->next;
+		batch_put(tx->g, b);
+	}
+	tx->gtail = NULL;
+	tx->grows = 0;
+	free(tx->order);
+	tx->order = NULL;
+	tx->order_cap = 0;
 }
 
 /* A small transaction of its own: chunk Processing, attempts + 1, start event. */
@@ -620,6 +722,8 @@ static int chunk_commit(ingest *g, chunk_tx *tx, double t0)
 	return rc;
 }
 
+static void backoff(int attempt);
+
 /* The chunk failed for good (attempts used up): say so, in its own transaction. */
 static int chunk_fail(ingest *g, sl_chunk *c, int err, const char *why)
 {
@@ -633,7 +737,7 @@ static int chunk_fail(ingest *g, sl_chunk *c, int err, const char *why)
 		return 0;
 	sl_event ev = {g->job.id, c->seq, "chunk_failed", 0, 0, 0, 0, why};
 	int rc = 0;
-	for (int attempt = 0; attempt < 5; attempt++) {
+	for (int attempt = 1; attempt <= 3; attempt++) {
 		rc = g->ops->begin(g->st);
 		if (rc == 0)
 			rc = g->ops->chunk_update(g->st, g->job.id, c);
@@ -648,7 +752,7 @@ static int chunk_fail(ingest *g, sl_chunk *c, int err, const char *why)
 		g->ops->rollback(g->st);
 		if (sl_error_class(rc) != SL_CLASS_RETRY)
 			break;
-		usleep(200000u << attempt);
+		backoff(attempt);
 	}
 	return rc;
 }
@@ -734,9 +838,12 @@ static int write_chunk(ingest *g, worker *self, size_t k)
 				rc = res.err;
 				snprintf(why, sizeof why, "chunk %u: %s", c->seq, res.msg);
 			}
+			if (rc == 0 && tx.grows)
+				rc = flush_group(&tx);
 			if (rc == 0)
 				rc = chunk_commit(g, &tx, t0);
 		}
+		tx_discard(&tx);
 		if (rc == 0)
 			break;
 		if (g->st)
@@ -754,8 +861,15 @@ static int write_chunk(ingest *g, worker *self, size_t k)
 			return rc; /* fatal */
 		}
 		if (attempt >= max_attempts) {
-			int fr = chunk_fail(g, c, rc, why);
-			return fr < 0 ? fr : 0;
+			if (chunk_fail(g, c, rc, why) < 0) {
+				/* not even the failure could be recorded (a full disk, a
+				   lock held for good): stop with the first reason; the
+				   chunk stays Processing and runs again on resume */
+				say(g, "%s (after %d attempts); the job stops and resumes with 'sluice resume %s'",
+				    why, attempt, g->job.id);
+				return rc;
+			}
+			return 0;
 		}
 		backoff(attempt);
 	}
@@ -776,7 +890,9 @@ static int run_chunks(ingest *g)
 		threads = 1;
 	if ((size_t)threads > g->npending)
 		threads = g->npending ? (int)g->npending : 1;
-	g->nslots = (size_t)threads + 1;
+	/* One slot per worker: the writer is the bottleneck, so a worker that
+	   runs ahead by more than one chunk would only hold memory. */
+	g->nslots = (size_t)threads;
 	g->slots = calloc(g->nslots, sizeof *g->slots);
 	tids = calloc((size_t)threads, sizeof *tids);
 	if (!g->slots || !tids) {
@@ -820,6 +936,15 @@ static int run_chunks(ingest *g)
 		pthread_mutex_unlock(&s->mu);
 		if (budget_exceeded(g)) {
 			rc = SL_LIMIT;
+			break;
+		}
+		sl_chunk *c = &g->chunks[g->pending[k]];
+		if (c->status == SL_CHUNK_FAILED && c->last_error == SL_DB_FULL) {
+			/* the next chunks would only fail the same way: stop, keep what
+			   is committed, let the user make room and retry */
+			rc = SL_DB_FULL;
+			say(g, "%s; the chunks left stay queued: make room, then run 'sluice retry %s'",
+			    c->last_message, g->job.id);
 			break;
 		}
 	}
@@ -1043,7 +1168,9 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 
 	/* the store, unless this is a dry run */
 	if (!o->dry_run) {
-		rc = g->ops->open(o->db ? o->db : "sluice.db", o->busy_timeout_ms, &g->st);
+		rc = sl__store_open(o->db ? o->db : "sluice.db", o->busy_timeout_ms, &g->st);
+		if (g->st)
+			g->ops = g->st->ops;
 		if (rc < 0) {
 			say(g, "database %s: %s", o->db ? o->db : "sluice.db",
 			    g->st ? sl_store_errmsg(g->st) : sl_error_message(rc));
@@ -1233,7 +1360,7 @@ int sl_ingest_rollback(const char *db, const char *id, uint64_t *rows, char *msg
 {
 	sl_store *st = NULL;
 	sl_job j = {0};
-	int rc = sl__store_sqlite.open(db ? db : "sluice.db", 5000, &st);
+	int rc = sl__store_open(db ? db : "sluice.db", 5000, &st);
 	*rows = 0;
 	if (rc < 0) {
 		snprintf(msg, msglen, "database: %s", st ? sl_store_errmsg(st) : sl_error_message(rc));

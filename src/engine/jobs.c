@@ -13,7 +13,7 @@
 
 static int open_store(const char *db, sl_store **st, char *msg, size_t msglen)
 {
-	int rc = sl__store_sqlite.open(db ? db : "sluice.db", 5000, st);
+	int rc = sl__store_open(db ? db : "sluice.db", 5000, st);
 	if (rc < 0) {
 		snprintf(msg, msglen, "database %s: %s", db ? db : "sluice.db",
 			 *st ? sl_store_errmsg(*st) : sl_error_message(rc));

@@ -46,12 +46,15 @@ typedef struct sl_store_ops {
 	/* The target table: create it (and its unique key index) when missing,
 	   check its columns when present, prepare the insert for `job_id`. */
 	int (*target_prepare)(sl_store *s, const sl_schema *schema, const char *job_id);
-	/* Insert one row (values in schema column order). *dup: the key was
-	   already there (nothing written, or updated with on_duplicate: update). */
-	int (*target_insert)(sl_store *s, const sl_value *vals, bool *dup);
+	/* Insert one row (values in schema column order) as `rowid`. *dup: the
+	   key was already there (nothing written, or the row updated with
+	   on_duplicate: update). Any other conflict (a rowid already used) is an
+	   error, never a silent skip. */
+	int (*target_insert)(sl_store *s, int64_t rowid, const sl_value *vals, bool *dup);
 	int (*target_delete_job)(sl_store *s, const char *table, const char *job_id, uint64_t *rows);
 
-	int (*job_insert)(sl_store *s, const sl_job *j);
+	/* Insert a new job; assigns j->seq (1, 2, ... per database). */
+	int (*job_insert)(sl_store *s, sl_job *j);
 	int (*job_update)(sl_store *s, const sl_job *j); /* status, counters, error, times */
 	/* 1 found (*j filled), 0 not found */
 	int (*job_get)(sl_store *s, const char *id, sl_job *j);
@@ -74,6 +77,11 @@ typedef struct sl_store_ops {
 } sl_store_ops;
 
 extern const sl_store_ops sl__store_sqlite;
+
+/* Open the store at `db` (an SQLite file now). With SLUICE_FAULTS set, the
+   store is wrapped by fault injection (store_faults.c, for tests). On
+   failure *out may still be set: read sl_store_errmsg(), then close it. */
+int sl__store_open(const char *db, int busy_timeout_ms, sl_store **out);
 
 /* Helpers that dispatch through a handle's ops. */
 struct sl_store {

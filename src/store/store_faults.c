@@ -1,0 +1,174 @@
+/*
+ * Fault injection: a store that wraps another and fails where it is told,
+ * for tests of the retry and failure paths (in the way SQLite's test_vfs.c
+ * wraps a VFS). Off unless the environment sets SLUICE_FAULTS, e.g.
+ *
+ *   SLUICE_FAULTS="chunk=2,times=5,code=DB_BUSY"
+ *
+ * makes the first 5 attempts to commit chunk 2 fail with DB_BUSY (before
+ * anything of it is committed, so the engine's rollback and retry run as
+ * for a real fault). Also sl__store_open(), the one way the engine and the
+ * front ends open a store.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "store/store.h"
+
+typedef struct faulty {
+	sl_store base;
+	sl_store *in;
+	long chunk;
+	int times, code;
+	char err[128];
+} faulty;
+
+#define IN(s) (((faulty *)(s))->in)
+
+static void f_close(sl_store *s)
+{
+	IN(s)->ops->close(IN(s));
+	free(s);
+}
+static const char *f_errmsg(sl_store *s)
+{
+	faulty *f = (faulty *)s;
+	return f->err[0] ? f->err : IN(s)->ops->errmsg(IN(s));
+}
+static int f_begin(sl_store *s)
+{
+	((faulty *)s)->err[0] = 0;
+	return IN(s)->ops->begin(IN(s));
+}
+static int f_commit(sl_store *s)
+{
+	return IN(s)->ops->commit(IN(s));
+}
+static void f_rollback(sl_store *s)
+{
+	IN(s)->ops->rollback(IN(s));
+}
+static int f_target_prepare(sl_store *s, const sl_schema *sc, const char *job)
+{
+	return IN(s)->ops->target_prepare(IN(s), sc, job);
+}
+static int f_target_insert(sl_store *s, int64_t rowid, const sl_value *v, bool *dup)
+{
+	return IN(s)->ops->target_insert(IN(s), rowid, v, dup);
+}
+static int f_target_delete_job(sl_store *s, const char *t, const char *j, uint64_t *rows)
+{
+	return IN(s)->ops->target_delete_job(IN(s), t, j, rows);
+}
+static int f_job_insert(sl_store *s, sl_job *j)
+{
+	return IN(s)->ops->job_insert(IN(s), j);
+}
+static int f_job_update(sl_store *s, const sl_job *j)
+{
+	return IN(s)->ops->job_update(IN(s), j);
+}
+static int f_job_get(sl_store *s, const char *id, sl_job *j)
+{
+	return IN(s)->ops->job_get(IN(s), id, j);
+}
+static int f_job_find_open(sl_store *s, const char *f, const char *t, uint64_t h, sl_job *j)
+{
+	return IN(s)->ops->job_find_open(IN(s), f, t, h, j);
+}
+static int f_job_list(sl_store *s, int st, sl_job_cb cb, void *ctx)
+{
+	return IN(s)->ops->job_list(IN(s), st, cb, ctx);
+}
+static int f_chunks_replace(sl_store *s, const char *j, const sl_chunk *c, size_t n)
+{
+	return IN(s)->ops->chunks_replace(IN(s), j, c, n);
+}
+static int f_chunks_get(sl_store *s, const char *j, sl_chunk **c, size_t *n)
+{
+	return IN(s)->ops->chunks_get(IN(s), j, c, n);
+}
+static int f_chunk_update(sl_store *s, const char *j, const sl_chunk *c)
+{
+	faulty *f = (faulty *)s;
+	if (c->status == SL_CHUNK_SUCCEEDED && (long)c->seq == f->chunk && f->times > 0) {
+		f->times--;
+		snprintf(f->err, sizeof f->err, "injected fault (SLUICE_FAULTS): %s", sl_error_name(f->code));
+		return f->code;
+	}
+	return IN(s)->ops->chunk_update(IN(s), j, c);
+}
+static int f_reject_insert(sl_store *s, const char *j, uint32_t ch, const sl_reject *r, const char *col)
+{
+	return IN(s)->ops->reject_insert(IN(s), j, ch, r, col);
+}
+static int f_rejects_each(sl_store *s, const char *j, int code, sl_reject_cb cb, void *ctx)
+{
+	return IN(s)->ops->rejects_each(IN(s), j, code, cb, ctx);
+}
+static int f_event_insert(sl_store *s, const sl_event *e)
+{
+	return IN(s)->ops->event_insert(IN(s), e);
+}
+static int f_gc(sl_store *s, int64_t before, uint64_t *jobs)
+{
+	return IN(s)->ops->gc(IN(s), before, jobs);
+}
+
+static const sl_store_ops faulty_ops = {
+	.name = "faults",
+	.close = f_close,
+	.errmsg = f_errmsg,
+	.begin = f_begin,
+	.commit = f_commit,
+	.rollback = f_rollback,
+	.target_prepare = f_target_prepare,
+	.target_insert = f_target_insert,
+	.target_delete_job = f_target_delete_job,
+	.job_insert = f_job_insert,
+	.job_update = f_job_update,
+	.job_get = f_job_get,
+	.job_find_open = f_job_find_open,
+	.job_list = f_job_list,
+	.chunks_replace = f_chunks_replace,
+	.chunks_get = f_chunks_get,
+	.chunk_update = f_chunk_update,
+	.reject_insert = f_reject_insert,
+	.rejects_each = f_rejects_each,
+	.event_insert = f_event_insert,
+	.gc = f_gc,
+};
+
+int sl__store_open(const char *db, int busy_timeout_ms, sl_store **out)
+{
+	int rc = sl__store_sqlite.open(db, busy_timeout_ms, out);
+	const char *spec = getenv("SLUICE_FAULTS");
+	if (rc < 0 || !spec || !*spec)
+		return rc;
+	faulty *f = calloc(1, sizeof *f);
+	if (!f)
+		return SL_NOMEM;
+	f->base.ops = &faulty_ops;
+	f->in = *out;
+	f->chunk = -1;
+	f->code = SL_DB_BUSY;
+	char name[32] = "";
+	/* chunk=N,times=N,code=NAME in any order */
+	for (const char *p = spec; *p;) {
+		long v;
+		if (sscanf(p, "chunk=%ld", &v) == 1)
+			f->chunk = v;
+		else if (sscanf(p, "times=%ld", &v) == 1)
+			f->times = (int)v;
+		else if (sscanf(p, "code=%31[A-Z_]", name) == 1 && sl_error_from_name(name) < 0)
+			f->code = sl_error_from_name(name);
+		p = strchr(p, ',');
+		if (!p)
+			break;
+		p++;
+	}
+	*out = &f->base;
+	return 0;
+}

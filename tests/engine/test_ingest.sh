@@ -1,0 +1,219 @@
+#!/usr/bin/env bash
+# End-to-end tests of `sluice ingest` and the job commands against a real
+# SQLite file: counts and positions against the generator's manifest,
+# identical results for any thread count, chunk size, line ending and number
+# of kill -9 interruptions, and the faults a user meets (a locked database,
+# a full disk, a changed, missing or malformed input, a bad schema).
+# Usage: test_ingest.sh SLUICE SOURCE_DIR
+set -u
+S=$1
+SRC=$2
+SCHEMA=$SRC/examples/cdr.yaml
+T=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$T"' EXIT
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+check() { if [ "$2" = "$3" ]; then ok; else bad "$1: got '$2', want '$3'"; fi; }
+json() { python3 -c "import json,sys; d=json.load(open('$1')); print($2)"; }
+q() { sqlite3 -batch "$1" "$2"; }
+# the loaded table and the error table, as text, for comparing runs
+snapshot() {
+	q "$1" "SELECT caller_id,recipient,call_date,end_time,duration,cost,reference,currency FROM call_detail_records ORDER BY reference" | md5sum | cut -c1-32
+	q "$1" "SELECT record,line,offset,column_name,code,message,hex(raw) FROM sluice_rejects ORDER BY record" | md5sum | cut -c1-32
+}
+ingest() { "$S" ingest "$@" >"$T/out.json" 2>"$T/err"; echo $? >"$T/rc"; }
+
+ROWS=${ROWS:-30000}
+"$S" gen cdr --rows "$ROWS" --error-rate 0.05 --seed 11 --quoted-rate 0.05 --manifest "$T/man.tsv" -o "$T/cdr.csv" 2>/dev/null
+
+# --- counts per code and positions match the manifest ----------------------------
+ingest "$T/cdr.csv" --schema "$SCHEMA" --db "$T/a.db" --json --chunk-size 64k
+check "exit status (some rows rejected)" "$(cat "$T/rc")" 3
+check "status" "$(json "$T/out.json" "d['status']")" PartiallySucceeded
+check "rows_read" "$(json "$T/out.json" "d['rows_read']")" "$ROWS"
+bad_rows=$(wc -l <"$T/man.tsv")
+check "rows_rejected = manifest" "$(json "$T/out.json" "d['rows_rejected']")" "$bad_rows"
+check "rows_loaded" "$(json "$T/out.json" "d['rows_loaded']")" $((ROWS - bad_rows))
+check "rows in the table" "$(q "$T/a.db" 'SELECT count(*) FROM call_detail_records')" $((ROWS - bad_rows))
+declare -A code=([TOO_FEW_FIELDS]=CSV_TOO_FEW_FIELDS [TOO_MANY_FIELDS]=CSV_TOO_MANY_FIELDS
+	[STRAY_QUOTE]=CSV_STRAY_QUOTE [MISSING_CALLER]=VAL_REQUIRED [BAD_CALLER]=VAL_PATTERN
+	[BAD_DATE]=VAL_TYPE [BAD_TIME]=VAL_TYPE [BAD_COST]=VAL_TYPE [NEGATIVE_DURATION]=VAL_RANGE
+	[BAD_CURRENCY]=VAL_ENUM [DUP_REFERENCE]=DUP_KEY)
+awk -F'\t' -v OFS='\t' 'BEGIN{
+	m["TOO_FEW_FIELDS"]="CSV_TOO_FEW_FIELDS"; m["TOO_MANY_FIELDS"]="CSV_TOO_MANY_FIELDS";
+	m["STRAY_QUOTE"]="CSV_STRAY_QUOTE"; m["MISSING_CALLER"]="VAL_REQUIRED"; m["BAD_CALLER"]="VAL_PATTERN";
+	m["BAD_DATE"]="VAL_TYPE"; m["BAD_TIME"]="VAL_TYPE"; m["BAD_COST"]="VAL_TYPE";
+	m["NEGATIVE_DURATION"]="VAL_RANGE"; m["BAD_CURRENCY"]="VAL_ENUM"; m["DUP_REFERENCE"]="DUP_KEY"}
+	{print $1, $2, m[$3]}' "$T/man.tsv" >"$T/want_rejects"
+q "$T/a.db" "SELECT record, line, code FROM sluice_rejects ORDER BY record" | tr '|' '\t' >"$T/got_rejects"
+cmp -s "$T/want_rejects" "$T/got_rejects" && ok || bad "rejects (record, line, code) differ from the manifest: $(diff "$T/want_rejects" "$T/got_rejects" | head -4)"
+for k in "${!code[@]}"; do :; done
+# the raw record kept is the line in the file (single-line rows)
+rec=$(awk -F'\t' '$3=="BAD_DATE"{print $2; exit}' "$T/man.tsv")
+want_raw=$(sed -n "${rec}p" "$T/cdr.csv")
+got_raw=$(q "$T/a.db" "SELECT raw FROM sluice_rejects WHERE line=$rec")
+check "raw record of a rejected row" "$got_raw" "$want_raw"
+check "offset is where the record starts" "$(q "$T/a.db" "SELECT offset FROM sluice_rejects WHERE line=$rec")" "$(head -n $((rec - 1)) "$T/cdr.csv" | wc -c)"
+check "counts add up in every chunk" "$(q "$T/a.db" 'SELECT count(*) FROM sluice_chunks WHERE rows_read != rows_loaded + rows_rejected')" 0
+check "audit events: start and end per chunk" "$(q "$T/a.db" "SELECT count(*) FROM sluice_events WHERE kind IN ('chunk_start','chunk_end')")" $((2 * $(json "$T/out.json" "d['chunks_total']")))
+check "every row carries its job id" "$(q "$T/a.db" "SELECT count(DISTINCT _sluice_job) FROM call_detail_records")" 1
+ISO=$(q "$T/a.db" "SELECT count(*) FROM call_detail_records WHERE call_date NOT GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'")
+check "dates stored as ISO 8601" "$ISO" 0
+REF=$(snapshot "$T/a.db")
+
+# --- the same tables whatever the threads and chunk sizes ----------------------------
+for args in "--threads 1 --chunk-size 1G" "--threads 2 --chunk-size 4k" "--threads 2 --chunk-size 100000"; do
+	rm -f "$T/b.db"*
+	# shellcheck disable=SC2086
+	ingest "$T/cdr.csv" --schema "$SCHEMA" --db "$T/b.db" --json $args
+	check "same table and rejects with $args" "$(snapshot "$T/b.db")" "$REF"
+done
+
+# --- CRLF line endings and a byte-order mark: same rows, same codes ----------------
+"$S" gen cdr --rows "$ROWS" --error-rate 0.05 --seed 11 --quoted-rate 0.05 --crlf --bom -o "$T/crlf.csv" 2>/dev/null
+rm -f "$T/b.db"*
+ingest "$T/crlf.csv" --schema "$SCHEMA" --db "$T/b.db" --json --chunk-size 32k
+want=$(q "$T/a.db" "SELECT replace(recipient, char(10), '') || reference FROM call_detail_records ORDER BY reference" | md5sum)
+got=$(q "$T/b.db" "SELECT replace(replace(recipient, char(13), ''), char(10), '') || reference FROM call_detail_records ORDER BY reference" | md5sum)
+check "CRLF+BOM file loads the same rows" "$got" "$want"
+check "CRLF+BOM rejects: same records and codes" "$(q "$T/b.db" 'SELECT record, line, code FROM sluice_rejects ORDER BY record' | md5sum)" "$(q "$T/a.db" 'SELECT record, line, code FROM sluice_rejects ORDER BY record' | md5sum)"
+
+# --- kill -9 at random moments, resume each time: same result, nothing twice -------
+# A file long enough that a load takes a while; kills land at random points
+# of it (start-up, planning, chunks in flight, commits), at least 20 times.
+"$S" gen cdr --rows $((ROWS * 4)) --error-rate 0.05 --seed 12 --quoted-rate 0.05 -o "$T/big.csv" 2>/dev/null
+rm -f "$T/ref.db"*
+t0=$(date +%s%N)
+"$S" ingest "$T/big.csv" --schema "$SCHEMA" --db "$T/ref.db" --chunk-size 64k --quiet >/dev/null 2>&1
+full_ms=$((($(date +%s%N) - t0) / 1000000))
+BIGREF=$(snapshot "$T/ref.db")
+rm -f "$T/k.db"*
+kills=0
+for i in $(seq 1 200); do
+	"$S" ingest "$T/big.csv" --schema "$SCHEMA" --db "$T/k.db" --chunk-size 64k --quiet >/dev/null 2>&1 &
+	pid=$!
+	# somewhere in the first 25th of a full load (each run resumes further)
+	sleep "$(awk -v ms="$full_ms" -v r="$RANDOM" 'BEGIN{printf "%.3f", (5 + r % (ms / 25 + 1)) / 1000}')"
+	if kill -9 $pid 2>/dev/null; then kills=$((kills + 1)); fi
+	wait $pid 2>/dev/null
+	st=$(q "$T/k.db" "SELECT status FROM sluice_jobs" 2>/dev/null | tail -1)
+	case "$st" in PartiallySucceeded | Succeeded | Failed) break ;; esac
+	[ $kills -ge 25 ] && break
+done
+st=$(q "$T/k.db" "SELECT status FROM sluice_jobs" 2>/dev/null | tail -1)
+case "$st" in PartiallySucceeded | Succeeded | Failed) ;; *) "$S" ingest "$T/big.csv" --schema "$SCHEMA" --db "$T/k.db" --chunk-size 64k --quiet >/dev/null 2>&1 ;; esac
+[ $kills -ge 20 ] && ok || bad "only $kills kills landed (a full load takes $full_ms ms)"
+check "one job after $kills kills" "$(q "$T/k.db" 'SELECT count(*) FROM sluice_jobs')" 1
+check "after $kills kills: same table and rejects as one run" "$(snapshot "$T/k.db")" "$BIGREF"
+check "after kills: job counters add up" "$(q "$T/k.db" 'SELECT rows_read = rows_loaded + rows_rejected AND rows_read = '$((ROWS * 4))' FROM sluice_jobs')" 1
+check "after kills: no key loaded twice" "$(q "$T/k.db" 'SELECT count(*) - count(DISTINCT reference) FROM call_detail_records')" 0
+
+# --- resume skips finished chunks; a changed file refuses to resume --------------------
+rm -f "$T/r.db"*
+cp "$T/cdr.csv" "$T/chg.csv"
+"$S" ingest "$T/chg.csv" --schema "$SCHEMA" --db "$T/r.db" --chunk-size 16k --quiet >/dev/null 2>&1 &
+pid=$!
+sleep 0.15
+kill -9 $pid 2>/dev/null
+wait $pid 2>/dev/null
+echo "1,2,3" >>"$T/chg.csv"
+ingest "$T/chg.csv" --schema "$SCHEMA" --db "$T/r.db" --json
+check "changed file: exit 4" "$(cat "$T/rc")" 4
+grep -q IO_CHANGED "$T/err" && ok || bad "changed file: IO_CHANGED in the message ($(cat "$T/err"))"
+
+# --- faults ----------------------------------------------------------------------
+ingest "$T/nope.csv" --schema "$SCHEMA" --db "$T/f.db"
+check "missing file: exit 4" "$(cat "$T/rc")" 4
+grep -q "nope.csv" "$T/err" && ok || bad "missing file: message names the file"
+ingest "$T" --schema "$SCHEMA" --db "$T/f.db"
+check "a directory: exit 4" "$(cat "$T/rc")" 4
+printf 'name: x\ntable: t\ncolumns:\n  - {name: a, type: nonsense}\n' >"$T/bad.yaml"
+ingest "$T/cdr.csv" --schema "$T/bad.yaml" --db "$T/f.db"
+check "bad schema: exit 2" "$(cat "$T/rc")" 2
+grep -q "bad.yaml:4:" "$T/err" && ok || bad "bad schema: file and line in the message ($(cat "$T/err"))"
+printf 'caller_id,recipient\n123456,x\n' >"$T/cols.csv"
+ingest "$T/cols.csv" --schema "$SCHEMA" --db "$T/f.db" --json
+check "missing columns: exit 4" "$(cat "$T/rc")" 4
+check "missing columns: FATAL_HEADER" "$(json "$T/out.json" "d['error']['code']")" FATAL_HEADER
+check "missing columns: nothing loaded" "$(json "$T/out.json" "d['rows_loaded']")" 0
+: >"$T/empty.csv"
+ingest "$T/empty.csv" --schema "$SCHEMA" --db "$T/f.db" --json
+check "empty file: Failed" "$(json "$T/out.json" "d['status']")" Failed
+head -1 "$T/cdr.csv" >"$T/header.csv"
+ingest "$T/header.csv" --schema "$SCHEMA" --db "$T/f.db" --json
+check "header-only file: Succeeded" "$(json "$T/out.json" "d['status']")+$(json "$T/out.json" "d['rows_read']")" "Succeeded+0"
+
+# another process holds the database lock: the chunk waits, retries, and loads
+rm -f "$T/l.db"*
+"$S" gen cdr --rows 2000 --error-rate 0.05 --seed 13 -o "$T/small.csv" 2>/dev/null
+"$S" ingest "$T/header.csv" --schema "$SCHEMA" --db "$T/l.db" --quiet >/dev/null 2>&1 # create it
+python3 -c "
+import sqlite3, time
+c = sqlite3.connect('$T/l.db', isolation_level=None); c.execute('BEGIN EXCLUSIVE'); time.sleep(3); c.execute('COMMIT')" &
+sleep 0.3
+ingest "$T/small.csv" --schema "$SCHEMA" --db "$T/l.db" --json
+wait
+check "locked database: the load finishes" "$(json "$T/out.json" "d['rows_read']")" 2000
+check "locked database: no chunk failed" "$(json "$T/out.json" "d['chunks_failed']")" 0
+# a transient fault on one chunk: retried (with backoff) and loaded on the third attempt
+rm -f "$T/l.db"*
+SLUICE_FAULTS="chunk=1,times=2,code=DB_BUSY" "$S" ingest "$T/small.csv" --schema "$SCHEMA" --db "$T/l.db" --chunk-size 32k --json >"$T/out.json" 2>"$T/err"
+check "transient fault: no chunk failed" "$(json "$T/out.json" "d['chunks_failed']")+$(json "$T/out.json" "d['rows_read']")" "0+2000"
+check "transient fault: chunk 1 took 3 attempts" "$(q "$T/l.db" "SELECT attempts FROM sluice_chunks WHERE seq=1")" 3
+# a fault that does not go away: the chunk is Failed with its reason, the rest loads, retry finishes it
+rm -f "$T/l.db"*
+SLUICE_FAULTS="chunk=1,times=99,code=DB_BUSY" ingest "$T/small.csv" --schema "$SCHEMA" --db "$T/l.db" --chunk-size 32k --json
+check "lasting fault: exit 3" "$(cat "$T/rc")" 3
+check "lasting fault: one chunk failed" "$(json "$T/out.json" "d['chunks_failed']")+$(json "$T/out.json" "d['status']")" "1+PartiallySucceeded"
+check "lasting fault: reason kept" "$(q "$T/l.db" "SELECT status, attempts, last_error FROM sluice_chunks WHERE seq=1")" "Failed|3|DB_BUSY"
+job=$(json "$T/out.json" "d['job_id']")
+"$S" retry "$job" --db "$T/l.db" --json >"$T/out.json" 2>"$T/err"
+check "retry after the fault: every row" "$(json "$T/out.json" "d['chunks_failed']")+$(json "$T/out.json" "d['rows_read']")" "0+2000"
+
+# a full disk (a file size limit): chunks fail cleanly, nothing half-written, retry loads them
+rm -f "$T/d.db"*
+"$S" ingest "$T/header.csv" --schema "$SCHEMA" --db "$T/d.db" --quiet >/dev/null 2>&1
+(ulimit -f 1200; "$S" ingest "$T/cdr.csv" --schema "$SCHEMA" --db "$T/d.db" --json --chunk-size 256k >"$T/out.json" 2>"$T/err"; echo $? >"$T/rc")
+check "full disk: the job stops (exit 4)" "$(cat "$T/rc")" 4
+check "full disk: says DB_FULL" "$(json "$T/out.json" "d['error']['code']")" DB_FULL
+loaded=$(q "$T/d.db" "SELECT count(*) FROM call_detail_records")
+check "full disk: what is committed adds up" "$(q "$T/d.db" "SELECT sum(rows_loaded) FROM sluice_chunks WHERE status='Succeeded'")" "$loaded"
+job=$(json "$T/out.json" "d['job_id']")
+"$S" retry "$job" --db "$T/d.db" --json >"$T/out.json" 2>"$T/err"
+check "full disk: retry after space returns" "$(json "$T/out.json" "d['chunks_failed']")+$(json "$T/out.json" "d['rows_read']")" "0+$ROWS"
+check "full disk: same table after retry" "$(snapshot "$T/d.db")" "$REF"
+
+# --- error budget, rollback, errors, jobs, status, validate, gc --------------------
+rm -f "$T/e.db"*
+ingest "$T/cdr.csv" --schema "$SCHEMA" --db "$T/e.db" --json --chunk-size 64k --max-errors 100
+check "budget exceeded: Failed" "$(json "$T/out.json" "d['status']")+$(cat "$T/rc")" "Failed+4"
+check "budget exceeded: says why" "$(json "$T/out.json" "d['error']['code']")" LIMIT
+loaded=$(json "$T/out.json" "d['rows_loaded']")
+check "budget exceeded: committed rows kept" "$(q "$T/e.db" 'SELECT count(*) FROM call_detail_records')" "$loaded"
+job=$(json "$T/out.json" "d['job_id']")
+"$S" rollback "$job" --db "$T/e.db" --quiet
+check "rollback removes the job's rows" "$(q "$T/e.db" 'SELECT count(*) FROM call_detail_records')" 0
+check "rollback: status" "$(q "$T/e.db" "SELECT status FROM sluice_jobs WHERE id='$job'")" RolledBack
+
+job=$(json "$T/out.json" "d['job_id']")
+ajob=$(q "$T/a.db" "SELECT id FROM sluice_jobs")
+"$S" errors "$ajob" --db "$T/a.db" --format jsonl >"$T/errs.jsonl"
+check "errors jsonl: one line per reject" "$(wc -l <"$T/errs.jsonl")" "$bad_rows"
+"$S" errors "$ajob" --db "$T/a.db" --code VAL_ENUM >"$T/errs.csv"
+check "errors csv --code: header + rows" "$(($(python3 -c "import csv; print(len(list(csv.reader(open('$T/errs.csv')))))") - 1))" "$(grep -c BAD_CURRENCY "$T/man.tsv")"
+"$S" jobs --db "$T/a.db" --json >"$T/jobs.json"
+check "jobs --json" "$(json "$T/jobs.json" "d[0]['job_id']")" "$ajob"
+"$S" status "$ajob" --db "$T/a.db" --json >"$T/st.json"
+check "status --json counts" "$(json "$T/st.json" "d['rows_rejected']")" "$bad_rows"
+"$S" status "$ajob" --db "$T/a.db" --chunks >/dev/null && ok || bad "status --chunks"
+"$S" validate "$T/cdr.csv" --schema "$SCHEMA" --json >"$T/v.json" 2>/dev/null
+check "validate: rejects all but duplicates" "$(json "$T/v.json" "d['rows_rejected']")" $((bad_rows - $(grep -c DUP_REFERENCE "$T/man.tsv")))
+[ ! -e sluice.db ] && ok || bad "validate created a database"
+"$S" gc --older-than 0s --db "$T/a.db" >/dev/null
+check "gc removes old rejects" "$(q "$T/a.db" 'SELECT count(*) FROM sluice_rejects')" 0
+check "gc keeps the rows" "$(q "$T/a.db" 'SELECT count(*) FROM call_detail_records')" $((ROWS - bad_rows))
+
+echo "ingest: $pass passed, $fail failed"
+[ "$fail" = 0 ]

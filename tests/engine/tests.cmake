@@ -1,0 +1,4 @@
+# End-to-end tests of the ingest engine (src/engine/, src/store/) through the
+# program, against real SQLite files. Included from tests/tests.cmake.
+add_test(NAME ingest COMMAND bash ${CMAKE_SOURCE_DIR}/tests/engine/test_ingest.sh $<TARGET_FILE:sluice> ${CMAKE_SOURCE_DIR})
+set_tests_properties(ingest PROPERTIES LABELS "threads" TIMEOUT 900)
