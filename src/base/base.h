@@ -60,6 +60,12 @@ static inline void sl_json_cstr(FILE *f, const char *s)
 	sl_json_str(f, s, strlen(s));
 }
 
+/* --- UTF-8 ------------------------------------------------------------------
+ * 0 when [p, p+n) is valid UTF-8; else 1 + the offset of the first bad
+ * byte. With nul_bad a NUL byte is bad too, and *nul (if not NULL) says
+ * whether that was the reason. *cps (if not NULL) gets the code points. */
+size_t sl_utf8_scan(const char *p, size_t n, bool nul_bad, size_t *cps, bool *nul);
+
 /* Wall-clock Unix milliseconds, for timestamps users read. */
 int64_t sl_now_ms(void);
 /* Monotonic seconds, for durations. */

@@ -48,10 +48,11 @@ static void check_chunk(check_job *j, size_t i)
 	int rc = sl_csv_chunk_reader_new(j->plan, i, j->fd, j->d, j->s, &range, &rd);
 	while (rc == 0 && (rc = sl_csv_reader_next(rd, &rec)) == 1) {
 		rc = 0;
-		if (rec.is_header)
-			continue;
-		r->records++;
-		r->fields += rec.nfields_seen;
+		if (!rec.is_header) {
+			r->records++;
+			r->fields += rec.nfields_seen;
+		}
+		/* an error in the header counts too (as record 0), as in dump */
 		int k = code_slot(rec.error);
 		if (k < 0)
 			continue;
@@ -151,7 +152,7 @@ int sl_csv_check_file(const char *path, const sl_csv_dialect *d, sl_csv_scanner 
 			out->errors += src->count;
 		}
 	}
-	out->rows_ok = out->records - out->errors;
+	out->rows_ok = out->records - (out->errors - (plan.header_error ? 1 : 0));
 	/* Counts add up: what the parallel parse found must be what the split counted. */
 	if (out->records != plan.counts.records || out->counts.empty_lines != plan.counts.empty_lines ||
 	    out->counts.comment_lines != plan.counts.comment_lines)

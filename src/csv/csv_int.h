@@ -137,8 +137,6 @@ extern const csv_ops sl__csv_ops_generic;
 extern const csv_ops sl__csv_ops_sse2;
 extern const csv_ops sl__csv_ops_avx2;
 
-/* csv_utf8.c: 1 if [p, p+n) is valid UTF-8. */
-int sl__utf8_valid(const char *p, size_t n);
 
 #endif
 

@@ -288,7 +288,7 @@ static int finish(sl_csv_parser *p, sl_csv_record *rec)
 			}
 		}
 	}
-	if (!rec->error && p->d.validate_utf8 && !sl__utf8_valid(rec->raw.p, rec->raw.n))
+	if (!rec->error && p->d.validate_utf8 && sl_utf8_scan(rec->raw.p, rec->raw.n, false, NULL, NULL))
 		rec->error = SL_CSV_INVALID_UTF8;
 
 	if (!p->header_done) {

@@ -310,78 +310,13 @@ void sl_validator_free(sl_validator *v)
 
 /* --- text ------------------------------------------------------------------ */
 
-/* Validates UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF) and
-   the absence of NUL, counting code points. Returns 0, or 1 + the offset of
-   the bad byte with *nul saying which check failed. */
-static size_t utf8_check(const unsigned char *p, size_t n, size_t *cps, bool *nul)
-{
-	size_t i = 0, count = 0;
-	while (i < n) {
-		/* eight ASCII bytes without a zero at a time: the common case */
-		if (i + 8 <= n) {
-			uint64_t w;
-			memcpy(&w, p + i, 8);
-			const uint64_t hi = 0x8080808080808080u, lo = 0x0101010101010101u;
-			if (!(w & hi) && !((w - lo) & ~w & hi)) {
-				i += 8;
-				count += 8;
-				continue;
-			}
-		}
-		unsigned c = p[i];
-		if (c < 0x80) {
-			if (c == 0) {
-				*nul = true;
-				return i + 1;
-			}
-			i++;
-			count++;
-			continue;
-		}
-		size_t len;
-		unsigned lo = 0x80, hi = 0xbf;
-		if (c >= 0xc2 && c <= 0xdf)
-			len = 2;
-		else if (c >= 0xe0 && c <= 0xef) {
-			len = 3;
-			if (c == 0xe0)
-				lo = 0xa0;
-			else if (c == 0xed)
-				hi = 0x9f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			len = 4;
-			if (c == 0xf0)
-				lo = 0x90;
-			else if (c == 0xf4)
-				hi = 0x8f;
-		} else {
-			*nul = false;
-			return i + 1;
-		}
-		if (i + len > n || p[i + 1] < lo || p[i + 1] > hi) {
-			*nul = false;
-			return i + 1;
-		}
-		for (size_t k = 2; k < len; k++) {
-			if ((p[i + k] & 0xc0) != 0x80) {
-				*nul = false;
-				return i + 1;
-			}
-		}
-		i += len;
-		count++;
-	}
-	*cps = count;
-	return 0;
-}
-
 static int conv_text(struct vcol *vc, const sl_str *f, sl_value *out, char *msg, size_t msglen)
 {
 	const sl_column *c = vc->c;
 	char q[64];
 	size_t cps = 0;
 	bool nul = false;
-	size_t bad = utf8_check((const unsigned char *)f->p, f->n, &cps, &nul);
+	size_t bad = sl_utf8_scan(f->p, f->n, true, &cps, &nul);
 	if (SL_UNLIKELY(bad)) {
 		if (nul)
 			return vfail(msg, msglen, SL_VAL_TYPE,

@@ -530,6 +530,17 @@ static void read_job(sqlite3_stmt *st, sl_job *j)
 	j->correlation_id = col_dup(st, i++);
 }
 
+/* Step a job query: 1 and *j when it has a row, 0 when none, <0 on error. */
+static int fetch_job(sq_store *q, sqlite3_stmt *st, sl_job *j)
+{
+	int r = sqlite3_step(st);
+	if (r != SQLITE_ROW)
+		return map_rc(q, r);
+	read_job(st, j);
+	int rc = read_codes(q, j);
+	return rc < 0 ? rc : 1;
+}
+
 static int sq_job_insert(sl_store *s, sl_job *j)
 {
 	sq_store *q = (sq_store *)s;
@@ -582,14 +593,7 @@ static int sq_job_get(sl_store *s, const char *id, sl_job *j)
 	int rc = map_rc(q, sqlite3_prepare_v2(q->db, "SELECT " JOB_COLS " FROM sluice_jobs WHERE id = ?", -1, &st, NULL));
 	if (rc == 0) {
 		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-		int r = sqlite3_step(st);
-		if (r == SQLITE_ROW) {
-			read_job(st, j);
-			rc = read_codes(q, j);
-			rc = rc < 0 ? rc : 1;
-		} else {
-			rc = map_rc(q, r);
-		}
+		rc = fetch_job(q, st, j);
 	}
 	sqlite3_finalize(st);
 	return rc;
@@ -608,14 +612,7 @@ static int sq_job_find_open(sl_store *s, const char *file, const char *table, ui
 		sqlite3_bind_text(st, 1, file, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, table, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 3, (int64_t)schema_hash);
-		int r = sqlite3_step(st);
-		if (r == SQLITE_ROW) {
-			read_job(st, j);
-			rc = read_codes(q, j);
-			rc = rc < 0 ? rc : 1;
-		} else {
-			rc = map_rc(q, r);
-		}
+		rc = fetch_job(q, st, j);
 	}
 	sqlite3_finalize(st);
 	return rc;
