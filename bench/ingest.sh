@@ -39,6 +39,10 @@ if [ ! -d bench/node_modules/@duckdb/node-api ]; then
 fi
 cat "$F" >/dev/null # warm the page cache
 BINSUM=$(md5sum <$B/sluice)
+BINTIME=$(date -u -r $B/sluice '+%Y-%m-%d %H:%M UTC')
+COMMIT=$(git log --oneline -1 2>/dev/null || echo unknown)
+DIRTY=$([ -n "$(git status --porcelain --untracked-files=no -- src include 2>/dev/null)" ] && echo "; the work tree had uncommitted changes in src/ or include/" || true)
+LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 
 now() { date +%s.%N; }
 sub() { echo "$1 $2" | awk '{printf "%.3f", $1-$2}'; }
@@ -160,10 +164,7 @@ fi
 CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 NPROC=$(nproc)
 MEMGB=$(awk '/MemTotal/ {printf "%.0f", $2/1048576}' /proc/meminfo)
-COMMIT=$(git log --oneline -1 2>/dev/null || echo unknown)
-DIRTY=$([ -n "$(git status --porcelain --untracked-files=no -- src include 2>/dev/null)" ] && echo "; the work tree had uncommitted changes in src/ or include/" || true)
 [ "$(md5sum <$B/sluice)" = "$BINSUM" ] || DIRTY="$DIRTY. **build/sluice was replaced during the run: the rows may come from different builds**"
-BINTIME=$(date -u -r $B/sluice '+%Y-%m-%d %H:%M UTC')
 SQLV=$(sqlite3 --version | cut -d' ' -f1)
 DKV=$(node -p "require('./bench/node_modules/@duckdb/node-api/package.json').version")
 rps() { echo "$ROWS $1" | awk '{printf "%.0f", $1/$2}'; }
@@ -244,10 +245,10 @@ M_sl_max=$(echo "$M_sl_nokey $M_sl_key" | awk '{print ($1>$2)?$1:$2}')
 	echo "  validates nothing: a short record is padded with NULLs, a long one truncated,"
 	echo "  every row is loaded as text into an untyped table, and with the unique index"
 	echo "  a duplicate is skipped with a message on stderr (discarded here); nothing is"
-	echo "  kept. DuckDB rejects only what"
-	echo "  does not parse or cast to the column types (wrong field count, a bad date,"
-	echo "  time, integer or decimal) and stores those lines in its rejects table; values"
-	echo "  that break the schema's pattern, enum, range or required rules are loaded."
+	echo "  kept. DuckDB rejects only what does not parse or cast to the column types"
+	echo "  (wrong field count, a bad date, time, integer or decimal) and stores those"
+	echo "  lines in its rejects table; values that break the schema's pattern, enum,"
+	echo "  range or required rules are loaded."
 	echo "  sluice applies the whole schema (\`examples/cdr.yaml\`; without the key:"
 	echo "  the same file less its \`key:\` line) and keeps every bad row with its reason."
 	echo "- DuckDB with a key: \`reference VARCHAR PRIMARY KEY\` makes a plain"
@@ -263,8 +264,8 @@ M_sl_max=$(echo "$M_sl_nokey $M_sl_key" | awk '{print ($1>$2)?$1:$2}')
 	echo "  rejects in the same database."
 	echo "- Peak memory is the maximum resident set size (\`/usr/bin/time\` %M) of the"
 	echo "  whole process: of node with DuckDB in it for DuckDB."
-	echo "- Noise: $NPROC cores; anything else running on the machine (builds, tests) during"
-	echo "  the run slows the multi-threaded tools most. $([ "$REPEAT" = 1 ] && echo "One run each: differences of a few per cent mean nothing; \`REPEAT=3\` gives the best of 3.")"
+	echo "- Noise: $NPROC cores, load average $LOAD at the start of the run; anything else"
+	echo "  running on the machine (builds, tests) slows the multi-threaded tools most. $([ "$REPEAT" = 1 ] && echo "One run each: differences of a few per cent mean nothing; \`REPEAT=3\` gives the best of 3.")"
 	echo "- The 10x memory check needs a file 10 times larger (50,000,000 rows, about"
 	echo "  4.8 GB, for the default size) and a long run, so it is off by default:"
 	echo "  \`MEM10X=1 bench/ingest.sh [ROWS]\` loads \`cdr_<10*ROWS>.csv\` (generated when"

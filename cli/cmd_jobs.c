@@ -190,13 +190,18 @@ static void csv_field(const char *p, size_t n)
 }
 
 typedef struct err_ctx {
-	bool csv;
+	bool csv, raw;
 } err_ctx;
 
 static int print_reject(void *ctx, uint32_t chunk, const sl_reject *r, const char *column)
 {
 	err_ctx *c = ctx;
-	if (c->csv) {
+	(void)chunk;
+	if (c->raw) {
+		/* the record as it was in the file, to fix and load again */
+		fwrite(r->raw.p, 1, r->raw.n, stdout);
+		putchar('\n');
+	} else if (c->csv) {
 		printf("%llu,%llu,%llu,", (unsigned long long)r->record, (unsigned long long)r->line,
 		       (unsigned long long)r->offset);
 		csv_field(column ? column : "", column ? strlen(column) : 0);
@@ -227,19 +232,22 @@ int cmd_errors(int argc, char **argv)
 	jargs a;
 	char msg[512] = "";
 	int rc = jparse("errors",
-			"usage: sluice errors JOB [--db PATH] [--code CODE] [--format csv|jsonl]\n\n"
+			"usage: sluice errors JOB [--db PATH] [--code CODE] [--format csv|jsonl|raw]\n\n"
 			"Stream a job's rejected rows in file order: record, line, byte offset,\n"
-			"column, code, message and the raw record. The csv form (the default) has the\n"
-			"header record,line,offset,column,code,message,raw; its raw column holds each\n"
-			"bad record as it was in the file, to fix and load again.\n",
+			"column, code, message and the raw record. csv (the default) has the header\n"
+			"record,line,offset,column,code,message,raw; jsonl one object per row; raw is\n"
+			"the file's header line and each bad record as it was in the file: fix it and\n"
+			"load it again with the same schema.\n",
 			argc, argv, &a, 1);
 	if (rc)
 		return rc == 1 ? EXIT_OK : rc;
-	err_ctx c = {true};
+	err_ctx c = {true, false};
 	if (a.format && !strcmp(a.format, "jsonl"))
 		c.csv = false;
+	else if (a.format && !strcmp(a.format, "raw"))
+		c.raw = true;
 	else if (a.format && strcmp(a.format, "csv"))
-		return cli_usage_error("errors", "--format: '%s' is not csv or jsonl", a.format);
+		return cli_usage_error("errors", "--format: '%s' is not csv, jsonl or raw", a.format);
 	int code = 0;
 	if (a.code) {
 		code = sl_error_from_name(a.code);
@@ -254,8 +262,28 @@ int cmd_errors(int argc, char **argv)
 	}
 	static char obuf[1 << 16];
 	setvbuf(stdout, obuf, _IOFBF, sizeof obuf);
-	if (c.csv)
+	if (c.raw) {
+		/* the file's own header line first, so the output loads as it is */
+		sl_job j;
+		rc = sl_job_load(a.db, a.job, &j, NULL, NULL, msg, sizeof msg);
+		if (rc < 0)
+			return fail("errors", rc, msg);
+		FILE *f = j.file ? fopen(j.file, "rb") : NULL;
+		char line[65536];
+		if (!f || !fgets(line, sizeof line, f)) {
+			fprintf(stderr, "sluice errors: cannot read the header line of %s\n", j.file ? j.file : "?");
+			if (f)
+				fclose(f);
+			sl_job_clear(&j);
+			return EXIT_FAILED;
+		}
+		fclose(f);
+		line[strcspn(line, "\r\n")] = 0;
+		puts(line);
+		sl_job_clear(&j);
+	} else if (c.csv) {
 		puts("record,line,offset,column,code,message,raw");
+	}
 	rc = sl_job_rejects(a.db, a.job, code, print_reject, &c, msg, sizeof msg);
 	fflush(stdout);
 	return rc < 0 ? fail("errors", rc, msg) : EXIT_OK;
