@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -86,6 +87,8 @@ typedef struct ingest {
 	double t0;
 	char *msg;
 	size_t msglen;
+	int lockfd;         /* flock'ed while the job runs here */
+	char lockpath[4200];
 } ingest;
 
 /* A worker's own things. */
@@ -565,7 +568,7 @@ static int flush_group(chunk_tx *tx)
 		for (size_t i = 0; i < b->n; i++)
 			if (b->e[i].code == 0)
 				tx->order[n++] = (grow_ref){&b->e[i], &b->vals[b->e[i].vals]};
-	if (sc->nkey && n > 1)
+	if (sc->nkey && n > 1 && g->st)
 		qsort_r(tx->order, n, sizeof *tx->order, cmp_rows, (void *)sc);
 	int64_t base = (int64_t)g->job.seq << 36;
 	for (size_t i = 0; i < n && tx->err == 0 && g->st; i++) {
@@ -855,7 +858,7 @@ static int write_chunk(ingest *g, worker *self, size_t k)
 		if (!why[0] || sl_error_class(rc) == SL_CLASS_RETRY)
 			snprintf(why, sizeof why, "chunk %u: %s%s%s", c->seq, sl_error_message(rc),
 				 g->st ? ": " : "", g->st ? sl_store_errmsg(g->st) : "");
-		if (sl_error_class(rc) != SL_CLASS_RETRY || rc == SL_IO_READ) {
+		if (sl_error_class(rc) != SL_CLASS_RETRY) {
 			if (!g->msg[0])
 				say(g, "%s", why);
 			return rc; /* fatal */
@@ -1143,6 +1146,23 @@ static int finish_job(ingest *g, int rc)
 	return r;
 }
 
+static int lock_job(ingest *g, const char *db)
+{
+	char path[4200];
+	snprintf(path, sizeof path, "%s-%s.lock", db, g->job.id);
+	g->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (g->lockfd < 0) {
+		say(g, "%s: %s", path, strerror(errno));
+		return SL_IO_OPEN;
+	}
+	if (flock(g->lockfd, LOCK_EX | LOCK_NB) < 0) {
+		say(g, "job %s is being run by another process (lock %s)", g->job.id, path);
+		return SL_CONFLICT;
+	}
+	snprintf(g->lockpath, sizeof g->lockpath, "%s", path);
+	return 0;
+}
+
 static char *xstrdup(const char *s)
 {
 	return s ? strdup(s) : NULL;
@@ -1162,6 +1182,7 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 	g->msg = res->message;
 	g->msglen = sizeof res->message;
 	g->fd = -1;
+	g->lockfd = -1;
 	g->t0 = sl_now();
 	g->ops = &sl__store_sqlite;
 	pthread_mutex_init(&g->free_mu, NULL);
@@ -1273,6 +1294,12 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 		}
 	}
 
+	/* One process per job: a second `sluice ingest` of the same unfinished
+	   job would commit its chunks twice. The kernel drops the lock when
+	   the process dies, kill -9 included. (Scale-out brings leases.) */
+	if (g->st && (rc = lock_job(g, o->db ? o->db : "sluice.db")) < 0)
+		goto out;
+
 	/* from here on the job exists: failures are recorded on it */
 	if ((rc = map_header(g)) < 0)
 		goto fail;
@@ -1342,6 +1369,12 @@ out:
 		g->ops->close(g->st);
 	if (g->fd >= 0)
 		close(g->fd);
+	if (g->lockfd >= 0) {
+		/* a finished job needs no lock file; an unfinished one keeps it */
+		if (g->lockpath[0] && sl_job_status_final(res->job.status))
+			unlink(g->lockpath);
+		close(g->lockfd);
+	}
 	sl_schema_free(g->schema);
 	free(g->chunks);
 	free(g->pending);

@@ -123,6 +123,17 @@ ingest "$T/chg.csv" --schema "$SCHEMA" --db "$T/r.db" --json
 check "changed file: exit 4" "$(cat "$T/rc")" 4
 grep -q IO_CHANGED "$T/err" && ok || bad "changed file: IO_CHANGED in the message ($(cat "$T/err"))"
 
+# --- one process per job: a second ingest of a running job refuses -----------------
+rm -f "$T/two.db"*
+"$S" ingest "$T/big.csv" --schema "$SCHEMA" --db "$T/two.db" --chunk-size 64k --quiet >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 1 100); do [ -n "$(ls "$T"/two.db-*.lock 2>/dev/null)" ] && break; sleep 0.02; done
+ingest "$T/big.csv" --schema "$SCHEMA" --db "$T/two.db" --chunk-size 64k
+check "second process on a running job: exit 4" "$(cat "$T/rc")" 4
+grep -q CONFLICT "$T/err" && ok || bad "second process: CONFLICT in the message ($(cat "$T/err"))"
+wait $pid
+check "the first process finishes the job alone" "$(q "$T/two.db" 'SELECT count(*) FROM sluice_jobs')+$(snapshot "$T/two.db")" "1+$BIGREF"
+
 # --- faults ----------------------------------------------------------------------
 ingest "$T/nope.csv" --schema "$SCHEMA" --db "$T/f.db"
 check "missing file: exit 4" "$(cat "$T/rc")" 4
