@@ -11,7 +11,14 @@
 
 void cli_job_json(FILE *f, const sl_job *j, bool resumed, double duration_s)
 {
-	fprintf(f, "{\"job_id\":");
+	fputc('{', f);
+	cli_job_json_fields(f, j, resumed, duration_s);
+	fputc('}', f);
+}
+
+void cli_job_json_fields(FILE *f, const sl_job *j, bool resumed, double duration_s)
+{
+	fprintf(f, "\"job_id\":");
 	sl_json_cstr(f, j->id);
 	fprintf(f, ",\"status\":\"%s\",\"file\":", sl_job_status_name(j->status));
 	sl_json_cstr(f, j->file ? j->file : "");
@@ -46,7 +53,6 @@ void cli_job_json(FILE *f, const sl_job *j, bool resumed, double duration_s)
 		sl_json_cstr(f, j->error_message ? j->error_message : sl_error_message(j->error_code));
 		fputc('}', f);
 	}
-	fputc('}', f);
 }
 
 void cli_job_summary(FILE *f, const sl_job *j, bool resumed, double duration_s)

@@ -223,7 +223,8 @@ check "fixed rejects load again" "$(json "$T/out.json" "d['rows_loaded']")+$(jso
 check "jobs --json, newest first" "$(json "$T/jobs.json" "d[1]['job_id']")" "$ajob"
 "$S" status "$ajob" --db "$T/a.db" --json >"$T/st.json"
 check "status --json counts" "$(json "$T/st.json" "d['rows_rejected']")" "$bad_rows"
-"$S" status "$ajob" --db "$T/a.db" --chunks >/dev/null && ok || bad "status --chunks"
+"$S" status "$ajob" --db "$T/a.db" --chunks --json >"$T/st.json"
+check "status --chunks --json: one object, every chunk" "$(json "$T/st.json" "len(d['chunks'])")" "$(json "$T/st.json" "d['chunks_total']")"
 "$S" validate "$T/cdr.csv" --schema "$SCHEMA" --json >"$T/v.json" 2>/dev/null
 check "validate: rejects all but duplicates" "$(json "$T/v.json" "d['rows_rejected']")" $((bad_rows - $(grep -c DUP_REFERENCE "$T/man.tsv")))
 [ ! -e sluice.db ] && ok || bad "validate created a database"
