@@ -57,7 +57,7 @@ bool sl_job_status_final(sl_job_status s);
 /* A job as stored (the jobs table). */
 typedef struct sl_job {
 	char id[SL_JOB_ID_LEN];
-	uint32_t seq; /* 1, 2, ... in its database: rows it loads get rowid seq << 36 | record */
+	uint32_t seq; /* 1, 2, ... in its database, in the order jobs were created */
 	sl_job_status status;
 	char *file;        /* absolute path */
 	char *schema_path;

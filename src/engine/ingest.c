@@ -480,9 +480,7 @@ static void *worker_main(void *arg)
 /*
  * The writer gathers up to GROUP_ROWS rows of a chunk, then inserts them in
  * key order (a stable sort: equal keys stay in file order, so the earliest
- * occurrence still wins). Each row gets the rowid job.seq << 36 | record
- * number, so the table keeps file order and the same rowids whatever the
- * thread count, chunk size or insertion order. Why sort: the unique index
+ * occurrence still wins). Why sort: the unique index
  * of a large table does not fit in the page cache, and random keys make
  * every insert fetch a random leaf; inserted in key order, a group walks the
  * index once from left to right and each leaf is fetched once.
@@ -504,6 +502,8 @@ typedef struct chunk_tx {
 	size_t grows;
 	grow_ref *order;
 	size_t order_cap;
+	const sl_value **vptrs; /* for target_insert_many */
+	size_t many_cap;
 	uint64_t end_offset;
 } chunk_tx;
 
@@ -570,11 +570,24 @@ static int flush_group(chunk_tx *tx)
 				tx->order[n++] = (grow_ref){&b->e[i], &b->vals[b->e[i].vals]};
 	if (sc->nkey && n > 1 && g->st)
 		qsort_r(tx->order, n, sizeof *tx->order, cmp_rows, (void *)sc);
-	int64_t base = (int64_t)g->job.seq << 36;
+	if (!sc->nkey && g->st && n) {
+		/* nothing can clash: several rows per statement, in file order */
+		if (n > tx->many_cap) {
+			const sl_value **v = realloc(tx->vptrs, n * sizeof *v);
+			if (!v)
+				return tx->err = SL_NOMEM;
+			tx->vptrs = v;
+			tx->many_cap = n;
+		}
+		for (size_t i = 0; i < n; i++)
+			tx->vptrs[i] = tx->order[i].v;
+		tx->err = g->ops->target_insert_many(g->st, tx->vptrs, n);
+		n = 0;
+	}
 	for (size_t i = 0; i < n && tx->err == 0 && g->st; i++) {
 		bool dup = false;
 		entry *e = tx->order[i].e;
-		tx->err = g->ops->target_insert(g->st, base | (int64_t)e->record, tx->order[i].v, &dup);
+		tx->err = g->ops->target_insert(g->st, tx->order[i].v, &dup);
 		if (dup) {
 			e->code = SL_DUP_KEY;
 			e->column = (int)sc->key[0];
@@ -642,8 +655,10 @@ static void tx_discard(chunk_tx *tx)
 	tx->gtail = NULL;
 	tx->grows = 0;
 	free(tx->order);
+	free(tx->vptrs);
 	tx->order = NULL;
-	tx->order_cap = 0;
+	tx->vptrs = NULL;
+	tx->order_cap = tx->many_cap = 0;
 }
 
 /* A small transaction of its own: chunk Processing, attempts + 1, start event. */

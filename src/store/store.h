@@ -46,11 +46,13 @@ typedef struct sl_store_ops {
 	/* The target table: create it (and its unique key index) when missing,
 	   check its columns when present, prepare the insert for `job_id`. */
 	int (*target_prepare)(sl_store *s, const sl_schema *schema, const char *job_id);
-	/* Insert one row (values in schema column order) as `rowid`. *dup: the
-	   key was already there (nothing written, or the row updated with
-	   on_duplicate: update). Any other conflict (a rowid already used) is an
-	   error, never a silent skip. */
-	int (*target_insert)(sl_store *s, int64_t rowid, const sl_value *vals, bool *dup);
+	/* Insert one row (values in schema column order). *dup: the key was
+	   already there (nothing written, or the row updated with on_duplicate:
+	   update). Any other conflict is an error, never a silent skip. */
+	int (*target_insert)(sl_store *s, const sl_value *vals, bool *dup);
+	/* Insert n rows of a table without a key (nothing can clash): several
+	   per statement, which saves most of SQLite's per-statement work. */
+	int (*target_insert_many)(sl_store *s, const sl_value *const *vals, size_t n);
 	int (*target_delete_job)(sl_store *s, const char *table, const char *job_id, uint64_t *rows);
 
 	/* Insert a new job; assigns j->seq (1, 2, ... per database). */

@@ -54,9 +54,13 @@ static int f_target_prepare(sl_store *s, const sl_schema *sc, const char *job)
 {
 	return IN(s)->ops->target_prepare(IN(s), sc, job);
 }
-static int f_target_insert(sl_store *s, int64_t rowid, const sl_value *v, bool *dup)
+static int f_target_insert(sl_store *s, const sl_value *v, bool *dup)
 {
-	return IN(s)->ops->target_insert(IN(s), rowid, v, dup);
+	return IN(s)->ops->target_insert(IN(s), v, dup);
+}
+static int f_target_insert_many(sl_store *s, const sl_value *const *v, size_t n)
+{
+	return IN(s)->ops->target_insert_many(IN(s), v, n);
 }
 static int f_target_delete_job(sl_store *s, const char *t, const char *j, uint64_t *rows)
 {
@@ -126,6 +130,7 @@ static const sl_store_ops faulty_ops = {
 	.rollback = f_rollback,
 	.target_prepare = f_target_prepare,
 	.target_insert = f_target_insert,
+	.target_insert_many = f_target_insert_many,
 	.target_delete_job = f_target_delete_job,
 	.job_insert = f_job_insert,
 	.job_update = f_job_update,

@@ -1,0 +1,45 @@
+/*
+ * The HTTP service: `sluice serve` (docs/serve.md).
+ *
+ * One process runs the API (libmicrohttpd) and a background ingest worker
+ * on the embedded SQLite store. Datasets are the schema files of a
+ * directory, keyed by their `name`. Uploads stream into DATA_DIR/uploads/
+ * and are loaded by sl_ingest() in arrival order; the job store answers the
+ * status, chunk and error routes. sl_serve() runs until SIGTERM or SIGINT.
+ */
+#ifndef SLUICE_SERVE_H
+#define SLUICE_SERVE_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct sl_serve_opts {
+	const char *db;          /* SQLite file (default ./sluice.db) */
+	const char *schemas_dir; /* every *.yaml / *.yml in it is a dataset */
+	const char *data_dir;    /* uploads/ and tmp/ are created in it */
+	const char *listen;      /* "HOST:PORT", IPv4 (default 127.0.0.1:8080) */
+	uint64_t min_free;       /* /healthz/ready wants this much free space (0: 1 GiB) */
+	uint64_t max_upload;     /* bytes per upload, 413 beyond (0: 64 GiB) */
+	unsigned max_uploads;    /* uploads streaming at once, 429 beyond (0: 8) */
+	unsigned max_connections; /* 0: 256 */
+	unsigned timeout_s;      /* idle connection timeout (0: 60 s) */
+	int threads;             /* ingest threads per job (0: all cores) */
+	uint64_t chunk_size;     /* ingest chunk size (0: the engine's default) */
+	unsigned grace_s;        /* on SIGTERM, wait this long for the running job (0: 30 s) */
+	const char *api_keys;    /* "KEY:SCOPE+SCOPE,..."; NULL: the SLUICE_API_KEYS variable */
+} sl_serve_opts;
+
+/* Run the service until SIGTERM or SIGINT (blocked in the calling thread
+   and the threads it starts). Returns 0 after a clean stop, or a negative
+   code when it could not start (the reason is logged on stderr). When the
+   running ingest outlives the grace period the process exits with _exit(0):
+   the job's committed chunks are kept and it resumes on the next start. */
+int sl_serve(const sl_serve_opts *o);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
