@@ -64,6 +64,7 @@ int main(int argc, char **argv)
 		{"ingest", cmd_ingest},   {"validate", cmd_validate}, {"resume", cmd_resume},
 		{"retry", cmd_retry},     {"rollback", cmd_rollback}, {"jobs", cmd_jobs},
 		{"status", cmd_status},   {"errors", cmd_errors},     {"gc", cmd_gc},
+		{"serve", cmd_serve},
 	};
 	/* A full disk or a file size limit must fail a write (and so a chunk's
 	   transaction), not kill the process. */

@@ -1,0 +1,1603 @@
+/*
+ * `sluice serve`: the HTTP API on libmicrohttpd (docs/serve.md).
+ *
+ * Threading: MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION.
+ * Handlers block: they write upload bodies to disk (and fdatasync them),
+ * open the SQLite store and read it, and dump rejected rows into a file.
+ * With a thread per connection a slow disk or a busy database stalls only
+ * the request that waits for it; a fixed pool would let a few such requests
+ * hold every thread and starve /healthz and the status routes. The number
+ * of threads is bounded by --max-connections (MHD_OPTION_CONNECTION_LIMIT),
+ * and idle clients are dropped after MHD_OPTION_CONNECTION_TIMEOUT.
+ *
+ * A request's life: the first call of the access handler (headers known)
+ * routes it, checks the API key, and answers at once everything that needs
+ * no body. An upload instead opens DATA_DIR/uploads/ID.part (ID generated
+ * here, never taken from the request) and each later call appends the
+ * chunk MHD hands over and feeds the XXH3 hash: the body is never held in
+ * memory. The last call (no more data) syncs the file, settles the
+ * Idempotency-Key, renames it to ID.csv, queues the ingest
+ * (http_worker.c) and answers 202. The completion callback logs one JSON
+ * line, counts the request for /metrics and removes the partial file of a
+ * client that went away.
+ *
+ * Errors found while a body streams in (too large, disk full) cannot be
+ * answered before the body ends (MHD accepts a response only before the
+ * body or after it), so the rest of the body is read and dropped, then the
+ * error is sent. A Content-Length over the limit is refused before.
+ *
+ * Shared state and its locks are described in http_int.h.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "base/base.h"
+#include "http/http_int.h"
+
+static const char *const route_names[RT_COUNT] = {
+	"/healthz/live",      "/healthz/ready",         "/metrics",
+	"/v1/datasets",       "/v1/datasets/{name}/uploads", "/v1/jobs",
+	"/v1/jobs/{id}",      "/v1/jobs/{id}/chunks",   "/v1/jobs/{id}/errors",
+	"/v1/jobs/{id}/retry", "/v1/jobs/{id}/rollback", "other",
+};
+/* the statuses counted by /metrics; anything else is counted as the last */
+static const unsigned statuses[HTTP_NSTATUS] = {200, 202, 400, 401, 403, 404, 405, 409,
+						 413, 415, 429, 500, 503, 507, 0, 1};
+
+static unsigned status_index(unsigned st)
+{
+	for (unsigned i = 0; i < HTTP_NSTATUS - 1; i++)
+		if (statuses[i] == st)
+			return i;
+	return HTTP_NSTATUS - 1;
+}
+
+/* --- logs ---------------------------------------------------------------------------- */
+
+static void log_time(char *buf, size_t n)
+{
+	struct timespec ts;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	size_t k = strftime(buf, n, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + k, n - k, ".%03ldZ", ts.tv_nsec / 1000000);
+}
+
+/* One JSON object per line on stderr, written with one fwrite under a lock
+   so that lines of different threads never interleave. */
+static void log_emit(http_srv *s, const char *level, const char *msg, const char *method,
+		     const char *path, unsigned status, const char *corr, const char *job,
+		     double duration_ms)
+{
+	char *buf = NULL, when[40];
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (!f)
+		return;
+	log_time(when, sizeof when);
+	fprintf(f, "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":", when, level);
+	http_json_str(f, msg);
+	if (method) {
+		fputs(",\"method\":", f);
+		http_json_str(f, method);
+		fputs(",\"path\":", f);
+		http_json_str(f, path);
+		fprintf(f, ",\"status\":%u", status);
+	}
+	if (corr) {
+		fputs(",\"correlation_id\":", f);
+		http_json_str(f, corr);
+	}
+	if (job && job[0]) {
+		fputs(",\"job\":", f);
+		http_json_str(f, job);
+	}
+	if (method)
+		fprintf(f, ",\"duration_ms\":%.3f", duration_ms);
+	fputs("}\n", f);
+	if (fclose(f) == 0) {
+		pthread_mutex_lock(&s->log_mu);
+		fwrite(buf, 1, len, stderr);
+		fflush(stderr);
+		pthread_mutex_unlock(&s->log_mu);
+	}
+	free(buf);
+}
+
+void http_log(http_srv *s, const char *level, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	log_emit(s, level, msg, NULL, NULL, 0, NULL, NULL, 0);
+}
+
+void http_log_job(http_srv *s, const char *level, const char *job, const char *corr,
+		  const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	log_emit(s, level, msg, NULL, NULL, 0, corr, job, 0);
+}
+
+static void mhd_logger(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	msg[strcspn(msg, "\n")] = 0;
+	log_emit(cls, "warn", msg, NULL, NULL, 0, NULL, NULL, 0);
+}
+
+/* --- requests -------------------------------------------------------------------------- */
+
+typedef struct req {
+	http_srv *s;
+	int route;
+	double t0;
+	unsigned status; /* 0 until answered */
+	char method[16];
+	char path[256];  /* for logs, cut */
+	char corr[HTTP_CORR_MAX + 1];
+	char job[SL_JOB_ID_LEN];
+	/* an upload being received */
+	bool upload, counted;
+	int fd;
+	char part[4096];
+	char uid[SL_JOB_ID_LEN];
+	size_t ds;
+	uint64_t bytes;
+	XXH3_state_t *xx;
+	char idem[HTTP_IDEM_MAX + 1];
+	unsigned fail_status; /* found while the body streamed in; answered at its end */
+	const char *fail_code;
+	char fail_msg[200];
+} req;
+
+static void new_id(char prefix, char *id)
+{
+	uint32_t r = 0;
+	if (getrandom(&r, sizeof r, 0) != sizeof r)
+		r = (uint32_t)getpid() ^ (uint32_t)time(NULL) ^ (uint32_t)(uintptr_t)id;
+	/* the shape of job ids (time first, so they sort by creation) */
+	snprintf(id, SL_JOB_ID_LEN, "%c%011llx%06x", prefix, (unsigned long long)sl_now_ms(),
+		 r & 0xFFFFFF);
+}
+
+static bool valid_token(const char *p, size_t max, bool id)
+{
+	size_t n = 0;
+	for (; p[n]; n++) {
+		unsigned char ch = (unsigned char)p[n];
+		if (n >= max)
+			return false;
+		if (id ? !((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
+			   (ch >= 'A' && ch <= 'Z') || ch == '-' || ch == '_')
+		       : (ch < 0x21 || ch > 0x7e))
+			return false;
+	}
+	return n > 0;
+}
+
+/* Send `buf` (malloc'd, taken) as the answer. */
+static enum MHD_Result send_buf(struct MHD_Connection *c, req *r, unsigned status, char *buf,
+				size_t len, const char *ctype, const char *location)
+{
+	struct MHD_Response *resp =
+		MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(buf);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	MHD_add_response_header(resp, "X-Correlation-Id", r->corr);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	if (location)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, location);
+	if (status == 401)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+	if (status == 429 || status == 503)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+	if (status == 405) {
+		bool post = r->route == RT_UPLOAD || r->route == RT_RETRY || r->route == RT_ROLLBACK;
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, post ? "POST" : "GET, HEAD");
+	}
+	enum MHD_Result ret = MHD_queue_response(c, status, resp);
+	MHD_destroy_response(resp);
+	r->status = status;
+	return ret;
+}
+
+/* A body written by `fill` into a memory stream. */
+typedef struct body {
+	FILE *f;
+	char *buf;
+	size_t len;
+} body;
+
+static FILE *body_open(body *b)
+{
+	b->buf = NULL;
+	b->len = 0;
+	b->f = open_memstream(&b->buf, &b->len);
+	return b->f;
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *c, req *r, unsigned status,
+				  const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+static enum MHD_Result body_send(struct MHD_Connection *c, req *r, unsigned status, body *b,
+				 const char *ctype, const char *location)
+{
+	if (fclose(b->f) != 0) {
+		free(b->buf);
+		return send_error(c, r, 500, "NOMEM", "out of memory");
+	}
+	return send_buf(c, r, status, b->buf, b->len, ctype, location);
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *c, req *r, unsigned status,
+				  const char *code, const char *fmt, ...)
+{
+	char msg[600];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	body b;
+	if (!body_open(&b)) {
+		static const char oom[] = "{\"error\":{\"code\":\"NOMEM\",\"message\":\"out of memory\"}}\n";
+		char *p = strdup(oom);
+		return p ? send_buf(c, r, 500, p, strlen(p), "application/json", NULL) : MHD_NO;
+	}
+	http_json_error(b.f, code, msg);
+	if (fclose(b.f) != 0) {
+		free(b.buf);
+		return MHD_NO;
+	}
+	return send_buf(c, r, status, b.buf, b.len, "application/json", NULL);
+}
+
+static const char *arg(struct MHD_Connection *c, const char *name)
+{
+	return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
+}
+
+static const char *header(struct MHD_Connection *c, const char *name)
+{
+	return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+}
+
+/* --- API keys -------------------------------------------------------------------------- */
+
+static int parse_keys(http_srv *s, const char *spec)
+{
+	int rc = 0;
+	char *copy = strdup(spec), *save = NULL;
+	if (!copy)
+		return SL_NOMEM;
+	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *colon = strchr(tok, ':');
+		if (!colon || colon == tok || s->nkeys >= HTTP_MAX_KEYS) {
+			rc = SL_CONFIG;
+			goto out;
+		}
+		*colon = 0;
+		unsigned scopes = 0;
+		char *save2 = NULL;
+		for (char *sc = strtok_r(colon + 1, "+", &save2); sc; sc = strtok_r(NULL, "+", &save2)) {
+			if (!strcmp(sc, "read"))
+				scopes |= SCOPE_READ;
+			else if (!strcmp(sc, "write"))
+				scopes |= SCOPE_WRITE;
+			else if (!strcmp(sc, "admin"))
+				scopes |= SCOPE_ADMIN;
+			else {
+				rc = SL_CONFIG;
+				goto out;
+			}
+		}
+		if (!scopes || !valid_token(tok, 256, false)) {
+			rc = SL_CONFIG;
+			goto out;
+		}
+		http_key *k = &s->keys[s->nkeys];
+		if (!(k->key = strdup(tok))) {
+			rc = SL_NOMEM;
+			goto out;
+		}
+		k->len = strlen(tok);
+		k->scopes = scopes;
+		s->nkeys++;
+	}
+	if (!s->nkeys)
+		rc = SL_CONFIG;
+out:
+	free(copy);
+	return rc;
+}
+
+/* The scopes of the presented key, 0 when it is unknown. Every key is
+   compared over its whole length whatever the outcome, so the time taken
+   does not tell how much of a key was right. */
+static unsigned key_scopes(const http_srv *s, const char *tok)
+{
+	size_t n = strlen(tok);
+	unsigned found = 0;
+	for (size_t i = 0; i < s->nkeys; i++) {
+		const http_key *k = &s->keys[i];
+		unsigned char diff = (unsigned char)(n != k->len);
+		for (size_t j = 0; j < k->len; j++)
+			diff |= (unsigned char)(k->key[j] ^ (j < n ? tok[j] : 0));
+		unsigned match = (unsigned)(diff == 0);
+		found |= k->scopes & (0u - match);
+	}
+	return found;
+}
+
+/* --- routing ---------------------------------------------------------------------------- */
+
+#define MAX_SEGS 8
+
+typedef struct route {
+	int id;
+	bool post;    /* the method it wants */
+	const char *param; /* {name} or {id}: a segment of the (decoded) path */
+} route;
+
+/* Exact segment matching: "..", "%2e%2e" (MHD decodes it before us),
+   empty segments or extra ones match no route. No route ever turns a path
+   segment into a file name. */
+static route match(char *path)
+{
+	route rt = {RT_NONE, false, NULL};
+	char *seg[MAX_SEGS];
+	size_t n = 0;
+	if (path[0] != '/')
+		return rt;
+	for (char *p = path + 1;;) {
+		if (n == MAX_SEGS)
+			return rt;
+		seg[n++] = p;
+		char *slash = strchr(p, '/');
+		if (!slash)
+			break;
+		*slash = 0;
+		p = slash + 1;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!seg[i][0])
+			return rt;
+	if (n == 2 && !strcmp(seg[0], "healthz"))
+		rt.id = !strcmp(seg[1], "live") ? RT_LIVE : !strcmp(seg[1], "ready") ? RT_READY : RT_NONE;
+	else if (n == 1 && !strcmp(seg[0], "metrics"))
+		rt.id = RT_METRICS;
+	else if (n >= 2 && !strcmp(seg[0], "v1") && !strcmp(seg[1], "datasets")) {
+		if (n == 2)
+			rt.id = RT_DATASETS;
+		else if (n == 4 && !strcmp(seg[3], "uploads"))
+			rt = (route){RT_UPLOAD, true, seg[2]};
+	} else if (n >= 2 && !strcmp(seg[0], "v1") && !strcmp(seg[1], "jobs")) {
+		if (n == 2)
+			rt.id = RT_JOBS;
+		else if (n == 3)
+			rt = (route){RT_JOB, false, seg[2]};
+		else if (n == 4 && !strcmp(seg[3], "chunks"))
+			rt = (route){RT_CHUNKS, false, seg[2]};
+		else if (n == 4 && !strcmp(seg[3], "errors"))
+			rt = (route){RT_ERRORS, false, seg[2]};
+		else if (n == 4 && !strcmp(seg[3], "retry"))
+			rt = (route){RT_RETRY, true, seg[2]};
+		else if (n == 4 && !strcmp(seg[3], "rollback"))
+			rt = (route){RT_ROLLBACK, true, seg[2]};
+	}
+	return rt;
+}
+
+/* --- health and metrics ------------------------------------------------------------------- */
+
+static int first_job(void *ctx, const sl_job *j)
+{
+	(void)ctx;
+	(void)j;
+	return 1; /* one row is enough to know the store reads */
+}
+
+static enum MHD_Result h_ready(struct MHD_Connection *c, req *r)
+{
+	http_srv *s = r->s;
+	char reasons[3][600];
+	int n = 0;
+	if (!s->nds)
+		snprintf(reasons[n++], sizeof reasons[0], "no schemas loaded from %s", s->o.schemas_dir);
+	struct statvfs vf;
+	if (statvfs(s->o.data_dir, &vf) != 0)
+		snprintf(reasons[n++], sizeof reasons[0], "data directory %s: %s", s->o.data_dir,
+			 strerror(errno));
+	else if ((uint64_t)vf.f_bavail * vf.f_frsize < s->o.min_free)
+		snprintf(reasons[n++], sizeof reasons[0],
+			 "free space in %s is %llu bytes, below the %llu required", s->o.data_dir,
+			 (unsigned long long)vf.f_bavail * vf.f_frsize,
+			 (unsigned long long)s->o.min_free);
+	/* writable: the file (or, before the first job, its directory) and a store
+	   that opens and reads */
+	char dir[4096], msg[512] = "";
+	snprintf(dir, sizeof dir, "%s", s->o.db);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		slash[slash == dir ? 1 : 0] = 0;
+	else
+		snprintf(dir, sizeof dir, ".");
+	if ((access(s->o.db, F_OK) == 0 && access(s->o.db, W_OK) != 0) || access(dir, W_OK) != 0)
+		snprintf(reasons[n++], sizeof reasons[0], "database %s is not writable", s->o.db);
+	else if (sl_jobs_list(s->o.db, -1, first_job, NULL, msg, sizeof msg) < 0)
+		snprintf(reasons[n++], sizeof reasons[0], "%s", msg);
+	body b;
+	if (!body_open(&b))
+		return send_error(c, r, 500, "NOMEM", "out of memory");
+	if (!n) {
+		fputs("{\"status\":\"ready\"}\n", b.f);
+		return body_send(c, r, 200, &b, "application/json", NULL);
+	}
+	fputs("{\"status\":\"not ready\",\"reasons\":[", b.f);
+	for (int i = 0; i < n; i++) {
+		fputs(i ? "," : "", b.f);
+		http_json_str(b.f, reasons[i]);
+	}
+	fputs("],\"error\":{\"code\":\"NOT_READY\",\"message\":", b.f);
+	http_json_str(b.f, reasons[0]);
+	fputs("}}\n", b.f);
+	return body_send(c, r, 503, &b, "application/json", NULL);
+}
+
+static int count_status(void *ctx, const sl_job *j)
+{
+	uint64_t *by = ctx;
+	if ((unsigned)j->status < SL_JOB_NSTATUS)
+		by[j->status]++;
+	return 0;
+}
+
+static enum MHD_Result h_metrics(struct MHD_Connection *c, req *r)
+{
+	http_srv *s = r->s;
+	body b;
+	if (!body_open(&b))
+		return send_error(c, r, 500, "NOMEM", "out of memory");
+	FILE *f = b.f;
+	fputs("# HELP sluice_http_requests_total HTTP requests answered, by route and status.\n"
+	      "# TYPE sluice_http_requests_total counter\n", f);
+	for (int i = 0; i < RT_COUNT; i++)
+		for (int k = 0; k < HTTP_NSTATUS; k++) {
+			uint64_t v = atomic_load(&s->requests[i][k]);
+			if (!v)
+				continue;
+			if (k == HTTP_NSTATUS - 1)
+				fprintf(f, "sluice_http_requests_total{route=\"%s\",status=\"other\"} %llu\n",
+					route_names[i], (unsigned long long)v);
+			else
+				fprintf(f, "sluice_http_requests_total{route=\"%s\",status=\"%u\"} %llu\n",
+					route_names[i], statuses[k], (unsigned long long)v);
+		}
+	fprintf(f,
+		"# HELP sluice_rows_loaded_total Rows loaded by the jobs this process ran.\n"
+		"# TYPE sluice_rows_loaded_total counter\nsluice_rows_loaded_total %llu\n"
+		"# HELP sluice_rows_rejected_total Rows rejected by the jobs this process ran.\n"
+		"# TYPE sluice_rows_rejected_total counter\nsluice_rows_rejected_total %llu\n"
+		"# HELP sluice_upload_bytes_total Upload body bytes received.\n"
+		"# TYPE sluice_upload_bytes_total counter\nsluice_upload_bytes_total %llu\n"
+		"# HELP sluice_uploads_total Uploads received in full.\n"
+		"# TYPE sluice_uploads_total counter\nsluice_uploads_total %llu\n"
+		"# HELP sluice_uploads_in_flight Upload bodies being received now.\n"
+		"# TYPE sluice_uploads_in_flight gauge\nsluice_uploads_in_flight %d\n",
+		(unsigned long long)atomic_load(&s->rows_loaded),
+		(unsigned long long)atomic_load(&s->rows_rejected),
+		(unsigned long long)atomic_load(&s->upload_bytes),
+		(unsigned long long)atomic_load(&s->uploads_done), atomic_load(&s->uploads_in_flight));
+	size_t queued = 0;
+	pthread_mutex_lock(&s->mu);
+	for (http_item *it = s->qhead; it; it = it->next)
+		queued++;
+	pthread_mutex_unlock(&s->mu);
+	fprintf(f, "# HELP sluice_ingest_queue_length Items waiting for the ingest worker.\n"
+		   "# TYPE sluice_ingest_queue_length gauge\nsluice_ingest_queue_length %zu\n", queued);
+	uint64_t by[SL_JOB_NSTATUS] = {0};
+	char msg[512];
+	if (sl_jobs_list(s->o.db, -1, count_status, by, msg, sizeof msg) >= 0) {
+		fputs("# HELP sluice_jobs Jobs in the store, by status.\n# TYPE sluice_jobs gauge\n", f);
+		for (int i = 0; i < SL_JOB_NSTATUS; i++)
+			fprintf(f, "sluice_jobs{status=\"%s\"} %llu\n", sl_job_status_name((sl_job_status)i),
+				(unsigned long long)by[i]);
+	}
+	return body_send(c, r, 200, &b, "text/plain; version=0.0.4; charset=utf-8", NULL);
+}
+
+static enum MHD_Result h_datasets(struct MHD_Connection *c, req *r)
+{
+	body b;
+	if (!body_open(&b))
+		return send_error(c, r, 500, "NOMEM", "out of memory");
+	fputs("{\"datasets\":[", b.f);
+	for (size_t i = 0; i < r->s->nds; i++) {
+		fputs(i ? "," : "", b.f);
+		http_json_dataset(b.f, r->s->ds[i].schema);
+	}
+	fputs("]}\n", b.f);
+	return body_send(c, r, 200, &b, "application/json", NULL);
+}
+
+/* --- jobs ---------------------------------------------------------------------------------- */
+
+typedef struct find_upload {
+	const http_srv *s;
+	const char *uid;
+	char job[SL_JOB_ID_LEN];
+} find_upload;
+
+static int match_upload(void *ctx, const sl_job *j)
+{
+	find_upload *fu = ctx;
+	char uid[SL_JOB_ID_LEN];
+	http_upload_of(fu->s, j, uid, sizeof uid);
+	if (strcmp(uid, fu->uid))
+		return 0;
+	snprintf(fu->job, sizeof fu->job, "%s", j->id);
+	return 1;
+}
+
+/* The job a path names: a job id, or an upload id ("u...") followed to its
+   job. 1 and job[] (or *pending with the upload's entry copied to *up when
+   the upload has no job yet), 0 when there is none. */
+static int resolve(http_srv *s, const char *id, char *job, bool *pending, http_upload *up)
+{
+	*pending = false;
+	job[0] = 0;
+	if (id[0] != 'u') {
+		snprintf(job, SL_JOB_ID_LEN, "%s", id);
+		return 1;
+	}
+	http_upload *u;
+	pthread_mutex_lock(&s->mu);
+	int found = http_upload_find(s, id, &u);
+	if (found) {
+		*up = *u;
+		snprintf(job, SL_JOB_ID_LEN, "%s", u->job);
+		*pending = !u->job[0];
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (found)
+		return 1;
+	char msg[512];
+	find_upload fu = {s, id, ""};
+	if (sl_jobs_list(s->o.db, -1, match_upload, &fu, msg, sizeof msg) < 0 || !fu.job[0])
+		return 0;
+	snprintf(job, SL_JOB_ID_LEN, "%s", fu.job);
+	return 1;
+}
+
+static enum MHD_Result store_error(struct MHD_Connection *c, req *r, int rc, const char *msg,
+				   const char *id)
+{
+	if (rc == SL_INVAL)
+		return send_error(c, r, 404, "NOT_FOUND", "no job %s", id);
+	return send_error(c, r, 503, sl_error_name(rc), "%s", msg[0] ? msg : sl_error_message(rc));
+}
+
+/* Resolve and load; on failure the answer is sent and *sent is set. */
+static int load_job(struct MHD_Connection *c, req *r, const char *id, sl_job *j, sl_chunk **chunks,
+		    size_t *n, enum MHD_Result *sent)
+{
+	char job[SL_JOB_ID_LEN], msg[512];
+	bool pending;
+	http_upload up;
+	memset(j, 0, sizeof *j);
+	if (!valid_token(id, HTTP_ID_MAX, true) || !resolve(r->s, id, job, &pending, &up)) {
+		*sent = send_error(c, r, 404, "NOT_FOUND", "no job %s", valid_token(id, HTTP_ID_MAX, true) ? id : "with that id");
+		return -1;
+	}
+	if (pending) {
+		*sent = send_error(c, r, 409, "NOT_STARTED", "upload %s is queued; its job has not started yet", id);
+		return -1;
+	}
+	snprintf(r->job, sizeof r->job, "%s", job);
+	int rc = sl_job_load(r->s->o.db, job, j, chunks, n, msg, sizeof msg);
+	if (rc < 0) {
+		*sent = store_error(c, r, rc, msg, id);
+		return -1;
+	}
+	return 0;
+}
+
+static enum MHD_Result h_job(struct MHD_Connection *c, req *r, const char *id)
+{
+	char job[SL_JOB_ID_LEN], msg[512], uid[SL_JOB_ID_LEN];
+	bool pending;
+	http_upload up;
+	if (!valid_token(id, HTTP_ID_MAX, true) || !resolve(r->s, id, job, &pending, &up))
+		return send_error(c, r, 404, "NOT_FOUND", "no job %s", valid_token(id, HTTP_ID_MAX, true) ? id : "with that id");
+	body b;
+	if (pending) {
+		/* received, waiting for the worker (or it could not start a job) */
+		if (!body_open(&b))
+			return send_error(c, r, 500, "NOMEM", "out of memory");
+		fputs("{\"job_id\":null,\"upload_id\":", b.f);
+		http_json_str(b.f, up.id);
+		fprintf(b.f, ",\"status\":\"%s\",\"dataset\":", up.done ? "Failed" : "Accepted");
+		http_json_str(b.f, r->s->ds[up.ds].schema->name);
+		fprintf(b.f, ",\"bytes\":%llu", (unsigned long long)up.size);
+		if (up.done) {
+			fputs(",\"error\":{\"code\":\"INGEST\",\"message\":", b.f);
+			http_json_str(b.f, up.err[0] ? up.err : "the ingest could not start");
+			fputc('}', b.f);
+		}
+		fputs("}\n", b.f);
+		return body_send(c, r, 200, &b, "application/json", NULL);
+	}
+	sl_job j;
+	snprintf(r->job, sizeof r->job, "%s", job);
+	int rc = sl_job_load(r->s->o.db, job, &j, NULL, NULL, msg, sizeof msg);
+	if (rc < 0)
+		return store_error(c, r, rc, msg, id);
+	enum MHD_Result ret;
+	if (!body_open(&b)) {
+		ret = send_error(c, r, 500, "NOMEM", "out of memory");
+		goto out;
+	}
+	http_upload_of(r->s, &j, uid, sizeof uid);
+	http_json_job(b.f, &j, uid);
+	fputc('\n', b.f);
+	ret = body_send(c, r, 200, &b, "application/json", NULL);
+out:
+	sl_job_clear(&j);
+	return ret;
+}
+
+static enum MHD_Result h_chunks(struct MHD_Connection *c, req *r, const char *id)
+{
+	sl_job j;
+	sl_chunk *ch = NULL;
+	size_t n = 0;
+	enum MHD_Result ret;
+	if (load_job(c, r, id, &j, &ch, &n, &ret) < 0)
+		return ret;
+	body b;
+	if (!body_open(&b)) {
+		ret = send_error(c, r, 500, "NOMEM", "out of memory");
+		goto out;
+	}
+	fputs("{\"job_id\":", b.f);
+	http_json_str(b.f, j.id);
+	fputs(",\"chunks\":[", b.f);
+	for (size_t i = 0; i < n; i++) {
+		fputs(i ? "," : "", b.f);
+		http_json_chunk(b.f, &j, &ch[i]);
+	}
+	fputs("]}\n", b.f);
+	ret = body_send(c, r, 200, &b, "application/json", NULL);
+out:
+	free(ch);
+	sl_job_clear(&j);
+	return ret;
+}
+
+typedef struct list_ctx {
+	http_srv *s;
+	FILE *f;
+	const char *dataset;
+	bool has_cursor;
+	int64_t cur_ms;
+	char cur_id[SL_JOB_ID_LEN];
+	uint64_t limit, n;
+	bool more;
+	int64_t last_ms;
+	char last_id[SL_JOB_ID_LEN];
+} list_ctx;
+
+static int list_one(void *ctx, const sl_job *j)
+{
+	list_ctx *l = ctx;
+	/* newest first: (created_ms, id) descending, as the store lists them */
+	if (l->has_cursor &&
+	    !(j->created_ms < l->cur_ms || (j->created_ms == l->cur_ms && strcmp(j->id, l->cur_id) < 0)))
+		return 0;
+	if (l->dataset && (!j->dataset || strcmp(j->dataset, l->dataset)))
+		return 0;
+	if (l->n == l->limit) {
+		l->more = true;
+		return 1; /* stop */
+	}
+	char uid[SL_JOB_ID_LEN];
+	http_upload_of(l->s, j, uid, sizeof uid);
+	fputs(l->n ? "," : "", l->f);
+	http_json_job(l->f, j, uid);
+	l->n++;
+	l->last_ms = j->created_ms;
+	snprintf(l->last_id, sizeof l->last_id, "%s", j->id);
+	return 0;
+}
+
+/* The cursor is "<created_ms>.<id>" of the last job of the previous page:
+   opaque to clients (they pass back next_cursor), strictly parsed here. */
+static bool parse_cursor(const char *p, int64_t *ms, char *id)
+{
+	char *end;
+	errno = 0;
+	if (!(*p >= '0' && *p <= '9'))
+		return false;
+	long long v = strtoll(p, &end, 10);
+	if (errno || *end != '.' || !valid_token(end + 1, SL_JOB_ID_LEN - 1, true))
+		return false;
+	*ms = v;
+	snprintf(id, SL_JOB_ID_LEN, "%s", end + 1);
+	return true;
+}
+
+static enum MHD_Result h_jobs(struct MHD_Connection *c, req *r)
+{
+	list_ctx l = {0};
+	l.s = r->s;
+	l.limit = 100;
+	const char *st = arg(c, "status"), *lim = arg(c, "limit"), *cur = arg(c, "cursor");
+	sl_job_status status = 0;
+	if (st && st[0] && sl_job_status_parse(st, &status) < 0)
+		return send_error(c, r, 400, "BAD_REQUEST", "status: not a job status");
+	if (lim) {
+		char *end;
+		errno = 0;
+		unsigned long long v = strtoull(lim, &end, 10);
+		if (!(lim[0] >= '0' && lim[0] <= '9') || *end || errno || v < 1 || v > 1000)
+			return send_error(c, r, 400, "BAD_REQUEST", "limit: a whole number from 1 to 1000");
+		l.limit = v;
+	}
+	if (cur && cur[0]) {
+		if (!parse_cursor(cur, &l.cur_ms, l.cur_id))
+			return send_error(c, r, 400, "BAD_REQUEST", "cursor: not a cursor this server gave");
+		l.has_cursor = true;
+	}
+	l.dataset = arg(c, "dataset");
+	if (l.dataset && !l.dataset[0])
+		l.dataset = NULL;
+	body b;
+	if (!body_open(&b))
+		return send_error(c, r, 500, "NOMEM", "out of memory");
+	l.f = b.f;
+	fputs("{\"jobs\":[", b.f);
+	char msg[512];
+	int rc = sl_jobs_list(r->s->o.db, st && st[0] ? (int)status : -1, list_one, &l, msg, sizeof msg);
+	if (rc < 0) {
+		fclose(b.f);
+		free(b.buf);
+		return store_error(c, r, rc == SL_INVAL ? SL_DB_ERROR : rc, msg, "");
+	}
+	fputs("],\"next_cursor\":", b.f);
+	if (l.more)
+		fprintf(b.f, "\"%lld.%s\"", (long long)l.last_ms, l.last_id);
+	else
+		fputs("null", b.f);
+	fputs("}\n", b.f);
+	return body_send(c, r, 200, &b, "application/json", NULL);
+}
+
+typedef struct rej_ctx {
+	FILE *f;
+	bool csv;
+} rej_ctx;
+
+static int write_reject(void *ctx, uint32_t chunk, const sl_reject *r, const char *column)
+{
+	rej_ctx *x = ctx;
+	if (x->csv)
+		http_reject_csv(x->f, r, column);
+	else
+		http_reject_jsonl(x->f, chunk, r, column);
+	return ferror(x->f) ? SL_IO_WRITE : 0;
+}
+
+/* The rejected rows are written to an unlinked temporary file and served
+   from it (MHD_create_response_from_fd). sl_job_rejects pushes rows through
+   a callback while it holds a read transaction; feeding a slow client
+   straight from it would keep that transaction (and the store connection)
+   open for as long as the client takes, holding back WAL checkpoints, and
+   would need a producer thread per download. The file costs disk the size
+   of the rejects, freed when the response is done (it has no name). */
+static enum MHD_Result h_errors(struct MHD_Connection *c, req *r, const char *id)
+{
+	const char *fmt = arg(c, "format"), *code_s = arg(c, "code");
+	bool csv = true;
+	int code = 0, fd = -1;
+	enum MHD_Result ret;
+	sl_job j;
+	FILE *f = NULL;
+	if (fmt && !strcmp(fmt, "jsonl"))
+		csv = false;
+	else if (fmt && strcmp(fmt, "csv"))
+		return send_error(c, r, 400, "BAD_REQUEST", "format: csv or jsonl");
+	if (code_s && code_s[0]) {
+		code = strlen(code_s) < 60 ? sl_error_from_name(code_s) : 1;
+		if (code > 0 && strlen(code_s) < 60) {
+			char full[64];
+			snprintf(full, sizeof full, "CSV_%s", code_s);
+			code = sl_error_from_name(full);
+		}
+		if (code >= 0)
+			return send_error(c, r, 400, "BAD_REQUEST", "code: not an error code");
+	}
+	if (load_job(c, r, id, &j, NULL, NULL, &ret) < 0)
+		return ret;
+	char path[4096], msg[512];
+	snprintf(path, sizeof path, "%s/errors-XXXXXX", r->s->tmp_dir);
+	if ((fd = mkostemp(path, O_CLOEXEC)) < 0) {
+		ret = send_error(c, r, 500, "IO_WRITE", "cannot create a temporary file");
+		goto out;
+	}
+	unlink(path);
+	int fd2 = dup(fd);
+	if (fd2 < 0 || !(f = fdopen(fd2, "w"))) {
+		if (fd2 >= 0)
+			close(fd2);
+		ret = send_error(c, r, 500, "IO_WRITE", "cannot write a temporary file");
+		goto out;
+	}
+	if (csv)
+		fputs(HTTP_ERRORS_CSV_HEADER, f);
+	rej_ctx x = {f, csv};
+	int rc = sl_job_rejects(r->s->o.db, j.id, code, write_reject, &x, msg, sizeof msg);
+	int wr = fclose(f);
+	f = NULL;
+	if (rc < 0 || wr != 0) {
+		ret = rc < 0 ? store_error(c, r, rc, msg, id)
+			     : send_error(c, r, 507, "IO_WRITE", "cannot write the rejected rows to a temporary file");
+		goto out;
+	}
+	off_t size = lseek(fd, 0, SEEK_END);
+	struct MHD_Response *resp = size >= 0 ? MHD_create_response_from_fd((uint64_t)size, fd) : NULL;
+	if (!resp) {
+		ret = send_error(c, r, 500, "INTERNAL", "cannot send the file");
+		goto out;
+	}
+	fd = -1; /* the response owns it */
+	char disp[128];
+	snprintf(disp, sizeof disp, "attachment; filename=\"%s-errors.%s\"", j.id, csv ? "csv" : "jsonl");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+				csv ? "text/csv; charset=utf-8" : "application/x-ndjson");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, disp);
+	MHD_add_response_header(resp, "X-Correlation-Id", r->corr);
+	ret = MHD_queue_response(c, 200, resp);
+	MHD_destroy_response(resp);
+	r->status = 200;
+out:
+	if (f)
+		fclose(f);
+	if (fd >= 0)
+		close(fd);
+	sl_job_clear(&j);
+	return ret;
+}
+
+static enum MHD_Result accepted(struct MHD_Connection *c, req *r, unsigned status, const char *id,
+				const char *upload_id)
+{
+	char loc[128];
+	snprintf(loc, sizeof loc, "/v1/jobs/%s", id);
+	body b;
+	if (!body_open(&b))
+		return send_error(c, r, 500, "NOMEM", "out of memory");
+	fputs("{\"job_id\":", b.f);
+	http_json_str(b.f, id);
+	fputs(",\"upload_id\":", b.f);
+	http_json_str(b.f, upload_id);
+	fputs(",\"status_url\":", b.f);
+	http_json_str(b.f, loc);
+	fputs("}\n", b.f);
+	return body_send(c, r, status, &b, "application/json", loc);
+}
+
+static enum MHD_Result h_retry(struct MHD_Connection *c, req *r, const char *id)
+{
+	sl_job j;
+	enum MHD_Result ret;
+	if (load_job(c, r, id, &j, NULL, NULL, &ret) < 0)
+		return ret;
+	http_srv *s = r->s;
+	if (!sl_job_status_final(j.status) || j.status == SL_JOB_ROLLEDBACK) {
+		ret = send_error(c, r, 409, "CONFLICT", "job %s is %s: only a finished job can be retried", j.id,
+				 sl_job_status_name(j.status));
+		goto out;
+	}
+	http_item *it = calloc(1, sizeof *it);
+	if (!it) {
+		ret = send_error(c, r, 503, "NOMEM", "out of memory");
+		goto out;
+	}
+	it->kind = Q_RETRY;
+	snprintf(it->id, sizeof it->id, "%s", j.id);
+	snprintf(it->corr, sizeof it->corr, "%s", r->corr);
+	bool queued = false;
+	pthread_mutex_lock(&s->mu);
+	for (http_item *q = s->qhead; q && !queued; q = q->next)
+		queued = q->kind != Q_UPLOAD && !strcmp(q->id, j.id);
+	queued = queued || !strcmp(s->current, j.id);
+	if (!queued)
+		http_enqueue(s, it);
+	pthread_mutex_unlock(&s->mu);
+	if (queued) {
+		free(it);
+		ret = send_error(c, r, 409, "CONFLICT", "job %s is queued or running already", j.id);
+		goto out;
+	}
+	ret = accepted(c, r, 202, j.id, NULL);
+out:
+	sl_job_clear(&j);
+	return ret;
+}
+
+static enum MHD_Result h_rollback(struct MHD_Connection *c, req *r, const char *id)
+{
+	sl_job j;
+	enum MHD_Result ret;
+	char msg[512] = "";
+	uint64_t rows = 0;
+	if (load_job(c, r, id, &j, NULL, NULL, &ret) < 0)
+		return ret;
+	int rc = sl_ingest_rollback(r->s->o.db, j.id, &rows, msg, sizeof msg);
+	if (rc == SL_INVAL) {
+		ret = send_error(c, r, 409, "CONFLICT", "%s", msg);
+	} else if (rc < 0) {
+		ret = send_error(c, r, 503, sl_error_name(rc), "%s", msg[0] ? msg : sl_error_message(rc));
+	} else {
+		body b;
+		if (!body_open(&b)) {
+			ret = send_error(c, r, 500, "NOMEM", "out of memory");
+			goto out;
+		}
+		fputs("{\"job_id\":", b.f);
+		http_json_str(b.f, j.id);
+		fprintf(b.f, ",\"status\":\"RolledBack\",\"rows_removed\":%llu}\n", (unsigned long long)rows);
+		ret = body_send(c, r, 200, &b, "application/json", NULL);
+	}
+	http_log_job(r->s, "info", j.id, r->corr, "rollback of %s: %s", j.id, rc < 0 ? msg : "done");
+out:
+	sl_job_clear(&j);
+	return ret;
+}
+
+/* --- uploads ----------------------------------------------------------------------------- */
+
+static void upload_release(req *r)
+{
+	if (r->fd >= 0) {
+		close(r->fd);
+		r->fd = -1;
+		unlink(r->part);
+	}
+	if (r->counted) {
+		atomic_fetch_sub(&r->s->uploads_in_flight, 1);
+		r->counted = false;
+	}
+}
+
+/* The first call: refuse what can be refused before the body. */
+static enum MHD_Result upload_begin(struct MHD_Connection *c, req *r, const char *name)
+{
+	http_srv *s = r->s;
+	size_t i;
+	for (i = 0; i < s->nds; i++)
+		if (!strcmp(s->ds[i].schema->name, name))
+			break;
+	if (i == s->nds)
+		return send_error(c, r, 404, "NOT_FOUND", "no dataset with that name");
+	r->ds = i;
+	const char *ct = header(c, MHD_HTTP_HEADER_CONTENT_TYPE);
+	if (ct && !strncasecmp(ct, "multipart/", 10))
+		return send_error(c, r, 415, "UNSUPPORTED_MEDIA_TYPE",
+				  "multipart bodies are not supported yet: send the file as the raw body");
+	const char *cl = header(c, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl) {
+		char *end;
+		errno = 0;
+		unsigned long long v = strtoull(cl, &end, 10);
+		if (!errno && !*end && v > s->o.max_upload)
+			return send_error(c, r, 413, "TOO_LARGE", "the body is %llu bytes; the limit is %llu", v,
+					  (unsigned long long)s->o.max_upload);
+	}
+	const char *idem = header(c, "Idempotency-Key");
+	if (idem) {
+		if (!valid_token(idem, HTTP_IDEM_MAX, false))
+			return send_error(c, r, 400, "BAD_REQUEST",
+					  "Idempotency-Key: 1 to 200 printable ASCII characters");
+		snprintf(r->idem, sizeof r->idem, "%s", idem);
+	}
+	if (atomic_fetch_add(&s->uploads_in_flight, 1) >= (int)s->o.max_uploads) {
+		atomic_fetch_sub(&s->uploads_in_flight, 1);
+		return send_error(c, r, 429, "TOO_MANY_UPLOADS", "%u uploads are in progress; try again later",
+				  s->o.max_uploads);
+	}
+	r->counted = true;
+	if (!(r->xx = XXH3_createState()) || XXH3_64bits_reset(r->xx) != XXH_OK) {
+		upload_release(r);
+		return send_error(c, r, 503, "NOMEM", "out of memory");
+	}
+	for (int attempt = 0; attempt < 3 && r->fd < 0; attempt++) {
+		new_id('u', r->uid);
+		snprintf(r->part, sizeof r->part, "%s/%s.part", s->uploads_dir, r->uid);
+		r->fd = open(r->part, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (r->fd < 0 && errno != EEXIST)
+			break;
+	}
+	if (r->fd < 0) {
+		int e = errno;
+		upload_release(r);
+		http_log(s, "error", "cannot create an upload file in %s: %s", s->uploads_dir, strerror(e));
+		return send_error(c, r, 503, "IO_WRITE", "cannot store the upload");
+	}
+	/* without a header, the upload id is the correlation id */
+	if (!header(c, "X-Correlation-Id"))
+		snprintf(r->corr, sizeof r->corr, "%s", r->uid);
+	r->upload = true;
+	return MHD_YES;
+}
+
+static void upload_data(req *r, const char *data, size_t n)
+{
+	if (r->fail_status || r->fd < 0)
+		return; /* drop the rest of a refused body */
+	if (r->bytes + n > r->s->o.max_upload) {
+		r->fail_status = 413;
+		r->fail_code = "TOO_LARGE";
+		snprintf(r->fail_msg, sizeof r->fail_msg, "the body is larger than the limit of %llu bytes",
+			 (unsigned long long)r->s->o.max_upload);
+		upload_release(r);
+		return;
+	}
+	for (size_t done = 0; done < n;) {
+		ssize_t w = write(r->fd, data + done, n - done);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			int e = w < 0 ? errno : ENOSPC;
+			r->fail_status = e == ENOSPC || e == EDQUOT || e == EFBIG ? 507 : 500;
+			r->fail_code = "IO_WRITE";
+			snprintf(r->fail_msg, sizeof r->fail_msg, "cannot store the upload: %s", strerror(e));
+			http_log(r->s, "error", "upload %s: write: %s", r->uid, strerror(e));
+			upload_release(r);
+			return;
+		}
+		done += (size_t)w;
+	}
+	XXH3_64bits_update(r->xx, data, n);
+	r->bytes += n;
+	atomic_fetch_add(&r->s->upload_bytes, n);
+}
+
+/* The body is complete: keep it, settle the idempotency key, queue it. */
+static enum MHD_Result upload_end(struct MHD_Connection *c, req *r)
+{
+	http_srv *s = r->s;
+	if (r->fail_status) {
+		upload_release(r);
+		return send_error(c, r, r->fail_status, r->fail_code, "%s", r->fail_msg);
+	}
+	if (!r->bytes) {
+		upload_release(r);
+		return send_error(c, r, 400, "BAD_REQUEST", "the body is empty: send the file as the body");
+	}
+	/* the answer promises the file is kept: make it durable first */
+	if (fdatasync(r->fd) != 0 || close(r->fd) != 0) {
+		r->fd = -1;
+		unlink(r->part);
+		upload_release(r);
+		return send_error(c, r, 507, "IO_WRITE", "cannot store the upload: %s", strerror(errno));
+	}
+	r->fd = -1;
+	uint64_t hash = XXH3_64bits_digest(r->xx);
+	char final[4096], other[SL_JOB_ID_LEN] = "";
+	snprintf(final, sizeof final, "%s/%s.csv", s->uploads_dir, r->uid);
+	http_item *it = calloc(1, sizeof *it);
+	unsigned fail = it ? 0 : 503;
+	pthread_mutex_lock(&s->mu);
+	if (!fail && r->idem[0]) {
+		for (size_t i = 0; i < HTTP_UPLOADS_KEPT; i++) {
+			http_upload *u = &s->uploads[i];
+			if (!u->id[0] || strcmp(u->idem, r->idem))
+				continue;
+			if (u->hash == hash && u->size == r->bytes && u->ds == r->ds)
+				snprintf(other, sizeof other, "%s", u->id);
+			else
+				fail = 409;
+			break;
+		}
+	}
+	if (!fail && !other[0]) {
+		/* renamed and registered under the lock: a second request with the
+		   same key sees either nothing or the whole entry */
+		if (rename(r->part, final) != 0) {
+			fail = 507;
+		} else {
+			http_upload *u = &s->uploads[s->next_upload++ % HTTP_UPLOADS_KEPT];
+			memset(u, 0, sizeof *u);
+			snprintf(u->id, sizeof u->id, "%s", r->uid);
+			snprintf(u->idem, sizeof u->idem, "%s", r->idem);
+			u->hash = hash;
+			u->size = r->bytes;
+			u->ds = r->ds;
+			it->kind = Q_UPLOAD;
+			it->ds = r->ds;
+			snprintf(it->id, sizeof it->id, "%s", r->uid);
+			snprintf(it->corr, sizeof it->corr, "%s", r->corr);
+			http_enqueue(s, it);
+			it = NULL;
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (fail || other[0])
+		unlink(r->part); /* not kept: this body is not needed */
+	free(it);
+	upload_release(r);
+	if (other[0]) {
+		http_upload up;
+		char job[SL_JOB_ID_LEN];
+		bool pending;
+		/* the same upload again: the same answer (200: nothing new was accepted) */
+		if (resolve(s, other, job, &pending, &up) == 1 && !pending)
+			snprintf(r->job, sizeof r->job, "%s", job);
+		return accepted(c, r, 200, other, other);
+	}
+	if (fail == 409)
+		return send_error(c, r, 409, "IDEMPOTENCY_CONFLICT",
+				  "the Idempotency-Key was used with another body or dataset");
+	if (fail == 503)
+		return send_error(c, r, 503, "NOMEM", "out of memory");
+	if (fail)
+		return send_error(c, r, 507, "IO_WRITE", "cannot store the upload");
+	atomic_fetch_add(&s->uploads_done, 1);
+	http_log_job(s, "info", NULL, r->corr, "upload %s: %llu bytes for dataset %s, queued", r->uid,
+		     (unsigned long long)r->bytes, s->ds[r->ds].schema->name);
+	return accepted(c, r, 202, r->uid, r->uid);
+}
+
+/* --- the access handler ---------------------------------------------------------------------- */
+
+static enum MHD_Result first_call(struct MHD_Connection *c, req *r, const char *url,
+				  const char *method)
+{
+	http_srv *s = r->s;
+	char path[512];
+	if (strlen(url) >= sizeof path)
+		return send_error(c, r, 414, "URI_TOO_LONG", "the path is too long");
+	snprintf(path, sizeof path, "%s", url);
+	route rt = match(path);
+	r->route = rt.id;
+	const char *corr = header(c, "X-Correlation-Id");
+	if (corr) {
+		if (!valid_token(corr, HTTP_CORR_MAX, false)) {
+			new_id('r', r->corr);
+			return send_error(c, r, 400, "BAD_REQUEST",
+					  "X-Correlation-Id: 1 to 128 printable ASCII characters");
+		}
+		snprintf(r->corr, sizeof r->corr, "%s", corr);
+	}
+	if (rt.id == RT_NONE)
+		return send_error(c, r, 404, "NOT_FOUND", "no such route");
+	bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+	bool post = !strcmp(method, "POST");
+	if (rt.post ? !post : !get)
+		return send_error(c, r, 405, "METHOD_NOT_ALLOWED", "%s is not allowed here",
+				  rt.post ? "only POST" : "only GET and HEAD");
+	if (s->nkeys && rt.id >= RT_DATASETS && rt.id <= RT_ROLLBACK) {
+		const char *auth = header(c, MHD_HTTP_HEADER_AUTHORIZATION);
+		unsigned want = rt.id == RT_UPLOAD ? SCOPE_WRITE
+				: rt.id == RT_RETRY || rt.id == RT_ROLLBACK ? SCOPE_ADMIN : SCOPE_READ;
+		unsigned have = 0;
+		if (auth && !strncasecmp(auth, "Bearer ", 7) && strlen(auth + 7) <= 256)
+			have = key_scopes(s, auth + 7);
+		if (!have)
+			return send_error(c, r, 401, "UNAUTHORIZED", "an API key is required: Authorization: Bearer KEY");
+		if (!(have & want))
+			return send_error(c, r, 403, "FORBIDDEN", "the API key lacks the %s scope",
+					  want == SCOPE_WRITE ? "write" : want == SCOPE_ADMIN ? "admin" : "read");
+	}
+	switch (rt.id) {
+	case RT_LIVE: {
+		char *p = strdup("{\"status\":\"ok\"}\n");
+		return p ? send_buf(c, r, 200, p, strlen(p), "application/json", NULL) : MHD_NO;
+	}
+	case RT_READY:
+		return h_ready(c, r);
+	case RT_METRICS:
+		return h_metrics(c, r);
+	case RT_DATASETS:
+		return h_datasets(c, r);
+	case RT_UPLOAD:
+		return upload_begin(c, r, rt.param);
+	case RT_JOBS:
+		return h_jobs(c, r);
+	case RT_JOB:
+		return h_job(c, r, rt.param);
+	case RT_CHUNKS:
+		return h_chunks(c, r, rt.param);
+	case RT_ERRORS:
+		return h_errors(c, r, rt.param);
+	case RT_RETRY:
+		return h_retry(c, r, rt.param);
+	case RT_ROLLBACK:
+		return h_rollback(c, r, rt.param);
+	default:
+		return send_error(c, r, 404, "NOT_FOUND", "no such route");
+	}
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+				  const char *method, const char *version, const char *data,
+				  size_t *size, void **con_cls)
+{
+	http_srv *s = cls;
+	req *r = *con_cls;
+	(void)version;
+	if (!r) {
+		if (!(r = calloc(1, sizeof *r)))
+			return MHD_NO;
+		r->s = s;
+		r->fd = -1;
+		r->t0 = sl_now();
+		r->route = RT_NONE;
+		snprintf(r->method, sizeof r->method, "%s", method);
+		snprintf(r->path, sizeof r->path, "%s", url);
+		new_id('r', r->corr);
+		*con_cls = r;
+		return first_call(c, r, url, method);
+	}
+	if (r->status) {
+		*size = 0; /* answered already: drop any body */
+		return MHD_YES;
+	}
+	if (r->upload) {
+		if (*size) {
+			upload_data(r, data, *size);
+			*size = 0;
+			return MHD_YES;
+		}
+		return upload_end(c, r);
+	}
+	*size = 0;
+	return MHD_YES;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	http_srv *s = cls;
+	req *r = *con_cls;
+	(void)c;
+	if (!r)
+		return;
+	/* a client that went away mid-upload leaves no file and no job */
+	upload_release(r);
+	if (r->xx)
+		XXH3_freeState(r->xx);
+	atomic_fetch_add(&s->requests[r->route][status_index(r->status)], 1);
+	log_emit(s, r->status >= 500 ? "error" : toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "info" : "warn",
+		 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "request"
+		 : toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? "request timed out"
+		 : toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN ? "request cut by shutdown"
+								 : "request ended early",
+		 r->method, r->path, r->status, r->corr, r->job, (sl_now() - r->t0) * 1000);
+	free(r);
+	*con_cls = NULL;
+}
+
+/* --- start and stop ---------------------------------------------------------------------------- */
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int load_schemas(http_srv *s)
+{
+	int rc = 0;
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	DIR *d = opendir(s->o.schemas_dir);
+	if (!d) {
+		http_log(s, "error", "schemas directory %s: %s", s->o.schemas_dir, strerror(errno));
+		return SL_CONFIG;
+	}
+	for (struct dirent *e; (e = readdir(d));) {
+		size_t l = strlen(e->d_name);
+		if (e->d_name[0] == '.' || !((l > 5 && !strcmp(e->d_name + l - 5, ".yaml")) ||
+					     (l > 4 && !strcmp(e->d_name + l - 4, ".yml"))))
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 16;
+			char **nn = realloc(names, cap * sizeof *names);
+			if (!nn) {
+				rc = SL_NOMEM;
+				goto out;
+			}
+			names = nn;
+		}
+		if (!(names[n] = strdup(e->d_name))) {
+			rc = SL_NOMEM;
+			goto out;
+		}
+		n++;
+	}
+	if (n)
+		qsort(names, n, sizeof *names, cmp_str);
+	if (n && !(s->ds = calloc(n, sizeof *s->ds))) {
+		rc = SL_NOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char path[4096], err[512];
+		sl_schema *sc = NULL;
+		snprintf(path, sizeof path, "%s/%s", s->o.schemas_dir, names[i]);
+		if ((rc = sl_schema_load(path, &sc, err, sizeof err)) < 0) {
+			http_log(s, "error", "%s", err);
+			goto out;
+		}
+		for (size_t k = 0; k < s->nds; k++)
+			if (!strcmp(s->ds[k].schema->name, sc->name)) {
+				http_log(s, "error", "%s: dataset %s is defined twice (also in %s)", path,
+					 sc->name, s->ds[k].schema->path);
+				sl_schema_free(sc);
+				rc = SL_CONFIG;
+				goto out;
+			}
+		s->ds[s->nds++].schema = sc;
+		http_log(s, "info", "dataset %s from %s (table %s)", sc->name, path, sc->table);
+	}
+	if (!s->nds)
+		http_log(s, "warn", "no schemas in %s: /healthz/ready answers 503", s->o.schemas_dir);
+out:
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	closedir(d);
+	return rc;
+}
+
+static int make_dir(http_srv *s, const char *path)
+{
+	if (mkdir(path, 0700) == 0 || errno == EEXIST)
+		return 0;
+	http_log(s, "error", "cannot create %s: %s", path, strerror(errno));
+	return SL_CONFIG;
+}
+
+/* Partial bodies of a previous run (killed mid-upload) are of no use. */
+static void remove_partials(http_srv *s)
+{
+	DIR *d = opendir(s->uploads_dir);
+	if (!d)
+		return;
+	for (struct dirent *e; (e = readdir(d));) {
+		size_t l = strlen(e->d_name);
+		if (e->d_name[0] == 'u' && l > 5 && !strcmp(e->d_name + l - 5, ".part")) {
+			char p[4096];
+			snprintf(p, sizeof p, "%s/%s", s->uploads_dir, e->d_name);
+			unlink(p);
+		}
+	}
+	closedir(d);
+}
+
+static int parse_listen(const char *spec, struct sockaddr_in *sa)
+{
+	char host[64];
+	const char *colon = strrchr(spec, ':');
+	if (!colon || (size_t)(colon - spec) >= sizeof host)
+		return -1;
+	memcpy(host, spec, (size_t)(colon - spec));
+	host[colon - spec] = 0;
+	char *end;
+	errno = 0;
+	unsigned long port = strtoul(colon + 1, &end, 10);
+	if (errno || *end || colon[1] < '0' || colon[1] > '9' || port > 65535)
+		return -1;
+	memset(sa, 0, sizeof *sa);
+	sa->sin_family = AF_INET;
+	sa->sin_port = htons((uint16_t)port);
+	if (!host[0] || !strcmp(host, "*"))
+		sa->sin_addr.s_addr = htonl(INADDR_ANY);
+	else if (!strcmp(host, "localhost"))
+		sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	else if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
+		return -1;
+	return 0;
+}
+
+int sl_serve(const sl_serve_opts *o)
+{
+	int rc = 0;
+	http_srv *s = calloc(1, sizeof *s);
+	struct MHD_Daemon *d = NULL;
+	pthread_t worker;
+	bool worker_up = false, locks = false;
+	char *data_real = NULL;
+	if (!s)
+		return SL_NOMEM;
+	pthread_mutex_init(&s->log_mu, NULL);
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	pthread_cond_init(&s->idle_cv, NULL);
+	locks = true;
+	s->o = *o;
+	if (!s->o.db)
+		s->o.db = "sluice.db";
+	if (!s->o.listen)
+		s->o.listen = "127.0.0.1:8080";
+	if (!s->o.min_free)
+		s->o.min_free = 1ull << 30;
+	if (!s->o.max_upload)
+		s->o.max_upload = 64ull << 30;
+	if (!s->o.max_uploads)
+		s->o.max_uploads = 8;
+	if (!s->o.max_connections)
+		s->o.max_connections = 256;
+	if (!s->o.timeout_s)
+		s->o.timeout_s = 60;
+	if (!s->o.grace_s)
+		s->o.grace_s = 30;
+	if (!s->o.schemas_dir || !s->o.data_dir) {
+		http_log(s, "error", "--schemas and --data-dir are required");
+		rc = SL_USAGE;
+		goto out;
+	}
+	struct sockaddr_in sa;
+	if (parse_listen(s->o.listen, &sa) < 0) {
+		http_log(s, "error", "--listen %s: not HOST:PORT with an IPv4 address", s->o.listen);
+		rc = SL_USAGE;
+		goto out;
+	}
+	const char *keys = o->api_keys ? o->api_keys : getenv("SLUICE_API_KEYS");
+	if (keys && keys[0]) {
+		if ((rc = parse_keys(s, keys)) < 0) {
+			http_log(s, "error", "SLUICE_API_KEYS: not KEY:SCOPE+SCOPE,... with scopes read, write, admin");
+			goto out;
+		}
+		http_log(s, "info", "%zu API keys loaded; every /v1 route needs one", s->nkeys);
+	} else {
+		http_log(s, "warn", "SLUICE_API_KEYS is not set: NO AUTHENTICATION, anyone who can reach "
+				    "%s can upload, read and roll back jobs", s->o.listen);
+	}
+	if ((rc = make_dir(s, s->o.data_dir)) < 0)
+		goto out;
+	if (!(data_real = realpath(s->o.data_dir, NULL))) {
+		http_log(s, "error", "%s: %s", s->o.data_dir, strerror(errno));
+		rc = SL_CONFIG;
+		goto out;
+	}
+	/* absolute and resolved, as the engine stores a job's file */
+	if (asprintf(&s->uploads_dir, "%s/uploads", data_real) < 0 ||
+	    asprintf(&s->tmp_dir, "%s/tmp", data_real) < 0) {
+		s->uploads_dir = s->tmp_dir = NULL;
+		rc = SL_NOMEM;
+		goto out;
+	}
+	if ((rc = make_dir(s, s->uploads_dir)) < 0 || (rc = make_dir(s, s->tmp_dir)) < 0)
+		goto out;
+	remove_partials(s);
+	if ((rc = load_schemas(s)) < 0)
+		goto out;
+
+	/* SIGTERM and SIGINT are taken by sigwait below: block them before any
+	   thread starts, so every thread inherits the mask. A client gone
+	   mid-answer must not kill the process either. */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if ((rc = http_worker_start(s, &worker)) < 0)
+		goto out;
+	worker_up = true;
+	http_resume_unfinished(s);
+
+	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+				     MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG,
+			     0, NULL, NULL, on_request, s,
+			     MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s,
+			     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+			     MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->o.max_connections,
+			     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->o.timeout_s,
+			     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+			     MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+			     MHD_OPTION_END);
+	if (!d) {
+		http_log(s, "error", "cannot listen on %s (in use, or not an address of this machine)",
+			 s->o.listen);
+		rc = SL_CONFIG;
+		goto out;
+	}
+	http_log(s, "info", "listening on %s; %zu datasets; database %s; data in %s", s->o.listen,
+		 s->nds, s->o.db, data_real);
+
+	int sig = 0;
+	while (sigwait(&sigs, &sig) != 0)
+		;
+	http_log(s, "info", "signal %d: no new connections; finishing the requests in progress", sig);
+	MHD_socket lfd = MHD_quiesce_daemon(d);
+	MHD_stop_daemon(d);
+	d = NULL;
+	if (lfd != MHD_INVALID_SOCKET)
+		close(lfd);
+out:
+	if (d)
+		MHD_stop_daemon(d);
+	if (worker_up) {
+		pthread_mutex_lock(&s->mu);
+		s->stop = true;
+		pthread_cond_broadcast(&s->cv);
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += s->o.grace_s;
+		if (s->busy)
+			http_log(s, "info", "waiting up to %u s for the running ingest (%s)", s->o.grace_s,
+				 s->current);
+		while (s->busy && pthread_cond_timedwait(&s->idle_cv, &s->mu, &until) == 0)
+			;
+		if (s->busy) {
+			/* Each chunk commits in its own transaction: stopping now
+			   loses at most the chunks in flight, which the next start
+			   resumes (as after kill -9). */
+			http_log(s, "warn", "job %s still running after %u s: exiting; it resumes on the next start",
+				 s->current, s->o.grace_s);
+			_exit(0);
+		}
+		size_t dropped = 0;
+		for (http_item *it = s->qhead, *next; it; it = next) {
+			next = it->next;
+			free(it);
+			dropped++;
+		}
+		s->qhead = s->qtail = NULL;
+		pthread_mutex_unlock(&s->mu);
+		pthread_join(worker, NULL);
+		if (dropped)
+			http_log(s, "warn", "%zu queued items not started: unfinished jobs resume on the next start; "
+					    "uploads whose job had not started stay in %s", dropped, s->uploads_dir);
+	}
+	if (rc == 0)
+		http_log(s, "info", "stopped");
+	for (size_t i = 0; i < s->nds; i++)
+		sl_schema_free(s->ds[i].schema);
+	free(s->ds);
+	for (size_t i = 0; i < s->nkeys; i++)
+		free(s->keys[i].key);
+	free(s->uploads_dir);
+	free(s->tmp_dir);
+	free(data_real);
+	if (locks) {
+		pthread_cond_destroy(&s->idle_cv);
+		pthread_cond_destroy(&s->cv);
+		pthread_mutex_destroy(&s->mu);
+		pthread_mutex_destroy(&s->log_mu);
+	}
+	free(s);
+	return rc;
+}

@@ -1,0 +1,5 @@
+# End-to-end tests of `sluice serve` (src/http/) over loopback with curl,
+# against the real server and a real SQLite file. Included from
+# tests/tests.cmake; labelled "threads" so it also runs under TSan.
+add_test(NAME http COMMAND bash ${CMAKE_SOURCE_DIR}/tests/http/test_http.sh $<TARGET_FILE:sluice> ${CMAKE_SOURCE_DIR})
+set_tests_properties(http PROPERTIES LABELS "threads" TIMEOUT 300)
