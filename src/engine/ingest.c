@@ -87,6 +87,7 @@ typedef struct ingest {
 	double t0;
 	char *msg;
 	size_t msglen;
+	spill *sp;          /* sorted runs of a keyed table's chunk (spill.c) */
 	int lockfd;         /* flock'ed while the job runs here */
 	char lockpath[4200];
 } ingest;
@@ -485,7 +486,7 @@ static void *worker_main(void *arg)
  * every insert fetch a random leaf; inserted in key order, a group walks the
  * index once from left to right and each leaf is fetched once.
  */
-#define GROUP_ROWS 65536 /* with a key; without one, each batch is written as it comes */
+#define GROUP_ROWS 16384 /* with a key; without one, each batch is written as it comes */
 
 typedef struct grow_ref {
 	entry *e;
@@ -503,6 +504,8 @@ typedef struct chunk_tx {
 	grow_ref *order;
 	size_t order_cap;
 	const sl_value **vptrs; /* for target_insert_many */
+	spilled_row *srows;     /* a group on its way to a run */
+	size_t srows_cap;
 	size_t many_cap;
 	uint64_t end_offset;
 } chunk_tx;
@@ -551,6 +554,17 @@ static int cmp_rows(const void *x, const void *y, void *ctx)
 static const char dup_reject_msg[] = "key already loaded (by this file or an earlier job)";
 static const char dup_ignore_msg[] = "key already loaded (ignored: on_duplicate is ignore)";
 
+static void mark_dup(chunk_tx *tx, entry *e)
+{
+	const sl_schema *sc = tx->g->schema;
+	bool ign = sc->on_duplicate == SL_DUP_IGNORE;
+	e->code = SL_DUP_KEY;
+	e->column = (int)sc->key[0];
+	e->msg = ign ? sl_str_make(dup_ignore_msg, sizeof dup_ignore_msg - 1)
+		     : sl_str_make(dup_reject_msg, sizeof dup_reject_msg - 1);
+	tx->dup_ignored += ign;
+}
+
 /* Write the group: good rows in key order, then every reject, then free it. */
 static int flush_group(chunk_tx *tx)
 {
@@ -584,25 +598,36 @@ static int flush_group(chunk_tx *tx)
 		tx->err = g->ops->target_insert_many(g->st, tx->vptrs, n);
 		n = 0;
 	}
+	if (g->sp && n) {
+		/* keyed: the sorted group becomes a run; the chunk's runs are merged
+		   into the index at its commit (merge_insert) */
+		if (n > tx->srows_cap) {
+			spilled_row *r = realloc(tx->srows, n * sizeof *r);
+			if (!r)
+				return tx->err = SL_NOMEM;
+			tx->srows = r;
+			tx->srows_cap = n;
+		}
+		for (size_t i = 0; i < n; i++) {
+			const entry *e = tx->order[i].e;
+			tx->srows[i] = (spilled_row){e->record, e->line, e->offset, e->raw, tx->order[i].v};
+		}
+		tx->err = sl__spill_run(g->sp, tx->srows, n);
+		n = 0;
+	}
 	for (size_t i = 0; i < n && tx->err == 0 && g->st; i++) {
 		bool dup = false;
 		entry *e = tx->order[i].e;
 		tx->err = g->ops->target_insert(g->st, tx->order[i].v, &dup);
-		if (dup) {
-			e->code = SL_DUP_KEY;
-			e->column = (int)sc->key[0];
-			bool ign = sc->on_duplicate == SL_DUP_IGNORE;
-			e->msg = ign ? sl_str_make(dup_ignore_msg, sizeof dup_ignore_msg - 1)
-				     : sl_str_make(dup_reject_msg, sizeof dup_reject_msg - 1);
-			tx->dup_ignored += ign;
-		}
+		if (dup)
+			mark_dup(tx, e);
 	}
 	for (batch *b = tx->ghead; b && tx->err == 0; b = b->next) {
 		for (size_t i = 0; i < b->n && tx->err == 0; i++) {
 			entry *e = &b->e[i];
 			tx->read++;
 			if (e->code == 0) {
-				tx->loaded++;
+				tx->loaded += !g->sp; /* spilled rows count when merged */
 				continue;
 			}
 			tx->rejected++;
@@ -644,6 +669,28 @@ static int apply_batch(void *ctx, batch *b)
 	return tx->grows >= (tx->g->schema->nkey ? GROUP_ROWS : 1) ? flush_group(tx) : 0;
 }
 
+/* Insert one row of the merged runs (key order, earliest first). */
+static int merge_insert(void *ctx, const spilled_row *r)
+{
+	chunk_tx *tx = ctx;
+	ingest *g = tx->g;
+	const sl_schema *sc = g->schema;
+	bool dup = false;
+	int rc = g->ops->target_insert(g->st, r->vals, &dup);
+	if (rc < 0)
+		return tx->err = rc;
+	if (!dup) {
+		tx->loaded++;
+		return 0;
+	}
+	entry e = {.record = r->record, .line = r->line, .offset = r->offset, .raw = r->raw};
+	mark_dup(tx, &e);
+	tx->rejected++;
+	tx->by_code[sl_error_index(SL_DUP_KEY)]++;
+	sl_reject rj = {e.record, e.line, e.offset, e.column, e.code, e.msg, e.raw};
+	return tx->err = g->ops->reject_insert(g->st, g->job.id, tx->c->seq, &rj, sc->cols[e.column].name);
+}
+
 /* Free what a failed attempt left in its group. */
 static void tx_discard(chunk_tx *tx)
 {
@@ -654,6 +701,11 @@ static void tx_discard(chunk_tx *tx)
 	}
 	tx->gtail = NULL;
 	tx->grows = 0;
+	if (tx->g->sp)
+		sl__spill_reset(tx->g->sp);
+	free(tx->srows);
+	tx->srows = NULL;
+	tx->srows_cap = 0;
 	free(tx->order);
 	free(tx->vptrs);
 	tx->order = NULL;
@@ -684,12 +736,11 @@ static int chunk_start(ingest *g, sl_chunk *c)
 	return rc;
 }
 
+static uint64_t budget_rejects(const ingest *g);
+
 static sl_job_status final_status(const ingest *g)
 {
-	uint64_t rejected = g->job.rows_rejected;
-	if (g->schema->on_duplicate == SL_DUP_IGNORE)
-		rejected -= g->job.rejects_by_code[sl_error_index(SL_DUP_KEY)];
-	return (g->job.chunks_failed || rejected) ? SL_JOB_PARTIAL : SL_JOB_SUCCEEDED;
+	return (g->job.chunks_failed || budget_rejects(g)) ? SL_JOB_PARTIAL : SL_JOB_SUCCEEDED;
 }
 
 /* The checkpoint: chunk counters into the job, chunk Succeeded, end event, commit. */
@@ -794,19 +845,29 @@ static void slot_drain(ingest *g, slot *s)
 		batch_put(g, b);
 }
 
+/* Rows that count against the error budget: rejects, but not duplicates
+   the schema says to ignore. */
+static uint64_t budget_rejects(const ingest *g)
+{
+	uint64_t r = g->job.rows_rejected;
+	if (g->schema->on_duplicate == SL_DUP_IGNORE)
+		r -= g->job.rejects_by_code[sl_error_index(SL_DUP_KEY)];
+	return r;
+}
+
 static bool budget_exceeded(ingest *g)
 {
 	const sl_job *j = &g->job;
-	if (g->has_max_errors && j->rows_rejected > g->max_errors) {
+	uint64_t bad = budget_rejects(g);
+	if (g->has_max_errors && bad > g->max_errors) {
 		say(g, "error budget exceeded: %llu rows rejected, max_errors is %llu",
-		    (unsigned long long)j->rows_rejected, (unsigned long long)g->max_errors);
+		    (unsigned long long)bad, (unsigned long long)g->max_errors);
 		return true;
 	}
-	if (g->has_max_ratio && j->rows_read > 0 &&
-	    (double)j->rows_rejected / (double)j->rows_read > g->max_ratio) {
+	if (g->has_max_ratio && j->rows_read > 0 && (double)bad / (double)j->rows_read > g->max_ratio) {
 		say(g, "error budget exceeded: %llu of %llu rows rejected (%.2f %%), max_error_ratio is %g",
-		    (unsigned long long)j->rows_rejected, (unsigned long long)j->rows_read,
-		    100.0 * (double)j->rows_rejected / (double)j->rows_read, g->max_ratio);
+		    (unsigned long long)bad, (unsigned long long)j->rows_read,
+		    100.0 * (double)bad / (double)j->rows_read, g->max_ratio);
 		return true;
 	}
 	return false;
@@ -858,6 +919,10 @@ static int write_chunk(ingest *g, worker *self, size_t k)
 			}
 			if (rc == 0 && tx.grows)
 				rc = flush_group(&tx);
+			if (rc == 0 && g->sp)
+				rc = sl__spill_merge(g->sp, merge_insert, &tx);
+			if (rc == 0 && tx.err)
+				rc = tx.err;
 			if (rc == 0)
 				rc = chunk_commit(g, &tx, t0);
 		}
@@ -925,6 +990,11 @@ static int run_chunks(ingest *g)
 	if ((rc = worker_setup(&self, g)) < 0)
 		goto out;
 	self_ok = true;
+	if (g->st && g->schema->nkey && g->schema->on_duplicate != SL_DUP_UPDATE &&
+	    (rc = sl__spill_open(g->schema, &g->sp)) < 0) {
+		say(g, "cannot create a temporary file in %s", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+		goto out;
+	}
 	atomic_init(&g->next, 0);
 	atomic_init(&g->abort, 0);
 	for (; started < threads; started++)
@@ -983,6 +1053,8 @@ out:
 	}
 	free(g->slots);
 	g->slots = NULL;
+	sl__spill_close(g->sp);
+	g->sp = NULL;
 	if (self_ok)
 		worker_teardown(&self);
 	free(tids);

@@ -196,6 +196,26 @@ job=$(json "$T/out.json" "d['job_id']")
 check "full disk: retry after space returns" "$(json "$T/out.json" "d['chunks_failed']")+$(json "$T/out.json" "d['rows_read']")" "0+$ROWS"
 check "full disk: same table after retry" "$(snapshot "$T/d.db")" "$REF"
 
+# --- on_duplicate: reject keeps the first, ignore does not make the job partial,
+#     update keeps the last -------------------------------------------------------
+head -1 "$T/cdr.csv" >"$T/dups.csv"
+for i in 1 2 3; do
+	echo "4412345678$i,4420000000,01/02/2025,10:00:0$i,6$i,1.00$i,CDUPKEY00000000000000000000000001,GBP" >>"$T/dups.csv"
+	echo "4412345679$i,4420000000,01/02/2025,10:00:0$i,6$i,2.00$i,CUNIQUE0000000000000000000000000$i,EUR" >>"$T/dups.csv"
+done
+for mode in reject ignore update; do
+	sed "s/^on_duplicate: .*/on_duplicate: $mode/; /^limits:/,/max_error_ratio/d" "$SCHEMA" >"$T/dup_$mode.yaml"
+	rm -f "$T/u.db"*
+	ingest "$T/dups.csv" --schema "$T/dup_$mode.yaml" --db "$T/u.db" --json
+	got="$(json "$T/out.json" "d['status']")+$(json "$T/out.json" "d['rows_loaded']")+$(json "$T/out.json" "d['rejects_by_code'].get('DUP_KEY',0)")"
+	dur=$(q "$T/u.db" "SELECT duration FROM call_detail_records WHERE reference='CDUPKEY00000000000000000000000001'")
+	case $mode in
+	reject) check "on_duplicate reject: first wins, the rest rejected" "$got+$dur" "PartiallySucceeded+4+2+61" ;;
+	ignore) check "on_duplicate ignore: first wins, job not partial" "$got+$dur" "Succeeded+4+2+61" ;;
+	update) check "on_duplicate update: the last wins" "$got+$dur" "Succeeded+6+0+63" ;;
+	esac
+done
+
 # --- error budget, rollback, errors, jobs, status, validate, gc --------------------
 rm -f "$T/e.db"*
 ingest "$T/cdr.csv" --schema "$SCHEMA" --db "$T/e.db" --json --chunk-size 64k --max-errors 100
