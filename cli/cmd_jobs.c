@@ -130,28 +130,13 @@ int cmd_status(int argc, char **argv)
 	double dur = j.finished_ms > j.started_ms ? (double)(j.finished_ms - j.started_ms) / 1000 : 0;
 	if (a.json) {
 		putchar('{');
-		cli_job_json_fields(stdout, &j, false, dur);
+		sl_job_json_fields(stdout, &j, false, dur);
 		if (a.chunks) {
 			printf(",\"chunks\":[");
 			for (size_t i = 0; i < n; i++) {
-				const sl_chunk *c = &ch[i];
-				printf("%s{\"chunk_id\":\"%s-%u\",\"seq\":%u,\"status\":\"%s\",\"attempts\":%u,"
-				       "\"offset\":%llu,\"length\":%llu,\"first_record\":%llu,\"first_line\":%llu,"
-				       "\"rows_read\":%llu,\"rows_loaded\":%llu,\"rows_rejected\":%llu,"
-				       "\"duration_ms\":%lld,\"last_error\":",
-				       i ? "," : "", j.id, c->seq, c->seq, sl_chunk_status_name(c->status), c->attempts,
-				       (unsigned long long)c->offset, (unsigned long long)c->length,
-				       (unsigned long long)c->first_record + 1, (unsigned long long)c->first_line,
-				       (unsigned long long)c->rows_read, (unsigned long long)c->rows_loaded,
-				       (unsigned long long)c->rows_rejected, (long long)c->duration_ms);
-				if (c->last_error) {
-					printf("{\"code\":\"%s\",\"message\":", sl_error_name(c->last_error));
-					sl_json_cstr(stdout, c->last_message);
-					putchar('}');
-				} else {
-					fputs("null", stdout);
-				}
-				putchar('}');
+				if (i)
+					putchar(',');
+				sl_chunk_json(stdout, &j, &ch[i]);
 			}
 			putchar(']');
 		}

@@ -1,7 +1,7 @@
 /*
- * Printing jobs: the JSON object every command uses (`ingest --json`,
- * `status --json`, `jobs --json`; the HTTP API will use the same names),
- * and the human summary.
+ * Printing jobs: as one JSON object (the fields are written by the library,
+ * sl_job_json_fields, shared with the HTTP API), as a human summary, and
+ * the exit code a status means.
  */
 #include <stdio.h>
 #include <string.h>
@@ -12,47 +12,8 @@
 void cli_job_json(FILE *f, const sl_job *j, bool resumed, double duration_s)
 {
 	fputc('{', f);
-	cli_job_json_fields(f, j, resumed, duration_s);
+	sl_job_json_fields(f, j, resumed, duration_s);
 	fputc('}', f);
-}
-
-void cli_job_json_fields(FILE *f, const sl_job *j, bool resumed, double duration_s)
-{
-	fprintf(f, "\"job_id\":");
-	sl_json_cstr(f, j->id);
-	fprintf(f, ",\"status\":\"%s\",\"file\":", sl_job_status_name(j->status));
-	sl_json_cstr(f, j->file ? j->file : "");
-	fprintf(f, ",\"dataset\":");
-	sl_json_cstr(f, j->dataset ? j->dataset : "");
-	fprintf(f, ",\"table\":");
-	sl_json_cstr(f, j->table ? j->table : "");
-	fprintf(f,
-		",\"bytes\":%llu,\"bytes_done\":%llu,\"rows_read\":%llu,\"rows_loaded\":%llu,"
-		"\"rows_rejected\":%llu,\"rejects_by_code\":{",
-		(unsigned long long)j->bytes_total, (unsigned long long)j->bytes_done,
-		(unsigned long long)j->rows_read, (unsigned long long)j->rows_loaded,
-		(unsigned long long)j->rows_rejected);
-	bool first = true;
-	for (int k = 0; k < SL_ERROR_COUNT; k++) {
-		if (!j->rejects_by_code[k])
-			continue;
-		fprintf(f, "%s\"%s\":%llu", first ? "" : ",", sl_error_name(sl_error_at(k)),
-			(unsigned long long)j->rejects_by_code[k]);
-		first = false;
-	}
-	fprintf(f,
-		"},\"chunks_total\":%llu,\"chunks_processed\":%llu,\"chunks_succeeded\":%llu,"
-		"\"chunks_failed\":%llu,\"resumed\":%s,\"duration_s\":%.3f,\"created_ms\":%lld,"
-		"\"started_ms\":%lld,\"finished_ms\":%lld",
-		(unsigned long long)j->chunks_total, (unsigned long long)j->chunks_processed,
-		(unsigned long long)j->chunks_succeeded, (unsigned long long)j->chunks_failed,
-		resumed ? "true" : "false", duration_s, (long long)j->created_ms,
-		(long long)j->started_ms, (long long)j->finished_ms);
-	if (j->error_code) {
-		fprintf(f, ",\"error\":{\"code\":\"%s\",\"message\":", sl_error_name(j->error_code));
-		sl_json_cstr(f, j->error_message ? j->error_message : sl_error_message(j->error_code));
-		fputc('}', f);
-	}
 }
 
 void cli_job_summary(FILE *f, const sl_job *j, bool resumed, double duration_s)

@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "sluice/error.h"
 #include "sluice/schema.h"
@@ -153,6 +154,11 @@ int sl_job_rejects(const char *db, const char *id, int code /* 0: all */, sl_rej
 		   void *ctx, char *msg, size_t msglen);
 /* Delete the error rows and events of finished jobs older than `age_ms`. */
 int sl_gc(const char *db, int64_t age_ms, uint64_t *jobs, char *msg, size_t msglen);
+
+/* JSON: a job's fields without the braces (the names `sluice ingest --json`
+   prints and the HTTP API returns), and a chunk as one object. */
+void sl_job_json_fields(FILE *f, const sl_job *j, bool resumed, double duration_s);
+void sl_chunk_json(FILE *f, const sl_job *j, const sl_chunk *c);
 
 /* Remove the rows job `id` loaded; the job becomes RolledBack. */
 int sl_ingest_rollback(const char *db, const char *id, uint64_t *rows, char *msg, size_t msglen);

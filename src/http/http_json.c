@@ -1,8 +1,8 @@
 /*
- * The JSON (and CSV) the HTTP API writes: jobs with the field names of
- * `sluice ingest --json` (cli/job_print.c) plus upload_id, correlation_id,
- * rows_per_s and eta_s; chunks with those of `sluice status --chunks
- * --json`; datasets; error bodies; rejected rows as `sluice errors` writes
+ * The JSON (and CSV) the HTTP API writes: jobs with the fields of
+ * `sluice ingest --json` (written by the library, sl_job_json_fields) plus
+ * upload_id, rows_per_s and eta_s; chunks as `sluice status --chunks --json`
+ * (sl_chunk_json); datasets; error bodies; rejected rows as `sluice errors` writes
  * them. Every writer takes a FILE, in practice an open_memstream buffer that
  * becomes the response body. Strings go through sl_json_str, so the output
  * is valid JSON whatever bytes the store holds.
@@ -44,40 +44,10 @@ void http_json_job(FILE *f, const sl_job *j, const char *upload_id)
 	double elapsed = j->started_ms && end > j->started_ms ? (double)(end - j->started_ms) / 1000 : 0;
 	double duration = j->finished_ms > j->started_ms ? (double)(j->finished_ms - j->started_ms) / 1000 : 0;
 
-	fputs("{\"job_id\":", f);
-	http_json_str(f, j->id);
+	fputc('{', f);
+	sl_job_json_fields(f, j, false, duration);
 	fputs(",\"upload_id\":", f);
 	http_json_str(f, upload_id && upload_id[0] ? upload_id : NULL);
-	fprintf(f, ",\"status\":\"%s\",\"file\":", sl_job_status_name(j->status));
-	http_json_str(f, j->file ? j->file : "");
-	fputs(",\"dataset\":", f);
-	http_json_str(f, j->dataset ? j->dataset : "");
-	fputs(",\"table\":", f);
-	http_json_str(f, j->table ? j->table : "");
-	fputs(",\"correlation_id\":", f);
-	http_json_str(f, j->correlation_id);
-	fprintf(f,
-		",\"bytes\":%llu,\"bytes_done\":%llu,\"rows_read\":%llu,\"rows_loaded\":%llu,"
-		"\"rows_rejected\":%llu,\"rejects_by_code\":{",
-		(unsigned long long)j->bytes_total, (unsigned long long)j->bytes_done,
-		(unsigned long long)j->rows_read, (unsigned long long)j->rows_loaded,
-		(unsigned long long)j->rows_rejected);
-	bool first = true;
-	for (int k = 0; k < SL_ERROR_COUNT; k++) {
-		if (!j->rejects_by_code[k])
-			continue;
-		fprintf(f, "%s\"%s\":%llu", first ? "" : ",", sl_error_name(sl_error_at(k)),
-			(unsigned long long)j->rejects_by_code[k]);
-		first = false;
-	}
-	fprintf(f,
-		"},\"chunks_total\":%llu,\"chunks_processed\":%llu,\"chunks_succeeded\":%llu,"
-		"\"chunks_failed\":%llu,\"resumed\":false,\"duration_s\":%.3f,\"created_ms\":%lld,"
-		"\"started_ms\":%lld,\"finished_ms\":%lld,\"updated_ms\":%lld",
-		(unsigned long long)j->chunks_total, (unsigned long long)j->chunks_processed,
-		(unsigned long long)j->chunks_succeeded, (unsigned long long)j->chunks_failed, duration,
-		(long long)j->created_ms, (long long)j->started_ms, (long long)j->finished_ms,
-		(long long)j->updated_ms);
 	fprintf(f, ",\"rows_per_s\":%.1f", elapsed > 0 ? (double)j->rows_read / elapsed : 0.0);
 	/* ETA from the bytes rate so far; unknown before the first chunk commits */
 	if (final)
@@ -87,28 +57,12 @@ void http_json_job(FILE *f, const sl_job *j, const char *upload_id)
 			elapsed * (double)(j->bytes_total - j->bytes_done) / (double)j->bytes_done);
 	else
 		fputs(",\"eta_s\":null", f);
-	if (j->error_code) {
-		fprintf(f, ",\"error\":{\"code\":\"%s\",\"message\":", sl_error_name(j->error_code));
-		http_json_str(f, j->error_message ? j->error_message : sl_error_message(j->error_code));
-		fputc('}', f);
-	}
 	fputc('}', f);
 }
 
 void http_json_chunk(FILE *f, const sl_job *j, const sl_chunk *c)
 {
-	fprintf(f,
-		"{\"chunk_id\":\"%s-%u\",\"seq\":%u,\"status\":\"%s\",\"attempts\":%u,\"offset\":%llu,"
-		"\"length\":%llu,\"rows_read\":%llu,\"rows_loaded\":%llu,\"rows_rejected\":%llu,"
-		"\"duration_ms\":%lld,\"last_error\":",
-		j->id, c->seq, c->seq, sl_chunk_status_name(c->status), c->attempts,
-		(unsigned long long)c->offset, (unsigned long long)c->length,
-		(unsigned long long)c->rows_read, (unsigned long long)c->rows_loaded,
-		(unsigned long long)c->rows_rejected, (long long)c->duration_ms);
-	http_json_str(f, c->last_error ? sl_error_name(c->last_error) : NULL);
-	fputs(",\"last_message\":", f);
-	http_json_str(f, c->last_message[0] ? c->last_message : NULL);
-	fputc('}', f);
+	sl_chunk_json(f, j, c);
 }
 
 void http_json_dataset(FILE *f, const sl_schema *s)
