@@ -713,6 +713,22 @@ static void tx_discard(chunk_tx *tx)
 	tx->order_cap = tx->many_cap = 0;
 }
 
+/* Write a chunk's row, the job's row (when `job`) and an event into the
+   open transaction and commit it; roll back if any step fails. */
+static int record_chunk(ingest *g, const sl_chunk *c, bool job, const sl_event *ev)
+{
+	int rc = g->ops->chunk_update(g->st, g->job.id, c);
+	if (rc == 0 && job)
+		rc = g->ops->job_update(g->st, &g->job);
+	if (rc == 0)
+		rc = g->ops->event_insert(g->st, ev);
+	if (rc == 0)
+		rc = g->ops->commit(g->st);
+	if (rc < 0)
+		g->ops->rollback(g->st);
+	return rc;
+}
+
 /* A small transaction of its own: chunk Processing, attempts + 1, start event. */
 static int chunk_start(ingest *g, sl_chunk *c)
 {
@@ -724,15 +740,9 @@ static int chunk_start(ingest *g, sl_chunk *c)
 	sl_event ev = {g->job.id, c->seq, "chunk_start", 0, 0, 0, 0, NULL};
 	int rc = g->ops->begin(g->st);
 	if (rc == 0)
-		rc = g->ops->chunk_update(g->st, g->job.id, c);
-	if (rc == 0)
-		rc = g->ops->event_insert(g->st, &ev);
-	if (rc == 0)
-		rc = g->ops->commit(g->st);
-	if (rc < 0) {
-		g->ops->rollback(g->st);
+		rc = record_chunk(g, c, false, &ev);
+	if (rc < 0)
 		*c = saved;
-	}
 	return rc;
 }
 
@@ -776,15 +786,8 @@ static int chunk_commit(ingest *g, chunk_tx *tx, double t0)
 	if (!g->st)
 		return 0;
 	sl_event ev = {j->id, c->seq, "chunk_end", tx->read, tx->loaded, tx->rejected, c->duration_ms, NULL};
-	rc = g->ops->chunk_update(g->st, j->id, c);
-	if (rc == 0)
-		rc = g->ops->job_update(g->st, j);
-	if (rc == 0)
-		rc = g->ops->event_insert(g->st, &ev);
-	if (rc == 0)
-		rc = g->ops->commit(g->st);
+	rc = record_chunk(g, c, true, &ev); /* the transaction the chunk's rows are in */
 	if (rc < 0) {
-		g->ops->rollback(g->st);
 		*j = saved;
 		*c = csaved;
 	}
@@ -809,16 +812,9 @@ static int chunk_fail(ingest *g, sl_chunk *c, int err, const char *why)
 	for (int attempt = 1; attempt <= 3; attempt++) {
 		rc = g->ops->begin(g->st);
 		if (rc == 0)
-			rc = g->ops->chunk_update(g->st, g->job.id, c);
-		if (rc == 0)
-			rc = g->ops->job_update(g->st, &g->job);
-		if (rc == 0)
-			rc = g->ops->event_insert(g->st, &ev);
-		if (rc == 0)
-			rc = g->ops->commit(g->st);
+			rc = record_chunk(g, c, true, &ev);
 		if (rc == 0)
 			break;
-		g->ops->rollback(g->st);
 		if (sl_error_class(rc) != SL_CLASS_RETRY)
 			break;
 		backoff(attempt);
