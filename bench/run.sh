@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
 # Benchmarks, side by side in one run; results go to docs/benchmarks.md.
-#   bench/run.sh [ROWS] [csv|ingest|all]   (default 5,000,000 rows, about
-#                                           480 MB; all parts)
+#   bench/run.sh [ROWS] [csv|ingest|serve|all|docs]   (default 5,000,000
+#                         rows, about 480 MB; all parts; docs: only rebuild
+#                         docs/benchmarks.md from bench/out/*.md)
 # The CSV engine is measured in memory (bench_csv) and end to end
 # (`sluice csv check`), next to `wc -l` and `cat FILE > /dev/null` on the
 # same file from the page cache. The ingest part is bench/ingest.sh (see
-# there; REPEAT and MEM10X pass through the environment).
+# there; REPEAT and MEM10X pass through the environment). The serve part is
+# bench/serve.sh (its own sizes: 10 x 100 MB and 10 x 1 GB uploads; ROWS is
+# not used). docs/benchmarks.md is assembled from bench/notes.md and every
+# bench/out/PART.md; a part with no such file keeps its section from the
+# current docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROWS=${1:-5000000}
 PARTS=${2:-${BENCH:-all}}
-case $PARTS in csv | ingest | all) ;; *)
-	echo "usage: bench/run.sh [ROWS] [csv|ingest|all]" >&2
+case $PARTS in csv | ingest | serve | all | docs) ;; *)
+	echo "usage: bench/run.sh [ROWS] [csv|ingest|serve|all|docs]" >&2
 	exit 2
 	;;
 esac
@@ -19,9 +24,11 @@ B=build
 OUT=bench/out
 mkdir -p "$OUT"
 F=$OUT/cdr_$ROWS.csv
-[ -s "$F" ] || $B/sluice gen cdr --rows "$ROWS" --error-rate 0.001 --seed 1 -o "$F" 2>/dev/null
-SIZE=$(stat -c %s "$F")
-cat "$F" >/dev/null # warm the page cache
+if [ "$PARTS" = csv ] || [ "$PARTS" = all ]; then
+	[ -s "$F" ] || $B/sluice gen cdr --rows "$ROWS" --error-rate 0.001 --seed 1 -o "$F" 2>/dev/null
+	SIZE=$(stat -c %s "$F")
+	cat "$F" >/dev/null # warm the page cache
+fi
 
 best() { # best wall seconds of 3 runs of a command line
 	local b=999999
@@ -38,7 +45,7 @@ gbs() { echo "$SIZE $1" | awk '{printf "%.2f", $1/$2/1e9}'; }
 
 CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 NPROC=$(nproc)
-if [ "$PARTS" != ingest ]; then
+if [ "$PARTS" = csv ] || [ "$PARTS" = all ]; then
 t_wc=$(best "wc -l $F")
 t_cat=$(best "cat $F > /dev/null")
 t_chk1=$(best "$B/sluice csv check $F --threads 1")
@@ -75,15 +82,29 @@ ENGINE=$($B/bench_csv "$F" --repeat 3)
 cat "$OUT/csv.md"
 fi
 
-if [ "$PARTS" != csv ]; then
+if [ "$PARTS" = ingest ] || [ "$PARTS" = all ]; then
 	bench/ingest.sh "$ROWS"
 fi
 
-# docs/benchmarks.md: the notes, then every section bench/ has produced.
+if [ "$PARTS" = serve ] || [ "$PARTS" = all ]; then
+	bench/serve.sh
+fi
+
+# docs/benchmarks.md: the notes, then every section bench/ has produced;
+# a part not in bench/out/ keeps its section ("## TITLE ..." up to the next
+# "## ") from the current file.
+OLD=$(cat docs/benchmarks.md 2>/dev/null || true)
 {
 	cat bench/notes.md
-	for part in csv ingest serve; do
-		[ -f "$OUT/$part.md" ] && { echo; cat "$OUT/$part.md"; }
+	for part in "csv:CSV engine" "ingest:Ingest" "serve:Serve"; do
+		if [ -f "$OUT/${part%%:*}.md" ]; then
+			echo
+			cat "$OUT/${part%%:*}.md"
+		else
+			echo "$OLD" | awk -v t="## ${part#*:}" '
+				/^## / {on = (index($0, t " ") == 1 || $0 == t)}
+				on {if (!n++) print ""; print}'
+		fi
 	done
 } >docs/benchmarks.md
 echo "wrote docs/benchmarks.md"

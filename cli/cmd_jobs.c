@@ -93,7 +93,7 @@ int cmd_jobs(int argc, char **argv)
 	char msg[512] = "";
 	int rc = jparse("jobs", "usage: sluice jobs [--db PATH] [--status S] [--json]\n\n"
 				"List jobs, newest first. S: Accepted, Chunking, ChunksQueued, Processing,\n"
-				"Succeeded, PartiallySucceeded, Failed, RolledBack.\n",
+				"Succeeded, PartiallySucceeded, Failed, RolledBack, Cancelled.\n",
 			argc, argv, &a, 0);
 	if (rc)
 		return rc == 1 ? EXIT_OK : rc;

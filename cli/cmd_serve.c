@@ -11,68 +11,128 @@
 
 static const char help[] =
 	"usage: sluice serve --schemas DIR --data-dir DIR [--db PATH] [--listen HOST:PORT]\n"
-	"                    [--min-free SIZE] [--max-upload SIZE] [--max-uploads N]\n"
-	"                    [--max-connections N] [--timeout SECONDS] [--grace SECONDS]\n"
-	"                    [--threads N] [--chunk-size SIZE]\n"
+	"                    [--config FILE] [--jobs N] [--slice SECONDS] [--threads N]\n"
+	"                    [--chunk-size SIZE] [--min-free SIZE] [--max-upload SIZE]\n"
+	"                    [--max-uploads N] [--max-connections N] [--timeout SECONDS]\n"
+	"                    [--grace SECONDS] [--url-ttl SECONDS]\n"
 	"\n"
-	"Run the HTTP API: every *.yaml in --schemas is a dataset; uploads are kept in\n"
-	"--data-dir/uploads and loaded into --db (default ./sluice.db) one job at a\n"
-	"time. --listen defaults to 127.0.0.1:8080. API keys come from SLUICE_API_KEYS\n"
-	"(KEY:SCOPE+SCOPE,... with scopes read, write, admin); without it there is no\n"
-	"authentication. Logs are JSON lines on stderr. SIGTERM or SIGINT stops it.\n"
-	"Defaults: --min-free 1G (for /healthz/ready), --max-upload 64G, --max-uploads 8,\n"
-	"--max-connections 256, --timeout 60, --grace 30.\n";
+	"Run the HTTP API, the dashboard (GET /) and the ingest runners in one process:\n"
+	"every *.yaml in --schemas is a dataset; uploads are kept in --data-dir and\n"
+	"loaded into --db (default ./sluice.db), --jobs at a time (default 2), each\n"
+	"job yielding to waiting ones every --slice seconds (default 10). --listen\n"
+	"defaults to 127.0.0.1:8080. API keys come from SLUICE_API_KEYS (KEY:SCOPE+SCOPE,...\n"
+	"with scopes read, write, admin) or the config file; without keys there is no\n"
+	"authentication. --config FILE: a YAML file with the same settings (names\n"
+	"without the dashes, e.g. `data-dir: /var/lib/sluice`, `api-keys: ...`);\n"
+	"options on the command line win. Logs are JSON lines on stderr. SIGTERM or\n"
+	"SIGINT stops it. Defaults: --min-free 1G (for /healthz/ready), --max-upload\n"
+	"64G, --max-uploads 8, --max-connections 256, --timeout 60, --grace 30,\n"
+	"--url-ttl 3600 (signed upload URLs).\n";
+
+/* One setting, from the command line or the config file. */
+static int set_opt(sl_serve_opts *o, const char *name, const char *v)
+{
+	static const char *const sizes[] = {"min-free", "max-upload", "chunk-size"};
+	static const char *const nums[] = {"max-uploads", "max-connections", "timeout", "grace",
+					   "threads", "jobs", "slice", "url-ttl"};
+	uint64_t n = 0;
+	if (!strcmp(name, "db"))
+		o->db = v;
+	else if (!strcmp(name, "schemas"))
+		o->schemas_dir = v;
+	else if (!strcmp(name, "data-dir"))
+		o->data_dir = v;
+	else if (!strcmp(name, "listen"))
+		o->listen = v;
+	else if (!strcmp(name, "api-keys"))
+		o->api_keys = v;
+	else if (!strcmp(name, "secret"))
+		o->secret = v;
+	else {
+		for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+			if (strcmp(name, sizes[i]))
+				continue;
+			if (cli_parse_size(v, &n) < 0 || !n)
+				return cli_usage_error("serve", "%s: '%s' is not a size like 64M or 1G", name, v);
+			*(i == 0 ? &o->min_free : i == 1 ? &o->max_upload : &o->chunk_size) = n;
+			return 0;
+		}
+		for (size_t i = 0; i < sizeof nums / sizeof *nums; i++) {
+			if (strcmp(name, nums[i]))
+				continue;
+			if (cli_parse_u64(v, &n) < 0 || !n || n > 100000)
+				return cli_usage_error("serve", "%s: '%s' is not a number from 1 to 100000", name, v);
+			unsigned *dst[] = {&o->max_uploads, &o->max_connections, &o->timeout_s, &o->grace_s,
+					   NULL, &o->jobs, &o->slice_s, &o->url_ttl_s};
+			if (dst[i])
+				*dst[i] = (unsigned)n;
+			else
+				o->threads = (int)n;
+			return 0;
+		}
+		return cli_usage_error("serve", "unknown setting '%s'", name);
+	}
+	return 0;
+}
+
+static int config_cb(void *ctx, const char *name, const char *value)
+{
+	return set_opt(ctx, name, value) ? -1 : 0;
+}
 
 int cmd_serve(int argc, char **argv)
 {
-	sl_serve_opts o = {0};
+	sl_serve_opts o = {0}, cli = {0};
+	const char *config = NULL;
+	char *cfg_store = NULL;
+	int rc = EXIT_OK;
 	for (int i = 1; i < argc; i++) {
 		const char *s = argv[i];
 		if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
 			fputs(help, stdout);
 			return EXIT_OK;
 		}
-		if (s[0] != '-' || i + 1 >= argc)
+		if (strncmp(s, "--", 2) || i + 1 >= argc)
 			return cli_usage_error("serve", s[0] == '-' ? "%s needs a value" : "unexpected argument '%s'", s);
-		const char *v = argv[++i];
-		uint64_t n = 0;
-		if (!strcmp(s, "--db")) {
-			o.db = v;
-		} else if (!strcmp(s, "--schemas")) {
-			o.schemas_dir = v;
-		} else if (!strcmp(s, "--data-dir")) {
-			o.data_dir = v;
-		} else if (!strcmp(s, "--listen")) {
-			o.listen = v;
-		} else if (!strcmp(s, "--min-free") || !strcmp(s, "--max-upload") || !strcmp(s, "--chunk-size")) {
-			if (cli_parse_size(v, &n) < 0 || !n)
-				return cli_usage_error("serve", "%s: '%s' is not a size like 64M or 1G", s, v);
-			if (!strcmp(s, "--min-free"))
-				o.min_free = n;
-			else if (!strcmp(s, "--max-upload"))
-				o.max_upload = n;
-			else
-				o.chunk_size = n;
-		} else if (!strcmp(s, "--max-uploads") || !strcmp(s, "--max-connections") ||
-			   !strcmp(s, "--timeout") || !strcmp(s, "--grace") || !strcmp(s, "--threads")) {
-			if (cli_parse_u64(v, &n) < 0 || !n || n > 100000)
-				return cli_usage_error("serve", "%s: '%s' is not a number from 1 to 100000", s, v);
-			if (!strcmp(s, "--max-uploads"))
-				o.max_uploads = (unsigned)n;
-			else if (!strcmp(s, "--max-connections"))
-				o.max_connections = (unsigned)n;
-			else if (!strcmp(s, "--timeout"))
-				o.timeout_s = (unsigned)n;
-			else if (!strcmp(s, "--grace"))
-				o.grace_s = (unsigned)n;
-			else
-				o.threads = (int)n;
-		} else {
-			return cli_usage_error("serve", "unknown option '%s'", s);
+		if (!strcmp(s, "--config")) {
+			config = argv[++i];
+			continue;
+		}
+		if ((rc = set_opt(&cli, s + 2, argv[++i])) != 0)
+			return rc;
+	}
+	if (config) {
+		char msg[512];
+		if (sl_serve_config_read(config, config_cb, &o, &cfg_store, msg, sizeof msg) < 0) {
+			fprintf(stderr, "sluice serve: --config %s: %s\n", config, msg);
+			return EXIT_USAGE;
 		}
 	}
-	if (!o.schemas_dir || !o.data_dir)
-		return cli_usage_error("serve", "--schemas and --data-dir are required");
-	int rc = sl_serve(&o);
-	return rc == 0 ? EXIT_OK : rc == SL_USAGE || rc == SL_CONFIG ? EXIT_USAGE : EXIT_FAILED;
+	/* the command line wins over the file */
+	const char **strs[] = {&o.db, &o.schemas_dir, &o.data_dir, &o.listen, &o.api_keys, &o.secret};
+	const char *const cstrs[] = {cli.db, cli.schemas_dir, cli.data_dir, cli.listen, cli.api_keys, cli.secret};
+	for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
+		if (cstrs[i])
+			*strs[i] = cstrs[i];
+	uint64_t *u64s[] = {&o.min_free, &o.max_upload, &o.chunk_size};
+	const uint64_t cu64s[] = {cli.min_free, cli.max_upload, cli.chunk_size};
+	for (size_t i = 0; i < 3; i++)
+		if (cu64s[i])
+			*u64s[i] = cu64s[i];
+	unsigned *us[] = {&o.max_uploads, &o.max_connections, &o.timeout_s, &o.grace_s, &o.jobs, &o.slice_s, &o.url_ttl_s};
+	const unsigned cus[] = {cli.max_uploads, cli.max_connections, cli.timeout_s, cli.grace_s, cli.jobs, cli.slice_s, cli.url_ttl_s};
+	for (size_t i = 0; i < sizeof us / sizeof *us; i++)
+		if (cus[i])
+			*us[i] = cus[i];
+	if (cli.threads)
+		o.threads = cli.threads;
+	if (!o.schemas_dir || !o.data_dir) {
+		rc = cli_usage_error("serve", "--schemas and --data-dir are required (or schemas:, data-dir: in --config)");
+		goto out;
+	}
+	int r = sl_serve(&o);
+	rc = r == 0 ? EXIT_OK : r == SL_USAGE || r == SL_CONFIG ? EXIT_USAGE : EXIT_FAILED;
+out:
+	free(cfg_store);
+	return rc;
 }

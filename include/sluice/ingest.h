@@ -11,7 +11,8 @@
  *
  * Statuses (docs/ingest.md):
  *   job:   Accepted, Chunking, ChunksQueued, Processing, then Succeeded,
- *          PartiallySucceeded or Failed (and RolledBack after a rollback)
+ *          PartiallySucceeded or Failed (RolledBack after a rollback,
+ *          Cancelled when stopped on request)
  *   chunk: Queued, Processing, Succeeded, Failed
  */
 #ifndef SLUICE_INGEST_H
@@ -37,6 +38,7 @@ typedef enum sl_job_status {
 	SL_JOB_PARTIAL, /* "PartiallySucceeded" */
 	SL_JOB_FAILED,
 	SL_JOB_ROLLEDBACK,
+	SL_JOB_CANCELLED, /* stopped on request: committed chunks stay, the rest stay Queued */
 	SL_JOB_NSTATUS
 } sl_job_status;
 
@@ -94,8 +96,9 @@ typedef struct sl_chunk {
 } sl_chunk;
 
 typedef struct sl_ingest_progress {
-	const sl_job *job; /* counters as committed so far */
+	const sl_job *job; /* counters so far, with the chunk under way */
 	double elapsed_s;
+	const sl_chunk *chunk; /* set once per chunk, when it is done (Succeeded or Failed) */
 } sl_ingest_progress;
 
 typedef struct sl_ingest_opts {
@@ -116,11 +119,17 @@ typedef struct sl_ingest_opts {
 	int busy_timeout_ms;     /* SQLite busy timeout (default 2000) */
 	void (*progress)(void *ctx, const sl_ingest_progress *p);
 	void *progress_ctx;
+	/* Polled by the writer after each chunk commits: nonzero stops the run
+	   there, the job left unfinished to be resumed later (res->paused). A
+	   scheduler uses it to share the machine between jobs. */
+	int (*pause)(void *ctx);
+	void *pause_ctx;
 } sl_ingest_opts;
 
 typedef struct sl_ingest_result {
 	sl_job job;      /* final state; free with sl_job_clear */
 	bool resumed;    /* an unfinished job was continued */
+	bool paused;     /* opts.pause stopped it: unfinished, resume it later */
 	double duration_s;
 	char message[512]; /* on failure: what went wrong and what to do */
 } sl_ingest_result;
@@ -159,6 +168,30 @@ int sl_gc(const char *db, int64_t age_ms, uint64_t *jobs, char *msg, size_t msgl
    prints and the HTTP API returns), and a chunk as one object. */
 void sl_job_json_fields(FILE *f, const sl_job *j, bool resumed, double duration_s);
 void sl_chunk_json(FILE *f, const sl_job *j, const sl_chunk *c);
+
+/* Record a job for a file without running it: status Accepted, durable,
+   run later by sl_ingest() with opts.job_id (which plans it). With an
+   idempotency key, the first job with that key is answered instead when
+   the file has the same size and content hash and the same dataset (1),
+   and a different file is SL_CONFLICT. */
+typedef struct sl_accept_opts {
+	const char *file;
+	const char *schema_path;
+	const char *db;              /* SQLite file (default ./sluice.db) */
+	const char *correlation_id;
+	const char *idempotency_key; /* NULL or "": none */
+	uint64_t content_hash;       /* the caller's hash of the file, kept with the key */
+} sl_accept_opts;
+/* 0: a new job in *job; 1: the key's earlier job in *job; <0 failure
+   (SL_CONFLICT: the key was used with another file). */
+int sl_job_accept(const sl_accept_opts *o, sl_job *job, char *msg, size_t msglen);
+
+/* Ask job `id` to stop. A job nobody runs becomes Cancelled at once; a
+   running one stops after the chunk it is committing (its transaction
+   commits or rolls back whole) and becomes Cancelled; a finished one is
+   SL_INVAL. *status: the job's status after the call. A retry of a
+   Cancelled job runs its remaining chunks. */
+int sl_job_cancel(const char *db, const char *id, sl_job_status *status, char *msg, size_t msglen);
 
 /* Remove the rows job `id` loaded; the job becomes RolledBack. */
 int sl_ingest_rollback(const char *db, const char *id, uint64_t *rows, char *msg, size_t msglen);

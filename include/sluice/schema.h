@@ -57,7 +57,7 @@ typedef struct sl_column {
 	char *source;  /* header name in the file (= name unless `source:` says otherwise) */
 	sl_type type;
 	bool required; /* NULL (an empty field, by default) is VAL_REQUIRED */
-	bool index;    /* `index: true`: looked up by the records API (later) */
+	bool index;    /* `index: true`: indexed, and filterable in the records API */
 	/* text: lengths in characters (UTF-8 code points), -1 = no limit */
 	int64_t min_length, max_length;
 	char *pattern; /* POSIX extended regular expression, or NULL */

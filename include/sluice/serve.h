@@ -30,6 +30,10 @@ typedef struct sl_serve_opts {
 	uint64_t chunk_size;     /* ingest chunk size (0: the engine's default) */
 	unsigned grace_s;        /* on SIGTERM, wait this long for the running job (0: 30 s) */
 	const char *api_keys;    /* "KEY:SCOPE+SCOPE,..."; NULL: the SLUICE_API_KEYS variable */
+	unsigned jobs;           /* jobs run at once (0: 2) */
+	unsigned slice_s;        /* a job yields after this long when others wait (0: 10 s) */
+	const char *secret;      /* signs upload URLs; NULL: SLUICE_SECRET, else DATA_DIR/secret */
+	unsigned url_ttl_s;      /* signed upload URLs are good this long by default (0: 3600) */
 } sl_serve_opts;
 
 /* Run the service until SIGTERM or SIGINT (blocked in the calling thread
@@ -38,6 +42,14 @@ typedef struct sl_serve_opts {
    running ingest outlives the grace period the process exits with _exit(0):
    the job's committed chunks are kept and it resumes on the next start. */
 int sl_serve(const sl_serve_opts *o);
+
+/* Read a YAML config file: a mapping of setting names (the options of
+   `sluice serve` without the dashes) to scalars; `api-keys` may also be a
+   mapping of key to a list of scopes. `cb` gets each setting; the strings
+   live in *store (free it when the options are no longer needed). Returns
+   0, or a negative code with msg saying what and where. */
+int sl_serve_config_read(const char *path, int (*cb)(void *ctx, const char *name, const char *value),
+			 void *ctx, char **store, char *msg, size_t msglen);
 
 #ifdef __cplusplus
 }

@@ -51,6 +51,15 @@ typedef struct spilled_row {
 	const sl_value *vals;
 } spilled_row;
 
+/* A new job (status Accepted) for file `path` (resolved) and its schema:
+   id, fingerprint, names, times (accept.c). */
+struct stat;
+int sl__job_init(sl_job *j, const char *path, const struct stat *st, const sl_schema *sc,
+		 const char *schema_path, const char *correlation_id);
+/* The lock file that says a process runs job `id` (flock'ed while it does;
+   the kernel drops it when the process dies, kill -9 included). */
+void sl__job_lock_path(const char *db, const char *id, char *path, size_t n);
+
 typedef struct spill spill;
 int sl__spill_open(const sl_schema *sc, spill **out);
 void sl__spill_close(spill *s);

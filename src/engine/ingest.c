@@ -88,6 +88,8 @@ typedef struct ingest {
 	char *msg;
 	size_t msglen;
 	spill *sp;          /* sorted runs of a keyed table's chunk (spill.c) */
+	bool paused;        /* opts.pause stopped the run: the job stays unfinished */
+	bool cancelled;     /* a cancel request stopped it: the job becomes Cancelled */
 	int lockfd;         /* flock'ed while the job runs here */
 	char lockpath[4200];
 } ingest;
@@ -521,7 +523,16 @@ static void progress(ingest *g, const chunk_tx *tx, uint64_t end_offset)
 	l->rows_rejected += tx ? tx->rejected : 0;
 	if (tx && end_offset > tx->c->offset)
 		l->bytes_done += end_offset - tx->c->offset;
-	sl_ingest_progress p = {l, sl_now() - g->t0};
+	sl_ingest_progress p = {l, sl_now() - g->t0, NULL};
+	g->o->progress(g->o->progress_ctx, &p);
+}
+
+/* A chunk is done: say so once, with the job as committed. */
+static void progress_chunk(ingest *g, const sl_chunk *c)
+{
+	if (!g->o->progress)
+		return;
+	sl_ingest_progress p = {&g->job, sl_now() - g->t0, c};
 	g->o->progress(g->o->progress_ctx, &p);
 }
 
@@ -957,6 +968,21 @@ static int write_chunk(ingest *g, worker *self, size_t k)
 
 /* --- the run -------------------------------------------------------------- */
 
+/* Asked to stop? A cancel request in the store (any process may file it:
+   sl_job_cancel), or the caller's pause (a scheduler sharing the machine). */
+static bool stop_requested(ingest *g)
+{
+	if (g->st && g->ops->cancel_get(g->st, g->job.id) == 1) {
+		g->cancelled = true;
+		return true;
+	}
+	if (g->o->pause && g->o->pause(g->o->pause_ctx)) {
+		g->paused = true;
+		return true;
+	}
+	return false;
+}
+
 static int run_chunks(ingest *g)
 {
 	int rc = 0, threads = g->o->threads > 0 ? g->o->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
@@ -1005,6 +1031,7 @@ static int run_chunks(ingest *g)
 		rc = write_chunk(g, &self, k);
 		if (rc < 0)
 			break;
+		progress_chunk(g, &g->chunks[g->pending[k]]);
 		/* the chunk is done: wait for its worker to finish, drop what it
 		   sent for a chunk the writer redid itself, then hand the slot to
 		   chunk k + nslots (never drain after that: it is theirs) */
@@ -1022,6 +1049,10 @@ static int run_chunks(ingest *g)
 			rc = SL_LIMIT;
 			break;
 		}
+		/* between chunks, the only place a run may stop cleanly: every
+		   committed chunk is whole, the rest stay Queued */
+		if (k + 1 < g->npending && stop_requested(g))
+			break;
 		sl_chunk *c = &g->chunks[g->pending[k]];
 		if (c->status == SL_CHUNK_FAILED && c->last_error == SL_DB_FULL) {
 			/* the next chunks would only fail the same way: stop, keep what
@@ -1058,15 +1089,6 @@ out:
 }
 
 /* --- planning ------------------------------------------------------------- */
-
-static void new_job_id(char *id)
-{
-	uint32_t r = 0;
-	if (getrandom(&r, sizeof r, 0) != sizeof r)
-		r = (uint32_t)getpid() ^ (uint32_t)time(NULL);
-	/* time first: ids sort by creation */
-	snprintf(id, SL_JOB_ID_LEN, "j%011llx%06x", (unsigned long long)sl_now_ms(), r & 0xFFFFFF);
-}
 
 /* Read the header (or the first record) and map the schema's columns. */
 static int map_header(ingest *g)
@@ -1205,7 +1227,12 @@ static int fingerprint_ok(ingest *g, const struct stat *st)
 static int finish_job(ingest *g, int rc)
 {
 	sl_job *j = &g->job;
-	if (rc < 0) {
+	if (rc >= 0 && g->cancelled) {
+		j->status = SL_JOB_CANCELLED;
+		j->error_code = 0;
+		free(j->error_message);
+		j->error_message = strdup("cancelled on request");
+	} else if (rc < 0) {
 		j->status = SL_JOB_FAILED;
 		j->error_code = rc;
 		if (!g->msg[0])
@@ -1224,6 +1251,9 @@ static int finish_job(ingest *g, int rc)
 	int r = store_tx(g, tx_job_update);
 	if (r == 0 && g->ops->begin(g->st) == 0) {
 		g->ops->event_insert(g->st, &ev);
+		/* the request is answered: the status says Cancelled now */
+		if (g->cancelled)
+			g->ops->cancel_set(g->st, j->id, false);
 		g->ops->commit(g->st);
 	}
 	return r;
@@ -1232,7 +1262,7 @@ static int finish_job(ingest *g, int rc)
 static int lock_job(ingest *g, const char *db)
 {
 	char path[4200];
-	snprintf(path, sizeof path, "%s-%s.lock", db, g->job.id);
+	sl__job_lock_path(db, g->job.id, path, sizeof path);
 	g->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (g->lockfd < 0) {
 		say(g, "%s: %s", path, strerror(errno));
@@ -1244,11 +1274,6 @@ static int lock_job(ingest *g, const char *db)
 	}
 	snprintf(g->lockpath, sizeof g->lockpath, "%s", path);
 	return 0;
-}
-
-static char *xstrdup(const char *s)
-{
-	return s ? strdup(s) : NULL;
 }
 
 int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
@@ -1355,22 +1380,8 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 		}
 		res->resumed = true;
 	} else {
-		sl_job *j = &g->job;
-		new_job_id(j->id);
-		j->status = SL_JOB_ACCEPTED;
-		j->file = xstrdup(path);
-		j->schema_path = realpath(schema_path, NULL);
-		j->dataset = xstrdup(g->schema->name);
-		j->table = xstrdup(g->schema->table);
-		j->schema_hash = g->schema->hash;
-		j->file_size = (uint64_t)st.st_size;
-		j->file_mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-		j->created_ms = j->updated_ms = sl_now_ms();
-		j->correlation_id = xstrdup(o->correlation_id);
-		if (!j->file || !j->dataset || !j->table) {
-			rc = SL_NOMEM;
+		if ((rc = sl__job_init(&g->job, path, &st, g->schema, schema_path, o->correlation_id)) < 0)
 			goto out;
-		}
 		if (g->st && (rc = store_tx(g, tx_job_insert)) < 0) {
 			say(g, "database: %s", sl_store_errmsg(g->st));
 			goto out;
@@ -1382,6 +1393,36 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 	   the process dies, kill -9 included. (Scale-out brings leases.) */
 	if (g->st && (rc = lock_job(g, o->db ? o->db : "sluice.db")) < 0)
 		goto out;
+	if (g->st && res->resumed) {
+		/* the job as it is now that we hold its lock: a cancel (which
+		   takes the lock too) may have finished it meanwhile */
+		char id[SL_JOB_ID_LEN];
+		memcpy(id, g->job.id, sizeof id);
+		sl_job_clear(&g->job);
+		if ((rc = g->ops->job_get(g->st, id, &g->job)) <= 0) {
+			rc = rc < 0 ? rc : SL_INTERNAL;
+			goto out;
+		}
+		if (!o->retry && sl_job_status_final(g->job.status)) {
+			rc = SL_INVAL;
+			say(g, "job %s is %s already", g->job.id, sl_job_status_name(g->job.status));
+			goto out;
+		}
+	}
+	if (g->st) {
+		/* a retry is the user asking to run it again: an old cancel
+		   request is void; otherwise a pending one stops it at once */
+		if (o->retry) {
+			if ((rc = g->ops->begin(g->st)) == 0 && (rc = g->ops->cancel_set(g->st, g->job.id, false)) == 0)
+				rc = g->ops->commit(g->st);
+			if (rc < 0) {
+				g->ops->rollback(g->st);
+				goto out;
+			}
+		} else if (g->ops->cancel_get(g->st, g->job.id) == 1) {
+			g->cancelled = true;
+		}
+	}
 
 	/* from here on the job exists: failures are recorded on it */
 	if ((rc = map_header(g)) < 0)
@@ -1425,7 +1466,7 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 		goto fail;
 	progress(g, NULL, 0);
 
-	rc = run_chunks(g);
+	rc = g->cancelled ? 0 : run_chunks(g);
 	if (rc == 0 && g->job.rows_read != g->job.rows_loaded + g->job.rows_rejected) {
 		rc = SL_INTERNAL;
 		say(g, "internal error: the job read %llu rows but loaded %llu + rejected %llu",
@@ -1434,6 +1475,12 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 	}
 fail:
 	progress(g, NULL, 0);
+	if (rc >= 0 && g->paused) {
+		/* unfinished on purpose: the job stays Processing, its lock file
+		   stays, and the next run resumes after the last committed chunk */
+		res->paused = true;
+		goto out;
+	}
 	{
 		int fr = finish_job(g, rc);
 		if (rc >= 0 && fr < 0) {

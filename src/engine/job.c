@@ -9,6 +9,7 @@
 static const char *const job_names[SL_JOB_NSTATUS] = {
 	"Accepted",  "Chunking",           "ChunksQueued", "Processing",
 	"Succeeded", "PartiallySucceeded", "Failed",       "RolledBack",
+	"Cancelled",
 };
 static const char *const chunk_names[SL_CHUNK_NSTATUS] = {"Queued", "Processing", "Succeeded",
 							   "Failed"};
@@ -37,7 +38,7 @@ int sl_job_status_parse(const char *name, sl_job_status *out)
 bool sl_job_status_final(sl_job_status s)
 {
 	return s == SL_JOB_SUCCEEDED || s == SL_JOB_PARTIAL || s == SL_JOB_FAILED ||
-	       s == SL_JOB_ROLLEDBACK;
+	       s == SL_JOB_ROLLEDBACK || s == SL_JOB_CANCELLED;
 }
 
 void sl_job_clear(sl_job *j)

@@ -18,6 +18,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <microhttpd.h>
+#include <xxhash.h>
 
 #include "sluice/ingest.h"
 #include "sluice/schema.h"
@@ -26,7 +28,6 @@
 #define HTTP_ID_MAX 40        /* longest job, upload or chunk id accepted in a path */
 #define HTTP_CORR_MAX 128     /* X-Correlation-Id */
 #define HTTP_IDEM_MAX 200     /* Idempotency-Key */
-#define HTTP_UPLOADS_KEPT 4096 /* upload table entries (idempotency keys, upload -> job) */
 #define HTTP_MAX_KEYS 64
 
 enum { SCOPE_READ = 1, SCOPE_WRITE = 2, SCOPE_ADMIN = 4 };
@@ -41,54 +42,61 @@ typedef struct http_key {
 	unsigned scopes;
 } http_key;
 
-/* An upload received in full. The table is a ring: the oldest entry is
-   reused after HTTP_UPLOADS_KEPT uploads; an upload id no longer in it is
-   still found through its job's file name (DATA_DIR/uploads/ID.csv). */
-typedef struct http_upload {
-	char id[SL_JOB_ID_LEN];  /* "" = free */
-	char job[SL_JOB_ID_LEN]; /* "" until the ingest created the job */
-	char idem[HTTP_IDEM_MAX + 1];
-	uint64_t hash, size;
-	size_t ds;
-	bool done;               /* sl_ingest returned */
-	char err[200];           /* why it could not run, when done without a job */
-} http_upload;
-
-enum { Q_UPLOAD, Q_RESUME, Q_RETRY };
+/* A job waiting for a runner: a new or unfinished one (Q_RUN), or a
+   retry of its failed chunks (Q_RETRY). */
+enum { Q_RUN, Q_RETRY };
 typedef struct http_item {
 	struct http_item *next;
 	int kind;
-	char id[SL_JOB_ID_LEN]; /* upload id (Q_UPLOAD) or job id */
-	size_t ds;
+	char id[SL_JOB_ID_LEN];
 	char corr[HTTP_CORR_MAX + 1];
+	bool resumed; /* paused by the scheduler before: not the first run */
 } http_item;
 
-/* Routes, also the `route` label of the request metrics. */
+#define HTTP_MAX_RUNNERS 16
+
+/* Routes, also the `route` label of the request metrics (names in
+   http_server.c, in this order). */
 enum {
-	RT_LIVE, RT_READY, RT_METRICS, RT_DATASETS, RT_UPLOAD, RT_JOBS, RT_JOB, RT_CHUNKS,
-	RT_ERRORS, RT_RETRY, RT_ROLLBACK, RT_NONE, RT_COUNT
+	RT_LIVE, RT_READY, RT_METRICS, RT_DASHBOARD, RT_DATASETS, RT_UPLOAD, RT_UPLOAD_URLS,
+	RT_RECORDS, RT_RECORD, RT_TUS, RT_TUS_FILE, RT_JOBS, RT_JOB, RT_CHUNKS, RT_ERRORS,
+	RT_EVENTS, RT_RETRY, RT_CANCEL, RT_ROLLBACK, RT_NONE, RT_COUNT
 };
+/* Methods a route takes (a bit set); HEAD goes with GET unless a route
+   takes HEAD alone (tus). */
+enum { M_GET = 1, M_POST = 2, M_PATCH = 4, M_DELETE = 8, M_OPTIONS = 16, M_HEAD = 32 };
 #define HTTP_NSTATUS 16
+#define HTTP_REQ_BUCKETS 11   /* request duration histogram (http_metrics.c) */
+#define HTTP_CHUNK_BUCKETS 10 /* chunk duration histogram */
 
 typedef struct http_srv {
 	sl_serve_opts o; /* with defaults applied */
-	char *uploads_dir, *tmp_dir;
+	char *uploads_dir, *tmp_dir, *tus_dir; /* DATA_DIR/uploads, /tmp, /tus: absolute */
 	http_dataset *ds;
 	size_t nds;
 	http_key keys[HTTP_MAX_KEYS];
 	size_t nkeys; /* 0: no authentication */
+	unsigned char secret[64]; /* signs upload URLs (http_sign.c) */
+	size_t secret_len;
 
 	pthread_mutex_t mu;
 	pthread_cond_t cv, idle_cv;
-	http_upload uploads[HTTP_UPLOADS_KEPT];
-	size_t next_upload;
 	http_item *qhead, *qtail;
-	char current[SL_JOB_ID_LEN]; /* job (or upload) the worker runs, for logs */
-	bool busy, stop;
+	size_t qlen;
+	pthread_t runner_tid[HTTP_MAX_RUNNERS];
+	unsigned nrunners;            /* started */
+	char running[HTTP_MAX_RUNNERS][SL_JOB_ID_LEN]; /* "" = idle */
+	unsigned busy;                /* runners with a job */
+	bool stop;
 
 	/* metrics */
 	atomic_uint_fast64_t requests[RT_COUNT][HTTP_NSTATUS];
-	atomic_uint_fast64_t rows_loaded, rows_rejected, upload_bytes, uploads_done;
+	atomic_uint_fast64_t rows_loaded, rows_rejected, upload_bytes, uploads_done, bytes_ingested;
+	atomic_uint_fast64_t rejected_by_code[SL_ERROR_COUNT];
+	atomic_uint_fast64_t chunks_done[SL_CHUNK_NSTATUS]; /* by final chunk status */
+	/* histograms: counts per bucket (the last is +Inf) and sums in us */
+	atomic_uint_fast64_t req_hist[RT_COUNT][HTTP_REQ_BUCKETS + 1], req_sum_us[RT_COUNT];
+	atomic_uint_fast64_t chunk_hist[HTTP_CHUNK_BUCKETS + 1], chunk_sum_ms;
 	atomic_int uploads_in_flight;
 
 	pthread_mutex_t log_mu; /* one log line at a time */
@@ -100,13 +108,17 @@ void http_log(http_srv *s, const char *level, const char *fmt, ...)
 void http_log_job(http_srv *s, const char *level, const char *job, const char *corr,
 		  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
-/* http_worker.c: the ingest queue. */
-int http_worker_start(http_srv *s, pthread_t *tid);
-void http_enqueue(http_srv *s, http_item *it); /* takes it; caller holds s->mu */
-int http_resume_unfinished(http_srv *s);        /* queue the store's unfinished jobs */
-/* The job of upload `uid`: 1 and job (may be "" = not started), 0 unknown.
-   Caller holds s->mu. */
-int http_upload_find(http_srv *s, const char *uid, http_upload **out);
+/* http_worker.c: the job queue and its runners. */
+int http_workers_start(http_srv *s);  /* s->o.jobs runners */
+/* Ask the runners to stop and wait up to the grace period; false when a
+   job still runs then. */
+bool http_workers_stop(http_srv *s);
+/* Queue job `id` unless it is queued or running already: 0 queued, 1 it
+   is there already, <0 no memory. Takes s->mu. */
+int http_queue_job(http_srv *s, int kind, const char *id, const char *corr);
+/* Take job `id` off the queue (a cancelled one): true when it was there. */
+bool http_unqueue_job(http_srv *s, const char *id);
+int http_resume_unfinished(http_srv *s); /* queue the store's unfinished jobs */
 
 /* http_json.c: JSON into a FILE (open_memstream). */
 void http_json_job(FILE *f, const sl_job *j, const char *upload_id);
@@ -120,5 +132,112 @@ void http_reject_csv(FILE *f, const sl_reject *r, const char *column);
 void http_reject_jsonl(FILE *f, uint32_t chunk, const sl_reject *r, const char *column);
 /* "u..." or "" from a job's file path when it is one of ours. */
 void http_upload_of(const http_srv *s, const sl_job *j, char *uid, size_t n);
+
+
+/* --- requests: shared by the route handlers of every http_*.c ------------------------ */
+
+typedef struct http_req http_req;
+/* A handler that takes a body sets on_body/on_end in its first call (headers
+   known): on_body gets each piece libmicrohttpd hands over, on_end answers
+   once the body is complete. on_done runs when the request ends, answered
+   or not (`ok`: the response was sent in full); it frees what `ext` holds. */
+typedef void (*http_body_fn)(http_req *r, const char *data, size_t n);
+typedef enum MHD_Result (*http_end_fn)(struct MHD_Connection *c, http_req *r);
+typedef void (*http_done_fn)(http_req *r, bool ok);
+
+struct http_req {
+	http_srv *s;
+	int route;
+	double t0;
+	unsigned status; /* 0 until answered */
+	char method[16];
+	char path[256];  /* for logs, cut */
+	char corr[HTTP_CORR_MAX + 1];
+	bool corr_given; /* X-Correlation-Id came with the request */
+	char job[SL_JOB_ID_LEN]; /* for the log line */
+	http_body_fn on_body;
+	http_end_fn on_end;
+	http_done_fn on_done;
+	void *ext;       /* the handler's own state */
+	/* an upload being received (http_server.c) */
+	bool upload, counted;
+	int fd;
+	char part[4096];
+	char uid[SL_JOB_ID_LEN];
+	size_t ds;
+	uint64_t bytes;
+	XXH3_state_t *xx;
+	struct MHD_PostProcessor *pp; /* multipart/form-data */
+	bool file_part_seen;
+	char idem[HTTP_IDEM_MAX + 1];
+	char nonce[48];  /* a signed upload URL's */
+	unsigned fail_status; /* found while the body streamed in; answered at its end */
+	const char *fail_code;
+	char fail_msg[200];
+};
+
+/* Answers. Each sets r->status; the buffer is taken (freed by MHD). */
+enum MHD_Result http_send_buf(struct MHD_Connection *c, http_req *r, unsigned status, char *buf,
+			      size_t len, const char *ctype, const char *location);
+enum MHD_Result http_send_error(struct MHD_Connection *c, http_req *r, unsigned status,
+				const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+/* An empty answer with the common headers; `extra` is NULL or a NULL-ended
+   list of name, value pairs. */
+enum MHD_Result http_send_empty(struct MHD_Connection *c, http_req *r, unsigned status,
+				const char *const *extra);
+/* Add the headers every answer carries (correlation id, no-store). */
+void http_common_headers(struct MHD_Response *resp, http_req *r);
+
+/* A body written into a memory stream, then sent. */
+typedef struct http_body {
+	FILE *f;
+	char *buf;
+	size_t len;
+} http_body;
+FILE *http_body_open(http_body *b);
+enum MHD_Result http_body_send(struct MHD_Connection *c, http_req *r, unsigned status,
+			       http_body *b, const char *ctype, const char *location);
+
+const char *http_arg(struct MHD_Connection *c, const char *name);
+const char *http_header(struct MHD_Connection *c, const char *name);
+/* 1-max characters of [0-9A-Za-z_-] (id) or printable ASCII (!id). */
+bool http_valid_token(const char *p, size_t max, bool id);
+/* Index of dataset `name`, or -1. */
+int http_dataset_find(const http_srv *s, const char *name);
+/* A fresh id: prefix + 11 hex digits of ms + 6 random. */
+void http_new_id(char prefix, char *id);
+
+/* A file received in full (a raw or multipart upload, a finished tus
+   upload): take it (renamed into DATA_DIR/uploads/), create its job
+   (status Accepted, durable) and queue it. `idem` may be "" (no key).
+   Returns the HTTP status to answer: 202 new job, 200 the same upload
+   again (idempotency key seen with the same body), 409 the key was used
+   with another body, 507/503 on failure (msg says why). job_id is set for
+   200 and 202. The file is removed unless it was taken. */
+unsigned http_accept_file(http_srv *s, size_t ds, const char *path, uint64_t size, uint64_t hash,
+			  const char *idem, const char *corr, char *job_id, char *msg, size_t msglen);
+
+/* Route handlers in their own files. Each is called on the first call of
+   a request, method and API key already checked. */
+enum MHD_Result http_tus(struct MHD_Connection *c, http_req *r, const char *method,
+			 const char *id /* NULL: the creation endpoint */);
+enum MHD_Result http_records(struct MHD_Connection *c, http_req *r, const char *dataset,
+			     const char *key /* NULL: the query route */);
+enum MHD_Result http_dashboard(struct MHD_Connection *c, http_req *r);
+enum MHD_Result http_upload_urls(struct MHD_Connection *c, http_req *r, const char *dataset);
+enum MHD_Result http_events(struct MHD_Connection *c, http_req *r, const char *id);
+
+/* http_sign.c: load or make the URL signing secret (at start). */
+int http_sign_init(http_srv *s, const char *data_dir);
+/* http_sign.c: is this upload's signed URL good (dataset, expiry, HMAC,
+   not used before)? 0 yes (r->nonce set); else the 403 is sent in *sent. */
+int http_sign_check(struct MHD_Connection *c, http_req *r, const char *dataset,
+		    enum MHD_Result *sent);
+
+/* http_metrics.c: histograms for /metrics. */
+void http_metrics_observe(http_srv *s, int route, double seconds);
+void http_metrics_chunk(http_srv *s, const sl_chunk *c);
+void http_metrics_histograms(http_srv *s, FILE *f, const char *const *route_names);
 
 #endif

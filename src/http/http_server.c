@@ -51,11 +51,40 @@
 #include "http/http_int.h"
 
 static const char *const route_names[RT_COUNT] = {
-	"/healthz/live",      "/healthz/ready",         "/metrics",
-	"/v1/datasets",       "/v1/datasets/{name}/uploads", "/v1/jobs",
-	"/v1/jobs/{id}",      "/v1/jobs/{id}/chunks",   "/v1/jobs/{id}/errors",
-	"/v1/jobs/{id}/retry", "/v1/jobs/{id}/rollback", "other",
+	"/healthz/live", "/healthz/ready", "/metrics", "/",
+	"/v1/datasets", "/v1/datasets/{name}/uploads", "/v1/datasets/{name}/upload-urls",
+	"/v1/datasets/{name}/records", "/v1/datasets/{name}/records/{key}", "/v1/tus/",
+	"/v1/tus/{id}", "/v1/jobs", "/v1/jobs/{id}", "/v1/jobs/{id}/chunks",
+	"/v1/jobs/{id}/errors", "/v1/jobs/{id}/events", "/v1/jobs/{id}/retry",
+	"/v1/jobs/{id}/cancel", "/v1/jobs/{id}/rollback", "other",
 };
+
+/* What each route takes and the API key scope it needs (0: none). */
+static const struct {
+	unsigned methods, scope;
+} route_rules[RT_COUNT] = {
+	[RT_LIVE] = {M_GET, 0},
+	[RT_READY] = {M_GET, 0},
+	[RT_METRICS] = {M_GET, 0},
+	[RT_DASHBOARD] = {M_GET, 0},
+	[RT_DATASETS] = {M_GET, SCOPE_READ},
+	[RT_UPLOAD] = {M_POST, SCOPE_WRITE},
+	[RT_UPLOAD_URLS] = {M_POST, SCOPE_WRITE},
+	[RT_RECORDS] = {M_GET, SCOPE_READ},
+	[RT_RECORD] = {M_GET, SCOPE_READ},
+	[RT_TUS] = {M_POST | M_OPTIONS, SCOPE_WRITE},
+	[RT_TUS_FILE] = {M_HEAD | M_PATCH | M_DELETE | M_OPTIONS, SCOPE_WRITE},
+	[RT_JOBS] = {M_GET, SCOPE_READ},
+	[RT_JOB] = {M_GET, SCOPE_READ},
+	[RT_CHUNKS] = {M_GET, SCOPE_READ},
+	[RT_ERRORS] = {M_GET, SCOPE_READ},
+	[RT_EVENTS] = {M_GET, SCOPE_READ},
+	[RT_RETRY] = {M_POST, SCOPE_ADMIN},
+	[RT_CANCEL] = {M_POST, SCOPE_ADMIN},
+	[RT_ROLLBACK] = {M_POST, SCOPE_ADMIN},
+	[RT_NONE] = {0, 0},
+};
+
 /* the statuses counted by /metrics; anything else is counted as the last */
 static const unsigned statuses[HTTP_NSTATUS] = {200, 202, 400, 401, 403, 404, 405, 409,
 						 413, 415, 429, 500, 503, 507, 0, 1};
@@ -152,30 +181,10 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
 
 /* --- requests -------------------------------------------------------------------------- */
 
-typedef struct req {
-	http_srv *s;
-	int route;
-	double t0;
-	unsigned status; /* 0 until answered */
-	char method[16];
-	char path[256];  /* for logs, cut */
-	char corr[HTTP_CORR_MAX + 1];
-	char job[SL_JOB_ID_LEN];
-	/* an upload being received */
-	bool upload, counted;
-	int fd;
-	char part[4096];
-	char uid[SL_JOB_ID_LEN];
-	size_t ds;
-	uint64_t bytes;
-	XXH3_state_t *xx;
-	char idem[HTTP_IDEM_MAX + 1];
-	unsigned fail_status; /* found while the body streamed in; answered at its end */
-	const char *fail_code;
-	char fail_msg[200];
-} req;
+typedef http_req req;
+typedef http_body body;
 
-static void new_id(char prefix, char *id)
+void http_new_id(char prefix, char *id)
 {
 	uint32_t r = 0;
 	if (getrandom(&r, sizeof r, 0) != sizeof r)
@@ -185,7 +194,7 @@ static void new_id(char prefix, char *id)
 		 r & 0xFFFFFF);
 }
 
-static bool valid_token(const char *p, size_t max, bool id)
+bool http_valid_token(const char *p, size_t max, bool id)
 {
 	size_t n = 0;
 	for (; p[n]; n++) {
@@ -200,9 +209,36 @@ static bool valid_token(const char *p, size_t max, bool id)
 	return n > 0;
 }
 
+static void allow_header(struct MHD_Response *resp, int rt);
+
+void http_common_headers(struct MHD_Response *resp, http_req *r)
+{
+	MHD_add_response_header(resp, "X-Correlation-Id", r->corr);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+}
+
+static enum MHD_Result queue(struct MHD_Connection *c, http_req *r, unsigned status,
+			     struct MHD_Response *resp, const char *location)
+{
+	http_common_headers(resp, r);
+	if (location)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, location);
+	if (status == 401)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+	if (status == 429 || status == 503)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+	if (status == 405)
+		allow_header(resp, r->route);
+	enum MHD_Result ret = MHD_queue_response(c, status, resp);
+	MHD_destroy_response(resp);
+	r->status = status;
+	return ret;
+}
+
 /* Send `buf` (malloc'd, taken) as the answer. */
-static enum MHD_Result send_buf(struct MHD_Connection *c, req *r, unsigned status, char *buf,
-				size_t len, const char *ctype, const char *location)
+enum MHD_Result http_send_buf(struct MHD_Connection *c, http_req *r, unsigned status, char *buf,
+			      size_t len, const char *ctype, const char *location)
 {
 	struct MHD_Response *resp =
 		MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
@@ -211,32 +247,21 @@ static enum MHD_Result send_buf(struct MHD_Connection *c, req *r, unsigned statu
 		return MHD_NO;
 	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-	MHD_add_response_header(resp, "X-Correlation-Id", r->corr);
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-	if (location)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, location);
-	if (status == 401)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
-	if (status == 429 || status == 503)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
-	if (status == 405) {
-		bool post = r->route == RT_UPLOAD || r->route == RT_RETRY || r->route == RT_ROLLBACK;
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, post ? "POST" : "GET, HEAD");
-	}
-	enum MHD_Result ret = MHD_queue_response(c, status, resp);
-	MHD_destroy_response(resp);
-	r->status = status;
-	return ret;
+	return queue(c, r, status, resp, location);
 }
 
-/* A body written by `fill` into a memory stream. */
-typedef struct body {
-	FILE *f;
-	char *buf;
-	size_t len;
-} body;
+enum MHD_Result http_send_empty(struct MHD_Connection *c, http_req *r, unsigned status,
+				const char *const *extra)
+{
+	struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+	if (!resp)
+		return MHD_NO;
+	for (size_t i = 0; extra && extra[i]; i += 2)
+		MHD_add_response_header(resp, extra[i], extra[i + 1]);
+	return queue(c, r, status, resp, NULL);
+}
 
-static FILE *body_open(body *b)
+FILE *http_body_open(http_body *b)
 {
 	b->buf = NULL;
 	b->len = 0;
@@ -244,22 +269,19 @@ static FILE *body_open(body *b)
 	return b->f;
 }
 
-static enum MHD_Result send_error(struct MHD_Connection *c, req *r, unsigned status,
-				  const char *code, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
 
-static enum MHD_Result body_send(struct MHD_Connection *c, req *r, unsigned status, body *b,
-				 const char *ctype, const char *location)
+enum MHD_Result http_body_send(struct MHD_Connection *c, http_req *r, unsigned status,
+			       http_body *b, const char *ctype, const char *location)
 {
 	if (fclose(b->f) != 0) {
 		free(b->buf);
-		return send_error(c, r, 500, "NOMEM", "out of memory");
+		return http_send_error(c, r, 500, "NOMEM", "out of memory");
 	}
-	return send_buf(c, r, status, b->buf, b->len, ctype, location);
+	return http_send_buf(c, r, status, b->buf, b->len, ctype, location);
 }
 
-static enum MHD_Result send_error(struct MHD_Connection *c, req *r, unsigned status,
-				  const char *code, const char *fmt, ...)
+enum MHD_Result http_send_error(struct MHD_Connection *c, http_req *r, unsigned status,
+				const char *code, const char *fmt, ...)
 {
 	char msg[600];
 	va_list ap;
@@ -267,25 +289,25 @@ static enum MHD_Result send_error(struct MHD_Connection *c, req *r, unsigned sta
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
 	body b;
-	if (!body_open(&b)) {
+	if (!http_body_open(&b)) {
 		static const char oom[] = "{\"error\":{\"code\":\"NOMEM\",\"message\":\"out of memory\"}}\n";
 		char *p = strdup(oom);
-		return p ? send_buf(c, r, 500, p, strlen(p), "application/json", NULL) : MHD_NO;
+		return p ? http_send_buf(c, r, 500, p, strlen(p), "application/json", NULL) : MHD_NO;
 	}
 	http_json_error(b.f, code, msg);
 	if (fclose(b.f) != 0) {
 		free(b.buf);
 		return MHD_NO;
 	}
-	return send_buf(c, r, status, b.buf, b.len, "application/json", NULL);
+	return http_send_buf(c, r, status, b.buf, b.len, "application/json", NULL);
 }
 
-static const char *arg(struct MHD_Connection *c, const char *name)
+const char *http_arg(struct MHD_Connection *c, const char *name)
 {
 	return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
 }
 
-static const char *header(struct MHD_Connection *c, const char *name)
+const char *http_header(struct MHD_Connection *c, const char *name)
 {
 	return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
 }
@@ -319,7 +341,7 @@ static int parse_keys(http_srv *s, const char *spec)
 				goto out;
 			}
 		}
-		if (!scopes || !valid_token(tok, 256, false)) {
+		if (!scopes || !http_valid_token(tok, 256, false)) {
 			rc = SL_CONFIG;
 			goto out;
 		}
@@ -363,20 +385,49 @@ static unsigned key_scopes(const http_srv *s, const char *tok)
 
 typedef struct route {
 	int id;
-	bool post;    /* the method it wants */
-	const char *param; /* {name} or {id}: a segment of the (decoded) path */
+	const char *param;  /* {name} or {id}: a segment of the (decoded) path */
+	const char *param2; /* {key} */
 } route;
+
+static unsigned method_bit(const char *m)
+{
+	return !strcmp(m, "GET") ? M_GET : !strcmp(m, "HEAD") ? M_HEAD : !strcmp(m, "POST") ? M_POST
+	     : !strcmp(m, "PATCH") ? M_PATCH : !strcmp(m, "DELETE") ? M_DELETE
+	     : !strcmp(m, "OPTIONS") ? M_OPTIONS : 0;
+}
+
+static void allow_header(struct MHD_Response *resp, int rt)
+{
+	static const char *const names[] = {"GET, HEAD", "POST", "PATCH", "DELETE", "OPTIONS", "HEAD"};
+	char buf[64] = "";
+	unsigned m = route_rules[rt].methods;
+	if ((m & M_GET) && (m & M_HEAD))
+		m &= ~(unsigned)M_HEAD;
+	for (unsigned i = 0; i < 6; i++)
+		if (m & (1u << i))
+			snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s", buf[0] ? ", " : "", names[i]);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, buf);
+}
 
 /* Exact segment matching: "..", "%2e%2e" (MHD decodes it before us),
    empty segments or extra ones match no route. No route ever turns a path
    segment into a file name. */
 static route match(char *path)
 {
-	route rt = {RT_NONE, false, NULL};
+	route rt = {RT_NONE, NULL, NULL};
 	char *seg[MAX_SEGS];
 	size_t n = 0;
 	if (path[0] != '/')
 		return rt;
+	if (!path[1]) {
+		rt.id = RT_DASHBOARD;
+		return rt;
+	}
+	/* the tus creation endpoint is /v1/tus/ (tus clients keep the slash) */
+	if (!strcmp(path, "/v1/tus/") || !strcmp(path, "/v1/tus")) {
+		rt.id = RT_TUS;
+		return rt;
+	}
 	for (char *p = path + 1;;) {
 		if (n == MAX_SEGS)
 			return rt;
@@ -390,28 +441,38 @@ static route match(char *path)
 	for (size_t i = 0; i < n; i++)
 		if (!seg[i][0])
 			return rt;
+	bool v1 = n >= 2 && !strcmp(seg[0], "v1");
 	if (n == 2 && !strcmp(seg[0], "healthz"))
 		rt.id = !strcmp(seg[1], "live") ? RT_LIVE : !strcmp(seg[1], "ready") ? RT_READY : RT_NONE;
 	else if (n == 1 && !strcmp(seg[0], "metrics"))
 		rt.id = RT_METRICS;
-	else if (n >= 2 && !strcmp(seg[0], "v1") && !strcmp(seg[1], "datasets")) {
+	else if (v1 && !strcmp(seg[1], "datasets")) {
 		if (n == 2)
 			rt.id = RT_DATASETS;
 		else if (n == 4 && !strcmp(seg[3], "uploads"))
-			rt = (route){RT_UPLOAD, true, seg[2]};
-	} else if (n >= 2 && !strcmp(seg[0], "v1") && !strcmp(seg[1], "jobs")) {
+			rt = (route){RT_UPLOAD, seg[2], NULL};
+		else if (n == 4 && !strcmp(seg[3], "upload-urls"))
+			rt = (route){RT_UPLOAD_URLS, seg[2], NULL};
+		else if (n == 4 && !strcmp(seg[3], "records"))
+			rt = (route){RT_RECORDS, seg[2], NULL};
+		else if (n == 5 && !strcmp(seg[3], "records"))
+			rt = (route){RT_RECORD, seg[2], seg[4]};
+	} else if (v1 && !strcmp(seg[1], "tus") && n == 3) {
+		rt = (route){RT_TUS_FILE, seg[2], NULL};
+	} else if (v1 && !strcmp(seg[1], "jobs")) {
+		static const struct {
+			const char *name;
+			int id;
+		} sub[] = {{"chunks", RT_CHUNKS}, {"errors", RT_ERRORS}, {"events", RT_EVENTS},
+			   {"retry", RT_RETRY},   {"cancel", RT_CANCEL}, {"rollback", RT_ROLLBACK}};
 		if (n == 2)
 			rt.id = RT_JOBS;
 		else if (n == 3)
-			rt = (route){RT_JOB, false, seg[2]};
-		else if (n == 4 && !strcmp(seg[3], "chunks"))
-			rt = (route){RT_CHUNKS, false, seg[2]};
-		else if (n == 4 && !strcmp(seg[3], "errors"))
-			rt = (route){RT_ERRORS, false, seg[2]};
-		else if (n == 4 && !strcmp(seg[3], "retry"))
-			rt = (route){RT_RETRY, true, seg[2]};
-		else if (n == 4 && !strcmp(seg[3], "rollback"))
-			rt = (route){RT_ROLLBACK, true, seg[2]};
+			rt = (route){RT_JOB, seg[2], NULL};
+		else if (n == 4)
+			for (size_t i = 0; i < SL_ARRAY_LEN(sub); i++)
+				if (!strcmp(seg[3], sub[i].name))
+					rt = (route){sub[i].id, seg[2], NULL};
 	}
 	return rt;
 }
@@ -455,11 +516,11 @@ static enum MHD_Result h_ready(struct MHD_Connection *c, req *r)
 	else if (sl_jobs_list(s->o.db, -1, first_job, NULL, msg, sizeof msg) < 0)
 		snprintf(reasons[n++], sizeof reasons[0], "%s", msg);
 	body b;
-	if (!body_open(&b))
-		return send_error(c, r, 500, "NOMEM", "out of memory");
+	if (!http_body_open(&b))
+		return http_send_error(c, r, 500, "NOMEM", "out of memory");
 	if (!n) {
 		fputs("{\"status\":\"ready\"}\n", b.f);
-		return body_send(c, r, 200, &b, "application/json", NULL);
+		return http_body_send(c, r, 200, &b, "application/json", NULL);
 	}
 	fputs("{\"status\":\"not ready\",\"reasons\":[", b.f);
 	for (int i = 0; i < n; i++) {
@@ -469,7 +530,7 @@ static enum MHD_Result h_ready(struct MHD_Connection *c, req *r)
 	fputs("],\"error\":{\"code\":\"NOT_READY\",\"message\":", b.f);
 	http_json_str(b.f, reasons[0]);
 	fputs("}}\n", b.f);
-	return body_send(c, r, 503, &b, "application/json", NULL);
+	return http_body_send(c, r, 503, &b, "application/json", NULL);
 }
 
 static int count_status(void *ctx, const sl_job *j)
@@ -484,8 +545,8 @@ static enum MHD_Result h_metrics(struct MHD_Connection *c, req *r)
 {
 	http_srv *s = r->s;
 	body b;
-	if (!body_open(&b))
-		return send_error(c, r, 500, "NOMEM", "out of memory");
+	if (!http_body_open(&b))
+		return http_send_error(c, r, 500, "NOMEM", "out of memory");
 	FILE *f = b.f;
 	fputs("# HELP sluice_http_requests_total HTTP requests answered, by route and status.\n"
 	      "# TYPE sluice_http_requests_total counter\n", f);
@@ -516,13 +577,15 @@ static enum MHD_Result h_metrics(struct MHD_Connection *c, req *r)
 		(unsigned long long)atomic_load(&s->rows_rejected),
 		(unsigned long long)atomic_load(&s->upload_bytes),
 		(unsigned long long)atomic_load(&s->uploads_done), atomic_load(&s->uploads_in_flight));
-	size_t queued = 0;
 	pthread_mutex_lock(&s->mu);
-	for (http_item *it = s->qhead; it; it = it->next)
-		queued++;
+	size_t queued = s->qlen;
+	unsigned running = s->busy;
 	pthread_mutex_unlock(&s->mu);
-	fprintf(f, "# HELP sluice_ingest_queue_length Items waiting for the ingest worker.\n"
-		   "# TYPE sluice_ingest_queue_length gauge\nsluice_ingest_queue_length %zu\n", queued);
+	fprintf(f, "# HELP sluice_ingest_queue_length Jobs waiting for a runner.\n"
+		   "# TYPE sluice_ingest_queue_length gauge\nsluice_ingest_queue_length %zu\n"
+		   "# HELP sluice_jobs_running Jobs running in this process now.\n"
+		   "# TYPE sluice_jobs_running gauge\nsluice_jobs_running %u\n", queued, running);
+	http_metrics_histograms(s, f, route_names);
 	uint64_t by[SL_JOB_NSTATUS] = {0};
 	char msg[512];
 	if (sl_jobs_list(s->o.db, -1, count_status, by, msg, sizeof msg) >= 0) {
@@ -531,21 +594,21 @@ static enum MHD_Result h_metrics(struct MHD_Connection *c, req *r)
 			fprintf(f, "sluice_jobs{status=\"%s\"} %llu\n", sl_job_status_name((sl_job_status)i),
 				(unsigned long long)by[i]);
 	}
-	return body_send(c, r, 200, &b, "text/plain; version=0.0.4; charset=utf-8", NULL);
+	return http_body_send(c, r, 200, &b, "text/plain; version=0.0.4; charset=utf-8", NULL);
 }
 
 static enum MHD_Result h_datasets(struct MHD_Connection *c, req *r)
 {
 	body b;
-	if (!body_open(&b))
-		return send_error(c, r, 500, "NOMEM", "out of memory");
+	if (!http_body_open(&b))
+		return http_send_error(c, r, 500, "NOMEM", "out of memory");
 	fputs("{\"datasets\":[", b.f);
 	for (size_t i = 0; i < r->s->nds; i++) {
 		fputs(i ? "," : "", b.f);
 		http_json_dataset(b.f, r->s->ds[i].schema);
 	}
 	fputs("]}\n", b.f);
-	return body_send(c, r, 200, &b, "application/json", NULL);
+	return http_body_send(c, r, 200, &b, "application/json", NULL);
 }
 
 /* --- jobs ---------------------------------------------------------------------------------- */
@@ -567,28 +630,16 @@ static int match_upload(void *ctx, const sl_job *j)
 	return 1;
 }
 
-/* The job a path names: a job id, or an upload id ("u...") followed to its
-   job. 1 and job[] (or *pending with the upload's entry copied to *up when
-   the upload has no job yet), 0 when there is none. */
-static int resolve(http_srv *s, const char *id, char *job, bool *pending, http_upload *up)
+/* The job a path names: a job id, or an upload id ("u...", the name of
+   the upload's file) followed to its job through the store. 1 and job[],
+   0 when there is none. */
+static int resolve(http_srv *s, const char *id, char *job)
 {
-	*pending = false;
 	job[0] = 0;
 	if (id[0] != 'u') {
 		snprintf(job, SL_JOB_ID_LEN, "%s", id);
 		return 1;
 	}
-	http_upload *u;
-	pthread_mutex_lock(&s->mu);
-	int found = http_upload_find(s, id, &u);
-	if (found) {
-		*up = *u;
-		snprintf(job, SL_JOB_ID_LEN, "%s", u->job);
-		*pending = !u->job[0];
-	}
-	pthread_mutex_unlock(&s->mu);
-	if (found)
-		return 1;
 	char msg[512];
 	find_upload fu = {s, id, ""};
 	if (sl_jobs_list(s->o.db, -1, match_upload, &fu, msg, sizeof msg) < 0 || !fu.job[0])
@@ -601,8 +652,8 @@ static enum MHD_Result store_error(struct MHD_Connection *c, req *r, int rc, con
 				   const char *id)
 {
 	if (rc == SL_INVAL)
-		return send_error(c, r, 404, "NOT_FOUND", "no job %s", id);
-	return send_error(c, r, 503, sl_error_name(rc), "%s", msg[0] ? msg : sl_error_message(rc));
+		return http_send_error(c, r, 404, "NOT_FOUND", "no job %s", id);
+	return http_send_error(c, r, 503, sl_error_name(rc), "%s", msg[0] ? msg : sl_error_message(rc));
 }
 
 /* Resolve and load; on failure the answer is sent and *sent is set. */
@@ -610,15 +661,10 @@ static int load_job(struct MHD_Connection *c, req *r, const char *id, sl_job *j,
 		    size_t *n, enum MHD_Result *sent)
 {
 	char job[SL_JOB_ID_LEN], msg[512];
-	bool pending;
-	http_upload up;
 	memset(j, 0, sizeof *j);
-	if (!valid_token(id, HTTP_ID_MAX, true) || !resolve(r->s, id, job, &pending, &up)) {
-		*sent = send_error(c, r, 404, "NOT_FOUND", "no job %s", valid_token(id, HTTP_ID_MAX, true) ? id : "with that id");
-		return -1;
-	}
-	if (pending) {
-		*sent = send_error(c, r, 409, "NOT_STARTED", "upload %s is queued; its job has not started yet", id);
+	if (!http_valid_token(id, HTTP_ID_MAX, true) || !resolve(r->s, id, job)) {
+		*sent = http_send_error(c, r, 404, "NOT_FOUND", "no job %s",
+					http_valid_token(id, HTTP_ID_MAX, true) ? id : "with that id");
 		return -1;
 	}
 	snprintf(r->job, sizeof r->job, "%s", job);
@@ -630,45 +676,69 @@ static int load_job(struct MHD_Connection *c, req *r, const char *id, sl_job *j,
 	return 0;
 }
 
+/* A chunk id is JOB-SEQ (the chunk_id field of the chunk routes). */
+static bool chunk_id(const char *id, char *job, uint32_t *seq)
+{
+	const char *dot = strrchr(id, '-');
+	if (!dot || dot == id || (size_t)(dot - id) >= SL_JOB_ID_LEN || !dot[1] || strlen(dot + 1) > 9)
+		return false;
+	for (const char *p = dot + 1; *p; p++)
+		if (*p < '0' || *p > '9')
+			return false;
+	memcpy(job, id, (size_t)(dot - id));
+	job[dot - id] = 0;
+	*seq = (uint32_t)strtoul(dot + 1, NULL, 10);
+	return http_valid_token(job, HTTP_ID_MAX, true);
+}
+
+static enum MHD_Result h_chunk(struct MHD_Connection *c, req *r, const char *job, uint32_t seq)
+{
+	sl_job j;
+	sl_chunk *ch = NULL;
+	size_t n = 0;
+	enum MHD_Result ret;
+	if (load_job(c, r, job, &j, &ch, &n, &ret) < 0)
+		return ret;
+	size_t i;
+	for (i = 0; i < n && ch[i].seq != seq; i++)
+		;
+	if (i == n) {
+		ret = http_send_error(c, r, 404, "NOT_FOUND", "job %s has no chunk %u", j.id, seq);
+		goto out;
+	}
+	body b;
+	if (!http_body_open(&b)) {
+		ret = http_send_error(c, r, 500, "NOMEM", "out of memory");
+		goto out;
+	}
+	http_json_chunk(b.f, &j, &ch[i]);
+	fputc('\n', b.f);
+	ret = http_body_send(c, r, 200, &b, "application/json", NULL);
+out:
+	free(ch);
+	sl_job_clear(&j);
+	return ret;
+}
+
 static enum MHD_Result h_job(struct MHD_Connection *c, req *r, const char *id)
 {
-	char job[SL_JOB_ID_LEN], msg[512], uid[SL_JOB_ID_LEN];
-	bool pending;
-	http_upload up;
-	if (!valid_token(id, HTTP_ID_MAX, true) || !resolve(r->s, id, job, &pending, &up))
-		return send_error(c, r, 404, "NOT_FOUND", "no job %s", valid_token(id, HTTP_ID_MAX, true) ? id : "with that id");
-	body b;
-	if (pending) {
-		/* received, waiting for the worker (or it could not start a job) */
-		if (!body_open(&b))
-			return send_error(c, r, 500, "NOMEM", "out of memory");
-		fputs("{\"job_id\":null,\"upload_id\":", b.f);
-		http_json_str(b.f, up.id);
-		fprintf(b.f, ",\"status\":\"%s\",\"dataset\":", up.done ? "Failed" : "Accepted");
-		http_json_str(b.f, r->s->ds[up.ds].schema->name);
-		fprintf(b.f, ",\"bytes\":%llu", (unsigned long long)up.size);
-		if (up.done) {
-			fputs(",\"error\":{\"code\":\"INGEST\",\"message\":", b.f);
-			http_json_str(b.f, up.err[0] ? up.err : "the ingest could not start");
-			fputc('}', b.f);
-		}
-		fputs("}\n", b.f);
-		return body_send(c, r, 200, &b, "application/json", NULL);
-	}
+	char job[SL_JOB_ID_LEN], uid[SL_JOB_ID_LEN];
+	uint32_t seq;
+	if (strlen(id) <= HTTP_ID_MAX + 10 && chunk_id(id, job, &seq))
+		return h_chunk(c, r, job, seq);
 	sl_job j;
-	snprintf(r->job, sizeof r->job, "%s", job);
-	int rc = sl_job_load(r->s->o.db, job, &j, NULL, NULL, msg, sizeof msg);
-	if (rc < 0)
-		return store_error(c, r, rc, msg, id);
 	enum MHD_Result ret;
-	if (!body_open(&b)) {
-		ret = send_error(c, r, 500, "NOMEM", "out of memory");
+	if (load_job(c, r, id, &j, NULL, NULL, &ret) < 0)
+		return ret;
+	body b;
+	if (!http_body_open(&b)) {
+		ret = http_send_error(c, r, 500, "NOMEM", "out of memory");
 		goto out;
 	}
 	http_upload_of(r->s, &j, uid, sizeof uid);
 	http_json_job(b.f, &j, uid);
 	fputc('\n', b.f);
-	ret = body_send(c, r, 200, &b, "application/json", NULL);
+	ret = http_body_send(c, r, 200, &b, "application/json", NULL);
 out:
 	sl_job_clear(&j);
 	return ret;
@@ -683,8 +753,8 @@ static enum MHD_Result h_chunks(struct MHD_Connection *c, req *r, const char *id
 	if (load_job(c, r, id, &j, &ch, &n, &ret) < 0)
 		return ret;
 	body b;
-	if (!body_open(&b)) {
-		ret = send_error(c, r, 500, "NOMEM", "out of memory");
+	if (!http_body_open(&b)) {
+		ret = http_send_error(c, r, 500, "NOMEM", "out of memory");
 		goto out;
 	}
 	fputs("{\"job_id\":", b.f);
@@ -695,7 +765,7 @@ static enum MHD_Result h_chunks(struct MHD_Connection *c, req *r, const char *id
 		http_json_chunk(b.f, &j, &ch[i]);
 	}
 	fputs("]}\n", b.f);
-	ret = body_send(c, r, 200, &b, "application/json", NULL);
+	ret = http_body_send(c, r, 200, &b, "application/json", NULL);
 out:
 	free(ch);
 	sl_job_clear(&j);
@@ -747,7 +817,7 @@ static bool parse_cursor(const char *p, int64_t *ms, char *id)
 	if (!(*p >= '0' && *p <= '9'))
 		return false;
 	long long v = strtoll(p, &end, 10);
-	if (errno || *end != '.' || !valid_token(end + 1, SL_JOB_ID_LEN - 1, true))
+	if (errno || *end != '.' || !http_valid_token(end + 1, SL_JOB_ID_LEN - 1, true))
 		return false;
 	*ms = v;
 	snprintf(id, SL_JOB_ID_LEN, "%s", end + 1);
@@ -759,29 +829,29 @@ static enum MHD_Result h_jobs(struct MHD_Connection *c, req *r)
 	list_ctx l = {0};
 	l.s = r->s;
 	l.limit = 100;
-	const char *st = arg(c, "status"), *lim = arg(c, "limit"), *cur = arg(c, "cursor");
+	const char *st = http_arg(c, "status"), *lim = http_arg(c, "limit"), *cur = http_arg(c, "cursor");
 	sl_job_status status = 0;
 	if (st && st[0] && sl_job_status_parse(st, &status) < 0)
-		return send_error(c, r, 400, "BAD_REQUEST", "status: not a job status");
+		return http_send_error(c, r, 400, "BAD_REQUEST", "status: not a job status");
 	if (lim) {
 		char *end;
 		errno = 0;
 		unsigned long long v = strtoull(lim, &end, 10);
 		if (!(lim[0] >= '0' && lim[0] <= '9') || *end || errno || v < 1 || v > 1000)
-			return send_error(c, r, 400, "BAD_REQUEST", "limit: a whole number from 1 to 1000");
+			return http_send_error(c, r, 400, "BAD_REQUEST", "limit: a whole number from 1 to 1000");
 		l.limit = v;
 	}
 	if (cur && cur[0]) {
 		if (!parse_cursor(cur, &l.cur_ms, l.cur_id))
-			return send_error(c, r, 400, "BAD_REQUEST", "cursor: not a cursor this server gave");
+			return http_send_error(c, r, 400, "BAD_REQUEST", "cursor: not a cursor this server gave");
 		l.has_cursor = true;
 	}
-	l.dataset = arg(c, "dataset");
+	l.dataset = http_arg(c, "dataset");
 	if (l.dataset && !l.dataset[0])
 		l.dataset = NULL;
 	body b;
-	if (!body_open(&b))
-		return send_error(c, r, 500, "NOMEM", "out of memory");
+	if (!http_body_open(&b))
+		return http_send_error(c, r, 500, "NOMEM", "out of memory");
 	l.f = b.f;
 	fputs("{\"jobs\":[", b.f);
 	char msg[512];
@@ -797,7 +867,7 @@ static enum MHD_Result h_jobs(struct MHD_Connection *c, req *r)
 	else
 		fputs("null", b.f);
 	fputs("}\n", b.f);
-	return body_send(c, r, 200, &b, "application/json", NULL);
+	return http_body_send(c, r, 200, &b, "application/json", NULL);
 }
 
 typedef struct rej_ctx {
@@ -824,7 +894,7 @@ static int write_reject(void *ctx, uint32_t chunk, const sl_reject *r, const cha
    of the rejects, freed when the response is done (it has no name). */
 static enum MHD_Result h_errors(struct MHD_Connection *c, req *r, const char *id)
 {
-	const char *fmt = arg(c, "format"), *code_s = arg(c, "code");
+	const char *fmt = http_arg(c, "format"), *code_s = http_arg(c, "code");
 	bool csv = true;
 	int code = 0, fd = -1;
 	enum MHD_Result ret;
@@ -833,7 +903,7 @@ static enum MHD_Result h_errors(struct MHD_Connection *c, req *r, const char *id
 	if (fmt && !strcmp(fmt, "jsonl"))
 		csv = false;
 	else if (fmt && strcmp(fmt, "csv"))
-		return send_error(c, r, 400, "BAD_REQUEST", "format: csv or jsonl");
+		return http_send_error(c, r, 400, "BAD_REQUEST", "format: csv or jsonl");
 	if (code_s && code_s[0]) {
 		code = strlen(code_s) < 60 ? sl_error_from_name(code_s) : 1;
 		if (code > 0 && strlen(code_s) < 60) {
@@ -842,14 +912,14 @@ static enum MHD_Result h_errors(struct MHD_Connection *c, req *r, const char *id
 			code = sl_error_from_name(full);
 		}
 		if (code >= 0)
-			return send_error(c, r, 400, "BAD_REQUEST", "code: not an error code");
+			return http_send_error(c, r, 400, "BAD_REQUEST", "code: not an error code");
 	}
 	if (load_job(c, r, id, &j, NULL, NULL, &ret) < 0)
 		return ret;
 	char path[4096], msg[512];
 	snprintf(path, sizeof path, "%s/errors-XXXXXX", r->s->tmp_dir);
 	if ((fd = mkostemp(path, O_CLOEXEC)) < 0) {
-		ret = send_error(c, r, 500, "IO_WRITE", "cannot create a temporary file");
+		ret = http_send_error(c, r, 500, "IO_WRITE", "cannot create a temporary file");
 		goto out;
 	}
 	unlink(path);
@@ -857,7 +927,7 @@ static enum MHD_Result h_errors(struct MHD_Connection *c, req *r, const char *id
 	if (fd2 < 0 || !(f = fdopen(fd2, "w"))) {
 		if (fd2 >= 0)
 			close(fd2);
-		ret = send_error(c, r, 500, "IO_WRITE", "cannot write a temporary file");
+		ret = http_send_error(c, r, 500, "IO_WRITE", "cannot write a temporary file");
 		goto out;
 	}
 	if (csv)
@@ -868,13 +938,13 @@ static enum MHD_Result h_errors(struct MHD_Connection *c, req *r, const char *id
 	f = NULL;
 	if (rc < 0 || wr != 0) {
 		ret = rc < 0 ? store_error(c, r, rc, msg, id)
-			     : send_error(c, r, 507, "IO_WRITE", "cannot write the rejected rows to a temporary file");
+			     : http_send_error(c, r, 507, "IO_WRITE", "cannot write the rejected rows to a temporary file");
 		goto out;
 	}
 	off_t size = lseek(fd, 0, SEEK_END);
 	struct MHD_Response *resp = size >= 0 ? MHD_create_response_from_fd((uint64_t)size, fd) : NULL;
 	if (!resp) {
-		ret = send_error(c, r, 500, "INTERNAL", "cannot send the file");
+		ret = http_send_error(c, r, 500, "INTERNAL", "cannot send the file");
 		goto out;
 	}
 	fd = -1; /* the response owns it */
@@ -896,22 +966,20 @@ out:
 	return ret;
 }
 
-static enum MHD_Result accepted(struct MHD_Connection *c, req *r, unsigned status, const char *id,
-				const char *upload_id)
+static enum MHD_Result accepted(struct MHD_Connection *c, req *r, unsigned status, const char *job)
 {
 	char loc[128];
-	snprintf(loc, sizeof loc, "/v1/jobs/%s", id);
+	snprintf(loc, sizeof loc, "/v1/jobs/%s", job);
+	snprintf(r->job, sizeof r->job, "%s", job);
 	body b;
-	if (!body_open(&b))
-		return send_error(c, r, 500, "NOMEM", "out of memory");
+	if (!http_body_open(&b))
+		return http_send_error(c, r, 500, "NOMEM", "out of memory");
 	fputs("{\"job_id\":", b.f);
-	http_json_str(b.f, id);
-	fputs(",\"upload_id\":", b.f);
-	http_json_str(b.f, upload_id);
+	http_json_str(b.f, job);
 	fputs(",\"status_url\":", b.f);
 	http_json_str(b.f, loc);
 	fputs("}\n", b.f);
-	return body_send(c, r, status, &b, "application/json", loc);
+	return http_body_send(c, r, status, &b, "application/json", loc);
 }
 
 static enum MHD_Result h_retry(struct MHD_Connection *c, req *r, const char *id)
@@ -920,34 +988,56 @@ static enum MHD_Result h_retry(struct MHD_Connection *c, req *r, const char *id)
 	enum MHD_Result ret;
 	if (load_job(c, r, id, &j, NULL, NULL, &ret) < 0)
 		return ret;
-	http_srv *s = r->s;
 	if (!sl_job_status_final(j.status) || j.status == SL_JOB_ROLLEDBACK) {
-		ret = send_error(c, r, 409, "CONFLICT", "job %s is %s: only a finished job can be retried", j.id,
-				 sl_job_status_name(j.status));
+		ret = http_send_error(c, r, 409, "CONFLICT", "job %s is %s: only a finished job can be retried",
+				      j.id, sl_job_status_name(j.status));
 		goto out;
 	}
-	http_item *it = calloc(1, sizeof *it);
-	if (!it) {
-		ret = send_error(c, r, 503, "NOMEM", "out of memory");
+	int q = http_queue_job(r->s, Q_RETRY, j.id, r->corr);
+	if (q < 0)
+		ret = http_send_error(c, r, 503, "NOMEM", "out of memory");
+	else if (q == 1)
+		ret = http_send_error(c, r, 409, "CONFLICT", "job %s is queued or running already", j.id);
+	else
+		ret = accepted(c, r, 202, j.id);
+out:
+	sl_job_clear(&j);
+	return ret;
+}
+
+/* Cancel: a job nobody runs (queued here, or not started) is Cancelled at
+   once (200); a running one stops after the chunk it commits (202, status
+   still Processing; follow the job until it says Cancelled). */
+static enum MHD_Result h_cancel(struct MHD_Connection *c, req *r, const char *id)
+{
+	sl_job j;
+	enum MHD_Result ret;
+	char msg[512];
+	sl_job_status st = SL_JOB_ACCEPTED;
+	if (load_job(c, r, id, &j, NULL, NULL, &ret) < 0)
+		return ret;
+	int rc = sl_job_cancel(r->s->o.db, j.id, &st, msg, sizeof msg);
+	if (rc == SL_CONFLICT) {
+		ret = http_send_error(c, r, 409, "CONFLICT", "%s", msg);
 		goto out;
 	}
-	it->kind = Q_RETRY;
-	snprintf(it->id, sizeof it->id, "%s", j.id);
-	snprintf(it->corr, sizeof it->corr, "%s", r->corr);
-	bool queued = false;
-	pthread_mutex_lock(&s->mu);
-	for (http_item *q = s->qhead; q && !queued; q = q->next)
-		queued = q->kind != Q_UPLOAD && !strcmp(q->id, j.id);
-	queued = queued || !strcmp(s->current, j.id);
-	if (!queued)
-		http_enqueue(s, it);
-	pthread_mutex_unlock(&s->mu);
-	if (queued) {
-		free(it);
-		ret = send_error(c, r, 409, "CONFLICT", "job %s is queued or running already", j.id);
+	if (rc < 0) {
+		ret = store_error(c, r, rc, msg, id);
 		goto out;
 	}
-	ret = accepted(c, r, 202, j.id, NULL);
+	if (st == SL_JOB_CANCELLED)
+		http_unqueue_job(r->s, j.id);
+	body b;
+	if (!http_body_open(&b)) {
+		ret = http_send_error(c, r, 500, "NOMEM", "out of memory");
+		goto out;
+	}
+	fputs("{\"job_id\":", b.f);
+	http_json_str(b.f, j.id);
+	fprintf(b.f, ",\"status\":\"%s\",\"cancel_requested\":true}\n", sl_job_status_name(st));
+	http_log_job(r->s, "info", j.id, r->corr, "cancel of %s: %s", j.id,
+		     st == SL_JOB_CANCELLED ? "cancelled" : "requested; stops after the chunk in progress");
+	ret = http_body_send(c, r, st == SL_JOB_CANCELLED ? 200 : 202, &b, "application/json", NULL);
 out:
 	sl_job_clear(&j);
 	return ret;
@@ -963,19 +1053,19 @@ static enum MHD_Result h_rollback(struct MHD_Connection *c, req *r, const char *
 		return ret;
 	int rc = sl_ingest_rollback(r->s->o.db, j.id, &rows, msg, sizeof msg);
 	if (rc == SL_INVAL) {
-		ret = send_error(c, r, 409, "CONFLICT", "%s", msg);
+		ret = http_send_error(c, r, 409, "CONFLICT", "%s", msg);
 	} else if (rc < 0) {
-		ret = send_error(c, r, 503, sl_error_name(rc), "%s", msg[0] ? msg : sl_error_message(rc));
+		ret = http_send_error(c, r, 503, sl_error_name(rc), "%s", msg[0] ? msg : sl_error_message(rc));
 	} else {
 		body b;
-		if (!body_open(&b)) {
-			ret = send_error(c, r, 500, "NOMEM", "out of memory");
+		if (!http_body_open(&b)) {
+			ret = http_send_error(c, r, 500, "NOMEM", "out of memory");
 			goto out;
 		}
 		fputs("{\"job_id\":", b.f);
 		http_json_str(b.f, j.id);
 		fprintf(b.f, ",\"status\":\"RolledBack\",\"rows_removed\":%llu}\n", (unsigned long long)rows);
-		ret = body_send(c, r, 200, &b, "application/json", NULL);
+		ret = http_body_send(c, r, 200, &b, "application/json", NULL);
 	}
 	http_log_job(r->s, "info", j.id, r->corr, "rollback of %s: %s", j.id, rc < 0 ? msg : "done");
 out:
@@ -984,6 +1074,55 @@ out:
 }
 
 /* --- uploads ----------------------------------------------------------------------------- */
+
+int http_dataset_find(const http_srv *s, const char *name)
+{
+	for (size_t i = 0; i < s->nds; i++)
+		if (!strcmp(s->ds[i].schema->name, name))
+			return (int)i;
+	return -1;
+}
+
+unsigned http_accept_file(http_srv *s, size_t ds, const char *path, uint64_t size, uint64_t hash,
+			  const char *idem, const char *corr, char *job_id, char *msg, size_t msglen)
+{
+	char uid[SL_JOB_ID_LEN], final[4200];
+	unsigned status;
+	bool taken = false;
+	sl_job j = {0};
+	job_id[0] = msg[0] = 0;
+	/* the upload's own name, never one from the request */
+	http_new_id('u', uid);
+	snprintf(final, sizeof final, "%s/%s.csv", s->uploads_dir, uid);
+	if (rename(path, final) != 0) {
+		snprintf(msg, msglen, "cannot store the upload: %s", strerror(errno));
+		unlink(path);
+		return 507;
+	}
+	sl_accept_opts a = {final, s->ds[ds].schema->path, s->o.db, corr, idem, hash};
+	int rc = sl_job_accept(&a, &j, msg, msglen);
+	if (rc == 1) {
+		status = 200; /* the same upload again: nothing new accepted */
+	} else if (rc == SL_CONFLICT) {
+		status = 409;
+	} else if (rc < 0) {
+		status = rc == SL_DB_FULL ? 507 : 503;
+	} else {
+		taken = true;
+		status = http_queue_job(s, Q_RUN, j.id, corr) < 0 ? 503 : 202;
+		if (status == 503)
+			snprintf(msg, msglen, "out of memory; job %s runs after a restart", j.id);
+		atomic_fetch_add(&s->uploads_done, 1);
+		http_log_job(s, "info", j.id, corr, "upload %s: %llu bytes for dataset %s, job %s queued", uid,
+			     (unsigned long long)size, s->ds[ds].schema->name, j.id);
+	}
+	if (rc >= 0)
+		snprintf(job_id, SL_JOB_ID_LEN, "%s", j.id);
+	if (!taken)
+		unlink(final);
+	sl_job_clear(&j);
+	return status;
+}
 
 static void upload_release(req *r)
 {
@@ -998,77 +1137,43 @@ static void upload_release(req *r)
 	}
 }
 
-/* The first call: refuse what can be refused before the body. */
-static enum MHD_Result upload_begin(struct MHD_Connection *c, req *r, const char *name)
+/* A client that went away mid-upload leaves no file and no job. */
+static void upload_done(http_req *r, bool ok)
 {
-	http_srv *s = r->s;
-	size_t i;
-	for (i = 0; i < s->nds; i++)
-		if (!strcmp(s->ds[i].schema->name, name))
-			break;
-	if (i == s->nds)
-		return send_error(c, r, 404, "NOT_FOUND", "no dataset with that name");
-	r->ds = i;
-	const char *ct = header(c, MHD_HTTP_HEADER_CONTENT_TYPE);
-	if (ct && !strncasecmp(ct, "multipart/", 10))
-		return send_error(c, r, 415, "UNSUPPORTED_MEDIA_TYPE",
-				  "multipart bodies are not supported yet: send the file as the raw body");
-	const char *cl = header(c, MHD_HTTP_HEADER_CONTENT_LENGTH);
-	if (cl) {
-		char *end;
-		errno = 0;
-		unsigned long long v = strtoull(cl, &end, 10);
-		if (!errno && !*end && v > s->o.max_upload)
-			return send_error(c, r, 413, "TOO_LARGE", "the body is %llu bytes; the limit is %llu", v,
-					  (unsigned long long)s->o.max_upload);
+	(void)ok;
+	upload_release(r);
+	if (r->pp) {
+		MHD_destroy_post_processor(r->pp);
+		r->pp = NULL;
 	}
-	const char *idem = header(c, "Idempotency-Key");
-	if (idem) {
-		if (!valid_token(idem, HTTP_IDEM_MAX, false))
-			return send_error(c, r, 400, "BAD_REQUEST",
-					  "Idempotency-Key: 1 to 200 printable ASCII characters");
-		snprintf(r->idem, sizeof r->idem, "%s", idem);
+	if (r->xx) {
+		XXH3_freeState(r->xx);
+		r->xx = NULL;
 	}
-	if (atomic_fetch_add(&s->uploads_in_flight, 1) >= (int)s->o.max_uploads) {
-		atomic_fetch_sub(&s->uploads_in_flight, 1);
-		return send_error(c, r, 429, "TOO_MANY_UPLOADS", "%u uploads are in progress; try again later",
-				  s->o.max_uploads);
-	}
-	r->counted = true;
-	if (!(r->xx = XXH3_createState()) || XXH3_64bits_reset(r->xx) != XXH_OK) {
-		upload_release(r);
-		return send_error(c, r, 503, "NOMEM", "out of memory");
-	}
-	for (int attempt = 0; attempt < 3 && r->fd < 0; attempt++) {
-		new_id('u', r->uid);
-		snprintf(r->part, sizeof r->part, "%s/%s.part", s->uploads_dir, r->uid);
-		r->fd = open(r->part, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-		if (r->fd < 0 && errno != EEXIST)
-			break;
-	}
-	if (r->fd < 0) {
-		int e = errno;
-		upload_release(r);
-		http_log(s, "error", "cannot create an upload file in %s: %s", s->uploads_dir, strerror(e));
-		return send_error(c, r, 503, "IO_WRITE", "cannot store the upload");
-	}
-	/* without a header, the upload id is the correlation id */
-	if (!header(c, "X-Correlation-Id"))
-		snprintf(r->corr, sizeof r->corr, "%s", r->uid);
-	r->upload = true;
-	return MHD_YES;
 }
 
-static void upload_data(req *r, const char *data, size_t n)
+static void upload_fail(req *r, unsigned status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void upload_fail(req *r, unsigned status, const char *code, const char *fmt, ...)
+{
+	if (r->fail_status)
+		return; /* the first reason wins */
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(r->fail_msg, sizeof r->fail_msg, fmt, ap);
+	va_end(ap);
+	r->fail_status = status;
+	r->fail_code = code;
+	upload_release(r);
+}
+
+static void upload_write(req *r, const char *data, size_t n)
 {
 	if (r->fail_status || r->fd < 0)
 		return; /* drop the rest of a refused body */
 	if (r->bytes + n > r->s->o.max_upload) {
-		r->fail_status = 413;
-		r->fail_code = "TOO_LARGE";
-		snprintf(r->fail_msg, sizeof r->fail_msg, "the body is larger than the limit of %llu bytes",
-			 (unsigned long long)r->s->o.max_upload);
-		upload_release(r);
+		upload_fail(r, 413, "TOO_LARGE", "the body is larger than the limit of %llu bytes",
+			    (unsigned long long)r->s->o.max_upload);
 		return;
 	}
 	for (size_t done = 0; done < n;) {
@@ -1077,11 +1182,9 @@ static void upload_data(req *r, const char *data, size_t n)
 			continue;
 		if (w <= 0) {
 			int e = w < 0 ? errno : ENOSPC;
-			r->fail_status = e == ENOSPC || e == EDQUOT || e == EFBIG ? 507 : 500;
-			r->fail_code = "IO_WRITE";
-			snprintf(r->fail_msg, sizeof r->fail_msg, "cannot store the upload: %s", strerror(e));
 			http_log(r->s, "error", "upload %s: write: %s", r->uid, strerror(e));
-			upload_release(r);
+			upload_fail(r, e == ENOSPC || e == EDQUOT || e == EFBIG ? 507 : 500, "IO_WRITE",
+				    "cannot store the upload: %s", strerror(e));
 			return;
 		}
 		done += (size_t)w;
@@ -1091,90 +1194,154 @@ static void upload_data(req *r, const char *data, size_t n)
 	atomic_fetch_add(&r->s->upload_bytes, n);
 }
 
-/* The body is complete: keep it, settle the idempotency key, queue it. */
-static enum MHD_Result upload_end(struct MHD_Connection *c, req *r)
+/* multipart/form-data: the part named `file` is the upload; other parts
+   (a description, say) are ignored. One file part only. */
+static enum MHD_Result multipart_part(void *cls, enum MHD_ValueKind kind, const char *key,
+				      const char *filename, const char *content_type,
+				      const char *transfer_encoding, const char *data, uint64_t off,
+				      size_t size)
+{
+	req *r = cls;
+	(void)kind;
+	(void)filename;
+	(void)content_type;
+	(void)transfer_encoding;
+	if (!key || strcmp(key, "file"))
+		return MHD_YES;
+	if (off == 0 && r->file_part_seen && r->bytes) {
+		upload_fail(r, 400, "BAD_REQUEST", "more than one part named file");
+		return MHD_YES;
+	}
+	r->file_part_seen = true;
+	if (size)
+		upload_write(r, data, size);
+	return MHD_YES;
+}
+
+static void upload_data(http_req *r, const char *data, size_t n)
+{
+	if (r->fail_status)
+		return;
+	if (!r->pp) {
+		upload_write(r, data, n);
+		return;
+	}
+	if (MHD_post_process(r->pp, data, n) != MHD_YES)
+		upload_fail(r, 400, "BAD_REQUEST", "the multipart body is malformed");
+}
+
+/* The body is complete: keep it and create its job. */
+static enum MHD_Result upload_end(struct MHD_Connection *c, http_req *r)
 {
 	http_srv *s = r->s;
+	if (r->pp) {
+		/* MHD_NO: the body ended inside a part */
+		if (MHD_destroy_post_processor(r->pp) != MHD_YES)
+			upload_fail(r, 400, "BAD_REQUEST", "the multipart body ends early");
+		r->pp = NULL;
+		if (!r->file_part_seen)
+			upload_fail(r, 400, "BAD_REQUEST", "the multipart body has no part named file");
+	}
+	if (!r->fail_status && !r->bytes)
+		upload_fail(r, 400, "BAD_REQUEST", "the body is empty: send the file as the body");
 	if (r->fail_status) {
 		upload_release(r);
-		return send_error(c, r, r->fail_status, r->fail_code, "%s", r->fail_msg);
-	}
-	if (!r->bytes) {
-		upload_release(r);
-		return send_error(c, r, 400, "BAD_REQUEST", "the body is empty: send the file as the body");
+		return http_send_error(c, r, r->fail_status, r->fail_code, "%s", r->fail_msg);
 	}
 	/* the answer promises the file is kept: make it durable first */
-	if (fdatasync(r->fd) != 0 || close(r->fd) != 0) {
-		r->fd = -1;
+	int fd = r->fd;
+	r->fd = -1;
+	if (fdatasync(fd) != 0 || close(fd) != 0) {
+		int e = errno;
 		unlink(r->part);
 		upload_release(r);
-		return send_error(c, r, 507, "IO_WRITE", "cannot store the upload: %s", strerror(errno));
+		return http_send_error(c, r, 507, "IO_WRITE", "cannot store the upload: %s", strerror(e));
 	}
-	r->fd = -1;
-	uint64_t hash = XXH3_64bits_digest(r->xx);
-	char final[4096], other[SL_JOB_ID_LEN] = "";
-	snprintf(final, sizeof final, "%s/%s.csv", s->uploads_dir, r->uid);
-	http_item *it = calloc(1, sizeof *it);
-	unsigned fail = it ? 0 : 503;
-	pthread_mutex_lock(&s->mu);
-	if (!fail && r->idem[0]) {
-		for (size_t i = 0; i < HTTP_UPLOADS_KEPT; i++) {
-			http_upload *u = &s->uploads[i];
-			if (!u->id[0] || strcmp(u->idem, r->idem))
-				continue;
-			if (u->hash == hash && u->size == r->bytes && u->ds == r->ds)
-				snprintf(other, sizeof other, "%s", u->id);
-			else
-				fail = 409;
-			break;
-		}
-	}
-	if (!fail && !other[0]) {
-		/* renamed and registered under the lock: a second request with the
-		   same key sees either nothing or the whole entry */
-		if (rename(r->part, final) != 0) {
-			fail = 507;
-		} else {
-			http_upload *u = &s->uploads[s->next_upload++ % HTTP_UPLOADS_KEPT];
-			memset(u, 0, sizeof *u);
-			snprintf(u->id, sizeof u->id, "%s", r->uid);
-			snprintf(u->idem, sizeof u->idem, "%s", r->idem);
-			u->hash = hash;
-			u->size = r->bytes;
-			u->ds = r->ds;
-			it->kind = Q_UPLOAD;
-			it->ds = r->ds;
-			snprintf(it->id, sizeof it->id, "%s", r->uid);
-			snprintf(it->corr, sizeof it->corr, "%s", r->corr);
-			http_enqueue(s, it);
-			it = NULL;
-		}
-	}
-	pthread_mutex_unlock(&s->mu);
-	if (fail || other[0])
-		unlink(r->part); /* not kept: this body is not needed */
-	free(it);
+	char job[SL_JOB_ID_LEN], msg[600], idem[HTTP_IDEM_MAX + 60];
+	/* a signed URL's nonce is its idempotency key: the URL is good for one
+	   upload, and the same body again gets the same job */
+	if (r->nonce[0])
+		snprintf(idem, sizeof idem, "url:%s", r->nonce);
+	else if (r->idem[0])
+		snprintf(idem, sizeof idem, "key:%s", r->idem);
+	else
+		idem[0] = 0;
+	unsigned st = http_accept_file(s, r->ds, r->part, r->bytes, XXH3_64bits_digest(r->xx), idem,
+				       r->corr, job, msg, sizeof msg);
 	upload_release(r);
-	if (other[0]) {
-		http_upload up;
-		char job[SL_JOB_ID_LEN];
-		bool pending;
-		/* the same upload again: the same answer (200: nothing new was accepted) */
-		if (resolve(s, other, job, &pending, &up) == 1 && !pending)
-			snprintf(r->job, sizeof r->job, "%s", job);
-		return accepted(c, r, 200, other, other);
+	switch (st) {
+	case 200:
+	case 202:
+		return accepted(c, r, st, job);
+	case 409:
+		if (r->nonce[0])
+			return http_send_error(c, r, 403, "FORBIDDEN", "this upload URL was used already");
+		return http_send_error(c, r, 409, "IDEMPOTENCY_CONFLICT",
+				       "the Idempotency-Key was used with another body or dataset");
+	default:
+		return http_send_error(c, r, st, st == 507 ? "IO_WRITE" : "UNAVAILABLE", "%s", msg);
 	}
-	if (fail == 409)
-		return send_error(c, r, 409, "IDEMPOTENCY_CONFLICT",
-				  "the Idempotency-Key was used with another body or dataset");
-	if (fail == 503)
-		return send_error(c, r, 503, "NOMEM", "out of memory");
-	if (fail)
-		return send_error(c, r, 507, "IO_WRITE", "cannot store the upload");
-	atomic_fetch_add(&s->uploads_done, 1);
-	http_log_job(s, "info", NULL, r->corr, "upload %s: %llu bytes for dataset %s, queued", r->uid,
-		     (unsigned long long)r->bytes, s->ds[r->ds].schema->name);
-	return accepted(c, r, 202, r->uid, r->uid);
+}
+
+/* The first call: refuse what can be refused before the body. */
+static enum MHD_Result upload_begin(struct MHD_Connection *c, req *r, const char *name,
+				    bool signed_url)
+{
+	http_srv *s = r->s;
+	int i = http_dataset_find(s, name);
+	if (i < 0)
+		return http_send_error(c, r, 404, "NOT_FOUND", "no dataset with that name");
+	r->ds = (size_t)i;
+	enum MHD_Result sent;
+	if (signed_url && http_sign_check(c, r, name, &sent) < 0)
+		return sent;
+	const char *ct = http_header(c, MHD_HTTP_HEADER_CONTENT_TYPE);
+	bool multipart = ct && !strncasecmp(ct, "multipart/", 10);
+	if (multipart && strncasecmp(ct, "multipart/form-data", 19))
+		return http_send_error(c, r, 415, "UNSUPPORTED_MEDIA_TYPE",
+				       "multipart/form-data (a part named file) or the raw file as the body");
+	const char *cl = http_header(c, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl) {
+		char *end;
+		errno = 0;
+		unsigned long long v = strtoull(cl, &end, 10);
+		if (!errno && !*end && v > s->o.max_upload)
+			return http_send_error(c, r, 413, "TOO_LARGE", "the body is %llu bytes; the limit is %llu", v,
+					       (unsigned long long)s->o.max_upload);
+	}
+	const char *idem = http_header(c, "Idempotency-Key");
+	if (idem) {
+		if (!http_valid_token(idem, HTTP_IDEM_MAX, false))
+			return http_send_error(c, r, 400, "BAD_REQUEST",
+					       "Idempotency-Key: 1 to 200 printable ASCII characters");
+		snprintf(r->idem, sizeof r->idem, "%s", idem);
+	}
+	r->on_done = upload_done;
+	if (atomic_fetch_add(&s->uploads_in_flight, 1) >= (int)s->o.max_uploads) {
+		atomic_fetch_sub(&s->uploads_in_flight, 1);
+		return http_send_error(c, r, 429, "TOO_MANY_UPLOADS", "%u uploads are in progress; try again later",
+				       s->o.max_uploads);
+	}
+	r->counted = true;
+	if (!(r->xx = XXH3_createState()) || XXH3_64bits_reset(r->xx) != XXH_OK)
+		return http_send_error(c, r, 503, "NOMEM", "out of memory");
+	if (multipart && !(r->pp = MHD_create_post_processor(c, 64 * 1024, multipart_part, r)))
+		return http_send_error(c, r, 400, "BAD_REQUEST", "multipart/form-data without a boundary");
+	for (int attempt = 0; attempt < 3 && r->fd < 0; attempt++) {
+		http_new_id('p', r->uid);
+		snprintf(r->part, sizeof r->part, "%s/%s.part", s->uploads_dir, r->uid);
+		r->fd = open(r->part, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (r->fd < 0 && errno != EEXIST)
+			break;
+	}
+	if (r->fd < 0) {
+		http_log(s, "error", "cannot create an upload file in %s: %s", s->uploads_dir, strerror(errno));
+		return http_send_error(c, r, 503, "IO_WRITE", "cannot store the upload");
+	}
+	r->upload = true;
+	r->on_body = upload_data;
+	r->on_end = upload_end;
+	return MHD_YES;
 }
 
 /* --- the access handler ---------------------------------------------------------------------- */
@@ -1185,52 +1352,65 @@ static enum MHD_Result first_call(struct MHD_Connection *c, req *r, const char *
 	http_srv *s = r->s;
 	char path[512];
 	if (strlen(url) >= sizeof path)
-		return send_error(c, r, 414, "URI_TOO_LONG", "the path is too long");
+		return http_send_error(c, r, 414, "URI_TOO_LONG", "the path is too long");
 	snprintf(path, sizeof path, "%s", url);
 	route rt = match(path);
 	r->route = rt.id;
-	const char *corr = header(c, "X-Correlation-Id");
+	const char *corr = http_header(c, "X-Correlation-Id");
 	if (corr) {
-		if (!valid_token(corr, HTTP_CORR_MAX, false)) {
-			new_id('r', r->corr);
-			return send_error(c, r, 400, "BAD_REQUEST",
-					  "X-Correlation-Id: 1 to 128 printable ASCII characters");
+		if (!http_valid_token(corr, HTTP_CORR_MAX, false)) {
+			http_new_id('r', r->corr);
+			return http_send_error(c, r, 400, "BAD_REQUEST",
+					       "X-Correlation-Id: 1 to 128 printable ASCII characters");
 		}
 		snprintf(r->corr, sizeof r->corr, "%s", corr);
+		r->corr_given = true;
 	}
 	if (rt.id == RT_NONE)
-		return send_error(c, r, 404, "NOT_FOUND", "no such route");
-	bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
-	bool post = !strcmp(method, "POST");
-	if (rt.post ? !post : !get)
-		return send_error(c, r, 405, "METHOD_NOT_ALLOWED", "%s is not allowed here",
-				  rt.post ? "only POST" : "only GET and HEAD");
-	if (s->nkeys && rt.id >= RT_DATASETS && rt.id <= RT_ROLLBACK) {
-		const char *auth = header(c, MHD_HTTP_HEADER_AUTHORIZATION);
-		unsigned want = rt.id == RT_UPLOAD ? SCOPE_WRITE
-				: rt.id == RT_RETRY || rt.id == RT_ROLLBACK ? SCOPE_ADMIN : SCOPE_READ;
+		return http_send_error(c, r, 404, "NOT_FOUND", "no such route");
+	unsigned m = method_bit(method), allowed = route_rules[rt.id].methods;
+	if ((allowed & M_GET) && m == M_HEAD)
+		m = M_GET;
+	if (!(m & allowed))
+		return http_send_error(c, r, 405, "METHOD_NOT_ALLOWED", "%s is not allowed here", method);
+	unsigned want = route_rules[rt.id].scope;
+	/* a signed upload URL stands in for the key (http_sign.c) */
+	bool signed_url = rt.id == RT_UPLOAD && http_arg(c, "signature");
+	if (s->nkeys && want && !signed_url && m != M_OPTIONS) {
+		const char *auth = http_header(c, MHD_HTTP_HEADER_AUTHORIZATION);
 		unsigned have = 0;
 		if (auth && !strncasecmp(auth, "Bearer ", 7) && strlen(auth + 7) <= 256)
 			have = key_scopes(s, auth + 7);
 		if (!have)
-			return send_error(c, r, 401, "UNAUTHORIZED", "an API key is required: Authorization: Bearer KEY");
+			return http_send_error(c, r, 401, "UNAUTHORIZED",
+					       "an API key is required: Authorization: Bearer KEY");
 		if (!(have & want))
-			return send_error(c, r, 403, "FORBIDDEN", "the API key lacks the %s scope",
-					  want == SCOPE_WRITE ? "write" : want == SCOPE_ADMIN ? "admin" : "read");
+			return http_send_error(c, r, 403, "FORBIDDEN", "the API key lacks the %s scope",
+					       want == SCOPE_WRITE ? "write" : want == SCOPE_ADMIN ? "admin" : "read");
 	}
 	switch (rt.id) {
 	case RT_LIVE: {
 		char *p = strdup("{\"status\":\"ok\"}\n");
-		return p ? send_buf(c, r, 200, p, strlen(p), "application/json", NULL) : MHD_NO;
+		return p ? http_send_buf(c, r, 200, p, strlen(p), "application/json", NULL) : MHD_NO;
 	}
 	case RT_READY:
 		return h_ready(c, r);
 	case RT_METRICS:
 		return h_metrics(c, r);
+	case RT_DASHBOARD:
+		return http_dashboard(c, r);
 	case RT_DATASETS:
 		return h_datasets(c, r);
 	case RT_UPLOAD:
-		return upload_begin(c, r, rt.param);
+		return upload_begin(c, r, rt.param, signed_url);
+	case RT_UPLOAD_URLS:
+		return http_upload_urls(c, r, rt.param);
+	case RT_RECORDS:
+	case RT_RECORD:
+		return http_records(c, r, rt.param, rt.param2);
+	case RT_TUS:
+	case RT_TUS_FILE:
+		return http_tus(c, r, method, rt.param);
 	case RT_JOBS:
 		return h_jobs(c, r);
 	case RT_JOB:
@@ -1239,12 +1419,16 @@ static enum MHD_Result first_call(struct MHD_Connection *c, req *r, const char *
 		return h_chunks(c, r, rt.param);
 	case RT_ERRORS:
 		return h_errors(c, r, rt.param);
+	case RT_EVENTS:
+		return http_events(c, r, rt.param);
 	case RT_RETRY:
 		return h_retry(c, r, rt.param);
+	case RT_CANCEL:
+		return h_cancel(c, r, rt.param);
 	case RT_ROLLBACK:
 		return h_rollback(c, r, rt.param);
 	default:
-		return send_error(c, r, 404, "NOT_FOUND", "no such route");
+		return http_send_error(c, r, 404, "NOT_FOUND", "no such route");
 	}
 }
 
@@ -1264,7 +1448,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		r->route = RT_NONE;
 		snprintf(r->method, sizeof r->method, "%s", method);
 		snprintf(r->path, sizeof r->path, "%s", url);
-		new_id('r', r->corr);
+		http_new_id('r', r->corr);
 		*con_cls = r;
 		return first_call(c, r, url, method);
 	}
@@ -1272,13 +1456,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		*size = 0; /* answered already: drop any body */
 		return MHD_YES;
 	}
-	if (r->upload) {
+	if (r->on_body) {
 		if (*size) {
-			upload_data(r, data, *size);
+			r->on_body(r, data, *size);
 			*size = 0;
 			return MHD_YES;
 		}
-		return upload_end(c, r);
+		return r->on_end(c, r);
 	}
 	*size = 0;
 	return MHD_YES;
@@ -1292,13 +1476,14 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	(void)c;
 	if (!r)
 		return;
-	/* a client that went away mid-upload leaves no file and no job */
-	upload_release(r);
-	if (r->xx)
-		XXH3_freeState(r->xx);
+	bool ok = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
+	if (r->on_done)
+		r->on_done(r, ok);
 	atomic_fetch_add(&s->requests[r->route][status_index(r->status)], 1);
-	log_emit(s, r->status >= 500 ? "error" : toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "info" : "warn",
-		 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "request"
+	if (r->route != RT_NONE && r->status)
+		http_metrics_observe(s, r->route, sl_now() - r->t0);
+	log_emit(s, r->status >= 500 ? "error" : ok ? "info" : "warn",
+		 ok ? "request"
 		 : toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? "request timed out"
 		 : toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN ? "request cut by shutdown"
 								 : "request ended early",
@@ -1434,7 +1619,6 @@ int sl_serve(const sl_serve_opts *o)
 	int rc = 0;
 	http_srv *s = calloc(1, sizeof *s);
 	struct MHD_Daemon *d = NULL;
-	pthread_t worker;
 	bool worker_up = false, locks = false;
 	char *data_real = NULL;
 	if (!s)
@@ -1461,6 +1645,12 @@ int sl_serve(const sl_serve_opts *o)
 		s->o.timeout_s = 60;
 	if (!s->o.grace_s)
 		s->o.grace_s = 30;
+	if (!s->o.jobs)
+		s->o.jobs = 2;
+	if (!s->o.slice_s)
+		s->o.slice_s = 10;
+	if (!s->o.url_ttl_s)
+		s->o.url_ttl_s = 3600;
 	if (!s->o.schemas_dir || !s->o.data_dir) {
 		http_log(s, "error", "--schemas and --data-dir are required");
 		rc = SL_USAGE;
@@ -1492,14 +1682,17 @@ int sl_serve(const sl_serve_opts *o)
 	}
 	/* absolute and resolved, as the engine stores a job's file */
 	if (asprintf(&s->uploads_dir, "%s/uploads", data_real) < 0 ||
-	    asprintf(&s->tmp_dir, "%s/tmp", data_real) < 0) {
-		s->uploads_dir = s->tmp_dir = NULL;
+	    asprintf(&s->tmp_dir, "%s/tmp", data_real) < 0 || asprintf(&s->tus_dir, "%s/tus", data_real) < 0) {
+		s->uploads_dir = s->tmp_dir = s->tus_dir = NULL;
 		rc = SL_NOMEM;
 		goto out;
 	}
-	if ((rc = make_dir(s, s->uploads_dir)) < 0 || (rc = make_dir(s, s->tmp_dir)) < 0)
+	if ((rc = make_dir(s, s->uploads_dir)) < 0 || (rc = make_dir(s, s->tmp_dir)) < 0 ||
+	    (rc = make_dir(s, s->tus_dir)) < 0)
 		goto out;
 	remove_partials(s);
+	if ((rc = http_sign_init(s, data_real)) < 0)
+		goto out;
 	if ((rc = load_schemas(s)) < 0)
 		goto out;
 
@@ -1513,9 +1706,9 @@ int sl_serve(const sl_serve_opts *o)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if ((rc = http_worker_start(s, &worker)) < 0)
-		goto out;
 	worker_up = true;
+	if ((rc = http_workers_start(s)) < 0)
+		goto out;
 	http_resume_unfinished(s);
 
 	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
@@ -1549,38 +1742,13 @@ int sl_serve(const sl_serve_opts *o)
 out:
 	if (d)
 		MHD_stop_daemon(d);
-	if (worker_up) {
-		pthread_mutex_lock(&s->mu);
-		s->stop = true;
-		pthread_cond_broadcast(&s->cv);
-		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += s->o.grace_s;
-		if (s->busy)
-			http_log(s, "info", "waiting up to %u s for the running ingest (%s)", s->o.grace_s,
-				 s->current);
-		while (s->busy && pthread_cond_timedwait(&s->idle_cv, &s->mu, &until) == 0)
-			;
-		if (s->busy) {
-			/* Each chunk commits in its own transaction: stopping now
-			   loses at most the chunks in flight, which the next start
-			   resumes (as after kill -9). */
-			http_log(s, "warn", "job %s still running after %u s: exiting; it resumes on the next start",
-				 s->current, s->o.grace_s);
-			_exit(0);
-		}
-		size_t dropped = 0;
-		for (http_item *it = s->qhead, *next; it; it = next) {
-			next = it->next;
-			free(it);
-			dropped++;
-		}
-		s->qhead = s->qtail = NULL;
-		pthread_mutex_unlock(&s->mu);
-		pthread_join(worker, NULL);
-		if (dropped)
-			http_log(s, "warn", "%zu queued items not started: unfinished jobs resume on the next start; "
-					    "uploads whose job had not started stay in %s", dropped, s->uploads_dir);
+	if (worker_up && !http_workers_stop(s)) {
+		/* Each chunk commits in its own transaction: stopping now loses at
+		   most the chunks in flight, which the next start resumes (as
+		   after kill -9). */
+		http_log(s, "warn", "jobs still running after %u s: exiting; they resume on the next start",
+			 s->o.grace_s);
+		_exit(0);
 	}
 	if (rc == 0)
 		http_log(s, "info", "stopped");
@@ -1591,6 +1759,7 @@ out:
 		free(s->keys[i].key);
 	free(s->uploads_dir);
 	free(s->tmp_dir);
+	free(s->tus_dir);
 	free(data_real);
 	if (locks) {
 		pthread_cond_destroy(&s->idle_cv);

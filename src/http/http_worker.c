@@ -1,134 +1,154 @@
 /*
- * The ingest worker of `sluice serve`: one background thread that takes
- * items from a FIFO queue (uploads to load, unfinished jobs to resume,
- * failed jobs to retry) and runs sl_ingest() on each, one job at a time.
- * One at a time is the simple first step: the engine already spreads a job
- * over all cores, and a fair scheduler across jobs comes with the shared
- * worker pool of issue 4.
+ * The job runners of `sluice serve`: a FIFO queue of jobs and a few runner
+ * threads (--jobs, default 2) that take jobs from it and run sl_ingest()
+ * on each. Every job is already in the store when it is queued (uploads
+ * are accepted as jobs, sl_job_accept), so the queue is only a schedule:
+ * a restart rebuilds it from the store's unfinished jobs.
  *
- * An upload's job id is only known once sl_ingest() has recorded the job,
- * after the 202 answer. The progress callback (first called when the job
- * is planned) and the result store it in the upload table, so
- * GET /v1/jobs/UPLOAD_ID can follow the upload to its job; after the entry
- * left the table (or a restart), the job is found by its file name, which
- * is the upload id (http_server.c).
+ * Fairness: a job that has run for --slice seconds while others wait is
+ * paused between two chunks (sl_ingest_opts.pause; its committed chunks
+ * stay, the job stays Processing) and goes to the back of the queue; the
+ * next run resumes after its last committed chunk. So a 50 GB upload does
+ * not hold a runner for an hour while a 10 MB one waits: jobs take turns,
+ * a slice at a time, and with two runners a small job starts at once.
+ * Several jobs writing to one SQLite file take turns at its write lock,
+ * one chunk transaction at a time (the busy timeout waits for it).
  *
- * Shared state: the queue, the upload table and `current`/`busy`/`stop`
- * under s->mu (rules in http_int.h); the metrics counters are atomics.
+ * Shared state: the queue, `running`, `busy` and `stop` under s->mu (rules
+ * in http_int.h); the metrics counters are atomics.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/base.h"
 #include "http/http_int.h"
+
+typedef struct runner {
+	http_srv *s;
+	unsigned idx;
+} runner;
 
 /* Progress of the running job: counts already committed when it started
    (a resumed job) are not counted again by the metrics. */
 typedef struct run_ctx {
 	http_srv *s;
-	const char *uid; /* upload id, or NULL */
 	bool seen;
 	uint64_t loaded, rejected;
+	double t0;
+	uint64_t by_code[SL_ERROR_COUNT]; /* the job's rejects by code at the last chunk */
 } run_ctx;
 
-int http_upload_find(http_srv *s, const char *uid, http_upload **out)
+static void count_rows(run_ctx *c, const sl_job *j)
 {
-	for (size_t i = 0; i < HTTP_UPLOADS_KEPT; i++)
-		if (s->uploads[i].id[0] && !strcmp(s->uploads[i].id, uid)) {
-			*out = &s->uploads[i];
-			return 1;
-		}
-	return 0;
-}
-
-static void set_upload_job(http_srv *s, const char *uid, const char *job, bool done,
-			   const char *err)
-{
-	http_upload *u;
-	pthread_mutex_lock(&s->mu);
-	if (http_upload_find(s, uid, &u)) {
-		if (job && job[0])
-			snprintf(u->job, sizeof u->job, "%s", job);
-		if (done)
-			u->done = true;
-		if (err)
-			snprintf(u->err, sizeof u->err, "%s", err);
+	if (!c->seen) {
+		c->seen = true;
+		c->loaded = j->rows_loaded;
+		c->rejected = j->rows_rejected;
+		memcpy(c->by_code, j->rejects_by_code, sizeof c->by_code);
+		return;
 	}
-	if (job && job[0])
-		snprintf(s->current, sizeof s->current, "%s", job);
-	pthread_mutex_unlock(&s->mu);
+	if (j->rows_loaded > c->loaded) {
+		atomic_fetch_add(&c->s->rows_loaded, j->rows_loaded - c->loaded);
+		c->loaded = j->rows_loaded;
+	}
+	if (j->rows_rejected > c->rejected) {
+		atomic_fetch_add(&c->s->rows_rejected, j->rows_rejected - c->rejected);
+		c->rejected = j->rows_rejected;
+	}
 }
 
 static void on_progress(void *ctx, const sl_ingest_progress *p)
 {
 	run_ctx *c = ctx;
-	const sl_job *j = p->job;
-	if (!c->seen) {
-		c->seen = true;
-		c->loaded = j->rows_loaded;
-		c->rejected = j->rows_rejected;
-		if (c->uid)
-			set_upload_job(c->s, c->uid, j->id, false, NULL);
+	if (!p->chunk) {
+		count_rows(c, p->job);
 		return;
 	}
-	if (j->rows_loaded > c->loaded)
-		atomic_fetch_add(&c->s->rows_loaded, j->rows_loaded - c->loaded);
-	if (j->rows_rejected > c->rejected)
-		atomic_fetch_add(&c->s->rows_rejected, j->rows_rejected - c->rejected);
-	c->loaded = j->rows_loaded > c->loaded ? j->rows_loaded : c->loaded;
-	c->rejected = j->rows_rejected > c->rejected ? j->rows_rejected : c->rejected;
+	/* a chunk is done: its own numbers are committed (or it failed) */
+	http_metrics_chunk(c->s, p->chunk);
+	if (p->chunk->status == SL_CHUNK_SUCCEEDED)
+		atomic_fetch_add(&c->s->bytes_ingested, p->chunk->length);
+	for (int k = 0; k < SL_ERROR_COUNT; k++) {
+		uint64_t v = p->job->rejects_by_code[k];
+		if (v > c->by_code[k]) {
+			atomic_fetch_add(&c->s->rejected_by_code[k], v - c->by_code[k]);
+			c->by_code[k] = v;
+		}
+	}
 }
 
-static void run_item(http_srv *s, const http_item *it)
+/* Between two chunks: give way when the slice is used up and a job waits,
+   or when the server stops (the job resumes on the next start). */
+static int should_pause(void *ctx)
 {
-	char file[4096];
+	run_ctx *c = ctx;
+	http_srv *s = c->s;
+	pthread_mutex_lock(&s->mu);
+	bool wait = s->stop || (s->qhead && sl_now() - c->t0 >= (double)s->o.slice_s);
+	pthread_mutex_unlock(&s->mu);
+	return wait;
+}
+
+/* Run one job; true when it paused and goes back to the queue. */
+static bool run_item(http_srv *s, const http_item *it)
+{
 	sl_ingest_result res;
-	run_ctx c = {s, it->kind == Q_UPLOAD ? it->id : NULL, false, 0, 0};
+	run_ctx c = {.s = s, .t0 = sl_now()};
 	sl_ingest_opts o = {0};
 	o.db = s->o.db;
 	o.threads = s->o.threads;
 	o.chunk_size = s->o.chunk_size;
+	o.job_id = it->id;
+	o.retry = it->kind == Q_RETRY;
+	o.correlation_id = it->corr;
+	/* several jobs share the write lock: wait for a turn, do not fail */
+	o.busy_timeout_ms = 60000;
 	o.progress = on_progress;
 	o.progress_ctx = &c;
-	if (it->kind == Q_UPLOAD) {
-		snprintf(file, sizeof file, "%s/%s.csv", s->uploads_dir, it->id);
-		o.file = file;
-		o.schema_path = s->ds[it->ds].schema->path;
-		o.new_job = true; /* each upload is a file of its own */
-		o.correlation_id = it->corr;
-	} else {
-		o.job_id = it->id;
-		o.retry = it->kind == Q_RETRY;
-	}
-	http_log_job(s, "info", it->kind == Q_UPLOAD ? NULL : it->id, it->corr[0] ? it->corr : NULL,
-		     "ingest %s %s", it->kind == Q_UPLOAD ? "upload" : it->kind == Q_RETRY ? "retry" : "resume",
-		     it->id);
+	o.pause = should_pause;
+	o.pause_ctx = &c;
+	const char *corr = it->corr[0] ? it->corr : NULL;
+	http_log_job(s, "info", it->id, corr, "job %s: %s", it->id,
+		     it->kind == Q_RETRY ? "retry of its failed chunks" : it->resumed ? "resumed" : "started");
 	int rc = sl_ingest(&o, &res);
-	if (it->kind == Q_UPLOAD)
-		set_upload_job(s, it->id, res.job.id, true, rc < 0 ? res.message : NULL);
-	/* counts the progress callback has not seen yet (the last chunk) */
-	if (c.seen) {
-		if (res.job.rows_loaded > c.loaded)
-			atomic_fetch_add(&s->rows_loaded, res.job.rows_loaded - c.loaded);
-		if (res.job.rows_rejected > c.rejected)
-			atomic_fetch_add(&s->rows_rejected, res.job.rows_rejected - c.rejected);
-	}
+	if (res.job.id[0])
+		count_rows(&c, &res.job);
+	bool paused = rc == 0 && res.paused;
 	if (rc < 0)
-		http_log_job(s, "error", res.job.id[0] ? res.job.id : NULL, it->corr[0] ? it->corr : NULL,
-			     "ingest of %s could not run: %s: %s", it->id, sl_error_name(rc), res.message);
+		http_log_job(s, "error", it->id, corr, "job %s could not run: %s: %s", it->id, sl_error_name(rc),
+			     res.message);
+	else if (paused)
+		http_log_job(s, "info", it->id, corr, "job %s paused after %.1f s to let other jobs run (%llu of %llu chunks done)",
+			     it->id, sl_now() - c.t0, (unsigned long long)res.job.chunks_processed,
+			     (unsigned long long)res.job.chunks_total);
 	else
-		http_log_job(s, "info", res.job.id, it->corr[0] ? it->corr : NULL,
-			     "job %s: %s, %llu rows read, %llu loaded, %llu rejected", res.job.id,
+		http_log_job(s, res.job.status == SL_JOB_FAILED ? "error" : "info", res.job.id, corr,
+			     "job %s: %s, %llu rows read, %llu loaded, %llu rejected%s%s", res.job.id,
 			     sl_job_status_name(res.job.status), (unsigned long long)res.job.rows_read,
-			     (unsigned long long)res.job.rows_loaded,
-			     (unsigned long long)res.job.rows_rejected);
+			     (unsigned long long)res.job.rows_loaded, (unsigned long long)res.job.rows_rejected,
+			     res.message[0] ? ": " : "", res.message);
 	sl_job_clear(&res.job);
+	return paused;
 }
 
-static void *worker_main(void *arg)
+static void enqueue(http_srv *s, http_item *it)
 {
-	http_srv *s = arg;
+	it->next = NULL;
+	if (s->qtail)
+		s->qtail->next = it;
+	else
+		s->qhead = it;
+	s->qtail = it;
+	s->qlen++;
+	pthread_cond_signal(&s->cv);
+}
+
+static void *runner_main(void *arg)
+{
+	runner *me = arg;
+	http_srv *s = me->s;
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
 		while (!s->qhead && !s->stop)
@@ -139,36 +159,127 @@ static void *worker_main(void *arg)
 		s->qhead = it->next;
 		if (!s->qhead)
 			s->qtail = NULL;
-		s->busy = true;
-		snprintf(s->current, sizeof s->current, "%s", it->id);
+		s->qlen--;
+		s->busy++;
+		snprintf(s->running[me->idx], SL_JOB_ID_LEN, "%s", it->id);
 		pthread_mutex_unlock(&s->mu);
 
-		run_item(s, it);
-		free(it);
+		bool again = run_item(s, it);
 
 		pthread_mutex_lock(&s->mu);
-		s->busy = false;
-		s->current[0] = 0;
+		s->running[me->idx][0] = 0;
+		s->busy--;
+		if (again && !s->stop) {
+			it->kind = Q_RUN; /* a paused retry goes on as a resume */
+			it->resumed = true;
+			enqueue(s, it);
+		} else {
+			free(it);
+		}
 		pthread_cond_broadcast(&s->idle_cv);
 	}
 	pthread_mutex_unlock(&s->mu);
+	free(me);
 	return NULL;
 }
 
-void http_enqueue(http_srv *s, http_item *it)
+int http_queue_job(http_srv *s, int kind, const char *id, const char *corr)
 {
-	it->next = NULL;
-	if (s->qtail)
-		s->qtail->next = it;
-	else
-		s->qhead = it;
-	s->qtail = it;
-	pthread_cond_signal(&s->cv);
+	http_item *it = calloc(1, sizeof *it);
+	if (!it)
+		return SL_NOMEM;
+	it->kind = kind;
+	snprintf(it->id, sizeof it->id, "%s", id);
+	snprintf(it->corr, sizeof it->corr, "%s", corr ? corr : "");
+	int rc = 0;
+	pthread_mutex_lock(&s->mu);
+	for (http_item *q = s->qhead; q && !rc; q = q->next)
+		rc = !strcmp(q->id, id);
+	for (unsigned i = 0; i < s->nrunners && !rc; i++)
+		rc = !strcmp(s->running[i], id);
+	if (!rc)
+		enqueue(s, it);
+	pthread_mutex_unlock(&s->mu);
+	if (rc)
+		free(it);
+	return rc;
 }
 
-int http_worker_start(http_srv *s, pthread_t *tid)
+bool http_unqueue_job(http_srv *s, const char *id)
 {
-	return pthread_create(tid, NULL, worker_main, s) ? SL_NOMEM : 0;
+	bool found = false;
+	pthread_mutex_lock(&s->mu);
+	for (http_item **pp = &s->qhead; *pp; pp = &(*pp)->next) {
+		http_item *q = *pp;
+		if (strcmp(q->id, id))
+			continue;
+		*pp = q->next;
+		if (s->qtail == q) {
+			s->qtail = NULL;
+			for (http_item *t = s->qhead; t; t = t->next)
+				s->qtail = t;
+		}
+		s->qlen--;
+		free(q);
+		found = true;
+		break;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return found;
+}
+
+int http_workers_start(http_srv *s)
+{
+	unsigned n = s->o.jobs;
+	if (n > HTTP_MAX_RUNNERS)
+		n = HTTP_MAX_RUNNERS;
+	for (unsigned i = 0; i < n; i++) {
+		runner *me = malloc(sizeof *me);
+		if (!me)
+			return SL_NOMEM;
+		me->s = s;
+		me->idx = i;
+		if (pthread_create(&s->runner_tid[i], NULL, runner_main, me) != 0) {
+			free(me);
+			return SL_NOMEM;
+		}
+		pthread_mutex_lock(&s->mu);
+		s->nrunners = i + 1;
+		pthread_mutex_unlock(&s->mu);
+	}
+	return 0;
+}
+
+bool http_workers_stop(http_srv *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->stop = true;
+	pthread_cond_broadcast(&s->cv);
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += s->o.grace_s;
+	if (s->busy)
+		http_log(s, "info", "waiting up to %u s for %u running jobs to reach a chunk boundary",
+			 s->o.grace_s, s->busy);
+	while (s->busy && pthread_cond_timedwait(&s->idle_cv, &s->mu, &until) == 0)
+		;
+	bool idle = !s->busy;
+	size_t dropped = s->qlen;
+	for (http_item *it = s->qhead, *next; it; it = next) {
+		next = it->next;
+		free(it);
+	}
+	s->qhead = s->qtail = NULL;
+	s->qlen = 0;
+	unsigned n = s->nrunners;
+	pthread_mutex_unlock(&s->mu);
+	if (!idle)
+		return false;
+	for (unsigned i = 0; i < n; i++)
+		pthread_join(s->runner_tid[i], NULL);
+	if (dropped)
+		http_log(s, "info", "%zu queued jobs not started now: they run after the next start", dropped);
+	return true;
 }
 
 /* --- resuming after a restart -------------------------------------------------- */
@@ -176,6 +287,7 @@ int http_worker_start(http_srv *s, pthread_t *tid)
 typedef struct unfinished {
 	http_srv *s;
 	size_t n;
+	int err;
 } unfinished;
 
 static int queue_unfinished(void *ctx, const sl_job *j)
@@ -183,15 +295,10 @@ static int queue_unfinished(void *ctx, const sl_job *j)
 	unfinished *u = ctx;
 	if (sl_job_status_final(j->status))
 		return 0;
-	http_item *it = calloc(1, sizeof *it);
-	if (!it)
-		return SL_NOMEM;
-	it->kind = Q_RESUME;
-	snprintf(it->id, sizeof it->id, "%s", j->id);
-	snprintf(it->corr, sizeof it->corr, "%s", j->correlation_id ? j->correlation_id : "");
-	pthread_mutex_lock(&u->s->mu);
-	http_enqueue(u->s, it);
-	pthread_mutex_unlock(&u->s->mu);
+	if (http_queue_job(u->s, Q_RUN, j->id, j->correlation_id) < 0) {
+		u->err = SL_NOMEM;
+		return 1;
+	}
 	u->n++;
 	return 0;
 }
@@ -199,13 +306,15 @@ static int queue_unfinished(void *ctx, const sl_job *j)
 int http_resume_unfinished(http_srv *s)
 {
 	char msg[512];
-	unfinished u = {s, 0};
-	/* the store lists newest first; the queue runs them in that order, which
-	   is fine: each job resumes independently */
+	unfinished u = {s, 0, 0};
+	/* the store lists newest first; each job resumes on its own, and the
+	   slices share the runners between them anyway */
 	int rc = sl_jobs_list(s->o.db, -1, queue_unfinished, &u, msg, sizeof msg);
 	if (rc < 0)
 		http_log(s, "error", "cannot list unfinished jobs: %s", msg);
+	else if (u.err)
+		http_log(s, "error", "out of memory while queueing unfinished jobs");
 	else if (u.n)
 		http_log(s, "info", "%zu unfinished jobs queued to resume", u.n);
-	return rc < 0 ? rc : 0;
+	return rc < 0 ? rc : u.err;
 }

@@ -19,6 +19,7 @@
 #define SLUICE_STORE_H
 
 #include "sluice/ingest.h"
+#include "sluice/records.h"
 #include "sluice/schema.h"
 
 typedef struct sl_store sl_store;
@@ -32,6 +33,14 @@ typedef struct sl_event {
 	const char *message;
 } sl_event;
 
+
+/* An idempotency key of an accepted upload and what it was used with. */
+typedef struct sl_idem {
+	const char *key;
+	char job_id[SL_JOB_ID_LEN];
+	char dataset[128];
+	uint64_t size, hash;
+} sl_idem;
 
 typedef struct sl_store_ops {
 	const char *name;
@@ -76,6 +85,25 @@ typedef struct sl_store_ops {
 	int (*event_insert)(sl_store *s, const sl_event *e);
 	/* Delete rejects and events of finished jobs last updated before `before_ms`. */
 	int (*gc)(sl_store *s, int64_t before_ms, uint64_t *jobs);
+
+	/* Idempotency keys: 1 found (*e filled, e->key as given), 0 none. */
+	int (*idem_get)(sl_store *s, sl_idem *e);
+	int (*idem_put)(sl_store *s, const sl_idem *e);
+	/* Cancel requests, a row per job asked to stop (job_update rewrites
+	   the job's row whole, so the request cannot live there): set or clear
+	   it; get: 1 asked, 0 not. */
+	int (*cancel_set)(sl_store *s, const char *job_id, bool on);
+	int (*cancel_get)(sl_store *s, const char *job_id);
+	/* --- records --- */
+	/* Rows of sc's target table with rowid > after, in rowid order, at most
+	   `limit`: those whose column cols[k] equals vals[k] for every k
+	   (values already converted as stored; SL_VALUE_NULL means IS NULL)
+	   and, when job_id is not NULL, that job's rows. A table not created
+	   yet has none. Stops at the first non-zero callback value and returns
+	   it. Reads only (no write lock). */
+	int (*records_each)(sl_store *s, const sl_schema *sc, const size_t *cols, const sl_value *vals,
+			    size_t nf, const char *job_id, int64_t after, size_t limit, sl_record_cb cb,
+			    void *ctx);
 } sl_store_ops;
 
 extern const sl_store_ops sl__store_sqlite;

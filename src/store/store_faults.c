@@ -121,6 +121,29 @@ static int f_gc(sl_store *s, int64_t before, uint64_t *jobs)
 	return IN(s)->ops->gc(IN(s), before, jobs);
 }
 
+static int f_idem_get(sl_store *s, sl_idem *e)
+{
+	return IN(s)->ops->idem_get(IN(s), e);
+}
+static int f_idem_put(sl_store *s, const sl_idem *e)
+{
+	return IN(s)->ops->idem_put(IN(s), e);
+}
+static int f_cancel_set(sl_store *s, const char *j, bool on)
+{
+	return IN(s)->ops->cancel_set(IN(s), j, on);
+}
+static int f_cancel_get(sl_store *s, const char *j)
+{
+	return IN(s)->ops->cancel_get(IN(s), j);
+}
+/* --- records --- */
+static int f_records_each(sl_store *s, const sl_schema *sc, const size_t *cols, const sl_value *vals,
+			  size_t nf, const char *job, int64_t after, size_t limit, sl_record_cb cb, void *ctx)
+{
+	return IN(s)->ops->records_each(IN(s), sc, cols, vals, nf, job, after, limit, cb, ctx);
+}
+
 static const sl_store_ops faulty_ops = {
 	.name = "faults",
 	.close = f_close,
@@ -144,6 +167,11 @@ static const sl_store_ops faulty_ops = {
 	.rejects_each = f_rejects_each,
 	.event_insert = f_event_insert,
 	.gc = f_gc,
+	.idem_get = f_idem_get,
+	.idem_put = f_idem_put,
+	.cancel_set = f_cancel_set,
+	.cancel_get = f_cancel_get,
+	.records_each = f_records_each,
 };
 
 int sl__store_open(const char *db, int busy_timeout_ms, sl_store **out)

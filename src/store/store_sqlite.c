@@ -72,7 +72,10 @@ static const char ddl[] =
 	"CREATE TABLE IF NOT EXISTS sluice_events(id INTEGER PRIMARY KEY, job_id TEXT NOT NULL,"
 	" chunk INTEGER, kind TEXT NOT NULL, at_ms INTEGER, rows_read INTEGER, rows_loaded INTEGER,"
 	" rows_rejected INTEGER, duration_ms INTEGER, message TEXT);"
-	"CREATE INDEX IF NOT EXISTS sluice_events_job ON sluice_events(job_id);";
+	"CREATE INDEX IF NOT EXISTS sluice_events_job ON sluice_events(job_id);"
+	"CREATE TABLE IF NOT EXISTS sluice_idempotency(key TEXT PRIMARY KEY, job_id TEXT NOT NULL,"
+	" dataset TEXT, size INTEGER, hash INTEGER, created_ms INTEGER);"
+	"CREATE TABLE IF NOT EXISTS sluice_cancels(job_id TEXT PRIMARY KEY, at_ms INTEGER);";
 
 /*
  * Is a failed write a full disk? SQLite reports a write refused with EFBIG
@@ -195,7 +198,7 @@ static int sq_open(const char *target, int busy_timeout_ms, sl_store **out)
 	   on every open would make a reader wait for a writer. */
 	sqlite3_stmt *st = NULL;
 	int have = 0;
-	if (sqlite3_prepare_v2(q->db, "SELECT count(*) FROM sqlite_master WHERE name = 'sluice_events'",
+	if (sqlite3_prepare_v2(q->db, "SELECT count(*) FROM sqlite_master WHERE name = 'sluice_cancels'",
 			       -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
 		have = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
@@ -289,6 +292,9 @@ static int check_columns(sq_store *q, const sl_schema *sc, char *missing, size_t
 	return rc < 0 ? rc : found;
 }
 
+/* records section, below: the lookup indexes of a target table */
+static int records_indexes(sq_store *q, const sl_schema *sc);
+
 static int sq_target_prepare(sl_store *s, const sl_schema *sc, const char *job_id)
 {
 	sq_store *q = (sq_store *)s;
@@ -334,6 +340,10 @@ static int sq_target_prepare(sl_store *s, const sl_schema *sc, const char *job_i
 		if ((rc = exec(q, b.p)) < 0)
 			goto out;
 	}
+
+	/* indexes of a new table, and those an older table lacks */
+	if ((rc = records_indexes(q, sc)) < 0)
+		goto out;
 
 	sl_buf_reset(&b);
 	rc = add(&b, "INSERT INTO ") | add_ident(&b, sc->table) | add(&b, "(");
@@ -882,7 +892,7 @@ static int sq_gc(sl_store *s, int64_t before_ms, uint64_t *jobs)
 	sqlite3_stmt *st = NULL;
 	static const char sel[] =
 		"SELECT id FROM sluice_jobs WHERE updated_ms < ? AND status IN"
-		" ('Succeeded','PartiallySucceeded','Failed','RolledBack')";
+		" ('Succeeded','PartiallySucceeded','Failed','RolledBack','Cancelled')";
 	char sql[512];
 	int rc = 0;
 	*jobs = 0;
@@ -910,6 +920,252 @@ static int sq_gc(sl_store *s, int64_t before_ms, uint64_t *jobs)
 	return rc;
 }
 
+/* --- idempotency keys and cancel requests ----------------------------------- */
+
+static int sq_idem_get(sl_store *s, sl_idem *e)
+{
+	sq_store *q = (sq_store *)s;
+	sqlite3_stmt *st = NULL;
+	int rc = map_rc(q, sqlite3_prepare_v2(q->db, "SELECT job_id, dataset, size, hash FROM sluice_idempotency"
+					      " WHERE key = ?", -1, &st, NULL));
+	if (rc == 0) {
+		sqlite3_bind_text(st, 1, e->key, -1, SQLITE_STATIC);
+		int r = sqlite3_step(st);
+		if (r == SQLITE_ROW) {
+			const char *job = (const char *)sqlite3_column_text(st, 0);
+			const char *ds = (const char *)sqlite3_column_text(st, 1);
+			snprintf(e->job_id, sizeof e->job_id, "%s", job ? job : "");
+			snprintf(e->dataset, sizeof e->dataset, "%s", ds ? ds : "");
+			e->size = (uint64_t)sqlite3_column_int64(st, 2);
+			e->hash = (uint64_t)sqlite3_column_int64(st, 3);
+			rc = 1;
+		} else {
+			rc = map_rc(q, r);
+		}
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int sq_idem_put(sl_store *s, const sl_idem *e)
+{
+	sq_store *q = (sq_store *)s;
+	sqlite3_stmt *st = NULL;
+	int rc = map_rc(q, sqlite3_prepare_v2(q->db, "INSERT INTO sluice_idempotency(key, job_id, dataset, size,"
+					      " hash, created_ms) VALUES(?,?,?,?,?,?)", -1, &st, NULL));
+	if (rc == 0) {
+		sqlite3_bind_text(st, 1, e->key, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, e->job_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, e->dataset, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 4, (int64_t)e->size);
+		sqlite3_bind_int64(st, 5, (int64_t)e->hash);
+		sqlite3_bind_int64(st, 6, sl_now_ms());
+		rc = map_rc(q, sqlite3_step(st));
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int sq_cancel_set(sl_store *s, const char *job_id, bool on)
+{
+	sq_store *q = (sq_store *)s;
+	sqlite3_stmt *st = NULL;
+	int rc = map_rc(q, sqlite3_prepare_v2(q->db, on ? "INSERT OR REPLACE INTO sluice_cancels(job_id, at_ms) VALUES(?,?)"
+						       : "DELETE FROM sluice_cancels WHERE job_id = ?", -1, &st, NULL));
+	if (rc == 0) {
+		sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
+		if (on)
+			sqlite3_bind_int64(st, 2, sl_now_ms());
+		rc = map_rc(q, sqlite3_step(st));
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int sq_cancel_get(sl_store *s, const char *job_id)
+{
+	sq_store *q = (sq_store *)s;
+	sqlite3_stmt *st = NULL;
+	int rc = map_rc(q, sqlite3_prepare_v2(q->db, "SELECT 1 FROM sluice_cancels WHERE job_id = ?", -1, &st, NULL));
+	if (rc == 0) {
+		sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
+		int r = sqlite3_step(st);
+		rc = r == SQLITE_ROW ? 1 : map_rc(q, r);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* --- records --- */
+
+/*
+ * Reading loaded rows back (the records API) and the indexes that make it
+ * fast. Lookups are equality filters on the key and on `index: true`
+ * columns, walked in rowid order from a cursor (keyset pagination): with an
+ * index on the filtered column, SQLite reads the index entries of that value,
+ * which are in rowid order already (a rowid table's index ends with the
+ * rowid), from the cursor on, and sorts nothing.
+ */
+
+/* Index names share one namespace with tables; "sluice_" is reserved for
+   us (schema names may not start with it), and the table name's length
+   keeps (table "a_b", column "c") apart from (table "a", column "b_c"). */
+static int index_name(sl_buf *b, const char *kind, const char *table, const char *col)
+{
+	char n[256];
+	snprintf(n, sizeof n, "sluice_%s_%zu_%s%s%s", kind, strlen(table), table, col ? "_" : "", col ? col : "");
+	return add_ident(b, n);
+}
+
+static int records_indexes(sq_store *q, const sl_schema *sc)
+{
+	sl_buf b;
+	int rc = 0;
+	sl_buf_init(&b, 1 << 16);
+	/* _sluice_job: filters by job and rollbacks (DELETE ... WHERE
+	   _sluice_job = ?) would scan the table without it; a job's rows are
+	   appended with one value, so keeping it costs little while loading */
+	rc = add(&b, "CREATE INDEX IF NOT EXISTS ") | index_name(&b, "job", sc->table, NULL) | add(&b, " ON ") |
+	     add_ident(&b, sc->table) | add(&b, "(\"_sluice_job\");");
+	for (size_t i = 0; i < sc->ncols; i++) {
+		/* the key's first column leads the primary key's index already */
+		if (!sc->cols[i].index || (sc->nkey && sc->key[0] == i))
+			continue;
+		rc |= add(&b, "CREATE INDEX IF NOT EXISTS ") | index_name(&b, "ix", sc->table, sc->cols[i].name) |
+		      add(&b, " ON ") | add_ident(&b, sc->table) | add(&b, "(") | add_ident(&b, sc->cols[i].name) |
+		      add(&b, ");");
+	}
+	rc |= sl_buf_append(&b, "", 1);
+	if (rc)
+		rc = SL_NOMEM;
+	else
+		rc = exec(q, b.p);
+	sl_buf_free(&b);
+	return rc;
+}
+
+/* ASCII case-insensitive equality (SQLite's rule for names). */
+static bool name_eq(const char *a, const char *b)
+{
+	for (; *a && *b; a++, b++) {
+		char x = *a >= 'A' && *a <= 'Z' ? (char)(*a + 32) : *a;
+		char y = *b >= 'A' && *b <= 'Z' ? (char)(*b + 32) : *b;
+		if (x != y)
+			return false;
+	}
+	return *a == *b;
+}
+
+/* The name that reaches the rowid: a column called rowid, _rowid_ or oid
+   hides that alias (schema names may be any of them). */
+static const char *rowid_alias(const sl_schema *sc)
+{
+	static const char *const names[] = {"rowid", "_rowid_", "oid"};
+	for (size_t k = 0; k < SL_ARRAY_LEN(names); k++) {
+		bool taken = false;
+		for (size_t i = 0; i < sc->ncols; i++)
+			taken |= name_eq(sc->cols[i].name, names[k]);
+		if (!taken)
+			return names[k];
+	}
+	return NULL;
+}
+
+static int sq_records_each(sl_store *s, const sl_schema *sc, const size_t *cols, const sl_value *vals,
+			   size_t nf, const char *job_id, int64_t after, size_t limit, sl_record_cb cb,
+			   void *ctx)
+{
+	sq_store *q = (sq_store *)s;
+	sqlite3_stmt *st = NULL;
+	sl_value *row = NULL;
+	char missing[400];
+	const char *rid = rowid_alias(sc);
+	sl_buf b;
+	int rc;
+	sl_buf_init(&b, 1 << 20);
+	if (!rid) {
+		snprintf(q->err, sizeof q->err, "table %s has columns rowid, _rowid_ and oid: its rows cannot be paged",
+			 sc->table);
+		rc = SL_DB_ERROR;
+		goto out;
+	}
+	/* a dataset with nothing loaded yet has no table: no rows, not an error */
+	if ((rc = check_columns(q, sc, missing, sizeof missing)) <= 0)
+		goto out;
+	if (missing[0]) {
+		snprintf(q->err, sizeof q->err, "table %s exists without the columns %s", sc->table, missing);
+		rc = SL_DB_ERROR;
+		goto out;
+	}
+	/* names from the schema, quoted; every value is a parameter */
+	rc = add(&b, "SELECT ") | add(&b, rid);
+	for (size_t i = 0; i < sc->ncols; i++)
+		rc |= add(&b, ", ") | add_ident(&b, sc->cols[i].name);
+	rc |= add(&b, ", \"_sluice_job\" FROM ") | add_ident(&b, sc->table) | add(&b, " WHERE ") | add(&b, rid) |
+	      add(&b, " > ?");
+	if (job_id)
+		rc |= add(&b, " AND \"_sluice_job\" = ?");
+	for (size_t k = 0; k < nf; k++) {
+		if (cols[k] >= sc->ncols) {
+			rc = SL_INVAL;
+			goto out;
+		}
+		rc |= add(&b, " AND ") | add_ident(&b, sc->cols[cols[k]].name) |
+		      add(&b, vals[k].kind == SL_VALUE_NULL ? " IS NULL" : " = ?");
+	}
+	rc |= add(&b, " ORDER BY ") | add(&b, rid) | add(&b, " LIMIT ?") | sl_buf_append(&b, "", 1);
+	row = calloc(sc->ncols + 1, sizeof *row);
+	if (rc || !row) {
+		rc = SL_NOMEM;
+		goto out;
+	}
+	if ((rc = map_rc(q, sqlite3_prepare_v2(q->db, b.p, -1, &st, NULL))) < 0)
+		goto out;
+	int p = 1;
+	sqlite3_bind_int64(st, p++, after);
+	if (job_id)
+		sqlite3_bind_text(st, p++, job_id, -1, SQLITE_STATIC);
+	for (size_t k = 0; k < nf; k++) {
+		if (vals[k].kind == SL_VALUE_INT)
+			sqlite3_bind_int64(st, p++, vals[k].i);
+		else if (vals[k].kind == SL_VALUE_TEXT)
+			sqlite3_bind_text(st, p++, vals[k].s.p, (int)vals[k].s.n, SQLITE_STATIC);
+	}
+	sqlite3_bind_int64(st, p++, limit > (size_t)INT64_MAX ? INT64_MAX : (int64_t)limit);
+	while (rc == 0) {
+		int r = sqlite3_step(st);
+		if (r != SQLITE_ROW) {
+			rc = map_rc(q, r);
+			break;
+		}
+		sl_record rec = {.rowid = sqlite3_column_int64(st, 0), .vals = row};
+		for (size_t i = 0; i < sc->ncols; i++) {
+			int c = (int)i + 1;
+			switch (sqlite3_column_type(st, c)) {
+			case SQLITE_NULL:
+				row[i] = (sl_value){.kind = SL_VALUE_NULL};
+				break;
+			case SQLITE_INTEGER:
+				row[i] = (sl_value){.kind = SL_VALUE_INT, .i = sqlite3_column_int64(st, c)};
+				break;
+			default: { /* text (a real or blob only if someone else wrote the table) */
+				const char *t = (const char *)sqlite3_column_text(st, c);
+				row[i] = (sl_value){.kind = SL_VALUE_TEXT,
+						    .s = sl_str_make(t ? t : "", (size_t)sqlite3_column_bytes(st, c))};
+			}
+			}
+		}
+		const char *job = (const char *)sqlite3_column_text(st, (int)sc->ncols + 1);
+		rec.job_id = job ? job : "";
+		rc = cb(ctx, &rec);
+	}
+out:
+	sqlite3_finalize(st);
+	free(row);
+	sl_buf_free(&b);
+	return rc;
+}
+
 const sl_store_ops sl__store_sqlite = {
 	.name = "sqlite",
 	.open = sq_open,
@@ -934,4 +1190,9 @@ const sl_store_ops sl__store_sqlite = {
 	.rejects_each = sq_rejects_each,
 	.event_insert = sq_event_insert,
 	.gc = sq_gc,
+	.idem_get = sq_idem_get,
+	.idem_put = sq_idem_put,
+	.cancel_set = sq_cancel_set,
+	.cancel_get = sq_cancel_get,
+	.records_each = sq_records_each,
 };

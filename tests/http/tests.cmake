@@ -3,3 +3,8 @@
 # tests/tests.cmake; labelled "threads" so it also runs under TSan.
 add_test(NAME http COMMAND bash ${CMAKE_SOURCE_DIR}/tests/http/test_http.sh $<TARGET_FILE:sluice> ${CMAKE_SOURCE_DIR})
 set_tests_properties(http PROPERTIES LABELS "threads" TIMEOUT 300)
+# Tests of single features, each in its own file (absent ones are skipped).
+include(${CMAKE_CURRENT_LIST_DIR}/tus.cmake OPTIONAL)
+include(${CMAKE_CURRENT_LIST_DIR}/records.cmake OPTIONAL)
+include(${CMAKE_CURRENT_LIST_DIR}/dashboard.cmake OPTIONAL)
+include(${CMAKE_CURRENT_LIST_DIR}/api.cmake OPTIONAL)

@@ -1,0 +1,393 @@
+#!/usr/bin/env bash
+# Serve benchmark (issue 4), in one run; writes bench/out/serve.md
+# (bench/run.sh puts it into docs/benchmarks.md).
+#   bench/serve.sh                  (also `bench/run.sh ROWS serve`; ROWS is
+#                                   not used here: the sizes are its own)
+#   REPEAT=3      rounds of the upload and the latency measurements (default 3)
+#   N=10          concurrent uploads (default 10)
+#   SERVE_ROWS=1054000   rows of the small upload (about 100 MB)
+#   BIGX=10       the large upload has BIGX times as many rows (about 1 GB)
+#   SLUICE=build/sluice  the binary (copied into bench/out/serve/ first, so
+#                 a rebuild of build/ during the run cannot swap it)
+# Parts, each on a fresh server (fresh database and data dir in
+# bench/out/serve/run, on the same file system as everything else here):
+#   A  N concurrent uploads of the ~100 MB file (curl, POST, raw body)
+#      against N concurrent `cp` + `sync -d` (fdatasync) of the same file
+#      into the same file system; best of REPEAT, as MB/s and their ratio.
+#      The server's VmHWM when the uploads are answered, and after its
+#      first ingest job finished.
+#   L  status latency: wrk (2 threads, 10 connections, --latency) on
+#      GET /v1/jobs/{id} of one finished job, for exactly as long as N
+#      uploads of the ~100 MB file take (REPEAT rounds; the median round by
+#      p99 is reported), and for 5 s on the idle server for comparison.
+#   B  N concurrent uploads of the ~1 GB file: VmHWM when answered and after
+#      the first job (a 1 GB ingest) finished, beside part A's.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPEAT=${REPEAT:-3}
+N=${N:-10}
+ROWS=${SERVE_ROWS:-1054000}
+BIGX=${BIGX:-10}
+SRC=${SLUICE:-build/sluice}
+OUT=bench/out
+W=$OUT/serve
+RUN=$W/run
+CPD=$W/cp
+mkdir -p "$W"
+rm -rf "$RUN" "$CPD"
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# The binary, as it is now
+cp "$SRC" "$W/sluice"
+SL=$W/sluice
+BINTIME=$(date -u -r "$SRC" '+%Y-%m-%d %H:%M UTC')
+BINSUM=$(md5sum <"$SL" | cut -c1-12)
+COMMIT=$(git log --oneline -1 2>/dev/null || echo unknown)
+DIRTY=""
+if [ "$SRC" = build/sluice ] && [ -n "$(git status --porcelain --untracked-files=no -- src include 2>/dev/null)" ]; then
+	DIRTY="; the work tree had uncommitted changes in src/ or include/"
+fi
+
+# wrk, or a python fallback
+if ! command -v wrk >/dev/null; then
+	if [ "$(id -u)" = 0 ]; then AG=(apt-get); else AG=(sudo -n apt-get); fi
+	"${AG[@]}" install -y -qq wrk >&2 2>/dev/null ||
+		{ "${AG[@]}" update -qq >&2 && "${AG[@]}" install -y -qq wrk >&2; } || true
+fi
+if command -v wrk >/dev/null; then
+	LOADTOOL="wrk $( (wrk -v 2>&1 || true) | awk 'NR==1 {print $2}')"
+else
+	LOADTOOL=python
+	cat >"$W/lat.py" <<'EOF'
+# Closed-loop GETs on one URL from 10 keep-alive connections (threads) until
+# the stop file exists; prints the latency percentiles.
+import http.client, os, sys, threading, time, urllib.parse
+u = urllib.parse.urlsplit(sys.argv[1]); stop = sys.argv[2]
+lat, bad, lock = [], [0], threading.Lock()
+def conn(): return http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+def worker():
+    c, mine = conn(), []
+    while not os.path.exists(stop):
+        t = time.perf_counter()
+        try:
+            c.request("GET", u.path); r = c.getresponse(); r.read()
+            if r.status != 200: bad[0] += 1
+        except Exception:
+            bad[0] += 1; c.close(); c = conn(); continue
+        mine.append(time.perf_counter() - t)
+    with lock: lat.extend(mine)
+ths = [threading.Thread(target=worker) for _ in range(10)]
+t0 = time.perf_counter()
+for t in ths: t.start()
+for t in ths: t.join()
+dt = time.perf_counter() - t0
+lat.sort()
+q = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] * 1000 if lat else 0
+print("p50 %.3f p99 %.3f reqs %d rps %.0f non2xx %d" % (q(.5), q(.99), len(lat), len(lat) / dt, bad[0]))
+EOF
+fi
+
+now() { date +%s.%N; }
+mbs() { echo "$1 $2" | awk '{printf "%.0f", $1/$2/1e6}'; }
+ratio() { echo "$1 $2" | awk '{printf "%.2f", $1/$2}'; }
+le() { echo "$1 $2" | awk '{exit !($1<=$2)}'; }
+lt() { echo "$1 $2" | awk '{exit !($1<$2)}'; }
+met() { if "$@"; then echo "**met**"; else echo "**not met**"; fi; }
+min() { echo "$1 $2" | awk '{print ($1<$2)?$1:$2}'; }
+max() { echo "$1 $2" | awk '{print ($1>$2)?$1:$2}'; }
+
+gen() { # gen ROWS: path of the generated file (made when missing)
+	local f=$OUT/cdr_$1.csv
+	[ -s "$f" ] || "$SL" gen cdr --rows "$1" --error-rate 0.001 --seed 1 -o "$f" >&2
+	echo "$f"
+}
+
+SPID="" LPID=""
+cleanup() {
+	[ -n "$LPID" ] && kill "$LPID" 2>/dev/null
+	[ -n "$SPID" ] && kill "$SPID" 2>/dev/null
+	true
+}
+trap cleanup EXIT
+
+free_port() {
+	local p
+	for p in $(seq 18480 18580); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+	done
+	echo "no free port in 18480-18580" >&2
+	exit 1
+}
+start_server() { # a fresh server on a fresh database and data dir
+	rm -rf "$RUN"
+	mkdir -p "$RUN/schemas" "$RUN/data"
+	cp examples/cdr.yaml "$RUN/schemas/"
+	PORT=$(free_port)
+	URL=http://127.0.0.1:$PORT
+	"$SL" serve --db "$RUN/s.db" --schemas "$RUN/schemas" --data-dir "$RUN/data" \
+		--listen "127.0.0.1:$PORT" --min-free 1M --max-uploads 16 --max-upload 4G \
+		--grace 1 2>"$RUN/server.log" &
+	SPID=$!
+	for _ in $(seq 100); do
+		curl -sf "$URL/healthz/live" >/dev/null 2>&1 && return 0
+		kill -0 "$SPID" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "the server did not start:" >&2
+	cat "$RUN/server.log" >&2
+	exit 1
+}
+stop_server() {
+	kill -TERM "$SPID" 2>/dev/null || true
+	wait "$SPID" 2>/dev/null || true
+	SPID=""
+}
+hwm() { awk '/^VmHWM/ {printf "%.0f", $2/1024}' "/proc/$SPID/status"; } # MB
+cpu() { awk -v t="$(getconf CLK_TCK)" '{printf "%.2f", ($14+$15)/t}' "/proc/$SPID/stat"; }
+
+# upload_all FILE TAG: N uploads at once; sets UP_S (wall seconds), UP_CPU
+# (user+sys seconds of the curls), UP_SRV (CPU seconds of the server
+# meanwhile, ingest included) and UP_OK (how many got 202).
+upload_all() {
+	local f=$1 tag=$2 c0 tf
+	tf=$RUN/$tag.time
+	sync
+	c0=$(cpu)
+	TIMEFORMAT='%R %U %S'
+	{ time (
+		for i in $(seq "$N"); do
+			curl -sS -o "$RUN/$tag.$i.json" -w '%{http_code}\n' -X POST -T "$f" \
+				-H 'Content-Type: text/csv' -H 'Expect:' \
+				"$URL/v1/datasets/cdr/uploads" >"$RUN/$tag.$i.code" 2>>"$RUN/curl.err" &
+		done
+		wait
+	); } 2>"$tf"
+	UP_SRV=$(echo "$(cpu) $c0" | awk '{printf "%.2f", $1-$2}')
+	UP_S=$(awk '{printf "%.3f", $1}' "$tf")
+	UP_CPU=$(awk '{printf "%.2f", $2+$3}' "$tf")
+	UP_OK=$(cat "$RUN/$tag".*.code | grep -c '^202$' || true)
+}
+# cp_all FILE: N times cp + fdatasync of the copy, at once; sets CP_S
+cp_all() {
+	local f=$1 tf=$W/cp.time
+	rm -rf "$CPD"
+	mkdir -p "$CPD"
+	sync
+	TIMEFORMAT='%R'
+	{ time (
+		for i in $(seq "$N"); do
+			(cp "$f" "$CPD/$i" && sync -d "$CPD/$i") &
+		done
+		wait
+	); } 2>"$tf"
+	CP_S=$(awk '{printf "%.3f", $1}' "$tf")
+	rm -rf "$CPD"
+}
+# first_job: wait (up to 15 min) until the server finished a job; sets
+# FJ_S (seconds waited) and FJ (its status and rows)
+first_job() {
+	local t0 j
+	t0=$(now)
+	for _ in $(seq 9000); do
+		j=$(curl -sf "$URL/v1/jobs?limit=1000" | sed 's/"job_id"/\n&/g' | grep '"finished_ms":[1-9]' | tail -1 || true)
+		[ -n "$j" ] && break
+		sleep 0.1
+	done
+	FJ_S=$(echo "$(now) $t0" | awk '{printf "%.1f", $1-$2}')
+	JOBS=$(curl -sf "$URL/v1/jobs?limit=1000" | grep -o '"status":"[A-Za-z]*"' | cut -d'"' -f4 |
+		sort | uniq -c | awk '{printf "%s%s %s", sep, $1, $2; sep=", "}')
+	JOBS="$JOBS; $(curl -sf "$URL/metrics" | awk '/^sluice_ingest_queue_length/ {print $2}') uploads queued"
+	FJ=$(echo "$j" | sed -n 's/.*"status":"\([A-Za-z]*\)".*"bytes":\([0-9]*\).*"rows_loaded":\([0-9]*\),"rows_rejected":\([0-9]*\).*/\1, \2 bytes, \3 rows loaded, \4 rejected/p')
+}
+
+# load_start URL / load_stop: closed-loop GETs from 10 connections; load_stop
+# sets P50 and P99 (ms), RQ (requests), RPS and BAD (non-2xx and errors)
+load_start() {
+	rm -f "$RUN/stop"
+	if [ "$LOADTOOL" = python ]; then
+		python3 "$W/lat.py" "$1" "$RUN/stop" >"$RUN/load.out" 2>&1 &
+	else
+		wrk -t2 -c10 -d3600s --timeout 10s --latency "$1" >"$RUN/load.out" 2>&1 &
+	fi
+	LPID=$!
+	sleep 0.2
+}
+ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000}; printf "%.2f", v}'; }
+load_stop() {
+	local o=$RUN/load.out
+	if [ "$LOADTOOL" = python ]; then touch "$RUN/stop"; else kill -INT "$LPID"; fi
+	wait "$LPID" || true
+	LPID=""
+	if [ "$LOADTOOL" = python ]; then
+		read -r _ P50 _ P99 _ RQ _ RPS _ BAD <"$o"
+	else
+		P50=$(awk '$1=="50%" {print $2}' "$o" | ms)
+		P99=$(awk '$1=="99%" {print $2}' "$o" | ms)
+		RQ=$(awk '/requests in/ {print $1}' "$o")
+		RPS=$(awk '/^Requests\/sec/ {printf "%.0f", $2}' "$o")
+		BAD=$(awk '/Non-2xx/ {n+=$NF} /Socket errors/ {gsub(",",""); n+=$4+$6+$8+$10} END {print n+0}' "$o")
+	fi
+}
+
+# Inputs and disk
+F=$(gen "$ROWS")
+SIZE=$(stat -c %s "$F")
+FSTYPE=$(df --output=fstype "$W" | tail -1 | tr -d " ")
+TMPFS_NOTE=""
+case $FSTYPE in tmpfs | ramfs) TMPFS_NOTE=" **$W is on $FSTYPE, not a disk: the disk numbers mean nothing.**" ;; esac
+AVAIL=$(df -B1 --output=avail "$W" | tail -1 | tr -d ' ')
+# part B needs N uploads, the file, the database (about 1.3 times the rows
+# loaded by the first job) and 1 GB to spare
+need() { echo $((($1 * SIZE) * (N + 3) + 1000000000)); }
+BIGX0=$BIGX
+while [ "$BIGX" -gt 1 ] && [ "$(need "$BIGX")" -gt "$AVAIL" ]; do BIGX=$((BIGX - 1)); done
+SCALE_NOTE=""
+if [ "$BIGX" != "$BIGX0" ]; then
+	SCALE_NOTE="Only $((AVAIL / 1000000)) MB were free in $W, so the large uploads were scaled down from $BIGX0 to $BIGX times the small one."
+fi
+DOB=1
+[ "$BIGX" -le 1 ] && { DOB=0; SCALE_NOTE="Only $((AVAIL / 1000000)) MB were free in $W: part B (the large uploads) was skipped."; }
+SMALL=$RUN/small.csv
+cat "$F" >/dev/null
+
+# A: upload speed against cp, memory at 100 MB
+T_UP=999999 T_CP=999999 H_A=0 H_A2=0 UPS="" CPS="" A_OK=1
+for r in $(seq "$REPEAT"); do
+	cp_all "$F"
+	T_CP=$(min "$CP_S" "$T_CP")
+	CPS="$CPS $CP_S"
+	start_server
+	upload_all "$F" a
+	[ "$UP_OK" = "$N" ] || A_OK=0
+	lt "$UP_S" "$T_UP" && { A_CPU=$UP_CPU A_SRV=$UP_SRV; }
+	T_UP=$(min "$UP_S" "$T_UP")
+	UPS="$UPS $UP_S"
+	h=$(hwm)
+	H_A=$(max "$h" "$H_A")
+	first_job
+	A_FJ=$FJ A_FJS=$FJ_S A_JOBS=$JOBS
+	H_A2=$(max "$(hwm)" "$H_A2")
+	echo "A $r: cp $CP_S s, uploads $UP_S s ($UP_OK of $N accepted), VmHWM $h MB, $(hwm) MB after a job ($FJ_S s: $FJ)" >&2
+	stop_server
+done
+TOT=$((N * SIZE))
+MB_UP=$(mbs "$TOT" "$T_UP")
+MB_CP=$(mbs "$TOT" "$T_CP")
+R_UP=$(ratio "$MB_UP" "$MB_CP")
+
+# L: status latency, idle and under N uploads
+P50S="" P99S="" L_ROUNDS="" L_OK=1
+for r in $(seq "$REPEAT"); do
+	start_server
+	head -1001 "$F" >"$SMALL"
+	JOB=$(curl -sS -X POST -T "$SMALL" -H 'Content-Type: text/csv' -H 'Expect:' \
+		"$URL/v1/datasets/cdr/uploads" | sed -n 's/.*"job_id":"\([^"]*\)".*/\1/p')
+	first_job
+	if [ "$r" = 1 ]; then
+		load_start "$URL/v1/jobs/$JOB"
+		sleep 5
+		load_stop
+		I50=$P50 I99=$P99 IRQ=$RQ IRPS=$RPS IBAD=$BAD
+		echo "L idle: p50 $P50 ms, p99 $P99 ms, $RQ requests, $BAD bad" >&2
+	fi
+	load_start "$URL/v1/jobs/$JOB"
+	upload_all "$F" l
+	load_stop
+	[ "$UP_OK" = "$N" ] || L_OK=0
+	L_ROUNDS="$L_ROUNDS$P99 $P50 $RQ $RPS $BAD $UP_S"$'\n'
+	echo "L $r: p50 $P50 ms, p99 $P99 ms, $RQ requests ($RPS/s, $BAD bad) during uploads of $UP_S s" >&2
+	stop_server
+done
+# the median round by p99
+read -r L99 L50 LRQ LRPS LBAD LUP < <(echo -n "$L_ROUNDS" | sort -g | sed -n "$(((REPEAT + 1) / 2))p")
+ALL99=$(echo -n "$L_ROUNDS" | awk '{printf "%s%s", sep, $1; sep=", "}')
+
+# B: memory at 1 GB
+if [ "$DOB" = 1 ]; then
+	FB=$(gen $((ROWS * BIGX)))
+	SIZEB=$(stat -c %s "$FB")
+	cat "$FB" >/dev/null
+	start_server
+	upload_all "$FB" b
+	B_OK=$UP_OK B_S=$UP_S
+	H_B=$(hwm)
+	echo "B: uploads $UP_S s ($UP_OK of $N accepted), VmHWM $H_B MB" >&2
+	first_job
+	B_FJ=$FJ B_FJS=$FJ_S B_JOBS=$JOBS
+	H_B2=$(hwm)
+	echo "B: VmHWM $H_B2 MB after a job ($FJ_S s: $FJ)" >&2
+	stop_server
+	MB_B=$(mbs $((N * SIZEB)) "$B_S")
+	G=$(ratio "$H_B" "$H_A")
+	G2=$(ratio "$H_B2" "$H_A2")
+fi
+rm -rf "$RUN"
+LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# The report
+CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
+NPROC=$(nproc)
+MEMGB=$(awk '/MemTotal/ {printf "%.0f", $2/1048576}' /proc/meminfo)
+DEV=$(df --output=source "$W" | tail -1)
+CURLV=$(curl --version | head -1 | cut -d' ' -f2)
+MBF=$(echo "$SIZE" | awk '{printf "%.0f", $1/1e6}')
+[ "$A_OK" = 1 ] && [ "$L_OK" = 1 ] || FAILNOTE=" **Some uploads were not accepted (see bench/out/serve/): the numbers are not valid.**"
+{
+	echo "## Serve ($(date -u +%Y-%m-%d))"
+	echo
+	echo "Command: \`bench/serve.sh\`$([ "$REPEAT" != 3 ] && echo " with REPEAT=$REPEAT") (also \`bench/run.sh ROWS serve\`). Binary: \`$SRC\` of $BINTIME"
+	echo "(md5 $BINSUM…); HEAD was \`$COMMIT\`$DIRTY. Machine: $CPU, $NPROC cores, $MEMGB GB;"
+	echo "data dir, database and copies on $DEV ($FSTYPE).$TMPFS_NOTE Load tool: $LOADTOOL; curl $CURLV."
+	echo "Load average $LOAD0 at the start, $LOAD1 at the end.${FAILNOTE:-}"
+	echo
+	echo "Upload file: $ROWS generated CDR rows (\`sluice gen cdr --error-rate 0.001 --seed 1\`), $SIZE bytes,"
+	echo "sent $N times at once as the raw body of \`POST /v1/datasets/cdr/uploads\` (\`curl -T FILE -X POST\`)"
+	echo "to a fresh server (\`--max-uploads 16 --max-upload 4G\`, schema \`examples/cdr.yaml\`)."
+	echo
+	echo "| measure | value | goal | met? |"
+	echo "|---|---:|---|---|"
+	echo "| $N uploads of $MBF MB at once, MB/s (best of $REPEAT; s:$UPS) | $MB_UP | | |"
+	echo "| $N \`cp\` + \`sync -d\` of the same file at once, MB/s (best of $REPEAT; s:$CPS) | $MB_CP | | |"
+	echo "| upload speed / disk speed | $R_UP | ≥ 0.8 | $(met le 0.8 "$R_UP") |"
+	echo "| \`GET /v1/jobs/{id}\` p50 during the $N uploads, ms | $L50 | | |"
+	echo "| \`GET /v1/jobs/{id}\` p99 during the $N uploads, ms (median of $REPEAT rounds: $ALL99) | $L99 | < 10 ms | $(met lt "$L99" 10) |"
+	echo "| the same, idle server: p50 / p99, ms | $I50 / $I99 | | |"
+	if [ "$DOB" = 1 ]; then
+		echo "| server peak memory (VmHWM) when $N uploads of $(echo "$SIZEB" | awk '{printf "%.0f", $1/1e6}') MB are in, MB | $H_B | < 256 MB | $(met lt "$H_B" 256) |"
+		echo "| the same after $N uploads of $MBF MB (largest of $REPEAT), MB | $H_A | | |"
+		echo "| growth with upload size ($BIGX times larger) | $G | not growing | $(met le "$G" 1.10) (taken as: at most 1.10) |"
+		echo "| peak memory including the first ingest job, ${BIGX}x / 1x uploads, MB | $H_B2 / $H_A2 | < 256 MB | $(met lt "$H_B2" 256) |"
+	else
+		echo "| server peak memory (VmHWM) after $N uploads of $MBF MB, MB | $H_A | < 256 MB | $(met lt "$H_A" 256) |"
+		echo "| peak memory with large uploads | not measured (no disk space) | not growing | — |"
+	fi
+	echo
+	echo "- Upload MB/s = $N × $SIZE bytes / wall seconds from starting the $N curls to the"
+	echo "  last 202 (each is answered after its file is written, fdatasync'ed and renamed)."
+	echo "  Disk MB/s = the same bytes / wall seconds of $N \`cp FILE DIR/i && sync -d DIR/i\` at"
+	echo "  once (write, then fdatasync of each copy, as the server does) into \`$W\`."
+	echo "  The source file is in the page cache for both. CPU of the fastest upload round:"
+	echo "  the curls ${A_CPU} s, the server ${A_SRV} s (ingest included), in $T_UP s of wall time on $NPROC cores."
+	echo "- Each accepted upload queues an ingest job; the worker starts the first as soon as"
+	echo "  the first upload is answered, so ingest competes with the last uploads for the"
+	echo "  cores (and, in part B, for the whole upload). The same file $N times: every job"
+	echo "  after the first finds its keys taken (DUP_KEY). Jobs (small uploads, last round)"
+	echo "  when the first had finished: $A_JOBS."
+	echo "- Latency: \`wrk -t2 -c10 --latency\` (closed loop: each connection sends its next"
+	echo "  request when the last is answered) on \`GET /v1/jobs/{id}\` of a finished 1,000-row"
+	echo "  job, from just before the $N uploads start until the last is answered; a fresh"
+	echo "  server each round. Median round: $LRQ requests ($LRPS/s, $LBAD not 2xx or failed) during"
+	echo "  uploads of $LUP s. Idle: 5 s, $IRQ requests ($IRPS/s, $IBAD not 2xx or failed). wrk,"
+	echo "  curl, the server and its ingest share the $NPROC cores."
+	if [ "$DOB" = 1 ]; then
+		echo "- Memory: VmHWM (peak resident set) from \`/proc/PID/status\` of the server, read when"
+		echo "  the last upload is answered, then again once the server's first ingest job has"
+		echo "  finished. Large uploads: $BIGX × $ROWS rows, $SIZEB bytes (generated, not"
+		echo "  concatenated, so that the first job is a real load of that size), $N at once"
+		echo "  in $B_S s ($MB_B MB/s, $B_OK of $N accepted). First job: $B_FJ, finished $B_FJS s"
+		echo "  after the uploads (jobs then: $B_JOBS); at ${MBF} MB: $A_FJ."
+	fi
+	[ -n "$SCALE_NOTE" ] && echo "- $SCALE_NOTE"
+	true
+} >"$OUT/serve.md"
+cat "$OUT/serve.md"

@@ -1,0 +1,214 @@
+/*
+ * Jobs created ahead of their run, and stopped on request.
+ *
+ * sl_job_accept() records a job for a file in status Accepted, so a
+ * service can answer an upload with the real job id at once and a restart
+ * finds the job (and runs it) even when it never started. The idempotency
+ * key is checked and stored in the same transaction as the job: two
+ * uploads racing with one key get one job, and the key survives restarts.
+ *
+ * sl_job_cancel() asks a job to stop: a row in the store's cancel table
+ * that the running writer reads after each chunk (ingest.c). When no
+ * process runs the job (its lock file is free), the job becomes Cancelled
+ * here and then, under that lock, so a runner cannot start it meanwhile.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine/engine_int.h"
+
+static void new_job_id(char *id)
+{
+	uint32_t r = 0;
+	if (getrandom(&r, sizeof r, 0) != sizeof r)
+		r = (uint32_t)getpid() ^ (uint32_t)time(NULL);
+	/* time first: ids sort by creation */
+	snprintf(id, SL_JOB_ID_LEN, "j%011llx%06x", (unsigned long long)sl_now_ms(), r & 0xFFFFFF);
+}
+
+void sl__job_lock_path(const char *db, const char *id, char *path, size_t n)
+{
+	snprintf(path, n, "%s-%s.lock", db ? db : "sluice.db", id);
+}
+
+int sl__job_init(sl_job *j, const char *path, const struct stat *st, const sl_schema *sc,
+		 const char *schema_path, const char *correlation_id)
+{
+	new_job_id(j->id);
+	j->status = SL_JOB_ACCEPTED;
+	j->file = strdup(path);
+	j->schema_path = realpath(schema_path, NULL);
+	j->dataset = strdup(sc->name);
+	j->table = strdup(sc->table);
+	j->schema_hash = sc->hash;
+	j->file_size = (uint64_t)st->st_size;
+	j->file_mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+	j->created_ms = j->updated_ms = sl_now_ms();
+	j->correlation_id = correlation_id ? strdup(correlation_id) : NULL;
+	if (!j->file || !j->dataset || !j->table || !j->schema_path || (correlation_id && !j->correlation_id))
+		return SL_NOMEM;
+	return 0;
+}
+
+static int open_store(const char *db, sl_store **st, char *msg, size_t msglen)
+{
+	int rc = sl__store_open(db ? db : "sluice.db", 30000, st);
+	if (rc < 0) {
+		snprintf(msg, msglen, "database %s: %s", db ? db : "sluice.db",
+			 *st ? sl_store_errmsg(*st) : sl_error_message(rc));
+		if (*st)
+			(*st)->ops->close(*st);
+		*st = NULL;
+	}
+	return rc;
+}
+
+int sl_job_accept(const sl_accept_opts *o, sl_job *job, char *msg, size_t msglen)
+{
+	sl_store *st = NULL;
+	sl_schema *sc = NULL;
+	char *path = NULL, err[512] = "";
+	struct stat sb;
+	bool tx = false;
+	int rc;
+	memset(job, 0, sizeof *job);
+	msg[0] = 0;
+	if ((rc = sl_schema_load(o->schema_path, &sc, err, sizeof err)) < 0) {
+		snprintf(msg, msglen, "%s", err);
+		goto out;
+	}
+	if (!(path = realpath(o->file, NULL)) || stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		rc = SL_IO_OPEN;
+		snprintf(msg, msglen, "%s: %s", o->file, path ? "not a regular file" : strerror(errno));
+		goto out;
+	}
+	if ((rc = open_store(o->db, &st, msg, msglen)) < 0)
+		goto out;
+	if ((rc = st->ops->begin(st)) < 0)
+		goto fail;
+	tx = true;
+	bool keyed = o->idempotency_key && o->idempotency_key[0];
+	sl_idem e = {.key = o->idempotency_key};
+	if (keyed) {
+		if ((rc = st->ops->idem_get(st, &e)) < 0)
+			goto fail;
+		if (rc == 1) {
+			if (e.size != (uint64_t)sb.st_size || e.hash != o->content_hash || strcmp(e.dataset, sc->name)) {
+				rc = SL_CONFLICT;
+				snprintf(msg, msglen, "the idempotency key was used with another file or dataset (job %s)",
+					 e.job_id);
+				goto out;
+			}
+			rc = st->ops->job_get(st, e.job_id, job);
+			if (rc == 0) {
+				rc = SL_INTERNAL;
+				snprintf(msg, msglen, "the idempotency key names job %s, which is not in the store", e.job_id);
+			}
+			if (rc < 0)
+				goto fail;
+			rc = 1;
+			goto out;
+		}
+	}
+	if ((rc = sl__job_init(job, path, &sb, sc, o->schema_path, o->correlation_id)) < 0)
+		goto out;
+	if ((rc = st->ops->job_insert(st, job)) < 0)
+		goto fail;
+	if (keyed) {
+		snprintf(e.job_id, sizeof e.job_id, "%s", job->id);
+		snprintf(e.dataset, sizeof e.dataset, "%s", sc->name);
+		e.size = (uint64_t)sb.st_size;
+		e.hash = o->content_hash;
+		if ((rc = st->ops->idem_put(st, &e)) < 0)
+			goto fail;
+	}
+	sl_event ev = {job->id, -1, "accepted", 0, 0, 0, 0, NULL};
+	if ((rc = st->ops->event_insert(st, &ev)) < 0 || (rc = st->ops->commit(st)) < 0)
+		goto fail;
+	tx = false;
+	rc = 0;
+	goto out;
+fail:
+	if (!msg[0])
+		snprintf(msg, msglen, "database: %s", sl_store_errmsg(st));
+out:
+	if (tx)
+		st->ops->rollback(st);
+	if (rc < 0)
+		sl_job_clear(job);
+	if (st)
+		st->ops->close(st);
+	sl_schema_free(sc);
+	free(path);
+	return rc;
+}
+
+int sl_job_cancel(const char *db, const char *id, sl_job_status *status, char *msg, size_t msglen)
+{
+	sl_store *st = NULL;
+	sl_job j = {0};
+	char lock[4200];
+	int fd = -1, rc;
+	msg[0] = 0;
+	if ((rc = open_store(db, &st, msg, msglen)) < 0)
+		goto out;
+	if ((rc = st->ops->job_get(st, id, &j)) <= 0) {
+		if (rc == 0) {
+			rc = SL_INVAL;
+			snprintf(msg, msglen, "no job %s", id);
+		}
+		goto out;
+	}
+	*status = j.status;
+	if (sl_job_status_final(j.status)) {
+		rc = SL_CONFLICT;
+		snprintf(msg, msglen, "job %s is %s already", id, sl_job_status_name(j.status));
+		goto out;
+	}
+	/* the request first: a runner that starts from now on sees it */
+	if ((rc = st->ops->begin(st)) < 0 || (rc = st->ops->cancel_set(st, id, true)) < 0 ||
+	    (rc = st->ops->commit(st)) < 0)
+		goto fail;
+	sl__job_lock_path(db, id, lock, sizeof lock);
+	fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		rc = 0; /* running: its writer stops after the chunk it commits */
+		goto out;
+	}
+	/* nobody runs it, and nobody can start it while we hold the lock */
+	sl_job_clear(&j);
+	if ((rc = st->ops->begin(st)) < 0 || (rc = st->ops->job_get(st, id, &j)) < 0)
+		goto fail;
+	if (!sl_job_status_final(j.status)) {
+		j.status = SL_JOB_CANCELLED;
+		j.finished_ms = j.updated_ms = sl_now_ms();
+		sl_event ev = {j.id, -1, "job_end", j.rows_read, j.rows_loaded, j.rows_rejected, 0, "cancelled on request"};
+		if ((rc = st->ops->job_update(st, &j)) < 0 || (rc = st->ops->cancel_set(st, id, false)) < 0 ||
+		    (rc = st->ops->event_insert(st, &ev)) < 0)
+			goto fail;
+	}
+	if ((rc = st->ops->commit(st)) < 0)
+		goto fail;
+	*status = j.status;
+	unlink(lock);
+	rc = 0;
+	goto out;
+fail:
+	snprintf(msg, msglen, "database: %s", sl_store_errmsg(st));
+	st->ops->rollback(st);
+out:
+	if (fd >= 0)
+		close(fd);
+	sl_job_clear(&j);
+	if (st)
+		st->ops->close(st);
+	return rc;
+}

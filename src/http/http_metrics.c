@@ -1,0 +1,95 @@
+/*
+ * Histograms for /metrics: request durations by route and chunk durations,
+ * in the Prometheus text format (cumulative `_bucket{le=...}`, `_sum`,
+ * `_count`). Each observation adds to one bucket and the sum with relaxed
+ * atomics; a scrape adds the buckets up. No lock: a scrape racing an
+ * observation may see the bucket before the sum, which Prometheus
+ * tolerates (the next scrape is exact).
+ */
+#include <stdio.h>
+
+#include "http/http_int.h"
+
+static const double req_le[HTTP_REQ_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+						0.1,   0.25,   0.5,   1,    2.5};
+static const double chunk_le[HTTP_CHUNK_BUCKETS] = {0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300};
+
+static size_t bucket(const double *le, size_t n, double v)
+{
+	size_t i = 0;
+	while (i < n && v > le[i])
+		i++;
+	return i; /* n: +Inf */
+}
+
+void http_metrics_observe(http_srv *s, int route, double seconds)
+{
+	if (route < 0 || route >= RT_COUNT)
+		return;
+	atomic_fetch_add(&s->req_hist[route][bucket(req_le, HTTP_REQ_BUCKETS, seconds)], 1);
+	atomic_fetch_add(&s->req_sum_us[route], (uint_fast64_t)(seconds * 1e6));
+}
+
+void http_metrics_chunk(http_srv *s, const sl_chunk *c)
+{
+	if ((unsigned)c->status < SL_CHUNK_NSTATUS)
+		atomic_fetch_add(&s->chunks_done[c->status], 1);
+	double sec = c->duration_ms > 0 ? (double)c->duration_ms / 1000 : 0;
+	atomic_fetch_add(&s->chunk_hist[bucket(chunk_le, HTTP_CHUNK_BUCKETS, sec)], 1);
+	atomic_fetch_add(&s->chunk_sum_ms, (uint_fast64_t)(c->duration_ms > 0 ? c->duration_ms : 0));
+}
+
+static void histogram(FILE *f, const char *name, const char *labels, const double *le, size_t n,
+		      atomic_uint_fast64_t *counts, double sum)
+{
+	uint64_t cum = 0;
+	for (size_t i = 0; i <= n; i++) {
+		cum += atomic_load(&counts[i]);
+		if (i < n)
+			fprintf(f, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels, labels[0] ? "," : "", le[i],
+				(unsigned long long)cum);
+		else
+			fprintf(f, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, labels[0] ? "," : "",
+				(unsigned long long)cum);
+	}
+	const char *open = labels[0] ? "{" : "", *close = labels[0] ? "}" : "";
+	fprintf(f, "%s_sum%s%s%s %.6f\n%s_count%s%s%s %llu\n", name, open, labels, close, sum, name, open,
+		labels, close, (unsigned long long)cum);
+}
+
+void http_metrics_histograms(http_srv *s, FILE *f, const char *const *route_names)
+{
+	fputs("# HELP sluice_http_request_duration_seconds Time from a request's headers to its end, by route.\n"
+	      "# TYPE sluice_http_request_duration_seconds histogram\n", f);
+	for (int r = 0; r < RT_COUNT; r++) {
+		uint64_t any = 0;
+		for (int i = 0; i <= HTTP_REQ_BUCKETS; i++)
+			any += atomic_load(&s->req_hist[r][i]);
+		if (!any)
+			continue;
+		char labels[128];
+		snprintf(labels, sizeof labels, "route=\"%s\"", route_names[r]);
+		histogram(f, "sluice_http_request_duration_seconds", labels, req_le, HTTP_REQ_BUCKETS,
+			  s->req_hist[r], (double)atomic_load(&s->req_sum_us[r]) / 1e6);
+	}
+	fputs("# HELP sluice_chunk_duration_seconds Time to parse, validate and commit a chunk.\n"
+	      "# TYPE sluice_chunk_duration_seconds histogram\n", f);
+	histogram(f, "sluice_chunk_duration_seconds", "", chunk_le, HTTP_CHUNK_BUCKETS, s->chunk_hist,
+		  (double)atomic_load(&s->chunk_sum_ms) / 1e3);
+	fputs("# HELP sluice_chunks_total Chunks this process finished, by status.\n"
+	      "# TYPE sluice_chunks_total counter\n", f);
+	for (int i = SL_CHUNK_SUCCEEDED; i < SL_CHUNK_NSTATUS; i++)
+		fprintf(f, "sluice_chunks_total{status=\"%s\"} %llu\n", sl_chunk_status_name((sl_chunk_status)i),
+			(unsigned long long)atomic_load(&s->chunks_done[i]));
+	fputs("# HELP sluice_rows_rejected_by_code_total Rows rejected by the jobs this process ran, by error code.\n"
+	      "# TYPE sluice_rows_rejected_by_code_total counter\n", f);
+	for (int k = 0; k < SL_ERROR_COUNT; k++) {
+		uint64_t v = atomic_load(&s->rejected_by_code[k]);
+		if (v)
+			fprintf(f, "sluice_rows_rejected_by_code_total{code=\"%s\"} %llu\n",
+				sl_error_name(sl_error_at(k)), (unsigned long long)v);
+	}
+	fprintf(f, "# HELP sluice_bytes_ingested_total Bytes of input in chunks this process committed.\n"
+		   "# TYPE sluice_bytes_ingested_total counter\nsluice_bytes_ingested_total %llu\n",
+		(unsigned long long)atomic_load(&s->bytes_ingested));
+}

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# The dashboard (GET /) in a real browser: start `sluice serve` with an API
+# key on a free loopback port, generate a CSV with defects, and run
+# tests/js/dashboard.mjs, which drives headless Chromium through
+# playwright-core: key prompt, upload through the page, the job watched to
+# its end, and every number on the page compared with the API's.
+# Without node or Chromium it prints SKIP and passes (scripts/deps.sh
+# installs both, so CI runs it).
+# Usage: test_dashboard.sh SLUICE SOURCE_DIR
+set -u
+S=$1
+SRC=$2
+CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
+KEY=dash-$RANDOM$RANDOM
+
+if ! command -v node >/dev/null 2>&1; then
+	echo "SKIP: node is not installed"
+	exit 0
+fi
+if [ ! -x "$CHROMIUM" ]; then
+	echo "SKIP: no Chromium at $CHROMIUM (sudo apt-get install -y chromium)"
+	exit 0
+fi
+if [ ! -d "$SRC/tests/js/node_modules/playwright-core" ]; then
+	echo "installing tests/js dependencies (npm ci)"
+	if ! npm ci --prefix "$SRC/tests/js" --no-audit --no-fund >/dev/null; then
+		echo "FAIL: npm ci in $SRC/tests/js failed"
+		exit 1
+	fi
+fi
+
+T=$(mktemp -d)
+PID=
+cleanup() {
+	if [ -n "$PID" ]; then
+		kill -TERM "$PID" 2>/dev/null
+		wait "$PID" 2>/dev/null
+	fi
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+mkdir -p "$T/schemas"
+cp "$SRC/examples/cdr.yaml" "$T/schemas/"
+# ~9.5 MB: three tus pieces, about ten 1 MiB chunks, a few hundred rejects
+"$S" gen cdr --rows 100000 --error-rate 0.005 --seed 11 -o "$T/calls.csv" 2>/dev/null || {
+	echo "FAIL: sluice gen"
+	exit 1
+}
+
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+B="http://127.0.0.1:$PORT"
+SLUICE_API_KEYS="$KEY:read+write+admin" "$S" serve --db "$T/s.db" --schemas "$T/schemas" \
+	--data-dir "$T/data" --listen "127.0.0.1:$PORT" --min-free 1M --threads 2 --chunk-size 1M \
+	2>"$T/log" &
+PID=$!
+up=
+for _ in $(seq 1 100); do
+	if curl -s -o /dev/null "$B/healthz/live"; then
+		up=1
+		break
+	fi
+	sleep 0.1
+done
+if [ -z "$up" ]; then
+	echo "FAIL: the server did not start: $(tail -5 "$T/log")"
+	exit 1
+fi
+
+node "$SRC/tests/js/dashboard.mjs" "$B" "$KEY" "$T/calls.csv"
+rc=$?
+if [ $rc -ne 0 ]; then
+	echo "--- server log (last 20 lines)"
+	tail -20 "$T/log"
+fi
+exit $rc
