@@ -102,8 +102,9 @@ OLD=$(cat docs/benchmarks.md 2>/dev/null || true)
 			cat "$OUT/${part%%:*}.md"
 		else
 			echo "$OLD" | awk -v t="## ${part#*:}" '
-				/^## / {on = (index($0, t " ") == 1 || $0 == t)}
-				on {if (!n++) print ""; print}'
+				/^## / {on = (index($0, t " ") == 1 || $0 == t); blank = 0}
+				on && /^$/ {blank++; next}
+				on {if (!n++) print ""; while (blank > 0) {print ""; blank--}; print}'
 		fi
 	done
 } >docs/benchmarks.md

@@ -42,7 +42,7 @@ cp "$SRC" "$W/sluice"
 SL=$W/sluice
 BINTIME=$(date -u -r "$SRC" '+%Y-%m-%d %H:%M UTC')
 BINSUM=$(md5sum <"$SL" | cut -c1-12)
-COMMIT=$(git log --oneline -1 2>/dev/null || echo unknown)
+COMMIT=$(git log -1 --format='%h %s' 2>/dev/null | cut -c1-72 || echo unknown)
 DIRTY=""
 if [ "$SRC" = build/sluice ] && [ -n "$(git status --porcelain --untracked-files=no -- src include 2>/dev/null)" ]; then
 	DIRTY="; the work tree had uncommitted changes in src/ or include/"
@@ -166,6 +166,15 @@ upload_all() {
 	UP_S=$(awk '{printf "%.3f", $1}' "$tf")
 	UP_CPU=$(awk '{printf "%.2f", $2+$3}' "$tf")
 	UP_OK=$(cat "$RUN/$tag".*.code | grep -c '^202$' || true)
+	UP_CODES=$(cat "$RUN/$tag".*.code | sort | uniq -c | awk '{printf "%s%s× %s", sep, $1, $2; sep=", "}')
+	if [ "$UP_OK" != "$N" ]; then # keep the answers for a look
+		mkdir -p "$W/failed"
+		for i in $(seq "$N"); do
+			{ echo "$tag.$i: $(cat "$RUN/$tag.$i.code")"; cat "$RUN/$tag.$i.json" 2>/dev/null; echo; } >>"$W/failed/answers.txt"
+		done
+		cp "$RUN/server.log" "$W/failed/server.$tag.log" 2>/dev/null || true
+		cat "$RUN/curl.err" >>"$W/failed/curl.err" 2>/dev/null || true
+	fi
 }
 # cp_all FILE: N times cp + fdatasync of the copy, at once; sets CP_S
 cp_all() {
@@ -183,21 +192,25 @@ cp_all() {
 	CP_S=$(awk '{printf "%.3f", $1}' "$tf")
 	rm -rf "$CPD"
 }
-# first_job: wait (up to 15 min) until the server finished a job; sets
-# FJ_S (seconds waited) and FJ (its status and rows)
-first_job() {
-	local t0 j
+# jobs_done: wait (up to 15 min) until no job is waiting or running; sets
+# FJ_S (seconds waited), FJ (the job that loaded the most rows) and JOBS
+# (jobs by status)
+jobs_done() {
+	local t0 l st q
 	t0=$(now)
-	for _ in $(seq 9000); do
-		j=$(curl -sf "$URL/v1/jobs?limit=1000" | sed 's/"job_id"/\n&/g' | grep '"finished_ms":[1-9]' | tail -1 || true)
-		[ -n "$j" ] && break
-		sleep 0.1
+	for _ in $(seq 4500); do
+		l=$(curl -sf "$URL/v1/jobs?limit=1000" | sed 's/"job_id"/\n&/g' || true)
+		st=$(echo "$l" | sed -n 's/^"job_id":"[^"]*","status":"\([A-Za-z]*\)".*/\1/p')
+		q=$(curl -sf "$URL/metrics" | awk '/^sluice_ingest_queue_length / {print $2}' || true)
+		[ -n "$st" ] && [ "${q:-0}" = 0 ] &&
+			! echo "$st" | grep -qx 'Accepted\|Chunking\|ChunksQueued\|Processing' && break
+		sleep 0.2
 	done
 	FJ_S=$(echo "$(now) $t0" | awk '{printf "%.1f", $1-$2}')
-	JOBS=$(curl -sf "$URL/v1/jobs?limit=1000" | grep -o '"status":"[A-Za-z]*"' | cut -d'"' -f4 |
-		sort | uniq -c | awk '{printf "%s%s %s", sep, $1, $2; sep=", "}')
-	JOBS="$JOBS; $(curl -sf "$URL/metrics" | awk '/^sluice_ingest_queue_length/ {print $2}') uploads queued"
-	FJ=$(echo "$j" | sed -n 's/.*"status":"\([A-Za-z]*\)".*"bytes":\([0-9]*\).*"rows_loaded":\([0-9]*\),"rows_rejected":\([0-9]*\).*/\1, \2 bytes, \3 rows loaded, \4 rejected/p')
+	JOBS=$(echo "$st" | sort | uniq -c | awk '{printf "%s%s %s", sep, $1, $2; sep=", "}')
+	FJ=$(echo "$l" | grep '"finished_ms":[1-9]' |
+		sed -n 's/.*"status":"\([A-Za-z]*\)".*"bytes":\([0-9]*\).*"rows_loaded":\([0-9]*\),"rows_rejected":\([0-9]*\).*"duration_s":\([0-9.]*\).*/\3 \1, \2 bytes, \3 rows loaded, \4 rejected, \5 s/p' |
+		sort -n | tail -1 | cut -d' ' -f2-)
 }
 
 # load_start URL / load_stop: closed-loop GETs from 10 connections; load_stop
@@ -264,10 +277,11 @@ for r in $(seq "$REPEAT"); do
 	UPS="$UPS $UP_S"
 	h=$(hwm)
 	H_A=$(max "$h" "$H_A")
-	first_job
+	A_CODES="$UP_CODES"
+	jobs_done
 	A_FJ=$FJ A_FJS=$FJ_S A_JOBS=$JOBS
 	H_A2=$(max "$(hwm)" "$H_A2")
-	echo "A $r: cp $CP_S s, uploads $UP_S s ($UP_OK of $N accepted), VmHWM $h MB, $(hwm) MB after a job ($FJ_S s: $FJ)" >&2
+	echo "A $r: cp $CP_S s, uploads $UP_S s ($UP_CODES), VmHWM $h MB, $(hwm) MB after the jobs ($FJ_S s; $JOBS; most rows: $FJ)" >&2
 	stop_server
 done
 TOT=$((N * SIZE))
@@ -276,13 +290,13 @@ MB_CP=$(mbs "$TOT" "$T_CP")
 R_UP=$(ratio "$MB_UP" "$MB_CP")
 
 # L: status latency, idle and under N uploads
-P50S="" P99S="" L_ROUNDS="" L_OK=1
+L_ROUNDS="" L_OK=1 L_CODES=""
 for r in $(seq "$REPEAT"); do
 	start_server
 	head -1001 "$F" >"$SMALL"
 	JOB=$(curl -sS -X POST -T "$SMALL" -H 'Content-Type: text/csv' -H 'Expect:' \
 		"$URL/v1/datasets/cdr/uploads" | sed -n 's/.*"job_id":"\([^"]*\)".*/\1/p')
-	first_job
+	jobs_done
 	if [ "$r" = 1 ]; then
 		load_start "$URL/v1/jobs/$JOB"
 		sleep 5
@@ -295,7 +309,8 @@ for r in $(seq "$REPEAT"); do
 	load_stop
 	[ "$UP_OK" = "$N" ] || L_OK=0
 	L_ROUNDS="$L_ROUNDS$P99 $P50 $RQ $RPS $BAD $UP_S"$'\n'
-	echo "L $r: p50 $P50 ms, p99 $P99 ms, $RQ requests ($RPS/s, $BAD bad) during uploads of $UP_S s" >&2
+	L_CODES="$L_CODES${L_CODES:+; }$UP_CODES"
+	echo "L $r: p50 $P50 ms, p99 $P99 ms, $RQ requests ($RPS/s, $BAD bad) during uploads of $UP_S s ($UP_CODES)" >&2
 	stop_server
 done
 # the median round by p99
@@ -311,11 +326,12 @@ if [ "$DOB" = 1 ]; then
 	upload_all "$FB" b
 	B_OK=$UP_OK B_S=$UP_S
 	H_B=$(hwm)
-	echo "B: uploads $UP_S s ($UP_OK of $N accepted), VmHWM $H_B MB" >&2
-	first_job
+	B_CODES=$UP_CODES
+	echo "B: uploads $UP_S s ($UP_CODES), VmHWM $H_B MB" >&2
+	jobs_done
 	B_FJ=$FJ B_FJS=$FJ_S B_JOBS=$JOBS
 	H_B2=$(hwm)
-	echo "B: VmHWM $H_B2 MB after a job ($FJ_S s: $FJ)" >&2
+	echo "B: VmHWM $H_B2 MB after the jobs ($FJ_S s; $JOBS; most rows: $FJ)" >&2
 	stop_server
 	MB_B=$(mbs $((N * SIZEB)) "$B_S")
 	G=$(ratio "$H_B" "$H_A")
@@ -331,7 +347,7 @@ MEMGB=$(awk '/MemTotal/ {printf "%.0f", $2/1048576}' /proc/meminfo)
 DEV=$(df --output=source "$W" | tail -1)
 CURLV=$(curl --version | head -1 | cut -d' ' -f2)
 MBF=$(echo "$SIZE" | awk '{printf "%.0f", $1/1e6}')
-[ "$A_OK" = 1 ] && [ "$L_OK" = 1 ] || FAILNOTE=" **Some uploads were not accepted (see bench/out/serve/): the numbers are not valid.**"
+[ "$A_OK" = 1 ] && [ "$L_OK" = 1 ] || FAILNOTE=" **Some uploads were not accepted (answers kept in bench/out/serve/failed/): the numbers are not valid.**"
 {
 	echo "## Serve ($(date -u +%Y-%m-%d))"
 	echo
@@ -341,51 +357,56 @@ MBF=$(echo "$SIZE" | awk '{printf "%.0f", $1/1e6}')
 	echo "Load average $LOAD0 at the start, $LOAD1 at the end.${FAILNOTE:-}"
 	echo
 	echo "Upload file: $ROWS generated CDR rows (\`sluice gen cdr --error-rate 0.001 --seed 1\`), $SIZE bytes,"
-	echo "sent $N times at once as the raw body of \`POST /v1/datasets/cdr/uploads\` (\`curl -T FILE -X POST\`)"
-	echo "to a fresh server (\`--max-uploads 16 --max-upload 4G\`, schema \`examples/cdr.yaml\`)."
+	echo "sent $N times at once as the raw body of \`POST /v1/datasets/cdr/uploads\`"
+	echo "(\`curl -sS -X POST -T FILE -H 'Content-Type: text/csv' -H 'Expect:'\`) to a fresh"
+	echo "\`sluice serve --min-free 1M --max-uploads 16 --max-upload 4G --grace 1\` (other options"
+	echo "at their defaults) with \`examples/cdr.yaml\` as its one dataset."
 	echo
 	echo "| measure | value | goal | met? |"
 	echo "|---|---:|---|---|"
-	echo "| $N uploads of $MBF MB at once, MB/s (best of $REPEAT; s:$UPS) | $MB_UP | | |"
-	echo "| $N \`cp\` + \`sync -d\` of the same file at once, MB/s (best of $REPEAT; s:$CPS) | $MB_CP | | |"
+	echo "| $N uploads of $MBF MB at once, MB/s (best of $REPEAT; seconds:$UPS) | $MB_UP | | |"
+	echo "| $N \`cp\` + \`sync -d\` of the same file at once, MB/s (best of $REPEAT; seconds:$CPS) | $MB_CP | | |"
 	echo "| upload speed / disk speed | $R_UP | ≥ 0.8 | $(met le 0.8 "$R_UP") |"
 	echo "| \`GET /v1/jobs/{id}\` p50 during the $N uploads, ms | $L50 | | |"
 	echo "| \`GET /v1/jobs/{id}\` p99 during the $N uploads, ms (median of $REPEAT rounds: $ALL99) | $L99 | < 10 ms | $(met lt "$L99" 10) |"
-	echo "| the same, idle server: p50 / p99, ms | $I50 / $I99 | | |"
+	echo "| the same on the idle server: p50 / p99, ms | $I50 / $I99 | | |"
 	if [ "$DOB" = 1 ]; then
 		echo "| server peak memory (VmHWM) when $N uploads of $(echo "$SIZEB" | awk '{printf "%.0f", $1/1e6}') MB are in, MB | $H_B | < 256 MB | $(met lt "$H_B" 256) |"
-		echo "| the same after $N uploads of $MBF MB (largest of $REPEAT), MB | $H_A | | |"
-		echo "| growth with upload size ($BIGX times larger) | $G | not growing | $(met le "$G" 1.10) (taken as: at most 1.10) |"
-		echo "| peak memory including the first ingest job, ${BIGX}x / 1x uploads, MB | $H_B2 / $H_A2 | < 256 MB | $(met lt "$H_B2" 256) |"
+		echo "| the same after $N uploads of $MBF MB (largest of $REPEAT rounds), MB | $H_A | | |"
+		echo "| ratio of the two ($BIGX times larger uploads) | $G | not growing | $(met le "$G" 1.10) (taken as: at most 1.10) |"
+		echo "| peak memory once all $N jobs are done too, ${BIGX}x / 1x uploads, MB | $H_B2 / $H_A2 | < 256 MB | $(met lt "$(max "$H_B2" "$H_A2")" 256) |"
 	else
 		echo "| server peak memory (VmHWM) after $N uploads of $MBF MB, MB | $H_A | < 256 MB | $(met lt "$H_A" 256) |"
-		echo "| peak memory with large uploads | not measured (no disk space) | not growing | — |"
+		echo "| peak memory with larger uploads | not measured (no disk space) | not growing | — |"
 	fi
 	echo
 	echo "- Upload MB/s = $N × $SIZE bytes / wall seconds from starting the $N curls to the"
-	echo "  last 202 (each is answered after its file is written, fdatasync'ed and renamed)."
-	echo "  Disk MB/s = the same bytes / wall seconds of $N \`cp FILE DIR/i && sync -d DIR/i\` at"
-	echo "  once (write, then fdatasync of each copy, as the server does) into \`$W\`."
-	echo "  The source file is in the page cache for both. CPU of the fastest upload round:"
-	echo "  the curls ${A_CPU} s, the server ${A_SRV} s (ingest included), in $T_UP s of wall time on $NPROC cores."
-	echo "- Each accepted upload queues an ingest job; the worker starts the first as soon as"
-	echo "  the first upload is answered, so ingest competes with the last uploads for the"
-	echo "  cores (and, in part B, for the whole upload). The same file $N times: every job"
-	echo "  after the first finds its keys taken (DUP_KEY). Jobs (small uploads, last round)"
-	echo "  when the first had finished: $A_JOBS."
+	echo "  last answer (the server answers after the file is written, fdatasync'ed and"
+	echo "  renamed, and its job recorded). Disk MB/s = the same bytes / wall seconds of $N"
+	echo "  \`cp FILE DIR/i && sync -d DIR/i\` at once (a write, then an fdatasync of each copy,"
+	echo "  as the server does) into \`$W\`. The file is in the page cache for both."
+	echo "  Fastest upload round: the curls used ${A_CPU} s of CPU, the server ${A_SRV} s (its ingest"
+	echo "  included), in $T_UP s of wall time on $NPROC cores. Answers: $A_CODES (last round)."
+	echo "- Every accepted upload becomes an ingest job, which runs in the server while the"
+	echo "  other uploads still stream in: the ingest competes with them for the cores and"
+	echo "  the database (real use, but it weighs on both speed and latency). The same file"
+	echo "  $N times: all jobs but one find the keys taken (DUP_KEY) and fail on the error"
+	echo "  ratio. Jobs when all were done (small uploads, last round): $A_JOBS, after"
+	echo "  $A_FJS s; the one that loaded most: $A_FJ."
 	echo "- Latency: \`wrk -t2 -c10 --latency\` (closed loop: each connection sends its next"
-	echo "  request when the last is answered) on \`GET /v1/jobs/{id}\` of a finished 1,000-row"
-	echo "  job, from just before the $N uploads start until the last is answered; a fresh"
-	echo "  server each round. Median round: $LRQ requests ($LRPS/s, $LBAD not 2xx or failed) during"
-	echo "  uploads of $LUP s. Idle: 5 s, $IRQ requests ($IRPS/s, $IBAD not 2xx or failed). wrk,"
-	echo "  curl, the server and its ingest share the $NPROC cores."
+	echo "  request when the last is answered, so it measures a saturated server) on"
+	echo "  \`GET /v1/jobs/{id}\` of a finished 1,000-row job, from just before the $N uploads"
+	echo "  start until the last is answered; a fresh server each round. Median round:"
+	echo "  $LRQ requests ($LRPS/s, $LBAD not 2xx or failed) during uploads of $LUP s. Idle: 5 s,"
+	echo "  $IRQ requests ($IRPS/s, $IBAD not 2xx or failed). wrk, curl, the server and its ingest"
+	echo "  share the $NPROC cores. Upload answers in these rounds: $L_CODES."
 	if [ "$DOB" = 1 ]; then
 		echo "- Memory: VmHWM (peak resident set) from \`/proc/PID/status\` of the server, read when"
-		echo "  the last upload is answered, then again once the server's first ingest job has"
-		echo "  finished. Large uploads: $BIGX × $ROWS rows, $SIZEB bytes (generated, not"
-		echo "  concatenated, so that the first job is a real load of that size), $N at once"
-		echo "  in $B_S s ($MB_B MB/s, $B_OK of $N accepted). First job: $B_FJ, finished $B_FJS s"
-		echo "  after the uploads (jobs then: $B_JOBS); at ${MBF} MB: $A_FJ."
+		echo "  the last upload is answered (ingest has been running by then), then again when"
+		echo "  every job is done. Large uploads: $BIGX × $ROWS rows, $SIZEB bytes (generated, not"
+		echo "  concatenated, so that one job is a real load of that size), $N at once in $B_S s"
+		echo "  ($MB_B MB/s; answers: $B_CODES). Jobs: $B_JOBS, all done $B_FJS s after the last"
+		echo "  answer; the one that loaded most: $B_FJ."
 	fi
 	[ -n "$SCALE_NOTE" ] && echo "- $SCALE_NOTE"
 	true

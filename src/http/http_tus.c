@@ -602,8 +602,10 @@ static enum MHD_Result tus_create(struct MHD_Connection *c, http_req *r)
 /* --- completion ------------------------------------------------------------------------------------ */
 
 /* The last byte is in (caller holds the lock on fd): sync, hand the file
-   to the ingest, mark the upload complete. The HTTP status of
-   http_accept_file (200/202: job set), or 507 when the sync failed. */
+   to the ingest, mark the upload complete. Returns the HTTP status of
+   http_accept_file (job is set whenever it took the file: 200/202, or 503
+   when queuing failed and the job runs after a restart), or 507 when the
+   sync failed. */
 static unsigned finish(http_srv *s, const char *id, int fd, tus_info *in, size_t ds, const char *corr,
 		       char *job, char *msg, size_t msglen)
 {
@@ -798,11 +800,11 @@ static void patch_body(http_req *r, const char *data, size_t n)
 		if (w <= 0) {
 			int e = w < 0 ? errno : ENOSPC;
 			http_log(r->s, "error", "tus: upload %s: write: %s", p->id, strerror(e));
-			/* what was written is good data, unless it cannot be verified */
+			/* what was written is good data and stays (HEAD shows it),
+			   unless it cannot be verified */
 			p->bytes += done;
-			if (p->md)
-				patch_rewind(r->s, p);
-			else if (ftruncate(p->fd, (off_t)(p->start + p->bytes)) != 0 || fdatasync(p->fd) != 0)
+			atomic_fetch_add(&r->s->upload_bytes, done);
+			if (p->md || fdatasync(p->fd) != 0)
 				patch_rewind(r->s, p);
 			patch_fail(p, e == ENOSPC || e == EDQUOT || e == EFBIG ? 507 : 500, "IO_WRITE",
 				   "cannot store the upload: %s", strerror(e));

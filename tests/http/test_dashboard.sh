@@ -43,7 +43,8 @@ trap cleanup EXIT
 mkdir -p "$T/schemas"
 cp "$SRC/examples/cdr.yaml" "$T/schemas/"
 # ~9.5 MB: three tus pieces, about ten 1 MiB chunks, a few hundred rejects
-"$S" gen cdr --rows 100000 --error-rate 0.005 --seed 11 -o "$T/calls.csv" 2>/dev/null || {
+"$S" gen cdr --rows 100000 --error-rate 0.005 --seed 11 -o "$T/calls.csv" 2>/dev/null &&
+	"$S" gen cdr --rows 2000 --error-rate 0.01 --seed 12 -o "$T/small.csv" 2>/dev/null || {
 	echo "FAIL: sluice gen"
 	exit 1
 }
@@ -67,7 +68,7 @@ if [ -z "$up" ]; then
 	exit 1
 fi
 
-node "$SRC/tests/js/dashboard.mjs" "$B" "$KEY" "$T/calls.csv"
+node "$SRC/tests/js/dashboard.mjs" "$B" "$KEY" "$T/calls.csv" "$T/small.csv"
 rc=$?
 if [ $rc -ne 0 ]; then
 	echo "--- server log (last 20 lines)"

@@ -10,16 +10,22 @@
  * rejected rows. Any Content-Security-Policy violation or script error in
  * the page fails the test, so the policy and the page cannot drift apart.
  *
- * Usage: node dashboard.mjs BASE_URL API_KEY CSV_FILE
+ * The upload goes through the page's tus client, and the test breaks it on
+ * the way: the second PATCH reaches the server but its answer is cut off,
+ * so the page must ask the server for the offset (HEAD) and go on from
+ * there. A second, small file is then uploaded with the tus endpoint made
+ * to answer 501, so the page falls back to the plain upload route.
+ *
+ * Usage: node dashboard.mjs BASE_URL API_KEY CSV_FILE SMALL_CSV_FILE
  * Exit status 0 when every check passed.
  */
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { chromium } from 'playwright-core';
 
-const [base, key, csvPath] = process.argv.slice(2);
-if (!base || !key || !csvPath) {
-	console.error('usage: node dashboard.mjs BASE_URL API_KEY CSV_FILE');
+const [base, key, csvPath, smallPath] = process.argv.slice(2);
+if (!base || !key || !csvPath || !smallPath) {
+	console.error('usage: node dashboard.mjs BASE_URL API_KEY CSV_FILE SMALL_CSV_FILE');
 	process.exit(2);
 }
 const FINAL = ['Succeeded', 'PartiallySucceeded', 'Failed', 'RolledBack', 'Cancelled'];
@@ -88,9 +94,10 @@ try {
 	const page = await context.newPage();
 	page.on('pageerror', (e) => pageProblems.push('page error: ' + e.message));
 	page.on('console', (m) => {
-		/* Chromium logs every non-2xx fetch ("Failed to load resource");
-		   the 401s are expected, anything else is a real problem */
-		if (m.type() === 'error' && !/Failed to load resource: .*status of 401/.test(m.text()))
+		/* Chromium logs every failed or non-2xx request ("Failed to load
+		   resource"): the 401s, the cut tus answer and the 501 are the
+		   test's own doing; script errors and CSP refusals are not */
+		if (m.type() === 'error' && !/^Failed to load resource: /.test(m.text()))
 			pageProblems.push('console: ' + m.text());
 	});
 
@@ -117,8 +124,20 @@ try {
 	await page.waitForSelector(`${tid('upload-dataset')} option[value="cdr"]`, { state: 'attached', timeout: 10000 });
 	check('key kept in localStorage', await page.evaluate(() => localStorage.getItem('sluice.apiKey')), key);
 
-	/* --- upload through the form --------------------------------------------- */
+	/* --- upload through the form, with a lost answer ------------------------ */
 	const size = readFileSync(csvPath).length;
+	const tusSeen = { POST: 0, PATCH: 0, HEAD: 0, cut: 0 };
+	await page.route(/\/v1\/tus\//, async (route) => {
+		const m = route.request().method();
+		tusSeen[m] = (tusSeen[m] || 0) + 1;
+		if (m === 'PATCH' && tusSeen.PATCH === 2) {
+			/* the server takes the piece, the browser never hears of it */
+			await route.fetch();
+			tusSeen.cut++;
+			return route.abort('connectionreset');
+		}
+		return route.continue();
+	});
 	await page.selectOption(tid('upload-dataset'), 'cdr');
 	await page.setInputFiles(tid('upload-file'), csvPath);
 	await page.click(tid('upload-submit'));
@@ -137,6 +156,13 @@ try {
 	ok('upload method shown', upload.method === 'tus' || upload.method === 'plain', upload.method);
 	ok('upload status says uploaded', upload.status.startsWith('Uploaded'), upload.status);
 	check('job view opened for the upload', await page.evaluate(() => location.hash), '#/jobs/' + upload.id);
+	await page.unroute(/\/v1\/tus\//);
+	if (upload.method === 'tus') {
+		check('tus: one PATCH answer was cut off', tusSeen.cut, 1);
+		ok('tus: the page asked for the offset after it', tusSeen.HEAD >= 1, JSON.stringify(tusSeen));
+		/* 4 MiB pieces, none sent twice: the HEAD told where to go on */
+		check('tus: PATCHes', tusSeen.PATCH, Math.ceil(size / (4 << 20)));
+	}
 
 	/* --- watch the job finish --------------------------------------------------- */
 	await page.waitForSelector(tid('job-view'), { state: 'visible' });
@@ -229,6 +255,36 @@ try {
 	check('download: lines', got.split('\n').filter((l) => l).length, want.split('\n').filter((l) => l).length);
 	ok('download = the API\'s errors CSV', got === want, `${got.length} vs ${want.length} bytes`);
 	ok('blob link stays for saving again', await page.isVisible(tid('errors-link')));
+
+	/* --- no tus on the server: the page falls back to the plain upload ------- */
+	await page.route(/\/v1\/tus\/$/, (route) => route.fulfill({
+		status: 501, contentType: 'application/json',
+		body: '{"error":{"code":"NOT_IMPLEMENTED","message":"tus uploads are not implemented"}}',
+	}));
+	const smallSize = readFileSync(smallPath).length;
+	await page.setInputFiles(tid('upload-file'), smallPath);
+	await page.click(tid('upload-submit'));
+	const plain = await waitFor('the plain upload', () => page.evaluate(() => {
+		const m = document.getElementById('upload-method').dataset.method;
+		const a = document.getElementById('upload-job');
+		return m && !a.hidden && a.textContent ? { method: m, id: a.textContent } : null;
+	}), 60000);
+	await page.unroute(/\/v1\/tus\/$/);
+	check('fallback: plain upload used', plain.method, 'plain');
+	const smallStatus = await waitFor('the small job to finish', async () => {
+		const s = await page.textContent(tid('job-status'));
+		return FINAL.includes(s) && (await page.textContent(tid('job-id'))).startsWith('j') ? s : null;
+	}, 120000);
+	const small = await (await apiGet('/v1/jobs/' + encodeURIComponent(plain.id))).json();
+	check('fallback: status = API', smallStatus, small.status);
+	check('fallback: bytes = the file', small.bytes, smallSize);
+	const smallShown = await page.evaluate(() => Object.fromEntries(['rows-read', 'rows-loaded', 'rows-rejected']
+		.map((id) => [id, document.querySelector(`#job-counters [data-testid="${id}"]`).textContent])));
+	check('fallback: rows = API', smallShown, {
+		'rows-read': String(small.rows_read), 'rows-loaded': String(small.rows_loaded),
+		'rows-rejected': String(small.rows_rejected),
+	});
+	await page.evaluate((id) => { location.hash = '#/jobs/' + id; }, job.job_id);
 
 	/* --- the key is remembered: a reload asks for nothing ---------------------- */
 	await page.reload();

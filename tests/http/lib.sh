@@ -1,0 +1,57 @@
+# Shared by the end-to-end tests of `sluice serve` (sourced, not run):
+# a temp dir, counters, checks, a free port, starting and stopping the real
+# server, status codes with curl, waiting for a job to finish.
+# The sourcing script sets S (the sluice binary) first.
+T=$(mktemp -d)
+PID=
+pass=0
+fail=0
+stop_server() {
+	if [ -n "$PID" ]; then
+		kill -TERM "$PID" 2>/dev/null
+		wait "$PID" 2>/dev/null
+		PID=
+	fi
+}
+trap 'stop_server; rm -rf "$T"' EXIT
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+check() { if [ "$2" = "$3" ]; then ok; else bad "$1: got '$2', want '$3'"; fi; }
+jq_() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# serve LOG [options...]: start on a free port (PORT, B) and wait for /healthz/live
+serve() {
+	local log=$1
+	shift
+	PORT=$(free_port)
+	B="http://127.0.0.1:$PORT"
+	"$S" serve --listen "127.0.0.1:$PORT" "$@" 2>>"$log" &
+	PID=$!
+	for _ in $(seq 1 100); do
+		curl -s -o /dev/null "$B/healthz/live" && return 0
+		sleep 0.1
+	done
+	bad "server did not start: $(tail -5 "$log")"
+	return 1
+}
+# code METHOD URL [curl args]: the status code; body in $T/body, headers in $T/hdr
+code() {
+	local m=$1 u=$2
+	shift 2
+	curl -s -o "$T/body" -D "$T/hdr" -w '%{http_code}' -X "$m" "$@" "$u"
+}
+# wait_final JOB [curl args]: its final status (or the last one seen after 60 s)
+wait_final() {
+	local id=$1 st=
+	shift
+	for _ in $(seq 1 600); do
+		st=$(curl -s "$@" "$B/v1/jobs/$id" | jq_ "d['status']" 2>/dev/null)
+		case "$st" in Succeeded | PartiallySucceeded | Failed | Cancelled | RolledBack) echo "$st"; return ;; esac
+		sleep 0.1
+	done
+	echo "$st"
+}
+finish() {
+	echo "$(basename "$0" .sh): $pass passed, $fail failed"
+	[ "$fail" -eq 0 ]
+}

@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# End-to-end tests of how `sluice serve` runs jobs over time, against the
+# real server and a real SQLite file: cancel (queued and running), retry
+# after cancel, jobs taking turns (a small job is not starved by a big
+# one), Server-Sent Events, signed upload URLs, the config file, jobs that
+# survive a SIGTERM before they started and a kill -9 in the middle (every
+# row loaded once), persisted idempotency keys, 10 concurrent uploads while
+# jobs run, and the histograms in /metrics.
+# Usage: test_lifecycle.sh SLUICE SOURCE_DIR
+set -u
+S=$1
+SRC=$2
+. "$SRC/tests/http/lib.sh"
+
+mkdir -p "$T/schemas"
+cp "$SRC/examples/cdr.yaml" "$T/schemas/"
+"$S" gen cdr --rows 150000 --error-rate 0.01 --seed 7 -o "$T/big.csv" 2>/dev/null
+"$S" gen cdr --rows 100000 --error-rate 0.01 --seed 9 -o "$T/big2.csv" 2>/dev/null
+"$S" gen cdr --rows 2000 --error-rate 0.02 --seed 8 -o "$T/small.csv" 2>/dev/null
+"$S" ingest "$T/big.csv" --schema "$T/schemas/cdr.yaml" --db "$T/ref.db" --json >"$T/ref.json" 2>/dev/null
+"$S" ingest "$T/small.csv" --schema "$T/schemas/cdr.yaml" --db "$T/ref2.db" --json >"$T/ref2.json" 2>/dev/null
+WANT_LOADED=$(jq_ "d['rows_loaded']" <"$T/ref.json")
+WANT_REJECTED=$(jq_ "d['rows_rejected']" <"$T/ref.json")
+SMALL_LOADED=$(jq_ "d['rows_loaded']" <"$T/ref2.json")
+DB=$T/s.db
+OPTS=(--db "$DB" --schemas "$T/schemas" --data-dir "$T/data" --min-free 1M --threads 1 --chunk-size 64K --max-uploads 16)
+rows_of() { sqlite3 "$DB" "SELECT count(*) FROM call_detail_records WHERE _sluice_job = '$1'"; }
+job() { curl -s "$B/v1/jobs/$1" | jq_ "$2"; }
+upload() { curl -s --data-binary @"$1" "${@:2}" "$B/v1/datasets/cdr/uploads" | jq_ "d['job_id']"; }
+# wait_chunks JOB N: until N chunks of it are committed
+wait_chunks() {
+	for _ in $(seq 1 600); do
+		[ "$(job "$1" "d['chunks_processed']" 2>/dev/null || echo 0)" -ge "$2" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# --- one runner: a queued job is cancelled at once, a running one at a chunk boundary ---
+serve "$T/log" "${OPTS[@]}" --jobs 1 --slice 1000 || exit 1
+BIG=$(upload "$T/big.csv")
+SMALL=$(upload "$T/small.csv")
+case "$SMALL" in j*) ok ;; *) bad "upload answers a job id: $SMALL" ;; esac
+wait_chunks "$BIG" 3 || bad "the big job did not start"
+check "the second job waits for the one runner" "$(job "$SMALL" "d['status']")" Accepted
+check "cancel a queued job: 200" "$(code POST "$B/v1/jobs/$SMALL/cancel")" 200
+check "cancelled at once" "$(jq_ "d['status']" <"$T/body")" Cancelled
+check "cancel a running job: 202" "$(code POST "$B/v1/jobs/$BIG/cancel")" 202
+check "running job: cancelling" "$(wait_final "$BIG")" Cancelled
+check "cancel a finished job: 409" "$(code POST "$B/v1/jobs/$BIG/cancel")" 409
+check "cancel an unknown job: 404" "$(code POST "$B/v1/jobs/j0000000000000000000/cancel")" 404
+curl -s "$B/v1/jobs/$BIG" >"$T/c.json"
+LOADED=$(jq_ "d['rows_loaded']" <"$T/c.json")
+check "cancelled: rows in the table = rows_loaded" "$(rows_of "$BIG")" "$LOADED"
+check "cancelled: counts add up" "$(jq_ "d['rows_read'] == d['rows_loaded'] + d['rows_rejected']" <"$T/c.json")" True
+check "cancelled: some chunks left queued" "$(curl -s "$B/v1/jobs/$BIG/chunks" | jq_ "sum(1 for c in d['chunks'] if c['status'] == 'Queued') > 0")" True
+check "the cancelled queued job loaded nothing" "$(rows_of "$SMALL")" 0
+check "retry a cancelled job: 202" "$(code POST "$B/v1/jobs/$BIG/retry")" 202
+check "retried after cancel: finished" "$(wait_final "$BIG")" PartiallySucceeded
+check "after cancel and retry: every row once" "$(rows_of "$BIG") $(job "$BIG" "d['rows_rejected']")" "$WANT_LOADED $WANT_REJECTED"
+
+# SSE: the events of a finished job end at once with its final state
+curl -s -N --max-time 10 "$B/v1/jobs/$BIG/events" >"$T/sse"
+check "events: one end event" "$(grep -c '^event: end' "$T/sse")" 1
+check "events: the data is the job" "$(grep '^data: ' "$T/sse" | tail -1 | cut -c7- | jq_ "d['status'], d['rows_loaded']")" "PartiallySucceeded $WANT_LOADED"
+# ... and of a running one: progress events, then the end
+R=$(upload "$T/big2.csv" -H 'X-Correlation-Id: sse-run')
+curl -s -N --max-time 120 "$B/v1/jobs/$R/events" >"$T/sse2"
+check "events: progress while it runs" "$(grep -c '^event: progress' "$T/sse2" | awk '{print ($1 >= 2)}')" 1
+check "events: ends with the final state" "$(grep '^event:' "$T/sse2" | tail -1)" "event: end"
+check "events: unknown job 404" "$(code GET "$B/v1/jobs/j0000000000000000000/events")" 404
+
+# metrics: histograms and rejects by code
+curl -s "$B/metrics" >"$T/m"
+for m in 'sluice_http_request_duration_seconds_bucket{route="/v1/jobs/{id}",le="+Inf"}' 'sluice_chunk_duration_seconds_count' \
+	'sluice_chunks_total{status="Succeeded"}' 'sluice_rows_rejected_by_code_total{code="DUP_KEY"}' 'sluice_bytes_ingested_total' \
+	'sluice_jobs{status="Cancelled"} 1'; do
+	grep -qF "$m" "$T/m" && ok || bad "metrics: no '$m'"
+done
+stop_server
+
+# --- taking turns: with one runner and 1 s slices, a small job does not wait for a big one ---
+rm -f "$DB"*
+serve "$T/log" "${OPTS[@]}" --jobs 1 --slice 1 || exit 1
+BIG=$(upload "$T/big.csv")
+wait_chunks "$BIG" 2 || bad "the big job did not start"
+SMALL=$(upload "$T/small.csv")
+check "small job finished" "$(wait_final "$SMALL")" PartiallySucceeded
+check "... while the big one still runs" "$(job "$BIG" "d['status']")" Processing
+check "big job finished" "$(wait_final "$BIG")" PartiallySucceeded
+check "taking turns: every row once" "$(rows_of "$BIG") $(rows_of "$SMALL")" "$WANT_LOADED $SMALL_LOADED"
+grep -q 'paused after' "$T/log" && ok || bad "the big job was never paused"
+stop_server
+
+# --- SIGTERM with jobs queued: they run after the restart; idempotency keys persist ---
+rm -f "$DB"*
+serve "$T/log" "${OPTS[@]}" --jobs 1 --grace 1 || exit 1
+A=$(upload "$T/big.csv")
+K=$(upload "$T/small.csv" -H 'Idempotency-Key: persist-1')
+stop_server
+check "queued job still Accepted after the stop" "$(sqlite3 "$DB" "SELECT status FROM sluice_jobs WHERE id = '$K'")" Accepted
+serve "$T/log" "${OPTS[@]}" --jobs 2 || exit 1
+check "same key after a restart: 200" "$(code POST "$B/v1/datasets/cdr/uploads" -H 'Idempotency-Key: persist-1' --data-binary @"$T/small.csv")" 200
+check "same key after a restart: the same job" "$(jq_ "d['job_id']" <"$T/body")" "$K"
+check "other body, same key after a restart: 409" "$(code POST "$B/v1/datasets/cdr/uploads" -H 'Idempotency-Key: persist-1' --data-binary @"$T/big.csv")" 409
+check "queued before the stop: finished after" "$(wait_final "$K")" PartiallySucceeded
+check "stopped mid-way: finished after" "$(wait_final "$A")" PartiallySucceeded
+check "after the restart: every row once" "$(rows_of "$A") $(rows_of "$K")" "$WANT_LOADED $SMALL_LOADED"
+stop_server
+
+# --- kill -9 in the middle of a job: the restarted server finishes it, every row once ---
+rm -f "$DB"*
+serve "$T/log" "${OPTS[@]}" || exit 1
+A=$(upload "$T/big.csv")
+wait_chunks "$A" 20 || bad "the job did not get going"
+kill -9 "$PID"
+wait "$PID" 2>/dev/null
+PID=
+check "killed mid-way" "$(sqlite3 "$DB" "SELECT status FROM sluice_jobs WHERE id = '$A'")" Processing
+serve "$T/log" "${OPTS[@]}" || exit 1
+check "after kill -9: finished" "$(wait_final "$A")" PartiallySucceeded
+check "after kill -9: every row once" "$(rows_of "$A") $(job "$A" "d['rows_loaded']") $(job "$A" "d['rows_rejected']")" "$WANT_LOADED $WANT_LOADED $WANT_REJECTED"
+check "after kill -9: no duplicate keys" "$(sqlite3 "$DB" "SELECT count(*) - count(DISTINCT reference) FROM call_detail_records")" 0
+
+# --- 10 concurrent uploads while a job runs ---
+B2=$(upload "$T/big2.csv")
+for i in $(seq 1 10); do
+	"$S" gen cdr --rows 1000 --seed $((100 + i)) -o "$T/c$i.csv" 2>/dev/null
+done
+for i in $(seq 1 10); do
+	curl -s -o "$T/c$i.json" -w '%{http_code}\n' --data-binary @"$T/c$i.csv" "$B/v1/datasets/cdr/uploads" >"$T/c$i.code" &
+done
+wait_jobs=()
+for j in $(jobs -p); do [ "$j" != "$PID" ] && wait_jobs+=("$j"); done
+wait "${wait_jobs[@]}" 2>/dev/null
+check "10 concurrent uploads: all 202" "$(cat "$T"/c*.code | sort | uniq -c | awk '{print $1, $2}')" "10 202"
+total=0
+for i in $(seq 1 10); do
+	J=$(jq_ "d['job_id']" <"$T/c$i.json")
+	st=$(wait_final "$J")
+	[ "$st" = Succeeded ] || [ "$st" = PartiallySucceeded ] || bad "concurrent upload $i: $st"
+	total=$((total + $(job "$J" "d['rows_read']")))
+done
+check "10 concurrent uploads: every row read" "$total" 10000
+check "the job running meanwhile finished" "$(wait_final "$B2")" PartiallySucceeded
+check "health through it all" "$(code GET "$B/healthz/ready")" 200
+stop_server
+
+# --- signed upload URLs and the config file (API keys as a mapping) ---
+rm -f "$DB"*
+cat >"$T/sluice.yaml" <<EOF
+db: $DB
+schemas: $T/schemas
+data-dir: $T/data
+min-free: 1M
+threads: 1
+api-keys:
+  wkey: [read, write]
+  rkey: [read]
+EOF
+PORT=$(free_port)
+B="http://127.0.0.1:$PORT"
+"$S" serve --config "$T/sluice.yaml" --listen "127.0.0.1:$PORT" 2>>"$T/log" &
+PID=$!
+for _ in $(seq 1 100); do curl -s -o /dev/null "$B/healthz/live" && break; sleep 0.1; done
+W=(-H 'Authorization: Bearer wkey')
+check "config: keys from the file" "$(code GET "$B/v1/datasets" -H 'Authorization: Bearer rkey')" 200
+check "config: no key: 401" "$(code GET "$B/v1/datasets")" 401
+check "upload URL: read key: 403" "$(code POST "$B/v1/datasets/cdr/upload-urls" -H 'Authorization: Bearer rkey')" 403
+check "upload URL: 201" "$(code POST "$B/v1/datasets/cdr/upload-urls" "${W[@]}")" 201
+P=$(jq_ "d['path']" <"$T/body")
+check "upload URL: unknown dataset 404" "$(code POST "$B/v1/datasets/nope/upload-urls" "${W[@]}")" 404
+check "upload with the URL, no key: 202" "$(code POST "$B$P" --data-binary @"$T/small.csv")" 202
+SJ=$(jq_ "d['job_id']" <"$T/body")
+check "the same upload again: the same job" "$(code POST "$B$P" --data-binary @"$T/small.csv"; echo " $(jq_ "d['job_id']" <"$T/body")")" "200 $SJ"
+check "another file on a used URL: 403" "$(code POST "$B$P" --data-binary @"$T/c1.csv")" 403
+check "altered signature: 403" "$(code POST "$B${P%?}$([ "${P: -1}" = 0 ] && echo 1 || echo 0)" --data-binary @"$T/small.csv")" 403
+check "signed URL on another dataset: 404" "$(code POST "$B${P/\/cdr\//\/cdx\/}" --data-binary @"$T/small.csv")" 404
+check "other expiry: 403" "$(code POST "$B$(echo "$P" | sed 's/expires=[0-9]*/expires=9999999999/')" --data-binary @"$T/small.csv")" 403
+check "expires_in=1: 201" "$(code POST "$B/v1/datasets/cdr/upload-urls?expires_in=1" "${W[@]}")" 201
+P1=$(jq_ "d['path']" <"$T/body")
+sleep 2.2
+check "expired URL: 403" "$(code POST "$B$P1" --data-binary @"$T/small.csv")" 403
+check "expired URL: says so" "$(jq_ "d['error']['code']" <"$T/body")" URL_EXPIRED
+check "bad expires_in: 400" "$(code POST "$B/v1/datasets/cdr/upload-urls?expires_in=0" "${W[@]}")" 400
+check "signed upload finished" "$(wait_final "$SJ" "${W[@]}")" PartiallySucceeded
+stop_server
+check "config: a bad file stops the start" "$(printf 'jobs: [1\n' >"$T/bad.yaml"; "$S" serve --config "$T/bad.yaml" >/dev/null 2>&1; echo $?)" 2
+
+finish
