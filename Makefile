@@ -18,6 +18,7 @@ all: build
 
 deps:
 	@scripts/deps.sh
+	@test -d tests/js/node_modules || (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
 
 build: deps
 	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null

@@ -53,8 +53,8 @@ typedef int (*sl_record_cb)(void *ctx, const sl_record *r);
  * (SL_DB_*, SL_IO_OPEN, SL_NOMEM) with msg.
  */
 int sl_records_query(const char *db, const sl_schema *sc, const sl_record_filter *f, size_t nf,
-		     const char *job_id, int64_t after, size_t limit, sl_record_cb cb, void *ctx,
-		     char *msg, size_t msglen);
+                     const char *job_id, int64_t after, size_t limit, sl_record_cb cb, void *ctx,
+                     char *msg, size_t msglen);
 
 #ifdef __cplusplus
 }

@@ -14,8 +14,8 @@
 #include "store/store.h"
 
 int sl_records_query(const char *db, const sl_schema *sc, const sl_record_filter *f, size_t nf,
-		     const char *job_id, int64_t after, size_t limit, sl_record_cb cb, void *ctx,
-		     char *msg, size_t msglen)
+                     const char *job_id, int64_t after, size_t limit, sl_record_cb cb, void *ctx,
+                     char *msg, size_t msglen)
 {
 	const char *path = db ? db : "sluice.db";
 	sl_store *st = NULL;
@@ -62,7 +62,8 @@ int sl_records_query(const char *db, const sl_schema *sc, const sl_record_filter
 	}
 	rc = sl__store_open(path, 5000, &st);
 	if (rc < 0) {
-		snprintf(msg, msglen, "database %s: %s", path, st ? sl_store_errmsg(st) : sl_error_message(rc));
+		snprintf(msg, msglen, "database %s: %s", path,
+		         st ? sl_store_errmsg(st) : sl_error_message(rc));
 		goto out;
 	}
 	rc = st->ops->records_each(st, sc, cols, vals, nf, job_id, after, limit, cb, ctx);

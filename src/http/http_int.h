@@ -65,7 +65,7 @@ enum {
 /* Methods a route takes (a bit set); HEAD goes with GET unless a route
    takes HEAD alone (tus). */
 enum { M_GET = 1, M_POST = 2, M_PATCH = 4, M_DELETE = 8, M_OPTIONS = 16, M_HEAD = 32 };
-#define HTTP_NSTATUS 16
+#define HTTP_NSTATUS 23 /* counted statuses + "not answered" + "other" */
 #define HTTP_REQ_BUCKETS 11   /* request duration histogram (http_metrics.c) */
 #define HTTP_CHUNK_BUCKETS 10 /* chunk duration histogram */
 
@@ -107,6 +107,8 @@ void http_log(http_srv *s, const char *level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void http_log_job(http_srv *s, const char *level, const char *job, const char *corr,
 		  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void http_log_chunk(http_srv *s, const char *level, const char *job, int64_t chunk,
+		    const char *corr, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 /* http_worker.c: the job queue and its runners. */
 int http_workers_start(http_srv *s);  /* s->o.jobs runners */

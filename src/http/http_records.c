@@ -25,9 +25,9 @@
 #include "http/http_int.h"
 #include "sluice/records.h"
 
-#define MAX_FILTERS 32
+#define MAX_FILTERS   32
 #define LIMIT_DEFAULT 100
-#define LIMIT_MAX 1000
+#define LIMIT_MAX     1000
 
 /* Query arguments, gathered by one pass over them. */
 typedef struct args {
@@ -53,25 +53,33 @@ static void filterable_list(const sl_schema *sc, char *out, size_t n)
 	size_t l = 0;
 	out[0] = 0;
 	for (size_t k = 0; k < sc->nkey && l < n; k++)
-		l += (size_t)snprintf(out + l, n - l, "%s%s", l ? ", " : "", sc->cols[sc->key[k]].name);
+		l += (size_t)snprintf(out + l, n - l, "%s%s", l ? ", " : "",
+		                      sc->cols[sc->key[k]].name);
 	for (size_t i = 0; i < sc->ncols && l < n; i++) {
 		bool inkey = false;
 		for (size_t k = 0; k < sc->nkey; k++)
 			inkey |= sc->key[k] == i;
 		if (sc->cols[i].index && !inkey)
-			l += (size_t)snprintf(out + l, n - l, "%s%s", l ? ", " : "", sc->cols[i].name);
+			l += (size_t)snprintf(out + l, n - l, "%s%s", l ? ", " : "",
+			                      sc->cols[i].name);
 	}
 	if (!out[0])
 		snprintf(out, n, "none (the dataset has no key and no indexed column)");
 }
 
-static enum MHD_Result one_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+/* With the sizes: a %00 in a value must not cut it short (ABC%00 is not ABC). */
+static enum MHD_Result one_arg(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+                               const char *value, size_t value_size)
 {
 	args *a = cls;
 	const char **slot = NULL;
 	(void)kind;
-	if (!value)
+	if (!value) {
 		value = ""; /* `?name` without '=' */
+		value_size = 0;
+	}
+	if (strlen(key) != key_size)
+		key = ""; /* a NUL in the name: no column has that name */
 	if (!strcmp(key, "limit"))
 		slot = &a->limit;
 	else if (!strcmp(key, "cursor"))
@@ -82,6 +90,11 @@ static enum MHD_Result one_arg(void *cls, enum MHD_ValueKind kind, const char *k
 		/* two values would make the answer depend on which one wins */
 		if (*slot) {
 			snprintf(a->why, sizeof a->why, "%s: given more than once", key);
+			a->bad = true;
+			return MHD_NO;
+		}
+		if (strlen(value) != value_size) {
+			snprintf(a->why, sizeof a->why, "%s: contains a NUL byte", key);
 			a->bad = true;
 			return MHD_NO;
 		}
@@ -97,11 +110,12 @@ static enum MHD_Result one_arg(void *cls, enum MHD_ValueKind kind, const char *k
 		filterable_list(a->sc, list, sizeof list);
 		/* the name is the client's: cut, it is echoed */
 		if (col == a->sc->ncols)
-			snprintf(a->why, sizeof a->why, "parameter %.64s is not a column of %s; filterable: %s",
-				 key, a->sc->name, list);
+			snprintf(a->why, sizeof a->why,
+			         "parameter %.64s is not a column of %s; filterable: %s", key,
+			         a->sc->name, list);
 		else
-			snprintf(a->why, sizeof a->why, "column %s is not the key or indexed; filterable: %s", key,
-				 list);
+			snprintf(a->why, sizeof a->why,
+			         "column %s is not the key or indexed; filterable: %s", key, list);
 		a->bad = true;
 		return MHD_NO;
 	}
@@ -110,7 +124,7 @@ static enum MHD_Result one_arg(void *cls, enum MHD_ValueKind kind, const char *k
 		a->bad = true;
 		return MHD_NO;
 	}
-	a->f[a->nf++] = (sl_record_filter){.col = col, .text = value, .len = strlen(value)};
+	a->f[a->nf++] = (sl_record_filter){.col = col, .text = value, .len = value_size};
 	return MHD_YES;
 }
 
@@ -164,7 +178,8 @@ static void json_record(FILE *f, const sl_schema *sc, const sl_record *rec)
 			fputs(v->i ? "true" : "false", f);
 		else if (v->kind == SL_VALUE_INT && sc->cols[i].type == SL_TYPE_INTEGER)
 			fprintf(f, "%" PRId64, v->i);
-		else if (v->kind == SL_VALUE_INT) /* a text column holding a number: written by someone else */
+		else if (v->kind ==
+		         SL_VALUE_INT) /* a text column holding a number: written by someone else */
 			fprintf(f, "\"%" PRId64 "\"", v->i);
 		else /* text, enum, dates and times, and decimals (as strings: exact) */
 			sl_json_sv(f, v->s);
@@ -200,8 +215,9 @@ static enum MHD_Result query_failed(struct MHD_Connection *c, http_req *r, int r
 {
 	if (sl_error_class(rc) == SL_CLASS_ROW) /* a filter value the column cannot hold */
 		return http_send_error(c, r, 400, "BAD_REQUEST", "%s", msg);
-	return http_send_error(c, r, sl_error_class(rc) == SL_CLASS_RETRY || rc == SL_IO_OPEN ? 503 : 500,
-			       sl_error_name(rc), "%s", msg[0] ? msg : sl_error_message(rc));
+	return http_send_error(c, r,
+	                       sl_error_class(rc) == SL_CLASS_RETRY || rc == SL_IO_OPEN ? 503 : 500,
+	                       sl_error_name(rc), "%s", msg[0] ? msg : sl_error_message(rc));
 }
 
 static enum MHD_Result query(struct MHD_Connection *c, http_req *r, const sl_schema *sc)
@@ -211,13 +227,15 @@ static enum MHD_Result query(struct MHD_Connection *c, http_req *r, const sl_sch
 	int64_t after = 0;
 	http_body b;
 	char msg[512];
-	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, one_arg, &a);
+	MHD_get_connection_values_n(c, MHD_GET_ARGUMENT_KIND, one_arg, &a);
 	if (a.bad)
 		return http_send_error(c, r, 400, "BAD_REQUEST", "%s", a.why);
 	if (a.limit && !parse_limit(a.limit, &p.limit))
-		return http_send_error(c, r, 400, "BAD_REQUEST", "limit: a whole number from 1 to %d", LIMIT_MAX);
+		return http_send_error(c, r, 400, "BAD_REQUEST",
+		                       "limit: a whole number from 1 to %d", LIMIT_MAX);
 	if (a.cursor && a.cursor[0] && !parse_cursor(a.cursor, &after))
-		return http_send_error(c, r, 400, "BAD_REQUEST", "cursor: not a cursor this server gave");
+		return http_send_error(c, r, 400, "BAD_REQUEST",
+		                       "cursor: not a cursor this server gave");
 	if (a.job_id && !a.job_id[0])
 		a.job_id = NULL;
 	if (a.job_id) {
@@ -231,8 +249,8 @@ static enum MHD_Result query(struct MHD_Connection *c, http_req *r, const sl_sch
 	fputs("{\"dataset\":", b.f);
 	http_json_str(b.f, sc->name);
 	fputs(",\"records\":[", b.f);
-	int rc = sl_records_query(r->s->o.db, sc, a.f, a.nf, a.job_id, after, p.limit + 1, page_row, &p,
-				  msg, sizeof msg);
+	int rc = sl_records_query(r->s->o.db, sc, a.f, a.nf, a.job_id, after, p.limit + 1, page_row,
+	                          &p, msg, sizeof msg);
 	if (rc < 0) {
 		fclose(b.f);
 		free(b.buf);
@@ -261,17 +279,20 @@ static int one_row(void *ctx, const sl_record *rec)
 	return 1;
 }
 
-static enum MHD_Result by_key(struct MHD_Connection *c, http_req *r, const sl_schema *sc, const char *key)
+static enum MHD_Result by_key(struct MHD_Connection *c, http_req *r, const sl_schema *sc,
+                              const char *key)
 {
 	sl_record_filter f[MAX_FILTERS];
 	http_body b;
 	char msg[512];
 	if (!sc->nkey)
 		return http_send_error(c, r, 404, "NOT_FOUND",
-				       "dataset %s has no key: look its records up with /v1/datasets/%s/records?COLUMN=VALUE",
-				       sc->name, sc->name);
+		                       "dataset %s has no key: look its records up with "
+		                       "/v1/datasets/%s/records?COLUMN=VALUE",
+		                       sc->name, sc->name);
 	if (sc->nkey > MAX_FILTERS)
-		return http_send_error(c, r, 500, "INTERNAL", "the key has more than %d columns", MAX_FILTERS);
+		return http_send_error(c, r, 500, "INTERNAL", "the key has more than %d columns",
+		                       MAX_FILTERS);
 	/* one column: the whole segment; several: values joined by ',' */
 	const char *p = key;
 	for (size_t k = 0; k < sc->nkey; k++) {
@@ -281,10 +302,12 @@ static enum MHD_Result by_key(struct MHD_Connection *c, http_req *r, const sl_sc
 			size_t l = 0;
 			list[0] = 0;
 			for (size_t j = 0; j < sc->nkey && l < sizeof list; j++)
-				l += (size_t)snprintf(list + l, sizeof list - l, "%s%s", j ? "," : "", sc->cols[sc->key[j]].name);
-			return http_send_error(c, r, 400, "BAD_REQUEST",
-					       "the key of %s has %zu columns: write it as %s (values joined by ',')",
-					       sc->name, sc->nkey, list);
+				l += (size_t)snprintf(list + l, sizeof list - l, "%s%s",
+				                      j ? "," : "", sc->cols[sc->key[j]].name);
+			return http_send_error(
+			    c, r, 400, "BAD_REQUEST",
+			    "the key of %s has %zu columns: write it as %s (values joined by ',')",
+			    sc->name, sc->nkey, list);
 		}
 		f[k] = (sl_record_filter){.col = sc->key[k], .text = p, .len = (size_t)(end - p)};
 		p = end + 1;
@@ -292,19 +315,22 @@ static enum MHD_Result by_key(struct MHD_Connection *c, http_req *r, const sl_sc
 	if (!http_body_open(&b))
 		return http_send_error(c, r, 500, "NOMEM", "out of memory");
 	one o = {.f = b.f, .sc = sc};
-	int rc = sl_records_query(r->s->o.db, sc, f, sc->nkey, NULL, 0, 1, one_row, &o, msg, sizeof msg);
+	int rc =
+	    sl_records_query(r->s->o.db, sc, f, sc->nkey, NULL, 0, 1, one_row, &o, msg, sizeof msg);
 	if (rc < 0 || !o.found) {
 		fclose(b.f);
 		free(b.buf);
 		if (rc < 0)
 			return query_failed(c, r, rc, msg);
-		return http_send_error(c, r, 404, "NOT_FOUND", "no record with that key in %s", sc->name);
+		return http_send_error(c, r, 404, "NOT_FOUND", "no record with that key in %s",
+		                       sc->name);
 	}
 	putc('\n', b.f);
 	return http_body_send(c, r, 200, &b, "application/json", NULL);
 }
 
-enum MHD_Result http_records(struct MHD_Connection *c, http_req *r, const char *dataset, const char *key)
+enum MHD_Result http_records(struct MHD_Connection *c, http_req *r, const char *dataset,
+                             const char *key)
 {
 	int i = http_dataset_find(r->s, dataset);
 	if (i < 0)

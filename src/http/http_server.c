@@ -86,8 +86,8 @@ static const struct {
 };
 
 /* the statuses counted by /metrics; anything else is counted as the last */
-static const unsigned statuses[HTTP_NSTATUS] = {200, 202, 400, 401, 403, 404, 405, 409,
-						 413, 415, 429, 500, 503, 507, 0, 1};
+static const unsigned statuses[HTTP_NSTATUS] = {200, 201, 202, 204, 400, 401, 403, 404, 405, 409,
+						 412, 413, 414, 415, 423, 429, 460, 500, 501, 503, 507, 0, 1};
 
 static unsigned status_index(unsigned st)
 {
@@ -113,7 +113,7 @@ static void log_time(char *buf, size_t n)
    so that lines of different threads never interleave. */
 static void log_emit(http_srv *s, const char *level, const char *msg, const char *method,
 		     const char *path, unsigned status, const char *corr, const char *job,
-		     double duration_ms)
+		     int64_t chunk, double duration_ms)
 {
 	char *buf = NULL, when[40];
 	size_t len = 0;
@@ -138,6 +138,8 @@ static void log_emit(http_srv *s, const char *level, const char *msg, const char
 		fputs(",\"job\":", f);
 		http_json_str(f, job);
 	}
+	if (chunk >= 0)
+		fprintf(f, ",\"chunk\":%lld", (long long)chunk);
 	if (method)
 		fprintf(f, ",\"duration_ms\":%.3f", duration_ms);
 	fputs("}\n", f);
@@ -150,6 +152,17 @@ static void log_emit(http_srv *s, const char *level, const char *msg, const char
 	free(buf);
 }
 
+void http_log_chunk(http_srv *s, const char *level, const char *job, int64_t chunk,
+		    const char *corr, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	log_emit(s, level, msg, NULL, NULL, 0, corr, job, chunk, 0);
+}
+
 void http_log(http_srv *s, const char *level, const char *fmt, ...)
 {
 	char msg[1024];
@@ -157,7 +170,7 @@ void http_log(http_srv *s, const char *level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	log_emit(s, level, msg, NULL, NULL, 0, NULL, NULL, 0);
+	log_emit(s, level, msg, NULL, NULL, 0, NULL, NULL, -1, 0);
 }
 
 void http_log_job(http_srv *s, const char *level, const char *job, const char *corr,
@@ -165,10 +178,11 @@ void http_log_job(http_srv *s, const char *level, const char *job, const char *c
 {
 	char msg[1024];
 	va_list ap;
+	int64_t chunk = -1;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	log_emit(s, level, msg, NULL, NULL, 0, corr, job, 0);
+	log_emit(s, level, msg, NULL, NULL, 0, corr, job, chunk, 0);
 }
 
 static void mhd_logger(void *cls, const char *fmt, va_list ap)
@@ -176,7 +190,7 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
 	char msg[512];
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	msg[strcspn(msg, "\n")] = 0;
-	log_emit(cls, "warn", msg, NULL, NULL, 0, NULL, NULL, 0);
+	log_emit(cls, "warn", msg, NULL, NULL, 0, NULL, NULL, -1, 0);
 }
 
 /* --- requests -------------------------------------------------------------------------- */
@@ -230,6 +244,12 @@ static enum MHD_Result queue(struct MHD_Connection *c, http_req *r, unsigned sta
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
 	if (status == 405)
 		allow_header(resp, r->route);
+	/* tus clients look for it on every answer of a tus route */
+	if (r->route == RT_TUS || r->route == RT_TUS_FILE) {
+		MHD_add_response_header(resp, "Tus-Resumable", "1.0.0");
+		if (status == 412)
+			MHD_add_response_header(resp, "Tus-Version", "1.0.0");
+	}
 	enum MHD_Result ret = MHD_queue_response(c, status, resp);
 	MHD_destroy_response(resp);
 	r->status = status;
@@ -776,6 +796,8 @@ typedef struct list_ctx {
 	http_srv *s;
 	FILE *f;
 	const char *dataset;
+	const char *prefix; /* of the job id or the correlation id */
+	size_t plen;
 	bool has_cursor;
 	int64_t cur_ms;
 	char cur_id[SL_JOB_ID_LEN];
@@ -793,6 +815,9 @@ static int list_one(void *ctx, const sl_job *j)
 	    !(j->created_ms < l->cur_ms || (j->created_ms == l->cur_ms && strcmp(j->id, l->cur_id) < 0)))
 		return 0;
 	if (l->dataset && (!j->dataset || strcmp(j->dataset, l->dataset)))
+		return 0;
+	if (l->prefix && strncmp(j->id, l->prefix, l->plen) &&
+	    (!j->correlation_id || strncmp(j->correlation_id, l->prefix, l->plen)))
 		return 0;
 	if (l->n == l->limit) {
 		l->more = true;
@@ -849,6 +874,12 @@ static enum MHD_Result h_jobs(struct MHD_Connection *c, req *r)
 	l.dataset = http_arg(c, "dataset");
 	if (l.dataset && !l.dataset[0])
 		l.dataset = NULL;
+	l.prefix = http_arg(c, "prefix");
+	if (l.prefix && !l.prefix[0])
+		l.prefix = NULL;
+	if (l.prefix && !http_valid_token(l.prefix, HTTP_CORR_MAX, false))
+		return http_send_error(c, r, 400, "BAD_REQUEST", "prefix: 1 to 128 printable ASCII characters");
+	l.plen = l.prefix ? strlen(l.prefix) : 0;
 	body b;
 	if (!http_body_open(&b))
 		return http_send_error(c, r, 500, "NOMEM", "out of memory");
@@ -1487,7 +1518,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		 : toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? "request timed out"
 		 : toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN ? "request cut by shutdown"
 								 : "request ended early",
-		 r->method, r->path, r->status, r->corr, r->job, (sl_now() - r->t0) * 1000);
+		 r->method, r->path, r->status, r->corr, r->job, -1, (sl_now() - r->t0) * 1000);
 	free(r);
 	*con_cls = NULL;
 }

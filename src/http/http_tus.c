@@ -82,14 +82,14 @@ typedef struct tus_patch {
 	char fail_msg[200];
 } tus_patch;
 
-/* --- answers: every one carries Tus-Resumable ------------------------------------------ */
+/* --- answers ------------------------------------------------------------------------------ */
 
+/* Every answer of a tus route carries Tus-Resumable (and a 412 Tus-Version):
+   the common answer path adds them (http_server.c), so these are thin. */
 static enum MHD_Result tus_error(struct MHD_Connection *c, http_req *r, unsigned status,
 				 const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
 
-/* http_send_error cannot take extra headers, and tus wants Tus-Resumable on
-   every answer: the same JSON error body, sent here. */
 static enum MHD_Result tus_error(struct MHD_Connection *c, http_req *r, unsigned status,
 				 const char *code, const char *fmt, ...)
 {
@@ -98,44 +98,13 @@ static enum MHD_Result tus_error(struct MHD_Connection *c, http_req *r, unsigned
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	http_body b;
-	if (!http_body_open(&b))
-		return http_send_error(c, r, 500, "NOMEM", "out of memory");
-	http_json_error(b.f, code, msg);
-	if (fclose(b.f) != 0) {
-		free(b.buf);
-		return http_send_error(c, r, 500, "NOMEM", "out of memory");
-	}
-	struct MHD_Response *resp = MHD_create_response_from_buffer(b.len, b.buf, MHD_RESPMEM_MUST_FREE);
-	if (!resp) {
-		free(b.buf);
-		return MHD_NO;
-	}
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-	MHD_add_response_header(resp, "Tus-Resumable", TUS_VERSION);
-	if (status == 412)
-		MHD_add_response_header(resp, "Tus-Version", TUS_VERSION);
-	if (status == 429 || status == 503)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
-	http_common_headers(resp, r);
-	enum MHD_Result ret = MHD_queue_response(c, status, resp);
-	MHD_destroy_response(resp);
-	r->status = status;
-	return ret;
+	return http_send_error(c, r, status, code, "%s", msg);
 }
 
-/* An empty answer: Tus-Resumable plus up to 5 name, value pairs (NULL-ended). */
 static enum MHD_Result tus_empty(struct MHD_Connection *c, http_req *r, unsigned status,
 				 const char *const *extra)
 {
-	const char *h[14] = {"Tus-Resumable", TUS_VERSION};
-	size_t n = 2;
-	for (size_t i = 0; extra && extra[i] && n + 2 < SL_ARRAY_LEN(h); i += 2) {
-		h[n++] = extra[i];
-		h[n++] = extra[i + 1];
-	}
-	h[n] = NULL;
-	return http_send_empty(c, r, status, h);
+	return http_send_empty(c, r, status, extra);
 }
 
 static enum MHD_Result tus_options(struct MHD_Connection *c, http_req *r)

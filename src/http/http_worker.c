@@ -37,6 +37,7 @@ typedef struct run_ctx {
 	bool seen;
 	uint64_t loaded, rejected;
 	double t0;
+	const char *corr;
 	uint64_t by_code[SL_ERROR_COUNT]; /* the job's rejects by code at the last chunk */
 } run_ctx;
 
@@ -68,6 +69,9 @@ static void on_progress(void *ctx, const sl_ingest_progress *p)
 	}
 	/* a chunk is done: its own numbers are committed (or it failed) */
 	http_metrics_chunk(c->s, p->chunk);
+	if (p->chunk->status == SL_CHUNK_FAILED)
+		http_log_chunk(c->s, "error", p->job->id, p->chunk->seq, c->corr, "chunk %s-%u failed after %u attempts: %s",
+			       p->job->id, p->chunk->seq, p->chunk->attempts, p->chunk->last_message);
 	if (p->chunk->status == SL_CHUNK_SUCCEEDED)
 		atomic_fetch_add(&c->s->bytes_ingested, p->chunk->length);
 	for (int k = 0; k < SL_ERROR_COUNT; k++) {
@@ -95,7 +99,7 @@ static int should_pause(void *ctx)
 static bool run_item(http_srv *s, const http_item *it)
 {
 	sl_ingest_result res;
-	run_ctx c = {.s = s, .t0 = sl_now()};
+	run_ctx c = {.s = s, .t0 = sl_now(), .corr = it->corr[0] ? it->corr : NULL};
 	sl_ingest_opts o = {0};
 	o.db = s->o.db;
 	o.threads = s->o.threads;

@@ -240,6 +240,8 @@ check "not filterable: the message" "$(jq_ "d['error']['code'], d['error']['mess
 	"BAD_REQUEST column duration is not the key or indexed; filterable: reference, caller_id, recipient"
 check "unknown parameter: 400" "$(code "$B/v1/datasets/cdr/records?colour=red")" 400
 grep -q 'filterable: reference, caller_id, recipient' "$T/body" && ok || bad "unknown parameter: lists the filterable columns"
+check "a NUL in a value does not cut it short" "$(code "$B/v1/datasets/cdr/records?reference=$REF%00")" 400
+check "a NUL in the cursor" "$(code "$B/v1/datasets/cdr/records?cursor=5%00x")" 400
 check "column names are case-sensitive" "$(code "$B/v1/datasets/cdr/records?Caller_ID=1")" 400
 for cur in abc -1 01 1.5 ' 5' 99999999999999999999 0x10 '+5'; do
 	check "bad cursor '$cur'" "$(code "$B/v1/datasets/cdr/records" -G --data-urlencode "cursor=$cur")" 400
