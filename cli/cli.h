@@ -30,6 +30,7 @@ int cmd_validate(int argc, char **argv);
 int cmd_resume(int argc, char **argv);
 int cmd_retry(int argc, char **argv);
 int cmd_rollback(int argc, char **argv);
+int cmd_cancel(int argc, char **argv);
 int cmd_jobs(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_errors(int argc, char **argv);

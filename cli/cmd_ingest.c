@@ -245,3 +245,29 @@ int cmd_rollback(int argc, char **argv)
 		printf("job %s rolled back: %llu rows deleted\n", a.job, (unsigned long long)rows);
 	return EXIT_OK;
 }
+
+int cmd_cancel(int argc, char **argv)
+{
+	args a;
+	char help[600], msg[512] = "";
+	snprintf(help, sizeof help, help_job, "cancel",
+		 "Stop a job: at once when nobody runs it, else after the chunk it commits. "
+		 "'sluice retry JOB' runs the rest later.");
+	int rc = parse("cancel", help, argc, argv, &a, true);
+	if (rc)
+		return rc == 1 ? EXIT_OK : rc;
+	sl_job_status st = SL_JOB_ACCEPTED;
+	rc = sl_job_cancel(a.db, a.job, &st, msg, sizeof msg);
+	if (rc < 0) {
+		fprintf(stderr, "sluice cancel: %s\n", msg[0] ? msg : sl_error_message(rc));
+		return rc == SL_INVAL || rc == SL_CONFLICT ? EXIT_USAGE : EXIT_FAILED;
+	}
+	if (a.json)
+		printf("{\"job_id\":\"%s\",\"status\":\"%s\",\"cancel_requested\":true}\n", a.job,
+		       sl_job_status_name(st));
+	else if (!a.quiet)
+		printf(st == SL_JOB_CANCELLED ? "job %s cancelled\n"
+					      : "job %s: cancel requested; it stops after the chunk in progress\n",
+		       a.job);
+	return EXIT_OK;
+}

@@ -20,7 +20,7 @@ static const char usage[] =
 	"  jobs                     list jobs\n"
 	"  status JOB [--chunks]    a job's status and counters\n"
 	"  errors JOB               the rejected rows, with reason and position\n"
-	"  resume JOB | retry JOB | rollback JOB\n"
+	"  resume JOB | retry JOB | rollback JOB | cancel JOB\n"
 	"  gc --older-than 7d       remove error rows and events of old jobs\n"
 	"  csv check FILE     check a CSV file in parallel: records, fields, errors by code\n"
 	"  csv dump FILE      print each record as a JSON array (errors in their place)\n"
@@ -62,7 +62,7 @@ int main(int argc, char **argv)
 	} cmds[] = {
 		{"csv", cmd_csv},         {"gen", cmd_gen},           {"codes", cmd_codes},
 		{"ingest", cmd_ingest},   {"validate", cmd_validate}, {"resume", cmd_resume},
-		{"retry", cmd_retry},     {"rollback", cmd_rollback}, {"jobs", cmd_jobs},
+		{"retry", cmd_retry},     {"rollback", cmd_rollback}, {"cancel", cmd_cancel}, {"jobs", cmd_jobs},
 		{"status", cmd_status},   {"errors", cmd_errors},     {"gc", cmd_gc},
 		{"serve", cmd_serve},
 	};

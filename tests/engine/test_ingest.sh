@@ -249,5 +249,36 @@ rows_before=$(q "$T/a.db" 'SELECT count(*) FROM call_detail_records')
 check "gc removes old rejects" "$(q "$T/a.db" 'SELECT count(*) FROM sluice_rejects')" 0
 check "gc keeps the rows" "$(q "$T/a.db" 'SELECT count(*) FROM call_detail_records')" "$rows_before"
 
+# --- cancel from another process: the run stops at a chunk boundary, retry finishes ---
+"$S" ingest "$T/cdr.csv" --schema "$SCHEMA" --db "$T/x.db" --json --chunk-size 8k --threads 1 >"$T/c.json" 2>/dev/null &
+cpid=$!
+cjob=
+for _ in $(seq 1 400); do
+	cjob=$(q "$T/x.db" "SELECT id FROM sluice_jobs WHERE chunks_processed >= 3" 2>/dev/null)
+	[ -n "$cjob" ] && break
+	sleep 0.02
+done
+"$S" cancel "$cjob" --db "$T/x.db" >"$T/cancel.out" 2>&1
+wait $cpid
+check "cancel: the run ends Cancelled" "$(json "$T/c.json" "d['status']")" Cancelled
+check "cancel: counts add up" "$(json "$T/c.json" "d['rows_read'] == d['rows_loaded'] + d['rows_rejected'] and d['chunks_processed'] < d['chunks_total']")" True
+check "cancel: rows in the table = rows_loaded" "$(q "$T/x.db" 'SELECT count(*) FROM call_detail_records')" "$(json "$T/c.json" "d['rows_loaded']")"
+check "cancel a finished job: refused" "$("$S" cancel "$cjob" --db "$T/x.db" >/dev/null 2>&1; echo $?)" 2
+"$S" retry "$cjob" --db "$T/x.db" --json >"$T/c.json" 2>/dev/null
+check "retry after cancel: every row once" "$(json "$T/c.json" "d['status'], d['rows_read'], d['rows_rejected']") $(q "$T/x.db" 'SELECT count(*) FROM call_detail_records')" "PartiallySucceeded $ROWS $bad_rows $((ROWS - bad_rows))"
+# a job nobody runs is cancelled at once
+"$S" ingest "$T/cdr.csv" --schema "$SCHEMA" --db "$T/cn.db" --json --chunk-size 8k --threads 1 >/dev/null 2>&1 &
+dpid=$!
+for _ in $(seq 1 400); do
+	djob=$(q "$T/cn.db" "SELECT id FROM sluice_jobs WHERE chunks_processed >= 2" 2>/dev/null)
+	[ -n "$djob" ] && break
+	sleep 0.02
+done
+kill -9 $dpid
+wait $dpid 2>/dev/null
+"$S" cancel "$djob" --db "$T/cn.db" --json >"$T/dc.json" 2>"$T/dc.err" || cat "$T/dc.err"
+check "cancel a job nobody runs: at once" "$(json "$T/dc.json" "d['status']")" Cancelled
+check "... and a resume does not run it" "$("$S" resume "$djob" --db "$T/cn.db" >/dev/null 2>&1; echo $?)" 2
+
 echo "ingest: $pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -1,0 +1,5 @@
+# docs/api.yaml (OpenAPI) checked against the running server: every route
+# of the server described, every described operation answering as
+# described. Included OPTIONAL from tests/http/tests.cmake.
+add_test(NAME http_api COMMAND bash ${CMAKE_SOURCE_DIR}/tests/http/test_api.sh $<TARGET_FILE:sluice> ${CMAKE_SOURCE_DIR})
+set_tests_properties(http_api PROPERTIES LABELS "threads" TIMEOUT 300)
