@@ -1536,10 +1536,11 @@ int sl_ingest_rollback(const char *db, const char *id, uint64_t *rows, char *msg
 		rc = rc == 0 ? SL_INVAL : rc;
 		goto out;
 	}
-	if (!sl_job_status_final(j.status)) {
+	if (!sl_job_status_final(j.status) || j.status == SL_JOB_ROLLEDBACK) {
 		rc = SL_INVAL;
-		snprintf(msg, msglen, "job %s is %s: let it finish (or resume it) before rolling it back", id,
-			 sl_job_status_name(j.status));
+		snprintf(msg, msglen, j.status == SL_JOB_ROLLEDBACK ? "job %s is %s already"
+				      : "job %s is %s: let it finish (or cancel it) before rolling it back",
+			 id, sl_job_status_name(j.status));
 		goto out;
 	}
 	if ((rc = st->ops->begin(st)) == 0 &&

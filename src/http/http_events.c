@@ -131,10 +131,10 @@ static void stream_free(void *cls)
 enum MHD_Result http_events(struct MHD_Connection *c, http_req *r, const char *id)
 {
 	sl_job j;
-	char msg[512];
-	if (!http_valid_token(id, HTTP_ID_MAX, true))
+	char msg[512], job[SL_JOB_ID_LEN];
+	if (!http_valid_token(id, HTTP_ID_MAX, true) || !http_resolve_job(r->s, id, job))
 		return http_send_error(c, r, 404, "NOT_FOUND", "no job with that id");
-	int rc = sl_job_load(r->s->o.db, id, &j, NULL, NULL, msg, sizeof msg);
+	int rc = sl_job_load(r->s->o.db, job, &j, NULL, NULL, msg, sizeof msg);
 	if (rc == SL_INVAL)
 		return http_send_error(c, r, 404, "NOT_FOUND", "no job %s", id);
 	if (rc < 0)

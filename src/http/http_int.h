@@ -207,6 +207,9 @@ const char *http_header(struct MHD_Connection *c, const char *name);
 bool http_valid_token(const char *p, size_t max, bool id);
 /* Index of dataset `name`, or -1. */
 int http_dataset_find(const http_srv *s, const char *name);
+/* The job a path's {id} names (a job id, or an upload id followed to its
+   job): 1 and job[], 0 none. */
+int http_resolve_job(http_srv *s, const char *id, char *job);
 /* A fresh id: prefix + 11 hex digits of ms + 6 random. */
 void http_new_id(char prefix, char *id);
 

@@ -653,7 +653,7 @@ static int match_upload(void *ctx, const sl_job *j)
 /* The job a path names: a job id, or an upload id ("u...", the name of
    the upload's file) followed to its job through the store. 1 and job[],
    0 when there is none. */
-static int resolve(http_srv *s, const char *id, char *job)
+int http_resolve_job(http_srv *s, const char *id, char *job)
 {
 	job[0] = 0;
 	if (id[0] != 'u') {
@@ -682,7 +682,7 @@ static int load_job(struct MHD_Connection *c, req *r, const char *id, sl_job *j,
 {
 	char job[SL_JOB_ID_LEN], msg[512];
 	memset(j, 0, sizeof *j);
-	if (!http_valid_token(id, HTTP_ID_MAX, true) || !resolve(r->s, id, job)) {
+	if (!http_valid_token(id, HTTP_ID_MAX, true) || !http_resolve_job(r->s, id, job)) {
 		*sent = http_send_error(c, r, 404, "NOT_FOUND", "no job %s",
 					http_valid_token(id, HTTP_ID_MAX, true) ? id : "with that id");
 		return -1;
@@ -984,7 +984,7 @@ static enum MHD_Result h_errors(struct MHD_Connection *c, req *r, const char *id
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 				csv ? "text/csv; charset=utf-8" : "application/x-ndjson");
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, disp);
-	MHD_add_response_header(resp, "X-Correlation-Id", r->corr);
+	http_common_headers(resp, r);
 	ret = MHD_queue_response(c, 200, resp);
 	MHD_destroy_response(resp);
 	r->status = 200;
@@ -1022,6 +1022,15 @@ static enum MHD_Result h_retry(struct MHD_Connection *c, req *r, const char *id)
 	if (!sl_job_status_final(j.status) || j.status == SL_JOB_ROLLEDBACK) {
 		ret = http_send_error(c, r, 409, "CONFLICT", "job %s is %s: only a finished job can be retried",
 				      j.id, sl_job_status_name(j.status));
+		goto out;
+	}
+	/* Failed and Cancelled jobs have chunks left to run; a finished one
+	   only when some failed (rejected rows are not retried: fix and upload
+	   them) */
+	if ((j.status == SL_JOB_SUCCEEDED || j.status == SL_JOB_PARTIAL) && !j.chunks_failed) {
+		ret = http_send_error(c, r, 409, "NOTHING_TO_RETRY",
+				      "job %s has no failed chunks; its rejected rows are in /v1/jobs/%s/errors",
+				      j.id, j.id);
 		goto out;
 	}
 	int q = http_queue_job(r->s, Q_RETRY, j.id, r->corr);

@@ -160,12 +160,13 @@ check "bad limit: 400" "$(code GET "$B/v1/jobs?limit=0")" 400
 check "bad cursor: 400" "$(code GET "$B/v1/jobs?cursor=zz")" 400
 
 # rollback and retry
-check "retry a finished job: 202" "$(code POST "$B/v1/jobs/$JOB2/retry")" 202
-check "retried job final" "$(wait_final "$JOB2")" PartiallySucceeded
+check "retry a job without failed chunks: 409" "$(code POST "$B/v1/jobs/$JOB2/retry")" 409
+check "nothing to retry" "$(jq_ "d['error']['code']" <"$T/body")" NOTHING_TO_RETRY
 check "rollback" "$(code POST "$B/v1/jobs/$JOB2/rollback")" 200
 check "rollback removed the rows" "$(jq_ "d['rows_removed']" <"$T/body")" "$(curl -s "$B/v1/jobs/$JOB2" | jq_ "d['rows_loaded']")"
 check "rolled back" "$(curl -s "$B/v1/jobs/$JOB2" | jq_ "d['status']")" RolledBack
 check "retry a rolled back job: 409" "$(code POST "$B/v1/jobs/$JOB2/retry")" 409
+check "rollback twice: 409" "$(code POST "$B/v1/jobs/$JOB2/rollback")" 409
 
 # not found, wrong method, path tricks
 check "unknown route: 404" "$(code GET "$B/nope")" 404
