@@ -66,6 +66,12 @@ static inline void sl_json_cstr(FILE *f, const char *s)
  * whether that was the reason. *cps (if not NULL) gets the code points. */
 size_t sl_utf8_scan(const char *p, size_t n, bool nul_bad, size_t *cps, bool *nul);
 
+/* --- files --------------------------------------------------------------------
+   Write all n bytes (short writes and EINTR retried): 0, or the errno of
+   the failure (ENOSPC for a write that makes no progress) with *done the
+   bytes written before it. */
+int sl_write_all(int fd, const void *p, size_t n, size_t *done);
+
 /* Wall-clock Unix milliseconds, for timestamps users read. */
 int64_t sl_now_ms(void);
 /* Monotonic seconds, for durations. */

@@ -1216,18 +1216,12 @@ static void upload_write(req *r, const char *data, size_t n)
 			    (unsigned long long)r->s->o.max_upload);
 		return;
 	}
-	for (size_t done = 0; done < n;) {
-		ssize_t w = write(r->fd, data + done, n - done);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			int e = w < 0 ? errno : ENOSPC;
-			http_log(r->s, "error", "upload %s: write: %s", r->uid, strerror(e));
-			upload_fail(r, e == ENOSPC || e == EDQUOT || e == EFBIG ? 507 : 500, "IO_WRITE",
-				    "cannot store the upload: %s", strerror(e));
-			return;
-		}
-		done += (size_t)w;
+	int e = sl_write_all(r->fd, data, n, NULL);
+	if (e) {
+		http_log(r->s, "error", "upload %s: write: %s", r->uid, strerror(e));
+		upload_fail(r, e == ENOSPC || e == EDQUOT || e == EFBIG ? 507 : 500, "IO_WRITE",
+			    "cannot store the upload: %s", strerror(e));
+		return;
 	}
 	XXH3_64bits_update(r->xx, data, n);
 	r->bytes += n;

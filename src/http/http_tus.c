@@ -762,24 +762,19 @@ static void patch_body(http_req *r, const char *data, size_t n)
 			   (unsigned long long)p->in.length);
 		return;
 	}
-	for (size_t done = 0; done < n;) {
-		ssize_t w = write(p->fd, data + done, n - done);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			int e = w < 0 ? errno : ENOSPC;
-			http_log(r->s, "error", "tus: upload %s: write: %s", p->id, strerror(e));
-			/* what was written is good data and stays (HEAD shows it),
-			   unless it cannot be verified */
-			p->bytes += done;
-			atomic_fetch_add(&r->s->upload_bytes, done);
-			if (p->md || fdatasync(p->fd) != 0)
-				patch_rewind(r->s, p);
-			patch_fail(p, e == ENOSPC || e == EDQUOT || e == EFBIG ? 507 : 500, "IO_WRITE",
-				   "cannot store the upload: %s", strerror(e));
-			return;
-		}
-		done += (size_t)w;
+	size_t done = 0;
+	int e = sl_write_all(p->fd, data, n, &done);
+	if (e) {
+		http_log(r->s, "error", "tus: upload %s: write: %s", p->id, strerror(e));
+		/* what was written is good data and stays (HEAD shows it),
+		   unless it cannot be verified */
+		p->bytes += done;
+		atomic_fetch_add(&r->s->upload_bytes, done);
+		if (p->md || fdatasync(p->fd) != 0)
+			patch_rewind(r->s, p);
+		patch_fail(p, e == ENOSPC || e == EDQUOT || e == EFBIG ? 507 : 500, "IO_WRITE",
+			   "cannot store the upload: %s", strerror(e));
+		return;
 	}
 	if (p->md && EVP_DigestUpdate(p->md, data, n) != 1) {
 		patch_rewind(r->s, p);
