@@ -337,7 +337,7 @@ if [ "$DOB" = 1 ]; then
 	G=$(ratio "$H_B" "$H_A")
 	G2=$(ratio "$H_B2" "$H_A2")
 fi
-rm -rf "$RUN"
+rm -rf "$RUN" "$W/cp.time" "$W/sluice"
 LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # The report

@@ -4,16 +4,26 @@
 # The sourcing script sets S (the sluice binary) first.
 T=$(mktemp -d)
 PID=
+STOPPED=0
 pass=0
 fail=0
+# stop_server: SIGTERM the server and wait; its exit status in STOPPED
+# (0 when none was running). Any other status is a failed check: a crash,
+# or a sanitizer report (ASan, UBSan, LeakSanitizer and TSan make the
+# process exit non-zero) in the sanitizer builds.
 stop_server() {
+	STOPPED=0
 	if [ -n "$PID" ]; then
 		kill -TERM "$PID" 2>/dev/null
 		wait "$PID" 2>/dev/null
+		STOPPED=$?
 		PID=
+		[ "$STOPPED" = 0 ] || bad "the server exited with status $STOPPED on SIGTERM (a crash or a sanitizer report: see its log)"
 	fi
 }
-trap 'stop_server; rm -rf "$T"' EXIT
+# at_exit: run first on exit; a script redefines it to end its own helpers
+at_exit() { :; }
+trap 'at_exit; stop_server; rm -rf "$T"' EXIT
 ok() { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 check() { if [ "$2" = "$3" ]; then ok; else bad "$1: got '$2', want '$3'"; fi; }
@@ -35,10 +45,15 @@ serve() {
 	return 1
 }
 # code METHOD URL [curl args]: the status code; body in $T/body, headers in $T/hdr
+# (HEAD is sent with -I, so curl does not wait for a body)
 code() {
 	local m=$1 u=$2
 	shift 2
-	curl -s -o "$T/body" -D "$T/hdr" -w '%{http_code}' -X "$m" "$@" "$u"
+	if [ "$m" = HEAD ]; then
+		curl -s -o "$T/body" -D "$T/hdr" -w '%{http_code}' -I "$@" "$u"
+	else
+		curl -s -o "$T/body" -D "$T/hdr" -w '%{http_code}' -X "$m" "$@" "$u"
+	fi
 }
 # wait_final JOB [curl args]: its final status (or the last one seen after 60 s)
 wait_final() {
@@ -51,7 +66,9 @@ wait_final() {
 	done
 	echo "$st"
 }
+# finish [NAME]: the summary line (NAME defaults to the script's name), then
+# the status: non-zero on any failure
 finish() {
-	echo "$(basename "$0" .sh): $pass passed, $fail failed"
+	echo "${1:-$(basename "$0" .sh)}: $pass passed, $fail failed"
 	[ "$fail" -eq 0 ]
 }

@@ -9,54 +9,13 @@
 set -u
 S=$1
 SRC=$2
-T=$(mktemp -d)
-PID=
-stop_server() {
-	if [ -n "$PID" ]; then
-		kill -TERM "$PID" 2>/dev/null
-		wait "$PID" 2>/dev/null
-		PID=
-	fi
-}
-trap 'stop_server; rm -rf "$T"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-check() { if [ "$2" = "$3" ]; then ok; else bad "$1: got '$2', want '$3'"; fi; }
-jq_() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-# start_server LOG [extra options...]: start and wait for /healthz/live
+. "$SRC/tests/http/lib.sh"
+# start_server LOG [extra options...]: serve with this test's store and limits
 start_server() {
 	local log=$1
 	shift
-	PORT=$(free_port)
-	B="http://127.0.0.1:$PORT"
-	"$S" serve --db "$T/s.db" --schemas "$T/schemas" --data-dir "$T/data" --listen "127.0.0.1:$PORT" \
-		--min-free 1M --max-upload 3M --threads 2 "$@" 2>>"$log" &
-	PID=$!
-	for _ in $(seq 1 100); do
-		curl -s -o /dev/null "$B/healthz/live" && return 0
-		sleep 0.1
-	done
-	bad "server did not start: $(tail -5 "$log")"
-	return 1
-}
-# code METHOD URL [curl args]: the status code
-code() {
-	local m=$1 u=$2
-	shift 2
-	curl -s -o "$T/body" -D "$T/hdr" -w '%{http_code}' -X "$m" "$@" "$u"
-}
-wait_final() {
-	local st=
-	for _ in $(seq 1 300); do
-		st=$(curl -s "$B/v1/jobs/$1" | jq_ "d['status']")
-		case "$st" in Succeeded | PartiallySucceeded | Failed) echo "$st"; return ;; esac
-		sleep 0.1
-	done
-	echo "$st"
+	serve "$log" --db "$T/s.db" --schemas "$T/schemas" --data-dir "$T/data" \
+		--min-free 1M --max-upload 3M --threads 2 "$@"
 }
 
 mkdir -p "$T/schemas"
@@ -67,11 +26,7 @@ cp "$SRC/examples/cdr.yaml" "$T/schemas/"
 
 # --- no schemas: live but not ready ----------------------------------------------------
 mkdir -p "$T/empty"
-PORT=$(free_port)
-B="http://127.0.0.1:$PORT"
-"$S" serve --db "$T/e.db" --schemas "$T/empty" --data-dir "$T/edata" --listen "127.0.0.1:$PORT" --min-free 100000000G 2>"$T/elog" &
-PID=$!
-for _ in $(seq 1 100); do curl -s -o /dev/null "$B/healthz/live" && break; sleep 0.1; done
+serve "$T/elog" --db "$T/e.db" --schemas "$T/empty" --data-dir "$T/edata" --min-free 100000000G
 check "no schemas: ready 503" "$(code GET "$B/healthz/ready")" 503
 grep -q "no schemas" "$T/body" && ok || bad "no schemas: reason in the body ($(cat "$T/body"))"
 grep -q "free space" "$T/body" && ok || bad "min free space: reason in the body ($(cat "$T/body"))"
@@ -241,10 +196,8 @@ assert reqs > 30, reqs
 PY
 
 # SIGTERM: exit 0
-kill -TERM "$PID"
-wait "$PID"
-check "SIGTERM: exit 0" "$?" 0
-PID=
+stop_server
+check "SIGTERM: exit 0" "$STOPPED" 0
 grep -q '"stopped"' "$T/log" && ok || bad "stop logged"
 
 # --- API keys ----------------------------------------------------------------------------
@@ -268,5 +221,4 @@ else
 	ok
 fi
 
-echo "http: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish http

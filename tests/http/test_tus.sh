@@ -10,6 +10,7 @@
 set -u
 S=$1
 SRC=$2
+. "$SRC/tests/http/lib.sh"
 JS=$SRC/tests/js
 if ! command -v node >/dev/null 2>&1; then
 	echo "SKIP: node is not installed (tus-js-client needs it)"
@@ -18,57 +19,21 @@ fi
 if [ ! -d "$JS/node_modules/tus-js-client" ]; then
 	npm ci --prefix "$JS" >/dev/null 2>&1 || { echo "FAIL: npm ci --prefix $JS"; exit 1; }
 fi
-T=$(mktemp -d)
-PID=
 SLOW=
-STOPPED=0
-stop_server() {
-	STOPPED=0
-	if [ -n "$PID" ]; then
-		kill -TERM "$PID" 2>/dev/null
-		wait "$PID" 2>/dev/null
-		STOPPED=$?
-		PID=
-	fi
-}
-trap '[ -n "$SLOW" ] && kill "$SLOW" 2>/dev/null; stop_server; rm -rf "$T"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-check() { if [ "$2" = "$3" ]; then ok; else bad "$1: got '$2', want '$3'"; fi; }
-jq_() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-# start_server LOG [extra options...]: start on a free port, wait for /healthz/live
+# on exit, a slow PATCH still running in the background goes too
+at_exit() { [ -z "$SLOW" ] || kill "$SLOW" 2>/dev/null; }
+# start_server LOG [extra options...]: serve with this test's store and limits; E the creation URL
 start_server() {
 	local log=$1
 	shift
-	PORT=$(free_port)
-	B="http://127.0.0.1:$PORT"
+	serve "$log" --db "$T/s.db" --schemas "$T/schemas" --data-dir "$T/data" \
+		--min-free 1M --max-upload 8M --threads 2 "$@" || return 1
 	E="$B/v1/tus/"
-	"$S" serve --db "$T/s.db" --schemas "$T/schemas" --data-dir "$T/data" --listen "127.0.0.1:$PORT" \
-		--min-free 1M --max-upload 8M --threads 2 "$@" 2>>"$log" &
-	PID=$!
-	for _ in $(seq 1 100); do
-		curl -s -o /dev/null "$B/healthz/live" && return 0
-		sleep 0.1
-	done
-	bad "server did not start: $(tail -5 "$log")"
-	return 1
 }
 TR=(-H 'Tus-Resumable: 1.0.0')
 OS=(-H 'Content-Type: application/offset+octet-stream')
-# code METHOD URL [curl args]: the status; body in $T/body, headers in $T/hdr
-code() {
-	local m=$1 u=$2
-	shift 2
-	if [ "$m" = HEAD ]; then
-		curl -s -o "$T/body" -D "$T/hdr" -w '%{http_code}' -I "${AUTH[@]}" "$@" "$u"
-	else
-		curl -s -o "$T/body" -D "$T/hdr" -w '%{http_code}' -X "$m" "${AUTH[@]}" "$@" "$u"
-	fi
-}
+# curl args sent with the requests of create, offset, patch, wait_final and
+# job_counts (the key, once the server wants one)
 AUTH=()
 hdr() { grep -i "^$1:" "$T/hdr" | head -1 | cut -d' ' -f2- | tr -d '\r'; }
 b64() { printf '%s' "$1" | base64 -w0; }
@@ -76,24 +41,15 @@ b64() { printf '%s' "$1" | base64 -w0; }
 create() {
 	local len=$1
 	shift
-	code POST "$E" "${TR[@]}" -H "Upload-Length: $len" -H "Upload-Metadata: dataset $(b64 cdr),filename $(b64 x.csv)" "$@" >/dev/null
+	code POST "$E" "${AUTH[@]}" "${TR[@]}" -H "Upload-Length: $len" -H "Upload-Metadata: dataset $(b64 cdr),filename $(b64 x.csv)" "$@" >/dev/null
 	hdr Location | sed 's,.*/,,'
 }
-offset() { code HEAD "$B/v1/tus/$1" "${TR[@]}" >/dev/null; hdr Upload-Offset; }
+offset() { code HEAD "$B/v1/tus/$1" "${AUTH[@]}" "${TR[@]}" >/dev/null; hdr Upload-Offset; }
 # patch ID OFFSET FILE [curl args]: PATCH FILE's bytes at OFFSET
 patch() {
 	local id=$1 off=$2 f=$3
 	shift 3
-	code PATCH "$B/v1/tus/$id" "${TR[@]}" "${OS[@]}" -H "Upload-Offset: $off" --data-binary @"$f" "$@"
-}
-wait_final() {
-	local st=
-	for _ in $(seq 1 300); do
-		st=$(curl -s "${AUTH[@]}" "$B/v1/jobs/$1" | jq_ "d['status']")
-		case "$st" in Succeeded | PartiallySucceeded | Failed) echo "$st"; return ;; esac
-		sleep 0.1
-	done
-	echo "$st"
+	code PATCH "$B/v1/tus/$id" "${AUTH[@]}" "${TR[@]}" "${OS[@]}" -H "Upload-Offset: $off" --data-binary @"$f" "$@"
 }
 # job_counts JOB: "status rows_read rows_loaded rows_rejected"
 job_counts() { curl -s "${AUTH[@]}" "$B/v1/jobs/$1" | jq_ "d['status'], d['rows_read'], d['rows_loaded'], d['rows_rejected']"; }
@@ -143,7 +99,7 @@ JOB_A=$(echo "$out" | jq_ "d['job']")
 URL_A=$(echo "$out" | jq_ "d['url']")
 check "tus-js-client: several PATCHes" "$(echo "$out" | jq_ "d['patches'] >= 4")" True
 check "tus-js-client: every answer had Tus-Resumable" "$(echo "$out" | jq_ "d['missing_tus_resumable']")" 0
-check "whole upload: job Succeeded, every row once" "$(wait_final "$JOB_A" >/dev/null; job_counts "$JOB_A")" "Succeeded $N $N 0"
+check "whole upload: job Succeeded, every row once" "$(wait_final "$JOB_A" "${AUTH[@]}" >/dev/null; job_counts "$JOB_A")" "Succeeded $N $N 0"
 check "whole upload: the same bytes reached the job" "$(kept "$T/a.csv")" same
 ID_A=${URL_A##*/}
 check "complete upload: HEAD 200" "$(code HEAD "$URL_A" "${TR[@]}")" 200
@@ -170,7 +126,7 @@ out=$(tusjs resume "$E" "$T/b.csv" "$T/urls.json")
 check "resumed the same URL" "$(echo "$out" | jq_ "d['url']")" "$URL_B"
 check "resumed from the server's offset" "$(echo "$out" | jq_ "d['resumed_from']")" "$OFF_B"
 JOB_B=$(echo "$out" | jq_ "d['job']")
-check "resumed upload: job Succeeded, every row once" "$(wait_final "$JOB_B" >/dev/null; job_counts "$JOB_B")" "Succeeded $N $N 0"
+check "resumed upload: job Succeeded, every row once" "$(wait_final "$JOB_B" "${AUTH[@]}" >/dev/null; job_counts "$JOB_B")" "Succeeded $N $N 0"
 check "resumed upload: the same bytes reached the job" "$(kept "$T/b.csv")" same
 check "the job keeps the upload's correlation id" "$(curl -s "$B/v1/jobs/$JOB_B" | jq_ "d['correlation_id']")" "${URL_B##*/}"
 
@@ -235,7 +191,7 @@ check "last PATCH: 204" "$(patch "$ID" 2000 "$T/p3")" 204
 check "last PATCH: offset = length" "$(hdr Upload-Offset)" "$SIZE_C"
 JOB_C=$(hdr X-Job-Id)
 check "last PATCH: X-Job-Id" "$([ -n "$JOB_C" ] && echo set)" set
-check "curl upload: job Succeeded, every row once" "$(wait_final "$JOB_C" >/dev/null; job_counts "$JOB_C")" "Succeeded 500 500 0"
+check "curl upload: job Succeeded, every row once" "$(wait_final "$JOB_C" "${AUTH[@]}" >/dev/null; job_counts "$JOB_C")" "Succeeded 500 500 0"
 check "curl upload: the same bytes reached the job" "$(kept "$T/c.csv")" same
 
 # unknown ids and path tricks: 404, and nothing written outside the data dir
@@ -301,7 +257,7 @@ settle
 check "client killed mid-PATCH with a checksum: cut back" "$(offset "$ID")" "$OFF_E"
 check "the rest with its checksum: 204" "$(patch "$ID" "$OFF_E" "$T/e.rest" -H "Upload-Checksum: sha1 $(openssl dgst -sha1 -binary "$T/e.rest" | base64 -w0)")" 204
 JOB_E=$(hdr X-Job-Id)
-check "cut and resumed: job Succeeded, every row once" "$(wait_final "$JOB_E" >/dev/null; job_counts "$JOB_E")" "Succeeded 20000 20000 0"
+check "cut and resumed: job Succeeded, every row once" "$(wait_final "$JOB_E" "${AUTH[@]}" >/dev/null; job_counts "$JOB_E")" "Succeeded 20000 20000 0"
 
 # an upload left half done, for the restart below
 SIZE_D=$(stat -c %s "$T/d.csv")
@@ -330,7 +286,7 @@ check "the sweep kept the fresh ones" "$(code HEAD "$B/v1/tus/$ID_D" "${TR[@]}")
 tail -c +3001 "$T/d.csv" >"$T/d2"
 check "finish after the restart: 204" "$(patch "$ID_D" 3000 "$T/d2")" 204
 JOB_D=$(hdr X-Job-Id)
-check "finished after a restart: job Succeeded" "$(wait_final "$JOB_D" >/dev/null; job_counts "$JOB_D")" "Succeeded 300 300 0"
+check "finished after a restart: job Succeeded" "$(wait_final "$JOB_D" "${AUTH[@]}" >/dev/null; job_counts "$JOB_D")" "Succeeded 300 300 0"
 stop_server
 check "SIGTERM after the restart: exit 0" "$STOPPED" 0
 
@@ -345,7 +301,7 @@ check "keys: OPTIONS needs no key" "$(code OPTIONS "$E")" 204
 AUTH=(-H 'Authorization: Bearer kw')
 out=$(SLUICE_KEY=kw tusjs whole "$E" "$T/f.csv")
 JOB=$(echo "$out" | jq_ "d['job']")
-check "keys: tus-js-client with a key" "$(wait_final "$JOB" >/dev/null; job_counts "$JOB")" "Succeeded 200 200 0"
+check "keys: tus-js-client with a key" "$(wait_final "$JOB" "${AUTH[@]}" >/dev/null; job_counts "$JOB")" "Succeeded 200 200 0"
 ID=$(create "$SIZE_E")
 ID2=$(create "$SIZE_C")
 curl -s -o /dev/null -X PATCH "${AUTH[@]}" "${TR[@]}" "${OS[@]}" -H 'Upload-Offset: 0' --limit-rate 200K \
@@ -372,5 +328,4 @@ for line in open(sys.argv[1]):
     json.loads(line)
 PY
 [ -s "$T/node.err" ] && echo "node stderr: $(head -c 2000 "$T/node.err")"
-echo "tus: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish tus
