@@ -15,8 +15,9 @@
  * the store every 250 ms (one indexed read; the job store is the truth, so
  * the stream shows exactly what GET /v1/jobs/{id} would, whichever process
  * runs the job) and returns when it has an event to send. A stream ends on
- * a final status, when the server stops, or after --timeout idle seconds
- * of a client that reads nothing (MHD's connection timeout).
+ * a final status or when the server stops (the `stopping` flag is set
+ * before libmicrohttpd waits for the connection threads); a client that
+ * went away is noticed at the next write (the keep-alive at the latest).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,10 +101,7 @@ static ssize_t reader(void *cls, uint64_t pos, char *out, size_t max)
 			st->last_sent = sl_now();
 			return (ssize_t)n;
 		}
-		pthread_mutex_lock(&st->s->mu);
-		bool stop = st->s->stop;
-		pthread_mutex_unlock(&st->s->mu);
-		if (stop)
+		if (atomic_load(&st->s->stopping))
 			return MHD_CONTENT_READER_END_OF_STREAM;
 		int e = next_event(st);
 		if (e < 0)

@@ -88,6 +88,7 @@ typedef struct http_srv {
 	char running[HTTP_MAX_RUNNERS][SL_JOB_ID_LEN]; /* "" = idle */
 	unsigned busy;                /* runners with a job */
 	bool stop;
+	atomic_bool stopping; /* SIGTERM came: long answers (event streams) end now */
 
 	/* metrics */
 	atomic_uint_fast64_t requests[RT_COUNT][HTTP_NSTATUS];

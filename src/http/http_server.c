@@ -1768,6 +1768,9 @@ int sl_serve(const sl_serve_opts *o)
 	while (sigwait(&sigs, &sig) != 0)
 		;
 	http_log(s, "info", "signal %d: no new connections; finishing the requests in progress", sig);
+	/* before MHD waits for the connection threads: an event stream would
+	   otherwise hold its thread until its job ends */
+	atomic_store(&s->stopping, true);
 	MHD_socket lfd = MHD_quiesce_daemon(d);
 	MHD_stop_daemon(d);
 	d = NULL;

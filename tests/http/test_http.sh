@@ -214,9 +214,42 @@ check "auth: health needs no key" "$(code GET "$B/healthz/live")" 200
 grep -q 'k1' "$T/log2" && bad "a key appears in the log" || ok
 stop_server
 
+# --- slow and idle clients are dropped after --timeout; huge headers refused ---
+start_server "$T/log3" --timeout 1 || exit 1
+python3 - "$PORT" <<'PY' && ok || bad "a slow client was not dropped after --timeout"
+import socket, sys, time
+port = int(sys.argv[1])
+# an idle connection, and one that sends its headers one byte a while
+idle = socket.create_connection(("127.0.0.1", port))
+slow = socket.create_connection(("127.0.0.1", port))
+slow.sendall(b"GET /healthz/live HTTP/1.1\r\nHo")
+time.sleep(3)
+for s in (idle, slow):
+    s.settimeout(2)
+    try:
+        s.sendall(b"s")
+        assert s.recv(100) == b"", "still open"
+    except (ConnectionResetError, BrokenPipeError):
+        pass
+PY
+st=$(python3 - "$PORT" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"GET /healthz/live HTTP/1.1\r\nHost: x\r\nX-A: " + b"a" * 200000 + b"\r\n\r\n")
+s.settimeout(3)
+try:
+    print(s.recv(100).split(b" ")[1].decode())
+except Exception as e:
+    print("none", e)
+PY
+)
+case "$st" in 413 | 431) ok ;; *) bad "a 200 KB header: got '$st', want 431 (or 413)" ;; esac
+check "alive after slow clients and huge headers" "$(code GET "$B/healthz/live")" 200
+stop_server
+
 # sanitizer builds: no report in any server's stderr
-if grep -lE 'Sanitizer|runtime error' "$T/log" "$T/log2" "$T/elog" >/dev/null 2>&1; then
-	bad "sanitizer report: $(grep -hE -A8 'Sanitizer|runtime error' "$T/log" "$T/log2" "$T/elog" | head -30)"
+if grep -lE 'Sanitizer|runtime error' "$T/log" "$T/log2" "$T/log3" "$T/elog" >/dev/null 2>&1; then
+	bad "sanitizer report: $(grep -hE -A8 'Sanitizer|runtime error' "$T/log" "$T/log2" "$T/log3" "$T/elog" | head -30)"
 else
 	ok
 fi

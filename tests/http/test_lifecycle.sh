@@ -69,6 +69,7 @@ curl -s -N --max-time 120 "$B/v1/jobs/$R/events" >"$T/sse2"
 check "events: progress while it runs" "$(grep -c '^event: progress' "$T/sse2" | awk '{print ($1 >= 2)}')" 1
 check "events: ends with the final state" "$(grep '^event:' "$T/sse2" | tail -1)" "event: end"
 check "events: unknown job 404" "$(code GET "$B/v1/jobs/j0000000000000000000/events")" 404
+check "events of an upload id" "$(curl -s -N --max-time 10 "$B/v1/jobs/$(job "$R" "d['upload_id']")/events" | grep -c '^event: end')" 1
 
 # metrics: histograms and rejects by code
 curl -s "$B/metrics" >"$T/m"
@@ -106,6 +107,26 @@ check "other body, same key after a restart: 409" "$(code POST "$B/v1/datasets/c
 check "queued before the stop: finished after" "$(wait_final "$K")" PartiallySucceeded
 check "stopped mid-way: finished after" "$(wait_final "$A")" PartiallySucceeded
 check "after the restart: every row once" "$(rows_of "$A") $(rows_of "$K")" "$WANT_LOADED $SMALL_LOADED"
+stop_server
+
+# --- SIGTERM while a job runs and its event stream is open: a prompt, clean stop ---
+rm -f "$DB"*
+serve "$T/log" "${OPTS[@]}" || exit 1
+A=$(upload "$T/big.csv")
+wait_chunks "$A" 3 || bad "the job did not get going"
+curl -s -N --max-time 60 "$B/v1/jobs/$A/events" >"$T/sse3" &
+CURL=$!
+sleep 0.5
+t0=$(date +%s.%N)
+stop_server
+check "SIGTERM with an open event stream: exit 0" "$STOPPED" 0
+check "... within the grace period" "$(echo "$(date +%s.%N) $t0" | awk '{print ($1 - $2 < 10)}')" 1
+wait $CURL 2>/dev/null
+check "the event stream ended" "$(grep -c '^event: progress' "$T/sse3" | awk '{print ($1 >= 1)}')" 1
+check "the job paused, unfinished" "$(sqlite3 "$DB" "SELECT status FROM sluice_jobs WHERE id = '$A'")" Processing
+serve "$T/log" "${OPTS[@]}" || exit 1
+check "after the restart: finished" "$(wait_final "$A")" PartiallySucceeded
+check "after the restart: every row once" "$(rows_of "$A")" "$WANT_LOADED"
 stop_server
 
 # --- kill -9 in the middle of a job: the restarted server finishes it, every row once ---
