@@ -34,7 +34,7 @@ W=$OUT/serve
 RUN=$W/run
 CPD=$W/cp
 mkdir -p "$W"
-rm -rf "$RUN" "$CPD"
+rm -rf "$RUN" "$CPD" "$W/failed"
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # The binary, as it is now
@@ -264,7 +264,7 @@ SMALL=$RUN/small.csv
 cat "$F" >/dev/null
 
 # A: upload speed against cp, memory at 100 MB
-T_UP=999999 T_CP=999999 H_A=0 H_A2=0 UPS="" CPS="" A_OK=1
+T_UP=999999 T_CP=999999 H_A=0 H_A2=0 UPS="" CPS="" A_OK=1 A_CODES=""
 for r in $(seq "$REPEAT"); do
 	cp_all "$F"
 	T_CP=$(min "$CP_S" "$T_CP")
@@ -277,7 +277,7 @@ for r in $(seq "$REPEAT"); do
 	UPS="$UPS $UP_S"
 	h=$(hwm)
 	H_A=$(max "$h" "$H_A")
-	A_CODES="$UP_CODES"
+	A_CODES="$A_CODES${A_CODES:+; }$UP_CODES"
 	jobs_done
 	A_FJ=$FJ A_FJS=$FJ_S A_JOBS=$JOBS
 	H_A2=$(max "$(hwm)" "$H_A2")
@@ -325,6 +325,7 @@ if [ "$DOB" = 1 ]; then
 	start_server
 	upload_all "$FB" b
 	B_OK=$UP_OK B_S=$UP_S
+	[ "$UP_OK" = "$N" ] || B_OK=0
 	H_B=$(hwm)
 	B_CODES=$UP_CODES
 	echo "B: uploads $UP_S s ($UP_CODES), VmHWM $H_B MB" >&2
@@ -347,7 +348,8 @@ MEMGB=$(awk '/MemTotal/ {printf "%.0f", $2/1048576}' /proc/meminfo)
 DEV=$(df --output=source "$W" | tail -1)
 CURLV=$(curl --version | head -1 | cut -d' ' -f2)
 MBF=$(echo "$SIZE" | awk '{printf "%.0f", $1/1e6}')
-[ "$A_OK" = 1 ] && [ "$L_OK" = 1 ] || FAILNOTE=" **Some uploads were not accepted (answers kept in bench/out/serve/failed/): the numbers are not valid.**"
+[ "$A_OK" = 1 ] && [ "$L_OK" = 1 ] && [ "${B_OK:-$N}" = "$N" ] ||
+	FAILNOTE=" **Not every upload was accepted** (answers in the speed rounds: $A_CODES; latency rounds: $L_CODES; large uploads: ${B_CODES:-none}; kept in \`$W/failed/\`): a refused upload is a failure of the server, and the round that had it measures that."
 {
 	echo "## Serve ($(date -u +%Y-%m-%d))"
 	echo
@@ -386,7 +388,7 @@ MBF=$(echo "$SIZE" | awk '{printf "%.0f", $1/1e6}')
 	echo "  \`cp FILE DIR/i && sync -d DIR/i\` at once (a write, then an fdatasync of each copy,"
 	echo "  as the server does) into \`$W\`. The file is in the page cache for both."
 	echo "  Fastest upload round: the curls used ${A_CPU} s of CPU, the server ${A_SRV} s (its ingest"
-	echo "  included), in $T_UP s of wall time on $NPROC cores. Answers: $A_CODES (last round)."
+	echo "  included), in $T_UP s of wall time on $NPROC cores. Answers: $A_CODES."
 	echo "- Every accepted upload becomes an ingest job, which runs in the server while the"
 	echo "  other uploads still stream in: the ingest competes with them for the cores and"
 	echo "  the database (real use, but it weighs on both speed and latency). The same file"

@@ -161,6 +161,8 @@ int sl_job_load(const char *db, const char *id, sl_job *job, sl_chunk **chunks, 
 		char *msg, size_t msglen);
 int sl_job_rejects(const char *db, const char *id, int code /* 0: all */, sl_reject_cb cb,
 		   void *ctx, char *msg, size_t msglen);
+/* Chunks of every job in the store, by status (out[SL_CHUNK_NSTATUS]). */
+int sl_chunk_counts(const char *db, uint64_t *out, char *msg, size_t msglen);
 /* Delete the error rows and events of finished jobs older than `age_ms`. */
 int sl_gc(const char *db, int64_t age_ms, uint64_t *jobs, char *msg, size_t msglen);
 

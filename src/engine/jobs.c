@@ -82,6 +82,16 @@ int sl_job_rejects(const char *db, const char *id, int code, sl_reject_cb cb, vo
 	return done(st, rc, msg, msglen);
 }
 
+int sl_chunk_counts(const char *db, uint64_t *out, char *msg, size_t msglen)
+{
+	sl_store *st = NULL;
+	msg[0] = 0;
+	int rc = open_store(db, &st, msg, msglen);
+	if (rc == 0)
+		rc = st->ops->chunk_counts(st, out);
+	return done(st, rc, msg, msglen);
+}
+
 int sl_gc(const char *db, int64_t age_ms, uint64_t *jobs, char *msg, size_t msglen)
 {
 	sl_store *st = NULL;

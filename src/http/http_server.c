@@ -606,6 +606,14 @@ static enum MHD_Result h_metrics(struct MHD_Connection *c, req *r)
 		   "# HELP sluice_jobs_running Jobs running in this process now.\n"
 		   "# TYPE sluice_jobs_running gauge\nsluice_jobs_running %u\n", queued, running);
 	http_metrics_histograms(s, f, route_names);
+	uint64_t cby[SL_CHUNK_NSTATUS];
+	char cmsg[512];
+	if (sl_chunk_counts(s->o.db, cby, cmsg, sizeof cmsg) >= 0) {
+		fputs("# HELP sluice_chunks Chunks in the store, by status.\n# TYPE sluice_chunks gauge\n", f);
+		for (int i = 0; i < SL_CHUNK_NSTATUS; i++)
+			fprintf(f, "sluice_chunks{status=\"%s\"} %llu\n", sl_chunk_status_name((sl_chunk_status)i),
+				(unsigned long long)cby[i]);
+	}
 	uint64_t by[SL_JOB_NSTATUS] = {0};
 	char msg[512];
 	if (sl_jobs_list(s->o.db, -1, count_status, by, msg, sizeof msg) >= 0) {

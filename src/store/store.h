@@ -94,6 +94,8 @@ typedef struct sl_store_ops {
 	   it; get: 1 asked, 0 not. */
 	int (*cancel_set)(sl_store *s, const char *job_id, bool on);
 	int (*cancel_get)(sl_store *s, const char *job_id);
+	/* Chunks of every job by status (out[SL_CHUNK_NSTATUS]). */
+	int (*chunk_counts)(sl_store *s, uint64_t *out);
 	/* --- records --- */
 	/* Rows of sc's target table with rowid > after, in rowid order, at most
 	   `limit`: those whose column cols[k] equals vals[k] for every k

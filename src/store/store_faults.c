@@ -137,6 +137,10 @@ static int f_cancel_get(sl_store *s, const char *j)
 {
 	return IN(s)->ops->cancel_get(IN(s), j);
 }
+static int f_chunk_counts(sl_store *s, uint64_t *out)
+{
+	return IN(s)->ops->chunk_counts(IN(s), out);
+}
 /* --- records --- */
 static int f_records_each(sl_store *s, const sl_schema *sc, const size_t *cols, const sl_value *vals,
 			  size_t nf, const char *job, int64_t after, size_t limit, sl_record_cb cb, void *ctx)
@@ -171,6 +175,7 @@ static const sl_store_ops faulty_ops = {
 	.idem_put = f_idem_put,
 	.cancel_set = f_cancel_set,
 	.cancel_get = f_cancel_get,
+	.chunk_counts = f_chunk_counts,
 	.records_each = f_records_each,
 };
 

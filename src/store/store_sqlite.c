@@ -1166,6 +1166,23 @@ out:
 	return rc;
 }
 
+static int sq_chunk_counts(sl_store *s, uint64_t *out)
+{
+	sq_store *q = (sq_store *)s;
+	sqlite3_stmt *st = NULL;
+	memset(out, 0, SL_CHUNK_NSTATUS * sizeof *out);
+	int rc = map_rc(q, sqlite3_prepare_v2(q->db, "SELECT status, count(*) FROM sluice_chunks GROUP BY status",
+					      -1, &st, NULL));
+	while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 0);
+		for (int k = 0; name && k < SL_CHUNK_NSTATUS; k++)
+			if (!strcmp(name, sl_chunk_status_name((sl_chunk_status)k)))
+				out[k] = (uint64_t)sqlite3_column_int64(st, 1);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
 const sl_store_ops sl__store_sqlite = {
 	.name = "sqlite",
 	.open = sq_open,
@@ -1194,5 +1211,6 @@ const sl_store_ops sl__store_sqlite = {
 	.idem_put = sq_idem_put,
 	.cancel_set = sq_cancel_set,
 	.cancel_get = sq_cancel_get,
+	.chunk_counts = sq_chunk_counts,
 	.records_each = sq_records_each,
 };

@@ -75,7 +75,7 @@ check "events of an upload id" "$(curl -s -N --max-time 10 "$B/v1/jobs/$(job "$R
 curl -s "$B/metrics" >"$T/m"
 for m in 'sluice_http_request_duration_seconds_bucket{route="/v1/jobs/{id}",le="+Inf"}' 'sluice_chunk_duration_seconds_count' \
 	'sluice_chunks_total{status="Succeeded"}' 'sluice_rows_rejected_by_code_total{code="DUP_KEY"}' 'sluice_bytes_ingested_total' \
-	'sluice_jobs{status="Cancelled"} 1'; do
+	'sluice_jobs{status="Cancelled"} 1' 'sluice_chunks{status="Queued"} ' 'sluice_chunks{status="Succeeded"} '; do
 	grep -qF "$m" "$T/m" && ok || bad "metrics: no '$m'"
 done
 stop_server
