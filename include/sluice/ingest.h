@@ -161,6 +161,9 @@ int sl_job_load(const char *db, const char *id, sl_job *job, sl_chunk **chunks, 
 		char *msg, size_t msglen);
 int sl_job_rejects(const char *db, const char *id, int code /* 0: all */, sl_reject_cb cb,
 		   void *ctx, char *msg, size_t msglen);
+/* What an idempotency key was used with: 1 found, 0 none (reads only). */
+int sl_idem_lookup(const char *db, const char *key, char job_id[SL_JOB_ID_LEN], char *dataset,
+		   size_t dlen, uint64_t *size, uint64_t *hash, char *msg, size_t msglen);
 /* Chunks of every job in the store, by status (out[SL_CHUNK_NSTATUS]). */
 int sl_chunk_counts(const char *db, uint64_t *out, char *msg, size_t msglen);
 /* Delete the error rows and events of finished jobs older than `age_ms`. */
@@ -183,7 +186,11 @@ typedef struct sl_accept_opts {
 	const char *correlation_id;
 	const char *idempotency_key; /* NULL or "": none */
 	uint64_t content_hash;       /* the caller's hash of the file, kept with the key */
+	const char *job_id;          /* the id to give the job (made by sl_job_new_id), or NULL */
+	int64_t created_ms;          /* when it was accepted (0: now) */
 } sl_accept_opts;
+/* A fresh job id: 'j', the time, random bits (ids sort by creation). */
+void sl_job_new_id(char id[SL_JOB_ID_LEN]);
 /* 0: a new job in *job; 1: the key's earlier job in *job; <0 failure
    (SL_CONFLICT: the key was used with another file). */
 int sl_job_accept(const sl_accept_opts *o, sl_job *job, char *msg, size_t msglen);
@@ -194,6 +201,13 @@ int sl_job_accept(const sl_accept_opts *o, sl_job *job, char *msg, size_t msglen
    SL_INVAL. *status: the job's status after the call. A retry of a
    Cancelled job runs its remaining chunks. */
 int sl_job_cancel(const char *db, const char *id, sl_job_status *status, char *msg, size_t msglen);
+
+/* Make a finished job (Failed, Cancelled, or with failed chunks) run
+   again: its Failed chunks become Queued and the job ChunksQueued, in one
+   transaction, so it reads as waiting at once; the next sl_ingest() of it
+   (a resume) runs what is queued. SL_CONFLICT when it is not finished, is
+   rolled back, or has nothing to run. */
+int sl_job_requeue(const char *db, const char *id, char *msg, size_t msglen);
 
 /* Remove the rows job `id` loaded; the job becomes RolledBack. */
 int sl_ingest_rollback(const char *db, const char *id, uint64_t *rows, char *msg, size_t msglen);

@@ -25,7 +25,7 @@
 
 #include "engine/engine_int.h"
 
-static void new_job_id(char *id)
+void sl_job_new_id(char id[SL_JOB_ID_LEN])
 {
 	uint32_t r = 0;
 	if (getrandom(&r, sizeof r, 0) != sizeof r)
@@ -42,7 +42,7 @@ void sl__job_lock_path(const char *db, const char *id, char *path, size_t n)
 int sl__job_init(sl_job *j, const char *path, const struct stat *st, const sl_schema *sc,
 		 const char *schema_path, const char *correlation_id)
 {
-	new_job_id(j->id);
+	sl_job_new_id(j->id);
 	j->status = SL_JOB_ACCEPTED;
 	j->file = strdup(path);
 	j->schema_path = realpath(schema_path, NULL);
@@ -60,7 +60,8 @@ int sl__job_init(sl_job *j, const char *path, const struct stat *st, const sl_sc
 
 static int open_store(const char *db, sl_store **st, char *msg, size_t msglen)
 {
-	int rc = sl__store_open(db ? db : "sluice.db", 30000, st);
+	/* a caller that cannot wait retries (the service's acceptor does) */
+	int rc = sl__store_open(db ? db : "sluice.db", 5000, st);
 	if (rc < 0) {
 		snprintf(msg, msglen, "database %s: %s", db ? db : "sluice.db",
 			 *st ? sl_store_errmsg(*st) : sl_error_message(rc));
@@ -120,6 +121,22 @@ int sl_job_accept(const sl_accept_opts *o, sl_job *job, char *msg, size_t msglen
 	}
 	if ((rc = sl__job_init(job, path, &sb, sc, o->schema_path, o->correlation_id)) < 0)
 		goto out;
+	if (o->job_id) {
+		/* the caller's id (it answered with it already): the job may be
+		   there from an earlier try that committed */
+		snprintf(job->id, sizeof job->id, "%s", o->job_id);
+		sl_job old = {0};
+		if ((rc = st->ops->job_get(st, job->id, &old)) < 0)
+			goto fail;
+		if (rc == 1) {
+			sl_job_clear(job);
+			*job = old;
+			rc = 0;
+			goto out;
+		}
+	}
+	if (o->created_ms)
+		job->created_ms = job->updated_ms = o->created_ms;
 	if ((rc = st->ops->job_insert(st, job)) < 0)
 		goto fail;
 	if (keyed) {
@@ -207,6 +224,84 @@ fail:
 out:
 	if (fd >= 0)
 		close(fd);
+	sl_job_clear(&j);
+	if (st)
+		st->ops->close(st);
+	return rc;
+}
+
+int sl_job_requeue(const char *db, const char *id, char *msg, size_t msglen)
+{
+	sl_store *st = NULL;
+	sl_job j = {0};
+	sl_chunk *ch = NULL;
+	size_t n = 0;
+	char lock[4200];
+	int fd = -1, rc;
+	msg[0] = 0;
+	if ((rc = open_store(db, &st, msg, msglen)) < 0)
+		goto out;
+	/* nobody may run it while its chunks change hands */
+	sl__job_lock_path(db, id, lock, sizeof lock);
+	fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		rc = SL_CONFLICT;
+		snprintf(msg, msglen, "job %s is running", id);
+		goto out;
+	}
+	if ((rc = st->ops->begin(st)) < 0 || (rc = st->ops->job_get(st, id, &j)) < 0)
+		goto fail;
+	if (rc == 0) {
+		rc = SL_INVAL;
+		snprintf(msg, msglen, "no job %s", id);
+		goto rollback;
+	}
+	if (!sl_job_status_final(j.status) || j.status == SL_JOB_ROLLEDBACK) {
+		rc = SL_CONFLICT;
+		snprintf(msg, msglen, "job %s is %s: only a finished job can be retried", id, sl_job_status_name(j.status));
+		goto rollback;
+	}
+	if ((rc = st->ops->chunks_get(st, id, &ch, &n)) < 0)
+		goto fail;
+	size_t todo = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (ch[i].status == SL_CHUNK_FAILED) {
+			ch[i].status = SL_CHUNK_QUEUED;
+			ch[i].attempts = 0;
+			j.chunks_failed--;
+			j.chunks_processed--;
+			if ((rc = st->ops->chunk_update(st, id, &ch[i])) < 0)
+				goto fail;
+		}
+		todo += ch[i].status != SL_CHUNK_SUCCEEDED;
+	}
+	/* a job that failed before its chunks were planned plans them again */
+	if (!todo && j.status != SL_JOB_FAILED) {
+		rc = SL_CONFLICT;
+		snprintf(msg, msglen, "job %s has no failed or remaining chunks; its rejected rows are fixed and loaded again instead",
+			 id);
+		goto rollback;
+	}
+	j.status = n ? SL_JOB_QUEUED : SL_JOB_ACCEPTED;
+	j.error_code = 0;
+	free(j.error_message);
+	j.error_message = NULL;
+	j.finished_ms = 0;
+	j.updated_ms = sl_now_ms();
+	sl_event ev = {j.id, -1, "retry", 0, 0, 0, 0, NULL};
+	if ((rc = st->ops->job_update(st, &j)) < 0 || (rc = st->ops->cancel_set(st, id, false)) < 0 ||
+	    (rc = st->ops->event_insert(st, &ev)) < 0 || (rc = st->ops->commit(st)) < 0)
+		goto fail;
+	rc = 0;
+	goto out;
+fail:
+	snprintf(msg, msglen, "database: %s", sl_store_errmsg(st));
+rollback:
+	st->ops->rollback(st);
+out:
+	if (fd >= 0)
+		close(fd);
+	free(ch);
 	sl_job_clear(&j);
 	if (st)
 		st->ops->close(st);

@@ -82,6 +82,22 @@ int sl_job_rejects(const char *db, const char *id, int code, sl_reject_cb cb, vo
 	return done(st, rc, msg, msglen);
 }
 
+int sl_idem_lookup(const char *db, const char *key, char job_id[SL_JOB_ID_LEN], char *dataset,
+		   size_t dlen, uint64_t *size, uint64_t *hash, char *msg, size_t msglen)
+{
+	sl_store *st = NULL;
+	sl_idem e = {.key = key};
+	msg[0] = 0;
+	int rc = open_store(db, &st, msg, msglen);
+	if (rc == 0 && (rc = st->ops->idem_get(st, &e)) == 1) {
+		snprintf(job_id, SL_JOB_ID_LEN, "%s", e.job_id);
+		snprintf(dataset, dlen, "%s", e.dataset);
+		*size = e.size;
+		*hash = e.hash;
+	}
+	return done(st, rc, msg, msglen);
+}
+
 int sl_chunk_counts(const char *db, uint64_t *out, char *msg, size_t msglen)
 {
 	sl_store *st = NULL;

@@ -42,9 +42,10 @@ typedef struct http_key {
 	unsigned scopes;
 } http_key;
 
-/* A job waiting for a runner: a new or unfinished one (Q_RUN), or a
-   retry of its failed chunks (Q_RETRY). */
-enum { Q_RUN, Q_RETRY };
+/* A job waiting for a runner. Every queued job is in the store and
+   unfinished (a retry is made unfinished first, sl_job_requeue), so a run
+   is always sl_ingest() of that job id: a start or a resume. */
+enum { Q_RUN };
 typedef struct http_item {
 	struct http_item *next;
 	int kind;
@@ -54,6 +55,24 @@ typedef struct http_item {
 } http_item;
 
 #define HTTP_MAX_RUNNERS 16
+
+/* An upload answered 202 whose job row is not in the store yet: the
+   acceptor thread (http_accept.c) records it there in the background, so
+   an upload never waits for the write lock that running jobs hold for a
+   chunk at a time. Durable before the answer: the file and a sidecar
+   DATA_DIR/uploads/UID.accept with these fields. */
+typedef struct http_pending {
+	struct http_pending *next;
+	char job[SL_JOB_ID_LEN];
+	char uid[SL_JOB_ID_LEN];   /* the file's name: 'u' + the job id's digits */
+	size_t ds;
+	char idem[HTTP_IDEM_MAX + 60]; /* "" or "key:..." / "url:..." */
+	uint64_t size, hash;
+	int64_t created_ms;
+	char corr[HTTP_CORR_MAX + 1];
+	bool failed;               /* it could not be recorded: err says why */
+	char err[512];
+} http_pending;
 
 /* Routes, also the `route` label of the request metrics (names in
    http_server.c, in this order). */
@@ -88,6 +107,13 @@ typedef struct http_srv {
 	char running[HTTP_MAX_RUNNERS][SL_JOB_ID_LEN]; /* "" = idle */
 	unsigned busy;                /* runners with a job */
 	bool stop;
+	http_pending *pend;           /* accepted uploads not in the store yet, oldest first */
+	size_t npend;
+	pthread_cond_t pend_cv;       /* the acceptor's: an entry came, or stop */
+	pthread_cond_t stored_cv;     /* an entry was recorded (or failed) */
+	pthread_t acceptor;
+	bool acceptor_up;
+	pthread_mutex_t idem_mu;      /* one idempotency check-and-claim at a time */
 	atomic_bool stopping; /* SIGTERM came: long answers (event streams) end now */
 
 	/* metrics */
@@ -214,15 +240,29 @@ int http_resolve_job(http_srv *s, const char *id, char *job);
 /* A fresh id: prefix + 11 hex digits of ms + 6 random. */
 void http_new_id(char prefix, char *id);
 
-/* A file received in full (a raw or multipart upload, a finished tus
-   upload): take it (renamed into DATA_DIR/uploads/), create its job
-   (status Accepted, durable) and queue it. `idem` may be "" (no key).
-   Returns the HTTP status to answer: 202 new job, 200 the same upload
-   again (idempotency key seen with the same body), 409 the key was used
-   with another body, 507/503 on failure (msg says why). job_id is set for
-   200 and 202. The file is removed unless it was taken. */
+/* http_accept.c. A file received in full (a raw or multipart upload, a
+   finished tus upload): take it (renamed into DATA_DIR/uploads/), give it
+   a job id, make that durable (the file and its sidecar, synced) and hand
+   it to the acceptor, which records the job in the store and queues it.
+   `idem` may be "" (no key). Returns the HTTP status to answer: 202 new
+   job, 200 the same upload again (idempotency key seen with the same
+   body), 409 the key was used with another body, 507/503 on failure (msg
+   says why). job_id is set for 200 and 202. The file is removed unless it
+   was taken. */
 unsigned http_accept_file(http_srv *s, size_t ds, const char *path, uint64_t size, uint64_t hash,
 			  const char *idem, const char *corr, char *job_id, char *msg, size_t msglen);
+int http_acceptor_start(http_srv *s);  /* also takes over the sidecars of a previous run */
+void http_acceptor_stop(http_srv *s);
+/* A job still pending: 1 and *j (status Accepted, or Failed with the
+   reason) filled (sl_job_clear it), 0 it is not pending. */
+int http_pending_job(http_srv *s, const char *id, sl_job *j);
+/* Wait up to `ms` for job `id` to leave the pending list: true when it is
+   not pending (any more). */
+bool http_pending_wait(http_srv *s, const char *id, int ms);
+/* Write the pending jobs that pass the filters as JSON objects (",",
+   separated, `first` says whether one was written before): the count. */
+size_t http_pending_list(http_srv *s, FILE *f, int status, const char *dataset, const char *prefix,
+			 size_t limit, bool first);
 
 /* Route handlers in their own files. Each is called on the first call of
    a request, method and API key already checked. */

@@ -668,7 +668,19 @@ int http_resolve_job(http_srv *s, const char *id, char *job)
 		snprintf(job, SL_JOB_ID_LEN, "%s", id);
 		return 1;
 	}
+	/* an upload's name is 'u' + its job id's digits */
 	char msg[512];
+	sl_job j;
+	snprintf(job, SL_JOB_ID_LEN, "j%s", id + 1);
+	if (http_pending_job(s, job, &j) == 1) {
+		sl_job_clear(&j);
+		return 1;
+	}
+	if (sl_job_load(s->o.db, job, &j, NULL, NULL, msg, sizeof msg) == 0) {
+		sl_job_clear(&j);
+		return 1;
+	}
+	job[0] = 0;
 	find_upload fu = {s, id, ""};
 	if (sl_jobs_list(s->o.db, -1, match_upload, &fu, msg, sizeof msg) < 0 || !fu.job[0])
 		return 0;
@@ -696,6 +708,20 @@ static int load_job(struct MHD_Connection *c, req *r, const char *id, sl_job *j,
 		return -1;
 	}
 	snprintf(r->job, sizeof r->job, "%s", job);
+	/* accepted a moment ago: the acceptor is recording it */
+	if (http_pending_job(r->s, job, j) == 1) {
+		bool failed = j->status == SL_JOB_FAILED;
+		sl_job_clear(j);
+		if (failed) {
+			*sent = http_send_error(c, r, 409, "NOT_RECORDED", "upload %s could not be recorded as a job", id);
+			return -1;
+		}
+		if (!http_pending_wait(r->s, job, 3000)) {
+			*sent = http_send_error(c, r, 503, "NOT_RECORDED_YET",
+						"job %s is being recorded; try again in a moment", job);
+			return -1;
+		}
+	}
 	int rc = sl_job_load(r->s->o.db, job, j, chunks, n, msg, sizeof msg);
 	if (rc < 0) {
 		*sent = store_error(c, r, rc, msg, id);
@@ -756,8 +782,14 @@ static enum MHD_Result h_job(struct MHD_Connection *c, req *r, const char *id)
 		return h_chunk(c, r, job, seq);
 	sl_job j;
 	enum MHD_Result ret;
-	if (load_job(c, r, id, &j, NULL, NULL, &ret) < 0)
+	char pj[SL_JOB_ID_LEN];
+	/* the answer right after an upload: from memory while it is recorded */
+	if (http_valid_token(id, HTTP_ID_MAX, true) && http_resolve_job(r->s, id, pj) &&
+	    http_pending_job(r->s, pj, &j) == 1) {
+		snprintf(r->job, sizeof r->job, "%s", pj);
+	} else if (load_job(c, r, id, &j, NULL, NULL, &ret) < 0) {
 		return ret;
+	}
 	body b;
 	if (!http_body_open(&b)) {
 		ret = http_send_error(c, r, 500, "NOMEM", "out of memory");
@@ -893,6 +925,13 @@ static enum MHD_Result h_jobs(struct MHD_Connection *c, req *r)
 		return http_send_error(c, r, 500, "NOMEM", "out of memory");
 	l.f = b.f;
 	fputs("{\"jobs\":[", b.f);
+	/* jobs accepted a moment ago are the newest: the first page has them */
+	if (!l.has_cursor) {
+		l.n = http_pending_list(r->s, b.f, st && st[0] ? (int)status : -1, l.dataset, l.prefix, l.limit, false);
+		/* a page full of them: the next one starts at the newest stored job */
+		l.last_ms = INT64_MAX;
+		snprintf(l.last_id, sizeof l.last_id, "zzzz");
+	}
 	char msg[512];
 	int rc = sl_jobs_list(r->s->o.db, st && st[0] ? (int)status : -1, list_one, &l, msg, sizeof msg);
 	if (rc < 0) {
@@ -1041,7 +1080,15 @@ static enum MHD_Result h_retry(struct MHD_Connection *c, req *r, const char *id)
 				      j.id, j.id);
 		goto out;
 	}
-	int q = http_queue_job(r->s, Q_RETRY, j.id, r->corr);
+	/* waiting from now on (ChunksQueued), before the 202: a client that
+	   looks right after it never sees the old final status */
+	char msg[512];
+	int rq = sl_job_requeue(r->s->o.db, j.id, msg, sizeof msg);
+	if (rq < 0) {
+		ret = rq == SL_CONFLICT ? http_send_error(c, r, 409, "CONFLICT", "%s", msg) : store_error(c, r, rq, msg, id);
+		goto out;
+	}
+	int q = http_queue_job(r->s, Q_RUN, j.id, r->corr);
 	if (q < 0)
 		ret = http_send_error(c, r, 503, "NOMEM", "out of memory");
 	else if (q == 1)
@@ -1129,47 +1176,6 @@ int http_dataset_find(const http_srv *s, const char *name)
 		if (!strcmp(s->ds[i].schema->name, name))
 			return (int)i;
 	return -1;
-}
-
-unsigned http_accept_file(http_srv *s, size_t ds, const char *path, uint64_t size, uint64_t hash,
-			  const char *idem, const char *corr, char *job_id, char *msg, size_t msglen)
-{
-	char uid[SL_JOB_ID_LEN], final[4200];
-	unsigned status;
-	bool taken = false;
-	sl_job j = {0};
-	job_id[0] = msg[0] = 0;
-	/* the upload's own name, never one from the request */
-	http_new_id('u', uid);
-	snprintf(final, sizeof final, "%s/%s.csv", s->uploads_dir, uid);
-	if (rename(path, final) != 0) {
-		snprintf(msg, msglen, "cannot store the upload: %s", strerror(errno));
-		unlink(path);
-		return 507;
-	}
-	sl_accept_opts a = {final, s->ds[ds].schema->path, s->o.db, corr, idem, hash};
-	int rc = sl_job_accept(&a, &j, msg, msglen);
-	if (rc == 1) {
-		status = 200; /* the same upload again: nothing new accepted */
-	} else if (rc == SL_CONFLICT) {
-		status = 409;
-	} else if (rc < 0) {
-		status = rc == SL_DB_FULL ? 507 : 503;
-	} else {
-		taken = true;
-		status = http_queue_job(s, Q_RUN, j.id, corr) < 0 ? 503 : 202;
-		if (status == 503)
-			snprintf(msg, msglen, "out of memory; job %s runs after a restart", j.id);
-		atomic_fetch_add(&s->uploads_done, 1);
-		http_log_job(s, "info", j.id, corr, "upload %s: %llu bytes for dataset %s, job %s queued", uid,
-			     (unsigned long long)size, s->ds[ds].schema->name, j.id);
-	}
-	if (rc >= 0)
-		snprintf(job_id, SL_JOB_ID_LEN, "%s", j.id);
-	if (!taken)
-		unlink(final);
-	sl_job_clear(&j);
-	return status;
 }
 
 static void upload_release(req *r)
@@ -1669,6 +1675,9 @@ int sl_serve(const sl_serve_opts *o)
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
 	pthread_cond_init(&s->idle_cv, NULL);
+	pthread_cond_init(&s->pend_cv, NULL);
+	pthread_cond_init(&s->stored_cv, NULL);
+	pthread_mutex_init(&s->idem_mu, NULL);
 	locks = true;
 	s->o = *o;
 	if (!s->o.db)
@@ -1749,7 +1758,7 @@ int sl_serve(const sl_serve_opts *o)
 	signal(SIGPIPE, SIG_IGN);
 
 	worker_up = true;
-	if ((rc = http_workers_start(s)) < 0)
+	if ((rc = http_workers_start(s)) < 0 || (rc = http_acceptor_start(s)) < 0)
 		goto out;
 	http_resume_unfinished(s);
 
@@ -1787,6 +1796,7 @@ int sl_serve(const sl_serve_opts *o)
 out:
 	if (d)
 		MHD_stop_daemon(d);
+	http_acceptor_stop(s);
 	if (worker_up && !http_workers_stop(s)) {
 		/* Each chunk commits in its own transaction: stopping now loses at
 		   most the chunks in flight, which the next start resumes (as
@@ -1808,6 +1818,9 @@ out:
 	free(data_real);
 	if (locks) {
 		pthread_cond_destroy(&s->idle_cv);
+		pthread_cond_destroy(&s->pend_cv);
+		pthread_cond_destroy(&s->stored_cv);
+		pthread_mutex_destroy(&s->idem_mu);
 		pthread_cond_destroy(&s->cv);
 		pthread_mutex_destroy(&s->mu);
 		pthread_mutex_destroy(&s->log_mu);

@@ -14,16 +14,24 @@
  * Several jobs writing to one SQLite file take turns at its write lock,
  * one chunk transaction at a time (the busy timeout waits for it).
  *
+ * Runner threads run at nice 10 (and so do the ingest threads they start):
+ * the API answers first, jobs take what is left of the CPU.
+ *
  * Shared state: the queue, `running`, `busy` and `stop` under s->mu (rules
  * in http_int.h); the metrics counters are atomics.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/base.h"
 #include "http/http_int.h"
+
+#define RUNNER_NICE 10
 
 typedef struct runner {
 	http_srv *s;
@@ -105,7 +113,6 @@ static bool run_item(http_srv *s, const http_item *it)
 	o.threads = s->o.threads;
 	o.chunk_size = s->o.chunk_size;
 	o.job_id = it->id;
-	o.retry = it->kind == Q_RETRY;
 	o.correlation_id = it->corr;
 	/* several jobs share the write lock: wait for a turn, do not fail */
 	o.busy_timeout_ms = 60000;
@@ -115,7 +122,7 @@ static bool run_item(http_srv *s, const http_item *it)
 	o.pause_ctx = &c;
 	const char *corr = it->corr[0] ? it->corr : NULL;
 	http_log_job(s, "info", it->id, corr, "job %s: %s", it->id,
-		     it->kind == Q_RETRY ? "retry of its failed chunks" : it->resumed ? "resumed" : "started");
+		     it->resumed ? "resumed" : "started");
 	int rc = sl_ingest(&o, &res);
 	if (res.job.id[0])
 		count_rows(&c, &res.job);
@@ -153,6 +160,11 @@ static void *runner_main(void *arg)
 {
 	runner *me = arg;
 	http_srv *s = me->s;
+	/* Background work yields the CPU to the API: on Linux the nice value
+	   is per thread and the ingest threads a runner starts inherit it, so
+	   status requests stay fast while jobs use every core. */
+	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), RUNNER_NICE) != 0)
+		http_log(s, "warn", "cannot lower the priority of a job runner: jobs compete with requests");
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
 		while (!s->qhead && !s->stop)
@@ -174,7 +186,6 @@ static void *runner_main(void *arg)
 		s->running[me->idx][0] = 0;
 		s->busy--;
 		if (again && !s->stop) {
-			it->kind = Q_RUN; /* a paused retry goes on as a resume */
 			it->resumed = true;
 			enqueue(s, it);
 		} else {

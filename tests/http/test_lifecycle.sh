@@ -56,6 +56,7 @@ check "cancelled: counts add up" "$(jq_ "d['rows_read'] == d['rows_loaded'] + d[
 check "cancelled: some chunks left queued" "$(curl -s "$B/v1/jobs/$BIG/chunks" | jq_ "sum(1 for c in d['chunks'] if c['status'] == 'Queued') > 0")" True
 check "the cancelled queued job loaded nothing" "$(rows_of "$SMALL")" 0
 check "retry a cancelled job: 202" "$(code POST "$B/v1/jobs/$BIG/retry")" 202
+check "retried: waiting at once, not Cancelled" "$(job "$BIG" "d['status'] in ('ChunksQueued', 'Processing')")" True
 check "retried after cancel: finished" "$(wait_final "$BIG")" PartiallySucceeded
 check "after cancel and retry: every row once" "$(rows_of "$BIG") $(job "$BIG" "d['rows_rejected']")" "$WANT_LOADED $WANT_REJECTED"
 
@@ -127,6 +128,32 @@ check "the job paused, unfinished" "$(sqlite3 "$DB" "SELECT status FROM sluice_j
 serve "$T/log" "${OPTS[@]}" || exit 1
 check "after the restart: finished" "$(wait_final "$A")" PartiallySucceeded
 check "after the restart: every row once" "$(rows_of "$A")" "$WANT_LOADED"
+stop_server
+
+# --- uploads never wait for the database: accepted while another process holds the
+# --- write lock, answered from memory, kept across a kill -9, recorded after the restart ---
+rm -f "$DB"*
+serve "$T/log" "${OPTS[@]}" || exit 1
+(echo "BEGIN IMMEDIATE;"; sleep 6; echo "COMMIT;") | sqlite3 "$DB" &
+LOCKER=$!
+sleep 0.5
+check "upload while the database is locked: 202" "$(code POST "$B/v1/datasets/cdr/uploads" -H 'Idempotency-Key: locked-1' --data-binary @"$T/small.csv")" 202
+L=$(jq_ "d['job_id']" <"$T/body")
+check "its job answers at once: Accepted" "$(job "$L" "d['status'], d['bytes']")" "Accepted $(stat -c %s "$T/small.csv")"
+check "it is in the jobs list" "$(curl -s "$B/v1/jobs?limit=5" | jq_ "d['jobs'][0]['job_id']")" "$L"
+check "same key while it waits: 200, the same job" "$(code POST "$B/v1/datasets/cdr/uploads" -H 'Idempotency-Key: locked-1' --data-binary @"$T/small.csv"; echo " $(jq_ "d['job_id']" <"$T/body")")" "200 $L"
+check "same key, other body while it waits: 409" "$(code POST "$B/v1/datasets/cdr/uploads" -H 'Idempotency-Key: locked-1' --data-binary @"$T/big2.csv")" 409
+check "the job is not in the store yet" "$(sqlite3 "$DB" "PRAGMA busy_timeout=100; SELECT count(*) FROM sluice_jobs WHERE id = '$L'" 2>/dev/null | tail -1)" 0
+kill -9 "$PID"
+wait "$PID" 2>/dev/null
+PID=
+wait $LOCKER
+check "kept on disk for the next start" "$(ls "$T/data/uploads" | grep -c '\.accept$')" 1
+serve "$T/log" "${OPTS[@]}" || exit 1
+check "recorded and run after the restart" "$(wait_final "$L")" PartiallySucceeded
+check "... every row once" "$(rows_of "$L")" "$SMALL_LOADED"
+check "no sidecar left" "$(ls "$T/data/uploads" | grep -c '\.accept$')" 0
+check "the key was kept with it" "$(code POST "$B/v1/datasets/cdr/uploads" -H 'Idempotency-Key: locked-1' --data-binary @"$T/small.csv"; echo " $(jq_ "d['job_id']" <"$T/body")")" "200 $L"
 stop_server
 
 # --- kill -9 in the middle of a job: the restarted server finishes it, every row once ---
