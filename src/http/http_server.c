@@ -41,8 +41,10 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <sys/statvfs.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -87,7 +89,7 @@ static const struct {
 
 /* the statuses counted by /metrics; anything else is counted as the last */
 static const unsigned statuses[HTTP_NSTATUS] = {200, 201, 202, 204, 400, 401, 403, 404, 405, 409,
-						 412, 413, 414, 415, 423, 429, 460, 500, 501, 503, 507, 0, 1};
+						 412, 413, 414, 415, 423, 429, 431, 460, 500, 503, 507, 0, 1};
 
 static unsigned status_index(unsigned st)
 {
@@ -1170,6 +1172,27 @@ out:
 
 /* --- uploads ----------------------------------------------------------------------------- */
 
+#define BULK_NICE 5
+
+void http_bulk_begin(http_req *r)
+{
+	pid_t tid = (pid_t)syscall(SYS_gettid);
+	errno = 0;
+	int now = getpriority(PRIO_PROCESS, (id_t)tid);
+	if (errno || setpriority(PRIO_PROCESS, (id_t)tid, now + BULK_NICE) != 0)
+		return;
+	r->bulk = true;
+	r->nice0 = now;
+}
+
+void http_bulk_end(http_req *r)
+{
+	if (!r->bulk)
+		return;
+	r->bulk = false;
+	setpriority(PRIO_PROCESS, (id_t)(pid_t)syscall(SYS_gettid), r->nice0);
+}
+
 int http_dataset_find(const http_srv *s, const char *name)
 {
 	for (size_t i = 0; i < s->nds; i++)
@@ -1195,6 +1218,7 @@ static void upload_release(req *r)
 static void upload_done(http_req *r, bool ok)
 {
 	(void)ok;
+	http_bulk_end(r);
 	upload_release(r);
 	if (r->pp) {
 		MHD_destroy_post_processor(r->pp);
@@ -1389,16 +1413,33 @@ static enum MHD_Result upload_begin(struct MHD_Connection *c, req *r, const char
 	r->upload = true;
 	r->on_body = upload_data;
 	r->on_end = upload_end;
+	http_bulk_begin(r);
 	return MHD_YES;
 }
 
 /* --- the access handler ---------------------------------------------------------------------- */
+
+static enum MHD_Result add_len(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	size_t *n = cls;
+	(void)kind;
+	*n += strlen(key) + (value ? strlen(value) : 0) + 4;
+	return MHD_YES;
+}
 
 static enum MHD_Result first_call(struct MHD_Connection *c, req *r, const char *url,
 				  const char *method)
 {
 	http_srv *s = r->s;
 	char path[512];
+	/* The connection's memory pool is large (HTTP_CONN_POOL) so that upload
+	   bodies come in big reads; headers get a tighter limit of their own,
+	   with a JSON answer (beyond the pool, libmicrohttpd answers 431 itself). */
+	size_t hlen = 0;
+	MHD_get_connection_values(c, MHD_HEADER_KIND, add_len, &hlen);
+	if (hlen > HTTP_HEADERS_MAX)
+		return http_send_error(c, r, 431, "HEADERS_TOO_LARGE", "the request headers are %zu bytes; the limit is %u",
+				       hlen, HTTP_HEADERS_MAX);
 	if (strlen(url) >= sizeof path)
 		return http_send_error(c, r, 414, "URI_TOO_LONG", "the path is too long");
 	snprintf(path, sizeof path, "%s", url);
@@ -1769,7 +1810,8 @@ int sl_serve(const sl_serve_opts *o)
 			     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 			     MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->o.max_connections,
 			     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->o.timeout_s,
-			     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+			     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_POOL,
+			     MHD_OPTION_CONNECTION_MEMORY_INCREMENT, (size_t)(HTTP_CONN_POOL / 4),
 			     MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
 			     MHD_OPTION_END);
 	if (!d) {
