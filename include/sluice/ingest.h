@@ -159,6 +159,14 @@ int sl_jobs_list(const char *db, int status /* -1: all */, sl_job_cb cb, void *c
    when there is no such job. */
 int sl_job_load(const char *db, const char *id, sl_job *job, sl_chunk **chunks, size_t *nchunks,
 		char *msg, size_t msglen);
+/* A kept read connection to the job store, for a front end that reads
+   jobs often (the service): one thread at a time uses it. sl_reader_job
+   answers as sl_job_load does. */
+typedef struct sl_reader sl_reader;
+int sl_reader_open(const char *db, sl_reader **out, char *msg, size_t msglen);
+void sl_reader_close(sl_reader *r);
+int sl_reader_job(sl_reader *r, const char *id, sl_job *job, sl_chunk **chunks, size_t *nchunks,
+		  char *msg, size_t msglen);
 int sl_job_rejects(const char *db, const char *id, int code /* 0: all */, sl_reject_cb cb,
 		   void *ctx, char *msg, size_t msglen);
 /* What an idempotency key was used with: 1 found, 0 none (reads only). */

@@ -43,6 +43,19 @@ int sl_jobs_list(const char *db, int status, sl_job_cb cb, void *ctx, char *msg,
 	return done(st, rc, msg, msglen);
 }
 
+static int load(sl_store *st, const char *db, const char *id, sl_job *job, sl_chunk **chunks,
+		size_t *nchunks, char *msg, size_t msglen)
+{
+	int rc = st->ops->job_get(st, id, job);
+	if (rc == 0) {
+		snprintf(msg, msglen, "no job %s in %s", id, db ? db : "sluice.db");
+		rc = SL_INVAL;
+	} else if (rc == 1) {
+		rc = chunks ? st->ops->chunks_get(st, id, chunks, nchunks) : 0;
+	}
+	return rc;
+}
+
 int sl_job_load(const char *db, const char *id, sl_job *job, sl_chunk **chunks, size_t *nchunks,
 		char *msg, size_t msglen)
 {
@@ -50,16 +63,57 @@ int sl_job_load(const char *db, const char *id, sl_job *job, sl_chunk **chunks, 
 	msg[0] = 0;
 	memset(job, 0, sizeof *job);
 	int rc = open_store(db, &st, msg, msglen);
-	if (rc == 0) {
-		rc = st->ops->job_get(st, id, job);
-		if (rc == 0) {
-			snprintf(msg, msglen, "no job %s in %s", id, db ? db : "sluice.db");
-			rc = SL_INVAL;
-		} else if (rc == 1) {
-			rc = chunks ? st->ops->chunks_get(st, id, chunks, nchunks) : 0;
-		}
-	}
+	if (rc == 0)
+		rc = load(st, db, id, job, chunks, nchunks, msg, msglen);
 	return done(st, rc, msg, msglen);
+}
+
+/* A kept connection: opening one costs more than the read (the file, the
+   WAL index, the schema parsed on the first statement), and a service
+   reads a job on every status request. */
+struct sl_reader {
+	sl_store *st;
+	char *db;
+};
+
+int sl_reader_open(const char *db, sl_reader **out, char *msg, size_t msglen)
+{
+	sl_reader *r = calloc(1, sizeof *r);
+	msg[0] = 0;
+	*out = NULL;
+	if (!r || !(r->db = strdup(db ? db : "sluice.db"))) {
+		free(r);
+		snprintf(msg, msglen, "out of memory");
+		return SL_NOMEM;
+	}
+	int rc = open_store(r->db, &r->st, msg, msglen);
+	if (rc < 0) {
+		free(r->db);
+		free(r);
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
+
+void sl_reader_close(sl_reader *r)
+{
+	if (!r)
+		return;
+	r->st->ops->close(r->st);
+	free(r->db);
+	free(r);
+}
+
+int sl_reader_job(sl_reader *r, const char *id, sl_job *job, sl_chunk **chunks, size_t *nchunks,
+		  char *msg, size_t msglen)
+{
+	msg[0] = 0;
+	memset(job, 0, sizeof *job);
+	int rc = load(r->st, r->db, id, job, chunks, nchunks, msg, msglen);
+	if (rc < 0 && !msg[0])
+		snprintf(msg, msglen, "database: %s", sl_store_errmsg(r->st));
+	return rc;
 }
 
 int sl_job_rejects(const char *db, const char *id, int code, sl_reject_cb cb, void *ctx, char *msg,

@@ -49,7 +49,7 @@ static int next_event(stream *st)
 	char msg[512], uid[SL_JOB_ID_LEN];
 	if (st->ended)
 		return -1;
-	if (sl_job_load(st->s->o.db, st->job, &j, NULL, NULL, msg, sizeof msg) < 0) {
+	if (http_job_load(st->s, st->job, &j, NULL, NULL, msg, sizeof msg) < 0) {
 		/* gone (a restart of the store?) or unreadable: say so and end */
 		free(st->buf);
 		st->buf = NULL;
@@ -132,7 +132,7 @@ enum MHD_Result http_events(struct MHD_Connection *c, http_req *r, const char *i
 	char msg[512], job[SL_JOB_ID_LEN];
 	if (!http_valid_token(id, HTTP_ID_MAX, true) || !http_resolve_job(r->s, id, job))
 		return http_send_error(c, r, 404, "NOT_FOUND", "no job with that id");
-	int rc = sl_job_load(r->s->o.db, job, &j, NULL, NULL, msg, sizeof msg);
+	int rc = http_job_load(r->s, job, &j, NULL, NULL, msg, sizeof msg);
 	if (rc == SL_INVAL)
 		return http_send_error(c, r, 404, "NOT_FOUND", "no job %s", id);
 	if (rc < 0)

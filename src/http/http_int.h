@@ -29,6 +29,7 @@
 #define HTTP_CORR_MAX 128     /* X-Correlation-Id */
 #define HTTP_IDEM_MAX 200     /* Idempotency-Key */
 #define HTTP_MAX_KEYS 64
+#define HTTP_READERS 16
 /* Per connection: libmicrohttpd's memory pool (headers and the read
    buffer; 256 KiB makes upload bodies arrive in big reads, about 15 %
    less CPU per byte than 64 KiB), and the headers' own limit. */
@@ -132,6 +133,12 @@ typedef struct http_srv {
 	atomic_int uploads_in_flight;
 
 	pthread_mutex_t log_mu; /* one log line at a time */
+
+	/* Kept read connections for job reads (http_job_load): a request
+	   takes one, reads, gives it back; at most HTTP_READERS are kept. */
+	pthread_mutex_t rd_mu;
+	sl_reader *readers[HTTP_READERS];
+	size_t nreaders;
 } http_srv;
 
 /* http_server.c */
@@ -252,6 +259,9 @@ int http_resolve_job(http_srv *s, const char *id, char *job);
    delays requests on the same connection). */
 void http_bulk_begin(http_req *r);
 void http_bulk_end(http_req *r);
+/* sl_job_load through a kept read connection (the status routes' hot path). */
+int http_job_load(http_srv *s, const char *id, sl_job *j, sl_chunk **chunks, size_t *n, char *msg,
+		  size_t msglen);
 /* A fresh id: prefix + 11 hex digits of ms + 6 random. */
 void http_new_id(char prefix, char *id);
 

@@ -663,6 +663,35 @@ static int match_upload(void *ctx, const sl_job *j)
 /* The job a path names: a job id, or an upload id ("u...", the name of
    the upload's file) followed to its job through the store. 1 and job[],
    0 when there is none. */
+int http_job_load(http_srv *s, const char *id, sl_job *j, sl_chunk **chunks, size_t *n, char *msg,
+		  size_t msglen)
+{
+	sl_reader *rd = NULL;
+	pthread_mutex_lock(&s->rd_mu);
+	if (s->nreaders)
+		rd = s->readers[--s->nreaders];
+	pthread_mutex_unlock(&s->rd_mu);
+	int rc = rd ? 0 : sl_reader_open(s->o.db, &rd, msg, msglen);
+	if (rc < 0) {
+		memset(j, 0, sizeof *j);
+		return rc;
+	}
+	rc = sl_reader_job(rd, id, j, chunks, n, msg, msglen);
+	if (rc < 0 && rc != SL_INVAL) {
+		/* a connection that failed is not kept: the next one starts afresh */
+		sl_reader_close(rd);
+		return rc;
+	}
+	pthread_mutex_lock(&s->rd_mu);
+	if (s->nreaders < HTTP_READERS) {
+		s->readers[s->nreaders++] = rd;
+		rd = NULL;
+	}
+	pthread_mutex_unlock(&s->rd_mu);
+	sl_reader_close(rd);
+	return rc;
+}
+
 int http_resolve_job(http_srv *s, const char *id, char *job)
 {
 	job[0] = 0;
@@ -678,7 +707,7 @@ int http_resolve_job(http_srv *s, const char *id, char *job)
 		sl_job_clear(&j);
 		return 1;
 	}
-	if (sl_job_load(s->o.db, job, &j, NULL, NULL, msg, sizeof msg) == 0) {
+	if (http_job_load(s, job, &j, NULL, NULL, msg, sizeof msg) == 0) {
 		sl_job_clear(&j);
 		return 1;
 	}
@@ -724,7 +753,7 @@ static int load_job(struct MHD_Connection *c, req *r, const char *id, sl_job *j,
 			return -1;
 		}
 	}
-	int rc = sl_job_load(r->s->o.db, job, j, chunks, n, msg, sizeof msg);
+	int rc = http_job_load(r->s, job, j, chunks, n, msg, sizeof msg);
 	if (rc < 0) {
 		*sent = store_error(c, r, rc, msg, id);
 		return -1;
@@ -1713,6 +1742,7 @@ int sl_serve(const sl_serve_opts *o)
 	if (!s)
 		return SL_NOMEM;
 	pthread_mutex_init(&s->log_mu, NULL);
+	pthread_mutex_init(&s->rd_mu, NULL);
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
 	pthread_cond_init(&s->idle_cv, NULL);
@@ -1866,6 +1896,9 @@ out:
 		pthread_cond_destroy(&s->cv);
 		pthread_mutex_destroy(&s->mu);
 		pthread_mutex_destroy(&s->log_mu);
+		for (size_t i = 0; i < s->nreaders; i++)
+			sl_reader_close(s->readers[i]);
+		pthread_mutex_destroy(&s->rd_mu);
 	}
 	free(s);
 	return rc;
