@@ -173,10 +173,10 @@ unsigned http_accept_file(http_srv *s, size_t ds, const char *path, uint64_t siz
 		goto out;
 	}
 	snprintf(job_id, SL_JOB_ID_LEN, "%s", p->job);
-	append(s, p);
 	atomic_fetch_add(&s->uploads_done, 1);
 	http_log_job(s, "info", p->job, corr, "upload %s: %llu bytes for dataset %s, job %s accepted", p->uid,
 		     (unsigned long long)size, s->ds[ds].schema->name, p->job);
+	append(s, p); /* the acceptor's from here on: it may free it at once */
 	p = NULL;
 	status = 202;
 out:
@@ -214,8 +214,10 @@ static int record(http_srv *s, http_pending *p)
 		return rc; /* the lock, a busy disk: again in a moment */
 	http_log_job(s, "error", p->job, p->corr[0] ? p->corr : NULL, "upload %s: job %s cannot be recorded: %s",
 		     p->uid, p->job, msg);
+	pthread_mutex_lock(&s->mu); /* the job routes read it */
 	p->failed = true;
 	snprintf(p->err, sizeof p->err, "%s", msg);
+	pthread_mutex_unlock(&s->mu);
 	char failed[4300];
 	snprintf(failed, sizeof failed, "%s/%s.failed", s->uploads_dir, p->uid);
 	rename(side, failed);
@@ -325,8 +327,8 @@ static void take_over(http_srv *s, const char *name)
 	memcpy(p->uid, name, ul);
 	p->uid[ul] = 0;
 	p->ds = (size_t)ds;
-	append(s, p);
 	http_log_job(s, "info", p->job, NULL, "upload %s of a previous run: job %s to be recorded", p->uid, p->job);
+	append(s, p);
 }
 
 static int cmp_name(const void *a, const void *b)

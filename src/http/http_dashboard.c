@@ -1,5 +1,5 @@
 /*
- * GET / (and HEAD): the dashboard page (docs/serve-dashboard.md). The page
+ * GET / (and HEAD): the dashboard page (docs/serve.md, "Dashboard"). The page
  * is src/http/dashboard/index.html with its style and script inlined,
  * compiled into the binary by src/http/dashboard/embed.cmake, so the server
  * needs no file on disk and the page cannot drift from the binary that

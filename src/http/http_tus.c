@@ -1,5 +1,5 @@
 /*
- * tus 1.0 resumable uploads (docs/serve-tus.md): core, creation,
+ * tus 1.0 resumable uploads (docs/serve.md, "Resumable uploads"): core, creation,
  * termination and checksum (sha1, md5) on /v1/tus/ and /v1/tus/{id}.
  *
  * A client creates an upload with POST (the size and the dataset), then

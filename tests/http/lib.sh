@@ -18,12 +18,15 @@ stop_server() {
 		wait "$PID" 2>/dev/null
 		STOPPED=$?
 		PID=
-		[ "$STOPPED" = 0 ] || bad "the server exited with status $STOPPED on SIGTERM (a crash or a sanitizer report: see its log)"
+		if [ "$STOPPED" != 0 ]; then
+			bad "the server exited with status $STOPPED on SIGTERM (a crash or a sanitizer report)"
+			[ -n "${SERVE_LOG:-}" ] && grep -v '^{' "$SERVE_LOG" | head -60
+		fi
 	fi
 }
 # at_exit: run first on exit; a script redefines it to end its own helpers
 at_exit() { :; }
-trap 'at_exit; stop_server; rm -rf "$T"' EXIT
+trap 'at_exit; stop_server; if [ -n "${KEEP:-}" ]; then echo "kept $T"; else rm -rf "$T"; fi' EXIT
 ok() { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 check() { if [ "$2" = "$3" ]; then ok; else bad "$1: got '$2', want '$3'"; fi; }
@@ -33,6 +36,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 serve() {
 	local log=$1
 	shift
+	SERVE_LOG=$log
 	PORT=$(free_port)
 	B="http://127.0.0.1:$PORT"
 	"$S" serve --listen "127.0.0.1:$PORT" "$@" 2>>"$log" &

@@ -1,4 +1,4 @@
-# The dashboard page (docs/serve-dashboard.md) is compiled into the library:
+# The dashboard page (docs/serve.md, "Dashboard") is compiled into the library:
 # index.html, style.css and app.js are joined into one page and turned into a
 # C array by embed.cmake (a CMake script, so the build needs nothing but
 # cmake), and the page's Content-Security-Policy is computed from the hashes
