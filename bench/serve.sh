@@ -428,8 +428,9 @@ MBF=$(echo "$SIZE" | awk '{printf "%.0f", $1/1e6}')
 	fi
 	echo
 	echo "- Upload MB/s = $N × $SIZE bytes / wall seconds from starting the $N curls to the"
-	echo "  last answer (the server answers after the file is written, fdatasync'ed and"
-	echo "  renamed, and its job recorded). Disk MB/s = the same bytes / wall seconds of $N"
+	echo "  last answer (the server answers once the file and its sidecar are written and"
+	echo "  fdatasync'ed; the job is recorded right after, in the background). Disk MB/s ="
+	echo "  the same bytes / wall seconds of $N"
 	echo "  \`cp FILE DIR/i && sync -d DIR/i\` at once (a write, then an fdatasync of each copy,"
 	echo "  as the server does) into \`$W\`. The file is in the page cache for both."
 	echo "  Fastest upload round: the curls used ${A_CPU} s of CPU, the server ${A_SRV} s (its ingest"
