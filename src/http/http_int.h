@@ -203,7 +203,7 @@ struct http_req {
 	http_done_fn on_done;
 	void *ext;       /* the handler's own state */
 	/* an upload being received (http_server.c) */
-	bool upload, counted;
+	bool counted;    /* in uploads_in_flight */
 	int fd;
 	char part[4096];
 	char uid[SL_JOB_ID_LEN];

@@ -1439,7 +1439,6 @@ static enum MHD_Result upload_begin(struct MHD_Connection *c, req *r, const char
 		http_log(s, "error", "cannot create an upload file in %s: %s", s->uploads_dir, strerror(errno));
 		return http_send_error(c, r, 503, "IO_WRITE", "cannot store the upload");
 	}
-	r->upload = true;
 	r->on_body = upload_data;
 	r->on_end = upload_end;
 	http_bulk_begin(r);
