@@ -58,20 +58,6 @@ int sl__job_init(sl_job *j, const char *path, const struct stat *st, const sl_sc
 	return 0;
 }
 
-static int open_store(const char *db, sl_store **st, char *msg, size_t msglen)
-{
-	/* a caller that cannot wait retries (the service's acceptor does) */
-	int rc = sl__store_open(db ? db : "sluice.db", 5000, st);
-	if (rc < 0) {
-		snprintf(msg, msglen, "database %s: %s", db ? db : "sluice.db",
-			 *st ? sl_store_errmsg(*st) : sl_error_message(rc));
-		if (*st)
-			(*st)->ops->close(*st);
-		*st = NULL;
-	}
-	return rc;
-}
-
 int sl_job_accept(const sl_accept_opts *o, sl_job *job, char *msg, size_t msglen)
 {
 	sl_store *st = NULL;
@@ -91,7 +77,7 @@ int sl_job_accept(const sl_accept_opts *o, sl_job *job, char *msg, size_t msglen
 		snprintf(msg, msglen, "%s: %s", o->file, path ? "not a regular file" : strerror(errno));
 		goto out;
 	}
-	if ((rc = open_store(o->db, &st, msg, msglen)) < 0)
+	if ((rc = sl__store_open_msg(o->db, &st, msg, msglen)) < 0)
 		goto out;
 	if ((rc = st->ops->begin(st)) < 0)
 		goto fail;
@@ -175,7 +161,7 @@ int sl_job_cancel(const char *db, const char *id, sl_job_status *status, char *m
 	char lock[4200];
 	int fd = -1, rc;
 	msg[0] = 0;
-	if ((rc = open_store(db, &st, msg, msglen)) < 0)
+	if ((rc = sl__store_open_msg(db, &st, msg, msglen)) < 0)
 		goto out;
 	if ((rc = st->ops->job_get(st, id, &j)) <= 0) {
 		if (rc == 0) {
@@ -239,7 +225,7 @@ int sl_job_requeue(const char *db, const char *id, char *msg, size_t msglen)
 	char lock[4200];
 	int fd = -1, rc;
 	msg[0] = 0;
-	if ((rc = open_store(db, &st, msg, msglen)) < 0)
+	if ((rc = sl__store_open_msg(db, &st, msg, msglen)) < 0)
 		goto out;
 	/* nobody may run it while its chunks change hands */
 	sl__job_lock_path(db, id, lock, sizeof lock);

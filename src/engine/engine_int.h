@@ -60,6 +60,9 @@ int sl__job_init(sl_job *j, const char *path, const struct stat *st, const sl_sc
    the kernel drops it when the process dies, kill -9 included). */
 void sl__job_lock_path(const char *db, const char *id, char *path, size_t n);
 
+/* Open the job store, or say why not (jobs.c). */
+int sl__store_open_msg(const char *db, sl_store **st, char *msg, size_t msglen);
+
 typedef struct spill spill;
 int sl__spill_open(const sl_schema *sc, spill **out);
 void sl__spill_close(spill *s);

@@ -9,9 +9,12 @@
 #include <string.h>
 
 #include "base/base.h"
+#include "engine/engine_int.h"
 #include "store/store.h"
 
-static int open_store(const char *db, sl_store **st, char *msg, size_t msglen)
+/* Open the store at `db`, or say why not in msg (and leave *st NULL).
+   Every reader of the job store opens it this way. */
+int sl__store_open_msg(const char *db, sl_store **st, char *msg, size_t msglen)
 {
 	int rc = sl__store_open(db ? db : "sluice.db", 5000, st);
 	if (rc < 0) {
@@ -37,7 +40,7 @@ int sl_jobs_list(const char *db, int status, sl_job_cb cb, void *ctx, char *msg,
 {
 	sl_store *st = NULL;
 	msg[0] = 0;
-	int rc = open_store(db, &st, msg, msglen);
+	int rc = sl__store_open_msg(db, &st, msg, msglen);
 	if (rc == 0)
 		rc = st->ops->job_list(st, status, cb, ctx);
 	return done(st, rc, msg, msglen);
@@ -62,7 +65,7 @@ int sl_job_load(const char *db, const char *id, sl_job *job, sl_chunk **chunks, 
 	sl_store *st = NULL;
 	msg[0] = 0;
 	memset(job, 0, sizeof *job);
-	int rc = open_store(db, &st, msg, msglen);
+	int rc = sl__store_open_msg(db, &st, msg, msglen);
 	if (rc == 0)
 		rc = load(st, db, id, job, chunks, nchunks, msg, msglen);
 	return done(st, rc, msg, msglen);
@@ -86,7 +89,7 @@ int sl_reader_open(const char *db, sl_reader **out, char *msg, size_t msglen)
 		snprintf(msg, msglen, "out of memory");
 		return SL_NOMEM;
 	}
-	int rc = open_store(r->db, &r->st, msg, msglen);
+	int rc = sl__store_open_msg(r->db, &r->st, msg, msglen);
 	if (rc < 0) {
 		free(r->db);
 		free(r);
@@ -122,7 +125,7 @@ int sl_job_rejects(const char *db, const char *id, int code, sl_reject_cb cb, vo
 	sl_store *st = NULL;
 	sl_job j = {0};
 	msg[0] = 0;
-	int rc = open_store(db, &st, msg, msglen);
+	int rc = sl__store_open_msg(db, &st, msg, msglen);
 	if (rc == 0) {
 		rc = st->ops->job_get(st, id, &j);
 		if (rc == 0) {
@@ -142,7 +145,7 @@ int sl_idem_lookup(const char *db, const char *key, char job_id[SL_JOB_ID_LEN], 
 	sl_store *st = NULL;
 	sl_idem e = {.key = key};
 	msg[0] = 0;
-	int rc = open_store(db, &st, msg, msglen);
+	int rc = sl__store_open_msg(db, &st, msg, msglen);
 	if (rc == 0 && (rc = st->ops->idem_get(st, &e)) == 1) {
 		snprintf(job_id, SL_JOB_ID_LEN, "%s", e.job_id);
 		snprintf(dataset, dlen, "%s", e.dataset);
@@ -156,7 +159,7 @@ int sl_chunk_counts(const char *db, uint64_t *out, char *msg, size_t msglen)
 {
 	sl_store *st = NULL;
 	msg[0] = 0;
-	int rc = open_store(db, &st, msg, msglen);
+	int rc = sl__store_open_msg(db, &st, msg, msglen);
 	if (rc == 0)
 		rc = st->ops->chunk_counts(st, out);
 	return done(st, rc, msg, msglen);
@@ -166,7 +169,7 @@ int sl_gc(const char *db, int64_t age_ms, uint64_t *jobs, char *msg, size_t msgl
 {
 	sl_store *st = NULL;
 	msg[0] = 0;
-	int rc = open_store(db, &st, msg, msglen);
+	int rc = sl__store_open_msg(db, &st, msg, msglen);
 	if (rc == 0 && (rc = st->ops->begin(st)) == 0) {
 		rc = st->ops->gc(st, sl_now_ms() - age_ms, jobs);
 		if (rc == 0)

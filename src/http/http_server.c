@@ -154,37 +154,38 @@ static void log_emit(http_srv *s, const char *level, const char *msg, const char
 	free(buf);
 }
 
+static void log_v(http_srv *s, const char *level, const char *job, int64_t chunk, const char *corr,
+		  const char *fmt, va_list ap)
+{
+	char msg[1024];
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	log_emit(s, level, msg, NULL, NULL, 0, corr, job, chunk, 0);
+}
+
 void http_log_chunk(http_srv *s, const char *level, const char *job, int64_t chunk,
 		    const char *corr, const char *fmt, ...)
 {
-	char msg[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	log_v(s, level, job, chunk, corr, fmt, ap);
 	va_end(ap);
-	log_emit(s, level, msg, NULL, NULL, 0, corr, job, chunk, 0);
 }
 
 void http_log(http_srv *s, const char *level, const char *fmt, ...)
 {
-	char msg[1024];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	log_v(s, level, NULL, -1, NULL, fmt, ap);
 	va_end(ap);
-	log_emit(s, level, msg, NULL, NULL, 0, NULL, NULL, -1, 0);
 }
 
 void http_log_job(http_srv *s, const char *level, const char *job, const char *corr,
 		  const char *fmt, ...)
 {
-	char msg[1024];
 	va_list ap;
-	int64_t chunk = -1;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	log_v(s, level, job, -1, corr, fmt, ap);
 	va_end(ap);
-	log_emit(s, level, msg, NULL, NULL, 0, corr, job, chunk, 0);
 }
 
 static void mhd_logger(void *cls, const char *fmt, va_list ap)

@@ -85,27 +85,7 @@ typedef struct tus_patch {
 /* --- answers ------------------------------------------------------------------------------ */
 
 /* Every answer of a tus route carries Tus-Resumable (and a 412 Tus-Version):
-   the common answer path adds them (http_server.c), so these are thin. */
-static enum MHD_Result tus_error(struct MHD_Connection *c, http_req *r, unsigned status,
-				 const char *code, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
-
-static enum MHD_Result tus_error(struct MHD_Connection *c, http_req *r, unsigned status,
-				 const char *code, const char *fmt, ...)
-{
-	char msg[600];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	return http_send_error(c, r, status, code, "%s", msg);
-}
-
-static enum MHD_Result tus_empty(struct MHD_Connection *c, http_req *r, unsigned status,
-				 const char *const *extra)
-{
-	return http_send_empty(c, r, status, extra);
-}
+   the common answer path adds them (http_server.c). */
 
 static enum MHD_Result tus_options(struct MHD_Connection *c, http_req *r)
 {
@@ -116,7 +96,7 @@ static enum MHD_Result tus_options(struct MHD_Connection *c, http_req *r)
 				 "Tus-Checksum-Algorithm", "sha1,md5",
 				 "Tus-Max-Size", max,
 				 NULL};
-	return tus_empty(c, r, 204, h);
+	return http_send_empty(c, r, 204, h);
 }
 
 /* --- small parsers ----------------------------------------------------------------------- */
@@ -509,28 +489,28 @@ static enum MHD_Result tus_create(struct MHD_Connection *c, http_req *r)
 	char dsname[TUS_DATASET_MAX + 1];
 	memset(&in, 0, sizeof in);
 	if (http_header(c, "Upload-Defer-Length"))
-		return tus_error(c, r, 400, "BAD_REQUEST",
+		return http_send_error(c, r, 400, "BAD_REQUEST",
 				 "Upload-Defer-Length is not supported: give Upload-Length");
 	if (!parse_u64(http_header(c, "Upload-Length"), &in.length))
-		return tus_error(c, r, 400, "BAD_REQUEST", "Upload-Length: the size of the file in bytes is required");
+		return http_send_error(c, r, 400, "BAD_REQUEST", "Upload-Length: the size of the file in bytes is required");
 	if (!in.length)
-		return tus_error(c, r, 400, "BAD_REQUEST", "Upload-Length is 0: an empty file is no CSV");
+		return http_send_error(c, r, 400, "BAD_REQUEST", "Upload-Length is 0: an empty file is no CSV");
 	if (in.length > s->o.max_upload)
-		return tus_error(c, r, 413, "TOO_LARGE", "the upload is %llu bytes; the limit is %llu",
+		return http_send_error(c, r, 413, "TOO_LARGE", "the upload is %llu bytes; the limit is %llu",
 				 (unsigned long long)in.length, (unsigned long long)s->o.max_upload);
 	uint64_t cl = 0;
 	if (parse_u64(http_header(c, MHD_HTTP_HEADER_CONTENT_LENGTH), &cl) && cl)
-		return tus_error(c, r, 400, "BAD_REQUEST",
+		return http_send_error(c, r, 400, "BAD_REQUEST",
 				 "creation-with-upload is not supported: create empty, then PATCH the data");
 	const char *meta = http_header(c, "Upload-Metadata");
 	if (!meta)
-		return tus_error(c, r, 400, "BAD_REQUEST",
+		return http_send_error(c, r, 400, "BAD_REQUEST",
 				 "Upload-Metadata must name the dataset: dataset BASE64_NAME");
 	const char *why = parse_metadata(meta, dsname, in.filename);
 	if (why)
-		return tus_error(c, r, 400, "BAD_REQUEST", "%s", why);
+		return http_send_error(c, r, 400, "BAD_REQUEST", "%s", why);
 	if (http_dataset_find(s, dsname) < 0)
-		return tus_error(c, r, 404, "NOT_FOUND", "no dataset with that name");
+		return http_send_error(c, r, 404, "NOT_FOUND", "no dataset with that name");
 	b64_encode((const unsigned char *)dsname, strlen(dsname), in.dataset);
 	sweep(s);
 
@@ -545,7 +525,7 @@ static enum MHD_Result tus_create(struct MHD_Connection *c, http_req *r)
 	}
 	if (fd < 0) {
 		http_log(s, "error", "tus: cannot create an upload file in %s: %s", s->tus_dir, strerror(errno));
-		return tus_error(c, r, 503, "IO_WRITE", "cannot store the upload");
+		return http_send_error(c, r, 503, "IO_WRITE", "cannot store the upload");
 	}
 	close(fd);
 	/* without a header, the upload id is the correlation id (as for raw uploads) */
@@ -557,7 +537,7 @@ static enum MHD_Result tus_create(struct MHD_Connection *c, http_req *r)
 		int e = errno;
 		unlink(part);
 		http_log(s, "error", "tus: cannot write the state of upload %s: %s", id, strerror(e));
-		return tus_error(c, r, e == ENOSPC || e == EDQUOT ? 507 : 503, "IO_WRITE",
+		return http_send_error(c, r, e == ENOSPC || e == EDQUOT ? 507 : 503, "IO_WRITE",
 				 "cannot store the upload");
 	}
 	http_log_job(s, "info", NULL, r->corr, "tus upload %s created: %llu bytes for dataset %s", id,
@@ -565,7 +545,7 @@ static enum MHD_Result tus_create(struct MHD_Connection *c, http_req *r)
 	char loc[64];
 	snprintf(loc, sizeof loc, "/v1/tus/%s", id);
 	const char *const h[] = {MHD_HTTP_HEADER_LOCATION, loc, NULL};
-	return tus_empty(c, r, 201, h);
+	return http_send_empty(c, r, 201, h);
 }
 
 /* --- completion ------------------------------------------------------------------------------------ */
@@ -624,7 +604,7 @@ static enum MHD_Result head_complete(struct MHD_Connection *c, http_req *r, cons
 	snprintf(r->job, sizeof r->job, "%s", in->job);
 	const char *const h[] = {"Upload-Offset", len, "Upload-Length", len, "Upload-Metadata", meta,
 				 "X-Job-Id", in->job, NULL};
-	return tus_empty(c, r, 200, h);
+	return http_send_empty(c, r, 200, h);
 }
 
 static enum MHD_Result tus_head(struct MHD_Connection *c, http_req *r, const char *id)
@@ -633,7 +613,7 @@ static enum MHD_Result tus_head(struct MHD_Connection *c, http_req *r, const cha
 	tus_info in;
 	char part[4096], dsname[TUS_DATASET_MAX + 1];
 	if (info_read(s, id, &in) != 0)
-		return tus_error(c, r, 404, "NOT_FOUND", "no upload with that id");
+		return http_send_error(c, r, 404, "NOT_FOUND", "no upload with that id");
 	if (!r->corr_given && in.corr[0])
 		snprintf(r->corr, sizeof r->corr, "%s", in.corr);
 	if (in.job[0])
@@ -644,7 +624,7 @@ static enum MHD_Result tus_head(struct MHD_Connection *c, http_req *r, const cha
 		/* a PATCH may have just finished it (renamed, marker not yet written) */
 		if (info_read(s, id, &in) == 0 && in.job[0])
 			return head_complete(c, r, &in);
-		return tus_error(c, r, 404, "NOT_FOUND", "no upload with that id");
+		return http_send_error(c, r, 404, "NOT_FOUND", "no upload with that id");
 	}
 	uint64_t size = (uint64_t)st.st_size;
 	if (size == in.length) {
@@ -661,7 +641,7 @@ static enum MHD_Result tus_head(struct MHD_Connection *c, http_req *r, const cha
 			if (fs == 200 || fs == 202)
 				return head_complete(c, r, &in);
 			if (fs)
-				return tus_error(c, r, fs, status_code(fs), "%s", msg);
+				return http_send_error(c, r, fs, status_code(fs), "%s", msg);
 		}
 	}
 	char off[24], len[24], meta[2 * TUS_B64_MAX + 32];
@@ -669,7 +649,7 @@ static enum MHD_Result tus_head(struct MHD_Connection *c, http_req *r, const cha
 	snprintf(len, sizeof len, "%llu", (unsigned long long)in.length);
 	metadata_echo(&in, meta, sizeof meta);
 	const char *const h[] = {"Upload-Offset", off, "Upload-Length", len, "Upload-Metadata", meta, NULL};
-	return tus_empty(c, r, 200, h);
+	return http_send_empty(c, r, 200, h);
 }
 
 /* --- DELETE (termination) ------------------------------------------------------------------------- */
@@ -680,12 +660,12 @@ static enum MHD_Result tus_delete(struct MHD_Connection *c, http_req *r, const c
 	tus_info in;
 	char part[4096], info[4096];
 	if (info_read(s, id, &in) != 0)
-		return tus_error(c, r, 404, "NOT_FOUND", "no upload with that id");
+		return http_send_error(c, r, 404, "NOT_FOUND", "no upload with that id");
 	if (!r->corr_given && in.corr[0])
 		snprintf(r->corr, sizeof r->corr, "%s", in.corr);
 	if (in.job[0]) {
 		snprintf(r->job, sizeof r->job, "%s", in.job);
-		return tus_error(c, r, 409, "UPLOAD_COMPLETE",
+		return http_send_error(c, r, 409, "UPLOAD_COMPLETE",
 				 "the upload is complete and was handed to job %s: roll the job back instead",
 				 in.job);
 	}
@@ -695,11 +675,11 @@ static enum MHD_Result tus_delete(struct MHD_Connection *c, http_req *r, const c
 	uint64_t size;
 	int rc = part_open_locked(part, O_RDONLY, &fd, &size);
 	if (rc == -2)
-		return tus_error(c, r, 423, "LOCKED", "a PATCH of this upload is in progress");
+		return http_send_error(c, r, 423, "LOCKED", "a PATCH of this upload is in progress");
 	if (rc == -3)
-		return tus_error(c, r, 503, "IO_READ", "cannot open the upload");
+		return http_send_error(c, r, 503, "IO_READ", "cannot open the upload");
 	if (rc == -1 && info_read(s, id, &in) == 0 && in.job[0])
-		return tus_error(c, r, 409, "UPLOAD_COMPLETE",
+		return http_send_error(c, r, 409, "UPLOAD_COMPLETE",
 				 "the upload is complete and was handed to job %s: roll the job back instead",
 				 in.job);
 	/* under the lock: no PATCH can be appending now */
@@ -709,7 +689,7 @@ static enum MHD_Result tus_delete(struct MHD_Connection *c, http_req *r, const c
 	if (rc == 0)
 		close(fd);
 	http_log_job(s, "info", NULL, r->corr, "tus upload %s terminated", id);
-	return tus_empty(c, r, 204, NULL);
+	return http_send_empty(c, r, 204, NULL);
 }
 
 /* --- PATCH ------------------------------------------------------------------------------------------ */
@@ -792,7 +772,7 @@ static enum MHD_Result patch_end(struct MHD_Connection *c, http_req *r)
 	char off[24], job[SL_JOB_ID_LEN], msg[256];
 	if (p->fail_status) {
 		patch_release(s, p);
-		return tus_error(c, r, p->fail_status, p->fail_code, "%s", p->fail_msg);
+		return http_send_error(c, r, p->fail_status, p->fail_code, "%s", p->fail_msg);
 	}
 	if (p->md) {
 		unsigned char got[EVP_MAX_MD_SIZE];
@@ -801,7 +781,7 @@ static enum MHD_Result patch_end(struct MHD_Connection *c, http_req *r)
 		    memcmp(got, p->want, gl) != 0) {
 			patch_rewind(s, p);
 			patch_release(s, p);
-			return tus_error(c, r, 460, "CHECKSUM_MISMATCH",
+			return http_send_error(c, r, 460, "CHECKSUM_MISMATCH",
 					 "the body does not match Upload-Checksum; the upload stays at offset %llu",
 					 (unsigned long long)p->start);
 		}
@@ -813,21 +793,21 @@ static enum MHD_Result patch_end(struct MHD_Connection *c, http_req *r)
 				     msg, sizeof msg);
 		patch_release(s, p);
 		if (st != 200 && st != 202)
-			return tus_error(c, r, st, status_code(st), "%s", msg);
+			return http_send_error(c, r, st, status_code(st), "%s", msg);
 		snprintf(r->job, sizeof r->job, "%s", job);
 		const char *const h[] = {"Upload-Offset", off, "X-Job-Id", job, NULL};
-		return tus_empty(c, r, 204, h);
+		return http_send_empty(c, r, 204, h);
 	}
 	/* the answer promises the bytes are kept */
 	if (p->bytes && fdatasync(p->fd) != 0) {
 		int e = errno;
 		patch_rewind(s, p);
 		patch_release(s, p);
-		return tus_error(c, r, 507, "IO_WRITE", "cannot store the upload: %s", strerror(e));
+		return http_send_error(c, r, 507, "IO_WRITE", "cannot store the upload: %s", strerror(e));
 	}
 	patch_release(s, p);
 	const char *const h[] = {"Upload-Offset", off, NULL};
-	return tus_empty(c, r, 204, h);
+	return http_send_empty(c, r, 204, h);
 }
 
 /* The request ended. When it was not answered (the client went away, or
@@ -880,41 +860,41 @@ static enum MHD_Result patch_begin(struct MHD_Connection *c, http_req *r, const 
 	char dsname[TUS_DATASET_MAX + 1];
 	uint64_t offset, size, cl;
 	if (!is_offset_stream(http_header(c, MHD_HTTP_HEADER_CONTENT_TYPE)))
-		return tus_error(c, r, 415, "UNSUPPORTED_MEDIA_TYPE",
+		return http_send_error(c, r, 415, "UNSUPPORTED_MEDIA_TYPE",
 				 "Content-Type: application/offset+octet-stream is required");
 	if (!parse_u64(http_header(c, "Upload-Offset"), &offset))
-		return tus_error(c, r, 400, "BAD_REQUEST", "Upload-Offset: the offset in bytes is required");
+		return http_send_error(c, r, 400, "BAD_REQUEST", "Upload-Offset: the offset in bytes is required");
 	if (!(p = calloc(1, sizeof *p)))
-		return tus_error(c, r, 503, "NOMEM", "out of memory");
+		return http_send_error(c, r, 503, "NOMEM", "out of memory");
 	p->fd = -1;
 	snprintf(p->id, sizeof p->id, "%s", id);
 	tus_path(s, id, "part", p->part, sizeof p->part);
 	const char *ck = http_header(c, "Upload-Checksum");
 	unsigned st = ck ? parse_checksum(ck, p) : 0;
 	if (st) {
-		ret = tus_error(c, r, st, st == 400 ? "CHECKSUM_ALGORITHM" : "NOMEM", "%s", p->fail_msg);
+		ret = http_send_error(c, r, st, st == 400 ? "CHECKSUM_ALGORITHM" : "NOMEM", "%s", p->fail_msg);
 		goto fail;
 	}
 	if (info_read(s, id, &p->in) != 0) {
-		ret = tus_error(c, r, 404, "NOT_FOUND", "no upload with that id");
+		ret = http_send_error(c, r, 404, "NOT_FOUND", "no upload with that id");
 		goto fail;
 	}
 	if (!r->corr_given && p->in.corr[0])
 		snprintf(r->corr, sizeof r->corr, "%s", p->in.corr);
 	if (p->in.job[0]) {
 		snprintf(r->job, sizeof r->job, "%s", p->in.job);
-		ret = tus_error(c, r, 409, "UPLOAD_COMPLETE", "the upload is complete (job %s)", p->in.job);
+		ret = http_send_error(c, r, 409, "UPLOAD_COMPLETE", "the upload is complete (job %s)", p->in.job);
 		goto fail;
 	}
 	int ds = info_dataset(s, &p->in, dsname, sizeof dsname);
 	if (ds < 0) {
-		ret = tus_error(c, r, 404, "NOT_FOUND", "dataset %s is not loaded any more", dsname);
+		ret = http_send_error(c, r, 404, "NOT_FOUND", "dataset %s is not loaded any more", dsname);
 		goto fail;
 	}
 	p->ds = (size_t)ds;
 	if (atomic_fetch_add(&s->uploads_in_flight, 1) >= (int)s->o.max_uploads) {
 		atomic_fetch_sub(&s->uploads_in_flight, 1);
-		ret = tus_error(c, r, 429, "TOO_MANY_UPLOADS", "%u uploads are in progress; try again later",
+		ret = http_send_error(c, r, 429, "TOO_MANY_UPLOADS", "%u uploads are in progress; try again later",
 				s->o.max_uploads);
 		goto fail;
 	}
@@ -923,28 +903,28 @@ static enum MHD_Result patch_begin(struct MHD_Connection *c, http_req *r, const 
 	if (rc == -1) {
 		tus_info again;
 		if (info_read(s, id, &again) == 0 && again.job[0])
-			ret = tus_error(c, r, 409, "UPLOAD_COMPLETE", "the upload is complete (job %s)", again.job);
+			ret = http_send_error(c, r, 409, "UPLOAD_COMPLETE", "the upload is complete (job %s)", again.job);
 		else
-			ret = tus_error(c, r, 404, "NOT_FOUND", "no upload with that id");
+			ret = http_send_error(c, r, 404, "NOT_FOUND", "no upload with that id");
 		goto fail;
 	}
 	if (rc == -2) {
-		ret = tus_error(c, r, 423, "LOCKED", "another PATCH of this upload is in progress");
+		ret = http_send_error(c, r, 423, "LOCKED", "another PATCH of this upload is in progress");
 		goto fail;
 	}
 	if (rc < 0) {
 		http_log(s, "error", "tus: upload %s: cannot open %s: %s", id, p->part, strerror(errno));
-		ret = tus_error(c, r, 503, "IO_WRITE", "cannot open the upload");
+		ret = http_send_error(c, r, 503, "IO_WRITE", "cannot open the upload");
 		goto fail;
 	}
 	if (offset != size) {
-		ret = tus_error(c, r, 409, "OFFSET_MISMATCH", "Upload-Offset is %llu but the upload is at %llu",
+		ret = http_send_error(c, r, 409, "OFFSET_MISMATCH", "Upload-Offset is %llu but the upload is at %llu",
 				(unsigned long long)offset, (unsigned long long)size);
 		goto fail;
 	}
 	if (size > p->in.length ||
 	    (parse_u64(http_header(c, MHD_HTTP_HEADER_CONTENT_LENGTH), &cl) && cl > p->in.length - size)) {
-		ret = tus_error(c, r, 413, "TOO_LARGE", "the body goes past Upload-Length (%llu bytes)",
+		ret = http_send_error(c, r, 413, "TOO_LARGE", "the body goes past Upload-Length (%llu bytes)",
 				(unsigned long long)p->in.length);
 		goto fail;
 	}
@@ -969,18 +949,18 @@ enum MHD_Result http_tus(struct MHD_Connection *c, http_req *r, const char *meth
 		return tus_options(c, r);
 	const char *v = http_header(c, "Tus-Resumable");
 	if (!v || strcmp(v, TUS_VERSION))
-		return tus_error(c, r, 412, "PRECONDITION_FAILED",
+		return http_send_error(c, r, 412, "PRECONDITION_FAILED",
 				 "Tus-Resumable: 1.0.0 is required (the only tus version this server speaks)");
 	if (!id)
 		return !strcmp(method, "POST") ? tus_create(c, r)
-					       : tus_error(c, r, 405, "METHOD_NOT_ALLOWED", "%s is not allowed here", method);
+					       : http_send_error(c, r, 405, "METHOD_NOT_ALLOWED", "%s is not allowed here", method);
 	if (!valid_id(id))
-		return tus_error(c, r, 404, "NOT_FOUND", "no upload with that id");
+		return http_send_error(c, r, 404, "NOT_FOUND", "no upload with that id");
 	if (!strcmp(method, "HEAD"))
 		return tus_head(c, r, id);
 	if (!strcmp(method, "PATCH"))
 		return patch_begin(c, r, id);
 	if (!strcmp(method, "DELETE"))
 		return tus_delete(c, r, id);
-	return tus_error(c, r, 405, "METHOD_NOT_ALLOWED", "%s is not allowed here", method);
+	return http_send_error(c, r, 405, "METHOD_NOT_ALLOWED", "%s is not allowed here", method);
 }
