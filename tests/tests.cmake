@@ -8,7 +8,42 @@ function(sluice_unit_test name src)
   set_tests_properties(${name} PROPERTIES ENVIRONMENT "SLUICE_CORPUS=${SLUICE_SHARED_CORPUS}")
 endfunction()
 
-foreach(mod base csv gen schema engine cli conformance http)
+# Every test, wherever it is registered (this directory's tests.cmake files,
+# CMakeLists.txt), runs with the sanitizers' options set explicitly: a
+# report halts with a stack trace and a distinct exit status (ASan and LSan
+# 86, UBSan 87, TSan 66), which tests/lib/harness.sh recognises. Appended
+# at the end of the directory, after every add_test, so no test is missed
+# and a test's own ENVIRONMENT is kept. Every test also gets
+# SKIP_RETURN_CODE 77 (the harness's `skip`), unless it set its own.
+set(SLUICE_SANITIZER_ENV
+    "ASAN_OPTIONS=exitcode=86:halt_on_error=1:abort_on_error=0:detect_leaks=1:print_stacktrace=1"
+    "LSAN_OPTIONS=exitcode=86"
+    "UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:exitcode=87"
+    "TSAN_OPTIONS=exitcode=66:halt_on_error=0:second_deadlock_stack=1")
+function(sluice_sanitizer_env)
+  get_property(all DIRECTORY ${CMAKE_SOURCE_DIR} PROPERTY TESTS)
+  foreach(t IN LISTS all)
+    set_property(TEST ${t} APPEND PROPERTY ENVIRONMENT ${SLUICE_SANITIZER_ENV})
+    get_property(skip TEST ${t} PROPERTY SKIP_RETURN_CODE)
+    if(NOT skip)
+      set_property(TEST ${t} PROPERTY SKIP_RETURN_CODE 77)
+    endif()
+  endforeach()
+endfunction()
+cmake_language(DEFER DIRECTORY ${CMAKE_SOURCE_DIR} CALL sluice_sanitizer_env)
+
+# sluice_shell_test(NAME SCRIPT [LABELS...]): a shell test written with
+# tests/lib/harness.sh, run as `bash SCRIPT SLUICE SOURCE_DIR`; exit 77 is
+# a skip (CTest says "Skipped", never "Passed").
+function(sluice_shell_test name script)
+  add_test(NAME ${name} COMMAND bash ${CMAKE_SOURCE_DIR}/${script} $<TARGET_FILE:sluice> ${CMAKE_SOURCE_DIR})
+  set_tests_properties(${name} PROPERTIES SKIP_RETURN_CODE 77)
+  if(ARGN)
+    set_tests_properties(${name} PROPERTIES LABELS "${ARGN}")
+  endif()
+endfunction()
+
+foreach(mod lib base csv gen schema engine cli conformance http)
   if(EXISTS ${CMAKE_SOURCE_DIR}/tests/${mod}/tests.cmake)
     include(${CMAKE_SOURCE_DIR}/tests/${mod}/tests.cmake)
   endif()

@@ -1850,8 +1850,13 @@ int sl_serve(const sl_serve_opts *o)
 		rc = SL_CONFIG;
 		goto out;
 	}
-	http_log(s, "info", "listening on %s; %zu datasets; database %s; data in %s", s->o.listen,
-		 s->nds, s->o.db, data_real);
+	/* the port really bound: with --listen HOST:0 the kernel chose it, and
+	   this line is how a caller (the tests) learns it */
+	const union MHD_DaemonInfo *bound = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+	char host[INET_ADDRSTRLEN] = "?";
+	inet_ntop(AF_INET, &sa.sin_addr, host, sizeof host);
+	http_log(s, "info", "listening on %s:%u; %zu datasets; database %s; data in %s", host,
+		 bound ? (unsigned)bound->port : (unsigned)ntohs(sa.sin_port), s->nds, s->o.db, data_real);
 
 	int sig = 0;
 	while (sigwait(&sigs, &sig) != 0)

@@ -1,52 +1,89 @@
-# Shared by the end-to-end tests of `sluice serve` (sourced, not run):
-# a temp dir, counters, checks, a free port, starting and stopping the real
-# server, status codes with curl, waiting for a job to finish.
-# The sourcing script sets S (the sluice binary) first.
-T=$(mktemp -d)
+# Shared by the end-to-end tests of `sluice serve` (sourced, not run), on
+# top of tests/lib/harness.sh (T, ok/bad/check/finish, sl, skip): starting
+# the real server on a port it chooses itself, stopping it (a crash or a
+# sanitizer report on SIGTERM fails the test), status codes with curl,
+# waiting for a job to finish. The sourcing script sets S (the sluice
+# binary) first.
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/harness.sh"
 PID=
 STOPPED=0
-pass=0
-fail=0
-# stop_server: SIGTERM the server and wait; its exit status in STOPPED
-# (0 when none was running). Any other status is a failed check: a crash,
-# or a sanitizer report (ASan, UBSan, LeakSanitizer and TSan make the
-# process exit non-zero) in the sanitizer builds.
+SERVE_LOG=
+SERVE_FROM=0
+# stop_server: SIGTERM the server and wait; its exit status in STOPPED (0
+# when none was running). Any other status is a failed check (a crash, or
+# a sanitizer report: the sanitizers exit non-zero), and so is a sanitizer
+# banner in what this server wrote to its log.
 stop_server() {
 	STOPPED=0
 	if [ -n "$PID" ]; then
 		kill -TERM "$PID" 2>/dev/null
 		wait "$PID" 2>/dev/null
 		STOPPED=$?
-		PID=
 		if [ "$STOPPED" != 0 ]; then
 			bad "the server exited with status $STOPPED on SIGTERM (a crash or a sanitizer report)"
-			[ -n "${SERVE_LOG:-}" ] && grep -v '^{' "$SERVE_LOG" | head -60
+			[ -n "$SERVE_LOG" ] && server_log | grep -v '^{' | head -60
 		fi
+		scan_server "stopped"
+		PID=
 	fi
 }
-# at_exit: run first on exit; a script redefines it to end its own helpers
-at_exit() { :; }
-trap 'at_exit; stop_server; if [ -n "${KEEP:-}" ]; then echo "kept $T"; else rm -rf "$T"; fi' EXIT
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-check() { if [ "$2" = "$3" ]; then ok; else bad "$1: got '$2', want '$3'"; fi; }
+# kill_server: kill -9 on purpose (no report can come at SIGKILL; the log
+# of this server is scanned for what came before)
+kill_server() {
+	if [ -n "$PID" ]; then
+		kill -9 "$PID" 2>/dev/null
+		wait "$PID" 2>/dev/null
+		scan_server "killed"
+		PID=
+	fi
+}
+# what the current server wrote to its log (a log may hold several starts)
+server_log() { tail -c +$((SERVE_FROM + 1)) "$SERVE_LOG" 2>/dev/null; }
+scan_server() {
+	[ -n "$SERVE_LOG" ] || return 0
+	server_log >"$H/server.err"
+	sanitizer_scan 0 "$H/server.err" "sluice serve (pid $PID, $1)"
+}
+harness_hooks() { stop_server; }
 jq_() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+# free_port: kept for scripts not yet moved to `serve` (a probe-and-release
+# race: another process may take the port in between); use serve.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-# serve LOG [options...]: start on a free port (PORT, B) and wait for /healthz/live
+# serve LOG [options...]: start the server on 127.0.0.1, port 0 (the kernel
+# chooses), read the port it bound from its "listening on" line (PORT, B),
+# and check it answers /healthz/live. Options may include --config (the
+# command line's --listen wins over the file's).
 serve() {
-	local log=$1
+	local log=$1 i line
 	shift
 	SERVE_LOG=$log
-	PORT=$(free_port)
-	B="http://127.0.0.1:$PORT"
-	"$S" serve --listen "127.0.0.1:$PORT" "$@" 2>>"$log" &
+	touch "$log"
+	SERVE_FROM=$(stat -c %s "$log")
+	PORT=
+	"$S" serve --listen 127.0.0.1:0 "$@" 2>>"$log" &
 	PID=$!
-	for _ in $(seq 1 100); do
-		curl -s -o /dev/null "$B/healthz/live" && return 0
-		sleep 0.1
+	for ((i = 0; i < 1500; i++)); do
+		line=$(server_log | grep -o -m1 '"msg":"listening on [0-9.]*:[0-9]*')
+		if [ -n "$line" ]; then
+			PORT=${line##*:}
+			break
+		fi
+		if ! kill -0 "$PID" 2>/dev/null; then
+			wait "$PID"
+			STOPPED=$?
+			scan_server "exited at start"
+			PID=
+			bad "the server exited at start with status $STOPPED: $(server_log | tail -5)"
+			return 1
+		fi
+		sleep 0.02
 	done
-	bad "server did not start: $(tail -5 "$log")"
-	return 1
+	B="http://127.0.0.1:$PORT"
+	if [ -z "$PORT" ] || [ "$(curl -s -o /dev/null -w '%{http_code}' "$B/healthz/live")" != 200 ]; then
+		bad "server did not start: $(server_log | tail -5)"
+		return 1
+	fi
+	return 0
 }
 # code METHOD URL [curl args]: the status code; body in $T/body, headers in $T/hdr
 # (HEAD is sent with -I, so curl does not wait for a body)
@@ -70,9 +107,5 @@ wait_final() {
 	done
 	echo "$st"
 }
-# finish [NAME]: the summary line (NAME defaults to the script's name), then
-# the status: non-zero on any failure
-finish() {
-	echo "${1:-$(basename "$0" .sh)}: $pass passed, $fail failed"
-	[ "$fail" -eq 0 ]
-}
+# metric NAME: its value in $B/metrics now (NAME with its labels, as written)
+metric() { curl -s "$B/metrics" | awk -v n="$1" 'index($0, n " ") == 1 { print $NF; f = 1 } END { if (!f) print 0 }'; }
