@@ -10,6 +10,11 @@ is derived here; which rows are rejected with which code comes from the
 generator's manifest (docs/gen.md), the other independent oracle.
 
     oracle.py rows CSV [--schema YAML]         expected rows, JSON lines
+    oracle.py dump CSV DUMP MANIFEST
+        DUMP is `sluice csv dump CSV`: its records are the file's records as
+        Python's csv reads them, and its errors are the manifest's rows with
+        a CSV-level defect (field counts, stray quotes), at their record
+        and line; exit 0 when so, else the first differences and exit 1.
     oracle.py compare CSV GOT.json [--schema YAML]
         GOT.json is `sqlite3 -json DB "SELECT <columns> FROM <table> ..."`;
         exit 0 when the table holds exactly the expected rows, value by
@@ -218,13 +223,57 @@ def expected(csv_path, schema_path):
     return [rows[k] for k in order], [c["name"] for c in cols], key
 
 
+CSV_DEFECTS = {"TOO_FEW_FIELDS": "CSV_TOO_FEW_FIELDS", "TOO_MANY_FIELDS": "CSV_TOO_MANY_FIELDS",
+               "STRAY_QUOTE": "CSV_STRAY_QUOTE"}
+
+
+def dump(csv_path, dump_path, manifest):
+    bad = {}
+    for line in open(manifest, encoding="utf-8"):
+        rec, ln, kind = line.rstrip("\n").split("\t")
+        if kind in CSV_DEFECTS:
+            bad[int(rec)] = (int(ln), CSV_DEFECTS[kind])
+    raw = open(csv_path, "rb").read()
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    reader = csv.reader(io.StringIO(raw.decode("utf-8"), newline=""), strict=False)
+    header = next(reader)
+    want = [(n, f) for n, f in enumerate(reader, 1) if n not in bad]
+    got, errors, head = [], {}, None
+    for line in open(dump_path, encoding="utf-8"):
+        d = json.loads(line)
+        if isinstance(d, list):
+            got.append(d)
+        elif "header" in d:
+            head = d["header"]
+        else:
+            errors[d["record"]] = (d["line"], d["error"])
+    diffs = []
+    if head != header:
+        diffs.append("header %s, expected %s" % (head, header))
+    if errors != bad:
+        diffs.append("errors differ: %s" % sorted(set(errors.items()) ^ set(bad.items()))[:5])
+    if len(got) != len(want):
+        diffs.append("%d records, %d expected" % (len(got), len(want)))
+    for g, (n, w) in zip(got, want):
+        if g != w:
+            diffs.append("record %d: %s, expected %s" % (n, g, w))
+            break
+    for d in diffs:
+        print("oracle: " + d)
+    return 1 if diffs else 0
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("cmd", choices=["rows", "compare"])
+    ap.add_argument("cmd", choices=["rows", "compare", "dump"])
     ap.add_argument("csv")
     ap.add_argument("got", nargs="?")
+    ap.add_argument("manifest", nargs="?")
     ap.add_argument("--schema", default=DEFAULT_SCHEMA)
     a = ap.parse_args()
+    if a.cmd == "dump":
+        return dump(a.csv, a.got, a.manifest)
     want, names, key = expected(a.csv, a.schema)
     if a.cmd == "rows":
         for r in want:
