@@ -193,4 +193,4 @@ cdr_rejects() {
 }
 # cdr_by_code MANIFEST: the rejects per code, as Python prints a dict sorted
 # by code (compare with the API's rejects_by_code printed the same way)
-cdr_by_code() { cdr_rejects "$1" | cut -f3 | sort | uniq -c | awk 'BEGIN{printf "{"} {printf "%s\x27%s\x27: %s", NR>1?", ":"", $2, $1} END{print "}"}'; }
+cdr_by_code() { cdr_rejects "$1" | python3 -c "import collections, sys; print(dict(sorted(collections.Counter(l.split()[2] for l in sys.stdin).items())))"; }
