@@ -42,6 +42,12 @@ int cmd_serve(int argc, char **argv);
 void cli_job_json(FILE *f, const sl_job *j, bool resumed, double duration_s);
 void cli_job_summary(FILE *f, const sl_job *j, bool resumed, double duration_s);
 int cli_job_exit(const sl_job *j);
+/* The summary's lines per reject code (codes), or its notes: ignored
+   columns, short/long records, header warnings, same content, error. */
+void cli_job_notes(FILE *f, const sl_job *j, bool codes);
+/* cmd_jobs.c: one rejected row as `sluice errors` writes it: CSV (columns
+   record,line,offset,column,code,message,raw) or one JSON object a line. */
+void cli_reject_print(FILE *out, bool csv, uint32_t chunk, const sl_reject *r, const char *column);
 
 /* Print "sluice: <formatted message>\n" on stderr and return EXIT_USAGE;
    `help` is the usage text of the command, pointed to after the message. */

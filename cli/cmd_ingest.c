@@ -1,6 +1,7 @@
 /*
  * `sluice ingest`, `validate`, `resume`, `retry`, `rollback`.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,29 +12,44 @@
 #include "cli.h"
 
 static const char help_ingest[] =
-	"usage: sluice ingest FILE --schema S [--db PATH] [--threads N] [--chunk-size SIZE]\n"
-	"                     [--max-errors N] [--max-error-ratio R] [--new] [--json] [--quiet]\n"
-	"\n"
-	"Load FILE into the schema's table in an SQLite database (default ./sluice.db):\n"
-	"good rows exactly once, rejected rows into sluice_rejects with their reason and\n"
-	"position. Running it again continues the unfinished job for the same file,\n"
-	"schema and table. Exit 0 Succeeded, 3 PartiallySucceeded, 4 Failed, 2 usage.\n"
-	"\n"
-	"  --db PATH            the SQLite database (created when missing)\n"
-	"  --threads N          parsing and validating threads (default: all cores)\n"
-	"  --chunk-size SIZE    about this many bytes per chunk (default 64M)\n"
-	"  --max-errors N       fail the job when more rows than N are rejected\n"
-	"  --max-error-ratio R  fail the job when more than R (0..1) of the rows are rejected\n"
-	"  --new                start a new job even if an unfinished one exists\n"
-	"  --json               one JSON object on stdout\n"
-	"  --quiet              no progress bar, no summary\n";
+    "usage: sluice ingest FILE --schema S [--db PATH] [--threads N] [--chunk-size SIZE]\n"
+    "                     [--max-errors N] [--max-error-ratio R] [--new] [--json] [--quiet]\n"
+    "                     [dialect options]\n"
+    "\n"
+    "Load FILE into the schema's table in an SQLite database (default ./sluice.db):\n"
+    "good rows exactly once, rejected rows into sluice_rejects with their reason and\n"
+    "position. Running it again continues the unfinished job for the same file,\n"
+    "schema, dialect and table; a file whose content a finished job loaded already\n"
+    "is not loaded again: that job is reported and its exit status given.\n"
+    "Exit 0 Succeeded, 3 PartiallySucceeded, 4 Failed, 2 usage.\n"
+    "\n"
+    "  --db PATH            the SQLite database (created when missing)\n"
+    "  --threads N          parsing and validating threads (default: all cores)\n"
+    "  --chunk-size SIZE    about this many bytes per chunk (default 64M)\n"
+    "  --max-errors N       fail the job when more rows than N are rejected\n"
+    "  --max-error-ratio R  fail the job when more than R (0..1) of the rows are rejected\n"
+    "  --new                start a new job whatever exists (an unfinished job for the\n"
+    "                       file, or a finished load of the same content)\n"
+    "  --json               one JSON object on stdout\n"
+    "  --quiet              no progress bar, no summary\n"
+    "\n"
+    "The dialect options override the schema's csv: for this run (the job records\n"
+    "what it used): --delimiter --quote --escape --comment --no-header\n"
+    "--keep-empty-lines --lenient --utf8 --max-row, and\n"
+    "  --null TEXT          a field equal to TEXT is NULL (repeat it; replaces csv null:)\n"
+    "  --null-padding       missing trailing fields of a short record are NULL\n";
 
 static const char help_validate[] =
-	"usage: sluice validate FILE --schema S [--threads N] [--chunk-size SIZE] [--json]\n"
-	"\n"
-	"The checks of `sluice ingest` (structure, types, ranges, patterns...) without\n"
-	"loading anything. Duplicate keys are not looked for: that needs the database.\n"
-	"Exit 0 when every row is valid, 3 when some are not, 4 when FILE cannot be read.\n";
+    "usage: sluice validate FILE --schema S [--threads N] [--chunk-size SIZE] [--json]\n"
+    "                       [--errors-out FILE] [dialect options as for ingest]\n"
+    "\n"
+    "The checks of `sluice ingest` (header, structure, types, ranges, patterns...)\n"
+    "without loading anything or opening a database, and the rows that fail: the\n"
+    "first 20 per code on stdout, every one with --errors-out FILE (CSV with the\n"
+    "columns of 'sluice errors', or JSON lines when FILE ends in .jsonl).\n"
+    "Duplicate keys are not looked for: that needs the database.\n"
+    "Exit 0 when every row is valid, 3 when some are not, 4 when FILE cannot be\n"
+    "read or its header does not match, 2 for a usage or schema error.\n";
 
 static const char help_job[] = "usage: sluice %s JOB [--db PATH] [--json] [--quiet]\n\n%s\n";
 
@@ -79,10 +95,18 @@ static void show_progress(void *ctx, const sl_ingest_progress *p)
 	fflush(stderr);
 }
 
+#define MAX_CLI_NULLS    64
+#define MAX_DIALECT_OPTS 32
+
 typedef struct args {
-	const char *file, *schema, *db, *job;
+	const char *file, *schema, *db, *job, *errors_out;
 	sl_ingest_opts o;
 	bool json, quiet;
+	/* dialect options, replayed over the schema's csv: once it is loaded */
+	int dopt[MAX_DIALECT_OPTS];
+	int ndopt;
+	char *nulls[MAX_CLI_NULLS];
+	sl_csv_dialect d;
 } args;
 
 static int parse(const char *cmd, const char *help, int argc, char **argv, args *a, bool want_job)
@@ -101,9 +125,25 @@ static int parse(const char *cmd, const char *help, int argc, char **argv, args 
 			a->quiet = true;
 		} else if (!strcmp(s, "--new")) {
 			a->o.new_job = true;
-		} else if (!strcmp(s, "--schema") || !strcmp(s, "--db") || !strcmp(s, "--threads") ||
-			   !strcmp(s, "--chunk-size") || !strcmp(s, "--max-errors") ||
-			   !strcmp(s, "--max-error-ratio") || !strcmp(s, "--correlation-id")) {
+		} else if (!want_job && !strcmp(s, "--null-padding")) {
+			a->o.null_padding = true;
+		} else if (!want_job && (!strcmp(s, "--null") || !strcmp(s, "--errors-out"))) {
+			if (!v)
+				return cli_usage_error(cmd, "%s needs a value", s);
+			i++;
+			if (!strcmp(s, "--errors-out")) {
+				a->errors_out = v;
+			} else {
+				if (a->o.nnulls >= MAX_CLI_NULLS)
+					return cli_usage_error(cmd, "--null: at most %d",
+					                       MAX_CLI_NULLS);
+				a->nulls[a->o.nnulls++] = (char *)v;
+				a->o.has_nulls = true;
+			}
+		} else if (!strcmp(s, "--schema") || !strcmp(s, "--db") ||
+		           !strcmp(s, "--threads") || !strcmp(s, "--chunk-size") ||
+		           !strcmp(s, "--max-errors") || !strcmp(s, "--max-error-ratio") ||
+		           !strcmp(s, "--correlation-id")) {
 			if (!v)
 				return cli_usage_error(cmd, "%s needs a value", s);
 			i++;
@@ -135,7 +175,21 @@ static int parse(const char *cmd, const char *help, int argc, char **argv, args 
 				a->o.max_error_ratio = r;
 			}
 		} else if (s[0] == '-' && s[1]) {
-			return cli_usage_error(cmd, "unknown option '%s'", s);
+			/* a dialect option? checked on a scratch dialect now, applied
+			   over the schema's later (its csv: is not read yet) */
+			sl_csv_dialect scratch;
+			sl_csv_scanner sc = SL_CSV_SCAN_AUTO;
+			int at = i, r = 0;
+			sl_csv_dialect_init(&scratch);
+			if (!want_job && strcmp(s, "--scanner"))
+				r = cli_dialect_opt(cmd, argc, argv, &i, &scratch, &sc);
+			if (r == EXIT_USAGE)
+				return r;
+			if (r == 0)
+				return cli_usage_error(cmd, "unknown option '%s'", s);
+			if (a->ndopt >= MAX_DIALECT_OPTS)
+				return cli_usage_error(cmd, "too many dialect options");
+			a->dopt[a->ndopt++] = at;
 		} else if (want_job ? a->job != NULL : a->file != NULL) {
 			return cli_usage_error(cmd, "one %s only", want_job ? "JOB" : "FILE");
 		} else if (want_job) {
@@ -153,10 +207,116 @@ static int parse(const char *cmd, const char *help, int argc, char **argv, args 
 	return 0;
 }
 
-static int run(args *a, bool dry)
+/* validate: the failing rows, as they are found (file order) */
+#define SHOW_PER_CODE 20
+typedef struct shown {
+	FILE *out; /* --errors-out, or NULL */
+	bool out_csv;
+	bool text; /* the first rows per code on stdout */
+	uint64_t per_code[SL_ERROR_COUNT];
+	uint64_t hidden;
+} shown;
+
+static int show_reject(void *ctx, const sl_reject *r, const char *column)
+{
+	shown *s = ctx;
+	if (s->out)
+		cli_reject_print(s->out, s->out_csv, 0, r, column);
+	int k = sl_error_index(r->code);
+	if (!s->text || k < 0)
+		return 0;
+	if (s->per_code[k]++ >= SHOW_PER_CODE) {
+		s->hidden++;
+		return 0;
+	}
+	size_t n = r->raw.n > 120 ? 120 : r->raw.n;
+	printf("line %llu (record %llu) %s%s%s: %.*s\n    %.*s%s\n", (unsigned long long)r->line,
+	       (unsigned long long)r->record, sl_error_name(r->code), column ? " " : "",
+	       column ? column : "", (int)r->message.n, r->message.p, (int)n, r->raw.p,
+	       n < r->raw.n ? "..." : "");
+	return 0;
+}
+
+/* The schema's csv: with the command line's dialect options on top. */
+static int apply_dialect(const char *cmd, args *a, int argc, char **argv)
+{
+	sl_schema *sc = NULL;
+	char err[512] = "";
+	if (sl_schema_load(a->schema, &sc, err, sizeof err) < 0) {
+		fprintf(stderr, "sluice: %s\n", err);
+		return EXIT_USAGE; /* a missing or unreadable schema is a configuration error */
+	}
+	a->d = sc->dialect;
+	sl_schema_free(sc);
+	for (int k = 0; k < a->ndopt; k++) {
+		int i = a->dopt[k];
+		sl_csv_scanner scanner = SL_CSV_SCAN_AUTO;
+		if (cli_dialect_opt(cmd, argc, argv, &i, &a->d, &scanner) != 1)
+			return EXIT_USAGE;
+	}
+	const char *why;
+	if (sl_csv_dialect_check(&a->d, &why))
+		return cli_usage_error(cmd, "the dialect: %s", why);
+	if (a->ndopt)
+		a->o.dialect = &a->d;
+	a->o.nulls = a->nulls;
+	return 0;
+}
+
+static bool ends_with(const char *s, const char *tail)
+{
+	size_t n = strlen(s), t = strlen(tail);
+	return n >= t && !strcmp(s + n - t, tail);
+}
+
+static void validate_json(const sl_ingest_result *r)
+{
+	const sl_job *j = &r->job;
+	fputs("{\"file\":", stdout);
+	sl_json_cstr(stdout, j->file ? j->file : "");
+	printf(",\"status\":\"%s\",\"rows_read\":%llu,\"rows_valid\":%llu,\"rows_rejected\":%llu,"
+	       "\"records_padded\":%llu,\"records_truncated\":%llu,\"rejects_by_code\":",
+	       j->status == SL_JOB_FAILED ? "Failed"
+	       : j->rows_rejected         ? "Invalid"
+	                                  : "Valid",
+	       (unsigned long long)j->rows_read, (unsigned long long)j->rows_loaded,
+	       (unsigned long long)j->rows_rejected, (unsigned long long)j->records_padded,
+	       (unsigned long long)j->records_truncated);
+	sl_job_json_codes(stdout, j);
+	fputs(",\"ignored_columns\":", stdout);
+	sl_job_json_list(stdout, j->ignored_columns, '\n');
+	fputs(",\"error\":", stdout);
+	if (j->error_code) {
+		printf("{\"code\":\"%s\",\"message\":", sl_error_name(j->error_code));
+		sl_json_cstr(stdout, j->error_message ? j->error_message : "");
+		fputs("}", stdout);
+	} else {
+		fputs("null", stdout);
+	}
+	printf(",\"duration_s\":%.3f}\n", r->duration_s);
+}
+
+static void validate_summary(const sl_ingest_result *r, const shown *s)
+{
+	const sl_job *j = &r->job;
+	if (s->hidden)
+		printf("... and %llu more (all of them: --errors-out FILE)\n",
+		       (unsigned long long)s->hidden);
+	printf("%s: %llu rows, %llu valid, %llu invalid\n", j->file ? j->file : "-",
+	       (unsigned long long)j->rows_read, (unsigned long long)j->rows_loaded,
+	       (unsigned long long)j->rows_rejected);
+	cli_job_notes(stdout, j, true);
+	cli_job_notes(stdout, j, false);
+}
+
+static int run(const char *cmd, args *a, bool dry, int argc, char **argv)
 {
 	sl_ingest_result r;
+	shown sh = {0};
+	int rc;
 	bar b = {isatty(2) && !a->quiet && !a->json, 0};
+	if (!a->job && (rc = apply_dialect(cmd, a, argc, argv)) != 0)
+		return rc;
 	a->o.file = a->file;
 	a->o.schema_path = a->schema;
 	a->o.db = a->db;
@@ -164,25 +324,63 @@ static int run(args *a, bool dry)
 	a->o.dry_run = dry;
 	a->o.progress = show_progress;
 	a->o.progress_ctx = &b;
-	int rc = sl_ingest(&a->o, &r);
+	if (dry) {
+		sh.text = !a->json && !a->quiet;
+		if (a->errors_out) {
+			if (!(sh.out = fopen(a->errors_out, "w"))) {
+				fprintf(stderr, "sluice: %s: %s\n", a->errors_out, strerror(errno));
+				return EXIT_USAGE;
+			}
+			sh.out_csv = !ends_with(a->errors_out, ".jsonl") &&
+			             !ends_with(a->errors_out, ".json");
+			if (sh.out_csv)
+				fputs("record,line,offset,column,code,message,raw\n", sh.out);
+		}
+		a->o.reject = show_reject;
+		a->o.reject_ctx = &sh;
+	}
+	rc = sl_ingest(&a->o, &r);
 	if (b.on)
 		fputc('\n', stderr);
+	if (sh.out && fclose(sh.out) != 0 && rc >= 0) {
+		fprintf(stderr, "sluice: %s: %s\n", a->errors_out, strerror(errno));
+		sl_job_clear(&r.job);
+		return EXIT_FAILED;
+	}
 	if (rc < 0) {
 		fprintf(stderr, "sluice: %s (%s)\n", r.message[0] ? r.message : sl_error_message(rc),
 			sl_error_name(rc));
 		sl_job_clear(&r.job);
 		return rc == SL_CONFIG || rc == SL_INVAL ? EXIT_USAGE : EXIT_FAILED;
 	}
-	if (a->json) {
-		cli_job_json(stdout, &r.job, r.resumed, r.duration_s);
-		putchar('\n');
+	if (r.job.warnings && !a->quiet)
+		fprintf(stderr, "sluice: warning: %s\n", r.job.warnings);
+	if (dry) {
+		if (a->json)
+			validate_json(&r);
+		else if (!a->quiet)
+			validate_summary(&r, &sh);
+	} else if (a->json) {
+		fputc('{', stdout);
+		sl_job_json_fields(stdout, &r.job, r.resumed, r.duration_s);
+		printf(",\"already_loaded\":%s}\n", r.already_loaded ? "true" : "false");
 	} else if (!a->quiet) {
-		cli_job_summary(stdout, &r.job, r.resumed, r.duration_s);
-		if (!dry && r.job.rows_rejected)
+		if (r.already_loaded)
+			printf(
+			    "%s was loaded already by job %s (%s): nothing loaded; --new loads it "
+			    "again\n",
+			    a->file ? a->file : "the file",
+			    r.job.same_as[0] ? r.job.same_as : r.job.id,
+			    sl_job_status_name(r.job.status));
+		cli_job_summary(stdout, &r.job, r.resumed, r.already_loaded ? 0 : r.duration_s);
+		if (r.job.rows_rejected)
 			printf("  rejects  sluice errors %s%s%s\n", r.job.id, a->db ? " --db " : "",
 			       a->db ? a->db : "");
 	}
-	int ex = cli_job_exit(&r.job);
+	int ex = dry ? (r.job.status == SL_JOB_FAILED ? EXIT_FAILED
+	                : r.job.rows_rejected         ? EXIT_PARTIAL
+	                                              : EXIT_OK)
+	             : cli_job_exit(&r.job);
 	sl_job_clear(&r.job);
 	return ex;
 }
@@ -191,14 +389,14 @@ int cmd_ingest(int argc, char **argv)
 {
 	args a;
 	int rc = parse("ingest", help_ingest, argc, argv, &a, false);
-	return rc ? (rc == 1 ? EXIT_OK : rc) : run(&a, false);
+	return rc ? (rc == 1 ? EXIT_OK : rc) : run("ingest", &a, false, argc, argv);
 }
 
 int cmd_validate(int argc, char **argv)
 {
 	args a;
 	int rc = parse("validate", help_validate, argc, argv, &a, false);
-	return rc ? (rc == 1 ? EXIT_OK : rc) : run(&a, true);
+	return rc ? (rc == 1 ? EXIT_OK : rc) : run("validate", &a, true, argc, argv);
 }
 
 int cmd_resume(int argc, char **argv)
@@ -208,7 +406,7 @@ int cmd_resume(int argc, char **argv)
 	snprintf(help, sizeof help, help_job, "resume",
 		 "Continue an unfinished job: finished chunks are skipped, the rest run.");
 	int rc = parse("resume", help, argc, argv, &a, true);
-	return rc ? (rc == 1 ? EXIT_OK : rc) : run(&a, false);
+	return rc ? (rc == 1 ? EXIT_OK : rc) : run(argv[0], &a, false, argc, argv);
 }
 
 int cmd_retry(int argc, char **argv)
@@ -220,7 +418,7 @@ int cmd_retry(int argc, char **argv)
 	if (rc)
 		return rc == 1 ? EXIT_OK : rc;
 	a.o.retry = true;
-	return run(&a, false);
+	return run(argv[0], &a, false, argc, argv);
 }
 
 int cmd_rollback(int argc, char **argv)

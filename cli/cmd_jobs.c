@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <errno.h>
+#include <unistd.h>
 
 #include "base/base.h"
 #include "cli.h"
@@ -54,6 +56,18 @@ static int jparse(const char *cmd, const char *help, int argc, char **argv, jarg
 	return 0;
 }
 
+/* Readers never create a database: a path with none is a mistake to name. */
+static int need_db(const char *cmd, const char *db)
+{
+	const char *path = db ? db : "sluice.db";
+	if (access(path, F_OK) == 0)
+		return 0;
+	fprintf(stderr,
+	        "sluice %s: no database %s (%s); --db names the one 'sluice ingest' wrote\n", cmd,
+	        path, strerror(errno));
+	return EXIT_USAGE;
+}
+
 static int fail(const char *cmd, int rc, const char *msg)
 {
 	fprintf(stderr, "sluice %s: %s\n", cmd, msg[0] ? msg : sl_error_message(rc));
@@ -97,6 +111,8 @@ int cmd_jobs(int argc, char **argv)
 			argc, argv, &a, 0);
 	if (rc)
 		return rc == 1 ? EXIT_OK : rc;
+	if ((rc = need_db("jobs", a.db)))
+		return rc;
 	sl_job_status st = 0;
 	if (a.status && sl_job_status_parse(a.status, &st) < 0)
 		return cli_usage_error("jobs", "--status: '%s' is not a job status", a.status);
@@ -124,6 +140,8 @@ int cmd_status(int argc, char **argv)
 			argc, argv, &a, 1);
 	if (rc)
 		return rc == 1 ? EXIT_OK : rc;
+	if ((rc = need_db("status", a.db)))
+		return rc;
 	rc = sl_job_load(a.db, a.job, &j, a.chunks ? &ch : NULL, &n, msg, sizeof msg);
 	if (rc < 0)
 		return fail("status", rc, msg);
@@ -163,58 +181,27 @@ int cmd_status(int argc, char **argv)
 
 /* --- errors ------------------------------------------------------------------ */
 
-static void csv_field(const char *p, size_t n)
-{
-	bool q = false;
-	for (size_t i = 0; i < n && !q; i++)
-		q = p[i] == ',' || p[i] == '"' || p[i] == '\n' || p[i] == '\r';
-	if (!q) {
-		fwrite(p, 1, n, stdout);
-		return;
-	}
-	putchar('"');
-	for (size_t i = 0; i < n; i++) {
-		if (p[i] == '"')
-			putchar('"');
-		putchar(p[i]);
-	}
-	putchar('"');
-}
-
 typedef struct err_ctx {
 	bool csv, raw;
 } err_ctx;
 
+void cli_reject_print(FILE *out, bool csv, uint32_t chunk, const sl_reject *r, const char *column)
+{
+	if (csv)
+		sl_reject_csv(out, r, column);
+	else
+		sl_reject_jsonl(out, chunk, r, column);
+}
+
 static int print_reject(void *ctx, uint32_t chunk, const sl_reject *r, const char *column)
 {
 	err_ctx *c = ctx;
-	(void)chunk;
 	if (c->raw) {
 		/* the record as it was in the file, to fix and load again */
 		fwrite(r->raw.p, 1, r->raw.n, stdout);
 		putchar('\n');
-	} else if (c->csv) {
-		printf("%llu,%llu,%llu,", (unsigned long long)r->record, (unsigned long long)r->line,
-		       (unsigned long long)r->offset);
-		csv_field(column ? column : "", column ? strlen(column) : 0);
-		printf(",%s,", sl_error_name(r->code));
-		csv_field(r->message.p, r->message.n);
-		putchar(',');
-		csv_field(r->raw.p, r->raw.n);
-		putchar('\n');
 	} else {
-		printf("{\"record\":%llu,\"line\":%llu,\"offset\":%llu,\"chunk\":%u,\"column\":",
-		       (unsigned long long)r->record, (unsigned long long)r->line,
-		       (unsigned long long)r->offset, chunk);
-		if (column)
-			sl_json_cstr(stdout, column);
-		else
-			fputs("null", stdout);
-		printf(",\"code\":\"%s\",\"message\":", sl_error_name(r->code));
-		sl_json_sv(stdout, r->message);
-		fputs(",\"raw\":", stdout);
-		sl_json_sv(stdout, r->raw);
-		fputs("}\n", stdout);
+		cli_reject_print(stdout, c->csv, chunk, r, column);
 	}
 	return 0;
 }
@@ -233,6 +220,8 @@ int cmd_errors(int argc, char **argv)
 			argc, argv, &a, 1);
 	if (rc)
 		return rc == 1 ? EXIT_OK : rc;
+	if ((rc = need_db("errors", a.db)))
+		return rc;
 	err_ctx c = {true, false};
 	if (a.format && !strcmp(a.format, "jsonl"))
 		c.csv = false;

@@ -24,16 +24,39 @@ void cli_job_summary(FILE *f, const sl_job *j, bool resumed, double duration_s)
 	fprintf(f, "  table    %s (dataset %s)\n", j->table ? j->table : "-", j->dataset ? j->dataset : "-");
 	fprintf(f, "  rows     %llu read, %llu loaded, %llu rejected\n", (unsigned long long)j->rows_read,
 		(unsigned long long)j->rows_loaded, (unsigned long long)j->rows_rejected);
-	for (int k = 0; k < SL_ERROR_COUNT; k++)
-		if (j->rejects_by_code[k])
-			fprintf(f, "           %-22s %llu\n", sl_error_name(sl_error_at(k)),
-				(unsigned long long)j->rejects_by_code[k]);
+	cli_job_notes(f, j, true);
 	fprintf(f, "  chunks   %llu total, %llu succeeded, %llu failed\n",
 		(unsigned long long)j->chunks_total, (unsigned long long)j->chunks_succeeded,
 		(unsigned long long)j->chunks_failed);
 	if (duration_s > 0)
 		fprintf(f, "  time     %.2f s (%.0f rows/s)\n", duration_s,
 			duration_s > 0 ? (double)j->rows_read / duration_s : 0);
+	cli_job_notes(f, j, false);
+}
+
+void cli_job_notes(FILE *f, const sl_job *j, bool codes)
+{
+	if (codes) {
+		for (int k = 0; k < SL_ERROR_COUNT; k++)
+			if (j->rejects_by_code[k])
+				fprintf(f, "           %-22s %llu\n", sl_error_name(sl_error_at(k)),
+				        (unsigned long long)j->rejects_by_code[k]);
+		return;
+	}
+	if (j->ignored_columns) {
+		fputs("  ignored  ", f);
+		for (const char *p = j->ignored_columns; *p; p++)
+			fputs(*p == '\n' ? (p[1] ? ", " : "") : (char[]){*p, 0}, f);
+		fputs(" (header columns the schema does not read)\n", f);
+	}
+	if (j->records_padded || j->records_truncated)
+		fprintf(f, "  shape    %llu short records read with NULLs, %llu long records cut\n",
+		        (unsigned long long)j->records_padded,
+		        (unsigned long long)j->records_truncated);
+	if (j->warnings)
+		fprintf(f, "  warning  %s\n", j->warnings);
+	if (j->same_as[0])
+		fprintf(f, "  same as  job %s (the same content was loaded by it)\n", j->same_as);
 	if (j->error_code)
 		fprintf(f, "  error    %s: %s\n", sl_error_name(j->error_code),
 			j->error_message ? j->error_message : sl_error_message(j->error_code));

@@ -77,6 +77,13 @@ typedef struct sl_job {
 	char *error_message;
 	int64_t created_ms, started_ms, finished_ms, updated_ms; /* Unix ms */
 	char *correlation_id;
+	char *dialect;         /* the dialect the job reads its file with (sl_dialect_text) */
+	char *ignored_columns; /* header names the schema does not read, one per line, or NULL */
+	char *warnings;        /* header warnings (empty or duplicate names ignored), or NULL */
+	char same_as[SL_JOB_ID_LEN]; /* "" or: the job that had loaded the same content
+	                                 already; this one loaded nothing */
+	uint64_t records_padded;     /* lenient / null_padding: short records read with NULLs */
+	uint64_t records_truncated;  /* lenient: long records whose extra fields were dropped */
 } sl_job;
 
 void sl_job_clear(sl_job *j); /* frees the strings, zeroes */
@@ -101,6 +108,7 @@ typedef struct sl_ingest_progress {
 	const sl_chunk *chunk; /* set once per chunk, when it is done (Succeeded or Failed) */
 } sl_ingest_progress;
 
+struct sl_reject;
 typedef struct sl_ingest_opts {
 	const char *file;
 	const char *schema_path;
@@ -111,7 +119,22 @@ typedef struct sl_ingest_opts {
 	uint64_t max_errors;
 	double max_error_ratio;
 	bool dry_run;            /* validate: parse and check, write nothing */
-	bool new_job;            /* start a new job even if an unfinished one exists */
+	/* start a new job whatever exists: neither an unfinished job for the
+	   file is resumed nor a finished load of the same content reported */
+	bool new_job;
+	/* The dialect for this run instead of the schema's `csv:` (command-line
+	   options), NULL markers instead of its `null:` (when has_nulls), and
+	   null_padding on top of the schema's. The job records the effective
+	   dialect (sl_job.dialect): a resume reads the file with it. */
+	const sl_csv_dialect *dialect;
+	bool has_nulls;
+	char *const *nulls;
+	size_t nnulls;
+	bool null_padding;
+	/* validate (dry_run): every rejected row, in file order, as it is found
+	   (the record's raw bytes and message are views valid during the call) */
+	int (*reject)(void *ctx, const struct sl_reject *r, const char *column);
+	void *reject_ctx;
 	const char *job_id;      /* resume or retry this job (file and schema from the job) */
 	bool retry;              /* with job_id: run the Failed chunks again */
 	const char *correlation_id;
@@ -130,6 +153,11 @@ typedef struct sl_ingest_result {
 	sl_job job;      /* final state; free with sl_job_clear */
 	bool resumed;    /* an unfinished job was continued */
 	bool paused;     /* opts.pause stopped it: unfinished, resume it later */
+	/* the file's content had been loaded already (same size and hash, schema,
+	   dialect, table): job is that earlier job and nothing was loaded; an
+	   upload's own job (opts.job_id) is then finished pointing at it
+	   (sl_job.same_as) */
+	bool already_loaded;
 	double duration_s;
 	char message[512]; /* on failure: what went wrong and what to do */
 } sl_ingest_result;
@@ -181,6 +209,15 @@ int sl_gc(const char *db, int64_t age_ms, uint64_t *jobs, char *msg, size_t msgl
    prints and the HTTP API returns), and a chunk as one object. */
 void sl_job_json_fields(FILE *f, const sl_job *j, bool resumed, double duration_s);
 void sl_chunk_json(FILE *f, const sl_job *j, const sl_chunk *c);
+/* Pieces of it: rejects_by_code as an object, and a list kept as text
+   ("a\nb\n" with sep '\n', "x; y" with ';') as an array of strings. */
+void sl_job_json_codes(FILE *f, const sl_job *j);
+void sl_job_json_list(FILE *f, const char *list, char sep);
+/* A rejected row as `sluice errors` writes it (the HTTP API's errors too):
+   CSV with the columns record,line,offset,column,code,message,raw, or one
+   JSON object and a line break. */
+void sl_reject_csv(FILE *f, const struct sl_reject *r, const char *column);
+void sl_reject_jsonl(FILE *f, uint32_t chunk, const struct sl_reject *r, const char *column);
 
 /* Record a job for a file without running it: status Accepted, durable,
    run later by sl_ingest() with opts.job_id (which plans it). With an

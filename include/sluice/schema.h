@@ -57,6 +57,13 @@ typedef struct sl_column {
 	char *source;  /* header name in the file (= name unless `source:` says otherwise) */
 	sl_type type;
 	bool required; /* NULL (an empty field, by default) is VAL_REQUIRED */
+	bool optional; /* `optional: true`: the header may lack it (then NULL in every row) */
+	bool trim;     /* `trim: true` (or csv `trim:`): ASCII/Unicode white space around the
+	                  value is stripped before any check, NULL markers included */
+	/* `null: [...]` on the column: its own NULL markers, replacing the dialect's */
+	bool has_nulls;
+	char **nulls;
+	size_t nnulls;
 	bool index;    /* `index: true`: indexed, and filterable in the records API */
 	/* text: lengths in characters (UTF-8 code points), -1 = no limit */
 	int64_t min_length, max_length;
@@ -91,6 +98,8 @@ typedef struct sl_schema {
 	char **nulls;           /* field texts read as NULL (default: the empty string) */
 	size_t nnulls;
 	bool extra_reject; /* `extra_columns: reject`: a file column not in the schema fails the job */
+	bool null_padding; /* csv `null_padding: true`: missing trailing fields read as NULL */
+	bool trim;         /* csv `trim: true`: the default of every column's `trim` */
 	bool has_max_errors, has_max_error_ratio;
 	uint64_t max_errors;
 	double max_error_ratio;
@@ -107,15 +116,38 @@ void sl_schema_free(sl_schema *s);
 const char *sl_type_name(sl_type t);
 
 /*
- * Matching a file's header to the schema. map[i] = index in the file's
- * record of schema column i, or -1 when the file lacks it (NULL for every
- * row). Columns match by exact header name (`source`). Returns 0, or
- * SL_FATAL_HEADER with err naming the missing required columns (or, with
- * extra_reject, the unexpected ones); duplicate header names matched by the
- * schema are also SL_FATAL_HEADER.
+ * Matching a file's header to the schema (docs/schema.md, "Header"). map[i]
+ * = index in the file's record of schema column i, or -1 when the file
+ * lacks it (an `optional` column: NULL for every row). Columns match by
+ * exact header name (`source`). Every column the header lacks that is not
+ * `optional` fails: SL_FATAL_HEADER with err naming each missing column,
+ * the closest header name for each ("did you mean 'Price'?") and the
+ * header's names. So do duplicate header names matched by the schema
+ * (lenient: the first wins, the others are a warning) and, with
+ * extra_reject, header columns the schema does not read.
+ *
+ * r (may be NULL) receives the header names the schema does not read
+ * (`ignored_columns` of the job) and the warnings (empty and duplicate
+ * names ignored).
  */
+typedef struct sl_header_result {
+	char ignored[4096]; /* names, one per line (control bytes shown as '?'), cut at
+	                       the end of the buffer */
+	size_t nignored;
+	char warnings[1024];
+	size_t nwarnings;
+} sl_header_result;
+int sl_schema_match_header(const sl_schema *s, const sl_str *header, size_t n, bool lenient,
+                           int *map, sl_header_result *r, char *err, size_t errlen);
+/* The strict form without a result (kept for callers that need no list). */
 int sl_schema_map_header(const sl_schema *s, const sl_str *header, size_t n, int *map, char *err,
 			 size_t errlen);
+/* Edit distance (Levenshtein) of two short strings, compared without ASCII
+   case; capped at `cap` (returns cap when it is cap or more). */
+size_t sl_name_distance(const char *a, size_t an, const char *b, size_t bn, size_t cap);
+/* The value view with white space (ASCII and Unicode White_Space) stripped
+   from both ends. */
+sl_str sl_str_trim_space(sl_str v);
 
 /* A field's storage form. */
 typedef enum sl_value_kind { SL_VALUE_NULL = 0, SL_VALUE_INT, SL_VALUE_TEXT } sl_value_kind;

@@ -22,6 +22,8 @@
 #define BATCH_ROWS 4096
 #define BATCH_ARENA (1u << 20)
 #define SLOT_BATCHES 8
+#define SHAPE_PADDED    1
+#define SHAPE_TRUNCATED 2
 
 typedef struct entry {
 	uint64_t record, line, offset;
@@ -30,6 +32,8 @@ typedef struct entry {
 	int column; /* schema column of the failure, -1 for structural */
 	sl_str msg; /* in the arena */
 	uint32_t vals; /* good rows: index of its first value in batch.vals */
+	uint8_t shape; /* 0; SHAPE_PADDED: short record read with NULLs; SHAPE_TRUNCATED:
+	                  long record whose extra fields were dropped (lenient) */
 } entry;
 
 typedef struct batch {
@@ -62,6 +66,13 @@ void sl__job_lock_path(const char *db, const char *id, char *path, size_t n);
 
 /* Open the job store, or say why not (jobs.c). */
 int sl__store_open_msg(const char *db, sl_store **st, char *msg, size_t msglen);
+
+/* A job's effective dialect as text, and back (dialect.c). *out is malloc'ed;
+   parse fills what the text names and leaves the rest of *d as it is. */
+int sl__dialect_text(const sl_csv_dialect *d, bool null_padding, char *const *nulls, size_t nnulls,
+                     char **out);
+int sl__dialect_parse(const char *text, sl_csv_dialect *d, bool *null_padding, char ***nulls,
+                      size_t *nnulls);
 
 typedef struct spill spill;
 int sl__spill_open(const sl_schema *sc, spill **out);

@@ -24,6 +24,7 @@
  * its own validator, reader and file offset (pread).
  */
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
@@ -72,8 +73,11 @@ typedef struct ingest {
 	size_t *pending;
 	size_t npending;
 	int fd;
-	size_t expected; /* fields per record */
+	size_t expected; /* fields per record: the header's, or the schema's columns */
 	int *map;        /* schema column -> field index, -1 if absent */
+	bool pad;        /* null_padding or lenient: short records read with NULLs */
+	bool lenient;    /* lenient: long records read, their extra fields dropped */
+	char *dialect_text; /* the effective dialect, as the job records it */
 	uint64_t max_errors;
 	double max_ratio;
 	bool has_max_errors, has_max_ratio;
@@ -101,6 +105,7 @@ typedef struct worker {
 	char *conv; /* conversion output for one record */
 	size_t conv_cap;
 	sl_value *vals;
+	sl_csv_parser *side; /* re-reads the fields of a short or long record (lenient) */
 } worker;
 
 static void say(ingest *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -208,6 +213,7 @@ static entry *batch_add(batch *b, const sl_csv_record *rec, int code, int column
 	e->column = column;
 	e->msg = code ? arena_copy(b, msg, strlen(msg)) : sl_str_make(NULL, 0);
 	e->vals = (uint32_t)b->nvals;
+	e->shape = 0;
 	b->end_offset = rec->offset + rec->raw_len;
 	return e;
 }
@@ -281,13 +287,47 @@ typedef int (*emit_fn)(void *ctx, batch *b);
 static void structural_msg(const ingest *g, const sl_csv_record *rec, char *msg, size_t n)
 {
 	if (rec->error == SL_CSV_TOO_FEW_FIELDS || rec->error == SL_CSV_TOO_MANY_FIELDS)
-		snprintf(msg, n, "record has %zu fields, the header has %zu", rec->nfields_seen,
-			 g->expected);
+		snprintf(msg, n,
+		         g->d.header ? "record has %zu fields, the header has %zu"
+		                     : "record has %zu fields, the schema has %zu columns",
+		         rec->nfields_seen, g->expected);
 	else if (rec->error == SL_CSV_ROW_TOO_LONG)
 		snprintf(msg, n, "record is %llu bytes, the limit is %zu (raw keeps the first %d)",
 			 (unsigned long long)rec->raw_len, g->d.max_row_bytes, SL_CSV_RAW_PREFIX);
 	else
 		snprintf(msg, n, "%s", sl_error_message(rec->error));
+}
+
+/*
+ * The fields of a record the parser counted as short or long. A parser that
+ * keeps such records (lenient) gives them; one that does not gives none
+ * with the error, and then the record's bytes are read again alone, with
+ * their own field count expected. 0 and *fields, or -1: keep the error.
+ */
+static int reread_fields(worker *w, const sl_csv_record *rec, const sl_str **fields, size_t *n)
+{
+	if (rec->nfields && rec->nfields == rec->nfields_seen) {
+		*fields = rec->fields;
+		*n = rec->nfields;
+		return 0;
+	}
+	if (rec->raw.n != rec->raw_len || rec->nfields_seen > SL_CSV_MAX_FIELDS)
+		return -1; /* cut (too long to keep whole) */
+	if (!w->side) {
+		sl_csv_dialect d = w->g->d;
+		d.header = false;
+		if (sl_csv_parser_new(&d, SL_CSV_SCAN_AUTO, &w->side) < 0)
+			return -1;
+	}
+	sl_csv_pos pos = {rec->offset ? rec->offset : 1, 0, rec->line};
+	sl_csv_record r;
+	sl_csv_parser_start_at(w->side, &pos, rec->nfields_seen);
+	sl_csv_feed(w->side, rec->raw.p, rec->raw.n, true);
+	if (sl_csv_next(w->side, &r) != 1 || r.error || r.nfields != rec->nfields_seen)
+		return -1;
+	*fields = r.fields;
+	*n = r.nfields;
+	return 0;
 }
 
 /* Validate one record into the batch. */
@@ -296,15 +336,24 @@ static void take_record(worker *w, batch *b, const sl_csv_record *rec)
 	ingest *g = w->g;
 	const sl_schema *sc = g->schema;
 	char msg[512];
-	if (rec->error) {
+	const sl_str *fields = rec->fields;
+	size_t nf = rec->nfields;
+	int err = rec->error;
+	if ((err == SL_CSV_TOO_FEW_FIELDS && g->pad) ||
+	    (err == SL_CSV_TOO_MANY_FIELDS && g->lenient))
+		if (reread_fields(w, rec, &fields, &nf) == 0)
+			err = 0;
+	if (err) {
 		structural_msg(g, rec, msg, sizeof msg);
-		batch_add(b, rec, rec->error, -1, msg);
+		batch_add(b, rec, err, -1, msg);
 		return;
 	}
+	uint8_t shape = nf < g->expected ? SHAPE_PADDED : nf > g->expected ? SHAPE_TRUNCATED : 0;
 	size_t used = 0;
 	for (size_t i = 0; i < sc->ncols; i++) {
 		int fi = g->map[i];
-		const sl_str *f = fi >= 0 && (size_t)fi < rec->nfields ? &rec->fields[fi] : NULL;
+		/* fields past the record's end (short records, null_padding) read as NULL */
+		const sl_str *f = fi >= 0 && (size_t)fi < nf ? &fields[fi] : NULL;
 		size_t u = 0;
 		int rc = sl_value_convert(w->v, i, f, &w->vals[i], w->conv + used, &u, msg, sizeof msg);
 		if (rc == 0 && w->vals[i].kind == SL_VALUE_NULL) {
@@ -317,12 +366,13 @@ static void take_record(worker *w, batch *b, const sl_csv_record *rec)
 			}
 		}
 		if (rc < 0) {
-			batch_add(b, rec, rc, (int)i, msg);
+			batch_add(b, rec, rc, (int)i, msg)->shape = shape;
 			return;
 		}
 		used += u;
 	}
 	entry *e = batch_add(b, rec, 0, -1, NULL);
+	e->shape = shape;
 	/* Values point into the record (its fields) or into w->conv: copy them
 	   into the arena; those inside the raw record are re-pointed into the
 	   copy made above, so most rows are copied once. */
@@ -357,7 +407,9 @@ static int produce(worker *w, const sl_chunk *c, emit_fn emit, void *ectx, chunk
 	size_t bufsize = c->length < (1u << 20) ? (size_t)c->length + 64 : 0;
 	if ((rc = sl_csv_reader_new(&g->d, SL_CSV_SCAN_AUTO, hashed_read, &h, bufsize, &rd)) < 0)
 		goto out;
-	if (c->seq > 0) {
+	if (c->seq > 0 || !g->d.header) {
+		/* without a header the schema says how many fields a record has,
+		   from the first record on */
 		sl_csv_pos pos = {c->offset, c->first_record, c->first_line};
 		sl_csv_parser_start_at(sl_csv_reader_parser(rd), &pos, g->expected);
 	}
@@ -438,6 +490,7 @@ static int worker_setup(worker *w, ingest *g)
 
 static void worker_teardown(worker *w)
 {
+	sl_csv_parser_free(w->side);
 	sl_validator_free(w->v);
 	free(w->conv);
 	free(w->vals);
@@ -498,7 +551,7 @@ typedef struct grow_ref {
 typedef struct chunk_tx {
 	ingest *g;
 	sl_chunk *c;
-	uint64_t read, loaded, rejected, dup_ignored;
+	uint64_t read, loaded, rejected, dup_ignored, padded, truncated;
 	uint64_t by_code[SL_ERROR_COUNT];
 	int err; /* first failure of a store call */
 	batch *ghead, *gtail; /* the group: batches not yet written */
@@ -576,6 +629,37 @@ static void mark_dup(chunk_tx *tx, entry *e)
 	tx->dup_ignored += ign;
 }
 
+/* "key reference=R1 already loaded by job j... (ignored: ...)" */
+static void dup_msg(const sl_schema *sc, const sl_value *vals, const char *owner, const char *self,
+                    char *out, size_t n)
+{
+	size_t o = (size_t)snprintf(out, n, "key ");
+	for (size_t k = 0; k < sc->nkey && o < n; k++) {
+		const sl_value *v = &vals[sc->key[k]];
+		int w;
+		if (v->kind == SL_VALUE_INT)
+			w = snprintf(out + o, n - o, "%s%s=%lld", k ? ", " : "",
+			             sc->cols[sc->key[k]].name, (long long)v->i);
+		else
+			w = snprintf(out + o, n - o, "%s%s=%.*s%s", k ? ", " : "",
+			             sc->cols[sc->key[k]].name, (int)(v->s.n > 80 ? 80 : v->s.n),
+			             v->s.p, v->s.n > 80 ? "..." : "");
+		o += w > 0 ? (size_t)w : 0;
+	}
+	if (o >= n)
+		return;
+	if (!owner[0])
+		snprintf(out + o, n - o, " already loaded");
+	else if (!strcmp(owner, self)) /* no id: the same file gives the same messages */
+		snprintf(out + o, n - o, " already loaded by an earlier row of this file%s",
+		         sc->on_duplicate == SL_DUP_IGNORE ? " (ignored: on_duplicate is ignore)"
+		                                           : "");
+	else
+		snprintf(out + o, n - o, " already loaded by job %s%s", owner,
+		         sc->on_duplicate == SL_DUP_IGNORE ? " (ignored: on_duplicate is ignore)"
+		                                           : "");
+}
+
 /* Write the group: good rows in key order, then every reject, then free it. */
 static int flush_group(chunk_tx *tx)
 {
@@ -637,6 +721,8 @@ static int flush_group(chunk_tx *tx)
 		for (size_t i = 0; i < b->n && tx->err == 0; i++) {
 			entry *e = &b->e[i];
 			tx->read++;
+			tx->padded += e->shape == SHAPE_PADDED;
+			tx->truncated += e->shape == SHAPE_TRUNCATED;
 			if (e->code == 0) {
 				tx->loaded += !g->sp; /* spilled rows count when merged */
 				continue;
@@ -645,11 +731,14 @@ static int flush_group(chunk_tx *tx)
 			int k = sl_error_index(e->code);
 			if (k >= 0)
 				tx->by_code[k]++;
-			if (g->st) {
-				sl_reject r = {e->record, e->line, e->offset, e->column, e->code, e->msg, e->raw};
-				tx->err = g->ops->reject_insert(g->st, g->job.id, tx->c->seq, &r,
-								e->column >= 0 ? sc->cols[e->column].name : NULL);
-			}
+			sl_reject r = {e->record, e->line, e->offset, e->column,
+			               e->code,   e->msg,  e->raw};
+			const char *col = e->column >= 0 ? sc->cols[e->column].name : NULL;
+			if (g->st)
+				tx->err =
+				    g->ops->reject_insert(g->st, g->job.id, tx->c->seq, &r, col);
+			else if (g->o->reject && g->o->reject(g->o->reject_ctx, &r, col) != 0)
+				tx->err = SL_INTERNAL; /* the caller stopped the listing */
 		}
 	}
 	while (tx->ghead) {
@@ -696,6 +785,13 @@ static int merge_insert(void *ctx, const spilled_row *r)
 	}
 	entry e = {.record = r->record, .line = r->line, .offset = r->offset, .raw = r->raw};
 	mark_dup(tx, &e);
+	/* name the key and the job whose row holds it: the user's next
+	   question is which load came first */
+	char owner[SL_JOB_ID_LEN] = "", text[512];
+	if ((rc = g->ops->target_key_owner(g->st, r->vals, owner)) < 0)
+		return tx->err = rc;
+	dup_msg(sc, r->vals, owner, g->job.id, text, sizeof text);
+	e.msg = sl_str_make(text, strlen(text));
 	tx->rejected++;
 	tx->by_code[sl_error_index(SL_DUP_KEY)]++;
 	sl_reject rj = {e.record, e.line, e.offset, e.column, e.code, e.msg, e.raw};
@@ -788,6 +884,8 @@ static int chunk_commit(ingest *g, chunk_tx *tx, double t0)
 	j->rows_read += tx->read;
 	j->rows_loaded += tx->loaded;
 	j->rows_rejected += tx->rejected;
+	j->records_padded += tx->padded;
+	j->records_truncated += tx->truncated;
 	for (int k = 0; k < SL_ERROR_COUNT; k++)
 		j->rejects_by_code[k] += tx->by_code[k];
 	j->chunks_processed++;
@@ -983,6 +1081,8 @@ static bool stop_requested(ingest *g)
 	return false;
 }
 
+static void test_kill_point(const char *name);
+
 static int run_chunks(ingest *g)
 {
 	int rc = 0, threads = g->o->threads > 0 ? g->o->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
@@ -1031,6 +1131,8 @@ static int run_chunks(ingest *g)
 		rc = write_chunk(g, &self, k);
 		if (rc < 0)
 			break;
+		if (k + 1 == g->npending)
+			test_kill_point("last_chunk");
 		progress_chunk(g, &g->chunks[g->pending[k]]);
 		/* the chunk is done: wait for its worker to finish, drop what it
 		   sent for a chunk the writer redid itself, then hand the slot to
@@ -1090,17 +1192,27 @@ out:
 
 /* --- planning ------------------------------------------------------------- */
 
-/* Read the header (or the first record) and map the schema's columns. */
+/* Read the header and map the schema's columns to its fields; without a
+   header, columns map by position and a record has the schema's count. */
 static int map_header(ingest *g)
 {
 	int rc;
 	sl_csv_reader *rd = NULL;
 	sl_fd_range range = {g->fd, 0, g->job.file_size};
 	sl_csv_record rec;
-	char err[512] = "";
+	char err[1024] = "";
+	sl_header_result *hr = NULL;
 	free(g->map);
 	g->map = calloc(g->schema->ncols + 1, sizeof *g->map);
 	if (!g->map)
+		return SL_NOMEM;
+	if (!g->d.header) {
+		g->expected = g->schema->ncols;
+		for (size_t i = 0; i < g->schema->ncols; i++)
+			g->map[i] = (int)i;
+		return 0;
+	}
+	if (!(hr = malloc(sizeof *hr)))
 		return SL_NOMEM;
 	if ((rc = sl_csv_reader_new(&g->d, SL_CSV_SCAN_AUTO, sl_fd_range_read, &range, 1u << 16, &rd)) < 0)
 		goto out;
@@ -1112,24 +1224,28 @@ static int map_header(ingest *g)
 		say(g, "the file is empty: no header row to match the schema's columns against");
 		goto out;
 	}
+	/* the fields the header line really has, whatever the first data record says */
 	g->expected = rec.nfields_seen;
-	if (!rec.is_header) {
-		/* no header: columns by position */
-		for (size_t i = 0; i < g->schema->ncols; i++)
-			g->map[i] = i < rec.nfields_seen ? (int)i : -1;
-		rc = 0;
-		goto out;
-	}
 	if (rec.error) {
 		rc = SL_FATAL_HEADER;
 		say(g, "the header row (line %llu) is malformed: %s (%s)", (unsigned long long)rec.line,
 		    sl_error_message(rec.error), sl_error_name(rec.error));
 		goto out;
 	}
-	rc = sl_schema_map_header(g->schema, rec.fields, rec.nfields, g->map, err, sizeof err);
-	if (rc < 0)
+	rc = sl_schema_match_header(g->schema, rec.fields, rec.nfields, g->lenient, g->map, hr, err,
+	                            sizeof err);
+	if (rc < 0) {
 		say(g, "%s", err);
+		goto out;
+	}
+	free(g->job.ignored_columns);
+	free(g->job.warnings);
+	g->job.ignored_columns = hr->nignored ? strdup(hr->ignored) : NULL;
+	g->job.warnings = hr->nwarnings ? strdup(hr->warnings) : NULL;
+	if ((hr->nignored && !g->job.ignored_columns) || (hr->nwarnings && !g->job.warnings))
+		rc = SL_NOMEM;
 out:
+	free(hr);
 	sl_csv_reader_free(rd);
 	return rc;
 }
@@ -1224,6 +1340,21 @@ static int fingerprint_ok(ingest *g, const struct stat *st)
 	return SL_IO_CHANGED;
 }
 
+/*
+ * Test only: SLUICE_TEST_KILL=NAME makes the process kill itself (SIGKILL,
+ * as kill -9 would) at the named point, so tests can stop it exactly
+ * between two commits without sleeping and hoping: "last_chunk" (the last
+ * chunk committed, the job not finished yet) and "finished" (the job's
+ * final status committed, the process not exited yet). Never set it
+ * otherwise.
+ */
+static void test_kill_point(const char *name)
+{
+	const char *k = getenv("SLUICE_TEST_KILL");
+	if (k && !strcmp(k, name))
+		raise(SIGKILL);
+}
+
 static int finish_job(ingest *g, int rc)
 {
 	sl_job *j = &g->job;
@@ -1256,7 +1387,120 @@ static int finish_job(ingest *g, int rc)
 			g->ops->cancel_set(g->st, j->id, false);
 		g->ops->commit(g->st);
 	}
+	if (r == 0)
+		test_kill_point("finished");
 	return r;
+}
+
+/* The dialect of this run: the job's own when it has one (a resume reads
+   the file as it was started), else the schema's with the caller's
+   overrides; as text for the job (its identity, with the content). */
+static int effective_dialect(ingest *g, bool job_known)
+{
+	const sl_ingest_opts *o = g->o;
+	sl_schema *sc = g->schema;
+	g->d = o->dialect ? *o->dialect : sc->dialect;
+	sc->null_padding |= o->null_padding;
+	if (o->has_nulls) {
+		char **n = calloc(o->nnulls ? o->nnulls : 1, sizeof *n);
+		if (!n)
+			return SL_NOMEM;
+		for (size_t i = 0; i < o->nnulls; i++)
+			if (!(n[i] = strdup(o->nulls[i])))
+				return SL_NOMEM; /* the schema frees what is in it */
+		for (size_t i = 0; i < sc->nnulls; i++)
+			free(sc->nulls[i]);
+		free(sc->nulls);
+		sc->nulls = n;
+		sc->nnulls = o->nnulls;
+	}
+	if (job_known && g->job.dialect) {
+		char **n = NULL;
+		size_t nn = 0;
+		int rc = sl__dialect_parse(g->job.dialect, &g->d, &sc->null_padding, &n, &nn);
+		if (rc < 0 || !n) {
+			for (size_t i = 0; i < nn; i++)
+				free(n[i]);
+			free(n);
+			say(g, "job %s: its recorded dialect '%.200s' cannot be read", g->job.id,
+			    g->job.dialect);
+			return rc < 0 ? rc : SL_INTERNAL;
+		}
+		for (size_t i = 0; i < sc->nnulls; i++)
+			free(sc->nulls[i]);
+		free(sc->nulls);
+		sc->nulls = n;
+		sc->nnulls = nn;
+	}
+	const char *why;
+	if (sl_csv_dialect_check(&g->d, &why)) {
+		say(g, "dialect: %s", why);
+		return SL_CONFIG;
+	}
+	g->lenient = g->d.lenient_quotes;
+	g->pad = sc->null_padding || g->lenient;
+	return sl__dialect_text(&g->d, sc->null_padding, sc->nulls, sc->nnulls, &g->dialect_text);
+}
+
+/* XXH3-64 of the whole file (what planning computes), for comparing with
+   earlier jobs before a new one is planned. */
+static int file_hash(int fd, uint64_t *out)
+{
+	XXH3_state_t *xx = XXH3_createState();
+	char *buf = malloc(1u << 20);
+	int rc = 0;
+	if (!xx || !buf) {
+		rc = SL_NOMEM;
+		goto out;
+	}
+	XXH3_64bits_reset(xx);
+	for (off_t off = 0;;) {
+		ssize_t n = pread(fd, buf, 1u << 20, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = SL_IO_READ;
+			goto out;
+		}
+		if (n == 0)
+			break;
+		XXH3_64bits_update(xx, buf, (size_t)n);
+		off += n;
+	}
+	*out = XXH3_64bits_digest(xx);
+out:
+	XXH3_freeState(xx);
+	free(buf);
+	return rc;
+}
+
+/* Has a finished job loaded this content already (same size and hash,
+   schema, dialect, table)? 1 and *prev, 0 no. Only a candidate of the same
+   size makes the file be read for its hash. */
+static int find_loaded(ingest *g, const struct stat *st, sl_job *prev)
+{
+	uint64_t size = (uint64_t)st->st_size, h;
+	int rc = g->ops->job_find_loaded(g->st, g->schema->table, g->schema->hash, size, NULL,
+	                                 g->dialect_text, prev);
+	if (rc <= 0)
+		return rc;
+	sl_job_clear(prev);
+	if ((rc = file_hash(g->fd, &h)) < 0) {
+		say(g, "%s: %s", g->job.file ? g->job.file : "the file", strerror(errno));
+		return rc;
+	}
+	rc = g->ops->job_find_loaded(g->st, g->schema->table, g->schema->hash, size, &h,
+	                             g->dialect_text, prev);
+	if (rc == 1 && g->job.id[0] && !strcmp(prev->id, g->job.id))
+		rc = 0; /* itself (cannot be: it is not finished) */
+	return rc;
+}
+
+/* An upload's job whose content was loaded already: finish it pointing at
+   the earlier job, with that job's status, loading nothing. */
+static int tx_same_as(ingest *g)
+{
+	return g->ops->job_update(g->st, &g->job);
 }
 
 static int lock_job(ingest *g, const char *db)
@@ -1328,9 +1572,13 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 	}
 	if ((rc = sl_schema_load(schema_path, &g->schema, err, sizeof err)) < 0) {
 		say(g, "%s", err);
+		if (rc == SL_IO_OPEN)
+			rc =
+			    SL_CONFIG; /* a missing or unreadable schema is a configuration error */
 		goto out;
 	}
-	g->d = g->schema->dialect;
+	if ((rc = effective_dialect(g, job_known)) < 0)
+		goto out;
 	g->has_max_errors = o->has_max_errors || g->schema->has_max_errors;
 	g->max_errors = o->has_max_errors ? o->max_errors : g->schema->max_errors;
 	g->has_max_ratio = o->has_max_error_ratio || g->schema->has_max_error_ratio;
@@ -1357,6 +1605,52 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 		if (rc < 0)
 			goto out;
 		job_known = rc == 1;
+		if (job_known && g->job.dialect && strcmp(g->job.dialect, g->dialect_text)) {
+			rc = SL_INVAL;
+			say(g,
+			    "job %s for this file is unfinished and reads it with another dialect "
+			    "(%s); "
+			    "resume it with the options it was started with ('sluice resume %s'), "
+			    "or "
+			    "start a new job with --new",
+			    g->job.id, g->job.dialect, g->job.id);
+			goto out;
+		}
+	}
+	/* the same content loaded already by a finished job: report it, load
+	   nothing (a new file, or an upload's job that has not started) */
+	if (g->st && !o->new_job && (!job_known || g->job.status == SL_JOB_ACCEPTED)) {
+		sl_job prev = {0};
+		rc = find_loaded(g, &st, &prev);
+		if (rc < 0) {
+			sl_job_clear(&prev);
+			goto out;
+		}
+		if (rc == 1) {
+			res->already_loaded = true;
+			rc = 0;
+			if (!job_known) {
+				sl_job_clear(&g->job);
+				g->job = prev;
+				goto out;
+			}
+			g->job.status = prev.status;
+			memcpy(g->job.same_as, prev.id, sizeof g->job.same_as);
+			free(g->job.error_message);
+			free(g->job.dialect);
+			g->job.dialect = strdup(g->dialect_text);
+			g->job.error_message = NULL;
+			char m[256];
+			snprintf(m, sizeof m,
+			         "the same content was loaded by job %s (%s); nothing loaded",
+			         prev.id, sl_job_status_name(prev.status));
+			g->job.error_message = strdup(m);
+			g->job.finished_ms = g->job.updated_ms = sl_now_ms();
+			sl_job_clear(&prev);
+			if ((rc = store_tx(g, tx_same_as)) < 0)
+				say(g, "database: %s", sl_store_errmsg(g->st));
+			goto out;
+		}
 	}
 	if (job_known) {
 		if (g->job.schema_hash != g->schema->hash) {
@@ -1382,6 +1676,10 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 	} else {
 		if ((rc = sl__job_init(&g->job, path, &st, g->schema, schema_path, o->correlation_id)) < 0)
 			goto out;
+		if (!(g->job.dialect = strdup(g->dialect_text))) {
+			rc = SL_NOMEM;
+			goto out;
+		}
 		if (g->st && (rc = store_tx(g, tx_job_insert)) < 0) {
 			say(g, "database: %s", sl_store_errmsg(g->st));
 			goto out;
@@ -1425,6 +1723,10 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 	}
 
 	/* from here on the job exists: failures are recorded on it */
+	if (!g->job.dialect && !(g->job.dialect = strdup(g->dialect_text))) {
+		rc = SL_NOMEM;
+		goto fail;
+	}
 	if ((rc = map_header(g)) < 0)
 		goto fail;
 	if (g->job.status == SL_JOB_ACCEPTED || g->job.status == SL_JOB_CHUNKING) {
@@ -1509,6 +1811,7 @@ out:
 	free(g->chunks);
 	free(g->pending);
 	free(g->map);
+	free(g->dialect_text);
 	free(path);
 	while (g->free_list) {
 		batch *b = g->free_list;

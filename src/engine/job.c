@@ -49,5 +49,8 @@ void sl_job_clear(sl_job *j)
 	free(j->table);
 	free(j->error_message);
 	free(j->correlation_id);
+	free(j->dialect);
+	free(j->ignored_columns);
+	free(j->warnings);
 	memset(j, 0, sizeof *j);
 }

@@ -17,6 +17,38 @@ static void str_or_null(FILE *f, const char *s)
 		fputs("null", f);
 }
 
+void sl_job_json_list(FILE *f, const char *s, char sep)
+{
+	fputc('[', f);
+	for (bool first = true; s && *s;) {
+		const char *e = strchr(s, sep);
+		size_t n = e ? (size_t)(e - s) : strlen(s);
+		if (n) {
+			fputs(first ? "" : ",", f);
+			sl_json_sv(f, sl_str_make(s, n));
+			first = false;
+		}
+		s += n + (e != NULL);
+		while (sep == ';' && *s == ' ')
+			s++;
+	}
+	fputc(']', f);
+}
+
+void sl_job_json_codes(FILE *f, const sl_job *j)
+{
+	bool first = true;
+	fputc('{', f);
+	for (int k = 0; k < SL_ERROR_COUNT; k++) {
+		if (!j->rejects_by_code[k])
+			continue;
+		fprintf(f, "%s\"%s\":%llu", first ? "" : ",", sl_error_name(sl_error_at(k)),
+		        (unsigned long long)j->rejects_by_code[k]);
+		first = false;
+	}
+	fputc('}', f);
+}
+
 void sl_job_json_fields(FILE *f, const sl_job *j, bool resumed, double duration_s)
 {
 	fputs("\"job_id\":", f);
@@ -30,27 +62,29 @@ void sl_job_json_fields(FILE *f, const sl_job *j, bool resumed, double duration_
 	fputs(",\"correlation_id\":", f);
 	str_or_null(f, j->correlation_id);
 	fprintf(f,
-		",\"bytes\":%llu,\"bytes_done\":%llu,\"rows_read\":%llu,\"rows_loaded\":%llu,"
-		"\"rows_rejected\":%llu,\"rejects_by_code\":{",
-		(unsigned long long)j->bytes_total, (unsigned long long)j->bytes_done,
-		(unsigned long long)j->rows_read, (unsigned long long)j->rows_loaded,
-		(unsigned long long)j->rows_rejected);
-	bool first = true;
-	for (int k = 0; k < SL_ERROR_COUNT; k++) {
-		if (!j->rejects_by_code[k])
-			continue;
-		fprintf(f, "%s\"%s\":%llu", first ? "" : ",", sl_error_name(sl_error_at(k)),
-			(unsigned long long)j->rejects_by_code[k]);
-		first = false;
-	}
+	        ",\"bytes\":%llu,\"bytes_done\":%llu,\"rows_read\":%llu,\"rows_loaded\":%llu,"
+	        "\"rows_rejected\":%llu,\"rejects_by_code\":",
+	        (unsigned long long)j->bytes_total, (unsigned long long)j->bytes_done,
+	        (unsigned long long)j->rows_read, (unsigned long long)j->rows_loaded,
+	        (unsigned long long)j->rows_rejected);
+	sl_job_json_codes(f, j);
 	fprintf(f,
-		"},\"chunks_total\":%llu,\"chunks_processed\":%llu,\"chunks_succeeded\":%llu,"
-		"\"chunks_failed\":%llu,\"resumed\":%s,\"duration_s\":%.3f,\"created_ms\":%lld,"
-		"\"started_ms\":%lld,\"finished_ms\":%lld,\"updated_ms\":%lld",
-		(unsigned long long)j->chunks_total, (unsigned long long)j->chunks_processed,
-		(unsigned long long)j->chunks_succeeded, (unsigned long long)j->chunks_failed,
-		resumed ? "true" : "false", duration_s, (long long)j->created_ms,
-		(long long)j->started_ms, (long long)j->finished_ms, (long long)j->updated_ms);
+	        ",\"chunks_total\":%llu,\"chunks_processed\":%llu,\"chunks_succeeded\":%llu,"
+	        "\"chunks_failed\":%llu,\"resumed\":%s,\"duration_s\":%.3f,\"created_ms\":%lld,"
+	        "\"started_ms\":%lld,\"finished_ms\":%lld,\"updated_ms\":%lld",
+	        (unsigned long long)j->chunks_total, (unsigned long long)j->chunks_processed,
+	        (unsigned long long)j->chunks_succeeded, (unsigned long long)j->chunks_failed,
+	        resumed ? "true" : "false", duration_s, (long long)j->created_ms,
+	        (long long)j->started_ms, (long long)j->finished_ms, (long long)j->updated_ms);
+	fprintf(f, ",\"records_padded\":%llu,\"records_truncated\":%llu,\"dialect\":",
+	        (unsigned long long)j->records_padded, (unsigned long long)j->records_truncated);
+	str_or_null(f, j->dialect);
+	fputs(",\"ignored_columns\":", f);
+	sl_job_json_list(f, j->ignored_columns, '\n');
+	fputs(",\"warnings\":", f);
+	sl_job_json_list(f, j->warnings, ';');
+	fputs(",\"same_as\":", f);
+	str_or_null(f, j->same_as[0] ? j->same_as : NULL);
 	if (j->error_code) {
 		fprintf(f, ",\"error\":{\"code\":\"%s\",\"message\":", sl_error_name(j->error_code));
 		sl_json_cstr(f, j->error_message ? j->error_message : sl_error_message(j->error_code));
@@ -73,4 +107,47 @@ void sl_chunk_json(FILE *f, const sl_job *j, const sl_chunk *c)
 	fputs(",\"last_message\":", f);
 	str_or_null(f, c->last_message[0] ? c->last_message : NULL);
 	fputc('}', f);
+}
+
+static void csv_field(FILE *f, const char *p, size_t n)
+{
+	bool q = false;
+	for (size_t i = 0; i < n && !q; i++)
+		q = p[i] == ',' || p[i] == '"' || p[i] == '\n' || p[i] == '\r';
+	if (!q) {
+		fwrite(p, 1, n, f);
+		return;
+	}
+	fputc('"', f);
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '"')
+			fputc('"', f);
+		fputc(p[i], f);
+	}
+	fputc('"', f);
+}
+
+void sl_reject_csv(FILE *f, const sl_reject *r, const char *column)
+{
+	fprintf(f, "%llu,%llu,%llu,", (unsigned long long)r->record, (unsigned long long)r->line,
+	        (unsigned long long)r->offset);
+	csv_field(f, column ? column : "", column ? strlen(column) : 0);
+	fprintf(f, ",%s,", sl_error_name(r->code));
+	csv_field(f, r->message.p, r->message.n);
+	fputc(',', f);
+	csv_field(f, r->raw.p, r->raw.n);
+	fputc('\n', f);
+}
+
+void sl_reject_jsonl(FILE *f, uint32_t chunk, const sl_reject *r, const char *column)
+{
+	fprintf(f, "{\"record\":%llu,\"line\":%llu,\"offset\":%llu,\"chunk\":%u,\"column\":",
+	        (unsigned long long)r->record, (unsigned long long)r->line,
+	        (unsigned long long)r->offset, chunk);
+	str_or_null(f, column);
+	fprintf(f, ",\"code\":\"%s\",\"message\":", sl_error_name(r->code));
+	sl_json_sv(f, r->message);
+	fputs(",\"raw\":", f);
+	sl_json_sv(f, r->raw);
+	fputs("}\n", f);
 }

@@ -95,45 +95,13 @@ void http_json_error(FILE *f, const char *code, const char *message)
 	fputs("}}\n", f);
 }
 
-static void csv_field(FILE *f, const char *p, size_t n)
-{
-	bool q = false;
-	for (size_t i = 0; i < n && !q; i++)
-		q = p[i] == ',' || p[i] == '"' || p[i] == '\n' || p[i] == '\r';
-	if (!q) {
-		fwrite(p, 1, n, f);
-		return;
-	}
-	fputc('"', f);
-	for (size_t i = 0; i < n; i++) {
-		if (p[i] == '"')
-			fputc('"', f);
-		fputc(p[i], f);
-	}
-	fputc('"', f);
-}
-
+/* The library's writers, which `sluice errors` uses too: one shape. */
 void http_reject_csv(FILE *f, const sl_reject *r, const char *column)
 {
-	fprintf(f, "%llu,%llu,%llu,", (unsigned long long)r->record, (unsigned long long)r->line,
-		(unsigned long long)r->offset);
-	csv_field(f, column ? column : "", column ? strlen(column) : 0);
-	fprintf(f, ",%s,", sl_error_name(r->code));
-	csv_field(f, r->message.p, r->message.n);
-	fputc(',', f);
-	csv_field(f, r->raw.p, r->raw.n);
-	fputc('\n', f);
+	sl_reject_csv(f, r, column);
 }
 
 void http_reject_jsonl(FILE *f, uint32_t chunk, const sl_reject *r, const char *column)
 {
-	fprintf(f, "{\"record\":%llu,\"line\":%llu,\"offset\":%llu,\"chunk\":%u,\"column\":",
-		(unsigned long long)r->record, (unsigned long long)r->line,
-		(unsigned long long)r->offset, chunk);
-	http_json_str(f, column);
-	fprintf(f, ",\"code\":\"%s\",\"message\":", sl_error_name(r->code));
-	sl_json_sv(f, r->message);
-	fputs(",\"raw\":", f);
-	sl_json_sv(f, r->raw);
-	fputs("}\n", f);
+	sl_reject_jsonl(f, chunk, r, column);
 }

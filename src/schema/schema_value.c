@@ -948,7 +948,16 @@ int sl_value_convert(sl_validator *v, size_t col, const sl_str *field, sl_value 
 	struct vcol *vc = &v->cols[col];
 	const sl_column *c = vc->c;
 	bool is_null = field == NULL;
-	if (!is_null) {
+	sl_str trimmed;
+	if (field && c->trim) {
+		trimmed = sl_str_trim_space(*field);
+		field = &trimmed;
+	}
+	if (!is_null && c->has_nulls) {
+		/* the column's own markers replace the dialect's */
+		for (size_t k = 0; k < c->nnulls && !is_null; k++)
+			is_null = sl_str_eq_cstr(*field, c->nulls[k]);
+	} else if (!is_null) {
 		if (v->nulls_only_empty) {
 			is_null = field->n == 0;
 		} else {

@@ -1,7 +1,7 @@
 /*
  * Schemas from YAML: parse with libfyaml, check everything a user can get
- * wrong, and build the immutable sl_schema. Also header matching
- * (sl_schema_map_header) and the type names.
+ * wrong, and build the immutable sl_schema. Also the type names (header
+ * matching is in schema_header.c).
  *
  * Every error is "PATH:LINE:COL: what is wrong" at the YAML node at fault, so
  * a user can go straight to it. libfyaml (0.7) gives marks only for scalar
@@ -471,11 +471,15 @@ enum {
 	C_PRECISION,
 	C_SCALE,
 	C_FORMAT,
+	C_OPTIONAL,
+	C_NULL,
+	C_TRIM,
 	C_COUNT
 };
 static const char *const column_keys[C_COUNT] = {
-    "name",    "source", "type",   "required", "index", "description", "min_length", "max_length",
-    "pattern", "enum",   "values", "min",      "max",   "precision",   "scale",      "format"};
+    "name",       "source",  "type",     "required", "index", "description", "min_length",
+    "max_length", "pattern", "enum",     "values",   "min",   "max",         "precision",
+    "scale",      "format",  "optional", "null",     "trim"};
 
 /* Which types each key applies to (bit per sl_type). */
 #define T(t) (1u << SL_TYPE_##t)
@@ -589,6 +593,23 @@ static int parse_column(struct ctx *x, struct fy_node *n, size_t idx, sl_column 
 		return rc;
 	if (k[C_INDEX] && (rc = get_bool(x, k[C_INDEX], v[C_INDEX], "index", &c->index)))
 		return rc;
+	if (k[C_OPTIONAL] &&
+	    (rc = get_bool(x, k[C_OPTIONAL], v[C_OPTIONAL], "optional", &c->optional)))
+		return rc;
+	if (c->optional && c->required)
+		return fail(x, k[C_OPTIONAL], NULL,
+		            "column '%s' is both optional (the file may lack it) and required "
+		            "(never NULL): choose one",
+		            c->name);
+	c->trim = x->s->trim; /* the csv default, unless the column says */
+	if (k[C_TRIM] && (rc = get_bool(x, k[C_TRIM], v[C_TRIM], "trim", &c->trim)))
+		return rc;
+	if (k[C_NULL]) {
+		if ((rc =
+		         get_strings(x, k[C_NULL], v[C_NULL], "null", true, &c->nulls, &c->nnulls)))
+			return rc;
+		c->has_nulls = true;
+	}
 	if (k[C_DESCRIPTION]) {
 		const char *d;
 		if ((rc = get_text(x, k[C_DESCRIPTION], v[C_DESCRIPTION], "description", &d, NULL)))
@@ -721,11 +742,13 @@ enum {
 	K_UTF8,
 	K_KEEP_EMPTY,
 	K_MAX_ROW,
+	K_NULL_PADDING,
+	K_TRIM,
 	K_COUNT
 };
-static const char *const csv_keys[K_COUNT] = {"delimiter",        "quote",  "escape",  "comment",
-                                              "header",           "null",   "lenient", "utf8",
-                                              "keep_empty_lines", "max_row"};
+static const char *const csv_keys[K_COUNT] = {
+    "delimiter", "quote", "escape",           "comment", "header",       "null",
+    "lenient",   "utf8",  "keep_empty_lines", "max_row", "null_padding", "trim"};
 
 /* One byte, or one of the words: tab (delimiter), none (quote, escape, comment). */
 static int get_byte(struct ctx *x, struct fy_node *key, struct fy_node *n, const char *what,
@@ -784,6 +807,11 @@ static int parse_csv(struct ctx *x, struct fy_node *key, struct fy_node *n)
 		return rc;
 	if (k[K_UTF8] &&
 	    (rc = get_bool(x, k[K_UTF8], v[K_UTF8], "utf8", &s->dialect.validate_utf8)))
+		return rc;
+	if (k[K_NULL_PADDING] && (rc = get_bool(x, k[K_NULL_PADDING], v[K_NULL_PADDING],
+	                                        "null_padding", &s->null_padding)))
+		return rc;
+	if (k[K_TRIM] && (rc = get_bool(x, k[K_TRIM], v[K_TRIM], "trim", &s->trim)))
 		return rc;
 	if (k[K_KEEP_EMPTY]) {
 		bool keep = false;
@@ -991,6 +1019,12 @@ static int parse_doc(struct ctx *x, struct fy_node *root)
 
 	if (k[S_KEY] && (rc = parse_key(x, k[S_KEY], v[S_KEY])))
 		return rc;
+	for (size_t i = 0; i < s->nkey; i++)
+		if (s->cols[s->key[i]].optional)
+			return fail(x, v[S_KEY], k[S_KEY],
+			            "key column '%s' cannot be optional (a row without its key "
+			            "cannot be loaded once)",
+			            s->cols[s->key[i]].name);
 	if (k[S_ON_DUPLICATE]) {
 		const char *t;
 		if ((rc = get_text(x, k[S_ON_DUPLICATE], v[S_ON_DUPLICATE], "on_duplicate", &t,
@@ -1133,6 +1167,9 @@ void sl_schema_free(sl_schema *s)
 		for (size_t k = 0; k < c->nvalues; k++)
 			free(c->values[k]);
 		free(c->values);
+		for (size_t k = 0; k < c->nnulls; k++)
+			free(c->nulls[k]);
+		free(c->nulls);
 	}
 	/* a column that failed half-way is counted in ncols, so nothing leaks */
 	free(s->cols);
@@ -1144,83 +1181,4 @@ void sl_schema_free(sl_schema *s)
 	free(s->name);
 	free(s->table);
 	free(s);
-}
-
-/* --- header matching --------------------------------------------------------- */
-
-static size_t start_list(char *err, size_t errlen, const char *head)
-{
-	set_err(err, errlen, "%s", head);
-	return err && errlen ? strlen(err) : 0;
-}
-
-/* Appends ", name" (or "name" first) to a message, stopping short of the end. */
-static void list_add(char *err, size_t errlen, size_t *o, bool *first, const char *p, size_t n)
-{
-	if (!err || *o >= errlen)
-		return;
-	int w = snprintf(err + *o, errlen - *o, "%s%.*s", *first ? "" : ", ",
-	                 (int)(n > 60 ? 60 : n), p);
-	*first = false;
-	if (w > 0)
-		*o += (size_t)w;
-	if (*o >= errlen)
-		*o = errlen;
-}
-
-int sl_schema_map_header(const sl_schema *s, const sl_str *header, size_t n, int *map, char *err,
-                         size_t errlen)
-{
-	size_t o = 0;
-	bool first = true;
-	if (err && errlen)
-		err[0] = 0;
-	for (size_t i = 0; i < s->ncols; i++) {
-		sl_str src = sl_str_make(s->cols[i].source, strlen(s->cols[i].source));
-		map[i] = -1;
-		for (size_t j = 0; j < n; j++) {
-			if (!sl_str_eq(header[j], src))
-				continue;
-			if (map[i] >= 0) {
-				set_err(
-				    err, errlen,
-				    "the header has the column '%.60s' twice (fields %d and %zu)",
-				    s->cols[i].source, map[i] + 1, j + 1);
-				return SL_FATAL_HEADER;
-			}
-			map[i] = (int)j;
-		}
-	}
-	/* key columns count as required: a row without its key cannot be loaded once */
-	for (size_t i = 0; i < s->ncols; i++) {
-		bool req = s->cols[i].required;
-		for (size_t k = 0; k < s->nkey; k++)
-			req |= s->key[k] == i;
-		if (map[i] < 0 && req) {
-			if (first)
-				o = start_list(err, errlen, "the header lacks required columns: ");
-			list_add(err, errlen, &o, &first, s->cols[i].source,
-			         strlen(s->cols[i].source));
-		}
-	}
-	if (!first)
-		return SL_FATAL_HEADER;
-	if (s->extra_reject) {
-		for (size_t j = 0; j < n; j++) {
-			size_t i;
-			for (i = 0; i < s->ncols; i++)
-				if (map[i] == (int)j)
-					break;
-			if (i < s->ncols)
-				continue;
-			if (first)
-				o = start_list(err, errlen,
-				               "the header has columns the schema does not "
-				               "(extra_columns: reject): ");
-			list_add(err, errlen, &o, &first, header[j].p, header[j].n);
-		}
-		if (!first)
-			return SL_FATAL_HEADER;
-	}
-	return 0;
 }

@@ -62,6 +62,9 @@ typedef struct sl_store_ops {
 	/* Insert n rows of a table without a key (nothing can clash): several
 	   per statement, which saves most of SQLite's per-statement work. */
 	int (*target_insert_many)(sl_store *s, const sl_value *const *vals, size_t n);
+	/* Which job loaded the row with the key of `vals` (values in schema
+	   column order): its id in job, or "" when no row has that key. */
+	int (*target_key_owner)(sl_store *s, const sl_value *vals, char job[SL_JOB_ID_LEN]);
 	int (*target_delete_job)(sl_store *s, const char *table, const char *job_id, uint64_t *rows);
 
 	/* Insert a new job; assigns j->seq (1, 2, ... per database). */
@@ -72,6 +75,12 @@ typedef struct sl_store_ops {
 	/* The newest unfinished job for this file, schema and table: 1 found, 0 none. */
 	int (*job_find_open)(sl_store *s, const char *file, const char *table, uint64_t schema_hash,
 			     sl_job *j);
+	/* The newest finished job (Succeeded, PartiallySucceeded, Failed,
+	   Cancelled; not one that only pointed at another) that read a file of
+	   this size and content hash (any hash when `hash` is NULL) with this
+	   schema, dialect (its text, NULL-safe) and table: 1 found, 0 none. */
+	int (*job_find_loaded)(sl_store *s, const char *table, uint64_t schema_hash, uint64_t size,
+	                       const uint64_t *hash, const char *dialect, sl_job *j);
 	int (*job_list)(sl_store *s, int status /* -1: all */, sl_job_cb cb, void *ctx);
 
 	int (*chunks_replace)(sl_store *s, const char *job_id, const sl_chunk *c, size_t n);

@@ -78,6 +78,15 @@ static int f_job_get(sl_store *s, const char *id, sl_job *j)
 {
 	return IN(s)->ops->job_get(IN(s), id, j);
 }
+static int f_job_find_loaded(sl_store *s, const char *t, uint64_t sh, uint64_t size,
+                             const uint64_t *h, const char *d, sl_job *j)
+{
+	return IN(s)->ops->job_find_loaded(IN(s), t, sh, size, h, d, j);
+}
+static int f_target_key_owner(sl_store *s, const sl_value *v, char job[SL_JOB_ID_LEN])
+{
+	return IN(s)->ops->target_key_owner(IN(s), v, job);
+}
 static int f_job_find_open(sl_store *s, const char *f, const char *t, uint64_t h, sl_job *j)
 {
 	return IN(s)->ops->job_find_open(IN(s), f, t, h, j);
@@ -149,34 +158,36 @@ static int f_records_each(sl_store *s, const sl_schema *sc, const size_t *cols, 
 }
 
 static const sl_store_ops faulty_ops = {
-	.name = "faults",
-	.close = f_close,
-	.errmsg = f_errmsg,
-	.begin = f_begin,
-	.commit = f_commit,
-	.rollback = f_rollback,
-	.target_prepare = f_target_prepare,
-	.target_insert = f_target_insert,
-	.target_insert_many = f_target_insert_many,
-	.target_delete_job = f_target_delete_job,
-	.job_insert = f_job_insert,
-	.job_update = f_job_update,
-	.job_get = f_job_get,
-	.job_find_open = f_job_find_open,
-	.job_list = f_job_list,
-	.chunks_replace = f_chunks_replace,
-	.chunks_get = f_chunks_get,
-	.chunk_update = f_chunk_update,
-	.reject_insert = f_reject_insert,
-	.rejects_each = f_rejects_each,
-	.event_insert = f_event_insert,
-	.gc = f_gc,
-	.idem_get = f_idem_get,
-	.idem_put = f_idem_put,
-	.cancel_set = f_cancel_set,
-	.cancel_get = f_cancel_get,
-	.chunk_counts = f_chunk_counts,
-	.records_each = f_records_each,
+    .name = "faults",
+    .close = f_close,
+    .errmsg = f_errmsg,
+    .begin = f_begin,
+    .commit = f_commit,
+    .rollback = f_rollback,
+    .target_prepare = f_target_prepare,
+    .target_insert = f_target_insert,
+    .target_insert_many = f_target_insert_many,
+    .target_delete_job = f_target_delete_job,
+    .job_insert = f_job_insert,
+    .job_update = f_job_update,
+    .job_get = f_job_get,
+    .job_find_open = f_job_find_open,
+    .job_find_loaded = f_job_find_loaded,
+    .target_key_owner = f_target_key_owner,
+    .job_list = f_job_list,
+    .chunks_replace = f_chunks_replace,
+    .chunks_get = f_chunks_get,
+    .chunk_update = f_chunk_update,
+    .reject_insert = f_reject_insert,
+    .rejects_each = f_rejects_each,
+    .event_insert = f_event_insert,
+    .gc = f_gc,
+    .idem_get = f_idem_get,
+    .idem_put = f_idem_put,
+    .cancel_set = f_cancel_set,
+    .cancel_get = f_cancel_get,
+    .chunk_counts = f_chunk_counts,
+    .records_each = f_records_each,
 };
 
 int sl__store_open(const char *db, int busy_timeout_ms, sl_store **out)

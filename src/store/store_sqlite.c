@@ -35,7 +35,8 @@
 typedef struct sq_store {
 	sl_store base;
 	sqlite3 *db;
-	sqlite3_stmt *ins_row, *ins_many, *ins_reject, *ins_event, *upd_job, *upd_chunk, *upsert_code;
+	sqlite3_stmt *ins_row, *ins_many, *ins_reject, *ins_event, *upd_job, *upd_chunk,
+	    *upsert_code, *key_owner;
 	const sl_schema *schema;
 	char job_id[SL_JOB_ID_LEN];
 	bool upsert;
@@ -48,34 +49,44 @@ typedef struct sq_store {
    caps columns). */
 #define INSERT_MANY 32
 
+/* Columns added to sluice_jobs after its first release: a database made
+   before them gets them by ALTER TABLE when it is opened (sq_open). */
+#define JOB_COLS_ADDED_DDL                                                                         \
+	", dialect TEXT, ignored_columns TEXT, warnings TEXT, same_as TEXT,"                       \
+	" records_padded INTEGER, records_truncated INTEGER"
+static const char *const job_cols_added[] = {"dialect TEXT",           "ignored_columns TEXT",
+                                             "warnings TEXT",          "same_as TEXT",
+                                             "records_padded INTEGER", "records_truncated INTEGER"};
+
 static const char ddl[] =
-	"CREATE TABLE IF NOT EXISTS sluice_jobs("
-	" id TEXT PRIMARY KEY, seq INTEGER UNIQUE, status TEXT NOT NULL, file TEXT, schema_path TEXT, dataset TEXT,"
-	" target_table TEXT, schema_hash INTEGER, file_size INTEGER, file_hash INTEGER,"
-	" file_mtime_ns INTEGER, chunk_size INTEGER, chunks_total INTEGER, chunks_processed INTEGER,"
-	" chunks_succeeded INTEGER, chunks_failed INTEGER, rows_read INTEGER, rows_loaded INTEGER,"
-	" rows_rejected INTEGER, bytes_total INTEGER, bytes_done INTEGER, error_code TEXT,"
-	" error_message TEXT, created_ms INTEGER, started_ms INTEGER, finished_ms INTEGER,"
-	" updated_ms INTEGER, correlation_id TEXT);"
-	"CREATE INDEX IF NOT EXISTS sluice_jobs_file ON sluice_jobs(file, target_table);"
-	"CREATE TABLE IF NOT EXISTS sluice_job_codes(job_id TEXT NOT NULL, code TEXT NOT NULL,"
-	" count INTEGER NOT NULL, PRIMARY KEY(job_id, code)) WITHOUT ROWID;"
-	"CREATE TABLE IF NOT EXISTS sluice_chunks(job_id TEXT NOT NULL, seq INTEGER NOT NULL,"
-	" offset INTEGER, length INTEGER, hash INTEGER, first_record INTEGER, first_line INTEGER,"
-	" records_planned INTEGER, status TEXT, attempts INTEGER, rows_read INTEGER,"
-	" rows_loaded INTEGER, rows_rejected INTEGER, duration_ms INTEGER, last_error TEXT,"
-	" last_message TEXT, PRIMARY KEY(job_id, seq)) WITHOUT ROWID;"
-	"CREATE TABLE IF NOT EXISTS sluice_rejects(id INTEGER PRIMARY KEY, job_id TEXT NOT NULL,"
-	" chunk INTEGER, record INTEGER, line INTEGER, offset INTEGER, column_name TEXT,"
-	" code TEXT NOT NULL, message TEXT, raw BLOB);"
-	"CREATE INDEX IF NOT EXISTS sluice_rejects_job ON sluice_rejects(job_id, record);"
-	"CREATE TABLE IF NOT EXISTS sluice_events(id INTEGER PRIMARY KEY, job_id TEXT NOT NULL,"
-	" chunk INTEGER, kind TEXT NOT NULL, at_ms INTEGER, rows_read INTEGER, rows_loaded INTEGER,"
-	" rows_rejected INTEGER, duration_ms INTEGER, message TEXT);"
-	"CREATE INDEX IF NOT EXISTS sluice_events_job ON sluice_events(job_id);"
-	"CREATE TABLE IF NOT EXISTS sluice_idempotency(key TEXT PRIMARY KEY, job_id TEXT NOT NULL,"
-	" dataset TEXT, size INTEGER, hash INTEGER, created_ms INTEGER);"
-	"CREATE TABLE IF NOT EXISTS sluice_cancels(job_id TEXT PRIMARY KEY, at_ms INTEGER);";
+    "CREATE TABLE IF NOT EXISTS sluice_jobs("
+    " id TEXT PRIMARY KEY, seq INTEGER UNIQUE, status TEXT NOT NULL, file TEXT, schema_path TEXT, "
+    "dataset TEXT,"
+    " target_table TEXT, schema_hash INTEGER, file_size INTEGER, file_hash INTEGER,"
+    " file_mtime_ns INTEGER, chunk_size INTEGER, chunks_total INTEGER, chunks_processed INTEGER,"
+    " chunks_succeeded INTEGER, chunks_failed INTEGER, rows_read INTEGER, rows_loaded INTEGER,"
+    " rows_rejected INTEGER, bytes_total INTEGER, bytes_done INTEGER, error_code TEXT,"
+    " error_message TEXT, created_ms INTEGER, started_ms INTEGER, finished_ms INTEGER,"
+    " updated_ms INTEGER, correlation_id TEXT" JOB_COLS_ADDED_DDL ");"
+    "CREATE INDEX IF NOT EXISTS sluice_jobs_file ON sluice_jobs(file, target_table);"
+    "CREATE TABLE IF NOT EXISTS sluice_job_codes(job_id TEXT NOT NULL, code TEXT NOT NULL,"
+    " count INTEGER NOT NULL, PRIMARY KEY(job_id, code)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS sluice_chunks(job_id TEXT NOT NULL, seq INTEGER NOT NULL,"
+    " offset INTEGER, length INTEGER, hash INTEGER, first_record INTEGER, first_line INTEGER,"
+    " records_planned INTEGER, status TEXT, attempts INTEGER, rows_read INTEGER,"
+    " rows_loaded INTEGER, rows_rejected INTEGER, duration_ms INTEGER, last_error TEXT,"
+    " last_message TEXT, PRIMARY KEY(job_id, seq)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS sluice_rejects(id INTEGER PRIMARY KEY, job_id TEXT NOT NULL,"
+    " chunk INTEGER, record INTEGER, line INTEGER, offset INTEGER, column_name TEXT,"
+    " code TEXT NOT NULL, message TEXT, raw BLOB);"
+    "CREATE INDEX IF NOT EXISTS sluice_rejects_job ON sluice_rejects(job_id, record);"
+    "CREATE TABLE IF NOT EXISTS sluice_events(id INTEGER PRIMARY KEY, job_id TEXT NOT NULL,"
+    " chunk INTEGER, kind TEXT NOT NULL, at_ms INTEGER, rows_read INTEGER, rows_loaded INTEGER,"
+    " rows_rejected INTEGER, duration_ms INTEGER, message TEXT);"
+    "CREATE INDEX IF NOT EXISTS sluice_events_job ON sluice_events(job_id);"
+    "CREATE TABLE IF NOT EXISTS sluice_idempotency(key TEXT PRIMARY KEY, job_id TEXT NOT NULL,"
+    " dataset TEXT, size INTEGER, hash INTEGER, created_ms INTEGER);"
+    "CREATE TABLE IF NOT EXISTS sluice_cancels(job_id TEXT PRIMARY KEY, at_ms INTEGER);";
 
 /*
  * Is a failed write a full disk? SQLite reports a write refused with EFBIG
@@ -167,8 +178,40 @@ static void sq_close(sl_store *s)
 	sqlite3_finalize(q->upd_job);
 	sqlite3_finalize(q->upd_chunk);
 	sqlite3_finalize(q->upsert_code);
+	sqlite3_finalize(q->key_owner);
 	sqlite3_close_v2(q->db);
 	free(q);
+}
+
+/* An older database: add the job columns it lacks (once, under the write lock). */
+static int add_job_cols(sq_store *q)
+{
+	sqlite3_stmt *st = NULL;
+	int have = 0, rc;
+	if (sqlite3_prepare_v2(q->db,
+	                       "SELECT count(*) FROM pragma_table_info('sluice_jobs') WHERE name = "
+	                       "'records_truncated'",
+	                       -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		have = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (have)
+		return 0;
+	if ((rc = exec(q, "BEGIN IMMEDIATE")) < 0)
+		return rc;
+	for (size_t i = 0; i < SL_ARRAY_LEN(job_cols_added); i++) {
+		char sql[128];
+		snprintf(sql, sizeof sql, "ALTER TABLE sluice_jobs ADD COLUMN %s",
+		         job_cols_added[i]);
+		/* another process may have added it meanwhile: "duplicate column" is fine */
+		if (sqlite3_exec(q->db, sql, NULL, NULL, NULL) != SQLITE_OK &&
+		    !strstr(sqlite3_errmsg(q->db), "duplicate column")) {
+			rc = map_rc(q, SQLITE_ERROR);
+			sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+			return rc;
+		}
+	}
+	return exec(q, "COMMIT");
 }
 
 static int sq_open(const char *target, int busy_timeout_ms, sl_store **out)
@@ -203,7 +246,7 @@ static int sq_open(const char *target, int busy_timeout_ms, sl_store **out)
 		have = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
 	if (have)
-		return 0;
+		return add_job_cols(q);
 	if ((rc = exec(q, "BEGIN IMMEDIATE")) < 0)
 		return rc;
 	if ((rc = exec(q, ddl)) < 0) {
@@ -303,6 +346,8 @@ static int sq_target_prepare(sl_store *s, const sl_schema *sc, const char *job_i
 	int rc;
 	sl_buf_init(&b, 1 << 20);
 	q->schema = sc;
+	sqlite3_finalize(q->key_owner); /* built for this schema when first needed */
+	q->key_owner = NULL;
 	snprintf(q->job_id, sizeof q->job_id, "%s", job_id);
 	q->upsert = sc->on_duplicate == SL_DUP_UPDATE && sc->nkey > 0;
 
@@ -434,6 +479,50 @@ static int sq_target_insert(sl_store *s, const sl_value *v, bool *dup)
 	return rc;
 }
 
+static int sq_target_key_owner(sl_store *s, const sl_value *v, char job[SL_JOB_ID_LEN])
+{
+	sq_store *q = (sq_store *)s;
+	const sl_schema *sc = q->schema;
+	int rc = 0;
+	job[0] = 0;
+	if (!q->key_owner) {
+		sl_buf b;
+		sl_buf_init(&b, 1 << 16);
+		rc = add(&b, "SELECT \"_sluice_job\" FROM ") | add_ident(&b, sc->table) |
+		     add(&b, " WHERE ");
+		for (size_t k = 0; k < sc->nkey; k++)
+			rc |= add(&b, k ? " AND " : "") | add_ident(&b, sc->cols[sc->key[k]].name) |
+			      add(&b, " = ?");
+		rc |= add(&b, " LIMIT 1") | sl_buf_append(&b, "", 1);
+		if (rc == 0)
+			rc = map_rc(q, sqlite3_prepare_v2(q->db, b.p, -1, &q->key_owner, NULL));
+		else
+			rc = SL_NOMEM;
+		sl_buf_free(&b);
+		if (rc < 0)
+			return rc;
+	}
+	sqlite3_stmt *st = q->key_owner;
+	for (size_t k = 0; k < sc->nkey; k++) {
+		const sl_value *x = &v[sc->key[k]];
+		if (x->kind == SL_VALUE_INT)
+			sqlite3_bind_int64(st, (int)k + 1, x->i);
+		else if (x->kind == SL_VALUE_TEXT)
+			sqlite3_bind_text(st, (int)k + 1, x->s.p, (int)x->s.n, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(st, (int)k + 1);
+	}
+	int r = sqlite3_step(st);
+	if (r == SQLITE_ROW) {
+		const unsigned char *t = sqlite3_column_text(st, 0);
+		snprintf(job, SL_JOB_ID_LEN, "%s", t ? (const char *)t : "");
+	} else {
+		rc = map_rc(q, r);
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
 static int sq_target_insert_many(sl_store *s, const sl_value *const *vals, size_t n)
 {
 	sq_store *q = (sq_store *)s;
@@ -478,10 +567,15 @@ out:
 /* --- jobs ------------------------------------------------------------------ */
 
 #define JOB_COLS                                                                                   \
-	"id, seq, status, file, schema_path, dataset, target_table, schema_hash, file_size, file_hash, "   \
-	"file_mtime_ns, chunk_size, chunks_total, chunks_processed, chunks_succeeded, chunks_failed, " \
-	"rows_read, rows_loaded, rows_rejected, bytes_total, bytes_done, error_code, error_message, "  \
-	"created_ms, started_ms, finished_ms, updated_ms, correlation_id"
+	"id, seq, status, file, schema_path, dataset, target_table, schema_hash, file_size, "      \
+	"file_hash, "                                                                              \
+	"file_mtime_ns, chunk_size, chunks_total, chunks_processed, chunks_succeeded, "            \
+	"chunks_failed, "                                                                          \
+	"rows_read, rows_loaded, rows_rejected, bytes_total, bytes_done, error_code, "             \
+	"error_message, "                                                                          \
+	"created_ms, started_ms, finished_ms, updated_ms, correlation_id, dialect, "               \
+	"ignored_columns, "                                                                        \
+	"warnings, same_as, records_padded, records_truncated"
 
 static void bind_str(sqlite3_stmt *st, int i, const char *s)
 {
@@ -518,6 +612,12 @@ static void bind_job(sqlite3_stmt *st, const sl_job *j)
 	sqlite3_bind_int64(st, i++, j->finished_ms);
 	sqlite3_bind_int64(st, i++, j->updated_ms);
 	bind_str(st, i++, j->correlation_id);
+	bind_str(st, i++, j->dialect);
+	bind_str(st, i++, j->ignored_columns);
+	bind_str(st, i++, j->warnings);
+	bind_str(st, i++, j->same_as[0] ? j->same_as : NULL);
+	sqlite3_bind_int64(st, i++, (int64_t)j->records_padded);
+	sqlite3_bind_int64(st, i++, (int64_t)j->records_truncated);
 }
 
 static char *col_dup(sqlite3_stmt *st, int i)
@@ -574,6 +674,13 @@ static void read_job(sqlite3_stmt *st, sl_job *j)
 	j->finished_ms = sqlite3_column_int64(st, i++);
 	j->updated_ms = sqlite3_column_int64(st, i++);
 	j->correlation_id = col_dup(st, i++);
+	j->dialect = col_dup(st, i++);
+	j->ignored_columns = col_dup(st, i++);
+	j->warnings = col_dup(st, i++);
+	const unsigned char *same = sqlite3_column_text(st, i++);
+	snprintf(j->same_as, sizeof j->same_as, "%s", same ? (const char *)same : "");
+	j->records_padded = (uint64_t)sqlite3_column_int64(st, i++);
+	j->records_truncated = (uint64_t)sqlite3_column_int64(st, i++);
 }
 
 /* Step a job query: 1 and *j when it has a row, 0 when none, <0 on error. */
@@ -597,8 +704,12 @@ static int sq_job_insert(sl_store *s, sl_job *j)
 	sqlite3_finalize(st);
 	st = NULL;
 	if (rc == 0)
-		rc = map_rc(q, sqlite3_prepare_v2(q->db, "INSERT INTO sluice_jobs(" JOB_COLS ") VALUES("
-				"?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &st, NULL));
+		rc = map_rc(
+		    q, sqlite3_prepare_v2(
+		           q->db,
+		           "INSERT INTO sluice_jobs(" JOB_COLS ") VALUES("
+		           "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+		           -1, &st, NULL));
 	if (rc == 0) {
 		bind_job(st, j);
 		rc = map_rc(q, sqlite3_step(st));
@@ -610,8 +721,10 @@ static int sq_job_insert(sl_store *s, sl_job *j)
 static int sq_job_update(sl_store *s, const sl_job *j)
 {
 	sq_store *q = (sq_store *)s;
-	int rc = prep(q, "INSERT OR REPLACE INTO sluice_jobs(" JOB_COLS ") VALUES("
-			 "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", &q->upd_job);
+	int rc = prep(q,
+	              "INSERT OR REPLACE INTO sluice_jobs(" JOB_COLS ") VALUES("
+	              "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+	              &q->upd_job);
 	if (rc < 0)
 		return rc;
 	bind_job(q->upd_job, j);
@@ -658,6 +771,33 @@ static int sq_job_find_open(sl_store *s, const char *file, const char *table, ui
 		sqlite3_bind_text(st, 1, file, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, table, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 3, (int64_t)schema_hash);
+		rc = fetch_job(q, st, j);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int sq_job_find_loaded(sl_store *s, const char *table, uint64_t schema_hash, uint64_t size,
+                              const uint64_t *hash, const char *dialect, sl_job *j)
+{
+	sq_store *q = (sq_store *)s;
+	sqlite3_stmt *st = NULL;
+	int rc = map_rc(
+	    q, sqlite3_prepare_v2(
+	           q->db,
+	           "SELECT " JOB_COLS " FROM sluice_jobs WHERE target_table = ? AND schema_hash = ?"
+	           " AND file_size = ? AND (?4 IS NULL OR file_hash = ?4) AND dialect IS ?"
+	           " AND status IN ('Succeeded','PartiallySucceeded','Failed','Cancelled')"
+	           " AND same_as IS NULL AND chunks_total > 0"
+	           " ORDER BY created_ms DESC, id DESC LIMIT 1",
+	           -1, &st, NULL));
+	if (rc == 0) {
+		sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, (int64_t)schema_hash);
+		sqlite3_bind_int64(st, 3, (int64_t)size);
+		if (hash)
+			sqlite3_bind_int64(st, 4, (int64_t)*hash);
+		bind_str(st, 5, dialect);
 		rc = fetch_job(q, st, j);
 	}
 	sqlite3_finalize(st);
@@ -1190,33 +1330,35 @@ static int sq_chunk_counts(sl_store *s, uint64_t *out)
 }
 
 const sl_store_ops sl__store_sqlite = {
-	.name = "sqlite",
-	.open = sq_open,
-	.close = sq_close,
-	.errmsg = sq_errmsg,
-	.begin = sq_begin,
-	.commit = sq_commit,
-	.rollback = sq_rollback,
-	.target_prepare = sq_target_prepare,
-	.target_insert = sq_target_insert,
-	.target_insert_many = sq_target_insert_many,
-	.target_delete_job = sq_target_delete_job,
-	.job_insert = sq_job_insert,
-	.job_update = sq_job_update,
-	.job_get = sq_job_get,
-	.job_find_open = sq_job_find_open,
-	.job_list = sq_job_list,
-	.chunks_replace = sq_chunks_replace,
-	.chunks_get = sq_chunks_get,
-	.chunk_update = sq_chunk_update,
-	.reject_insert = sq_reject_insert,
-	.rejects_each = sq_rejects_each,
-	.event_insert = sq_event_insert,
-	.gc = sq_gc,
-	.idem_get = sq_idem_get,
-	.idem_put = sq_idem_put,
-	.cancel_set = sq_cancel_set,
-	.cancel_get = sq_cancel_get,
-	.chunk_counts = sq_chunk_counts,
-	.records_each = sq_records_each,
+    .name = "sqlite",
+    .open = sq_open,
+    .close = sq_close,
+    .errmsg = sq_errmsg,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .target_prepare = sq_target_prepare,
+    .target_insert = sq_target_insert,
+    .target_insert_many = sq_target_insert_many,
+    .target_delete_job = sq_target_delete_job,
+    .job_insert = sq_job_insert,
+    .job_update = sq_job_update,
+    .job_get = sq_job_get,
+    .job_find_open = sq_job_find_open,
+    .job_find_loaded = sq_job_find_loaded,
+    .target_key_owner = sq_target_key_owner,
+    .job_list = sq_job_list,
+    .chunks_replace = sq_chunks_replace,
+    .chunks_get = sq_chunks_get,
+    .chunk_update = sq_chunk_update,
+    .reject_insert = sq_reject_insert,
+    .rejects_each = sq_rejects_each,
+    .event_insert = sq_event_insert,
+    .gc = sq_gc,
+    .idem_get = sq_idem_get,
+    .idem_put = sq_idem_put,
+    .cancel_set = sq_cancel_set,
+    .cancel_get = sq_cancel_get,
+    .chunk_counts = sq_chunk_counts,
+    .records_each = sq_records_each,
 };

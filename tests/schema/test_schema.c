@@ -421,7 +421,7 @@ static void test_map_header(void **state)
 	                 "columns:\n"
 	                 "  - {name: id, type: integer, required: true}\n"
 	                 "  - {name: who, source: Caller, type: text}\n"
-	                 "  - {name: opt, type: text}\n"
+	                 "  - {name: opt, type: text, optional: true}\n"
 	                 "  - {name: need, type: text, required: true}\n");
 	int map[4];
 	char err[256];
@@ -434,7 +434,7 @@ static void test_map_header(void **state)
 
 	sl_str h2[] = {SL_STR_LIT("who"), SL_STR_LIT("opt")}; /* `who` is not the source */
 	assert_int_equal(sl_schema_map_header(s, h2, 2, map, err, sizeof err), SL_FATAL_HEADER);
-	assert_string_equal(err, "the header lacks required columns: id, need");
+	assert_non_null(strstr(err, "the header lacks the column(s) 'id', 'Caller', 'need'"));
 
 	sl_str h3[] = {SL_STR_LIT("id"), SL_STR_LIT("need"), SL_STR_LIT("id")};
 	assert_int_equal(sl_schema_map_header(s, h3, 3, map, err, sizeof err), SL_FATAL_HEADER);
@@ -445,10 +445,10 @@ static void test_map_header(void **state)
 	      "columns: [{name: k, type: text}, {name: a, type: text}]\n");
 	sl_str h4[] = {SL_STR_LIT("a"), SL_STR_LIT("k"), SL_STR_LIT("zz"), SL_STR_LIT("yy")};
 	assert_int_equal(sl_schema_map_header(s, h4, 4, map, err, sizeof err), SL_FATAL_HEADER);
-	assert_non_null(strstr(err, "extra_columns: reject): zz, yy"));
+	assert_non_null(strstr(err, "extra_columns: reject): 'zz', 'yy'"));
 	sl_str h5[] = {SL_STR_LIT("a")}; /* the key is needed even when not `required` */
 	assert_int_equal(sl_schema_map_header(s, h5, 1, map, err, sizeof err), SL_FATAL_HEADER);
-	assert_string_equal(err, "the header lacks required columns: k");
+	assert_non_null(strstr(err, "the header lacks the column(s) 'k'"));
 	sl_str h6[] = {SL_STR_LIT("k"), SL_STR_LIT("a")};
 	assert_int_equal(sl_schema_map_header(s, h6, 2, map, err, sizeof err), 0);
 	sl_schema_free(s);
