@@ -18,6 +18,9 @@
  * The decimal and date-format helpers with the sl__ prefix are also used by
  * the schema loader (schema_yaml.c) so both read values the same way.
  */
+#include <locale.h>
+#include <math.h>
+#include <pthread.h>
 #include <regex.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -37,6 +40,7 @@ __extension__ typedef unsigned __int128 sl__u128;
 int sl__decimal_parse(const char *p, size_t n, int precision, int scale, sl__i128 *out);
 size_t sl__decimal_format(sl__i128 v, int scale, char *buf);
 const char *sl__format_check(sl_type t, const char *fmt);
+int sl__float_parse(const char *p, size_t n, locale_t loc, bool allow_special, double *out);
 
 /* --- per-thread column state ----------------------------------------------- */
 
@@ -59,6 +63,8 @@ struct vcol {
 
 struct sl_validator {
 	const sl_schema *s;
+	locale_t c_locale; /* for strtod_l: the decimal point is '.', whatever the process's
+	                      locale */
 	struct vcol *cols;
 	size_t *null_len;
 	bool nulls_only_empty; /* the default: only "" is NULL */
@@ -240,6 +246,9 @@ int sl_validator_new(const sl_schema *s, sl_validator **out)
 	if (!v)
 		goto out;
 	v->s = s;
+	v->c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+	if (!v->c_locale)
+		goto out;
 	v->cols = calloc(s->ncols ? s->ncols : 1, sizeof *v->cols);
 	v->null_len = calloc(s->nnulls ? s->nnulls : 1, sizeof *v->null_len);
 	if (!v->cols || !v->null_len)
@@ -305,6 +314,8 @@ void sl_validator_free(sl_validator *v)
 	}
 	free(v->cols);
 	free(v->null_len);
+	if (v->c_locale)
+		freelocale(v->c_locale);
 	free(v);
 }
 
@@ -540,6 +551,122 @@ static int conv_decimal(struct vcol *vc, const sl_str *f, sl_value *out, char *b
 	*used = n;
 	out->kind = SL_VALUE_TEXT;
 	out->s = sl_str_make(buf, n);
+	return 0;
+}
+
+/* --- floats ---------------------------------------------------------------- */
+
+static bool word_is(const char *p, size_t n, const char *w)
+{
+	size_t k = strlen(w);
+	if (n != k)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = p[i];
+		if (ch >= 'A' && ch <= 'Z')
+			ch = (char)(ch - 'A' + 'a');
+		if (ch != w[i])
+			return false;
+	}
+	return true;
+}
+
+/* Reads [+-](digits[.digits]|.digits)[(e|E)[+-]digits], or with
+   allow_special inf, infinity, nan (any case, signed), as the double nearest
+   the exact value (strtod_l in the C locale is correctly rounded; our own
+   grammar comes first so that strtod's extras, hex floats, leading spaces,
+   nan(...), are not numbers here). 0 ok; 1 not a number; 2 beyond the range
+   of a double; 3 inf/nan without allow_special. Underflow gives the nearest
+   double (a subnormal or zero), which is the value. */
+int sl__float_parse(const char *p, size_t n, locale_t loc, bool allow_special, double *out)
+{
+	size_t i = 0, nd = 0;
+	bool neg = false;
+	if (n && (p[0] == '+' || p[0] == '-')) {
+		neg = p[0] == '-';
+		i = 1;
+	}
+	if (i < n && !is_digit((unsigned char)p[i]) && p[i] != '.') {
+		const char *w = p + i;
+		size_t wn = n - i;
+		if (word_is(w, wn, "inf") || word_is(w, wn, "infinity")) {
+			if (!allow_special)
+				return 3;
+			*out = neg ? -HUGE_VAL : HUGE_VAL;
+			return 0;
+		}
+		if (word_is(w, wn, "nan")) {
+			if (!allow_special)
+				return 3;
+			*out = NAN;
+			return 0;
+		}
+		return 1;
+	}
+	for (; i < n && is_digit((unsigned char)p[i]); i++)
+		nd++;
+	if (i < n && p[i] == '.')
+		for (i++; i < n && is_digit((unsigned char)p[i]); i++)
+			nd++;
+	if (nd == 0)
+		return 1;
+	if (i < n && (p[i] == 'e' || p[i] == 'E')) {
+		i++;
+		if (i < n && (p[i] == '+' || p[i] == '-'))
+			i++;
+		size_t e0 = i;
+		while (i < n && is_digit((unsigned char)p[i]))
+			i++;
+		if (i == e0)
+			return 1;
+	}
+	if (i != n)
+		return 1;
+	/* strtod needs a NUL: numbers are short, a long one takes the slow road */
+	char stack[128], *t = n < sizeof stack ? stack : malloc(n + 1);
+	if (!t)
+		return 1;
+	memcpy(t, p, n);
+	t[n] = 0;
+	double d = strtod_l(t, NULL, loc);
+	if (t != stack)
+		free(t);
+	if (isinf(d))
+		return 2;
+	*out = d;
+	return 0;
+}
+
+static int conv_float(sl_validator *v, struct vcol *vc, const sl_str *f, sl_value *out, char *msg,
+                      size_t msglen)
+{
+	const sl_column *c = vc->c;
+	double d;
+	int r = sl__float_parse(f->p, f->n, v->c_locale, c->allow_special, &d);
+	if (SL_UNLIKELY(r)) {
+		char q[64];
+		quote_value(q, sizeof q, f->p, f->n);
+		if (r == 2)
+			return vfail(msg, msglen, SL_VAL_RANGE,
+			             "%s: %s is beyond the range of a double", c->name, q);
+		if (r == 3)
+			return vfail(msg, msglen, SL_VAL_TYPE,
+			             "%s: %s is not a finite number (allow_special: true accepts "
+			             "inf and nan)",
+			             c->name, q);
+		return vfail(msg, msglen, SL_VAL_TYPE, "%s: %s is not a number", c->name, q);
+	}
+	if (SL_UNLIKELY((c->has_min && !(d >= c->min_f)) || (c->has_max && !(d <= c->max_f)))) {
+		char q[64];
+		quote_value(q, sizeof q, f->p, f->n);
+		if (c->has_min && !(d >= c->min_f))
+			return vfail(msg, msglen, SL_VAL_RANGE,
+			             "%s: %s is less than the minimum %s", c->name, q, c->min_d);
+		return vfail(msg, msglen, SL_VAL_RANGE, "%s: %s is more than the maximum %s",
+		             c->name, q, c->max_d);
+	}
+	out->kind = SL_VALUE_REAL;
+	out->d = d;
 	return 0;
 }
 
@@ -978,10 +1105,89 @@ int sl_value_convert(sl_validator *v, size_t col, const sl_str *field, sl_value 
 		return conv_decimal(vc, field, out, out_buf, used, msg, msglen);
 	case SL_TYPE_BOOLEAN:
 		return conv_boolean(vc, field, out, msg, msglen);
+	case SL_TYPE_FLOAT:
+		return conv_float(v, vc, field, out, msg, msglen);
 	case SL_TYPE_DATE:
 	case SL_TYPE_TIME:
 	case SL_TYPE_TIMESTAMP:
 		return conv_datetime(vc, field, out, out_buf, used, msg, msglen);
 	}
 	return vfail(msg, msglen, SL_INTERNAL, "%s: unknown column type", c->name);
+}
+
+sl_value_kind sl_column_storage(const sl_column *c)
+{
+	switch (c->type) {
+	case SL_TYPE_INTEGER:
+	case SL_TYPE_BOOLEAN:
+		return SL_VALUE_INT;
+	case SL_TYPE_FLOAT:
+		return SL_VALUE_REAL;
+	case SL_TYPE_DECIMAL:
+		return SL_VALUE_TEXT; /* REAL storage of narrow decimals comes next */
+	default:
+		return SL_VALUE_TEXT;
+	}
+}
+
+size_t sl_decimal_real_format(const sl_column *c, double d, char *buf)
+{
+	/* |v| < 10^15: d * 10^scale is within 0.25 of the integer v it came
+	   from (two roundings of 2^-53 each), so llround gives v back exactly */
+	static const double p10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+	                             1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+	int sc = c->scale < 0 ? 0 : c->scale > 15 ? 15 : c->scale;
+	return sl__decimal_format((sl__i128)llround(d * p10[sc]), sc, buf);
+}
+
+int sl_value_cmp(const sl_value *a, const sl_value *b)
+{
+	if (a->kind != b->kind)
+		return a->kind < b->kind ? -1 : 1;
+	switch (a->kind) {
+	case SL_VALUE_INT:
+		return (a->i > b->i) - (a->i < b->i);
+	case SL_VALUE_REAL: {
+		int an = isnan(a->d) != 0, bn = isnan(b->d) != 0;
+		if (an || bn)
+			return an - bn;
+	}
+		return (a->d > b->d) - (a->d < b->d);
+	case SL_VALUE_TEXT: {
+		size_t n = a->s.n < b->s.n ? a->s.n : b->s.n;
+		int c = n ? memcmp(a->s.p, b->s.p, n) : 0;
+		return c ? c : (a->s.n > b->s.n) - (a->s.n < b->s.n);
+	}
+	default:
+		return 0;
+	}
+}
+
+/* The C locale for sl_double_format, made once (immutable afterwards, so
+   threads may share it). */
+static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
+static locale_t c_locale_shared;
+
+static void c_locale_init(void)
+{
+	c_locale_shared = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+}
+
+size_t sl_double_format(double d, char *buf)
+{
+	pthread_once(&c_locale_once, c_locale_init);
+	locale_t loc = c_locale_shared;
+	if (!isfinite(d) || !loc) {
+		/* without a locale, 17 digits always read back (in the C locale) */
+		return (size_t)snprintf(buf, 32, "%.17g", d);
+	}
+	locale_t old = uselocale(loc);
+	int n = 0;
+	for (int prec = 15; prec <= 17; prec++) {
+		n = snprintf(buf, 32, "%.*g", prec, d);
+		if (strtod_l(buf, NULL, loc) == d)
+			break;
+	}
+	uselocale(old);
+	return (size_t)n;
 }

@@ -85,6 +85,9 @@ static const char *C(sl_schema *s, size_t col, const char *field)
 		assert_true(used == 0 || used == val.s.n);
 		snprintf(out, sizeof out, "%.*s", (int)val.s.n, val.s.p);
 		return out;
+	case SL_VALUE_REAL:
+		snprintf(out, sizeof out, "r:%.17g", val.d);
+		return out;
 	}
 	return "?";
 }
