@@ -38,6 +38,8 @@ __extension__ typedef unsigned __int128 sl__u128;
 
 /* Shared with schema_yaml.c (declared there too; there is no private header). */
 int sl__decimal_parse(const char *p, size_t n, int precision, int scale, sl__i128 *out);
+int sl__decimal_parse_round(const char *p, size_t n, int precision, int scale, sl_round mode,
+                            sl__i128 *out);
 size_t sl__decimal_format(sl__i128 v, int scale, char *buf);
 const char *sl__format_check(sl_type t, const char *fmt);
 int sl__float_parse(const char *p, size_t n, locale_t loc, bool allow_special, double *out);
@@ -448,47 +450,124 @@ static int conv_integer(struct vcol *vc, const sl_str *f, sl_value *out, char *m
 
 /* --- decimals -------------------------------------------------------------- */
 
-/* Parses [+-]digits[.digits] (at least one digit) into an integer scaled by
-   10^scale. 0 ok; 1 not a decimal; 2 more fractional digits than scale;
-   3 more integer digits than precision - scale. */
-int sl__decimal_parse(const char *p, size_t n, int precision, int scale, sl__i128 *out)
+/* Powers of ten that are exact doubles, for decimals stored as REAL. */
+static const double pow10_d[SL_DECIMAL_REAL_DIGITS + 1] = {
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+
+/* Parses [+-]digits[.digits][(e|E)[+-]digits] (at least one mantissa digit)
+   into an integer scaled by 10^scale, exactly: the value's significant
+   digits decide, so trailing zeros beyond the scale (1.230 at scale 2) and
+   exponents (9.579434990882874e-4) are fine when the exact value fits.
+   Digits beyond the scale are rejected, or rounded by `mode`.
+   0 ok; 1 not a decimal; 2 more fractional digits than scale; 3 more integer
+   digits than precision - scale. */
+int sl__decimal_parse_round(const char *p, size_t n, int precision, int scale, sl_round mode,
+                            sl__i128 *out)
 {
+	enum { CAP = 80 }; /* significant digits kept; precision is at most 38 */
+	char d[CAP];
+	int nd = 0;
+	int64_t exp10 = 0;   /* value = digits * 10^exp10 */
+	bool sticky = false; /* a nonzero fractional digit dropped beyond CAP */
 	size_t i = 0;
-	bool neg = false;
+	bool neg = false, any = false;
 	if (n && (p[0] == '+' || p[0] == '-')) {
 		neg = p[0] == '-';
 		i = 1;
 	}
-	sl__i128 v = 0;
-	int idigits = 0, fdigits = 0;
-	bool any = false, over = false;
 	for (; i < n && is_digit((unsigned char)p[i]); i++) {
 		any = true;
-		if (v == 0 && p[i] == '0')
-			continue; /* leading zeros do not count against the precision */
-		if (++idigits > 38)
-			over = true;
-		else
-			v = v * 10 + (p[i] - '0');
+		if (nd == 0 && p[i] == '0')
+			continue; /* leading zeros */
+		if (nd == CAP)
+			return 3; /* 80 integer digits: beyond any precision */
+		d[nd++] = p[i];
 	}
 	if (i < n && p[i] == '.') {
-		i++;
-		for (; i < n && is_digit((unsigned char)p[i]); i++) {
+		for (i++; i < n && is_digit((unsigned char)p[i]); i++) {
 			any = true;
-			if (++fdigits <= scale)
-				v = v * 10 + (p[i] - '0');
+			if (nd == 0 && p[i] == '0') {
+				exp10--;
+				continue;
+			}
+			if (nd < CAP) {
+				d[nd++] = p[i];
+				exp10--;
+			} else {
+				sticky |= p[i] != '0';
+			}
 		}
 	}
-	if (!any || i != n)
+	if (!any)
 		return 1;
-	if (fdigits > scale)
-		return 2;
-	if (over || idigits > precision - scale)
+	if (i < n && (p[i] == 'e' || p[i] == 'E')) {
+		i++;
+		bool eneg = false;
+		if (i < n && (p[i] == '+' || p[i] == '-'))
+			eneg = p[i++] == '-';
+		size_t e0 = i;
+		int64_t e = 0;
+		for (; i < n && is_digit((unsigned char)p[i]); i++)
+			if (e < 100000) /* far beyond any scale or precision either way */
+				e = e * 10 + (p[i] - '0');
+		if (i == e0)
+			return 1;
+		exp10 += eneg ? -e : e;
+	}
+	if (i != n)
+		return 1;
+	while (nd > 0 && d[nd - 1] == '0') /* trailing zeros are not digits of the value */
+		nd--, exp10++;
+	if (nd == 0) {
+		*out = 0;
+		return 0;
+	}
+	int keep = nd;   /* digits kept */
+	bool up = false; /* round the kept digits up by one unit */
+	if (exp10 < -(int64_t)scale || sticky) {
+		if (mode == SL_ROUND_EXACT)
+			return 2;
+		int64_t drop = -(int64_t)scale - exp10; /* digits beyond the scale */
+		if (drop < 0)
+			drop = 0;
+		int64_t k = (int64_t)nd - drop;
+		/* the first dropped digit decides, then whether any other is not 0;
+		   k < 0: every digit lies below the first dropped place, which is 0 */
+		int first = k >= 0 && k < nd ? d[k] - '0' : 0;
+		bool rest = sticky;
+		for (int64_t j = k + 1 > 0 ? k + 1 : 0; j < nd; j++)
+			rest |= d[j] != '0';
+		keep = k < 0 ? 0 : (int)k;
+		int last = keep > 0 ? d[keep - 1] - '0' : 0;
+		if (mode == SL_ROUND_HALF_UP)
+			up = first >= 5;
+		else
+			up = first > 5 || (first == 5 && (rest || (last & 1)));
+		exp10 = -(int64_t)scale;
+	}
+	/* integer digits: keep + exp10 (when positive) against precision - scale */
+	int64_t idigits = (int64_t)keep + exp10;
+	if (idigits > (int64_t)(precision - scale))
 		return 3;
-	for (int k = fdigits; k < scale; k++)
+	sl__i128 v = 0;
+	for (int j = 0; j < keep; j++)
+		v = v * 10 + (d[j] - '0');
+	for (int64_t j = exp10 + scale; j > 0; j--)
 		v *= 10;
+	if (up)
+		v += 1;
+	sl__i128 lim = 1;
+	for (int j = 0; j < precision; j++)
+		lim *= 10;
+	if (v >= lim) /* 9.995 rounded at scale 2 in precision 3 */
+		return 3;
 	*out = neg ? -v : v;
 	return 0;
+}
+
+int sl__decimal_parse(const char *p, size_t n, int precision, int scale, sl__i128 *out)
+{
+	return sl__decimal_parse_round(p, n, precision, scale, SL_ROUND_EXACT, out);
 }
 
 /* Canonical text: [-]int.frac with exactly `scale` fractional digits, no
@@ -524,7 +603,7 @@ static int conv_decimal(struct vcol *vc, const sl_str *f, sl_value *out, char *b
 {
 	const sl_column *c = vc->c;
 	sl__i128 x;
-	int r = sl__decimal_parse(f->p, f->n, c->precision, c->scale, &x);
+	int r = sl__decimal_parse_round(f->p, f->n, c->precision, c->scale, c->round, &x);
 	if (SL_UNLIKELY(r)) {
 		char q[64];
 		quote_value(q, sizeof q, f->p, f->n);
@@ -546,6 +625,14 @@ static int conv_decimal(struct vcol *vc, const sl_str *f, sl_value *out, char *b
 			             "%s: %s is less than the minimum %s", c->name, t, c->min_d);
 		return vfail(msg, msglen, SL_VAL_RANGE, "%s: %s is more than the maximum %s",
 		             c->name, t, c->max_d);
+	}
+	if (c->precision <= SL_DECIMAL_REAL_DIGITS) {
+		/* |x| < 10^15 < 2^53 and 10^scale (scale <= 15) are exact doubles, so
+		   one IEEE division gives the double nearest the decimal, which
+		   prints back as it (15 significant digits always round-trip) */
+		out->kind = SL_VALUE_REAL;
+		out->d = (double)(int64_t)x / pow10_d[c->scale];
+		return 0;
 	}
 	size_t n = sl__decimal_format(x, c->scale, buf);
 	*used = n;
@@ -1124,7 +1211,7 @@ sl_value_kind sl_column_storage(const sl_column *c)
 	case SL_TYPE_FLOAT:
 		return SL_VALUE_REAL;
 	case SL_TYPE_DECIMAL:
-		return SL_VALUE_TEXT; /* REAL storage of narrow decimals comes next */
+		return c->precision <= SL_DECIMAL_REAL_DIGITS ? SL_VALUE_REAL : SL_VALUE_TEXT;
 	default:
 		return SL_VALUE_TEXT;
 	}
@@ -1134,10 +1221,8 @@ size_t sl_decimal_real_format(const sl_column *c, double d, char *buf)
 {
 	/* |v| < 10^15: d * 10^scale is within 0.25 of the integer v it came
 	   from (two roundings of 2^-53 each), so llround gives v back exactly */
-	static const double p10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-	                             1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
 	int sc = c->scale < 0 ? 0 : c->scale > 15 ? 15 : c->scale;
-	return sl__decimal_format((sl__i128)llround(d * p10[sc]), sc, buf);
+	return sl__decimal_format((sl__i128)llround(d * pow10_d[sc]), sc, buf);
 }
 
 int sl_value_cmp(const sl_value *a, const sl_value *b)

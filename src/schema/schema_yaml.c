@@ -475,12 +475,13 @@ enum {
 	C_SCALE,
 	C_FORMAT,
 	C_ALLOW_SPECIAL,
+	C_ROUND,
 	C_COUNT
 };
 static const char *const column_keys[C_COUNT] = {
-    "name",       "source",     "type",    "required", "index",        "description",
-    "min_length", "max_length", "pattern", "enum",     "values",       "min",
-    "max",        "precision",  "scale",   "format",   "allow_special"};
+    "name",       "source",     "type",    "required", "index",         "description",
+    "min_length", "max_length", "pattern", "enum",     "values",        "min",
+    "max",        "precision",  "scale",   "format",   "allow_special", "round"};
 
 /* Which types each key applies to (bit per sl_type). */
 #define T(t) (1u << SL_TYPE_##t)
@@ -493,6 +494,7 @@ static const unsigned key_types[C_COUNT] = {
     [C_MIN] = T(INTEGER) | T(DECIMAL) | T(FLOAT),
     [C_MAX] = T(INTEGER) | T(DECIMAL) | T(FLOAT),
     [C_ALLOW_SPECIAL] = T(FLOAT),
+    [C_ROUND] = T(DECIMAL),
     [C_PRECISION] = T(DECIMAL),
     [C_SCALE] = T(DECIMAL),
     [C_FORMAT] = T(DATE) | T(TIME) | T(TIMESTAMP),
@@ -690,6 +692,21 @@ static int parse_column(struct ctx *x, struct fy_node *n, size_t idx, sl_column 
 			            (long long)pr, (long long)sc);
 		c->precision = (int)pr;
 		c->scale = (int)sc;
+		if (k[C_ROUND]) {
+			static const char *const modes[] = {"exact", "half_even", "half_up"};
+			const char *m;
+			if ((rc = get_text(x, k[C_ROUND], v[C_ROUND], "round", &m, NULL)))
+				return rc;
+			size_t r;
+			for (r = 0; r < SL_ARRAY_LEN(modes); r++)
+				if (strcmp(m, modes[r]) == 0)
+					break;
+			if (r == SL_ARRAY_LEN(modes))
+				return fail(
+				    x, v[C_ROUND], k[C_ROUND],
+				    "round must be exact, half_even or half_up, not '%.40s'", m);
+			c->round = (sl_round)r;
+		}
 		sl__i128 lo = 0, hi = 0;
 		if (k[C_MIN]) {
 			if ((rc = get_decimal_bound(x, k[C_MIN], v[C_MIN], c, "min", &c->min_d,

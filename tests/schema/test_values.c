@@ -240,12 +240,152 @@ static void test_double_format(void **state)
 	assert_string_equal(buf, "6.0760000000000005");
 }
 
+/* --- decimals --------------------------------------------------------------- */
+
+/* The canonical text a decimal column stores (REAL up to precision 15). */
+static void check_dec(const char *col, const char *const *pairs)
+{
+	sl_schema *s = one_col(col);
+	for (; pairs[0]; pairs += 2) {
+		sl_value val;
+		char got[64];
+		int rc = run(s, pairs[0], &val);
+		if (rc)
+			snprintf(got, sizeof got, "!%s", sl_error_name(rc));
+		else if (val.kind == SL_VALUE_REAL)
+			sl_decimal_real_format(&s->cols[0], val.d, got);
+		else if (val.kind == SL_VALUE_TEXT)
+			snprintf(got, sizeof got, "%.*s", (int)val.s.n, val.s.p);
+		else
+			snprintf(got, sizeof got, "kind %d", (int)val.kind);
+		if (strcmp(got, pairs[1]) != 0)
+			fail_msg("%s: \"%s\" gave %s (%s), want %s", col, pairs[0], got, msg,
+			         pairs[1]);
+		/* a REAL is the double nearest the canonical text */
+		if (!rc && val.kind == SL_VALUE_REAL && strtod(got, NULL) != val.d)
+			fail_msg("%s: \"%s\" stored %.17g, not the double of %s", col, pairs[0],
+			         val.d, got);
+	}
+	sl_schema_free(s);
+}
+
+static void test_decimal_exponents_and_zeros(void **state)
+{
+	(void)state;
+	/* R's 9.579434990882874e-4 at scale 19: exact, wide, so TEXT */
+	static const char *const wide[] = {"9.579434990882874e-4",
+	                                   "0.0009579434990882874",
+	                                   "9.579434990882874E-4",
+	                                   "0.0009579434990882874",
+	                                   "95794349908828740000e-23",
+	                                   "0.0009579434990882874",
+	                                   "1e-19",
+	                                   "0.0000000000000000001",
+	                                   "1e-20",
+	                                   "!VAL_TYPE",
+	                                   "1.5e-19", /* 1.5e-19 has 20 decimal places */
+	                                   "!VAL_TYPE",
+	                                   "10e-20",
+	                                   "0.0000000000000000001",
+	                                   NULL};
+	check_dec("{name: d, type: decimal, precision: 20, scale: 19}", wide);
+	sl_schema *s = one_col("{name: d, type: decimal, precision: 20, scale: 19}");
+	assert_int_equal(sl_column_storage(&s->cols[0]), SL_VALUE_TEXT);
+	sl_schema_free(s);
+	static const char *const narrow[] = {"1.230",
+	                                     "1.23",
+	                                     "1.2300000000000000000000",
+	                                     "1.23",
+	                                     "1e3",
+	                                     "1000.00",
+	                                     "1.5E+2",
+	                                     "150.00",
+	                                     "-2.5e1",
+	                                     "-25.00",
+	                                     "0e99",
+	                                     "0.00",
+	                                     "0.000e-5",
+	                                     "0.00",
+	                                     "12345e-2",
+	                                     "123.45",
+	                                     "1.234",
+	                                     "!VAL_TYPE",
+	                                     "1e13",
+	                                     "!VAL_RANGE",
+	                                     "9999999999999.99",
+	                                     "9999999999999.99",
+	                                     "1e",
+	                                     "!VAL_TYPE",
+	                                     "e5",
+	                                     "!VAL_TYPE",
+	                                     "1e5.5",
+	                                     "!VAL_TYPE",
+	                                     "1e99999999999",
+	                                     "!VAL_RANGE",
+	                                     "1e-99999999999",
+	                                     "!VAL_TYPE",
+	                                     NULL};
+	check_dec("{name: d, type: decimal, precision: 15, scale: 2}", narrow);
+	s = one_col("{name: d, type: decimal, precision: 15, scale: 2}");
+	assert_int_equal(sl_column_storage(&s->cols[0]), SL_VALUE_REAL);
+	/* the canonical text a REAL decimal prints back to, at the edge */
+	sl_value val;
+	assert_int_equal(run(s, "-9999999999999.99", &val), 0);
+	assert_int_equal(val.kind, SL_VALUE_REAL);
+	assert_true(val.d == -9999999999999.99);
+	assert_int_equal(run(s, "0.1", &val), 0);
+	assert_true(val.d == 0.1);
+	sl_schema_free(s);
+	/* precision 16 and more: TEXT, exact as ever */
+	s = one_col("{name: d, type: decimal, precision: 16, scale: 2}");
+	assert_int_equal(sl_column_storage(&s->cols[0]), SL_VALUE_TEXT);
+	assert_string_equal(conv(s, "12345678901234.5e0"), "t:12345678901234.50");
+	sl_schema_free(s);
+	/* bounds take exponents too */
+	static const char *const bounded[] = {"1e2", "100.0", "100.1", "!VAL_RANGE", NULL};
+	check_dec("{name: d, type: decimal, precision: 6, scale: 1, max: 1e2}", bounded);
+}
+
+static void test_decimal_rounding(void **state)
+{
+	(void)state;
+	static const char *const even[] = {
+	    "1.005",    "1.00",   "1.015", "1.02",           "1.025",  "1.02",    "1.0251",
+	    "1.03",     "-1.005", "-1.00", "-1.015",         "-1.02",  "2.675",   "2.68",
+	    "0.004999", "0.00",   "0.005", "0.00",           "0.0051", "0.01",    "9.995e-1",
+	    "1.00",     "1.23",   "1.23",  "1.2349999999e0", "1.23",   "999.995", "!VAL_RANGE",
+	    "1e-30",    "0.00",   "5e-3",  "0.00",           NULL};
+	check_dec("{name: d, type: decimal, precision: 5, scale: 2, round: half_even}", even);
+	static const char *const up[] = {"1.005",      "1.01",   "1.015",   "1.02",   "1.025",
+	                                 "1.03",       "-1.005", "-1.01",   "1.0049", "1.00",
+	                                 "5e-3",       "0.01",   "999.994", "999.99", "999.995",
+	                                 "!VAL_RANGE", NULL};
+	check_dec("{name: d, type: decimal, precision: 5, scale: 2, round: half_up}", up);
+	/* scale 0 and a wide column */
+	static const char *const s0[] = {"2.5", "2",         "3.5", "4", "-0.5",
+	                                 "0",   "0.5000001", "1",   NULL};
+	check_dec("{name: d, type: decimal, precision: 3, round: half_even}", s0);
+	static const char *const w[] = {"0.12345678901234567895", "0.1234567890123456790",
+	                                "0.12345678901234567885", "0.1234567890123456788", NULL};
+	check_dec("{name: d, type: decimal, precision: 20, scale: 19, round: half_even}", w);
+	/* exact stays the default */
+	static const char *const exact[] = {"1.005", "!VAL_TYPE", "1.000", "1.00", NULL};
+	check_dec("{name: d, type: decimal, precision: 5, scale: 2}", exact);
+	check_dec("{name: d, type: decimal, precision: 5, scale: 2, round: exact}", exact);
+	assert_bad_col("{name: d, type: decimal, precision: 5, round: up}",
+	               "v.yaml:3:51: ", "round must be exact, half_even or half_up, not 'up'");
+	assert_bad_col("{name: d, type: float, round: half_even}", "v.yaml:3:28: ",
+	               "'round' does not apply to float columns (only to decimal)");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_float_forms),
 	    cmocka_unit_test(test_float_special_and_bounds),
 	    cmocka_unit_test(test_double_format),
+	    cmocka_unit_test(test_decimal_exponents_and_zeros),
+	    cmocka_unit_test(test_decimal_rounding),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
