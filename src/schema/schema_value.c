@@ -759,8 +759,43 @@ static int conv_float(sl_validator *v, struct vcol *vc, const sl_str *f, sl_valu
 
 /* --- booleans -------------------------------------------------------------- */
 
+/* A column's own spellings: exact matches, the value as written. */
+static int conv_boolean_spelled(const sl_column *c, const sl_str *f, sl_value *out, char *msg,
+                                size_t msglen)
+{
+	for (int side = 1; side >= 0; side--) {
+		char *const *w = side ? c->true_values : c->false_values;
+		size_t nw = side ? c->ntrue : c->nfalse;
+		for (size_t k = 0; k < nw; k++) {
+			if (strlen(w[k]) == f->n && memcmp(w[k], f->p, f->n) == 0) {
+				out->kind = SL_VALUE_INT;
+				out->i = side;
+				return 0;
+			}
+		}
+	}
+	char q[64], list[160];
+	size_t o = 0;
+	list[0] = 0;
+	for (size_t k = 0; k < c->ntrue + c->nfalse && o + 8 < sizeof list; k++) {
+		const char *w = k < c->ntrue ? c->true_values[k] : c->false_values[k - c->ntrue];
+		int n = snprintf(list + o, sizeof list - o, "%s%s",
+		                 k == 0          ? ""
+		                 : k == c->ntrue ? " / "
+		                                 : ", ",
+		                 w);
+		if (n < 0 || (size_t)n >= sizeof list - o)
+			break;
+		o += (size_t)n;
+	}
+	quote_value(q, sizeof q, f->p, f->n);
+	return vfail(msg, msglen, SL_VAL_TYPE, "%s: %s is not a boolean (%s)", c->name, q, list);
+}
+
 static int conv_boolean(struct vcol *vc, const sl_str *f, sl_value *out, char *msg, size_t msglen)
 {
+	if (vc->c->true_values)
+		return conv_boolean_spelled(vc->c, f, out, msg, msglen);
 	static const struct {
 		const char *w;
 		size_t n;

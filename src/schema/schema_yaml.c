@@ -476,12 +476,15 @@ enum {
 	C_FORMAT,
 	C_ALLOW_SPECIAL,
 	C_ROUND,
+	C_TRUE_VALUES,
+	C_FALSE_VALUES,
 	C_COUNT
 };
 static const char *const column_keys[C_COUNT] = {
-    "name",       "source",     "type",    "required", "index",         "description",
-    "min_length", "max_length", "pattern", "enum",     "values",        "min",
-    "max",        "precision",  "scale",   "format",   "allow_special", "round"};
+    "name",        "source",        "type",       "required",    "index",
+    "description", "min_length",    "max_length", "pattern",     "enum",
+    "values",      "min",           "max",        "precision",   "scale",
+    "format",      "allow_special", "round",      "true_values", "false_values"};
 
 /* Which types each key applies to (bit per sl_type). */
 #define T(t) (1u << SL_TYPE_##t)
@@ -495,6 +498,8 @@ static const unsigned key_types[C_COUNT] = {
     [C_MAX] = T(INTEGER) | T(DECIMAL) | T(FLOAT),
     [C_ALLOW_SPECIAL] = T(FLOAT),
     [C_ROUND] = T(DECIMAL),
+    [C_TRUE_VALUES] = T(BOOLEAN),
+    [C_FALSE_VALUES] = T(BOOLEAN),
     [C_PRECISION] = T(DECIMAL),
     [C_SCALE] = T(DECIMAL),
     [C_FORMAT] = T(DATE) | T(TIME) | T(TIMESTAMP),
@@ -738,6 +743,36 @@ static int parse_column(struct ctx *x, struct fy_node *n, size_t idx, sl_column 
 		if (c->has_min && c->has_max && c->min_i > c->max_i)
 			return fail(x, v[C_MAX], NULL, "min (%lld) is greater than max (%lld)",
 			            (long long)c->min_i, (long long)c->max_i);
+	}
+	if (c->type == SL_TYPE_BOOLEAN && (k[C_TRUE_VALUES] || k[C_FALSE_VALUES])) {
+		if (!k[C_TRUE_VALUES] || !k[C_FALSE_VALUES])
+			return fail(x, k[C_TRUE_VALUES] ? k[C_TRUE_VALUES] : k[C_FALSE_VALUES],
+			            NULL,
+			            "true_values and false_values go together (each replaces the "
+			            "default spellings)");
+		if ((rc = get_strings(x, k[C_TRUE_VALUES], v[C_TRUE_VALUES], "true_values", true,
+		                      &c->true_values, &c->ntrue)) ||
+		    (rc = get_strings(x, k[C_FALSE_VALUES], v[C_FALSE_VALUES], "false_values", true,
+		                      &c->false_values, &c->nfalse)))
+			return rc;
+		if (!c->ntrue || !c->nfalse)
+			return fail(x, c->ntrue ? v[C_FALSE_VALUES] : v[C_TRUE_VALUES],
+			            c->ntrue ? k[C_FALSE_VALUES] : k[C_TRUE_VALUES],
+			            "the list of spellings is empty");
+		for (size_t i = 0; i < c->ntrue; i++) {
+			if (!c->true_values[i][0])
+				return fail(x, v[C_TRUE_VALUES], NULL,
+				            "an empty spelling cannot be a boolean (it is NULL)");
+			for (size_t j = 0; j < c->nfalse; j++)
+				if (strcmp(c->true_values[i], c->false_values[j]) == 0)
+					return fail(x, v[C_FALSE_VALUES], NULL,
+					            "'%.40s' is both a true and a false value",
+					            c->false_values[j]);
+		}
+		for (size_t j = 0; j < c->nfalse; j++)
+			if (!c->false_values[j][0])
+				return fail(x, v[C_FALSE_VALUES], NULL,
+				            "an empty spelling cannot be a boolean (it is NULL)");
 	}
 	if (c->type == SL_TYPE_FLOAT) {
 		if (k[C_ALLOW_SPECIAL] && (rc = get_bool(x, k[C_ALLOW_SPECIAL], v[C_ALLOW_SPECIAL],
@@ -1191,6 +1226,12 @@ void sl_schema_free(sl_schema *s)
 		free(c->min_d);
 		free(c->max_d);
 		free(c->format);
+		for (size_t k = 0; k < c->ntrue; k++)
+			free(c->true_values[k]);
+		free(c->true_values);
+		for (size_t k = 0; k < c->nfalse; k++)
+			free(c->false_values[k]);
+		free(c->false_values);
 		for (size_t k = 0; k < c->nvalues; k++)
 			free(c->values[k]);
 		free(c->values);

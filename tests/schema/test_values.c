@@ -378,6 +378,39 @@ static void test_decimal_rounding(void **state)
 	               "'round' does not apply to float columns (only to decimal)");
 }
 
+/* --- booleans --------------------------------------------------------------- */
+
+static void test_boolean_spellings(void **state)
+{
+	(void)state;
+	static const char *const yn[] = {"Yes",  "i:1",       "No", "i:0",       "yes", "!VAL_TYPE",
+	                                 "true", "!VAL_TYPE", "1",  "!VAL_TYPE", "Y",   "i:1",
+	                                 "N",    "i:0",       "",   "NULL",      NULL};
+	check_col("{name: b, type: boolean, true_values: [Yes, Y], false_values: [No, N]}", yn);
+	sl_schema *s =
+	    one_col("{name: b, type: boolean, true_values: [Yes, Y], false_values: [No, N]}");
+	assert_string_equal(conv(s, "maybe"), "!VAL_TYPE");
+	sl_schema_free(s);
+	assert_string_equal(msg, "b: \"maybe\" is not a boolean (Yes, Y / No, N)");
+	/* 1/0 only, and one string for a list of one */
+	static const char *const bits[] = {"1", "i:1", "0", "i:0", "yes", "!VAL_TYPE", NULL};
+	check_col("{name: b, type: boolean, true_values: '1', false_values: '0'}", bits);
+	/* the defaults as before */
+	static const char *const defaults[] = {"TRUE", "i:1", "f", "i:0",       "Yes", "i:1",
+	                                       "n",    "i:0", "2", "!VAL_TYPE", NULL};
+	check_col("{name: b, type: boolean}", defaults);
+	assert_bad_col("{name: b, type: boolean, true_values: [Y]}",
+	               "v.yaml:3:30: ", "true_values and false_values go together");
+	assert_bad_col("{name: b, type: boolean, true_values: [Y], false_values: [N, Y]}",
+	               "v.yaml:3:62: ", "'Y' is both a true and a false value");
+	assert_bad_col("{name: b, type: boolean, true_values: [''], false_values: [N]}",
+	               "v.yaml:3:43: ", "an empty spelling cannot be a boolean");
+	assert_bad_col("{name: b, type: boolean, true_values: [], false_values: [N]}",
+	               "v.yaml:3:43: ", "the list of spellings is empty");
+	assert_bad_col("{name: b, type: text, true_values: [Y], false_values: [N]}",
+	               "v.yaml:3:24: ", "'true_values' does not apply to text columns");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -386,6 +419,7 @@ int main(void)
 	    cmocka_unit_test(test_double_format),
 	    cmocka_unit_test(test_decimal_exponents_and_zeros),
 	    cmocka_unit_test(test_decimal_rounding),
+	    cmocka_unit_test(test_boolean_spellings),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
