@@ -408,7 +408,7 @@ static void test_boolean_spellings(void **state)
 	assert_bad_col("{name: b, type: boolean, true_values: [], false_values: [N]}",
 	               "v.yaml:3:43: ", "the list of spellings is empty");
 	assert_bad_col("{name: b, type: text, true_values: [Y], false_values: [N]}",
-	               "v.yaml:3:24: ", "'true_values' does not apply to text columns");
+	               "v.yaml:3:27: ", "'true_values' does not apply to text columns");
 }
 
 int main(void)
