@@ -20,8 +20,9 @@
  */
 #include <locale.h>
 #include <math.h>
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
 #include <pthread.h>
-#include <regex.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -43,6 +44,7 @@ int sl__decimal_parse_round(const char *p, size_t n, int precision, int scale, s
 size_t sl__decimal_format(sl__i128 v, int scale, char *buf);
 const char *sl__format_check(sl_type t, const char *fmt);
 int sl__float_parse(const char *p, size_t n, locale_t loc, bool allow_special, double *out);
+void *sl__pattern_compile(const char *pattern, char *why, size_t whylen, size_t *offset);
 
 /* --- per-thread column state ----------------------------------------------- */
 
@@ -56,8 +58,9 @@ struct simple_re {
 
 struct vcol {
 	const sl_column *c;
-	bool has_re;
-	regex_t re;
+	const pcre2_code *re; /* the schema's (shared), or own_re */
+	pcre2_code *own_re;   /* compiled here when the schema came without one */
+	bool jit;             /* re has JIT code: pcre2_jit_match */
 	struct simple_re fast;
 	sl__i128 dmin, dmax;
 	size_t *vlen; /* lengths of the enum values */
@@ -70,6 +73,7 @@ struct sl_validator {
 	struct vcol *cols;
 	size_t *null_len;
 	bool nulls_only_empty; /* the default: only "" is NULL */
+	pcre2_match_data *md;  /* this thread's match data, for every pattern */
 };
 
 /* --- small helpers ---------------------------------------------------------- */
@@ -238,6 +242,30 @@ static bool simple_match(const struct simple_re *f, const char *p, size_t n)
 	return true;
 }
 
+/* --- PCRE2 patterns --------------------------------------------------------- */
+
+/* Compiles a pattern the way every pattern is read: UTF-8 subjects matched
+   by characters (PCRE2_UTF), Unicode classes ([[:alpha:]], \d, \w match
+   letters and digits of any script: PCRE2_UCP), `$` only at the very end
+   (PCRE2_DOLLAR_ENDONLY: "abc\n" does not match ^abc$), then JIT-compiled
+   when the platform has JIT (matching falls back to the interpreter
+   otherwise). Returns the code, or NULL with the reason and its offset. */
+void *sl__pattern_compile(const char *pattern, char *why, size_t whylen, size_t *offset)
+{
+	int err = 0;
+	PCRE2_SIZE off = 0;
+	pcre2_code *re =
+	    pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
+	                  PCRE2_UTF | PCRE2_UCP | PCRE2_DOLLAR_ENDONLY, &err, &off, NULL);
+	if (!re) {
+		pcre2_get_error_message(err, (PCRE2_UCHAR *)why, whylen);
+		*offset = off;
+		return NULL;
+	}
+	(void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); /* no JIT: the interpreter */
+	return re;
+}
+
 /* --- validator lifetime ---------------------------------------------------- */
 
 int sl_validator_new(const sl_schema *s, sl_validator **out)
@@ -265,12 +293,25 @@ int sl_validator_new(const sl_schema *s, sl_validator **out)
 		if (c->pattern) {
 			simple_compile(c->pattern, &vc->fast);
 			if (!vc->fast.on) {
-				if (regcomp(&vc->re, c->pattern, REG_EXTENDED | REG_NOSUB) != 0) {
-					/* the loader compiled it already: only memory can fail */
-					rc = SL_NOMEM;
-					goto out;
+				vc->re = c->re;
+				if (!vc->re) {
+					/* a schema built by hand: compile our own */
+					char why[128];
+					size_t off;
+					vc->own_re =
+					    sl__pattern_compile(c->pattern, why, sizeof why, &off);
+					if (!vc->own_re) {
+						rc = SL_INVAL;
+						goto out;
+					}
+					vc->re = vc->own_re;
 				}
-				vc->has_re = true;
+				size_t jitsize = 0;
+				vc->jit =
+				    pcre2_pattern_info(vc->re, PCRE2_INFO_JITSIZE, &jitsize) == 0 &&
+				    jitsize > 0;
+				if (!v->md && !(v->md = pcre2_match_data_create(1, NULL)))
+					goto out;
 			}
 		}
 		if (c->nvalues) {
@@ -309,13 +350,13 @@ void sl_validator_free(sl_validator *v)
 		return;
 	if (v->cols) {
 		for (size_t i = 0; i < v->s->ncols; i++) {
-			if (v->cols[i].has_re)
-				regfree(&v->cols[i].re);
+			pcre2_code_free(v->cols[i].own_re);
 			free(v->cols[i].vlen);
 		}
 	}
 	free(v->cols);
 	free(v->null_len);
+	pcre2_match_data_free(v->md);
 	if (v->c_locale)
 		freelocale(v->c_locale);
 	free(v);
@@ -323,7 +364,8 @@ void sl_validator_free(sl_validator *v)
 
 /* --- text ------------------------------------------------------------------ */
 
-static int conv_text(struct vcol *vc, const sl_str *f, sl_value *out, char *msg, size_t msglen)
+static int conv_text(sl_validator *v, struct vcol *vc, const sl_str *f, sl_value *out, char *msg,
+                     size_t msglen)
 {
 	const sl_column *c = vc->c;
 	char q[64];
@@ -353,16 +395,28 @@ static int conv_text(struct vcol *vc, const sl_str *f, sl_value *out, char *msg,
 		if (vc->fast.on) {
 			ok = simple_match(&vc->fast, f->p, f->n);
 		} else {
-			/* REG_STARTEND: match the view in place, no NUL-terminated copy */
-			regmatch_t m[1];
-			m[0].rm_so = 0;
-			m[0].rm_eo = (regoff_t)f->n;
-			ok = regexec(&vc->re, f->n ? f->p : "", 1, m, REG_STARTEND) == 0;
+			/* the view in place (PCRE2 takes a length); its UTF-8 is checked
+			   above, so PCRE2 need not check it again */
+			PCRE2_SPTR subj = (PCRE2_SPTR)(f->n ? f->p : "");
+			int r = vc->jit ? pcre2_jit_match(vc->re, subj, f->n, 0, 0, v->md, NULL)
+			                : pcre2_match(vc->re, subj, f->n, 0, PCRE2_NO_UTF_CHECK,
+			                              v->md, NULL);
+			if (SL_UNLIKELY(r < 0 && r != PCRE2_ERROR_NOMATCH)) {
+				/* a limit of the engine (backtracking, depth): say so */
+				char why[120];
+				pcre2_get_error_message(r, (PCRE2_UCHAR *)why, sizeof why);
+				quote_value(q, sizeof q, f->p, f->n);
+				return vfail(msg, msglen, SL_VAL_PATTERN,
+				             "%s: %s could not be matched: %s", c->name, q, why);
+			}
+			ok = r >= 0;
 		}
 		if (SL_UNLIKELY(!ok)) {
+			char qp[64];
 			quote_value(q, sizeof q, f->p, f->n);
+			quote_value(qp, sizeof qp, c->pattern, strlen(c->pattern));
 			return vfail(msg, msglen, SL_VAL_PATTERN, "%s: %s does not match %s",
-			             c->name, q, c->pattern);
+			             c->name, q, qp);
 		}
 	}
 	if (c->nvalues) {
@@ -1220,7 +1274,7 @@ int sl_value_convert(sl_validator *v, size_t col, const sl_str *field, sl_value 
 	switch (c->type) {
 	case SL_TYPE_TEXT:
 	case SL_TYPE_ENUM:
-		return conv_text(vc, field, out, msg, msglen);
+		return conv_text(v, vc, field, out, msg, msglen);
 	case SL_TYPE_INTEGER:
 		return conv_integer(vc, field, out, msg, msglen);
 	case SL_TYPE_DECIMAL:

@@ -411,6 +411,91 @@ static void test_boolean_spellings(void **state)
 	               "v.yaml:3:27: ", "'true_values' does not apply to text columns");
 }
 
+/* --- patterns --------------------------------------------------------------- */
+
+static void test_patterns_on_characters(void **state)
+{
+	(void)state;
+	/* one `.` is one character, so pattern and max_length agree */
+	static const char *const dots[] = {
+	    "abc",   "t:abc", "Zoë",          "t:Zoë", "東京都",       "t:東京都", "😀😀😀",
+	    "t:😀😀😀", "ab",    "!VAL_PATTERN", "abcd",  "!VAL_LENGTH", NULL};
+	check_col("{name: t, type: text, pattern: '^.{3}$', max_length: 3}", dots);
+	/* Unicode letters by class and by property */
+	static const char *const alpha[] = {"Åsa",  "t:Åsa",        "Ελλάδα", "t:Ελλάδα",
+	                                    "abc1", "!VAL_PATTERN", NULL};
+	check_col("{name: t, type: text, pattern: '^[[:alpha:]]+$'}", alpha);
+	static const char *const pl[] = {"Ünïcödé", "t:Ünïcödé",    "東京", "t:東京",
+	                                 "a b",     "!VAL_PATTERN", NULL};
+	check_col("{name: t, type: text, pattern: '^\\p{L}+$'}", pl);
+	/* \d in UCP mode is any decimal digit; [0-9] is ASCII only */
+	static const char *const dd[] = {"123", "t:123",        "١٢٣", "t:١٢٣",
+	                                 "12a", "!VAL_PATTERN", NULL};
+	check_col("{name: t, type: text, pattern: '^\\d+$'}", dd);
+	static const char *const ascii[] = {"123", "t:123", "١٢٣", "!VAL_PATTERN", NULL};
+	check_col("{name: t, type: text, pattern: '^[0-9]+$'}", ascii);
+	/* $ only at the very end; \n is a newline; `.` is not one */
+	static const char *const nl[] = {"abc", "t:abc", "abc\n", "!VAL_PATTERN", NULL};
+	check_col("{name: t, type: text, pattern: '^abc$'}", nl);
+	static const char *const nl2[] = {"a\nb", "t:a\nb", "a b", "!VAL_PATTERN", NULL};
+	check_col("{name: t, type: text, pattern: \"^a\\\\nb$\"}", nl2);
+	static const char *const dotnl[] = {"a\nb", "!VAL_PATTERN", "a-b", "t:a-b", NULL};
+	check_col("{name: t, type: text, pattern: '^a.b$'}", dotnl);
+	static const char *const dotall[] = {"a\nb", "t:a\nb", NULL};
+	check_col("{name: t, type: text, pattern: '(?s)^a.b$'}", dotall);
+	/* unanchored patterns search, as before; the simple fast form agrees */
+	static const char *const search[] = {"xxabyy", "t:xxabyy", "xyz", "!VAL_PATTERN", NULL};
+	check_col("{name: t, type: text, pattern: 'ab'}", search);
+	static const char *const simple[] = {"abc", "t:abc", "aé", "!VAL_PATTERN",
+	                                     "",    "NULL",  NULL};
+	check_col("{name: t, type: text, pattern: '^[a-z]{1,3}$'}", simple);
+	/* Perl syntax */
+	static const char *const perl[] = {"2024-01-05", "t:2024-01-05", "2024-1-05",
+	                                   "!VAL_PATTERN", NULL};
+	check_col("{name: t, type: text, pattern: '^(?<y>\\d{4})-\\d{2}-\\d{2}$'}", perl);
+	/* the message quotes the pattern as it quotes the value */
+	sl_schema *s = one_col("{name: t, type: text, pattern: '^\"[a-z]+\"\\t$'}");
+	assert_string_equal(conv(s, "x\ty"), "!VAL_PATTERN");
+	assert_string_equal(msg, "t: \"x\\x09y\" does not match \"^\\\"[a-z]+\\\"\\\\t$\"");
+	sl_schema_free(s);
+	/* the schema compiles the pattern once, and validators share it */
+	s = one_col("{name: t, type: text, pattern: '^\\p{Lu}'}");
+	assert_non_null(s->cols[0].re);
+	sl_validator *v1, *v2;
+	assert_int_equal(sl_validator_new(s, &v1), 0);
+	assert_int_equal(sl_validator_new(s, &v2), 0);
+	sl_value val;
+	char buf[64];
+	size_t used;
+	sl_str f1 = sl_str_make("Été", strlen("Été")), f2 = sl_str_make("été", strlen("été"));
+	assert_int_equal(sl_value_convert(v1, 0, &f1, &val, buf, &used, msg, sizeof msg), 0);
+	assert_int_equal(sl_value_convert(v2, 0, &f2, &val, buf, &used, msg, sizeof msg),
+	                 SL_VAL_PATTERN);
+	sl_validator_free(v1);
+	sl_validator_free(v2);
+	sl_schema_free(s);
+}
+
+static void test_pattern_errors(void **state)
+{
+	(void)state;
+	assert_bad_col("{name: t, type: text, pattern: '[a-'}", "v.yaml:3:36: ",
+	               "pattern does not compile (PCRE2): missing terminating ] for character "
+	               "class, at byte 3 of the pattern");
+	assert_bad_col("{name: t, type: text, pattern: '(?<n>a'}",
+	               "v.yaml:3:36: ", "pattern does not compile (PCRE2)");
+	assert_bad_col("{name: t, type: text, pattern: '\\p{Nope}'}",
+	               "v.yaml:3:36: ", "unknown property");
+	/* block style, on its own line */
+	char err[512] = "";
+	sl_schema *s = NULL;
+	const char *y = "name: t\ncolumns:\n  - name: t\n    type: text\n    pattern: 'a{2,1}'\n";
+	assert_int_equal(sl_schema_parse(y, strlen(y), "p.yaml", &s, err, sizeof err), SL_CONFIG);
+	const char *want = "p.yaml:5:14: pattern does not compile (PCRE2)";
+	if (strncmp(err, want, strlen(want)) != 0)
+		fail_msg("%s", err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -420,6 +505,8 @@ int main(void)
 	    cmocka_unit_test(test_decimal_exponents_and_zeros),
 	    cmocka_unit_test(test_decimal_rounding),
 	    cmocka_unit_test(test_boolean_spellings),
+	    cmocka_unit_test(test_patterns_on_characters),
+	    cmocka_unit_test(test_pattern_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
