@@ -793,11 +793,29 @@ static int parse_column(struct ctx *x, struct fy_node *n, size_t idx, sl_column 
 			            c->min_d, c->max_d);
 	}
 	if (k[C_FORMAT]) {
-		if ((rc = dup_text(x, k[C_FORMAT], v[C_FORMAT], "format", &c->format)))
+		/* one format, or a list tried in order */
+		if ((rc = get_strings(x, k[C_FORMAT], v[C_FORMAT], "format", true, &c->formats,
+		                      &c->nformats)))
 			return rc;
-		const char *why = sl__format_check(c->type, c->format);
-		if (why)
-			return fail(x, v[C_FORMAT], NULL, "format '%.40s': %s", c->format, why);
+		if (c->nformats == 0)
+			return fail(x, v[C_FORMAT], k[C_FORMAT], "format has no formats");
+		bool list = fy_node_get_type(v[C_FORMAT]) == FYNT_SEQUENCE;
+		for (size_t i = 0; i < c->nformats; i++) {
+			const char *why = sl__format_check(c->type, c->formats[i]);
+			if (why)
+				return fail(x,
+				            list
+				                ? fy_node_sequence_get_by_index(v[C_FORMAT], (int)i)
+				                : v[C_FORMAT],
+				            NULL, "format '%.40s': %s", c->formats[i], why);
+			for (size_t j = 0; j < i; j++)
+				if (strcmp(c->formats[i], c->formats[j]) == 0)
+					return fail(
+					    x, fy_node_sequence_get_by_index(v[C_FORMAT], (int)i),
+					    NULL, "format '%.40s' is listed twice", c->formats[i]);
+		}
+		if (!(c->format = strdup(c->formats[0])))
+			return SL_NOMEM;
 	}
 	return 0;
 }
@@ -1225,6 +1243,9 @@ void sl_schema_free(sl_schema *s)
 		free(c->min_d);
 		free(c->max_d);
 		free(c->format);
+		for (size_t k = 0; k < c->nformats; k++)
+			free(c->formats[k]);
+		free(c->formats);
 		for (size_t k = 0; k < c->ntrue; k++)
 			free(c->true_values[k]);
 		free(c->true_values);
