@@ -3,8 +3,9 @@
  *
  * A schema is read from YAML (libfyaml); every error names the file, line and
  * column in the YAML. A loaded schema is immutable and may be shared by
- * threads. Validation needs per-thread state (compiled patterns): each worker
- * creates its own sl_validator from the shared schema.
+ * threads (it holds the compiled patterns). Validation needs per-thread state
+ * (PCRE2 match data): each worker creates its own sl_validator from the
+ * shared schema.
  *
  * Example (docs/schema.md has every key):
  *   name: cdr

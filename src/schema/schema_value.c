@@ -6,14 +6,20 @@
  * This runs once per field of every row (tens of millions of calls per
  * second across threads), so: no allocation per call, no strlen (fields are
  * views, not NUL-terminated), text values stay views into the input, and
- * messages are formatted only when a check fails. Numbers are parsed by
- * hand, decimals exactly in scaled 128-bit integers (never binary floating
- * point), dates by a small strptime-like parser of our own (strptime is
+ * messages are formatted only when a check fails (a float of more than 127
+ * characters is copied to the heap for strtod_l: the one exception). Numbers
+ * are parsed by hand, decimals exactly in scaled 128-bit integers (binary
+ * floating point only for the stored form of narrow ones, never to decide a
+ * value), dates by a small strptime-like parser of our own (strptime is
  * locale-dependent and accepts impossible values such as 31 February).
  *
- * A validator owns per-thread state: compiled patterns (glibc serializes
- * regexec on one regex_t, so sharing them would serialize the workers).
+ * Patterns are PCRE2, compiled and JIT-compiled once by the schema loader
+ * (the code is read-only and shared by the threads); a validator owns the
+ * per-thread state: the match data, and the C locale floats are read in
+ * (strtod_l: the process's locale must not change what a number is).
  * Simple patterns of the form ^[set]{m,n}$ skip the regex engine entirely.
+ * Floats are doubles; decimals of precision <= 15 are stored as the double
+ * nearest their exact value (REAL in SQLite), wider ones as canonical text.
  *
  * The decimal and date-format helpers with the sl__ prefix are also used by
  * the schema loader (schema_yaml.c) so both read values the same way.
@@ -61,6 +67,7 @@ struct vcol {
 	const pcre2_code *re; /* the schema's (shared), or own_re */
 	pcre2_code *own_re;   /* compiled here when the schema came without one */
 	bool jit;             /* re has JIT code: pcre2_jit_match */
+	bool no_nan;          /* required or in the key: SQLite would store a NaN as NULL */
 	struct simple_re fast;
 	sl__i128 dmin, dmax;
 	size_t *vlen; /* lengths of the enum values */
@@ -306,6 +313,9 @@ int sl_validator_new(const sl_schema *s, sl_validator **out)
 		const sl_column *c = &s->cols[i];
 		struct vcol *vc = &v->cols[i];
 		vc->c = c;
+		vc->no_nan = c->required;
+		for (size_t k = 0; k < s->nkey; k++)
+			vc->no_nan |= s->key[k] == i;
 		if (c->pattern) {
 			simple_compile(c->pattern, &vc->fast);
 			if (!vc->fast.on) {
@@ -811,6 +821,14 @@ static int conv_float(sl_validator *v, struct vcol *vc, const sl_str *f, sl_valu
 			             "%s: %s is less than the minimum %s", c->name, q, c->min_d);
 		return vfail(msg, msglen, SL_VAL_RANGE, "%s: %s is more than the maximum %s",
 		             c->name, q, c->max_d);
+	}
+	if (SL_UNLIKELY(vc->no_nan && isnan(d))) {
+		char q[64];
+		quote_value(q, sizeof q, f->p, f->n);
+		return vfail(msg, msglen, SL_VAL_TYPE,
+		             "%s: %s cannot be stored in a required or key column (SQLite has no "
+		             "NaN: it would be NULL)",
+		             c->name, q);
 	}
 	out->kind = SL_VALUE_REAL;
 	out->d = d;

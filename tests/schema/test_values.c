@@ -202,6 +202,9 @@ static void test_float_special_and_bounds(void **state)
 	static const char *const both[] = {"nan",  "!VAL_RANGE", "inf", "!VAL_RANGE",
 	                                   "-inf", "r:-inf",     NULL};
 	check_col("{name: x, type: float, allow_special: true, max: 0}", both);
+	/* SQLite has no NaN: a required column keeps it out */
+	static const char *const req[] = {"nan", "!VAL_TYPE", "inf", "r:inf", NULL};
+	check_col("{name: x, type: float, allow_special: true, required: true}", req);
 	assert_bad_col("{name: x, type: float, min: abc}",
 	               "v.yaml:3:33: ", "min must be a finite number");
 	assert_bad_col("{name: x, type: float, max: inf}",
