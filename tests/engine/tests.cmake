@@ -8,3 +8,4 @@ set_tests_properties(ingest_columns PROPERTIES TIMEOUT 300)
 # Loading the same file again: reported, not repeated; kill -9 between the last commit and the exit.
 add_test(NAME ingest_reload COMMAND bash ${CMAKE_SOURCE_DIR}/tests/engine/test_reload.sh $<TARGET_FILE:sluice> ${CMAKE_SOURCE_DIR})
 set_tests_properties(ingest_reload PROPERTIES TIMEOUT 300)
+add_test(NAME ingest_types COMMAND bash ${CMAKE_SOURCE_DIR}/tests/engine/test_types.sh $<TARGET_FILE:sluice>)
