@@ -26,6 +26,7 @@ static int code_slot(int code)
 
 typedef struct chunk_result {
 	uint64_t records, fields, empty, comments;
+	uint64_t warn_few, warn_many, warn_quote;
 	sl_csv_check_code codes[NCODES];
 	int rc;
 } chunk_result;
@@ -58,13 +59,17 @@ static void check_chunk(check_job *j, size_t i)
 			continue;
 		sl_csv_check_code *c = &r->codes[k];
 		if (c->nfirst < SL_CSV_CHECK_FIRST)
-			c->first[c->nfirst++] = (sl_csv_error_pos){rec.record, rec.line, rec.offset};
+			c->first[c->nfirst++] =
+			    (sl_csv_error_pos){rec.record, rec.line, rec.offset};
 		c->count++;
 	}
 	if (rd) {
 		const sl_csv_counts *n = sl_csv_counts_get(sl_csv_reader_parser(rd));
 		r->empty = n->empty_lines;
 		r->comments = n->comment_lines;
+		r->warn_few = n->warn_too_few;
+		r->warn_many = n->warn_too_many;
+		r->warn_quote = n->warn_stray_quote;
 	}
 	r->rc = rc;
 	sl_csv_reader_free(rd);
@@ -83,7 +88,7 @@ static void *worker(void *arg)
 }
 
 int sl_csv_check_file(const char *path, const sl_csv_dialect *d, sl_csv_scanner s,
-		      uint64_t chunk_size, int threads, sl_csv_check_result *out)
+                      uint64_t chunk_size, int threads, sl_csv_check_result *out)
 {
 	int rc = 0, fd = -1;
 	sl_csv_plan plan = {0};
@@ -131,6 +136,7 @@ int sl_csv_check_file(const char *path, const sl_csv_dialect *d, sl_csv_scanner 
 	out->counts = plan.counts;
 	out->counts.empty_lines = 0;
 	out->counts.comment_lines = 0;
+	out->counts.warn_too_few = out->counts.warn_too_many = out->counts.warn_stray_quote = 0;
 	for (int k = 0; k < NCODES; k++)
 		out->codes[k].code = SL_CSV_TOO_FEW_FIELDS - k;
 	out->ncodes = NCODES;
@@ -144,6 +150,9 @@ int sl_csv_check_file(const char *path, const sl_csv_dialect *d, sl_csv_scanner 
 		out->fields += r->fields;
 		out->counts.empty_lines += r->empty;
 		out->counts.comment_lines += r->comments;
+		out->counts.warn_too_few += r->warn_few;
+		out->counts.warn_too_many += r->warn_many;
+		out->counts.warn_stray_quote += r->warn_quote;
 		for (int k = 0; k < NCODES; k++) {
 			sl_csv_check_code *dst = &out->codes[k], *src = &r->codes[k];
 			for (size_t f = 0; f < src->nfirst && dst->nfirst < SL_CSV_CHECK_FIRST; f++)
@@ -154,7 +163,8 @@ int sl_csv_check_file(const char *path, const sl_csv_dialect *d, sl_csv_scanner 
 	}
 	out->rows_ok = out->records - (out->errors - (plan.header_error ? 1 : 0));
 	/* Counts add up: what the parallel parse found must be what the split counted. */
-	if (out->records != plan.counts.records || out->counts.empty_lines != plan.counts.empty_lines ||
+	if (out->records != plan.counts.records ||
+	    out->counts.empty_lines != plan.counts.empty_lines ||
 	    out->counts.comment_lines != plan.counts.comment_lines)
 		rc = SL_INTERNAL;
 out:

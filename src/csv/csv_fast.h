@@ -26,6 +26,23 @@ static inline uint64_t upto(unsigned i)
 	return ~0ULL >> (63 - i);
 }
 
+/* Keep the candidates in d (first delimiter bytes of the block at base)
+   that the rest of the delimiter follows inside the window. */
+static inline uint64_t fast_confirm(const sl_csv_parser *p, size_t base, uint64_t d)
+{
+	uint64_t keep = 0;
+	size_t dl = p->dlen;
+	const char *tail = (const char *)p->d.delimiter_tail;
+	while (d) {
+		unsigned i = (unsigned)__builtin_ctzll(d);
+		d &= d - 1;
+		size_t at = base + i;
+		if (at + dl <= p->len && memcmp(p->buf + at + 1, tail, dl - 1) == 0)
+			keep |= 1ULL << i;
+	}
+	return keep;
+}
+
 /* Classify the block at f->base (64 bytes, or what is left of the window,
    padded) and derive the masks the walk needs. */
 static inline void fast_block(sl_csv_parser *p, const fast_k *k, csv_fast *f)
@@ -52,23 +69,40 @@ static inline void fast_block(sl_csv_parser *p, const fast_k *k, csv_fast *f)
 	f->prev_cr = r.cr >> 63;
 	f->term = term;
 	f->eol = term & ~inq;
-	f->bits = (r.d & ~inq) | f->eol;
+
+	/* Delimiters: bit i is where one starts. A multi-byte one is found by
+	   its first byte and confirmed per candidate against the window (one
+	   the window cuts off is not one: its record crosses the window's end,
+	   which the fast path never decides). dend marks each one's last byte. */
+	uint64_t d = r.d, dend = d, a = 0;
+	size_t dl = p->dlen;
+	if (dl > 1) {
+		d = fast_confirm(p, f->base, d);
+		dend = (d << (dl - 1)) | (f->prev_d >> (65 - dl));
+		/* Overlapping candidates ("|||" with "||"): the state machine
+		   decides which is the delimiter. */
+		uint64_t near = 0;
+		for (size_t sh = 1; sh < dl; sh++)
+			near |= (d << sh) | (f->prev_d >> (64 - sh));
+		a = d & near;
+		f->prev_d = d;
+	}
+	f->bits = (d & ~inq) | f->eol;
 
 	/* Anomalies: where quote parity alone could disagree with the grammar.
 	   A quote that opens must follow a field boundary (or, when quotes
 	   escape by doubling, the quote that closed); a quote that closes must
 	   be followed by one. Escape bytes inside quotes change parity. */
-	uint64_t a = 0;
+	uint64_t brk = r.cr | r.lf, dq = k->doubling ? q : 0;
+	uint64_t ok_open = dend | brk | dq, ok_close = d | brk | dq;
 	if (q | f->pend_close) {
-		uint64_t ok = r.d | r.cr | r.lf | (k->doubling ? q : 0);
 		uint64_t open = q & inq, close = q & ~inq;
-		a = (open & ~((ok << 1) | f->prev_ok)) | (close & ~((ok >> 1) | (1ULL << 63)));
-		a |= f->pend_close & ~ok & 1;
+		a |= (open & ~((ok_open << 1) | f->prev_ok)) |
+		     (close & ~((ok_close >> 1) | (1ULL << 63)));
+		a |= f->pend_close & ~ok_close & 1;
 		f->pend_close = close >> 63;
-		f->prev_ok = ok >> 63;
-	} else {
-		f->prev_ok = (r.d | r.cr | r.lf) >> 63;
 	}
+	f->prev_ok = ok_open >> 63;
 	a |= r.esc & inq;
 	f->anomaly = a;
 }
@@ -83,6 +117,7 @@ static inline void fast_restart(sl_csv_parser *p, const fast_k *k)
 	f->prev_ok = 1;
 	f->prev_cr = 0;
 	f->pend_close = 0;
+	f->prev_d = 0;
 	fast_block(p, k, f);
 }
 
@@ -121,6 +156,7 @@ static int fast_next(sl_csv_parser *p)
 	c->error = 0;
 	c->quoted = false;
 	c->toolong = false;
+	c->warn_quote = false;
 
 	for (;;) {
 		while (f->bits == 0) {
@@ -135,11 +171,12 @@ static int fast_next(sl_csv_parser *p)
 		if (!((f->eol >> i) & 1)) {
 			if (SL_UNLIKELY(csv_push(p, fs, at) < 0))
 				return STEP_SLOW;
-			fs = at + 1;
+			fs = at + p->dlen;
 			continue;
 		}
 		size_t next = sl__csv_after_break(p, at);
-		uint64_t next_line = f->lines + (uint64_t)__builtin_popcountll(f->term & upto(i)) + 1;
+		uint64_t next_line =
+		    f->lines + (uint64_t)__builtin_popcountll(f->term & upto(i)) + 1;
 		if (at == rs && p->d.skip_empty_lines) {
 			p->counts.empty_lines++;
 			p->pos = rs = fs = next;

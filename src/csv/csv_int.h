@@ -46,6 +46,7 @@ typedef struct csv_cur {
 	int error;         /* structural error found while scanning, or 0 */
 	bool quoted;       /* some field starts with a quote: cook fields */
 	bool toolong;      /* raw is the prefix in p->prefix */
+	bool warn_quote;   /* lenient: a stray quote was kept as data */
 } csv_cur;
 
 /* State of a record being skipped because it is too long for the window. It
@@ -53,6 +54,8 @@ typedef struct csv_cur {
 typedef struct csv_skip {
 	bool active;
 	bool comment; /* skipping a comment line rather than a record */
+	bool noquote; /* a lenient header line: quotes are data, it ends at a line break */
+	bool warn;    /* lenient: a stray quote was kept as data */
 	int state;    /* state machine state */
 	bool prev_cr;
 	size_t nf;
@@ -71,10 +74,11 @@ typedef struct csv_fast {
 	uint64_t anomaly; /* places the fast path must not decide */
 	uint64_t lines;   /* line breaks before `base` (absolute) */
 	/* carries */
-	uint64_t inq;     /* all ones if the block starts inside quotes */
-	uint64_t prev_ok; /* 1 if the byte before the block may precede an opening quote */
-	uint64_t prev_cr; /* 1 if the byte before the block is CR */
+	uint64_t inq;        /* all ones if the block starts inside quotes */
+	uint64_t prev_ok;    /* 1 if the byte before the block may precede an opening quote */
+	uint64_t prev_cr;    /* 1 if the byte before the block is CR */
 	uint64_t pend_close; /* 1 if the block before ended with a closing quote */
+	uint64_t prev_d;     /* delimiter starts of the block before (multi-byte) */
 } csv_fast;
 
 struct sl_csv_parser;
@@ -91,17 +95,19 @@ typedef struct csv_ops {
 struct sl_csv_parser {
 	sl_csv_dialect d;
 	sl_csv_scanner scanner;
-	const csv_ops *ops; /* NULL for the scalar scanner */
-	unsigned char cls[256]; /* byte classes for the state machine */
-	unsigned char pad;      /* a byte of class OTHER, to pad partial blocks */
+	const csv_ops *ops;        /* NULL for the scalar scanner */
+	unsigned char cls[256];    /* byte classes for the state machine */
+	unsigned char cls_nq[256]; /* the same with quote and escape as data */
+	size_t dlen;               /* delimiter length, 1..SL_CSV_MAX_DELIM */
+	unsigned char pad;         /* a byte of class OTHER, to pad partial blocks */
 
 	/* the window */
 	const char *buf;
 	size_t len;
 	bool final;
-	uint64_t abs;  /* absolute offset of buf[0] */
-	size_t pos;    /* window index where the next record starts */
-	uint64_t line; /* line at pos */
+	uint64_t abs;    /* absolute offset of buf[0] */
+	size_t pos;      /* window index where the next record starts */
+	uint64_t line;   /* line at pos */
 	bool pending_cr; /* the byte before pos was a CR: an LF at pos ends it */
 	bool bom_done;   /* offset 0 was looked at for a byte-order mark */
 	int oom;         /* SL_NOMEM once an allocation failed */
@@ -118,9 +124,9 @@ struct sl_csv_parser {
 	/* storage (each with a ceiling) */
 	sl_str *fields; /* field views */
 	size_t fields_cap;
-	sl_buf scratch;  /* unescaped field values of the current record */
-	sl_buf prefix;   /* raw prefix of a too-long record */
-	sl_buf hdr_buf;  /* header names */
+	sl_buf scratch; /* unescaped field values of the current record */
+	sl_buf prefix;  /* raw prefix of a too-long record */
+	sl_buf hdr_buf; /* header names */
 	sl_str *hdr;
 	size_t nhdr;
 };
@@ -130,13 +136,11 @@ typedef struct sl_csv_parser sl_csv_parser;
    STEP_SKIPPED or STEP_MORE. Also continues a skip across windows. */
 int sl__csv_dfa_step(sl_csv_parser *p);
 
-
 /* The scanners. NULL when not compiled in. */
 extern const csv_ops sl__csv_ops_generic;
 #if defined(SLUICE_X86)
 extern const csv_ops sl__csv_ops_sse2;
 extern const csv_ops sl__csv_ops_avx2;
-
 
 #endif
 

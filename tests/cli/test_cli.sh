@@ -26,7 +26,7 @@ expect_exit 0 "csv dump help" csv dump --help
 expect_exit 0 "gen help" gen --help
 expect_exit 2 "check without file" csv check
 expect_exit 2 "unknown option" csv check x.csv --frob
-expect_exit 2 "bad delimiter" csv check x.csv --delimiter ab
+expect_exit 2 "bad delimiter" csv check x.csv --delimiter abcde
 expect_exit 2 "newline delimiter" csv check x.csv --delimiter $'\n'
 expect_exit 2 "bad threads" csv check x.csv --threads 0
 expect_exit 2 "bad scanner" csv check x.csv --scanner mmx
