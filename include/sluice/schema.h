@@ -43,7 +43,15 @@ typedef enum sl_type {
 	SL_TYPE_TIME,      /* stored as HH:MM:SS[.ffffff] */
 	SL_TYPE_TIMESTAMP, /* stored as YYYY-MM-DDTHH:MM:SS[.ffffff][Z] */
 	SL_TYPE_ENUM,      /* text restricted to `values` (or `enum:` on a text column) */
+	SL_TYPE_FLOAT,     /* IEEE 754 double (binary floating point: R and pandas numbers) */
 } sl_type;
+
+/* decimal `round:`: what to do with more fractional digits than the scale */
+typedef enum sl_round {
+	SL_ROUND_EXACT = 0, /* reject them (VAL_TYPE) */
+	SL_ROUND_HALF_EVEN, /* round to the scale, ties to even (banker's rounding) */
+	SL_ROUND_HALF_UP,   /* round to the scale, ties away from zero */
+} sl_round;
 
 typedef enum sl_on_duplicate {
 	SL_DUP_REJECT = 0, /* DUP_KEY: the earliest occurrence in file order wins */
@@ -60,17 +68,30 @@ typedef struct sl_column {
 	bool index;    /* `index: true`: indexed, and filterable in the records API */
 	/* text: lengths in characters (UTF-8 code points), -1 = no limit */
 	int64_t min_length, max_length;
-	char *pattern; /* POSIX extended regular expression, or NULL */
+	char *pattern; /* PCRE2 regular expression (UTF, UCP), or NULL */
+	void *re;      /* the pattern compiled once at load (pcre2_code *, owned; shared by
+	                  threads, each validator has its own match data), or NULL */
 	/* integer: inclusive bounds when has_min / has_max */
 	bool has_min, has_max;
 	int64_t min_i, max_i;
 	/* decimal: precision (total digits, 1..38) and scale (digits after the point);
 	   bounds as canonical decimal strings when has_min / has_max */
 	int precision, scale;
-	char *min_d, *max_d;
-	/* date, time, timestamp: strptime-like format (%Y %m %d %H %M %S %f %y %b %z %%),
+	sl_round round;
+	char *min_d, *max_d; /* float: the bounds as written in the schema */
+	/* float: inclusive bounds when has_min / has_max; inf/nan only when allow_special */
+	double min_f, max_f;
+	bool allow_special;
+	/* boolean: the accepted spellings (exact, case-sensitive), or NULL for the defaults
+	   (true/false, t/f, yes/no, y/n, 1/0, any case) */
+	char **true_values, **false_values;
+	size_t ntrue, nfalse;
+	/* date, time, timestamp: strptime-like formats (docs/schema.md lists the
+	   directives), tried in order, the first that parses wins; format = formats[0],
 	   NULL = ISO 8601 */
 	char *format;
+	char **formats;
+	size_t nformats;
 	/* enum */
 	char **values;
 	size_t nvalues;
@@ -118,12 +139,39 @@ int sl_schema_map_header(const sl_schema *s, const sl_str *header, size_t n, int
 			 size_t errlen);
 
 /* A field's storage form. */
-typedef enum sl_value_kind { SL_VALUE_NULL = 0, SL_VALUE_INT, SL_VALUE_TEXT } sl_value_kind;
+typedef enum sl_value_kind {
+	SL_VALUE_NULL = 0,
+	SL_VALUE_INT,
+	SL_VALUE_TEXT,
+	SL_VALUE_REAL,
+} sl_value_kind;
 typedef struct sl_value {
 	sl_value_kind kind;
-	int64_t i;  /* SL_VALUE_INT: integer, boolean (0/1) */
-	sl_str s;   /* SL_VALUE_TEXT: text, enum, decimal (canonical), date/time (ISO 8601) */
+	int64_t i; /* SL_VALUE_INT: integer, boolean (0/1) */
+	sl_str s;  /* SL_VALUE_TEXT: text, enum, decimal of precision > 15 (canonical),
+	              date/time (ISO 8601) */
+	double d;  /* SL_VALUE_REAL: float, decimal of precision <= 15 (the double nearest
+	              its canonical text, which it prints back to) */
 } sl_value;
+
+/* A total order on stored values (the key order of a load): by kind, then
+   integers and reals numerically (NaN last, -0 = 0), texts bytewise. */
+int sl_value_cmp(const sl_value *a, const sl_value *b);
+
+/* The shortest text (15 to 17 significant digits, '.' whatever the locale)
+   that reads back as exactly d; buf has room for 32 bytes. */
+size_t sl_double_format(double d, char *buf);
+
+/* Decimals of at most this precision are stored as REAL (see sl_column_storage). */
+#define SL_DECIMAL_REAL_DIGITS 15
+
+/* The one storage form of a column's non-null values: SL_VALUE_INT (integer,
+   boolean), SL_VALUE_REAL (float, decimal of precision <= 15) or SL_VALUE_TEXT. */
+sl_value_kind sl_column_storage(const sl_column *c);
+
+/* Canonical text of a decimal column's REAL value (scale digits after the
+   point); returns its length. buf has room for 48 bytes. */
+size_t sl_decimal_real_format(const sl_column *c, double d, char *buf);
 
 typedef struct sl_validator sl_validator;
 

@@ -536,26 +536,12 @@ static void progress_chunk(ingest *g, const sl_chunk *c)
 	g->o->progress(g->o->progress_ctx, &p);
 }
 
-static int cmp_value(const sl_value *a, const sl_value *b)
-{
-	if (a->kind != b->kind)
-		return a->kind < b->kind ? -1 : 1;
-	if (a->kind == SL_VALUE_INT)
-		return (a->i > b->i) - (a->i < b->i);
-	if (a->kind == SL_VALUE_TEXT) {
-		size_t n = a->s.n < b->s.n ? a->s.n : b->s.n;
-		int c = n ? memcmp(a->s.p, b->s.p, n) : 0;
-		return c ? c : (a->s.n > b->s.n) - (a->s.n < b->s.n);
-	}
-	return 0;
-}
-
 static int cmp_rows(const void *x, const void *y, void *ctx)
 {
 	const sl_schema *sc = ctx;
 	const grow_ref *a = x, *b = y;
 	for (size_t k = 0; k < sc->nkey; k++) {
-		int c = cmp_value(&a->v[sc->key[k]], &b->v[sc->key[k]]);
+		int c = sl_value_cmp(&a->v[sc->key[k]], &b->v[sc->key[k]]);
 		if (c)
 			return c;
 	}

@@ -139,6 +139,8 @@ int sl__spill_run(spill *s, const spilled_row *rows, size_t n)
 			rc = put(s, &k, 1);
 			if (v->kind == SL_VALUE_INT) {
 				rc |= put(s, &v->i, 8);
+			} else if (v->kind == SL_VALUE_REAL) {
+				rc |= put(s, &v->d, 8);
 			} else if (v->kind == SL_VALUE_TEXT) {
 				uint32_t l = (uint32_t)v->s.n;
 				rc |= put(s, &l, 4) | put(s, v->s.p, v->s.n);
@@ -200,7 +202,7 @@ static int next_row(spill *s, run_reader *r)
 			return rc;
 		uint8_t k = (uint8_t)r->buf[r->at + need];
 		need += 1;
-		if (k == SL_VALUE_INT) {
+		if (k == SL_VALUE_INT || k == SL_VALUE_REAL) {
 			need += 8;
 		} else if (k == SL_VALUE_TEXT) {
 			if ((rc = fill(s, r, need + 4)) < 0)
@@ -225,6 +227,9 @@ static int next_row(spill *s, run_reader *r)
 		if (v->kind == SL_VALUE_INT) {
 			memcpy(&v->i, p + o, 8);
 			o += 8;
+		} else if (v->kind == SL_VALUE_REAL) {
+			memcpy(&v->d, p + o, 8);
+			o += 8;
 		} else if (v->kind == SL_VALUE_TEXT) {
 			uint32_t l;
 			memcpy(&l, p + o, 4);
@@ -240,18 +245,7 @@ static int next_row(spill *s, run_reader *r)
 static int cmp_key(const sl_schema *sc, const spilled_row *a, const spilled_row *b)
 {
 	for (size_t k = 0; k < sc->nkey; k++) {
-		const sl_value *x = &a->vals[sc->key[k]], *y = &b->vals[sc->key[k]];
-		int c;
-		if (x->kind != y->kind)
-			c = x->kind < y->kind ? -1 : 1;
-		else if (x->kind == SL_VALUE_INT)
-			c = (x->i > y->i) - (x->i < y->i);
-		else {
-			size_t n = x->s.n < y->s.n ? x->s.n : y->s.n;
-			c = n ? memcmp(x->s.p, y->s.p, n) : 0;
-			if (!c)
-				c = (x->s.n > y->s.n) - (x->s.n < y->s.n);
-		}
+		int c = sl_value_cmp(&a->vals[sc->key[k]], &b->vals[sc->key[k]]);
 		if (c)
 			return c;
 	}

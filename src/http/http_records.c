@@ -17,6 +17,7 @@
  * route instead.
  */
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,6 +163,26 @@ static bool parse_limit(const char *s, size_t *out)
 	return true;
 }
 
+/* A REAL: a decimal column's as its canonical text (a string, exact, as
+   decimals always were), a float's as the shortest JSON number that reads
+   back as the same double (null for NaN and the infinities, which JSON
+   lacks). */
+static void json_real(FILE *f, const sl_column *c, double d)
+{
+	char buf[48];
+	if (c->type == SL_TYPE_DECIMAL) {
+		size_t n = sl_decimal_real_format(c, d, buf);
+		sl_json_sv(f, sl_str_make(buf, n));
+		return;
+	}
+	if (!isfinite(d)) {
+		fputs("null", f);
+		return;
+	}
+	sl_double_format(d, buf);
+	fputs(buf, f);
+}
+
 /* One record as a JSON object; JSON types follow the column types. */
 static void json_record(FILE *f, const sl_schema *sc, const sl_record *rec)
 {
@@ -178,6 +199,8 @@ static void json_record(FILE *f, const sl_schema *sc, const sl_record *rec)
 			fputs(v->i ? "true" : "false", f);
 		else if (v->kind == SL_VALUE_INT && sc->cols[i].type == SL_TYPE_INTEGER)
 			fprintf(f, "%" PRId64, v->i);
+		else if (v->kind == SL_VALUE_REAL)
+			json_real(f, &sc->cols[i], v->d);
 		else if (v->kind ==
 		         SL_VALUE_INT) /* a text column holding a number: written by someone else */
 			fprintf(f, "\"%" PRId64 "\"", v->i);

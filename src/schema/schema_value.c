@@ -18,6 +18,9 @@
  * The decimal and date-format helpers with the sl__ prefix are also used by
  * the schema loader (schema_yaml.c) so both read values the same way.
  */
+#include <locale.h>
+#include <math.h>
+#include <pthread.h>
 #include <regex.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -35,8 +38,11 @@ __extension__ typedef unsigned __int128 sl__u128;
 
 /* Shared with schema_yaml.c (declared there too; there is no private header). */
 int sl__decimal_parse(const char *p, size_t n, int precision, int scale, sl__i128 *out);
+int sl__decimal_parse_round(const char *p, size_t n, int precision, int scale, sl_round mode,
+                            sl__i128 *out);
 size_t sl__decimal_format(sl__i128 v, int scale, char *buf);
 const char *sl__format_check(sl_type t, const char *fmt);
+int sl__float_parse(const char *p, size_t n, locale_t loc, bool allow_special, double *out);
 
 /* --- per-thread column state ----------------------------------------------- */
 
@@ -59,6 +65,8 @@ struct vcol {
 
 struct sl_validator {
 	const sl_schema *s;
+	locale_t c_locale; /* for strtod_l: the decimal point is '.', whatever the process's
+	                      locale */
 	struct vcol *cols;
 	size_t *null_len;
 	bool nulls_only_empty; /* the default: only "" is NULL */
@@ -240,6 +248,9 @@ int sl_validator_new(const sl_schema *s, sl_validator **out)
 	if (!v)
 		goto out;
 	v->s = s;
+	v->c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+	if (!v->c_locale)
+		goto out;
 	v->cols = calloc(s->ncols ? s->ncols : 1, sizeof *v->cols);
 	v->null_len = calloc(s->nnulls ? s->nnulls : 1, sizeof *v->null_len);
 	if (!v->cols || !v->null_len)
@@ -305,6 +316,8 @@ void sl_validator_free(sl_validator *v)
 	}
 	free(v->cols);
 	free(v->null_len);
+	if (v->c_locale)
+		freelocale(v->c_locale);
 	free(v);
 }
 
@@ -437,47 +450,124 @@ static int conv_integer(struct vcol *vc, const sl_str *f, sl_value *out, char *m
 
 /* --- decimals -------------------------------------------------------------- */
 
-/* Parses [+-]digits[.digits] (at least one digit) into an integer scaled by
-   10^scale. 0 ok; 1 not a decimal; 2 more fractional digits than scale;
-   3 more integer digits than precision - scale. */
-int sl__decimal_parse(const char *p, size_t n, int precision, int scale, sl__i128 *out)
+/* Powers of ten that are exact doubles, for decimals stored as REAL. */
+static const double pow10_d[SL_DECIMAL_REAL_DIGITS + 1] = {
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+
+/* Parses [+-]digits[.digits][(e|E)[+-]digits] (at least one mantissa digit)
+   into an integer scaled by 10^scale, exactly: the value's significant
+   digits decide, so trailing zeros beyond the scale (1.230 at scale 2) and
+   exponents (9.579434990882874e-4) are fine when the exact value fits.
+   Digits beyond the scale are rejected, or rounded by `mode`.
+   0 ok; 1 not a decimal; 2 more fractional digits than scale; 3 more integer
+   digits than precision - scale. */
+int sl__decimal_parse_round(const char *p, size_t n, int precision, int scale, sl_round mode,
+                            sl__i128 *out)
 {
+	enum { CAP = 80 }; /* significant digits kept; precision is at most 38 */
+	char d[CAP];
+	int nd = 0;
+	int64_t exp10 = 0;   /* value = digits * 10^exp10 */
+	bool sticky = false; /* a nonzero fractional digit dropped beyond CAP */
 	size_t i = 0;
-	bool neg = false;
+	bool neg = false, any = false;
 	if (n && (p[0] == '+' || p[0] == '-')) {
 		neg = p[0] == '-';
 		i = 1;
 	}
-	sl__i128 v = 0;
-	int idigits = 0, fdigits = 0;
-	bool any = false, over = false;
 	for (; i < n && is_digit((unsigned char)p[i]); i++) {
 		any = true;
-		if (v == 0 && p[i] == '0')
-			continue; /* leading zeros do not count against the precision */
-		if (++idigits > 38)
-			over = true;
-		else
-			v = v * 10 + (p[i] - '0');
+		if (nd == 0 && p[i] == '0')
+			continue; /* leading zeros */
+		if (nd == CAP)
+			return 3; /* 80 integer digits: beyond any precision */
+		d[nd++] = p[i];
 	}
 	if (i < n && p[i] == '.') {
-		i++;
-		for (; i < n && is_digit((unsigned char)p[i]); i++) {
+		for (i++; i < n && is_digit((unsigned char)p[i]); i++) {
 			any = true;
-			if (++fdigits <= scale)
-				v = v * 10 + (p[i] - '0');
+			if (nd == 0 && p[i] == '0') {
+				exp10--;
+				continue;
+			}
+			if (nd < CAP) {
+				d[nd++] = p[i];
+				exp10--;
+			} else {
+				sticky |= p[i] != '0';
+			}
 		}
 	}
-	if (!any || i != n)
+	if (!any)
 		return 1;
-	if (fdigits > scale)
-		return 2;
-	if (over || idigits > precision - scale)
+	if (i < n && (p[i] == 'e' || p[i] == 'E')) {
+		i++;
+		bool eneg = false;
+		if (i < n && (p[i] == '+' || p[i] == '-'))
+			eneg = p[i++] == '-';
+		size_t e0 = i;
+		int64_t e = 0;
+		for (; i < n && is_digit((unsigned char)p[i]); i++)
+			if (e < 100000) /* far beyond any scale or precision either way */
+				e = e * 10 + (p[i] - '0');
+		if (i == e0)
+			return 1;
+		exp10 += eneg ? -e : e;
+	}
+	if (i != n)
+		return 1;
+	while (nd > 0 && d[nd - 1] == '0') /* trailing zeros are not digits of the value */
+		nd--, exp10++;
+	if (nd == 0) {
+		*out = 0;
+		return 0;
+	}
+	int keep = nd;   /* digits kept */
+	bool up = false; /* round the kept digits up by one unit */
+	if (exp10 < -(int64_t)scale || sticky) {
+		if (mode == SL_ROUND_EXACT)
+			return 2;
+		int64_t drop = -(int64_t)scale - exp10; /* digits beyond the scale */
+		if (drop < 0)
+			drop = 0;
+		int64_t k = (int64_t)nd - drop;
+		/* the first dropped digit decides, then whether any other is not 0;
+		   k < 0: every digit lies below the first dropped place, which is 0 */
+		int first = k >= 0 && k < nd ? d[k] - '0' : 0;
+		bool rest = sticky;
+		for (int64_t j = k + 1 > 0 ? k + 1 : 0; j < nd; j++)
+			rest |= d[j] != '0';
+		keep = k < 0 ? 0 : (int)k;
+		int last = keep > 0 ? d[keep - 1] - '0' : 0;
+		if (mode == SL_ROUND_HALF_UP)
+			up = first >= 5;
+		else
+			up = first > 5 || (first == 5 && (rest || (last & 1)));
+		exp10 = -(int64_t)scale;
+	}
+	/* integer digits: keep + exp10 (when positive) against precision - scale */
+	int64_t idigits = (int64_t)keep + exp10;
+	if (idigits > (int64_t)(precision - scale))
 		return 3;
-	for (int k = fdigits; k < scale; k++)
+	sl__i128 v = 0;
+	for (int j = 0; j < keep; j++)
+		v = v * 10 + (d[j] - '0');
+	for (int64_t j = exp10 + scale; j > 0; j--)
 		v *= 10;
+	if (up)
+		v += 1;
+	sl__i128 lim = 1;
+	for (int j = 0; j < precision; j++)
+		lim *= 10;
+	if (v >= lim) /* 9.995 rounded at scale 2 in precision 3 */
+		return 3;
 	*out = neg ? -v : v;
 	return 0;
+}
+
+int sl__decimal_parse(const char *p, size_t n, int precision, int scale, sl__i128 *out)
+{
+	return sl__decimal_parse_round(p, n, precision, scale, SL_ROUND_EXACT, out);
 }
 
 /* Canonical text: [-]int.frac with exactly `scale` fractional digits, no
@@ -513,7 +603,7 @@ static int conv_decimal(struct vcol *vc, const sl_str *f, sl_value *out, char *b
 {
 	const sl_column *c = vc->c;
 	sl__i128 x;
-	int r = sl__decimal_parse(f->p, f->n, c->precision, c->scale, &x);
+	int r = sl__decimal_parse_round(f->p, f->n, c->precision, c->scale, c->round, &x);
 	if (SL_UNLIKELY(r)) {
 		char q[64];
 		quote_value(q, sizeof q, f->p, f->n);
@@ -536,6 +626,14 @@ static int conv_decimal(struct vcol *vc, const sl_str *f, sl_value *out, char *b
 		return vfail(msg, msglen, SL_VAL_RANGE, "%s: %s is more than the maximum %s",
 		             c->name, t, c->max_d);
 	}
+	if (c->precision <= SL_DECIMAL_REAL_DIGITS) {
+		/* |x| < 10^15 < 2^53 and 10^scale (scale <= 15) are exact doubles, so
+		   one IEEE division gives the double nearest the decimal, which
+		   prints back as it (15 significant digits always round-trip) */
+		out->kind = SL_VALUE_REAL;
+		out->d = (double)(int64_t)x / pow10_d[c->scale];
+		return 0;
+	}
 	size_t n = sl__decimal_format(x, c->scale, buf);
 	*used = n;
 	out->kind = SL_VALUE_TEXT;
@@ -543,10 +641,161 @@ static int conv_decimal(struct vcol *vc, const sl_str *f, sl_value *out, char *b
 	return 0;
 }
 
+/* --- floats ---------------------------------------------------------------- */
+
+static bool word_is(const char *p, size_t n, const char *w)
+{
+	size_t k = strlen(w);
+	if (n != k)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = p[i];
+		if (ch >= 'A' && ch <= 'Z')
+			ch = (char)(ch - 'A' + 'a');
+		if (ch != w[i])
+			return false;
+	}
+	return true;
+}
+
+/* Reads [+-](digits[.digits]|.digits)[(e|E)[+-]digits], or with
+   allow_special inf, infinity, nan (any case, signed), as the double nearest
+   the exact value (strtod_l in the C locale is correctly rounded; our own
+   grammar comes first so that strtod's extras, hex floats, leading spaces,
+   nan(...), are not numbers here). 0 ok; 1 not a number; 2 beyond the range
+   of a double; 3 inf/nan without allow_special. Underflow gives the nearest
+   double (a subnormal or zero), which is the value. */
+int sl__float_parse(const char *p, size_t n, locale_t loc, bool allow_special, double *out)
+{
+	size_t i = 0, nd = 0;
+	bool neg = false;
+	if (n && (p[0] == '+' || p[0] == '-')) {
+		neg = p[0] == '-';
+		i = 1;
+	}
+	if (i < n && !is_digit((unsigned char)p[i]) && p[i] != '.') {
+		const char *w = p + i;
+		size_t wn = n - i;
+		if (word_is(w, wn, "inf") || word_is(w, wn, "infinity")) {
+			if (!allow_special)
+				return 3;
+			*out = neg ? -HUGE_VAL : HUGE_VAL;
+			return 0;
+		}
+		if (word_is(w, wn, "nan")) {
+			if (!allow_special)
+				return 3;
+			*out = NAN;
+			return 0;
+		}
+		return 1;
+	}
+	for (; i < n && is_digit((unsigned char)p[i]); i++)
+		nd++;
+	if (i < n && p[i] == '.')
+		for (i++; i < n && is_digit((unsigned char)p[i]); i++)
+			nd++;
+	if (nd == 0)
+		return 1;
+	if (i < n && (p[i] == 'e' || p[i] == 'E')) {
+		i++;
+		if (i < n && (p[i] == '+' || p[i] == '-'))
+			i++;
+		size_t e0 = i;
+		while (i < n && is_digit((unsigned char)p[i]))
+			i++;
+		if (i == e0)
+			return 1;
+	}
+	if (i != n)
+		return 1;
+	/* strtod needs a NUL: numbers are short, a long one takes the slow road */
+	char stack[128], *t = n < sizeof stack ? stack : malloc(n + 1);
+	if (!t)
+		return 1;
+	memcpy(t, p, n);
+	t[n] = 0;
+	double d = strtod_l(t, NULL, loc);
+	if (t != stack)
+		free(t);
+	if (isinf(d))
+		return 2;
+	*out = d;
+	return 0;
+}
+
+static int conv_float(sl_validator *v, struct vcol *vc, const sl_str *f, sl_value *out, char *msg,
+                      size_t msglen)
+{
+	const sl_column *c = vc->c;
+	double d;
+	int r = sl__float_parse(f->p, f->n, v->c_locale, c->allow_special, &d);
+	if (SL_UNLIKELY(r)) {
+		char q[64];
+		quote_value(q, sizeof q, f->p, f->n);
+		if (r == 2)
+			return vfail(msg, msglen, SL_VAL_RANGE,
+			             "%s: %s is beyond the range of a double", c->name, q);
+		if (r == 3)
+			return vfail(msg, msglen, SL_VAL_TYPE,
+			             "%s: %s is not a finite number (allow_special: true accepts "
+			             "inf and nan)",
+			             c->name, q);
+		return vfail(msg, msglen, SL_VAL_TYPE, "%s: %s is not a number", c->name, q);
+	}
+	if (SL_UNLIKELY((c->has_min && !(d >= c->min_f)) || (c->has_max && !(d <= c->max_f)))) {
+		char q[64];
+		quote_value(q, sizeof q, f->p, f->n);
+		if (c->has_min && !(d >= c->min_f))
+			return vfail(msg, msglen, SL_VAL_RANGE,
+			             "%s: %s is less than the minimum %s", c->name, q, c->min_d);
+		return vfail(msg, msglen, SL_VAL_RANGE, "%s: %s is more than the maximum %s",
+		             c->name, q, c->max_d);
+	}
+	out->kind = SL_VALUE_REAL;
+	out->d = d;
+	return 0;
+}
+
 /* --- booleans -------------------------------------------------------------- */
+
+/* A column's own spellings: exact matches, the value as written. */
+static int conv_boolean_spelled(const sl_column *c, const sl_str *f, sl_value *out, char *msg,
+                                size_t msglen)
+{
+	for (int side = 1; side >= 0; side--) {
+		char *const *w = side ? c->true_values : c->false_values;
+		size_t nw = side ? c->ntrue : c->nfalse;
+		for (size_t k = 0; k < nw; k++) {
+			if (strlen(w[k]) == f->n && memcmp(w[k], f->p, f->n) == 0) {
+				out->kind = SL_VALUE_INT;
+				out->i = side;
+				return 0;
+			}
+		}
+	}
+	char q[64], list[160];
+	size_t o = 0;
+	list[0] = 0;
+	for (size_t k = 0; k < c->ntrue + c->nfalse && o + 8 < sizeof list; k++) {
+		const char *w = k < c->ntrue ? c->true_values[k] : c->false_values[k - c->ntrue];
+		int n = snprintf(list + o, sizeof list - o, "%s%s",
+		                 k == 0          ? ""
+		                 : k == c->ntrue ? " / "
+		                                 : ", ",
+		                 w);
+		if (n < 0 || (size_t)n >= sizeof list - o)
+			break;
+		o += (size_t)n;
+	}
+	quote_value(q, sizeof q, f->p, f->n);
+	return vfail(msg, msglen, SL_VAL_TYPE, "%s: %s is not a boolean (%s)", c->name, q, list);
+}
 
 static int conv_boolean(struct vcol *vc, const sl_str *f, sl_value *out, char *msg, size_t msglen)
 {
+	if (vc->c->true_values)
+		return conv_boolean_spelled(vc->c, f, out, msg, msglen);
 	static const struct {
 		const char *w;
 		size_t n;
@@ -978,10 +1227,87 @@ int sl_value_convert(sl_validator *v, size_t col, const sl_str *field, sl_value 
 		return conv_decimal(vc, field, out, out_buf, used, msg, msglen);
 	case SL_TYPE_BOOLEAN:
 		return conv_boolean(vc, field, out, msg, msglen);
+	case SL_TYPE_FLOAT:
+		return conv_float(v, vc, field, out, msg, msglen);
 	case SL_TYPE_DATE:
 	case SL_TYPE_TIME:
 	case SL_TYPE_TIMESTAMP:
 		return conv_datetime(vc, field, out, out_buf, used, msg, msglen);
 	}
 	return vfail(msg, msglen, SL_INTERNAL, "%s: unknown column type", c->name);
+}
+
+sl_value_kind sl_column_storage(const sl_column *c)
+{
+	switch (c->type) {
+	case SL_TYPE_INTEGER:
+	case SL_TYPE_BOOLEAN:
+		return SL_VALUE_INT;
+	case SL_TYPE_FLOAT:
+		return SL_VALUE_REAL;
+	case SL_TYPE_DECIMAL:
+		return c->precision <= SL_DECIMAL_REAL_DIGITS ? SL_VALUE_REAL : SL_VALUE_TEXT;
+	default:
+		return SL_VALUE_TEXT;
+	}
+}
+
+size_t sl_decimal_real_format(const sl_column *c, double d, char *buf)
+{
+	/* |v| < 10^15: d * 10^scale is within 0.25 of the integer v it came
+	   from (two roundings of 2^-53 each), so llround gives v back exactly */
+	int sc = c->scale < 0 ? 0 : c->scale > 15 ? 15 : c->scale;
+	return sl__decimal_format((sl__i128)llround(d * pow10_d[sc]), sc, buf);
+}
+
+int sl_value_cmp(const sl_value *a, const sl_value *b)
+{
+	if (a->kind != b->kind)
+		return a->kind < b->kind ? -1 : 1;
+	switch (a->kind) {
+	case SL_VALUE_INT:
+		return (a->i > b->i) - (a->i < b->i);
+	case SL_VALUE_REAL: {
+		int an = isnan(a->d) != 0, bn = isnan(b->d) != 0;
+		if (an || bn)
+			return an - bn;
+	}
+		return (a->d > b->d) - (a->d < b->d);
+	case SL_VALUE_TEXT: {
+		size_t n = a->s.n < b->s.n ? a->s.n : b->s.n;
+		int c = n ? memcmp(a->s.p, b->s.p, n) : 0;
+		return c ? c : (a->s.n > b->s.n) - (a->s.n < b->s.n);
+	}
+	default:
+		return 0;
+	}
+}
+
+/* The C locale for sl_double_format, made once (immutable afterwards, so
+   threads may share it). */
+static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
+static locale_t c_locale_shared;
+
+static void c_locale_init(void)
+{
+	c_locale_shared = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+}
+
+size_t sl_double_format(double d, char *buf)
+{
+	pthread_once(&c_locale_once, c_locale_init);
+	locale_t loc = c_locale_shared;
+	if (!isfinite(d) || !loc) {
+		/* without a locale, 17 digits always read back (in the C locale) */
+		return (size_t)snprintf(buf, 32, "%.17g", d);
+	}
+	locale_t old = uselocale(loc);
+	int n = 0;
+	for (int prec = 15; prec <= 17; prec++) {
+		n = snprintf(buf, 32, "%.*g", prec, d);
+		if (strtod_l(buf, NULL, loc) == d)
+			break;
+	}
+	uselocale(old);
+	return (size_t)n;
 }

@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <libfyaml.h>
+#include <locale.h>
 #include <regex.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -36,12 +37,14 @@ __extension__ typedef __int128 sl__i128;
 int sl__decimal_parse(const char *p, size_t n, int precision, int scale, sl__i128 *out);
 size_t sl__decimal_format(sl__i128 v, int scale, char *buf);
 const char *sl__format_check(sl_type t, const char *fmt);
+int sl__float_parse(const char *p, size_t n, locale_t loc, bool allow_special, double *out);
 
 #define MAX_SCHEMA_BYTES (4u << 20) /* a schema is a few KB; refuse anything absurd */
 #define MAX_IDENT        63         /* PostgreSQL's identifier limit */
 
-static const char *const type_names[] = {"text", "integer", "decimal",   "boolean",
-                                         "date", "time",    "timestamp", "enum"};
+static const char *const type_names[] = {"text", "integer",   "decimal", "boolean", "date",
+                                         "time", "timestamp", "enum",    "float"};
+#define TYPE_LIST "text, integer, float, decimal, boolean, date, time, timestamp, enum"
 
 const char *sl_type_name(sl_type t)
 {
@@ -471,11 +474,17 @@ enum {
 	C_PRECISION,
 	C_SCALE,
 	C_FORMAT,
+	C_ALLOW_SPECIAL,
+	C_ROUND,
+	C_TRUE_VALUES,
+	C_FALSE_VALUES,
 	C_COUNT
 };
 static const char *const column_keys[C_COUNT] = {
-    "name",    "source", "type",   "required", "index", "description", "min_length", "max_length",
-    "pattern", "enum",   "values", "min",      "max",   "precision",   "scale",      "format"};
+    "name",        "source",        "type",       "required",    "index",
+    "description", "min_length",    "max_length", "pattern",     "enum",
+    "values",      "min",           "max",        "precision",   "scale",
+    "format",      "allow_special", "round",      "true_values", "false_values"};
 
 /* Which types each key applies to (bit per sl_type). */
 #define T(t) (1u << SL_TYPE_##t)
@@ -485,8 +494,12 @@ static const unsigned key_types[C_COUNT] = {
     [C_PATTERN] = T(TEXT) | T(ENUM),
     [C_ENUM] = T(TEXT),
     [C_VALUES] = T(ENUM),
-    [C_MIN] = T(INTEGER) | T(DECIMAL),
-    [C_MAX] = T(INTEGER) | T(DECIMAL),
+    [C_MIN] = T(INTEGER) | T(DECIMAL) | T(FLOAT),
+    [C_MAX] = T(INTEGER) | T(DECIMAL) | T(FLOAT),
+    [C_ALLOW_SPECIAL] = T(FLOAT),
+    [C_ROUND] = T(DECIMAL),
+    [C_TRUE_VALUES] = T(BOOLEAN),
+    [C_FALSE_VALUES] = T(BOOLEAN),
     [C_PRECISION] = T(DECIMAL),
     [C_SCALE] = T(DECIMAL),
     [C_FORMAT] = T(DATE) | T(TIME) | T(TIMESTAMP),
@@ -533,6 +546,29 @@ static int get_decimal_bound(struct ctx *x, struct fy_node *key, struct fy_node 
 	return 0;
 }
 
+/* A float bound: a finite number (YAML number or string), kept as written
+   for messages. */
+static int get_float_bound(struct ctx *x, struct fy_node *key, struct fy_node *n, const char *what,
+                           char **text, double *out)
+{
+	const char *t;
+	size_t len;
+	int rc = get_text(x, key, n, what, &t, &len);
+	if (rc)
+		return rc;
+	locale_t loc = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+	if (!loc)
+		return SL_NOMEM;
+	int r = sl__float_parse(t, len, loc, false, out);
+	freelocale(loc);
+	if (r)
+		return fail(x, n, key, "%s must be a finite number like 0.5 or 1e-3, not \"%.40s\"",
+		            what, t);
+	if (!(*text = strdup(t)))
+		return SL_NOMEM;
+	return 0;
+}
+
 static int parse_column(struct ctx *x, struct fy_node *n, size_t idx, sl_column *c)
 {
 	struct fy_node *k[C_COUNT], *v[C_COUNT];
@@ -559,10 +595,7 @@ static int parse_column(struct ctx *x, struct fy_node *n, size_t idx, sl_column 
 		return SL_NOMEM;
 	}
 	if (!k[C_TYPE])
-		return fail(x, n, NULL,
-		            "column '%s' has no type (one of: text, integer, decimal, "
-		            "boolean, date, time, timestamp, enum)",
-		            c->name);
+		return fail(x, n, NULL, "column '%s' has no type (one of: " TYPE_LIST ")", c->name);
 	const char *tn;
 	if ((rc = get_text(x, k[C_TYPE], v[C_TYPE], "type", &tn, NULL)))
 		return rc;
@@ -571,9 +604,7 @@ static int parse_column(struct ctx *x, struct fy_node *n, size_t idx, sl_column 
 		if (strcmp(tn, type_names[t]) == 0)
 			break;
 	if (t == SL_ARRAY_LEN(type_names))
-		return fail(x, v[C_TYPE], k[C_TYPE],
-		            "unknown type '%.40s' (one of: text, integer, decimal, boolean, date, "
-		            "time, timestamp, enum)",
+		return fail(x, v[C_TYPE], k[C_TYPE], "unknown type '%.40s' (one of: " TYPE_LIST ")",
 		            tn);
 	c->type = (sl_type)t;
 
@@ -666,6 +697,21 @@ static int parse_column(struct ctx *x, struct fy_node *n, size_t idx, sl_column 
 			            (long long)pr, (long long)sc);
 		c->precision = (int)pr;
 		c->scale = (int)sc;
+		if (k[C_ROUND]) {
+			static const char *const modes[] = {"exact", "half_even", "half_up"};
+			const char *m;
+			if ((rc = get_text(x, k[C_ROUND], v[C_ROUND], "round", &m, NULL)))
+				return rc;
+			size_t r;
+			for (r = 0; r < SL_ARRAY_LEN(modes); r++)
+				if (strcmp(m, modes[r]) == 0)
+					break;
+			if (r == SL_ARRAY_LEN(modes))
+				return fail(
+				    x, v[C_ROUND], k[C_ROUND],
+				    "round must be exact, half_even or half_up, not '%.40s'", m);
+			c->round = (sl_round)r;
+		}
 		sl__i128 lo = 0, hi = 0;
 		if (k[C_MIN]) {
 			if ((rc = get_decimal_bound(x, k[C_MIN], v[C_MIN], c, "min", &c->min_d,
@@ -697,6 +743,56 @@ static int parse_column(struct ctx *x, struct fy_node *n, size_t idx, sl_column 
 		if (c->has_min && c->has_max && c->min_i > c->max_i)
 			return fail(x, v[C_MAX], NULL, "min (%lld) is greater than max (%lld)",
 			            (long long)c->min_i, (long long)c->max_i);
+	}
+	if (c->type == SL_TYPE_BOOLEAN && (k[C_TRUE_VALUES] || k[C_FALSE_VALUES])) {
+		if (!k[C_TRUE_VALUES] || !k[C_FALSE_VALUES])
+			return fail(x, k[C_TRUE_VALUES] ? k[C_TRUE_VALUES] : k[C_FALSE_VALUES],
+			            NULL,
+			            "true_values and false_values go together (each replaces the "
+			            "default spellings)");
+		if ((rc = get_strings(x, k[C_TRUE_VALUES], v[C_TRUE_VALUES], "true_values", true,
+		                      &c->true_values, &c->ntrue)) ||
+		    (rc = get_strings(x, k[C_FALSE_VALUES], v[C_FALSE_VALUES], "false_values", true,
+		                      &c->false_values, &c->nfalse)))
+			return rc;
+		if (!c->ntrue || !c->nfalse)
+			return fail(x, c->ntrue ? v[C_FALSE_VALUES] : v[C_TRUE_VALUES],
+			            c->ntrue ? k[C_FALSE_VALUES] : k[C_TRUE_VALUES],
+			            "the list of spellings is empty");
+		for (size_t i = 0; i < c->ntrue; i++) {
+			if (!c->true_values[i][0])
+				return fail(x, v[C_TRUE_VALUES], NULL,
+				            "an empty spelling cannot be a boolean (it is NULL)");
+			for (size_t j = 0; j < c->nfalse; j++)
+				if (strcmp(c->true_values[i], c->false_values[j]) == 0)
+					return fail(x, v[C_FALSE_VALUES], NULL,
+					            "'%.40s' is both a true and a false value",
+					            c->false_values[j]);
+		}
+		for (size_t j = 0; j < c->nfalse; j++)
+			if (!c->false_values[j][0])
+				return fail(x, v[C_FALSE_VALUES], NULL,
+				            "an empty spelling cannot be a boolean (it is NULL)");
+	}
+	if (c->type == SL_TYPE_FLOAT) {
+		if (k[C_ALLOW_SPECIAL] && (rc = get_bool(x, k[C_ALLOW_SPECIAL], v[C_ALLOW_SPECIAL],
+		                                         "allow_special", &c->allow_special)))
+			return rc;
+		if (k[C_MIN]) {
+			if ((rc = get_float_bound(x, k[C_MIN], v[C_MIN], "min", &c->min_d,
+			                          &c->min_f)))
+				return rc;
+			c->has_min = true;
+		}
+		if (k[C_MAX]) {
+			if ((rc = get_float_bound(x, k[C_MAX], v[C_MAX], "max", &c->max_d,
+			                          &c->max_f)))
+				return rc;
+			c->has_max = true;
+		}
+		if (c->has_min && c->has_max && c->min_f > c->max_f)
+			return fail(x, v[C_MAX], NULL, "min (%s) is greater than max (%s)",
+			            c->min_d, c->max_d);
 	}
 	if (k[C_FORMAT]) {
 		if ((rc = dup_text(x, k[C_FORMAT], v[C_FORMAT], "format", &c->format)))
@@ -1130,6 +1226,12 @@ void sl_schema_free(sl_schema *s)
 		free(c->min_d);
 		free(c->max_d);
 		free(c->format);
+		for (size_t k = 0; k < c->ntrue; k++)
+			free(c->true_values[k]);
+		free(c->true_values);
+		for (size_t k = 0; k < c->nfalse; k++)
+			free(c->false_values[k]);
+		free(c->false_values);
 		for (size_t k = 0; k < c->nvalues; k++)
 			free(c->values[k]);
 		free(c->values);

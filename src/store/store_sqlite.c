@@ -237,9 +237,19 @@ static void sq_rollback(sl_store *s)
 
 /* --- target table --------------------------------------------------------- */
 
-static const char *sql_type(sl_type t)
+/* One storage class per column (sl_column_storage): what the column's
+   declared type makes SQLite keep, so comparisons, ORDER BY and aggregates
+   are numeric where the values are numbers. */
+static const char *sql_type(const sl_column *c)
 {
-	return (t == SL_TYPE_INTEGER || t == SL_TYPE_BOOLEAN) ? "INTEGER" : "TEXT";
+	switch (sl_column_storage(c)) {
+	case SL_VALUE_INT:
+		return "INTEGER";
+	case SL_VALUE_REAL:
+		return "REAL";
+	default:
+		return "TEXT";
+	}
 }
 
 /* Append "name" quoted as an SQL identifier. Names are checked identifiers
@@ -317,7 +327,7 @@ static int sq_target_prepare(sl_store *s, const sl_schema *sc, const char *job_i
 	if (rc == 0) {
 		rc = add(&b, "CREATE TABLE IF NOT EXISTS ") | add_ident(&b, sc->table) | add(&b, "(");
 		for (size_t i = 0; i < sc->ncols; i++) {
-			rc |= add_ident(&b, sc->cols[i].name) | add(&b, " ") | add(&b, sql_type(sc->cols[i].type));
+			rc |= add_ident(&b, sc->cols[i].name) | add(&b, " ") | add(&b, sql_type(&sc->cols[i]));
 			bool inkey = false;
 			for (size_t k = 0; k < sc->nkey; k++)
 				inkey |= sc->key[k] == i;
@@ -415,6 +425,9 @@ static int bind_row(sq_store *q, sqlite3_stmt *st, int p, const sl_value *v)
 			break;
 		case SL_VALUE_TEXT:
 			sqlite3_bind_text(st, p, v[i].s.p, (int)v[i].s.n, SQLITE_STATIC);
+			break;
+		case SL_VALUE_REAL: /* a NaN binds as NULL: SQLite has no NaN */
+			sqlite3_bind_double(st, p, v[i].d);
 			break;
 		default:
 			sqlite3_bind_null(st, p);
@@ -1136,6 +1149,8 @@ static int sq_records_each(sl_store *s, const sl_schema *sc, const size_t *cols,
 			sqlite3_bind_int64(st, p++, vals[k].i);
 		else if (vals[k].kind == SL_VALUE_TEXT)
 			sqlite3_bind_text(st, p++, vals[k].s.p, (int)vals[k].s.n, SQLITE_STATIC);
+		else if (vals[k].kind == SL_VALUE_REAL)
+			sqlite3_bind_double(st, p++, vals[k].d);
 	}
 	sqlite3_bind_int64(st, p++, limit > (size_t)INT64_MAX ? INT64_MAX : (int64_t)limit);
 	while (rc == 0) {
@@ -1154,7 +1169,10 @@ static int sq_records_each(sl_store *s, const sl_schema *sc, const size_t *cols,
 			case SQLITE_INTEGER:
 				row[i] = (sl_value){.kind = SL_VALUE_INT, .i = sqlite3_column_int64(st, c)};
 				break;
-			default: { /* text (a real or blob only if someone else wrote the table) */
+			case SQLITE_FLOAT:
+				row[i] = (sl_value){.kind = SL_VALUE_REAL, .d = sqlite3_column_double(st, c)};
+				break;
+			default: { /* text (a blob only if someone else wrote the table) */
 				const char *t = (const char *)sqlite3_column_text(st, c);
 				row[i] = (sl_value){.kind = SL_VALUE_TEXT,
 						    .s = sl_str_make(t ? t : "", (size_t)sqlite3_column_bytes(st, c))};
