@@ -845,24 +845,26 @@ static int sniff(struct infer *x)
 				struct score s;
 				if ((rc = score_dialect(&t, buf, n, final, &s)) < 0)
 					goto out;
+				/* a backslash escape only when it removes structural errors */
+				if (t.quote != SL_CSV_NONE && s.errors) {
+					sl_csv_dialect e = t;
+					struct score es;
+					e.escape = '\\';
+					if (sl_csv_dialect_check(&e, &why) == 0) {
+						if ((rc = score_dialect(&e, buf, n, final, &es)) <
+						    0)
+							goto out;
+						if (es.errors < s.errors && es.fit >= s.fit) {
+							s = es;
+							t = e;
+						}
+					}
+				}
 				if (!have || score_better(&s, &best)) {
 					best = s;
 					bd = t;
 					have = true;
 				}
-			}
-		}
-		/* a backslash escape only when it removes structural errors */
-		if (bd.quote != SL_CSV_NONE && best.errors) {
-			sl_csv_dialect t = bd;
-			t.escape = '\\';
-			struct score s;
-			const char *why;
-			if (sl_csv_dialect_check(&t, &why) == 0) {
-				if ((rc = score_dialect(&t, buf, n, final, &s)) < 0)
-					goto out;
-				if (s.errors < best.errors && s.fit >= best.fit)
-					bd = t;
 			}
 		}
 		x->d = bd;
@@ -1252,6 +1254,15 @@ static bool bool_is_true(const char *s)
 	return c == 't' || c == 'y';
 }
 
+/* 1: a true spelling seen, 2: a false one, 3: both. */
+static int bool_sides(const struct icol *c)
+{
+	int s = 0;
+	for (size_t i = 0; i < c->nbsp; i++)
+		s |= bool_is_true(c->bsp[i]) ? 1 : 2;
+	return s;
+}
+
 static void col_comment(struct infer *x, FILE *f, struct icol *c)
 {
 	fputs("  # ", f);
@@ -1346,7 +1357,8 @@ static void col_yaml(struct infer *x, FILE *f, struct icol *c)
 			fputs(", allow_special: true", f);
 		break;
 	case O_BOOL:
-		if (x->bool_values && !c->bsp_over && c->nbsp) {
+		/* exact spellings only when both sides were seen: the lists go together */
+		if (x->bool_values && !c->bsp_over && bool_sides(c) == 3) {
 			bool first = true;
 			fputs(", true_values: [", f);
 			for (size_t i = 0; i < c->nbsp; i++)
@@ -1521,6 +1533,10 @@ static uint64_t value_hash(const sl_value *v)
 {
 	if (v->kind == SL_VALUE_INT)
 		return XXH3_64bits_withSeed(&v->i, sizeof v->i, 1);
+	if (v->kind == SL_VALUE_REAL) {
+		double d = v->d == 0 ? 0 : v->d; /* -0 and 0 are one key */
+		return XXH3_64bits_withSeed(&d, sizeof d, 3);
+	}
 	return XXH3_64bits_withSeed(v->s.p, v->s.n, 2);
 }
 
