@@ -24,6 +24,7 @@ static const char usage[] =
 	"  gc --older-than 7d       remove error rows and events of old jobs\n"
 	"  csv check FILE     check a CSV file in parallel: records, fields, errors by code\n"
 	"  csv dump FILE      print each record as a JSON array (errors in their place)\n"
+	"  schema infer FILE  write a starter schema for FILE (types, NULLs, keys)\n"
 	"  gen cdr            write a deterministic sample file of call detail records\n"
 	"  codes              list the error codes (--markdown for docs/errors.md)\n"
 	"\n"
@@ -64,7 +65,7 @@ int main(int argc, char **argv)
 		{"ingest", cmd_ingest},   {"validate", cmd_validate}, {"resume", cmd_resume},
 		{"retry", cmd_retry},     {"rollback", cmd_rollback}, {"cancel", cmd_cancel}, {"jobs", cmd_jobs},
 		{"status", cmd_status},   {"errors", cmd_errors},     {"gc", cmd_gc},
-		{"serve", cmd_serve},
+		{"serve", cmd_serve},     {"schema", cmd_schema},
 	};
 	/* A full disk or a file size limit must fail a write (and so a chunk's
 	   transaction), not kill the process. */
