@@ -111,15 +111,16 @@ wait_for() {
 	return 1
 }
 
-# lock_db DB: another process takes SQLite's write lock on DB (BEGIN
-# EXCLUSIVE) and holds it until unlock_db; returns once the lock is held.
+# lock_db DB [IMMEDIATE|EXCLUSIVE]: another process takes SQLite's write
+# lock on DB (BEGIN EXCLUSIVE by default) and holds it until unlock_db;
+# returns once the holder says it holds the lock.
 lock_db() {
 	rm -f "$H/locked" "$H/release"
-	python3 - "$1" "$H/locked" "$H/release" <<'PY' &
+	python3 - "$1" "$H/locked" "$H/release" "${2:-EXCLUSIVE}" <<'PY' &
 import os, sqlite3, sys, time
-db, locked, release = sys.argv[1:]
+db, locked, release, mode = sys.argv[1:]
 c = sqlite3.connect(db, isolation_level=None, timeout=30)
-c.execute("BEGIN EXCLUSIVE")
+c.execute("BEGIN " + mode)
 open(locked, "w").close()
 while not os.path.exists(release):  # poll for the test's word
     time.sleep(0.01)
