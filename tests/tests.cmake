@@ -43,6 +43,29 @@ function(sluice_shell_test name script)
   endif()
 endfunction()
 
+# Shared servers (PostgreSQL, Citus, s3rver: docs/testing.md, "Shared
+# servers"): sluice_shared_server(NAME SCRIPT) registers `bash SCRIPT start`
+# as the setup and `bash SCRIPT stop` as the cleanup of the CTest fixture
+# NAME, so the server runs once per CTest run, whatever tests need it;
+# sluice_uses_server(TEST NAME) makes TEST require it. Both sides find each
+# other in ${CMAKE_BINARY_DIR}/fixtures/NAME.env (tests/lib/harness.sh:
+# fixture_started, use_fixture).
+set(SLUICE_FIXTURES_DIR ${CMAKE_BINARY_DIR}/fixtures)
+function(sluice_shared_server name script)
+  foreach(step start stop)
+    add_test(NAME fixture_${name}_${step}
+             COMMAND bash ${CMAKE_SOURCE_DIR}/${script} ${step} $<TARGET_FILE:sluice> ${CMAKE_SOURCE_DIR})
+    set_tests_properties(fixture_${name}_${step} PROPERTIES
+                         ENVIRONMENT "SLUICE_FIXTURES=${SLUICE_FIXTURES_DIR}" LABELS fixture)
+  endforeach()
+  set_tests_properties(fixture_${name}_start PROPERTIES FIXTURES_SETUP ${name})
+  set_tests_properties(fixture_${name}_stop PROPERTIES FIXTURES_CLEANUP ${name})
+endfunction()
+function(sluice_uses_server test name)
+  set_property(TEST ${test} APPEND PROPERTY FIXTURES_REQUIRED ${name})
+  set_property(TEST ${test} APPEND PROPERTY ENVIRONMENT "SLUICE_FIXTURES=${SLUICE_FIXTURES_DIR}")
+endfunction()
+
 foreach(mod lib base csv gen schema engine cli conformance http)
   if(EXISTS ${CMAKE_SOURCE_DIR}/tests/${mod}/tests.cmake)
     include(${CMAKE_SOURCE_DIR}/tests/${mod}/tests.cmake)
