@@ -2,7 +2,9 @@
 # only names the usual commands.
 #
 #   make demo    install what is missing, build, run the main job on a sample
-#   make test    install what is missing, build, run every test (incl. sanitizers)
+#   make test    install what is missing, build, run every test (incl. sanitizers);
+#                the time of each phase and the skipped tests at the end
+#   make test-repeat N=5   the normal build's suite N times in a row; fails on any failure
 #   make build   build into build/ (the program is build/sluice)
 #   make bench   run the benchmarks (bench/run.sh; results in docs/benchmarks.md)
 #   make fuzz    fuzz the CSV parser for FUZZ_SECONDS (clang + libFuzzer)
@@ -12,7 +14,9 @@ FUZZ_SECONDS ?= 60
 SHARED      ?= $(abspath $(CURDIR)/../shared)
 CMAKE_FLAGS := -DSLUICE_SHARED_CORPUS=$(SHARED)/corpus
 
-.PHONY: all deps build build-asan build-tsan test test-fast demo bench fuzz format clean
+N           ?= 5
+
+.PHONY: all deps build build-asan build-tsan test test-fast test-repeat demo bench fuzz format clean
 
 all: build
 
@@ -36,18 +40,19 @@ build-fuzz: deps
 	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_FUZZ=ON -DSLUICE_SANITIZE=address,undefined $(CMAKE_FLAGS) >/dev/null
 	@cmake --build build-fuzz -j $(JOBS) --target fuzz_csv
 
-# Every test: the normal build, then the ASan+UBSan build, then the threaded
-# tests under TSan, then a short fuzzing run. The last line is CTest's summary
-# of the normal build's full run.
-test: build build-asan build-tsan build-fuzz
-	@echo "== tests under ASan+UBSan =="
-	@cd build-asan && ctest --output-on-failure -j $(JOBS)
-	@echo "== threaded tests under TSan =="
-	@cd build-tsan && ctest --output-on-failure -j $(JOBS) -L threads
-	@echo "== fuzzing for $(FUZZ_SECONDS)s =="
-	@$(MAKE) --no-print-directory fuzz-run
-	@echo "== all tests =="
-	@cd build && ctest --output-on-failure -j $(JOBS)
+# Every test (scripts/test-all.sh): the four builds, every test under
+# ASan+UBSan, the `threads` tests under TSan, a short fuzzing run, every test
+# of the normal build; then the time of each phase and the skipped tests.
+test:
+	@JOBS=$(JOBS) FUZZ_SECONDS=$(FUZZ_SECONDS) MAKE="$(MAKE)" scripts/test-all.sh
+
+# The normal build's suite N times in a row: a test that fails one run in a
+# few (a race, a timing assumption) shows up here.
+test-repeat: build
+	@for i in $$(seq 1 $(N)); do \
+	    echo "== run $$i of $(N) =="; \
+	    (cd build && ctest --output-on-failure -j $(JOBS)) || { echo "== run $$i of $(N) FAILED =="; exit 1; }; \
+	done; echo "== $(N) runs without a failure =="
 
 test-fast: build
 	@cd build && ctest --output-on-failure -j $(JOBS)

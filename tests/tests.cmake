@@ -6,6 +6,7 @@ function(sluice_unit_test name src)
   target_link_libraries(${name} PRIVATE sluice_lib PkgConfig::CMOCKA)
   add_test(NAME ${name} COMMAND ${name} ${ARGN})
   set_tests_properties(${name} PROPERTIES ENVIRONMENT "SLUICE_CORPUS=${SLUICE_SHARED_CORPUS}")
+  set_property(GLOBAL APPEND PROPERTY SLUICE_NATIVE_TESTS ${name})
 endfunction()
 
 # Every test, wherever it is registered (this directory's tests.cmake files,
@@ -14,7 +15,9 @@ endfunction()
 # 86, UBSan 87, TSan 66), which tests/lib/harness.sh recognises. Appended
 # at the end of the directory, after every add_test, so no test is missed
 # and a test's own ENVIRONMENT is kept. Every test also gets
-# SKIP_RETURN_CODE 77 (the harness's `skip`), unless it set its own.
+# SKIP_RETURN_CODE 77 (the harness's `skip`), unless it set its own or is a
+# cmocka test (sluice_unit_test, gen_cdr: their status is the number of
+# failed cases, and 77 failures must not read as a skip).
 set(SLUICE_SANITIZER_ENV
     "ASAN_OPTIONS=exitcode=86:halt_on_error=1:abort_on_error=0:detect_leaks=1:print_stacktrace=1"
     "LSAN_OPTIONS=exitcode=86"
@@ -22,10 +25,12 @@ set(SLUICE_SANITIZER_ENV
     "TSAN_OPTIONS=exitcode=66:halt_on_error=0:second_deadlock_stack=1")
 function(sluice_sanitizer_env)
   get_property(all DIRECTORY ${CMAKE_SOURCE_DIR} PROPERTY TESTS)
+  get_property(native GLOBAL PROPERTY SLUICE_NATIVE_TESTS)
+  list(APPEND native gen_cdr)
   foreach(t IN LISTS all)
     set_property(TEST ${t} APPEND PROPERTY ENVIRONMENT ${SLUICE_SANITIZER_ENV})
     get_property(skip TEST ${t} PROPERTY SKIP_RETURN_CODE)
-    if(NOT skip)
+    if(NOT skip AND NOT t IN_LIST native)
       set_property(TEST ${t} PROPERTY SKIP_RETURN_CODE 77)
     endif()
   endforeach()
@@ -41,6 +46,29 @@ function(sluice_shell_test name script)
   if(ARGN)
     set_tests_properties(${name} PROPERTIES LABELS "${ARGN}")
   endif()
+endfunction()
+
+# Shared servers (PostgreSQL, Citus, s3rver: docs/testing.md, "Shared
+# servers"): sluice_shared_server(NAME SCRIPT) registers `bash SCRIPT start`
+# as the setup and `bash SCRIPT stop` as the cleanup of the CTest fixture
+# NAME, so the server runs once per CTest run, whatever tests need it;
+# sluice_uses_server(TEST NAME) makes TEST require it. Both sides find each
+# other in ${CMAKE_BINARY_DIR}/fixtures/NAME.env (tests/lib/harness.sh:
+# fixture_started, use_fixture).
+set(SLUICE_FIXTURES_DIR ${CMAKE_BINARY_DIR}/fixtures)
+function(sluice_shared_server name script)
+  foreach(step start stop)
+    add_test(NAME fixture_${name}_${step}
+             COMMAND bash ${CMAKE_SOURCE_DIR}/${script} ${step} $<TARGET_FILE:sluice> ${CMAKE_SOURCE_DIR})
+    set_tests_properties(fixture_${name}_${step} PROPERTIES
+                         ENVIRONMENT "SLUICE_FIXTURES=${SLUICE_FIXTURES_DIR}" LABELS fixture)
+  endforeach()
+  set_tests_properties(fixture_${name}_start PROPERTIES FIXTURES_SETUP ${name})
+  set_tests_properties(fixture_${name}_stop PROPERTIES FIXTURES_CLEANUP ${name})
+endfunction()
+function(sluice_uses_server test name)
+  set_property(TEST ${test} APPEND PROPERTY FIXTURES_REQUIRED ${name})
+  set_property(TEST ${test} APPEND PROPERTY ENVIRONMENT "SLUICE_FIXTURES=${SLUICE_FIXTURES_DIR}")
 endfunction()
 
 foreach(mod lib base csv gen schema engine cli conformance http)

@@ -11,8 +11,8 @@ SRC=$2
 
 mkdir -p "$T/schemas"
 cp "$SRC/examples/cdr.yaml" "$T/schemas/"
-"$S" gen cdr --rows 2000 --error-rate 0.02 -o "$T/cdr.csv" >/dev/null 2>&1 || bad "gen cdr"
-"$S" gen cdr --rows 20 --seed 7 -o "$T/small.csv" >/dev/null 2>&1 || bad "gen cdr (small)"
+sl gen cdr --rows 2000 --error-rate 0.02 -o "$T/cdr.csv" || bad "gen cdr"
+sl gen cdr --rows 20 --seed 7 -o "$T/small.csv" || bad "gen cdr (small)"
 
 export SLUICE_API_KEYS='kall:read+write+admin,kread:read,kwrite:write'
 # --min-free 1M: /healthz/ready must not say 503 on a nearly full test disk

@@ -14,14 +14,13 @@ SRC=$2
 
 mkdir -p "$T/schemas"
 cp "$SRC/examples/cdr.yaml" "$T/schemas/"
-"$S" gen cdr --rows 150000 --error-rate 0.01 --seed 7 -o "$T/big.csv" 2>/dev/null
-"$S" gen cdr --rows 100000 --error-rate 0.01 --seed 9 -o "$T/big2.csv" 2>/dev/null
-"$S" gen cdr --rows 2000 --error-rate 0.02 --seed 8 -o "$T/small.csv" 2>/dev/null
-"$S" ingest "$T/big.csv" --schema "$T/schemas/cdr.yaml" --db "$T/ref.db" --json >"$T/ref.json" 2>/dev/null
-"$S" ingest "$T/small.csv" --schema "$T/schemas/cdr.yaml" --db "$T/ref2.db" --json >"$T/ref2.json" 2>/dev/null
-WANT_LOADED=$(jq_ "d['rows_loaded']" <"$T/ref.json")
-WANT_REJECTED=$(jq_ "d['rows_rejected']" <"$T/ref.json")
-SMALL_LOADED=$(jq_ "d['rows_loaded']" <"$T/ref2.json")
+sl gen cdr --rows 150000 --error-rate 0.01 --seed 7 --manifest "$T/big.man" -o "$T/big.csv" || bad "gen cdr (big)"
+sl gen cdr --rows 100000 --error-rate 0.01 --seed 9 --manifest "$T/big2.man" -o "$T/big2.csv" || bad "gen cdr (big2)"
+sl gen cdr --rows 2000 --error-rate 0.02 --seed 8 --manifest "$T/small.man" -o "$T/small.csv" || bad "gen cdr (small)"
+# what the loads must give, from the generator's manifests
+WANT_REJECTED=$(grep -c . "$T/big.man")
+WANT_LOADED=$((150000 - WANT_REJECTED))
+SMALL_LOADED=$((2000 - $(grep -c . "$T/small.man")))
 DB=$T/s.db
 OPTS=(--db "$DB" --schemas "$T/schemas" --data-dir "$T/data" --min-free 1M --threads 1 --chunk-size 64K --max-uploads 16)
 rows_of() { sqlite3 "$DB" "SELECT count(*) FROM call_detail_records WHERE _sluice_job = '$1'"; }
@@ -72,12 +71,20 @@ check "events: ends with the final state" "$(grep '^event:' "$T/sse2" | tail -1)
 check "events: unknown job 404" "$(code GET "$B/v1/jobs/j0000000000000000000/events")" 404
 check "events of an upload id" "$(curl -s -N --max-time 10 "$B/v1/jobs/$(job "$R" "d['upload_id']")/events" | grep -c '^event: end')" 1
 
-# metrics: histograms and rejects by code
+# metrics: histograms and rejects by code, with the values the jobs above
+# must have left (the big job once, after its cancel and retry; big2)
 curl -s "$B/metrics" >"$T/m"
-for m in 'sluice_http_request_duration_seconds_bucket{route="/v1/jobs/{id}",le="+Inf"}' 'sluice_chunk_duration_seconds_count' \
-	'sluice_chunks_total{status="Succeeded"}' 'sluice_rows_rejected_by_code_total{code="DUP_KEY"}' 'sluice_bytes_ingested_total' \
-	'sluice_jobs{status="Cancelled"} 1' 'sluice_chunks{status="Queued"} ' 'sluice_chunks{status="Succeeded"} '; do
-	grep -qF "$m" "$T/m" && ok || bad "metrics: no '$m'"
+val() { awk -v n="$1" 'index($0, n " ") == 1 { print $NF }' "$T/m"; }
+check "metrics: DUP_KEY rejects = the manifests' duplicates" "$(val 'sluice_rows_rejected_by_code_total{code="DUP_KEY"}')" \
+	"$(($(grep -c DUP_REFERENCE "$T/big.man") + $(grep -c DUP_REFERENCE "$T/big2.man")))"
+check "metrics: one job Cancelled" "$(val 'sluice_jobs{status="Cancelled"}')" 1
+check "metrics: the histogram of /v1/jobs/{id} counts its requests" "$(val 'sluice_http_request_duration_seconds_bucket{route="/v1/jobs/{id}",le="+Inf"}')" \
+	"$(awk '/^sluice_http_requests_total\{route="\/v1\/jobs\/\{id\}",/ { n += $NF } END { print n + 0 }' "$T/m")"
+check "metrics: chunk durations = the chunks committed" "$(val sluice_chunk_duration_seconds_count)" "$(val 'sluice_chunks_total{status="Succeeded"}')"
+check "metrics: chunks committed = the two jobs' chunks" "$(val 'sluice_chunks_total{status="Succeeded"}')" \
+	"$(($(job "$BIG" "d['chunks_total']") + $(job "$R" "d['chunks_total']")))"
+for m in 'sluice_bytes_ingested_total' 'sluice_chunks{status="Queued"}' 'sluice_chunks{status="Succeeded"}'; do
+	[ -n "$(val "$m")" ] && ok || bad "metrics: no '$m'"
 done
 stop_server
 
@@ -117,7 +124,7 @@ A=$(upload "$T/big.csv")
 wait_chunks "$A" 3 || bad "the job did not get going"
 curl -s -N --max-time 60 "$B/v1/jobs/$A/events" >"$T/sse3" &
 CURL=$!
-sleep 0.5
+wait_for "the event stream to start" 1500 test -s "$T/sse3"
 t0=$(date +%s.%N)
 stop_server
 check "SIGTERM with an open event stream: exit 0" "$STOPPED" 0
@@ -134,9 +141,7 @@ stop_server
 # --- write lock, answered from memory, kept across a kill -9, recorded after the restart ---
 rm -f "$DB"*
 serve "$T/log" "${OPTS[@]}" || exit 1
-(echo "BEGIN IMMEDIATE;"; sleep 6; echo "COMMIT;") | sqlite3 "$DB" &
-LOCKER=$!
-sleep 0.5
+lock_db "$DB" IMMEDIATE
 check "upload while the database is locked: 202" "$(code POST "$B/v1/datasets/cdr/uploads" -H 'Idempotency-Key: locked-1' --data-binary @"$T/small.csv")" 202
 L=$(jq_ "d['job_id']" <"$T/body")
 check "its job answers at once: Accepted" "$(job "$L" "d['status'], d['bytes']")" "Accepted $(stat -c %s "$T/small.csv")"
@@ -144,10 +149,8 @@ check "it is in the jobs list" "$(curl -s "$B/v1/jobs?limit=5" | jq_ "d['jobs'][
 check "same key while it waits: 200, the same job" "$(code POST "$B/v1/datasets/cdr/uploads" -H 'Idempotency-Key: locked-1' --data-binary @"$T/small.csv"; echo " $(jq_ "d['job_id']" <"$T/body")")" "200 $L"
 check "same key, other body while it waits: 409" "$(code POST "$B/v1/datasets/cdr/uploads" -H 'Idempotency-Key: locked-1' --data-binary @"$T/big2.csv")" 409
 check "the job is not in the store yet" "$(sqlite3 "$DB" "PRAGMA busy_timeout=100; SELECT count(*) FROM sluice_jobs WHERE id = '$L'" 2>/dev/null | tail -1)" 0
-kill -9 "$PID"
-wait "$PID" 2>/dev/null
-PID=
-wait $LOCKER
+kill_server
+unlock_db
 check "kept on disk for the next start" "$(ls "$T/data/uploads" | grep -c '\.accept$')" 1
 serve "$T/log" "${OPTS[@]}" || exit 1
 check "recorded and run after the restart" "$(wait_final "$L")" PartiallySucceeded
@@ -161,9 +164,7 @@ rm -f "$DB"*
 serve "$T/log" "${OPTS[@]}" || exit 1
 A=$(upload "$T/big.csv")
 wait_chunks "$A" 20 || bad "the job did not get going"
-kill -9 "$PID"
-wait "$PID" 2>/dev/null
-PID=
+kill_server
 check "killed mid-way" "$(sqlite3 "$DB" "SELECT status FROM sluice_jobs WHERE id = '$A'")" Processing
 serve "$T/log" "${OPTS[@]}" || exit 1
 check "after kill -9: finished" "$(wait_final "$A")" PartiallySucceeded
@@ -173,7 +174,7 @@ check "after kill -9: no duplicate keys" "$(sqlite3 "$DB" "SELECT count(*) - cou
 # --- 10 concurrent uploads while a job runs ---
 B2=$(upload "$T/big2.csv")
 for i in $(seq 1 10); do
-	"$S" gen cdr --rows 1000 --seed $((100 + i)) -o "$T/c$i.csv" 2>/dev/null
+	sl gen cdr --rows 1000 --seed $((100 + i)) -o "$T/c$i.csv" || bad "gen cdr $i"
 done
 for i in $(seq 1 10); do
 	curl -s -o "$T/c$i.json" -w '%{http_code}\n' --data-binary @"$T/c$i.csv" "$B/v1/datasets/cdr/uploads" >"$T/c$i.code" &
@@ -206,11 +207,7 @@ api-keys:
   wkey: [read, write]
   rkey: [read]
 EOF
-PORT=$(free_port)
-B="http://127.0.0.1:$PORT"
-"$S" serve --config "$T/sluice.yaml" --listen "127.0.0.1:$PORT" 2>>"$T/log" &
-PID=$!
-for _ in $(seq 1 100); do curl -s -o /dev/null "$B/healthz/live" && break; sleep 0.1; done
+serve "$T/log" --config "$T/sluice.yaml" || exit 1
 W=(-H 'Authorization: Bearer wkey')
 check "config: keys from the file" "$(code GET "$B/v1/datasets" -H 'Authorization: Bearer rkey')" 200
 check "config: no key: 401" "$(code GET "$B/v1/datasets")" 401
@@ -227,12 +224,17 @@ check "signed URL on another dataset: 404" "$(code POST "$B${P/\/cdr\//\/cdx\/}"
 check "other expiry: 403" "$(code POST "$B$(echo "$P" | sed 's/expires=[0-9]*/expires=9999999999/')" --data-binary @"$T/small.csv")" 403
 check "expires_in=1: 201" "$(code POST "$B/v1/datasets/cdr/upload-urls?expires_in=1" "${W[@]}")" 201
 P1=$(jq_ "d['path']" <"$T/body")
-sleep 2.2
+EXP=$(echo "$P1" | sed 's/.*expires=\([0-9]*\).*/\1/')
+# the clock past the URL's expiry (a second from now)
+past() { [ "$(date +%s)" -gt "$EXP" ]; }
+wait_for "the URL's expiry" 500 past
 check "expired URL: 403" "$(code POST "$B$P1" --data-binary @"$T/small.csv")" 403
 check "expired URL: says so" "$(jq_ "d['error']['code']" <"$T/body")" URL_EXPIRED
 check "bad expires_in: 400" "$(code POST "$B/v1/datasets/cdr/upload-urls?expires_in=0" "${W[@]}")" 400
 check "signed upload finished" "$(wait_final "$SJ" "${W[@]}")" PartiallySucceeded
 stop_server
-check "config: a bad file stops the start" "$(printf 'jobs: [1\n' >"$T/bad.yaml"; "$S" serve --config "$T/bad.yaml" >/dev/null 2>&1; echo $?)" 2
+printf 'jobs: [1\n' >"$T/bad.yaml"
+sl serve --config "$T/bad.yaml" >/dev/null
+check "config: a bad file stops the start" "$?" 2
 
 finish

@@ -81,8 +81,8 @@ printf 'us,7,T,1.50,01/02/2024,"a, b",\n' >>"$T/kv.csv"
 printf 'us,42,0,0,29/02/2024,x,12\n' >>"$T/kv.csv"
 printf 'us,43,1,3,01/03/2024,y,13\n' >>"$T/kv.csv"
 
-"$S" gen cdr --rows 20000 --error-rate 0.02 --seed 11 -o "$T/cdr.csv" 2>/dev/null
-"$S" gen cdr --rows 3000 --error-rate 0.02 --seed 12 -o "$T/small.csv" 2>/dev/null
+sl gen cdr --rows 20000 --error-rate 0.02 --seed 11 -o "$T/cdr.csv" || bad "gen cdr"
+sl gen cdr --rows 3000 --error-rate 0.02 --seed 12 -o "$T/small.csv" || bad "gen cdr (small)"
 
 serve "$T/log" --db "$DB" --schemas "$T/schemas" --data-dir "$T/data" --min-free 1M --threads 2 || { finish; exit 1; }
 
@@ -231,5 +231,5 @@ check "POST: 405" "$(code POST "$B/v1/datasets/cdr/records")" 405
 
 stop_server
 check "SIGTERM: exit 0" "$STOPPED" 0
-if grep -q 'Sanitizer\|runtime error' "$T/log"; then bad "sanitizer report: $(grep -m3 'Sanitizer\|runtime error' "$T/log")"; else ok; fi
+# (sanitizer reports in the server's log are checked by stop_server)
 finish test_records

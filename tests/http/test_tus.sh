@@ -5,17 +5,15 @@
 # reach jobs with every row loaded once; the protocol edges with curl
 # (versions, offsets, content type, checksums, limits, locks, unknown ids,
 # path tricks, termination); state kept across a restart; expiry; API keys.
-# Skips (exit 0) only when node is missing.
+# Skips (exit 77) only when node is missing (a failure under
+# SLUICE_REQUIRE_ALL: make deps installs it).
 # Usage: test_tus.sh SLUICE SOURCE_DIR
 set -u
 S=$1
 SRC=$2
 . "$SRC/tests/http/lib.sh"
 JS=$SRC/tests/js
-if ! command -v node >/dev/null 2>&1; then
-	echo "SKIP: node is not installed (tus-js-client needs it)"
-	exit 0
-fi
+command -v node >/dev/null 2>&1 || skip "node is not installed (tus-js-client needs it)" installable
 if [ ! -d "$JS/node_modules/tus-js-client" ]; then
 	npm ci --prefix "$JS" >/dev/null 2>&1 || { echo "FAIL: npm ci --prefix $JS"; exit 1; }
 fi
@@ -68,16 +66,20 @@ settle() {
 	bad "an upload stayed in flight"
 }
 tusjs() { (cd "$JS" && node tus_upload.mjs "$@") 2>>"$T/node.err"; }
+# streaming N: N upload bodies are streaming in now
+streaming() { [ "$(metric sluice_uploads_in_flight)" = "$1" ]; }
+# has_bytes ID: the server holds some bytes of upload ID (a PATCH got going)
+has_bytes() { [ "$(offset "$1")" -gt 0 ] 2>/dev/null; }
 
 mkdir -p "$T/schemas"
 cp "$SRC/examples/cdr.yaml" "$T/schemas/"
 N=40000
-"$S" gen cdr --rows $N --seed 5 -o "$T/a.csv" 2>/dev/null
-"$S" gen cdr --rows $N --seed 9 -o "$T/b.csv" 2>/dev/null
-"$S" gen cdr --rows 500 --seed 6 -o "$T/c.csv" 2>/dev/null
-"$S" gen cdr --rows 300 --seed 11 -o "$T/d.csv" 2>/dev/null
-"$S" gen cdr --rows 20000 --seed 12 -o "$T/e.csv" 2>/dev/null
-"$S" gen cdr --rows 200 --seed 13 -o "$T/f.csv" 2>/dev/null
+sl gen cdr --rows $N --seed 5 -o "$T/a.csv" || bad "gen a"
+sl gen cdr --rows $N --seed 9 -o "$T/b.csv" || bad "gen b"
+sl gen cdr --rows 500 --seed 6 -o "$T/c.csv" || bad "gen c"
+sl gen cdr --rows 300 --seed 11 -o "$T/d.csv" || bad "gen d"
+sl gen cdr --rows 20000 --seed 12 -o "$T/e.csv" || bad "gen e"
+sl gen cdr --rows 200 --seed 13 -o "$T/f.csv" || bad "gen f"
 SIZE_A=$(stat -c %s "$T/a.csv")
 SIZE_C=$(stat -c %s "$T/c.csv")
 
@@ -209,7 +211,8 @@ for p in "/v1/tus/..%2f..%2fetc" "/v1/tus/..%2f..%2fetc%2fpasswd" "/v1/tus/%2e%2
 		else
 			st=$(code $m "$B$p" --path-as-is "${TR[@]}")
 		fi
-		case "$st" in 404 | 405) ok ;; *) bad "path trick $m $p: $st" ;; esac
+		# no route matches any of them: 404, one answer for every method
+		check "path trick $m $p" "$st" 404
 	done
 done
 check "path tricks wrote nothing outside the data dir" "$(find "$T" -newer "$T/outside" -type f ! -path "$T/data/*" ! -name body ! -name hdr ! -name 'log*' ! -name 's.db*' ! -name node.err | wc -l)" 0
@@ -232,7 +235,7 @@ ID=$(create "$SIZE_E")
 curl -s -o /dev/null -X PATCH "${TR[@]}" "${OS[@]}" -H 'Upload-Offset: 0' --limit-rate 200K \
 	--data-binary @"$T/e.csv" "$B/v1/tus/$ID" &
 SLOW=$!
-sleep 0.7
+wait_for "the slow PATCH to get going" 1500 has_bytes "$ID"
 check "a second PATCH meanwhile: 423" "$(patch "$ID" 0 "$T/p1")" 423
 check "423 body" "$(jq_ "d['error']['code']" <"$T/body")" LOCKED
 check "DELETE meanwhile: 423" "$(code DELETE "$B/v1/tus/$ID" "${TR[@]}")" 423
@@ -249,7 +252,7 @@ curl -s -o /dev/null -X PATCH "${TR[@]}" "${OS[@]}" -H "Upload-Offset: $OFF_E" -
 	-H "Upload-Checksum: sha1 $(openssl dgst -sha1 -binary "$T/e.rest" | base64 -w0)" \
 	--data-binary @"$T/e.rest" "$B/v1/tus/$ID" &
 SLOW=$!
-sleep 0.7
+wait_for "the checksum PATCH to stream in" 1500 streaming 1
 kill "$SLOW"
 wait "$SLOW" 2>/dev/null
 SLOW=
@@ -307,7 +310,7 @@ ID2=$(create "$SIZE_C")
 curl -s -o /dev/null -X PATCH "${AUTH[@]}" "${TR[@]}" "${OS[@]}" -H 'Upload-Offset: 0' --limit-rate 200K \
 	--data-binary @"$T/e.csv" "$B/v1/tus/$ID" &
 SLOW=$!
-sleep 0.7
+wait_for "the slow PATCH to stream in" 1500 streaming 1
 check "--max-uploads 1: a second upload's PATCH gets 429" "$(patch "$ID2" 0 "$T/p1")" 429
 check "429 has Retry-After" "$(hdr Retry-After)" 1
 kill "$SLOW"
@@ -319,8 +322,7 @@ grep -q 'Bearer kw\|"kw"' "$T/log" && bad "a key appears in the log" || ok
 stop_server
 check "SIGTERM with keys: exit 0" "$STOPPED" 0
 
-# sanitizer builds: no report in the server's stderr
-grep -E 'Sanitizer|runtime error' "$T/log" && bad "sanitizer report in the server log" || ok
+# (sanitizer reports in the server's log are checked by stop_server)
 # logs: JSON lines
 python3 - "$T/log" <<'PY' && ok || bad "logs are not JSON lines"
 import json, sys

@@ -29,11 +29,11 @@ ok() { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 check() { if [ "$2" = "$3" ]; then ok; else bad "$1: got '$2', want '$3'"; fi; }
 # skip REASON: the test cannot run here; CTest shows it as skipped
-# (SKIP_RETURN_CODE 77 on the test). Under SLUICE_REQUIRE_ALL=1 (CI) a skip
+# (SKIP_RETURN_CODE 77 on the test). Under SLUICE_REQUIRE_ALL=1 or CI=true a skip
 # whose dependency `make test` installs is a failure: pass `installable` as
 # the second argument for those.
 skip() {
-	if [ "${2:-}" = installable ] && [ -n "${SLUICE_REQUIRE_ALL:-}" ]; then
+	if [ "${2:-}" = installable ] && { [ -n "${SLUICE_REQUIRE_ALL:-}" ] || [ "${CI:-}" = true ]; }; then
 		echo "FAIL: $1 (SLUICE_REQUIRE_ALL is set: make deps installs this)"
 		exit 1
 	fi
@@ -111,15 +111,16 @@ wait_for() {
 	return 1
 }
 
-# lock_db DB: another process takes SQLite's write lock on DB (BEGIN
-# EXCLUSIVE) and holds it until unlock_db; returns once the lock is held.
+# lock_db DB [IMMEDIATE|EXCLUSIVE]: another process takes SQLite's write
+# lock on DB (BEGIN EXCLUSIVE by default) and holds it until unlock_db;
+# returns once the holder says it holds the lock.
 lock_db() {
 	rm -f "$H/locked" "$H/release"
-	python3 - "$1" "$H/locked" "$H/release" <<'PY' &
+	python3 - "$1" "$H/locked" "$H/release" "${2:-EXCLUSIVE}" <<'PY' &
 import os, sqlite3, sys, time
-db, locked, release = sys.argv[1:]
+db, locked, release, mode = sys.argv[1:]
 c = sqlite3.connect(db, isolation_level=None, timeout=30)
-c.execute("BEGIN EXCLUSIVE")
+c.execute("BEGIN " + mode)
 open(locked, "w").close()
 while not os.path.exists(release):  # poll for the test's word
     time.sleep(0.01)
@@ -194,3 +195,57 @@ cdr_rejects() {
 # cdr_by_code MANIFEST: the rejects per code, as Python prints a dict sorted
 # by code (compare with the API's rejects_by_code printed the same way)
 cdr_by_code() { cdr_rejects "$1" | python3 -c "import collections, sys; print(dict(sorted(collections.Counter(l.split()[2] for l in sys.stdin).items())))"; }
+
+# --- shared servers (CTest fixtures; docs/testing.md, "Shared servers") --------
+# A server that several tests share (PostgreSQL, a Citus cluster, s3rver)
+# is started once per CTest run by a fixture script registered with
+# sluice_shared_server() in tests/tests.cmake (FIXTURES_SETUP/CLEANUP), and
+# each test that needs it is marked with sluice_uses_server() (FIXTURES_
+# REQUIRED). They meet in $SLUICE_FIXTURES/NAME.env, which the setup writes.
+#
+# In the fixture script: fixture_started NAME PID LOG [VAR=VALUE...] once the
+# server answers (VARs are what tests need: PGHOST=..., PGPORT=...);
+# fixture_skipped NAME REASON [installable] when it cannot run here;
+# fixture_stop NAME in the cleanup: SIGTERM, wait for the exit, and scan its
+# log for sanitizer reports.
+fixture_file() { echo "${SLUICE_FIXTURES:?not run by CTest: SLUICE_FIXTURES is unset}/$1.env"; }
+fixture_started() {
+	local name=$1 pid=$2 log=$3 f
+	shift 3
+	f=$(fixture_file "$name")
+	mkdir -p "$(dirname "$f")"
+	{
+		printf 'FIXTURE_PID=%q\nFIXTURE_LOG=%q\n' "$pid" "$log"
+		for kv in "$@"; do printf '%s=%q\n' "${kv%%=*}" "${kv#*=}"; done
+	} >"$f.tmp" && mv "$f.tmp" "$f"
+}
+fixture_skipped() {
+	local f
+	f=$(fixture_file "$1")
+	mkdir -p "$(dirname "$f")"
+	printf 'FIXTURE_SKIP=%q\nFIXTURE_SKIP_KIND=%q\n' "$2" "${3:-}" >"$f"
+	skip "$2" "${3:-}"
+}
+fixture_stop() {
+	local f pid log
+	f=$(fixture_file "$1")
+	[ -e "$f" ] || return 0
+	pid=$(. "$f"; echo "${FIXTURE_PID:-}")
+	log=$(. "$f"; echo "${FIXTURE_LOG:-}")
+	rm -f "$f"
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null
+	wait_for "fixture $1 (pid $pid) to exit" 3000 eval "! kill -0 $pid 2>/dev/null"
+	[ -n "$log" ] && sanitizer_scan 0 "$log" "fixture $1"
+}
+# In a test: use_fixture NAME: its variables in this shell (skips as the
+# fixture did when it could not start); fixture_namespace: a name of this
+# test's own (its database, schema or bucket on the shared server)
+use_fixture() {
+	local f
+	f=$(fixture_file "$1")
+	[ -e "$f" ] || { bad "fixture $1 was not started (FIXTURES_REQUIRED missing on this test?)"; finish; exit 1; }
+	. "$f"
+	[ -z "${FIXTURE_SKIP:-}" ] || skip "$FIXTURE_SKIP" "${FIXTURE_SKIP_KIND:-}"
+}
+fixture_namespace() { echo "t_$(basename "$0" .sh | tr -c 'a-z0-9_\n' _)_$$"; }

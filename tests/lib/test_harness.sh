@@ -98,7 +98,7 @@ check "a failed check fails the test" "$?" 1
 child 'skip "no frobnicator"'
 check "skip: exit 77" "$?" 77
 grep -q '^SKIP: no frobnicator' "$T/child.out" && ok || bad "skip says why"
-SLUICE_REQUIRE_ALL= child 'skip "no node" installable'
+SLUICE_REQUIRE_ALL= CI= child 'skip "no node" installable'
 check "an installable skip without SLUICE_REQUIRE_ALL: 77" "$?" 77
 SLUICE_REQUIRE_ALL=1 child 'skip "no node" installable'
 check "an installable skip under SLUICE_REQUIRE_ALL: fails" "$?" 1
@@ -119,6 +119,28 @@ FAKE_S=$F/server child 'serve "$T/log" || exit 1; echo "{\"msg\":\"request\",\"p
 check "JSON log lines (what clients sent) are not reports" "$?" 0
 FAKE_S=$F/sluice child 'serve "$T/log" && exit 0; finish'
 check "a server that exits at start: serve fails, and says so" "$?" 1
+
+# --- shared servers: what the setup writes, a test reads, the cleanup checks ---------------------
+export SLUICE_FIXTURES=$T/fixtures F
+child 'python3 "$F/serve.py" 2>"$SLUICE_FIXTURES.log" </dev/null >/dev/null &
+	pid=$!
+	wait_for "the fake server" 500 grep -q listening "$SLUICE_FIXTURES.log"
+	fixture_started demo $pid "$SLUICE_FIXTURES.log" DEMO_PORT="$(grep -o "1:[0-9]*" "$SLUICE_FIXTURES.log" | cut -d: -f2)" "DEMO_NOTE=a b"; finish'
+check "fixture setup: exit 0" "$?" 0
+child 'use_fixture demo; check "a variable with a space" "$DEMO_NOTE" "a b"
+	check "the shared server answers" "$(curl -s -o /dev/null -w "%{http_code}" "http://127.0.0.1:$DEMO_PORT/")" 200
+	case "$(fixture_namespace)" in t_child_[0-9]*) ok ;; *) bad "namespace $(fixture_namespace)" ;; esac; finish'
+check "a test uses the shared server" "$?" 0; grep FAIL "$T/child.out"
+child 'echo "==1==ERROR: LeakSanitizer: detected memory leaks" >>"$SLUICE_FIXTURES.log"; fixture_stop demo; finish'
+check "fixture cleanup: a report in the shared server's log fails it" "$?" 1
+check "fixture cleanup: the server is gone" "$(. "$SLUICE_FIXTURES/demo.env" 2>/dev/null; echo "${FIXTURE_PID:-gone}")" gone
+child 'fixture_skipped pg "no PostgreSQL"'
+check "a fixture that cannot start: skips" "$?" 77
+child 'use_fixture pg; finish'
+check "... and so do the tests that need it" "$?" 77
+child 'use_fixture nope; finish'
+check "a fixture never started: the test fails" "$?" 1
+unset SLUICE_FIXTURES
 
 # --- the oracle: conversions as docs/schema.md documents them ---------------------------------------
 cat >"$T/o.yaml" <<'EOF'
