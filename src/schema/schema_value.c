@@ -969,13 +969,18 @@ static bool parse_zone(const char *p, size_t n, size_t *i, struct dt *o)
 		return false;
 	int sign = p[*i] == '-' ? -1 : 1;
 	(*i)++;
-	int hh, mm;
+	int hh, mm = 0;
 	if (!digits(p, n, i, 2, 2, &hh))
 		return false;
-	if (*i < n && p[*i] == ':')
+	/* ±HH:MM, ±HHMM, or ±HH alone (ISO 8601; PostgreSQL writes +01) */
+	if (*i < n && p[*i] == ':') {
 		(*i)++;
-	if (!digits(p, n, i, 2, 2, &mm))
-		return false;
+		if (!digits(p, n, i, 2, 2, &mm))
+			return false;
+	} else if (*i < n && is_digit((unsigned char)p[*i])) {
+		if (!digits(p, n, i, 2, 2, &mm))
+			return false;
+	}
 	if (hh > 23 || mm > 59)
 		return false;
 	o->has_tz = true;
