@@ -604,6 +604,14 @@ static void test_timestamps_zones_and_epoch(void **state)
 	                                  "t:2024-01-05T12:00:00",
 	                                  "2024-02-30T12:00:00Z",
 	                                  "!VAL_TYPE",
+	                                  "2024-01-05 10:00:00+01",
+	                                  "t:2024-01-05T09:00:00Z",
+	                                  "2024-01-05 10:00:00+1",
+	                                  "!VAL_TYPE",
+	                                  "2024-01-05 10:00:00+01:",
+	                                  "!VAL_TYPE",
+	                                  "2024-01-05 10:00:00+013",
+	                                  "!VAL_TYPE",
 	                                  NULL};
 	check_col("{name: ts, type: timestamp}", iso);
 	static const char *const named[] = {"Fri Jan  5 23:30:00 UTC 2024",
