@@ -275,6 +275,21 @@ static bool simple_match(const struct simple_re *f, const char *p, size_t n)
    otherwise). Returns the code, or NULL with the reason and its offset. */
 void *sl__pattern_compile(const char *pattern, char *why, size_t whylen, size_t *offset)
 {
+	/* {,n} is a bound in POSIX (and PCRE2 from 10.43) but literal text in
+	   older PCRE2: refuse it rather than change what the pattern means */
+	for (size_t i = 0; pattern[i]; i++) {
+		if (pattern[i] == '\\' && pattern[i + 1]) {
+			i++;
+			continue;
+		}
+		if (pattern[i] == '{' && pattern[i + 1] == ',') {
+			snprintf(why, whylen,
+			         "write {0,n} for at most n ({,n} is ambiguous; \\{ for a literal "
+			         "brace)");
+			*offset = i;
+			return NULL;
+		}
+	}
 	int err = 0;
 	PCRE2_SIZE off = 0;
 	pcre2_code *re =
