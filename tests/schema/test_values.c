@@ -489,6 +489,11 @@ static void test_pattern_errors(void **state)
 	               "v.yaml:3:36: ", "pattern does not compile (PCRE2)");
 	assert_bad_col("{name: t, type: text, pattern: '\\p{Nope}'}",
 	               "v.yaml:3:36: ", "unknown property");
+	assert_bad_col("{name: t, type: text, pattern: '^a{,3}$'}", "v.yaml:3:36: ",
+	               "write {0,n} for at most n ({,n} is ambiguous; \\{ for a literal brace), at "
+	               "byte 2 of the pattern");
+	static const char *const brace[] = {"a{,3}", "t:a{,3}", "aaa", "!VAL_PATTERN", NULL};
+	check_col("{name: t, type: text, pattern: '^a\\{,3}$'}", brace);
 	/* block style, on its own line */
 	char err[512] = "";
 	sl_schema *s = NULL;
@@ -603,6 +608,14 @@ static void test_timestamps_zones_and_epoch(void **state)
 	                                  "2024-01-05T12:00:00",
 	                                  "t:2024-01-05T12:00:00",
 	                                  "2024-02-30T12:00:00Z",
+	                                  "!VAL_TYPE",
+	                                  "2024-01-05 10:00:00+01",
+	                                  "t:2024-01-05T09:00:00Z",
+	                                  "2024-01-05 10:00:00+1",
+	                                  "!VAL_TYPE",
+	                                  "2024-01-05 10:00:00+01:",
+	                                  "!VAL_TYPE",
+	                                  "2024-01-05 10:00:00+013",
 	                                  "!VAL_TYPE",
 	                                  NULL};
 	check_col("{name: ts, type: timestamp}", iso);
