@@ -347,9 +347,11 @@ static int conv_text(struct vcol *vc, const sl_str *f, sl_value *out, char *msg,
 			ok = regexec(&vc->re, f->n ? f->p : "", 1, m, REG_STARTEND) == 0;
 		}
 		if (SL_UNLIKELY(!ok)) {
+			char qp[64]; /* the pattern escaped as the value is (control bytes, quotes) */
 			quote_value(q, sizeof q, f->p, f->n);
+			quote_value(qp, sizeof qp, c->pattern, strlen(c->pattern));
 			return vfail(msg, msglen, SL_VAL_PATTERN, "%s: %s does not match %s",
-			             c->name, q, c->pattern);
+			             c->name, q, qp);
 		}
 	}
 	if (c->nvalues) {

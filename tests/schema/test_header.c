@@ -199,12 +199,31 @@ static void test_keys(void **state)
 	                       "null_padding"));
 }
 
+/* VAL_PATTERN shows the pattern escaped as the value is */
+static void test_pattern_message(void **state)
+{
+	(void)state;
+	sl_schema *s = P("name: t\ncolumns: [{name: a, type: text, pattern: \"^x\\t\\\"y$\"}]\n");
+	sl_validator *v;
+	assert_int_equal(sl_validator_new(s, &v), 0);
+	char buf[128], msg[256];
+	size_t used;
+	sl_value out;
+	sl_str f = L("z");
+	assert_int_equal(sl_value_convert(v, 0, &f, &out, buf, &used, msg, sizeof msg),
+	                 SL_VAL_PATTERN);
+	assert_string_equal(msg, "a: \"z\" does not match \"^x\\x09\\\"y$\"");
+	sl_validator_free(v);
+	sl_schema_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_distance),     cmocka_unit_test(test_trim),
-	    cmocka_unit_test(test_missing),      cmocka_unit_test(test_lenient),
-	    cmocka_unit_test(test_extra_reject), cmocka_unit_test(test_keys),
+	    cmocka_unit_test(test_distance),        cmocka_unit_test(test_trim),
+	    cmocka_unit_test(test_missing),         cmocka_unit_test(test_lenient),
+	    cmocka_unit_test(test_extra_reject),    cmocka_unit_test(test_keys),
+	    cmocka_unit_test(test_pattern_message),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
