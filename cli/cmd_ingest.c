@@ -353,8 +353,11 @@ static int run(const char *cmd, args *a, bool dry, int argc, char **argv)
 		sl_job_clear(&r.job);
 		return rc == SL_CONFIG || rc == SL_INVAL ? EXIT_USAGE : EXIT_FAILED;
 	}
-	if (r.job.warnings && !a->quiet)
-		fprintf(stderr, "sluice: warning: %s\n", r.job.warnings);
+	if (r.job.warnings && !a->quiet) {
+		fputs("sluice: warning: ", stderr);
+		cli_print_list(stderr, r.job.warnings, "\nsluice: warning: ");
+		fputc('\n', stderr);
+	}
 	if (dry) {
 		if (a->json)
 			validate_json(&r);

@@ -29,8 +29,6 @@ void sl_job_json_list(FILE *f, const char *s, char sep)
 			first = false;
 		}
 		s += n + (e != NULL);
-		while (sep == ';' && *s == ' ')
-			s++;
 	}
 	fputc(']', f);
 }
@@ -82,7 +80,7 @@ void sl_job_json_fields(FILE *f, const sl_job *j, bool resumed, double duration_
 	fputs(",\"ignored_columns\":", f);
 	sl_job_json_list(f, j->ignored_columns, '\n');
 	fputs(",\"warnings\":", f);
-	sl_job_json_list(f, j->warnings, ';');
+	sl_job_json_list(f, j->warnings, '\n');
 	fputs(",\"same_as\":", f);
 	str_or_null(f, j->same_as[0] ? j->same_as : NULL);
 	if (j->error_code) {

@@ -121,8 +121,11 @@ static void put(out *w, const char *fmt, ...)
 /* A header name as shown in a message: at most 60 bytes, quoted. */
 static void put_name(out *w, sl_str s)
 {
-	put(w, "'%.*s%s'", (int)(s.n > MAX_NAME_SHOWN ? MAX_NAME_SHOWN : s.n), s.p,
-	    s.n > MAX_NAME_SHOWN ? "..." : "");
+	char t[MAX_NAME_SHOWN + 1];
+	size_t n = s.n > MAX_NAME_SHOWN ? MAX_NAME_SHOWN : s.n;
+	for (size_t k = 0; k < n; k++) /* one line per message and per warning */
+		t[k] = (unsigned char)s.p[k] < 0x20 || s.p[k] == 0x7F ? '?' : s.p[k];
+	put(w, "'%.*s%s'", (int)n, t, s.n > MAX_NAME_SHOWN ? "..." : "");
 }
 
 /* The header name closest to `want`: the same without case, else the
@@ -175,7 +178,7 @@ static void warn(sl_header_result *r, out *w, const char *what, size_t field, sl
 	if (!r)
 		return;
 	r->nwarnings++;
-	put(w, "%s", w->o ? "; " : "");
+	put(w, "%s", w->o ? "\n" : "");
 	if (!name.n) {
 		put(w, "%s %zu has an empty name: ignored", what, field + 1);
 	} else {

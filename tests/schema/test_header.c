@@ -123,7 +123,7 @@ static void test_lenient(void **state)
 	assert_int_equal(map[0], 0);
 	assert_int_equal(map[1], 2);
 	assert_int_equal(r.nwarnings, 2);
-	assert_string_equal(r.warnings, "header field 2 has an empty name: ignored; header field 4 "
+	assert_string_equal(r.warnings, "header field 2 has an empty name: ignored\nheader field 4 "
 	                                "repeats the name 'a' of field 1: ignored");
 	assert_int_equal(r.nignored, 1);
 	assert_string_equal(r.ignored, "c?d\n"); /* control bytes shown as '?' */
