@@ -199,6 +199,28 @@ static void test_keys(void **state)
 	                       "null_padding"));
 }
 
+/* csv trim: true trims header names too; without it, the hint shows the spaces */
+static void test_trimmed_header(void **state)
+{
+	(void)state;
+	const char *cols = "columns: [{name: id, type: text}, {name: name, type: text}]\n";
+	char yaml[256], err[512];
+	int map[2];
+	sl_str *h = H(L(" id "), L("name\t"));
+	snprintf(yaml, sizeof yaml, "name: t\ncsv: {trim: true}\n%s", cols);
+	sl_schema *s = P(yaml);
+	assert_int_equal(sl_schema_match_header(s, h, 2, false, map, NULL, err, sizeof err), 0);
+	assert_int_equal(map[0], 0);
+	assert_int_equal(map[1], 1);
+	sl_schema_free(s);
+	snprintf(yaml, sizeof yaml, "name: t\n%s", cols);
+	s = P(yaml);
+	assert_int_equal(sl_schema_match_header(s, h, 2, false, map, NULL, err, sizeof err),
+	                 SL_FATAL_HEADER);
+	assert_non_null(strstr(err, "'id' (did you mean ' id '?), 'name' (did you mean 'name?'?)"));
+	sl_schema_free(s);
+}
+
 /* VAL_PATTERN shows the pattern escaped as the value is */
 static void test_pattern_message(void **state)
 {
@@ -223,7 +245,7 @@ int main(void)
 	    cmocka_unit_test(test_distance),        cmocka_unit_test(test_trim),
 	    cmocka_unit_test(test_missing),         cmocka_unit_test(test_lenient),
 	    cmocka_unit_test(test_extra_reject),    cmocka_unit_test(test_keys),
-	    cmocka_unit_test(test_pattern_message),
+	    cmocka_unit_test(test_pattern_message), cmocka_unit_test(test_trimmed_header),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
