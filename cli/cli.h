@@ -46,6 +46,8 @@ int cli_job_exit(const sl_job *j);
 /* The summary's lines per reject code (codes), or its notes: ignored
    columns, short/long records, header warnings, same content, error. */
 void cli_job_notes(FILE *f, const sl_job *j, bool codes);
+/* A list kept one item per line, printed with `sep` between the items. */
+void cli_print_list(FILE *f, const char *list, const char *sep);
 /* cmd_jobs.c: one rejected row as `sluice errors` writes it: CSV (columns
    record,line,offset,column,code,message,raw) or one JSON object a line. */
 void cli_reject_print(FILE *out, bool csv, uint32_t chunk, const sl_reject *r, const char *column);

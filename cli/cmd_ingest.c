@@ -12,44 +12,44 @@
 #include "cli.h"
 
 static const char help_ingest[] =
-    "usage: sluice ingest FILE --schema S [--db PATH] [--threads N] [--chunk-size SIZE]\n"
-    "                     [--max-errors N] [--max-error-ratio R] [--new] [--json] [--quiet]\n"
-    "                     [dialect options]\n"
-    "\n"
-    "Load FILE into the schema's table in an SQLite database (default ./sluice.db):\n"
-    "good rows exactly once, rejected rows into sluice_rejects with their reason and\n"
-    "position. Running it again continues the unfinished job for the same file,\n"
-    "schema, dialect and table; a file whose content a finished job loaded already\n"
-    "is not loaded again: that job is reported and its exit status given.\n"
-    "Exit 0 Succeeded, 3 PartiallySucceeded, 4 Failed, 2 usage.\n"
-    "\n"
-    "  --db PATH            the SQLite database (created when missing)\n"
-    "  --threads N          parsing and validating threads (default: all cores)\n"
-    "  --chunk-size SIZE    about this many bytes per chunk (default 64M)\n"
-    "  --max-errors N       fail the job when more rows than N are rejected\n"
-    "  --max-error-ratio R  fail the job when more than R (0..1) of the rows are rejected\n"
-    "  --new                start a new job whatever exists (an unfinished job for the\n"
-    "                       file, or a finished load of the same content)\n"
-    "  --json               one JSON object on stdout\n"
-    "  --quiet              no progress bar, no summary\n"
-    "\n"
-    "The dialect options override the schema's csv: for this run (the job records\n"
-    "what it used): --delimiter --quote --escape --comment --no-header\n"
-    "--keep-empty-lines --lenient --utf8 --max-row, and\n"
-    "  --null TEXT          a field equal to TEXT is NULL (repeat it; replaces csv null:)\n"
-    "  --null-padding       missing trailing fields of a short record are NULL\n";
+	"usage: sluice ingest FILE --schema S [--db PATH] [--threads N] [--chunk-size SIZE]\n"
+	"                     [--max-errors N] [--max-error-ratio R] [--new] [--json] [--quiet]\n"
+	"                     [dialect options]\n"
+	"\n"
+	"Load FILE into the schema's table in an SQLite database (default ./sluice.db):\n"
+	"good rows exactly once, rejected rows into sluice_rejects with their reason and\n"
+	"position. Running it again continues the unfinished job for the same file,\n"
+	"schema, dialect and table; a file whose content a finished job loaded already\n"
+	"is not loaded again: that job is reported and its exit status given.\n"
+	"Exit 0 Succeeded, 3 PartiallySucceeded, 4 Failed, 2 usage.\n"
+	"\n"
+	"  --db PATH            the SQLite database (created when missing)\n"
+	"  --threads N          parsing and validating threads (default: all cores)\n"
+	"  --chunk-size SIZE    about this many bytes per chunk (default 64M)\n"
+	"  --max-errors N       fail the job when more rows than N are rejected\n"
+	"  --max-error-ratio R  fail the job when more than R (0..1) of the rows are rejected\n"
+	"  --new                start a new job whatever exists (an unfinished job for the\n"
+	"                       file, or a finished load of the same content)\n"
+	"  --json               one JSON object on stdout\n"
+	"  --quiet              no progress bar, no summary\n"
+	"\n"
+	"The dialect options override the schema's csv: for this run (the job records\n"
+	"what it used): --delimiter --quote --escape --comment --no-header\n"
+	"--keep-empty-lines --lenient --utf8 --max-row, and\n"
+	"  --null TEXT          a field equal to TEXT is NULL (repeat it; replaces csv null:)\n"
+	"  --null-padding       missing trailing fields of a short record are NULL\n";
 
 static const char help_validate[] =
-    "usage: sluice validate FILE --schema S [--threads N] [--chunk-size SIZE] [--json]\n"
-    "                       [--errors-out FILE] [dialect options as for ingest]\n"
-    "\n"
-    "The checks of `sluice ingest` (header, structure, types, ranges, patterns...)\n"
-    "without loading anything or opening a database, and the rows that fail: the\n"
-    "first 20 per code on stdout, every one with --errors-out FILE (CSV with the\n"
-    "columns of 'sluice errors', or JSON lines when FILE ends in .jsonl).\n"
-    "Duplicate keys are not looked for: that needs the database.\n"
-    "Exit 0 when every row is valid, 3 when some are not, 4 when FILE cannot be\n"
-    "read or its header does not match, 2 for a usage or schema error.\n";
+	"usage: sluice validate FILE --schema S [--threads N] [--chunk-size SIZE] [--json]\n"
+	"                       [--errors-out FILE] [dialect options as for ingest]\n"
+	"\n"
+	"The checks of `sluice ingest` (header, structure, types, ranges, patterns...)\n"
+	"without loading anything or opening a database, and the rows that fail: the\n"
+	"first 20 per code on stdout, every one with --errors-out FILE (CSV with the\n"
+	"columns of 'sluice errors', or JSON lines when FILE ends in .jsonl).\n"
+	"Duplicate keys are not looked for: that needs the database.\n"
+	"Exit 0 when every row is valid, 3 when some are not, 4 when FILE cannot be\n"
+	"read or its header does not match, 2 for a usage or schema error.\n";
 
 static const char help_job[] = "usage: sluice %s JOB [--db PATH] [--json] [--quiet]\n\n%s\n";
 
@@ -140,10 +140,9 @@ static int parse(const char *cmd, const char *help, int argc, char **argv, args 
 				a->nulls[a->o.nnulls++] = (char *)v;
 				a->o.has_nulls = true;
 			}
-		} else if (!strcmp(s, "--schema") || !strcmp(s, "--db") ||
-		           !strcmp(s, "--threads") || !strcmp(s, "--chunk-size") ||
-		           !strcmp(s, "--max-errors") || !strcmp(s, "--max-error-ratio") ||
-		           !strcmp(s, "--correlation-id")) {
+		} else if (!strcmp(s, "--schema") || !strcmp(s, "--db") || !strcmp(s, "--threads") ||
+			   !strcmp(s, "--chunk-size") || !strcmp(s, "--max-errors") ||
+			   !strcmp(s, "--max-error-ratio") || !strcmp(s, "--correlation-id")) {
 			if (!v)
 				return cli_usage_error(cmd, "%s needs a value", s);
 			i++;
@@ -186,7 +185,7 @@ static int parse(const char *cmd, const char *help, int argc, char **argv, args 
 			if (r == EXIT_USAGE)
 				return r;
 			if (r == 0)
-				return cli_usage_error(cmd, "unknown option '%s'", s);
+			return cli_usage_error(cmd, "unknown option '%s'", s);
 			if (a->ndopt >= MAX_DIALECT_OPTS)
 				return cli_usage_error(cmd, "too many dialect options");
 			a->dopt[a->ndopt++] = at;
@@ -353,8 +352,11 @@ static int run(const char *cmd, args *a, bool dry, int argc, char **argv)
 		sl_job_clear(&r.job);
 		return rc == SL_CONFIG || rc == SL_INVAL ? EXIT_USAGE : EXIT_FAILED;
 	}
-	if (r.job.warnings && !a->quiet)
-		fprintf(stderr, "sluice: warning: %s\n", r.job.warnings);
+	if (r.job.warnings && !a->quiet) {
+		fputs("sluice: warning: ", stderr);
+		cli_print_list(stderr, r.job.warnings, "\nsluice: warning: ");
+		fputc('\n', stderr);
+	}
 	if (dry) {
 		if (a->json)
 			validate_json(&r);

@@ -34,6 +34,16 @@ void cli_job_summary(FILE *f, const sl_job *j, bool resumed, double duration_s)
 	cli_job_notes(f, j, false);
 }
 
+void cli_print_list(FILE *f, const char *list, const char *sep)
+{
+	for (const char *p = list; *p; p++) {
+		if (*p != '\n')
+			fputc(*p, f);
+		else if (p[1])
+			fputs(sep, f);
+	}
+}
+
 void cli_job_notes(FILE *f, const sl_job *j, bool codes)
 {
 	if (codes) {
@@ -45,16 +55,18 @@ void cli_job_notes(FILE *f, const sl_job *j, bool codes)
 	}
 	if (j->ignored_columns) {
 		fputs("  ignored  ", f);
-		for (const char *p = j->ignored_columns; *p; p++)
-			fputs(*p == '\n' ? (p[1] ? ", " : "") : (char[]){*p, 0}, f);
+		cli_print_list(f, j->ignored_columns, ", ");
 		fputs(" (header columns the schema does not read)\n", f);
 	}
 	if (j->records_padded || j->records_truncated)
 		fprintf(f, "  shape    %llu short records read with NULLs, %llu long records cut\n",
 		        (unsigned long long)j->records_padded,
 		        (unsigned long long)j->records_truncated);
-	if (j->warnings)
-		fprintf(f, "  warning  %s\n", j->warnings);
+	if (j->warnings) {
+		fputs("  warning  ", f);
+		cli_print_list(f, j->warnings, "; ");
+		fputc('\n', f);
+	}
 	if (j->same_as[0])
 		fprintf(f, "  same as  job %s (the same content was loaded by it)\n", j->same_as);
 	if (j->error_code)

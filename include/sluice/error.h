@@ -61,7 +61,7 @@ enum sl_error_class { SL_CLASS_NONE = 0, SL_CLASS_ROW, SL_CLASS_RETRY, SL_CLASS_
 	X(IO_WRITE, -502, FATAL, "cannot write the output")                                            \
 	X(IO_CHANGED, -503, FATAL, "the input changed since the job was planned")                     \
 	/* job */                                                                                      \
-	X(FATAL_HEADER, -600, FATAL, "required columns are missing from the header")
+	X(FATAL_HEADER, -600, FATAL, "the header does not match the schema's columns")
 
 typedef enum sl_error {
 #define SL__ERR_ENUM(name, num, cls, msg) SL_##name = (num),

@@ -79,7 +79,8 @@ typedef struct sl_job {
 	char *correlation_id;
 	char *dialect;         /* the dialect the job reads its file with (sl_dialect_text) */
 	char *ignored_columns; /* header names the schema does not read, one per line, or NULL */
-	char *warnings;        /* header warnings (empty or duplicate names ignored), or NULL */
+	char *warnings; /* header warnings (empty or duplicate names ignored), one per line, or NULL
+	                 */
 	char same_as[SL_JOB_ID_LEN]; /* "" or: the job that had loaded the same content
 	                                 already; this one loaded nothing */
 	uint64_t records_padded;     /* lenient / null_padding: short records read with NULLs */
@@ -210,7 +211,7 @@ int sl_gc(const char *db, int64_t age_ms, uint64_t *jobs, char *msg, size_t msgl
 void sl_job_json_fields(FILE *f, const sl_job *j, bool resumed, double duration_s);
 void sl_chunk_json(FILE *f, const sl_job *j, const sl_chunk *c);
 /* Pieces of it: rejects_by_code as an object, and a list kept as text
-   ("a\nb\n" with sep '\n', "x; y" with ';') as an array of strings. */
+   ("a\nb\n" with sep '\n') as an array of strings. */
 void sl_job_json_codes(FILE *f, const sl_job *j);
 void sl_job_json_list(FILE *f, const char *list, char sep);
 /* A rejected row as `sluice errors` writes it (the HTTP API's errors too):

@@ -156,7 +156,7 @@ typedef struct sl_header_result {
 	char ignored[4096]; /* names, one per line (control bytes shown as '?'), cut at
 	                       the end of the buffer */
 	size_t nignored;
-	char warnings[1024];
+	char warnings[1024]; /* one per line */
 	size_t nwarnings;
 } sl_header_result;
 int sl_schema_match_header(const sl_schema *s, const sl_str *header, size_t n, bool lenient,

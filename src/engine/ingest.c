@@ -1391,14 +1391,14 @@ static int effective_dialect(ingest *g, bool job_known)
 		char **n = calloc(o->nnulls ? o->nnulls : 1, sizeof *n);
 		if (!n)
 			return SL_NOMEM;
-		for (size_t i = 0; i < o->nnulls; i++)
-			if (!(n[i] = strdup(o->nulls[i])))
-				return SL_NOMEM; /* the schema frees what is in it */
 		for (size_t i = 0; i < sc->nnulls; i++)
 			free(sc->nulls[i]);
 		free(sc->nulls);
 		sc->nulls = n;
-		sc->nnulls = o->nnulls;
+		sc->nnulls = 0;
+		for (size_t i = 0; i < o->nnulls; i++, sc->nnulls++) /* the schema frees them */
+			if (!(n[i] = strdup(o->nulls[i])))
+				return SL_NOMEM;
 	}
 	if (job_known && g->job.dialect) {
 		char **n = NULL;

@@ -29,8 +29,6 @@ void sl_job_json_list(FILE *f, const char *s, char sep)
 			first = false;
 		}
 		s += n + (e != NULL);
-		while (sep == ';' && *s == ' ')
-			s++;
 	}
 	fputc(']', f);
 }
@@ -62,27 +60,27 @@ void sl_job_json_fields(FILE *f, const sl_job *j, bool resumed, double duration_
 	fputs(",\"correlation_id\":", f);
 	str_or_null(f, j->correlation_id);
 	fprintf(f,
-	        ",\"bytes\":%llu,\"bytes_done\":%llu,\"rows_read\":%llu,\"rows_loaded\":%llu,"
+		",\"bytes\":%llu,\"bytes_done\":%llu,\"rows_read\":%llu,\"rows_loaded\":%llu,"
 	        "\"rows_rejected\":%llu,\"rejects_by_code\":",
-	        (unsigned long long)j->bytes_total, (unsigned long long)j->bytes_done,
-	        (unsigned long long)j->rows_read, (unsigned long long)j->rows_loaded,
-	        (unsigned long long)j->rows_rejected);
+		(unsigned long long)j->bytes_total, (unsigned long long)j->bytes_done,
+		(unsigned long long)j->rows_read, (unsigned long long)j->rows_loaded,
+		(unsigned long long)j->rows_rejected);
 	sl_job_json_codes(f, j);
 	fprintf(f,
 	        ",\"chunks_total\":%llu,\"chunks_processed\":%llu,\"chunks_succeeded\":%llu,"
-	        "\"chunks_failed\":%llu,\"resumed\":%s,\"duration_s\":%.3f,\"created_ms\":%lld,"
-	        "\"started_ms\":%lld,\"finished_ms\":%lld,\"updated_ms\":%lld",
-	        (unsigned long long)j->chunks_total, (unsigned long long)j->chunks_processed,
-	        (unsigned long long)j->chunks_succeeded, (unsigned long long)j->chunks_failed,
-	        resumed ? "true" : "false", duration_s, (long long)j->created_ms,
-	        (long long)j->started_ms, (long long)j->finished_ms, (long long)j->updated_ms);
+		"\"chunks_failed\":%llu,\"resumed\":%s,\"duration_s\":%.3f,\"created_ms\":%lld,"
+		"\"started_ms\":%lld,\"finished_ms\":%lld,\"updated_ms\":%lld",
+		(unsigned long long)j->chunks_total, (unsigned long long)j->chunks_processed,
+		(unsigned long long)j->chunks_succeeded, (unsigned long long)j->chunks_failed,
+		resumed ? "true" : "false", duration_s, (long long)j->created_ms,
+		(long long)j->started_ms, (long long)j->finished_ms, (long long)j->updated_ms);
 	fprintf(f, ",\"records_padded\":%llu,\"records_truncated\":%llu,\"dialect\":",
 	        (unsigned long long)j->records_padded, (unsigned long long)j->records_truncated);
 	str_or_null(f, j->dialect);
 	fputs(",\"ignored_columns\":", f);
 	sl_job_json_list(f, j->ignored_columns, '\n');
 	fputs(",\"warnings\":", f);
-	sl_job_json_list(f, j->warnings, ';');
+	sl_job_json_list(f, j->warnings, '\n');
 	fputs(",\"same_as\":", f);
 	str_or_null(f, j->same_as[0] ? j->same_as : NULL);
 	if (j->error_code) {

@@ -10,6 +10,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/base.h"
@@ -121,8 +122,11 @@ static void put(out *w, const char *fmt, ...)
 /* A header name as shown in a message: at most 60 bytes, quoted. */
 static void put_name(out *w, sl_str s)
 {
-	put(w, "'%.*s%s'", (int)(s.n > MAX_NAME_SHOWN ? MAX_NAME_SHOWN : s.n), s.p,
-	    s.n > MAX_NAME_SHOWN ? "..." : "");
+	char t[MAX_NAME_SHOWN + 1];
+	size_t n = s.n > MAX_NAME_SHOWN ? MAX_NAME_SHOWN : s.n;
+	for (size_t k = 0; k < n; k++) /* one line per message and per warning */
+		t[k] = (unsigned char)s.p[k] < 0x20 || s.p[k] == 0x7F ? '?' : s.p[k];
+	put(w, "'%.*s%s'", (int)n, t, s.n > MAX_NAME_SHOWN ? "..." : "");
 }
 
 /* The header name closest to `want`: the same without case, else the
@@ -133,6 +137,12 @@ static long closest(const char *want, const sl_str *header, size_t n)
 	long at = -1;
 	if (cap > 3)
 		cap = best = 3 + 1;
+	for (size_t j = 0; j < n; j++) {
+		/* the same name with white space around (csv `trim: true` matches it) */
+		sl_str t = sl_str_trim_space(header[j]);
+		if (t.n && t.n != header[j].n && sl_name_distance(want, wn, t.p, t.n, 1) == 0)
+			return (long)j;
+	}
 	for (size_t j = 0; j < n; j++) {
 		if (!header[j].n)
 			continue;
@@ -175,7 +185,7 @@ static void warn(sl_header_result *r, out *w, const char *what, size_t field, sl
 	if (!r)
 		return;
 	r->nwarnings++;
-	put(w, "%s", w->o ? "; " : "");
+	put(w, "%s", w->o ? "\n" : "");
 	if (!name.n) {
 		put(w, "%s %zu has an empty name: ignored", what, field + 1);
 	} else {
@@ -185,8 +195,8 @@ static void warn(sl_header_result *r, out *w, const char *what, size_t field, sl
 	}
 }
 
-int sl_schema_match_header(const sl_schema *s, const sl_str *header, size_t n, bool lenient,
-                           int *map, sl_header_result *r, char *err, size_t errlen)
+static int match(const sl_schema *s, const sl_str *h, size_t n, bool lenient, int *map,
+                 sl_header_result *r, char *err, size_t errlen)
 {
 	out e = {err, errlen, 0};
 	out wr = {r ? r->warnings : NULL, r ? sizeof r->warnings : 0, 0};
@@ -200,7 +210,7 @@ int sl_schema_match_header(const sl_schema *s, const sl_str *header, size_t n, b
 		sl_str src = sl_str_make(s->cols[i].source, strlen(s->cols[i].source));
 		map[i] = -1;
 		for (size_t j = 0; j < n; j++) {
-			if (!sl_str_eq(header[j], src))
+			if (!sl_str_eq(h[j], src))
 				continue;
 			if (map[i] < 0) {
 				map[i] = (int)j;
@@ -222,10 +232,10 @@ int sl_schema_match_header(const sl_schema *s, const sl_str *header, size_t n, b
 			continue;
 		put(&e, "%s", missing++ ? ", " : "the header lacks the column(s) ");
 		put_name(&e, sl_str_make(c->source, strlen(c->source)));
-		long j = closest(c->source, header, n);
+		long j = closest(c->source, h, n);
 		if (j >= 0) {
 			put(&e, " (did you mean ");
-			put_name(&e, header[j]);
+			put_name(&e, h[j]);
 			put(&e, "?)");
 		}
 	}
@@ -233,7 +243,7 @@ int sl_schema_match_header(const sl_schema *s, const sl_str *header, size_t n, b
 		put(&e, "; the header has %zu name%s: ", n, n == 1 ? "" : "s");
 		for (size_t j = 0; j < n && e.o + 1 < e.cap; j++) {
 			put(&e, "%s", j ? ", " : "");
-			put_name(&e, header[j]);
+			put_name(&e, h[j]);
 		}
 		put(&e, " (a column the file may lack says `optional: true`)");
 		return SL_FATAL_HEADER;
@@ -250,13 +260,13 @@ int sl_schema_match_header(const sl_schema *s, const sl_str *header, size_t n, b
 			continue;
 		size_t first = j;
 		for (size_t k = 0; k < j; k++) {
-			if (sl_str_eq(header[k], header[j])) {
+			if (sl_str_eq(h[k], h[j])) {
 				first = k;
 				break;
 			}
 		}
-		if (!header[j].n || first != j) {
-			warn(r, &wr, "header field", j, header[j], first);
+		if (!h[j].n || first != j) {
+			warn(r, &wr, "header field", j, h[j], first);
 			continue;
 		}
 		if (s->extra_reject) {
@@ -264,13 +274,32 @@ int sl_schema_match_header(const sl_schema *s, const sl_str *header, size_t n, b
 			    extra++ ? ", "
 			            : "the header has columns the schema does not read "
 			              "(extra_columns: reject): ");
-			put_name(&e, header[j]);
+			put_name(&e, h[j]);
 			continue;
 		}
 		if (r)
-			add_ignored(r, header[j]);
+			add_ignored(r, h[j]);
 	}
 	return extra ? SL_FATAL_HEADER : 0;
+}
+
+int sl_schema_match_header(const sl_schema *s, const sl_str *header, size_t n, bool lenient,
+                           int *map, sl_header_result *r, char *err, size_t errlen)
+{
+	if (!s->trim)
+		return match(s, header, n, lenient, map, r, err, errlen);
+	/* csv `trim: true`: header names are trimmed as the values are */
+	sl_str *h = malloc((n ? n : 1) * sizeof *h);
+	if (!h) {
+		if (err && errlen)
+			snprintf(err, errlen, "out of memory");
+		return SL_NOMEM;
+	}
+	for (size_t j = 0; j < n; j++)
+		h[j] = sl_str_trim_space(header[j]);
+	int rc = match(s, h, n, lenient, map, r, err, errlen);
+	free(h);
+	return rc;
 }
 
 int sl_schema_map_header(const sl_schema *s, const sl_str *header, size_t n, int *map, char *err,

@@ -453,7 +453,7 @@ static int conv_text(sl_validator *v, struct vcol *vc, const sl_str *f, sl_value
 			ok = r >= 0;
 		}
 		if (SL_UNLIKELY(!ok)) {
-			char qp[64];
+			char qp[64]; /* the pattern escaped as the value is (control bytes, quotes) */
 			quote_value(q, sizeof q, f->p, f->n);
 			quote_value(qp, sizeof qp, c->pattern, strlen(c->pattern));
 			return vfail(msg, msglen, SL_VAL_PATTERN, "%s: %s does not match %s",

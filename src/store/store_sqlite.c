@@ -35,8 +35,8 @@
 typedef struct sq_store {
 	sl_store base;
 	sqlite3 *db;
-	sqlite3_stmt *ins_row, *ins_many, *ins_reject, *ins_event, *upd_job, *upd_chunk,
-	    *upsert_code, *key_owner;
+	sqlite3_stmt *ins_row, *ins_many, *ins_reject, *ins_event, *upd_job, *upd_chunk, *upsert_code;
+	sqlite3_stmt *key_owner; /* which job loaded a key (DUP_KEY messages) */
 	const sl_schema *schema;
 	bool *real_as_text; /* per column: a REAL value goes into a TEXT column of an
 			       older table (see check_columns) */
@@ -61,34 +61,33 @@ static const char *const job_cols_added[] = {"dialect TEXT",           "ignored_
                                              "records_padded INTEGER", "records_truncated INTEGER"};
 
 static const char ddl[] =
-    "CREATE TABLE IF NOT EXISTS sluice_jobs("
-    " id TEXT PRIMARY KEY, seq INTEGER UNIQUE, status TEXT NOT NULL, file TEXT, schema_path TEXT, "
-    "dataset TEXT,"
-    " target_table TEXT, schema_hash INTEGER, file_size INTEGER, file_hash INTEGER,"
-    " file_mtime_ns INTEGER, chunk_size INTEGER, chunks_total INTEGER, chunks_processed INTEGER,"
-    " chunks_succeeded INTEGER, chunks_failed INTEGER, rows_read INTEGER, rows_loaded INTEGER,"
-    " rows_rejected INTEGER, bytes_total INTEGER, bytes_done INTEGER, error_code TEXT,"
-    " error_message TEXT, created_ms INTEGER, started_ms INTEGER, finished_ms INTEGER,"
-    " updated_ms INTEGER, correlation_id TEXT" JOB_COLS_ADDED_DDL ");"
-    "CREATE INDEX IF NOT EXISTS sluice_jobs_file ON sluice_jobs(file, target_table);"
-    "CREATE TABLE IF NOT EXISTS sluice_job_codes(job_id TEXT NOT NULL, code TEXT NOT NULL,"
-    " count INTEGER NOT NULL, PRIMARY KEY(job_id, code)) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS sluice_chunks(job_id TEXT NOT NULL, seq INTEGER NOT NULL,"
-    " offset INTEGER, length INTEGER, hash INTEGER, first_record INTEGER, first_line INTEGER,"
-    " records_planned INTEGER, status TEXT, attempts INTEGER, rows_read INTEGER,"
-    " rows_loaded INTEGER, rows_rejected INTEGER, duration_ms INTEGER, last_error TEXT,"
-    " last_message TEXT, PRIMARY KEY(job_id, seq)) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS sluice_rejects(id INTEGER PRIMARY KEY, job_id TEXT NOT NULL,"
-    " chunk INTEGER, record INTEGER, line INTEGER, offset INTEGER, column_name TEXT,"
-    " code TEXT NOT NULL, message TEXT, raw BLOB);"
-    "CREATE INDEX IF NOT EXISTS sluice_rejects_job ON sluice_rejects(job_id, record);"
-    "CREATE TABLE IF NOT EXISTS sluice_events(id INTEGER PRIMARY KEY, job_id TEXT NOT NULL,"
-    " chunk INTEGER, kind TEXT NOT NULL, at_ms INTEGER, rows_read INTEGER, rows_loaded INTEGER,"
-    " rows_rejected INTEGER, duration_ms INTEGER, message TEXT);"
-    "CREATE INDEX IF NOT EXISTS sluice_events_job ON sluice_events(job_id);"
-    "CREATE TABLE IF NOT EXISTS sluice_idempotency(key TEXT PRIMARY KEY, job_id TEXT NOT NULL,"
-    " dataset TEXT, size INTEGER, hash INTEGER, created_ms INTEGER);"
-    "CREATE TABLE IF NOT EXISTS sluice_cancels(job_id TEXT PRIMARY KEY, at_ms INTEGER);";
+	"CREATE TABLE IF NOT EXISTS sluice_jobs("
+	" id TEXT PRIMARY KEY, seq INTEGER UNIQUE, status TEXT NOT NULL, file TEXT, schema_path TEXT, dataset TEXT,"
+	" target_table TEXT, schema_hash INTEGER, file_size INTEGER, file_hash INTEGER,"
+	" file_mtime_ns INTEGER, chunk_size INTEGER, chunks_total INTEGER, chunks_processed INTEGER,"
+	" chunks_succeeded INTEGER, chunks_failed INTEGER, rows_read INTEGER, rows_loaded INTEGER,"
+	" rows_rejected INTEGER, bytes_total INTEGER, bytes_done INTEGER, error_code TEXT,"
+	" error_message TEXT, created_ms INTEGER, started_ms INTEGER, finished_ms INTEGER,"
+	" updated_ms INTEGER, correlation_id TEXT" JOB_COLS_ADDED_DDL ");"
+	"CREATE INDEX IF NOT EXISTS sluice_jobs_file ON sluice_jobs(file, target_table);"
+	"CREATE TABLE IF NOT EXISTS sluice_job_codes(job_id TEXT NOT NULL, code TEXT NOT NULL,"
+	" count INTEGER NOT NULL, PRIMARY KEY(job_id, code)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS sluice_chunks(job_id TEXT NOT NULL, seq INTEGER NOT NULL,"
+	" offset INTEGER, length INTEGER, hash INTEGER, first_record INTEGER, first_line INTEGER,"
+	" records_planned INTEGER, status TEXT, attempts INTEGER, rows_read INTEGER,"
+	" rows_loaded INTEGER, rows_rejected INTEGER, duration_ms INTEGER, last_error TEXT,"
+	" last_message TEXT, PRIMARY KEY(job_id, seq)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS sluice_rejects(id INTEGER PRIMARY KEY, job_id TEXT NOT NULL,"
+	" chunk INTEGER, record INTEGER, line INTEGER, offset INTEGER, column_name TEXT,"
+	" code TEXT NOT NULL, message TEXT, raw BLOB);"
+	"CREATE INDEX IF NOT EXISTS sluice_rejects_job ON sluice_rejects(job_id, record);"
+	"CREATE TABLE IF NOT EXISTS sluice_events(id INTEGER PRIMARY KEY, job_id TEXT NOT NULL,"
+	" chunk INTEGER, kind TEXT NOT NULL, at_ms INTEGER, rows_read INTEGER, rows_loaded INTEGER,"
+	" rows_rejected INTEGER, duration_ms INTEGER, message TEXT);"
+	"CREATE INDEX IF NOT EXISTS sluice_events_job ON sluice_events(job_id);"
+	"CREATE TABLE IF NOT EXISTS sluice_idempotency(key TEXT PRIMARY KEY, job_id TEXT NOT NULL,"
+	" dataset TEXT, size INTEGER, hash INTEGER, created_ms INTEGER);"
+	"CREATE TABLE IF NOT EXISTS sluice_cancels(job_id TEXT PRIMARY KEY, at_ms INTEGER);";
 
 /*
  * Is a failed write a full disk? SQLite reports a write refused with EFBIG
@@ -611,15 +610,11 @@ out:
 /* --- jobs ------------------------------------------------------------------ */
 
 #define JOB_COLS                                                                                   \
-	"id, seq, status, file, schema_path, dataset, target_table, schema_hash, file_size, "      \
-	"file_hash, "                                                                              \
-	"file_mtime_ns, chunk_size, chunks_total, chunks_processed, chunks_succeeded, "            \
-	"chunks_failed, "                                                                          \
-	"rows_read, rows_loaded, rows_rejected, bytes_total, bytes_done, error_code, "             \
-	"error_message, "                                                                          \
-	"created_ms, started_ms, finished_ms, updated_ms, correlation_id, dialect, "               \
-	"ignored_columns, "                                                                        \
-	"warnings, same_as, records_padded, records_truncated"
+	"id, seq, status, file, schema_path, dataset, target_table, schema_hash, file_size, file_hash, "   \
+	"file_mtime_ns, chunk_size, chunks_total, chunks_processed, chunks_succeeded, chunks_failed, " \
+	"rows_read, rows_loaded, rows_rejected, bytes_total, bytes_done, error_code, error_message, "  \
+	"created_ms, started_ms, finished_ms, updated_ms, correlation_id, "                            \
+	"dialect, ignored_columns, warnings, same_as, records_padded, records_truncated"
 
 static void bind_str(sqlite3_stmt *st, int i, const char *s)
 {
@@ -748,12 +743,8 @@ static int sq_job_insert(sl_store *s, sl_job *j)
 	sqlite3_finalize(st);
 	st = NULL;
 	if (rc == 0)
-		rc = map_rc(
-		    q, sqlite3_prepare_v2(
-		           q->db,
-		           "INSERT INTO sluice_jobs(" JOB_COLS ") VALUES("
-		           "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-		           -1, &st, NULL));
+		rc = map_rc(q, sqlite3_prepare_v2(q->db, "INSERT INTO sluice_jobs(" JOB_COLS ") VALUES("
+				"?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &st, NULL));
 	if (rc == 0) {
 		bind_job(st, j);
 		rc = map_rc(q, sqlite3_step(st));
@@ -765,10 +756,8 @@ static int sq_job_insert(sl_store *s, sl_job *j)
 static int sq_job_update(sl_store *s, const sl_job *j)
 {
 	sq_store *q = (sq_store *)s;
-	int rc = prep(q,
-	              "INSERT OR REPLACE INTO sluice_jobs(" JOB_COLS ") VALUES("
-	              "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-	              &q->upd_job);
+	int rc = prep(q, "INSERT OR REPLACE INTO sluice_jobs(" JOB_COLS ") VALUES("
+			 "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", &q->upd_job);
 	if (rc < 0)
 		return rc;
 	bind_job(q->upd_job, j);
@@ -1385,35 +1374,35 @@ static int sq_chunk_counts(sl_store *s, uint64_t *out)
 }
 
 const sl_store_ops sl__store_sqlite = {
-    .name = "sqlite",
-    .open = sq_open,
-    .close = sq_close,
-    .errmsg = sq_errmsg,
-    .begin = sq_begin,
-    .commit = sq_commit,
-    .rollback = sq_rollback,
-    .target_prepare = sq_target_prepare,
-    .target_insert = sq_target_insert,
-    .target_insert_many = sq_target_insert_many,
-    .target_delete_job = sq_target_delete_job,
-    .job_insert = sq_job_insert,
-    .job_update = sq_job_update,
-    .job_get = sq_job_get,
-    .job_find_open = sq_job_find_open,
-    .job_find_loaded = sq_job_find_loaded,
-    .target_key_owner = sq_target_key_owner,
-    .job_list = sq_job_list,
-    .chunks_replace = sq_chunks_replace,
-    .chunks_get = sq_chunks_get,
-    .chunk_update = sq_chunk_update,
-    .reject_insert = sq_reject_insert,
-    .rejects_each = sq_rejects_each,
-    .event_insert = sq_event_insert,
-    .gc = sq_gc,
-    .idem_get = sq_idem_get,
-    .idem_put = sq_idem_put,
-    .cancel_set = sq_cancel_set,
-    .cancel_get = sq_cancel_get,
-    .chunk_counts = sq_chunk_counts,
-    .records_each = sq_records_each,
+	.name = "sqlite",
+	.open = sq_open,
+	.close = sq_close,
+	.errmsg = sq_errmsg,
+	.begin = sq_begin,
+	.commit = sq_commit,
+	.rollback = sq_rollback,
+	.target_prepare = sq_target_prepare,
+	.target_insert = sq_target_insert,
+	.target_insert_many = sq_target_insert_many,
+	.target_delete_job = sq_target_delete_job,
+	.job_insert = sq_job_insert,
+	.job_update = sq_job_update,
+	.job_get = sq_job_get,
+	.job_find_open = sq_job_find_open,
+	.job_find_loaded = sq_job_find_loaded,
+	.target_key_owner = sq_target_key_owner,
+	.job_list = sq_job_list,
+	.chunks_replace = sq_chunks_replace,
+	.chunks_get = sq_chunks_get,
+	.chunk_update = sq_chunk_update,
+	.reject_insert = sq_reject_insert,
+	.rejects_each = sq_rejects_each,
+	.event_insert = sq_event_insert,
+	.gc = sq_gc,
+	.idem_get = sq_idem_get,
+	.idem_put = sq_idem_put,
+	.cancel_set = sq_cancel_set,
+	.cancel_get = sq_cancel_get,
+	.chunk_counts = sq_chunk_counts,
+	.records_each = sq_records_each,
 };

@@ -99,6 +99,9 @@ check "re-run after the kill: one job, no DUP_KEY noise" \
 SLUICE_TEST_KILL=last_chunk run "$S" ingest "$T/cdr.csv" --schema "$SCHEMA" --db "$T/l.db" --chunk-size 32k --quiet
 check "killed after the last chunk (SIGKILL)" "$(rc)" 137
 check "the job is unfinished in the store" "$(q "$T/l.db" 'SELECT status FROM sluice_jobs')" Processing
+run "$S" ingest "$T/cdr.csv" --schema "$SCHEMA" --db "$T/l.db" --chunk-size 32k --null NULL
+check "an unfinished job is not resumed with another dialect: exit 2" "$(rc)" 2
+grep -q "unfinished and reads it with another dialect" "$T/err" && ok || bad "another dialect: the reason ($(cat "$T/err"))"
 run "$S" ingest "$T/cdr.csv" --schema "$SCHEMA" --db "$T/l.db" --chunk-size 32k --json
 check "re-run: the job resumed and finished, nothing loaded twice" \
 	"$(rc)+$(json "d['resumed'], d['rows_read'], d['rows_rejected']")+$(q "$T/l.db" 'SELECT count(*) FROM sluice_jobs')" "3+True $ROWS $BAD+1"

@@ -5,3 +5,4 @@ sluice_unit_test(test_values tests/schema/test_values.c)
 # generated and the shared corpus) with `sluice ingest` and no false rejects.
 add_test(NAME schema_infer COMMAND bash ${CMAKE_SOURCE_DIR}/tests/schema/test_infer.sh $<TARGET_FILE:sluice> ${SLUICE_SHARED_CORPUS})
 set_tests_properties(schema_infer PROPERTIES TIMEOUT 600)
+sluice_unit_test(test_header tests/schema/test_header.c)
