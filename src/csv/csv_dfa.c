@@ -221,6 +221,8 @@ static int skip_step(sl_csv_parser *p)
 	return STEP_RECORD;
 }
 
+static size_t reread_from_quote(sl_csv_parser *p, dfa *m, size_t i, size_t e);
+
 /*
  * The header in lenient mode (lenient_fields) is one physical line, so a
  * damaged header cannot take later lines with it: a quoted field that does
@@ -255,19 +257,45 @@ static size_t header_line(sl_csv_parser *p, dfa *m, size_t i)
 		return e;
 	}
 	dfa_run(p, m, i, e, true, true, false, p->cls);
-	if (m->state == ST_Q || m->state == ST_QX) {
-		size_t qs = m->qs;
-		p->cur.nf = 0;
-		p->cur.quoted = false;
-		*m = (dfa){.state = ST_S, .fs = i};
-		dfa_run(p, m, i, qs, true, true, false, p->cls);
-		if (!p->d.lenient_quotes && !m->err)
-			m->err = SL_CSV_STRAY_QUOTE;
-		m->warn = true;
-		m->state = ST_S;
-		dfa_run(p, m, qs, e, true, true, false, p->cls_nq);
-	}
+	if (m->state == ST_Q || m->state == ST_QX)
+		reread_from_quote(p, m, i, e);
 	return e;
+}
+
+/* Read the record at i again with the quoted field that opened at m->qs as
+   unquoted text from that quote to the end of its line (the quote is a
+   stray quote); returns the record's new end. Shared by the lenient header
+   line and the lenient unterminated quote. */
+static size_t reread_from_quote(sl_csv_parser *p, dfa *m, size_t i, size_t e)
+{
+	size_t qs = m->qs;
+	p->cur.nf = 0;
+	p->cur.quoted = false;
+	*m = (dfa){.state = ST_S, .fs = i};
+	dfa_run(p, m, i, qs, true, true, false, p->cls);
+	if (!p->d.lenient_quotes && !m->err)
+		m->err = SL_CSV_STRAY_QUOTE;
+	m->warn = true;
+	m->state = ST_S;
+	dfa_run(p, m, qs, e, true, true, false, p->cls_nq);
+	return e;
+}
+
+/*
+ * Lenient quotes: a quoted field still open at the end of the input (in a
+ * record within the row limit, so one window holds it however the input is
+ * read) is the mark of a stray opening quote, not of a value running to the
+ * end: the record ends at the first line break after that quote, and the
+ * lines after it are records again.
+ */
+static size_t reread_unclosed(sl_csv_parser *p, dfa *m, size_t i)
+{
+	const char *b = p->buf;
+	size_t e = m->qs, n = p->len;
+	while (e < n && b[e] != '\r' && b[e] != '\n')
+		e++;
+	p->cur.literal = m->qs + 1; /* its quote is data: not unescaped */
+	return reread_from_quote(p, m, i, e);
 }
 
 int sl__csv_dfa_step(sl_csv_parser *p)
@@ -302,6 +330,9 @@ int sl__csv_dfa_step(sl_csv_parser *p)
 			return p->skip.active ? skip_step(p) : STEP_MORE;
 	} else {
 		e = dfa_run(p, &m, i, n, p->final, true, false, p->cls);
+		if (e == n && p->final && (m.state == ST_Q || m.state == ST_QX) &&
+		    p->d.lenient_quotes && n - i <= p->d.max_row_bytes)
+			e = reread_unclosed(p, &m, i);
 	}
 	if (p->oom)
 		return STEP_MORE;
