@@ -187,6 +187,12 @@ static void test_lenient_records(void **state)
 	assert_string_equal(S("a,b,c\n1,\"x,2\n3,y,4\n5,z,6\n", &d),
 	                    "Ha|b|c;~STRAY_QUOTE:1|\"x|2;3|y|4;5|z|6;");
 	assert_string_equal(S("a,b\n\"p\nq\",1\n2,\"r\n", &d), "Ha|b;p\nq|1;~STRAY_QUOTE:2|\"r;");
+	/* a quote that pairs with the next row's opening quote: text after the
+	   closing quote of a field that spans lines marks it as stray */
+	assert_string_equal(S("a,b,c\n1,\"x,2\n3,y,4\n5,\"z\",6\n7,8,9\n", &d),
+	                    "Ha|b|c;~STRAY_QUOTE:1|\"x|2;3|y|4;5|z|6;7|8|9;");
+	/* ... not when the field stays on one line, nor when a delimiter follows */
+	assert_string_equal(S("a,b\n\"x\"y,2\n\"p\nq\",1\n", &d), "Ha|b;~STRAY_QUOTE:xy|2;p\nq|1;");
 	/* ... unless the record is longer than the row limit */
 	d.max_row_bytes = 64;
 	assert_string_equal(S("a,b\n1,\"x\n2,2\n3,3\n4,4\n5,5\n6,6\n7,7\n8,8\n9,9\n10,10\n"
