@@ -20,12 +20,13 @@ static const char help_csv[] =
 static const char help_check[] =
     "usage: sluice csv check FILE [dialect options] [--json] [--threads N] [--chunk-size SIZE]\n"
     "\n"
-    "Split FILE into chunks at record boundaries and check them on all cores:\n"
-    "records, fields, empty lines, and errors by code with their first positions.\n"
+    "Check FILE in one sequential read: records, fields, empty lines, lenient\n"
+    "warnings, and errors by code with their first positions. With --threads or\n"
+    "--chunk-size, split it first and parse the chunks in parallel (same report).\n"
     "Exit 0 when no record has an error, 3 when some do, 4 when FILE cannot be read.\n"
     "\n"
     "  --json              one JSON object on stdout\n"
-    "  --threads N         worker threads (default: all cores)\n"
+    "  --threads N         split, and parse the chunks on N threads\n"
     "  --chunk-size SIZE   about this many bytes per chunk (default 64M)\n"
     "\n";
 

@@ -89,6 +89,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 		}
 	}
+	for (size_t s = 0; s < sizeof scanners / sizeof scanners[0]; s++) {
+		if (oracle_check_agree(csv, n, &ref.d, scanners[s], step) < 0) {
+			fprintf(stderr, "csv check in one pass differs: scanner %s step %zu\n",
+			        sl_csv_scanner_name(scanners[s]), step);
+			abort();
+		}
+	}
 	sl_buf_free(&want);
 	sl_buf_free(&got);
 	return 0;

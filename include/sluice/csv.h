@@ -230,8 +230,12 @@ int sl_csv_chunk_reader_new(const sl_csv_plan *plan, size_t i, int fd, const sl_
                             sl_csv_scanner s, sl_fd_range *range, sl_csv_reader **out);
 
 /*
- * Check: split a file and parse its chunks on `threads` threads, counting
- * records, fields and errors by code with the first few positions of each.
+ * Check: count records, fields, lenient warnings and errors by code with the
+ * first few positions of each. threads <= 0 with chunk_size 0: in one
+ * sequential read (the split in check mode: records as expected are counted
+ * on the fast path, every other one is built and finished). Otherwise split
+ * the file and parse its chunks on `threads` threads (<= 0: all cores). Both
+ * give the same result but nchunks and threads.
  */
 #define SL_CSV_CHECK_FIRST 5
 

@@ -157,6 +157,7 @@ static int fast_next(sl_csv_parser *p)
 	c->quoted = false;
 	c->toolong = false;
 	c->warn_quote = false;
+	c->literal = 0;
 
 	for (;;) {
 		while (f->bits == 0) {
@@ -196,6 +197,14 @@ static int fast_next(sl_csv_parser *p)
 	}
 }
 
+/* In check mode: may the fast path count the record [rs, at) with nf
+   fields, or must the state machine build it? */
+static inline bool fast_check_ok(const sl_csv_parser *p, size_t rs, size_t at, uint64_t nf)
+{
+	return nf == p->expected && at - rs <= p->d.max_row_bytes &&
+	       !(p->d.validate_utf8 && sl_utf8_scan(p->buf + rs, at - rs, false, NULL, NULL));
+}
+
 static int fast_count(sl_csv_parser *p, size_t stop)
 {
 	fast_k k;
@@ -204,6 +213,8 @@ static int fast_count(sl_csv_parser *p, size_t stop)
 	if (!f->valid)
 		fast_restart(p, &k);
 
+	csv_check *chk = p->check;
+	uint64_t nd = 0; /* check mode: delimiters of the record so far */
 	size_t rs = p->pos;
 	if (fast_comment_at(p, rs))
 		return STEP_SLOW;
@@ -212,16 +223,28 @@ static int fast_count(sl_csv_parser *p, size_t stop)
 	for (;;) {
 		uint64_t e;
 		while ((e = f->bits & f->eol) == 0) {
-			if (f->anomaly || !fast_advance(p, &k, f))
+			if (f->anomaly)
+				return STEP_SLOW;
+			if (chk)
+				nd += (uint64_t)__builtin_popcountll(f->bits);
+			if (!fast_advance(p, &k, f))
 				return STEP_SLOW;
 		}
 		unsigned i = (unsigned)__builtin_ctzll(e);
 		if (SL_UNLIKELY(f->anomaly & upto(i)))
 			return STEP_SLOW;
-		f->bits &= ~upto(i);
 		size_t at = f->base + i;
+		bool empty = at == rs && p->d.skip_empty_lines;
+		if (chk && !empty) {
+			nd += (uint64_t)__builtin_popcountll(f->bits & upto(i) & ~f->eol);
+			if (!fast_check_ok(p, rs, at, nd + 1))
+				return STEP_SLOW;
+			chk->fields += nd + 1;
+		}
+		nd = 0;
+		f->bits &= ~upto(i);
 		size_t next = sl__csv_after_break(p, at);
-		if (at == rs && p->d.skip_empty_lines)
+		if (empty)
 			p->counts.empty_lines++;
 		else
 			p->counts.records++;

@@ -47,6 +47,8 @@ typedef struct csv_cur {
 	bool quoted;       /* some field starts with a quote: cook fields */
 	bool toolong;      /* raw is the prefix in p->prefix */
 	bool warn_quote;   /* lenient: a stray quote was kept as data */
+	size_t literal;    /* 1 + window index from which fields are not cooked
+	                      (a lenient unterminated quote read as data), or 0 */
 } csv_cur;
 
 /* State of a record being skipped because it is too long for the window. It
@@ -83,6 +85,17 @@ typedef struct csv_fast {
 
 struct sl_csv_parser;
 
+/* The check mode of sl_csv_skip (csv check in one pass): records whose field
+   count is the expected one, that fit the row limit and (with --utf8) are
+   UTF-8 are counted by the fast path, fields included; every other record is
+   built by the state machine and finished, so it has its code, warning and
+   position, and is handed to on_record. */
+typedef struct csv_check {
+	uint64_t fields;
+	void (*on_record)(void *ctx, const sl_csv_record *rec);
+	void *ctx;
+} csv_check;
+
 typedef struct csv_ops {
 	const char *name;
 	/* Find the next record from p->pos; STEP_RECORD, STEP_SKIPPED or STEP_SLOW. */
@@ -112,6 +125,8 @@ struct sl_csv_parser {
 	bool bom_done;   /* offset 0 was looked at for a byte-order mark */
 	int oom;         /* SL_NOMEM once an allocation failed */
 	uint64_t line0;  /* line where parsing began */
+
+	csv_check *check; /* sl_csv_skip in check mode, or NULL */
 
 	/* records */
 	bool header_done;
@@ -175,6 +190,14 @@ static inline size_t sl__csv_after_break(sl_csv_parser *p, size_t i)
 		p->pending_cr = true;
 	return i + 1;
 }
+
+/* Check mode: count a record that finish() built (sl_csv_next's), and hand
+   it to on_record if it has an error or a warning. */
+void sl__csv_check_record(sl_csv_parser *p, const sl_csv_record *rec);
+
+/* sl_csv_split with the parser in check mode (chk may be NULL). */
+int sl__csv_split_check(int fd, const sl_csv_dialect *d, sl_csv_scanner s, uint64_t chunk_size,
+                        sl_csv_plan *plan, csv_check *chk);
 
 /* Skip an LF that completes a CR ending the previous window; and the BOM. */
 void sl__csv_settle(sl_csv_parser *p);

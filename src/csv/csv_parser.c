@@ -304,9 +304,11 @@ static int finish(sl_csv_parser *p, sl_csv_record *rec)
 					return SL_NOMEM;
 				}
 				const unsigned char q = (unsigned char)p->d.quote;
+				const char *lit = c->literal ? p->buf + c->literal - 1 : NULL;
 				for (size_t i = 0; i < rec->nfields; i++) {
 					sl_str f = p->fields[i];
-					if (f.n && (unsigned char)f.p[0] == q)
+					if (f.n && (unsigned char)f.p[0] == q &&
+					    !(lit && f.p >= lit))
 						p->fields[i] = cook(p, f);
 				}
 			}
@@ -376,6 +378,14 @@ int sl_csv_next(sl_csv_parser *p, sl_csv_record *rec)
 	}
 }
 
+void sl__csv_check_record(sl_csv_parser *p, const sl_csv_record *rec)
+{
+	if (!rec->is_header)
+		p->check->fields += rec->nfields_seen;
+	if (rec->error || rec->warning)
+		p->check->on_record(p->check->ctx, rec);
+}
+
 int sl_csv_skip(sl_csv_parser *p, uint64_t stop_at)
 {
 	for (;;) {
@@ -394,6 +404,8 @@ int sl_csv_skip(sl_csv_parser *p, uint64_t stop_at)
 			int r = sl_csv_next(p, &rec);
 			if (r <= 0)
 				return r;
+			if (p->check)
+				sl__csv_check_record(p, &rec);
 			continue;
 		}
 		int r = STEP_SLOW;
@@ -404,8 +416,14 @@ int sl_csv_skip(sl_csv_parser *p, uint64_t stop_at)
 		if (r == STEP_SLOW) {
 			p->fast.valid = false;
 			r = sl__csv_dfa_step(p);
-			if (r == STEP_RECORD)
+			if (r == STEP_RECORD && p->check) {
+				sl_csv_record rec;
+				if (finish(p, &rec) < 0)
+					return p->oom;
+				sl__csv_check_record(p, &rec);
+			} else if (r == STEP_RECORD) {
 				p->counts.records++;
+			}
 		}
 		if (p->oom)
 			return p->oom;

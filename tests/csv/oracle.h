@@ -174,4 +174,46 @@ static int oracle_run(const char *data, size_t n, const oracle_opts *o, sl_buf *
 	return rc;
 }
 
+/*
+ * csv check in one pass (the split in check mode) against the parallel check
+ * (split, then every chunk parsed; chunks of `chunk` bytes on one thread):
+ * 0 when every number, code count, first position and warning count agree.
+ */
+static inline int oracle_check_agree(const char *data, size_t n, const sl_csv_dialect *d,
+                                     sl_csv_scanner s, uint64_t chunk)
+{
+	int fd = memfd_create("oracle-check", 0);
+	if (fd < 0 || write(fd, data, n) != (ssize_t)n)
+		abort();
+	char path[64];
+	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+	sl_csv_check_result a, b;
+	int ra = sl_csv_check_file(path, d, s, 0, 0, &a);
+	int rb = sl_csv_check_file(path, d, s, chunk ? chunk : 1, 1, &b);
+	close(fd);
+	if (ra != rb)
+		return -1;
+	if (ra < 0)
+		return 0;
+	const sl_csv_counts *x = &a.counts, *y = &b.counts;
+	if (a.bytes != b.bytes || a.records != b.records || a.fields != b.fields ||
+	    a.rows_ok != b.rows_ok || a.errors != b.errors || a.hash != b.hash ||
+	    x->records != y->records || x->empty_lines != y->empty_lines ||
+	    x->comment_lines != y->comment_lines || x->lines != y->lines ||
+	    x->warn_too_few != y->warn_too_few || x->warn_too_many != y->warn_too_many ||
+	    x->warn_stray_quote != y->warn_stray_quote || a.ncodes != b.ncodes)
+		return -1;
+	for (size_t k = 0; k < a.ncodes; k++) {
+		const sl_csv_check_code *p = &a.codes[k], *q = &b.codes[k];
+		if (p->code != q->code || p->count != q->count || p->nfirst != q->nfirst)
+			return -1;
+		for (size_t f = 0; f < p->nfirst; f++)
+			if (p->first[f].record != q->first[f].record ||
+			    p->first[f].line != q->first[f].line ||
+			    p->first[f].offset != q->first[f].offset)
+				return -1;
+	}
+	return 0;
+}
+
 #endif
