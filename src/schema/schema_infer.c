@@ -643,11 +643,22 @@ static void col_feed(struct infer *x, struct icol *c, const sl_str *f)
 		return;
 	}
 	sl_value v;
+	if (c->bool_words)
+		bool_feed(c, f);
+	if (!c->bool_words)
+		c->alive &= ~BIT(K_BOOL); /* boolean is chosen only for word spellings */
 	uint64_t alive = c->alive;
 	if (alive & (BIT(K_DEC) | BIT(K_FLT) | BIT(K_FLTS) | BIT(K_INT)))
 		numeric_lexical(c, f);
+	/* Each value is tried from the narrowest type up. A value an integer
+	   column accepts is a decimal and a float too, and a decimal is a float;
+	   numbers are ASCII text. Those wider candidates are not tried again on
+	   it (they cost most of the time): they stay alive, and should one of
+	   them disagree, the confirm pass, which tries every value against the
+	   final schema, widens the column. */
+	uint64_t implied = 0;
 	for (size_t k = 0; k <= K_TEXT; k++) {
-		if (!(alive & BIT(k)))
+		if (!(alive & BIT(k)) || (implied & BIT(k)))
 			continue;
 		if (!try_cand(x, k, f, &v)) {
 			alive &= ~BIT(k);
@@ -661,6 +672,11 @@ static void col_feed(struct infer *x, struct icol *c, const sl_str *f)
 			if (!c->have_i || v.i > c->imax)
 				c->imax = v.i;
 			c->have_i = true;
+			implied |= BIT(K_DEC) | BIT(K_FLT) | BIT(K_FLTS) | BIT(K_TEXT);
+		} else if (k == K_DEC) {
+			implied |= BIT(K_FLT) | BIT(K_FLTS) | BIT(K_TEXT);
+		} else if (k == K_FLT || k == K_FLTS) {
+			implied |= BIT(K_FLTS) | BIT(K_TEXT);
 		} else if (k == K_TEXT) {
 			size_t cps = 0;
 			sl_utf8_scan(f->p, f->n, true, &cps, NULL);
@@ -668,9 +684,9 @@ static void col_feed(struct infer *x, struct icol *c, const sl_str *f)
 				c->max_chars = cps;
 		}
 	}
+	if ((implied & BIT(K_TEXT)) && f->n > c->max_chars)
+		c->max_chars = f->n; /* a number: one byte per character */
 	c->alive = alive;
-	if (c->bool_words)
-		bool_feed(c, f);
 	if (!c->ev_over)
 		enum_add(c, f->p, f->n, 1);
 	bool dtok = f->n >= 3 && f->n <= 64 && has_digit(f);
