@@ -96,7 +96,7 @@ fi
 OLD=$(cat docs/benchmarks.md 2>/dev/null || true)
 {
 	cat bench/notes.md
-	for part in "csv:CSV engine" "ingest:Ingest" "serve:Serve"; do
+	for part in "csv:CSV engine" "ingest:Ingest" "serve:Serve" "patterns:Patterns"; do
 		if [ -f "$OUT/${part%%:*}.md" ]; then
 			echo
 			cat "$OUT/${part%%:*}.md"

@@ -3,8 +3,9 @@
  *
  * A schema is read from YAML (libfyaml); every error names the file, line and
  * column in the YAML. A loaded schema is immutable and may be shared by
- * threads. Validation needs per-thread state (compiled patterns): each worker
- * creates its own sl_validator from the shared schema.
+ * threads (it holds the compiled patterns). Validation needs per-thread state
+ * (PCRE2 match data): each worker creates its own sl_validator from the
+ * shared schema.
  *
  * Example (docs/schema.md has every key):
  *   name: cdr
@@ -147,11 +148,13 @@ typedef enum sl_value_kind {
 } sl_value_kind;
 typedef struct sl_value {
 	sl_value_kind kind;
-	int64_t i; /* SL_VALUE_INT: integer, boolean (0/1) */
-	sl_str s;  /* SL_VALUE_TEXT: text, enum, decimal of precision > 15 (canonical),
-	              date/time (ISO 8601) */
-	double d;  /* SL_VALUE_REAL: float, decimal of precision <= 15 (the double nearest
-	              its canonical text, which it prints back to) */
+	union { /* one of them, by kind: a value stays 32 bytes */
+		int64_t i; /* SL_VALUE_INT: integer, boolean (0/1) */
+		double d;  /* SL_VALUE_REAL: float, decimal of precision <= 15 (the double
+		              nearest its canonical text, which it prints back to) */
+	};
+	sl_str s; /* SL_VALUE_TEXT: text, enum, decimal of precision > 15 (canonical),
+	             date/time (ISO 8601) */
 } sl_value;
 
 /* A total order on stored values (the key order of a load): by kind, then

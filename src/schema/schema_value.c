@@ -6,22 +6,29 @@
  * This runs once per field of every row (tens of millions of calls per
  * second across threads), so: no allocation per call, no strlen (fields are
  * views, not NUL-terminated), text values stay views into the input, and
- * messages are formatted only when a check fails. Numbers are parsed by
- * hand, decimals exactly in scaled 128-bit integers (never binary floating
- * point), dates by a small strptime-like parser of our own (strptime is
+ * messages are formatted only when a check fails (a float of more than 127
+ * characters is copied to the heap for strtod_l: the one exception). Numbers
+ * are parsed by hand, decimals exactly in scaled 128-bit integers (binary
+ * floating point only for the stored form of narrow ones, never to decide a
+ * value), dates by a small strptime-like parser of our own (strptime is
  * locale-dependent and accepts impossible values such as 31 February).
  *
- * A validator owns per-thread state: compiled patterns (glibc serializes
- * regexec on one regex_t, so sharing them would serialize the workers).
+ * Patterns are PCRE2, compiled and JIT-compiled once by the schema loader
+ * (the code is read-only and shared by the threads); a validator owns the
+ * per-thread state: the match data, and the C locale floats are read in
+ * (strtod_l: the process's locale must not change what a number is).
  * Simple patterns of the form ^[set]{m,n}$ skip the regex engine entirely.
+ * Floats are doubles; decimals of precision <= 15 are stored as the double
+ * nearest their exact value (REAL in SQLite), wider ones as canonical text.
  *
  * The decimal and date-format helpers with the sl__ prefix are also used by
  * the schema loader (schema_yaml.c) so both read values the same way.
  */
 #include <locale.h>
 #include <math.h>
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
 #include <pthread.h>
-#include <regex.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -43,6 +50,7 @@ int sl__decimal_parse_round(const char *p, size_t n, int precision, int scale, s
 size_t sl__decimal_format(sl__i128 v, int scale, char *buf);
 const char *sl__format_check(sl_type t, const char *fmt);
 int sl__float_parse(const char *p, size_t n, locale_t loc, bool allow_special, double *out);
+void *sl__pattern_compile(const char *pattern, char *why, size_t whylen, size_t *offset);
 
 /* --- per-thread column state ----------------------------------------------- */
 
@@ -56,8 +64,10 @@ struct simple_re {
 
 struct vcol {
 	const sl_column *c;
-	bool has_re;
-	regex_t re;
+	const pcre2_code *re; /* the schema's (shared), or own_re */
+	pcre2_code *own_re;   /* compiled here when the schema came without one */
+	bool jit;             /* re has JIT code: pcre2_jit_match */
+	bool no_nan;          /* required or in the key: SQLite would store a NaN as NULL */
 	struct simple_re fast;
 	sl__i128 dmin, dmax;
 	size_t *vlen; /* lengths of the enum values */
@@ -70,6 +80,7 @@ struct sl_validator {
 	struct vcol *cols;
 	size_t *null_len;
 	bool nulls_only_empty; /* the default: only "" is NULL */
+	pcre2_match_data *md;  /* this thread's match data, for every pattern */
 };
 
 /* --- small helpers ---------------------------------------------------------- */
@@ -130,6 +141,22 @@ static void quote_value(char *out, size_t cap, const char *p, size_t n)
 	}
 	out[o++] = '"';
 	out[o] = 0;
+}
+
+/* Appends the words w[0..n) joined by ", " to out at o (", ..." when they do
+   not fit in cap); returns the new end. */
+static size_t join_words(char *out, size_t cap, size_t o, char *const *w, size_t n)
+{
+	out[o] = 0;
+	for (size_t k = 0; k < n && o + 8 < cap; k++) {
+		int r = snprintf(out + o, cap - o, "%s%s", k ? ", " : "", w[k]);
+		if (r < 0 || (size_t)r >= cap - o) {
+			snprintf(out + o, cap - o, ", ...");
+			return strlen(out);
+		}
+		o += (size_t)r;
+	}
+	return o;
 }
 
 static int vfail(char *msg, size_t msglen, int code, const char *fmt, ...)
@@ -238,6 +265,30 @@ static bool simple_match(const struct simple_re *f, const char *p, size_t n)
 	return true;
 }
 
+/* --- PCRE2 patterns --------------------------------------------------------- */
+
+/* Compiles a pattern the way every pattern is read: UTF-8 subjects matched
+   by characters (PCRE2_UTF), Unicode classes ([[:alpha:]], \d, \w match
+   letters and digits of any script: PCRE2_UCP), `$` only at the very end
+   (PCRE2_DOLLAR_ENDONLY: "abc\n" does not match ^abc$), then JIT-compiled
+   when the platform has JIT (matching falls back to the interpreter
+   otherwise). Returns the code, or NULL with the reason and its offset. */
+void *sl__pattern_compile(const char *pattern, char *why, size_t whylen, size_t *offset)
+{
+	int err = 0;
+	PCRE2_SIZE off = 0;
+	pcre2_code *re =
+	    pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
+	                  PCRE2_UTF | PCRE2_UCP | PCRE2_DOLLAR_ENDONLY, &err, &off, NULL);
+	if (!re) {
+		pcre2_get_error_message(err, (PCRE2_UCHAR *)why, whylen);
+		*offset = off;
+		return NULL;
+	}
+	(void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); /* no JIT: the interpreter */
+	return re;
+}
+
 /* --- validator lifetime ---------------------------------------------------- */
 
 int sl_validator_new(const sl_schema *s, sl_validator **out)
@@ -262,15 +313,31 @@ int sl_validator_new(const sl_schema *s, sl_validator **out)
 		const sl_column *c = &s->cols[i];
 		struct vcol *vc = &v->cols[i];
 		vc->c = c;
+		vc->no_nan = c->required;
+		for (size_t k = 0; k < s->nkey; k++)
+			vc->no_nan |= s->key[k] == i;
 		if (c->pattern) {
 			simple_compile(c->pattern, &vc->fast);
 			if (!vc->fast.on) {
-				if (regcomp(&vc->re, c->pattern, REG_EXTENDED | REG_NOSUB) != 0) {
-					/* the loader compiled it already: only memory can fail */
-					rc = SL_NOMEM;
-					goto out;
+				vc->re = c->re;
+				if (!vc->re) {
+					/* a schema built by hand: compile our own */
+					char why[128];
+					size_t off;
+					vc->own_re =
+					    sl__pattern_compile(c->pattern, why, sizeof why, &off);
+					if (!vc->own_re) {
+						rc = SL_INVAL;
+						goto out;
+					}
+					vc->re = vc->own_re;
 				}
-				vc->has_re = true;
+				size_t jitsize = 0;
+				vc->jit =
+				    pcre2_pattern_info(vc->re, PCRE2_INFO_JITSIZE, &jitsize) == 0 &&
+				    jitsize > 0;
+				if (!v->md && !(v->md = pcre2_match_data_create(1, NULL)))
+					goto out;
 			}
 		}
 		if (c->nvalues) {
@@ -309,13 +376,13 @@ void sl_validator_free(sl_validator *v)
 		return;
 	if (v->cols) {
 		for (size_t i = 0; i < v->s->ncols; i++) {
-			if (v->cols[i].has_re)
-				regfree(&v->cols[i].re);
+			pcre2_code_free(v->cols[i].own_re);
 			free(v->cols[i].vlen);
 		}
 	}
 	free(v->cols);
 	free(v->null_len);
+	pcre2_match_data_free(v->md);
 	if (v->c_locale)
 		freelocale(v->c_locale);
 	free(v);
@@ -323,7 +390,8 @@ void sl_validator_free(sl_validator *v)
 
 /* --- text ------------------------------------------------------------------ */
 
-static int conv_text(struct vcol *vc, const sl_str *f, sl_value *out, char *msg, size_t msglen)
+static int conv_text(sl_validator *v, struct vcol *vc, const sl_str *f, sl_value *out, char *msg,
+                     size_t msglen)
 {
 	const sl_column *c = vc->c;
 	char q[64];
@@ -353,16 +421,28 @@ static int conv_text(struct vcol *vc, const sl_str *f, sl_value *out, char *msg,
 		if (vc->fast.on) {
 			ok = simple_match(&vc->fast, f->p, f->n);
 		} else {
-			/* REG_STARTEND: match the view in place, no NUL-terminated copy */
-			regmatch_t m[1];
-			m[0].rm_so = 0;
-			m[0].rm_eo = (regoff_t)f->n;
-			ok = regexec(&vc->re, f->n ? f->p : "", 1, m, REG_STARTEND) == 0;
+			/* the view in place (PCRE2 takes a length); its UTF-8 is checked
+			   above, so PCRE2 need not check it again */
+			PCRE2_SPTR subj = (PCRE2_SPTR)(f->n ? f->p : "");
+			int r = vc->jit ? pcre2_jit_match(vc->re, subj, f->n, 0, 0, v->md, NULL)
+			                : pcre2_match(vc->re, subj, f->n, 0, PCRE2_NO_UTF_CHECK,
+			                              v->md, NULL);
+			if (SL_UNLIKELY(r < 0 && r != PCRE2_ERROR_NOMATCH)) {
+				/* a limit of the engine (backtracking, depth): say so */
+				char why[120];
+				pcre2_get_error_message(r, (PCRE2_UCHAR *)why, sizeof why);
+				quote_value(q, sizeof q, f->p, f->n);
+				return vfail(msg, msglen, SL_VAL_PATTERN,
+				             "%s: %s could not be matched: %s", c->name, q, why);
+			}
+			ok = r >= 0;
 		}
 		if (SL_UNLIKELY(!ok)) {
+			char qp[64];
 			quote_value(q, sizeof q, f->p, f->n);
+			quote_value(qp, sizeof qp, c->pattern, strlen(c->pattern));
 			return vfail(msg, msglen, SL_VAL_PATTERN, "%s: %s does not match %s",
-			             c->name, q, c->pattern);
+			             c->name, q, qp);
 		}
 	}
 	if (c->nvalues) {
@@ -372,17 +452,7 @@ static int conv_text(struct vcol *vc, const sl_str *f, sl_value *out, char *msg,
 				break;
 		if (SL_UNLIKELY(k == c->nvalues)) {
 			char list[160];
-			size_t o = 0;
-			list[0] = 0;
-			for (k = 0; k < c->nvalues && o + 8 < sizeof list; k++) {
-				int w = snprintf(list + o, sizeof list - o, "%s%s", k ? ", " : "",
-				                 c->values[k]);
-				if (w < 0 || (size_t)w >= sizeof list - o) {
-					snprintf(list + o, sizeof list - o, ", ...");
-					break;
-				}
-				o += (size_t)w;
-			}
+			join_words(list, sizeof list, 0, c->values, c->nvalues);
 			quote_value(q, sizeof q, f->p, f->n);
 			return vfail(msg, msglen, SL_VAL_ENUM, "%s: %s is not one of %s", c->name,
 			             q, list);
@@ -752,6 +822,14 @@ static int conv_float(sl_validator *v, struct vcol *vc, const sl_str *f, sl_valu
 		return vfail(msg, msglen, SL_VAL_RANGE, "%s: %s is more than the maximum %s",
 		             c->name, q, c->max_d);
 	}
+	if (SL_UNLIKELY(vc->no_nan && isnan(d))) {
+		char q[64];
+		quote_value(q, sizeof q, f->p, f->n);
+		return vfail(msg, msglen, SL_VAL_TYPE,
+		             "%s: %s cannot be stored in a required or key column (SQLite has no "
+		             "NaN: it would be NULL)",
+		             c->name, q);
+	}
 	out->kind = SL_VALUE_REAL;
 	out->d = d;
 	return 0;
@@ -775,18 +853,10 @@ static int conv_boolean_spelled(const sl_column *c, const sl_str *f, sl_value *o
 		}
 	}
 	char q[64], list[160];
-	size_t o = 0;
-	list[0] = 0;
-	for (size_t k = 0; k < c->ntrue + c->nfalse && o + 8 < sizeof list; k++) {
-		const char *w = k < c->ntrue ? c->true_values[k] : c->false_values[k - c->ntrue];
-		int n = snprintf(list + o, sizeof list - o, "%s%s",
-		                 k == 0          ? ""
-		                 : k == c->ntrue ? " / "
-		                                 : ", ",
-		                 w);
-		if (n < 0 || (size_t)n >= sizeof list - o)
-			break;
-		o += (size_t)n;
+	size_t o = join_words(list, sizeof list, 0, c->true_values, c->ntrue);
+	if (o + 12 < sizeof list) {
+		memcpy(list + o, " / ", 4);
+		join_words(list, sizeof list, o + 3, c->false_values, c->nfalse);
 	}
 	quote_value(q, sizeof q, f->p, f->n);
 	return vfail(msg, msglen, SL_VAL_TYPE, "%s: %s is not a boolean (%s)", c->name, q, list);
@@ -829,11 +899,50 @@ struct dt {
 	int fdigits;
 	char frac[9];
 	bool has_tz;
-	int tz; /* offset east of UTC, seconds */
+	int tz;     /* offset east of UTC, seconds */
+	int yday;   /* %j: 1..366, 0 = not given */
+	int wday;   /* %A %a: 0 = Sunday .. 6, -1 = not given */
+	int pm;     /* %p: 0 AM, 1 PM, -1 = not given (then %I is not either) */
+	bool h12;   /* the hour came from %I */
+	bool epoch; /* the whole moment came from %s */
 };
 
-static const char *const months[] = {"jan", "feb", "mar", "apr", "may", "jun",
-                                     "jul", "aug", "sep", "oct", "nov", "dec"};
+static const char *const months[] = {"january",   "february", "march",    "april",
+                                     "may",       "june",     "july",     "august",
+                                     "september", "october",  "november", "december"};
+static const char *const weekdays[] = {"sunday",   "monday", "tuesday", "wednesday",
+                                       "thursday", "friday", "saturday"};
+
+/* Case-insensitive match of the ASCII word w (lower case) at p[*i]; with
+   len3 only its first three letters. */
+static bool match_word(const char *p, size_t n, size_t *i, const char *w, bool len3)
+{
+	size_t k = len3 ? 3 : strlen(w);
+	if (*i + k > n)
+		return false;
+	for (size_t j = 0; j < k; j++) {
+		char ch = p[*i + j];
+		if (ch >= 'A' && ch <= 'Z')
+			ch = (char)(ch - 'A' + 'a');
+		if (ch != w[j])
+			return false;
+	}
+	*i += k;
+	return true;
+}
+
+/* One of `names` (full, or the 3-letter abbreviation): its index, or -1. */
+static int match_name(const char *p, size_t n, size_t *i, const char *const *names, int count,
+                      bool abbr)
+{
+	for (int k = 0; k < count; k++)
+		if (match_word(p, n, i, names[k], abbr))
+			return k;
+	return -1;
+}
+
+/* %s: [-]digits, seconds since 1970-01-01T00:00:00Z, years 0001-9999. */
+static bool parse_epoch(const char *p, size_t n, size_t *i, struct dt *o);
 
 /* Reads min..max digits. */
 static bool digits(const char *p, size_t n, size_t *i, int min, int max, int *out)
@@ -860,13 +969,18 @@ static bool parse_zone(const char *p, size_t n, size_t *i, struct dt *o)
 		return false;
 	int sign = p[*i] == '-' ? -1 : 1;
 	(*i)++;
-	int hh, mm;
+	int hh, mm = 0;
 	if (!digits(p, n, i, 2, 2, &hh))
 		return false;
-	if (*i < n && p[*i] == ':')
+	/* ±HH:MM, ±HHMM, or ±HH alone (ISO 8601; PostgreSQL writes +01) */
+	if (*i < n && p[*i] == ':') {
 		(*i)++;
-	if (!digits(p, n, i, 2, 2, &mm))
-		return false;
+		if (!digits(p, n, i, 2, 2, &mm))
+			return false;
+	} else if (*i < n && is_digit((unsigned char)p[*i])) {
+		if (!digits(p, n, i, 2, 2, &mm))
+			return false;
+	}
 	if (hh > 23 || mm > 59)
 		return false;
 	o->has_tz = true;
@@ -886,7 +1000,7 @@ static bool parse_frac(const char *p, size_t n, size_t *i, struct dt *o)
 }
 
 /* Matches `fmt` against p[*i..n). strict: %m %d %H %M %S take exactly two
-   digits (the ISO 8601 forms). */
+   digits (the ISO 8601 forms). Text outside directives must match exactly. */
 static bool parse_fmt(const char *fmt, const char *p, size_t n, size_t *i, struct dt *o,
                       bool strict)
 {
@@ -915,12 +1029,33 @@ static bool parse_fmt(const char *fmt, const char *p, size_t n, size_t *i, struc
 			if (!digits(p, n, i, lo, 2, &o->mo))
 				return false;
 			break;
+		case 'e': /* day, space-padded as ls and date(1) write it */
+			if (*i < n && p[*i] == ' ')
+				(*i)++;
+			/* fall through */
 		case 'd':
 			if (!digits(p, n, i, lo, 2, &o->d))
 				return false;
 			break;
+		case 'j':
+			if (!digits(p, n, i, 1, 3, &o->yday) || o->yday < 1)
+				return false;
+			break;
 		case 'H':
 			if (!digits(p, n, i, lo, 2, &o->h))
+				return false;
+			break;
+		case 'I':
+			if (!digits(p, n, i, 1, 2, &o->h) || o->h < 1 || o->h > 12)
+				return false;
+			o->h12 = true;
+			break;
+		case 'p':
+			if (match_word(p, n, i, "am", false))
+				o->pm = 0;
+			else if (match_word(p, n, i, "pm", false))
+				o->pm = 1;
+			else
 				return false;
 			break;
 		case 'M':
@@ -935,26 +1070,36 @@ static bool parse_fmt(const char *fmt, const char *p, size_t n, size_t *i, struc
 			if (!parse_frac(p, n, i, o))
 				return false;
 			break;
-		case 'b': {
-			if (*i + 3 > n)
-				return false;
-			char m[3];
-			for (int k = 0; k < 3; k++) {
-				char ch = p[*i + (size_t)k];
-				m[k] = (ch >= 'A' && ch <= 'Z') ? (char)(ch - 'A' + 'a') : ch;
-			}
-			int k;
-			for (k = 0; k < 12; k++)
-				if (memcmp(months[k], m, 3) == 0)
-					break;
-			if (k == 12)
+		case 'b':
+		case 'h':
+		case 'B': {
+			int k = match_name(p, n, i, months, 12, *f != 'B');
+			if (k < 0)
 				return false;
 			o->mo = k + 1;
-			*i += 3;
 			break;
 		}
+		case 'a':
+		case 'A':
+			if ((o->wday = match_name(p, n, i, weekdays, 7, *f == 'a')) < 0)
+				return false;
+			break;
 		case 'z':
 			if (!parse_zone(p, n, i, o))
+				return false;
+			break;
+		case 'Z': /* only the names that say UTC: other abbreviations are ambiguous
+		             (CST is three zones) and change with the date */
+			if (match_word(p, n, i, "utc", false) ||
+			    match_word(p, n, i, "gmt", false) || match_word(p, n, i, "z", false)) {
+				o->has_tz = true;
+				o->tz = 0;
+			} else {
+				return false;
+			}
+			break;
+		case 's':
+			if (!parse_epoch(p, n, i, o))
 				return false;
 			break;
 		case '%':
@@ -1017,6 +1162,61 @@ static void civil_from_days(int64_t z, int *y, int *m, int *d)
 	*y = (int)(yy + (*m <= 2));
 }
 
+static bool parse_epoch(const char *p, size_t n, size_t *i, struct dt *o)
+{
+	bool neg = *i < n && p[*i] == '-';
+	if (neg)
+		(*i)++;
+	int64_t v = 0;
+	int k = 0;
+	for (; *i < n && is_digit((unsigned char)p[*i]); (*i)++, k++) {
+		if (k >= 12) /* beyond year 9999 */
+			return false;
+		v = v * 10 + (p[*i] - '0');
+	}
+	if (k == 0)
+		return false;
+	if (neg)
+		v = -v;
+	if (v < -62135596800LL || v > 253402300799LL) /* 0001-01-01 .. 9999-12-31 */
+		return false;
+	int64_t days = v >= 0 ? v / 86400 : -((-v + 86399) / 86400);
+	int64_t sod = v - days * 86400;
+	civil_from_days(days, &o->y, &o->mo, &o->d);
+	o->h = (int)(sod / 3600);
+	o->mi = (int)(sod / 60 % 60);
+	o->s = (int)(sod % 60);
+	o->has_tz = true;
+	o->tz = 0;
+	o->epoch = true;
+	return true;
+}
+
+/* What the directives leave to compute, and the checks across them: the
+   day of the year into month and day, the 12-hour clock into 24, and a
+   weekday that must be the date's. */
+static bool settle(struct dt *o)
+{
+	if (o->yday) {
+		if (o->yday > (is_leap(o->y) ? 366 : 365))
+			return false;
+		int d = o->yday, m = 1;
+		while (d > days_in_month(o->y, m))
+			d -= days_in_month(o->y, m++);
+		o->mo = m;
+		o->d = d;
+	}
+	if (o->h12)
+		o->h = o->h % 12 + (o->pm == 1 ? 12 : 0);
+	if (o->wday >= 0 && valid_date(o)) {
+		int64_t z = days_from_civil(o->y, o->mo, o->d); /* 1970-01-01 was a Thursday */
+		int w = (int)(((z % 7) + 7 + 4) % 7);
+		if (w != o->wday)
+			return false;
+	}
+	return true;
+}
+
 static inline char *put2(char *o, int v)
 {
 	o[0] = (char)('0' + v / 10);
@@ -1077,18 +1277,29 @@ static int conv_datetime(struct vcol *vc, const sl_str *f, sl_value *out, char *
                          char *msg, size_t msglen)
 {
 	const sl_column *c = vc->c;
-	struct dt t = {1970, 1, 1, 0, 0, 0, 0, {0}, false, 0};
-	bool ok;
-	if (c->format) {
+	static const struct dt zero = {1970,  1, 1, 0,  0,  0,     0,    {0},
+	                               false, 0, 0, -1, -1, false, false};
+	struct dt t = zero;
+	bool ok = false;
+	size_t nf = c->format ? (c->nformats ? c->nformats : 1) : 0;
+	for (size_t k = 0; k < nf && !ok; k++) {
+		/* the first format that reads the whole value as a valid moment wins */
+		const char *fmt = c->nformats ? c->formats[k] : c->format;
 		size_t i = 0;
-		ok = parse_fmt(c->format, f->p, f->n, &i, &t, false) && i == f->n;
-	} else {
-		ok = parse_iso(c->type, f->p, f->n, &t);
+		t = zero;
+		ok = parse_fmt(fmt, f->p, f->n, &i, &t, false) && i == f->n && settle(&t);
+		if (ok && c->type != SL_TYPE_TIME)
+			ok = valid_date(&t);
+		if (ok && c->type != SL_TYPE_DATE)
+			ok = valid_time(&t);
 	}
-	if (ok && c->type != SL_TYPE_TIME)
-		ok = valid_date(&t);
-	if (ok && c->type != SL_TYPE_DATE)
-		ok = valid_time(&t);
+	if (!c->format) {
+		ok = parse_iso(c->type, f->p, f->n, &t);
+		if (ok && c->type != SL_TYPE_TIME)
+			ok = valid_date(&t);
+		if (ok && c->type != SL_TYPE_DATE)
+			ok = valid_time(&t);
+	}
 	if (SL_UNLIKELY(!ok)) {
 		static const char *const iso[] = {"YYYY-MM-DD", "HH:MM:SS[.f]",
 		                                  "YYYY-MM-DDTHH:MM:SS[.f][Z|+HH:MM]"};
@@ -1096,6 +1307,13 @@ static int conv_datetime(struct vcol *vc, const sl_str *f, sl_value *out, char *
 		const char *what = k == 0 ? "date" : k == 1 ? "time" : "timestamp";
 		char q[64];
 		quote_value(q, sizeof q, f->p, f->n);
+		if (c->nformats > 1) {
+			char list[200];
+			join_words(list, sizeof list, 0, c->formats, c->nformats);
+			return vfail(msg, msglen, SL_VAL_TYPE,
+			             "%s: %s is not a %s in any of the formats %s", c->name, q,
+			             what, list);
+		}
 		if (c->format)
 			return vfail(msg, msglen, SL_VAL_TYPE,
 			             "%s: %s is not a %s in the format %s", c->name, q, what,
@@ -1148,35 +1366,56 @@ const char *sl__format_check(sl_type t, const char *fmt)
 			continue;
 		if (!ch)
 			return "the format ends with a lone %";
-		if (!strchr("YymdbHMSfz", ch) || ch >= 128)
-			return "unknown directive in the format (allowed: %Y %y %m %d %b %H %M %S "
-			       "%f "
-			       "%z %%)";
+		if (ch >= 128 || !strchr("YymdebBhjAaIpHMSfzZs", ch))
+			return "unknown directive in the format (allowed: %Y %y %m %d %e %j %B %b "
+			       "%h %A %a %H %I %p %M %S %f %z %Z %s %%)";
 		if (seen[ch]++)
 			return "a directive appears twice in the format";
 	}
-	bool year = seen['Y'] || seen['y'], month = seen['m'] || seen['b'];
-	if ((seen['Y'] && seen['y']) || (seen['m'] && seen['b']))
-		return "the format gives the year or the month twice";
-	bool dpart = year || month || seen['d'];
-	bool tpart = seen['H'] || seen['M'] || seen['S'] || seen['f'] || seen['z'];
+	int nyear = seen['Y'] + seen['y'], nmonth = seen['m'] + seen['b'] + seen['B'] + seen['h'];
+	int nday = seen['d'] + seen['e'];
+	if (nyear > 1 || nmonth > 1 || nday > 1 || seen['A'] + seen['a'] > 1 ||
+	    seen['H'] + seen['I'] > 1 || seen['z'] + seen['Z'] > 1)
+		return "the format gives the same part twice (year, month, day, weekday, hour or "
+		       "zone)";
+	if (seen['j'] && (nmonth || nday))
+		return "%j (day of the year) cannot go with a month or a day of the month";
+	if (seen['I'] != seen['p'])
+		return "%I (12-hour clock) and %p (AM/PM) go together";
+	if (seen['s']) {
+		for (const char *o = "YymdebBhjAaIpHMSzZ"; *o; o++)
+			if (seen[(unsigned char)*o])
+				return "%s (seconds since 1970, UTC) gives the whole moment: only "
+				       "%f "
+				       "may go with it";
+		if (t != SL_TYPE_TIMESTAMP)
+			return "%s (seconds since 1970) is for timestamp columns";
+		return NULL;
+	}
+	bool year = nyear, date = year && ((nmonth && nday) || seen['j']);
+	bool dpart = nyear || nmonth || nday || seen['j'] || seen['A'] || seen['a'];
+	bool hour = seen['H'] || seen['I'];
+	bool tpart = hour || seen['M'] || seen['S'] || seen['f'] || seen['z'] || seen['Z'];
 	switch (t) {
 	case SL_TYPE_DATE:
 		if (tpart)
-			return "a date format cannot have time directives (%H %M %S %f %z)";
-		if (!year || !month || !seen['d'])
-			return "a date format needs a year (%Y or %y), a month (%m or %b) and a "
-			       "day (%d)";
+			return "a date format cannot have time or zone directives";
+		if (!date)
+			return "a date format needs a year (%Y or %y), a month (%m, %b or %B) and "
+			       "a "
+			       "day (%d or %e), or a year and %j";
 		break;
 	case SL_TYPE_TIME:
-		if (dpart || seen['z'])
+		if (dpart || seen['z'] || seen['Z'])
 			return "a time format cannot have date or zone directives";
-		if (!seen['H'] || !seen['M'])
-			return "a time format needs %H and %M";
+		if (!hour || !seen['M'])
+			return "a time format needs an hour (%H, or %I with %p) and %M";
 		break;
 	case SL_TYPE_TIMESTAMP:
-		if (!year || !month || !seen['d'] || !seen['H'] || !seen['M'])
-			return "a timestamp format needs a year, month, day, %H and %M";
+		if (!date || !hour || !seen['M'])
+			return "a timestamp format needs a year, month and day (or %j), an hour "
+			       "(%H, "
+			       "or %I with %p) and %M";
 		break;
 	default:
 		return "only date, time and timestamp columns take a format";
@@ -1220,7 +1459,7 @@ int sl_value_convert(sl_validator *v, size_t col, const sl_str *field, sl_value 
 	switch (c->type) {
 	case SL_TYPE_TEXT:
 	case SL_TYPE_ENUM:
-		return conv_text(vc, field, out, msg, msglen);
+		return conv_text(v, vc, field, out, msg, msglen);
 	case SL_TYPE_INTEGER:
 		return conv_integer(vc, field, out, msg, msglen);
 	case SL_TYPE_DECIMAL:

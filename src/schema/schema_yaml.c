@@ -16,8 +16,9 @@
  */
 #include <errno.h>
 #include <libfyaml.h>
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
 #include <locale.h>
-#include <regex.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -37,6 +38,7 @@ __extension__ typedef __int128 sl__i128;
 int sl__decimal_parse(const char *p, size_t n, int precision, int scale, sl__i128 *out);
 size_t sl__decimal_format(sl__i128 v, int scale, char *buf);
 const char *sl__format_check(sl_type t, const char *fmt);
+void *sl__pattern_compile(const char *pattern, char *why, size_t whylen, size_t *offset);
 int sl__float_parse(const char *p, size_t n, locale_t loc, bool allow_special, double *out);
 
 #define MAX_SCHEMA_BYTES (4u << 20) /* a schema is a few KB; refuse anything absurd */
@@ -648,17 +650,13 @@ static int parse_column(struct ctx *x, struct fy_node *n, size_t idx, sl_column 
 	if (k[C_PATTERN]) {
 		if ((rc = dup_text(x, k[C_PATTERN], v[C_PATTERN], "pattern", &c->pattern)))
 			return rc;
-		regex_t re;
-		int e = regcomp(&re, c->pattern, REG_EXTENDED | REG_NOSUB);
-		if (e) {
-			char why[128];
-			regerror(e, &re, why, sizeof why);
+		char why[128];
+		size_t off = 0;
+		if (!(c->re = sl__pattern_compile(c->pattern, why, sizeof why, &off)))
 			return fail(
 			    x, v[C_PATTERN], NULL,
-			    "pattern does not compile as a POSIX extended regular expression: %s",
-			    why);
-		}
-		regfree(&re);
+			    "pattern does not compile (PCRE2): %s, at byte %zu of the pattern", why,
+			    off);
 	}
 	int vi = c->type == SL_TYPE_ENUM ? C_VALUES : C_ENUM;
 	if (c->type == SL_TYPE_ENUM && !k[C_VALUES])
@@ -795,11 +793,29 @@ static int parse_column(struct ctx *x, struct fy_node *n, size_t idx, sl_column 
 			            c->min_d, c->max_d);
 	}
 	if (k[C_FORMAT]) {
-		if ((rc = dup_text(x, k[C_FORMAT], v[C_FORMAT], "format", &c->format)))
+		/* one format, or a list tried in order */
+		if ((rc = get_strings(x, k[C_FORMAT], v[C_FORMAT], "format", true, &c->formats,
+		                      &c->nformats)))
 			return rc;
-		const char *why = sl__format_check(c->type, c->format);
-		if (why)
-			return fail(x, v[C_FORMAT], NULL, "format '%.40s': %s", c->format, why);
+		if (c->nformats == 0)
+			return fail(x, v[C_FORMAT], k[C_FORMAT], "format has no formats");
+		bool list = fy_node_get_type(v[C_FORMAT]) == FYNT_SEQUENCE;
+		for (size_t i = 0; i < c->nformats; i++) {
+			const char *why = sl__format_check(c->type, c->formats[i]);
+			if (why)
+				return fail(x,
+				            list
+				                ? fy_node_sequence_get_by_index(v[C_FORMAT], (int)i)
+				                : v[C_FORMAT],
+				            NULL, "format '%.40s': %s", c->formats[i], why);
+			for (size_t j = 0; j < i; j++)
+				if (strcmp(c->formats[i], c->formats[j]) == 0)
+					return fail(
+					    x, fy_node_sequence_get_by_index(v[C_FORMAT], (int)i),
+					    NULL, "format '%.40s' is listed twice", c->formats[i]);
+		}
+		if (!(c->format = strdup(c->formats[0])))
+			return SL_NOMEM;
 	}
 	return 0;
 }
@@ -1223,9 +1239,13 @@ void sl_schema_free(sl_schema *s)
 		free(c->name);
 		free(c->source);
 		free(c->pattern);
+		pcre2_code_free((pcre2_code *)c->re);
 		free(c->min_d);
 		free(c->max_d);
 		free(c->format);
+		for (size_t k = 0; k < c->nformats; k++)
+			free(c->formats[k]);
+		free(c->formats);
 		for (size_t k = 0; k < c->ntrue; k++)
 			free(c->true_values[k]);
 		free(c->true_values);

@@ -202,6 +202,9 @@ static void test_float_special_and_bounds(void **state)
 	static const char *const both[] = {"nan",  "!VAL_RANGE", "inf", "!VAL_RANGE",
 	                                   "-inf", "r:-inf",     NULL};
 	check_col("{name: x, type: float, allow_special: true, max: 0}", both);
+	/* SQLite has no NaN: a required column keeps it out */
+	static const char *const req[] = {"nan", "!VAL_TYPE", "inf", "r:inf", NULL};
+	check_col("{name: x, type: float, allow_special: true, required: true}", req);
 	assert_bad_col("{name: x, type: float, min: abc}",
 	               "v.yaml:3:33: ", "min must be a finite number");
 	assert_bad_col("{name: x, type: float, max: inf}",
@@ -411,6 +414,280 @@ static void test_boolean_spellings(void **state)
 	               "v.yaml:3:27: ", "'true_values' does not apply to text columns");
 }
 
+/* --- patterns --------------------------------------------------------------- */
+
+static void test_patterns_on_characters(void **state)
+{
+	(void)state;
+	/* one `.` is one character, so pattern and max_length agree */
+	static const char *const dots[] = {
+	    "abc",   "t:abc", "Zoë",          "t:Zoë", "東京都",      "t:東京都", "😀😀😀",
+	    "t:😀😀😀", "ab",    "!VAL_PATTERN", "abcd",  "!VAL_LENGTH", NULL};
+	check_col("{name: t, type: text, pattern: '^.{3}$', max_length: 3}", dots);
+	/* Unicode letters by class and by property */
+	static const char *const alpha[] = {"Åsa",  "t:Åsa",        "Ελλάδα", "t:Ελλάδα",
+	                                    "abc1", "!VAL_PATTERN", NULL};
+	check_col("{name: t, type: text, pattern: '^[[:alpha:]]+$'}", alpha);
+	static const char *const pl[] = {"Ünïcödé", "t:Ünïcödé",    "東京", "t:東京",
+	                                 "a b",     "!VAL_PATTERN", NULL};
+	check_col("{name: t, type: text, pattern: '^\\p{L}+$'}", pl);
+	/* \d in UCP mode is any decimal digit; [0-9] is ASCII only */
+	static const char *const dd[] = {"123", "t:123",        "١٢٣", "t:١٢٣",
+	                                 "12a", "!VAL_PATTERN", NULL};
+	check_col("{name: t, type: text, pattern: '^\\d+$'}", dd);
+	static const char *const ascii[] = {"123", "t:123", "١٢٣", "!VAL_PATTERN", NULL};
+	check_col("{name: t, type: text, pattern: '^[0-9]+$'}", ascii);
+	/* $ only at the very end; \n is a newline; `.` is not one */
+	static const char *const nl[] = {"abc", "t:abc", "abc\n", "!VAL_PATTERN", NULL};
+	check_col("{name: t, type: text, pattern: '^abc$'}", nl);
+	static const char *const nl2[] = {"a\nb", "t:a\nb", "a b", "!VAL_PATTERN", NULL};
+	check_col("{name: t, type: text, pattern: \"^a\\\\nb$\"}", nl2);
+	static const char *const dotnl[] = {"a\nb", "!VAL_PATTERN", "a-b", "t:a-b", NULL};
+	check_col("{name: t, type: text, pattern: '^a.b$'}", dotnl);
+	static const char *const dotall[] = {"a\nb", "t:a\nb", NULL};
+	check_col("{name: t, type: text, pattern: '(?s)^a.b$'}", dotall);
+	/* unanchored patterns search, as before; the simple fast form agrees */
+	static const char *const search[] = {"xxabyy", "t:xxabyy", "xyz", "!VAL_PATTERN", NULL};
+	check_col("{name: t, type: text, pattern: 'ab'}", search);
+	static const char *const simple[] = {"abc", "t:abc", "aé", "!VAL_PATTERN",
+	                                     "",    "NULL",  NULL};
+	check_col("{name: t, type: text, pattern: '^[a-z]{1,3}$'}", simple);
+	/* Perl syntax */
+	static const char *const perl[] = {"2024-01-05", "t:2024-01-05", "2024-1-05",
+	                                   "!VAL_PATTERN", NULL};
+	check_col("{name: t, type: text, pattern: '^(?<y>\\d{4})-\\d{2}-\\d{2}$'}", perl);
+	/* the message quotes the pattern as it quotes the value */
+	sl_schema *s = one_col("{name: t, type: text, pattern: '^\"[a-z]+\"\\t$'}");
+	assert_string_equal(conv(s, "x\ty"), "!VAL_PATTERN");
+	assert_string_equal(msg, "t: \"x\\x09y\" does not match \"^\\\"[a-z]+\\\"\\\\t$\"");
+	sl_schema_free(s);
+	/* the schema compiles the pattern once, and validators share it */
+	s = one_col("{name: t, type: text, pattern: '^\\p{Lu}'}");
+	assert_non_null(s->cols[0].re);
+	sl_validator *v1, *v2;
+	assert_int_equal(sl_validator_new(s, &v1), 0);
+	assert_int_equal(sl_validator_new(s, &v2), 0);
+	sl_value val;
+	char buf[64];
+	size_t used;
+	sl_str f1 = sl_str_make("Été", strlen("Été")), f2 = sl_str_make("été", strlen("été"));
+	assert_int_equal(sl_value_convert(v1, 0, &f1, &val, buf, &used, msg, sizeof msg), 0);
+	assert_int_equal(sl_value_convert(v2, 0, &f2, &val, buf, &used, msg, sizeof msg),
+	                 SL_VAL_PATTERN);
+	sl_validator_free(v1);
+	sl_validator_free(v2);
+	sl_schema_free(s);
+}
+
+static void test_pattern_errors(void **state)
+{
+	(void)state;
+	assert_bad_col("{name: t, type: text, pattern: '[a-'}", "v.yaml:3:36: ",
+	               "pattern does not compile (PCRE2): missing terminating ] for character "
+	               "class, at byte 3 of the pattern");
+	assert_bad_col("{name: t, type: text, pattern: '(?<n>a'}",
+	               "v.yaml:3:36: ", "pattern does not compile (PCRE2)");
+	assert_bad_col("{name: t, type: text, pattern: '\\p{Nope}'}",
+	               "v.yaml:3:36: ", "unknown property");
+	/* block style, on its own line */
+	char err[512] = "";
+	sl_schema *s = NULL;
+	const char *y = "name: t\ncolumns:\n  - name: t\n    type: text\n    pattern: 'a{2,1}'\n";
+	assert_int_equal(sl_schema_parse(y, strlen(y), "p.yaml", &s, err, sizeof err), SL_CONFIG);
+	const char *want = "p.yaml:5:14: pattern does not compile (PCRE2)";
+	if (strncmp(err, want, strlen(want)) != 0)
+		fail_msg("%s", err);
+}
+
+/* --- dates and times -------------------------------------------------------- */
+
+static void test_date_directives(void **state)
+{
+	(void)state;
+	static const char *const names[] = {"January 5, 2024",
+	                                    "t:2024-01-05",
+	                                    "DECEMBER 31, 1999",
+	                                    "t:1999-12-31",
+	                                    "Sept 5, 2024",
+	                                    "!VAL_TYPE",
+	                                    "February 30, 2024",
+	                                    "!VAL_TYPE",
+	                                    "February 29, 2024",
+	                                    "t:2024-02-29",
+	                                    "February 29, 2023",
+	                                    "!VAL_TYPE",
+	                                    NULL};
+	check_col("{name: d, type: date, format: '%B %d, %Y'}", names);
+	/* weekday names must be the date's */
+	static const char *const wd[] = {
+	    "Fri, 05 Jan 2024",    "t:2024-01-05",     "Thu, 05 Jan 2024",
+	    "!VAL_TYPE",           "fri, 05 jan 2024", "t:2024-01-05",
+	    "Friday, 05 Jan 2024", "!VAL_TYPE",        NULL};
+	check_col("{name: d, type: date, format: '%a, %d %b %Y'}", wd);
+	static const char *const wdf[] = {"Friday 5 January 2024", "t:2024-01-05",
+	                                  "Monday 5 January 2024", "!VAL_TYPE", NULL};
+	check_col("{name: d, type: date, format: '%A %e %B %Y'}", wdf);
+	/* %e: space-padded day, as date(1) and ls write it */
+	static const char *const e[] = {
+	    "Jan  5 2024", "t:2024-01-05", "Jan 15 2024", "t:2024-01-15",
+	    "Jan 5 2024",  "t:2024-01-05", NULL};
+	check_col("{name: d, type: date, format: '%b %e %Y'}", e);
+	/* %j: day of the year */
+	static const char *const j[] = {"2024-060", "t:2024-02-29", "2023-060", "t:2023-03-01",
+	                                "2024-366", "t:2024-12-31", "2023-366", "!VAL_TYPE",
+	                                "2023-000", "!VAL_TYPE",    "2023-1",   "t:2023-01-01",
+	                                NULL};
+	check_col("{name: d, type: date, format: '%Y-%j'}", j);
+	/* %y: two-digit years */
+	static const char *const y[] = {"05/01/24", "t:2024-01-05", "05/01/70", "t:1970-01-05",
+	                                "05/01/69", "t:2069-01-05", NULL};
+	check_col("{name: d, type: date, format: '%d/%m/%y'}", y);
+	/* literal text around the directives, and %% */
+	static const char *const lit[] = {"day 5 of 1 in 2024 (100%)", "t:2024-01-05",
+	                                  "day 5 of 1 in 2024 (100)", "!VAL_TYPE", NULL};
+	check_col("{name: d, type: date, format: 'day %d of %m in %Y (100%%)'}", lit);
+}
+
+static void test_date_format_lists(void **state)
+{
+	(void)state;
+	/* the first format that parses wins: ambiguity is the user's choice */
+	static const char *const two[] = {"2024-01-05",   "t:2024-01-05", "05/01/2024",
+	                                  "t:2024-01-05", "5 Jan 2024",   "!VAL_TYPE",
+	                                  "31/02/2024",   "!VAL_TYPE",    NULL};
+	check_col("{name: d, type: date, format: ['%Y-%m-%d', '%d/%m/%Y']}", two);
+	static const char *const us[] = {"02/03/2024", "t:2024-02-03", "13/03/2024", "t:2024-03-13",
+	                                 NULL};
+	check_col("{name: d, type: date, format: ['%m/%d/%Y', '%d/%m/%Y']}", us);
+	sl_schema *s = one_col("{name: d, type: date, format: ['%Y-%m-%d', '%d/%m/%Y']}");
+	assert_int_equal(s->cols[0].nformats, 2);
+	assert_string_equal(s->cols[0].format, "%Y-%m-%d");
+	assert_string_equal(conv(s, "Jan 5"), "!VAL_TYPE");
+	assert_string_equal(msg,
+	                    "d: \"Jan 5\" is not a date in any of the formats %Y-%m-%d, %d/%m/%Y");
+	sl_schema_free(s);
+	assert_bad_col("{name: d, type: date, format: ['%Y-%m-%d', '%d/%m']}",
+	               "v.yaml:3:48: ", "format '%d/%m': a date format needs a year");
+	assert_bad_col("{name: d, type: date, format: ['%Y-%m-%d', '%Y-%m-%d']}",
+	               "v.yaml:3:48: ", "format '%Y-%m-%d' is listed twice");
+	assert_bad_col("{name: d, type: date, format: []}",
+	               "v.yaml:3:35: ", "format has no formats");
+}
+
+static void test_times_12h(void **state)
+{
+	(void)state;
+	static const char *const t12[] = {"12:00 AM", "t:00:00:00", "12:30 PM", "t:12:30:00",
+	                                  "1:05 pm",  "t:13:05:00", "11:59 PM", "t:23:59:00",
+	                                  "13:00 PM", "!VAL_TYPE",  "0:10 AM",  "!VAL_TYPE",
+	                                  "10:10 XM", "!VAL_TYPE",  NULL};
+	check_col("{name: t, type: time, format: '%I:%M %p'}", t12);
+	static const char *const hms[] = {
+	    "23:59:59.123456", "t:23:59:59.123456", "24:00:00.0", "!VAL_TYPE",
+	    "7:5:3.1",         "t:07:05:03.1",      NULL};
+	check_col("{name: t, type: time, format: '%H:%M:%S.%f'}", hms);
+}
+
+static void test_timestamps_zones_and_epoch(void **state)
+{
+	(void)state;
+	/* an offset or Z converts to UTC, stored with Z; no zone: as written */
+	static const char *const iso[] = {"2024-01-05T23:30:00+02:00",
+	                                  "t:2024-01-05T21:30:00Z",
+	                                  "2024-01-05 01:30:00-0130",
+	                                  "t:2024-01-05T03:00:00Z",
+	                                  "2024-01-05T00:30:00+01:00",
+	                                  "t:2024-01-04T23:30:00Z",
+	                                  "2024-01-05T12:00:00Z",
+	                                  "t:2024-01-05T12:00:00Z",
+	                                  "2024-01-05T12:00:00",
+	                                  "t:2024-01-05T12:00:00",
+	                                  "2024-02-30T12:00:00Z",
+	                                  "!VAL_TYPE",
+	                                  "2024-01-05 10:00:00+01",
+	                                  "t:2024-01-05T09:00:00Z",
+	                                  "2024-01-05 10:00:00+1",
+	                                  "!VAL_TYPE",
+	                                  "2024-01-05 10:00:00+01:",
+	                                  "!VAL_TYPE",
+	                                  "2024-01-05 10:00:00+013",
+	                                  "!VAL_TYPE",
+	                                  NULL};
+	check_col("{name: ts, type: timestamp}", iso);
+	static const char *const named[] = {"Fri Jan  5 23:30:00 UTC 2024",
+	                                    "t:2024-01-05T23:30:00Z",
+	                                    "Fri Jan  5 23:30:00 GMT 2024",
+	                                    "t:2024-01-05T23:30:00Z",
+	                                    "Fri Jan  5 23:30:00 CST 2024",
+	                                    "!VAL_TYPE",
+	                                    NULL};
+	check_col("{name: ts, type: timestamp, format: '%a %b %e %H:%M:%S %Z %Y'}", named);
+	static const char *const z[] = {"05/01/2024 23:30 +0530",
+	                                "t:2024-01-05T18:00:00Z",
+	                                "05/01/2024 23:30 Z",
+	                                "t:2024-01-05T23:30:00Z",
+	                                "31/12/9999 23:30 -0100",
+	                                "!VAL_RANGE",
+	                                NULL};
+	check_col("{name: ts, type: timestamp, format: '%d/%m/%Y %H:%M %z'}", z);
+	static const char *const pm[] = {"2024-01-05 11:30:15 PM", "t:2024-01-05T23:30:15", NULL};
+	check_col("{name: ts, type: timestamp, format: '%Y-%m-%d %I:%M:%S %p'}", pm);
+	/* %s: seconds since 1970, UTC */
+	static const char *const epoch[] = {"0",
+	                                    "t:1970-01-01T00:00:00Z",
+	                                    "1704497400",
+	                                    "t:2024-01-05T23:30:00Z",
+	                                    "-1",
+	                                    "t:1969-12-31T23:59:59Z",
+	                                    "253402300799",
+	                                    "t:9999-12-31T23:59:59Z",
+	                                    "253402300800",
+	                                    "!VAL_TYPE",
+	                                    "12a",
+	                                    "!VAL_TYPE",
+	                                    NULL};
+	check_col("{name: ts, type: timestamp, format: '%s'}", epoch);
+	static const char *const epochf[] = {"1704497400.25", "t:2024-01-05T23:30:00.25Z", NULL};
+	check_col("{name: ts, type: timestamp, format: '%s.%f'}", epochf);
+	/* a list mixing zoned and local forms */
+	static const char *const mix[] = {"2024-01-05T23:30:00+02:00", "t:2024-01-05T21:30:00Z",
+	                                  "05/01/2024 23:30", "t:2024-01-05T23:30:00", NULL};
+	check_col("{name: ts, type: timestamp, format: ['%Y-%m-%dT%H:%M:%S%z', '%d/%m/%Y %H:%M']}",
+	          mix);
+}
+
+static void test_format_checks(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *type, *fmt, *why;
+	} bad[] = {
+	    {"date", "%Y-%q", "unknown directive"},
+	    {"date", "%Y %Y %m %d", "appears twice"},
+	    {"date", "%Y %m %B %d", "the same part twice"},
+	    {"date", "%Y %j %d", "%j (day of the year) cannot go with"},
+	    {"date", "%Y %m", "a date format needs"},
+	    {"date", "%Y %m %d %H", "cannot have time or zone"},
+	    {"time", "%I:%M", "%I (12-hour clock) and %p (AM/PM) go together"},
+	    {"time", "%H:%M %p", "%I (12-hour clock) and %p (AM/PM) go together"},
+	    {"time", "%H:%M %Z", "a time format cannot have date or zone"},
+	    {"time", "%H:%M.%f", "%f (fraction of a second) needs %S"},
+	    {"timestamp", "%s %Y", "%s (seconds since 1970, UTC) gives the whole moment"},
+	    {"date", "%s", "%s (seconds since 1970) is for timestamp columns"},
+	    {"timestamp", "%Y-%m-%d %H:%M %z %Z", "the same part twice"},
+	    {"timestamp", "%Y-%m-%d", "a timestamp format needs"},
+	    {"date", "%Y-%m-%d %", "ends with a lone %"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char col[160];
+		snprintf(col, sizeof col, "{name: d, type: %s, format: '%s'}", bad[i].type,
+		         bad[i].fmt);
+		const char *e = bad_col(col);
+		if (!strstr(e, bad[i].why))
+			fail_msg("%s: got \"%s\", want \"%s\"", col, e, bad[i].why);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -420,6 +697,13 @@ int main(void)
 	    cmocka_unit_test(test_decimal_exponents_and_zeros),
 	    cmocka_unit_test(test_decimal_rounding),
 	    cmocka_unit_test(test_boolean_spellings),
+	    cmocka_unit_test(test_patterns_on_characters),
+	    cmocka_unit_test(test_pattern_errors),
+	    cmocka_unit_test(test_date_directives),
+	    cmocka_unit_test(test_date_format_lists),
+	    cmocka_unit_test(test_times_12h),
+	    cmocka_unit_test(test_timestamps_zones_and_epoch),
+	    cmocka_unit_test(test_format_checks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
