@@ -89,10 +89,13 @@ static const struct cand cands[] = {
     {K_DATE, "%B %d %Y"},
     {K_DATE, "%a, %d %b %Y"},
     {K_TIME, ""},
+    {K_TIME, "%H:%M:%S"},
     {K_TIME, "%H:%M"},
     {K_TIME, "%I:%M %p"},
     {K_TIME, "%I:%M:%S %p"},
     {K_TS, ""},
+    {K_TS, "%Y-%m-%d %H:%M:%S"}, /* spelled out: a list cannot name the ISO default */
+    {K_TS, "%Y-%m-%dT%H:%M:%S"},
     {K_TS, "%Y-%m-%d %H:%M"},
     {K_TS, "%Y-%m-%dT%H:%M"},
     {K_TS, "%Y/%m/%d %H:%M:%S"},
@@ -559,6 +562,12 @@ static uint64_t dt_test(struct infer *x, uint64_t set, const sl_str *f)
 	return m;
 }
 
+/* The first candidate of a set: each kind's ISO default comes first. */
+static size_t lowest(uint64_t m)
+{
+	return m ? (size_t)__builtin_ctzll(m) : 0;
+}
+
 static void dt_feed(struct infer *x, struct icol *c, struct dtcover *d, const sl_str *f)
 {
 	if (!d->cover) {
@@ -572,10 +581,23 @@ static void dt_feed(struct infer *x, struct icol *c, struct dtcover *d, const sl
 			return;
 		}
 		/* no single format holds every value: from here on, record which
-		   formats hold each value, for a list of formats */
+		   formats hold each value, for a list of formats. A list cannot
+		   name the ISO default; for dates "%Y-%m-%d" reads a superset of
+		   it and stands in, for times and timestamps the spelled-out
+		   formats do */
 		d->cover = true;
-		if (c->n > 1)
+		size_t iso = lowest(d->all);
+		if (cands[iso].kind != K_DATE && !cands[iso].fmt[0]) {
+			d->all &= ~BIT(iso);
+			d->common &= d->all;
+		}
+		if (c->n > 1) {
+			if (!d->common) {
+				d->alive = false; /* earlier values fitted only the ISO default */
+				return;
+			}
 			dt_add_mask(d, d->common, c->n - 1);
+		}
 	}
 	uint64_t m = dt_test(x, d->all, f);
 	if (!m)
