@@ -59,6 +59,8 @@ extern const char cli_dialect_help[];
 
 /* "64M", "1g", "4096", "2KiB" -> bytes. 0 ok, -1 bad. */
 int cli_parse_size(const char *s, uint64_t *out);
+/* A --delimiter value of 1 to SL_CSV_MAX_DELIM bytes (backslash-t is a TAB): 0, or -1. */
+int cli_parse_delimiter(const char *v, char *out, uint64_t *n);
 /* Whole number, no sign, no junk. 0 ok, -1 bad. */
 int cli_parse_u64(const char *s, uint64_t *out);
 

@@ -11,34 +11,36 @@
 #include "base/base.h"
 #include "cli.h"
 
-static const char help_csv[] = "usage: sluice csv check FILE [options]\n"
-			       "       sluice csv dump FILE [options]\n"
-			       "\n"
-			       "'sluice csv check --help' and 'sluice csv dump --help' tell more.\n";
+static const char help_csv[] =
+    "usage: sluice csv check FILE [options]\n"
+    "       sluice csv dump FILE [options]\n"
+    "\n"
+    "'sluice csv check --help' and 'sluice csv dump --help' tell more.\n";
 
 static const char help_check[] =
-	"usage: sluice csv check FILE [dialect options] [--json] [--threads N] [--chunk-size SIZE]\n"
-	"\n"
-	"Split FILE into chunks at record boundaries and check them on all cores:\n"
-	"records, fields, empty lines, and errors by code with their first positions.\n"
-	"Exit 0 when no record has an error, 3 when some do, 4 when FILE cannot be read.\n"
-	"\n"
-	"  --json              one JSON object on stdout\n"
-	"  --threads N         worker threads (default: all cores)\n"
-	"  --chunk-size SIZE   about this many bytes per chunk (default 64M)\n"
-	"\n";
+    "usage: sluice csv check FILE [dialect options] [--json] [--threads N] [--chunk-size SIZE]\n"
+    "\n"
+    "Check FILE in one sequential read: records, fields, empty lines, lenient\n"
+    "warnings, and errors by code with their first positions. With --threads or\n"
+    "--chunk-size, split it first and parse the chunks in parallel (same report).\n"
+    "Exit 0 when no record has an error, 3 when some do, 4 when FILE cannot be read.\n"
+    "\n"
+    "  --json              one JSON object on stdout\n"
+    "  --threads N         split, and parse the chunks on N threads\n"
+    "  --chunk-size SIZE   about this many bytes per chunk (default 64M)\n"
+    "\n";
 
 static const char help_dump[] =
-	"usage: sluice csv dump FILE|- [dialect options] [--chunk-size SIZE] [--window SIZE]\n"
-	"\n"
-	"Print each record as one JSON array of strings per line; the header (when\n"
-	"there is one) first as {\"header\":[...]}; a record with an error as\n"
-	"{\"error\":\"CODE\",\"record\":N,\"line\":L,\"offset\":B} in its place.\n"
-	"Exit 0 when no record has an error, 3 when some do.\n"
-	"\n"
-	"  --chunk-size SIZE   split first and parse chunk by chunk (same output)\n"
-	"  --window SIZE       read through a buffer of this size (same output)\n"
-	"\n";
+    "usage: sluice csv dump FILE|- [dialect options] [--chunk-size SIZE] [--window SIZE]\n"
+    "\n"
+    "Print each record as one JSON array of strings per line; the header (when\n"
+    "there is one) first as {\"header\":[...]}; a record with an error as\n"
+    "{\"error\":\"CODE\",\"record\":N,\"line\":L,\"offset\":B} in its place.\n"
+    "Exit 0 when no record has an error, 3 when some do.\n"
+    "\n"
+    "  --chunk-size SIZE   split first and parse chunk by chunk (same output)\n"
+    "  --window SIZE       read through a buffer of this size (same output)\n"
+    "\n";
 
 typedef struct csv_args {
 	const char *file;
@@ -67,14 +69,15 @@ static int parse_args(const char *cmd, const char *help, int argc, char **argv, 
 		} else if (!strcmp(s, "--json")) {
 			a->json = true;
 		} else if (!strcmp(s, "--threads") || !strcmp(s, "--chunk-size") ||
-			   !strcmp(s, "--window")) {
+		           !strcmp(s, "--window")) {
 			if (i + 1 >= argc)
 				return cli_usage_error(cmd, "%s needs a value", s);
 			const char *v = argv[++i];
-			int bad = !strcmp(s, "--threads") ? cli_parse_u64(v, &a->threads)
+			int bad = !strcmp(s, "--threads")  ? cli_parse_u64(v, &a->threads)
 			          : !strcmp(s, "--window") ? cli_parse_size(v, &a->window)
 			                                   : cli_parse_size(v, &a->chunk_size);
-			if (bad || (!strcmp(s, "--threads") && (a->threads < 1 || a->threads > 1024)))
+			if (bad ||
+			    (!strcmp(s, "--threads") && (a->threads < 1 || a->threads > 1024)))
 				return cli_usage_error(cmd, "%s: '%s' is not a valid value", s, v);
 			if (!strcmp(s, "--chunk-size") && a->chunk_size == 0)
 				return cli_usage_error(cmd, "--chunk-size must be at least 1 byte");
@@ -112,8 +115,8 @@ static int do_check(int argc, char **argv)
 	rc = sl_csv_check_file(a.file, &a.d, a.scanner, a.chunk_size, (int)a.threads, &r);
 	if (rc < 0) {
 		fprintf(stderr, "sluice csv check: %s: %s (%s)%s%s\n", a.file, sl_error_message(rc),
-			sl_error_name(rc), rc == SL_IO_OPEN ? ": " : "",
-			rc == SL_IO_OPEN ? strerror(errno) : "");
+		        sl_error_name(rc), rc == SL_IO_OPEN ? ": " : "",
+		        rc == SL_IO_OPEN ? strerror(errno) : "");
 		return EXIT_FAILED;
 	}
 	double mbs = r.seconds > 0 ? (double)r.bytes / r.seconds / 1e6 : 0;
@@ -123,13 +126,19 @@ static int do_check(int argc, char **argv)
 		printf(",\"bytes\":%llu,\"records\":%llu,\"fields\":%llu,\"rows_ok\":%llu,"
 		       "\"errors\":%llu,\"empty_lines\":%llu,\"comment_lines\":%llu,\"lines\":%llu,"
 		       "\"chunks\":%zu,\"threads\":%zu,\"scanner\":\"%s\",\"xxh3\":\"%016llx\","
-		       "\"seconds\":%.6f,\"errors_by_code\":{",
+		       "\"seconds\":%.6f,",
 		       (unsigned long long)r.bytes, (unsigned long long)r.records,
 		       (unsigned long long)r.fields, (unsigned long long)r.rows_ok,
 		       (unsigned long long)r.errors, (unsigned long long)r.counts.empty_lines,
-		       (unsigned long long)r.counts.comment_lines, (unsigned long long)r.counts.lines,
-		       r.nchunks, r.threads, sl_csv_scanner_name(sl_csv_scanner_resolve(a.scanner)),
+		       (unsigned long long)r.counts.comment_lines,
+		       (unsigned long long)r.counts.lines, r.nchunks, r.threads,
+		       sl_csv_scanner_name(sl_csv_scanner_resolve(a.scanner)),
 		       (unsigned long long)r.hash, r.seconds);
+		printf("\"warnings\":{\"too_few_fields\":%llu,\"too_many_fields\":%llu,"
+		       "\"stray_quotes\":%llu},\"errors_by_code\":{",
+		       (unsigned long long)r.counts.warn_too_few,
+		       (unsigned long long)r.counts.warn_too_many,
+		       (unsigned long long)r.counts.warn_stray_quote);
 		bool first = true;
 		for (size_t k = 0; k < r.ncodes; k++) {
 			const sl_csv_check_code *c = &r.codes[k];
@@ -148,9 +157,18 @@ static int do_check(int argc, char **argv)
 		       (unsigned long long)r.fields, (unsigned long long)r.counts.empty_lines);
 		if (r.counts.comment_lines)
 			printf(", %llu comment lines", (unsigned long long)r.counts.comment_lines);
-		printf("\n%llu records ok, %llu with errors; %zu chunks on %zu threads (%s), %.3f s, %.0f MB/s\n",
-		       (unsigned long long)r.rows_ok, (unsigned long long)r.errors, r.nchunks, r.threads,
-		       sl_csv_scanner_name(sl_csv_scanner_resolve(a.scanner)), r.seconds, mbs);
+		printf("\n%llu records ok, %llu with errors; %zu chunks on %zu threads (%s), %.3f "
+		       "s, %.0f MB/s\n",
+		       (unsigned long long)r.rows_ok, (unsigned long long)r.errors, r.nchunks,
+		       r.threads, sl_csv_scanner_name(sl_csv_scanner_resolve(a.scanner)), r.seconds,
+		       mbs);
+		if (r.counts.warn_too_few || r.counts.warn_too_many || r.counts.warn_stray_quote)
+			printf(
+			    "warnings (lenient, records kept): %llu with too few fields, %llu with "
+			    "too many, %llu with stray quotes\n",
+			    (unsigned long long)r.counts.warn_too_few,
+			    (unsigned long long)r.counts.warn_too_many,
+			    (unsigned long long)r.counts.warn_stray_quote);
 		for (size_t k = 0; k < r.ncodes; k++) {
 			const sl_csv_check_code *c = &r.codes[k];
 			if (!c->count)
@@ -243,7 +261,7 @@ static int do_dump(int argc, char **argv)
 	fflush(stdout);
 	if (rc < 0) {
 		fprintf(stderr, "sluice csv dump: %s: %s (%s)\n", a.file, sl_error_message(rc),
-			sl_error_name(rc));
+		        sl_error_name(rc));
 		return EXIT_FAILED;
 	}
 	return errors ? EXIT_PARTIAL : EXIT_OK;

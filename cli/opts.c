@@ -10,18 +10,22 @@
 #include "cli.h"
 
 const char cli_dialect_help[] =
-	"dialect options:\n"
-	"  --delimiter C       field delimiter: one byte, or 'tab' / '\\t' / 'space' (default ,)\n"
-	"  --quote C           quote byte, or 'none' (default \")\n"
-	"  --escape C          escape byte inside quotes; the quote itself (default)\n"
-	"                      means doubled quotes; 'none' for no escaping\n"
-	"  --comment C         skip lines that start with C\n"
-	"  --no-header         the first record is data\n"
-	"  --keep-empty-lines  an empty line is a record with one empty field\n"
-	"  --lenient           keep stray quotes as data (no CSV_STRAY_QUOTE)\n"
-	"  --utf8              reject records that are not valid UTF-8\n"
-	"  --max-row SIZE      row limit for CSV_ROW_TOO_LONG (default 8M)\n"
-	"  --scanner NAME      auto, scalar, generic, sse2 or avx2 (same results)\n";
+    "dialect options:\n"
+    "  --delimiter C       field delimiter: 1 to 4 bytes ('||', ', '), or 'tab' / '\\t' /\n"
+    "                      'space'; '\\t' in a longer one is a TAB (default ,)\n"
+    "  --quote C           quote byte, or 'none' (default \")\n"
+    "  --escape C          escape byte inside quotes; the quote itself (default)\n"
+    "                      means doubled quotes; 'none' for no escaping\n"
+    "  --comment C         skip lines that start with C\n"
+    "  --no-header         the first record is data\n"
+    "  --keep-empty-lines  an empty line is a record with one empty field\n"
+    "  --lenient           keep stray quotes as data and records with more or fewer\n"
+    "                      fields as they are (warnings, not errors); the header is\n"
+    "                      one physical line\n"
+    "  --skip-initial-space  spaces after a delimiter are not data\n"
+    "  --utf8              reject records that are not valid UTF-8\n"
+    "  --max-row SIZE      row limit for CSV_ROW_TOO_LONG (default 8M)\n"
+    "  --scanner NAME      auto, scalar, generic, sse2 or avx2 (same results)\n";
 
 int cli_parse_u64(const char *s, uint64_t *out)
 {
@@ -97,8 +101,25 @@ static int parse_byte(const char *v, bool allow_none, int *out)
 	return -1;
 }
 
+int cli_parse_delimiter(const char *v, char *out, uint64_t *n)
+{
+	size_t k = 0;
+	for (size_t i = 0; v[i]; i++) {
+		if (k == SL_CSV_MAX_DELIM)
+			return -1;
+		if (v[i] == '\\' && v[i + 1] == 't') {
+			out[k++] = '\t';
+			i++;
+		} else {
+			out[k++] = v[i];
+		}
+	}
+	*n = k;
+	return k ? 0 : -1;
+}
+
 int cli_dialect_opt(const char *cmd, int argc, char **argv, int *i, sl_csv_dialect *d,
-		    sl_csv_scanner *scanner)
+                    sl_csv_scanner *scanner)
 {
 	const char *a = argv[*i];
 	const char *v = *i + 1 < argc ? argv[*i + 1] : NULL;
@@ -115,6 +136,11 @@ int cli_dialect_opt(const char *cmd, int argc, char **argv, int *i, sl_csv_diale
 	}
 	if (!strcmp(a, "--lenient")) {
 		d->lenient_quotes = true;
+		d->lenient_fields = true;
+		return 1;
+	}
+	if (!strcmp(a, "--skip-initial-space")) {
+		d->skip_initial_space = true;
 		return 1;
 	}
 	if (!strcmp(a, "--utf8")) {
@@ -122,7 +148,7 @@ int cli_dialect_opt(const char *cmd, int argc, char **argv, int *i, sl_csv_diale
 		return 1;
 	}
 	bool takes = !strcmp(a, "--delimiter") || !strcmp(a, "--quote") || !strcmp(a, "--escape") ||
-		     !strcmp(a, "--comment") || !strcmp(a, "--max-row") || !strcmp(a, "--scanner");
+	             !strcmp(a, "--comment") || !strcmp(a, "--max-row") || !strcmp(a, "--scanner");
 	if (!takes)
 		return 0;
 	if (!v)
@@ -134,14 +160,24 @@ int cli_dialect_opt(const char *cmd, int argc, char **argv, int *i, sl_csv_diale
 		d->max_row_bytes = (size_t)n;
 	} else if (!strcmp(a, "--scanner")) {
 		if (sl_csv_scanner_parse(v, scanner) < 0)
-			return cli_usage_error(cmd, "--scanner: '%s' is not auto, scalar, generic, sse2 or avx2", v);
+			return cli_usage_error(
+			    cmd, "--scanner: '%s' is not auto, scalar, generic, sse2 or avx2", v);
 	} else {
 		bool is_delim = !strcmp(a, "--delimiter");
+		if (is_delim && parse_byte(v, false, &c) < 0) {
+			char dl[SL_CSV_MAX_DELIM];
+			if (cli_parse_delimiter(v, dl, &n) < 0)
+				return cli_usage_error(cmd, "--delimiter: '%s' is not 1 to 4 bytes",
+				                       v);
+			sl_csv_dialect_set_delimiter(d, dl, (size_t)n);
+			return 1;
+		}
 		if (parse_byte(v, !is_delim, &c) < 0)
 			return cli_usage_error(cmd, "%s: '%s' is not a single byte%s", a, v,
-					       is_delim ? " (or 'tab')" : " (or 'none')");
+			                       is_delim ? " (or 'tab')" : " (or 'none')");
 		if (is_delim) {
-			d->delimiter = (unsigned char)c;
+			char one = (char)c;
+			sl_csv_dialect_set_delimiter(d, &one, 1);
 		} else if (!strcmp(a, "--quote")) {
 			bool esc_follows = d->escape == d->quote;
 			d->quote = c;

@@ -7,14 +7,22 @@
  */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../tests/csv/oracle.h"
 
+/* b[0] % 6 picks a one-byte delimiter; (b[1] >> 2) % 8 >= 4 a multi-byte
+   one instead (self-overlapping "||" and "aba", ", " and a 4-byte UTF-8
+   character); b[2] bit 6 skip_initial_space, bit 7 lenient_fields. */
 static void pick_dialect(const uint8_t *b, sl_csv_dialect *d)
 {
 	static const char delims[] = ",;|\t a";
+	static const char *const multi[] = {"||", ", ", "aba", "\xF0\x9F\xA6\x86"};
 	sl_csv_dialect_init(d);
 	d->delimiter = (unsigned char)delims[b[0] % 6];
+	unsigned m = (b[1] >> 2) % 8;
+	if (m >= 4)
+		sl_csv_dialect_set_delimiter(d, multi[m - 4], strlen(multi[m - 4]));
 	switch (b[1] % 4) {
 	case 0:
 		break;
@@ -35,6 +43,8 @@ static void pick_dialect(const uint8_t *b, sl_csv_dialect *d)
 	d->validate_utf8 = b[2] & 8;
 	d->comment = (b[2] & 16) ? '#' : SL_CSV_NONE;
 	d->max_row_bytes = (b[2] & 32) ? 64 : 100000;
+	d->skip_initial_space = (b[2] & 64) && d->delimiter != ' ';
+	d->lenient_fields = b[2] & 128;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -57,7 +67,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 
 	static const sl_csv_scanner scanners[] = {SL_CSV_SCAN_SCALAR, SL_CSV_SCAN_GENERIC,
-						  SL_CSV_SCAN_SSE2, SL_CSV_SCAN_AVX2};
+	                                          SL_CSV_SCAN_SSE2, SL_CSV_SCAN_AVX2};
 	for (size_t s = 0; s < sizeof scanners / sizeof scanners[0]; s++) {
 		for (int mode = 0; mode < 3; mode++) {
 			oracle_opts o = ref;
@@ -70,11 +80,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				continue;
 			if (oracle_run(csv, n, &o, &got) < 0 || got.len != want.len ||
 			    memcmp(got.p, want.p, want.len) != 0) {
-				fprintf(stderr, "mismatch: scanner %s mode %d step %zu\n--- want\n%.*s--- got\n%.*s",
-					sl_csv_scanner_name(o.scanner), mode, step, (int)want.len, want.p,
-					(int)got.len, got.p);
+				fprintf(stderr,
+				        "mismatch: scanner %s mode %d step %zu\n--- want\n%.*s--- "
+				        "got\n%.*s",
+				        sl_csv_scanner_name(o.scanner), mode, step, (int)want.len,
+				        want.p, (int)got.len, got.p);
 				abort();
 			}
+		}
+	}
+	for (size_t s = 0; s < sizeof scanners / sizeof scanners[0]; s++) {
+		if (oracle_check_agree(csv, n, &ref.d, scanners[s], step) < 0) {
+			fprintf(stderr, "csv check in one pass differs: scanner %s step %zu\n",
+			        sl_csv_scanner_name(scanners[s]), step);
+			abort();
 		}
 	}
 	sl_buf_free(&want);

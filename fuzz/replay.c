@@ -35,7 +35,9 @@ static void run_file(const char *path, int raw)
 		LLVMFuzzerTestOneInput(buf + 4, (size_t)n);
 	} else {
 		/* corpus CSVs: several dialects and window steps */
-		static const uint8_t pre[][4] = {{0, 0, 1, 0}, {0, 0, 2, 6}, {1, 1, 12, 62}, {2, 0, 21, 63}, {0, 2, 36, 1}};
+		static const uint8_t pre[][4] = {{0, 0, 1, 0},    {0, 0, 2, 6},    {1, 1, 12, 62},
+		                                  {2, 0, 21, 63},  {0, 2, 36, 1},   {0, 16, 193, 5},
+		                                  {0, 20, 65, 63}, {0, 25, 129, 7}, {0, 28, 1, 64}};
 		for (size_t i = 0; i < sizeof pre / sizeof pre[0]; i++) {
 			memcpy(buf, pre[i], 4);
 			LLVMFuzzerTestOneInput(buf, (size_t)n + 4);

@@ -38,26 +38,38 @@
 extern "C" {
 #endif
 
-#define SL_CSV_NONE (-1)                        /* no quote / escape / comment byte */
+#define SL_CSV_NONE            (-1)               /* no quote / escape / comment byte */
 #define SL_CSV_DEFAULT_MAX_ROW (8u * 1024 * 1024) /* CSV_ROW_TOO_LONG above this */
-#define SL_CSV_RAW_PREFIX 4096 /* bytes of raw record kept for a too-long record */
-#define SL_CSV_MAX_FIELDS 65536 /* fields kept per record; more: CSV_TOO_MANY_FIELDS */
+#define SL_CSV_RAW_PREFIX      4096  /* bytes of raw record kept for a too-long record */
+#define SL_CSV_MAX_FIELDS      65536 /* fields kept per record; more: CSV_TOO_MANY_FIELDS */
+#define SL_CSV_MAX_DELIM       4     /* bytes in a delimiter */
 
 typedef struct sl_csv_dialect {
-	unsigned char delimiter; /* any byte but CR, LF and the quote; default ',' */
-	int quote;               /* quote byte, or SL_CSV_NONE to read quotes as data; default '"' */
-	int escape;      /* == quote: doubled quotes (default); another byte: that byte escapes
-			    a quote or itself inside quotes; SL_CSV_NONE: no escaping */
-	int comment;     /* lines starting with this byte are skipped; default SL_CSV_NONE */
-	bool header;     /* the first record names the columns; default true */
-	bool skip_empty_lines; /* default true; when false an empty line is a record
-				  with one empty field */
-	bool lenient_quotes;   /* keep stray quotes as data instead of CSV_STRAY_QUOTE */
-	bool validate_utf8;    /* CSV_INVALID_UTF8 for records that are not UTF-8 */
-	size_t max_row_bytes;  /* default SL_CSV_DEFAULT_MAX_ROW */
+	unsigned char delimiter;     /* the delimiter's first (or only) byte; default ',' */
+	unsigned char delimiter_len; /* 1..SL_CSV_MAX_DELIM bytes (0 reads as 1); set a
+	                                multi-byte one with sl_csv_dialect_set_delimiter() */
+	unsigned char delimiter_tail[SL_CSV_MAX_DELIM - 1]; /* its bytes after the first */
+	int quote;   /* quote byte, or SL_CSV_NONE to read quotes as data; default '"' */
+	int escape;  /* == quote: doubled quotes (default); another byte: that byte escapes
+	                a quote or itself inside quotes; SL_CSV_NONE: no escaping */
+	int comment; /* lines starting with this byte are skipped; default SL_CSV_NONE */
+	bool header; /* the first record names the columns; default true */
+	bool skip_empty_lines;   /* default true; when false an empty line is a record
+	                            with one empty field */
+	bool lenient_quotes;     /* keep stray quotes as data instead of CSV_STRAY_QUOTE */
+	bool lenient_fields;     /* keep records with more or fewer fields than expected
+	                            (rec.warning says which) and read the header as one
+	                            physical line; --lenient and `lenient: true` set both */
+	bool skip_initial_space; /* spaces (0x20) at the start of a field are not data */
+	bool validate_utf8;      /* CSV_INVALID_UTF8 for records that are not UTF-8 */
+	size_t max_row_bytes;    /* default SL_CSV_DEFAULT_MAX_ROW */
 } sl_csv_dialect;
 
 void sl_csv_dialect_init(sl_csv_dialect *d);
+/* Set the delimiter to the n bytes at s (1..SL_CSV_MAX_DELIM): 0, or SL_CONFIG. */
+int sl_csv_dialect_set_delimiter(sl_csv_dialect *d, const char *s, size_t n);
+/* The delimiter's bytes into out (room for SL_CSV_MAX_DELIM); returns their count. */
+size_t sl_csv_dialect_delimiter(const sl_csv_dialect *d, char *out);
 /* 0 when usable; else SL_CONFIG and *why (static text) says what is wrong. */
 int sl_csv_dialect_check(const sl_csv_dialect *d, const char **why);
 
@@ -87,16 +99,19 @@ typedef struct sl_csv_pos {
 typedef struct sl_csv_record {
 	const sl_str *fields; /* field values; valid until the next call on the parser */
 	size_t nfields;       /* values given: 0 for a data record with an error (the
-				 header keeps its values even then) */
+	                         header keeps its values even then) */
 	size_t nfields_seen;  /* fields the record has (may exceed nfields) */
 	uint64_t record;      /* 1-based data record number; 0 for the header */
 	uint64_t line;        /* physical line where the record starts */
 	uint64_t offset;      /* byte offset of its first byte */
 	sl_str raw;           /* its bytes without the line break; for CSV_ROW_TOO_LONG
-				 and CSV_UNTERMINATED_QUOTE above the row limit, the
-				 first SL_CSV_RAW_PREFIX bytes */
+	                         and CSV_UNTERMINATED_QUOTE above the row limit, the
+	                         first SL_CSV_RAW_PREFIX bytes */
 	uint64_t raw_len;     /* its full length in bytes */
 	int error;            /* 0 or an SL_CSV_* code */
+	int warning;          /* lenient mode, when error is 0: SL_CSV_TOO_FEW_FIELDS or
+	                         SL_CSV_TOO_MANY_FIELDS (kept with its nfields values),
+	                         else SL_CSV_STRAY_QUOTE (stray quotes kept as data), else 0 */
 	bool is_header;
 } sl_csv_record;
 
@@ -106,7 +121,9 @@ typedef struct sl_csv_counts {
 	uint64_t empty_lines;   /* skipped empty lines */
 	uint64_t comment_lines; /* skipped comment lines */
 	uint64_t lines;         /* line breaks seen (physical lines = lines + 1 if the
-				   input does not end with a line break) */
+	                           input does not end with a line break) */
+	/* lenient-mode warnings (records with that rec.warning, header included) */
+	uint64_t warn_too_few, warn_too_many, warn_stray_quote;
 } sl_csv_counts;
 
 /*
@@ -142,11 +159,15 @@ int sl_csv_next(sl_csv_parser *p, sl_csv_record *rec);
    header, when there is one, must already have been read with sl_csv_next. */
 int sl_csv_skip(sl_csv_parser *p, uint64_t stop_at);
 
-size_t sl_csv_consumed(const sl_csv_parser *p); /* bytes of the window consumed */
+size_t sl_csv_consumed(const sl_csv_parser *p);     /* bytes of the window consumed */
 sl_csv_pos sl_csv_position(const sl_csv_parser *p); /* where the next record starts */
 const sl_csv_counts *sl_csv_counts_get(const sl_csv_parser *p);
 size_t sl_csv_expected_fields(const sl_csv_parser *p); /* 0 until known */
-/* Header names after the header was read (views valid for the parser's life). */
+/* Header names after the header was read (views valid for the parser's life).
+   In lenient mode (lenient_fields) *n is what ingest maps columns by: the
+   fields the header line really has, and the count records are compared
+   with; a data record's own count is rec.nfields (values beyond *n are extra,
+   missing trailing ones are absent, rec.warning says which). */
 const sl_str *sl_csv_header(const sl_csv_parser *p, size_t *n);
 
 /*
@@ -160,7 +181,7 @@ typedef struct sl_csv_reader sl_csv_reader;
 /* bufsize 0 picks the default (1 MiB). The parser is created and owned by
    the reader; configure it with sl_csv_reader_parser() before the first read. */
 int sl_csv_reader_new(const sl_csv_dialect *d, sl_csv_scanner s, sl_read_fn fn, void *ctx,
-		      size_t bufsize, sl_csv_reader **out);
+                      size_t bufsize, sl_csv_reader **out);
 void sl_csv_reader_free(sl_csv_reader *r);
 sl_csv_parser *sl_csv_reader_parser(sl_csv_reader *r);
 /* 1 record, 0 end of input, <0 error (SL_NOMEM, or the read function's code). */
@@ -190,27 +211,31 @@ typedef struct sl_csv_chunk {
 typedef struct sl_csv_plan {
 	sl_csv_chunk *chunks;
 	size_t nchunks;
-	uint64_t bytes;        /* file size */
-	uint64_t hash;         /* XXH3-64 of the whole file */
-	sl_csv_counts counts;  /* over the whole file */
+	uint64_t bytes;       /* file size */
+	uint64_t hash;        /* XXH3-64 of the whole file */
+	sl_csv_counts counts; /* over the whole file */
 	size_t expected_fields;
-	char **header;         /* header names (NUL-terminated copies), or NULL */
+	char **header; /* header names (NUL-terminated copies), or NULL */
 	size_t nheader;
-	uint64_t header_line;  /* where the header was; 0 if none */
-	int header_error;      /* structural error of the header record, or 0 */
+	uint64_t header_line; /* where the header was; 0 if none */
+	int header_error;     /* structural error of the header record, or 0 */
 } sl_csv_plan;
 
 int sl_csv_split(int fd, const sl_csv_dialect *d, sl_csv_scanner s, uint64_t chunk_size,
-		 sl_csv_plan *out);
+                 sl_csv_plan *out);
 void sl_csv_plan_free(sl_csv_plan *plan);
 
 /* A parser set to parse chunk i of a plan (sl_csv_parser_start_at done). */
 int sl_csv_chunk_reader_new(const sl_csv_plan *plan, size_t i, int fd, const sl_csv_dialect *d,
-			    sl_csv_scanner s, sl_fd_range *range, sl_csv_reader **out);
+                            sl_csv_scanner s, sl_fd_range *range, sl_csv_reader **out);
 
 /*
- * Check: split a file and parse its chunks on `threads` threads, counting
- * records, fields and errors by code with the first few positions of each.
+ * Check: count records, fields, lenient warnings and errors by code with the
+ * first few positions of each. threads <= 0 with chunk_size 0: in one
+ * sequential read (the split in check mode: records as expected are counted
+ * on the fast path, every other one is built and finished). Otherwise split
+ * the file and parse its chunks on `threads` threads (<= 0: all cores). Both
+ * give the same result but nchunks and threads.
  */
 #define SL_CSV_CHECK_FIRST 5
 
@@ -227,7 +252,7 @@ typedef struct sl_csv_check_code {
 
 typedef struct sl_csv_check_result {
 	uint64_t bytes, records, fields, rows_ok, errors;
-	sl_csv_counts counts;
+	sl_csv_counts counts; /* warn_* summed over the file */
 	size_t nchunks, threads;
 	uint64_t hash;
 	sl_csv_check_code codes[8]; /* one per SL_CSV_* code, in table order; count 0 if none */
@@ -236,7 +261,7 @@ typedef struct sl_csv_check_result {
 } sl_csv_check_result;
 
 int sl_csv_check_file(const char *path, const sl_csv_dialect *d, sl_csv_scanner s,
-		      uint64_t chunk_size, int threads, sl_csv_check_result *out);
+                      uint64_t chunk_size, int threads, sl_csv_check_result *out);
 
 #ifdef __cplusplus
 }

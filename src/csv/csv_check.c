@@ -26,6 +26,7 @@ static int code_slot(int code)
 
 typedef struct chunk_result {
 	uint64_t records, fields, empty, comments;
+	uint64_t warn_few, warn_many, warn_quote;
 	sl_csv_check_code codes[NCODES];
 	int rc;
 } chunk_result;
@@ -38,6 +39,23 @@ typedef struct check_job {
 	chunk_result *res;
 	atomic_size_t next;
 } check_job;
+
+/* Count a record's error (first positions too) in r. */
+static void tally(chunk_result *r, const sl_csv_record *rec)
+{
+	int k = code_slot(rec->error);
+	if (k < 0)
+		return;
+	sl_csv_check_code *c = &r->codes[k];
+	if (c->nfirst < SL_CSV_CHECK_FIRST)
+		c->first[c->nfirst++] = (sl_csv_error_pos){rec->record, rec->line, rec->offset};
+	c->count++;
+}
+
+static void tally_cb(void *ctx, const sl_csv_record *rec)
+{
+	tally(ctx, rec);
+}
 
 static void check_chunk(check_job *j, size_t i)
 {
@@ -53,18 +71,15 @@ static void check_chunk(check_job *j, size_t i)
 			r->fields += rec.nfields_seen;
 		}
 		/* an error in the header counts too (as record 0), as in dump */
-		int k = code_slot(rec.error);
-		if (k < 0)
-			continue;
-		sl_csv_check_code *c = &r->codes[k];
-		if (c->nfirst < SL_CSV_CHECK_FIRST)
-			c->first[c->nfirst++] = (sl_csv_error_pos){rec.record, rec.line, rec.offset};
-		c->count++;
+		tally(r, &rec);
 	}
 	if (rd) {
 		const sl_csv_counts *n = sl_csv_counts_get(sl_csv_reader_parser(rd));
 		r->empty = n->empty_lines;
 		r->comments = n->comment_lines;
+		r->warn_few = n->warn_too_few;
+		r->warn_many = n->warn_too_many;
+		r->warn_quote = n->warn_stray_quote;
 	}
 	r->rc = rc;
 	sl_csv_reader_free(rd);
@@ -82,8 +97,48 @@ static void *worker(void *arg)
 	return NULL;
 }
 
+/* The merged totals of the codes; rows_ok. */
+static void sum_codes(sl_csv_check_result *out, int header_error)
+{
+	for (int k = 0; k < NCODES; k++)
+		out->errors += out->codes[k].count;
+	out->rows_ok = out->records - (out->errors - (header_error ? 1 : 0));
+}
+
+/*
+ * One sequential read: the split in check mode counts the records that are
+ * as expected on the fast path (fields included) and builds every other one
+ * with the state machine, so it knows its code and position. What the
+ * parallel check gives, without reading the file a second time.
+ */
+static int check_one_pass(int fd, const sl_csv_dialect *d, sl_csv_scanner s,
+                          sl_csv_check_result *out)
+{
+	chunk_result r = {0};
+	csv_check chk = {.on_record = tally_cb, .ctx = &r};
+	sl_csv_plan plan;
+	int rc = sl__csv_split_check(fd, d, s, 0, &plan, &chk);
+	if (rc < 0)
+		return rc;
+	out->bytes = plan.bytes;
+	out->hash = plan.hash;
+	out->nchunks = 1;
+	out->threads = 1;
+	out->counts = plan.counts;
+	out->records = plan.counts.records;
+	out->fields = chk.fields;
+	for (int k = 0; k < NCODES; k++) {
+		out->codes[k] = r.codes[k];
+		out->codes[k].code = SL_CSV_TOO_FEW_FIELDS - k;
+	}
+	out->ncodes = NCODES;
+	sum_codes(out, plan.header_error);
+	sl_csv_plan_free(&plan);
+	return 0;
+}
+
 int sl_csv_check_file(const char *path, const sl_csv_dialect *d, sl_csv_scanner s,
-		      uint64_t chunk_size, int threads, sl_csv_check_result *out)
+                      uint64_t chunk_size, int threads, sl_csv_check_result *out)
 {
 	int rc = 0, fd = -1;
 	sl_csv_plan plan = {0};
@@ -95,6 +150,10 @@ int sl_csv_check_file(const char *path, const sl_csv_dialect *d, sl_csv_scanner 
 	memset(out, 0, sizeof *out);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
 		rc = SL_IO_OPEN;
+		goto out;
+	}
+	if (threads <= 0 && chunk_size == 0) {
+		rc = check_one_pass(fd, d, s, out);
 		goto out;
 	}
 	if ((rc = sl_csv_split(fd, d, s, chunk_size, &plan)) < 0)
@@ -131,6 +190,7 @@ int sl_csv_check_file(const char *path, const sl_csv_dialect *d, sl_csv_scanner 
 	out->counts = plan.counts;
 	out->counts.empty_lines = 0;
 	out->counts.comment_lines = 0;
+	out->counts.warn_too_few = out->counts.warn_too_many = out->counts.warn_stray_quote = 0;
 	for (int k = 0; k < NCODES; k++)
 		out->codes[k].code = SL_CSV_TOO_FEW_FIELDS - k;
 	out->ncodes = NCODES;
@@ -144,17 +204,20 @@ int sl_csv_check_file(const char *path, const sl_csv_dialect *d, sl_csv_scanner 
 		out->fields += r->fields;
 		out->counts.empty_lines += r->empty;
 		out->counts.comment_lines += r->comments;
+		out->counts.warn_too_few += r->warn_few;
+		out->counts.warn_too_many += r->warn_many;
+		out->counts.warn_stray_quote += r->warn_quote;
 		for (int k = 0; k < NCODES; k++) {
 			sl_csv_check_code *dst = &out->codes[k], *src = &r->codes[k];
 			for (size_t f = 0; f < src->nfirst && dst->nfirst < SL_CSV_CHECK_FIRST; f++)
 				dst->first[dst->nfirst++] = src->first[f];
 			dst->count += src->count;
-			out->errors += src->count;
 		}
 	}
-	out->rows_ok = out->records - (out->errors - (plan.header_error ? 1 : 0));
+	sum_codes(out, plan.header_error);
 	/* Counts add up: what the parallel parse found must be what the split counted. */
-	if (out->records != plan.counts.records || out->counts.empty_lines != plan.counts.empty_lines ||
+	if (out->records != plan.counts.records ||
+	    out->counts.empty_lines != plan.counts.empty_lines ||
 	    out->counts.comment_lines != plan.counts.comment_lines)
 		rc = SL_INTERNAL;
 out:

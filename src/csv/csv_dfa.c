@@ -28,33 +28,66 @@ enum { ST_S, ST_U, ST_Q, ST_QX, ST_QE };
 /* The machine's registers for one record. */
 typedef struct dfa {
 	int state;
-	size_t fs;      /* start of the current field (build mode) */
-	size_t nf;      /* fields counted (skip mode) */
+	size_t fs; /* start of the current field (build mode) */
+	size_t qs; /* where the last quoted field opened */
+	size_t nf; /* fields counted (skip mode) */
 	int err;
+	bool warn;      /* lenient: a stray quote kept as data */
+	bool partial;   /* stopped before a delimiter the window cuts off */
 	uint64_t lines; /* line breaks inside quotes */
 } dfa;
 
+/* Is the delimiter at b[i] (its first byte is there)? 1 yes, 0 no, -1 the
+   window [.., n) ends inside what may be one and more input will come. */
+static inline int delim_at(const sl_csv_parser *p, const unsigned char *b, size_t i, size_t n,
+                           bool fin)
+{
+	size_t dl = p->dlen;
+	if (dl == 1)
+		return 1;
+	size_t have = n - i - 1 < dl - 1 ? n - i - 1 : dl - 1;
+	if (memcmp(b + i + 1, p->d.delimiter_tail, have) != 0)
+		return 0;
+	return have == dl - 1 ? 1 : fin ? 0 : -1;
+}
 
 /*
- * Run from window index i until a record ends or the window does. Returns
- * the index of the line break that ends the record, or p->len. With `build`
- * the fields are pushed; without, only counted (a record too long to keep).
+ * Run from window index i until a record ends or index n does (`fin`: the
+ * input ends at n). Returns the index of the line break that ends the
+ * record, or where it stopped (n, or before a cut-off delimiter with
+ * m->partial). With `build` the fields are pushed; without, only counted (a
+ * record too long to keep). `cls` is p->cls, or p->cls_nq to read quotes as
+ * data.
  */
-static size_t dfa_run(sl_csv_parser *p, dfa *m, size_t i, bool build, bool prev_cr)
+static size_t dfa_run(sl_csv_parser *p, dfa *m, size_t i, size_t n, bool fin, bool build,
+                      bool prev_cr, const unsigned char *cls)
 {
 	const unsigned char *b = (const unsigned char *)p->buf;
-	const unsigned char *cls = p->cls;
 	const bool doubling = p->d.escape == p->d.quote;
 	const bool lenient = p->d.lenient_quotes;
+	const bool sis = p->d.skip_initial_space;
 	int st = m->state;
-	size_t n = p->len;
 
 	for (; i < n; i++) {
 		unsigned c = cls[b[i]];
+		if (c == CC_DELIM && st != ST_Q && st != ST_QX && p->dlen > 1) {
+			int r = delim_at(p, b, i, n, fin);
+			if (r < 0) {
+				m->partial = true;
+				break;
+			}
+			if (r == 0)
+				c = CC_OTHER;
+		}
 		switch (st) {
 		case ST_S:
 			if (c == CC_QUOTE) {
+				m->qs = i;
 				st = ST_Q;
+				continue;
+			}
+			if (sis && b[i] == ' ') {
+				m->fs = i + 1; /* a space at the start of a field is not data */
 				continue;
 			}
 			/* the first byte of an unquoted field */
@@ -68,13 +101,17 @@ static size_t dfa_run(sl_csv_parser *p, dfa *m, size_t i, bool build, bool prev_
 				} else {
 					m->nf++;
 				}
+				i += p->dlen - 1;
 				m->fs = i + 1;
 				st = ST_S;
 			} else if (c == CC_CR || c == CC_LF) {
 				goto end;
 			} else {
-				if (c == CC_QUOTE && !lenient && !m->err)
-					m->err = SL_CSV_STRAY_QUOTE;
+				if (c == CC_QUOTE) {
+					if (!lenient && !m->err)
+						m->err = SL_CSV_STRAY_QUOTE;
+					m->warn = true;
+				}
 				st = ST_U;
 			}
 			break;
@@ -97,6 +134,7 @@ static size_t dfa_run(sl_csv_parser *p, dfa *m, size_t i, bool build, bool prev_
 			} else {
 				if (!lenient && !m->err)
 					m->err = SL_CSV_STRAY_QUOTE;
+				m->warn = true;
 				st = ST_U;
 			}
 			break;
@@ -148,17 +186,19 @@ static int comment_step(sl_csv_parser *p)
 static int skip_step(sl_csv_parser *p)
 {
 	csv_skip *k = &p->skip;
-	dfa m = {.state = k->state, .nf = k->nf, .err = k->error};
+	dfa m = {.state = k->state, .nf = k->nf, .err = k->error, .warn = k->warn};
 	size_t start = p->pos;
-	size_t i = dfa_run(p, &m, start, false, k->prev_cr);
+	size_t i = dfa_run(p, &m, start, p->len, p->final, false, k->prev_cr,
+	                   k->noquote ? p->cls_nq : p->cls);
 	keep_prefix(p, p->buf + start, i - start);
 	k->len += i - start;
 	p->line += m.lines;
-	if (i == p->len && !p->final) {
+	if (m.partial || (i == p->len && !p->final)) {
 		k->state = m.state;
 		k->nf = m.nf;
 		k->error = m.err;
-		k->prev_cr = i > start && p->buf[i - 1] == '\r';
+		k->warn = m.warn;
+		k->prev_cr = i > start ? p->buf[i - 1] == '\r' : k->prev_cr;
 		p->pos = i;
 		return STEP_MORE;
 	}
@@ -169,9 +209,9 @@ static int skip_step(sl_csv_parser *p)
 	c->line = k->line;
 	c->nf = m.nf + 1;
 	c->toolong = true;
-	c->error = (m.state == ST_Q || m.state == ST_QX) && i == p->len
-			   ? SL_CSV_UNTERMINATED_QUOTE
-			   : SL_CSV_ROW_TOO_LONG;
+	c->warn_quote = m.warn;
+	c->error = (m.state == ST_Q || m.state == ST_QX) && i == p->len ? SL_CSV_UNTERMINATED_QUOTE
+	                                                                : SL_CSV_ROW_TOO_LONG;
 	if (i < p->len) {
 		p->pos = sl__csv_after_break(p, i);
 		p->line++;
@@ -179,6 +219,55 @@ static int skip_step(sl_csv_parser *p)
 		p->pos = i;
 	}
 	return STEP_RECORD;
+}
+
+/*
+ * The header in lenient mode (lenient_fields) is one physical line, so a
+ * damaged header cannot take later lines with it: a quoted field that does
+ * not close on the line is read, from its opening quote to the line's end,
+ * as unquoted text (the quote is a stray quote). A header line longer than
+ * the row limit is counted with every quote as data, the same in one window
+ * and across many (it cannot be held to be read again).
+ * Returns the line's end (its line break, or the end of the input), or
+ * SIZE_MAX when the window ends first (p->skip set up if it is too long).
+ */
+static size_t header_line(sl_csv_parser *p, dfa *m, size_t i)
+{
+	const char *b = p->buf;
+	size_t n = p->len, e = i;
+	while (e < n && b[e] != '\r' && b[e] != '\n')
+		e++;
+	if (e == n && !p->final) {
+		if (n - i <= p->d.max_row_bytes)
+			return SIZE_MAX;
+		csv_skip *k = &p->skip;
+		memset(k, 0, sizeof *k);
+		k->active = true;
+		k->noquote = true;
+		k->state = ST_S;
+		k->offset = p->abs + i;
+		k->line = p->line;
+		sl_buf_reset(&p->prefix);
+		return SIZE_MAX; /* skip_step reads it from i */
+	}
+	if (e - i > p->d.max_row_bytes) {
+		dfa_run(p, m, i, e, true, true, false, p->cls_nq);
+		return e;
+	}
+	dfa_run(p, m, i, e, true, true, false, p->cls);
+	if (m->state == ST_Q || m->state == ST_QX) {
+		size_t qs = m->qs;
+		p->cur.nf = 0;
+		p->cur.quoted = false;
+		*m = (dfa){.state = ST_S, .fs = i};
+		dfa_run(p, m, i, qs, true, true, false, p->cls);
+		if (!p->d.lenient_quotes && !m->err)
+			m->err = SL_CSV_STRAY_QUOTE;
+		m->warn = true;
+		m->state = ST_S;
+		dfa_run(p, m, qs, e, true, true, false, p->cls_nq);
+	}
+	return e;
 }
 
 int sl__csv_dfa_step(sl_csv_parser *p)
@@ -206,28 +295,37 @@ int sl__csv_dfa_step(sl_csv_parser *p)
 	cur->start = i;
 	cur->line = p->line;
 	dfa m = {.state = ST_S, .fs = i};
-	size_t e = dfa_run(p, &m, i, true, false);
+	size_t e;
+	if (!p->header_done && p->d.header && p->d.lenient_fields) {
+		e = header_line(p, &m, i);
+		if (e == SIZE_MAX)
+			return p->skip.active ? skip_step(p) : STEP_MORE;
+	} else {
+		e = dfa_run(p, &m, i, n, p->final, true, false, p->cls);
+	}
 	if (p->oom)
 		return STEP_MORE;
 
-	if (e == n && !p->final) {
+	if (m.partial || (e == n && !p->final)) {
 		if (n - i <= p->d.max_row_bytes)
 			return STEP_MORE; /* read it again whole with more input */
 		/* Too long to hold: skip it from here on, keeping a prefix. */
 		csv_skip *k = &p->skip;
 		k->active = true;
 		k->comment = false;
+		k->noquote = false;
 		k->state = m.state;
 		k->nf = cur->nf > 0 ? cur->nf : 0;
 		k->error = m.err;
-		k->prev_cr = b[n - 1] == '\r';
+		k->warn = m.warn;
+		k->prev_cr = e > i && b[e - 1] == '\r';
 		k->offset = p->abs + i;
 		k->line = cur->line;
-		k->len = n - i;
+		k->len = e - i;
 		sl_buf_reset(&p->prefix);
-		keep_prefix(p, p->buf + i, n - i);
+		keep_prefix(p, p->buf + i, e - i);
 		p->line += m.lines;
-		p->pos = n;
+		p->pos = e;
 		return STEP_MORE;
 	}
 
@@ -235,6 +333,7 @@ int sl__csv_dfa_step(sl_csv_parser *p)
 		return STEP_MORE;
 	cur->end = e;
 	cur->error = m.err;
+	cur->warn_quote = m.warn;
 	p->line += m.lines;
 	if (e < n) {
 		p->pos = sl__csv_after_break(p, e);

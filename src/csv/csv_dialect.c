@@ -9,6 +9,7 @@ void sl_csv_dialect_init(sl_csv_dialect *d)
 {
 	memset(d, 0, sizeof *d);
 	d->delimiter = ',';
+	d->delimiter_len = 1;
 	d->quote = '"';
 	d->escape = '"';
 	d->comment = SL_CSV_NONE;
@@ -22,28 +23,60 @@ static bool is_byte(int c)
 	return c >= 0 && c <= 255;
 }
 
+int sl_csv_dialect_set_delimiter(sl_csv_dialect *d, const char *s, size_t n)
+{
+	if (n < 1 || n > SL_CSV_MAX_DELIM)
+		return SL_CONFIG;
+	d->delimiter = (unsigned char)s[0];
+	d->delimiter_len = (unsigned char)n;
+	memset(d->delimiter_tail, 0, sizeof d->delimiter_tail);
+	memcpy(d->delimiter_tail, s + 1, n - 1);
+	return 0;
+}
+
+size_t sl_csv_dialect_delimiter(const sl_csv_dialect *d, char *out)
+{
+	size_t n = d->delimiter_len > 1 ? d->delimiter_len : 1;
+	out[0] = (char)d->delimiter;
+	memcpy(out + 1, d->delimiter_tail, n - 1);
+	return n;
+}
+
+/* Does the delimiter contain byte c? */
+static bool in_delim(const sl_csv_dialect *d, int c)
+{
+	char b[SL_CSV_MAX_DELIM];
+	size_t n = sl_csv_dialect_delimiter(d, b);
+	return c != SL_CSV_NONE && memchr(b, c, n) != NULL;
+}
+
 int sl_csv_dialect_check(const sl_csv_dialect *d, const char **why)
 {
 	const char *w = NULL;
 	int dl = d->delimiter;
-	if (dl == '\r' || dl == '\n')
+	if (d->delimiter_len > SL_CSV_MAX_DELIM)
+		w = "the delimiter is at most 4 bytes";
+	else if (in_delim(d, '\r') || in_delim(d, '\n'))
 		w = "the delimiter cannot be a line break";
+	else if (d->skip_initial_space && dl == ' ')
+		w = "skip_initial_space cannot go with a delimiter that starts with a space";
+	else if (d->skip_initial_space && d->quote == ' ')
+		w = "skip_initial_space cannot go with a space as the quote";
 	else if (d->quote != SL_CSV_NONE && !is_byte(d->quote))
 		w = "the quote must be one byte";
-	else if (d->quote == '\r' || d->quote == '\n' || d->quote == dl)
+	else if (d->quote == '\r' || d->quote == '\n' || in_delim(d, d->quote))
 		w = "the quote cannot be a line break or the delimiter";
 	else if (d->escape != SL_CSV_NONE && !is_byte(d->escape))
 		w = "the escape must be one byte";
 	else if (d->escape != SL_CSV_NONE && d->escape != d->quote &&
-		 (d->escape == '\r' || d->escape == '\n' || d->escape == dl))
+	         (d->escape == '\r' || d->escape == '\n' || in_delim(d, d->escape)))
 		w = "the escape cannot be a line break or the delimiter";
 	else if (d->escape != SL_CSV_NONE && d->escape != d->quote && d->quote == SL_CSV_NONE)
 		w = "an escape byte needs a quote byte";
 	else if (d->comment != SL_CSV_NONE && !is_byte(d->comment))
 		w = "the comment marker must be one byte";
-	else if (d->comment != SL_CSV_NONE &&
-		 (d->comment == '\r' || d->comment == '\n' || d->comment == dl ||
-		  d->comment == d->quote))
+	else if (d->comment != SL_CSV_NONE && (d->comment == '\r' || d->comment == '\n' ||
+	                                       d->comment == dl || d->comment == d->quote))
 		w = "the comment marker cannot be a line break, the delimiter or the quote";
 	else if (d->max_row_bytes < 64 || d->max_row_bytes > ((size_t)1 << 31))
 		w = "the row limit must be between 64 bytes and 2 GiB";

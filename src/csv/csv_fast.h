@@ -26,6 +26,23 @@ static inline uint64_t upto(unsigned i)
 	return ~0ULL >> (63 - i);
 }
 
+/* Keep the candidates in d (first delimiter bytes of the block at base)
+   that the rest of the delimiter follows inside the window. */
+static inline uint64_t fast_confirm(const sl_csv_parser *p, size_t base, uint64_t d)
+{
+	uint64_t keep = 0;
+	size_t dl = p->dlen;
+	const char *tail = (const char *)p->d.delimiter_tail;
+	while (d) {
+		unsigned i = (unsigned)__builtin_ctzll(d);
+		d &= d - 1;
+		size_t at = base + i;
+		if (at + dl <= p->len && memcmp(p->buf + at + 1, tail, dl - 1) == 0)
+			keep |= 1ULL << i;
+	}
+	return keep;
+}
+
 /* Classify the block at f->base (64 bytes, or what is left of the window,
    padded) and derive the masks the walk needs. */
 static inline void fast_block(sl_csv_parser *p, const fast_k *k, csv_fast *f)
@@ -52,23 +69,40 @@ static inline void fast_block(sl_csv_parser *p, const fast_k *k, csv_fast *f)
 	f->prev_cr = r.cr >> 63;
 	f->term = term;
 	f->eol = term & ~inq;
-	f->bits = (r.d & ~inq) | f->eol;
+
+	/* Delimiters: bit i is where one starts. A multi-byte one is found by
+	   its first byte and confirmed per candidate against the window (one
+	   the window cuts off is not one: its record crosses the window's end,
+	   which the fast path never decides). dend marks each one's last byte. */
+	uint64_t d = r.d, dend = d, a = 0;
+	size_t dl = p->dlen;
+	if (dl > 1) {
+		d = fast_confirm(p, f->base, d);
+		dend = (d << (dl - 1)) | (f->prev_d >> (65 - dl));
+		/* Overlapping candidates ("|||" with "||"): the state machine
+		   decides which is the delimiter. */
+		uint64_t near = 0;
+		for (size_t sh = 1; sh < dl; sh++)
+			near |= (d << sh) | (f->prev_d >> (64 - sh));
+		a = d & near;
+		f->prev_d = d;
+	}
+	f->bits = (d & ~inq) | f->eol;
 
 	/* Anomalies: where quote parity alone could disagree with the grammar.
 	   A quote that opens must follow a field boundary (or, when quotes
 	   escape by doubling, the quote that closed); a quote that closes must
 	   be followed by one. Escape bytes inside quotes change parity. */
-	uint64_t a = 0;
+	uint64_t brk = r.cr | r.lf, dq = k->doubling ? q : 0;
+	uint64_t ok_open = dend | brk | dq, ok_close = d | brk | dq;
 	if (q | f->pend_close) {
-		uint64_t ok = r.d | r.cr | r.lf | (k->doubling ? q : 0);
 		uint64_t open = q & inq, close = q & ~inq;
-		a = (open & ~((ok << 1) | f->prev_ok)) | (close & ~((ok >> 1) | (1ULL << 63)));
-		a |= f->pend_close & ~ok & 1;
+		a |= (open & ~((ok_open << 1) | f->prev_ok)) |
+		     (close & ~((ok_close >> 1) | (1ULL << 63)));
+		a |= f->pend_close & ~ok_close & 1;
 		f->pend_close = close >> 63;
-		f->prev_ok = ok >> 63;
-	} else {
-		f->prev_ok = (r.d | r.cr | r.lf) >> 63;
 	}
+	f->prev_ok = ok_open >> 63;
 	a |= r.esc & inq;
 	f->anomaly = a;
 }
@@ -83,6 +117,7 @@ static inline void fast_restart(sl_csv_parser *p, const fast_k *k)
 	f->prev_ok = 1;
 	f->prev_cr = 0;
 	f->pend_close = 0;
+	f->prev_d = 0;
 	fast_block(p, k, f);
 }
 
@@ -121,6 +156,7 @@ static int fast_next(sl_csv_parser *p)
 	c->error = 0;
 	c->quoted = false;
 	c->toolong = false;
+	c->warn_quote = false;
 
 	for (;;) {
 		while (f->bits == 0) {
@@ -135,11 +171,12 @@ static int fast_next(sl_csv_parser *p)
 		if (!((f->eol >> i) & 1)) {
 			if (SL_UNLIKELY(csv_push(p, fs, at) < 0))
 				return STEP_SLOW;
-			fs = at + 1;
+			fs = at + p->dlen;
 			continue;
 		}
 		size_t next = sl__csv_after_break(p, at);
-		uint64_t next_line = f->lines + (uint64_t)__builtin_popcountll(f->term & upto(i)) + 1;
+		uint64_t next_line =
+		    f->lines + (uint64_t)__builtin_popcountll(f->term & upto(i)) + 1;
 		if (at == rs && p->d.skip_empty_lines) {
 			p->counts.empty_lines++;
 			p->pos = rs = fs = next;
@@ -159,6 +196,14 @@ static int fast_next(sl_csv_parser *p)
 	}
 }
 
+/* In check mode: may the fast path count the record [rs, at) with nf
+   fields, or must the state machine build it? */
+static inline bool fast_check_ok(const sl_csv_parser *p, size_t rs, size_t at, uint64_t nf)
+{
+	return nf == p->expected && at - rs <= p->d.max_row_bytes &&
+	       !(p->d.validate_utf8 && sl_utf8_scan(p->buf + rs, at - rs, false, NULL, NULL));
+}
+
 static int fast_count(sl_csv_parser *p, size_t stop)
 {
 	fast_k k;
@@ -167,6 +212,8 @@ static int fast_count(sl_csv_parser *p, size_t stop)
 	if (!f->valid)
 		fast_restart(p, &k);
 
+	csv_check *chk = p->check;
+	uint64_t nd = 0; /* check mode: delimiters of the record so far */
 	size_t rs = p->pos;
 	if (fast_comment_at(p, rs))
 		return STEP_SLOW;
@@ -175,16 +222,28 @@ static int fast_count(sl_csv_parser *p, size_t stop)
 	for (;;) {
 		uint64_t e;
 		while ((e = f->bits & f->eol) == 0) {
-			if (f->anomaly || !fast_advance(p, &k, f))
+			if (f->anomaly)
+				return STEP_SLOW;
+			if (chk)
+				nd += (uint64_t)__builtin_popcountll(f->bits);
+			if (!fast_advance(p, &k, f))
 				return STEP_SLOW;
 		}
 		unsigned i = (unsigned)__builtin_ctzll(e);
 		if (SL_UNLIKELY(f->anomaly & upto(i)))
 			return STEP_SLOW;
-		f->bits &= ~upto(i);
 		size_t at = f->base + i;
+		bool empty = at == rs && p->d.skip_empty_lines;
+		if (chk && !empty) {
+			nd += (uint64_t)__builtin_popcountll(f->bits & upto(i) & ~f->eol);
+			if (!fast_check_ok(p, rs, at, nd + 1))
+				return STEP_SLOW;
+			chk->fields += nd + 1;
+		}
+		nd = 0;
+		f->bits &= ~upto(i);
 		size_t next = sl__csv_after_break(p, at);
-		if (at == rs && p->d.skip_empty_lines)
+		if (empty)
 			p->counts.empty_lines++;
 		else
 			p->counts.records++;

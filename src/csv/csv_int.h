@@ -46,6 +46,7 @@ typedef struct csv_cur {
 	int error;         /* structural error found while scanning, or 0 */
 	bool quoted;       /* some field starts with a quote: cook fields */
 	bool toolong;      /* raw is the prefix in p->prefix */
+	bool warn_quote;   /* lenient: a stray quote was kept as data */
 } csv_cur;
 
 /* State of a record being skipped because it is too long for the window. It
@@ -53,6 +54,8 @@ typedef struct csv_cur {
 typedef struct csv_skip {
 	bool active;
 	bool comment; /* skipping a comment line rather than a record */
+	bool noquote; /* a lenient header line: quotes are data, it ends at a line break */
+	bool warn;    /* lenient: a stray quote was kept as data */
 	int state;    /* state machine state */
 	bool prev_cr;
 	size_t nf;
@@ -71,13 +74,25 @@ typedef struct csv_fast {
 	uint64_t anomaly; /* places the fast path must not decide */
 	uint64_t lines;   /* line breaks before `base` (absolute) */
 	/* carries */
-	uint64_t inq;     /* all ones if the block starts inside quotes */
-	uint64_t prev_ok; /* 1 if the byte before the block may precede an opening quote */
-	uint64_t prev_cr; /* 1 if the byte before the block is CR */
+	uint64_t inq;        /* all ones if the block starts inside quotes */
+	uint64_t prev_ok;    /* 1 if the byte before the block may precede an opening quote */
+	uint64_t prev_cr;    /* 1 if the byte before the block is CR */
 	uint64_t pend_close; /* 1 if the block before ended with a closing quote */
+	uint64_t prev_d;     /* delimiter starts of the block before (multi-byte) */
 } csv_fast;
 
 struct sl_csv_parser;
+
+/* The check mode of sl_csv_skip (csv check in one pass): records whose field
+   count is the expected one, that fit the row limit and (with --utf8) are
+   UTF-8 are counted by the fast path, fields included; every other record is
+   built by the state machine and finished, so it has its code, warning and
+   position, and is handed to on_record. */
+typedef struct csv_check {
+	uint64_t fields;
+	void (*on_record)(void *ctx, const sl_csv_record *rec);
+	void *ctx;
+} csv_check;
 
 typedef struct csv_ops {
 	const char *name;
@@ -91,21 +106,25 @@ typedef struct csv_ops {
 struct sl_csv_parser {
 	sl_csv_dialect d;
 	sl_csv_scanner scanner;
-	const csv_ops *ops; /* NULL for the scalar scanner */
-	unsigned char cls[256]; /* byte classes for the state machine */
-	unsigned char pad;      /* a byte of class OTHER, to pad partial blocks */
+	const csv_ops *ops;        /* NULL for the scalar scanner */
+	unsigned char cls[256];    /* byte classes for the state machine */
+	unsigned char cls_nq[256]; /* the same with quote and escape as data */
+	size_t dlen;               /* delimiter length, 1..SL_CSV_MAX_DELIM */
+	unsigned char pad;         /* a byte of class OTHER, to pad partial blocks */
 
 	/* the window */
 	const char *buf;
 	size_t len;
 	bool final;
-	uint64_t abs;  /* absolute offset of buf[0] */
-	size_t pos;    /* window index where the next record starts */
-	uint64_t line; /* line at pos */
+	uint64_t abs;    /* absolute offset of buf[0] */
+	size_t pos;      /* window index where the next record starts */
+	uint64_t line;   /* line at pos */
 	bool pending_cr; /* the byte before pos was a CR: an LF at pos ends it */
 	bool bom_done;   /* offset 0 was looked at for a byte-order mark */
 	int oom;         /* SL_NOMEM once an allocation failed */
 	uint64_t line0;  /* line where parsing began */
+
+	csv_check *check; /* sl_csv_skip in check mode, or NULL */
 
 	/* records */
 	bool header_done;
@@ -118,9 +137,9 @@ struct sl_csv_parser {
 	/* storage (each with a ceiling) */
 	sl_str *fields; /* field views */
 	size_t fields_cap;
-	sl_buf scratch;  /* unescaped field values of the current record */
-	sl_buf prefix;   /* raw prefix of a too-long record */
-	sl_buf hdr_buf;  /* header names */
+	sl_buf scratch; /* unescaped field values of the current record */
+	sl_buf prefix;  /* raw prefix of a too-long record */
+	sl_buf hdr_buf; /* header names */
 	sl_str *hdr;
 	size_t nhdr;
 };
@@ -130,13 +149,11 @@ typedef struct sl_csv_parser sl_csv_parser;
    STEP_SKIPPED or STEP_MORE. Also continues a skip across windows. */
 int sl__csv_dfa_step(sl_csv_parser *p);
 
-
 /* The scanners. NULL when not compiled in. */
 extern const csv_ops sl__csv_ops_generic;
 #if defined(SLUICE_X86)
 extern const csv_ops sl__csv_ops_sse2;
 extern const csv_ops sl__csv_ops_avx2;
-
 
 #endif
 
@@ -171,6 +188,14 @@ static inline size_t sl__csv_after_break(sl_csv_parser *p, size_t i)
 		p->pending_cr = true;
 	return i + 1;
 }
+
+/* Check mode: count a record that finish() built (sl_csv_next's), and hand
+   it to on_record if it has an error or a warning. */
+void sl__csv_check_record(sl_csv_parser *p, const sl_csv_record *rec);
+
+/* sl_csv_split with the parser in check mode (chk may be NULL). */
+int sl__csv_split_check(int fd, const sl_csv_dialect *d, sl_csv_scanner s, uint64_t chunk_size,
+                        sl_csv_plan *plan, csv_check *chk);
 
 /* Skip an LF that completes a CR ending the previous window; and the BOM. */
 void sl__csv_settle(sl_csv_parser *p);

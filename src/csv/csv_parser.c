@@ -45,9 +45,12 @@ int sl_csv_parser_new(const sl_csv_dialect *d, sl_csv_scanner s, sl_csv_parser *
 	p->d = *d;
 	p->scanner = sl_csv_scanner_resolve(s);
 	p->ops = ops_for(p->scanner);
+	p->dlen = d->delimiter_len > 1 ? d->delimiter_len : 1;
+	p->d.delimiter_len = (unsigned char)p->dlen;
 	p->cls[p->d.delimiter] = CC_DELIM;
 	p->cls['\r'] = CC_CR;
 	p->cls['\n'] = CC_LF;
+	memcpy(p->cls_nq, p->cls, sizeof p->cls);
 	if (d->quote != SL_CSV_NONE)
 		p->cls[d->quote] = CC_QUOTE;
 	if (d->escape != SL_CSV_NONE && d->escape != d->quote && d->quote != SL_CSV_NONE)
@@ -249,6 +252,16 @@ static void keep_header(sl_csv_parser *p, const sl_csv_record *rec)
 	p->nhdr = rec->nfields;
 }
 
+static void count_warning(sl_csv_parser *p, int code)
+{
+	if (code == SL_CSV_TOO_FEW_FIELDS)
+		p->counts.warn_too_few++;
+	else if (code == SL_CSV_TOO_MANY_FIELDS)
+		p->counts.warn_too_many++;
+	else if (code == SL_CSV_STRAY_QUOTE)
+		p->counts.warn_stray_quote++;
+}
+
 /* Turn p->cur into the caller's record. 1, or SL_NOMEM. */
 static int finish(sl_csv_parser *p, sl_csv_record *rec)
 {
@@ -273,6 +286,17 @@ static int finish(sl_csv_parser *p, sl_csv_record *rec)
 		} else {
 			rec->fields = p->fields;
 			rec->nfields = c->nf < p->fields_cap ? c->nf : p->fields_cap;
+			if (p->d.skip_initial_space) {
+				/* the state machine pushes fields past their leading
+				   spaces already; the fast path leaves them here */
+				for (size_t i = 0; i < rec->nfields; i++) {
+					sl_str *f = &p->fields[i];
+					while (f->n && f->p[0] == ' ') {
+						f->p++;
+						f->n--;
+					}
+				}
+			}
 			if (c->quoted) {
 				sl_buf_reset(&p->scratch);
 				if (sl_buf_reserve(&p->scratch, rec->raw_len) < 0) {
@@ -288,22 +312,31 @@ static int finish(sl_csv_parser *p, sl_csv_record *rec)
 			}
 		}
 	}
-	if (!rec->error && p->d.validate_utf8 && sl_utf8_scan(rec->raw.p, rec->raw.n, false, NULL, NULL))
+	if (!rec->error && p->d.validate_utf8 &&
+	    sl_utf8_scan(rec->raw.p, rec->raw.n, false, NULL, NULL))
 		rec->error = SL_CSV_INVALID_UTF8;
 
+	if (!rec->error && c->warn_quote && p->d.lenient_quotes)
+		rec->warning = SL_CSV_STRAY_QUOTE;
 	if (!p->header_done) {
 		p->header_done = true;
 		p->expected = c->nf;
 		if (p->d.header) {
 			rec->is_header = true;
+			count_warning(p, rec->warning);
 			keep_header(p, rec);
 			return p->oom ? p->oom : 1;
 		}
 	} else if (!rec->error && c->nf != p->expected) {
-		rec->error = c->nf < p->expected ? SL_CSV_TOO_FEW_FIELDS : SL_CSV_TOO_MANY_FIELDS;
+		int code = c->nf < p->expected ? SL_CSV_TOO_FEW_FIELDS : SL_CSV_TOO_MANY_FIELDS;
+		if (p->d.lenient_fields)
+			rec->warning = code; /* kept as it is */
+		else
+			rec->error = code;
 	}
 	if (rec->error)
 		rec->nfields = 0;
+	count_warning(p, rec->warning);
 	rec->record = ++p->counts.records;
 	return 1;
 }
@@ -317,7 +350,9 @@ static int step(sl_csv_parser *p)
 	if (!p->bom_done)
 		return STEP_MORE; /* fewer than 3 bytes at offset 0: wait */
 	int r = STEP_SLOW;
-	if (p->ops && !p->skip.active)
+	/* a lenient header is one physical line: the state machine reads it */
+	bool line_header = !p->header_done && p->d.header && p->d.lenient_fields;
+	if (p->ops && !p->skip.active && !line_header)
 		r = p->ops->next(p);
 	if (r == STEP_SLOW) {
 		p->fast.valid = false;
@@ -341,6 +376,14 @@ int sl_csv_next(sl_csv_parser *p, sl_csv_record *rec)
 	}
 }
 
+void sl__csv_check_record(sl_csv_parser *p, const sl_csv_record *rec)
+{
+	if (!rec->is_header)
+		p->check->fields += rec->nfields_seen;
+	if (rec->error || rec->warning)
+		p->check->on_record(p->check->ctx, rec);
+}
+
 int sl_csv_skip(sl_csv_parser *p, uint64_t stop_at)
 {
 	for (;;) {
@@ -359,6 +402,8 @@ int sl_csv_skip(sl_csv_parser *p, uint64_t stop_at)
 			int r = sl_csv_next(p, &rec);
 			if (r <= 0)
 				return r;
+			if (p->check)
+				sl__csv_check_record(p, &rec);
 			continue;
 		}
 		int r = STEP_SLOW;
@@ -369,8 +414,14 @@ int sl_csv_skip(sl_csv_parser *p, uint64_t stop_at)
 		if (r == STEP_SLOW) {
 			p->fast.valid = false;
 			r = sl__csv_dfa_step(p);
-			if (r == STEP_RECORD)
+			if (r == STEP_RECORD && p->check) {
+				sl_csv_record rec;
+				if (finish(p, &rec) < 0)
+					return p->oom;
+				sl__csv_check_record(p, &rec);
+			} else if (r == STEP_RECORD) {
 				p->counts.records++;
+			}
 		}
 		if (p->oom)
 			return p->oom;

@@ -25,9 +25,9 @@ typedef struct split_io {
 	uint64_t off, size;
 	sl_buf buf;
 	bool fed, eof;
-	XXH3_state_t *xx;   /* the whole file */
-	XXH3_state_t *cxx;  /* the current chunk */
-	size_t hmark;       /* window bytes before this are in cxx already */
+	XXH3_state_t *xx;  /* the whole file */
+	XXH3_state_t *cxx; /* the current chunk */
+	size_t hmark;      /* window bytes before this are in cxx already */
 } split_io;
 
 /* Feed the current chunk's hash the window bytes [hmark, upto). */
@@ -48,7 +48,8 @@ static int split_refill(split_io *io, sl_csv_parser *p)
 	io->buf.len = keep;
 	io->hmark = 0;
 	/* no bigger reads than the file needs: small files stay cheap */
-	size_t want = io->size - io->off < SPLIT_READ ? (size_t)(io->size - io->off) + 1 : SPLIT_READ;
+	size_t want =
+	    io->size - io->off < SPLIT_READ ? (size_t)(io->size - io->off) + 1 : SPLIT_READ;
 	int rc = sl_buf_reserve(&io->buf, want);
 	if (rc < 0)
 		return rc;
@@ -104,7 +105,13 @@ static int keep_header(sl_csv_plan *plan, const sl_csv_parser *p)
 }
 
 int sl_csv_split(int fd, const sl_csv_dialect *d, sl_csv_scanner s, uint64_t chunk_size,
-		 sl_csv_plan *plan)
+                 sl_csv_plan *plan)
+{
+	return sl__csv_split_check(fd, d, s, chunk_size, plan, NULL);
+}
+
+int sl__csv_split_check(int fd, const sl_csv_dialect *d, sl_csv_scanner s, uint64_t chunk_size,
+                        sl_csv_plan *plan, csv_check *chk)
 {
 	int rc;
 	sl_csv_parser *p = NULL;
@@ -131,6 +138,7 @@ int sl_csv_split(int fd, const sl_csv_dialect *d, sl_csv_scanner s, uint64_t chu
 	XXH3_64bits_reset(io.cxx);
 	if ((rc = sl_csv_parser_new(d, s, &p)) < 0)
 		goto out;
+	p->check = chk;
 
 	sl_csv_pos origin = {0, 0, 1};
 	if (plan->bytes > 0 && (rc = add_chunk(plan, &cap, &origin)) < 0)
@@ -147,6 +155,8 @@ int sl_csv_split(int fd, const sl_csv_dialect *d, sl_csv_scanner s, uint64_t chu
 					goto out;
 				if (rc == 1) {
 					first_done = true;
+					if (chk)
+						sl__csv_check_record(p, &rec);
 					if (rec.is_header) {
 						plan->header_line = rec.line;
 						plan->header_error = rec.error;
@@ -164,7 +174,8 @@ int sl_csv_split(int fd, const sl_csv_dialect *d, sl_csv_scanner s, uint64_t chu
 					if (at.offset >= plan->bytes)
 						break;
 					chunk_hash_upto(&io, sl_csv_consumed(p));
-					plan->chunks[plan->nchunks - 1].hash = XXH3_64bits_digest(io.cxx);
+					plan->chunks[plan->nchunks - 1].hash =
+					    XXH3_64bits_digest(io.cxx);
 					XXH3_64bits_reset(io.cxx);
 					if ((rc = add_chunk(plan, &cap, &at)) < 0)
 						goto out;
@@ -193,7 +204,7 @@ int sl_csv_split(int fd, const sl_csv_dialect *d, sl_csv_scanner s, uint64_t chu
 		bool last = i + 1 == plan->nchunks;
 		c->length = (last ? plan->bytes : plan->chunks[i + 1].offset) - c->offset;
 		c->records = (last ? plan->counts.records : plan->chunks[i + 1].start.records) -
-			     c->start.records;
+		             c->start.records;
 	}
 	rc = 0;
 out:
@@ -216,7 +227,7 @@ void sl_csv_plan_free(sl_csv_plan *plan)
 }
 
 int sl_csv_chunk_reader_new(const sl_csv_plan *plan, size_t i, int fd, const sl_csv_dialect *d,
-			    sl_csv_scanner s, sl_fd_range *range, sl_csv_reader **out)
+                            sl_csv_scanner s, sl_fd_range *range, sl_csv_reader **out)
 {
 	const sl_csv_chunk *c = &plan->chunks[i];
 	range->fd = fd;
@@ -225,6 +236,7 @@ int sl_csv_chunk_reader_new(const sl_csv_plan *plan, size_t i, int fd, const sl_
 	size_t bufsize = c->length < (1u << 20) ? (size_t)c->length + 64 : 0;
 	int rc = sl_csv_reader_new(d, s, sl_fd_range_read, range, bufsize, out);
 	if (rc == 0 && i > 0)
-		sl_csv_parser_start_at(sl_csv_reader_parser(*out), &c->start, plan->expected_fields);
+		sl_csv_parser_start_at(sl_csv_reader_parser(*out), &c->start,
+		                       plan->expected_fields);
 	return rc;
 }

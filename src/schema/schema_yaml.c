@@ -868,9 +868,16 @@ static int parse_csv(struct ctx *x, struct fy_node *key, struct fy_node *n)
 	if ((rc = read_map(x, n, key, "csv", csv_keys, K_COUNT, k, v)))
 		return rc;
 	if (k[K_DELIMITER]) {
-		if ((rc = get_byte(x, k[K_DELIMITER], v[K_DELIMITER], "delimiter", false, &b)))
+		/* 1 to 4 bytes ("||", ", "), or "tab" */
+		const char *t;
+		size_t len;
+		if ((rc = get_text(x, k[K_DELIMITER], v[K_DELIMITER], "delimiter", &t, &len)))
 			return rc;
-		s->dialect.delimiter = (unsigned char)b;
+		if (strcmp(t, "tab") == 0 || strcmp(t, "\\t") == 0)
+			t = "\t", len = 1;
+		if (sl_csv_dialect_set_delimiter(&s->dialect, t, len) < 0)
+			return fail(x, v[K_DELIMITER], k[K_DELIMITER],
+			            "delimiter must be 1 to 4 bytes or \"tab\", not \"%.40s\"", t);
 	}
 	if (k[K_QUOTE]) {
 		if ((rc = get_byte(x, k[K_QUOTE], v[K_QUOTE], "quote", true, &b)))
@@ -894,6 +901,7 @@ static int parse_csv(struct ctx *x, struct fy_node *key, struct fy_node *n)
 	if (k[K_LENIENT] &&
 	    (rc = get_bool(x, k[K_LENIENT], v[K_LENIENT], "lenient", &s->dialect.lenient_quotes)))
 		return rc;
+	s->dialect.lenient_fields = s->dialect.lenient_quotes; /* lenient: both, as --lenient */
 	if (k[K_UTF8] &&
 	    (rc = get_bool(x, k[K_UTF8], v[K_UTF8], "utf8", &s->dialect.validate_utf8)))
 		return rc;

@@ -29,7 +29,7 @@ expect_exit 0 "csv dump help" "$S" csv dump --help
 expect_exit 0 "gen help" "$S" gen --help
 expect_exit 2 "check without file" "$S" csv check
 expect_exit 2 "unknown option" "$S" csv check x.csv --frob
-expect_exit 2 "bad delimiter" "$S" csv check x.csv --delimiter ab
+expect_exit 2 "bad delimiter" "$S" csv check x.csv --delimiter abcde
 expect_exit 2 "newline delimiter" "$S" csv check x.csv --delimiter $'\n'
 expect_exit 2 "bad threads" "$S" csv check x.csv --threads 0
 expect_exit 2 "bad scanner" "$S" csv check x.csv --scanner mmx

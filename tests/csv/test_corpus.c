@@ -31,6 +31,33 @@ typedef struct dialect_entry {
 static dialect_entry *manifest;
 static size_t nmanifest;
 
+/* UTF-8 of code point cp into u; its length, 0 if out of range. */
+static size_t utf8_put(unsigned long cp, char *u)
+{
+	if (cp < 0x80) {
+		u[0] = (char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		u[0] = (char)(0xC0 | cp >> 6);
+		u[1] = (char)(0x80 | (cp & 0x3F));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		u[0] = (char)(0xE0 | cp >> 12);
+		u[1] = (char)(0x80 | (cp >> 6 & 0x3F));
+		u[2] = (char)(0x80 | (cp & 0x3F));
+		return 3;
+	}
+	if (cp > 0x10FFFF)
+		return 0;
+	u[0] = (char)(0xF0 | cp >> 18);
+	u[1] = (char)(0x80 | (cp >> 12 & 0x3F));
+	u[2] = (char)(0x80 | (cp >> 6 & 0x3F));
+	u[3] = (char)(0x80 | (cp & 0x3F));
+	return 4;
+}
+
 static int parse_byte(const char *v, int *out)
 {
 	if (!strcmp(v, "none")) {
@@ -52,7 +79,8 @@ static int parse_byte(const char *v, int *out)
 	return -1; /* multi-byte: not a sluice dialect */
 }
 
-/* "delim=, quote=\" escape=\" header=no" -> dialect; -1 if not one byte each. */
+/* "delim=, quote=\" escape=\" header=no" -> dialect (a delimiter of up to 4
+   bytes); -1 if sluice has no such dialect. */
 static int parse_dialect(char *s, sl_csv_dialect *d)
 {
 	sl_csv_dialect_init(d);
@@ -66,6 +94,17 @@ static int parse_dialect(char *s, sl_csv_dialect *d)
 		int c;
 		if (!strcmp(tok, "header")) {
 			d->header = !strcmp(v, "yes");
+		} else if (!strcmp(tok, "delim") && parse_byte(v, &c) < 0) {
+			/* a multi-byte delimiter: "BA", "aa" or U+XXXX (UTF-8) */
+			char u[8];
+			size_t n = strlen(v);
+			if (!strncmp(v, "U+", 2)) {
+				unsigned long cp = strtoul(v + 2, NULL, 16);
+				n = utf8_put(cp, u);
+				v = u;
+			}
+			if (n == 0 || sl_csv_dialect_set_delimiter(d, v, n) < 0)
+				rc = -1;
 		} else if (parse_byte(v, &c) < 0) {
 			rc = -1;
 		} else if (!strcmp(tok, "delim")) {
@@ -125,20 +164,21 @@ static char *slurp(const char *path, size_t *n)
 	return buf;
 }
 
-static void same(const char *path, const char *what, size_t k, const sl_buf *want, const sl_buf *got)
+static void same(const char *path, const char *what, size_t k, const sl_buf *want,
+                 const sl_buf *got)
 {
 	nruns++;
 	if (got->len == want->len && !memcmp(got->p, want->p, want->len))
 		return;
 	fail_msg("%s: %s %zu differs from one pass (%zu vs %zu bytes of output)", path, what, k,
-		 got->len, want->len);
+	         got->len, want->len);
 }
 
 static void check_file(const char *path, const char *data, size_t n, const sl_csv_dialect *d)
 {
 	static const size_t sizes[] = {1, 2, 3, 63, 64, 65, 4096};
 	static const sl_csv_scanner scanners[] = {SL_CSV_SCAN_GENERIC, SL_CSV_SCAN_SSE2,
-						  SL_CSV_SCAN_AVX2};
+	                                          SL_CSV_SCAN_AVX2};
 	sl_buf want, got;
 	sl_buf_init(&want, 1u << 30);
 	sl_buf_init(&got, 1u << 30);
@@ -204,9 +244,19 @@ static void walk(const char *dir)
 		sl_csv_dialect d;
 		sl_csv_dialect_init(&d);
 		check_file(path, data, n, &d);
-		for (size_t i = 0; i < nmanifest; i++)
-			if (!strcmp(manifest[i].path, path))
+		/* lenient, spaces after delimiters skipped */
+		d.lenient_quotes = d.lenient_fields = d.skip_initial_space = true;
+		check_file(path, data, n, &d);
+		for (size_t i = 0; i < nmanifest; i++) {
+			if (!strcmp(manifest[i].path, path)) {
 				check_file(path, data, n, &manifest[i].d);
+				d = manifest[i].d; /* and the stated one split at ", " */
+				if (d.delimiter == ',' && d.delimiter_len <= 1) {
+					sl_csv_dialect_set_delimiter(&d, ", ", 2);
+					check_file(path, data, n, &d);
+				}
+			}
+		}
 		free(data);
 		nfiles++;
 	}
@@ -219,7 +269,8 @@ static void test_corpus_invariants(void **state)
 	load_manifest();
 	assert_true(nmanifest >= 80);
 	walk(corpus);
-	print_message("%zu files, %zu comparisons, %zu manifest dialects\n", nfiles, nruns, nmanifest);
+	print_message("%zu files, %zu comparisons, %zu manifest dialects\n", nfiles, nruns,
+	              nmanifest);
 	assert_true(nfiles >= 400);
 	free(manifest);
 }
@@ -232,7 +283,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_corpus_invariants),
+	    cmocka_unit_test(test_corpus_invariants),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,40 +14,11 @@
 #include "csv/oracle.h"
 
 static const sl_csv_scanner all_scanners[] = {SL_CSV_SCAN_SCALAR, SL_CSV_SCAN_GENERIC,
-					      SL_CSV_SCAN_SSE2, SL_CSV_SCAN_AVX2};
+                                              SL_CSV_SCAN_SSE2, SL_CSV_SCAN_AVX2};
 
-/* Records as compact text: values joined by '|', records by ';', an error
-   as !CODE@record:line:offset, the header prefixed by 'H'. */
 static char *render(const char *in, size_t n, const sl_csv_dialect *d, sl_csv_scanner s)
 {
-	static char out[1 << 16];
-	size_t o = 0;
-	oracle_mem m = {in, n, 0, 0};
-	sl_csv_reader *rd;
-	assert_int_equal(sl_csv_reader_new(d, s, oracle_read, &m, 0, &rd), 0);
-	sl_csv_record rec;
-	int rc;
-	while ((rc = sl_csv_reader_next(rd, &rec)) == 1) {
-		if (rec.error) {
-			o += (size_t)snprintf(out + o, sizeof out - o, "!%s@%llu:%llu:%llu;",
-					      sl_error_name(rec.error) + 4, (unsigned long long)rec.record,
-					      (unsigned long long)rec.line, (unsigned long long)rec.offset);
-			continue;
-		}
-		if (rec.is_header)
-			out[o++] = 'H';
-		for (size_t i = 0; i < rec.nfields; i++) {
-			if (i)
-				out[o++] = '|';
-			memcpy(out + o, rec.fields[i].p, rec.fields[i].n);
-			o += rec.fields[i].n;
-		}
-		out[o++] = ';';
-	}
-	assert_int_equal(rc, 0);
-	out[o] = 0;
-	sl_csv_reader_free(rd);
-	return out;
+	return oracle_render(in, n, d, s, false);
 }
 
 /* Render with every scanner, check they agree, return the result. */
@@ -73,14 +44,17 @@ static void test_basic_values(void **state)
 	(void)state;
 	sl_csv_dialect d = D();
 	assert_string_equal(R("a,b\n1,2\n", &d), "Ha|b;1|2;");
-	assert_string_equal(R("a,b\n1,2", &d), "Ha|b;1|2;");            /* no final newline */
-	assert_string_equal(R("a,b\r\n1,2\r\n", &d), "Ha|b;1|2;");      /* CRLF */
-	assert_string_equal(R("a,b\r1,2\r", &d), "Ha|b;1|2;");          /* CR */
+	assert_string_equal(R("a,b\n1,2", &d), "Ha|b;1|2;");       /* no final newline */
+	assert_string_equal(R("a,b\r\n1,2\r\n", &d), "Ha|b;1|2;"); /* CRLF */
+	assert_string_equal(R("a,b\r1,2\r", &d), "Ha|b;1|2;");     /* CR */
 	assert_string_equal(R("a,b\n1,2\r\n3,4\r5,6", &d), "Ha|b;1|2;3|4;5|6;"); /* mixed */
 	assert_string_equal(R("a,b\n\"x,y\",\"\"\n", &d), "Ha|b;x,y|;");
 	assert_string_equal(R("a,b\n\"x\"\"y\",\"l1\nl2\"\n", &d), "Ha|b;x\"y|l1\nl2;");
 	assert_string_equal(R("a,b\n,\n", &d), "Ha|b;|;");
-	assert_string_equal(R("\xEF\xBB\xBF" "a,b\n1,2\n", &d), "Ha|b;1|2;"); /* BOM skipped */
+	assert_string_equal(R("\xEF\xBB\xBF"
+	                      "a,b\n1,2\n",
+	                      &d),
+	                    "Ha|b;1|2;"); /* BOM skipped */
 	assert_string_equal(R("", &d), "");
 	assert_string_equal(R("a,b\n", &d), "Ha|b;");
 	assert_string_equal(R("\n\n", &d), "");
@@ -136,7 +110,7 @@ static void test_errors_and_positions(void **state)
 	sl_csv_dialect d = D();
 	/* record, line and offset of each error; parsing goes on */
 	assert_string_equal(R("a,b\n1\n2,3,4\n5,6\n", &d),
-			    "Ha|b;!TOO_FEW_FIELDS@1:2:4;!TOO_MANY_FIELDS@2:3:6;5|6;");
+	                    "Ha|b;!TOO_FEW_FIELDS@1:2:4;!TOO_MANY_FIELDS@2:3:6;5|6;");
 	assert_string_equal(R("a,b\nx\"y,1\n2,3\n", &d), "Ha|b;!STRAY_QUOTE@1:2:4;2|3;");
 	assert_string_equal(R("a,b\n\"x\"y,1\n2,3\n", &d), "Ha|b;!STRAY_QUOTE@1:2:4;2|3;");
 	assert_string_equal(R("a,b\n\"x\" ,1\n2,3\n", &d), "Ha|b;!STRAY_QUOTE@1:2:4;2|3;");
@@ -144,13 +118,15 @@ static void test_errors_and_positions(void **state)
 	assert_string_equal(R("a,b\n5'11\",x\n2,3\n", &d), "Ha|b;!STRAY_QUOTE@1:2:4;2|3;");
 	assert_string_equal(R("a,b\n1,\"open\n2,3\n", &d), "Ha|b;!UNTERMINATED_QUOTE@1:2:4;");
 	/* quoted newlines move the lines of later records */
-	assert_string_equal(R("a,b\n\"1\n\n\",2\r\n\r\nx\n", &d), "Ha|b;1\n\n|2;!TOO_FEW_FIELDS@2:6:15;");
+	assert_string_equal(R("a,b\n\"1\n\n\",2\r\n\r\nx\n", &d),
+	                    "Ha|b;1\n\n|2;!TOO_FEW_FIELDS@2:6:15;");
 	/* lenient keeps the text */
 	d.lenient_quotes = true;
 	assert_string_equal(R("a,b\nx\"y,1\n\"x\"y,2\n", &d), "Ha|b;x\"y|1;xy|2;");
 	d = D();
 	d.validate_utf8 = true;
-	assert_string_equal(R("a,b\n\xC3\xA9,\xFF\n\xE2\x82\xAC,2\n", &d), "Ha|b;!INVALID_UTF8@1:2:4;\xE2\x82\xAC|2;");
+	assert_string_equal(R("a,b\n\xC3\xA9,\xFF\n\xE2\x82\xAC,2\n", &d),
+	                    "Ha|b;!INVALID_UTF8@1:2:4;\xE2\x82\xAC|2;");
 	d.validate_utf8 = false;
 	assert_string_equal(R("a,b\n\xC3\xA9,\xFF\n", &d), "Ha|b;\xC3\xA9|\xFF;");
 	/* the first record without a header sets the field count */
@@ -228,12 +204,13 @@ static void test_header_and_dialect_check(void **state)
 
 /* Small inputs full of what makes chunking hard. */
 static const char *const hard[] = {
-	"h1,h2\n\"a\nb\",1\r\n\"c\r\nd\",\"\"\"\"\r\n\r\n\"e,\n\",2\n\n3,4",
-	"\"q\"\"\n\"\"\",x\r\r\n\n\"\n\",\"\r\"\ry,z\n",
-	"a,b\n1,\"x\"y\n2,3\n\"4\n5\",6\n7,\"8\n",
-	"a\n\"\"\"\"\"\"\n\"\n\n\n\"\n\r\n\"x\"\n",
-	"\xEF\xBB\xBF" "a,b\r\n\"1\",\"2\"\r\n3,\"4\r\n5\"\r\nx,\"y\"z\r\n6,7",
-	"a,b\n1,2\"\n3,\"\"\n\"4\",5\n\"\"\"\",\"\n\"\n",
+    "h1,h2\n\"a\nb\",1\r\n\"c\r\nd\",\"\"\"\"\r\n\r\n\"e,\n\",2\n\n3,4",
+    "\"q\"\"\n\"\"\",x\r\r\n\n\"\n\",\"\r\"\ry,z\n",
+    "a,b\n1,\"x\"y\n2,3\n\"4\n5\",6\n7,\"8\n",
+    "a\n\"\"\"\"\"\"\n\"\n\n\n\"\n\r\n\"x\"\n",
+    "\xEF\xBB\xBF"
+    "a,b\r\n\"1\",\"2\"\r\n3,\"4\r\n5\"\r\nx,\"y\"z\r\n6,7",
+    "a,b\n1,2\"\n3,\"\"\n\"4\",5\n\"\"\"\",\"\n\"\n",
 };
 
 static void exhaustive(const sl_csv_dialect *d)
@@ -253,16 +230,16 @@ static void exhaustive(const sl_csv_dialect *d)
 				o.window = k;
 				assert_int_equal(oracle_run(in, n, &o, &got), 0);
 				if (got.len != want.len || memcmp(got.p, want.p, got.len))
-					fail_msg("input %zu scanner %s window %zu:\n%.*s\nvs\n%.*s", h,
-						 sl_csv_scanner_name(o.scanner), k, (int)want.len, want.p,
-						 (int)got.len, got.p);
+					fail_msg("input %zu scanner %s window %zu:\n%.*s\nvs\n%.*s",
+					         h, sl_csv_scanner_name(o.scanner), k,
+					         (int)want.len, want.p, (int)got.len, got.p);
 				o.window = 0;
 				o.chunk = k ? k : 1;
 				assert_int_equal(oracle_run(in, n, &o, &got), 0);
 				if (got.len != want.len || memcmp(got.p, want.p, got.len))
-					fail_msg("input %zu scanner %s chunk %zu:\n%.*s\nvs\n%.*s", h,
-						 sl_csv_scanner_name(o.scanner), k, (int)want.len, want.p,
-						 (int)got.len, got.p);
+					fail_msg("input %zu scanner %s chunk %zu:\n%.*s\nvs\n%.*s",
+					         h, sl_csv_scanner_name(o.scanner), k,
+					         (int)want.len, want.p, (int)got.len, got.p);
 			}
 		}
 	}
@@ -324,7 +301,8 @@ static void test_random_agreement(void **state)
 			o.chunk = iter % 3 == 2 ? 1 + (x >> 16) % 90 : 0;
 			assert_int_equal(oracle_run(in, n, &o, &got), 0);
 			if (got.len != want.len || memcmp(got.p, want.p, got.len))
-				fail_msg("iter %d scanner %s", iter, sl_csv_scanner_name(o.scanner));
+				fail_msg("iter %d scanner %s", iter,
+				         sl_csv_scanner_name(o.scanner));
 		}
 	}
 	sl_buf_free(&want);
@@ -342,7 +320,8 @@ static void test_split_positions(void **state)
 	uint64_t lines = 1;
 	for (int i = 1; i <= 1000; i++) {
 		char r[32];
-		int k = i % 7 ? snprintf(r, sizeof r, "%05d,xyz\n", i) : snprintf(r, sizeof r, "%05d,\"x\ny\"\n", i);
+		int k = i % 7 ? snprintf(r, sizeof r, "%05d,xyz\n", i)
+		              : snprintf(r, sizeof r, "%05d,\"x\ny\"\n", i);
 		sl_buf_append(&in, r, (size_t)k);
 		lines += i % 7 ? 1 : 2;
 	}
@@ -377,15 +356,15 @@ static void test_split_positions(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_basic_values),
-		cmocka_unit_test(test_dialects),
-		cmocka_unit_test(test_nul_bytes_are_data),
-		cmocka_unit_test(test_errors_and_positions),
-		cmocka_unit_test(test_row_limit),
-		cmocka_unit_test(test_header_and_dialect_check),
-		cmocka_unit_test(test_exhaustive_chunking),
-		cmocka_unit_test(test_random_agreement),
-		cmocka_unit_test(test_split_positions),
+	    cmocka_unit_test(test_basic_values),
+	    cmocka_unit_test(test_dialects),
+	    cmocka_unit_test(test_nul_bytes_are_data),
+	    cmocka_unit_test(test_errors_and_positions),
+	    cmocka_unit_test(test_row_limit),
+	    cmocka_unit_test(test_header_and_dialect_check),
+	    cmocka_unit_test(test_exhaustive_chunking),
+	    cmocka_unit_test(test_random_agreement),
+	    cmocka_unit_test(test_split_positions),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -160,8 +160,8 @@ static void test_yaml_errors(void **state)
 	/* YAML syntax: libfyaml's own message and position */
 	assert_error("name: t\ncolumns: [\n", "t.yaml:", "invalid YAML");
 	assert_error("name: t\nname: u\ncolumns: []\n", "t.yaml:2:1: ", "duplicate key");
-	assert_error("name: t\ncsv:\n  delimiter: ab\ncolumns: [{name: a, type: text}]\n",
-	             "t.yaml:3:14: ", "delimiter must be one byte");
+	assert_error("name: t\ncsv:\n  delimiter: abcde\ncolumns: [{name: a, type: text}]\n",
+	             "t.yaml:3:14: ", "delimiter must be 1 to 4 bytes");
 	assert_error(
 	    "name: t\ncsv: {delimiter: ';', quote: ';'}\ncolumns: [{name: a, type: text}]\n",
 	    "t.yaml:2:6: ", "csv: the quote cannot be a line break or the delimiter");
