@@ -188,7 +188,7 @@ struct infer {
 	const char *eol;
 	/* candidates */
 	uint64_t supported;
-	bool fmt_lists, bool_values;
+	bool fmt_lists, bool_values, multi_delims, skip_space;
 	sl_schema *cs;
 	sl_validator *cv;
 	/* columns */
@@ -333,6 +333,14 @@ static bool loads(const char *yaml, size_t len)
 	return rc == 0;
 }
 
+static bool probe_csv(const char *csv)
+{
+	char buf[512];
+	int n = snprintf(buf, sizeof buf,
+	                 "name: probe\ncsv: {%s}\ncolumns:\n  - {name: c, type: text}\n", csv);
+	return n > 0 && (size_t)n < sizeof buf && loads(buf, (size_t)n);
+}
+
 static bool probe(const char *col)
 {
 	char buf[512];
@@ -361,6 +369,8 @@ static int candidates_new(struct infer *x)
 	}
 	x->fmt_lists = probe("type: date, format: ['%Y-%m-%d', '%d/%m/%Y']");
 	x->bool_values = probe("type: boolean, true_values: [Yes], false_values: [No]");
+	x->multi_delims = probe_csv("delimiter: \"||\"");
+	x->skip_space = probe_csv("skip_initial_space: true");
 	FILE *f = open_memstream(&y, &yl);
 	if (!f)
 		return SL_NOMEM;
@@ -817,6 +827,70 @@ static bool score_better(const struct score *a, const struct score *b)
    of its type votes header, one whose first value is votes data. */
 static int sniff_header(struct infer *x, const char *buf, size_t n, bool final);
 
+/* How often the delimiter is followed by a space, per thousand occurrences. */
+static unsigned space_after_delim(const sl_csv_dialect *d, const char *buf, size_t n, size_t *occ)
+{
+	char dl[SL_CSV_MAX_DELIM];
+	size_t dn = sl_csv_dialect_delimiter(d, dl), hits = 0;
+	*occ = 0;
+	for (size_t i = 0; i + dn < n; i++) {
+		if (memcmp(buf + i, dl, dn) != 0)
+			continue;
+		(*occ)++;
+		hits += buf[i + dn] == ' ';
+		i += dn - 1;
+	}
+	return *occ ? (unsigned)(hits * 1000 / *occ) : 0;
+}
+
+/*
+ * After the single-byte candidates: a multi-byte delimiter wins over the
+ * best single byte when it holds that byte and fits as well (`a||b` is also
+ * a consistent `|` file, with empty fields between); spaces after the
+ * delimiter are skipped when they remove structural errors (`a, "b"`) or
+ * follow nine delimiters in ten. Each only where the schema loader takes
+ * it (the confirm pass reads the file through the schema's own dialect).
+ */
+static int sniff_more(struct infer *x, const char *buf, size_t n, bool final, struct score *best,
+                      sl_csv_dialect *bd)
+{
+	int rc;
+	const char *why;
+	struct score s;
+	static const char *const multi[] = {"||", "|~|", "~|~", "::", ";;", "^|^"};
+	for (size_t mi = 0; x->multi_delims && mi < SL_ARRAY_LEN(multi); mi++) {
+		sl_csv_dialect t = *bd;
+		size_t ml = strlen(multi[mi]);
+		if (!memchr(multi[mi], bd->delimiter, ml) ||
+		    sl_csv_dialect_set_delimiter(&t, multi[mi], ml) < 0 ||
+		    sl_csv_dialect_check(&t, &why) < 0)
+			continue;
+		if ((rc = score_dialect(&t, buf, n, final, &s)) < 0)
+			return rc;
+		if (s.multi && s.fit + 0.01 >= best->fit && s.errors <= best->errors) {
+			*best = s;
+			*bd = t;
+		}
+	}
+	if (x->skip_space) {
+		sl_csv_dialect t = *bd;
+		t.skip_initial_space = true;
+		size_t occ;
+		unsigned per_mille = space_after_delim(bd, buf, n, &occ);
+		if (sl_csv_dialect_check(&t, &why) == 0) {
+			if ((rc = score_dialect(&t, buf, n, final, &s)) < 0)
+				return rc;
+			bool fewer = best->errors && s.errors < best->errors && s.fit >= best->fit;
+			bool usual = occ >= 10 && per_mille >= 900 && s.errors <= best->errors;
+			if (fewer || usual) {
+				*best = s;
+				*bd = t;
+			}
+		}
+	}
+	return 0;
+}
+
 static int sniff(struct infer *x)
 {
 	int rc;
@@ -905,6 +979,8 @@ static int sniff(struct infer *x)
 				}
 			}
 		}
+		if ((rc = sniff_more(x, buf, n, final, &best, &bd)) < 0)
+			goto out;
 		x->d = bd;
 		x->d.header = true;
 		x->sniffed = true;
@@ -1499,10 +1575,12 @@ static int write_yaml(struct infer *x, char **out, size_t *outlen)
 	if (x->keys_comment[0])
 		fprintf(f, "%s", x->keys_comment);
 	fputs("csv:\n  delimiter: ", f);
-	if (x->d.delimiter == '\t')
+	char dl[SL_CSV_MAX_DELIM];
+	size_t dn = sl_csv_dialect_delimiter(&x->d, dl);
+	if (dn == 1 && dl[0] == '\t')
 		fputs("tab", f);
 	else
-		ybyte(f, x->d.delimiter);
+		yq(f, dl, dn);
 	fputs("\n  quote: ", f);
 	ybyte(f, x->d.quote);
 	if (x->d.quote != SL_CSV_NONE) {
@@ -1530,6 +1608,8 @@ static int write_yaml(struct infer *x, char **out, size_t *outlen)
 		fputs("  keep_empty_lines: true\n", f);
 	if (x->d.lenient_quotes)
 		fputs("  lenient: true\n", f);
+	if (x->d.skip_initial_space)
+		fputs("  skip_initial_space: true\n", f);
 	if (x->d.validate_utf8)
 		fputs("  utf8: true\n", f);
 	if (x->d.max_row_bytes != SL_CSV_DEFAULT_MAX_ROW)

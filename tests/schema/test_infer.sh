@@ -296,6 +296,16 @@ infer_loads "backslash escape" "$T/esc.txt" 4
 check "escape: escape" "$(skey csv.escape)" "\\"
 check "escape: value" "$(run sqlite3 -batch "$DB" "SELECT text FROM esc WHERE id = 1")" 'say "hi"'
 
+# --- multi-byte delimiters (where the engine and the loader take them) ----------
+printf 'id||name||amount\n1||a||1.5\n2||b|c||2.5\n3||d||\n' >"$T/multi.txt"
+infer_loads "multi-byte ||" "$T/multi.txt" 3
+check "||: delimiter" "$(skey csv.delimiter)" "||"
+check "||: a lone | is data" "$(run sqlite3 -batch "$DB" "SELECT name FROM multi WHERE id = 2")" "b|c"
+check "||: amount" "$(coltype amount)" "decimal 2 1"
+printf 'k~|~v\n1~|~x|y\n2~|~z\n' >"$T/tilde.txt"
+infer_loads "multi-byte ~|~" "$T/tilde.txt" 2
+check "~|~: delimiter" "$(skey csv.delimiter)" "~|~"
+
 # --- a key of two columns -------------------------------------------------------
 run python3 - "$T/pair.csv" <<'EOF'
 import sys
