@@ -72,6 +72,7 @@ static const struct cand cands[] = {
     {K_BOOL, NULL},
     {K_TEXT, NULL},
     {K_DATE, ""},
+    {K_DATE, "%Y-%m-%d"}, /* one-digit months and days */
     {K_DATE, "%d/%m/%Y"},
     {K_DATE, "%m/%d/%Y"},
     {K_DATE, "%Y/%m/%d"},
