@@ -75,10 +75,49 @@ void sl__uniq_free(sl__uniq *u)
 	free(u);
 }
 
-static int cmp_u64(const void *a, const void *b)
+/* Quicksort of hashes: no comparison callback (qsort's took a sixth of the
+   time of a whole inference). Hoare partitioning stays O(n log n) when many
+   hashes are equal (a column of one repeated value); recursion goes to the
+   smaller side, so the stack is O(log n). */
+static void sort_u64(uint64_t *a, size_t n)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
+	while (n > 16) {
+		uint64_t x = a[0], y = a[n / 2], z = a[n - 1];
+		uint64_t p = x < y ? (y < z ? y : (x < z ? z : x)) : (x < z ? x : (y < z ? z : y));
+		size_t i = 0, j = n - 1;
+		for (;;) {
+			while (a[i] < p)
+				i++;
+			while (a[j] > p)
+				j--;
+			if (i >= j)
+				break;
+			uint64_t t = a[i];
+			a[i] = a[j];
+			a[j] = t;
+			i++;
+			j--;
+		}
+		/* [0, j] <= p <= [j + 1, n) */
+		size_t left = j + 1;
+		if (left < n - left) {
+			sort_u64(a, left);
+			a += left;
+			n -= left;
+		} else {
+			sort_u64(a + left, n - left);
+			n = left;
+		}
+	}
+	for (size_t i = 1; i < n; i++) {
+		uint64_t v = a[i];
+		size_t j = i;
+		while (j > 0 && a[j - 1] > v) {
+			a[j] = a[j - 1];
+			j--;
+		}
+		a[j] = v;
+	}
 }
 
 void sl__uniq_drop(sl__uniq *u, size_t cand)
@@ -151,7 +190,7 @@ static int open_tmp(sl__uniq *u)
 /* Sort the in-memory hashes; a duplicate kills the candidate. */
 static void sort_mem(struct cand *c)
 {
-	qsort(c->a, c->n, sizeof *c->a, cmp_u64);
+	sort_u64(c->a, c->n);
 	for (size_t i = 1; i < c->n; i++) {
 		if (c->a[i] == c->a[i - 1]) {
 			c->dead = true;

@@ -72,6 +72,7 @@ static const struct cand cands[] = {
     {K_BOOL, NULL},
     {K_TEXT, NULL},
     {K_DATE, ""},
+    {K_DATE, "%Y-%m-%d"}, /* one-digit months and days */
     {K_DATE, "%d/%m/%Y"},
     {K_DATE, "%m/%d/%Y"},
     {K_DATE, "%Y/%m/%d"},
@@ -89,10 +90,13 @@ static const struct cand cands[] = {
     {K_DATE, "%B %d %Y"},
     {K_DATE, "%a, %d %b %Y"},
     {K_TIME, ""},
+    {K_TIME, "%H:%M:%S"},
     {K_TIME, "%H:%M"},
     {K_TIME, "%I:%M %p"},
     {K_TIME, "%I:%M:%S %p"},
     {K_TS, ""},
+    {K_TS, "%Y-%m-%d %H:%M:%S"}, /* spelled out: a list cannot name the ISO default */
+    {K_TS, "%Y-%m-%dT%H:%M:%S"},
     {K_TS, "%Y-%m-%d %H:%M"},
     {K_TS, "%Y-%m-%dT%H:%M"},
     {K_TS, "%Y/%m/%d %H:%M:%S"},
@@ -185,7 +189,7 @@ struct infer {
 	const char *eol;
 	/* candidates */
 	uint64_t supported;
-	bool fmt_lists, bool_values;
+	bool fmt_lists, bool_values, multi_delims, skip_space;
 	sl_schema *cs;
 	sl_validator *cv;
 	/* columns */
@@ -330,6 +334,14 @@ static bool loads(const char *yaml, size_t len)
 	return rc == 0;
 }
 
+static bool probe_csv(const char *csv)
+{
+	char buf[512];
+	int n = snprintf(buf, sizeof buf,
+	                 "name: probe\ncsv: {%s}\ncolumns:\n  - {name: c, type: text}\n", csv);
+	return n > 0 && (size_t)n < sizeof buf && loads(buf, (size_t)n);
+}
+
 static bool probe(const char *col)
 {
 	char buf[512];
@@ -358,6 +370,8 @@ static int candidates_new(struct infer *x)
 	}
 	x->fmt_lists = probe("type: date, format: ['%Y-%m-%d', '%d/%m/%Y']");
 	x->bool_values = probe("type: boolean, true_values: [Yes], false_values: [No]");
+	x->multi_delims = probe_csv("delimiter: \"||\"");
+	x->skip_space = probe_csv("skip_initial_space: true");
 	FILE *f = open_memstream(&y, &yl);
 	if (!f)
 		return SL_NOMEM;
@@ -559,6 +573,12 @@ static uint64_t dt_test(struct infer *x, uint64_t set, const sl_str *f)
 	return m;
 }
 
+/* The first candidate of a set: each kind's ISO default comes first. */
+static size_t lowest(uint64_t m)
+{
+	return m ? (size_t)__builtin_ctzll(m) : 0;
+}
+
 static void dt_feed(struct infer *x, struct icol *c, struct dtcover *d, const sl_str *f)
 {
 	if (!d->cover) {
@@ -572,10 +592,23 @@ static void dt_feed(struct infer *x, struct icol *c, struct dtcover *d, const sl
 			return;
 		}
 		/* no single format holds every value: from here on, record which
-		   formats hold each value, for a list of formats */
+		   formats hold each value, for a list of formats. A list cannot
+		   name the ISO default; for dates "%Y-%m-%d" reads a superset of
+		   it and stands in, for times and timestamps the spelled-out
+		   formats do */
 		d->cover = true;
-		if (c->n > 1)
+		size_t iso = lowest(d->all);
+		if (cands[iso].kind != K_DATE && !cands[iso].fmt[0]) {
+			d->all &= ~BIT(iso);
+			d->common &= d->all;
+		}
+		if (c->n > 1) {
+			if (!d->common) {
+				d->alive = false; /* earlier values fitted only the ISO default */
+				return;
+			}
 			dt_add_mask(d, d->common, c->n - 1);
+		}
 	}
 	uint64_t m = dt_test(x, d->all, f);
 	if (!m)
@@ -643,11 +676,22 @@ static void col_feed(struct infer *x, struct icol *c, const sl_str *f)
 		return;
 	}
 	sl_value v;
+	if (c->bool_words)
+		bool_feed(c, f);
+	if (!c->bool_words)
+		c->alive &= ~BIT(K_BOOL); /* boolean is chosen only for word spellings */
 	uint64_t alive = c->alive;
 	if (alive & (BIT(K_DEC) | BIT(K_FLT) | BIT(K_FLTS) | BIT(K_INT)))
 		numeric_lexical(c, f);
+	/* Each value is tried from the narrowest type up. A value an integer
+	   column accepts is a decimal and a float too, and a decimal is a float;
+	   numbers are ASCII text. Those wider candidates are not tried again on
+	   it (they cost most of the time): they stay alive, and should one of
+	   them disagree, the confirm pass, which tries every value against the
+	   final schema, widens the column. */
+	uint64_t implied = 0;
 	for (size_t k = 0; k <= K_TEXT; k++) {
-		if (!(alive & BIT(k)))
+		if (!(alive & BIT(k)) || (implied & BIT(k)))
 			continue;
 		if (!try_cand(x, k, f, &v)) {
 			alive &= ~BIT(k);
@@ -661,6 +705,11 @@ static void col_feed(struct infer *x, struct icol *c, const sl_str *f)
 			if (!c->have_i || v.i > c->imax)
 				c->imax = v.i;
 			c->have_i = true;
+			implied |= BIT(K_DEC) | BIT(K_FLT) | BIT(K_FLTS) | BIT(K_TEXT);
+		} else if (k == K_DEC) {
+			implied |= BIT(K_FLT) | BIT(K_FLTS) | BIT(K_TEXT);
+		} else if (k == K_FLT || k == K_FLTS) {
+			implied |= BIT(K_FLTS) | BIT(K_TEXT);
 		} else if (k == K_TEXT) {
 			size_t cps = 0;
 			sl_utf8_scan(f->p, f->n, true, &cps, NULL);
@@ -668,9 +717,9 @@ static void col_feed(struct infer *x, struct icol *c, const sl_str *f)
 				c->max_chars = cps;
 		}
 	}
+	if ((implied & BIT(K_TEXT)) && f->n > c->max_chars)
+		c->max_chars = f->n; /* a number: one byte per character */
 	c->alive = alive;
-	if (c->bool_words)
-		bool_feed(c, f);
 	if (!c->ev_over)
 		enum_add(c, f->p, f->n, 1);
 	bool dtok = f->n >= 3 && f->n <= 64 && has_digit(f);
@@ -779,6 +828,70 @@ static bool score_better(const struct score *a, const struct score *b)
    of its type votes header, one whose first value is votes data. */
 static int sniff_header(struct infer *x, const char *buf, size_t n, bool final);
 
+/* How often the delimiter is followed by a space, per thousand occurrences. */
+static unsigned space_after_delim(const sl_csv_dialect *d, const char *buf, size_t n, size_t *occ)
+{
+	char dl[SL_CSV_MAX_DELIM];
+	size_t dn = sl_csv_dialect_delimiter(d, dl), hits = 0;
+	*occ = 0;
+	for (size_t i = 0; i + dn < n; i++) {
+		if (memcmp(buf + i, dl, dn) != 0)
+			continue;
+		(*occ)++;
+		hits += buf[i + dn] == ' ';
+		i += dn - 1;
+	}
+	return *occ ? (unsigned)(hits * 1000 / *occ) : 0;
+}
+
+/*
+ * After the single-byte candidates: a multi-byte delimiter wins over the
+ * best single byte when it holds that byte and fits as well (`a||b` is also
+ * a consistent `|` file, with empty fields between); spaces after the
+ * delimiter are skipped when they remove structural errors (`a, "b"`) or
+ * follow nine delimiters in ten. Each only where the schema loader takes
+ * it (the confirm pass reads the file through the schema's own dialect).
+ */
+static int sniff_more(struct infer *x, const char *buf, size_t n, bool final, struct score *best,
+                      sl_csv_dialect *bd)
+{
+	int rc;
+	const char *why;
+	struct score s;
+	static const char *const multi[] = {"||", "|~|", "~|~", "::", ";;", "^|^"};
+	for (size_t mi = 0; x->multi_delims && mi < SL_ARRAY_LEN(multi); mi++) {
+		sl_csv_dialect t = *bd;
+		size_t ml = strlen(multi[mi]);
+		if (!memchr(multi[mi], bd->delimiter, ml) ||
+		    sl_csv_dialect_set_delimiter(&t, multi[mi], ml) < 0 ||
+		    sl_csv_dialect_check(&t, &why) < 0)
+			continue;
+		if ((rc = score_dialect(&t, buf, n, final, &s)) < 0)
+			return rc;
+		if (s.multi && s.fit + 0.01 >= best->fit && s.errors <= best->errors) {
+			*best = s;
+			*bd = t;
+		}
+	}
+	if (x->skip_space) {
+		sl_csv_dialect t = *bd;
+		t.skip_initial_space = true;
+		size_t occ;
+		unsigned per_mille = space_after_delim(bd, buf, n, &occ);
+		if (sl_csv_dialect_check(&t, &why) == 0) {
+			if ((rc = score_dialect(&t, buf, n, final, &s)) < 0)
+				return rc;
+			bool fewer = best->errors && s.errors < best->errors && s.fit >= best->fit;
+			bool usual = occ >= 10 && per_mille >= 900 && s.errors <= best->errors;
+			if (fewer || usual) {
+				*best = s;
+				*bd = t;
+			}
+		}
+	}
+	return 0;
+}
+
 static int sniff(struct infer *x)
 {
 	int rc;
@@ -867,6 +980,8 @@ static int sniff(struct infer *x)
 				}
 			}
 		}
+		if ((rc = sniff_more(x, buf, n, final, &best, &bd)) < 0)
+			goto out;
 		x->d = bd;
 		x->d.header = true;
 		x->sniffed = true;
@@ -1461,10 +1576,12 @@ static int write_yaml(struct infer *x, char **out, size_t *outlen)
 	if (x->keys_comment[0])
 		fprintf(f, "%s", x->keys_comment);
 	fputs("csv:\n  delimiter: ", f);
-	if (x->d.delimiter == '\t')
+	char dl[SL_CSV_MAX_DELIM];
+	size_t dn = sl_csv_dialect_delimiter(&x->d, dl);
+	if (dn == 1 && dl[0] == '\t')
 		fputs("tab", f);
 	else
-		ybyte(f, x->d.delimiter);
+		yq(f, dl, dn);
 	fputs("\n  quote: ", f);
 	ybyte(f, x->d.quote);
 	if (x->d.quote != SL_CSV_NONE) {
@@ -1492,6 +1609,8 @@ static int write_yaml(struct infer *x, char **out, size_t *outlen)
 		fputs("  keep_empty_lines: true\n", f);
 	if (x->d.lenient_quotes)
 		fputs("  lenient: true\n", f);
+	if (x->d.skip_initial_space)
+		fputs("  skip_initial_space: true\n", f);
 	if (x->d.validate_utf8)
 		fputs("  utf8: true\n", f);
 	if (x->d.max_row_bytes != SL_CSV_DEFAULT_MAX_ROW)

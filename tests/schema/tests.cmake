@@ -1,6 +1,7 @@
 # Tests of the schema module (src/schema/). Included from tests/tests.cmake.
 sluice_unit_test(test_schema tests/schema/test_schema.c)
 sluice_unit_test(test_values tests/schema/test_values.c)
+sluice_unit_test(test_infer tests/schema/test_infer.c)
 # `sluice schema infer` end to end: inferred schemas load their files (hand-made,
 # generated and the shared corpus) with `sluice ingest` and no false rejects.
 add_test(NAME schema_infer COMMAND bash ${CMAKE_SOURCE_DIR}/tests/schema/test_infer.sh $<TARGET_FILE:sluice> ${SLUICE_SHARED_CORPUS})
