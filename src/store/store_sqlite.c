@@ -56,7 +56,7 @@ static const char ddl[] =
 	" chunks_succeeded INTEGER, chunks_failed INTEGER, rows_read INTEGER, rows_loaded INTEGER,"
 	" rows_rejected INTEGER, bytes_total INTEGER, bytes_done INTEGER, error_code TEXT,"
 	" error_message TEXT, created_ms INTEGER, started_ms INTEGER, finished_ms INTEGER,"
-	" updated_ms INTEGER, correlation_id TEXT);"
+	" updated_ms INTEGER, correlation_id TEXT, resumed INTEGER, warning TEXT);"
 	"CREATE INDEX IF NOT EXISTS sluice_jobs_file ON sluice_jobs(file, target_table);"
 	"CREATE TABLE IF NOT EXISTS sluice_job_codes(job_id TEXT NOT NULL, code TEXT NOT NULL,"
 	" count INTEGER NOT NULL, PRIMARY KEY(job_id, code)) WITHOUT ROWID;"
@@ -202,8 +202,29 @@ static int sq_open(const char *target, int busy_timeout_ms, sl_store **out)
 			       -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
 		have = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
-	if (have)
-		return 0;
+	st = NULL;
+	if (have) {
+		/* a store made before the jobs had `resumed` and `warning`: add them
+		   (once; the write lock is taken only when they are missing) */
+		if (sqlite3_prepare_v2(q->db, "SELECT warning FROM sluice_jobs LIMIT 0", -1, &st,
+		                       NULL) == SQLITE_OK) {
+			sqlite3_finalize(st);
+			return 0;
+		}
+		sqlite3_finalize(st);
+		if ((rc = exec(q, "BEGIN IMMEDIATE")) < 0)
+			return rc;
+		if (sqlite3_prepare_v2(q->db, "SELECT warning FROM sluice_jobs LIMIT 0", -1, &st,
+		                       NULL) != SQLITE_OK &&
+		    (rc = exec(q, "ALTER TABLE sluice_jobs ADD COLUMN resumed INTEGER;"
+		                  "ALTER TABLE sluice_jobs ADD COLUMN warning TEXT;")) < 0) {
+			sqlite3_finalize(st);
+			sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+			return rc;
+		}
+		sqlite3_finalize(st);
+		return exec(q, "COMMIT");
+	}
 	if ((rc = exec(q, "BEGIN IMMEDIATE")) < 0)
 		return rc;
 	if ((rc = exec(q, ddl)) < 0) {
@@ -481,7 +502,7 @@ out:
 	"id, seq, status, file, schema_path, dataset, target_table, schema_hash, file_size, file_hash, "   \
 	"file_mtime_ns, chunk_size, chunks_total, chunks_processed, chunks_succeeded, chunks_failed, " \
 	"rows_read, rows_loaded, rows_rejected, bytes_total, bytes_done, error_code, error_message, "  \
-	"created_ms, started_ms, finished_ms, updated_ms, correlation_id"
+	"created_ms, started_ms, finished_ms, updated_ms, correlation_id, resumed, warning"
 
 static void bind_str(sqlite3_stmt *st, int i, const char *s)
 {
@@ -518,6 +539,8 @@ static void bind_job(sqlite3_stmt *st, const sl_job *j)
 	sqlite3_bind_int64(st, i++, j->finished_ms);
 	sqlite3_bind_int64(st, i++, j->updated_ms);
 	bind_str(st, i++, j->correlation_id);
+	sqlite3_bind_int(st, i++, j->resumed);
+	bind_str(st, i++, j->warning);
 }
 
 static char *col_dup(sqlite3_stmt *st, int i)
@@ -574,6 +597,8 @@ static void read_job(sqlite3_stmt *st, sl_job *j)
 	j->finished_ms = sqlite3_column_int64(st, i++);
 	j->updated_ms = sqlite3_column_int64(st, i++);
 	j->correlation_id = col_dup(st, i++);
+	j->resumed = sqlite3_column_int(st, i++) != 0;
+	j->warning = col_dup(st, i++);
 }
 
 /* Step a job query: 1 and *j when it has a row, 0 when none, <0 on error. */
@@ -598,7 +623,7 @@ static int sq_job_insert(sl_store *s, sl_job *j)
 	st = NULL;
 	if (rc == 0)
 		rc = map_rc(q, sqlite3_prepare_v2(q->db, "INSERT INTO sluice_jobs(" JOB_COLS ") VALUES("
-				"?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &st, NULL));
+				"?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &st, NULL));
 	if (rc == 0) {
 		bind_job(st, j);
 		rc = map_rc(q, sqlite3_step(st));
@@ -611,7 +636,7 @@ static int sq_job_update(sl_store *s, const sl_job *j)
 {
 	sq_store *q = (sq_store *)s;
 	int rc = prep(q, "INSERT OR REPLACE INTO sluice_jobs(" JOB_COLS ") VALUES("
-			 "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", &q->upd_job);
+			 "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", &q->upd_job);
 	if (rc < 0)
 		return rc;
 	bind_job(q->upd_job, j);
