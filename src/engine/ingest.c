@@ -446,10 +446,11 @@ static void worker_teardown(worker *w)
 
 /*
  * Test-only, documented in docs/ingest.md ("Testing"): with
- * SLUICE_TEST_PAUSE=SEQ:DIR, the worker about to read chunk SEQ creates
- * DIR/paused (holding the job id) and waits until DIR/go exists. With one
- * thread every chunk before SEQ is committed by then, so a test can change
- * the file, cancel or read the job at a known point without sleeping.
+ * SLUICE_TEST_PAUSE=SEQ:DIR, the writer about to start chunk SEQ creates
+ * DIR/paused (holding the job id) and waits until DIR/go exists. Every chunk
+ * before SEQ is committed then and no transaction is open; with one thread
+ * the worker has read at most chunk SEQ, so a test can change the file
+ * after it, cancel or read the job at a known point without sleeping.
  */
 static void test_pause(ingest *g, const sl_chunk *c)
 {
@@ -474,7 +475,7 @@ static void test_pause(ingest *g, const sl_chunk *c)
 		rename(tmp, fin);
 	}
 	struct timespec ts = {0, 5 * 1000 * 1000};
-	while (access(path, F_OK) != 0 && !atomic_load(&g->abort))
+	while (access(path, F_OK) != 0)
 		nanosleep(&ts, NULL);
 }
 
@@ -497,7 +498,6 @@ static void *worker_main(void *arg)
 		chunk_result res;
 		if (rc == 0) {
 			slot_emit se = {g, s};
-			test_pause(g, &g->chunks[g->pending[k]]);
 			produce(&w, &g->chunks[g->pending[k]], emit_slot, &se, &res);
 		} else {
 			memset(&res, 0, sizeof res);
@@ -1135,6 +1135,7 @@ static int run_chunks(ingest *g)
 	}
 	for (size_t k = 0; k < g->npending; k++) {
 		slot *s = &g->slots[k % g->nslots];
+		test_pause(g, &g->chunks[g->pending[k]]);
 		rc = write_chunk(g, &self, k);
 		if (rc < 0)
 			break;

@@ -4,8 +4,10 @@
 # the reason and none stays Processing, the counts add up, and `retry` names
 # what changed (size, modification time, or content hash); grown, the job
 # loads the file as planned and says so (IO_CHANGED with --strict-source).
-# Deterministic: SLUICE_TEST_PAUSE=2:DIR holds the worker before chunk 2
-# (chunks 0 and 1 committed, --threads 1) until DIR/go exists.
+# Deterministic: SLUICE_TEST_PAUSE=2:DIR holds the writer before chunk 2
+# (chunks 0 and 1 committed; with --threads 1 the worker has read at most
+# chunk 2, so chunk 3, changed here, is read after the change) until
+# DIR/go exists.
 # Usage: test_changed.sh SLUICE SOURCE_DIR
 set -u
 S=$1
