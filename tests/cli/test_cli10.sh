@@ -18,20 +18,7 @@ ok() { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 check() { if [ "$2" = "$3" ]; then ok; else bad "$1: got '$2', want '$3'"; fi; }
 json() { python3 -c "import json,sys; d=json.load(open('$1')); print($2)"; }
-# run NAME CMD...: every program goes through here. stdout to $T/NAME.out,
-# stderr to $T/NAME.err, exit status in $T/NAME.rc; a sanitizer report in
-# stderr fails the test whatever the status.
-run() {
-	local name=$1
-	shift
-	"$@" >"$T/$name.out" 2>"$T/$name.err"
-	echo $? >"$T/$name.rc"
-	if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:|WARNING: ThreadSanitizer' "$T/$name.err"; then
-		bad "$name: sanitizer report"
-		head -30 "$T/$name.err"
-	fi
-}
-rc() { cat "$T/$1.rc"; }
+. "$SRC/tests/run.sh" # run NAME CMD...: every program goes through it
 
 # --- the help lists every command, and every command has a help ----------------
 run cmds "$S" help --commands
@@ -47,7 +34,7 @@ done
 grep -qE '^  serve ' "$T/help.out" && ok || bad "top-level help lists serve"
 
 # --- --json only where there is a JSON form ------------------------------------------
-"$S" gen cdr --rows 2000 --error-rate 0.05 --seed 3 -o "$T/a.csv" 2>/dev/null
+run gen_a "$S" gen cdr --rows 2000 --error-rate 0.05 --seed 3 -o "$T/a.csv"
 run ing "$S" ingest "$T/a.csv" --schema "$SCHEMA" --db "$T/a.db" --json
 check "ingest --json" "$(rc ing)" 3
 JOB=$(json "$T/ing.out" "d['job_id']")
@@ -72,7 +59,7 @@ check "rollback --json: rows_removed" "$(json "$T/rb.out" "d['rows_removed'], 'r
 # --- the progress bar counts rows written, through the commit phase -----------------------
 # One keyed chunk: every byte is read (and sorted) before the rows are
 # written, so a bar of bytes would show 100 % while the writer works.
-"$S" gen cdr --rows 60000 --seed 4 -o "$T/p.csv" 2>/dev/null
+run gen_p "$S" gen cdr --rows 60000 --seed 4 -o "$T/p.csv"
 run prog "$S" ingest "$T/p.csv" --schema "$SCHEMA" --db "$T/p.db" --threads 1 --progress --json
 check "ingest with --progress" "$(rc prog)" 0
 tr '\r' '\n' <"$T/prog.err" | grep 'rows written' >"$T/bar.txt"
@@ -99,7 +86,8 @@ for f in usr/bin/sluice usr/share/man/man1/sluice.1 usr/share/bash-completion/co
 	[ -s "$T/root/$f" ] && ok || bad "make install puts $f in place"
 done
 run iv "$T/root/usr/bin/sluice" --version
-check "the installed program runs" "$(cat "$T/iv.out")" "$("$S" --version)"
+run v "$S" --version
+check "the installed program runs" "$(cat "$T/iv.out")" "$(cat "$T/v.out")"
 grep -q '^\.TH SLUICE 1' "$T/root/usr/share/man/man1/sluice.1" && ok || bad "man page header"
 for c in $(grep -vx help "$T/cmds.out"); do
 	grep -q "^\.SS $c\$" "$T/root/usr/share/man/man1/sluice.1" && ok || bad "man page has a section for $c"
@@ -118,5 +106,6 @@ check "completion of 'sluice se'" "$(complete_words sluice se)" serve
 check "completion of 'sluice ingest --str'" "$(complete_words sluice ingest --str)" --strict-source
 check "completion of 'sluice csv ch'" "$(complete_words sluice csv ch)" check
 
+run_checked
 echo "cli10: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -21,31 +21,9 @@ ok() { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 check() { if [ "$2" = "$3" ]; then ok; else bad "$1: got '$2', want '$3'"; fi; }
 json() { python3 -c "import json,sys; d=json.load(open('$1')); print($2)"; }
-# run NAME CMD...: every program goes through here: stdout $T/NAME.out,
-# stderr $T/NAME.err, status $T/NAME.rc. A sanitizer report is recorded in
-# $T/sanitizer (also from a run in the background) and fails the test.
-run() {
-	local name=$1
-	shift
-	"$@" >"$T/$name.out" 2>"$T/$name.err"
-	echo $? >"$T/$name.rc"
-	if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:|WARNING: ThreadSanitizer' "$T/$name.err"; then
-		echo "$name" >>"$T/sanitizer"
-		head -30 "$T/$name.err"
-	fi
-}
-rc() { cat "$T/$1.rc"; }
-# wait_for FILE: poll until it exists (bounded: 60 s)
-wait_for() {
-	for _ in $(seq 1 1200); do
-		[ -e "$1" ] && return 0
-		sleep 0.05
-	done
-	bad "timed out waiting for $1"
-	return 1
-}
+. "$SRC/tests/run.sh" # run NAME CMD...: every program goes through it; wait_for FILE
 
-"$S" gen cdr --rows 20000 --error-rate 0.02 --seed 21 -o "$T/orig.csv" 2>/dev/null
+run gen_orig "$S" gen cdr --rows 20000 --error-rate 0.02 --seed 21 -o "$T/orig.csv"
 SIZE=$(stat -c %s "$T/orig.csv")
 
 # start NAME [ingest options]: a fresh copy of the file, an ingest paused
@@ -66,7 +44,10 @@ go() {
 	wait "$BG"
 }
 # chunk 3's range, from the plan
-chunk3() { "$S" status "$JOB" --db "$T/$1.db" --chunks --json | python3 -c "import json,sys; c=json.load(sys.stdin)['chunks'][3]; print(c['offset'] + c['length'] // 2)"; }
+chunk3() {
+	run "plan_$1" "$S" status "$JOB" --db "$T/$1.db" --chunks --json
+	json "$T/plan_$1.out" "d['chunks'][3]['offset'] + d['chunks'][3]['length'] // 2"
+}
 # poke FILE OFFSET [keep]: overwrite one byte in place (same size); with
 # keep, the modification time is set back to what it was
 poke() { python3 - "$@" <<'EOF'
@@ -160,6 +141,6 @@ check "grown, --strict-source: no chunk Processing, the rest Queued" \
 	"$(json "$T/st_strict.out" "sorted(set(c['status'] for c in d['chunks'])), d['chunks_processed'] == d['chunks_succeeded']")" \
 	"['Queued', 'Succeeded'] True"
 
-[ -e "$T/sanitizer" ] && bad "sanitizer reports in: $(cat "$T/sanitizer")"
+run_checked
 echo "changed: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -19,28 +19,7 @@ set -u
 S=$1
 SRC=$2
 . "$SRC/tests/http/lib.sh"
-sanitizer() { grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:|WARNING: ThreadSanitizer' "$1"; }
-# run NAME CMD...: every program this script starts directly goes through
-# here (stdout $T/NAME.out, stderr $T/NAME.err, status $T/NAME.rc); a
-# sanitizer report fails the test. The servers' logs are checked the same way.
-run() {
-	local name=$1
-	shift
-	"$@" >"$T/$name.out" 2>"$T/$name.err"
-	echo $? >"$T/$name.rc"
-	if sanitizer "$T/$name.err"; then
-		bad "$name: sanitizer report"
-		head -30 "$T/$name.err"
-	fi
-}
-wait_for() {
-	for _ in $(seq 1 1200); do
-		[ -e "$1" ] && return 0
-		sleep 0.05
-	done
-	bad "timed out waiting for $1"
-	return 1
-}
+. "$SRC/tests/run.sh" # run NAME CMD...: every program it starts goes through it; sanitizer LOG for the servers
 start_server() {
 	local log=$1
 	shift
@@ -84,11 +63,11 @@ cp "$SRC/examples/cdr.yaml" "$T/schemas/"
 sed -e 's/^name: cdr/name: strict/' -e 's/^table: call_detail_records/table: strict_cdr/' \
 	-e 's/^  max_error_ratio:.*/  max_errors: 0/' "$SRC/examples/cdr.yaml" >"$T/schemas/strict.yaml"
 grep -q '^  max_errors: 0' "$T/schemas/strict.yaml" || bad "the strict schema has max_errors 0"
-"$S" gen cdr --rows 6000 --seed 31 -o "$T/big.csv" 2>/dev/null        # several 64K chunks, no bad rows
-"$S" gen cdr --rows 300 --seed 32 -o "$T/good.csv" 2>/dev/null
-"$S" gen cdr --rows 300 --error-rate 0.03 --seed 33 -o "$T/bad.csv" 2>/dev/null
-"$S" gen cdr --rows 6000 --error-rate 0.05 --seed 34 -o "$T/badbig.csv" 2>/dev/null
-"$S" gen cdr --rows 6000 --seed 35 -o "$T/big2.csv" 2>/dev/null
+run gen_big "$S" gen cdr --rows 6000 --seed 31 -o "$T/big.csv"        # several 64K chunks, no bad rows
+run gen_good "$S" gen cdr --rows 300 --seed 32 -o "$T/good.csv"
+run gen_bad "$S" gen cdr --rows 300 --error-rate 0.03 --seed 33 -o "$T/bad.csv"
+run gen_badbig "$S" gen cdr --rows 6000 --error-rate 0.05 --seed 34 -o "$T/badbig.csv"
+run gen_big2 "$S" gen cdr --rows 6000 --seed 35 -o "$T/big2.csv"
 printf 'a,b,c\n1,2,3\n' >"$T/nohdr.csv"
 
 SLUICE_TEST_PAUSE="2:$T/p" start_server "$T/log1" || exit 1
@@ -145,4 +124,5 @@ same Succeeded-resumed "$R"
 check "resumed: true in the API" "$(field Succeeded-resumed "['resumed'], d['rows_read']")" "True 6000"
 stop_server
 sanitizer "$T/log3" && bad "server log 3: sanitizer report"
+run_checked
 finish numbers

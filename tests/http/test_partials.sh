@@ -9,20 +9,7 @@ SRC=$2
 . "$SRC/tests/http/lib.sh"
 CURL=
 at_exit() { [ -n "$CURL" ] && kill "$CURL" 2>/dev/null; wait 2>/dev/null; }
-# run NAME CMD...: every program this script starts directly goes through
-# here (stdout $T/NAME.out, stderr $T/NAME.err, status $T/NAME.rc); a
-# sanitizer report fails the test. The servers' logs are checked the same way.
-sanitizer() { grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:|WARNING: ThreadSanitizer' "$1"; }
-run() {
-	local name=$1
-	shift
-	"$@" >"$T/$name.out" 2>"$T/$name.err"
-	echo $? >"$T/$name.rc"
-	if sanitizer "$T/$name.err"; then
-		bad "$name: sanitizer report"
-		head -30 "$T/$name.err"
-	fi
-}
+. "$SRC/tests/run.sh" # run NAME CMD...: every program it starts goes through it; sanitizer LOG for the servers
 part_size() { stat -c %s "$T"/data/uploads/p*.part 2>/dev/null | head -1; }
 
 mkdir -p "$T/schemas"
@@ -63,4 +50,5 @@ run jobs "$S" jobs --db "$T/s.db" --json
 check "after the restart: no job (store)" "$(jq_ "len(d['jobs'])" <"$T/jobs.out")" 0
 stop_server
 sanitizer "$T/log2" && bad "server log 2: sanitizer report"
+run_checked
 finish partials
