@@ -445,7 +445,7 @@ static void worker_teardown(worker *w)
 }
 
 /*
- * Test-only, documented in docs/ingest.md ("Testing"): with
+ * Test-only, documented in docs/ingest.md (Faults): with
  * SLUICE_TEST_PAUSE=SEQ:DIR, the writer about to start chunk SEQ creates
  * DIR/paused (holding the job id) and waits until DIR/go exists. Every chunk
  * before SEQ is committed then and no transaction is open; with one thread
@@ -1063,7 +1063,7 @@ static int source_check(ingest *g)
 	snprintf(
 	    w, sizeof w,
 	    "the file grew from %llu to %llu bytes while the job ran; the job loads it as it was "
-	    "planned (%llu bytes): load the rest with a new job",
+	    "planned (%llu bytes); the bytes appended are not loaded",
 	    (unsigned long long)g->job.file_size, (unsigned long long)st.st_size,
 	    (unsigned long long)g->job.file_size);
 	if (g->o->strict_source) {
