@@ -43,7 +43,7 @@ ls "$T"/data/uploads/p*.part >/dev/null 2>&1 && ok || bad "the killed server lef
 sanitizer "$T/log1" && bad "server log 1: sanitizer report"
 
 serve "$T/log2" --db "$T/s.db" --schemas "$T/schemas" --data-dir "$T/data" --min-free 1M --threads 1 || exit 1
-check "after the restart: no part file" "$(ls "$T/data/uploads" | grep -c '\.part$')" 0
+check "after the restart: no part file in the data dir" "$(find "$T/data" -name '*.part' | wc -l)" 0
 check "after the restart: the uploads dir is empty" "$(ls -A "$T/data/uploads" | wc -l)" 0
 check "after the restart: no job (API)" "$(curl -s "$B/v1/jobs" | jq_ "len(d['jobs'])")" 0
 run jobs "$S" jobs --db "$T/s.db" --json
