@@ -8,15 +8,22 @@
 #   make build   build into build/ (the program is build/sluice)
 #   make bench   run the benchmarks (bench/run.sh; results in docs/benchmarks.md)
 #   make fuzz    fuzz the CSV parser for FUZZ_SECONDS (clang + libFuzzer)
+#   make install install the program, its man page and bash completion under
+#                PREFIX (default /usr/local), below DESTDIR when set. BUILD
+#                names another, already built, build directory (e.g. for tests):
+#                then nothing is configured or built
 
 JOBS        ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
 SHARED      ?= $(abspath $(CURDIR)/../shared)
 CMAKE_FLAGS := -DSLUICE_SHARED_CORPUS=$(SHARED)/corpus
+PREFIX      ?= /usr/local
+DESTDIR     ?=
+BUILD       ?= build
 
 N           ?= 5
 
-.PHONY: all deps build build-asan build-tsan test test-fast test-repeat demo bench fuzz format clean
+.PHONY: all deps build build-asan build-tsan test test-fast test-repeat demo bench fuzz format clean install
 
 all: build
 
@@ -65,6 +72,9 @@ fuzz-run:
 	    -dict=fuzz/csv.dict build-fuzz/corpus >build-fuzz/fuzz.log 2>&1 \
 	    || (tail -40 build-fuzz/fuzz.log; exit 1)
 	@grep -E '^(#[0-9]+[[:space:]]+DONE|Done)' build-fuzz/fuzz.log | tail -1
+
+install: $(if $(filter build,$(BUILD)),build)
+	@DESTDIR="$(DESTDIR)" cmake --install "$(BUILD)" --prefix "$(PREFIX)"
 
 demo: build
 	@scripts/demo.sh

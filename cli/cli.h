@@ -40,8 +40,8 @@ int cmd_schema(int argc, char **argv);
 
 /* job_print.c: one job as JSON (the field names of `ingest --json`), as a
    human summary, and the exit code its status means. */
-void cli_job_json(FILE *f, const sl_job *j, bool resumed, double duration_s);
-void cli_job_summary(FILE *f, const sl_job *j, bool resumed, double duration_s);
+void cli_job_json(FILE *f, const sl_job *j);
+void cli_job_summary(FILE *f, const sl_job *j);
 int cli_job_exit(const sl_job *j);
 /* The summary's lines per reject code (codes), or its notes: ignored
    columns, short/long records, header warnings, same content, error. */

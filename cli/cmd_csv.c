@@ -228,6 +228,9 @@ static int do_dump(int argc, char **argv)
 	int rc = parse_args("csv dump", help_dump, argc, argv, &a);
 	if (rc)
 		return rc == 1 ? EXIT_OK : rc;
+	if (a.json)
+		return cli_usage_error(
+		    "csv dump", "--json: dump writes JSON lines always; there is no other form");
 	uint64_t errors = 0;
 	int fd = strcmp(a.file, "-") ? open(a.file, O_RDONLY | O_CLOEXEC) : 0;
 	if (fd < 0) {

@@ -13,8 +13,8 @@
 
 static const char help_ingest[] =
 	"usage: sluice ingest FILE --schema S [--db PATH] [--threads N] [--chunk-size SIZE]\n"
-	"                     [--max-errors N] [--max-error-ratio R] [--new] [--json] [--quiet]\n"
-	"                     [dialect options]\n"
+	"                     [--max-errors N] [--max-error-ratio R] [--new] [--strict-source]\n"
+	"                     [--json] [--quiet] [--progress] [dialect options]\n"
 	"\n"
 	"Load FILE into the schema's table in an SQLite database (default ./sluice.db):\n"
 	"good rows exactly once, rejected rows into sluice_rejects with their reason and\n"
@@ -31,7 +31,10 @@ static const char help_ingest[] =
 	"  --new                start a new job whatever exists (an unfinished job for the\n"
 	"                       file, or a finished load of the same content)\n"
 	"  --json               one JSON object on stdout\n"
+	"  --strict-source      fail the job (IO_CHANGED) when FILE grows while it runs;\n"
+	"                       without it the job loads FILE as planned and warns\n"
 	"  --quiet              no progress bar, no summary\n"
+	"  --progress           the progress bar even when stderr is not a terminal\n"
 	"\n"
 	"The dialect options override the schema's csv: for this run (the job records\n"
 	"what it used): --delimiter --quote --escape --comment --no-header\n"
@@ -56,6 +59,9 @@ static const char help_job[] = "usage: sluice %s JOB [--db PATH] [--json] [--qui
 typedef struct bar {
 	bool on;
 	double last;
+	bool read_all; /* every byte read: the rest is the writer's (the commit phase) */
+	bool base_set; /* rows written before this run, taken at the first call */
+	uint64_t base;
 } bar;
 
 static void human_bytes(char *out, size_t n, double b)
@@ -69,29 +75,75 @@ static void human_bytes(char *out, size_t n, double b)
 	snprintf(out, n, i ? "%.1f %s" : "%.0f %s", b, u[i]);
 }
 
+static void human_count(char *out, size_t n, uint64_t v)
+{
+	if (v >= 10000000)
+		snprintf(out, n, "%.1fM", (double)v / 1e6);
+	else if (v >= 100000)
+		snprintf(out, n, "%.0fk", (double)v / 1e3);
+	else
+		snprintf(out, n, "%llu", (unsigned long long)v);
+}
+
+/*
+ * The bar counts rows written to the database (loaded or rejected), not
+ * bytes read: for a keyed table every byte of a chunk is read (and its rows
+ * sorted) long before they are written, and a bar of bytes would sit at
+ * 100 % while the writer commits. The ETA comes from the rows this run
+ * wrote; "?" until it wrote some. A line is printed at once when the reading
+ * ends (the commit phase begins), else at most every 0.2 s.
+ */
 static void show_progress(void *ctx, const sl_ingest_progress *p)
 {
 	bar *b = ctx;
-	if (!b->on || (p->elapsed_s - b->last < 0.2 && p->job->bytes_done < p->job->bytes_total))
+	const sl_job *j = p->job;
+	if (!b->on)
+		return;
+	uint64_t written = j->rows_loaded + j->rows_rejected;
+	if (!b->base_set) {
+		b->base = written;
+		b->base_set = true;
+	}
+	bool read_all = j->bytes_total && j->bytes_done >= j->bytes_total;
+	bool phase = read_all && !b->read_all;
+	b->read_all = read_all;
+	bool end = p->rows_planned ? written >= p->rows_planned : read_all;
+	if (!phase && !end && p->elapsed_s - b->last < 0.2)
 		return;
 	b->last = p->elapsed_s;
-	const sl_job *j = p->job;
-	double frac = j->bytes_total ? (double)j->bytes_done / (double)j->bytes_total : 0;
+	double frac = p->rows_planned ? (double)written / (double)p->rows_planned : 0;
 	if (frac > 1)
 		frac = 1;
-	char done[32], total[32], line[160];
-	human_bytes(done, sizeof done, (double)j->bytes_done);
-	human_bytes(total, sizeof total, (double)j->bytes_total);
-	int w = 24, fill = (int)(frac * w);
+	double rfrac = j->bytes_total ? (double)j->bytes_done / (double)j->bytes_total : 0;
+	if (rfrac > 1)
+		rfrac = 1;
+	char w_s[16], t_s[16], c_s[16], eta[32], size[32], line[240];
+	human_bytes(size, sizeof size, (double)j->bytes_total);
+	human_count(w_s, sizeof w_s, written);
+	human_count(t_s, sizeof t_s, p->rows_planned);
+	human_count(c_s, sizeof c_s, p->rows_committed);
+	int width = 24, fill = (int)(frac * width);
 	char bars[32];
-	for (int i = 0; i < w; i++)
+	for (int i = 0; i < width; i++)
 		bars[i] = i < fill ? '#' : '.';
-	bars[w] = 0;
-	double rate = p->elapsed_s > 0 ? (double)j->rows_read / p->elapsed_s : 0;
-	double eta = frac > 0.001 ? p->elapsed_s * (1 - frac) / frac : 0;
-	snprintf(line, sizeof line, "\r[%s] %3.0f%% %s/%s  %.0fk rows/s  %llu rejected  ETA %.0fs  ", bars,
-		 frac * 100, done, total, rate / 1000, (unsigned long long)j->rows_rejected, eta);
+	bars[width] = 0;
+	uint64_t run = written > b->base ? written - b->base : 0;
+	double rate = p->elapsed_s > 0 ? (double)run / p->elapsed_s : 0;
+	if (end)
+		snprintf(eta, sizeof eta, "ETA 0s");
+	else if (rate > 0 && p->rows_planned > written)
+		snprintf(eta, sizeof eta, "ETA %.0fs", (double)(p->rows_planned - written) / rate);
+	else
+		snprintf(eta, sizeof eta, "ETA ?");
+	snprintf(
+	    line, sizeof line,
+	    "\r[%s] %3.0f%% %s/%s rows written (%s committed)  read %3.0f%% of %s  %.0fk rows/s  "
+	    "%llu rejected  %s  ",
+	    bars, frac * 100, w_s, t_s, c_s, rfrac * 100, size, rate / 1000,
+	    (unsigned long long)j->rows_rejected, eta);
 	fputs(line, stderr);
+	if (b->on && !isatty(2))
+		fputc('\n', stderr); /* --progress into a file or pipe: one line each */
 	fflush(stderr);
 }
 
@@ -101,7 +153,7 @@ static void show_progress(void *ctx, const sl_ingest_progress *p)
 typedef struct args {
 	const char *file, *schema, *db, *job, *errors_out;
 	sl_ingest_opts o;
-	bool json, quiet;
+	bool json, quiet, progress;
 	/* dialect options, replayed over the schema's csv: once it is loaded */
 	int dopt[MAX_DIALECT_OPTS];
 	int ndopt;
@@ -140,6 +192,10 @@ static int parse(const char *cmd, const char *help, int argc, char **argv, args 
 				a->nulls[a->o.nnulls++] = (char *)v;
 				a->o.has_nulls = true;
 			}
+		} else if (!strcmp(s, "--strict-source")) {
+			a->o.strict_source = true;
+		} else if (!strcmp(s, "--progress")) {
+			a->progress = true;
 		} else if (!strcmp(s, "--schema") || !strcmp(s, "--db") || !strcmp(s, "--threads") ||
 			   !strcmp(s, "--chunk-size") || !strcmp(s, "--max-errors") ||
 			   !strcmp(s, "--max-error-ratio") || !strcmp(s, "--correlation-id")) {
@@ -313,7 +369,7 @@ static int run(const char *cmd, args *a, bool dry, int argc, char **argv)
 	sl_ingest_result r;
 	shown sh = {0};
 	int rc;
-	bar b = {isatty(2) && !a->quiet && !a->json, 0};
+	bar b = {(isatty(2) && !a->quiet && !a->json) || a->progress, 0, false, false, 0};
 	if (!a->job && (rc = apply_dialect(cmd, a, argc, argv)) != 0)
 		return rc;
 	a->o.file = a->file;
@@ -339,7 +395,7 @@ static int run(const char *cmd, args *a, bool dry, int argc, char **argv)
 		a->o.reject_ctx = &sh;
 	}
 	rc = sl_ingest(&a->o, &r);
-	if (b.on)
+	if (b.on && isatty(2))
 		fputc('\n', stderr);
 	if (sh.out && fclose(sh.out) != 0 && rc >= 0) {
 		fprintf(stderr, "sluice: %s: %s\n", a->errors_out, strerror(errno));
@@ -364,7 +420,7 @@ static int run(const char *cmd, args *a, bool dry, int argc, char **argv)
 			validate_summary(&r, &sh);
 	} else if (a->json) {
 		fputc('{', stdout);
-		sl_job_json_fields(stdout, &r.job, r.resumed, r.duration_s);
+		sl_job_json_fields(stdout, &r.job, sl_now_ms());
 		printf(",\"already_loaded\":%s}\n", r.already_loaded ? "true" : "false");
 	} else if (!a->quiet) {
 		if (r.already_loaded)
@@ -374,7 +430,7 @@ static int run(const char *cmd, args *a, bool dry, int argc, char **argv)
 			    a->file ? a->file : "the file",
 			    r.job.same_as[0] ? r.job.same_as : r.job.id,
 			    sl_job_status_name(r.job.status));
-		cli_job_summary(stdout, &r.job, r.resumed, r.already_loaded ? 0 : r.duration_s);
+		cli_job_summary(stdout, &r.job);
 		if (r.job.rows_rejected)
 			printf("  rejects  sluice errors %s%s%s\n", r.job.id, a->db ? " --db " : "",
 			       a->db ? a->db : "");
@@ -439,10 +495,10 @@ int cmd_rollback(int argc, char **argv)
 		return rc == SL_INVAL ? EXIT_USAGE : EXIT_FAILED;
 	}
 	if (a.json)
-		printf("{\"job_id\":\"%s\",\"status\":\"RolledBack\",\"rows_deleted\":%llu}\n", a.job,
-		       (unsigned long long)rows);
+		printf("{\"job_id\":\"%s\",\"status\":\"RolledBack\",\"rows_removed\":%llu}\n",
+		       a.job, (unsigned long long)rows);
 	else if (!a.quiet)
-		printf("job %s rolled back: %llu rows deleted\n", a.job, (unsigned long long)rows);
+		printf("job %s rolled back: %llu rows removed\n", a.job, (unsigned long long)rows);
 	return EXIT_OK;
 }
 

@@ -84,8 +84,7 @@ static int list_one(void *ctx, const sl_job *j)
 	list_ctx *c = ctx;
 	if (c->json) {
 		fputs(c->n ? ",\n" : "\n", stdout);
-		cli_job_json(stdout, j, false,
-			     j->finished_ms > j->started_ms ? (double)(j->finished_ms - j->started_ms) / 1000 : 0);
+		cli_job_json(stdout, j);
 	} else {
 		char when[32] = "-";
 		time_t t = (time_t)(j->created_ms / 1000);
@@ -105,10 +104,14 @@ int cmd_jobs(int argc, char **argv)
 {
 	jargs a;
 	char msg[512] = "";
-	int rc = jparse("jobs", "usage: sluice jobs [--db PATH] [--status S] [--json]\n\n"
-				"List jobs, newest first. S: Accepted, Chunking, ChunksQueued, Processing,\n"
-				"Succeeded, PartiallySucceeded, Failed, RolledBack, Cancelled.\n",
-			argc, argv, &a, 0);
+	int rc =
+	    jparse("jobs",
+	           "usage: sluice jobs [--db PATH] [--status S] [--json]\n\n"
+	           "List jobs, newest first. S: Accepted, Chunking, ChunksQueued, Processing,\n"
+	           "Succeeded, PartiallySucceeded, Failed, RolledBack, Cancelled. --json: one\n"
+	           "object {\"jobs\": [...]}, each job as `sluice status --json` shows it (the\n"
+	           "shape of GET /v1/jobs).\n",
+	           argc, argv, &a, 0);
 	if (rc)
 		return rc == 1 ? EXIT_OK : rc;
 	if ((rc = need_db("jobs", a.db)))
@@ -118,13 +121,13 @@ int cmd_jobs(int argc, char **argv)
 		return cli_usage_error("jobs", "--status: '%s' is not a job status", a.status);
 	list_ctx c = {a.json, 0};
 	if (a.json)
-		fputs("[", stdout);
+		fputs("{\"jobs\":[", stdout);
 	else
 		printf("%-20s %-19s %-18s %12s %12s %10s  %s\n", "JOB", "CREATED (UTC)", "STATUS", "READ",
 		       "LOADED", "REJECTED", "FILE");
 	rc = sl_jobs_list(a.db, a.status ? (int)st : -1, list_one, &c, msg, sizeof msg);
 	if (a.json)
-		puts(c.n ? "\n]" : "]");
+		puts(c.n ? "\n]}" : "]}");
 	return rc < 0 ? fail("jobs", rc, msg) : EXIT_OK;
 }
 
@@ -145,10 +148,9 @@ int cmd_status(int argc, char **argv)
 	rc = sl_job_load(a.db, a.job, &j, a.chunks ? &ch : NULL, &n, msg, sizeof msg);
 	if (rc < 0)
 		return fail("status", rc, msg);
-	double dur = j.finished_ms > j.started_ms ? (double)(j.finished_ms - j.started_ms) / 1000 : 0;
 	if (a.json) {
 		putchar('{');
-		sl_job_json_fields(stdout, &j, false, dur);
+		sl_job_json_fields(stdout, &j, sl_now_ms());
 		if (a.chunks) {
 			printf(",\"chunks\":[");
 			for (size_t i = 0; i < n; i++) {
@@ -160,7 +162,7 @@ int cmd_status(int argc, char **argv)
 		}
 		puts("}");
 	} else {
-		cli_job_summary(stdout, &j, false, dur);
+		cli_job_summary(stdout, &j);
 		if (a.chunks) {
 			printf("\n%6s %-10s %8s %14s %12s %10s %10s %10s  %s\n", "CHUNK", "STATUS", "ATTEMPTS",
 			       "OFFSET", "BYTES", "READ", "LOADED", "REJECTED", "LAST ERROR");
@@ -222,6 +224,10 @@ int cmd_errors(int argc, char **argv)
 		return rc == 1 ? EXIT_OK : rc;
 	if ((rc = need_db("errors", a.db)))
 		return rc;
+	if (a.json)
+		return cli_usage_error("errors",
+		                       "--json: errors has no JSON object form; --format jsonl "
+		                       "writes one JSON object per row");
 	err_ctx c = {true, false};
 	if (a.format && !strcmp(a.format, "jsonl"))
 		c.csv = false;
@@ -280,6 +286,8 @@ int cmd_gc(int argc, char **argv)
 			argc, argv, &a, 0);
 	if (rc)
 		return rc == 1 ? EXIT_OK : rc;
+	if (a.json)
+		return cli_usage_error("gc", "--json: gc has no JSON form");
 	if (!a.older)
 		return cli_usage_error("gc", "--older-than is missing");
 	char *end;

@@ -9,16 +9,18 @@
 #include "base/base.h"
 #include "cli.h"
 
-void cli_job_json(FILE *f, const sl_job *j, bool resumed, double duration_s)
+void cli_job_json(FILE *f, const sl_job *j)
 {
 	fputc('{', f);
-	sl_job_json_fields(f, j, resumed, duration_s);
+	sl_job_json_fields(f, j, sl_now_ms());
 	fputc('}', f);
 }
 
-void cli_job_summary(FILE *f, const sl_job *j, bool resumed, double duration_s)
+void cli_job_summary(FILE *f, const sl_job *j)
 {
-	fprintf(f, "job %s: %s%s\n", j->id, sl_job_status_name(j->status), resumed ? " (resumed)" : "");
+	double duration_s = sl_job_duration_s(j, sl_now_ms());
+	fprintf(f, "job %s: %s%s\n", j->id, sl_job_status_name(j->status),
+	        j->resumed ? " (resumed)" : "");
 	fprintf(f, "  file     %s (%llu bytes)\n", j->file ? j->file : "-",
 		(unsigned long long)j->bytes_total);
 	fprintf(f, "  table    %s (dataset %s)\n", j->table ? j->table : "-", j->dataset ? j->dataset : "-");

@@ -9,27 +9,51 @@
 
 #include "cli.h"
 
-static const char usage[] =
-	"usage: sluice COMMAND [ARGS]\n"
-	"\n"
-	"Load huge delimited files into databases, exactly once.\n"
-	"\n"
-	"commands:\n"
-	"  ingest FILE --schema S   load FILE into a database table, exactly once\n"
-	"  validate FILE --schema S the checks of ingest, loading nothing\n"
-	"  jobs                     list jobs\n"
-	"  status JOB [--chunks]    a job's status and counters\n"
-	"  errors JOB               the rejected rows, with reason and position\n"
-	"  resume JOB | retry JOB | rollback JOB | cancel JOB\n"
-	"  gc --older-than 7d       remove error rows and events of old jobs\n"
-	"  csv check FILE     check a CSV file in parallel: records, fields, errors by code\n"
-	"  csv dump FILE      print each record as a JSON array (errors in their place)\n"
-	"  schema infer FILE  write a starter schema for FILE (types, NULLs, keys)\n"
-	"  gen cdr            write a deterministic sample file of call detail records\n"
-	"  codes              list the error codes (--markdown for docs/errors.md)\n"
-	"\n"
-	"`sluice COMMAND --help` tells more. Exit codes: 0 ok, 2 usage, 3 some records\n"
-	"have errors, 4 failed.\n";
+/* Every command, once: the dispatch, the top-level help and `sluice help
+   --commands` (from which scripts/gen-docs.sh makes the man page and the
+   bash completion) all read this table, so no command can be left out of
+   one of them. */
+static const struct command {
+	const char *name, *synopsis, *summary;
+	int (*fn)(int, char **);
+} cmds[] = {
+    {"ingest", "ingest FILE --schema S", "load FILE into a database table, exactly once",
+     cmd_ingest},
+    {"validate", "validate FILE --schema S", "the checks of ingest, loading nothing", cmd_validate},
+    {"jobs", "jobs", "list jobs", cmd_jobs},
+    {"status", "status JOB [--chunks]", "a job's status and counters", cmd_status},
+    {"errors", "errors JOB", "the rejected rows, with reason and position", cmd_errors},
+    {"resume", "resume JOB", "continue an unfinished job", cmd_resume},
+    {"retry", "retry JOB", "run a job's failed chunks again", cmd_retry},
+    {"rollback", "rollback JOB", "remove the rows a finished job loaded", cmd_rollback},
+    {"cancel", "cancel JOB", "stop a job after the chunk it commits", cmd_cancel},
+    {"gc", "gc --older-than 7d", "remove error rows and events of old jobs", cmd_gc},
+    {"serve", "serve --schemas D --data-dir D", "run the HTTP API, the dashboard and the runners",
+     cmd_serve},
+    {"csv", "csv check|dump FILE", "check a CSV file in parallel, or print its records as JSON",
+     cmd_csv},
+    {"schema", "schema infer FILE", "write a starter schema for FILE (types, NULLs, keys)",
+     cmd_schema},
+    {"gen", "gen cdr", "write a deterministic sample file of call detail records", cmd_gen},
+    {"codes", "codes", "list the error codes (--markdown for docs/errors.md)", cmd_codes},
+    {"help", "help [--commands]", "this help; --commands: the command names, one a line", NULL},
+};
+
+static void usage(FILE *f)
+{
+	fputs("usage: sluice COMMAND [ARGS]\n"
+	      "\n"
+	      "Load huge delimited files into databases, exactly once.\n"
+	      "\n"
+	      "commands:\n",
+	      f);
+	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+		fprintf(f, "  %-32s %s\n", cmds[i].synopsis, cmds[i].summary);
+	fputs("\n"
+	      "`sluice COMMAND --help` tells more. Exit codes: 0 ok, 2 usage, 3 some records\n"
+	      "have errors, 4 failed.\n",
+	      f);
+}
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
@@ -45,34 +69,34 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
-		fputs(usage, stderr);
+		usage(stderr);
 		return EXIT_USAGE;
 	}
 	const char *cmd = argv[1];
-	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
-		fputs(usage, stdout);
+	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") ||
+	    (!strcmp(cmd, "help") && (argc == 2 || !strcmp(argv[2], "--help")))) {
+		usage(stdout);
 		return EXIT_OK;
+	}
+	if (!strcmp(cmd, "help")) {
+		if (argc == 3 && !strcmp(argv[2], "--commands")) {
+			for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+				puts(cmds[i].name);
+			return EXIT_OK;
+		}
+		return cli_usage_error("help", "unknown argument '%s'", argv[2]);
 	}
 	if (!strcmp(cmd, "--version")) {
 		puts("sluice 0.1.0");
 		return EXIT_OK;
 	}
-	static const struct {
-		const char *name;
-		int (*fn)(int, char **);
-	} cmds[] = {
-		{"csv", cmd_csv},         {"gen", cmd_gen},           {"codes", cmd_codes},
-		{"ingest", cmd_ingest},   {"validate", cmd_validate}, {"resume", cmd_resume},
-		{"retry", cmd_retry},     {"rollback", cmd_rollback}, {"cancel", cmd_cancel}, {"jobs", cmd_jobs},
-		{"status", cmd_status},   {"errors", cmd_errors},     {"gc", cmd_gc},
-		{"serve", cmd_serve},     {"schema", cmd_schema},
-	};
 	/* A full disk or a file size limit must fail a write (and so a chunk's
 	   transaction), not kill the process. */
 	signal(SIGXFSZ, SIG_IGN);
 	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
-		if (!strcmp(cmd, cmds[i].name))
+		if (cmds[i].fn && !strcmp(cmd, cmds[i].name))
 			return cmds[i].fn(argc - 1, argv + 1);
-	fprintf(stderr, "sluice: unknown command '%s'\n\n%s", cmd, usage);
+	fprintf(stderr, "sluice: unknown command '%s'\n\n", cmd);
+	usage(stderr);
 	return EXIT_USAGE;
 }

@@ -79,15 +79,19 @@ typedef struct sl_job {
 	char *correlation_id;
 	char *dialect;         /* the dialect the job reads its file with (sl_dialect_text) */
 	char *ignored_columns; /* header names the schema does not read, one per line, or NULL */
-	char *warnings; /* header warnings (empty or duplicate names ignored), one per line, or NULL
-	                 */
+	char *warnings;        /* what the user should know, one per line, or NULL: header
+	                          names ignored (lenient), the file grew while it loaded */
 	char same_as[SL_JOB_ID_LEN]; /* "" or: the job that had loaded the same content
 	                                 already; this one loaded nothing */
 	uint64_t records_padded;     /* lenient / null_padding: short records read with NULLs */
 	uint64_t records_truncated;  /* lenient: long records whose extra fields were dropped */
+	bool resumed; /* a run continued it after an earlier run had started it */
 } sl_job;
 
 void sl_job_clear(sl_job *j); /* frees the strings, zeroes */
+/* Seconds the job has run: started -> finished (or -> now_ms while it runs);
+   0 for a job that never started (Accepted, or failed before its first chunk). */
+double sl_job_duration_s(const sl_job *j, int64_t now_ms);
 
 /* A chunk as stored (the chunks table). */
 typedef struct sl_chunk {
@@ -104,9 +108,12 @@ typedef struct sl_chunk {
 } sl_chunk;
 
 typedef struct sl_ingest_progress {
-	const sl_job *job; /* counters so far, with the chunk under way */
+	const sl_job *job; /* counters so far, with the chunk under way: rows_loaded +
+	                      rows_rejected are the rows written to the database so far */
 	double elapsed_s;
 	const sl_chunk *chunk; /* set once per chunk, when it is done (Succeeded or Failed) */
+	uint64_t rows_planned; /* data records of the whole file, as planned */
+	uint64_t rows_committed; /* rows of committed chunks (read = loaded + rejected) */
 } sl_ingest_progress;
 
 struct sl_reject;
@@ -139,6 +146,7 @@ typedef struct sl_ingest_opts {
 	const char *job_id;      /* resume or retry this job (file and schema from the job) */
 	bool retry;              /* with job_id: run the Failed chunks again */
 	const char *correlation_id;
+	bool strict_source;      /* a file that grew during the run fails it (IO_CHANGED) */
 	int max_attempts;        /* per chunk, for transient faults (default 3) */
 	int busy_timeout_ms;     /* SQLite busy timeout (default 2000) */
 	void (*progress)(void *ctx, const sl_ingest_progress *p);
@@ -207,8 +215,10 @@ int sl_chunk_counts(const char *db, uint64_t *out, char *msg, size_t msglen);
 int sl_gc(const char *db, int64_t age_ms, uint64_t *jobs, char *msg, size_t msglen);
 
 /* JSON: a job's fields without the braces (the names `sluice ingest --json`
-   prints and the HTTP API returns), and a chunk as one object. */
-void sl_job_json_fields(FILE *f, const sl_job *j, bool resumed, double duration_s);
+   prints and the HTTP API returns: every number of both comes from here),
+   and a chunk as one object. Times that run on (duration_s, rows_per_s,
+   eta_s of an unfinished job) are computed at now_ms. */
+void sl_job_json_fields(FILE *f, const sl_job *j, int64_t now_ms);
 void sl_chunk_json(FILE *f, const sl_job *j, const sl_chunk *c);
 /* Pieces of it: rejects_by_code as an object, and a list kept as text
    ("a\nb\n" with sep '\n') as an array of strings. */

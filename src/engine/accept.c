@@ -50,6 +50,7 @@ int sl__job_init(sl_job *j, const char *path, const struct stat *st, const sl_sc
 	j->table = strdup(sc->table);
 	j->schema_hash = sc->hash;
 	j->file_size = (uint64_t)st->st_size;
+	j->bytes_total = j->file_size; /* planning confirms it; a job failing before shows it too */
 	j->file_mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
 	j->created_ms = j->updated_ms = sl_now_ms();
 	j->correlation_id = correlation_id ? strdup(correlation_id) : NULL;

@@ -94,6 +94,7 @@ typedef struct ingest {
 	spill *sp;          /* sorted runs of a keyed table's chunk (spill.c) */
 	bool paused;        /* opts.pause stopped the run: the job stays unfinished */
 	bool cancelled;     /* a cancel request stopped it: the job becomes Cancelled */
+	uint64_t rows_planned; /* data records of all chunks, for progress */
 	int lockfd;         /* flock'ed while the job runs here */
 	char lockpath[4200];
 } ingest;
@@ -496,6 +497,41 @@ static void worker_teardown(worker *w)
 	free(w->vals);
 }
 
+/*
+ * Test-only, documented in docs/ingest.md (Faults): with
+ * SLUICE_TEST_PAUSE=SEQ:DIR, the writer about to start chunk SEQ creates
+ * DIR/paused (holding the job id) and waits until DIR/go exists. Every chunk
+ * before SEQ is committed then and no transaction is open; with one thread
+ * the worker has read at most chunk SEQ, so a test can change the file
+ * after it, cancel or read the job at a known point without sleeping.
+ */
+static void test_pause(ingest *g, const sl_chunk *c)
+{
+	const char *e = getenv("SLUICE_TEST_PAUSE");
+	char *end, path[4200];
+	if (!e || !*e)
+		return;
+	unsigned long seq = strtoul(e, &end, 10);
+	if (*end != ':' || seq != c->seq)
+		return;
+	snprintf(path, sizeof path, "%s/go", end + 1);
+	if (access(path, F_OK) == 0)
+		return;
+	char tmp[4300];
+	snprintf(tmp, sizeof tmp, "%s/paused.tmp", end + 1);
+	FILE *f = fopen(tmp, "w");
+	if (f) {
+		fprintf(f, "%s\n", g->job.id);
+		fclose(f);
+		char fin[4300];
+		snprintf(fin, sizeof fin, "%s/paused", end + 1);
+		rename(tmp, fin);
+	}
+	struct timespec ts = {0, 5 * 1000 * 1000};
+	while (access(path, F_OK) != 0)
+		nanosleep(&ts, NULL);
+}
+
 static void *worker_main(void *arg)
 {
 	ingest *g = arg;
@@ -576,7 +612,7 @@ static void progress(ingest *g, const chunk_tx *tx, uint64_t end_offset)
 	l->rows_rejected += tx ? tx->rejected : 0;
 	if (tx && end_offset > tx->c->offset)
 		l->bytes_done += end_offset - tx->c->offset;
-	sl_ingest_progress p = {l, sl_now() - g->t0, NULL};
+	sl_ingest_progress p = {l, sl_now() - g->t0, NULL, g->rows_planned, g->job.rows_read};
 	g->o->progress(g->o->progress_ctx, &p);
 }
 
@@ -585,7 +621,7 @@ static void progress_chunk(ingest *g, const sl_chunk *c)
 {
 	if (!g->o->progress)
 		return;
-	sl_ingest_progress p = {&g->job, sl_now() - g->t0, c};
+	sl_ingest_progress p = {&g->job, sl_now() - g->t0, c, g->rows_planned, g->job.rows_read};
 	g->o->progress(g->o->progress_ctx, &p);
 }
 
@@ -765,6 +801,10 @@ static int merge_insert(void *ctx, const spilled_row *r)
 	int rc = g->ops->target_insert(g->st, r->vals, &dup);
 	if (rc < 0)
 		return tx->err = rc;
+	/* the merge is most of a keyed chunk's time: the rows written so far
+	   are what the progress bar counts then (every byte is read already) */
+	if ((tx->loaded + tx->rejected) % 16384 == 0)
+		progress(g, tx, tx->end_offset);
 	if (!dup) {
 		tx->loaded++;
 		return 0;
@@ -965,6 +1005,40 @@ static bool budget_exceeded(ingest *g)
 }
 
 /*
+ * How the file differs from the job's fingerprint: its size, else its
+ * modification time. false when both are as planned (then only a content
+ * hash can tell, which the chunk reads check).
+ */
+static bool what_changed(const ingest *g, const struct stat *st, char *out, size_t n)
+{
+	const sl_job *j = &g->job;
+	int64_t mt = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+	if ((uint64_t)st->st_size != j->file_size)
+		snprintf(out, n, "its size changed from %llu to %llu bytes",
+		         (unsigned long long)j->file_size, (unsigned long long)st->st_size);
+	else if (mt != j->file_mtime_ns)
+		snprintf(out, n, "its modification time changed (same size, %llu bytes)",
+		         (unsigned long long)st->st_size);
+	else
+		return false;
+	return true;
+}
+
+/* A chunk's content hash did not match: say what changed, as precisely as
+   the file tells. */
+static void changed_msg(const ingest *g, const sl_chunk *c, char *out, size_t n)
+{
+	struct stat st;
+	char how[160];
+	if (fstat(g->fd, &st) < 0 || !what_changed(g, &st, how, sizeof how))
+		snprintf(how, sizeof how, "size and modification time are as planned");
+	snprintf(out, n,
+	         "the file changed while the job ran: the content hash of bytes %llu..%llu differs "
+	         "from the plan; %s",
+	         (unsigned long long)c->offset, (unsigned long long)(c->offset + c->length), how);
+}
+
+/*
  * Write pending chunk k. The first attempt takes the worker's batches from
  * the slot; a retry re-reads the chunk on this thread. Returns 0 when the
  * chunk is done (Succeeded or Failed for good), <0 for a fatal error.
@@ -974,7 +1048,7 @@ static int write_chunk(ingest *g, worker *self, size_t k)
 	slot *s = &g->slots[k % g->nslots];
 	sl_chunk *c = &g->chunks[g->pending[k]];
 	int max_attempts = g->o->max_attempts > 0 ? g->o->max_attempts : 3;
-	bool from_slot = true;
+	bool from_slot = true, input_failed = false;
 	int rc = 0;
 	char why[300] = "";
 
@@ -1006,6 +1080,9 @@ static int write_chunk(ingest *g, worker *self, size_t k)
 			if (rc == 0 && res.err) {
 				/* the input failed: fatal for the job (a changed or unreadable file) */
 				rc = res.err;
+				input_failed = true;
+				if (rc == SL_IO_CHANGED)
+					changed_msg(g, c, res.msg, sizeof res.msg);
 				snprintf(why, sizeof why, "chunk %u: %s", c->seq, res.msg);
 			}
 			if (rc == 0 && tx.grows)
@@ -1032,6 +1109,10 @@ static int write_chunk(ingest *g, worker *self, size_t k)
 		if (sl_error_class(rc) != SL_CLASS_RETRY) {
 			if (!g->msg[0])
 				say(g, "%s", why);
+			/* the chunk in flight is Failed with the reason, never left
+			   Processing; the job fails with the same code */
+			if (input_failed)
+				chunk_fail(g, c, rc, why);
 			return rc; /* fatal */
 		}
 		if (attempt >= max_attempts) {
@@ -1051,6 +1132,40 @@ static int write_chunk(ingest *g, worker *self, size_t k)
 }
 
 /* --- the run -------------------------------------------------------------- */
+
+/*
+ * Rows appended while the job runs are not part of it: the job loads the
+ * file as it was when it was planned (its chunks end at the planned size).
+ * Say so: a warning on the job, or IO_CHANGED with opts.strict_source.
+ */
+static int source_check(ingest *g)
+{
+	struct stat st;
+	if (g->fd < 0 || fstat(g->fd, &st) < 0 || (uint64_t)st.st_size <= g->job.file_size)
+		return 0;
+	char w[512];
+	snprintf(
+	    w, sizeof w,
+	    "the file grew from %llu to %llu bytes while the job ran; the job loads it as it was "
+	    "planned (%llu bytes); the bytes appended are not loaded",
+	    (unsigned long long)g->job.file_size, (unsigned long long)st.st_size,
+	    (unsigned long long)g->job.file_size);
+	if (g->o->strict_source) {
+		say(g, "%s (--strict-source)", w);
+		return SL_IO_CHANGED;
+	}
+	if (g->job.warnings && strstr(g->job.warnings, "the file grew"))
+		return 0; /* said once */
+	size_t have = g->job.warnings ? strlen(g->job.warnings) : 0, n = strlen(w);
+	char *all = realloc(g->job.warnings, have + n + 2);
+	if (!all)
+		return SL_NOMEM;
+	memcpy(all + have, w, n);
+	all[have + n] = '\n';
+	all[have + n + 1] = '\0';
+	g->job.warnings = all;
+	return 0;
+}
 
 /* Asked to stop? A cancel request in the store (any process may file it:
    sl_job_cancel), or the caller's pause (a scheduler sharing the machine). */
@@ -1114,6 +1229,7 @@ static int run_chunks(ingest *g)
 	}
 	for (size_t k = 0; k < g->npending; k++) {
 		slot *s = &g->slots[k % g->nslots];
+		test_pause(g, &g->chunks[g->pending[k]]);
 		rc = write_chunk(g, &self, k);
 		if (rc < 0)
 			break;
@@ -1137,6 +1253,8 @@ static int run_chunks(ingest *g)
 			rc = SL_LIMIT;
 			break;
 		}
+		if ((rc = source_check(g)) < 0)
+			break;
 		/* between chunks, the only place a run may stop cleanly: every
 		   committed chunk is whole, the rest stay Queued */
 		if (k + 1 < g->npending && stop_requested(g))
@@ -1317,12 +1435,11 @@ static int plan(ingest *g)
 /* The file as the job must see it: same size and modification time. */
 static int fingerprint_ok(ingest *g, const struct stat *st)
 {
-	int64_t mt = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
-	if ((uint64_t)st->st_size == g->job.file_size && mt == g->job.file_mtime_ns)
+	char how[160];
+	if (!what_changed(g, st, how, sizeof how))
 		return 0;
-	say(g, "%s changed since job %s was planned (size %llu -> %llu); start a new job with --new",
-	    g->job.file, g->job.id, (unsigned long long)g->job.file_size,
-	    (unsigned long long)st->st_size);
+	say(g, "%s changed since job %s was planned: %s; start a new job with --new", g->job.file,
+	    g->job.id, how);
 	return SL_IO_CHANGED;
 }
 
@@ -1727,6 +1844,13 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 		goto fail;
 	}
 
+	/* a run that continues what an earlier run started (after a kill, a
+	   pause, a cancel or a failure) is a resume; the first run of an
+	   accepted job is not. Kept on the job, so every reader says so. */
+	res->resumed = g->job.started_ms != 0;
+	if (res->resumed)
+		g->job.resumed = true;
+
 	/* which chunks to run */
 	g->pending = calloc(g->nchunks ? g->nchunks : 1, sizeof *g->pending);
 	if (!g->pending) {
@@ -1743,6 +1867,7 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 		}
 		if (c->status == SL_CHUNK_QUEUED || c->status == SL_CHUNK_PROCESSING)
 			g->pending[g->npending++] = i;
+		g->rows_planned += c->records_planned;
 	}
 	g->job.status = SL_JOB_PROCESSING;
 	g->job.error_code = 0;

@@ -54,3 +54,11 @@ void sl_job_clear(sl_job *j)
 	free(j->warnings);
 	memset(j, 0, sizeof *j);
 }
+
+double sl_job_duration_s(const sl_job *j, int64_t now_ms)
+{
+	if (!j->started_ms)
+		return 0;
+	int64_t end = sl_job_status_final(j->status) ? j->finished_ms : now_ms;
+	return end > j->started_ms ? (double)(end - j->started_ms) / 1000 : 0;
+}

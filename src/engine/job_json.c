@@ -1,7 +1,8 @@
 /*
  * Jobs and chunks as JSON: one writer for every front end, so `sluice
  * ingest --json`, `sluice status --json` and the HTTP API can never drift
- * apart in their field names.
+ * apart in their field names or their numbers: the derived ones (duration,
+ * rate, ETA) are computed here too, from the job as stored.
  */
 #include <stdio.h>
 #include <string.h>
@@ -47,8 +48,10 @@ void sl_job_json_codes(FILE *f, const sl_job *j)
 	fputc('}', f);
 }
 
-void sl_job_json_fields(FILE *f, const sl_job *j, bool resumed, double duration_s)
+void sl_job_json_fields(FILE *f, const sl_job *j, int64_t now_ms)
 {
+	bool final = sl_job_status_final(j->status);
+	double duration_s = sl_job_duration_s(j, now_ms);
 	fputs("\"job_id\":", f);
 	sl_json_cstr(f, j->id);
 	fprintf(f, ",\"status\":\"%s\",\"file\":", sl_job_status_name(j->status));
@@ -72,8 +75,17 @@ void sl_job_json_fields(FILE *f, const sl_job *j, bool resumed, double duration_
 		"\"started_ms\":%lld,\"finished_ms\":%lld,\"updated_ms\":%lld",
 		(unsigned long long)j->chunks_total, (unsigned long long)j->chunks_processed,
 		(unsigned long long)j->chunks_succeeded, (unsigned long long)j->chunks_failed,
-		resumed ? "true" : "false", duration_s, (long long)j->created_ms,
+		j->resumed ? "true" : "false", duration_s, (long long)j->created_ms,
 		(long long)j->started_ms, (long long)j->finished_ms, (long long)j->updated_ms);
+	fprintf(f, ",\"rows_per_s\":%.1f", duration_s > 0 ? (double)j->rows_read / duration_s : 0.0);
+	/* ETA from the bytes rate so far; unknown before the first chunk commits */
+	if (final)
+		fputs(",\"eta_s\":0", f);
+	else if (j->bytes_done && j->bytes_total > j->bytes_done && duration_s > 0)
+		fprintf(f, ",\"eta_s\":%.1f",
+		        duration_s * (double)(j->bytes_total - j->bytes_done) / (double)j->bytes_done);
+	else
+		fputs(",\"eta_s\":null", f);
 	fprintf(f, ",\"records_padded\":%llu,\"records_truncated\":%llu,\"dialect\":",
 	        (unsigned long long)j->records_padded, (unsigned long long)j->records_truncated);
 	str_or_null(f, j->dialect);

@@ -1,7 +1,7 @@
 /*
  * The JSON (and CSV) the HTTP API writes: jobs with the fields of
- * `sluice ingest --json` (written by the library, sl_job_json_fields) plus
- * upload_id, rows_per_s and eta_s; chunks as `sluice status --chunks --json`
+ * `sluice ingest --json` (written by the library, sl_job_json_fields, rates
+ * and ETA included) plus upload_id; chunks as `sluice status --chunks --json`
  * (sl_chunk_json); datasets; error bodies; rejected rows as `sluice errors` writes
  * them. Every writer takes a FILE, in practice an open_memstream buffer that
  * becomes the response body. Strings go through sl_json_str, so the output
@@ -38,25 +38,12 @@ void http_upload_of(const http_srv *s, const sl_job *j, char *uid, size_t n)
 
 void http_json_job(FILE *f, const sl_job *j, const char *upload_id)
 {
-	int64_t now = sl_now_ms();
-	bool final = sl_job_status_final(j->status);
-	int64_t end = final && j->finished_ms ? j->finished_ms : now;
-	double elapsed = j->started_ms && end > j->started_ms ? (double)(end - j->started_ms) / 1000 : 0;
-	double duration = j->finished_ms > j->started_ms ? (double)(j->finished_ms - j->started_ms) / 1000 : 0;
-
+	/* every number, resumed and duration included, from the library's
+	   writer, as `sluice status --json` shows them */
 	fputc('{', f);
-	sl_job_json_fields(f, j, false, duration);
+	sl_job_json_fields(f, j, sl_now_ms());
 	fputs(",\"upload_id\":", f);
 	http_json_str(f, upload_id && upload_id[0] ? upload_id : NULL);
-	fprintf(f, ",\"rows_per_s\":%.1f", elapsed > 0 ? (double)j->rows_read / elapsed : 0.0);
-	/* ETA from the bytes rate so far; unknown before the first chunk commits */
-	if (final)
-		fputs(",\"eta_s\":0", f);
-	else if (j->bytes_done && j->bytes_total > j->bytes_done && elapsed > 0)
-		fprintf(f, ",\"eta_s\":%.1f",
-			elapsed * (double)(j->bytes_total - j->bytes_done) / (double)j->bytes_done);
-	else
-		fputs(",\"eta_s\":null", f);
 	fputc('}', f);
 }
 

@@ -1698,7 +1698,7 @@ static void remove_partials(http_srv *s)
 		return;
 	for (struct dirent *e; (e = readdir(d));) {
 		size_t l = strlen(e->d_name);
-		if (e->d_name[0] == 'u' && l > 5 && !strcmp(e->d_name + l - 5, ".part")) {
+		if (e->d_name[0] == 'p' && l > 5 && !strcmp(e->d_name + l - 5, ".part")) {
 			char p[4096];
 			snprintf(p, sizeof p, "%s/%s", s->uploads_dir, e->d_name);
 			unlink(p);

@@ -55,10 +55,11 @@ typedef struct sq_store {
    before them gets them by ALTER TABLE when it is opened (sq_open). */
 #define JOB_COLS_ADDED_DDL                                                                         \
 	", dialect TEXT, ignored_columns TEXT, warnings TEXT, same_as TEXT,"                       \
-	" records_padded INTEGER, records_truncated INTEGER"
-static const char *const job_cols_added[] = {"dialect TEXT",           "ignored_columns TEXT",
-                                             "warnings TEXT",          "same_as TEXT",
-                                             "records_padded INTEGER", "records_truncated INTEGER"};
+	" records_padded INTEGER, records_truncated INTEGER, resumed INTEGER"
+/* the same, one by one; the last one tells whether a database has them all */
+static const char *const job_cols_added[] = {
+    "dialect TEXT",           "ignored_columns TEXT",      "warnings TEXT",   "same_as TEXT",
+    "records_padded INTEGER", "records_truncated INTEGER", "resumed INTEGER"};
 
 static const char ddl[] =
 	"CREATE TABLE IF NOT EXISTS sluice_jobs("
@@ -192,7 +193,7 @@ static int add_job_cols(sq_store *q)
 	int have = 0, rc;
 	if (sqlite3_prepare_v2(q->db,
 	                       "SELECT count(*) FROM pragma_table_info('sluice_jobs') WHERE name = "
-	                       "'records_truncated'",
+	                       "'resumed'",
 	                       -1, &st, NULL) == SQLITE_OK &&
 	    sqlite3_step(st) == SQLITE_ROW)
 		have = sqlite3_column_int(st, 0);
@@ -614,7 +615,7 @@ out:
 	"file_mtime_ns, chunk_size, chunks_total, chunks_processed, chunks_succeeded, chunks_failed, " \
 	"rows_read, rows_loaded, rows_rejected, bytes_total, bytes_done, error_code, error_message, "  \
 	"created_ms, started_ms, finished_ms, updated_ms, correlation_id, "                            \
-	"dialect, ignored_columns, warnings, same_as, records_padded, records_truncated"
+	"dialect, ignored_columns, warnings, same_as, records_padded, records_truncated, resumed"
 
 static void bind_str(sqlite3_stmt *st, int i, const char *s)
 {
@@ -657,6 +658,7 @@ static void bind_job(sqlite3_stmt *st, const sl_job *j)
 	bind_str(st, i++, j->same_as[0] ? j->same_as : NULL);
 	sqlite3_bind_int64(st, i++, (int64_t)j->records_padded);
 	sqlite3_bind_int64(st, i++, (int64_t)j->records_truncated);
+	sqlite3_bind_int(st, i++, j->resumed);
 }
 
 static char *col_dup(sqlite3_stmt *st, int i)
@@ -720,6 +722,7 @@ static void read_job(sqlite3_stmt *st, sl_job *j)
 	snprintf(j->same_as, sizeof j->same_as, "%s", same ? (const char *)same : "");
 	j->records_padded = (uint64_t)sqlite3_column_int64(st, i++);
 	j->records_truncated = (uint64_t)sqlite3_column_int64(st, i++);
+	j->resumed = sqlite3_column_int(st, i++) != 0;
 }
 
 /* Step a job query: 1 and *j when it has a row, 0 when none, <0 on error. */
@@ -744,7 +747,7 @@ static int sq_job_insert(sl_store *s, sl_job *j)
 	st = NULL;
 	if (rc == 0)
 		rc = map_rc(q, sqlite3_prepare_v2(q->db, "INSERT INTO sluice_jobs(" JOB_COLS ") VALUES("
-				"?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &st, NULL));
+				"?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &st, NULL));
 	if (rc == 0) {
 		bind_job(st, j);
 		rc = map_rc(q, sqlite3_step(st));
@@ -757,7 +760,7 @@ static int sq_job_update(sl_store *s, const sl_job *j)
 {
 	sq_store *q = (sq_store *)s;
 	int rc = prep(q, "INSERT OR REPLACE INTO sluice_jobs(" JOB_COLS ") VALUES("
-			 "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", &q->upd_job);
+			 "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", &q->upd_job);
 	if (rc < 0)
 		return rc;
 	bind_job(q->upd_job, j);

@@ -270,7 +270,7 @@ sed -i 's/,gbp$/,GBP/; s/,eur$/,EUR/; s/,usd$/,USD/; s/,JPY$/,GBP/; s/,CHF$/,GBP
 ingest "$T/fix.csv" --schema "$SCHEMA" --db "$T/a.db" --json
 check "fixed rejects load again" "$(json "$T/out.json" "d['rows_loaded']")+$(json "$T/out.json" "d['rows_rejected']")" "$(grep -c BAD_CURRENCY "$T/man.tsv")+0"
 sl jobs --db "$T/a.db" --json >"$T/jobs.json" || bad "jobs --json: exit $?"
-check "jobs --json, newest first" "$(json "$T/jobs.json" "d[1]['job_id']")" "$ajob"
+check "jobs --json, newest first" "$(json "$T/jobs.json" "d['jobs'][1]['job_id']")" "$ajob"
 sl status "$ajob" --db "$T/a.db" --json >"$T/st.json" || bad "status --json: exit $?"
 check "status --json counts" "$(json "$T/st.json" "d['rows_rejected']")" "$bad_rows"
 sl status "$ajob" --db "$T/a.db" --chunks --json >"$T/st.json" || bad "status --chunks: exit $?"

@@ -10,3 +10,5 @@ add_test(NAME ingest_reload COMMAND bash ${CMAKE_SOURCE_DIR}/tests/engine/test_r
 set_tests_properties(ingest_reload PROPERTIES TIMEOUT 300)
 add_test(NAME ingest_types COMMAND bash ${CMAKE_SOURCE_DIR}/tests/engine/test_types.sh $<TARGET_FILE:sluice>)
 set_tests_properties(ingest_types PROPERTIES LABELS "threads" TIMEOUT 300)
+add_test(NAME ingest_changed COMMAND bash ${CMAKE_SOURCE_DIR}/tests/engine/test_changed.sh $<TARGET_FILE:sluice> ${CMAKE_SOURCE_DIR})
+set_tests_properties(ingest_changed PROPERTIES LABELS "threads" TIMEOUT 300)
