@@ -49,6 +49,7 @@ int sl__decimal_parse_round(const char *p, size_t n, int precision, int scale, s
                             sl__i128 *out);
 size_t sl__decimal_format(sl__i128 v, int scale, char *buf);
 const char *sl__format_check(sl_type t, const char *fmt);
+char *sl__format_expand(const char *fmt);
 int sl__float_parse(const char *p, size_t n, locale_t loc, bool allow_special, double *out);
 void *sl__pattern_compile(const char *pattern, char *why, size_t whylen, size_t *offset);
 
@@ -1420,6 +1421,47 @@ static int conv_datetime(struct vcol *vc, const sl_str *f, sl_value *out, char *
 	out->kind = SL_VALUE_TEXT;
 	out->s = sl_str_make(buf, *used);
 	return 0;
+}
+
+/* The shorthands strftime users write, spelled out (%F %T %D %R), and the
+   GNU no-padding flag dropped (%-d: every number directive already takes 1
+   or 2 digits). Returns a new string, or NULL without memory. */
+char *sl__format_expand(const char *fmt)
+{
+	static const struct {
+		char d;
+		const char *full;
+	} sh[] = {{'F', "%Y-%m-%d"}, {'T', "%H:%M:%S"}, {'D', "%m/%d/%y"}, {'R', "%H:%M"}};
+	size_t n = strlen(fmt);
+	char *out = malloc(n * 4 + 1), *o = out; /* %F (2 bytes) -> 8 bytes at most */
+	if (!out)
+		return NULL;
+	for (const char *f = fmt; *f; f++) {
+		if (*f != '%' || !f[1]) {
+			*o++ = *f;
+			continue;
+		}
+		char d = f[1];
+		if (d == '-' && f[2] && strchr("dmHIMSjey", f[2])) {
+			f++; /* %-d is %d */
+			d = f[1];
+		}
+		size_t k;
+		for (k = 0; k < SL_ARRAY_LEN(sh); k++)
+			if (sh[k].d == d)
+				break;
+		if (k < SL_ARRAY_LEN(sh)) {
+			size_t l = strlen(sh[k].full);
+			memcpy(o, sh[k].full, l);
+			o += l;
+		} else {
+			*o++ = '%';
+			*o++ = d;
+		}
+		f++;
+	}
+	*o = 0;
+	return out;
 }
 
 /* Checks a date/time format at load time: known directives, each part at
