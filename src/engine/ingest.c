@@ -1635,6 +1635,7 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 				goto out;
 			}
 			g->job.status = prev.status;
+			g->job.error_code = prev.error_code; /* a Failed one says why, as its model */
 			memcpy(g->job.same_as, prev.id, sizeof g->job.same_as);
 			free(g->job.error_message);
 			free(g->job.dialect);
