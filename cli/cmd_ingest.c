@@ -423,13 +423,15 @@ static int run(const char *cmd, args *a, bool dry, int argc, char **argv)
 		sl_job_json_fields(stdout, &r.job, sl_now_ms());
 		printf(",\"already_loaded\":%s}\n", r.already_loaded ? "true" : "false");
 	} else if (!a->quiet) {
+		bool retry = r.job.status == SL_JOB_FAILED || r.job.status == SL_JOB_CANCELLED;
 		if (r.already_loaded)
 			printf(
-			    "%s was loaded already by job %s (%s): nothing loaded; --new loads it "
-			    "again\n",
+			    "%s was loaded already by job %s (%s): nothing loaded; %s%s%s--new loads "
+			    "it again\n",
 			    a->file ? a->file : "the file",
 			    r.job.same_as[0] ? r.job.same_as : r.job.id,
-			    sl_job_status_name(r.job.status));
+			    sl_job_status_name(r.job.status), retry ? "'sluice retry " : "",
+			    retry ? r.job.id : "", retry ? "' runs what it did not finish, " : "");
 		cli_job_summary(stdout, &r.job);
 		if (r.job.rows_rejected)
 			printf("  rejects  sluice errors %s%s%s\n", r.job.id, a->db ? " --db " : "",

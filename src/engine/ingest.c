@@ -1603,7 +1603,10 @@ static int find_loaded(ingest *g, const struct stat *st, sl_job *prev)
    the earlier job, with that job's status, loading nothing. */
 static int tx_same_as(ingest *g)
 {
-	return g->ops->job_update(g->st, &g->job);
+	sl_job *j = &g->job;
+	sl_event ev = {j->id, -1, "job_end", 0, 0, 0, 0, j->error_message};
+	int rc = g->ops->job_update(g->st, j);
+	return rc < 0 ? rc : g->ops->event_insert(g->st, &ev);
 }
 
 static int lock_job(ingest *g, const char *db)
@@ -1738,6 +1741,7 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 				goto out;
 			}
 			g->job.status = prev.status;
+			g->job.error_code = prev.error_code; /* a Failed one says why, as its model */
 			memcpy(g->job.same_as, prev.id, sizeof g->job.same_as);
 			free(g->job.error_message);
 			free(g->job.dialect);
