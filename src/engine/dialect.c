@@ -6,10 +6,12 @@
  * same load as one read with `,`). One token per setting, bytes in hex:
  *
  *   delimiter=2c quote=22 escape=22 comment=none header=true
- *   skip_empty_lines=true lenient=false utf8=false max_row=8388608
+ *   skip_empty_lines=true lenient=false lenient_fields=false
+ *   skip_initial_space=false utf8=false max_row=8388608
  *   null_padding=false null=["","4e41"]
  *
- * (null markers in hex, each quoted: "" and "NA" above). A new dialect
+ * (a delimiter of several bytes has them all: `delimiter=7c7c` is "||";
+ * null markers in hex, each quoted: "" and "NA" above). A new dialect
  * setting adds a token here; old jobs' texts lack it and keep the default.
  */
 #include <stdio.h>
@@ -36,15 +38,24 @@ int sl__dialect_text(const sl_csv_dialect *d, bool null_padding, char *const *nu
 	int rc;
 	*out = NULL;
 	sl_buf_init(&b, 1u << 20);
-	byte_tok(&b, "delimiter", d->delimiter);
+	char delim[SL_CSV_MAX_DELIM];
+	size_t nd = sl_csv_dialect_delimiter(d, delim);
+	sl_buf_append(&b, "delimiter=", 10);
+	for (size_t i = 0; i < nd; i++) {
+		snprintf(t, sizeof t, "%02x", (unsigned)delim[i] & 0xFF);
+		sl_buf_append(&b, t, 2);
+	}
+	sl_buf_append(&b, " ", 1);
 	byte_tok(&b, "quote", d->quote);
 	byte_tok(&b, "escape", d->escape);
 	byte_tok(&b, "comment", d->comment);
 	snprintf(
 	    t, sizeof t,
-	    "header=%s skip_empty_lines=%s lenient=%s utf8=%s max_row=%zu null_padding=%s null=[",
+	    "header=%s skip_empty_lines=%s lenient=%s lenient_fields=%s skip_initial_space=%s "
+	    "utf8=%s max_row=%zu null_padding=%s null=[",
 	    d->header ? "true" : "false", d->skip_empty_lines ? "true" : "false",
-	    d->lenient_quotes ? "true" : "false", d->validate_utf8 ? "true" : "false",
+	    d->lenient_quotes ? "true" : "false", d->lenient_fields ? "true" : "false",
+	    d->skip_initial_space ? "true" : "false", d->validate_utf8 ? "true" : "false",
 	    d->max_row_bytes, null_padding ? "true" : "false");
 	sl_buf_append(&b, t, strlen(t));
 	for (size_t i = 0; i < nnulls; i++) {
@@ -74,6 +85,22 @@ static int tok_byte(const char *v, int *out)
 		return SL_INVAL;
 	*out = (int)x;
 	return 0;
+}
+
+/* "2c" or, for a delimiter of several bytes, "7c7c" */
+static int tok_delimiter(const char *v, sl_csv_dialect *d)
+{
+	char bytes[SL_CSV_MAX_DELIM];
+	size_t n = 0, len = strlen(v);
+	if (len < 2 || len % 2 || len / 2 > SL_CSV_MAX_DELIM)
+		return SL_INVAL;
+	for (; n < len / 2; n++) {
+		unsigned x;
+		if (sscanf(v + 2 * n, "%2x", &x) != 1)
+			return SL_INVAL;
+		bytes[n] = (char)x;
+	}
+	return sl_csv_dialect_set_delimiter(d, bytes, n) < 0 ? SL_INVAL : 0;
 }
 
 static int unhex(const char *p, size_t n, char **out)
@@ -115,8 +142,8 @@ int sl__dialect_parse(const char *text, sl_csv_dialect *d, bool *null_padding, c
 		snprintf(k, sizeof k, "%.*s", (int)(eq - p), p);
 		snprintf(v, sizeof v, "%.*s", (int)(end - eq - 1 > 63 ? 63 : end - eq - 1), eq + 1);
 		int c;
-		if (!strcmp(k, "delimiter") && (rc = tok_byte(v, &c)) == 0)
-			d->delimiter = (unsigned char)c;
+		if (!strcmp(k, "delimiter"))
+			rc = tok_delimiter(v, d);
 		else if (!strcmp(k, "quote") && (rc = tok_byte(v, &c)) == 0)
 			d->quote = c;
 		else if (!strcmp(k, "escape") && (rc = tok_byte(v, &c)) == 0)
@@ -129,6 +156,10 @@ int sl__dialect_parse(const char *text, sl_csv_dialect *d, bool *null_padding, c
 			d->skip_empty_lines = !strcmp(v, "true");
 		else if (!strcmp(k, "lenient"))
 			d->lenient_quotes = !strcmp(v, "true");
+		else if (!strcmp(k, "lenient_fields"))
+			d->lenient_fields = !strcmp(v, "true");
+		else if (!strcmp(k, "skip_initial_space"))
+			d->skip_initial_space = !strcmp(v, "true");
 		else if (!strcmp(k, "utf8"))
 			d->validate_utf8 = !strcmp(v, "true");
 		else if (!strcmp(k, "max_row"))

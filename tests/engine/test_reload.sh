@@ -142,5 +142,23 @@ if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:|WARNING: ThreadSaniti
 	head -30 "$T/serve.log"
 fi
 
+# --- a multi-byte delimiter is part of the identity and survives a resume --------------
+printf 'id||name\n1||a\n2||b\n3||c\n' >"$T/mb.csv"
+cat >"$T/mb.yaml" <<'YAML'
+name: mb
+table: mb
+key: [id]
+csv: {delimiter: "||"}
+columns:
+  - {name: id, type: integer}
+  - {name: name, type: text}
+YAML
+run "$S" ingest "$T/mb.csv" --schema "$T/mb.yaml" --db "$T/mb.db" --json
+check "'||' file: loaded" "$(rc) $(json "d['rows_loaded'], d['dialect'].split()[0]")" "0 3 delimiter=7c7c"
+run "$S" ingest "$T/mb.csv" --schema "$T/mb.yaml" --db "$T/mb.db" --json
+check "'||' file again: reported" "$(json "d['already_loaded']")" True
+run "$S" ingest "$T/mb.csv" --schema "$T/mb.yaml" --db "$T/mb.db" --json --delimiter '|'
+check "read with '|' instead: another load (another dialect)" "$(json "d['already_loaded'], d['dialect'].split()[0]")" "False delimiter=7c"
+
 echo "reload: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
