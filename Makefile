@@ -5,14 +5,15 @@
 #   make test    install what is missing, build, run every test (incl. sanitizers)
 #   make build   build into build/ (the program is build/sluice)
 #   make bench   run the benchmarks (bench/run.sh; results in docs/benchmarks.md)
-#   make fuzz    fuzz the CSV parser for FUZZ_SECONDS (clang + libFuzzer)
+#   make fuzz    fuzz the CSV parser, schema loader and value conversion for
+#                FUZZ_SECONDS in all (clang + libFuzzer)
 
 JOBS        ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
 SHARED      ?= $(abspath $(CURDIR)/../shared)
 CMAKE_FLAGS := -DSLUICE_SHARED_CORPUS=$(SHARED)/corpus
 
-.PHONY: all deps build build-asan build-tsan test test-fast demo bench fuzz format clean
+.PHONY: all deps build build-asan build-tsan test test-fast demo bench fuzz fuzz-run fuzz-one format clean
 
 all: build
 
@@ -34,7 +35,7 @@ build-tsan: deps
 
 build-fuzz: deps
 	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_FUZZ=ON -DSLUICE_SANITIZE=address,undefined $(CMAKE_FLAGS) >/dev/null
-	@cmake --build build-fuzz -j $(JOBS) --target fuzz_csv
+	@cmake --build build-fuzz -j $(JOBS) --target fuzz_csv fuzz_schema fuzz_value
 
 # Every test: the normal build, then the ASan+UBSan build, then the threaded
 # tests under TSan, then a short fuzzing run. The last line is CTest's summary
@@ -54,12 +55,24 @@ test-fast: build
 
 fuzz: build-fuzz fuzz-run
 
+# FUZZ_SECONDS is the whole fuzzing budget: half to the CSV engine (the
+# biggest surface), a quarter each to the schema loader and value conversion.
+# Each harness fuzzes a copy of its corpus in build-fuzz/ and logs there.
+FUZZ_CSV_S    = $(shell expr $(FUZZ_SECONDS) / 2)
+FUZZ_SCHEMA_S = $(shell expr $(FUZZ_SECONDS) / 4)
+FUZZ_VALUE_S  = $(shell expr $(FUZZ_SECONDS) - $(FUZZ_SECONDS) / 2 - $(FUZZ_SECONDS) / 4)
+
 fuzz-run:
-	@mkdir -p build-fuzz/corpus && cp -n fuzz/corpus/* build-fuzz/corpus/ 2>/dev/null || true
-	@build-fuzz/fuzz_csv -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=10 \
-	    -dict=fuzz/csv.dict build-fuzz/corpus >build-fuzz/fuzz.log 2>&1 \
-	    || (tail -40 build-fuzz/fuzz.log; exit 1)
-	@grep -E '^(#[0-9]+[[:space:]]+DONE|Done)' build-fuzz/fuzz.log | tail -1
+	@$(MAKE) --no-print-directory fuzz-one H=csv CORPUS=corpus DICT=csv.dict SECS=$(FUZZ_CSV_S) LEN=4096
+	@$(MAKE) --no-print-directory fuzz-one H=schema CORPUS=corpus_schema DICT=schema.dict SECS=$(FUZZ_SCHEMA_S) LEN=4096
+	@$(MAKE) --no-print-directory fuzz-one H=value CORPUS=corpus_value DICT=value.dict SECS=$(FUZZ_VALUE_S) LEN=128
+
+fuzz-one:
+	@mkdir -p build-fuzz/$(CORPUS) && cp -n fuzz/$(CORPUS)/* build-fuzz/$(CORPUS)/ 2>/dev/null || true
+	@build-fuzz/fuzz_$(H) -max_total_time=$(SECS) -max_len=$(LEN) -timeout=10 \
+	    -dict=fuzz/$(DICT) build-fuzz/$(CORPUS) >build-fuzz/fuzz_$(H).log 2>&1 \
+	    || (tail -40 build-fuzz/fuzz_$(H).log; exit 1)
+	@printf 'fuzz_%s: ' $(H); grep -E '^(#[0-9]+[[:space:]]+DONE|Done)' build-fuzz/fuzz_$(H).log | tail -1
 
 demo: build
 	@scripts/demo.sh

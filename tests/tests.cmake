@@ -8,7 +8,7 @@ function(sluice_unit_test name src)
   set_tests_properties(${name} PROPERTIES ENVIRONMENT "SLUICE_CORPUS=${SLUICE_SHARED_CORPUS}")
 endfunction()
 
-foreach(mod base csv gen schema engine cli conformance http)
+foreach(mod base csv gen schema store engine cli conformance http)
   if(EXISTS ${CMAKE_SOURCE_DIR}/tests/${mod}/tests.cmake)
     include(${CMAKE_SOURCE_DIR}/tests/${mod}/tests.cmake)
   endif()

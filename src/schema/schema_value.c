@@ -462,9 +462,13 @@ int sl__decimal_parse(const char *p, size_t n, int precision, int scale, sl__i12
 	}
 	if (i < n && p[i] == '.') {
 		i++;
+		/* only while the integer part fits: a value refused for its
+		   precision must not overflow v on the way (fuzz_value found
+		   39 integer digits and a fraction doing that) */
+		bool fits = !over && idigits <= precision - scale;
 		for (; i < n && is_digit((unsigned char)p[i]); i++) {
 			any = true;
-			if (++fdigits <= scale)
+			if (++fdigits <= scale && fits)
 				v = v * 10 + (p[i] - '0');
 		}
 	}
