@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/base.h"
 #include "cli.h"
 #include "sluice/error.h"
 #include "sluice/gen.h"
@@ -160,8 +161,8 @@ int cmd_gen(int argc, char **argv)
 
 	int err = sl_gen_cdr(data, manifest, &o, &st);
 	if (err != 0) {
-		fprintf(stderr, "sluice: gen: %s (%s)\n", sl_error_message(err),
-		        out_path ? out_path : "stdout");
+		fprintf(stderr, "sluice: gen: %s (%s) (%s)\n", sl_error_message(err),
+		        out_path ? out_path : "stdout", sl__error_report(err));
 		rc = EXIT_FAILED;
 		goto out;
 	}

@@ -169,7 +169,7 @@ static int run(args *a, bool dry)
 		fputc('\n', stderr);
 	if (rc < 0) {
 		fprintf(stderr, "sluice: %s (%s)\n", r.message[0] ? r.message : sl_error_message(rc),
-			sl_error_name(rc));
+			sl__error_report(rc));
 		sl_job_clear(&r.job);
 		return rc == SL_CONFIG || rc == SL_INVAL ? EXIT_USAGE : EXIT_FAILED;
 	}
@@ -235,7 +235,8 @@ int cmd_rollback(int argc, char **argv)
 	uint64_t rows;
 	rc = sl_ingest_rollback(a.db, a.job, &rows, msg, sizeof msg);
 	if (rc < 0) {
-		fprintf(stderr, "sluice rollback: %s\n", msg[0] ? msg : sl_error_message(rc));
+		fprintf(stderr, "sluice rollback: %s (%s)\n", msg[0] ? msg : sl_error_message(rc),
+			sl__error_report(rc));
 		return rc == SL_INVAL ? EXIT_USAGE : EXIT_FAILED;
 	}
 	if (a.json)
@@ -259,7 +260,8 @@ int cmd_cancel(int argc, char **argv)
 	sl_job_status st = SL_JOB_ACCEPTED;
 	rc = sl_job_cancel(a.db, a.job, &st, msg, sizeof msg);
 	if (rc < 0) {
-		fprintf(stderr, "sluice cancel: %s\n", msg[0] ? msg : sl_error_message(rc));
+		fprintf(stderr, "sluice cancel: %s (%s)\n", msg[0] ? msg : sl_error_message(rc),
+			sl__error_report(rc));
 		return rc == SL_INVAL || rc == SL_CONFLICT ? EXIT_USAGE : EXIT_FAILED;
 	}
 	if (a.json)

@@ -56,7 +56,8 @@ static int jparse(const char *cmd, const char *help, int argc, char **argv, jarg
 
 static int fail(const char *cmd, int rc, const char *msg)
 {
-	fprintf(stderr, "sluice %s: %s\n", cmd, msg[0] ? msg : sl_error_message(rc));
+	fprintf(stderr, "sluice %s: %s (%s)\n", cmd, msg[0] ? msg : sl_error_message(rc),
+		sl__error_report(rc));
 	return rc == SL_INVAL ? EXIT_USAGE : EXIT_FAILED;
 }
 
@@ -152,7 +153,7 @@ int cmd_status(int argc, char **argv)
 				       (unsigned long long)ch[i].offset, (unsigned long long)ch[i].length,
 				       (unsigned long long)ch[i].rows_read, (unsigned long long)ch[i].rows_loaded,
 				       (unsigned long long)ch[i].rows_rejected,
-				       ch[i].last_error ? sl_error_name(ch[i].last_error) : "",
+				       ch[i].last_error ? sl__error_report(ch[i].last_error) : "",
 				       ch[i].last_message[0] ? ": " : "", ch[i].last_message);
 		}
 	}
@@ -197,7 +198,7 @@ static int print_reject(void *ctx, uint32_t chunk, const sl_reject *r, const cha
 		printf("%llu,%llu,%llu,", (unsigned long long)r->record, (unsigned long long)r->line,
 		       (unsigned long long)r->offset);
 		csv_field(column ? column : "", column ? strlen(column) : 0);
-		printf(",%s,", sl_error_name(r->code));
+		printf(",%s,", sl__error_report(r->code));
 		csv_field(r->message.p, r->message.n);
 		putchar(',');
 		csv_field(r->raw.p, r->raw.n);
@@ -210,7 +211,7 @@ static int print_reject(void *ctx, uint32_t chunk, const sl_reject *r, const cha
 			sl_json_cstr(stdout, column);
 		else
 			fputs("null", stdout);
-		printf(",\"code\":\"%s\",\"message\":", sl_error_name(r->code));
+		printf(",\"code\":\"%s\",\"message\":", sl__error_report(r->code));
 		sl_json_sv(stdout, r->message);
 		fputs(",\"raw\":", stdout);
 		sl_json_sv(stdout, r->raw);

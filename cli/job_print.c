@@ -26,7 +26,7 @@ void cli_job_summary(FILE *f, const sl_job *j, bool resumed, double duration_s)
 		(unsigned long long)j->rows_loaded, (unsigned long long)j->rows_rejected);
 	for (int k = 0; k < SL_ERROR_COUNT; k++)
 		if (j->rejects_by_code[k])
-			fprintf(f, "           %-22s %llu\n", sl_error_name(sl_error_at(k)),
+			fprintf(f, "           %-22s %llu\n", sl__error_report(sl_error_at(k)),
 				(unsigned long long)j->rejects_by_code[k]);
 	fprintf(f, "  chunks   %llu total, %llu succeeded, %llu failed\n",
 		(unsigned long long)j->chunks_total, (unsigned long long)j->chunks_succeeded,
@@ -35,7 +35,7 @@ void cli_job_summary(FILE *f, const sl_job *j, bool resumed, double duration_s)
 		fprintf(f, "  time     %.2f s (%.0f rows/s)\n", duration_s,
 			duration_s > 0 ? (double)j->rows_read / duration_s : 0);
 	if (j->error_code)
-		fprintf(f, "  error    %s: %s\n", sl_error_name(j->error_code),
+		fprintf(f, "  error    %s: %s\n", sl__error_report(j->error_code),
 			j->error_message ? j->error_message : sl_error_message(j->error_code));
 }
 

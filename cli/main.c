@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/base.h"
 #include "cli.h"
 
 static const char usage[] =
@@ -38,6 +39,7 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "\n(see 'sluice %s --help')\n", cmd);
+	sl__error_report(SL_USAGE); /* exit status 2 is how USAGE shows */
 	return EXIT_USAGE;
 }
 
@@ -45,9 +47,11 @@ int main(int argc, char **argv)
 {
 	if (argc < 2) {
 		fputs(usage, stderr);
+		sl__error_report(SL_USAGE);
 		return EXIT_USAGE;
 	}
 	const char *cmd = argv[1];
+	sl__error_channel(cmd);
 	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
 		fputs(usage, stdout);
 		return EXIT_OK;
@@ -73,5 +77,6 @@ int main(int argc, char **argv)
 		if (!strcmp(cmd, cmds[i].name))
 			return cmds[i].fn(argc - 1, argv + 1);
 	fprintf(stderr, "sluice: unknown command '%s'\n\n%s", cmd, usage);
+	sl__error_report(SL_USAGE);
 	return EXIT_USAGE;
 }

@@ -39,7 +39,7 @@ void sl_job_json_fields(FILE *f, const sl_job *j, bool resumed, double duration_
 	for (int k = 0; k < SL_ERROR_COUNT; k++) {
 		if (!j->rejects_by_code[k])
 			continue;
-		fprintf(f, "%s\"%s\":%llu", first ? "" : ",", sl_error_name(sl_error_at(k)),
+		fprintf(f, "%s\"%s\":%llu", first ? "" : ",", sl__error_report(sl_error_at(k)),
 			(unsigned long long)j->rejects_by_code[k]);
 		first = false;
 	}
@@ -52,7 +52,7 @@ void sl_job_json_fields(FILE *f, const sl_job *j, bool resumed, double duration_
 		resumed ? "true" : "false", duration_s, (long long)j->created_ms,
 		(long long)j->started_ms, (long long)j->finished_ms, (long long)j->updated_ms);
 	if (j->error_code) {
-		fprintf(f, ",\"error\":{\"code\":\"%s\",\"message\":", sl_error_name(j->error_code));
+		fprintf(f, ",\"error\":{\"code\":\"%s\",\"message\":", sl__error_report(j->error_code));
 		sl_json_cstr(f, j->error_message ? j->error_message : sl_error_message(j->error_code));
 		fputc('}', f);
 	}
@@ -69,7 +69,7 @@ void sl_chunk_json(FILE *f, const sl_job *j, const sl_chunk *c)
 		(unsigned long long)c->first_record + 1, (unsigned long long)c->first_line,
 		(unsigned long long)c->rows_read, (unsigned long long)c->rows_loaded,
 		(unsigned long long)c->rows_rejected, (long long)c->duration_ms);
-	str_or_null(f, c->last_error ? sl_error_name(c->last_error) : NULL);
+	str_or_null(f, c->last_error ? sl__error_report(c->last_error) : NULL);
 	fputs(",\"last_message\":", f);
 	str_or_null(f, c->last_message[0] ? c->last_message : NULL);
 	fputc('}', f);

@@ -118,7 +118,7 @@ void http_reject_csv(FILE *f, const sl_reject *r, const char *column)
 	fprintf(f, "%llu,%llu,%llu,", (unsigned long long)r->record, (unsigned long long)r->line,
 		(unsigned long long)r->offset);
 	csv_field(f, column ? column : "", column ? strlen(column) : 0);
-	fprintf(f, ",%s,", sl_error_name(r->code));
+	fprintf(f, ",%s,", sl__error_report(r->code));
 	csv_field(f, r->message.p, r->message.n);
 	fputc(',', f);
 	csv_field(f, r->raw.p, r->raw.n);
@@ -131,7 +131,7 @@ void http_reject_jsonl(FILE *f, uint32_t chunk, const sl_reject *r, const char *
 		(unsigned long long)r->record, (unsigned long long)r->line,
 		(unsigned long long)r->offset, chunk);
 	http_json_str(f, column);
-	fprintf(f, ",\"code\":\"%s\",\"message\":", sl_error_name(r->code));
+	fprintf(f, ",\"code\":\"%s\",\"message\":", sl__error_report(r->code));
 	sl_json_sv(f, r->message);
 	fputs(",\"raw\":", f);
 	sl_json_sv(f, r->raw);

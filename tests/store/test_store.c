@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 #include <sqlite3.h>
@@ -120,6 +122,44 @@ static void faults_default_to_db_busy_and_ignore_unknown_words(void **state)
 	s->ops->close(s);
 }
 
+static void faults_crash_right_after_the_named_chunk_commits(void **state)
+{
+	(void)state;
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		sl_store *s = open_with("crash=1");
+		sl_chunk c0 = chunk(0, SL_CHUNK_SUCCEEDED), c1 = chunk(1, SL_CHUNK_SUCCEEDED);
+		sl_chunk c2 = chunk(2, SL_CHUNK_SUCCEEDED);
+		/* chunk 0 commits and the process lives on */
+		if (s->ops->begin(s) || s->ops->chunk_update(s, "k", &c0) || s->ops->commit(s))
+			_exit(3);
+		/* a rolled-back attempt at chunk 1 disarms it */
+		if (s->ops->begin(s) || s->ops->chunk_update(s, "k", &c1))
+			_exit(4);
+		s->ops->rollback(s);
+		if (s->ops->begin(s) || s->ops->chunk_update(s, "k", &c2) || s->ops->commit(s))
+			_exit(5);
+		/* chunk 1 commits: killed here, after the commit */
+		if (s->ops->begin(s) || s->ops->chunk_update(s, "k", &c1) || s->ops->commit(s))
+			_exit(6);
+		_exit(7);
+	}
+	int st = 0;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	if (!WIFSIGNALED(st))
+		fail_msg("the child exited with %d instead of being killed", WEXITSTATUS(st));
+	assert_int_equal(WTERMSIG(st), SIGKILL);
+	/* what it committed, the last chunk included, is there */
+	sl_store *s = open_with(NULL);
+	sl_chunk *got = NULL;
+	size_t n = 0;
+	assert_int_equal(s->ops->chunks_get(s, "k", &got, &n), 0);
+	assert_int_equal(n, 3);
+	free(got);
+	s->ops->close(s);
+}
+
 /* --- SQLite's own file ------------------------------------------------------------ */
 
 static void sqlite_open_where_no_directory_is(void **state)
@@ -200,6 +240,7 @@ int main(void)
 	const struct CMUnitTest own[] = {
 	    cmocka_unit_test(faults_fail_the_named_chunk_commit_so_many_times),
 	    cmocka_unit_test(faults_default_to_db_busy_and_ignore_unknown_words),
+	    cmocka_unit_test(faults_crash_right_after_the_named_chunk_commits),
 	    cmocka_unit_test(sqlite_open_where_no_directory_is),
 	    cmocka_unit_test(sqlite_keeps_events_in_its_table),
 	};
