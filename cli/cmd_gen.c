@@ -161,8 +161,12 @@ int cmd_gen(int argc, char **argv)
 
 	int err = sl_gen_cdr(data, manifest, &o, &st);
 	if (err != 0) {
-		fprintf(stderr, "sluice: gen: %s (%s) (%s)\n", sl_error_message(err),
-		        out_path ? out_path : "stdout", sl__error_report(err));
+		/* name the file that failed: the manifest, or the data */
+		const char *what = manifest && ferror(manifest) ? manifest_path
+		                   : out_path                   ? out_path
+		                                                : "stdout";
+		fprintf(stderr, "sluice: gen: %s: %s (%s)\n", what, sl_error_message(err),
+		        sl__error_report(err));
 		rc = EXIT_FAILED;
 		goto out;
 	}
@@ -170,8 +174,8 @@ int cmd_gen(int argc, char **argv)
 		int e = fclose(manifest);
 		manifest = NULL;
 		if (e != 0) {
-			fprintf(stderr, "sluice: gen: cannot write %s: %s\n", manifest_path,
-			        strerror(errno));
+			fprintf(stderr, "sluice: gen: cannot write %s: %s (%s)\n", manifest_path,
+			        strerror(errno), sl__error_report(SL_IO_WRITE));
 			rc = EXIT_FAILED;
 			goto out;
 		}
@@ -180,8 +184,8 @@ int cmd_gen(int argc, char **argv)
 		int e = fclose(data);
 		data = NULL;
 		if (e != 0) {
-			fprintf(stderr, "sluice: gen: cannot write %s: %s\n", out_path,
-			        strerror(errno));
+			fprintf(stderr, "sluice: gen: cannot write %s: %s (%s)\n", out_path,
+			        strerror(errno), sl__error_report(SL_IO_WRITE));
 			rc = EXIT_FAILED;
 			goto out;
 		}

@@ -2,9 +2,10 @@
 # Error codes a user can meet that no other test produced, each produced
 # through the program where a user would meet it: record codes through
 # ingest (VAL_LENGTH, CSV_UNTERMINATED_QUOTE, CSV_INVALID_UTF8,
-# CSV_ROW_TOO_LONG), the store's faults (DB_IO injected, DB_ERROR from a
-# table of other columns), IO_READ from an input that opens but cannot be
-# read, NOMEM from a row limit the machine cannot hold, USAGE. Expected
+# CSV_ROW_TOO_LONG), the store's faults (DB_IO and DB_BUSY injected,
+# DB_ERROR from a table of other columns), IO_READ from an input that opens
+# but cannot be read, IO_WRITE from a full device, NOMEM from a row limit
+# the machine cannot hold, USAGE. Expected
 # positions and counts are computed here (Python writes the files and knows
 # where it put each defect), not taken from the program.
 # Usage: test_codes.sh SLUICE SOURCE_DIR
@@ -103,6 +104,13 @@ check "retry without the fault: Succeeded" "$(json "$T/out" "d['status']")" Succ
 check "retry: every row once" "$(sql "$T/io.db" 'SELECT count(*), count(DISTINCT reference) FROM call_detail_records')" "3000|3000"
 [ "$first" -gt 0 ] && ok || bad "chunk 1 starts at record $first"
 
+# --- DB_BUSY (injected) until the attempts run out: the chunk says so ---------------------------
+SLUICE_FAULTS="chunk=0,times=99,code=DB_BUSY" run ingest "$T/big.csv" --schema "$SCHEMA" --db "$T/busy.db" --chunk-size 32k --json
+check "DB_BUSY on chunk 0: exit 3" "$RC" 3
+J=$(jobid)
+run status "$J" --db "$T/busy.db" --chunks
+check "DB_BUSY: the chunk line of status --chunks" "$(awk '$1 == "0" {print $2, $3, $9}' "$T/out")" "Failed 3 DB_BUSY:"
+
 # --- DB_ERROR: the table exists with other columns -----------------------------------------
 python3 -c "
 import sqlite3, sys
@@ -121,6 +129,14 @@ run csv check "$T/adir"
 check "csv check of a directory: exit 4" "$RC" 4
 grep -q "(IO_READ)" "$T/err" && ok || bad "csv check of a directory: not IO_READ ($(cat "$T/err"))"
 grep -q "$T/adir" "$T/err" && ok || bad "csv check of a directory: the path is not named"
+
+# --- IO_WRITE: an output that cannot be written, named ------------------------------------------
+run gen cdr --rows 20000 -o /dev/full
+check "gen to a full device: exit 4" "$RC" 4
+check "gen to a full device: says which file and why" "$(cat "$T/err")" "sluice: gen: /dev/full: cannot write the output (IO_WRITE)"
+run gen cdr --rows 100 --error-rate 0.5 --manifest /dev/full -o "$T/g.csv"
+check "gen, manifest to a full device: exit 4" "$RC" 4
+check "gen, manifest to a full device: names the manifest" "$(cat "$T/err")" "sluice: gen: /dev/full: cannot write the output (IO_WRITE)"
 
 # --- NOMEM: a row limit the machine cannot hold ---------------------------------------------------
 # Each worker holds a buffer of max_row bytes; max_row 2 GiB in an address
