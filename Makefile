@@ -59,9 +59,11 @@ fuzz: build-fuzz fuzz-run
 # biggest surface), a quarter each to the schema loader and value conversion.
 # Each harness fuzzes a copy of its corpus in build-fuzz/ and logs there.
 # The schema run suppresses a leak inside libfyaml (fuzz/lsan.supp says which).
-FUZZ_CSV_S    = $(shell expr $(FUZZ_SECONDS) / 2)
-FUZZ_SCHEMA_S = $(shell expr $(FUZZ_SECONDS) / 4)
-FUZZ_VALUE_S  = $(shell expr $(FUZZ_SECONDS) - $(FUZZ_SECONDS) / 2 - $(FUZZ_SECONDS) / 4)
+# (At least 1 s each: libFuzzer reads -max_total_time=0 as "no limit".)
+atleast1 = $(shell n=$$(($(1))); [ $$n -ge 1 ] && echo $$n || echo 1)
+FUZZ_CSV_S    = $(call atleast1,$(FUZZ_SECONDS) / 2)
+FUZZ_SCHEMA_S = $(call atleast1,$(FUZZ_SECONDS) / 4)
+FUZZ_VALUE_S  = $(call atleast1,$(FUZZ_SECONDS) - $(FUZZ_SECONDS) / 2 - $(FUZZ_SECONDS) / 4)
 
 fuzz-run:
 	@$(MAKE) --no-print-directory fuzz-one H=csv CORPUS=corpus DICT=csv.dict SECS=$(FUZZ_CSV_S) LEN=4096

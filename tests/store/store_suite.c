@@ -437,7 +437,8 @@ static int collect_reject(void *ctx, uint32_t chunk, const sl_reject *r, const c
 		w->chunks[w->n] = chunk;
 		snprintf(w->cols[w->n], 16, "%s", column ? column : "(null)");
 		w->raw_n[w->n] = r->raw.n < 16 ? r->raw.n : 16;
-		memcpy(w->raw[w->n], r->raw.p, w->raw_n[w->n]);
+		if (w->raw_n[w->n]) /* an empty view may have a NULL pointer */
+			memcpy(w->raw[w->n], r->raw.p, w->raw_n[w->n]);
 		assert_true(r->message.n > 0);
 		w->n++;
 	}
