@@ -104,6 +104,46 @@ check "retry without the fault: Succeeded" "$(json "$T/out" "d['status']")" Succ
 check "retry: every row once" "$(sql "$T/io.db" 'SELECT count(*), count(DISTINCT reference) FROM call_detail_records')" "3000|3000"
 [ "$first" -gt 0 ] && ok || bad "chunk 1 starts at record $first"
 
+# --- the same record codes through an HTTP upload ---------------------------------------------
+# the rejects of an upload, read back through the API, are the rows written
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+mkdir -p "$T/schemas" "$T/data"
+cp "$SCHEMA" "$T/schemas/cdr.yaml"
+sed 's/^name: cdr$/name: strict/; s/^table: call_detail_records$/table: strict_cdr/' "$T/strict.yaml" >"$T/schemas/strict.yaml"
+PORT=$(free_port)
+B="http://127.0.0.1:$PORT"
+"$S" serve --listen "127.0.0.1:$PORT" --schemas "$T/schemas" --data-dir "$T/data" --db "$T/h.db" --min-free 1M 2>"$T/serve.log" &
+SPID=$!
+for _ in $(seq 1 100); do curl -s -o /dev/null "$B/healthz/live" && break; sleep 0.1; done
+upload_rejects() { # upload_rejects DATASET FILE: "record line code" of its job's rejects
+	local id st=
+	id=$(curl -s --data-binary @"$2" "$B/v1/datasets/$1/uploads" | python3 -c "import json,sys; print(json.load(sys.stdin)['job_id'])")
+	for _ in $(seq 1 300); do
+		st=$(curl -s "$B/v1/jobs/$id" | python3 -c "import json,sys; print(json.load(sys.stdin)['status'])")
+		case "$st" in Succeeded | PartiallySucceeded | Failed) break ;; esac
+		sleep 0.1
+	done
+	curl -s "$B/v1/jobs/$id/errors?format=jsonl" | python3 -c "
+import json, sys
+for l in sys.stdin:
+    d = json.loads(l)
+    print(d['record'], d['line'], d['code'])"
+}
+python3 "$T/mutate.py" "$T/clean.csv" "$T/length.csv" length 7 100 333 >"$T/want"
+check "HTTP upload: VAL_LENGTH rows" "$(upload_rejects cdr "$T/length.csv")" "$(cat "$T/want")"
+# a dataset's second upload: other rows (other keys), or every row is a DUP_KEY
+run gen cdr --rows 400 --error-rate 0 --seed 23 -o "$T/clean2.csv"
+python3 "$T/mutate.py" "$T/clean2.csv" "$T/quote.csv" quote >"$T/want"
+check "HTTP upload: CSV_UNTERMINATED_QUOTE row" "$(upload_rejects cdr "$T/quote.csv")" "$(cat "$T/want")"
+python3 "$T/mutate.py" "$T/clean.csv" "$T/utf8.csv" utf8 2 50 >"$T/want"
+check "HTTP upload: CSV_INVALID_UTF8 rows" "$(upload_rejects strict "$T/utf8.csv")" "$(cat "$T/want")"
+python3 "$T/mutate.py" "$T/clean2.csv" "$T/long2.csv" long 3 60 61 >"$T/want"
+check "HTTP upload: CSV_ROW_TOO_LONG rows" "$(upload_rejects strict "$T/long2.csv")" "$(cat "$T/want")"
+kill -TERM "$SPID"
+wait "$SPID"
+check "serve: exit 0 on SIGTERM" "$?" 0
+scan "$T/serve.log" serve
+
 # --- DB_BUSY (injected) until the attempts run out: the chunk says so ---------------------------
 SLUICE_FAULTS="chunk=0,times=99,code=DB_BUSY" run ingest "$T/big.csv" --schema "$SCHEMA" --db "$T/busy.db" --chunk-size 32k --json
 check "DB_BUSY on chunk 0: exit 3" "$RC" 3
