@@ -23,10 +23,15 @@
 #include "sluice/error.h"
 
 /* A refused allocation must come back as NULL (and so SL_NOMEM) under ASan
-   too, not abort the test: ASan reads this before ASAN_OPTIONS, which
-   still wins for anything it sets. */
+   and TSan too, not abort the test: they read these before ASAN_OPTIONS /
+   TSAN_OPTIONS, which still win for anything they set. */
 const char *__asan_default_options(void);
 const char *__asan_default_options(void)
+{
+	return "allocator_may_return_null=1";
+}
+const char *__tsan_default_options(void);
+const char *__tsan_default_options(void)
 {
 	return "allocator_may_return_null=1";
 }
