@@ -7,7 +7,8 @@
 #   make test-repeat N=5   the normal build's suite N times in a row; fails on any failure
 #   make build   build into build/ (the program is build/sluice)
 #   make bench   run the benchmarks (bench/run.sh; results in docs/benchmarks.md)
-#   make fuzz    fuzz the CSV parser for FUZZ_SECONDS (clang + libFuzzer)
+#   make fuzz    fuzz the CSV parser, schema loader and value conversion for
+#                FUZZ_SECONDS in all (clang + libFuzzer)
 #   make install install the program, its man page and bash completion under
 #                PREFIX (default /usr/local), below DESTDIR when set. BUILD
 #                names another, already built, build directory (e.g. for tests):
@@ -23,7 +24,7 @@ BUILD       ?= build
 
 N           ?= 5
 
-.PHONY: all deps build build-asan build-tsan test test-fast test-repeat demo bench fuzz format clean install
+.PHONY: all deps build build-asan build-tsan test test-fast test-repeat demo bench fuzz fuzz-run fuzz-one format clean install
 
 all: build
 
@@ -45,7 +46,7 @@ build-tsan: deps
 
 build-fuzz: deps
 	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_FUZZ=ON -DSLUICE_SANITIZE=address,undefined $(CMAKE_FLAGS) >/dev/null
-	@cmake --build build-fuzz -j $(JOBS) --target fuzz_csv
+	@cmake --build build-fuzz -j $(JOBS) --target fuzz_csv fuzz_schema fuzz_value
 
 # Every test (scripts/test-all.sh): the four builds, every test under
 # ASan+UBSan, the `threads` tests under TSan, a short fuzzing run, every test
@@ -66,12 +67,28 @@ test-fast: build
 
 fuzz: build-fuzz fuzz-run
 
+# FUZZ_SECONDS is the whole fuzzing budget: half to the CSV engine (the
+# biggest surface), a quarter each to the schema loader and value conversion.
+# Each harness fuzzes a copy of its corpus in build-fuzz/ and logs there.
+# The schema run suppresses a leak inside libfyaml (fuzz/lsan.supp says which).
+# (At least 1 s each: libFuzzer reads -max_total_time=0 as "no limit".)
+atleast1 = $(shell n=$$(($(1))); [ $$n -ge 1 ] && echo $$n || echo 1)
+FUZZ_CSV_S    = $(call atleast1,$(FUZZ_SECONDS) / 2)
+FUZZ_SCHEMA_S = $(call atleast1,$(FUZZ_SECONDS) / 4)
+FUZZ_VALUE_S  = $(call atleast1,$(FUZZ_SECONDS) - $(FUZZ_SECONDS) / 2 - $(FUZZ_SECONDS) / 4)
+
 fuzz-run:
-	@mkdir -p build-fuzz/corpus && cp -n fuzz/corpus/* build-fuzz/corpus/ 2>/dev/null || true
-	@build-fuzz/fuzz_csv -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=10 \
-	    -dict=fuzz/csv.dict build-fuzz/corpus >build-fuzz/fuzz.log 2>&1 \
-	    || (tail -40 build-fuzz/fuzz.log; exit 1)
-	@grep -E '^(#[0-9]+[[:space:]]+DONE|Done)' build-fuzz/fuzz.log | tail -1
+	@$(MAKE) --no-print-directory fuzz-one H=csv CORPUS=corpus DICT=csv.dict SECS=$(FUZZ_CSV_S) LEN=4096
+	@ASAN_OPTIONS=fast_unwind_on_malloc=0 LSAN_OPTIONS=suppressions=$(CURDIR)/fuzz/lsan.supp \
+	    $(MAKE) --no-print-directory fuzz-one H=schema CORPUS=corpus_schema DICT=schema.dict SECS=$(FUZZ_SCHEMA_S) LEN=4096
+	@$(MAKE) --no-print-directory fuzz-one H=value CORPUS=corpus_value DICT=value.dict SECS=$(FUZZ_VALUE_S) LEN=128
+
+fuzz-one:
+	@mkdir -p build-fuzz/$(CORPUS) && cp -n fuzz/$(CORPUS)/* build-fuzz/$(CORPUS)/ 2>/dev/null || true
+	@build-fuzz/fuzz_$(H) -max_total_time=$(SECS) -max_len=$(LEN) -timeout=10 \
+	    -dict=fuzz/$(DICT) build-fuzz/$(CORPUS) >build-fuzz/fuzz_$(H).log 2>&1 \
+	    || (tail -40 build-fuzz/fuzz_$(H).log; exit 1)
+	@printf 'fuzz_%s: ' $(H); grep -E '^(#[0-9]+[[:space:]]+DONE|Done)' build-fuzz/fuzz_$(H).log | tail -1
 
 install: $(if $(filter build,$(BUILD)),build)
 	@DESTDIR="$(DESTDIR)" cmake --install "$(BUILD)" --prefix "$(PREFIX)"

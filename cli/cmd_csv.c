@@ -115,8 +115,8 @@ static int do_check(int argc, char **argv)
 	rc = sl_csv_check_file(a.file, &a.d, a.scanner, a.chunk_size, (int)a.threads, &r);
 	if (rc < 0) {
 		fprintf(stderr, "sluice csv check: %s: %s (%s)%s%s\n", a.file, sl_error_message(rc),
-		        sl_error_name(rc), rc == SL_IO_OPEN ? ": " : "",
-		        rc == SL_IO_OPEN ? strerror(errno) : "");
+			sl__error_report(rc), rc == SL_IO_OPEN ? ": " : "",
+			rc == SL_IO_OPEN ? strerror(errno) : "");
 		return EXIT_FAILED;
 	}
 	double mbs = r.seconds > 0 ? (double)r.bytes / r.seconds / 1e6 : 0;
@@ -145,7 +145,7 @@ static int do_check(int argc, char **argv)
 			if (!c->count)
 				continue;
 			printf("%s\"%s\":{\"count\":%llu,\"first\":[", first ? "" : ",",
-			       sl_error_name(c->code), (unsigned long long)c->count);
+			       sl__error_report(c->code), (unsigned long long)c->count);
 			print_pos_list(c);
 			printf("]}");
 			first = false;
@@ -173,7 +173,7 @@ static int do_check(int argc, char **argv)
 			const sl_csv_check_code *c = &r.codes[k];
 			if (!c->count)
 				continue;
-			printf("  %-24s %10llu   %s\n", sl_error_name(c->code),
+			printf("  %-24s %10llu   %s\n", sl__error_report(c->code),
 			       (unsigned long long)c->count, sl_error_message(c->code));
 			for (size_t f = 0; f < c->nfirst; f++)
 				printf("      record %llu, line %llu, byte %llu\n",
@@ -189,7 +189,7 @@ static void dump_record(const sl_csv_record *rec, uint64_t *errors)
 {
 	if (rec->error) {
 		printf("{\"error\":\"%s\",\"record\":%llu,\"line\":%llu,\"offset\":%llu}\n",
-		       sl_error_name(rec->error), (unsigned long long)rec->record,
+		       sl__error_report(rec->error), (unsigned long long)rec->record,
 		       (unsigned long long)rec->line, (unsigned long long)rec->offset);
 		(*errors)++;
 		return;
@@ -264,7 +264,7 @@ static int do_dump(int argc, char **argv)
 	fflush(stdout);
 	if (rc < 0) {
 		fprintf(stderr, "sluice csv dump: %s: %s (%s)\n", a.file, sl_error_message(rc),
-		        sl_error_name(rc));
+			sl__error_report(rc));
 		return EXIT_FAILED;
 	}
 	return errors ? EXIT_PARTIAL : EXIT_OK;

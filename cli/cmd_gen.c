@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/base.h"
 #include "cli.h"
 #include "sluice/error.h"
 #include "sluice/gen.h"
@@ -160,8 +161,12 @@ int cmd_gen(int argc, char **argv)
 
 	int err = sl_gen_cdr(data, manifest, &o, &st);
 	if (err != 0) {
-		fprintf(stderr, "sluice: gen: %s (%s)\n", sl_error_message(err),
-		        out_path ? out_path : "stdout");
+		/* name the file that failed: the manifest, or the data */
+		const char *what = manifest && ferror(manifest) ? manifest_path
+		                   : out_path                   ? out_path
+		                                                : "stdout";
+		fprintf(stderr, "sluice: gen: %s: %s (%s)\n", what, sl_error_message(err),
+		        sl__error_report(err));
 		rc = EXIT_FAILED;
 		goto out;
 	}
@@ -169,8 +174,8 @@ int cmd_gen(int argc, char **argv)
 		int e = fclose(manifest);
 		manifest = NULL;
 		if (e != 0) {
-			fprintf(stderr, "sluice: gen: cannot write %s: %s\n", manifest_path,
-			        strerror(errno));
+			fprintf(stderr, "sluice: gen: cannot write %s: %s (%s)\n", manifest_path,
+			        strerror(errno), sl__error_report(SL_IO_WRITE));
 			rc = EXIT_FAILED;
 			goto out;
 		}
@@ -179,8 +184,8 @@ int cmd_gen(int argc, char **argv)
 		int e = fclose(data);
 		data = NULL;
 		if (e != 0) {
-			fprintf(stderr, "sluice: gen: cannot write %s: %s\n", out_path,
-			        strerror(errno));
+			fprintf(stderr, "sluice: gen: cannot write %s: %s (%s)\n", out_path,
+			        strerror(errno), sl__error_report(SL_IO_WRITE));
 			rc = EXIT_FAILED;
 			goto out;
 		}

@@ -286,7 +286,7 @@ static int show_reject(void *ctx, const sl_reject *r, const char *column)
 	}
 	size_t n = r->raw.n > 120 ? 120 : r->raw.n;
 	printf("line %llu (record %llu) %s%s%s: %.*s\n    %.*s%s\n", (unsigned long long)r->line,
-	       (unsigned long long)r->record, sl_error_name(r->code), column ? " " : "",
+	       (unsigned long long)r->record, sl__error_report(r->code), column ? " " : "",
 	       column ? column : "", (int)r->message.n, r->message.p, (int)n, r->raw.p,
 	       n < r->raw.n ? "..." : "");
 	return 0;
@@ -342,7 +342,7 @@ static void validate_json(const sl_ingest_result *r)
 	sl_job_json_list(stdout, j->ignored_columns, '\n');
 	fputs(",\"error\":", stdout);
 	if (j->error_code) {
-		printf("{\"code\":\"%s\",\"message\":", sl_error_name(j->error_code));
+		printf("{\"code\":\"%s\",\"message\":", sl__error_report(j->error_code));
 		sl_json_cstr(stdout, j->error_message ? j->error_message : "");
 		fputs("}", stdout);
 	} else {
@@ -404,7 +404,7 @@ static int run(const char *cmd, args *a, bool dry, int argc, char **argv)
 	}
 	if (rc < 0) {
 		fprintf(stderr, "sluice: %s (%s)\n", r.message[0] ? r.message : sl_error_message(rc),
-			sl_error_name(rc));
+			sl__error_report(rc));
 		sl_job_clear(&r.job);
 		return rc == SL_CONFIG || rc == SL_INVAL ? EXIT_USAGE : EXIT_FAILED;
 	}
@@ -493,7 +493,8 @@ int cmd_rollback(int argc, char **argv)
 	uint64_t rows;
 	rc = sl_ingest_rollback(a.db, a.job, &rows, msg, sizeof msg);
 	if (rc < 0) {
-		fprintf(stderr, "sluice rollback: %s\n", msg[0] ? msg : sl_error_message(rc));
+		fprintf(stderr, "sluice rollback: %s (%s)\n", msg[0] ? msg : sl_error_message(rc),
+			sl__error_report(rc));
 		return rc == SL_INVAL ? EXIT_USAGE : EXIT_FAILED;
 	}
 	if (a.json)
@@ -517,7 +518,8 @@ int cmd_cancel(int argc, char **argv)
 	sl_job_status st = SL_JOB_ACCEPTED;
 	rc = sl_job_cancel(a.db, a.job, &st, msg, sizeof msg);
 	if (rc < 0) {
-		fprintf(stderr, "sluice cancel: %s\n", msg[0] ? msg : sl_error_message(rc));
+		fprintf(stderr, "sluice cancel: %s (%s)\n", msg[0] ? msg : sl_error_message(rc),
+			sl__error_report(rc));
 		return rc == SL_INVAL || rc == SL_CONFLICT ? EXIT_USAGE : EXIT_FAILED;
 	}
 	if (a.json)

@@ -70,7 +70,8 @@ static int need_db(const char *cmd, const char *db)
 
 static int fail(const char *cmd, int rc, const char *msg)
 {
-	fprintf(stderr, "sluice %s: %s\n", cmd, msg[0] ? msg : sl_error_message(rc));
+	fprintf(stderr, "sluice %s: %s (%s)\n", cmd, msg[0] ? msg : sl_error_message(rc),
+		sl__error_report(rc));
 	return rc == SL_INVAL ? EXIT_USAGE : EXIT_FAILED;
 }
 
@@ -172,7 +173,7 @@ int cmd_status(int argc, char **argv)
 				       (unsigned long long)ch[i].offset, (unsigned long long)ch[i].length,
 				       (unsigned long long)ch[i].rows_read, (unsigned long long)ch[i].rows_loaded,
 				       (unsigned long long)ch[i].rows_rejected,
-				       ch[i].last_error ? sl_error_name(ch[i].last_error) : "",
+				       ch[i].last_error ? sl__error_report(ch[i].last_error) : "",
 				       ch[i].last_message[0] ? ": " : "", ch[i].last_message);
 		}
 	}

@@ -137,7 +137,7 @@ static int infer(int argc, char **argv)
 	double secs = sl_now() - t0;
 	if (rc < 0) {
 		fprintf(stderr, "sluice schema infer: %s (%s)\n",
-		        err[0] ? err : sl_error_message(rc), sl_error_name(rc));
+		        err[0] ? err : sl_error_message(rc), sl__error_report(rc));
 		return rc == SL_CONFIG || rc == SL_LIMIT ? EXIT_USAGE : EXIT_FAILED;
 	}
 	int ex = write_out(out, r.yaml, r.len);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/base.h"
 #include "cli.h"
 #include "sluice/serve.h"
 
@@ -131,6 +132,8 @@ int cmd_serve(int argc, char **argv)
 		goto out;
 	}
 	int r = sl_serve(&o);
+	if (r < 0)
+		fprintf(stderr, "sluice serve: %s (%s)\n", sl_error_message(r), sl__error_report(r));
 	rc = r == 0 ? EXIT_OK : r == SL_USAGE || r == SL_CONFIG ? EXIT_USAGE : EXIT_FAILED;
 out:
 	free(cfg_store);

@@ -51,7 +51,7 @@ void cli_job_notes(FILE *f, const sl_job *j, bool codes)
 	if (codes) {
 		for (int k = 0; k < SL_ERROR_COUNT; k++)
 			if (j->rejects_by_code[k])
-				fprintf(f, "           %-22s %llu\n", sl_error_name(sl_error_at(k)),
+				fprintf(f, "           %-22s %llu\n", sl__error_report(sl_error_at(k)),
 				        (unsigned long long)j->rejects_by_code[k]);
 		return;
 	}
@@ -72,7 +72,7 @@ void cli_job_notes(FILE *f, const sl_job *j, bool codes)
 	if (j->same_as[0])
 		fprintf(f, "  same as  job %s (the same content was loaded by it)\n", j->same_as);
 	if (j->error_code)
-		fprintf(f, "  error    %s: %s\n", sl_error_name(j->error_code),
+		fprintf(f, "  error    %s: %s\n", sl__error_report(j->error_code),
 			j->error_message ? j->error_message : sl_error_message(j->error_code));
 }
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/base.h"
 #include "cli.h"
 
 /* Every command, once: the dispatch, the top-level help and `sluice help
@@ -63,6 +64,7 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "\n(see 'sluice %s --help')\n", cmd);
+	sl__error_report(SL_USAGE); /* exit status 2 is how USAGE shows */
 	return EXIT_USAGE;
 }
 
@@ -70,9 +72,11 @@ int main(int argc, char **argv)
 {
 	if (argc < 2) {
 		usage(stderr);
+		sl__error_report(SL_USAGE);
 		return EXIT_USAGE;
 	}
 	const char *cmd = argv[1];
+	sl__error_channel(cmd);
 	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") ||
 	    (!strcmp(cmd, "help") && (argc == 2 || !strcmp(argv[2], "--help")))) {
 		usage(stdout);
@@ -98,5 +102,6 @@ int main(int argc, char **argv)
 			return cmds[i].fn(argc - 1, argv + 1);
 	fprintf(stderr, "sluice: unknown command '%s'\n\n", cmd);
 	usage(stderr);
+	sl__error_report(SL_USAGE);
 	return EXIT_USAGE;
 }

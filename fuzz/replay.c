@@ -2,7 +2,11 @@
  * Replays fuzz inputs without libFuzzer, so the normal test run (gcc, with
  * or without sanitizers) checks every file of the fuzz corpus and, given
  * more directories, every file under them (the shared CSV corpus): each is
- * fed to the harness with a few dialect prefixes.
+ * fed to the harness with a few dialect prefixes (the CSV harness; the
+ * other harnesses are given their one corpus directory).
+ *
+ * A directory that cannot be read, or holds no file, fails the run: a
+ * corpus that went missing must not turn the replay into a silent pass.
  */
 #include <dirent.h>
 #include <stdint.h>
@@ -13,13 +17,16 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static size_t nfiles;
+static size_t nfiles, nerrors;
 
 static void run_file(const char *path, int raw)
 {
 	FILE *f = fopen(path, "rb");
-	if (!f)
+	if (!f) {
+		perror(path);
+		nerrors++;
 		return;
+	}
 	fseek(f, 0, SEEK_END);
 	long n = ftell(f);
 	fseek(f, 0, SEEK_SET);
@@ -50,8 +57,11 @@ static void run_file(const char *path, int raw)
 static void walk(const char *dir, int raw)
 {
 	DIR *d = opendir(dir);
-	if (!d)
+	if (!d) {
+		perror(dir);
+		nerrors++;
 		return;
+	}
 	struct dirent *e;
 	while ((e = readdir(d))) {
 		if (e->d_name[0] == '.')
@@ -71,8 +81,18 @@ static void walk(const char *dir, int raw)
 
 int main(int argc, char **argv)
 {
-	for (int i = 1; i < argc; i++)
+	if (argc < 2) {
+		fprintf(stderr, "usage: %s CORPUS_DIR [CSV_DIR...]\n", argv[0]);
+		return 2;
+	}
+	for (int i = 1; i < argc; i++) {
+		size_t before = nfiles;
 		walk(argv[i], i == 1);
+		if (nfiles == before) {
+			fprintf(stderr, "%s: no corpus file replayed from it\n", argv[i]);
+			nerrors++;
+		}
+	}
 	printf("replayed %zu files\n", nfiles);
-	return nfiles ? 0 : 1;
+	return nerrors ? 1 : 0;
 }

@@ -66,6 +66,17 @@ static inline void sl_json_cstr(FILE *f, const char *s)
  * whether that was the reason. *cps (if not NULL) gets the code points. */
 size_t sl_utf8_scan(const char *p, size_t n, bool nul_bad, size_t *cps, bool *nul);
 
+/* --- codes reported to users -------------------------------------------------
+ * sl__error_report(code) is sl_error_name(code), for the places where the
+ * program names a code to a user: a message, JSON, a table, an HTTP error
+ * body (listing the table, `sluice codes`, is not reporting). With
+ * SLUICE_CODES_LOG set, it also appends "NAME<TAB>CHANNEL\n" to that file,
+ * once per code and process: CTest sets it per test, and
+ * tests/codes_coverage.py compares what a run reported with the table.
+ * The channel is the command, given once by sl__error_channel(). */
+const char *sl__error_report(int code);
+void sl__error_channel(const char *name);
+
 /* --- files --------------------------------------------------------------------
    Write all n bytes (short writes and EINTR retried): 0, or the errno of
    the failure (ENOSPC for a write that makes no progress) with *done the

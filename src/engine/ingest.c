@@ -477,6 +477,20 @@ static int emit_slot(void *ctx, batch *b)
 	return 0;
 }
 
+static void worker_teardown(worker *w)
+{
+	sl_csv_parser_free(w->side);
+	sl_validator_free(w->v);
+	free(w->conv);
+	free(w->vals);
+	w->side = NULL;
+	w->v = NULL;
+	w->conv = NULL;
+	w->vals = NULL;
+}
+
+/* On failure nothing is left allocated (the writer's own worker is not
+   torn down when its setup fails: cli_codes' NOMEM test found the leak). */
 static int worker_setup(worker *w, ingest *g)
 {
 	memset(w, 0, sizeof *w);
@@ -484,17 +498,10 @@ static int worker_setup(worker *w, ingest *g)
 	w->conv_cap = g->d.max_row_bytes + 64 * (g->schema->ncols + 1);
 	w->conv = malloc(w->conv_cap);
 	w->vals = calloc(g->schema->ncols + 1, sizeof *w->vals);
-	if (!w->conv || !w->vals)
-		return SL_NOMEM;
-	return sl_validator_new(g->schema, &w->v);
-}
-
-static void worker_teardown(worker *w)
-{
-	sl_csv_parser_free(w->side);
-	sl_validator_free(w->v);
-	free(w->conv);
-	free(w->vals);
+	int rc = !w->conv || !w->vals ? SL_NOMEM : sl_validator_new(g->schema, &w->v);
+	if (rc < 0)
+		worker_teardown(w);
+	return rc;
 }
 
 /*

@@ -41,7 +41,7 @@ void sl_job_json_codes(FILE *f, const sl_job *j)
 	for (int k = 0; k < SL_ERROR_COUNT; k++) {
 		if (!j->rejects_by_code[k])
 			continue;
-		fprintf(f, "%s\"%s\":%llu", first ? "" : ",", sl_error_name(sl_error_at(k)),
+		fprintf(f, "%s\"%s\":%llu", first ? "" : ",", sl__error_report(sl_error_at(k)),
 		        (unsigned long long)j->rejects_by_code[k]);
 		first = false;
 	}
@@ -96,7 +96,7 @@ void sl_job_json_fields(FILE *f, const sl_job *j, int64_t now_ms)
 	fputs(",\"same_as\":", f);
 	str_or_null(f, j->same_as[0] ? j->same_as : NULL);
 	if (j->error_code) {
-		fprintf(f, ",\"error\":{\"code\":\"%s\",\"message\":", sl_error_name(j->error_code));
+		fprintf(f, ",\"error\":{\"code\":\"%s\",\"message\":", sl__error_report(j->error_code));
 		sl_json_cstr(f, j->error_message ? j->error_message : sl_error_message(j->error_code));
 		fputc('}', f);
 	}
@@ -113,7 +113,7 @@ void sl_chunk_json(FILE *f, const sl_job *j, const sl_chunk *c)
 		(unsigned long long)c->first_record + 1, (unsigned long long)c->first_line,
 		(unsigned long long)c->rows_read, (unsigned long long)c->rows_loaded,
 		(unsigned long long)c->rows_rejected, (long long)c->duration_ms);
-	str_or_null(f, c->last_error ? sl_error_name(c->last_error) : NULL);
+	str_or_null(f, c->last_error ? sl__error_report(c->last_error) : NULL);
 	fputs(",\"last_message\":", f);
 	str_or_null(f, c->last_message[0] ? c->last_message : NULL);
 	fputc('}', f);
@@ -142,7 +142,7 @@ void sl_reject_csv(FILE *f, const sl_reject *r, const char *column)
 	fprintf(f, "%llu,%llu,%llu,", (unsigned long long)r->record, (unsigned long long)r->line,
 	        (unsigned long long)r->offset);
 	csv_field(f, column ? column : "", column ? strlen(column) : 0);
-	fprintf(f, ",%s,", sl_error_name(r->code));
+	fprintf(f, ",%s,", sl__error_report(r->code));
 	csv_field(f, r->message.p, r->message.n);
 	fputc(',', f);
 	csv_field(f, r->raw.p, r->raw.n);
@@ -155,7 +155,7 @@ void sl_reject_jsonl(FILE *f, uint32_t chunk, const sl_reject *r, const char *co
 	        (unsigned long long)r->record, (unsigned long long)r->line,
 	        (unsigned long long)r->offset, chunk);
 	str_or_null(f, column);
-	fprintf(f, ",\"code\":\"%s\",\"message\":", sl_error_name(r->code));
+	fprintf(f, ",\"code\":\"%s\",\"message\":", sl__error_report(r->code));
 	sl_json_sv(f, r->message);
 	fputs(",\"raw\":", f);
 	sl_json_sv(f, r->raw);

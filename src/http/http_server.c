@@ -311,6 +311,9 @@ enum MHD_Result http_send_error(struct MHD_Connection *c, http_req *r, unsigned 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	int k = sl_error_from_name(code);
+	if (k <= 0)
+		sl__error_report(k); /* a code of the table (others, e.g. NOT_FOUND, are HTTP's) */
 	body b;
 	if (!http_body_open(&b)) {
 		static const char oom[] = "{\"error\":{\"code\":\"NOMEM\",\"message\":\"out of memory\"}}\n";

@@ -1198,6 +1198,24 @@ int sl_schema_parse(const char *yaml, size_t len, const char *path, sl_schema **
 	s->nnulls = 1;
 	s->hash = XXH3_64bits(yaml, len);
 
+	/* A schema is UTF-8 text (YAML's own rule, bar the UTF-16/32 forms
+	   nobody writes by hand). Checked before libfyaml sees it: libfyaml 0.7
+	   loops forever on an invalid byte in a directive ("%\xff"), which
+	   fuzz_schema found. */
+	bool nul = false;
+	size_t bad = sl_utf8_scan(yaml, len, true, NULL, &nul);
+	if (bad) {
+		size_t line = 1, col = 1;
+		for (size_t i = 0; i + 1 < bad; i++, col++)
+			if (yaml[i] == '\n' || (yaml[i] == '\r' && yaml[i + 1] != '\n'))
+				line++, col = 0;
+		rc = SL_CONFIG;
+		set_err(err, errlen, "%s:%zu:%zu: the schema is not UTF-8 text (%s at byte %zu)",
+		        x.path, line, col, nul ? "a NUL byte" : "an invalid UTF-8 sequence",
+		        bad - 1);
+		goto out;
+	}
+
 	struct fy_diag_cfg dcfg;
 	fy_diag_cfg_default(&dcfg);
 	dcfg.fp = NULL;

@@ -7,9 +7,16 @@
  *
  * makes the first 5 attempts to commit chunk 2 fail with DB_BUSY (before
  * anything of it is committed, so the engine's rollback and retry run as
- * for a real fault). Also sl__store_open(), the one way the engine and the
- * front ends open a store.
+ * for a real fault), and
+ *
+ *   SLUICE_FAULTS="crash=2"
+ *
+ * kills the process with SIGKILL right after the transaction that commits
+ * chunk 2 commits: a kill -9 at a known point, so a test gets an unfinished
+ * job to resume without racing a timer. Also sl__store_open(), the one way
+ * the engine and the front ends open a store.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +27,8 @@
 typedef struct faulty {
 	sl_store base;
 	sl_store *in;
-	long chunk;
+	long chunk, crash; /* crash: the chunk after whose commit to die, or -1 */
+	bool crash_armed;  /* that chunk is in the open transaction */
 	int times, code;
 	char err[128];
 } faulty;
@@ -40,14 +48,19 @@ static const char *f_errmsg(sl_store *s)
 static int f_begin(sl_store *s)
 {
 	((faulty *)s)->err[0] = 0;
+	((faulty *)s)->crash_armed = false;
 	return IN(s)->ops->begin(IN(s));
 }
 static int f_commit(sl_store *s)
 {
-	return IN(s)->ops->commit(IN(s));
+	int rc = IN(s)->ops->commit(IN(s));
+	if (rc == 0 && ((faulty *)s)->crash_armed)
+		raise(SIGKILL); /* as kill -9 would: no cleanup, no exit handlers */
+	return rc;
 }
 static void f_rollback(sl_store *s)
 {
+	((faulty *)s)->crash_armed = false;
 	IN(s)->ops->rollback(IN(s));
 }
 static int f_target_prepare(sl_store *s, const sl_schema *sc, const char *job)
@@ -108,12 +121,17 @@ static int f_chunk_update(sl_store *s, const char *j, const sl_chunk *c)
 	faulty *f = (faulty *)s;
 	if (c->status == SL_CHUNK_SUCCEEDED && (long)c->seq == f->chunk && f->times > 0) {
 		f->times--;
-		snprintf(f->err, sizeof f->err, "injected fault (SLUICE_FAULTS): %s", sl_error_name(f->code));
+		snprintf(f->err, sizeof f->err, "injected fault (SLUICE_FAULTS): %s",
+		         sl_error_name(f->code));
 		return f->code;
 	}
-	return IN(s)->ops->chunk_update(IN(s), j, c);
+	int rc = IN(s)->ops->chunk_update(IN(s), j, c);
+	if (rc == 0 && c->status == SL_CHUNK_SUCCEEDED && (long)c->seq == f->crash)
+		f->crash_armed = true;
+	return rc;
 }
-static int f_reject_insert(sl_store *s, const char *j, uint32_t ch, const sl_reject *r, const char *col)
+static int f_reject_insert(sl_store *s, const char *j, uint32_t ch, const sl_reject *r,
+                           const char *col)
 {
 	return IN(s)->ops->reject_insert(IN(s), j, ch, r, col);
 }
@@ -151,8 +169,9 @@ static int f_chunk_counts(sl_store *s, uint64_t *out)
 	return IN(s)->ops->chunk_counts(IN(s), out);
 }
 /* --- records --- */
-static int f_records_each(sl_store *s, const sl_schema *sc, const size_t *cols, const sl_value *vals,
-			  size_t nf, const char *job, int64_t after, size_t limit, sl_record_cb cb, void *ctx)
+static int f_records_each(sl_store *s, const sl_schema *sc, const size_t *cols,
+                          const sl_value *vals, size_t nf, const char *job, int64_t after,
+                          size_t limit, sl_record_cb cb, void *ctx)
 {
 	return IN(s)->ops->records_each(IN(s), sc, cols, vals, nf, job, after, limit, cb, ctx);
 }
@@ -202,13 +221,16 @@ int sl__store_open(const char *db, int busy_timeout_ms, sl_store **out)
 	f->base.ops = &faulty_ops;
 	f->in = *out;
 	f->chunk = -1;
+	f->crash = -1;
 	f->code = SL_DB_BUSY;
 	char name[32] = "";
-	/* chunk=N,times=N,code=NAME in any order */
+	/* chunk=N,times=N,code=NAME,crash=N in any order */
 	for (const char *p = spec; *p;) {
 		long v;
 		if (sscanf(p, "chunk=%ld", &v) == 1)
 			f->chunk = v;
+		else if (sscanf(p, "crash=%ld", &v) == 1)
+			f->crash = v;
 		else if (sscanf(p, "times=%ld", &v) == 1)
 			f->times = (int)v;
 		else if (sscanf(p, "code=%31[A-Z_]", name) == 1 && sl_error_from_name(name) < 0)
