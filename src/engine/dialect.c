@@ -194,3 +194,19 @@ int sl__dialect_parse(const char *text, sl_csv_dialect *d, bool *null_padding, c
 	}
 	return rc;
 }
+
+bool sl__dialect_same(const char *recorded, const char *current)
+{
+	sl_csv_dialect d;
+	bool pad = false, same;
+	char **n = NULL, *text = NULL;
+	size_t nn = 0;
+	sl_csv_dialect_init(&d);
+	same = sl__dialect_parse(recorded, &d, &pad, &n, &nn) == 0 &&
+	       sl__dialect_text(&d, pad, n, nn, &text) == 0 && !strcmp(text, current);
+	for (size_t i = 0; i < nn; i++)
+		free(n[i]);
+	free(n);
+	free(text);
+	return same;
+}

@@ -73,6 +73,11 @@ int sl__dialect_text(const sl_csv_dialect *d, bool null_padding, char *const *nu
                      char **out);
 int sl__dialect_parse(const char *text, sl_csv_dialect *d, bool *null_padding, char ***nulls,
                       size_t *nnulls);
+/* Whether a recorded dialect text reads the file as `current` (a text of
+   this version) does: the recorded one is parsed and written again, so a
+   text from an older version, without the newer settings (their defaults),
+   still matches and an upgrade between two runs does not refuse a resume. */
+bool sl__dialect_same(const char *recorded, const char *current);
 
 typedef struct spill spill;
 int sl__spill_open(const sl_schema *sc, spill **out);

@@ -1718,7 +1718,7 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 		if (rc < 0)
 			goto out;
 		job_known = rc == 1;
-		if (job_known && g->job.dialect && strcmp(g->job.dialect, g->dialect_text)) {
+		if (job_known && g->job.dialect && !sl__dialect_same(g->job.dialect, g->dialect_text)) {
 			rc = SL_INVAL;
 			say(g,
 			    "job %s for this file is unfinished and reads it with another dialect "

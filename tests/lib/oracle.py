@@ -129,8 +129,9 @@ def convert(col, v):
             raise Reject("VAL_TYPE")
         scale = int(col.get("scale", 0))
         frac = m.group(3) or ""
-        if len(frac) > scale:
-            raise Reject("VAL_TYPE")
+        if len(frac) > scale and frac[scale:].strip("0"):
+            raise Reject("VAL_TYPE")  # digits beyond the scale that are not zeros
+        frac = frac[:scale]
         whole = m.group(2).lstrip("0") or "0"
         if whole != "0" and len(whole) > int(col["precision"]) - scale:
             raise Reject("VAL_RANGE")
@@ -141,7 +142,10 @@ def convert(col, v):
             raise Reject("VAL_RANGE")
         if "max" in col and value > decimal.Decimal(str(col["max"])):
             raise Reject("VAL_RANGE")
-        return ("-" if neg else "") + text
+        text = ("-" if neg else "") + text
+        # precision <= 15: stored as REAL, the double nearest the value
+        # (docs/schema.md, "Decimals in SQL"); wider: the canonical text
+        return float(text) if int(col["precision"]) <= 15 else text
     if t == "boolean":
         if v.lower() not in BOOLS:
             raise Reject("VAL_TYPE")
