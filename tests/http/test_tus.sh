@@ -270,8 +270,11 @@ check "half an upload" "$(patch "$ID_D" 0 "$T/d1")" 204
 ID_OLD=$(create "$SIZE_D")
 
 # metrics: the tus routes are counted; nothing in flight
+M409='sluice_http_requests_total{route="/v1/tus/{id}",status="409"}'
+before=$(metric "$M409")
+check "one more PATCH on the complete upload: 409" "$(patch "$ID_A" "$SIZE_A" "$T/c.csv")" 409
+check "metrics: the tus 409s moved by one" "$(($(metric "$M409") - before))" 1
 curl -s "$B/metrics" >"$T/metrics"
-grep -qF 'route="/v1/tus/{id}",status="409"}' "$T/metrics" && ok || bad "metrics: tus 409 not counted"
 grep -qF 'sluice_uploads_in_flight 0' "$T/metrics" && ok || bad "metrics: uploads in flight not back to 0"
 stop_server
 check "SIGTERM: exit 0" "$STOPPED" 0
