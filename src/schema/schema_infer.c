@@ -736,6 +736,8 @@ static void col_feed(struct infer *x, struct icol *c, const sl_str *f)
 /* --- dialect sniffing ------------------------------------------------------------ */
 
 struct score {
+	bool first_ok;   /* the first record has no structural error (a broken header
+	                    fails a whole load) */
 	bool multi;      /* the usual record has more than one field */
 	double fit;      /* share of records with the usual count and no structural error */
 	size_t fields;   /* the usual field count */
@@ -769,6 +771,8 @@ static int score_dialect(const sl_csv_dialect *d, const char *buf, size_t n, boo
 	while (nr < SNIFF_RECORDS && (rc = sl_csv_next(p, &rec)) == 1) {
 		bool structural = rec.error && rec.error != SL_CSV_TOO_FEW_FIELDS &&
 		                  rec.error != SL_CSV_TOO_MANY_FIELDS;
+		if (nr == 0)
+			s->first_ok = !structural;
 		counts[nr] = rec.nfields_seen;
 		okrec[nr++] = !structural;
 		s->errors += structural;
@@ -815,6 +819,8 @@ out:
    order of preference (a later candidate must be clearly better). */
 static bool score_better(const struct score *a, const struct score *b)
 {
+	if (a->first_ok != b->first_ok)
+		return a->first_ok;
 	if (a->multi != b->multi)
 		return a->multi;
 	if (a->fit > b->fit + 0.01)
@@ -868,7 +874,8 @@ static int sniff_more(struct infer *x, const char *buf, size_t n, bool final, st
 			continue;
 		if ((rc = score_dialect(&t, buf, n, final, &s)) < 0)
 			return rc;
-		if (s.multi && s.fit + 0.01 >= best->fit && s.errors <= best->errors) {
+		if (s.multi && s.first_ok >= best->first_ok && s.fit + 0.01 >= best->fit &&
+		    s.errors <= best->errors) {
 			*best = s;
 			*bd = t;
 		}
@@ -881,7 +888,8 @@ static int sniff_more(struct infer *x, const char *buf, size_t n, bool final, st
 		if (sl_csv_dialect_check(&t, &why) == 0) {
 			if ((rc = score_dialect(&t, buf, n, final, &s)) < 0)
 				return rc;
-			bool fewer = best->errors && s.errors < best->errors && s.fit >= best->fit;
+			bool fewer = best->errors && s.errors < best->errors &&
+			             s.fit >= best->fit && s.first_ok >= best->first_ok;
 			bool usual = occ >= 10 && per_mille >= 900 && s.errors <= best->errors;
 			if (fewer || usual) {
 				*best = s;
@@ -1187,12 +1195,15 @@ static int set_columns(struct infer *x, const sl_csv_record *rec)
 static int infer_rec(struct infer *x, const sl_csv_record *rec)
 {
 	int rc;
-	if (!x->c) {
-		if ((rc = set_columns(x, rec)) < 0)
-			return rc;
-		if (rec->is_header)
-			return 0;
-	}
+	if (rec->is_header && rec->error)
+		return fail(
+		    x, SL_CONFIG,
+		    "%s: the header line is malformed in the %s dialect (%s): ingest would "
+		    "fail the file with FATAL_HEADER; give the dialect (--quote, --lenient, "
+		    "--no-header)",
+		    x->path, x->sniffed ? "sniffed" : "given", sl_error_name(rec->error));
+	if (!x->c && (rc = set_columns(x, rec)) < 0)
+		return rc;
 	if (rec->is_header)
 		return 0;
 	x->records++;
