@@ -827,6 +827,10 @@ static bool score_better(const struct score *a, const struct score *b)
 		return true;
 	if (a->fit + 0.01 < b->fit)
 		return false;
+	/* as consistent, and one reads every record while the other rejects
+	   some (a stray quote in an unquoted file: quotes there are data) */
+	if ((a->errors == 0) != (b->errors == 0))
+		return a->errors == 0;
 	return a->fields > b->fields && a->fit >= b->fit;
 }
 

@@ -300,6 +300,12 @@ infer_loads "backslash escape" "$T/esc.txt" 4
 check "escape: escape" "$(skey csv.escape)" "\\"
 check "escape: value" "$(run sqlite3 -batch "$DB" "SELECT text FROM esc WHERE id = 1")" 'say "hi"'
 
+# an unquoted file with inch marks: quotes there are data, not a reject per row
+printf 'name,height\nann,5'"'"'11"\nbob,6'"'"'2"\ncy,5\n' >"$T/stray.csv"
+infer_loads "stray quotes" "$T/stray.csv" 3
+check "stray: quote" "$(skey csv.quote)" "none"
+check "stray: value kept" "$(run sqlite3 -batch "$DB" "SELECT height FROM stray WHERE name = 'ann'")" "5'11\""
+
 # --- multi-byte delimiters (where the engine and the loader take them) ----------
 printf 'id||name||amount\n1||a||1.5\n2||b|c||2.5\n3||d||\n' >"$T/multi.txt"
 infer_loads "multi-byte ||" "$T/multi.txt" 3
