@@ -1353,7 +1353,9 @@ static void decide(struct infer *x)
 		for (size_t m = 0; m < NMARKERS; m++)
 			if (!x->global_null[m])
 				nonnull += c->marks[m];
-		c->required = x->whole && c->nulls_final == 0 && nonnull > 0;
+		/* NaN is no value for a required float column (the validator says so) */
+		c->required = x->whole && c->nulls_final == 0 && nonnull > 0 &&
+		              !(c->t == O_FLT && c->allow_special);
 		c->nullable = c->nulls_final > 0;
 		c->use_maxlen = c->t == O_TEXT && nonnull > 0 && !c->bad;
 		c->use_enum = c->t == O_TEXT && !c->ev_over && c->nev > 0 && !c->bad &&

@@ -58,6 +58,8 @@ for path in sys.argv[1:]:
                 if isinstance(f, list):
                     f = "[" + "|".join(f) + "]"
                 t += " " + (f or "iso")
+            elif t == "float" and c.get("allow_special"):
+                t += " special"
             elif t == "boolean" and "true_values" in c:
                 t += " " + "|".join(c["true_values"] + c["false_values"])
             elif t == "text":
@@ -201,6 +203,12 @@ check "pandas: count" "$(coltype count)" "integer required"
 check "pandas: reading" "$(coltype reading)" "float required"
 grep -q "field 1 '' is left out: its header name is empty" "$Y" && ok || bad "pandas: the unnamed index column is said to be left out"
 check "pandas: a zip code kept as written" "$(run sqlite3 -batch "$DB" "SELECT count(*) FROM p WHERE zip LIKE '0%'")" "$(run python3 -c "import csv,sys; print(sum(1 for r in csv.DictReader(open(sys.argv[1])) if r['zip'].startswith('0')))" "$T/p.csv")"
+
+# R's NaN and Inf: a float with allow_special, never required (NaN is no value)
+printf 'x,y\n1.5,a\nNaN,b\n2.5e3,c\n-Inf,d\n' >"$T/nan.csv"
+infer_loads "NaN and Inf" "$T/nan.csv" 4
+check "NaN: x" "$(coltype x)" "float special"
+check "NaN: one round" "$(jget confirm_rounds)" 1
 
 # --- semicolon, CRLF, BOM, dd.mm.yyyy, true/false ------------------------------
 run python3 - "$T/semi.csv" <<'EOF'
