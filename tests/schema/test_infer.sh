@@ -137,6 +137,8 @@ infer_loads() {
 	infer "$f" "$@"
 	check "$name: infer exit" "$irc" 0
 	[ "$irc" = 0 ] || { cat "$J"; return; }
+	# the inference agreed with the validators at once (nothing widened)
+	check "$name: confirm rounds" "$(jget confirm_rounds)" 1
 	load "$f"
 	check "$name: ingest exit" "$lrc" 0
 	check "$name: rows_read" "$(jget rows_read "$L")" "$want"
