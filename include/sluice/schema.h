@@ -16,7 +16,7 @@
  *   columns:
  *     - {name: caller_id, type: text, required: true, pattern: '^[0-9]{6,15}$'}
  *     - {name: call_date, type: date, format: '%d/%m/%Y', required: true}
- *     - {name: cost, type: decimal, precision: 18, scale: 3, min: 0}
+ *     - {name: cost, type: decimal, precision: 12, scale: 3, min: 0}
  *     - {name: currency, type: text, enum: [GBP, EUR, USD]}
  *     - {name: caller, source: "Caller ID", type: text}
  *   limits: {max_errors: 100000, max_error_ratio: 0.05}

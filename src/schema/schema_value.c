@@ -49,6 +49,7 @@ int sl__decimal_parse_round(const char *p, size_t n, int precision, int scale, s
                             sl__i128 *out);
 size_t sl__decimal_format(sl__i128 v, int scale, char *buf);
 const char *sl__format_check(sl_type t, const char *fmt);
+char *sl__format_expand(const char *fmt);
 int sl__float_parse(const char *p, size_t n, locale_t loc, bool allow_special, double *out);
 void *sl__pattern_compile(const char *pattern, char *why, size_t whylen, size_t *offset);
 
@@ -275,6 +276,21 @@ static bool simple_match(const struct simple_re *f, const char *p, size_t n)
    otherwise). Returns the code, or NULL with the reason and its offset. */
 void *sl__pattern_compile(const char *pattern, char *why, size_t whylen, size_t *offset)
 {
+	/* {,n} is a bound in POSIX (and PCRE2 from 10.43) but literal text in
+	   older PCRE2: refuse it rather than change what the pattern means */
+	for (size_t i = 0; pattern[i]; i++) {
+		if (pattern[i] == '\\' && pattern[i + 1]) {
+			i++;
+			continue;
+		}
+		if (pattern[i] == '{' && pattern[i + 1] == ',') {
+			snprintf(why, whylen,
+			         "write {0,n} for at most n ({,n} is ambiguous; \\{ for a literal "
+			         "brace)");
+			*offset = i;
+			return NULL;
+		}
+	}
 	int err = 0;
 	PCRE2_SIZE off = 0;
 	pcre2_code *re =
@@ -531,9 +547,53 @@ static const double pow10_d[SL_DECIMAL_REAL_DIGITS + 1] = {
    Digits beyond the scale are rejected, or rounded by `mode`.
    0 ok; 1 not a decimal; 2 more fractional digits than scale; 3 more integer
    digits than precision - scale. */
+/* The common case, fast: [+-]digits[.digits] with at most `scale`
+   fractional digits. Same codes; 1 and 2 only say "not of this simple
+   form" (an exponent, trailing zeros or rounding may still make it one). */
+static int decimal_parse_plain(const char *p, size_t n, int precision, int scale, sl__i128 *out)
+{
+	size_t i = 0;
+	bool neg = false;
+	if (n && (p[0] == '+' || p[0] == '-')) {
+		neg = p[0] == '-';
+		i = 1;
+	}
+	sl__i128 v = 0;
+	int idigits = 0, fdigits = 0;
+	bool any = false, over = false;
+	for (; i < n && is_digit((unsigned char)p[i]); i++) {
+		any = true;
+		if (v == 0 && p[i] == '0')
+			continue; /* leading zeros do not count against the precision */
+		if (++idigits > precision - scale)
+			over = true; /* final unless an exponent follows */
+		else
+			v = v * 10 + (p[i] - '0');
+	}
+	if (i < n && p[i] == '.') {
+		for (i++; i < n && is_digit((unsigned char)p[i]); i++) {
+			any = true;
+			if (++fdigits > scale)
+				return 2;
+			v = v * 10 + (p[i] - '0');
+		}
+	}
+	if (!any || i != n)
+		return 1;
+	if (over)
+		return 3;
+	for (int k = fdigits; k < scale; k++)
+		v *= 10;
+	*out = neg ? -v : v;
+	return 0;
+}
+
 int sl__decimal_parse_round(const char *p, size_t n, int precision, int scale, sl_round mode,
                             sl__i128 *out)
 {
+	int r = decimal_parse_plain(p, n, precision, scale, out);
+	if (SL_LIKELY(r == 0 || r == 3))
+		return r;
 	enum { CAP = 80 }; /* significant digits kept; precision is at most 38 */
 	char d[CAP];
 	int nd = 0;
@@ -624,13 +684,16 @@ int sl__decimal_parse_round(const char *p, size_t n, int precision, int scale, s
 		v = v * 10 + (d[j] - '0');
 	for (int64_t j = exp10 + scale; j > 0; j--)
 		v *= 10;
-	if (up)
+	if (up) {
+		/* the carry may add a digit: 9.995 rounded at scale 2 in precision 3
+		   (without it, the digit count above already bounds v) */
 		v += 1;
-	sl__i128 lim = 1;
-	for (int j = 0; j < precision; j++)
-		lim *= 10;
-	if (v >= lim) /* 9.995 rounded at scale 2 in precision 3 */
-		return 3;
+		sl__i128 lim = 1;
+		for (int j = 0; j < precision; j++)
+			lim *= 10;
+		if (v >= lim)
+			return 3;
+	}
 	*out = neg ? -v : v;
 	return 0;
 }
@@ -1197,6 +1260,8 @@ static bool parse_epoch(const char *p, size_t n, size_t *i, struct dt *o)
    weekday that must be the date's. */
 static bool settle(struct dt *o)
 {
+	if (SL_LIKELY(!o->yday && !o->h12 && o->wday < 0))
+		return true;
 	if (o->yday) {
 		if (o->yday > (is_leap(o->y) ? 366 : 365))
 			return false;
@@ -1273,32 +1338,38 @@ static bool parse_iso(sl_type type, const char *p, size_t n, struct dt *o)
 	return i == n;
 }
 
+/* Reads one value with one format (NULL: ISO 8601) into t and checks it is
+   a real moment. */
+static bool read_moment(sl_type type, const char *fmt, const char *p, size_t n, struct dt *t)
+{
+	t->y = 1970;
+	t->mo = t->d = 1;
+	t->h = t->mi = t->s = t->fdigits = t->tz = t->yday = 0;
+	t->wday = t->pm = -1;
+	t->has_tz = t->h12 = t->epoch = false;
+	size_t i = 0;
+	bool ok = fmt ? parse_fmt(fmt, p, n, &i, t, false) && i == n && settle(t)
+	              : parse_iso(type, p, n, t);
+	if (ok && type != SL_TYPE_TIME)
+		ok = valid_date(t);
+	if (ok && type != SL_TYPE_DATE)
+		ok = valid_time(t);
+	return ok;
+}
+
 static int conv_datetime(struct vcol *vc, const sl_str *f, sl_value *out, char *buf, size_t *used,
                          char *msg, size_t msglen)
 {
 	const sl_column *c = vc->c;
-	static const struct dt zero = {1970,  1, 1, 0,  0,  0,     0,    {0},
-	                               false, 0, 0, -1, -1, false, false};
-	struct dt t = zero;
-	bool ok = false;
-	size_t nf = c->format ? (c->nformats ? c->nformats : 1) : 0;
-	for (size_t k = 0; k < nf && !ok; k++) {
+	struct dt t;
+	bool ok;
+	if (!c->nformats) {
+		ok = read_moment(c->type, c->format, f->p, f->n, &t);
+	} else {
 		/* the first format that reads the whole value as a valid moment wins */
-		const char *fmt = c->nformats ? c->formats[k] : c->format;
-		size_t i = 0;
-		t = zero;
-		ok = parse_fmt(fmt, f->p, f->n, &i, &t, false) && i == f->n && settle(&t);
-		if (ok && c->type != SL_TYPE_TIME)
-			ok = valid_date(&t);
-		if (ok && c->type != SL_TYPE_DATE)
-			ok = valid_time(&t);
-	}
-	if (!c->format) {
-		ok = parse_iso(c->type, f->p, f->n, &t);
-		if (ok && c->type != SL_TYPE_TIME)
-			ok = valid_date(&t);
-		if (ok && c->type != SL_TYPE_DATE)
-			ok = valid_time(&t);
+		ok = false;
+		for (size_t k = 0; k < c->nformats && !ok; k++)
+			ok = read_moment(c->type, c->formats[k], f->p, f->n, &t);
 	}
 	if (SL_UNLIKELY(!ok)) {
 		static const char *const iso[] = {"YYYY-MM-DD", "HH:MM:SS[.f]",
@@ -1350,6 +1421,47 @@ static int conv_datetime(struct vcol *vc, const sl_str *f, sl_value *out, char *
 	out->kind = SL_VALUE_TEXT;
 	out->s = sl_str_make(buf, *used);
 	return 0;
+}
+
+/* The shorthands strftime users write, spelled out (%F %T %D %R), and the
+   GNU no-padding flag dropped (%-d: every number directive already takes 1
+   or 2 digits). Returns a new string, or NULL without memory. */
+char *sl__format_expand(const char *fmt)
+{
+	static const struct {
+		char d;
+		const char *full;
+	} sh[] = {{'F', "%Y-%m-%d"}, {'T', "%H:%M:%S"}, {'D', "%m/%d/%y"}, {'R', "%H:%M"}};
+	size_t n = strlen(fmt);
+	char *out = malloc(n * 4 + 1), *o = out; /* %F (2 bytes) -> 8 bytes at most */
+	if (!out)
+		return NULL;
+	for (const char *f = fmt; *f; f++) {
+		if (*f != '%' || !f[1]) {
+			*o++ = *f;
+			continue;
+		}
+		char d = f[1];
+		if (d == '-' && f[2] && strchr("dmHIMSjey", f[2])) {
+			f++; /* %-d is %d */
+			d = f[1];
+		}
+		size_t k;
+		for (k = 0; k < SL_ARRAY_LEN(sh); k++)
+			if (sh[k].d == d)
+				break;
+		if (k < SL_ARRAY_LEN(sh)) {
+			size_t l = strlen(sh[k].full);
+			memcpy(o, sh[k].full, l);
+			o += l;
+		} else {
+			*o++ = '%';
+			*o++ = d;
+		}
+		f++;
+	}
+	*o = 0;
+	return out;
 }
 
 /* Checks a date/time format at load time: known directives, each part at

@@ -38,6 +38,7 @@ __extension__ typedef __int128 sl__i128;
 int sl__decimal_parse(const char *p, size_t n, int precision, int scale, sl__i128 *out);
 size_t sl__decimal_format(sl__i128 v, int scale, char *buf);
 const char *sl__format_check(sl_type t, const char *fmt);
+char *sl__format_expand(const char *fmt);
 void *sl__pattern_compile(const char *pattern, char *why, size_t whylen, size_t *offset);
 int sl__float_parse(const char *p, size_t n, locale_t loc, bool allow_special, double *out);
 
@@ -801,13 +802,21 @@ static int parse_column(struct ctx *x, struct fy_node *n, size_t idx, sl_column 
 			return fail(x, v[C_FORMAT], k[C_FORMAT], "format has no formats");
 		bool list = fy_node_get_type(v[C_FORMAT]) == FYNT_SEQUENCE;
 		for (size_t i = 0; i < c->nformats; i++) {
-			const char *why = sl__format_check(c->type, c->formats[i]);
-			if (why)
+			/* checked spelled out (%F is %Y-%m-%d), named as written */
+			char *full = sl__format_expand(c->formats[i]);
+			if (!full)
+				return SL_NOMEM;
+			const char *why = sl__format_check(c->type, full);
+			if (why) {
+				free(full);
 				return fail(x,
 				            list
 				                ? fy_node_sequence_get_by_index(v[C_FORMAT], (int)i)
 				                : v[C_FORMAT],
 				            NULL, "format '%.40s': %s", c->formats[i], why);
+			}
+			free(c->formats[i]);
+			c->formats[i] = full;
 			for (size_t j = 0; j < i; j++)
 				if (strcmp(c->formats[i], c->formats[j]) == 0)
 					return fail(

@@ -37,6 +37,8 @@ typedef struct sq_store {
 	sqlite3 *db;
 	sqlite3_stmt *ins_row, *ins_many, *ins_reject, *ins_event, *upd_job, *upd_chunk, *upsert_code;
 	const sl_schema *schema;
+	bool *real_as_text; /* per column: a REAL value goes into a TEXT column of an
+			       older table (see check_columns) */
 	char job_id[SL_JOB_ID_LEN];
 	bool upsert;
 	char path[4096];
@@ -168,6 +170,7 @@ static void sq_close(sl_store *s)
 	sqlite3_finalize(q->upd_chunk);
 	sqlite3_finalize(q->upsert_code);
 	sqlite3_close_v2(q->db);
+	free(q->real_as_text);
 	free(q);
 }
 
@@ -270,11 +273,15 @@ static int add(sl_buf *b, const char *s)
 	return sl_buf_append(b, s, strlen(s));
 }
 
-/* Columns the existing table lacks, comma-separated into `missing`. */
-static int check_columns(sq_store *q, const sl_schema *sc, char *missing, size_t n)
+/* Columns the existing table lacks, comma-separated into `missing`. With
+   as_text (ncols entries), also the columns whose values are REAL now but
+   that an older sluice declared TEXT (decimals were text): values bound
+   there as canonical text keep such a column one storage class, the same
+   form as its old rows. */
+static int check_columns(sq_store *q, const sl_schema *sc, char *missing, size_t n, bool *as_text)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = map_rc(q, sqlite3_prepare_v2(q->db, "SELECT name FROM pragma_table_info(?)", -1, &st, NULL));
+	int rc = map_rc(q, sqlite3_prepare_v2(q->db, "SELECT name, type FROM pragma_table_info(?)", -1, &st, NULL));
 	if (rc == 0)
 		sqlite3_bind_text(st, 1, sc->table, -1, SQLITE_STATIC);
 	bool *have = calloc(sc->ncols + 1, sizeof *have);
@@ -284,9 +291,15 @@ static int check_columns(sq_store *q, const sl_schema *sc, char *missing, size_t
 	while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
 		const char *name = (const char *)sqlite3_column_text(st, 0);
 		found++;
-		for (size_t i = 0; i < sc->ncols; i++)
-			if (name && !strcmp(name, sc->cols[i].name))
+		const char *type = (const char *)sqlite3_column_text(st, 1);
+		for (size_t i = 0; i < sc->ncols; i++) {
+			if (name && !strcmp(name, sc->cols[i].name)) {
 				have[i] = true;
+				if (as_text)
+					as_text[i] = sl_column_storage(&sc->cols[i]) == SL_VALUE_REAL && type &&
+						     !strcasecmp(type, "TEXT");
+			}
+		}
 		if (name && !strcmp(name, "_sluice_job"))
 			have[sc->ncols] = true;
 	}
@@ -316,7 +329,12 @@ static int sq_target_prepare(sl_store *s, const sl_schema *sc, const char *job_i
 	snprintf(q->job_id, sizeof q->job_id, "%s", job_id);
 	q->upsert = sc->on_duplicate == SL_DUP_UPDATE && sc->nkey > 0;
 
-	rc = check_columns(q, sc, missing, sizeof missing);
+	free(q->real_as_text);
+	if (!(q->real_as_text = calloc(sc->ncols + 1, sizeof *q->real_as_text))) {
+		rc = SL_NOMEM;
+		goto out;
+	}
+	rc = check_columns(q, sc, missing, sizeof missing, q->real_as_text);
 	if (rc < 0)
 		goto out;
 	if (rc > 0 && missing[0]) {
@@ -416,6 +434,19 @@ out:
 	return rc;
 }
 
+/* A REAL value; as its canonical text when the column is TEXT (an older
+   table: see check_columns). A NaN binds as NULL: SQLite has no NaN. */
+static void bind_real(sqlite3_stmt *st, int p, const sl_column *c, double d, bool as_text)
+{
+	if (SL_LIKELY(!as_text)) {
+		sqlite3_bind_double(st, p, d);
+		return;
+	}
+	char buf[48];
+	size_t n = c->type == SL_TYPE_DECIMAL ? sl_decimal_real_format(c, d, buf) : sl_double_format(d, buf);
+	sqlite3_bind_text(st, p, buf, (int)n, SQLITE_TRANSIENT);
+}
+
 /* Bind one row's parameters from *p on; returns the next parameter. */
 static int bind_row(sq_store *q, sqlite3_stmt *st, int p, const sl_value *v)
 {	for (size_t i = 0; i < q->schema->ncols; i++, p++) {
@@ -426,8 +457,8 @@ static int bind_row(sq_store *q, sqlite3_stmt *st, int p, const sl_value *v)
 		case SL_VALUE_TEXT:
 			sqlite3_bind_text(st, p, v[i].s.p, (int)v[i].s.n, SQLITE_STATIC);
 			break;
-		case SL_VALUE_REAL: /* a NaN binds as NULL: SQLite has no NaN */
-			sqlite3_bind_double(st, p, v[i].d);
+		case SL_VALUE_REAL:
+			bind_real(st, p, &q->schema->cols[i], v[i].d, q->real_as_text[i]);
 			break;
 		default:
 			sqlite3_bind_null(st, p);
@@ -1097,6 +1128,7 @@ static int sq_records_each(sl_store *s, const sl_schema *sc, const size_t *cols,
 	sq_store *q = (sq_store *)s;
 	sqlite3_stmt *st = NULL;
 	sl_value *row = NULL;
+	bool *as_text = NULL;
 	char missing[400];
 	const char *rid = rowid_alias(sc);
 	sl_buf b;
@@ -1109,7 +1141,11 @@ static int sq_records_each(sl_store *s, const sl_schema *sc, const size_t *cols,
 		goto out;
 	}
 	/* a dataset with nothing loaded yet has no table: no rows, not an error */
-	if ((rc = check_columns(q, sc, missing, sizeof missing)) <= 0)
+	if (!(as_text = calloc(sc->ncols + 1, sizeof *as_text))) {
+		rc = SL_NOMEM;
+		goto out;
+	}
+	if ((rc = check_columns(q, sc, missing, sizeof missing, as_text)) <= 0)
 		goto out;
 	if (missing[0]) {
 		snprintf(q->err, sizeof q->err, "table %s exists without the columns %s", sc->table, missing);
@@ -1150,7 +1186,7 @@ static int sq_records_each(sl_store *s, const sl_schema *sc, const size_t *cols,
 		else if (vals[k].kind == SL_VALUE_TEXT)
 			sqlite3_bind_text(st, p++, vals[k].s.p, (int)vals[k].s.n, SQLITE_STATIC);
 		else if (vals[k].kind == SL_VALUE_REAL)
-			sqlite3_bind_double(st, p++, vals[k].d);
+			bind_real(st, p++, &sc->cols[cols[k]], vals[k].d, as_text[cols[k]]);
 	}
 	sqlite3_bind_int64(st, p++, limit > (size_t)INT64_MAX ? INT64_MAX : (int64_t)limit);
 	while (rc == 0) {
@@ -1186,6 +1222,7 @@ static int sq_records_each(sl_store *s, const sl_schema *sc, const size_t *cols,
 out:
 	sqlite3_finalize(st);
 	free(row);
+	free(as_text);
 	sl_buf_free(&b);
 	return rc;
 }

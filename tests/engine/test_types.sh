@@ -176,5 +176,20 @@ check "VAL_PATTERN quotes the pattern like the value" \
 	"$(q "SELECT message FROM sluice_rejects WHERE code = 'VAL_PATTERN' ORDER BY record LIMIT 1")" \
 	'name: "zoë" does not match "^\\p{Lu}\\p{L}*(?: \\p{L}+)*$"'
 
+# a table made by an older sluice (decimals as TEXT) stays one storage
+# class: new values go in as canonical text, like its old rows
+cat >"$T/old.yaml" <<'EOF'
+name: old
+table: old
+columns:
+  - {name: id, type: integer}
+  - {name: amount, type: decimal, precision: 10, scale: 2}
+EOF
+sqlite3 "$T/o.db" "CREATE TABLE old(id INTEGER, amount TEXT, _sluice_job TEXT NOT NULL); INSERT INTO old VALUES(1, '1.50', 'j0');"
+printf 'id,amount\n2,2.5\n3,1e3\n4,0.10\n' >"$T/old.csv"
+"$S" ingest "$T/old.csv" --schema "$T/old.yaml" --db "$T/o.db" >/dev/null 2>&1
+check "older TEXT decimal column: canonical text" "$(sqlite3 "$T/o.db" "SELECT group_concat(typeof(amount) || ':' || amount, ' ') FROM (SELECT amount FROM old ORDER BY id)")" \
+	"text:1.50 text:2.50 text:1000.00 text:0.10"
+
 echo "passed $pass, failed $fail"
 [ "$fail" -eq 0 ]

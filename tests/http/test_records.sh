@@ -171,7 +171,7 @@ import json
 for l in open('$T/walk'):
     r=json.loads(l)
     print('|'.join('' if r[c] is None else str(r[c]) for c in ['caller_id','recipient','call_date','end_time','duration','cost','reference','currency','_job_id']))" | md5sum)" \
-	"$(sq "select caller_id, recipient, call_date, end_time, duration, cost, reference, currency, _sluice_job from call_detail_records order by rowid" | md5sum)"
+	"$(sq "select caller_id, recipient, call_date, end_time, duration, printf('%.3f', cost), reference, currency, _sluice_job from call_detail_records order by rowid" | md5sum)"
 check "default limit 100" "$(code GET "$B/v1/datasets/cdr/records" && jq_ "len(d['records']), d['next_cursor'] is not None" <"$T/body")" "200100 True"
 check "the last page has no cursor" "$(code GET "$B/v1/datasets/cdr/records?cursor=$(sq "select max(rowid) - 3 from call_detail_records")" && jq_ "len(d['records']), d['next_cursor']" <"$T/body")" "2003 None"
 check "a page of exactly the rest: no cursor" "$(code GET "$B/v1/datasets/cdr/records?limit=3&cursor=$(sq "select max(rowid) - 3 from call_detail_records")" && jq_ "len(d['records']), d['next_cursor']" <"$T/body")" "2003 None"

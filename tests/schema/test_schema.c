@@ -302,7 +302,8 @@ static void test_cdr_example(void **state)
 	assert_true(c[4].has_min);
 	assert_false(c[4].has_max);
 	assert_int_equal(c[4].min_i, 0);
-	assert_int_equal(c[5].precision, 18);
+	assert_int_equal(c[5].precision, 12);
+	assert_int_equal(sl_column_storage(&c[5]), SL_VALUE_REAL);
 	assert_int_equal(c[5].scale, 3);
 	assert_true(c[5].has_min);
 	assert_string_equal(c[5].min_d, "0.000");

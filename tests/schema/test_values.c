@@ -489,6 +489,11 @@ static void test_pattern_errors(void **state)
 	               "v.yaml:3:36: ", "pattern does not compile (PCRE2)");
 	assert_bad_col("{name: t, type: text, pattern: '\\p{Nope}'}",
 	               "v.yaml:3:36: ", "unknown property");
+	assert_bad_col("{name: t, type: text, pattern: '^a{,3}$'}", "v.yaml:3:36: ",
+	               "write {0,n} for at most n ({,n} is ambiguous; \\{ for a literal brace), at "
+	               "byte 2 of the pattern");
+	static const char *const brace[] = {"a{,3}", "t:a{,3}", "aaa", "!VAL_PATTERN", NULL};
+	check_col("{name: t, type: text, pattern: '^a\\{,3}$'}", brace);
 	/* block style, on its own line */
 	char err[512] = "";
 	sl_schema *s = NULL;
@@ -656,6 +661,26 @@ static void test_timestamps_zones_and_epoch(void **state)
 	          mix);
 }
 
+static void test_format_shorthands(void **state)
+{
+	(void)state;
+	static const char *const ft[] = {"2024-01-05 23:30:00", "t:2024-01-05T23:30:00", NULL};
+	check_col("{name: ts, type: timestamp, format: '%F %T'}", ft);
+	static const char *const dr[] = {"01/05/24 23:30", "t:2024-01-05T23:30:00", NULL};
+	check_col("{name: ts, type: timestamp, format: '%D %R'}", dr);
+	static const char *const nopad[] = {"5/1/2024", "t:2024-01-05", "%-d", "!VAL_TYPE", NULL};
+	check_col("{name: d, type: date, format: '%-d/%-m/%Y'}", nopad);
+	sl_schema *s = one_col("{name: d, type: date, format: ['%F', '%-d.%-m.%Y']}");
+	assert_string_equal(s->cols[0].formats[0], "%Y-%m-%d");
+	assert_string_equal(s->cols[0].formats[1], "%d.%m.%Y");
+	assert_string_equal(s->cols[0].format, "%Y-%m-%d");
+	sl_schema_free(s);
+	assert_bad_col("{name: d, type: date, format: '%F %T'}", "v.yaml:3:35: ",
+	               "format '%F %T': a date format cannot have time or zone directives");
+	assert_bad_col("{name: d, type: date, format: '%Y-%m-%-q'}",
+	               "v.yaml:3:35: ", "unknown directive");
+}
+
 static void test_format_checks(void **state)
 {
 	(void)state;
@@ -704,6 +729,7 @@ int main(void)
 	    cmocka_unit_test(test_times_12h),
 	    cmocka_unit_test(test_timestamps_zones_and_epoch),
 	    cmocka_unit_test(test_format_checks),
+	    cmocka_unit_test(test_format_shorthands),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
