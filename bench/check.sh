@@ -36,7 +36,9 @@ CMDS=(
 	"$S csv check $F --threads 2"
 	"$S csv check $F --skip-initial-space"
 	"$S csv check $F2 --delimiter '||'"
+	"$S csv check $F2 --delimiter '||' --scanner scalar"
 	"$S csv check $F --scanner sse2"
+	"$S csv check $F --scanner scalar"
 )
 NAMES=(
 	'`wc -l`'
@@ -44,7 +46,9 @@ NAMES=(
 	'`sluice csv check --threads 2` (split, then parse in parallel)'
 	'`sluice csv check --skip-initial-space`'
 	"\`sluice csv check --delimiter '||'\` (same rows, \`||\` between fields)"
-	'`sluice csv check --scanner sse2` (one pass)'
+	"\`sluice csv check --delimiter '||' --scanner scalar\` (the state machine alone)"
+	'`sluice csv check --scanner sse2`'
+	'`sluice csv check --scanner scalar` (the state machine alone)'
 )
 declare -a BEST
 for i in "${!CMDS[@]}"; do BEST[$i]=999999; done

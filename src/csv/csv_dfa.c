@@ -32,9 +32,12 @@ typedef struct dfa {
 	size_t qs; /* where the last quoted field opened */
 	size_t nf; /* fields counted (skip mode) */
 	int err;
-	bool warn;      /* lenient: a stray quote kept as data */
-	bool partial;   /* stopped before a delimiter the window cuts off */
-	uint64_t lines; /* line breaks inside quotes */
+	bool warn;       /* lenient: a stray quote kept as data */
+	bool partial;    /* stopped before a delimiter the window cuts off */
+	uint64_t lines;  /* line breaks inside quotes */
+	uint64_t qlines; /* lines when the last quoted field opened */
+	size_t reopen;   /* 1 + where a quoted field opened that spanned a line
+	                    break and had text after its closing quote, or 0 */
 } dfa;
 
 /* Is the delimiter at b[i] (its first byte is there)? 1 yes, 0 no, -1 the
@@ -83,6 +86,7 @@ static size_t dfa_run(sl_csv_parser *p, dfa *m, size_t i, size_t n, bool fin, bo
 		case ST_S:
 			if (c == CC_QUOTE) {
 				m->qs = i;
+				m->qlines = m->lines;
 				st = ST_Q;
 				continue;
 			}
@@ -134,6 +138,8 @@ static size_t dfa_run(sl_csv_parser *p, dfa *m, size_t i, size_t n, bool fin, bo
 			} else {
 				if (!lenient && !m->err)
 					m->err = SL_CSV_STRAY_QUOTE;
+				if (m->lines > m->qlines && !m->reopen)
+					m->reopen = m->qs + 1;
 				m->warn = true;
 				st = ST_U;
 			}
@@ -221,6 +227,8 @@ static int skip_step(sl_csv_parser *p)
 	return STEP_RECORD;
 }
 
+static size_t reread_from_quote(sl_csv_parser *p, dfa *m, size_t i, size_t e);
+
 /*
  * The header in lenient mode (lenient_fields) is one physical line, so a
  * damaged header cannot take later lines with it: a quoted field that does
@@ -255,19 +263,48 @@ static size_t header_line(sl_csv_parser *p, dfa *m, size_t i)
 		return e;
 	}
 	dfa_run(p, m, i, e, true, true, false, p->cls);
-	if (m->state == ST_Q || m->state == ST_QX) {
-		size_t qs = m->qs;
-		p->cur.nf = 0;
-		p->cur.quoted = false;
-		*m = (dfa){.state = ST_S, .fs = i};
-		dfa_run(p, m, i, qs, true, true, false, p->cls);
-		if (!p->d.lenient_quotes && !m->err)
-			m->err = SL_CSV_STRAY_QUOTE;
-		m->warn = true;
-		m->state = ST_S;
-		dfa_run(p, m, qs, e, true, true, false, p->cls_nq);
-	}
+	if (m->state == ST_Q || m->state == ST_QX)
+		reread_from_quote(p, m, i, e);
 	return e;
+}
+
+/* Read the record at i again with the quoted field that opened at m->qs as
+   unquoted text from that quote to the end of its line (the quote is a
+   stray quote); returns the record's new end. Shared by the lenient header
+   line and the lenient unterminated quote. */
+static size_t reread_from_quote(sl_csv_parser *p, dfa *m, size_t i, size_t e)
+{
+	size_t qs = m->qs;
+	p->cur.nf = 0;
+	p->cur.quoted = false;
+	*m = (dfa){.state = ST_S, .fs = i};
+	dfa_run(p, m, i, qs, true, true, false, p->cls);
+	if (!p->d.lenient_quotes && !m->err)
+		m->err = SL_CSV_STRAY_QUOTE;
+	m->warn = true;
+	m->state = ST_S;
+	dfa_run(p, m, qs, e, true, true, false, p->cls_nq);
+	return e;
+}
+
+/*
+ * Lenient quotes: two marks of a stray opening quote, not of a value that
+ * runs over lines: a quoted field still open at the end of the input, and a
+ * quoted field that spans a line break and has text after its closing quote
+ * (`1,"x,2` ... `5,"z",6` pairs the stray quote with the next opening one).
+ * In a record within the row limit (so one window holds it however the input
+ * is read, and the decision is the record's own), the record is read again
+ * with that quote as data, ending at the first line break after it; the
+ * lines after it are records again.
+ */
+static size_t reread_unclosed(sl_csv_parser *p, dfa *m, size_t i)
+{
+	const char *b = p->buf;
+	size_t e = m->qs, n = p->len;
+	while (e < n && b[e] != '\r' && b[e] != '\n')
+		e++;
+	p->cur.literal = m->qs + 1; /* its quote is data: not unescaped */
+	return reread_from_quote(p, m, i, e);
 }
 
 int sl__csv_dfa_step(sl_csv_parser *p)
@@ -302,6 +339,13 @@ int sl__csv_dfa_step(sl_csv_parser *p)
 			return p->skip.active ? skip_step(p) : STEP_MORE;
 	} else {
 		e = dfa_run(p, &m, i, n, p->final, true, false, p->cls);
+		bool whole = !m.partial && (e < n || p->final);
+		if (whole && p->d.lenient_quotes && e - i <= p->d.max_row_bytes &&
+		    (m.reopen || ((m.state == ST_Q || m.state == ST_QX) && e == n))) {
+			if (m.reopen)
+				m.qs = m.reopen - 1;
+			e = reread_unclosed(p, &m, i);
+		}
 	}
 	if (p->oom)
 		return STEP_MORE;

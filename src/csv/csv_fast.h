@@ -157,6 +157,7 @@ static int fast_next(sl_csv_parser *p)
 	c->quoted = false;
 	c->toolong = false;
 	c->warn_quote = false;
+	c->literal = 0;
 
 	for (;;) {
 		while (f->bits == 0) {

@@ -47,6 +47,8 @@ typedef struct csv_cur {
 	bool quoted;       /* some field starts with a quote: cook fields */
 	bool toolong;      /* raw is the prefix in p->prefix */
 	bool warn_quote;   /* lenient: a stray quote was kept as data */
+	size_t literal;    /* 1 + window index from which fields are not cooked
+	                      (a lenient unterminated quote read as data), or 0 */
 } csv_cur;
 
 /* State of a record being skipped because it is too long for the window. It

@@ -304,9 +304,11 @@ static int finish(sl_csv_parser *p, sl_csv_record *rec)
 					return SL_NOMEM;
 				}
 				const unsigned char q = (unsigned char)p->d.quote;
+				const char *lit = c->literal ? p->buf + c->literal - 1 : NULL;
 				for (size_t i = 0; i < rec->nfields; i++) {
 					sl_str f = p->fields[i];
-					if (f.n && (unsigned char)f.p[0] == q)
+					if (f.n && (unsigned char)f.p[0] == q &&
+					    !(lit && f.p >= lit))
 						p->fields[i] = cook(p, f);
 				}
 			}
