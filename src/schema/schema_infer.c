@@ -829,8 +829,9 @@ static bool score_better(const struct score *a, const struct score *b)
 		return false;
 	/* as consistent, and one reads every record while the other rejects
 	   some (a stray quote in an unquoted file: quotes there are data) */
-	if ((a->errors == 0) != (b->errors == 0))
-		return a->errors == 0;
+	bool a_all = a->errors == 0 && a->fit >= 1.0, b_all = b->errors == 0 && b->fit >= 1.0;
+	if (a_all != b_all)
+		return a_all;
 	return a->fields > b->fields && a->fit >= b->fit;
 }
 
