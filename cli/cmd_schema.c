@@ -17,7 +17,7 @@ static const char help_schema[] =
     "usage: sluice schema infer FILE [--rows N] [--key auto] [-o schema.yaml]\n"
     "                           [--sketch N] [--json] [--quiet] [dialect options]\n"
     "\n"
-    "Write a starter schema for FILE: the dialect (delimiter , ; TAB |, quote,\n"
+    "Write a starter schema for FILE: the dialect (delimiter , ; TAB | or ||, quote,\n"
     "escape, comment lines, header) sniffed from its first MiB, and per column the\n"
     "narrowest type that holds every value read, NULL markers, enums of small\n"
     "closed sets and candidate keys. The schema is checked against the rows read\n"

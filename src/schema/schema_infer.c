@@ -736,6 +736,8 @@ static void col_feed(struct infer *x, struct icol *c, const sl_str *f)
 /* --- dialect sniffing ------------------------------------------------------------ */
 
 struct score {
+	bool first_ok;   /* the first record has no structural error (a broken header
+	                    fails a whole load) */
 	bool multi;      /* the usual record has more than one field */
 	double fit;      /* share of records with the usual count and no structural error */
 	size_t fields;   /* the usual field count */
@@ -769,6 +771,8 @@ static int score_dialect(const sl_csv_dialect *d, const char *buf, size_t n, boo
 	while (nr < SNIFF_RECORDS && (rc = sl_csv_next(p, &rec)) == 1) {
 		bool structural = rec.error && rec.error != SL_CSV_TOO_FEW_FIELDS &&
 		                  rec.error != SL_CSV_TOO_MANY_FIELDS;
+		if (nr == 0)
+			s->first_ok = !structural;
 		counts[nr] = rec.nfields_seen;
 		okrec[nr++] = !structural;
 		s->errors += structural;
@@ -815,12 +819,19 @@ out:
    order of preference (a later candidate must be clearly better). */
 static bool score_better(const struct score *a, const struct score *b)
 {
+	if (a->first_ok != b->first_ok)
+		return a->first_ok;
 	if (a->multi != b->multi)
 		return a->multi;
 	if (a->fit > b->fit + 0.01)
 		return true;
 	if (a->fit + 0.01 < b->fit)
 		return false;
+	/* as consistent, and one reads every record while the other rejects
+	   some (a stray quote in an unquoted file: quotes there are data) */
+	bool a_all = a->errors == 0 && a->fit >= 1.0, b_all = b->errors == 0 && b->fit >= 1.0;
+	if (a_all != b_all)
+		return a_all;
 	return a->fields > b->fields && a->fit >= b->fit;
 }
 
@@ -868,7 +879,8 @@ static int sniff_more(struct infer *x, const char *buf, size_t n, bool final, st
 			continue;
 		if ((rc = score_dialect(&t, buf, n, final, &s)) < 0)
 			return rc;
-		if (s.multi && s.fit + 0.01 >= best->fit && s.errors <= best->errors) {
+		if (s.multi && s.first_ok >= best->first_ok && s.fit + 0.01 >= best->fit &&
+		    s.errors <= best->errors) {
 			*best = s;
 			*bd = t;
 		}
@@ -881,7 +893,8 @@ static int sniff_more(struct infer *x, const char *buf, size_t n, bool final, st
 		if (sl_csv_dialect_check(&t, &why) == 0) {
 			if ((rc = score_dialect(&t, buf, n, final, &s)) < 0)
 				return rc;
-			bool fewer = best->errors && s.errors < best->errors && s.fit >= best->fit;
+			bool fewer = best->errors && s.errors < best->errors &&
+			             s.fit >= best->fit && s.first_ok >= best->first_ok;
 			bool usual = occ >= 10 && per_mille >= 900 && s.errors <= best->errors;
 			if (fewer || usual) {
 				*best = s;
@@ -1187,12 +1200,15 @@ static int set_columns(struct infer *x, const sl_csv_record *rec)
 static int infer_rec(struct infer *x, const sl_csv_record *rec)
 {
 	int rc;
-	if (!x->c) {
-		if ((rc = set_columns(x, rec)) < 0)
-			return rc;
-		if (rec->is_header)
-			return 0;
-	}
+	if (rec->is_header && rec->error)
+		return fail(
+		    x, SL_CONFIG,
+		    "%s: the header line is malformed in the %s dialect (%s): ingest would "
+		    "fail the file with FATAL_HEADER; give the dialect (--quote, --lenient, "
+		    "--no-header)",
+		    x->path, x->sniffed ? "sniffed" : "given", sl_error_name(rec->error));
+	if (!x->c && (rc = set_columns(x, rec)) < 0)
+		return rc;
 	if (rec->is_header)
 		return 0;
 	x->records++;
@@ -1338,7 +1354,9 @@ static void decide(struct infer *x)
 		for (size_t m = 0; m < NMARKERS; m++)
 			if (!x->global_null[m])
 				nonnull += c->marks[m];
-		c->required = x->whole && c->nulls_final == 0 && nonnull > 0;
+		/* NaN is no value for a required float column (the validator says so) */
+		c->required = x->whole && c->nulls_final == 0 && nonnull > 0 &&
+		              !(c->t == O_FLT && c->allow_special);
 		c->nullable = c->nulls_final > 0;
 		c->use_maxlen = c->t == O_TEXT && nonnull > 0 && !c->bad;
 		c->use_enum = c->t == O_TEXT && !c->ev_over && c->nev > 0 && !c->bad &&

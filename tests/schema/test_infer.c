@@ -217,8 +217,23 @@ static void test_infer_header_and_failures(void **state)
 	sl_schema_free(s);
 	sl_infer_result_free(&r);
 
+	/* a stray quote in the header would fail every load: a dialect that reads
+	   the header whole wins, and a given one that does not is refused */
+	s = infer_text("a\"b,c\n1,2\n3,4\n", NULL, &r);
+	assert_int_not_equal(s->dialect.quote, '"');
+	assert_true(s->dialect.header);
+	assert_string_equal(s->cols[0].source, "a\"b");
+	sl_schema_free(s);
+	sl_infer_result_free(&r);
 	char err[256];
 	sl_infer_opts o = {0};
+	char *bad = write_tmp("a\"b,c\n1,2\n");
+	o.dialect_given = true;
+	sl_csv_dialect_init(&o.dialect);
+	assert_int_equal(sl_schema_infer(bad, &o, &r, err, sizeof err), SL_CONFIG);
+	assert_non_null(strstr(err, "header line is malformed"));
+	unlink(bad);
+	o.dialect_given = false;
 	assert_int_equal(sl_schema_infer("/nonexistent/x.csv", &o, &r, err, sizeof err),
 	                 SL_IO_OPEN);
 	char *path = write_tmp("");
