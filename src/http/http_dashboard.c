@@ -13,7 +13,7 @@
  */
 #include <stddef.h>
 
-#include "http/http_int.h"
+#include "http/http_reply.h"
 
 /* generated: build/generated/dashboard_page.c */
 extern const unsigned char sl_dashboard_page[];

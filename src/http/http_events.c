@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
-#include "http/http_int.h"
+#include "http/http_reply.h"
 
 #define POLL_MS 250
 #define KEEPALIVE_S 15

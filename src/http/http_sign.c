@@ -26,7 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "http/http_int.h"
+#include "http/http_reply.h"
 
 #define NONCE_BYTES 16
 #define MAX_TTL_S (7 * 24 * 3600)

@@ -42,7 +42,7 @@
 #include <openssl/evp.h>
 
 #include "base/base.h"
-#include "http/http_int.h"
+#include "http/http_reply.h"
 
 #define TUS_VERSION "1.0.0"
 #define TUS_EXPIRE_MS (24LL * 3600 * 1000)  /* untouched uploads are removed after this */
@@ -85,7 +85,7 @@ typedef struct tus_patch {
 /* --- answers ------------------------------------------------------------------------------ */
 
 /* Every answer of a tus route carries Tus-Resumable (and a 412 Tus-Version):
-   the common answer path adds them (http_server.c). */
+   the common answer path adds them (http_reply.c). */
 
 static enum MHD_Result tus_options(struct MHD_Connection *c, http_req *r)
 {

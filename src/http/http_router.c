@@ -1,0 +1,271 @@
+/*
+ * Routing: libmicrohttpd's access handler. The first call of a request
+ * (headers known) matches the path against the route table (HTTP_ROUTES in
+ * http_routes.h), checks the method and the API key's scope from the same
+ * table, and calls the route's handler; later calls feed a body to the
+ * handler's on_body and, at its end, on_end. The completion callback runs
+ * the handler's on_done, counts the request for /metrics and logs it.
+ *
+ * Errors found while a body streams in (too large, disk full) cannot be
+ * answered before the body ends (MHD accepts a response only before the
+ * body or after it), so the handler reads and drops the rest of the body,
+ * then answers.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/base.h"
+#include "http/http_reply.h"
+
+typedef http_req req;
+
+#define MAX_SEGS 8
+
+typedef struct route {
+	int id;
+	const char *param;  /* {name} or {id}: a segment of the (decoded) path */
+	const char *param2; /* {key} */
+} route;
+
+/* Exact segment matching: "..", "%2e%2e" (MHD decodes it before us),
+   empty segments or extra ones match no route. No route ever turns a path
+   segment into a file name. */
+static route match(char *path)
+{
+	route rt = {RT_NONE, NULL, NULL};
+	char *seg[MAX_SEGS];
+	size_t n = 0;
+	if (path[0] != '/')
+		return rt;
+	if (!path[1]) {
+		rt.id = RT_DASHBOARD;
+		return rt;
+	}
+	/* the tus creation endpoint is /v1/tus/ (tus clients keep the slash) */
+	if (!strcmp(path, "/v1/tus/") || !strcmp(path, "/v1/tus")) {
+		rt.id = RT_TUS;
+		return rt;
+	}
+	for (char *p = path + 1;;) {
+		if (n == MAX_SEGS)
+			return rt;
+		seg[n++] = p;
+		char *slash = strchr(p, '/');
+		if (!slash)
+			break;
+		*slash = 0;
+		p = slash + 1;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!seg[i][0])
+			return rt;
+	bool v1 = n >= 2 && !strcmp(seg[0], "v1");
+	if (n == 2 && !strcmp(seg[0], "healthz"))
+		rt.id = !strcmp(seg[1], "live")    ? RT_LIVE
+		        : !strcmp(seg[1], "ready") ? RT_READY
+		                                   : RT_NONE;
+	else if (n == 1 && !strcmp(seg[0], "metrics"))
+		rt.id = RT_METRICS;
+	else if (v1 && !strcmp(seg[1], "datasets")) {
+		if (n == 2)
+			rt.id = RT_DATASETS;
+		else if (n == 4 && !strcmp(seg[3], "uploads"))
+			rt = (route){RT_UPLOAD, seg[2], NULL};
+		else if (n == 4 && !strcmp(seg[3], "upload-urls"))
+			rt = (route){RT_UPLOAD_URLS, seg[2], NULL};
+		else if (n == 4 && !strcmp(seg[3], "records"))
+			rt = (route){RT_RECORDS, seg[2], NULL};
+		else if (n == 5 && !strcmp(seg[3], "records"))
+			rt = (route){RT_RECORD, seg[2], seg[4]};
+	} else if (v1 && !strcmp(seg[1], "tus") && n == 3) {
+		rt = (route){RT_TUS_FILE, seg[2], NULL};
+	} else if (v1 && !strcmp(seg[1], "jobs")) {
+		static const struct {
+			const char *name;
+			int id;
+		} sub[] = {{"chunks", RT_CHUNKS}, {"errors", RT_ERRORS}, {"events", RT_EVENTS},
+		           {"retry", RT_RETRY},   {"cancel", RT_CANCEL}, {"rollback", RT_ROLLBACK}};
+		if (n == 2)
+			rt.id = RT_JOBS;
+		else if (n == 3)
+			rt = (route){RT_JOB, seg[2], NULL};
+		else if (n == 4)
+			for (size_t i = 0; i < SL_ARRAY_LEN(sub); i++)
+				if (!strcmp(seg[3], sub[i].name))
+					rt = (route){sub[i].id, seg[2], NULL};
+	}
+	return rt;
+}
+
+static enum MHD_Result add_len(void *cls, enum MHD_ValueKind kind, const char *key,
+                               const char *value)
+{
+	size_t *n = cls;
+	(void)kind;
+	*n += strlen(key) + (value ? strlen(value) : 0) + 4;
+	return MHD_YES;
+}
+
+static enum MHD_Result first_call(struct MHD_Connection *c, req *r, const char *url,
+                                  const char *method)
+{
+	http_srv *s = r->s;
+	char path[512];
+	/* The connection's memory pool is large (HTTP_CONN_POOL) so that upload
+	   bodies come in big reads; headers get a tighter limit of their own,
+	   with a JSON answer (beyond the pool, libmicrohttpd answers 431 itself). */
+	size_t hlen = 0;
+	MHD_get_connection_values(c, MHD_HEADER_KIND, add_len, &hlen);
+	if (hlen > HTTP_HEADERS_MAX)
+		return http_send_error(c, r, 431, "HEADERS_TOO_LARGE",
+		                       "the request headers are %zu bytes; the limit is %u", hlen,
+		                       HTTP_HEADERS_MAX);
+	if (strlen(url) >= sizeof path)
+		return http_send_error(c, r, 414, "URI_TOO_LONG", "the path is too long");
+	snprintf(path, sizeof path, "%s", url);
+	route rt = match(path);
+	r->route = rt.id;
+	const char *corr = http_header(c, "X-Correlation-Id");
+	if (corr) {
+		if (!http_valid_token(corr, HTTP_CORR_MAX, false)) {
+			http_new_id('r', r->corr);
+			return http_send_error(
+			    c, r, 400, "BAD_REQUEST",
+			    "X-Correlation-Id: 1 to 128 printable ASCII characters");
+		}
+		snprintf(r->corr, sizeof r->corr, "%s", corr);
+		r->corr_given = true;
+	}
+	if (rt.id == RT_NONE)
+		return http_send_error(c, r, 404, "NOT_FOUND", "no such route");
+	unsigned m = http_method_bit(method), allowed = http_routes[rt.id].methods;
+	if ((allowed & M_GET) && m == M_HEAD)
+		m = M_GET;
+	if (!(m & allowed))
+		return http_send_error(c, r, 405, "METHOD_NOT_ALLOWED", "%s is not allowed here",
+		                       method);
+	unsigned want = http_routes[rt.id].scope;
+	/* a signed upload URL stands in for the key (http_sign.c) */
+	bool signed_url = rt.id == RT_UPLOAD && http_arg(c, "signature");
+	if (s->nkeys && want && !signed_url && m != M_OPTIONS) {
+		const char *auth = http_header(c, MHD_HTTP_HEADER_AUTHORIZATION);
+		unsigned have = 0;
+		if (auth && !strncasecmp(auth, "Bearer ", 7) && strlen(auth + 7) <= 256)
+			have = http_key_scopes(s, auth + 7);
+		if (!have)
+			return http_send_error(c, r, 401, "UNAUTHORIZED",
+			                       "an API key is required: Authorization: Bearer KEY");
+		if (!(have & want))
+			return http_send_error(c, r, 403, "FORBIDDEN",
+			                       "the API key lacks the %s scope",
+			                       want == SCOPE_WRITE   ? "write"
+			                       : want == SCOPE_ADMIN ? "admin"
+			                                             : "read");
+	}
+	switch (rt.id) {
+	case RT_LIVE:
+		return http_live(c, r);
+	case RT_READY:
+		return http_ready(c, r);
+	case RT_METRICS:
+		return http_metrics(c, r);
+	case RT_DASHBOARD:
+		return http_dashboard(c, r);
+	case RT_DATASETS:
+		return http_datasets(c, r);
+	case RT_UPLOAD:
+		return http_upload(c, r, rt.param, signed_url);
+	case RT_UPLOAD_URLS:
+		return http_upload_urls(c, r, rt.param);
+	case RT_RECORDS:
+	case RT_RECORD:
+		return http_records(c, r, rt.param, rt.param2);
+	case RT_TUS:
+	case RT_TUS_FILE:
+		return http_tus(c, r, method, rt.param);
+	case RT_JOBS:
+		return http_jobs(c, r);
+	case RT_JOB:
+		return http_job(c, r, rt.param);
+	case RT_CHUNKS:
+		return http_chunks(c, r, rt.param);
+	case RT_ERRORS:
+		return http_errors(c, r, rt.param);
+	case RT_EVENTS:
+		return http_events(c, r, rt.param);
+	case RT_RETRY:
+		return http_retry(c, r, rt.param);
+	case RT_CANCEL:
+		return http_cancel(c, r, rt.param);
+	case RT_ROLLBACK:
+		return http_rollback(c, r, rt.param);
+	default:
+		return http_send_error(c, r, 404, "NOT_FOUND", "no such route");
+	}
+}
+
+enum MHD_Result http_on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                const char *method, const char *version, const char *data,
+                                size_t *size, void **con_cls)
+{
+	http_srv *s = cls;
+	req *r = *con_cls;
+	(void)version;
+	if (!r) {
+		if (!(r = calloc(1, sizeof *r)))
+			return MHD_NO;
+		r->s = s;
+		r->fd = -1;
+		r->t0 = sl_now();
+		r->route = RT_NONE;
+		snprintf(r->method, sizeof r->method, "%s", method);
+		snprintf(r->path, sizeof r->path, "%s", url);
+		http_new_id('r', r->corr);
+		*con_cls = r;
+		return first_call(c, r, url, method);
+	}
+	if (r->status) {
+		*size = 0; /* answered already: drop any body */
+		return MHD_YES;
+	}
+	if (r->on_body) {
+		if (*size) {
+			r->on_body(r, data, *size);
+			*size = 0;
+			return MHD_YES;
+		}
+		return r->on_end(c, r);
+	}
+	*size = 0;
+	return MHD_YES;
+}
+
+void http_on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                       enum MHD_RequestTerminationCode toe)
+{
+	http_srv *s = cls;
+	req *r = *con_cls;
+	(void)c;
+	if (!r)
+		return;
+	bool ok = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
+	if (r->on_done)
+		r->on_done(r, ok);
+	http_metrics_count(s, r->route, r->status);
+	if (r->route != RT_NONE && r->status)
+		http_metrics_observe(s, r->route, sl_now() - r->t0);
+	http_log_request(s,
+	                 r->status >= 500 ? "error"
+	                 : ok             ? "info"
+	                                  : "warn",
+	                 ok                                              ? "request"
+	                 : toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? "request timed out"
+	                 : toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN ? "request cut by shutdown"
+	                                                                 : "request ended early",
+	                 r->method, r->path, r->status, r->corr, r->job, (sl_now() - r->t0) * 1000);
+	free(r);
+	*con_cls = NULL;
+}
