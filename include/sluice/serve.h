@@ -34,6 +34,14 @@ typedef struct sl_serve_opts {
 	unsigned slice_s;        /* a job yields after this long when others wait (0: 10 s) */
 	const char *secret;      /* signs upload URLs; NULL: SLUICE_SECRET, else DATA_DIR/secret */
 	unsigned url_ttl_s;      /* signed upload URLs are good this long by default (0: 3600) */
+	/* Limits against slow, idle and greedy clients (docs/serve.md, "Limits"). */
+	unsigned http_threads;   /* event-loop threads holding the connections (0: 2) */
+	unsigned pool_threads;   /* threads for blocking work off the loop (0: 4) */
+	uint64_t min_rate;       /* a body slower than this many bytes/s ... (0: 64 KiB/s) */
+	unsigned rate_window_s;  /* ... averaged over this window is dropped (0: 10 s) */
+	unsigned max_conn_per_client;    /* connections (requests behind a trusted proxy) per client address (0: 1000) */
+	unsigned max_uploads_per_client; /* upload bodies at once per client address (0: 1000) */
+	const char *trusted_proxy; /* IPv4 address of a reverse proxy whose X-Forwarded-For names the client */
 } sl_serve_opts;
 
 /* Run the service until SIGTERM or SIGINT (blocked in the calling thread

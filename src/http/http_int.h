@@ -63,6 +63,9 @@ typedef struct http_item {
 } http_item;
 
 #define HTTP_MAX_RUNNERS 16
+#define HTTP_MAX_POOL    64   /* threads that run blocking work off the event loop */
+#define HTTP_PARK_MS     250  /* a parked event stream looks for news this often */
+#define HTTP_CLIENTS     4096 /* client addresses tracked at once (per-client limits) */
 
 /* An upload answered 202 whose job row is not in the store yet: the
    acceptor thread (http_accept.c) records it there in the background, so
@@ -125,6 +128,24 @@ typedef struct http_srv {
 	atomic_int uploads_in_flight;
 
 	pthread_mutex_t log_mu; /* one log line at a time */
+
+	/* work off the event loop (http_pool.c); pool_mu guards these */
+	pthread_mutex_t pool_mu;
+	pthread_cond_t pool_cv, pool_idle_cv, tick_cv;
+	struct pool_task *pool_head, *pool_tail;
+	pthread_t pool_tid[HTTP_MAX_POOL];
+	unsigned npool;
+	bool pool_stop;
+	unsigned ndeferred;    /* connections suspended for a deferred handler */
+	struct parked *parked; /* event streams waiting for the next tick */
+	bool park_closed;
+	pthread_t ticker;
+	bool ticker_up;
+
+	/* per-client limits (http_limits.c), under cl_mu */
+	pthread_mutex_t cl_mu;
+	struct http_client *clients; /* HTTP_CLIENTS slots, open addressing */
+	atomic_uint_fast64_t slow_dropped, client_refused;
 
 	/* Kept read connections for job reads (http_job_load): a request
 	   takes one, reads, gives it back; at most HTTP_READERS are kept. */
@@ -252,6 +273,34 @@ enum MHD_Result http_on_request(void *cls, struct MHD_Connection *c, const char 
                                 size_t *size, void **con_cls);
 void http_on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                        enum MHD_RequestTerminationCode toe);
+
+/* http_pool.c: blocking work off the event loop (see there). */
+int http_pool_start(http_srv *s, unsigned n);
+/* Suspend c and run fn(c, r) on a pool thread; false (nothing done) when
+   the pool is stopping: run it inline or refuse. */
+bool http_pool_defer(http_srv *s, struct MHD_Connection *c, http_req *r,
+                     enum MHD_Result (*fn)(struct MHD_Connection *, http_req *));
+/* Run r->on_done(r, r->done_ok) and free r on a pool thread. */
+void http_pool_done(http_srv *s, http_req *r);
+/* An event stream with nothing to send: suspend c until the next tick.
+   false when stopping (end the stream instead). */
+bool http_pool_park(http_srv *s, struct MHD_Connection *c);
+void http_pool_quiesce(http_srv *s); /* resume everything suspended; wait for deferred handlers */
+void http_pool_stop(http_srv *s);
+
+/* http_limits.c: per-client limits and the body rate floor. */
+int http_limits_init(http_srv *s);
+void http_limits_free(http_srv *s);
+/* The client's address into r->client (X-Forwarded-For from the trusted proxy). */
+void http_client_address(struct MHD_Connection *c, http_req *r);
+/* Take one of the client's upload slots (false: it has --max-uploads-per-client)
+   / give it back; and the same for requests in flight behind a trusted proxy. */
+bool http_client_upload_take(http_srv *s, http_req *r);
+bool http_client_request_take(http_srv *s, http_req *r);
+void http_client_release(http_srv *s, http_req *r);
+/* A body piece of n bytes came: false when the body is slower than
+   --min-rate over the last --rate-window (drop the connection). */
+bool http_body_rate_ok(http_srv *s, http_req *r, size_t n);
 
 /* http_metrics.c: counters and histograms for /metrics. */
 void http_metrics_count(http_srv *s, int route, unsigned status);

@@ -453,9 +453,7 @@ enum MHD_Result http_errors(struct MHD_Connection *c, req *r, const char *id)
 	                        csv ? "text/csv; charset=utf-8" : "application/x-ndjson");
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, disp);
 	http_common_headers(resp, r);
-	ret = MHD_queue_response(c, 200, resp);
-	MHD_destroy_response(resp);
-	r->status = 200;
+	ret = http_queue(c, r, 200, resp);
 out:
 	if (f)
 		fclose(f);

@@ -160,22 +160,33 @@ enum MHD_Result http_metrics(struct MHD_Connection *c, http_req *r)
 				    "sluice_http_requests_total{route=\"%s\",status=\"%u\"} %llu\n",
 				    http_routes[i].name, statuses[k], (unsigned long long)v);
 		}
-	fprintf(f,
-	        "# HELP sluice_rows_loaded_total Rows loaded by the jobs this process ran.\n"
-	        "# TYPE sluice_rows_loaded_total counter\nsluice_rows_loaded_total %llu\n"
-	        "# HELP sluice_rows_rejected_total Rows rejected by the jobs this process ran.\n"
-	        "# TYPE sluice_rows_rejected_total counter\nsluice_rows_rejected_total %llu\n"
-	        "# HELP sluice_upload_bytes_total Upload body bytes received.\n"
-	        "# TYPE sluice_upload_bytes_total counter\nsluice_upload_bytes_total %llu\n"
-	        "# HELP sluice_uploads_total Uploads received in full.\n"
-	        "# TYPE sluice_uploads_total counter\nsluice_uploads_total %llu\n"
-	        "# HELP sluice_uploads_in_flight Upload bodies being received now.\n"
-	        "# TYPE sluice_uploads_in_flight gauge\nsluice_uploads_in_flight %d\n",
-	        (unsigned long long)atomic_load(&s->rows_loaded),
-	        (unsigned long long)atomic_load(&s->rows_rejected),
-	        (unsigned long long)atomic_load(&s->upload_bytes),
-	        (unsigned long long)atomic_load(&s->uploads_done),
-	        atomic_load(&s->uploads_in_flight));
+	fprintf(
+	    f,
+	    "# HELP sluice_rows_loaded_total Rows loaded by the jobs this process ran.\n"
+	    "# TYPE sluice_rows_loaded_total counter\nsluice_rows_loaded_total %llu\n"
+	    "# HELP sluice_rows_rejected_total Rows rejected by the jobs this process ran.\n"
+	    "# TYPE sluice_rows_rejected_total counter\nsluice_rows_rejected_total %llu\n"
+	    "# HELP sluice_upload_bytes_total Upload body bytes received.\n"
+	    "# TYPE sluice_upload_bytes_total counter\nsluice_upload_bytes_total %llu\n"
+	    "# HELP sluice_uploads_total Uploads received in full.\n"
+	    "# TYPE sluice_uploads_total counter\nsluice_uploads_total %llu\n"
+	    "# HELP sluice_http_slow_bodies_dropped_total Bodies dropped for coming slower than "
+	    "--min-rate.\n"
+	    "# TYPE sluice_http_slow_bodies_dropped_total counter\n"
+	    "sluice_http_slow_bodies_dropped_total %llu\n"
+	    "# HELP sluice_http_client_limit_refused_total Requests refused by a per-client "
+	    "limit.\n"
+	    "# TYPE sluice_http_client_limit_refused_total counter\n"
+	    "sluice_http_client_limit_refused_total %llu\n"
+	    "# HELP sluice_uploads_in_flight Upload bodies being received now.\n"
+	    "# TYPE sluice_uploads_in_flight gauge\nsluice_uploads_in_flight %d\n",
+	    (unsigned long long)atomic_load(&s->rows_loaded),
+	    (unsigned long long)atomic_load(&s->rows_rejected),
+	    (unsigned long long)atomic_load(&s->upload_bytes),
+	    (unsigned long long)atomic_load(&s->uploads_done),
+	    (unsigned long long)atomic_load(&s->slow_dropped),
+	    (unsigned long long)atomic_load(&s->client_refused),
+	    atomic_load(&s->uploads_in_flight));
 	pthread_mutex_lock(&s->mu);
 	size_t queued = s->qlen;
 	unsigned running = s->busy;

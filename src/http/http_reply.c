@@ -2,7 +2,7 @@
  * The helpers every route handler calls back into: answers (a buffer, an
  * empty body, a JSON error, the accepted-job body) with the headers every
  * answer carries, bodies written into a memory stream, request values,
- * ids and tokens, and the lower priority of bulk bodies. Nothing here calls
+ * ids and tokens. Nothing here calls
  * a handler or the router, so the handlers' files depend on this one and
  * it on none of them (the route table it reads for Allow is data).
  */
@@ -76,9 +76,22 @@ static enum MHD_Result queue(struct MHD_Connection *c, http_req *r, unsigned sta
 		if (status == 412)
 			MHD_add_response_header(resp, "Tus-Version", "1.0.0");
 	}
+	return http_queue(c, r, status, resp);
+}
+
+enum MHD_Result http_queue(struct MHD_Connection *c, http_req *r, unsigned status,
+                           struct MHD_Response *resp)
+{
+	r->status = status;
+	if (r->off_loop) {
+		if (r->held)
+			MHD_destroy_response(r->held); /* a second answer: the last wins */
+		r->held = resp;
+		r->held_status = status;
+		return MHD_YES;
+	}
 	enum MHD_Result ret = MHD_queue_response(c, status, resp);
 	MHD_destroy_response(resp);
-	r->status = status;
 	return ret;
 }
 
@@ -175,27 +188,6 @@ enum MHD_Result http_send_accepted(struct MHD_Connection *c, req *r, unsigned st
 	http_json_str(b.f, loc);
 	fputs("}\n", b.f);
 	return http_body_send(c, r, status, &b, "application/json", loc);
-}
-
-#define BULK_NICE 5
-
-void http_bulk_begin(http_req *r)
-{
-	pid_t tid = (pid_t)syscall(SYS_gettid);
-	errno = 0;
-	int now = getpriority(PRIO_PROCESS, (id_t)tid);
-	if (errno || setpriority(PRIO_PROCESS, (id_t)tid, now + BULK_NICE) != 0)
-		return;
-	r->bulk = true;
-	r->nice0 = now;
-}
-
-void http_bulk_end(http_req *r)
-{
-	if (!r->bulk)
-		return;
-	r->bulk = false;
-	setpriority(PRIO_PROCESS, (id_t)(pid_t)syscall(SYS_gettid), r->nice0);
 }
 
 int http_dataset_find(const http_srv *s, const char *name)

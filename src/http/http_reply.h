@@ -1,7 +1,7 @@
 /*
  * Private to src/http/: a request being answered and the helpers every
  * route handler calls back into (answers, bodies written into memory,
- * request values, ids, the bulk priority). Defined in http_reply.c, which
+ * request values, ids). Defined in http_reply.c, which
  * calls no handler: handlers depend on it, never the other way round.
  */
 #ifndef SLUICE_HTTP_REPLY_H
@@ -26,8 +26,6 @@ struct http_req {
 	char path[256]; /* for logs, cut */
 	char corr[HTTP_CORR_MAX + 1];
 	bool corr_given;         /* X-Correlation-Id came with the request */
-	bool bulk;               /* http_bulk_begin raised the thread's nice value */
-	int nice0;               /* the value before */
 	char job[SL_JOB_ID_LEN]; /* for the log line */
 	http_body_fn on_body;
 	http_end_fn on_end;
@@ -48,9 +46,33 @@ struct http_req {
 	unsigned fail_status; /* found while the body streamed in; answered at its end */
 	const char *fail_code;
 	char fail_msg[200];
+	/* the router's (http_router.c) */
+	const char *p1, *p2; /* the path's {name}/{id} and {key}, in path_buf */
+	char path_buf[512];
+	bool signed_url;     /* the upload carries a signature instead of a key */
+	char client[64];     /* the client's address (X-Forwarded-For from a trusted proxy) */
+	bool client_counted; /* holds one of the client's upload slots (http_limits.c) */
+	bool client_req;     /* counted in the client's requests (trusted proxy only) */
+	double win_t0;       /* the body's rate window: start, and bytes then */
+	uint64_t win_bytes0, body_bytes;
+	bool done_ok; /* for on_done, run off the loop */
+	/* Off the event loop (http_pool.c): a handler run by a pool thread keeps
+	   its answer here (queue_response is only safe from the loop thread); the
+	   router queues it when libmicrohttpd calls again after the resume. */
+	bool off_loop;
+	struct MHD_Response *held;
+	unsigned held_status;
+	bool held_no; /* the handler returned MHD_NO: close the connection */
+	struct MHD_Connection *conn;
+	http_req *next; /* in the pool's queue */
+	http_end_fn deferred;
 };
 
 /* Answers. Each sets r->status; the buffer is taken (freed by MHD). */
+/* Queue `resp` (taken) as the answer, or keep it for the loop thread when the
+   handler runs off the loop. Every answer goes through here. */
+enum MHD_Result http_queue(struct MHD_Connection *c, http_req *r, unsigned status,
+                           struct MHD_Response *resp);
 enum MHD_Result http_send_buf(struct MHD_Connection *c, http_req *r, unsigned status, char *buf,
                               size_t len, const char *ctype, const char *location);
 enum MHD_Result http_send_error(struct MHD_Connection *c, http_req *r, unsigned status,
@@ -79,14 +101,6 @@ const char *http_header(struct MHD_Connection *c, const char *name);
 bool http_valid_token(const char *p, size_t max, bool id);
 /* Index of dataset `name`, or -1. */
 int http_dataset_find(const http_srv *s, const char *name);
-/* Bulk bodies (uploads, tus PATCH) stream at a lower priority than the
-   short requests, so a status request on a machine busy receiving files
-   still answers at once. The thread's nice value goes up while the body
-   streams and back down after (where the OS lets a thread lower its nice
-   value again; else that connection's thread stays nicer, which only
-   delays requests on the same connection). */
-void http_bulk_begin(http_req *r);
-void http_bulk_end(http_req *r);
 /* A fresh id: prefix + 11 hex digits of ms + 6 random. */
 void http_new_id(char prefix, char *id);
 

@@ -109,6 +109,52 @@ static enum MHD_Result add_len(void *cls, enum MHD_ValueKind kind, const char *k
 	return MHD_YES;
 }
 
+/* The route's handler, method and key checked (on the loop, or on a pool
+   thread for a route marked RF_SLOW). */
+static enum MHD_Result dispatch(struct MHD_Connection *c, req *r)
+{
+	switch (r->route) {
+	case RT_LIVE:
+		return http_live(c, r);
+	case RT_READY:
+		return http_ready(c, r);
+	case RT_METRICS:
+		return http_metrics(c, r);
+	case RT_DASHBOARD:
+		return http_dashboard(c, r);
+	case RT_DATASETS:
+		return http_datasets(c, r);
+	case RT_UPLOAD:
+		return http_upload(c, r, r->p1, r->signed_url);
+	case RT_UPLOAD_URLS:
+		return http_upload_urls(c, r, r->p1);
+	case RT_RECORDS:
+	case RT_RECORD:
+		return http_records(c, r, r->p1, r->p2);
+	case RT_TUS:
+	case RT_TUS_FILE:
+		return http_tus(c, r, r->method, r->p1);
+	case RT_JOBS:
+		return http_jobs(c, r);
+	case RT_JOB:
+		return http_job(c, r, r->p1);
+	case RT_CHUNKS:
+		return http_chunks(c, r, r->p1);
+	case RT_ERRORS:
+		return http_errors(c, r, r->p1);
+	case RT_EVENTS:
+		return http_events(c, r, r->p1);
+	case RT_RETRY:
+		return http_retry(c, r, r->p1);
+	case RT_CANCEL:
+		return http_cancel(c, r, r->p1);
+	case RT_ROLLBACK:
+		return http_rollback(c, r, r->p1);
+	default:
+		return http_send_error(c, r, 404, "NOT_FOUND", "no such route");
+	}
+}
+
 static enum MHD_Result first_call(struct MHD_Connection *c, req *r, const char *url,
                                   const char *method)
 {
@@ -165,46 +211,32 @@ static enum MHD_Result first_call(struct MHD_Connection *c, req *r, const char *
 			                       : want == SCOPE_ADMIN ? "admin"
 			                                             : "read");
 	}
-	switch (rt.id) {
-	case RT_LIVE:
-		return http_live(c, r);
-	case RT_READY:
-		return http_ready(c, r);
-	case RT_METRICS:
-		return http_metrics(c, r);
-	case RT_DASHBOARD:
-		return http_dashboard(c, r);
-	case RT_DATASETS:
-		return http_datasets(c, r);
-	case RT_UPLOAD:
-		return http_upload(c, r, rt.param, signed_url);
-	case RT_UPLOAD_URLS:
-		return http_upload_urls(c, r, rt.param);
-	case RT_RECORDS:
-	case RT_RECORD:
-		return http_records(c, r, rt.param, rt.param2);
-	case RT_TUS:
-	case RT_TUS_FILE:
-		return http_tus(c, r, method, rt.param);
-	case RT_JOBS:
-		return http_jobs(c, r);
-	case RT_JOB:
-		return http_job(c, r, rt.param);
-	case RT_CHUNKS:
-		return http_chunks(c, r, rt.param);
-	case RT_ERRORS:
-		return http_errors(c, r, rt.param);
-	case RT_EVENTS:
-		return http_events(c, r, rt.param);
-	case RT_RETRY:
-		return http_retry(c, r, rt.param);
-	case RT_CANCEL:
-		return http_cancel(c, r, rt.param);
-	case RT_ROLLBACK:
-		return http_rollback(c, r, rt.param);
-	default:
-		return http_send_error(c, r, 404, "NOT_FOUND", "no such route");
-	}
+	/* the path's parameters outlive this call (a deferred handler reads them) */
+	snprintf(r->path_buf, sizeof r->path_buf, "%s", url);
+	route kept = match(r->path_buf);
+	r->p1 = kept.param;
+	r->p2 = kept.param2;
+	r->signed_url = signed_url;
+	/* uploads: one of the client's slots (behind a proxy, libmicrohttpd's
+	   per-address limit sees only the proxy) */
+	bool body = (rt.id == RT_UPLOAD && m == M_POST) || (rt.id == RT_TUS_FILE && m == M_PATCH);
+	if (s->o.trusted_proxy && !http_client_request_take(s, r))
+		return http_send_error(c, r, 429, "TOO_MANY_CONNECTIONS",
+		                       "%u requests from %s are in progress; try again later",
+		                       s->o.max_conn_per_client, r->client);
+	if (body && !http_client_upload_take(s, r))
+		return http_send_error(c, r, 429, "TOO_MANY_UPLOADS",
+		                       "%u uploads from %s are in progress; try again later",
+		                       s->o.max_uploads_per_client, r->client);
+	if ((http_routes[rt.id].flags & RF_SLOW) && http_pool_defer(s, c, r, dispatch))
+		return MHD_YES;
+	enum MHD_Result ret = dispatch(c, r);
+	/* a body streams in: a client silent for a whole rate window is
+	   dropped (http_limits.c checks the rate of the ones that send) */
+	if (r->on_body && !r->status)
+		MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT,
+		                          (unsigned)s->o.rate_window_s);
+	return ret;
 }
 
 enum MHD_Result http_on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -224,20 +256,40 @@ enum MHD_Result http_on_request(void *cls, struct MHD_Connection *c, const char 
 		snprintf(r->method, sizeof r->method, "%s", method);
 		snprintf(r->path, sizeof r->path, "%s", url);
 		http_new_id('r', r->corr);
+		http_client_address(c, r);
 		*con_cls = r;
 		return first_call(c, r, url, method);
 	}
+	/* the answer of a handler that ran off the loop */
+	if (r->held) {
+		struct MHD_Response *resp = r->held;
+		r->held = NULL;
+		enum MHD_Result ret = MHD_queue_response(c, r->held_status, resp);
+		MHD_destroy_response(resp);
+		return ret;
+	}
+	if (r->held_no)
+		return MHD_NO;
 	if (r->status) {
 		*size = 0; /* answered already: drop any body */
 		return MHD_YES;
 	}
 	if (r->on_body) {
 		if (*size) {
+			if (!http_body_rate_ok(s, r, *size))
+				return MHD_NO; /* too slow: drop the connection */
 			r->on_body(r, data, *size);
 			*size = 0;
 			return MHD_YES;
 		}
-		return r->on_end(c, r);
+		/* the body is complete: its end syncs and records, off the loop */
+		MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT,
+		                          (unsigned)s->o.timeout_s);
+		http_end_fn end = r->on_end;
+		r->on_body = NULL;
+		if (http_pool_defer(s, c, r, end))
+			return MHD_YES;
+		return end(c, r);
 	}
 	*size = 0;
 	return MHD_YES;
@@ -252,8 +304,11 @@ void http_on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	if (!r)
 		return;
 	bool ok = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
-	if (r->on_done)
-		r->on_done(r, ok);
+	http_client_release(s, r);
+	if (r->held) {
+		MHD_destroy_response(r->held);
+		r->held = NULL;
+	}
 	http_metrics_count(s, r->route, r->status);
 	if (r->route != RT_NONE && r->status)
 		http_metrics_observe(s, r->route, sl_now() - r->t0);
@@ -266,6 +321,12 @@ void http_on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	                 : toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN ? "request cut by shutdown"
 	                                                                 : "request ended early",
 	                 r->method, r->path, r->status, r->corr, r->job, (sl_now() - r->t0) * 1000);
-	free(r);
 	*con_cls = NULL;
+	/* on_done may sync a file (a tus upload cut mid-PATCH): off the loop */
+	if (r->on_done) {
+		r->done_ok = ok;
+		http_pool_done(s, r);
+		return;
+	}
+	free(r);
 }

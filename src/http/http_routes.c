@@ -9,7 +9,7 @@
 
 #include "http/http_routes.h"
 
-#define HTTP_ROUTE_ROW(id, pattern, m, sc) [id] = {pattern, m, sc},
+#define HTTP_ROUTE_ROW(id, pattern, m, sc, fl) [id] = {pattern, m, sc, fl},
 const http_route http_routes[RT_COUNT] = {HTTP_ROUTES(HTTP_ROUTE_ROW)};
 #undef HTTP_ROUTE_ROW
 

@@ -1,14 +1,15 @@
 /*
  * `sluice serve`: the HTTP API on libmicrohttpd (docs/serve.md).
  *
- * Threading: MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION.
- * Handlers block: they write upload bodies to disk (and fdatasync them),
- * open the SQLite store and read it, and dump rejected rows into a file.
- * With a thread per connection a slow disk or a busy database stalls only
- * the request that waits for it; a fixed pool would let a few such requests
- * hold every thread and starve /healthz and the status routes. The number
- * of threads is bounded by --max-connections (MHD_OPTION_CONNECTION_LIMIT),
- * and idle clients are dropped after MHD_OPTION_CONNECTION_TIMEOUT.
+ * Threading: libmicrohttpd's event loop (epoll) on --http-threads threads
+ * holds every connection, idle ones for the price of a descriptor and a
+ * little memory, up to --max-connections in all and --max-conn-per-client
+ * per address (MHD_OPTION_PER_IP_CONNECTION_LIMIT), idle ones dropped after
+ * --timeout. Nothing on the loop waits for a disk sync or the database's
+ * write lock: the end of a body, the routes marked RF_SLOW and the
+ * clean-up after a request run on the pool (http_pool.c), and accepted
+ * uploads are recorded by the acceptor thread (http_accept.c). A body
+ * slower than --min-rate over --rate-window is dropped (http_limits.c).
  *
  * This file starts and stops the server: options and their defaults, the
  * data directories, the schemas, the API keys, the worker and acceptor
@@ -31,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -160,12 +162,28 @@ static int parse_listen(const char *spec, struct sockaddr_in *sa)
 	return 0;
 }
 
+/* Every connection is a descriptor: let the process have as many as the
+   connection limit needs (up to the hard limit). */
+static void raise_fd_limit(http_srv *s)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)s->o.max_connections + 256;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < want)
+		http_log(
+		    s, "warn",
+		    "the open file limit is %llu: fewer connections than --max-connections %u fit",
+		    (unsigned long long)rl.rlim_cur, s->o.max_connections);
+}
+
 int sl_serve(const sl_serve_opts *o)
 {
 	int rc = 0;
 	http_srv *s = calloc(1, sizeof *s);
 	struct MHD_Daemon *d = NULL;
-	bool worker_up = false, locks = false;
+	bool worker_up = false, locks = false, pool_up = false;
 	char *data_real = NULL;
 	if (!s)
 		return SL_NOMEM;
@@ -177,7 +195,15 @@ int sl_serve(const sl_serve_opts *o)
 	pthread_cond_init(&s->pend_cv, NULL);
 	pthread_cond_init(&s->stored_cv, NULL);
 	pthread_mutex_init(&s->idem_mu, NULL);
+	pthread_mutex_init(&s->pool_mu, NULL);
+	pthread_cond_init(&s->pool_cv, NULL);
+	pthread_cond_init(&s->pool_idle_cv, NULL);
+	pthread_cond_init(&s->tick_cv, NULL);
 	locks = true;
+	if (http_limits_init(s) < 0) {
+		rc = SL_NOMEM;
+		goto out;
+	}
 	s->o = *o;
 	if (!s->o.db)
 		s->o.db = "sluice.db";
@@ -190,7 +216,19 @@ int sl_serve(const sl_serve_opts *o)
 	if (!s->o.max_uploads)
 		s->o.max_uploads = 8;
 	if (!s->o.max_connections)
-		s->o.max_connections = 256;
+		s->o.max_connections = 4096;
+	if (!s->o.http_threads)
+		s->o.http_threads = 2;
+	if (!s->o.pool_threads)
+		s->o.pool_threads = 4;
+	if (!s->o.min_rate)
+		s->o.min_rate = 64 * 1024;
+	if (!s->o.rate_window_s)
+		s->o.rate_window_s = 10;
+	if (!s->o.max_conn_per_client)
+		s->o.max_conn_per_client = 1000;
+	if (!s->o.max_uploads_per_client)
+		s->o.max_uploads_per_client = 1000;
 	if (!s->o.timeout_s)
 		s->o.timeout_s = 60;
 	if (!s->o.grace_s)
@@ -210,6 +248,12 @@ int sl_serve(const sl_serve_opts *o)
 	if (parse_listen(s->o.listen, &sa) < 0) {
 		http_log(s, "error", "--listen %s: not HOST:PORT with an IPv4 address",
 		         s->o.listen);
+		rc = SL_USAGE;
+		goto out;
+	}
+	struct in_addr proxy;
+	if (s->o.trusted_proxy && inet_pton(AF_INET, s->o.trusted_proxy, &proxy) != 1) {
+		http_log(s, "error", "--trusted-proxy %s: not an IPv4 address", s->o.trusted_proxy);
 		rc = SL_USAGE;
 		goto out;
 	}
@@ -267,15 +311,23 @@ int sl_serve(const sl_serve_opts *o)
 		goto out;
 	http_resume_unfinished(s);
 
-	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-	                         MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG,
-	                     0, NULL, NULL, http_on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
-	                     http_mhd_logger, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-	                     MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->o.max_connections,
-	                     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->o.timeout_s,
-	                     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_POOL,
-	                     MHD_OPTION_CONNECTION_MEMORY_INCREMENT, (size_t)(HTTP_CONN_POOL / 4),
-	                     MHD_OPTION_NOTIFY_COMPLETED, http_on_completed, s, MHD_OPTION_END);
+	if ((rc = http_pool_start(s, s->o.pool_threads)) < 0)
+		goto out;
+	pool_up = true;
+	raise_fd_limit(s);
+	/* Behind a trusted proxy every connection comes from the proxy: the
+	   per-client count is then of requests, by X-Forwarded-For (http_limits.c). */
+	unsigned per_ip = s->o.trusted_proxy ? 0 : s->o.max_conn_per_client;
+	d = MHD_start_daemon(
+	    MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL,
+	    NULL, http_on_request, s, MHD_OPTION_EXTERNAL_LOGGER, http_mhd_logger, s,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE,
+	    (unsigned)s->o.http_threads, MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned)s->o.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->o.timeout_s,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_POOL,
+	    MHD_OPTION_CONNECTION_MEMORY_INCREMENT, (size_t)(HTTP_CONN_POOL / 4),
+	    MHD_OPTION_NOTIFY_COMPLETED, http_on_completed, s, MHD_OPTION_END);
 	if (!d) {
 		http_log(s, "error",
 		         "cannot listen on %s (in use, or not an address of this machine)",
@@ -291,17 +343,23 @@ int sl_serve(const sl_serve_opts *o)
 		;
 	http_log(s, "info", "signal %d: no new connections; finishing the requests in progress",
 	         sig);
-	/* before MHD waits for the connection threads: an event stream would
-	   otherwise hold its thread until its job ends */
+	/* first: no new work is deferred or parked from now on, and event
+	   streams end; then nothing may stay suspended when the daemon stops */
 	atomic_store(&s->stopping, true);
 	MHD_socket lfd = MHD_quiesce_daemon(d);
+	http_pool_quiesce(s);
 	MHD_stop_daemon(d);
 	d = NULL;
 	if (lfd != MHD_INVALID_SOCKET)
 		close(lfd);
 out:
-	if (d)
+	if (d) {
+		atomic_store(&s->stopping, true);
+		http_pool_quiesce(s);
 		MHD_stop_daemon(d);
+	}
+	if (pool_up)
+		http_pool_stop(s); /* the on_done of the last requests; before the acceptor stops */
 	http_acceptor_stop(s);
 	if (worker_up && !http_workers_stop(s)) {
 		/* Each chunk commits in its own transaction: stopping now loses at
@@ -334,6 +392,11 @@ out:
 		for (size_t i = 0; i < s->nreaders; i++)
 			sl_reader_close(s->readers[i]);
 		pthread_mutex_destroy(&s->rd_mu);
+		pthread_cond_destroy(&s->pool_cv);
+		pthread_cond_destroy(&s->pool_idle_cv);
+		pthread_cond_destroy(&s->tick_cv);
+		pthread_mutex_destroy(&s->pool_mu);
+		http_limits_free(s);
 	}
 	free(s);
 	return rc;

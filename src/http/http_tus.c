@@ -819,7 +819,6 @@ static void patch_done(http_req *r, bool ok)
 	http_srv *s = r->s;
 	tus_patch *p = r->ext;
 	(void)ok;
-	http_bulk_end(r);
 	if (!p)
 		return;
 	if (p->fd >= 0 && !p->fail_status) {
@@ -933,7 +932,6 @@ static enum MHD_Result patch_begin(struct MHD_Connection *c, http_req *r, const 
 	r->on_body = patch_body;
 	r->on_end = patch_end;
 	r->on_done = patch_done;
-	http_bulk_begin(r);
 	return MHD_YES;
 fail:
 	patch_release(s, p);

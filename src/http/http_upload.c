@@ -40,7 +40,6 @@ static void upload_release(req *r)
 static void upload_done(http_req *r, bool ok)
 {
 	(void)ok;
-	http_bulk_end(r);
 	upload_release(r);
 	if (r->pp) {
 		MHD_destroy_post_processor(r->pp);
@@ -242,6 +241,5 @@ enum MHD_Result http_upload(struct MHD_Connection *c, req *r, const char *name, 
 	}
 	r->on_body = upload_data;
 	r->on_end = upload_end;
-	http_bulk_begin(r);
 	return MHD_YES;
 }

@@ -172,7 +172,7 @@ def server_routes(src):
             h = f.read()
     except OSError as ex:
         return None, "src/http/http_routes.h: %s" % ex
-    rows = re.findall(r'X\((RT_\w+),\s*"([^"]*)",\s*([^,]*),\s*([^)]*)\)', h)
+    rows = re.findall(r'X\((RT_\w+),\s*"([^"]*)",\s*([^,]*),\s*([^,)]*),\s*([^)]*)\)', h)
     if not rows:
         return None, "HTTP_ROUTES not found in src/http/http_routes.h"
     bits = {"M_GET": "get", "M_HEAD": "head", "M_POST": "post", "M_PATCH": "patch",
@@ -180,7 +180,7 @@ def server_routes(src):
     scopes = {"0": "none", "SCOPE_READ": "read", "SCOPE_WRITE": "write", "SCOPE_ADMIN": "admin"}
     out = {}
     try:
-        for rid, name, meth, scope in rows:
+        for rid, name, meth, scope, _flags in rows:
             if name == "other":
                 continue
             ms = {bits[x.strip()] for x in meth.split("|") if x.strip() != "0"}
