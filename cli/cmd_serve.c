@@ -17,7 +17,9 @@ static const char help[] =
 	"                    [--grace SECONDS] [--url-ttl SECONDS] [--http-threads N]\n"
 	"                    [--pool-threads N] [--min-rate SIZE] [--rate-window SECONDS]\n"
 	"                    [--max-conn-per-client N] [--max-uploads-per-client N]\n"
-	"                    [--trusted-proxy IPV4]\n"
+	"                    [--trusted-proxy IPV4] [--max-tus-pending N]\n"
+	"                    [--max-tus-pending-per-key N] [--max-tus-pending-bytes SIZE]\n"
+	"                    [--max-tus-pending-bytes-per-key SIZE]\n"
 	"\n"
 	"Run the HTTP API, the dashboard (GET /) and the ingest runners in one process:\n"
 	"every *.yaml in --schemas is a dataset; uploads are kept in --data-dir and\n"
@@ -34,16 +36,19 @@ static const char help[] =
 	"event-loop threads, --pool-threads 4 for blocking work; a body slower than\n"
 	"--min-rate 64K bytes/s over --rate-window 10 s is dropped; per client address\n"
 	"--max-conn-per-client 1000 connections and --max-uploads-per-client 1000\n"
-	"uploads; behind --trusted-proxy the address is the last of X-Forwarded-For.\n";
+	"uploads; behind --trusted-proxy the address is the last of X-Forwarded-For.\n"
+	"Unfinished tus uploads: --max-tus-pending 1000 (--max-tus-pending-per-key 100)\n"
+	"declaring --max-tus-pending-bytes 1T (--max-tus-pending-bytes-per-key 256G).\n";
 
 /* One setting, from the command line or the config file. */
 static int set_opt(sl_serve_opts *o, const char *name, const char *v)
 {
-	static const char *const sizes[] = {"min-free", "max-upload", "chunk-size", "min-rate"};
+	static const char *const sizes[] = {"min-free", "max-upload", "chunk-size", "min-rate",
+					    "max-tus-pending-bytes", "max-tus-pending-bytes-per-key"};
 	static const char *const nums[] = {"max-uploads", "max-connections", "timeout", "grace",
 					   "threads", "jobs", "slice", "url-ttl", "http-threads",
 					   "pool-threads", "rate-window", "max-conn-per-client",
-					   "max-uploads-per-client"};
+					   "max-uploads-per-client", "max-tus-pending", "max-tus-pending-per-key"};
 	uint64_t n = 0;
 	if (!strcmp(name, "db"))
 		o->db = v;
@@ -65,7 +70,8 @@ static int set_opt(sl_serve_opts *o, const char *name, const char *v)
 				continue;
 			if (cli_parse_size(v, &n) < 0 || !n)
 				return cli_usage_error("serve", "%s: '%s' is not a size like 64M or 1G", name, v);
-			uint64_t *dst[] = {&o->min_free, &o->max_upload, &o->chunk_size, &o->min_rate};
+			uint64_t *dst[] = {&o->min_free, &o->max_upload, &o->chunk_size, &o->min_rate,
+					   &o->max_tus_pending_bytes, &o->max_tus_pending_bytes_per_key};
 			*dst[i] = n;
 			return 0;
 		}
@@ -77,7 +83,7 @@ static int set_opt(sl_serve_opts *o, const char *name, const char *v)
 			unsigned *dst[] = {&o->max_uploads, &o->max_connections, &o->timeout_s, &o->grace_s,
 					   NULL, &o->jobs, &o->slice_s, &o->url_ttl_s, &o->http_threads,
 					   &o->pool_threads, &o->rate_window_s, &o->max_conn_per_client,
-					   &o->max_uploads_per_client};
+					   &o->max_uploads_per_client, &o->max_tus_pending, &o->max_tus_pending_per_key};
 			if (dst[i])
 				*dst[i] = (unsigned)n;
 			else
@@ -130,17 +136,19 @@ int cmd_serve(int argc, char **argv)
 	for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
 		if (cstrs[i])
 			*strs[i] = cstrs[i];
-	uint64_t *u64s[] = {&o.min_free, &o.max_upload, &o.chunk_size, &o.min_rate};
-	const uint64_t cu64s[] = {cli.min_free, cli.max_upload, cli.chunk_size, cli.min_rate};
+	uint64_t *u64s[] = {&o.min_free, &o.max_upload, &o.chunk_size, &o.min_rate, &o.max_tus_pending_bytes,
+			    &o.max_tus_pending_bytes_per_key};
+	const uint64_t cu64s[] = {cli.min_free, cli.max_upload, cli.chunk_size, cli.min_rate,
+				  cli.max_tus_pending_bytes, cli.max_tus_pending_bytes_per_key};
 	for (size_t i = 0; i < sizeof u64s / sizeof *u64s; i++)
 		if (cu64s[i])
 			*u64s[i] = cu64s[i];
 	unsigned *us[] = {&o.max_uploads, &o.max_connections, &o.timeout_s, &o.grace_s, &o.jobs, &o.slice_s, &o.url_ttl_s,
 			  &o.http_threads, &o.pool_threads, &o.rate_window_s, &o.max_conn_per_client,
-			  &o.max_uploads_per_client};
+			  &o.max_uploads_per_client, &o.max_tus_pending, &o.max_tus_pending_per_key};
 	const unsigned cus[] = {cli.max_uploads, cli.max_connections, cli.timeout_s, cli.grace_s, cli.jobs, cli.slice_s, cli.url_ttl_s,
 				cli.http_threads, cli.pool_threads, cli.rate_window_s, cli.max_conn_per_client,
-				cli.max_uploads_per_client};
+				cli.max_uploads_per_client, cli.max_tus_pending, cli.max_tus_pending_per_key};
 	for (size_t i = 0; i < sizeof us / sizeof *us; i++)
 		if (cus[i])
 			*us[i] = cus[i];

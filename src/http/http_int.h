@@ -48,6 +48,7 @@ typedef struct http_key {
 	char *key;
 	size_t len;
 	unsigned scopes;
+	char owner[17]; /* its fingerprint (hex XXH3): what it creates is its own */
 } http_key;
 
 /* A job waiting for a runner. Every queued job is in the store and
@@ -206,7 +207,9 @@ int http_resolve_job(http_srv *s, const char *id, char *job);
 /* http_keys.c: API keys. Parse KEY:SCOPE+SCOPE,... into s->keys (0, or
    SL_CONFIG / SL_NOMEM); the scopes of a presented key (0: unknown). */
 int http_keys_parse(http_srv *s, const char *spec);
-unsigned http_key_scopes(const http_srv *s, const char *tok);
+/* tok is n bytes, taken whole: a NUL or trailing bytes make it another
+   key. owner (17 bytes) gets the key's fingerprint, "" when unknown. */
+unsigned http_key_scopes(const http_srv *s, const char *tok, size_t n, char *owner);
 
 /* http_accept.c. A file received in full (a raw or multipart upload, a
    finished tus upload): take it (renamed into DATA_DIR/uploads/), give it

@@ -1,12 +1,16 @@
 /*
  * API keys: SLUICE_API_KEYS (KEY:SCOPE+SCOPE,...) parsed at start into
  * s->keys, and the scopes of a presented bearer token, compared in time
- * that does not depend on how much of a key was right.
+ * that does not depend on how much of a key was right. Each key has a
+ * fingerprint (XXH3 of the key, never the key itself) that marks what it
+ * created: tus uploads, idempotency keys.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <xxhash.h>
 
 #include "base/base.h"
 #include "http/http_reply.h"
@@ -50,6 +54,8 @@ int http_keys_parse(http_srv *s, const char *spec)
 		}
 		k->len = strlen(tok);
 		k->scopes = scopes;
+		snprintf(k->owner, sizeof k->owner, "%016llx",
+		         (unsigned long long)XXH3_64bits_withSeed(tok, k->len, 0x736c75696365ull));
 		s->nkeys++;
 	}
 	if (!s->nkeys)
@@ -62,10 +68,10 @@ out:
 /* The scopes of the presented key, 0 when it is unknown. Every key is
    compared over its whole length whatever the outcome, so the time taken
    does not tell how much of a key was right. */
-unsigned http_key_scopes(const http_srv *s, const char *tok)
+unsigned http_key_scopes(const http_srv *s, const char *tok, size_t n, char *owner)
 {
-	size_t n = strlen(tok);
 	unsigned found = 0;
+	owner[0] = 0;
 	for (size_t i = 0; i < s->nkeys; i++) {
 		const http_key *k = &s->keys[i];
 		unsigned char diff = (unsigned char)(n != k->len);
@@ -73,6 +79,8 @@ unsigned http_key_scopes(const http_srv *s, const char *tok)
 			diff |= (unsigned char)(k->key[j] ^ (j < n ? tok[j] : 0));
 		unsigned match = (unsigned)(diff == 0);
 		found |= k->scopes & (0u - match);
+		if (match)
+			memcpy(owner, k->owner, sizeof k->owner);
 	}
 	return found;
 }

@@ -100,6 +100,39 @@ static route match(char *path)
 	return rt;
 }
 
+/* For auth_whole: the nearest header name or value after `after`. */
+typedef struct next_ptr {
+	const char *after, *next;
+} next_ptr;
+
+static enum MHD_Result nearest(void *cls, enum MHD_ValueKind kind, const char *key,
+                               const char *value)
+{
+	next_ptr *np = cls;
+	(void)kind;
+	const char *ps[2] = {key, value};
+	for (int i = 0; i < 2; i++)
+		if (ps[i] && ps[i] > np->after && (!np->next || ps[i] < np->next))
+			np->next = ps[i];
+	return MHD_YES;
+}
+
+/* libmicrohttpd 0.9 cuts a header value at a NUL byte (its values are C
+   strings, parsed in place in the read buffer), so "Bearer KEY\0junk"
+   would read as KEY. The line's real end is told by where the next header
+   starts: after a value of n bytes come only its line end (CR LF, or LF,
+   turned into NULs), so the next header name starts 1 or 2 bytes past
+   the NUL; more means bytes hidden behind a NUL. For the last header the
+   byte after the NUL must be a line end too. */
+static bool auth_whole(struct MHD_Connection *c, const char *v, size_t n)
+{
+	next_ptr np = {v, NULL};
+	MHD_get_connection_values(c, MHD_HEADER_KIND, nearest, &np);
+	if (np.next)
+		return np.next - (v + n) <= 2;
+	return v[n + 1] == 0 || v[n + 1] == '\n' || v[n + 1] == '\r';
+}
+
 static enum MHD_Result add_len(void *cls, enum MHD_ValueKind kind, const char *key,
                                const char *value)
 {
@@ -197,10 +230,17 @@ static enum MHD_Result first_call(struct MHD_Connection *c, req *r, const char *
 	/* a signed upload URL stands in for the key (http_sign.c) */
 	bool signed_url = rt.id == RT_UPLOAD && http_arg(c, "signature");
 	if (s->nkeys && want && !signed_url && m != M_OPTIONS) {
-		const char *auth = http_header(c, MHD_HTTP_HEADER_AUTHORIZATION);
+		/* with its length: a NUL inside would cut a C string short */
+		const char *auth = NULL;
+		size_t alen = 0;
 		unsigned have = 0;
-		if (auth && !strncasecmp(auth, "Bearer ", 7) && strlen(auth + 7) <= 256)
-			have = http_key_scopes(s, auth + 7);
+		if (MHD_lookup_connection_value_n(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION,
+		                                  strlen(MHD_HTTP_HEADER_AUTHORIZATION), &auth,
+		                                  &alen) != MHD_YES)
+			auth = NULL;
+		if (auth && alen > 7 && !strncasecmp(auth, "Bearer ", 7) && alen - 7 <= 256 &&
+		    auth_whole(c, auth, alen))
+			have = http_key_scopes(s, auth + 7, alen - 7, r->owner);
 		if (!have)
 			return http_send_error(c, r, 401, "UNAUTHORIZED",
 			                       "an API key is required: Authorization: Bearer KEY");

@@ -229,6 +229,14 @@ int sl_serve(const sl_serve_opts *o)
 		s->o.max_conn_per_client = 1000;
 	if (!s->o.max_uploads_per_client)
 		s->o.max_uploads_per_client = 1000;
+	if (!s->o.max_tus_pending)
+		s->o.max_tus_pending = 1000;
+	if (!s->o.max_tus_pending_per_key)
+		s->o.max_tus_pending_per_key = 100;
+	if (!s->o.max_tus_pending_bytes)
+		s->o.max_tus_pending_bytes = 1ull << 40;
+	if (!s->o.max_tus_pending_bytes_per_key)
+		s->o.max_tus_pending_bytes_per_key = 256ull << 30;
 	if (!s->o.timeout_s)
 		s->o.timeout_s = 60;
 	if (!s->o.grace_s)

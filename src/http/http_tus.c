@@ -63,6 +63,7 @@ typedef struct tus_info {
 	char corr[HTTP_CORR_MAX + 1];
 	int64_t created_ms;
 	char job[SL_JOB_ID_LEN];        /* "" until the upload is complete */
+	char owner[17];                 /* the creating API key's fingerprint; "" none */
 } tus_info;
 
 /* A PATCH in progress (r->ext). */
@@ -270,9 +271,10 @@ static int info_write(const http_srv *s, const char *id, const tus_info *in)
 {
 	char tmp[4096], path[4096], text[TUS_INFO_MAX];
 	int len = snprintf(text, sizeof text,
-			   "sluice-tus 1\nlength %llu\ndataset %s\nfilename %s\ncorr %s\ncreated %lld\njob %s\n",
+			   "sluice-tus 1\nlength %llu\ndataset %s\nfilename %s\ncorr %s\ncreated %lld\njob %s\nowner %s\n",
 			   (unsigned long long)in->length, in->dataset, in->filename[0] ? in->filename : "-",
-			   in->corr[0] ? in->corr : "-", (long long)in->created_ms, in->job[0] ? in->job : "-");
+			   in->corr[0] ? in->corr : "-", (long long)in->created_ms, in->job[0] ? in->job : "-",
+			   in->owner[0] ? in->owner : "-");
 	if (len < 0 || (size_t)len >= sizeof text)
 		return -1;
 	snprintf(tmp, sizeof tmp, "%s/%s.info.XXXXXX", s->tus_dir, id);
@@ -350,8 +352,19 @@ static int info_read(const http_srv *s, const char *id, tus_info *in)
 			in->created_ms = strtoll(v, NULL, 10);
 		else if (!strcmp(line, "job") && !none && http_valid_token(v, SL_JOB_ID_LEN - 1, true))
 			snprintf(in->job, sizeof in->job, "%s", v);
+		else if (!strcmp(line, "owner") && !none && http_valid_token(v, sizeof in->owner - 1, true))
+			snprintf(in->owner, sizeof in->owner, "%s", v);
 	}
 	return have_len && in->dataset[0] ? 0 : -1;
+}
+
+/* info_read for a request: an upload of another API key is "no such upload"
+   (an upload made without keys, or before uploads had owners, is anyone's). */
+static int info_owned(const http_req *r, const char *id, tus_info *in)
+{
+	if (info_read(r->s, id, in) != 0)
+		return -1;
+	return in->owner[0] && strcmp(in->owner, r->owner) ? -1 : 0;
 }
 
 /* The dataset an info names: its index, or -1 when it is not loaded (now). */
@@ -482,6 +495,73 @@ static void sweep(http_srv *s)
 
 /* --- creation ----------------------------------------------------------------------------------- */
 
+static pthread_mutex_t create_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* Pending uploads (created, not complete): a readdir of DATA_DIR/tus/ and
+   their info files. The directory holds only live uploads (sweep), and
+   creation runs off the event loop (RF_SLOW), so a pass is cheap enough
+   for the few creations a client makes. */
+static void pending_counts(http_srv *s, const char *owner, uint64_t *n_all, uint64_t *b_all,
+                           uint64_t *n_key, uint64_t *b_key)
+{
+	*n_all = *b_all = *n_key = *b_key = 0;
+	DIR *d = opendir(s->tus_dir);
+	if (!d)
+		return;
+	for (struct dirent *e; (e = readdir(d));) {
+		char id[SL_JOB_ID_LEN];
+		const char *dot = strchr(e->d_name, '.');
+		size_t il = dot ? (size_t)(dot - e->d_name) : 0;
+		if (!dot || strcmp(dot, ".info") || il >= sizeof id)
+			continue;
+		memcpy(id, e->d_name, il);
+		id[il] = 0;
+		tus_info in;
+		if (!valid_id(id) || info_read(s, id, &in) != 0 || in.job[0])
+			continue;
+		(*n_all)++;
+		*b_all += in.length;
+		if (!strcmp(in.owner, owner)) {
+			(*n_key)++;
+			*b_key += in.length;
+		}
+	}
+	closedir(d);
+}
+
+/* true when one more upload of `length` bytes would pass a cap (*sent: the
+   429 for a count, the 507 for declared bytes). */
+static bool over_caps(struct MHD_Connection *c, http_req *r, uint64_t length, enum MHD_Result *sent)
+{
+	http_srv *s = r->s;
+	uint64_t n_all, b_all, n_key, b_key;
+	pending_counts(s, r->owner, &n_all, &b_all, &n_key, &b_key);
+	const char *who = r->owner[0] ? "this API key" : "this server";
+	if (n_all >= s->o.max_tus_pending || n_key >= s->o.max_tus_pending_per_key) {
+		bool all = n_all >= s->o.max_tus_pending;
+		atomic_fetch_add(&s->client_refused, 1);
+		*sent = http_send_error(c, r, 429, "TOO_MANY_PENDING_UPLOADS",
+		                        "%s has %llu unfinished tus uploads, the limit; finish or DELETE one",
+		                        all ? "this server" : who,
+		                        (unsigned long long)(all ? n_all : n_key));
+		return true;
+	}
+	if (b_all + length > s->o.max_tus_pending_bytes ||
+	    b_key + length > s->o.max_tus_pending_bytes_per_key) {
+		bool all = b_all + length > s->o.max_tus_pending_bytes;
+		atomic_fetch_add(&s->client_refused, 1);
+		*sent = http_send_error(c, r, 507, "PENDING_BYTES_LIMIT",
+		                        "%s has %llu bytes declared by unfinished tus uploads; %llu more "
+		                        "would pass the limit of %llu",
+		                        all ? "this server" : who,
+		                        (unsigned long long)(all ? b_all : b_key), (unsigned long long)length,
+		                        (unsigned long long)(all ? s->o.max_tus_pending_bytes
+		                                                 : s->o.max_tus_pending_bytes_per_key));
+		return true;
+	}
+	return false;
+}
+
 static enum MHD_Result tus_create(struct MHD_Connection *c, http_req *r)
 {
 	http_srv *s = r->s;
@@ -513,6 +593,15 @@ static enum MHD_Result tus_create(struct MHD_Connection *c, http_req *r)
 		return http_send_error(c, r, 404, "NOT_FOUND", "no dataset with that name");
 	b64_encode((const unsigned char *)dsname, strlen(dsname), in.dataset);
 	sweep(s);
+	snprintf(in.owner, sizeof in.owner, "%s", r->owner);
+	/* the caps on pending uploads: checked and taken under one lock, so two
+	   creations at once cannot both squeeze under them */
+	pthread_mutex_lock(&create_mu);
+	enum MHD_Result capped;
+	if (over_caps(c, r, in.length, &capped)) {
+		pthread_mutex_unlock(&create_mu);
+		return capped;
+	}
 
 	char id[SL_JOB_ID_LEN], part[4096];
 	int fd = -1;
@@ -524,6 +613,7 @@ static enum MHD_Result tus_create(struct MHD_Connection *c, http_req *r)
 			break;
 	}
 	if (fd < 0) {
+		pthread_mutex_unlock(&create_mu);
 		http_log(s, "error", "tus: cannot create an upload file in %s: %s", s->tus_dir, strerror(errno));
 		return http_send_error(c, r, 503, "IO_WRITE", "cannot store the upload");
 	}
@@ -533,7 +623,9 @@ static enum MHD_Result tus_create(struct MHD_Connection *c, http_req *r)
 		snprintf(r->corr, sizeof r->corr, "%s", id);
 	snprintf(in.corr, sizeof in.corr, "%s", r->corr);
 	in.created_ms = sl_now_ms();
-	if (info_write(s, id, &in) != 0) {
+	int wr = info_write(s, id, &in);
+	pthread_mutex_unlock(&create_mu);
+	if (wr != 0) {
 		int e = errno;
 		unlink(part);
 		http_log(s, "error", "tus: cannot write the state of upload %s: %s", id, strerror(e));
@@ -612,7 +704,7 @@ static enum MHD_Result tus_head(struct MHD_Connection *c, http_req *r, const cha
 	http_srv *s = r->s;
 	tus_info in;
 	char part[4096], dsname[TUS_DATASET_MAX + 1];
-	if (info_read(s, id, &in) != 0)
+	if (info_owned(r, id, &in) != 0)
 		return http_send_error(c, r, 404, "NOT_FOUND", "no upload with that id");
 	if (!r->corr_given && in.corr[0])
 		snprintf(r->corr, sizeof r->corr, "%s", in.corr);
@@ -659,7 +751,7 @@ static enum MHD_Result tus_delete(struct MHD_Connection *c, http_req *r, const c
 	http_srv *s = r->s;
 	tus_info in;
 	char part[4096], info[4096];
-	if (info_read(s, id, &in) != 0)
+	if (info_owned(r, id, &in) != 0)
 		return http_send_error(c, r, 404, "NOT_FOUND", "no upload with that id");
 	if (!r->corr_given && in.corr[0])
 		snprintf(r->corr, sizeof r->corr, "%s", in.corr);
@@ -874,7 +966,7 @@ static enum MHD_Result patch_begin(struct MHD_Connection *c, http_req *r, const 
 		ret = http_send_error(c, r, st, st == 400 ? "CHECKSUM_ALGORITHM" : "NOMEM", "%s", p->fail_msg);
 		goto fail;
 	}
-	if (info_read(s, id, &p->in) != 0) {
+	if (info_owned(r, id, &p->in) != 0) {
 		ret = http_send_error(c, r, 404, "NOT_FOUND", "no upload with that id");
 		goto fail;
 	}

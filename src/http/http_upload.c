@@ -158,7 +158,8 @@ static enum MHD_Result upload_end(struct MHD_Connection *c, http_req *r)
 	if (r->nonce[0])
 		snprintf(idem, sizeof idem, "url:%s", r->nonce);
 	else if (r->idem[0])
-		snprintf(idem, sizeof idem, "key:%s", r->idem);
+		/* scoped to the API key: another key's same Idempotency-Key is another upload */
+		snprintf(idem, sizeof idem, "key:%s%s%s", r->owner, r->owner[0] ? "/" : "", r->idem);
 	else
 		idem[0] = 0;
 	unsigned st = http_accept_file(s, r->ds, r->part, r->bytes, XXH3_64bits_digest(r->xx), idem,

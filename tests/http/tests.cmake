@@ -12,3 +12,4 @@ add_test(NAME http_lifecycle COMMAND bash ${CMAKE_SOURCE_DIR}/tests/http/test_li
 set_tests_properties(http_lifecycle PROPERTIES LABELS "threads" TIMEOUT 600)
 include(${CMAKE_CURRENT_LIST_DIR}/layers.cmake OPTIONAL)
 include(${CMAKE_CURRENT_LIST_DIR}/limits.cmake OPTIONAL)
+include(${CMAKE_CURRENT_LIST_DIR}/owners.cmake OPTIONAL)
