@@ -19,7 +19,7 @@ static const char help[] =
 	"                    [--max-conn-per-client N] [--max-uploads-per-client N]\n"
 	"                    [--trusted-proxy IPV4] [--max-tus-pending N]\n"
 	"                    [--max-tus-pending-per-key N] [--max-tus-pending-bytes SIZE]\n"
-	"                    [--max-tus-pending-bytes-per-key SIZE]\n"
+	"                    [--max-tus-pending-bytes-per-key SIZE] [--public-url URL]\n"
 	"\n"
 	"Run the HTTP API, the dashboard (GET /) and the ingest runners in one process:\n"
 	"every *.yaml in --schemas is a dataset; uploads are kept in --data-dir and\n"
@@ -32,7 +32,8 @@ static const char help[] =
 	"options on the command line win. Logs are JSON lines on stderr. SIGTERM or\n"
 	"SIGINT stops it. Defaults: --min-free 1G (for /healthz/ready), --max-upload\n"
 	"64G, --max-uploads 8, --max-connections 4096, --timeout 60, --grace 30,\n"
-	"--url-ttl 3600 (signed upload URLs). Limits (docs/serve.md): --http-threads 2\n"
+	"--url-ttl 3600 (signed upload URLs, whose host is --public-url, e.g.\n"
+	"https://sluice.example.com; without it their url is a path). Limits (docs/serve.md): --http-threads 2\n"
 	"event-loop threads, --pool-threads 4 for blocking work; a body slower than\n"
 	"--min-rate 64K bytes/s over --rate-window 10 s is dropped; per client address\n"
 	"--max-conn-per-client 1000 connections and --max-uploads-per-client 1000\n"
@@ -64,6 +65,8 @@ static int set_opt(sl_serve_opts *o, const char *name, const char *v)
 		o->secret = v;
 	else if (!strcmp(name, "trusted-proxy"))
 		o->trusted_proxy = v;
+	else if (!strcmp(name, "public-url"))
+		o->public_url = v;
 	else {
 		for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
 			if (strcmp(name, sizes[i]))
@@ -130,9 +133,9 @@ int cmd_serve(int argc, char **argv)
 	}
 	/* the command line wins over the file */
 	const char **strs[] = {&o.db, &o.schemas_dir, &o.data_dir, &o.listen, &o.api_keys, &o.secret,
-			       &o.trusted_proxy};
+			       &o.trusted_proxy, &o.public_url};
 	const char *const cstrs[] = {cli.db, cli.schemas_dir, cli.data_dir, cli.listen, cli.api_keys, cli.secret,
-				     cli.trusted_proxy};
+				     cli.trusted_proxy, cli.public_url};
 	for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
 		if (cstrs[i])
 			*strs[i] = cstrs[i];

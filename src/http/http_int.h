@@ -274,6 +274,7 @@ int http_sign_check(struct MHD_Connection *c, http_req *r, const char *dataset,
 enum MHD_Result http_on_request(void *cls, struct MHD_Connection *c, const char *url,
                                 const char *method, const char *version, const char *data,
                                 size_t *size, void **con_cls);
+void *http_on_uri(void *cls, const char *uri, struct MHD_Connection *c);
 void http_on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                        enum MHD_RequestTerminationCode toe);
 

@@ -49,8 +49,11 @@ struct http_req {
 	/* the router's (http_router.c) */
 	const char *p1, *p2; /* the path's {name}/{id} and {key}, in path_buf */
 	char path_buf[512];
-	bool signed_url;     /* the upload carries a signature instead of a key */
-	char owner[17];      /* the API key's fingerprint; "" without keys */
+	bool signed_url; /* the upload carries a signature instead of a key */
+	char owner[17];
+	bool started;        /* the access handler's first call was made */
+	char raw_uri[4096];  /* the target as sent (http_on_uri) */
+	bool raw_too_long;   /* the API key's fingerprint; "" without keys */
 	char client[64];     /* the client's address (X-Forwarded-For from a trusted proxy) */
 	bool client_counted; /* holds one of the client's upload slots (http_limits.c) */
 	bool client_req;     /* counted in the client's requests (trusted proxy only) */

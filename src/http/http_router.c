@@ -188,8 +188,128 @@ static enum MHD_Result dispatch(struct MHD_Connection *c, req *r)
 	}
 }
 
+static req *new_req(http_srv *s)
+{
+	req *r = calloc(1, sizeof *r);
+	if (!r)
+		return NULL;
+	r->s = s;
+	r->fd = -1;
+	r->t0 = sl_now();
+	r->route = RT_NONE;
+	http_new_id('r', r->corr);
+	return r;
+}
+
+/* MHD_OPTION_URI_LOG_CALLBACK: the request line's target as it came, before
+   libmicrohttpd decodes it (a %00 would end the decoded path early). The
+   request starts here; its first call of the access handler follows. */
+void *http_on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	(void)c;
+	req *r = new_req(cls);
+	if (r) {
+		size_t n = strlen(uri);
+		r->raw_too_long = n >= sizeof r->raw_uri;
+		memcpy(r->raw_uri, uri, r->raw_too_long ? sizeof r->raw_uri - 1 : n);
+	}
+	return r;
+}
+
+static bool has_body(struct MHD_Connection *c)
+{
+	const char *cl = http_header(c, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	return http_header(c, MHD_HTTP_HEADER_TRANSFER_ENCODING) || (cl && strcmp(cl, "0"));
+}
+
+static int hexval(char ch)
+{
+	return ch >= '0' && ch <= '9'   ? ch - '0'
+	       : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+	       : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+	                                : -1;
+}
+
+/* A control byte (below 0x20, or DEL), raw or percent-encoded, in the path
+   or in a query parameter's name: never a route, never a parameter. */
+static bool raw_target_bad(const char *u)
+{
+	bool in_query = false, in_name = true;
+	for (const char *p = u; *p; p++) {
+		unsigned ch = (unsigned char)*p;
+		if (ch == '%' && hexval(p[1]) >= 0 && hexval(p[2]) >= 0)
+			ch = (unsigned)(hexval(p[1]) * 16 + hexval(p[2]));
+		else if (ch == '?' && !in_query) {
+			in_query = true;
+			continue;
+		}
+		if (in_query && *p == '&') {
+			in_name = true;
+			continue;
+		}
+		if (in_query && *p == '=') {
+			in_name = false;
+			continue;
+		}
+		if ((ch < 0x20 || ch == 0x7f) && (!in_query || in_name))
+			return true;
+		if (*p == '%' && hexval(p[1]) >= 0 && hexval(p[2]) >= 0)
+			p += 2;
+	}
+	return false;
+}
+
+typedef struct cl_seen {
+	const char *first;
+	unsigned n;
+	bool differ;
+} cl_seen;
+
+static enum MHD_Result count_cl(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *value)
+{
+	cl_seen *cs = cls;
+	(void)kind;
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH))
+		return MHD_YES;
+	if (cs->n++ && strcmp(cs->first, value ? value : ""))
+		cs->differ = true;
+	if (cs->n == 1)
+		cs->first = value ? value : "";
+	return MHD_YES;
+}
+
+/* What RFC 9112 wants refused before routing: 400 for a target with a
+   control byte, HTTP/1.1 without Host, Content-Length headers that differ;
+   501 for a transfer coding other than chunked. */
+static enum MHD_Result framing_check(struct MHD_Connection *c, req *r, const char *version,
+                                     bool *refused)
+{
+	*refused = true;
+	if (r->raw_too_long)
+		return http_send_error(c, r, 414, "URI_TOO_LONG", "the request target is too long");
+	if (raw_target_bad(r->raw_uri))
+		return http_send_error(c, r, 400, "BAD_REQUEST",
+		                       "a control character (or %%00) in the path or a query name");
+	if (version && !strcmp(version, MHD_HTTP_VERSION_1_1) &&
+	    !http_header(c, MHD_HTTP_HEADER_HOST))
+		return http_send_error(c, r, 400, "BAD_REQUEST", "HTTP/1.1 requires a Host header");
+	cl_seen cs = {NULL, 0, false};
+	MHD_get_connection_values(c, MHD_HEADER_KIND, count_cl, &cs);
+	if (cs.differ)
+		return http_send_error(c, r, 400, "BAD_REQUEST",
+		                       "Content-Length headers that differ");
+	const char *te = http_header(c, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+	if (te && strcasecmp(te, "chunked"))
+		return http_send_error(c, r, 501, "NOT_IMPLEMENTED",
+		                       "Transfer-Encoding %s: only chunked is implemented",
+		                       strlen(te) < 40 ? te : "(long)");
+	*refused = false;
+	return MHD_YES;
+}
+
 static enum MHD_Result first_call(struct MHD_Connection *c, req *r, const char *url,
-                                  const char *method)
+                                  const char *method, const char *version, bool *deferred)
 {
 	http_srv *s = r->s;
 	char path[512];
@@ -204,6 +324,10 @@ static enum MHD_Result first_call(struct MHD_Connection *c, req *r, const char *
 		                       HTTP_HEADERS_MAX);
 	if (strlen(url) >= sizeof path)
 		return http_send_error(c, r, 414, "URI_TOO_LONG", "the path is too long");
+	bool refused;
+	enum MHD_Result fr = framing_check(c, r, version, &refused);
+	if (refused)
+		return fr;
 	snprintf(path, sizeof path, "%s", url);
 	route rt = match(path);
 	r->route = rt.id;
@@ -268,8 +392,14 @@ static enum MHD_Result first_call(struct MHD_Connection *c, req *r, const char *
 		return http_send_error(c, r, 429, "TOO_MANY_UPLOADS",
 		                       "%u uploads from %s are in progress; try again later",
 		                       s->o.max_uploads_per_client, r->client);
-	if ((http_routes[rt.id].flags & RF_SLOW) && http_pool_defer(s, c, r, dispatch))
-		return MHD_YES;
+	if (http_routes[rt.id].flags & RF_SLOW) {
+		r->off_loop = false; /* the pool thread sets it */
+		if (http_pool_defer(s, c, r, dispatch)) {
+			*deferred = true;
+			return MHD_YES;
+		}
+		r->off_loop = true;
+	}
 	enum MHD_Result ret = dispatch(c, r);
 	/* a body streams in: a client silent for a whole rate window is
 	   dropped (http_limits.c checks the rate of the ones that send) */
@@ -286,19 +416,32 @@ enum MHD_Result http_on_request(void *cls, struct MHD_Connection *c, const char 
 	http_srv *s = cls;
 	req *r = *con_cls;
 	(void)version;
-	if (!r) {
-		if (!(r = calloc(1, sizeof *r)))
+	if (!r || !r->started) {
+		if (!r && !(r = new_req(s)))
 			return MHD_NO;
-		r->s = s;
-		r->fd = -1;
-		r->t0 = sl_now();
-		r->route = RT_NONE;
+		*con_cls = r;
+		r->started = true;
 		snprintf(r->method, sizeof r->method, "%s", method);
 		snprintf(r->path, sizeof r->path, "%s", url);
-		http_new_id('r', r->corr);
 		http_client_address(c, r);
-		*con_cls = r;
-		return first_call(c, r, url, method);
+		/* Answers made now are held and queued at the next call, once
+		   libmicrohttpd has the whole request: queued now, it would stop
+		   reading the connection (no keep-alive, no pipelining). A request
+		   refused before a body it carries is answered at once (and the
+		   connection closed): its body is not worth reading. */
+		r->off_loop = true;
+		bool deferred = false;
+		enum MHD_Result ret = first_call(c, r, url, method, version, &deferred);
+		if (deferred)
+			return MHD_YES; /* r is the pool's now */
+		r->off_loop = false;
+		if (ret != MHD_YES || !r->held || !has_body(c))
+			return ret;
+		struct MHD_Response *resp = r->held;
+		r->held = NULL;
+		ret = MHD_queue_response(c, r->held_status, resp);
+		MHD_destroy_response(resp);
+		return ret;
 	}
 	/* the answer of a handler that ran off the loop */
 	if (r->held) {

@@ -265,6 +265,14 @@ int sl_serve(const sl_serve_opts *o)
 		rc = SL_USAGE;
 		goto out;
 	}
+	if (s->o.public_url &&
+	    ((strncmp(s->o.public_url, "http://", 7) && strncmp(s->o.public_url, "https://", 8)) ||
+	     strpbrk(s->o.public_url, "?# \t\r\n") || strlen(s->o.public_url) > 512)) {
+		http_log(s, "error", "--public-url %s: not http(s)://HOST[:PORT][/PREFIX]",
+		         s->o.public_url);
+		rc = SL_USAGE;
+		goto out;
+	}
 	const char *keys = o->api_keys ? o->api_keys : getenv("SLUICE_API_KEYS");
 	if (keys && keys[0]) {
 		if ((rc = http_keys_parse(s, keys)) < 0) {
@@ -335,7 +343,8 @@ int sl_serve(const sl_serve_opts *o)
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->o.timeout_s,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_POOL,
 	    MHD_OPTION_CONNECTION_MEMORY_INCREMENT, (size_t)(HTTP_CONN_POOL / 4),
-	    MHD_OPTION_NOTIFY_COMPLETED, http_on_completed, s, MHD_OPTION_END);
+	    MHD_OPTION_NOTIFY_COMPLETED, http_on_completed, s, MHD_OPTION_URI_LOG_CALLBACK,
+	    http_on_uri, s, MHD_OPTION_END);
 	if (!d) {
 		http_log(s, "error",
 		         "cannot listen on %s (in use, or not an address of this machine)",

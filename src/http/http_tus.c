@@ -190,8 +190,13 @@ static const char *parse_metadata(const char *h, char *ds, char *fname_b64)
 			if ((unsigned char)*k < 0x21 || (unsigned char)*k > 0x7e)
 				return "Upload-Metadata: a key is not printable ASCII";
 		bool is_ds = !strcmp(pair, "dataset"), is_fn = !strcmp(pair, "filename");
-		if (!is_ds && !is_fn)
+		if (!is_ds && !is_fn) {
+			/* not ours to read, but the header must be well-formed: base64 */
+			unsigned char skip[TUS_META_MAX];
+			if (val && b64_decode(val, strlen(val), skip, sizeof skip) < 0)
+				return "Upload-Metadata: a value is not base64";
 			continue;
+		}
 		if ((is_ds && have_ds) || (is_fn && have_fn))
 			return "Upload-Metadata: a key is given twice";
 		unsigned char dec[TUS_FILENAME_MAX + 1];

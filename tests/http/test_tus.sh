@@ -209,7 +209,7 @@ for p in "/v1/tus/..%2f..%2fetc" "/v1/tus/..%2f..%2fetc%2fpasswd" "/v1/tus/%2e%2
 		else
 			st=$(code $m "$B$p" --path-as-is "${TR[@]}")
 		fi
-		case "$st" in 404 | 405) ok ;; *) bad "path trick $m $p: $st" ;; esac
+		case "$st" in 400 | 404 | 405) ok ;; *) bad "path trick $m $p: $st" ;; esac # 400: a control byte (%00)
 	done
 done
 check "path tricks wrote nothing outside the data dir" "$(find "$T" -newer "$T/outside" -type f ! -path "$T/data/*" ! -name body ! -name hdr ! -name 'log*' ! -name 's.db*' ! -name node.err | wc -l)" 0
