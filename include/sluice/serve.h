@@ -12,6 +12,9 @@
 
 #include <stdint.h>
 
+/* The version of the build (`sluice --version`, sluice_build_info in /metrics). */
+#define SLUICE_VERSION "0.1.0"
+
 #ifdef __cplusplus
 extern "C" {
 #endif

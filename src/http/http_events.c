@@ -139,6 +139,19 @@ enum MHD_Result http_events(struct MHD_Connection *c, http_req *r, const char *i
 	char msg[512], job[SL_JOB_ID_LEN];
 	if (!http_valid_token(id, HTTP_ID_MAX, true) || !http_resolve_job(r->s, id, job))
 		return http_send_error(c, r, 404, "NOT_FOUND", "no job with that id");
+	/* accepted a moment ago: the acceptor is recording it (as /chunks and
+	   /errors do; this route runs off the event loop, RF_SLOW) */
+	if (http_pending_job(r->s, job, &j) == 1) {
+		bool failed = j.status == SL_JOB_FAILED;
+		sl_job_clear(&j);
+		if (failed)
+			return http_send_error(c, r, 409, "NOT_RECORDED",
+			                       "upload %s could not be recorded as a job", id);
+		if (!http_pending_wait(r->s, job, 3000))
+			return http_send_error(c, r, 503, "NOT_RECORDED_YET",
+			                       "job %s is being recorded; try again in a moment",
+			                       job);
+	}
 	int rc = http_job_load(r->s, job, &j, NULL, NULL, msg, sizeof msg);
 	if (rc == SL_INVAL)
 		return http_send_error(c, r, 404, "NOT_FOUND", "no job %s", id);

@@ -86,6 +86,7 @@ typedef struct http_pending {
 	char err[512];
 } http_pending;
 
+#define HTTP_NMETHODS      7  /* the methods of the route table + "other" */
 #define HTTP_NSTATUS       23 /* counted statuses + "not answered" + "other" */
 #define HTTP_REQ_BUCKETS   11 /* request duration histogram (http_metrics.c) */
 #define HTTP_CHUNK_BUCKETS 10 /* chunk duration histogram */
@@ -119,7 +120,7 @@ typedef struct http_srv {
 	atomic_bool stopping;    /* SIGTERM came: long answers (event streams) end now */
 
 	/* metrics */
-	atomic_uint_fast64_t requests[RT_COUNT][HTTP_NSTATUS];
+	atomic_uint_fast64_t requests[RT_COUNT][HTTP_NMETHODS][HTTP_NSTATUS];
 	atomic_uint_fast64_t rows_loaded, rows_rejected, upload_bytes, uploads_done, bytes_ingested;
 	atomic_uint_fast64_t rejected_by_code[SL_ERROR_COUNT];
 	atomic_uint_fast64_t chunks_done[SL_CHUNK_NSTATUS]; /* by final chunk status */
@@ -187,9 +188,10 @@ void http_json_chunk(FILE *f, const sl_job *j, const sl_chunk *c);
 void http_json_dataset(FILE *f, const sl_schema *s);
 void http_json_error(FILE *f, const char *code, const char *message);
 void http_json_str(FILE *f, const char *s);
-/* One rejected row as a CSV line (header: HTTP_ERRORS_CSV_HEADER) or a JSON line. */
-#define HTTP_ERRORS_CSV_HEADER "record,line,offset,column,code,message,raw\n"
-void http_reject_csv(FILE *f, const sl_reject *r, const char *column);
+/* One rejected row as a CSV line (header: HTTP_ERRORS_CSV_HEADER) or a JSON line: the same fields.
+ */
+#define HTTP_ERRORS_CSV_HEADER "record,line,offset,chunk,column,code,message,raw\n"
+void http_reject_csv(FILE *f, uint32_t chunk, const sl_reject *r, const char *column);
 void http_reject_jsonl(FILE *f, uint32_t chunk, const sl_reject *r, const char *column);
 /* "u..." or "" from a job's file path when it is one of ours. */
 void http_upload_of(const http_srv *s, const sl_job *j, char *uid, size_t n);
@@ -307,7 +309,7 @@ void http_client_release(http_srv *s, http_req *r);
 bool http_body_rate_ok(http_srv *s, http_req *r, size_t n);
 
 /* http_metrics.c: counters and histograms for /metrics. */
-void http_metrics_count(http_srv *s, int route, unsigned status);
+void http_metrics_count(http_srv *s, int route, const char *method, unsigned status);
 void http_metrics_observe(http_srv *s, int route, double seconds);
 void http_metrics_chunk(http_srv *s, const sl_chunk *c);
 void http_metrics_histograms(http_srv *s, FILE *f);

@@ -300,8 +300,43 @@ static bool parse_cursor(const char *p, int64_t *ms, char *id)
 	return true;
 }
 
+typedef struct args_seen {
+	const char *const *names; /* NULL-ended */
+	unsigned n[8];
+	const char *bad; /* the first unknown or repeated name */
+	bool repeated;
+} args_seen;
+
+static enum MHD_Result see_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                               const char *value)
+{
+	args_seen *a = cls;
+	(void)kind;
+	(void)value;
+	size_t i = 0;
+	while (a->names[i] && strcmp(a->names[i], key))
+		i++;
+	if (!a->names[i] || ++a->n[i] > 1) {
+		a->bad = key;
+		a->repeated = a->names[i] != NULL;
+		return MHD_NO;
+	}
+	return MHD_YES;
+}
+
 enum MHD_Result http_jobs(struct MHD_Connection *c, req *r)
 {
+	/* as /records does: a misspelt filter is an error, not "every job" */
+	static const char *const known[] = {"status", "limit", "cursor", "dataset", "prefix", NULL};
+	args_seen as = {known, {0}, NULL, false};
+	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, see_arg, &as);
+	if (as.bad)
+		return http_send_error(c, r, 400, "BAD_REQUEST",
+		                       as.repeated
+		                           ? "parameter %.64s is given twice"
+		                           : "unknown parameter %.64s; known: status, limit, "
+		                             "cursor, dataset, prefix",
+		                       as.bad);
 	list_ctx l = {0};
 	l.s = r->s;
 	l.limit = 100;
@@ -374,7 +409,7 @@ static int write_reject(void *ctx, uint32_t chunk, const sl_reject *r, const cha
 {
 	rej_ctx *x = ctx;
 	if (x->csv)
-		http_reject_csv(x->f, r, column);
+		http_reject_csv(x->f, chunk, r, column);
 	else
 		http_reject_jsonl(x->f, chunk, r, column);
 	return ferror(x->f) ? SL_IO_WRITE : 0;
@@ -399,6 +434,14 @@ enum MHD_Result http_errors(struct MHD_Connection *c, req *r, const char *id)
 		csv = false;
 	else if (fmt && strcmp(fmt, "csv"))
 		return http_send_error(c, r, 400, "BAD_REQUEST", "format: csv or jsonl");
+	/* without format=, Accept chooses: application/x-ndjson (or
+	   application/jsonl) for JSON lines, else CSV (text/csv, a browser's
+	   text/html,..., or * / *) */
+	const char *acc = http_header(c, MHD_HTTP_HEADER_ACCEPT);
+	if (!fmt && acc &&
+	    (strstr(acc, "application/x-ndjson") || strstr(acc, "application/jsonl")) &&
+	    !strstr(acc, "text/csv"))
+		csv = false;
 	if (code_s && code_s[0]) {
 		code = strlen(code_s) < 60 ? sl_error_from_name(code_s) : 1;
 		if (code > 0 && strlen(code_s) < 60) {

@@ -41,11 +41,18 @@ void http_json_job(FILE *f, const sl_job *j, const char *upload_id)
 	int64_t now = sl_now_ms();
 	bool final = sl_job_status_final(j->status);
 	int64_t end = final && j->finished_ms ? j->finished_ms : now;
-	double elapsed = j->started_ms && end > j->started_ms ? (double)(end - j->started_ms) / 1000 : 0;
-	double duration = j->finished_ms > j->started_ms ? (double)(j->finished_ms - j->started_ms) / 1000 : 0;
+	double elapsed =
+	    j->started_ms && end > j->started_ms ? (double)(end - j->started_ms) / 1000 : 0;
+	double duration =
+	    j->finished_ms > j->started_ms ? (double)(j->finished_ms - j->started_ms) / 1000 : 0;
 
+	/* the file by its name only: the server's paths are not the client's business */
+	sl_job shown = *j;
+	const char *slash = j->file ? strrchr(j->file, '/') : NULL;
+	if (slash)
+		shown.file = (char *)slash + 1;
 	fputc('{', f);
-	sl_job_json_fields(f, j, false, duration);
+	sl_job_json_fields(f, &shown, false, duration);
 	fputs(",\"upload_id\":", f);
 	http_json_str(f, upload_id && upload_id[0] ? upload_id : NULL);
 	fprintf(f, ",\"rows_per_s\":%.1f", elapsed > 0 ? (double)j->rows_read / elapsed : 0.0);
@@ -54,7 +61,7 @@ void http_json_job(FILE *f, const sl_job *j, const char *upload_id)
 		fputs(",\"eta_s\":0", f);
 	else if (j->bytes_done && j->bytes_total > j->bytes_done && elapsed > 0)
 		fprintf(f, ",\"eta_s\":%.1f",
-			elapsed * (double)(j->bytes_total - j->bytes_done) / (double)j->bytes_done);
+		        elapsed * (double)(j->bytes_total - j->bytes_done) / (double)j->bytes_done);
 	else
 		fputs(",\"eta_s\":null", f);
 	fputc('}', f);
@@ -81,7 +88,7 @@ void http_json_dataset(FILE *f, const sl_schema *s)
 		fputs(i ? ",{\"name\":" : "{\"name\":", f);
 		http_json_str(f, s->cols[i].name);
 		fprintf(f, ",\"type\":\"%s\",\"required\":%s}", sl_type_name(s->cols[i].type),
-			s->cols[i].required ? "true" : "false");
+		        s->cols[i].required ? "true" : "false");
 	}
 	fputs("]}", f);
 }
@@ -113,10 +120,10 @@ static void csv_field(FILE *f, const char *p, size_t n)
 	fputc('"', f);
 }
 
-void http_reject_csv(FILE *f, const sl_reject *r, const char *column)
+void http_reject_csv(FILE *f, uint32_t chunk, const sl_reject *r, const char *column)
 {
-	fprintf(f, "%llu,%llu,%llu,", (unsigned long long)r->record, (unsigned long long)r->line,
-		(unsigned long long)r->offset);
+	fprintf(f, "%llu,%llu,%llu,%u,", (unsigned long long)r->record, (unsigned long long)r->line,
+	        (unsigned long long)r->offset, chunk);
 	csv_field(f, column ? column : "", column ? strlen(column) : 0);
 	fprintf(f, ",%s,", sl_error_name(r->code));
 	csv_field(f, r->message.p, r->message.n);
@@ -128,8 +135,8 @@ void http_reject_csv(FILE *f, const sl_reject *r, const char *column)
 void http_reject_jsonl(FILE *f, uint32_t chunk, const sl_reject *r, const char *column)
 {
 	fprintf(f, "{\"record\":%llu,\"line\":%llu,\"offset\":%llu,\"chunk\":%u,\"column\":",
-		(unsigned long long)r->record, (unsigned long long)r->line,
-		(unsigned long long)r->offset, chunk);
+	        (unsigned long long)r->record, (unsigned long long)r->line,
+	        (unsigned long long)r->offset, chunk);
 	http_json_str(f, column);
 	fprintf(f, ",\"code\":\"%s\",\"message\":", sl_error_name(r->code));
 	sl_json_sv(f, r->message);

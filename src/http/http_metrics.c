@@ -9,7 +9,11 @@
  * Also the counters of answered requests by route (labels from the route
  * table) and status, and the /metrics route itself.
  */
+#include <dirent.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "http/http_reply.h"
 
@@ -25,10 +29,81 @@ static unsigned status_index(unsigned st)
 	return HTTP_NSTATUS - 1;
 }
 
-void http_metrics_count(http_srv *s, int route, unsigned status)
+/* the `method` label: the methods of the route table, then "other" */
+static const char *const method_names[HTTP_NMETHODS] = {"GET",     "POST", "PATCH", "DELETE",
+                                                        "OPTIONS", "HEAD", "other"};
+
+void http_metrics_count(http_srv *s, int route, const char *method, unsigned status)
 {
+	unsigned bit = http_method_bit(method), m = 0;
+	while (m < HTTP_NMETHODS - 1 && bit != (1u << m))
+		m++;
 	if (route >= 0 && route < RT_COUNT)
-		atomic_fetch_add(&s->requests[route][status_index(status)], 1);
+		atomic_fetch_add(&s->requests[route][m][status_index(status)], 1);
+}
+
+/* process_* as the Prometheus client libraries write them (from /proc),
+   and sluice_build_info. */
+static void process_metrics(FILE *f)
+{
+	long tck = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+	unsigned long long ut = 0, st = 0, rss = 0, vsz = 0, start = 0;
+	FILE *p = fopen("/proc/self/stat", "r");
+	if (p) {
+		char buf[1024];
+		size_t n = fread(buf, 1, sizeof buf - 1, p);
+		buf[n] = 0;
+		fclose(p);
+		/* after the command name in parentheses (which may hold spaces) */
+		const char *q = strrchr(buf, ')');
+		if (q &&
+		    sscanf(
+		        q + 2,
+		        "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d "
+		        "%*d %llu %llu %llu",
+		        &ut, &st, &start, &vsz, &rss) != 5)
+			ut = st = rss = vsz = 0;
+	}
+	unsigned nfd = 0;
+	DIR *d = opendir("/proc/self/fd");
+	if (d) {
+		for (struct dirent *e; (e = readdir(d));)
+			nfd += e->d_name[0] != '.';
+		closedir(d);
+		nfd--; /* the directory's own descriptor */
+	}
+	struct rlimit rl = {0, 0};
+	getrlimit(RLIMIT_NOFILE, &rl);
+	double boot = 0;
+	p = fopen("/proc/stat", "r");
+	if (p) {
+		char line[256];
+		while (fgets(line, sizeof line, p))
+			if (sscanf(line, "btime %lf", &boot) == 1)
+				break;
+		fclose(p);
+	}
+	fprintf(
+	    f,
+	    "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n"
+	    "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %.2f\n"
+	    "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+	    "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %llu\n"
+	    "# HELP process_virtual_memory_bytes Virtual memory size in bytes.\n"
+	    "# TYPE process_virtual_memory_bytes gauge\nprocess_virtual_memory_bytes %llu\n"
+	    "# HELP process_open_fds Number of open file descriptors.\n"
+	    "# TYPE process_open_fds gauge\nprocess_open_fds %u\n"
+	    "# HELP process_max_fds Maximum number of open file descriptors.\n"
+	    "# TYPE process_max_fds gauge\nprocess_max_fds %llu\n"
+	    "# HELP process_start_time_seconds Start time of the process since unix epoch in "
+	    "seconds.\n"
+	    "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %.2f\n"
+	    "# HELP sluice_build_info The running build (always 1).\n"
+	    "# TYPE sluice_build_info gauge\n"
+	    "sluice_build_info{version=\"%s\",libmicrohttpd=\"%s\"} 1\n",
+	    tck > 0 ? (double)(ut + st) / (double)tck : 0.0, rss * (unsigned long long)page, vsz,
+	    nfd, (unsigned long long)rl.rlim_cur,
+	    tck > 0 ? boot + (double)start / (double)tck : 0.0, SLUICE_VERSION, MHD_get_version());
 }
 
 static const double req_le[HTTP_REQ_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
@@ -141,25 +216,29 @@ enum MHD_Result http_metrics(struct MHD_Connection *c, http_req *r)
 	if (!http_body_open(&b))
 		return http_send_error(c, r, 500, "NOMEM", "out of memory");
 	FILE *f = b.f;
-	fputs("# HELP sluice_http_requests_total HTTP requests answered, by route and status.\n"
+	fputs("# HELP sluice_http_requests_total HTTP requests answered, by method, route and "
+	      "status.\n"
 	      "# TYPE sluice_http_requests_total counter\n",
 	      f);
 	for (int i = 0; i < RT_COUNT; i++)
-		for (int k = 0; k < HTTP_NSTATUS; k++) {
-			uint64_t v = atomic_load(&s->requests[i][k]);
-			if (!v)
-				continue;
-			if (k == HTTP_NSTATUS - 1)
+		for (int m = 0; m < HTTP_NMETHODS; m++)
+			for (int k = 0; k < HTTP_NSTATUS; k++) {
+				uint64_t v = atomic_load(&s->requests[i][m][k]);
+				if (!v)
+					continue;
+				char st[8];
+				if (k == HTTP_NSTATUS - 1)
+					snprintf(st, sizeof st, "other");
+				else
+					snprintf(st, sizeof st, "%u", statuses[k]);
 				fprintf(f,
-				        "sluice_http_requests_total{route=\"%s\",status=\"other\"} "
+				        "sluice_http_requests_total{method=\"%s\",route=\"%s\","
+				        "status=\"%s\"} "
 				        "%llu\n",
-				        http_routes[i].name, (unsigned long long)v);
-			else
-				fprintf(
-				    f,
-				    "sluice_http_requests_total{route=\"%s\",status=\"%u\"} %llu\n",
-				    http_routes[i].name, statuses[k], (unsigned long long)v);
-		}
+				        method_names[m], http_routes[i].name, st,
+				        (unsigned long long)v);
+			}
+	process_metrics(f);
 	fprintf(
 	    f,
 	    "# HELP sluice_rows_loaded_total Rows loaded by the jobs this process ran.\n"

@@ -492,7 +492,7 @@ void http_on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		MHD_destroy_response(r->held);
 		r->held = NULL;
 	}
-	http_metrics_count(s, r->route, r->status);
+	http_metrics_count(s, r->route, r->method, r->status);
 	if (r->route != RT_NONE && r->status)
 		http_metrics_observe(s, r->route, sl_now() - r->t0);
 	http_log_request(s,

@@ -34,9 +34,9 @@ enum { RF_SLOW = 1 };
 	X(RT_TUS_FILE, "/v1/tus/{id}", M_HEAD | M_PATCH | M_DELETE | M_OPTIONS, SCOPE_WRITE, 0)    \
 	X(RT_JOBS, "/v1/jobs", M_GET, SCOPE_READ, RF_SLOW)                                         \
 	X(RT_JOB, "/v1/jobs/{id}", M_GET, SCOPE_READ, 0)                                           \
-	X(RT_CHUNKS, "/v1/jobs/{id}/chunks", M_GET, SCOPE_READ, 0)                                 \
+	X(RT_CHUNKS, "/v1/jobs/{id}/chunks", M_GET, SCOPE_READ, RF_SLOW)                                 \
 	X(RT_ERRORS, "/v1/jobs/{id}/errors", M_GET, SCOPE_READ, RF_SLOW)                           \
-	X(RT_EVENTS, "/v1/jobs/{id}/events", M_GET, SCOPE_READ, 0)                                 \
+	X(RT_EVENTS, "/v1/jobs/{id}/events", M_GET, SCOPE_READ, RF_SLOW)                                 \
 	X(RT_RETRY, "/v1/jobs/{id}/retry", M_POST, SCOPE_ADMIN, RF_SLOW)                           \
 	X(RT_CANCEL, "/v1/jobs/{id}/cancel", M_POST, SCOPE_ADMIN, RF_SLOW)                         \
 	X(RT_ROLLBACK, "/v1/jobs/{id}/rollback", M_POST, SCOPE_ADMIN, RF_SLOW)                     \

@@ -172,7 +172,7 @@ check "the cut upload left no file" "$(ls "$T/data/uploads" | wc -l)" 2
 
 # metrics
 check "metrics" "$(code GET "$B/metrics")" 200
-for m in 'sluice_http_requests_total{route="/v1/datasets/{name}/uploads",status="202"} 2' \
+for m in 'sluice_http_requests_total{method="POST",route="/v1/datasets/{name}/uploads",status="202"} 2' \
 	"sluice_rows_loaded_total " "sluice_rows_rejected_total " 'sluice_uploads_in_flight 0' \
 	"sluice_upload_bytes_total " 'sluice_jobs{status="RolledBack"} 1' 'sluice_jobs{status="PartiallySucceeded"} 1' \
 	'status="413"} 2' 'status="404"}'; do
