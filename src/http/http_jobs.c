@@ -16,6 +16,9 @@
 #include "http/http_reply.h"
 
 typedef http_req req;
+
+#define CANCEL_WAIT_S                                                                              \
+	25 /* a cancel waits this long for the write lock (the store waits 5 s a try) */
 typedef http_body body;
 
 typedef struct find_upload {
@@ -561,7 +564,15 @@ enum MHD_Result http_cancel(struct MHD_Connection *c, req *r, const char *id)
 	sl_job_status st = SL_JOB_ACCEPTED;
 	if (load_job(c, r, id, &j, NULL, NULL, &ret) < 0)
 		return ret;
-	int rc = sl_job_cancel(r->s->o.db, j.id, &st, msg, sizeof msg);
+	/* The cancel request is a write, and a running job's writer holds the
+	   write lock a chunk at a time (longer than the store's busy timeout on
+	   a slow disk): retry within the route's own time rather than answer
+	   503 DB_BUSY. This route runs off the event loop (RF_SLOW). */
+	int rc;
+	double until = sl_now() + CANCEL_WAIT_S;
+	while ((rc = sl_job_cancel(r->s->o.db, j.id, &st, msg, sizeof msg)) == SL_DB_BUSY &&
+	       sl_now() < until && !atomic_load(&r->s->stopping))
+		;
 	if (rc == SL_CONFLICT) {
 		ret = http_send_error(c, r, 409, "CONFLICT", "%s", msg);
 		goto out;

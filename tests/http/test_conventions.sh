@@ -7,7 +7,10 @@
 # - the errors download honours Accept (text/csv, application/x-ndjson) and
 #   both forms carry the same columns;
 # - the job JSON names the upload's file, not the server's absolute path;
-# - /metrics: a method label on requests, process_* and sluice_build_info.
+# - /metrics: a method label on requests, process_* and sluice_build_info;
+# - cancelling a running job while another process holds the write lock
+#   longer than the store's busy timeout (5 s) waits, then answers 202,
+#   never 503 DB_BUSY.
 # Usage: test_conventions.sh SLUICE SOURCE_DIR
 set -u
 S=$1
@@ -91,5 +94,34 @@ touch "$T/unlock"
 wait "$LOCKER"
 LOCKER=
 check "once recorded, its events stream to the end" "$(curl -s --max-time 60 "$B/v1/jobs/$L/events" | grep -c '^event: end')" 1
+
+# --- cancel while the write lock is held for 7 s ---------------------------------------------------------
+# (small chunks, so that the job has chunks left when the cancel lands)
+stop_server
+serve "$T/log" --db "$DB" --schemas "$T/schemas" --data-dir "$T/data" --min-free 1M \
+	--chunk-size 1M --threads 1 || { finish; exit 1; }
+"$S" gen cdr --rows 400000 --seed 22 -o "$T/big.csv" 2>/dev/null
+BJ=$(curl -s --data-binary @"$T/big.csv" "$B/v1/datasets/cdr/uploads" | jq_ "d['job_id']")
+for _ in $(seq 1 200); do
+	[ "$(sqlite3 "$DB" "PRAGMA busy_timeout=1000; SELECT count(*) FROM sluice_jobs WHERE id = '$BJ'" 2>/dev/null | tail -1)" = 1 ] && break
+	sleep 0.05
+done
+rm -f "$T/locked"
+python3 - "$DB" "$T/locked" <<'PY' &
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=60)
+db.execute("BEGIN IMMEDIATE")
+open(sys.argv[2], "w").close()
+time.sleep(7)  # longer than the store's 5 s busy timeout
+db.execute("COMMIT")
+PY
+LOCKER=$!
+for _ in $(seq 1 200); do [ -e "$T/locked" ] && break; sleep 0.05; done
+st=$(curl -s "$B/v1/jobs/$BJ" | jq_ "d['status']")
+check "the big job is not finished when the lock is taken" "$(case "$st" in Succeeded | PartiallySucceeded | Failed) echo "$st" ;; *) echo running ;; esac)" running
+check "cancel under a 7 s write lock: 202, not 503 DB_BUSY" "$(code POST "$B/v1/jobs/$BJ/cancel" --max-time 40)" 202
+wait "$LOCKER"
+LOCKER=
+check "the job ends Cancelled" "$(wait_final "$BJ")" Cancelled
 stop_server
 finish
