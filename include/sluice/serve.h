@@ -45,6 +45,7 @@ typedef struct sl_serve_opts {
 	unsigned max_conn_per_client;    /* connections (requests behind a trusted proxy) per client address (0: 1000) */
 	unsigned max_uploads_per_client; /* upload bodies at once per client address (0: 1000) */
 	const char *trusted_proxy; /* IPv4 address of a reverse proxy whose X-Forwarded-For names the client */
+	const char *cors_origin; /* origins a browser may call from ("https://a,https://b" or "*"); NULL: none */
 	const char *public_url; /* "https://host[:port]": the base of signed upload URLs (NULL: a path) */
 	unsigned max_tus_pending;         /* unfinished tus uploads in all (0: 1000) ... */
 	unsigned max_tus_pending_per_key; /* ... and per API key (0: 100) */

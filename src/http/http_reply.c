@@ -53,6 +53,16 @@ void http_common_headers(struct MHD_Response *resp, http_req *r)
 	MHD_add_response_header(resp, "X-Correlation-Id", r->corr);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	if (r->cors[0]) {
+		MHD_add_response_header(resp, "Access-Control-Allow-Origin", r->cors);
+		MHD_add_response_header(resp, "Vary", "Origin");
+		MHD_add_response_header(
+		    resp, "Access-Control-Expose-Headers",
+		    "Location, Upload-Offset, Upload-Length, Upload-Metadata, "
+		    "Upload-Expires, Tus-Resumable, Tus-Version, Tus-Extension, "
+		    "Tus-Max-Size, Tus-Checksum-Algorithm, X-Job-Id, "
+		    "X-Correlation-Id, Retry-After");
+	}
 }
 
 static enum MHD_Result queue(struct MHD_Connection *c, http_req *r, unsigned status,

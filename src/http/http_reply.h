@@ -51,6 +51,7 @@ struct http_req {
 	char path_buf[512];
 	bool signed_url; /* the upload carries a signature instead of a key */
 	char owner[17];
+	char cors[256];      /* the request's Origin when --cors-origin allows it */
 	bool started;        /* the access handler's first call was made */
 	char raw_uri[4096];  /* the target as sent (http_on_uri) */
 	bool raw_too_long;   /* the API key's fingerprint; "" without keys */

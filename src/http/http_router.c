@@ -308,6 +308,46 @@ static enum MHD_Result framing_check(struct MHD_Connection *c, req *r, const cha
 	return MHD_YES;
 }
 
+/* The request's Origin into r->cors when --cors-origin allows it (a comma
+   list of origins, or *): every answer then carries the CORS headers
+   (http_reply.c). */
+static void cors_origin(struct MHD_Connection *c, req *r)
+{
+	const char *allow = r->s->o.cors_origin, *o = http_header(c, "Origin");
+	if (!allow || !o || strlen(o) >= sizeof r->cors ||
+	    !http_valid_token(o, sizeof r->cors - 1, false))
+		return;
+	size_t ol = strlen(o);
+	for (const char *p = allow; *p;) {
+		while (*p == ' ' || *p == ',')
+			p++;
+		size_t n = strcspn(p, ", ");
+		if ((n == 1 && *p == '*') || (n == ol && !strncmp(p, o, n))) {
+			snprintf(r->cors, sizeof r->cors, "%s", o);
+			return;
+		}
+		p += n;
+	}
+}
+
+/* A CORS preflight of an RF_CORS route from an allowed origin: the methods
+   the route takes and the request headers a browser may send. */
+static enum MHD_Result preflight(struct MHD_Connection *c, req *r)
+{
+	char methods[64];
+	http_route_allow(r->route, methods, sizeof methods);
+	const char *const h[] = {"Access-Control-Allow-Methods",
+	                         methods,
+	                         "Access-Control-Allow-Headers",
+	                         "Authorization, Content-Type, Idempotency-Key, X-Correlation-Id, "
+	                         "Tus-Resumable, Upload-Length, Upload-Offset, Upload-Metadata, "
+	                         "Upload-Checksum, Upload-Defer-Length, X-HTTP-Method-Override",
+	                         "Access-Control-Max-Age",
+	                         "600",
+	                         NULL};
+	return http_send_empty(c, r, 204, h);
+}
+
 static enum MHD_Result first_call(struct MHD_Connection *c, req *r, const char *url,
                                   const char *method, const char *version, bool *deferred)
 {
@@ -344,9 +384,21 @@ static enum MHD_Result first_call(struct MHD_Connection *c, req *r, const char *
 	}
 	if (rt.id == RT_NONE)
 		return http_send_error(c, r, 404, "NOT_FOUND", "no such route");
+	cors_origin(c, r);
+	/* tus clients behind proxies that pass only GET and POST send the method
+	   in X-HTTP-Method-Override (tus 1.0 core) */
+	const char *ovr = http_header(c, "X-HTTP-Method-Override");
+	if ((rt.id == RT_TUS_FILE) && !strcmp(method, "POST") && ovr &&
+	    (!strcmp(ovr, "PATCH") || !strcmp(ovr, "DELETE") || !strcmp(ovr, "HEAD"))) {
+		snprintf(r->method, sizeof r->method, "%s", ovr);
+		method = r->method;
+	}
 	unsigned m = http_method_bit(method), allowed = http_routes[rt.id].methods;
 	if ((allowed & M_GET) && m == M_HEAD)
 		m = M_GET;
+	if (m == M_OPTIONS && r->cors[0] && (http_routes[rt.id].flags & RF_CORS) &&
+	    http_header(c, "Access-Control-Request-Method"))
+		return preflight(c, r);
 	if (!(m & allowed))
 		return http_send_error(c, r, 405, "METHOD_NOT_ALLOWED", "%s is not allowed here",
 		                       method);

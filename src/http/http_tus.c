@@ -38,6 +38,7 @@
 #include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <openssl/evp.h>
 
@@ -93,12 +94,24 @@ static enum MHD_Result tus_options(struct MHD_Connection *c, http_req *r)
 	char max[24];
 	snprintf(max, sizeof max, "%llu", (unsigned long long)r->s->o.max_upload);
 	const char *const h[] = {"Tus-Version", TUS_VERSION,
-				 "Tus-Extension", "creation,termination,checksum",
+				 "Tus-Extension", "creation,termination,checksum,expiration",
 				 "Tus-Checksum-Algorithm", "sha1,md5",
 				 "Tus-Max-Size", max,
 				 NULL};
 	return http_send_empty(c, r, 204, h);
 }
+
+/* Upload-Expires (tus expiration): the HTTP date TUS_EXPIRE_MS after `ms`,
+   the last time the upload was touched. */
+static void expires_at(int64_t ms, char *out, size_t n)
+{
+	time_t t = (time_t)((ms + TUS_EXPIRE_MS) / 1000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(out, n, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+static int64_t mtime_ms(const struct stat *st);
 
 /* --- small parsers ----------------------------------------------------------------------- */
 
@@ -639,9 +652,10 @@ static enum MHD_Result tus_create(struct MHD_Connection *c, http_req *r)
 	}
 	http_log_job(s, "info", NULL, r->corr, "tus upload %s created: %llu bytes for dataset %s", id,
 		     (unsigned long long)in.length, dsname);
-	char loc[64];
+	char loc[64], exp[64];
 	snprintf(loc, sizeof loc, "/v1/tus/%s", id);
-	const char *const h[] = {MHD_HTTP_HEADER_LOCATION, loc, NULL};
+	expires_at(in.created_ms, exp, sizeof exp);
+	const char *const h[] = {MHD_HTTP_HEADER_LOCATION, loc, "Upload-Expires", exp, NULL};
 	return http_send_empty(c, r, 201, h);
 }
 
@@ -741,11 +755,20 @@ static enum MHD_Result tus_head(struct MHD_Connection *c, http_req *r, const cha
 				return http_send_error(c, r, fs, status_code(fs), "%s", msg);
 		}
 	}
-	char off[24], len[24], meta[2 * TUS_B64_MAX + 32];
+	char off[24], len[24], meta[2 * TUS_B64_MAX + 32], exp[64];
 	snprintf(off, sizeof off, "%llu", (unsigned long long)size);
 	snprintf(len, sizeof len, "%llu", (unsigned long long)in.length);
 	metadata_echo(&in, meta, sizeof meta);
-	const char *const h[] = {"Upload-Offset", off, "Upload-Length", len, "Upload-Metadata", meta, NULL};
+	/* the sweep's clock: the newest of the part's and the info's mtimes */
+	int64_t touched = mtime_ms(&st);
+	char info[4096];
+	struct stat ist;
+	tus_path(s, id, "info", info, sizeof info);
+	if (stat(info, &ist) == 0 && mtime_ms(&ist) > touched)
+		touched = mtime_ms(&ist);
+	expires_at(touched, exp, sizeof exp);
+	const char *const h[] = {"Upload-Offset", off, "Upload-Length", len, "Upload-Metadata", meta,
+				 "Upload-Expires", exp, NULL};
 	return http_send_empty(c, r, 200, h);
 }
 
@@ -903,7 +926,9 @@ static enum MHD_Result patch_end(struct MHD_Connection *c, http_req *r)
 		return http_send_error(c, r, 507, "IO_WRITE", "cannot store the upload: %s", strerror(e));
 	}
 	patch_release(s, p);
-	const char *const h[] = {"Upload-Offset", off, NULL};
+	char exp[64];
+	expires_at(sl_now_ms(), exp, sizeof exp);
+	const char *const h[] = {"Upload-Offset", off, "Upload-Expires", exp, NULL};
 	return http_send_empty(c, r, 204, h);
 }
 

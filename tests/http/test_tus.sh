@@ -87,7 +87,7 @@ start_server "$T/log" || exit 1
 check "OPTIONS: 204" "$(code OPTIONS "$E")" 204
 check "OPTIONS: Tus-Version" "$(hdr Tus-Version)" 1.0.0
 check "OPTIONS: Tus-Resumable" "$(hdr Tus-Resumable)" 1.0.0
-check "OPTIONS: extensions" "$(hdr Tus-Extension)" "creation,termination,checksum"
+check "OPTIONS: extensions" "$(hdr Tus-Extension)" "creation,termination,checksum,expiration"
 check "OPTIONS: checksum algorithms" "$(hdr Tus-Checksum-Algorithm)" "sha1,md5"
 check "OPTIONS: Tus-Max-Size = --max-upload" "$(hdr Tus-Max-Size)" $((8 * 1024 * 1024))
 check "OPTIONS on an upload URL: 204" "$(code OPTIONS "$B/v1/tus/t0")" 204
