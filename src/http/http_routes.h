@@ -33,7 +33,7 @@ enum { RF_SLOW = 1, RF_CORS = 2 };
 	  RF_SLOW | RF_CORS)                                                                       \
 	X(RT_RECORDS, "/v1/datasets/{name}/records", M_GET, SCOPE_READ, RF_SLOW)                   \
 	X(RT_RECORD, "/v1/datasets/{name}/records/{key}", M_GET, SCOPE_READ, RF_SLOW)              \
-	X(RT_TUS, "/v1/tus/", M_POST | M_OPTIONS, SCOPE_WRITE, RF_SLOW | RF_CORS)                  \
+	X(RT_TUS, "/v1/tus", M_POST | M_OPTIONS, SCOPE_WRITE, RF_SLOW | RF_CORS)                  \
 	X(RT_TUS_FILE, "/v1/tus/{id}", M_HEAD | M_PATCH | M_DELETE | M_OPTIONS, SCOPE_WRITE,       \
 	  RF_CORS)                                                                                 \
 	X(RT_JOBS, "/v1/jobs", M_GET, SCOPE_READ, RF_SLOW)                                         \

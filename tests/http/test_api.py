@@ -529,15 +529,15 @@ def exercise(ck, job, sample):
     # tus
     tus = {"Tus-Resumable": "1.0.0"}
     meta = "dataset %s,filename %s" % (base64.b64encode(b"cdr").decode(), base64.b64encode(b"s.csv").decode())
-    ck.call("OPTIONS", "/v1/tus/", "no key", key=False, want={204})
+    ck.call("OPTIONS", "/v1/tus", "no key", key=False, want={204})
     ids = []
     for _ in range(2):
-        r = ck.call("POST", "/v1/tus/", "create", headers=dict(tus, **{"Upload-Length": str(len(sample)),
+        r = ck.call("POST", "/v1/tus", "create", headers=dict(tus, **{"Upload-Length": str(len(sample)),
                                                                         "Upload-Metadata": meta}), want={201})
         loc = r.header("location") if r else None
         if loc:
             ids.append(loc.rsplit("/", 1)[1])
-    ck.call("POST", "/v1/tus/", "no Tus-Resumable", want={412})
+    ck.call("POST", "/v1/tus", "no Tus-Resumable", want={412})
     if len(ids) == 2:
         t = {"id": ids[0]}
         ck.call("OPTIONS", "/v1/tus/{id}", "no key", t, key=False, want={204})
