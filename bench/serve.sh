@@ -9,6 +9,12 @@
 #   BIGX=10       the large upload has BIGX times as many rows (about 1 GB)
 #   SLUICE=build/sluice  the binary (copied into bench/out/serve/ first, so
 #                 a rebuild of build/ during the run cannot swap it)
+#   KEEPALIVE=SECONDS  only the short keep-alive measurement (issue 10): on an
+#                 idle server, wrk -t2 -c10 --latency on GET /v1/jobs/{id} for
+#                 SECONDS with its connections kept (as wrk does), then as long
+#                 with `Connection: close` on every request (a new connection
+#                 each, as every answer forced before); writes
+#                 bench/out/serve_keepalive.md and stops
 # Parts, each on a fresh server (fresh database and data dir in
 # bench/out/serve/run, on the same file system as everything else here):
 #   A  N concurrent uploads of the ~100 MB file (curl, POST, raw body)
@@ -264,6 +270,40 @@ load_stop() {
 		BAD=$(awk '/Non-2xx/ {n+=$NF} /Socket errors/ {gsub(",",""); n+=$4+$6+$8+$10} END {print n+0}' "$o")
 	fi
 }
+
+if [ -n "${KEEPALIVE:-}" ]; then
+	[ "$LOADTOOL" != python ] || { echo "KEEPALIVE needs wrk" >&2; exit 1; }
+	start_server
+	F=$(gen 1000)
+	JOB=$(curl -sS -X POST -T "$F" -H 'Content-Type: text/csv' -H 'Expect:' \
+		"$URL/v1/datasets/cdr/uploads" | sed -n 's/.*"job_id":"\([^"]*\)".*/\1/p')
+	jobs_done
+	wrk -t2 -c10 -d"${KEEPALIVE}s" --timeout 10s --latency "$URL/v1/jobs/$JOB" >"$RUN/load.out" 2>&1
+	K50=$(awk '$1=="50%" {print $2}' "$RUN/load.out" | ms)
+	K99=$(awk '$1=="99%" {print $2}' "$RUN/load.out" | ms)
+	KRPS=$(awk '/^Requests\/sec/ {printf "%.0f", $2}' "$RUN/load.out")
+	wrk -t2 -c10 -d"${KEEPALIVE}s" --timeout 10s --latency -H 'Connection: close' \
+		"$URL/v1/jobs/$JOB" >"$RUN/load.out" 2>&1
+	C50=$(awk '$1=="50%" {print $2}' "$RUN/load.out" | ms)
+	C99=$(awk '$1=="99%" {print $2}' "$RUN/load.out" | ms)
+	CRPS=$(awk '/^Requests\/sec/ {printf "%.0f", $2}' "$RUN/load.out")
+	KA=$(curl -sS -o /dev/null -D - "$URL/healthz/live" | tr -d '\r' | awk 'tolower($1)=="connection:" {print $2}')
+	stop_server
+	{
+		echo "Status latency with keep-alive: \`wrk -t2 -c10 -d${KEEPALIVE}s --latency\` on"
+		echo "\`GET /v1/jobs/{id}\` of a finished job, idle server, binary $BINSUM ($COMMIT), load"
+		echo "average $LOAD0 at the start."
+		echo
+		echo "| connections | p50, ms | p99, ms | requests/s |"
+		echo "|---|---:|---:|---:|"
+		echo "| kept (wrk's default; the server no longer closes after a GET) | $K50 | $K99 | $KRPS |"
+		echo "| a new one per request (\`Connection: close\`) | $C50 | $C99 | $CRPS |"
+		echo
+		echo "A GET's answer carries Connection: ${KA:-(none, kept)}."
+	} >"$OUT/serve_keepalive.md"
+	cat "$OUT/serve_keepalive.md"
+	exit 0
+fi
 
 # Inputs and disk
 F=$(gen "$ROWS")

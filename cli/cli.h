@@ -49,7 +49,7 @@ void cli_job_notes(FILE *f, const sl_job *j, bool codes);
 /* A list kept one item per line, printed with `sep` between the items. */
 void cli_print_list(FILE *f, const char *list, const char *sep);
 /* cmd_jobs.c: one rejected row as `sluice errors` writes it: CSV (columns
-   record,line,offset,column,code,message,raw) or one JSON object a line. */
+   record,line,offset,chunk,column,code,message,raw) or one JSON object a line. */
 void cli_reject_print(FILE *out, bool csv, uint32_t chunk, const sl_reject *r, const char *column);
 
 /* Print "sluice: <formatted message>\n" on stderr and return EXIT_USAGE;

@@ -389,7 +389,7 @@ static int run(const char *cmd, args *a, bool dry, int argc, char **argv)
 			sh.out_csv = !ends_with(a->errors_out, ".jsonl") &&
 			             !ends_with(a->errors_out, ".json");
 			if (sh.out_csv)
-				fputs("record,line,offset,column,code,message,raw\n", sh.out);
+				fputs(SL_REJECT_CSV_HEADER, sh.out);
 		}
 		a->o.reject = show_reject;
 		a->o.reject_ctx = &sh;

@@ -191,7 +191,7 @@ typedef struct err_ctx {
 void cli_reject_print(FILE *out, bool csv, uint32_t chunk, const sl_reject *r, const char *column)
 {
 	if (csv)
-		sl_reject_csv(out, r, column);
+		sl_reject_csv(out, chunk, r, column);
 	else
 		sl_reject_jsonl(out, chunk, r, column);
 }
@@ -217,7 +217,7 @@ int cmd_errors(int argc, char **argv)
 			"usage: sluice errors JOB [--db PATH] [--code CODE] [--format csv|jsonl|raw]\n\n"
 			"Stream a job's rejected rows in file order: record, line, byte offset,\n"
 			"column, code, message and the raw record. csv (the default) has the header\n"
-			"record,line,offset,column,code,message,raw; jsonl one object per row; raw is\n"
+			"record,line,offset,chunk,column,code,message,raw; jsonl one object per row; raw is\n"
 			"the file's header line and each bad record as it was in the file: fix it and\n"
 			"load it again with the same schema.\n",
 			argc, argv, &a, 1);
@@ -270,7 +270,7 @@ int cmd_errors(int argc, char **argv)
 		puts(line);
 		sl_job_clear(&j);
 	} else if (c.csv) {
-		puts("record,line,offset,column,code,message,raw");
+		fputs(SL_REJECT_CSV_HEADER, stdout);
 	}
 	rc = sl_job_rejects(a.db, a.job, code, print_reject, &c, msg, sizeof msg);
 	fflush(stdout);

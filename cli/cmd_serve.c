@@ -15,7 +15,13 @@ static const char help[] =
 	"                    [--config FILE] [--jobs N] [--slice SECONDS] [--threads N]\n"
 	"                    [--chunk-size SIZE] [--min-free SIZE] [--max-upload SIZE]\n"
 	"                    [--max-uploads N] [--max-connections N] [--timeout SECONDS]\n"
-	"                    [--grace SECONDS] [--url-ttl SECONDS]\n"
+	"                    [--grace SECONDS] [--url-ttl SECONDS] [--http-threads N]\n"
+	"                    [--pool-threads N] [--min-rate SIZE] [--rate-window SECONDS]\n"
+	"                    [--max-conn-per-client N] [--max-uploads-per-client N]\n"
+	"                    [--trusted-proxy IPV4] [--max-tus-pending N]\n"
+	"                    [--max-tus-pending-per-key N] [--max-tus-pending-bytes SIZE]\n"
+	"                    [--max-tus-pending-bytes-per-key SIZE] [--public-url URL]\n"
+	"                    [--cors-origin ORIGIN,...]\n"
 	"\n"
 	"Run the HTTP API, the dashboard (GET /) and the ingest runners in one process:\n"
 	"every *.yaml in --schemas is a dataset; uploads are kept in --data-dir and\n"
@@ -27,15 +33,27 @@ static const char help[] =
 	"without the dashes, e.g. `data-dir: /var/lib/sluice`, `api-keys: ...`);\n"
 	"options on the command line win. Logs are JSON lines on stderr. SIGTERM or\n"
 	"SIGINT stops it. Defaults: --min-free 1G (for /healthz/ready), --max-upload\n"
-	"64G, --max-uploads 8, --max-connections 256, --timeout 60, --grace 30,\n"
-	"--url-ttl 3600 (signed upload URLs).\n";
+	"64G, --max-uploads 8, --max-connections 4096, --timeout 60, --grace 30,\n"
+	"--url-ttl 3600 (signed upload URLs, whose host is --public-url, e.g.\n"
+	"https://sluice.example.com; without it their url is a path). Limits (docs/serve.md): --http-threads 2\n"
+	"event-loop threads, --pool-threads 4 for blocking work; a body slower than\n"
+	"--min-rate 64K bytes/s over --rate-window 10 s is dropped; per client address\n"
+	"--max-conn-per-client 1000 connections and --max-uploads-per-client 1000\n"
+	"uploads; behind --trusted-proxy the address is the last of X-Forwarded-For.\n"
+	"Unfinished tus uploads: --max-tus-pending 1000 (--max-tus-pending-per-key 100)\n"
+	"declaring --max-tus-pending-bytes 1T (--max-tus-pending-bytes-per-key 256G).\n"
+	"--cors-origin: origins (or *) whose pages may call the upload, tus and\n"
+	"signed-URL routes from a browser (CORS); none by default.\n";
 
 /* One setting, from the command line or the config file. */
 static int set_opt(sl_serve_opts *o, const char *name, const char *v)
 {
-	static const char *const sizes[] = {"min-free", "max-upload", "chunk-size"};
+	static const char *const sizes[] = {"min-free", "max-upload", "chunk-size", "min-rate",
+					    "max-tus-pending-bytes", "max-tus-pending-bytes-per-key"};
 	static const char *const nums[] = {"max-uploads", "max-connections", "timeout", "grace",
-					   "threads", "jobs", "slice", "url-ttl"};
+					   "threads", "jobs", "slice", "url-ttl", "http-threads",
+					   "pool-threads", "rate-window", "max-conn-per-client",
+					   "max-uploads-per-client", "max-tus-pending", "max-tus-pending-per-key"};
 	uint64_t n = 0;
 	if (!strcmp(name, "db"))
 		o->db = v;
@@ -49,13 +67,21 @@ static int set_opt(sl_serve_opts *o, const char *name, const char *v)
 		o->api_keys = v;
 	else if (!strcmp(name, "secret"))
 		o->secret = v;
+	else if (!strcmp(name, "trusted-proxy"))
+		o->trusted_proxy = v;
+	else if (!strcmp(name, "public-url"))
+		o->public_url = v;
+	else if (!strcmp(name, "cors-origin"))
+		o->cors_origin = v;
 	else {
 		for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
 			if (strcmp(name, sizes[i]))
 				continue;
 			if (cli_parse_size(v, &n) < 0 || !n)
 				return cli_usage_error("serve", "%s: '%s' is not a size like 64M or 1G", name, v);
-			*(i == 0 ? &o->min_free : i == 1 ? &o->max_upload : &o->chunk_size) = n;
+			uint64_t *dst[] = {&o->min_free, &o->max_upload, &o->chunk_size, &o->min_rate,
+					   &o->max_tus_pending_bytes, &o->max_tus_pending_bytes_per_key};
+			*dst[i] = n;
 			return 0;
 		}
 		for (size_t i = 0; i < sizeof nums / sizeof *nums; i++) {
@@ -64,7 +90,9 @@ static int set_opt(sl_serve_opts *o, const char *name, const char *v)
 			if (cli_parse_u64(v, &n) < 0 || !n || n > 100000)
 				return cli_usage_error("serve", "%s: '%s' is not a number from 1 to 100000", name, v);
 			unsigned *dst[] = {&o->max_uploads, &o->max_connections, &o->timeout_s, &o->grace_s,
-					   NULL, &o->jobs, &o->slice_s, &o->url_ttl_s};
+					   NULL, &o->jobs, &o->slice_s, &o->url_ttl_s, &o->http_threads,
+					   &o->pool_threads, &o->rate_window_s, &o->max_conn_per_client,
+					   &o->max_uploads_per_client, &o->max_tus_pending, &o->max_tus_pending_per_key};
 			if (dst[i])
 				*dst[i] = (unsigned)n;
 			else
@@ -110,18 +138,26 @@ int cmd_serve(int argc, char **argv)
 		}
 	}
 	/* the command line wins over the file */
-	const char **strs[] = {&o.db, &o.schemas_dir, &o.data_dir, &o.listen, &o.api_keys, &o.secret};
-	const char *const cstrs[] = {cli.db, cli.schemas_dir, cli.data_dir, cli.listen, cli.api_keys, cli.secret};
+	const char **strs[] = {&o.db, &o.schemas_dir, &o.data_dir, &o.listen, &o.api_keys, &o.secret,
+			       &o.trusted_proxy, &o.public_url, &o.cors_origin};
+	const char *const cstrs[] = {cli.db, cli.schemas_dir, cli.data_dir, cli.listen, cli.api_keys, cli.secret,
+				     cli.trusted_proxy, cli.public_url, cli.cors_origin};
 	for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
 		if (cstrs[i])
 			*strs[i] = cstrs[i];
-	uint64_t *u64s[] = {&o.min_free, &o.max_upload, &o.chunk_size};
-	const uint64_t cu64s[] = {cli.min_free, cli.max_upload, cli.chunk_size};
-	for (size_t i = 0; i < 3; i++)
+	uint64_t *u64s[] = {&o.min_free, &o.max_upload, &o.chunk_size, &o.min_rate, &o.max_tus_pending_bytes,
+			    &o.max_tus_pending_bytes_per_key};
+	const uint64_t cu64s[] = {cli.min_free, cli.max_upload, cli.chunk_size, cli.min_rate,
+				  cli.max_tus_pending_bytes, cli.max_tus_pending_bytes_per_key};
+	for (size_t i = 0; i < sizeof u64s / sizeof *u64s; i++)
 		if (cu64s[i])
 			*u64s[i] = cu64s[i];
-	unsigned *us[] = {&o.max_uploads, &o.max_connections, &o.timeout_s, &o.grace_s, &o.jobs, &o.slice_s, &o.url_ttl_s};
-	const unsigned cus[] = {cli.max_uploads, cli.max_connections, cli.timeout_s, cli.grace_s, cli.jobs, cli.slice_s, cli.url_ttl_s};
+	unsigned *us[] = {&o.max_uploads, &o.max_connections, &o.timeout_s, &o.grace_s, &o.jobs, &o.slice_s, &o.url_ttl_s,
+			  &o.http_threads, &o.pool_threads, &o.rate_window_s, &o.max_conn_per_client,
+			  &o.max_uploads_per_client, &o.max_tus_pending, &o.max_tus_pending_per_key};
+	const unsigned cus[] = {cli.max_uploads, cli.max_connections, cli.timeout_s, cli.grace_s, cli.jobs, cli.slice_s, cli.url_ttl_s,
+				cli.http_threads, cli.pool_threads, cli.rate_window_s, cli.max_conn_per_client,
+				cli.max_uploads_per_client, cli.max_tus_pending, cli.max_tus_pending_per_key};
 	for (size_t i = 0; i < sizeof us / sizeof *us; i++)
 		if (cus[i])
 			*us[i] = cus[i];

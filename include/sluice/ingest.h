@@ -224,10 +224,11 @@ void sl_chunk_json(FILE *f, const sl_job *j, const sl_chunk *c);
    ("a\nb\n" with sep '\n') as an array of strings. */
 void sl_job_json_codes(FILE *f, const sl_job *j);
 void sl_job_json_list(FILE *f, const char *list, char sep);
-/* A rejected row as `sluice errors` writes it (the HTTP API's errors too):
-   CSV with the columns record,line,offset,column,code,message,raw, or one
-   JSON object and a line break. */
-void sl_reject_csv(FILE *f, const struct sl_reject *r, const char *column);
+/* A rejected row as `sluice errors` writes it (the HTTP API's errors and
+   `validate --errors-out` too): CSV with the columns of SL_REJECT_CSV_HEADER,
+   or one JSON object with the same fields and a line break. */
+#define SL_REJECT_CSV_HEADER "record,line,offset,chunk,column,code,message,raw\n"
+void sl_reject_csv(FILE *f, uint32_t chunk, const struct sl_reject *r, const char *column);
 void sl_reject_jsonl(FILE *f, uint32_t chunk, const struct sl_reject *r, const char *column);
 
 /* Record a job for a file without running it: status Accepted, durable,

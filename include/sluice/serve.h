@@ -12,6 +12,9 @@
 
 #include <stdint.h>
 
+/* The version of the build (`sluice --version`, sluice_build_info in /metrics). */
+#define SLUICE_VERSION "0.1.0"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -34,6 +37,20 @@ typedef struct sl_serve_opts {
 	unsigned slice_s;        /* a job yields after this long when others wait (0: 10 s) */
 	const char *secret;      /* signs upload URLs; NULL: SLUICE_SECRET, else DATA_DIR/secret */
 	unsigned url_ttl_s;      /* signed upload URLs are good this long by default (0: 3600) */
+	/* Limits against slow, idle and greedy clients (docs/serve.md, "Limits"). */
+	unsigned http_threads;   /* event-loop threads holding the connections (0: 2) */
+	unsigned pool_threads;   /* threads for blocking work off the loop (0: 4) */
+	uint64_t min_rate;       /* a body slower than this many bytes/s ... (0: 64 KiB/s) */
+	unsigned rate_window_s;  /* ... averaged over this window is dropped (0: 10 s) */
+	unsigned max_conn_per_client;    /* connections (requests behind a trusted proxy) per client address (0: 1000) */
+	unsigned max_uploads_per_client; /* upload bodies at once per client address (0: 1000) */
+	const char *trusted_proxy; /* IPv4 address of a reverse proxy whose X-Forwarded-For names the client */
+	const char *cors_origin; /* origins a browser may call from ("https://a,https://b" or "*"); NULL: none */
+	const char *public_url; /* "https://host[:port]": the base of signed upload URLs (NULL: a path) */
+	unsigned max_tus_pending;         /* unfinished tus uploads in all (0: 1000) ... */
+	unsigned max_tus_pending_per_key; /* ... and per API key (0: 100) */
+	uint64_t max_tus_pending_bytes;   /* bytes they declare in all (0: 1 TiB) ... */
+	uint64_t max_tus_pending_bytes_per_key; /* ... and per API key (0: 256 GiB) */
 } sl_serve_opts;
 
 /* Run the service until SIGTERM or SIGINT (blocked in the calling thread

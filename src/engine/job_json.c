@@ -137,10 +137,10 @@ static void csv_field(FILE *f, const char *p, size_t n)
 	fputc('"', f);
 }
 
-void sl_reject_csv(FILE *f, const sl_reject *r, const char *column)
+void sl_reject_csv(FILE *f, uint32_t chunk, const sl_reject *r, const char *column)
 {
-	fprintf(f, "%llu,%llu,%llu,", (unsigned long long)r->record, (unsigned long long)r->line,
-	        (unsigned long long)r->offset);
+	fprintf(f, "%llu,%llu,%llu,%u,", (unsigned long long)r->record, (unsigned long long)r->line,
+	        (unsigned long long)r->offset, chunk);
 	csv_field(f, column ? column : "", column ? strlen(column) : 0);
 	fprintf(f, ",%s,", sl__error_report(r->code));
 	csv_field(f, r->message.p, r->message.n);

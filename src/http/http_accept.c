@@ -35,7 +35,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
-#include "http/http_int.h"
+#include "http/http_reply.h"
 
 #define SIDECAR_MAX 4096
 

@@ -13,7 +13,7 @@
  */
 #include <stddef.h>
 
-#include "http/http_int.h"
+#include "http/http_reply.h"
 
 /* generated: build/generated/dashboard_page.c */
 extern const unsigned char sl_dashboard_page[];
@@ -25,7 +25,7 @@ enum MHD_Result http_dashboard(struct MHD_Connection *c, http_req *r)
 	/* PERSISTENT: the bytes live as long as the program; MHD neither copies
 	   nor frees them (the cast drops a const MHD's old signature lacks). */
 	struct MHD_Response *resp = MHD_create_response_from_buffer(
-		sl_dashboard_page_len, (void *)sl_dashboard_page, MHD_RESPMEM_PERSISTENT);
+	    sl_dashboard_page_len, (void *)sl_dashboard_page, MHD_RESPMEM_PERSISTENT);
 	if (!resp)
 		return MHD_NO;
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/html; charset=utf-8");
@@ -33,8 +33,5 @@ enum MHD_Result http_dashboard(struct MHD_Connection *c, http_req *r)
 	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
 	MHD_add_response_header(resp, "X-Frame-Options", "DENY");
 	http_common_headers(resp, r);
-	enum MHD_Result ret = MHD_queue_response(c, 200, resp);
-	MHD_destroy_response(resp);
-	r->status = 200;
-	return ret;
+	return http_queue(c, r, 200, resp);
 }

@@ -10,14 +10,15 @@
  *
  * and a `: keep-alive` comment every 15 s so proxies keep the connection.
  *
- * libmicrohttpd pulls the body through a content reader callback. The
- * server runs a thread per connection, so the callback may block: it polls
- * the store every 250 ms (one indexed read; the job store is the truth, so
- * the stream shows exactly what GET /v1/jobs/{id} would, whichever process
- * runs the job) and returns when it has an event to send. A stream ends on
- * a final status or when the server stops (the `stopping` flag is set
- * before libmicrohttpd waits for the connection threads); a client that
- * went away is noticed at the next write (the keep-alive at the latest).
+ * libmicrohttpd pulls the body through a content reader callback on an
+ * event-loop thread, so the callback never waits: it reads the store (one
+ * indexed read; the job store is the truth, so the stream shows exactly
+ * what GET /v1/jobs/{id} would, whichever process runs the job) and, with
+ * nothing new, parks the connection (suspended) until the next tick,
+ * HTTP_PARK_MS later (http_pool.c). A stream ends on a final status or when
+ * the server stops (the `stopping` flag is set before the parked streams
+ * are resumed a last time); a client that went away is noticed at the next
+ * write (the keep-alive at the latest).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,19 +27,19 @@
 #include <unistd.h>
 
 #include "base/base.h"
-#include "http/http_int.h"
+#include "http/http_reply.h"
 
-#define POLL_MS 250
 #define KEEPALIVE_S 15
 
 typedef struct stream {
 	http_srv *s;
+	struct MHD_Connection *c;
 	char job[SL_JOB_ID_LEN];
-	char *buf;           /* the event being sent */
+	char *buf; /* the event being sent */
 	size_t len, off;
 	int64_t last_updated;
 	int last_status;
-	bool ended;          /* the end event is out (or the job is gone) */
+	bool ended; /* the end event is out (or the job is gone) */
 	double last_sent;
 } stream;
 
@@ -53,7 +54,9 @@ static int next_event(stream *st)
 		/* gone (a restart of the store?) or unreadable: say so and end */
 		free(st->buf);
 		st->buf = NULL;
-		if (asprintf(&st->buf, "event: error\ndata: {\"error\":{\"code\":\"UNAVAILABLE\",\"message\":\"the job cannot be read now\"}}\n\n") < 0)
+		if (asprintf(&st->buf, "event: error\ndata: "
+		                       "{\"error\":{\"code\":\"UNAVAILABLE\",\"message\":\"the job "
+		                       "cannot be read now\"}}\n\n") < 0)
 			st->buf = NULL;
 		st->len = st->buf ? strlen(st->buf) : 0;
 		st->off = 0;
@@ -68,7 +71,8 @@ static int next_event(stream *st)
 		FILE *f = open_memstream(&data, &dlen);
 		if (f) {
 			http_upload_of(st->s, &j, uid, sizeof uid);
-			fprintf(f, "event: %s\nid: %lld\ndata: ", final ? "end" : "progress", (long long)j.updated_ms);
+			fprintf(f, "event: %s\nid: %lld\ndata: ", final ? "end" : "progress",
+			        (long long)j.updated_ms);
 			http_json_job(f, &j, uid);
 			fputs("\n\n", f);
 			if (fclose(f) == 0) {
@@ -115,7 +119,10 @@ static ssize_t reader(void *cls, uint64_t pos, char *out, size_t max)
 			st->last_sent = sl_now();
 			return (ssize_t)n;
 		}
-		usleep(POLL_MS * 1000);
+		/* nothing new: park until the next tick (http_pool.c) */
+		if (!http_pool_park(st->s, st->c))
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		return 0;
 	}
 }
 
@@ -132,6 +139,19 @@ enum MHD_Result http_events(struct MHD_Connection *c, http_req *r, const char *i
 	char msg[512], job[SL_JOB_ID_LEN];
 	if (!http_valid_token(id, HTTP_ID_MAX, true) || !http_resolve_job(r->s, id, job))
 		return http_send_error(c, r, 404, "NOT_FOUND", "no job with that id");
+	/* accepted a moment ago: the acceptor is recording it (as /chunks and
+	   /errors do; this route runs off the event loop, RF_SLOW) */
+	if (http_pending_job(r->s, job, &j) == 1) {
+		bool failed = j.status == SL_JOB_FAILED;
+		sl_job_clear(&j);
+		if (failed)
+			return http_send_error(c, r, 409, "NOT_RECORDED",
+			                       "upload %s could not be recorded as a job", id);
+		if (!http_pending_wait(r->s, job, 3000))
+			return http_send_error(c, r, 503, "NOT_RECORDED_YET",
+			                       "job %s is being recorded; try again in a moment",
+			                       job);
+	}
 	int rc = http_job_load(r->s, job, &j, NULL, NULL, msg, sizeof msg);
 	if (rc == SL_INVAL)
 		return http_send_error(c, r, 404, "NOT_FOUND", "no job %s", id);
@@ -143,22 +163,22 @@ enum MHD_Result http_events(struct MHD_Connection *c, http_req *r, const char *i
 		return http_send_error(c, r, 500, "NOMEM", "out of memory");
 	}
 	st->s = r->s;
+	st->c = c;
 	snprintf(st->job, sizeof st->job, "%s", j.id);
 	snprintf(r->job, sizeof r->job, "%s", j.id);
 	st->last_updated = -1;
 	st->last_status = -1;
 	st->last_sent = sl_now();
 	sl_job_clear(&j);
-	struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, reader, st, stream_free);
+	struct MHD_Response *resp =
+	    MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, reader, st, stream_free);
 	if (!resp) {
 		stream_free(st);
 		return http_send_error(c, r, 500, "NOMEM", "out of memory");
 	}
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream; charset=utf-8");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+	                        "text/event-stream; charset=utf-8");
 	MHD_add_response_header(resp, "X-Accel-Buffering", "no");
 	http_common_headers(resp, r);
-	enum MHD_Result ret = MHD_queue_response(c, 200, resp);
-	MHD_destroy_response(resp);
-	r->status = 200;
-	return ret;
+	return http_queue(c, r, 200, resp);
 }

@@ -1,7 +1,9 @@
 /*
  * Private to src/http/: the state of a running `sluice serve`, shared by the
- * request handlers (http_server.c), the ingest worker (http_worker.c) and
- * the JSON writers (http_json.c).
+ * request handlers (http_router.c and the files it calls), the ingest
+ * worker (http_worker.c), the acceptor (http_accept.c) and the JSON writers
+ * (http_json.c). A request and the reply helpers are in http_reply.h, the
+ * route table in http_routes.h.
  *
  * Locking: `mu` guards the upload table, the queue and the worker's
  * `current`/`busy`/`stop` fields; `cv` is signalled when the queue gains an
@@ -14,6 +16,7 @@
 #define SLUICE_HTTP_INT_H
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -24,19 +27,18 @@
 #include "sluice/ingest.h"
 #include "sluice/schema.h"
 #include "sluice/serve.h"
+#include "http/http_routes.h"
 
-#define HTTP_ID_MAX 40        /* longest job, upload or chunk id accepted in a path */
-#define HTTP_CORR_MAX 128     /* X-Correlation-Id */
-#define HTTP_IDEM_MAX 200     /* Idempotency-Key */
+#define HTTP_ID_MAX   40  /* longest job, upload or chunk id accepted in a path */
+#define HTTP_CORR_MAX 128 /* X-Correlation-Id */
+#define HTTP_IDEM_MAX 200 /* Idempotency-Key */
 #define HTTP_MAX_KEYS 64
-#define HTTP_READERS 16
+#define HTTP_READERS  16
 /* Per connection: libmicrohttpd's memory pool (headers and the read
    buffer; 256 KiB makes upload bodies arrive in big reads, about 15 %
    less CPU per byte than 64 KiB), and the headers' own limit. */
-#define HTTP_CONN_POOL (256 * 1024)
+#define HTTP_CONN_POOL   (256 * 1024)
 #define HTTP_HEADERS_MAX (32 * 1024)
-
-enum { SCOPE_READ = 1, SCOPE_WRITE = 2, SCOPE_ADMIN = 4 };
 
 typedef struct http_dataset {
 	sl_schema *schema; /* owned; read-only while serving */
@@ -46,6 +48,7 @@ typedef struct http_key {
 	char *key;
 	size_t len;
 	unsigned scopes;
+	char owner[17]; /* its fingerprint (hex XXH3): what it creates is its own */
 } http_key;
 
 /* A job waiting for a runner. Every queued job is in the store and
@@ -61,6 +64,9 @@ typedef struct http_item {
 } http_item;
 
 #define HTTP_MAX_RUNNERS 16
+#define HTTP_MAX_POOL    64   /* threads that run blocking work off the event loop */
+#define HTTP_PARK_MS     250  /* a parked event stream looks for news this often */
+#define HTTP_CLIENTS     4096 /* client addresses tracked at once (per-client limits) */
 
 /* An upload answered 202 whose job row is not in the store yet: the
    acceptor thread (http_accept.c) records it there in the background, so
@@ -70,37 +76,28 @@ typedef struct http_item {
 typedef struct http_pending {
 	struct http_pending *next;
 	char job[SL_JOB_ID_LEN];
-	char uid[SL_JOB_ID_LEN];   /* the file's name: 'u' + the job id's digits */
+	char uid[SL_JOB_ID_LEN]; /* the file's name: 'u' + the job id's digits */
 	size_t ds;
 	char idem[HTTP_IDEM_MAX + 60]; /* "" or "key:..." / "url:..." */
 	uint64_t size, hash;
 	int64_t created_ms;
 	char corr[HTTP_CORR_MAX + 1];
-	bool failed;               /* it could not be recorded: err says why */
+	bool failed; /* it could not be recorded: err says why */
 	char err[512];
 } http_pending;
 
-/* Routes, also the `route` label of the request metrics (names in
-   http_server.c, in this order). */
-enum {
-	RT_LIVE, RT_READY, RT_METRICS, RT_DASHBOARD, RT_DATASETS, RT_UPLOAD, RT_UPLOAD_URLS,
-	RT_RECORDS, RT_RECORD, RT_TUS, RT_TUS_FILE, RT_JOBS, RT_JOB, RT_CHUNKS, RT_ERRORS,
-	RT_EVENTS, RT_RETRY, RT_CANCEL, RT_ROLLBACK, RT_NONE, RT_COUNT
-};
-/* Methods a route takes (a bit set); HEAD goes with GET unless a route
-   takes HEAD alone (tus). */
-enum { M_GET = 1, M_POST = 2, M_PATCH = 4, M_DELETE = 8, M_OPTIONS = 16, M_HEAD = 32 };
-#define HTTP_NSTATUS 23 /* counted statuses + "not answered" + "other" */
-#define HTTP_REQ_BUCKETS 11   /* request duration histogram (http_metrics.c) */
+#define HTTP_NMETHODS      7  /* the methods of the route table + "other" */
+#define HTTP_NSTATUS       23 /* counted statuses + "not answered" + "other" */
+#define HTTP_REQ_BUCKETS   11 /* request duration histogram (http_metrics.c) */
 #define HTTP_CHUNK_BUCKETS 10 /* chunk duration histogram */
 
 typedef struct http_srv {
-	sl_serve_opts o; /* with defaults applied */
+	sl_serve_opts o;                       /* with defaults applied */
 	char *uploads_dir, *tmp_dir, *tus_dir; /* DATA_DIR/uploads, /tmp, /tus: absolute */
 	http_dataset *ds;
 	size_t nds;
 	http_key keys[HTTP_MAX_KEYS];
-	size_t nkeys; /* 0: no authentication */
+	size_t nkeys;             /* 0: no authentication */
 	unsigned char secret[64]; /* signs upload URLs (http_sign.c) */
 	size_t secret_len;
 
@@ -109,21 +106,21 @@ typedef struct http_srv {
 	http_item *qhead, *qtail;
 	size_t qlen;
 	pthread_t runner_tid[HTTP_MAX_RUNNERS];
-	unsigned nrunners;            /* started */
+	unsigned nrunners;                             /* started */
 	char running[HTTP_MAX_RUNNERS][SL_JOB_ID_LEN]; /* "" = idle */
-	unsigned busy;                /* runners with a job */
+	unsigned busy;                                 /* runners with a job */
 	bool stop;
-	http_pending *pend;           /* accepted uploads not in the store yet, oldest first */
+	http_pending *pend; /* accepted uploads not in the store yet, oldest first */
 	size_t npend;
-	pthread_cond_t pend_cv;       /* the acceptor's: an entry came, or stop */
-	pthread_cond_t stored_cv;     /* an entry was recorded (or failed) */
+	pthread_cond_t pend_cv;   /* the acceptor's: an entry came, or stop */
+	pthread_cond_t stored_cv; /* an entry was recorded (or failed) */
 	pthread_t acceptor;
 	bool acceptor_up;
-	pthread_mutex_t idem_mu;      /* one idempotency check-and-claim at a time */
-	atomic_bool stopping; /* SIGTERM came: long answers (event streams) end now */
+	pthread_mutex_t idem_mu; /* one idempotency check-and-claim at a time */
+	atomic_bool stopping;    /* SIGTERM came: long answers (event streams) end now */
 
 	/* metrics */
-	atomic_uint_fast64_t requests[RT_COUNT][HTTP_NSTATUS];
+	atomic_uint_fast64_t requests[RT_COUNT][HTTP_NMETHODS][HTTP_NSTATUS];
 	atomic_uint_fast64_t rows_loaded, rows_rejected, upload_bytes, uploads_done, bytes_ingested;
 	atomic_uint_fast64_t rejected_by_code[SL_ERROR_COUNT];
 	atomic_uint_fast64_t chunks_done[SL_CHUNK_NSTATUS]; /* by final chunk status */
@@ -134,6 +131,24 @@ typedef struct http_srv {
 
 	pthread_mutex_t log_mu; /* one log line at a time */
 
+	/* work off the event loop (http_pool.c); pool_mu guards these */
+	pthread_mutex_t pool_mu;
+	pthread_cond_t pool_cv, pool_idle_cv, tick_cv;
+	struct pool_task *pool_head, *pool_tail;
+	pthread_t pool_tid[HTTP_MAX_POOL];
+	unsigned npool;
+	bool pool_stop;
+	unsigned ndeferred;    /* connections suspended for a deferred handler */
+	struct parked *parked; /* event streams waiting for the next tick */
+	bool park_closed;
+	pthread_t ticker;
+	bool ticker_up;
+
+	/* per-client limits (http_limits.c), under cl_mu */
+	pthread_mutex_t cl_mu;
+	struct http_client *clients; /* HTTP_CLIENTS slots, open addressing */
+	atomic_uint_fast64_t slow_dropped, client_refused;
+
 	/* Kept read connections for job reads (http_job_load): a request
 	   takes one, reads, gives it back; at most HTTP_READERS are kept. */
 	pthread_mutex_t rd_mu;
@@ -141,16 +156,22 @@ typedef struct http_srv {
 	size_t nreaders;
 } http_srv;
 
-/* http_server.c */
+/* http_log.c: one JSON object a line on stderr. */
 void http_log(http_srv *s, const char *level, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 void http_log_job(http_srv *s, const char *level, const char *job, const char *corr,
-		  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+                  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 void http_log_chunk(http_srv *s, const char *level, const char *job, int64_t chunk,
-		    const char *corr, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+                    const char *corr, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* The line of a finished request (method set) or of libmicrohttpd's own
+   messages (http_mhd_logger, MHD_OPTION_EXTERNAL_LOGGER). */
+void http_log_request(http_srv *s, const char *level, const char *msg, const char *method,
+                      const char *path, unsigned status, const char *corr, const char *job,
+                      double duration_ms);
+void http_mhd_logger(void *cls, const char *fmt, va_list ap);
 
 /* http_worker.c: the job queue and its runners. */
-int http_workers_start(http_srv *s);  /* s->o.jobs runners */
+int http_workers_start(http_srv *s); /* s->o.jobs runners */
 /* Ask the runners to stop and wait up to the grace period; false when a
    job still runs then. */
 bool http_workers_stop(http_srv *s);
@@ -167,103 +188,25 @@ void http_json_chunk(FILE *f, const sl_job *j, const sl_chunk *c);
 void http_json_dataset(FILE *f, const sl_schema *s);
 void http_json_error(FILE *f, const char *code, const char *message);
 void http_json_str(FILE *f, const char *s);
-/* One rejected row as a CSV line (header: HTTP_ERRORS_CSV_HEADER) or a JSON line. */
-#define HTTP_ERRORS_CSV_HEADER "record,line,offset,column,code,message,raw\n"
-void http_reject_csv(FILE *f, const sl_reject *r, const char *column);
-void http_reject_jsonl(FILE *f, uint32_t chunk, const sl_reject *r, const char *column);
 /* "u..." or "" from a job's file path when it is one of ours. */
 void http_upload_of(const http_srv *s, const sl_job *j, char *uid, size_t n);
 
+typedef struct http_req http_req; /* http_reply.h */
 
-/* --- requests: shared by the route handlers of every http_*.c ------------------------ */
-
-typedef struct http_req http_req;
-/* A handler that takes a body sets on_body/on_end in its first call (headers
-   known): on_body gets each piece libmicrohttpd hands over, on_end answers
-   once the body is complete. on_done runs when the request ends, answered
-   or not (`ok`: the response was sent in full); it frees what `ext` holds. */
-typedef void (*http_body_fn)(http_req *r, const char *data, size_t n);
-typedef enum MHD_Result (*http_end_fn)(struct MHD_Connection *c, http_req *r);
-typedef void (*http_done_fn)(http_req *r, bool ok);
-
-struct http_req {
-	http_srv *s;
-	int route;
-	double t0;
-	unsigned status; /* 0 until answered */
-	char method[16];
-	char path[256];  /* for logs, cut */
-	char corr[HTTP_CORR_MAX + 1];
-	bool corr_given; /* X-Correlation-Id came with the request */
-	bool bulk;       /* http_bulk_begin raised the thread's nice value */
-	int nice0;       /* the value before */
-	char job[SL_JOB_ID_LEN]; /* for the log line */
-	http_body_fn on_body;
-	http_end_fn on_end;
-	http_done_fn on_done;
-	void *ext;       /* the handler's own state */
-	/* an upload being received (http_server.c) */
-	bool counted;    /* in uploads_in_flight */
-	int fd;
-	char part[4096];
-	char uid[SL_JOB_ID_LEN];
-	size_t ds;
-	uint64_t bytes;
-	XXH3_state_t *xx;
-	struct MHD_PostProcessor *pp; /* multipart/form-data */
-	bool file_part_seen;
-	char idem[HTTP_IDEM_MAX + 1];
-	char nonce[48];  /* a signed upload URL's */
-	unsigned fail_status; /* found while the body streamed in; answered at its end */
-	const char *fail_code;
-	char fail_msg[200];
-};
-
-/* Answers. Each sets r->status; the buffer is taken (freed by MHD). */
-enum MHD_Result http_send_buf(struct MHD_Connection *c, http_req *r, unsigned status, char *buf,
-			      size_t len, const char *ctype, const char *location);
-enum MHD_Result http_send_error(struct MHD_Connection *c, http_req *r, unsigned status,
-				const char *code, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
-/* An empty answer with the common headers; `extra` is NULL or a NULL-ended
-   list of name, value pairs. */
-enum MHD_Result http_send_empty(struct MHD_Connection *c, http_req *r, unsigned status,
-				const char *const *extra);
-/* Add the headers every answer carries (correlation id, no-store). */
-void http_common_headers(struct MHD_Response *resp, http_req *r);
-
-/* A body written into a memory stream, then sent. */
-typedef struct http_body {
-	FILE *f;
-	char *buf;
-	size_t len;
-} http_body;
-FILE *http_body_open(http_body *b);
-enum MHD_Result http_body_send(struct MHD_Connection *c, http_req *r, unsigned status,
-			       http_body *b, const char *ctype, const char *location);
-
-const char *http_arg(struct MHD_Connection *c, const char *name);
-const char *http_header(struct MHD_Connection *c, const char *name);
-/* 1-max characters of [0-9A-Za-z_-] (id) or printable ASCII (!id). */
-bool http_valid_token(const char *p, size_t max, bool id);
-/* Index of dataset `name`, or -1. */
-int http_dataset_find(const http_srv *s, const char *name);
+/* http_jobs.c: job reads shared with the events stream and the tus routes. */
+/* sl_job_load through a kept read connection (the status routes' hot path). */
+int http_job_load(http_srv *s, const char *id, sl_job *j, sl_chunk **chunks, size_t *n, char *msg,
+                  size_t msglen);
 /* The job a path's {id} names (a job id, or an upload id followed to its
    job): 1 and job[], 0 none. */
 int http_resolve_job(http_srv *s, const char *id, char *job);
-/* Bulk bodies (uploads, tus PATCH) stream at a lower priority than the
-   short requests, so a status request on a machine busy receiving files
-   still answers at once. The thread's nice value goes up while the body
-   streams and back down after (where the OS lets a thread lower its nice
-   value again; else that connection's thread stays nicer, which only
-   delays requests on the same connection). */
-void http_bulk_begin(http_req *r);
-void http_bulk_end(http_req *r);
-/* sl_job_load through a kept read connection (the status routes' hot path). */
-int http_job_load(http_srv *s, const char *id, sl_job *j, sl_chunk **chunks, size_t *n, char *msg,
-		  size_t msglen);
-/* A fresh id: prefix + 11 hex digits of ms + 6 random. */
-void http_new_id(char prefix, char *id);
+
+/* http_keys.c: API keys. Parse KEY:SCOPE+SCOPE,... into s->keys (0, or
+   SL_CONFIG / SL_NOMEM); the scopes of a presented key (0: unknown). */
+int http_keys_parse(http_srv *s, const char *spec);
+/* tok is n bytes, taken whole: a NUL or trailing bytes make it another
+   key. owner (17 bytes) gets the key's fingerprint, "" when unknown. */
+unsigned http_key_scopes(const http_srv *s, const char *tok, size_t n, char *owner);
 
 /* http_accept.c. A file received in full (a raw or multipart upload, a
    finished tus upload): take it (renamed into DATA_DIR/uploads/), give it
@@ -275,8 +218,9 @@ void http_new_id(char prefix, char *id);
    says why). job_id is set for 200 and 202. The file is removed unless it
    was taken. */
 unsigned http_accept_file(http_srv *s, size_t ds, const char *path, uint64_t size, uint64_t hash,
-			  const char *idem, const char *corr, char *job_id, char *msg, size_t msglen);
-int http_acceptor_start(http_srv *s);  /* also takes over the sidecars of a previous run */
+                          const char *idem, const char *corr, char *job_id, char *msg,
+                          size_t msglen);
+int http_acceptor_start(http_srv *s); /* also takes over the sidecars of a previous run */
 void http_acceptor_stop(http_srv *s);
 /* A job still pending: 1 and *j (status Accepted, or Failed with the
    reason) filled (sl_job_clear it), 0 it is not pending. */
@@ -287,14 +231,31 @@ bool http_pending_wait(http_srv *s, const char *id, int ms);
 /* Write the pending jobs that pass the filters as JSON objects (",",
    separated, `first` says whether one was written before): the count. */
 size_t http_pending_list(http_srv *s, FILE *f, int status, const char *dataset, const char *prefix,
-			 size_t limit, bool first);
+                         size_t limit, bool first);
 
 /* Route handlers in their own files. Each is called on the first call of
-   a request, method and API key already checked. */
+   a request, method and API key already checked, by the router
+   (http_router.c: http_on_request, http_on_completed for MHD). */
+enum MHD_Result http_live(struct MHD_Connection *c, http_req *r); /* http_health.c */
+enum MHD_Result http_ready(struct MHD_Connection *c, http_req *r);
+enum MHD_Result http_datasets(struct MHD_Connection *c, http_req *r);
+enum MHD_Result http_metrics(struct MHD_Connection *c, http_req *r); /* http_metrics.c */
+/* http_jobs.c */
+enum MHD_Result http_job(struct MHD_Connection *c, http_req *r, const char *id);
+enum MHD_Result http_chunks(struct MHD_Connection *c, http_req *r, const char *id);
+enum MHD_Result http_jobs(struct MHD_Connection *c, http_req *r);
+enum MHD_Result http_errors(struct MHD_Connection *c, http_req *r, const char *id);
+enum MHD_Result http_retry(struct MHD_Connection *c, http_req *r, const char *id);
+enum MHD_Result http_cancel(struct MHD_Connection *c, http_req *r, const char *id);
+enum MHD_Result http_rollback(struct MHD_Connection *c, http_req *r, const char *id);
+/* http_upload.c: POST /v1/datasets/{name}/uploads (signed_url: the
+   request carries a signature instead of a key). */
+enum MHD_Result http_upload(struct MHD_Connection *c, http_req *r, const char *name,
+                            bool signed_url);
 enum MHD_Result http_tus(struct MHD_Connection *c, http_req *r, const char *method,
-			 const char *id /* NULL: the creation endpoint */);
+                         const char *id /* NULL: the creation endpoint */);
 enum MHD_Result http_records(struct MHD_Connection *c, http_req *r, const char *dataset,
-			     const char *key /* NULL: the query route */);
+                             const char *key /* NULL: the query route */);
 enum MHD_Result http_dashboard(struct MHD_Connection *c, http_req *r);
 enum MHD_Result http_upload_urls(struct MHD_Connection *c, http_req *r, const char *dataset);
 enum MHD_Result http_events(struct MHD_Connection *c, http_req *r, const char *id);
@@ -304,11 +265,48 @@ int http_sign_init(http_srv *s, const char *data_dir);
 /* http_sign.c: is this upload's signed URL good (dataset, expiry, HMAC,
    not used before)? 0 yes (r->nonce set); else the 403 is sent in *sent. */
 int http_sign_check(struct MHD_Connection *c, http_req *r, const char *dataset,
-		    enum MHD_Result *sent);
+                    enum MHD_Result *sent);
 
-/* http_metrics.c: histograms for /metrics. */
+/* http_router.c: libmicrohttpd's access handler and completion callback. */
+enum MHD_Result http_on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                const char *method, const char *version, const char *data,
+                                size_t *size, void **con_cls);
+void *http_on_uri(void *cls, const char *uri, struct MHD_Connection *c);
+void http_on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                       enum MHD_RequestTerminationCode toe);
+
+/* http_pool.c: blocking work off the event loop (see there). */
+int http_pool_start(http_srv *s, unsigned n);
+/* Suspend c and run fn(c, r) on a pool thread; false (nothing done) when
+   the pool is stopping: run it inline or refuse. */
+bool http_pool_defer(http_srv *s, struct MHD_Connection *c, http_req *r,
+                     enum MHD_Result (*fn)(struct MHD_Connection *, http_req *));
+/* Run r->on_done(r, r->done_ok) and free r on a pool thread. */
+void http_pool_done(http_srv *s, http_req *r);
+/* An event stream with nothing to send: suspend c until the next tick.
+   false when stopping (end the stream instead). */
+bool http_pool_park(http_srv *s, struct MHD_Connection *c);
+void http_pool_quiesce(http_srv *s); /* resume everything suspended; wait for deferred handlers */
+void http_pool_stop(http_srv *s);
+
+/* http_limits.c: per-client limits and the body rate floor. */
+int http_limits_init(http_srv *s);
+void http_limits_free(http_srv *s);
+/* The client's address into r->client (X-Forwarded-For from the trusted proxy). */
+void http_client_address(struct MHD_Connection *c, http_req *r);
+/* Take one of the client's upload slots (false: it has --max-uploads-per-client)
+   / give it back; and the same for requests in flight behind a trusted proxy. */
+bool http_client_upload_take(http_srv *s, http_req *r);
+bool http_client_request_take(http_srv *s, http_req *r);
+void http_client_release(http_srv *s, http_req *r);
+/* A body piece of n bytes came: false when the body is slower than
+   --min-rate over the last --rate-window (drop the connection). */
+bool http_body_rate_ok(http_srv *s, http_req *r, size_t n);
+
+/* http_metrics.c: counters and histograms for /metrics. */
+void http_metrics_count(http_srv *s, int route, const char *method, unsigned status);
 void http_metrics_observe(http_srv *s, int route, double seconds);
 void http_metrics_chunk(http_srv *s, const sl_chunk *c);
-void http_metrics_histograms(http_srv *s, FILE *f, const char *const *route_names);
+void http_metrics_histograms(http_srv *s, FILE *f);
 
 #endif

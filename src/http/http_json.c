@@ -39,9 +39,14 @@ void http_upload_of(const http_srv *s, const sl_job *j, char *uid, size_t n)
 void http_json_job(FILE *f, const sl_job *j, const char *upload_id)
 {
 	/* every number, resumed and duration included, from the library's
-	   writer, as `sluice status --json` shows them */
+	   writer, as `sluice status --json` shows them; the file by its name
+	   only: the server's paths are not the client's business */
+	sl_job shown = *j;
+	const char *slash = j->file ? strrchr(j->file, '/') : NULL;
+	if (slash)
+		shown.file = (char *)slash + 1;
 	fputc('{', f);
-	sl_job_json_fields(f, j, sl_now_ms());
+	sl_job_json_fields(f, &shown, sl_now_ms());
 	fputs(",\"upload_id\":", f);
 	http_json_str(f, upload_id && upload_id[0] ? upload_id : NULL);
 	fputc('}', f);
@@ -68,7 +73,7 @@ void http_json_dataset(FILE *f, const sl_schema *s)
 		fputs(i ? ",{\"name\":" : "{\"name\":", f);
 		http_json_str(f, s->cols[i].name);
 		fprintf(f, ",\"type\":\"%s\",\"required\":%s}", sl_type_name(s->cols[i].type),
-			s->cols[i].required ? "true" : "false");
+		        s->cols[i].required ? "true" : "false");
 	}
 	fputs("]}", f);
 }
@@ -80,15 +85,4 @@ void http_json_error(FILE *f, const char *code, const char *message)
 	fputs(",\"message\":", f);
 	http_json_str(f, message);
 	fputs("}}\n", f);
-}
-
-/* The library's writers, which `sluice errors` uses too: one shape. */
-void http_reject_csv(FILE *f, const sl_reject *r, const char *column)
-{
-	sl_reject_csv(f, r, column);
-}
-
-void http_reject_jsonl(FILE *f, uint32_t chunk, const sl_reject *r, const char *column)
-{
-	sl_reject_jsonl(f, chunk, r, column);
 }

@@ -23,7 +23,7 @@
 #include <string.h>
 
 #include "base/base.h"
-#include "http/http_int.h"
+#include "http/http_reply.h"
 #include "sluice/records.h"
 
 #define MAX_FILTERS   32

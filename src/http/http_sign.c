@@ -26,10 +26,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "http/http_int.h"
+#include "http/http_reply.h"
 
 #define NONCE_BYTES 16
-#define MAX_TTL_S (7 * 24 * 3600)
+#define MAX_TTL_S   (7 * 24 * 3600)
 
 static void hex(const unsigned char *p, size_t n, char *out)
 {
@@ -56,13 +56,15 @@ int http_sign_init(http_srv *s, const char *data_dir)
 	if (given && given[0]) {
 		size_t n = strlen(given);
 		if (n < 16) {
-			http_log(s, "error", "the URL signing secret must have 16 characters or more");
+			http_log(s, "error",
+			         "the URL signing secret must have 16 characters or more");
 			return SL_CONFIG;
 		}
 		/* a long secret is hashed down, as HMAC would do itself */
 		unsigned len = 0;
 		if (n > sizeof s->secret)
-			HMAC(EVP_sha256(), "sluice", 6, (const unsigned char *)given, n, s->secret, &len);
+			HMAC(EVP_sha256(), "sluice", 6, (const unsigned char *)given, n, s->secret,
+			     &len);
 		else
 			memcpy(s->secret, given, (len = (unsigned)n));
 		s->secret_len = len;
@@ -96,13 +98,13 @@ int http_sign_init(http_srv *s, const char *data_dir)
 }
 
 static void sign(const http_srv *s, const char *dataset, long long expires, const char *nonce,
-		 char out[65])
+                 char out[65])
 {
 	char msg[512];
 	unsigned char mac[32];
 	unsigned len = 0;
-	int n = snprintf(msg, sizeof msg, "POST\n/v1/datasets/%s/uploads\n%s\n%lld\n%s", dataset, dataset,
-			 expires, nonce);
+	int n = snprintf(msg, sizeof msg, "POST\n/v1/datasets/%s/uploads\n%s\n%lld\n%s", dataset,
+	                 dataset, expires, nonce);
 	HMAC(EVP_sha256(), s->secret, (int)s->secret_len, (const unsigned char *)msg,
 	     (size_t)(n < (int)sizeof msg ? n : (int)sizeof msg - 1), mac, &len);
 	hex(mac, 32, out);
@@ -120,7 +122,8 @@ enum MHD_Result http_upload_urls(struct MHD_Connection *c, http_req *r, const ch
 		errno = 0;
 		ttl = strtoll(e, &end, 10);
 		if (!(e[0] >= '0' && e[0] <= '9') || *end || errno || ttl < 1 || ttl > MAX_TTL_S)
-			return http_send_error(c, r, 400, "BAD_REQUEST", "expires_in: seconds from 1 to %d", MAX_TTL_S);
+			return http_send_error(c, r, 400, "BAD_REQUEST",
+			                       "expires_in: seconds from 1 to %d", MAX_TTL_S);
 	}
 	unsigned char raw[NONCE_BYTES];
 	char nonce[2 * NONCE_BYTES + 1], sig[65];
@@ -130,20 +133,26 @@ enum MHD_Result http_upload_urls(struct MHD_Connection *c, http_req *r, const ch
 	long long expires = (long long)time(NULL) + ttl;
 	sign(s, dataset, expires, nonce, sig);
 	char path[600];
-	snprintf(path, sizeof path, "/v1/datasets/%s/uploads?expires=%lld&nonce=%s&signature=%s", dataset,
-		 expires, nonce, sig);
+	snprintf(path, sizeof path, "/v1/datasets/%s/uploads?expires=%lld&nonce=%s&signature=%s",
+	         dataset, expires, nonce, sig);
 	http_body b;
 	if (!http_body_open(&b))
 		return http_send_error(c, r, 500, "NOMEM", "out of memory");
-	const char *host = http_header(c, MHD_HTTP_HEADER_HOST);
 	fputs("{\"dataset\":", b.f);
 	http_json_str(b.f, dataset);
 	fputs(",\"method\":\"POST\",\"path\":", b.f);
 	http_json_str(b.f, path);
 	fputs(",\"url\":", b.f);
-	if (host && http_valid_token(host, 255, false)) {
-		char url[900];
-		snprintf(url, sizeof url, "http://%s%s", host, path);
+	/* The host comes from --public-url, never from the request's Host
+	   header (which a client or a proxy could set to anything, so that a
+	   victim's page would be told to upload elsewhere). Without it the URL
+	   is the path, relative to the server the client asked. */
+	if (s->o.public_url) {
+		char url[1200];
+		size_t pl = strlen(s->o.public_url);
+		while (pl && s->o.public_url[pl - 1] == '/')
+			pl--;
+		snprintf(url, sizeof url, "%.*s%s", (int)pl, s->o.public_url, path);
 		http_json_str(b.f, url);
 	} else {
 		http_json_str(b.f, path);
@@ -152,14 +161,38 @@ enum MHD_Result http_upload_urls(struct MHD_Connection *c, http_req *r, const ch
 	return http_body_send(c, r, 201, &b, "application/json", NULL);
 }
 
-int http_sign_check(struct MHD_Connection *c, http_req *r, const char *dataset, enum MHD_Result *sent)
+static enum MHD_Result count_param(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
 {
+	unsigned *n = cls;
+	(void)kind;
+	(void)value;
+	if (key && (!strcmp(key, "expires") || !strcmp(key, "nonce") || !strcmp(key, "signature")))
+		(*n)++;
+	return MHD_YES;
+}
+
+int http_sign_check(struct MHD_Connection *c, http_req *r, const char *dataset,
+                    enum MHD_Result *sent)
+{
+	/* each parameter once: with two, which one was checked and which one a
+	   proxy or a log saw could differ */
+	unsigned n = 0;
+	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, count_param, &n);
+	if (n != 3) {
+		*sent = http_send_error(
+		    c, r, 403, "FORBIDDEN",
+		    "the upload URL is not one this server signed (expires, nonce and "
+		    "signature, each once)");
+		return -1;
+	}
 	const char *exp = http_arg(c, "expires"), *nonce = http_arg(c, "nonce"),
-		   *sig = http_arg(c, "signature");
+	           *sig = http_arg(c, "signature");
 	char want[65];
 	if (!exp || !nonce || !sig || !is_hex(nonce, 2 * NONCE_BYTES) || !is_hex(sig, 64) ||
 	    !(exp[0] >= '0' && exp[0] <= '9') || strlen(exp) > 15) {
-		*sent = http_send_error(c, r, 403, "FORBIDDEN", "the upload URL is not one this server signed");
+		*sent = http_send_error(c, r, 403, "FORBIDDEN",
+		                        "the upload URL is not one this server signed");
 		return -1;
 	}
 	long long expires = strtoll(exp, NULL, 10);
@@ -167,11 +200,13 @@ int http_sign_check(struct MHD_Connection *c, http_req *r, const char *dataset, 
 	/* the whole signature, in constant time, before looking at the time:
 	   an altered URL says "not signed" whatever its expiry */
 	if (CRYPTO_memcmp(want, sig, 64) != 0) {
-		*sent = http_send_error(c, r, 403, "FORBIDDEN", "the upload URL is not one this server signed");
+		*sent = http_send_error(c, r, 403, "FORBIDDEN",
+		                        "the upload URL is not one this server signed");
 		return -1;
 	}
 	if ((long long)time(NULL) > expires) {
-		*sent = http_send_error(c, r, 403, "URL_EXPIRED", "the upload URL expired; ask for a new one");
+		*sent = http_send_error(c, r, 403, "URL_EXPIRED",
+		                        "the upload URL expired; ask for a new one");
 		return -1;
 	}
 	snprintf(r->nonce, sizeof r->nonce, "%s", nonce);

@@ -38,11 +38,12 @@
 #include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <openssl/evp.h>
 
 #include "base/base.h"
-#include "http/http_int.h"
+#include "http/http_reply.h"
 
 #define TUS_VERSION "1.0.0"
 #define TUS_EXPIRE_MS (24LL * 3600 * 1000)  /* untouched uploads are removed after this */
@@ -63,6 +64,7 @@ typedef struct tus_info {
 	char corr[HTTP_CORR_MAX + 1];
 	int64_t created_ms;
 	char job[SL_JOB_ID_LEN];        /* "" until the upload is complete */
+	char owner[17];                 /* the creating API key's fingerprint; "" none */
 } tus_info;
 
 /* A PATCH in progress (r->ext). */
@@ -85,19 +87,31 @@ typedef struct tus_patch {
 /* --- answers ------------------------------------------------------------------------------ */
 
 /* Every answer of a tus route carries Tus-Resumable (and a 412 Tus-Version):
-   the common answer path adds them (http_server.c). */
+   the common answer path adds them (http_reply.c). */
 
 static enum MHD_Result tus_options(struct MHD_Connection *c, http_req *r)
 {
 	char max[24];
 	snprintf(max, sizeof max, "%llu", (unsigned long long)r->s->o.max_upload);
 	const char *const h[] = {"Tus-Version", TUS_VERSION,
-				 "Tus-Extension", "creation,termination,checksum",
+				 "Tus-Extension", "creation,termination,checksum,expiration",
 				 "Tus-Checksum-Algorithm", "sha1,md5",
 				 "Tus-Max-Size", max,
 				 NULL};
 	return http_send_empty(c, r, 204, h);
 }
+
+/* Upload-Expires (tus expiration): the HTTP date TUS_EXPIRE_MS after `ms`,
+   the last time the upload was touched. */
+static void expires_at(int64_t ms, char *out, size_t n)
+{
+	time_t t = (time_t)((ms + TUS_EXPIRE_MS) / 1000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(out, n, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+static int64_t mtime_ms(const struct stat *st);
 
 /* --- small parsers ----------------------------------------------------------------------- */
 
@@ -189,8 +203,13 @@ static const char *parse_metadata(const char *h, char *ds, char *fname_b64)
 			if ((unsigned char)*k < 0x21 || (unsigned char)*k > 0x7e)
 				return "Upload-Metadata: a key is not printable ASCII";
 		bool is_ds = !strcmp(pair, "dataset"), is_fn = !strcmp(pair, "filename");
-		if (!is_ds && !is_fn)
+		if (!is_ds && !is_fn) {
+			/* not ours to read, but the header must be well-formed: base64 */
+			unsigned char skip[TUS_META_MAX];
+			if (val && b64_decode(val, strlen(val), skip, sizeof skip) < 0)
+				return "Upload-Metadata: a value is not base64";
 			continue;
+		}
 		if ((is_ds && have_ds) || (is_fn && have_fn))
 			return "Upload-Metadata: a key is given twice";
 		unsigned char dec[TUS_FILENAME_MAX + 1];
@@ -270,9 +289,10 @@ static int info_write(const http_srv *s, const char *id, const tus_info *in)
 {
 	char tmp[4096], path[4096], text[TUS_INFO_MAX];
 	int len = snprintf(text, sizeof text,
-			   "sluice-tus 1\nlength %llu\ndataset %s\nfilename %s\ncorr %s\ncreated %lld\njob %s\n",
+			   "sluice-tus 1\nlength %llu\ndataset %s\nfilename %s\ncorr %s\ncreated %lld\njob %s\nowner %s\n",
 			   (unsigned long long)in->length, in->dataset, in->filename[0] ? in->filename : "-",
-			   in->corr[0] ? in->corr : "-", (long long)in->created_ms, in->job[0] ? in->job : "-");
+			   in->corr[0] ? in->corr : "-", (long long)in->created_ms, in->job[0] ? in->job : "-",
+			   in->owner[0] ? in->owner : "-");
 	if (len < 0 || (size_t)len >= sizeof text)
 		return -1;
 	snprintf(tmp, sizeof tmp, "%s/%s.info.XXXXXX", s->tus_dir, id);
@@ -350,8 +370,19 @@ static int info_read(const http_srv *s, const char *id, tus_info *in)
 			in->created_ms = strtoll(v, NULL, 10);
 		else if (!strcmp(line, "job") && !none && http_valid_token(v, SL_JOB_ID_LEN - 1, true))
 			snprintf(in->job, sizeof in->job, "%s", v);
+		else if (!strcmp(line, "owner") && !none && http_valid_token(v, sizeof in->owner - 1, true))
+			snprintf(in->owner, sizeof in->owner, "%s", v);
 	}
 	return have_len && in->dataset[0] ? 0 : -1;
+}
+
+/* info_read for a request: an upload of another API key is "no such upload"
+   (an upload made without keys, or before uploads had owners, is anyone's). */
+static int info_owned(const http_req *r, const char *id, tus_info *in)
+{
+	if (info_read(r->s, id, in) != 0)
+		return -1;
+	return in->owner[0] && strcmp(in->owner, r->owner) ? -1 : 0;
 }
 
 /* The dataset an info names: its index, or -1 when it is not loaded (now). */
@@ -482,6 +513,73 @@ static void sweep(http_srv *s)
 
 /* --- creation ----------------------------------------------------------------------------------- */
 
+static pthread_mutex_t create_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* Pending uploads (created, not complete): a readdir of DATA_DIR/tus/ and
+   their info files. The directory holds only live uploads (sweep), and
+   creation runs off the event loop (RF_SLOW), so a pass is cheap enough
+   for the few creations a client makes. */
+static void pending_counts(http_srv *s, const char *owner, uint64_t *n_all, uint64_t *b_all,
+                           uint64_t *n_key, uint64_t *b_key)
+{
+	*n_all = *b_all = *n_key = *b_key = 0;
+	DIR *d = opendir(s->tus_dir);
+	if (!d)
+		return;
+	for (struct dirent *e; (e = readdir(d));) {
+		char id[SL_JOB_ID_LEN];
+		const char *dot = strchr(e->d_name, '.');
+		size_t il = dot ? (size_t)(dot - e->d_name) : 0;
+		if (!dot || strcmp(dot, ".info") || il >= sizeof id)
+			continue;
+		memcpy(id, e->d_name, il);
+		id[il] = 0;
+		tus_info in;
+		if (!valid_id(id) || info_read(s, id, &in) != 0 || in.job[0])
+			continue;
+		(*n_all)++;
+		*b_all += in.length;
+		if (!strcmp(in.owner, owner)) {
+			(*n_key)++;
+			*b_key += in.length;
+		}
+	}
+	closedir(d);
+}
+
+/* true when one more upload of `length` bytes would pass a cap (*sent: the
+   429 for a count, the 507 for declared bytes). */
+static bool over_caps(struct MHD_Connection *c, http_req *r, uint64_t length, enum MHD_Result *sent)
+{
+	http_srv *s = r->s;
+	uint64_t n_all, b_all, n_key, b_key;
+	pending_counts(s, r->owner, &n_all, &b_all, &n_key, &b_key);
+	const char *who = r->owner[0] ? "this API key" : "this server";
+	if (n_all >= s->o.max_tus_pending || n_key >= s->o.max_tus_pending_per_key) {
+		bool all = n_all >= s->o.max_tus_pending;
+		atomic_fetch_add(&s->client_refused, 1);
+		*sent = http_send_error(c, r, 429, "TOO_MANY_PENDING_UPLOADS",
+		                        "%s has %llu unfinished tus uploads, the limit; finish or DELETE one",
+		                        all ? "this server" : who,
+		                        (unsigned long long)(all ? n_all : n_key));
+		return true;
+	}
+	if (b_all + length > s->o.max_tus_pending_bytes ||
+	    b_key + length > s->o.max_tus_pending_bytes_per_key) {
+		bool all = b_all + length > s->o.max_tus_pending_bytes;
+		atomic_fetch_add(&s->client_refused, 1);
+		*sent = http_send_error(c, r, 507, "PENDING_BYTES_LIMIT",
+		                        "%s has %llu bytes declared by unfinished tus uploads; %llu more "
+		                        "would pass the limit of %llu",
+		                        all ? "this server" : who,
+		                        (unsigned long long)(all ? b_all : b_key), (unsigned long long)length,
+		                        (unsigned long long)(all ? s->o.max_tus_pending_bytes
+		                                                 : s->o.max_tus_pending_bytes_per_key));
+		return true;
+	}
+	return false;
+}
+
 static enum MHD_Result tus_create(struct MHD_Connection *c, http_req *r)
 {
 	http_srv *s = r->s;
@@ -513,6 +611,15 @@ static enum MHD_Result tus_create(struct MHD_Connection *c, http_req *r)
 		return http_send_error(c, r, 404, "NOT_FOUND", "no dataset with that name");
 	b64_encode((const unsigned char *)dsname, strlen(dsname), in.dataset);
 	sweep(s);
+	snprintf(in.owner, sizeof in.owner, "%s", r->owner);
+	/* the caps on pending uploads: checked and taken under one lock, so two
+	   creations at once cannot both squeeze under them */
+	pthread_mutex_lock(&create_mu);
+	enum MHD_Result capped;
+	if (over_caps(c, r, in.length, &capped)) {
+		pthread_mutex_unlock(&create_mu);
+		return capped;
+	}
 
 	char id[SL_JOB_ID_LEN], part[4096];
 	int fd = -1;
@@ -524,6 +631,7 @@ static enum MHD_Result tus_create(struct MHD_Connection *c, http_req *r)
 			break;
 	}
 	if (fd < 0) {
+		pthread_mutex_unlock(&create_mu);
 		http_log(s, "error", "tus: cannot create an upload file in %s: %s", s->tus_dir, strerror(errno));
 		return http_send_error(c, r, 503, "IO_WRITE", "cannot store the upload");
 	}
@@ -533,7 +641,9 @@ static enum MHD_Result tus_create(struct MHD_Connection *c, http_req *r)
 		snprintf(r->corr, sizeof r->corr, "%s", id);
 	snprintf(in.corr, sizeof in.corr, "%s", r->corr);
 	in.created_ms = sl_now_ms();
-	if (info_write(s, id, &in) != 0) {
+	int wr = info_write(s, id, &in);
+	pthread_mutex_unlock(&create_mu);
+	if (wr != 0) {
 		int e = errno;
 		unlink(part);
 		http_log(s, "error", "tus: cannot write the state of upload %s: %s", id, strerror(e));
@@ -542,9 +652,10 @@ static enum MHD_Result tus_create(struct MHD_Connection *c, http_req *r)
 	}
 	http_log_job(s, "info", NULL, r->corr, "tus upload %s created: %llu bytes for dataset %s", id,
 		     (unsigned long long)in.length, dsname);
-	char loc[64];
+	char loc[64], exp[64];
 	snprintf(loc, sizeof loc, "/v1/tus/%s", id);
-	const char *const h[] = {MHD_HTTP_HEADER_LOCATION, loc, NULL};
+	expires_at(in.created_ms, exp, sizeof exp);
+	const char *const h[] = {MHD_HTTP_HEADER_LOCATION, loc, "Upload-Expires", exp, NULL};
 	return http_send_empty(c, r, 201, h);
 }
 
@@ -612,7 +723,7 @@ static enum MHD_Result tus_head(struct MHD_Connection *c, http_req *r, const cha
 	http_srv *s = r->s;
 	tus_info in;
 	char part[4096], dsname[TUS_DATASET_MAX + 1];
-	if (info_read(s, id, &in) != 0)
+	if (info_owned(r, id, &in) != 0)
 		return http_send_error(c, r, 404, "NOT_FOUND", "no upload with that id");
 	if (!r->corr_given && in.corr[0])
 		snprintf(r->corr, sizeof r->corr, "%s", in.corr);
@@ -644,11 +755,20 @@ static enum MHD_Result tus_head(struct MHD_Connection *c, http_req *r, const cha
 				return http_send_error(c, r, fs, status_code(fs), "%s", msg);
 		}
 	}
-	char off[24], len[24], meta[2 * TUS_B64_MAX + 32];
+	char off[24], len[24], meta[2 * TUS_B64_MAX + 32], exp[64];
 	snprintf(off, sizeof off, "%llu", (unsigned long long)size);
 	snprintf(len, sizeof len, "%llu", (unsigned long long)in.length);
 	metadata_echo(&in, meta, sizeof meta);
-	const char *const h[] = {"Upload-Offset", off, "Upload-Length", len, "Upload-Metadata", meta, NULL};
+	/* the sweep's clock: the newest of the part's and the info's mtimes */
+	int64_t touched = mtime_ms(&st);
+	char info[4096];
+	struct stat ist;
+	tus_path(s, id, "info", info, sizeof info);
+	if (stat(info, &ist) == 0 && mtime_ms(&ist) > touched)
+		touched = mtime_ms(&ist);
+	expires_at(touched, exp, sizeof exp);
+	const char *const h[] = {"Upload-Offset", off, "Upload-Length", len, "Upload-Metadata", meta,
+				 "Upload-Expires", exp, NULL};
 	return http_send_empty(c, r, 200, h);
 }
 
@@ -659,7 +779,7 @@ static enum MHD_Result tus_delete(struct MHD_Connection *c, http_req *r, const c
 	http_srv *s = r->s;
 	tus_info in;
 	char part[4096], info[4096];
-	if (info_read(s, id, &in) != 0)
+	if (info_owned(r, id, &in) != 0)
 		return http_send_error(c, r, 404, "NOT_FOUND", "no upload with that id");
 	if (!r->corr_given && in.corr[0])
 		snprintf(r->corr, sizeof r->corr, "%s", in.corr);
@@ -806,7 +926,9 @@ static enum MHD_Result patch_end(struct MHD_Connection *c, http_req *r)
 		return http_send_error(c, r, 507, "IO_WRITE", "cannot store the upload: %s", strerror(e));
 	}
 	patch_release(s, p);
-	const char *const h[] = {"Upload-Offset", off, NULL};
+	char exp[64];
+	expires_at(sl_now_ms(), exp, sizeof exp);
+	const char *const h[] = {"Upload-Offset", off, "Upload-Expires", exp, NULL};
 	return http_send_empty(c, r, 204, h);
 }
 
@@ -819,7 +941,6 @@ static void patch_done(http_req *r, bool ok)
 	http_srv *s = r->s;
 	tus_patch *p = r->ext;
 	(void)ok;
-	http_bulk_end(r);
 	if (!p)
 		return;
 	if (p->fd >= 0 && !p->fail_status) {
@@ -875,7 +996,7 @@ static enum MHD_Result patch_begin(struct MHD_Connection *c, http_req *r, const 
 		ret = http_send_error(c, r, st, st == 400 ? "CHECKSUM_ALGORITHM" : "NOMEM", "%s", p->fail_msg);
 		goto fail;
 	}
-	if (info_read(s, id, &p->in) != 0) {
+	if (info_owned(r, id, &p->in) != 0) {
 		ret = http_send_error(c, r, 404, "NOT_FOUND", "no upload with that id");
 		goto fail;
 	}
@@ -933,7 +1054,6 @@ static enum MHD_Result patch_begin(struct MHD_Connection *c, http_req *r, const 
 	r->on_body = patch_body;
 	r->on_end = patch_end;
 	r->on_done = patch_done;
-	http_bulk_begin(r);
 	return MHD_YES;
 fail:
 	patch_release(s, p);

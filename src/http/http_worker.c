@@ -29,7 +29,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
-#include "http/http_int.h"
+#include "http/http_reply.h"
 
 #define RUNNER_NICE 10
 

@@ -3,3 +3,6 @@
 # described. Included OPTIONAL from tests/http/tests.cmake.
 add_test(NAME http_api COMMAND bash ${CMAKE_SOURCE_DIR}/tests/http/test_api.sh $<TARGET_FILE:sluice> ${CMAKE_SOURCE_DIR})
 set_tests_properties(http_api PROPERTIES LABELS "threads" TIMEOUT 300)
+# docs/api.yaml through Redocly's lint and openapi-typescript (npm, tests/js).
+add_test(NAME http_api_tools COMMAND bash ${CMAKE_SOURCE_DIR}/tests/http/test_api_tools.sh ${CMAKE_SOURCE_DIR})
+set_tests_properties(http_api_tools PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)

@@ -189,9 +189,9 @@ before=$(n404)
 check "one more 404" "$(code GET "$B/no/such/route")" 404
 check "metrics: the 404s moved by one" "$(($(n404) - before))" 1
 check "metrics" "$(code GET "$B/metrics")" 200
-for m in 'sluice_http_requests_total{route="/v1/datasets/{name}/uploads",status="202"} 2' \
+for m in 'sluice_http_requests_total{method="POST",route="/v1/datasets/{name}/uploads",status="202"} 2' \
 	'sluice_uploads_in_flight 0' 'sluice_jobs{status="RolledBack"} 1' 'sluice_jobs{status="PartiallySucceeded"} 1' \
-	'sluice_http_requests_total{route="/v1/datasets/{name}/uploads",status="413"} 2'; do
+	'sluice_http_requests_total{method="POST",route="/v1/datasets/{name}/uploads",status="413"} 2'; do
 	grep -qxF "$m" "$T/body" && ok || bad "metrics: no line '$m'"
 done
 check "metrics: rows loaded" "$(grep '^sluice_rows_loaded_total' "$T/body" | cut -d' ' -f2)" \

@@ -8,6 +8,9 @@
 #
 # Fields that may differ, and why (the only ones left out of the comparison):
 #   upload_id                      API only: the service's name for the upload
+#   file                           the API shows the upload's file name, not
+#                                  the server's path (compared: the CLI's ends
+#                                  with the API's)
 #   duration_s, rows_per_s, eta_s  for a job not finished (Accepted,
 #                                  Processing), computed at the moment of the
 #                                  read, so two reads a few ms apart differ;
@@ -45,6 +48,8 @@ import json, sys
 cli = json.load(open(sys.argv[1])); api = json.load(open(sys.argv[2])); state = sys.argv[3]
 assert cli['status'] == state.split('-')[0], (cli['status'], state)
 api.pop('upload_id')
+assert cli['file'].endswith('/' + api['file']) or cli['file'] == api['file'], (cli['file'], api['file'])
+cli.pop('file'); api.pop('file')
 clock = ['duration_s', 'rows_per_s', 'eta_s'] if state in ('Accepted', 'Processing') else []
 for k in clock:
     assert type(cli[k]) == type(api[k]) or None in (cli[k], api[k]), (k, cli[k], api[k])

@@ -251,7 +251,7 @@ try {
 	check('download file name', download.suggestedFilename(), `rejects-${job.job_id}.csv`);
 	const got = readFileSync(await download.path(), 'utf8');
 	const want = await (await apiGet(`/v1/jobs/${job.job_id}/errors?format=csv`)).text();
-	check('download: header', got.split('\n')[0], 'record,line,offset,column,code,message,raw');
+	check('download: header', got.split('\n')[0], 'record,line,offset,chunk,column,code,message,raw');
 	check('download: one record per rejected row + header', csvRecords(got), job.rows_rejected + 1);
 	check('download: lines', got.split('\n').filter((l) => l).length, want.split('\n').filter((l) => l).length);
 	ok('download = the API\'s errors CSV', got === want, `${got.length} vs ${want.length} bytes`);

@@ -1,0 +1,246 @@
+/*
+ * Plain uploads: POST /v1/datasets/{name}/uploads with the file as the body
+ * or as the part named `file` of multipart/form-data, by key or by signed
+ * URL. The first call refuses what it can before the body and opens
+ * DATA_DIR/uploads/ID.part (ID generated here, never taken from the
+ * request); each later call appends what libmicrohttpd hands over and feeds
+ * the XXH3 hash, so the body is never held in memory. At the end the file
+ * is synced and handed to the acceptor (http_accept_file), which answers
+ * 202 with the job. A client that goes away leaves no file and no job.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <strings.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "base/base.h"
+#include "http/http_reply.h"
+
+typedef http_req req;
+
+static void upload_release(req *r)
+{
+	if (r->fd >= 0) {
+		close(r->fd);
+		r->fd = -1;
+		unlink(r->part);
+	}
+	if (r->counted) {
+		atomic_fetch_sub(&r->s->uploads_in_flight, 1);
+		r->counted = false;
+	}
+}
+
+/* A client that went away mid-upload leaves no file and no job. */
+static void upload_done(http_req *r, bool ok)
+{
+	(void)ok;
+	upload_release(r);
+	if (r->pp) {
+		MHD_destroy_post_processor(r->pp);
+		r->pp = NULL;
+	}
+	if (r->xx) {
+		XXH3_freeState(r->xx);
+		r->xx = NULL;
+	}
+}
+
+static void upload_fail(req *r, unsigned status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void upload_fail(req *r, unsigned status, const char *code, const char *fmt, ...)
+{
+	if (r->fail_status)
+		return; /* the first reason wins */
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(r->fail_msg, sizeof r->fail_msg, fmt, ap);
+	va_end(ap);
+	r->fail_status = status;
+	r->fail_code = code;
+	upload_release(r);
+}
+
+static void upload_write(req *r, const char *data, size_t n)
+{
+	if (r->fail_status || r->fd < 0)
+		return; /* drop the rest of a refused body */
+	if (r->bytes + n > r->s->o.max_upload) {
+		upload_fail(r, 413, "TOO_LARGE", "the body is larger than the limit of %llu bytes",
+		            (unsigned long long)r->s->o.max_upload);
+		return;
+	}
+	int e = sl_write_all(r->fd, data, n, NULL);
+	if (e) {
+		http_log(r->s, "error", "upload %s: write: %s", r->uid, strerror(e));
+		upload_fail(r, e == ENOSPC || e == EDQUOT || e == EFBIG ? 507 : 500, "IO_WRITE",
+		            "cannot store the upload: %s", strerror(e));
+		return;
+	}
+	XXH3_64bits_update(r->xx, data, n);
+	r->bytes += n;
+	atomic_fetch_add(&r->s->upload_bytes, n);
+}
+
+/* multipart/form-data: the part named `file` is the upload; other parts
+   (a description, say) are ignored. One file part only. */
+static enum MHD_Result multipart_part(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *filename, const char *content_type,
+                                      const char *transfer_encoding, const char *data, uint64_t off,
+                                      size_t size)
+{
+	req *r = cls;
+	(void)kind;
+	(void)filename;
+	(void)content_type;
+	(void)transfer_encoding;
+	if (!key || strcmp(key, "file"))
+		return MHD_YES;
+	if (off == 0 && r->file_part_seen && r->bytes) {
+		upload_fail(r, 400, "BAD_REQUEST", "more than one part named file");
+		return MHD_YES;
+	}
+	r->file_part_seen = true;
+	if (size)
+		upload_write(r, data, size);
+	return MHD_YES;
+}
+
+static void upload_data(http_req *r, const char *data, size_t n)
+{
+	if (r->fail_status)
+		return;
+	if (!r->pp) {
+		upload_write(r, data, n);
+		return;
+	}
+	if (MHD_post_process(r->pp, data, n) != MHD_YES)
+		upload_fail(r, 400, "BAD_REQUEST", "the multipart body is malformed");
+}
+
+/* The body is complete: keep it and create its job. */
+static enum MHD_Result upload_end(struct MHD_Connection *c, http_req *r)
+{
+	http_srv *s = r->s;
+	if (r->pp) {
+		/* MHD_NO: the body ended inside a part */
+		if (MHD_destroy_post_processor(r->pp) != MHD_YES)
+			upload_fail(r, 400, "BAD_REQUEST", "the multipart body ends early");
+		r->pp = NULL;
+		if (!r->file_part_seen)
+			upload_fail(r, 400, "BAD_REQUEST",
+			            "the multipart body has no part named file");
+	}
+	if (!r->fail_status && !r->bytes)
+		upload_fail(r, 400, "BAD_REQUEST", "the body is empty: send the file as the body");
+	if (r->fail_status) {
+		upload_release(r);
+		return http_send_error(c, r, r->fail_status, r->fail_code, "%s", r->fail_msg);
+	}
+	/* the answer promises the file is kept: make it durable first */
+	int fd = r->fd;
+	r->fd = -1;
+	if (fdatasync(fd) != 0 || close(fd) != 0) {
+		int e = errno;
+		unlink(r->part);
+		upload_release(r);
+		return http_send_error(c, r, 507, "IO_WRITE", "cannot store the upload: %s",
+		                       strerror(e));
+	}
+	char job[SL_JOB_ID_LEN], msg[600], idem[HTTP_IDEM_MAX + 60];
+	/* a signed URL's nonce is its idempotency key: the URL is good for one
+	   upload, and the same body again gets the same job */
+	if (r->nonce[0])
+		snprintf(idem, sizeof idem, "url:%s", r->nonce);
+	else if (r->idem[0])
+		/* scoped to the API key: another key's same Idempotency-Key is another upload */
+		snprintf(idem, sizeof idem, "key:%s%s%s", r->owner, r->owner[0] ? "/" : "", r->idem);
+	else
+		idem[0] = 0;
+	unsigned st = http_accept_file(s, r->ds, r->part, r->bytes, XXH3_64bits_digest(r->xx), idem,
+	                               r->corr, job, msg, sizeof msg);
+	upload_release(r);
+	switch (st) {
+	case 200:
+	case 202:
+		return http_send_accepted(c, r, st, job);
+	case 409:
+		if (r->nonce[0])
+			return http_send_error(c, r, 403, "FORBIDDEN",
+			                       "this upload URL was used already");
+		return http_send_error(c, r, 409, "IDEMPOTENCY_CONFLICT",
+		                       "the Idempotency-Key was used with another body or dataset");
+	default:
+		return http_send_error(c, r, st, st == 507 ? "IO_WRITE" : "UNAVAILABLE", "%s", msg);
+	}
+}
+
+/* The first call: refuse what can be refused before the body. */
+enum MHD_Result http_upload(struct MHD_Connection *c, req *r, const char *name, bool signed_url)
+{
+	http_srv *s = r->s;
+	int i = http_dataset_find(s, name);
+	if (i < 0)
+		return http_send_error(c, r, 404, "NOT_FOUND", "no dataset with that name");
+	r->ds = (size_t)i;
+	enum MHD_Result sent;
+	if (signed_url && http_sign_check(c, r, name, &sent) < 0)
+		return sent;
+	const char *ct = http_header(c, MHD_HTTP_HEADER_CONTENT_TYPE);
+	bool multipart = ct && !strncasecmp(ct, "multipart/", 10);
+	if (multipart && strncasecmp(ct, "multipart/form-data", 19))
+		return http_send_error(
+		    c, r, 415, "UNSUPPORTED_MEDIA_TYPE",
+		    "multipart/form-data (a part named file) or the raw file as the body");
+	const char *cl = http_header(c, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl) {
+		char *end;
+		errno = 0;
+		unsigned long long v = strtoull(cl, &end, 10);
+		if (!errno && !*end && v > s->o.max_upload)
+			return http_send_error(c, r, 413, "TOO_LARGE",
+			                       "the body is %llu bytes; the limit is %llu", v,
+			                       (unsigned long long)s->o.max_upload);
+	}
+	const char *idem = http_header(c, "Idempotency-Key");
+	if (idem) {
+		if (!http_valid_token(idem, HTTP_IDEM_MAX, false))
+			return http_send_error(
+			    c, r, 400, "BAD_REQUEST",
+			    "Idempotency-Key: 1 to 200 printable ASCII characters");
+		snprintf(r->idem, sizeof r->idem, "%s", idem);
+	}
+	r->on_done = upload_done;
+	if (atomic_fetch_add(&s->uploads_in_flight, 1) >= (int)s->o.max_uploads) {
+		atomic_fetch_sub(&s->uploads_in_flight, 1);
+		return http_send_error(c, r, 429, "TOO_MANY_UPLOADS",
+		                       "%u uploads are in progress; try again later",
+		                       s->o.max_uploads);
+	}
+	r->counted = true;
+	if (!(r->xx = XXH3_createState()) || XXH3_64bits_reset(r->xx) != XXH_OK)
+		return http_send_error(c, r, 503, "NOMEM", "out of memory");
+	if (multipart && !(r->pp = MHD_create_post_processor(c, 64 * 1024, multipart_part, r)))
+		return http_send_error(c, r, 400, "BAD_REQUEST",
+		                       "multipart/form-data without a boundary");
+	for (int attempt = 0; attempt < 3 && r->fd < 0; attempt++) {
+		http_new_id('p', r->uid);
+		snprintf(r->part, sizeof r->part, "%s/%s.part", s->uploads_dir, r->uid);
+		r->fd = open(r->part, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (r->fd < 0 && errno != EEXIST)
+			break;
+	}
+	if (r->fd < 0) {
+		http_log(s, "error", "cannot create an upload file in %s: %s", s->uploads_dir,
+		         strerror(errno));
+		return http_send_error(c, r, 503, "IO_WRITE", "cannot store the upload");
+	}
+	r->on_body = upload_data;
+	r->on_end = upload_end;
+	return MHD_YES;
+}
