@@ -106,6 +106,15 @@ run "$S" ingest "$T/cdr.csv" --schema "$SCHEMA" --db "$T/l.db" --chunk-size 32k 
 check "re-run: the job resumed and finished, nothing loaded twice" \
 	"$(rc)+$(json "d['resumed'], d['rows_read'], d['rows_rejected']")+$(q "$T/l.db" 'SELECT count(*) FROM sluice_jobs')" "3+True $ROWS $BAD+1"
 
+# a resume reads the file with the dialect the job recorded, whatever the command line says
+tr ',' ';' <"$T/cdr.csv" >"$T/semi.csv"
+SLUICE_TEST_KILL=last_chunk run "$S" ingest "$T/semi.csv" --schema "$SCHEMA" --db "$T/m.db" --delimiter ';' --null NIL --chunk-size 32k --quiet
+check "semicolons: killed after the last chunk" "$(rc)" 137
+job=$(q "$T/m.db" 'SELECT id FROM sluice_jobs')
+run "$S" resume "$job" --db "$T/m.db" --json
+check "resume JOB: the recorded dialect (';', NIL) reads the header" "$(rc)+$(json "d['status'], d['dialect'].split()[0], d['dialect'].split()[-1]")" \
+	'3+PartiallySucceeded delimiter=3b null=["4e494c"]'
+
 # --- uploads with the same content and dataset ------------------------------------------------
 mkdir -p "$T/schemas"
 cp "$SCHEMA" "$T/schemas/"
