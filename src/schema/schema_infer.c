@@ -146,11 +146,11 @@ struct icol {
 	bool skip; /* not in the schema (unusable header name) */
 	const char *why_skip;
 	/* inference counters */
-	uint64_t n, marks[NMARKERS], bad, mlen_max;
+	uint64_t n, marks[NMARKERS], bad;
 	uint64_t alive;
 	struct dtcover dt[3];
 	int int_digits, frac_digits, sig_max;
-	bool has_point, expo, lead0, num_lexical;
+	bool has_point, expo, lead0;
 	bool have_i;
 	int64_t imin, imax;
 	uint64_t max_chars;
@@ -172,6 +172,7 @@ struct icol {
 	int fail_code;
 	uint64_t fail_count;
 	char fail_msg[160];
+	char widened[160]; /* the confirm pass's reason when the column was widened */
 };
 
 struct confirm;
@@ -276,7 +277,7 @@ static void ybyte(FILE *f, int b)
    comment must stay valid UTF-8 whatever the file holds). */
 static void ycomment_val(FILE *f, const char *p, size_t n)
 {
-	size_t m = n > 30 ? 30 : n;
+	size_t m = n > 100 ? 100 : n;
 	fputc('\'', f);
 	for (size_t i = 0; i < m; i++) {
 		unsigned char ch = (unsigned char)p[i];
@@ -479,7 +480,6 @@ static void col_init(struct infer *x, struct icol *c)
 		c->dt[g].alive = c->dt[g].all != 0;
 	}
 	c->bool_words = true;
-	c->num_lexical = true;
 }
 
 /* The digits of a number as written: for precision, scale and the float rule. */
@@ -1225,7 +1225,7 @@ static int infer_rec(struct infer *x, const sl_csv_record *rec)
 /* --- decisions ------------------------------------------------------------------- */
 
 /* Formats for a date/time/timestamp kind, or 0 when the kind does not fit. */
-static size_t pick_formats(struct icol *c, const struct dtcover *d, int *out, size_t max)
+static size_t pick_formats(const struct dtcover *d, int *out, size_t max)
 {
 	if (!d->alive)
 		return 0;
@@ -1240,7 +1240,6 @@ static size_t pick_formats(struct icol *c, const struct dtcover *d, int *out, si
 	/* greedy cover of the masks, weighted by the values they stand for */
 	bool done[DT_MASKS] = {false};
 	size_t n = 0, left = d->nmasks;
-	(void)c;
 	while (left && n < max) {
 		size_t bk = 0;
 		uint64_t bw = 0;
@@ -1268,7 +1267,7 @@ static size_t pick_formats(struct icol *c, const struct dtcover *d, int *out, si
 	return left ? 0 : n;
 }
 
-static void decide_type(struct infer *x, struct icol *c)
+static void decide_type(struct icol *c)
 {
 	uint64_t a = c->alive;
 	c->t = O_TEXT;
@@ -1286,7 +1285,7 @@ static void decide_type(struct infer *x, struct icol *c)
 		c->t = O_INT;
 		return;
 	}
-	if ((a & BIT(K_DEC)) && !c->lead0 && fraction && c->num_lexical) {
+	if ((a & BIT(K_DEC)) && !c->lead0 && fraction) {
 		int p = c->int_digits + c->frac_digits;
 		if (p < 1)
 			p = 1;
@@ -1309,14 +1308,13 @@ static void decide_type(struct infer *x, struct icol *c)
 	}
 	static const enum otype dts[3] = {O_DATE, O_TIME, O_TS};
 	for (int g = 0; g < 3; g++) {
-		size_t n = pick_formats(c, &c->dt[g], c->fmts, SL_ARRAY_LEN(c->fmts));
+		size_t n = pick_formats(&c->dt[g], c->fmts, SL_ARRAY_LEN(c->fmts));
 		if (n) {
 			c->t = dts[g];
 			c->nfmts = n;
 			return;
 		}
 	}
-	(void)x;
 }
 
 static void decide(struct infer *x)
@@ -1327,7 +1325,7 @@ static void decide(struct infer *x)
 		struct icol *c = &x->c[i];
 		if (c->skip)
 			continue;
-		decide_type(x, c);
+		decide_type(c);
 		for (size_t m = 0; m < NMARKERS; m++)
 			if (c->marks[m] && (marker_always[m] || c->t != O_TEXT))
 				x->global_null[m] = true;
@@ -1463,6 +1461,10 @@ static void col_comment(struct infer *x, FILE *f, struct icol *c)
 		}
 		break;
 	}
+	if (c->widened[0]) {
+		fputs("\n  # widened after the confirm pass rejected a value: ", f);
+		ycomment_val(f, c->widened, strlen(c->widened));
+	}
 	for (size_t m = 0; m < NMARKERS; m++)
 		if (c->marks[m] && x->global_null[m] && c->t == O_TEXT && m > 0)
 			fprintf(f, "\n  # note: '%s' is read as NULL in this column too",
@@ -1559,7 +1561,6 @@ static void dataset_name(const char *path, char *name, size_t cap)
 	if (dot && dot > b)
 		n = (size_t)(dot - b);
 	make_name(b, n, 0, name);
-	(void)cap;
 	if (!strncmp(name, "col_", 4))
 		snprintf(name, cap, "data");
 }
@@ -1857,6 +1858,8 @@ static bool widen(struct infer *x)
 		struct icol *c = &x->c[i];
 		if (c->skip || !c->fail_count)
 			continue;
+		bool was = changed;
+		changed = false;
 		switch (c->fail_code) {
 		case SL_VAL_REQUIRED:
 			if (c->required) {
@@ -1891,6 +1894,9 @@ static bool widen(struct infer *x)
 			}
 			break;
 		}
+		if (changed)
+			snprintf(c->widened, sizeof c->widened, "%s", c->fail_msg);
+		changed |= was;
 	}
 	return changed;
 }
