@@ -272,11 +272,11 @@ typedef struct shown {
 	uint64_t hidden;
 } shown;
 
-static int show_reject(void *ctx, const sl_reject *r, const char *column)
+static int show_reject(void *ctx, uint32_t chunk, const sl_reject *r, const char *column)
 {
 	shown *s = ctx;
 	if (s->out)
-		cli_reject_print(s->out, s->out_csv, 0, r, column);
+		cli_reject_print(s->out, s->out_csv, chunk, r, column);
 	int k = sl_error_index(r->code);
 	if (!s->text || k < 0)
 		return 0;

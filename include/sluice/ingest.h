@@ -140,8 +140,9 @@ typedef struct sl_ingest_opts {
 	size_t nnulls;
 	bool null_padding;
 	/* validate (dry_run): every rejected row, in file order, as it is found
-	   (the record's raw bytes and message are views valid during the call) */
-	int (*reject)(void *ctx, const struct sl_reject *r, const char *column);
+	   with the chunk it is in (the record's raw bytes and message are views
+	   valid during the call) */
+	int (*reject)(void *ctx, uint32_t chunk, const struct sl_reject *r, const char *column);
 	void *reject_ctx;
 	const char *job_id;      /* resume or retry this job (file and schema from the job) */
 	bool retry;              /* with job_id: run the Failed chunks again */

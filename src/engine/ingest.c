@@ -766,7 +766,7 @@ static int flush_group(chunk_tx *tx)
 			if (g->st)
 				tx->err =
 				    g->ops->reject_insert(g->st, g->job.id, tx->c->seq, &r, col);
-			else if (g->o->reject && g->o->reject(g->o->reject_ctx, &r, col) != 0)
+			else if (g->o->reject && g->o->reject(g->o->reject_ctx, tx->c->seq, &r, col) != 0)
 				tx->err = SL_INTERNAL; /* the caller stopped the listing */
 		}
 	}

@@ -85,9 +85,9 @@ check "errors exit" "$RC" 0
 python3 - "$T/out" >"$T/got_rows.tsv" <<'EOF'
 import csv, sys
 r = csv.reader(open(sys.argv[1], newline=''))
-assert next(r) == ['record', 'line', 'offset', 'column', 'code', 'message', 'raw']
+assert next(r) == ['record', 'line', 'offset', 'chunk', 'column', 'code', 'message', 'raw']
 for row in r:
-    print('%s\t%s\t%s' % (row[0], row[1], row[4]))
+    print('%s\t%s\t%s' % (row[0], row[1], row[5]))
 EOF
 check "errors (csv): the manifest's rows, lines and codes" "$(md5sum <"$T/got_rows.tsv")" "$(md5sum <"$T/want_rows.tsv")"
 run errors "$JOB" --db "$T/a.db" --format jsonl
@@ -125,13 +125,13 @@ check "rollback exit" "$RC" 0
 for st in PartiallySucceeded:$JOB Succeeded:$JOK Failed:$JFAIL RolledBack:$JRB; do
 	name=${st%%:*} id=${st#*:}
 	run jobs --db "$T/a.db" --status "$name" --json
-	check "jobs --status $name --json" "$(python3 -c "import json,sys; print(' '.join(j['job_id'] for j in json.load(open(sys.argv[1]))))" "$T/out" 2>&1)" "$id"
+	check "jobs --status $name --json" "$(python3 -c "import json,sys; print(' '.join(j['job_id'] for j in json.load(open(sys.argv[1]))['jobs']))" "$T/out" 2>&1)" "$id"
 	run jobs --db "$T/a.db" --status "$name"
 	# human: a header, then exactly that job's line
 	check "jobs --status $name: one line" "$(tail -n +2 "$T/out" | awk '{print $1, $4}')" "$id $name"
 done
 run jobs --db "$T/a.db" --status Cancelled --json
-check "jobs --status Cancelled: none" "$(tr -d ' \n' <"$T/out")" "[]"
+check "jobs --status Cancelled: none" "$(tr -d ' \n' <"$T/out")" '{"jobs":[]}'
 run jobs --db "$T/a.db" --status Bogus
 check "jobs --status Bogus: exit 2" "$RC" 2
 run jobs --db "$T/a.db"

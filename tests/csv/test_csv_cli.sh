@@ -49,7 +49,7 @@ expect_exit 2 "skip initial space with space delimiter" "$S" csv dump "$T/s.csv"
 printf 'name: t\ncsv: {delimiter: "||"}\ncolumns: [{name: a, type: integer}, {name: b, type: text}, {name: c, type: integer}]\n' >"$T/p.yaml"
 printf 'a||b||c\n1||"x||y"||3\n4||z||6\n' >"$T/q.csv"
 expect_exit 0 "validate with a || schema" "$S" validate "$T/q.csv" --schema "$T/p.yaml"
-if grep -q "2 loaded, 0 rejected" "$T/out"; then ok; else bad "validate ||: $(cat "$T/out")"; fi
+if grep -q "2 rows, 2 valid, 0 invalid" "$T/out"; then ok; else bad "validate ||: $(cat "$T/out")"; fi
 printf 'name: t\ncsv: {delimiter: "abcde"}\ncolumns: [{name: a, type: text}]\n' >"$T/bad.yaml"
 expect_exit 2 "schema delimiter too long" "$S" validate "$T/q.csv" --schema "$T/bad.yaml"
 

@@ -218,7 +218,7 @@ src = list(csv.reader(open(sys.argv[2], newline='')))
 want = [(str(i), str(i + 1), r[0]) for i, r in enumerate(src[1:], 1) if not r[0].isdigit()]
 print(len(got) == 30, [(g['record'], g['line'], g['raw'].split(',')[0]) for g in got] == want,
       set(g['code'] for g in got) == {'VAL_TYPE'}, set(g['column'] for g in got) == {'a'},
-      list(got[0].keys()) == ['record', 'line', 'offset', 'column', 'code', 'message', 'raw'])
+      list(got[0].keys()) == ['record', 'line', 'offset', 'chunk', 'column', 'code', 'message', 'raw'])
 EOF
 check "--errors-out: every failing row, the shape of 'sluice errors'" "$(cat "$T/cmp")" "True True True True True"
 run "$S" validate "$T/many.csv" --schema "$T/ragged.yaml" --errors-out "$T/errs.jsonl" --quiet

@@ -79,7 +79,7 @@ check "metrics: DUP_KEY rejects = the manifests' duplicates" "$(val 'sluice_rows
 	"$(($(grep -c DUP_REFERENCE "$T/big.man") + $(grep -c DUP_REFERENCE "$T/big2.man")))"
 check "metrics: one job Cancelled" "$(val 'sluice_jobs{status="Cancelled"}')" 1
 check "metrics: the histogram of /v1/jobs/{id} counts its requests" "$(val 'sluice_http_request_duration_seconds_bucket{route="/v1/jobs/{id}",le="+Inf"}')" \
-	"$(awk '/^sluice_http_requests_total\{route="\/v1\/jobs\/\{id\}",/ { n += $NF } END { print n + 0 }' "$T/m")"
+	"$(awk '/^sluice_http_requests_total\{method="[A-Z]+",route="\/v1\/jobs\/\{id\}",/ { n += $NF } END { print n + 0 }' "$T/m")"
 check "metrics: chunk durations = the chunks committed" "$(val sluice_chunk_duration_seconds_count)" "$(val 'sluice_chunks_total{status="Succeeded"}')"
 check "metrics: chunks committed = the two jobs' chunks" "$(val 'sluice_chunks_total{status="Succeeded"}')" \
 	"$(($(job "$BIG" "d['chunks_total']") + $(job "$R" "d['chunks_total']")))"

@@ -272,7 +272,7 @@ check "half an upload" "$(patch "$ID_D" 0 "$T/d1")" 204
 ID_OLD=$(create "$SIZE_D")
 
 # metrics: the tus routes are counted; nothing in flight
-M409='sluice_http_requests_total{route="/v1/tus/{id}",status="409"}'
+M409='sluice_http_requests_total{method="PATCH",route="/v1/tus/{id}",status="409"}'
 before=$(metric "$M409")
 check "one more PATCH on the complete upload: 409" "$(patch "$ID_A" "$SIZE_A" "$T/c.csv")" 409
 check "metrics: the tus 409s moved by one" "$(($(metric "$M409") - before))" 1
