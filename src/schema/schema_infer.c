@@ -1981,11 +1981,17 @@ int sl_schema_infer(const char *path, const sl_infer_opts *o, sl_infer_result *o
 		x.nkey = nk;
 		x.key_cols[0] = kc[0];
 		x.key_cols[1] = kc[1];
-		snprintf(x.keys_comment, sizeof x.keys_comment,
-		         "# candidate keys (unique and never NULL in the rows read): %s\n%s", keys,
-		         o->key_auto ? "" : "# key: add one (`--key auto` declares the first)\n");
 		snprintf(out->key, sizeof out->key, "[%s%s%s]", x.c[kc[0]].name, nk > 1 ? ", " : "",
 		         nk > 1 ? x.c[kc[1]].name : "");
+		if (o->key_auto)
+			snprintf(x.keys_comment, sizeof x.keys_comment,
+			         "# candidate keys (unique and never NULL in the rows read): %s\n",
+			         keys);
+		else
+			snprintf(x.keys_comment, sizeof x.keys_comment,
+			         "# candidate keys (unique and never NULL in the rows read): %s\n"
+			         "# key: %s    # uncomment to declare it (`--key auto` does)\n",
+			         keys, out->key);
 	} else {
 		snprintf(
 		    x.keys_comment, sizeof x.keys_comment,

@@ -179,6 +179,13 @@ check "R: logical" "$(coltype logical)" "boolean TRUE|FALSE"
 check "R: null markers" "$(skey csv.null)" "['', 'NA']"
 check "R: proposed key (comment)" "$(skey key)" "None"
 grep -q '^# candidate keys.*\[id\]' "$Y" && ok || bad "R: the key is proposed in a comment"
+# the proposed key line, uncommented, declares it, and the file still loads whole
+run sed 's/^# key: /key: /' "$Y" >"$T/r_key.yaml"
+run "$S" ingest "$T/r.csv" --schema "$T/r_key.yaml" --db "$T/r_key.db" --json --quiet >"$T/r_key.json"
+check "R: with the proposed key uncommented: exit" "$?" 0
+describe "$T/r_key.yaml" "$T/r_key.json" >"$T/r_key.txt"
+check "R: the uncommented key" "$(field key "$T/r_key.txt")" "['id']"
+check "R: with the key: rejects" "$(field j.rows_rejected "$T/r_key.txt")" 0
 check "R: NA stored as NULL" "$(run sqlite3 -batch "$DB" 'SELECT count(*) FROM r WHERE weight_kg IS NULL')" 35
 check "R: the exponent value" "$(run sqlite3 -batch "$DB" 'SELECT ratio = 9.579434990882874e-4 FROM r WHERE id = 5')" 1
 
