@@ -153,7 +153,7 @@ struct icol {
 	bool has_point, expo, lead0;
 	bool have_i;
 	int64_t imin, imax;
-	uint64_t max_chars;
+	uint64_t max_chars, min_chars; /* text values, in code points */
 	bool bool_words;
 	char bsp[BOOL_SPELLINGS][8];
 	size_t nbsp;
@@ -715,6 +715,8 @@ static void col_feed(struct infer *x, struct icol *c, const sl_str *f)
 			sl_utf8_scan(f->p, f->n, true, &cps, NULL);
 			if (cps > c->max_chars)
 				c->max_chars = cps;
+			if (c->n == 1 || cps < c->min_chars)
+				c->min_chars = cps;
 		}
 	}
 	if ((implied & BIT(K_TEXT)) && f->n > c->max_chars)
@@ -1058,14 +1060,27 @@ static int sniff_header(struct infer *x, const char *buf, size_t n, bool final)
 		sl_str f = sl_str_make(first[i], firstlen[i]);
 		if (!c->n)
 			continue;
-		uint64_t typed = c->alive & (BIT(K_INT) | BIT(K_DEC) | BIT(K_FLT) | BIT(K_BOOL));
+		uint64_t typed =
+		    c->alive & (BIT(K_INT) | BIT(K_DEC) | BIT(K_FLT) | BIT(K_FLTS) | BIT(K_BOOL));
 		for (int g = 0; g < 3; g++)
 			if (c->dt[g].alive && !c->dt[g].cover)
 				typed |= c->dt[g].common;
-		if (!typed)
+		if (!typed) {
+			/* text of one length in every row (codes, hashes): a header
+			   name of another length votes header (Python's csv.Sniffer
+			   rule), one of the same length data; half as much as a type */
+			size_t cps = 0;
+			if (c->bad || c->n < 2 || c->min_chars != c->max_chars || !c->max_chars ||
+			    sl_utf8_scan(f.p, f.n, true, &cps, NULL))
+				continue;
+			if (cps == c->max_chars)
+				dv++;
+			else
+				hv++;
 			continue;
+		}
 		if (marker_of(&f) >= 0) {
-			dv++;
+			dv += 2;
 			continue;
 		}
 		sl_value v;
@@ -1078,9 +1093,9 @@ static int sniff_header(struct infer *x, const char *buf, size_t n, bool final)
 			if ((typed & BIT(k)) && try_cand(x, k, &f, &v))
 				fits = true;
 		if (fits)
-			dv++;
+			dv += 2;
 		else
-			hv++;
+			hv += 2;
 	}
 	/* an all-text sample says nothing: most files have a header */
 	x->d.header = !(dv > hv);

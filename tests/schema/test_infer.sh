@@ -307,6 +307,14 @@ infer_loads "no header" "$T/nohdr.csv" 100
 check "no header: header" "$(skey csv.header)" "False"
 check "no header: col_2" "$(coltype col_2)" "decimal 4 3 required"
 
+# a tzdata-like table: comment lines, no header, text only: codes of one
+# length say the first line is data
+printf '# ISO 3166 alpha-2 country codes\n#\nAD\tAndorra\nAE\tUnited Arab Emirates\nAF\tAfghanistan\nAG\tAntigua & Barbuda\nAI\tAnguilla\n' >"$T/iso3166.tab"
+infer_loads "tzdata-like" "$T/iso3166.tab" 5
+check "tzdata-like: header" "$(skey csv.header)" "False"
+check "tzdata-like: comment" "$(skey csv.comment)" "#"
+check "tzdata-like: col_1" "$(coltype col_1)" "text 2 required"
+
 printf '# exported by a tool\n# on a day\nid,name\n1,"a ""quoted"" one"\n2,b\n3,c\n' >"$T/pre.csv"
 infer_loads "comment preamble" "$T/pre.csv" 3
 check "preamble: comment" "$(skey csv.comment)" "#"
