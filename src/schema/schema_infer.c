@@ -1596,8 +1596,11 @@ static int write_yaml(struct infer *x, char **out, size_t *outlen)
 	        "# value read; review the names, types and limits before the first load.\n",
 	        (unsigned long long)x->records,
 	        x->whole ? "the whole file" : "a sample: values past it may not fit");
-	fprintf(f, "# dialect: %s; line endings %s%s", x->sniffed ? "sniffed" : "as given", x->eol,
-	        x->bom ? "; UTF-8 byte-order mark" : "");
+	fprintf(f, "# dialect: %s; line endings %s%s%s", x->sniffed ? "sniffed" : "as given",
+	        x->eol, x->bom ? "; UTF-8 byte-order mark" : "",
+	        !x->header_sniffed ? ""
+	        : x->d.header      ? "; the first line looks like a header"
+	                           : "; the first line looks like data (no header)");
 	if (x->csv_errors)
 		fprintf(f, "\n# %llu records have a structural CSV error: any schema rejects them",
 		        (unsigned long long)x->csv_errors);
