@@ -209,6 +209,10 @@ struct infer {
 	size_t nkey;
 	char keys_comment[768];
 	struct confirm *cf; /* the confirm pass in progress */
+	/* without a header: the last comment line before the data (tzdata's
+	   "#codes	coordinates	TZ	comments"), a source of column names */
+	char *comment_names;
+	size_t comment_len;
 };
 
 static int fail(struct infer *x, int rc, const char *fmt, ...)
@@ -907,6 +911,67 @@ static int sniff_more(struct infer *x, const char *buf, size_t n, bool final, st
 	return 0;
 }
 
+/* Keep the last comment line before the first other line of the sample. */
+static int last_comment_line(struct infer *x, const char *buf, size_t n)
+{
+	size_t i = x->bom ? 3 : 0;
+	const char *last = NULL;
+	size_t lastlen = 0;
+	while (i < n && buf[i] == (char)x->d.comment) {
+		size_t e = i;
+		while (e < n && buf[e] != '\n' && buf[e] != '\r')
+			e++;
+		if (e == n)
+			break; /* cut by the sample's end */
+		last = buf + i + 1;
+		lastlen = e - i - 1;
+		i = e;
+		while (i < n && (buf[i] == '\n' || buf[i] == '\r'))
+			i++;
+	}
+	if (!last)
+		return 0;
+	while (lastlen && (*last == ' ' || *last == '\t')) {
+		last++;
+		lastlen--;
+	}
+	if (!lastlen || lastlen > 4096)
+		return 0;
+	if (!(x->comment_names = malloc(lastlen)))
+		return SL_NOMEM;
+	memcpy(x->comment_names, last, lastlen);
+	x->comment_len = lastlen;
+	return 0;
+}
+
+/* The comment line split at the delimiter, when it has exactly n non-empty
+   fields: names for the columns of a file without a header. */
+static bool comment_name(const struct infer *x, size_t want, size_t i, const char **p, size_t *len)
+{
+	char dl[SL_CSV_MAX_DELIM];
+	size_t dn = sl_csv_dialect_delimiter(&x->d, dl), k = 0, start = 0;
+	const char *s = x->comment_names;
+	size_t n = x->comment_len;
+	if (!s)
+		return false;
+	for (size_t j = 0; j <= n; j++) {
+		bool end = j == n || (j + dn <= n && memcmp(s + j, dl, dn) == 0);
+		if (!end)
+			continue;
+		if (j == start)
+			return false; /* an empty name: not a list of names */
+		if (k == i) {
+			*p = s + start;
+			*len = j - start;
+		}
+		k++;
+		if (j < n)
+			j += dn - 1;
+		start = j + 1;
+	}
+	return k == want;
+}
+
 static int sniff(struct infer *x)
 {
 	int rc;
@@ -1001,6 +1066,9 @@ static int sniff(struct infer *x)
 		x->d.header = true;
 		x->sniffed = true;
 		if ((rc = sniff_header(x, buf, n, final)) < 0)
+			goto out;
+		if (!x->d.header && x->d.comment != SL_CSV_NONE &&
+		    (rc = last_comment_line(x, buf, n)) < 0)
 			goto out;
 	}
 	rc = 0;
@@ -1203,7 +1271,12 @@ static int set_columns(struct infer *x, const sl_csv_record *rec)
 			}
 			make_name(h->p, h->n, i, c->name);
 		} else {
-			snprintf(c->name, sizeof c->name, "col_%zu", i + 1);
+			const char *cn = NULL;
+			size_t cl = 0;
+			if (comment_name(x, n, i, &cn, &cl))
+				make_name(cn, cl, i, c->name);
+			else
+				snprintf(c->name, sizeof c->name, "col_%zu", i + 1);
 		}
 	}
 	unique_names(x);
@@ -2037,6 +2110,7 @@ out:
 			free(x.c[i].src);
 	free(x.c);
 	free(x.conv);
+	free(x.comment_names);
 	sl_validator_free(x.cv);
 	sl_schema_free(x.cs);
 	if (x.fd >= 0)

@@ -315,6 +315,15 @@ check "tzdata-like: header" "$(skey csv.header)" "False"
 check "tzdata-like: comment" "$(skey csv.comment)" "#"
 check "tzdata-like: col_1" "$(coltype col_1)" "text 2 required"
 
+# tzdata's zone table names its columns in the last comment line
+printf '# tz zone descriptions\n#codes\tcoordinates\tTZ\n#\nAD\t+4230+00131\tEurope/Andorra\nAE\t+2518+05518\tAsia/Dubai\nAF\t+3431+06912\tAsia/Kabul\nAG\t+1703-06148\tAmerica/Puerto_Rico\n' >"$T/zone.tab"
+infer_loads "tzdata zone" "$T/zone.tab" 4
+check "zone: header" "$(skey csv.header)" "False"
+check "zone: col_1 (the last comment line is '#')" "$(coltype col_1)" "text 2 required"
+printf '# tz zone descriptions\n#codes\tcoordinates\tTZ\nAD\t+4230+00131\tEurope/Andorra\nAE\t+2518+05518\tAsia/Dubai\nAF\t+3431+06912\tAsia/Kabul\nAG\t+1703-06148\tAmerica/Puerto_Rico\n' >"$T/zone2.tab"
+infer_loads "tzdata zone, names in a comment" "$T/zone2.tab" 4
+check "zone: names from the comment" "$(coltype codes) / $(coltype coordinates) / $(coltype tz)" "text 2 required / text 11 required / text 19 required"
+
 printf '# exported by a tool\n# on a day\nid,name\n1,"a ""quoted"" one"\n2,b\n3,c\n' >"$T/pre.csv"
 infer_loads "comment preamble" "$T/pre.csv" 3
 check "preamble: comment" "$(skey csv.comment)" "#"
