@@ -153,7 +153,7 @@ struct icol {
 	bool has_point, expo, lead0;
 	bool have_i;
 	int64_t imin, imax;
-	uint64_t max_chars;
+	uint64_t max_chars, min_chars; /* text values, in code points */
 	bool bool_words;
 	char bsp[BOOL_SPELLINGS][8];
 	size_t nbsp;
@@ -209,6 +209,10 @@ struct infer {
 	size_t nkey;
 	char keys_comment[768];
 	struct confirm *cf; /* the confirm pass in progress */
+	/* without a header: the last comment line before the data (tzdata's
+	   "#codes	coordinates	TZ	comments"), a source of column names */
+	char *comment_names;
+	size_t comment_len;
 };
 
 static int fail(struct infer *x, int rc, const char *fmt, ...)
@@ -715,6 +719,8 @@ static void col_feed(struct infer *x, struct icol *c, const sl_str *f)
 			sl_utf8_scan(f->p, f->n, true, &cps, NULL);
 			if (cps > c->max_chars)
 				c->max_chars = cps;
+			if (c->n == 1 || cps < c->min_chars)
+				c->min_chars = cps;
 		}
 	}
 	if ((implied & BIT(K_TEXT)) && f->n > c->max_chars)
@@ -905,6 +911,67 @@ static int sniff_more(struct infer *x, const char *buf, size_t n, bool final, st
 	return 0;
 }
 
+/* Keep the last comment line before the first other line of the sample. */
+static int last_comment_line(struct infer *x, const char *buf, size_t n)
+{
+	size_t i = x->bom ? 3 : 0;
+	const char *last = NULL;
+	size_t lastlen = 0;
+	while (i < n && buf[i] == (char)x->d.comment) {
+		size_t e = i;
+		while (e < n && buf[e] != '\n' && buf[e] != '\r')
+			e++;
+		if (e == n)
+			break; /* cut by the sample's end */
+		last = buf + i + 1;
+		lastlen = e - i - 1;
+		i = e;
+		while (i < n && (buf[i] == '\n' || buf[i] == '\r'))
+			i++;
+	}
+	if (!last)
+		return 0;
+	while (lastlen && (*last == ' ' || *last == '\t')) {
+		last++;
+		lastlen--;
+	}
+	if (!lastlen || lastlen > 4096)
+		return 0;
+	if (!(x->comment_names = malloc(lastlen)))
+		return SL_NOMEM;
+	memcpy(x->comment_names, last, lastlen);
+	x->comment_len = lastlen;
+	return 0;
+}
+
+/* The comment line split at the delimiter, when it has exactly n non-empty
+   fields: names for the columns of a file without a header. */
+static bool comment_name(const struct infer *x, size_t want, size_t i, const char **p, size_t *len)
+{
+	char dl[SL_CSV_MAX_DELIM];
+	size_t dn = sl_csv_dialect_delimiter(&x->d, dl), k = 0, start = 0;
+	const char *s = x->comment_names;
+	size_t n = x->comment_len;
+	if (!s)
+		return false;
+	for (size_t j = 0; j <= n; j++) {
+		bool end = j == n || (j + dn <= n && memcmp(s + j, dl, dn) == 0);
+		if (!end)
+			continue;
+		if (j == start)
+			return false; /* an empty name: not a list of names */
+		if (k == i) {
+			*p = s + start;
+			*len = j - start;
+		}
+		k++;
+		if (j < n)
+			j += dn - 1;
+		start = j + 1;
+	}
+	return k == want;
+}
+
 static int sniff(struct infer *x)
 {
 	int rc;
@@ -1000,6 +1067,9 @@ static int sniff(struct infer *x)
 		x->sniffed = true;
 		if ((rc = sniff_header(x, buf, n, final)) < 0)
 			goto out;
+		if (!x->d.header && x->d.comment != SL_CSV_NONE &&
+		    (rc = last_comment_line(x, buf, n)) < 0)
+			goto out;
 	}
 	rc = 0;
 out:
@@ -1058,14 +1128,27 @@ static int sniff_header(struct infer *x, const char *buf, size_t n, bool final)
 		sl_str f = sl_str_make(first[i], firstlen[i]);
 		if (!c->n)
 			continue;
-		uint64_t typed = c->alive & (BIT(K_INT) | BIT(K_DEC) | BIT(K_FLT) | BIT(K_BOOL));
+		uint64_t typed =
+		    c->alive & (BIT(K_INT) | BIT(K_DEC) | BIT(K_FLT) | BIT(K_FLTS) | BIT(K_BOOL));
 		for (int g = 0; g < 3; g++)
 			if (c->dt[g].alive && !c->dt[g].cover)
 				typed |= c->dt[g].common;
-		if (!typed)
+		if (!typed) {
+			/* text of one length in every row (codes, hashes): a header
+			   name of another length votes header (Python's csv.Sniffer
+			   rule), one of the same length data; half as much as a type */
+			size_t cps = 0;
+			if (c->bad || c->n < 2 || c->min_chars != c->max_chars || !c->max_chars ||
+			    sl_utf8_scan(f.p, f.n, true, &cps, NULL))
+				continue;
+			if (cps == c->max_chars)
+				dv++;
+			else
+				hv++;
 			continue;
+		}
 		if (marker_of(&f) >= 0) {
-			dv++;
+			dv += 2;
 			continue;
 		}
 		sl_value v;
@@ -1078,9 +1161,9 @@ static int sniff_header(struct infer *x, const char *buf, size_t n, bool final)
 			if ((typed & BIT(k)) && try_cand(x, k, &f, &v))
 				fits = true;
 		if (fits)
-			dv++;
+			dv += 2;
 		else
-			hv++;
+			hv += 2;
 	}
 	/* an all-text sample says nothing: most files have a header */
 	x->d.header = !(dv > hv);
@@ -1188,7 +1271,12 @@ static int set_columns(struct infer *x, const sl_csv_record *rec)
 			}
 			make_name(h->p, h->n, i, c->name);
 		} else {
-			snprintf(c->name, sizeof c->name, "col_%zu", i + 1);
+			const char *cn = NULL;
+			size_t cl = 0;
+			if (comment_name(x, n, i, &cn, &cl))
+				make_name(cn, cl, i, c->name);
+			else
+				snprintf(c->name, sizeof c->name, "col_%zu", i + 1);
 		}
 	}
 	unique_names(x);
@@ -1581,8 +1669,11 @@ static int write_yaml(struct infer *x, char **out, size_t *outlen)
 	        "# value read; review the names, types and limits before the first load.\n",
 	        (unsigned long long)x->records,
 	        x->whole ? "the whole file" : "a sample: values past it may not fit");
-	fprintf(f, "# dialect: %s; line endings %s%s", x->sniffed ? "sniffed" : "as given", x->eol,
-	        x->bom ? "; UTF-8 byte-order mark" : "");
+	fprintf(f, "# dialect: %s; line endings %s%s%s", x->sniffed ? "sniffed" : "as given",
+	        x->eol, x->bom ? "; UTF-8 byte-order mark" : "",
+	        !x->header_sniffed ? ""
+	        : x->d.header      ? "; the first line looks like a header"
+	                           : "; the first line looks like data (no header)");
 	if (x->csv_errors)
 		fprintf(f, "\n# %llu records have a structural CSV error: any schema rejects them",
 		        (unsigned long long)x->csv_errors);
@@ -1981,11 +2072,17 @@ int sl_schema_infer(const char *path, const sl_infer_opts *o, sl_infer_result *o
 		x.nkey = nk;
 		x.key_cols[0] = kc[0];
 		x.key_cols[1] = kc[1];
-		snprintf(x.keys_comment, sizeof x.keys_comment,
-		         "# candidate keys (unique and never NULL in the rows read): %s\n%s", keys,
-		         o->key_auto ? "" : "# key: add one (`--key auto` declares the first)\n");
 		snprintf(out->key, sizeof out->key, "[%s%s%s]", x.c[kc[0]].name, nk > 1 ? ", " : "",
 		         nk > 1 ? x.c[kc[1]].name : "");
+		if (o->key_auto)
+			snprintf(x.keys_comment, sizeof x.keys_comment,
+			         "# candidate keys (unique and never NULL in the rows read): %s\n",
+			         keys);
+		else
+			snprintf(x.keys_comment, sizeof x.keys_comment,
+			         "# candidate keys (unique and never NULL in the rows read): %s\n"
+			         "# key: %s    # uncomment to declare it (`--key auto` does)\n",
+			         keys, out->key);
 	} else {
 		snprintf(
 		    x.keys_comment, sizeof x.keys_comment,
@@ -2013,6 +2110,7 @@ out:
 			free(x.c[i].src);
 	free(x.c);
 	free(x.conv);
+	free(x.comment_names);
 	sl_validator_free(x.cv);
 	sl_schema_free(x.cs);
 	if (x.fd >= 0)

@@ -179,6 +179,13 @@ check "R: logical" "$(coltype logical)" "boolean TRUE|FALSE"
 check "R: null markers" "$(skey csv.null)" "['', 'NA']"
 check "R: proposed key (comment)" "$(skey key)" "None"
 grep -q '^# candidate keys.*\[id\]' "$Y" && ok || bad "R: the key is proposed in a comment"
+# the proposed key line, uncommented, declares it, and the file still loads whole
+run sed 's/^# key: /key: /' "$Y" >"$T/r_key.yaml"
+run "$S" ingest "$T/r.csv" --schema "$T/r_key.yaml" --db "$T/r_key.db" --json --quiet >"$T/r_key.json"
+check "R: with the proposed key uncommented: exit" "$?" 0
+describe "$T/r_key.yaml" "$T/r_key.json" >"$T/r_key.txt"
+check "R: the uncommented key" "$(field key "$T/r_key.txt")" "['id']"
+check "R: with the key: rejects" "$(field j.rows_rejected "$T/r_key.txt")" 0
 check "R: NA stored as NULL" "$(run sqlite3 -batch "$DB" 'SELECT count(*) FROM r WHERE weight_kg IS NULL')" 35
 check "R: the exponent value" "$(run sqlite3 -batch "$DB" 'SELECT ratio = 9.579434990882874e-4 FROM r WHERE id = 5')" 1
 
@@ -299,6 +306,23 @@ EOF
 infer_loads "no header" "$T/nohdr.csv" 100
 check "no header: header" "$(skey csv.header)" "False"
 check "no header: col_2" "$(coltype col_2)" "decimal 4 3 required"
+
+# a tzdata-like table: comment lines, no header, text only: codes of one
+# length say the first line is data
+printf '# ISO 3166 alpha-2 country codes\n#\nAD\tAndorra\nAE\tUnited Arab Emirates\nAF\tAfghanistan\nAG\tAntigua & Barbuda\nAI\tAnguilla\n' >"$T/iso3166.tab"
+infer_loads "tzdata-like" "$T/iso3166.tab" 5
+check "tzdata-like: header" "$(skey csv.header)" "False"
+check "tzdata-like: comment" "$(skey csv.comment)" "#"
+check "tzdata-like: col_1" "$(coltype col_1)" "text 2 required"
+
+# tzdata's zone table names its columns in the last comment line
+printf '# tz zone descriptions\n#codes\tcoordinates\tTZ\n#\nAD\t+4230+00131\tEurope/Andorra\nAE\t+2518+05518\tAsia/Dubai\nAF\t+3431+06912\tAsia/Kabul\nAG\t+1703-06148\tAmerica/Puerto_Rico\n' >"$T/zone.tab"
+infer_loads "tzdata zone" "$T/zone.tab" 4
+check "zone: header" "$(skey csv.header)" "False"
+check "zone: col_1 (the last comment line is '#')" "$(coltype col_1)" "text 2 required"
+printf '# tz zone descriptions\n#codes\tcoordinates\tTZ\nAD\t+4230+00131\tEurope/Andorra\nAE\t+2518+05518\tAsia/Dubai\nAF\t+3431+06912\tAsia/Kabul\nAG\t+1703-06148\tAmerica/Puerto_Rico\n' >"$T/zone2.tab"
+infer_loads "tzdata zone, names in a comment" "$T/zone2.tab" 4
+check "zone: names from the comment" "$(coltype codes) / $(coltype coordinates) / $(coltype tz)" "text 2 required / text 11 required / text 19 required"
 
 printf '# exported by a tool\n# on a day\nid,name\n1,"a ""quoted"" one"\n2,b\n3,c\n' >"$T/pre.csv"
 infer_loads "comment preamble" "$T/pre.csv" 3
