@@ -18,6 +18,7 @@
 #include <strings.h>
 
 #include "base/base.h"
+#include "http/http_parse.h"
 #include "http/http_reply.h"
 
 typedef http_req req;
@@ -222,47 +223,12 @@ static bool has_body(struct MHD_Connection *c)
 	return http_header(c, MHD_HTTP_HEADER_TRANSFER_ENCODING) || (cl && strcmp(cl, "0"));
 }
 
-static int hexval(char ch)
-{
-	return ch >= '0' && ch <= '9'   ? ch - '0'
-	       : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
-	       : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
-	                                : -1;
-}
-
-/* A control byte (below 0x20, or DEL), raw or percent-encoded, in the path
-   or in a query parameter's name: never a route, never a parameter. */
-static bool raw_target_bad(const char *u)
-{
-	bool in_query = false, in_name = true;
-	for (const char *p = u; *p; p++) {
-		unsigned ch = (unsigned char)*p;
-		if (ch == '%' && hexval(p[1]) >= 0 && hexval(p[2]) >= 0)
-			ch = (unsigned)(hexval(p[1]) * 16 + hexval(p[2]));
-		else if (ch == '?' && !in_query) {
-			in_query = true;
-			continue;
-		}
-		if (in_query && *p == '&') {
-			in_name = true;
-			continue;
-		}
-		if (in_query && *p == '=') {
-			in_name = false;
-			continue;
-		}
-		if ((ch < 0x20 || ch == 0x7f) && (!in_query || in_name))
-			return true;
-		if (*p == '%' && hexval(p[1]) >= 0 && hexval(p[2]) >= 0)
-			p += 2;
-	}
-	return false;
-}
+#define CL_MAX 8 /* Content-Length headers looked at; more is refused */
 
 typedef struct cl_seen {
-	const char *first;
-	unsigned n;
-	bool differ;
+	const char *v[CL_MAX];
+	size_t n;
+	bool too_many;
 } cl_seen;
 
 static enum MHD_Result count_cl(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -272,10 +238,11 @@ static enum MHD_Result count_cl(void *cls, enum MHD_ValueKind kind, const char *
 	(void)kind;
 	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH))
 		return MHD_YES;
-	if (cs->n++ && strcmp(cs->first, value ? value : ""))
-		cs->differ = true;
-	if (cs->n == 1)
-		cs->first = value ? value : "";
+	if (cs->n == CL_MAX) {
+		cs->too_many = true;
+		return MHD_NO;
+	}
+	cs->v[cs->n++] = value ? value : "";
 	return MHD_YES;
 }
 
@@ -288,17 +255,21 @@ static enum MHD_Result framing_check(struct MHD_Connection *c, req *r, const cha
 	*refused = true;
 	if (r->raw_too_long)
 		return http_send_error(c, r, 414, "URI_TOO_LONG", "the request target is too long");
-	if (raw_target_bad(r->raw_uri))
+	if (http_target_bad(r->raw_uri))
 		return http_send_error(c, r, 400, "BAD_REQUEST",
 		                       "a control character (or %%00) in the path or a query name");
 	if (version && !strcmp(version, MHD_HTTP_VERSION_1_1) &&
 	    !http_header(c, MHD_HTTP_HEADER_HOST))
 		return http_send_error(c, r, 400, "BAD_REQUEST", "HTTP/1.1 requires a Host header");
-	cl_seen cs = {NULL, 0, false};
+	cl_seen cs = {{NULL}, 0, false};
 	MHD_get_connection_values(c, MHD_HEADER_KIND, count_cl, &cs);
-	if (cs.differ)
+	uint64_t len;
+	int clr = cs.n ? http_content_length(cs.v, cs.n, &len) : 0;
+	if (cs.too_many || clr == -1)
 		return http_send_error(c, r, 400, "BAD_REQUEST",
 		                       "Content-Length headers that differ");
+	if (clr == -2)
+		return http_send_error(c, r, 400, "BAD_REQUEST", "Content-Length is not a number");
 	const char *te = http_header(c, MHD_HTTP_HEADER_TRANSFER_ENCODING);
 	if (te && strcasecmp(te, "chunked"))
 		return http_send_error(c, r, 501, "NOT_IMPLEMENTED",

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "http/http_parse.h"
 #include "http/http_reply.h"
 
 #define NONCE_BYTES 16
@@ -161,25 +162,14 @@ enum MHD_Result http_upload_urls(struct MHD_Connection *c, http_req *r, const ch
 	return http_body_send(c, r, 201, &b, "application/json", NULL);
 }
 
-static enum MHD_Result count_param(void *cls, enum MHD_ValueKind kind, const char *key,
-                                   const char *value)
-{
-	unsigned *n = cls;
-	(void)kind;
-	(void)value;
-	if (key && (!strcmp(key, "expires") || !strcmp(key, "nonce") || !strcmp(key, "signature")))
-		(*n)++;
-	return MHD_YES;
-}
-
 int http_sign_check(struct MHD_Connection *c, http_req *r, const char *dataset,
                     enum MHD_Result *sent)
 {
 	/* each parameter once: with two, which one was checked and which one a
 	   proxy or a log saw could differ */
-	unsigned n = 0;
-	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, count_param, &n);
-	if (n != 3) {
+	if (http_query_count(r->raw_uri, "expires") != 1 ||
+	    http_query_count(r->raw_uri, "nonce") != 1 ||
+	    http_query_count(r->raw_uri, "signature") != 1) {
 		*sent = http_send_error(
 		    c, r, 403, "FORBIDDEN",
 		    "the upload URL is not one this server signed (expires, nonce and "

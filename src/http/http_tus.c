@@ -43,17 +43,14 @@
 #include <openssl/evp.h>
 
 #include "base/base.h"
+#include "http/http_parse.h"
 #include "http/http_reply.h"
 
-#define TUS_VERSION "1.0.0"
-#define TUS_EXPIRE_MS (24LL * 3600 * 1000)  /* untouched uploads are removed after this */
-#define TUS_TMP_EXPIRE_MS (3600LL * 1000)   /* a temporary info file of a crashed write */
+#define TUS_VERSION        "1.0.0"
+#define TUS_EXPIRE_MS      (24LL * 3600 * 1000) /* untouched uploads are removed after this */
+#define TUS_TMP_EXPIRE_MS  (3600LL * 1000)      /* a temporary info file of a crashed write */
 #define TUS_SWEEP_EVERY_MS (60LL * 1000)
-#define TUS_INFO_MAX 4096    /* an info file is far smaller; more is not one of ours */
-#define TUS_META_MAX 4096    /* Upload-Metadata */
-#define TUS_DATASET_MAX 255  /* decoded `dataset` metadata */
-#define TUS_FILENAME_MAX 255 /* decoded `filename` metadata */
-#define TUS_B64_MAX 344      /* base64 of 255 bytes, with padding: 4 * 85 + NUL room */
+#define TUS_INFO_MAX       4096 /* an info file is far smaller; more is not one of ours */
 
 /* What ID.info holds. Names are kept base64-encoded, as tus sends them, so
    no byte of theirs can break the line format. */
@@ -63,23 +60,23 @@ typedef struct tus_info {
 	char filename[TUS_B64_MAX + 1]; /* base64, "" when not given */
 	char corr[HTTP_CORR_MAX + 1];
 	int64_t created_ms;
-	char job[SL_JOB_ID_LEN];        /* "" until the upload is complete */
-	char owner[17];                 /* the creating API key's fingerprint; "" none */
+	char job[SL_JOB_ID_LEN]; /* "" until the upload is complete */
+	char owner[17];          /* the creating API key's fingerprint; "" none */
 } tus_info;
 
 /* A PATCH in progress (r->ext). */
 typedef struct tus_patch {
-	int fd;                  /* ID.part, O_APPEND, flock held; -1 once settled */
-	bool counted;            /* in s->uploads_in_flight */
+	int fd;       /* ID.part, O_APPEND, flock held; -1 once settled */
+	bool counted; /* in s->uploads_in_flight */
 	char id[SL_JOB_ID_LEN];
 	char part[4096];
 	tus_info in;
 	size_t ds;
-	uint64_t start, bytes;   /* the offset the PATCH started at; bytes appended */
-	EVP_MD_CTX *md;          /* Upload-Checksum given */
+	uint64_t start, bytes; /* the offset the PATCH started at; bytes appended */
+	EVP_MD_CTX *md;        /* Upload-Checksum given */
 	unsigned char want[EVP_MAX_MD_SIZE];
 	unsigned wantlen;
-	unsigned fail_status;    /* found while the body streamed in; answered at its end */
+	unsigned fail_status; /* found while the body streamed in; answered at its end */
 	const char *fail_code;
 	char fail_msg[200];
 } tus_patch;
@@ -93,11 +90,15 @@ static enum MHD_Result tus_options(struct MHD_Connection *c, http_req *r)
 {
 	char max[24];
 	snprintf(max, sizeof max, "%llu", (unsigned long long)r->s->o.max_upload);
-	const char *const h[] = {"Tus-Version", TUS_VERSION,
-				 "Tus-Extension", "creation,termination,checksum,expiration",
-				 "Tus-Checksum-Algorithm", "sha1,md5",
-				 "Tus-Max-Size", max,
-				 NULL};
+	const char *const h[] = {"Tus-Version",
+	                         TUS_VERSION,
+	                         "Tus-Extension",
+	                         "creation,termination,checksum,expiration",
+	                         "Tus-Checksum-Algorithm",
+	                         "sha1,md5",
+	                         "Tus-Max-Size",
+	                         max,
+	                         NULL};
 	return http_send_empty(c, r, 204, h);
 }
 
@@ -115,124 +116,6 @@ static int64_t mtime_ms(const struct stat *st);
 
 /* --- small parsers ----------------------------------------------------------------------- */
 
-/* A header's whole number: digits only (no sign, no spaces), no overflow. */
-static bool parse_u64(const char *p, uint64_t *v)
-{
-	if (!p || !(*p >= '0' && *p <= '9') || strlen(p) > 20)
-		return false;
-	char *end;
-	errno = 0;
-	unsigned long long x = strtoull(p, &end, 10);
-	if (errno || *end)
-		return false;
-	*v = x;
-	return true;
-}
-
-static const char b64_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static void b64_encode(const unsigned char *in, size_t n, char *out)
-{
-	size_t o = 0;
-	for (size_t i = 0; i < n; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16;
-		if (i + 1 < n)
-			v |= (uint32_t)in[i + 1] << 8;
-		if (i + 2 < n)
-			v |= in[i + 2];
-		out[o++] = b64_chars[(v >> 18) & 63];
-		out[o++] = b64_chars[(v >> 12) & 63];
-		out[o++] = i + 1 < n ? b64_chars[(v >> 6) & 63] : '=';
-		out[o++] = i + 2 < n ? b64_chars[v & 63] : '=';
-	}
-	out[o] = 0;
-}
-
-/* Strict standard base64 (padding optional, nothing else allowed) of `len`
-   characters into out (at most max bytes). The decoded length, or -1. */
-static long b64_decode(const char *in, size_t len, unsigned char *out, size_t max)
-{
-	while (len && in[len - 1] == '=')
-		len--;
-	if (len % 4 == 1)
-		return -1;
-	size_t o = 0;
-	uint32_t acc = 0;
-	int bits = 0;
-	for (size_t i = 0; i < len; i++) {
-		const char *p = in[i] ? strchr(b64_chars, in[i]) : NULL;
-		if (!p)
-			return -1;
-		acc = (acc << 6) | (uint32_t)(p - b64_chars);
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (o == max)
-				return -1;
-			out[o++] = (unsigned char)(acc >> bits);
-			acc &= (1u << bits) - 1;
-		}
-	}
-	return (long)o;
-}
-
-/* Upload-Metadata: "key b64,key b64,...". `dataset` is required (decoded
-   into ds), `filename` optional (kept base64, re-encoded canonically),
-   other keys are ignored. NULL, or why it is refused. */
-static const char *parse_metadata(const char *h, char *ds, char *fname_b64)
-{
-	char buf[TUS_META_MAX + 1];
-	bool have_ds = false, have_fn = false;
-	ds[0] = fname_b64[0] = 0;
-	if (strlen(h) > TUS_META_MAX)
-		return "Upload-Metadata is too long";
-	snprintf(buf, sizeof buf, "%s", h);
-	char *save = NULL;
-	for (char *pair = strtok_r(buf, ",", &save); pair; pair = strtok_r(NULL, ",", &save)) {
-		while (*pair == ' ')
-			pair++;
-		size_t n = strlen(pair);
-		while (n && pair[n - 1] == ' ')
-			pair[--n] = 0;
-		if (!n)
-			return "Upload-Metadata: an empty pair";
-		char *val = strchr(pair, ' ');
-		if (val)
-			*val++ = 0;
-		for (const char *k = pair; *k; k++)
-			if ((unsigned char)*k < 0x21 || (unsigned char)*k > 0x7e)
-				return "Upload-Metadata: a key is not printable ASCII";
-		bool is_ds = !strcmp(pair, "dataset"), is_fn = !strcmp(pair, "filename");
-		if (!is_ds && !is_fn) {
-			/* not ours to read, but the header must be well-formed: base64 */
-			unsigned char skip[TUS_META_MAX];
-			if (val && b64_decode(val, strlen(val), skip, sizeof skip) < 0)
-				return "Upload-Metadata: a value is not base64";
-			continue;
-		}
-		if ((is_ds && have_ds) || (is_fn && have_fn))
-			return "Upload-Metadata: a key is given twice";
-		unsigned char dec[TUS_FILENAME_MAX + 1];
-		long dl = val ? b64_decode(val, strlen(val), dec, sizeof dec - 1) : 0;
-		if (dl < 0)
-			return is_ds ? "Upload-Metadata: dataset is not base64 of at most 255 bytes"
-				     : "Upload-Metadata: filename is not base64 of at most 255 bytes";
-		dec[dl] = 0;
-		if (memchr(dec, 0, (size_t)dl))
-			return "Upload-Metadata: a value holds a NUL byte";
-		if (is_ds) {
-			if (!dl)
-				return "Upload-Metadata: dataset is empty";
-			memcpy(ds, dec, (size_t)dl + 1);
-			have_ds = true;
-		} else {
-			b64_encode(dec, (size_t)dl, fname_b64);
-			have_fn = true;
-		}
-	}
-	return have_ds ? NULL : "Upload-Metadata must name the dataset: dataset BASE64_NAME";
-}
-
 /* Upload-Checksum: "ALGORITHM BASE64". 0 ok (p->md ready), else the
    status to answer with p->fail_msg set. */
 static unsigned parse_checksum(const char *h, tus_patch *p)
@@ -245,13 +128,13 @@ static unsigned parse_checksum(const char *h, tus_patch *p)
 		alg = EVP_md5();
 	if (!alg) {
 		snprintf(p->fail_msg, sizeof p->fail_msg,
-			 "Upload-Checksum: ALGORITHM BASE64 with algorithm sha1 or md5");
+		         "Upload-Checksum: ALGORITHM BASE64 with algorithm sha1 or md5");
 		return 400;
 	}
-	long n = b64_decode(sp + 1, strlen(sp + 1), p->want, sizeof p->want);
+	long n = http_b64_decode(sp + 1, strlen(sp + 1), p->want, sizeof p->want);
 	if (n != EVP_MD_size(alg)) {
 		snprintf(p->fail_msg, sizeof p->fail_msg, "Upload-Checksum: not a base64 %s digest",
-			 alg == EVP_md5() ? "md5" : "sha1");
+		         alg == EVP_md5() ? "md5" : "sha1");
 		return 400;
 	}
 	p->wantlen = (unsigned)n;
@@ -266,7 +149,8 @@ static unsigned parse_checksum(const char *h, tus_patch *p)
 
 static bool valid_id(const char *id)
 {
-	return id && id[0] == 't' && strlen(id) < SL_JOB_ID_LEN && http_valid_token(id, HTTP_ID_MAX, true);
+	return id && id[0] == 't' && strlen(id) < SL_JOB_ID_LEN &&
+	       http_valid_token(id, HTTP_ID_MAX, true);
 }
 
 static void tus_path(const http_srv *s, const char *id, const char *ext, char *out, size_t n)
@@ -289,10 +173,12 @@ static int info_write(const http_srv *s, const char *id, const tus_info *in)
 {
 	char tmp[4096], path[4096], text[TUS_INFO_MAX];
 	int len = snprintf(text, sizeof text,
-			   "sluice-tus 1\nlength %llu\ndataset %s\nfilename %s\ncorr %s\ncreated %lld\njob %s\nowner %s\n",
-			   (unsigned long long)in->length, in->dataset, in->filename[0] ? in->filename : "-",
-			   in->corr[0] ? in->corr : "-", (long long)in->created_ms, in->job[0] ? in->job : "-",
-			   in->owner[0] ? in->owner : "-");
+	                   "sluice-tus 1\nlength %llu\ndataset %s\nfilename %s\ncorr %s\ncreated "
+	                   "%lld\njob %s\nowner %s\n",
+	                   (unsigned long long)in->length, in->dataset,
+	                   in->filename[0] ? in->filename : "-", in->corr[0] ? in->corr : "-",
+	                   (long long)in->created_ms, in->job[0] ? in->job : "-",
+	                   in->owner[0] ? in->owner : "-");
 	if (len < 0 || (size_t)len >= sizeof text)
 		return -1;
 	snprintf(tmp, sizeof tmp, "%s/%s.info.XXXXXX", s->tus_dir, id);
@@ -352,25 +238,29 @@ static int info_read(const http_srv *s, const char *id, tus_info *in)
 		return -1;
 	bool have_len = false;
 	char *save = NULL;
-	for (char *line = strtok_r(text + 13, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+	for (char *line = strtok_r(text + 13, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
 		char *v = strchr(line, ' ');
 		if (!v)
 			continue;
 		*v++ = 0;
 		bool none = !strcmp(v, "-");
 		if (!strcmp(line, "length"))
-			have_len = parse_u64(v, &in->length);
+			have_len = http_parse_u64(v, &in->length);
 		else if (!strcmp(line, "dataset"))
 			snprintf(in->dataset, sizeof in->dataset, "%s", v);
 		else if (!strcmp(line, "filename") && !none)
 			snprintf(in->filename, sizeof in->filename, "%s", v);
-		else if (!strcmp(line, "corr") && !none && http_valid_token(v, HTTP_CORR_MAX, false))
+		else if (!strcmp(line, "corr") && !none &&
+		         http_valid_token(v, HTTP_CORR_MAX, false))
 			snprintf(in->corr, sizeof in->corr, "%s", v);
 		else if (!strcmp(line, "created"))
 			in->created_ms = strtoll(v, NULL, 10);
-		else if (!strcmp(line, "job") && !none && http_valid_token(v, SL_JOB_ID_LEN - 1, true))
+		else if (!strcmp(line, "job") && !none &&
+		         http_valid_token(v, SL_JOB_ID_LEN - 1, true))
 			snprintf(in->job, sizeof in->job, "%s", v);
-		else if (!strcmp(line, "owner") && !none && http_valid_token(v, sizeof in->owner - 1, true))
+		else if (!strcmp(line, "owner") && !none &&
+		         http_valid_token(v, sizeof in->owner - 1, true))
 			snprintf(in->owner, sizeof in->owner, "%s", v);
 	}
 	return have_len && in->dataset[0] ? 0 : -1;
@@ -389,7 +279,7 @@ static int info_owned(const http_req *r, const char *id, tus_info *in)
 static int info_dataset(const http_srv *s, const tus_info *in, char *name, size_t n)
 {
 	unsigned char dec[TUS_DATASET_MAX + 1];
-	long dl = b64_decode(in->dataset, strlen(in->dataset), dec, sizeof dec - 1);
+	long dl = http_b64_decode(in->dataset, strlen(in->dataset), dec, sizeof dec - 1);
 	if (dl <= 0) {
 		snprintf(name, n, "?");
 		return -1;
@@ -426,7 +316,8 @@ static int part_open_locked(const char *part, int flags, int *fd, uint64_t *size
 	   the lock: the descriptor we opened before may name a file that is no
 	   longer ID.part. */
 	struct stat a, b;
-	if (fstat(*fd, &a) != 0 || stat(part, &b) != 0 || a.st_ino != b.st_ino || a.st_dev != b.st_dev) {
+	if (fstat(*fd, &a) != 0 || stat(part, &b) != 0 || a.st_ino != b.st_ino ||
+	    a.st_dev != b.st_dev) {
 		close(*fd);
 		*fd = -1;
 		return -1;
@@ -511,7 +402,8 @@ static void sweep(http_srv *s)
 		http_log(s, "info", "tus: removed %u uploads not touched for 24 hours", removed);
 }
 
-/* --- creation ----------------------------------------------------------------------------------- */
+/* --- creation -----------------------------------------------------------------------------------
+ */
 
 static pthread_mutex_t create_mu = PTHREAD_MUTEX_INITIALIZER;
 
@@ -558,23 +450,24 @@ static bool over_caps(struct MHD_Connection *c, http_req *r, uint64_t length, en
 	if (n_all >= s->o.max_tus_pending || n_key >= s->o.max_tus_pending_per_key) {
 		bool all = n_all >= s->o.max_tus_pending;
 		atomic_fetch_add(&s->client_refused, 1);
-		*sent = http_send_error(c, r, 429, "TOO_MANY_PENDING_UPLOADS",
-		                        "%s has %llu unfinished tus uploads, the limit; finish or DELETE one",
-		                        all ? "this server" : who,
-		                        (unsigned long long)(all ? n_all : n_key));
+		*sent = http_send_error(
+		    c, r, 429, "TOO_MANY_PENDING_UPLOADS",
+		    "%s has %llu unfinished tus uploads, the limit; finish or DELETE one",
+		    all ? "this server" : who, (unsigned long long)(all ? n_all : n_key));
 		return true;
 	}
 	if (b_all + length > s->o.max_tus_pending_bytes ||
 	    b_key + length > s->o.max_tus_pending_bytes_per_key) {
 		bool all = b_all + length > s->o.max_tus_pending_bytes;
 		atomic_fetch_add(&s->client_refused, 1);
-		*sent = http_send_error(c, r, 507, "PENDING_BYTES_LIMIT",
-		                        "%s has %llu bytes declared by unfinished tus uploads; %llu more "
-		                        "would pass the limit of %llu",
-		                        all ? "this server" : who,
-		                        (unsigned long long)(all ? b_all : b_key), (unsigned long long)length,
-		                        (unsigned long long)(all ? s->o.max_tus_pending_bytes
-		                                                 : s->o.max_tus_pending_bytes_per_key));
+		*sent = http_send_error(
+		    c, r, 507, "PENDING_BYTES_LIMIT",
+		    "%s has %llu bytes declared by unfinished tus uploads; %llu more "
+		    "would pass the limit of %llu",
+		    all ? "this server" : who, (unsigned long long)(all ? b_all : b_key),
+		    (unsigned long long)length,
+		    (unsigned long long)(all ? s->o.max_tus_pending_bytes
+		                             : s->o.max_tus_pending_bytes_per_key));
 		return true;
 	}
 	return false;
@@ -588,28 +481,33 @@ static enum MHD_Result tus_create(struct MHD_Connection *c, http_req *r)
 	memset(&in, 0, sizeof in);
 	if (http_header(c, "Upload-Defer-Length"))
 		return http_send_error(c, r, 400, "BAD_REQUEST",
-				 "Upload-Defer-Length is not supported: give Upload-Length");
-	if (!parse_u64(http_header(c, "Upload-Length"), &in.length))
-		return http_send_error(c, r, 400, "BAD_REQUEST", "Upload-Length: the size of the file in bytes is required");
-	if (!in.length)
-		return http_send_error(c, r, 400, "BAD_REQUEST", "Upload-Length is 0: an empty file is no CSV");
-	if (in.length > s->o.max_upload)
-		return http_send_error(c, r, 413, "TOO_LARGE", "the upload is %llu bytes; the limit is %llu",
-				 (unsigned long long)in.length, (unsigned long long)s->o.max_upload);
-	uint64_t cl = 0;
-	if (parse_u64(http_header(c, MHD_HTTP_HEADER_CONTENT_LENGTH), &cl) && cl)
+		                       "Upload-Defer-Length is not supported: give Upload-Length");
+	if (!http_parse_u64(http_header(c, "Upload-Length"), &in.length))
 		return http_send_error(c, r, 400, "BAD_REQUEST",
-				 "creation-with-upload is not supported: create empty, then PATCH the data");
+		                       "Upload-Length: the size of the file in bytes is required");
+	if (!in.length)
+		return http_send_error(c, r, 400, "BAD_REQUEST",
+		                       "Upload-Length is 0: an empty file is no CSV");
+	if (in.length > s->o.max_upload)
+		return http_send_error(
+		    c, r, 413, "TOO_LARGE", "the upload is %llu bytes; the limit is %llu",
+		    (unsigned long long)in.length, (unsigned long long)s->o.max_upload);
+	uint64_t cl = 0;
+	if (http_parse_u64(http_header(c, MHD_HTTP_HEADER_CONTENT_LENGTH), &cl) && cl)
+		return http_send_error(
+		    c, r, 400, "BAD_REQUEST",
+		    "creation-with-upload is not supported: create empty, then PATCH the data");
 	const char *meta = http_header(c, "Upload-Metadata");
 	if (!meta)
-		return http_send_error(c, r, 400, "BAD_REQUEST",
-				 "Upload-Metadata must name the dataset: dataset BASE64_NAME");
-	const char *why = parse_metadata(meta, dsname, in.filename);
+		return http_send_error(
+		    c, r, 400, "BAD_REQUEST",
+		    "Upload-Metadata must name the dataset: dataset BASE64_NAME");
+	const char *why = http_tus_metadata(meta, dsname, in.filename);
 	if (why)
 		return http_send_error(c, r, 400, "BAD_REQUEST", "%s", why);
 	if (http_dataset_find(s, dsname) < 0)
 		return http_send_error(c, r, 404, "NOT_FOUND", "no dataset with that name");
-	b64_encode((const unsigned char *)dsname, strlen(dsname), in.dataset);
+	http_b64_encode((const unsigned char *)dsname, strlen(dsname), in.dataset);
 	sweep(s);
 	snprintf(in.owner, sizeof in.owner, "%s", r->owner);
 	/* the caps on pending uploads: checked and taken under one lock, so two
@@ -632,7 +530,8 @@ static enum MHD_Result tus_create(struct MHD_Connection *c, http_req *r)
 	}
 	if (fd < 0) {
 		pthread_mutex_unlock(&create_mu);
-		http_log(s, "error", "tus: cannot create an upload file in %s: %s", s->tus_dir, strerror(errno));
+		http_log(s, "error", "tus: cannot create an upload file in %s: %s", s->tus_dir,
+		         strerror(errno));
 		return http_send_error(c, r, 503, "IO_WRITE", "cannot store the upload");
 	}
 	close(fd);
@@ -646,12 +545,13 @@ static enum MHD_Result tus_create(struct MHD_Connection *c, http_req *r)
 	if (wr != 0) {
 		int e = errno;
 		unlink(part);
-		http_log(s, "error", "tus: cannot write the state of upload %s: %s", id, strerror(e));
+		http_log(s, "error", "tus: cannot write the state of upload %s: %s", id,
+		         strerror(e));
 		return http_send_error(c, r, e == ENOSPC || e == EDQUOT ? 507 : 503, "IO_WRITE",
-				 "cannot store the upload");
+		                       "cannot store the upload");
 	}
-	http_log_job(s, "info", NULL, r->corr, "tus upload %s created: %llu bytes for dataset %s", id,
-		     (unsigned long long)in.length, dsname);
+	http_log_job(s, "info", NULL, r->corr, "tus upload %s created: %llu bytes for dataset %s",
+	             id, (unsigned long long)in.length, dsname);
 	char loc[64], exp[64];
 	snprintf(loc, sizeof loc, "/v1/tus/%s", id);
 	expires_at(in.created_ms, exp, sizeof exp);
@@ -659,15 +559,16 @@ static enum MHD_Result tus_create(struct MHD_Connection *c, http_req *r)
 	return http_send_empty(c, r, 201, h);
 }
 
-/* --- completion ------------------------------------------------------------------------------------ */
+/* --- completion
+ * ------------------------------------------------------------------------------------ */
 
 /* The last byte is in (caller holds the lock on fd): sync, hand the file
    to the ingest, mark the upload complete. Returns the HTTP status of
    http_accept_file (job is set whenever it took the file: 200/202, or 503
    when queuing failed and the job runs after a restart), or 507 when the
    sync failed. */
-static unsigned finish(http_srv *s, const char *id, int fd, tus_info *in, size_t ds, const char *corr,
-		       char *job, char *msg, size_t msglen)
+static unsigned finish(http_srv *s, const char *id, int fd, tus_info *in, size_t ds,
+                       const char *corr, char *job, char *msg, size_t msglen)
 {
 	char part[4096];
 	tus_path(s, id, "part", part, sizeof part);
@@ -685,9 +586,9 @@ static unsigned finish(http_srv *s, const char *id, int fd, tus_info *in, size_t
 		   the job is queued whatever happens to it */
 		if (info_write(s, id, in) != 0)
 			http_log(s, "warn", "tus: upload %s: cannot record its job %s: %s", id, job,
-				 strerror(errno));
+			         strerror(errno));
 		http_log_job(s, "info", job, corr, "tus upload %s complete: %llu bytes, job %s", id,
-			     (unsigned long long)in->length, job);
+		             (unsigned long long)in->length, job);
 		return st;
 	}
 	/* http_accept_file removed the file it did not take: the upload is gone */
@@ -701,11 +602,15 @@ static unsigned finish(http_srv *s, const char *id, int fd, tus_info *in, size_t
 
 static const char *status_code(unsigned st)
 {
-	return st == 507 ? "IO_WRITE" : st == 503 ? "UNAVAILABLE" : st == 409 ? "CONFLICT"
-	     : st == 404 ? "NOT_FOUND" : "INTERNAL";
+	return st == 507   ? "IO_WRITE"
+	       : st == 503 ? "UNAVAILABLE"
+	       : st == 409 ? "CONFLICT"
+	       : st == 404 ? "NOT_FOUND"
+	                   : "INTERNAL";
 }
 
-/* --- HEAD ------------------------------------------------------------------------------------------ */
+/* --- HEAD
+ * ------------------------------------------------------------------------------------------ */
 
 static enum MHD_Result head_complete(struct MHD_Connection *c, http_req *r, const tus_info *in)
 {
@@ -713,8 +618,9 @@ static enum MHD_Result head_complete(struct MHD_Connection *c, http_req *r, cons
 	snprintf(len, sizeof len, "%llu", (unsigned long long)in->length);
 	metadata_echo(in, meta, sizeof meta);
 	snprintf(r->job, sizeof r->job, "%s", in->job);
-	const char *const h[] = {"Upload-Offset", len, "Upload-Length", len, "Upload-Metadata", meta,
-				 "X-Job-Id", in->job, NULL};
+	const char *const h[] = {
+	    "Upload-Offset", len, "Upload-Length", len, "Upload-Metadata", meta, "X-Job-Id",
+	    in->job,         NULL};
 	return http_send_empty(c, r, 200, h);
 }
 
@@ -746,8 +652,10 @@ static enum MHD_Result tus_head(struct MHD_Connection *c, http_req *r, const cha
 		uint64_t sz;
 		if (ds >= 0 && part_open_locked(part, O_RDONLY, &fd, &sz) == 0) {
 			char job[SL_JOB_ID_LEN], msg[256];
-			unsigned fs = sz == in.length ? finish(s, id, fd, &in, (size_t)ds, in.corr[0] ? in.corr : r->corr,
-							       job, msg, sizeof msg) : 0;
+			unsigned fs = sz == in.length ? finish(s, id, fd, &in, (size_t)ds,
+			                                       in.corr[0] ? in.corr : r->corr, job,
+			                                       msg, sizeof msg)
+			                              : 0;
 			close(fd);
 			if (fs == 200 || fs == 202)
 				return head_complete(c, r, &in);
@@ -767,12 +675,20 @@ static enum MHD_Result tus_head(struct MHD_Connection *c, http_req *r, const cha
 	if (stat(info, &ist) == 0 && mtime_ms(&ist) > touched)
 		touched = mtime_ms(&ist);
 	expires_at(touched, exp, sizeof exp);
-	const char *const h[] = {"Upload-Offset", off, "Upload-Length", len, "Upload-Metadata", meta,
-				 "Upload-Expires", exp, NULL};
+	const char *const h[] = {"Upload-Offset",
+	                         off,
+	                         "Upload-Length",
+	                         len,
+	                         "Upload-Metadata",
+	                         meta,
+	                         "Upload-Expires",
+	                         exp,
+	                         NULL};
 	return http_send_empty(c, r, 200, h);
 }
 
-/* --- DELETE (termination) ------------------------------------------------------------------------- */
+/* --- DELETE (termination)
+ * ------------------------------------------------------------------------- */
 
 static enum MHD_Result tus_delete(struct MHD_Connection *c, http_req *r, const char *id)
 {
@@ -785,9 +701,10 @@ static enum MHD_Result tus_delete(struct MHD_Connection *c, http_req *r, const c
 		snprintf(r->corr, sizeof r->corr, "%s", in.corr);
 	if (in.job[0]) {
 		snprintf(r->job, sizeof r->job, "%s", in.job);
-		return http_send_error(c, r, 409, "UPLOAD_COMPLETE",
-				 "the upload is complete and was handed to job %s: roll the job back instead",
-				 in.job);
+		return http_send_error(
+		    c, r, 409, "UPLOAD_COMPLETE",
+		    "the upload is complete and was handed to job %s: roll the job back instead",
+		    in.job);
 	}
 	tus_path(s, id, "part", part, sizeof part);
 	tus_path(s, id, "info", info, sizeof info);
@@ -795,13 +712,15 @@ static enum MHD_Result tus_delete(struct MHD_Connection *c, http_req *r, const c
 	uint64_t size;
 	int rc = part_open_locked(part, O_RDONLY, &fd, &size);
 	if (rc == -2)
-		return http_send_error(c, r, 423, "LOCKED", "a PATCH of this upload is in progress");
+		return http_send_error(c, r, 423, "LOCKED",
+		                       "a PATCH of this upload is in progress");
 	if (rc == -3)
 		return http_send_error(c, r, 503, "IO_READ", "cannot open the upload");
 	if (rc == -1 && info_read(s, id, &in) == 0 && in.job[0])
-		return http_send_error(c, r, 409, "UPLOAD_COMPLETE",
-				 "the upload is complete and was handed to job %s: roll the job back instead",
-				 in.job);
+		return http_send_error(
+		    c, r, 409, "UPLOAD_COMPLETE",
+		    "the upload is complete and was handed to job %s: roll the job back instead",
+		    in.job);
 	/* under the lock: no PATCH can be appending now */
 	if (rc == 0)
 		unlink(part);
@@ -812,7 +731,8 @@ static enum MHD_Result tus_delete(struct MHD_Connection *c, http_req *r, const c
 	return http_send_empty(c, r, 204, NULL);
 }
 
-/* --- PATCH ------------------------------------------------------------------------------------------ */
+/* --- PATCH
+ * ------------------------------------------------------------------------------------------ */
 
 /* Close the file (releasing the lock) and the other holds of a PATCH. */
 static void patch_release(http_srv *s, tus_patch *p)
@@ -834,12 +754,12 @@ static void patch_rewind(http_srv *s, tus_patch *p)
 {
 	if (ftruncate(p->fd, (off_t)p->start) != 0 || fdatasync(p->fd) != 0)
 		http_log(s, "error", "tus: upload %s: cannot cut it back to %llu: %s", p->id,
-			 (unsigned long long)p->start, strerror(errno));
+		         (unsigned long long)p->start, strerror(errno));
 	p->bytes = 0;
 }
 
 static void patch_fail(tus_patch *p, unsigned status, const char *code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 static void patch_fail(tus_patch *p, unsigned status, const char *code, const char *fmt, ...)
 {
@@ -859,7 +779,7 @@ static void patch_body(http_req *r, const char *data, size_t n)
 	if (n > p->in.length - p->start - p->bytes) {
 		patch_rewind(r->s, p);
 		patch_fail(p, 413, "TOO_LARGE", "the body goes past Upload-Length (%llu bytes)",
-			   (unsigned long long)p->in.length);
+		           (unsigned long long)p->in.length);
 		return;
 	}
 	size_t done = 0;
@@ -873,7 +793,7 @@ static void patch_body(http_req *r, const char *data, size_t n)
 		if (p->md || fdatasync(p->fd) != 0)
 			patch_rewind(r->s, p);
 		patch_fail(p, e == ENOSPC || e == EDQUOT || e == EFBIG ? 507 : 500, "IO_WRITE",
-			   "cannot store the upload: %s", strerror(e));
+		           "cannot store the upload: %s", strerror(e));
 		return;
 	}
 	if (p->md && EVP_DigestUpdate(p->md, data, n) != 1) {
@@ -902,15 +822,16 @@ static enum MHD_Result patch_end(struct MHD_Connection *c, http_req *r)
 			patch_rewind(s, p);
 			patch_release(s, p);
 			return http_send_error(c, r, 460, "CHECKSUM_MISMATCH",
-					 "the body does not match Upload-Checksum; the upload stays at offset %llu",
-					 (unsigned long long)p->start);
+			                       "the body does not match Upload-Checksum; the "
+			                       "upload stays at offset %llu",
+			                       (unsigned long long)p->start);
 		}
 	}
 	uint64_t now = p->start + p->bytes;
 	snprintf(off, sizeof off, "%llu", (unsigned long long)now);
 	if (now == p->in.length) {
-		unsigned st = finish(s, p->id, p->fd, &p->in, p->ds, p->in.corr[0] ? p->in.corr : r->corr, job,
-				     msg, sizeof msg);
+		unsigned st = finish(s, p->id, p->fd, &p->in, p->ds,
+		                     p->in.corr[0] ? p->in.corr : r->corr, job, msg, sizeof msg);
 		patch_release(s, p);
 		if (st != 200 && st != 202)
 			return http_send_error(c, r, st, status_code(st), "%s", msg);
@@ -923,7 +844,8 @@ static enum MHD_Result patch_end(struct MHD_Connection *c, http_req *r)
 		int e = errno;
 		patch_rewind(s, p);
 		patch_release(s, p);
-		return http_send_error(c, r, 507, "IO_WRITE", "cannot store the upload: %s", strerror(e));
+		return http_send_error(c, r, 507, "IO_WRITE", "cannot store the upload: %s",
+		                       strerror(e));
 	}
 	patch_release(s, p);
 	char exp[64];
@@ -947,16 +869,18 @@ static void patch_done(http_req *r, bool ok)
 		if (p->md) {
 			patch_rewind(s, p);
 		} else if (fdatasync(p->fd) != 0) {
-			http_log(s, "error", "tus: upload %s: cannot sync the bytes received: %s", p->id,
-				 strerror(errno));
+			http_log(s, "error", "tus: upload %s: cannot sync the bytes received: %s",
+			         p->id, strerror(errno));
 		} else if (p->start + p->bytes == p->in.length) {
 			char job[SL_JOB_ID_LEN], msg[256];
-			finish(s, p->id, p->fd, &p->in, p->ds, p->in.corr[0] ? p->in.corr : r->corr, job, msg,
-			       sizeof msg);
+			finish(s, p->id, p->fd, &p->in, p->ds, p->in.corr[0] ? p->in.corr : r->corr,
+			       job, msg, sizeof msg);
 		} else if (p->bytes) {
 			http_log_job(s, "info", NULL, r->corr,
-				     "tus upload %s: the client left mid-PATCH; kept %llu bytes (offset %llu)",
-				     p->id, (unsigned long long)p->bytes, (unsigned long long)(p->start + p->bytes));
+			             "tus upload %s: the client left mid-PATCH; kept %llu bytes "
+			             "(offset %llu)",
+			             p->id, (unsigned long long)p->bytes,
+			             (unsigned long long)(p->start + p->bytes));
 		}
 	}
 	patch_release(s, p);
@@ -982,9 +906,10 @@ static enum MHD_Result patch_begin(struct MHD_Connection *c, http_req *r, const 
 	uint64_t offset, size, cl;
 	if (!is_offset_stream(http_header(c, MHD_HTTP_HEADER_CONTENT_TYPE)))
 		return http_send_error(c, r, 415, "UNSUPPORTED_MEDIA_TYPE",
-				 "Content-Type: application/offset+octet-stream is required");
-	if (!parse_u64(http_header(c, "Upload-Offset"), &offset))
-		return http_send_error(c, r, 400, "BAD_REQUEST", "Upload-Offset: the offset in bytes is required");
+		                       "Content-Type: application/offset+octet-stream is required");
+	if (!http_parse_u64(http_header(c, "Upload-Offset"), &offset))
+		return http_send_error(c, r, 400, "BAD_REQUEST",
+		                       "Upload-Offset: the offset in bytes is required");
 	if (!(p = calloc(1, sizeof *p)))
 		return http_send_error(c, r, 503, "NOMEM", "out of memory");
 	p->fd = -1;
@@ -993,7 +918,8 @@ static enum MHD_Result patch_begin(struct MHD_Connection *c, http_req *r, const 
 	const char *ck = http_header(c, "Upload-Checksum");
 	unsigned st = ck ? parse_checksum(ck, p) : 0;
 	if (st) {
-		ret = http_send_error(c, r, st, st == 400 ? "CHECKSUM_ALGORITHM" : "NOMEM", "%s", p->fail_msg);
+		ret = http_send_error(c, r, st, st == 400 ? "CHECKSUM_ALGORITHM" : "NOMEM", "%s",
+		                      p->fail_msg);
 		goto fail;
 	}
 	if (info_owned(r, id, &p->in) != 0) {
@@ -1004,19 +930,22 @@ static enum MHD_Result patch_begin(struct MHD_Connection *c, http_req *r, const 
 		snprintf(r->corr, sizeof r->corr, "%s", p->in.corr);
 	if (p->in.job[0]) {
 		snprintf(r->job, sizeof r->job, "%s", p->in.job);
-		ret = http_send_error(c, r, 409, "UPLOAD_COMPLETE", "the upload is complete (job %s)", p->in.job);
+		ret = http_send_error(c, r, 409, "UPLOAD_COMPLETE",
+		                      "the upload is complete (job %s)", p->in.job);
 		goto fail;
 	}
 	int ds = info_dataset(s, &p->in, dsname, sizeof dsname);
 	if (ds < 0) {
-		ret = http_send_error(c, r, 404, "NOT_FOUND", "dataset %s is not loaded any more", dsname);
+		ret = http_send_error(c, r, 404, "NOT_FOUND", "dataset %s is not loaded any more",
+		                      dsname);
 		goto fail;
 	}
 	p->ds = (size_t)ds;
 	if (atomic_fetch_add(&s->uploads_in_flight, 1) >= (int)s->o.max_uploads) {
 		atomic_fetch_sub(&s->uploads_in_flight, 1);
-		ret = http_send_error(c, r, 429, "TOO_MANY_UPLOADS", "%u uploads are in progress; try again later",
-				s->o.max_uploads);
+		ret = http_send_error(c, r, 429, "TOO_MANY_UPLOADS",
+		                      "%u uploads are in progress; try again later",
+		                      s->o.max_uploads);
 		goto fail;
 	}
 	p->counted = true;
@@ -1024,29 +953,35 @@ static enum MHD_Result patch_begin(struct MHD_Connection *c, http_req *r, const 
 	if (rc == -1) {
 		tus_info again;
 		if (info_read(s, id, &again) == 0 && again.job[0])
-			ret = http_send_error(c, r, 409, "UPLOAD_COMPLETE", "the upload is complete (job %s)", again.job);
+			ret = http_send_error(c, r, 409, "UPLOAD_COMPLETE",
+			                      "the upload is complete (job %s)", again.job);
 		else
 			ret = http_send_error(c, r, 404, "NOT_FOUND", "no upload with that id");
 		goto fail;
 	}
 	if (rc == -2) {
-		ret = http_send_error(c, r, 423, "LOCKED", "another PATCH of this upload is in progress");
+		ret = http_send_error(c, r, 423, "LOCKED",
+		                      "another PATCH of this upload is in progress");
 		goto fail;
 	}
 	if (rc < 0) {
-		http_log(s, "error", "tus: upload %s: cannot open %s: %s", id, p->part, strerror(errno));
+		http_log(s, "error", "tus: upload %s: cannot open %s: %s", id, p->part,
+		         strerror(errno));
 		ret = http_send_error(c, r, 503, "IO_WRITE", "cannot open the upload");
 		goto fail;
 	}
 	if (offset != size) {
-		ret = http_send_error(c, r, 409, "OFFSET_MISMATCH", "Upload-Offset is %llu but the upload is at %llu",
-				(unsigned long long)offset, (unsigned long long)size);
+		ret = http_send_error(c, r, 409, "OFFSET_MISMATCH",
+		                      "Upload-Offset is %llu but the upload is at %llu",
+		                      (unsigned long long)offset, (unsigned long long)size);
 		goto fail;
 	}
 	if (size > p->in.length ||
-	    (parse_u64(http_header(c, MHD_HTTP_HEADER_CONTENT_LENGTH), &cl) && cl > p->in.length - size)) {
-		ret = http_send_error(c, r, 413, "TOO_LARGE", "the body goes past Upload-Length (%llu bytes)",
-				(unsigned long long)p->in.length);
+	    (http_parse_u64(http_header(c, MHD_HTTP_HEADER_CONTENT_LENGTH), &cl) &&
+	     cl > p->in.length - size)) {
+		ret = http_send_error(c, r, 413, "TOO_LARGE",
+		                      "the body goes past Upload-Length (%llu bytes)",
+		                      (unsigned long long)p->in.length);
 		goto fail;
 	}
 	p->start = size;
@@ -1061,7 +996,8 @@ fail:
 	return ret;
 }
 
-/* --- entry ---------------------------------------------------------------------------------------- */
+/* --- entry
+ * ---------------------------------------------------------------------------------------- */
 
 enum MHD_Result http_tus(struct MHD_Connection *c, http_req *r, const char *method, const char *id)
 {
@@ -1069,11 +1005,13 @@ enum MHD_Result http_tus(struct MHD_Connection *c, http_req *r, const char *meth
 		return tus_options(c, r);
 	const char *v = http_header(c, "Tus-Resumable");
 	if (!v || strcmp(v, TUS_VERSION))
-		return http_send_error(c, r, 412, "PRECONDITION_FAILED",
-				 "Tus-Resumable: 1.0.0 is required (the only tus version this server speaks)");
+		return http_send_error(
+		    c, r, 412, "PRECONDITION_FAILED",
+		    "Tus-Resumable: 1.0.0 is required (the only tus version this server speaks)");
 	if (!id)
 		return !strcmp(method, "POST") ? tus_create(c, r)
-					       : http_send_error(c, r, 405, "METHOD_NOT_ALLOWED", "%s is not allowed here", method);
+		                               : http_send_error(c, r, 405, "METHOD_NOT_ALLOWED",
+		                                                 "%s is not allowed here", method);
 	if (!valid_id(id))
 		return http_send_error(c, r, 404, "NOT_FOUND", "no upload with that id");
 	if (!strcmp(method, "HEAD"))

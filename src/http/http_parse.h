@@ -1,0 +1,45 @@
+/*
+ * Private to src/http/: the parsers of request parts that are ours, not
+ * libmicrohttpd's, as pure functions over bytes (no connection, no server),
+ * so that tests/http/test_parse.c checks them case by case and
+ * fuzz/fuzz_http.c fuzzes them: header numbers (Content-Length,
+ * Upload-Offset, Upload-Length), several Content-Length headers, strict
+ * base64 and tus Upload-Metadata, the raw request target (control bytes)
+ * and the names of its query (a signed URL's parameters, each once).
+ */
+#ifndef SLUICE_HTTP_PARSE_H
+#define SLUICE_HTTP_PARSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define TUS_META_MAX     4096 /* Upload-Metadata */
+#define TUS_DATASET_MAX  255  /* decoded `dataset` metadata */
+#define TUS_FILENAME_MAX 255  /* decoded `filename` metadata */
+#define TUS_B64_MAX      344  /* base64 of 255 bytes, with padding: 4 * 85 + NUL room */
+
+/* A header's whole number: digits only (no sign, no spaces), no overflow. */
+bool http_parse_u64(const char *p, uint64_t *v);
+/* Several Content-Length values (n of them, as sent): 0 and *len when they
+   are one number (repeated or not), -1 when they differ, -2 when one is
+   not a number. */
+int http_content_length(const char *const *vals, size_t n, uint64_t *len);
+/* Standard base64 of n bytes into out (4 * ceil(n / 3) + 1 bytes). */
+void http_b64_encode(const unsigned char *in, size_t n, char *out);
+/* Strict standard base64 (padding optional, nothing else allowed) of `len`
+   characters into out (at most max bytes). The decoded length, or -1. */
+long http_b64_decode(const char *in, size_t len, unsigned char *out, size_t max);
+/* tus Upload-Metadata "key b64,key b64,...": `dataset` required (decoded
+   into ds, TUS_DATASET_MAX + 1 bytes), `filename` optional (re-encoded into
+   fname_b64, TUS_B64_MAX + 1 bytes), every value valid base64. NULL, or
+   why it is refused. */
+const char *http_tus_metadata(const char *h, char *ds, char *fname_b64);
+/* A control byte (below 0x20, or DEL), raw or percent-encoded, in the path
+   or in a query parameter's name of a raw request target. */
+bool http_target_bad(const char *raw);
+/* How many query parameters of the raw target are named `name` (names
+   compared percent-decoded, as libmicrohttpd decodes them). */
+unsigned http_query_count(const char *raw, const char *name);
+
+#endif
