@@ -147,6 +147,7 @@ static int fast_next(sl_csv_parser *p)
 		fast_restart(p, &k);
 
 	size_t rs = p->pos, fs = rs;
+	const size_t dl = p->dlen; /* a local: csv_push stores through p */
 	if (fast_comment_at(p, rs))
 		return STEP_SLOW;
 	csv_cur *c = &p->cur;
@@ -172,7 +173,7 @@ static int fast_next(sl_csv_parser *p)
 		if (!((f->eol >> i) & 1)) {
 			if (SL_UNLIKELY(csv_push(p, fs, at) < 0))
 				return STEP_SLOW;
-			fs = at + p->dlen;
+			fs = at + dl;
 			continue;
 		}
 		size_t next = sl__csv_after_break(p, at);
