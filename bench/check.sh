@@ -7,7 +7,8 @@
 # other load on the machine hits every command alike.
 #   bench/check.sh [FILE] [ROUNDS]     (default /tmp/cdr5m.csv, 7 rounds)
 # The file is made with `sluice gen cdr --rows 5000000` when missing. Prints
-# a markdown table (also written to bench/out/check.md).
+# a markdown section (also written to bench/out/check.md, which bench/run.sh
+# puts into docs/benchmarks.md as the section "csv check").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 F=${1:-/tmp/cdr5m.csv}
@@ -61,6 +62,9 @@ for _ in $(seq "$ROUNDS"); do
 	done
 done
 {
+	echo "## csv check ($(date -u +%Y-%m-%d))"
+	echo
+	echo "Command: \`bench/check.sh\` (issue 9: at most 3 times \`wc -l\` on 2 cores)."
 	echo "File: \`$F\`, $SIZE bytes (\`sluice gen cdr --rows 5000000\`), from the page cache;"
 	echo "best of $ROUNDS interleaved rounds (\`bench/check.sh\`), $(nproc) cores, load average"
 	echo "$(cut -d' ' -f1-3 /proc/loadavg) at the end."

@@ -13,6 +13,14 @@
  *     quote) is a stray quote: the record gets CSV_STRAY_QUOTE, or in lenient
  *     mode the text is kept as data. Stray quotes never change where records
  *     end, so one bad row cannot swallow the rest of the file;
+ *   - the delimiter is 1 to 4 bytes, matched whole from the left ("a|||b"
+ *     with "||" is "a", "|b"); with skip_initial_space, spaces at the start
+ *     of a field are not data and a quote after them opens a quoted field;
+ *   - lenient mode (lenient_fields, lenient_quotes) keeps records with more
+ *     or fewer fields (rec.warning), reads the header as one physical line,
+ *     and reads a quote that opened by mistake (still open at the end, or
+ *     closing a multi-line field with text after it) as data to the end of
+ *     its line: one damaged line costs that line only;
  *   - NUL bytes are ordinary data.
  *
  * Structural errors never stop the parse: the record carries a code and the

@@ -32,12 +32,15 @@ static inline uint64_t fast_confirm(const sl_csv_parser *p, size_t base, uint64_
 {
 	uint64_t keep = 0;
 	size_t dl = p->dlen;
-	const char *tail = (const char *)p->d.delimiter_tail;
+	const unsigned char *t = p->d.delimiter_tail;
+	const unsigned char *b = (const unsigned char *)p->buf;
+	/* inline byte compares, not memcmp: 1 to 3 bytes, once per candidate */
 	while (d) {
 		unsigned i = (unsigned)__builtin_ctzll(d);
 		d &= d - 1;
 		size_t at = base + i;
-		if (at + dl <= p->len && memcmp(p->buf + at + 1, tail, dl - 1) == 0)
+		if (at + dl <= p->len && b[at + 1] == t[0] && (dl < 3 || b[at + 2] == t[1]) &&
+		    (dl < 4 || b[at + 3] == t[2]))
 			keep |= 1ULL << i;
 	}
 	return keep;
@@ -147,6 +150,7 @@ static int fast_next(sl_csv_parser *p)
 		fast_restart(p, &k);
 
 	size_t rs = p->pos, fs = rs;
+	const size_t dl = p->dlen; /* a local: csv_push stores through p */
 	if (fast_comment_at(p, rs))
 		return STEP_SLOW;
 	csv_cur *c = &p->cur;
@@ -172,7 +176,7 @@ static int fast_next(sl_csv_parser *p)
 		if (!((f->eol >> i) & 1)) {
 			if (SL_UNLIKELY(csv_push(p, fs, at) < 0))
 				return STEP_SLOW;
-			fs = at + p->dlen;
+			fs = at + dl;
 			continue;
 		}
 		size_t next = sl__csv_after_break(p, at);

@@ -865,11 +865,13 @@ enum {
 	K_MAX_ROW,
 	K_NULL_PADDING,
 	K_TRIM,
+	K_SKIP_INITIAL_SPACE,
 	K_COUNT
 };
 static const char *const csv_keys[K_COUNT] = {
-    "delimiter", "quote", "escape",           "comment", "header",       "null",
-    "lenient",   "utf8",  "keep_empty_lines", "max_row", "null_padding", "trim"};
+    "delimiter", "quote",        "escape", "comment",           "header",
+    "null",      "lenient",      "utf8",   "keep_empty_lines",  "max_row",
+    "null_padding", "trim",      "skip_initial_space"};
 
 /* One byte, or one of the words: tab (delimiter), none (quote, escape, comment). */
 static int get_byte(struct ctx *x, struct fy_node *key, struct fy_node *n, const char *what,
@@ -941,6 +943,10 @@ static int parse_csv(struct ctx *x, struct fy_node *key, struct fy_node *n)
 	                                        "null_padding", &s->null_padding)))
 		return rc;
 	if (k[K_TRIM] && (rc = get_bool(x, k[K_TRIM], v[K_TRIM], "trim", &s->trim)))
+		return rc;
+	if (k[K_SKIP_INITIAL_SPACE] &&
+	    (rc = get_bool(x, k[K_SKIP_INITIAL_SPACE], v[K_SKIP_INITIAL_SPACE],
+	                   "skip_initial_space", &s->dialect.skip_initial_space)))
 		return rc;
 	if (k[K_KEEP_EMPTY]) {
 		bool keep = false;

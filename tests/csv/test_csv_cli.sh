@@ -52,6 +52,11 @@ expect_exit 0 "validate with a || schema" "$S" validate "$T/q.csv" --schema "$T/
 if grep -q "2 rows, 2 valid, 0 invalid" "$T/out"; then ok; else bad "validate ||: $(cat "$T/out")"; fi
 printf 'name: t\ncsv: {delimiter: "abcde"}\ncolumns: [{name: a, type: text}]\n' >"$T/bad.yaml"
 expect_exit 2 "schema delimiter too long" "$S" validate "$T/q.csv" --schema "$T/bad.yaml"
+printf 'name: sp\ntable: sp\ncsv: {skip_initial_space: true}\ncolumns: [{name: a, type: integer}, {name: b, type: text}, {name: c, type: integer}]\n' >"$T/sp.yaml"
+printf 'a, b, c\n1, "x, y", 3\n' >"$T/sp.csv"
+expect_exit 0 "ingest with skip_initial_space in the schema" "$S" ingest "$T/sp.csv" --schema "$T/sp.yaml" --db "$T/sp.db"
+check_sp=$(sqlite3 "$T/sp.db" "SELECT a || '|' || b || '|' || c FROM sp")
+if [ "$check_sp" = "1|x, y|3" ]; then ok; else bad "skip_initial_space schema: the row is '$check_sp'"; fi
 
 # --- lenient ----------------------------------------------------------------------
 printf 'id,"name,price\n1,a,2\n2,b,3,4\n3,c\n4,"q",5\n5,"r,6\n7,s,8\n' >"$T/l.csv"
