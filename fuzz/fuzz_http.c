@@ -11,6 +11,9 @@
  *      filename that decodes
  *   4  raw target: a raw control byte before '?' is always refused
  *   5  query count: never more than the '&'-separated fields
+ *   6  multipart/form-data: the first line is the Content-Type, the rest
+ *      the body; fed whole and in pieces split at the second byte's
+ *      value, the same file bytes and the same verdict
  * Replayed without libFuzzer by fuzz_http_replay (fuzz/replay_dirs.c) over
  * fuzz/http_corpus in every test run.
  */
@@ -31,6 +34,26 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* what the parts named file carried: bytes, a hash of them, part starts */
+typedef struct mp_got {
+	size_t n;
+	uint64_t h;
+	unsigned starts;
+} mp_got;
+
+static void mp_collect(void *ctx, const char *p, size_t n)
+{
+	mp_got *g = ctx;
+	if (!p) {
+		g->starts++;
+		g->h = g->h * 31 + 7;
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		g->h = (g->h ^ (unsigned char)p[i]) * 1099511628211ull;
+	g->n += n;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (!size || size > 8192)
@@ -41,7 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(s, data + 1, size - 1);
 	s[size - 1] = 0; /* the rest, cut at its first NUL as a C string would be */
 	size_t n = strlen(s);
-	switch (data[0] % 6) {
+	switch (data[0] % 7) {
 	case 0: {
 		uint64_t v;
 		bool ok = http_parse_u64(s, &v);
@@ -111,6 +134,34 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fields += *p == '&';
 		CHECK(http_query_count(s, "signature") <= (q ? fields : 0));
 		CHECK(http_query_count(s, "") <= (q ? fields : 0));
+		break;
+	}
+	case 6: {
+		/* the body may hold NULs: take it from data, not from s */
+		const uint8_t *nl = memchr(data + 1, '\n', size - 1);
+		if (!nl)
+			break;
+		size_t cl = (size_t)(nl - (data + 1));
+		char ct[256];
+		if (cl >= sizeof ct)
+			break;
+		memcpy(ct, data + 1, cl);
+		ct[cl] = 0;
+		const char *body = (const char *)nl + 1;
+		size_t bl = size - 1 - cl - 1, step = bl ? (size_t)body[0] % 7 + 1 : 1;
+		mp_got a = {0}, b = {0};
+		http_mp m;
+		if (http_mp_init(&m, ct, mp_collect, &a) < 0)
+			break;
+		int ra = http_mp_feed(&m, body, bl) < 0 ? -1 : http_mp_end(&m);
+		CHECK(http_mp_init(&m, ct, mp_collect, &b) == 0);
+		int rb = 0;
+		for (size_t i = 0; i < bl && rb == 0; i += step)
+			rb = http_mp_feed(&m, body + i, bl - i < step ? bl - i : step);
+		if (rb == 0)
+			rb = http_mp_end(&m);
+		CHECK(ra == rb);
+		CHECK(a.n == b.n && a.starts == b.starts && a.h == b.h);
 		break;
 	}
 	}

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "http/http_parse.h"
 
@@ -218,4 +219,184 @@ unsigned http_query_count(const char *raw, const char *name)
 		p++;
 	}
 	return n;
+}
+
+/* --- multipart/form-data ---------------------------------------------------------------- */
+
+enum { MP_BODY, MP_AFTER, MP_HEADERS, MP_DONE, MP_ERROR };
+
+static bool bchar(unsigned char ch)
+{
+	return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+	       strchr("'()+_,-./:=? ", ch) != NULL;
+}
+
+int http_mp_init(http_mp *m, const char *ct, void (*on_data)(void *ctx, const char *p, size_t n),
+                 void *ctx)
+{
+	memset(m, 0, sizeof *m);
+	m->on_data = on_data;
+	m->ctx = ctx;
+	/* the boundary parameter, wherever it stands among the parameters */
+	const char *p = ct ? strchr(ct, ';') : NULL;
+	while (p) {
+		p++;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (!strncasecmp(p, "boundary=", 9))
+			break;
+		p = strchr(p, ';');
+	}
+	if (!p)
+		return -1;
+	p += 9;
+	size_t n;
+	if (*p == '"') {
+		p++;
+		const char *q = strchr(p, '"');
+		if (!q)
+			return -1;
+		n = (size_t)(q - p);
+	} else {
+		n = strcspn(p, "; \t");
+	}
+	if (n < 1 || n > HTTP_MP_BOUNDARY_MAX || p[n - 1] == ' ')
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (!bchar((unsigned char)p[i]))
+			return -1;
+	memcpy(m->delim, "\r\n--", 4);
+	memcpy(m->delim + 4, p, n);
+	m->dlen = n + 4;
+	/* the body starts as if after a line end: its first delimiter may be
+	   "--boundary" at byte 0 */
+	m->j = 2;
+	m->state = MP_BODY;
+	return 0;
+}
+
+static void emit(http_mp *m, const char *p, size_t n)
+{
+	if (m->in_file && n)
+		m->on_data(m->ctx, p, n);
+}
+
+/* A part's headers are in: is it the part named file? */
+static void part_headers(http_mp *m)
+{
+	m->in_file = false;
+	m->hdr[m->hlen] = 0;
+	for (char *line = m->hdr; line && *line;) {
+		char *end = strstr(line, "\r\n");
+		if (end)
+			*end = 0;
+		if (!strncasecmp(line, "Content-Disposition:", 20)) {
+			/* name="file" or name=file, as a parameter (not inside filename=) */
+			for (char *q = line + 20; (q = strchr(q, ';'));) {
+				q++;
+				while (*q == ' ' || *q == '\t')
+					q++;
+				if (!strncasecmp(q, "name=", 5)) {
+					const char *v = q + 5;
+					m->in_file = !strncmp(v, "\"file\"", 6)
+					                 ? (v[6] == 0 || v[6] == ';' || v[6] == ' ')
+					             : !strncmp(v, "file", 4)
+					                 ? (v[4] == 0 || v[4] == ';' || v[4] == ' ')
+					                 : false;
+				}
+			}
+		}
+		line = end ? end + 2 : NULL;
+	}
+	if (m->in_file)
+		m->on_data(m->ctx, NULL, 0);
+}
+
+int http_mp_feed(http_mp *m, const char *p, size_t n)
+{
+	size_t i = 0;
+	while (i < n && m->state != MP_ERROR) {
+		switch (m->state) {
+		case MP_BODY: {
+			if (m->j == 0) {
+				/* no partial match: everything up to the next CR is data */
+				const char *cr = memchr(p + i, '\r', n - i);
+				size_t run = cr ? (size_t)(cr - (p + i)) : n - i;
+				emit(m, p + i, run);
+				i += run;
+				if (!cr)
+					break;
+			}
+			char ch = p[i];
+			if (ch == m->delim[m->j]) {
+				m->j++;
+				i++;
+				if (m->j == m->dlen) {
+					m->state = MP_AFTER;
+					m->after = 0;
+					m->j = 0;
+				}
+			} else {
+				/* the held bytes were data; CR appears in the delimiter at 0
+				   only, so no later start hides in them */
+				if (m->j) {
+					emit(m, m->delim, m->j);
+					m->j = 0;
+				}
+				if (ch != '\r') {
+					emit(m, p + i, 1);
+					i++;
+				}
+			}
+			break;
+		}
+		case MP_AFTER: {
+			/* "--" ends the body; else optional padding (spaces, tabs), then CR LF */
+			char ch = p[i++];
+			if (m->after == 0 && ch == '-')
+				m->after = 1;
+			else if (m->after == 1 && ch == '-')
+				m->state = MP_DONE;
+			else if (m->after == 0 && (ch == ' ' || ch == '\t'))
+				m->after = 3;
+			else if ((m->after == 0 || m->after == 3) && ch == '\r')
+				m->after = 2;
+			else if (m->after == 3 && (ch == ' ' || ch == '\t'))
+				;
+			else if (m->after == 2 && ch == '\n') {
+				m->state = MP_HEADERS;
+				m->hlen = 0;
+				m->in_file = false;
+			} else
+				m->state = MP_ERROR;
+			break;
+		}
+		case MP_HEADERS: {
+			if (m->hlen == sizeof m->hdr - 1) {
+				m->state = MP_ERROR;
+				break;
+			}
+			m->hdr[m->hlen++] = p[i++];
+			if (m->hlen == 2 && !memcmp(m->hdr, "\r\n", 2)) {
+				m->hlen = 0; /* no headers at all */
+				part_headers(m);
+				m->state = MP_BODY;
+			} else if (m->hlen >= 4 && !memcmp(m->hdr + m->hlen - 4, "\r\n\r\n", 4)) {
+				m->hlen -= 2;
+				part_headers(m);
+				m->state = MP_BODY;
+			}
+			break;
+		}
+		case MP_DONE:
+			i = n; /* the epilogue is ignored */
+			break;
+		}
+	}
+	return m->state == MP_ERROR ? -1 : 0;
+}
+
+int http_mp_end(const http_mp *m)
+{
+	return m->state == MP_DONE ? 0 : -1;
 }

@@ -42,4 +42,32 @@ bool http_target_bad(const char *raw);
    compared percent-decoded, as libmicrohttpd decodes them). */
 unsigned http_query_count(const char *raw, const char *name);
 
+/* multipart/form-data, streaming (RFC 7578, RFC 2046 section 5.1.1): the
+   parts named `file` reach on_data piece by piece, whatever the splits of
+   the input; other parts and the preamble and epilogue are skipped. A
+   file part's start is told by on_data(ctx, NULL, 0). Memory: the struct,
+   no allocation. */
+#define HTTP_MP_BOUNDARY_MAX 70
+#define HTTP_MP_HEADERS_MAX  8192
+typedef struct http_mp {
+	char delim[HTTP_MP_BOUNDARY_MAX + 5]; /* CR LF "--" boundary */
+	size_t dlen, j;                       /* delimiter length; bytes of it matched */
+	int state;
+	bool in_file; /* the current part is named file */
+	char hdr[HTTP_MP_HEADERS_MAX];
+	size_t hlen;
+	unsigned after; /* after a delimiter: 0 start, 1 a '-', 2 a CR, 3 padding */
+	void (*on_data)(void *ctx, const char *p, size_t n);
+	void *ctx;
+} http_mp;
+/* The boundary of a Content-Type (`boundary=X` or `boundary="X"`, 1 to 70
+   characters of RFC 2046's bchars, not ending in a space): 0, else -1. */
+int http_mp_init(http_mp *m, const char *content_type,
+                 void (*on_data)(void *ctx, const char *p, size_t n), void *ctx);
+/* 0, or -1 when the body is malformed (part headers too long, bytes after
+   a delimiter that are neither "--" nor a line end). */
+int http_mp_feed(http_mp *m, const char *p, size_t n);
+/* At the end of the body: 0 when the closing delimiter came, else -1. */
+int http_mp_end(const http_mp *m);
+
 #endif

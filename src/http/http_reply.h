@@ -39,7 +39,7 @@ struct http_req {
 	size_t ds;
 	uint64_t bytes;
 	XXH3_state_t *xx;
-	struct MHD_PostProcessor *pp; /* multipart/form-data */
+	struct http_mp *mp; /* multipart/form-data (http_parse.h) */
 	bool file_part_seen;
 	char idem[HTTP_IDEM_MAX + 1];
 	char nonce[48];       /* a signed upload URL's */

@@ -19,6 +19,7 @@
 #include <xxhash.h>
 
 #include "base/base.h"
+#include "http/http_parse.h"
 #include "http/http_reply.h"
 
 typedef http_req req;
@@ -41,10 +42,8 @@ static void upload_done(http_req *r, bool ok)
 {
 	(void)ok;
 	upload_release(r);
-	if (r->pp) {
-		MHD_destroy_post_processor(r->pp);
-		r->pp = NULL;
-	}
+	free(r->mp);
+	r->mp = NULL;
 	if (r->xx) {
 		XXH3_freeState(r->xx);
 		r->xx = NULL;
@@ -87,39 +86,29 @@ static void upload_write(req *r, const char *data, size_t n)
 	atomic_fetch_add(&r->s->upload_bytes, n);
 }
 
-/* multipart/form-data: the part named `file` is the upload; other parts
-   (a description, say) are ignored. One file part only. */
-static enum MHD_Result multipart_part(void *cls, enum MHD_ValueKind kind, const char *key,
-                                      const char *filename, const char *content_type,
-                                      const char *transfer_encoding, const char *data, uint64_t off,
-                                      size_t size)
+/* multipart/form-data (http_parse.c): the part named `file` is the upload;
+   other parts (a description, say) are ignored. One file part only. */
+static void multipart_data(void *ctx, const char *p, size_t n)
 {
-	req *r = cls;
-	(void)kind;
-	(void)filename;
-	(void)content_type;
-	(void)transfer_encoding;
-	if (!key || strcmp(key, "file"))
-		return MHD_YES;
-	if (off == 0 && r->file_part_seen && r->bytes) {
-		upload_fail(r, 400, "BAD_REQUEST", "more than one part named file");
-		return MHD_YES;
+	req *r = ctx;
+	if (!p) { /* a part named file starts */
+		if (r->file_part_seen && r->bytes)
+			upload_fail(r, 400, "BAD_REQUEST", "more than one part named file");
+		r->file_part_seen = true;
+		return;
 	}
-	r->file_part_seen = true;
-	if (size)
-		upload_write(r, data, size);
-	return MHD_YES;
+	upload_write(r, p, n);
 }
 
 static void upload_data(http_req *r, const char *data, size_t n)
 {
 	if (r->fail_status)
 		return;
-	if (!r->pp) {
+	if (!r->mp) {
 		upload_write(r, data, n);
 		return;
 	}
-	if (MHD_post_process(r->pp, data, n) != MHD_YES)
+	if (http_mp_feed(r->mp, data, n) < 0)
 		upload_fail(r, 400, "BAD_REQUEST", "the multipart body is malformed");
 }
 
@@ -127,11 +116,12 @@ static void upload_data(http_req *r, const char *data, size_t n)
 static enum MHD_Result upload_end(struct MHD_Connection *c, http_req *r)
 {
 	http_srv *s = r->s;
-	if (r->pp) {
-		/* MHD_NO: the body ended inside a part */
-		if (MHD_destroy_post_processor(r->pp) != MHD_YES)
+	if (r->mp) {
+		/* no closing delimiter: the body ended inside a part */
+		if (http_mp_end(r->mp) < 0)
 			upload_fail(r, 400, "BAD_REQUEST", "the multipart body ends early");
-		r->pp = NULL;
+		free(r->mp);
+		r->mp = NULL;
 		if (!r->file_part_seen)
 			upload_fail(r, 400, "BAD_REQUEST",
 			            "the multipart body has no part named file");
@@ -159,7 +149,8 @@ static enum MHD_Result upload_end(struct MHD_Connection *c, http_req *r)
 		snprintf(idem, sizeof idem, "url:%s", r->nonce);
 	else if (r->idem[0])
 		/* scoped to the API key: another key's same Idempotency-Key is another upload */
-		snprintf(idem, sizeof idem, "key:%s%s%s", r->owner, r->owner[0] ? "/" : "", r->idem);
+		snprintf(idem, sizeof idem, "key:%s%s%s", r->owner, r->owner[0] ? "/" : "",
+		         r->idem);
 	else
 		idem[0] = 0;
 	unsigned st = http_accept_file(s, r->ds, r->part, r->bytes, XXH3_64bits_digest(r->xx), idem,
@@ -225,9 +216,14 @@ enum MHD_Result http_upload(struct MHD_Connection *c, req *r, const char *name, 
 	r->counted = true;
 	if (!(r->xx = XXH3_createState()) || XXH3_64bits_reset(r->xx) != XXH_OK)
 		return http_send_error(c, r, 503, "NOMEM", "out of memory");
-	if (multipart && !(r->pp = MHD_create_post_processor(c, 64 * 1024, multipart_part, r)))
-		return http_send_error(c, r, 400, "BAD_REQUEST",
-		                       "multipart/form-data without a boundary");
+	if (multipart) {
+		if (!(r->mp = malloc(sizeof *r->mp)))
+			return http_send_error(c, r, 503, "NOMEM", "out of memory");
+		if (http_mp_init(r->mp, ct, multipart_data, r) < 0)
+			return http_send_error(c, r, 400, "BAD_REQUEST",
+			                       "multipart/form-data without a boundary of 1 to 70 "
+			                       "characters");
+	}
 	for (int attempt = 0; attempt < 3 && r->fd < 0; attempt++) {
 		http_new_id('p', r->uid);
 		snprintf(r->part, sizeof r->part, "%s/%s.part", s->uploads_dir, r->uid);

@@ -93,6 +93,22 @@ def check_document(spec):
     errs = []
     if not isinstance(d, dict):
         return ["not a mapping"]
+    # every answer carries X-Correlation-Id, every 429 and 503 Retry-After
+    # (issue 10): each response of each operation declares them
+    for path, item in (d.get("paths") or {}).items():
+        for m, op in (item or {}).items():
+            if m not in METHODS or not isinstance(op, dict):
+                continue
+            for code, resp in (op.get("responses") or {}).items():
+                try:
+                    hs = spec.deref(resp).get("headers") or {}
+                except KeyError:
+                    continue  # an unresolved $ref is reported below
+                where = "%s %s %s" % (m.upper(), path, code)
+                if "X-Correlation-Id" not in hs:
+                    errs.append(where + ": X-Correlation-Id not declared")
+                if str(code) in ("429", "503") and "Retry-After" not in hs:
+                    errs.append(where + ": Retry-After not declared")
     if not re.match(r"^3\.[01]\.\d+$", str(d.get("openapi", ""))):
         errs.append("openapi: not 3.0.x or 3.1.x: %r" % d.get("openapi"))
     info = d.get("info")

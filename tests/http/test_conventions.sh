@@ -119,7 +119,9 @@ LOCKER=$!
 for _ in $(seq 1 200); do [ -e "$T/locked" ] && break; sleep 0.05; done
 st=$(curl -s "$B/v1/jobs/$BJ" | jq_ "d['status']")
 check "the big job is not finished when the lock is taken" "$(case "$st" in Succeeded | PartiallySucceeded | Failed) echo "$st" ;; *) echo running ;; esac)" running
-check "cancel under a 7 s write lock: 202, not 503 DB_BUSY" "$(code POST "$B/v1/jobs/$BJ/cancel" --max-time 40)" 202
+st=$(code POST "$B/v1/jobs/$BJ/cancel" --max-time 40)
+check "cancel under a 7 s write lock: 202, not 503 DB_BUSY" "$st" 202
+[ "$st" = 202 ] || cat "$T/body"
 wait "$LOCKER"
 LOCKER=
 check "the job ends Cancelled" "$(wait_final "$BJ")" Cancelled

@@ -28,6 +28,15 @@ check "a repeated signature: 403" "$(code POST "$B$P&signature=$(printf '0%.0s' 
 check "a repeated expires: 403" "$(code POST "$B$P&expires=1" --data-binary @"$T/small.csv")" 403
 check "the URL as given: 202" "$(code POST "$B$P" --data-binary @"$T/small.csv")" 202
 
+# a one-character multipart boundary is valid (RFC 2046: 1 to 70 characters)
+printf -- '--a\r\nContent-Disposition: form-data; name="file"; filename="x.csv"\r\n\r\n' >"$T/mp.body"
+cat "$T/small.csv" >>"$T/mp.body"
+printf -- '\r\n--a--\r\n' >>"$T/mp.body"
+check "multipart with boundary=a: 202" "$(code POST "$B/v1/datasets/cdr/uploads" -H 'Content-Type: multipart/form-data; boundary=a' --data-binary @"$T/mp.body")" 202
+MJ=$(jq_ "d['job_id']" <"$T/body")
+check "... its job reads the file's rows (all 200)" "$(wait_final "$MJ" >/dev/null; curl -s "$B/v1/jobs/$MJ" | jq_ "d['rows_read']")" 200
+check "a boundary of 71 characters: 400" "$(code POST "$B/v1/datasets/cdr/uploads" -H "Content-Type: multipart/form-data; boundary=$(printf 'b%.0s' $(seq 1 71))" --data-binary @"$T/mp.body")" 400
+
 # Upload-Metadata: every value base64, also of keys the server does not read
 TR=(-H 'Tus-Resumable: 1.0.0' -H 'Upload-Length: 100')
 DS="dataset $(printf cdr | base64 -w0)"

@@ -1,14 +1,16 @@
 /*
  * Unit tests of the request parsers that are ours (src/http/http_parse.c):
  * header numbers, several Content-Length headers, strict base64, tus
- * Upload-Metadata, control bytes in the raw target, and query names
- * counted as libmicrohttpd decodes them (a signed URL's parameters). The
+ * Upload-Metadata, control bytes in the raw target, query names counted as
+ * libmicrohttpd decodes them (a signed URL's parameters), and streaming
+ * multipart/form-data (whole and byte by byte alike). The
  * same functions are fuzzed by fuzz/fuzz_http.c.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -126,12 +128,104 @@ static void test_query_count(void **state)
 	assert_int_equal(http_query_count("/x?signatures=1", "signature"), 0);
 }
 
+/* multipart: what the parts named file carry, fed whole and byte by byte */
+typedef struct got {
+	char buf[512];
+	size_t n;
+	unsigned starts;
+} got;
+
+static void collect(void *ctx, const char *p, size_t n)
+{
+	got *g = ctx;
+	if (!p) {
+		g->starts++;
+		return;
+	}
+	assert_true(g->n + n < sizeof g->buf);
+	memcpy(g->buf + g->n, p, n);
+	g->n += n;
+}
+
+/* the parse of body under ct, whole and then one byte at a time: the same */
+static int mp_parse(const char *ct, const char *body, got *g)
+{
+	http_mp m;
+	got one = {{0}, 0, 0};
+	memset(g, 0, sizeof *g);
+	if (http_mp_init(&m, ct, collect, g) < 0)
+		return -2;
+	int rc = http_mp_feed(&m, body, strlen(body)) < 0 ? -1 : http_mp_end(&m);
+	if (http_mp_init(&m, ct, collect, &one) < 0)
+		return -2;
+	int rc1 = 0;
+	for (size_t i = 0; body[i] && rc1 == 0; i++)
+		rc1 = http_mp_feed(&m, body + i, 1);
+	if (rc1 == 0)
+		rc1 = http_mp_end(&m);
+	assert_int_equal(rc, rc1);
+	assert_int_equal(g->n, one.n);
+	assert_memory_equal(g->buf, one.buf, g->n);
+	assert_int_equal(g->starts, one.starts);
+	return rc;
+}
+
+static void test_multipart(void **state)
+{
+	(void)state;
+	got g;
+	/* a one-character boundary is valid (RFC 2046: 1 to 70 characters) */
+	assert_int_equal(
+	    mp_parse("multipart/form-data; boundary=a",
+	             "--a\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.csv\"\r\n"
+	             "\r\nid,v\r\n1,2\r\n--a--\r\n",
+	             &g),
+	    0);
+	assert_int_equal(g.n, 9);
+	assert_memory_equal(g.buf, "id,v\r\n1,2", 9);
+	assert_int_equal(g.starts, 1);
+	/* other parts skipped, a quoted boundary, preamble and epilogue ignored,
+	   a CR LF - that is not the delimiter kept as data */
+	assert_int_equal(
+	    mp_parse("multipart/form-data; charset=x; boundary=\"b c\"",
+	             "preamble\r\n--b c\r\nContent-Disposition: form-data; name=note\r\n\r\n"
+	             "hello\r\n--b c  \r\ncontent-disposition: form-data; name=file\r\n\r\n"
+	             "x\r\n-y\r\n--b\r\n--b c--epilogue",
+	             &g),
+	    0);
+	assert_int_equal(g.n, 10);
+	assert_memory_equal(g.buf, "x\r\n-y\r\n--b", 10);
+	/* filename="file" is not name=file */
+	assert_int_equal(
+	    mp_parse("multipart/form-data; boundary=q",
+	             "--q\r\nContent-Disposition: form-data; name=\"f\"; filename=\"file\"\r\n\r\n"
+	             "data\r\n--q--",
+	             &g),
+	    0);
+	assert_int_equal(g.starts, 0);
+	/* ends inside a part; bytes after a delimiter that are no line end */
+	assert_int_equal(mp_parse("multipart/form-data; boundary=a", "--a\r\n\r\nabc", &g), -1);
+	assert_int_equal(
+	    mp_parse("multipart/form-data; boundary=a", "--ax\r\n\r\nabc\r\n--a--", &g), -1);
+	/* boundaries that are not: none, empty, too long, a character not allowed */
+	assert_int_equal(mp_parse("multipart/form-data", "", &g), -2);
+	assert_int_equal(mp_parse("multipart/form-data; boundary=", "", &g), -2);
+	assert_int_equal(mp_parse("multipart/form-data; boundary=\"\"", "", &g), -2);
+	assert_int_equal(mp_parse("multipart/form-data; boundary=ab\x01", "", &g), -2);
+	char ct[200];
+	snprintf(ct, sizeof ct, "multipart/form-data; boundary=%071d", 0);
+	assert_int_equal(mp_parse(ct, "", &g), -2);
+	snprintf(ct, sizeof ct, "multipart/form-data; boundary=%070d", 0);
+	assert_int_equal(mp_parse(ct, "", &g), -1); /* 70 is allowed; the empty body is not whole */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_u64),    cmocka_unit_test(test_content_length),
-	    cmocka_unit_test(test_base64), cmocka_unit_test(test_tus_metadata),
-	    cmocka_unit_test(test_target), cmocka_unit_test(test_query_count),
+	    cmocka_unit_test(test_u64),       cmocka_unit_test(test_content_length),
+	    cmocka_unit_test(test_base64),    cmocka_unit_test(test_tus_metadata),
+	    cmocka_unit_test(test_target),    cmocka_unit_test(test_query_count),
+	    cmocka_unit_test(test_multipart),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
