@@ -71,12 +71,23 @@ void sl_job_json_fields(FILE *f, const sl_job *j, int64_t now_ms)
 	sl_job_json_codes(f, j);
 	fprintf(f,
 	        ",\"chunks_total\":%llu,\"chunks_processed\":%llu,\"chunks_succeeded\":%llu,"
-		"\"chunks_failed\":%llu,\"resumed\":%s,\"duration_s\":%.3f,\"created_ms\":%lld,"
-		"\"started_ms\":%lld,\"finished_ms\":%lld,\"updated_ms\":%lld",
+		"\"chunks_failed\":%llu,\"resumed\":%s,\"duration_s\":%.3f",
 		(unsigned long long)j->chunks_total, (unsigned long long)j->chunks_processed,
 		(unsigned long long)j->chunks_succeeded, (unsigned long long)j->chunks_failed,
-		j->resumed ? "true" : "false", duration_s, (long long)j->created_ms,
-		(long long)j->started_ms, (long long)j->finished_ms, (long long)j->updated_ms);
+		j->resumed ? "true" : "false", duration_s);
+	/* a time not known yet (not started, not finished) is null, never 0 */
+	const struct {
+		const char *name;
+		int64_t ms;
+	} times[] = {{"created_ms", j->created_ms},
+	             {"started_ms", j->started_ms},
+	             {"finished_ms", j->finished_ms},
+	             {"updated_ms", j->updated_ms}};
+	for (size_t i = 0; i < sizeof times / sizeof times[0]; i++)
+		if (times[i].ms)
+			fprintf(f, ",\"%s\":%lld", times[i].name, (long long)times[i].ms);
+		else
+			fprintf(f, ",\"%s\":null", times[i].name);
 	fprintf(f, ",\"rows_per_s\":%.1f", duration_s > 0 ? (double)j->rows_read / duration_s : 0.0);
 	/* ETA from the bytes rate so far; unknown before the first chunk commits */
 	if (final)

@@ -83,7 +83,7 @@ A=$(upload cdr "$T/good.csv")
 same Processing "$P"
 check "Processing: two chunks committed" "$(field Processing "['chunks_processed'], d['resumed']")" "2 False"
 same Accepted "$A"
-check "Accepted: never started" "$(field Accepted "['duration_s'], d['bytes'], d['started_ms']")" "0.0 $(stat -c %s "$T/good.csv") 0"
+check "Accepted: never started" "$(field Accepted "['duration_s'], d['bytes'], d['started_ms']")" "0.0 $(stat -c %s "$T/good.csv") None"
 # Cancelled: asked while it runs, it stops after the chunk in progress
 check "cancel a running job" "$(code POST "$B/v1/jobs/$P/cancel")" 202
 touch "$T/p/go"
@@ -102,7 +102,7 @@ F=$(upload cdr "$T/nohdr.csv")
 check "Failed before start" "$(wait_final "$F")" Failed
 same Failed-before-start "$F"
 check "failed before start: duration 0, the file's bytes, never started" \
-	"$(field Failed-before-start "['duration_s'], d['bytes'], d['started_ms'], d['rows_per_s']")" "0.0 $(stat -c %s "$T/nohdr.csv") 0 0.0"
+	"$(field Failed-before-start "['duration_s'], d['bytes'], d['started_ms'], d['rows_per_s']")" "0.0 $(stat -c %s "$T/nohdr.csv") None 0.0"
 # Failed mid-run: the error budget is spent after the first chunk
 M=$(upload strict "$T/badbig.csv")
 check "Failed mid-run" "$(wait_final "$M")" Failed
