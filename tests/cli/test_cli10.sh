@@ -13,7 +13,6 @@ BUILD=${3:-$(cd "$(dirname "$S")" && pwd)}
 SCHEMA=$SRC/examples/cdr.yaml
 # sl_as NAME ARGS: every run of the program, through the harness
 . "$SRC/tests/lib/harness.sh"
-json() { python3 -c "import json,sys; d=json.load(open('$1')); print($2)"; }
 
 # --- the help lists every command, and every command has a help ----------------
 sl_as cmds help --commands

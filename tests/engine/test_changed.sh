@@ -17,7 +17,6 @@ SCHEMA=$SRC/examples/cdr.yaml
 . "$SRC/tests/lib/harness.sh"
 # on exit, a paused ingest is let go and waited for (its report counts)
 at_exit() { [ -d "$T/p" ] && touch "$T/p/go"; wait; }
-json() { python3 -c "import json,sys; d=json.load(open('$1')); print($2)"; }
 
 sl_as gen_orig gen cdr --rows 20000 --error-rate 0.02 --seed 21 -o "$T/orig.csv"
 check "gen" "$(rc gen_orig)" 0

@@ -166,6 +166,12 @@ unlock_db() {
 	LOCKER=
 }
 
+# json FILE EXPR: EXPR of the JSON in FILE (as d), printed by Python;
+# sql DB QUERY: the rows of QUERY on DB, '|' between columns (Python's
+# sqlite3, not the program under test)
+json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"; }
+sql() { python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print('\n'.join('|'.join(str(x) for x in r) for r in c.execute(sys.argv[2])))" "$@"; }
+
 # oracle: the expected rows of a cdr file, from a second reader
 # (tests/lib/oracle.py: Python's csv and the documented conversions)
 ORACLE=$(dirname "${BASH_SOURCE[0]}")/oracle.py
