@@ -18,7 +18,8 @@ SRC=$2
 . "$SRC/tests/http/lib.sh"
 mkdir -p "$T/schemas"
 cp "$SRC/examples/cdr.yaml" "$T/schemas/"
-"$S" gen cdr --rows 3000 --error-rate 0.02 --seed 21 -o "$T/bad.csv" 2>/dev/null
+sl gen cdr --rows 3000 --error-rate 0.02 --seed 21 -o "$T/bad.csv"
+check "gen: exit" "$?" 0
 DB=$T/s.db
 LOCKER=
 at_exit() { [ -z "$LOCKER" ] || { touch "$T/unlock"; wait "$LOCKER" 2>/dev/null; }; }
@@ -100,7 +101,8 @@ check "once recorded, its events stream to the end" "$(curl -s --max-time 60 "$B
 stop_server
 serve "$T/log" --db "$DB" --schemas "$T/schemas" --data-dir "$T/data" --min-free 1M \
 	--chunk-size 1M --threads 1 || { finish; exit 1; }
-"$S" gen cdr --rows 400000 --seed 22 -o "$T/big.csv" 2>/dev/null
+sl gen cdr --rows 400000 --seed 22 -o "$T/big.csv"
+check "gen: exit" "$?" 0
 BJ=$(curl -s --data-binary @"$T/big.csv" "$B/v1/datasets/cdr/uploads" | jq_ "d['job_id']")
 for _ in $(seq 1 200); do
 	[ "$(sqlite3 "$DB" "PRAGMA busy_timeout=1000; SELECT count(*) FROM sluice_jobs WHERE id = '$BJ'" 2>/dev/null | tail -1)" = 1 ] && break

@@ -17,7 +17,8 @@ SRC=$2
 DOS="python3 $SRC/tests/http/dos.py"
 mkdir -p "$T/schemas"
 cp "$SRC/examples/cdr.yaml" "$T/schemas/"
-"$S" gen cdr --rows 2000 --seed 3 -o "$T/small.csv" 2>/dev/null
+sl gen cdr --rows 2000 --seed 3 -o "$T/small.csv"
+check "gen: exit" "$?" 0
 metric() { curl -s "$B/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
 parts() { find "$T/data/uploads" -name '*.part' | wc -l; }
 wait_parts() { # wait_parts N: up to 10 s for N part files
