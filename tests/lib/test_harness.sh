@@ -126,6 +126,16 @@ check "SL_EXPECT: a real report beside it still fails" "$?" 1
 FAKE_ERR=$ALLOC FAKE_RC=66 child "SL_EXPECT='$EXPECT' sl_run ingest x; finish"
 check "SL_EXPECT: a sanitizer's exit status still fails" "$?" 1
 
+# --- the same for the runners written in Python (tests/lib/sl.py) ------------------------------------
+slpy() { python3 -c "import sys; sys.path.insert(0, '$SRC/tests/lib'); import sl
+p = sl.run(['$F/sluice', 'ingest']); print(p.returncode, p.stdout.decode().strip()); sys.exit(sl.finish(0))" >"$T/py.out" 2>&1; }
+FAKE_RC=3 FAKE_ERR='a message' slpy
+check "sl.py: a clean run keeps its status and output, the runner passes" "$?:$(head -1 "$T/py.out")" "0:3 out"
+FAKE_RC=66 FAKE_ERR=$TSAN slpy
+check "sl.py: a TSan report fails the runner" "$?" 1
+FAKE_RC=0 FAKE_ERR='x.c:1:1: runtime error: load of misaligned address' slpy
+check "sl.py: a UBSan banner with exit 0 fails the runner" "$?" 1
+
 # --- skips ---------------------------------------------------------------------------------------
 child 'skip "no frobnicator"'
 check "skip: exit 77" "$?" 77
