@@ -67,10 +67,10 @@ sanitizer_scan() {
 # Two settings, for the run they prefix (VAR=... sl ...) or until unset:
 # SL_WRAP, a command the program runs under, word-split (e.g.
 # SL_WRAP="prlimit --as=1000000000 --"); SL_EXPECT, an extended regex of
-# stderr lines a test provokes on purpose and that are no report (ASan's
-# "WARNING: AddressSanitizer failed to allocate" under
-# allocator_may_return_null=1): only those lines are left out of the scan,
-# and the exit statuses still count.
+# stderr lines a test provokes on purpose and that are no report (the
+# sanitizers' "WARNING: ...Sanitizer failed to allocate" under
+# allocator_may_return_null=1, which TSan's banner would match): only
+# those lines are left out of the scan, and the exit statuses still count.
 sl() {
 	local err=${SL_ERR:-$T/err} tmp st
 	tmp=$(mktemp "$H/err.XXXXXX")
