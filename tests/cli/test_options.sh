@@ -11,30 +11,20 @@ set -u
 S=$1
 SRC=$2
 SCHEMA=$SRC/examples/cdr.yaml
-# shellcheck source=lib_run.sh
-. "$SRC/tests/cli/lib_run.sh"
-SPID=
-stop_serve() {
-	if [ -n "$SPID" ]; then
-		kill -TERM "$SPID" 2>/dev/null
-		wait "$SPID"
-		local st=$?
-		[ "$st" = 0 ] || bad "serve exited with $st on SIGTERM"
-		scan "$T/serve.log" "serve"
-		SPID=
-	fi
-}
-trap 'stop_serve; rm -rf "$T"' EXIT
+# sl_run ARGS: every run of the program (stdout $T/out, stderr $T/err,
+# status RC); serve/stop_server for `sluice serve` on port 0
+. "$SRC/tests/http/lib.sh"
 
 # --- --version: the project's version (CMakeLists.txt) ------------------------------
-run --version
+sl_run --version
 want=$(sed -n 's/^project(sluice VERSION \([0-9.]*\).*/\1/p' "$SRC/CMakeLists.txt")
 check "--version exit" "$RC" 0
 check "--version" "$(cat "$T/out")" "sluice $want"
 
 # --- a generated file and what its manifest says -----------------------------------------
 ROWS=3000
-run gen cdr --rows $ROWS --error-rate 0.05 --seed 11 --manifest "$T/man.tsv" -o "$T/cdr.csv"
+sl_run gen cdr --rows $ROWS --error-rate 0.05 --seed 11 --manifest "$T/man.tsv" -o "$T/cdr.csv"
+check "gen: exit 0" "$RC" 0
 BAD=$(wc -l <"$T/man.tsv")
 LOADED=$((ROWS - BAD))
 [ "$BAD" -gt 50 ] && ok || bad "the manifest lists only $BAD bad rows"
@@ -49,7 +39,7 @@ codes_of "$T/man.tsv" >"$T/want_rows.tsv"
 cut -f3 "$T/want_rows.tsv" | sort | uniq -c | awk '{print $2, $1}' >"$T/want_codes"
 
 # --- ingest, human summary and --correlation-id --------------------------------------------
-run ingest "$T/cdr.csv" --schema "$SCHEMA" --db "$T/a.db" --correlation-id batch-a-1
+sl_run ingest "$T/cdr.csv" --schema "$SCHEMA" --db "$T/a.db" --correlation-id batch-a-1
 check "ingest of a file with bad rows: exit 3" "$RC" 3
 cp "$T/out" "$T/summary"
 JOB=$(sed -n 's/^job \(j[0-9a-f]*\): .*/\1/p' "$T/summary")
@@ -62,15 +52,17 @@ check "correlation id kept in the store" "$(sql "$T/a.db" "SELECT correlation_id
 check "table rows = manifest's good rows" "$(sql "$T/a.db" 'SELECT count(*), count(DISTINCT reference) FROM call_detail_records')" "$LOADED|$LOADED"
 
 # --- status, human and --chunks ---------------------------------------------------------
-run status "$JOB" --db "$T/a.db"
+sl_run status "$JOB" --db "$T/a.db"
 check "status exit" "$RC" 0
 check "status: status line" "$(head -1 "$T/out")" "job $JOB: PartiallySucceeded"
 check "status: rows" "$(grep -E '^  rows ' "$T/out" | tr -s ' ')" " rows $ROWS read, $LOADED loaded, $BAD rejected"
 awk '$1 ~ /^(CSV|VAL|DUP)_/ && NF == 2 {print $1, $2}' "$T/out" | sort >"$T/got_codes"
 check "status: rejects by code = manifest" "$(cat "$T/got_codes")" "$(cat "$T/want_codes")"
-run ingest "$T/cdr.csv" --schema "$SCHEMA" --db "$T/c.db" --chunk-size 32k --quiet
+sl_run ingest "$T/cdr.csv" --schema "$SCHEMA" --db "$T/c.db" --chunk-size 32k --quiet
+check "ingest --quiet, 32k chunks: exit 3" "$RC" 3
 CJOB=$(sql "$T/c.db" 'SELECT id FROM sluice_jobs')
-run status "$CJOB" --db "$T/c.db" --chunks
+sl_run status "$CJOB" --db "$T/c.db" --chunks
+check "status --chunks exit" "$RC" 0
 # the chunk table: one line per chunk whose second word is a chunk status;
 # its READ and LOADED columns add up to the file's rows and good rows
 read -r n sread sloaded <<<"$(awk '$2 ~ /^(Queued|Processing|Succeeded|Failed)$/ && $1 ~ /^[0-9]+$/ {n++; r += $6; l += $7} END {print n + 0, r + 0, l + 0}' "$T/out")"
@@ -80,7 +72,7 @@ check "status --chunks: rows read add up" "$sread" "$ROWS"
 check "status --chunks: rows loaded add up" "$sloaded" "$LOADED"
 
 # --- errors: csv (default), jsonl, raw, --code ----------------------------------------------
-run errors "$JOB" --db "$T/a.db"
+sl_run errors "$JOB" --db "$T/a.db"
 check "errors exit" "$RC" 0
 python3 - "$T/out" >"$T/got_rows.tsv" <<'EOF'
 import csv, sys
@@ -90,16 +82,19 @@ for row in r:
     print('%s\t%s\t%s' % (row[0], row[1], row[5]))
 EOF
 check "errors (csv): the manifest's rows, lines and codes" "$(md5sum <"$T/got_rows.tsv")" "$(md5sum <"$T/want_rows.tsv")"
-run errors "$JOB" --db "$T/a.db" --format jsonl
+sl_run errors "$JOB" --db "$T/a.db" --format jsonl
+check "errors --format jsonl exit" "$RC" 0
 python3 -c "
 import json, sys
 for l in open(sys.argv[1]):
     d = json.loads(l)
     print('%d\t%d\t%s' % (d['record'], d['line'], d['code']))" "$T/out" >"$T/got_rows.tsv"
 check "errors (jsonl): the manifest's rows, lines and codes" "$(md5sum <"$T/got_rows.tsv")" "$(md5sum <"$T/want_rows.tsv")"
-run errors "$JOB" --db "$T/a.db" --code VAL_ENUM
+sl_run errors "$JOB" --db "$T/a.db" --code VAL_ENUM
+check "errors --code exit" "$RC" 0
 check "errors --code VAL_ENUM: the manifest's BAD_CURRENCY rows" "$(tail -n +2 "$T/out" | cut -d, -f1 | tr '\n' ' ')" "$(awk -F'\t' '$3 == "BAD_CURRENCY" {printf "%s ", $1}' "$T/man.tsv")"
-run errors "$JOB" --db "$T/a.db" --format raw
+sl_run errors "$JOB" --db "$T/a.db" --format raw
+check "errors --format raw exit" "$RC" 0
 # raw: the header line, then each bad record as the file has it (bad rows are
 # never quoted, so each is the one physical line the manifest names)
 awk -F'\t' 'NR == FNR {want[$2] = 1; next} FNR == 1 || (FNR in want)' "$T/man.tsv" "$T/cdr.csv" >"$T/want_raw"
@@ -107,87 +102,85 @@ check "errors --format raw: header + the bad lines of the file" "$(md5sum <"$T/o
 
 # --- jobs: human output and --status, positively ---------------------------------------------
 # four jobs of known statuses in one store
-run gen cdr --rows 500 --error-rate 0 --seed 3 -o "$T/clean.csv"
-run ingest "$T/clean.csv" --schema "$SCHEMA" --db "$T/a.db" --json --correlation-id batch-a-2
+sl_run gen cdr --rows 500 --error-rate 0 --seed 3 -o "$T/clean.csv"
+check "gen: exit 0" "$RC" 0
+sl_run ingest "$T/clean.csv" --schema "$SCHEMA" --db "$T/a.db" --json --correlation-id batch-a-2
+check "clean file: exit 0" "$RC" 0
 check "clean file: Succeeded" "$(json "$T/out" "d['status']")" Succeeded
 JOK=$(json "$T/out" "d['job_id']")
-run gen cdr --rows 1000 --error-rate 0.5 --seed 4 --manifest "$T/man_bad.tsv" -o "$T/bad.csv"
-run ingest "$T/bad.csv" --schema "$SCHEMA" --db "$T/a.db" --json --correlation-id batch-b-1
+sl_run gen cdr --rows 1000 --error-rate 0.5 --seed 4 --manifest "$T/man_bad.tsv" -o "$T/bad.csv"
+check "gen: exit 0" "$RC" 0
+sl_run ingest "$T/bad.csv" --schema "$SCHEMA" --db "$T/a.db" --json --correlation-id batch-b-1
 check "half bad rows, schema limit 0.10: exit 4" "$RC" 4
 check "half bad rows: Failed" "$(json "$T/out" "d['status']")" Failed
 check "half bad rows: LIMIT" "$(json "$T/out" "d['error']['code']")" LIMIT
 JFAIL=$(json "$T/out" "d['job_id']")
-run gen cdr --rows 200 --error-rate 0 --seed 5 -o "$T/rb.csv"
-run ingest "$T/rb.csv" --schema "$SCHEMA" --db "$T/a.db" --json
+sl_run gen cdr --rows 200 --error-rate 0 --seed 5 -o "$T/rb.csv"
+check "gen: exit 0" "$RC" 0
+sl_run ingest "$T/rb.csv" --schema "$SCHEMA" --db "$T/a.db" --json
+check "clean file: exit 0" "$RC" 0
 JRB=$(json "$T/out" "d['job_id']")
-run rollback "$JRB" --db "$T/a.db"
+sl_run rollback "$JRB" --db "$T/a.db"
 check "rollback exit" "$RC" 0
 for st in PartiallySucceeded:$JOB Succeeded:$JOK Failed:$JFAIL RolledBack:$JRB; do
 	name=${st%%:*} id=${st#*:}
-	run jobs --db "$T/a.db" --status "$name" --json
+	sl_run jobs --db "$T/a.db" --status "$name" --json
+	check "jobs --status $name --json exit" "$RC" 0
 	check "jobs --status $name --json" "$(python3 -c "import json,sys; print(' '.join(j['job_id'] for j in json.load(open(sys.argv[1]))['jobs']))" "$T/out" 2>&1)" "$id"
-	run jobs --db "$T/a.db" --status "$name"
+	sl_run jobs --db "$T/a.db" --status "$name"
+	check "jobs --status $name exit" "$RC" 0
 	# human: a header, then exactly that job's line
 	check "jobs --status $name: one line" "$(tail -n +2 "$T/out" | awk '{print $1, $4}')" "$id $name"
 done
-run jobs --db "$T/a.db" --status Cancelled --json
+sl_run jobs --db "$T/a.db" --status Cancelled --json
+check "jobs --status Cancelled exit" "$RC" 0
 check "jobs --status Cancelled: none" "$(tr -d ' \n' <"$T/out")" '{"jobs":[]}'
-run jobs --db "$T/a.db" --status Bogus
+sl_run jobs --db "$T/a.db" --status Bogus
 check "jobs --status Bogus: exit 2" "$RC" 2
-run jobs --db "$T/a.db"
+sl_run jobs --db "$T/a.db"
+check "jobs exit" "$RC" 0
 check "jobs: a header and four jobs" "$(wc -l <"$T/out")" 5
 check "jobs: the partial job's line" "$(awk -v j="$JOB" '$1 == j {print $4, $5, $6, $7, $8}' "$T/out")" "PartiallySucceeded $ROWS $LOADED $BAD $T/cdr.csv"
 check "jobs: newest first" "$(awk 'NR > 1 {print $1}' "$T/out" | tr '\n' ' ')" "$JRB $JFAIL $JOK $JOB "
 
 # --- --max-error-ratio overrides the schema's limit, both ways ---------------------------------
 BADBAD=$(wc -l <"$T/man_bad.tsv")
-run ingest "$T/bad.csv" --schema "$SCHEMA" --db "$T/r1.db" --json --max-error-ratio 0.9
+sl_run ingest "$T/bad.csv" --schema "$SCHEMA" --db "$T/r1.db" --json --max-error-ratio 0.9
 check "--max-error-ratio 0.9 over the schema's 0.10: exit 3" "$RC" 3
 check "--max-error-ratio 0.9: all good rows loaded" "$(json "$T/out" "d['rows_loaded']")" $((1000 - BADBAD))
 # around the file's exact share of bad rows (one chunk: the ratio is the file's)
 ratio=$(awk -v b="$BAD" -v n="$ROWS" 'BEGIN {printf "%.6f", b / n}')
 above=$(awk -v r="$ratio" 'BEGIN {printf "%.6f", r + 0.001}')
 below=$(awk -v r="$ratio" 'BEGIN {printf "%.6f", r - 0.001}')
-run ingest "$T/cdr.csv" --schema "$SCHEMA" --db "$T/r2.db" --json --max-error-ratio "$above"
+sl_run ingest "$T/cdr.csv" --schema "$SCHEMA" --db "$T/r2.db" --json --max-error-ratio "$above"
+check "--max-error-ratio just above the share: exit 3" "$RC" 3
 check "--max-error-ratio just above the share ($above): PartiallySucceeded" "$(json "$T/out" "d['status']")" PartiallySucceeded
-run ingest "$T/cdr.csv" --schema "$SCHEMA" --db "$T/r3.db" --json --max-error-ratio "$below"
+sl_run ingest "$T/cdr.csv" --schema "$SCHEMA" --db "$T/r3.db" --json --max-error-ratio "$below"
 check "--max-error-ratio just below the share ($below): exit 4" "$RC" 4
 check "--max-error-ratio just below: LIMIT" "$(json "$T/out" "d['error']['code']")" LIMIT
-run ingest "$T/cdr.csv" --schema "$SCHEMA" --db "$T/r4.db" --max-error-ratio 1.5
+sl_run ingest "$T/cdr.csv" --schema "$SCHEMA" --db "$T/r4.db" --max-error-ratio 1.5
 check "--max-error-ratio 1.5: exit 2" "$RC" 2
 
 # --- a successful resume ---------------------------------------------------------------------
 # SLUICE_FAULTS crash=N kills the process right after chunk N commits: an
 # unfinished job at a known point, no timer.
-SLUICE_FAULTS=crash=2 run ingest "$T/cdr.csv" --schema "$SCHEMA" --db "$T/k.db" --chunk-size 32k --threads 1 --json
+SLUICE_FAULTS=crash=2 sl_run ingest "$T/cdr.csv" --schema "$SCHEMA" --db "$T/k.db" --chunk-size 32k --threads 1 --json
 check "crash after chunk 2: killed" "$RC" 137
 RJOB=$(sql "$T/k.db" 'SELECT id FROM sluice_jobs')
 check "crashed job: unfinished" "$(sql "$T/k.db" 'SELECT status FROM sluice_jobs')" Processing
 check "crashed job: chunks 0-2 committed" "$(sql "$T/k.db" "SELECT group_concat(seq) FROM (SELECT seq FROM sluice_chunks WHERE status = 'Succeeded' ORDER BY seq)")" "0,1,2"
-run resume "$RJOB" --db "$T/k.db" --json
+sl_run resume "$RJOB" --db "$T/k.db" --json
 check "resume: exit 3" "$RC" 3
 check "resume: the same job, resumed" "$(json "$T/out" "d['job_id'], d['resumed'], d['status']")" "$RJOB True PartiallySucceeded"
 check "resume: counters = manifest" "$(json "$T/out" "d['rows_read'], d['rows_loaded'], d['rows_rejected']")" "$ROWS $LOADED $BAD"
 check "resume: each good row once" "$(sql "$T/k.db" 'SELECT count(*), count(DISTINCT reference) FROM call_detail_records')" "$LOADED|$LOADED"
 check "resume: each bad row once" "$(sql "$T/k.db" 'SELECT count(*), count(DISTINCT record) FROM sluice_rejects')" "$BAD|$BAD"
-run resume "$RJOB" --db "$T/k.db"
+sl_run resume "$RJOB" --db "$T/k.db"
 check "resume of a finished job: exit 2" "$RC" 2
 
 # --- serve: --url-ttl, --secret, --max-connections; /v1/jobs filters ----------------------------
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-start_serve() { # start_serve OPTIONS...: on a free port, waits for /healthz/live
-	PORT=$(free_port)
-	B="http://127.0.0.1:$PORT"
-	"$S" serve --listen "127.0.0.1:$PORT" --schemas "$T/schemas" --data-dir "$T/data" "$@" 2>>"$T/serve.log" &
-	SPID=$!
-	for _ in $(seq 1 100); do
-		curl -s -o /dev/null "$B/healthz/live" && return 0
-		kill -0 "$SPID" 2>/dev/null || break
-		sleep 0.1
-	done
-	bad "serve did not start: $(tail -3 "$T/serve.log")"
-	return 1
-}
+# start_serve OPTIONS...: serve on port 0 (PORT, B), once it answers /healthz/live
+start_serve() { serve "$T/serve.log" --schemas "$T/schemas" --data-dir "$T/data" "$@"; }
 mkdir -p "$T/schemas" "$T/data"
 cp "$SCHEMA" "$T/schemas/cdr.yaml"
 SECRET=0123456789abcdef-sluice-test
@@ -227,7 +220,7 @@ print('/v1/datasets/cdr/uploads?expires=%d&nonce=%s&signature=%s' % (exp, nonce,
 	check "/v1/jobs?prefix=<job id>: that job" "$(curl -s -H 'Authorization: Bearer k1' "$B/v1/jobs?prefix=${JRB:0:17}" | ids)" "$JRB"
 	check "/v1/jobs?status=RolledBack: that job" "$(curl -s -H 'Authorization: Bearer k1' "$B/v1/jobs?status=RolledBack" | ids)" "$JRB"
 	check "/v1/jobs?status=PartiallySucceeded&prefix=batch-a-" "$(curl -s -H 'Authorization: Bearer k1' "$B/v1/jobs?status=PartiallySucceeded&prefix=batch-a-" | ids)" "$JOB"
-	stop_serve
+	stop_server
 fi
 
 # --max-connections 3: three idle connections hold every slot, a fourth
@@ -260,7 +253,7 @@ for s in idle:
     s.close()
 EOF
 	check "--max-connections 3" "$(tr '\n' ';' <"$T/maxconn")" "served before;refused while full;served after one closed;"
-	stop_serve
+	stop_server
 fi
 if start_serve --db "$T/m.db" --max-connections 8; then
 	python3 - "$PORT" <<'EOF' >"$T/maxconn" 2>&1
@@ -272,8 +265,7 @@ s.sendall(b'GET /healthz/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
 print('served' if s.recv(64).startswith(b'HTTP/1.1 200') else 'refused')
 EOF
 	check "--max-connections 8 with 3 idle: served" "$(cat "$T/maxconn")" served
-	stop_serve
+	stop_server
 fi
 
-echo "options: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish options

@@ -1,10 +1,10 @@
 # End-to-end tests of the program (cli/). Included from tests/tests.cmake.
-add_test(NAME cli COMMAND bash ${CMAKE_SOURCE_DIR}/tests/cli/test_cli.sh $<TARGET_FILE:sluice> ${CMAKE_SOURCE_DIR})
+sluice_shell_test(cli tests/cli/test_cli.sh)
 set_tests_properties(cli PROPERTIES LABELS "threads")
-add_test(NAME cli10 COMMAND bash ${CMAKE_SOURCE_DIR}/tests/cli/test_cli10.sh $<TARGET_FILE:sluice> ${CMAKE_SOURCE_DIR} ${CMAKE_BINARY_DIR})
+sluice_shell_test(cli10 tests/cli/test_cli10.sh)
 # Options no other test used, and the human outputs (tests/cli/test_options.sh).
-add_test(NAME cli_options COMMAND bash ${CMAKE_SOURCE_DIR}/tests/cli/test_options.sh $<TARGET_FILE:sluice> ${CMAKE_SOURCE_DIR})
+sluice_shell_test(cli_options tests/cli/test_options.sh)
 set_tests_properties(cli_options PROPERTIES LABELS "threads" TIMEOUT 300)
 # Error codes no other test produced, produced where a user meets them (tests/cli/test_codes.sh).
-add_test(NAME cli_codes COMMAND bash ${CMAKE_SOURCE_DIR}/tests/cli/test_codes.sh $<TARGET_FILE:sluice> ${CMAKE_SOURCE_DIR})
+sluice_shell_test(cli_codes tests/cli/test_codes.sh)
 set_tests_properties(cli_codes PROPERTIES LABELS "threads" TIMEOUT 300)

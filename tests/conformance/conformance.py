@@ -24,6 +24,9 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import sl  # noqa: E402  every run of the program goes through sl.run (a sanitizer report fails)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 PAPA_DEVIATIONS = os.path.join(HERE, "papaparse_deviations.tsv")
 DUCKDB_DEVIATIONS = os.path.join(HERE, "duckdb_deviations.tsv")
@@ -182,8 +185,7 @@ class Sluice:
 
     def _exec(self, args):
         try:
-            p = subprocess.run([self.path, "csv", "dump"] + list(args), stdin=subprocess.DEVNULL,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=TIMEOUT)
+            p = sl.run([self.path, "csv", "dump"] + list(args), stdin=subprocess.DEVNULL, timeout=TIMEOUT)
         except subprocess.TimeoutExpired:
             raise CaseFail("timeout after %ds: sluice csv dump %s" % (TIMEOUT, " ".join(args)))
         return p.returncode, p.stdout, p.stderr
@@ -1076,4 +1078,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(sl.finish(main()))

@@ -39,9 +39,11 @@ import io
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import sl  # noqa: E402  every run of the program goes through sl.run (a sanitizer report fails)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -71,7 +73,7 @@ def sluice_parse(sluice, text, delim, header):
         args = [sluice, "csv", "dump", path, "--lenient", "--delimiter", delim]
         if not header:
             args.append("--no-header")
-        out = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE).stdout
+        out = sl.run(args).stdout
     finally:
         os.unlink(path)
     rows = []
@@ -207,8 +209,10 @@ def bases(sluice, corpus, quick):
     out = []
     seeds = [1, 2] if quick else [1, 2, 3, 4]
     for seed in seeds:
-        r = subprocess.run([sluice, "gen", "cdr", "--rows", "60" if quick else "200", "--seed", str(seed),
-                            "--quoted-rate", "0.05"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        r = sl.run([sluice, "gen", "cdr", "--rows", "60" if quick else "200", "--seed", str(seed),
+                    "--quoted-rate", "0.05"])
+        if r.returncode != 0:
+            sys.exit("FAIL: sluice gen cdr --seed %d: exit %d" % (seed, r.returncode))
         out.append(Base("cdr-seed%d" % seed, r.stdout.decode(), ",", True))
     d = os.path.join(corpus, "duckdb", "data", "csv")
     for rel, delim, header in (("lineitem-carriage.csv", "|", True), ("all_quotes.csv", ",", True),
@@ -298,4 +302,4 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(sl.finish(main()))

@@ -13,17 +13,13 @@ set -u
 S=$1
 SRC=$2
 SCHEMA=$SRC/examples/cdr.yaml
-T=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$T"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-check() { if [ "$2" = "$3" ]; then ok; else bad "$1: got '$2', want '$3'"; fi; }
-json() { python3 -c "import json,sys; d=json.load(open('$1')); print($2)"; }
-. "$SRC/tests/run.sh" # run NAME CMD...: every program goes through it; wait_for FILE
+# sl_as NAME ARGS: every run of the program, through the harness
+. "$SRC/tests/lib/harness.sh"
+# on exit, a paused ingest is let go and waited for (its report counts)
+at_exit() { [ -d "$T/p" ] && touch "$T/p/go"; wait; }
 
-run gen_orig "$S" gen cdr --rows 20000 --error-rate 0.02 --seed 21 -o "$T/orig.csv"
+sl_as gen_orig gen cdr --rows 20000 --error-rate 0.02 --seed 21 -o "$T/orig.csv"
+check "gen" "$(rc gen_orig)" 0
 SIZE=$(stat -c %s "$T/orig.csv")
 
 # start NAME [ingest options]: a fresh copy of the file, an ingest paused
@@ -33,10 +29,10 @@ start() {
 	shift
 	rm -rf "$T/p" && mkdir "$T/p"
 	cp "$T/orig.csv" "$T/$name.csv"
-	SLUICE_TEST_PAUSE="2:$T/p" run "$name" "$S" ingest "$T/$name.csv" --schema "$SCHEMA" \
+	SLUICE_TEST_PAUSE="2:$T/p" sl_as "$name" ingest "$T/$name.csv" --schema "$SCHEMA" \
 		--db "$T/$name.db" --chunk-size 256K --threads 1 --json "$@" &
 	BG=$!
-	wait_for "$T/p/paused"
+	wait_for "the ingest to pause before chunk 2" 3000 test -e "$T/p/paused"
 	JOB=$(cat "$T/p/paused")
 }
 go() {
@@ -45,7 +41,7 @@ go() {
 }
 # chunk 3's range, from the plan
 chunk3() {
-	run "plan_$1" "$S" status "$JOB" --db "$T/$1.db" --chunks --json
+	sl_as "plan_$1" status "$JOB" --db "$T/$1.db" --chunks --json
 	json "$T/plan_$1.out" "d['chunks'][3]['offset'] + d['chunks'][3]['length'] // 2"
 }
 # poke FILE OFFSET [keep]: overwrite one byte in place (same size); with
@@ -62,7 +58,8 @@ EOF
 # the failed job's invariants: no chunk Processing, the failed one says why, counts add up
 failed_invariants() {
 	local name=$1 want=$2
-	run "st_$name" "$S" status "$JOB" --db "$T/$name.db" --chunks --json
+	sl_as "st_$name" status "$JOB" --db "$T/$name.db" --chunks --json
+	check "$name: status exit" "$(rc "st_$name")" 0
 	python3 - "$T/st_$name.out" "$want" <<'EOF' && ok || bad "$name: chunks and counts: $(head -c 600 "$T/st_$name.out")"
 import json, sys
 d = json.load(open(sys.argv[1])); want = sys.argv[2]
@@ -90,7 +87,7 @@ check "in place: exit 4" "$(rc mtime)" 4
 check "in place: Failed IO_CHANGED" "$(json "$T/mtime.out" "d['status'], d['error']['code']")" "Failed IO_CHANGED"
 failed_invariants mtime "content hash"
 grep -q "modification time" <<<"$(json "$T/mtime.out" "d['error']['message']")" && ok || bad "job error names the modification time: $(cat "$T/mtime.out")"
-run rt_mtime "$S" retry "$JOB" --db "$T/mtime.db" --json
+sl_as rt_mtime retry "$JOB" --db "$T/mtime.db" --json
 check "retry of a file changed in place: exit 4" "$(rc rt_mtime)" 4
 grep -q "IO_CHANGED" "$T/rt_mtime.err" && grep -q "modification time changed" "$T/rt_mtime.err" && ok ||
 	bad "retry names the modification time: $(cat "$T/rt_mtime.err")"
@@ -101,7 +98,7 @@ truncate -s "$(chunk3 size)" "$T/size.csv"
 go
 check "truncated: exit 4" "$(rc size)" 4
 failed_invariants size "content hash"
-run rt_size "$S" retry "$JOB" --db "$T/size.db"
+sl_as rt_size retry "$JOB" --db "$T/size.db"
 check "retry of a truncated file: exit 4" "$(rc rt_size)" 4
 grep -q "size changed from $SIZE to $(stat -c %s "$T/size.csv") bytes" "$T/rt_size.err" && ok ||
 	bad "retry names the size: $(cat "$T/rt_size.err")"
@@ -112,23 +109,27 @@ poke "$T/hash.csv" "$(chunk3 hash)" keep
 go
 check "hidden change: exit 4" "$(rc hash)" 4
 failed_invariants hash "size and modification time are as planned"
-run rt_hash "$S" retry "$JOB" --db "$T/hash.db" --json
+sl_as rt_hash retry "$JOB" --db "$T/hash.db" --json
+check "retry of a hidden change: exit 4" "$(rc rt_hash)" 4
 check "retry runs the failed chunk: the job" "$(json "$T/rt_hash.out" "d['status'], d['error']['code']")" "Failed IO_CHANGED"
 grep -q "content hash" <<<"$(json "$T/rt_hash.out" "d['error']['message']")" && ok || bad "retry names the content hash: $(cat "$T/rt_hash.out")"
 failed_invariants hash "content hash"
 
 # --- rows appended while it runs: loaded as planned, with a warning ----------------------------
-run ok_j "$S" ingest "$T/orig.csv" --schema "$SCHEMA" --db "$T/ok.db" --json
+sl_as ok_j ingest "$T/orig.csv" --schema "$SCHEMA" --db "$T/ok.db" --json
+check "unchanged file: exit 3 (its bad rows)" "$(rc ok_j)" 3
 check "unchanged file: no warning" "$(json "$T/ok_j.out" "d['warnings']")" "[]"
 ROWS=$(json "$T/ok_j.out" "d['rows_read']")
 start grow
 tail -n 500 "$T/orig.csv" >>"$T/grow.csv"
 go
+check "grown: exit 3 (its bad rows)" "$(rc grow)" 3
 check "grown: the job as planned" "$(json "$T/grow.out" "d['status'], d['rows_read']")" "PartiallySucceeded $ROWS"
 grep -q "grew from $SIZE to" <<<"$(json "$T/grow.out" "' '.join(d['warnings'])")" && ok || bad "grown: warning in the JSON: $(cat "$T/grow.out")"
-run st_grow "$S" status "$JOB" --db "$T/grow.db"
+sl_as st_grow status "$JOB" --db "$T/grow.db"
 grep -q "^  warning  the file grew" "$T/st_grow.out" && ok || bad "grown: warning in the summary: $(cat "$T/st_grow.out")"
-run st_grow_j "$S" status "$JOB" --db "$T/grow.db" --json
+sl_as st_grow_j status "$JOB" --db "$T/grow.db" --json
+check "status: exit 0" "$(rc st_grow) $(rc st_grow_j)" "0 0"
 check "grown: warning kept on the job" "$(json "$T/st_grow_j.out" "' '.join(d['warnings'])")" "$(json "$T/grow.out" "' '.join(d['warnings'])")"
 
 start strict --strict-source
@@ -136,11 +137,10 @@ tail -n 500 "$T/orig.csv" >>"$T/strict.csv"
 go
 check "grown, --strict-source: exit 4" "$(rc strict)" 4
 check "grown, --strict-source: IO_CHANGED" "$(json "$T/strict.out" "d['status'], d['error']['code']")" "Failed IO_CHANGED"
-run st_strict "$S" status "$JOB" --db "$T/strict.db" --chunks --json
+sl_as st_strict status "$JOB" --db "$T/strict.db" --chunks --json
+check "status: exit 0" "$(rc st_strict)" 0
 check "grown, --strict-source: no chunk Processing, the rest Queued" \
 	"$(json "$T/st_strict.out" "sorted(set(c['status'] for c in d['chunks'])), d['chunks_processed'] == d['chunks_succeeded']")" \
 	"['Queued', 'Succeeded'] True"
 
-run_checked
-echo "changed: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish changed

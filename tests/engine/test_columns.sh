@@ -7,26 +7,11 @@
 # Usage: test_columns.sh SLUICE SOURCE_DIR
 set -u
 S=$(realpath "$1")
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-check() { if [ "$2" = "$3" ]; then ok; else bad "$1: got '$2', want '$3'"; fi; }
+SRC=$2
+# Every run of the program goes through the harness's sl_run: stdout in
+# $T/out, stderr in $T/err, the exit status in $T/rc (rc)
+. "$SRC/tests/lib/harness.sh"
 has() { if grep -qF -- "$2" "$3"; then ok; else bad "$1: '$2' not in $(head -c 600 "$3")"; fi; }
-# Every program run goes through here: stdout to $T/out, stderr to $T/err,
-# the exit status to $T/rc; a sanitizer report on stderr fails the test.
-run() {
-	"$@" >"$T/out" 2>"$T/err"
-	echo $? >"$T/rc"
-	if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:|WARNING: ThreadSanitizer' "$T/err"; then
-		bad "sanitizer report from: $*"
-		sed -n 1,30p "$T/err"
-	fi
-}
-rc() { cat "$T/rc"; }
-json() { python3 -c "import json,sys; d=json.load(open('$T/out')); print($1)"; }
 q() { sqlite3 -batch "$1" "$2"; }
 
 # --- a declared column the header lacks: FATAL_HEADER before anything loads -----------
@@ -39,11 +24,11 @@ columns:
   - {name: price, type: decimal, precision: 10, scale: 2}
   - {name: title, source: nmae, type: text}
 EOF
-run "$S" ingest "$T/a.csv" --schema "$T/typo.yaml" --db "$T/a.db" --json
+sl_run ingest "$T/a.csv" --schema "$T/typo.yaml" --db "$T/a.db" --json
 check "missing columns: exit 4" "$(rc)" 4
-check "missing columns: FATAL_HEADER" "$(json "d['error']['code']")" FATAL_HEADER
-check "missing columns: nothing read" "$(json "d['rows_read']")" 0
-json "d['error']['message']" >"$T/msg"
+check "missing columns: FATAL_HEADER" "$(json "$T/out" "d['error']['code']")" FATAL_HEADER
+check "missing columns: nothing read" "$(json "$T/out" "d['rows_read']")" 0
+json "$T/out" "d['error']['message']" >"$T/msg"
 has "names every missing column" "'price' (did you mean 'Price'?)" "$T/msg"
 has "suggests the closest name" "'nmae' (did you mean 'name'?)" "$T/msg"
 has "lists the header's names" "the header has 4 names: 'id', 'Price', 'name', 'note'" "$T/msg"
@@ -59,26 +44,28 @@ columns:
   - {name: name, type: text}
   - {name: colour, type: text, optional: true}
 EOF
-run "$S" ingest "$T/a.csv" --schema "$T/ok.yaml" --db "$T/b.db" --json
+sl_run ingest "$T/a.csv" --schema "$T/ok.yaml" --db "$T/b.db" --json
 check "optional column absent: exit 0" "$(rc)" 0
-check "ignored_columns in --json" "$(json "d['ignored_columns']")" "['note']"
+check "ignored_columns in --json" "$(json "$T/out" "d['ignored_columns']")" "['note']"
 check "optional column is NULL" "$(q "$T/b.db" "SELECT count(*) FROM items WHERE colour IS NULL")" 2
-id=$(json "d['job_id']")
-run "$S" status "$id" --db "$T/b.db"
+id=$(json "$T/out" "d['job_id']")
+sl_run status "$id" --db "$T/b.db"
+check "status lists ignored columns: status exit" "$(rc)" 0
 has "status lists ignored columns" "ignored  note" "$T/out"
-run "$S" status "$id" --db "$T/b.db" --json
-check "status --json: ignored_columns" "$(json "d['ignored_columns']")" "['note']"
+sl_run status "$id" --db "$T/b.db" --json
+check "status --json: status exit" "$(rc)" 0
+check "status --json: ignored_columns" "$(json "$T/out" "d['ignored_columns']")" "['note']"
 
 # extra_columns: reject names them
 sed 's/^name: items/name: items\nextra_columns: reject/' "$T/ok.yaml" >"$T/strict.yaml"
-run "$S" ingest "$T/a.csv" --schema "$T/strict.yaml" --db "$T/c.db" --json
+sl_run ingest "$T/a.csv" --schema "$T/strict.yaml" --db "$T/c.db" --json
 check "extra_columns: reject: exit 4" "$(rc)" 4
-json "d['error']['message']" >"$T/msg"
+json "$T/out" "d['error']['message']" >"$T/msg"
 has "extra_columns: reject names the column" "(extra_columns: reject): 'note'" "$T/msg"
 
 # a schema with a column both optional and required, or a key optional: exit 2
 printf 'name: t\ncolumns:\n  - {name: a, type: text, optional: true, required: true}\n' >"$T/both.yaml"
-run "$S" validate "$T/a.csv" --schema "$T/both.yaml"
+sl_run validate "$T/a.csv" --schema "$T/both.yaml"
 check "optional + required: exit 2" "$(rc)" 2
 
 # --- header: false maps by position; the schema's column count is expected ------------
@@ -91,8 +78,9 @@ columns:
   - {name: s, type: text}
   - {name: t, type: text}
 EOF
-run "$S" ingest "$T/nohdr.csv" --schema "$T/nohdr.yaml" --db "$T/d.db" --json
-check "header: false: rows" "$(json "d['rows_read']")+$(json "d['rows_loaded']")" "4+2"
+sl_run ingest "$T/nohdr.csv" --schema "$T/nohdr.yaml" --db "$T/d.db" --json
+check "header: ingest exit (rows rejected)" "$(rc)" 3
+check "header: false: rows" "$(json "$T/out" "d['rows_read']")+$(json "$T/out" "d['rows_loaded']")" "4+2"
 check "header: false: the short and the long record rejected" \
 	"$(q "$T/d.db" "SELECT record || ':' || code FROM sluice_rejects ORDER BY record" | tr '\n' ' ')" \
 	"2:CSV_TOO_FEW_FIELDS 3:CSV_TOO_MANY_FIELDS "
@@ -101,15 +89,18 @@ check "header: false: the message counts the schema's columns" \
 	"record has 2 fields, the schema has 3 columns"
 # a first record shorter than the schema is an error, not the rule for the rest
 printf '1,aa\n2,bb,y\n' >"$T/short1.csv"
-run "$S" validate "$T/short1.csv" --schema "$T/nohdr.yaml" --json
-check "header: false: the first record does not set the count" "$(json "d['rejects_by_code']")" "{'CSV_TOO_FEW_FIELDS': 1}"
+sl_run validate "$T/short1.csv" --schema "$T/nohdr.yaml" --json
+check "header: validate exit (rows rejected)" "$(rc)" 3
+check "header: false: the first record does not set the count" "$(json "$T/out" "d['rejects_by_code']")" "{'CSV_TOO_FEW_FIELDS': 1}"
 
 # header: false over many chunks: the rejects are the generator's manifest, record for record
-run "$S" gen cdr --rows 6000 --error-rate 0.03 --seed 4 --manifest "$T/man.tsv" -o "$T/g.csv"
+sl_run gen cdr --rows 6000 --error-rate 0.03 --seed 4 --manifest "$T/man.tsv" -o "$T/g.csv"
+check "gen: exit" "$(rc)" 0
 tail -n +2 "$T/g.csv" >"$T/g_nohdr.csv"
 sed 's/^  header: true/  header: false/' "$2/examples/cdr.yaml" >"$T/cdr_nohdr.yaml"
-run "$S" ingest "$T/g_nohdr.csv" --schema "$T/cdr_nohdr.yaml" --db "$T/gen.db" --chunk-size 16k --threads 2 --json
-check "header: false, many chunks: several chunks" "$(json "d['chunks_total'] > 4")" True
+sl_run ingest "$T/g_nohdr.csv" --schema "$T/cdr_nohdr.yaml" --db "$T/gen.db" --chunk-size 16k --threads 2 --json
+check "header: ingest exit (rows rejected)" "$(rc)" 3
+check "header: false, many chunks: several chunks" "$(json "$T/out" "d['chunks_total'] > 4")" True
 awk -F'\t' -v OFS='\t' 'BEGIN{
 	m["TOO_FEW_FIELDS"]="CSV_TOO_FEW_FIELDS"; m["TOO_MANY_FIELDS"]="CSV_TOO_MANY_FIELDS";
 	m["STRAY_QUOTE"]="CSV_STRAY_QUOTE"; m["MISSING_CALLER"]="VAL_REQUIRED"; m["BAD_CALLER"]="VAL_PATTERN";
@@ -128,12 +119,14 @@ columns:
   - {name: b, type: text}
   - {name: c, type: text}
 EOF
-run "$S" validate "$T/ragged.csv" --schema "$T/ragged.yaml" --json
-check "strict: short and long records rejected" "$(json "d['rows_rejected']")" 3
+sl_run validate "$T/ragged.csv" --schema "$T/ragged.yaml" --json
+check "strict: validate exit (rows rejected)" "$(rc)" 3
+check "strict: short and long records rejected" "$(json "$T/out" "d['rows_rejected']")" 3
 sed 's/^name: ragged/name: ragged\ncsv: {null_padding: true}/' "$T/ragged.yaml" >"$T/pad.yaml"
-run "$S" ingest "$T/ragged.csv" --schema "$T/pad.yaml" --db "$T/e.db" --json
-check "null_padding: only the long record rejected" "$(json "d['rejects_by_code']")" "{'CSV_TOO_MANY_FIELDS': 1}"
-check "null_padding: padded count" "$(json "d['records_padded']")" 2
+sl_run ingest "$T/ragged.csv" --schema "$T/pad.yaml" --db "$T/e.db" --json
+check "null_padding: ingest exit (rows rejected)" "$(rc)" 3
+check "null_padding: only the long record rejected" "$(json "$T/out" "d['rejects_by_code']")" "{'CSV_TOO_MANY_FIELDS': 1}"
+check "null_padding: padded count" "$(json "$T/out" "d['records_padded']")" 2
 # Python's reading, by header position, missing trailing fields None, extras dropped
 expect() {
 	python3 - "$1" "$2" <<'EOF'
@@ -150,26 +143,29 @@ EOF
 expect "$T/ragged.csv" pad >"$T/want"
 q "$T/e.db" "SELECT a, coalesce(b,'NULL'), coalesce(c,'NULL') FROM ragged ORDER BY rowid" >"$T/got"
 cmp -s "$T/want" "$T/got" && ok || bad "null_padding table differs from Python's: $(diff "$T/want" "$T/got" | head -5)"
-run "$S" ingest "$T/ragged.csv" --schema "$T/ragged.yaml" --db "$T/f.db" --lenient --json
-check "lenient: nothing rejected" "$(json "d['rows_rejected']")" 0
-check "lenient: padded and truncated counted" "$(json "d['records_padded']")+$(json "d['records_truncated']")" "2+1"
+sl_run ingest "$T/ragged.csv" --schema "$T/ragged.yaml" --db "$T/f.db" --lenient --json
+check "lenient: ingest exit" "$(rc)" 0
+check "lenient: nothing rejected" "$(json "$T/out" "d['rows_rejected']")" 0
+check "lenient: padded and truncated counted" "$(json "$T/out" "d['records_padded']")+$(json "$T/out" "d['records_truncated']")" "2+1"
 expect "$T/ragged.csv" lenient >"$T/want"
 q "$T/f.db" "SELECT a, coalesce(b,'NULL'), coalesce(c,'NULL') FROM ragged ORDER BY rowid" >"$T/got"
 cmp -s "$T/want" "$T/got" && ok || bad "lenient table differs from Python's: $(diff "$T/want" "$T/got" | head -5)"
 # a padded record still meets `required`
 printf 'a,b,c\n,x\n' >"$T/req.csv"
-run "$S" validate "$T/req.csv" --schema "$T/pad.yaml" --json
-check "padding then required" "$(json "d['rejects_by_code']")" "{'VAL_REQUIRED': 1}"
+sl_run validate "$T/req.csv" --schema "$T/pad.yaml" --json
+check "padding then required: validate exit (rows rejected)" "$(rc)" 3
+check "padding then required" "$(json "$T/out" "d['rejects_by_code']")" "{'VAL_REQUIRED': 1}"
 
 # lenient header: empty and duplicate names ignored with a warning; the count is the header's
 printf 'a,,b,a,c\n1,e,x,dup,y\n2,e,x,dup\n' >"$T/dups.csv"
-run "$S" ingest "$T/dups.csv" --schema "$T/ragged.yaml" --db "$T/g.db" --lenient --json
+sl_run ingest "$T/dups.csv" --schema "$T/ragged.yaml" --db "$T/g.db" --lenient --json
 check "lenient header: exit 0" "$(rc)" 0
-check "lenient header: two warnings" "$(json "len(d['warnings'])")" 2
+check "lenient header: two warnings" "$(json "$T/out" "len(d['warnings'])")" 2
 has "lenient header: warning on stderr" "header field 2 has an empty name" "$T/err"
 check "lenient header: first 'a' wins" "$(q "$T/g.db" "SELECT a || b || coalesce(c,'-') FROM ragged ORDER BY rowid" | tr '\n' ' ')" "1xy 2x- "
-run "$S" ingest "$T/dups.csv" --schema "$T/ragged.yaml" --db "$T/g2.db" --json
-check "strict header: a duplicated column is fatal" "$(json "d['error']['code']")" FATAL_HEADER
+sl_run ingest "$T/dups.csv" --schema "$T/ragged.yaml" --db "$T/g2.db" --json
+check "strict header: ingest exit (the job failed)" "$(rc)" 4
+check "strict header: a duplicated column is fatal" "$(json "$T/out" "d['error']['code']")" FATAL_HEADER
 
 # --- per-column null markers and trim ---------------------------------------------------
 printf 'code,country,qty\n 1 ,NA,NA\n2,\t  ,  7\xc2\xa0\n3,NZ,\n' >"$T/nulls.csv"
@@ -181,20 +177,22 @@ columns:
   - {name: country, type: text, null: ["-"], trim: false}
   - {name: qty, type: integer}
 EOF
-run "$S" ingest "$T/nulls.csv" --schema "$T/nulls.yaml" --db "$T/h.db" --json
+sl_run ingest "$T/nulls.csv" --schema "$T/nulls.yaml" --db "$T/h.db" --json
 check "nulls/trim: exit 0" "$(rc)" 0
 check "nulls/trim: stored" "$(q "$T/h.db" "SELECT code || '|' || quote(country) || '|' || quote(qty) FROM n ORDER BY code" | tr '\n' ' ')" \
 	"1|'NA'|NULL 2|'	  '|7 3|'NZ'|NULL "
 
 # --- dialect options on the command line override csv: ------------------------------------
 printf 'a;b;c\n1;x;y\n2;NIL;z\n' >"$T/semi.csv"
-run "$S" ingest "$T/semi.csv" --schema "$T/ragged.yaml" --db "$T/i.db" --delimiter ';' --null NIL --json
-check "--delimiter/--null: loaded" "$(json "d['rows_loaded']")" 2
+sl_run ingest "$T/semi.csv" --schema "$T/ragged.yaml" --db "$T/i.db" --delimiter ';' --null NIL --json
+check "--delimiter/--null: ingest exit" "$(rc)" 0
+check "--delimiter/--null: loaded" "$(json "$T/out" "d['rows_loaded']")" 2
 check "--null: NIL is NULL" "$(q "$T/i.db" "SELECT count(*) FROM ragged WHERE b IS NULL")" 1
 has "the job records the dialect" "delimiter=3b" "$T/out"
-run "$S" ingest "$T/semi.csv" --schema "$T/ragged.yaml" --db "$T/i2.db" --json
-check "without --delimiter: the header does not match" "$(json "d['error']['code']")" FATAL_HEADER
-run "$S" validate "$T/semi.csv" --schema "$T/ragged.yaml" --delimiter
+sl_run ingest "$T/semi.csv" --schema "$T/ragged.yaml" --db "$T/i2.db" --json
+check "without --delimiter: ingest exit (the job failed)" "$(rc)" 4
+check "without --delimiter: the header does not match" "$(json "$T/out" "d['error']['code']")" FATAL_HEADER
+sl_run validate "$T/semi.csv" --schema "$T/ragged.yaml" --delimiter
 check "--delimiter without a value: exit 2" "$(rc)" 2
 
 # --- validate lists the failing rows, needs no database, prints no job id -----------------
@@ -205,7 +203,7 @@ with open(sys.argv[1], 'w') as f:
     for i in range(1, 61):
         f.write(('x%d,b,c\n' % i) if i % 2 else ('%d,b,c\n' % i))
 EOF
-(cd "$T" && run "$S" validate "$T/many.csv" --schema "$T/ragged.yaml" --errors-out "$T/errs.csv")
+(cd "$T" && sl_run validate "$T/many.csv" --schema "$T/ragged.yaml" --errors-out "$T/errs.csv")
 check "validate: exit 3" "$(rc)" 3
 check "validate: no database made" "$(ls "$T"/sluice.db 2>/dev/null)" ""
 check "validate: 20 rows shown for the one code" "$(grep -c '^line .* VAL_TYPE' "$T/out")" 20
@@ -221,21 +219,21 @@ print(len(got) == 30, [(g['record'], g['line'], g['raw'].split(',')[0]) for g in
       list(got[0].keys()) == ['record', 'line', 'offset', 'chunk', 'column', 'code', 'message', 'raw'])
 EOF
 check "--errors-out: every failing row, the shape of 'sluice errors'" "$(cat "$T/cmp")" "True True True True True"
-run "$S" validate "$T/many.csv" --schema "$T/ragged.yaml" --errors-out "$T/errs.jsonl" --quiet
+sl_run validate "$T/many.csv" --schema "$T/ragged.yaml" --errors-out "$T/errs.jsonl" --quiet
+check "--errors-out .jsonl: validate exit (rows rejected)" "$(rc)" 3
 check "--errors-out .jsonl: one object per row" "$(python3 -c "import json; print(sum(1 for l in open('$T/errs.jsonl') if json.loads(l)['code'] == 'VAL_TYPE'))")" 30
 
 # --- readers never create a database; a missing schema is a configuration error ------------
 for cmd in "status jx" "errors jx" "jobs"; do
-	run "$S" $cmd --db "$T/none.db"
+	sl_run $cmd --db "$T/none.db"
 	check "$cmd on a missing database: exit 2" "$(rc)" 2
 	has "$cmd: names the path" "$T/none.db" "$T/err"
 	check "$cmd: no database created" "$(ls "$T"/none.db* 2>/dev/null)" ""
 done
-run "$S" ingest "$T/a.csv" --schema "$T/nothere.yaml" --db "$T/j.db"
+sl_run ingest "$T/a.csv" --schema "$T/nothere.yaml" --db "$T/j.db"
 check "missing schema file: exit 2" "$(rc)" 2
 has "missing schema: names it" "nothere.yaml" "$T/err"
-run "$S" validate "$T/a.csv" --schema "$T/nothere.yaml"
+sl_run validate "$T/a.csv" --schema "$T/nothere.yaml"
 check "validate, missing schema file: exit 2" "$(rc)" 2
 
-echo "columns: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish columns

@@ -8,16 +8,11 @@
 # must equal what Python computes on its own from the file's text (decimal,
 # float(), datetime), bit for bit for the doubles. Bad rows are rejected
 # with their codes.
-# Usage: test_types.sh SLUICE
+# Usage: test_types.sh SLUICE SOURCE_DIR
 set -u
 S=$1
-T=$(mktemp -d)
-trap '[ -n "${KEEP:-}" ] || rm -rf "$T"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-check() { if [ "$2" = "$3" ]; then ok; else bad "$1: got '$2', want '$3'"; fi; }
+SRC=$2
+. "$SRC/tests/lib/harness.sh" # sl: every run of the program
 q() { sqlite3 -batch "$T/t.db" "$1"; }
 
 cat >"$T/s.yaml" <<'EOF'
@@ -129,7 +124,7 @@ with open(f"{T}/answers", "w") as fh:
     fh.write(f"{min(float(r[4]) for r in rows)!r}\n")
 EOF
 
-"$S" ingest "$T/t.csv" --schema "$T/s.yaml" --db "$T/t.db" --chunk-size 4k >"$T/out" 2>&1
+sl ingest "$T/t.csv" --schema "$T/s.yaml" --db "$T/t.db" --chunk-size 4k >"$T/out"
 check "exit status: some rows rejected" "$?" 3
 check "rows loaded" "$(q 'SELECT count(*) FROM shop')" 401
 
@@ -187,9 +182,9 @@ columns:
 EOF
 sqlite3 "$T/o.db" "CREATE TABLE old(id INTEGER, amount TEXT, _sluice_job TEXT NOT NULL); INSERT INTO old VALUES(1, '1.50', 'j0');"
 printf 'id,amount\n2,2.5\n3,1e3\n4,0.10\n' >"$T/old.csv"
-"$S" ingest "$T/old.csv" --schema "$T/old.yaml" --db "$T/o.db" >/dev/null 2>&1
+sl ingest "$T/old.csv" --schema "$T/old.yaml" --db "$T/o.db" >/dev/null
+check "older TEXT decimal column: exit 0" "$?" 0
 check "older TEXT decimal column: canonical text" "$(sqlite3 "$T/o.db" "SELECT group_concat(typeof(amount) || ':' || amount, ' ') FROM (SELECT amount FROM old ORDER BY id)")" \
 	"text:1.50 text:2.50 text:1000.00 text:0.10"
 
-echo "passed $pass, failed $fail"
-[ "$fail" -eq 0 ]
+finish types

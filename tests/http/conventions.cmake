@@ -1,3 +1,3 @@
 # Integrators' conventions (tests/http/test_conventions.sh).
-add_test(NAME http_conventions COMMAND bash ${CMAKE_SOURCE_DIR}/tests/http/test_conventions.sh $<TARGET_FILE:sluice> ${CMAKE_SOURCE_DIR})
+sluice_shell_test(http_conventions tests/http/test_conventions.sh)
 set_tests_properties(http_conventions PROPERTIES LABELS "threads" TIMEOUT 180)

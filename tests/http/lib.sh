@@ -46,9 +46,6 @@ scan_server() {
 }
 harness_hooks() { stop_server; }
 jq_() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
-# free_port: kept for scripts not yet moved to `serve` (a probe-and-release
-# race: another process may take the port in between); use serve.
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 # serve LOG [options...]: start the server on 127.0.0.1, port 0 (the kernel
 # chooses), read the port it bound from its "listening on" line (PORT, B),
 # and check it answers /healthz/live. Options may include --config (the

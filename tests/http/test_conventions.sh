@@ -18,10 +18,10 @@ SRC=$2
 . "$SRC/tests/http/lib.sh"
 mkdir -p "$T/schemas"
 cp "$SRC/examples/cdr.yaml" "$T/schemas/"
-"$S" gen cdr --rows 3000 --error-rate 0.02 --seed 21 -o "$T/bad.csv" 2>/dev/null
+sl gen cdr --rows 3000 --error-rate 0.02 --seed 21 -o "$T/bad.csv"
+check "gen: exit" "$?" 0
 DB=$T/s.db
 LOCKER=
-at_exit() { [ -z "$LOCKER" ] || { touch "$T/unlock"; wait "$LOCKER" 2>/dev/null; }; }
 serve "$T/log" --db "$DB" --schemas "$T/schemas" --data-dir "$T/data" --min-free 1M || { finish; exit 1; }
 J=$(curl -s --data-binary @"$T/bad.csv" "$B/v1/datasets/cdr/uploads" | jq_ "d['job_id']")
 check "a job with rejected rows" "$(wait_final "$J")" PartiallySucceeded
@@ -72,27 +72,14 @@ check "process_cpu_seconds_total moved" "$(awk -v v="$(m process_cpu_seconds_tot
 check "sluice_build_info" "$(m 'sluice_build_info{version="')" 1
 
 # --- events of a job not recorded yet: 503 NOT_RECORDED_YET -------------------------------------------
-rm -f "$T/unlock" "$T/locked"
-python3 - "$DB" "$T/locked" "$T/unlock" <<'PY' &
-import os, sqlite3, sys, time
-db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
-db.execute("BEGIN IMMEDIATE")
-open(sys.argv[2], "w").close()  # the lock is held from here
-while not os.path.exists(sys.argv[3]):
-    time.sleep(0.05)
-db.execute("COMMIT")
-PY
-LOCKER=$!
-for _ in $(seq 1 100); do [ -e "$T/locked" ] && break; sleep 0.05; done
-check "another process holds the write lock" "$([ -e "$T/locked" ] && echo yes)" yes
+lock_db "$DB" IMMEDIATE # returns once the holder says it holds the lock
+check "another process holds the write lock" "$([ -e "$H/locked" ] && echo yes)" yes
 check "an upload meanwhile: 202" "$(code POST "$B/v1/datasets/cdr/uploads" --data-binary @"$T/bad.csv" -H 'Idempotency-Key: conv-1')" 202
 L=$(jq_ "d['job_id']" <"$T/body")
 check "its events: 503 (not 404)" "$(code GET "$B/v1/jobs/$L/events" --max-time 10)" 503
 check "503 says NOT_RECORDED_YET" "$(jq_ "d['error']['code']" <"$T/body")" NOT_RECORDED_YET
 check "with Retry-After" "$(grep -i '^retry-after:' "$T/hdr" | tr -d '\r' | cut -d' ' -f2)" 1
-touch "$T/unlock"
-wait "$LOCKER"
-LOCKER=
+unlock_db
 check "once recorded, its events stream to the end" "$(curl -s --max-time 60 "$B/v1/jobs/$L/events" | grep -c '^event: end')" 1
 
 # --- cancel while the write lock is held for 7 s ---------------------------------------------------------
@@ -100,12 +87,11 @@ check "once recorded, its events stream to the end" "$(curl -s --max-time 60 "$B
 stop_server
 serve "$T/log" --db "$DB" --schemas "$T/schemas" --data-dir "$T/data" --min-free 1M \
 	--chunk-size 1M --threads 1 || { finish; exit 1; }
-"$S" gen cdr --rows 400000 --seed 22 -o "$T/big.csv" 2>/dev/null
+sl gen cdr --rows 400000 --seed 22 -o "$T/big.csv"
+check "gen: exit" "$?" 0
 BJ=$(curl -s --data-binary @"$T/big.csv" "$B/v1/datasets/cdr/uploads" | jq_ "d['job_id']")
-for _ in $(seq 1 200); do
-	[ "$(sqlite3 "$DB" "PRAGMA busy_timeout=1000; SELECT count(*) FROM sluice_jobs WHERE id = '$BJ'" 2>/dev/null | tail -1)" = 1 ] && break
-	sleep 0.05
-done
+recorded() { [ "$(sqlite3 "$DB" "PRAGMA busy_timeout=1000; SELECT count(*) FROM sluice_jobs WHERE id = '$BJ'" 2>/dev/null | tail -1)" = 1 ]; }
+wait_for "the big job in the store" 500 recorded
 rm -f "$T/locked"
 python3 - "$DB" "$T/locked" <<'PY' &
 import sqlite3, sys, time
@@ -116,7 +102,7 @@ time.sleep(7)  # longer than the store's 5 s busy timeout
 db.execute("COMMIT")
 PY
 LOCKER=$!
-for _ in $(seq 1 200); do [ -e "$T/locked" ] && break; sleep 0.05; done
+wait_for "the 7 s lock holder" 500 test -e "$T/locked"
 st=$(curl -s "$B/v1/jobs/$BJ" | jq_ "d['status']")
 check "the big job is not finished when the lock is taken" "$(case "$st" in Succeeded | PartiallySucceeded | Failed) echo "$st" ;; *) echo running ;; esac)" running
 st=$(code POST "$B/v1/jobs/$BJ/cancel" --max-time 40)

@@ -15,7 +15,8 @@ SRC=$2
 . "$SRC/tests/http/lib.sh"
 mkdir -p "$T/schemas"
 cp "$SRC/examples/cdr.yaml" "$T/schemas/"
-"$S" gen cdr --rows 300 --seed 31 -o "$T/small.csv" 2>/dev/null
+sl gen cdr --rows 300 --seed 31 -o "$T/small.csv"
+check "gen: exit" "$?" 0
 SIZE=$(stat -c %s "$T/small.csv")
 hdr() { grep -i "^$1:" "$T/hdr" | head -1 | cut -d' ' -f2- | tr -d '\r'; }
 TR=(-H 'Tus-Resumable: 1.0.0')

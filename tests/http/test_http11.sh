@@ -11,7 +11,8 @@ SRC=$2
 . "$SRC/tests/http/lib.sh"
 mkdir -p "$T/schemas"
 cp "$SRC/examples/cdr.yaml" "$T/schemas/"
-"$S" gen cdr --rows 200 --seed 9 -o "$T/small.csv" 2>/dev/null
+sl gen cdr --rows 200 --seed 9 -o "$T/small.csv"
+check "gen: exit" "$?" 0
 serve "$T/log" --db "$T/s.db" --schemas "$T/schemas" --data-dir "$T/data" --min-free 1M \
 	--public-url https://sluice.example.com/base/ || { finish; exit 1; }
 out=$(python3 "$SRC/tests/http/http11.py" "$PORT")

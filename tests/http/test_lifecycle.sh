@@ -30,13 +30,8 @@ rows_of() { sqlite3 "$DB" "SELECT count(*) FROM call_detail_records WHERE _sluic
 job() { curl -s "$B/v1/jobs/$1" | jq_ "$2"; }
 upload() { curl -s --data-binary @"$1" "${@:2}" "$B/v1/datasets/cdr/uploads" | jq_ "d['job_id']"; }
 # wait_chunks JOB N: until N chunks of it are committed
-wait_chunks() {
-	for _ in $(seq 1 600); do
-		[ "$(job "$1" "d['chunks_processed']" 2>/dev/null || echo 0)" -ge "$2" ] && return 0
-		sleep 0.05
-	done
-	return 1
-}
+chunks_at_least() { [ "$(job "$1" "d['chunks_processed']" 2>/dev/null || echo 0)" -ge "$2" ]; }
+wait_chunks() { wait_for "$2 chunks of job $1" 1500 chunks_at_least "$1" "$2"; }
 
 # --- one runner: a queued job is cancelled at once, a running one at a chunk boundary ---
 serve "$T/log" "${OPTS[@]}" --jobs 1 --slice 1000 || exit 1

@@ -17,13 +17,16 @@ SRC=$2
 DOS="python3 $SRC/tests/http/dos.py"
 mkdir -p "$T/schemas"
 cp "$SRC/examples/cdr.yaml" "$T/schemas/"
-"$S" gen cdr --rows 2000 --seed 3 -o "$T/small.csv" 2>/dev/null
+sl gen cdr --rows 2000 --seed 3 -o "$T/small.csv"
+check "gen: exit" "$?" 0
 metric() { curl -s "$B/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
 parts() { find "$T/data/uploads" -name '*.part' | wc -l; }
-wait_parts() { # wait_parts N: up to 10 s for N part files
-	for _ in $(seq 1 100); do [ "$(parts)" = "$1" ] && break; sleep 0.1; done
+parts_are() { [ "$(parts)" = "$1" ]; }
+wait_parts() { # wait_parts N: up to 10 s for N part files; how many there are
+	wait_for "$1 part files" 500 parts_are "$1" >/dev/null
 	parts
 }
+in_flight() { [ "$(metric sluice_uploads_in_flight)" = "$1" ]; }
 
 # --- held under 500 idle connections and 50 trickling uploads --------------------------------------
 serve "$T/log" --db "$T/s.db" --schemas "$T/schemas" --data-dir "$T/data" --min-free 1M \
@@ -65,12 +68,12 @@ res=$($DOS trickle "$PORT" "/v1/tus/$ID" 0.2 100 'Tus-Resumable: 1.0.0' \
 	'Content-Type: application/offset+octet-stream' 'Upload-Offset: 0')
 check "a tus PATCH at 5 bytes/s is dropped" "$(awk '{print $1}' <<<"$res")" dropped
 off=
-for _ in $(seq 1 50); do
+offset_moved() {
 	off=$(curl -s -I -H 'Tus-Resumable: 1.0.0' "$B/v1/tus/$ID" | tr -d '\r' |
 		awk 'tolower($1) == "upload-offset:" {print $2}')
-	[ "${off:-0}" -gt 0 ] && break
-	sleep 0.1
-done
+	[ "${off:-0}" -gt 0 ]
+}
+wait_for "the tus upload's offset to move" 250 offset_moved
 check "the tus upload kept the bytes it received (offset > 0)" "$([ "${off:-0}" -gt 0 ] && echo yes)" yes
 stop_server
 
@@ -81,14 +84,14 @@ $DOS trickle "$PORT" /v1/datasets/cdr/uploads 0.5 40 >/dev/null &
 T1=$!
 $DOS trickle "$PORT" /v1/datasets/cdr/uploads 0.5 40 >/dev/null &
 T2=$!
-for _ in $(seq 1 100); do [ "$(metric sluice_uploads_in_flight)" = 2 ] && break; sleep 0.1; done
+wait_for "two uploads in flight" 500 in_flight 2
 check "two uploads of this client in flight" "$(metric sluice_uploads_in_flight)" 2
 check "a third from the same client: 429" \
 	"$(code POST "$B/v1/datasets/cdr/uploads" --data-binary @"$T/small.csv")" 429
 check "429 says TOO_MANY_UPLOADS" "$(jq_ "d['error']['code']" <"$T/body")" TOO_MANY_UPLOADS
 kill "$T1" "$T2" 2>/dev/null
 wait "$T1" "$T2" 2>/dev/null
-for _ in $(seq 1 100); do [ "$(metric sluice_uploads_in_flight)" = 0 ] && break; sleep 0.1; done
+wait_for "no upload in flight" 500 in_flight 0
 check "their slots come back" "$(code POST "$B/v1/datasets/cdr/uploads" --data-binary @"$T/small.csv")" 202
 # connections: 8 held, the 9th is refused by the server (closed before an answer)
 res=$(python3 - "$PORT" <<'PY'
@@ -114,7 +117,7 @@ serve "$T/log" --db "$T/s.db" --schemas "$T/schemas" --data-dir "$T/data" --min-
 	--max-uploads-per-client 1 --trusted-proxy 127.0.0.1 || { finish; exit 1; }
 $DOS trickle "$PORT" /v1/datasets/cdr/uploads 0.5 40 'X-Forwarded-For: 10.0.0.1' >/dev/null &
 T1=$!
-for _ in $(seq 1 100); do [ "$(metric sluice_uploads_in_flight)" = 1 ] && break; sleep 0.1; done
+wait_for "one upload in flight" 500 in_flight 1
 check "behind the proxy: client 10.0.0.1 at its limit, 10.0.0.2 may upload" \
 	"$(code POST "$B/v1/datasets/cdr/uploads" -H 'X-Forwarded-For: 10.0.0.2' --data-binary @"$T/small.csv")" 202
 check "behind the proxy: a second upload of 10.0.0.1 is 429" \

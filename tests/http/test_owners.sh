@@ -17,7 +17,8 @@ SRC=$2
 . "$SRC/tests/http/lib.sh"
 mkdir -p "$T/schemas"
 cp "$SRC/examples/cdr.yaml" "$T/schemas/"
-"$S" gen cdr --rows 500 --seed 5 -o "$T/small.csv" 2>/dev/null
+sl gen cdr --rows 500 --seed 5 -o "$T/small.csv"
+check "gen: exit" "$?" 0
 export SLUICE_API_KEYS="keyA-0123456789:read+write,keyB-0123456789:read+write"
 KA=(-H 'Authorization: Bearer keyA-0123456789')
 KB=(-H 'Authorization: Bearer keyB-0123456789')

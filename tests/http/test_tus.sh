@@ -58,13 +58,8 @@ kept() {
 }
 # settle: wait until no upload body is streaming in (a killed client's PATCH
 # has been noticed and settled by the server)
-settle() {
-	for _ in $(seq 1 50); do
-		curl -s "$B/metrics" | grep -qx 'sluice_uploads_in_flight 0' && return
-		sleep 0.1
-	done
-	bad "an upload stayed in flight"
-}
+none_in_flight() { curl -s "$B/metrics" | grep -qx 'sluice_uploads_in_flight 0'; }
+settle() { wait_for "no upload in flight (an upload stayed in flight)" 250 none_in_flight; }
 tusjs() { (cd "$JS" && node tus_upload.mjs "$@") 2>>"$T/node.err"; }
 # streaming N: N upload bodies are streaming in now
 streaming() { [ "$(metric sluice_uploads_in_flight)" = "$1" ]; }

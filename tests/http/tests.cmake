@@ -1,7 +1,7 @@
 # End-to-end tests of `sluice serve` (src/http/) over loopback with curl,
 # against the real server and a real SQLite file. Included from
 # tests/tests.cmake; labelled "threads" so it also runs under TSan.
-add_test(NAME http COMMAND bash ${CMAKE_SOURCE_DIR}/tests/http/test_http.sh $<TARGET_FILE:sluice> ${CMAKE_SOURCE_DIR})
+sluice_shell_test(http tests/http/test_http.sh)
 set_tests_properties(http PROPERTIES LABELS "threads" TIMEOUT 300)
 # Tests of single features, each in its own file (absent ones are skipped).
 include(${CMAKE_CURRENT_LIST_DIR}/tus.cmake OPTIONAL)
@@ -9,7 +9,7 @@ include(${CMAKE_CURRENT_LIST_DIR}/records.cmake OPTIONAL)
 include(${CMAKE_CURRENT_LIST_DIR}/dashboard.cmake OPTIONAL)
 include(${CMAKE_CURRENT_LIST_DIR}/api.cmake OPTIONAL)
 include(${CMAKE_CURRENT_LIST_DIR}/numbers.cmake OPTIONAL)
-add_test(NAME http_lifecycle COMMAND bash ${CMAKE_SOURCE_DIR}/tests/http/test_lifecycle.sh $<TARGET_FILE:sluice> ${CMAKE_SOURCE_DIR})
+sluice_shell_test(http_lifecycle tests/http/test_lifecycle.sh)
 set_tests_properties(http_lifecycle PROPERTIES LABELS "threads" TIMEOUT 600)
 if(SLUICE_SANITIZE)
   # a sanitizer makes every chunk several times slower: smaller files keep

@@ -6,8 +6,12 @@
 # run killed with kill -9, and a server that reports on SIGTERM when the
 # test exits without stopping it, each make a test that checks nothing
 # else fail; a clean run keeps its own exit status; skip exits 77, and a
-# skip of an installable dependency fails under SLUICE_REQUIRE_ALL. Also
-# the oracle (tests/lib/oracle.py) on a small file with one row of each
+# skip of an installable dependency fails under SLUICE_REQUIRE_ALL; sl_run
+# and sl_as keep a run's output and status (also in the background),
+# SL_WRAP runs the program under a command, SL_EXPECT lets through only
+# the lines it names. No script in tests/ runs the program itself
+# (tests/lib/direct_runs.py, checked on a made-up script too). Also the
+# oracle (tests/lib/oracle.py) on a small file with one row of each
 # conversion.
 # Usage: test_harness.sh SLUICE SOURCE_DIR (SLUICE is not used)
 set -u
@@ -23,6 +27,7 @@ cat >"$F/sluice" <<'EOF'
 echo out
 [ -n "${FAKE_ERR:-}" ] && printf '%s\n' "$FAKE_ERR" >&2
 [ -n "${FAKE_HANG:-}" ] && exec sleep 60
+[ -n "${FAKE_KILL:-}" ] && kill -9 $$
 exit "${FAKE_RC:-0}"
 EOF
 chmod +x "$F/sluice"
@@ -94,6 +99,43 @@ check "SL_ERR names where stderr goes" "$?" 0
 child 'check "one" 1 2; finish'
 check "a failed check fails the test" "$?" 1
 
+# --- sl_run, sl_as, SL_WRAP, SL_EXPECT --------------------------------------------------------------
+FAKE_ERR='some words' FAKE_RC=3 child 'sl_run ingest x; check "RC" "$RC" 3; check "rc" "$(rc)" 3
+	check "out" "$(cat "$T/out")" out; check "err" "$(cat "$T/err")" "some words"; finish'
+check "sl_run: stdout, stderr and status in T" "$?" 0
+FAKE_RC=4 child 'sl_as one ingest x & wait; check "rc one" "$(rc one)" 4; check "out" "$(cat "$T/one.out")" out; finish'
+check "sl_as NAME in the background: its status for rc NAME" "$?" 0
+FAKE_ERR=$TSAN FAKE_RC=66 child 'sl_as bg ingest x & wait; finish'
+check "sl_as in the background: a report fails the test" "$?" 1
+FAKE_KILL=1 child 'sl_run ingest x; check "killed" "$RC" 137; finish'
+check "sl_run of a program killed by SIGKILL: status 137, a pass" "$?" 0
+grep -q Killed "$T/child.out" && bad "bash's Killed notice shows: $(cat "$T/child.out")" || ok
+printf '#!/bin/sh\necho wrapped\nexec "$@"\n' >"$F/wrap"
+chmod +x "$F/wrap"
+child "SL_WRAP=$F/wrap"' sl_run ingest x; check "wrapped" "$(tr "\n" " " <"$T/out")" "wrapped out "; sl_run ingest x; check "once" "$(cat "$T/out")" out; finish'
+check "SL_WRAP: the program runs under it, for that run" "$?" 0
+ALLOC='==7==WARNING: ThreadSanitizer failed to allocate 0x80000000 bytes'
+EXPECT='^==[0-9]+==WARNING: ThreadSanitizer failed to allocate 0x[0-9a-f]+ bytes$'
+FAKE_ERR=$ALLOC FAKE_RC=4 child 'sl_run ingest x; finish'
+check "an allocation warning not expected: fails" "$?" 1
+FAKE_ERR=$ALLOC FAKE_RC=4 child "SL_EXPECT='$EXPECT' sl_run ingest x; check st \$RC 4; finish"
+check "SL_EXPECT: the expected warning is no report" "$?" 0
+FAKE_ERR="$ALLOC
+$TSAN" FAKE_RC=4 child "SL_EXPECT='$EXPECT' sl_run ingest x; finish"
+check "SL_EXPECT: a real report beside it still fails" "$?" 1
+FAKE_ERR=$ALLOC FAKE_RC=66 child "SL_EXPECT='$EXPECT' sl_run ingest x; finish"
+check "SL_EXPECT: a sanitizer's exit status still fails" "$?" 1
+
+# --- the same for the runners written in Python (tests/lib/sl.py) ------------------------------------
+slpy() { python3 -c "import sys; sys.path.insert(0, '$SRC/tests/lib'); import sl
+p = sl.run(['$F/sluice', 'ingest']); print(p.returncode, p.stdout.decode().strip()); sys.exit(sl.finish(0))" >"$T/py.out" 2>&1; }
+FAKE_RC=3 FAKE_ERR='a message' slpy
+check "sl.py: a clean run keeps its status and output, the runner passes" "$?:$(head -1 "$T/py.out")" "0:3 out"
+FAKE_RC=66 FAKE_ERR=$TSAN slpy
+check "sl.py: a TSan report fails the runner" "$?" 1
+FAKE_RC=0 FAKE_ERR='x.c:1:1: runtime error: load of misaligned address' slpy
+check "sl.py: a UBSan banner with exit 0 fails the runner" "$?" 1
+
 # --- skips ---------------------------------------------------------------------------------------
 child 'skip "no frobnicator"'
 check "skip: exit 77" "$?" 77
@@ -141,6 +183,32 @@ check "... and so do the tests that need it" "$?" 77
 child 'use_fixture nope; finish'
 check "a fixture never started: the test fails" "$?" 1
 unset SLUICE_FIXTURES
+
+# --- no test script runs the program but through the harness ---------------------------------------
+# tests/lib/direct_runs.py lists the places where a script runs "$S" (or a
+# copy of the program) itself; there is none in tests/, and each form of it
+# in a made-up script is found, while what only looks at the file is not
+python3 "$SRC/tests/lib/direct_runs.py" "$SRC/tests" >"$T/direct.out"
+check "no test script runs the program outside the harness" "$?:$(cat "$T/direct.out")" "0:"
+mkdir -p "$T/tree/x"
+cat >"$T/tree/x/test_direct.sh" <<'EOF'
+"$S" gen cdr -o "$T/a.csv"
+n=$("$S" ingest "$T/a.csv" | wc -l)
+SLUICE_FAULTS=crash=1 $S ingest x
+run cmds "${S}" help --commands
+"$T/root/usr/bin/sluice" --version
+sl gen cdr -o "$T/a.csv"
+ldd "$S" | grep -q asan
+BUILD=$(cd "$(dirname "$S")" && pwd)
+S=$T/root/usr/bin/sluice sl_as iv --version
+# "$S" gen in a comment
+python3 - <<'PY'
+print("$S" " is text here")
+PY
+EOF
+python3 "$SRC/tests/lib/direct_runs.py" "$T/tree" >"$T/direct.out"
+check "direct runs in a made-up script: exit" "$?" 1
+check "direct runs in a made-up script: the five of them, by line" "$(cut -d: -f2 "$T/direct.out" | tr '\n' ' ')" "1 2 3 4 5 "
 
 # --- the oracle: conversions as docs/schema.md documents them ---------------------------------------
 cat >"$T/o.yaml" <<'EOF'

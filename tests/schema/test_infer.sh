@@ -8,29 +8,16 @@
 # preambles, backslash escapes), for generated CDR files and for every file
 # of the shared corpus that has a header. Also: --rows, --key auto, keys of
 # two columns, and the bounded key sketch spilling and merging sorted runs.
-# Usage: test_infer.sh SLUICE CORPUS_DIR
+# Usage: test_infer.sh SLUICE SOURCE_DIR (the shared corpus in
+# $SLUICE_CORPUS, which CTest sets; by default ../shared/corpus beside the
+# source, as CMakeLists.txt's SLUICE_SHARED_CORPUS)
 set -u
 S=$1
-CORPUS=$2
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-check() { if [ "$2" = "$3" ]; then ok; else bad "$1: got '$2', want '$3'"; fi; }
-
-# Every program this test starts goes through run: its stderr is kept in
-# $T/err (shown on failure) and a sanitizer report in it fails the test.
-run() {
-	"$@" 2>"$T/err"
-	local rc=$?
-	if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:|WARNING: ThreadSanitizer' "$T/err"; then
-		bad "sanitizer report from: $*"
-		cat "$T/err"
-	fi
-	return $rc
-}
+SRC=$2
+CORPUS=${SLUICE_CORPUS:-$SRC/../shared/corpus}
+# Every run of the program goes through the harness's sl: its stderr is
+# kept in $T/err, a sanitizer report fails the test
+. "$SRC/tests/lib/harness.sh"
 
 # What a run said, one "key value" line each, from one Python call (Python
 # starts slowly on a loaded machine): for a schema "col NAME TYPE" (TYPE as
@@ -38,7 +25,7 @@ run() {
 # a|b", plus " required"), "source NAME HEADER", "csv.KEY VALUE", "key [..]"
 # and "table NAME"; for a JSON summary "j.FIELD VALUE" (j.VAL: VAL_* rejects).
 describe() {
-	run python3 - "$@" <<'EOF'
+	python3 - "$@" <<'EOF'
 import json, sys, yaml
 for path in sys.argv[1:]:
     if path.endswith(".yaml"):
@@ -95,7 +82,7 @@ jget() { field "j.$1" "${2:-$D}"; }
 # Data records of FILE as Python's csv module reads it (empty lines, which
 # sluice skips, left out): pycount FILE DELIM [header: 1|0] [comment byte]
 pycount() {
-	run python3 - "$@" <<'EOF'
+	python3 - "$@" <<'EOF'
 import csv, sys
 path, delim = sys.argv[1], sys.argv[2]
 header = len(sys.argv) < 4 or sys.argv[3] == "1"
@@ -113,7 +100,7 @@ infer() {
 	n=$((n + 1))
 	local f=$1
 	shift
-	run "$S" schema infer "$f" -o "$T/s$n.yaml" --json "$@"
+	sl schema infer "$f" -o "$T/s$n.yaml" --json "$@"
 	irc=$?
 	cp "$T/err" "$T/i$n.json"
 	Y=$T/s$n.yaml
@@ -125,7 +112,7 @@ infer() {
 load() {
 	DB=$T/d$n.db
 	O=$T/o$n.json
-	run "$S" ingest "$1" --schema "$Y" --db "$DB" --json --quiet >"$O"
+	sl ingest "$1" --schema "$Y" --db "$DB" --json --quiet >"$O"
 	lrc=$?
 	L=$T/l$n
 	describe "$O" >"$L"
@@ -145,11 +132,11 @@ infer_loads() {
 	check "$name: rows_rejected" "$(jget rows_rejected "$L")" 0
 	local table
 	table=$(skey table)
-	check "$name: rows in the table" "$(run sqlite3 -batch "$DB" "SELECT count(*) FROM \"$table\"")" "$want"
+	check "$name: rows in the table" "$(sqlite3 -batch "$DB" "SELECT count(*) FROM \"$table\"")" "$want"
 }
 
 # --- an R export: write.csv(df) with quoted strings, NA, doubles ---------------
-run python3 - "$T/r.csv" <<'EOF'
+python3 - "$T/r.csv" <<'EOF'
 import csv, random, sys
 random.seed(7)
 with open(sys.argv[1], "w", newline="") as f:
@@ -180,17 +167,17 @@ check "R: null markers" "$(skey csv.null)" "['', 'NA']"
 check "R: proposed key (comment)" "$(skey key)" "None"
 grep -q '^# candidate keys.*\[id\]' "$Y" && ok || bad "R: the key is proposed in a comment"
 # the proposed key line, uncommented, declares it, and the file still loads whole
-run sed 's/^# key: /key: /' "$Y" >"$T/r_key.yaml"
-run "$S" ingest "$T/r.csv" --schema "$T/r_key.yaml" --db "$T/r_key.db" --json --quiet >"$T/r_key.json"
+sed 's/^# key: /key: /' "$Y" >"$T/r_key.yaml"
+sl ingest "$T/r.csv" --schema "$T/r_key.yaml" --db "$T/r_key.db" --json --quiet >"$T/r_key.json"
 check "R: with the proposed key uncommented: exit" "$?" 0
 describe "$T/r_key.yaml" "$T/r_key.json" >"$T/r_key.txt"
 check "R: the uncommented key" "$(field key "$T/r_key.txt")" "['id']"
 check "R: with the key: rejects" "$(field j.rows_rejected "$T/r_key.txt")" 0
-check "R: NA stored as NULL" "$(run sqlite3 -batch "$DB" 'SELECT count(*) FROM r WHERE weight_kg IS NULL')" 35
-check "R: the exponent value" "$(run sqlite3 -batch "$DB" 'SELECT ratio = 9.579434990882874e-4 FROM r WHERE id = 5')" 1
+check "R: NA stored as NULL" "$(sqlite3 -batch "$DB" 'SELECT count(*) FROM r WHERE weight_kg IS NULL')" 35
+check "R: the exponent value" "$(sqlite3 -batch "$DB" 'SELECT ratio = 9.579434990882874e-4 FROM r WHERE id = 5')" 1
 
 # --- pandas: to_csv() with its unnamed index, NaN as empty, 17-digit doubles --
-run python3 - "$T/p.csv" <<'EOF'
+python3 - "$T/p.csv" <<'EOF'
 import random, sys
 random.seed(8)
 with open(sys.argv[1], "w") as f:
@@ -211,7 +198,7 @@ check "pandas: integers past 64 bits stay text" "$(coltype big)" "text 20 requir
 check "pandas: count" "$(coltype count)" "integer required"
 check "pandas: reading" "$(coltype reading)" "float required"
 grep -q "field 1 '' is left out: its header name is empty" "$Y" && ok || bad "pandas: the unnamed index column is said to be left out"
-check "pandas: a zip code kept as written" "$(run sqlite3 -batch "$DB" "SELECT count(*) FROM p WHERE zip LIKE '0%'")" "$(run python3 -c "import csv,sys; print(sum(1 for r in csv.DictReader(open(sys.argv[1])) if r['zip'].startswith('0')))" "$T/p.csv")"
+check "pandas: a zip code kept as written" "$(sqlite3 -batch "$DB" "SELECT count(*) FROM p WHERE zip LIKE '0%'")" "$(python3 -c "import csv,sys; print(sum(1 for r in csv.DictReader(open(sys.argv[1])) if r['zip'].startswith('0')))" "$T/p.csv")"
 
 # R's NaN and Inf: a float with allow_special, never required (NaN is no value)
 printf 'x,y\n1.5,a\nNaN,b\n2.5e3,c\n-Inf,d\n' >"$T/nan.csv"
@@ -220,7 +207,7 @@ check "NaN: x" "$(coltype x)" "float special"
 check "NaN: one round" "$(jget confirm_rounds)" 1
 
 # --- semicolon, CRLF, BOM, dd.mm.yyyy, true/false ------------------------------
-run python3 - "$T/semi.csv" <<'EOF'
+python3 - "$T/semi.csv" <<'EOF'
 import random, sys
 random.seed(9)
 with open(sys.argv[1], "w", newline="", encoding="utf-8-sig") as f:
@@ -241,7 +228,7 @@ grep -q 'line endings CRLF; UTF-8 byte-order mark' "$Y" && ok || bad "semicolon:
 check "semicolon: no key declared without --key auto" "$(skey key)" "None"
 
 # --- a MySQL-style tab dump: \N, timestamps ------------------------------------
-run python3 - "$T/dump.tsv" <<'EOF'
+python3 - "$T/dump.tsv" <<'EOF'
 import random, sys
 random.seed(10)
 with open(sys.argv[1], "w") as f:
@@ -260,10 +247,10 @@ check "tab: seen (with Z)" "$(coltype seen)" "timestamp iso required"
 check "tab: score" "$(coltype score)" "integer"
 check "tab: NA is a country where no typed column has NA" "$(coltype country)" "text 2 enum DE|FR|GB|NA required"
 check "tab: --key auto declares user_id" "$(skey key)" "['user_id']"
-check "tab: Namibia kept" "$(run sqlite3 -batch "$DB" "SELECT count(*) > 0 FROM dump WHERE country = 'NA'")" 1
+check "tab: Namibia kept" "$(sqlite3 -batch "$DB" "SELECT count(*) > 0 FROM dump WHERE country = 'NA'")" 1
 
 # --- dates in several formats, one per column; pipe; NULL; Y/N ----------------
-run python3 - "$T/dates.txt" <<'EOF'
+python3 - "$T/dates.txt" <<'EOF'
 import random, sys
 random.seed(11)
 with open(sys.argv[1], "w") as f:
@@ -293,10 +280,10 @@ check "dates: ok" "$(coltype ok)" "boolean Y|N required"
 check "dates: mixed" "$(coltype mixed)" "date [%Y-%m-%d|%d/%m/%Y] required"
 check "dates: when (ISO spelled out in a list)" "$(coltype when)" "timestamp [%Y-%m-%dT%H:%M:%S|%d/%m/%Y %H:%M] required"
 check "dates: loose (one-digit months)" "$(coltype loose)" "date %Y-%m-%d required"
-check "dates: stored ISO" "$(run sqlite3 -batch "$DB" "SELECT us FROM dates WHERE code = '00000'")" "$(run sqlite3 -batch "$DB" "SELECT eu FROM dates WHERE code = '00000'")"
+check "dates: stored ISO" "$(sqlite3 -batch "$DB" "SELECT us FROM dates WHERE code = '00000'")" "$(sqlite3 -batch "$DB" "SELECT eu FROM dates WHERE code = '00000'")"
 
 # --- no header, comment preamble, backslash escapes ---------------------------
-run python3 - "$T/nohdr.csv" <<'EOF'
+python3 - "$T/nohdr.csv" <<'EOF'
 import random, sys
 random.seed(12)
 with open(sys.argv[1], "w") as f:
@@ -332,26 +319,26 @@ check "preamble: id" "$(coltype id)" "integer required"
 printf 'id|text\n1|"say \\"hi\\""\n2|"a\\\\b"\n3|"plain"\n4|"x \\"y\\" z"\n' >"$T/esc.txt"
 infer_loads "backslash escape" "$T/esc.txt" 4
 check "escape: escape" "$(skey csv.escape)" "\\"
-check "escape: value" "$(run sqlite3 -batch "$DB" "SELECT text FROM esc WHERE id = 1")" 'say "hi"'
+check "escape: value" "$(sqlite3 -batch "$DB" "SELECT text FROM esc WHERE id = 1")" 'say "hi"'
 
 # an unquoted file with inch marks: quotes there are data, not a reject per row
 printf 'name,height\nann,5'"'"'11"\nbob,6'"'"'2"\ncy,5\n' >"$T/stray.csv"
 infer_loads "stray quotes" "$T/stray.csv" 3
 check "stray: quote" "$(skey csv.quote)" "none"
-check "stray: value kept" "$(run sqlite3 -batch "$DB" "SELECT height FROM stray WHERE name = 'ann'")" "5'11\""
+check "stray: value kept" "$(sqlite3 -batch "$DB" "SELECT height FROM stray WHERE name = 'ann'")" "5'11\""
 
 # --- multi-byte delimiters (where the engine and the loader take them) ----------
 printf 'id||name||amount\n1||a||1.5\n2||b|c||2.5\n3||d||\n' >"$T/multi.txt"
 infer_loads "multi-byte ||" "$T/multi.txt" 3
 check "||: delimiter" "$(skey csv.delimiter)" "||"
-check "||: a lone | is data" "$(run sqlite3 -batch "$DB" "SELECT name FROM multi WHERE id = 2")" "b|c"
+check "||: a lone | is data" "$(sqlite3 -batch "$DB" "SELECT name FROM multi WHERE id = 2")" "b|c"
 check "||: amount" "$(coltype amount)" "decimal 2 1"
 printf 'k~|~v\n1~|~x|y\n2~|~z\n' >"$T/tilde.txt"
 infer_loads "multi-byte ~|~" "$T/tilde.txt" 2
 check "~|~: delimiter" "$(skey csv.delimiter)" "~|~"
 
 # --- a key of two columns -------------------------------------------------------
-run python3 - "$T/pair.csv" <<'EOF'
+python3 - "$T/pair.csv" <<'EOF'
 import sys
 with open(sys.argv[1], "w") as f:
     f.write("station,day,rain\n")
@@ -371,7 +358,7 @@ check "--rows: required is not claimed from a sample" "$(coltype id)" "integer"
 grep -q "a sample: values past it may not fit" "$Y" && ok || bad "--rows: the sample is said"
 
 # --- the key sketch: bounded memory, runs spilled and merged ----------------------------
-run python3 - "$T/big.csv" "$T/bigdup.csv" <<'EOF'
+python3 - "$T/big.csv" "$T/bigdup.csv" <<'EOF'
 import sys
 rows = ["%d,%d" % (i * 7919 % 1000003, i % 3) for i in range(280000)]
 open(sys.argv[1], "w").write("id,k\n" + "\n".join(rows) + "\n")
@@ -389,7 +376,8 @@ infer "$T/big.csv" --key auto
 check "sketch: default budget keeps it in memory" "$(jget sketch_spilled)" 0
 
 # --- generated CDR files ------------------------------------------------------------
-run "$S" gen cdr --rows 30000 --error-rate 0 --seed 3 -o "$T/cdr.csv"
+sl gen cdr --rows 30000 --error-rate 0 --seed 3 -o "$T/cdr.csv"
+check "gen: exit" "$?" 0
 infer_loads "cdr" "$T/cdr.csv" 30000 --key auto
 check "cdr: call_date" "$(coltype call_date)" "date %d/%m/%Y required"
 check "cdr: end_time" "$(coltype end_time)" "time iso required"
@@ -399,7 +387,8 @@ check "cdr: currency" "$(coltype currency)" "text 3 enum EUR|GBP|USD required"
 check "cdr: key (the first unique column)" "$(skey key)" "['caller_id']"
 grep -q '^# candidate keys.*\[reference\]' "$Y" && ok || bad "cdr: reference is a candidate key"
 check "cdr: rounds" "$(jget confirm_rounds)" 1
-run "$S" gen cdr --rows 3000 --error-rate 0 --seed 4 --quoted-rate 0.3 --crlf --bom -o "$T/cdrq.csv"
+sl gen cdr --rows 3000 --error-rate 0 --seed 4 --quoted-rate 0.3 --crlf --bom -o "$T/cdrq.csv"
+check "gen: exit" "$?" 0
 infer_loads "cdr quoted" "$T/cdrq.csv" 3000
 
 # --- every corpus file with a header ---------------------------------------------------
@@ -432,26 +421,26 @@ while read -r p; do
 		check "corpus: $p: no value rejected" "$(jget rows_rejected)" 0
 	fi
 	check "corpus: $p: infer exit" "$irc" "$([ "$errs" = 0 ] && echo 0 || echo 3)"
+	check "corpus: $p: ingest exit" "$lrc" "$([ "$errs" = 0 ] && echo 0 || echo 3)"
 done <"$list"
 [ "$files" -ge 40 ] && ok || bad "corpus: only $files files with a header"
 
 # --- failures -------------------------------------------------------------------------
-run "$S" schema infer "$T/nope.csv" >/dev/null
+sl schema infer "$T/nope.csv" >/dev/null
 check "missing file: exit" "$?" 4
-run "$S" schema infer >/dev/null
+sl schema infer >/dev/null
 check "no file: exit" "$?" 2
-run "$S" schema infer "$T/r.csv" --rows 0 >/dev/null
+sl schema infer "$T/r.csv" --rows 0 >/dev/null
 check "--rows 0: exit" "$?" 2
-run "$S" schema infer "$T/r.csv" --key maybe >/dev/null
+sl schema infer "$T/r.csv" --key maybe >/dev/null
 check "--key maybe: exit" "$?" 2
 : >"$T/empty.csv"
-run "$S" schema infer "$T/empty.csv" >/dev/null
+sl schema infer "$T/empty.csv" >/dev/null
 check "empty file: exit" "$?" 2
 grep -q "no records" "$T/err" && ok || bad "empty file: message: $(cat "$T/err")"
-run "$S" schema infer "$T/semi.csv" --delimiter ',' -o "$T/given.yaml"
+sl schema infer "$T/semi.csv" --delimiter ',' -o "$T/given.yaml"
 check "dialect given: exit" "$?" 0
 describe "$T/given.yaml" >"$T/given.txt"
 check "dialect given: used as given" "$(field csv.delimiter "$T/given.txt")" ","
 
-echo "test_infer: $pass passed, $fail failed"
-[ "$fail" = 0 ]
+finish test_infer

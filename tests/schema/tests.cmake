@@ -4,6 +4,6 @@ sluice_unit_test(test_values tests/schema/test_values.c)
 sluice_unit_test(test_infer tests/schema/test_infer.c)
 # `sluice schema infer` end to end: inferred schemas load their files (hand-made,
 # generated and the shared corpus) with `sluice ingest` and no false rejects.
-add_test(NAME schema_infer COMMAND bash ${CMAKE_SOURCE_DIR}/tests/schema/test_infer.sh $<TARGET_FILE:sluice> ${SLUICE_SHARED_CORPUS})
-set_tests_properties(schema_infer PROPERTIES TIMEOUT 600)
+sluice_shell_test(schema_infer tests/schema/test_infer.sh)
+set_tests_properties(schema_infer PROPERTIES TIMEOUT 600 ENVIRONMENT "SLUICE_CORPUS=${SLUICE_SHARED_CORPUS}")
 sluice_unit_test(test_header tests/schema/test_header.c)
