@@ -193,8 +193,8 @@ typedef int (*sl_reject_cb)(void *ctx, uint32_t chunk, const sl_reject *r, const
 
 int sl_jobs_list(const char *db, int status /* -1: all */, sl_job_cb cb, void *ctx, char *msg,
 		 size_t msglen);
-/* 0 and *job (+ its chunks when `chunks` is not NULL; free() them), or SL_INVAL
-   when there is no such job. */
+/* 0 and *job (+ its chunks when `chunks` is not NULL; free() them), or
+   SL_NOT_FOUND when there is no such job. */
 int sl_job_load(const char *db, const char *id, sl_job *job, sl_chunk **chunks, size_t *nchunks,
 		char *msg, size_t msglen);
 /* A kept read connection to the job store, for a front end that reads
@@ -236,7 +236,7 @@ void sl_reject_jsonl(FILE *f, uint32_t chunk, const struct sl_reject *r, const c
    run later by sl_ingest() with opts.job_id (which plans it). With an
    idempotency key, the first job with that key is answered instead when
    the file has the same size and content hash and the same dataset (1),
-   and a different file is SL_CONFLICT. */
+   and a different file is SL_IDEMPOTENCY_CONFLICT. */
 typedef struct sl_accept_opts {
 	const char *file;
 	const char *schema_path;
@@ -250,13 +250,13 @@ typedef struct sl_accept_opts {
 /* A fresh job id: 'j', the time, random bits (ids sort by creation). */
 void sl_job_new_id(char id[SL_JOB_ID_LEN]);
 /* 0: a new job in *job; 1: the key's earlier job in *job; <0 failure
-   (SL_CONFLICT: the key was used with another file). */
+   (SL_IDEMPOTENCY_CONFLICT: the key was used with another file). */
 int sl_job_accept(const sl_accept_opts *o, sl_job *job, char *msg, size_t msglen);
 
 /* Ask job `id` to stop. A job nobody runs becomes Cancelled at once; a
    running one stops after the chunk it is committing (its transaction
    commits or rolls back whole) and becomes Cancelled; a finished one is
-   SL_INVAL. *status: the job's status after the call. A retry of a
+   SL_CONFLICT; no such job is SL_NOT_FOUND. *status: the job's status after the call. A retry of a
    Cancelled job runs its remaining chunks. */
 int sl_job_cancel(const char *db, const char *id, sl_job_status *status, char *msg, size_t msglen);
 
@@ -264,10 +264,13 @@ int sl_job_cancel(const char *db, const char *id, sl_job_status *status, char *m
    again: its Failed chunks become Queued and the job ChunksQueued, in one
    transaction, so it reads as waiting at once; the next sl_ingest() of it
    (a resume) runs what is queued. SL_CONFLICT when it is not finished, is
-   rolled back, or has nothing to run. */
+   rolled back, or has nothing to run, or another process runs it;
+   SL_NOT_FOUND when there is no such job. */
 int sl_job_requeue(const char *db, const char *id, char *msg, size_t msglen);
 
-/* Remove the rows job `id` loaded; the job becomes RolledBack. */
+/* Remove the rows job `id` loaded; the job becomes RolledBack.
+   SL_NOT_FOUND: no such job; SL_CONFLICT: it is not finished, or was
+   rolled back already. */
 int sl_ingest_rollback(const char *db, const char *id, uint64_t *rows, char *msg, size_t msglen);
 
 #ifdef __cplusplus

@@ -1674,7 +1674,7 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 		rc = g->ops->job_get(g->st, o->job_id, &g->job);
 		if (rc <= 0) {
 			if (rc == 0) {
-				rc = SL_INVAL;
+				rc = SL_NOT_FOUND;
 				say(g, "no job %s in %s", o->job_id, o->db ? o->db : "sluice.db");
 			}
 			goto out;
@@ -1958,11 +1958,11 @@ int sl_ingest_rollback(const char *db, const char *id, uint64_t *rows, char *msg
 	if (rc <= 0) {
 		if (rc == 0)
 			snprintf(msg, msglen, "no job %s", id);
-		rc = rc == 0 ? SL_INVAL : rc;
+		rc = rc == 0 ? SL_NOT_FOUND : rc;
 		goto out;
 	}
 	if (!sl_job_status_final(j.status) || j.status == SL_JOB_ROLLEDBACK) {
-		rc = SL_INVAL;
+		rc = SL_CONFLICT;
 		snprintf(msg, msglen, j.status == SL_JOB_ROLLEDBACK ? "job %s is %s already"
 				      : "job %s is %s: let it finish (or cancel it) before rolling it back",
 			 id, sl_job_status_name(j.status));

@@ -52,7 +52,7 @@ static int load(sl_store *st, const char *db, const char *id, sl_job *job, sl_ch
 	int rc = st->ops->job_get(st, id, job);
 	if (rc == 0) {
 		snprintf(msg, msglen, "no job %s in %s", id, db ? db : "sluice.db");
-		rc = SL_INVAL;
+		rc = SL_NOT_FOUND;
 	} else if (rc == 1) {
 		rc = chunks ? st->ops->chunks_get(st, id, chunks, nchunks) : 0;
 	}
@@ -130,7 +130,7 @@ int sl_job_rejects(const char *db, const char *id, int code, sl_reject_cb cb, vo
 		rc = st->ops->job_get(st, id, &j);
 		if (rc == 0) {
 			snprintf(msg, msglen, "no job %s in %s", id, db ? db : "sluice.db");
-			rc = SL_INVAL;
+			rc = SL_NOT_FOUND;
 		} else if (rc == 1) {
 			rc = st->ops->rejects_each(st, id, code, cb, ctx);
 		}
