@@ -18,21 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "engine/engine_int.h"
-
-void sl_job_new_id(char id[SL_JOB_ID_LEN])
-{
-	uint32_t r = 0;
-	if (getrandom(&r, sizeof r, 0) != sizeof r)
-		r = (uint32_t)getpid() ^ (uint32_t)time(NULL);
-	/* time first: ids sort by creation */
-	snprintf(id, SL_JOB_ID_LEN, "j%011llx%06x", (unsigned long long)sl_now_ms(), r & 0xFFFFFF);
-}
 
 void sl__job_lock_path(const char *db, const char *id, char *path, size_t n)
 {

@@ -18,7 +18,7 @@
 #ifndef SLUICE_STORE_H
 #define SLUICE_STORE_H
 
-#include "sluice/ingest.h"
+#include "sluice/job.h"
 #include "sluice/records.h"
 #include "sluice/schema.h"
 
