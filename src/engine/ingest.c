@@ -705,12 +705,10 @@ int sl_ingest_rollback(const char *db, const char *id, uint64_t *rows, char *msg
 {
 	sl_store *st = NULL;
 	sl_job j = {0};
-	int rc = sl__store_open(db ? db : "sluice.db", 5000, &st);
+	int rc = sl__store_open_msg(db, &st, msg, msglen);
 	*rows = 0;
-	if (rc < 0) {
-		snprintf(msg, msglen, "database: %s", st ? sl_store_errmsg(st) : sl_error_message(rc));
+	if (rc < 0)
 		goto out;
-	}
 	rc = st->ops->job_get(st, id, &j);
 	if (rc <= 0) {
 		if (rc == 0)

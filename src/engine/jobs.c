@@ -12,21 +12,6 @@
 #include "engine/engine_int.h"
 #include "store/store.h"
 
-/* Open the store at `db`, or say why not in msg (and leave *st NULL).
-   Every reader of the job store opens it this way. */
-int sl__store_open_msg(const char *db, sl_store **st, char *msg, size_t msglen)
-{
-	int rc = sl__store_open(db ? db : "sluice.db", 5000, st);
-	if (rc < 0) {
-		snprintf(msg, msglen, "database %s: %s", db ? db : "sluice.db",
-			 *st ? sl_store_errmsg(*st) : sl_error_message(rc));
-		if (*st)
-			(*st)->ops->close(*st);
-		*st = NULL;
-	}
-	return rc;
-}
-
 static int done(sl_store *st, int rc, char *msg, size_t msglen)
 {
 	if (rc < 0 && !msg[0] && st)
