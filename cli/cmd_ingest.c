@@ -406,7 +406,8 @@ static int run(const char *cmd, args *a, bool dry, int argc, char **argv)
 		fprintf(stderr, "sluice: %s (%s)\n", r.message[0] ? r.message : sl_error_message(rc),
 			sl__error_report(rc));
 		sl_job_clear(&r.job);
-		return rc == SL_CONFIG || rc == SL_INVAL ? EXIT_USAGE : EXIT_FAILED;
+		return rc == SL_CONFIG || rc == SL_INVAL || rc == SL_NOT_FOUND ? EXIT_USAGE
+		                                                               : EXIT_FAILED;
 	}
 	if (r.job.warnings && !a->quiet) {
 		fputs("sluice: warning: ", stderr);
@@ -495,7 +496,7 @@ int cmd_rollback(int argc, char **argv)
 	if (rc < 0) {
 		fprintf(stderr, "sluice rollback: %s (%s)\n", msg[0] ? msg : sl_error_message(rc),
 			sl__error_report(rc));
-		return rc == SL_INVAL ? EXIT_USAGE : EXIT_FAILED;
+		return rc == SL_NOT_FOUND || rc == SL_CONFLICT ? EXIT_USAGE : EXIT_FAILED;
 	}
 	if (a.json)
 		printf("{\"job_id\":\"%s\",\"status\":\"RolledBack\",\"rows_removed\":%llu}\n",
@@ -520,7 +521,7 @@ int cmd_cancel(int argc, char **argv)
 	if (rc < 0) {
 		fprintf(stderr, "sluice cancel: %s (%s)\n", msg[0] ? msg : sl_error_message(rc),
 			sl__error_report(rc));
-		return rc == SL_INVAL || rc == SL_CONFLICT ? EXIT_USAGE : EXIT_FAILED;
+		return rc == SL_NOT_FOUND || rc == SL_CONFLICT ? EXIT_USAGE : EXIT_FAILED;
 	}
 	if (a.json)
 		printf("{\"job_id\":\"%s\",\"status\":\"%s\",\"cancel_requested\":true}\n", a.job,

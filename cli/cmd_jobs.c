@@ -72,7 +72,7 @@ static int fail(const char *cmd, int rc, const char *msg)
 {
 	fprintf(stderr, "sluice %s: %s (%s)\n", cmd, msg[0] ? msg : sl_error_message(rc),
 		sl__error_report(rc));
-	return rc == SL_INVAL ? EXIT_USAGE : EXIT_FAILED;
+	return rc == SL_INVAL || rc == SL_NOT_FOUND ? EXIT_USAGE : EXIT_FAILED;
 }
 
 typedef struct list_ctx {

@@ -18,21 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "engine/engine_int.h"
-
-void sl_job_new_id(char id[SL_JOB_ID_LEN])
-{
-	uint32_t r = 0;
-	if (getrandom(&r, sizeof r, 0) != sizeof r)
-		r = (uint32_t)getpid() ^ (uint32_t)time(NULL);
-	/* time first: ids sort by creation */
-	snprintf(id, SL_JOB_ID_LEN, "j%011llx%06x", (unsigned long long)sl_now_ms(), r & 0xFFFFFF);
-}
 
 void sl__job_lock_path(const char *db, const char *id, char *path, size_t n)
 {
@@ -90,7 +80,7 @@ int sl_job_accept(const sl_accept_opts *o, sl_job *job, char *msg, size_t msglen
 			goto fail;
 		if (rc == 1) {
 			if (e.size != (uint64_t)sb.st_size || e.hash != o->content_hash || strcmp(e.dataset, sc->name)) {
-				rc = SL_CONFLICT;
+				rc = SL_IDEMPOTENCY_CONFLICT;
 				snprintf(msg, msglen, "the idempotency key was used with another file or dataset (job %s)",
 					 e.job_id);
 				goto out;
@@ -166,7 +156,7 @@ int sl_job_cancel(const char *db, const char *id, sl_job_status *status, char *m
 		goto out;
 	if ((rc = st->ops->job_get(st, id, &j)) <= 0) {
 		if (rc == 0) {
-			rc = SL_INVAL;
+			rc = SL_NOT_FOUND;
 			snprintf(msg, msglen, "no job %s", id);
 		}
 		goto out;
@@ -239,7 +229,7 @@ int sl_job_requeue(const char *db, const char *id, char *msg, size_t msglen)
 	if ((rc = st->ops->begin(st)) < 0 || (rc = st->ops->job_get(st, id, &j)) < 0)
 		goto fail;
 	if (rc == 0) {
-		rc = SL_INVAL;
+		rc = SL_NOT_FOUND;
 		snprintf(msg, msglen, "no job %s", id);
 		goto rollback;
 	}

@@ -64,9 +64,6 @@ int sl__job_init(sl_job *j, const char *path, const struct stat *st, const sl_sc
    the kernel drops it when the process dies, kill -9 included). */
 void sl__job_lock_path(const char *db, const char *id, char *path, size_t n);
 
-/* Open the job store, or say why not (jobs.c). */
-int sl__store_open_msg(const char *db, sl_store **st, char *msg, size_t msglen);
-
 /* A job's effective dialect as text, and back (dialect.c). *out is malloc'ed;
    parse fills what the text names and leaves the rest of *d as it is. */
 int sl__dialect_text(const sl_csv_dialect *d, bool null_padding, char *const *nulls, size_t nnulls,

@@ -12,21 +12,6 @@
 #include "engine/engine_int.h"
 #include "store/store.h"
 
-/* Open the store at `db`, or say why not in msg (and leave *st NULL).
-   Every reader of the job store opens it this way. */
-int sl__store_open_msg(const char *db, sl_store **st, char *msg, size_t msglen)
-{
-	int rc = sl__store_open(db ? db : "sluice.db", 5000, st);
-	if (rc < 0) {
-		snprintf(msg, msglen, "database %s: %s", db ? db : "sluice.db",
-			 *st ? sl_store_errmsg(*st) : sl_error_message(rc));
-		if (*st)
-			(*st)->ops->close(*st);
-		*st = NULL;
-	}
-	return rc;
-}
-
 static int done(sl_store *st, int rc, char *msg, size_t msglen)
 {
 	if (rc < 0 && !msg[0] && st)
@@ -52,7 +37,7 @@ static int load(sl_store *st, const char *db, const char *id, sl_job *job, sl_ch
 	int rc = st->ops->job_get(st, id, job);
 	if (rc == 0) {
 		snprintf(msg, msglen, "no job %s in %s", id, db ? db : "sluice.db");
-		rc = SL_INVAL;
+		rc = SL_NOT_FOUND;
 	} else if (rc == 1) {
 		rc = chunks ? st->ops->chunks_get(st, id, chunks, nchunks) : 0;
 	}
@@ -130,7 +115,7 @@ int sl_job_rejects(const char *db, const char *id, int code, sl_reject_cb cb, vo
 		rc = st->ops->job_get(st, id, &j);
 		if (rc == 0) {
 			snprintf(msg, msglen, "no job %s in %s", id, db ? db : "sluice.db");
-			rc = SL_INVAL;
+			rc = SL_NOT_FOUND;
 		} else if (rc == 1) {
 			rc = st->ops->rejects_each(st, id, code, cb, ctx);
 		}

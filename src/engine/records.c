@@ -60,12 +60,8 @@ int sl_records_query(const char *db, const sl_schema *sc, const sl_record_filter
 			goto out;
 		used += u;
 	}
-	rc = sl__store_open(path, 5000, &st);
-	if (rc < 0) {
-		snprintf(msg, msglen, "database %s: %s", path,
-		         st ? sl_store_errmsg(st) : sl_error_message(rc));
+	if ((rc = sl__store_open_msg(path, &st, msg, msglen)) < 0)
 		goto out;
-	}
 	rc = st->ops->records_each(st, sc, cols, vals, nf, job_id, after, limit, cb, ctx);
 	if (rc < 0 && !msg[0])
 		snprintf(msg, msglen, "database: %s", sl_store_errmsg(st));

@@ -2,7 +2,7 @@
  * Sorted runs on disk, merged: how the writer puts a whole chunk of a keyed
  * table into the key index in one left-to-right pass with bounded memory.
  *
- * Each group of rows (sorted by key, see ingest.c) is appended to a
+ * Each group of rows (sorted by key, see chunk_write.c) is appended to a
  * temporary file as one run. At the chunk's commit the runs are merged by
  * key (then record number, so the earliest row of a key comes first) and
  * inserted in that order. The index of a large table does not fit in the

@@ -202,7 +202,7 @@ static int record(http_srv *s, http_pending *p)
 	if (rc >= 0 && strcmp(j.id, p->job)) {
 		/* the key was recorded for another job meanwhile (another server
 		   on this store): this upload is a repeat of it */
-		rc = SL_CONFLICT;
+		rc = SL_IDEMPOTENCY_CONFLICT;
 		snprintf(msg, sizeof msg, "the idempotency key was taken by job %s", j.id);
 	}
 	sl_job_clear(&j);

@@ -153,7 +153,7 @@ enum MHD_Result http_events(struct MHD_Connection *c, http_req *r, const char *i
 			                       job);
 	}
 	int rc = http_job_load(r->s, job, &j, NULL, NULL, msg, sizeof msg);
-	if (rc == SL_INVAL)
+	if (rc == SL_NOT_FOUND)
 		return http_send_error(c, r, 404, "NOT_FOUND", "no job %s", id);
 	if (rc < 0)
 		return http_send_error(c, r, 503, sl_error_name(rc), "%s", msg);

@@ -55,7 +55,7 @@ int http_job_load(http_srv *s, const char *id, sl_job *j, sl_chunk **chunks, siz
 		return rc;
 	}
 	rc = sl_reader_job(rd, id, j, chunks, n, msg, msglen);
-	if (rc < 0 && rc != SL_INVAL) {
+	if (rc < 0 && rc != SL_NOT_FOUND) {
 		/* a connection that failed is not kept: the next one starts afresh */
 		sl_reader_close(rd);
 		return rc;
@@ -100,7 +100,7 @@ int http_resolve_job(http_srv *s, const char *id, char *job)
 static enum MHD_Result store_error(struct MHD_Connection *c, req *r, int rc, const char *msg,
                                    const char *id)
 {
-	if (rc == SL_INVAL)
+	if (rc == SL_NOT_FOUND)
 		return http_send_error(c, r, 404, "NOT_FOUND", "no job %s", id);
 	return http_send_error(c, r, 503, sl_error_name(rc), "%s",
 	                       msg[0] ? msg : sl_error_message(rc));
@@ -610,8 +610,10 @@ enum MHD_Result http_rollback(struct MHD_Connection *c, req *r, const char *id)
 	if (load_job(c, r, id, &j, NULL, NULL, &ret) < 0)
 		return ret;
 	int rc = sl_ingest_rollback(r->s->o.db, j.id, &rows, msg, sizeof msg);
-	if (rc == SL_INVAL) {
+	if (rc == SL_CONFLICT) {
 		ret = http_send_error(c, r, 409, "CONFLICT", "%s", msg);
+	} else if (rc == SL_NOT_FOUND) {
+		ret = store_error(c, r, rc, msg, id);
 	} else if (rc < 0) {
 		ret = http_send_error(c, r, 503, sl_error_name(rc), "%s",
 		                      msg[0] ? msg : sl_error_message(rc));

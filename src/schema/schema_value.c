@@ -39,19 +39,9 @@
 #include "base/base.h"
 #include "sluice/error.h"
 #include "sluice/schema.h"
+#include "schema/schema_int.h"
 
-__extension__ typedef __int128 sl__i128;
 __extension__ typedef unsigned __int128 sl__u128;
-
-/* Shared with schema_yaml.c (declared there too; there is no private header). */
-int sl__decimal_parse(const char *p, size_t n, int precision, int scale, sl__i128 *out);
-int sl__decimal_parse_round(const char *p, size_t n, int precision, int scale, sl_round mode,
-                            sl__i128 *out);
-size_t sl__decimal_format(sl__i128 v, int scale, char *buf);
-const char *sl__format_check(sl_type t, const char *fmt);
-char *sl__format_expand(const char *fmt);
-int sl__float_parse(const char *p, size_t n, locale_t loc, bool allow_special, double *out);
-void *sl__pattern_compile(const char *pattern, char *why, size_t whylen, size_t *offset);
 
 /* --- per-thread column state ----------------------------------------------- */
 

@@ -31,19 +31,10 @@
 #include "base/base.h"
 #include "sluice/error.h"
 #include "sluice/schema.h"
+#include "schema/schema_int.h"
 
-__extension__ typedef __int128 sl__i128;
-
-/* Defined in schema_value.c, so that bounds and values are read the same way. */
-int sl__decimal_parse(const char *p, size_t n, int precision, int scale, sl__i128 *out);
-size_t sl__decimal_format(sl__i128 v, int scale, char *buf);
-const char *sl__format_check(sl_type t, const char *fmt);
-char *sl__format_expand(const char *fmt);
-void *sl__pattern_compile(const char *pattern, char *why, size_t whylen, size_t *offset);
-int sl__float_parse(const char *p, size_t n, locale_t loc, bool allow_special, double *out);
 
 #define MAX_SCHEMA_BYTES (4u << 20) /* a schema is a few KB; refuse anything absurd */
-#define MAX_IDENT        63         /* PostgreSQL's identifier limit */
 
 static const char *const type_names[] = {"text", "integer",   "decimal", "boolean", "date",
                                          "time", "timestamp", "enum",    "float"};
@@ -52,410 +43,6 @@ static const char *const type_names[] = {"text", "integer",   "decimal", "boolea
 const char *sl_type_name(sl_type t)
 {
 	return (unsigned)t < SL_ARRAY_LEN(type_names) ? type_names[t] : "unknown";
-}
-
-/* --- context and messages -------------------------------------------------- */
-
-struct ctx {
-	const char *path;
-	const char *text;
-	size_t len;
-	char *err;
-	size_t errlen;
-	sl_schema *s;
-};
-
-struct pos {
-	bool ok;
-	size_t off;
-	int line, col; /* 0-based */
-};
-
-static struct pos node_pos(const struct ctx *x, struct fy_node *n);
-
-/* Moves a collection's position back onto its opener on the same line. */
-static struct pos back_to(const struct ctx *x, struct pos p, char opener)
-{
-	size_t i = p.off;
-	int col = p.col;
-	if (!p.ok || i > x->len)
-		return p;
-	while (i > 0 && col > 0 && (x->text[i - 1] == ' ' || x->text[i - 1] == '\t')) {
-		i--;
-		col--;
-	}
-	if (i > 0 && col > 0 && x->text[i - 1] == opener) {
-		p.off = i - 1;
-		p.col = col - 1;
-	}
-	return p;
-}
-
-static struct pos node_pos(const struct ctx *x, struct fy_node *n)
-{
-	struct pos p = {false, 0, 0, 0};
-	if (!n)
-		return p;
-	switch (fy_node_get_type(n)) {
-	case FYNT_SCALAR: {
-		struct fy_token *t = fy_node_get_scalar_token(n);
-		const struct fy_mark *m = t ? fy_token_start_mark(t) : NULL;
-		if (!m)
-			return p;
-		p = (struct pos){true, m->input_pos, m->line, m->column};
-		enum fy_node_style st = fy_node_get_style(n);
-		/* the token starts after the opening quote: report the quote */
-		if (st == FYNS_SINGLE_QUOTED)
-			p = back_to(x, p, '\'');
-		else if (st == FYNS_DOUBLE_QUOTED)
-			p = back_to(x, p, '"');
-		else if (st == FYNS_ALIAS)
-			p = back_to(x, p, '*');
-		return p;
-	}
-	case FYNT_SEQUENCE: {
-		void *it = NULL;
-		p = node_pos(x, fy_node_sequence_iterate(n, &it));
-		return back_to(x, p, fy_node_get_style(n) == FYNS_FLOW ? '[' : '-');
-	}
-	case FYNT_MAPPING: {
-		void *it = NULL;
-		struct fy_node_pair *pr = fy_node_mapping_iterate(n, &it);
-		p = node_pos(x, pr ? fy_node_pair_key(pr) : NULL);
-		if (fy_node_get_style(n) == FYNS_FLOW)
-			p = back_to(x, p, '{');
-		return p;
-	}
-	}
-	return p;
-}
-
-static int fail(struct ctx *x, struct fy_node *n, struct fy_node *fallback, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-/* Records the first error only: later ones are usually consequences. */
-static int fail(struct ctx *x, struct fy_node *n, struct fy_node *fallback, const char *fmt, ...)
-{
-	if (!x->err || !x->errlen || x->err[0])
-		return SL_CONFIG;
-	struct pos p = node_pos(x, n);
-	if (!p.ok) {
-		p = node_pos(x, fallback);
-		/* an empty [] or {} has no token: find it after its key's colon */
-		if (p.ok && n && fy_node_get_type(n) != FYNT_SCALAR) {
-			size_t i = p.off;
-			int col = p.col;
-			while (i < x->len && x->text[i] != ':' && x->text[i] != '\n')
-				i++, col++;
-			if (i < x->len && x->text[i] == ':') {
-				for (i++, col++; i < x->len && x->text[i] == ' '; i++)
-					col++;
-				if (i < x->len && (x->text[i] == '[' || x->text[i] == '{'))
-					p.off = i, p.col = col;
-			}
-		}
-	}
-	if (!p.ok)
-		p = (struct pos){true, 0, 0, 0};
-	int w = snprintf(x->err, x->errlen, "%s:%d:%d: ", x->path, p.line + 1, p.col + 1);
-	if (w >= 0 && (size_t)w < x->errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(x->err + w, x->errlen - (size_t)w, fmt, ap);
-		va_end(ap);
-	}
-	return SL_CONFIG;
-}
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (!err || !errlen)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
-/* --- reading scalars -------------------------------------------------------- */
-
-static bool is_plain(struct fy_node *n)
-{
-	return n && fy_node_get_type(n) == FYNT_SCALAR && fy_node_get_style(n) == FYNS_PLAIN;
-}
-
-static bool plain_is(struct fy_node *n, const char *const *words)
-{
-	size_t len;
-	const char *t;
-	if (!is_plain(n) || !(t = fy_node_get_scalar(n, &len)))
-		return false;
-	for (; *words; words++)
-		if (strlen(*words) == len && memcmp(*words, t, len) == 0)
-			return true;
-	return false;
-}
-
-/* A YAML null: no value at all, or plain ~ / null / empty. */
-static bool is_null(struct fy_node *n)
-{
-	static const char *const nulls[] = {"", "~", "null", "Null", "NULL", NULL};
-	return !n || plain_is(n, nulls);
-}
-
-static const char *kind_of(struct fy_node *n)
-{
-	if (is_null(n))
-		return "nothing (a YAML null)";
-	switch (fy_node_get_type(n)) {
-	case FYNT_SEQUENCE:
-		return "a list";
-	case FYNT_MAPPING:
-		return "a mapping";
-	default:
-		return "a scalar";
-	}
-}
-
-/* Any non-null scalar, as a NUL-terminated view owned by the document. */
-static int get_text(struct ctx *x, struct fy_node *key, struct fy_node *n, const char *what,
-                    const char **out, size_t *lenp)
-{
-	size_t len;
-	const char *t;
-	if (is_null(n) || fy_node_get_type(n) != FYNT_SCALAR)
-		return fail(x, n, key, "%s must be a string, not %s", what, kind_of(n));
-	if (!(t = fy_node_get_scalar0(n)) || !fy_node_get_scalar(n, &len))
-		return SL_NOMEM;
-	if (memchr(t, 0, len))
-		return fail(x, n, key, "%s contains a NUL character", what);
-	*out = t;
-	if (lenp)
-		*lenp = len;
-	return 0;
-}
-
-static int dup_text(struct ctx *x, struct fy_node *key, struct fy_node *n, const char *what,
-                    char **out)
-{
-	const char *t;
-	int rc = get_text(x, key, n, what, &t, NULL);
-	if (rc)
-		return rc;
-	if (!(*out = strdup(t)))
-		return SL_NOMEM;
-	return 0;
-}
-
-static int get_bool(struct ctx *x, struct fy_node *key, struct fy_node *n, const char *what,
-                    bool *out)
-{
-	static const char *const t[] = {"true", "True", "TRUE", NULL};
-	static const char *const f[] = {"false", "False", "FALSE", NULL};
-	if (plain_is(n, t))
-		*out = true;
-	else if (plain_is(n, f))
-		*out = false;
-	else
-		return fail(x, n, key, "%s must be true or false", what);
-	return 0;
-}
-
-/* A plain integer scalar that fits int64. */
-static int get_int(struct ctx *x, struct fy_node *key, struct fy_node *n, const char *what,
-                   int64_t *out)
-{
-	size_t len;
-	const char *t = is_plain(n) && !is_null(n) ? fy_node_get_scalar(n, &len) : NULL;
-	if (!t)
-		return fail(x, n, key, "%s must be an integer, not %s", what,
-		            is_plain(n)                               ? kind_of(n)
-		            : n && fy_node_get_type(n) == FYNT_SCALAR ? "a quoted string"
-		                                                      : kind_of(n));
-	size_t i = (len && (t[0] == '-' || t[0] == '+')) ? 1 : 0;
-	bool neg = len && t[0] == '-';
-	if (i == len)
-		return fail(x, n, key, "%s must be an integer", what);
-	uint64_t v = 0, lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
-	for (; i < len; i++) {
-		unsigned d = (unsigned char)t[i] - '0';
-		if (d > 9)
-			return fail(x, n, key, "%s must be an integer, not \"%.*s\"", what,
-			            (int)(len > 40 ? 40 : len), t);
-		if (v > (lim - d) / 10)
-			return fail(x, n, key, "%s does not fit in a 64-bit integer", what);
-		v = v * 10 + d;
-	}
-	*out = neg ? (int64_t)(0 - v) : (int64_t)v;
-	return 0;
-}
-
-/* A plain number (digits with an optional fraction), as a double: only
-   max_error_ratio uses it, where binary floating point is harmless. */
-static int get_number(struct ctx *x, struct fy_node *key, struct fy_node *n, const char *what,
-                      double *out)
-{
-	size_t len;
-	const char *t = is_plain(n) && !is_null(n) ? fy_node_get_scalar0(n) : NULL;
-	if (!t || !fy_node_get_scalar(n, &len))
-		return fail(x, n, key, "%s must be a number, not %s", what,
-		            n && fy_node_get_type(n) == FYNT_SCALAR && !is_null(n)
-		                ? "a quoted string"
-		                : kind_of(n));
-	size_t i = 0, nd = 0;
-	while (i < len && t[i] >= '0' && t[i] <= '9')
-		i++, nd++;
-	if (i < len && t[i] == '.')
-		for (i++; i < len && t[i] >= '0' && t[i] <= '9'; i++)
-			nd++;
-	if (i != len || nd == 0)
-		return fail(x, n, key, "%s must be a number like 0.05, not \"%.*s\"", what,
-		            (int)(len > 40 ? 40 : len), t);
-	*out = strtod(t, NULL);
-	return 0;
-}
-
-/* A list of strings (or one string, read as a list of one). */
-static int get_strings(struct ctx *x, struct fy_node *key, struct fy_node *n, const char *what,
-                       bool allow_scalar, char ***out, size_t *count)
-{
-	int rc = 0;
-	if (n && allow_scalar && fy_node_get_type(n) == FYNT_SCALAR && !is_null(n)) {
-		if (!(*out = calloc(1, sizeof **out)))
-			return SL_NOMEM;
-		*count = 1;
-		return dup_text(x, key, n, what, &(*out)[0]);
-	}
-	if (!n || fy_node_get_type(n) != FYNT_SEQUENCE)
-		return fail(x, n, key, "%s must be a list of strings, not %s", what, kind_of(n));
-	int cnt = fy_node_sequence_item_count(n);
-	if (!(*out = calloc(cnt > 0 ? (size_t)cnt : 1, sizeof **out)))
-		return SL_NOMEM;
-	void *it = NULL;
-	struct fy_node *item;
-	*count = 0;
-	while ((item = fy_node_sequence_iterate(n, &it))) {
-		if ((rc = dup_text(x, n, item, what, &(*out)[*count])))
-			return rc;
-		(*count)++;
-	}
-	return 0;
-}
-
-/* --- mappings with a fixed set of keys -------------------------------------- */
-
-/* Fills vals[i] / keys[i] for each allowed key present; an unknown key is an
-   error that lists the allowed ones. */
-static int read_map(struct ctx *x, struct fy_node *map, struct fy_node *fallback, const char *where,
-                    const char *const *allowed, size_t nallowed, struct fy_node **keys,
-                    struct fy_node **vals)
-{
-	for (size_t i = 0; i < nallowed; i++)
-		keys[i] = vals[i] = NULL;
-	if (!map || fy_node_get_type(map) != FYNT_MAPPING)
-		return fail(x, map, fallback, "%s must be a mapping, not %s", where, kind_of(map));
-	void *it = NULL;
-	struct fy_node_pair *pr;
-	while ((pr = fy_node_mapping_iterate(map, &it))) {
-		struct fy_node *k = fy_node_pair_key(pr);
-		size_t len;
-		const char *t =
-		    k && fy_node_get_type(k) == FYNT_SCALAR ? fy_node_get_scalar(k, &len) : NULL;
-		if (!t)
-			return fail(x, k, map, "%s: keys must be plain names", where);
-		size_t i;
-		for (i = 0; i < nallowed; i++)
-			if (strlen(allowed[i]) == len && memcmp(allowed[i], t, len) == 0)
-				break;
-		if (i == nallowed) {
-			char list[512];
-			size_t o = 0;
-			list[0] = 0;
-			for (size_t j = 0; j < nallowed && o < sizeof list; j++)
-				o += (size_t)snprintf(list + o, sizeof list - o, "%s%s",
-				                      j ? ", " : "", allowed[j]);
-			return fail(x, k, map, "unknown key '%.*s' in %s (allowed: %s)",
-			            (int)(len > 60 ? 60 : len), t, where, list);
-		}
-		keys[i] = k;
-		vals[i] = fy_node_pair_value(pr);
-	}
-	return 0;
-}
-
-/* Rejects anchors' aliases anywhere: a schema is short, and an alias would
-   give one node several positions. */
-static int no_aliases(struct ctx *x, struct fy_node *n)
-{
-	if (!n)
-		return 0;
-	switch (fy_node_get_type(n)) {
-	case FYNT_SCALAR:
-		if (fy_node_get_style(n) == FYNS_ALIAS)
-			return fail(x, n, NULL,
-			            "YAML aliases (*name) are not supported in schemas");
-		return 0;
-	case FYNT_SEQUENCE: {
-		void *it = NULL;
-		struct fy_node *c;
-		while ((c = fy_node_sequence_iterate(n, &it)))
-			if (no_aliases(x, c))
-				return SL_CONFIG;
-		return 0;
-	}
-	case FYNT_MAPPING: {
-		void *it = NULL;
-		struct fy_node_pair *pr;
-		while ((pr = fy_node_mapping_iterate(n, &it)))
-			if (no_aliases(x, fy_node_pair_key(pr)) ||
-			    no_aliases(x, fy_node_pair_value(pr)))
-				return SL_CONFIG;
-		return 0;
-	}
-	}
-	return 0;
-}
-
-/* --- names ------------------------------------------------------------------ */
-
-/* NULL when `s` is a name we accept for a table or column, else why not. */
-static const char *ident_problem(const char *s)
-{
-	size_t n = strlen(s);
-	if (n == 0)
-		return "is empty";
-	if (n > MAX_IDENT)
-		return "is longer than 63 characters";
-	if (!((s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z') || s[0] == '_'))
-		return "must start with a letter or '_'";
-	for (size_t i = 1; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		      c == '_'))
-			return "may hold only letters, digits and '_'";
-	}
-	if (strncasecmp(s, "sluice_", 7) == 0)
-		return "must not start with 'sluice_' (reserved for sluice's own tables and "
-		       "columns)";
-	return NULL;
-}
-
-static int get_ident(struct ctx *x, struct fy_node *key, struct fy_node *n, const char *what,
-                     char **out)
-{
-	int rc = dup_text(x, key, n, what, out);
-	if (rc)
-		return rc;
-	const char *why = ident_problem(*out);
-	if (why)
-		return fail(x, n, key,
-		            "%s '%.70s' %s (names are SQL identifiers: [A-Za-z_][A-Za-z0-9_]*, at "
-		            "most 63 characters)",
-		            what, *out, why);
-	return 0;
 }
 
 /* --- columns ---------------------------------------------------------------- */
@@ -530,20 +117,20 @@ static int get_decimal_bound(struct ctx *x, struct fy_node *key, struct fy_node 
 {
 	const char *t;
 	size_t len;
-	int rc = get_text(x, key, n, what, &t, &len);
+	int rc = sl__yaml_get_text(x, key, n, what, &t, &len);
 	if (rc)
 		return rc;
 	switch (sl__decimal_parse(t, len, c->precision, c->scale, v)) {
 	case 0:
 		break;
 	case 2:
-		return fail(x, n, key, "%s %.40s has more decimal places than the scale %d", what,
+		return sl__yaml_fail(x, n, key, "%s %.40s has more decimal places than the scale %d", what,
 		            t, c->scale);
 	case 3:
-		return fail(x, n, key, "%s %.40s exceeds the precision %d,%d", what, t,
+		return sl__yaml_fail(x, n, key, "%s %.40s exceeds the precision %d,%d", what, t,
 		            c->precision, c->scale);
 	default:
-		return fail(x, n, key, "%s must be a decimal number like 12.50, not \"%.40s\"",
+		return sl__yaml_fail(x, n, key, "%s must be a decimal number like 12.50, not \"%.40s\"",
 		            what, t);
 	}
 	char buf[64];
@@ -560,7 +147,7 @@ static int get_float_bound(struct ctx *x, struct fy_node *key, struct fy_node *n
 {
 	const char *t;
 	size_t len;
-	int rc = get_text(x, key, n, what, &t, &len);
+	int rc = sl__yaml_get_text(x, key, n, what, &t, &len);
 	if (rc)
 		return rc;
 	locale_t loc = newlocale(LC_ALL_MASK, "C", (locale_t)0);
@@ -569,7 +156,7 @@ static int get_float_bound(struct ctx *x, struct fy_node *key, struct fy_node *n
 	int r = sl__float_parse(t, len, loc, false, out);
 	freelocale(loc);
 	if (r)
-		return fail(x, n, key, "%s must be a finite number like 0.5 or 1e-3, not \"%.40s\"",
+		return sl__yaml_fail(x, n, key, "%s must be a finite number like 0.5 or 1e-3, not \"%.40s\"",
 		            what, t);
 	if (!(*text = strdup(t)))
 		return SL_NOMEM;
@@ -583,118 +170,118 @@ static int parse_column(struct ctx *x, struct fy_node *n, size_t idx, sl_column 
 	int rc;
 	snprintf(where, sizeof where, "columns[%zu]", idx);
 	c->min_length = c->max_length = -1;
-	if ((rc = read_map(x, n, NULL, where, column_keys, C_COUNT, k, v)))
+	if ((rc = sl__yaml_read_map(x, n, NULL, where, column_keys, C_COUNT, k, v)))
 		return rc;
-	struct pos p = node_pos(x, n);
+	struct pos p = sl__yaml_node_pos(x, n);
 	c->yaml_line = p.line + 1;
 	c->yaml_col = p.col + 1;
 
 	if (!k[C_NAME])
-		return fail(x, n, NULL, "%s has no name", where);
-	if ((rc = get_ident(x, k[C_NAME], v[C_NAME], "column name", &c->name)))
+		return sl__yaml_fail(x, n, NULL, "%s has no name", where);
+	if ((rc = sl__yaml_get_ident(x, k[C_NAME], v[C_NAME], "column name", &c->name)))
 		return rc;
 	if (k[C_SOURCE]) {
-		if ((rc = dup_text(x, k[C_SOURCE], v[C_SOURCE], "source", &c->source)))
+		if ((rc = sl__yaml_dup_text(x, k[C_SOURCE], v[C_SOURCE], "source", &c->source)))
 			return rc;
 		if (!c->source[0])
-			return fail(x, v[C_SOURCE], k[C_SOURCE], "source is empty");
+			return sl__yaml_fail(x, v[C_SOURCE], k[C_SOURCE], "source is empty");
 	} else if (!(c->source = strdup(c->name))) {
 		return SL_NOMEM;
 	}
 	if (!k[C_TYPE])
-		return fail(x, n, NULL, "column '%s' has no type (one of: " TYPE_LIST ")", c->name);
+		return sl__yaml_fail(x, n, NULL, "column '%s' has no type (one of: " TYPE_LIST ")", c->name);
 	const char *tn;
-	if ((rc = get_text(x, k[C_TYPE], v[C_TYPE], "type", &tn, NULL)))
+	if ((rc = sl__yaml_get_text(x, k[C_TYPE], v[C_TYPE], "type", &tn, NULL)))
 		return rc;
 	size_t t;
 	for (t = 0; t < SL_ARRAY_LEN(type_names); t++)
 		if (strcmp(tn, type_names[t]) == 0)
 			break;
 	if (t == SL_ARRAY_LEN(type_names))
-		return fail(x, v[C_TYPE], k[C_TYPE], "unknown type '%.40s' (one of: " TYPE_LIST ")",
+		return sl__yaml_fail(x, v[C_TYPE], k[C_TYPE], "unknown type '%.40s' (one of: " TYPE_LIST ")",
 		            tn);
 	c->type = (sl_type)t;
 
 	for (size_t i = 0; i < C_COUNT; i++) {
 		char buf[96];
 		if (k[i] && key_types[i] && !(key_types[i] & (1u << c->type)))
-			return fail(x, k[i], NULL, "'%s' does not apply to %s columns (only to %s)",
+			return sl__yaml_fail(x, k[i], NULL, "'%s' does not apply to %s columns (only to %s)",
 			            column_keys[i], type_names[c->type],
 			            types_list(key_types[i], buf, sizeof buf));
 	}
 	if (k[C_REQUIRED] &&
-	    (rc = get_bool(x, k[C_REQUIRED], v[C_REQUIRED], "required", &c->required)))
+	    (rc = sl__yaml_get_bool(x, k[C_REQUIRED], v[C_REQUIRED], "required", &c->required)))
 		return rc;
-	if (k[C_INDEX] && (rc = get_bool(x, k[C_INDEX], v[C_INDEX], "index", &c->index)))
+	if (k[C_INDEX] && (rc = sl__yaml_get_bool(x, k[C_INDEX], v[C_INDEX], "index", &c->index)))
 		return rc;
 	if (k[C_OPTIONAL] &&
-	    (rc = get_bool(x, k[C_OPTIONAL], v[C_OPTIONAL], "optional", &c->optional)))
+	    (rc = sl__yaml_get_bool(x, k[C_OPTIONAL], v[C_OPTIONAL], "optional", &c->optional)))
 		return rc;
 	if (c->optional && c->required)
-		return fail(x, k[C_OPTIONAL], NULL,
+		return sl__yaml_fail(x, k[C_OPTIONAL], NULL,
 		            "column '%s' is both optional (the file may lack it) and required "
 		            "(never NULL): choose one",
 		            c->name);
 	c->trim = x->s->trim; /* the csv default, unless the column says */
-	if (k[C_TRIM] && (rc = get_bool(x, k[C_TRIM], v[C_TRIM], "trim", &c->trim)))
+	if (k[C_TRIM] && (rc = sl__yaml_get_bool(x, k[C_TRIM], v[C_TRIM], "trim", &c->trim)))
 		return rc;
 	if (k[C_NULL]) {
 		if ((rc =
-		         get_strings(x, k[C_NULL], v[C_NULL], "null", true, &c->nulls, &c->nnulls)))
+		         sl__yaml_get_strings(x, k[C_NULL], v[C_NULL], "null", true, &c->nulls, &c->nnulls)))
 			return rc;
 		c->has_nulls = true;
 	}
 	if (k[C_DESCRIPTION]) {
 		const char *d;
-		if ((rc = get_text(x, k[C_DESCRIPTION], v[C_DESCRIPTION], "description", &d, NULL)))
+		if ((rc = sl__yaml_get_text(x, k[C_DESCRIPTION], v[C_DESCRIPTION], "description", &d, NULL)))
 			return rc;
 	}
 
 	/* text */
 	if (k[C_MIN_LENGTH]) {
-		if ((rc = get_int(x, k[C_MIN_LENGTH], v[C_MIN_LENGTH], "min_length",
+		if ((rc = sl__yaml_get_int(x, k[C_MIN_LENGTH], v[C_MIN_LENGTH], "min_length",
 		                  &c->min_length)))
 			return rc;
 		if (c->min_length < 0)
-			return fail(x, v[C_MIN_LENGTH], NULL, "min_length must be 0 or more");
+			return sl__yaml_fail(x, v[C_MIN_LENGTH], NULL, "min_length must be 0 or more");
 	}
 	if (k[C_MAX_LENGTH]) {
-		if ((rc = get_int(x, k[C_MAX_LENGTH], v[C_MAX_LENGTH], "max_length",
+		if ((rc = sl__yaml_get_int(x, k[C_MAX_LENGTH], v[C_MAX_LENGTH], "max_length",
 		                  &c->max_length)))
 			return rc;
 		if (c->max_length < 0)
-			return fail(x, v[C_MAX_LENGTH], NULL, "max_length must be 0 or more");
+			return sl__yaml_fail(x, v[C_MAX_LENGTH], NULL, "max_length must be 0 or more");
 		if (c->min_length > c->max_length)
-			return fail(x, v[C_MAX_LENGTH], NULL,
+			return sl__yaml_fail(x, v[C_MAX_LENGTH], NULL,
 			            "min_length (%lld) is greater than max_length (%lld)",
 			            (long long)c->min_length, (long long)c->max_length);
 	}
 	if (k[C_PATTERN]) {
-		if ((rc = dup_text(x, k[C_PATTERN], v[C_PATTERN], "pattern", &c->pattern)))
+		if ((rc = sl__yaml_dup_text(x, k[C_PATTERN], v[C_PATTERN], "pattern", &c->pattern)))
 			return rc;
 		char why[128];
 		size_t off = 0;
 		if (!(c->re = sl__pattern_compile(c->pattern, why, sizeof why, &off)))
-			return fail(
+			return sl__yaml_fail(
 			    x, v[C_PATTERN], NULL,
 			    "pattern does not compile (PCRE2): %s, at byte %zu of the pattern", why,
 			    off);
 	}
 	int vi = c->type == SL_TYPE_ENUM ? C_VALUES : C_ENUM;
 	if (c->type == SL_TYPE_ENUM && !k[C_VALUES])
-		return fail(x, n, NULL, "enum column '%s' needs values: [...]", c->name);
+		return sl__yaml_fail(x, n, NULL, "enum column '%s' needs values: [...]", c->name);
 	if (k[vi]) {
-		if ((rc = get_strings(x, k[vi], v[vi], column_keys[vi], false, &c->values,
+		if ((rc = sl__yaml_get_strings(x, k[vi], v[vi], column_keys[vi], false, &c->values,
 		                      &c->nvalues)))
 			return rc;
 		if (c->nvalues == 0)
-			return fail(x, v[vi], k[vi], "%s has no values", column_keys[vi]);
+			return sl__yaml_fail(x, v[vi], k[vi], "%s has no values", column_keys[vi]);
 		void *it = NULL;
 		struct fy_node *item;
 		for (size_t i = 0; (item = fy_node_sequence_iterate(v[vi], &it)); i++)
 			for (size_t j = 0; j < i; j++)
 				if (strcmp(c->values[i], c->values[j]) == 0)
-					return fail(x, item, NULL, "value '%.40s' is listed twice",
+					return sl__yaml_fail(x, item, NULL, "value '%.40s' is listed twice",
 					            c->values[i]);
 	}
 
@@ -702,17 +289,17 @@ static int parse_column(struct ctx *x, struct fy_node *n, size_t idx, sl_column 
 	if (c->type == SL_TYPE_DECIMAL) {
 		int64_t pr = 0, sc = 0;
 		if (!k[C_PRECISION])
-			return fail(x, n, NULL, "decimal column '%s' needs a precision (1 to 38)",
+			return sl__yaml_fail(x, n, NULL, "decimal column '%s' needs a precision (1 to 38)",
 			            c->name);
-		if ((rc = get_int(x, k[C_PRECISION], v[C_PRECISION], "precision", &pr)))
+		if ((rc = sl__yaml_get_int(x, k[C_PRECISION], v[C_PRECISION], "precision", &pr)))
 			return rc;
 		if (pr < 1 || pr > 38)
-			return fail(x, v[C_PRECISION], NULL, "precision must be 1 to 38, not %lld",
+			return sl__yaml_fail(x, v[C_PRECISION], NULL, "precision must be 1 to 38, not %lld",
 			            (long long)pr);
-		if (k[C_SCALE] && (rc = get_int(x, k[C_SCALE], v[C_SCALE], "scale", &sc)))
+		if (k[C_SCALE] && (rc = sl__yaml_get_int(x, k[C_SCALE], v[C_SCALE], "scale", &sc)))
 			return rc;
 		if (sc < 0 || sc > pr)
-			return fail(x, v[C_SCALE], NULL,
+			return sl__yaml_fail(x, v[C_SCALE], NULL,
 			            "scale must be 0 to the precision (%lld), not %lld",
 			            (long long)pr, (long long)sc);
 		c->precision = (int)pr;
@@ -720,14 +307,14 @@ static int parse_column(struct ctx *x, struct fy_node *n, size_t idx, sl_column 
 		if (k[C_ROUND]) {
 			static const char *const modes[] = {"exact", "half_even", "half_up"};
 			const char *m;
-			if ((rc = get_text(x, k[C_ROUND], v[C_ROUND], "round", &m, NULL)))
+			if ((rc = sl__yaml_get_text(x, k[C_ROUND], v[C_ROUND], "round", &m, NULL)))
 				return rc;
 			size_t r;
 			for (r = 0; r < SL_ARRAY_LEN(modes); r++)
 				if (strcmp(m, modes[r]) == 0)
 					break;
 			if (r == SL_ARRAY_LEN(modes))
-				return fail(
+				return sl__yaml_fail(
 				    x, v[C_ROUND], k[C_ROUND],
 				    "round must be exact, half_even or half_up, not '%.40s'", m);
 			c->round = (sl_round)r;
@@ -746,56 +333,56 @@ static int parse_column(struct ctx *x, struct fy_node *n, size_t idx, sl_column 
 			c->has_max = true;
 		}
 		if (c->has_min && c->has_max && lo > hi)
-			return fail(x, v[C_MAX], NULL, "min (%s) is greater than max (%s)",
+			return sl__yaml_fail(x, v[C_MAX], NULL, "min (%s) is greater than max (%s)",
 			            c->min_d, c->max_d);
 	}
 	if (c->type == SL_TYPE_INTEGER) {
 		if (k[C_MIN]) {
-			if ((rc = get_int(x, k[C_MIN], v[C_MIN], "min", &c->min_i)))
+			if ((rc = sl__yaml_get_int(x, k[C_MIN], v[C_MIN], "min", &c->min_i)))
 				return rc;
 			c->has_min = true;
 		}
 		if (k[C_MAX]) {
-			if ((rc = get_int(x, k[C_MAX], v[C_MAX], "max", &c->max_i)))
+			if ((rc = sl__yaml_get_int(x, k[C_MAX], v[C_MAX], "max", &c->max_i)))
 				return rc;
 			c->has_max = true;
 		}
 		if (c->has_min && c->has_max && c->min_i > c->max_i)
-			return fail(x, v[C_MAX], NULL, "min (%lld) is greater than max (%lld)",
+			return sl__yaml_fail(x, v[C_MAX], NULL, "min (%lld) is greater than max (%lld)",
 			            (long long)c->min_i, (long long)c->max_i);
 	}
 	if (c->type == SL_TYPE_BOOLEAN && (k[C_TRUE_VALUES] || k[C_FALSE_VALUES])) {
 		if (!k[C_TRUE_VALUES] || !k[C_FALSE_VALUES])
-			return fail(x, k[C_TRUE_VALUES] ? k[C_TRUE_VALUES] : k[C_FALSE_VALUES],
+			return sl__yaml_fail(x, k[C_TRUE_VALUES] ? k[C_TRUE_VALUES] : k[C_FALSE_VALUES],
 			            NULL,
 			            "true_values and false_values go together (each replaces the "
 			            "default spellings)");
-		if ((rc = get_strings(x, k[C_TRUE_VALUES], v[C_TRUE_VALUES], "true_values", true,
+		if ((rc = sl__yaml_get_strings(x, k[C_TRUE_VALUES], v[C_TRUE_VALUES], "true_values", true,
 		                      &c->true_values, &c->ntrue)) ||
-		    (rc = get_strings(x, k[C_FALSE_VALUES], v[C_FALSE_VALUES], "false_values", true,
+		    (rc = sl__yaml_get_strings(x, k[C_FALSE_VALUES], v[C_FALSE_VALUES], "false_values", true,
 		                      &c->false_values, &c->nfalse)))
 			return rc;
 		if (!c->ntrue || !c->nfalse)
-			return fail(x, c->ntrue ? v[C_FALSE_VALUES] : v[C_TRUE_VALUES],
+			return sl__yaml_fail(x, c->ntrue ? v[C_FALSE_VALUES] : v[C_TRUE_VALUES],
 			            c->ntrue ? k[C_FALSE_VALUES] : k[C_TRUE_VALUES],
 			            "the list of spellings is empty");
 		for (size_t i = 0; i < c->ntrue; i++) {
 			if (!c->true_values[i][0])
-				return fail(x, v[C_TRUE_VALUES], NULL,
+				return sl__yaml_fail(x, v[C_TRUE_VALUES], NULL,
 				            "an empty spelling cannot be a boolean (it is NULL)");
 			for (size_t j = 0; j < c->nfalse; j++)
 				if (strcmp(c->true_values[i], c->false_values[j]) == 0)
-					return fail(x, v[C_FALSE_VALUES], NULL,
+					return sl__yaml_fail(x, v[C_FALSE_VALUES], NULL,
 					            "'%.40s' is both a true and a false value",
 					            c->false_values[j]);
 		}
 		for (size_t j = 0; j < c->nfalse; j++)
 			if (!c->false_values[j][0])
-				return fail(x, v[C_FALSE_VALUES], NULL,
+				return sl__yaml_fail(x, v[C_FALSE_VALUES], NULL,
 				            "an empty spelling cannot be a boolean (it is NULL)");
 	}
 	if (c->type == SL_TYPE_FLOAT) {
-		if (k[C_ALLOW_SPECIAL] && (rc = get_bool(x, k[C_ALLOW_SPECIAL], v[C_ALLOW_SPECIAL],
+		if (k[C_ALLOW_SPECIAL] && (rc = sl__yaml_get_bool(x, k[C_ALLOW_SPECIAL], v[C_ALLOW_SPECIAL],
 		                                         "allow_special", &c->allow_special)))
 			return rc;
 		if (k[C_MIN]) {
@@ -811,16 +398,16 @@ static int parse_column(struct ctx *x, struct fy_node *n, size_t idx, sl_column 
 			c->has_max = true;
 		}
 		if (c->has_min && c->has_max && c->min_f > c->max_f)
-			return fail(x, v[C_MAX], NULL, "min (%s) is greater than max (%s)",
+			return sl__yaml_fail(x, v[C_MAX], NULL, "min (%s) is greater than max (%s)",
 			            c->min_d, c->max_d);
 	}
 	if (k[C_FORMAT]) {
 		/* one format, or a list tried in order */
-		if ((rc = get_strings(x, k[C_FORMAT], v[C_FORMAT], "format", true, &c->formats,
+		if ((rc = sl__yaml_get_strings(x, k[C_FORMAT], v[C_FORMAT], "format", true, &c->formats,
 		                      &c->nformats)))
 			return rc;
 		if (c->nformats == 0)
-			return fail(x, v[C_FORMAT], k[C_FORMAT], "format has no formats");
+			return sl__yaml_fail(x, v[C_FORMAT], k[C_FORMAT], "format has no formats");
 		bool list = fy_node_get_type(v[C_FORMAT]) == FYNT_SEQUENCE;
 		for (size_t i = 0; i < c->nformats; i++) {
 			/* checked spelled out (%F is %Y-%m-%d), named as written */
@@ -830,7 +417,7 @@ static int parse_column(struct ctx *x, struct fy_node *n, size_t idx, sl_column 
 			const char *why = sl__format_check(c->type, full);
 			if (why) {
 				free(full);
-				return fail(x,
+				return sl__yaml_fail(x,
 				            list
 				                ? fy_node_sequence_get_by_index(v[C_FORMAT], (int)i)
 				                : v[C_FORMAT],
@@ -840,7 +427,7 @@ static int parse_column(struct ctx *x, struct fy_node *n, size_t idx, sl_column 
 			c->formats[i] = full;
 			for (size_t j = 0; j < i; j++)
 				if (strcmp(c->formats[i], c->formats[j]) == 0)
-					return fail(
+					return sl__yaml_fail(
 					    x, fy_node_sequence_get_by_index(v[C_FORMAT], (int)i),
 					    NULL, "format '%.40s' is listed twice", c->formats[i]);
 		}
@@ -879,7 +466,7 @@ static int get_byte(struct ctx *x, struct fy_node *key, struct fy_node *n, const
 {
 	const char *t;
 	size_t len;
-	int rc = get_text(x, key, n, what, &t, &len);
+	int rc = sl__yaml_get_text(x, key, n, what, &t, &len);
 	if (rc)
 		return rc;
 	if (len == 1)
@@ -889,7 +476,7 @@ static int get_byte(struct ctx *x, struct fy_node *key, struct fy_node *n, const
 	else if (none_ok && strcmp(t, "none") == 0)
 		*out = SL_CSV_NONE;
 	else
-		return fail(x, n, key, "%s must be one byte%s, not \"%.40s\"", what,
+		return sl__yaml_fail(x, n, key, "%s must be one byte%s, not \"%.40s\"", what,
 		            none_ok ? ", \"tab\" or \"none\"" : " or \"tab\"", t);
 	return 0;
 }
@@ -899,18 +486,18 @@ static int parse_csv(struct ctx *x, struct fy_node *key, struct fy_node *n)
 	sl_schema *s = x->s;
 	struct fy_node *k[K_COUNT], *v[K_COUNT];
 	int rc, b;
-	if ((rc = read_map(x, n, key, "csv", csv_keys, K_COUNT, k, v)))
+	if ((rc = sl__yaml_read_map(x, n, key, "csv", csv_keys, K_COUNT, k, v)))
 		return rc;
 	if (k[K_DELIMITER]) {
 		/* 1 to 4 bytes ("||", ", "), or "tab" */
 		const char *t;
 		size_t len;
-		if ((rc = get_text(x, k[K_DELIMITER], v[K_DELIMITER], "delimiter", &t, &len)))
+		if ((rc = sl__yaml_get_text(x, k[K_DELIMITER], v[K_DELIMITER], "delimiter", &t, &len)))
 			return rc;
 		if (strcmp(t, "tab") == 0 || strcmp(t, "\\t") == 0)
 			t = "\t", len = 1;
 		if (sl_csv_dialect_set_delimiter(&s->dialect, t, len) < 0)
-			return fail(x, v[K_DELIMITER], k[K_DELIMITER],
+			return sl__yaml_fail(x, v[K_DELIMITER], k[K_DELIMITER],
 			            "delimiter must be 1 to 4 bytes or \"tab\", not \"%.40s\"", t);
 	}
 	if (k[K_QUOTE]) {
@@ -930,19 +517,19 @@ static int parse_csv(struct ctx *x, struct fy_node *key, struct fy_node *n)
 		s->dialect.comment = b;
 	}
 	if (k[K_HEADER] &&
-	    (rc = get_bool(x, k[K_HEADER], v[K_HEADER], "header", &s->dialect.header)))
+	    (rc = sl__yaml_get_bool(x, k[K_HEADER], v[K_HEADER], "header", &s->dialect.header)))
 		return rc;
 	if (k[K_LENIENT] &&
-	    (rc = get_bool(x, k[K_LENIENT], v[K_LENIENT], "lenient", &s->dialect.lenient_quotes)))
+	    (rc = sl__yaml_get_bool(x, k[K_LENIENT], v[K_LENIENT], "lenient", &s->dialect.lenient_quotes)))
 		return rc;
 	s->dialect.lenient_fields = s->dialect.lenient_quotes; /* lenient: both, as --lenient */
 	if (k[K_UTF8] &&
-	    (rc = get_bool(x, k[K_UTF8], v[K_UTF8], "utf8", &s->dialect.validate_utf8)))
+	    (rc = sl__yaml_get_bool(x, k[K_UTF8], v[K_UTF8], "utf8", &s->dialect.validate_utf8)))
 		return rc;
-	if (k[K_NULL_PADDING] && (rc = get_bool(x, k[K_NULL_PADDING], v[K_NULL_PADDING],
+	if (k[K_NULL_PADDING] && (rc = sl__yaml_get_bool(x, k[K_NULL_PADDING], v[K_NULL_PADDING],
 	                                        "null_padding", &s->null_padding)))
 		return rc;
-	if (k[K_TRIM] && (rc = get_bool(x, k[K_TRIM], v[K_TRIM], "trim", &s->trim)))
+	if (k[K_TRIM] && (rc = sl__yaml_get_bool(x, k[K_TRIM], v[K_TRIM], "trim", &s->trim)))
 		return rc;
 	if (k[K_SKIP_INITIAL_SPACE] &&
 	    (rc = get_bool(x, k[K_SKIP_INITIAL_SPACE], v[K_SKIP_INITIAL_SPACE],
@@ -950,16 +537,16 @@ static int parse_csv(struct ctx *x, struct fy_node *key, struct fy_node *n)
 		return rc;
 	if (k[K_KEEP_EMPTY]) {
 		bool keep = false;
-		if ((rc = get_bool(x, k[K_KEEP_EMPTY], v[K_KEEP_EMPTY], "keep_empty_lines", &keep)))
+		if ((rc = sl__yaml_get_bool(x, k[K_KEEP_EMPTY], v[K_KEEP_EMPTY], "keep_empty_lines", &keep)))
 			return rc;
 		s->dialect.skip_empty_lines = !keep;
 	}
 	if (k[K_MAX_ROW]) {
 		int64_t m;
-		if ((rc = get_int(x, k[K_MAX_ROW], v[K_MAX_ROW], "max_row", &m)))
+		if ((rc = sl__yaml_get_int(x, k[K_MAX_ROW], v[K_MAX_ROW], "max_row", &m)))
 			return rc;
 		if (m < 64 || m > ((int64_t)1 << 31))
-			return fail(x, v[K_MAX_ROW], NULL,
+			return sl__yaml_fail(x, v[K_MAX_ROW], NULL,
 			            "max_row must be between 64 and 2147483648 bytes");
 		s->dialect.max_row_bytes = (size_t)m;
 	}
@@ -970,12 +557,12 @@ static int parse_csv(struct ctx *x, struct fy_node *key, struct fy_node *n)
 		s->nulls = NULL;
 		s->nnulls = 0;
 		if ((rc =
-		         get_strings(x, k[K_NULL], v[K_NULL], "null", true, &s->nulls, &s->nnulls)))
+		         sl__yaml_get_strings(x, k[K_NULL], v[K_NULL], "null", true, &s->nulls, &s->nnulls)))
 			return rc;
 	}
 	const char *why;
 	if (sl_csv_dialect_check(&s->dialect, &why))
-		return fail(x, n, key, "csv: %s", why);
+		return sl__yaml_fail(x, n, key, "csv: %s", why);
 	return 0;
 }
 
@@ -1002,23 +589,23 @@ static int parse_limits(struct ctx *x, struct fy_node *key, struct fy_node *n)
 	static const char *const keys[] = {"max_errors", "max_error_ratio"};
 	struct fy_node *k[2], *v[2];
 	int rc;
-	if ((rc = read_map(x, n, key, "limits", keys, 2, k, v)))
+	if ((rc = sl__yaml_read_map(x, n, key, "limits", keys, 2, k, v)))
 		return rc;
 	if (k[0]) {
 		int64_t m;
-		if ((rc = get_int(x, k[0], v[0], "max_errors", &m)))
+		if ((rc = sl__yaml_get_int(x, k[0], v[0], "max_errors", &m)))
 			return rc;
 		if (m < 0)
-			return fail(x, v[0], NULL, "max_errors must be 0 or more");
+			return sl__yaml_fail(x, v[0], NULL, "max_errors must be 0 or more");
 		x->s->max_errors = (uint64_t)m;
 		x->s->has_max_errors = true;
 	}
 	if (k[1]) {
 		double r = 0;
-		if ((rc = get_number(x, k[1], v[1], "max_error_ratio", &r)))
+		if ((rc = sl__yaml_get_number(x, k[1], v[1], "max_error_ratio", &r)))
 			return rc;
 		if (!(r >= 0 && r <= 1))
-			return fail(x, v[1], NULL, "max_error_ratio must be between 0 and 1");
+			return sl__yaml_fail(x, v[1], NULL, "max_error_ratio must be between 0 and 1");
 		x->s->max_error_ratio = r;
 		x->s->has_max_error_ratio = true;
 	}
@@ -1030,11 +617,11 @@ static int parse_key(struct ctx *x, struct fy_node *key, struct fy_node *n)
 	sl_schema *s = x->s;
 	char **names = NULL;
 	size_t count = 0;
-	int rc = get_strings(x, key, n, "key", true, &names, &count);
+	int rc = sl__yaml_get_strings(x, key, n, "key", true, &names, &count);
 	if (rc)
 		goto out;
 	if (count == 0) {
-		rc = fail(x, n, key, "key is an empty list (leave `key` out for no key)");
+		rc = sl__yaml_fail(x, n, key, "key is an empty list (leave `key` out for no key)");
 		goto out;
 	}
 	if (!(s->key = calloc(count, sizeof *s->key))) {
@@ -1050,12 +637,12 @@ static int parse_key(struct ctx *x, struct fy_node *key, struct fy_node *n)
 			if (strcmp(s->cols[c].name, names[i]) == 0)
 				break;
 		if (c == s->ncols) {
-			rc = fail(x, item, key, "key names unknown column '%.60s'", names[i]);
+			rc = sl__yaml_fail(x, item, key, "key names unknown column '%.60s'", names[i]);
 			goto out;
 		}
 		for (size_t j = 0; j < i; j++) {
 			if (s->key[j] == c) {
-				rc = fail(x, item, key, "key lists column '%s' twice", names[i]);
+				rc = sl__yaml_fail(x, item, key, "key lists column '%s' twice", names[i]);
 				goto out;
 			}
 		}
@@ -1074,25 +661,25 @@ static int parse_doc(struct ctx *x, struct fy_node *root)
 	sl_schema *s = x->s;
 	struct fy_node *k[S_COUNT], *v[S_COUNT];
 	int rc;
-	if ((rc = no_aliases(x, root)))
+	if ((rc = sl__yaml_no_aliases(x, root)))
 		return rc;
-	if ((rc = read_map(x, root, NULL, "the schema", top_keys, S_COUNT, k, v)))
+	if ((rc = sl__yaml_read_map(x, root, NULL, "the schema", top_keys, S_COUNT, k, v)))
 		return rc;
 	if (!k[S_NAME])
-		return fail(x, root, NULL, "the schema has no name");
-	if ((rc = dup_text(x, k[S_NAME], v[S_NAME], "name", &s->name)))
+		return sl__yaml_fail(x, root, NULL, "the schema has no name");
+	if ((rc = sl__yaml_dup_text(x, k[S_NAME], v[S_NAME], "name", &s->name)))
 		return rc;
 	if (!s->name[0] || strlen(s->name) > MAX_IDENT ||
 	    strspn(s->name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.") !=
 	        strlen(s->name))
-		return fail(x, v[S_NAME], k[S_NAME],
+		return sl__yaml_fail(x, v[S_NAME], k[S_NAME],
 		            "name must be 1 to 63 letters, digits, '_', '-' or '.'");
 	if (k[S_TABLE]) {
-		if ((rc = get_ident(x, k[S_TABLE], v[S_TABLE], "table", &s->table)))
+		if ((rc = sl__yaml_get_ident(x, k[S_TABLE], v[S_TABLE], "table", &s->table)))
 			return rc;
 	} else {
-		if (ident_problem(s->name))
-			return fail(x, root, NULL,
+		if (sl__yaml_ident_problem(s->name))
+			return sl__yaml_fail(x, root, NULL,
 			            "the schema needs a table: (its name '%s' is not an SQL "
 			            "identifier)",
 			            s->name);
@@ -1101,7 +688,7 @@ static int parse_doc(struct ctx *x, struct fy_node *root)
 	}
 	if (k[S_DESCRIPTION]) {
 		const char *d;
-		if ((rc = get_text(x, k[S_DESCRIPTION], v[S_DESCRIPTION], "description", &d, NULL)))
+		if ((rc = sl__yaml_get_text(x, k[S_DESCRIPTION], v[S_DESCRIPTION], "description", &d, NULL)))
 			return rc;
 	}
 	if (k[S_CSV] && (rc = parse_csv(x, k[S_CSV], v[S_CSV])))
@@ -1110,26 +697,26 @@ static int parse_doc(struct ctx *x, struct fy_node *root)
 		return rc;
 	if (k[S_EXTRA]) {
 		const char *t;
-		if ((rc = get_text(x, k[S_EXTRA], v[S_EXTRA], "extra_columns", &t, NULL)))
+		if ((rc = sl__yaml_get_text(x, k[S_EXTRA], v[S_EXTRA], "extra_columns", &t, NULL)))
 			return rc;
 		if (strcmp(t, "reject") == 0)
 			s->extra_reject = true;
 		else if (strcmp(t, "ignore") == 0)
 			s->extra_reject = false;
 		else
-			return fail(x, v[S_EXTRA], NULL,
+			return sl__yaml_fail(x, v[S_EXTRA], NULL,
 			            "extra_columns must be reject or ignore, not '%.40s'", t);
 	}
 
 	/* columns */
 	struct fy_node *cols = v[S_COLUMNS];
 	if (!k[S_COLUMNS])
-		return fail(x, root, NULL, "the schema has no columns");
+		return sl__yaml_fail(x, root, NULL, "the schema has no columns");
 	if (!cols || fy_node_get_type(cols) != FYNT_SEQUENCE)
-		return fail(x, cols, k[S_COLUMNS], "columns must be a list, not %s", kind_of(cols));
+		return sl__yaml_fail(x, cols, k[S_COLUMNS], "columns must be a list, not %s", sl__yaml_kind_of(cols));
 	int nc = fy_node_sequence_item_count(cols);
 	if (nc <= 0)
-		return fail(x, cols, k[S_COLUMNS], "columns is empty");
+		return sl__yaml_fail(x, cols, k[S_COLUMNS], "columns is empty");
 	if (!(s->cols = calloc((size_t)nc, sizeof *s->cols)))
 		return SL_NOMEM;
 	void *it = NULL;
@@ -1140,12 +727,12 @@ static int parse_doc(struct ctx *x, struct fy_node *root)
 			return rc;
 		for (size_t j = 0; j < i; j++) {
 			if (strcasecmp(s->cols[j].name, s->cols[i].name) == 0)
-				return fail(x, fy_node_mapping_lookup_by_string(cn, "name", 4), cn,
+				return sl__yaml_fail(x, fy_node_mapping_lookup_by_string(cn, "name", 4), cn,
 				            "duplicate column name '%s' (first at line %d; names "
 				            "are compared without case, as SQL does)",
 				            s->cols[i].name, s->cols[j].yaml_line);
 			if (strcmp(s->cols[j].source, s->cols[i].source) == 0)
-				return fail(
+				return sl__yaml_fail(
 				    x, cn, NULL,
 				    "columns '%s' and '%s' read the same file column '%.60s'",
 				    s->cols[j].name, s->cols[i].name, s->cols[i].source);
@@ -1156,13 +743,13 @@ static int parse_doc(struct ctx *x, struct fy_node *root)
 		return rc;
 	for (size_t i = 0; i < s->nkey; i++)
 		if (s->cols[s->key[i]].optional)
-			return fail(x, v[S_KEY], k[S_KEY],
+			return sl__yaml_fail(x, v[S_KEY], k[S_KEY],
 			            "key column '%s' cannot be optional (a row without its key "
 			            "cannot be loaded once)",
 			            s->cols[s->key[i]].name);
 	if (k[S_ON_DUPLICATE]) {
 		const char *t;
-		if ((rc = get_text(x, k[S_ON_DUPLICATE], v[S_ON_DUPLICATE], "on_duplicate", &t,
+		if ((rc = sl__yaml_get_text(x, k[S_ON_DUPLICATE], v[S_ON_DUPLICATE], "on_duplicate", &t,
 		                   NULL)))
 			return rc;
 		if (strcmp(t, "reject") == 0)
@@ -1172,11 +759,11 @@ static int parse_doc(struct ctx *x, struct fy_node *root)
 		else if (strcmp(t, "update") == 0)
 			s->on_duplicate = SL_DUP_UPDATE;
 		else
-			return fail(x, v[S_ON_DUPLICATE], NULL,
+			return sl__yaml_fail(x, v[S_ON_DUPLICATE], NULL,
 			            "on_duplicate must be reject, ignore or update, not '%.40s'",
 			            t);
 		if (s->nkey == 0 && s->on_duplicate != SL_DUP_REJECT)
-			return fail(x, v[S_ON_DUPLICATE], NULL,
+			return sl__yaml_fail(x, v[S_ON_DUPLICATE], NULL,
 			            "on_duplicate: %s needs a key (there is no `key:`)", t);
 	}
 	return 0;
@@ -1216,7 +803,7 @@ int sl_schema_parse(const char *yaml, size_t len, const char *path, sl_schema **
 			if (yaml[i] == '\n' || (yaml[i] == '\r' && yaml[i + 1] != '\n'))
 				line++, col = 0;
 		rc = SL_CONFIG;
-		set_err(err, errlen, "%s:%zu:%zu: the schema is not UTF-8 text (%s at byte %zu)",
+		sl__yaml_set_err(err, errlen, "%s:%zu:%zu: the schema is not UTF-8 text (%s at byte %zu)",
 		        x.path, line, col, nul ? "a NUL byte" : "an invalid UTF-8 sequence",
 		        bad - 1);
 		goto out;
@@ -1241,19 +828,19 @@ int sl_schema_parse(const char *yaml, size_t len, const char *path, sl_schema **
 			if (e->type < FYET_ERROR)
 				continue;
 			/* diagnostics count lines and columns from 1 already */
-			set_err(err, errlen, "%s:%d:%d: invalid YAML: %s", x.path, e->line,
+			sl__yaml_set_err(err, errlen, "%s:%d:%d: invalid YAML: %s", x.path, e->line,
 			        e->column, e->msg);
 			goto out;
 		}
 		/* no diagnostic: libfyaml builds no document from empty input */
-		set_err(err, errlen, "%s:1:1: %s", x.path,
+		sl__yaml_set_err(err, errlen, "%s:1:1: %s", x.path,
 		        doc ? "invalid YAML" : "the schema is empty (no YAML document)");
 		goto out;
 	}
 	struct fy_node *root = fy_document_root(doc);
-	if (!root || is_null(root)) {
+	if (!root || sl__yaml_is_null(root)) {
 		rc = SL_CONFIG;
-		set_err(err, errlen, "%s:1:1: the schema is empty", x.path);
+		sl__yaml_set_err(err, errlen, "%s:1:1: the schema is empty", x.path);
 		goto out;
 	}
 	if ((rc = parse_doc(&x, root)))
@@ -1262,7 +849,7 @@ int sl_schema_parse(const char *yaml, size_t len, const char *path, sl_schema **
 	s = NULL;
 out:
 	if (rc == SL_NOMEM && err && errlen && !err[0])
-		set_err(err, errlen, "%s: out of memory", x.path);
+		sl__yaml_set_err(err, errlen, "%s: out of memory", x.path);
 	if (doc)
 		fy_document_destroy(doc);
 	if (diag)
@@ -1279,22 +866,22 @@ int sl_schema_load(const char *path, sl_schema **out, char *err, size_t errlen)
 	FILE *f = fopen(path, "rb");
 	*out = NULL;
 	if (!f) {
-		set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		sl__yaml_set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
 		goto out;
 	}
 	if (!(buf = malloc(MAX_SCHEMA_BYTES + 1))) {
 		rc = SL_NOMEM;
-		set_err(err, errlen, "%s: out of memory", path);
+		sl__yaml_set_err(err, errlen, "%s: out of memory", path);
 		goto out;
 	}
 	len = fread(buf, 1, MAX_SCHEMA_BYTES + 1, f);
 	if (ferror(f)) {
-		set_err(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+		sl__yaml_set_err(err, errlen, "%s: cannot read: %s", path, strerror(errno));
 		goto out;
 	}
 	if (len > MAX_SCHEMA_BYTES) {
 		rc = SL_CONFIG;
-		set_err(err, errlen, "%s:1:1: the schema is larger than 4 MiB", path);
+		sl__yaml_set_err(err, errlen, "%s:1:1: the schema is larger than 4 MiB", path);
 		goto out;
 	}
 	rc = sl_schema_parse(buf, len, path, out, err, errlen);

@@ -18,7 +18,7 @@
 #ifndef SLUICE_STORE_H
 #define SLUICE_STORE_H
 
-#include "sluice/ingest.h"
+#include "sluice/job.h"
 #include "sluice/records.h"
 #include "sluice/schema.h"
 
@@ -123,6 +123,10 @@ extern const sl_store_ops sl__store_sqlite;
    store is wrapped by fault injection (store_faults.c, for tests). On
    failure *out may still be set: read sl_store_errmsg(), then close it. */
 int sl__store_open(const char *db, int busy_timeout_ms, sl_store **out);
+/* The same at `db` (NULL: ./sluice.db) with a 5 s busy timeout, or say why
+   not in msg ("database PATH: ...") and leave *st NULL: every one-shot
+   reader and writer of the job store outside a run opens it this way. */
+int sl__store_open_msg(const char *db, sl_store **st, char *msg, size_t msglen);
 
 /* Helpers that dispatch through a handle's ops. */
 struct sl_store {

@@ -243,3 +243,18 @@ int sl__store_open(const char *db, int busy_timeout_ms, sl_store **out)
 	*out = &f->base;
 	return 0;
 }
+
+/* Open the store at `db`, or say why not in msg (and leave *st NULL).
+   Every reader of the job store opens it this way. */
+int sl__store_open_msg(const char *db, sl_store **st, char *msg, size_t msglen)
+{
+	int rc = sl__store_open(db ? db : "sluice.db", 5000, st);
+	if (rc < 0) {
+		snprintf(msg, msglen, "database %s: %s", db ? db : "sluice.db",
+			 *st ? sl_store_errmsg(*st) : sl_error_message(rc));
+		if (*st)
+			(*st)->ops->close(*st);
+		*st = NULL;
+	}
+	return rc;
+}

@@ -1,10 +1,16 @@
 /*
- * Job and chunk statuses: names as stored and shown, in their order.
+ * Job and chunk statuses: names as stored and shown, in their order; the
+ * job's strings, its duration, and its id.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
-#include "sluice/ingest.h"
+#include "base/base.h"
+#include "sluice/job.h"
 
 static const char *const job_names[SL_JOB_NSTATUS] = {
 	"Accepted",  "Chunking",           "ChunksQueued", "Processing",
@@ -61,4 +67,13 @@ double sl_job_duration_s(const sl_job *j, int64_t now_ms)
 		return 0;
 	int64_t end = sl_job_status_final(j->status) ? j->finished_ms : now_ms;
 	return end > j->started_ms ? (double)(end - j->started_ms) / 1000 : 0;
+}
+
+void sl_job_new_id(char id[SL_JOB_ID_LEN])
+{
+	uint32_t r = 0;
+	if (getrandom(&r, sizeof r, 0) != sizeof r)
+		r = (uint32_t)getpid() ^ (uint32_t)time(NULL);
+	/* time first: ids sort by creation */
+	snprintf(id, SL_JOB_ID_LEN, "j%011llx%06x", (unsigned long long)sl_now_ms(), r & 0xFFFFFF);
 }

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "base/base.h"
-#include "sluice/ingest.h"
+#include "sluice/job.h"
 
 static void str_or_null(FILE *f, const char *s)
 {

@@ -1,0 +1,590 @@
+/*
+ * Writing a chunk: the writer takes a chunk's batches and commits, in ONE
+ * transaction, its rows (grouped and key-sorted, duplicates found by the
+ * database and told apart by on_duplicate), its rejects, its status, the
+ * job's counters and its end event: the checkpoint. Transient faults roll
+ * the chunk back and retry it with backoff; the error budget and a changed
+ * file stop the job. The per-row insert (flush_group, merge_insert) stays in
+ * this translation unit.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "engine/ingest_int.h"
+
+/* --- writing: one chunk, one transaction ----------------------------------- */
+
+/*
+ * The writer gathers up to GROUP_ROWS rows of a chunk, then inserts them in
+ * key order (a stable sort: equal keys stay in file order, so the earliest
+ * occurrence still wins). Why sort: the unique index
+ * of a large table does not fit in the page cache, and random keys make
+ * every insert fetch a random leaf; inserted in key order, a group walks the
+ * index once from left to right and each leaf is fetched once.
+ */
+#define GROUP_ROWS 16384 /* with a key; without one, each batch is written as it comes */
+
+typedef struct grow_ref {
+	entry *e;
+	const sl_value *v;
+} grow_ref;
+
+struct chunk_tx {
+	ingest *g;
+	sl_chunk *c;
+	uint64_t read, loaded, rejected, dup_ignored, padded, truncated;
+	uint64_t by_code[SL_ERROR_COUNT];
+	int err; /* first failure of a store call */
+	batch *ghead, *gtail; /* the group: batches not yet written */
+	size_t grows;
+	grow_ref *order;
+	size_t order_cap;
+	const sl_value **vptrs; /* for target_insert_many */
+	spilled_row *srows;     /* a group on its way to a run */
+	size_t srows_cap;
+	size_t many_cap;
+	uint64_t end_offset;
+};
+
+void sl__ingest_progress(ingest *g, const chunk_tx *tx, uint64_t end_offset)
+{
+	if (!g->o->progress)
+		return;
+	sl_job *l = &g->live;
+	*l = g->job; /* shallow: strings are the job's */
+	l->rows_read += tx ? tx->read : 0;
+	l->rows_loaded += tx ? tx->loaded : 0;
+	l->rows_rejected += tx ? tx->rejected : 0;
+	if (tx && end_offset > tx->c->offset)
+		l->bytes_done += end_offset - tx->c->offset;
+	sl_ingest_progress p = {l, sl_now() - g->t0, NULL, g->rows_planned, g->job.rows_read};
+	g->o->progress(g->o->progress_ctx, &p);
+}
+
+/* A chunk is done: say so once, with the job as committed. */
+void sl__ingest_progress_chunk(ingest *g, const sl_chunk *c)
+{
+	if (!g->o->progress)
+		return;
+	sl_ingest_progress p = {&g->job, sl_now() - g->t0, c, g->rows_planned, g->job.rows_read};
+	g->o->progress(g->o->progress_ctx, &p);
+}
+
+static int cmp_rows(const void *x, const void *y, void *ctx)
+{
+	const sl_schema *sc = ctx;
+	const grow_ref *a = x, *b = y;
+	for (size_t k = 0; k < sc->nkey; k++) {
+		int c = sl_value_cmp(&a->v[sc->key[k]], &b->v[sc->key[k]]);
+		if (c)
+			return c;
+	}
+	return (a->e->record > b->e->record) - (a->e->record < b->e->record);
+}
+
+static const char dup_reject_msg[] = "key already loaded (by this file or an earlier job)";
+static const char dup_ignore_msg[] = "key already loaded (ignored: on_duplicate is ignore)";
+
+static void mark_dup(chunk_tx *tx, entry *e)
+{
+	const sl_schema *sc = tx->g->schema;
+	bool ign = sc->on_duplicate == SL_DUP_IGNORE;
+	e->code = SL_DUP_KEY;
+	e->column = (int)sc->key[0];
+	e->msg = ign ? sl_str_make(dup_ignore_msg, sizeof dup_ignore_msg - 1)
+		     : sl_str_make(dup_reject_msg, sizeof dup_reject_msg - 1);
+	tx->dup_ignored += ign;
+}
+
+/* "key reference=R1 already loaded by job j... (ignored: ...)" */
+static void dup_msg(const sl_schema *sc, const sl_value *vals, const char *owner, const char *self,
+                    char *out, size_t n)
+{
+	size_t o = (size_t)snprintf(out, n, "key ");
+	for (size_t k = 0; k < sc->nkey && o < n; k++) {
+		const sl_value *v = &vals[sc->key[k]];
+		int w;
+		if (v->kind == SL_VALUE_INT)
+			w = snprintf(out + o, n - o, "%s%s=%lld", k ? ", " : "",
+			             sc->cols[sc->key[k]].name, (long long)v->i);
+		else
+			w = snprintf(out + o, n - o, "%s%s=%.*s%s", k ? ", " : "",
+			             sc->cols[sc->key[k]].name, (int)(v->s.n > 80 ? 80 : v->s.n),
+			             v->s.p, v->s.n > 80 ? "..." : "");
+		o += w > 0 ? (size_t)w : 0;
+	}
+	if (o >= n)
+		return;
+	if (!owner[0])
+		snprintf(out + o, n - o, " already loaded");
+	else if (!strcmp(owner, self)) /* no id: the same file gives the same messages */
+		snprintf(out + o, n - o, " already loaded by an earlier row of this file%s",
+		         sc->on_duplicate == SL_DUP_IGNORE ? " (ignored: on_duplicate is ignore)"
+		                                           : "");
+	else
+		snprintf(out + o, n - o, " already loaded by job %s%s", owner,
+		         sc->on_duplicate == SL_DUP_IGNORE ? " (ignored: on_duplicate is ignore)"
+		                                           : "");
+}
+
+/* Write the group: good rows in key order, then every reject, then free it. */
+static int flush_group(chunk_tx *tx)
+{
+	ingest *g = tx->g;
+	const sl_schema *sc = g->schema;
+	size_t n = 0;
+	if (tx->grows > tx->order_cap) {
+		grow_ref *o = realloc(tx->order, tx->grows * sizeof *o);
+		if (!o)
+			return tx->err = SL_NOMEM;
+		tx->order = o;
+		tx->order_cap = tx->grows;
+	}
+	for (batch *b = tx->ghead; b; b = b->next)
+		for (size_t i = 0; i < b->n; i++)
+			if (b->e[i].code == 0)
+				tx->order[n++] = (grow_ref){&b->e[i], &b->vals[b->e[i].vals]};
+	if (sc->nkey && n > 1 && g->st)
+		qsort_r(tx->order, n, sizeof *tx->order, cmp_rows, (void *)sc);
+	if (!sc->nkey && g->st && n) {
+		/* nothing can clash: several rows per statement, in file order */
+		if (n > tx->many_cap) {
+			const sl_value **v = realloc(tx->vptrs, n * sizeof *v);
+			if (!v)
+				return tx->err = SL_NOMEM;
+			tx->vptrs = v;
+			tx->many_cap = n;
+		}
+		for (size_t i = 0; i < n; i++)
+			tx->vptrs[i] = tx->order[i].v;
+		tx->err = g->ops->target_insert_many(g->st, tx->vptrs, n);
+		n = 0;
+	}
+	if (g->sp && n) {
+		/* keyed: the sorted group becomes a run; the chunk's runs are merged
+		   into the index at its commit (merge_insert) */
+		if (n > tx->srows_cap) {
+			spilled_row *r = realloc(tx->srows, n * sizeof *r);
+			if (!r)
+				return tx->err = SL_NOMEM;
+			tx->srows = r;
+			tx->srows_cap = n;
+		}
+		for (size_t i = 0; i < n; i++) {
+			const entry *e = tx->order[i].e;
+			tx->srows[i] = (spilled_row){e->record, e->line, e->offset, e->raw, tx->order[i].v};
+		}
+		tx->err = sl__spill_run(g->sp, tx->srows, n);
+		n = 0;
+	}
+	for (size_t i = 0; i < n && tx->err == 0 && g->st; i++) {
+		bool dup = false;
+		entry *e = tx->order[i].e;
+		tx->err = g->ops->target_insert(g->st, tx->order[i].v, &dup);
+		if (dup)
+			mark_dup(tx, e);
+	}
+	for (batch *b = tx->ghead; b && tx->err == 0; b = b->next) {
+		for (size_t i = 0; i < b->n && tx->err == 0; i++) {
+			entry *e = &b->e[i];
+			tx->read++;
+			tx->padded += e->shape == SHAPE_PADDED;
+			tx->truncated += e->shape == SHAPE_TRUNCATED;
+			if (e->code == 0) {
+				tx->loaded += !g->sp; /* spilled rows count when merged */
+				continue;
+			}
+			tx->rejected++;
+			int k = sl_error_index(e->code);
+			if (k >= 0)
+				tx->by_code[k]++;
+			sl_reject r = {e->record, e->line, e->offset, e->column,
+			               e->code,   e->msg,  e->raw};
+			const char *col = e->column >= 0 ? sc->cols[e->column].name : NULL;
+			if (g->st)
+				tx->err =
+				    g->ops->reject_insert(g->st, g->job.id, tx->c->seq, &r, col);
+			else if (g->o->reject && g->o->reject(g->o->reject_ctx, tx->c->seq, &r, col) != 0)
+				tx->err = SL_INTERNAL; /* the caller stopped the listing */
+		}
+	}
+	while (tx->ghead) {
+		batch *b = tx->ghead;
+		tx->ghead = b->next;
+		sl__ingest_batch_put(g, b);
+	}
+	tx->gtail = NULL;
+	tx->grows = 0;
+	if (tx->err == 0)
+		sl__ingest_progress(g, tx, tx->end_offset);
+	return tx->err;
+}
+
+static int apply_batch(void *ctx, batch *b)
+{
+	chunk_tx *tx = ctx;
+	b->next = NULL;
+	if (tx->gtail)
+		tx->gtail->next = b;
+	else
+		tx->ghead = b;
+	tx->gtail = b;
+	tx->grows += b->n;
+	tx->end_offset = b->end_offset;
+	/* A group is at most half a slot's queue, so the worker keeps
+	   producing while the writer inserts (two cores stay busy). */
+	return tx->grows >= (tx->g->schema->nkey ? GROUP_ROWS : 1) ? flush_group(tx) : 0;
+}
+
+/* Insert one row of the merged runs (key order, earliest first). */
+static int merge_insert(void *ctx, const spilled_row *r)
+{
+	chunk_tx *tx = ctx;
+	ingest *g = tx->g;
+	const sl_schema *sc = g->schema;
+	bool dup = false;
+	int rc = g->ops->target_insert(g->st, r->vals, &dup);
+	if (rc < 0)
+		return tx->err = rc;
+	/* the merge is most of a keyed chunk's time: the rows written so far
+	   are what the progress bar counts then (every byte is read already) */
+	if ((tx->loaded + tx->rejected) % 16384 == 0)
+		sl__ingest_progress(g, tx, tx->end_offset);
+	if (!dup) {
+		tx->loaded++;
+		return 0;
+	}
+	entry e = {.record = r->record, .line = r->line, .offset = r->offset, .raw = r->raw};
+	mark_dup(tx, &e);
+	/* name the key and the job whose row holds it: the user's next
+	   question is which load came first */
+	char owner[SL_JOB_ID_LEN] = "", text[512];
+	if ((rc = g->ops->target_key_owner(g->st, r->vals, owner)) < 0)
+		return tx->err = rc;
+	dup_msg(sc, r->vals, owner, g->job.id, text, sizeof text);
+	e.msg = sl_str_make(text, strlen(text));
+	tx->rejected++;
+	tx->by_code[sl_error_index(SL_DUP_KEY)]++;
+	sl_reject rj = {e.record, e.line, e.offset, e.column, e.code, e.msg, e.raw};
+	return tx->err = g->ops->reject_insert(g->st, g->job.id, tx->c->seq, &rj, sc->cols[e.column].name);
+}
+
+/* Free what a failed attempt left in its group. */
+static void tx_discard(chunk_tx *tx)
+{
+	while (tx->ghead) {
+		batch *b = tx->ghead;
+		tx->ghead = b->next;
+		sl__ingest_batch_put(tx->g, b);
+	}
+	tx->gtail = NULL;
+	tx->grows = 0;
+	if (tx->g->sp)
+		sl__spill_reset(tx->g->sp);
+	free(tx->srows);
+	tx->srows = NULL;
+	tx->srows_cap = 0;
+	free(tx->order);
+	free(tx->vptrs);
+	tx->order = NULL;
+	tx->vptrs = NULL;
+	tx->order_cap = tx->many_cap = 0;
+}
+
+/* Write a chunk's row, the job's row (when `job`) and an event into the
+   open transaction and commit it; roll back if any step fails. */
+static int record_chunk(ingest *g, const sl_chunk *c, bool job, const sl_event *ev)
+{
+	int rc = g->ops->chunk_update(g->st, g->job.id, c);
+	if (rc == 0 && job)
+		rc = g->ops->job_update(g->st, &g->job);
+	if (rc == 0)
+		rc = g->ops->event_insert(g->st, ev);
+	if (rc == 0)
+		rc = g->ops->commit(g->st);
+	if (rc < 0)
+		g->ops->rollback(g->st);
+	return rc;
+}
+
+/* A small transaction of its own: chunk Processing, attempts + 1, start event. */
+static int chunk_start(ingest *g, sl_chunk *c)
+{
+	if (!g->st)
+		return 0;
+	sl_chunk saved = *c;
+	c->status = SL_CHUNK_PROCESSING;
+	c->attempts++;
+	sl_event ev = {g->job.id, c->seq, "chunk_start", 0, 0, 0, 0, NULL};
+	int rc = g->ops->begin(g->st);
+	if (rc == 0)
+		rc = record_chunk(g, c, false, &ev);
+	if (rc < 0)
+		*c = saved;
+	return rc;
+}
+
+static uint64_t budget_rejects(const ingest *g);
+
+sl_job_status sl__ingest_final_status(const ingest *g)
+{
+	return (g->job.chunks_failed || budget_rejects(g)) ? SL_JOB_PARTIAL : SL_JOB_SUCCEEDED;
+}
+
+/* The checkpoint: chunk counters into the job, chunk Succeeded, end event, commit. */
+static int chunk_commit(ingest *g, chunk_tx *tx, double t0)
+{
+	sl_chunk *c = tx->c;
+	sl_job saved = g->job;
+	sl_chunk csaved = *c;
+	int rc;
+	if (tx->read != tx->loaded + tx->rejected || tx->read != c->records_planned) {
+		sl__ingest_say(g, "internal error: chunk %u read %llu rows (planned %llu) but loaded %llu + rejected %llu",
+		    c->seq, (unsigned long long)tx->read, (unsigned long long)c->records_planned,
+		    (unsigned long long)tx->loaded, (unsigned long long)tx->rejected);
+		return SL_INTERNAL;
+	}
+	c->status = SL_CHUNK_SUCCEEDED;
+	c->rows_read = tx->read;
+	c->rows_loaded = tx->loaded;
+	c->rows_rejected = tx->rejected;
+	c->duration_ms = (int64_t)((sl_now() - t0) * 1000);
+	c->last_error = 0;
+	c->last_message[0] = 0;
+	sl_job *j = &g->job;
+	j->rows_read += tx->read;
+	j->rows_loaded += tx->loaded;
+	j->rows_rejected += tx->rejected;
+	j->records_padded += tx->padded;
+	j->records_truncated += tx->truncated;
+	for (int k = 0; k < SL_ERROR_COUNT; k++)
+		j->rejects_by_code[k] += tx->by_code[k];
+	j->chunks_processed++;
+	j->chunks_succeeded++;
+	j->bytes_done += c->length;
+	j->updated_ms = sl_now_ms();
+	if (!g->st)
+		return 0;
+	sl_event ev = {j->id, c->seq, "chunk_end", tx->read, tx->loaded, tx->rejected, c->duration_ms, NULL};
+	rc = record_chunk(g, c, true, &ev); /* the transaction the chunk's rows are in */
+	if (rc < 0) {
+		*j = saved;
+		*c = csaved;
+	}
+	return rc;
+}
+
+void sl__ingest_backoff(int attempt);
+
+/* The chunk failed for good (attempts used up): say so, in its own transaction. */
+static int chunk_fail(ingest *g, sl_chunk *c, int err, const char *why)
+{
+	c->status = SL_CHUNK_FAILED;
+	c->last_error = err;
+	snprintf(c->last_message, sizeof c->last_message, "%s", why);
+	g->job.chunks_failed++;
+	g->job.chunks_processed++;
+	g->job.updated_ms = sl_now_ms();
+	if (!g->st)
+		return 0;
+	sl_event ev = {g->job.id, c->seq, "chunk_failed", 0, 0, 0, 0, why};
+	int rc = 0;
+	for (int attempt = 1; attempt <= 3; attempt++) {
+		rc = g->ops->begin(g->st);
+		if (rc == 0)
+			rc = record_chunk(g, c, true, &ev);
+		if (rc == 0)
+			break;
+		if (sl_error_class(rc) != SL_CLASS_RETRY)
+			break;
+		sl__ingest_backoff(attempt);
+	}
+	return rc;
+}
+
+void sl__ingest_backoff(int attempt)
+{
+	/* 100 ms, 200 ms, 400 ms ... with +-50 % jitter, so competing writers
+	   do not retry in lockstep */
+	unsigned r = 0;
+	if (getrandom(&r, sizeof r, 0) != sizeof r)
+		r = (unsigned)getpid();
+	double ms = 100.0 * (double)(1u << (attempt < 8 ? attempt : 8)) * (0.5 + (r % 1000) / 1000.0);
+	usleep((useconds_t)(ms * 1000));
+}
+
+/* Drop what the worker still sends for a chunk the writer redoes itself. */
+void sl__ingest_slot_drain(ingest *g, slot *s)
+{
+	batch *b;
+	while ((b = sl__ingest_slot_pop(g, s)))
+		sl__ingest_batch_put(g, b);
+}
+
+/* Rows that count against the error budget: rejects, but not duplicates
+   the schema says to ignore. */
+static uint64_t budget_rejects(const ingest *g)
+{
+	uint64_t r = g->job.rows_rejected;
+	if (g->schema->on_duplicate == SL_DUP_IGNORE)
+		r -= g->job.rejects_by_code[sl_error_index(SL_DUP_KEY)];
+	return r;
+}
+
+bool sl__ingest_budget_exceeded(ingest *g)
+{
+	const sl_job *j = &g->job;
+	uint64_t bad = budget_rejects(g);
+	if (g->has_max_errors && bad > g->max_errors) {
+		sl__ingest_say(g, "error budget exceeded: %llu rows rejected, max_errors is %llu",
+		    (unsigned long long)bad, (unsigned long long)g->max_errors);
+		return true;
+	}
+	if (g->has_max_ratio && j->rows_read > 0 && (double)bad / (double)j->rows_read > g->max_ratio) {
+		sl__ingest_say(g, "error budget exceeded: %llu of %llu rows rejected (%.2f %%), max_error_ratio is %g",
+		    (unsigned long long)bad, (unsigned long long)j->rows_read,
+		    100.0 * (double)bad / (double)j->rows_read, g->max_ratio);
+		return true;
+	}
+	return false;
+}
+
+/*
+ * How the file differs from the job's fingerprint: its size, else its
+ * modification time. false when both are as planned (then only a content
+ * hash can tell, which the chunk reads check).
+ */
+bool sl__ingest_what_changed(const ingest *g, const struct stat *st, char *out, size_t n)
+{
+	const sl_job *j = &g->job;
+	int64_t mt = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+	if ((uint64_t)st->st_size != j->file_size)
+		snprintf(out, n, "its size changed from %llu to %llu bytes",
+		         (unsigned long long)j->file_size, (unsigned long long)st->st_size);
+	else if (mt != j->file_mtime_ns)
+		snprintf(out, n, "its modification time changed (same size, %llu bytes)",
+		         (unsigned long long)st->st_size);
+	else
+		return false;
+	return true;
+}
+
+/* A chunk's content hash did not match: say what changed, as precisely as
+   the file tells. */
+static void changed_msg(const ingest *g, const sl_chunk *c, char *out, size_t n)
+{
+	struct stat st;
+	char how[160];
+	if (fstat(g->fd, &st) < 0 || !sl__ingest_what_changed(g, &st, how, sizeof how))
+		snprintf(how, sizeof how, "size and modification time are as planned");
+	snprintf(out, n,
+	         "the file changed while the job ran: the content hash of bytes %llu..%llu differs "
+	         "from the plan; %s",
+	         (unsigned long long)c->offset, (unsigned long long)(c->offset + c->length), how);
+}
+
+/*
+ * Write pending chunk k. The first attempt takes the worker's batches from
+ * the slot; a retry re-reads the chunk on this thread. Returns 0 when the
+ * chunk is done (Succeeded or Failed for good), <0 for a fatal error.
+ */
+int sl__ingest_write_chunk(ingest *g, worker *self, size_t k)
+{
+	slot *s = &g->slots[k % g->nslots];
+	sl_chunk *c = &g->chunks[g->pending[k]];
+	int max_attempts = g->o->max_attempts > 0 ? g->o->max_attempts : 3;
+	bool from_slot = true, input_failed = false;
+	int rc = 0;
+	char why[300] = "";
+
+	for (int attempt = 1;; attempt++) {
+		chunk_tx tx = {.g = g, .c = c};
+		double t0 = sl_now();
+		rc = chunk_start(g, c);
+		if (rc == 0 && g->st)
+			rc = g->ops->begin(g->st);
+		if (rc == 0) {
+			chunk_result res;
+			if (from_slot) {
+				batch *b;
+				while ((b = sl__ingest_slot_pop(g, s)))
+					if ((rc = apply_batch(&tx, b)) < 0)
+						break;
+				if (rc == 0) {
+					pthread_mutex_lock(&s->mu);
+					res = s->res;
+					pthread_mutex_unlock(&s->mu);
+					if (atomic_load(&g->abort) && !s->done)
+						return SL_INTERNAL;
+				}
+			} else {
+				rc = sl__ingest_produce(self, c, apply_batch, &tx, &res);
+				if (rc == 0 && tx.err)
+					rc = tx.err;
+			}
+			if (rc == 0 && res.err) {
+				/* the input failed: fatal for the job (a changed or unreadable file) */
+				rc = res.err;
+				input_failed = true;
+				if (rc == SL_IO_CHANGED)
+					changed_msg(g, c, res.msg, sizeof res.msg);
+				snprintf(why, sizeof why, "chunk %u: %s", c->seq, res.msg);
+			}
+			if (rc == 0 && tx.grows)
+				rc = flush_group(&tx);
+			if (rc == 0 && g->sp)
+				rc = sl__spill_merge(g->sp, merge_insert, &tx);
+			if (rc == 0 && tx.err)
+				rc = tx.err;
+			if (rc == 0)
+				rc = chunk_commit(g, &tx, t0);
+		}
+		tx_discard(&tx);
+		if (rc == 0)
+			break;
+		if (g->st)
+			g->ops->rollback(g->st);
+		if (from_slot) {
+			sl__ingest_slot_drain(g, s);
+			from_slot = false;
+		}
+		if (!why[0] || sl_error_class(rc) == SL_CLASS_RETRY)
+			snprintf(why, sizeof why, "chunk %u: %s%s%s", c->seq, sl_error_message(rc),
+				 g->st ? ": " : "", g->st ? sl_store_errmsg(g->st) : "");
+		if (sl_error_class(rc) != SL_CLASS_RETRY) {
+			if (!g->msg[0])
+				sl__ingest_say(g, "%s", why);
+			/* the chunk in flight is Failed with the reason, never left
+			   Processing; the job fails with the same code */
+			if (input_failed)
+				chunk_fail(g, c, rc, why);
+			return rc; /* fatal */
+		}
+		if (attempt >= max_attempts) {
+			if (chunk_fail(g, c, rc, why) < 0) {
+				/* not even the failure could be recorded (a full disk, a
+				   lock held for good): stop with the first reason; the
+				   chunk stays Processing and runs again on resume */
+				sl__ingest_say(g, "%s (after %d attempts); the job stops and resumes with 'sluice resume %s'",
+				    why, attempt, g->job.id);
+				return rc;
+			}
+			return 0;
+		}
+		sl__ingest_backoff(attempt);
+	}
+	return 0;
+}

@@ -1,0 +1,125 @@
+/*
+ * Private to src/engine/: what the ingest engine's files share (ingest.c
+ * the run, plan.c, chunk_read.c, chunk_write.c): the run's state, a chunk's
+ * slot between its worker and the writer, a worker's own things, and the
+ * functions one file calls in another. Nothing here is for other modules.
+ */
+#ifndef SLUICE_INGEST_INT_H
+#define SLUICE_INGEST_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "engine/engine_int.h"
+
+/* What a worker found in one chunk, beyond its batches. */
+typedef struct chunk_result {
+	uint64_t read; /* data records */
+	int err;       /* a failure that stops the chunk: IO_*, NOMEM */
+	char msg[256];
+} chunk_result;
+
+typedef struct slot {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	size_t want; /* index (in the pending list) this slot serves now */
+	batch *head, *tail;
+	size_t nq;
+	bool done;
+	chunk_result res;
+} slot;
+
+typedef struct ingest {
+	const sl_ingest_opts *o;
+	sl_schema *schema;
+	sl_csv_dialect d;
+	const sl_store_ops *ops;
+	sl_store *st;
+	sl_job job;  /* as committed */
+	sl_job live; /* numbers shown by progress: committed + the chunk under way */
+	sl_chunk *chunks;
+	size_t nchunks;
+	size_t *pending;
+	size_t npending;
+	int fd;
+	size_t expected;    /* fields per record: the header's, or the schema's columns */
+	int *map;           /* schema column -> field index, -1 if absent */
+	bool pad;           /* null_padding or lenient: short records read with NULLs */
+	bool lenient;       /* lenient: long records read, their extra fields dropped */
+	char *dialect_text; /* the effective dialect, as the job records it */
+	uint64_t max_errors;
+	double max_ratio;
+	bool has_max_errors, has_max_ratio;
+	/* pipeline */
+	slot *slots;
+	size_t nslots;
+	atomic_size_t next;
+	atomic_int abort;
+	pthread_mutex_t free_mu;
+	batch *free_list;
+	double t0;
+	char *msg;
+	size_t msglen;
+	spill *sp;             /* sorted runs of a keyed table's chunk (spill.c) */
+	bool paused;           /* opts.pause stopped the run: the job stays unfinished */
+	bool cancelled;        /* a cancel request stopped it: the job becomes Cancelled */
+	uint64_t rows_planned; /* data records of all chunks, for progress */
+	int lockfd;            /* flock'ed while the job runs here */
+	char lockpath[4200];
+} ingest;
+
+/* A worker's own things. */
+typedef struct worker {
+	ingest *g;
+	sl_validator *v;
+	char *conv; /* conversion output for one record */
+	size_t conv_cap;
+	sl_value *vals;
+	sl_csv_parser *side; /* re-reads the fields of a short or long record (lenient) */
+} worker;
+
+struct stat;
+typedef struct chunk_tx chunk_tx; /* a chunk's transaction (chunk_write.c) */
+/* where a worker hands its batches: the slot, or the writer itself */
+typedef int (*emit_fn)(void *ctx, batch *b);
+
+/* ingest.c: the message of a failure (res->message) */
+void sl__ingest_say(ingest *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ingest.c: batches, slots, the run */
+batch *sl__ingest_batch_get(ingest *g);
+void sl__ingest_batch_put(ingest *g, batch *b);
+void sl__ingest_slot_push(ingest *g, slot *s, batch *b);
+batch *sl__ingest_slot_pop(ingest *g, slot *s);
+
+/* chunk_read.c: workers */
+int sl__ingest_produce(worker *w, const sl_chunk *c, emit_fn emit, void *ectx, chunk_result *res);
+void sl__ingest_worker_teardown(worker *w);
+int sl__ingest_worker_setup(worker *w, ingest *g);
+void sl__ingest_test_pause(ingest *g, const sl_chunk *c);
+void *sl__ingest_worker_main(void *arg);
+
+/* chunk_write.c: the writer */
+void sl__ingest_progress(ingest *g, const chunk_tx *tx, uint64_t end_offset);
+void sl__ingest_progress_chunk(ingest *g, const sl_chunk *c);
+sl_job_status sl__ingest_final_status(const ingest *g);
+void sl__ingest_backoff(int attempt);
+void sl__ingest_slot_drain(ingest *g, slot *s);
+bool sl__ingest_budget_exceeded(ingest *g);
+bool sl__ingest_what_changed(const ingest *g, const struct stat *st, char *out, size_t n);
+int sl__ingest_write_chunk(ingest *g, worker *self, size_t k);
+
+/* plan.c: planning and its checks */
+int sl__ingest_map_header(ingest *g);
+int sl__ingest_store_tx(ingest *g, int (*fn)(ingest *g));
+int sl__ingest_tx_job_update(ingest *g);
+int sl__ingest_tx_job_insert(ingest *g);
+int sl__ingest_plan(ingest *g);
+int sl__ingest_fingerprint_ok(ingest *g, const struct stat *st);
+int sl__ingest_effective_dialect(ingest *g, bool job_known);
+int sl__ingest_find_loaded(ingest *g, const struct stat *st, sl_job *prev);
+int sl__ingest_tx_same_as(ingest *g);
+
+#endif

@@ -1,0 +1,78 @@
+/*
+ * Private to src/store/store_sqlite*.c: what the SQLite store's files share
+ * (the connection in store_sqlite.c; the target, job and records parts):
+ * the store's state, the helpers every part calls, and each part's
+ * operations, which the ops table in store_sqlite.c names.
+ */
+#ifndef SLUICE_STORE_SQLITE_INT_H
+#define SLUICE_STORE_SQLITE_INT_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/base.h"
+#include "store/store.h"
+
+typedef struct sq_store {
+	sl_store base;
+	sqlite3 *db;
+	sqlite3_stmt *ins_row, *ins_many, *ins_reject, *ins_event, *upd_job, *upd_chunk,
+	    *upsert_code;
+	sqlite3_stmt *key_owner; /* which job loaded a key (DUP_KEY messages) */
+	const sl_schema *schema;
+	bool *real_as_text; /* per column: a REAL value goes into a TEXT column of an
+	                       older table (see sl__sq_check_columns) */
+	char job_id[SL_JOB_ID_LEN];
+	bool upsert;
+	char path[4096];
+	char err[4096 + 512];
+} sq_store;
+
+/* store_sqlite.c: the connection */
+int sl__sq_map_rc(sq_store *q, int rc);
+int sl__sq_exec(sq_store *q, const char *sql);
+int sl__sq_prep(sq_store *q, const char *sql, sqlite3_stmt **st);
+int sl__sq_step_done(sq_store *q, sqlite3_stmt *st);
+
+/* store_sqlite_target.c: target tables */
+int sl__sq_add_ident(sl_buf *b, const char *name);
+int sl__sq_add(sl_buf *b, const char *s);
+int sl__sq_check_columns(sq_store *q, const sl_schema *sc, char *missing, size_t n, bool *as_text);
+int sl__sq_target_prepare(sl_store *s, const sl_schema *sc, const char *job_id);
+void sl__sq_bind_real(sqlite3_stmt *st, int p, const sl_column *c, double d, bool as_text);
+int sl__sq_target_insert(sl_store *s, const sl_value *v, bool *dup);
+int sl__sq_target_key_owner(sl_store *s, const sl_value *v, char job[SL_JOB_ID_LEN]);
+int sl__sq_target_insert_many(sl_store *s, const sl_value *const *vals, size_t n);
+int sl__sq_target_delete_job(sl_store *s, const char *table, const char *job_id, uint64_t *rows);
+
+/* store_sqlite_jobs.c: job tables */
+int sl__sq_job_insert(sl_store *s, sl_job *j);
+int sl__sq_job_update(sl_store *s, const sl_job *j);
+int sl__sq_job_get(sl_store *s, const char *id, sl_job *j);
+int sl__sq_job_find_open(sl_store *s, const char *file, const char *table, uint64_t schema_hash,
+                         sl_job *j);
+int sl__sq_job_find_loaded(sl_store *s, const char *table, uint64_t schema_hash, uint64_t size,
+                           const uint64_t *hash, const char *dialect, sl_job *j);
+int sl__sq_job_list(sl_store *s, int status, sl_job_cb cb, void *ctx);
+int sl__sq_chunk_update(sl_store *s, const char *job_id, const sl_chunk *c);
+int sl__sq_chunks_replace(sl_store *s, const char *job_id, const sl_chunk *c, size_t n);
+int sl__sq_chunks_get(sl_store *s, const char *job_id, sl_chunk **out, size_t *n);
+int sl__sq_reject_insert(sl_store *s, const char *job_id, uint32_t chunk, const sl_reject *r,
+                         const char *column);
+int sl__sq_rejects_each(sl_store *s, const char *job_id, int code, sl_reject_cb cb, void *ctx);
+int sl__sq_event_insert(sl_store *s, const sl_event *e);
+int sl__sq_gc(sl_store *s, int64_t before_ms, uint64_t *jobs);
+int sl__sq_idem_get(sl_store *s, sl_idem *e);
+int sl__sq_idem_put(sl_store *s, const sl_idem *e);
+int sl__sq_cancel_set(sl_store *s, const char *job_id, bool on);
+int sl__sq_cancel_get(sl_store *s, const char *job_id);
+int sl__sq_chunk_counts(sl_store *s, uint64_t *out);
+
+/* store_sqlite_records.c: records */
+int sl__sq_records_indexes(sq_store *q, const sl_schema *sc);
+int sl__sq_records_each(sl_store *s, const sl_schema *sc, const size_t *cols, const sl_value *vals,
+                        size_t nf, const char *job_id, int64_t after, size_t limit, sl_record_cb cb,
+                        void *ctx);
+
+#endif

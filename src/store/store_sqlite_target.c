@@ -1,0 +1,350 @@
+/*
+ * The SQLite store's target tables: created or checked against the schema
+ * (an older table's columns kept), the insert statements (one row with its
+ * duplicate told, or INSERT_MANY rows of a table without a key), which job
+ * loaded a key, and a job's rows deleted on rollback. The per-row bind and
+ * step stay in this translation unit.
+ */
+#include <errno.h>
+#include <libgen.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <inttypes.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store_sqlite_int.h"
+
+/* Rows per INSERT for tables without a key (parameters: rows x columns,
+   well under SQLite's limit of 32766 for any sensible schema; the schema
+   caps columns). */
+#define INSERT_MANY 32
+
+/* --- target table --------------------------------------------------------- */
+
+/* One storage class per column (sl_column_storage): what the column's
+   declared type makes SQLite keep, so comparisons, ORDER BY and aggregates
+   are numeric where the values are numbers. */
+static const char *sql_type(const sl_column *c)
+{
+	switch (sl_column_storage(c)) {
+	case SL_VALUE_INT:
+		return "INTEGER";
+	case SL_VALUE_REAL:
+		return "REAL";
+	default:
+		return "TEXT";
+	}
+}
+
+/* Append "name" quoted as an SQL identifier. Names are checked identifiers
+   already (schema), quoting is the second fence. */
+int sl__sq_add_ident(sl_buf *b, const char *name)
+{
+	int rc = sl_buf_append(b, "\"", 1);
+	for (const char *p = name; rc == 0 && *p; p++) {
+		rc = sl_buf_append(b, p, 1);
+		if (rc == 0 && *p == '"')
+			rc = sl_buf_append(b, "\"", 1);
+	}
+	return rc ? rc : sl_buf_append(b, "\"", 1);
+}
+
+int sl__sq_add(sl_buf *b, const char *s)
+{
+	return sl_buf_append(b, s, strlen(s));
+}
+
+/* Columns the existing table lacks, comma-separated into `missing`. With
+   as_text (ncols entries), also the columns whose values are REAL now but
+   that an older sluice declared TEXT (decimals were text): values bound
+   there as canonical text keep such a column one storage class, the same
+   form as its old rows. */
+int sl__sq_check_columns(sq_store *q, const sl_schema *sc, char *missing, size_t n, bool *as_text)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sl__sq_map_rc(q, sqlite3_prepare_v2(q->db, "SELECT name, type FROM pragma_table_info(?)", -1, &st, NULL));
+	if (rc == 0)
+		sqlite3_bind_text(st, 1, sc->table, -1, SQLITE_STATIC);
+	bool *have = calloc(sc->ncols + 1, sizeof *have);
+	int found = 0;
+	if (!have)
+		rc = SL_NOMEM;
+	while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 0);
+		found++;
+		const char *type = (const char *)sqlite3_column_text(st, 1);
+		for (size_t i = 0; i < sc->ncols; i++) {
+			if (name && !strcmp(name, sc->cols[i].name)) {
+				have[i] = true;
+				if (as_text)
+					as_text[i] = sl_column_storage(&sc->cols[i]) == SL_VALUE_REAL && type &&
+						     !strcasecmp(type, "TEXT");
+			}
+		}
+		if (name && !strcmp(name, "_sluice_job"))
+			have[sc->ncols] = true;
+	}
+	missing[0] = 0;
+	for (size_t i = 0; rc == 0 && found && i <= sc->ncols; i++) {
+		if (have[i])
+			continue;
+		size_t l = strlen(missing);
+		snprintf(missing + l, n - l, "%s%s", l ? ", " : "", i < sc->ncols ? sc->cols[i].name : "_sluice_job");
+	}
+	sqlite3_finalize(st);
+	free(have);
+	return rc < 0 ? rc : found;
+}
+
+/* records section, below: the lookup indexes of a target table */
+
+int sl__sq_target_prepare(sl_store *s, const sl_schema *sc, const char *job_id)
+{
+	sq_store *q = (sq_store *)s;
+	sl_buf b;
+	char missing[400];
+	int rc;
+	sl_buf_init(&b, 1 << 20);
+	q->schema = sc;
+	sqlite3_finalize(q->key_owner); /* built for this schema when first needed */
+	q->key_owner = NULL;
+	snprintf(q->job_id, sizeof q->job_id, "%s", job_id);
+	q->upsert = sc->on_duplicate == SL_DUP_UPDATE && sc->nkey > 0;
+
+	free(q->real_as_text);
+	if (!(q->real_as_text = calloc(sc->ncols + 1, sizeof *q->real_as_text))) {
+		rc = SL_NOMEM;
+		goto out;
+	}
+	rc = sl__sq_check_columns(q, sc, missing, sizeof missing, q->real_as_text);
+	if (rc < 0)
+		goto out;
+	if (rc > 0 && missing[0]) {
+		snprintf(q->err, sizeof q->err, "table %s exists without the columns %s", sc->table, missing);
+		rc = SL_DB_ERROR;
+		goto out;
+	}
+	if (rc == 0) {
+		rc = sl__sq_add(&b, "CREATE TABLE IF NOT EXISTS ") | sl__sq_add_ident(&b, sc->table) | sl__sq_add(&b, "(");
+		for (size_t i = 0; i < sc->ncols; i++) {
+			rc |= sl__sq_add_ident(&b, sc->cols[i].name) | sl__sq_add(&b, " ") | sl__sq_add(&b, sql_type(&sc->cols[i]));
+			bool inkey = false;
+			for (size_t k = 0; k < sc->nkey; k++)
+				inkey |= sc->key[k] == i;
+			rc |= sl__sq_add(&b, inkey ? " NOT NULL, " : ", ");
+		}
+		rc |= sl__sq_add(&b, "\"_sluice_job\" TEXT NOT NULL");
+		if (sc->nkey) {
+			rc |= sl__sq_add(&b, ", PRIMARY KEY(");
+			for (size_t k = 0; k < sc->nkey; k++)
+				rc |= (k ? sl__sq_add(&b, ", ") : 0) | sl__sq_add_ident(&b, sc->cols[sc->key[k]].name);
+			rc |= sl__sq_add(&b, "))");
+		} else {
+			rc |= sl__sq_add(&b, ")");
+		}
+		rc |= sl_buf_append(&b, "", 1);
+		if (rc) {
+			rc = SL_NOMEM;
+			goto out;
+		}
+		if ((rc = sl__sq_exec(q, b.p)) < 0)
+			goto out;
+	}
+
+	/* indexes of a new table, and those an older table lacks */
+	if ((rc = sl__sq_records_indexes(q, sc)) < 0)
+		goto out;
+
+	sl_buf_reset(&b);
+	rc = sl__sq_add(&b, "INSERT INTO ") | sl__sq_add_ident(&b, sc->table) | sl__sq_add(&b, "(");
+	for (size_t i = 0; i < sc->ncols; i++)
+		rc |= sl__sq_add_ident(&b, sc->cols[i].name) | sl__sq_add(&b, ", ");
+	rc |= sl__sq_add(&b, "\"_sluice_job\") VALUES(?");
+	for (size_t i = 0; i < sc->ncols; i++)
+		rc |= sl__sq_add(&b, ", ?");
+	rc |= sl__sq_add(&b, ")");
+	if (sc->nkey && q->upsert) {
+		rc |= sl__sq_add(&b, " ON CONFLICT(");
+		for (size_t k = 0; k < sc->nkey; k++)
+			rc |= (k ? sl__sq_add(&b, ", ") : 0) | sl__sq_add_ident(&b, sc->cols[sc->key[k]].name);
+		rc |= sl__sq_add(&b, ") DO UPDATE SET ");
+		for (size_t i = 0; i < sc->ncols; i++)
+			rc |= sl__sq_add_ident(&b, sc->cols[i].name) | sl__sq_add(&b, " = excluded.") |
+			      sl__sq_add_ident(&b, sc->cols[i].name) | sl__sq_add(&b, ", ");
+		rc |= sl__sq_add(&b, "\"_sluice_job\" = excluded.\"_sluice_job\"");
+	} else if (sc->nkey) {
+		/* only the key: a clash on anything else must not pass silently */
+		rc |= sl__sq_add(&b, " ON CONFLICT(");
+		for (size_t k = 0; k < sc->nkey; k++)
+			rc |= (k ? sl__sq_add(&b, ", ") : 0) | sl__sq_add_ident(&b, sc->cols[sc->key[k]].name);
+		rc |= sl__sq_add(&b, ") DO NOTHING");
+	}
+	rc |= sl_buf_append(&b, "", 1);
+	if (rc) {
+		rc = SL_NOMEM;
+		goto out;
+	}
+	sqlite3_finalize(q->ins_row);
+	q->ins_row = NULL;
+	if ((rc = sl__sq_prep(q, b.p, &q->ins_row)) < 0)
+		goto out;
+
+	/* the same for INSERT_MANY rows at once (tables without a key) */
+	sqlite3_finalize(q->ins_many);
+	q->ins_many = NULL;
+	if (!sc->nkey) {
+		sl_buf_reset(&b);
+		rc = sl__sq_add(&b, "INSERT INTO ") | sl__sq_add_ident(&b, sc->table) | sl__sq_add(&b, "(");
+		for (size_t i = 0; i < sc->ncols; i++)
+			rc |= sl__sq_add_ident(&b, sc->cols[i].name) | sl__sq_add(&b, ", ");
+		rc |= sl__sq_add(&b, "\"_sluice_job\") VALUES");
+		for (int r = 0; r < INSERT_MANY; r++) {
+			rc |= sl__sq_add(&b, r ? ", (?" : "(?");
+			for (size_t i = 0; i < sc->ncols; i++)
+				rc |= sl__sq_add(&b, ", ?");
+			rc |= sl__sq_add(&b, ")");
+		}
+		rc |= sl_buf_append(&b, "", 1);
+		if (rc) {
+			rc = SL_NOMEM;
+			goto out;
+		}
+		rc = sl__sq_prep(q, b.p, &q->ins_many);
+	}
+out:
+	sl_buf_free(&b);
+	return rc;
+}
+
+/* A REAL value; as its canonical text when the column is TEXT (an older
+   table: see sl__sq_check_columns). A NaN binds as NULL: SQLite has no NaN. */
+void sl__sq_bind_real(sqlite3_stmt *st, int p, const sl_column *c, double d, bool as_text)
+{
+	if (SL_LIKELY(!as_text)) {
+		sqlite3_bind_double(st, p, d);
+		return;
+	}
+	char buf[48];
+	size_t n = c->type == SL_TYPE_DECIMAL ? sl_decimal_real_format(c, d, buf) : sl_double_format(d, buf);
+	sqlite3_bind_text(st, p, buf, (int)n, SQLITE_TRANSIENT);
+}
+
+/* Bind one row's parameters from *p on; returns the next parameter. */
+static int bind_row(sq_store *q, sqlite3_stmt *st, int p, const sl_value *v)
+{	for (size_t i = 0; i < q->schema->ncols; i++, p++) {
+		switch (v[i].kind) {
+		case SL_VALUE_INT:
+			sqlite3_bind_int64(st, p, v[i].i);
+			break;
+		case SL_VALUE_TEXT:
+			sqlite3_bind_text(st, p, v[i].s.p, (int)v[i].s.n, SQLITE_STATIC);
+			break;
+		case SL_VALUE_REAL:
+			sl__sq_bind_real(st, p, &q->schema->cols[i], v[i].d, q->real_as_text[i]);
+			break;
+		default:
+			sqlite3_bind_null(st, p);
+		}
+	}
+	sqlite3_bind_text(st, p++, q->job_id, -1, SQLITE_STATIC);
+	return p;
+}
+
+int sl__sq_target_insert(sl_store *s, const sl_value *v, bool *dup)
+{
+	sq_store *q = (sq_store *)s;
+	sqlite3_stmt *st = q->ins_row;
+	bind_row(q, st, 1, v);
+	int rc = sl__sq_step_done(q, st);
+	*dup = rc == 0 && q->schema->nkey && !q->upsert && sqlite3_changes(q->db) == 0;
+	return rc;
+}
+
+int sl__sq_target_key_owner(sl_store *s, const sl_value *v, char job[SL_JOB_ID_LEN])
+{
+	sq_store *q = (sq_store *)s;
+	const sl_schema *sc = q->schema;
+	int rc = 0;
+	job[0] = 0;
+	if (!q->key_owner) {
+		sl_buf b;
+		sl_buf_init(&b, 1 << 16);
+		rc = sl__sq_add(&b, "SELECT \"_sluice_job\" FROM ") | sl__sq_add_ident(&b, sc->table) |
+		     sl__sq_add(&b, " WHERE ");
+		for (size_t k = 0; k < sc->nkey; k++)
+			rc |= sl__sq_add(&b, k ? " AND " : "") | sl__sq_add_ident(&b, sc->cols[sc->key[k]].name) |
+			      sl__sq_add(&b, " = ?");
+		rc |= sl__sq_add(&b, " LIMIT 1") | sl_buf_append(&b, "", 1);
+		if (rc == 0)
+			rc = sl__sq_map_rc(q, sqlite3_prepare_v2(q->db, b.p, -1, &q->key_owner, NULL));
+		else
+			rc = SL_NOMEM;
+		sl_buf_free(&b);
+		if (rc < 0)
+			return rc;
+	}
+	sqlite3_stmt *st = q->key_owner;
+	for (size_t k = 0; k < sc->nkey; k++) {
+		const sl_value *x = &v[sc->key[k]];
+		if (x->kind == SL_VALUE_INT)
+			sqlite3_bind_int64(st, (int)k + 1, x->i);
+		else if (x->kind == SL_VALUE_TEXT)
+			sqlite3_bind_text(st, (int)k + 1, x->s.p, (int)x->s.n, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(st, (int)k + 1);
+	}
+	int r = sqlite3_step(st);
+	if (r == SQLITE_ROW) {
+		const unsigned char *t = sqlite3_column_text(st, 0);
+		snprintf(job, SL_JOB_ID_LEN, "%s", t ? (const char *)t : "");
+	} else {
+		rc = sl__sq_map_rc(q, r);
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
+int sl__sq_target_insert_many(sl_store *s, const sl_value *const *vals, size_t n)
+{
+	sq_store *q = (sq_store *)s;
+	size_t i = 0;
+	int rc = 0;
+	for (; q->ins_many && i + INSERT_MANY <= n && rc == 0; i += INSERT_MANY) {
+		int p = 1;
+		for (size_t r = 0; r < INSERT_MANY; r++)
+			p = bind_row(q, q->ins_many, p, vals[i + r]);
+		rc = sl__sq_step_done(q, q->ins_many);
+	}
+	for (; i < n && rc == 0; i++) {
+		bool dup;
+		rc = sl__sq_target_insert(s, vals[i], &dup);
+	}
+	return rc;
+}
+
+int sl__sq_target_delete_job(sl_store *s, const char *table, const char *job_id, uint64_t *rows)
+{
+	sq_store *q = (sq_store *)s;
+	sl_buf b;
+	sqlite3_stmt *st = NULL;
+	sl_buf_init(&b, 4096);
+	int rc = sl__sq_add(&b, "DELETE FROM ") | sl__sq_add_ident(&b, table) | sl__sq_add(&b, " WHERE \"_sluice_job\" = ?") |
+		 sl_buf_append(&b, "", 1);
+	if (rc) {
+		rc = SL_NOMEM;
+		goto out;
+	}
+	if ((rc = sl__sq_map_rc(q, sqlite3_prepare_v2(q->db, b.p, -1, &st, NULL))) < 0)
+		goto out;
+	sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
+	rc = sl__sq_map_rc(q, sqlite3_step(st));
+	*rows = rc == 0 ? (uint64_t)sqlite3_changes64(q->db) : 0;
+out:
+	sqlite3_finalize(st);
+	sl_buf_free(&b);
+	return rc;
+}
