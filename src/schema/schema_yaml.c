@@ -532,7 +532,7 @@ static int parse_csv(struct ctx *x, struct fy_node *key, struct fy_node *n)
 	if (k[K_TRIM] && (rc = sl__yaml_get_bool(x, k[K_TRIM], v[K_TRIM], "trim", &s->trim)))
 		return rc;
 	if (k[K_SKIP_INITIAL_SPACE] &&
-	    (rc = get_bool(x, k[K_SKIP_INITIAL_SPACE], v[K_SKIP_INITIAL_SPACE],
+	    (rc = sl__yaml_get_bool(x, k[K_SKIP_INITIAL_SPACE], v[K_SKIP_INITIAL_SPACE],
 	                   "skip_initial_space", &s->dialect.skip_initial_space)))
 		return rc;
 	if (k[K_KEEP_EMPTY]) {
