@@ -9,34 +9,32 @@ set -u
 S=$1
 SRC=$2
 SCHEMA=$SRC/examples/cdr.yaml
-# shellcheck source=lib_run.sh
-. "$SRC/tests/cli/lib_run.sh"
-trap 'rm -rf "$T"' EXIT
+# sl_run ARGS: every run of the program (stdout $T/out, stderr $T/err, status RC)
+. "$SRC/tests/lib/harness.sh"
 
-run gen cdr --rows 50 --error-rate 0 --seed 5 -o "$T/in.csv"
+sl_run gen cdr --rows 50 --error-rate 0 --seed 5 -o "$T/in.csv"
 check "gen: exit 0" "$RC" 0
-run ingest "$T/in.csv" --schema "$SCHEMA" --db "$T/s.db" --json
+sl_run ingest "$T/in.csv" --schema "$SCHEMA" --db "$T/s.db" --json
 check "ingest: exit 0" "$RC" 0
 JOB=$(json "$T/out" "d['job_id']")
 
 for cmd in status errors resume retry rollback cancel; do
-	run "$cmd" jnosuchjob --db "$T/s.db"
+	sl_run "$cmd" jnosuchjob --db "$T/s.db"
 	check "$cmd of an unknown job: exit 2" "$RC" 2
 	grep -q "(NOT_FOUND)" "$T/err" && ok || bad "$cmd of an unknown job: NOT_FOUND ($(cat "$T/err"))"
 	grep -q "jnosuchjob" "$T/err" && ok || bad "$cmd of an unknown job: the id is named ($(cat "$T/err"))"
 done
 
-run cancel "$JOB" --db "$T/s.db"
+sl_run cancel "$JOB" --db "$T/s.db"
 check "cancel of a finished job: exit 2" "$RC" 2
 grep -q "(CONFLICT)" "$T/err" && ok || bad "cancel of a finished job: CONFLICT ($(cat "$T/err"))"
 
-run rollback "$JOB" --db "$T/s.db" --json
+sl_run rollback "$JOB" --db "$T/s.db" --json
 check "rollback: exit 0" "$RC" 0
-run rollback "$JOB" --db "$T/s.db"
+sl_run rollback "$JOB" --db "$T/s.db"
 check "second rollback: exit 2" "$RC" 2
 grep -q "(CONFLICT)" "$T/err" && ok || bad "second rollback: CONFLICT ($(cat "$T/err"))"
-run status "$JOB" --db "$T/s.db" --json
+sl_run status "$JOB" --db "$T/s.db" --json
 check "second rollback: the job stays RolledBack" "$(json "$T/out" "d['status']")" RolledBack
 
-echo "not_found: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish not_found

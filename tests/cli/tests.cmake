@@ -9,4 +9,4 @@ set_tests_properties(cli_options PROPERTIES LABELS "threads" TIMEOUT 300)
 sluice_shell_test(cli_codes tests/cli/test_codes.sh)
 set_tests_properties(cli_codes PROPERTIES LABELS "threads" TIMEOUT 300)
 # NOT_FOUND and CONFLICT from the commands that name a job (tests/cli/test_not_found.sh).
-add_test(NAME cli_not_found COMMAND bash ${CMAKE_SOURCE_DIR}/tests/cli/test_not_found.sh $<TARGET_FILE:sluice> ${CMAKE_SOURCE_DIR})
+sluice_shell_test(cli_not_found tests/cli/test_not_found.sh)

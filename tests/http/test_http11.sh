@@ -12,6 +12,9 @@ SRC=$2
 mkdir -p "$T/schemas"
 cp "$SRC/examples/cdr.yaml" "$T/schemas/"
 sl gen cdr --rows 200 --seed 9 -o "$T/small.csv"
+# other bytes for the multipart upload: the same content twice would be
+# reported as loaded already (docs/ingest.md), not read again
+sl gen cdr --rows 200 --seed 10 -o "$T/small2.csv"
 check "gen: exit" "$?" 0
 serve "$T/log" --db "$T/s.db" --schemas "$T/schemas" --data-dir "$T/data" --min-free 1M \
 	--public-url https://sluice.example.com/base/ || { finish; exit 1; }
@@ -31,7 +34,7 @@ check "the URL as given: 202" "$(code POST "$B$P" --data-binary @"$T/small.csv")
 
 # a one-character multipart boundary is valid (RFC 2046: 1 to 70 characters)
 printf -- '--a\r\nContent-Disposition: form-data; name="file"; filename="x.csv"\r\n\r\n' >"$T/mp.body"
-cat "$T/small.csv" >>"$T/mp.body"
+cat "$T/small2.csv" >>"$T/mp.body"
 printf -- '\r\n--a--\r\n' >>"$T/mp.body"
 check "multipart with boundary=a: 202" "$(code POST "$B/v1/datasets/cdr/uploads" -H 'Content-Type: multipart/form-data; boundary=a' --data-binary @"$T/mp.body")" 202
 MJ=$(jq_ "d['job_id']" <"$T/body")
