@@ -21,6 +21,7 @@
  * A new type (or date directive) gets a row in `cols` below and, if it has
  * a canonical text, a row in `canon` at the same index.
  */
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -219,6 +220,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				check(v.i >= c->min_i && v.i <= c->max_i,
 				      "an integer out of bounds", f, n);
 		}
+	} else if (v.kind == SL_VALUE_REAL) {
+		/* floats, and decimals of precision up to 15 (the double nearest the value) */
+		check(c->type == SL_TYPE_FLOAT || (c->type == SL_TYPE_DECIMAL && c->precision <= 15),
+		      "a REAL value for a column that is not stored as REAL", f, n);
+		if (c->type == SL_TYPE_DECIMAL || !c->allow_special)
+			check(isfinite(v.d), "an infinite or NaN value without allow_special", f, n);
+		if (c->type == SL_TYPE_FLOAT && !isnan(v.d) && c->has_min)
+			check(v.d >= c->min_f, "a float below its min", f, n);
+		if (c->type == SL_TYPE_FLOAT && !isnan(v.d) && c->has_max)
+			check(v.d <= c->max_f, "a float above its max", f, n);
 	} else {
 		check(0, "a non-empty field converted to NULL", f, n);
 	}
