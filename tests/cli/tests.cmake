@@ -10,3 +10,7 @@ sluice_shell_test(cli_codes tests/cli/test_codes.sh)
 set_tests_properties(cli_codes PROPERTIES LABELS "threads" TIMEOUT 300)
 # NOT_FOUND and CONFLICT from the commands that name a job (tests/cli/test_not_found.sh).
 sluice_shell_test(cli_not_found tests/cli/test_not_found.sh)
+# `make demo` as a user runs it (scripts/demo.sh), small: the commands it
+# shows and the JSON it reads must keep working.
+add_test(NAME demo COMMAND env SLUICE=$<TARGET_FILE:sluice> DEMO_DIR=${CMAKE_BINARY_DIR}/demo-test
+         DEMO_ROWS=20000 bash ${CMAKE_SOURCE_DIR}/scripts/demo.sh)
