@@ -34,15 +34,20 @@ chunks_at_least() { [ "$(job "$1" "d['chunks_processed']" 2>/dev/null || echo 0)
 wait_chunks() { wait_for "$2 chunks of job $1" 1500 chunks_at_least "$1" "$2"; }
 
 # --- one runner: a queued job is cancelled at once, a running one at a chunk boundary ---
-serve "$T/log" "${OPTS[@]}" --jobs 1 --slice 1000 || exit 1
+# The big job's writer is held before its chunk 4 (SLUICE_TEST_PAUSE, test
+# only) until the cancel is filed, so it is running then whatever the speed
+# of the build: no race with the end of the job.
+mkdir -p "$T/p1"
+SLUICE_TEST_PAUSE="4:$T/p1" serve "$T/log" "${OPTS[@]}" --jobs 1 --slice 1000 || exit 1
 BIG=$(upload "$T/big.csv")
 SMALL=$(upload "$T/small.csv")
 case "$SMALL" in j*) ok ;; *) bad "upload answers a job id: $SMALL" ;; esac
-wait_chunks "$BIG" 3 || bad "the big job did not start"
+wait_for "the big job to be held before chunk 4" 3000 test -e "$T/p1/paused" || bad "the big job did not start"
 check "the second job waits for the one runner" "$(job "$SMALL" "d['status']")" Accepted
 check "cancel a queued job: 200" "$(code POST "$B/v1/jobs/$SMALL/cancel")" 200
 check "cancelled at once" "$(jq_ "d['status']" <"$T/body")" Cancelled
 check "cancel a running job: 202" "$(code POST "$B/v1/jobs/$BIG/cancel")" 202
+touch "$T/p1/go"
 check "running job: cancelling" "$(wait_final "$BIG")" Cancelled
 check "cancel a finished job: 409" "$(code POST "$B/v1/jobs/$BIG/cancel")" 409
 check "cancel an unknown job: 404" "$(code POST "$B/v1/jobs/j0000000000000000000/cancel")" 404
