@@ -16,27 +16,7 @@
 
 #include "sluice/error.h"
 #include "sluice/schema.h"
-
-static sl_schema *P(const char *yaml)
-{
-	char err[512] = "";
-	sl_schema *s = NULL;
-	int rc = sl_schema_parse(yaml, strlen(yaml), "t.yaml", &s, err, sizeof err);
-	if (rc)
-		fail_msg("unexpected error %d: %s", rc, err);
-	return s;
-}
-
-static const char *E(const char *yaml)
-{
-	static char err[512];
-	sl_schema *s = NULL;
-	err[0] = 0;
-	assert_int_equal(sl_schema_parse(yaml, strlen(yaml), "t.yaml", &s, err, sizeof err),
-	                 SL_CONFIG);
-	assert_null(s);
-	return err;
-}
+#include "schema/schema_test.h"
 
 #define H(...)  ((sl_str[]){__VA_ARGS__})
 #define L(s)    SL_STR_LIT(s)

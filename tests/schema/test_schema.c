@@ -18,30 +18,9 @@
 #include "base/base.h"
 #include "sluice/error.h"
 #include "sluice/schema.h"
+#include "schema/schema_test.h"
 
 /* --- helpers ---------------------------------------------------------------- */
-
-static sl_schema *P(const char *yaml)
-{
-	char err[512] = "";
-	sl_schema *s = NULL;
-	int rc = sl_schema_parse(yaml, strlen(yaml), "t.yaml", &s, err, sizeof err);
-	if (rc)
-		fail_msg("unexpected error %d: %s", rc, err);
-	return s;
-}
-
-/* The error message of a schema that must not load. */
-static const char *E(const char *yaml)
-{
-	static char err[512];
-	sl_schema *s = NULL;
-	err[0] = 0;
-	int rc = sl_schema_parse(yaml, strlen(yaml), "t.yaml", &s, err, sizeof err);
-	assert_int_equal(rc, SL_CONFIG);
-	assert_null(s);
-	return err;
-}
 
 /* The error must start with `where` and contain `what`. */
 #define assert_error(yaml, where, what)                                                            \
