@@ -37,6 +37,7 @@ int cmd_errors(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_schema(int argc, char **argv);
+int cmd_watch(int argc, char **argv);
 
 /* job_print.c: one job as JSON (the field names of `ingest --json`), as a
    human summary, and the exit code its status means. */
@@ -62,7 +63,7 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
    and return 1; 0 if it is not one; EXIT_USAGE (after printing why) if its
    value is bad. */
 int cli_dialect_opt(const char *cmd, int argc, char **argv, int *i, sl_csv_dialect *d,
-		    sl_csv_scanner *scanner);
+                    sl_csv_scanner *scanner);
 extern const char cli_dialect_help[];
 
 /* "64M", "1g", "4096", "2KiB" -> bytes. 0 ok, -1 bad. */

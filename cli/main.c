@@ -20,6 +20,8 @@ static const struct command {
 } cmds[] = {
     {"ingest", "ingest FILE --schema S", "load FILE into a database table, exactly once",
      cmd_ingest},
+    {"watch", "watch DIR --schema S", "load each file dropped into DIR once it is complete",
+     cmd_watch},
     {"validate", "validate FILE --schema S", "the checks of ingest, loading nothing", cmd_validate},
     {"jobs", "jobs", "list jobs", cmd_jobs},
     {"status", "status JOB [--chunks]", "a job's status and counters", cmd_status},
