@@ -243,7 +243,8 @@ static bool transient(int code)
 
 /* The outcome: the job's fields as `sluice ingest --json` prints them, and
    the drop's own: its name, how it was taken, where it is now. */
-static char *outcome_json(const sl_job *j, const intent *in, const char *name, size_t *len)
+static char *outcome_json(const sl_job *j, const intent *in, const char *name, const char *why,
+                          size_t *len)
 {
 	char *text = NULL;
 	FILE *f = open_memstream(&text, len);
@@ -264,6 +265,11 @@ static char *outcome_json(const sl_job *j, const intent *in, const char *name, s
 	snprintf(where, sizeof where, "%s/%s", in->dest, in->target);
 	fputs(",\"path\":", f);
 	sl_json_cstr(f, where);
+	fputs(",\"error\":", f);
+	if (why[0])
+		sl_json_cstr(f, why);
+	else
+		fputs("null", f);
 	fputs("}}\n", f);
 	if (fclose(f) != 0) {
 		free(text);
@@ -288,8 +294,8 @@ static int run_job(watcher *w, const char *name, const intent *in, sl_job *job)
 		if (rc >= 0)
 			sl__watch_kill_point("accepted");
 	}
-	if (rc < 0)
-		return transient(rc) ? defer(w, name, rc, m) : rc;
+	if (rc < 0) /* a bad schema ends the watch; the file (unreadable?) waits */
+		return rc == SL_CONFIG ? rc : defer(w, name, rc, m);
 	if (sl_job_status_final(job->status))
 		return RUN_FINISHED;
 	sl_ingest_opts io = {.db = w->o->db,
@@ -307,7 +313,7 @@ static int run_job(watcher *w, const char *name, const intent *in, sl_job *job)
 			return defer(w, name, rc, res.message);
 		/* it cannot run (unreadable, changed in processing/): the job is
 		   cancelled so it is final, and the file goes to failed/ */
-		snprintf(w->msg, w->msglen, "%s", res.message);
+		snprintf(w->why, sizeof w->why, "%.400s (%s)", res.message, sl_error_name(rc));
 		sl_job_status st;
 		char cm[256];
 		sl_job_cancel(w->o->db, in->job, &st, cm, sizeof cm);
@@ -343,6 +349,7 @@ int sl__watch_run(watcher *w, const char *name, const char *how)
 		return RUN_FINISHED;
 	}
 	unmark(w, name);
+	w->why[0] = 0;
 	if (rc == 0) {
 		sl_job_new_id(in.job);
 		snprintf(in.how, sizeof in.how, "%s", how);
@@ -369,7 +376,7 @@ int sl__watch_run(watcher *w, const char *name, const char *how)
 		sl__watch_kill_point("target");
 	}
 	int dfd = !strcmp(in.dest, "done") ? w->donefd : w->failfd;
-	if (!(json = outcome_json(&job, &in, name, &jlen))) {
+	if (!(json = outcome_json(&job, &in, name, w->why, &jlen))) {
 		rc = SL_NOMEM;
 		goto out;
 	}

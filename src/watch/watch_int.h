@@ -23,6 +23,7 @@ typedef struct watcher {
 	char dir[PATH_MAX]; /* the folder, absolute */
 	char *msg;
 	size_t msglen;
+	char why[512]; /* the file's job could not run: why ("" when it could) */
 } watcher;
 
 /* The outcome of running one file in processing/. */

@@ -1,0 +1,7 @@
+# Drop folders (src/watch/, `sluice watch`): end to end through the program,
+# with real inotify, real SQLite files and the engine's jobs. The watcher's
+# jobs start worker threads: `threads`, so TSan runs them too.
+sluice_shell_test(watch tests/watch/test_watch.sh threads)
+set_tests_properties(watch PROPERTIES TIMEOUT 300)
+sluice_shell_test(watch_crash tests/watch/test_watch_crash.sh threads)
+set_tests_properties(watch_crash PROPERTIES TIMEOUT 300)
