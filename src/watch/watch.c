@@ -302,6 +302,8 @@ static int resume_left(loop *l)
 	for (int i = 0; i < n; i++) {
 		const char *name = list[i]->d_name;
 		struct stat st;
+		if (!strncmp(name, ".take-", 6))
+			sl__watch_orphan(&l->w, name);
 		if (rc == 0 && name[0] != '.' &&
 		    fstatat(l->w.procfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 		    S_ISREG(st.st_mode)) {

@@ -191,6 +191,24 @@ static int intent_write(watcher *w, const char *iname, const char *name, const i
 	return write_file_at(w, w->procfd, iname, buf, (size_t)n);
 }
 
+void sl__watch_orphan(watcher *w, const char *iname)
+{
+	char buf[NAME_MAX + 16];
+	int fd = openat(w->procfd, iname, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	char *nl = strchr(buf, '\n');
+	if (nl)
+		*nl = 0;
+	/* an intent left without its file: step 8 was done (or a temporary
+	   file of the intent's own write, which never happened) */
+	if (strncmp(buf, "name=", 5) || !exists(w->procfd, buf + 5))
+		unlinkat(w->procfd, iname, 0);
+}
+
 /* --- the steps -------------------------------------------------------------- */
 
 int sl__watch_take(watcher *w, const char *name, const char *how)

@@ -38,6 +38,9 @@ int sl__watch_take(watcher *w, const char *name, const char *how);
    its job created once (the intent file holds its id), run or resumed,
    then the outcome JSON and the move to done/ or failed/. RUN_* or < 0. */
 int sl__watch_run(watcher *w, const char *name, const char *how);
+/* processing/iname (an intent, or its temporary file) whose file is gone:
+   removed. */
+void sl__watch_orphan(watcher *w, const char *iname);
 /* Is `name` a file the watcher may take (not hidden, not a marker, not a
    temporary file of a writer)? */
 bool sl__watch_candidate_name(const char *name);

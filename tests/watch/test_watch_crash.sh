@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Drop folders after a crash (issue 13): kill -9 of the watcher mid-load,
+# and at every step of a file's way (SLUICE_TEST_WATCH_KILL=POINT, a test
+# knob that SIGKILLs the process right after that step, and the engine's
+# SLUICE_TEST_KILL points), then a restart: every row exactly once (the
+# oracle, tests/lib/oracle.py), one job per drop, the file in done/ with its
+# JSON, nothing left in processing/, no marker left. The mid-load kill waits
+# at a chunk boundary (SLUICE_TEST_PAUSE), never on a sleep.
+# Usage: test_watch_crash.sh SLUICE SOURCE_DIR
+set -u
+S=$(realpath "$1")
+SRC=$2
+SCHEMA=$SRC/examples/cdr.yaml
+. "$SRC/tests/lib/harness.sh"
+at_exit() {
+	[ -d "$T/p" ] && touch "$T/p/go"
+	for p in $(jobs -p); do kill -9 "$p" 2>/dev/null; done
+	wait 2>/dev/null
+}
+
+ROWS=4000
+sl_run gen cdr --rows $ROWS --error-rate 0.02 --seed 21 --manifest "$T/man.tsv" -o "$T/a.csv"
+check "gen: exit" "$(rc)" 0
+BAD=$(wc -l <"$T/man.tsv")
+
+# after_restart WHAT DIR DB [EXIT]: the restarted watcher (--once) finished
+# f.csv once; it exits 3 (PartiallySucceeded) unless the file was in done/
+# before the kill (EXIT 0: it had nothing to finish)
+after_restart() {
+	local what=$1 d=$2 db=$3
+	sl_run watch "$d" --schema "$SCHEMA" --db "$db" --once --json --chunk-size 32k
+	check "$what: the restart's exit status" "$(rc)" "${4:-3}"
+	check "$what: done/ holds the file and its JSON" "$(ls "$d/done" | tr '\n' ' ')" "f.csv f.csv.json "
+	check "$what: the outcome" "$(json "$d/done/f.csv.json" "d['status'], d['rows_read'], d['rows_loaded'], d['rows_rejected'], d['duplicate_of']")" "PartiallySucceeded $ROWS $((ROWS - BAD)) $BAD None"
+	check "$what: the file's bytes" "$(cmp "$T/a.csv" "$d/done/f.csv" && echo same)" same
+	check "$what: one job" "$(sql "$db" 'SELECT count(*) FROM sluice_jobs')" 1
+	check "$what: nothing left in processing/, no marker" "$(ls -A "$d/processing" | tr '\n' ' ')|$(ls -A "$d" | tr '\n' ' ')" ".lock |done failed processing "
+	table_is "$db" "$T/a.csv" && ok || bad "$what: the table is not the oracle's (rows lost or loaded twice)"
+}
+
+# --- kill -9 mid-load, at a chunk boundary; the restart resumes the job ----------------------
+D=$T/mid
+mkdir -p "$D" "$T/p"
+SLUICE_TEST_PAUSE=3:$T/p sl_start "$T/mid.err" watch "$D" --schema "$SCHEMA" --db "$T/mid.db" --json --settle off --threads 1 --chunk-size 32k
+WPID=$BG_PID
+wait_for "the first listing" 1500 grep -q "listed the folder (start)" "$T/mid.err"
+cp "$T/a.csv" "$T/f.tmp" && mv "$T/f.tmp" "$D/f.csv"
+wait_for "the job held before chunk 3" 1500 test -e "$T/p/paused"
+sl_kill9 "$WPID" "$T/mid.err"
+check "killed mid-load: the file waits in processing/" "$(ls "$D/processing")" "f.csv"
+check "killed mid-load: three chunks committed, the job unfinished" "$(sql "$T/mid.db" "SELECT status, (SELECT count(*) FROM sluice_chunks WHERE status = 'Succeeded') FROM sluice_jobs")" "Processing|3"
+after_restart "killed mid-load" "$D" "$T/mid.db"
+check "killed mid-load: the job was resumed" "$(json "$D/done/f.csv.json" "d['resumed'], d['job_id'] == open('$T/p/paused').read().strip()")" "True True"
+
+# --- kill -9 right after each step of the file's way --------------------------------------------
+for point in taken intent accepted last_chunk finished target json moved; do
+	D=$T/k-$point
+	mkdir -p "$D"
+	cp "$T/a.csv" "$D/f.csv"
+	touch "$D/f.csv.done"
+	case $point in
+	last_chunk | finished) knob=SLUICE_TEST_KILL ;; # the engine's points
+	*) knob=SLUICE_TEST_WATCH_KILL ;;
+	esac
+	(
+		export "$knob=$point"
+		sl_as "k-$point" watch "$D" --schema "$SCHEMA" --db "$T/k-$point.db" --once --chunk-size 32k
+	)
+	check "killed after '$point': the watcher died by SIGKILL" "$(rc "k-$point")" 137
+	after_restart "killed after '$point'" "$D" "$T/k-$point.db" "$([ "$point" = moved ] && echo 0 || echo 3)"
+done
+
+finish
