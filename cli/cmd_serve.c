@@ -21,7 +21,7 @@ static const char help[] =
 	"                    [--trusted-proxy IPV4] [--max-tus-pending N]\n"
 	"                    [--max-tus-pending-per-key N] [--max-tus-pending-bytes SIZE]\n"
 	"                    [--max-tus-pending-bytes-per-key SIZE] [--public-url URL]\n"
-	"                    [--cors-origin ORIGIN,...]\n"
+	"                    [--cors-origin ORIGIN,...] [--watch DATASET=DIR[;settle=S]]\n"
 	"\n"
 	"Run the HTTP API, the dashboard (GET /) and the ingest runners in one process:\n"
 	"every *.yaml in --schemas is a dataset; uploads are kept in --data-dir and\n"
@@ -43,7 +43,10 @@ static const char help[] =
 	"Unfinished tus uploads: --max-tus-pending 1000 (--max-tus-pending-per-key 100)\n"
 	"declaring --max-tus-pending-bytes 1T (--max-tus-pending-bytes-per-key 256G).\n"
 	"--cors-origin: origins (or *) whose pages may call the upload, tus and\n"
-	"signed-URL routes from a browser (CORS); none by default.\n";
+	"signed-URL routes from a browser (CORS); none by default.\n"
+	"--watch DATASET=DIR: load each file dropped into DIR into DATASET, as\n"
+	"'sluice watch' does (settle=S: its settle time in seconds, or off); in the\n"
+	"config file a mapping, one folder per dataset: `watch: {cdr: /srv/in/cdr}`.\n";
 
 /* One setting, from the command line or the config file. */
 static int set_opt(sl_serve_opts *o, const char *name, const char *v)
@@ -73,6 +76,8 @@ static int set_opt(sl_serve_opts *o, const char *name, const char *v)
 		o->public_url = v;
 	else if (!strcmp(name, "cors-origin"))
 		o->cors_origin = v;
+	else if (!strcmp(name, "watch"))
+		o->watch = v;
 	else {
 		for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
 			if (strcmp(name, sizes[i]))
@@ -139,9 +144,9 @@ int cmd_serve(int argc, char **argv)
 	}
 	/* the command line wins over the file */
 	const char **strs[] = {&o.db, &o.schemas_dir, &o.data_dir, &o.listen, &o.api_keys, &o.secret,
-			       &o.trusted_proxy, &o.public_url, &o.cors_origin};
+			       &o.trusted_proxy, &o.public_url, &o.cors_origin, &o.watch};
 	const char *const cstrs[] = {cli.db, cli.schemas_dir, cli.data_dir, cli.listen, cli.api_keys, cli.secret,
-				     cli.trusted_proxy, cli.public_url, cli.cors_origin};
+				     cli.trusted_proxy, cli.public_url, cli.cors_origin, cli.watch};
 	for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
 		if (cstrs[i])
 			*strs[i] = cstrs[i];

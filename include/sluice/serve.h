@@ -51,6 +51,9 @@ typedef struct sl_serve_opts {
 	unsigned max_tus_pending_per_key; /* ... and per API key (0: 100) */
 	uint64_t max_tus_pending_bytes;   /* bytes they declare in all (0: 1 TiB) ... */
 	uint64_t max_tus_pending_bytes_per_key; /* ... and per API key (0: 256 GiB) */
+	/* drop folders: lines "DATASET=DIR" or "DATASET=DIR;settle=S" (seconds
+	   or off), a watcher each (docs/serve.md, "Drop folders") */
+	const char *watch;
 } sl_serve_opts;
 
 /* Run the service until SIGTERM or SIGINT (blocked in the calling thread

@@ -11,6 +11,11 @@
  *     api-keys:
  *       k1: [read, write, admin]
  *       k2: [read]
+ *     watch:
+ *       cdr: /srv/landing/cdr
+ *
+ * `watch` maps a dataset to its drop folder (or to {dir:, settle:}), and
+ * becomes "dataset=DIR[;settle=S]" lines (http_watch.c).
  *
  * The values are copied into one buffer (*store) as name\0value\0 pairs
  * before any callback runs, so the pointers the callback keeps stay valid
@@ -106,6 +111,56 @@ static int keys_string(struct fy_node *map, cfg_buf *b, const char *path, char *
 	return rc;
 }
 
+/* watch as a mapping: dataset: DIR, or dataset: {dir: DIR, settle: S}
+   -> "dataset=DIR[;settle=S]" lines (http_watch.c reads them) */
+static int watch_string(struct fy_node *map, cfg_buf *b, const char *path, char *msg, size_t msglen)
+{
+	void *it = NULL;
+	struct fy_node_pair *pr;
+	char *out = NULL;
+	size_t olen = 0;
+	FILE *f = open_memstream(&out, &olen);
+	int rc = f ? 0 : SL_NOMEM;
+	while (rc == 0 && (pr = fy_node_mapping_iterate(map, &it))) {
+		struct fy_node *k = fy_node_pair_key(pr), *v = fy_node_pair_value(pr);
+		size_t kl = 0, dl = 0, sl = 0;
+		const char *ks =
+		    k && fy_node_get_type(k) == FYNT_SCALAR ? fy_node_get_scalar(k, &kl) : NULL;
+		const char *dir = NULL, *settle = NULL;
+		if (v && fy_node_get_type(v) == FYNT_SCALAR) {
+			dir = fy_node_get_scalar(v, &dl);
+		} else if (v && fy_node_get_type(v) == FYNT_MAPPING) {
+			struct fy_node *d = fy_node_mapping_lookup_by_string(v, "dir", FY_NT);
+			struct fy_node *st = fy_node_mapping_lookup_by_string(v, "settle", FY_NT);
+			dir = d && fy_node_get_type(d) == FYNT_SCALAR ? fy_node_get_scalar(d, &dl)
+			                                              : NULL;
+			settle = st && fy_node_get_type(st) == FYNT_SCALAR
+			             ? fy_node_get_scalar(st, &sl)
+			             : NULL;
+			if (st && !settle)
+				dir = NULL;
+			if (fy_node_mapping_item_count(v) != (d ? 1 : 0) + (st ? 1 : 0))
+				dir = NULL;
+		}
+		if (!ks || !dir || memchr(dir, '\n', dl) || memchr(ks, '\n', kl)) {
+			rc = where(k, msg, msglen, path,
+			           "watch: each dataset needs a folder: `cdr: /srv/in/cdr` or "
+			           "`cdr: {dir: /srv/in/cdr, settle: 10}`");
+			break;
+		}
+		fprintf(f, "%.*s=%.*s", (int)kl, ks, (int)dl, dir);
+		if (settle)
+			fprintf(f, ";settle=%.*s", (int)sl, settle);
+		fputc('\n', f);
+	}
+	if (f && fclose(f) != 0 && rc == 0)
+		rc = SL_NOMEM;
+	if (rc == 0)
+		rc = put(b, out ? out : "", olen);
+	free(out);
+	return rc;
+}
+
 int sl_serve_config_read(const char *path, int (*cb)(void *ctx, const char *name, const char *value),
 			 void *ctx, char **store, char *msg, size_t msglen)
 {
@@ -166,6 +221,11 @@ int sl_serve_config_read(const char *path, int (*cb)(void *ctx, const char *name
 			goto out;
 		if (v && fy_node_get_type(v) == FYNT_MAPPING && kl == 8 && !memcmp(ks, "api-keys", 8)) {
 			if ((rc = keys_string(v, &b, path, msg, msglen)) < 0)
+				goto out;
+			continue;
+		}
+		if (v && fy_node_get_type(v) == FYNT_MAPPING && kl == 5 && !memcmp(ks, "watch", 5)) {
+			if ((rc = watch_string(v, &b, path, msg, msglen)) < 0)
 				goto out;
 			continue;
 		}

@@ -154,6 +154,8 @@ typedef struct http_srv {
 	pthread_mutex_t rd_mu;
 	sl_reader *readers[HTTP_READERS];
 	size_t nreaders;
+
+	struct http_watchers *watchers; /* drop folders (http_watch.c), or NULL */
 } http_srv;
 
 /* http_log.c: one JSON object a line on stderr. */
@@ -181,6 +183,11 @@ int http_queue_job(http_srv *s, int kind, const char *id, const char *corr);
 /* Take job `id` off the queue (a cancelled one): true when it was there. */
 bool http_unqueue_job(http_srv *s, const char *id);
 int http_resume_unfinished(http_srv *s); /* queue the store's unfinished jobs */
+
+/* http_watch.c: a drop-folder thread per `watch:` entry (s->o.watch);
+   stop asks them to stop and joins them (safe when none started). */
+int http_watch_start(http_srv *s);
+void http_watch_stop(http_srv *s);
 
 /* http_json.c: JSON into a FILE (open_memstream). */
 void http_json_job(FILE *f, const sl_job *j, const char *upload_id);

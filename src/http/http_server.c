@@ -326,6 +326,8 @@ int sl_serve(const sl_serve_opts *o)
 	if ((rc = http_workers_start(s)) < 0 || (rc = http_acceptor_start(s)) < 0)
 		goto out;
 	http_resume_unfinished(s);
+	if ((rc = http_watch_start(s)) < 0)
+		goto out;
 
 	if ((rc = http_pool_start(s, s->o.pool_threads)) < 0)
 		goto out;
@@ -384,6 +386,7 @@ out:
 	if (pool_up)
 		http_pool_stop(s); /* the on_done of the last requests; before the acceptor stops */
 	http_acceptor_stop(s);
+	http_watch_stop(s); /* a watcher's job pauses after the chunk it commits */
 	if (worker_up && !http_workers_stop(s)) {
 		/* Each chunk commits in its own transaction: stopping now loses at
 		   most the chunks in flight, which the next start resumes (as
