@@ -99,7 +99,7 @@ check "nothing left in processing/" "$(ls -A "$D/processing")" ".lock"
 
 # --- a slow writer: SFTP-like, reopening and appending for ~4 s ------------------------------
 D=$T/slow
-start_watch w2 "$D" --settle 1
+start_watch w2 "$D" --settle 2
 python3 - "$T/a.csv" "$D" "$T/early" <<'PY' &
 import os, sys, time
 src, d, early = sys.argv[1:]
