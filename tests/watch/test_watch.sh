@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Drop folders (`sluice watch`, issue 13): a file moved in, a .done marker, a
-# slow writer (an SFTP-like process appending for seconds) with the settle
-# heuristic, a duplicate drop, a failed file, a second watcher, --once, and a
+# Drop folders (`sluice watch`, issue 13): a file moved in, a .done marker,
+# slow writers (an SFTP-like process appending for seconds) with the settle
+# heuristic, with a marker and with a rename, a duplicate drop, a failed file, a second watcher, --once, and a
 # lost event queue (the test knob SLUICE_TEST_WATCH_OVERFLOW discards every
 # batch of events as an IN_Q_OVERFLOW would, so only the rescans can find the
 # files). Expected rows come from tests/lib/oracle.py (table_is), counts from
@@ -97,32 +97,63 @@ grep -q "another watcher runs on" "$T/err" && ok || bad "a second watcher: says 
 stop_watch w1
 check "nothing left in processing/" "$(ls -A "$D/processing")" ".lock"
 
-# --- a slow writer: SFTP-like, reopening and appending for ~4 s ------------------------------
-D=$T/slow
-start_watch w2 "$D" --settle 2
-python3 - "$T/a.csv" "$D" "$T/early" <<'PY' &
+# --- slow writers: SFTP-like, reopening and appending for ~4 s ----------------------------------
+# slow_writer SRC DIR WRITE_AS FINAL EARLY: append SRC to DIR/WRITE_AS in 40
+# pieces, 0.1 s apart, reopening each time as an SFTP server does; after
+# each piece note in EARLY when the watcher took it already (the file gone,
+# or anything in done/); then FINAL: "none", "marker NAME" (touch
+# DIR/NAME.done) or "rename NAME" (rename to DIR/NAME)
+cat >"$T/writer.py" <<'PY'
 import os, sys, time
-src, d, early = sys.argv[1:]
+src, d, name, final, early = sys.argv[1:]
 data = open(src, "rb").read()
 step = len(data) // 40 + 1
+path = os.path.join(d, name)
 for i in range(0, len(data), step):
-    # as an SFTP server does: open, write, close, for each piece
-    with open(os.path.join(d, "slow.csv"), "ab") as f:
+    with open(path, "ab") as f:
         f.write(data[i:i + step])
-    if not os.path.exists(os.path.join(d, "slow.csv")) or os.listdir(os.path.join(d, "done")):
-        open(early, "w").write("taken at byte %d of %d\n" % (i, len(data)))
+    if not os.path.exists(path) or os.listdir(os.path.join(d, "done")):
+        open(early, "a").write("%s taken at byte %d of %d\n" % (name, i, len(data)))
     time.sleep(0.1)  # the writer's own pace, not a synchronisation
-open(os.path.join(os.path.dirname(early), "writer.done"), "w").close()
+how, _, target = final.partition(" ")
+if how == "marker":
+    open(os.path.join(d, target + ".done"), "w").close()
+elif how == "rename":
+    os.rename(path, os.path.join(d, target))
 PY
-WRITER=$!
-wait_for "the writer" 1500 test -e "$T/writer.done"
-wait "$WRITER"
-WRITER=
-check "slow writer: not taken while it wrote" "$(cat "$T/early" 2>/dev/null)" ""
+slow_writer() {
+	python3 "$T/writer.py" "$@" &
+	WRITER=$!
+	wait "$WRITER"
+	check "slow writer $3 ($4): exit" "$?" 0
+	WRITER=
+}
+
+# the settle heuristic: not taken while it writes, taken whole after
+D=$T/slow
+start_watch w2 "$D" --settle 2
+slow_writer "$T/a.csv" "$D" slow.csv none "$T/early"
+check "settle: not taken while it wrote" "$(cat "$T/early" 2>/dev/null)" ""
 wait_for "slow.csv settled" 1500 test -e "$D/done/slow.csv.json"
-check "slow writer: taken by settling, whole" "$(outcome "$D/done/slow.csv.json" "d['drop']['taken'], d['rows_read'], d['rows_rejected']")" "settled $ROWS $BAD"
+check "settle: taken by settling, whole" "$(outcome "$D/done/slow.csv.json" "d['drop']['taken'], d['rows_read'], d['rows_rejected']")" "settled $ROWS $BAD"
 table_is "$T/w2.db" "$T/a.csv" && ok || bad "slow writer: the table is not the oracle's"
 stop_watch w2
+
+# markers and renames only (--settle off): a slow writer in place is taken at
+# its marker, one writing a hidden name at its rename
+D=$T/slow2
+start_watch w4 "$D" --settle off
+slow_writer "$T/a.csv" "$D" m.csv "marker m.csv" "$T/early2"
+check "marker: not taken while it wrote" "$(cat "$T/early2" 2>/dev/null)" ""
+wait_for "m.csv at its marker" 1500 test -e "$D/done/m.csv.json"
+check "marker: taken by it, whole" "$(outcome "$D/done/m.csv.json" "d['drop']['taken'], d['rows_read']")" "marker $ROWS"
+table_is "$T/w4.db" "$T/a.csv" && ok || bad "slow writer, marker: the table is not the oracle's"
+rm -f "$D"/done/*
+slow_writer "$T/b.csv" "$D" .r.csv "rename r.csv" "$T/early3"
+check "rename: not taken while it wrote" "$(cat "$T/early3" 2>/dev/null)" ""
+wait_for "r.csv at its rename" 1500 test -e "$D/done/r.csv.json"
+check "rename: taken as moved, whole" "$(outcome "$D/done/r.csv.json" "d['drop']['taken'], d['rows_read'], d['status']")" "moved 500 Succeeded"
+stop_watch w4
 
 # --- a lost event queue: only the rescans find the files ----------------------------------
 D=$T/ovf
