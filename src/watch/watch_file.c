@@ -372,7 +372,7 @@ int sl__watch_run(watcher *w, const char *name, const char *how)
 		sl_job_new_id(in.job);
 		snprintf(in.how, sizeof in.how, "%s", how);
 		if ((rc = intent_write(w, iname, name, &in)) < 0)
-			return rc;
+			return defer(w, name, rc, w->msg);
 		sl__watch_kill_point("intent");
 	}
 	if ((rc = run_job(w, name, &in, &job)) != RUN_FINISHED)
@@ -435,6 +435,10 @@ int sl__watch_run(watcher *w, const char *name, const char *how)
 	sl__watch_emit(w, &e);
 	rc = RUN_FINISHED;
 out:
+	/* the folder not writable now (full disk?): the file waits in
+	   processing/ and the steps are taken again later from the intent */
+	if (rc == SL_IO_WRITE)
+		rc = defer(w, name, rc, w->msg);
 	free(json);
 	sl_job_clear(&job);
 	return rc;
