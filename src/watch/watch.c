@@ -358,6 +358,15 @@ static int open_dirs(loop *l, const sl_watch_opts *o)
 	return 0;
 }
 
+/* Is DIR still there, at its path? inotify says IN_DELETE_SELF only once
+   the last descriptor of the directory closes, and this loop holds some. */
+static bool dir_gone(loop *l)
+{
+	struct stat a, b;
+	return fstat(l->w.dirfd, &a) < 0 || a.st_nlink == 0 || stat(l->w.dir, &b) < 0 ||
+	       a.st_ino != b.st_ino || a.st_dev != b.st_dev;
+}
+
 static bool stopping(const sl_watch_opts *o)
 {
 	return o->stop && o->stop(o->stop_ctx);
@@ -465,6 +474,11 @@ int sl_watch(const sl_watch_opts *o, sl_watch_stats *stats, char *msg, size_t ms
 		} else {
 			struct timespec ts = {timeout / 1000, (long)(timeout % 1000) * 1000000};
 			nanosleep(&ts, NULL); /* --once: the settle time passing */
+		}
+		if (dir_gone(l)) {
+			rc = SL_IO_OPEN;
+			snprintf(msg, msglen, "%s was removed or moved", l->w.dir);
+			goto out;
 		}
 		if (l->full && l->n < WATCH_MAX_FILES / 2)
 			rescan(l, "room");

@@ -168,6 +168,17 @@ check "overflow: one load, eleven duplicates" "$(cat "$D"/done/*.json | python3 
 check "overflow: no marker left" "$(ls "$D" | grep -c '\.done$')" 0
 stop_watch w3
 
+# --- the folder itself removed: the watch ends, exit 4, saying why -------------------------------
+D=$T/gone
+start_watch w5 "$D" --settle off
+rm -rf "$D"
+# ended PID: gone or a zombie (a bounded wait, so a watcher that never ends fails, not hangs)
+ended() { case "$(ps -o stat= -p "$1" 2>/dev/null)" in "" | Z*) return 0 ;; esac; return 1; }
+wait_for "the watcher to end" 1500 ended "$WPID" || kill -9 "$WPID"
+sl_wait "$WPID" "$T/w5.err"
+check "the folder removed: exit 4" "$?" 4
+grep -q "was removed or moved" "$T/w5.err" && ok || bad "the folder removed: says why ($(tail -1 "$T/w5.err"))"
+
 # --- --once: what is complete now, then exit ------------------------------------------------
 D=$T/once
 mkdir -p "$D"
