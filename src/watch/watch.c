@@ -425,19 +425,18 @@ int sl_watch(const sl_watch_opts *o, sl_watch_stats *stats, char *msg, size_t ms
 				goto out;
 			}
 			e = find(l, name);
-			if (r == RUN_DEFERRED && e &&
-			    faccessat(l->w.dirfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
-				/* still in DIR (its namesake in processing/ waits): later */
+			bool in_dir = faccessat(l->w.dirfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+			if (r == RUN_DEFERRED && e && in_dir && !o->once) {
+				/* not taken (its namesake in processing/ waits): later */
 				e->backoff_ms = e->backoff_ms ? e->backoff_ms * 2 : RETRY_MIN_MS;
 				if (e->backoff_ms > RETRY_MAX_MS)
 					e->backoff_ms = RETRY_MAX_MS;
 				e->not_before_ms = mono_ms() + e->backoff_ms;
-				if (o->once)
-					forget(l, e);
 			} else if (e) {
 				forget(l, e);
 			}
-			if (r == RUN_DEFERRED && !e)
+			/* taken, but its job could not run now: it waits in processing/ */
+			if (r == RUN_DEFERRED && !in_dir)
 				defer_left(l);
 			continue;
 		}
