@@ -82,6 +82,26 @@ check "the retry: resumed, every row" "$(json "$D/done/f.csv.json" "d['resumed']
 table_is "$T/mid.db" "$T/a.csv" && ok || bad "the retry: the table is not the oracle's"
 check "the retry: one job" "$(sql "$T/mid.db" 'SELECT count(*) FROM sluice_jobs')" 1
 
+# --- the database locked by another process when a file is taken: it waits in
+# processing/, and is retried once the lock is gone -------------------------------------------
+D=$T/busy
+mkdir -p "$D"
+lock_db "$T/busy.db"
+: >"$T/busy.err"
+sl_start "$T/busy.err" watch "$D" --schema "$SCHEMA" --db "$T/busy.db" --json --settle off >"$T/busy.out"
+WPID=$BG_PID
+wait_for "the first listing" 1500 grep -q "listed the folder (start)" "$T/busy.err"
+cp "$T/a.csv" "$T/f.tmp" && mv "$T/f.tmp" "$D/f.csv"
+wait_for "the watcher deferring the taken file" 1500 grep -q "f.csv: cannot run now" "$T/busy.err"
+check "database locked: the taken file waits in processing/" "$(ls "$D/processing")" f.csv
+unlock_db
+wait_for "the retry once the lock is gone" 1500 test -e "$D/done/f.csv.json"
+kill -TERM "$WPID"
+sl_wait "$WPID" "$T/busy.err"
+check "the watcher that retried: exit 0 on SIGTERM" "$?" 0
+check "database locked, then free: every row, one job" "$(json "$D/done/f.csv.json" "d['rows_read'], d['status']")+$(sql "$T/busy.db" 'SELECT count(*) FROM sluice_jobs')" "$ROWS PartiallySucceeded+1"
+table_is "$T/busy.db" "$T/a.csv" && ok || bad "database locked, then free: the table is not the oracle's"
+
 # --- kill -9 right after each step of the file's way --------------------------------------------
 for point in taken intent accepted last_chunk finished target json moved; do
 	D=$T/k-$point
