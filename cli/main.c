@@ -9,6 +9,7 @@
 
 #include "base/base.h"
 #include "cli.h"
+#include "sluice/serve.h" /* SLUICE_VERSION */
 
 /* Every command, once: the dispatch, the top-level help and `sluice help
    --commands` (from which scripts/gen-docs.sh makes the man page and the
@@ -91,7 +92,7 @@ int main(int argc, char **argv)
 		return cli_usage_error("help", "unknown argument '%s'", argv[2]);
 	}
 	if (!strcmp(cmd, "--version")) {
-		puts("sluice 0.1.0");
+		puts("sluice " SLUICE_VERSION);
 		return EXIT_OK;
 	}
 	/* A full disk or a file size limit must fail a write (and so a chunk's
