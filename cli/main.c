@@ -28,6 +28,8 @@ static const struct command {
     {"resume", "resume JOB", "continue an unfinished job", cmd_resume},
     {"retry", "retry JOB", "run a job's failed chunks again", cmd_retry},
     {"rollback", "rollback JOB", "remove the rows a finished job loaded", cmd_rollback},
+    {"refeed", "refeed JOB [--schema FIXED]",
+     "load a job's rejected rows again through a fixed schema", cmd_refeed},
     {"cancel", "cancel JOB", "stop a job after the chunk it commits", cmd_cancel},
     {"gc", "gc --older-than 7d", "remove error rows and events of old jobs", cmd_gc},
     {"serve", "serve --schemas D --data-dir D", "run the HTTP API, the dashboard and the runners",

@@ -360,7 +360,9 @@ static int finish_job(ingest *g, int rc)
 		return 0;
 	sl_event ev = {j->id, -1, "job_end", j->rows_read, j->rows_loaded, j->rows_rejected,
 		       j->finished_ms - j->started_ms, j->error_message};
-	int r = sl__ingest_store_tx(g, sl__ingest_tx_job_update);
+	int r = sl__ingest_store_tx(g, sl__refeed_tx_job_end);
+	if (r == 0)
+		sl__refeed_input_done(j);
 	if (r == 0 && g->ops->begin(g->st) == 0) {
 		g->ops->event_insert(g->st, &ev);
 		/* the request is answered: the status says Cancelled now */
@@ -728,8 +730,12 @@ int sl_ingest_rollback(const char *db, const char *id, uint64_t *rows, char *msg
 		j.status = SL_JOB_ROLLEDBACK;
 		j.updated_ms = sl_now_ms();
 		sl_event ev = {j.id, -1, "rollback", 0, *rows, 0, 0, NULL};
-		if ((rc = st->ops->job_update(st, &j)) == 0 && (rc = st->ops->event_insert(st, &ev)) == 0)
+		/* a refeed job gives back what it resolved (refeed.c) */
+		if ((rc = st->ops->job_update(st, &j)) == 0 && (rc = st->ops->event_insert(st, &ev)) == 0 &&
+		    (rc = st->ops->refeed_settle(st, j.id)) == 0)
 			rc = st->ops->commit(st);
+		if (rc == 0)
+			sl__refeed_input_done(&j);
 	}
 	if (rc < 0) {
 		snprintf(msg, msglen, "database: %s", sl_store_errmsg(st));

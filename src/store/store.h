@@ -115,6 +115,22 @@ typedef struct sl_store_ops {
 	int (*records_each)(sl_store *s, const sl_schema *sc, const size_t *cols, const sl_value *vals,
 			    size_t nf, const char *job_id, int64_t after, size_t limit, sl_record_cb cb,
 			    void *ctx);
+	/* --- fix and refeed (store_sqlite_refeed.c; docs/ingest.md) --- */
+	/* In the open transaction: give refeed job new_id the open rejected
+	   rows of job_id (no refeed loaded them or holds them or a copy of
+	   them; not cut short, as CSV_ROW_TOO_LONG rows are), numbered 1.. in
+	   record order; record that new_id refeeds job_id with the header
+	   bytes of its input; hand each row's raw bytes to cb in that order.
+	   *n: the rows taken (0: nothing changed). */
+	int (*refeed_claim)(sl_store *s, const char *job_id, const char *new_id, sl_str header,
+	                    int (*cb)(void *ctx, sl_str raw), void *ctx, uint64_t *n);
+	/* The header bytes of refeed job job_id's input: 1 and *out (malloc'ed,
+	   NUL after *n bytes), or 0 when it is not a refeed. */
+	int (*refeed_header)(sl_store *s, const char *job_id, char **out, size_t *n);
+	/* In the open transaction, after job_id's final status (or its
+	   rollback) is written: mark what a refeed job loaded resolved and free
+	   the rows it read (docs/ingest.md); nothing for another job. */
+	int (*refeed_settle)(sl_store *s, const char *job_id);
 } sl_store_ops;
 
 extern const sl_store_ops sl__store_sqlite;

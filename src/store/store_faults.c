@@ -169,6 +169,19 @@ static int f_chunk_counts(sl_store *s, uint64_t *out)
 	return IN(s)->ops->chunk_counts(IN(s), out);
 }
 /* --- records --- */
+static int f_refeed_claim(sl_store *s, const char *job, const char *new_id, sl_str header,
+                          int (*cb)(void *ctx, sl_str raw), void *ctx, uint64_t *n)
+{
+	return IN(s)->ops->refeed_claim(IN(s), job, new_id, header, cb, ctx, n);
+}
+static int f_refeed_header(sl_store *s, const char *job, char **out, size_t *n)
+{
+	return IN(s)->ops->refeed_header(IN(s), job, out, n);
+}
+static int f_refeed_settle(sl_store *s, const char *job)
+{
+	return IN(s)->ops->refeed_settle(IN(s), job);
+}
 static int f_records_each(sl_store *s, const sl_schema *sc, const size_t *cols,
                           const sl_value *vals, size_t nf, const char *job, int64_t after,
                           size_t limit, sl_record_cb cb, void *ctx)
@@ -207,6 +220,9 @@ static const sl_store_ops faulty_ops = {
 	.cancel_get = f_cancel_get,
 	.chunk_counts = f_chunk_counts,
 	.records_each = f_records_each,
+	.refeed_claim = f_refeed_claim,
+	.refeed_header = f_refeed_header,
+	.refeed_settle = f_refeed_settle,
 };
 
 int sl__store_open(const char *db, int busy_timeout_ms, sl_store **out)

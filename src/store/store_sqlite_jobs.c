@@ -88,7 +88,7 @@ static int read_codes(sq_store *q, sl_job *j)
 		}
 	}
 	sqlite3_finalize(st);
-	return rc;
+	return rc < 0 ? rc : sl__sq_refeed_fill(q, j);
 }
 
 static void read_job(sqlite3_stmt *st, sl_job *j)
