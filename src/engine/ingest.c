@@ -451,9 +451,12 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 	}
 	if ((rc = sl__ingest_effective_dialect(g, job_known)) < 0)
 		goto out;
-	g->has_max_errors = o->has_max_errors || g->schema->has_max_errors;
+	/* a refeed's input is rows that failed once: the schema's error budget
+	   (made for whole files) is not its; only the caller's applies */
+	bool refeed = job_known && g->job.refeed_of[0];
+	g->has_max_errors = o->has_max_errors || (!refeed && g->schema->has_max_errors);
 	g->max_errors = o->has_max_errors ? o->max_errors : g->schema->max_errors;
-	g->has_max_ratio = o->has_max_error_ratio || g->schema->has_max_error_ratio;
+	g->has_max_ratio = o->has_max_error_ratio || (!refeed && g->schema->has_max_error_ratio);
 	g->max_ratio = o->has_max_error_ratio ? o->max_error_ratio : g->schema->max_error_ratio;
 
 	if ((g->fd = open(file, O_RDONLY | O_CLOEXEC)) < 0 || fstat(g->fd, &st) < 0) {

@@ -12,3 +12,6 @@ sluice_shell_test(ingest_types tests/engine/test_types.sh)
 set_tests_properties(ingest_types PROPERTIES LABELS "threads" TIMEOUT 300)
 sluice_shell_test(ingest_changed tests/engine/test_changed.sh)
 set_tests_properties(ingest_changed PROPERTIES LABELS "threads" TIMEOUT 300)
+# Fix and refeed: rejected rows loaded again through a fixed schema (sluice refeed).
+sluice_shell_test(ingest_refeed tests/engine/test_refeed.sh)
+set_tests_properties(ingest_refeed PROPERTIES LABELS "threads" TIMEOUT 300)
