@@ -122,7 +122,7 @@ out:
 
 int sl_refeed_prepare(const sl_refeed_opts *o, sl_job *job, char *msg, size_t msglen)
 {
-	sl_store *st = NULL;
+	sl_jobstore *st = NULL;
 	sl_schema *sc = NULL;
 	sl_job first = {0};
 	input in = {NULL, 0};
@@ -132,14 +132,14 @@ int sl_refeed_prepare(const sl_refeed_opts *o, sl_job *job, char *msg, size_t ms
 	uint64_t n = 0;
 	memset(job, 0, sizeof *job);
 	msg[0] = 0;
-	int rc = sl__store_open_msg(o->db, &st, msg, msglen);
+	int rc = sl_jobstore_open(o->db, 0, &st, msg, msglen);
 	if (rc < 0)
 		goto out;
-	if ((rc = st->ops->job_get(st, o->job_id, &first)) <= 0) {
+	if ((rc = sl_js_job_get(st, o->job_id, &first)) <= 0) {
 		if (rc == 0)
 			snprintf(msg, msglen, "no job %s", o->job_id);
 		else
-			snprintf(msg, msglen, "database: %s", sl_store_errmsg(st));
+			snprintf(msg, msglen, "database: %s", sl_js_errmsg(st));
 		rc = rc == 0 ? SL_NOT_FOUND : rc;
 		goto out;
 	}
@@ -175,8 +175,8 @@ int sl_refeed_prepare(const sl_refeed_opts *o, sl_job *job, char *msg, size_t ms
 		goto out;
 	}
 	/* the input's header: a refeed's own, or the first file's */
-	if ((rc = st->ops->refeed_header(st, first.id, &header, &hlen)) < 0) {
-		snprintf(msg, msglen, "database: %s", sl_store_errmsg(st));
+	if ((rc = sl_js_refeed_header(st, first.id, &header, &hlen)) < 0) {
+		snprintf(msg, msglen, "database: %s", sl_js_errmsg(st));
 		goto out;
 	}
 	if (rc == 0 && (rc = file_header(&first, &header, &hlen, msg, msglen)) < 0)
@@ -204,11 +204,11 @@ int sl_refeed_prepare(const sl_refeed_opts *o, sl_job *job, char *msg, size_t ms
 	}
 	/* the rows are taken, the input written and the job recorded in one
 	   transaction: a failure anywhere leaves the rows open */
-	if ((rc = st->ops->begin(st)) < 0)
+	if ((rc = sl_txn_begin(st->txn)) < 0)
 		goto db_fail;
 	tx = true;
-	if ((rc = st->ops->refeed_claim(st, first.id, id, sl_str_make(header, hlen), put_row, &in,
-	                                &n)) < 0) {
+	if ((rc = sl_js_refeed_claim(st, first.id, id, sl_str_make(header, hlen), put_row, &in,
+	                             &n)) < 0) {
 		if (rc == SL_IO_WRITE)
 			snprintf(msg, msglen, "%s: %s", path, strerror(errno));
 		else
@@ -251,16 +251,16 @@ int sl_refeed_prepare(const sl_refeed_opts *o, sl_job *job, char *msg, size_t ms
 	snprintf(what, sizeof what, "refeed of job %s: %llu rejected rows", first.id,
 	         (unsigned long long)n);
 	sl_event ev = {id, -1, "refeed", n, 0, 0, 0, what};
-	if ((rc = st->ops->job_insert(st, job)) < 0 || (rc = st->ops->event_insert(st, &ev)) < 0 ||
-	    (rc = st->ops->commit(st)) < 0)
+	if ((rc = sl_js_job_insert(st, job)) < 0 || (rc = sl_js_event_insert(st, &ev)) < 0 ||
+	    (rc = sl_txn_commit(st->txn)) < 0)
 		goto db_fail;
 	tx = false;
 	goto out;
 db_fail:
-	snprintf(msg, msglen, "database: %s", sl_store_errmsg(st));
+	snprintf(msg, msglen, "database: %s", sl_js_errmsg(st));
 out:
 	if (tx)
-		st->ops->rollback(st);
+		sl_txn_rollback(st->txn);
 	if (in.f && fclose(in.f) != 0 && rc == 0) {
 		rc = SL_IO_WRITE;
 		snprintf(msg, msglen, "%s: %s", path, strerror(errno));
@@ -274,7 +274,7 @@ out:
 	free(header);
 	free(real);
 	if (st)
-		st->ops->close(st);
+		sl_js_close(st);
 	return rc;
 }
 
@@ -282,7 +282,7 @@ int sl__refeed_tx_job_end(ingest *g)
 {
 	int rc = sl__ingest_tx_job_update(g);
 	if (rc == 0 && g->st && g->job.refeed_of[0])
-		rc = g->ops->refeed_settle(g->st, g->job.id);
+		rc = sl_js_refeed_settle(g->st, g->job.id);
 	return rc;
 }
 

@@ -116,10 +116,10 @@ static int run(sq_store *q, const char *sql, const char *a, const char *b, int64
 	return rc;
 }
 
-int sl__sq_refeed_claim(sl_store *s, const char *job_id, const char *new_id, sl_str header,
+int sl__sq_refeed_claim(sl_jobstore *s, const char *job_id, const char *new_id, sl_str header,
                         int (*cb)(void *ctx, sl_str raw), void *ctx, uint64_t *n)
 {
-	sq_store *q = (sq_store *)s;
+	sq_store *q = sq_of_js(s);
 	sqlite3_stmt *st = NULL;
 	*n = 0;
 	/* open, whole, and no member of its family held by another refeed */
@@ -180,9 +180,9 @@ int sl__sq_refeed_claim(sl_store *s, const char *job_id, const char *new_id, sl_
 	return rc;
 }
 
-int sl__sq_refeed_header(sl_store *s, const char *job_id, char **out, size_t *n)
+int sl__sq_refeed_header(sl_jobstore *s, const char *job_id, char **out, size_t *n)
 {
-	sq_store *q = (sq_store *)s;
+	sq_store *q = sq_of_js(s);
 	sqlite3_stmt *st = NULL;
 	*out = NULL;
 	*n = 0;
@@ -274,9 +274,9 @@ out:
 	" AND p.refeed_record > ch.first_record AND p.refeed_record <= ch.first_record +"          \
 	" ch.records_planned)"
 
-int sl__sq_refeed_settle(sl_store *s, const char *job_id)
+int sl__sq_refeed_settle(sl_jobstore *s, const char *job_id)
 {
-	sq_store *q = (sq_store *)s;
+	sq_store *q = sq_of_js(s);
 	sqlite3_stmt *st = NULL;
 	char status[32] = "", parent[SL_JOB_ID_LEN] = "";
 	int rc = sl__sq_map_rc(
