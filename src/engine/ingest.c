@@ -505,8 +505,9 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 		}
 	}
 	/* the same content loaded already by a finished job: report it, load
-	   nothing (a new file, or an upload's job that has not started) */
-	if (g->st && !o->new_job && (!job_known || g->job.status == SL_JOB_ACCEPTED)) {
+	   nothing (a new file, or an upload's job that has not started; never a
+	   refeed, whose input is rows left open, whatever an earlier one read) */
+	if (g->st && !o->new_job && !refeed && (!job_known || g->job.status == SL_JOB_ACCEPTED)) {
 		sl_job prev = {0};
 		rc = sl__ingest_find_loaded(g, &st, &prev);
 		if (rc < 0) {

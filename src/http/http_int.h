@@ -250,6 +250,8 @@ enum MHD_Result http_errors(struct MHD_Connection *c, http_req *r, const char *i
 enum MHD_Result http_retry(struct MHD_Connection *c, http_req *r, const char *id);
 enum MHD_Result http_cancel(struct MHD_Connection *c, http_req *r, const char *id);
 enum MHD_Result http_rollback(struct MHD_Connection *c, http_req *r, const char *id);
+/* http_refeed.c: POST /v1/jobs/{id}/refeed (fix and refeed). */
+enum MHD_Result http_refeed(struct MHD_Connection *c, http_req *r);
 /* http_upload.c: POST /v1/datasets/{name}/uploads (signed_url: the
    request carries a signature instead of a key). */
 enum MHD_Result http_upload(struct MHD_Connection *c, http_req *r, const char *name,
