@@ -552,20 +552,12 @@ static void counters_change_by_increments_from_any_connection(void **state)
 	int rc = f->b->open(f->dir, 2000, &other, msg, sizeof msg);
 	if (rc < 0)
 		fail_msg("second open: %s (%s)", sl_error_name(rc), msg);
-	sl_job_counts a = {.rows_read = 100,
-	                   .rows_loaded = 98,
-	                   .rows_rejected = 2,
-	                   .records_padded = 1,
-	                   .chunks_processed = 1,
-	                   .chunks_succeeded = 1,
+	sl_job_counts a = {.rows_read = 100, .rows_loaded = 98, .rows_rejected = 2,
+	                   .records_padded = 1, .chunks_processed = 1, .chunks_succeeded = 1,
 	                   .bytes_done = 500};
 	a.by_code[sl_error_index(SL_VAL_TYPE)] = 2;
-	sl_job_counts b = {.rows_read = 10,
-	                   .rows_loaded = 9,
-	                   .rows_rejected = 1,
-	                   .records_truncated = 4,
-	                   .chunks_processed = 1,
-	                   .chunks_failed = 1,
+	sl_job_counts b = {.rows_read = 10, .rows_loaded = 9, .rows_rejected = 1,
+	                   .records_truncated = 4, .chunks_processed = 1, .chunks_failed = 1,
 	                   .bytes_done = 50};
 	b.by_code[sl_error_index(SL_DUP_KEY)] = 1;
 	OK(s->txn, sl_txn_begin(s->txn));
@@ -622,12 +614,8 @@ static void chunk_commit_writes_the_chunk_and_adds_to_its_job(void **state)
 	c[1].rows_read = 10;
 	c[1].rows_loaded = 7;
 	c[1].rows_rejected = 3;
-	sl_job_counts d = {.rows_read = 10,
-	                   .rows_loaded = 7,
-	                   .rows_rejected = 3,
-	                   .chunks_processed = 1,
-	                   .chunks_succeeded = 1,
-	                   .bytes_done = 100};
+	sl_job_counts d = {.rows_read = 10, .rows_loaded = 7, .rows_rejected = 3,
+	                   .chunks_processed = 1, .chunks_succeeded = 1, .bytes_done = 100};
 	d.by_code[sl_error_index(SL_VAL_RANGE)] = 3;
 	/* rolled back: neither the chunk nor the job moved */
 	OK(s->txn, sl_txn_begin(s->txn));
@@ -860,7 +848,7 @@ int js_suite_run(const store_backend *b)
 	    T(chunk_commit_writes_the_chunk_and_adds_to_its_job),
 	    T(jobs_list_pages_by_keyset),
 	    T(refeed_claims_settles_and_resolves_copies),
-	};
+				};
 #undef T
 	char name[128];
 	snprintf(name, sizeof name, "jobstore suite: %s", b->name);
