@@ -120,6 +120,8 @@ typedef struct sl_reject {
 	int code;
 	sl_str message;
 	sl_str raw; /* the record's bytes (the first SL_CSV_RAW_PREFIX for too-long ones) */
+	sl_str resolved_by; /* the refeed job that has loaded the row since, or empty (read
+	                       back from the store; not part of the CSV and JSON shapes) */
 } sl_reject;
 
 /* Reading jobs and rejects (views and strings valid during the callback). */

@@ -80,6 +80,13 @@ run_all() {
 		"$(tr '\n' ' ' <"$T/iso.txt")"
 	check "$tag refeed, fixed: the earlier refeed's copies of them resolved too" \
 		"$(q "$db" "SELECT count(*) FROM sluice_rejects WHERE job_id = '$R0' AND resolved_by = '$R1'")" "$NISO"
+	sl_run errors "$J" --db "$db" --open --format jsonl
+	check "$tag errors --open: exit 0" "$(rc)" 0
+	check "$tag errors --open: only the rows still open (the XXX ones)" \
+		"$(python3 -c "import json,sys; print(' '.join(str(json.loads(l)['record']) for l in open(sys.argv[1])))" "$T/out")" \
+		"$(tr '\n' ' ' <"$T/xxx.txt" | sed 's/ $//')"
+	sl_run errors "$J" --db "$db" --format jsonl
+	check "$tag errors without --open: every reject" "$(grep -c . "$T/out")" $((NISO + NXXX))
 	check "$tag counts add up: rows in the table = loaded by the jobs" \
 		"$(q "$db" "SELECT count(*) FROM call_detail_records")" \
 		"$(q "$db" "SELECT sum(rows_loaded) FROM sluice_jobs")"

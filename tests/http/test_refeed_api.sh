@@ -88,6 +88,9 @@ check "the refeed job: linked, read, loaded" "$(jq_ "(d['refeed_of'], d['rows_re
 	"('$J', $((NISO + NXXX)), $NISO, {'VAL_ENUM': $NXXX})"
 code GET "$B/v1/jobs/$J" "${KR[@]}" >/dev/null
 check "the first job: the ISO rows resolved" "$(jq_ "(d['rejects_open'], d['rejects_resolved'])" <"$T/body")" "($NXXX, $NISO)"
+check "errors?open=true: only the open rows" "$(code GET "$B/v1/jobs/$J/errors?open=true&format=jsonl" "${KR[@]}"; echo " $(grep -c '"code":"VAL_ENUM"' "$T/body") $(grep -c . "$T/body")")" "200 $NXXX $NXXX"
+check "errors?open=false: every row" "$(code GET "$B/v1/jobs/$J/errors?open=false&format=jsonl" "${KR[@]}"; echo " $(grep -c . "$T/body")")" "200 $((NISO + NXXX))"
+check "errors?open=maybe: 400" "$(code GET "$B/v1/jobs/$J/errors?open=maybe" "${KR[@]}")" 400
 check "its refeed's schema is kept in the data dir" "$(ls "$T/data/refeeds" | grep -c "^$R1.yaml$")" 1
 
 # a dataset's schema, on the refeed job (a refeed of a refeed): the rest loads
