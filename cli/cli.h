@@ -38,6 +38,7 @@ int cmd_gc(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_schema(int argc, char **argv);
 int cmd_watch(int argc, char **argv);
+int cmd_refeed(int argc, char **argv);
 
 /* job_print.c: one job as JSON (the field names of `ingest --json`), as a
    human summary, and the exit code its status means. */

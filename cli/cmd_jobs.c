@@ -13,7 +13,7 @@
 
 typedef struct jargs {
 	const char *db, *job, *status, *code, *format, *older, *limit, *after, *dataset;
-	bool json, chunks;
+	bool json, chunks, open;
 } jargs;
 
 static int jparse(const char *cmd, const char *help, int argc, char **argv, jargs *a, int njob)
@@ -28,6 +28,8 @@ static int jparse(const char *cmd, const char *help, int argc, char **argv, jarg
 			a->json = true;
 		} else if (!strcmp(s, "--chunks")) {
 			a->chunks = true;
+		} else if (!strcmp(s, "--open") && !strcmp(cmd, "errors")) {
+			a->open = true;
 		} else if (!strcmp(s, "--db") || !strcmp(s, "--status") || !strcmp(s, "--code") ||
 			   !strcmp(s, "--format") || !strcmp(s, "--older-than") ||
 			   (!strcmp(cmd, "jobs") && (!strcmp(s, "--limit") || !strcmp(s, "--after") ||
@@ -239,7 +241,7 @@ int cmd_status(int argc, char **argv)
 /* --- errors ------------------------------------------------------------------ */
 
 typedef struct err_ctx {
-	bool csv, raw;
+	bool csv, raw, open;
 } err_ctx;
 
 void cli_reject_print(FILE *out, bool csv, uint32_t chunk, const sl_reject *r, const char *column)
@@ -253,6 +255,8 @@ void cli_reject_print(FILE *out, bool csv, uint32_t chunk, const sl_reject *r, c
 static int print_reject(void *ctx, uint32_t chunk, const sl_reject *r, const char *column)
 {
 	err_ctx *c = ctx;
+	if (c->open && r->resolved_by.n)
+		return 0; /* a refeed has loaded it */
 	if (c->raw) {
 		/* the record as it was in the file, to fix and load again */
 		fwrite(r->raw.p, 1, r->raw.n, stdout);
@@ -268,12 +272,13 @@ int cmd_errors(int argc, char **argv)
 	jargs a;
 	char msg[512] = "";
 	int rc = jparse("errors",
-			"usage: sluice errors JOB [--db PATH] [--code CODE] [--format csv|jsonl|raw]\n\n"
+			"usage: sluice errors JOB [--db PATH] [--code CODE] [--format csv|jsonl|raw] [--open]\n\n"
 			"Stream a job's rejected rows in file order: record, line, byte offset,\n"
 			"column, code, message and the raw record. csv (the default) has the header\n"
 			"record,line,offset,chunk,column,code,message,raw; jsonl one object per row; raw is\n"
 			"the file's header line and each bad record as it was in the file: fix it and\n"
-			"load it again with the same schema.\n",
+			"load it again with the same schema (or 'sluice refeed JOB --schema FIXED').\n"
+			"--open: only the rows no refeed has loaded yet (the job's rejects_open).\n",
 			argc, argv, &a, 1);
 	if (rc)
 		return rc == 1 ? EXIT_OK : rc;
@@ -283,7 +288,7 @@ int cmd_errors(int argc, char **argv)
 		return cli_usage_error("errors",
 		                       "--json: errors has no JSON object form; --format jsonl "
 		                       "writes one JSON object per row");
-	err_ctx c = {true, false};
+	err_ctx c = {true, false, a.open};
 	if (a.format && !strcmp(a.format, "jsonl"))
 		c.csv = false;
 	else if (a.format && !strcmp(a.format, "raw"))

@@ -71,6 +71,14 @@ void cli_job_notes(FILE *f, const sl_job *j, bool codes)
 	}
 	if (j->same_as[0])
 		fprintf(f, "  same as  job %s (the same content was loaded by it)\n", j->same_as);
+	if (j->refeed_of[0])
+		fprintf(f, "  refeed   of job %s (its rejected rows)\n", j->refeed_of);
+	if (j->rejects_resolved)
+		fprintf(f, "  refed    %llu rejected rows loaded by refeeds, %llu still open\n",
+		        (unsigned long long)j->rejects_resolved,
+		        (unsigned long long)(j->rows_rejected > j->rejects_resolved
+		                                 ? j->rows_rejected - j->rejects_resolved
+		                                 : 0));
 	if (j->error_code)
 		fprintf(f, "  error    %s: %s\n", sl__error_report(j->error_code),
 			j->error_message ? j->error_message : sl_error_message(j->error_code));

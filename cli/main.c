@@ -9,6 +9,7 @@
 
 #include "base/base.h"
 #include "cli.h"
+#include "sluice/serve.h" /* SLUICE_VERSION */
 
 /* Every command, once: the dispatch, the top-level help and `sluice help
    --commands` (from which scripts/gen-docs.sh makes the man page and the
@@ -29,6 +30,8 @@ static const struct command {
     {"resume", "resume JOB", "continue an unfinished job", cmd_resume},
     {"retry", "retry JOB", "run a job's failed chunks again", cmd_retry},
     {"rollback", "rollback JOB", "remove the rows a finished job loaded", cmd_rollback},
+    {"refeed", "refeed JOB [--schema FIXED]",
+     "load a job's rejected rows again through a fixed schema", cmd_refeed},
     {"cancel", "cancel JOB", "stop a job after the chunk it commits", cmd_cancel},
     {"gc", "gc --older-than 7d", "remove error rows and events of old jobs", cmd_gc},
     {"serve", "serve --schemas D --data-dir D", "run the HTTP API, the dashboard and the runners",
@@ -93,7 +96,7 @@ int main(int argc, char **argv)
 		return cli_usage_error("help", "unknown argument '%s'", argv[2]);
 	}
 	if (!strcmp(cmd, "--version")) {
-		puts("sluice 0.1.0");
+		puts("sluice " SLUICE_VERSION);
 		return EXIT_OK;
 	}
 	/* A full disk or a file size limit must fail a write (and so a chunk's

@@ -17,7 +17,7 @@ import sys
 # the module each public header belongs to
 PUBLIC = {"error.h": "base", "str.h": "base", "csv.h": "csv", "schema.h": "schema",
           "infer.h": "schema", "gen.h": "gen", "job.h": "job", "ingest.h": "engine",
-          "records.h": "engine", "serve.h": "http", "watch.h": "watch"}
+          "records.h": "engine", "refeed.h": "engine", "serve.h": "http", "watch.h": "watch"}
 # what each module may reach (itself included)
 BELOW = {"base": {"base"}, "csv": {"base", "csv"}, "gen": {"base", "gen"},
          "schema": {"base", "csv", "schema"}, "job": {"base", "job"},

@@ -83,6 +83,12 @@ typedef struct sl_job {
 	uint64_t records_padded;     /* lenient / null_padding: short records read with NULLs */
 	uint64_t records_truncated;  /* lenient: long records whose extra fields were dropped */
 	bool resumed;                /* a run continued it after an earlier run had started it */
+	/* Fix and refeed (sluice/refeed.h): the job whose rejected rows this
+	   job read ("" for a job of a file), and how many of this job's own
+	   rejected rows a refeed has loaded since (rejects_open is
+	   rows_rejected minus these). */
+	char refeed_of[SL_JOB_ID_LEN];
+	uint64_t rejects_resolved;
 } sl_job;
 
 void sl_job_clear(sl_job *j); /* frees the strings, zeroes */
@@ -114,6 +120,8 @@ typedef struct sl_reject {
 	int code;
 	sl_str message;
 	sl_str raw; /* the record's bytes (the first SL_CSV_RAW_PREFIX for too-long ones) */
+	sl_str resolved_by; /* the refeed job that has loaded the row since, or empty (read
+	                       back from the store; not part of the CSV and JSON shapes) */
 } sl_reject;
 
 /* Reading jobs and rejects (views and strings valid during the callback). */

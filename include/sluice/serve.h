@@ -12,7 +12,8 @@
 
 #include <stdint.h>
 
-/* The version of the build (`sluice --version`, sluice_build_info in /metrics). */
+/* The version of the build (`sluice --version`, sluice_build_info in /metrics),
+   defined only here: CMakeLists.txt reads the project version from this line. */
 #define SLUICE_VERSION "0.1.0"
 
 #ifdef __cplusplus

@@ -163,7 +163,7 @@ static int flush_group(chunk_tx *tx)
 			if (k >= 0)
 				tx->by_code[k]++;
 			sl_reject r = {e->record, e->line, e->offset, e->column,
-			               e->code,   e->msg,  e->raw};
+			               e->code,   e->msg,  e->raw, {0}};
 			const char *col = e->column >= 0 ? sc->cols[e->column].name : NULL;
 			if (g->st)
 				tx->err =
@@ -218,7 +218,7 @@ static int row_dup(void *ctx, const sl_sink_row *r)
 	e.msg = sl_str_make(text, strlen(text));
 	tx->rejected++;
 	tx->by_code[sl_error_index(SL_DUP_KEY)]++;
-	sl_reject rj = {e.record, e.line, e.offset, e.column, e.code, e.msg, e.raw};
+	sl_reject rj = {e.record, e.line, e.offset, e.column, e.code, e.msg, e.raw, {0}};
 	return tx->err = sl_js_reject_insert(g->st, g->job.id, tx->c->seq, &rj, sc->cols[e.column].name);
 }
 

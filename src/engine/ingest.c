@@ -353,7 +353,9 @@ static int finish_job(ingest *g, int rc)
 		return 0;
 	sl_event ev = {j->id, -1, "job_end", j->rows_read, j->rows_loaded, j->rows_rejected,
 		       j->finished_ms - j->started_ms, j->error_message};
-	int r = sl__ingest_store_tx(g, sl__ingest_tx_job_update);
+	int r = sl__ingest_store_tx(g, sl__refeed_tx_job_end);
+	if (r == 0)
+		sl__refeed_input_done(j);
 	if (r == 0 && sl_txn_begin(g->txn) == 0) {
 		sl_js_event_insert(g->st, &ev);
 		/* the request is answered: the status says Cancelled now */
@@ -461,9 +463,12 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 	}
 	if ((rc = sl__ingest_effective_dialect(g, job_known)) < 0)
 		goto out;
-	g->has_max_errors = o->has_max_errors || g->schema->has_max_errors;
+	/* a refeed's input is rows that failed once: the schema's error budget
+	   (made for whole files) is not its; only the caller's applies */
+	bool refeed = job_known && g->job.refeed_of[0];
+	g->has_max_errors = o->has_max_errors || (!refeed && g->schema->has_max_errors);
 	g->max_errors = o->has_max_errors ? o->max_errors : g->schema->max_errors;
-	g->has_max_ratio = o->has_max_error_ratio || g->schema->has_max_error_ratio;
+	g->has_max_ratio = o->has_max_error_ratio || (!refeed && g->schema->has_max_error_ratio);
 	g->max_ratio = o->has_max_error_ratio ? o->max_error_ratio : g->schema->max_error_ratio;
 
 	if ((g->fd = open(file, O_RDONLY | O_CLOEXEC)) < 0 || fstat(g->fd, &st) < 0) {
@@ -500,8 +505,9 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 		}
 	}
 	/* the same content loaded already by a finished job: report it, load
-	   nothing (a new file, or an upload's job that has not started) */
-	if (g->st && !o->new_job && (!job_known || g->job.status == SL_JOB_ACCEPTED)) {
+	   nothing (a new file, or an upload's job that has not started; never a
+	   refeed, whose input is rows left open, whatever an earlier one read) */
+	if (g->st && !o->new_job && !refeed && (!job_known || g->job.status == SL_JOB_ACCEPTED)) {
 		sl_job prev = {0};
 		rc = sl__ingest_find_loaded(g, &st, &prev);
 		if (rc < 0) {
@@ -743,8 +749,12 @@ int sl_ingest_rollback(const char *db, const char *id, uint64_t *rows, char *msg
 		j.status = SL_JOB_ROLLEDBACK;
 		j.updated_ms = sl_now_ms();
 		sl_event ev = {j.id, -1, "rollback", 0, *rows, 0, 0, NULL};
-		if ((rc = sl_js_job_update(st, &j)) == 0 && (rc = sl_js_event_insert(st, &ev)) == 0)
+		/* a refeed job gives back what it resolved (refeed.c) */
+		if ((rc = sl_js_job_update(st, &j)) == 0 && (rc = sl_js_event_insert(st, &ev)) == 0 &&
+		    (rc = sl_js_refeed_settle(st, j.id)) == 0)
 			rc = sl_txn_commit(st->txn);
+		if (rc == 0)
+			sl__refeed_input_done(&j);
 	}
 	if (rc < 0) {
 		snprintf(msg, msglen, "database: %s", sl_js_errmsg(st));

@@ -116,6 +116,11 @@ int sl__ingest_write_chunk(ingest *g, worker *self, size_t k);
 int sl__ingest_map_header(ingest *g);
 int sl__ingest_store_tx(ingest *g, int (*fn)(ingest *g));
 int sl__ingest_tx_job_update(ingest *g);
+/* refeed.c: the final job update of a refeed job, settled in the same
+   transaction (any other job: sl__ingest_tx_job_update); and its input
+   file removed once no retry can need it. */
+int sl__refeed_tx_job_end(ingest *g);
+void sl__refeed_input_done(const sl_job *j);
 int sl__ingest_tx_job_insert(ingest *g);
 int sl__ingest_plan(ingest *g);
 int sl__ingest_fingerprint_ok(ingest *g, const struct stat *st);

@@ -148,6 +148,8 @@ typedef struct http_srv {
 	pthread_mutex_t cl_mu;
 	struct http_client *clients; /* HTTP_CLIENTS slots, open addressing */
 	atomic_uint_fast64_t slow_dropped, client_refused;
+	struct http_gate *gate; /* http_gate.c */
+	atomic_uint conns_open; /* connections held by the gate or libmicrohttpd */
 
 	/* Kept read connections for job reads (http_job_load): a request
 	   takes one, reads, gives it back; at most HTTP_READERS are kept. */
@@ -255,6 +257,8 @@ enum MHD_Result http_errors(struct MHD_Connection *c, http_req *r, const char *i
 enum MHD_Result http_retry(struct MHD_Connection *c, http_req *r, const char *id);
 enum MHD_Result http_cancel(struct MHD_Connection *c, http_req *r, const char *id);
 enum MHD_Result http_rollback(struct MHD_Connection *c, http_req *r, const char *id);
+/* http_refeed.c: POST /v1/jobs/{id}/refeed (fix and refeed). */
+enum MHD_Result http_refeed(struct MHD_Connection *c, http_req *r);
 /* http_upload.c: POST /v1/datasets/{name}/uploads (signed_url: the
    request carries a signature instead of a key). */
 enum MHD_Result http_upload(struct MHD_Connection *c, http_req *r, const char *name,
@@ -306,6 +310,24 @@ void http_client_address(struct MHD_Connection *c, http_req *r);
 bool http_client_upload_take(http_srv *s, http_req *r);
 bool http_client_request_take(http_srv *s, http_req *r);
 void http_client_release(http_srv *s, http_req *r);
+/* One of the connections of address addr (no proxy): false when it has
+   --max-conn-per-client open already (or the table is full). */
+bool http_client_conn_take(http_srv *s, const char *addr);
+void http_client_conn_release(http_srv *s, const char *addr);
+
+/* http_gate.c: the listening socket and the first request head of each
+   connection, before libmicrohttpd (MHD_add_connection). */
+struct sockaddr_in;
+/* Bind and listen on sa; the port bound into *port. */
+int http_gate_listen(http_srv *s, const struct sockaddr_in *sa, unsigned *port);
+/* Start accepting for daemon d (started with MHD_USE_NO_LISTEN_SOCKET). */
+int http_gate_start(http_srv *s, struct MHD_Daemon *d);
+/* No new connections; the ones not handed over yet are closed. */
+void http_gate_stop(http_srv *s);
+/* MHD_OPTION_NOTIFY_CONNECTION: a handed-over connection's end gives its
+   counts back. */
+void http_gate_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+                      enum MHD_ConnectionNotificationCode toe);
 /* A body piece of n bytes came: false when the body is slower than
    --min-rate over the last --rate-window (drop the connection). */
 bool http_body_rate_ok(http_srv *s, http_req *r, size_t n);

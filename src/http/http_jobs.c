@@ -405,12 +405,14 @@ enum MHD_Result http_jobs(struct MHD_Connection *c, req *r)
 
 typedef struct rej_ctx {
 	FILE *f;
-	bool csv;
+	bool csv, open;
 } rej_ctx;
 
 static int write_reject(void *ctx, uint32_t chunk, const sl_reject *r, const char *column)
 {
 	rej_ctx *x = ctx;
+	if (x->open && r->resolved_by.n)
+		return 0; /* ?open=true: a refeed has loaded it */
 	if (x->csv)
 		sl_reject_csv(x->f, chunk, r, column);
 	else
@@ -427,7 +429,8 @@ static int write_reject(void *ctx, uint32_t chunk, const sl_reject *r, const cha
    of the rejects, freed when the response is done (it has no name). */
 enum MHD_Result http_errors(struct MHD_Connection *c, req *r, const char *id)
 {
-	const char *fmt = http_arg(c, "format"), *code_s = http_arg(c, "code");
+	const char *fmt = http_arg(c, "format"), *code_s = http_arg(c, "code"),
+	           *open_s = http_arg(c, "open");
 	bool csv = true;
 	int code = 0, fd = -1;
 	enum MHD_Result ret;
@@ -437,6 +440,9 @@ enum MHD_Result http_errors(struct MHD_Connection *c, req *r, const char *id)
 		csv = false;
 	else if (fmt && strcmp(fmt, "csv"))
 		return http_send_error(c, r, 400, "BAD_REQUEST", "format: csv or jsonl");
+	if (open_s && strcmp(open_s, "true") && strcmp(open_s, "false"))
+		return http_send_error(c, r, 400, "BAD_REQUEST", "open: true or false");
+	bool open = open_s && !strcmp(open_s, "true");
 	/* without format=, Accept chooses: application/x-ndjson (or
 	   application/jsonl) for JSON lines, else CSV (text/csv, a browser's
 	   text/html,..., or * / *) */
@@ -473,7 +479,7 @@ enum MHD_Result http_errors(struct MHD_Connection *c, req *r, const char *id)
 	}
 	if (csv)
 		fputs(SL_REJECT_CSV_HEADER, f);
-	rej_ctx x = {f, csv};
+	rej_ctx x = {f, csv, open};
 	int rc = sl_job_rejects(r->s->o.db, j.id, code, write_reject, &x, msg, sizeof msg);
 	int wr = fclose(f);
 	f = NULL;

@@ -3,10 +3,12 @@
  *
  * A client is its IPv4 address; behind the configured --trusted-proxy it is
  * the last address of X-Forwarded-For (the one the proxy appended; earlier
- * ones are the client's own say and not trusted). libmicrohttpd limits
- * connections per address itself (MHD_OPTION_PER_IP_CONNECTION_LIMIT)
- * when there is no proxy; behind one every connection comes from the proxy,
- * so requests in flight are counted per forwarded address here instead.
+ * ones are the client's own say and not trusted). Connections per address
+ * are counted here when there is no proxy (http_gate.c accepts them, and
+ * holds a connection until its first request head has come before
+ * libmicrohttpd gets it, so libmicrohttpd's own per-address limit would
+ * not see the idle ones); behind one every connection comes from the
+ * proxy, so requests in flight are counted per forwarded address instead.
  * Upload bodies in flight are counted per client here in both cases.
  *
  * The table is HTTP_CLIENTS slots of open addressing under cl_mu, a slot
@@ -32,7 +34,7 @@
 
 typedef struct http_client {
 	char addr[64]; /* "" free; "-" a tombstone */
-	unsigned uploads, requests;
+	unsigned uploads, requests, conns;
 } http_client;
 
 int http_limits_init(http_srv *s)
@@ -107,7 +109,7 @@ static http_client *find(http_srv *s, const char *addr, bool make)
 	if (!make || !free_slot)
 		return NULL;
 	snprintf(free_slot->addr, sizeof free_slot->addr, "%s", addr);
-	free_slot->uploads = free_slot->requests = 0;
+	free_slot->uploads = free_slot->requests = free_slot->conns = 0;
 	return free_slot;
 }
 
@@ -152,11 +154,33 @@ void http_client_release(http_srv *s, http_req *r)
 			cl->uploads--;
 		if (r->client_req && cl->requests)
 			cl->requests--;
-		if (!cl->uploads && !cl->requests)
+		if (!cl->uploads && !cl->requests && !cl->conns)
 			snprintf(cl->addr, sizeof cl->addr, "-");
 	}
 	pthread_mutex_unlock(&s->cl_mu);
 	r->client_counted = r->client_req = false;
+}
+
+bool http_client_conn_take(http_srv *s, const char *addr)
+{
+	pthread_mutex_lock(&s->cl_mu);
+	http_client *cl = find(s, addr, true);
+	bool ok = cl && cl->conns < s->o.max_conn_per_client;
+	if (ok)
+		cl->conns++;
+	pthread_mutex_unlock(&s->cl_mu);
+	if (!ok)
+		atomic_fetch_add(&s->client_refused, 1);
+	return ok;
+}
+
+void http_client_conn_release(http_srv *s, const char *addr)
+{
+	pthread_mutex_lock(&s->cl_mu);
+	http_client *cl = find(s, addr, false);
+	if (cl && cl->conns && !--cl->conns && !cl->uploads && !cl->requests)
+		snprintf(cl->addr, sizeof cl->addr, "-");
+	pthread_mutex_unlock(&s->cl_mu);
 }
 
 bool http_body_rate_ok(http_srv *s, http_req *r, size_t n)

@@ -147,6 +147,55 @@ int http_content_length(const char *const *vals, size_t n, uint64_t *len)
 	return 0;
 }
 
+int http_head_framing(const char *p, size_t n, size_t *head_len)
+{
+	enum { CL_MAX = 8, CL_LEN = 32 };
+	char vals[CL_MAX][CL_LEN + 1];
+	const char *vp[CL_MAX];
+	size_t nv = 0;
+	bool too_many = false, bad = false;
+	/* lines end in LF (CR before it dropped), as libmicrohttpd reads them */
+	const char *line = memchr(p, '\n', n);
+	if (!line)
+		return 1;
+	for (const char *q = line + 1;;) {
+		const char *end = memchr(q, '\n', n - (size_t)(q - p));
+		if (!end)
+			return 1;
+		size_t l = (size_t)(end - q);
+		if (l && q[l - 1] == '\r')
+			l--;
+		if (!l) {
+			*head_len = (size_t)(end + 1 - p);
+			break;
+		}
+		static const char name[] = "content-length:";
+		if (l >= sizeof name - 1 && !strncasecmp(q, name, sizeof name - 1)) {
+			const char *v = q + sizeof name - 1, *ve = q + l;
+			/* white space before the number only: libmicrohttpd refuses a
+			   value with some after it, so that is not a number here either */
+			while (v < ve && (*v == ' ' || *v == '\t'))
+				v++;
+			if (nv == CL_MAX)
+				too_many = true;
+			else if ((size_t)(ve - v) > CL_LEN)
+				bad = true; /* longer than any 64-bit number */
+			else {
+				memcpy(vals[nv], v, (size_t)(ve - v));
+				vals[nv][ve - v] = 0;
+				vp[nv] = vals[nv];
+				nv++;
+			}
+		}
+		q = end + 1;
+	}
+	if (bad)
+		return -2;
+	uint64_t len;
+	int rc = nv ? http_content_length(vp, nv, &len) : 0;
+	return rc == 0 && too_many ? -1 : rc;
+}
+
 static int hexval(char ch)
 {
 	return ch >= '0' && ch <= '9'   ? ch - '0'

@@ -25,6 +25,14 @@ bool http_parse_u64(const char *p, uint64_t *v);
    are one number (repeated or not), -1 when they differ, -2 when one is
    not a number. */
 int http_content_length(const char *const *vals, size_t n, uint64_t *len);
+/* The framing of a request head as the client sent it (bytes from the
+   request line on, at most n): 1 when the head is not complete within n,
+   0 when it is and its Content-Length headers are absent or one number, -1
+   when they differ (or there are more than 8), -2 when one is not a number
+   (http_gate.c answers these itself: libmicrohttpd would refuse them before
+   any callback, in HTML). *head_len is the head's length with its blank
+   line when complete. */
+int http_head_framing(const char *p, size_t n, size_t *head_len);
 /* Standard base64 of n bytes into out (4 * ceil(n / 3) + 1 bytes). */
 void http_b64_encode(const unsigned char *in, size_t n, char *out);
 /* Strict standard base64 (padding optional, nothing else allowed) of `len`

@@ -88,7 +88,8 @@ static route match(char *path)
 			const char *name;
 			int id;
 		} sub[] = {{"chunks", RT_CHUNKS}, {"errors", RT_ERRORS}, {"events", RT_EVENTS},
-		           {"retry", RT_RETRY},   {"cancel", RT_CANCEL}, {"rollback", RT_ROLLBACK}};
+		           {"retry", RT_RETRY},   {"cancel", RT_CANCEL}, {"rollback", RT_ROLLBACK},
+		           {"refeed", RT_REFEED}};
 		if (n == 2)
 			rt.id = RT_JOBS;
 		else if (n == 3)
@@ -184,6 +185,8 @@ static enum MHD_Result dispatch(struct MHD_Connection *c, req *r)
 		return http_cancel(c, r, r->p1);
 	case RT_ROLLBACK:
 		return http_rollback(c, r, r->p1);
+	case RT_REFEED:
+		return http_refeed(c, r);
 	default:
 		return http_send_error(c, r, 404, "NOT_FOUND", "no such route");
 	}

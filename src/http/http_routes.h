@@ -44,6 +44,7 @@ enum { RF_SLOW = 1, RF_CORS = 2 };
 	X(RT_RETRY, "/v1/jobs/{id}/retry", M_POST, SCOPE_ADMIN, RF_SLOW)                           \
 	X(RT_CANCEL, "/v1/jobs/{id}/cancel", M_POST, SCOPE_ADMIN, RF_SLOW)                         \
 	X(RT_ROLLBACK, "/v1/jobs/{id}/rollback", M_POST, SCOPE_ADMIN, RF_SLOW)                     \
+	X(RT_REFEED, "/v1/jobs/{id}/refeed", M_POST, SCOPE_ADMIN, 0)                               \
 	X(RT_NONE, "other", 0, 0, 0)
 
 #define HTTP_ROUTE_ID(id, pattern, methods, scope, flags) id,

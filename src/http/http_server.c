@@ -1,11 +1,12 @@
 /*
  * `sluice serve`: the HTTP API on libmicrohttpd (docs/serve.md).
  *
- * Threading: libmicrohttpd's event loop (epoll) on --http-threads threads
- * holds every connection, idle ones for the price of a descriptor and a
- * little memory, up to --max-connections in all and --max-conn-per-client
- * per address (MHD_OPTION_PER_IP_CONNECTION_LIMIT), idle ones dropped after
- * --timeout. Nothing on the loop waits for a disk sync or the database's
+ * Threading: the gate (http_gate.c) accepts every connection and holds it
+ * until its first request head has come, then libmicrohttpd's event loop
+ * (epoll) on --http-threads threads holds it; both hold idle ones for the
+ * price of a descriptor and a little memory, up to --max-connections in all
+ * and --max-conn-per-client per address (counted by the gate), idle ones
+ * dropped after --timeout. Nothing on the loop waits for a disk sync or the database's
  * write lock: the end of a body, the routes marked RF_SLOW and the
  * clean-up after a request run on the pool (http_pool.c), and accepted
  * uploads are recorded by the acceptor thread (http_accept.c). A body
@@ -13,7 +14,7 @@
  *
  * This file starts and stops the server: options and their defaults, the
  * data directories, the schemas, the API keys, the worker and acceptor
- * threads, the daemon, and the orderly stop on SIGTERM. The rest, one job
+ * threads, the gate and the daemon, and the orderly stop on SIGTERM. The rest, one job
  * a file: http_router.c (routing, over the route table of http_routes.h),
  * http_reply.c (answers and helpers the handlers call), http_log.c,
  * http_keys.c, http_health.c, http_metrics.c, http_jobs.c, http_upload.c,
@@ -333,35 +334,40 @@ int sl_serve(const sl_serve_opts *o)
 		goto out;
 	pool_up = true;
 	raise_fd_limit(s);
-	/* Behind a trusted proxy every connection comes from the proxy: the
-	   per-client count is then of requests, by X-Forwarded-For (http_limits.c). */
-	unsigned per_ip = s->o.trusted_proxy ? 0 : s->o.max_conn_per_client;
-	d = MHD_start_daemon(
-	    MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL,
-	    NULL, http_on_request, s, MHD_OPTION_EXTERNAL_LOGGER, http_mhd_logger, s,
-	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE,
-	    (unsigned)s->o.http_threads, MHD_OPTION_CONNECTION_LIMIT,
-	    (unsigned)s->o.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->o.timeout_s,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_POOL,
-	    MHD_OPTION_CONNECTION_MEMORY_INCREMENT, (size_t)(HTTP_CONN_POOL / 4),
-	    MHD_OPTION_NOTIFY_COMPLETED, http_on_completed, s, MHD_OPTION_URI_LOG_CALLBACK,
-	    http_on_uri, s, MHD_OPTION_END);
-	if (!d) {
+	/* The listening socket is the gate's (http_gate.c): it holds each
+	   connection until its first request head came, then hands it to the
+	   daemon. The connection limits are the gate's too, counted over both. */
+	unsigned port = 0;
+	if (http_gate_listen(s, &sa, &port) < 0) {
 		http_log(s, "error",
 		         "cannot listen on %s (in use, or not an address of this machine)",
 		         s->o.listen);
 		rc = SL_CONFIG;
 		goto out;
 	}
+	d = MHD_start_daemon(
+	    MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+	        MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC,
+	    0, NULL, NULL, http_on_request, s, MHD_OPTION_EXTERNAL_LOGGER, http_mhd_logger, s,
+	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->o.http_threads, MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned)s->o.max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->o.timeout_s,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_POOL,
+	    MHD_OPTION_CONNECTION_MEMORY_INCREMENT, (size_t)(HTTP_CONN_POOL / 4),
+	    MHD_OPTION_NOTIFY_COMPLETED, http_on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
+	    http_gate_notify, s, MHD_OPTION_URI_LOG_CALLBACK, http_on_uri, s, MHD_OPTION_END);
+	if (!d) {
+		http_log(s, "error", "cannot start libmicrohttpd's event loop");
+		rc = SL_CONFIG;
+		goto out;
+	}
+	if ((rc = http_gate_start(s, d)) < 0)
+		goto out;
 	/* the port really bound: with --listen HOST:0 the kernel chose it, and
 	   this line is how a caller (the tests) learns it */
-	const union MHD_DaemonInfo *bound = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
 	char host[INET_ADDRSTRLEN] = "?";
 	inet_ntop(AF_INET, &sa.sin_addr, host, sizeof host);
-	http_log(s, "info", "listening on %s:%u; %zu datasets; database %s; data in %s", host,
-	         bound ? (unsigned)bound->port : (unsigned)ntohs(sa.sin_port), s->nds, s->o.db,
-	         data_real);
+	http_log(s, "info", "listening on %s:%u; %zu datasets; database %s; data in %s", host, port,
+	         s->nds, s->o.db, data_real);
 
 	int sig = 0;
 	while (sigwait(&sigs, &sig) != 0)
@@ -371,13 +377,12 @@ int sl_serve(const sl_serve_opts *o)
 	/* first: no new work is deferred or parked from now on, and event
 	   streams end; then nothing may stay suspended when the daemon stops */
 	atomic_store(&s->stopping, true);
-	MHD_socket lfd = MHD_quiesce_daemon(d);
+	http_gate_stop(s);
 	http_pool_quiesce(s);
 	MHD_stop_daemon(d);
 	d = NULL;
-	if (lfd != MHD_INVALID_SOCKET)
-		close(lfd);
 out:
+	http_gate_stop(s); /* before the daemon it hands connections to */
 	if (d) {
 		atomic_store(&s->stopping, true);
 		http_pool_quiesce(s);

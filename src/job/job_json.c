@@ -106,6 +106,14 @@ void sl_job_json_fields(FILE *f, const sl_job *j, int64_t now_ms)
 	sl_job_json_list(f, j->warnings, '\n');
 	fputs(",\"same_as\":", f);
 	str_or_null(f, j->same_as[0] ? j->same_as : NULL);
+	/* fix and refeed: the job this one refed, and this job's rejected rows
+	   that no refeed has loaded yet */
+	fputs(",\"refeed_of\":", f);
+	str_or_null(f, j->refeed_of[0] ? j->refeed_of : NULL);
+	uint64_t resolved = j->rejects_resolved < j->rows_rejected ? j->rejects_resolved
+	                                                           : j->rows_rejected;
+	fprintf(f, ",\"rejects_open\":%llu,\"rejects_resolved\":%llu",
+	        (unsigned long long)(j->rows_rejected - resolved), (unsigned long long)resolved);
 	if (j->error_code) {
 		fprintf(f, ",\"error\":{\"code\":\"%s\",\"message\":", sl__error_report(j->error_code));
 		sl_json_cstr(f, j->error_message ? j->error_message : sl_error_message(j->error_code));

@@ -136,6 +136,23 @@ typedef struct sl_jobstore_ops {
 	int (*cancel_get)(sl_jobstore *s, const char *job_id);
 	/* Chunks of every job by status (out[SL_CHUNK_NSTATUS]). */
 	int (*chunk_counts)(sl_jobstore *s, uint64_t *out);
+
+	/* --- fix and refeed (store_sqlite_refeed.c; docs/ingest.md) --- */
+	/* In the open transaction: give refeed job new_id the open rejected
+	   rows of job_id (no refeed loaded them or holds them or a copy of
+	   them; not cut short, as CSV_ROW_TOO_LONG rows are), numbered 1.. in
+	   record order; record that new_id refeeds job_id with the header
+	   bytes of its input; hand each row's raw bytes to cb in that order.
+	   *n: the rows taken (0: nothing changed). */
+	int (*refeed_claim)(sl_jobstore *s, const char *job_id, const char *new_id, sl_str header,
+	                    int (*cb)(void *ctx, sl_str raw), void *ctx, uint64_t *n);
+	/* The header bytes of refeed job job_id's input: 1 and *out (malloc'ed,
+	   NUL after *n bytes), or 0 when it is not a refeed. */
+	int (*refeed_header)(sl_jobstore *s, const char *job_id, char **out, size_t *n);
+	/* In the open transaction, after job_id's final status (or its
+	   rollback) is written: mark what a refeed job loaded resolved and free
+	   the rows it read; nothing for another job. */
+	int (*refeed_settle)(sl_jobstore *s, const char *job_id);
 } sl_jobstore_ops;
 
 struct sl_jobstore {
@@ -308,6 +325,29 @@ static inline int sl_js_chunk_counts(sl_jobstore *s, uint64_t *out)
 {
 	SL__LAYER(s, chunk_counts);
 	return s->ops->chunk_counts(s, out);
+}
+
+/* Give refeed job new_id the open rejected rows of job_id (see the op). */
+static inline int sl_js_refeed_claim(sl_jobstore *s, const char *job_id, const char *new_id,
+                                     sl_str header, int (*cb)(void *ctx, sl_str raw), void *ctx,
+                                     uint64_t *n)
+{
+	SL__LAYER(s, refeed_claim);
+	return s->ops->refeed_claim(s, job_id, new_id, header, cb, ctx, n);
+}
+
+/* The header of a refeed job's input: 1 (and *out), 0 not a refeed. */
+static inline int sl_js_refeed_header(sl_jobstore *s, const char *job_id, char **out, size_t *n)
+{
+	SL__LAYER(s, refeed_header);
+	return s->ops->refeed_header(s, job_id, out, n);
+}
+
+/* Settle refeed job job_id after its end or rollback (nothing for another job). */
+static inline int sl_js_refeed_settle(sl_jobstore *s, const char *job_id)
+{
+	SL__LAYER(s, refeed_settle);
+	return s->ops->refeed_settle(s, job_id);
 }
 
 /* Close the job store: its connection closes when nothing else uses it. */

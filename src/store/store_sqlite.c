@@ -171,33 +171,42 @@ static void sq_close(sl_txn *t)
 	free(q);
 }
 
+int sl__sq_count(sq_store *q, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	int n = 0;
+	if (sqlite3_prepare_v2(q->db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+int sl__sq_add_columns(sq_store *q, const char *table, const char *const *cols, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char sql[256];
+		snprintf(sql, sizeof sql, "ALTER TABLE %s ADD COLUMN %s", table, cols[i]);
+		/* another process may have added it meanwhile: "duplicate column" is fine */
+		if (sqlite3_exec(q->db, sql, NULL, NULL, NULL) != SQLITE_OK &&
+		    !strstr(sqlite3_errmsg(q->db), "duplicate column"))
+			return sl__sq_map_rc(q, SQLITE_ERROR);
+	}
+	return 0;
+}
+
 /* An older database: add the job columns it lacks (once, under the write lock). */
 static int add_job_cols(sq_store *q)
 {
-	sqlite3_stmt *st = NULL;
-	int have = 0, rc;
-	if (sqlite3_prepare_v2(q->db,
-	                       "SELECT count(*) FROM pragma_table_info('sluice_jobs') WHERE name = "
-	                       "'resumed'",
-	                       -1, &st, NULL) == SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW)
-		have = sqlite3_column_int(st, 0);
-	sqlite3_finalize(st);
-	if (have)
+	int rc;
+	if (sl__sq_count(q, "SELECT count(*) FROM pragma_table_info('sluice_jobs') WHERE name = "
+	                    "'resumed'"))
 		return 0;
 	if ((rc = sl__sq_exec(q, "BEGIN IMMEDIATE")) < 0)
 		return rc;
-	for (size_t i = 0; i < SL_ARRAY_LEN(job_cols_added); i++) {
-		char sql[128];
-		snprintf(sql, sizeof sql, "ALTER TABLE sluice_jobs ADD COLUMN %s",
-		         job_cols_added[i]);
-		/* another process may have added it meanwhile: "duplicate column" is fine */
-		if (sqlite3_exec(q->db, sql, NULL, NULL, NULL) != SQLITE_OK &&
-		    !strstr(sqlite3_errmsg(q->db), "duplicate column")) {
-			rc = sl__sq_map_rc(q, SQLITE_ERROR);
-			sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
-			return rc;
-		}
+	if ((rc = sl__sq_add_columns(q, "sluice_jobs", job_cols_added,
+	                             SL_ARRAY_LEN(job_cols_added))) < 0) {
+		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+		return rc;
 	}
 	return sl__sq_exec(q, "COMMIT");
 }
@@ -262,15 +271,20 @@ static int sq_open(const char *target, int busy_timeout_ms, sl_txn **txn, sl_sin
 			       -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
 		have = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
-	if (have)
-		return upgrade(q);
+	if (have) {
+		if ((rc = upgrade(q)) < 0)
+			return rc;
+		return sl__sq_refeed_schema(q);
+	}
 	if ((rc = sl__sq_exec(q, "BEGIN IMMEDIATE")) < 0)
 		return rc;
 	if ((rc = sl__sq_exec(q, ddl)) < 0) {
 		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
 		return rc;
 	}
-	return sl__sq_exec(q, "COMMIT");
+	if ((rc = sl__sq_exec(q, "COMMIT")) < 0)
+		return rc;
+	return sl__sq_refeed_schema(q);
 }
 
 static const char *sq_errmsg(sl_txn *t)
@@ -326,6 +340,9 @@ static const sl_jobstore_ops sq_js_ops = {
 	.cancel_set = sl__sq_cancel_set,
 	.cancel_get = sl__sq_cancel_get,
 	.chunk_counts = sl__sq_chunk_counts,
+	.refeed_claim = sl__sq_refeed_claim,
+	.refeed_header = sl__sq_refeed_header,
+	.refeed_settle = sl__sq_refeed_settle,
 };
 
 const sl_store_backend sl__store_sqlite = {"sqlite", sq_open};

@@ -58,6 +58,11 @@ int sl__sq_map_rc(sq_store *q, int rc);
 int sl__sq_exec(sq_store *q, const char *sql);
 int sl__sq_prep(sq_store *q, const char *sql, sqlite3_stmt **st);
 int sl__sq_step_done(sq_store *q, sqlite3_stmt *st);
+/* The first column of a one-row query as a number (0 when it fails). */
+int sl__sq_count(sq_store *q, const char *sql);
+/* ALTER TABLE table ADD COLUMN each of cols ("name TYPE"), in the caller's
+   transaction; one another process added meanwhile is no error. */
+int sl__sq_add_columns(sq_store *q, const char *table, const char *const *cols, size_t n);
 
 /* store_sqlite_target.c: target tables */
 int sl__sq_add_ident(sl_buf *b, const char *name);
@@ -94,6 +99,13 @@ int sl__sq_cancel_set(sl_jobstore *s, const char *job_id, bool on);
 int sl__sq_cancel_get(sl_jobstore *s, const char *job_id);
 int sl__sq_chunk_counts(sl_jobstore *s, uint64_t *out);
 
+/* store_sqlite_refeed.c: fix and refeed */
+int sl__sq_refeed_schema(sq_store *q);         /* its tables and columns, when missing */
+int sl__sq_refeed_fill(sq_store *q, sl_job *j); /* j->refeed_of, j->rejects_resolved */
+int sl__sq_refeed_claim(sl_jobstore *s, const char *job_id, const char *new_id, sl_str header,
+                        int (*cb)(void *ctx, sl_str raw), void *ctx, uint64_t *n);
+int sl__sq_refeed_header(sl_jobstore *s, const char *job_id, char **out, size_t *n);
+int sl__sq_refeed_settle(sl_jobstore *s, const char *job_id);
 /* store_sqlite_records.c: records */
 int sl__sq_records_indexes(sq_store *q, const sl_schema *sc);
 int sl__sq_records_each(sl_sink *s, const sl_schema *sc, const size_t *cols, const sl_value *vals,

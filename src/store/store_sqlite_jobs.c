@@ -88,7 +88,7 @@ static int read_codes(sq_store *q, sl_job *j)
 		}
 	}
 	sqlite3_finalize(st);
-	return rc;
+	return rc < 0 ? rc : sl__sq_refeed_fill(q, j);
 }
 
 static void read_job(sqlite3_stmt *st, sl_job *j)
@@ -500,10 +500,10 @@ int sl__sq_rejects_each(sl_jobstore *s, const char *job_id, int code, sl_reject_
 	sq_store *q = sq_of_js(s);
 	sqlite3_stmt *st = NULL;
 	int rc = sl__sq_map_rc(q, sqlite3_prepare_v2(q->db, code
-		? "SELECT chunk, record, line, offset, column_name, code, message, raw FROM sluice_rejects"
-		  " WHERE job_id = ? AND code = ? ORDER BY record"
-		: "SELECT chunk, record, line, offset, column_name, code, message, raw FROM sluice_rejects"
-		  " WHERE job_id = ? ORDER BY record", -1, &st, NULL));
+		? "SELECT chunk, record, line, offset, column_name, code, message, raw, resolved_by FROM"
+		  " sluice_rejects WHERE job_id = ? AND code = ? ORDER BY record"
+		: "SELECT chunk, record, line, offset, column_name, code, message, raw, resolved_by FROM"
+		  " sluice_rejects WHERE job_id = ? ORDER BY record", -1, &st, NULL));
 	if (rc == 0) {
 		sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
 		if (code)
@@ -523,6 +523,7 @@ int sl__sq_rejects_each(sl_jobstore *s, const char *job_id, int code, sl_reject_
 		rj.code = sl_error_from_name((const char *)sqlite3_column_text(st, 5));
 		rj.message = sl_str_make((const char *)sqlite3_column_text(st, 6), (size_t)sqlite3_column_bytes(st, 6));
 		rj.raw = sl_str_make((const char *)sqlite3_column_blob(st, 7), (size_t)sqlite3_column_bytes(st, 7));
+		rj.resolved_by = sl_str_make((const char *)sqlite3_column_text(st, 8), (size_t)sqlite3_column_bytes(st, 8));
 		rc = cb(ctx, (uint32_t)sqlite3_column_int64(st, 0), &rj, col);
 	}
 	sqlite3_finalize(st);

@@ -15,9 +15,10 @@ SCHEMA=$SRC/examples/cdr.yaml
 # status RC); serve/stop_server for `sluice serve` on port 0
 . "$SRC/tests/http/lib.sh"
 
-# --- --version: the project's version (CMakeLists.txt) ------------------------------
+# --- --version: the project's version, one fact: SLUICE_VERSION in serve.h (CMakeLists.txt reads it)
 sl_run --version
-want=$(sed -n 's/^project(sluice VERSION \([0-9.]*\).*/\1/p' "$SRC/CMakeLists.txt")
+want=$(sed -n 's/^#define SLUICE_VERSION "\([0-9.]*\)"$/\1/p' "$SRC/include/sluice/serve.h")
+check "the version is defined once, in serve.h" "$(grep -c 'VERSION 0\.\|"0\.[0-9]' "$SRC/CMakeLists.txt" "$SRC/cli/main.c" | awk -F: '{s+=$2} END {print s}')" 0
 check "--version exit" "$RC" 0
 check "--version" "$(cat "$T/out")" "sluice $want"
 

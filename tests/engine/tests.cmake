@@ -15,3 +15,6 @@ set_tests_properties(ingest_changed PROPERTIES LABELS "threads" TIMEOUT 300)
 # A fault in the sink's flush: rollback, discard, retry; the result equals a clean load (tests/engine/test_sink_faults.sh).
 sluice_shell_test(ingest_sink_faults tests/engine/test_sink_faults.sh)
 set_tests_properties(ingest_sink_faults PROPERTIES TIMEOUT 300)
+# Fix and refeed: rejected rows loaded again through a fixed schema (sluice refeed).
+sluice_shell_test(ingest_refeed tests/engine/test_refeed.sh)
+set_tests_properties(ingest_refeed PROPERTIES LABELS "threads" TIMEOUT 300)

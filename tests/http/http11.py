@@ -5,8 +5,12 @@
 
   http11.py PORT"""
 import json
-import socket
+import os
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import rawhttp  # noqa: E402
+from rawhttp import responses  # noqa: E402
 
 PORT = int(sys.argv[1])
 FAILS = 0
@@ -19,42 +23,7 @@ def result(ok, name, why=""):
 
 
 def exchange(data, timeout=5):
-    s = socket.create_connection(("127.0.0.1", PORT), timeout=timeout)
-    s.sendall(data)
-    out = b""
-    try:
-        while True:
-            b = s.recv(65536)
-            if not b:
-                break
-            out += b
-    except socket.timeout:
-        pass
-    s.close()
-    return out
-
-
-def responses(raw):
-    """Split a byte stream into (status, headers{lower: value}, body) by Content-Length."""
-    out = []
-    while raw:
-        head, sep, rest = raw.partition(b"\r\n\r\n")
-        if not sep:
-            out.append((0, {}, raw))
-            break
-        lines = head.split(b"\r\n")
-        try:
-            status = int(lines[0].split(b" ")[1])
-        except (IndexError, ValueError):
-            status = 0
-        hs = {}
-        for ln in lines[1:]:
-            k, _, v = ln.partition(b":")
-            hs[k.strip().lower().decode()] = v.strip().decode()
-        n = int(hs.get("content-length", len(rest)))
-        out.append((status, hs, rest[:n]))
-        raw = rest[n:]
-    return out
+    return rawhttp.exchange(PORT, [data], timeout)
 
 
 def one_json_error(name, req, status, code=None):

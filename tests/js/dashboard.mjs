@@ -307,6 +307,36 @@ try {
 	ok('retry answer shows an HTTP status', /^retry: (2\d\d|4\d\d) /.test(answer), answer);
 	console.log('retry answered: ' + answer.slice(0, 160));
 
+	/* --- refeed: the job's open rejected rows as a new job ---------------------- */
+	/* through the dataset's schema as it is (unchanged): the rows are read
+	   again and rejected again, the new job names the first (refeed_of), and
+	   the first job's open rejects stay as they were */
+	const before = await (await apiGet('/v1/jobs/' + job.job_id)).json();
+	await waitFor('the counters to show the open rejects', async () =>
+		(await page.textContent('#job-counters [data-testid="rejects-open"]')) === String(before.rejects_open), 10000);
+	ok('refeed enabled on a finished job with open rejects', before.rejects_open > 0 && !(await page.isDisabled(tid('refeed'))));
+	await page.evaluate(() => { document.querySelector('[data-testid="action-result"]').textContent = ''; });
+	await page.click(tid('refeed'));
+	const refed = await waitFor('the refeed answer', async () => {
+		const t = await page.textContent(tid('action-result'));
+		return t && t.startsWith('refeed:') ? t : null;
+	}, 10000);
+	ok('refeed answer: 202 with a job id', /^refeed: 202 \{"job_id":"j/.test(refed), refed);
+	const newId = (/"job_id":"([^"]+)"/.exec(refed) || [])[1];
+	const rj = await waitFor('the refeed job to finish', async () => {
+		const j = await (await apiGet('/v1/jobs/' + newId)).json();
+		return FINAL.includes(j.status) ? j : null;
+	}, 30000);
+	check('the refeed job names the first', rj.refeed_of, job.job_id);
+	ok('the refeed job read the open rejects', rj.rows_read > 0 && rj.rows_read <= before.rejects_open,
+		`${rj.rows_read} of ${before.rejects_open}`);
+	const after = await (await apiGet('/v1/jobs/' + job.job_id)).json();
+	check('the unchanged schema resolved nothing', after.rejects_open, before.rejects_open - rj.rows_loaded);
+	await page.evaluate((id) => { location.hash = '#/jobs/' + id; }, newId);
+	await waitFor('the refeed job in the view', async () =>
+		(await page.textContent('#job-counters [data-testid="refeed-of"]')) === job.job_id, 10000);
+	ok('the view shows what the refeed job refed', true);
+
 	/* --- what the page ran into --------------------------------------------------- */
 	check('no script errors or CSP violations in the page', pageProblems, []);
 } catch (e) {

@@ -152,7 +152,14 @@ def convert(col, v):
         return BOOLS[v.lower()]
     if t == "date":
         fmt = col.get("format")
-        d = parse_datetime(fmt or "%Y-%m-%d", v, fmt is None)
+        # a list of formats: the first that reads the text (docs/schema.md)
+        for i, f in enumerate(fmt if isinstance(fmt, list) else [fmt]):
+            try:
+                d = parse_datetime(f or "%Y-%m-%d", v, f is None)
+                break
+            except Reject:
+                if not isinstance(fmt, list) or i == len(fmt) - 1:
+                    raise
         y, mo, da = d["Y"], d["m"], d["d"]
         if not (1 <= y <= 9999 and 1 <= mo <= 12 and 1 <= da <= days_in(y, mo)):
             raise Reject("VAL_TYPE")

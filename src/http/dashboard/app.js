@@ -1,7 +1,7 @@
 /*
  * The sluice dashboard (docs/serve-dashboard.md): a jobs list with progress,
  * a job view (counters, chunk grid, rejects by error code, download of the
- * rejected rows, retry and cancel) and an upload form with a tus 1.0 client
+ * rejected rows, retry, refeed and cancel) and an upload form with a tus 1.0 client
  * that falls back to the plain upload route. Inlined into index.html at build
  * time; no framework, no other file, no external URL.
  *
@@ -272,6 +272,8 @@
 		['Rows read', 'rows_read', 'rows-read'],
 		['Rows loaded', 'rows_loaded', 'rows-loaded'],
 		['Rows rejected', 'rows_rejected', 'rows-rejected'],
+		['Rejects open', 'rejects_open', 'rejects-open'],
+		['Refeed of', 'refeed_of', 'refeed-of'],
 		['Bytes done', 'bytes_done', 'bytes-done'],
 		['Bytes', totalBytes, 'bytes-total'],
 		['Chunks', 'chunks_total', 'chunks-total'],
@@ -332,6 +334,8 @@
 		const final = FINAL.has(j.status);
 		$('cancel').disabled = final;
 		$('retry').disabled = !final;
+		/* a refeed takes the rows no refeed has loaded: none, nothing to do */
+		$('refeed').disabled = !final || j.status === 'RolledBack' || !(j.rejects_open > 0);
 		$('errors-download').disabled = !j.job_id;
 	}
 
@@ -425,6 +429,7 @@
 		}
 	}
 	$('retry').onclick = () => action('retry');
+	$('refeed').onclick = () => action('refeed');
 	$('cancel').onclick = () => action('cancel');
 
 	/* The rejected rows need the Authorization header, which a plain link
