@@ -30,7 +30,7 @@ all: build
 
 deps:
 	@scripts/deps.sh
-	@test -d tests/js/node_modules || (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
+	@test tests/js/node_modules/.package-lock.json -nt tests/js/package-lock.json || (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
 
 build: deps
 	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
