@@ -3,7 +3,7 @@
 
 usage: layers.py SOURCE_DIR
 
-base <- csv, schema <- job <- store <- engine <- http, cli: a module may
+base <- csv, schema <- job <- store <- engine <- http, cli; base <- source <- engine: a module may
 include, directly or through the headers it includes (public ones of
 include/sluice/ and private ones of src/), only what is below it. A quoted
 include names a public header ("sluice/x.h", owned by the module that
@@ -22,7 +22,8 @@ PUBLIC = {"error.h": "base", "str.h": "base", "csv.h": "csv", "schema.h": "schem
 BELOW = {"base": {"base"}, "csv": {"base", "csv"}, "gen": {"base", "gen"},
          "schema": {"base", "csv", "schema"}, "job": {"base", "job"},
          "store": {"base", "csv", "schema", "job", "store", "engine:records.h"},
-         "engine": {"base", "csv", "schema", "job", "store", "engine"}}
+         "source": {"base", "source"},
+         "engine": {"base", "csv", "schema", "job", "store", "source", "engine"}}
 INC = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
 

@@ -64,6 +64,7 @@ enum sl_error_class { SL_CLASS_NONE = 0, SL_CLASS_ROW, SL_CLASS_RETRY, SL_CLASS_
 	X(IO_READ, -501, RETRY, "cannot read the input")                                               \
 	X(IO_WRITE, -502, FATAL, "cannot write the output")                                            \
 	X(IO_CHANGED, -503, FATAL, "the input changed since the job was planned")                     \
+	X(IO_CORRUPT, -504, FATAL, "the compressed input is corrupt or truncated")                    \
 	/* job */                                                                                      \
 	X(FATAL_HEADER, -600, FATAL, "the header does not match the schema's columns")
 
@@ -82,7 +83,7 @@ enum sl_error_class sl_error_class(int code);
 int sl_error_from_name(const char *name);
 
 /* Iteration over the table, for documentation and per-code counters. */
-#define SL_ERROR_COUNT 32
+#define SL_ERROR_COUNT 33
 int sl_error_at(int index); /* code of the index-th table entry, 0 <= index < SL_ERROR_COUNT */
 int sl_error_index(int code); /* inverse of sl_error_at, or -1 */
 

@@ -47,8 +47,12 @@
 #include <sys/types.h>
 
 #include "base/base.h"
+#include "sluice/error.h"
 
 #define SL_SOURCE_MSG 320
+/* a ranged reader's length meaning "to the end" (an end before a bounded
+   length is SL_IO_CHANGED: the source shrank since it was planned) */
+#define SL_SOURCE_TO_END UINT64_MAX
 
 typedef struct sl_source sl_source;
 typedef struct sl_source_reader sl_source_reader;
@@ -156,6 +160,14 @@ sl_source *sl_source_raw(sl_source *s);
 int sl__source_init(sl_source *s, const sl_source_ops *ops, const char *uri, sl_source *inner);
 void sl__source_fini(sl_source *s);
 void sl__reader_init(sl_source_reader *r, const sl_reader_ops *ops, sl_source *s);
+/* A decoder's source (gzip, zstd): the shared part. What a sequential
+   reader learns at the end (the decompressed size, the compressed size
+   and hash) is kept for stat, under a lock (stat may run on any thread). */
+int sl__filter_new(const sl_source_ops *ops, sl_source *inner, sl_source **out, char *msg,
+                   size_t msglen);
+int sl__filter_stat(sl_source *s, sl_source_stat *st);
+void sl__filter_close(sl_source *s);
+void sl__filter_learned(sl_source *s, uint64_t size, uint64_t raw_size, uint64_t raw_hash);
 /* The default open_range: a sequential reader that skips off bytes and
    stops after len (decodes from the start: for sources without points). */
 int sl__source_range_by_skip(sl_source *s, uint64_t off, uint64_t len, sl_source_reader **out);
