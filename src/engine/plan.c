@@ -379,10 +379,11 @@ int sl__ingest_plan(ingest *g)
 	    g->comp == SL_COMPRESSION_NONE && ss.size != p.bytes)
 		rc = SL_IO_CHANGED; /* the file grew or shrank while it was read */
 split_failed:
-	if (rc < 0 && !g->msg[0])
-		sl__ingest_say(g, "%s: %s while splitting the file%s%s", g->job.file,
-		               sl_error_message(rc), pp.rd && pp.rd->msg[0] ? ": " : "",
-		               pp.rd && pp.rd->msg[0] ? pp.rd->msg : "");
+	if (rc < 0 && !g->msg[0] && pp.rd && pp.rd->msg[0])
+		sl__ingest_say(g, "%s (while splitting the file)", pp.rd->msg);
+	else if (rc < 0 && !g->msg[0])
+		sl__ingest_say(g, "%s: %s while splitting the file", g->job.file,
+		               sl_error_message(rc));
 	sl_source_reader_close(pp.rd);
 	sl_buf_free(&pp.cur);
 	sl_buf_free(&pp.last);
