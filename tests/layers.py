@@ -3,7 +3,7 @@
 
 usage: layers.py SOURCE_DIR
 
-base <- csv, schema <- job <- store <- engine <- http, cli (and base <- s3 <- engine): a module may
+base <- csv, schema <- job <- store <- engine <- http, cli; base <- s3 <- source <- engine: a module may
 include, directly or through the headers it includes (public ones of
 include/sluice/ and private ones of src/), only what is below it. A quoted
 include names a public header ("sluice/x.h", owned by the module that
@@ -23,7 +23,8 @@ BELOW = {"base": {"base"}, "csv": {"base", "csv"}, "gen": {"base", "gen"},
          "schema": {"base", "csv", "schema"}, "job": {"base", "job"},
          "store": {"base", "csv", "schema", "job", "store", "engine:records.h"},
          "s3": {"base", "s3"},
-         "engine": {"base", "csv", "schema", "job", "store", "s3", "engine"}}
+         "source": {"base", "s3", "source"},
+         "engine": {"base", "csv", "schema", "job", "store", "s3", "source", "engine"}}
 INC = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
 

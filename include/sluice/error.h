@@ -25,56 +25,55 @@ enum sl_error_class { SL_CLASS_NONE = 0, SL_CLASS_ROW, SL_CLASS_RETRY, SL_CLASS_
 
 /* X(NAME, number, class, message) */
 #define SL_ERROR_MAP(X)                                                                            \
-	X(OK, 0, NONE, "success")                                                                  \
-	/* general */                                                                              \
-	X(NOMEM, -1, FATAL, "out of memory")                                                       \
-	X(INVAL, -2, FATAL, "invalid argument")                                                    \
-	X(USAGE, -3, FATAL, "bad command-line usage")                                              \
-	X(CONFIG, -4, FATAL, "invalid configuration")                                              \
-	X(LIMIT, -5, FATAL, "a configured limit was exceeded")                                     \
-	X(INTERNAL, -6, FATAL, "internal error: an invariant does not hold (please report it)")    \
-	X(CONFLICT, -7, FATAL,                                                                     \
-	  "another process is running this job, or its state does not allow this")                 \
-	X(NOT_FOUND, -8, FATAL, "no such job, chunk or upload")                                    \
-	X(IDEMPOTENCY_CONFLICT, -9, FATAL,                                                         \
-	  "the idempotency key was used with another file or dataset")                             \
-	/* CSV structure: the record is rejected, parsing goes on at the next record */            \
-	X(CSV_TOO_FEW_FIELDS, -100, ROW, "record has fewer fields than the header")                \
-	X(CSV_TOO_MANY_FIELDS, -101, ROW, "record has more fields than the header")                \
-	X(CSV_UNTERMINATED_QUOTE, -102, ROW, "quoted field is still open at the end of the input") \
-	X(CSV_STRAY_QUOTE, -103, ROW,                                                              \
-	  "quote inside an unquoted field, or text after a closing quote")                         \
-	X(CSV_INVALID_UTF8, -104, ROW, "record is not valid UTF-8")                                \
-	X(CSV_ROW_TOO_LONG, -105, ROW, "record is longer than the configured row limit")           \
-	/* field validation (ingest) */                                                            \
-	X(VAL_REQUIRED, -200, ROW, "required value is missing")                                    \
-	X(VAL_TYPE, -201, ROW, "value is not of the column's type")                                \
-	X(VAL_RANGE, -202, ROW, "value is out of the allowed range")                               \
-	X(VAL_LENGTH, -203, ROW, "value has a length outside the allowed range")                   \
-	X(VAL_PATTERN, -204, ROW, "value does not match the column's pattern")                     \
-	X(VAL_ENUM, -205, ROW, "value is not one of the allowed values")                           \
-	X(DUP_KEY, -300, ROW, "key was already loaded")                                            \
-	/* database */                                                                             \
-	X(DB_BUSY, -400, RETRY, "database is busy or locked")                                      \
-	X(DB_FULL, -401, RETRY, "database or disk is full")                                        \
-	X(DB_IO, -402, RETRY, "database I/O error")                                                \
-	X(DB_ERROR, -403, FATAL, "database error")                                                 \
-	/* input */                                                                                \
-	X(IO_OPEN, -500, FATAL, "cannot open the input")                                           \
-	X(IO_READ, -501, RETRY, "cannot read the input")                                           \
-	X(IO_WRITE, -502, FATAL, "cannot write the output")                                        \
-	X(IO_CHANGED, -503, FATAL, "the input changed since the job was planned")                  \
-	/* job */                                                                                  \
-	X(FATAL_HEADER, -600, FATAL, "the header does not match the schema's columns")             \
-	/* object storage (S3 protocol) */                                                         \
-	X(S3_AUTH, -800, FATAL, "object storage refused the credentials or the signature (403)")   \
-	X(S3_NOT_FOUND, -801, FATAL, "no such bucket or key in object storage (404)")              \
-	X(S3_THROTTLED, -802, RETRY,                                                               \
-	  "object storage kept throttling the requests after every retry")                         \
-	X(S3_SERVER, -803, RETRY, "object storage kept failing (5xx) after every retry")           \
-	X(S3_NETWORK, -804, RETRY,                                                                 \
-	  "the connection to object storage kept failing after every retry")                       \
-	X(S3_REQUEST, -805, FATAL,                                                                 \
+	X(OK, 0, NONE, "success")                                                                      \
+	/* general */                                                                                  \
+	X(NOMEM, -1, FATAL, "out of memory")                                                           \
+	X(INVAL, -2, FATAL, "invalid argument")                                                        \
+	X(USAGE, -3, FATAL, "bad command-line usage")                                                  \
+	X(CONFIG, -4, FATAL, "invalid configuration")                                                  \
+	X(LIMIT, -5, FATAL, "a configured limit was exceeded")                                         \
+	X(INTERNAL, -6, FATAL, "internal error: an invariant does not hold (please report it)")       \
+	X(CONFLICT, -7, FATAL,                                                                         \
+	  "another process is running this job, or its state does not allow this")                   \
+	X(NOT_FOUND, -8, FATAL, "no such job, chunk or upload")                                        \
+	X(IDEMPOTENCY_CONFLICT, -9, FATAL,                                                             \
+	  "the idempotency key was used with another file or dataset")                                 \
+	/* CSV structure: the record is rejected, parsing goes on at the next record */              \
+	X(CSV_TOO_FEW_FIELDS, -100, ROW, "record has fewer fields than the header")                   \
+	X(CSV_TOO_MANY_FIELDS, -101, ROW, "record has more fields than the header")                   \
+	X(CSV_UNTERMINATED_QUOTE, -102, ROW, "quoted field is still open at the end of the input")    \
+	X(CSV_STRAY_QUOTE, -103, ROW,                                                                  \
+	  "quote inside an unquoted field, or text after a closing quote")                             \
+	X(CSV_INVALID_UTF8, -104, ROW, "record is not valid UTF-8")                                    \
+	X(CSV_ROW_TOO_LONG, -105, ROW, "record is longer than the configured row limit")               \
+	/* field validation (ingest) */                                                                \
+	X(VAL_REQUIRED, -200, ROW, "required value is missing")                                        \
+	X(VAL_TYPE, -201, ROW, "value is not of the column's type")                                    \
+	X(VAL_RANGE, -202, ROW, "value is out of the allowed range")                                   \
+	X(VAL_LENGTH, -203, ROW, "value has a length outside the allowed range")                       \
+	X(VAL_PATTERN, -204, ROW, "value does not match the column's pattern")                         \
+	X(VAL_ENUM, -205, ROW, "value is not one of the allowed values")                               \
+	X(DUP_KEY, -300, ROW, "key was already loaded")                                                \
+	/* database */                                                                                 \
+	X(DB_BUSY, -400, RETRY, "database is busy or locked")                                          \
+	X(DB_FULL, -401, RETRY, "database or disk is full")                                            \
+	X(DB_IO, -402, RETRY, "database I/O error")                                                    \
+	X(DB_ERROR, -403, FATAL, "database error")                                                     \
+	/* input */                                                                                    \
+	X(IO_OPEN, -500, FATAL, "cannot open the input")                                               \
+	X(IO_READ, -501, RETRY, "cannot read the input")                                               \
+	X(IO_WRITE, -502, FATAL, "cannot write the output")                                            \
+	X(IO_CHANGED, -503, FATAL, "the input changed since the job was planned")                     \
+	X(IO_CORRUPT, -504, FATAL, "the compressed input is corrupt or truncated")                    \
+	/* job */                                                                                      \
+	X(FATAL_HEADER, -600, FATAL, "the header does not match the schema's columns")            \
+	/* object storage (S3 protocol) */                                                             \
+	X(S3_AUTH, -800, FATAL, "object storage refused the credentials or the signature (403)")       \
+	X(S3_NOT_FOUND, -801, FATAL, "no such bucket or key in object storage (404)")                  \
+	X(S3_THROTTLED, -802, RETRY, "object storage kept throttling the requests after every retry")  \
+	X(S3_SERVER, -803, RETRY, "object storage kept failing (5xx) after every retry")               \
+	X(S3_NETWORK, -804, RETRY, "the connection to object storage kept failing after every retry")  \
+	X(S3_REQUEST, -805, FATAL,                                                                     \
 	  "object storage refused the request, or answered what sluice cannot read")
 
 typedef enum sl_error {
@@ -92,8 +91,8 @@ enum sl_error_class sl_error_class(int code);
 int sl_error_from_name(const char *name);
 
 /* Iteration over the table, for documentation and per-code counters. */
-#define SL_ERROR_COUNT 38
-int sl_error_at(int index);   /* code of the index-th table entry, 0 <= index < SL_ERROR_COUNT */
+#define SL_ERROR_COUNT 39
+int sl_error_at(int index); /* code of the index-th table entry, 0 <= index < SL_ERROR_COUNT */
 int sl_error_index(int code); /* inverse of sl_error_at, or -1 */
 
 #ifdef __cplusplus

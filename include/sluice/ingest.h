@@ -58,6 +58,10 @@ typedef struct sl_ingest_opts {
 	char *const *nulls;
 	size_t nnulls;
 	bool null_padding;
+	/* "auto" (NULL: the same; by magic bytes), "none", "gzip" or "zstd":
+	   how the file is compressed. The job records what it took (in its
+	   dialect, `compression=`), so a resume decodes it the same way. */
+	const char *compression;
 	/* validate (dry_run): every rejected row, in file order, as it is found
 	   with the chunk it is in (the record's raw bytes and message are views
 	   valid during the call) */

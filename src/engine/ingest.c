@@ -168,7 +168,7 @@ static void abort_all(ingest *g)
 static int source_check(ingest *g)
 {
 	struct stat st;
-	if (g->fd < 0 || fstat(g->fd, &st) < 0 || (uint64_t)st.st_size <= g->job.file_size)
+	if (!g->src || sl__ingest_source_stat(g, &st) < 0 || (uint64_t)st.st_size <= g->job.file_size)
 		return 0;
 	char w[512];
 	snprintf(
@@ -373,6 +373,41 @@ static int finish_job(ingest *g, int rc)
 	return r;
 }
 
+/*
+ * The job's source: the file (a path or file://), under the decoder the
+ * job recorded (a resume decodes as it was planned) or, for a new job, the
+ * one --compression names or the magic bytes say. What it took is a token
+ * of the dialect text (compression=gzip; none adds nothing, so a plain
+ * file's text is as before), compared as the rest when the file comes
+ * again. *st: the raw file's size and time, the fingerprint.
+ */
+static int open_source(ingest *g, const char *file, bool job_known, struct stat *st)
+{
+	sl_source_opts so = {0};
+	int rc;
+	if (job_known && g->job.dialect) {
+		so.compression = sl__dialect_compression(g->job.dialect);
+	} else if (g->o->compression && sl_compression_parse(g->o->compression, &so.compression) < 0) {
+		sl__ingest_say(g, "compression '%.100s': expected none, auto, gzip or zstd", g->o->compression);
+		return SL_CONFIG;
+	}
+	if ((rc = sl_source_open_uri(file, &so, &g->src, &g->comp, g->msg, g->msglen)) < 0)
+		return rc;
+	if ((rc = sl__ingest_source_stat(g, st)) < 0) {
+		sl__ingest_say(g, "%s", g->src->msg);
+		return rc;
+	}
+	if (g->comp != SL_COMPRESSION_NONE) {
+		size_t n = strlen(g->dialect_text);
+		char *t = realloc(g->dialect_text, n + 32);
+		if (!t)
+			return SL_NOMEM;
+		snprintf(t + n, 32, " compression=%s", sl_compression_name(g->comp));
+		g->dialect_text = t;
+	}
+	return 0;
+}
+
 static int lock_job(ingest *g, const char *db)
 {
 	char path[4200];
@@ -403,7 +438,7 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 	g->o = o;
 	g->msg = res->message;
 	g->msglen = sizeof res->message;
-	g->fd = -1;
+	g->pts_fd = -1;
 	g->lockfd = -1;
 	g->t0 = sl_now();
 	g->ops = &sl__store_sqlite;
@@ -454,16 +489,8 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 	g->has_max_ratio = o->has_max_error_ratio || g->schema->has_max_error_ratio;
 	g->max_ratio = o->has_max_error_ratio ? o->max_error_ratio : g->schema->max_error_ratio;
 
-	if ((g->fd = open(file, O_RDONLY | O_CLOEXEC)) < 0 || fstat(g->fd, &st) < 0) {
-		rc = SL_IO_OPEN;
-		sl__ingest_say(g, "%s: %s", file, strerror(errno));
+	if ((rc = open_source(g, file, job_known, &st)) < 0)
 		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		rc = SL_IO_OPEN;
-		sl__ingest_say(g, "%s: not a regular file", file);
-		goto out;
-	}
 	if (!(path = realpath(file, NULL))) {
 		rc = SL_IO_OPEN;
 		sl__ingest_say(g, "%s: %s", file, strerror(errno));
@@ -604,7 +631,8 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 		if ((rc = sl__ingest_plan(g)) < 0)
 			goto fail;
 	} else if (g->st) {
-		if ((rc = g->ops->chunks_get(g->st, g->job.id, &g->chunks, &g->nchunks)) < 0)
+		if ((rc = g->ops->chunks_get(g->st, g->job.id, &g->chunks, &g->nchunks)) < 0 ||
+		    (rc = sl__ingest_points_load(g)) < 0)
 			goto fail;
 	}
 	if (g->st && (rc = g->ops->target_prepare(g->st, g->schema, g->job.id)) < 0) {
@@ -678,8 +706,11 @@ out:
 	memset(&g->job, 0, sizeof g->job);
 	if (g->st)
 		g->ops->close(g->st);
-	if (g->fd >= 0)
-		close(g->fd);
+	/* the access points serve resumes and retries: kept until the job is
+	   final with no chunk to run again */
+	sl__ingest_points_close(g, sl_job_status_final(res->job.status) && !res->job.chunks_failed &&
+	                               res->job.id[0] && !res->already_loaded);
+	sl_source_close(g->src);
 	if (g->lockfd >= 0) {
 		/* a finished job needs no lock file; an unfinished one keeps it */
 		if (g->lockpath[0] && sl_job_status_final(res->job.status))
