@@ -14,7 +14,7 @@
 static const char help_ingest[] =
 	"usage: sluice ingest FILE --schema S [--db PATH] [--threads N] [--chunk-size SIZE]\n"
 	"                     [--max-errors N] [--max-error-ratio R] [--new] [--strict-source]\n"
-	"                     [--compression none|auto|gzip|zstd]\n"
+	"                     [--compression none|auto|gzip|zstd] [--s3-endpoint URL]\n"
 	"                     [--json] [--quiet] [--progress] [dialect options]\n"
 	"\n"
 	"Load FILE into the schema's table in an SQLite database (default ./sluice.db):\n"
@@ -39,6 +39,9 @@ static const char help_ingest[] =
 	"  --compression C      how FILE is compressed: auto (default: gzip and zstd by their\n"
 	"                       magic bytes, not the name), none, gzip or zstd; a resume\n"
 	"                       decodes as the job was planned\n"
+	"  --s3-endpoint URL    the S3 endpoint for FILE = s3://bucket/key (default\n"
+	"                       AWS_ENDPOINT_URL, else AWS's); credentials from AWS_ACCESS_KEY_ID,\n"
+	"                       AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION\n"
 	"\n"
 	"The dialect options override the schema's csv: for this run (the job records\n"
 	"what it used): --delimiter --quote --escape --comment --no-header\n"
@@ -206,6 +209,12 @@ static int parse(const char *cmd, const char *help, int argc, char **argv, args 
 				                       v ? v : "");
 			i++;
 			a->o.compression = v;
+		} else if (!strcmp(s, "--s3-endpoint")) {
+			if (!v || strncmp(v, "http", 4) != 0)
+				return cli_usage_error(
+				    cmd, "--s3-endpoint: expected http://HOST[:PORT] or https://...");
+			i++;
+			a->o.s3_endpoint = v;
 		} else if (!strcmp(s, "--progress")) {
 			a->progress = true;
 		} else if (!strcmp(s, "--schema") || !strcmp(s, "--db") || !strcmp(s, "--threads") ||

@@ -62,6 +62,9 @@ typedef struct sl_ingest_opts {
 	   how the file is compressed. The job records what it took (in its
 	   dialect, `compression=`), so a resume decodes it the same way. */
 	const char *compression;
+	/* the S3 endpoint for an s3:// file (--s3-endpoint); NULL: the
+	   environment's (AWS_ENDPOINT_URL) or AWS's (docs/sources.md) */
+	const char *s3_endpoint;
 	/* validate (dry_run): every rejected row, in file order, as it is found
 	   with the chunk it is in (the record's raw bytes and message are views
 	   valid during the call) */

@@ -383,7 +383,7 @@ static int finish_job(ingest *g, int rc)
  */
 static int open_source(ingest *g, const char *file, bool job_known, struct stat *st)
 {
-	sl_source_opts so = {0};
+	sl_source_opts so = {.s3_endpoint = g->o->s3_endpoint};
 	int rc;
 	if (job_known && g->job.dialect) {
 		so.compression = sl__dialect_compression(g->job.dialect);
@@ -491,7 +491,8 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 
 	if ((rc = open_source(g, file, job_known, &st)) < 0)
 		goto out;
-	if (!(path = realpath(file, NULL))) {
+	/* a URI (s3://bucket/key) is its own name; a path is made absolute */
+	if (strstr(file, "://") ? !(path = strdup(file)) : !(path = realpath(file, NULL))) {
 		rc = SL_IO_OPEN;
 		sl__ingest_say(g, "%s: %s", file, strerror(errno));
 		goto out;

@@ -461,6 +461,18 @@ int sl__s3_head(sl_s3 *s, const char *bucket, const char *key, sl_s3_stat *st, c
 {
 	struct req r = {.method = "HEAD", .bucket = bucket, .key = key};
 	int rc = perform(s, &r, err, errlen);
+	if (rc == SL_S3_AUTH || rc == SL_S3_NOT_FOUND || rc == SL_S3_REQUEST) {
+		/* an answer to HEAD has no body, so no reason: ask the same with a
+		 * GET of one byte, whose error document names it (SignatureDoesNotMatch,
+		 * NoSuchBucket or NoSuchKey...); kept only when it fails the same way */
+		struct req g = {
+		    .method = "GET", .bucket = bucket, .key = key, .ranged = true, .len = 1};
+		char gerr[512];
+		int grc = perform(s, &g, gerr, sizeof gerr);
+		if (grc == rc)
+			snprintf(err, errlen, "%s", gerr);
+		req_done(&g);
+	}
 	if (rc == 0 && !r.has_length) {
 		rc = SL_S3_REQUEST;
 		snprintf(err, errlen, "HEAD s3://%s/%s: no Content-Length in the answer", bucket,

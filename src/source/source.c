@@ -15,6 +15,7 @@
 /* The URI schemes of this build; a scheme adds its line here. */
 static const sl_source_scheme *const schemes[] = {
     &sl__source_file_scheme,
+    &sl__source_s3_scheme,
 };
 
 static const char *const comp_names[] = {"auto", "none", "gzip", "zstd"};

@@ -230,6 +230,7 @@ static inline void sl_source_close(sl_source *s)
 
 /* The schemes and filters of this build. */
 extern const sl_source_scheme sl__source_file_scheme;
+extern const sl_source_scheme sl__source_s3_scheme; /* source_s3.c */
 int sl__source_gzip_new(sl_source *inner, sl_source **out, char *msg, size_t msglen);
 int sl__source_zstd_new(sl_source *inner, sl_source **out, char *msg, size_t msglen);
 

@@ -6,3 +6,6 @@ sluice_unit_test(test_s3 tests/s3/test_s3.c)
 # its own skip code: it exits 77 before any case runs when the fixture skipped
 set_tests_properties(test_s3 PROPERTIES SKIP_RETURN_CODE 77)
 sluice_uses_server(test_s3 s3rver)
+sluice_shell_test(s3_ingest tests/s3/test_s3_ingest.sh threads)
+set_tests_properties(s3_ingest PROPERTIES TIMEOUT 600)
+sluice_uses_server(s3_ingest s3rver)
