@@ -11,6 +11,14 @@
  * once. A sequential reader is the range [0, size). Each reader has its
  * own client (connection), so workers read their chunks in parallel.
  *
+ * The sequential reader (planning) also writes what it downloaded to a
+ * spool, an unlinked temporary file (SLUICE_S3_SPOOL: its directory, else
+ * TMPDIR, else /tmp; "off": none), and a ranged reader whose range the
+ * spool holds reads it from there: a single-process load downloads each
+ * byte once. The spool holds the pinned version only; a spool that cannot
+ * be written (a full disk) is dropped and the ranges are GETs again. A
+ * resume in a new process, or a worker elsewhere, has no spool: GETs.
+ *
  * The engine's fingerprint is (size, mtime_ns); S3's Last-Modified has
  * whole seconds, so stat folds a hash of the ETag into mtime_ns's
  * nanoseconds: an object rewritten within the same second with the same
@@ -21,10 +29,13 @@
  * readers are one thread's each, plus their prefetch thread, which hands
  * blocks over under the reader's mutex.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <xxhash.h>
 
@@ -40,6 +51,9 @@ typedef struct s3_source {
 	sl_s3_stat at_open; /* the version every reader is pinned to */
 	pthread_mutex_t mu; /* the stat client */
 	sl_s3 *head;
+	pthread_mutex_t spool_mu; /* spooled, spool_fd's life */
+	int spool_fd;             /* -1: none (off, failed) */
+	uint64_t spooled;         /* [0, spooled) of the object is in the spool */
 } s3_source;
 
 /* one block, filled by the prefetch thread, emptied by read */
@@ -53,6 +67,8 @@ typedef struct s3_reader {
 	sl_source_reader r;
 	sl_s3 *c;
 	uint64_t next, end; /* the next byte to fetch; the range's end */
+	bool seq;           /* the sequential reader: fills the spool */
+	int spool_fd;       /* >= 0: this reader preads the spool, no GETs */
 	pthread_t th;
 	bool started;
 	pthread_mutex_t mu;
@@ -102,6 +118,33 @@ static int fill_block(void *ctx, const char *p, size_t n)
 	return 0;
 }
 
+/* the block [off, off+n) downloaded by the sequential reader, appended to
+ * the spool (blocks come in order); a failed write drops the spool */
+static void spool_put(s3_source *s, uint64_t off, const char *p, size_t n)
+{
+	pthread_mutex_lock(&s->spool_mu);
+	int fd = s->spool_fd;
+	bool next = fd >= 0 && off == s->spooled;
+	pthread_mutex_unlock(&s->spool_mu);
+	if (!next)
+		return;
+	size_t done = 0;
+	while (done < n) {
+		ssize_t w = pwrite(fd, p + done, n - done, (off_t)(off + done));
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		done += (size_t)w;
+	}
+	pthread_mutex_lock(&s->spool_mu);
+	if (done == n)
+		s->spooled = off + n;
+	else
+		s->spooled = 0; /* nothing is read from it any more; closed with the source */
+	pthread_mutex_unlock(&s->spool_mu);
+}
+
 static void *fetcher(void *arg)
 {
 	s3_reader *r = arg;
@@ -125,6 +168,8 @@ static void *fetcher(void *arg)
 			snprintf(r->err, sizeof r->err, "%s", err);
 			break;
 		}
+		if (r->seq)
+			spool_put(s, off, b->p, b->n);
 		r->next += len;
 		b->full = true;
 		pthread_cond_broadcast(&r->cv);
@@ -135,9 +180,50 @@ static void *fetcher(void *arg)
 	return NULL;
 }
 
+/* a HEAD: 0 when the object is still the version opened, else IO_CHANGED
+ * (or the HEAD's failure), said in the source's msg */
+static int still_pinned(s3_source *s)
+{
+	sl_s3_stat h;
+	char err[SL_SOURCE_MSG];
+	pthread_mutex_lock(&s->mu);
+	int rc = sl__s3_head(s->head, s->bucket, s->key, &h, err, sizeof err);
+	pthread_mutex_unlock(&s->mu);
+	if (rc == 0 && strcmp(h.etag, s->at_open.etag) != 0) {
+		rc = SL_IO_CHANGED;
+		snprintf(err, sizeof err, "s3://%.80s/%.80s: the object is now %.60s, not %.60s",
+		         s->bucket, s->key, h.etag, s->at_open.etag);
+	}
+	if (rc < 0)
+		snprintf(s->s.msg, sizeof s->s.msg, "%s", err);
+	return rc;
+}
+
+static ssize_t spool_read(s3_reader *r, char *buf, size_t cap)
+{
+	if (r->next >= r->end)
+		return 0;
+	if (cap > r->end - r->next)
+		cap = (size_t)(r->end - r->next);
+	ssize_t n;
+	do
+		n = pread(r->spool_fd, buf, cap, (off_t)r->next);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0) {
+		snprintf(r->r.msg, sizeof r->r.msg, "the spool of %.200s: %s at byte %llu",
+		         r->r.src->uri, n < 0 ? strerror(errno) : "ends early",
+		         (unsigned long long)r->next);
+		return SL_IO_READ;
+	}
+	r->next += (uint64_t)n;
+	return n;
+}
+
 static ssize_t s3_read(sl_source_reader *base, char *buf, size_t cap)
 {
 	s3_reader *r = (s3_reader *)base;
+	if (r->spool_fd >= 0)
+		return spool_read(r, buf, cap);
 	pthread_mutex_lock(&r->mu);
 	block *b = &r->b[r->rd];
 	while (!b->full && !r->done)
@@ -181,11 +267,9 @@ static void s3_reader_close(sl_source_reader *base)
 
 static const sl_reader_ops s3_reader_ops = {s3_read, NULL, s3_reader_close};
 
-static int s3_open_range(sl_source *base, uint64_t off, uint64_t len, const void *at, size_t atlen,
-                         sl_source_reader **out)
+static int open_reader(sl_source *base, uint64_t off, uint64_t len, bool seq,
+                       sl_source_reader **out)
 {
-	(void)at;
-	(void)atlen;
 	s3_source *s = (s3_source *)base;
 	uint64_t size = s->at_open.size;
 	*out = NULL;
@@ -203,6 +287,23 @@ static int s3_open_range(sl_source *base, uint64_t off, uint64_t len, const void
 	pthread_cond_init(&r->cv, NULL);
 	r->next = off;
 	r->end = len == SL_SOURCE_TO_END ? size : off + len;
+	r->seq = seq;
+	r->spool_fd = -1;
+	pthread_mutex_lock(&s->spool_mu);
+	if (!seq && s->spool_fd >= 0 && r->end <= s->spooled)
+		r->spool_fd = s->spool_fd;
+	pthread_mutex_unlock(&s->spool_mu);
+	if (r->spool_fd >= 0) {
+		/* the spool is the planned version: the object must still be it, or
+		 * the job would finish on a version that is gone (a GET would tell) */
+		int rc = still_pinned(s);
+		if (rc < 0) {
+			s3_reader_close(&r->r);
+			return rc;
+		}
+		*out = &r->r;
+		return 0;
+	}
 	int rc = SL_NOMEM;
 	if (!(r->b[0].p = malloc(BLOCK)) || !(r->b[1].p = malloc(BLOCK)) ||
 	    sl__s3_open(&r->c, &s->cfg) < 0)
@@ -221,15 +322,26 @@ out:
 	return rc;
 }
 
+static int s3_open_range(sl_source *base, uint64_t off, uint64_t len, const void *at, size_t atlen,
+                         sl_source_reader **out)
+{
+	(void)at;
+	(void)atlen;
+	return open_reader(base, off, len, false, out);
+}
+
 static int s3_open_seq(sl_source *base, sl_source_reader **out)
 {
-	return s3_open_range(base, 0, SL_SOURCE_TO_END, NULL, 0, out);
+	return open_reader(base, 0, SL_SOURCE_TO_END, true, out);
 }
 
 static void s3_close(sl_source *base)
 {
 	s3_source *s = (s3_source *)base;
 	sl__s3_close(s->head);
+	if (s->spool_fd >= 0)
+		close(s->spool_fd);
+	pthread_mutex_destroy(&s->spool_mu);
 	pthread_mutex_destroy(&s->mu);
 	sl__s3_config_free(&s->cfg);
 	free(s->bucket);
@@ -246,6 +358,28 @@ static const sl_source_ops s3_ops = {
     .close = s3_close,
 };
 
+/* an unlinked file in SLUICE_S3_SPOOL, TMPDIR or /tmp; -1 when off or
+ * impossible (the loads still work, with a GET per range) */
+static int spool_open(void)
+{
+	const char *d = getenv("SLUICE_S3_SPOOL");
+	if (d && !strcmp(d, "off"))
+		return -1;
+	if (!d || !*d)
+		d = getenv("TMPDIR");
+	if (!d || !*d)
+		d = "/tmp";
+	int fd = open(d, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0) { /* a file system without O_TMPFILE */
+		char path[4096];
+		snprintf(path, sizeof path, "%s/sluice-s3-XXXXXX", d);
+		fd = mkostemp(path, O_CLOEXEC);
+		if (fd >= 0)
+			unlink(path);
+	}
+	return fd;
+}
+
 static int s3_open(const char *uri, const sl_source_opts *o, sl_source **out, char *msg,
                    size_t msglen)
 {
@@ -255,6 +389,8 @@ static int s3_open(const char *uri, const sl_source_opts *o, sl_source **out, ch
 	if (!s)
 		return SL_NOMEM;
 	pthread_mutex_init(&s->mu, NULL);
+	pthread_mutex_init(&s->spool_mu, NULL);
+	s->spool_fd = -1;
 	if ((rc = sl__source_init(&s->s, &s3_ops, uri, NULL)) < 0)
 		goto out;
 	if ((rc = sl__s3_uri_parse(uri, &s->bucket, &s->key, msg, msglen)) < 0)
@@ -270,6 +406,7 @@ static int s3_open(const char *uri, const sl_source_opts *o, sl_source **out, ch
 		goto out;
 	if ((rc = sl__s3_head(s->head, s->bucket, s->key, &s->at_open, msg, msglen)) < 0)
 		goto out;
+	s->spool_fd = spool_open();
 	*out = &s->s;
 	return 0;
 out:

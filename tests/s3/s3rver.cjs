@@ -14,7 +14,8 @@
 //                   close the connection without an answer
 //   POST /__faults {"match": ..., "cut_after": N, "count": 1}
 //                   forward, but break the connection after N body bytes
-//   GET  /__faults?match=S   {"seen": requests whose path had S, "ranges": [...]}
+//   GET  /__faults?match=S[&method=M]   {"seen": requests (of method M) whose
+//                   path had S, "ranges": their Range headers}
 'use strict';
 const fs = require('node:fs');
 const http = require('node:http');
@@ -38,7 +39,8 @@ function control(req, res) {
       return;
     }
     const m = u.searchParams.get('match') || '';
-    const hits = seen.filter((s) => s.path.includes(m));
+    const method = u.searchParams.get('method');
+    const hits = seen.filter((s) => s.path.includes(m) && (!method || s.method === method));
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ seen: hits.length, ranges: hits.map((s) => s.range || '') }));
   });
@@ -47,7 +49,7 @@ function control(req, res) {
 function proxy(upstreamPort) {
   return http.createServer((req, res) => {
     if (req.url.startsWith('/__faults')) return control(req, res);
-    seen.push({ path: req.url, range: req.headers.range });
+    seen.push({ path: req.url, method: req.method, range: req.headers.range });
     const i = faults.findIndex((f) => req.url.includes(f.match) && f.count > 0);
     const f = i >= 0 ? faults[i] : null;
     if (f) f.count--;

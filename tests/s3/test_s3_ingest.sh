@@ -3,7 +3,8 @@
 # against s3rver on loopback (the s3rver fixture): the same rows, rejects
 # and counts as the plain local file (the oracle: tests/lib/oracle.py and
 # the generator's manifest) at several chunk sizes and thread counts, a
-# gzip object through the same filter as a .gz file, a kill -9 mid-load
+# gzip object through the same filter as a .gz file, each byte downloaded
+# once (the planning pass's spool; a GET per chunk without it), a kill -9 mid-load
 # resumed exactly once, an object replaced while a job reads it and before
 # a resume refused (IO_CHANGED), and the storage errors as users meet them:
 # a wrong secret (S3_AUTH with the server's message), a missing key
@@ -70,6 +71,24 @@ check "the same object again: reported as loaded" "$(json "$T/out" "d['already_l
 AWS_ENDPOINT_URL=http://127.0.0.1:1 sl_run ingest "s3://$B/in/cdr.csv" --schema "$SCHEMA" \
 	--db "$T/ep.db" --s3-endpoint "$S3_ENDPOINT" --quiet
 check "--s3-endpoint: exit 3" "$(rc)" 3
+
+# a single-process load downloads each byte once: the chunks are read from
+# the planning pass's spool, not with a GET each (counted by the proxy)
+seen() { curl -s "$S3_PROXY/__faults?match=$1&method=GET" | python3 -c "import json,sys; print(json.load(sys.stdin)['seen'])"; }
+check "put once.csv" "$(s3 PUT "$B/in/once.csv" "$T/cdr.csv")" 200
+sl_run ingest "s3://$B/in/once.csv" --schema "$SCHEMA" --db "$T/once.db" --chunk-size 48k --threads 2 \
+	--s3-endpoint "$S3_PROXY" --quiet
+check "once: exit 3" "$(rc)" 3
+table_is "$T/once.db" "$T/cdr.csv" && ok || bad "once: the table differs from the oracle's rows"
+CHUNKS=$(q "$T/once.db" 'SELECT count(*) FROM sluice_chunks')
+n=$(seen "/$B/in/once.csv")
+[ "$CHUNKS" -gt 20 ] && [ "$n" -lt 10 ] && ok || bad "once: $n GETs for $CHUNKS chunks"
+SLUICE_S3_SPOOL=off sl_run ingest "s3://$B/in/once.csv" --schema "$SCHEMA" --db "$T/once-off.db" \
+	--chunk-size 48k --threads 2 --s3-endpoint "$S3_PROXY" --quiet
+check "no spool: exit 3" "$(rc)" 3
+table_is "$T/once-off.db" "$T/cdr.csv" && ok || bad "no spool: the table differs from the oracle's rows"
+m=$(($(seen "/$B/in/once.csv") - n))
+[ "$m" -gt "$CHUNKS" ] && ok || bad "no spool: $m GETs for $CHUNKS chunks (one per chunk expected)"
 
 # --- kill -9 in the middle, resume exactly once ------------------------------------------
 # paused NAME URI: an ingest held before chunk 4 (chunks 0..3 committed); its pid in PID
