@@ -38,7 +38,7 @@ sig=(--aws-sigv4 "aws:amz:us-east-1:s3" --user S3RVER:S3RVER -H "x-amz-content-s
 curl -sf -X PUT "${sig[@]}" "$AWS_ENDPOINT_URL/bench" >/dev/null
 curl -sf -T "$F" "${sig[@]}" "$AWS_ENDPOINT_URL/bench/cdr.csv" >/dev/null
 cat "$F" "$D/bench/cdr.csv._S3rver_object" >/dev/null # both from the page cache
-COMMIT=$(git log --oneline -1 2>/dev/null || echo unknown)
+COMMIT=$(git log -1 --format=%h 2>/dev/null || echo unknown)
 LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 THREADS=$(nproc)
 
