@@ -32,6 +32,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +43,8 @@
 #include "s3/s3.h"
 #include "source/source.h"
 
-#define BLOCK (8u << 20)
+#define BLOCK       (8u << 20)
+#define FIRST_BLOCK (1u << 20) /* a reader closed early (the header's) costs little */
 
 typedef struct s3_source {
 	sl_source s;
@@ -66,9 +68,9 @@ typedef struct block {
 typedef struct s3_reader {
 	sl_source_reader r;
 	sl_s3 *c;
-	uint64_t next, end; /* the next byte to fetch; the range's end */
-	bool seq;           /* the sequential reader: fills the spool */
-	int spool_fd;       /* >= 0: this reader preads the spool, no GETs */
+	uint64_t start, next, end; /* the range's start, the next byte to fetch, its end */
+	bool seq;                  /* the sequential reader: fills the spool */
+	int spool_fd;              /* >= 0: this reader preads the spool, no GETs */
 	pthread_t th;
 	bool started;
 	pthread_mutex_t mu;
@@ -76,7 +78,8 @@ typedef struct s3_reader {
 	block b[2];  /* the reader's and the fetcher's */
 	unsigned rd; /* the block read from */
 	bool stop, done;
-	int rc; /* the fetcher's failure, once the blocks before it are read */
+	atomic_bool cancel; /* close: the GET in flight stops at its next bytes */
+	int rc;             /* the fetcher's failure, once the blocks before it are read */
 	char err[SL_SOURCE_MSG];
 } s3_reader;
 
@@ -108,9 +111,16 @@ static int s3_stat(sl_source *base, sl_source_stat *st)
 	return 0;
 }
 
+struct fill {
+	block *b;
+	atomic_bool *cancel;
+};
 static int fill_block(void *ctx, const char *p, size_t n)
 {
-	block *b = ctx;
+	struct fill *f = ctx;
+	block *b = f->b;
+	if (atomic_load(f->cancel))
+		return SL_IO_READ; /* the reader is being closed: nobody wants these */
 	if (n > BLOCK - b->n)
 		return SL_INTERNAL; /* more than the range asked: the client checks first */
 	memcpy(b->p + b->n, p, n);
@@ -157,19 +167,21 @@ static void *fetcher(void *arg)
 		if (r->stop || r->next >= r->end)
 			break;
 		block *b = &r->b[w];
-		uint64_t off = r->next, len = r->end - off < BLOCK ? r->end - off : BLOCK;
+		uint64_t off = r->next, bl = off == r->start ? FIRST_BLOCK : BLOCK;
+		uint64_t len = r->end - off < bl ? r->end - off : bl;
 		pthread_mutex_unlock(&r->mu);
 		b->n = b->pos = 0;
+		struct fill f = {b, &r->cancel};
 		int rc = sl__s3_get(r->c, s->bucket, s->key, off, len, s->at_open.etag, fill_block,
-		                    b, err, sizeof err);
+		                    &f, err, sizeof err);
+		if (rc == 0 && r->seq) /* outside the lock: the reader goes on meanwhile */
+			spool_put(s, off, b->p, b->n);
 		pthread_mutex_lock(&r->mu);
 		if (rc < 0) {
 			r->rc = rc;
 			snprintf(r->err, sizeof r->err, "%s", err);
 			break;
 		}
-		if (r->seq)
-			spool_put(s, off, b->p, b->n);
 		r->next += len;
 		b->full = true;
 		pthread_cond_broadcast(&r->cv);
@@ -253,6 +265,7 @@ static void s3_reader_close(sl_source_reader *base)
 	if (r->started) {
 		pthread_mutex_lock(&r->mu);
 		r->stop = true;
+		atomic_store(&r->cancel, true);
 		pthread_cond_broadcast(&r->cv);
 		pthread_mutex_unlock(&r->mu);
 		pthread_join(r->th, NULL);
@@ -285,7 +298,8 @@ static int open_reader(sl_source *base, uint64_t off, uint64_t len, bool seq,
 	sl__reader_init(&r->r, &s3_reader_ops, base);
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_cond_init(&r->cv, NULL);
-	r->next = off;
+	atomic_init(&r->cancel, false);
+	r->start = r->next = off;
 	r->end = len == SL_SOURCE_TO_END ? size : off + len;
 	r->seq = seq;
 	r->spool_fd = -1;
