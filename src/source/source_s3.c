@@ -97,11 +97,11 @@ static int s3_stat(sl_source *base, sl_source_stat *st)
 	memset(st, 0, sizeof *st);
 	pthread_mutex_lock(&s->mu);
 	int rc = sl__s3_head(s->head, s->bucket, s->key, &h, err, sizeof err);
-	pthread_mutex_unlock(&s->mu);
-	if (rc < 0) {
+	if (rc < 0)
 		snprintf(base->msg, sizeof base->msg, "%s", err);
+	pthread_mutex_unlock(&s->mu);
+	if (rc < 0)
 		return rc;
-	}
 	st->size = st->raw_size = h.size;
 	st->size_known = true;
 	st->mtime_ns = fold_mtime(&h);
@@ -200,14 +200,15 @@ static int still_pinned(s3_source *s)
 	char err[SL_SOURCE_MSG];
 	pthread_mutex_lock(&s->mu);
 	int rc = sl__s3_head(s->head, s->bucket, s->key, &h, err, sizeof err);
-	pthread_mutex_unlock(&s->mu);
 	if (rc == 0 && strcmp(h.etag, s->at_open.etag) != 0) {
 		rc = SL_IO_CHANGED;
 		snprintf(err, sizeof err, "s3://%.80s/%.80s: the object is now %.60s, not %.60s",
 		         s->bucket, s->key, h.etag, s->at_open.etag);
 	}
+	/* workers open ranges at once: the shared msg is written under the lock */
 	if (rc < 0)
 		snprintf(s->s.msg, sizeof s->s.msg, "%s", err);
+	pthread_mutex_unlock(&s->mu);
 	return rc;
 }
 
@@ -287,9 +288,11 @@ static int open_reader(sl_source *base, uint64_t off, uint64_t len, bool seq,
 	uint64_t size = s->at_open.size;
 	*out = NULL;
 	if (off > size || (len != SL_SOURCE_TO_END && len > size - off)) {
+		pthread_mutex_lock(&s->mu);
 		snprintf(base->msg, sizeof base->msg,
 		         "s3://%.100s/%.100s has %llu bytes, shorter than when it was planned",
 		         s->bucket, s->key, (unsigned long long)size);
+		pthread_mutex_unlock(&s->mu);
 		return SL_IO_CHANGED;
 	}
 	s3_reader *r = calloc(1, sizeof *r);
