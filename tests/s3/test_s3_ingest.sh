@@ -4,8 +4,9 @@
 # and counts as the plain local file (the oracle: tests/lib/oracle.py and
 # the generator's manifest) at several chunk sizes and thread counts, a
 # gzip object through the same filter as a .gz file, each byte downloaded
-# once (the planning pass's spool; a GET per chunk without it), a kill -9 mid-load
-# resumed exactly once, an object replaced while a job reads it and before
+# once (the planning pass's spool; a GET per chunk without it), a kill -9
+# mid-load resumed exactly once (by URI and by `sluice resume JOB`), an
+# object replaced while a job reads it and before
 # a resume refused (IO_CHANGED), and the storage errors as users meet them:
 # a wrong secret (S3_AUTH with the server's message), a missing key
 # (S3_NOT_FOUND), throttling and 5xx retried (the fault proxy of
@@ -109,6 +110,15 @@ table_is "$T/k-kill.db" "$T/cdr.csv" && ok || bad "kill: after the kill: the tab
 rejects_of "$T/k-kill.db" >"$T/got_rejects"
 cmp -s "$T/want_rejects" "$T/got_rejects" && ok || bad "kill: rejects differ: $(diff "$T/want_rejects" "$T/got_rejects" | head -3)"
 check "kill: no key twice" "$(q "$T/k-kill.db" 'SELECT count(*) - count(DISTINCT reference) FROM call_detail_records')" 0
+
+# the same by job id (`sluice resume JOB`: the URI comes from the job)
+paused byid "s3://$B/in/cdr.csv"
+JOB=$(cat "$T/p/paused")
+sl_kill9 "$PID" "$T/byid.err"
+sl_run resume "$JOB" --db "$T/k-byid.db" --json
+check "resume JOB: exit 3" "$(rc)" 3
+table_is "$T/k-byid.db" "$T/cdr.csv" && ok || bad "resume JOB: the table differs from the oracle's rows"
+check "resume JOB: one job" "$(q "$T/k-byid.db" 'SELECT count(*) FROM sluice_jobs')" 1
 
 # --- an object replaced -------------------------------------------------------------------
 # while the job reads it: the job stops at a chunk boundary, IO_CHANGED
