@@ -175,7 +175,7 @@ static int proxy_seen(const char *match, char *last_range, size_t cap)
 
 /* --- the cases ------------------------------------------------------------- */
 
-static void put_then_head_gives_size_etag_and_time(void **state)
+static void put_head_get_delete(void **state)
 {
 	(void)state;
 	sl_s3 *s = client(endpoint, secret, NULL);
@@ -205,6 +205,10 @@ static void put_then_head_gives_size_etag_and_time(void **state)
 	assert_int_equal(g.b.len, strlen(text));
 	assert_memory_equal(g.b.p, text, g.b.len);
 	sl_buf_free(&g.b);
+	/* and DELETE removes it */
+	OK(sl__s3_delete(s, bucket, "dir/a b+c.csv", err, sizeof err));
+	assert_int_equal(sl__s3_head(s, bucket, "dir/a b+c.csv", &st, err, sizeof err),
+	                 SL_S3_NOT_FOUND);
 	sl__s3_close(s);
 }
 
@@ -670,7 +674,7 @@ int main(void)
 	snprintf(bucket, sizeof bucket, "t-s3-%ld", (long)getpid());
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(configuration_and_uris),
-	    cmocka_unit_test(put_then_head_gives_size_etag_and_time),
+	    cmocka_unit_test(put_head_get_delete),
 	    cmocka_unit_test(ranged_gets_give_exactly_the_bytes_asked),
 	    cmocka_unit_test(multipart_upload_assembles_the_parts),
 	    cmocka_unit_test(list_follows_continuation_tokens),
