@@ -632,7 +632,7 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 			goto fail;
 	} else if (g->st) {
 		if ((rc = g->ops->chunks_get(g->st, g->job.id, &g->chunks, &g->nchunks)) < 0 ||
-		    (rc = sl__ingest_points_load(g)) < 0)
+		    (rc = sl__ingest_points_load(g)) < 0 || (rc = sl__ingest_spool_for_resume(g)) < 0)
 			goto fail;
 	}
 	if (g->st && (rc = g->ops->target_prepare(g->st, g->schema, g->job.id)) < 0) {
@@ -710,6 +710,7 @@ out:
 	   final with no chunk to run again */
 	sl__ingest_points_close(g, sl_job_status_final(res->job.status) && !res->job.chunks_failed &&
 	                               res->job.id[0] && !res->already_loaded);
+	sl_source_close(g->spool);
 	sl_source_close(g->src);
 	if (g->lockfd >= 0) {
 		/* a finished job needs no lock file; an unfinished one keeps it */

@@ -151,6 +151,9 @@ int sl_source_filter(sl_source *inner, sl_compression c, sl_source **out, sl_com
 /* Both: the byte source, then the filter o->compression asks for. */
 int sl_source_open_uri(const char *uri, const sl_source_opts *o, sl_source **out,
                        sl_compression *detected, char *msg, size_t msglen);
+/* A file source over an open regular file (taken over, closed with the
+   source), named `name` in messages: the engine's spool of decoded bytes. */
+int sl_source_from_fd(int fd, const char *name, sl_source **out);
 /* The innermost byte source (the file under a gzip filter), not owned. */
 sl_source *sl_source_raw(sl_source *s);
 

@@ -151,4 +151,22 @@ out:
 	return rc;
 }
 
+int sl_source_from_fd(int fd, const char *name, sl_source **out)
+{
+	file_source *f = calloc(1, sizeof *f);
+	int rc;
+	*out = NULL;
+	if (!f) {
+		close(fd);
+		return SL_NOMEM;
+	}
+	f->fd = fd;
+	if ((rc = sl__source_init(&f->s, &file_ops, name, NULL)) < 0) {
+		file_close(&f->s);
+		return rc;
+	}
+	*out = &f->s;
+	return 0;
+}
+
 const sl_source_scheme sl__source_file_scheme = {"file://", file_open};
