@@ -21,7 +21,7 @@ command -v zstd >/dev/null || skip "no zstd command" installable
 command -v pigz >/dev/null || skip "no pigz command (Debian: pigz)" installable
 command -v bgzip >/dev/null || skip "no bgzip command (Debian: tabix)" installable
 
-ROWS=30000
+ROWS=20000
 sl_run gen cdr --rows $ROWS --error-rate 0.02 --seed 13 --manifest "$T/man.tsv" -o "$T/cdr.csv"
 check "gen: exit" "$(rc)" 0
 BAD=$(wc -l <"$T/man.tsv")
