@@ -14,7 +14,7 @@
 static const char help_ingest[] =
 	"usage: sluice ingest FILE --schema S [--db PATH] [--threads N] [--chunk-size SIZE]\n"
 	"                     [--max-errors N] [--max-error-ratio R] [--new] [--strict-source]\n"
-	"                     [--compression none|auto|gzip|zstd]\n"
+	"                     [--compression none|auto|gzip|zstd] [--from-program CMD]\n"
 	"                     [--json] [--quiet] [--progress] [dialect options]\n"
 	"\n"
 	"Load FILE into the schema's table in an SQLite database (default ./sluice.db):\n"
@@ -39,6 +39,10 @@ static const char help_ingest[] =
 	"  --compression C      how FILE is compressed: auto (default: gzip and zstd by their\n"
 	"                       magic bytes, not the name), none, gzip or zstd; a resume\n"
 	"                       decodes as the job was planned\n"
+	"  --from-program CMD   instead of FILE: the standard output of 'sh -c CMD'\n"
+	"\n"
+	"FILE may be - (standard input) or a FIFO: a stream is read once, kept in a spool\n"
+	"next to the database while the job runs, and cannot be resumed after a kill.\n"
 	"\n"
 	"The dialect options override the schema's csv: for this run (the job records\n"
 	"what it used): --delimiter --quote --escape --comment --no-header\n"
@@ -199,6 +203,11 @@ static int parse(const char *cmd, const char *help, int argc, char **argv, args 
 			}
 		} else if (!strcmp(s, "--strict-source")) {
 			a->o.strict_source = true;
+		} else if (!want_job && !strcmp(s, "--from-program")) {
+			if (!v || !*v)
+				return cli_usage_error(cmd, "--from-program needs a command");
+			i++;
+			a->o.program = v;
 		} else if (!want_job && !strcmp(s, "--compression")) {
 			if (!v || (strcmp(v, "auto") && strcmp(v, "none") && strcmp(v, "gzip") &&
 			           strcmp(v, "zstd")))
@@ -267,8 +276,10 @@ static int parse(const char *cmd, const char *help, int argc, char **argv, args 
 	}
 	if (want_job && !a->job)
 		return cli_usage_error(cmd, "JOB is missing");
-	if (!want_job && !a->file)
+	if (!want_job && !a->file && !a->o.program)
 		return cli_usage_error(cmd, "FILE is missing");
+	if (!want_job && a->file && a->o.program)
+		return cli_usage_error(cmd, "FILE or --from-program, not both");
 	if (!want_job && !a->schema)
 		return cli_usage_error(cmd, "--schema is missing");
 	return 0;

@@ -62,6 +62,10 @@ typedef struct sl_ingest_opts {
 	   how the file is compressed. The job records what it took (in its
 	   dialect, `compression=`), so a resume decodes it the same way. */
 	const char *compression;
+	/* instead of file: the standard output of `sh -c program`, read once
+	   as a stream (as `-`, standard input, and a FIFO are): the job
+	   cannot be resumed (docs/sources.md) */
+	const char *program;
 	/* validate (dry_run): every rejected row, in file order, as it is found
 	   with the chunk it is in (the record's raw bytes and message are views
 	   valid during the call) */

@@ -51,6 +51,7 @@ typedef struct ingest {
 	   database, so chunks read them with pread instead of decoding again;
 	   NULL: chunks decode from their access points (plan.c) */
 	sl_source *spool;
+	bool stream; /* the source is read once (stdin, a FIFO, a program): spooled, not resumable */
 	/* access points of a compressed source, per chunk (plan.c): entries
 	   in the side file pts_fd, the index in memory */
 	int pts_fd;

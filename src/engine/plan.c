@@ -474,15 +474,22 @@ int sl__ingest_plan(ingest *g)
 	sl_source_stat ss;
 	bool comp = g->comp != SL_COMPRESSION_NONE;
 	/* a compressed file is decoded once here: into the spool, for this
-	   run's chunks, and its access points kept, for later runs' */
-	spool_tee t = {NULL, comp ? spool_open(g) : -1, 0, &pp};
+	   run's chunks, and its access points kept, for later runs'; a stream
+	   is read once: the spool is all there is */
+	spool_tee t = {NULL, comp || g->stream ? spool_open(g) : -1, 0, &pp};
+	if (g->stream && t.fd < 0) {
+		sl__ingest_say(g, "%s: no spool for the stream in the database's directory: %s",
+		               g->job.file, strerror(errno));
+		return SL_IO_WRITE;
+	}
 	if ((rc = sl_source_open_seq(g->src, &pp.rd)) < 0)
 		goto split_failed;
 	t.rd = pp.rd;
 	if (comp && (rc = points_begin(g, &pp)) < 0)
 		goto split_failed;
-	if (comp)
-		rc = sl_csv_split_read(tee_read, &t, &g->d, SL_CSV_SCAN_AUTO, cs, tee_chunk, &t, &p);
+	if (comp || g->stream)
+		rc = sl_csv_split_read(tee_read, &t, &g->d, SL_CSV_SCAN_AUTO, cs,
+		                       comp ? tee_chunk : NULL, &t, &p);
 	else
 		rc = sl_csv_split_read(sl_source_read_fn, pp.rd, &g->d, SL_CSV_SCAN_AUTO, cs, NULL,
 		                       NULL, &p);
@@ -510,6 +517,14 @@ split_failed:
 	sl_source_close(g->spool);
 	g->spool = NULL;
 	spool_take(g, t.fd, p.bytes);
+	if (g->stream && !g->spool) {
+		sl_csv_plan_free(&p);
+		sl__ingest_say(g, "%s: the spool of the stream could not be written (a full disk?)",
+		               g->job.file);
+		return SL_IO_WRITE;
+	}
+	if (g->stream) /* its size is known now: what was read */
+		g->job.file_size = ss.raw_size;
 	free(g->chunks);
 	g->chunks = calloc(p.nchunks ? p.nchunks : 1, sizeof *g->chunks);
 	if (!g->chunks) {

@@ -127,6 +127,14 @@ static int file_open(const char *uri, const sl_source_opts *o, sl_source **out, 
 	const char *path = !strncmp(uri, "file://", 7) ? uri + 7 : uri;
 	struct stat sb;
 	int rc;
+	if (!strcmp(path, "-")) { /* standard input, as a stream */
+		int fd = fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3);
+		if (fd < 0) {
+			snprintf(msg, msglen, "standard input: %s", strerror(errno));
+			return SL_IO_OPEN;
+		}
+		return sl__source_stream_new(fd, 0, "standard input", out);
+	}
 	file_source *f = calloc(1, sizeof *f);
 	*out = NULL;
 	if (!f)
@@ -138,6 +146,12 @@ static int file_open(const char *uri, const sl_source_opts *o, sl_source **out, 
 		rc = SL_IO_OPEN;
 		snprintf(msg, msglen, "%.200s: %s", path, strerror(errno));
 		goto out;
+	}
+	if (S_ISFIFO(sb.st_mode)) { /* a named pipe: a stream */
+		int fd = f->fd;
+		f->fd = -1;
+		file_close(&f->s);
+		return sl__source_stream_new(fd, 0, path, out);
 	}
 	if (!S_ISREG(sb.st_mode)) {
 		rc = SL_IO_OPEN;
