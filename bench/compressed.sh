@@ -49,10 +49,9 @@ measure() {
 	printf -v "M_$name" '%.0f' "$(awk -v a="$pk" 'BEGIN{print a/1024}')"
 	echo "$name: $bw s wall, $bc s CPU" >&2
 }
-ingest() { $B/sluice ingest "$1" --schema "$SCHEMA" --db "$DB" --json --quiet; }
-measure plain ingest "$F"
-measure gz ingest "$F.gz"
-measure zst ingest "$F.zst"
+measure plain $B/sluice ingest "$F" --schema "$SCHEMA" --db "$DB" --json --quiet
+measure gz $B/sluice ingest "$F.gz" --schema "$SCHEMA" --db "$DB" --json --quiet
+measure zst $B/sluice ingest "$F.zst" --schema "$SCHEMA" --db "$DB" --json --quiet
 measure gunzip sh -c "gzip -dc '$F.gz' >/dev/null"
 measure unzstd sh -c "zstd -dc '$F.zst' >/dev/null"
 DK=no
