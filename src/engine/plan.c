@@ -360,19 +360,30 @@ static int tx_chunks(ingest *g)
 /* --- the spool of decoded bytes ------------------------------------------------ */
 
 /* An unnamed file in the database's directory (TMPDIR for a dry run): gone
-   when closed, also after a kill -9. -1 when none can be made. */
+   when closed, also after a kill -9 (where O_TMPFILE is missing, a named
+   file unlinked at once: a kill -9 between the two leaves it). -1 when
+   none can be made. */
 static int spool_open(ingest *g)
 {
 	char dir[4200];
 	const char *db = g->o->db ? g->o->db : "sluice.db";
 	const char *slash = strrchr(db, '/');
 	if (!g->st)
-		snprintf(dir, sizeof dir, "%s", getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+		snprintf(dir, sizeof dir, "%s",
+		         getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 	else if (slash)
 		snprintf(dir, sizeof dir, "%.*s", (int)(slash - db) + (slash == db), db);
 	else
 		snprintf(dir, sizeof dir, ".");
-	return open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
+		return fd;
+	/* a file system without O_TMPFILE: a named file, unlinked at once */
+	char path[4300];
+	snprintf(path, sizeof path, "%s/.sluice-spool-XXXXXX", dir);
+	if ((fd = mkostemp(path, O_CLOEXEC)) >= 0)
+		unlink(path);
+	return fd;
 }
 
 typedef struct spool_tee {
@@ -426,8 +437,9 @@ int sl__ingest_spool_for_resume(ingest *g)
 	sl_buf_init(&at, 1u << 20);
 	for (size_t i = 0; i < g->nchunks && !need; i++) {
 		const sl_chunk *c = &g->chunks[i];
-		if (c->offset == 0 || (c->status != SL_CHUNK_QUEUED && c->status != SL_CHUNK_PROCESSING &&
-		                       !(c->status == SL_CHUNK_FAILED && g->o->retry)))
+		if (c->offset == 0 ||
+		    (c->status != SL_CHUNK_QUEUED && c->status != SL_CHUNK_PROCESSING &&
+		     !(c->status == SL_CHUNK_FAILED && g->o->retry)))
 			continue;
 		if (sl__ingest_point(g, c->seq, &at) < 0)
 			break;
