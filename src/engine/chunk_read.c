@@ -213,8 +213,13 @@ int sl__ingest_produce(worker *w, const sl_chunk *c, emit_fn emit, void *ectx, c
 		goto out;
 	}
 	XXH3_64bits_reset(h.xx);
-	if ((rc = sl__ingest_point(g, c->seq, &at)) < 0 ||
-	    (rc = sl_source_open_range(g->src, c->offset, c->length, at.p, at.len, &h.r)) < 0)
+	/* the spool of this run's decoded bytes, else the source from the
+	   chunk's access point */
+	if (g->spool)
+		rc = sl_source_open_range(g->spool, c->offset, c->length, NULL, 0, &h.r);
+	else if ((rc = sl__ingest_point(g, c->seq, &at)) == 0)
+		rc = sl_source_open_range(g->src, c->offset, c->length, at.p, at.len, &h.r);
+	if (rc < 0)
 		goto out;
 	size_t bufsize = c->length < (1u << 20) ? (size_t)c->length + 64 : 0;
 	if ((rc = sl_csv_reader_new(&g->d, SL_CSV_SCAN_AUTO, hashed_read, &h, bufsize, &rd)) < 0)

@@ -384,6 +384,8 @@ static int finish_job(ingest *g, int rc)
 static int open_source(ingest *g, const char *file, bool job_known, struct stat *st)
 {
 	sl_source_opts so = {.s3_endpoint = g->o->s3_endpoint};
+	sl_source *raw = NULL;
+	sl_source_stat ss;
 	int rc;
 	if (job_known && g->job.dialect) {
 		so.compression = sl__dialect_compression(g->job.dialect);
@@ -391,12 +393,25 @@ static int open_source(ingest *g, const char *file, bool job_known, struct stat 
 		sl__ingest_say(g, "compression '%.100s': expected none, auto, gzip or zstd", g->o->compression);
 		return SL_CONFIG;
 	}
-	if ((rc = sl_source_open_uri(file, &so, &g->src, &g->comp, g->msg, g->msglen)) < 0)
+	struct stat fs;
+	if (job_known && (!strcmp(file, "-") || !strncmp(file, "program:", 8) ||
+	                  (stat(file, &fs) == 0 && S_ISFIFO(fs.st_mode)))) {
+		sl__ingest_say(g, "job %s read a stream (%.200s), which cannot be read again: it cannot "
+		                  "be resumed; save the stream to a file and load that, or start a new job with --new",
+		               g->job.id, file);
+		return SL_INVAL;
+	}
+	if (!job_known && g->o->program)
+		rc = sl_source_open_program(g->o->program, &raw, g->msg, g->msglen);
+	else
+		rc = sl_source_open(file, &so, &raw, g->msg, g->msglen);
+	if (rc < 0 || (rc = sl_source_filter(raw, so.compression, &g->src, &g->comp, g->msg, g->msglen)) < 0)
 		return rc;
-	if ((rc = sl__ingest_source_stat(g, st)) < 0) {
+	if ((rc = sl_source_stat_get(g->src, &ss)) < 0 || (rc = sl__ingest_source_stat(g, st)) < 0) {
 		sl__ingest_say(g, "%s", g->src->msg);
 		return rc;
 	}
+	g->stream = ss.once;
 	if (g->comp != SL_COMPRESSION_NONE) {
 		size_t n = strlen(g->dialect_text);
 		char *t = realloc(g->dialect_text, n + 32);
@@ -489,16 +504,29 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 	g->has_max_ratio = o->has_max_error_ratio || g->schema->has_max_error_ratio;
 	g->max_ratio = o->has_max_error_ratio ? o->max_error_ratio : g->schema->max_error_ratio;
 
-	if ((rc = open_source(g, file, job_known, &st)) < 0)
+	if ((rc = open_source(g, file ? file : "-", job_known, &st)) < 0)
 		goto out;
-	/* a URI (s3://bucket/key) is its own name; a path is made absolute */
-	if (strstr(file, "://") ? !(path = strdup(file)) : !(path = realpath(file, NULL))) {
+	if (g->stream && !strcmp(file ? file : "-", "-") && o->program) {
+		/* a program's output: named by its command */
+		size_t n = strlen(o->program) + 9;
+		if ((path = malloc(n)))
+			snprintf(path, n, "program:%s", o->program);
+	} else if (g->stream && !strcmp(file ? file : "-", "-")) {
+		path = strdup("-");
+	} else if (file && strstr(file, "://")) {
+		path = strdup(file); /* a URI (s3://bucket/key) is its own name */
+	} else {
+		path = realpath(file, NULL);
+	}
+	if (!path) {
 		rc = SL_IO_OPEN;
 		sl__ingest_say(g, "%s: %s", file, strerror(errno));
 		goto out;
 	}
 
-	if (!job_known && g->st && !o->new_job) {
+	/* a stream is read once: never the continuation of an earlier job, and
+	   not hashed ahead to compare with earlier loads */
+	if (!job_known && g->st && !o->new_job && !g->stream) {
 		rc = g->ops->job_find_open(g->st, path, g->schema->table, g->schema->hash, &g->job);
 		if (rc < 0)
 			goto out;
@@ -517,7 +545,7 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 	}
 	/* the same content loaded already by a finished job: report it, load
 	   nothing (a new file, or an upload's job that has not started) */
-	if (g->st && !o->new_job && (!job_known || g->job.status == SL_JOB_ACCEPTED)) {
+	if (g->st && !o->new_job && !g->stream && (!job_known || g->job.status == SL_JOB_ACCEPTED)) {
 		sl_job prev = {0};
 		rc = sl__ingest_find_loaded(g, &st, &prev);
 		if (rc < 0) {
@@ -633,7 +661,7 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 			goto fail;
 	} else if (g->st) {
 		if ((rc = g->ops->chunks_get(g->st, g->job.id, &g->chunks, &g->nchunks)) < 0 ||
-		    (rc = sl__ingest_points_load(g)) < 0)
+		    (rc = sl__ingest_points_load(g)) < 0 || (rc = sl__ingest_spool_for_resume(g)) < 0)
 			goto fail;
 	}
 	if (g->st && (rc = g->ops->target_prepare(g->st, g->schema, g->job.id)) < 0) {
@@ -711,6 +739,7 @@ out:
 	   final with no chunk to run again */
 	sl__ingest_points_close(g, sl_job_status_final(res->job.status) && !res->job.chunks_failed &&
 	                               res->job.id[0] && !res->already_loaded);
+	sl_source_close(g->spool);
 	sl_source_close(g->src);
 	if (g->lockfd >= 0) {
 		/* a finished job needs no lock file; an unfinished one keeps it */

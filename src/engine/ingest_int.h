@@ -46,6 +46,12 @@ typedef struct ingest {
 	size_t npending;
 	sl_source *src;      /* the job's bytes: the file, under a decoder when compressed */
 	sl_compression comp; /* the decoder taken (none, gzip, zstd) */
+	/* the decoded bytes of a compressed source, written once (planning, or
+	   a resume without access points) to an unnamed file next to the
+	   database, so chunks read them with pread instead of decoding again;
+	   NULL: chunks decode from their access points (plan.c) */
+	sl_source *spool;
+	bool stream; /* the source is read once (stdin, a FIFO, a program): spooled, not resumable */
 	/* access points of a compressed source, per chunk (plan.c): entries
 	   in the side file pts_fd, the index in memory */
 	int pts_fd;
@@ -131,6 +137,9 @@ int sl__ingest_source_stat(const ingest *g, struct stat *st);
 /* plan.c: the access point of chunk seq into *out (cleared; empty: none) */
 int sl__ingest_point(ingest *g, uint32_t seq, sl_buf *out);
 int sl__ingest_points_load(ingest *g);
+/* plan.c: a resume of a compressed job whose pending chunks have no access
+   point (one zstd frame, the points file gone): decode once into a spool */
+int sl__ingest_spool_for_resume(ingest *g);
 void sl__ingest_points_close(ingest *g, bool drop);
 
 /* plan.c: planning and its checks */

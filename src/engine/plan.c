@@ -357,6 +357,123 @@ static int tx_chunks(ingest *g)
 	return rc < 0 ? rc : g->ops->job_update(g->st, &g->job);
 }
 
+/* --- the spool of decoded bytes ------------------------------------------------ */
+
+/* An unnamed file in the database's directory (TMPDIR for a dry run): gone
+   when closed, also after a kill -9 (where O_TMPFILE is missing, a named
+   file unlinked at once: a kill -9 between the two leaves it). -1 when
+   none can be made. */
+static int spool_open(ingest *g)
+{
+	char dir[4200];
+	const char *db = g->o->db ? g->o->db : "sluice.db";
+	const char *slash = strrchr(db, '/');
+	if (!g->st)
+		snprintf(dir, sizeof dir, "%s",
+		         getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	else if (slash)
+		snprintf(dir, sizeof dir, "%.*s", (int)(slash - db) + (slash == db), db);
+	else
+		snprintf(dir, sizeof dir, ".");
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
+		return fd;
+	/* a file system without O_TMPFILE: a named file, unlinked at once */
+	char path[4300];
+	snprintf(path, sizeof path, "%s/.sluice-spool-XXXXXX", dir);
+	if ((fd = mkostemp(path, O_CLOEXEC)) >= 0)
+		unlink(path);
+	return fd;
+}
+
+typedef struct spool_tee {
+	sl_source_reader *rd;
+	int fd; /* the spool, or -1 (failed: the chunks use access points) */
+	uint64_t off;
+	plan_points *pp;
+} spool_tee;
+
+/* The split's read function: the decoded bytes, also written to the spool.
+   A spool that cannot be written (a full disk) is dropped, not fatal. */
+static ssize_t tee_read(void *ctx, char *buf, size_t cap)
+{
+	spool_tee *t = ctx;
+	ssize_t n = sl_source_read(t->rd, buf, cap);
+	if (n > 0 && t->fd >= 0) {
+		size_t done;
+		if (sl_write_all(t->fd, buf, (size_t)n, &done) < 0) {
+			close(t->fd);
+			t->fd = -1;
+		}
+	}
+	return n;
+}
+
+static int tee_chunk(void *ctx, uint64_t offset)
+{
+	return on_chunk(((spool_tee *)ctx)->pp, offset);
+}
+
+/* The spool as the chunks' source, if it holds exactly the planned bytes. */
+static void spool_take(ingest *g, int fd, uint64_t bytes)
+{
+	struct stat st;
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size != bytes ||
+	    sl_source_from_fd(fd, g->job.file, &g->spool) < 0) {
+		if (!g->spool)
+			close(fd);
+		g->spool = NULL;
+	}
+}
+
+int sl__ingest_spool_for_resume(ingest *g)
+{
+	if (g->comp == SL_COMPRESSION_NONE || g->spool)
+		return 0;
+	sl_buf at;
+	bool need = false;
+	sl_buf_init(&at, 1u << 20);
+	for (size_t i = 0; i < g->nchunks && !need; i++) {
+		const sl_chunk *c = &g->chunks[i];
+		if (c->offset == 0 ||
+		    (c->status != SL_CHUNK_QUEUED && c->status != SL_CHUNK_PROCESSING &&
+		     !(c->status == SL_CHUNK_FAILED && g->o->retry)))
+			continue;
+		if (sl__ingest_point(g, c->seq, &at) < 0)
+			break;
+		need = at.len == 0; /* this chunk would decode from byte 0 */
+	}
+	sl_buf_free(&at);
+	if (!need)
+		return 0;
+	/* one pass from the start, instead of one per chunk */
+	int fd = spool_open(g), rc = 0;
+	spool_tee t = {NULL, fd, 0, NULL};
+	char *buf = malloc(1u << 20);
+	if (fd < 0 || !buf)
+		goto out;
+	if ((rc = sl_source_open_seq(g->src, &t.rd)) < 0)
+		goto out;
+	ssize_t n;
+	while ((n = tee_read(&t, buf, 1u << 20)) > 0 && t.fd >= 0)
+		;
+	if (n < 0) {
+		rc = (int)n;
+		sl__ingest_say(g, "%s", t.rd->msg);
+		goto out;
+	}
+	spool_take(g, t.fd, g->job.bytes_total);
+	t.fd = -1;
+out:
+	if (t.fd >= 0)
+		close(t.fd);
+	sl_source_reader_close(t.rd);
+	free(buf);
+	return rc;
+}
+
 int sl__ingest_plan(ingest *g)
 {
 	sl_csv_plan p;
@@ -367,12 +484,27 @@ int sl__ingest_plan(ingest *g)
 	uint64_t cs = g->o->chunk_size ? g->o->chunk_size : DEFAULT_CHUNK;
 	plan_points pp = {.g = g};
 	sl_source_stat ss;
+	bool comp = g->comp != SL_COMPRESSION_NONE;
+	/* a compressed file is decoded once here: into the spool, for this
+	   run's chunks, and its access points kept, for later runs'; a stream
+	   is read once: the spool is all there is */
+	spool_tee t = {NULL, comp || g->stream ? spool_open(g) : -1, 0, &pp};
+	if (g->stream && t.fd < 0) {
+		sl__ingest_say(g, "%s: no spool for the stream in the database's directory: %s",
+		               g->job.file, strerror(errno));
+		return SL_IO_WRITE;
+	}
 	if ((rc = sl_source_open_seq(g->src, &pp.rd)) < 0)
 		goto split_failed;
-	if (g->comp != SL_COMPRESSION_NONE && (rc = points_begin(g, &pp)) < 0)
+	t.rd = pp.rd;
+	if (comp && (rc = points_begin(g, &pp)) < 0)
 		goto split_failed;
-	rc = sl_csv_split_read(sl_source_read_fn, pp.rd, &g->d, SL_CSV_SCAN_AUTO, cs,
-	                       g->comp != SL_COMPRESSION_NONE ? on_chunk : NULL, &pp, &p);
+	if (comp || g->stream)
+		rc = sl_csv_split_read(tee_read, &t, &g->d, SL_CSV_SCAN_AUTO, cs,
+		                       comp ? tee_chunk : NULL, &t, &p);
+	else
+		rc = sl_csv_split_read(sl_source_read_fn, pp.rd, &g->d, SL_CSV_SCAN_AUTO, cs, NULL,
+		                       NULL, &p);
 	if (rc == 0 && g->comp != SL_COMPRESSION_NONE)
 		rc = points_end(g);
 	if (rc == 0 && (rc = sl_source_stat_get(g->src, &ss)) == 0 &&
@@ -388,10 +520,23 @@ split_failed:
 	sl_buf_free(&pp.cur);
 	sl_buf_free(&pp.last);
 	if (rc < 0) {
+		if (t.fd >= 0)
+			close(t.fd);
 		if (rc != SL_NOMEM) /* planned again from scratch next time */
 			sl__ingest_points_close(g, true);
 		return rc;
 	}
+	sl_source_close(g->spool);
+	g->spool = NULL;
+	spool_take(g, t.fd, p.bytes);
+	if (g->stream && !g->spool) {
+		sl_csv_plan_free(&p);
+		sl__ingest_say(g, "%s: the spool of the stream could not be written (a full disk?)",
+		               g->job.file);
+		return SL_IO_WRITE;
+	}
+	if (g->stream) /* its size is known now: what was read */
+		g->job.file_size = ss.raw_size;
 	free(g->chunks);
 	g->chunks = calloc(p.nchunks ? p.nchunks : 1, sizeof *g->chunks);
 	if (!g->chunks) {

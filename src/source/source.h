@@ -63,6 +63,7 @@ typedef struct sl_source_stat {
 	int64_t mtime_ns;  /* modification time, 0 when the backend has none */
 	char etag[128];    /* "" or the backend's own content fingerprint (S3 ETag) */
 	bool ranges_cheap; /* a ranged reader costs about its length */
+	bool once;         /* a stream: one sequential reader, ever (source_stream.c) */
 	/* a filter: what it reads (the compressed object) */
 	uint64_t raw_size;
 	/* XXH3-64 of the raw bytes (the compressed ones for a filter), known
@@ -151,6 +152,13 @@ int sl_source_filter(sl_source *inner, sl_compression c, sl_source **out, sl_com
 /* Both: the byte source, then the filter o->compression asks for. */
 int sl_source_open_uri(const char *uri, const sl_source_opts *o, sl_source **out,
                        sl_compression *detected, char *msg, size_t msglen);
+/* A file source over an open regular file (taken over, closed with the
+   source), named `name` in messages: the engine's spool of decoded bytes. */
+int sl_source_from_fd(int fd, const char *name, sl_source **out);
+/* A program's standard output as a stream (`sh -c cmd`), and any read
+   descriptor (standard input, a FIFO) as one, taken over. */
+int sl_source_open_program(const char *cmd, sl_source **out, char *msg, size_t msglen);
+int sl__source_stream_new(int fd, pid_t child, const char *name, sl_source **out);
 /* The innermost byte source (the file under a gzip filter), not owned. */
 sl_source *sl_source_raw(sl_source *s);
 

@@ -127,6 +127,14 @@ static int file_open(const char *uri, const sl_source_opts *o, sl_source **out, 
 	const char *path = !strncmp(uri, "file://", 7) ? uri + 7 : uri;
 	struct stat sb;
 	int rc;
+	if (!strcmp(path, "-")) { /* standard input, as a stream */
+		int fd = fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3);
+		if (fd < 0) {
+			snprintf(msg, msglen, "standard input: %s", strerror(errno));
+			return SL_IO_OPEN;
+		}
+		return sl__source_stream_new(fd, 0, "standard input", out);
+	}
 	file_source *f = calloc(1, sizeof *f);
 	*out = NULL;
 	if (!f)
@@ -139,6 +147,12 @@ static int file_open(const char *uri, const sl_source_opts *o, sl_source **out, 
 		snprintf(msg, msglen, "%.200s: %s", path, strerror(errno));
 		goto out;
 	}
+	if (S_ISFIFO(sb.st_mode)) { /* a named pipe: a stream */
+		int fd = f->fd;
+		f->fd = -1;
+		file_close(&f->s);
+		return sl__source_stream_new(fd, 0, path, out);
+	}
 	if (!S_ISREG(sb.st_mode)) {
 		rc = SL_IO_OPEN;
 		snprintf(msg, msglen, "%.200s: not a regular file", path);
@@ -149,6 +163,24 @@ static int file_open(const char *uri, const sl_source_opts *o, sl_source **out, 
 out:
 	file_close(&f->s);
 	return rc;
+}
+
+int sl_source_from_fd(int fd, const char *name, sl_source **out)
+{
+	file_source *f = calloc(1, sizeof *f);
+	int rc;
+	*out = NULL;
+	if (!f) {
+		close(fd);
+		return SL_NOMEM;
+	}
+	f->fd = fd;
+	if ((rc = sl__source_init(&f->s, &file_ops, name, NULL)) < 0) {
+		file_close(&f->s);
+		return rc;
+	}
+	*out = &f->s;
+	return 0;
 }
 
 const sl_source_scheme sl__source_file_scheme = {"file://", file_open};

@@ -5,4 +5,7 @@
 sluice_unit_test(test_source tests/source/test_source.c)
 set_tests_properties(test_source PROPERTIES LABELS "threads" TIMEOUT 300)
 sluice_shell_test(source_compressed tests/source/test_compressed.sh)
-set_tests_properties(source_compressed PROPERTIES LABELS "threads" TIMEOUT 600)
+set_tests_properties(source_compressed PROPERTIES LABELS "threads" TIMEOUT 900)
+# Standard input, a FIFO, --from-program.
+sluice_shell_test(source_streams tests/source/test_streams.sh)
+set_tests_properties(source_streams PROPERTIES LABELS "threads" TIMEOUT 600)
