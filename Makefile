@@ -30,7 +30,7 @@ all: build
 
 deps:
 	@scripts/deps.sh
-	@test -d tests/js/node_modules || (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
+	@test tests/js/node_modules/.package-lock.json -nt tests/js/package-lock.json || (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
 
 build: deps
 	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
@@ -46,7 +46,7 @@ build-tsan: deps
 
 build-fuzz: deps
 	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_FUZZ=ON -DSLUICE_SANITIZE=address,undefined $(CMAKE_FLAGS) >/dev/null
-	@cmake --build build-fuzz -j $(JOBS) --target fuzz_csv fuzz_schema fuzz_value
+	@cmake --build build-fuzz -j $(JOBS) --target fuzz_csv fuzz_schema fuzz_value fuzz_source
 
 # Every test (scripts/test-all.sh): the four builds, every test under
 # ASan+UBSan, the `threads` tests under TSan, a short fuzzing run, every test
@@ -67,13 +67,15 @@ test-fast: build
 
 fuzz: build-fuzz fuzz-run
 
-# FUZZ_SECONDS is the whole fuzzing budget: half to the CSV engine (the
-# biggest surface), a quarter each to the schema loader and value conversion.
+# FUZZ_SECONDS is the whole fuzzing budget: three eighths to the CSV engine
+# (the biggest surface), an eighth to the decoders (src/source/), a quarter
+# each to the schema loader and value conversion.
 # Each harness fuzzes a copy of its corpus in build-fuzz/ and logs there.
 # The schema run suppresses a leak inside libfyaml (fuzz/lsan.supp says which).
 # (At least 1 s each: libFuzzer reads -max_total_time=0 as "no limit".)
 atleast1 = $(shell n=$$(($(1))); [ $$n -ge 1 ] && echo $$n || echo 1)
-FUZZ_CSV_S    = $(call atleast1,$(FUZZ_SECONDS) / 2)
+FUZZ_CSV_S    = $(call atleast1,$(FUZZ_SECONDS) / 2 - $(FUZZ_SECONDS) / 8)
+FUZZ_SOURCE_S = $(call atleast1,$(FUZZ_SECONDS) / 8)
 FUZZ_SCHEMA_S = $(call atleast1,$(FUZZ_SECONDS) / 4)
 FUZZ_VALUE_S  = $(call atleast1,$(FUZZ_SECONDS) - $(FUZZ_SECONDS) / 2 - $(FUZZ_SECONDS) / 4)
 
@@ -82,6 +84,7 @@ fuzz-run:
 	@ASAN_OPTIONS=fast_unwind_on_malloc=0 LSAN_OPTIONS=suppressions=$(CURDIR)/fuzz/lsan.supp \
 	    $(MAKE) --no-print-directory fuzz-one H=schema CORPUS=corpus_schema DICT=schema.dict SECS=$(FUZZ_SCHEMA_S) LEN=4096
 	@$(MAKE) --no-print-directory fuzz-one H=value CORPUS=corpus_value DICT=value.dict SECS=$(FUZZ_VALUE_S) LEN=128
+	@$(MAKE) --no-print-directory fuzz-one H=source CORPUS=corpus_source DICT=source.dict SECS=$(FUZZ_SOURCE_S) LEN=65536
 
 fuzz-one:
 	@mkdir -p build-fuzz/$(CORPUS) && cp -n fuzz/$(CORPUS)/* build-fuzz/$(CORPUS)/ 2>/dev/null || true

@@ -285,4 +285,9 @@ M_sl_max=$(echo "$M_sl_nokey $M_sl_key" | awk '{print ($1>$2)?$1:$2}')
 	echo "  \`MEM10X=1 bench/ingest.sh [ROWS]\` loads \`cdr_<10*ROWS>.csv\` (generated when"
 	echo "  missing) with sluice, no key, and reports its peak memory beside the 1x one."
 } >"$OUT/ingest.md"
+# the same file compressed (bench/compressed.sh; COMPRESSED=0 skips it)
+if [ "${COMPRESSED:-1}" = 1 ]; then
+	REPEAT=$REPEAT bench/compressed.sh "$ROWS" >/dev/null
+	{ echo; cat "$OUT/compressed.md"; } >>"$OUT/ingest.md"
+fi
 cat "$OUT/ingest.md"

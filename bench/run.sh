@@ -8,7 +8,8 @@
 # same file from the page cache. The ingest part is bench/ingest.sh (see
 # there; REPEAT and MEM10X pass through the environment). The serve part is
 # bench/serve.sh (its own sizes: 10 x 100 MB and 10 x 1 GB uploads; ROWS is
-# not used). docs/benchmarks.md is assembled from bench/notes.md and every
+# not used). The S3 part is bench/s3.sh, run on its own (it starts s3rver);
+# its section comes from bench/out/s3.md like the others. docs/benchmarks.md is assembled from bench/notes.md and every
 # bench/out/PART.md; a part with no such file keeps its section from the
 # current docs/benchmarks.md.
 set -euo pipefail
@@ -98,7 +99,7 @@ fi
 OLD=$(cat docs/benchmarks.md 2>/dev/null || true)
 {
 	cat bench/notes.md
-	for part in "csv:CSV engine" "check:csv check" "ingest:Ingest" "serve:Serve" "patterns:Patterns"; do
+	for part in "csv:CSV engine" "check:csv check" "ingest:Ingest" "serve:Serve" "patterns:Patterns" "s3:S3"; do
 		if [ -f "$OUT/${part%%:*}.md" ]; then
 			echo
 			cat "$OUT/${part%%:*}.md"

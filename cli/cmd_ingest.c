@@ -14,6 +14,8 @@
 static const char help_ingest[] =
 	"usage: sluice ingest FILE --schema S [--db PATH] [--threads N] [--chunk-size SIZE]\n"
 	"                     [--max-errors N] [--max-error-ratio R] [--new] [--strict-source]\n"
+	"                     [--compression none|auto|gzip|zstd] [--from-program CMD]\n"
+	"                     [--s3-endpoint URL]\n"
 	"                     [--json] [--quiet] [--progress] [dialect options]\n"
 	"\n"
 	"Load FILE into the schema's table in an SQLite database (default ./sluice.db):\n"
@@ -35,6 +37,16 @@ static const char help_ingest[] =
 	"                       without it the job loads FILE as planned and warns\n"
 	"  --quiet              no progress bar, no summary\n"
 	"  --progress           the progress bar even when stderr is not a terminal\n"
+	"  --compression C      how FILE is compressed: auto (default: gzip and zstd by their\n"
+	"                       magic bytes, not the name), none, gzip or zstd; a resume\n"
+	"                       decodes as the job was planned\n"
+	"  --s3-endpoint URL    the S3 endpoint for FILE = s3://bucket/key (default\n"
+	"                       AWS_ENDPOINT_URL, else AWS's); credentials from AWS_ACCESS_KEY_ID,\n"
+	"                       AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION\n"
+	"  --from-program CMD   instead of FILE: the standard output of 'sh -c CMD'\n"
+	"\n"
+	"FILE may be - (standard input) or a FIFO: a stream is read once, kept in a spool\n"
+	"next to the database while the job runs, and cannot be resumed after a kill.\n"
 	"\n"
 	"The dialect options override the schema's csv: for this run (the job records\n"
 	"what it used): --delimiter --quote --escape --comment --no-header\n"
@@ -44,7 +56,8 @@ static const char help_ingest[] =
 
 static const char help_validate[] =
 	"usage: sluice validate FILE --schema S [--threads N] [--chunk-size SIZE] [--json]\n"
-	"                       [--errors-out FILE] [dialect options as for ingest]\n"
+	"                       [--errors-out FILE] [--compression C] [dialect options as for\n"
+	"                       ingest]\n"
 	"\n"
 	"The checks of `sluice ingest` (header, structure, types, ranges, patterns...)\n"
 	"without loading anything or opening a database, and the rows that fail: the\n"
@@ -194,6 +207,24 @@ static int parse(const char *cmd, const char *help, int argc, char **argv, args 
 			}
 		} else if (!strcmp(s, "--strict-source")) {
 			a->o.strict_source = true;
+		} else if (!want_job && !strcmp(s, "--from-program")) {
+			if (!v || !*v)
+				return cli_usage_error(cmd, "--from-program needs a command");
+			i++;
+			a->o.program = v;
+		} else if (!want_job && !strcmp(s, "--compression")) {
+			if (!v || (strcmp(v, "auto") && strcmp(v, "none") && strcmp(v, "gzip") &&
+			           strcmp(v, "zstd")))
+				return cli_usage_error(cmd, "--compression: '%s' is not none, auto, gzip or zstd",
+				                       v ? v : "");
+			i++;
+			a->o.compression = v;
+		} else if (!strcmp(s, "--s3-endpoint")) {
+			if (!v || strncmp(v, "http", 4) != 0)
+				return cli_usage_error(
+				    cmd, "--s3-endpoint: expected http://HOST[:PORT] or https://...");
+			i++;
+			a->o.s3_endpoint = v;
 		} else if (!strcmp(s, "--progress")) {
 			a->progress = true;
 		} else if (!strcmp(s, "--schema") || !strcmp(s, "--db") || !strcmp(s, "--threads") ||
@@ -255,8 +286,10 @@ static int parse(const char *cmd, const char *help, int argc, char **argv, args 
 	}
 	if (want_job && !a->job)
 		return cli_usage_error(cmd, "JOB is missing");
-	if (!want_job && !a->file)
+	if (!want_job && !a->file && !a->o.program)
 		return cli_usage_error(cmd, "FILE is missing");
+	if (!want_job && a->file && a->o.program)
+		return cli_usage_error(cmd, "FILE or --from-program, not both");
 	if (!want_job && !a->schema)
 		return cli_usage_error(cmd, "--schema is missing");
 	return 0;

@@ -7,7 +7,7 @@ PKGS=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libsqlite3-dev sqlite3 libxxhash-dev libcmocka-dev libfyaml-dev
   zlib1g-dev libdeflate-dev libzstd-dev libcurl4-openssl-dev libmicrohttpd-dev libpq-dev libssl-dev
-  libpcre2-dev python3 python3-yaml xxd chromium
+  libpcre2-dev python3 python3-yaml xxd chromium zstd pigz tabix
 )
 # Node.js runs the tus client and browser tests (tests/js); the machine may
 # have its own (e.g. NodeSource) build, which is kept.

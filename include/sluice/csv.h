@@ -231,6 +231,15 @@ typedef struct sl_csv_plan {
 
 int sl_csv_split(int fd, const sl_csv_dialect *d, sl_csv_scanner s, uint64_t chunk_size,
                  sl_csv_plan *out);
+/* The same from a read function (any source: a decompressed stream, an
+   object) whose size is known only at its end. on_chunk (or NULL) hears
+   each chunk's start offset after the first as the split finds it, while
+   what was read is at most one read buffer and a partial record past it
+   (for a decoder to keep an access point there). */
+typedef int (*sl_csv_chunk_fn)(void *ctx, uint64_t offset);
+int sl_csv_split_read(sl_read_fn fn, void *ctx, const sl_csv_dialect *d, sl_csv_scanner s,
+                      uint64_t chunk_size, sl_csv_chunk_fn on_chunk, void *cbctx,
+                      sl_csv_plan *out);
 void sl_csv_plan_free(sl_csv_plan *plan);
 
 /* A parser set to parse chunk i of a plan (sl_csv_parser_start_at done). */

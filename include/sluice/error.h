@@ -66,8 +66,17 @@ enum sl_error_class { SL_CLASS_NONE = 0, SL_CLASS_ROW, SL_CLASS_RETRY, SL_CLASS_
 	X(IO_READ, -501, RETRY, "cannot read the input")                                               \
 	X(IO_WRITE, -502, FATAL, "cannot write the output")                                            \
 	X(IO_CHANGED, -503, FATAL, "the input changed since the job was planned")                     \
+	X(IO_CORRUPT, -504, FATAL, "the compressed input is corrupt or truncated")                    \
 	/* job */                                                                                      \
-	X(FATAL_HEADER, -600, FATAL, "the header does not match the schema's columns")
+	X(FATAL_HEADER, -600, FATAL, "the header does not match the schema's columns")            \
+	/* object storage (S3 protocol) */                                                             \
+	X(S3_AUTH, -800, FATAL, "object storage refused the credentials or the signature (403)")       \
+	X(S3_NOT_FOUND, -801, FATAL, "no such bucket or key in object storage (404)")                  \
+	X(S3_THROTTLED, -802, RETRY, "object storage kept throttling the requests after every retry")  \
+	X(S3_SERVER, -803, RETRY, "object storage kept failing (5xx) after every retry")               \
+	X(S3_NETWORK, -804, RETRY, "the connection to object storage kept failing after every retry")  \
+	X(S3_REQUEST, -805, FATAL,                                                                     \
+	  "object storage refused the request, or answered what sluice cannot read")
 
 typedef enum sl_error {
 #define SL__ERR_ENUM(name, num, cls, msg) SL_##name = (num),
@@ -84,7 +93,7 @@ enum sl_error_class sl_error_class(int code);
 int sl_error_from_name(const char *name);
 
 /* Iteration over the table, for documentation and per-code counters. */
-#define SL_ERROR_COUNT 33
+#define SL_ERROR_COUNT 40
 int sl_error_at(int index); /* code of the index-th table entry, 0 <= index < SL_ERROR_COUNT */
 int sl_error_index(int code); /* inverse of sl_error_at, or -1 */
 

@@ -58,6 +58,17 @@ typedef struct sl_ingest_opts {
 	char *const *nulls;
 	size_t nnulls;
 	bool null_padding;
+	/* "auto" (NULL: the same; by magic bytes), "none", "gzip" or "zstd":
+	   how the file is compressed. The job records what it took (in its
+	   dialect, `compression=`), so a resume decodes it the same way. */
+	const char *compression;
+	/* the S3 endpoint for an s3:// file (--s3-endpoint); NULL: the
+	   environment's (AWS_ENDPOINT_URL) or AWS's (docs/sources.md) */
+	const char *s3_endpoint;
+	/* instead of file: the standard output of `sh -c program`, read once
+	   as a stream (as `-`, standard input, and a FIFO are): the job
+	   cannot be resumed (docs/sources.md) */
+	const char *program;
 	/* validate (dry_run): every rejected row, in file order, as it is found
 	   with the chunk it is in (the record's raw bytes and message are views
 	   valid during the call) */

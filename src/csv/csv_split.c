@@ -21,7 +21,9 @@
 #define SPLIT_READ (4u << 20)
 
 typedef struct split_io {
-	int fd;
+	sl_read_fn fn; /* the bytes: a file range, or any source */
+	void *ctx;
+	bool sized; /* size known up front (a file): else read to the end */
 	uint64_t off, size;
 	sl_buf buf;
 	bool fed, eof;
@@ -48,17 +50,15 @@ static int split_refill(split_io *io, sl_csv_parser *p)
 	io->buf.len = keep;
 	io->hmark = 0;
 	/* no bigger reads than the file needs: small files stay cheap */
-	size_t want =
-	    io->size - io->off < SPLIT_READ ? (size_t)(io->size - io->off) + 1 : SPLIT_READ;
+	size_t want = io->sized && io->size - io->off < SPLIT_READ
+	                  ? (size_t)(io->size - io->off) + 1
+	                  : SPLIT_READ;
 	int rc = sl_buf_reserve(&io->buf, want);
 	if (rc < 0)
 		return rc;
-	ssize_t n;
-	do
-		n = pread(io->fd, io->buf.p + io->buf.len, want, (off_t)io->off);
-	while (n < 0 && errno == EINTR);
+	ssize_t n = io->fn(io->ctx, io->buf.p + io->buf.len, want);
 	if (n < 0)
-		return SL_IO_READ;
+		return (int)n;
 	if (n == 0)
 		io->eof = true;
 	XXH3_64bits_update(io->xx, io->buf.p + io->buf.len, (size_t)n);
@@ -104,32 +104,65 @@ static int keep_header(sl_csv_plan *plan, const sl_csv_parser *p)
 	return 0;
 }
 
+/* A read function over the whole file from 0, reading to its end (the
+   split compares what it read with the size it started with). */
+static ssize_t fd_read_all(void *ctx, char *buf, size_t cap)
+{
+	sl_fd_range *r = ctx;
+	ssize_t n;
+	do
+		n = pread(r->fd, buf, cap, (off_t)r->offset);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return SL_IO_READ;
+	r->offset += (uint64_t)n;
+	return n;
+}
+
 int sl_csv_split(int fd, const sl_csv_dialect *d, sl_csv_scanner s, uint64_t chunk_size,
                  sl_csv_plan *plan)
 {
 	return sl__csv_split_check(fd, d, s, chunk_size, plan, NULL);
 }
 
+static int split_core(split_io *io, const sl_csv_dialect *d, sl_csv_scanner s, uint64_t chunk_size,
+                      sl_csv_chunk_fn on_chunk, void *cbctx, sl_csv_plan *plan, csv_check *chk);
+
 int sl__csv_split_check(int fd, const sl_csv_dialect *d, sl_csv_scanner s, uint64_t chunk_size,
                         sl_csv_plan *plan, csv_check *chk)
 {
+	struct stat st;
+	sl_fd_range r = {fd, 0, 0};
+	split_io io = {.fn = fd_read_all, .ctx = &r, .sized = true};
+	memset(plan, 0, sizeof *plan);
+	if (fstat(fd, &st) < 0)
+		return SL_IO_OPEN;
+	io.size = (uint64_t)st.st_size;
+	return split_core(&io, d, s, chunk_size, NULL, NULL, plan, chk);
+}
+
+int sl_csv_split_read(sl_read_fn fn, void *ctx, const sl_csv_dialect *d, sl_csv_scanner s,
+                      uint64_t chunk_size, sl_csv_chunk_fn on_chunk, void *cbctx, sl_csv_plan *plan)
+{
+	split_io io = {.fn = fn, .ctx = ctx, .sized = false, .size = UINT64_MAX};
+	memset(plan, 0, sizeof *plan);
+	return split_core(&io, d, s, chunk_size, on_chunk, cbctx, plan, NULL);
+}
+
+static int split_core(split_io *iop, const sl_csv_dialect *d, sl_csv_scanner s, uint64_t chunk_size,
+                      sl_csv_chunk_fn on_chunk, void *cbctx, sl_csv_plan *plan, csv_check *chk)
+{
 	int rc;
 	sl_csv_parser *p = NULL;
-	split_io io = {.fd = fd};
+	split_io io = *iop;
 	size_t cap = 0;
 	bool first_done = false;
 	uint64_t stop = 0;
-	struct stat st;
 
-	memset(plan, 0, sizeof *plan);
 	sl_buf_init(&io.buf, d->max_row_bytes + 2 * SPLIT_READ + 64);
 	if (chunk_size == 0)
 		chunk_size = 64u << 20;
-	if (fstat(fd, &st) < 0) {
-		rc = SL_IO_OPEN;
-		goto out;
-	}
-	plan->bytes = io.size = (uint64_t)st.st_size;
+	plan->bytes = io.size;
 	if (!(io.xx = XXH3_createState()) || !(io.cxx = XXH3_createState())) {
 		rc = SL_NOMEM;
 		goto out;
@@ -141,6 +174,7 @@ int sl__csv_split_check(int fd, const sl_csv_dialect *d, sl_csv_scanner s, uint6
 	p->check = chk;
 
 	sl_csv_pos origin = {0, 0, 1};
+	/* an unsized input gets its first chunk now; dropped at the end if empty */
 	if (plan->bytes > 0 && (rc = add_chunk(plan, &cap, &origin)) < 0)
 		goto out;
 	stop = chunk_size;
@@ -179,6 +213,8 @@ int sl__csv_split_check(int fd, const sl_csv_dialect *d, sl_csv_scanner s, uint6
 					XXH3_64bits_reset(io.cxx);
 					if ((rc = add_chunk(plan, &cap, &at)) < 0)
 						goto out;
+					if (on_chunk && (rc = on_chunk(cbctx, at.offset)) < 0)
+						goto out;
 					stop = at.offset + chunk_size;
 					continue;
 				}
@@ -189,7 +225,9 @@ int sl__csv_split_check(int fd, const sl_csv_dialect *d, sl_csv_scanner s, uint6
 		if ((rc = split_refill(&io, p)) < 0)
 			goto out;
 	}
-	if (io.off != plan->bytes) {
+	if (!io.sized) {
+		plan->bytes = io.off;
+	} else if (io.off != plan->bytes) {
 		rc = SL_IO_CHANGED; /* the file grew or shrank while we read it */
 		goto out;
 	}
@@ -197,6 +235,10 @@ int sl__csv_split_check(int fd, const sl_csv_dialect *d, sl_csv_scanner s, uint6
 	chunk_hash_upto(&io, io.buf.len);
 	if (plan->nchunks)
 		plan->chunks[plan->nchunks - 1].hash = XXH3_64bits_digest(io.cxx);
+	/* unsized: the chunk opened at the very end, or the only one of an
+	   empty input, holds nothing (its predecessor's hash is final) */
+	if (!io.sized && plan->nchunks && plan->chunks[plan->nchunks - 1].offset >= plan->bytes)
+		plan->nchunks--;
 	plan->counts = *sl_csv_counts_get(p);
 	plan->expected_fields = sl_csv_expected_fields(p);
 	for (size_t i = 0; i < plan->nchunks; i++) {

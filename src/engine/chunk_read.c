@@ -1,6 +1,8 @@
 /*
  * Reading a chunk: a worker parses and validates the records of one chunk
- * (pread at its offset, hashing what it reads against the plan), converts
+ * (a ranged reader of the job's source at its offset, from the chunk's
+ * access point when the source is compressed, hashing what it reads
+ * against the plan), converts
  * good rows to storage form and hands batches of rows and rejects to the
  * chunk's slot, where the writer (chunk_write.c) takes them in file order.
  * The per-record path (take_record, batch_add) stays in this translation
@@ -74,19 +76,18 @@ static entry *batch_add(batch *b, const sl_csv_record *rec, int code, int column
 /* A read function over a chunk's range that hashes what it reads, so a file
    changed since planning is caught before its rows commit. */
 typedef struct hashed_range {
-	sl_fd_range r;
+	sl_source_reader *r;
 	XXH3_state_t *xx;
 } hashed_range;
 
 static ssize_t hashed_read(void *ctx, char *buf, size_t cap)
 {
 	hashed_range *h = ctx;
-	ssize_t n = sl_fd_range_read(&h->r, buf, cap);
+	ssize_t n = sl_source_read(h->r, buf, cap);
 	if (n > 0)
 		XXH3_64bits_update(h->xx, buf, (size_t)n);
 	return n;
 }
-
 
 static void structural_msg(const ingest *g, const sl_csv_record *rec, char *msg, size_t n)
 {
@@ -97,7 +98,7 @@ static void structural_msg(const ingest *g, const sl_csv_record *rec, char *msg,
 		         rec->nfields_seen, g->expected);
 	else if (rec->error == SL_CSV_ROW_TOO_LONG)
 		snprintf(msg, n, "record is %llu bytes, the limit is %zu (raw keeps the first %d)",
-			 (unsigned long long)rec->raw_len, g->d.max_row_bytes, SL_CSV_RAW_PREFIX);
+		         (unsigned long long)rec->raw_len, g->d.max_row_bytes, SL_CSV_RAW_PREFIX);
 	else
 		snprintf(msg, n, "%s", sl_error_message(rec->error));
 }
@@ -159,13 +160,15 @@ static void take_record(worker *w, batch *b, const sl_csv_record *rec)
 		/* fields past the record's end (short records, null_padding) read as NULL */
 		const sl_str *f = fi >= 0 && (size_t)fi < nf ? &fields[fi] : NULL;
 		size_t u = 0;
-		int rc = sl_value_convert(w->v, i, f, &w->vals[i], w->conv + used, &u, msg, sizeof msg);
+		int rc =
+		    sl_value_convert(w->v, i, f, &w->vals[i], w->conv + used, &u, msg, sizeof msg);
 		if (rc == 0 && w->vals[i].kind == SL_VALUE_NULL) {
 			for (size_t k = 0; k < sc->nkey; k++) {
 				if (sc->key[k] == i) {
 					rc = SL_VAL_REQUIRED;
-					snprintf(msg, sizeof msg, "%s is part of the key and cannot be empty",
-						 sc->cols[i].name);
+					snprintf(msg, sizeof msg,
+					         "%s is part of the key and cannot be empty",
+					         sc->cols[i].name);
 				}
 			}
 		}
@@ -198,16 +201,26 @@ int sl__ingest_produce(worker *w, const sl_chunk *c, emit_fn emit, void *ectx, c
 	ingest *g = w->g;
 	int rc;
 	sl_csv_reader *rd = NULL;
-	hashed_range h = {{g->fd, c->offset, c->length}, XXH3_createState()};
+	hashed_range h = {NULL, XXH3_createState()};
 	batch *b = NULL;
 	sl_csv_record rec;
+	sl_buf at;
 
 	memset(res, 0, sizeof *res);
+	sl_buf_init(&at, 1u << 20);
 	if (!h.xx) {
 		rc = SL_NOMEM;
 		goto out;
 	}
 	XXH3_64bits_reset(h.xx);
+	/* the spool of this run's decoded bytes, else the source from the
+	   chunk's access point */
+	if (g->spool)
+		rc = sl_source_open_range(g->spool, c->offset, c->length, NULL, 0, &h.r);
+	else if ((rc = sl__ingest_point(g, c->seq, &at)) == 0)
+		rc = sl_source_open_range(g->src, c->offset, c->length, at.p, at.len, &h.r);
+	if (rc < 0)
+		goto out;
 	size_t bufsize = c->length < (1u << 20) ? (size_t)c->length + 64 : 0;
 	if ((rc = sl_csv_reader_new(&g->d, SL_CSV_SCAN_AUTO, hashed_read, &h, bufsize, &rd)) < 0)
 		goto out;
@@ -250,20 +263,24 @@ int sl__ingest_produce(worker *w, const sl_chunk *c, emit_fn emit, void *ectx, c
 	if (XXH3_64bits_digest(h.xx) != c->hash) {
 		rc = SL_IO_CHANGED;
 		snprintf(res->msg, sizeof res->msg,
-			 "bytes %llu..%llu of the file differ from when the job was planned",
-			 (unsigned long long)c->offset, (unsigned long long)(c->offset + c->length));
+		         "bytes %llu..%llu of the file differ from when the job was planned",
+		         (unsigned long long)c->offset,
+		         (unsigned long long)(c->offset + c->length));
 		goto out;
 	}
 	rc = emit(ectx, b);
 	b = NULL;
 out:
 	if (rc < 0 && !res->msg[0])
-		snprintf(res->msg, sizeof res->msg, "%s", sl_error_message(rc));
+		snprintf(res->msg, sizeof res->msg, "%.250s",
+		         h.r && h.r->msg[0] ? h.r->msg : sl_error_message(rc));
 	if (rc < 0)
 		res->err = rc;
 	if (b)
 		sl__ingest_batch_put(g, b);
 	sl_csv_reader_free(rd);
+	sl_source_reader_close(h.r);
+	sl_buf_free(&at);
 	XXH3_freeState(h.xx);
 	return rc;
 }

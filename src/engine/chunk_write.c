@@ -422,7 +422,7 @@ static void changed_msg(const ingest *g, const sl_chunk *c, char *out, size_t n)
 {
 	struct stat st;
 	char how[160];
-	if (fstat(g->fd, &st) < 0 || !sl__ingest_what_changed(g, &st, how, sizeof how))
+	if (sl__ingest_source_stat(g, &st) < 0 || !sl__ingest_what_changed(g, &st, how, sizeof how))
 		snprintf(how, sizeof how, "size and modification time are as planned");
 	snprintf(out, n,
 	         "the file changed while the job ran: the content hash of bytes %llu..%llu differs "

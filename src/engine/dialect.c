@@ -13,12 +13,16 @@
  * (a delimiter of several bytes has them all: `delimiter=7c7c` is "||";
  * null markers in hex, each quoted: "" and "NA" above). A new dialect
  * setting adds a token here; old jobs' texts lack it and keep the default.
+ * The engine appends ` compression=gzip` (or zstd) for a compressed file
+ * (ingest.c): how the bytes are decoded is part of how the file is read;
+ * without the token the file is read as it is.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/engine_int.h"
+#include "source/source.h"
 
 static void byte_tok(sl_buf *b, const char *name, int c)
 {
@@ -49,14 +53,13 @@ int sl__dialect_text(const sl_csv_dialect *d, bool null_padding, char *const *nu
 	byte_tok(&b, "quote", d->quote);
 	byte_tok(&b, "escape", d->escape);
 	byte_tok(&b, "comment", d->comment);
-	snprintf(
-	    t, sizeof t,
-	    "header=%s skip_empty_lines=%s lenient=%s lenient_fields=%s skip_initial_space=%s "
-	    "utf8=%s max_row=%zu null_padding=%s null=[",
-	    d->header ? "true" : "false", d->skip_empty_lines ? "true" : "false",
-	    d->lenient_quotes ? "true" : "false", d->lenient_fields ? "true" : "false",
-	    d->skip_initial_space ? "true" : "false", d->validate_utf8 ? "true" : "false",
-	    d->max_row_bytes, null_padding ? "true" : "false");
+	snprintf(t, sizeof t,
+	         "header=%s skip_empty_lines=%s lenient=%s lenient_fields=%s skip_initial_space=%s "
+	         "utf8=%s max_row=%zu null_padding=%s null=[",
+	         d->header ? "true" : "false", d->skip_empty_lines ? "true" : "false",
+	         d->lenient_quotes ? "true" : "false", d->lenient_fields ? "true" : "false",
+	         d->skip_initial_space ? "true" : "false", d->validate_utf8 ? "true" : "false",
+	         d->max_row_bytes, null_padding ? "true" : "false");
 	sl_buf_append(&b, t, strlen(t));
 	for (size_t i = 0; i < nnulls; i++) {
 		sl_buf_append(&b, i ? ",\"" : "\"", i ? 2 : 1);
@@ -195,15 +198,32 @@ int sl__dialect_parse(const char *text, sl_csv_dialect *d, bool *null_padding, c
 	return rc;
 }
 
+int sl__dialect_compression(const char *text)
+{
+	const char *t = text ? strstr(text, " compression=") : NULL;
+	if (!t)
+		return SL_COMPRESSION_NONE;
+	t += 13;
+	if (!strncmp(t, "gzip", 4))
+		return SL_COMPRESSION_GZIP;
+	if (!strncmp(t, "zstd", 4))
+		return SL_COMPRESSION_ZSTD;
+	return SL_COMPRESSION_NONE;
+}
+
 bool sl__dialect_same(const char *recorded, const char *current)
 {
 	sl_csv_dialect d;
 	bool pad = false, same;
 	char **n = NULL, *text = NULL;
 	size_t nn = 0;
+	const char *ct = strstr(current, " compression=");
+	size_t clen = ct ? (size_t)(ct - current) : strlen(current);
 	sl_csv_dialect_init(&d);
-	same = sl__dialect_parse(recorded, &d, &pad, &n, &nn) == 0 &&
-	       sl__dialect_text(&d, pad, n, nn, &text) == 0 && !strcmp(text, current);
+	same = sl__dialect_compression(recorded) == sl__dialect_compression(current) &&
+	       sl__dialect_parse(recorded, &d, &pad, &n, &nn) == 0 &&
+	       sl__dialect_text(&d, pad, n, nn, &text) == 0 && strlen(text) == clen &&
+	       !strncmp(text, current, clen);
 	for (size_t i = 0; i < nn; i++)
 		free(n[i]);
 	free(n);

@@ -67,5 +67,8 @@ int sl__dialect_parse(const char *text, sl_csv_dialect *d, bool *null_padding, c
    text from an older version, without the newer settings (their defaults),
    still matches and an upgrade between two runs does not refuse a resume. */
 bool sl__dialect_same(const char *recorded, const char *current);
+/* The compression a dialect text records (its `compression=` token; none
+   without one). */
+int sl__dialect_compression(const char *text);
 
 #endif

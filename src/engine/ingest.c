@@ -168,7 +168,7 @@ static void abort_all(ingest *g)
 static int source_check(ingest *g)
 {
 	struct stat st;
-	if (g->fd < 0 || fstat(g->fd, &st) < 0 || (uint64_t)st.st_size <= g->job.file_size)
+	if (!g->src || sl__ingest_source_stat(g, &st) < 0 || (uint64_t)st.st_size <= g->job.file_size)
 		return 0;
 	char w[512];
 	snprintf(
@@ -382,6 +382,56 @@ static int tx_run_start(ingest *g)
 	return rc < 0 ? rc : sl__ingest_tx_job_update(g);
 }
 
+/*
+ * The job's source: the file (a path or file://), under the decoder the
+ * job recorded (a resume decodes as it was planned) or, for a new job, the
+ * one --compression names or the magic bytes say. What it took is a token
+ * of the dialect text (compression=gzip; none adds nothing, so a plain
+ * file's text is as before), compared as the rest when the file comes
+ * again. *st: the raw file's size and time, the fingerprint.
+ */
+static int open_source(ingest *g, const char *file, bool job_known, struct stat *st)
+{
+	sl_source_opts so = {.s3_endpoint = g->o->s3_endpoint};
+	sl_source *raw = NULL;
+	sl_source_stat ss;
+	int rc;
+	if (job_known && g->job.dialect) {
+		so.compression = sl__dialect_compression(g->job.dialect);
+	} else if (g->o->compression && sl_compression_parse(g->o->compression, &so.compression) < 0) {
+		sl__ingest_say(g, "compression '%.100s': expected none, auto, gzip or zstd", g->o->compression);
+		return SL_CONFIG;
+	}
+	struct stat fs;
+	if (job_known && (!strcmp(file, "-") || !strncmp(file, "program:", 8) ||
+	                  (stat(file, &fs) == 0 && S_ISFIFO(fs.st_mode)))) {
+		sl__ingest_say(g, "job %s read a stream (%.200s), which cannot be read again: it cannot "
+		                  "be resumed; save the stream to a file and load that, or start a new job with --new",
+		               g->job.id, file);
+		return SL_INVAL;
+	}
+	if (!job_known && g->o->program)
+		rc = sl_source_open_program(g->o->program, &raw, g->msg, g->msglen);
+	else
+		rc = sl_source_open(file, &so, &raw, g->msg, g->msglen);
+	if (rc < 0 || (rc = sl_source_filter(raw, so.compression, &g->src, &g->comp, g->msg, g->msglen)) < 0)
+		return rc;
+	if ((rc = sl_source_stat_get(g->src, &ss)) < 0 || (rc = sl__ingest_source_stat(g, st)) < 0) {
+		sl__ingest_say(g, "%s", g->src->msg);
+		return rc;
+	}
+	g->stream = ss.once;
+	if (g->comp != SL_COMPRESSION_NONE) {
+		size_t n = strlen(g->dialect_text);
+		char *t = realloc(g->dialect_text, n + 32);
+		if (!t)
+			return SL_NOMEM;
+		snprintf(t + n, 32, " compression=%s", sl_compression_name(g->comp));
+		g->dialect_text = t;
+	}
+	return 0;
+}
+
 static int lock_job(ingest *g, const char *db)
 {
 	char path[4200];
@@ -412,7 +462,7 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 	g->o = o;
 	g->msg = res->message;
 	g->msglen = sizeof res->message;
-	g->fd = -1;
+	g->pts_fd = -1;
 	g->lockfd = -1;
 	g->t0 = sl_now();
 	pthread_mutex_init(&g->free_mu, NULL);
@@ -471,23 +521,29 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 	g->has_max_ratio = o->has_max_error_ratio || (!refeed && g->schema->has_max_error_ratio);
 	g->max_ratio = o->has_max_error_ratio ? o->max_error_ratio : g->schema->max_error_ratio;
 
-	if ((g->fd = open(file, O_RDONLY | O_CLOEXEC)) < 0 || fstat(g->fd, &st) < 0) {
-		rc = SL_IO_OPEN;
-		sl__ingest_say(g, "%s: %s", file, strerror(errno));
+	if ((rc = open_source(g, file ? file : "-", job_known, &st)) < 0)
 		goto out;
+	if (g->stream && !strcmp(file ? file : "-", "-") && o->program) {
+		/* a program's output: named by its command */
+		size_t n = strlen(o->program) + 9;
+		if ((path = malloc(n)))
+			snprintf(path, n, "program:%s", o->program);
+	} else if (g->stream && !strcmp(file ? file : "-", "-")) {
+		path = strdup("-");
+	} else if (file && strstr(file, "://")) {
+		path = strdup(file); /* a URI (s3://bucket/key) is its own name */
+	} else {
+		path = realpath(file, NULL);
 	}
-	if (!S_ISREG(st.st_mode)) {
-		rc = SL_IO_OPEN;
-		sl__ingest_say(g, "%s: not a regular file", file);
-		goto out;
-	}
-	if (!(path = realpath(file, NULL))) {
+	if (!path) {
 		rc = SL_IO_OPEN;
 		sl__ingest_say(g, "%s: %s", file, strerror(errno));
 		goto out;
 	}
 
-	if (!job_known && g->st && !o->new_job) {
+	/* a stream is read once: never the continuation of an earlier job, and
+	   not hashed ahead to compare with earlier loads */
+	if (!job_known && g->st && !o->new_job && !g->stream) {
 		rc = sl_js_job_find_open(g->st, path, g->schema->table, g->schema->hash, &g->job);
 		if (rc < 0)
 			goto out;
@@ -507,7 +563,7 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 	/* the same content loaded already by a finished job: report it, load
 	   nothing (a new file, or an upload's job that has not started; never a
 	   refeed, whose input is rows left open, whatever an earlier one read) */
-	if (g->st && !o->new_job && !refeed && (!job_known || g->job.status == SL_JOB_ACCEPTED)) {
+	if (g->st && !o->new_job && !refeed && !g->stream && (!job_known || g->job.status == SL_JOB_ACCEPTED)) {
 		sl_job prev = {0};
 		rc = sl__ingest_find_loaded(g, &st, &prev);
 		if (rc < 0) {
@@ -622,7 +678,8 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 		if ((rc = sl__ingest_plan(g)) < 0)
 			goto fail;
 	} else if (g->st) {
-		if ((rc = sl_js_chunks_get(g->st, g->job.id, &g->chunks, &g->nchunks)) < 0)
+		if ((rc = sl_js_chunks_get(g->st, g->job.id, &g->chunks, &g->nchunks)) < 0 ||
+		    (rc = sl__ingest_points_load(g)) < 0 || (rc = sl__ingest_spool_for_resume(g)) < 0)
 			goto fail;
 	}
 	if ((rc = sl_sink_prepare(g->sink, g->schema, g->job.id)) < 0) {
@@ -697,8 +754,12 @@ out:
 	memset(&g->job, 0, sizeof g->job);
 	sl_js_close(g->st);
 	sl_sink_close(g->sink);
-	if (g->fd >= 0)
-		close(g->fd);
+	/* the access points serve resumes and retries: kept until the job is
+	   final with no chunk to run again */
+	sl__ingest_points_close(g, sl_job_status_final(res->job.status) && !res->job.chunks_failed &&
+	                               res->job.id[0] && !res->already_loaded);
+	sl_source_close(g->spool);
+	sl_source_close(g->src);
 	if (g->lockfd >= 0) {
 		/* a finished job needs no lock file; an unfinished one keeps it */
 		if (g->lockpath[0] && sl_job_status_final(res->job.status))

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "engine/engine_int.h"
+#include "source/source.h"
 
 /* What a worker found in one chunk, beyond its batches. */
 typedef struct chunk_result {
@@ -44,7 +45,20 @@ typedef struct ingest {
 	size_t nchunks;
 	size_t *pending;
 	size_t npending;
-	int fd;
+	sl_source *src;      /* the job's bytes: the file, under a decoder when compressed */
+	sl_compression comp; /* the decoder taken (none, gzip, zstd) */
+	/* the decoded bytes of a compressed source, written once (planning, or
+	   a resume without access points) to an unnamed file next to the
+	   database, so chunks read them with pread instead of decoding again;
+	   NULL: chunks decode from their access points (plan.c) */
+	sl_source *spool;
+	bool stream; /* the source is read once (stdin, a FIFO, a program): spooled, not resumable */
+	/* access points of a compressed source, per chunk (plan.c): entries
+	   in the side file pts_fd, the index in memory */
+	int pts_fd;
+	struct chunk_point *pts;
+	size_t npts;
+	char pts_path[4200];
 	size_t expected;    /* fields per record: the header's, or the schema's columns */
 	int *map;           /* schema column -> field index, -1 if absent */
 	bool pad;           /* null_padding or lenient: short records read with NULLs */
@@ -111,6 +125,23 @@ void sl__ingest_slot_drain(ingest *g, slot *s);
 bool sl__ingest_budget_exceeded(ingest *g);
 bool sl__ingest_what_changed(const ingest *g, const struct stat *st, char *out, size_t n);
 int sl__ingest_write_chunk(ingest *g, worker *self, size_t k);
+
+/* An access point of chunks seq.. (until the next entry): its blob at
+   offset off of the side file (plan.c). */
+typedef struct chunk_point {
+	uint32_t seq, len;
+	uint64_t off;
+} chunk_point;
+
+/* plan.c: the source as a struct stat (size and mtime of the raw file) */
+int sl__ingest_source_stat(const ingest *g, struct stat *st);
+/* plan.c: the access point of chunk seq into *out (cleared; empty: none) */
+int sl__ingest_point(ingest *g, uint32_t seq, sl_buf *out);
+int sl__ingest_points_load(ingest *g);
+/* plan.c: a resume of a compressed job whose pending chunks have no access
+   point (one zstd frame, the points file gone): decode once into a spool */
+int sl__ingest_spool_for_resume(ingest *g);
+void sl__ingest_points_close(ingest *g, bool drop);
 
 /* plan.c: planning and its checks */
 int sl__ingest_map_header(ingest *g);

@@ -3,7 +3,17 @@
  * schema's columns, the file fingerprinted (size, modification time, XXH3)
  * and split into chunks at record boundaries, the job and its chunks stored;
  * and the checks a resume makes against that plan (the same file, a content
- * loaded already).
+ * loaded already). Everything is read through the job's source (source.h):
+ * a compressed file is split on its decompressed bytes, in one pass, and
+ * the decoder's access point for each chunk is kept in a side file next to
+ * the database, DB-JOBID.points (docs/sources.md), so a chunk run later (a
+ * resume, a retry) decodes from near its start:
+ *
+ *   "SLPT1\n", then per entry: seq (u32), length (u32), the blob
+ *
+ * an entry serving chunks seq.. until the next one. The side file is
+ * written before the chunks are stored, read back on resume; missing or
+ * damaged, chunks decode from the start (slower, the same rows).
  */
 #include <errno.h>
 #include <signal.h>
@@ -33,7 +43,7 @@ int sl__ingest_map_header(ingest *g)
 {
 	int rc;
 	sl_csv_reader *rd = NULL;
-	sl_fd_range range = {g->fd, 0, g->job.file_size};
+	sl_source_reader *in = NULL;
 	sl_csv_record rec;
 	char err[1024] = "";
 	sl_header_result *hr = NULL;
@@ -49,22 +59,29 @@ int sl__ingest_map_header(ingest *g)
 	}
 	if (!(hr = malloc(sizeof *hr)))
 		return SL_NOMEM;
-	if ((rc = sl_csv_reader_new(&g->d, SL_CSV_SCAN_AUTO, sl_fd_range_read, &range, 1u << 16, &rd)) < 0)
+	if ((rc = sl_source_open_range(g->src, 0, SL_SOURCE_TO_END, NULL, 0, &in)) < 0 ||
+	    (rc = sl_csv_reader_new(&g->d, SL_CSV_SCAN_AUTO, sl_source_read_fn, in, 1u << 16,
+	                            &rd)) < 0)
 		goto out;
 	rc = sl_csv_reader_next(rd, &rec);
-	if (rc < 0)
+	if (rc < 0) {
+		if (in->msg[0])
+			sl__ingest_say(g, "%s", in->msg);
 		goto out;
+	}
 	if (rc == 0) {
 		rc = SL_FATAL_HEADER;
-		sl__ingest_say(g, "the file is empty: no header row to match the schema's columns against");
+		sl__ingest_say(
+		    g, "the file is empty: no header row to match the schema's columns against");
 		goto out;
 	}
 	/* the fields the header line really has, whatever the first data record says */
 	g->expected = rec.nfields_seen;
 	if (rec.error) {
 		rc = SL_FATAL_HEADER;
-		sl__ingest_say(g, "the header row (line %llu) is malformed: %s (%s)", (unsigned long long)rec.line,
-		    sl_error_message(rec.error), sl_error_name(rec.error));
+		sl__ingest_say(g, "the header row (line %llu) is malformed: %s (%s)",
+		               (unsigned long long)rec.line, sl_error_message(rec.error),
+		               sl_error_name(rec.error));
 		goto out;
 	}
 	rc = sl_schema_match_header(g->schema, rec.fields, rec.nfields, g->lenient, g->map, hr, err,
@@ -82,7 +99,224 @@ int sl__ingest_map_header(ingest *g)
 out:
 	free(hr);
 	sl_csv_reader_free(rd);
+	sl_source_reader_close(in);
 	return rc;
+}
+
+/* --- access points ---------------------------------------------------------- */
+
+#define PTS_MAGIC    "SLPT1\n"
+#define PTS_MAX_BLOB (1u << 20) /* larger than any decoder's point (32 KiB + header) */
+
+int sl__ingest_source_stat(const ingest *g, struct stat *st)
+{
+	sl_source_stat ss;
+	int rc = sl_source_stat_get(g->src, &ss);
+	memset(st, 0, sizeof *st);
+	if (rc < 0)
+		return rc;
+	st->st_size = (off_t)ss.raw_size;
+	st->st_mtim.tv_sec = (time_t)(ss.mtime_ns / 1000000000);
+	st->st_mtim.tv_nsec = (long)(ss.mtime_ns % 1000000000);
+	st->st_mode = S_IFREG;
+	return 0;
+}
+
+static void points_path(ingest *g)
+{
+	snprintf(g->pts_path, sizeof g->pts_path, "%s-%s.points", g->o->db ? g->o->db : "sluice.db",
+	         g->job.id);
+}
+
+void sl__ingest_points_close(ingest *g, bool drop)
+{
+	if (g->pts_fd >= 0)
+		close(g->pts_fd);
+	g->pts_fd = -1;
+	if (drop && g->pts_path[0]) {
+		char tmp[4300];
+		snprintf(tmp, sizeof tmp, "%s.tmp", g->pts_path);
+		unlink(tmp);
+		unlink(g->pts_path);
+	}
+	free(g->pts);
+	g->pts = NULL;
+	g->npts = 0;
+}
+
+static int pread_all(int fd, void *buf, size_t n, uint64_t off)
+{
+	for (size_t got = 0; got < n;) {
+		ssize_t k = pread(fd, (char *)buf + got, n - got, (off_t)(off + got));
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return SL_IO_READ;
+		got += (size_t)k;
+	}
+	return 0;
+}
+
+/* Read the side file's index (a resume). Missing or damaged: no points. */
+int sl__ingest_points_load(ingest *g)
+{
+	unsigned char h[8];
+	uint64_t off = sizeof PTS_MAGIC - 1;
+	size_t cap = 0;
+	struct stat st;
+	sl__ingest_points_close(g, false);
+	points_path(g);
+	if (g->comp == SL_COMPRESSION_NONE || !g->st)
+		return 0;
+	if ((g->pts_fd = open(g->pts_path, O_RDONLY | O_CLOEXEC)) < 0 ||
+	    fstat(g->pts_fd, &st) < 0 || pread_all(g->pts_fd, h, 6, 0) < 0 ||
+	    memcmp(h, PTS_MAGIC, 6))
+		goto none;
+	while (off + 8 <= (uint64_t)st.st_size) {
+		if (pread_all(g->pts_fd, h, 8, off) < 0)
+			goto none;
+		chunk_point cp = {(uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 |
+		                      (uint32_t)h[3] << 24,
+		                  (uint32_t)h[4] | (uint32_t)h[5] << 8 | (uint32_t)h[6] << 16 |
+		                      (uint32_t)h[7] << 24,
+		                  off + 8};
+		if (cp.len > PTS_MAX_BLOB || cp.off + cp.len > (uint64_t)st.st_size ||
+		    (g->npts && cp.seq <= g->pts[g->npts - 1].seq) || cp.seq >= g->nchunks)
+			goto none;
+		if (g->npts == cap) {
+			size_t nc = cap ? 2 * cap : 64;
+			chunk_point *n = realloc(g->pts, nc * sizeof *n);
+			if (!n) {
+				sl__ingest_points_close(g, false);
+				return SL_NOMEM;
+			}
+			g->pts = n;
+			cap = nc;
+		}
+		g->pts[g->npts++] = cp;
+		off = cp.off + cp.len;
+	}
+	return 0;
+none:
+	sl__ingest_points_close(g, false);
+	return 0;
+}
+
+int sl__ingest_point(ingest *g, uint32_t seq, sl_buf *out)
+{
+	sl_buf_reset(out);
+	if (g->pts_fd < 0 || !g->npts || g->pts[0].seq > seq)
+		return 0;
+	size_t lo = 0, hi = g->npts; /* the last entry with seq <= the chunk's */
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (g->pts[mid].seq <= seq)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	const chunk_point *cp = &g->pts[lo];
+	int rc = sl_buf_reserve(out, cp->len);
+	if (rc < 0)
+		return rc;
+	if (pread_all(g->pts_fd, out->p, cp->len, cp->off) < 0) {
+		sl_buf_reset(out);
+		return 0; /* unreadable: from the start */
+	}
+	out->len = cp->len;
+	return 0;
+}
+
+/* Planning a compressed source: keep the point of each chunk start as the
+   split finds it, written to the side file (a temporary one for a dry run). */
+typedef struct plan_points {
+	ingest *g;
+	sl_source_reader *rd;
+	uint32_t seq; /* of the chunk just found */
+	sl_buf cur, last;
+	uint64_t off; /* end of the side file */
+	size_t cap;
+} plan_points;
+
+static int put_u32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+	return 0;
+}
+
+static int on_chunk(void *ctx, uint64_t offset)
+{
+	plan_points *pp = ctx;
+	ingest *g = pp->g;
+	pp->seq++;
+	sl_buf_reset(&pp->cur);
+	int rc = sl_source_reader_point(pp->rd, offset, &pp->cur);
+	if (rc < 0 || !pp->cur.len || pp->cur.len > PTS_MAX_BLOB)
+		return rc < 0 ? rc : 0;
+	if (pp->last.len == pp->cur.len && !memcmp(pp->last.p, pp->cur.p, pp->cur.len))
+		return 0; /* the same point as the chunk before: its entry serves */
+	unsigned char h[8];
+	put_u32(h, pp->seq);
+	put_u32(h + 4, (uint32_t)pp->cur.len);
+	size_t done;
+	if (sl_write_all(g->pts_fd, h, 8, &done) < 0 ||
+	    sl_write_all(g->pts_fd, pp->cur.p, pp->cur.len, &done) < 0) {
+		sl__ingest_say(g, "%s: %s", g->pts_path, strerror(errno));
+		return SL_IO_WRITE;
+	}
+	if (g->npts == pp->cap) {
+		size_t nc = pp->cap ? 2 * pp->cap : 64;
+		chunk_point *n = realloc(g->pts, nc * sizeof *n);
+		if (!n)
+			return SL_NOMEM;
+		g->pts = n;
+		pp->cap = nc;
+	}
+	g->pts[g->npts++] = (chunk_point){pp->seq, (uint32_t)pp->cur.len, pp->off + 8};
+	pp->off += 8 + pp->cur.len;
+	sl_buf_reset(&pp->last);
+	return sl_buf_append(&pp->last, pp->cur.p, pp->cur.len);
+}
+
+static int points_begin(ingest *g, plan_points *pp)
+{
+	sl__ingest_points_close(g, false);
+	points_path(g);
+	sl_buf_init(&pp->cur, PTS_MAX_BLOB);
+	sl_buf_init(&pp->last, PTS_MAX_BLOB);
+	if (g->st) {
+		char tmp[4300];
+		snprintf(tmp, sizeof tmp, "%s.tmp", g->pts_path);
+		g->pts_fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	} else {
+		FILE *f = tmpfile(); /* a dry run keeps its points in a nameless file */
+		g->pts_fd = f ? dup(fileno(f)) : -1;
+		if (f)
+			fclose(f);
+		g->pts_path[0] = '\0';
+	}
+	size_t done;
+	if (g->pts_fd < 0 || sl_write_all(g->pts_fd, PTS_MAGIC, 6, &done) < 0) {
+		sl__ingest_say(g, "%s.tmp: %s", g->pts_path, strerror(errno));
+		return SL_IO_WRITE;
+	}
+	pp->off = 6;
+	return 0;
+}
+
+/* The side file complete: in place before the chunks that use it are stored. */
+static int points_end(ingest *g)
+{
+	if (!g->st || !g->pts_path[0])
+		return 0;
+	char tmp[4300];
+	snprintf(tmp, sizeof tmp, "%s.tmp", g->pts_path);
+	if (fsync(g->pts_fd) < 0 || rename(tmp, g->pts_path) < 0) {
+		sl__ingest_say(g, "%s: %s", g->pts_path, strerror(errno));
+		return SL_IO_WRITE;
+	}
+	return 0;
 }
 
 int sl__ingest_store_tx(ingest *g, int (*fn)(ingest *g))
@@ -123,6 +357,123 @@ static int tx_chunks(ingest *g)
 	return rc < 0 ? rc : sl_js_job_update(g->st, &g->job);
 }
 
+/* --- the spool of decoded bytes ------------------------------------------------ */
+
+/* An unnamed file in the database's directory (TMPDIR for a dry run): gone
+   when closed, also after a kill -9 (where O_TMPFILE is missing, a named
+   file unlinked at once: a kill -9 between the two leaves it). -1 when
+   none can be made. */
+static int spool_open(ingest *g)
+{
+	char dir[4200];
+	const char *db = g->o->db ? g->o->db : "sluice.db";
+	const char *slash = strrchr(db, '/');
+	if (!g->st)
+		snprintf(dir, sizeof dir, "%s",
+		         getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	else if (slash)
+		snprintf(dir, sizeof dir, "%.*s", (int)(slash - db) + (slash == db), db);
+	else
+		snprintf(dir, sizeof dir, ".");
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
+		return fd;
+	/* a file system without O_TMPFILE: a named file, unlinked at once */
+	char path[4300];
+	snprintf(path, sizeof path, "%s/.sluice-spool-XXXXXX", dir);
+	if ((fd = mkostemp(path, O_CLOEXEC)) >= 0)
+		unlink(path);
+	return fd;
+}
+
+typedef struct spool_tee {
+	sl_source_reader *rd;
+	int fd; /* the spool, or -1 (failed: the chunks use access points) */
+	uint64_t off;
+	plan_points *pp;
+} spool_tee;
+
+/* The split's read function: the decoded bytes, also written to the spool.
+   A spool that cannot be written (a full disk) is dropped, not fatal. */
+static ssize_t tee_read(void *ctx, char *buf, size_t cap)
+{
+	spool_tee *t = ctx;
+	ssize_t n = sl_source_read(t->rd, buf, cap);
+	if (n > 0 && t->fd >= 0) {
+		size_t done;
+		if (sl_write_all(t->fd, buf, (size_t)n, &done) < 0) {
+			close(t->fd);
+			t->fd = -1;
+		}
+	}
+	return n;
+}
+
+static int tee_chunk(void *ctx, uint64_t offset)
+{
+	return on_chunk(((spool_tee *)ctx)->pp, offset);
+}
+
+/* The spool as the chunks' source, if it holds exactly the planned bytes. */
+static void spool_take(ingest *g, int fd, uint64_t bytes)
+{
+	struct stat st;
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size != bytes ||
+	    sl_source_from_fd(fd, g->job.file, &g->spool) < 0) {
+		if (!g->spool)
+			close(fd);
+		g->spool = NULL;
+	}
+}
+
+int sl__ingest_spool_for_resume(ingest *g)
+{
+	if (g->comp == SL_COMPRESSION_NONE || g->spool)
+		return 0;
+	sl_buf at;
+	bool need = false;
+	sl_buf_init(&at, 1u << 20);
+	for (size_t i = 0; i < g->nchunks && !need; i++) {
+		const sl_chunk *c = &g->chunks[i];
+		if (c->offset == 0 ||
+		    (c->status != SL_CHUNK_QUEUED && c->status != SL_CHUNK_PROCESSING &&
+		     !(c->status == SL_CHUNK_FAILED && g->o->retry)))
+			continue;
+		if (sl__ingest_point(g, c->seq, &at) < 0)
+			break;
+		need = at.len == 0; /* this chunk would decode from byte 0 */
+	}
+	sl_buf_free(&at);
+	if (!need)
+		return 0;
+	/* one pass from the start, instead of one per chunk */
+	int fd = spool_open(g), rc = 0;
+	spool_tee t = {NULL, fd, 0, NULL};
+	char *buf = malloc(1u << 20);
+	if (fd < 0 || !buf)
+		goto out;
+	if ((rc = sl_source_open_seq(g->src, &t.rd)) < 0)
+		goto out;
+	ssize_t n;
+	while ((n = tee_read(&t, buf, 1u << 20)) > 0 && t.fd >= 0)
+		;
+	if (n < 0) {
+		rc = (int)n;
+		sl__ingest_say(g, "%s", t.rd->msg);
+		goto out;
+	}
+	spool_take(g, t.fd, g->job.bytes_total);
+	t.fd = -1;
+out:
+	if (t.fd >= 0)
+		close(t.fd);
+	sl_source_reader_close(t.rd);
+	free(buf);
+	return rc;
+}
+
 int sl__ingest_plan(ingest *g)
 {
 	sl_csv_plan p;
@@ -131,10 +482,61 @@ int sl__ingest_plan(ingest *g)
 	if ((rc = sl__ingest_store_tx(g, sl__ingest_tx_job_update)) < 0)
 		return rc;
 	uint64_t cs = g->o->chunk_size ? g->o->chunk_size : DEFAULT_CHUNK;
-	if ((rc = sl_csv_split(g->fd, &g->d, SL_CSV_SCAN_AUTO, cs, &p)) < 0) {
-		sl__ingest_say(g, "%s: %s while splitting the file", g->job.file, sl_error_message(rc));
+	plan_points pp = {.g = g};
+	sl_source_stat ss;
+	bool comp = g->comp != SL_COMPRESSION_NONE;
+	/* a compressed file is decoded once here: into the spool, for this
+	   run's chunks, and its access points kept, for later runs'; a stream
+	   is read once: the spool is all there is */
+	spool_tee t = {NULL, comp || g->stream ? spool_open(g) : -1, 0, &pp};
+	if (g->stream && t.fd < 0) {
+		sl__ingest_say(g, "%s: no spool for the stream in the database's directory: %s",
+		               g->job.file, strerror(errno));
+		return SL_IO_WRITE;
+	}
+	if ((rc = sl_source_open_seq(g->src, &pp.rd)) < 0)
+		goto split_failed;
+	t.rd = pp.rd;
+	if (comp && (rc = points_begin(g, &pp)) < 0)
+		goto split_failed;
+	if (comp || g->stream)
+		rc = sl_csv_split_read(tee_read, &t, &g->d, SL_CSV_SCAN_AUTO, cs,
+		                       comp ? tee_chunk : NULL, &t, &p);
+	else
+		rc = sl_csv_split_read(sl_source_read_fn, pp.rd, &g->d, SL_CSV_SCAN_AUTO, cs, NULL,
+		                       NULL, &p);
+	if (rc == 0 && g->comp != SL_COMPRESSION_NONE)
+		rc = points_end(g);
+	if (rc == 0 && (rc = sl_source_stat_get(g->src, &ss)) == 0 &&
+	    g->comp == SL_COMPRESSION_NONE && ss.size != p.bytes)
+		rc = SL_IO_CHANGED; /* the file grew or shrank while it was read */
+split_failed:
+	if (rc < 0 && !g->msg[0] && pp.rd && pp.rd->msg[0])
+		sl__ingest_say(g, "%s (while splitting the file)", pp.rd->msg);
+	else if (rc < 0 && !g->msg[0])
+		sl__ingest_say(g, "%s: %s while splitting the file", g->job.file,
+		               sl_error_message(rc));
+	sl_source_reader_close(pp.rd);
+	sl_buf_free(&pp.cur);
+	sl_buf_free(&pp.last);
+	if (rc < 0) {
+		if (t.fd >= 0)
+			close(t.fd);
+		if (rc != SL_NOMEM) /* planned again from scratch next time */
+			sl__ingest_points_close(g, true);
 		return rc;
 	}
+	sl_source_close(g->spool);
+	g->spool = NULL;
+	spool_take(g, t.fd, p.bytes);
+	if (g->stream && !g->spool) {
+		sl_csv_plan_free(&p);
+		sl__ingest_say(g, "%s: the spool of the stream could not be written (a full disk?)",
+		               g->job.file);
+		return SL_IO_WRITE;
+	}
+	if (g->stream) /* its size is known now: what was read */
+		g->job.file_size = ss.raw_size;
 	free(g->chunks);
 	g->chunks = calloc(p.nchunks ? p.nchunks : 1, sizeof *g->chunks);
 	if (!g->chunks) {
@@ -153,7 +555,10 @@ int sl__ingest_plan(ingest *g)
 		c->records_planned = p.chunks[i].records;
 		c->status = SL_CHUNK_QUEUED;
 	}
-	g->job.file_hash = p.hash;
+	/* the fingerprint is the file's: for a compressed one the hash of its
+	   compressed bytes (the decoder hashed them on the way), the plan
+	   holds the decompressed size (bytes_total) and the chunks' hashes */
+	g->job.file_hash = g->comp == SL_COMPRESSION_NONE ? p.hash : ss.raw_hash;
 	g->job.chunk_size = cs;
 	g->job.chunks_total = p.nchunks;
 	g->job.bytes_total = p.bytes;
@@ -169,8 +574,8 @@ int sl__ingest_fingerprint_ok(ingest *g, const struct stat *st)
 	char how[160];
 	if (!sl__ingest_what_changed(g, st, how, sizeof how))
 		return 0;
-	sl__ingest_say(g, "%s changed since job %s was planned: %s; start a new job with --new", g->job.file,
-	    g->job.id, how);
+	sl__ingest_say(g, "%s changed since job %s was planned: %s; start a new job with --new",
+	               g->job.file, g->job.id, how);
 	return SL_IO_CHANGED;
 }
 
@@ -204,8 +609,8 @@ int sl__ingest_effective_dialect(ingest *g, bool job_known)
 			for (size_t i = 0; i < nn; i++)
 				free(n[i]);
 			free(n);
-			sl__ingest_say(g, "job %s: its recorded dialect '%.200s' cannot be read", g->job.id,
-			    g->job.dialect);
+			sl__ingest_say(g, "job %s: its recorded dialect '%.200s' cannot be read",
+			               g->job.id, g->job.dialect);
 			return rc < 0 ? rc : SL_INTERNAL;
 		}
 		for (size_t i = 0; i < sc->nnulls; i++)
@@ -226,31 +631,32 @@ int sl__ingest_effective_dialect(ingest *g, bool job_known)
 
 /* XXH3-64 of the whole file (what planning computes), for comparing with
    earlier jobs before a new one is planned. */
-static int file_hash(int fd, uint64_t *out)
+static int file_hash(sl_source *raw, uint64_t *out)
 {
 	XXH3_state_t *xx = XXH3_createState();
 	char *buf = malloc(1u << 20);
+	sl_source_reader *r = NULL;
 	int rc = 0;
 	if (!xx || !buf) {
 		rc = SL_NOMEM;
 		goto out;
 	}
 	XXH3_64bits_reset(xx);
-	for (off_t off = 0;;) {
-		ssize_t n = pread(fd, buf, 1u << 20, off);
-		if (n < 0 && errno == EINTR)
-			continue;
+	if ((rc = sl_source_open_seq(raw, &r)) < 0)
+		goto out;
+	for (;;) {
+		ssize_t n = sl_source_read(r, buf, 1u << 20);
 		if (n < 0) {
-			rc = SL_IO_READ;
+			rc = (int)n;
 			goto out;
 		}
 		if (n == 0)
 			break;
 		XXH3_64bits_update(xx, buf, (size_t)n);
-		off += n;
 	}
 	*out = XXH3_64bits_digest(xx);
 out:
+	sl_source_reader_close(r);
 	XXH3_freeState(xx);
 	free(buf);
 	return rc;
@@ -267,8 +673,9 @@ int sl__ingest_find_loaded(ingest *g, const struct stat *st, sl_job *prev)
 	if (rc <= 0)
 		return rc;
 	sl_job_clear(prev);
-	if ((rc = file_hash(g->fd, &h)) < 0) {
-		sl__ingest_say(g, "%s: %s", g->job.file ? g->job.file : "the file", strerror(errno));
+	if ((rc = file_hash(sl_source_raw(g->src), &h)) < 0) {
+		sl__ingest_say(g, "%s: %s", g->job.file ? g->job.file : "the file",
+		               strerror(errno));
 		return rc;
 	}
 	rc = sl_js_job_find_loaded(g->st, g->schema->table, g->schema->hash, size, &h,

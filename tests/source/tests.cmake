@@ -1,0 +1,11 @@
+# Unit tests of the sources (src/source/): the file source, the gzip and
+# zstd decoders, access points and ranged readers, corrupt and truncated
+# streams. Included from tests/tests.cmake. The end-to-end loads of
+# compressed files are tests/source/test_compressed.sh.
+sluice_unit_test(test_source tests/source/test_source.c)
+set_tests_properties(test_source PROPERTIES LABELS "threads" TIMEOUT 300)
+sluice_shell_test(source_compressed tests/source/test_compressed.sh)
+set_tests_properties(source_compressed PROPERTIES LABELS "threads" TIMEOUT 900)
+# Standard input, a FIFO, --from-program.
+sluice_shell_test(source_streams tests/source/test_streams.sh)
+set_tests_properties(source_streams PROPERTIES LABELS "threads" TIMEOUT 600)
