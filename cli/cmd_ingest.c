@@ -15,6 +15,7 @@ static const char help_ingest[] =
 	"usage: sluice ingest FILE --schema S [--db PATH] [--threads N] [--chunk-size SIZE]\n"
 	"                     [--max-errors N] [--max-error-ratio R] [--new] [--strict-source]\n"
 	"                     [--compression none|auto|gzip|zstd] [--from-program CMD]\n"
+	"                     [--spool DIR]\n"
 	"                     [--json] [--quiet] [--progress] [dialect options]\n"
 	"\n"
 	"Load FILE into the schema's table in an SQLite database (default ./sluice.db):\n"
@@ -40,9 +41,12 @@ static const char help_ingest[] =
 	"                       magic bytes, not the name), none, gzip or zstd; a resume\n"
 	"                       decodes as the job was planned\n"
 	"  --from-program CMD   instead of FILE: the standard output of 'sh -c CMD'\n"
+	"  --spool DIR          keep a copy of a stream in DIR/JOB.stream: the job's file,\n"
+	"                       so that it can be resumed\n"
 	"\n"
 	"FILE may be - (standard input) or a FIFO: a stream is read once, kept in a spool\n"
-	"next to the database while the job runs, and cannot be resumed after a kill.\n"
+	"next to the database while the job runs, and cannot be resumed after a kill\n"
+	"unless --spool kept a copy.\n"
 	"\n"
 	"The dialect options override the schema's csv: for this run (the job records\n"
 	"what it used): --delimiter --quote --escape --comment --no-header\n"
@@ -203,6 +207,11 @@ static int parse(const char *cmd, const char *help, int argc, char **argv, args 
 			}
 		} else if (!strcmp(s, "--strict-source")) {
 			a->o.strict_source = true;
+		} else if (!want_job && !strcmp(s, "--spool")) {
+			if (!v || !*v)
+				return cli_usage_error(cmd, "--spool needs a directory");
+			i++;
+			a->o.spool_dir = v;
 		} else if (!want_job && !strcmp(s, "--from-program")) {
 			if (!v || !*v)
 				return cli_usage_error(cmd, "--from-program needs a command");

@@ -412,6 +412,15 @@ static int open_source(ingest *g, const char *file, bool job_known, struct stat 
 		return rc;
 	}
 	g->stream = ss.once;
+	if (g->stream && g->o->spool_dir && !job_known) {
+		/* a copy of the stream as it is read: the job's file once planned */
+		snprintf(g->keep_tmp, sizeof g->keep_tmp, "%s/.sluice-stream-XXXXXX", g->o->spool_dir);
+		if ((g->keep_fd = mkostemp(g->keep_tmp, O_CLOEXEC)) < 0) {
+			sl__ingest_say(g, "--spool %.200s: %s", g->o->spool_dir, strerror(errno));
+			return SL_IO_WRITE;
+		}
+		sl__source_stream_keep(sl_source_raw(g->src), g->keep_fd);
+	}
 	if (g->comp != SL_COMPRESSION_NONE) {
 		size_t n = strlen(g->dialect_text);
 		char *t = realloc(g->dialect_text, n + 32);
@@ -454,6 +463,7 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 	g->msg = res->message;
 	g->msglen = sizeof res->message;
 	g->pts_fd = -1;
+	g->keep_fd = -1;
 	g->lockfd = -1;
 	g->t0 = sl_now();
 	g->ops = &sl__store_sqlite;
@@ -739,6 +749,10 @@ out:
 	                               res->job.id[0] && !res->already_loaded);
 	sl_source_close(g->spool);
 	sl_source_close(g->src);
+	if (g->keep_fd >= 0) { /* not planned: the copy is of no use */
+		close(g->keep_fd);
+		unlink(g->keep_tmp);
+	}
 	if (g->lockfd >= 0) {
 		/* a finished job needs no lock file; an unfinished one keeps it */
 		if (g->lockpath[0] && sl_job_status_final(res->job.status))

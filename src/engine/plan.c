@@ -474,6 +474,29 @@ out:
 	return rc;
 }
 
+/* --spool DIR: the stream's whole copy becomes the job's file (a regular
+   file, as it came: compressed or not), so a resume reads it as any file;
+   a copy that failed is dropped and the job stays a stream's. */
+static void keep_stream(ingest *g)
+{
+	char path[4300], *abs = NULL;
+	struct stat st;
+	snprintf(path, sizeof path, "%s/%s.stream", g->o->spool_dir, g->job.id);
+	bool ok = sl__source_stream_kept(sl_source_raw(g->src)) && fsync(g->keep_fd) == 0 &&
+	          fstat(g->keep_fd, &st) == 0 && (uint64_t)st.st_size == g->job.file_size &&
+	          rename(g->keep_tmp, path) == 0 && (abs = realpath(path, NULL));
+	close(g->keep_fd);
+	g->keep_fd = -1;
+	if (!ok) {
+		unlink(g->keep_tmp);
+		free(abs);
+		return;
+	}
+	free(g->job.file);
+	g->job.file = abs;
+	g->job.file_mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+}
+
 int sl__ingest_plan(ingest *g)
 {
 	sl_csv_plan p;
@@ -537,6 +560,8 @@ split_failed:
 	}
 	if (g->stream) /* its size is known now: what was read */
 		g->job.file_size = ss.raw_size;
+	if (g->stream && g->keep_fd >= 0)
+		keep_stream(g);
 	free(g->chunks);
 	g->chunks = calloc(p.nchunks ? p.nchunks : 1, sizeof *g->chunks);
 	if (!g->chunks) {
