@@ -428,6 +428,10 @@ static void spool_take(ingest *g, int fd, uint64_t bytes)
 	}
 }
 
+/* a chunk without an access point that starts past this makes a resume
+   spool the whole stream once rather than decode up to it */
+#define SPOOL_FROM (1u << 20)
+
 int sl__ingest_spool_for_resume(ingest *g)
 {
 	if (g->comp == SL_COMPRESSION_NONE || g->spool)
@@ -443,7 +447,9 @@ int sl__ingest_spool_for_resume(ingest *g)
 			continue;
 		if (sl__ingest_point(g, c->seq, &at) < 0)
 			break;
-		need = at.len == 0; /* this chunk would decode from byte 0 */
+		/* this chunk would decode from byte 0, and that is more than a
+		   MiB: one pass for all is cheaper */
+		need = at.len == 0 && c->offset > SPOOL_FROM;
 	}
 	sl_buf_free(&at);
 	if (!need)
