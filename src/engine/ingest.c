@@ -523,6 +523,10 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 			snprintf(path, n, "program:%s", o->program);
 	} else if (g->stream && !strcmp(file ? file : "-", "-")) {
 		path = strdup("-");
+	} else if (!strncmp(file, "file://", 7)) {
+		path = realpath(file + 7, NULL);
+	} else if (strstr(file, "://")) {
+		path = strdup(file); /* an object's URI (s3://...) is its name */
 	} else {
 		path = realpath(file, NULL);
 	}
