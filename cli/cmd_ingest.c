@@ -15,7 +15,7 @@ static const char help_ingest[] =
 	"usage: sluice ingest FILE --schema S [--db PATH] [--threads N] [--chunk-size SIZE]\n"
 	"                     [--max-errors N] [--max-error-ratio R] [--new] [--strict-source]\n"
 	"                     [--compression none|auto|gzip|zstd] [--from-program CMD]\n"
-	"                     [--s3-endpoint URL]\n"
+	"                     [--s3-endpoint URL] [--spool DIR]\n"
 	"                     [--json] [--quiet] [--progress] [dialect options]\n"
 	"\n"
 	"Load FILE into the schema's table in an SQLite database (default ./sluice.db):\n"
@@ -44,9 +44,12 @@ static const char help_ingest[] =
 	"                       AWS_ENDPOINT_URL, else AWS's); credentials from AWS_ACCESS_KEY_ID,\n"
 	"                       AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION\n"
 	"  --from-program CMD   instead of FILE: the standard output of 'sh -c CMD'\n"
+	"  --spool DIR          keep a copy of a stream in DIR/JOB.stream: the job's file,\n"
+	"                       so that it can be resumed\n"
 	"\n"
 	"FILE may be - (standard input) or a FIFO: a stream is read once, kept in a spool\n"
-	"next to the database while the job runs, and cannot be resumed after a kill.\n"
+	"next to the database while the job runs, and cannot be resumed after a kill\n"
+	"unless --spool kept a copy.\n"
 	"\n"
 	"The dialect options override the schema's csv: for this run (the job records\n"
 	"what it used): --delimiter --quote --escape --comment --no-header\n"
@@ -207,6 +210,11 @@ static int parse(const char *cmd, const char *help, int argc, char **argv, args 
 			}
 		} else if (!strcmp(s, "--strict-source")) {
 			a->o.strict_source = true;
+		} else if (!want_job && !strcmp(s, "--spool")) {
+			if (!v || !*v)
+				return cli_usage_error(cmd, "--spool needs a directory");
+			i++;
+			a->o.spool_dir = v;
 		} else if (!want_job && !strcmp(s, "--from-program")) {
 			if (!v || !*v)
 				return cli_usage_error(cmd, "--from-program needs a command");

@@ -69,6 +69,9 @@ typedef struct sl_ingest_opts {
 	   as a stream (as `-`, standard input, and a FIFO are): the job
 	   cannot be resumed (docs/sources.md) */
 	const char *program;
+	/* a stream (program, `-`, a FIFO) is also copied, as it is read, into
+	   DIR/JOBID.stream; the job then reads that file on resume */
+	const char *spool_dir;
 	/* validate (dry_run): every rejected row, in file order, as it is found
 	   with the chunk it is in (the record's raw bytes and message are views
 	   valid during the call) */

@@ -421,6 +421,15 @@ static int open_source(ingest *g, const char *file, bool job_known, struct stat 
 		return rc;
 	}
 	g->stream = ss.once;
+	if (g->stream && g->o->spool_dir && !job_known) {
+		/* a copy of the stream as it is read: the job's file once planned */
+		snprintf(g->keep_tmp, sizeof g->keep_tmp, "%s/.sluice-stream-XXXXXX", g->o->spool_dir);
+		if ((g->keep_fd = mkostemp(g->keep_tmp, O_CLOEXEC)) < 0) {
+			sl__ingest_say(g, "--spool %.200s: %s", g->o->spool_dir, strerror(errno));
+			return SL_IO_WRITE;
+		}
+		sl__source_stream_keep(sl_source_raw(g->src), g->keep_fd);
+	}
 	if (g->comp != SL_COMPRESSION_NONE) {
 		size_t n = strlen(g->dialect_text);
 		char *t = realloc(g->dialect_text, n + 32);
@@ -463,6 +472,7 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 	g->msg = res->message;
 	g->msglen = sizeof res->message;
 	g->pts_fd = -1;
+	g->keep_fd = -1;
 	g->lockfd = -1;
 	g->t0 = sl_now();
 	pthread_mutex_init(&g->free_mu, NULL);
@@ -530,8 +540,10 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 			snprintf(path, n, "program:%s", o->program);
 	} else if (g->stream && !strcmp(file ? file : "-", "-")) {
 		path = strdup("-");
-	} else if (file && strstr(file, "://")) {
-		path = strdup(file); /* a URI (s3://bucket/key) is its own name */
+	} else if (!strncmp(file, "file://", 7)) {
+		path = realpath(file + 7, NULL);
+	} else if (strstr(file, "://")) {
+		path = strdup(file); /* an object's URI (s3://...) is its name */
 	} else {
 		path = realpath(file, NULL);
 	}
@@ -760,6 +772,10 @@ out:
 	                               res->job.id[0] && !res->already_loaded);
 	sl_source_close(g->spool);
 	sl_source_close(g->src);
+	if (g->keep_fd >= 0) { /* not planned: the copy is of no use */
+		close(g->keep_fd);
+		unlink(g->keep_tmp);
+	}
 	if (g->lockfd >= 0) {
 		/* a finished job needs no lock file; an unfinished one keeps it */
 		if (g->lockpath[0] && sl_job_status_final(res->job.status))

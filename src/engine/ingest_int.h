@@ -53,6 +53,8 @@ typedef struct ingest {
 	   NULL: chunks decode from their access points (plan.c) */
 	sl_source *spool;
 	bool stream; /* the source is read once (stdin, a FIFO, a program): spooled, not resumable */
+	int keep_fd; /* --spool DIR: the stream's copy (DIR/.JOB.stream.tmp until planned), or -1 */
+	char keep_tmp[4200];
 	/* access points of a compressed source, per chunk (plan.c): entries
 	   in the side file pts_fd, the index in memory */
 	int pts_fd;

@@ -428,6 +428,10 @@ static void spool_take(ingest *g, int fd, uint64_t bytes)
 	}
 }
 
+/* a chunk without an access point that starts past this makes a resume
+   spool the whole stream once rather than decode up to it */
+#define SPOOL_FROM (1u << 20)
+
 int sl__ingest_spool_for_resume(ingest *g)
 {
 	if (g->comp == SL_COMPRESSION_NONE || g->spool)
@@ -443,7 +447,9 @@ int sl__ingest_spool_for_resume(ingest *g)
 			continue;
 		if (sl__ingest_point(g, c->seq, &at) < 0)
 			break;
-		need = at.len == 0; /* this chunk would decode from byte 0 */
+		/* this chunk would decode from byte 0, and that is more than a
+		   MiB: one pass for all is cheaper */
+		need = at.len == 0 && c->offset > SPOOL_FROM;
 	}
 	sl_buf_free(&at);
 	if (!need)
@@ -472,6 +478,29 @@ out:
 	sl_source_reader_close(t.rd);
 	free(buf);
 	return rc;
+}
+
+/* --spool DIR: the stream's whole copy becomes the job's file (a regular
+   file, as it came: compressed or not), so a resume reads it as any file;
+   a copy that failed is dropped and the job stays a stream's. */
+static void keep_stream(ingest *g)
+{
+	char path[4300], *abs = NULL;
+	struct stat st;
+	snprintf(path, sizeof path, "%s/%s.stream", g->o->spool_dir, g->job.id);
+	bool ok = sl__source_stream_kept(sl_source_raw(g->src)) && fsync(g->keep_fd) == 0 &&
+	          fstat(g->keep_fd, &st) == 0 && (uint64_t)st.st_size == g->job.file_size &&
+	          rename(g->keep_tmp, path) == 0 && (abs = realpath(path, NULL));
+	close(g->keep_fd);
+	g->keep_fd = -1;
+	if (!ok) {
+		unlink(g->keep_tmp);
+		free(abs);
+		return;
+	}
+	free(g->job.file);
+	g->job.file = abs;
+	g->job.file_mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
 }
 
 int sl__ingest_plan(ingest *g)
@@ -537,6 +566,8 @@ split_failed:
 	}
 	if (g->stream) /* its size is known now: what was read */
 		g->job.file_size = ss.raw_size;
+	if (g->stream && g->keep_fd >= 0)
+		keep_stream(g);
 	free(g->chunks);
 	g->chunks = calloc(p.nchunks ? p.nchunks : 1, sizeof *g->chunks);
 	if (!g->chunks) {

@@ -159,6 +159,10 @@ int sl_source_from_fd(int fd, const char *name, sl_source **out);
    descriptor (standard input, a FIFO) as one, taken over. */
 int sl_source_open_program(const char *cmd, sl_source **out, char *msg, size_t msglen);
 int sl__source_stream_new(int fd, pid_t child, const char *name, sl_source **out);
+/* A stream copies what its sequential reader yields to fd (not owned),
+   for --spool DIR; kept: it was read to its end and the copy is whole. */
+int sl__source_stream_keep(sl_source *stream, int fd);
+bool sl__source_stream_kept(sl_source *stream);
 /* The innermost byte source (the file under a gzip filter), not owned. */
 sl_source *sl_source_raw(sl_source *s);
 

@@ -37,6 +37,8 @@ typedef struct stream_source {
 	bool peek_eof; /* the stream ended inside the peek */
 	bool taken, ended;
 	uint64_t total;
+	int keep; /* --spool DIR: what the sequential reader yields is copied here, or -1 */
+	bool keep_failed;
 } stream_source;
 
 typedef struct stream_reader {
@@ -100,6 +102,16 @@ static int peek_more(stream_source *s, char *msg, size_t n)
 	return 0;
 }
 
+/* The copy of --spool DIR; a copy that fails is given up (the job then
+   cannot be resumed, as without it). Only the sequential reader's thread
+   writes it. */
+static void keep(stream_source *s, const char *buf, size_t n)
+{
+	size_t done;
+	if (s->keep >= 0 && !s->keep_failed && sl_write_all(s->keep, buf, n, &done) < 0)
+		s->keep_failed = true;
+}
+
 static ssize_t stream_read(sl_source_reader *base, char *buf, size_t cap)
 {
 	stream_reader *r = (stream_reader *)base;
@@ -118,6 +130,8 @@ static ssize_t stream_read(sl_source_reader *base, char *buf, size_t cap)
 	pthread_mutex_unlock(&s->mu);
 	if (rc < 0)
 		return rc;
+	if (r->seq && n)
+		keep(s, buf, n);
 	if (!past)
 		return (ssize_t)n;
 	ssize_t k = eof ? 0 : read_fd(s->fd, buf, cap);
@@ -126,6 +140,8 @@ static ssize_t stream_read(sl_source_reader *base, char *buf, size_t cap)
 		         strerror(errno));
 		return SL_IO_READ;
 	}
+	if (k > 0)
+		keep(s, buf, (size_t)k);
 	if (k == 0 && !s->ended) {
 		rc = reap(s, base->msg, sizeof base->msg);
 		pthread_mutex_lock(&s->mu);
@@ -241,6 +257,7 @@ int sl__source_stream_new(int fd, pid_t child, const char *name, sl_source **out
 	pthread_mutex_init(&s->mu, NULL);
 	sl_buf_init(&s->peek, PEEK_MAX);
 	s->fd = fd;
+	s->keep = -1;
 	s->child = child;
 	int rc = sl__source_init(&s->s, &stream_ops, name, NULL);
 	if (rc < 0) {
@@ -249,6 +266,20 @@ int sl__source_stream_new(int fd, pid_t child, const char *name, sl_source **out
 	}
 	*out = &s->s;
 	return 0;
+}
+
+int sl__source_stream_keep(sl_source *base, int fd)
+{
+	if (base->ops != &stream_ops)
+		return SL_INVAL;
+	((stream_source *)base)->keep = fd;
+	return 0;
+}
+
+bool sl__source_stream_kept(sl_source *base)
+{
+	stream_source *s = (stream_source *)base;
+	return base->ops == &stream_ops && s->keep >= 0 && !s->keep_failed && s->ended;
 }
 
 int sl_source_open_program(const char *cmd, sl_source **out, char *msg, size_t msglen)

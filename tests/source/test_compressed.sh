@@ -78,6 +78,13 @@ check "the .gz after the plain file: not 'loaded already'" "$(json "$T/out" "d['
 sl_run ingest "$T/single.csv.gz" --schema "$SCHEMA" --db "$T/single.csv.gz-48k-3.db" --json
 check "the same .gz again: reported as loaded" "$(json "$T/out" "d['already_loaded']")" True
 
+# file:// names the same file; an unknown scheme is refused by name
+sl_run ingest "file://$T/single.csv.gz" --schema "$SCHEMA" --db "$T/single.csv.gz-48k-3.db" --json
+check "file:// of the same .gz: the same file, loaded already" "$(json "$T/out" "d['file'], d['already_loaded']")" "$T/single.csv.gz True"
+sl_run ingest "nosuch://bucket/key" --schema "$SCHEMA" --db "$T/nosuch.db"
+check "an unknown scheme: usage (INVAL)" "$(rc)" 2
+grep -q "no source for the scheme 'nosuch://'" "$T/err" && ok || bad "an unknown scheme: the message ($(cat "$T/err"))"
+
 # --- --compression ----------------------------------------------------------------------
 sl_run ingest "$T/cdr.csv" --schema "$SCHEMA" --db "$T/forced.db" --compression gzip --json
 check "--compression gzip on a plain file: exit 4" "$(rc)" 4

@@ -83,4 +83,24 @@ case $st in 3 | 4) ok ;; *) bad "the stream again: exit $st" ;; esac
 check "the stream again: two jobs" "$(q "$T/k.db" 'SELECT count(*) FROM sluice_jobs')" 2
 check "the stream again: not a resume" "$(json "$T/k2.out" "d['resumed']")" False
 
+# with --spool DIR the stream's copy is the job's file: the kill resumes
+rm -rf "$T/p" "$T/kept" && mkdir "$T/p" "$T/kept"
+SLUICE_TEST_PAUSE="3:$T/p" sl_start "$T/ks.err" ingest --from-program "cat '$T/cdr.csv.zst'" --spool "$T/kept" \
+	--schema "$SCHEMA" --db "$T/ks.db" --chunk-size 32k --threads 2 --quiet >/dev/null
+pid=$BG_PID
+wait_for "the spooled stream ingest to pause before chunk 3" 3000 test -e "$T/p/paused"
+sl_kill9 "$pid" "$T/ks.err"
+job=$(cat "$T/p/paused")
+check "--spool: the copy is the job's file" "$(q "$T/ks.db" 'SELECT file, file_size FROM sluice_jobs')" \
+	"$(realpath "$T/kept/$job.stream")|$(stat -c %s "$T/cdr.csv.zst")"
+cmp -s "$T/kept/$job.stream" "$T/cdr.csv.zst" && ok || bad "--spool: the copy differs from the stream"
+sl_as kresume resume "$job" --db "$T/ks.db" --json
+check "--spool: resume: exit 3" "$(rc kresume)" 3
+check "--spool: resumed, one job" "$(json "$T/kresume.out" "d['resumed']")+$(q "$T/ks.db" 'SELECT count(*) FROM sluice_jobs')" "True+1"
+table_is "$T/ks.db" "$T/cdr.csv" && ok || bad "--spool: after the kill: the table differs from the oracle's rows"
+q "$T/ks.db" "SELECT record, line, code FROM sluice_rejects ORDER BY record" >"$T/got_rejects"
+cmp -s "$T/want_rejects" "$T/got_rejects" && ok || bad "--spool: rejects differ: $(diff "$T/want_rejects" "$T/got_rejects" | head -3)"
+sl_as nospool ingest --from-program "true" --spool "$T/nosuch" --schema "$SCHEMA" --db "$T/ns.db"
+check "--spool into a missing directory: exit 4" "$(rc nospool)" 4
+
 finish
