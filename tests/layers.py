@@ -3,7 +3,7 @@
 
 usage: layers.py SOURCE_DIR
 
-base <- csv, schema <- job <- store <- engine <- http, cli: a module may
+base <- csv, schema <- job <- pg <- store <- engine <- http, cli: a module may
 include, directly or through the headers it includes (public ones of
 include/sluice/ and private ones of src/), only what is below it. A quoted
 include names a public header ("sluice/x.h", owned by the module that
@@ -21,8 +21,9 @@ PUBLIC = {"error.h": "base", "str.h": "base", "csv.h": "csv", "schema.h": "schem
 # what each module may reach (itself included)
 BELOW = {"base": {"base"}, "csv": {"base", "csv"}, "gen": {"base", "gen"},
          "schema": {"base", "csv", "schema"}, "job": {"base", "job"},
-         "store": {"base", "csv", "schema", "job", "store", "engine:records.h"},
-         "engine": {"base", "csv", "schema", "job", "store", "engine"}}
+         "pg": {"base", "csv", "schema", "job", "pg"},
+         "store": {"base", "csv", "schema", "job", "pg", "store", "engine:records.h"},
+         "engine": {"base", "csv", "schema", "job", "pg", "store", "engine"}}
 INC = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
 
