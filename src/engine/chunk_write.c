@@ -1,11 +1,9 @@
 /*
  * Writing a chunk: the writer takes a chunk's batches and commits, in ONE
- * transaction, its rows (grouped and key-sorted, duplicates found by the
- * database and told apart by on_duplicate), its rejects, its status, the
- * job's counters and its end event: the checkpoint. Transient faults roll
- * the chunk back and retry it with backoff; the error budget and a changed
- * file stop the job. The per-row insert (flush_group, merge_insert) stays in
- * this translation unit.
+ * transaction, its rows (through the sink, which finds the duplicates), its
+ * rejects, its status, the job's counters (as increments) and its end
+ * event: the checkpoint. Transient faults roll the chunk back and retry it
+ * with backoff; the error budget and a changed file stop the job.
  */
 #include <errno.h>
 #include <signal.h>
@@ -28,19 +26,12 @@
 /* --- writing: one chunk, one transaction ----------------------------------- */
 
 /*
- * The writer gathers up to GROUP_ROWS rows of a chunk, then inserts them in
- * key order (a stable sort: equal keys stay in file order, so the earliest
- * occurrence still wins). Why sort: the unique index
- * of a large table does not fit in the page cache, and random keys make
- * every insert fetch a random leaf; inserted in key order, a group walks the
- * index once from left to right and each leaf is fetched once.
+ * The writer gathers up to GROUP_ROWS rows of a keyed table's chunk and
+ * hands them to the sink in one write (which the SQLite sink sorts into a
+ * run: store_sqlite_sink.c); without a key, each batch is written as it
+ * comes.
  */
-#define GROUP_ROWS 16384 /* with a key; without one, each batch is written as it comes */
-
-typedef struct grow_ref {
-	entry *e;
-	const sl_value *v;
-} grow_ref;
+#define GROUP_ROWS 16384
 
 struct chunk_tx {
 	ingest *g;
@@ -50,12 +41,8 @@ struct chunk_tx {
 	int err; /* first failure of a store call */
 	batch *ghead, *gtail; /* the group: batches not yet written */
 	size_t grows;
-	grow_ref *order;
-	size_t order_cap;
-	const sl_value **vptrs; /* for target_insert_many */
-	spilled_row *srows;     /* a group on its way to a run */
-	size_t srows_cap;
-	size_t many_cap;
+	sl_sink_row *rows; /* the group's good rows, for the sink */
+	size_t rows_cap;
 	uint64_t end_offset;
 };
 
@@ -81,18 +68,6 @@ void sl__ingest_progress_chunk(ingest *g, const sl_chunk *c)
 		return;
 	sl_ingest_progress p = {&g->job, sl_now() - g->t0, c, g->rows_planned, g->job.rows_read};
 	g->o->progress(g->o->progress_ctx, &p);
-}
-
-static int cmp_rows(const void *x, const void *y, void *ctx)
-{
-	const sl_schema *sc = ctx;
-	const grow_ref *a = x, *b = y;
-	for (size_t k = 0; k < sc->nkey; k++) {
-		int c = sl_value_cmp(&a->v[sc->key[k]], &b->v[sc->key[k]]);
-		if (c)
-			return c;
-	}
-	return (a->e->record > b->e->record) - (a->e->record < b->e->record);
 }
 
 static const char dup_reject_msg[] = "key already loaded (by this file or an earlier job)";
@@ -140,73 +115,49 @@ static void dup_msg(const sl_schema *sc, const sl_value *vals, const char *owner
 		                                           : "");
 }
 
-/* Write the group: good rows in key order, then every reject, then free it. */
+static int row_dup(void *ctx, const sl_sink_row *r);
+
+/* The sink wrote n more rows: count them; a long merge shows progress. */
+static int rows_loaded(void *ctx, size_t n)
+{
+	chunk_tx *tx = ctx;
+	uint64_t before = tx->loaded;
+	tx->loaded += n;
+	if (before / 16384 != tx->loaded / 16384)
+		sl__ingest_progress(tx->g, tx, tx->end_offset);
+	return 0;
+}
+
+/* Write the group: good rows to the sink, then every reject, then free it. */
 static int flush_group(chunk_tx *tx)
 {
 	ingest *g = tx->g;
 	const sl_schema *sc = g->schema;
 	size_t n = 0;
-	if (tx->grows > tx->order_cap) {
-		grow_ref *o = realloc(tx->order, tx->grows * sizeof *o);
+	if (tx->grows > tx->rows_cap) {
+		sl_sink_row *o = realloc(tx->rows, tx->grows * sizeof *o);
 		if (!o)
 			return tx->err = SL_NOMEM;
-		tx->order = o;
-		tx->order_cap = tx->grows;
+		tx->rows = o;
+		tx->rows_cap = tx->grows;
 	}
 	for (batch *b = tx->ghead; b; b = b->next)
-		for (size_t i = 0; i < b->n; i++)
-			if (b->e[i].code == 0)
-				tx->order[n++] = (grow_ref){&b->e[i], &b->vals[b->e[i].vals]};
-	if (sc->nkey && n > 1 && g->st)
-		qsort_r(tx->order, n, sizeof *tx->order, cmp_rows, (void *)sc);
-	if (!sc->nkey && g->st && n) {
-		/* nothing can clash: several rows per statement, in file order */
-		if (n > tx->many_cap) {
-			const sl_value **v = realloc(tx->vptrs, n * sizeof *v);
-			if (!v)
-				return tx->err = SL_NOMEM;
-			tx->vptrs = v;
-			tx->many_cap = n;
+		for (size_t i = 0; i < b->n; i++) {
+			const entry *e = &b->e[i];
+			if (e->code == 0)
+				tx->rows[n++] = (sl_sink_row){e->record, e->line, e->offset, e->raw,
+				                              &b->vals[e->vals]};
 		}
-		for (size_t i = 0; i < n; i++)
-			tx->vptrs[i] = tx->order[i].v;
-		tx->err = g->ops->target_insert_many(g->st, tx->vptrs, n);
-		n = 0;
-	}
-	if (g->sp && n) {
-		/* keyed: the sorted group becomes a run; the chunk's runs are merged
-		   into the index at its commit (merge_insert) */
-		if (n > tx->srows_cap) {
-			spilled_row *r = realloc(tx->srows, n * sizeof *r);
-			if (!r)
-				return tx->err = SL_NOMEM;
-			tx->srows = r;
-			tx->srows_cap = n;
-		}
-		for (size_t i = 0; i < n; i++) {
-			const entry *e = tx->order[i].e;
-			tx->srows[i] = (spilled_row){e->record, e->line, e->offset, e->raw, tx->order[i].v};
-		}
-		tx->err = sl__spill_run(g->sp, tx->srows, n);
-		n = 0;
-	}
-	for (size_t i = 0; i < n && tx->err == 0 && g->st; i++) {
-		bool dup = false;
-		entry *e = tx->order[i].e;
-		tx->err = g->ops->target_insert(g->st, tx->order[i].v, &dup);
-		if (dup)
-			mark_dup(tx, e);
-	}
+	sl_sink_cb cb = {rows_loaded, row_dup, tx};
+	tx->err = sl_sink_write(g->sink, tx->rows, n, &cb);
 	for (batch *b = tx->ghead; b && tx->err == 0; b = b->next) {
 		for (size_t i = 0; i < b->n && tx->err == 0; i++) {
 			entry *e = &b->e[i];
 			tx->read++;
 			tx->padded += e->shape == SHAPE_PADDED;
 			tx->truncated += e->shape == SHAPE_TRUNCATED;
-			if (e->code == 0) {
-				tx->loaded += !g->sp; /* spilled rows count when merged */
-				continue;
-			}
+			if (e->code == 0)
+				continue; /* counted by the sink (rows_loaded, row_dup) */
 			tx->rejected++;
 			int k = sl_error_index(e->code);
 			if (k >= 0)
@@ -216,7 +167,7 @@ static int flush_group(chunk_tx *tx)
 			const char *col = e->column >= 0 ? sc->cols[e->column].name : NULL;
 			if (g->st)
 				tx->err =
-				    g->ops->reject_insert(g->st, g->job.id, tx->c->seq, &r, col);
+				    sl_js_reject_insert(g->st, g->job.id, tx->c->seq, &r, col);
 			else if (g->o->reject && g->o->reject(g->o->reject_ctx, tx->c->seq, &r, col) != 0)
 				tx->err = SL_INTERNAL; /* the caller stopped the listing */
 		}
@@ -249,37 +200,26 @@ static int apply_batch(void *ctx, batch *b)
 	return tx->grows >= (tx->g->schema->nkey ? GROUP_ROWS : 1) ? flush_group(tx) : 0;
 }
 
-/* Insert one row of the merged runs (key order, earliest first). */
-static int merge_insert(void *ctx, const spilled_row *r)
+/* A row the sink found a duplicate of a key already there: a DUP_KEY
+   reject naming the key and the job whose row holds it (the user's next
+   question is which load came first). */
+static int row_dup(void *ctx, const sl_sink_row *r)
 {
 	chunk_tx *tx = ctx;
 	ingest *g = tx->g;
 	const sl_schema *sc = g->schema;
-	bool dup = false;
-	int rc = g->ops->target_insert(g->st, r->vals, &dup);
-	if (rc < 0)
-		return tx->err = rc;
-	/* the merge is most of a keyed chunk's time: the rows written so far
-	   are what the progress bar counts then (every byte is read already) */
-	if ((tx->loaded + tx->rejected) % 16384 == 0)
-		sl__ingest_progress(g, tx, tx->end_offset);
-	if (!dup) {
-		tx->loaded++;
-		return 0;
-	}
+	int rc;
 	entry e = {.record = r->record, .line = r->line, .offset = r->offset, .raw = r->raw};
 	mark_dup(tx, &e);
-	/* name the key and the job whose row holds it: the user's next
-	   question is which load came first */
 	char owner[SL_JOB_ID_LEN] = "", text[512];
-	if ((rc = g->ops->target_key_owner(g->st, r->vals, owner)) < 0)
+	if ((rc = sl_sink_key_owner(g->sink, r->vals, owner)) < 0)
 		return tx->err = rc;
 	dup_msg(sc, r->vals, owner, g->job.id, text, sizeof text);
 	e.msg = sl_str_make(text, strlen(text));
 	tx->rejected++;
 	tx->by_code[sl_error_index(SL_DUP_KEY)]++;
 	sl_reject rj = {e.record, e.line, e.offset, e.column, e.code, e.msg, e.raw};
-	return tx->err = g->ops->reject_insert(g->st, g->job.id, tx->c->seq, &rj, sc->cols[e.column].name);
+	return tx->err = sl_js_reject_insert(g->st, g->job.id, tx->c->seq, &rj, sc->cols[e.column].name);
 }
 
 /* Free what a failed attempt left in its group. */
@@ -292,31 +232,24 @@ static void tx_discard(chunk_tx *tx)
 	}
 	tx->gtail = NULL;
 	tx->grows = 0;
-	if (tx->g->sp)
-		sl__spill_reset(tx->g->sp);
-	free(tx->srows);
-	tx->srows = NULL;
-	tx->srows_cap = 0;
-	free(tx->order);
-	free(tx->vptrs);
-	tx->order = NULL;
-	tx->vptrs = NULL;
-	tx->order_cap = tx->many_cap = 0;
+	sl_sink_discard(tx->g->sink); /* what a failed attempt deferred */
+	free(tx->rows);
+	tx->rows = NULL;
+	tx->rows_cap = 0;
 }
 
-/* Write a chunk's row, the job's row (when `job`) and an event into the
-   open transaction and commit it; roll back if any step fails. */
-static int record_chunk(ingest *g, const sl_chunk *c, bool job, const sl_event *ev)
+/* Write a chunk's row, the increments d of its job's counters (when d)
+   and an event into the open transaction and commit it; roll back if any
+   step fails. */
+static int record_chunk(ingest *g, const sl_chunk *c, const sl_job_counts *d, const sl_event *ev)
 {
-	int rc = g->ops->chunk_update(g->st, g->job.id, c);
-	if (rc == 0 && job)
-		rc = g->ops->job_update(g->st, &g->job);
+	int rc = d ? sl_js_chunk_commit(g->st, g->job.id, c, d) : sl_js_chunk_update(g->st, g->job.id, c);
 	if (rc == 0)
-		rc = g->ops->event_insert(g->st, ev);
+		rc = sl_js_event_insert(g->st, ev);
 	if (rc == 0)
-		rc = g->ops->commit(g->st);
+		rc = sl_txn_commit(g->txn);
 	if (rc < 0)
-		g->ops->rollback(g->st);
+		sl_txn_rollback(g->txn);
 	return rc;
 }
 
@@ -329,9 +262,9 @@ static int chunk_start(ingest *g, sl_chunk *c)
 	c->status = SL_CHUNK_PROCESSING;
 	c->attempts++;
 	sl_event ev = {g->job.id, c->seq, "chunk_start", 0, 0, 0, 0, NULL};
-	int rc = g->ops->begin(g->st);
+	int rc = sl_txn_begin(g->txn);
 	if (rc == 0)
-		rc = record_chunk(g, c, false, &ev);
+		rc = record_chunk(g, c, NULL, &ev);
 	if (rc < 0)
 		*c = saved;
 	return rc;
@@ -365,21 +298,22 @@ static int chunk_commit(ingest *g, chunk_tx *tx, double t0)
 	c->last_error = 0;
 	c->last_message[0] = 0;
 	sl_job *j = &g->job;
-	j->rows_read += tx->read;
-	j->rows_loaded += tx->loaded;
-	j->rows_rejected += tx->rejected;
-	j->records_padded += tx->padded;
-	j->records_truncated += tx->truncated;
+	sl_job_counts d = {.rows_read = (int64_t)tx->read,
+	                   .rows_loaded = (int64_t)tx->loaded,
+	                   .rows_rejected = (int64_t)tx->rejected,
+	                   .records_padded = (int64_t)tx->padded,
+	                   .records_truncated = (int64_t)tx->truncated,
+	                   .chunks_processed = 1,
+	                   .chunks_succeeded = 1,
+	                   .bytes_done = (int64_t)c->length};
 	for (int k = 0; k < SL_ERROR_COUNT; k++)
-		j->rejects_by_code[k] += tx->by_code[k];
-	j->chunks_processed++;
-	j->chunks_succeeded++;
-	j->bytes_done += c->length;
+		d.by_code[k] = (int64_t)tx->by_code[k];
+	sl_job_counts_apply(j, &d);
 	j->updated_ms = sl_now_ms();
 	if (!g->st)
 		return 0;
 	sl_event ev = {j->id, c->seq, "chunk_end", tx->read, tx->loaded, tx->rejected, c->duration_ms, NULL};
-	rc = record_chunk(g, c, true, &ev); /* the transaction the chunk's rows are in */
+	rc = record_chunk(g, c, &d, &ev); /* the transaction the chunk's rows are in */
 	if (rc < 0) {
 		*j = saved;
 		*c = csaved;
@@ -395,17 +329,17 @@ static int chunk_fail(ingest *g, sl_chunk *c, int err, const char *why)
 	c->status = SL_CHUNK_FAILED;
 	c->last_error = err;
 	snprintf(c->last_message, sizeof c->last_message, "%s", why);
-	g->job.chunks_failed++;
-	g->job.chunks_processed++;
+	sl_job_counts d = {.chunks_processed = 1, .chunks_failed = 1};
+	sl_job_counts_apply(&g->job, &d);
 	g->job.updated_ms = sl_now_ms();
 	if (!g->st)
 		return 0;
 	sl_event ev = {g->job.id, c->seq, "chunk_failed", 0, 0, 0, 0, why};
 	int rc = 0;
 	for (int attempt = 1; attempt <= 3; attempt++) {
-		rc = g->ops->begin(g->st);
+		rc = sl_txn_begin(g->txn);
 		if (rc == 0)
-			rc = record_chunk(g, c, true, &ev);
+			rc = record_chunk(g, c, &d, &ev);
 		if (rc == 0)
 			break;
 		if (sl_error_class(rc) != SL_CLASS_RETRY)
@@ -514,8 +448,8 @@ int sl__ingest_write_chunk(ingest *g, worker *self, size_t k)
 		chunk_tx tx = {.g = g, .c = c};
 		double t0 = sl_now();
 		rc = chunk_start(g, c);
-		if (rc == 0 && g->st)
-			rc = g->ops->begin(g->st);
+		if (rc == 0)
+			rc = sl_txn_begin(g->txn);
 		if (rc == 0) {
 			chunk_result res;
 			if (from_slot) {
@@ -545,8 +479,10 @@ int sl__ingest_write_chunk(ingest *g, worker *self, size_t k)
 			}
 			if (rc == 0 && tx.grows)
 				rc = flush_group(&tx);
-			if (rc == 0 && g->sp)
-				rc = sl__spill_merge(g->sp, merge_insert, &tx);
+			if (rc == 0) {
+				sl_sink_cb cb = {rows_loaded, row_dup, &tx};
+				rc = sl_sink_flush(g->sink, &cb);
+			}
 			if (rc == 0 && tx.err)
 				rc = tx.err;
 			if (rc == 0)
@@ -555,15 +491,14 @@ int sl__ingest_write_chunk(ingest *g, worker *self, size_t k)
 		tx_discard(&tx);
 		if (rc == 0)
 			break;
-		if (g->st)
-			g->ops->rollback(g->st);
+		sl_txn_rollback(g->txn);
 		if (from_slot) {
 			sl__ingest_slot_drain(g, s);
 			from_slot = false;
 		}
 		if (!why[0] || sl_error_class(rc) == SL_CLASS_RETRY)
 			snprintf(why, sizeof why, "chunk %u: %s%s%s", c->seq, sl_error_message(rc),
-				 g->st ? ": " : "", g->st ? sl_store_errmsg(g->st) : "");
+				 g->st ? ": " : "", g->st ? sl_txn_errmsg(g->txn) : "");
 		if (sl_error_class(rc) != SL_CLASS_RETRY) {
 			if (!g->msg[0])
 				sl__ingest_say(g, "%s", why);

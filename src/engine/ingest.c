@@ -198,7 +198,7 @@ static int source_check(ingest *g)
    sl_job_cancel), or the caller's pause (a scheduler sharing the machine). */
 static bool stop_requested(ingest *g)
 {
-	if (g->st && g->ops->cancel_get(g->st, g->job.id) == 1) {
+	if (g->st && sl_js_cancel_get(g->st, g->job.id) == 1) {
 		g->cancelled = true;
 		return true;
 	}
@@ -240,11 +240,6 @@ static int run_chunks(ingest *g)
 	if ((rc = sl__ingest_worker_setup(&self, g)) < 0)
 		goto out;
 	self_ok = true;
-	if (g->st && g->schema->nkey && g->schema->on_duplicate != SL_DUP_UPDATE &&
-	    (rc = sl__spill_open(g->schema, &g->sp)) < 0) {
-		sl__ingest_say(g, "cannot create a temporary file in %s", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-		goto out;
-	}
 	atomic_init(&g->next, 0);
 	atomic_init(&g->abort, 0);
 	for (; started < threads; started++)
@@ -313,8 +308,6 @@ out:
 	}
 	free(g->slots);
 	g->slots = NULL;
-	sl__spill_close(g->sp);
-	g->sp = NULL;
 	if (self_ok)
 		sl__ingest_worker_teardown(&self);
 	free(tids);
@@ -361,16 +354,30 @@ static int finish_job(ingest *g, int rc)
 	sl_event ev = {j->id, -1, "job_end", j->rows_read, j->rows_loaded, j->rows_rejected,
 		       j->finished_ms - j->started_ms, j->error_message};
 	int r = sl__ingest_store_tx(g, sl__ingest_tx_job_update);
-	if (r == 0 && g->ops->begin(g->st) == 0) {
-		g->ops->event_insert(g->st, &ev);
+	if (r == 0 && sl_txn_begin(g->txn) == 0) {
+		sl_js_event_insert(g->st, &ev);
 		/* the request is answered: the status says Cancelled now */
 		if (g->cancelled)
-			g->ops->cancel_set(g->st, j->id, false);
-		g->ops->commit(g->st);
+			sl_js_cancel_set(g->st, j->id, false);
+		sl_txn_commit(g->txn);
 	}
 	if (r == 0)
 		test_kill_point("finished");
 	return r;
+}
+
+/* The run starts: the job Processing; a retry's failed chunks Queued again,
+   taken off the job's counters (as increments), in the same transaction. */
+static int tx_run_start(ingest *g)
+{
+	int rc = 0;
+	if (g->requeued) {
+		sl_job_counts back = {.chunks_failed = -g->requeued, .chunks_processed = -g->requeued};
+		rc = sl_js_counts_add(g->st, g->job.id, &back);
+		for (size_t k = 0; k < g->npending && rc == 0; k++)
+			rc = sl_js_chunk_update(g->st, g->job.id, &g->chunks[g->pending[k]]);
+	}
+	return rc < 0 ? rc : sl__ingest_tx_job_update(g);
 }
 
 static int lock_job(ingest *g, const char *db)
@@ -406,19 +413,24 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 	g->fd = -1;
 	g->lockfd = -1;
 	g->t0 = sl_now();
-	g->ops = &sl__store_sqlite;
 	pthread_mutex_init(&g->free_mu, NULL);
 
-	/* the store, unless this is a dry run */
+	/* the store (its sink and job store on one connection), unless this is
+	   a dry run: then the null sink and no job store */
 	if (!o->dry_run) {
-		rc = sl__store_open(o->db ? o->db : "sluice.db", o->busy_timeout_ms, &g->st);
-		if (g->st)
-			g->ops = g->st->ops;
-		if (rc < 0) {
-			sl__ingest_say(g, "database %s: %s", o->db ? o->db : "sluice.db",
-			    g->st ? sl_store_errmsg(g->st) : sl_error_message(rc));
+		sl_store s;
+		if ((rc = sl_store_open(o->db, o->busy_timeout_ms, SL_STORE_BOTH, &s, g->msg, g->msglen)) < 0)
 			goto out;
-		}
+		g->st = s.js;
+		g->sink = s.sink;
+	} else if ((rc = sl_sink_null(&g->sink)) < 0) {
+		goto out;
+	}
+	g->txn = sl_sink_txn(g->sink);
+	if (g->st && !sl_store_shared(g->sink, g->st)) {
+		rc = SL_CONFIG;
+		sl__ingest_say(g, "the sink and the job store must share one transaction");
+		goto out;
 	}
 
 	/* which job: a named one, an unfinished one for this file, or a new one */
@@ -428,7 +440,7 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 			rc = SL_INVAL;
 			goto out;
 		}
-		rc = g->ops->job_get(g->st, o->job_id, &g->job);
+		rc = sl_js_job_get(g->st, o->job_id, &g->job);
 		if (rc <= 0) {
 			if (rc == 0) {
 				rc = SL_NOT_FOUND;
@@ -471,7 +483,7 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 	}
 
 	if (!job_known && g->st && !o->new_job) {
-		rc = g->ops->job_find_open(g->st, path, g->schema->table, g->schema->hash, &g->job);
+		rc = sl_js_job_find_open(g->st, path, g->schema->table, g->schema->hash, &g->job);
 		if (rc < 0)
 			goto out;
 		job_known = rc == 1;
@@ -519,7 +531,7 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 			g->job.finished_ms = g->job.updated_ms = sl_now_ms();
 			sl_job_clear(&prev);
 			if ((rc = sl__ingest_store_tx(g, sl__ingest_tx_same_as)) < 0)
-				sl__ingest_say(g, "database: %s", sl_store_errmsg(g->st));
+				sl__ingest_say(g, "database: %s", sl_txn_errmsg(g->txn));
 			goto out;
 		}
 	}
@@ -552,7 +564,7 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 			goto out;
 		}
 		if (g->st && (rc = sl__ingest_store_tx(g, sl__ingest_tx_job_insert)) < 0) {
-			sl__ingest_say(g, "database: %s", sl_store_errmsg(g->st));
+			sl__ingest_say(g, "database: %s", sl_txn_errmsg(g->txn));
 			goto out;
 		}
 	}
@@ -568,7 +580,7 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 		char id[SL_JOB_ID_LEN];
 		memcpy(id, g->job.id, sizeof id);
 		sl_job_clear(&g->job);
-		if ((rc = g->ops->job_get(g->st, id, &g->job)) <= 0) {
+		if ((rc = sl_js_job_get(g->st, id, &g->job)) <= 0) {
 			rc = rc < 0 ? rc : SL_INTERNAL;
 			goto out;
 		}
@@ -582,13 +594,13 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 		/* a retry is the user asking to run it again: an old cancel
 		   request is void; otherwise a pending one stops it at once */
 		if (o->retry) {
-			if ((rc = g->ops->begin(g->st)) == 0 && (rc = g->ops->cancel_set(g->st, g->job.id, false)) == 0)
-				rc = g->ops->commit(g->st);
+			if ((rc = sl_txn_begin(g->txn)) == 0 && (rc = sl_js_cancel_set(g->st, g->job.id, false)) == 0)
+				rc = sl_txn_commit(g->txn);
 			if (rc < 0) {
-				g->ops->rollback(g->st);
+				sl_txn_rollback(g->txn);
 				goto out;
 			}
-		} else if (g->ops->cancel_get(g->st, g->job.id) == 1) {
+		} else if (sl_js_cancel_get(g->st, g->job.id) == 1) {
 			g->cancelled = true;
 		}
 	}
@@ -604,11 +616,11 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 		if ((rc = sl__ingest_plan(g)) < 0)
 			goto fail;
 	} else if (g->st) {
-		if ((rc = g->ops->chunks_get(g->st, g->job.id, &g->chunks, &g->nchunks)) < 0)
+		if ((rc = sl_js_chunks_get(g->st, g->job.id, &g->chunks, &g->nchunks)) < 0)
 			goto fail;
 	}
-	if (g->st && (rc = g->ops->target_prepare(g->st, g->schema, g->job.id)) < 0) {
-		sl__ingest_say(g, "target table %s: %s", g->schema->table, sl_store_errmsg(g->st));
+	if ((rc = sl_sink_prepare(g->sink, g->schema, g->job.id)) < 0) {
+		sl__ingest_say(g, "target table %s: %s", g->schema->table, sl_txn_errmsg(g->txn));
 		goto fail;
 	}
 
@@ -630,8 +642,7 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 		if (c->status == SL_CHUNK_FAILED && o->retry) {
 			c->status = SL_CHUNK_QUEUED;
 			c->attempts = 0;
-			g->job.chunks_failed--;
-			g->job.chunks_processed--;
+			g->requeued++;
 		}
 		if (c->status == SL_CHUNK_QUEUED || c->status == SL_CHUNK_PROCESSING)
 			g->pending[g->npending++] = i;
@@ -643,8 +654,10 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 	g->job.error_message = NULL;
 	if (!g->job.started_ms)
 		g->job.started_ms = sl_now_ms();
-	if ((rc = sl__ingest_store_tx(g, sl__ingest_tx_job_update)) < 0)
+	if ((rc = sl__ingest_store_tx(g, tx_run_start)) < 0)
 		goto fail;
+	sl_job_counts back = {.chunks_failed = -g->requeued, .chunks_processed = -g->requeued};
+	sl_job_counts_apply(&g->job, &back);
 	sl__ingest_progress(g, NULL, 0);
 
 	rc = g->cancelled ? 0 : run_chunks(g);
@@ -666,7 +679,7 @@ fail:
 		int fr = finish_job(g, rc);
 		if (rc >= 0 && fr < 0) {
 			rc = fr;
-			sl__ingest_say(g, "database: %s", sl_store_errmsg(g->st));
+			sl__ingest_say(g, "database: %s", sl_txn_errmsg(g->txn));
 		}
 	}
 	/* a job that ran to a final status is a result, not an error */
@@ -676,8 +689,8 @@ out:
 	res->duration_s = sl_now() - g->t0;
 	res->job = g->job;
 	memset(&g->job, 0, sizeof g->job);
-	if (g->st)
-		g->ops->close(g->st);
+	sl_js_close(g->st);
+	sl_sink_close(g->sink);
 	if (g->fd >= 0)
 		close(g->fd);
 	if (g->lockfd >= 0) {
@@ -703,13 +716,15 @@ out:
 
 int sl_ingest_rollback(const char *db, const char *id, uint64_t *rows, char *msg, size_t msglen)
 {
-	sl_store *st = NULL;
+	sl_store s = {0};
+	sl_jobstore *st = NULL;
 	sl_job j = {0};
-	int rc = sl__store_open_msg(db, &st, msg, msglen);
+	int rc = sl_store_open(db, 0, SL_STORE_BOTH, &s, msg, msglen);
 	*rows = 0;
 	if (rc < 0)
 		goto out;
-	rc = st->ops->job_get(st, id, &j);
+	st = s.js;
+	rc = sl_js_job_get(st, id, &j);
 	if (rc <= 0) {
 		if (rc == 0)
 			snprintf(msg, msglen, "no job %s", id);
@@ -723,21 +738,20 @@ int sl_ingest_rollback(const char *db, const char *id, uint64_t *rows, char *msg
 			 id, sl_job_status_name(j.status));
 		goto out;
 	}
-	if ((rc = st->ops->begin(st)) == 0 &&
-	    (rc = st->ops->target_delete_job(st, j.table, j.id, rows)) == 0) {
+	if ((rc = sl_txn_begin(st->txn)) == 0 &&
+	    (rc = sl_sink_delete_job(s.sink, j.table, j.id, rows)) == 0) {
 		j.status = SL_JOB_ROLLEDBACK;
 		j.updated_ms = sl_now_ms();
 		sl_event ev = {j.id, -1, "rollback", 0, *rows, 0, 0, NULL};
-		if ((rc = st->ops->job_update(st, &j)) == 0 && (rc = st->ops->event_insert(st, &ev)) == 0)
-			rc = st->ops->commit(st);
+		if ((rc = sl_js_job_update(st, &j)) == 0 && (rc = sl_js_event_insert(st, &ev)) == 0)
+			rc = sl_txn_commit(st->txn);
 	}
 	if (rc < 0) {
-		snprintf(msg, msglen, "database: %s", sl_store_errmsg(st));
-		st->ops->rollback(st);
+		snprintf(msg, msglen, "database: %s", sl_js_errmsg(st));
+		sl_txn_rollback(st->txn);
 	}
 out:
 	sl_job_clear(&j);
-	if (st)
-		st->ops->close(st);
+	sl_store_close(&s);
 	return rc;
 }

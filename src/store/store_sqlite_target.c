@@ -102,9 +102,9 @@ int sl__sq_check_columns(sq_store *q, const sl_schema *sc, char *missing, size_t
 
 /* records section, below: the lookup indexes of a target table */
 
-int sl__sq_target_prepare(sl_store *s, const sl_schema *sc, const char *job_id)
+int sl__sq_target_prepare(sl_sink *s, const sl_schema *sc, const char *job_id)
 {
-	sq_store *q = (sq_store *)s;
+	sq_store *q = sq_of_sink(s);
 	sl_buf b;
 	char missing[400];
 	int rc;
@@ -254,9 +254,8 @@ static int bind_row(sq_store *q, sqlite3_stmt *st, int p, const sl_value *v)
 	return p;
 }
 
-int sl__sq_target_insert(sl_store *s, const sl_value *v, bool *dup)
+int sl__sq_target_insert(sq_store *q, const sl_value *v, bool *dup)
 {
-	sq_store *q = (sq_store *)s;
 	sqlite3_stmt *st = q->ins_row;
 	bind_row(q, st, 1, v);
 	int rc = sl__sq_step_done(q, st);
@@ -264,9 +263,9 @@ int sl__sq_target_insert(sl_store *s, const sl_value *v, bool *dup)
 	return rc;
 }
 
-int sl__sq_target_key_owner(sl_store *s, const sl_value *v, char job[SL_JOB_ID_LEN])
+int sl__sq_target_key_owner(sl_sink *s, const sl_value *v, char job[SL_JOB_ID_LEN])
 {
-	sq_store *q = (sq_store *)s;
+	sq_store *q = sq_of_sink(s);
 	const sl_schema *sc = q->schema;
 	int rc = 0;
 	job[0] = 0;
@@ -308,9 +307,8 @@ int sl__sq_target_key_owner(sl_store *s, const sl_value *v, char job[SL_JOB_ID_L
 	return rc;
 }
 
-int sl__sq_target_insert_many(sl_store *s, const sl_value *const *vals, size_t n)
+int sl__sq_target_insert_many(sq_store *q, const sl_value *const *vals, size_t n)
 {
-	sq_store *q = (sq_store *)s;
 	size_t i = 0;
 	int rc = 0;
 	for (; q->ins_many && i + INSERT_MANY <= n && rc == 0; i += INSERT_MANY) {
@@ -321,14 +319,14 @@ int sl__sq_target_insert_many(sl_store *s, const sl_value *const *vals, size_t n
 	}
 	for (; i < n && rc == 0; i++) {
 		bool dup;
-		rc = sl__sq_target_insert(s, vals[i], &dup);
+		rc = sl__sq_target_insert(q, vals[i], &dup);
 	}
 	return rc;
 }
 
-int sl__sq_target_delete_job(sl_store *s, const char *table, const char *job_id, uint64_t *rows)
+int sl__sq_target_delete_job(sl_sink *s, const char *table, const char *job_id, uint64_t *rows)
 {
-	sq_store *q = (sq_store *)s;
+	sq_store *q = sq_of_sink(s);
 	sl_buf b;
 	sqlite3_stmt *st = NULL;
 	sl_buf_init(&b, 4096);
