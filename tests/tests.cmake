@@ -71,7 +71,7 @@ function(sluice_uses_server test name)
   set_property(TEST ${test} APPEND PROPERTY ENVIRONMENT "SLUICE_FIXTURES=${SLUICE_FIXTURES_DIR}")
 endfunction()
 
-foreach(mod lib base csv gen schema pg store engine cli conformance http)
+foreach(mod lib base csv gen schema store pg engine cli conformance http)
   if(EXISTS ${CMAKE_SOURCE_DIR}/tests/${mod}/tests.cmake)
     include(${CMAKE_SOURCE_DIR}/tests/${mod}/tests.cmake)
   endif()

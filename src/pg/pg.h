@@ -47,6 +47,9 @@ const char *sl__pg_errmsg(const sl_pg *c);
 /* The SQLSTATE of the last failure ("" when there was none, or the
    connection was lost without one). */
 const char *sl__pg_sqlstate(const sl_pg *c);
+/* Statements every session of this handle runs after sluice's own
+   settings (now, and again after each reconnect), e.g. a lock_timeout. */
+int sl__pg_session_sql(sl_pg *c, const char *sql);
 /* libpq's connection, for the parts of this module (pg_*.c). */
 struct pg_conn *sl__pg_conn(sl_pg *c);
 /* Counts the sessions this handle had: 1 after connect, one more per

@@ -26,6 +26,7 @@
 struct sl_pg {
 	PGconn *conn;
 	uint64_t session;
+	char extra[256]; /* sl__pg_session_sql */
 	char sqlstate[6];
 	char err[2048];
 };
@@ -173,7 +174,16 @@ int sl__pg_value(sl_pg *c, const char *sql, int n, const char *const *params, ch
 static int session_setup(sl_pg *c)
 {
 	c->session++;
-	return sl__pg_exec(c, session_sql);
+	int rc = sl__pg_exec(c, session_sql);
+	return rc == 0 && c->extra[0] ? sl__pg_exec(c, c->extra) : rc;
+}
+
+int sl__pg_session_sql(sl_pg *c, const char *sql)
+{
+	if (strlen(sql) >= sizeof c->extra)
+		return sl__pg_seterr(c, SL_INVAL, "session settings too long");
+	snprintf(c->extra, sizeof c->extra, "%s", sql);
+	return sl__pg_exec(c, sql);
 }
 
 int sl__pg_connect(const char *uri, sl_pg **out)

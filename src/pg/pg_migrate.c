@@ -38,6 +38,7 @@ static const char *const migrations[SL_PG_STORE_VERSION] = {
     " updated_ms bigint, correlation_id text, dialect text, ignored_columns text, warnings text,"
     " same_as text, records_padded bigint, records_truncated bigint, resumed bigint);"
     "CREATE INDEX jobs_file ON sluice.jobs(file, target_table);"
+    "CREATE INDEX jobs_created ON sluice.jobs(created_ms DESC, id DESC);"
     "CREATE TABLE sluice.job_codes(job_id text NOT NULL, code text NOT NULL,"
     " count bigint NOT NULL, PRIMARY KEY(job_id, code));"
     "CREATE TABLE sluice.chunks(job_id text NOT NULL, seq bigint NOT NULL,"

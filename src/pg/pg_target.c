@@ -121,7 +121,10 @@ static int create_table(sl_pg *c, const sl_schema *sc, sl_buf *b)
 		rc |= sl__pg_ident(b, sc->cols[i].name) | sl__pg_add(b, " ") |
 		      sl__pg_add(b, sl__pg_type(&sc->cols[i], tb)) |
 		      sl__pg_add(b, in_key(sc, i) ? " NOT NULL, " : ", ");
-	rc |= sl__pg_add(b, "\"_sluice_job\" text NOT NULL");
+	/* the load order, which the records API pages by (SQLite's rowid) */
+	rc |= sl__pg_add(
+	    b,
+	    "\"_sluice_job\" text NOT NULL, \"_sluice_row\" bigint GENERATED ALWAYS AS IDENTITY");
 	if (sc->nkey) {
 		rc |= sl__pg_add(b, ", PRIMARY KEY(");
 		for (size_t k = 0; k < sc->nkey; k++)

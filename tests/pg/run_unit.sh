@@ -18,4 +18,4 @@ cat "$T/unit.out"
 sanitizer_scan "$st" "$T/unit.err" "test_pg" || true
 [ -s "$T/unit.err" ] && cat "$T/unit.err" >&2
 check "test_pg: failed cases" "$st" 0
-finish pg_unit
+finish "$(basename "$UNIT")"

@@ -477,7 +477,7 @@ static void test_types(void **state)
 	    "i bigint, f double precision, d numeric(12,3), big numeric(30,4), b boolean, dt date,"
 	    " tm time without time zone, ts timestamp without time zone, tz timestamp with time "
 	    "zone,"
-	    " s text, e text, _sluice_job text");
+	    " s text, e text, _sluice_job text, _sluice_row bigint");
 	/* values, read back as text by the server (UTC session set here too) */
 	run(r, "SET TimeZone = 'UTC'; SET extra_float_digits = 3");
 	assert_string_equal(

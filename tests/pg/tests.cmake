@@ -12,3 +12,12 @@ target_link_libraries(test_pg PRIVATE sluice_lib PkgConfig::CMOCKA)
 add_test(NAME pg_unit COMMAND bash ${CMAKE_SOURCE_DIR}/tests/pg/run_unit.sh $<TARGET_FILE:sluice>
          ${CMAKE_SOURCE_DIR} $<TARGET_FILE:test_pg>)
 sluice_uses_server(pg_unit postgres)
+
+# the conformance suites of the sink and the job store (tests/store/), on
+# PostgreSQL: the same binaries with SLUICE_STORE_BACKEND=postgres
+foreach(suite jobstore sink)
+  add_test(NAME pg_${suite} COMMAND bash ${CMAKE_SOURCE_DIR}/tests/pg/run_unit.sh $<TARGET_FILE:sluice>
+           ${CMAKE_SOURCE_DIR} $<TARGET_FILE:test_${suite}>)
+  set_tests_properties(pg_${suite} PROPERTIES ENVIRONMENT "SLUICE_STORE_BACKEND=postgres")
+  sluice_uses_server(pg_${suite} postgres)
+endforeach()
