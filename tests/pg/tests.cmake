@@ -21,3 +21,7 @@ foreach(suite jobstore sink)
   set_tests_properties(pg_${suite} PROPERTIES ENVIRONMENT "SLUICE_STORE_BACKEND=postgres")
   sluice_uses_server(pg_${suite} postgres)
 endforeach()
+
+# sluice ingest --db postgres://... end to end (against SQLite, the oracle, the manifest)
+sluice_shell_test(pg_ingest tests/pg/test_pg_ingest.sh threads)
+sluice_uses_server(pg_ingest postgres)
