@@ -12,7 +12,9 @@
  * so every row not returned is a duplicate; for update the latest row of
  * each key wins (ORDER BY key, ord DESC) through DO UPDATE, and xmax = 0
  * tells a new row from an updated one. The sort by key also feeds the
- * primary key's B-tree in order.
+ * primary key's B-tree in order. That is the exact path; reject and ignore
+ * first try a fast one (fast_keyed, below) that needs no ON CONFLICT and
+ * falls back to the exact path when anything in the batch is unusual.
  *
  * COPY is in text format. Measured on this machine (PostgreSQL 15, 1M CDR
  * rows, 2 cores): the server reads the text form of these types about as
@@ -57,7 +59,7 @@ struct sl_pg_writer {
 	const sl_schema *sc;
 	char job[SL_JOB_ID_LEN];
 	bool upsert;
-	char *copy_target, *copy_stage, *stage_ddl, *move;
+	char *copy_target, *copy_stage, *stage_ddl, *move, *fast_dups, *fast_insert;
 	sl_buf data;
 	/* the batch being written */
 	const sl_value *const *rows;
@@ -189,7 +191,7 @@ static int copy_range(sl_pg_writer *w, enum step s, size_t lo, size_t hi)
 	sl_buf_reset(&w->data);
 	bool sent = true;
 	for (size_t i = lo; i < hi && sent; i++) {
-		if (w->out[i] == SL_PG_REFUSED)
+		if (w->out[i] != SL_PG_INSERTED) /* refused, or a duplicate found in memory */
 			continue;
 		if ((rc = put_row(w, s, i)) != 0)
 			break;
@@ -299,6 +301,114 @@ static int load(sl_pg_writer *w, enum step s, size_t lo, size_t hi)
 	return rc ? rc : load(w, s, mid, hi);
 }
 
+/* --- the fast path of a keyed batch ------------------------------------------------------ */
+
+static uint64_t key_hash(const sl_schema *sc, const sl_value *v)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (size_t k = 0; k < sc->nkey; k++) {
+		const sl_value *x = &v[sc->key[k]];
+		const unsigned char *p;
+		size_t n;
+		double d = x->d == 0 ? 0 : x->d; /* -0 is 0, as sl_value_cmp says */
+		if (x->kind == SL_VALUE_TEXT)
+			p = (const unsigned char *)x->s.p, n = x->s.n;
+		else if (x->kind == SL_VALUE_REAL)
+			p = (const unsigned char *)&d, n = sizeof d;
+		else
+			p = (const unsigned char *)&x->i,
+			n = x->kind == SL_VALUE_INT ? sizeof x->i : 0;
+		h = (h ^ (uint64_t)x->kind) * 1099511628211ull;
+		for (size_t i = 0; i < n; i++)
+			h = (h ^ p[i]) * 1099511628211ull;
+	}
+	return h;
+}
+
+static bool key_eq(const sl_schema *sc, const sl_value *a, const sl_value *b)
+{
+	for (size_t k = 0; k < sc->nkey; k++)
+		if (sl_value_cmp(&a[sc->key[k]], &b[sc->key[k]]) != 0)
+			return false;
+	return true;
+}
+
+/* Every row whose key an earlier row of the batch has is a duplicate
+   (on_duplicate reject and ignore: the earliest wins), found in memory. */
+static int mark_batch_dups(sl_pg_writer *w, size_t n)
+{
+	size_t cap = 16;
+	while (cap < 2 * n)
+		cap <<= 1;
+	size_t *slot = malloc(cap * sizeof *slot);
+	if (!slot)
+		return SL_NOMEM;
+	memset(slot, 0xff, cap * sizeof *slot);
+	for (size_t i = 0; i < n; i++) {
+		size_t j = (size_t)key_hash(w->sc, w->rows[i]) & (cap - 1);
+		for (; slot[j] != SIZE_MAX; j = (j + 1) & (cap - 1))
+			if (key_eq(w->sc, w->rows[slot[j]], w->rows[i]))
+				break;
+		if (slot[j] == SIZE_MAX)
+			slot[j] = i;
+		else
+			w->out[i] = SL_PG_DUP;
+	}
+	free(slot);
+	return 0;
+}
+
+/* The common case of a keyed batch without a refused row: duplicates in
+   the batch found in memory, the unique rest COPYed to the staging table,
+   the keys already in the table found by one join, and the others moved
+   by a plain INSERT in key order (a B-tree fed in order, and none of
+   ON CONFLICT's speculative insertion: measured 7 s against 13 s per
+   million CDR rows). Anything unexpected (a row refused, a key another
+   session inserted meanwhile, so fewer rows went in than should) rolls
+   the attempt back: 1, and the exact path runs. */
+static int fast_keyed(sl_pg_writer *w, size_t n)
+{
+	PGconn *conn = sl__pg_conn(w->c);
+	int rc = mark_batch_dups(w, n);
+	if (rc == 0)
+		rc = sl__pg_exec(w->c, "SAVEPOINT sluice_fast");
+	if (rc)
+		return rc;
+	rc = copy_range(w, COPY_STAGE, 0, n);
+	PGresult *res = NULL;
+	if (rc == 0) {
+		res = PQexec(conn, w->fast_dups);
+		w->counts.statements++;
+		rc = outcome(w, res, PGRES_TUPLES_OK, "duplicates of the staging table");
+		for (int r = 0; rc == 0 && r < PQntuples(res); r++) {
+			size_t i = (size_t)strtoull(PQgetvalue(res, r, 0), NULL, 10);
+			if (i < n)
+				w->out[i] = SL_PG_DUP;
+		}
+		PQclear(res);
+	}
+	if (rc == 0) {
+		const char *p[1] = {w->job};
+		size_t live = 0;
+		for (size_t i = 0; i < n; i++)
+			live += w->out[i] == SL_PG_INSERTED;
+		res = PQexecParams(conn, w->fast_insert, 1, NULL, p, NULL, NULL, 0);
+		w->counts.statements++;
+		rc = outcome(w, res, PGRES_COMMAND_OK, "INSERT from the staging table");
+		if (rc == 0 && strtoull(PQcmdTuples(res), NULL, 10) != live)
+			rc = 1;
+		PQclear(res);
+	}
+	if (rc == 0)
+		return sl__pg_exec(w->c, "RELEASE SAVEPOINT sluice_fast");
+	if (rc == 1) {
+		int r2 = sl__pg_exec(
+		    w->c, "ROLLBACK TO SAVEPOINT sluice_fast; RELEASE SAVEPOINT sluice_fast");
+		return r2 ? r2 : 1;
+	}
+	return rc;
+}
+
 int sl__pg_write(sl_pg_writer *w, const sl_value *const *rows, size_t n, uint8_t *out,
                  sl_pg_refusal_cb cb, void *ctx)
 {
@@ -319,11 +429,20 @@ int sl__pg_write(sl_pg_writer *w, const sl_value *const *rows, size_t n, uint8_t
 		   missing (a new session, or the transaction that made it rolled
 		   back), emptied per batch */
 		rc = sl__pg_exec(w->c, w->stage_ddl);
+		if (rc == 0 && !w->upsert) {
+			rc = fast_keyed(w, n);
+			if (rc != 1)
+				goto counts;
+			/* the exact path: every row again, refusals isolated */
+			memset(out, SL_PG_INSERTED, n);
+			rc = 0;
+		}
 		if (rc == 0)
 			rc = load(w, COPY_STAGE, 0, n);
 		if (rc == 0)
 			rc = load(w, MOVE_KEYED, 0, n);
 	}
+counts:
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		w->counts.inserted += out[i] == SL_PG_INSERTED;
 		w->counts.duplicates += out[i] == SL_PG_DUP;
@@ -438,8 +557,32 @@ static int build(sl_pg_writer *w)
 		if (!w->upsert)
 			rc |= sl__pg_add(&b, " GROUP BY ") | add_key(&b, sc, "s.");
 		w->move = take(&b);
+
+		rc |= sl__pg_add(&b, "SELECT s.\"_sluice_ord\" FROM ") | sl__pg_ident(&b, stage) |
+		      sl__pg_add(&b, " s JOIN ") | sl__pg_ident(&b, sc->table) |
+		      sl__pg_add(&b, " t ON ");
+		for (size_t k = 0; k < sc->nkey; k++)
+			rc |= sl__pg_add(&b, k ? " AND s." : "s.") |
+			      sl__pg_ident(&b, sc->cols[sc->key[k]].name) |
+			      sl__pg_add(&b, " = t.") | sl__pg_ident(&b, sc->cols[sc->key[k]].name);
+		w->fast_dups = take(&b);
+
+		rc |= sl__pg_add(&b, "INSERT INTO ") | sl__pg_ident(&b, sc->table) |
+		      sl__pg_add(&b, " (") | add_cols(&b, sc, "") |
+		      sl__pg_add(&b, ", \"_sluice_job\") SELECT ") | add_cols(&b, sc, "s.") |
+		      sl__pg_add(&b, ", $1 FROM ") | sl__pg_ident(&b, stage) |
+		      sl__pg_add(&b, " s WHERE NOT EXISTS (SELECT 1 FROM ") |
+		      sl__pg_ident(&b, sc->table) | sl__pg_add(&b, " t WHERE ");
+		for (size_t k = 0; k < sc->nkey; k++)
+			rc |= sl__pg_add(&b, k ? " AND s." : "s.") |
+			      sl__pg_ident(&b, sc->cols[sc->key[k]].name) |
+			      sl__pg_add(&b, " = t.") | sl__pg_ident(&b, sc->cols[sc->key[k]].name);
+		rc |= sl__pg_add(&b, ") ORDER BY ") | add_key(&b, sc, "s.");
+		w->fast_insert = take(&b);
 	}
-	if (rc || !w->copy_target || (sc->nkey && (!w->stage_ddl || !w->copy_stage || !w->move)))
+	if (rc || !w->copy_target ||
+	    (sc->nkey &&
+	     (!w->stage_ddl || !w->copy_stage || !w->move || !w->fast_dups || !w->fast_insert)))
 		rc = SL_NOMEM;
 	sl_buf_free(&b);
 	return rc;
@@ -467,6 +610,8 @@ void sl__pg_writer_free(sl_pg_writer *w)
 	free(w->copy_stage);
 	free(w->stage_ddl);
 	free(w->move);
+	free(w->fast_dups);
+	free(w->fast_insert);
 	sl_buf_free(&w->data);
 	free(w);
 }
