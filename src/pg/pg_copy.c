@@ -59,7 +59,9 @@ struct sl_pg_writer {
 	const sl_schema *sc;
 	char job[SL_JOB_ID_LEN];
 	bool upsert;
-	char *copy_target, *copy_stage, *stage_ddl, *move, *fast_dups, *fast_insert;
+	char *copy_target, *copy_stage, *stage_ddl, *move, *fast_insert;
+	bool fast;              /* keyed, reject or ignore, keys fast_keyed reads back */
+	size_t *slot, slot_cap; /* the batch's keys: the first row of each (fast_keyed) */
 	sl_buf data;
 	/* the batch being written */
 	const sl_value *const *rows;
@@ -333,72 +335,108 @@ static bool key_eq(const sl_schema *sc, const sl_value *a, const sl_value *b)
 	return true;
 }
 
+/* The slot of a key in the batch's hash table (w->slot): the slot that
+   holds the first row with that key, or the empty one where it would go. */
+static size_t slot_of(sl_pg_writer *w, const sl_value *row)
+{
+	size_t j = (size_t)key_hash(w->sc, row) & (w->slot_cap - 1);
+	for (; w->slot[j] != SIZE_MAX; j = (j + 1) & (w->slot_cap - 1))
+		if (key_eq(w->sc, w->rows[w->slot[j]], row))
+			break;
+	return j;
+}
+
 /* Every row whose key an earlier row of the batch has is a duplicate
-   (on_duplicate reject and ignore: the earliest wins), found in memory. */
+   (on_duplicate reject and ignore: the earliest wins), found in memory;
+   the table of first rows stays for fast_keyed's answers. */
 static int mark_batch_dups(sl_pg_writer *w, size_t n)
 {
 	size_t cap = 16;
 	while (cap < 2 * n)
 		cap <<= 1;
-	size_t *slot = malloc(cap * sizeof *slot);
-	if (!slot)
-		return SL_NOMEM;
-	memset(slot, 0xff, cap * sizeof *slot);
+	if (cap > w->slot_cap) {
+		size_t *s2 = realloc(w->slot, cap * sizeof *s2);
+		if (!s2)
+			return SL_NOMEM;
+		w->slot = s2;
+	}
+	w->slot_cap = cap;
+	memset(w->slot, 0xff, cap * sizeof *w->slot);
 	for (size_t i = 0; i < n; i++) {
-		size_t j = (size_t)key_hash(w->sc, w->rows[i]) & (cap - 1);
-		for (; slot[j] != SIZE_MAX; j = (j + 1) & (cap - 1))
-			if (key_eq(w->sc, w->rows[slot[j]], w->rows[i]))
-				break;
-		if (slot[j] == SIZE_MAX)
-			slot[j] = i;
+		size_t j = slot_of(w, w->rows[i]);
+		if (w->slot[j] == SIZE_MAX)
+			w->slot[j] = i;
 		else
 			w->out[i] = SL_PG_DUP;
 	}
-	free(slot);
 	return 0;
 }
 
-/* The common case of a keyed batch without a refused row: duplicates in
-   the batch found in memory, the unique rest COPYed to the staging table,
-   the keys already in the table found by one join, and the others moved
-   by a plain INSERT in key order (a B-tree fed in order, and none of
-   ON CONFLICT's speculative insertion: measured 7 s against 13 s per
-   million CDR rows). Anything unexpected (a row refused, a key another
-   session inserted meanwhile, so fewer rows went in than should) rolls
-   the attempt back: 1, and the exact path runs. */
+/* Can the fast path read its answer back: keys whose text PostgreSQL
+   prints exactly as sluice holds them (text, enum, integer)? */
+static bool fast_keys(const sl_schema *sc)
+{
+	for (size_t k = 0; k < sc->nkey; k++) {
+		sl_type t = sc->cols[sc->key[k]].type;
+		if (t != SL_TYPE_TEXT && t != SL_TYPE_ENUM && t != SL_TYPE_INTEGER)
+			return false;
+	}
+	return true;
+}
+
+/* The common case of a keyed batch (reject, ignore) without a refused
+   row: duplicates inside the batch found in memory, the unique rest
+   COPYed to the staging table and moved by one INSERT ... SELECT ... ORDER
+   BY key ON CONFLICT (key) DO NOTHING RETURNING key, whose keys, looked up
+   in the batch's hash table, are the rows that went in; the others were
+   in the table already. No DISTINCT ON and no join back as on the exact
+   path (measured: 13 s against 31 s for a million CDR rows in one
+   statement). A refused row rolls the attempt back: 1, and the exact path
+   runs. */
 static int fast_keyed(sl_pg_writer *w, size_t n)
 {
 	PGconn *conn = sl__pg_conn(w->c);
+	const sl_schema *sc = w->sc;
 	int rc = mark_batch_dups(w, n);
 	if (rc == 0)
 		rc = sl__pg_exec(w->c, "SAVEPOINT sluice_fast");
 	if (rc)
 		return rc;
 	rc = copy_range(w, COPY_STAGE, 0, n);
-	PGresult *res = NULL;
+	sl_value *kv = rc == 0 ? calloc(sc->ncols, sizeof *kv) : NULL;
+	if (rc == 0 && !kv)
+		rc = SL_NOMEM;
 	if (rc == 0) {
-		res = PQexec(conn, w->fast_dups);
+		const char *p[1] = {w->job};
+		PGresult *res = PQexecParams(conn, w->fast_insert, 1, NULL, p, NULL, NULL, 0);
 		w->counts.statements++;
-		rc = outcome(w, res, PGRES_TUPLES_OK, "duplicates of the staging table");
-		for (int r = 0; rc == 0 && r < PQntuples(res); r++) {
-			size_t i = (size_t)strtoull(PQgetvalue(res, r, 0), NULL, 10);
-			if (i < n)
+		rc = outcome(w, res, PGRES_TUPLES_OK, "INSERT from the staging table");
+		for (size_t i = 0; rc == 0 && i < n; i++)
+			if (w->out[i] == SL_PG_INSERTED)
 				w->out[i] = SL_PG_DUP;
+		for (int r = 0; rc == 0 && r < PQntuples(res); r++) {
+			for (size_t k = 0; k < sc->nkey; k++) {
+				const char *t = PQgetvalue(res, r, (int)k);
+				if (sc->cols[sc->key[k]].type == SL_TYPE_INTEGER)
+					kv[sc->key[k]] = (sl_value){.kind = SL_VALUE_INT,
+					                            .i = strtoll(t, NULL, 10)};
+				else
+					kv[sc->key[k]] =
+					    (sl_value){.kind = SL_VALUE_TEXT,
+					               .s = sl_str_make(
+					                   t, (size_t)PQgetlength(res, r, (int)k))};
+			}
+			size_t j = slot_of(w, kv);
+			if (w->slot[j] == SIZE_MAX)
+				rc = sl__pg_seterr(
+				    w->c, SL_INTERNAL,
+				    "the database returned a key the batch does not have");
+			else
+				w->out[w->slot[j]] = SL_PG_INSERTED;
 		}
 		PQclear(res);
 	}
-	if (rc == 0) {
-		const char *p[1] = {w->job};
-		size_t live = 0;
-		for (size_t i = 0; i < n; i++)
-			live += w->out[i] == SL_PG_INSERTED;
-		res = PQexecParams(conn, w->fast_insert, 1, NULL, p, NULL, NULL, 0);
-		w->counts.statements++;
-		rc = outcome(w, res, PGRES_COMMAND_OK, "INSERT from the staging table");
-		if (rc == 0 && strtoull(PQcmdTuples(res), NULL, 10) != live)
-			rc = 1;
-		PQclear(res);
-	}
+	free(kv);
 	if (rc == 0)
 		return sl__pg_exec(w->c, "RELEASE SAVEPOINT sluice_fast");
 	if (rc == 1) {
@@ -429,7 +467,7 @@ int sl__pg_write(sl_pg_writer *w, const sl_value *const *rows, size_t n, uint8_t
 		   missing (a new session, or the transaction that made it rolled
 		   back), emptied per batch */
 		rc = sl__pg_exec(w->c, w->stage_ddl);
-		if (rc == 0 && !w->upsert) {
+		if (rc == 0 && w->fast) {
 			rc = fast_keyed(w, n);
 			if (rc != 1)
 				goto counts;
@@ -558,31 +596,21 @@ static int build(sl_pg_writer *w)
 			rc |= sl__pg_add(&b, " GROUP BY ") | add_key(&b, sc, "s.");
 		w->move = take(&b);
 
-		rc |= sl__pg_add(&b, "SELECT s.\"_sluice_ord\" FROM ") | sl__pg_ident(&b, stage) |
-		      sl__pg_add(&b, " s JOIN ") | sl__pg_ident(&b, sc->table) |
-		      sl__pg_add(&b, " t ON ");
-		for (size_t k = 0; k < sc->nkey; k++)
-			rc |= sl__pg_add(&b, k ? " AND s." : "s.") |
-			      sl__pg_ident(&b, sc->cols[sc->key[k]].name) |
-			      sl__pg_add(&b, " = t.") | sl__pg_ident(&b, sc->cols[sc->key[k]].name);
-		w->fast_dups = take(&b);
-
 		rc |= sl__pg_add(&b, "INSERT INTO ") | sl__pg_ident(&b, sc->table) |
 		      sl__pg_add(&b, " (") | add_cols(&b, sc, "") |
 		      sl__pg_add(&b, ", \"_sluice_job\") SELECT ") | add_cols(&b, sc, "s.") |
 		      sl__pg_add(&b, ", $1 FROM ") | sl__pg_ident(&b, stage) |
-		      sl__pg_add(&b, " s WHERE NOT EXISTS (SELECT 1 FROM ") |
-		      sl__pg_ident(&b, sc->table) | sl__pg_add(&b, " t WHERE ");
+		      sl__pg_add(&b, " s ORDER BY ") | add_key(&b, sc, "s.") |
+		      sl__pg_add(&b, " ON CONFLICT (") | add_key(&b, sc, "") |
+		      sl__pg_add(&b, ") DO NOTHING RETURNING ");
 		for (size_t k = 0; k < sc->nkey; k++)
-			rc |= sl__pg_add(&b, k ? " AND s." : "s.") |
+			rc |= sl__pg_add(&b, k ? ", " : "") |
 			      sl__pg_ident(&b, sc->cols[sc->key[k]].name) |
-			      sl__pg_add(&b, " = t.") | sl__pg_ident(&b, sc->cols[sc->key[k]].name);
-		rc |= sl__pg_add(&b, ") ORDER BY ") | add_key(&b, sc, "s.");
+			      sl__pg_add(&b, "::text");
 		w->fast_insert = take(&b);
 	}
 	if (rc || !w->copy_target ||
-	    (sc->nkey &&
-	     (!w->stage_ddl || !w->copy_stage || !w->move || !w->fast_dups || !w->fast_insert)))
+	    (sc->nkey && (!w->stage_ddl || !w->copy_stage || !w->move || !w->fast_insert)))
 		rc = SL_NOMEM;
 	sl_buf_free(&b);
 	return rc;
@@ -597,6 +625,7 @@ int sl__pg_writer_new(sl_pg *c, const sl_schema *sc, const char *job_id, sl_pg_w
 	w->c = c;
 	w->sc = sc;
 	w->upsert = sc->nkey && sc->on_duplicate == SL_DUP_UPDATE;
+	w->fast = sc->nkey && !w->upsert && fast_keys(sc);
 	snprintf(w->job, sizeof w->job, "%s", job_id);
 	sl_buf_init(&w->data, LINE_MAX_BYTES);
 	return build(w);
@@ -610,7 +639,7 @@ void sl__pg_writer_free(sl_pg_writer *w)
 	free(w->copy_stage);
 	free(w->stage_ddl);
 	free(w->move);
-	free(w->fast_dups);
+	free(w->slot);
 	free(w->fast_insert);
 	sl_buf_free(&w->data);
 	free(w);
