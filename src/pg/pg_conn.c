@@ -271,11 +271,5 @@ int sl__pg_add(sl_buf *b, const char *s)
 
 int sl__pg_ident(sl_buf *b, const char *name)
 {
-	int rc = sl_buf_append(b, "\"", 1);
-	for (const char *p = name; rc == 0 && *p; p++) {
-		rc = sl_buf_append(b, p, 1);
-		if (rc == 0 && *p == '"')
-			rc = sl_buf_append(b, "\"", 1);
-	}
-	return rc ? rc : sl_buf_append(b, "\"", 1);
+	return sl_buf_add_ident(b, name);
 }
