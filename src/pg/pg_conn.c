@@ -105,6 +105,9 @@ int sl__pg_fail(sl_pg *c, const PGresult *res, const char *what)
 		msg = PQerrorMessage(c->conn);
 	/* a result without an SQLSTATE on a live connection is libpq's own
 	   complaint (out of memory, a protocol error): no SQLSTATE to go by */
+	/* libpq may notice a closed socket only on the next read: look */
+	if (!st && PQstatus(c->conn) == CONNECTION_OK)
+		PQconsumeInput(c->conn);
 	bool lost = PQstatus(c->conn) != CONNECTION_OK;
 	snprintf(c->sqlstate, sizeof c->sqlstate, "%s", st ? st : "");
 	int code = st ? sl__pg_code(st) : lost ? SL_DB_CONN : SL_DB_ERROR;
@@ -186,6 +189,14 @@ int sl__pg_session_sql(sl_pg *c, const char *sql)
 	return sl__pg_exec(c, sql);
 }
 
+/* The server's notices and warnings ("terminating connection due to
+   immediate shutdown") are not printed: a failure they announce comes back
+   as the next command's error, which sluice reports with its code. */
+static void quiet(void *arg, const char *message)
+{
+	(void)arg, (void)message;
+}
+
 int sl__pg_connect(const char *uri, sl_pg **out)
 {
 	sl_pg *c = calloc(1, sizeof *c);
@@ -200,6 +211,7 @@ int sl__pg_connect(const char *uri, sl_pg **out)
 		snprintf(c->err, sizeof c->err, "out of memory for a PostgreSQL connection");
 		return SL_NOMEM;
 	}
+	PQsetNoticeProcessor(c->conn, quiet, NULL);
 	if (PQstatus(c->conn) != CONNECTION_OK) {
 		snprintf(c->err, sizeof c->err, "cannot connect to PostgreSQL: %s",
 		         PQerrorMessage(c->conn));
@@ -238,7 +250,13 @@ void sl__pg_close(sl_pg *c)
 int sl__pg_begin(sl_pg *c)
 {
 	int rc = sl__pg_reconnect(c);
-	return rc ? rc : sl__pg_exec(c, "BEGIN");
+	if (rc == 0)
+		rc = sl__pg_exec(c, "BEGIN");
+	/* a session that died since its last command (the server restarted)
+	   is found here: nothing was done in it, so a new one may begin */
+	if (rc == SL_DB_CONN && PQstatus(c->conn) != CONNECTION_OK && (rc = sl__pg_reconnect(c)) == 0)
+		rc = sl__pg_exec(c, "BEGIN");
+	return rc;
 }
 
 int sl__pg_commit(sl_pg *c)

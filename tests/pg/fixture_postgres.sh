@@ -8,9 +8,10 @@
 # down fast and removes the cluster. Run as root, the server runs as the
 # `postgres` user (PostgreSQL refuses to run as root): the directory is
 # chowned to it and every server command goes through `runuser`.
-# fsync is off: a test server's durability is not under test (the server
-# restart tests stop it cleanly or with pg_ctl's immediate mode, which
-# keeps what the OS has).
+# fsync is off: only a crash of the machine could lose what the OS holds,
+# and that is not under test; a crash of the server (pg_ctl's immediate
+# mode, tests/pg/test_pg_restart.sh) keeps every commit, because commits
+# stay synchronous (synchronous_commit=off would lose the last ones).
 # Usage: fixture_postgres.sh start|stop SLUICE SOURCE_DIR
 set -u
 STEP=$1
@@ -43,7 +44,7 @@ start() {
 	[ "$(id -u)" -eq 0 ] && chown postgres: "$log"
 	setsid bash -c 'if [ "$(id -u)" -eq 0 ]; then exec runuser -u postgres -- "$@"; else exec "$@"; fi' _ \
 		"$BIN/postgres" -D "$dir/data" -k "$dir/sock" -p 5432 -c listen_addresses= \
-		-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=60 \
+		-c fsync=off -c full_page_writes=off -c max_connections=60 \
 		>"$log" 2>&1 </dev/null 8>&- &
 	# the server is ready when it accepts a query on its socket
 	wait_for "PostgreSQL to accept connections" 1500 \

@@ -25,3 +25,7 @@ endforeach()
 # sluice ingest --db postgres://... end to end (against SQLite, the oracle, the manifest)
 sluice_shell_test(pg_ingest tests/pg/test_pg_ingest.sh threads)
 sluice_uses_server(pg_ingest postgres)
+
+# the server restarted (fast, immediate) mid-load: reconnect, retry, exactly once (its own server)
+sluice_shell_test(pg_restart tests/pg/test_pg_restart.sh threads)
+sluice_uses_server(pg_restart postgres)
