@@ -79,6 +79,25 @@ sl ingest "$T/in.csv" --schema "$CDR" --db "$URI" --json >"$T/again.json"
 check "again: the same outcome" "$?" 3
 check "again: nothing doubled" "$(q "$DB" "SELECT count(*) FROM call_detail_records")" "$(jget "$T/pg.json" "d['rows_loaded']")"
 
+# rollback deletes the job's rows (and only them), gc its rejects, on the URI
+DB5=${NS}_rollback
+newdb "$DB5"
+q "$DB5" "CREATE TABLE call_detail_records(caller_id text NOT NULL, recipient text, call_date date,
+	end_time time, duration bigint, cost numeric(12,3), reference text PRIMARY KEY, currency text,
+	_sluice_job text NOT NULL); INSERT INTO call_detail_records(caller_id, reference, _sluice_job)
+	VALUES ('1', 'mine-not', 'someone-else')" >/dev/null || bad "create"
+sl ingest "$T/in.csv" --schema "$CDR" --db "postgresql:///$DB5" --json >"$T/r.json"
+check "load to roll back" "$?" 3
+JR=$(jget "$T/r.json" "d['job_id']")
+sl rollback "$JR" --db "postgresql:///$DB5" --json >"$T/rb.json"
+check "rollback on the URI" "$?" 0
+check "rollback: the job's rows removed" "$(jget "$T/rb.json" "d['rows_removed']")" "$(jget "$T/r.json" "d['rows_loaded']")"
+check "rollback: only the job's rows" "$(q "$DB5" "SELECT string_agg(reference, ',') FROM call_detail_records")" "mine-not"
+check "rollback: the job is RolledBack" "$(q "$DB5" "SELECT status FROM sluice.jobs WHERE id = '$JR'")" RolledBack
+sl gc --older-than 0s --db "postgresql:///$DB5" >/dev/null
+check "gc on the URI" "$?" 0
+check "gc: the rolled back job's rejects gone" "$(q "$DB5" "SELECT count(*) FROM sluice.rejects WHERE job_id = '$JR'")" 0
+
 # --- a CHECK constraint the schema does not know: DB_CONSTRAINT, the rest loads ---
 DB2=${NS}_check
 newdb "$DB2"
