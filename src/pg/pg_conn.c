@@ -101,11 +101,16 @@ int sl__pg_fail(sl_pg *c, const PGresult *res, const char *what)
 {
 	const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-	if (!msg || !*msg)
-		msg = PQerrorMessage(c->conn);
+	char own[512];
 	/* a result without an SQLSTATE on a live connection is libpq's own
-	   complaint (out of memory, a protocol error): no SQLSTATE to go by */
-	/* libpq may notice a closed socket only on the next read: look */
+	   complaint (out of memory, a protocol error): no SQLSTATE to go by.
+	   libpq may notice a closed socket only on the next read: look (which
+	   rewrites the connection's message, so that is read afterwards, and
+	   kept: the result's words first) */
+	if (!msg || !*msg) {
+		snprintf(own, sizeof own, "%s", PQerrorMessage(c->conn));
+		msg = own;
+	}
 	if (!st && PQstatus(c->conn) == CONNECTION_OK)
 		PQconsumeInput(c->conn);
 	bool lost = PQstatus(c->conn) != CONNECTION_OK;
@@ -254,7 +259,8 @@ int sl__pg_begin(sl_pg *c)
 		rc = sl__pg_exec(c, "BEGIN");
 	/* a session that died since its last command (the server restarted)
 	   is found here: nothing was done in it, so a new one may begin */
-	if (rc == SL_DB_CONN && PQstatus(c->conn) != CONNECTION_OK && (rc = sl__pg_reconnect(c)) == 0)
+	if (rc == SL_DB_CONN && PQstatus(c->conn) != CONNECTION_OK &&
+	    (rc = sl__pg_reconnect(c)) == 0)
 		rc = sl__pg_exec(c, "BEGIN");
 	return rc;
 }
