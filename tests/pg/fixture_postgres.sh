@@ -12,7 +12,7 @@
 # and that is not under test; a crash of the server (pg_ctl's immediate
 # mode, tests/pg/test_pg_restart.sh) keeps every commit, because commits
 # stay synchronous (synchronous_commit=off would lose the last ones).
-# Usage: fixture_postgres.sh start|stop SLUICE SOURCE_DIR
+# Usage: fixture_postgres.sh start|stop SLUICE SOURCE_DIR (SLUICE is not run: "-" will do)
 set -u
 STEP=$1
 S=$2

@@ -16,9 +16,9 @@ use_fixture postgres # skips as the shared fixture did when PostgreSQL is missin
 ORACLE=$SRC/tests/lib/oracle.py
 CDR=$SRC/examples/cdr.yaml
 FX=$T/fx
-SLUICE_FIXTURES=$FX bash "$SRC/tests/pg/fixture_postgres.sh" start "$S" "$SRC" >"$T/fx.out" 2>&1 ||
+SLUICE_FIXTURES=$FX bash "$SRC/tests/pg/fixture_postgres.sh" start - "$SRC" >"$T/fx.out" 2>&1 ||
 	{ cat "$T/fx.out"; bad "private server"; finish; exit 1; }
-stop_private() { SLUICE_FIXTURES=$FX bash "$SRC/tests/pg/fixture_postgres.sh" stop "$S" "$SRC" >/dev/null 2>&1; }
+stop_private() { SLUICE_FIXTURES=$FX bash "$SRC/tests/pg/fixture_postgres.sh" stop - "$SRC" >/dev/null 2>&1; }
 at_exit() { stop_private; }
 . "$FX/postgres.env"
 export PGHOST PGPORT PGUSER PGOPTIONS="-c client_min_messages=warning"
