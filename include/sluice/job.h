@@ -132,6 +132,7 @@ typedef struct sl_job_cursor {
 typedef struct sl_job_filter {
 	int status;          /* an sl_job_status, or -1: any */
 	const char *dataset; /* NULL: any */
+	const char *prefix;  /* NULL: any; else the id or the correlation id starts so */
 	sl_job_cursor after; /* zeroed: from the newest */
 	size_t limit;        /* 0: no limit */
 } sl_job_filter;

@@ -48,7 +48,7 @@ static int n_prepare(sl_sink *k, const sl_schema *sc, const char *job_id)
 	(void)job_id;
 	return 0;
 }
-static int n_write(sl_sink *k, const sl_sink_row *rows, size_t n, const sl_sink_cb *cb)
+static int n_write(sl_sink *k, sl_sink_row *rows, size_t n, const sl_sink_cb *cb)
 {
 	(void)k;
 	(void)rows;
@@ -99,6 +99,8 @@ int sl_sink_null(sl_sink **out)
 	return 0;
 }
 
+/* Here because the null sink is the one exception: it has nothing to commit,
+   so any job store (or none) goes with it. */
 bool sl_store_shared(const sl_sink *k, const sl_jobstore *js)
 {
 	return k->ops == &null_sink_ops || (js && k->txn == js->txn);

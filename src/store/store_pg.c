@@ -147,7 +147,7 @@ static int on_refusal(void *ctx, const sl_pg_refusal *r)
 	return q->cb->refused(q->cb->ctx, &q->rows[r->row], r->code, msg);
 }
 
-static int pq_write(sl_sink *k, const sl_sink_row *rows, size_t n, const sl_sink_cb *cb)
+static int pq_write(sl_sink *k, sl_sink_row *rows, size_t n, const sl_sink_cb *cb)
 {
 	pq_store *q = pq_of_sink(k);
 	if (n > q->cap) {

@@ -306,6 +306,13 @@ int sl__sq_job_find_loaded(sl_jobstore *s, const char *table, uint64_t schema_ha
 	return rc;
 }
 
+/* status ?1, dataset ?2, prefix ?6 of the id or the correlation id (a
+   prefix of bytes: substr counts characters, which are bytes for the ASCII
+   prefixes the callers allow, and a longer first character never equals) */
+#define LIST_WHERE                                                                                 \
+	"(?1 IS NULL OR status = ?1) AND (?2 IS NULL OR dataset = ?2) AND (?6 IS NULL OR"          \
+	" substr(id, 1, length(?6)) = ?6 OR substr(correlation_id, 1, length(?6)) = ?6)"
+
 /* A keyset walk: the row value (created_ms, id) seeks into the index
    sluice_jobs_created, so a page costs its rows, not the jobs before it. */
 int sl__sq_job_list(sl_jobstore *s, const sl_job_filter *f, sl_job_cb cb, void *ctx)
@@ -315,11 +322,10 @@ int sl__sq_job_list(sl_jobstore *s, const sl_job_filter *f, sl_job_cb cb, void *
 	bool after = f->after.id[0] != 0;
 	int rc = sl__sq_map_rc(
 	    q, sqlite3_prepare_v2(q->db,
-	                          after ? "SELECT " JOB_COLS " FROM sluice_jobs WHERE (?1 IS NULL OR status = ?1)"
-	                                  " AND (?2 IS NULL OR dataset = ?2) AND (created_ms, id) < (?3, ?4)"
+	                          after ? "SELECT " JOB_COLS " FROM sluice_jobs WHERE " LIST_WHERE
+	                                  " AND (created_ms, id) < (?3, ?4)"
 	                                  " ORDER BY created_ms DESC, id DESC LIMIT ?5"
-	                                : "SELECT " JOB_COLS " FROM sluice_jobs WHERE (?1 IS NULL OR status = ?1)"
-	                                  " AND (?2 IS NULL OR dataset = ?2)"
+	                                : "SELECT " JOB_COLS " FROM sluice_jobs WHERE " LIST_WHERE
 	                                  " ORDER BY created_ms DESC, id DESC LIMIT ?5",
 	                          -1, &st, NULL));
 	if (rc == 0) {
@@ -327,6 +333,7 @@ int sl__sq_job_list(sl_jobstore *s, const sl_job_filter *f, sl_job_cb cb, void *
 			sqlite3_bind_text(st, 1, sl_job_status_name((sl_job_status)f->status), -1,
 			                  SQLITE_STATIC);
 		bind_str(st, 2, f->dataset);
+		bind_str(st, 6, f->prefix);
 		if (after) {
 			sqlite3_bind_int64(st, 3, f->after.created_ms);
 			sqlite3_bind_text(st, 4, f->after.id, -1, SQLITE_STATIC);

@@ -12,3 +12,6 @@ sluice_shell_test(ingest_types tests/engine/test_types.sh)
 set_tests_properties(ingest_types PROPERTIES LABELS "threads" TIMEOUT 300)
 sluice_shell_test(ingest_changed tests/engine/test_changed.sh)
 set_tests_properties(ingest_changed PROPERTIES LABELS "threads" TIMEOUT 300)
+# A fault in the sink's flush: rollback, discard, retry; the result equals a clean load (tests/engine/test_sink_faults.sh).
+sluice_shell_test(ingest_sink_faults tests/engine/test_sink_faults.sh)
+set_tests_properties(ingest_sink_faults PROPERTIES TIMEOUT 300)

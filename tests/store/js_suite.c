@@ -737,8 +737,28 @@ static void jobs_list_pages_by_keyset(void **state)
 	OK(s->txn, sl_js_job_list(s, &fl, page_job, &p));
 	assert_int_equal(p.n, 1);
 	assert_string_equal(p.ids[0], "j01");
-	/* a cursor past the oldest: nothing */
-	fl.after = p.last;
+	/* a prefix of the id, or of the correlation id */
+	fl = SL_JOB_FILTER_ALL;
+	fl.prefix = "j0";
+	memset(&p, 0, sizeof p);
+	OK(s->txn, sl_js_job_list(s, &fl, page_job, &p));
+	assert_int_equal(p.n, 10);
+	assert_string_equal(p.ids[0], "j09");
+	fl.prefix = "corr-";
+	fl.limit = 4;
+	memset(&p, 0, sizeof p);
+	OK(s->txn, sl_js_job_list(s, &fl, page_job, &p));
+	assert_int_equal(p.n, 4);
+	assert_string_equal(p.ids[0], "j10");
+	fl.prefix = "j1x";
+	memset(&p, 0, sizeof p);
+	OK(s->txn, sl_js_job_list(s, &fl, page_job, &p));
+	assert_int_equal(p.n, 0);
+	fl = SL_JOB_FILTER_ALL;
+	fl.status = SL_JOB_SUCCEEDED;
+	fl.dataset = "cdr";
+	/* a cursor at the oldest match (j01): nothing after it */
+	fl.after = (sl_job_cursor){1000, "j01"};
 	memset(&p, 0, sizeof p);
 	OK(s->txn, sl_js_job_list(s, &fl, page_job, &p));
 	assert_int_equal(p.n, 0);
