@@ -312,10 +312,15 @@ static int pq_job_list(sl_jobstore *s, const sl_job_filter *f, sl_job_cb cb, voi
 		sl__pq_int(&p, (int64_t)f->limit);
 	else
 		sl__pq_str(&p, NULL);
+	/* a prefix of the id or the correlation id, as bytes (left() counts
+	   characters, which are bytes for the ASCII prefixes callers allow) */
+	sl__pq_str(&p, f->prefix);
 	PGresult *r = sl__pq_run(q,
 	                         "SELECT " JOB_COLS
 	                         " FROM sluice.jobs WHERE ($1::text IS NULL OR status = $1)"
 	                         " AND ($2::text IS NULL OR dataset = $2)"
+	                         " AND ($6::text IS NULL OR left(id, length($6)) = $6"
+	                         " OR left(correlation_id, length($6)) = $6)"
 	                         " AND ($4::text IS NULL OR (created_ms, id) < ($3::bigint, $4))"
 	                         " ORDER BY created_ms DESC, id DESC LIMIT $5::bigint",
 	                         &p, &rc);
