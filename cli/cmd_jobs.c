@@ -70,7 +70,8 @@ static int jparse(const char *cmd, const char *help, int argc, char **argv, jarg
 static int need_db(const char *cmd, const char *db)
 {
 	const char *path = db ? db : "sluice.db";
-	if (access(path, F_OK) == 0)
+	/* a server's database (postgres://) is there or not: opening it says */
+	if (strstr(path, "://") || access(path, F_OK) == 0)
 		return 0;
 	fprintf(stderr,
 	        "sluice %s: no database %s (%s); --db names the one 'sluice ingest' wrote\n", cmd,

@@ -3,7 +3,7 @@
 
 usage: layers.py SOURCE_DIR
 
-base <- csv, schema <- job <- store <- engine <- http, watch, cli; base <- s3 <- source <- engine: a module may
+base <- csv, schema <- job <- pg <- store <- engine <- http, watch, cli; base <- s3 <- source <- engine: a module may
 include, directly or through the headers it includes (public ones of
 include/sluice/ and private ones of src/), only what is below it. A quoted
 include names a public header ("sluice/x.h", owned by the module that
@@ -21,10 +21,11 @@ PUBLIC = {"error.h": "base", "str.h": "base", "csv.h": "csv", "schema.h": "schem
 # what each module may reach (itself included)
 BELOW = {"base": {"base"}, "csv": {"base", "csv"}, "gen": {"base", "gen"},
          "schema": {"base", "csv", "schema"}, "job": {"base", "job"},
-         "store": {"base", "csv", "schema", "job", "store", "engine:records.h"},
+         "pg": {"base", "csv", "schema", "job", "pg"},
+         "store": {"base", "csv", "schema", "job", "pg", "store", "engine:records.h"},
          "s3": {"base", "s3"},
          "source": {"base", "s3", "source"},
-         "engine": {"base", "csv", "schema", "job", "store", "s3", "source", "engine"},
+         "engine": {"base", "csv", "schema", "job", "pg", "store", "s3", "source", "engine"},
          # the drop-folder loop: beside http, on the engine's public API only
          "watch": {"base", "csv", "schema", "job", "engine:ingest.h", "watch"}}
 INC = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)

@@ -71,7 +71,7 @@ function(sluice_uses_server test name)
   set_property(TEST ${test} APPEND PROPERTY ENVIRONMENT "SLUICE_FIXTURES=${SLUICE_FIXTURES_DIR}")
 endfunction()
 
-foreach(mod lib base csv gen schema s3 source store engine cli conformance http watch)
+foreach(mod lib base csv gen schema s3 source store pg engine cli conformance http watch)
   if(EXISTS ${CMAKE_SOURCE_DIR}/tests/${mod}/tests.cmake)
     include(${CMAKE_SOURCE_DIR}/tests/${mod}/tests.cmake)
   endif()

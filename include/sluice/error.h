@@ -61,6 +61,12 @@ enum sl_error_class { SL_CLASS_NONE = 0, SL_CLASS_ROW, SL_CLASS_RETRY, SL_CLASS_
 	X(DB_FULL, -401, RETRY, "database or disk is full")                                            \
 	X(DB_IO, -402, RETRY, "database I/O error")                                                    \
 	X(DB_ERROR, -403, FATAL, "database error")                                                     \
+	X(DB_CONSTRAINT, -404, ROW,                                                                    \
+	  "the database refused the row: a constraint of the table does not hold")                     \
+	X(DB_VALUE, -405, ROW, "the database refused a value of the row for its column's type")        \
+	X(DB_CONN, -406, RETRY, "the database connection could not be made or was lost")               \
+	X(DB_SCHEMA, -407, FATAL,                                                                      \
+	  "the target table or the job store does not fit: a column, an index or a store version")    \
 	/* input */                                                                                    \
 	X(IO_OPEN, -500, FATAL, "cannot open the input")                                               \
 	X(IO_READ, -501, RETRY, "cannot read the input")                                               \
@@ -93,7 +99,7 @@ enum sl_error_class sl_error_class(int code);
 int sl_error_from_name(const char *name);
 
 /* Iteration over the table, for documentation and per-code counters. */
-#define SL_ERROR_COUNT 40
+#define SL_ERROR_COUNT 44
 int sl_error_at(int index); /* code of the index-th table entry, 0 <= index < SL_ERROR_COUNT */
 int sl_error_index(int code); /* inverse of sl_error_at, or -1 */
 

@@ -34,6 +34,10 @@ void sl_buf_free(sl_buf *b);
 /* Make room for `extra` more bytes: 0, SL_NOMEM or SL_LIMIT. */
 int sl_buf_reserve(sl_buf *b, size_t extra);
 int sl_buf_append(sl_buf *b, const void *p, size_t n);
+/* Append `name` quoted as an SQL identifier ("a""b"): for every SQL
+   backend (names are checked identifiers already; quoting is the second
+   fence). */
+int sl_buf_add_ident(sl_buf *b, const char *name);
 static inline void sl_buf_reset(sl_buf *b)
 {
 	b->len = 0;

@@ -48,3 +48,14 @@ int sl_buf_append(sl_buf *b, const void *p, size_t n)
 	}
 	return rc;
 }
+
+int sl_buf_add_ident(sl_buf *b, const char *name)
+{
+	int rc = sl_buf_append(b, "\"", 1);
+	for (const char *p = name; rc == 0 && *p; p++) {
+		rc = sl_buf_append(b, p, 1);
+		if (rc == 0 && *p == '"')
+			rc = sl_buf_append(b, "\"", 1);
+	}
+	return rc ? rc : sl_buf_append(b, "\"", 1);
+}

@@ -26,6 +26,18 @@
 
 void sl__job_lock_path(const char *db, const char *id, char *path, size_t n)
 {
+	/* a database by URI (PostgreSQL) has no file to put the lock beside:
+	   the lock is this machine's, in the temp dir, named by a hash of the
+	   URI (FNV-1a); leases on the chunks replace it across machines */
+	if (db && strstr(db, "://")) {
+		uint64_t h = 1469598103934665603ull;
+		for (const char *p = db; *p; p++)
+			h = (h ^ (unsigned char)*p) * 1099511628211ull;
+		const char *tmp = getenv("TMPDIR");
+		snprintf(path, n, "%s/sluice-%016llx-%s.lock", tmp && *tmp ? tmp : "/tmp",
+		         (unsigned long long)h, id);
+		return;
+	}
 	snprintf(path, n, "%s-%s.lock", db ? db : "sluice.db", id);
 }
 

@@ -116,6 +116,7 @@ static void dup_msg(const sl_schema *sc, const sl_value *vals, const char *owner
 }
 
 static int row_dup(void *ctx, const sl_sink_row *r);
+static int row_refused(void *ctx, const sl_sink_row *r, int code, const char *msg);
 
 /* The sink wrote n more rows: count them; a long merge shows progress. */
 static int rows_loaded(void *ctx, size_t n)
@@ -148,7 +149,7 @@ static int flush_group(chunk_tx *tx)
 				tx->rows[n++] = (sl_sink_row){e->record, e->line, e->offset, e->raw,
 				                              &b->vals[e->vals]};
 		}
-	sl_sink_cb cb = {rows_loaded, row_dup, tx};
+	sl_sink_cb cb = {rows_loaded, row_dup, tx, row_refused};
 	tx->err = sl_sink_write(g->sink, tx->rows, n, &cb);
 	for (batch *b = tx->ghead; b && tx->err == 0; b = b->next) {
 		for (size_t i = 0; i < b->n && tx->err == 0; i++) {
@@ -220,6 +221,21 @@ static int row_dup(void *ctx, const sl_sink_row *r)
 	tx->by_code[sl_error_index(SL_DUP_KEY)]++;
 	sl_reject rj = {e.record, e.line, e.offset, e.column, e.code, e.msg, e.raw, {0}};
 	return tx->err = sl_js_reject_insert(g->st, g->job.id, tx->c->seq, &rj, sc->cols[e.column].name);
+}
+
+/* A row the database refused (a constraint the schema does not know, a
+   value its column cannot hold): a reject with the database's code and
+   words; the chunk's other rows load. */
+static int row_refused(void *ctx, const sl_sink_row *r, int code, const char *msg)
+{
+	chunk_tx *tx = ctx;
+	ingest *g = tx->g;
+	tx->rejected++;
+	int k = sl_error_index(code);
+	if (k >= 0)
+		tx->by_code[k]++;
+	sl_reject rj = {r->record, r->line, r->offset, -1, code, sl_str_make(msg, strlen(msg)), r->raw, {0}};
+	return tx->err = sl_js_reject_insert(g->st, g->job.id, tx->c->seq, &rj, NULL);
 }
 
 /* Free what a failed attempt left in its group. */
@@ -480,7 +496,7 @@ int sl__ingest_write_chunk(ingest *g, worker *self, size_t k)
 			if (rc == 0 && tx.grows)
 				rc = flush_group(&tx);
 			if (rc == 0) {
-				sl_sink_cb cb = {rows_loaded, row_dup, &tx};
+				sl_sink_cb cb = {rows_loaded, row_dup, &tx, row_refused};
 				rc = sl_sink_flush(g->sink, &cb);
 			}
 			if (rc == 0 && tx.err)

@@ -164,6 +164,13 @@ struct sl_jobstore {
 /* shared defaults of the optional ops (store_defaults.c) */
 int sl__js_def_chunk_commit(sl_jobstore *s, const char *job_id, const sl_chunk *c,
                             const sl_job_counts *d);
+/* A backend without refeed (the refeed ops NULL): claiming is refused with
+   CONFIG (no refeed job can exist there), so no job is a refeed and
+   settling has nothing to do. */
+int sl__js_def_refeed_claim(sl_jobstore *s, const char *job_id, const char *new_id, sl_str header,
+                            int (*cb)(void *ctx, sl_str raw), void *ctx, uint64_t *n);
+int sl__js_def_refeed_header(sl_jobstore *s, const char *job_id, char **out, size_t *n);
+int sl__js_def_refeed_settle(sl_jobstore *s, const char *job_id);
 
 /* The job store's transaction handle (shared with a sink opened with it). */
 static inline sl_txn *sl_js_txn(const sl_jobstore *s)
@@ -332,22 +339,25 @@ static inline int sl_js_refeed_claim(sl_jobstore *s, const char *job_id, const c
                                      sl_str header, int (*cb)(void *ctx, sl_str raw), void *ctx,
                                      uint64_t *n)
 {
-	SL__LAYER(s, refeed_claim);
-	return s->ops->refeed_claim(s, job_id, new_id, header, cb, ctx, n);
+	sl_jobstore *l = s;
+	SL__LAYER(l, refeed_claim);
+	return l->ops->refeed_claim ? l->ops->refeed_claim(l, job_id, new_id, header, cb, ctx, n) : sl__js_def_refeed_claim(s, job_id, new_id, header, cb, ctx, n);
 }
 
 /* The header of a refeed job's input: 1 (and *out), 0 not a refeed. */
 static inline int sl_js_refeed_header(sl_jobstore *s, const char *job_id, char **out, size_t *n)
 {
-	SL__LAYER(s, refeed_header);
-	return s->ops->refeed_header(s, job_id, out, n);
+	sl_jobstore *l = s;
+	SL__LAYER(l, refeed_header);
+	return l->ops->refeed_header ? l->ops->refeed_header(l, job_id, out, n) : sl__js_def_refeed_header(s, job_id, out, n);
 }
 
 /* Settle refeed job job_id after its end or rollback (nothing for another job). */
 static inline int sl_js_refeed_settle(sl_jobstore *s, const char *job_id)
 {
-	SL__LAYER(s, refeed_settle);
-	return s->ops->refeed_settle(s, job_id);
+	sl_jobstore *l = s;
+	SL__LAYER(l, refeed_settle);
+	return l->ops->refeed_settle ? l->ops->refeed_settle(l, job_id) : sl__js_def_refeed_settle(s, job_id);
 }
 
 /* Close the job store: its connection closes when nothing else uses it. */

@@ -53,6 +53,13 @@ typedef struct sl_sink_cb {
 	   may call sl_sink_key_owner() from here. Non-zero stops the write. */
 	int (*dup)(void *ctx, const sl_sink_row *r);
 	void *ctx;
+	/* Optional: the database refused r for a reason the schema does not
+	   know (a CHECK, a foreign key, NOT NULL, a unique index on another
+	   column; a value too long for its column): code DB_CONSTRAINT or
+	   DB_VALUE, msg the database's words (SQLSTATE, constraint, message).
+	   Nothing written for r; the other rows go on. NULL: such a row fails
+	   the write with that code. Non-zero stops the write. */
+	int (*refused)(void *ctx, const sl_sink_row *r, int code, const char *msg);
 } sl_sink_cb;
 
 typedef struct sl_sink_ops {

@@ -27,3 +27,25 @@ int sl__js_def_chunk_commit(sl_jobstore *s, const char *job_id, const sl_chunk *
 	int rc = sl_js_chunk_update(s, job_id, c);
 	return rc < 0 ? rc : sl_js_counts_add(s, job_id, d);
 }
+
+int sl__js_def_refeed_claim(sl_jobstore *s, const char *job_id, const char *new_id, sl_str header,
+                            int (*cb)(void *ctx, sl_str raw), void *ctx, uint64_t *n)
+{
+	(void)s, (void)job_id, (void)new_id, (void)header, (void)cb, (void)ctx;
+	*n = 0;
+	return SL_CONFIG;
+}
+
+int sl__js_def_refeed_header(sl_jobstore *s, const char *job_id, char **out, size_t *n)
+{
+	(void)s, (void)job_id;
+	*out = NULL;
+	*n = 0;
+	return 0;
+}
+
+int sl__js_def_refeed_settle(sl_jobstore *s, const char *job_id)
+{
+	(void)s, (void)job_id;
+	return 0;
+}

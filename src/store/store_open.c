@@ -9,8 +9,12 @@
 
 #include "store/store.h"
 
+extern const sl_store_backend sl__store_postgres, sl__store_postgresql;
+
 static const sl_store_backend *const backends[] = {
 	&sl__store_sqlite,
+	&sl__store_postgres,
+	&sl__store_postgresql,
 };
 
 /* The backend of `uri` and what it is given: "scheme:rest" of a known

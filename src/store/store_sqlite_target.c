@@ -44,13 +44,7 @@ static const char *sql_type(const sl_column *c)
    already (schema), quoting is the second fence. */
 int sl__sq_add_ident(sl_buf *b, const char *name)
 {
-	int rc = sl_buf_append(b, "\"", 1);
-	for (const char *p = name; rc == 0 && *p; p++) {
-		rc = sl_buf_append(b, p, 1);
-		if (rc == 0 && *p == '"')
-			rc = sl_buf_append(b, "\"", 1);
-	}
-	return rc ? rc : sl_buf_append(b, "\"", 1);
+	return sl_buf_add_ident(b, name);
 }
 
 int sl__sq_add(sl_buf *b, const char *s)

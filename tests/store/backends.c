@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <libpq-fe.h>
 
 #include "base/base.h"
 #include "sluice/error.h"
@@ -43,11 +44,47 @@ static int open_faults(const char *dir, int busy_ms, sl_store *out, char *msg, s
 	return rc;
 }
 
+/* PostgreSQL: the server of the `postgres` fixture (PGHOST, PGPORT,
+   PGUSER from tests/pg/run_unit.sh), a database per directory, made when
+   new; the same directory again is a second connection to it. */
+static int open_postgres(const char *dir, int busy_ms, sl_store *out, char *msg, size_t msglen)
+{
+	char db[96], sql[160], uri[512];
+	const char *base = strrchr(dir, '/');
+	snprintf(db, sizeof db, "%s%s", getenv("SLUICE_PG_PREFIX") ? getenv("SLUICE_PG_PREFIX") : "t",
+	         base ? base : "/x");
+	db[strcspn(db, "/")] = '_';
+	PGconn *m = PQconnectdb("dbname=postgres");
+	snprintf(sql, sizeof sql, "CREATE DATABASE \"%s\"", db);
+	PGresult *r = PQexec(m, sql);
+	const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+	int made = PQresultStatus(r) == PGRES_COMMAND_OK || (st && !strcmp(st, "42P04"));
+	if (!made)
+		snprintf(msg, msglen, "CREATE DATABASE %s: %s", db, PQerrorMessage(m));
+	PQclear(r);
+	PQfinish(m);
+	if (!made)
+		return SL_DB_ERROR;
+	unsetenv("SLUICE_FAULTS");
+	snprintf(uri, sizeof uri, "postgresql:///%s", db);
+	return sl_store_open(uri, busy_ms, SL_STORE_BOTH, out, msg, msglen);
+}
+
 const store_backend store_backends[] = {
     {"sqlite", open_sqlite},
     {"faults(sqlite), nothing armed", open_faults},
+    {"postgres", open_postgres},
     {NULL, NULL},
 };
+
+bool store_backend_wanted(const store_backend *b)
+{
+	const char *only = getenv("SLUICE_STORE_BACKEND");
+	if (only && *only)
+		return !strcmp(b->name, only);
+	/* PostgreSQL runs when its fixture gave a server (tests/pg: pg_jobstore, pg_sink) */
+	return strcmp(b->name, "postgres") != 0;
+}
 
 int store_fx_setup(void **state)
 {

@@ -13,6 +13,8 @@
 #ifndef SLUICE_TEST_STORE_BACKENDS_H
 #define SLUICE_TEST_STORE_BACKENDS_H
 
+#include <stdbool.h>
+
 #include "store/store.h"
 
 typedef struct store_backend {
@@ -22,6 +24,10 @@ typedef struct store_backend {
 
 /* Every backend, ended by one with a NULL name. */
 extern const store_backend store_backends[];
+/* Does this run test b? SLUICE_STORE_BACKEND names the one backend to run
+   (tests/pg runs "postgres" with its server); unset, every backend that
+   needs no server. */
+bool store_backend_wanted(const store_backend *b);
 
 /* A test's state: its backend, a fresh temporary directory, the store. */
 typedef struct store_fx {

@@ -271,10 +271,27 @@ static void a_second_writer_is_told_busy(void **state)
 		fail_msg("second open: %s (%s)", sl_error_name(rc), msg);
 	sl_txn *t = second.txn;
 	OK(s->txn, sl_txn_begin(s->txn));
-	/* begin takes the write lock: the second handle waits 50 ms, then
-	   hears DB_BUSY (transient), and gets it once the first commits */
-	assert_int_equal(sl_txn_begin(t), SL_DB_BUSY);
-	assert_true(strlen(sl_txn_errmsg(t)) > 0);
+	if (!strcmp(f->b->name, "postgres")) {
+		/* PostgreSQL's writers do not exclude each other: the second
+		   waits for the row the first holds (50 ms), then hears DB_BUSY */
+		sl_job j = {0}, got = {0};
+		snprintf(j.id, sizeof j.id, "busy");
+		OK(s->txn, sl_js_job_insert(s, &j));
+		OK(s->txn, sl_txn_commit(s->txn));
+		OK(s->txn, sl_txn_begin(s->txn));
+		OK(s->txn, sl_js_job_update(s, &j));
+		OK(t, sl_txn_begin(t));
+		assert_int_equal(sl_js_job_get(second.js, "busy", &got), 1);
+		assert_int_equal(sl_js_job_update(second.js, &j), SL_DB_BUSY);
+		assert_true(strlen(sl_txn_errmsg(t)) > 0);
+		sl_txn_rollback(t);
+		sl_job_clear(&got);
+	} else {
+		/* begin takes the write lock: the second handle waits 50 ms, then
+		   hears DB_BUSY (transient), and gets it once the first commits */
+		assert_int_equal(sl_txn_begin(t), SL_DB_BUSY);
+		assert_true(strlen(sl_txn_errmsg(t)) > 0);
+	}
 	OK(s->txn, sl_txn_commit(s->txn));
 	OK(t, sl_txn_begin(t));
 	OK(t, sl_txn_commit(t));

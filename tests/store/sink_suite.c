@@ -49,7 +49,7 @@ static void write_chunk(sl_sink *k, const sl_value (*vals)[3], size_t n, uint64_
 	assert_true(n <= 64);
 	for (size_t i = 0; i < n; i++)
 		rows[i] = (sl_sink_row){.record = rec0 + i, .line = rec0 + i + 1, .vals = vals[i]};
-	sl_sink_cb cb = {told_loaded, told_dup, t};
+	sl_sink_cb cb = {told_loaded, told_dup, t, NULL};
 	OK(k->txn, sl_sink_write(k, rows, n, &cb));
 	OK(k->txn, sl_sink_flush(k, &cb));
 }
@@ -196,7 +196,7 @@ static void target_insert_many_without_a_key(void **state)
 		r[i] = (sl_sink_row){.record = (uint64_t)i, .vals = rows[i]};
 	}
 	struct told t = {0};
-	sl_sink_cb cb = {told_loaded, told_dup, &t};
+	sl_sink_cb cb = {told_loaded, told_dup, &t, NULL};
 	OK(s->txn, sl_txn_begin(s->txn));
 	OK(s->txn, sl_sink_write(s, r, 100, &cb));
 	OK(s->txn, sl_sink_write(s, r, 3, &cb)); /* no key: repeats are rows too */
@@ -268,7 +268,7 @@ static void earliest_record_of_a_key_wins(void **state)
 		r[i] = (sl_sink_row){.record = (uint64_t)i, .vals = v[i]};
 	}
 	struct told t = {0};
-	sl_sink_cb cb = {told_loaded, told_dup, &t};
+	sl_sink_cb cb = {told_loaded, told_dup, &t, NULL};
 	OK(s->txn, sl_txn_begin(s->txn));
 	OK(s->txn, sl_sink_write(s, r, 6, &cb));
 	OK(s->txn, sl_sink_write(s, r + 6, 4, &cb));
@@ -350,7 +350,7 @@ static void a_discarded_chunk_leaves_nothing(void **state)
 	for (int i = 0; i < 3; i++)
 		r[i] = (sl_sink_row){.record = (uint64_t)i, .vals = v[i]};
 	struct told t = {0};
-	sl_sink_cb cb = {told_loaded, told_dup, &t};
+	sl_sink_cb cb = {told_loaded, told_dup, &t, NULL};
 	OK(s->txn, sl_txn_begin(s->txn));
 	OK(s->txn, sl_sink_write(s, r, 2, &cb)); /* keys 1, 2: maybe deferred */
 	sl_txn_rollback(s->txn);

@@ -193,11 +193,17 @@ static void registry_opens_by_uri(void **state)
 	sl_js_close(a);
 	sl_js_close(b);
 	sl_sink *k = NULL;
-	assert_int_equal(sl_sink_open("postgres://nowhere/db", 1000, &k, msg, sizeof msg),
+	assert_int_equal(sl_sink_open("mysql://nowhere/db", 1000, &k, msg, sizeof msg),
 	                 SL_CONFIG);
 	assert_null(k);
-	assert_non_null(strstr(msg, "postgres://nowhere/db"));
+	assert_non_null(strstr(msg, "mysql://nowhere/db"));
 	assert_non_null(strstr(msg, "no store backend"));
+	/* postgres:// is PostgreSQL's: no server there is a connection failure */
+	assert_int_equal(sl_sink_open("postgresql:///db?host=/nonexistent-sluice", 1000, &k, msg,
+	                              sizeof msg),
+	                 SL_DB_CONN);
+	assert_null(k);
+	assert_non_null(strstr(msg, "cannot connect to PostgreSQL"));
 }
 
 static int null_loaded(void *ctx, size_t n)
@@ -230,7 +236,7 @@ static void null_sink_takes_everything_keeps_nothing(void **state)
 	sl_value v = {.kind = SL_VALUE_INT, .i = 1};
 	sl_sink_row r[2] = {{.record = 0, .vals = &v}, {.record = 1, .vals = &v}};
 	size_t loaded = 0;
-	sl_sink_cb cb = {null_loaded, null_dup, &loaded};
+	sl_sink_cb cb = {null_loaded, null_dup, &loaded, NULL};
 	assert_int_equal(sl_txn_begin(sl_sink_txn(k)), 0);
 	assert_int_equal(sl_sink_write(k, r, 2, &cb), 0);
 	assert_int_equal(sl_sink_flush(k, &cb), 0);

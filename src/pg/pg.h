@@ -1,0 +1,164 @@
+/*
+ * Private to sluice: PostgreSQL, the building blocks of its sink and job
+ * store (docs/scaling.md). Four parts, one file each:
+ *
+ *   pg_conn.c     the connection (a libpq URI, or the PG* environment
+ *                 variables when the URI says nothing), the session's
+ *                 settings, transactions and savepoints, reconnecting, and
+ *                 the one mapping of a failure to a sluice code by SQLSTATE;
+ *   pg_migrate.c  the job store's tables in the `sluice` schema, versioned,
+ *                 forward-only migrations, each in its own transaction;
+ *   pg_target.c   the target table: the type of each sluice column, CREATE
+ *                 TABLE when missing, the compatibility check when present;
+ *   pg_copy.c     the row writer: COPY straight into a table without a key;
+ *                 with a key, COPY into a temporary staging table and
+ *                 INSERT ... SELECT ... ON CONFLICT, which says which rows
+ *                 were duplicates; rows the database refuses (a CHECK, a
+ *                 foreign key, ...) are found by bisection and handed back
+ *                 one by one while the rest loads.
+ *
+ * A connection belongs to one thread. Every call returns 0 or an SL_* code;
+ * sl__pg_errmsg() has the database's words for the last failure, with its
+ * SQLSTATE.
+ */
+#ifndef SLUICE_PG_H
+#define SLUICE_PG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/base.h"
+#include "sluice/schema.h"
+
+typedef struct sl_pg sl_pg;
+
+/* --- pg_conn.c: the connection --------------------------------------------- */
+
+/* Is `target` a PostgreSQL connection URI (postgres:// or postgresql://)? */
+bool sl__pg_is_uri(const char *target);
+/* Connect to `uri` (a libpq URI or key=value string; NULL or "" takes
+   everything from PGHOST, PGPORT, PGDATABASE, PGUSER, ...). The session
+   is set to UTC, ISO dates, exact float output and UTF-8. On failure *out
+   may still be set: read sl__pg_errmsg(), then sl__pg_close() it. */
+int sl__pg_connect(const char *uri, sl_pg **out);
+void sl__pg_close(sl_pg *c);
+const char *sl__pg_errmsg(const sl_pg *c);
+/* The SQLSTATE of the last failure ("" when there was none, or the
+   connection was lost without one). */
+const char *sl__pg_sqlstate(const sl_pg *c);
+/* Statements every session of this handle runs after sluice's own
+   settings (now, and again after each reconnect), e.g. a lock_timeout. */
+int sl__pg_session_sql(sl_pg *c, const char *sql);
+/* libpq's connection, for the parts of this module (pg_*.c). */
+struct pg_conn *sl__pg_conn(sl_pg *c);
+/* Counts the sessions this handle had: 1 after connect, one more per
+   reconnect. Session state (temporary tables, prepared statements) is
+   rebuilt by whoever sees it change. */
+uint64_t sl__pg_session(const sl_pg *c);
+/* A new session on the same parameters, when the connection is bad (after
+   a transient failure: the server restarted, the connection was cut). 0
+   when the connection is good or became good again, DB_CONN otherwise. */
+int sl__pg_reconnect(sl_pg *c);
+
+/* The sluice code for an SQLSTATE (five characters; NULL or "" is a lost
+   connection): transient ones (40001, 40P01, class 08, 57P01-57P03,
+   53300, 55P03) are retry codes, 53100 DB_FULL, class 23 DB_CONSTRAINT,
+   class 22 DB_VALUE, everything else DB_ERROR. */
+int sl__pg_code(const char *sqlstate);
+
+/* Run statements that return no rows (several may be given in one string
+   when params is 0). */
+int sl__pg_exec(sl_pg *c, const char *sql);
+/* The same with text parameters ($1, $2, ...; NULL is SQL NULL). */
+int sl__pg_execp(sl_pg *c, const char *sql, int n, const char *const *params);
+/* One value of a one-row query into buf (NUL-terminated, cut at len): 1
+   when there was a row, 0 when none (buf ""), or a code. */
+int sl__pg_value(sl_pg *c, const char *sql, int n, const char *const *params, char *buf,
+                 size_t len);
+
+/* Transactions. begin() reconnects first when the connection is bad. A
+   failed call leaves the transaction to be rolled back by the caller;
+   rollback() never fails (a lost connection has nothing to roll back). */
+int sl__pg_begin(sl_pg *c);
+int sl__pg_commit(sl_pg *c);
+void sl__pg_rollback(sl_pg *c);
+
+/* Record a failure of the last command (from libpq's result, NULL for a
+   connection failure) in the handle and return its code. For the parts of
+   this module. */
+int sl__pg_fail(sl_pg *c, const struct pg_result *res, const char *what);
+/* Set the handle's message (and clear its SQLSTATE) for a failure sluice
+   itself finds (a column that does not fit, a newer store); returns code. */
+int sl__pg_seterr(sl_pg *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Append an SQL identifier, quoted, to b. */
+int sl__pg_ident(sl_buf *b, const char *name);
+int sl__pg_add(sl_buf *b, const char *s);
+
+/* --- pg_migrate.c: the job store's schema ------------------------------------ */
+
+/* The version this build writes; migrations 1..SL_PG_STORE_VERSION exist. */
+#define SL_PG_STORE_VERSION 2
+/* Bring the `sluice` schema to version `to` (0: SL_PG_STORE_VERSION),
+   one migration per transaction, under an advisory lock so that processes
+   opening the store together apply each migration once. A store newer
+   than `to` is left alone and refused (DB_SCHEMA): migrations only go
+   forward. *version (may be NULL) gets the version the store is at. */
+int sl__pg_migrate(sl_pg *c, int to, int *version);
+
+/* --- pg_target.c: the target table --------------------------------------------- */
+
+/* The PostgreSQL type of a sluice column, as CREATE TABLE writes it
+   ("bigint", "numeric(12,3)", "timestamptz", ...). buf has 32 bytes. */
+const char *sl__pg_type(const sl_column *c, char *buf);
+/* Is a timestamp column zoned: does every one of its formats say the zone
+   (%z, %Z, %s)? Then it is timestamptz, otherwise timestamp. */
+bool sl__pg_zoned(const sl_column *c);
+/* Create sc's table (its columns, "_sluice_job" and the key as PRIMARY KEY)
+   when it does not exist; check it when it does: every column present
+   with a compatible type, and with a key a unique index on exactly the
+   key's columns. DB_SCHEMA, naming the column, when not. Inside or outside
+   a transaction. */
+int sl__pg_table_prepare(sl_pg *c, const sl_schema *sc);
+
+/* --- pg_copy.c: the row writer ---------------------------------------------------- */
+
+/* What became of each row handed to sl__pg_write. */
+enum {
+	SL_PG_INSERTED = 0, /* a new row */
+	SL_PG_DUP = 1,      /* the key was there already (or earlier in the batch): skipped */
+	SL_PG_UPDATED = 2,  /* on_duplicate: update: it replaced the row with its key */
+	SL_PG_REFUSED = 3,  /* the database refused it: the callback said why */
+};
+
+/* A row the database refused: its index in the batch, DB_CONSTRAINT or
+   DB_VALUE, the SQLSTATE, the constraint's name ("" when the database names
+   none) and the database's message. Valid during the callback. */
+typedef struct sl_pg_refusal {
+	size_t row;
+	int code;
+	const char *sqlstate, *constraint, *message;
+} sl_pg_refusal;
+typedef int (*sl_pg_refusal_cb)(void *ctx, const sl_pg_refusal *r);
+
+typedef struct sl_pg_writer sl_pg_writer;
+
+/* A writer of sc's rows (values in schema column order) into its table for
+   job `job_id`; the table must be prepared (sl__pg_table_prepare). text
+   chooses COPY's format: true for text, false for binary. */
+int sl__pg_writer_new(sl_pg *c, const sl_schema *sc, const char *job_id, sl_pg_writer **out);
+void sl__pg_writer_free(sl_pg_writer *w);
+/* Write n rows inside the caller's transaction; out[i] says what became of
+   row i. Rows refused by the database are isolated (bisection under
+   savepoints), given to cb, and the others load. A code other than 0 is a
+   failure of the whole batch (the transaction is to be rolled back). */
+int sl__pg_write(sl_pg_writer *w, const sl_value *const *rows, size_t n, uint8_t *out,
+                 sl_pg_refusal_cb cb, void *ctx);
+/* Rows of the last write that went in each way. */
+typedef struct sl_pg_counts {
+	uint64_t inserted, duplicates, updated, refused;
+	uint64_t statements; /* COPY and INSERT statements sent (bisection shows here) */
+} sl_pg_counts;
+void sl__pg_writer_counts(const sl_pg_writer *w, sl_pg_counts *out);
+
+#endif

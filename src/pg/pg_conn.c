@@ -1,0 +1,299 @@
+/*
+ * The PostgreSQL connection: opening it by libpq URI (or the PG* variables),
+ * the session settings every part of sluice relies on, transactions and
+ * reconnecting, and the one place a failure becomes a sluice code.
+ *
+ * Error categories (docs/scaling.md): the code is chosen by SQLSTATE, never
+ * by message text. Transient failures, after which the same chunk may well
+ * succeed, are retry codes: serialization failure (40001), deadlock
+ * (40P01), lock not available (55P03) and too many connections (53300) are
+ * DB_BUSY; connection exceptions (class 08), the server shutting down or
+ * restarting (57P01-57P03) and a connection lost without any SQLSTATE are
+ * DB_CONN; a full disk (53100) is DB_FULL. A row the table refuses is class
+ * 23 (DB_CONSTRAINT) or class 22 (DB_VALUE): the row writer isolates it.
+ * Everything else is DB_ERROR and fatal, with the SQLSTATE and PostgreSQL's
+ * message in sl__pg_errmsg().
+ */
+#include <libpq-fe.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pg/pg.h"
+#include "sluice/error.h"
+
+struct sl_pg {
+	PGconn *conn;
+	uint64_t session;
+	char extra[256]; /* sl__pg_session_sql */
+	char sqlstate[6];
+	char err[2048];
+};
+
+/* What every session is set to: values read back as the ISO texts sluice
+   stores in SQLite (timestamptz in UTC, dates ISO), floats with every
+   digit, and text in UTF-8 whatever the server's default; notices ("table
+   exists, skipping") not printed on the program's stderr. */
+static const char session_sql[] =
+    "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD';"
+    " SET extra_float_digits = 3; SET client_encoding = 'UTF8';"
+    " SET application_name = 'sluice'; SET client_min_messages = warning";
+
+bool sl__pg_is_uri(const char *target)
+{
+	return target &&
+	       (!strncmp(target, "postgres://", 11) || !strncmp(target, "postgresql://", 13));
+}
+
+struct pg_conn *sl__pg_conn(sl_pg *c)
+{
+	return c->conn;
+}
+
+uint64_t sl__pg_session(const sl_pg *c)
+{
+	return c->session;
+}
+
+const char *sl__pg_errmsg(const sl_pg *c)
+{
+	return c ? c->err : "no connection";
+}
+
+const char *sl__pg_sqlstate(const sl_pg *c)
+{
+	return c->sqlstate;
+}
+
+int sl__pg_code(const char *st)
+{
+	if (!st || strlen(st) != 5)
+		return SL_DB_CONN;
+	if (!strcmp(st, "40001") || !strcmp(st, "40P01") || !strcmp(st, "55P03") ||
+	    !strcmp(st, "53300"))
+		return SL_DB_BUSY;
+	if (!strncmp(st, "08", 2) || !strcmp(st, "57P01") || !strcmp(st, "57P02") ||
+	    !strcmp(st, "57P03"))
+		return SL_DB_CONN;
+	if (!strcmp(st, "53100"))
+		return SL_DB_FULL;
+	if (!strncmp(st, "23", 2))
+		return SL_DB_CONSTRAINT;
+	if (!strncmp(st, "22", 2))
+		return SL_DB_VALUE;
+	return SL_DB_ERROR;
+}
+
+/* libpq's messages end with a newline and may run over several lines;
+   keep one line. */
+static void one_line(char *s)
+{
+	size_t n = strlen(s);
+	while (n && (s[n - 1] == '\n' || s[n - 1] == ' '))
+		s[--n] = 0;
+	for (char *p = s; *p; p++)
+		if (*p == '\n' || *p == '\t')
+			*p = ' ';
+}
+
+int sl__pg_fail(sl_pg *c, const PGresult *res, const char *what)
+{
+	const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	char own[512];
+	/* a result without an SQLSTATE on a live connection is libpq's own
+	   complaint (out of memory, a protocol error): no SQLSTATE to go by.
+	   libpq may notice a closed socket only on the next read: look (which
+	   rewrites the connection's message, so that is read afterwards, and
+	   kept: the result's words first) */
+	if (!msg || !*msg) {
+		snprintf(own, sizeof own, "%s", PQerrorMessage(c->conn));
+		msg = own;
+	}
+	if (!st && PQstatus(c->conn) == CONNECTION_OK)
+		PQconsumeInput(c->conn);
+	bool lost = PQstatus(c->conn) != CONNECTION_OK;
+	snprintf(c->sqlstate, sizeof c->sqlstate, "%s", st ? st : "");
+	int code = st ? sl__pg_code(st) : lost ? SL_DB_CONN : SL_DB_ERROR;
+	if (st)
+		snprintf(c->err, sizeof c->err, "%s: SQLSTATE %s: %s", what, st, msg ? msg : "");
+	else
+		snprintf(c->err, sizeof c->err, "%s: %s%s", what, lost ? "connection lost: " : "",
+		         msg ? msg : "");
+	one_line(c->err);
+	return code;
+}
+
+int sl__pg_seterr(sl_pg *c, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(c->err, sizeof c->err, fmt, ap);
+	va_end(ap);
+	c->sqlstate[0] = 0;
+	return code;
+}
+
+/* A result that is not what was asked for becomes the handle's failure. */
+static int check(sl_pg *c, PGresult *res, ExecStatusType want, const char *what)
+{
+	int rc = 0;
+	if (!res || PQresultStatus(res) != want)
+		rc = sl__pg_fail(c, res, what);
+	PQclear(res);
+	return rc;
+}
+
+int sl__pg_exec(sl_pg *c, const char *sql)
+{
+	PGresult *res = PQexec(c->conn, sql);
+	/* several statements: the last one's status; an error stops at once */
+	if (res && PQresultStatus(res) == PGRES_TUPLES_OK) {
+		PQclear(res);
+		return 0;
+	}
+	return check(c, res, PGRES_COMMAND_OK, "query");
+}
+
+int sl__pg_execp(sl_pg *c, const char *sql, int n, const char *const *params)
+{
+	PGresult *res = PQexecParams(c->conn, sql, n, NULL, params, NULL, NULL, 0);
+	if (res && PQresultStatus(res) == PGRES_TUPLES_OK) {
+		PQclear(res);
+		return 0;
+	}
+	return check(c, res, PGRES_COMMAND_OK, "query");
+}
+
+int sl__pg_value(sl_pg *c, const char *sql, int n, const char *const *params, char *buf, size_t len)
+{
+	PGresult *res = PQexecParams(c->conn, sql, n, NULL, params, NULL, NULL, 0);
+	buf[0] = 0;
+	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK)
+		return check(c, res, PGRES_TUPLES_OK, "query");
+	int found = PQntuples(res) > 0;
+	if (found && !PQgetisnull(res, 0, 0))
+		snprintf(buf, len, "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return found;
+}
+
+static int session_setup(sl_pg *c)
+{
+	c->session++;
+	int rc = sl__pg_exec(c, session_sql);
+	return rc == 0 && c->extra[0] ? sl__pg_exec(c, c->extra) : rc;
+}
+
+int sl__pg_session_sql(sl_pg *c, const char *sql)
+{
+	if (strlen(sql) >= sizeof c->extra)
+		return sl__pg_seterr(c, SL_INVAL, "session settings too long");
+	snprintf(c->extra, sizeof c->extra, "%s", sql);
+	return sl__pg_exec(c, sql);
+}
+
+/* The server's notices and warnings ("terminating connection due to
+   immediate shutdown") are not printed: a failure they announce comes back
+   as the next command's error, which sluice reports with its code. */
+static void quiet(void *arg, const char *message)
+{
+	(void)arg, (void)message;
+}
+
+int sl__pg_connect(const char *uri, sl_pg **out)
+{
+	sl_pg *c = calloc(1, sizeof *c);
+	int rc = 0;
+	*out = c;
+	if (!c)
+		return SL_NOMEM;
+	/* libpq fills what the string leaves out from PG* variables and its
+	   defaults, so "" is "everything from the environment" */
+	c->conn = PQconnectdb(uri ? uri : "");
+	if (!c->conn) {
+		snprintf(c->err, sizeof c->err, "out of memory for a PostgreSQL connection");
+		return SL_NOMEM;
+	}
+	PQsetNoticeProcessor(c->conn, quiet, NULL);
+	if (PQstatus(c->conn) != CONNECTION_OK) {
+		snprintf(c->err, sizeof c->err, "cannot connect to PostgreSQL: %s",
+		         PQerrorMessage(c->conn));
+		one_line(c->err);
+		/* too many connections comes back as a refused connection with
+		   SQLSTATE 53300, which libpq keeps only in the message */
+		return strstr(c->err, "too many") ? SL_DB_BUSY : SL_DB_CONN;
+	}
+	rc = session_setup(c);
+	return rc;
+}
+
+int sl__pg_reconnect(sl_pg *c)
+{
+	if (PQstatus(c->conn) == CONNECTION_OK)
+		return 0;
+	PQreset(c->conn);
+	if (PQstatus(c->conn) != CONNECTION_OK) {
+		snprintf(c->err, sizeof c->err, "cannot reconnect to PostgreSQL: %s",
+		         PQerrorMessage(c->conn));
+		one_line(c->err);
+		c->sqlstate[0] = 0;
+		return strstr(c->err, "too many") ? SL_DB_BUSY : SL_DB_CONN;
+	}
+	return session_setup(c);
+}
+
+void sl__pg_close(sl_pg *c)
+{
+	if (!c)
+		return;
+	PQfinish(c->conn);
+	free(c);
+}
+
+int sl__pg_begin(sl_pg *c)
+{
+	int rc = sl__pg_reconnect(c);
+	if (rc == 0)
+		rc = sl__pg_exec(c, "BEGIN");
+	/* a session that died since its last command (the server restarted)
+	   is found here: nothing was done in it, so a new one may begin */
+	if (rc == SL_DB_CONN && PQstatus(c->conn) != CONNECTION_OK &&
+	    (rc = sl__pg_reconnect(c)) == 0)
+		rc = sl__pg_exec(c, "BEGIN");
+	return rc;
+}
+
+int sl__pg_commit(sl_pg *c)
+{
+	/* COMMIT of an aborted transaction answers COMMAND_OK with the tag
+	   ROLLBACK: that is a failure, not a commit */
+	PGresult *res = PQexec(c->conn, "COMMIT");
+	if (res && PQresultStatus(res) == PGRES_COMMAND_OK &&
+	    !strcmp(PQcmdStatus(res), "ROLLBACK")) {
+		PQclear(res);
+		snprintf(c->err, sizeof c->err,
+		         "commit: the transaction had failed and was rolled back");
+		c->sqlstate[0] = 0;
+		return SL_DB_ERROR;
+	}
+	return check(c, res, PGRES_COMMAND_OK, "commit");
+}
+
+void sl__pg_rollback(sl_pg *c)
+{
+	if (PQstatus(c->conn) != CONNECTION_OK || PQtransactionStatus(c->conn) == PQTRANS_IDLE)
+		return;
+	PQclear(PQexec(c->conn, "ROLLBACK"));
+}
+
+int sl__pg_add(sl_buf *b, const char *s)
+{
+	return sl_buf_append(b, s, strlen(s));
+}
+
+int sl__pg_ident(sl_buf *b, const char *name)
+{
+	return sl_buf_add_ident(b, name);
+}

@@ -1,0 +1,138 @@
+/*
+ * The job store's tables in PostgreSQL: the `sluice` schema of the target's
+ * database (so a chunk's rows and its bookkeeping commit in one
+ * transaction), brought up to date by versioned, forward-only migrations.
+ *
+ * sluice.store_version holds one row per migration applied (its number and
+ * when). Each migration runs in its own transaction that first takes a
+ * transaction-scoped advisory lock and re-reads the version: processes that
+ * open a new store at the same moment wait for each other, and each
+ * migration is applied exactly once. A store whose version is newer than
+ * this build is refused (DB_SCHEMA): the migrations only go forward, and an
+ * older binary must not write tables it does not know.
+ *
+ * Adding a migration: append its SQL to `migrations` (never edit an applied
+ * one), bump SL_PG_STORE_VERSION, and extend the upgrade test
+ * (tests/pg/test_pg.c).
+ */
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pg/pg.h"
+#include "sluice/error.h"
+
+/* The advisory lock key of migrations: "sluice" read as a number. */
+#define MIGRATE_LOCK "7310575183380791296"
+
+static const char *const migrations[SL_PG_STORE_VERSION] = {
+    /* 1: the tables of the SQLite store's first release, in PostgreSQL types */
+    "CREATE TABLE sluice.jobs("
+    " id text PRIMARY KEY, seq bigint UNIQUE, status text NOT NULL, file text, schema_path text,"
+    " dataset text, target_table text, schema_hash bigint, file_size bigint, file_hash bigint,"
+    " file_mtime_ns bigint, chunk_size bigint, chunks_total bigint, chunks_processed bigint,"
+    " chunks_succeeded bigint, chunks_failed bigint, rows_read bigint, rows_loaded bigint,"
+    " rows_rejected bigint, bytes_total bigint, bytes_done bigint, error_code text,"
+    " error_message text, created_ms bigint, started_ms bigint, finished_ms bigint,"
+    " updated_ms bigint, correlation_id text, dialect text, ignored_columns text, warnings text,"
+    " same_as text, records_padded bigint, records_truncated bigint, resumed bigint);"
+    "CREATE INDEX jobs_file ON sluice.jobs(file, target_table);"
+    "CREATE INDEX jobs_created ON sluice.jobs(created_ms DESC, id DESC);"
+    "CREATE TABLE sluice.job_codes(job_id text NOT NULL, code text NOT NULL,"
+    " count bigint NOT NULL, PRIMARY KEY(job_id, code));"
+    "CREATE TABLE sluice.chunks(job_id text NOT NULL, seq bigint NOT NULL,"
+    " \"offset\" bigint, length bigint, hash bigint, first_record bigint, first_line bigint,"
+    " records_planned bigint, status text, attempts bigint, rows_read bigint,"
+    " rows_loaded bigint, rows_rejected bigint, duration_ms bigint, last_error text,"
+    " last_message text, PRIMARY KEY(job_id, seq));"
+    "CREATE TABLE sluice.rejects(id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    " job_id text NOT NULL, chunk bigint, record bigint, line bigint, \"offset\" bigint,"
+    " column_name text, code text NOT NULL, message text, raw bytea);"
+    "CREATE INDEX rejects_job ON sluice.rejects(job_id, record);"
+    "CREATE TABLE sluice.events(id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    " job_id text NOT NULL, chunk bigint, kind text NOT NULL, at_ms bigint, rows_read bigint,"
+    " rows_loaded bigint, rows_rejected bigint, duration_ms bigint, message text);"
+    "CREATE INDEX events_job ON sluice.events(job_id);"
+    "CREATE TABLE sluice.idempotency(key text PRIMARY KEY, job_id text NOT NULL,"
+    " dataset text, size bigint, hash bigint, created_ms bigint);"
+    "CREATE TABLE sluice.cancels(job_id text PRIMARY KEY, at_ms bigint);",
+    /* 2: rows updated (on_duplicate: update) counted apart from rows
+       inserted, per chunk and per job (issue 12; seed 002's manifest) */
+    "ALTER TABLE sluice.jobs ADD COLUMN rows_updated bigint NOT NULL DEFAULT 0;"
+    "ALTER TABLE sluice.chunks ADD COLUMN rows_updated bigint NOT NULL DEFAULT 0;",
+};
+
+/* The version the store is at: 0 when it has no version table yet. */
+static int read_version(sl_pg *c, int *v)
+{
+	char buf[32];
+	*v = 0;
+	int rc = sl__pg_value(c, "SELECT to_regclass('sluice.store_version') IS NOT NULL", 0, NULL,
+	                      buf, sizeof buf);
+	if (rc < 0 || strcmp(buf, "t"))
+		return rc < 0 ? rc : 0;
+	rc = sl__pg_value(c, "SELECT coalesce(max(version), 0) FROM sluice.store_version", 0, NULL,
+	                  buf, sizeof buf);
+	if (rc < 0)
+		return rc;
+	*v = atoi(buf);
+	return 0;
+}
+
+/* Apply migration `n` (1-based) unless another process did meanwhile. */
+static int apply(sl_pg *c, int n)
+{
+	char num[16];
+	const char *p[1] = {num};
+	int v = 0;
+	int rc = sl__pg_begin(c);
+	if (rc == 0)
+		rc = sl__pg_exec(c, "SELECT pg_advisory_xact_lock(" MIGRATE_LOCK ")");
+	if (rc == 0)
+		rc = sl__pg_exec(
+		    c,
+		    "CREATE SCHEMA IF NOT EXISTS sluice;"
+		    " CREATE TABLE IF NOT EXISTS sluice.store_version("
+		    " version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())");
+	if (rc == 0)
+		rc = read_version(c, &v);
+	if (rc == 0 && v < n) {
+		snprintf(num, sizeof num, "%d", n);
+		rc = sl__pg_exec(c, migrations[n - 1]);
+		if (rc == 0)
+			rc = sl__pg_execp(c, "INSERT INTO sluice.store_version(version) VALUES($1)",
+			                  1, p);
+	}
+	if (rc == 0)
+		rc = sl__pg_commit(c);
+	if (rc < 0)
+		sl__pg_rollback(c);
+	return rc;
+}
+
+int sl__pg_migrate(sl_pg *c, int to, int *version)
+{
+	int v = 0, rc;
+	if (to <= 0 || to > SL_PG_STORE_VERSION)
+		to = SL_PG_STORE_VERSION;
+	if ((rc = read_version(c, &v)) < 0)
+		goto out;
+	if (v > SL_PG_STORE_VERSION) {
+		rc = sl__pg_seterr(
+		    c, SL_DB_SCHEMA,
+		    "the job store (schema sluice) is at version %d, newer than this sluice's %d:"
+		    " upgrade sluice",
+		    v, SL_PG_STORE_VERSION);
+		goto out;
+	}
+	for (int n = v + 1; n <= to; n++) {
+		if ((rc = apply(c, n)) < 0)
+			goto out;
+	}
+	rc = read_version(c, &v);
+out:
+	if (version)
+		*version = v;
+	return rc;
+}

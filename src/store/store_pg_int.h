@@ -1,0 +1,70 @@
+/*
+ * Private to src/store/store_pg*.c: the PostgreSQL store (a sink and a job
+ * store on one connection, registered for postgres:// and postgresql://
+ * URIs), built on src/pg/. store_pg.c is the connection and the sink,
+ * store_pg_jobs.c the job store; they share this state and the parameter
+ * helper below.
+ */
+#ifndef SLUICE_STORE_PG_INT_H
+#define SLUICE_STORE_PG_INT_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/base.h"
+#include "pg/pg.h"
+#include "store/store.h"
+
+typedef struct pq_store {
+	sl_txn txn;
+	sl_sink sink;
+	sl_jobstore js;
+	sl_pg *pg;
+	/* the sink */
+	const sl_schema *schema;
+	sl_pg_writer *w;
+	char job_id[SL_JOB_ID_LEN];
+	char *key_owner_sql;
+	/* a write's row pointers and outcomes */
+	const sl_value **vals;
+	uint8_t *out;
+	size_t cap;
+	const sl_sink_row *rows; /* the write under way, for the refusal callback */
+	const sl_sink_cb *cb;
+} pq_store;
+
+static inline pq_store *pq_of_txn(sl_txn *t)
+{
+	return (pq_store *)(void *)((char *)t - offsetof(pq_store, txn));
+}
+static inline pq_store *pq_of_sink(sl_sink *k)
+{
+	return (pq_store *)(void *)((char *)k - offsetof(pq_store, sink));
+}
+static inline pq_store *pq_of_js(sl_jobstore *s)
+{
+	return (pq_store *)(void *)((char *)s - offsetof(pq_store, js));
+}
+
+/* Text parameters of one statement ($1, $2, ...): strings as given (NULL
+   is SQL NULL), numbers printed into the struct; one binary parameter
+   (bytea) at most. */
+#define PQ_MAX_PARAMS 40
+typedef struct pq_params {
+	const char *v[PQ_MAX_PARAMS];
+	int len[PQ_MAX_PARAMS], fmt[PQ_MAX_PARAMS];
+	char num[PQ_MAX_PARAMS][24];
+	int n;
+} pq_params;
+void sl__pq_str(pq_params *p, const char *s);
+void sl__pq_int(pq_params *p, int64_t x);
+void sl__pq_bytes(pq_params *p, const char *b, size_t n);
+/* Run sql with p (NULL: none); the result when it is rows or done, else
+   NULL with *rc the failure's code (the caller PQclear()s). */
+PGresult *sl__pq_run(pq_store *q, const char *sql, const pq_params *p, int *rc);
+
+extern const sl_jobstore_ops sl__pq_js_ops;
+
+#endif

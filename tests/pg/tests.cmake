@@ -1,0 +1,31 @@
+# Tests of the PostgreSQL module (src/pg/), against one real server per
+# CTest run: the `postgres` fixture (tests/pg/fixture_postgres.sh; Debian's
+# postgresql-15, initdb in a temp dir). Every test that needs it says so
+# with sluice_uses_server() and works in its own database. Included from
+# tests/tests.cmake.
+sluice_shared_server(postgres tests/pg/fixture_postgres.sh)
+
+# the module's own cases (cmocka), run by a shell wrapper that reads the fixture
+add_executable(test_pg tests/pg/test_pg.c)
+target_include_directories(test_pg PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/tests)
+target_link_libraries(test_pg PRIVATE sluice_lib PkgConfig::CMOCKA)
+add_test(NAME pg_unit COMMAND bash ${CMAKE_SOURCE_DIR}/tests/pg/run_unit.sh $<TARGET_FILE:sluice>
+         ${CMAKE_SOURCE_DIR} $<TARGET_FILE:test_pg>)
+sluice_uses_server(pg_unit postgres)
+
+# the conformance suites of the sink and the job store (tests/store/), on
+# PostgreSQL: the same binaries with SLUICE_STORE_BACKEND=postgres
+foreach(suite jobstore sink)
+  add_test(NAME pg_${suite} COMMAND bash ${CMAKE_SOURCE_DIR}/tests/pg/run_unit.sh $<TARGET_FILE:sluice>
+           ${CMAKE_SOURCE_DIR} $<TARGET_FILE:test_${suite}>)
+  set_tests_properties(pg_${suite} PROPERTIES ENVIRONMENT "SLUICE_STORE_BACKEND=postgres")
+  sluice_uses_server(pg_${suite} postgres)
+endforeach()
+
+# sluice ingest --db postgres://... end to end (against SQLite, the oracle, the manifest)
+sluice_shell_test(pg_ingest tests/pg/test_pg_ingest.sh threads)
+sluice_uses_server(pg_ingest postgres)
+
+# the server restarted (fast, immediate) mid-load: reconnect, retry, exactly once (its own server)
+sluice_shell_test(pg_restart tests/pg/test_pg_restart.sh threads)
+sluice_uses_server(pg_restart postgres)
