@@ -116,6 +116,7 @@ int sl__ingest_map_header(ingest *g);
 int sl__ingest_store_tx(ingest *g, int (*fn)(ingest *g));
 int sl__ingest_tx_job_update(ingest *g);
 int sl__ingest_tx_job_insert(ingest *g);
+int sl__ingest_tx_target_finish(ingest *g);
 int sl__ingest_plan(ingest *g);
 int sl__ingest_fingerprint_ok(ingest *g, const struct stat *st);
 int sl__ingest_effective_dialect(ingest *g, bool job_known);

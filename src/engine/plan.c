@@ -112,6 +112,11 @@ int sl__ingest_tx_job_update(ingest *g)
 	return g->st ? g->ops->job_update(g->st, &g->job) : 0;
 }
 
+int sl__ingest_tx_target_finish(ingest *g)
+{
+	return g->ops->target_finish(g->st);
+}
+
 int sl__ingest_tx_job_insert(ingest *g)
 {
 	return g->ops->job_insert(g->st, &g->job);

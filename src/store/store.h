@@ -66,6 +66,10 @@ typedef struct sl_store_ops {
 	   column order): its id in job, or "" when no row has that key. */
 	int (*target_key_owner)(sl_store *s, const sl_value *vals, char job[SL_JOB_ID_LEN]);
 	int (*target_delete_job)(sl_store *s, const char *table, const char *job_id, uint64_t *rows);
+	/* The job's last rows are in the open transaction (or the job ends):
+	   build what target_prepare left for the end, the lookup indexes of a
+	   table that lacked them (store_sqlite_index.c); 0 when none. */
+	int (*target_finish)(sl_store *s);
 
 	/* Insert a new job; assigns j->seq (1, 2, ... per database). */
 	int (*job_insert)(sl_store *s, sl_job *j);

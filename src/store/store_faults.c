@@ -79,6 +79,10 @@ static int f_target_delete_job(sl_store *s, const char *t, const char *j, uint64
 {
 	return IN(s)->ops->target_delete_job(IN(s), t, j, rows);
 }
+static int f_target_finish(sl_store *s)
+{
+	return IN(s)->ops->target_finish(IN(s));
+}
 static int f_job_insert(sl_store *s, sl_job *j)
 {
 	return IN(s)->ops->job_insert(IN(s), j);
@@ -187,6 +191,7 @@ static const sl_store_ops faulty_ops = {
 	.target_insert = f_target_insert,
 	.target_insert_many = f_target_insert_many,
 	.target_delete_job = f_target_delete_job,
+	.target_finish = f_target_finish,
 	.job_insert = f_job_insert,
 	.job_update = f_job_update,
 	.job_get = f_job_get,

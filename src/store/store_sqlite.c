@@ -280,6 +280,7 @@ const sl_store_ops sl__store_sqlite = {
 	.target_insert = sl__sq_target_insert,
 	.target_insert_many = sl__sq_target_insert_many,
 	.target_delete_job = sl__sq_target_delete_job,
+	.target_finish = sl__sq_target_finish,
 	.job_insert = sl__sq_job_insert,
 	.job_update = sl__sq_job_update,
 	.job_get = sl__sq_job_get,

@@ -25,6 +25,7 @@ typedef struct sq_store {
 	                       older table (see sl__sq_check_columns) */
 	char job_id[SL_JOB_ID_LEN];
 	bool upsert;
+	bool index_pending; /* lookup indexes left for target_finish (store_sqlite_index.c) */
 	char path[4096];
 	char err[4096 + 512];
 } sq_store;
@@ -74,5 +75,10 @@ int sl__sq_records_indexes(sq_store *q, const sl_schema *sc);
 int sl__sq_records_each(sl_store *s, const sl_schema *sc, const size_t *cols, const sl_value *vals,
                         size_t nf, const char *job_id, int64_t after, size_t limit, sl_record_cb cb,
                         void *ctx);
+
+/* store_sqlite_index.c: lookup indexes left out while a job loads */
+void sl__sq_index_name(char *out, size_t n, const char *kind, const char *table, const char *col);
+int sl__sq_index_prepare(sq_store *q, const sl_schema *sc);
+int sl__sq_target_finish(sl_store *s);
 
 #endif

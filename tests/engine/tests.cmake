@@ -12,3 +12,6 @@ sluice_shell_test(ingest_types tests/engine/test_types.sh)
 set_tests_properties(ingest_types PROPERTIES LABELS "threads" TIMEOUT 300)
 sluice_shell_test(ingest_changed tests/engine/test_changed.sh)
 set_tests_properties(ingest_changed PROPERTIES LABELS "threads" TIMEOUT 300)
+# Lookup indexes of `index: true` columns built at the job's end; kill -9 and resume (issue 11).
+sluice_shell_test(ingest_index tests/engine/test_index.sh)
+set_tests_properties(ingest_index PROPERTIES TIMEOUT 300)
