@@ -49,7 +49,8 @@ done
 OUT=bench/out
 AB=$OUT/ab
 mkdir -p "$AB"
-CMDLINE="bench/ab.sh --base $BASE_REF --rows $ROWS --repeat $REPEAT$([ "$MEM10X" = 0 ] && echo " --no-10x")"
+CMDLINE="bench/ab.sh --base $BASE_REF --rows $ROWS --repeat $REPEAT"
+[ "$MEM10X" = 1 ] || CMDLINE="$CMDLINE --no-10x"
 say() { echo "ab: $*" >&2; }
 
 # --- the two builds ---------------------------------------------------------------------------
