@@ -9,7 +9,7 @@
  * random leaf of a B-tree that outgrows the page cache: 5M CDR rows with two
  * such indexes and the job index took 65 s, against 11 s without them.
  * CREATE INDEX on the loaded table reads it once and writes each index in
- * order from a sort (about 2.5 s per index on the same rows).
+ * order from a sort (about 3 s per index on the same rows).
  *
  * The rule (target_prepare, then target_finish):
  *  - an empty table (new, or emptied by a rollback) has its lookup indexes
