@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Benchmarks, side by side in one run; results go to docs/benchmarks.md.
-#   bench/run.sh [ROWS] [csv|ingest|serve|all|docs]   (default 5,000,000
+#   bench/run.sh [ROWS] [csv|ingest|serve|ab|all|docs]   (default 5,000,000
 #                         rows, about 480 MB; all parts; docs: only rebuild
 #                         docs/benchmarks.md from bench/out/*.md)
+# The ab part is bench/ab.sh (the A/B against the previous release, only
+# when asked: `bench/run.sh ROWS ab`).
 # The CSV engine is measured in memory (bench_csv) and end to end
 # (`sluice csv check`), next to `wc -l` and `cat FILE > /dev/null` on the
 # same file from the page cache. The ingest part is bench/ingest.sh (see
@@ -16,8 +18,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROWS=${1:-5000000}
 PARTS=${2:-${BENCH:-all}}
-case $PARTS in csv | ingest | serve | all | docs) ;; *)
-	echo "usage: bench/run.sh [ROWS] [csv|ingest|serve|all|docs]" >&2
+case $PARTS in csv | ingest | serve | ab | all | docs) ;; *)
+	echo "usage: bench/run.sh [ROWS] [csv|ingest|serve|ab|all|docs]" >&2
 	exit 2
 	;;
 esac
@@ -93,13 +95,19 @@ if [ "$PARTS" = serve ] || [ "$PARTS" = all ]; then
 	bench/serve.sh
 fi
 
+# the A/B against the previous release (bench/ab.sh; not part of `all`: it
+# builds the old release and runs every load of both, best of 3)
+if [ "$PARTS" = ab ]; then
+	bench/ab.sh --rows "$ROWS" || [ $? = 3 ]
+fi
+
 # docs/benchmarks.md: the notes, then every section bench/ has produced;
 # a part not in bench/out/ keeps its section ("## TITLE ..." up to the next
 # "## ") from the current file.
 OLD=$(cat docs/benchmarks.md 2>/dev/null || true)
 {
 	cat bench/notes.md
-	for part in "csv:CSV engine" "check:csv check" "ingest:Ingest" "serve:Serve" "patterns:Patterns" "s3:S3"; do
+	for part in "csv:CSV engine" "check:csv check" "ingest:Ingest" "serve:Serve" "patterns:Patterns" "s3:S3" "ab:A/B against the previous release"; do
 		if [ -f "$OUT/${part%%:*}.md" ]; then
 			echo
 			cat "$OUT/${part%%:*}.md"

@@ -329,7 +329,16 @@ static int chunk_commit(ingest *g, chunk_tx *tx, double t0)
 	if (!g->st)
 		return 0;
 	sl_event ev = {j->id, c->seq, "chunk_end", tx->read, tx->loaded, tx->rejected, c->duration_ms, NULL};
-	rc = record_chunk(g, c, &d, &ev); /* the transaction the chunk's rows are in */
+	/* the job's last chunk: what the store left for the end (the lookup
+	   indexes) commits with its rows, so a reader never sees those rows
+	   without the indexes, nor does a kill -9 after this commit */
+	bool last = true;
+	for (size_t i = 0; i < g->nchunks; i++)
+		last &= &g->chunks[i] == c || g->chunks[i].status == SL_CHUNK_SUCCEEDED ||
+		        g->chunks[i].status == SL_CHUNK_FAILED;
+	rc = last ? sl_sink_finish(g->sink) : 0; /* a failure: rolled back by the caller */
+	if (rc == 0)
+		rc = record_chunk(g, c, &d, &ev); /* the transaction the chunk's rows are in */
 	if (rc < 0) {
 		*j = saved;
 		*c = csaved;

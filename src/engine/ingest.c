@@ -351,6 +351,17 @@ static int finish_job(ingest *g, int rc)
 	j->finished_ms = sl_now_ms();
 	if (!g->st)
 		return 0;
+	/* a job that stopped before its last chunk: the lookup indexes its
+	   table lacks are built now (a no-op when the last chunk did it) */
+	int ir = sl__ingest_store_tx(g, sl__ingest_tx_target_finish);
+	if (ir < 0 && j->status != SL_JOB_FAILED) {
+		j->status = SL_JOB_FAILED;
+		j->error_code = ir;
+		sl__ingest_say(g, "target table %s: building its indexes: %s", g->schema->table,
+		               sl_txn_errmsg(g->txn));
+		free(j->error_message);
+		j->error_message = strdup(g->msg);
+	}
 	sl_event ev = {j->id, -1, "job_end", j->rows_read, j->rows_loaded, j->rows_rejected,
 		       j->finished_ms - j->started_ms, j->error_message};
 	int r = sl__ingest_store_tx(g, sl__refeed_tx_job_end);

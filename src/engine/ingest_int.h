@@ -155,6 +155,7 @@ int sl__ingest_tx_job_update(ingest *g);
 int sl__refeed_tx_job_end(ingest *g);
 void sl__refeed_input_done(const sl_job *j);
 int sl__ingest_tx_job_insert(ingest *g);
+int sl__ingest_tx_target_finish(ingest *g);
 int sl__ingest_plan(ingest *g);
 int sl__ingest_fingerprint_ok(ingest *g, const struct stat *st);
 int sl__ingest_effective_dialect(ingest *g, bool job_known);

@@ -80,6 +80,11 @@ typedef struct sl_sink_ops {
 	/* Optional (default: nothing): forget what the chunk deferred (its
 	   transaction was rolled back). */
 	void (*discard)(sl_sink *k);
+	/* Optional (default: nothing left): the job's last rows are in the open
+	   transaction (or the job ends early): build what prepare() left for
+	   the end, e.g. the SQLite sink's lookup indexes of a table that lacked
+	   them (store_sqlite_index.c), so they commit with the last rows. */
+	int (*finish)(sl_sink *k);
 	/* Which job loaded the row with the key of `vals` (schema column
 	   order): its id in job, or "" when no row has that key. */
 	int (*key_owner)(sl_sink *k, const sl_value *vals, char job[SL_JOB_ID_LEN]);
@@ -151,6 +156,13 @@ static inline void sl_sink_discard(sl_sink *k)
 		l->ops->discard(l);
 	else
 		sl__sink_def_discard(k);
+}
+
+/* Build what the sink left for the job's end (0 when nothing). */
+static inline int sl_sink_finish(sl_sink *k)
+{
+	SL__LAYER(k, finish);
+	return k->ops->finish ? k->ops->finish(k) : 0;
 }
 
 /* Which job loaded the key of `vals` ("" when none). */

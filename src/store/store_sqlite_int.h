@@ -36,6 +36,7 @@ typedef struct sq_store {
 	spill *sp;           /* keyed, not update: sorted runs merged at flush */
 	const sl_value **vptrs; /* a write's rows without a key, for INSERT_MANY */
 	size_t vptrs_cap;
+	bool index_pending; /* lookup indexes left for target_finish (store_sqlite_index.c) */
 	char path[4096];
 	char err[4096 + 512];
 } sq_store;
@@ -122,5 +123,9 @@ void sl__spill_close(spill *s);
 void sl__spill_reset(spill *s);                                 /* for the next chunk */
 int sl__spill_run(spill *s, const sl_sink_row *rows, size_t n); /* rows sorted by key */
 int sl__spill_merge(spill *s, int (*fn)(void *ctx, const sl_sink_row *r), void *ctx);
+/* store_sqlite_index.c: lookup indexes left out while a job loads */
+void sl__sq_index_name(char *out, size_t n, const char *kind, const char *table, const char *col);
+int sl__sq_index_prepare(sq_store *q, const sl_schema *sc);
+int sl__sq_target_finish(sl_sink *s);
 
 #endif

@@ -33,7 +33,7 @@
 static int index_name(sl_buf *b, const char *kind, const char *table, const char *col)
 {
 	char n[256];
-	snprintf(n, sizeof n, "sluice_%s_%zu_%s%s%s", kind, strlen(table), table, col ? "_" : "", col ? col : "");
+	sl__sq_index_name(n, sizeof n, kind, table, col);
 	return sl__sq_add_ident(b, n);
 }
 
@@ -42,11 +42,12 @@ int sl__sq_records_indexes(sq_store *q, const sl_schema *sc)
 	sl_buf b;
 	int rc = 0;
 	sl_buf_init(&b, 1 << 16);
-	/* Lookups are a schema's choice (`index: true`): every index is kept
-	   up on every insert, about a tenth more work per row for this one.
-	   A schema that asks for lookups also gets _sluice_job indexed, for
-	   filters by job and fast rollbacks (DELETE ... WHERE _sluice_job = ?);
-	   without it those scan the table. */
+	/* Lookups are a schema's choice (`index: true`); a table loaded
+	   without them gets them built at the job's end
+	   (store_sqlite_index.c), one that has them keeps them up. A schema
+	   that asks for lookups also gets _sluice_job indexed, for filters by
+	   job and fast rollbacks (DELETE ... WHERE _sluice_job = ?); without
+	   it those scan the table. */
 	bool lookups = false;
 	for (size_t i = 0; i < sc->ncols; i++)
 		lookups = lookups || sc->cols[i].index;

@@ -145,6 +145,7 @@ const sl_sink_ops sl__sq_sink_ops = {
 	.write = sq_sink_write,
 	.flush = sq_sink_flush,
 	.discard = sq_sink_discard,
+	.finish = sl__sq_target_finish,
 	.key_owner = sl__sq_target_key_owner,
 	.delete_job = sl__sq_target_delete_job,
 	.records_each = sl__sq_records_each,

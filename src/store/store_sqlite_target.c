@@ -149,8 +149,9 @@ int sl__sq_target_prepare(sl_sink *s, const sl_schema *sc, const char *job_id)
 			goto out;
 	}
 
-	/* indexes of a new table, and those an older table lacks */
-	if ((rc = sl__sq_records_indexes(q, sc)) < 0)
+	/* the lookup indexes: kept up when the table has them, else built at
+	   target_finish (store_sqlite_index.c) */
+	if ((rc = sl__sq_index_prepare(q, sc)) < 0)
 		goto out;
 
 	sl_buf_reset(&b);

@@ -18,3 +18,6 @@ set_tests_properties(ingest_sink_faults PROPERTIES TIMEOUT 300)
 # Fix and refeed: rejected rows loaded again through a fixed schema (sluice refeed).
 sluice_shell_test(ingest_refeed tests/engine/test_refeed.sh)
 set_tests_properties(ingest_refeed PROPERTIES LABELS "threads" TIMEOUT 300)
+# Lookup indexes of `index: true` columns built at the job's end; kill -9 and resume (issue 11).
+sluice_shell_test(ingest_index tests/engine/test_index.sh)
+set_tests_properties(ingest_index PROPERTIES TIMEOUT 300)
