@@ -349,8 +349,9 @@ static int take(s3w *w, const pending *p, const char *how)
 		goto out;
 	}
 	sl__watch_kill_point("s3-loaded");
-	if (rc < 0 && (transient(rc) || rc == SL_S3_NOT_FOUND)) {
-		/* retried at the next listing; a deleted object is not listed again */
+	if (rc < 0 && (transient(rc) || rc == SL_S3_NOT_FOUND || rc == SL_S3_AUTH)) {
+		/* retried at the next listing (credentials can be mended; a
+		   deleted object is not listed again) */
 		if (rc != SL_S3_NOT_FOUND)
 			deferred(w, p->key, rc, res.message);
 		rc = RUN_FINISHED;

@@ -128,6 +128,40 @@ cdr_rejects "$T/man.tsv" | tr '\t' '|' >"$T/want_rejects"
 sql "$T/k.db" "SELECT record, line, code FROM sluice_rejects ORDER BY record" >"$T/got_rejects"
 cmp -s "$T/want_rejects" "$T/got_rejects" && ok || bad "restart: rejects differ from the manifest: $(diff "$T/want_rejects" "$T/got_rejects" | head -3)"
 
+# --- a new version of a key is a new drop; a bad object fails once -----------------------------
+V=v$$
+check "put v/f.csv" "$(s3 PUT "$B/$V/f.csv" "$T/p0.csv")" 200
+sl_run watch "s3://$B/$V/" --schema "$SCHEMA" --db "$T/v.db" --once --json
+check "version 1: exit 3" "$(rc)" 3
+check "put v/f.csv again, other bytes" "$(s3 PUT "$B/$V/f.csv" "$T/p1.csv")" 200
+printf 'a,b\n1,2\n' >"$T/bad.csv"
+check "put v/g.csv (not a CDR file)" "$(s3 PUT "$B/$V/g.csv" "$T/bad.csv")" 200
+sl_run watch "s3://$B/$V/" --schema "$SCHEMA" --db "$T/v.db" --once --json
+check "version 2 and a bad object: exit 4" "$(rc)" 4
+check "version 2: a new job; the bad object Failed" "$(python3 -c "import json,sys; print(' '.join('%s:%s:%s' % (d['drop']['name'], d['status'], d['rows_read']) for d in map(json.loads, open(sys.argv[1]))))" "$T/out")" "$V/f.csv:PartiallySucceeded:1000 $V/g.csv:Failed:0"
+{ cat "$T/p0.csv"; tail -n +2 "$T/p1.csv"; } >"$T/v01.csv"
+table_is "$T/v.db" "$T/v01.csv" && ok || bad "versions: the table is not the oracle's of both"
+sl_run watch "s3://$B/$V/" --schema "$SCHEMA" --db "$T/v.db" --once --json
+check "the failed object is not taken again" "$(rc)+$(lines "$T/out")+$(sql "$T/v.db" 'SELECT count(*) FROM sluice_jobs')" "0+0+3"
+
+# --- replaced while its job was unfinished: the old job cancelled, the new version loaded ------
+X=x$$
+check "put x/f.csv" "$(s3 PUT "$B/$X/f.csv" "$T/all.csv")" 200
+rm -rf "$T/p" && mkdir -p "$T/p"
+SLUICE_TEST_PAUSE=3:$T/p sl_start "$T/x.err" watch "s3://$B/$X/" --schema "$SCHEMA" --db "$T/x.db" --json --threads 1 --chunk-size 16k
+WPID=$BG_PID
+wait_for "the job held before chunk 3" 1500 test -e "$T/p/paused"
+sl_kill9 "$WPID" "$T/x.err"
+J=$(cat "$T/p/paused")
+check "put x/f.csv again, other bytes" "$(s3 PUT "$B/$X/f.csv" "$T/p2.csv")" 200
+sl_run watch "s3://$B/$X/" --schema "$SCHEMA" --db "$T/x.db" --once --json
+check "replaced: exit 3" "$(rc)" 3
+check "replaced: the new version's job, not the old" "$(json "$T/out" "d['job_id'] != '$J', d['rows_read'], d['resumed']")" "True 1000 False"
+check "replaced: the old job Cancelled" "$(sql "$T/x.db" "SELECT status FROM sluice_jobs WHERE id = '$J'")" Cancelled
+NEW=$(json "$T/out" "d['job_id']")
+check "replaced: the table holds the old job's committed rows and the new version's" "$(sql "$T/x.db" 'SELECT count(*) FROM call_detail_records')" "$(sql "$T/x.db" 'SELECT sum(rows_loaded) FROM sluice_jobs')"
+table_is "$T/x.db" "$T/p2.csv" "_sluice_job = '$NEW'" && ok || bad "replaced: the new job's rows are not the oracle's of the new version"
+
 # --- kill -9 after the job finished, before its line in the state file -----------------------
 L=l$$
 check "put l/f.csv" "$(s3 PUT "$B/$L/f.csv" "$T/all.csv")" 200
@@ -142,6 +176,16 @@ check "restart: exit 3" "$(rc)" 3
 check "restart: its own job, not a duplicate" "$(json "$T/out" "d['duplicate_of'], d['rows_read']")" "None $ROWS"
 check "restart: one job, recorded" "$(sql "$T/l.db" 'SELECT count(*) FROM sluice_jobs')+$(lines "$(ls "$T"/l.db.s3watch-*)")" "1+1"
 table_is "$T/l.db" "$T/all.csv" && ok || bad "restart after the load: the table is not the oracle's"
+
+# kill -9 right after the state line: the restart has nothing to do
+(
+	export SLUICE_TEST_WATCH_KILL=s3-recorded
+	check "put l/g.csv" "$(s3 PUT "$B/$L/g.csv" "$T/p0.csv")" 200
+	sl_as kr watch "s3://$B/$L/" --schema "$SCHEMA" --db "$T/l.db" --once
+)
+check "killed after the state line: SIGKILL" "$(rc kr)" 137
+sl_run watch "s3://$B/$L/" --schema "$SCHEMA" --db "$T/l.db" --once --json
+check "restart after the state line: nothing to do" "$(rc)+$(lines "$T/out")+$(sql "$T/l.db" 'SELECT count(*) FROM sluice_jobs')" "0+0+2"
 
 # --- a running watcher takes what is put while it polls; one per prefix and db --------------
 R=r$$
