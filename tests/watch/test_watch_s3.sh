@@ -204,6 +204,11 @@ check "running watcher: exit 0 on SIGTERM" "$?" 0
 check "running watcher: the object once" "$(json "$T/r.out" "d['rows_read'], d['drop']['name']")+$(sql "$T/r.db" 'SELECT count(*) FROM sluice_jobs')" "$ROWS $R/f.csv+1"
 table_is "$T/r.db" "$T/all.csv" && ok || bad "running watcher: the table is not the oracle's"
 
+# --- a bucket that is not there: the first listing fails, said with the bucket ----------------
+sl_run watch "s3://$B-none/in/" --schema "$SCHEMA" --db "$T/none.db" --once
+check "no such bucket: exit 4" "$(rc)" 4
+grep -q "S3_NOT_FOUND" "$T/err" && grep -q "$B-none" "$T/err" && ok || bad "no such bucket: the message ($(cat "$T/err"))"
+
 # --- usage -------------------------------------------------------------------------------------
 sl_run watch "s3://$B/$P/" --schema "$SCHEMA" --db "$DB" --settle 3
 check "--settle with a bucket: usage" "$(rc)" 2
