@@ -39,6 +39,7 @@ s3() {
 	esac
 	curl "${args[@]}" "$S3_ENDPOINT/$2"
 }
+arm() { curl -s -o /dev/null -w '%{http_code}' -X POST --data "$1" "$S3_PROXY/__faults"; }
 seen() { curl -s "$S3_PROXY/__faults?match=$1&method=GET" | python3 -c "import json,sys; print(json.load(sys.stdin)['seen'])"; }
 rejects_of() { sql "$1" "SELECT record, line, code FROM sluice_rejects ORDER BY job_id, record"; }
 lines() { grep -c . "$1"; }
@@ -203,6 +204,21 @@ sl_wait "$WPID" "$T/r.err"
 check "running watcher: exit 0 on SIGTERM" "$?" 0
 check "running watcher: the object once" "$(json "$T/r.out" "d['rows_read'], d['drop']['name']")+$(sql "$T/r.db" 'SELECT count(*) FROM sluice_jobs')" "$ROWS $R/f.csv+1"
 table_is "$T/r.db" "$T/all.csv" && ok || bad "running watcher: the table is not the oracle's"
+
+# --- throttling and 500s: retried; lasting ones leave the object for the next run -------------
+F=f$$
+check "put f/f.csv" "$(s3 PUT "$B/$F/f.csv" "$T/p0.csv")" 200
+check "arm throttling on the listing" "$(arm "{\"match\":\"prefix=$F\",\"status\":503,\"code\":\"SlowDown\",\"count\":2}")" 204
+check "arm lasting 500s on the object" "$(arm "{\"match\":\"/$B/$F/f.csv\",\"status\":500,\"code\":\"InternalError\",\"count\":6}")" 204
+sl_run watch "s3://$B/$F/" --schema "$SCHEMA" --db "$T/f.db" --once --json --s3-endpoint "$S3_PROXY"
+check "lasting 500s: exit 4" "$(rc)" 4
+grep -q "$F/f.csv: cannot run now: .*(S3_SERVER); tried again later" "$T/err" && ok || bad "lasting 500s: no 'cannot run now' ($(cat "$T/err"))"
+check "lasting 500s: not recorded, no rows" "$(lines "$(ls "$T"/f.db.s3watch-*)")+$(sql "$T/f.db" 'SELECT count(*) FROM call_detail_records' 2>/dev/null || echo 0)" "0+0"
+check "arm 500s on the object" "$(arm "{\"match\":\"/$B/$F/f.csv\",\"status\":500,\"count\":2}")" 204
+sl_run watch "s3://$B/$F/" --schema "$SCHEMA" --db "$T/f.db" --once --json --s3-endpoint "$S3_PROXY"
+check "500s retried: exit 3" "$(rc)" 3
+check "500s retried: the object once" "$(json "$T/out" "d['rows_read']")+$(lines "$(ls "$T"/f.db.s3watch-*)")" "1000+1"
+table_is "$T/f.db" "$T/p0.csv" && ok || bad "500s retried: the table is not the oracle's"
 
 # --- a bucket that is not there: the first listing fails, said with the bucket ----------------
 sl_run watch "s3://$B-none/in/" --schema "$SCHEMA" --db "$T/none.db" --once
