@@ -372,6 +372,10 @@ static int take(s3w *w, const pending *p, const char *how)
 			}
 			res.job.status = SL_JOB_FAILED;
 			res.job.error_code = rc;
+			if (!res.job.file)
+				res.job.file = strdup(uri);
+			if (!res.job.error_message)
+				res.job.error_message = strdup(res.message);
 		}
 	} else if (res.already_loaded && strcmp(res.job.file ? res.job.file : "", uri)) {
 		dup = res.job.id; /* the same bytes under another key (or version) */

@@ -220,6 +220,14 @@ check "500s retried: exit 3" "$(rc)" 3
 check "500s retried: the object once" "$(json "$T/out" "d['rows_read']")+$(lines "$(ls "$T"/f.db.s3watch-*)")" "1000+1"
 table_is "$T/f.db" "$T/p0.csv" && ok || bad "500s retried: the table is not the oracle's"
 
+# a request the storage refuses (400): the object recorded as failed, the error naming it
+check "put f/g.csv" "$(s3 PUT "$B/$F/g.csv" "$T/p1.csv")" 200
+check "arm a refusal" "$(arm "{\"match\":\"/$B/$F/g.csv\",\"status\":400,\"code\":\"InvalidRequest\",\"count\":1}")" 204
+sl_run watch "s3://$B/$F/" --schema "$SCHEMA" --db "$T/f.db" --once --json --s3-endpoint "$S3_PROXY"
+check "refused: exit 4" "$(rc)" 4
+check "refused: Failed, S3_REQUEST, the object named" "$(json "$T/out" "d['status'], d['file'], 'S3_REQUEST' in d['drop']['error'], 'g.csv' in d['drop']['error']")" "Failed s3://$B/$F/g.csv True True"
+check "refused: recorded, not taken again" "$(lines "$(ls "$T"/f.db.s3watch-*)")" 2
+
 # --- a bucket that is not there: the first listing fails, said with the bucket ----------------
 sl_run watch "s3://$B-none/in/" --schema "$SCHEMA" --db "$T/none.db" --once
 check "no such bucket: exit 4" "$(rc)" 4
