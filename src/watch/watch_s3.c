@@ -192,6 +192,15 @@ static int state_open(s3w *w)
 		rc = remember(w, etag + 1, key);
 	}
 	fclose(f);
+	/* a line a power cut left without its end: end it, or the next line
+	   appended would be read as its tail */
+	char last = '\n';
+	off_t end = lseek(w->statefd, 0, SEEK_END);
+	if (rc == 0 && end > 0 && pread(w->statefd, &last, 1, end - 1) == 1 && last != '\n' &&
+	    sl_write_all(w->statefd, "\n", 1, NULL) < 0) {
+		snprintf(w->msg, w->msglen, "%s: %s", w->state_path, strerror(errno));
+		rc = SL_IO_WRITE;
+	}
 	return rc;
 }
 

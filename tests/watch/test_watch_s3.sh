@@ -6,11 +6,16 @@
 # rows (tests/lib/oracle.py) of the file they were cut from, the rejects
 # are the generator's manifest; a second run takes nothing (no GET of an
 # object); the same bytes under another key are one job (duplicate_of);
-# --marker waits for KEY.done; a kill -9 mid-load (held at a chunk boundary
-# by SLUICE_TEST_PAUSE, no sleeps) and a kill after the job finished but
-# before the state file's line: the restart loads every row once; a
-# running watcher (not --once) takes an object put while it polls and ends
-# on SIGTERM; a second watcher of the same prefix and database is refused.
+# --marker waits for KEY.done; a new version of a key is a new job, a bad
+# object fails once; an object replaced under its unfinished job: the old
+# job cancelled, the new version loaded; a kill -9 mid-load (held at a
+# chunk boundary by SLUICE_TEST_PAUSE, no sleeps), after the job finished
+# but before the state file's line, and after it: the restart loads every
+# row once; a line cut short is not read; throttling and 500s (the fault
+# proxy) retried, lasting ones leave the object for the next run, a 400
+# records it failed; a missing bucket; a running watcher (not --once)
+# takes an object put while it polls and ends on SIGTERM; a second watcher
+# of the same prefix and database is refused.
 # Objects are put with curl's own SigV4 signing, not with sluice.
 # Usage: test_watch_s3.sh SLUICE SOURCE_DIR
 set -u
@@ -178,6 +183,8 @@ check "restart: its own job, not a duplicate" "$(json "$T/out" "d['duplicate_of'
 check "restart: one job, recorded" "$(sql "$T/l.db" 'SELECT count(*) FROM sluice_jobs')+$(lines "$(ls "$T"/l.db.s3watch-*)")" "1+1"
 table_is "$T/l.db" "$T/all.csv" && ok || bad "restart after the load: the table is not the oracle's"
 
+# a line cut short (a power cut in its write): not read, ended before the next line
+printf 'Succeeded\txcut\t"abc' >>"$(ls "$T"/l.db.s3watch-*)"
 # kill -9 right after the state line: the restart has nothing to do
 (
 	export SLUICE_TEST_WATCH_KILL=s3-recorded
@@ -187,6 +194,7 @@ table_is "$T/l.db" "$T/all.csv" && ok || bad "restart after the load: the table 
 check "killed after the state line: SIGKILL" "$(rc kr)" 137
 sl_run watch "s3://$B/$L/" --schema "$SCHEMA" --db "$T/l.db" --once --json
 check "restart after the state line: nothing to do" "$(rc)+$(lines "$T/out")+$(sql "$T/l.db" 'SELECT count(*) FROM sluice_jobs')" "0+0+2"
+check "the cut line ended, the lines after it whole" "$(cut -f2 "$(ls "$T"/l.db.s3watch-*)" | tr '\n' ' ' | sed 's/j[0-9a-f]*/J/g')" "J xcut J "
 
 # --- a running watcher takes what is put while it polls; one per prefix and db --------------
 R=r$$
