@@ -16,6 +16,8 @@
 static const char help_watch[] =
     "usage: sluice watch DIR --schema S [--db PATH] [--settle SECONDS|off] [--once]\n"
     "                    [--threads N] [--chunk-size SIZE] [--json] [--quiet]\n"
+    "       sluice watch s3://BUCKET/PREFIX/ --schema S [--db PATH] [--interval SECONDS]\n"
+    "                    [--marker] [--s3-endpoint URL] [--once] [--threads N] ...\n"
     "\n"
     "Load every file dropped into DIR with the schema S, once it is complete:\n"
     "  - a marker NAME.done or NAME.ok appears next to NAME (the writer says so), or\n"
@@ -40,6 +42,15 @@ static const char help_watch[] =
     "  --chunk-size SIZE    about this many bytes per chunk (default 64M)\n"
     "  --json               each finished file's JSON on stdout, one a line\n"
     "  --quiet              nothing but errors (and --json) printed\n"
+    "\n"
+    "s3://BUCKET/PREFIX/: the prefix is listed every --interval seconds (default\n"
+    "10) and each object not taken yet is loaded as 'sluice ingest s3://BUCKET/KEY'\n"
+    "would; an object is complete once it is listed (a PUT is atomic), or with\n"
+    "--marker once KEY.done or KEY.ok exists. Objects are not moved: what was\n"
+    "taken (key and ETag) is kept in DB.s3watch-HASH beside the database, so an\n"
+    "object is loaded again only as a new version. --s3-endpoint and the AWS_*\n"
+    "variables as for 'sluice ingest'. One watcher per prefix and database.\n"
+    "\n"
     "Runs until SIGINT or SIGTERM (a job under way stops after its current chunk\n"
     "and is resumed next time). Exit 0; with --once 3 when a file was\n"
     "PartiallySucceeded, 4 when one failed or could not run; 2 usage; 4 when the\n"
@@ -120,12 +131,15 @@ int cmd_watch(int argc, char **argv)
 			return EXIT_OK;
 		} else if (!strcmp(s, "--once")) {
 			o.once = true;
+		} else if (!strcmp(s, "--marker")) {
+			o.s3_marker = true;
 		} else if (!strcmp(s, "--json")) {
 			pr.json = true;
 		} else if (!strcmp(s, "--quiet") || !strcmp(s, "-q")) {
 			pr.quiet = true;
 		} else if (!strcmp(s, "--schema") || !strcmp(s, "--db") || !strcmp(s, "--settle") ||
-		           !strcmp(s, "--threads") || !strcmp(s, "--chunk-size")) {
+		           !strcmp(s, "--threads") || !strcmp(s, "--chunk-size") ||
+		           !strcmp(s, "--interval") || !strcmp(s, "--s3-endpoint")) {
 			if (!v)
 				return cli_usage_error("watch", "%s needs a value", s);
 			i++;
@@ -133,6 +147,17 @@ int cmd_watch(int argc, char **argv)
 				o.schema_path = v;
 			} else if (!strcmp(s, "--db")) {
 				o.db = v;
+			} else if (!strcmp(s, "--s3-endpoint")) {
+				o.s3_endpoint = v;
+			} else if (!strcmp(s, "--interval")) {
+				char *end;
+				double sec = strtod(v, &end);
+				if (*end || end == v || !(sec > 0 && sec <= 86400))
+					return cli_usage_error(
+					    "watch", "--interval: '%s' is not seconds (0..86400]",
+					    v);
+				o.interval_ms =
+				    (int64_t)(sec * 1000) > 0 ? (int64_t)(sec * 1000) : 1;
 			} else if (!strcmp(s, "--settle")) {
 				char *end;
 				double sec = strtod(v, &end);
@@ -168,6 +193,13 @@ int cmd_watch(int argc, char **argv)
 		return cli_usage_error("watch", "DIR is missing");
 	if (!o.schema_path)
 		return cli_usage_error("watch", "--schema is missing");
+	bool s3 = !strncmp(o.dir, "s3://", 5);
+	if (s3 && o.settle_ms)
+		return cli_usage_error("watch", "--settle is for a folder; an object is complete "
+		                                "once listed (--marker: once marked)");
+	if (!s3 && (o.interval_ms || o.s3_marker || o.s3_endpoint))
+		return cli_usage_error("watch", "--interval, --marker and --s3-endpoint are for "
+		                                "s3://BUCKET/PREFIX/");
 	/* a bad schema is the command's error, not each file's */
 	sl_schema *sc = NULL;
 	char msg[1024] = "";

@@ -13,6 +13,12 @@
  * checkpoint). The same content dropped twice is one load: the second drop's
  * own job is finished pointing at the first (same_as, "duplicate_of").
  *
+ * dir may be s3://bucket/prefix/ instead: the prefix is listed every
+ * interval and each object not taken yet is loaded from the bucket (an
+ * object is complete once it exists; with s3_marker only once KEY.done or
+ * KEY.ok does); what was taken is kept in a state file beside the database
+ * (DB.s3watch-HASH), since objects are not moved.
+ *
  * The loop sits above the engine, beside the HTTP service, which runs one
  * per `watch:` entry of its config.
  */
@@ -57,9 +63,14 @@ typedef struct sl_watch_opts {
 	   its size and mtime were unchanged this long (0: 10 s; <0: never,
 	   only markers and moves count) */
 	int64_t settle_ms;
-	bool once;           /* list the folder, load what is complete, return */
-	int threads;         /* per job, as sl_ingest_opts */
-	uint64_t chunk_size; /* per job */
+	bool once; /* list the folder, load what is complete, return */
+	/* dir "s3://bucket/prefix/": a prefix of a bucket, polled (watch_s3.c,
+	   docs/sources.md "Drop folders in object storage") */
+	const char *s3_endpoint; /* as sl_ingest_opts.s3_endpoint */
+	int64_t interval_ms;     /* between two listings (0: 10 s) */
+	bool s3_marker;          /* take KEY only once KEY.done or KEY.ok exists */
+	int threads;             /* per job, as sl_ingest_opts */
+	uint64_t chunk_size;     /* per job */
 	void (*event)(void *ctx, const sl_watch_event *e);
 	void *event_ctx;
 	/* polled several times a second, and by a running job after each chunk:

@@ -379,6 +379,8 @@ int sl_watch(const sl_watch_opts *o, sl_watch_stats *stats, char *msg, size_t ms
 	int rc = 0;
 	if (!stats)
 		stats = &dummy;
+	if (o->dir && !strncmp(o->dir, "s3://", 5))
+		return sl__watch_s3(o, stats, msg, msglen);
 	memset(stats, 0, sizeof *stats);
 	msg[0] = 0;
 	l->w = (watcher){.o = o,

@@ -259,10 +259,8 @@ static bool transient(int code)
 	return code == SL_CONFLICT || code == SL_NOMEM || sl_error_class(code) == SL_CLASS_RETRY;
 }
 
-/* The outcome: the job's fields as `sluice ingest --json` prints them, and
-   the drop's own: its name, how it was taken, where it is now. */
-static char *outcome_json(const sl_job *j, const intent *in, const char *name, const char *why,
-                          size_t *len)
+char *sl__watch_outcome_json(const sl_job *j, const char *dup_of, const char *name, const char *how,
+                             const char *path, const char *why, size_t *len)
 {
 	char *text = NULL;
 	FILE *f = open_memstream(&text, len);
@@ -270,19 +268,17 @@ static char *outcome_json(const sl_job *j, const intent *in, const char *name, c
 		return NULL;
 	fputc('{', f);
 	sl_job_json_fields(f, j, sl_now_ms());
-	fprintf(f, ",\"already_loaded\":%s,\"duplicate_of\":", j->same_as[0] ? "true" : "false");
-	if (j->same_as[0])
-		sl_json_cstr(f, j->same_as);
+	fprintf(f, ",\"already_loaded\":%s,\"duplicate_of\":", dup_of[0] ? "true" : "false");
+	if (dup_of[0])
+		sl_json_cstr(f, dup_of);
 	else
 		fputs("null", f);
 	fputs(",\"drop\":{\"name\":", f);
 	sl_json_cstr(f, name);
 	fputs(",\"taken\":", f);
-	sl_json_cstr(f, in->how);
-	char where[NAME_MAX + 16];
-	snprintf(where, sizeof where, "%s/%s", in->dest, in->target);
+	sl_json_cstr(f, how);
 	fputs(",\"path\":", f);
-	sl_json_cstr(f, where);
+	sl_json_cstr(f, path);
 	fputs(",\"error\":", f);
 	if (why[0])
 		sl_json_cstr(f, why);
@@ -394,7 +390,10 @@ int sl__watch_run(watcher *w, const char *name, const char *how)
 		sl__watch_kill_point("target");
 	}
 	int dfd = !strcmp(in.dest, "done") ? w->donefd : w->failfd;
-	if (!(json = outcome_json(&job, &in, name, w->why, &jlen))) {
+	char where[NAME_MAX + 16];
+	snprintf(where, sizeof where, "%s/%s", in.dest, in.target);
+	if (!(json =
+	          sl__watch_outcome_json(&job, job.same_as, name, in.how, where, w->why, &jlen))) {
 		rc = SL_NOMEM;
 		goto out;
 	}
@@ -416,8 +415,6 @@ int sl__watch_run(watcher *w, const char *name, const char *how)
 
 	if (json[jlen - 1] == '\n')
 		json[jlen - 1] = 0;
-	char where[NAME_MAX + 16];
-	snprintf(where, sizeof where, "%s/%s", in.dest, in.target);
 	sl_watch_event e = {.what = SL_WATCH_FINISHED,
 	                    .name = name,
 	                    .how = in.how,

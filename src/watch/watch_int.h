@@ -46,6 +46,15 @@ void sl__watch_orphan(watcher *w, const char *iname);
 bool sl__watch_candidate_name(const char *name);
 /* Does DIR hold a marker (name.done or name.ok) for name? */
 bool sl__watch_marked(watcher *w, const char *name);
+/* A finished drop's JSON, one line ending in '\n' (malloc'd, or NULL): the
+   job's fields as `sluice ingest --json` prints them, "duplicate_of"
+   (dup_of: "" or the earlier job) and a "drop" object: the name as
+   dropped, how it was taken, where it is now, why it could not run. */
+char *sl__watch_outcome_json(const sl_job *j, const char *dup_of, const char *name, const char *how,
+                             const char *path, const char *why, size_t *len);
+/* `sluice watch s3://bucket/prefix/` (watch_s3.c): sl_watch's loop for a
+   prefix of a bucket instead of a folder. */
+int sl__watch_s3(const sl_watch_opts *o, sl_watch_stats *stats, char *msg, size_t msglen);
 void sl__watch_emit(watcher *w, const sl_watch_event *e);
 /* Test only: SLUICE_TEST_WATCH_KILL=POINT kills the process there. */
 void sl__watch_kill_point(const char *point);

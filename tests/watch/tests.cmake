@@ -7,3 +7,8 @@ sluice_shell_test(watch_crash tests/watch/test_watch_crash.sh threads)
 set_tests_properties(watch_crash PROPERTIES TIMEOUT 300)
 sluice_shell_test(watch_serve tests/watch/test_watch_serve.sh threads)
 set_tests_properties(watch_serve PROPERTIES TIMEOUT 300)
+# Drop folders in object storage (`sluice watch s3://BUCKET/PREFIX/`) against
+# the s3rver fixture (tests/s3/tests.cmake).
+sluice_shell_test(watch_s3 tests/watch/test_watch_s3.sh threads)
+set_tests_properties(watch_s3 PROPERTIES TIMEOUT 300)
+sluice_uses_server(watch_s3 s3rver)
