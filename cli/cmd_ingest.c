@@ -14,7 +14,7 @@
 static const char help_ingest[] =
 	"usage: sluice ingest FILE --schema S [--db PATH] [--threads N] [--chunk-size SIZE]\n"
 	"                     [--max-errors N] [--max-error-ratio R] [--new] [--strict-source]\n"
-	"                     [--json] [--quiet] [--progress] [dialect options]\n"
+	"                     [--json] [--quiet] [--progress] [--lease-ttl S] [dialect options]\n"
 	"\n"
 	"Load FILE into the schema's table in an SQLite database (default ./sluice.db):\n"
 	"good rows exactly once, rejected rows into sluice_rejects with their reason and\n"
@@ -35,6 +35,8 @@ static const char help_ingest[] =
 	"                       without it the job loads FILE as planned and warns\n"
 	"  --quiet              no progress bar, no summary\n"
 	"  --progress           the progress bar even when stderr is not a terminal\n"
+	"  --lease-ttl S        seconds a claimed chunk stays this run's without a renewal\n"
+	"                       (default 30; `sluice worker`s may share the job)\n"
 	"\n"
 	"The dialect options override the schema's csv: for this run (the job records\n"
 	"what it used): --delimiter --quote --escape --comment --no-header\n"
@@ -198,7 +200,8 @@ static int parse(const char *cmd, const char *help, int argc, char **argv, args 
 			a->progress = true;
 		} else if (!strcmp(s, "--schema") || !strcmp(s, "--db") || !strcmp(s, "--threads") ||
 			   !strcmp(s, "--chunk-size") || !strcmp(s, "--max-errors") ||
-			   !strcmp(s, "--max-error-ratio") || !strcmp(s, "--correlation-id")) {
+			   !strcmp(s, "--max-error-ratio") || !strcmp(s, "--correlation-id") ||
+			   !strcmp(s, "--lease-ttl")) {
 			if (!v)
 				return cli_usage_error(cmd, "%s needs a value", s);
 			i++;
@@ -208,6 +211,9 @@ static int parse(const char *cmd, const char *help, int argc, char **argv, args 
 				a->db = v;
 			} else if (!strcmp(s, "--correlation-id")) {
 				a->o.correlation_id = v;
+			} else if (!strcmp(s, "--lease-ttl")) {
+				if (cli_parse_seconds(v, &a->o.lease_ttl_ms))
+					return cli_usage_error(cmd, "--lease-ttl: '%s' is not 0.01..86400 seconds", v);
 			} else if (!strcmp(s, "--threads")) {
 				if (cli_parse_u64(v, &n) || n < 1 || n > 256)
 					return cli_usage_error(cmd, "--threads: '%s' is not 1..256", v);

@@ -8,9 +8,10 @@
  * uploads racing with one key get one job, and the key survives restarts.
  *
  * sl_job_cancel() asks a job to stop: a row in the store's cancel table
- * that the running writer reads after each chunk (ingest.c). When no
- * process runs the job (its lock file is free), the job becomes Cancelled
- * here and then, under that lock, so a runner cannot start it meanwhile.
+ * that every runner reads after each chunk (ingest.c, worker.c), and that
+ * makes claims skip the job. When no process runs a chunk of it (no live
+ * lease), the job becomes Cancelled here and then, in the transaction that
+ * sees no lease, so no runner can commit a chunk of it meanwhile.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,11 +24,6 @@
 #include <unistd.h>
 
 #include "engine/engine_int.h"
-
-void sl__job_lock_path(const char *db, const char *id, char *path, size_t n)
-{
-	snprintf(path, n, "%s-%s.lock", db ? db : "sluice.db", id);
-}
 
 int sl__job_init(sl_job *j, const char *path, const struct stat *st, const sl_schema *sc,
 		 const char *schema_path, const char *correlation_id)
@@ -149,8 +145,7 @@ int sl_job_cancel(const char *db, const char *id, sl_job_status *status, char *m
 {
 	sl_store *st = NULL;
 	sl_job j = {0};
-	char lock[4200];
-	int fd = -1, rc;
+	int rc;
 	msg[0] = 0;
 	if ((rc = sl__store_open_msg(db, &st, msg, msglen)) < 0)
 		goto out;
@@ -171,16 +166,18 @@ int sl_job_cancel(const char *db, const char *id, sl_job_status *status, char *m
 	if ((rc = st->ops->begin(st)) < 0 || (rc = st->ops->cancel_set(st, id, true)) < 0 ||
 	    (rc = st->ops->commit(st)) < 0)
 		goto fail;
-	sl__job_lock_path(db, id, lock, sizeof lock);
-	fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		rc = 0; /* running: its writer stops after the chunk it commits */
+	/* nobody runs a chunk of it now (no live lease)? Then it ends here;
+	   claims skip it from now on */
+	sl_job_clear(&j);
+	uint64_t open = 0, live = 0;
+	if ((rc = st->ops->begin(st)) < 0 || (rc = st->ops->job_get(st, id, &j)) < 0 ||
+	    (rc = st->ops->chunks_open(st, id, sl__lease_owner_dead, &open, &live)) < 0)
+		goto fail;
+	if (live) {
+		st->ops->rollback(st);
+		rc = 0; /* running: its runners stop after the chunks they commit */
 		goto out;
 	}
-	/* nobody runs it, and nobody can start it while we hold the lock */
-	sl_job_clear(&j);
-	if ((rc = st->ops->begin(st)) < 0 || (rc = st->ops->job_get(st, id, &j)) < 0)
-		goto fail;
 	if (!sl_job_status_final(j.status)) {
 		j.status = SL_JOB_CANCELLED;
 		j.finished_ms = j.updated_ms = sl_now_ms();
@@ -192,15 +189,12 @@ int sl_job_cancel(const char *db, const char *id, sl_job_status *status, char *m
 	if ((rc = st->ops->commit(st)) < 0)
 		goto fail;
 	*status = j.status;
-	unlink(lock);
 	rc = 0;
 	goto out;
 fail:
 	snprintf(msg, msglen, "database: %s", sl_store_errmsg(st));
 	st->ops->rollback(st);
 out:
-	if (fd >= 0)
-		close(fd);
 	sl_job_clear(&j);
 	if (st)
 		st->ops->close(st);
@@ -213,19 +207,11 @@ int sl_job_requeue(const char *db, const char *id, char *msg, size_t msglen)
 	sl_job j = {0};
 	sl_chunk *ch = NULL;
 	size_t n = 0;
-	char lock[4200];
-	int fd = -1, rc;
+	int rc;
 	msg[0] = 0;
 	if ((rc = sl__store_open_msg(db, &st, msg, msglen)) < 0)
 		goto out;
-	/* nobody may run it while its chunks change hands */
-	sl__job_lock_path(db, id, lock, sizeof lock);
-	fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		rc = SL_CONFLICT;
-		snprintf(msg, msglen, "job %s is running", id);
-		goto out;
-	}
+	/* a finished job has no runner (a stale one that wakes up is fenced) */
 	if ((rc = st->ops->begin(st)) < 0 || (rc = st->ops->job_get(st, id, &j)) < 0)
 		goto fail;
 	if (rc == 0) {
@@ -276,8 +262,6 @@ fail:
 rollback:
 	st->ops->rollback(st);
 out:
-	if (fd >= 0)
-		close(fd);
 	free(ch);
 	sl_job_clear(&j);
 	if (st)

@@ -349,14 +349,15 @@ void *sl__ingest_worker_main(void *arg)
 	int rc = sl__ingest_worker_setup(&w, g);
 	for (;;) {
 		size_t k = atomic_fetch_add(&g->next, 1);
-		if (k >= g->npending)
-			break;
 		slot *s = &g->slots[k % g->nslots];
+		/* the writer hands the slot to chunk k once it holds its lease, or
+		   closes it (SIZE_MAX) when no chunk is coming */
 		pthread_mutex_lock(&s->mu);
-		while (s->want != k && !atomic_load(&g->abort))
+		while (s->want != k && s->want != SIZE_MAX && !atomic_load(&g->abort))
 			pthread_cond_wait(&s->cv, &s->mu);
+		bool closed = s->want != k;
 		pthread_mutex_unlock(&s->mu);
-		if (atomic_load(&g->abort))
+		if (closed || atomic_load(&g->abort))
 			break;
 		chunk_result res;
 		if (rc == 0) {

@@ -304,24 +304,57 @@ static void tx_discard(chunk_tx *tx)
 	tx->order_cap = tx->many_cap = 0;
 }
 
-/* Write a chunk's row, the job's row (when `job`) and an event into the
-   open transaction and commit it; roll back if any step fails. */
-static int record_chunk(ingest *g, const sl_chunk *c, bool job, const sl_event *ev)
+/* The rest of a chunk's transaction, after its rows: the chunk's row, the
+   job's counters as increments `d` (then read back, with what other
+   processes added), the event, the fan-in (the job finishes in this
+   transaction when this was its last open chunk), and the commit; roll
+   back if any step fails. */
+static int record_chunk(ingest *g, const sl_chunk *c, const sl_job_delta *d, const sl_event *ev)
 {
 	int rc = g->ops->chunk_update(g->st, g->job.id, c);
-	if (rc == 0 && job)
-		rc = g->ops->job_update(g->st, &g->job);
+	if (rc == 0 && d && (rc = g->ops->job_add(g->st, g->job.id, d)) == 0)
+		rc = sl__ingest_job_refresh(g);
 	if (rc == 0)
 		rc = g->ops->event_insert(g->st, ev);
+	if (rc == 0 && d)
+		rc = sl__ingest_fan_in(g);
 	if (rc == 0)
 		rc = g->ops->commit(g->st);
-	if (rc < 0)
+	if (rc < 0) {
 		g->ops->rollback(g->st);
+		g->finished = false;
+	} else if (g->finished) {
+		sl__ingest_test_kill("finished");
+	}
 	return rc;
 }
 
-/* A small transaction of its own: chunk Processing, attempts + 1, start event. */
-static int chunk_start(ingest *g, sl_chunk *c)
+/* The fence, first in every transaction that writes a chunk we run: the
+   lease still ours (owner and epoch), and the job not finished by another
+   process meanwhile (a Failed or Cancelled job takes no more chunks). */
+static int fence(ingest *g, const sl_lease *l)
+{
+	if (!g->st || !l)
+		return 0;
+	int rc = g->ops->lease_fence(g->st, l);
+	if (rc < 0)
+		return rc;
+	sl_job now = {0};
+	rc = g->ops->job_get(g->st, g->job.id, &now);
+	if (rc == 1 && sl_job_status_final(now.status)) {
+		sl__ingest_say(g, "job %s is %s: chunk %u is not committed", g->job.id,
+		               sl_job_status_name(now.status), l->seq);
+		rc = SL_LEASE_LOST;
+	} else if (rc >= 0) {
+		rc = 0;
+	}
+	sl_job_clear(&now);
+	return rc;
+}
+
+/* A retry of the chunk, in a small transaction of its own: attempts + 1,
+   start event (the first attempt's are the claim's). */
+static int chunk_restart(ingest *g, sl_chunk *c, const sl_lease *l)
 {
 	if (!g->st)
 		return 0;
@@ -330,8 +363,10 @@ static int chunk_start(ingest *g, sl_chunk *c)
 	c->attempts++;
 	sl_event ev = {g->job.id, c->seq, "chunk_start", 0, 0, 0, 0, NULL};
 	int rc = g->ops->begin(g->st);
-	if (rc == 0)
-		rc = record_chunk(g, c, false, &ev);
+	if (rc == 0 && (rc = fence(g, l)) < 0)
+		g->ops->rollback(g->st);
+	else if (rc == 0)
+		rc = record_chunk(g, c, NULL, &ev);
 	if (rc < 0)
 		*c = saved;
 	return rc;
@@ -365,21 +400,33 @@ static int chunk_commit(ingest *g, chunk_tx *tx, double t0)
 	c->last_error = 0;
 	c->last_message[0] = 0;
 	sl_job *j = &g->job;
-	j->rows_read += tx->read;
-	j->rows_loaded += tx->loaded;
-	j->rows_rejected += tx->rejected;
-	j->records_padded += tx->padded;
-	j->records_truncated += tx->truncated;
+	sl_job_delta d = {.rows_read = (int64_t)tx->read,
+	                  .rows_loaded = (int64_t)tx->loaded,
+	                  .rows_rejected = (int64_t)tx->rejected,
+	                  .records_padded = (int64_t)tx->padded,
+	                  .records_truncated = (int64_t)tx->truncated,
+	                  .chunks_processed = 1,
+	                  .chunks_succeeded = 1,
+	                  .bytes_done = (int64_t)c->length};
 	for (int k = 0; k < SL_ERROR_COUNT; k++)
-		j->rejects_by_code[k] += tx->by_code[k];
-	j->chunks_processed++;
-	j->chunks_succeeded++;
-	j->bytes_done += c->length;
-	j->updated_ms = sl_now_ms();
-	if (!g->st)
+		d.by_code[k] = (int64_t)tx->by_code[k];
+	if (!g->st) {
+		/* a dry run: the job is this process's alone */
+		j->rows_read += tx->read;
+		j->rows_loaded += tx->loaded;
+		j->rows_rejected += tx->rejected;
+		j->records_padded += tx->padded;
+		j->records_truncated += tx->truncated;
+		for (int k = 0; k < SL_ERROR_COUNT; k++)
+			j->rejects_by_code[k] += tx->by_code[k];
+		j->chunks_processed++;
+		j->chunks_succeeded++;
+		j->bytes_done += c->length;
+		j->updated_ms = sl_now_ms();
 		return 0;
+	}
 	sl_event ev = {j->id, c->seq, "chunk_end", tx->read, tx->loaded, tx->rejected, c->duration_ms, NULL};
-	rc = record_chunk(g, c, true, &ev); /* the transaction the chunk's rows are in */
+	rc = record_chunk(g, c, &d, &ev); /* the transaction the chunk's rows are in */
 	if (rc < 0) {
 		*j = saved;
 		*c = csaved;
@@ -390,22 +437,31 @@ static int chunk_commit(ingest *g, chunk_tx *tx, double t0)
 void sl__ingest_backoff(int attempt);
 
 /* The chunk failed for good (attempts used up): say so, in its own transaction. */
-static int chunk_fail(ingest *g, sl_chunk *c, int err, const char *why)
+static int chunk_fail(ingest *g, sl_chunk *c, const sl_lease *l, int err, const char *why)
 {
 	c->status = SL_CHUNK_FAILED;
 	c->last_error = err;
 	snprintf(c->last_message, sizeof c->last_message, "%s", why);
-	g->job.chunks_failed++;
-	g->job.chunks_processed++;
-	g->job.updated_ms = sl_now_ms();
-	if (!g->st)
+	if (!g->st) {
+		g->job.chunks_failed++;
+		g->job.chunks_processed++;
+		g->job.updated_ms = sl_now_ms();
 		return 0;
+	}
+	sl_job_delta d = {.chunks_processed = 1, .chunks_failed = 1};
 	sl_event ev = {g->job.id, c->seq, "chunk_failed", 0, 0, 0, 0, why};
 	int rc = 0;
+	sl_job saved = g->job;
 	for (int attempt = 1; attempt <= 3; attempt++) {
 		rc = g->ops->begin(g->st);
-		if (rc == 0)
-			rc = record_chunk(g, c, true, &ev);
+		if (rc == 0 && (rc = fence(g, l)) < 0)
+			g->ops->rollback(g->st);
+		else if (rc == 0)
+			rc = record_chunk(g, c, &d, &ev);
+		if (rc < 0)
+			g->job = saved;
+		if (rc == SL_LEASE_LOST)
+			break;
 		if (rc == 0)
 			break;
 		if (sl_error_class(rc) != SL_CLASS_RETRY)
@@ -497,25 +553,30 @@ static void changed_msg(const ingest *g, const sl_chunk *c, char *out, size_t n)
 }
 
 /*
- * Write pending chunk k. The first attempt takes the worker's batches from
- * the slot; a retry re-reads the chunk on this thread. Returns 0 when the
- * chunk is done (Succeeded or Failed for good), <0 for a fatal error.
+ * Run chunk c under lease l (sl_chunk_run of the design: parse, validate,
+ * commit one chunk). With a slot, the first attempt takes the worker's
+ * batches from it; without one, or on a retry, the chunk is read on this
+ * thread. Every transaction that writes the chunk starts with the fence.
+ * Returns 0 when the chunk is done (Succeeded or Failed for good),
+ * SL_LEASE_LOST when it is not ours any more (nothing of it written; an
+ * event says so), <0 for a fatal error.
  */
-int sl__ingest_write_chunk(ingest *g, worker *self, size_t k)
+int sl__chunk_run(ingest *g, worker *self, sl_chunk *c, slot *s, sl_lease *l)
 {
-	slot *s = &g->slots[k % g->nslots];
-	sl_chunk *c = &g->chunks[g->pending[k]];
 	int max_attempts = g->o->max_attempts > 0 ? g->o->max_attempts : 3;
-	bool from_slot = true, input_failed = false;
+	bool from_slot = s != NULL, input_failed = false;
 	int rc = 0;
 	char why[300] = "";
 
+	c->status = SL_CHUNK_PROCESSING;
+	if (l)
+		c->attempts = l->attempts;
 	for (int attempt = 1;; attempt++) {
 		chunk_tx tx = {.g = g, .c = c};
 		double t0 = sl_now();
-		rc = chunk_start(g, c);
-		if (rc == 0 && g->st)
-			rc = g->ops->begin(g->st);
+		rc = attempt > 1 ? chunk_restart(g, c, l) : 0;
+		if (rc == 0 && g->st && (rc = g->ops->begin(g->st)) == 0)
+			rc = fence(g, l);
 		if (rc == 0) {
 			chunk_result res;
 			if (from_slot) {
@@ -561,6 +622,21 @@ int sl__ingest_write_chunk(ingest *g, worker *self, size_t k)
 			sl__ingest_slot_drain(g, s);
 			from_slot = false;
 		}
+		if (rc == SL_LEASE_LOST) {
+			/* not ours: whoever holds the chunk now commits it; say so in
+			   the job's events, in a transaction of its own */
+			char m[300];
+			snprintf(m, sizeof m, "%s: %s", l ? l->owner : "",
+			         g->st ? sl_store_errmsg(g->st) : "");
+			sl_event ev = {g->job.id, c->seq, "chunk_lease_lost", 0, 0, 0, 0, m};
+			if (g->st && g->ops->begin(g->st) == 0) {
+				if (g->ops->event_insert(g->st, &ev) == 0)
+					g->ops->commit(g->st);
+				g->ops->rollback(g->st);
+			}
+			g->msg[0] = 0;
+			return rc;
+		}
 		if (!why[0] || sl_error_class(rc) == SL_CLASS_RETRY)
 			snprintf(why, sizeof why, "chunk %u: %s%s%s", c->seq, sl_error_message(rc),
 				 g->st ? ": " : "", g->st ? sl_store_errmsg(g->st) : "");
@@ -569,12 +645,17 @@ int sl__ingest_write_chunk(ingest *g, worker *self, size_t k)
 				sl__ingest_say(g, "%s", why);
 			/* the chunk in flight is Failed with the reason, never left
 			   Processing; the job fails with the same code */
-			if (input_failed)
-				chunk_fail(g, c, rc, why);
+			if (input_failed) {
+				g->fatal_rc = rc;
+				chunk_fail(g, c, l, rc, why);
+			}
 			return rc; /* fatal */
 		}
 		if (attempt >= max_attempts) {
-			if (chunk_fail(g, c, rc, why) < 0) {
+			int fr = chunk_fail(g, c, l, rc, why);
+			if (fr == SL_LEASE_LOST)
+				return fr;
+			if (fr < 0) {
 				/* not even the failure could be recorded (a full disk, a
 				   lock held for good): stop with the first reason; the
 				   chunk stays Processing and runs again on resume */

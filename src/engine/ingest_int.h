@@ -31,6 +31,8 @@ typedef struct slot {
 	chunk_result res;
 } slot;
 
+typedef struct heart heart; /* lease.c */
+
 typedef struct ingest {
 	const sl_ingest_opts *o;
 	sl_schema *schema;
@@ -66,8 +68,15 @@ typedef struct ingest {
 	bool paused;           /* opts.pause stopped the run: the job stays unfinished */
 	bool cancelled;        /* a cancel request stopped it: the job becomes Cancelled */
 	uint64_t rows_planned; /* data records of all chunks, for progress */
-	int lockfd;            /* flock'ed while the job runs here */
-	char lockpath[4200];
+	/* leases (lease.c): who we are, for how long a claim holds, the
+	   heartbeat that renews them, the lease per chunk index (epoch 0: not
+	   held), and whether a commit of ours finished the job (fan-in) */
+	char owner[160];
+	int64_t ttl_ms;
+	heart *hb;
+	sl_lease *lease;
+	bool finished;
+	int fatal_rc; /* a chunk failed the job (its input changed): the fan-in says Failed */
 } ingest;
 
 /* A worker's own things. */
@@ -109,7 +118,31 @@ void sl__ingest_backoff(int attempt);
 void sl__ingest_slot_drain(ingest *g, slot *s);
 bool sl__ingest_budget_exceeded(ingest *g);
 bool sl__ingest_what_changed(const ingest *g, const struct stat *st, char *out, size_t n);
-int sl__ingest_write_chunk(ingest *g, worker *self, size_t k);
+/* Run chunk c under lease l: parse (or take the slot's batches), validate
+   and commit it, fenced; the job finishes in that transaction when it was
+   its last open chunk. 0 done (Succeeded, or Failed for good),
+   SL_LEASE_LOST when the chunk is not ours any more (dropped, nothing
+   written), else a fatal code. */
+int sl__chunk_run(ingest *g, worker *self, sl_chunk *c, slot *s, sl_lease *l);
+
+/* chunk_run.c: the job as several processes share it */
+void sl__ingest_merge_counts(sl_job *dst, const sl_job *fresh);
+int sl__ingest_job_refresh(ingest *g);
+int sl__ingest_fan_in(ingest *g);
+int sl__ingest_finish_job(ingest *g, int rc);
+int sl__ingest_after_chunk(ingest *g, const sl_chunk *c);
+void sl__ingest_test_kill(const char *name);
+
+/* lease.c */
+void sl__lease_owner(const char *name, char *out, size_t n);
+int sl__lease_claim(ingest *g, const char *job_id, sl_lease *l);
+void sl__lease_give_back(ingest *g, const sl_lease *l);
+int sl__heart_start(const char *db, int busy_timeout_ms, int64_t ttl_ms, heart **out);
+void sl__heart_stop(heart *h);
+int sl__heart_add(heart *h, const sl_lease *l);
+void sl__heart_drop(heart *h, const sl_lease *l);
+
+#define SL_LEASE_TTL_MS 30000 /* default: a dead remote worker's chunk waits this long */
 
 /* plan.c: planning and its checks */
 int sl__ingest_map_header(ingest *g);

@@ -42,6 +42,28 @@ typedef struct sl_idem {
 	uint64_t size, hash;
 } sl_idem;
 
+/* A chunk's lease: who holds it, until when, and the epoch that fences a
+   holder that lost it (every claim bumps it). */
+typedef struct sl_lease {
+	char job_id[SL_JOB_ID_LEN];
+	uint32_t seq;
+	int64_t epoch;
+	int64_t expires_ms;
+	uint32_t attempts; /* the chunk's, counting this claim */
+	char owner[160];
+} sl_lease;
+
+/* Whether the owner named in a lease is gone for sure (a process of this
+   host that no longer exists), so its lease need not run out first. */
+typedef bool (*sl_owner_dead_fn)(const char *owner);
+
+/* Increments of a job's counters (negative for a retried chunk). */
+typedef struct sl_job_delta {
+	int64_t rows_read, rows_loaded, rows_rejected, records_padded, records_truncated;
+	int64_t chunks_processed, chunks_succeeded, chunks_failed, bytes_done;
+	int64_t by_code[SL_ERROR_COUNT];
+} sl_job_delta;
+
 typedef struct sl_store_ops {
 	const char *name;
 	int (*open)(const char *target, int busy_timeout_ms, sl_store **out);
@@ -115,6 +137,35 @@ typedef struct sl_store_ops {
 	int (*records_each)(sl_store *s, const sl_schema *sc, const size_t *cols, const sl_value *vals,
 			    size_t nf, const char *job_id, int64_t after, size_t limit, sl_record_cb cb,
 			    void *ctx);
+
+	/* --- leases (store_sqlite_lease.c; docs/ingest.md "Workers and
+	   leases"). All of them inside a transaction the caller opened. --- */
+	/* Claim one chunk: a Queued one, or a Processing one whose lease
+	   expired (or whose owner `dead` says is gone), of job `job_id` (NULL:
+	   of any job that is ChunksQueued or Processing and not asked to
+	   stop), earliest job and chunk first. The chunk becomes Processing,
+	   attempts + 1, owner and expiry set, epoch + 1; a ChunksQueued job
+	   becomes Processing. 1 and *l filled, 0 nothing to claim. */
+	int (*chunk_claim)(sl_store *s, const char *job_id, const char *owner, int64_t ttl_ms,
+	                   sl_owner_dead_fn dead, sl_lease *l);
+	/* Extend a lease held (owner and epoch still ours, chunk Processing):
+	   0, or SL_LEASE_LOST. */
+	int (*lease_renew)(sl_store *s, const sl_lease *l, int64_t ttl_ms);
+	/* The fence: the first statement of a chunk's commit transaction; 0
+	   when the chunk's row still has our owner and epoch, else
+	   SL_LEASE_LOST and the caller rolls the whole transaction back. */
+	int (*lease_fence)(sl_store *s, const sl_lease *l);
+	/* Give a claimed chunk back (Queued, lease cleared) if it is still
+	   ours and Processing; 0 either way. */
+	int (*lease_release)(sl_store *s, const sl_lease *l);
+	/* Add deltas to a job's counters (never a whole-row rewrite, so the
+	   processes committing chunks of one job do not undo each other). */
+	int (*job_add)(sl_store *s, const char *job_id, const sl_job_delta *d);
+	/* Chunks of a job not final (Queued or Processing): *open; of those,
+	   Processing under a lease that has not expired and whose owner is not
+	   `dead` (others run them now): *live. */
+	int (*chunks_open)(sl_store *s, const char *job_id, sl_owner_dead_fn dead, uint64_t *open,
+	                   uint64_t *live);
 } sl_store_ops;
 
 extern const sl_store_ops sl__store_sqlite;

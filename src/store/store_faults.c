@@ -176,6 +176,34 @@ static int f_records_each(sl_store *s, const sl_schema *sc, const size_t *cols,
 	return IN(s)->ops->records_each(IN(s), sc, cols, vals, nf, job, after, limit, cb, ctx);
 }
 
+/* --- leases --- */
+static int f_chunk_claim(sl_store *s, const char *j, const char *owner, int64_t ttl,
+                         sl_owner_dead_fn dead, sl_lease *l)
+{
+	return IN(s)->ops->chunk_claim(IN(s), j, owner, ttl, dead, l);
+}
+static int f_lease_renew(sl_store *s, const sl_lease *l, int64_t ttl)
+{
+	return IN(s)->ops->lease_renew(IN(s), l, ttl);
+}
+static int f_lease_fence(sl_store *s, const sl_lease *l)
+{
+	return IN(s)->ops->lease_fence(IN(s), l);
+}
+static int f_lease_release(sl_store *s, const sl_lease *l)
+{
+	return IN(s)->ops->lease_release(IN(s), l);
+}
+static int f_job_add(sl_store *s, const char *j, const sl_job_delta *d)
+{
+	return IN(s)->ops->job_add(IN(s), j, d);
+}
+static int f_chunks_open(sl_store *s, const char *j, sl_owner_dead_fn dead, uint64_t *open,
+                         uint64_t *live)
+{
+	return IN(s)->ops->chunks_open(IN(s), j, dead, open, live);
+}
+
 static const sl_store_ops faulty_ops = {
 	.name = "faults",
 	.close = f_close,
@@ -207,6 +235,12 @@ static const sl_store_ops faulty_ops = {
 	.cancel_get = f_cancel_get,
 	.chunk_counts = f_chunk_counts,
 	.records_each = f_records_each,
+	.chunk_claim = f_chunk_claim,
+	.lease_renew = f_lease_renew,
+	.lease_fence = f_lease_fence,
+	.lease_release = f_lease_release,
+	.job_add = f_job_add,
+	.chunks_open = f_chunks_open,
 };
 
 int sl__store_open(const char *db, int busy_timeout_ms, sl_store **out)

@@ -168,6 +168,9 @@ static void sq_close(sl_store *s)
 	sqlite3_finalize(q->upd_chunk);
 	sqlite3_finalize(q->upsert_code);
 	sqlite3_finalize(q->key_owner);
+	sqlite3_finalize(q->lease_fence);
+	sqlite3_finalize(q->job_add);
+	sqlite3_finalize(q->add_code);
 	sqlite3_close_v2(q->db);
 	free(q->real_as_text);
 	free(q);
@@ -236,14 +239,14 @@ static int sq_open(const char *target, int busy_timeout_ms, sl_store **out)
 		have = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
 	if (have)
-		return add_job_cols(q);
+		return (rc = add_job_cols(q)) < 0 ? rc : sl__sq_lease_upgrade(q);
 	if ((rc = sl__sq_exec(q, "BEGIN IMMEDIATE")) < 0)
 		return rc;
 	if ((rc = sl__sq_exec(q, ddl)) < 0) {
 		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
 		return rc;
 	}
-	return sl__sq_exec(q, "COMMIT");
+	return (rc = sl__sq_exec(q, "COMMIT")) < 0 ? rc : sl__sq_lease_upgrade(q);
 }
 
 static const char *sq_errmsg(sl_store *s)
@@ -300,4 +303,10 @@ const sl_store_ops sl__store_sqlite = {
 	.cancel_get = sl__sq_cancel_get,
 	.chunk_counts = sl__sq_chunk_counts,
 	.records_each = sl__sq_records_each,
+	.chunk_claim = sl__sq_chunk_claim,
+	.lease_renew = sl__sq_lease_renew,
+	.lease_fence = sl__sq_lease_fence,
+	.lease_release = sl__sq_lease_release,
+	.job_add = sl__sq_job_add,
+	.chunks_open = sl__sq_chunks_open,
 };

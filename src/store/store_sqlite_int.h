@@ -20,6 +20,7 @@ typedef struct sq_store {
 	sqlite3_stmt *ins_row, *ins_many, *ins_reject, *ins_event, *upd_job, *upd_chunk,
 	    *upsert_code;
 	sqlite3_stmt *key_owner; /* which job loaded a key (DUP_KEY messages) */
+	sqlite3_stmt *lease_fence, *job_add, *add_code; /* store_sqlite_lease.c */
 	const sl_schema *schema;
 	bool *real_as_text; /* per column: a REAL value goes into a TEXT column of an
 	                       older table (see sl__sq_check_columns) */
@@ -68,6 +69,17 @@ int sl__sq_idem_put(sl_store *s, const sl_idem *e);
 int sl__sq_cancel_set(sl_store *s, const char *job_id, bool on);
 int sl__sq_cancel_get(sl_store *s, const char *job_id);
 int sl__sq_chunk_counts(sl_store *s, uint64_t *out);
+
+/* store_sqlite_lease.c: chunk leases, counters as increments */
+int sl__sq_lease_upgrade(sq_store *q);
+int sl__sq_chunk_claim(sl_store *s, const char *job_id, const char *owner, int64_t ttl_ms,
+                       sl_owner_dead_fn dead, sl_lease *l);
+int sl__sq_lease_renew(sl_store *s, const sl_lease *l, int64_t ttl_ms);
+int sl__sq_lease_fence(sl_store *s, const sl_lease *l);
+int sl__sq_lease_release(sl_store *s, const sl_lease *l);
+int sl__sq_job_add(sl_store *s, const char *job_id, const sl_job_delta *d);
+int sl__sq_chunks_open(sl_store *s, const char *job_id, sl_owner_dead_fn dead, uint64_t *open,
+                       uint64_t *live);
 
 /* store_sqlite_records.c: records */
 int sl__sq_records_indexes(sq_store *q, const sl_schema *sc);

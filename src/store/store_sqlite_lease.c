@@ -1,0 +1,299 @@
+/*
+ * The SQLite store's chunk leases: claims, renewals, the fence of a chunk's
+ * commit, giving a chunk back, counters as increments, and the count of a
+ * job's open and running chunks. Every process that runs chunks (sluice
+ * ingest, sluice worker, the service's runners) goes through these, so
+ * several of them can share one job.
+ *
+ * The lease lives on the chunk's row: owner, lease_expiry_ms, lease_epoch
+ * (columns added to sluice_chunks by ALTER TABLE when a database lacks
+ * them, like the job columns). A claim bumps the epoch; the commit of the
+ * chunk first updates the row WHERE lease_epoch = mine AND owner = me, and
+ * when that matches nothing the whole transaction (rows, rejects, counters)
+ * rolls back: a process paused past its lease can never commit. The fence
+ * is on the epoch, not on the clock: a lease that runs out while its chunk
+ * commits is still good if nobody claimed the chunk meanwhile (in SQLite
+ * nobody can: the commit holds the write lock).
+ *
+ * Everything here runs inside the caller's transaction (BEGIN IMMEDIATE:
+ * the write lock, so two claims never pick the same chunk).
+ */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store_sqlite_int.h"
+
+/* Columns added to sluice_chunks for leases (sl__sq_lease_upgrade). */
+static const char *const lease_cols[] = {"owner TEXT", "lease_expiry_ms INTEGER",
+                                         "lease_epoch INTEGER"};
+
+int sl__sq_lease_upgrade(sq_store *q)
+{
+	sqlite3_stmt *st = NULL;
+	int have = 0, rc;
+	if (sqlite3_prepare_v2(
+	        q->db,
+	        "SELECT count(*) FROM pragma_table_info('sluice_chunks') WHERE name = "
+	        "'lease_epoch'",
+	        -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		have = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (have)
+		return 0;
+	if ((rc = sl__sq_exec(q, "BEGIN IMMEDIATE")) < 0)
+		return rc;
+	for (size_t i = 0; i < SL_ARRAY_LEN(lease_cols); i++) {
+		char sql[128];
+		snprintf(sql, sizeof sql, "ALTER TABLE sluice_chunks ADD COLUMN %s", lease_cols[i]);
+		/* another process may have added it meanwhile */
+		if (sqlite3_exec(q->db, sql, NULL, NULL, NULL) != SQLITE_OK &&
+		    !strstr(sqlite3_errmsg(q->db), "duplicate column")) {
+			rc = sl__sq_map_rc(q, SQLITE_ERROR);
+			sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+			return rc;
+		}
+	}
+	return sl__sq_exec(q, "COMMIT");
+}
+
+static void bind_lease_key(sqlite3_stmt *st, int p, const sl_lease *l)
+{
+	sqlite3_bind_text(st, p, l->job_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, p + 1, l->seq);
+	sqlite3_bind_int64(st, p + 2, l->epoch);
+	sqlite3_bind_text(st, p + 3, l->owner, -1, SQLITE_STATIC);
+}
+
+/* Run a prepared UPDATE; 0 when it changed a row, SL_LEASE_LOST when none. */
+static int step_changed(sq_store *q, sqlite3_stmt *st)
+{
+	int rc = sl__sq_map_rc(q, sqlite3_step(st));
+	if (rc == 0 && sqlite3_changes(q->db) == 0)
+		rc = SL_LEASE_LOST;
+	return rc;
+}
+
+int sl__sq_chunk_claim(sl_store *s, const char *job_id, const char *owner, int64_t ttl_ms,
+                       sl_owner_dead_fn dead, sl_lease *l)
+{
+	sq_store *q = (sq_store *)s;
+	sqlite3_stmt *sel = NULL, *upd = NULL, *job = NULL;
+	int64_t now = sl_now_ms();
+	int rc = sl__sq_map_rc(
+	    q, sqlite3_prepare_v2(
+	           q->db,
+	           "SELECT c.job_id, c.seq, c.status, c.owner, c.lease_expiry_ms,"
+	           " coalesce(c.lease_epoch, 0), c.attempts FROM sluice_chunks c JOIN sluice_jobs "
+	           "j ON j.id = "
+	           "c.job_id"
+	           " WHERE (?1 IS NULL OR c.job_id = ?1) AND c.status IN ('Queued', 'Processing')"
+	           " AND j.status IN ('ChunksQueued', 'Processing')"
+	           " AND NOT EXISTS (SELECT 1 FROM sluice_cancels x WHERE x.job_id = c.job_id)"
+	           " ORDER BY j.created_ms, j.id, c.seq",
+	           -1, &sel, NULL));
+	if (rc < 0)
+		goto out;
+	if (job_id)
+		sqlite3_bind_text(sel, 1, job_id, -1, SQLITE_STATIC);
+	rc = 0;
+	for (;;) {
+		int r = sqlite3_step(sel);
+		if (r != SQLITE_ROW) {
+			rc = sl__sq_map_rc(q, r);
+			break;
+		}
+		const char *status = (const char *)sqlite3_column_text(sel, 2);
+		const char *prev = (const char *)sqlite3_column_text(sel, 3);
+		bool expired = sqlite3_column_type(sel, 4) == SQLITE_NULL ||
+		               sqlite3_column_int64(sel, 4) <= now;
+		if (strcmp(status, "Queued") && !expired && !(prev && dead && dead(prev)))
+			continue; /* someone runs it now */
+		memset(l, 0, sizeof *l);
+		snprintf(l->job_id, sizeof l->job_id, "%s",
+		         (const char *)sqlite3_column_text(sel, 0));
+		l->seq = (uint32_t)sqlite3_column_int64(sel, 1);
+		l->epoch = sqlite3_column_int64(sel, 5) + 1;
+		l->expires_ms = now + ttl_ms;
+		l->attempts = (uint32_t)sqlite3_column_int64(sel, 6) + 1;
+		snprintf(l->owner, sizeof l->owner, "%s", owner);
+		rc = 1;
+		break;
+	}
+	if (rc != 1)
+		goto out;
+	sqlite3_reset(sel); /* done reading before writing the same table */
+	rc = sl__sq_map_rc(
+	    q, sqlite3_prepare_v2(
+	           q->db,
+	           "UPDATE sluice_chunks SET status = 'Processing', attempts = attempts + "
+	           "1, owner = ?5, lease_expiry_ms = ?6, lease_epoch = ?3"
+	           " WHERE job_id = ?1 AND seq = ?2 AND coalesce(lease_epoch, 0) = ?3 - 1",
+	           -1, &upd, NULL));
+	if (rc < 0)
+		goto out;
+	sqlite3_bind_text(upd, 1, l->job_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(upd, 2, l->seq);
+	sqlite3_bind_int64(upd, 3, l->epoch);
+	sqlite3_bind_text(upd, 5, owner, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(upd, 6, l->expires_ms);
+	if ((rc = step_changed(q, upd)) < 0)
+		goto out; /* cannot be: we hold the write lock */
+	rc = sl__sq_map_rc(
+	    q, sqlite3_prepare_v2(
+	           q->db,
+	           "UPDATE sluice_jobs SET status = 'Processing', started_ms = CASE WHEN"
+	           " coalesce(started_ms, 0) = 0 THEN ?2 ELSE started_ms END, updated_ms "
+	           "= ?2 WHERE id = ?1 AND status = 'ChunksQueued'",
+	           -1, &job, NULL));
+	if (rc == 0) {
+		sqlite3_bind_text(job, 1, l->job_id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(job, 2, now);
+		rc = sl__sq_map_rc(q, sqlite3_step(job));
+	}
+	if (rc == 0)
+		rc = 1;
+out:
+	sqlite3_finalize(sel);
+	sqlite3_finalize(upd);
+	sqlite3_finalize(job);
+	return rc;
+}
+
+int sl__sq_lease_renew(sl_store *s, const sl_lease *l, int64_t ttl_ms)
+{
+	sq_store *q = (sq_store *)s;
+	sqlite3_stmt *st = NULL;
+	int rc = sl__sq_map_rc(
+	    q, sqlite3_prepare_v2(
+	           q->db,
+	           "UPDATE sluice_chunks SET lease_expiry_ms = ?5 WHERE job_id = ?1 AND "
+	           "seq = ?2 AND lease_epoch = ?3 AND owner = ?4 AND status = 'Processing'",
+	           -1, &st, NULL));
+	if (rc == 0) {
+		bind_lease_key(st, 1, l);
+		sqlite3_bind_int64(st, 5, sl_now_ms() + ttl_ms);
+		rc = step_changed(q, st);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int sl__sq_lease_fence(sl_store *s, const sl_lease *l)
+{
+	sq_store *q = (sq_store *)s;
+	/* a write, not a read: in a database with row locks (PostgreSQL) it
+	   also locks the row until the commit */
+	int rc =
+	    sl__sq_prep(q,
+	                "UPDATE sluice_chunks SET owner = owner WHERE job_id = ?1 AND seq = ?2 AND "
+	                "lease_epoch = ?3 AND owner = ?4 AND status = 'Processing'",
+	                &q->lease_fence);
+	if (rc < 0)
+		return rc;
+	bind_lease_key(q->lease_fence, 1, l);
+	rc = step_changed(q, q->lease_fence);
+	sqlite3_reset(q->lease_fence);
+	if (rc == SL_LEASE_LOST)
+		snprintf(q->err, sizeof q->err,
+		         "chunk %u of job %s: the lease of epoch %lld held by %s was taken over",
+		         l->seq, l->job_id, (long long)l->epoch, l->owner);
+	return rc;
+}
+
+int sl__sq_lease_release(sl_store *s, const sl_lease *l)
+{
+	sq_store *q = (sq_store *)s;
+	sqlite3_stmt *st = NULL;
+	int rc = sl__sq_map_rc(
+	    q,
+	    sqlite3_prepare_v2(q->db,
+	                       "UPDATE sluice_chunks SET status = 'Queued', lease_expiry_ms = NULL"
+	                       " WHERE job_id = ?1 AND seq = ?2 AND lease_epoch = ?3 AND owner = ?4"
+	                       " AND status = 'Processing'",
+	                       -1, &st, NULL));
+	if (rc == 0) {
+		bind_lease_key(st, 1, l);
+		rc = sl__sq_map_rc(q, sqlite3_step(st));
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int sl__sq_job_add(sl_store *s, const char *job_id, const sl_job_delta *d)
+{
+	sq_store *q = (sq_store *)s;
+	int rc = sl__sq_prep(
+	    q,
+	    "UPDATE sluice_jobs SET rows_read = rows_read + ?2, rows_loaded = rows_loaded + ?3,"
+	    " rows_rejected = rows_rejected + ?4, records_padded = coalesce(records_padded, 0) + "
+	    "?5,"
+	    " records_truncated = coalesce(records_truncated, 0) + ?6,"
+	    " chunks_processed = chunks_processed + ?7, chunks_succeeded = chunks_succeeded + ?8,"
+	    " chunks_failed = chunks_failed + ?9, bytes_done = bytes_done + ?10, updated_ms = ?11"
+	    " WHERE id = ?1",
+	    &q->job_add);
+	if (rc < 0)
+		return rc;
+	sqlite3_stmt *st = q->job_add;
+	const int64_t v[] = {d->rows_read,        d->rows_loaded,       d->rows_rejected,
+	                     d->records_padded,   d->records_truncated, d->chunks_processed,
+	                     d->chunks_succeeded, d->chunks_failed,     d->bytes_done};
+	sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
+	for (size_t i = 0; i < SL_ARRAY_LEN(v); i++)
+		sqlite3_bind_int64(st, (int)i + 2, v[i]);
+	sqlite3_bind_int64(st, 11, sl_now_ms());
+	if ((rc = sl__sq_step_done(q, st)) < 0)
+		return rc;
+	for (int k = 0; k < SL_ERROR_COUNT; k++) {
+		if (!d->by_code[k])
+			continue;
+		if ((rc = sl__sq_prep(
+		         q,
+		         "INSERT INTO sluice_job_codes(job_id, code, count) VALUES(?, ?, ?)"
+		         " ON CONFLICT(job_id, code) DO UPDATE SET count = count + "
+		         "excluded.count",
+		         &q->add_code)) < 0)
+			return rc;
+		sqlite3_bind_text(q->add_code, 1, job_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q->add_code, 2, sl_error_name(sl_error_at(k)), -1, SQLITE_STATIC);
+		sqlite3_bind_int64(q->add_code, 3, d->by_code[k]);
+		if ((rc = sl__sq_step_done(q, q->add_code)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+int sl__sq_chunks_open(sl_store *s, const char *job_id, sl_owner_dead_fn dead, uint64_t *open,
+                       uint64_t *live)
+{
+	sq_store *q = (sq_store *)s;
+	sqlite3_stmt *st = NULL;
+	int64_t now = sl_now_ms();
+	*open = *live = 0;
+	int rc = sl__sq_map_rc(
+	    q, sqlite3_prepare_v2(
+	           q->db,
+	           "SELECT status, owner, lease_expiry_ms FROM sluice_chunks WHERE job_id "
+	           "= ? AND status IN ('Queued', 'Processing')",
+	           -1, &st, NULL));
+	if (rc == 0)
+		sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
+	while (rc == 0) {
+		int r = sqlite3_step(st);
+		if (r != SQLITE_ROW) {
+			rc = sl__sq_map_rc(q, r);
+			break;
+		}
+		(*open)++;
+		const char *status = (const char *)sqlite3_column_text(st, 0);
+		const char *owner = (const char *)sqlite3_column_text(st, 1);
+		if (!strcmp(status, "Processing") && sqlite3_column_type(st, 2) != SQLITE_NULL &&
+		    sqlite3_column_int64(st, 2) > now && !(owner && dead && dead(owner)))
+			(*live)++;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
