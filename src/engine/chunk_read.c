@@ -314,10 +314,14 @@ int sl__ingest_worker_setup(worker *w, ingest *g)
  * before SEQ is committed then and no transaction is open; with one thread
  * the worker has read at most chunk SEQ, so a test can change the file
  * after it, cancel or read the job at a known point without sleeping.
+ * `env` names the variable: SLUICE_TEST_PAUSE (before the chunk, the
+ * writer of sluice ingest and every runner of sluice worker) or
+ * SLUICE_TEST_PAUSE_COMMIT (inside the chunk's transaction, its rows
+ * written, just before its commit: the write lock held).
  */
-void sl__ingest_test_pause(ingest *g, const sl_chunk *c)
+void sl__ingest_test_pause(ingest *g, const sl_chunk *c, const char *env)
 {
-	const char *e = getenv("SLUICE_TEST_PAUSE");
+	const char *e = getenv(env);
 	char *end, path[4200];
 	if (!e || !*e)
 		return;

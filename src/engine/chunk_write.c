@@ -46,6 +46,7 @@ struct chunk_tx {
 	ingest *g;
 	sl_chunk *c;
 	uint64_t read, loaded, rejected, dup_ignored, padded, truncated;
+	uint64_t displaced; /* rows of committed chunks this one's earlier records displaced */
 	uint64_t by_code[SL_ERROR_COUNT];
 	int err; /* first failure of a store call */
 	batch *ghead, *gtail; /* the group: batches not yet written */
@@ -53,6 +54,7 @@ struct chunk_tx {
 	grow_ref *order;
 	size_t order_cap;
 	const sl_value **vptrs; /* for target_insert_many */
+	uint64_t *recs;         /* their record numbers */
 	spilled_row *srows;     /* a group on its way to a run */
 	size_t srows_cap;
 	size_t many_cap;
@@ -110,8 +112,8 @@ static void mark_dup(chunk_tx *tx, entry *e)
 }
 
 /* "key reference=R1 already loaded by job j... (ignored: ...)" */
-static void dup_msg(const sl_schema *sc, const sl_value *vals, const char *owner, const char *self,
-                    char *out, size_t n)
+static void dup_msg(const sl_schema *sc, const sl_value *vals, const char *owner, uint64_t orec,
+                    const char *self, char *out, size_t n)
 {
 	size_t o = (size_t)snprintf(out, n, "key ");
 	for (size_t k = 0; k < sc->nkey && o < n; k++) {
@@ -131,7 +133,13 @@ static void dup_msg(const sl_schema *sc, const sl_value *vals, const char *owner
 	if (!owner[0])
 		snprintf(out + o, n - o, " already loaded");
 	else if (!strcmp(owner, self)) /* no id: the same file gives the same messages */
-		snprintf(out + o, n - o, " already loaded by an earlier row of this file%s",
+		snprintf(out + o, n - o, " already loaded by record %llu, an earlier row of this file%s",
+		         (unsigned long long)orec,
+		         sc->on_duplicate == SL_DUP_IGNORE ? " (ignored: on_duplicate is ignore)"
+		                                           : "");
+	else if (orec) /* rows of an older sluice have no record */
+		snprintf(out + o, n - o, " already loaded by job %s (record %llu)%s", owner,
+		         (unsigned long long)orec,
 		         sc->on_duplicate == SL_DUP_IGNORE ? " (ignored: on_duplicate is ignore)"
 		                                           : "");
 	else
@@ -163,14 +171,20 @@ static int flush_group(chunk_tx *tx)
 		/* nothing can clash: several rows per statement, in file order */
 		if (n > tx->many_cap) {
 			const sl_value **v = realloc(tx->vptrs, n * sizeof *v);
-			if (!v)
+			if (v)
+				tx->vptrs = v;
+			uint64_t *r = realloc(tx->recs, n * sizeof *r);
+			if (r)
+				tx->recs = r;
+			if (!v || !r)
 				return tx->err = SL_NOMEM;
-			tx->vptrs = v;
 			tx->many_cap = n;
 		}
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < n; i++) {
 			tx->vptrs[i] = tx->order[i].v;
-		tx->err = g->ops->target_insert_many(g->st, tx->vptrs, n);
+			tx->recs[i] = tx->order[i].e->record;
+		}
+		tx->err = g->ops->target_insert_many(g->st, tx->vptrs, tx->recs, n);
 		n = 0;
 	}
 	if (g->sp && n) {
@@ -193,7 +207,7 @@ static int flush_group(chunk_tx *tx)
 	for (size_t i = 0; i < n && tx->err == 0 && g->st; i++) {
 		bool dup = false;
 		entry *e = tx->order[i].e;
-		tx->err = g->ops->target_insert(g->st, tx->order[i].v, &dup);
+		tx->err = g->ops->target_insert(g->st, tx->order[i].v, e->record, &dup);
 		if (dup)
 			mark_dup(tx, e);
 	}
@@ -249,6 +263,95 @@ static int apply_batch(void *ctx, batch *b)
 	return tx->grows >= (tx->g->schema->nkey ? GROUP_ROWS : 1) ? flush_group(tx) : 0;
 }
 
+/*
+ * Find record `want` in chunk c (re-read from the file): its line, offset
+ * and raw bytes (*raw malloc'ed). Only for a row displaced from a chunk
+ * committed earlier, which is rare: a key met again across chunks that
+ * committed out of file order.
+ */
+static int find_record(ingest *g, const sl_chunk *c, uint64_t want, entry *e, char **raw)
+{
+	sl_fd_range range = {g->fd, c->offset, c->length};
+	sl_csv_reader *rd = NULL;
+	sl_csv_record rec;
+	int rc = sl_csv_reader_new(&g->d, SL_CSV_SCAN_AUTO, sl_fd_range_read, &range, 1u << 16, &rd);
+	*raw = NULL;
+	if (rc < 0)
+		return rc;
+	if (c->seq > 0 || !g->d.header) {
+		sl_csv_pos pos = {c->offset, c->first_record, c->first_line};
+		sl_csv_parser_start_at(sl_csv_reader_parser(rd), &pos, g->expected);
+	}
+	while ((rc = sl_csv_reader_next(rd, &rec)) == 1) {
+		if (rec.is_header || rec.record != want)
+			continue;
+		if (!(*raw = malloc(rec.raw.n + 1))) {
+			rc = SL_NOMEM;
+			break;
+		}
+		memcpy(*raw, rec.raw.p, rec.raw.n);
+		*e = (entry){.record = rec.record, .line = rec.line, .offset = rec.offset};
+		e->raw = sl_str_make(*raw, rec.raw.n);
+		rc = 0;
+		break;
+	}
+	sl_csv_reader_free(rd);
+	if (rc == 0 && !*raw)
+		rc = SL_INTERNAL;
+	return rc < 0 ? rc : 0;
+}
+
+/*
+ * Determinism without ordered commits: the row with this key came from a
+ * later record of this job, whose chunk committed first. As a load in file
+ * order would have it, the earlier record (ours) is the one loaded, and
+ * the later one becomes a DUP_KEY reject of its chunk, whose counters and
+ * the job's move with it, all in this transaction.
+ */
+static int displace(chunk_tx *tx, const spilled_row *r, uint64_t later)
+{
+	ingest *g = tx->g;
+	const sl_schema *sc = g->schema;
+	const sl_chunk *c = NULL;
+	for (size_t i = 0; i < g->nchunks; i++)
+		if (g->chunks[i].first_record < later)
+			c = &g->chunks[i];
+	if (!c || c == tx->c) {
+		sl__ingest_say(g, "internal error: record %llu of the table is in no other chunk",
+		               (unsigned long long)later);
+		return SL_INTERNAL;
+	}
+	entry e = {0};
+	char *raw = NULL, text[512];
+	int rc = g->ops->target_replace(g->st, r->vals, r->record);
+	if (rc == 0)
+		rc = find_record(g, c, later, &e, &raw);
+	if (rc == 0) {
+		mark_dup(tx, &e);
+		dup_msg(sc, r->vals, g->job.id, r->record, g->job.id, text, sizeof text);
+		e.msg = sl_str_make(text, strlen(text));
+		sl_reject rj = {e.record, e.line, e.offset, e.column, e.code, e.msg, e.raw};
+		rc = g->ops->reject_insert(g->st, g->job.id, c->seq, &rj, sc->cols[e.column].name);
+	}
+	if (rc == 0)
+		rc = g->ops->reject_holder(g->st, r->record);
+	if (rc == 0) {
+		/* the rejects that named the displaced row name ours now */
+		char from[48], to[48];
+		snprintf(from, sizeof from, "by record %llu,", (unsigned long long)later);
+		snprintf(to, sizeof to, "by record %llu,", (unsigned long long)r->record);
+		rc = g->ops->rejects_rehold(g->st, g->job.id, later, r->record, from, to);
+	}
+	if (rc == 0)
+		rc = g->ops->chunk_add(g->st, g->job.id, c->seq, -1, 1);
+	free(raw);
+	if (rc == 0) {
+		tx->displaced++;
+		tx->loaded++;
+	}
+	return rc;
+}
+
 /* Insert one row of the merged runs (key order, earliest first). */
 static int merge_insert(void *ctx, const spilled_row *r)
 {
@@ -256,7 +359,7 @@ static int merge_insert(void *ctx, const spilled_row *r)
 	ingest *g = tx->g;
 	const sl_schema *sc = g->schema;
 	bool dup = false;
-	int rc = g->ops->target_insert(g->st, r->vals, &dup);
+	int rc = g->ops->target_insert(g->st, r->vals, r->record, &dup);
 	if (rc < 0)
 		return tx->err = rc;
 	/* the merge is most of a keyed chunk's time: the rows written so far
@@ -267,19 +370,25 @@ static int merge_insert(void *ctx, const spilled_row *r)
 		tx->loaded++;
 		return 0;
 	}
+	/* name the key and the job and record whose row holds it: the user's
+	   next question is which load came first */
+	char owner[SL_JOB_ID_LEN] = "", text[512];
+	uint64_t orec = 0;
+	if ((rc = g->ops->target_key_owner(g->st, r->vals, owner, &orec)) < 0)
+		return tx->err = rc;
+	if (orec > r->record && !strcmp(owner, g->job.id))
+		return tx->err = displace(tx, r, orec);
 	entry e = {.record = r->record, .line = r->line, .offset = r->offset, .raw = r->raw};
 	mark_dup(tx, &e);
-	/* name the key and the job whose row holds it: the user's next
-	   question is which load came first */
-	char owner[SL_JOB_ID_LEN] = "", text[512];
-	if ((rc = g->ops->target_key_owner(g->st, r->vals, owner)) < 0)
-		return tx->err = rc;
-	dup_msg(sc, r->vals, owner, g->job.id, text, sizeof text);
+	dup_msg(sc, r->vals, owner, orec, g->job.id, text, sizeof text);
 	e.msg = sl_str_make(text, strlen(text));
 	tx->rejected++;
 	tx->by_code[sl_error_index(SL_DUP_KEY)]++;
 	sl_reject rj = {e.record, e.line, e.offset, e.column, e.code, e.msg, e.raw};
-	return tx->err = g->ops->reject_insert(g->st, g->job.id, tx->c->seq, &rj, sc->cols[e.column].name);
+	rc = g->ops->reject_insert(g->st, g->job.id, tx->c->seq, &rj, sc->cols[e.column].name);
+	if (rc == 0 && orec && !strcmp(owner, g->job.id))
+		rc = g->ops->reject_holder(g->st, orec);
+	return tx->err = rc;
 }
 
 /* Free what a failed attempt left in its group. */
@@ -299,6 +408,8 @@ static void tx_discard(chunk_tx *tx)
 	tx->srows_cap = 0;
 	free(tx->order);
 	free(tx->vptrs);
+	free(tx->recs);
+	tx->recs = NULL;
 	tx->order = NULL;
 	tx->vptrs = NULL;
 	tx->order_cap = tx->many_cap = 0;
@@ -410,6 +521,10 @@ static int chunk_commit(ingest *g, chunk_tx *tx, double t0)
 	                  .bytes_done = (int64_t)c->length};
 	for (int k = 0; k < SL_ERROR_COUNT; k++)
 		d.by_code[k] = (int64_t)tx->by_code[k];
+	/* rows of other chunks ours displaced: loaded there before, rejects now */
+	d.rows_loaded -= (int64_t)tx->displaced;
+	d.rows_rejected += (int64_t)tx->displaced;
+	d.by_code[sl_error_index(SL_DUP_KEY)] += (int64_t)tx->displaced;
 	if (!g->st) {
 		/* a dry run: the job is this process's alone */
 		j->rows_read += tx->read;
@@ -426,6 +541,7 @@ static int chunk_commit(ingest *g, chunk_tx *tx, double t0)
 		return 0;
 	}
 	sl_event ev = {j->id, c->seq, "chunk_end", tx->read, tx->loaded, tx->rejected, c->duration_ms, NULL};
+	sl__ingest_test_pause(g, c, "SLUICE_TEST_PAUSE_COMMIT");
 	rc = record_chunk(g, c, &d, &ev); /* the transaction the chunk's rows are in */
 	if (rc < 0) {
 		*j = saved;

@@ -392,7 +392,16 @@ static int run_chunks(ingest *g)
 		slot *s = &g->slots[k % g->nslots];
 		size_t idx = g->pending[k];
 		sl_chunk *c = &g->chunks[idx];
-		sl__ingest_test_pause(g, c);
+		/* the slot's next chunk is claimed now, while this one is held:
+		   a run between two chunks still holds a live lease, so a cancel
+		   sees the job as running (and stops it after this chunk) */
+		if (more && k + g->nslots == g->npending) {
+			if ((rc = claim_pending(g, k + g->nslots)) < 0)
+				break;
+			more = rc == 1;
+			rc = 0;
+		}
+		sl__ingest_test_pause(g, c, "SLUICE_TEST_PAUSE");
 		rc = sl__chunk_run(g, &self, c, s, &g->lease[idx]);
 		drop_lease(g, idx, rc == 0);
 		if (rc < 0 && rc != SL_LEASE_LOST)
@@ -414,17 +423,11 @@ static int run_chunks(ingest *g)
 			break;
 		/* between chunks, the only place a run may stop cleanly: every
 		   committed chunk is whole, the rest go back to the queue */
-		if (g->finished)
-			more = false;
-		else if (stop_requested(g))
+		if (!g->finished && stop_requested(g))
 			break; /* the chunks claimed ahead go back to the queue (out:) */
-		if (more && (rc = claim_pending(g, k + g->nslots)) < 0)
-			break;
-		more = more && rc == 1;
-		rc = 0;
 		pthread_mutex_lock(&s->mu);
 		s->done = false;
-		s->want = more ? k + g->nslots : CLOSED;
+		s->want = k + g->nslots < g->npending ? k + g->nslots : CLOSED;
 		pthread_cond_broadcast(&s->cv);
 		pthread_mutex_unlock(&s->mu);
 	}

@@ -107,7 +107,7 @@ batch *sl__ingest_slot_pop(ingest *g, slot *s);
 int sl__ingest_produce(worker *w, const sl_chunk *c, emit_fn emit, void *ectx, chunk_result *res);
 void sl__ingest_worker_teardown(worker *w);
 int sl__ingest_worker_setup(worker *w, ingest *g);
-void sl__ingest_test_pause(ingest *g, const sl_chunk *c);
+void sl__ingest_test_pause(ingest *g, const sl_chunk *c, const char *env);
 void *sl__ingest_worker_main(void *arg);
 
 /* chunk_write.c: the writer */

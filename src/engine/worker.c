@@ -161,6 +161,7 @@ static int run_one(runner *r, sl_lease *l)
 	g->fatal_rc = 0;
 	r->msg[0] = 0;
 	sl__heart_add(r->hb, l);
+	sl__ingest_test_pause(g, c, "SLUICE_TEST_PAUSE");
 	rc = sl__chunk_run(g, &r->self, c, NULL, &g->lease[l->seq]);
 	if (rc == 0)
 		sl__heart_drop(r->hb, l);

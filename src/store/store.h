@@ -77,16 +77,23 @@ typedef struct sl_store_ops {
 	/* The target table: create it (and its unique key index) when missing,
 	   check its columns when present, prepare the insert for `job_id`. */
 	int (*target_prepare)(sl_store *s, const sl_schema *schema, const char *job_id);
-	/* Insert one row (values in schema column order). *dup: the key was
-	   already there (nothing written, or the row updated with on_duplicate:
-	   update). Any other conflict is an error, never a silent skip. */
-	int (*target_insert)(sl_store *s, const sl_value *vals, bool *dup);
+	/* Insert one row (values in schema column order) of record `rec` of
+	   the file (kept with the row: provenance). *dup: the key was already
+	   there (nothing written; with on_duplicate: update the row is updated
+	   instead when it holds an earlier record of this job, or another
+	   job's). Any other conflict is an error, never a silent skip. */
+	int (*target_insert)(sl_store *s, const sl_value *vals, uint64_t rec, bool *dup);
 	/* Insert n rows of a table without a key (nothing can clash): several
 	   per statement, which saves most of SQLite's per-statement work. */
-	int (*target_insert_many)(sl_store *s, const sl_value *const *vals, size_t n);
-	/* Which job loaded the row with the key of `vals` (values in schema
-	   column order): its id in job, or "" when no row has that key. */
-	int (*target_key_owner)(sl_store *s, const sl_value *vals, char job[SL_JOB_ID_LEN]);
+	int (*target_insert_many)(sl_store *s, const sl_value *const *vals, const uint64_t *recs,
+	                          size_t n);
+	/* Which job and record loaded the row with the key of `vals` (values in
+	   schema column order): its id in job, or "" when no row has that key. */
+	int (*target_key_owner)(sl_store *s, const sl_value *vals, char job[SL_JOB_ID_LEN],
+	                        uint64_t *rec);
+	/* The row of this job with the key of `vals` takes vals and record
+	   `rec` (an earlier record displacing a later one committed first). */
+	int (*target_replace)(sl_store *s, const sl_value *vals, uint64_t rec);
 	int (*target_delete_job)(sl_store *s, const char *table, const char *job_id, uint64_t *rows);
 
 	/* Insert a new job; assigns j->seq (1, 2, ... per database). */
@@ -166,6 +173,17 @@ typedef struct sl_store_ops {
 	   `dead` (others run them now): *live. */
 	int (*chunks_open)(sl_store *s, const char *job_id, sl_owner_dead_fn dead, uint64_t *open,
 	                   uint64_t *live);
+	/* Move rows between a committed chunk's counters (a row it loaded
+	   displaced by an earlier record: loaded - 1, rejected + 1). */
+	int (*chunk_add)(sl_store *s, const char *job_id, uint32_t seq, int64_t loaded,
+	                 int64_t rejected);
+	/* The DUP_KEY reject just inserted was held by record `holder` of the
+	   same job; and, when that row is displaced by an earlier record, its
+	   rejects name record `to` instead (`from_text` becomes `to_text` in
+	   their messages), so the messages are those of a load in file order. */
+	int (*reject_holder)(sl_store *s, uint64_t holder);
+	int (*rejects_rehold)(sl_store *s, const char *job_id, uint64_t from, uint64_t to,
+	                      const char *from_text, const char *to_text);
 } sl_store_ops;
 
 extern const sl_store_ops sl__store_sqlite;

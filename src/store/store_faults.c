@@ -67,13 +67,18 @@ static int f_target_prepare(sl_store *s, const sl_schema *sc, const char *job)
 {
 	return IN(s)->ops->target_prepare(IN(s), sc, job);
 }
-static int f_target_insert(sl_store *s, const sl_value *v, bool *dup)
+static int f_target_insert(sl_store *s, const sl_value *v, uint64_t rec, bool *dup)
 {
-	return IN(s)->ops->target_insert(IN(s), v, dup);
+	return IN(s)->ops->target_insert(IN(s), v, rec, dup);
 }
-static int f_target_insert_many(sl_store *s, const sl_value *const *v, size_t n)
+static int f_target_insert_many(sl_store *s, const sl_value *const *v, const uint64_t *recs,
+                                size_t n)
 {
-	return IN(s)->ops->target_insert_many(IN(s), v, n);
+	return IN(s)->ops->target_insert_many(IN(s), v, recs, n);
+}
+static int f_target_replace(sl_store *s, const sl_value *v, uint64_t rec)
+{
+	return IN(s)->ops->target_replace(IN(s), v, rec);
 }
 static int f_target_delete_job(sl_store *s, const char *t, const char *j, uint64_t *rows)
 {
@@ -96,9 +101,10 @@ static int f_job_find_loaded(sl_store *s, const char *t, uint64_t sh, uint64_t s
 {
 	return IN(s)->ops->job_find_loaded(IN(s), t, sh, size, h, d, j);
 }
-static int f_target_key_owner(sl_store *s, const sl_value *v, char job[SL_JOB_ID_LEN])
+static int f_target_key_owner(sl_store *s, const sl_value *v, char job[SL_JOB_ID_LEN],
+                              uint64_t *rec)
 {
-	return IN(s)->ops->target_key_owner(IN(s), v, job);
+	return IN(s)->ops->target_key_owner(IN(s), v, job, rec);
 }
 static int f_job_find_open(sl_store *s, const char *f, const char *t, uint64_t h, sl_job *j)
 {
@@ -198,6 +204,19 @@ static int f_job_add(sl_store *s, const char *j, const sl_job_delta *d)
 {
 	return IN(s)->ops->job_add(IN(s), j, d);
 }
+static int f_chunk_add(sl_store *s, const char *j, uint32_t seq, int64_t loaded, int64_t rejected)
+{
+	return IN(s)->ops->chunk_add(IN(s), j, seq, loaded, rejected);
+}
+static int f_reject_holder(sl_store *s, uint64_t holder)
+{
+	return IN(s)->ops->reject_holder(IN(s), holder);
+}
+static int f_rejects_rehold(sl_store *s, const char *j, uint64_t from, uint64_t to,
+                            const char *ft, const char *tt)
+{
+	return IN(s)->ops->rejects_rehold(IN(s), j, from, to, ft, tt);
+}
 static int f_chunks_open(sl_store *s, const char *j, sl_owner_dead_fn dead, uint64_t *open,
                          uint64_t *live)
 {
@@ -241,6 +260,10 @@ static const sl_store_ops faulty_ops = {
 	.lease_release = f_lease_release,
 	.job_add = f_job_add,
 	.chunks_open = f_chunks_open,
+	.chunk_add = f_chunk_add,
+	.target_replace = f_target_replace,
+	.reject_holder = f_reject_holder,
+	.rejects_rehold = f_rejects_rehold,
 };
 
 int sl__store_open(const char *db, int busy_timeout_ms, sl_store **out)

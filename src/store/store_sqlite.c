@@ -171,6 +171,10 @@ static void sq_close(sl_store *s)
 	sqlite3_finalize(q->lease_fence);
 	sqlite3_finalize(q->job_add);
 	sqlite3_finalize(q->add_code);
+	sqlite3_finalize(q->chunk_add);
+	sqlite3_finalize(q->replace_row);
+	sqlite3_finalize(q->reject_holder);
+	sqlite3_finalize(q->rejects_rehold);
 	sqlite3_close_v2(q->db);
 	free(q->real_as_text);
 	free(q);
@@ -309,4 +313,8 @@ const sl_store_ops sl__store_sqlite = {
 	.lease_release = sl__sq_lease_release,
 	.job_add = sl__sq_job_add,
 	.chunks_open = sl__sq_chunks_open,
+	.chunk_add = sl__sq_chunk_add,
+	.target_replace = sl__sq_target_replace,
+	.reject_holder = sl__sq_reject_holder,
+	.rejects_rehold = sl__sq_rejects_rehold,
 };

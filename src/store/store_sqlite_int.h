@@ -20,7 +20,10 @@ typedef struct sq_store {
 	sqlite3_stmt *ins_row, *ins_many, *ins_reject, *ins_event, *upd_job, *upd_chunk,
 	    *upsert_code;
 	sqlite3_stmt *key_owner; /* which job loaded a key (DUP_KEY messages) */
-	sqlite3_stmt *lease_fence, *job_add, *add_code; /* store_sqlite_lease.c */
+	sqlite3_stmt *lease_fence, *job_add, *add_code, *chunk_add; /* store_sqlite_lease.c */
+	sqlite3_stmt *replace_row; /* an earlier record's row displacing a later one's */
+	sqlite3_stmt *reject_holder, *rejects_rehold;
+	bool has_rec;              /* the target table has _sluice_rec */
 	const sl_schema *schema;
 	bool *real_as_text; /* per column: a REAL value goes into a TEXT column of an
 	                       older table (see sl__sq_check_columns) */
@@ -42,9 +45,11 @@ int sl__sq_add(sl_buf *b, const char *s);
 int sl__sq_check_columns(sq_store *q, const sl_schema *sc, char *missing, size_t n, bool *as_text);
 int sl__sq_target_prepare(sl_store *s, const sl_schema *sc, const char *job_id);
 void sl__sq_bind_real(sqlite3_stmt *st, int p, const sl_column *c, double d, bool as_text);
-int sl__sq_target_insert(sl_store *s, const sl_value *v, bool *dup);
-int sl__sq_target_key_owner(sl_store *s, const sl_value *v, char job[SL_JOB_ID_LEN]);
-int sl__sq_target_insert_many(sl_store *s, const sl_value *const *vals, size_t n);
+int sl__sq_target_insert(sl_store *s, const sl_value *v, uint64_t rec, bool *dup);
+int sl__sq_target_key_owner(sl_store *s, const sl_value *v, char job[SL_JOB_ID_LEN], uint64_t *rec);
+int sl__sq_target_insert_many(sl_store *s, const sl_value *const *vals, const uint64_t *recs,
+                              size_t n);
+int sl__sq_target_replace(sl_store *s, const sl_value *v, uint64_t rec);
 int sl__sq_target_delete_job(sl_store *s, const char *table, const char *job_id, uint64_t *rows);
 
 /* store_sqlite_jobs.c: job tables */
@@ -78,6 +83,11 @@ int sl__sq_lease_renew(sl_store *s, const sl_lease *l, int64_t ttl_ms);
 int sl__sq_lease_fence(sl_store *s, const sl_lease *l);
 int sl__sq_lease_release(sl_store *s, const sl_lease *l);
 int sl__sq_job_add(sl_store *s, const char *job_id, const sl_job_delta *d);
+int sl__sq_chunk_add(sl_store *s, const char *job_id, uint32_t seq, int64_t loaded,
+                     int64_t rejected);
+int sl__sq_reject_holder(sl_store *s, uint64_t holder);
+int sl__sq_rejects_rehold(sl_store *s, const char *job_id, uint64_t from, uint64_t to,
+                          const char *from_text, const char *to_text);
 int sl__sq_chunks_open(sl_store *s, const char *job_id, sl_owner_dead_fn dead, uint64_t *open,
                        uint64_t *live);
 

@@ -25,9 +25,12 @@
 
 #include "store/store_sqlite_int.h"
 
-/* Columns added to sluice_chunks for leases (sl__sq_lease_upgrade). */
+/* Columns added for leases (sl__sq_lease_upgrade): on sluice_chunks, and
+   last, on sluice_rejects, the record of the row that held the key of a
+   DUP_KEY reject of the same job (sl__sq_reject_holder); that last one
+   tells whether a database has them all. */
 static const char *const lease_cols[] = {"owner TEXT", "lease_expiry_ms INTEGER",
-                                         "lease_epoch INTEGER"};
+                                         "lease_epoch INTEGER", "holder INTEGER"};
 
 int sl__sq_lease_upgrade(sq_store *q)
 {
@@ -35,8 +38,8 @@ int sl__sq_lease_upgrade(sq_store *q)
 	int have = 0, rc;
 	if (sqlite3_prepare_v2(
 	        q->db,
-	        "SELECT count(*) FROM pragma_table_info('sluice_chunks') WHERE name = "
-	        "'lease_epoch'",
+	        "SELECT count(*) FROM pragma_table_info('sluice_rejects') WHERE name "
+	        "= 'holder'",
 	        -1, &st, NULL) == SQLITE_OK &&
 	    sqlite3_step(st) == SQLITE_ROW)
 		have = sqlite3_column_int(st, 0);
@@ -47,7 +50,9 @@ int sl__sq_lease_upgrade(sq_store *q)
 		return rc;
 	for (size_t i = 0; i < SL_ARRAY_LEN(lease_cols); i++) {
 		char sql[128];
-		snprintf(sql, sizeof sql, "ALTER TABLE sluice_chunks ADD COLUMN %s", lease_cols[i]);
+		snprintf(sql, sizeof sql, "ALTER TABLE %s ADD COLUMN %s",
+		         i + 1 < SL_ARRAY_LEN(lease_cols) ? "sluice_chunks" : "sluice_rejects",
+		         lease_cols[i]);
 		/* another process may have added it meanwhile */
 		if (sqlite3_exec(q->db, sql, NULL, NULL, NULL) != SQLITE_OK &&
 		    !strstr(sqlite3_errmsg(q->db), "duplicate column")) {
@@ -55,6 +60,11 @@ int sl__sq_lease_upgrade(sq_store *q)
 			sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
 			return rc;
 		}
+	}
+	if ((rc = sl__sq_exec(q, "CREATE INDEX IF NOT EXISTS sluice_rejects_holder ON "
+	                         "sluice_rejects(job_id, holder) WHERE holder IS NOT NULL")) < 0) {
+		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+		return rc;
 	}
 	return sl__sq_exec(q, "COMMIT");
 }
@@ -92,12 +102,18 @@ int sl__sq_chunk_claim(sl_store *s, const char *job_id, const char *owner, int64
 	           " WHERE (?1 IS NULL OR c.job_id = ?1) AND c.status IN ('Queued', 'Processing')"
 	           " AND j.status IN ('ChunksQueued', 'Processing')"
 	           " AND NOT EXISTS (SELECT 1 FROM sluice_cancels x WHERE x.job_id = c.job_id)"
-	           " ORDER BY j.created_ms, j.id, c.seq",
+	           " ORDER BY j.created_ms, j.id, (c.seq * ?2) % 1000003",
 	           -1, &sel, NULL));
 	if (rc < 0)
 		goto out;
 	if (job_id)
 		sqlite3_bind_text(sel, 1, job_id, -1, SQLITE_STATIC);
+	/* Test only: SLUICE_TEST_CLAIM_ORDER=M claims a job's chunks in the
+	   order of (seq * M) mod 1000003 (a permutation), so chunks commit out
+	   of file order in one process (docs/ingest.md, Faults). */
+	const char *perm = getenv("SLUICE_TEST_CLAIM_ORDER");
+	long m = perm ? strtol(perm, NULL, 10) % 1000003 : 1;
+	sqlite3_bind_int64(sel, 2, m > 0 ? m : 1);
 	rc = 0;
 	for (;;) {
 		int r = sqlite3_step(sel);
@@ -296,4 +312,54 @@ int sl__sq_chunks_open(sl_store *s, const char *job_id, sl_owner_dead_fn dead, u
 	}
 	sqlite3_finalize(st);
 	return rc;
+}
+
+int sl__sq_chunk_add(sl_store *s, const char *job_id, uint32_t seq, int64_t loaded,
+                     int64_t rejected)
+{
+	sq_store *q = (sq_store *)s;
+	int rc =
+	    sl__sq_prep(q,
+	                "UPDATE sluice_chunks SET rows_loaded = rows_loaded + ?3, rows_rejected = "
+	                "rows_rejected + ?4 WHERE job_id = ?1 AND seq = ?2",
+	                &q->chunk_add);
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_text(q->chunk_add, 1, job_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q->chunk_add, 2, seq);
+	sqlite3_bind_int64(q->chunk_add, 3, loaded);
+	sqlite3_bind_int64(q->chunk_add, 4, rejected);
+	return sl__sq_step_done(q, q->chunk_add);
+}
+
+int sl__sq_reject_holder(sl_store *s, uint64_t holder)
+{
+	sq_store *q = (sq_store *)s;
+	int rc =
+	    sl__sq_prep(q, "UPDATE sluice_rejects SET holder = ? WHERE id = last_insert_rowid()",
+	                &q->reject_holder);
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_int64(q->reject_holder, 1, (int64_t)holder);
+	return sl__sq_step_done(q, q->reject_holder);
+}
+
+int sl__sq_rejects_rehold(sl_store *s, const char *job_id, uint64_t from, uint64_t to,
+                          const char *from_text, const char *to_text)
+{
+	sq_store *q = (sq_store *)s;
+	int rc =
+	    sl__sq_prep(q,
+	                "UPDATE sluice_rejects SET holder = ?3, message = replace(message, ?4, ?5)"
+	                " WHERE job_id = ?1 AND holder = ?2",
+	                &q->rejects_rehold);
+	if (rc < 0)
+		return rc;
+	sqlite3_stmt *st = q->rejects_rehold;
+	sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (int64_t)from);
+	sqlite3_bind_int64(st, 3, (int64_t)to);
+	sqlite3_bind_text(st, 4, from_text, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, to_text, -1, SQLITE_STATIC);
+	return sl__sq_step_done(q, st);
 }

@@ -634,19 +634,19 @@ static void target_rows_insert_dedupe_read_and_delete(void **state)
 		sl_value v[3] = {{.kind = SL_VALUE_INT, .i = i},
 		                 {.kind = SL_VALUE_TEXT, .s = i % 2 ? SL_STR_LIT("odd") : SL_STR_LIT("even")},
 		                 {.kind = SL_VALUE_TEXT, .s = SL_STR_LIT("1.50")}};
-		OK(s, OPS(s)->target_insert(s, v, &dup));
+		OK(s, OPS(s)->target_insert(s, v, (uint64_t)i, &dup));
 		assert_false(dup);
 	}
 	sl_value again[3] = {
 	    {.kind = SL_VALUE_INT, .i = 3}, {.kind = SL_VALUE_NULL}, {.kind = SL_VALUE_NULL}};
-	OK(s, OPS(s)->target_insert(s, again, &dup));
+	OK(s, OPS(s)->target_insert(s, again, 9, &dup));
 	assert_true(dup);
 	/* a second job adds two rows */
 	OK(s, OPS(s)->target_prepare(s, sc, "jb"));
 	for (int i = 6; i <= 7; i++) {
 		sl_value v[3] = {
 		    {.kind = SL_VALUE_INT, .i = i}, {.kind = SL_VALUE_NULL}, {.kind = SL_VALUE_NULL}};
-		OK(s, OPS(s)->target_insert(s, v, &dup));
+		OK(s, OPS(s)->target_insert(s, v, (uint64_t)i, &dup));
 		assert_false(dup);
 	}
 
@@ -701,8 +701,11 @@ static void target_insert_many_without_a_key(void **state)
 		rows[i][1] = (sl_value){.kind = SL_VALUE_TEXT, .s = SL_STR_LIT("same")};
 		ptrs[i] = rows[i];
 	}
-	OK(s, OPS(s)->target_insert_many(s, ptrs, 100));
-	OK(s, OPS(s)->target_insert_many(s, ptrs, 3)); /* no key: repeats are rows too */
+	static uint64_t recs[100];
+	for (int i = 0; i < 100; i++)
+		recs[i] = (uint64_t)i + 1;
+	OK(s, OPS(s)->target_insert_many(s, ptrs, recs, 100));
+	OK(s, OPS(s)->target_insert_many(s, ptrs, recs, 3)); /* no key: repeats are rows too */
 	struct recs w = {0};
 	int64_t after = 0;
 	int total = 0;
