@@ -12,7 +12,7 @@
 #include "cli.h"
 
 typedef struct jargs {
-	const char *db, *job, *status, *code, *format, *older;
+	const char *db, *job, *status, *code, *format, *older, *limit, *after, *dataset;
 	bool json, chunks;
 } jargs;
 
@@ -29,7 +29,9 @@ static int jparse(const char *cmd, const char *help, int argc, char **argv, jarg
 		} else if (!strcmp(s, "--chunks")) {
 			a->chunks = true;
 		} else if (!strcmp(s, "--db") || !strcmp(s, "--status") || !strcmp(s, "--code") ||
-			   !strcmp(s, "--format") || !strcmp(s, "--older-than")) {
+			   !strcmp(s, "--format") || !strcmp(s, "--older-than") ||
+			   (!strcmp(cmd, "jobs") && (!strcmp(s, "--limit") || !strcmp(s, "--after") ||
+			                             !strcmp(s, "--dataset")))) {
 			if (i + 1 >= argc)
 				return cli_usage_error(cmd, "%s needs a value", s);
 			const char *v = argv[++i];
@@ -41,6 +43,12 @@ static int jparse(const char *cmd, const char *help, int argc, char **argv, jarg
 				a->code = v;
 			else if (!strcmp(s, "--format"))
 				a->format = v;
+			else if (!strcmp(s, "--limit"))
+				a->limit = v;
+			else if (!strcmp(s, "--after"))
+				a->after = v;
+			else if (!strcmp(s, "--dataset"))
+				a->dataset = v;
 			else
 				a->older = v;
 		} else if (s[0] == '-' && s[1]) {
@@ -77,12 +85,20 @@ static int fail(const char *cmd, int rc, const char *msg)
 
 typedef struct list_ctx {
 	bool json;
-	size_t n;
+	size_t n, limit; /* limit 0: all */
+	bool more;       /* a job beyond the limit exists */
+	sl_job_cursor last;
 } list_ctx;
 
 static int list_one(void *ctx, const sl_job *j)
 {
 	list_ctx *c = ctx;
+	if (c->limit && c->n == c->limit) {
+		c->more = true; /* the one more the store gave */
+		return 1;
+	}
+	c->last.created_ms = j->created_ms;
+	snprintf(c->last.id, sizeof c->last.id, "%s", j->id);
 	if (c->json) {
 		fputs(c->n ? ",\n" : "\n", stdout);
 		cli_job_json(stdout, j);
@@ -107,11 +123,14 @@ int cmd_jobs(int argc, char **argv)
 	char msg[512] = "";
 	int rc =
 	    jparse("jobs",
-	           "usage: sluice jobs [--db PATH] [--status S] [--json]\n\n"
+	           "usage: sluice jobs [--db PATH] [--status S] [--dataset D] [--limit N]\n"
+	           "                   [--after CURSOR] [--json]\n\n"
 	           "List jobs, newest first. S: Accepted, Chunking, ChunksQueued, Processing,\n"
-	           "Succeeded, PartiallySucceeded, Failed, RolledBack, Cancelled. --json: one\n"
-	           "object {\"jobs\": [...]}, each job as `sluice status --json` shows it (the\n"
-	           "shape of GET /v1/jobs).\n",
+	           "Succeeded, PartiallySucceeded, Failed, RolledBack, Cancelled. --limit: at\n"
+	           "most N (a page); --after: the jobs after the page that ended at CURSOR\n"
+	           "(its next_cursor, or the last line's \"next: CURSOR\"). --json: one object\n"
+	           "{\"jobs\": [...], \"next_cursor\": ...}, each job as `sluice status --json`\n"
+	           "shows it (the shape of GET /v1/jobs).\n",
 	           argc, argv, &a, 0);
 	if (rc)
 		return rc == 1 ? EXIT_OK : rc;
@@ -120,15 +139,48 @@ int cmd_jobs(int argc, char **argv)
 	sl_job_status st = 0;
 	if (a.status && sl_job_status_parse(a.status, &st) < 0)
 		return cli_usage_error("jobs", "--status: '%s' is not a job status", a.status);
-	list_ctx c = {a.json, 0};
+	list_ctx c = {.json = a.json};
+	sl_job_filter f = SL_JOB_FILTER_ALL;
+	f.status = a.status ? (int)st : -1;
+	f.dataset = a.dataset;
+	if (a.limit) {
+		char *end;
+		errno = 0;
+		unsigned long long v = strtoull(a.limit, &end, 10);
+		if (!(a.limit[0] >= '0' && a.limit[0] <= '9') || *end || errno || v < 1 ||
+		    v > 1000000)
+			return cli_usage_error("jobs", "--limit: a whole number from 1 to 1000000");
+		c.limit = (size_t)v;
+		f.limit = c.limit + 1; /* one more: is there a next page */
+	}
+	if (a.after) {
+		/* the cursor is the API's: "<created_ms>.<job id>" of a page's last job */
+		char *end;
+		errno = 0;
+		long long ms = strtoll(a.after, &end, 10);
+		if (!(a.after[0] >= '0' && a.after[0] <= '9') || errno || *end != '.' || !end[1] ||
+		    strlen(end + 1) >= sizeof f.after.id)
+			return cli_usage_error("jobs", "--after: '%s' is not a cursor", a.after);
+		f.after.created_ms = ms;
+		snprintf(f.after.id, sizeof f.after.id, "%s", end + 1);
+	}
 	if (a.json)
 		fputs("{\"jobs\":[", stdout);
 	else
 		printf("%-20s %-19s %-18s %12s %12s %10s  %s\n", "JOB", "CREATED (UTC)", "STATUS", "READ",
 		       "LOADED", "REJECTED", "FILE");
-	rc = sl_jobs_list(a.db, a.status ? (int)st : -1, list_one, &c, msg, sizeof msg);
-	if (a.json)
-		puts(c.n ? "\n]}" : "]}");
+	rc = sl_jobs_page(a.db, &f, list_one, &c, msg, sizeof msg);
+	if (rc == 1 && c.more)
+		rc = 0; /* the page is full: list_one stopped the walk */
+	if (a.json) {
+		fputs(c.n ? "\n],\"next_cursor\":" : "],\"next_cursor\":", stdout);
+		if (c.more)
+			printf("\"%lld.%s\"}\n", (long long)c.last.created_ms, c.last.id);
+		else
+			puts("null}");
+	} else if (c.more) {
+		printf("next: %lld.%s\n", (long long)c.last.created_ms, c.last.id);
+	}
 	return rc < 0 ? fail("jobs", rc, msg) : EXIT_OK;
 }
 

@@ -137,6 +137,10 @@ int sl_worker_run(const sl_worker_opts *o, sl_worker_result *res);
 
 int sl_jobs_list(const char *db, int status /* -1: all */, sl_job_cb cb, void *ctx, char *msg,
 		 size_t msglen);
+/* The jobs f selects (NULL: all), newest first, a page at a time: pass the
+   last job a page gave as f->after for the next (sl_job_cursor). */
+int sl_jobs_page(const char *db, const sl_job_filter *f, sl_job_cb cb, void *ctx, char *msg,
+                 size_t msglen);
 /* 0 and *job (+ its chunks when `chunks` is not NULL; free() them), or
    SL_NOT_FOUND when there is no such job. */
 int sl_job_load(const char *db, const char *id, sl_job *job, sl_chunk **chunks, size_t *nchunks,

@@ -120,6 +120,26 @@ typedef struct sl_reject {
 typedef int (*sl_job_cb)(void *ctx, const sl_job *job);
 typedef int (*sl_reject_cb)(void *ctx, uint32_t chunk, const sl_reject *r, const char *column);
 
+/* Listing jobs a page at a time (sl_jobs_page, the job store's job_list). */
+/* Where a page of the job listing ends: the last job it gave. */
+typedef struct sl_job_cursor {
+	int64_t created_ms;
+	char id[SL_JOB_ID_LEN]; /* "" : from the newest job */
+} sl_job_cursor;
+
+/* Which jobs to list: newest first (created_ms, then id, descending),
+   those strictly after `after` in that order, at most `limit`. */
+typedef struct sl_job_filter {
+	int status;          /* an sl_job_status, or -1: any */
+	const char *dataset; /* NULL: any */
+	const char *prefix;  /* NULL: any; else the id or the correlation id starts so */
+	sl_job_cursor after; /* zeroed: from the newest */
+	size_t limit;        /* 0: no limit */
+} sl_job_filter;
+
+/* every job */
+#define SL_JOB_FILTER_ALL ((sl_job_filter){.status = -1})
+
 /* JSON: a job's fields without the braces (the names `sluice ingest --json`
    prints and the HTTP API returns: every number of both comes from here),
    and a chunk as one object. Times that run on (duration_s, rows_per_s,

@@ -47,7 +47,7 @@ int sl__job_init(sl_job *j, const char *path, const struct stat *st, const sl_sc
 
 int sl_job_accept(const sl_accept_opts *o, sl_job *job, char *msg, size_t msglen)
 {
-	sl_store *st = NULL;
+	sl_jobstore *st = NULL;
 	sl_schema *sc = NULL;
 	char *path = NULL, err[512] = "";
 	struct stat sb;
@@ -64,15 +64,15 @@ int sl_job_accept(const sl_accept_opts *o, sl_job *job, char *msg, size_t msglen
 		snprintf(msg, msglen, "%s: %s", o->file, path ? "not a regular file" : strerror(errno));
 		goto out;
 	}
-	if ((rc = sl__store_open_msg(o->db, &st, msg, msglen)) < 0)
+	if ((rc = sl_jobstore_open(o->db, 0, &st, msg, msglen)) < 0)
 		goto out;
-	if ((rc = st->ops->begin(st)) < 0)
+	if ((rc = sl_txn_begin(st->txn)) < 0)
 		goto fail;
 	tx = true;
 	bool keyed = o->idempotency_key && o->idempotency_key[0];
 	sl_idem e = {.key = o->idempotency_key};
 	if (keyed) {
-		if ((rc = st->ops->idem_get(st, &e)) < 0)
+		if ((rc = sl_js_idem_get(st, &e)) < 0)
 			goto fail;
 		if (rc == 1) {
 			if (e.size != (uint64_t)sb.st_size || e.hash != o->content_hash || strcmp(e.dataset, sc->name)) {
@@ -81,7 +81,7 @@ int sl_job_accept(const sl_accept_opts *o, sl_job *job, char *msg, size_t msglen
 					 e.job_id);
 				goto out;
 			}
-			rc = st->ops->job_get(st, e.job_id, job);
+			rc = sl_js_job_get(st, e.job_id, job);
 			if (rc == 0) {
 				rc = SL_INTERNAL;
 				snprintf(msg, msglen, "the idempotency key names job %s, which is not in the store", e.job_id);
@@ -99,7 +99,7 @@ int sl_job_accept(const sl_accept_opts *o, sl_job *job, char *msg, size_t msglen
 		   there from an earlier try that committed */
 		snprintf(job->id, sizeof job->id, "%s", o->job_id);
 		sl_job old = {0};
-		if ((rc = st->ops->job_get(st, job->id, &old)) < 0)
+		if ((rc = sl_js_job_get(st, job->id, &old)) < 0)
 			goto fail;
 		if (rc == 1) {
 			sl_job_clear(job);
@@ -110,32 +110,32 @@ int sl_job_accept(const sl_accept_opts *o, sl_job *job, char *msg, size_t msglen
 	}
 	if (o->created_ms)
 		job->created_ms = job->updated_ms = o->created_ms;
-	if ((rc = st->ops->job_insert(st, job)) < 0)
+	if ((rc = sl_js_job_insert(st, job)) < 0)
 		goto fail;
 	if (keyed) {
 		snprintf(e.job_id, sizeof e.job_id, "%s", job->id);
 		snprintf(e.dataset, sizeof e.dataset, "%s", sc->name);
 		e.size = (uint64_t)sb.st_size;
 		e.hash = o->content_hash;
-		if ((rc = st->ops->idem_put(st, &e)) < 0)
+		if ((rc = sl_js_idem_put(st, &e)) < 0)
 			goto fail;
 	}
 	sl_event ev = {job->id, -1, "accepted", 0, 0, 0, 0, NULL};
-	if ((rc = st->ops->event_insert(st, &ev)) < 0 || (rc = st->ops->commit(st)) < 0)
+	if ((rc = sl_js_event_insert(st, &ev)) < 0 || (rc = sl_txn_commit(st->txn)) < 0)
 		goto fail;
 	tx = false;
 	rc = 0;
 	goto out;
 fail:
 	if (!msg[0])
-		snprintf(msg, msglen, "database: %s", sl_store_errmsg(st));
+		snprintf(msg, msglen, "database: %s", sl_js_errmsg(st));
 out:
 	if (tx)
-		st->ops->rollback(st);
+		sl_txn_rollback(st->txn);
 	if (rc < 0)
 		sl_job_clear(job);
 	if (st)
-		st->ops->close(st);
+		sl_js_close(st);
 	sl_schema_free(sc);
 	free(path);
 	return rc;
@@ -143,13 +143,13 @@ out:
 
 int sl_job_cancel(const char *db, const char *id, sl_job_status *status, char *msg, size_t msglen)
 {
-	sl_store *st = NULL;
+	sl_jobstore *st = NULL;
 	sl_job j = {0};
 	int rc;
 	msg[0] = 0;
-	if ((rc = sl__store_open_msg(db, &st, msg, msglen)) < 0)
+	if ((rc = sl_jobstore_open(db, 0, &st, msg, msglen)) < 0)
 		goto out;
-	if ((rc = st->ops->job_get(st, id, &j)) <= 0) {
+	if ((rc = sl_js_job_get(st, id, &j)) <= 0) {
 		if (rc == 0) {
 			rc = SL_NOT_FOUND;
 			snprintf(msg, msglen, "no job %s", id);
@@ -163,18 +163,18 @@ int sl_job_cancel(const char *db, const char *id, sl_job_status *status, char *m
 		goto out;
 	}
 	/* the request first: a runner that starts from now on sees it */
-	if ((rc = st->ops->begin(st)) < 0 || (rc = st->ops->cancel_set(st, id, true)) < 0 ||
-	    (rc = st->ops->commit(st)) < 0)
+	if ((rc = sl_txn_begin(st->txn)) < 0 || (rc = sl_js_cancel_set(st, id, true)) < 0 ||
+	    (rc = sl_txn_commit(st->txn)) < 0)
 		goto fail;
 	/* nobody runs a chunk of it now (no live lease)? Then it ends here;
 	   claims skip it from now on */
 	sl_job_clear(&j);
 	uint64_t open = 0, live = 0;
-	if ((rc = st->ops->begin(st)) < 0 || (rc = st->ops->job_get(st, id, &j)) < 0 ||
-	    (rc = st->ops->chunks_open(st, id, sl__lease_owner_dead, &open, &live)) < 0)
+	if ((rc = sl_txn_begin(st->txn)) < 0 || (rc = sl_js_job_get(st, id, &j)) < 0 ||
+	    (rc = sl_js_chunks_open(st, id, sl__lease_owner_dead, &open, &live)) < 0)
 		goto fail;
 	if (live) {
-		st->ops->rollback(st);
+		sl_txn_rollback(st->txn);
 		rc = 0; /* running: its runners stop after the chunks they commit */
 		goto out;
 	}
@@ -182,37 +182,37 @@ int sl_job_cancel(const char *db, const char *id, sl_job_status *status, char *m
 		j.status = SL_JOB_CANCELLED;
 		j.finished_ms = j.updated_ms = sl_now_ms();
 		sl_event ev = {j.id, -1, "job_end", j.rows_read, j.rows_loaded, j.rows_rejected, 0, "cancelled on request"};
-		if ((rc = st->ops->job_update(st, &j)) < 0 || (rc = st->ops->cancel_set(st, id, false)) < 0 ||
-		    (rc = st->ops->event_insert(st, &ev)) < 0)
+		if ((rc = sl_js_job_update(st, &j)) < 0 || (rc = sl_js_cancel_set(st, id, false)) < 0 ||
+		    (rc = sl_js_event_insert(st, &ev)) < 0)
 			goto fail;
 	}
-	if ((rc = st->ops->commit(st)) < 0)
+	if ((rc = sl_txn_commit(st->txn)) < 0)
 		goto fail;
 	*status = j.status;
 	rc = 0;
 	goto out;
 fail:
-	snprintf(msg, msglen, "database: %s", sl_store_errmsg(st));
-	st->ops->rollback(st);
+	snprintf(msg, msglen, "database: %s", sl_js_errmsg(st));
+	sl_txn_rollback(st->txn);
 out:
 	sl_job_clear(&j);
 	if (st)
-		st->ops->close(st);
+		sl_js_close(st);
 	return rc;
 }
 
 int sl_job_requeue(const char *db, const char *id, char *msg, size_t msglen)
 {
-	sl_store *st = NULL;
+	sl_jobstore *st = NULL;
 	sl_job j = {0};
 	sl_chunk *ch = NULL;
 	size_t n = 0;
 	int rc;
 	msg[0] = 0;
-	if ((rc = sl__store_open_msg(db, &st, msg, msglen)) < 0)
+	if ((rc = sl_jobstore_open(db, 0, &st, msg, msglen)) < 0)
 		goto out;
 	/* a finished job has no runner (a stale one that wakes up is fenced) */
-	if ((rc = st->ops->begin(st)) < 0 || (rc = st->ops->job_get(st, id, &j)) < 0)
+	if ((rc = sl_txn_begin(st->txn)) < 0 || (rc = sl_js_job_get(st, id, &j)) < 0)
 		goto fail;
 	if (rc == 0) {
 		rc = SL_NOT_FOUND;
@@ -224,16 +224,17 @@ int sl_job_requeue(const char *db, const char *id, char *msg, size_t msglen)
 		snprintf(msg, msglen, "job %s is %s: only a finished job can be retried", id, sl_job_status_name(j.status));
 		goto rollback;
 	}
-	if ((rc = st->ops->chunks_get(st, id, &ch, &n)) < 0)
+	if ((rc = sl_js_chunks_get(st, id, &ch, &n)) < 0)
 		goto fail;
 	size_t todo = 0;
+	sl_job_counts back = {0}; /* the failed chunks queued again, off the counters */
 	for (size_t i = 0; i < n; i++) {
 		if (ch[i].status == SL_CHUNK_FAILED) {
 			ch[i].status = SL_CHUNK_QUEUED;
 			ch[i].attempts = 0;
-			j.chunks_failed--;
-			j.chunks_processed--;
-			if ((rc = st->ops->chunk_update(st, id, &ch[i])) < 0)
+			back.chunks_failed--;
+			back.chunks_processed--;
+			if ((rc = sl_js_chunk_update(st, id, &ch[i])) < 0)
 				goto fail;
 		}
 		todo += ch[i].status != SL_CHUNK_SUCCEEDED;
@@ -252,19 +253,19 @@ int sl_job_requeue(const char *db, const char *id, char *msg, size_t msglen)
 	j.finished_ms = 0;
 	j.updated_ms = sl_now_ms();
 	sl_event ev = {j.id, -1, "retry", 0, 0, 0, 0, NULL};
-	if ((rc = st->ops->job_update(st, &j)) < 0 || (rc = st->ops->cancel_set(st, id, false)) < 0 ||
-	    (rc = st->ops->event_insert(st, &ev)) < 0 || (rc = st->ops->commit(st)) < 0)
+	if ((rc = sl_js_counts_add(st, id, &back)) < 0 || (rc = sl_js_job_update(st, &j)) < 0 || (rc = sl_js_cancel_set(st, id, false)) < 0 ||
+	    (rc = sl_js_event_insert(st, &ev)) < 0 || (rc = sl_txn_commit(st->txn)) < 0)
 		goto fail;
 	rc = 0;
 	goto out;
 fail:
-	snprintf(msg, msglen, "database: %s", sl_store_errmsg(st));
+	snprintf(msg, msglen, "database: %s", sl_js_errmsg(st));
 rollback:
-	st->ops->rollback(st);
+	sl_txn_rollback(st->txn);
 out:
 	free(ch);
 	sl_job_clear(&j);
 	if (st)
-		st->ops->close(st);
+		sl_js_close(st);
 	return rc;
 }

@@ -44,7 +44,7 @@ void sl__ingest_merge_counts(sl_job *dst, const sl_job *fresh)
 int sl__ingest_job_refresh(ingest *g)
 {
 	sl_job fresh = {0};
-	int rc = g->ops->job_get(g->st, g->job.id, &fresh);
+	int rc = sl_js_job_get(g->st, g->job.id, &fresh);
 	if (rc == 1) {
 		sl__ingest_merge_counts(&g->job, &fresh);
 		if (sl_job_status_final(fresh.status)) {
@@ -109,12 +109,12 @@ static int write_end(ingest *g)
 	               j->rows_rejected,
 	               j->finished_ms - j->started_ms,
 	               j->error_message};
-	int rc = g->ops->job_update(g->st, j);
+	int rc = sl_js_job_update(g->st, j);
 	if (rc == 0)
-		rc = g->ops->event_insert(g->st, &ev);
+		rc = sl_js_event_insert(g->st, &ev);
 	/* a cancel request is answered once the job is final, whatever ended it */
-	if (rc == 0 && g->ops->cancel_get(g->st, j->id) == 1)
-		rc = g->ops->cancel_set(g->st, j->id, false);
+	if (rc == 0 && sl_js_cancel_get(g->st, j->id) == 1)
+		rc = sl_js_cancel_set(g->st, j->id, false);
 	return rc;
 }
 
@@ -125,7 +125,7 @@ int sl__ingest_fan_in(ingest *g)
 	uint64_t open = 0, live = 0;
 	if (sl_job_status_final(g->job.status))
 		return 0; /* finished by someone else */
-	int rc = g->ops->chunks_open(g->st, g->job.id, sl__lease_owner_dead, &open, &live);
+	int rc = sl_js_chunks_open(g->st, g->job.id, sl__lease_owner_dead, &open, &live);
 	if (rc < 0 || open)
 		return rc;
 	sl__ingest_test_kill("last_chunk");
@@ -149,10 +149,10 @@ int sl__ingest_finish_job(ingest *g, int rc)
 	if (g->st) {
 		int r = 0;
 		for (int attempt = 1; attempt <= 5; attempt++) {
-			if ((r = g->ops->begin(g->st)) == 0 &&
+			if ((r = sl_txn_begin(g->txn)) == 0 &&
 			    (r = sl__ingest_job_refresh(g)) == 0) {
 				if (sl_job_status_final(j->status)) {
-					g->ops->rollback(g->st);
+					sl_txn_rollback(g->txn);
 					return 0;
 				}
 				if (rc >= 0 && g->cancelled) {
@@ -172,10 +172,10 @@ int sl__ingest_finish_job(ingest *g, int rc)
 				} else {
 					final_state(g);
 				}
-				if ((r = write_end(g)) == 0 && (r = g->ops->commit(g->st)) == 0)
+				if ((r = write_end(g)) == 0 && (r = sl_txn_commit(g->txn)) == 0)
 					break;
 			}
-			g->ops->rollback(g->st);
+			sl_txn_rollback(g->txn);
 			if (sl_error_class(r) != SL_CLASS_RETRY)
 				break;
 			sl__ingest_backoff(attempt);

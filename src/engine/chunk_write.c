@@ -1,11 +1,9 @@
 /*
  * Writing a chunk: the writer takes a chunk's batches and commits, in ONE
- * transaction, its rows (grouped and key-sorted, duplicates found by the
- * database and told apart by on_duplicate), its rejects, its status, the
- * job's counters and its end event: the checkpoint. Transient faults roll
- * the chunk back and retry it with backoff; the error budget and a changed
- * file stop the job. The per-row insert (flush_group, merge_insert) stays in
- * this translation unit.
+ * transaction, its rows (through the sink, which finds the duplicates), its
+ * rejects, its status, the job's counters (as increments) and its end
+ * event: the checkpoint. Transient faults roll the chunk back and retry it
+ * with backoff; the error budget and a changed file stop the job.
  */
 #include <errno.h>
 #include <signal.h>
@@ -28,19 +26,12 @@
 /* --- writing: one chunk, one transaction ----------------------------------- */
 
 /*
- * The writer gathers up to GROUP_ROWS rows of a chunk, then inserts them in
- * key order (a stable sort: equal keys stay in file order, so the earliest
- * occurrence still wins). Why sort: the unique index
- * of a large table does not fit in the page cache, and random keys make
- * every insert fetch a random leaf; inserted in key order, a group walks the
- * index once from left to right and each leaf is fetched once.
+ * The writer gathers up to GROUP_ROWS rows of a keyed table's chunk and
+ * hands them to the sink in one write (which the SQLite sink sorts into a
+ * run: store_sqlite_sink.c); without a key, each batch is written as it
+ * comes.
  */
-#define GROUP_ROWS 16384 /* with a key; without one, each batch is written as it comes */
-
-typedef struct grow_ref {
-	entry *e;
-	const sl_value *v;
-} grow_ref;
+#define GROUP_ROWS 16384
 
 struct chunk_tx {
 	ingest *g;
@@ -51,13 +42,8 @@ struct chunk_tx {
 	int err; /* first failure of a store call */
 	batch *ghead, *gtail; /* the group: batches not yet written */
 	size_t grows;
-	grow_ref *order;
-	size_t order_cap;
-	const sl_value **vptrs; /* for target_insert_many */
-	uint64_t *recs;         /* their record numbers */
-	spilled_row *srows;     /* a group on its way to a run */
-	size_t srows_cap;
-	size_t many_cap;
+	sl_sink_row *rows; /* the group's good rows, for the sink */
+	size_t rows_cap;
 	uint64_t end_offset;
 };
 
@@ -83,18 +69,6 @@ void sl__ingest_progress_chunk(ingest *g, const sl_chunk *c)
 		return;
 	sl_ingest_progress p = {&g->job, sl_now() - g->t0, c, g->rows_planned, g->job.rows_read};
 	g->o->progress(g->o->progress_ctx, &p);
-}
-
-static int cmp_rows(const void *x, const void *y, void *ctx)
-{
-	const sl_schema *sc = ctx;
-	const grow_ref *a = x, *b = y;
-	for (size_t k = 0; k < sc->nkey; k++) {
-		int c = sl_value_cmp(&a->v[sc->key[k]], &b->v[sc->key[k]]);
-		if (c)
-			return c;
-	}
-	return (a->e->record > b->e->record) - (a->e->record < b->e->record);
 }
 
 static const char dup_reject_msg[] = "key already loaded (by this file or an earlier job)";
@@ -148,79 +122,49 @@ static void dup_msg(const sl_schema *sc, const sl_value *vals, const char *owner
 		                                           : "");
 }
 
-/* Write the group: good rows in key order, then every reject, then free it. */
+static int row_dup(void *ctx, const sl_sink_row *r);
+
+/* The sink wrote n more rows: count them; a long merge shows progress. */
+static int rows_loaded(void *ctx, size_t n)
+{
+	chunk_tx *tx = ctx;
+	uint64_t before = tx->loaded;
+	tx->loaded += n;
+	if (before / 16384 != tx->loaded / 16384)
+		sl__ingest_progress(tx->g, tx, tx->end_offset);
+	return 0;
+}
+
+/* Write the group: good rows to the sink, then every reject, then free it. */
 static int flush_group(chunk_tx *tx)
 {
 	ingest *g = tx->g;
 	const sl_schema *sc = g->schema;
 	size_t n = 0;
-	if (tx->grows > tx->order_cap) {
-		grow_ref *o = realloc(tx->order, tx->grows * sizeof *o);
+	if (tx->grows > tx->rows_cap) {
+		sl_sink_row *o = realloc(tx->rows, tx->grows * sizeof *o);
 		if (!o)
 			return tx->err = SL_NOMEM;
-		tx->order = o;
-		tx->order_cap = tx->grows;
+		tx->rows = o;
+		tx->rows_cap = tx->grows;
 	}
 	for (batch *b = tx->ghead; b; b = b->next)
-		for (size_t i = 0; i < b->n; i++)
-			if (b->e[i].code == 0)
-				tx->order[n++] = (grow_ref){&b->e[i], &b->vals[b->e[i].vals]};
-	if (sc->nkey && n > 1 && g->st)
-		qsort_r(tx->order, n, sizeof *tx->order, cmp_rows, (void *)sc);
-	if (!sc->nkey && g->st && n) {
-		/* nothing can clash: several rows per statement, in file order */
-		if (n > tx->many_cap) {
-			const sl_value **v = realloc(tx->vptrs, n * sizeof *v);
-			if (v)
-				tx->vptrs = v;
-			uint64_t *r = realloc(tx->recs, n * sizeof *r);
-			if (r)
-				tx->recs = r;
-			if (!v || !r)
-				return tx->err = SL_NOMEM;
-			tx->many_cap = n;
+		for (size_t i = 0; i < b->n; i++) {
+			const entry *e = &b->e[i];
+			if (e->code == 0)
+				tx->rows[n++] = (sl_sink_row){e->record, e->line, e->offset, e->raw,
+				                              &b->vals[e->vals]};
 		}
-		for (size_t i = 0; i < n; i++) {
-			tx->vptrs[i] = tx->order[i].v;
-			tx->recs[i] = tx->order[i].e->record;
-		}
-		tx->err = g->ops->target_insert_many(g->st, tx->vptrs, tx->recs, n);
-		n = 0;
-	}
-	if (g->sp && n) {
-		/* keyed: the sorted group becomes a run; the chunk's runs are merged
-		   into the index at its commit (merge_insert) */
-		if (n > tx->srows_cap) {
-			spilled_row *r = realloc(tx->srows, n * sizeof *r);
-			if (!r)
-				return tx->err = SL_NOMEM;
-			tx->srows = r;
-			tx->srows_cap = n;
-		}
-		for (size_t i = 0; i < n; i++) {
-			const entry *e = tx->order[i].e;
-			tx->srows[i] = (spilled_row){e->record, e->line, e->offset, e->raw, tx->order[i].v};
-		}
-		tx->err = sl__spill_run(g->sp, tx->srows, n);
-		n = 0;
-	}
-	for (size_t i = 0; i < n && tx->err == 0 && g->st; i++) {
-		bool dup = false;
-		entry *e = tx->order[i].e;
-		tx->err = g->ops->target_insert(g->st, tx->order[i].v, e->record, &dup);
-		if (dup)
-			mark_dup(tx, e);
-	}
+	sl_sink_cb cb = {rows_loaded, row_dup, tx};
+	tx->err = sl_sink_write(g->sink, tx->rows, n, &cb);
 	for (batch *b = tx->ghead; b && tx->err == 0; b = b->next) {
 		for (size_t i = 0; i < b->n && tx->err == 0; i++) {
 			entry *e = &b->e[i];
 			tx->read++;
 			tx->padded += e->shape == SHAPE_PADDED;
 			tx->truncated += e->shape == SHAPE_TRUNCATED;
-			if (e->code == 0) {
-				tx->loaded += !g->sp; /* spilled rows count when merged */
-				continue;
-			}
+			if (e->code == 0)
+				continue; /* counted by the sink (rows_loaded, row_dup) */
 			tx->rejected++;
 			int k = sl_error_index(e->code);
 			if (k >= 0)
@@ -230,7 +174,7 @@ static int flush_group(chunk_tx *tx)
 			const char *col = e->column >= 0 ? sc->cols[e->column].name : NULL;
 			if (g->st)
 				tx->err =
-				    g->ops->reject_insert(g->st, g->job.id, tx->c->seq, &r, col);
+				    sl_js_reject_insert(g->st, g->job.id, tx->c->seq, &r, col);
 			else if (g->o->reject && g->o->reject(g->o->reject_ctx, tx->c->seq, &r, col) != 0)
 				tx->err = SL_INTERNAL; /* the caller stopped the listing */
 		}
@@ -306,9 +250,10 @@ static int find_record(ingest *g, const sl_chunk *c, uint64_t want, entry *e, ch
  * later record of this job, whose chunk committed first. As a load in file
  * order would have it, the earlier record (ours) is the one loaded, and
  * the later one becomes a DUP_KEY reject of its chunk, whose counters and
- * the job's move with it, all in this transaction.
+ * the job's move with it, all in this transaction; the rejects that named
+ * the displaced row as the key's holder name ours.
  */
-static int displace(chunk_tx *tx, const spilled_row *r, uint64_t later)
+static int displace(chunk_tx *tx, const sl_sink_row *r, uint64_t later)
 {
 	ingest *g = tx->g;
 	const sl_schema *sc = g->schema;
@@ -323,7 +268,7 @@ static int displace(chunk_tx *tx, const spilled_row *r, uint64_t later)
 	}
 	entry e = {0};
 	char *raw = NULL, text[512];
-	int rc = g->ops->target_replace(g->st, r->vals, r->record);
+	int rc = sl_sink_replace(g->sink, r);
 	if (rc == 0)
 		rc = find_record(g, c, later, &e, &raw);
 	if (rc == 0) {
@@ -331,19 +276,18 @@ static int displace(chunk_tx *tx, const spilled_row *r, uint64_t later)
 		dup_msg(sc, r->vals, g->job.id, r->record, g->job.id, text, sizeof text);
 		e.msg = sl_str_make(text, strlen(text));
 		sl_reject rj = {e.record, e.line, e.offset, e.column, e.code, e.msg, e.raw};
-		rc = g->ops->reject_insert(g->st, g->job.id, c->seq, &rj, sc->cols[e.column].name);
+		rc = sl_js_reject_insert(g->st, g->job.id, c->seq, &rj, sc->cols[e.column].name);
 	}
 	if (rc == 0)
-		rc = g->ops->reject_holder(g->st, r->record);
+		rc = sl_js_reject_holder(g->st, r->record);
 	if (rc == 0) {
-		/* the rejects that named the displaced row name ours now */
 		char from[48], to[48];
 		snprintf(from, sizeof from, "by record %llu,", (unsigned long long)later);
 		snprintf(to, sizeof to, "by record %llu,", (unsigned long long)r->record);
-		rc = g->ops->rejects_rehold(g->st, g->job.id, later, r->record, from, to);
+		rc = sl_js_rejects_rehold(g->st, g->job.id, later, r->record, from, to);
 	}
 	if (rc == 0)
-		rc = g->ops->chunk_add(g->st, g->job.id, c->seq, -1, 1);
+		rc = sl_js_chunk_add(g->st, g->job.id, c->seq, -1, 1);
 	free(raw);
 	if (rc == 0) {
 		tx->displaced++;
@@ -352,31 +296,22 @@ static int displace(chunk_tx *tx, const spilled_row *r, uint64_t later)
 	return rc;
 }
 
-/* Insert one row of the merged runs (key order, earliest first). */
-static int merge_insert(void *ctx, const spilled_row *r)
+/* A row the sink found a duplicate of a key already there: a DUP_KEY
+   reject naming the key and the job and record whose row holds it (the
+   user's next question is which load came first); or, when that row is a
+   later record of this job, the displacement above. */
+static int row_dup(void *ctx, const sl_sink_row *r)
 {
 	chunk_tx *tx = ctx;
 	ingest *g = tx->g;
 	const sl_schema *sc = g->schema;
-	bool dup = false;
-	int rc = g->ops->target_insert(g->st, r->vals, r->record, &dup);
-	if (rc < 0)
-		return tx->err = rc;
-	/* the merge is most of a keyed chunk's time: the rows written so far
-	   are what the progress bar counts then (every byte is read already) */
-	if ((tx->loaded + tx->rejected) % 16384 == 0)
-		sl__ingest_progress(g, tx, tx->end_offset);
-	if (!dup) {
-		tx->loaded++;
-		return 0;
-	}
-	/* name the key and the job and record whose row holds it: the user's
-	   next question is which load came first */
+	int rc;
 	char owner[SL_JOB_ID_LEN] = "", text[512];
 	uint64_t orec = 0;
-	if ((rc = g->ops->target_key_owner(g->st, r->vals, owner, &orec)) < 0)
+	if ((rc = sl_sink_key_owner(g->sink, r->vals, owner, &orec)) < 0)
 		return tx->err = rc;
-	if (orec > r->record && !strcmp(owner, g->job.id))
+	bool mine = g->st && !strcmp(owner, g->job.id);
+	if (mine && orec > r->record)
 		return tx->err = displace(tx, r, orec);
 	entry e = {.record = r->record, .line = r->line, .offset = r->offset, .raw = r->raw};
 	mark_dup(tx, &e);
@@ -385,9 +320,9 @@ static int merge_insert(void *ctx, const spilled_row *r)
 	tx->rejected++;
 	tx->by_code[sl_error_index(SL_DUP_KEY)]++;
 	sl_reject rj = {e.record, e.line, e.offset, e.column, e.code, e.msg, e.raw};
-	rc = g->ops->reject_insert(g->st, g->job.id, tx->c->seq, &rj, sc->cols[e.column].name);
-	if (rc == 0 && orec && !strcmp(owner, g->job.id))
-		rc = g->ops->reject_holder(g->st, orec);
+	rc = sl_js_reject_insert(g->st, g->job.id, tx->c->seq, &rj, sc->cols[e.column].name);
+	if (rc == 0 && mine && orec)
+		rc = sl_js_reject_holder(g->st, orec);
 	return tx->err = rc;
 }
 
@@ -401,38 +336,30 @@ static void tx_discard(chunk_tx *tx)
 	}
 	tx->gtail = NULL;
 	tx->grows = 0;
-	if (tx->g->sp)
-		sl__spill_reset(tx->g->sp);
-	free(tx->srows);
-	tx->srows = NULL;
-	tx->srows_cap = 0;
-	free(tx->order);
-	free(tx->vptrs);
-	free(tx->recs);
-	tx->recs = NULL;
-	tx->order = NULL;
-	tx->vptrs = NULL;
-	tx->order_cap = tx->many_cap = 0;
+	sl_sink_discard(tx->g->sink); /* what a failed attempt deferred */
+	free(tx->rows);
+	tx->rows = NULL;
+	tx->rows_cap = 0;
 }
 
-/* The rest of a chunk's transaction, after its rows: the chunk's row, the
-   job's counters as increments `d` (then read back, with what other
-   processes added), the event, the fan-in (the job finishes in this
+/* The rest of a chunk's transaction, after its rows: the chunk's row and
+   the increments d of its job's counters (when d; then read back, with what
+   other processes added), the event, the fan-in (the job finishes in this
    transaction when this was its last open chunk), and the commit; roll
    back if any step fails. */
-static int record_chunk(ingest *g, const sl_chunk *c, const sl_job_delta *d, const sl_event *ev)
+static int record_chunk(ingest *g, const sl_chunk *c, const sl_job_counts *d, const sl_event *ev)
 {
-	int rc = g->ops->chunk_update(g->st, g->job.id, c);
-	if (rc == 0 && d && (rc = g->ops->job_add(g->st, g->job.id, d)) == 0)
+	int rc = d ? sl_js_chunk_commit(g->st, g->job.id, c, d) : sl_js_chunk_update(g->st, g->job.id, c);
+	if (rc == 0 && d)
 		rc = sl__ingest_job_refresh(g);
 	if (rc == 0)
-		rc = g->ops->event_insert(g->st, ev);
+		rc = sl_js_event_insert(g->st, ev);
 	if (rc == 0 && d)
 		rc = sl__ingest_fan_in(g);
 	if (rc == 0)
-		rc = g->ops->commit(g->st);
+		rc = sl_txn_commit(g->txn);
 	if (rc < 0) {
-		g->ops->rollback(g->st);
+		sl_txn_rollback(g->txn);
 		g->finished = false;
 	} else if (g->finished) {
 		sl__ingest_test_kill("finished");
@@ -447,11 +374,11 @@ static int fence(ingest *g, const sl_lease *l)
 {
 	if (!g->st || !l)
 		return 0;
-	int rc = g->ops->lease_fence(g->st, l);
+	int rc = sl_js_lease_fence(g->st, l);
 	if (rc < 0)
 		return rc;
 	sl_job now = {0};
-	rc = g->ops->job_get(g->st, g->job.id, &now);
+	rc = sl_js_job_get(g->st, g->job.id, &now);
 	if (rc == 1 && sl_job_status_final(now.status)) {
 		sl__ingest_say(g, "job %s is %s: chunk %u is not committed", g->job.id,
 		               sl_job_status_name(now.status), l->seq);
@@ -473,9 +400,9 @@ static int chunk_restart(ingest *g, sl_chunk *c, const sl_lease *l)
 	c->status = SL_CHUNK_PROCESSING;
 	c->attempts++;
 	sl_event ev = {g->job.id, c->seq, "chunk_start", 0, 0, 0, 0, NULL};
-	int rc = g->ops->begin(g->st);
+	int rc = sl_txn_begin(g->txn);
 	if (rc == 0 && (rc = fence(g, l)) < 0)
-		g->ops->rollback(g->st);
+		sl_txn_rollback(g->txn);
 	else if (rc == 0)
 		rc = record_chunk(g, c, NULL, &ev);
 	if (rc < 0)
@@ -511,35 +438,24 @@ static int chunk_commit(ingest *g, chunk_tx *tx, double t0)
 	c->last_error = 0;
 	c->last_message[0] = 0;
 	sl_job *j = &g->job;
-	sl_job_delta d = {.rows_read = (int64_t)tx->read,
-	                  .rows_loaded = (int64_t)tx->loaded,
-	                  .rows_rejected = (int64_t)tx->rejected,
-	                  .records_padded = (int64_t)tx->padded,
-	                  .records_truncated = (int64_t)tx->truncated,
-	                  .chunks_processed = 1,
-	                  .chunks_succeeded = 1,
-	                  .bytes_done = (int64_t)c->length};
+	sl_job_counts d = {.rows_read = (int64_t)tx->read,
+	                   .rows_loaded = (int64_t)tx->loaded,
+	                   .rows_rejected = (int64_t)tx->rejected,
+	                   .records_padded = (int64_t)tx->padded,
+	                   .records_truncated = (int64_t)tx->truncated,
+	                   .chunks_processed = 1,
+	                   .chunks_succeeded = 1,
+	                   .bytes_done = (int64_t)c->length};
 	for (int k = 0; k < SL_ERROR_COUNT; k++)
 		d.by_code[k] = (int64_t)tx->by_code[k];
 	/* rows of other chunks ours displaced: loaded there before, rejects now */
 	d.rows_loaded -= (int64_t)tx->displaced;
 	d.rows_rejected += (int64_t)tx->displaced;
 	d.by_code[sl_error_index(SL_DUP_KEY)] += (int64_t)tx->displaced;
-	if (!g->st) {
-		/* a dry run: the job is this process's alone */
-		j->rows_read += tx->read;
-		j->rows_loaded += tx->loaded;
-		j->rows_rejected += tx->rejected;
-		j->records_padded += tx->padded;
-		j->records_truncated += tx->truncated;
-		for (int k = 0; k < SL_ERROR_COUNT; k++)
-			j->rejects_by_code[k] += tx->by_code[k];
-		j->chunks_processed++;
-		j->chunks_succeeded++;
-		j->bytes_done += c->length;
-		j->updated_ms = sl_now_ms();
+	sl_job_counts_apply(j, &d);
+	j->updated_ms = sl_now_ms();
+	if (!g->st)
 		return 0;
-	}
 	sl_event ev = {j->id, c->seq, "chunk_end", tx->read, tx->loaded, tx->rejected, c->duration_ms, NULL};
 	sl__ingest_test_pause(g, c, "SLUICE_TEST_PAUSE_COMMIT");
 	rc = record_chunk(g, c, &d, &ev); /* the transaction the chunk's rows are in */
@@ -558,28 +474,26 @@ static int chunk_fail(ingest *g, sl_chunk *c, const sl_lease *l, int err, const 
 	c->status = SL_CHUNK_FAILED;
 	c->last_error = err;
 	snprintf(c->last_message, sizeof c->last_message, "%s", why);
-	if (!g->st) {
-		g->job.chunks_failed++;
-		g->job.chunks_processed++;
-		g->job.updated_ms = sl_now_ms();
+	sl_job_counts d = {.chunks_processed = 1, .chunks_failed = 1};
+	sl_job saved = g->job;
+	sl_job_counts_apply(&g->job, &d);
+	g->job.updated_ms = sl_now_ms();
+	if (!g->st)
 		return 0;
-	}
-	sl_job_delta d = {.chunks_processed = 1, .chunks_failed = 1};
 	sl_event ev = {g->job.id, c->seq, "chunk_failed", 0, 0, 0, 0, why};
 	int rc = 0;
-	sl_job saved = g->job;
 	for (int attempt = 1; attempt <= 3; attempt++) {
-		rc = g->ops->begin(g->st);
+		rc = sl_txn_begin(g->txn);
 		if (rc == 0 && (rc = fence(g, l)) < 0)
-			g->ops->rollback(g->st);
+			sl_txn_rollback(g->txn);
 		else if (rc == 0)
 			rc = record_chunk(g, c, &d, &ev);
-		if (rc < 0)
-			g->job = saved;
-		if (rc == SL_LEASE_LOST)
-			break;
 		if (rc == 0)
 			break;
+		if (rc == SL_LEASE_LOST) {
+			g->job = saved;
+			break;
+		}
 		if (sl_error_class(rc) != SL_CLASS_RETRY)
 			break;
 		sl__ingest_backoff(attempt);
@@ -691,7 +605,7 @@ int sl__chunk_run(ingest *g, worker *self, sl_chunk *c, slot *s, sl_lease *l)
 		chunk_tx tx = {.g = g, .c = c};
 		double t0 = sl_now();
 		rc = attempt > 1 ? chunk_restart(g, c, l) : 0;
-		if (rc == 0 && g->st && (rc = g->ops->begin(g->st)) == 0)
+		if (rc == 0 && (rc = sl_txn_begin(g->txn)) == 0)
 			rc = fence(g, l);
 		if (rc == 0) {
 			chunk_result res;
@@ -722,8 +636,10 @@ int sl__chunk_run(ingest *g, worker *self, sl_chunk *c, slot *s, sl_lease *l)
 			}
 			if (rc == 0 && tx.grows)
 				rc = flush_group(&tx);
-			if (rc == 0 && g->sp)
-				rc = sl__spill_merge(g->sp, merge_insert, &tx);
+			if (rc == 0) {
+				sl_sink_cb cb = {rows_loaded, row_dup, &tx};
+				rc = sl_sink_flush(g->sink, &cb);
+			}
 			if (rc == 0 && tx.err)
 				rc = tx.err;
 			if (rc == 0)
@@ -732,8 +648,7 @@ int sl__chunk_run(ingest *g, worker *self, sl_chunk *c, slot *s, sl_lease *l)
 		tx_discard(&tx);
 		if (rc == 0)
 			break;
-		if (g->st)
-			g->ops->rollback(g->st);
+		sl_txn_rollback(g->txn);
 		if (from_slot) {
 			sl__ingest_slot_drain(g, s);
 			from_slot = false;
@@ -742,20 +657,19 @@ int sl__chunk_run(ingest *g, worker *self, sl_chunk *c, slot *s, sl_lease *l)
 			/* not ours: whoever holds the chunk now commits it; say so in
 			   the job's events, in a transaction of its own */
 			char m[300];
-			snprintf(m, sizeof m, "%s: %s", l ? l->owner : "",
-			         g->st ? sl_store_errmsg(g->st) : "");
+			snprintf(m, sizeof m, "%s: %s", l ? l->owner : "", sl_txn_errmsg(g->txn));
 			sl_event ev = {g->job.id, c->seq, "chunk_lease_lost", 0, 0, 0, 0, m};
-			if (g->st && g->ops->begin(g->st) == 0) {
-				if (g->ops->event_insert(g->st, &ev) == 0)
-					g->ops->commit(g->st);
-				g->ops->rollback(g->st);
+			if (g->st && sl_txn_begin(g->txn) == 0) {
+				if (sl_js_event_insert(g->st, &ev) == 0)
+					sl_txn_commit(g->txn);
+				sl_txn_rollback(g->txn);
 			}
 			g->msg[0] = 0;
 			return rc;
 		}
 		if (!why[0] || sl_error_class(rc) == SL_CLASS_RETRY)
 			snprintf(why, sizeof why, "chunk %u: %s%s%s", c->seq, sl_error_message(rc),
-				 g->st ? ": " : "", g->st ? sl_store_errmsg(g->st) : "");
+				 g->st ? ": " : "", g->st ? sl_txn_errmsg(g->txn) : "");
 		if (sl_error_class(rc) != SL_CLASS_RETRY) {
 			if (!g->msg[0])
 				sl__ingest_say(g, "%s", why);

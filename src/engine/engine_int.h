@@ -47,14 +47,6 @@ typedef struct batch {
 	uint64_t end_offset; /* absolute offset just past the last record */
 } batch;
 
-/* A row as spilled to disk and read back by the merge (spill.c). Views are
-   valid during the merge callback only. */
-typedef struct spilled_row {
-	uint64_t record, line, offset;
-	sl_str raw;
-	const sl_value *vals;
-} spilled_row;
-
 /* A new job (status Accepted) for file `path` (resolved) and its schema:
    id, fingerprint, names, times (accept.c). */
 struct stat;
@@ -74,12 +66,5 @@ int sl__dialect_parse(const char *text, sl_csv_dialect *d, bool *null_padding, c
    text from an older version, without the newer settings (their defaults),
    still matches and an upgrade between two runs does not refuse a resume. */
 bool sl__dialect_same(const char *recorded, const char *current);
-
-typedef struct spill spill;
-int sl__spill_open(const sl_schema *sc, spill **out);
-void sl__spill_close(spill *s);
-void sl__spill_reset(spill *s);                                  /* for the next chunk */
-int sl__spill_run(spill *s, const spilled_row *rows, size_t n);  /* rows sorted by key */
-int sl__spill_merge(spill *s, int (*fn)(void *ctx, const spilled_row *r), void *ctx);
 
 #endif

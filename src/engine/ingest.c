@@ -198,7 +198,7 @@ static int source_check(ingest *g)
    sl_job_cancel), or the caller's pause (a scheduler sharing the machine). */
 static bool stop_requested(ingest *g)
 {
-	if (g->st && g->ops->cancel_get(g->st, g->job.id) == 1) {
+	if (g->st && sl_js_cancel_get(g->st, g->job.id) == 1) {
 		g->cancelled = true;
 		return true;
 	}
@@ -290,11 +290,11 @@ static int run_tail(ingest *g, worker *self)
 	int64_t poll_ms = g->ttl_ms / 10 < 100 ? (g->ttl_ms / 10 > 5 ? g->ttl_ms / 10 : 5) : 100;
 	for (;;) {
 		sl_lease l;
-		int rc = g->ops->begin(g->st);
+		int rc = sl_txn_begin(g->txn);
 		if (rc == 0 && (rc = sl__ingest_job_refresh(g)) == 0)
-			g->ops->rollback(g->st);
+			sl_txn_rollback(g->txn);
 		else
-			g->ops->rollback(g->st);
+			sl_txn_rollback(g->txn);
 		if (rc < 0 && sl_error_class(rc) != SL_CLASS_RETRY)
 			return rc;
 		if (rc == 0 && sl_job_status_final(g->job.status))
@@ -365,11 +365,6 @@ static int run_chunks(ingest *g)
 	if ((rc = sl__ingest_worker_setup(&self, g)) < 0)
 		goto out;
 	self_ok = true;
-	if (g->st && g->schema->nkey && g->schema->on_duplicate != SL_DUP_UPDATE &&
-	    (rc = sl__spill_open(g->schema, &g->sp)) < 0) {
-		sl__ingest_say(g, "cannot create a temporary file in %s", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-		goto out;
-	}
 	g->npending = 0;
 	for (size_t i = 0; i < g->nslots && more; i++) {
 		if ((rc = claim_pending(g, i)) < 0)
@@ -453,8 +448,6 @@ out:
 	}
 	free(g->slots);
 	g->slots = NULL;
-	sl__spill_close(g->sp);
-	g->sp = NULL;
 	if (self_ok)
 		sl__ingest_worker_teardown(&self);
 	free(tids);
@@ -467,8 +460,8 @@ static int tx_requeue_failed(ingest *g)
 {
 	sl_chunk *ch = NULL;
 	size_t n = 0;
-	sl_job_delta d = {0};
-	int rc = g->ops->chunks_get(g->st, g->job.id, &ch, &n);
+	sl_job_counts d = {0};
+	int rc = sl_js_chunks_get(g->st, g->job.id, &ch, &n);
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		if (ch[i].status != SL_CHUNK_FAILED)
 			continue;
@@ -476,11 +469,11 @@ static int tx_requeue_failed(ingest *g)
 		ch[i].attempts = 0;
 		d.chunks_failed--;
 		d.chunks_processed--;
-		rc = g->ops->chunk_update(g->st, g->job.id, &ch[i]);
+		rc = sl_js_chunk_update(g->st, g->job.id, &ch[i]);
 	}
 	free(ch);
 	if (rc == 0 && (d.chunks_failed || d.chunks_processed))
-		rc = g->ops->job_add(g->st, g->job.id, &d);
+		rc = sl_js_counts_add(g->st, g->job.id, &d);
 	return rc == 0 ? sl__ingest_job_refresh(g) : rc;
 }
 
@@ -491,7 +484,7 @@ static int tx_job_start(ingest *g)
 	if (!g->st)
 		return 0;
 	sl_job fresh = {0};
-	int rc = g->ops->job_get(g->st, g->job.id, &fresh);
+	int rc = sl_js_job_get(g->st, g->job.id, &fresh);
 	if (rc == 1) {
 		sl__ingest_merge_counts(&g->job, &fresh);
 		/* finished by another process meanwhile (not a retry, which
@@ -520,19 +513,24 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 	g->msglen = sizeof res->message;
 	g->fd = -1;
 	g->t0 = sl_now();
-	g->ops = &sl__store_sqlite;
 	pthread_mutex_init(&g->free_mu, NULL);
 
-	/* the store, unless this is a dry run */
+	/* the store (its sink and job store on one connection), unless this is
+	   a dry run: then the null sink and no job store */
 	if (!o->dry_run) {
-		rc = sl__store_open(o->db ? o->db : "sluice.db", o->busy_timeout_ms, &g->st);
-		if (g->st)
-			g->ops = g->st->ops;
-		if (rc < 0) {
-			sl__ingest_say(g, "database %s: %s", o->db ? o->db : "sluice.db",
-			    g->st ? sl_store_errmsg(g->st) : sl_error_message(rc));
+		sl_store s;
+		if ((rc = sl_store_open(o->db, o->busy_timeout_ms, SL_STORE_BOTH, &s, g->msg, g->msglen)) < 0)
 			goto out;
-		}
+		g->st = s.js;
+		g->sink = s.sink;
+	} else if ((rc = sl_sink_null(&g->sink)) < 0) {
+		goto out;
+	}
+	g->txn = sl_sink_txn(g->sink);
+	if (g->st && !sl_store_shared(g->sink, g->st)) {
+		rc = SL_CONFIG;
+		sl__ingest_say(g, "the sink and the job store must share one transaction");
+		goto out;
 	}
 
 	/* which job: a named one, an unfinished one for this file, or a new one */
@@ -542,7 +540,7 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 			rc = SL_INVAL;
 			goto out;
 		}
-		rc = g->ops->job_get(g->st, o->job_id, &g->job);
+		rc = sl_js_job_get(g->st, o->job_id, &g->job);
 		if (rc <= 0) {
 			if (rc == 0) {
 				rc = SL_NOT_FOUND;
@@ -585,7 +583,7 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 	}
 
 	if (!job_known && g->st && !o->new_job) {
-		rc = g->ops->job_find_open(g->st, path, g->schema->table, g->schema->hash, &g->job);
+		rc = sl_js_job_find_open(g->st, path, g->schema->table, g->schema->hash, &g->job);
 		if (rc < 0)
 			goto out;
 		job_known = rc == 1;
@@ -633,7 +631,7 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 			g->job.finished_ms = g->job.updated_ms = sl_now_ms();
 			sl_job_clear(&prev);
 			if ((rc = sl__ingest_store_tx(g, sl__ingest_tx_same_as)) < 0)
-				sl__ingest_say(g, "database: %s", sl_store_errmsg(g->st));
+				sl__ingest_say(g, "database: %s", sl_txn_errmsg(g->txn));
 			goto out;
 		}
 	}
@@ -666,7 +664,7 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 			goto out;
 		}
 		if (g->st && (rc = sl__ingest_store_tx(g, sl__ingest_tx_job_insert)) < 0) {
-			sl__ingest_say(g, "database: %s", sl_store_errmsg(g->st));
+			sl__ingest_say(g, "database: %s", sl_txn_errmsg(g->txn));
 			goto out;
 		}
 	}
@@ -689,7 +687,7 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 		char id[SL_JOB_ID_LEN];
 		memcpy(id, g->job.id, sizeof id);
 		sl_job_clear(&g->job);
-		if ((rc = g->ops->job_get(g->st, id, &g->job)) <= 0) {
+		if ((rc = sl_js_job_get(g->st, id, &g->job)) <= 0) {
 			rc = rc < 0 ? rc : SL_INTERNAL;
 			goto out;
 		}
@@ -703,13 +701,13 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 		/* a retry is the user asking to run it again: an old cancel
 		   request is void; otherwise a pending one stops it at once */
 		if (o->retry) {
-			if ((rc = g->ops->begin(g->st)) == 0 && (rc = g->ops->cancel_set(g->st, g->job.id, false)) == 0)
-				rc = g->ops->commit(g->st);
+			if ((rc = sl_txn_begin(g->txn)) == 0 && (rc = sl_js_cancel_set(g->st, g->job.id, false)) == 0)
+				rc = sl_txn_commit(g->txn);
 			if (rc < 0) {
-				g->ops->rollback(g->st);
+				sl_txn_rollback(g->txn);
 				goto out;
 			}
-		} else if (g->ops->cancel_get(g->st, g->job.id) == 1) {
+		} else if (sl_js_cancel_get(g->st, g->job.id) == 1) {
 			g->cancelled = true;
 		}
 	}
@@ -727,15 +725,15 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 	} else if (g->st) {
 		if (o->retry && (rc = sl__ingest_store_tx(g, tx_requeue_failed)) < 0)
 			goto fail;
-		if ((rc = g->ops->chunks_get(g->st, g->job.id, &g->chunks, &g->nchunks)) < 0)
+		if ((rc = sl_js_chunks_get(g->st, g->job.id, &g->chunks, &g->nchunks)) < 0)
 			goto fail;
 	}
 	if (!(g->lease = calloc(g->nchunks ? g->nchunks : 1, sizeof *g->lease))) {
 		rc = SL_NOMEM;
 		goto fail;
 	}
-	if (g->st && (rc = g->ops->target_prepare(g->st, g->schema, g->job.id)) < 0) {
-		sl__ingest_say(g, "target table %s: %s", g->schema->table, sl_store_errmsg(g->st));
+	if (g->st && (rc = sl_sink_prepare(g->sink, g->schema, g->job.id)) < 0) {
+		sl__ingest_say(g, "target table %s: %s", g->schema->table, sl_txn_errmsg(g->txn));
 		goto fail;
 	}
 
@@ -777,7 +775,7 @@ fail:
 		int fr = sl__ingest_finish_job(g, rc);
 		if (rc >= 0 && fr < 0) {
 			rc = fr;
-			sl__ingest_say(g, "database: %s", sl_store_errmsg(g->st));
+			sl__ingest_say(g, "database: %s", sl_txn_errmsg(g->txn));
 		}
 	}
 	/* a job that ran to a final status is a result, not an error */
@@ -789,7 +787,7 @@ out:
 	memset(&g->job, 0, sizeof g->job);
 	sl__heart_stop(g->hb);
 	if (g->st)
-		g->ops->close(g->st);
+		sl_js_close(g->st);
 	if (g->fd >= 0)
 		close(g->fd);
 	free(g->lease);
@@ -810,13 +808,15 @@ out:
 
 int sl_ingest_rollback(const char *db, const char *id, uint64_t *rows, char *msg, size_t msglen)
 {
-	sl_store *st = NULL;
+	sl_store s = {0};
+	sl_jobstore *st = NULL;
 	sl_job j = {0};
-	int rc = sl__store_open_msg(db, &st, msg, msglen);
+	int rc = sl_store_open(db, 0, SL_STORE_BOTH, &s, msg, msglen);
 	*rows = 0;
 	if (rc < 0)
 		goto out;
-	rc = st->ops->job_get(st, id, &j);
+	st = s.js;
+	rc = sl_js_job_get(st, id, &j);
 	if (rc <= 0) {
 		if (rc == 0)
 			snprintf(msg, msglen, "no job %s", id);
@@ -830,21 +830,20 @@ int sl_ingest_rollback(const char *db, const char *id, uint64_t *rows, char *msg
 			 id, sl_job_status_name(j.status));
 		goto out;
 	}
-	if ((rc = st->ops->begin(st)) == 0 &&
-	    (rc = st->ops->target_delete_job(st, j.table, j.id, rows)) == 0) {
+	if ((rc = sl_txn_begin(st->txn)) == 0 &&
+	    (rc = sl_sink_delete_job(s.sink, j.table, j.id, rows)) == 0) {
 		j.status = SL_JOB_ROLLEDBACK;
 		j.updated_ms = sl_now_ms();
 		sl_event ev = {j.id, -1, "rollback", 0, *rows, 0, 0, NULL};
-		if ((rc = st->ops->job_update(st, &j)) == 0 && (rc = st->ops->event_insert(st, &ev)) == 0)
-			rc = st->ops->commit(st);
+		if ((rc = sl_js_job_update(st, &j)) == 0 && (rc = sl_js_event_insert(st, &ev)) == 0)
+			rc = sl_txn_commit(st->txn);
 	}
 	if (rc < 0) {
-		snprintf(msg, msglen, "database: %s", sl_store_errmsg(st));
-		st->ops->rollback(st);
+		snprintf(msg, msglen, "database: %s", sl_js_errmsg(st));
+		sl_txn_rollback(st->txn);
 	}
 out:
 	sl_job_clear(&j);
-	if (st)
-		st->ops->close(st);
+	sl_store_close(&s);
 	return rc;
 }

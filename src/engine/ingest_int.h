@@ -37,8 +37,9 @@ typedef struct ingest {
 	const sl_ingest_opts *o;
 	sl_schema *schema;
 	sl_csv_dialect d;
-	const sl_store_ops *ops;
-	sl_store *st;
+	sl_jobstore *st; /* the job store (NULL: a dry run) */
+	sl_sink *sink;   /* the rows' sink (the null sink in a dry run) */
+	sl_txn *txn;     /* the sink's transaction, shared with the job store */
 	sl_job job;  /* as committed */
 	sl_job live; /* numbers shown by progress: committed + the chunk under way */
 	sl_chunk *chunks;
@@ -64,7 +65,6 @@ typedef struct ingest {
 	double t0;
 	char *msg;
 	size_t msglen;
-	spill *sp;             /* sorted runs of a keyed table's chunk (spill.c) */
 	bool paused;           /* opts.pause stopped the run: the job stays unfinished */
 	bool cancelled;        /* a cancel request stopped it: the job becomes Cancelled */
 	uint64_t rows_planned; /* data records of all chunks, for progress */

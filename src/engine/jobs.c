@@ -12,34 +12,47 @@
 #include "engine/engine_int.h"
 #include "store/store.h"
 
-static int done(sl_store *st, int rc, char *msg, size_t msglen)
+static int done(sl_jobstore *st, int rc, char *msg, size_t msglen)
 {
 	if (rc < 0 && !msg[0] && st)
-		snprintf(msg, msglen, "database: %s", sl_store_errmsg(st));
+		snprintf(msg, msglen, "database: %s", sl_js_errmsg(st));
 	if (st)
-		st->ops->close(st);
+		sl_js_close(st);
 	return rc;
 }
 
 int sl_jobs_list(const char *db, int status, sl_job_cb cb, void *ctx, char *msg, size_t msglen)
 {
-	sl_store *st = NULL;
+	sl_jobstore *st = NULL;
 	msg[0] = 0;
-	int rc = sl__store_open_msg(db, &st, msg, msglen);
+	sl_job_filter f = SL_JOB_FILTER_ALL;
+	f.status = status;
+	int rc = sl_jobstore_open(db, 0, &st, msg, msglen);
 	if (rc == 0)
-		rc = st->ops->job_list(st, status, cb, ctx);
+		rc = sl_js_job_list(st, &f, cb, ctx);
 	return done(st, rc, msg, msglen);
 }
 
-static int load(sl_store *st, const char *db, const char *id, sl_job *job, sl_chunk **chunks,
+int sl_jobs_page(const char *db, const sl_job_filter *f, sl_job_cb cb, void *ctx, char *msg,
+                 size_t msglen)
+{
+	sl_jobstore *st = NULL;
+	msg[0] = 0;
+	int rc = sl_jobstore_open(db, 0, &st, msg, msglen);
+	if (rc == 0)
+		rc = sl_js_job_list(st, f, cb, ctx);
+	return done(st, rc, msg, msglen);
+}
+
+static int load(sl_jobstore *st, const char *db, const char *id, sl_job *job, sl_chunk **chunks,
 		size_t *nchunks, char *msg, size_t msglen)
 {
-	int rc = st->ops->job_get(st, id, job);
+	int rc = sl_js_job_get(st, id, job);
 	if (rc == 0) {
 		snprintf(msg, msglen, "no job %s in %s", id, db ? db : "sluice.db");
 		rc = SL_NOT_FOUND;
 	} else if (rc == 1) {
-		rc = chunks ? st->ops->chunks_get(st, id, chunks, nchunks) : 0;
+		rc = chunks ? sl_js_chunks_get(st, id, chunks, nchunks) : 0;
 	}
 	return rc;
 }
@@ -47,10 +60,10 @@ static int load(sl_store *st, const char *db, const char *id, sl_job *job, sl_ch
 int sl_job_load(const char *db, const char *id, sl_job *job, sl_chunk **chunks, size_t *nchunks,
 		char *msg, size_t msglen)
 {
-	sl_store *st = NULL;
+	sl_jobstore *st = NULL;
 	msg[0] = 0;
 	memset(job, 0, sizeof *job);
-	int rc = sl__store_open_msg(db, &st, msg, msglen);
+	int rc = sl_jobstore_open(db, 0, &st, msg, msglen);
 	if (rc == 0)
 		rc = load(st, db, id, job, chunks, nchunks, msg, msglen);
 	return done(st, rc, msg, msglen);
@@ -60,7 +73,7 @@ int sl_job_load(const char *db, const char *id, sl_job *job, sl_chunk **chunks, 
    WAL index, the schema parsed on the first statement), and a service
    reads a job on every status request. */
 struct sl_reader {
-	sl_store *st;
+	sl_jobstore *st;
 	char *db;
 };
 
@@ -74,7 +87,7 @@ int sl_reader_open(const char *db, sl_reader **out, char *msg, size_t msglen)
 		snprintf(msg, msglen, "out of memory");
 		return SL_NOMEM;
 	}
-	int rc = sl__store_open_msg(r->db, &r->st, msg, msglen);
+	int rc = sl_jobstore_open(r->db, 0, &r->st, msg, msglen);
 	if (rc < 0) {
 		free(r->db);
 		free(r);
@@ -88,7 +101,7 @@ void sl_reader_close(sl_reader *r)
 {
 	if (!r)
 		return;
-	r->st->ops->close(r->st);
+	sl_js_close(r->st);
 	free(r->db);
 	free(r);
 }
@@ -100,24 +113,24 @@ int sl_reader_job(sl_reader *r, const char *id, sl_job *job, sl_chunk **chunks, 
 	memset(job, 0, sizeof *job);
 	int rc = load(r->st, r->db, id, job, chunks, nchunks, msg, msglen);
 	if (rc < 0 && !msg[0])
-		snprintf(msg, msglen, "database: %s", sl_store_errmsg(r->st));
+		snprintf(msg, msglen, "database: %s", sl_js_errmsg(r->st));
 	return rc;
 }
 
 int sl_job_rejects(const char *db, const char *id, int code, sl_reject_cb cb, void *ctx, char *msg,
 		   size_t msglen)
 {
-	sl_store *st = NULL;
+	sl_jobstore *st = NULL;
 	sl_job j = {0};
 	msg[0] = 0;
-	int rc = sl__store_open_msg(db, &st, msg, msglen);
+	int rc = sl_jobstore_open(db, 0, &st, msg, msglen);
 	if (rc == 0) {
-		rc = st->ops->job_get(st, id, &j);
+		rc = sl_js_job_get(st, id, &j);
 		if (rc == 0) {
 			snprintf(msg, msglen, "no job %s in %s", id, db ? db : "sluice.db");
 			rc = SL_NOT_FOUND;
 		} else if (rc == 1) {
-			rc = st->ops->rejects_each(st, id, code, cb, ctx);
+			rc = sl_js_rejects_each(st, id, code, cb, ctx);
 		}
 	}
 	sl_job_clear(&j);
@@ -127,11 +140,11 @@ int sl_job_rejects(const char *db, const char *id, int code, sl_reject_cb cb, vo
 int sl_idem_lookup(const char *db, const char *key, char job_id[SL_JOB_ID_LEN], char *dataset,
 		   size_t dlen, uint64_t *size, uint64_t *hash, char *msg, size_t msglen)
 {
-	sl_store *st = NULL;
+	sl_jobstore *st = NULL;
 	sl_idem e = {.key = key};
 	msg[0] = 0;
-	int rc = sl__store_open_msg(db, &st, msg, msglen);
-	if (rc == 0 && (rc = st->ops->idem_get(st, &e)) == 1) {
+	int rc = sl_jobstore_open(db, 0, &st, msg, msglen);
+	if (rc == 0 && (rc = sl_js_idem_get(st, &e)) == 1) {
 		snprintf(job_id, SL_JOB_ID_LEN, "%s", e.job_id);
 		snprintf(dataset, dlen, "%s", e.dataset);
 		*size = e.size;
@@ -142,25 +155,25 @@ int sl_idem_lookup(const char *db, const char *key, char job_id[SL_JOB_ID_LEN], 
 
 int sl_chunk_counts(const char *db, uint64_t *out, char *msg, size_t msglen)
 {
-	sl_store *st = NULL;
+	sl_jobstore *st = NULL;
 	msg[0] = 0;
-	int rc = sl__store_open_msg(db, &st, msg, msglen);
+	int rc = sl_jobstore_open(db, 0, &st, msg, msglen);
 	if (rc == 0)
-		rc = st->ops->chunk_counts(st, out);
+		rc = sl_js_chunk_counts(st, out);
 	return done(st, rc, msg, msglen);
 }
 
 int sl_gc(const char *db, int64_t age_ms, uint64_t *jobs, char *msg, size_t msglen)
 {
-	sl_store *st = NULL;
+	sl_jobstore *st = NULL;
 	msg[0] = 0;
-	int rc = sl__store_open_msg(db, &st, msg, msglen);
-	if (rc == 0 && (rc = st->ops->begin(st)) == 0) {
-		rc = st->ops->gc(st, sl_now_ms() - age_ms, jobs);
+	int rc = sl_jobstore_open(db, 0, &st, msg, msglen);
+	if (rc == 0 && (rc = sl_txn_begin(st->txn)) == 0) {
+		rc = sl_js_gc(st, sl_now_ms() - age_ms, jobs);
 		if (rc == 0)
-			rc = st->ops->commit(st);
+			rc = sl_txn_commit(st->txn);
 		else
-			st->ops->rollback(st);
+			sl_txn_rollback(st->txn);
 	}
 	return done(st, rc, msg, msglen);
 }

@@ -94,20 +94,20 @@ int sl__lease_claim(ingest *g, const char *job_id, sl_lease *l)
 {
 	int rc = 0;
 	for (int attempt = 1; attempt <= 5; attempt++) {
-		rc = g->ops->begin(g->st);
+		rc = sl_txn_begin(g->txn);
 		if (rc == 0)
-			rc = g->ops->chunk_claim(g->st, job_id, g->owner, g->ttl_ms,
+			rc = sl_js_chunk_claim(g->st, job_id, g->owner, g->ttl_ms,
 			                         sl__lease_owner_dead, l);
 		if (rc == 1) {
 			sl_event ev = {l->job_id, l->seq, "chunk_start", 0, 0, 0, 0, l->owner};
-			rc = g->ops->event_insert(g->st, &ev);
-			if (rc == 0 && (rc = g->ops->commit(g->st)) == 0)
+			rc = sl_js_event_insert(g->st, &ev);
+			if (rc == 0 && (rc = sl_txn_commit(g->txn)) == 0)
 				return 1;
 		} else if (rc == 0) {
-			g->ops->rollback(g->st);
+			sl_txn_rollback(g->txn);
 			return 0;
 		}
-		g->ops->rollback(g->st);
+		sl_txn_rollback(g->txn);
 		if (sl_error_class(rc) != SL_CLASS_RETRY)
 			break;
 		sl__ingest_backoff(attempt);
@@ -121,10 +121,10 @@ void sl__lease_give_back(ingest *g, const sl_lease *l)
 		return;
 	sl__heart_drop(g->hb, l);
 	/* best effort: a lease not given back runs out by itself */
-	if (g->ops->begin(g->st) == 0 && g->ops->lease_release(g->st, l) == 0 &&
-	    g->ops->commit(g->st) == 0)
+	if (sl_txn_begin(g->txn) == 0 && sl_js_lease_release(g->st, l) == 0 &&
+	    sl_txn_commit(g->txn) == 0)
 		return;
-	g->ops->rollback(g->st);
+	sl_txn_rollback(g->txn);
 }
 
 /* --- the heartbeat ---------------------------------------------------------- */
@@ -136,7 +136,7 @@ struct heart {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool stop;
-	sl_store *st;
+	sl_jobstore *st;
 	int64_t ttl_ms;
 	sl_lease held[HEART_MAX];
 	size_t n;
@@ -161,11 +161,10 @@ static void *heart_main(void *arg)
 		memcpy(mine, h->held, n * sizeof *mine);
 		pthread_mutex_unlock(&h->mu);
 		/* one transaction for all: the write lock once per beat */
-		const sl_store_ops *ops = h->st->ops;
-		int rc = ops->begin(h->st);
+		int rc = sl_txn_begin(h->st->txn);
 		bool lost[HEART_MAX] = {0};
 		for (size_t i = 0; rc == 0 && i < n; i++) {
-			int r = ops->lease_renew(h->st, &mine[i], h->ttl_ms);
+			int r = sl_js_lease_renew(h->st, &mine[i], h->ttl_ms);
 			if (r == SL_LEASE_LOST)
 				lost[i] =
 				    true; /* the fence refuses its commit; nothing to do here */
@@ -173,9 +172,9 @@ static void *heart_main(void *arg)
 				rc = r;
 		}
 		if (rc == 0)
-			rc = ops->commit(h->st);
+			rc = sl_txn_commit(h->st->txn);
 		if (rc < 0)
-			ops->rollback(h->st); /* busy: the next beat tries again */
+			sl_txn_rollback(h->st->txn); /* busy: the next beat tries again */
 		pthread_mutex_lock(&h->mu);
 		if (rc == 0) {
 			h->renewals += n;
@@ -193,10 +192,9 @@ int sl__heart_start(const char *db, int busy_timeout_ms, int64_t ttl_ms, heart *
 	*out = NULL;
 	if (!h)
 		return SL_NOMEM;
-	int rc = sl__store_open(db, busy_timeout_ms, &h->st);
+	char msg[512];
+	int rc = sl_jobstore_open(db, busy_timeout_ms, &h->st, msg, sizeof msg);
 	if (rc < 0) {
-		if (h->st)
-			h->st->ops->close(h->st);
 		free(h);
 		return rc;
 	}
@@ -204,7 +202,7 @@ int sl__heart_start(const char *db, int busy_timeout_ms, int64_t ttl_ms, heart *
 	pthread_mutex_init(&h->mu, NULL);
 	pthread_cond_init(&h->cv, NULL);
 	if (pthread_create(&h->tid, NULL, heart_main, h) != 0) {
-		h->st->ops->close(h->st);
+		sl_js_close(h->st);
 		pthread_mutex_destroy(&h->mu);
 		pthread_cond_destroy(&h->cv);
 		free(h);
@@ -223,7 +221,7 @@ void sl__heart_stop(heart *h)
 	pthread_cond_broadcast(&h->cv);
 	pthread_mutex_unlock(&h->mu);
 	pthread_join(h->tid, NULL);
-	h->st->ops->close(h->st);
+	sl_js_close(h->st);
 	pthread_mutex_destroy(&h->mu);
 	pthread_cond_destroy(&h->cv);
 	free(h);

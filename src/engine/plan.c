@@ -91,14 +91,14 @@ int sl__ingest_store_tx(ingest *g, int (*fn)(ingest *g))
 		return fn(g);
 	int rc = 0;
 	for (int attempt = 1; attempt <= 5; attempt++) {
-		rc = g->ops->begin(g->st);
+		rc = sl_txn_begin(g->txn);
 		if (rc == 0)
 			rc = fn(g);
 		if (rc == 0)
-			rc = g->ops->commit(g->st);
+			rc = sl_txn_commit(g->txn);
 		if (rc == 0)
 			return 0;
-		g->ops->rollback(g->st);
+		sl_txn_rollback(g->txn);
 		if (sl_error_class(rc) != SL_CLASS_RETRY)
 			break;
 		sl__ingest_backoff(attempt);
@@ -109,18 +109,18 @@ int sl__ingest_store_tx(ingest *g, int (*fn)(ingest *g))
 int sl__ingest_tx_job_update(ingest *g)
 {
 	g->job.updated_ms = sl_now_ms();
-	return g->st ? g->ops->job_update(g->st, &g->job) : 0;
+	return g->st ? sl_js_job_update(g->st, &g->job) : 0;
 }
 
 int sl__ingest_tx_job_insert(ingest *g)
 {
-	return g->ops->job_insert(g->st, &g->job);
+	return sl_js_job_insert(g->st, &g->job);
 }
 
 static int tx_chunks(ingest *g)
 {
-	int rc = g->ops->chunks_replace(g->st, g->job.id, g->chunks, g->nchunks);
-	return rc < 0 ? rc : g->ops->job_update(g->st, &g->job);
+	int rc = sl_js_chunks_replace(g->st, g->job.id, g->chunks, g->nchunks);
+	return rc < 0 ? rc : sl_js_job_update(g->st, &g->job);
 }
 
 int sl__ingest_plan(ingest *g)
@@ -262,7 +262,7 @@ out:
 int sl__ingest_find_loaded(ingest *g, const struct stat *st, sl_job *prev)
 {
 	uint64_t size = (uint64_t)st->st_size, h;
-	int rc = g->ops->job_find_loaded(g->st, g->schema->table, g->schema->hash, size, NULL,
+	int rc = sl_js_job_find_loaded(g->st, g->schema->table, g->schema->hash, size, NULL,
 	                                 g->dialect_text, prev);
 	if (rc <= 0)
 		return rc;
@@ -271,7 +271,7 @@ int sl__ingest_find_loaded(ingest *g, const struct stat *st, sl_job *prev)
 		sl__ingest_say(g, "%s: %s", g->job.file ? g->job.file : "the file", strerror(errno));
 		return rc;
 	}
-	rc = g->ops->job_find_loaded(g->st, g->schema->table, g->schema->hash, size, &h,
+	rc = sl_js_job_find_loaded(g->st, g->schema->table, g->schema->hash, size, &h,
 	                             g->dialect_text, prev);
 	if (rc == 1 && g->job.id[0] && !strcmp(prev->id, g->job.id))
 		rc = 0; /* itself (cannot be: it is not finished) */
@@ -284,6 +284,6 @@ int sl__ingest_tx_same_as(ingest *g)
 {
 	sl_job *j = &g->job;
 	sl_event ev = {j->id, -1, "job_end", 0, 0, 0, 0, j->error_message};
-	int rc = g->ops->job_update(g->st, j);
-	return rc < 0 ? rc : g->ops->event_insert(g->st, &ev);
+	int rc = sl_js_job_update(g->st, j);
+	return rc < 0 ? rc : sl_js_event_insert(g->st, &ev);
 }

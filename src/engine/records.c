@@ -2,7 +2,7 @@
  * Reading loaded rows back for front ends (the HTTP records API): convert
  * each filter value the way the loader converts a field, so that it is
  * compared with the row as stored, then walk the matching rows through the
- * store. Like jobs.c, each call opens the store, reads and closes it; the
+ * sink. Like jobs.c, each call opens the store, reads and closes it; the
  * walk is one SELECT, so it sees one snapshot of the table.
  */
 #include <stdio.h>
@@ -18,7 +18,7 @@ int sl_records_query(const char *db, const sl_schema *sc, const sl_record_filter
                      char *msg, size_t msglen)
 {
 	const char *path = db ? db : "sluice.db";
-	sl_store *st = NULL;
+	sl_sink *st = NULL;
 	sl_validator *v = NULL;
 	size_t *cols = NULL, room = 0, used = 0;
 	sl_value *vals = NULL;
@@ -60,14 +60,14 @@ int sl_records_query(const char *db, const sl_schema *sc, const sl_record_filter
 			goto out;
 		used += u;
 	}
-	if ((rc = sl__store_open_msg(path, &st, msg, msglen)) < 0)
+	if ((rc = sl_sink_open(path, 0, &st, msg, msglen)) < 0)
 		goto out;
-	rc = st->ops->records_each(st, sc, cols, vals, nf, job_id, after, limit, cb, ctx);
+	rc = sl_sink_records_each(st, sc, cols, vals, nf, job_id, after, limit, cb, ctx);
 	if (rc < 0 && !msg[0])
-		snprintf(msg, msglen, "database: %s", sl_store_errmsg(st));
+		snprintf(msg, msglen, "database: %s", sl_sink_errmsg(st));
 out:
 	if (st)
-		st->ops->close(st);
+		sl_sink_close(st);
 	sl_validator_free(v);
 	free(cols);
 	free(vals);

@@ -34,7 +34,8 @@ typedef struct runner {
 	atomic_int *stop;
 	atomic_ullong *chunks, *lost, *failed;
 	char owner[160];
-	sl_store *st;
+	sl_store s; /* its own connection: sink and job store */
+	sl_jobstore *st;
 	ingest g; /* the current job's context (g.job.id[0]: none) */
 	worker self;
 	bool open;
@@ -60,7 +61,6 @@ static void job_close(runner *r)
 	if (!r->open)
 		return;
 	sl__ingest_worker_teardown(&r->self);
-	sl__spill_close(g->sp);
 	if (g->fd >= 0)
 		close(g->fd);
 	sl_schema_free(g->schema);
@@ -90,13 +90,14 @@ static int job_open(runner *r, const char *id)
 	g->fd = -1;
 	g->t0 = sl_now();
 	g->st = r->st;
-	g->ops = r->st->ops;
+	g->sink = r->s.sink;
+	g->txn = sl_sink_txn(g->sink);
 	g->hb = r->hb;
 	g->ttl_ms = r->io.lease_ttl_ms;
 	memcpy(g->owner, r->owner, sizeof g->owner);
 	pthread_mutex_init(&g->free_mu, NULL);
 	r->open = true;
-	if ((rc = g->ops->job_get(g->st, id, &g->job)) <= 0) {
+	if ((rc = sl_js_job_get(g->st, id, &g->job)) <= 0) {
 		sl__ingest_say(g, "no job %s", id);
 		return rc < 0 ? rc : SL_NOT_FOUND;
 	}
@@ -116,17 +117,14 @@ static int job_open(runner *r, const char *id)
 	}
 	if ((rc = sl__ingest_fingerprint_ok(g, &st)) < 0 || (rc = sl__ingest_map_header(g)) < 0)
 		return rc;
-	if ((rc = g->ops->chunks_get(g->st, id, &g->chunks, &g->nchunks)) < 0)
+	if ((rc = sl_js_chunks_get(g->st, id, &g->chunks, &g->nchunks)) < 0)
 		return rc;
 	if (!(g->lease = calloc(g->nchunks ? g->nchunks : 1, sizeof *g->lease)))
 		return SL_NOMEM;
-	if ((rc = g->ops->target_prepare(g->st, g->schema, g->job.id)) < 0) {
-		sl__ingest_say(g, "target table %s: %s", g->schema->table, sl_store_errmsg(g->st));
+	if ((rc = sl_sink_prepare(g->sink, g->schema, g->job.id)) < 0) {
+		sl__ingest_say(g, "target table %s: %s", g->schema->table, sl_txn_errmsg(g->txn));
 		return rc;
 	}
-	if (g->schema->nkey && g->schema->on_duplicate != SL_DUP_UPDATE &&
-	    (rc = sl__spill_open(g->schema, &g->sp)) < 0)
-		return rc;
 	return sl__ingest_worker_setup(&r->self, g);
 }
 
@@ -175,7 +173,7 @@ static int run_one(runner *r, sl_lease *l)
 	if (rc == 0) {
 		atomic_fetch_add(r->chunks, 1);
 		rc = sl__ingest_after_chunk(g, c);
-		if (rc == 0 && !g->finished && g->ops->cancel_get(g->st, g->job.id) == 1) {
+		if (rc == 0 && !g->finished && sl_js_cancel_get(g->st, g->job.id) == 1) {
 			g->cancelled = true; /* asked to stop: the job ends Cancelled */
 			sl__ingest_finish_job(g, 0);
 		}
@@ -195,7 +193,8 @@ static void *runner_main(void *arg)
 	runner *r = arg;
 	ingest bare = {0}; /* claims: the store, the owner, the TTL */
 	bare.st = r->st;
-	bare.ops = r->st->ops;
+	bare.sink = r->s.sink;
+	bare.txn = sl_sink_txn(r->s.sink);
 	bare.ttl_ms = r->io.lease_ttl_ms;
 	bare.msg = r->msg;
 	bare.msglen = sizeof r->msg;
@@ -217,7 +216,7 @@ static void *runner_main(void *arg)
 		}
 		if (rc < 0 && sl_error_class(rc) != SL_CLASS_RETRY) {
 			snprintf(r->msg, sizeof r->msg, "database %s: %s",
-			         r->o->db ? r->o->db : "sluice.db", sl_store_errmsg(r->st));
+			         r->o->db ? r->o->db : "sluice.db", sl_js_errmsg(r->st));
 			r->rc = rc;
 			break;
 		}
@@ -269,11 +268,10 @@ int sl_worker_run(const sl_worker_opts *o, sl_worker_result *res)
 		r->failed = &failed;
 		sl__lease_owner(o->name && *o->name ? o->name : "worker", r->owner,
 		                sizeof r->owner);
-		if ((rc = sl__store_open(db, o->busy_timeout_ms, &r->st)) < 0) {
-			snprintf(res->message, sizeof res->message, "database %s: %s", db,
-			         r->st ? sl_store_errmsg(r->st) : sl_error_message(rc));
+		if ((rc = sl_store_open(db, o->busy_timeout_ms, SL_STORE_BOTH, &r->s, res->message,
+		                        sizeof res->message)) < 0)
 			goto out;
-		}
+		r->st = r->s.js;
 	}
 	for (; started < n; started++)
 		if (pthread_create(&tids[started], NULL, runner_main, &rs[started]) != 0)
@@ -289,7 +287,7 @@ out:
 			snprintf(res->message, sizeof res->message, "%s", rs[i].msg);
 		}
 		if (rs[i].st)
-			rs[i].st->ops->close(rs[i].st);
+			sl_store_close(&rs[i].s);
 	}
 	sl__heart_stop(hb);
 	res->chunks = atomic_load(&chunks);

@@ -251,7 +251,6 @@ typedef struct list_ctx {
 	FILE *f;
 	const char *dataset;
 	const char *prefix; /* of the job id or the correlation id */
-	size_t plen;
 	bool has_cursor;
 	int64_t cur_ms;
 	char cur_id[SL_JOB_ID_LEN];
@@ -261,18 +260,12 @@ typedef struct list_ctx {
 	char last_id[SL_JOB_ID_LEN];
 } list_ctx;
 
+/* A job of the page (the store filtered it and keeps the page's order:
+   (created_ms, id) descending; it gives one more than fits, to tell that
+   there is a next page). */
 static int list_one(void *ctx, const sl_job *j)
 {
 	list_ctx *l = ctx;
-	/* newest first: (created_ms, id) descending, as the store lists them */
-	if (l->has_cursor && !(j->created_ms < l->cur_ms ||
-	                       (j->created_ms == l->cur_ms && strcmp(j->id, l->cur_id) < 0)))
-		return 0;
-	if (l->dataset && (!j->dataset || strcmp(j->dataset, l->dataset)))
-		return 0;
-	if (l->prefix && strncmp(j->id, l->prefix, l->plen) &&
-	    (!j->correlation_id || strncmp(j->correlation_id, l->prefix, l->plen)))
-		return 0;
 	if (l->n == l->limit) {
 		l->more = true;
 		return 1; /* stop */
@@ -372,7 +365,6 @@ enum MHD_Result http_jobs(struct MHD_Connection *c, req *r)
 	if (l.prefix && !http_valid_token(l.prefix, HTTP_CORR_MAX, false))
 		return http_send_error(c, r, 400, "BAD_REQUEST",
 		                       "prefix: 1 to 128 printable ASCII characters");
-	l.plen = l.prefix ? strlen(l.prefix) : 0;
 	body b;
 	if (!http_body_open(&b))
 		return http_send_error(c, r, 500, "NOMEM", "out of memory");
@@ -387,8 +379,16 @@ enum MHD_Result http_jobs(struct MHD_Connection *c, req *r)
 		snprintf(l.last_id, sizeof l.last_id, "zzzz");
 	}
 	char msg[512];
-	int rc =
-	    sl_jobs_list(r->s->o.db, st && st[0] ? (int)status : -1, list_one, &l, msg, sizeof msg);
+	sl_job_filter fl = SL_JOB_FILTER_ALL;
+	fl.status = st && st[0] ? (int)status : -1;
+	fl.dataset = l.dataset;
+	fl.prefix = l.prefix;
+	fl.limit = (size_t)(l.limit - l.n) + 1; /* the one more says there is a next page */
+	if (l.has_cursor) {
+		fl.after.created_ms = l.cur_ms;
+		snprintf(fl.after.id, sizeof fl.after.id, "%s", l.cur_id);
+	}
+	int rc = sl_jobs_page(r->s->o.db, &fl, list_one, &l, msg, sizeof msg);
 	if (rc < 0) {
 		fclose(b.f);
 		free(b.buf);

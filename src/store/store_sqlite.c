@@ -58,6 +58,7 @@ static const char ddl[] =
 	" error_message TEXT, created_ms INTEGER, started_ms INTEGER, finished_ms INTEGER,"
 	" updated_ms INTEGER, correlation_id TEXT" JOB_COLS_ADDED_DDL ");"
 	"CREATE INDEX IF NOT EXISTS sluice_jobs_file ON sluice_jobs(file, target_table);"
+	"CREATE INDEX IF NOT EXISTS sluice_jobs_created ON sluice_jobs(created_ms, id);"
 	"CREATE TABLE IF NOT EXISTS sluice_job_codes(job_id TEXT NOT NULL, code TEXT NOT NULL,"
 	" count INTEGER NOT NULL, PRIMARY KEY(job_id, code)) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS sluice_chunks(job_id TEXT NOT NULL, seq INTEGER NOT NULL,"
@@ -155,27 +156,21 @@ int sl__sq_step_done(sq_store *q, sqlite3_stmt *st)
 	return r;
 }
 
-static void sq_close(sl_store *s)
+static void sq_close(sl_txn *t)
 {
-	sq_store *q = (sq_store *)s;
-	if (!q)
-		return;
-	sqlite3_finalize(q->ins_row);
-	sqlite3_finalize(q->ins_many);
-	sqlite3_finalize(q->ins_reject);
-	sqlite3_finalize(q->ins_event);
-	sqlite3_finalize(q->upd_job);
-	sqlite3_finalize(q->upd_chunk);
-	sqlite3_finalize(q->upsert_code);
-	sqlite3_finalize(q->key_owner);
+	sq_store *q = sq_of_txn(t);
+	sqlite3_stmt **stmts[] = {&q->ins_row,   &q->ins_many,  &q->ins_reject,  &q->ins_event,
+	                          &q->upd_job,   &q->upd_chunk, &q->key_owner,
+	                          &q->add_counts, &q->add_code};
+	for (size_t i = 0; i < SL_ARRAY_LEN(stmts); i++)
+		sqlite3_finalize(*stmts[i]);
 	sqlite3_finalize(q->lease_fence);
-	sqlite3_finalize(q->job_add);
-	sqlite3_finalize(q->add_code);
 	sqlite3_finalize(q->chunk_add);
-	sqlite3_finalize(q->replace_row);
 	sqlite3_finalize(q->reject_holder);
 	sqlite3_finalize(q->rejects_rehold);
+	sqlite3_finalize(q->replace_row);
 	sqlite3_close_v2(q->db);
+	sl__sq_sink_free(q);
 	free(q->real_as_text);
 	free(q);
 }
@@ -211,16 +206,45 @@ static int add_job_cols(sq_store *q)
 	return sl__sq_exec(q, "COMMIT");
 }
 
-static int sq_open(const char *target, int busy_timeout_ms, sl_store **out)
+/* An older database: the job columns and indexes it lacks. */
+static int upgrade(sq_store *q)
+{
+	int rc = add_job_cols(q);
+	sqlite3_stmt *st = NULL;
+	int have = 0;
+	if (rc == 0 &&
+	    sqlite3_prepare_v2(q->db,
+	                       "SELECT count(*) FROM sqlite_master WHERE name = 'sluice_jobs_created'",
+	                       -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		have = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (rc == 0 && !have)
+		rc = sl__sq_exec(q, "CREATE INDEX IF NOT EXISTS sluice_jobs_created ON "
+		                    "sluice_jobs(created_ms, id)");
+	return rc < 0 ? rc : sl__sq_lease_upgrade(q);
+}
+
+static const sl_txn_ops sq_txn_ops;
+static const sl_jobstore_ops sq_js_ops;
+
+static int sq_open(const char *target, int busy_timeout_ms, sl_txn **txn, sl_sink **sink,
+                   sl_jobstore **js)
 {
 	int rc;
 	sq_store *q = calloc(1, sizeof *q);
-	*out = NULL;
+	*txn = NULL;
+	*sink = NULL;
+	*js = NULL;
 	if (!q)
 		return SL_NOMEM;
-	q->base.ops = &sl__store_sqlite;
+	q->txn = (sl_txn){.ops = &sq_txn_ops, .refs = 2};
+	q->sink = (sl_sink){.ops = &sl__sq_sink_ops, .txn = &q->txn};
+	q->js = (sl_jobstore){.ops = &sq_js_ops, .txn = &q->txn};
 	snprintf(q->path, sizeof q->path, "%s", target);
-	*out = &q->base; /* even on failure: the caller reads errmsg, then closes */
+	*txn = &q->txn; /* even on failure: the caller reads errmsg, then closes */
+	*sink = &q->sink;
+	*js = &q->js;
 	rc = sqlite3_open_v2(target, &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 				   SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
@@ -243,7 +267,7 @@ static int sq_open(const char *target, int busy_timeout_ms, sl_store **out)
 		have = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
 	if (have)
-		return (rc = add_job_cols(q)) < 0 ? rc : sl__sq_lease_upgrade(q);
+		return upgrade(q);
 	if ((rc = sl__sq_exec(q, "BEGIN IMMEDIATE")) < 0)
 		return rc;
 	if ((rc = sl__sq_exec(q, ddl)) < 0) {
@@ -253,50 +277,50 @@ static int sq_open(const char *target, int busy_timeout_ms, sl_store **out)
 	return (rc = sl__sq_exec(q, "COMMIT")) < 0 ? rc : sl__sq_lease_upgrade(q);
 }
 
-static const char *sq_errmsg(sl_store *s)
+static const char *sq_errmsg(sl_txn *t)
 {
-	return ((sq_store *)s)->err;
+	return sq_of_txn(t)->err;
 }
 
-static int sq_begin(sl_store *s)
+static int sq_begin(sl_txn *t)
 {
-	return sl__sq_exec((sq_store *)s, "BEGIN IMMEDIATE");
+	return sl__sq_exec(sq_of_txn(t), "BEGIN IMMEDIATE");
 }
 
-static int sq_commit(sl_store *s)
+static int sq_commit(sl_txn *t)
 {
-	return sl__sq_exec((sq_store *)s, "COMMIT");
+	return sl__sq_exec(sq_of_txn(t), "COMMIT");
 }
 
-static void sq_rollback(sl_store *s)
+static void sq_rollback(sl_txn *t)
 {
-	sq_store *q = (sq_store *)s;
+	sq_store *q = sq_of_txn(t);
 	if (!sqlite3_get_autocommit(q->db))
 		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
-const sl_store_ops sl__store_sqlite = {
+static const sl_txn_ops sq_txn_ops = {
 	.name = "sqlite",
-	.open = sq_open,
 	.close = sq_close,
 	.errmsg = sq_errmsg,
 	.begin = sq_begin,
 	.commit = sq_commit,
 	.rollback = sq_rollback,
-	.target_prepare = sl__sq_target_prepare,
-	.target_insert = sl__sq_target_insert,
-	.target_insert_many = sl__sq_target_insert_many,
-	.target_delete_job = sl__sq_target_delete_job,
+};
+
+static const sl_jobstore_ops sq_js_ops = {
+	.name = "sqlite",
 	.job_insert = sl__sq_job_insert,
 	.job_update = sl__sq_job_update,
+	.counts_add = sl__sq_counts_add,
 	.job_get = sl__sq_job_get,
 	.job_find_open = sl__sq_job_find_open,
 	.job_find_loaded = sl__sq_job_find_loaded,
-	.target_key_owner = sl__sq_target_key_owner,
 	.job_list = sl__sq_job_list,
 	.chunks_replace = sl__sq_chunks_replace,
 	.chunks_get = sl__sq_chunks_get,
 	.chunk_update = sl__sq_chunk_update,
+	/* chunk_commit: the shared default (chunk_update, then counts_add) */
 	.reject_insert = sl__sq_reject_insert,
 	.rejects_each = sl__sq_rejects_each,
 	.event_insert = sl__sq_event_insert,
@@ -306,15 +330,14 @@ const sl_store_ops sl__store_sqlite = {
 	.cancel_set = sl__sq_cancel_set,
 	.cancel_get = sl__sq_cancel_get,
 	.chunk_counts = sl__sq_chunk_counts,
-	.records_each = sl__sq_records_each,
 	.chunk_claim = sl__sq_chunk_claim,
 	.lease_renew = sl__sq_lease_renew,
 	.lease_fence = sl__sq_lease_fence,
 	.lease_release = sl__sq_lease_release,
-	.job_add = sl__sq_job_add,
 	.chunks_open = sl__sq_chunks_open,
 	.chunk_add = sl__sq_chunk_add,
-	.target_replace = sl__sq_target_replace,
 	.reject_holder = sl__sq_reject_holder,
 	.rejects_rehold = sl__sq_rejects_rehold,
 };
+
+const sl_store_backend sl__store_sqlite = {"sqlite", sq_open};

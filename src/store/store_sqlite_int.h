@@ -9,29 +9,54 @@
 
 #include <sqlite3.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "base/base.h"
 #include "store/store.h"
 
+typedef struct spill spill;
+
+/* One connection: the transaction handle, the sink and the job store that
+   share it (store.h), and their statements. */
 typedef struct sq_store {
-	sl_store base;
+	sl_txn txn;
+	sl_sink sink;
+	sl_jobstore js;
 	sqlite3 *db;
 	sqlite3_stmt *ins_row, *ins_many, *ins_reject, *ins_event, *upd_job, *upd_chunk,
-	    *upsert_code;
+	    *add_counts, *add_code;
 	sqlite3_stmt *key_owner; /* which job loaded a key (DUP_KEY messages) */
-	sqlite3_stmt *lease_fence, *job_add, *add_code, *chunk_add; /* store_sqlite_lease.c */
+	sqlite3_stmt *lease_fence, *chunk_add, *reject_holder, *rejects_rehold; /* store_sqlite_lease.c */
 	sqlite3_stmt *replace_row; /* an earlier record's row displacing a later one's */
-	sqlite3_stmt *reject_holder, *rejects_rehold;
 	bool has_rec;              /* the target table has _sluice_rec */
 	const sl_schema *schema;
 	bool *real_as_text; /* per column: a REAL value goes into a TEXT column of an
 	                       older table (see sl__sq_check_columns) */
 	char job_id[SL_JOB_ID_LEN];
 	bool upsert;
+	/* the sink's chunk under way (store_sqlite_sink.c) */
+	spill *sp;           /* keyed, not update: sorted runs merged at flush */
+	sl_sink_row *order;  /* a write's rows sorted by key */
+	const sl_value **vptrs;
+	uint64_t *recs; /* the records of vptrs' rows */
+	size_t order_cap, vptrs_cap;
 	char path[4096];
 	char err[4096 + 512];
 } sq_store;
+
+static inline sq_store *sq_of_txn(sl_txn *t)
+{
+	return (sq_store *)(void *)((char *)t - offsetof(sq_store, txn));
+}
+static inline sq_store *sq_of_sink(sl_sink *k)
+{
+	return (sq_store *)(void *)((char *)k - offsetof(sq_store, sink));
+}
+static inline sq_store *sq_of_js(sl_jobstore *s)
+{
+	return (sq_store *)(void *)((char *)s - offsetof(sq_store, js));
+}
 
 /* store_sqlite.c: the connection */
 int sl__sq_map_rc(sq_store *q, int rc);
@@ -43,58 +68,69 @@ int sl__sq_step_done(sq_store *q, sqlite3_stmt *st);
 int sl__sq_add_ident(sl_buf *b, const char *name);
 int sl__sq_add(sl_buf *b, const char *s);
 int sl__sq_check_columns(sq_store *q, const sl_schema *sc, char *missing, size_t n, bool *as_text);
-int sl__sq_target_prepare(sl_store *s, const sl_schema *sc, const char *job_id);
+int sl__sq_target_prepare(sl_sink *s, const sl_schema *sc, const char *job_id);
 void sl__sq_bind_real(sqlite3_stmt *st, int p, const sl_column *c, double d, bool as_text);
-int sl__sq_target_insert(sl_store *s, const sl_value *v, uint64_t rec, bool *dup);
-int sl__sq_target_key_owner(sl_store *s, const sl_value *v, char job[SL_JOB_ID_LEN], uint64_t *rec);
-int sl__sq_target_insert_many(sl_store *s, const sl_value *const *vals, const uint64_t *recs,
+int sl__sq_target_insert(sq_store *q, const sl_value *v, uint64_t rec, bool *dup);
+int sl__sq_target_key_owner(sl_sink *s, const sl_value *v, char job[SL_JOB_ID_LEN], uint64_t *rec);
+int sl__sq_target_insert_many(sq_store *q, const sl_value *const *vals, const uint64_t *recs,
                               size_t n);
-int sl__sq_target_replace(sl_store *s, const sl_value *v, uint64_t rec);
-int sl__sq_target_delete_job(sl_store *s, const char *table, const char *job_id, uint64_t *rows);
+int sl__sq_target_replace(sl_sink *s, const sl_sink_row *r);
+int sl__sq_target_delete_job(sl_sink *s, const char *table, const char *job_id, uint64_t *rows);
 
 /* store_sqlite_jobs.c: job tables */
-int sl__sq_job_insert(sl_store *s, sl_job *j);
-int sl__sq_job_update(sl_store *s, const sl_job *j);
-int sl__sq_job_get(sl_store *s, const char *id, sl_job *j);
-int sl__sq_job_find_open(sl_store *s, const char *file, const char *table, uint64_t schema_hash,
+int sl__sq_job_insert(sl_jobstore *s, sl_job *j);
+int sl__sq_job_update(sl_jobstore *s, const sl_job *j);
+int sl__sq_job_get(sl_jobstore *s, const char *id, sl_job *j);
+int sl__sq_job_find_open(sl_jobstore *s, const char *file, const char *table, uint64_t schema_hash,
                          sl_job *j);
-int sl__sq_job_find_loaded(sl_store *s, const char *table, uint64_t schema_hash, uint64_t size,
+int sl__sq_job_find_loaded(sl_jobstore *s, const char *table, uint64_t schema_hash, uint64_t size,
                            const uint64_t *hash, const char *dialect, sl_job *j);
-int sl__sq_job_list(sl_store *s, int status, sl_job_cb cb, void *ctx);
-int sl__sq_chunk_update(sl_store *s, const char *job_id, const sl_chunk *c);
-int sl__sq_chunks_replace(sl_store *s, const char *job_id, const sl_chunk *c, size_t n);
-int sl__sq_chunks_get(sl_store *s, const char *job_id, sl_chunk **out, size_t *n);
-int sl__sq_reject_insert(sl_store *s, const char *job_id, uint32_t chunk, const sl_reject *r,
+int sl__sq_job_list(sl_jobstore *s, const sl_job_filter *f, sl_job_cb cb, void *ctx);
+int sl__sq_counts_add(sl_jobstore *s, const char *job_id, const sl_job_counts *d);
+int sl__sq_chunk_update(sl_jobstore *s, const char *job_id, const sl_chunk *c);
+int sl__sq_chunks_replace(sl_jobstore *s, const char *job_id, const sl_chunk *c, size_t n);
+int sl__sq_chunks_get(sl_jobstore *s, const char *job_id, sl_chunk **out, size_t *n);
+int sl__sq_reject_insert(sl_jobstore *s, const char *job_id, uint32_t chunk, const sl_reject *r,
                          const char *column);
-int sl__sq_rejects_each(sl_store *s, const char *job_id, int code, sl_reject_cb cb, void *ctx);
-int sl__sq_event_insert(sl_store *s, const sl_event *e);
-int sl__sq_gc(sl_store *s, int64_t before_ms, uint64_t *jobs);
-int sl__sq_idem_get(sl_store *s, sl_idem *e);
-int sl__sq_idem_put(sl_store *s, const sl_idem *e);
-int sl__sq_cancel_set(sl_store *s, const char *job_id, bool on);
-int sl__sq_cancel_get(sl_store *s, const char *job_id);
-int sl__sq_chunk_counts(sl_store *s, uint64_t *out);
+int sl__sq_rejects_each(sl_jobstore *s, const char *job_id, int code, sl_reject_cb cb, void *ctx);
+int sl__sq_event_insert(sl_jobstore *s, const sl_event *e);
+int sl__sq_gc(sl_jobstore *s, int64_t before_ms, uint64_t *jobs);
+int sl__sq_idem_get(sl_jobstore *s, sl_idem *e);
+int sl__sq_idem_put(sl_jobstore *s, const sl_idem *e);
+int sl__sq_cancel_set(sl_jobstore *s, const char *job_id, bool on);
+int sl__sq_cancel_get(sl_jobstore *s, const char *job_id);
+int sl__sq_chunk_counts(sl_jobstore *s, uint64_t *out);
 
-/* store_sqlite_lease.c: chunk leases, counters as increments */
+/* store_sqlite_lease.c: chunk leases; moving rows between chunks' counters */
 int sl__sq_lease_upgrade(sq_store *q);
-int sl__sq_chunk_claim(sl_store *s, const char *job_id, const char *owner, int64_t ttl_ms,
+int sl__sq_chunk_claim(sl_jobstore *s, const char *job_id, const char *owner, int64_t ttl_ms,
                        sl_owner_dead_fn dead, sl_lease *l);
-int sl__sq_lease_renew(sl_store *s, const sl_lease *l, int64_t ttl_ms);
-int sl__sq_lease_fence(sl_store *s, const sl_lease *l);
-int sl__sq_lease_release(sl_store *s, const sl_lease *l);
-int sl__sq_job_add(sl_store *s, const char *job_id, const sl_job_delta *d);
-int sl__sq_chunk_add(sl_store *s, const char *job_id, uint32_t seq, int64_t loaded,
-                     int64_t rejected);
-int sl__sq_reject_holder(sl_store *s, uint64_t holder);
-int sl__sq_rejects_rehold(sl_store *s, const char *job_id, uint64_t from, uint64_t to,
-                          const char *from_text, const char *to_text);
-int sl__sq_chunks_open(sl_store *s, const char *job_id, sl_owner_dead_fn dead, uint64_t *open,
+int sl__sq_lease_renew(sl_jobstore *s, const sl_lease *l, int64_t ttl_ms);
+int sl__sq_lease_fence(sl_jobstore *s, const sl_lease *l);
+int sl__sq_lease_release(sl_jobstore *s, const sl_lease *l);
+int sl__sq_chunks_open(sl_jobstore *s, const char *job_id, sl_owner_dead_fn dead, uint64_t *open,
                        uint64_t *live);
+int sl__sq_chunk_add(sl_jobstore *s, const char *job_id, uint32_t seq, int64_t loaded,
+                     int64_t rejected);
+int sl__sq_reject_holder(sl_jobstore *s, uint64_t holder);
+int sl__sq_rejects_rehold(sl_jobstore *s, const char *job_id, uint64_t from, uint64_t to,
+                          const char *from_text, const char *to_text);
 
 /* store_sqlite_records.c: records */
 int sl__sq_records_indexes(sq_store *q, const sl_schema *sc);
-int sl__sq_records_each(sl_store *s, const sl_schema *sc, const size_t *cols, const sl_value *vals,
+int sl__sq_records_each(sl_sink *s, const sl_schema *sc, const size_t *cols, const sl_value *vals,
                         size_t nf, const char *job_id, int64_t after, size_t limit, sl_record_cb cb,
                         void *ctx);
+
+/* store_sqlite_sink.c: the sink's ops over the target's inserts */
+extern const sl_sink_ops sl__sq_sink_ops;
+void sl__sq_sink_free(sq_store *q);
+
+/* store_sqlite_spill.c: sorted runs on disk, merged (key order) */
+int sl__spill_open(const sl_schema *sc, spill **out);
+void sl__spill_close(spill *s);
+void sl__spill_reset(spill *s);                                 /* for the next chunk */
+int sl__spill_run(spill *s, const sl_sink_row *rows, size_t n); /* rows sorted by key */
+int sl__spill_merge(spill *s, int (*fn)(void *ctx, const sl_sink_row *r), void *ctx);
 
 #endif

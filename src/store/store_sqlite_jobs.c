@@ -144,9 +144,26 @@ static int fetch_job(sq_store *q, sqlite3_stmt *st, sl_job *j)
 	return rc < 0 ? rc : 1;
 }
 
-int sl__sq_job_insert(sl_store *s, sl_job *j)
+/* n more rejects of code index k for the job (0: nothing to write). */
+static int add_code(sq_store *q, const char *job_id, int k, int64_t n)
 {
-	sq_store *q = (sq_store *)s;
+	if (!n)
+		return 0;
+	int rc = sl__sq_prep(q,
+	                     "INSERT INTO sluice_job_codes(job_id, code, count) VALUES(?,?,?)"
+	                     " ON CONFLICT(job_id, code) DO UPDATE SET count = count + excluded.count",
+	                     &q->add_code);
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_text(q->add_code, 1, job_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q->add_code, 2, sl_error_name(sl_error_at(k)), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q->add_code, 3, n);
+	return sl__sq_step_done(q, q->add_code);
+}
+
+int sl__sq_job_insert(sl_jobstore *s, sl_job *j)
+{
+	sq_store *q = sq_of_js(s);
 	sqlite3_stmt *st = NULL;
 	int rc = sl__sq_map_rc(q, sqlite3_prepare_v2(q->db, "SELECT COALESCE(MAX(seq), 0) + 1 FROM sluice_jobs", -1, &st, NULL));
 	if (rc == 0 && sqlite3_step(st) == SQLITE_ROW)
@@ -161,37 +178,78 @@ int sl__sq_job_insert(sl_store *s, sl_job *j)
 		rc = sl__sq_map_rc(q, sqlite3_step(st));
 	}
 	sqlite3_finalize(st);
+	for (int k = 0; k < SL_ERROR_COUNT && rc == 0; k++)
+		rc = add_code(q, j->id, k, (int64_t)j->rejects_by_code[k]);
 	return rc;
 }
 
-int sl__sq_job_update(sl_store *s, const sl_job *j)
+/* Everything but the counters (which only counts_add changes) and seq. */
+int sl__sq_job_update(sl_jobstore *s, const sl_job *j)
 {
-	sq_store *q = (sq_store *)s;
-	int rc = sl__sq_prep(q, "INSERT OR REPLACE INTO sluice_jobs(" JOB_COLS ") VALUES("
-			 "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", &q->upd_job);
+	sq_store *q = sq_of_js(s);
+	/* the parameters are bind_job's (JOB_COLS order); the counters' are
+	   bound and not used */
+	int rc = sl__sq_prep(
+	    q,
+	    "UPDATE sluice_jobs SET status = ?3, file = ?4, schema_path = ?5, dataset = ?6,"
+	    " target_table = ?7, schema_hash = ?8, file_size = ?9, file_hash = ?10,"
+	    " file_mtime_ns = ?11, chunk_size = ?12, chunks_total = ?13, bytes_total = ?20,"
+	    " error_code = ?22, error_message = ?23, created_ms = ?24, started_ms = ?25,"
+	    " finished_ms = ?26, updated_ms = ?27, correlation_id = ?28, dialect = ?29,"
+	    " ignored_columns = ?30, warnings = ?31, same_as = ?32, resumed = ?35 WHERE id = ?1",
+	    &q->upd_job);
 	if (rc < 0)
 		return rc;
-	bind_job(q->upd_job, j);
-	if ((rc = sl__sq_step_done(q, q->upd_job)) < 0)
+	sqlite3_stmt *st = q->upd_job;
+	bind_job(st, j);
+	if ((rc = sl__sq_step_done(q, st)) < 0)
 		return rc;
-	if ((rc = sl__sq_prep(q, "INSERT OR REPLACE INTO sluice_job_codes(job_id, code, count) VALUES(?,?,?)",
-		       &q->upsert_code)) < 0)
-		return rc;
-	for (int k = 0; k < SL_ERROR_COUNT; k++) {
-		if (!j->rejects_by_code[k])
-			continue;
-		sqlite3_bind_text(q->upsert_code, 1, j->id, -1, SQLITE_STATIC);
-		sqlite3_bind_text(q->upsert_code, 2, sl_error_name(sl_error_at(k)), -1, SQLITE_STATIC);
-		sqlite3_bind_int64(q->upsert_code, 3, (int64_t)j->rejects_by_code[k]);
-		if ((rc = sl__sq_step_done(q, q->upsert_code)) < 0)
-			return rc;
+	if (sqlite3_changes(q->db) == 0) {
+		snprintf(q->err, sizeof q->err, "no job %s to update", j->id);
+		return SL_NOT_FOUND;
 	}
 	return 0;
 }
 
-int sl__sq_job_get(sl_store *s, const char *id, sl_job *j)
+/* Increments in the database's own arithmetic: two processes adding to
+   one job's counters in turn both count. */
+int sl__sq_counts_add(sl_jobstore *s, const char *job_id, const sl_job_counts *d)
 {
-	sq_store *q = (sq_store *)s;
+	sq_store *q = sq_of_js(s);
+	int rc = sl__sq_prep(
+	    q,
+	    "UPDATE sluice_jobs SET rows_read = rows_read + ?2, rows_loaded = rows_loaded + ?3,"
+	    " rows_rejected = rows_rejected + ?4,"
+	    " records_padded = COALESCE(records_padded, 0) + ?5,"
+	    " records_truncated = COALESCE(records_truncated, 0) + ?6,"
+	    " chunks_processed = chunks_processed + ?7, chunks_succeeded = chunks_succeeded + ?8,"
+	    " chunks_failed = chunks_failed + ?9, bytes_done = bytes_done + ?10,"
+	    " updated_ms = max(COALESCE(updated_ms, 0), ?11) WHERE id = ?1",
+	    &q->add_counts);
+	if (rc < 0)
+		return rc;
+	sqlite3_stmt *st = q->add_counts;
+	const int64_t v[] = {d->rows_read,        d->rows_loaded,      d->rows_rejected,
+	                     d->records_padded,   d->records_truncated, d->chunks_processed,
+	                     d->chunks_succeeded, d->chunks_failed,    d->bytes_done};
+	sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
+	for (size_t k = 0; k < SL_ARRAY_LEN(v); k++)
+		sqlite3_bind_int64(st, (int)k + 2, v[k]);
+	sqlite3_bind_int64(st, 11, sl_now_ms());
+	if ((rc = sl__sq_step_done(q, st)) < 0)
+		return rc;
+	if (sqlite3_changes(q->db) == 0) {
+		snprintf(q->err, sizeof q->err, "no job %s to count in", job_id);
+		return SL_NOT_FOUND;
+	}
+	for (int k = 0; k < SL_ERROR_COUNT && rc == 0; k++)
+		rc = add_code(q, job_id, k, d->by_code[k]);
+	return rc;
+}
+
+int sl__sq_job_get(sl_jobstore *s, const char *id, sl_job *j)
+{
+	sq_store *q = sq_of_js(s);
 	sqlite3_stmt *st = NULL;
 	int rc = sl__sq_map_rc(q, sqlite3_prepare_v2(q->db, "SELECT " JOB_COLS " FROM sluice_jobs WHERE id = ?", -1, &st, NULL));
 	if (rc == 0) {
@@ -202,10 +260,10 @@ int sl__sq_job_get(sl_store *s, const char *id, sl_job *j)
 	return rc;
 }
 
-int sl__sq_job_find_open(sl_store *s, const char *file, const char *table, uint64_t schema_hash,
+int sl__sq_job_find_open(sl_jobstore *s, const char *file, const char *table, uint64_t schema_hash,
 			    sl_job *j)
 {
-	sq_store *q = (sq_store *)s;
+	sq_store *q = sq_of_js(s);
 	sqlite3_stmt *st = NULL;
 	int rc = sl__sq_map_rc(q, sqlite3_prepare_v2(q->db,
 		"SELECT " JOB_COLS " FROM sluice_jobs WHERE file = ? AND target_table = ? AND schema_hash = ?"
@@ -221,10 +279,10 @@ int sl__sq_job_find_open(sl_store *s, const char *file, const char *table, uint6
 	return rc;
 }
 
-int sl__sq_job_find_loaded(sl_store *s, const char *table, uint64_t schema_hash, uint64_t size,
+int sl__sq_job_find_loaded(sl_jobstore *s, const char *table, uint64_t schema_hash, uint64_t size,
                               const uint64_t *hash, const char *dialect, sl_job *j)
 {
-	sq_store *q = (sq_store *)s;
+	sq_store *q = sq_of_js(s);
 	sqlite3_stmt *st = NULL;
 	int rc = sl__sq_map_rc(
 	    q, sqlite3_prepare_v2(
@@ -248,16 +306,40 @@ int sl__sq_job_find_loaded(sl_store *s, const char *table, uint64_t schema_hash,
 	return rc;
 }
 
-int sl__sq_job_list(sl_store *s, int status, sl_job_cb cb, void *ctx)
+/* status ?1, dataset ?2, prefix ?6 of the id or the correlation id (a
+   prefix of bytes: substr counts characters, which are bytes for the ASCII
+   prefixes the callers allow, and a longer first character never equals) */
+#define LIST_WHERE                                                                                 \
+	"(?1 IS NULL OR status = ?1) AND (?2 IS NULL OR dataset = ?2) AND (?6 IS NULL OR"          \
+	" substr(id, 1, length(?6)) = ?6 OR substr(correlation_id, 1, length(?6)) = ?6)"
+
+/* A keyset walk: the row value (created_ms, id) seeks into the index
+   sluice_jobs_created, so a page costs its rows, not the jobs before it. */
+int sl__sq_job_list(sl_jobstore *s, const sl_job_filter *f, sl_job_cb cb, void *ctx)
 {
-	sq_store *q = (sq_store *)s;
+	sq_store *q = sq_of_js(s);
 	sqlite3_stmt *st = NULL;
-	int rc = sl__sq_map_rc(q, sqlite3_prepare_v2(q->db, status < 0
-		? "SELECT " JOB_COLS " FROM sluice_jobs ORDER BY created_ms DESC, id DESC"
-		: "SELECT " JOB_COLS " FROM sluice_jobs WHERE status = ? ORDER BY created_ms DESC, id DESC",
-		-1, &st, NULL));
-	if (rc == 0 && status >= 0)
-		sqlite3_bind_text(st, 1, sl_job_status_name((sl_job_status)status), -1, SQLITE_STATIC);
+	bool after = f->after.id[0] != 0;
+	int rc = sl__sq_map_rc(
+	    q, sqlite3_prepare_v2(q->db,
+	                          after ? "SELECT " JOB_COLS " FROM sluice_jobs WHERE " LIST_WHERE
+	                                  " AND (created_ms, id) < (?3, ?4)"
+	                                  " ORDER BY created_ms DESC, id DESC LIMIT ?5"
+	                                : "SELECT " JOB_COLS " FROM sluice_jobs WHERE " LIST_WHERE
+	                                  " ORDER BY created_ms DESC, id DESC LIMIT ?5",
+	                          -1, &st, NULL));
+	if (rc == 0) {
+		if (f->status >= 0)
+			sqlite3_bind_text(st, 1, sl_job_status_name((sl_job_status)f->status), -1,
+			                  SQLITE_STATIC);
+		bind_str(st, 2, f->dataset);
+		bind_str(st, 6, f->prefix);
+		if (after) {
+			sqlite3_bind_int64(st, 3, f->after.created_ms);
+			sqlite3_bind_text(st, 4, f->after.id, -1, SQLITE_STATIC);
+		}
+		sqlite3_bind_int64(st, 5, f->limit ? (int64_t)f->limit : -1);
+	}
 	sl_job j = {0};
 	while (rc == 0) {
 		int r = sqlite3_step(st);
@@ -301,9 +383,9 @@ static void bind_chunk(sqlite3_stmt *st, const char *job_id, const sl_chunk *c)
 	"job_id, seq, offset, length, hash, first_record, first_line, records_planned, status, "      \
 	"attempts, rows_read, rows_loaded, rows_rejected, duration_ms, last_error, last_message"
 
-int sl__sq_chunk_update(sl_store *s, const char *job_id, const sl_chunk *c)
+int sl__sq_chunk_update(sl_jobstore *s, const char *job_id, const sl_chunk *c)
 {
-	sq_store *q = (sq_store *)s;
+	sq_store *q = sq_of_js(s);
 	/* an upsert, not INSERT OR REPLACE: the row's lease (owner, expiry,
 	   epoch: store_sqlite_lease.c) is not the chunk's to rewrite, and an
 	   epoch set back to nothing would let a stale holder's epoch match again */
@@ -325,9 +407,9 @@ int sl__sq_chunk_update(sl_store *s, const char *job_id, const sl_chunk *c)
 	return sl__sq_step_done(q, q->upd_chunk);
 }
 
-int sl__sq_chunks_replace(sl_store *s, const char *job_id, const sl_chunk *c, size_t n)
+int sl__sq_chunks_replace(sl_jobstore *s, const char *job_id, const sl_chunk *c, size_t n)
 {
-	sq_store *q = (sq_store *)s;
+	sq_store *q = sq_of_js(s);
 	sqlite3_stmt *st = NULL;
 	int rc = sl__sq_map_rc(q, sqlite3_prepare_v2(q->db, "DELETE FROM sluice_chunks WHERE job_id = ?", -1, &st, NULL));
 	if (rc == 0) {
@@ -340,9 +422,9 @@ int sl__sq_chunks_replace(sl_store *s, const char *job_id, const sl_chunk *c, si
 	return rc;
 }
 
-int sl__sq_chunks_get(sl_store *s, const char *job_id, sl_chunk **out, size_t *n)
+int sl__sq_chunks_get(sl_jobstore *s, const char *job_id, sl_chunk **out, size_t *n)
 {
-	sq_store *q = (sq_store *)s;
+	sq_store *q = sq_of_js(s);
 	sqlite3_stmt *st = NULL;
 	size_t cap = 0;
 	*out = NULL;
@@ -402,10 +484,10 @@ int sl__sq_chunks_get(sl_store *s, const char *job_id, sl_chunk **out, size_t *n
 
 /* --- rejects and events ---------------------------------------------------- */
 
-int sl__sq_reject_insert(sl_store *s, const char *job_id, uint32_t chunk, const sl_reject *r,
+int sl__sq_reject_insert(sl_jobstore *s, const char *job_id, uint32_t chunk, const sl_reject *r,
 			    const char *column)
 {
-	sq_store *q = (sq_store *)s;
+	sq_store *q = sq_of_js(s);
 	int rc = sl__sq_prep(q, "INSERT INTO sluice_rejects(job_id, chunk, record, line, offset, column_name,"
 			 " code, message, raw) VALUES(?,?,?,?,?,?,?,?,?)", &q->ins_reject);
 	if (rc < 0)
@@ -426,9 +508,9 @@ int sl__sq_reject_insert(sl_store *s, const char *job_id, uint32_t chunk, const 
 	return sl__sq_step_done(q, st);
 }
 
-int sl__sq_rejects_each(sl_store *s, const char *job_id, int code, sl_reject_cb cb, void *ctx)
+int sl__sq_rejects_each(sl_jobstore *s, const char *job_id, int code, sl_reject_cb cb, void *ctx)
 {
-	sq_store *q = (sq_store *)s;
+	sq_store *q = sq_of_js(s);
 	sqlite3_stmt *st = NULL;
 	int rc = sl__sq_map_rc(q, sqlite3_prepare_v2(q->db, code
 		? "SELECT chunk, record, line, offset, column_name, code, message, raw FROM sluice_rejects"
@@ -460,9 +542,9 @@ int sl__sq_rejects_each(sl_store *s, const char *job_id, int code, sl_reject_cb 
 	return rc;
 }
 
-int sl__sq_event_insert(sl_store *s, const sl_event *e)
+int sl__sq_event_insert(sl_jobstore *s, const sl_event *e)
 {
-	sq_store *q = (sq_store *)s;
+	sq_store *q = sq_of_js(s);
 	int rc = sl__sq_prep(q, "INSERT INTO sluice_events(job_id, chunk, kind, at_ms, rows_read, rows_loaded,"
 			 " rows_rejected, duration_ms, message) VALUES(?,?,?,?,?,?,?,?,?)", &q->ins_event);
 	if (rc < 0)
@@ -483,9 +565,9 @@ int sl__sq_event_insert(sl_store *s, const sl_event *e)
 	return sl__sq_step_done(q, st);
 }
 
-int sl__sq_gc(sl_store *s, int64_t before_ms, uint64_t *jobs)
+int sl__sq_gc(sl_jobstore *s, int64_t before_ms, uint64_t *jobs)
 {
-	sq_store *q = (sq_store *)s;
+	sq_store *q = sq_of_js(s);
 	sqlite3_stmt *st = NULL;
 	static const char sel[] =
 		"SELECT id FROM sluice_jobs WHERE updated_ms < ? AND status IN"
@@ -519,9 +601,9 @@ int sl__sq_gc(sl_store *s, int64_t before_ms, uint64_t *jobs)
 
 /* --- idempotency keys and cancel requests ----------------------------------- */
 
-int sl__sq_idem_get(sl_store *s, sl_idem *e)
+int sl__sq_idem_get(sl_jobstore *s, sl_idem *e)
 {
-	sq_store *q = (sq_store *)s;
+	sq_store *q = sq_of_js(s);
 	sqlite3_stmt *st = NULL;
 	int rc = sl__sq_map_rc(q, sqlite3_prepare_v2(q->db, "SELECT job_id, dataset, size, hash FROM sluice_idempotency"
 					      " WHERE key = ?", -1, &st, NULL));
@@ -544,9 +626,9 @@ int sl__sq_idem_get(sl_store *s, sl_idem *e)
 	return rc;
 }
 
-int sl__sq_idem_put(sl_store *s, const sl_idem *e)
+int sl__sq_idem_put(sl_jobstore *s, const sl_idem *e)
 {
-	sq_store *q = (sq_store *)s;
+	sq_store *q = sq_of_js(s);
 	sqlite3_stmt *st = NULL;
 	int rc = sl__sq_map_rc(q, sqlite3_prepare_v2(q->db, "INSERT INTO sluice_idempotency(key, job_id, dataset, size,"
 					      " hash, created_ms) VALUES(?,?,?,?,?,?)", -1, &st, NULL));
@@ -563,9 +645,9 @@ int sl__sq_idem_put(sl_store *s, const sl_idem *e)
 	return rc;
 }
 
-int sl__sq_cancel_set(sl_store *s, const char *job_id, bool on)
+int sl__sq_cancel_set(sl_jobstore *s, const char *job_id, bool on)
 {
-	sq_store *q = (sq_store *)s;
+	sq_store *q = sq_of_js(s);
 	sqlite3_stmt *st = NULL;
 	int rc = sl__sq_map_rc(q, sqlite3_prepare_v2(q->db, on ? "INSERT OR REPLACE INTO sluice_cancels(job_id, at_ms) VALUES(?,?)"
 						       : "DELETE FROM sluice_cancels WHERE job_id = ?", -1, &st, NULL));
@@ -579,9 +661,9 @@ int sl__sq_cancel_set(sl_store *s, const char *job_id, bool on)
 	return rc;
 }
 
-int sl__sq_cancel_get(sl_store *s, const char *job_id)
+int sl__sq_cancel_get(sl_jobstore *s, const char *job_id)
 {
-	sq_store *q = (sq_store *)s;
+	sq_store *q = sq_of_js(s);
 	sqlite3_stmt *st = NULL;
 	int rc = sl__sq_map_rc(q, sqlite3_prepare_v2(q->db, "SELECT 1 FROM sluice_cancels WHERE job_id = ?", -1, &st, NULL));
 	if (rc == 0) {
@@ -593,9 +675,9 @@ int sl__sq_cancel_get(sl_store *s, const char *job_id)
 	return rc;
 }
 
-int sl__sq_chunk_counts(sl_store *s, uint64_t *out)
+int sl__sq_chunk_counts(sl_jobstore *s, uint64_t *out)
 {
-	sq_store *q = (sq_store *)s;
+	sq_store *q = sq_of_js(s);
 	sqlite3_stmt *st = NULL;
 	memset(out, 0, SL_CHUNK_NSTATUS * sizeof *out);
 	int rc = sl__sq_map_rc(q, sqlite3_prepare_v2(q->db, "SELECT status, count(*) FROM sluice_chunks GROUP BY status",

@@ -86,10 +86,10 @@ static int step_changed(sq_store *q, sqlite3_stmt *st)
 	return rc;
 }
 
-int sl__sq_chunk_claim(sl_store *s, const char *job_id, const char *owner, int64_t ttl_ms,
+int sl__sq_chunk_claim(sl_jobstore *s, const char *job_id, const char *owner, int64_t ttl_ms,
                        sl_owner_dead_fn dead, sl_lease *l)
 {
-	sq_store *q = (sq_store *)s;
+	sq_store *q = sq_of_js(s);
 	sqlite3_stmt *sel = NULL, *upd = NULL, *job = NULL;
 	int64_t now = sl_now_ms();
 	int rc = sl__sq_map_rc(
@@ -178,9 +178,9 @@ out:
 	return rc;
 }
 
-int sl__sq_lease_renew(sl_store *s, const sl_lease *l, int64_t ttl_ms)
+int sl__sq_lease_renew(sl_jobstore *s, const sl_lease *l, int64_t ttl_ms)
 {
-	sq_store *q = (sq_store *)s;
+	sq_store *q = sq_of_js(s);
 	sqlite3_stmt *st = NULL;
 	int rc = sl__sq_map_rc(
 	    q, sqlite3_prepare_v2(
@@ -197,9 +197,9 @@ int sl__sq_lease_renew(sl_store *s, const sl_lease *l, int64_t ttl_ms)
 	return rc;
 }
 
-int sl__sq_lease_fence(sl_store *s, const sl_lease *l)
+int sl__sq_lease_fence(sl_jobstore *s, const sl_lease *l)
 {
-	sq_store *q = (sq_store *)s;
+	sq_store *q = sq_of_js(s);
 	/* a write, not a read: in a database with row locks (PostgreSQL) it
 	   also locks the row until the commit */
 	int rc =
@@ -219,9 +219,9 @@ int sl__sq_lease_fence(sl_store *s, const sl_lease *l)
 	return rc;
 }
 
-int sl__sq_lease_release(sl_store *s, const sl_lease *l)
+int sl__sq_lease_release(sl_jobstore *s, const sl_lease *l)
 {
-	sq_store *q = (sq_store *)s;
+	sq_store *q = sq_of_js(s);
 	sqlite3_stmt *st = NULL;
 	int rc = sl__sq_map_rc(
 	    q,
@@ -238,54 +238,10 @@ int sl__sq_lease_release(sl_store *s, const sl_lease *l)
 	return rc;
 }
 
-int sl__sq_job_add(sl_store *s, const char *job_id, const sl_job_delta *d)
-{
-	sq_store *q = (sq_store *)s;
-	int rc = sl__sq_prep(
-	    q,
-	    "UPDATE sluice_jobs SET rows_read = rows_read + ?2, rows_loaded = rows_loaded + ?3,"
-	    " rows_rejected = rows_rejected + ?4, records_padded = coalesce(records_padded, 0) + "
-	    "?5,"
-	    " records_truncated = coalesce(records_truncated, 0) + ?6,"
-	    " chunks_processed = chunks_processed + ?7, chunks_succeeded = chunks_succeeded + ?8,"
-	    " chunks_failed = chunks_failed + ?9, bytes_done = bytes_done + ?10, updated_ms = ?11"
-	    " WHERE id = ?1",
-	    &q->job_add);
-	if (rc < 0)
-		return rc;
-	sqlite3_stmt *st = q->job_add;
-	const int64_t v[] = {d->rows_read,        d->rows_loaded,       d->rows_rejected,
-	                     d->records_padded,   d->records_truncated, d->chunks_processed,
-	                     d->chunks_succeeded, d->chunks_failed,     d->bytes_done};
-	sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
-	for (size_t i = 0; i < SL_ARRAY_LEN(v); i++)
-		sqlite3_bind_int64(st, (int)i + 2, v[i]);
-	sqlite3_bind_int64(st, 11, sl_now_ms());
-	if ((rc = sl__sq_step_done(q, st)) < 0)
-		return rc;
-	for (int k = 0; k < SL_ERROR_COUNT; k++) {
-		if (!d->by_code[k])
-			continue;
-		if ((rc = sl__sq_prep(
-		         q,
-		         "INSERT INTO sluice_job_codes(job_id, code, count) VALUES(?, ?, ?)"
-		         " ON CONFLICT(job_id, code) DO UPDATE SET count = count + "
-		         "excluded.count",
-		         &q->add_code)) < 0)
-			return rc;
-		sqlite3_bind_text(q->add_code, 1, job_id, -1, SQLITE_STATIC);
-		sqlite3_bind_text(q->add_code, 2, sl_error_name(sl_error_at(k)), -1, SQLITE_STATIC);
-		sqlite3_bind_int64(q->add_code, 3, d->by_code[k]);
-		if ((rc = sl__sq_step_done(q, q->add_code)) < 0)
-			return rc;
-	}
-	return 0;
-}
-
-int sl__sq_chunks_open(sl_store *s, const char *job_id, sl_owner_dead_fn dead, uint64_t *open,
+int sl__sq_chunks_open(sl_jobstore *s, const char *job_id, sl_owner_dead_fn dead, uint64_t *open,
                        uint64_t *live)
 {
-	sq_store *q = (sq_store *)s;
+	sq_store *q = sq_of_js(s);
 	sqlite3_stmt *st = NULL;
 	int64_t now = sl_now_ms();
 	*open = *live = 0;
@@ -314,10 +270,10 @@ int sl__sq_chunks_open(sl_store *s, const char *job_id, sl_owner_dead_fn dead, u
 	return rc;
 }
 
-int sl__sq_chunk_add(sl_store *s, const char *job_id, uint32_t seq, int64_t loaded,
+int sl__sq_chunk_add(sl_jobstore *s, const char *job_id, uint32_t seq, int64_t loaded,
                      int64_t rejected)
 {
-	sq_store *q = (sq_store *)s;
+	sq_store *q = sq_of_js(s);
 	int rc =
 	    sl__sq_prep(q,
 	                "UPDATE sluice_chunks SET rows_loaded = rows_loaded + ?3, rows_rejected = "
@@ -332,9 +288,9 @@ int sl__sq_chunk_add(sl_store *s, const char *job_id, uint32_t seq, int64_t load
 	return sl__sq_step_done(q, q->chunk_add);
 }
 
-int sl__sq_reject_holder(sl_store *s, uint64_t holder)
+int sl__sq_reject_holder(sl_jobstore *s, uint64_t holder)
 {
-	sq_store *q = (sq_store *)s;
+	sq_store *q = sq_of_js(s);
 	int rc =
 	    sl__sq_prep(q, "UPDATE sluice_rejects SET holder = ? WHERE id = last_insert_rowid()",
 	                &q->reject_holder);
@@ -344,10 +300,10 @@ int sl__sq_reject_holder(sl_store *s, uint64_t holder)
 	return sl__sq_step_done(q, q->reject_holder);
 }
 
-int sl__sq_rejects_rehold(sl_store *s, const char *job_id, uint64_t from, uint64_t to,
+int sl__sq_rejects_rehold(sl_jobstore *s, const char *job_id, uint64_t from, uint64_t to,
                           const char *from_text, const char *to_text)
 {
-	sq_store *q = (sq_store *)s;
+	sq_store *q = sq_of_js(s);
 	int rc =
 	    sl__sq_prep(q,
 	                "UPDATE sluice_rejects SET holder = ?3, message = replace(message, ?4, ?5)"

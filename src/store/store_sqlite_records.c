@@ -97,11 +97,11 @@ static const char *rowid_alias(const sl_schema *sc)
 	return NULL;
 }
 
-int sl__sq_records_each(sl_store *s, const sl_schema *sc, const size_t *cols, const sl_value *vals,
+int sl__sq_records_each(sl_sink *s, const sl_schema *sc, const size_t *cols, const sl_value *vals,
 			   size_t nf, const char *job_id, int64_t after, size_t limit, sl_record_cb cb,
 			   void *ctx)
 {
-	sq_store *q = (sq_store *)s;
+	sq_store *q = sq_of_sink(s);
 	sqlite3_stmt *st = NULL;
 	sl_value *row = NULL;
 	bool *as_text = NULL;

@@ -104,9 +104,9 @@ int sl__sq_check_columns(sq_store *q, const sl_schema *sc, char *missing, size_t
 
 /* records section, below: the lookup indexes of a target table */
 
-int sl__sq_target_prepare(sl_store *s, const sl_schema *sc, const char *job_id)
+int sl__sq_target_prepare(sl_sink *s, const sl_schema *sc, const char *job_id)
 {
-	sq_store *q = (sq_store *)s;
+	sq_store *q = sq_of_sink(s);
 	sl_buf b;
 	char missing[400];
 	int rc;
@@ -259,8 +259,7 @@ void sl__sq_bind_real(sqlite3_stmt *st, int p, const sl_column *c, double d, boo
 
 /* Bind one row's parameters from *p on; returns the next parameter. */
 static int bind_row(sq_store *q, sqlite3_stmt *st, int p, const sl_value *v, uint64_t rec)
-{
-	for (size_t i = 0; i < q->schema->ncols; i++, p++) {
+{	for (size_t i = 0; i < q->schema->ncols; i++, p++) {
 		switch (v[i].kind) {
 		case SL_VALUE_INT:
 			sqlite3_bind_int64(st, p, v[i].i);
@@ -280,9 +279,8 @@ static int bind_row(sq_store *q, sqlite3_stmt *st, int p, const sl_value *v, uin
 	return p;
 }
 
-int sl__sq_target_insert(sl_store *s, const sl_value *v, uint64_t rec, bool *dup)
+int sl__sq_target_insert(sq_store *q, const sl_value *v, uint64_t rec, bool *dup)
 {
-	sq_store *q = (sq_store *)s;
 	sqlite3_stmt *st = q->ins_row;
 	bind_row(q, st, 1, v, rec);
 	int rc = sl__sq_step_done(q, st);
@@ -290,13 +288,12 @@ int sl__sq_target_insert(sl_store *s, const sl_value *v, uint64_t rec, bool *dup
 	return rc;
 }
 
-int sl__sq_target_key_owner(sl_store *s, const sl_value *v, char job[SL_JOB_ID_LEN], uint64_t *rec)
+int sl__sq_target_key_owner(sl_sink *s, const sl_value *v, char job[SL_JOB_ID_LEN], uint64_t *rec)
 {
-	sq_store *q = (sq_store *)s;
+	sq_store *q = sq_of_sink(s);
 	const sl_schema *sc = q->schema;
 	int rc = 0;
 	job[0] = 0;
-	*rec = 0;
 	if (!q->key_owner) {
 		sl_buf b;
 		sl_buf_init(&b, 1 << 16);
@@ -336,10 +333,9 @@ int sl__sq_target_key_owner(sl_store *s, const sl_value *v, char job[SL_JOB_ID_L
 	return rc;
 }
 
-int sl__sq_target_insert_many(sl_store *s, const sl_value *const *vals, const uint64_t *recs,
+int sl__sq_target_insert_many(sq_store *q, const sl_value *const *vals, const uint64_t *recs,
                               size_t n)
 {
-	sq_store *q = (sq_store *)s;
 	size_t i = 0;
 	int rc = 0;
 	for (; q->ins_many && i + INSERT_MANY <= n && rc == 0; i += INSERT_MANY) {
@@ -350,17 +346,17 @@ int sl__sq_target_insert_many(sl_store *s, const sl_value *const *vals, const ui
 	}
 	for (; i < n && rc == 0; i++) {
 		bool dup;
-		rc = sl__sq_target_insert(s, vals[i], recs[i], &dup);
+		rc = sl__sq_target_insert(q, vals[i], recs[i], &dup);
 	}
 	return rc;
 }
 
-/* The row of this job with the key of `v` takes v's values and record (a
-   row of an earlier record displacing a later one: determinism without
+/* The row of this job with the key of r's values takes them and r's
+   record (an earlier record displacing a later one: determinism without
    ordered commits, chunk_write.c). */
-int sl__sq_target_replace(sl_store *s, const sl_value *v, uint64_t rec)
+int sl__sq_target_replace(sl_sink *s, const sl_sink_row *r)
 {
-	sq_store *q = (sq_store *)s;
+	sq_store *q = sq_of_sink(s);
 	const sl_schema *sc = q->schema;
 	int rc = 0;
 	if (!q->replace_row) {
@@ -380,9 +376,9 @@ int sl__sq_target_replace(sl_store *s, const sl_value *v, uint64_t rec)
 			return rc;
 	}
 	sqlite3_stmt *st = q->replace_row;
-	int p = bind_row(q, st, 1, v, rec);
+	int p = bind_row(q, st, 1, r->vals, r->record);
 	for (size_t k = 0; k < sc->nkey; k++, p++) {
-		const sl_value *x = &v[sc->key[k]];
+		const sl_value *x = &r->vals[sc->key[k]];
 		if (x->kind == SL_VALUE_INT)
 			sqlite3_bind_int64(st, p, x->i);
 		else if (x->kind == SL_VALUE_TEXT)
@@ -398,9 +394,9 @@ int sl__sq_target_replace(sl_store *s, const sl_value *v, uint64_t rec)
 	return rc;
 }
 
-int sl__sq_target_delete_job(sl_store *s, const char *table, const char *job_id, uint64_t *rows)
+int sl__sq_target_delete_job(sl_sink *s, const char *table, const char *job_id, uint64_t *rows)
 {
-	sq_store *q = (sq_store *)s;
+	sq_store *q = sq_of_sink(s);
 	sl_buf b;
 	sqlite3_stmt *st = NULL;
 	sl_buf_init(&b, 4096);

@@ -14,3 +14,5 @@ sluice_shell_test(cli_not_found tests/cli/test_not_found.sh)
 # shows and the JSON it reads must keep working.
 add_test(NAME demo COMMAND env SLUICE=$<TARGET_FILE:sluice> DEMO_DIR=${CMAKE_BINARY_DIR}/demo-test
          DEMO_ROWS=20000 bash ${CMAKE_SOURCE_DIR}/scripts/demo.sh)
+# `sluice jobs --limit/--after/--dataset`: the keyset pages of the job store (tests/cli/test_jobs_page.sh).
+sluice_shell_test(cli_jobs_page tests/cli/test_jobs_page.sh)

@@ -1,10 +1,8 @@
 /*
- * Tests of the store (src/store/): the store suite (store_suite.c) run
- * against every backend there is, on real SQLite files in temporary
- * directories: SQLite itself, and the fault-injection wrapper with no fault
- * armed (which must then be indistinguishable from what it wraps). Then
- * what only one backend has: the faults a SLUICE_FAULTS spec arms, and
- * SQLite's own file (the events table, which no store op reads back).
+ * Tests of what one store backend has of its own (the conformance suites
+ * of every backend are test_jobstore and test_sink): the faults a
+ * SLUICE_FAULTS spec arms, SQLite's own file (the events table, which no
+ * op reads back), the registry's URIs, and the null sink of dry runs.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,46 +20,24 @@
 #include "base/base.h"
 #include "sluice/error.h"
 #include "store/store.h"
-#include "store_suite.h"
-
-static int open_sqlite(const char *dir, int busy_ms, sl_store **out)
-{
-	char path[256];
-	snprintf(path, sizeof path, "%s/store.db", dir);
-	return sl__store_sqlite.open(path, busy_ms, out);
-}
-
-/* sl__store_open() wraps the store when SLUICE_FAULTS is set; a spec that
-   arms nothing (times=0) must change nothing. */
-static int open_faults(const char *dir, int busy_ms, sl_store **out)
-{
-	char path[256];
-	snprintf(path, sizeof path, "%s/store.db", dir);
-	setenv("SLUICE_FAULTS", "chunk=0,times=0", 1);
-	int rc = sl__store_open(path, busy_ms, out);
-	unsetenv("SLUICE_FAULTS");
-	if (rc == 0 && strcmp((*out)->ops->name, "faults") != 0)
-		return SL_INTERNAL; /* not wrapped: the suite would test SQLite twice */
-	return rc;
-}
 
 /* --- the fault-injection wrapper --------------------------------------------------- */
 
 static char dir[64];
 
-static sl_store *open_with(const char *spec)
+static sl_jobstore *open_with(const char *spec)
 {
-	char path[256];
-	sl_store *s = NULL;
+	char path[256], msg[256];
+	sl_jobstore *s = NULL;
 	snprintf(path, sizeof path, "%s/f.db", dir);
 	if (spec)
 		setenv("SLUICE_FAULTS", spec, 1);
 	else
 		unsetenv("SLUICE_FAULTS");
-	int rc = sl__store_open(path, 1000, &s);
+	int rc = sl_jobstore_open(path, 1000, &s, msg, sizeof msg);
 	unsetenv("SLUICE_FAULTS");
 	if (rc < 0)
-		fail_msg("open: %s", sl_error_name(rc));
+		fail_msg("open: %s (%s)", sl_error_name(rc), msg);
 	return s;
 }
 
@@ -78,48 +54,70 @@ static sl_chunk chunk(uint32_t seq, sl_chunk_status st)
 static void faults_fail_the_named_chunk_commit_so_many_times(void **state)
 {
 	(void)state;
-	sl_store *s = open_with("code=DB_IO,chunk=2,times=2");
-	assert_string_equal(s->ops->name, "faults");
+	sl_jobstore *s = open_with("code=DB_IO,chunk=2,times=2");
+	assert_string_equal(sl_txn_name(s->txn), "faults");
 	sl_chunk c1 = chunk(1, SL_CHUNK_SUCCEEDED), c2 = chunk(2, SL_CHUNK_SUCCEEDED);
 	sl_chunk c2f = chunk(2, SL_CHUNK_PROCESSING);
 	/* other chunks, and chunk 2 in another status, go through */
-	assert_int_equal(s->ops->chunk_update(s, "j", &c1), 0);
-	assert_int_equal(s->ops->chunk_update(s, "j", &c2f), 0);
+	assert_int_equal(sl_js_chunk_update(s, "j", &c1), 0);
+	assert_int_equal(sl_js_chunk_update(s, "j", &c2f), 0);
 	/* chunk 2 committed as Succeeded: twice DB_IO, saying it was injected */
-	assert_int_equal(s->ops->chunk_update(s, "j", &c2), SL_DB_IO);
-	assert_non_null(strstr(sl_store_errmsg(s), "injected fault (SLUICE_FAULTS): DB_IO"));
-	assert_int_equal(s->ops->chunk_update(s, "j", &c2), SL_DB_IO);
-	assert_int_equal(s->ops->chunk_update(s, "j", &c2), 0);
-	assert_int_equal(s->ops->chunk_update(s, "j", &c2), 0);
+	assert_int_equal(sl_js_chunk_update(s, "j", &c2), SL_DB_IO);
+	assert_non_null(strstr(sl_js_errmsg(s), "injected fault (SLUICE_FAULTS): DB_IO"));
+	assert_int_equal(sl_js_chunk_update(s, "j", &c2), SL_DB_IO);
+	assert_int_equal(sl_js_chunk_update(s, "j", &c2), 0);
+	assert_int_equal(sl_js_chunk_update(s, "j", &c2), 0);
 	/* begin() forgets the injected message */
-	assert_int_equal(s->ops->begin(s), 0);
-	assert_null(strstr(sl_store_errmsg(s), "injected"));
-	assert_int_equal(s->ops->commit(s), 0);
+	assert_int_equal(sl_txn_begin(s->txn), 0);
+	assert_null(strstr(sl_js_errmsg(s), "injected"));
+	assert_int_equal(sl_txn_commit(s->txn), 0);
 	sl_chunk *got = NULL;
 	size_t n = 0;
-	assert_int_equal(s->ops->chunks_get(s, "j", &got, &n), 0);
+	assert_int_equal(sl_js_chunks_get(s, "j", &got, &n), 0);
 	assert_int_equal(n, 2);
 	assert_int_equal(got[1].status, SL_CHUNK_SUCCEEDED);
 	free(got);
-	s->ops->close(s);
+	sl_js_close(s);
+}
+
+/* The engine commits a chunk with chunk_commit (chunk row + counters):
+   the same fault strikes there, before anything of it is written. */
+static void faults_strike_a_chunk_commit_too(void **state)
+{
+	(void)state;
+	sl_jobstore *s = open_with("code=DB_FULL,chunk=1,times=1");
+	sl_job j = {0}, got = {0};
+	snprintf(j.id, sizeof j.id, "jf");
+	j.status = SL_JOB_PROCESSING;
+	assert_int_equal(sl_js_job_insert(s, &j), 0);
+	sl_chunk c1 = chunk(1, SL_CHUNK_SUCCEEDED);
+	sl_job_counts d = {.rows_read = 5, .rows_loaded = 5, .chunks_succeeded = 1};
+	assert_int_equal(sl_js_chunk_commit(s, "jf", &c1, &d), SL_DB_FULL);
+	assert_int_equal(sl_js_job_get(s, "jf", &got), 1);
+	assert_true(got.rows_loaded == 0);
+	assert_int_equal(sl_js_chunk_commit(s, "jf", &c1, &d), 0);
+	assert_int_equal(sl_js_job_get(s, "jf", &got), 1);
+	assert_true(got.rows_loaded == 5 && got.chunks_succeeded == 1);
+	sl_job_clear(&got);
+	sl_js_close(s);
 }
 
 static void faults_default_to_db_busy_and_ignore_unknown_words(void **state)
 {
 	(void)state;
 	/* a name that is not a code (or is OK) keeps the default, DB_BUSY */
-	sl_store *s = open_with("chunk=0,frob=1,code=NOT_A_CODE,times=1");
+	sl_jobstore *s = open_with("chunk=0,frob=1,code=NOT_A_CODE,times=1");
 	sl_chunk c0 = chunk(0, SL_CHUNK_SUCCEEDED);
-	assert_int_equal(s->ops->chunk_update(s, "j", &c0), SL_DB_BUSY);
-	assert_int_equal(s->ops->chunk_update(s, "j", &c0), 0);
-	s->ops->close(s);
+	assert_int_equal(sl_js_chunk_update(s, "j", &c0), SL_DB_BUSY);
+	assert_int_equal(sl_js_chunk_update(s, "j", &c0), 0);
+	sl_js_close(s);
 	/* no spec, or an empty one: the store itself */
 	s = open_with(NULL);
-	assert_string_equal(s->ops->name, "sqlite");
-	s->ops->close(s);
+	assert_string_equal(sl_txn_name(s->txn), "sqlite");
+	sl_js_close(s);
 	s = open_with("");
-	assert_string_equal(s->ops->name, "sqlite");
-	s->ops->close(s);
+	assert_string_equal(sl_txn_name(s->txn), "sqlite");
+	sl_js_close(s);
 }
 
 static void faults_crash_right_after_the_named_chunk_commits(void **state)
@@ -128,20 +126,20 @@ static void faults_crash_right_after_the_named_chunk_commits(void **state)
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		sl_store *s = open_with("crash=1");
+		sl_jobstore *s = open_with("crash=1");
 		sl_chunk c0 = chunk(0, SL_CHUNK_SUCCEEDED), c1 = chunk(1, SL_CHUNK_SUCCEEDED);
 		sl_chunk c2 = chunk(2, SL_CHUNK_SUCCEEDED);
 		/* chunk 0 commits and the process lives on */
-		if (s->ops->begin(s) || s->ops->chunk_update(s, "k", &c0) || s->ops->commit(s))
+		if (sl_txn_begin(s->txn) || sl_js_chunk_update(s, "k", &c0) || sl_txn_commit(s->txn))
 			_exit(3);
 		/* a rolled-back attempt at chunk 1 disarms it */
-		if (s->ops->begin(s) || s->ops->chunk_update(s, "k", &c1))
+		if (sl_txn_begin(s->txn) || sl_js_chunk_update(s, "k", &c1))
 			_exit(4);
-		s->ops->rollback(s);
-		if (s->ops->begin(s) || s->ops->chunk_update(s, "k", &c2) || s->ops->commit(s))
+		sl_txn_rollback(s->txn);
+		if (sl_txn_begin(s->txn) || sl_js_chunk_update(s, "k", &c2) || sl_txn_commit(s->txn))
 			_exit(5);
 		/* chunk 1 commits: killed here, after the commit */
-		if (s->ops->begin(s) || s->ops->chunk_update(s, "k", &c1) || s->ops->commit(s))
+		if (sl_txn_begin(s->txn) || sl_js_chunk_update(s, "k", &c1) || sl_txn_commit(s->txn))
 			_exit(6);
 		_exit(7);
 	}
@@ -151,13 +149,13 @@ static void faults_crash_right_after_the_named_chunk_commits(void **state)
 		fail_msg("the child exited with %d instead of being killed", WEXITSTATUS(st));
 	assert_int_equal(WTERMSIG(st), SIGKILL);
 	/* what it committed, the last chunk included, is there */
-	sl_store *s = open_with(NULL);
+	sl_jobstore *s = open_with(NULL);
 	sl_chunk *got = NULL;
 	size_t n = 0;
-	assert_int_equal(s->ops->chunks_get(s, "k", &got, &n), 0);
+	assert_int_equal(sl_js_chunks_get(s, "k", &got, &n), 0);
 	assert_int_equal(n, 3);
 	free(got);
-	s->ops->close(s);
+	sl_js_close(s);
 }
 
 /* --- SQLite's own file ------------------------------------------------------------ */
@@ -165,25 +163,98 @@ static void faults_crash_right_after_the_named_chunk_commits(void **state)
 static void sqlite_open_where_no_directory_is(void **state)
 {
 	(void)state;
-	sl_store *s = NULL;
-	char path[256];
+	sl_store s;
+	char path[256], msg[512] = "";
 	snprintf(path, sizeof path, "%s/no/such/dir/x.db", dir);
-	int rc = sl__store_sqlite.open(path, 100, &s);
+	int rc = sl_store_open(path, 100, SL_STORE_BOTH, &s, msg, sizeof msg);
 	assert_int_equal(rc, SL_IO_OPEN);
-	assert_non_null(s);
-	assert_non_null(strstr(sl_store_errmsg(s), path));
-	s->ops->close(s);
+	assert_null(s.txn);
+	assert_non_null(strstr(msg, path));
+}
+
+/* The registry: "sqlite:PATH" and a plain PATH are one database; a scheme
+   no backend has is a configuration error that says so. */
+static void registry_opens_by_uri(void **state)
+{
+	(void)state;
+	char uri[300], path[256], msg[512] = "";
+	snprintf(path, sizeof path, "%s/r.db", dir);
+	snprintf(uri, sizeof uri, "sqlite:%s", path);
+	sl_jobstore *a = NULL, *b = NULL;
+	assert_int_equal(sl_jobstore_open(uri, 1000, &a, msg, sizeof msg), 0);
+	assert_string_equal(sl_txn_name(a->txn), "sqlite");
+	sl_job j = {0}, got = {0};
+	snprintf(j.id, sizeof j.id, "jr");
+	j.status = SL_JOB_ACCEPTED;
+	assert_int_equal(sl_js_job_insert(a, &j), 0);
+	assert_int_equal(sl_jobstore_open(path, 1000, &b, msg, sizeof msg), 0);
+	assert_int_equal(sl_js_job_get(b, "jr", &got), 1);
+	sl_job_clear(&got);
+	sl_js_close(a);
+	sl_js_close(b);
+	sl_sink *k = NULL;
+	assert_int_equal(sl_sink_open("postgres://nowhere/db", 1000, &k, msg, sizeof msg),
+	                 SL_CONFIG);
+	assert_null(k);
+	assert_non_null(strstr(msg, "postgres://nowhere/db"));
+	assert_non_null(strstr(msg, "no store backend"));
+}
+
+static int null_loaded(void *ctx, size_t n)
+{
+	*(size_t *)ctx += n;
+	return 0;
+}
+static int null_dup(void *ctx, const sl_sink_row *r)
+{
+	(void)ctx;
+	(void)r;
+	fail_msg("the null sink has no duplicates");
+	return 0;
+}
+
+/* The null sink takes every row, twice the same key included, and keeps
+   nothing; its transaction does nothing and says nothing. */
+static void null_sink_takes_everything_keeps_nothing(void **state)
+{
+	(void)state;
+	sl_sink *k = NULL;
+	assert_int_equal(sl_sink_null(&k), 0);
+	assert_true(sl_store_shared(k, NULL));
+	char err[256];
+	sl_schema *sc = NULL;
+	static const char y[] = "name: t\ntable: t\nkey: [id]\ncolumns:\n"
+	                        "  - {name: id, type: integer}\n";
+	assert_int_equal(sl_schema_parse(y, strlen(y), "t.yaml", &sc, err, sizeof err), 0);
+	assert_int_equal(sl_sink_prepare(k, sc, "jn"), 0);
+	sl_value v = {.kind = SL_VALUE_INT, .i = 1};
+	sl_sink_row r[2] = {{.record = 0, .vals = &v}, {.record = 1, .vals = &v}};
+	size_t loaded = 0;
+	sl_sink_cb cb = {null_loaded, null_dup, &loaded};
+	assert_int_equal(sl_txn_begin(sl_sink_txn(k)), 0);
+	assert_int_equal(sl_sink_write(k, r, 2, &cb), 0);
+	assert_int_equal(sl_sink_flush(k, &cb), 0);
+	assert_int_equal(sl_txn_commit(sl_sink_txn(k)), 0);
+	assert_int_equal(loaded, 2);
+	assert_string_equal(sl_sink_errmsg(k), "");
+	char owner[SL_JOB_ID_LEN] = "x";
+	uint64_t orec = 9;
+	assert_int_equal(sl_sink_key_owner(k, &v, owner, &orec), 0);
+	assert_string_equal(owner, "");
+	assert_int_equal(orec, 0);
+	sl_sink_close(k);
+	sl_schema_free(sc);
 }
 
 static void sqlite_keeps_events_in_its_table(void **state)
 {
 	(void)state;
-	sl_store *s = open_with(NULL);
+	sl_jobstore *s = open_with(NULL);
 	sl_event a = {"ev", -1, "job_end", 10, 9, 1, 123, "finished"};
 	sl_event b = {"ev", 3, "chunk_end", 4, 4, 0, 5, NULL};
-	assert_int_equal(s->ops->event_insert(s, &a), 0);
-	assert_int_equal(s->ops->event_insert(s, &b), 0);
-	s->ops->close(s);
+	assert_int_equal(sl_js_event_insert(s, &a), 0);
+	assert_int_equal(sl_js_event_insert(s, &b), 0);
+	sl_js_close(s);
 
 	char path[256];
 	snprintf(path, sizeof path, "%s/f.db", dir);
@@ -230,18 +301,15 @@ static int rm_dir(void **state)
 
 int main(void)
 {
-	static const store_backend backends[] = {
-	    {"store suite: sqlite", open_sqlite},
-	    {"store suite: faults(sqlite), nothing armed", open_faults},
-	};
 	int failed = 0;
-	for (size_t i = 0; i < SL_ARRAY_LEN(backends); i++)
-		failed += store_suite_run(&backends[i]);
 	const struct CMUnitTest own[] = {
 	    cmocka_unit_test(faults_fail_the_named_chunk_commit_so_many_times),
 	    cmocka_unit_test(faults_default_to_db_busy_and_ignore_unknown_words),
 	    cmocka_unit_test(faults_crash_right_after_the_named_chunk_commits),
 	    cmocka_unit_test(sqlite_open_where_no_directory_is),
+	    cmocka_unit_test(registry_opens_by_uri),
+	    cmocka_unit_test(null_sink_takes_everything_keeps_nothing),
+	    cmocka_unit_test(faults_strike_a_chunk_commit_too),
 	    cmocka_unit_test(sqlite_keeps_events_in_its_table),
 	};
 	failed += cmocka_run_group_tests_name("one backend's own", own, one_dir, rm_dir);

@@ -1,8 +1,15 @@
-# Tests of the store (src/store/): the store suite, run for every backend
-# (tests/store/store_suite.c), and each backend's own tests. Included from
-# tests/tests.cmake.
+# Tests of the store (src/store/): one conformance suite per interface, run
+# for every backend of tests/store/backends.c (test_jobstore: js_suite.c,
+# test_sink: sink_suite.c), and what one backend has of its own
+# (test_store: the fault wrapper, SQLite's file, the registry, the null
+# sink). Included from tests/tests.cmake.
+sluice_unit_test(test_jobstore tests/store/test_jobstore.c)
+target_sources(test_jobstore PRIVATE ${CMAKE_SOURCE_DIR}/tests/store/js_suite.c
+               ${CMAKE_SOURCE_DIR}/tests/store/backends.c)
+sluice_unit_test(test_sink tests/store/test_sink.c)
+target_sources(test_sink PRIVATE ${CMAKE_SOURCE_DIR}/tests/store/sink_suite.c
+               ${CMAKE_SOURCE_DIR}/tests/store/backends.c)
 sluice_unit_test(test_store tests/store/test_store.c)
-target_sources(test_store PRIVATE ${CMAKE_SOURCE_DIR}/tests/store/store_suite.c)
 # The dependency direction base <- csv, schema <- job <- store <- engine
 # (docs/ARCHITECTURE.md), checked on the includes (tests/layers.py).
 add_test(NAME layers COMMAND python3 ${CMAKE_SOURCE_DIR}/tests/layers.py ${CMAKE_SOURCE_DIR})

@@ -19,7 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "engine/engine_int.h"
+#include "store/store_sqlite_int.h"
 
 #define RUN_BUF (64u << 10)
 
@@ -27,7 +27,7 @@ typedef struct run_reader {
 	uint64_t pos, end; /* file range left */
 	char *buf;
 	size_t cap, len, at; /* buffered [at, len) */
-	spilled_row row;
+	sl_sink_row row;
 	sl_value *vals;
 } run_reader;
 
@@ -116,7 +116,7 @@ static int put(spill *s, const void *p, size_t n)
 	return sl_buf_append(&s->w, p, n) < 0 ? SL_NOMEM : 0;
 }
 
-int sl__spill_run(spill *s, const spilled_row *rows, size_t n)
+int sl__spill_run(spill *s, const sl_sink_row *rows, size_t n)
 {
 	int rc = 0;
 	if (s->nruns == s->runs_cap) {
@@ -129,7 +129,7 @@ int sl__spill_run(spill *s, const spilled_row *rows, size_t n)
 	}
 	s->runs[s->nruns++] = s->size + s->w.len;
 	for (size_t i = 0; i < n && rc == 0; i++) {
-		const spilled_row *r = &rows[i];
+		const sl_sink_row *r = &rows[i];
 		uint64_t h[3] = {r->record, r->line, r->offset};
 		uint32_t rl = (uint32_t)r->raw.n;
 		rc = put(s, h, sizeof h) | put(s, &rl, 4) | put(s, r->raw.p, r->raw.n);
@@ -242,7 +242,7 @@ static int next_row(spill *s, run_reader *r)
 	return 1;
 }
 
-static int cmp_key(const sl_schema *sc, const spilled_row *a, const spilled_row *b)
+static int cmp_key(const sl_schema *sc, const sl_sink_row *a, const sl_sink_row *b)
 {
 	for (size_t k = 0; k < sc->nkey; k++) {
 		int c = sl_value_cmp(&a->vals[sc->key[k]], &b->vals[sc->key[k]]);
@@ -274,7 +274,7 @@ static void sift_down(spill *s, size_t n, size_t i)
 	}
 }
 
-int sl__spill_merge(spill *s, int (*fn)(void *ctx, const spilled_row *r), void *ctx)
+int sl__spill_merge(spill *s, int (*fn)(void *ctx, const sl_sink_row *r), void *ctx)
 {
 	int rc = 0;
 	if (!s->nruns)

@@ -1,0 +1,29 @@
+/*
+ * The shared default implementations of the optional ops of sink.h and
+ * jobstore.h: what a backend gets when it leaves an op NULL (the inline
+ * wrappers fall back to these), written once over the required ops, so no
+ * backend writes them again and a wrapper never passes them through.
+ */
+#include "store/store.h"
+
+/* Nothing deferred: every row was told by write(). */
+int sl__sink_def_flush(sl_sink *k, const sl_sink_cb *cb)
+{
+	(void)k;
+	(void)cb;
+	return 0;
+}
+
+void sl__sink_def_discard(sl_sink *k)
+{
+	(void)k;
+}
+
+/* The chunk's row, then the job's counters: the caller's transaction makes
+   the two one step. A backend overrides it when one statement can do both. */
+int sl__js_def_chunk_commit(sl_jobstore *s, const char *job_id, const sl_chunk *c,
+                            const sl_job_counts *d)
+{
+	int rc = sl_js_chunk_update(s, job_id, c);
+	return rc < 0 ? rc : sl_js_counts_add(s, job_id, d);
+}

@@ -1,0 +1,50 @@
+/*
+ * Private to the store tests: the backends every conformance suite runs
+ * against (tests/store/js_suite.c for the job store, sink_suite.c for the
+ * sink), and the fixture they share. Adding a backend to the suites is one
+ * line in store_backends[] (backends.c).
+ *
+ * A backend for the suites is a name and an opener that opens the store
+ * living in a directory (creating it when new): both parts on one
+ * connection, as sl_store_open() gives them. Opening the same directory
+ * again gives a second connection to the same database (the locking
+ * tests).
+ */
+#ifndef SLUICE_TEST_STORE_BACKENDS_H
+#define SLUICE_TEST_STORE_BACKENDS_H
+
+#include "store/store.h"
+
+typedef struct store_backend {
+	const char *name;
+	int (*open)(const char *dir, int busy_timeout_ms, sl_store *out, char *msg, size_t msglen);
+} store_backend;
+
+/* Every backend, ended by one with a NULL name. */
+extern const store_backend store_backends[];
+
+/* A test's state: its backend, a fresh temporary directory, the store. */
+typedef struct store_fx {
+	const store_backend *b;
+	char dir[64];
+	sl_store s;
+} store_fx;
+
+/* cmocka setup and teardown: *state is the backend before setup, the
+   fixture after. */
+int store_fx_setup(void **state);
+int store_fx_teardown(void **state);
+
+/* a call that must succeed, with the database's own words when it does not */
+#define OK(txn, call)                                                                              \
+	do {                                                                                       \
+		int rc_ = (call);                                                                  \
+		if (rc_ < 0)                                                                       \
+			fail_msg("%s: %s (%s)", #call, sl_error_name(rc_), sl_txn_errmsg(txn));    \
+	} while (0)
+
+/* The suites (each returns its number of failures). */
+int js_suite_run(const store_backend *b);
+int sink_suite_run(const store_backend *b);
+
+#endif
