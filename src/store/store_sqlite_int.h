@@ -37,10 +37,9 @@ typedef struct sq_store {
 	bool upsert;
 	/* the sink's chunk under way (store_sqlite_sink.c) */
 	spill *sp;           /* keyed, not update: sorted runs merged at flush */
-	sl_sink_row *order;  /* a write's rows sorted by key */
-	const sl_value **vptrs;
-	uint64_t *recs; /* the records of vptrs' rows */
-	size_t order_cap, vptrs_cap;
+	const sl_value **vptrs; /* a write's rows without a key, for INSERT_MANY */
+	uint64_t *recs;         /* their records */
+	size_t vptrs_cap;
 	char path[4096];
 	char err[4096 + 512];
 } sq_store;
