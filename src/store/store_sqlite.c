@@ -166,6 +166,10 @@ static void sq_close(sl_txn *t)
 	for (size_t i = 0; i < SL_ARRAY_LEN(stmts); i++)
 		sqlite3_finalize(*stmts[i]);
 	sqlite3_finalize(q->lease_fence);
+	sqlite3_finalize(q->claim_sel);
+	sqlite3_finalize(q->claim_upd);
+	sqlite3_finalize(q->claim_job);
+	sqlite3_finalize(q->chunks_open);
 	sqlite3_finalize(q->chunk_add);
 	sqlite3_finalize(q->reject_holder);
 	sqlite3_finalize(q->rejects_rehold);

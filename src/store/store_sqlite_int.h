@@ -28,6 +28,7 @@ typedef struct sq_store {
 	    *add_counts, *add_code;
 	sqlite3_stmt *key_owner; /* which job loaded a key (DUP_KEY messages) */
 	sqlite3_stmt *lease_fence, *chunk_add, *reject_holder, *rejects_rehold; /* store_sqlite_lease.c */
+	sqlite3_stmt *claim_sel, *claim_upd, *claim_job, *chunks_open;
 	sqlite3_stmt *replace_row; /* an earlier record's row displacing a later one's */
 	bool has_rec;              /* the target table has _sluice_rec */
 	const sl_schema *schema;
