@@ -39,6 +39,7 @@ int cmd_serve(int argc, char **argv);
 int cmd_schema(int argc, char **argv);
 int cmd_watch(int argc, char **argv);
 int cmd_refeed(int argc, char **argv);
+int cmd_worker(int argc, char **argv);
 
 /* job_print.c: one job as JSON (the field names of `ingest --json`), as a
    human summary, and the exit code its status means. */
@@ -71,6 +72,8 @@ extern const char cli_dialect_help[];
 int cli_parse_size(const char *s, uint64_t *out);
 /* A --delimiter value of 1 to SL_CSV_MAX_DELIM bytes (backslash-t is a TAB): 0, or -1. */
 int cli_parse_delimiter(const char *v, char *out, uint64_t *n);
+/* Seconds (a decimal, 0.01 to 86400) -> milliseconds. 0 ok, -1 bad. */
+int cli_parse_seconds(const char *s, int64_t *ms);
 /* Whole number, no sign, no junk. 0 ok, -1 bad. */
 int cli_parse_u64(const char *s, uint64_t *out);
 

@@ -16,13 +16,14 @@ static const char help_ingest[] =
 	"                     [--max-errors N] [--max-error-ratio R] [--new] [--strict-source]\n"
 	"                     [--compression none|auto|gzip|zstd] [--from-program CMD]\n"
 	"                     [--s3-endpoint URL] [--spool DIR]\n"
-	"                     [--json] [--quiet] [--progress] [dialect options]\n"
+	"                     [--json] [--quiet] [--progress] [--lease-ttl S] [dialect options]\n"
 	"\n"
 	"Load FILE into the schema's table in an SQLite database (default ./sluice.db):\n"
 	"good rows exactly once, rejected rows into sluice_rejects with their reason and\n"
 	"position. Running it again continues the unfinished job for the same file,\n"
-	"schema, dialect and table; a file whose content a finished job loaded already\n"
-	"is not loaded again: that job is reported and its exit status given.\n"
+	"schema, dialect and table (also while another process runs it: they share its\n"
+	"chunks, as `sluice worker`s do); a file whose content a finished job loaded\n"
+	"already is not loaded again: that job is reported and its exit status given.\n"
 	"Exit 0 Succeeded, 3 PartiallySucceeded, 4 Failed, 2 usage.\n"
 	"\n"
 	"  --db PATH            the SQLite database (created when missing)\n"
@@ -50,6 +51,8 @@ static const char help_ingest[] =
 	"FILE may be - (standard input) or a FIFO: a stream is read once, kept in a spool\n"
 	"next to the database while the job runs, and cannot be resumed after a kill\n"
 	"unless --spool kept a copy.\n"
+	"  --lease-ttl S        seconds a claimed chunk stays this run's without a renewal\n"
+	"                       (default 30; `sluice worker`s may share the job)\n"
 	"\n"
 	"The dialect options override the schema's csv: for this run (the job records\n"
 	"what it used): --delimiter --quote --escape --comment --no-header\n"
@@ -237,7 +240,8 @@ static int parse(const char *cmd, const char *help, int argc, char **argv, args 
 			a->progress = true;
 		} else if (!strcmp(s, "--schema") || !strcmp(s, "--db") || !strcmp(s, "--threads") ||
 			   !strcmp(s, "--chunk-size") || !strcmp(s, "--max-errors") ||
-			   !strcmp(s, "--max-error-ratio") || !strcmp(s, "--correlation-id")) {
+			   !strcmp(s, "--max-error-ratio") || !strcmp(s, "--correlation-id") ||
+			   !strcmp(s, "--lease-ttl")) {
 			if (!v)
 				return cli_usage_error(cmd, "%s needs a value", s);
 			i++;
@@ -247,6 +251,9 @@ static int parse(const char *cmd, const char *help, int argc, char **argv, args 
 				a->db = v;
 			} else if (!strcmp(s, "--correlation-id")) {
 				a->o.correlation_id = v;
+			} else if (!strcmp(s, "--lease-ttl")) {
+				if (cli_parse_seconds(v, &a->o.lease_ttl_ms))
+					return cli_usage_error(cmd, "--lease-ttl: '%s' is not 0.01..86400 seconds", v);
 			} else if (!strcmp(s, "--threads")) {
 				if (cli_parse_u64(v, &n) || n < 1 || n > 256)
 					return cli_usage_error(cmd, "--threads: '%s' is not 1..256", v);

@@ -34,6 +34,8 @@ static const struct command {
      "load a job's rejected rows again through a fixed schema", cmd_refeed},
     {"cancel", "cancel JOB", "stop a job after the chunk it commits", cmd_cancel},
     {"gc", "gc --older-than 7d", "remove error rows and events of old jobs", cmd_gc},
+    {"worker", "worker [--db PATH] [--threads N]",
+     "claim and run queued chunks of any job, beside other workers and ingests", cmd_worker},
     {"serve", "serve --schemas D --data-dir D", "run the HTTP API, the dashboard and the runners",
      cmd_serve},
     {"csv", "csv check|dump FILE", "check a CSV file in parallel, or print its records as JSON",

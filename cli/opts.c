@@ -191,3 +191,14 @@ int cli_dialect_opt(const char *cmd, int argc, char **argv, int *i, sl_csv_diale
 	}
 	return 1;
 }
+
+int cli_parse_seconds(const char *s, int64_t *ms)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (!*s || *end || errno || !(v >= 0.01 && v <= 86400))
+		return -1;
+	*ms = (int64_t)(v * 1000 + 0.5);
+	return 0;
+}

@@ -38,6 +38,8 @@ enum sl_error_class { SL_CLASS_NONE = 0, SL_CLASS_ROW, SL_CLASS_RETRY, SL_CLASS_
 	X(NOT_FOUND, -8, FATAL, "no such job, chunk or upload")                                        \
 	X(IDEMPOTENCY_CONFLICT, -9, FATAL,                                                             \
 	  "the idempotency key was used with another file or dataset")                                 \
+	X(LEASE_LOST, -15, FATAL,                                                                      \
+	  "the chunk's lease was lost: it expired and another worker took the chunk")                  \
 	X(NO_OPEN_REJECTS, -20, FATAL,                                                                 \
 	  "the job has no open rejected rows to refeed")                                               \
 	/* CSV structure: the record is rejected, parsing goes on at the next record */              \
@@ -99,7 +101,7 @@ enum sl_error_class sl_error_class(int code);
 int sl_error_from_name(const char *name);
 
 /* Iteration over the table, for documentation and per-code counters. */
-#define SL_ERROR_COUNT 44
+#define SL_ERROR_COUNT 45
 int sl_error_at(int index); /* code of the index-th table entry, 0 <= index < SL_ERROR_COUNT */
 int sl_error_index(int code); /* inverse of sl_error_at, or -1 */
 

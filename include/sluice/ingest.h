@@ -83,6 +83,9 @@ typedef struct sl_ingest_opts {
 	bool strict_source;      /* a file that grew during the run fails it (IO_CHANGED) */
 	int max_attempts;        /* per chunk, for transient faults (default 3) */
 	int busy_timeout_ms;     /* SQLite busy timeout (default 2000) */
+	/* How long a claimed chunk stays ours without a renewal (0: 30 s); a
+	   heartbeat renews it every third of that (docs/ingest.md, Workers). */
+	int64_t lease_ttl_ms;
 	void (*progress)(void *ctx, const sl_ingest_progress *p);
 	void *progress_ctx;
 	/* Polled by the writer after each chunk commits: nonzero stops the run
@@ -110,6 +113,40 @@ typedef struct sl_ingest_result {
    be run at all (bad schema, unreadable file, database unusable, changed
    file) with res->message saying why. */
 int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res);
+
+/* A worker: claims queued chunks of any job in the store, runs them under
+   their leases and heartbeats them, beside other workers and ingests
+   (docs/ingest.md, "Workers and leases"). */
+typedef struct sl_worker_opts {
+	const char *db;       /* SQLite file (default ./sluice.db) */
+	int threads;          /* runners, each claiming and running chunks (default 1) */
+	const char *name;     /* the owner name its leases carry (default "worker") */
+	int64_t lease_ttl_ms; /* 0: 30 s */
+	bool once;            /* stop when nothing is left to claim (else poll on) */
+	int busy_timeout_ms;
+	/* polled between chunks: nonzero stops the worker (its leases held are
+	   given back or committed first) */
+	int (*stop)(void *ctx);
+	void *stop_ctx;
+	/* after each chunk it ran: the job as committed, the chunk, 0 or the
+	   code that stopped the job (SL_LEASE_LOST: the chunk's commit was
+	   refused, another holds it now), and its message; from the runner's
+	   thread */
+	void (*chunk_done)(void *ctx, const sl_job *job, const sl_chunk *c, int rc,
+	                   const char *msg);
+	void *chunk_ctx;
+} sl_worker_opts;
+
+typedef struct sl_worker_result {
+	uint64_t chunks; /* committed */
+	uint64_t lost;   /* refused at their commit: the lease had been taken over */
+	uint64_t failed; /* jobs this worker stopped (failure, budget) or could not run */
+	char message[512];
+} sl_worker_result;
+
+/* Run until nothing is left (o->once) or o->stop says so. 0, or a code
+   when the store could not be used (res->message says why). */
+int sl_worker_run(const sl_worker_opts *o, sl_worker_result *res);
 
 /* Reading the job store (views and strings valid during the callback;
    the callbacks are in sluice/job.h). */

@@ -8,9 +8,10 @@
  * uploads racing with one key get one job, and the key survives restarts.
  *
  * sl_job_cancel() asks a job to stop: a row in the store's cancel table
- * that the running writer reads after each chunk (ingest.c). When no
- * process runs the job (its lock file is free), the job becomes Cancelled
- * here and then, under that lock, so a runner cannot start it meanwhile.
+ * that every runner reads after each chunk (ingest.c, worker.c), and that
+ * makes claims skip the job. When no process runs a chunk of it (no live
+ * lease), the job becomes Cancelled here and then, in the transaction that
+ * sees no lease, so no runner can commit a chunk of it meanwhile.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,23 +24,6 @@
 #include <unistd.h>
 
 #include "engine/engine_int.h"
-
-void sl__job_lock_path(const char *db, const char *id, char *path, size_t n)
-{
-	/* a database by URI (PostgreSQL) has no file to put the lock beside:
-	   the lock is this machine's, in the temp dir, named by a hash of the
-	   URI (FNV-1a); leases on the chunks replace it across machines */
-	if (db && strstr(db, "://")) {
-		uint64_t h = 1469598103934665603ull;
-		for (const char *p = db; *p; p++)
-			h = (h ^ (unsigned char)*p) * 1099511628211ull;
-		const char *tmp = getenv("TMPDIR");
-		snprintf(path, n, "%s/sluice-%016llx-%s.lock", tmp && *tmp ? tmp : "/tmp",
-		         (unsigned long long)h, id);
-		return;
-	}
-	snprintf(path, n, "%s-%s.lock", db ? db : "sluice.db", id);
-}
 
 int sl__job_init(sl_job *j, const char *path, const struct stat *st, const sl_schema *sc,
 		 const char *schema_path, const char *correlation_id)
@@ -161,8 +145,7 @@ int sl_job_cancel(const char *db, const char *id, sl_job_status *status, char *m
 {
 	sl_jobstore *st = NULL;
 	sl_job j = {0};
-	char lock[4200];
-	int fd = -1, rc;
+	int rc;
 	msg[0] = 0;
 	if ((rc = sl_jobstore_open(db, 0, &st, msg, msglen)) < 0)
 		goto out;
@@ -183,16 +166,18 @@ int sl_job_cancel(const char *db, const char *id, sl_job_status *status, char *m
 	if ((rc = sl_txn_begin(st->txn)) < 0 || (rc = sl_js_cancel_set(st, id, true)) < 0 ||
 	    (rc = sl_txn_commit(st->txn)) < 0)
 		goto fail;
-	sl__job_lock_path(db, id, lock, sizeof lock);
-	fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		rc = 0; /* running: its writer stops after the chunk it commits */
+	/* nobody runs a chunk of it now (no live lease)? Then it ends here;
+	   claims skip it from now on */
+	sl_job_clear(&j);
+	uint64_t open = 0, live = 0;
+	if ((rc = sl_txn_begin(st->txn)) < 0 || (rc = sl_js_job_get(st, id, &j)) < 0 ||
+	    (rc = sl_js_chunks_open(st, id, sl__lease_owner_dead, &open, &live)) < 0)
+		goto fail;
+	if (live) {
+		sl_txn_rollback(st->txn);
+		rc = 0; /* running: its runners stop after the chunks they commit */
 		goto out;
 	}
-	/* nobody runs it, and nobody can start it while we hold the lock */
-	sl_job_clear(&j);
-	if ((rc = sl_txn_begin(st->txn)) < 0 || (rc = sl_js_job_get(st, id, &j)) < 0)
-		goto fail;
 	if (!sl_job_status_final(j.status)) {
 		j.status = SL_JOB_CANCELLED;
 		j.finished_ms = j.updated_ms = sl_now_ms();
@@ -204,15 +189,12 @@ int sl_job_cancel(const char *db, const char *id, sl_job_status *status, char *m
 	if ((rc = sl_txn_commit(st->txn)) < 0)
 		goto fail;
 	*status = j.status;
-	unlink(lock);
 	rc = 0;
 	goto out;
 fail:
 	snprintf(msg, msglen, "database: %s", sl_js_errmsg(st));
 	sl_txn_rollback(st->txn);
 out:
-	if (fd >= 0)
-		close(fd);
 	sl_job_clear(&j);
 	if (st)
 		sl_js_close(st);
@@ -225,19 +207,11 @@ int sl_job_requeue(const char *db, const char *id, char *msg, size_t msglen)
 	sl_job j = {0};
 	sl_chunk *ch = NULL;
 	size_t n = 0;
-	char lock[4200];
-	int fd = -1, rc;
+	int rc;
 	msg[0] = 0;
 	if ((rc = sl_jobstore_open(db, 0, &st, msg, msglen)) < 0)
 		goto out;
-	/* nobody may run it while its chunks change hands */
-	sl__job_lock_path(db, id, lock, sizeof lock);
-	fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		rc = SL_CONFLICT;
-		snprintf(msg, msglen, "job %s is running", id);
-		goto out;
-	}
+	/* a finished job has no runner (a stale one that wakes up is fenced) */
 	if ((rc = sl_txn_begin(st->txn)) < 0 || (rc = sl_js_job_get(st, id, &j)) < 0)
 		goto fail;
 	if (rc == 0) {
@@ -289,8 +263,6 @@ fail:
 rollback:
 	sl_txn_rollback(st->txn);
 out:
-	if (fd >= 0)
-		close(fd);
 	free(ch);
 	sl_job_clear(&j);
 	if (st)

@@ -331,10 +331,14 @@ int sl__ingest_worker_setup(worker *w, ingest *g)
  * before SEQ is committed then and no transaction is open; with one thread
  * the worker has read at most chunk SEQ, so a test can change the file
  * after it, cancel or read the job at a known point without sleeping.
+ * `env` names the variable: SLUICE_TEST_PAUSE (before the chunk, the
+ * writer of sluice ingest and every runner of sluice worker) or
+ * SLUICE_TEST_PAUSE_COMMIT (inside the chunk's transaction, its rows
+ * written, just before its commit: the write lock held).
  */
-void sl__ingest_test_pause(ingest *g, const sl_chunk *c)
+void sl__ingest_test_pause(ingest *g, const sl_chunk *c, const char *env)
 {
-	const char *e = getenv("SLUICE_TEST_PAUSE");
+	const char *e = getenv(env);
 	char *end, path[4200];
 	if (!e || !*e)
 		return;
@@ -366,14 +370,15 @@ void *sl__ingest_worker_main(void *arg)
 	int rc = sl__ingest_worker_setup(&w, g);
 	for (;;) {
 		size_t k = atomic_fetch_add(&g->next, 1);
-		if (k >= g->npending)
-			break;
 		slot *s = &g->slots[k % g->nslots];
+		/* the writer hands the slot to chunk k once it holds its lease, or
+		   closes it (SIZE_MAX) when no chunk is coming */
 		pthread_mutex_lock(&s->mu);
-		while (s->want != k && !atomic_load(&g->abort))
+		while (s->want != k && s->want != SIZE_MAX && !atomic_load(&g->abort))
 			pthread_cond_wait(&s->cv, &s->mu);
+		bool closed = s->want != k;
 		pthread_mutex_unlock(&s->mu);
-		if (atomic_load(&g->abort))
+		if (closed || atomic_load(&g->abort))
 			break;
 		chunk_result res;
 		if (rc == 0) {

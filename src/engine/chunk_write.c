@@ -37,6 +37,7 @@ struct chunk_tx {
 	ingest *g;
 	sl_chunk *c;
 	uint64_t read, loaded, rejected, dup_ignored, padded, truncated;
+	uint64_t displaced; /* rows of committed chunks this one's earlier records displaced */
 	uint64_t by_code[SL_ERROR_COUNT];
 	int err; /* first failure of a store call */
 	batch *ghead, *gtail; /* the group: batches not yet written */
@@ -85,8 +86,8 @@ static void mark_dup(chunk_tx *tx, entry *e)
 }
 
 /* "key reference=R1 already loaded by job j... (ignored: ...)" */
-static void dup_msg(const sl_schema *sc, const sl_value *vals, const char *owner, const char *self,
-                    char *out, size_t n)
+static void dup_msg(const sl_schema *sc, const sl_value *vals, const char *owner, uint64_t orec,
+                    const char *self, char *out, size_t n)
 {
 	size_t o = (size_t)snprintf(out, n, "key ");
 	for (size_t k = 0; k < sc->nkey && o < n; k++) {
@@ -106,7 +107,13 @@ static void dup_msg(const sl_schema *sc, const sl_value *vals, const char *owner
 	if (!owner[0])
 		snprintf(out + o, n - o, " already loaded");
 	else if (!strcmp(owner, self)) /* no id: the same file gives the same messages */
-		snprintf(out + o, n - o, " already loaded by an earlier row of this file%s",
+		snprintf(out + o, n - o, " already loaded by record %llu, an earlier row of this file%s",
+		         (unsigned long long)orec,
+		         sc->on_duplicate == SL_DUP_IGNORE ? " (ignored: on_duplicate is ignore)"
+		                                           : "");
+	else if (orec) /* rows of an older sluice have no record */
+		snprintf(out + o, n - o, " already loaded by job %s (record %llu)%s", owner,
+		         (unsigned long long)orec,
 		         sc->on_duplicate == SL_DUP_IGNORE ? " (ignored: on_duplicate is ignore)"
 		                                           : "");
 	else
@@ -201,26 +208,137 @@ static int apply_batch(void *ctx, batch *b)
 	return tx->grows >= (tx->g->schema->nkey ? GROUP_ROWS : 1) ? flush_group(tx) : 0;
 }
 
+/*
+ * Find record `want` in chunk c (re-read from the file): its line, offset
+ * and raw bytes (*raw malloc'ed). Only for a row displaced from a chunk
+ * committed earlier, which is rare: a key met again across chunks that
+ * committed out of file order.
+ */
+static int find_record(ingest *g, const sl_chunk *c, uint64_t want, entry *e, char **raw)
+{
+	sl_csv_reader *rd = NULL;
+	sl_source_reader *in = NULL;
+	sl_csv_record rec;
+	sl_buf at;
+	int rc;
+	*raw = NULL;
+	/* as a worker reads the chunk: the run's spool, else the source from
+	   the chunk's access point */
+	sl_buf_init(&at, 1u << 20);
+	if (g->spool)
+		rc = sl_source_open_range(g->spool, c->offset, c->length, NULL, 0, &in);
+	else if ((rc = sl__ingest_point(g, c->seq, &at)) == 0)
+		rc = sl_source_open_range(g->src, c->offset, c->length, at.p, at.len, &in);
+	sl_buf_free(&at);
+	if (rc == 0)
+		rc = sl_csv_reader_new(&g->d, SL_CSV_SCAN_AUTO, sl_source_read_fn, in, 1u << 16, &rd);
+	if (rc < 0) {
+		sl_source_reader_close(in);
+		return rc;
+	}
+	if (c->seq > 0 || !g->d.header) {
+		sl_csv_pos pos = {c->offset, c->first_record, c->first_line};
+		sl_csv_parser_start_at(sl_csv_reader_parser(rd), &pos, g->expected);
+	}
+	while ((rc = sl_csv_reader_next(rd, &rec)) == 1) {
+		if (rec.is_header || rec.record != want)
+			continue;
+		if (!(*raw = malloc(rec.raw.n + 1))) {
+			rc = SL_NOMEM;
+			break;
+		}
+		memcpy(*raw, rec.raw.p, rec.raw.n);
+		*e = (entry){.record = rec.record, .line = rec.line, .offset = rec.offset};
+		e->raw = sl_str_make(*raw, rec.raw.n);
+		rc = 0;
+		break;
+	}
+	sl_csv_reader_free(rd);
+	sl_source_reader_close(in);
+	if (rc == 0 && !*raw)
+		rc = SL_INTERNAL;
+	return rc < 0 ? rc : 0;
+}
+
+/*
+ * Determinism without ordered commits: the row with this key came from a
+ * later record of this job, whose chunk committed first. As a load in file
+ * order would have it, the earlier record (ours) is the one loaded, and
+ * the later one becomes a DUP_KEY reject of its chunk, whose counters and
+ * the job's move with it, all in this transaction; the rejects that named
+ * the displaced row as the key's holder name ours.
+ */
+static int displace(chunk_tx *tx, const sl_sink_row *r, uint64_t later)
+{
+	ingest *g = tx->g;
+	const sl_schema *sc = g->schema;
+	const sl_chunk *c = NULL;
+	for (size_t i = 0; i < g->nchunks; i++)
+		if (g->chunks[i].first_record < later)
+			c = &g->chunks[i];
+	if (!c || c == tx->c) {
+		sl__ingest_say(g, "internal error: record %llu of the table is in no other chunk",
+		               (unsigned long long)later);
+		return SL_INTERNAL;
+	}
+	entry e = {0};
+	char *raw = NULL, text[512];
+	int rc = sl_sink_replace(g->sink, r);
+	if (rc == 0)
+		rc = find_record(g, c, later, &e, &raw);
+	if (rc == 0) {
+		mark_dup(tx, &e);
+		dup_msg(sc, r->vals, g->job.id, r->record, g->job.id, text, sizeof text);
+		e.msg = sl_str_make(text, strlen(text));
+		sl_reject rj = {e.record, e.line, e.offset, e.column, e.code, e.msg, e.raw, {0}};
+		rc = sl_js_reject_insert(g->st, g->job.id, c->seq, &rj, sc->cols[e.column].name);
+	}
+	if (rc == 0)
+		rc = sl_js_reject_holder(g->st, r->record);
+	if (rc == 0) {
+		char from[48], to[48];
+		snprintf(from, sizeof from, "by record %llu,", (unsigned long long)later);
+		snprintf(to, sizeof to, "by record %llu,", (unsigned long long)r->record);
+		rc = sl_js_rejects_rehold(g->st, g->job.id, later, r->record, from, to);
+	}
+	if (rc == 0)
+		rc = sl_js_chunk_add(g->st, g->job.id, c->seq, -1, 1);
+	free(raw);
+	if (rc == 0) {
+		tx->displaced++;
+		tx->loaded++;
+	}
+	return rc;
+}
+
 /* A row the sink found a duplicate of a key already there: a DUP_KEY
-   reject naming the key and the job whose row holds it (the user's next
-   question is which load came first). */
+   reject naming the key and the job and record whose row holds it (the
+   user's next question is which load came first); or, when that row is a
+   later record of this job, the displacement above. */
 static int row_dup(void *ctx, const sl_sink_row *r)
 {
 	chunk_tx *tx = ctx;
 	ingest *g = tx->g;
 	const sl_schema *sc = g->schema;
 	int rc;
+	char owner[SL_JOB_ID_LEN] = "", text[512];
+	uint64_t orec = 0;
+	if ((rc = sl_sink_key_owner(g->sink, r->vals, owner, &orec)) < 0)
+		return tx->err = rc;
+	bool mine = g->st && !strcmp(owner, g->job.id);
+	if (mine && orec > r->record)
+		return tx->err = displace(tx, r, orec);
 	entry e = {.record = r->record, .line = r->line, .offset = r->offset, .raw = r->raw};
 	mark_dup(tx, &e);
-	char owner[SL_JOB_ID_LEN] = "", text[512];
-	if ((rc = sl_sink_key_owner(g->sink, r->vals, owner)) < 0)
-		return tx->err = rc;
-	dup_msg(sc, r->vals, owner, g->job.id, text, sizeof text);
+	dup_msg(sc, r->vals, owner, orec, g->job.id, text, sizeof text);
 	e.msg = sl_str_make(text, strlen(text));
 	tx->rejected++;
 	tx->by_code[sl_error_index(SL_DUP_KEY)]++;
 	sl_reject rj = {e.record, e.line, e.offset, e.column, e.code, e.msg, e.raw, {0}};
-	return tx->err = sl_js_reject_insert(g->st, g->job.id, tx->c->seq, &rj, sc->cols[e.column].name);
+	rc = sl_js_reject_insert(g->st, g->job.id, tx->c->seq, &rj, sc->cols[e.column].name);
+	if (rc == 0 && mine && orec)
+		rc = sl_js_reject_holder(g->st, orec);
+	return tx->err = rc;
 }
 
 /* A row the database refused (a constraint the schema does not know, a
@@ -254,23 +372,53 @@ static void tx_discard(chunk_tx *tx)
 	tx->rows_cap = 0;
 }
 
-/* Write a chunk's row, the increments d of its job's counters (when d)
-   and an event into the open transaction and commit it; roll back if any
-   step fails. */
+/* The rest of a chunk's transaction, after its rows: the chunk's row and
+   the increments d of its job's counters (when d; then read back, with what
+   other processes added), the event, the fan-in (the job finishes in this
+   transaction when this was its last open chunk), and the commit; roll
+   back if any step fails. */
 static int record_chunk(ingest *g, const sl_chunk *c, const sl_job_counts *d, const sl_event *ev)
 {
 	int rc = d ? sl_js_chunk_commit(g->st, g->job.id, c, d) : sl_js_chunk_update(g->st, g->job.id, c);
+	if (rc == 0 && d)
+		rc = sl__ingest_job_refresh(g);
 	if (rc == 0)
 		rc = sl_js_event_insert(g->st, ev);
+	if (rc == 0 && d)
+		rc = sl__ingest_fan_in(g);
 	if (rc == 0)
 		rc = sl_txn_commit(g->txn);
-	if (rc < 0)
+	if (rc < 0) {
 		sl_txn_rollback(g->txn);
+		g->finished = false;
+	} else if (g->finished) {
+		sl__ingest_test_kill("finished");
+	}
 	return rc;
 }
 
-/* A small transaction of its own: chunk Processing, attempts + 1, start event. */
-static int chunk_start(ingest *g, sl_chunk *c)
+/* The fence, first in every transaction that writes a chunk we run: the
+   lease still ours (owner and epoch), and the job not finished by another
+   process meanwhile (a Failed or Cancelled job takes no more chunks). */
+static int fence(ingest *g, const sl_lease *l)
+{
+	if (!g->st || !l)
+		return 0;
+	/* one statement (the store's fence also refuses a finished job) */
+	int rc = sl_js_lease_fence(g->st, l);
+	if (rc != SL_LEASE_LOST)
+		return rc;
+	sl_job now = {0};
+	if (sl_js_job_get(g->st, g->job.id, &now) == 1 && sl_job_status_final(now.status))
+		sl__ingest_say(g, "job %s is %s: chunk %u is not committed", g->job.id,
+		               sl_job_status_name(now.status), l->seq);
+	sl_job_clear(&now);
+	return rc;
+}
+
+/* A retry of the chunk, in a small transaction of its own: attempts + 1,
+   start event (the first attempt's are the claim's). */
+static int chunk_restart(ingest *g, sl_chunk *c, const sl_lease *l)
 {
 	if (!g->st)
 		return 0;
@@ -279,7 +427,9 @@ static int chunk_start(ingest *g, sl_chunk *c)
 	c->attempts++;
 	sl_event ev = {g->job.id, c->seq, "chunk_start", 0, 0, 0, 0, NULL};
 	int rc = sl_txn_begin(g->txn);
-	if (rc == 0)
+	if (rc == 0 && (rc = fence(g, l)) < 0)
+		sl_txn_rollback(g->txn);
+	else if (rc == 0)
 		rc = record_chunk(g, c, NULL, &ev);
 	if (rc < 0)
 		*c = saved;
@@ -324,21 +474,17 @@ static int chunk_commit(ingest *g, chunk_tx *tx, double t0)
 	                   .bytes_done = (int64_t)c->length};
 	for (int k = 0; k < SL_ERROR_COUNT; k++)
 		d.by_code[k] = (int64_t)tx->by_code[k];
+	/* rows of other chunks ours displaced: loaded there before, rejects now */
+	d.rows_loaded -= (int64_t)tx->displaced;
+	d.rows_rejected += (int64_t)tx->displaced;
+	d.by_code[sl_error_index(SL_DUP_KEY)] += (int64_t)tx->displaced;
 	sl_job_counts_apply(j, &d);
 	j->updated_ms = sl_now_ms();
 	if (!g->st)
 		return 0;
 	sl_event ev = {j->id, c->seq, "chunk_end", tx->read, tx->loaded, tx->rejected, c->duration_ms, NULL};
-	/* the job's last chunk: what the store left for the end (the lookup
-	   indexes) commits with its rows, so a reader never sees those rows
-	   without the indexes, nor does a kill -9 after this commit */
-	bool last = true;
-	for (size_t i = 0; i < g->nchunks; i++)
-		last &= &g->chunks[i] == c || g->chunks[i].status == SL_CHUNK_SUCCEEDED ||
-		        g->chunks[i].status == SL_CHUNK_FAILED;
-	rc = last ? sl_sink_finish(g->sink) : 0; /* a failure: rolled back by the caller */
-	if (rc == 0)
-		rc = record_chunk(g, c, &d, &ev); /* the transaction the chunk's rows are in */
+	sl__ingest_test_pause(g, c, "SLUICE_TEST_PAUSE_COMMIT");
+	rc = record_chunk(g, c, &d, &ev); /* the transaction the chunk's rows are in */
 	if (rc < 0) {
 		*j = saved;
 		*c = csaved;
@@ -349,12 +495,13 @@ static int chunk_commit(ingest *g, chunk_tx *tx, double t0)
 void sl__ingest_backoff(int attempt);
 
 /* The chunk failed for good (attempts used up): say so, in its own transaction. */
-static int chunk_fail(ingest *g, sl_chunk *c, int err, const char *why)
+static int chunk_fail(ingest *g, sl_chunk *c, const sl_lease *l, int err, const char *why)
 {
 	c->status = SL_CHUNK_FAILED;
 	c->last_error = err;
 	snprintf(c->last_message, sizeof c->last_message, "%s", why);
 	sl_job_counts d = {.chunks_processed = 1, .chunks_failed = 1};
+	sl_job saved = g->job;
 	sl_job_counts_apply(&g->job, &d);
 	g->job.updated_ms = sl_now_ms();
 	if (!g->st)
@@ -363,10 +510,16 @@ static int chunk_fail(ingest *g, sl_chunk *c, int err, const char *why)
 	int rc = 0;
 	for (int attempt = 1; attempt <= 3; attempt++) {
 		rc = sl_txn_begin(g->txn);
-		if (rc == 0)
+		if (rc == 0 && (rc = fence(g, l)) < 0)
+			sl_txn_rollback(g->txn);
+		else if (rc == 0)
 			rc = record_chunk(g, c, &d, &ev);
 		if (rc == 0)
 			break;
+		if (rc == SL_LEASE_LOST) {
+			g->job = saved;
+			break;
+		}
 		if (sl_error_class(rc) != SL_CLASS_RETRY)
 			break;
 		sl__ingest_backoff(attempt);
@@ -456,25 +609,30 @@ static void changed_msg(const ingest *g, const sl_chunk *c, char *out, size_t n)
 }
 
 /*
- * Write pending chunk k. The first attempt takes the worker's batches from
- * the slot; a retry re-reads the chunk on this thread. Returns 0 when the
- * chunk is done (Succeeded or Failed for good), <0 for a fatal error.
+ * Run chunk c under lease l (sl_chunk_run of the design: parse, validate,
+ * commit one chunk). With a slot, the first attempt takes the worker's
+ * batches from it; without one, or on a retry, the chunk is read on this
+ * thread. Every transaction that writes the chunk starts with the fence.
+ * Returns 0 when the chunk is done (Succeeded or Failed for good),
+ * SL_LEASE_LOST when it is not ours any more (nothing of it written; an
+ * event says so), <0 for a fatal error.
  */
-int sl__ingest_write_chunk(ingest *g, worker *self, size_t k)
+int sl__chunk_run(ingest *g, worker *self, sl_chunk *c, slot *s, sl_lease *l)
 {
-	slot *s = &g->slots[k % g->nslots];
-	sl_chunk *c = &g->chunks[g->pending[k]];
 	int max_attempts = g->o->max_attempts > 0 ? g->o->max_attempts : 3;
-	bool from_slot = true, input_failed = false;
+	bool from_slot = s != NULL, input_failed = false;
 	int rc = 0;
 	char why[300] = "";
 
+	c->status = SL_CHUNK_PROCESSING;
+	if (l)
+		c->attempts = l->attempts;
 	for (int attempt = 1;; attempt++) {
 		chunk_tx tx = {.g = g, .c = c};
 		double t0 = sl_now();
-		rc = chunk_start(g, c);
-		if (rc == 0)
-			rc = sl_txn_begin(g->txn);
+		rc = attempt > 1 ? chunk_restart(g, c, l) : 0;
+		if (rc == 0 && (rc = sl_txn_begin(g->txn)) == 0)
+			rc = fence(g, l);
 		if (rc == 0) {
 			chunk_result res;
 			if (from_slot) {
@@ -521,6 +679,20 @@ int sl__ingest_write_chunk(ingest *g, worker *self, size_t k)
 			sl__ingest_slot_drain(g, s);
 			from_slot = false;
 		}
+		if (rc == SL_LEASE_LOST) {
+			/* not ours: whoever holds the chunk now commits it; say so in
+			   the job's events, in a transaction of its own */
+			char m[300];
+			snprintf(m, sizeof m, "%s: %s", l ? l->owner : "", sl_txn_errmsg(g->txn));
+			sl_event ev = {g->job.id, c->seq, "chunk_lease_lost", 0, 0, 0, 0, m};
+			if (g->st && sl_txn_begin(g->txn) == 0) {
+				if (sl_js_event_insert(g->st, &ev) == 0)
+					sl_txn_commit(g->txn);
+				sl_txn_rollback(g->txn);
+			}
+			g->msg[0] = 0;
+			return rc;
+		}
 		if (!why[0] || sl_error_class(rc) == SL_CLASS_RETRY)
 			snprintf(why, sizeof why, "chunk %u: %s%s%s", c->seq, sl_error_message(rc),
 				 g->st ? ": " : "", g->st ? sl_txn_errmsg(g->txn) : "");
@@ -529,12 +701,17 @@ int sl__ingest_write_chunk(ingest *g, worker *self, size_t k)
 				sl__ingest_say(g, "%s", why);
 			/* the chunk in flight is Failed with the reason, never left
 			   Processing; the job fails with the same code */
-			if (input_failed)
-				chunk_fail(g, c, rc, why);
+			if (input_failed) {
+				g->fatal_rc = rc;
+				chunk_fail(g, c, l, rc, why);
+			}
 			return rc; /* fatal */
 		}
 		if (attempt >= max_attempts) {
-			if (chunk_fail(g, c, rc, why) < 0) {
+			int fr = chunk_fail(g, c, l, rc, why);
+			if (fr == SL_LEASE_LOST)
+				return fr;
+			if (fr < 0) {
 				/* not even the failure could be recorded (a full disk, a
 				   lock held for good): stop with the first reason; the
 				   chunk stays Processing and runs again on resume */

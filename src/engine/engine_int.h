@@ -52,9 +52,8 @@ typedef struct batch {
 struct stat;
 int sl__job_init(sl_job *j, const char *path, const struct stat *st, const sl_schema *sc,
 		 const char *schema_path, const char *correlation_id);
-/* The lock file that says a process runs job `id` (flock'ed while it does;
-   the kernel drops it when the process dies, kill -9 included). */
-void sl__job_lock_path(const char *db, const char *id, char *path, size_t n);
+/* Whether a lease's owner is a process of this host that is gone (lease.c). */
+bool sl__lease_owner_dead(const char *owner);
 
 /* A job's effective dialect as text, and back (dialect.c). *out is malloc'ed;
    parse fills what the text names and leaves the rest of *d as it is. */

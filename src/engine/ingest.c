@@ -97,6 +97,16 @@ batch *sl__ingest_batch_get(ingest *g)
 	return b;
 }
 
+/* Free the batches kept for reuse (a run's or a worker's job context ends). */
+void sl__ingest_batches_free(ingest *g)
+{
+	while (g->free_list) {
+		batch *b = g->free_list;
+		g->free_list = b->next;
+		batch_free(b);
+	}
+}
+
 void sl__ingest_batch_put(ingest *g, batch *b)
 {
 	if (!b)
@@ -209,7 +219,126 @@ static bool stop_requested(ingest *g)
 	return false;
 }
 
-static void test_kill_point(const char *name);
+#define CLOSED SIZE_MAX /* a slot's `want` when no chunk is coming for it */
+
+/* Claim the next chunk of the job for pending index k: 1 (pending[k] set,
+   its lease held and beating), 0 none left to claim, <0 failure. */
+static int claim_pending(ingest *g, size_t k)
+{
+	sl_lease l;
+	if (!g->st) {
+		/* a dry run: every chunk in file order, nothing to share */
+		size_t i = k ? g->pending[k - 1] + 1 : 0;
+		while (i < g->nchunks && g->chunks[i].status != SL_CHUNK_QUEUED &&
+		       g->chunks[i].status != SL_CHUNK_PROCESSING)
+			i++;
+		if (i >= g->nchunks)
+			return 0;
+		g->pending[k] = i;
+		g->npending = k + 1;
+		return 1;
+	}
+	int rc = sl__lease_claim(g, g->job.id, &l);
+	if (rc <= 0)
+		return rc;
+	if (l.seq >= g->nchunks || g->chunks[l.seq].seq != l.seq) {
+		sl__lease_give_back(g, &l);
+		sl__ingest_say(g, "internal error: claimed chunk %u of a job with %zu chunks",
+		               l.seq, g->nchunks);
+		return SL_INTERNAL;
+	}
+	g->lease[l.seq] = l;
+	g->pending[k] = l.seq;
+	g->npending = k + 1;
+	return sl__heart_add(g->hb, &l) < 0 ? SL_LIMIT : 1;
+}
+
+/* A chunk is done with, committed or not: its lease is no longer beating;
+   one not committed (a failure, a stop) goes back to the queue. */
+static void drop_lease(ingest *g, size_t idx, bool committed)
+{
+	sl_lease *l = &g->lease[idx];
+	if (!l->epoch)
+		return;
+	if (committed)
+		sl__heart_drop(g->hb, l);
+	else
+		sl__lease_give_back(g, l);
+	l->epoch = 0;
+}
+
+/*
+ * After a chunk: stop the run? The error budget (SL_LIMIT), a full disk
+ * (SL_DB_FULL: the chunks left would fail the same way) or a file that
+ * grew under --strict-source; else 0.
+ */
+int sl__ingest_after_chunk(ingest *g, const sl_chunk *c)
+{
+	int rc;
+	if (sl__ingest_budget_exceeded(g))
+		return SL_LIMIT;
+	if ((rc = source_check(g)) < 0)
+		return rc;
+	if (c->status == SL_CHUNK_FAILED && c->last_error == SL_DB_FULL) {
+		/* keep what is committed, let the user make room and retry */
+		sl__ingest_say(
+		    g, "%s; the chunks left stay queued: make room, then run 'sluice retry %s'",
+		    c->last_message, g->job.id);
+		return SL_DB_FULL;
+	}
+	return 0;
+}
+
+/*
+ * The tail of a run: our own chunks are done, but the job is not finished
+ * while other processes run its last chunks. Wait for their commits (the
+ * last one finishes the job), and take over any chunk whose lease runs
+ * out (its holder died or hangs), running it on this thread.
+ */
+static int run_tail(ingest *g, worker *self)
+{
+	int64_t poll_ms = g->ttl_ms / 10 < 100 ? (g->ttl_ms / 10 > 5 ? g->ttl_ms / 10 : 5) : 100;
+	for (;;) {
+		sl_lease l;
+		int rc = sl_txn_begin(g->txn);
+		if (rc == 0 && (rc = sl__ingest_job_refresh(g)) == 0)
+			sl_txn_rollback(g->txn);
+		else
+			sl_txn_rollback(g->txn);
+		if (rc < 0 && sl_error_class(rc) != SL_CLASS_RETRY)
+			return rc;
+		if (rc == 0 && sl_job_status_final(g->job.status))
+			return 0;
+		if (rc == 0 && stop_requested(g))
+			return 0;
+		rc = sl__lease_claim(g, g->job.id, &l);
+		if (rc < 0 && sl_error_class(rc) != SL_CLASS_RETRY)
+			return rc;
+		if (rc == 1) {
+			if (l.seq >= g->nchunks) {
+				sl__lease_give_back(g, &l);
+				return SL_INTERNAL;
+			}
+			g->lease[l.seq] = l;
+			sl__heart_add(g->hb, &l);
+			sl_chunk *c = &g->chunks[l.seq];
+			rc = sl__chunk_run(g, self, c, NULL, &g->lease[l.seq]);
+			drop_lease(g, l.seq, rc == 0);
+			if (rc == SL_LEASE_LOST)
+				continue;
+			if (rc < 0)
+				return rc;
+			sl__ingest_progress_chunk(g, c);
+			if ((rc = sl__ingest_after_chunk(g, c)) < 0)
+				return rc;
+			continue;
+		}
+		/* others hold the rest: look again shortly (their commits are
+		   what we wait for; there is nothing to wake us) */
+		struct timespec ts = {0, (long)poll_ms * 1000000};
+		nanosleep(&ts, NULL);
+	}
+}
 
 static int run_chunks(ingest *g)
 {
@@ -217,14 +346,20 @@ static int run_chunks(ingest *g)
 	pthread_t *tids = NULL;
 	int started = 0;
 	worker self;
-	bool self_ok = false;
+	bool self_ok = false, more = true;
+	size_t todo = 0;
 
+	for (size_t i = 0; i < g->nchunks; i++)
+		todo += g->chunks[i].status == SL_CHUNK_QUEUED ||
+		        g->chunks[i].status == SL_CHUNK_PROCESSING;
 	if (threads < 1)
 		threads = 1;
-	if ((size_t)threads > g->npending)
-		threads = g->npending ? (int)g->npending : 1;
+	if ((size_t)threads > todo)
+		threads = todo ? (int)todo : 1;
 	/* One slot per worker: the writer is the bottleneck, so a worker that
-	   runs ahead by more than one chunk would only hold memory. */
+	   runs ahead by more than one chunk would only hold memory. A slot's
+	   chunk is claimed (leased) when the slot is handed to it, so workers
+	   parse ahead only what this process holds. */
 	g->nslots = (size_t)threads;
 	g->slots = calloc(g->nslots, sizeof *g->slots);
 	tids = calloc((size_t)threads, sizeof *tids);
@@ -235,67 +370,82 @@ static int run_chunks(ingest *g)
 	for (size_t i = 0; i < g->nslots; i++) {
 		pthread_mutex_init(&g->slots[i].mu, NULL);
 		pthread_cond_init(&g->slots[i].cv, NULL);
-		g->slots[i].want = i;
+		g->slots[i].want = CLOSED;
 	}
 	if ((rc = sl__ingest_worker_setup(&self, g)) < 0)
 		goto out;
 	self_ok = true;
+	g->npending = 0;
+	for (size_t i = 0; i < g->nslots && more; i++) {
+		if ((rc = claim_pending(g, i)) < 0)
+			goto out;
+		more = rc == 1;
+		if (more)
+			g->slots[i].want = i;
+	}
+	rc = 0;
 	atomic_init(&g->next, 0);
 	atomic_init(&g->abort, 0);
-	for (; started < threads; started++)
+	for (; g->npending && started < threads; started++)
 		if (pthread_create(&tids[started], NULL, sl__ingest_worker_main, g) != 0)
 			break;
-	if (started == 0) {
+	if (g->npending && started == 0) {
 		rc = SL_NOMEM;
 		goto out;
 	}
 	for (size_t k = 0; k < g->npending; k++) {
 		slot *s = &g->slots[k % g->nslots];
-		sl__ingest_test_pause(g, &g->chunks[g->pending[k]]);
-		rc = sl__ingest_write_chunk(g, &self, k);
-		if (rc < 0)
+		size_t idx = g->pending[k];
+		sl_chunk *c = &g->chunks[idx];
+		/* the slot's next chunk is claimed now, while this one is held:
+		   a run between two chunks still holds a live lease, so a cancel
+		   sees the job as running (and stops it after this chunk) */
+		if (more && k + g->nslots == g->npending) {
+			if ((rc = claim_pending(g, k + g->nslots)) < 0)
+				break;
+			more = rc == 1;
+			rc = 0;
+		}
+		sl__ingest_test_pause(g, c, "SLUICE_TEST_PAUSE");
+		rc = sl__chunk_run(g, &self, c, s, &g->lease[idx]);
+		drop_lease(g, idx, rc == 0);
+		if (rc < 0 && rc != SL_LEASE_LOST)
 			break;
-		if (k + 1 == g->npending)
-			test_kill_point("last_chunk");
-		sl__ingest_progress_chunk(g, &g->chunks[g->pending[k]]);
+		bool lost = rc == SL_LEASE_LOST;
+		rc = 0;
+		if (!lost)
+			sl__ingest_progress_chunk(g, c);
 		/* the chunk is done: wait for its worker to finish, drop what it
 		   sent for a chunk the writer redid itself, then hand the slot to
-		   chunk k + nslots (never drain after that: it is theirs) */
+		   chunk k + nslots, claimed now (never drain after that: it is
+		   theirs) */
 		pthread_mutex_lock(&s->mu);
 		while (!s->done)
 			pthread_cond_wait(&s->cv, &s->mu);
 		pthread_mutex_unlock(&s->mu);
 		sl__ingest_slot_drain(g, s);
-		pthread_mutex_lock(&s->mu);
-		s->done = false;
-		s->want = k + g->nslots;
-		pthread_cond_broadcast(&s->cv);
-		pthread_mutex_unlock(&s->mu);
-		if (sl__ingest_budget_exceeded(g)) {
-			rc = SL_LIMIT;
-			break;
-		}
-		if ((rc = source_check(g)) < 0)
+		if (!lost && (rc = sl__ingest_after_chunk(g, c)) < 0)
 			break;
 		/* between chunks, the only place a run may stop cleanly: every
-		   committed chunk is whole, the rest stay Queued */
-		if (k + 1 < g->npending && stop_requested(g))
-			break;
-		sl_chunk *c = &g->chunks[g->pending[k]];
-		if (c->status == SL_CHUNK_FAILED && c->last_error == SL_DB_FULL) {
-			/* the next chunks would only fail the same way: stop, keep what
-			   is committed, let the user make room and retry */
-			rc = SL_DB_FULL;
-			sl__ingest_say(g, "%s; the chunks left stay queued: make room, then run 'sluice retry %s'",
-			    c->last_message, g->job.id);
-			break;
-		}
+		   committed chunk is whole, the rest go back to the queue */
+		if (!g->finished && stop_requested(g))
+			break; /* the chunks claimed ahead go back to the queue (out:) */
+		pthread_mutex_lock(&s->mu);
+		s->done = false;
+		s->want = k + g->nslots < g->npending ? k + g->nslots : CLOSED;
+		pthread_cond_broadcast(&s->cv);
+		pthread_mutex_unlock(&s->mu);
 	}
+	if (rc == 0 && g->st && !g->finished && !g->paused && !g->cancelled)
+		rc = run_tail(g, &self);
 out:
 	if (started)
 		abort_all(g);
 	for (int t = 0; t < started; t++)
 		pthread_join(tids[t], NULL);
+	/* chunks claimed but not run (a stop, a failure) go back to the queue */
+	for (size_t k = 0; k < g->npending; k++)
+		drop_lease(g, g->pending[k], false);
 	for (size_t i = 0; g->slots && i < g->nslots; i++) {
 		batch *b = g->slots[i].head;
 		while (b) {
@@ -314,83 +464,48 @@ out:
 	return rc;
 }
 
-/*
- * Test only: SLUICE_TEST_KILL=NAME makes the process kill itself (SIGKILL,
- * as kill -9 would) at the named point, so tests can stop it exactly
- * between two commits without sleeping and hoping: "last_chunk" (the last
- * chunk committed, the job not finished yet) and "finished" (the job's
- * final status committed, the process not exited yet). Never set it
- * otherwise.
- */
-static void test_kill_point(const char *name)
+/* A retry: the job's Failed chunks back to the queue, its counters with
+   them (as increments: a worker may be running its other chunks). */
+static int tx_requeue_failed(ingest *g)
 {
-	const char *k = getenv("SLUICE_TEST_KILL");
-	if (k && !strcmp(k, name))
-		raise(SIGKILL);
+	sl_chunk *ch = NULL;
+	size_t n = 0;
+	sl_job_counts d = {0};
+	int rc = sl_js_chunks_get(g->st, g->job.id, &ch, &n);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		if (ch[i].status != SL_CHUNK_FAILED)
+			continue;
+		ch[i].status = SL_CHUNK_QUEUED;
+		ch[i].attempts = 0;
+		d.chunks_failed--;
+		d.chunks_processed--;
+		rc = sl_js_chunk_update(g->st, g->job.id, &ch[i]);
+	}
+	free(ch);
+	if (rc == 0 && (d.chunks_failed || d.chunks_processed))
+		rc = sl_js_counts_add(g->st, g->job.id, &d);
+	return rc == 0 ? sl__ingest_job_refresh(g) : rc;
 }
 
-static int finish_job(ingest *g, int rc)
+/* The job Processing, over its row as the store has it now (chunks of it
+   may be committed by other processes already). */
+static int tx_job_start(ingest *g)
 {
-	sl_job *j = &g->job;
-	if (rc >= 0 && g->cancelled) {
-		j->status = SL_JOB_CANCELLED;
-		j->error_code = 0;
-		free(j->error_message);
-		j->error_message = strdup("cancelled on request");
-	} else if (rc < 0) {
-		j->status = SL_JOB_FAILED;
-		j->error_code = rc;
-		if (!g->msg[0])
-			sl__ingest_say(g, "%s", sl_error_message(rc));
-		free(j->error_message);
-		j->error_message = strdup(g->msg);
-	} else {
-		j->status = sl__ingest_final_status(g);
-		j->error_code = 0;
-	}
-	j->finished_ms = sl_now_ms();
 	if (!g->st)
 		return 0;
-	/* a job that stopped before its last chunk: the lookup indexes its
-	   table lacks are built now (a no-op when the last chunk did it) */
-	int ir = sl__ingest_store_tx(g, sl__ingest_tx_target_finish);
-	if (ir < 0 && j->status != SL_JOB_FAILED) {
-		j->status = SL_JOB_FAILED;
-		j->error_code = ir;
-		sl__ingest_say(g, "target table %s: building its indexes: %s", g->schema->table,
-		               sl_txn_errmsg(g->txn));
-		free(j->error_message);
-		j->error_message = strdup(g->msg);
+	sl_job fresh = {0};
+	int rc = sl_js_job_get(g->st, g->job.id, &fresh);
+	if (rc == 1) {
+		sl__ingest_merge_counts(&g->job, &fresh);
+		/* finished by another process meanwhile (not a retry, which
+		   makes a finished job run again) */
+		if (!g->o->retry && sl_job_status_final(fresh.status))
+			rc = sl__ingest_job_refresh(g);
+		else
+			rc = sl__ingest_tx_job_update(g);
 	}
-	sl_event ev = {j->id, -1, "job_end", j->rows_read, j->rows_loaded, j->rows_rejected,
-		       j->finished_ms - j->started_ms, j->error_message};
-	int r = sl__ingest_store_tx(g, sl__refeed_tx_job_end);
-	if (r == 0)
-		sl__refeed_input_done(j);
-	if (r == 0 && sl_txn_begin(g->txn) == 0) {
-		sl_js_event_insert(g->st, &ev);
-		/* the request is answered: the status says Cancelled now */
-		if (g->cancelled)
-			sl_js_cancel_set(g->st, j->id, false);
-		sl_txn_commit(g->txn);
-	}
-	if (r == 0)
-		test_kill_point("finished");
-	return r;
-}
-
-/* The run starts: the job Processing; a retry's failed chunks Queued again,
-   taken off the job's counters (as increments), in the same transaction. */
-static int tx_run_start(ingest *g)
-{
-	int rc = 0;
-	if (g->requeued) {
-		sl_job_counts back = {.chunks_failed = -g->requeued, .chunks_processed = -g->requeued};
-		rc = sl_js_counts_add(g->st, g->job.id, &back);
-		for (size_t k = 0; k < g->npending && rc == 0; k++)
-			rc = sl_js_chunk_update(g->st, g->job.id, &g->chunks[g->pending[k]]);
-	}
-	return rc < 0 ? rc : sl__ingest_tx_job_update(g);
+	sl_job_clear(&fresh);
+	return rc < 0 ? rc : 0;
 }
 
 /*
@@ -452,23 +567,6 @@ static int open_source(ingest *g, const char *file, bool job_known, struct stat 
 	return 0;
 }
 
-static int lock_job(ingest *g, const char *db)
-{
-	char path[4200];
-	sl__job_lock_path(db, g->job.id, path, sizeof path);
-	g->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (g->lockfd < 0) {
-		sl__ingest_say(g, "%s: %s", path, strerror(errno));
-		return SL_IO_OPEN;
-	}
-	if (flock(g->lockfd, LOCK_EX | LOCK_NB) < 0) {
-		sl__ingest_say(g, "job %s is being run by another process (lock %s)", g->job.id, path);
-		return SL_CONFLICT;
-	}
-	snprintf(g->lockpath, sizeof g->lockpath, "%s", path);
-	return 0;
-}
-
 int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 {
 	ingest G = {0}, *g = &G;
@@ -484,7 +582,6 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 	g->msglen = sizeof res->message;
 	g->pts_fd = -1;
 	g->keep_fd = -1;
-	g->lockfd = -1;
 	g->t0 = sl_now();
 	pthread_mutex_init(&g->free_mu, NULL);
 
@@ -654,14 +751,21 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 		}
 	}
 
-	/* One process per job: a second `sluice ingest` of the same unfinished
-	   job would commit its chunks twice. The kernel drops the lock when
-	   the process dies, kill -9 included. (Scale-out brings leases.) */
-	if (g->st && (rc = lock_job(g, o->db ? o->db : "sluice.db")) < 0)
-		goto out;
+	/* Several processes may run the job (other `sluice ingest`s, `sluice
+	   worker`s): each chunk is claimed under a lease (lease.c), renewed
+	   by a heartbeat thread, and its commit fenced (docs/ingest.md). */
+	if (g->st) {
+		sl__lease_owner("ingest", g->owner, sizeof g->owner);
+		g->ttl_ms = o->lease_ttl_ms > 0 ? o->lease_ttl_ms : SL_LEASE_TTL_MS;
+		if ((rc = sl__heart_start(o->db ? o->db : "sluice.db", o->busy_timeout_ms,
+		                          g->ttl_ms, &g->hb)) < 0) {
+			sl__ingest_say(g, "database %s: cannot open the heartbeat's connection: %s",
+			               o->db ? o->db : "sluice.db", sl_error_message(rc));
+			goto out;
+		}
+	}
 	if (g->st && res->resumed) {
-		/* the job as it is now that we hold its lock: a cancel (which
-		   takes the lock too) may have finished it meanwhile */
+		/* the job as it is now: a cancel may have finished it meanwhile */
 		char id[SL_JOB_ID_LEN];
 		memcpy(id, g->job.id, sizeof id);
 		sl_job_clear(&g->job);
@@ -701,11 +805,17 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 		if ((rc = sl__ingest_plan(g)) < 0)
 			goto fail;
 	} else if (g->st) {
+		if (o->retry && (rc = sl__ingest_store_tx(g, tx_requeue_failed)) < 0)
+			goto fail;
 		if ((rc = sl_js_chunks_get(g->st, g->job.id, &g->chunks, &g->nchunks)) < 0 ||
 		    (rc = sl__ingest_points_load(g)) < 0 || (rc = sl__ingest_spool_for_resume(g)) < 0)
 			goto fail;
 	}
-	if ((rc = sl_sink_prepare(g->sink, g->schema, g->job.id)) < 0) {
+	if (!(g->lease = calloc(g->nchunks ? g->nchunks : 1, sizeof *g->lease))) {
+		rc = SL_NOMEM;
+		goto fail;
+	}
+	if (g->st && (rc = sl_sink_prepare(g->sink, g->schema, g->job.id)) < 0) {
 		sl__ingest_say(g, "target table %s: %s", g->schema->table, sl_txn_errmsg(g->txn));
 		goto fail;
 	}
@@ -723,36 +833,19 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 		rc = SL_NOMEM;
 		goto fail;
 	}
-	for (size_t i = 0; i < g->nchunks; i++) {
-		sl_chunk *c = &g->chunks[i];
-		if (c->status == SL_CHUNK_FAILED && o->retry) {
-			c->status = SL_CHUNK_QUEUED;
-			c->attempts = 0;
-			g->requeued++;
-		}
-		if (c->status == SL_CHUNK_QUEUED || c->status == SL_CHUNK_PROCESSING)
-			g->pending[g->npending++] = i;
-		g->rows_planned += c->records_planned;
-	}
+	for (size_t i = 0; i < g->nchunks; i++)
+		g->rows_planned += g->chunks[i].records_planned;
 	g->job.status = SL_JOB_PROCESSING;
 	g->job.error_code = 0;
 	free(g->job.error_message);
 	g->job.error_message = NULL;
 	if (!g->job.started_ms)
 		g->job.started_ms = sl_now_ms();
-	if ((rc = sl__ingest_store_tx(g, tx_run_start)) < 0)
+	if ((rc = sl__ingest_store_tx(g, tx_job_start)) < 0)
 		goto fail;
-	sl_job_counts back = {.chunks_failed = -g->requeued, .chunks_processed = -g->requeued};
-	sl_job_counts_apply(&g->job, &back);
 	sl__ingest_progress(g, NULL, 0);
 
-	rc = g->cancelled ? 0 : run_chunks(g);
-	if (rc == 0 && g->job.rows_read != g->job.rows_loaded + g->job.rows_rejected) {
-		rc = SL_INTERNAL;
-		sl__ingest_say(g, "internal error: the job read %llu rows but loaded %llu + rejected %llu",
-		    (unsigned long long)g->job.rows_read, (unsigned long long)g->job.rows_loaded,
-		    (unsigned long long)g->job.rows_rejected);
-	}
+	rc = g->cancelled || sl_job_status_final(g->job.status) ? 0 : run_chunks(g);
 fail:
 	sl__ingest_progress(g, NULL, 0);
 	if (rc >= 0 && g->paused) {
@@ -762,7 +855,7 @@ fail:
 		goto out;
 	}
 	{
-		int fr = finish_job(g, rc);
+		int fr = sl__ingest_finish_job(g, rc);
 		if (rc >= 0 && fr < 0) {
 			rc = fr;
 			sl__ingest_say(g, "database: %s", sl_txn_errmsg(g->txn));
@@ -775,6 +868,9 @@ out:
 	res->duration_s = sl_now() - g->t0;
 	res->job = g->job;
 	memset(&g->job, 0, sizeof g->job);
+	if (res->job.id[0] && !res->already_loaded)
+		sl__refeed_input_done(&res->job); /* nothing unless a finished refeed job */
+	sl__heart_stop(g->hb);
 	sl_js_close(g->st);
 	sl_sink_close(g->sink);
 	/* the access points serve resumes and retries: kept until the job is
@@ -787,23 +883,14 @@ out:
 		close(g->keep_fd);
 		unlink(g->keep_tmp);
 	}
-	if (g->lockfd >= 0) {
-		/* a finished job needs no lock file; an unfinished one keeps it */
-		if (g->lockpath[0] && sl_job_status_final(res->job.status))
-			unlink(g->lockpath);
-		close(g->lockfd);
-	}
+	free(g->lease);
 	sl_schema_free(g->schema);
 	free(g->chunks);
 	free(g->pending);
 	free(g->map);
 	free(g->dialect_text);
 	free(path);
-	while (g->free_list) {
-		batch *b = g->free_list;
-		g->free_list = b->next;
-		batch_free(b);
-	}
+	sl__ingest_batches_free(g);
 	pthread_mutex_destroy(&g->free_mu);
 	return rc;
 }

@@ -32,6 +32,8 @@ typedef struct slot {
 	chunk_result res;
 } slot;
 
+typedef struct heart heart; /* lease.c */
+
 typedef struct ingest {
 	const sl_ingest_opts *o;
 	sl_schema *schema;
@@ -79,12 +81,18 @@ typedef struct ingest {
 	double t0;
 	char *msg;
 	size_t msglen;
-	int64_t requeued;      /* failed chunks a retry queues again */
 	bool paused;           /* opts.pause stopped the run: the job stays unfinished */
 	bool cancelled;        /* a cancel request stopped it: the job becomes Cancelled */
 	uint64_t rows_planned; /* data records of all chunks, for progress */
-	int lockfd;            /* flock'ed while the job runs here */
-	char lockpath[4200];
+	/* leases (lease.c): who we are, for how long a claim holds, the
+	   heartbeat that renews them, the lease per chunk index (epoch 0: not
+	   held), and whether a commit of ours finished the job (fan-in) */
+	char owner[160];
+	int64_t ttl_ms;
+	heart *hb;
+	sl_lease *lease;
+	bool finished;
+	int fatal_rc; /* a chunk failed the job (its input changed): the fan-in says Failed */
 } ingest;
 
 /* A worker's own things. */
@@ -108,6 +116,7 @@ void sl__ingest_say(ingest *g, const char *fmt, ...) __attribute__((format(print
 /* ingest.c: batches, slots, the run */
 batch *sl__ingest_batch_get(ingest *g);
 void sl__ingest_batch_put(ingest *g, batch *b);
+void sl__ingest_batches_free(ingest *g);
 void sl__ingest_slot_push(ingest *g, slot *s, batch *b);
 batch *sl__ingest_slot_pop(ingest *g, slot *s);
 
@@ -115,7 +124,7 @@ batch *sl__ingest_slot_pop(ingest *g, slot *s);
 int sl__ingest_produce(worker *w, const sl_chunk *c, emit_fn emit, void *ectx, chunk_result *res);
 void sl__ingest_worker_teardown(worker *w);
 int sl__ingest_worker_setup(worker *w, ingest *g);
-void sl__ingest_test_pause(ingest *g, const sl_chunk *c);
+void sl__ingest_test_pause(ingest *g, const sl_chunk *c, const char *env);
 void *sl__ingest_worker_main(void *arg);
 
 /* chunk_write.c: the writer */
@@ -126,7 +135,31 @@ void sl__ingest_backoff(int attempt);
 void sl__ingest_slot_drain(ingest *g, slot *s);
 bool sl__ingest_budget_exceeded(ingest *g);
 bool sl__ingest_what_changed(const ingest *g, const struct stat *st, char *out, size_t n);
-int sl__ingest_write_chunk(ingest *g, worker *self, size_t k);
+/* Run chunk c under lease l: parse (or take the slot's batches), validate
+   and commit it, fenced; the job finishes in that transaction when it was
+   its last open chunk. 0 done (Succeeded, or Failed for good),
+   SL_LEASE_LOST when the chunk is not ours any more (dropped, nothing
+   written), else a fatal code. */
+int sl__chunk_run(ingest *g, worker *self, sl_chunk *c, slot *s, sl_lease *l);
+
+/* chunk_run.c: the job as several processes share it */
+void sl__ingest_merge_counts(sl_job *dst, const sl_job *fresh);
+int sl__ingest_job_refresh(ingest *g);
+int sl__ingest_fan_in(ingest *g);
+int sl__ingest_finish_job(ingest *g, int rc);
+int sl__ingest_after_chunk(ingest *g, const sl_chunk *c);
+void sl__ingest_test_kill(const char *name);
+
+/* lease.c */
+void sl__lease_owner(const char *name, char *out, size_t n);
+int sl__lease_claim(ingest *g, const char *job_id, sl_lease *l);
+void sl__lease_give_back(ingest *g, const sl_lease *l);
+int sl__heart_start(const char *db, int busy_timeout_ms, int64_t ttl_ms, heart **out);
+void sl__heart_stop(heart *h);
+int sl__heart_add(heart *h, const sl_lease *l);
+void sl__heart_drop(heart *h, const sl_lease *l);
+
+#define SL_LEASE_TTL_MS 30000 /* default: a dead remote worker's chunk waits this long */
 
 /* An access point of chunks seq.. (until the next entry): its blob at
    offset off of the side file (plan.c). */
@@ -149,13 +182,10 @@ void sl__ingest_points_close(ingest *g, bool drop);
 int sl__ingest_map_header(ingest *g);
 int sl__ingest_store_tx(ingest *g, int (*fn)(ingest *g));
 int sl__ingest_tx_job_update(ingest *g);
-/* refeed.c: the final job update of a refeed job, settled in the same
-   transaction (any other job: sl__ingest_tx_job_update); and its input
-   file removed once no retry can need it. */
-int sl__refeed_tx_job_end(ingest *g);
+/* refeed.c: a refeed job's input file removed once no retry can need it
+   (its end is settled by write_end in chunk_run.c, whoever finishes it). */
 void sl__refeed_input_done(const sl_job *j);
 int sl__ingest_tx_job_insert(ingest *g);
-int sl__ingest_tx_target_finish(ingest *g);
 int sl__ingest_plan(ingest *g);
 int sl__ingest_fingerprint_ok(ingest *g, const struct stat *st);
 int sl__ingest_effective_dialect(ingest *g, bool job_known);

@@ -346,11 +346,6 @@ int sl__ingest_tx_job_update(ingest *g)
 	return g->st ? sl_js_job_update(g->st, &g->job) : 0;
 }
 
-int sl__ingest_tx_target_finish(ingest *g)
-{
-	return sl_sink_finish(g->sink);
-}
-
 int sl__ingest_tx_job_insert(ingest *g)
 {
 	return sl_js_job_insert(g->st, &g->job);

@@ -13,8 +13,9 @@
  * kill after it leaves an Accepted (or unfinished) job that `sluice resume`
  * or the service's restart runs, its rows held for it.
  *
- * The run is sl_ingest()'s like any other. Its end (sl__refeed_tx_job_end,
- * in the transaction that writes the final status) settles it: the store
+ * The run is sl_ingest()'s like any other. Its end (write_end in
+ * chunk_run.c, in the transaction that writes the final status, whoever
+ * finishes it) settles it: the store
  * marks the rows it loaded resolved, in the first job and in every copy of
  * them, and frees those it read. A rollback of the refeed job gives back
  * what it resolved (ingest.c calls refeed_settle in the rollback's
@@ -275,14 +276,6 @@ out:
 	free(real);
 	if (st)
 		sl_js_close(st);
-	return rc;
-}
-
-int sl__refeed_tx_job_end(ingest *g)
-{
-	int rc = sl__ingest_tx_job_update(g);
-	if (rc == 0 && g->st && g->job.refeed_of[0])
-		rc = sl_js_refeed_settle(g->st, g->job.id);
 	return rc;
 }
 

@@ -78,6 +78,21 @@ static inline void sl_job_counts_apply(sl_job *j, const sl_job_counts *d)
 		j->rejects_by_code[k] += (uint64_t)d->by_code[k];
 }
 
+/* A chunk's lease: who holds it, until when, and the epoch that fences a
+   holder that lost it (every claim bumps it). */
+typedef struct sl_lease {
+	char job_id[SL_JOB_ID_LEN];
+	uint32_t seq;
+	int64_t epoch;
+	int64_t expires_ms;
+	uint32_t attempts; /* the chunk's, counting this claim */
+	char owner[160];
+} sl_lease;
+
+/* Whether the owner named in a lease is gone for sure (a process of this
+   host that no longer exists), so its lease need not run out first. */
+typedef bool (*sl_owner_dead_fn)(const char *owner);
+
 typedef struct sl_jobstore_ops {
 	const char *name;
 
@@ -153,6 +168,43 @@ typedef struct sl_jobstore_ops {
 	   rollback) is written: mark what a refeed job loaded resolved and free
 	   the rows it read; nothing for another job. */
 	int (*refeed_settle)(sl_jobstore *s, const char *job_id);
+	/* --- leases (store_sqlite_lease.c; docs/ingest.md "Workers and
+	   leases"). All of them inside a transaction the caller opened. --- */
+	/* Claim one chunk: a Queued one, or a Processing one whose lease
+	   expired (or whose owner `dead` says is gone), of job `job_id` (NULL:
+	   of any job that is ChunksQueued or Processing and not asked to
+	   stop), earliest job and chunk first. The chunk becomes Processing,
+	   attempts + 1, owner and expiry set, epoch + 1; a ChunksQueued job
+	   becomes Processing. 1 and *l filled, 0 nothing to claim. */
+	int (*chunk_claim)(sl_jobstore *s, const char *job_id, const char *owner, int64_t ttl_ms,
+	                   sl_owner_dead_fn dead, sl_lease *l);
+	/* Extend a lease held (owner and epoch still ours, chunk Processing):
+	   0, or SL_LEASE_LOST. */
+	int (*lease_renew)(sl_jobstore *s, const sl_lease *l, int64_t ttl_ms);
+	/* The fence: the first statement of a chunk's commit transaction; 0
+	   when the chunk's row still has our owner and epoch and its job is not
+	   finished, else SL_LEASE_LOST and the caller rolls the whole
+	   transaction back. */
+	int (*lease_fence)(sl_jobstore *s, const sl_lease *l);
+	/* Give a claimed chunk back (Queued, lease cleared) if it is still
+	   ours and Processing; 0 either way. */
+	int (*lease_release)(sl_jobstore *s, const sl_lease *l);
+	/* Chunks of a job not final (Queued or Processing): *open; of those,
+	   Processing under a lease that has not expired and whose owner is not
+	   `dead` (others run them now): *live. */
+	int (*chunks_open)(sl_jobstore *s, const char *job_id, sl_owner_dead_fn dead, uint64_t *open,
+	                   uint64_t *live);
+	/* Move rows between a committed chunk's counters (a row it loaded
+	   displaced by an earlier record: loaded - 1, rejected + 1). */
+	int (*chunk_add)(sl_jobstore *s, const char *job_id, uint32_t seq, int64_t loaded,
+	                 int64_t rejected);
+	/* The DUP_KEY reject just inserted was held by record `holder` of the
+	   same job; and, when that row is displaced by an earlier record, its
+	   rejects name record `to` instead (`from_text` becomes `to_text` in
+	   their messages), so the messages are those of a load in file order. */
+	int (*reject_holder)(sl_jobstore *s, uint64_t holder);
+	int (*rejects_rehold)(sl_jobstore *s, const char *job_id, uint64_t from, uint64_t to,
+	                      const char *from_text, const char *to_text);
 } sl_jobstore_ops;
 
 struct sl_jobstore {
@@ -358,6 +410,66 @@ static inline int sl_js_refeed_settle(sl_jobstore *s, const char *job_id)
 	sl_jobstore *l = s;
 	SL__LAYER(l, refeed_settle);
 	return l->ops->refeed_settle ? l->ops->refeed_settle(l, job_id) : sl__js_def_refeed_settle(s, job_id);
+}
+
+/* Claim a chunk of job_id (NULL: any job): 1 and *l, 0 none. */
+static inline int sl_js_chunk_claim(sl_jobstore *s, const char *job_id, const char *owner,
+                                    int64_t ttl_ms, sl_owner_dead_fn dead, sl_lease *l)
+{
+	SL__LAYER(s, chunk_claim);
+	return s->ops->chunk_claim(s, job_id, owner, ttl_ms, dead, l);
+}
+
+/* Extend a lease: 0, or SL_LEASE_LOST. */
+static inline int sl_js_lease_renew(sl_jobstore *s, const sl_lease *l, int64_t ttl_ms)
+{
+	SL__LAYER(s, lease_renew);
+	return s->ops->lease_renew(s, l, ttl_ms);
+}
+
+/* The fence of a chunk's commit: 0, or SL_LEASE_LOST (roll back). */
+static inline int sl_js_lease_fence(sl_jobstore *s, const sl_lease *l)
+{
+	SL__LAYER(s, lease_fence);
+	return s->ops->lease_fence(s, l);
+}
+
+/* Give a claimed chunk back to the queue (if still ours). */
+static inline int sl_js_lease_release(sl_jobstore *s, const sl_lease *l)
+{
+	SL__LAYER(s, lease_release);
+	return s->ops->lease_release(s, l);
+}
+
+/* A job's chunks not final, and those others run now. */
+static inline int sl_js_chunks_open(sl_jobstore *s, const char *job_id, sl_owner_dead_fn dead,
+                                    uint64_t *open, uint64_t *live)
+{
+	SL__LAYER(s, chunks_open);
+	return s->ops->chunks_open(s, job_id, dead, open, live);
+}
+
+/* Move rows between a committed chunk's loaded and rejected counters. */
+static inline int sl_js_chunk_add(sl_jobstore *s, const char *job_id, uint32_t seq,
+                                  int64_t loaded, int64_t rejected)
+{
+	SL__LAYER(s, chunk_add);
+	return s->ops->chunk_add(s, job_id, seq, loaded, rejected);
+}
+
+/* The DUP_KEY reject just inserted was held by record `holder` of its job. */
+static inline int sl_js_reject_holder(sl_jobstore *s, uint64_t holder)
+{
+	SL__LAYER(s, reject_holder);
+	return s->ops->reject_holder(s, holder);
+}
+
+/* Rejects held by record `from` are held by `to` now (message texts too). */
+static inline int sl_js_rejects_rehold(sl_jobstore *s, const char *job_id, uint64_t from,
+                                       uint64_t to, const char *from_text, const char *to_text)
+{
+	SL__LAYER(s, rejects_rehold);
+	return s->ops->rejects_rehold(s, job_id, from, to, from_text, to_text);
 }
 
 /* Close the job store: its connection closes when nothing else uses it. */

@@ -85,9 +85,15 @@ typedef struct sl_sink_ops {
 	   the end, e.g. the SQLite sink's lookup indexes of a table that lacked
 	   them (store_sqlite_index.c), so they commit with the last rows. */
 	int (*finish)(sl_sink *k);
-	/* Which job loaded the row with the key of `vals` (schema column
-	   order): its id in job, or "" when no row has that key. */
-	int (*key_owner)(sl_sink *k, const sl_value *vals, char job[SL_JOB_ID_LEN]);
+	/* Which job and record loaded the row with the key of `vals` (schema
+	   column order): its id in job, or "" when no row has that key; *rec 0
+	   when the row has no record (loaded by an older sluice). */
+	int (*key_owner)(sl_sink *k, const sl_value *vals, char job[SL_JOB_ID_LEN], uint64_t *rec);
+	/* The row of the prepared job with the key of r->vals takes r's values
+	   and record: an earlier record displacing a later one whose chunk
+	   committed first (determinism without ordered commits, chunk_write.c).
+	   Optional: a sink that never reports duplicates needs none. */
+	int (*replace)(sl_sink *k, const sl_sink_row *r);
 	/* Delete the rows job_id loaded into `table`; *rows: how many. */
 	int (*delete_job)(sl_sink *k, const char *table, const char *job_id, uint64_t *rows);
 	/* Rows of sc's target table with rowid > after, in rowid order, at most
@@ -165,11 +171,19 @@ static inline int sl_sink_finish(sl_sink *k)
 	return k->ops->finish ? k->ops->finish(k) : 0;
 }
 
-/* Which job loaded the key of `vals` ("" when none). */
-static inline int sl_sink_key_owner(sl_sink *k, const sl_value *vals, char job[SL_JOB_ID_LEN])
+/* Which job and record loaded the key of `vals` ("" when none). */
+static inline int sl_sink_key_owner(sl_sink *k, const sl_value *vals, char job[SL_JOB_ID_LEN],
+                                    uint64_t *rec)
 {
 	SL__LAYER(k, key_owner);
-	return k->ops->key_owner(k, vals, job);
+	return k->ops->key_owner(k, vals, job, rec);
+}
+
+/* This job's row with r's key takes r's values and record. */
+static inline int sl_sink_replace(sl_sink *k, const sl_sink_row *r)
+{
+	SL__LAYER(k, replace);
+	return k->ops->replace ? k->ops->replace(k, r) : SL_INTERNAL;
 }
 
 /* Delete job_id's rows from `table` (rollback of a job). */

@@ -54,11 +54,12 @@ static int n_write(sl_sink *k, sl_sink_row *rows, size_t n, const sl_sink_cb *cb
 	(void)rows;
 	return n ? cb->loaded(cb->ctx, n) : 0;
 }
-static int n_key_owner(sl_sink *k, const sl_value *vals, char job[SL_JOB_ID_LEN])
+static int n_key_owner(sl_sink *k, const sl_value *vals, char job[SL_JOB_ID_LEN], uint64_t *rec)
 {
 	(void)k;
 	(void)vals;
 	job[0] = 0;
+	*rec = 0;
 	return 0;
 }
 static int n_delete_job(sl_sink *k, const char *table, const char *job_id, uint64_t *rows)

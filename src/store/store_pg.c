@@ -177,7 +177,7 @@ static int pq_write(sl_sink *k, sl_sink_row *rows, size_t n, const sl_sink_cb *c
 	return rc;
 }
 
-static int pq_key_owner(sl_sink *k, const sl_value *vals, char job[SL_JOB_ID_LEN])
+static int pq_key_owner(sl_sink *k, const sl_value *vals, char job[SL_JOB_ID_LEN], uint64_t *rec)
 {
 	pq_store *q = pq_of_sink(k);
 	const sl_schema *sc = q->schema;
@@ -185,6 +185,7 @@ static int pq_key_owner(sl_sink *k, const sl_value *vals, char job[SL_JOB_ID_LEN
 	char *texts[8] = {0};
 	int rc = 0;
 	job[0] = 0;
+	*rec = 0; /* no provenance column on PostgreSQL yet: a row without a record */
 	for (size_t i = 0; i < sc->nkey && i < 8; i++) {
 		const sl_value *v = &vals[sc->key[i]];
 		if (v->kind == SL_VALUE_INT) {

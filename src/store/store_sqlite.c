@@ -165,6 +165,15 @@ static void sq_close(sl_txn *t)
 	                          &q->add_counts, &q->add_code};
 	for (size_t i = 0; i < SL_ARRAY_LEN(stmts); i++)
 		sqlite3_finalize(*stmts[i]);
+	sqlite3_finalize(q->lease_fence);
+	sqlite3_finalize(q->claim_sel);
+	sqlite3_finalize(q->claim_upd);
+	sqlite3_finalize(q->claim_job);
+	sqlite3_finalize(q->chunks_open);
+	sqlite3_finalize(q->chunk_add);
+	sqlite3_finalize(q->reject_holder);
+	sqlite3_finalize(q->rejects_rehold);
+	sqlite3_finalize(q->replace_row);
 	sqlite3_close_v2(q->db);
 	sl__sq_sink_free(q);
 	free(q->real_as_text);
@@ -227,7 +236,7 @@ static int upgrade(sq_store *q)
 	if (rc == 0 && !have)
 		rc = sl__sq_exec(q, "CREATE INDEX IF NOT EXISTS sluice_jobs_created ON "
 		                    "sluice_jobs(created_ms, id)");
-	return rc;
+	return rc < 0 ? rc : sl__sq_lease_upgrade(q);
 }
 
 static const sl_txn_ops sq_txn_ops;
@@ -282,9 +291,9 @@ static int sq_open(const char *target, int busy_timeout_ms, sl_txn **txn, sl_sin
 		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
 		return rc;
 	}
-	if ((rc = sl__sq_exec(q, "COMMIT")) < 0)
+	if ((rc = sl__sq_exec(q, "COMMIT")) < 0 || (rc = sl__sq_refeed_schema(q)) < 0)
 		return rc;
-	return sl__sq_refeed_schema(q);
+	return sl__sq_lease_upgrade(q);
 }
 
 static const char *sq_errmsg(sl_txn *t)
@@ -343,6 +352,14 @@ static const sl_jobstore_ops sq_js_ops = {
 	.refeed_claim = sl__sq_refeed_claim,
 	.refeed_header = sl__sq_refeed_header,
 	.refeed_settle = sl__sq_refeed_settle,
+	.chunk_claim = sl__sq_chunk_claim,
+	.lease_renew = sl__sq_lease_renew,
+	.lease_fence = sl__sq_lease_fence,
+	.lease_release = sl__sq_lease_release,
+	.chunks_open = sl__sq_chunks_open,
+	.chunk_add = sl__sq_chunk_add,
+	.reject_holder = sl__sq_reject_holder,
+	.rejects_rehold = sl__sq_rejects_rehold,
 };
 
 const sl_store_backend sl__store_sqlite = {"sqlite", sq_open};

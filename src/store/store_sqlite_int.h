@@ -27,6 +27,10 @@ typedef struct sq_store {
 	sqlite3_stmt *ins_row, *ins_many, *ins_reject, *ins_event, *upd_job, *upd_chunk,
 	    *add_counts, *add_code;
 	sqlite3_stmt *key_owner; /* which job loaded a key (DUP_KEY messages) */
+	sqlite3_stmt *lease_fence, *chunk_add, *reject_holder, *rejects_rehold; /* store_sqlite_lease.c */
+	sqlite3_stmt *claim_sel, *claim_upd, *claim_job, *chunks_open;
+	sqlite3_stmt *replace_row; /* an earlier record's row displacing a later one's */
+	bool has_rec;              /* the target table has _sluice_rec */
 	const sl_schema *schema;
 	bool *real_as_text; /* per column: a REAL value goes into a TEXT column of an
 	                       older table (see sl__sq_check_columns) */
@@ -35,6 +39,7 @@ typedef struct sq_store {
 	/* the sink's chunk under way (store_sqlite_sink.c) */
 	spill *sp;           /* keyed, not update: sorted runs merged at flush */
 	const sl_value **vptrs; /* a write's rows without a key, for INSERT_MANY */
+	uint64_t *recs;         /* their records */
 	size_t vptrs_cap;
 	bool index_pending; /* lookup indexes left for target_finish (store_sqlite_index.c) */
 	char path[4096];
@@ -71,9 +76,11 @@ int sl__sq_add(sl_buf *b, const char *s);
 int sl__sq_check_columns(sq_store *q, const sl_schema *sc, char *missing, size_t n, bool *as_text);
 int sl__sq_target_prepare(sl_sink *s, const sl_schema *sc, const char *job_id);
 void sl__sq_bind_real(sqlite3_stmt *st, int p, const sl_column *c, double d, bool as_text);
-int sl__sq_target_insert(sq_store *q, const sl_value *v, bool *dup);
-int sl__sq_target_key_owner(sl_sink *s, const sl_value *v, char job[SL_JOB_ID_LEN]);
-int sl__sq_target_insert_many(sq_store *q, const sl_value *const *vals, size_t n);
+int sl__sq_target_insert(sq_store *q, const sl_value *v, uint64_t rec, bool *dup);
+int sl__sq_target_key_owner(sl_sink *s, const sl_value *v, char job[SL_JOB_ID_LEN], uint64_t *rec);
+int sl__sq_target_insert_many(sq_store *q, const sl_value *const *vals, const uint64_t *recs,
+                              size_t n);
+int sl__sq_target_replace(sl_sink *s, const sl_sink_row *r);
 int sl__sq_target_delete_job(sl_sink *s, const char *table, const char *job_id, uint64_t *rows);
 
 /* store_sqlite_jobs.c: job tables */
@@ -107,6 +114,21 @@ int sl__sq_refeed_claim(sl_jobstore *s, const char *job_id, const char *new_id, 
                         int (*cb)(void *ctx, sl_str raw), void *ctx, uint64_t *n);
 int sl__sq_refeed_header(sl_jobstore *s, const char *job_id, char **out, size_t *n);
 int sl__sq_refeed_settle(sl_jobstore *s, const char *job_id);
+/* store_sqlite_lease.c: chunk leases; moving rows between chunks' counters */
+int sl__sq_lease_upgrade(sq_store *q);
+int sl__sq_chunk_claim(sl_jobstore *s, const char *job_id, const char *owner, int64_t ttl_ms,
+                       sl_owner_dead_fn dead, sl_lease *l);
+int sl__sq_lease_renew(sl_jobstore *s, const sl_lease *l, int64_t ttl_ms);
+int sl__sq_lease_fence(sl_jobstore *s, const sl_lease *l);
+int sl__sq_lease_release(sl_jobstore *s, const sl_lease *l);
+int sl__sq_chunks_open(sl_jobstore *s, const char *job_id, sl_owner_dead_fn dead, uint64_t *open,
+                       uint64_t *live);
+int sl__sq_chunk_add(sl_jobstore *s, const char *job_id, uint32_t seq, int64_t loaded,
+                     int64_t rejected);
+int sl__sq_reject_holder(sl_jobstore *s, uint64_t holder);
+int sl__sq_rejects_rehold(sl_jobstore *s, const char *job_id, uint64_t from, uint64_t to,
+                          const char *from_text, const char *to_text);
+
 /* store_sqlite_records.c: records */
 int sl__sq_records_indexes(sq_store *q, const sl_schema *sc);
 int sl__sq_records_each(sl_sink *s, const sl_schema *sc, const size_t *cols, const sl_value *vals,

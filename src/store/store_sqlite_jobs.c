@@ -386,8 +386,21 @@ static void bind_chunk(sqlite3_stmt *st, const char *job_id, const sl_chunk *c)
 int sl__sq_chunk_update(sl_jobstore *s, const char *job_id, const sl_chunk *c)
 {
 	sq_store *q = sq_of_js(s);
-	int rc = sl__sq_prep(q, "INSERT OR REPLACE INTO sluice_chunks(" CHUNK_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-		      &q->upd_chunk);
+	/* an upsert, not INSERT OR REPLACE: the row's lease (owner, expiry,
+	   epoch: store_sqlite_lease.c) is not the chunk's to rewrite, and an
+	   epoch set back to nothing would let a stale holder's epoch match again */
+	int rc = sl__sq_prep(
+	    q,
+	    "INSERT INTO sluice_chunks(" CHUNK_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+	    " ON CONFLICT(job_id, seq) DO UPDATE SET offset = excluded.offset,"
+	    " length = excluded.length, hash = excluded.hash,"
+	    " first_record = excluded.first_record, first_line = excluded.first_line,"
+	    " records_planned = excluded.records_planned, status = excluded.status,"
+	    " attempts = excluded.attempts, rows_read = excluded.rows_read,"
+	    " rows_loaded = excluded.rows_loaded, rows_rejected = excluded.rows_rejected,"
+	    " duration_ms = excluded.duration_ms, last_error = excluded.last_error,"
+	    " last_message = excluded.last_message",
+	    &q->upd_chunk);
 	if (rc < 0)
 		return rc;
 	bind_chunk(q->upd_chunk, job_id, c);

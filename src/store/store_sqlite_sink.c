@@ -55,7 +55,7 @@ static int insert_one(void *ctx, const sl_sink_row *r)
 {
 	ins_ctx *x = ctx;
 	bool dup = false;
-	int rc = sl__sq_target_insert(x->q, r->vals, &dup);
+	int rc = sl__sq_target_insert(x->q, r->vals, r->record, &dup);
 	if (rc < 0)
 		return rc;
 	if (!dup)
@@ -75,14 +75,20 @@ static int sq_sink_write(sl_sink *k, sl_sink_row *rows, size_t n, const sl_sink_
 	if (!sc->nkey) {
 		if (n > q->vptrs_cap) {
 			const sl_value **v = realloc(q->vptrs, n * sizeof *v);
-			if (!v)
+			if (v)
+				q->vptrs = v;
+			uint64_t *r = realloc(q->recs, n * sizeof *r);
+			if (r)
+				q->recs = r;
+			if (!v || !r)
 				return SL_NOMEM;
-			q->vptrs = v;
 			q->vptrs_cap = n;
 		}
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < n; i++) {
 			q->vptrs[i] = rows[i].vals;
-		rc = sl__sq_target_insert_many(q, q->vptrs, n);
+			q->recs[i] = rows[i].record;
+		}
+		rc = sl__sq_target_insert_many(q, q->vptrs, q->recs, n);
 		return rc < 0 ? rc : cb->loaded(cb->ctx, n);
 	}
 	if (n > 1) /* the caller's array, in place: no copy of the group */
@@ -137,6 +143,7 @@ void sl__sq_sink_free(sq_store *q)
 {
 	sl__spill_close(q->sp);
 	free(q->vptrs);
+	free(q->recs);
 }
 
 const sl_sink_ops sl__sq_sink_ops = {
@@ -147,6 +154,7 @@ const sl_sink_ops sl__sq_sink_ops = {
 	.discard = sq_sink_discard,
 	.finish = sl__sq_target_finish,
 	.key_owner = sl__sq_target_key_owner,
+	.replace = sl__sq_target_replace,
 	.delete_job = sl__sq_target_delete_job,
 	.records_each = sl__sq_records_each,
 };

@@ -81,6 +81,8 @@ int sl__sq_check_columns(sq_store *q, const sl_schema *sc, char *missing, size_t
 		}
 		if (name && !strcmp(name, "_sluice_job"))
 			have[sc->ncols] = true;
+		if (name && !strcmp(name, "_sluice_rec"))
+			q->has_rec = true;
 	}
 	missing[0] = 0;
 	for (size_t i = 0; rc == 0 && found && i <= sc->ncols; i++) {
@@ -106,6 +108,8 @@ int sl__sq_target_prepare(sl_sink *s, const sl_schema *sc, const char *job_id)
 	q->schema = sc;
 	sqlite3_finalize(q->key_owner); /* built for this schema when first needed */
 	q->key_owner = NULL;
+	sqlite3_finalize(q->replace_row);
+	q->replace_row = NULL;
 	snprintf(q->job_id, sizeof q->job_id, "%s", job_id);
 	q->upsert = sc->on_duplicate == SL_DUP_UPDATE && sc->nkey > 0;
 
@@ -114,9 +118,24 @@ int sl__sq_target_prepare(sl_sink *s, const sl_schema *sc, const char *job_id)
 		rc = SL_NOMEM;
 		goto out;
 	}
+	q->has_rec = false;
 	rc = sl__sq_check_columns(q, sc, missing, sizeof missing, q->real_as_text);
 	if (rc < 0)
 		goto out;
+	/* a table of an older sluice, without the record column: given it
+	   (NULL for its old rows; cheap in SQLite, no rewrite) */
+	if (rc > 0 && !missing[0] && !q->has_rec) {
+		sl_buf_reset(&b);
+		int r = sl__sq_add(&b, "ALTER TABLE ") | sl__sq_add_ident(&b, sc->table) |
+		        sl__sq_add(&b, " ADD COLUMN \"_sluice_rec\" INTEGER") | sl_buf_append(&b, "", 1);
+		if (r) {
+			rc = SL_NOMEM;
+			goto out;
+		}
+		if ((rc = sl__sq_exec(q, b.p)) < 0)
+			goto out;
+		rc = 1;
+	}
 	if (rc > 0 && missing[0]) {
 		snprintf(q->err, sizeof q->err, "table %s exists without the columns %s", sc->table, missing);
 		rc = SL_DB_ERROR;
@@ -131,7 +150,7 @@ int sl__sq_target_prepare(sl_sink *s, const sl_schema *sc, const char *job_id)
 				inkey |= sc->key[k] == i;
 			rc |= sl__sq_add(&b, inkey ? " NOT NULL, " : ", ");
 		}
-		rc |= sl__sq_add(&b, "\"_sluice_job\" TEXT NOT NULL");
+		rc |= sl__sq_add(&b, "\"_sluice_job\" TEXT NOT NULL, \"_sluice_rec\" INTEGER");
 		if (sc->nkey) {
 			rc |= sl__sq_add(&b, ", PRIMARY KEY(");
 			for (size_t k = 0; k < sc->nkey; k++)
@@ -158,7 +177,7 @@ int sl__sq_target_prepare(sl_sink *s, const sl_schema *sc, const char *job_id)
 	rc = sl__sq_add(&b, "INSERT INTO ") | sl__sq_add_ident(&b, sc->table) | sl__sq_add(&b, "(");
 	for (size_t i = 0; i < sc->ncols; i++)
 		rc |= sl__sq_add_ident(&b, sc->cols[i].name) | sl__sq_add(&b, ", ");
-	rc |= sl__sq_add(&b, "\"_sluice_job\") VALUES(?");
+	rc |= sl__sq_add(&b, "\"_sluice_job\", \"_sluice_rec\") VALUES(?, ?");
 	for (size_t i = 0; i < sc->ncols; i++)
 		rc |= sl__sq_add(&b, ", ?");
 	rc |= sl__sq_add(&b, ")");
@@ -170,7 +189,12 @@ int sl__sq_target_prepare(sl_sink *s, const sl_schema *sc, const char *job_id)
 		for (size_t i = 0; i < sc->ncols; i++)
 			rc |= sl__sq_add_ident(&b, sc->cols[i].name) | sl__sq_add(&b, " = excluded.") |
 			      sl__sq_add_ident(&b, sc->cols[i].name) | sl__sq_add(&b, ", ");
-		rc |= sl__sq_add(&b, "\"_sluice_job\" = excluded.\"_sluice_job\"");
+		/* the latest record wins whatever the commit order: a row of
+		   this job is replaced only by a later record of it */
+		rc |= sl__sq_add(&b, "\"_sluice_job\" = excluded.\"_sluice_job\", \"_sluice_rec\" = "
+		                     "excluded.\"_sluice_rec\" WHERE \"_sluice_job\" <> "
+		                     "excluded.\"_sluice_job\" OR coalesce(\"_sluice_rec\", 0) < "
+		                     "excluded.\"_sluice_rec\"");
 	} else if (sc->nkey) {
 		/* only the key: a clash on anything else must not pass silently */
 		rc |= sl__sq_add(&b, " ON CONFLICT(");
@@ -196,9 +220,9 @@ int sl__sq_target_prepare(sl_sink *s, const sl_schema *sc, const char *job_id)
 		rc = sl__sq_add(&b, "INSERT INTO ") | sl__sq_add_ident(&b, sc->table) | sl__sq_add(&b, "(");
 		for (size_t i = 0; i < sc->ncols; i++)
 			rc |= sl__sq_add_ident(&b, sc->cols[i].name) | sl__sq_add(&b, ", ");
-		rc |= sl__sq_add(&b, "\"_sluice_job\") VALUES");
+		rc |= sl__sq_add(&b, "\"_sluice_job\", \"_sluice_rec\") VALUES");
 		for (int r = 0; r < INSERT_MANY; r++) {
-			rc |= sl__sq_add(&b, r ? ", (?" : "(?");
+			rc |= sl__sq_add(&b, r ? ", (?, ?" : "(?, ?");
 			for (size_t i = 0; i < sc->ncols; i++)
 				rc |= sl__sq_add(&b, ", ?");
 			rc |= sl__sq_add(&b, ")");
@@ -229,7 +253,7 @@ void sl__sq_bind_real(sqlite3_stmt *st, int p, const sl_column *c, double d, boo
 }
 
 /* Bind one row's parameters from *p on; returns the next parameter. */
-static int bind_row(sq_store *q, sqlite3_stmt *st, int p, const sl_value *v)
+static int bind_row(sq_store *q, sqlite3_stmt *st, int p, const sl_value *v, uint64_t rec)
 {	for (size_t i = 0; i < q->schema->ncols; i++, p++) {
 		switch (v[i].kind) {
 		case SL_VALUE_INT:
@@ -246,19 +270,20 @@ static int bind_row(sq_store *q, sqlite3_stmt *st, int p, const sl_value *v)
 		}
 	}
 	sqlite3_bind_text(st, p++, q->job_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, p++, (int64_t)rec);
 	return p;
 }
 
-int sl__sq_target_insert(sq_store *q, const sl_value *v, bool *dup)
+int sl__sq_target_insert(sq_store *q, const sl_value *v, uint64_t rec, bool *dup)
 {
 	sqlite3_stmt *st = q->ins_row;
-	bind_row(q, st, 1, v);
+	bind_row(q, st, 1, v, rec);
 	int rc = sl__sq_step_done(q, st);
 	*dup = rc == 0 && q->schema->nkey && !q->upsert && sqlite3_changes(q->db) == 0;
 	return rc;
 }
 
-int sl__sq_target_key_owner(sl_sink *s, const sl_value *v, char job[SL_JOB_ID_LEN])
+int sl__sq_target_key_owner(sl_sink *s, const sl_value *v, char job[SL_JOB_ID_LEN], uint64_t *rec)
 {
 	sq_store *q = sq_of_sink(s);
 	const sl_schema *sc = q->schema;
@@ -267,7 +292,7 @@ int sl__sq_target_key_owner(sl_sink *s, const sl_value *v, char job[SL_JOB_ID_LE
 	if (!q->key_owner) {
 		sl_buf b;
 		sl_buf_init(&b, 1 << 16);
-		rc = sl__sq_add(&b, "SELECT \"_sluice_job\" FROM ") | sl__sq_add_ident(&b, sc->table) |
+		rc = sl__sq_add(&b, "SELECT \"_sluice_job\", \"_sluice_rec\" FROM ") | sl__sq_add_ident(&b, sc->table) |
 		     sl__sq_add(&b, " WHERE ");
 		for (size_t k = 0; k < sc->nkey; k++)
 			rc |= sl__sq_add(&b, k ? " AND " : "") | sl__sq_add_ident(&b, sc->cols[sc->key[k]].name) |
@@ -295,6 +320,7 @@ int sl__sq_target_key_owner(sl_sink *s, const sl_value *v, char job[SL_JOB_ID_LE
 	if (r == SQLITE_ROW) {
 		const unsigned char *t = sqlite3_column_text(st, 0);
 		snprintf(job, SL_JOB_ID_LEN, "%s", t ? (const char *)t : "");
+		*rec = (uint64_t)sqlite3_column_int64(st, 1);
 	} else {
 		rc = sl__sq_map_rc(q, r);
 	}
@@ -302,19 +328,63 @@ int sl__sq_target_key_owner(sl_sink *s, const sl_value *v, char job[SL_JOB_ID_LE
 	return rc;
 }
 
-int sl__sq_target_insert_many(sq_store *q, const sl_value *const *vals, size_t n)
+int sl__sq_target_insert_many(sq_store *q, const sl_value *const *vals, const uint64_t *recs,
+                              size_t n)
 {
 	size_t i = 0;
 	int rc = 0;
 	for (; q->ins_many && i + INSERT_MANY <= n && rc == 0; i += INSERT_MANY) {
 		int p = 1;
 		for (size_t r = 0; r < INSERT_MANY; r++)
-			p = bind_row(q, q->ins_many, p, vals[i + r]);
+			p = bind_row(q, q->ins_many, p, vals[i + r], recs[i + r]);
 		rc = sl__sq_step_done(q, q->ins_many);
 	}
 	for (; i < n && rc == 0; i++) {
 		bool dup;
-		rc = sl__sq_target_insert(q, vals[i], &dup);
+		rc = sl__sq_target_insert(q, vals[i], recs[i], &dup);
+	}
+	return rc;
+}
+
+/* The row of this job with the key of r's values takes them and r's
+   record (an earlier record displacing a later one: determinism without
+   ordered commits, chunk_write.c). */
+int sl__sq_target_replace(sl_sink *s, const sl_sink_row *r)
+{
+	sq_store *q = sq_of_sink(s);
+	const sl_schema *sc = q->schema;
+	int rc = 0;
+	if (!q->replace_row) {
+		sl_buf b;
+		sl_buf_init(&b, 1 << 16);
+		rc = sl__sq_add(&b, "UPDATE ") | sl__sq_add_ident(&b, sc->table) | sl__sq_add(&b, " SET ");
+		for (size_t i = 0; i < sc->ncols; i++)
+			rc |= sl__sq_add_ident(&b, sc->cols[i].name) | sl__sq_add(&b, " = ?, ");
+		rc |= sl__sq_add(&b, "\"_sluice_job\" = ?, \"_sluice_rec\" = ? WHERE ");
+		for (size_t k = 0; k < sc->nkey; k++)
+			rc |= sl__sq_add(&b, k ? " AND " : "") | sl__sq_add_ident(&b, sc->cols[sc->key[k]].name) |
+			      sl__sq_add(&b, " = ?");
+		rc |= sl_buf_append(&b, "", 1);
+		rc = rc ? SL_NOMEM : sl__sq_prep(q, b.p, &q->replace_row);
+		sl_buf_free(&b);
+		if (rc < 0)
+			return rc;
+	}
+	sqlite3_stmt *st = q->replace_row;
+	int p = bind_row(q, st, 1, r->vals, r->record);
+	for (size_t k = 0; k < sc->nkey; k++, p++) {
+		const sl_value *x = &r->vals[sc->key[k]];
+		if (x->kind == SL_VALUE_INT)
+			sqlite3_bind_int64(st, p, x->i);
+		else if (x->kind == SL_VALUE_TEXT)
+			sqlite3_bind_text(st, p, x->s.p, (int)x->s.n, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(st, p);
+	}
+	rc = sl__sq_step_done(q, st);
+	if (rc == 0 && sqlite3_changes(q->db) != 1) {
+		snprintf(q->err, sizeof q->err, "no row of table %s with the key to replace", sc->table);
+		rc = SL_INTERNAL;
 	}
 	return rc;
 }

@@ -50,11 +50,12 @@ check "--new: a new job" "$(json "$T/out" "d['job_id'] != '$FIRST' and not d['al
 check "--new: every row read" "$(json "$T/out" "d['rows_read']")" $ROWS
 SECOND=$(json "$T/out" "d['job_id']")
 ref=$(q "$T/a.db" "SELECT reference FROM call_detail_records LIMIT 1")
-check "--new: DUP_KEY names the key and the job that loaded it" \
+rrec=$(q "$T/a.db" "SELECT _sluice_rec FROM call_detail_records WHERE reference = '$ref'")
+check "--new: DUP_KEY names the key and the job and record that loaded it" \
 	"$(q "$T/a.db" "SELECT message FROM sluice_rejects WHERE job_id = '$SECOND' AND code = 'DUP_KEY' AND instr(CAST(raw AS TEXT), '$ref') > 0 LIMIT 1")" \
-	"key reference=$ref already loaded by job $FIRST"
+	"key reference=$ref already loaded by job $FIRST (record $rrec)"
 check "within one file: the earlier row named" \
-	"$(q "$T/a.db" "SELECT count(*) FROM sluice_rejects WHERE job_id = '$FIRST' AND code = 'DUP_KEY' AND message LIKE '% already loaded by an earlier row of this file'")" "$DUPS"
+	"$(q "$T/a.db" "SELECT count(*) FROM sluice_rejects r WHERE job_id = '$FIRST' AND code = 'DUP_KEY' AND message LIKE '% already loaded by record % an earlier row of this file' AND CAST(substr(message, instr(message, 'by record ') + 10) AS INTEGER) < r.record")" "$DUPS"
 
 # --- another dialect, schema or content is another load ---------------------------------------
 sl_run ingest "$T/cdr.csv" --schema "$SCHEMA" --db "$T/b.db" --quiet

@@ -12,6 +12,14 @@ sluice_shell_test(ingest_types tests/engine/test_types.sh)
 set_tests_properties(ingest_types PROPERTIES LABELS "threads" TIMEOUT 300)
 sluice_shell_test(ingest_changed tests/engine/test_changed.sh)
 set_tests_properties(ingest_changed PROPERTIES LABELS "threads" TIMEOUT 300)
+# Leases on chunks: SIGSTOP past the lease (commit refused), a lease expiring during its
+# commit, a killed holder's lease void at once, cancel with workers (issue 11).
+sluice_shell_test(ingest_lease tests/engine/test_lease.sh)
+set_tests_properties(ingest_lease PROPERTIES LABELS "threads" TIMEOUT 300)
+# Chunks committed in any order: shuffled commit orders against a one-thread load
+# (reject, ignore, update), and 2 and 3 workers + ingest on one job under kill -9.
+sluice_shell_test(ingest_workers tests/engine/test_workers.sh)
+set_tests_properties(ingest_workers PROPERTIES LABELS "threads" TIMEOUT 900)
 # A fault in the sink's flush: rollback, discard, retry; the result equals a clean load (tests/engine/test_sink_faults.sh).
 sluice_shell_test(ingest_sink_faults tests/engine/test_sink_faults.sh)
 set_tests_properties(ingest_sink_faults PROPERTIES TIMEOUT 300)

@@ -126,8 +126,10 @@ static void target_rows_insert_dedupe_read_and_delete(void **state)
 	assert_int_equal(t.ndups, 1);
 	assert_int_equal(t.dups[0], 5);
 	char owner[SL_JOB_ID_LEN] = "x";
-	OK(s->txn, sl_sink_key_owner(s, v[5], owner));
+	uint64_t orec = 9;
+	OK(s->txn, sl_sink_key_owner(s, v[5], owner, &orec));
 	assert_string_equal(owner, "ja");
+	assert_int_equal(orec, 2); /* the record the row came from (provenance) */
 	/* a second job adds two rows */
 	OK(s->txn, sl_sink_prepare(s, sc, "jb"));
 	for (int i = 6; i <= 7; i++) {
@@ -141,7 +143,7 @@ static void target_rows_insert_dedupe_read_and_delete(void **state)
 	assert_int_equal(t.loaded, 2);
 	assert_int_equal(t.ndups, 0);
 	v[0][0].i = 99;
-	OK(s->txn, sl_sink_key_owner(s, v[0], owner));
+	OK(s->txn, sl_sink_key_owner(s, v[0], owner, &orec));
 	assert_string_equal(owner, ""); /* nobody's */
 
 	OK(s->txn, sl_sink_records_each(s, sc, NULL, NULL, 0, NULL, 0, 100, collect_record, &w));

@@ -244,8 +244,10 @@ static void null_sink_takes_everything_keeps_nothing(void **state)
 	assert_int_equal(loaded, 2);
 	assert_string_equal(sl_sink_errmsg(k), "");
 	char owner[SL_JOB_ID_LEN] = "x";
-	assert_int_equal(sl_sink_key_owner(k, &v, owner), 0);
+	uint64_t orec = 9;
+	assert_int_equal(sl_sink_key_owner(k, &v, owner, &orec), 0);
 	assert_string_equal(owner, "");
+	assert_int_equal(orec, 0);
 	sl_sink_close(k);
 	sl_schema_free(sc);
 }
