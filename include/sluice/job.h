@@ -83,6 +83,8 @@ typedef struct sl_job {
 	uint64_t records_padded;     /* lenient / null_padding: short records read with NULLs */
 	uint64_t records_truncated;  /* lenient: long records whose extra fields were dropped */
 	bool resumed;                /* a run continued it after an earlier run had started it */
+	char mode[12];               /* load mode: "append" (also ""), "replace" or "atomic"
+	                                (sl_load_mode_name; docs/ingest.md, Load modes) */
 } sl_job;
 
 void sl_job_clear(sl_job *j); /* frees the strings, zeroes */

@@ -130,7 +130,7 @@ int sl__ingest_fan_in(ingest *g)
 		return rc;
 	sl__ingest_test_kill("last_chunk");
 	final_state(g);
-	if ((rc = write_end(g)) == 0)
+	if ((rc = sl__modes_finish(g)) == 0 && (rc = write_end(g)) == 0)
 		g->finished = true;
 	return rc;
 }
@@ -172,7 +172,8 @@ int sl__ingest_finish_job(ingest *g, int rc)
 				} else {
 					final_state(g);
 				}
-				if ((r = write_end(g)) == 0 && (r = sl_txn_commit(g->txn)) == 0)
+				if ((r = sl__modes_finish(g)) == 0 && (r = write_end(g)) == 0 &&
+				    (r = sl_txn_commit(g->txn)) == 0)
 					break;
 			}
 			sl_txn_rollback(g->txn);

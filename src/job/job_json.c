@@ -106,6 +106,7 @@ void sl_job_json_fields(FILE *f, const sl_job *j, int64_t now_ms)
 	sl_job_json_list(f, j->warnings, '\n');
 	fputs(",\"same_as\":", f);
 	str_or_null(f, j->same_as[0] ? j->same_as : NULL);
+	fprintf(f, ",\"mode\":\"%s\"", j->mode[0] ? j->mode : "append");
 	if (j->error_code) {
 		fprintf(f, ",\"error\":{\"code\":\"%s\",\"message\":", sl__error_report(j->error_code));
 		sl_json_cstr(f, j->error_message ? j->error_message : sl_error_message(j->error_code));

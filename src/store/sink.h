@@ -71,6 +71,12 @@ typedef struct sl_sink_ops {
 	/* Optional (default: nothing): forget what the chunk deferred (its
 	   transaction was rolled back). */
 	void (*discard)(sl_sink *k);
+	/* Optional (default: nothing): the prepared job finishes with its rows
+	   kept (Succeeded or PartiallySucceeded), in the transaction that
+	   finishes it, before its commit: a backend that wrote them aside
+	   (schema->mode replace or atomic) makes them the table's here, in that
+	   transaction, so readers see all of them or none. */
+	int (*finish)(sl_sink *k);
 	/* Which job and record loaded the row with the key of `vals` (schema
 	   column order): its id in job, or "" when no row has that key; *rec 0
 	   when the row has no record (loaded by an older sluice). */
@@ -102,6 +108,7 @@ struct sl_sink {
 /* shared defaults of the optional ops (store_defaults.c) */
 int sl__sink_def_flush(sl_sink *k, const sl_sink_cb *cb);
 void sl__sink_def_discard(sl_sink *k);
+int sl__sink_def_finish(sl_sink *k);
 
 /* The sink's transaction handle (shared with a job store opened with it). */
 static inline sl_txn *sl_sink_txn(const sl_sink *k)
@@ -147,6 +154,14 @@ static inline void sl_sink_discard(sl_sink *k)
 		l->ops->discard(l);
 	else
 		sl__sink_def_discard(k);
+}
+
+/* Make the finishing job's rows the table's (load modes); see ops.finish. */
+static inline int sl_sink_finish(sl_sink *k)
+{
+	sl_sink *l = k;
+	SL__LAYER(l, finish);
+	return l->ops->finish ? l->ops->finish(l) : sl__sink_def_finish(k);
 }
 
 /* Which job and record loaded the key of `vals` ("" when none). */

@@ -161,6 +161,7 @@ const sl_sink_ops sl__sq_sink_ops = {
 	.write = sq_sink_write,
 	.flush = sq_sink_flush,
 	.discard = sq_sink_discard,
+	.finish = sl__sq_sink_finish,
 	.key_owner = sl__sq_target_key_owner,
 	.replace = sl__sq_target_replace,
 	.delete_job = sl__sq_target_delete_job,
