@@ -9,7 +9,9 @@
 # (finished), then a resume: every row once. Atomic duplicates against the
 # target are the rejects an append load gives (on the same data), and
 # on_duplicate: update merges the latest rows. Expected tables come from
-# tests/lib/oracle.py, counts from the generator's manifest.
+# tests/lib/oracle.py, counts from the generator's manifest. Also: a key
+# another job loads while it is staged (MODE_CONFLICT), and `sluice worker`
+# finishing a job of each mode (killed before the finish, then another).
 # Usage: test_modes.sh SLUICE SOURCE_DIR
 set -u
 S=$(realpath "$1")
@@ -138,6 +140,27 @@ for mode in replace atomic; do
 	done
 done
 
+# --- a worker finishes the job (fan-in in another process): the job's mode -----------------
+for mode in replace atomic; do
+	want=$T/b.csv
+	[ $mode = atomic ] && want=$T/ab.csv
+	cp "$T/base.db" "$T/w.db"
+	rm -rf "$T/p" && mkdir "$T/p"
+	# planned by an ingest held before chunk 0 and killed; nobody runs it
+	SLUICE_TEST_PAUSE=0:$T/p sl_start "$T/w.err" ingest "$T/b.csv" --schema "$CDR" --db "$T/w.db" \
+		--mode $mode --chunk-size 32k --threads 1 --quiet
+	pid=$BG_PID
+	wait_for "$mode, worker: the planning ingest" 3000 test -e "$T/p/paused"
+	sl_kill9 $pid "$T/w.err"
+	SLUICE_TEST_KILL=mode_before sl_run worker --db "$T/w.db" --once --json
+	check "$mode, worker killed before the finish" "$(rc)" 137
+	is_table "$mode, worker killed before the finish: the old table" "$T/w.db" "$T/a.csv"
+	sl_run worker --db "$T/w.db" --once --json
+	check "$mode, a second worker: exit 0" "$(rc)" 0
+	check "$mode, the worker finished the job" "$(q "$T/w.db" "SELECT status, mode FROM sluice_jobs ORDER BY seq DESC LIMIT 1")" "PartiallySucceeded|$mode"
+	is_table "$mode, finished by a worker: the new rows once" "$T/w.db" "$want"
+done
+
 # --- atomic duplicates against the target: as an append load gives them -----------------------
 # (the manifest's lines, as numbered after the header: tail -n +2)
 # b2: b, then 25 good rows of a (their keys are in the table already)
@@ -154,6 +177,26 @@ for mode in append atomic; do
 	is_table "dups, $mode: a's rows and b's" "$T/d_$mode.db" "$T/ab2.csv"
 done
 cmp -s "$T/rej_append.txt" "$T/rej_atomic.txt" && ok || bad "dups: atomic's rejects differ from append's: $(diff "$T/rej_append.txt" "$T/rej_atomic.txt" | head -4)"
+
+# --- atomic: a key another job loads while it is staged: the merge refuses ------------------
+# c: b's first good unquoted row, loaded (append) while the atomic job of b
+# is paused before chunk 3 (that row is staged in chunk 0 by then)
+awk -F'\t' '{print $2 - 1}' "$T/mb.tsv" >"$T/bad_b.txt"
+{ head -1 "$T/b.csv" && tail -n +2 "$T/b.csv" | awk 'NR == FNR { bad[$1] = 1; next } !bad[FNR] && !/"/' "$T/bad_b.txt" - | head -1; } >"$T/c.csv"
+cp "$T/base.db" "$T/c.db"
+rm -rf "$T/p" && mkdir "$T/p"
+SLUICE_TEST_PAUSE=3:$T/p sl_start "$T/c.err" ingest "$T/b.csv" --schema "$CDR" --db "$T/c.db" \
+	--mode atomic --chunk-size 32k --threads 1 --quiet --json >"$T/c.out"
+pid=$BG_PID
+wait_for "conflict: the pause" 3000 test -e "$T/p/paused"
+sl_run ingest "$T/c.csv" --schema "$CDR" --db "$T/c.db" --json --quiet
+check "conflict: the other job loads the staged key" "$(json "$T/out" "d['status'], d['rows_loaded']")" "Succeeded 1"
+: >"$T/p/go"
+sl_wait $pid "$T/c.err"
+check "conflict: the atomic job: exit 4" "$?" 4
+check "conflict: Failed, MODE_CONFLICT" "$(json "$T/c.out" "d['status'], d['error']['code']")" "Failed MODE_CONFLICT"
+{ cat "$T/a.csv" && tail -n +2 "$T/c.csv"; } >"$T/ac.csv"
+is_table "conflict: the table without any of the atomic job's rows" "$T/c.db" "$T/ac.csv"
 
 # --- atomic with on_duplicate: update: the latest rows, all at once ------------------------
 sed 's/^on_duplicate: reject.*/on_duplicate: update/' "$CDR" >"$T/upd.yaml"
