@@ -453,6 +453,23 @@ static void ids_are(sl_sink *s, sl_schema *sc, const char *want)
 	assert_string_equal(ids, want);
 }
 
+/* One chunk in a transaction of its own, committed (t zeroed first). */
+static void committed_chunk(sl_sink *s, sl_value (*v)[3], size_t n, uint64_t rec0, struct told *t)
+{
+	memset(t, 0, sizeof *t);
+	OK(s->txn, sl_txn_begin(s->txn));
+	write_chunk(s, (const sl_value(*)[3])v, n, rec0, t);
+	OK(s->txn, sl_txn_commit(s->txn));
+}
+
+/* The job's finishing transaction: finish(), committed. */
+static void finished(sl_sink *s)
+{
+	OK(s->txn, sl_txn_begin(s->txn));
+	OK(s->txn, sl_sink_finish(s));
+	OK(s->txn, sl_txn_commit(s->txn));
+}
+
 static void modes_finish_makes_the_rows_the_tables(void **state)
 {
 	store_fx *f = *state;
@@ -478,10 +495,7 @@ static void modes_finish_makes_the_rows_the_tables(void **state)
 	sc->mode = SL_MODE_REPLACE; /* 2, 3, 3: the old table's keys are not looked at */
 	OK(s->txn, sl_sink_prepare(s, sc, "jr"));
 	IDS(2, 3, 3, 0);
-	memset(&t, 0, sizeof t);
-	OK(s->txn, sl_txn_begin(s->txn));
-	write_chunk(s, (const sl_value(*)[3])v, 3, 0, &t);
-	OK(s->txn, sl_txn_commit(s->txn));
+	committed_chunk(s, v, 3, 0, &t);
 	assert_int_equal(t.loaded, 2);
 	assert_int_equal(t.ndups, 1);
 	assert_int_equal(t.dups[0], 2);
@@ -491,18 +505,13 @@ static void modes_finish_makes_the_rows_the_tables(void **state)
 	sl_txn_rollback(s->txn); /* a kill before the commit */
 	ids_are(s, sc, "1:j0 2:j0");
 	OK(s->txn, sl_sink_prepare(s, sc, "jr")); /* the resume */
-	OK(s->txn, sl_txn_begin(s->txn));
-	OK(s->txn, sl_sink_finish(s));
-	OK(s->txn, sl_txn_commit(s->txn));
+	finished(s);
 	ids_are(s, sc, "2:jr 3:jr");
 
 	sc->mode = SL_MODE_ATOMIC; /* 3 (the table's), 4, 4 (its own earlier record), 5 */
 	OK(s->txn, sl_sink_prepare(s, sc, "ja"));
 	IDS(3, 4, 4, 5);
-	memset(&t, 0, sizeof t);
-	OK(s->txn, sl_txn_begin(s->txn));
-	write_chunk(s, (const sl_value(*)[3])v, 4, 10, &t);
-	OK(s->txn, sl_txn_commit(s->txn));
+	committed_chunk(s, v, 4, 10, &t);
 	assert_int_equal(t.loaded, 2);
 	assert_int_equal(t.ndups, 2);
 	assert_true((t.dups[0] == 10 && t.dups[1] == 12) || (t.dups[0] == 12 && t.dups[1] == 10));
@@ -512,16 +521,12 @@ static void modes_finish_makes_the_rows_the_tables(void **state)
 	assert_string_equal(owner, "ja"); /* staged, its own */
 	assert_int_equal(orec, 11);
 	ids_are(s, sc, "2:jr 3:jr");
-	OK(s->txn, sl_txn_begin(s->txn));
-	OK(s->txn, sl_sink_finish(s));
-	OK(s->txn, sl_txn_commit(s->txn));
+	finished(s);
 	ids_are(s, sc, "2:jr 3:jr 4:ja 5:ja");
 
 	OK(s->txn, sl_sink_prepare(s, sc, "jx")); /* staged, never finished, rolled back */
 	IDS(9, 0, 0, 0);
-	OK(s->txn, sl_txn_begin(s->txn));
-	write_chunk(s, (const sl_value(*)[3])v, 1, 0, &t);
-	OK(s->txn, sl_txn_commit(s->txn));
+	committed_chunk(s, v, 1, 0, &t);
 	uint64_t rows = 0;
 	OK(s->txn, sl_sink_delete_job(s, "loaded", "jx", &rows));
 	assert_int_equal(rows, 1);
