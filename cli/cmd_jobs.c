@@ -129,8 +129,8 @@ int cmd_jobs(int argc, char **argv)
 	           "Succeeded, PartiallySucceeded, Failed, RolledBack, Cancelled. --limit: at\n"
 	           "most N (a page); --after: the jobs after the page that ended at CURSOR\n"
 	           "(its next_cursor, or the last line's \"next: CURSOR\"). --json: one object\n"
-	           "{\"jobs\": [...], \"next_cursor\": ...}, each job as `sluice status --json`\n"
-	           "shows it (the shape of GET /v1/jobs).\n",
+	           "{\"jobs\": [...]} (with --limit also \"next_cursor\"), each job as\n"
+	           "`sluice status --json` shows it (the shape of GET /v1/jobs).\n",
 	           argc, argv, &a, 0);
 	if (rc)
 		return rc == 1 ? EXIT_OK : rc;
@@ -172,7 +172,9 @@ int cmd_jobs(int argc, char **argv)
 	rc = sl_jobs_page(a.db, &f, list_one, &c, msg, sizeof msg);
 	if (rc == 1 && c.more)
 		rc = 0; /* the page is full: list_one stopped the walk */
-	if (a.json) {
+	if (a.json && !c.limit) {
+		puts(c.n ? "\n]}" : "]}"); /* the whole list: no page, no cursor */
+	} else if (a.json) {
 		fputs(c.n ? "\n],\"next_cursor\":" : "],\"next_cursor\":", stdout);
 		if (c.more)
 			printf("\"%lld.%s\"}\n", (long long)c.last.created_ms, c.last.id);

@@ -51,7 +51,10 @@ static void chunk_done(void *ctx, const sl_job *j, const sl_chunk *c, int rc, co
 {
 	if (*(bool *)ctx)
 		return;
-	if (rc < 0)
+	if (rc == SL_LEASE_LOST)
+		fprintf(stderr, "sluice worker: job %s chunk %u not committed: %s (%s)\n", j->id,
+		        c->seq, msg && *msg ? msg : sl_error_message(rc), sl__error_report(rc));
+	else if (rc < 0)
 		fprintf(stderr, "sluice worker: job %s stopped at chunk %u: %s (%s)\n", j->id,
 		        c->seq, msg && *msg ? msg : sl_error_message(rc), sl__error_report(rc));
 	else

@@ -118,7 +118,9 @@ typedef struct sl_worker_opts {
 	int (*stop)(void *ctx);
 	void *stop_ctx;
 	/* after each chunk it ran: the job as committed, the chunk, 0 or the
-	   code that stopped the job, and its message; from the runner's thread */
+	   code that stopped the job (SL_LEASE_LOST: the chunk's commit was
+	   refused, another holds it now), and its message; from the runner's
+	   thread */
 	void (*chunk_done)(void *ctx, const sl_job *job, const sl_chunk *c, int rc,
 	                   const char *msg);
 	void *chunk_ctx;

@@ -374,18 +374,14 @@ static int fence(ingest *g, const sl_lease *l)
 {
 	if (!g->st || !l)
 		return 0;
+	/* one statement (the store's fence also refuses a finished job) */
 	int rc = sl_js_lease_fence(g->st, l);
-	if (rc < 0)
+	if (rc != SL_LEASE_LOST)
 		return rc;
 	sl_job now = {0};
-	rc = sl_js_job_get(g->st, g->job.id, &now);
-	if (rc == 1 && sl_job_status_final(now.status)) {
+	if (sl_js_job_get(g->st, g->job.id, &now) == 1 && sl_job_status_final(now.status))
 		sl__ingest_say(g, "job %s is %s: chunk %u is not committed", g->job.id,
 		               sl_job_status_name(now.status), l->seq);
-		rc = SL_LEASE_LOST;
-	} else if (rc >= 0) {
-		rc = 0;
-	}
 	sl_job_clear(&now);
 	return rc;
 }

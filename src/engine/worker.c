@@ -170,6 +170,8 @@ static int run_one(runner *r, sl_lease *l)
 	g->lease[l->seq].epoch = 0;
 	if (rc == SL_LEASE_LOST) {
 		atomic_fetch_add(r->lost, 1);
+		if (r->o->chunk_done)
+			r->o->chunk_done(r->o->chunk_ctx, &g->job, c, rc, sl_txn_errmsg(g->txn));
 		return 0;
 	}
 	if (rc == 0) {

@@ -166,8 +166,9 @@ typedef struct sl_jobstore_ops {
 	   0, or SL_LEASE_LOST. */
 	int (*lease_renew)(sl_jobstore *s, const sl_lease *l, int64_t ttl_ms);
 	/* The fence: the first statement of a chunk's commit transaction; 0
-	   when the chunk's row still has our owner and epoch, else
-	   SL_LEASE_LOST and the caller rolls the whole transaction back. */
+	   when the chunk's row still has our owner and epoch and its job is not
+	   finished, else SL_LEASE_LOST and the caller rolls the whole
+	   transaction back. */
 	int (*lease_fence)(sl_jobstore *s, const sl_lease *l);
 	/* Give a claimed chunk back (Queued, lease cleared) if it is still
 	   ours and Processing; 0 either way. */

@@ -61,10 +61,12 @@ typedef struct sl_sink_ops {
 	/* The target table: create it (and its unique key index) when missing,
 	   check its columns when present, prepare to write rows of `job_id`. */
 	int (*prepare)(sl_sink *k, const sl_schema *schema, const char *job_id);
-	/* Write n good rows of the chunk under way, in file order. Every row is
-	   reported through cb exactly once, by this call or by flush(): loaded
-	   or dup. Any other conflict is an error, never a silent skip. */
-	int (*write)(sl_sink *k, const sl_sink_row *rows, size_t n, const sl_sink_cb *cb);
+	/* Write n good rows of the chunk under way, given in file order (the
+	   sink may reorder the array, never the values: the SQLite sink sorts
+	   it by key in place). Every row is reported through cb exactly once,
+	   by this call or by flush(): loaded or dup. Any other conflict is an
+	   error, never a silent skip. */
+	int (*write)(sl_sink *k, sl_sink_row *rows, size_t n, const sl_sink_cb *cb);
 	/* Optional (default: nothing is deferred): write what write() deferred
 	   for the chunk under way, before its commit. */
 	int (*flush)(sl_sink *k, const sl_sink_cb *cb);
@@ -129,8 +131,9 @@ static inline int sl_sink_prepare(sl_sink *k, const sl_schema *schema, const cha
 	return k->ops->prepare(k, schema, job_id);
 }
 
-/* Write n good rows of the chunk under way (file order); see sl_sink_cb. */
-static inline int sl_sink_write(sl_sink *k, const sl_sink_row *rows, size_t n,
+/* Write n good rows of the chunk under way (file order; the array may be
+   reordered); see sl_sink_cb. */
+static inline int sl_sink_write(sl_sink *k, sl_sink_row *rows, size_t n,
                                 const sl_sink_cb *cb)
 {
 	SL__LAYER(k, write);

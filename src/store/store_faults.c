@@ -15,6 +15,14 @@
  * chunk 2 commits: a kill -9 at a known point, so a test gets an unfinished
  * job to resume without racing a timer.
  *
+ *   SLUICE_FAULTS="flush=3,times=2,code=DB_IO"
+ *
+ * makes the sink's 3rd and 4th flush (the writes a sink deferred to the end
+ * of a chunk: the SQLite sink's merge of a keyed chunk's runs) fail, so the
+ * engine's rollback, discard and retry of a chunk whose rows were half
+ * written run as for a real fault. One fault kind per spec (times is
+ * shared).
+ *
  * It wraps all three parts of a store (txn.h, sink.h, jobstore.h) as one
  * layer over them: its ops tables name only what it changes; every other op
  * goes to the layer below through the inline wrappers (no pass-throughs).
@@ -33,6 +41,7 @@ typedef struct faulty {
 	sl_sink sink;
 	sl_jobstore js;
 	long chunk, crash; /* crash: the chunk after whose commit to die, or -1 */
+	long flush_at, flushes; /* the sink's flush calls: the first to fail, and so far */
 	bool crash_armed;  /* that chunk is in the open transaction */
 	int times, code;
 	char err[128];
@@ -41,6 +50,10 @@ typedef struct faulty {
 static faulty *of_txn(sl_txn *t)
 {
 	return (faulty *)(void *)((char *)t - offsetof(faulty, txn));
+}
+static faulty *of_sink(sl_sink *k)
+{
+	return (faulty *)(void *)((char *)k - offsetof(faulty, sink));
 }
 static faulty *of_js(sl_jobstore *s)
 {
@@ -114,6 +127,18 @@ static int f_chunk_commit(sl_jobstore *s, const char *j, const sl_chunk *c,
 	return rc;
 }
 
+static int f_sink_flush(sl_sink *k, const sl_sink_cb *cb)
+{
+	faulty *f = of_sink(k);
+	if (f->flush_at > 0 && ++f->flushes >= f->flush_at && f->times > 0) {
+		f->times--;
+		snprintf(f->err, sizeof f->err, "injected fault (SLUICE_FAULTS) in the sink's flush: %s",
+		         sl_error_name(f->code));
+		return f->code;
+	}
+	return sl_sink_flush(k->next, cb);
+}
+
 static const sl_txn_ops faulty_txn_ops = {
 	.name = "faults",
 	.close = f_close,
@@ -122,7 +147,7 @@ static const sl_txn_ops faulty_txn_ops = {
 	.commit = f_commit,
 	.rollback = f_rollback,
 };
-static const sl_sink_ops faulty_sink_ops = {.name = "faults"};
+static const sl_sink_ops faulty_sink_ops = {.name = "faults", .flush = f_sink_flush};
 static const sl_jobstore_ops faulty_js_ops = {
 	.name = "faults",
 	.chunk_update = f_chunk_update,
@@ -144,13 +169,15 @@ int sl__store_faults_wrap(sl_store *s)
 	f->crash = -1;
 	f->code = SL_DB_BUSY;
 	char name[32] = "";
-	/* chunk=N,times=N,code=NAME,crash=N in any order */
+	/* chunk=N,times=N,code=NAME,crash=N,flush=N in any order */
 	for (const char *p = spec; *p;) {
 		long v;
 		if (sscanf(p, "chunk=%ld", &v) == 1)
 			f->chunk = v;
 		else if (sscanf(p, "crash=%ld", &v) == 1)
 			f->crash = v;
+		else if (sscanf(p, "flush=%ld", &v) == 1)
+			f->flush_at = v;
 		else if (sscanf(p, "times=%ld", &v) == 1)
 			f->times = (int)v;
 		else if (sscanf(p, "code=%31[A-Z_]", name) == 1 && sl_error_from_name(name) < 0)

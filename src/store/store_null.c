@@ -48,7 +48,7 @@ static int n_prepare(sl_sink *k, const sl_schema *sc, const char *job_id)
 	(void)job_id;
 	return 0;
 }
-static int n_write(sl_sink *k, const sl_sink_row *rows, size_t n, const sl_sink_cb *cb)
+static int n_write(sl_sink *k, sl_sink_row *rows, size_t n, const sl_sink_cb *cb)
 {
 	(void)k;
 	(void)rows;

@@ -8,9 +8,9 @@
  * status is lost together with the chunk's rows, so exactly-once holds.
  *
  * Target tables are rowid tables; the key is their PRIMARY KEY, a unique
- * index. The engine inserts a keyed chunk in key order (sorted runs merged,
- * see engine/spill.c), so the index, which outgrows any cache we may use, is
- * walked left to right once per chunk. Measured on 5M CDR rows (2 cores):
+ * index. The sink inserts a keyed chunk in key order (sorted runs merged,
+ * see store_sqlite_sink.c), so the index, which outgrows any cache we may
+ * use, is walked left to right once per chunk. Measured on 5M CDR rows (2 cores):
  * file order 52 s, a WITHOUT ROWID keyed table 43 s, key-ordered groups of
  * 64K rows 22 s, whole chunks in key order 14.6 s. A table without a key
  * gets its rows appended in file order, several per statement.
@@ -19,7 +19,8 @@
  * peak memory; the budget for a whole ingest is 128 MiB).
  *
  * This file is the connection: the job tables' DDL, opening (and upgrading
- * an older database), transactions, the error mapping, and the ops table.
+ * an older database), transactions (the sl_txn the sink and the job store
+ * share), the error mapping, the job store's ops table and the backend.
  * The target table is store_sqlite_target.c, the job tables
  * store_sqlite_jobs.c, reading rows back store_sqlite_records.c; they share
  * store_sqlite_int.h.
@@ -165,6 +166,10 @@ static void sq_close(sl_txn *t)
 	for (size_t i = 0; i < SL_ARRAY_LEN(stmts); i++)
 		sqlite3_finalize(*stmts[i]);
 	sqlite3_finalize(q->lease_fence);
+	sqlite3_finalize(q->claim_sel);
+	sqlite3_finalize(q->claim_upd);
+	sqlite3_finalize(q->claim_job);
+	sqlite3_finalize(q->chunks_open);
 	sqlite3_finalize(q->chunk_add);
 	sqlite3_finalize(q->reject_holder);
 	sqlite3_finalize(q->rejects_rehold);

@@ -30,6 +30,7 @@ typedef struct sq_store {
 	    *add_counts, *add_code;
 	sqlite3_stmt *key_owner; /* which job loaded a key (DUP_KEY messages) */
 	sqlite3_stmt *lease_fence, *chunk_add, *reject_holder, *rejects_rehold; /* store_sqlite_lease.c */
+	sqlite3_stmt *claim_sel, *claim_upd, *claim_job, *chunks_open;
 	sqlite3_stmt *replace_row; /* an earlier record's row displacing a later one's */
 	sqlite3_stmt *in_target;   /* atomic: is a key in the target already */
 	bool has_rec;              /* the target table has _sluice_rec */
@@ -40,10 +41,9 @@ typedef struct sq_store {
 	bool upsert;
 	/* the sink's chunk under way (store_sqlite_sink.c) */
 	spill *sp;           /* keyed, not update: sorted runs merged at flush */
-	sl_sink_row *order;  /* a write's rows sorted by key */
-	const sl_value **vptrs;
-	uint64_t *recs; /* the records of vptrs' rows */
-	size_t order_cap, vptrs_cap;
+	const sl_value **vptrs; /* a write's rows without a key, for INSERT_MANY */
+	uint64_t *recs;         /* their records */
+	size_t vptrs_cap;
 	/* the table the prepared job writes: the target (append), its shadow
 	   (replace) or its stage (atomic); store_sqlite_modes.c */
 	char wtable[SL_MODE_TABLE_MAX];

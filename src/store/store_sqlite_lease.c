@@ -90,22 +90,23 @@ int sl__sq_chunk_claim(sl_jobstore *s, const char *job_id, const char *owner, in
                        sl_owner_dead_fn dead, sl_lease *l)
 {
 	sq_store *q = sq_of_js(s);
-	sqlite3_stmt *sel = NULL, *upd = NULL, *job = NULL;
+	sqlite3_stmt *sel, *upd, *job;
 	int64_t now = sl_now_ms();
-	int rc = sl__sq_map_rc(
-	    q, sqlite3_prepare_v2(
-	           q->db,
-	           "SELECT c.job_id, c.seq, c.status, c.owner, c.lease_expiry_ms,"
-	           " coalesce(c.lease_epoch, 0), c.attempts FROM sluice_chunks c JOIN sluice_jobs "
-	           "j ON j.id = "
-	           "c.job_id"
-	           " WHERE (?1 IS NULL OR c.job_id = ?1) AND c.status IN ('Queued', 'Processing')"
-	           " AND j.status IN ('ChunksQueued', 'Processing')"
-	           " AND NOT EXISTS (SELECT 1 FROM sluice_cancels x WHERE x.job_id = c.job_id)"
-	           " ORDER BY j.created_ms, j.id, (c.seq * ?2) % 1000003",
-	           -1, &sel, NULL));
+	int rc = sl__sq_prep(
+	    q,
+	    "SELECT c.job_id, c.seq, c.status, c.owner, c.lease_expiry_ms,"
+	    " coalesce(c.lease_epoch, 0), c.attempts FROM sluice_chunks c JOIN sluice_jobs "
+	    "j ON j.id = "
+	    "c.job_id"
+	    " WHERE (?1 IS NULL OR c.job_id = ?1) AND c.status IN ('Queued', 'Processing')"
+	    " AND j.status IN ('ChunksQueued', 'Processing')"
+	    " AND NOT EXISTS (SELECT 1 FROM sluice_cancels x WHERE x.job_id = c.job_id)"
+	    " ORDER BY j.created_ms, j.id, (c.seq * ?2) % 1000003",
+	    &q->claim_sel);
 	if (rc < 0)
-		goto out;
+		return rc;
+	sel = q->claim_sel;
+	sqlite3_bind_null(sel, 1);
 	if (job_id)
 		sqlite3_bind_text(sel, 1, job_id, -1, SQLITE_STATIC);
 	/* Test only: SLUICE_TEST_CLAIM_ORDER=M claims a job's chunks in the
@@ -138,44 +139,38 @@ int sl__sq_chunk_claim(sl_jobstore *s, const char *job_id, const char *owner, in
 		rc = 1;
 		break;
 	}
-	if (rc != 1)
-		goto out;
 	sqlite3_reset(sel); /* done reading before writing the same table */
-	rc = sl__sq_map_rc(
-	    q, sqlite3_prepare_v2(
-	           q->db,
-	           "UPDATE sluice_chunks SET status = 'Processing', attempts = attempts + "
-	           "1, owner = ?5, lease_expiry_ms = ?6, lease_epoch = ?3"
-	           " WHERE job_id = ?1 AND seq = ?2 AND coalesce(lease_epoch, 0) = ?3 - 1",
-	           -1, &upd, NULL));
+	if (rc != 1)
+		return rc;
+	rc = sl__sq_prep(q,
+	                 "UPDATE sluice_chunks SET status = 'Processing', attempts = attempts + "
+	                 "1, owner = ?5, lease_expiry_ms = ?6, lease_epoch = ?3"
+	                 " WHERE job_id = ?1 AND seq = ?2 AND coalesce(lease_epoch, 0) = ?3 - 1",
+	                 &q->claim_upd);
 	if (rc < 0)
-		goto out;
+		return rc;
+	upd = q->claim_upd;
 	sqlite3_bind_text(upd, 1, l->job_id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(upd, 2, l->seq);
 	sqlite3_bind_int64(upd, 3, l->epoch);
 	sqlite3_bind_text(upd, 5, owner, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(upd, 6, l->expires_ms);
-	if ((rc = step_changed(q, upd)) < 0)
-		goto out; /* cannot be: we hold the write lock */
-	rc = sl__sq_map_rc(
-	    q, sqlite3_prepare_v2(
-	           q->db,
-	           "UPDATE sluice_jobs SET status = 'Processing', started_ms = CASE WHEN"
-	           " coalesce(started_ms, 0) = 0 THEN ?2 ELSE started_ms END, updated_ms "
-	           "= ?2 WHERE id = ?1 AND status = 'ChunksQueued'",
-	           -1, &job, NULL));
-	if (rc == 0) {
-		sqlite3_bind_text(job, 1, l->job_id, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(job, 2, now);
-		rc = sl__sq_map_rc(q, sqlite3_step(job));
-	}
-	if (rc == 0)
-		rc = 1;
-out:
-	sqlite3_finalize(sel);
-	sqlite3_finalize(upd);
-	sqlite3_finalize(job);
-	return rc;
+	rc = step_changed(q, upd); /* cannot fail to match: we hold the write lock */
+	sqlite3_reset(upd);
+	if (rc < 0)
+		return rc;
+	rc = sl__sq_prep(q,
+	                 "UPDATE sluice_jobs SET status = 'Processing', started_ms = CASE WHEN"
+	                 " coalesce(started_ms, 0) = 0 THEN ?2 ELSE started_ms END, updated_ms "
+	                 "= ?2 WHERE id = ?1 AND status = 'ChunksQueued'",
+	                 &q->claim_job);
+	if (rc < 0)
+		return rc;
+	job = q->claim_job;
+	sqlite3_bind_text(job, 1, l->job_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(job, 2, now);
+	rc = sl__sq_step_done(q, job);
+	return rc < 0 ? rc : 1;
 }
 
 int sl__sq_lease_renew(sl_jobstore *s, const sl_lease *l, int64_t ttl_ms)
@@ -202,20 +197,24 @@ int sl__sq_lease_fence(sl_jobstore *s, const sl_lease *l)
 	sq_store *q = sq_of_js(s);
 	/* a write, not a read: in a database with row locks (PostgreSQL) it
 	   also locks the row until the commit */
-	int rc =
-	    sl__sq_prep(q,
-	                "UPDATE sluice_chunks SET owner = owner WHERE job_id = ?1 AND seq = ?2 AND "
-	                "lease_epoch = ?3 AND owner = ?4 AND status = 'Processing'",
-	                &q->lease_fence);
+	int rc = sl__sq_prep(
+	    q,
+	    "UPDATE sluice_chunks SET owner = owner WHERE job_id = ?1 AND seq = ?2 AND "
+	    "lease_epoch = ?3 AND owner = ?4 AND status = 'Processing' AND NOT EXISTS "
+	    "(SELECT 1 FROM sluice_jobs j WHERE j.id = ?1 AND j.status IN ('Succeeded', "
+	    "'PartiallySucceeded', 'Failed', 'RolledBack', 'Cancelled'))",
+	    &q->lease_fence);
 	if (rc < 0)
 		return rc;
 	bind_lease_key(q->lease_fence, 1, l);
 	rc = step_changed(q, q->lease_fence);
 	sqlite3_reset(q->lease_fence);
 	if (rc == SL_LEASE_LOST)
-		snprintf(q->err, sizeof q->err,
-		         "chunk %u of job %s: the lease of epoch %lld held by %s was taken over",
-		         l->seq, l->job_id, (long long)l->epoch, l->owner);
+		snprintf(
+		    q->err, sizeof q->err,
+		    "chunk %u of job %s: the lease of epoch %lld held by %s was taken over, or the "
+		    "job finished",
+		    l->seq, l->job_id, (long long)l->epoch, l->owner);
 	return rc;
 }
 
@@ -242,15 +241,14 @@ int sl__sq_chunks_open(sl_jobstore *s, const char *job_id, sl_owner_dead_fn dead
                        uint64_t *live)
 {
 	sq_store *q = sq_of_js(s);
-	sqlite3_stmt *st = NULL;
 	int64_t now = sl_now_ms();
 	*open = *live = 0;
-	int rc = sl__sq_map_rc(
-	    q, sqlite3_prepare_v2(
-	           q->db,
-	           "SELECT status, owner, lease_expiry_ms FROM sluice_chunks WHERE job_id "
-	           "= ? AND status IN ('Queued', 'Processing')",
-	           -1, &st, NULL));
+	int rc =
+	    sl__sq_prep(q,
+	                "SELECT status, owner, lease_expiry_ms FROM sluice_chunks WHERE job_id "
+	                "= ? AND status IN ('Queued', 'Processing')",
+	                &q->chunks_open);
+	sqlite3_stmt *st = q->chunks_open;
 	if (rc == 0)
 		sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
 	while (rc == 0) {
@@ -266,7 +264,8 @@ int sl__sq_chunks_open(sl_jobstore *s, const char *job_id, sl_owner_dead_fn dead
 		    sqlite3_column_int64(st, 2) > now && !(owner && dead && dead(owner)))
 			(*live)++;
 	}
-	sqlite3_finalize(st);
+	if (st)
+		sqlite3_reset(st);
 	return rc;
 }
 

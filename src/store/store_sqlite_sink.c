@@ -8,9 +8,9 @@
  * A keyed table's unique index outgrows any cache we may use, and random
  * keys make every insert fetch a random leaf; inserted in key order, the
  * index is walked left to right once and each leaf fetched once. So each
- * write (a group of up to 16K rows) is sorted by key (a stable order:
- * equal keys stay in file order, so the earliest occurrence wins), written
- * to a temporary file as a sorted run (store_sqlite_spill.c), and at the
+ * write (a group of up to 16K rows) is sorted by key in the caller's
+ * array (a stable order: equal keys stay in file order, so the earliest
+ * occurrence wins), written to a temporary file as a sorted run (store_sqlite_spill.c), and at the
  * chunk's flush the runs are merged and inserted. Measured on 5M CDR rows
  * (2 cores): file order 52 s, a WITHOUT ROWID keyed table 43 s, key-ordered
  * groups of 64K rows 22 s, whole chunks in key order 14.6 s.
@@ -65,7 +65,7 @@ static int insert_one(void *ctx, const sl_sink_row *r)
 	return x->cb->dup(x->cb->ctx, r);
 }
 
-static int sq_sink_write(sl_sink *k, const sl_sink_row *rows, size_t n, const sl_sink_cb *cb)
+static int sq_sink_write(sl_sink *k, sl_sink_row *rows, size_t n, const sl_sink_cb *cb)
 {
 	sq_store *q = sq_of_sink(k);
 	const sl_schema *sc = q->schema;
@@ -91,21 +91,13 @@ static int sq_sink_write(sl_sink *k, const sl_sink_row *rows, size_t n, const sl
 		rc = sl__sq_target_insert_many(q, q->vptrs, q->recs, n);
 		return rc < 0 ? rc : cb->loaded(cb->ctx, n);
 	}
-	if (n > q->order_cap) {
-		sl_sink_row *o = realloc(q->order, n * sizeof *o);
-		if (!o)
-			return SL_NOMEM;
-		q->order = o;
-		q->order_cap = n;
-	}
-	memcpy(q->order, rows, n * sizeof *rows);
-	if (n > 1)
-		qsort_r(q->order, n, sizeof *q->order, cmp_rows, (void *)sc);
+	if (n > 1) /* the caller's array, in place: no copy of the group */
+		qsort_r(rows, n, sizeof *rows, cmp_rows, (void *)sc);
 	if (q->sp)
-		return sl__spill_run(q->sp, q->order, n); /* told at flush */
+		return sl__spill_run(q->sp, rows, n); /* told at flush */
 	ins_ctx x = {q, cb, 0};
 	for (size_t i = 0; i < n && rc == 0; i++)
-		rc = insert_one(&x, &q->order[i]);
+		rc = insert_one(&x, &rows[i]);
 	return rc != 0 ? rc : tell_loaded(&x);
 }
 
@@ -150,7 +142,6 @@ static int sq_sink_prepare(sl_sink *k, const sl_schema *sc, const char *job_id)
 void sl__sq_sink_free(sq_store *q)
 {
 	sl__spill_close(q->sp);
-	free(q->order);
 	free(q->vptrs);
 	free(q->recs);
 }

@@ -74,6 +74,7 @@ kill -CONT "$apid"
 sl_wait "$apid" "$T/a.err"
 check "A, continued: exit 0" "$?" 0
 check "A's commit of chunk 3 was refused (lease lost)" "$(python3 -c "import json; d=json.load(open('$T/a.json')); print(d['lost'], d['chunks'])")" "1 3"
+grep -q "chunk 3 not committed: .*(LEASE_LOST)" "$T/a.err" && ok || bad "A says its commit was refused: LEASE_LOST ($(grep -v ' rows, ' "$T/a.err" | head -3))"
 check "the refusal is in the job's events" "$(q "$T/s.db" "SELECT count(*) FROM sluice_events WHERE kind = 'chunk_lease_lost' AND chunk = 3 AND message LIKE 'stopped %'")" 1
 job_ok "$T/s.db" "SIGSTOP past the lease"
 

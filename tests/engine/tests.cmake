@@ -20,6 +20,9 @@ set_tests_properties(ingest_lease PROPERTIES LABELS "threads" TIMEOUT 300)
 # (reject, ignore, update), and 2 and 3 workers + ingest on one job under kill -9.
 sluice_shell_test(ingest_workers tests/engine/test_workers.sh)
 set_tests_properties(ingest_workers PROPERTIES LABELS "threads" TIMEOUT 900)
+# A fault in the sink's flush: rollback, discard, retry; the result equals a clean load (tests/engine/test_sink_faults.sh).
+sluice_shell_test(ingest_sink_faults tests/engine/test_sink_faults.sh)
+set_tests_properties(ingest_sink_faults PROPERTIES TIMEOUT 300)
 # Load modes (issue 11): replace and atomic against readers in another process, the
 # error budget, kill -9 during the load and around the swap/merge, on_duplicate update.
 sluice_shell_test(ingest_modes tests/engine/test_modes.sh)
