@@ -790,8 +790,8 @@ out:
 	res->job = g->job;
 	memset(&g->job, 0, sizeof g->job);
 	sl__heart_stop(g->hb);
-	if (g->st)
-		sl_js_close(g->st);
+	sl_js_close(g->st);
+	sl_sink_close(g->sink);
 	if (g->fd >= 0)
 		close(g->fd);
 	free(g->lease);

@@ -46,5 +46,6 @@ int store_fx_teardown(void **state);
 /* The suites (each returns its number of failures). */
 int js_suite_run(const store_backend *b);
 int sink_suite_run(const store_backend *b);
+int lease_suite_run(const store_backend *b); /* lease_suite.c */
 
 #endif

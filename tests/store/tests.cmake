@@ -13,3 +13,8 @@ sluice_unit_test(test_store tests/store/test_store.c)
 # The dependency direction base <- csv, schema <- job <- store <- engine
 # (docs/ARCHITECTURE.md), checked on the includes (tests/layers.py).
 add_test(NAME layers COMMAND python3 ${CMAKE_SOURCE_DIR}/tests/layers.py ${CMAKE_SOURCE_DIR})
+# The job store's lease ops (claims, renewals, the fence, releases, open chunks,
+# reject holders), for every backend of backends.c (issue 11).
+sluice_unit_test(test_lease_store tests/store/test_lease_store.c)
+target_sources(test_lease_store PRIVATE ${CMAKE_SOURCE_DIR}/tests/store/lease_suite.c
+               ${CMAKE_SOURCE_DIR}/tests/store/backends.c)
