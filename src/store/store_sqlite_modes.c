@@ -163,13 +163,10 @@ int sl__sq_sink_finish(sl_sink *k)
 	const sl_schema *sc = q->schema;
 	if (!sc || !strcmp(q->wtable, sc->table))
 		return 0; /* append: the rows are in the table already */
-	/* the statements name the table that goes now */
-	sqlite3_finalize(q->ins_row);
-	sqlite3_finalize(q->ins_many);
-	sqlite3_finalize(q->key_owner);
-	sqlite3_finalize(q->replace_row);
-	sqlite3_finalize(q->in_target);
-	q->ins_row = q->ins_many = q->key_owner = q->replace_row = q->in_target = NULL;
+	/* The job's statements stay prepared (all reset: none blocks the DROP):
+	   when this transaction rolls back (a busy commit, then the chunk's
+	   retry) they write into the restored shadow or stage again; once it
+	   commits the job writes no more, and the next prepare() makes new ones. */
 	return sc->mode == SL_MODE_REPLACE ? swap_in(q, sc) : merge_in(q, sc);
 }
 
