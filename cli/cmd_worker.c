@@ -5,6 +5,7 @@
  * chunks under way.
  */
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,18 +34,20 @@ static const char help_worker[] =
     "  --json          a JSON summary on stdout at the end\n"
     "  --quiet         no line per chunk on stderr\n";
 
-static volatile sig_atomic_t stopping;
+/* set by the handler, read by the runner threads: a lock-free atomic is
+   both signal-safe and race-free (a volatile sig_atomic_t is only the first) */
+static atomic_int stopping;
 
 static void on_signal(int sig)
 {
 	(void)sig;
-	stopping = 1;
+	atomic_store(&stopping, 1);
 }
 
 static int should_stop(void *ctx)
 {
 	(void)ctx;
-	return stopping;
+	return atomic_load(&stopping);
 }
 
 static void chunk_done(void *ctx, const sl_job *j, const sl_chunk *c, int rc, const char *msg)

@@ -135,6 +135,30 @@ int sl__ingest_fan_in(ingest *g)
 	return rc;
 }
 
+/* The end a run gives the job itself: Cancelled on request, Failed with
+   rc, else its final status by its counters (final_state). */
+static void own_end(ingest *g, int rc)
+{
+	sl_job *j = &g->job;
+	if (rc >= 0 && g->cancelled) {
+		j->status = SL_JOB_CANCELLED;
+		j->error_code = 0;
+		free(j->error_message);
+		j->error_message = strdup("cancelled on request");
+		j->finished_ms = j->updated_ms = sl_now_ms();
+	} else if (rc < 0) {
+		j->status = SL_JOB_FAILED;
+		j->error_code = rc;
+		if (!g->msg[0])
+			sl__ingest_say(g, "%s", sl_error_message(rc));
+		free(j->error_message);
+		j->error_message = strdup(g->msg);
+		j->finished_ms = j->updated_ms = sl_now_ms();
+	} else {
+		final_state(g);
+	}
+}
+
 /*
  * The run stops the job (rc < 0: Failed; a cancel: Cancelled; else its
  * final status), over the job as the store has it now. A job finished
@@ -155,23 +179,7 @@ int sl__ingest_finish_job(ingest *g, int rc)
 					sl_txn_rollback(g->txn);
 					return 0;
 				}
-				if (rc >= 0 && g->cancelled) {
-					j->status = SL_JOB_CANCELLED;
-					j->error_code = 0;
-					free(j->error_message);
-					j->error_message = strdup("cancelled on request");
-					j->finished_ms = j->updated_ms = sl_now_ms();
-				} else if (rc < 0) {
-					j->status = SL_JOB_FAILED;
-					j->error_code = rc;
-					if (!g->msg[0])
-						sl__ingest_say(g, "%s", sl_error_message(rc));
-					free(j->error_message);
-					j->error_message = strdup(g->msg);
-					j->finished_ms = j->updated_ms = sl_now_ms();
-				} else {
-					final_state(g);
-				}
+				own_end(g, rc);
 				if ((r = sl__modes_finish(g)) == 0 && (r = write_end(g)) == 0 &&
 				    (r = sl_txn_commit(g->txn)) == 0)
 					break;
@@ -185,20 +193,6 @@ int sl__ingest_finish_job(ingest *g, int rc)
 			sl__ingest_test_kill("finished");
 		return r;
 	}
-	/* a dry run: nothing shared */
-	if (rc >= 0 && g->cancelled) {
-		j->status = SL_JOB_CANCELLED;
-	} else if (rc < 0) {
-		j->status = SL_JOB_FAILED;
-		j->error_code = rc;
-		if (!g->msg[0])
-			sl__ingest_say(g, "%s", sl_error_message(rc));
-		free(j->error_message);
-		j->error_message = strdup(g->msg);
-	} else {
-		j->status = sl__ingest_final_status(g);
-		j->error_code = 0;
-	}
-	j->finished_ms = sl_now_ms();
+	own_end(g, rc); /* a dry run: nothing shared */
 	return 0;
 }

@@ -97,6 +97,16 @@ batch *sl__ingest_batch_get(ingest *g)
 	return b;
 }
 
+/* Free the batches kept for reuse (a run's or a worker's job context ends). */
+void sl__ingest_batches_free(ingest *g)
+{
+	while (g->free_list) {
+		batch *b = g->free_list;
+		g->free_list = b->next;
+		batch_free(b);
+	}
+}
+
 void sl__ingest_batch_put(ingest *g, batch *b)
 {
 	if (!b)
@@ -801,11 +811,7 @@ out:
 	free(g->map);
 	free(g->dialect_text);
 	free(path);
-	while (g->free_list) {
-		batch *b = g->free_list;
-		g->free_list = b->next;
-		batch_free(b);
-	}
+	sl__ingest_batches_free(g);
 	pthread_mutex_destroy(&g->free_mu);
 	return rc;
 }

@@ -100,6 +100,7 @@ void sl__ingest_say(ingest *g, const char *fmt, ...) __attribute__((format(print
 /* ingest.c: batches, slots, the run */
 batch *sl__ingest_batch_get(ingest *g);
 void sl__ingest_batch_put(ingest *g, batch *b);
+void sl__ingest_batches_free(ingest *g);
 void sl__ingest_slot_push(ingest *g, slot *s, batch *b);
 batch *sl__ingest_slot_pop(ingest *g, slot *s);
 

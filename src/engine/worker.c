@@ -43,18 +43,6 @@ typedef struct runner {
 	int rc;
 } runner;
 
-static void batch_list_free(ingest *g)
-{
-	while (g->free_list) {
-		batch *b = g->free_list;
-		g->free_list = b->next;
-		free(b->e);
-		free(b->vals);
-		free(b->arena);
-		free(b);
-	}
-}
-
 static void job_close(runner *r)
 {
 	ingest *g = &r->g;
@@ -69,7 +57,7 @@ static void job_close(runner *r)
 	free(g->dialect_text);
 	free(g->lease);
 	sl_job_clear(&g->job);
-	batch_list_free(g);
+	sl__ingest_batches_free(g);
 	pthread_mutex_destroy(&g->free_mu);
 	memset(g, 0, sizeof *g);
 	r->open = false;

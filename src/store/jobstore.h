@@ -19,7 +19,7 @@
  * Adding an op: a field in sl_jobstore_ops with its comment, a wrapper
  * below (SL__LAYER first; an optional op falls back to its shared default
  * sl__js_def_OP in store_defaults.c, written with the other ops), the
- * implementation in each backend, a test in tests/jobstore/js_suite.c. A
+ * implementation in each backend, a test in tests/store/js_suite.c. A
  * wrapper backend (faults) leaves the op NULL unless it changes it.
  * (Leases on chunks come as ops of their own, beside chunk_commit.)
  */

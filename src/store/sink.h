@@ -18,7 +18,7 @@
  * Adding an op: a field in sl_sink_ops with its comment, a wrapper below
  * (SL__LAYER first, then the call; an optional op falls back to its shared
  * default sl__sink_def_OP in store_defaults.c), the implementation in each
- * backend, a test in tests/sink/sink_suite.c. A wrapper backend (faults)
+ * backend, a test in tests/store/sink_suite.c. A wrapper backend (faults)
  * leaves the op NULL unless it changes it.
  */
 #ifndef SLUICE_STORE_SINK_H

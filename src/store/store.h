@@ -8,7 +8,7 @@
  * connection with its sink and job store (SQLite: "sqlite:PATH", and a
  * plain path; PostgreSQL registers "postgres://" and "postgresql://").
  * Adding one: an sl_store_backend in the backend's files, a line in the
- * table of store_open.c, a line in tests/jobstore and tests/sink
+ * table of store_open.c, a line in tests/store/backends.c
  * (DEVELOPERS.md, "Adding a store backend"). No caller ever asks which
  * backend it has.
  *

@@ -100,6 +100,8 @@ int sl_sink_null(sl_sink **out)
 	return 0;
 }
 
+/* Here because the null sink is the one exception: it has nothing to commit,
+   so any job store (or none) goes with it. */
 bool sl_store_shared(const sl_sink *k, const sl_jobstore *js)
 {
 	return k->ops == &null_sink_ops || (js && k->txn == js->txn);
