@@ -13,9 +13,9 @@
 
 static const char help_ingest[] =
 	"usage: sluice ingest FILE --schema S [--db PATH] [--threads N] [--chunk-size SIZE]\n"
-	"                     [--max-errors N] [--max-error-ratio R] [--new] [--strict-source]\n"
-	"                     [--compression none|auto|gzip|zstd] [--from-program CMD]\n"
-	"                     [--s3-endpoint URL] [--spool DIR]\n"
+	"                     [--max-errors N] [--max-error-ratio R] [--mode M] [--new]\n"
+	"                     [--strict-source] [--compression none|auto|gzip|zstd]\n"
+	"                     [--from-program CMD] [--s3-endpoint URL] [--spool DIR]\n"
 	"                     [--json] [--quiet] [--progress] [--lease-ttl S] [dialect options]\n"
 	"\n"
 	"Load FILE into the schema's table in an SQLite database (default ./sluice.db):\n"
@@ -31,6 +31,10 @@ static const char help_ingest[] =
 	"  --chunk-size SIZE    about this many bytes per chunk (default 64M)\n"
 	"  --max-errors N       fail the job when more rows than N are rejected\n"
 	"  --max-error-ratio R  fail the job when more than R (0..1) of the rows are rejected\n"
+	"  --mode M             append (default), replace (the file's rows replace the\n"
+	"                       table's when the job finishes) or atomic (all its good\n"
+	"                       rows appear together when it finishes, or none); over\n"
+	"                       the schema's mode:, and kept by the job for a resume\n"
 	"  --new                start a new job whatever exists (an unfinished job for the\n"
 	"                       file, or a finished load of the same content)\n"
 	"  --json               one JSON object on stdout\n"
@@ -241,7 +245,7 @@ static int parse(const char *cmd, const char *help, int argc, char **argv, args 
 		} else if (!strcmp(s, "--schema") || !strcmp(s, "--db") || !strcmp(s, "--threads") ||
 			   !strcmp(s, "--chunk-size") || !strcmp(s, "--max-errors") ||
 			   !strcmp(s, "--max-error-ratio") || !strcmp(s, "--correlation-id") ||
-			   !strcmp(s, "--lease-ttl")) {
+			   !strcmp(s, "--lease-ttl") || (!want_job && !strcmp(s, "--mode"))) {
 			if (!v)
 				return cli_usage_error(cmd, "%s needs a value", s);
 			i++;
@@ -251,6 +255,9 @@ static int parse(const char *cmd, const char *help, int argc, char **argv, args 
 				a->db = v;
 			} else if (!strcmp(s, "--correlation-id")) {
 				a->o.correlation_id = v;
+			} else if (!strcmp(s, "--mode")) {
+				if (sl_load_mode_parse(v, &a->o.mode) < 0 || !*v)
+					return cli_usage_error(cmd, "--mode: '%s' is not append, replace or atomic", v);
 			} else if (!strcmp(s, "--lease-ttl")) {
 				if (cli_parse_seconds(v, &a->o.lease_ttl_ms))
 					return cli_usage_error(cmd, "--lease-ttl: '%s' is not 0.01..86400 seconds", v);

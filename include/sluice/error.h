@@ -42,6 +42,8 @@ enum sl_error_class { SL_CLASS_NONE = 0, SL_CLASS_ROW, SL_CLASS_RETRY, SL_CLASS_
 	  "the chunk's lease was lost: it expired and another worker took the chunk")                  \
 	X(NO_OPEN_REJECTS, -20, FATAL,                                                                 \
 	  "the job has no open rejected rows to refeed")                                               \
+	X(MODE_CONFLICT, -25, FATAL,                                                                   \
+	  "an atomic job's staged keys were loaded into the table by another job meanwhile")          \
 	/* CSV structure: the record is rejected, parsing goes on at the next record */              \
 	X(CSV_TOO_FEW_FIELDS, -100, ROW, "record has fewer fields than the header")                   \
 	X(CSV_TOO_MANY_FIELDS, -101, ROW, "record has more fields than the header")                   \
@@ -101,7 +103,7 @@ enum sl_error_class sl_error_class(int code);
 int sl_error_from_name(const char *name);
 
 /* Iteration over the table, for documentation and per-code counters. */
-#define SL_ERROR_COUNT 45
+#define SL_ERROR_COUNT 46
 int sl_error_at(int index); /* code of the index-th table entry, 0 <= index < SL_ERROR_COUNT */
 int sl_error_index(int code); /* inverse of sl_error_at, or -1 */
 

@@ -77,6 +77,9 @@ typedef struct sl_ingest_opts {
 	   valid during the call) */
 	int (*reject)(void *ctx, uint32_t chunk, const struct sl_reject *r, const char *column);
 	void *reject_ctx;
+	/* load mode of a new job (SL_MODE_DEFAULT: the schema's `mode:`); a
+	   resumed or retried job keeps the mode it was created with */
+	sl_load_mode mode;
 	const char *job_id;      /* resume or retry this job (file and schema from the job) */
 	bool retry;              /* with job_id: run the Failed chunks again */
 	const char *correlation_id;

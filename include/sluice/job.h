@@ -89,6 +89,8 @@ typedef struct sl_job {
 	   rows_rejected minus these). */
 	char refeed_of[SL_JOB_ID_LEN];
 	uint64_t rejects_resolved;
+	char mode[12];               /* load mode: "append" (also ""), "replace" or "atomic"
+	                                (sl_load_mode_name; docs/ingest.md, Load modes) */
 } sl_job;
 
 void sl_job_clear(sl_job *j); /* frees the strings, zeroes */

@@ -12,6 +12,7 @@
  *   table: call_detail_records
  *   key: [reference]
  *   on_duplicate: reject            # reject | ignore | update
+ *   mode: append                    # append | replace | atomic (docs/ingest.md, Load modes)
  *   csv: {delimiter: ",", quote: '"', header: true, null: [""]}
  *   columns:
  *     - {name: caller_id, type: text, required: true, pattern: '^[0-9]{6,15}$'}
@@ -60,6 +61,21 @@ typedef enum sl_on_duplicate {
 			      without making the job partial) */
 	SL_DUP_UPDATE,     /* upsert: the later row wins */
 } sl_on_duplicate;
+
+/* `mode:`: how a job's rows reach the target table (docs/ingest.md, Load
+   modes). SL_MODE_DEFAULT in a schema means append; in sl_ingest_opts it
+   means "the schema's". */
+typedef enum sl_load_mode {
+	SL_MODE_DEFAULT = 0,
+	SL_MODE_APPEND,  /* rows join the table as each chunk commits */
+	SL_MODE_REPLACE, /* a shadow table swapped in for the target when the job finishes */
+	SL_MODE_ATOMIC,  /* rows staged, merged into the target when the job finishes */
+} sl_load_mode;
+
+/* "append", "replace", "atomic" (SL_MODE_DEFAULT: "append") */
+const char *sl_load_mode_name(sl_load_mode m);
+/* the mode of a name (NULL or "": SL_MODE_APPEND); SL_INVAL when none */
+int sl_load_mode_parse(const char *name, sl_load_mode *out);
 
 typedef struct sl_column {
 	char *name;    /* column in the target table */
@@ -116,6 +132,7 @@ typedef struct sl_schema {
 	size_t *key; /* indexes into cols */
 	size_t nkey;
 	sl_on_duplicate on_duplicate;
+	sl_load_mode mode;      /* `mode:`; the engine sets the job's before the sink is prepared */
 	sl_csv_dialect dialect; /* from `csv:` (defaults otherwise) */
 	char **nulls;           /* field texts read as NULL (default: the empty string) */
 	size_t nnulls;

@@ -40,6 +40,7 @@ int sl__job_init(sl_job *j, const char *path, const struct stat *st, const sl_sc
 	j->file_mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
 	j->created_ms = j->updated_ms = sl_now_ms();
 	j->correlation_id = correlation_id ? strdup(correlation_id) : NULL;
+	snprintf(j->mode, sizeof j->mode, "%s", sl_load_mode_name(sc->mode));
 	if (!j->file || !j->dataset || !j->table || !j->schema_path || (correlation_id && !j->correlation_id))
 		return SL_NOMEM;
 	return 0;

@@ -109,12 +109,7 @@ static int write_end(ingest *g)
 	               j->rows_rejected,
 	               j->finished_ms - j->started_ms,
 	               j->error_message};
-	/* what the sink left for the job's end (the lookup indexes of a table
-	   that lacked them) commits with the job's end, in the last chunk's
-	   transaction when the fan-in finishes it */
-	int rc = sl_sink_finish(g->sink);
-	if (rc == 0)
-		rc = sl_js_job_update(g->st, j);
+	int rc = sl_js_job_update(g->st, j);
 	if (rc == 0)
 		rc = sl_js_event_insert(g->st, &ev);
 	/* a refeed job's end marks what it loaded resolved (refeed.c) */
@@ -138,7 +133,7 @@ int sl__ingest_fan_in(ingest *g)
 		return rc;
 	sl__ingest_test_kill("last_chunk");
 	final_state(g);
-	if ((rc = write_end(g)) == 0)
+	if ((rc = sl__modes_finish(g)) == 0 && (rc = write_end(g)) == 0)
 		g->finished = true;
 	return rc;
 }
@@ -188,7 +183,8 @@ int sl__ingest_finish_job(ingest *g, int rc)
 					return 0;
 				}
 				own_end(g, rc);
-				if ((r = write_end(g)) == 0 && (r = sl_txn_commit(g->txn)) == 0)
+				if ((r = sl__modes_finish(g)) == 0 && (r = write_end(g)) == 0 &&
+				    (r = sl_txn_commit(g->txn)) == 0)
 					break;
 			}
 			sl_txn_rollback(g->txn);

@@ -629,6 +629,8 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 			    SL_CONFIG; /* a missing or unreadable schema is a configuration error */
 		goto out;
 	}
+	if (o->mode != SL_MODE_DEFAULT)
+		g->schema->mode = o->mode; /* a new job's; sl__modes_prepare gives a known job its own */
 	if ((rc = sl__ingest_effective_dialect(g, job_known)) < 0)
 		goto out;
 	/* a refeed's input is rows that failed once: the schema's error budget
@@ -815,6 +817,8 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 		rc = SL_NOMEM;
 		goto fail;
 	}
+	if (g->st && (rc = sl__modes_prepare(g)) < 0)
+		goto fail;
 	if (g->st && (rc = sl_sink_prepare(g->sink, g->schema, g->job.id)) < 0) {
 		sl__ingest_say(g, "target table %s: %s", g->schema->table, sl_txn_errmsg(g->txn));
 		goto fail;

@@ -150,6 +150,10 @@ int sl__ingest_finish_job(ingest *g, int rc);
 int sl__ingest_after_chunk(ingest *g, const sl_chunk *c);
 void sl__ingest_test_kill(const char *name);
 
+/* modes.c: load modes (docs/ingest.md, Load modes) */
+int sl__modes_prepare(ingest *g);
+int sl__modes_finish(ingest *g);
+
 /* lease.c */
 void sl__lease_owner(const char *name, char *out, size_t n);
 int sl__lease_claim(ingest *g, const char *job_id, sl_lease *l);

@@ -119,6 +119,8 @@ static int job_open(runner *r, const char *id)
 		return rc;
 	if (!(g->lease = calloc(g->nchunks ? g->nchunks : 1, sizeof *g->lease)))
 		return SL_NOMEM;
+	if ((rc = sl__modes_prepare(g)) < 0)
+		return rc;
 	if ((rc = sl_sink_prepare(g->sink, g->schema, g->job.id)) < 0) {
 		sl__ingest_say(g, "target table %s: %s", g->schema->table, sl_txn_errmsg(g->txn));
 		return rc;

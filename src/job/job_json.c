@@ -114,6 +114,7 @@ void sl_job_json_fields(FILE *f, const sl_job *j, int64_t now_ms)
 	                                                           : j->rows_rejected;
 	fprintf(f, ",\"rejects_open\":%llu,\"rejects_resolved\":%llu",
 	        (unsigned long long)(j->rows_rejected - resolved), (unsigned long long)resolved);
+	fprintf(f, ",\"mode\":\"%s\"", j->mode[0] ? j->mode : "append");
 	if (j->error_code) {
 		fprintf(f, ",\"error\":{\"code\":\"%s\",\"message\":", sl__error_report(j->error_code));
 		sl_json_cstr(f, j->error_message ? j->error_message : sl_error_message(j->error_code));

@@ -40,6 +40,31 @@ static const char *const type_names[] = {"text", "integer",   "decimal", "boolea
                                          "time", "timestamp", "enum",    "float"};
 #define TYPE_LIST "text, integer, float, decimal, boolean, date, time, timestamp, enum"
 
+const char *sl_load_mode_name(sl_load_mode m)
+{
+	switch (m) {
+	case SL_MODE_REPLACE:
+		return "replace";
+	case SL_MODE_ATOMIC:
+		return "atomic";
+	default:
+		return "append";
+	}
+}
+
+int sl_load_mode_parse(const char *name, sl_load_mode *out)
+{
+	if (!name || !*name || !strcmp(name, "append"))
+		*out = SL_MODE_APPEND;
+	else if (!strcmp(name, "replace"))
+		*out = SL_MODE_REPLACE;
+	else if (!strcmp(name, "atomic"))
+		*out = SL_MODE_ATOMIC;
+	else
+		return SL_INVAL;
+	return 0;
+}
+
 const char *sl_type_name(sl_type t)
 {
 	return (unsigned)t < SL_ARRAY_LEN(type_names) ? type_names[t] : "unknown";
@@ -578,11 +603,13 @@ enum {
 	S_COLUMNS,
 	S_LIMITS,
 	S_EXTRA,
+	S_MODE,
 	S_COUNT
 };
 static const char *const top_keys[S_COUNT] = {"name",    "table",        "description",
                                               "key",     "on_duplicate", "csv",
-                                              "columns", "limits",       "extra_columns"};
+                                              "columns", "limits",       "extra_columns",
+                                              "mode"};
 
 static int parse_limits(struct ctx *x, struct fy_node *key, struct fy_node *n)
 {
@@ -765,6 +792,14 @@ static int parse_doc(struct ctx *x, struct fy_node *root)
 		if (s->nkey == 0 && s->on_duplicate != SL_DUP_REJECT)
 			return sl__yaml_fail(x, v[S_ON_DUPLICATE], NULL,
 			            "on_duplicate: %s needs a key (there is no `key:`)", t);
+	}
+	if (k[S_MODE]) {
+		const char *t;
+		if ((rc = sl__yaml_get_text(x, k[S_MODE], v[S_MODE], "mode", &t, NULL)))
+			return rc;
+		if (!*t || sl_load_mode_parse(t, &s->mode) < 0)
+			return sl__yaml_fail(x, v[S_MODE], NULL,
+			                     "mode must be append, replace or atomic, not '%.40s'", t);
 	}
 	return 0;
 }

@@ -80,10 +80,14 @@ typedef struct sl_sink_ops {
 	/* Optional (default: nothing): forget what the chunk deferred (its
 	   transaction was rolled back). */
 	void (*discard)(sl_sink *k);
-	/* Optional (default: nothing left): the job's last rows are in the open
-	   transaction (or the job ends early): build what prepare() left for
-	   the end, e.g. the SQLite sink's lookup indexes of a table that lacked
-	   them (store_sqlite_index.c), so they commit with the last rows. */
+	/* Optional (default: nothing): the prepared job finishes, in the
+	   transaction that finishes it, before its commit. The engine calls it
+	   for a job that keeps its rows (Succeeded or PartiallySucceeded) and,
+	   in append mode, for any end: a backend that wrote the rows aside
+	   (schema->mode replace or atomic) makes them the table's here, so
+	   readers see all of them or none; and what prepare() left for the end
+	   is built, e.g. the SQLite sink's lookup indexes of a table that
+	   lacked them (store_sqlite_index.c), so they commit with the rows. */
 	int (*finish)(sl_sink *k);
 	/* Which job and record loaded the row with the key of `vals` (schema
 	   column order): its id in job, or "" when no row has that key; *rec 0
@@ -116,6 +120,7 @@ struct sl_sink {
 /* shared defaults of the optional ops (store_defaults.c) */
 int sl__sink_def_flush(sl_sink *k, const sl_sink_cb *cb);
 void sl__sink_def_discard(sl_sink *k);
+int sl__sink_def_finish(sl_sink *k);
 
 /* The sink's transaction handle (shared with a job store opened with it). */
 static inline sl_txn *sl_sink_txn(const sl_sink *k)
@@ -164,11 +169,12 @@ static inline void sl_sink_discard(sl_sink *k)
 		sl__sink_def_discard(k);
 }
 
-/* Build what the sink left for the job's end (0 when nothing). */
+/* Make the finishing job's rows the table's (load modes); see ops.finish. */
 static inline int sl_sink_finish(sl_sink *k)
 {
-	SL__LAYER(k, finish);
-	return k->ops->finish ? k->ops->finish(k) : 0;
+	sl_sink *l = k;
+	SL__LAYER(l, finish);
+	return l->ops->finish ? l->ops->finish(l) : sl__sink_def_finish(k);
 }
 
 /* Which job and record loaded the key of `vals` ("" when none). */

@@ -19,6 +19,13 @@ void sl__sink_def_discard(sl_sink *k)
 	(void)k;
 }
 
+/* The rows are in the table already (append). */
+int sl__sink_def_finish(sl_sink *k)
+{
+	(void)k;
+	return 0;
+}
+
 /* The chunk's row, then the job's counters: the caller's transaction makes
    the two one step. A backend overrides it when one statement can do both. */
 int sl__js_def_chunk_commit(sl_jobstore *s, const char *job_id, const sl_chunk *c,

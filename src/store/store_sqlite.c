@@ -43,11 +43,11 @@
    before them gets them by ALTER TABLE when it is opened (sq_open). */
 #define JOB_COLS_ADDED_DDL                                                                         \
 	", dialect TEXT, ignored_columns TEXT, warnings TEXT, same_as TEXT,"                       \
-	" records_padded INTEGER, records_truncated INTEGER, resumed INTEGER"
+	" records_padded INTEGER, records_truncated INTEGER, resumed INTEGER, mode TEXT"
 /* the same, one by one; the last one tells whether a database has them all */
 static const char *const job_cols_added[] = {
     "dialect TEXT",           "ignored_columns TEXT",      "warnings TEXT",   "same_as TEXT",
-    "records_padded INTEGER", "records_truncated INTEGER", "resumed INTEGER"};
+    "records_padded INTEGER", "records_truncated INTEGER", "resumed INTEGER", "mode TEXT"};
 
 static const char ddl[] =
 	"CREATE TABLE IF NOT EXISTS sluice_jobs("
@@ -174,6 +174,7 @@ static void sq_close(sl_txn *t)
 	sqlite3_finalize(q->reject_holder);
 	sqlite3_finalize(q->rejects_rehold);
 	sqlite3_finalize(q->replace_row);
+	sqlite3_finalize(q->in_target);
 	sqlite3_close_v2(q->db);
 	sl__sq_sink_free(q);
 	free(q->real_as_text);
@@ -208,7 +209,7 @@ static int add_job_cols(sq_store *q)
 {
 	int rc;
 	if (sl__sq_count(q, "SELECT count(*) FROM pragma_table_info('sluice_jobs') WHERE name = "
-	                    "'resumed'"))
+	                    "'mode'"))
 		return 0;
 	if ((rc = sl__sq_exec(q, "BEGIN IMMEDIATE")) < 0)
 		return rc;

@@ -17,6 +17,8 @@
 
 typedef struct spill spill;
 
+#define SL_MODE_TABLE_MAX 320 /* a shadow or stage table's name (store_sqlite_modes.c) */
+
 /* One connection: the transaction handle, the sink and the job store that
    share it (store.h), and their statements. */
 typedef struct sq_store {
@@ -30,6 +32,7 @@ typedef struct sq_store {
 	sqlite3_stmt *lease_fence, *chunk_add, *reject_holder, *rejects_rehold; /* store_sqlite_lease.c */
 	sqlite3_stmt *claim_sel, *claim_upd, *claim_job, *chunks_open;
 	sqlite3_stmt *replace_row; /* an earlier record's row displacing a later one's */
+	sqlite3_stmt *in_target;   /* atomic: is a key in the target already */
 	bool has_rec;              /* the target table has _sluice_rec */
 	const sl_schema *schema;
 	bool *real_as_text; /* per column: a REAL value goes into a TEXT column of an
@@ -42,6 +45,9 @@ typedef struct sq_store {
 	uint64_t *recs;         /* their records */
 	size_t vptrs_cap;
 	bool index_pending; /* lookup indexes left for target_finish (store_sqlite_index.c) */
+	/* the table the prepared job writes: the target (append), its shadow
+	   (replace) or its stage (atomic); store_sqlite_modes.c */
+	char wtable[SL_MODE_TABLE_MAX];
 	char path[4096];
 	char err[4096 + 512];
 } sq_store;
@@ -73,7 +79,12 @@ int sl__sq_add_columns(sq_store *q, const char *table, const char *const *cols, 
 /* store_sqlite_target.c: target tables */
 int sl__sq_add_ident(sl_buf *b, const char *name);
 int sl__sq_add(sl_buf *b, const char *s);
-int sl__sq_check_columns(sq_store *q, const sl_schema *sc, char *missing, size_t n, bool *as_text);
+int sl__sq_check_columns(sq_store *q, const sl_schema *sc, const char *table, char *missing,
+                          size_t n, bool *as_text);
+/* Prepare `what` TABLE WHERE key = ?1 ... [UNION ALL `what` TABLE2 WHERE
+   key = ?1 ...] LIMIT 1 (the key bound once for both) */
+int sl__sq_key_select(sq_store *q, const char *what, const char *table, const char *table2,
+                      sqlite3_stmt **out);
 int sl__sq_target_prepare(sl_sink *s, const sl_schema *sc, const char *job_id);
 void sl__sq_bind_real(sqlite3_stmt *st, int p, const sl_column *c, double d, bool as_text);
 int sl__sq_target_insert(sq_store *q, const sl_value *v, uint64_t rec, bool *dup);
@@ -134,6 +145,12 @@ int sl__sq_records_indexes(sq_store *q, const sl_schema *sc);
 int sl__sq_records_each(sl_sink *s, const sl_schema *sc, const size_t *cols, const sl_value *vals,
                         size_t nf, const char *job_id, int64_t after, size_t limit, sl_record_cb cb,
                         void *ctx);
+
+/* store_sqlite_modes.c: load modes (docs/ingest.md, Load modes) */
+int sl__sq_mode_table(const char *table, sl_load_mode mode, const char *job_id, char *out,
+                      size_t n);
+int sl__sq_sink_finish(sl_sink *k);
+int sl__sq_mode_drop(sq_store *q, const char *table, const char *job_id, uint64_t *rows);
 
 /* store_sqlite_sink.c: the sink's ops over the target's inserts */
 extern const sl_sink_ops sl__sq_sink_ops;

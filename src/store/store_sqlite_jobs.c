@@ -23,7 +23,7 @@
 	"file_mtime_ns, chunk_size, chunks_total, chunks_processed, chunks_succeeded, chunks_failed, " \
 	"rows_read, rows_loaded, rows_rejected, bytes_total, bytes_done, error_code, error_message, "  \
 	"created_ms, started_ms, finished_ms, updated_ms, correlation_id, "                            \
-	"dialect, ignored_columns, warnings, same_as, records_padded, records_truncated, resumed"
+	"dialect, ignored_columns, warnings, same_as, records_padded, records_truncated, resumed, mode"
 
 static void bind_str(sqlite3_stmt *st, int i, const char *s)
 {
@@ -67,6 +67,7 @@ static void bind_job(sqlite3_stmt *st, const sl_job *j)
 	sqlite3_bind_int64(st, i++, (int64_t)j->records_padded);
 	sqlite3_bind_int64(st, i++, (int64_t)j->records_truncated);
 	sqlite3_bind_int(st, i++, j->resumed);
+	bind_str(st, i++, j->mode[0] ? j->mode : NULL);
 }
 
 static char *col_dup(sqlite3_stmt *st, int i)
@@ -131,6 +132,8 @@ static void read_job(sqlite3_stmt *st, sl_job *j)
 	j->records_padded = (uint64_t)sqlite3_column_int64(st, i++);
 	j->records_truncated = (uint64_t)sqlite3_column_int64(st, i++);
 	j->resumed = sqlite3_column_int(st, i++) != 0;
+	const unsigned char *mode = sqlite3_column_text(st, i++);
+	snprintf(j->mode, sizeof j->mode, "%s", mode ? (const char *)mode : "append");
 }
 
 /* Step a job query: 1 and *j when it has a row, 0 when none, <0 on error. */
@@ -172,7 +175,7 @@ int sl__sq_job_insert(sl_jobstore *s, sl_job *j)
 	st = NULL;
 	if (rc == 0)
 		rc = sl__sq_map_rc(q, sqlite3_prepare_v2(q->db, "INSERT INTO sluice_jobs(" JOB_COLS ") VALUES("
-				"?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &st, NULL));
+				"?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &st, NULL));
 	if (rc == 0) {
 		bind_job(st, j);
 		rc = sl__sq_map_rc(q, sqlite3_step(st));
@@ -196,7 +199,7 @@ int sl__sq_job_update(sl_jobstore *s, const sl_job *j)
 	    " file_mtime_ns = ?11, chunk_size = ?12, chunks_total = ?13, bytes_total = ?20,"
 	    " error_code = ?22, error_message = ?23, created_ms = ?24, started_ms = ?25,"
 	    " finished_ms = ?26, updated_ms = ?27, correlation_id = ?28, dialect = ?29,"
-	    " ignored_columns = ?30, warnings = ?31, same_as = ?32, resumed = ?35 WHERE id = ?1",
+	    " ignored_columns = ?30, warnings = ?31, same_as = ?32, resumed = ?35, mode = ?36 WHERE id = ?1",
 	    &q->upd_job);
 	if (rc < 0)
 		return rc;

@@ -122,7 +122,7 @@ int sl__sq_records_each(sl_sink *s, const sl_schema *sc, const size_t *cols, con
 		rc = SL_NOMEM;
 		goto out;
 	}
-	if ((rc = sl__sq_check_columns(q, sc, missing, sizeof missing, as_text)) <= 0)
+	if ((rc = sl__sq_check_columns(q, sc, sc->table, missing, sizeof missing, as_text)) <= 0)
 		goto out;
 	if (missing[0]) {
 		snprintf(q->err, sizeof q->err, "table %s exists without the columns %s", sc->table, missing);

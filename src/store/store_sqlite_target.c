@@ -57,12 +57,13 @@ int sl__sq_add(sl_buf *b, const char *s)
    that an older sluice declared TEXT (decimals were text): values bound
    there as canonical text keep such a column one storage class, the same
    form as its old rows. */
-int sl__sq_check_columns(sq_store *q, const sl_schema *sc, char *missing, size_t n, bool *as_text)
+int sl__sq_check_columns(sq_store *q, const sl_schema *sc, const char *table, char *missing,
+                          size_t n, bool *as_text)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = sl__sq_map_rc(q, sqlite3_prepare_v2(q->db, "SELECT name, type FROM pragma_table_info(?)", -1, &st, NULL));
 	if (rc == 0)
-		sqlite3_bind_text(st, 1, sc->table, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
 	bool *have = calloc(sc->ncols + 1, sizeof *have);
 	int found = 0;
 	if (!have)
@@ -98,9 +99,12 @@ int sl__sq_check_columns(sq_store *q, const sl_schema *sc, char *missing, size_t
 
 /* records section, below: the lookup indexes of a target table */
 
-int sl__sq_target_prepare(sl_sink *s, const sl_schema *sc, const char *job_id)
+/* Create or check `tab` (the target, or the table a job of another load
+   mode writes: store_sqlite_modes.c) and make the job's statements write
+   into it; the target's lookup indexes when `indexes`. */
+static int prepare_table(sq_store *q, const sl_schema *sc, const char *job_id, const char *tab,
+                         bool indexes)
 {
-	sq_store *q = sq_of_sink(s);
 	sl_buf b;
 	char missing[400];
 	int rc;
@@ -119,14 +123,14 @@ int sl__sq_target_prepare(sl_sink *s, const sl_schema *sc, const char *job_id)
 		goto out;
 	}
 	q->has_rec = false;
-	rc = sl__sq_check_columns(q, sc, missing, sizeof missing, q->real_as_text);
+	rc = sl__sq_check_columns(q, sc, tab, missing, sizeof missing, q->real_as_text);
 	if (rc < 0)
 		goto out;
 	/* a table of an older sluice, without the record column: given it
 	   (NULL for its old rows; cheap in SQLite, no rewrite) */
 	if (rc > 0 && !missing[0] && !q->has_rec) {
 		sl_buf_reset(&b);
-		int r = sl__sq_add(&b, "ALTER TABLE ") | sl__sq_add_ident(&b, sc->table) |
+		int r = sl__sq_add(&b, "ALTER TABLE ") | sl__sq_add_ident(&b, tab) |
 		        sl__sq_add(&b, " ADD COLUMN \"_sluice_rec\" INTEGER") | sl_buf_append(&b, "", 1);
 		if (r) {
 			rc = SL_NOMEM;
@@ -137,12 +141,12 @@ int sl__sq_target_prepare(sl_sink *s, const sl_schema *sc, const char *job_id)
 		rc = 1;
 	}
 	if (rc > 0 && missing[0]) {
-		snprintf(q->err, sizeof q->err, "table %s exists without the columns %s", sc->table, missing);
+		snprintf(q->err, sizeof q->err, "table %s exists without the columns %s", tab, missing);
 		rc = SL_DB_ERROR;
 		goto out;
 	}
 	if (rc == 0) {
-		rc = sl__sq_add(&b, "CREATE TABLE IF NOT EXISTS ") | sl__sq_add_ident(&b, sc->table) | sl__sq_add(&b, "(");
+		rc = sl__sq_add(&b, "CREATE TABLE IF NOT EXISTS ") | sl__sq_add_ident(&b, tab) | sl__sq_add(&b, "(");
 		for (size_t i = 0; i < sc->ncols; i++) {
 			rc |= sl__sq_add_ident(&b, sc->cols[i].name) | sl__sq_add(&b, " ") | sl__sq_add(&b, sql_type(&sc->cols[i]));
 			bool inkey = false;
@@ -169,12 +173,13 @@ int sl__sq_target_prepare(sl_sink *s, const sl_schema *sc, const char *job_id)
 	}
 
 	/* the lookup indexes: kept up when the table has them, else built at
-	   target_finish (store_sqlite_index.c) */
-	if ((rc = sl__sq_index_prepare(q, sc)) < 0)
+	   the job's end (sink finish, store_sqlite_index.c); none on a shadow
+	   or stage (store_sqlite_modes.c) */
+	if (indexes && (rc = sl__sq_index_prepare(q, sc)) < 0)
 		goto out;
 
 	sl_buf_reset(&b);
-	rc = sl__sq_add(&b, "INSERT INTO ") | sl__sq_add_ident(&b, sc->table) | sl__sq_add(&b, "(");
+	rc = sl__sq_add(&b, "INSERT INTO ") | sl__sq_add_ident(&b, tab) | sl__sq_add(&b, "(");
 	for (size_t i = 0; i < sc->ncols; i++)
 		rc |= sl__sq_add_ident(&b, sc->cols[i].name) | sl__sq_add(&b, ", ");
 	rc |= sl__sq_add(&b, "\"_sluice_job\", \"_sluice_rec\") VALUES(?, ?");
@@ -217,7 +222,7 @@ int sl__sq_target_prepare(sl_sink *s, const sl_schema *sc, const char *job_id)
 	q->ins_many = NULL;
 	if (!sc->nkey) {
 		sl_buf_reset(&b);
-		rc = sl__sq_add(&b, "INSERT INTO ") | sl__sq_add_ident(&b, sc->table) | sl__sq_add(&b, "(");
+		rc = sl__sq_add(&b, "INSERT INTO ") | sl__sq_add_ident(&b, tab) | sl__sq_add(&b, "(");
 		for (size_t i = 0; i < sc->ncols; i++)
 			rc |= sl__sq_add_ident(&b, sc->cols[i].name) | sl__sq_add(&b, ", ");
 		rc |= sl__sq_add(&b, "\"_sluice_job\", \"_sluice_rec\") VALUES");
@@ -236,6 +241,30 @@ int sl__sq_target_prepare(sl_sink *s, const sl_schema *sc, const char *job_id)
 	}
 out:
 	sl_buf_free(&b);
+	return rc;
+}
+
+/* The target of sc (created or checked), and the table the job writes:
+   the target itself (append), its shadow (replace) or its stage (atomic),
+   which get the target's lookup indexes only when they become the table
+   (store_sqlite_modes.c). */
+int sl__sq_target_prepare(sl_sink *s, const sl_schema *sc, const char *job_id)
+{
+	sq_store *q = sq_of_sink(s);
+	q->index_pending = false; /* this job's, set by the target's prepare_table */
+	int rc = sl__sq_mode_table(sc->table, sc->mode, job_id, q->wtable, sizeof q->wtable);
+	if (rc < 0)
+		return rc;
+	if (sc->mode == SL_MODE_ATOMIC && (rc = prepare_table(q, sc, job_id, sc->table, true)) < 0)
+		return rc;
+	sqlite3_finalize(q->in_target);
+	q->in_target = NULL;
+	if ((rc = prepare_table(q, sc, job_id, q->wtable, strcmp(q->wtable, sc->table) == 0)) < 0)
+		return rc;
+	/* atomic, keys not upserted: a key the target holds is a duplicate, as
+	   it would be in append mode */
+	if (sc->mode == SL_MODE_ATOMIC && sc->nkey && !q->upsert)
+		rc = sl__sq_key_select(q, "SELECT 1 FROM ", sc->table, NULL, &q->in_target);
 	return rc;
 }
 
@@ -274,9 +303,57 @@ static int bind_row(sq_store *q, sqlite3_stmt *st, int p, const sl_value *v, uin
 	return p;
 }
 
+/* Bind the key columns of v from parameter p on. */
+static void bind_key(const sl_schema *sc, sqlite3_stmt *st, int p, const sl_value *v)
+{
+	for (size_t k = 0; k < sc->nkey; k++, p++) {
+		const sl_value *x = &v[sc->key[k]];
+		if (x->kind == SL_VALUE_INT)
+			sqlite3_bind_int64(st, p, x->i);
+		else if (x->kind == SL_VALUE_TEXT)
+			sqlite3_bind_text(st, p, x->s.p, (int)x->s.n, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(st, p);
+	}
+}
+
+int sl__sq_key_select(sq_store *q, const char *what, const char *table, const char *table2,
+                      sqlite3_stmt **out)
+{
+	const sl_schema *sc = q->schema;
+	sl_buf b;
+	int rc = 0;
+	sl_buf_init(&b, 1 << 16);
+	for (int t = 0; t < (table2 ? 2 : 1); t++) {
+		rc |= sl__sq_add(&b, t ? " UNION ALL " : "") | sl__sq_add(&b, what) |
+		      sl__sq_add_ident(&b, t ? table2 : table) | sl__sq_add(&b, " WHERE ");
+		for (size_t k = 0; k < sc->nkey; k++) {
+			char p[32];
+			snprintf(p, sizeof p, " = ?%zu", k + 1);
+			rc |= sl__sq_add(&b, k ? " AND " : "") |
+			      sl__sq_add_ident(&b, sc->cols[sc->key[k]].name) | sl__sq_add(&b, p);
+		}
+	}
+	rc |= sl__sq_add(&b, " LIMIT 1") | sl_buf_append(&b, "", 1);
+	rc = rc ? SL_NOMEM : sl__sq_prep(q, b.p, out);
+	sl_buf_free(&b);
+	return rc;
+}
+
 int sl__sq_target_insert(sq_store *q, const sl_value *v, uint64_t rec, bool *dup)
 {
 	sqlite3_stmt *st = q->ins_row;
+	if (q->in_target) {
+		bind_key(q->schema, q->in_target, 1, v);
+		int r = sqlite3_step(q->in_target);
+		sqlite3_reset(q->in_target);
+		if (r == SQLITE_ROW) {
+			*dup = true;
+			return 0;
+		}
+		if (r != SQLITE_DONE)
+			return sl__sq_map_rc(q, r);
+	}
 	bind_row(q, st, 1, v, rec);
 	int rc = sl__sq_step_done(q, st);
 	*dup = rc == 0 && q->schema->nkey && !q->upsert && sqlite3_changes(q->db) == 0;
@@ -289,33 +366,16 @@ int sl__sq_target_key_owner(sl_sink *s, const sl_value *v, char job[SL_JOB_ID_LE
 	const sl_schema *sc = q->schema;
 	int rc = 0;
 	job[0] = 0;
-	if (!q->key_owner) {
-		sl_buf b;
-		sl_buf_init(&b, 1 << 16);
-		rc = sl__sq_add(&b, "SELECT \"_sluice_job\", \"_sluice_rec\" FROM ") | sl__sq_add_ident(&b, sc->table) |
-		     sl__sq_add(&b, " WHERE ");
-		for (size_t k = 0; k < sc->nkey; k++)
-			rc |= sl__sq_add(&b, k ? " AND " : "") | sl__sq_add_ident(&b, sc->cols[sc->key[k]].name) |
-			      sl__sq_add(&b, " = ?");
-		rc |= sl__sq_add(&b, " LIMIT 1") | sl_buf_append(&b, "", 1);
-		if (rc == 0)
-			rc = sl__sq_map_rc(q, sqlite3_prepare_v2(q->db, b.p, -1, &q->key_owner, NULL));
-		else
-			rc = SL_NOMEM;
-		sl_buf_free(&b);
-		if (rc < 0)
-			return rc;
-	}
+	/* the table the job writes; atomic: the target first (another job's
+	   row), then the stage (an earlier record of this job) */
+	bool both = strcmp(q->wtable, sc->table) && sc->mode == SL_MODE_ATOMIC;
+	if (!q->key_owner &&
+	    (rc = sl__sq_key_select(q, "SELECT \"_sluice_job\", \"_sluice_rec\" FROM ",
+	                            both ? sc->table : q->wtable, both ? q->wtable : NULL,
+	                            &q->key_owner)) < 0)
+		return rc;
 	sqlite3_stmt *st = q->key_owner;
-	for (size_t k = 0; k < sc->nkey; k++) {
-		const sl_value *x = &v[sc->key[k]];
-		if (x->kind == SL_VALUE_INT)
-			sqlite3_bind_int64(st, (int)k + 1, x->i);
-		else if (x->kind == SL_VALUE_TEXT)
-			sqlite3_bind_text(st, (int)k + 1, x->s.p, (int)x->s.n, SQLITE_STATIC);
-		else
-			sqlite3_bind_null(st, (int)k + 1);
-	}
+	bind_key(sc, st, 1, v);
 	int r = sqlite3_step(st);
 	if (r == SQLITE_ROW) {
 		const unsigned char *t = sqlite3_column_text(st, 0);
@@ -357,7 +417,7 @@ int sl__sq_target_replace(sl_sink *s, const sl_sink_row *r)
 	if (!q->replace_row) {
 		sl_buf b;
 		sl_buf_init(&b, 1 << 16);
-		rc = sl__sq_add(&b, "UPDATE ") | sl__sq_add_ident(&b, sc->table) | sl__sq_add(&b, " SET ");
+		rc = sl__sq_add(&b, "UPDATE ") | sl__sq_add_ident(&b, q->wtable) | sl__sq_add(&b, " SET ");
 		for (size_t i = 0; i < sc->ncols; i++)
 			rc |= sl__sq_add_ident(&b, sc->cols[i].name) | sl__sq_add(&b, " = ?, ");
 		rc |= sl__sq_add(&b, "\"_sluice_job\" = ?, \"_sluice_rec\" = ? WHERE ");
@@ -371,19 +431,10 @@ int sl__sq_target_replace(sl_sink *s, const sl_sink_row *r)
 			return rc;
 	}
 	sqlite3_stmt *st = q->replace_row;
-	int p = bind_row(q, st, 1, r->vals, r->record);
-	for (size_t k = 0; k < sc->nkey; k++, p++) {
-		const sl_value *x = &r->vals[sc->key[k]];
-		if (x->kind == SL_VALUE_INT)
-			sqlite3_bind_int64(st, p, x->i);
-		else if (x->kind == SL_VALUE_TEXT)
-			sqlite3_bind_text(st, p, x->s.p, (int)x->s.n, SQLITE_STATIC);
-		else
-			sqlite3_bind_null(st, p);
-	}
+	bind_key(sc, st, bind_row(q, st, 1, r->vals, r->record), r->vals);
 	rc = sl__sq_step_done(q, st);
 	if (rc == 0 && sqlite3_changes(q->db) != 1) {
-		snprintf(q->err, sizeof q->err, "no row of table %s with the key to replace", sc->table);
+		snprintf(q->err, sizeof q->err, "no row of table %s with the key to replace", q->wtable);
 		rc = SL_INTERNAL;
 	}
 	return rc;
@@ -406,6 +457,8 @@ int sl__sq_target_delete_job(sl_sink *s, const char *table, const char *job_id, 
 	sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
 	rc = sl__sq_map_rc(q, sqlite3_step(st));
 	*rows = rc == 0 ? (uint64_t)sqlite3_changes64(q->db) : 0;
+	if (rc == 0) /* and what it staged in another load mode */
+		rc = sl__sq_mode_drop(q, table, job_id, rows);
 out:
 	sqlite3_finalize(st);
 	sl_buf_free(&b);

@@ -29,3 +29,7 @@ set_tests_properties(ingest_refeed PROPERTIES LABELS "threads" TIMEOUT 300)
 # Lookup indexes of `index: true` columns built at the job's end; kill -9 and resume (issue 11).
 sluice_shell_test(ingest_index tests/engine/test_index.sh)
 set_tests_properties(ingest_index PROPERTIES TIMEOUT 300)
+# Load modes (issue 11): replace and atomic against readers in another process, the
+# error budget, kill -9 during the load and around the swap/merge, on_duplicate update.
+sluice_shell_test(ingest_modes tests/engine/test_modes.sh)
+set_tests_properties(ingest_modes PROPERTIES LABELS "threads" TIMEOUT 600)

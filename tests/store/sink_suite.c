@@ -437,6 +437,107 @@ static void one_transaction_for_rows_and_counters(void **state)
 	sl_schema_free(sc);
 }
 
+/* Load modes: a replace or atomic job's rows are not the table's until
+   finish() in the transaction that finishes it (a rollback of that
+   transaction leaves the table as it was); atomic duplicates are the
+   table's keys and the job's earlier records; a rollback of a job that
+   never finished drops what it wrote aside. */
+static void ids_are(sl_sink *s, sl_schema *sc, const char *want)
+{
+	struct recs got = {0};
+	char ids[256] = "";
+	OK(s->txn, sl_sink_records_each(s, sc, NULL, NULL, 0, NULL, 0, 100, collect_record, &got));
+	for (int i = 0; i < got.n; i++)
+		snprintf(ids + strlen(ids), sizeof ids - strlen(ids), "%s%lld:%s", i ? " " : "",
+		         (long long)got.ids[i], got.job[i]);
+	assert_string_equal(ids, want);
+}
+
+/* One chunk in a transaction of its own, committed (t zeroed first). */
+static void committed_chunk(sl_sink *s, sl_value (*v)[3], size_t n, uint64_t rec0, struct told *t)
+{
+	memset(t, 0, sizeof *t);
+	OK(s->txn, sl_txn_begin(s->txn));
+	write_chunk(s, (const sl_value(*)[3])v, n, rec0, t);
+	OK(s->txn, sl_txn_commit(s->txn));
+}
+
+/* The job's finishing transaction: finish(), committed. */
+static void finished(sl_sink *s)
+{
+	OK(s->txn, sl_txn_begin(s->txn));
+	OK(s->txn, sl_sink_finish(s));
+	OK(s->txn, sl_txn_commit(s->txn));
+}
+
+static void modes_finish_makes_the_rows_the_tables(void **state)
+{
+	store_fx *f = *state;
+	sl_sink *s = f->s.sink;
+	sl_schema *sc = schema(target_yaml);
+	sl_value v[4][3];
+	for (int i = 0; i < 4; i++)
+		v[i][1] = v[i][2] = (sl_value){.kind = SL_VALUE_NULL};
+	struct told t = {0};
+	char owner[SL_JOB_ID_LEN];
+	uint64_t orec;
+#define IDS(a, b, c, d) (v[0][0].i = a, v[1][0].i = b, v[2][0].i = c, v[3][0].i = d)
+	for (int i = 0; i < 4; i++)
+		v[i][0].kind = SL_VALUE_INT;
+	OK(s->txn, sl_sink_prepare(s, sc, "j0")); /* append: 1, 2 */
+	IDS(1, 2, 0, 0);
+	OK(s->txn, sl_txn_begin(s->txn));
+	write_chunk(s, (const sl_value(*)[3])v, 2, 0, &t);
+	OK(s->txn, sl_sink_finish(s)); /* nothing to do */
+	OK(s->txn, sl_txn_commit(s->txn));
+	ids_are(s, sc, "1:j0 2:j0");
+
+	sc->mode = SL_MODE_REPLACE; /* 2, 3, 3: the old table's keys are not looked at */
+	OK(s->txn, sl_sink_prepare(s, sc, "jr"));
+	IDS(2, 3, 3, 0);
+	committed_chunk(s, v, 3, 0, &t);
+	assert_int_equal(t.loaded, 2);
+	assert_int_equal(t.ndups, 1);
+	assert_int_equal(t.dups[0], 2);
+	ids_are(s, sc, "1:j0 2:j0");
+	OK(s->txn, sl_txn_begin(s->txn));
+	OK(s->txn, sl_sink_finish(s));
+	sl_txn_rollback(s->txn); /* its commit failed: the table as it was */
+	ids_are(s, sc, "1:j0 2:j0");
+	IDS(7, 0, 0, 0); /* the chunk's retry, on the same statements */
+	committed_chunk(s, v, 1, 5, &t);
+	assert_int_equal(t.loaded, 1);
+	ids_are(s, sc, "1:j0 2:j0");
+	finished(s);
+	ids_are(s, sc, "2:jr 3:jr 7:jr");
+
+	sc->mode = SL_MODE_ATOMIC; /* 3 (the table's), 4, 4 (its own earlier record), 5 */
+	OK(s->txn, sl_sink_prepare(s, sc, "ja"));
+	IDS(3, 4, 4, 5);
+	committed_chunk(s, v, 4, 10, &t);
+	assert_int_equal(t.loaded, 2);
+	assert_int_equal(t.ndups, 2);
+	assert_true((t.dups[0] == 10 && t.dups[1] == 12) || (t.dups[0] == 12 && t.dups[1] == 10));
+	OK(s->txn, sl_sink_key_owner(s, v[0], owner, &orec));
+	assert_string_equal(owner, "jr");
+	OK(s->txn, sl_sink_key_owner(s, v[1], owner, &orec));
+	assert_string_equal(owner, "ja"); /* staged, its own */
+	assert_int_equal(orec, 11);
+	ids_are(s, sc, "2:jr 3:jr 7:jr");
+	finished(s);
+	ids_are(s, sc, "2:jr 3:jr 4:ja 5:ja 7:jr");
+
+	OK(s->txn, sl_sink_prepare(s, sc, "jx")); /* staged, never finished, rolled back */
+	IDS(9, 0, 0, 0);
+	committed_chunk(s, v, 1, 0, &t);
+	uint64_t rows = 0;
+	OK(s->txn, sl_sink_delete_job(s, "loaded", "jx", &rows));
+	assert_int_equal(rows, 1);
+	ids_are(s, sc, "2:jr 3:jr 4:ja 5:ja 7:jr");
+#undef IDS
+	sl_schema_free(sc);
+}
+
 int sink_suite_run(const store_backend *b)
 {
 	void *st = (void *)b;
@@ -449,6 +550,7 @@ int sink_suite_run(const store_backend *b)
 	    T(update_keeps_the_latest_record),
 	    T(a_discarded_chunk_leaves_nothing),
 	    T(one_transaction_for_rows_and_counters),
+	    T(modes_finish_makes_the_rows_the_tables),
 	};
 #undef T
 	char name[128];
