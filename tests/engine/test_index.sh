@@ -2,8 +2,10 @@
 # The lookup indexes of `index: true` columns (issue 11, Performance): a job
 # that loads into a table lacking them builds them in the transaction of
 # its last chunk (src/store/store_sqlite_index.c), not row by row. Checked:
-# they exist after a load, after a kill -9 right after the last chunk's
-# commit (SLUICE_TEST_KILL=last_chunk, before the resume too) and after a
+# they exist after a load, not after a kill -9 inside the last chunk's
+# transaction (SLUICE_TEST_KILL=last_chunk: they commit with its rows and
+# the job's end) but after its resume, after a kill -9 right after the
+# job's end (SLUICE_TEST_KILL=finished), and after a
 # kill -9 half way (SLUICE_FAULTS=crash=N: absent then, built by the resumed
 # job); an emptied table (rollback) loses them at prepare and gets them
 # back at the end; a table with rows keeps them up; a job that fails early
@@ -57,17 +59,25 @@ check "load: exit 3 (some rejects)" "$(rc)" 3
 check "load: the lookup indexes exist" "$(indexes "$T/a.db")" "$ALL"
 sound "$T/a.db" "$T/cdr.csv" "load"
 
-# --- kill -9 right after the last chunk's commit: the indexes are in it ------------------------
+# --- kill -9 inside the last chunk's transaction (SLUICE_TEST_KILL=last_chunk): its rows,
+# the job's end and the indexes commit together, so none of them is there; the resume builds them
 SLUICE_TEST_KILL=last_chunk sl_run ingest "$T/cdr.csv" --db "$T/l.db" "${A[@]}"
-check "killed after the last chunk (SIGKILL)" "$(rc)" 137
-check "killed after the last chunk: the job is unfinished" "$(q "$T/l.db" 'SELECT status FROM sluice_jobs')" Processing
-check "killed after the last chunk: the indexes exist already" "$(indexes "$T/l.db")" "$ALL"
-sound "$T/l.db" "$T/cdr.csv" "killed after the last chunk"
+check "killed in the last chunk (SIGKILL)" "$(rc)" 137
+check "killed in the last chunk: the job is unfinished" "$(q "$T/l.db" 'SELECT status FROM sluice_jobs')" Processing
+check "killed in the last chunk: no lookup index yet (they commit with the last rows)" "$(indexes "$T/l.db")" ""
+check "killed in the last chunk: integrity" "$(q "$T/l.db" 'PRAGMA integrity_check')" ok
 sl_run ingest "$T/cdr.csv" --db "$T/l.db" "${A[@]}"
 check "resumed: exit 3" "$(rc)" 3
 check "resumed: finished" "$(q "$T/l.db" 'SELECT status, resumed FROM sluice_jobs')" "PartiallySucceeded|1"
 check "resumed: the indexes exist" "$(indexes "$T/l.db")" "$ALL"
 sound "$T/l.db" "$T/cdr.csv" "resumed after the last chunk"
+
+# --- kill -9 right after the job's end committed (SLUICE_TEST_KILL=finished): the indexes are in it
+SLUICE_TEST_KILL=finished sl_run ingest "$T/cdr.csv" --db "$T/e.db" "${A[@]}"
+check "killed after the end (SIGKILL)" "$(rc)" 137
+check "killed after the end: the job is final" "$(q "$T/e.db" 'SELECT status FROM sluice_jobs')" PartiallySucceeded
+check "killed after the end: the indexes exist" "$(indexes "$T/e.db")" "$ALL"
+sound "$T/e.db" "$T/cdr.csv" "killed after the end"
 
 # --- kill -9 half way: no indexes yet (left for the end); the resume builds them --------------
 SLUICE_FAULTS=crash=3 sl_run ingest "$T/cdr.csv" --db "$T/h.db" "${A[@]}"
