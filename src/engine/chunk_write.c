@@ -56,8 +56,14 @@ void sl__ingest_progress(ingest *g, const chunk_tx *tx, uint64_t end_offset)
 	l->rows_read += tx ? tx->read : 0;
 	l->rows_loaded += tx ? tx->loaded : 0;
 	l->rows_rejected += tx ? tx->rejected : 0;
-	if (tx && end_offset > tx->c->offset)
-		l->bytes_done += end_offset - tx->c->offset;
+	if (tx) {
+		/* every record of the chunk read: its bytes to its end (what
+		   follows the last record, e.g. its line end, counts too) */
+		uint64_t upto = end_offset > tx->c->offset ? end_offset - tx->c->offset : 0;
+		if (tx->c->records_planned && tx->read >= tx->c->records_planned)
+			upto = tx->c->length;
+		l->bytes_done += upto;
+	}
 	sl_ingest_progress p = {l, sl_now() - g->t0, NULL, g->rows_planned, g->job.rows_read};
 	g->o->progress(g->o->progress_ctx, &p);
 }
