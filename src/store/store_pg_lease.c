@@ -10,6 +10,9 @@
  * picks the first claimable chunk FOR NO KEY UPDATE SKIP LOCKED (a chunk
  * another claimer or a committing holder has locked is passed over, not
  * waited for), bumps its epoch and marks its job Processing (issue 12).
+ * That last is SKIP LOCKED too: a job row locked by another claim being
+ * made is being marked by it, and waiting for it would make the first
+ * claims of a new job queue up behind each other.
  * The fence is one UPDATE ... WHERE lease_epoch = mine AND owner = me: it
  * row-locks the chunk until the commit, so a claim that comes later skips
  * it, and one that came first (a new epoch, committed or not) makes it
@@ -135,7 +138,8 @@ int sl__pq_chunk_claim(sl_jobstore *s, const char *job_id, const char *owner, in
 	    " AND k.seq = pick.seq RETURNING k.job_id, k.seq, k.lease_epoch, k.attempts),"
 	    " job AS (UPDATE sluice.jobs SET status = 'Processing', started_ms = CASE WHEN"
 	    " coalesce(started_ms, 0) = 0 THEN $2::bigint ELSE started_ms END, updated_ms = "
-	    "$2::bigint WHERE id = (SELECT job_id FROM took) AND status = 'ChunksQueued')"
+	    "$2::bigint WHERE id = (SELECT j.id FROM sluice.jobs j, took WHERE j.id = took.job_id"
+	    " AND j.status = 'ChunksQueued' FOR NO KEY UPDATE OF j SKIP LOCKED))"
 	    " SELECT job_id, seq, lease_epoch, attempts FROM took",
 	    &p, &rc);
 	if (rc < 0 || PQntuples(r) == 0)

@@ -30,3 +30,13 @@ sluice_uses_server(pg_ingest postgres)
 # the server restarted (fast, immediate) mid-load: reconnect, retry, exactly once (its own server)
 sluice_shell_test(pg_restart tests/pg/test_pg_restart.sh threads)
 sluice_uses_server(pg_restart postgres)
+
+# what only PostgreSQL's leases must do: claims and fences of two
+# connections with transactions open at once (SKIP LOCKED, the fence's lock)
+add_executable(test_pg_lease tests/pg/test_pg_lease.c tests/store/backends.c)
+target_include_directories(test_pg_lease PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/tests)
+target_link_libraries(test_pg_lease PRIVATE sluice_lib PkgConfig::CMOCKA)
+add_test(NAME pg_lease COMMAND bash ${CMAKE_SOURCE_DIR}/tests/pg/run_unit.sh $<TARGET_FILE:sluice>
+         ${CMAKE_SOURCE_DIR} $<TARGET_FILE:test_pg_lease>)
+set_tests_properties(pg_lease PROPERTIES ENVIRONMENT "SLUICE_STORE_BACKEND=postgres")
+sluice_uses_server(pg_lease postgres)
