@@ -43,35 +43,13 @@ static void open_other(store_fx *f, sl_store *other)
 		OK(both[i]->txn, sl__pg_exec(pq_of_js(both[i]->js)->pg, "SET lock_timeout = '2s'"));
 }
 
-static void job_with_chunks(sl_jobstore *s, const char *id, uint32_t n)
-{
-	sl_job j = {0};
-	snprintf(j.id, sizeof j.id, "%s", id);
-	j.status = SL_JOB_QUEUED;
-	j.file = strdup("/data/f.csv");
-	j.table = strdup("t");
-	j.created_ms = 1000;
-	j.chunks_total = n;
-	OK(s->txn, sl_js_job_insert(s, &j));
-	sl_chunk c[4];
-	assert_true(n <= 4);
-	for (uint32_t i = 0; i < n; i++) {
-		memset(&c[i], 0, sizeof c[i]);
-		c[i].seq = i;
-		c[i].records_planned = 10;
-		c[i].status = SL_CHUNK_QUEUED;
-	}
-	OK(s->txn, sl_js_chunks_replace(s, id, c, n));
-	sl_job_clear(&j);
-}
-
 /* Two claims in transactions open at once take two chunks, neither waits. */
 static void claims_in_open_transactions_skip_each_others_chunk(void **state)
 {
 	store_fx *f = *state;
 	sl_store o;
 	open_other(f, &o);
-	job_with_chunks(f->s.js, "jc", 2);
+	lease_job_with_chunks(f->s.js, "jc", SL_JOB_QUEUED, 2);
 	sl_lease a, b, c;
 	OK(f->s.txn, sl_txn_begin(f->s.txn));
 	assert_int_equal(sl_js_chunk_claim(f->s.js, "jc", "A", 60000, NULL, &a), 1);
@@ -104,7 +82,7 @@ static void a_committing_holder_is_not_taken_over(void **state)
 	store_fx *f = *state;
 	sl_store o;
 	open_other(f, &o);
-	job_with_chunks(f->s.js, "jf", 1);
+	lease_job_with_chunks(f->s.js, "jf", SL_JOB_QUEUED, 1);
 	sl_lease a, b;
 	/* a lease already expired (a negative TTL: no waiting for the clock) */
 	OK(f->s.txn, sl_txn_begin(f->s.txn));
@@ -145,7 +123,7 @@ static void a_fence_never_passes_under_an_open_takeover(void **state)
 	store_fx *f = *state;
 	sl_store o;
 	open_other(f, &o);
-	job_with_chunks(f->s.js, "jt", 1);
+	lease_job_with_chunks(f->s.js, "jt", SL_JOB_QUEUED, 1);
 	sl_lease a, b;
 	OK(f->s.txn, sl_txn_begin(f->s.txn));
 	assert_int_equal(sl_js_chunk_claim(f->s.js, "jt", "A", -1000, NULL, &a), 1);

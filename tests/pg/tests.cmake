@@ -33,7 +33,8 @@ sluice_uses_server(pg_restart postgres)
 
 # what only PostgreSQL's leases must do: claims and fences of two
 # connections with transactions open at once (SKIP LOCKED, the fence's lock)
-add_executable(test_pg_lease tests/pg/test_pg_lease.c tests/store/backends.c)
+add_executable(test_pg_lease tests/pg/test_pg_lease.c tests/store/backends.c
+               tests/store/lease_suite.c)
 target_include_directories(test_pg_lease PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/tests)
 target_link_libraries(test_pg_lease PRIVATE sluice_lib PkgConfig::CMOCKA)
 add_test(NAME pg_lease COMMAND bash ${CMAKE_SOURCE_DIR}/tests/pg/run_unit.sh $<TARGET_FILE:sluice>
