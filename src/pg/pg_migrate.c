@@ -67,7 +67,10 @@ static const char *const migrations[SL_PG_STORE_VERSION] = {
     "ALTER TABLE sluice.chunks ADD COLUMN owner text, ADD COLUMN lease_expiry_ms bigint,"
     " ADD COLUMN lease_epoch bigint;"
     "ALTER TABLE sluice.rejects ADD COLUMN holder bigint;"
-    "CREATE INDEX rejects_holder ON sluice.rejects(job_id, holder) WHERE holder IS NOT NULL;",
+    "CREATE INDEX rejects_holder ON sluice.rejects(job_id, holder) WHERE holder IS NOT NULL;"
+    /* what claims and the open count look for: the chunks not final */
+    "CREATE INDEX chunks_open ON sluice.chunks(job_id, seq)"
+    " WHERE status IN ('Queued', 'Processing');",
 };
 
 /* The version the store is at: 0 when it has no version table yet. */

@@ -354,6 +354,9 @@ static void test_migrate_fresh(void **state)
 	          " column_name) FROM information_schema.columns WHERE table_schema = 'sluice'"
 	          " AND column_name IN ('owner', 'lease_expiry_ms', 'lease_epoch', 'holder')"),
 	    "chunks.lease_epoch,chunks.lease_expiry_ms,chunks.owner,rejects.holder");
+	assert_string_equal(q1(r, "SELECT count(*) FROM pg_indexes WHERE schemaname = 'sluice' AND"
+	                          " indexname IN ('rejects_holder', 'chunks_open')"),
+	                    "2");
 	assert_string_equal(
 	    q1(r, "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'sluice'"
 	          " AND column_name = 'rows_updated'"),
