@@ -41,3 +41,7 @@ add_test(NAME pg_lease COMMAND bash ${CMAKE_SOURCE_DIR}/tests/pg/run_unit.sh $<T
          ${CMAKE_SOURCE_DIR} $<TARGET_FILE:test_pg_lease>)
 set_tests_properties(pg_lease PROPERTIES ENVIRONMENT "SLUICE_STORE_BACKEND=postgres")
 sluice_uses_server(pg_lease postgres)
+
+# sluice ingest and two sluice workers on one job in PostgreSQL, killed -9 at random: every row once
+sluice_shell_test(pg_workers tests/pg/test_pg_workers.sh threads)
+sluice_uses_server(pg_workers postgres)
