@@ -47,7 +47,7 @@ start_role() { # 0 is the ingest, 1 and 2 workers
 }
 for i in 0 1 2; do start_role $i; done
 KILLS=0 prev=0
-for k in $(seq 1 60); do
+for _ in $(seq 1 60); do
 	want=$((prev + 1))
 	while [ "$(committed)" -lt "$want" ] && ! finished; do sleep 0.01; done
 	finished && break
