@@ -61,6 +61,16 @@ static const char *const migrations[SL_PG_STORE_VERSION] = {
        inserted, per chunk and per job (issue 12; seed 002's manifest) */
     "ALTER TABLE sluice.jobs ADD COLUMN rows_updated bigint NOT NULL DEFAULT 0;"
     "ALTER TABLE sluice.chunks ADD COLUMN rows_updated bigint NOT NULL DEFAULT 0;",
+    /* 3: chunk leases (the owner, expiry and epoch of a claim; NULL until
+       the first) and the record that held a DUP_KEY reject's key, as the
+       SQLite store adds them (store_sqlite_lease.c, store_pg_lease.c) */
+    "ALTER TABLE sluice.chunks ADD COLUMN owner text, ADD COLUMN lease_expiry_ms bigint,"
+    " ADD COLUMN lease_epoch bigint;"
+    "ALTER TABLE sluice.rejects ADD COLUMN holder bigint;"
+    "CREATE INDEX rejects_holder ON sluice.rejects(job_id, holder) WHERE holder IS NOT NULL;"
+    /* what claims and the open count look for: the chunks not final */
+    "CREATE INDEX chunks_open ON sluice.chunks(job_id, seq)"
+    " WHERE status IN ('Queued', 'Processing');",
 };
 
 /* The version the store is at: 0 when it has no version table yet. */

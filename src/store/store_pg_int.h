@@ -67,4 +67,19 @@ PGresult *sl__pq_run(pq_store *q, const char *sql, const pq_params *p, int *rc);
 
 extern const sl_jobstore_ops sl__pq_js_ops;
 
+/* The lease ops of the job store (store_pg_lease.c; their meaning is in
+   sl_jobstore_ops, store/jobstore.h). */
+int sl__pq_chunk_claim(sl_jobstore *s, const char *job_id, const char *owner, int64_t ttl_ms,
+                       sl_owner_dead_fn dead, sl_lease *l);
+int sl__pq_lease_renew(sl_jobstore *s, const sl_lease *l, int64_t ttl_ms);
+int sl__pq_lease_fence(sl_jobstore *s, const sl_lease *l);
+int sl__pq_lease_release(sl_jobstore *s, const sl_lease *l);
+int sl__pq_chunks_open(sl_jobstore *s, const char *job_id, sl_owner_dead_fn dead, uint64_t *open,
+                       uint64_t *live);
+int sl__pq_chunk_add(sl_jobstore *s, const char *job_id, uint32_t seq, int64_t loaded,
+                     int64_t rejected);
+int sl__pq_reject_holder(sl_jobstore *s, uint64_t holder);
+int sl__pq_rejects_rehold(sl_jobstore *s, const char *job_id, uint64_t from, uint64_t to,
+                          const char *from_text, const char *to_text);
+
 #endif

@@ -657,4 +657,12 @@ const sl_jobstore_ops sl__pq_js_ops = {
     .cancel_set = pq_cancel_set,
     .cancel_get = pq_cancel_get,
     .chunk_counts = pq_chunk_counts,
+    .chunk_claim = sl__pq_chunk_claim,
+    .lease_renew = sl__pq_lease_renew,
+    .lease_fence = sl__pq_lease_fence,
+    .lease_release = sl__pq_lease_release,
+    .chunks_open = sl__pq_chunks_open,
+    .chunk_add = sl__pq_chunk_add,
+    .reject_holder = sl__pq_reject_holder,
+    .rejects_rehold = sl__pq_rejects_rehold,
 };

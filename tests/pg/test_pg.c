@@ -345,10 +345,18 @@ static void test_migrate_fresh(void **state)
 	assert_string_equal(
 	    q1(r,
 	       "SELECT string_agg(version::text, ',' ORDER BY version) FROM sluice.store_version"),
-	    "1,2");
+	    "1,2,3");
 	assert_string_equal(
 	    q1(r, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'sluice'"),
 	    "8");
+	assert_string_equal(
+	    q1(r, "SELECT string_agg(table_name || '.' || column_name, ',' ORDER BY table_name,"
+	          " column_name) FROM information_schema.columns WHERE table_schema = 'sluice'"
+	          " AND column_name IN ('owner', 'lease_expiry_ms', 'lease_epoch', 'holder')"),
+	    "chunks.lease_epoch,chunks.lease_expiry_ms,chunks.owner,rejects.holder");
+	assert_string_equal(q1(r, "SELECT count(*) FROM pg_indexes WHERE schemaname = 'sluice' AND"
+	                          " indexname IN ('rejects_holder', 'chunks_open')"),
+	                    "2");
 	assert_string_equal(
 	    q1(r, "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'sluice'"
 	          " AND column_name = 'rows_updated'"),
@@ -356,7 +364,7 @@ static void test_migrate_fresh(void **state)
 	/* again: nothing to do */
 	assert_int_equal(sl__pg_migrate(c, 0, &v), 0);
 	assert_int_equal(v, SL_PG_STORE_VERSION);
-	assert_string_equal(q1(r, "SELECT count(*) FROM sluice.store_version"), "2");
+	assert_string_equal(q1(r, "SELECT count(*) FROM sluice.store_version"), "3");
 	PQfinish(r);
 	sl__pg_close(c);
 }
@@ -381,16 +389,22 @@ static void test_migrate_upgrade(void **state)
 	       "'Succeeded', 10)");
 	/* this build upgrades it, keeping its rows */
 	assert_int_equal(sl__pg_migrate(c, 0, &v), 0);
-	assert_int_equal(v, 2);
+	assert_int_equal(v, SL_PG_STORE_VERSION);
 	assert_string_equal(q1(r, "SELECT status || ' ' || rows_loaded || ' ' || rows_updated FROM "
 	                          "sluice.jobs WHERE id = 'j1'"),
 	                    "Succeeded 10 0");
 	assert_string_equal(q1(r, "SELECT rows_updated FROM sluice.chunks WHERE job_id = 'j1'"),
 	                    "0");
+	/* the lease columns of migration 3: NULL on the rows that were there
+	   (a chunk never claimed) */
+	assert_string_equal(q1(r,
+	                       "SELECT (owner IS NULL AND lease_expiry_ms IS NULL AND "
+	                       "lease_epoch IS NULL)::text FROM sluice.chunks WHERE job_id = 'j1'"),
+	                    "true");
 	assert_string_equal(
 	    q1(r,
 	       "SELECT string_agg(version::text, ',' ORDER BY version) FROM sluice.store_version"),
-	    "1,2");
+	    "1,2,3");
 
 	/* a store newer than this build is refused, not touched */
 	run(r, "INSERT INTO sluice.store_version(version) VALUES (99)");
@@ -433,7 +447,7 @@ static void test_migrate_concurrent(void **state)
 		PGconn *r = raw(dbname);
 		assert_string_equal(q1(r, "SELECT string_agg(version::text, ',' ORDER BY version) "
 		                          "FROM sluice.store_version"),
-		                    "1,2");
+		                    "1,2,3");
 		PQfinish(r);
 	}
 }

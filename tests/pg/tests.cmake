@@ -13,9 +13,10 @@ add_test(NAME pg_unit COMMAND bash ${CMAKE_SOURCE_DIR}/tests/pg/run_unit.sh $<TA
          ${CMAKE_SOURCE_DIR} $<TARGET_FILE:test_pg>)
 sluice_uses_server(pg_unit postgres)
 
-# the conformance suites of the sink and the job store (tests/store/), on
-# PostgreSQL: the same binaries with SLUICE_STORE_BACKEND=postgres
-foreach(suite jobstore sink)
+# the conformance suites of the sink, the job store and its leases
+# (tests/store/), on PostgreSQL: the same binaries with
+# SLUICE_STORE_BACKEND=postgres
+foreach(suite jobstore sink lease_store)
   add_test(NAME pg_${suite} COMMAND bash ${CMAKE_SOURCE_DIR}/tests/pg/run_unit.sh $<TARGET_FILE:sluice>
            ${CMAKE_SOURCE_DIR} $<TARGET_FILE:test_${suite}>)
   set_tests_properties(pg_${suite} PROPERTIES ENVIRONMENT "SLUICE_STORE_BACKEND=postgres")
@@ -29,3 +30,18 @@ sluice_uses_server(pg_ingest postgres)
 # the server restarted (fast, immediate) mid-load: reconnect, retry, exactly once (its own server)
 sluice_shell_test(pg_restart tests/pg/test_pg_restart.sh threads)
 sluice_uses_server(pg_restart postgres)
+
+# what only PostgreSQL's leases must do: claims and fences of two
+# connections with transactions open at once (SKIP LOCKED, the fence's lock)
+add_executable(test_pg_lease tests/pg/test_pg_lease.c tests/store/backends.c
+               tests/store/lease_suite.c)
+target_include_directories(test_pg_lease PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/tests)
+target_link_libraries(test_pg_lease PRIVATE sluice_lib PkgConfig::CMOCKA)
+add_test(NAME pg_lease COMMAND bash ${CMAKE_SOURCE_DIR}/tests/pg/run_unit.sh $<TARGET_FILE:sluice>
+         ${CMAKE_SOURCE_DIR} $<TARGET_FILE:test_pg_lease>)
+set_tests_properties(pg_lease PROPERTIES ENVIRONMENT "SLUICE_STORE_BACKEND=postgres")
+sluice_uses_server(pg_lease postgres)
+
+# sluice ingest and two sluice workers on one job in PostgreSQL, killed -9 at random: every row once
+sluice_shell_test(pg_workers tests/pg/test_pg_workers.sh threads)
+sluice_uses_server(pg_workers postgres)

@@ -53,5 +53,7 @@ int store_fx_teardown(void **state);
 int js_suite_run(const store_backend *b);
 int sink_suite_run(const store_backend *b);
 int lease_suite_run(const store_backend *b); /* lease_suite.c */
+/* A job in status st with n (at most 8) Queued chunks (lease_suite.c). */
+void lease_job_with_chunks(sl_jobstore *s, const char *id, sl_job_status st, uint32_t n);
 
 #endif

@@ -21,8 +21,8 @@
 #include "sluice/error.h"
 #include "backends.h"
 
-/* a job in status st with n Queued chunks */
-static void job_with_chunks(sl_jobstore *s, const char *id, sl_job_status st, uint32_t n)
+/* a job in status st with n Queued chunks (backends.h) */
+void lease_job_with_chunks(sl_jobstore *s, const char *id, sl_job_status st, uint32_t n)
 {
 	sl_job j = {0};
 	snprintf(j.id, sizeof j.id, "%s", id);
@@ -66,7 +66,7 @@ static void claims_take_queued_chunks_in_order_and_fence_the_old_holder(void **s
 {
 	store_fx *f = *state;
 	sl_jobstore *s = f->s.js;
-	job_with_chunks(s, "jl", SL_JOB_QUEUED, 3);
+	lease_job_with_chunks(s, "jl", SL_JOB_QUEUED, 3);
 	sl_lease a, b, c, d;
 	assert_int_equal(claim(s, NULL, "A", 60000, NULL, &a), 1);
 	assert_string_equal(a.job_id, "jl");
@@ -134,7 +134,7 @@ static void an_expired_lease_is_claimed_again(void **state)
 {
 	store_fx *f = *state;
 	sl_jobstore *s = f->s.js;
-	job_with_chunks(s, "je", SL_JOB_PROCESSING, 1);
+	lease_job_with_chunks(s, "je", SL_JOB_PROCESSING, 1);
 	sl_lease a, b;
 	assert_int_equal(claim(s, "je", "A", -1, NULL, &a), 1); /* expired at once */
 	uint64_t open = 0, live = 0;
@@ -154,8 +154,8 @@ static void cancel_and_final_jobs_stop_claims_and_commits(void **state)
 {
 	store_fx *f = *state;
 	sl_jobstore *s = f->s.js;
-	job_with_chunks(s, "jx", SL_JOB_PROCESSING, 2);
-	job_with_chunks(s, "jy", SL_JOB_ACCEPTED, 1); /* not planned: nothing to claim */
+	lease_job_with_chunks(s, "jx", SL_JOB_PROCESSING, 2);
+	lease_job_with_chunks(s, "jy", SL_JOB_ACCEPTED, 1); /* not planned: nothing to claim */
 	sl_lease a, b;
 	assert_int_equal(claim(s, NULL, "A", 60000, NULL, &a), 1);
 	assert_string_equal(a.job_id, "jx");
@@ -199,7 +199,7 @@ static void chunk_add_and_reject_holders(void **state)
 {
 	store_fx *f = *state;
 	sl_jobstore *s = f->s.js;
-	job_with_chunks(s, "jd", SL_JOB_PROCESSING, 2);
+	lease_job_with_chunks(s, "jd", SL_JOB_PROCESSING, 2);
 	sl_chunk *ch = NULL;
 	size_t n = 0;
 	OK(s->txn, sl_js_chunks_get(s, "jd", &ch, &n));
