@@ -112,6 +112,9 @@ static void dup_msg(const sl_schema *sc, const sl_value *vals, const char *owner
 		return;
 	if (!owner[0])
 		snprintf(out + o, n - o, " already loaded");
+	else if (!strcmp(owner, self) && !orec) /* a backend without provenance */
+		snprintf(out + o, n - o, " already loaded by an earlier row of this file%s",
+		         sc->on_duplicate == SL_DUP_IGNORE ? " (ignored: on_duplicate is ignore)" : "");
 	else if (!strcmp(owner, self)) /* no id: the same file gives the same messages */
 		snprintf(out + o, n - o, " already loaded by record %llu, an earlier row of this file%s",
 		         (unsigned long long)orec,

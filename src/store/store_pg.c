@@ -105,6 +105,13 @@ static const sl_txn_ops pq_txn_ops = {
 static int pq_prepare(sl_sink *k, const sl_schema *sc, const char *job_id)
 {
 	pq_store *q = pq_of_sink(k);
+	/* load modes write aside (a shadow table, a stage) and swap or merge
+	   at the job's end: the SQLite sink's so far; refused here rather than
+	   loaded as append, which would break what the mode promises */
+	if (sc->mode > SL_MODE_APPEND)
+		return sl__pg_seterr(q->pg, SL_CONFIG,
+		                     "load mode %s: not on PostgreSQL yet (append only; docs/scaling.md)",
+		                     sl_load_mode_name(sc->mode));
 	int rc = sl__pg_table_prepare(q->pg, sc);
 	if (rc)
 		return rc;

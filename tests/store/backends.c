@@ -71,10 +71,10 @@ static int open_postgres(const char *dir, int busy_ms, sl_store *out, char *msg,
 }
 
 const store_backend store_backends[] = {
-    {"sqlite", open_sqlite},
-    {"faults(sqlite), nothing armed", open_faults},
-    {"postgres", open_postgres},
-    {NULL, NULL},
+    {"sqlite", open_sqlite, false, false},
+    {"faults(sqlite), nothing armed", open_faults, false, false},
+    {"postgres", open_postgres, true, true}, /* issue 12: both still to come */
+    {NULL, NULL, false, false},
 };
 
 bool store_backend_wanted(const store_backend *b)

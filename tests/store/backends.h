@@ -20,6 +20,10 @@
 typedef struct store_backend {
 	const char *name;
 	int (*open)(const char *dir, int busy_timeout_ms, sl_store *out, char *msg, size_t msglen);
+	/* What a backend does not do yet, and the suites check it says so:
+	   no provenance (key_owner gives record 0), no load modes (prepare
+	   refuses replace and atomic with CONFIG). */
+	bool no_provenance, no_modes;
 } store_backend;
 
 /* Every backend, ended by one with a NULL name. */
