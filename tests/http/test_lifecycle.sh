@@ -92,11 +92,20 @@ done
 stop_server
 
 # --- taking turns: with one runner and 1 s slices, a small job does not wait for a big one ---
+# The big job's writer is held before its chunk 2 (SLUICE_TEST_PAUSE) until
+# the small job waits and the big one's 1 s slice is over, so it is still
+# running then however fast the build loads (the lookup indexes built at
+# the end made a sanitizer build's big job finish inside its slice).
 rm -f "$DB"*
-serve "$T/log" "${OPTS[@]}" --jobs 1 --slice 1 || exit 1
+mkdir -p "$T/turn"
+SLUICE_TEST_PAUSE="2:$T/turn" serve "$T/log" "${OPTS[@]}" --jobs 1 --slice 1 || exit 1
 BIG=$(upload "$T/big.csv")
-wait_chunks "$BIG" 2 || bad "the big job did not start"
+wait_for "the big job to be held before chunk 2" 3000 test -e "$T/turn/paused" || bad "the big job did not start"
 SMALL=$(upload "$T/small.csv")
+check "taking turns: the small job waits for the one runner" "$(job "$SMALL" "d['status']")" Accepted
+# a slice is time: poll until the held job has had more than its second
+wait_for "the big job's slice to pass" 3000 python3 -c "import os, sys, time; sys.exit(time.time() - os.path.getmtime(sys.argv[1]) <= 1.2)" "$T/turn/paused"
+: >"$T/turn/go"
 check "small job finished" "$(wait_final "$SMALL")" PartiallySucceeded
 check "... while the big one still runs" "$(job "$BIG" "d['status']")" Processing
 check "big job finished" "$(wait_final "$BIG")" PartiallySucceeded
