@@ -865,8 +865,10 @@ fail:
 			sl__ingest_say(g, "database: %s", sl_txn_errmsg(g->txn));
 		}
 	}
-	/* a job that ran to a final status is a result, not an error */
-	if (rc < 0 && g->job.status == SL_JOB_FAILED)
+	/* a job that ran to a final status is a result, not an error (also
+	   one another process finished meanwhile: a cancel while it was
+	   planned; sl__ingest_finish_job took its state) */
+	if (rc < 0 && (g->job.status == SL_JOB_FAILED || g->job.status == SL_JOB_CANCELLED))
 		rc = 0;
 out:
 	res->duration_s = sl_now() - g->t0;

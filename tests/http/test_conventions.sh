@@ -106,8 +106,10 @@ wait_for "the 7 s lock holder" 500 test -e "$T/locked"
 st=$(curl -s "$B/v1/jobs/$BJ" | jq_ "d['status']")
 check "the big job is not finished when the lock is taken" "$(case "$st" in Succeeded | PartiallySucceeded | Failed) echo "$st" ;; *) echo running ;; esac)" running
 st=$(code POST "$B/v1/jobs/$BJ/cancel" --max-time 40)
-check "cancel under a 7 s write lock: 202, not 503 DB_BUSY" "$st" 202
-[ "$st" = 202 ] || cat "$T/body"
+# 202 when a runner holds a chunk of it (it stops after that chunk), 200
+# when none does (a slow build may still be planning it: no lease then, the
+# cancel ends it at once and the planner's writes give way); never 503
+case "$st" in 200 | 202) ok ;; *) bad "cancel under a 7 s write lock: 200 or 202, not 503 DB_BUSY: got '$st'"; cat "$T/body" ;; esac
 wait "$LOCKER"
 LOCKER=
 check "the job ends Cancelled" "$(wait_final "$BJ")" Cancelled
