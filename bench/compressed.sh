@@ -11,22 +11,16 @@
 # thread) and DuckDB's read_csv of the same .gz (bench/duckdb_load.mjs,
 # key). Wall time and CPU time (user + system) by /usr/bin/time, peak RSS.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh"
 ROWS=${1:-${ROWS:-5000000}}
 REPEAT=${REPEAT:-1}
-B=build
-OUT=bench/out
-mkdir -p "$OUT"
-SCHEMA=$OUT/cdr_key.yaml
-sed '/^[[:space:]]*index:/d' examples/cdr.yaml >"$SCHEMA"
-F=$OUT/cdr_$ROWS.csv
-[ -s "$F" ] || $B/sluice gen cdr --rows "$ROWS" --error-rate 0.001 --seed 1 -o "$F" >&2
+cdr_schemas
+F=$(gen "$ROWS")
 [ -s "$F.gz" ] && [ "$F.gz" -nt "$F" ] || gzip -6 -c "$F" >"$F.gz"
 [ -s "$F.zst" ] && [ "$F.zst" -nt "$F" ] || zstd -q -3 -c "$F" >"$F.zst"
 cat "$F" "$F.gz" "$F.zst" >/dev/null # the page cache
 LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 DB=$OUT/compressed.db
-rmdb() { rm -f "$1" "$1-wal" "$1-shm" "$1-journal" "$1"-*.points; }
 
 # measure NAME CMD...: best wall time of REPEAT runs into W_NAME, its CPU
 # seconds into C_NAME, the largest peak RSS (MB) into M_NAME
@@ -64,8 +58,6 @@ if [ -d bench/node_modules/@duckdb/node-api ]; then
 fi
 rmdb "$DB"
 loaded() { sed -n 's/.*"rows_loaded":\([0-9]*\).*/\1/p' "$OUT/compressed_$1.out"; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; }
-met() { awk -v a="$1" -v b="$2" 'BEGIN{exit !(a<=b)}' && echo "**met**" || echo "**not met**"; }
 {
 	echo "## Compressed files ($(date -u +%Y-%m-%d))"
 	echo
@@ -82,9 +74,9 @@ met() { awk -v a="$1" -v b="$2" 'BEGIN{exit !(a<=b)}' && echo "**met**" || echo 
 	echo "| \`zstd -dc\` > /dev/null | $W_unzstd | $C_unzstd | $M_unzstd | | | |"
 	[ "$DK" = yes ] && echo "| DuckDB read_csv of the .gz (key) | $W_dk_gz | $C_dk_gz | $M_dk_gz | | $(ratio "$W_dk_gz" "$W_plain") | |"
 	echo
-	echo "Goals: gzip at most 1.3 times the plain load: $(met "$(ratio "$W_gz" "$W_plain")" 1.3) by wall time"
-	echo "($(met "$(ratio "$C_gz" "$C_plain")" 1.3) by CPU time); zstd at most 1.1 times: $(met "$(ratio "$W_zst" "$W_plain")" 1.1)"
-	echo "by wall time ($(met "$(ratio "$C_zst" "$C_plain")" 1.1) by CPU time)$([ "$DK" = yes ] && echo "; faster than DuckDB on the .gz: $(met "$W_gz" "$W_dk_gz")")."
+	echo "Goals: gzip at most 1.3 times the plain load: $(met le "$(ratio "$W_gz" "$W_plain")" 1.3) by wall time"
+	echo "($(met le "$(ratio "$C_gz" "$C_plain")" 1.3) by CPU time); zstd at most 1.1 times: $(met le "$(ratio "$W_zst" "$W_plain")" 1.1)"
+	echo "by wall time ($(met le "$(ratio "$C_zst" "$C_plain")" 1.1) by CPU time)$([ "$DK" = yes ] && echo "; faster than DuckDB on the .gz: $(met lt "$W_gz" "$W_dk_gz")")."
 	echo "sluice decodes the file once, in its planning pass (one thread), into a spool the"
 	echo "workers read in parallel (docs/sources.md); the decoding does not overlap the"
 	echo "parsing yet, so the .gz costs about the plain load plus \`gzip -dc\`."

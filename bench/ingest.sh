@@ -15,28 +15,17 @@
 # Wall time by date(1); peak memory is the maximum resident set size from
 # /usr/bin/time (of node for DuckDB).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh"
 ROWS=${1:-${ROWS:-5000000}}
 REPEAT=${REPEAT:-1}
 MEM10X=${MEM10X:-0}
-B=build
-OUT=bench/out
-mkdir -p "$OUT"
 # The example schema indexes caller_id and recipient for the records API;
 # the key and no-key comparisons leave those indexes out (.import builds
 # none), and a third pair compares with them on both sides.
 IDX=examples/cdr.yaml
-SCHEMA=$OUT/cdr_key.yaml
-sed '/^[[:space:]]*index:/d' "$IDX" >"$SCHEMA"
-NOKEY=$OUT/cdr_nokey.yaml
-sed '/^key:/d' "$SCHEMA" >"$NOKEY"
+cdr_schemas
 COLS="caller_id,recipient,call_date,end_time,duration,cost,reference,currency"
 
-gen() { # gen ROWS: path of the generated file (made when missing)
-	local f=$OUT/cdr_$1.csv
-	[ -s "$f" ] || $B/sluice gen cdr --rows "$1" --error-rate 0.001 --seed 1 -o "$f" >&2
-	echo "$f"
-}
 F=$(gen "$ROWS")
 SIZE=$(stat -c %s "$F")
 if [ ! -d bench/node_modules/@duckdb/node-api ]; then
@@ -49,9 +38,6 @@ COMMIT=$(git log --oneline -1 2>/dev/null || echo unknown)
 DIRTY=$([ -n "$(git status --porcelain --untracked-files=no -- src include 2>/dev/null)" ] && echo "; the work tree had uncommitted changes in src/ or include/" || true)
 LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 
-now() { date +%s.%N; }
-sub() { echo "$1 $2" | awk '{printf "%.3f", $1-$2}'; }
-rmdb() { rm -f "$1" "$1-wal" "$1-shm" "$1-journal" "$1.wal"; }
 
 # measure NAME DB CMD...: run CMD REPEAT times, each on a fresh DB; sets
 # T_NAME (best wall seconds) and M_NAME (largest peak RSS, MB). CMD's
@@ -178,10 +164,6 @@ MEMGB=$(awk '/MemTotal/ {printf "%.0f", $2/1048576}' /proc/meminfo)
 SQLV=$(sqlite3 --version | cut -d' ' -f1)
 DKV=$(node -p "require('./bench/node_modules/@duckdb/node-api/package.json').version")
 rps() { echo "$ROWS $1" | awk '{printf "%.0f", $1/$2}'; }
-ratio() { echo "$1 $2" | awk '{printf "%.2f", $1/$2}'; }
-le() { echo "$1 $2" | awk '{exit !($1<=$2)}'; }
-lt() { echo "$1 $2" | awk '{exit !($1<$2)}'; }
-met() { if "$@"; then echo "**met**"; else echo "**not met**"; fi; }
 row() { # row TOOL KEY NAME REF KEPT
 	local t m l
 	t=T_$3 m=M_$3 l=L_$3

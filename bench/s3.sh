@@ -12,16 +12,11 @@
 # and a loopback TCP connection, so this measures sluice's S3 path and
 # s3rver, not a network; s3rver shares the 2 cores with sluice.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh"
 ROWS=${1:-${ROWS:-1000000}}
 REPEAT=${REPEAT:-1}
-B=build
-OUT=bench/out
-mkdir -p "$OUT"
-SCHEMA=$OUT/cdr_key.yaml
-sed '/^[[:space:]]*index:/d' examples/cdr.yaml >"$SCHEMA"
-F=$OUT/cdr_$ROWS.csv
-[ -s "$F" ] || $B/sluice gen cdr --rows "$ROWS" --error-rate 0.001 --seed 1 -o "$F" >&2
+cdr_schemas
+F=$(gen "$ROWS")
 SIZE=$(stat -c %s "$F")
 [ -d tests/js/node_modules/@20minutes/s3rver ] || npm ci --prefix tests/js --no-audit --no-fund >&2
 D=$OUT/s3rver
@@ -42,11 +37,10 @@ COMMIT=$(git log -1 --format=%h 2>/dev/null || echo unknown)
 LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 THREADS=$(nproc)
 
-now() { date +%s.%N; }
 best_of() { # best_of NAME URI: best wall seconds of REPEAT loads; peak RSS in M_NAME
 	local name=$1 uri=$2 best=999999 t0 t1 d db=$OUT/s3_$1.db
 	for _ in $(seq "$REPEAT"); do
-		rm -f "$db" "$db-wal" "$db-shm"
+		rmdb "$db"
 		t0=$(now)
 		/usr/bin/time -o "$OUT/s3_$name.time" -f "%M" $B/sluice ingest "$uri" --schema "$SCHEMA" \
 			--db "$db" --threads "$THREADS" --quiet >"$OUT/s3_$name.out" 2>"$OUT/s3_$name.err" || true
@@ -64,7 +58,7 @@ t0=$(now)
 curl -sf "${sig[@]}" -o /dev/null "$AWS_ENDPOINT_URL/bench/cdr.csv"
 T_get=$(echo "$(now) $t0" | awk '{printf "%.3f", $1-$2}')
 mbs() { echo "$SIZE $1" | awk '{printf "%.0f", $1/$2/1e6}'; }
-RATIO=$(echo "$T_local $T_s3" | awk '{printf "%.2f", $1/$2}')
+RATIO=$(ratio "$T_local" "$T_s3")
 {
 	echo "## S3 ($(date -u +%Y-%m-%d))"
 	echo

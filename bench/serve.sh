@@ -33,13 +33,12 @@
 #      database; the jobs are recorded and run once the lock is released);
 #      then the VmHWM again when the 1 GB jobs are done.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh"
 REPEAT=${REPEAT:-3}
 N=${N:-10}
 ROWS=${SERVE_ROWS:-1054000}
 BIGX=${BIGX:-10}
 SRC=${SLUICE:-build/sluice}
-OUT=bench/out
 W=$OUT/serve
 RUN=$W/run
 CPD=$W/cp
@@ -50,6 +49,7 @@ LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 # The binary, as it is now
 cp "$SRC" "$W/sluice"
 SL=$W/sluice
+B=$W # gen (bench/lib.sh) runs this binary
 BINTIME=$(date -u -r "$SRC" '+%Y-%m-%d %H:%M UTC')
 BINSUM=$(md5sum <"$SL" | cut -c1-12)
 COMMIT=$(git log -1 --format='%h %s' 2>/dev/null | cut -c1-72 || echo unknown)
@@ -97,20 +97,8 @@ print("p50 %.3f p99 %.3f reqs %d rps %.0f non2xx %d" % (q(.5), q(.99), len(lat),
 EOF
 fi
 
-now() { date +%s.%N; }
 mbs() { echo "$1 $2" | awk '{printf "%.0f", $1/$2/1e6}'; }
-ratio() { echo "$1 $2" | awk '{printf "%.2f", $1/$2}'; }
-le() { echo "$1 $2" | awk '{exit !($1<=$2)}'; }
-lt() { echo "$1 $2" | awk '{exit !($1<$2)}'; }
-met() { if "$@"; then echo "**met**"; else echo "**not met**"; fi; }
-min() { echo "$1 $2" | awk '{print ($1<$2)?$1:$2}'; }
-max() { echo "$1 $2" | awk '{print ($1>$2)?$1:$2}'; }
 
-gen() { # gen ROWS: path of the generated file (made when missing)
-	local f=$OUT/cdr_$1.csv
-	[ -s "$f" ] || "$SL" gen cdr --rows "$1" --error-rate 0.001 --seed 1 -o "$f" >&2
-	echo "$f"
-}
 
 SPID="" LPID=""
 cleanup() {
