@@ -10,7 +10,6 @@ the number of failures.
   framing.py PORT"""
 import json
 import os
-import socket
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -33,31 +32,8 @@ def exchange(parts):
     return rawhttp.exchange(PORT, parts)
 
 
-def exchange_in_turn(parts, timeout=5):
-    """Each part sent once the answer to the one before it came (a
-    kept-alive connection used request by request); all read to the close."""
-    s = socket.create_connection(("127.0.0.1", PORT), timeout=timeout)
-    out = b""
-    try:
-        for i, p in enumerate(parts):
-            s.sendall(p)
-            if i == len(parts) - 1:
-                break
-            while len(responses(out)) <= i or responses(out)[-1][0] == 0 or \
-                    len(responses(out)[i][2]) < int(responses(out)[i][1].get("content-length", 0)):
-                b = s.recv(65536)
-                if not b:
-                    return out
-                out += b
-        while True:
-            b = s.recv(65536)
-            if not b:
-                break
-            out += b
-    except socket.timeout:
-        out += rawhttp.STILL_OPEN
-    s.close()
-    return out
+def exchange_in_turn(parts):
+    return rawhttp.exchange(PORT, parts, in_turn=True)
 
 
 def one_json_400(name, parts, before=(), raw=None):
