@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http/http_frame.h"
 #include "http/http_parse.h"
 
 #define CHECK(c)                                                                                   \
@@ -64,7 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(s, data + 1, size - 1);
 	s[size - 1] = 0; /* the rest, cut at its first NUL as a C string would be */
 	size_t n = strlen(s);
-	switch (data[0] % 7) {
+	switch (data[0] % 8) {
 	case 0: {
 		uint64_t v;
 		bool ok = http_parse_u64(s, &v);
@@ -162,6 +163,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			rb = http_mp_end(&m);
 		CHECK(ra == rb);
 		CHECK(a.n == b.n && a.starts == b.starts && a.h == b.h);
+		break;
+	}
+	case 7: {
+		const char *in = (const char *)data + 1;
+		size_t inl = size - 1, step = inl ? (size_t)data[1] % 13 + 1 : 1;
+		size_t pa = 0, pb = 0, hl = 0, pass = 0;
+		http_framer f;
+		http_frame_init(&f);
+		int va = http_frame_scan(&f, in, inl, &pa, &hl);
+		CHECK(pa <= inl && (!va || pa + hl <= inl));
+		http_frame_init(&f);
+		int vb = 0;
+		for (size_t have = 0;;) {
+			have = have + step < inl ? have + step : inl;
+			vb = http_frame_scan(&f, in + pb, have - pb, &pass, &hl);
+			pb += pass;
+			if (vb || have == inl)
+				break;
+		}
+		CHECK(va == vb && pa == pb);
 		break;
 	}
 	}

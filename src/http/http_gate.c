@@ -1,31 +1,39 @@
 /*
- * The front door of `sluice serve`: sluice accepts its connections itself
- * and holds each until its first request head has come, then hands it to
+ * The front door of `sluice serve`: sluice accepts its connections itself,
+ * holds each until its first request head has come, then hands it to
  * libmicrohttpd (MHD_add_connection; the daemon has no listening socket of
- * its own).
+ * its own) through a socket pair, and carries the bytes both ways.
  *
  * Why: libmicrohttpd 0.9.75 refuses a Content-Length that is not a number
  * (or too big for 64 bits) before any callback of ours runs, with an HTML
- * 400 (413) whose status line and headers it sends twice. Here the head is
- * read with MSG_PEEK, so nothing is taken from the socket that
- * libmicrohttpd would miss; a head whose Content-Length headers are not
- * one number is answered here with the JSON error every other refusal has,
- * and the connection closed (RFC 9112 6.3: the framing is unknown, so
- * nothing after it can be read as a request). Only the first request of a
- * connection passes here: a later request on a kept-alive connection is
- * libmicrohttpd's to read (docs/serve.md says so).
+ * 400 (413) whose status line and headers it sends twice. So every request
+ * head of a connection, the first and every later one of a kept-alive or
+ * pipelined connection, is checked here before libmicrohttpd reads it
+ * (http_frame.c walks the stream: heads, Content-Length and chunked
+ * bodies). A head whose Content-Length headers are not one number is
+ * answered here with the JSON error every other refusal has, after the
+ * answers to the requests before it, and the connection closed (RFC 9112
+ * 6.3: the framing is unknown, so nothing after it can be read as a
+ * request).
+ *
+ * The cost is one more copy of each byte through this thread (a 40 KiB
+ * buffer each way, allocated while bytes are in flight and freed when
+ * drained); docs/benchmarks.md measures uploads and keep-alive status
+ * requests through it.
  *
  * Held connections cost a slot and a descriptor in one epoll set, so idle
- * clients stay cheap; they are closed after --timeout like libmicrohttpd's
- * own. Since idle ones never reach libmicrohttpd, the connection limits are
- * counted here: --max-connections in all (conns_open) and, without a
- * trusted proxy, --max-conn-per-client per address (http_limits.c); a
- * handed-over connection gives its counts back when libmicrohttpd closes
- * it (http_gate_notify). A connection over a limit is closed unanswered,
- * as libmicrohttpd does.
+ * clients stay cheap; before their first head they are closed after
+ * --timeout like libmicrohttpd's own; after it libmicrohttpd's timeout
+ * closes its end, and the client's follows. Since idle ones never reach
+ * libmicrohttpd, the connection limits are counted here: --max-connections
+ * in all (conns_open) and, without a trusted proxy, --max-conn-per-client
+ * per address (http_limits.c); a handed-over connection gives its counts
+ * back when libmicrohttpd closes it (http_gate_notify). A connection over a
+ * limit is closed unanswered, as libmicrohttpd does.
  *
- * Threads: one gate thread owns the slots and the epoll set; the counts are
- * atomic (conns_open) or under cl_mu (per address); stopping is an eventfd.
+ * Threads: one gate thread owns the slots, their buffers and the epoll
+ * set; the counts are atomic (conns_open) or under cl_mu (per address);
+ * stopping is an eventfd.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -40,22 +48,44 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "http/http_frame.h"
 #include "http/http_parse.h"
 #include "http/http_reply.h"
 
 /* Every head the router would take (HTTP_HEADERS_MAX of headers, plus the
-   request line) is checked whole; a longer one goes to libmicrohttpd
-   unchecked, to be refused as too large (431). */
-#define GATE_PEEK   (HTTP_HEADERS_MAX + 8192)
+   request line) is checked whole; a longer one goes on unchecked, to be
+   refused by libmicrohttpd as too large (431). */
+_Static_assert(HTTP_FRAME_HEAD_MAX == HTTP_HEADERS_MAX + 8192,
+               "the head checked is the head taken");
+#define BUF_CAP     HTTP_FRAME_HEAD_MAX
 #define GATE_LISTEN UINT32_MAX
 #define GATE_WAKE   (UINT32_MAX - 1)
 
+/* Bytes on their way one direction: [sent, len) are in the buffer, and of
+   them [sent, ok) may go on (the request direction holds back a head not
+   checked yet; the response direction passes all). */
+typedef struct gate_buf {
+	char *p; /* NULL while empty */
+	size_t len, sent, ok;
+} gate_buf;
+
 typedef struct gate_conn {
-	int fd; /* -1: a free slot */
+	int fd;  /* the client's socket; -1: a free slot */
+	int mfd; /* our end of libmicrohttpd's socket pair; -1 before handover */
 	struct sockaddr_in sa;
 	char addr[INET_ADDRSTRLEN];
 	bool per_addr; /* counted in the address's connections */
+	bool c_eof;    /* the client sent its end */
+	bool m_eof;    /* libmicrohttpd closed its end */
+	bool m_shut;   /* libmicrohttpd takes no more requests (we sent their end, or it closed) */
+	bool linger;   /* answered and our end sent: reading the client's to its end */
+	int refuse;    /* 0, or http_frame_scan's verdict on the head at rq.ok */
+	uint32_t ev_c, ev_m; /* the events registered for fd and mfd */
 	int64_t since_ms;
+	http_framer fr;
+	gate_buf rq;   /* client -> libmicrohttpd */
+	gate_buf rs;   /* libmicrohttpd -> client */
+	char what[64]; /* "METHOD path" of the refused head, for the log */
 } gate_conn;
 
 struct http_gate {
@@ -84,34 +114,67 @@ static void release(http_srv *s, bool per_addr, const char *addr)
 	atomic_fetch_sub(&s->conns_open, 1);
 }
 
+static int want(struct http_gate *g, uint32_t i);
+
+static void buf_free(gate_buf *b)
+{
+	free(b->p);
+	memset(b, 0, sizeof *b);
+}
+
 static void drop(struct http_gate *g, uint32_t i)
 {
 	gate_conn *k = &g->c[i];
 	epoll_ctl(g->ep, EPOLL_CTL_DEL, k->fd, NULL);
 	close(k->fd);
-	release(g->s, k->per_addr, k->addr);
-	k->fd = -1;
+	if (k->mfd >= 0) {
+		if (!k->m_eof)
+			epoll_ctl(g->ep, EPOLL_CTL_DEL, k->mfd, NULL);
+		close(k->mfd); /* libmicrohttpd gives the counts back as it closes */
+	} else {
+		release(g->s, k->per_addr, k->addr);
+	}
+	buf_free(&k->rq);
+	buf_free(&k->rs);
+	k->fd = k->mfd = -1;
 	g->free[g->nfree++] = i;
 }
 
+/* Everything is answered: our end goes, and what the client still sends is
+   read and thrown away until its end (or --timeout), so the close is an
+   orderly one rather than a reset that could destroy the answers in flight
+   (a client still sending a body or an over-long head). */
+static void linger(struct http_gate *g, uint32_t i)
+{
+	gate_conn *k = &g->c[i];
+	if (k->c_eof) {
+		drop(g, i);
+		return;
+	}
+	shutdown(k->fd, SHUT_WR);
+	k->linger = true;
+	k->since_ms = now_ms();
+	buf_free(&k->rq);
+	if (want(g, i) < 0)
+		drop(g, i);
+}
+
 /* The JSON 400 for a head whose framing is unknown, and the connection
-   closed. What the client sent is read first (it was only peeked), so the
-   close is an orderly end rather than a reset that could lose the answer. */
-static void refuse(struct http_gate *g, uint32_t i, const char *head, size_t hl, int why)
+   ended (linger). */
+static void refuse(struct http_gate *g, uint32_t i)
 {
 	http_srv *s = g->s;
 	gate_conn *k = &g->c[i];
-	char corr[HTTP_CORR_MAX + 1], method[16] = "?", path[256] = "?";
+	char corr[HTTP_CORR_MAX + 1], method[16] = "?", path[48] = "?";
 	http_new_id('r', corr);
-	sscanf(head, "%15s %255s", method, path);
-	(void)hl;
+	sscanf(k->what, "%15s %47s", method, path);
 	char *body = NULL;
 	size_t blen = 0;
 	FILE *f = open_memstream(&body, &blen);
 	if (f) {
 		http_json_error(f, "BAD_REQUEST",
-		                why == -1 ? "Content-Length headers that differ"
-		                          : "Content-Length is not a number");
+		                k->refuse == -1 ? "Content-Length headers that differ"
+		                                : "Content-Length is not a number");
 		fclose(f);
 	}
 	char hdr[512], date[64];
@@ -124,55 +187,214 @@ static void refuse(struct http_gate *g, uint32_t i, const char *head, size_t hl,
 	                 "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
 	                 "Content-Length: %zu\r\n\r\n",
 	                 date, corr, body ? blen : 0);
-	char sink[4096];
-	while (recv(k->fd, sink, sizeof sink, MSG_DONTWAIT) > 0)
-		;
 	if (n > 0 && (size_t)n < sizeof hdr && send(k->fd, hdr, (size_t)n, MSG_NOSIGNAL) == n &&
 	    body)
 		(void)!send(k->fd, body, blen, MSG_NOSIGNAL);
-	shutdown(k->fd, SHUT_WR);
 	free(body);
 	http_metrics_count(s, RT_NONE, method, 400);
 	http_log_request(s, "info", "refused before libmicrohttpd: Content-Length", method, path,
 	                 400, corr, NULL, 0);
-	drop(g, i);
+	linger(g, i);
 }
 
-/* A held connection has bytes (or its end): a complete head is checked,
-   then answered here or handed over. */
-static void readable(struct http_gate *g, uint32_t i, bool hup)
+/* Register what fd and mfd wait for now (level-triggered). */
+static int want(struct http_gate *g, uint32_t i)
 {
 	gate_conn *k = &g->c[i];
-	char buf[GATE_PEEK + 1];
-	ssize_t n = recv(k->fd, buf, GATE_PEEK, MSG_PEEK | MSG_DONTWAIT);
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+	uint32_t c = 0, m = 0;
+	if (k->linger)
+		c = EPOLLIN;
+	else if (!k->c_eof && !k->refuse && k->rq.len < BUF_CAP)
+		c |= EPOLLIN;
+	if (k->rs.sent < k->rs.len)
+		c |= EPOLLOUT;
+	if (k->mfd >= 0 && !k->m_eof) {
+		if (k->rs.len < BUF_CAP)
+			m |= EPOLLIN;
+		if (k->rq.sent < k->rq.ok)
+			m |= EPOLLOUT;
+	}
+	if (c != k->ev_c) {
+		struct epoll_event ev = {.events = c, .data.u32 = i * 2};
+		if (epoll_ctl(g->ep, EPOLL_CTL_MOD, k->fd, &ev) < 0)
+			return -1;
+		k->ev_c = c;
+	}
+	if (k->mfd >= 0 && !k->m_eof && m != k->ev_m) {
+		struct epoll_event ev = {.events = m, .data.u32 = i * 2 + 1};
+		if (epoll_ctl(g->ep, EPOLL_CTL_MOD, k->mfd, &ev) < 0)
+			return -1;
+		k->ev_m = m;
+	}
+	return 0;
+}
+
+/* Read from `from` into b (allocating it): 1 bytes came, 0 nothing now,
+   -1 the end (or an error, the same for a relay). */
+static int fill(int from, gate_buf *b)
+{
+	if (!b->p && !(b->p = malloc(BUF_CAP)))
+		return 0; /* no memory now: try again when woken */
+	if (b->len == BUF_CAP && b->sent) {
+		memmove(b->p, b->p + b->sent, b->len - b->sent);
+		b->len -= b->sent;
+		b->ok -= b->sent;
+		b->sent = 0;
+	}
+	if (b->len == BUF_CAP)
+		return 0;
+	ssize_t n = recv(from, b->p + b->len, BUF_CAP - b->len, MSG_DONTWAIT);
+	if (n > 0) {
+		b->len += (size_t)n;
+		return 1;
+	}
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+		if (!b->len)
+			buf_free(b); /* an idle connection holds no buffer */
+		return 0;
+	}
+	return -1;
+}
+
+/* Send b's passable bytes to `to`: 1 some went, 0 none could, -1 the peer
+   is gone. A drained buffer is freed. */
+static int flush(int to, gate_buf *b)
+{
+	if (b->sent == b->ok)
+		return 0;
+	ssize_t n = send(to, b->p + b->sent, b->ok - b->sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (n < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
+	b->sent += (size_t)n;
+	if (b->sent == b->len)
+		buf_free(b);
+	return 1;
+}
+
+/* libmicrohttpd takes the connection: its end of a socket pair, with the
+   client's address (for its logs and limits). 0, or -1 (the connection is
+   dropped). */
+static int hand_over(struct http_gate *g, uint32_t i)
+{
+	gate_conn *k = &g->c[i];
+	int sp[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sp) < 0)
+		return -1;
+	/* MHD takes sp[1], and closes it when it cannot (the limits are counted
+	   here, so that is a lack of memory): the counts come back through
+	   http_gate_notify once it started, else here */
+	if (MHD_add_connection(g->d, sp[1], (const struct sockaddr *)&k->sa, sizeof k->sa) !=
+	    MHD_YES) {
+		close(sp[0]);
+		return -1;
+	}
+	struct epoll_event ev = {.events = 0, .data.u32 = i * 2 + 1};
+	k->mfd = sp[0];
+	k->ev_m = 0;
+	if (epoll_ctl(g->ep, EPOLL_CTL_ADD, k->mfd, &ev) < 0)
+		return -1;
+	return 0;
+}
+
+/* Move what can move on connection i, both ways, until nothing does; then
+   wait for what is next, or end the connection. */
+static void pump(struct http_gate *g, uint32_t i)
+{
+	gate_conn *k = &g->c[i];
+	if (k->linger) {
+		char sink[4096];
+		ssize_t n;
+		while ((n = recv(k->fd, sink, sizeof sink, MSG_DONTWAIT)) > 0)
+			;
+		if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+			drop(g, i);
 		return;
-	if (n <= 0) {
+	}
+	for (bool moved = true; moved;) {
+		moved = false;
+		int r;
+		if (!k->c_eof && !k->refuse) {
+			if ((r = fill(k->fd, &k->rq)) < 0)
+				k->c_eof = true;
+			moved |= r != 0;
+		}
+		if (!k->refuse && !k->m_shut && k->rq.ok < k->rq.len) {
+			size_t pass = 0, hl = 0;
+			int v = http_frame_scan(&k->fr, k->rq.p + k->rq.ok, k->rq.len - k->rq.ok,
+			                        &pass, &hl);
+			k->rq.ok += pass;
+			if (v < 0) {
+				k->refuse = v;
+				size_t wl = hl < sizeof k->what - 1 ? hl : sizeof k->what - 1;
+				memcpy(k->what, k->rq.p + k->rq.ok, wl);
+				k->what[wl] = 0;
+			}
+			if (k->c_eof && !v && k->rq.ok < k->rq.len && k->mfd < 0) {
+				drop(g, i); /* ended inside its first head */
+				return;
+			}
+		}
+		if (k->mfd < 0 &&
+		    k->rq.ok > k->rq.sent) { /* a checked head, or bytes past checking */
+			if (hand_over(g, i) < 0) {
+				drop(g, i);
+				return;
+			}
+			moved = true;
+		}
+		if (k->mfd < 0 && k->refuse) {
+			refuse(g, i);
+			return;
+		}
+		if (k->mfd >= 0) {
+			if (k->m_shut && k->rq.len) {
+				buf_free(&k->rq); /* libmicrohttpd reads no more */
+			} else if ((r = flush(k->mfd, &k->rq)) < 0) {
+				/* libmicrohttpd closed without reading it all (an answer
+				   before the body: 413, 415, 431): its answer is still to
+				   come, what the client sends after goes nowhere */
+				buf_free(&k->rq);
+				k->m_shut = true;
+				moved = true;
+			} else {
+				moved |= r != 0;
+			}
+			/* the end of the requests: the client's, or a refused head's */
+			if (!k->m_shut && k->rq.sent == k->rq.ok && (k->c_eof || k->refuse)) {
+				shutdown(k->mfd, SHUT_WR);
+				k->m_shut = true;
+			}
+			if (!k->m_eof) {
+				if ((r = fill(k->mfd, &k->rs)) < 0) {
+					k->m_eof = true;
+					k->since_ms = now_ms();
+					/* closed for good: level-triggered, it would wake us
+					   again and again */
+					epoll_ctl(g->ep, EPOLL_CTL_DEL, k->mfd, NULL);
+				}
+				k->rs.ok = k->rs.len;
+				moved |= r != 0;
+			}
+			if ((r = flush(k->fd, &k->rs)) < 0) {
+				drop(g, i);
+				return;
+			}
+			moved |= r != 0;
+		}
+	}
+	if (k->mfd < 0 && k->c_eof) {
+		drop(g, i); /* gone before a whole head */
+		return;
+	}
+	if (k->m_eof && k->rs.sent == k->rs.len) {
+		if (k->refuse)
+			refuse(g, i); /* its answer after those before it */
+		else
+			linger(g, i); /* libmicrohttpd closed: so does the client's end */
+		return;
+	}
+	if (want(g, i) < 0)
 		drop(g, i);
-		return;
-	}
-	buf[n] = 0;
-	size_t hl = 0;
-	int v = http_head_framing(buf, (size_t)n, &hl);
-	if (v == 1 && n < GATE_PEEK && !hup)
-		return; /* more of the head to come (EPOLLET: the next bytes wake us) */
-	if (v == 1 && n < GATE_PEEK) {
-		drop(g, i); /* ended inside its head */
-		return;
-	}
-	if (v < 0) {
-		refuse(g, i, buf, hl, v);
-		return;
-	}
-	epoll_ctl(g->ep, EPOLL_CTL_DEL, k->fd, NULL);
-	/* MHD takes the socket, and closes it when it cannot (the limits are
-	   counted here, so that is a lack of memory): the counts come back
-	   through http_gate_notify once it started, else here */
-	if (MHD_add_connection(g->d, k->fd, (const struct sockaddr *)&k->sa, sizeof k->sa) !=
-	    MHD_YES)
-		release(g->s, k->per_addr, k->addr);
-	k->fd = -1;
-	g->free[g->nfree++] = i;
 }
 
 static void accept_all(struct http_gate *g)
@@ -198,17 +420,21 @@ static void accept_all(struct http_gate *g)
 		atomic_fetch_add(&s->conns_open, 1);
 		uint32_t i = g->free[--g->nfree];
 		gate_conn *k = &g->c[i];
+		memset(k, 0, sizeof *k);
 		k->fd = fd;
+		k->mfd = -1;
 		k->sa = sa;
 		k->per_addr = per_addr;
 		k->since_ms = now_ms();
 		memcpy(k->addr, addr, sizeof addr);
-		struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.u32 = i};
+		http_frame_init(&k->fr);
+		struct epoll_event ev = {.events = EPOLLIN, .data.u32 = i * 2};
+		k->ev_c = EPOLLIN;
 		if (epoll_ctl(g->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
 			drop(g, i);
 			continue;
 		}
-		readable(g, i, false); /* the head may be there already */
+		pump(g, i); /* the head may be there already */
 	}
 }
 
@@ -221,19 +447,31 @@ static void *gate_main(void *arg)
 		struct epoll_event ev[64];
 		int n = epoll_wait(g->ep, ev, 64, 250);
 		for (int e = 0; e < n; e++) {
-			uint32_t i = ev[e].data.u32;
-			if (i == GATE_WAKE)
+			uint32_t d = ev[e].data.u32;
+			if (d == GATE_WAKE)
 				return NULL;
-			if (i == GATE_LISTEN)
+			if (d == GATE_LISTEN) {
 				accept_all(g);
-			else if (g->c[i].fd >= 0)
-				readable(g, i, ev[e].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR));
+				continue;
+			}
+			uint32_t i = d / 2;
+			if (g->c[i].fd < 0)
+				continue; /* dropped by an earlier event of this round */
+			/* a reset client is gone: nothing it sent or is sent matters */
+			if (!(d & 1) && (ev[e].events & (EPOLLERR | EPOLLHUP)))
+				drop(g, i);
+			else
+				pump(g, i);
 		}
 		int64_t t = now_ms();
 		if (t - swept >= 250) {
 			swept = t;
+			/* held before their first head, or libmicrohttpd done with them
+			   and the client not reading its answers or not ending */
 			for (uint32_t i = 0; i < g->cap; i++)
-				if (g->c[i].fd >= 0 && t - g->c[i].since_ms >= timeout_ms)
+				if (g->c[i].fd >= 0 &&
+				    (g->c[i].mfd < 0 || g->c[i].m_eof || g->c[i].linger) &&
+				    t - g->c[i].since_ms >= timeout_ms)
 					drop(g, i);
 		}
 	}

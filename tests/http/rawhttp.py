@@ -7,15 +7,23 @@ import socket
 STILL_OPEN = b"<still open>"
 
 
-def exchange(port, parts, timeout=5):
+def exchange(port, parts, timeout=5, in_turn=False):
     """Send each of parts (bytes) on one connection, without Nagle's delay;
-    everything read until the server closes, + STILL_OPEN on a timeout."""
+    everything read until the server closes, + STILL_OPEN on a timeout.
+    in_turn: each part goes once the answer to the one before it came (a
+    kept-alive connection used request by request)."""
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    for p in parts:
-        s.sendall(p)
     out = b""
     try:
+        for i, p in enumerate(parts):
+            s.sendall(p)
+            while in_turn and i < len(parts) - 1 and not answered(out, i + 1):
+                b = s.recv(65536)
+                if not b:
+                    s.close()
+                    return out
+                out += b
         while True:
             b = s.recv(65536)
             if not b:
@@ -25,6 +33,13 @@ def exchange(port, parts, timeout=5):
         out += STILL_OPEN
     s.close()
     return out
+
+
+def answered(raw, n):
+    """Whether raw holds n whole answers."""
+    rs = responses(raw)
+    return len(rs) >= n and all(st and len(body) == int(hs.get("content-length", len(body)))
+                                for st, hs, body in rs[:n])
 
 
 def responses(raw):
