@@ -188,15 +188,18 @@ static int pq_write(sl_sink *k, sl_sink_row *rows, size_t n, const sl_sink_cb *c
 	q->rows = rows;
 	q->cb = cb;
 	int rc = sl__pg_write(q->w, q->vals, q->recs, n, q->out, on_refusal, q);
-	size_t loaded = 0;
+	size_t loaded = 0, updated = 0;
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		if (q->out[i] == SL_PG_DUP)
 			rc = cb->dup(cb->ctx, &rows[i]);
 		else
 			loaded += q->out[i] != SL_PG_REFUSED;
+		updated += q->out[i] == SL_PG_UPDATED;
 	}
 	if (rc == 0 && loaded)
 		rc = cb->loaded(cb->ctx, loaded);
+	if (rc == 0 && updated && cb->updated)
+		rc = cb->updated(cb->ctx, updated);
 	return rc;
 }
 

@@ -4,7 +4,9 @@
 # each database's own shell (sqlite3, psql) and the CLI's readers, each
 # part normalised to one text: the table (every value, numbers as numbers,
 # and the record each row came from), the rejects with their messages
-# (sorted by record), the job's counts and every chunk's.
+# (sorted by record), the job's counts (rows inserted and updated too) and
+# every chunk's read, loaded and rejected (a chunk's inserted and updated
+# are what its commit did: docs/ingest.md).
 # The table is examples/cdr.yaml's. Needs sl, bad and ok from the harness.
 COLS="caller_id, recipient, call_date, end_time, duration, cost, reference, currency, _sluice_rec"
 # rows of a JSON array, one normalised line each, sorted (no collation
@@ -34,7 +36,7 @@ norm_status() {
 	python3 -c '
 import json, sys
 d = json.load(sys.stdin)
-for f in ("status", "rows_read", "rows_loaded", "rows_rejected", "chunks_total",
+for f in ("status", "rows_read", "rows_loaded", "rows_inserted", "rows_updated", "rows_rejected", "chunks_total",
           "chunks_succeeded", "chunks_failed", "bytes_done", "records_padded", "records_truncated"):
     print(f, d.get(f))
 print("codes", sorted(d["rejects_by_code"].items()))'

@@ -52,6 +52,14 @@ for mode in reject ignore update; do
 	sl ingest "$T/dup.csv" --schema "$T/$mode.yaml" --db "$T/one-$mode.db" --chunk-size 16k --threads 1 --quiet --json >"$T/one.json"
 	check "$mode, SQLite, one thread: exit 3" "$?" 3
 	state sqlite "$T/one-$mode.db" "$(jget "$T/one.json" "d['job_id']")" "$T/one-$mode"
+	# rows inserted and updated against the table, an oracle of its own: every
+	# key in it was inserted once (the table was empty), every other loaded row
+	# updated one (update), or none was (reject, ignore)
+	n=$(sq "$T/one-$mode.db" "SELECT count(*) FROM call_detail_records")
+	check "$mode: rows inserted, rows updated: the table's keys, the rest of the loaded" \
+		"$(jget "$T/one.json" "(d['rows_inserted'], d['rows_updated'])")" \
+		"$(jget "$T/one.json" "($n, d['rows_loaded'] - $n)")"
+	[ "$mode" = update ] && check "update: some rows updated" "$(jget "$T/one.json" "d['rows_updated'] > 0")" True
 	[ "$mode" = update ] || check "$mode: DUP_KEY rejects naming the record that holds the key" \
 		"$([ "$(grep -c 'already loaded by record' "$T/one-$mode.errors")" -ge "$(cat "$T/ndup")" ] && echo yes)" yes
 
