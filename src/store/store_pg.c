@@ -10,8 +10,9 @@
  * sink: prepare (src/pg/pg_target.c), write (src/pg/pg_copy.c: COPY, the
  * staging table and ON CONFLICT, rows the table refuses handed to the
  * caller's `refused` callback as DB_CONSTRAINT or DB_VALUE), the key's
- * owner, a job's rows deleted, and rows read back in load order (the
- * records API) by the table's identity column "_sluice_row".
+ * owner (the job and record in "_sluice_job" and "_sluice_rec", the
+ * provenance of every row), a displaced row replaced, a job's rows deleted, and rows read back in
+ * load order (the records API) by the table's identity column "_sluice_row".
  */
 #include <libpq-fe.h>
 #include <stdio.h>
@@ -86,7 +87,10 @@ static void pq_close(sl_txn *t)
 	sl__pg_writer_free(q->w);
 	sl__pg_close(q->pg);
 	free(q->key_owner_sql);
+	free(q->key_lock_sql);
+	free(q->replace_sql);
 	free(q->vals);
+	free(q->recs);
 	free(q->out);
 	free(q);
 }
@@ -109,24 +113,28 @@ static int pq_prepare(sl_sink *k, const sl_schema *sc, const char *job_id)
 	   at the job's end: the SQLite sink's so far; refused here rather than
 	   loaded as append, which would break what the mode promises */
 	if (sc->mode > SL_MODE_APPEND)
-		return sl__pg_seterr(q->pg, SL_CONFIG,
-		                     "load mode %s: not on PostgreSQL yet (append only; docs/scaling.md)",
-		                     sl_load_mode_name(sc->mode));
+		return sl__pg_seterr(
+		    q->pg, SL_CONFIG,
+		    "load mode %s: not on PostgreSQL yet (append only; docs/scaling.md)",
+		    sl_load_mode_name(sc->mode));
 	int rc = sl__pg_table_prepare(q->pg, sc);
 	if (rc)
 		return rc;
 	sl__pg_writer_free(q->w);
 	q->w = NULL;
 	free(q->key_owner_sql);
-	q->key_owner_sql = NULL;
+	free(q->key_lock_sql);
+	q->key_owner_sql = q->key_lock_sql = NULL;
+	free(q->replace_sql);
+	q->replace_sql = NULL;
 	q->schema = sc;
 	snprintf(q->job_id, sizeof q->job_id, "%s", job_id);
 	rc = sl__pg_writer_new(q->pg, sc, job_id, &q->w);
 	if (rc == 0 && sc->nkey) {
 		sl_buf b;
 		sl_buf_init(&b, 1 << 16);
-		rc = sl__pg_add(&b, "SELECT \"_sluice_job\" FROM ") | sl__pg_ident(&b, sc->table) |
-		     sl__pg_add(&b, " WHERE ");
+		rc = sl__pg_add(&b, "SELECT \"_sluice_job\", \"_sluice_rec\" FROM ") |
+		     sl__pg_ident(&b, sc->table) | sl__pg_add(&b, " WHERE ");
 		for (size_t i = 0; i < sc->nkey; i++) {
 			char p[32];
 			snprintf(p, sizeof p, " = $%zu", i + 1);
@@ -135,8 +143,11 @@ static int pq_prepare(sl_sink *k, const sl_schema *sc, const char *job_id)
 		}
 		rc |= sl__pg_add(&b, " LIMIT 1") | sl_buf_append(&b, "", 1);
 		q->key_owner_sql = rc ? NULL : strdup(b.p);
+		b.len--;
+		rc |= sl__pg_add(&b, " FOR NO KEY UPDATE") | sl_buf_append(&b, "", 1);
+		q->key_lock_sql = rc ? NULL : strdup(b.p);
 		sl_buf_free(&b);
-		if (!q->key_owner_sql)
+		if (!q->key_owner_sql || !q->key_lock_sql)
 			rc = SL_NOMEM;
 	}
 	return rc;
@@ -161,26 +172,34 @@ static int pq_write(sl_sink *k, sl_sink_row *rows, size_t n, const sl_sink_cb *c
 		const sl_value **v = realloc(q->vals, n * sizeof *v);
 		if (v)
 			q->vals = v;
-		uint8_t *o = v ? realloc(q->out, n) : NULL;
+		uint64_t *r = v ? realloc(q->recs, n * sizeof *r) : NULL;
+		if (r)
+			q->recs = r;
+		uint8_t *o = r ? realloc(q->out, n) : NULL;
 		if (!o)
 			return SL_NOMEM;
 		q->out = o;
 		q->cap = n;
 	}
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		q->vals[i] = rows[i].vals;
+		q->recs[i] = rows[i].record;
+	}
 	q->rows = rows;
 	q->cb = cb;
-	int rc = sl__pg_write(q->w, q->vals, n, q->out, on_refusal, q);
-	size_t loaded = 0;
+	int rc = sl__pg_write(q->w, q->vals, q->recs, n, q->out, on_refusal, q);
+	size_t loaded = 0, updated = 0;
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		if (q->out[i] == SL_PG_DUP)
 			rc = cb->dup(cb->ctx, &rows[i]);
 		else
 			loaded += q->out[i] != SL_PG_REFUSED;
+		updated += q->out[i] == SL_PG_UPDATED;
 	}
 	if (rc == 0 && loaded)
 		rc = cb->loaded(cb->ctx, loaded);
+	if (rc == 0 && updated && cb->updated)
+		rc = cb->updated(cb->ctx, updated);
 	return rc;
 }
 
@@ -192,7 +211,7 @@ static int pq_key_owner(sl_sink *k, const sl_value *vals, char job[SL_JOB_ID_LEN
 	char *texts[8] = {0};
 	int rc = 0;
 	job[0] = 0;
-	*rec = 0; /* no provenance column on PostgreSQL yet: a row without a record */
+	*rec = 0;
 	for (size_t i = 0; i < sc->nkey && i < 8; i++) {
 		const sl_value *v = &vals[sc->key[i]];
 		if (v->kind == SL_VALUE_INT) {
@@ -218,8 +237,24 @@ static int pq_key_owner(sl_sink *k, const sl_value *vals, char job[SL_JOB_ID_LEN
 		}
 	}
 	PGresult *res = sl__pq_run(q, q->key_owner_sql, &p, &rc);
-	if (res && PQntuples(res) > 0)
+	/* A row of this job may be displaced by another chunk's transaction
+	   running at the same time (an earlier record: chunk_write.c), whose
+	   commit would leave a reject written here naming the displaced
+	   record, or displace the row twice. Read such a row again locked:
+	   that waits for a transaction changing it and reads its new holder,
+	   or makes one that comes later wait for this one, whose rejects it
+	   then sees and re-holds. Rows of other jobs are not locked, so a
+	   reload's duplicates cost no row locks. */
+	if (res && PQntuples(res) > 0 && !strcmp(PQgetvalue(res, 0, 0), q->job_id)) {
+		PQclear(res);
+		res = sl__pq_run(q, q->key_lock_sql, &p, &rc);
+	}
+	if (res && PQntuples(res) > 0) {
 		snprintf(job, SL_JOB_ID_LEN, "%s", PQgetvalue(res, 0, 0));
+		/* NULL: a row of an older sluice, which kept no record */
+		if (!PQgetisnull(res, 0, 1))
+			*rec = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
+	}
 	PQclear(res);
 out:
 	for (size_t i = 0; i < 8; i++)
@@ -280,6 +315,82 @@ static const char *param_text(const sl_column *c, const sl_value *v, char *buf, 
 	default:
 		return NULL;
 	}
+}
+
+/* The row of the prepared job with r's key takes r's values and record:
+   an earlier record displacing a later one whose chunk committed first
+   (determinism without ordered commits, chunk_write.c). One UPDATE by the
+   key, every value a text parameter as the COPY paths send them. */
+static int pq_replace(sl_sink *k, const sl_sink_row *r)
+{
+	pq_store *q = pq_of_sink(k);
+	const sl_schema *sc = q->schema;
+	size_t np = sc->ncols + 2 + sc->nkey;
+	const char **v = calloc(np, sizeof *v);
+	char **own = calloc(np, sizeof *own);
+	char(*num)[64] = calloc(np, sizeof *num);
+	PGresult *res = NULL;
+	int rc = 0;
+	if (!v || !own || !num) {
+		rc = SL_NOMEM;
+		goto out;
+	}
+	if (!q->replace_sql) {
+		sl_buf b;
+		sl_buf_init(&b, 1 << 20);
+		char ph[48];
+		rc = sl__pg_add(&b, "UPDATE ") | sl__pg_ident(&b, sc->table) |
+		     sl__pg_add(&b, " SET ");
+		for (size_t i = 0; i < sc->ncols; i++) {
+			snprintf(ph, sizeof ph, " = $%zu, ", i + 1);
+			rc |= sl__pg_ident(&b, sc->cols[i].name) | sl__pg_add(&b, ph);
+		}
+		snprintf(ph, sizeof ph, "\"_sluice_job\" = $%zu, ", sc->ncols + 1);
+		rc |= sl__pg_add(&b, ph);
+		snprintf(ph, sizeof ph, "\"_sluice_rec\" = $%zu::bigint WHERE ", sc->ncols + 2);
+		rc |= sl__pg_add(&b, ph);
+		for (size_t j = 0; j < sc->nkey; j++) {
+			snprintf(ph, sizeof ph, " = $%zu", sc->ncols + 3 + j);
+			rc |= sl__pg_add(&b, j ? " AND " : "") |
+			      sl__pg_ident(&b, sc->cols[sc->key[j]].name) | sl__pg_add(&b, ph);
+		}
+		rc |= sl_buf_append(&b, "", 1);
+		q->replace_sql = rc ? NULL : strdup(b.p);
+		sl_buf_free(&b);
+		if (!q->replace_sql) {
+			rc = SL_NOMEM;
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < sc->ncols; i++) {
+		const sl_value *x = &r->vals[i];
+		if (sc->cols[i].type == SL_TYPE_BOOLEAN && x->kind == SL_VALUE_INT)
+			v[i] = x->i ? "t" : "f";
+		else if (x->kind != SL_VALUE_NULL &&
+		         !(v[i] = param_text(&sc->cols[i], x, num[i], &own[i])))
+			rc = SL_NOMEM;
+	}
+	v[sc->ncols] = q->job_id;
+	snprintf(num[sc->ncols + 1], 64, "%llu", (unsigned long long)r->record);
+	v[sc->ncols + 1] = num[sc->ncols + 1];
+	for (size_t j = 0; j < sc->nkey; j++)
+		v[sc->ncols + 2 + j] = v[sc->key[j]];
+	if (rc)
+		goto out;
+	res = PQexecParams(sl__pg_conn(q->pg), q->replace_sql, (int)np, NULL, v, NULL, NULL, 0);
+	if (!res || PQresultStatus(res) != PGRES_COMMAND_OK)
+		rc = sl__pg_fail(q->pg, res, "UPDATE of a displaced row");
+	else if (strcmp(PQcmdTuples(res), "1"))
+		rc = sl__pg_seterr(q->pg, SL_INTERNAL, "no row of table %s with the key to replace",
+		                   sc->table);
+out:
+	PQclear(res);
+	for (size_t i = 0; own && i < np; i++)
+		free(own[i]);
+	free(own);
+	free(num);
+	free(v);
+	return rc;
 }
 
 /* The SELECT form of a column that reads back as sluice stores it:
@@ -398,6 +509,7 @@ static const sl_sink_ops pq_sink_ops = {
     .prepare = pq_prepare,
     .write = pq_write,
     .key_owner = pq_key_owner,
+    .replace = pq_replace,
     .delete_job = pq_delete_job,
     .records_each = pq_records_each,
 };

@@ -41,23 +41,25 @@ static int cmp_rows(const void *x, const void *y, void *ctx)
 typedef struct ins_ctx {
 	sq_store *q;
 	const sl_sink_cb *cb;
-	size_t loaded;
+	size_t loaded, updated; /* updated: how many of the loaded */
 } ins_ctx;
 
 static int tell_loaded(ins_ctx *x)
 {
-	size_t n = x->loaded;
-	x->loaded = 0;
-	return n ? x->cb->loaded(x->cb->ctx, n) : 0;
+	size_t n = x->loaded, u = x->updated;
+	x->loaded = x->updated = 0;
+	int rc = n ? x->cb->loaded(x->cb->ctx, n) : 0;
+	return rc == 0 && u && x->cb->updated ? x->cb->updated(x->cb->ctx, u) : rc;
 }
 
 static int insert_one(void *ctx, const sl_sink_row *r)
 {
 	ins_ctx *x = ctx;
-	bool dup = false;
-	int rc = sl__sq_target_insert(x->q, r->vals, r->record, &dup);
+	bool dup = false, upd = false;
+	int rc = sl__sq_target_insert(x->q, r->vals, r->record, &dup, &upd);
 	if (rc < 0)
 		return rc;
+	x->updated += upd;
 	if (!dup)
 		return ++x->loaded >= 4096 ? tell_loaded(x) : 0;
 	if ((rc = tell_loaded(x)) != 0)
@@ -95,7 +97,7 @@ static int sq_sink_write(sl_sink *k, sl_sink_row *rows, size_t n, const sl_sink_
 		qsort_r(rows, n, sizeof *rows, cmp_rows, (void *)sc);
 	if (q->sp)
 		return sl__spill_run(q->sp, rows, n); /* told at flush */
-	ins_ctx x = {q, cb, 0};
+	ins_ctx x = {q, cb, 0, 0};
 	for (size_t i = 0; i < n && rc == 0; i++)
 		rc = insert_one(&x, &rows[i]);
 	return rc != 0 ? rc : tell_loaded(&x);
@@ -106,7 +108,7 @@ static int sq_sink_flush(sl_sink *k, const sl_sink_cb *cb)
 	sq_store *q = sq_of_sink(k);
 	if (!q->sp)
 		return 0;
-	ins_ctx x = {q, cb, 0};
+	ins_ctx x = {q, cb, 0, 0};
 	int rc = sl__spill_merge(q->sp, insert_one, &x);
 	if (rc == 0)
 		rc = tell_loaded(&x);
@@ -147,14 +149,14 @@ void sl__sq_sink_free(sq_store *q)
 }
 
 const sl_sink_ops sl__sq_sink_ops = {
-	.name = "sqlite",
-	.prepare = sq_sink_prepare,
-	.write = sq_sink_write,
-	.flush = sq_sink_flush,
-	.discard = sq_sink_discard,
-	.finish = sl__sq_sink_finish,
-	.key_owner = sl__sq_target_key_owner,
-	.replace = sl__sq_target_replace,
-	.delete_job = sl__sq_target_delete_job,
-	.records_each = sl__sq_records_each,
+    .name = "sqlite",
+    .prepare = sq_sink_prepare,
+    .write = sq_sink_write,
+    .flush = sq_sink_flush,
+    .discard = sq_sink_discard,
+    .finish = sl__sq_sink_finish,
+    .key_owner = sl__sq_target_key_owner,
+    .replace = sl__sq_target_replace,
+    .delete_job = sl__sq_target_delete_job,
+    .records_each = sl__sq_records_each,
 };

@@ -45,3 +45,10 @@ sluice_uses_server(pg_lease postgres)
 # sluice ingest and two sluice workers on one job in PostgreSQL, killed -9 at random: every row once
 sluice_shell_test(pg_workers tests/pg/test_pg_workers.sh threads)
 sluice_uses_server(pg_workers postgres)
+
+# chunks committed out of file order on PostgreSQL (shuffled claims, and a
+# worker committing while the ingest is paused inside an earlier commit):
+# the table, rejects and counts of a one-thread SQLite load, for reject,
+# ignore and update
+sluice_shell_test(pg_determinism tests/pg/test_pg_determinism.sh threads)
+sluice_uses_server(pg_determinism postgres)
