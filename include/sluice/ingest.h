@@ -69,6 +69,12 @@ typedef struct sl_ingest_opts {
 	   as a stream (as `-`, standard input, and a FIFO are): the job
 	   cannot be resumed (docs/sources.md) */
 	const char *program;
+	/* instead of file: several files as one job (docs/ingest.md, Several
+	   files): nfiles paths, or one glob pattern that sluice expands; the
+	   files are read in name order (byte order), each under its own
+	   decoder, every header the first's */
+	char *const *files;
+	size_t nfiles;
 	/* a stream (program, `-`, a FIFO) is also copied, as it is read, into
 	   DIR/JOBID.stream; the job then reads that file on resume */
 	const char *spool_dir;

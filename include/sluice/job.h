@@ -89,6 +89,12 @@ typedef struct sl_job {
 	   rows_rejected minus these). */
 	char refeed_of[SL_JOB_ID_LEN];
 	uint64_t rejects_resolved;
+	/* several files as one job (docs/ingest.md, Several files): the
+	   manifest, a line per file in the job's order, tab-separated: raw
+	   size, mtime_ns, compression, header bytes left out, offset and
+	   length in the job's stream, newline added (0/1), XXH3-64 of its
+	   decoded bytes, path; NULL for a job of one file */
+	char *files;
 	char mode[12];               /* load mode: "append" (also ""), "replace" or "atomic"
 	                                (sl_load_mode_name; docs/ingest.md, Load modes) */
 } sl_job;
@@ -124,6 +130,8 @@ typedef struct sl_reject {
 	sl_str raw; /* the record's bytes (the first SL_CSV_RAW_PREFIX for too-long ones) */
 	sl_str resolved_by; /* the refeed job that has loaded the row since, or empty (read
 	                       back from the store; not part of the CSV and JSON shapes) */
+	sl_str file; /* the file it is in (a job of several files), or empty: then
+	                record, line and offset are that file's own */
 } sl_reject;
 
 /* Reading jobs and rejects (views and strings valid during the callback). */

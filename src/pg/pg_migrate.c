@@ -71,6 +71,11 @@ static const char *const migrations[SL_PG_STORE_VERSION] = {
     /* what claims and the open count look for: the chunks not final */
     "CREATE INDEX chunks_open ON sluice.chunks(job_id, seq)"
     " WHERE status IN ('Queued', 'Processing');",
+    /* 4: several files as one job: the job's manifest and the file a
+       reject is in (docs/ingest.md, Several files; the SQLite store adds
+       the same columns in store_sqlite_refeed.c) */
+    "ALTER TABLE sluice.jobs ADD COLUMN files text;"
+    "ALTER TABLE sluice.rejects ADD COLUMN file text;",
 };
 
 /* The version the store is at: 0 when it has no version table yet. */
