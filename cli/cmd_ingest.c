@@ -462,7 +462,8 @@ static int run(const char *cmd, args *a, bool dry, int argc, char **argv)
 			sh.out_csv = !ends_with(a->errors_out, ".jsonl") &&
 			             !ends_with(a->errors_out, ".json");
 			if (sh.out_csv)
-				fputs(SL_REJECT_CSV_HEADER, sh.out);
+				fputs(a->o.nfiles ? SL_REJECT_CSV_HEADER_FILES : SL_REJECT_CSV_HEADER,
+				      sh.out);
 		}
 		a->o.reject = show_reject;
 		a->o.reject_ctx = &sh;

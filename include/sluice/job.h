@@ -172,6 +172,8 @@ void sl_job_json_list(FILE *f, const char *list, char sep);
    `validate --errors-out` too): CSV with the columns of SL_REJECT_CSV_HEADER,
    or one JSON object with the same fields and a line break. */
 #define SL_REJECT_CSV_HEADER "record,line,offset,chunk,column,code,message,raw\n"
+/* a job of several files: each row ends with the file it is in */
+#define SL_REJECT_CSV_HEADER_FILES "record,line,offset,chunk,column,code,message,raw,file\n"
 void sl_reject_csv(FILE *f, uint32_t chunk, const struct sl_reject *r, const char *column);
 void sl_reject_jsonl(FILE *f, uint32_t chunk, const struct sl_reject *r, const char *column);
 
