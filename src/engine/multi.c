@@ -132,17 +132,15 @@ static int expand(ingest *g, const char *spec, char ***out, size_t *n)
 	if (!strncmp(spec, "glob:", 5)) {
 		glob_t gl;
 		int r = glob(spec + 5, GLOB_NOSORT | GLOB_ERR, NULL, &gl);
-		if (r == GLOB_NOMATCH || (r == 0 && gl.gl_pathc == 0)) {
-			if (r == 0)
-				globfree(&gl);
+		/* a directory of the pattern that is missing: nothing matches */
+		if (r == GLOB_NOMATCH || r == GLOB_ABORTED || (r == 0 && gl.gl_pathc == 0)) {
+			globfree(&gl);
 			sl__ingest_say(g, "%s: no file matches", spec + 5);
 			return SL_IO_OPEN;
 		}
 		if (r != 0) {
-			sl__ingest_say(g, "%s: %s", spec + 5,
-			               r == GLOB_NOSPACE ? "out of memory"
-			                                 : "a directory cannot be read");
-			return r == GLOB_NOSPACE ? SL_NOMEM : SL_IO_OPEN;
+			sl__ingest_say(g, "%s: out of memory", spec + 5);
+			return SL_NOMEM;
 		}
 		size_t k = 0;
 		char **v = calloc(gl.gl_pathc ? gl.gl_pathc : 1, sizeof *v);

@@ -33,3 +33,7 @@ set_tests_properties(ingest_index PROPERTIES TIMEOUT 300)
 # error budget, kill -9 during the load and around the swap/merge, on_duplicate update.
 sluice_shell_test(ingest_modes tests/engine/test_modes.sh)
 set_tests_properties(ingest_modes PROPERTIES LABELS "threads" TIMEOUT 600)
+# Several files as one job (issue 13): a glob or paths of plain, gzip and zstd files against
+# the oracle of loading them one after another; headers, a changed set, kill -9 and resume.
+sluice_shell_test(ingest_multifile tests/engine/test_multifile.sh)
+set_tests_properties(ingest_multifile PROPERTIES LABELS "threads" TIMEOUT 600)
