@@ -194,7 +194,7 @@ int sl_gc(const char *db, int64_t age_ms, uint64_t *jobs, char *msg, size_t msgl
    the file has the same size and content hash and the same dataset (1),
    and a different file is SL_IDEMPOTENCY_CONFLICT. */
 typedef struct sl_accept_opts {
-	const char *file;
+	const char *file; /* a path, or "glob:PATTERN": the files it matches as one job */
 	const char *schema_path;
 	const char *db;              /* SQLite file (default ./sluice.db) */
 	const char *correlation_id;

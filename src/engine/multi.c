@@ -454,12 +454,44 @@ out:
 	return rc;
 }
 
+int sl__multi_stat(const char *spec, struct stat *st, char *msg, size_t msglen)
+{
+	ingest tmp = {.msg = msg, .msglen = msglen};
+	char **paths = NULL;
+	size_t n = 0;
+	int64_t mtime = 0;
+	uint64_t size = 0;
+	int rc = expand(&tmp, spec, &paths, &n);
+	if (rc == SL_IO_OPEN && !n)
+		rc =
+		    0; /* nothing matches (an empty batch): its job fails when it runs, saying so */
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		struct stat fs;
+		if (stat(paths[i], &fs) != 0) {
+			snprintf(msg, msglen, "%s: %s", paths[i], strerror(errno));
+			rc = SL_IO_OPEN;
+			break;
+		}
+		int64_t mt = (int64_t)fs.st_mtim.tv_sec * 1000000000 + fs.st_mtim.tv_nsec;
+		size += (uint64_t)fs.st_size;
+		mtime = mt > mtime ? mt : mtime;
+	}
+	free_list(paths, n);
+	memset(st, 0, sizeof *st);
+	st->st_size = (off_t)size;
+	st->st_mtim.tv_sec = (time_t)(mtime / 1000000000);
+	st->st_mtim.tv_nsec = (long)(mtime % 1000000000);
+	st->st_mode = S_IFREG;
+	return rc;
+}
+
 int sl__multi_check(ingest *g)
 {
 	mfile *old = NULL;
 	size_t nold = 0;
 	int rc = 0;
-	if (!g->nmf)
+	/* an accepted job (a drop-folder batch) has no manifest before its plan */
+	if (!g->nmf || (!g->job.files && g->job.status == SL_JOB_ACCEPTED))
 		return 0;
 	if (!g->job.files || manifest_parse(g->job.files, &old, &nold) < 0) {
 		sl__ingest_say(g, "job %s: its list of files cannot be read", g->job.id);
