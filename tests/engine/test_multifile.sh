@@ -103,6 +103,10 @@ check "validate of a glob: exit 3" "$(rc)" 3
 check "validate: its errors CSV names the files" "$(head -1 "$T/v.csv")|$(tail -n +2 "$T/v.csv" | grep -c ",$T/in/c.csv.zst\$")" \
 	"record,line,offset,chunk,column,code,message,raw,file|$(grep "^$T/in/c.csv.zst|" "$T/want_rejects" | grep -vc '|DUP_KEY|')"
 
+# a refeed of the set's rejects starts its input with the first file's header
+sl_run refeed "$JOB" --db "$T/paths.db" --json
+check "refeed of a set's job: it reads every reject" "$(json "$T/out" "d['rows_read'], d.get('error')")" "$(q "$T/paths.db" "SELECT rows_rejected FROM sluice_jobs WHERE id = '$JOB'") None"
+
 # --- refusals by name -----------------------------------------------------------------------
 mkdir -p "$T/hdr"
 cp "$T/in/a.csv" "$T/hdr/1.csv"

@@ -45,3 +45,7 @@ sluice_uses_server(pg_lease postgres)
 # sluice ingest and two sluice workers on one job in PostgreSQL, killed -9 at random: every row once
 sluice_shell_test(pg_workers tests/pg/test_pg_workers.sh threads)
 sluice_uses_server(pg_workers postgres)
+
+# several files as one job on PostgreSQL: as SQLite, the manifest and rejects' files, kill -9
+sluice_shell_test(pg_multifile tests/pg/test_pg_multifile.sh threads)
+sluice_uses_server(pg_multifile postgres)
