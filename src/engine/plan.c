@@ -124,8 +124,15 @@ int sl__ingest_source_stat(const ingest *g, struct stat *st)
 
 static void points_path(ingest *g)
 {
-	snprintf(g->pts_path, sizeof g->pts_path, "%s-%s.points", g->o->db ? g->o->db : "sluice.db",
-	         g->job.id);
+	const char *db = g->o->db ? g->o->db : "sluice.db";
+	const char *tmp = getenv("TMPDIR");
+	if (strstr(db, "://")) /* a server's database (postgres://): no directory of its own,
+	                          so the temporary one, named by the database and the job */
+		snprintf(g->pts_path, sizeof g->pts_path, "%s/sluice-%016llx-%s.points",
+		         tmp && *tmp ? tmp : "/tmp", (unsigned long long)XXH3_64bits(db, strlen(db)),
+		         g->job.id);
+	else
+		snprintf(g->pts_path, sizeof g->pts_path, "%s-%s.points", db, g->job.id);
 }
 
 void sl__ingest_points_close(ingest *g, bool drop)

@@ -345,7 +345,7 @@ static void test_migrate_fresh(void **state)
 	assert_string_equal(
 	    q1(r,
 	       "SELECT string_agg(version::text, ',' ORDER BY version) FROM sluice.store_version"),
-	    "1,2,3");
+	    "1,2,3,4");
 	assert_string_equal(
 	    q1(r, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'sluice'"),
 	    "8");
@@ -361,10 +361,16 @@ static void test_migrate_fresh(void **state)
 	    q1(r, "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'sluice'"
 	          " AND column_name = 'rows_updated'"),
 	    "2");
+	/* migration 4: several files as one job (the manifest, a reject's file) */
+	assert_string_equal(
+	    q1(r, "SELECT string_agg(table_name || '.' || column_name, ',' ORDER BY table_name,"
+	          " column_name) FROM information_schema.columns WHERE table_schema = 'sluice'"
+	          " AND column_name IN ('files', 'file')"),
+	    "jobs.file,jobs.files,rejects.file");
 	/* again: nothing to do */
 	assert_int_equal(sl__pg_migrate(c, 0, &v), 0);
 	assert_int_equal(v, SL_PG_STORE_VERSION);
-	assert_string_equal(q1(r, "SELECT count(*) FROM sluice.store_version"), "3");
+	assert_string_equal(q1(r, "SELECT count(*) FROM sluice.store_version"), "4");
 	PQfinish(r);
 	sl__pg_close(c);
 }
@@ -401,10 +407,13 @@ static void test_migrate_upgrade(void **state)
 	                       "SELECT (owner IS NULL AND lease_expiry_ms IS NULL AND "
 	                       "lease_epoch IS NULL)::text FROM sluice.chunks WHERE job_id = 'j1'"),
 	                    "true");
+	/* migration 4's columns: NULL on the job that was there (a job of one file) */
+	assert_string_equal(q1(r, "SELECT (files IS NULL)::text FROM sluice.jobs WHERE id = 'j1'"),
+	                    "true");
 	assert_string_equal(
 	    q1(r,
 	       "SELECT string_agg(version::text, ',' ORDER BY version) FROM sluice.store_version"),
-	    "1,2,3");
+	    "1,2,3,4");
 
 	/* a store newer than this build is refused, not touched */
 	run(r, "INSERT INTO sluice.store_version(version) VALUES (99)");
@@ -447,7 +456,7 @@ static void test_migrate_concurrent(void **state)
 		PGconn *r = raw(dbname);
 		assert_string_equal(q1(r, "SELECT string_agg(version::text, ',' ORDER BY version) "
 		                          "FROM sluice.store_version"),
-		                    "1,2,3");
+		                    "1,2,3,4");
 		PQfinish(r);
 	}
 }
