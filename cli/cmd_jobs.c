@@ -106,7 +106,7 @@ static int list_one(void *ctx, const sl_job *j)
 		fputs(c->n ? ",\n" : "\n", stdout);
 		cli_job_json(stdout, j);
 	} else {
-		char when[32] = "-";
+		char when[32] = "-", fb[4200];
 		time_t t = (time_t)(j->created_ms / 1000);
 		struct tm tm;
 		if (gmtime_r(&t, &tm))
@@ -114,7 +114,7 @@ static int list_one(void *ctx, const sl_job *j)
 		printf("%-20s %-19s %-18s %12llu %12llu %10llu  %s\n", j->id, when,
 		       sl_job_status_name(j->status), (unsigned long long)j->rows_read,
 		       (unsigned long long)j->rows_loaded, (unsigned long long)j->rows_rejected,
-		       j->file ? j->file : "");
+		       cli_job_file(j, fb, sizeof fb));
 	}
 	c->n++;
 	return 0;

@@ -16,23 +16,42 @@ void cli_job_json(FILE *f, const sl_job *j)
 	fputc('}', f);
 }
 
+const char *cli_job_file(const sl_job *j, char *buf, size_t n)
+{
+	const char *file = j->file ? j->file : "-";
+	if (strncmp(file, "files:", 6))
+		return file;
+	/* several paths: the first, and how many more (one line) */
+	const char *nl = strchr(file + 6, '\n');
+	size_t more = 0;
+	for (const char *p = nl; p; p = strchr(p + 1, '\n'))
+		more++;
+	if (!nl)
+		return file + 6;
+	snprintf(buf, n, "%.*s (+%zu more)", (int)(nl - file - 6), file + 6, more);
+	return buf;
+}
+
 void cli_job_summary(FILE *f, const sl_job *j)
 {
+	char fb[4200];
 	double duration_s = sl_job_duration_s(j, sl_now_ms());
 	fprintf(f, "job %s: %s%s\n", j->id, sl_job_status_name(j->status),
 	        j->resumed ? " (resumed)" : "");
-	fprintf(f, "  file     %s (%llu bytes)\n", j->file ? j->file : "-",
-		(unsigned long long)j->bytes_total);
-	fprintf(f, "  table    %s (dataset %s)\n", j->table ? j->table : "-", j->dataset ? j->dataset : "-");
-	fprintf(f, "  rows     %llu read, %llu loaded, %llu rejected\n", (unsigned long long)j->rows_read,
-		(unsigned long long)j->rows_loaded, (unsigned long long)j->rows_rejected);
+	fprintf(f, "  file     %s (%llu bytes)\n", cli_job_file(j, fb, sizeof fb),
+	        (unsigned long long)j->bytes_total);
+	fprintf(f, "  table    %s (dataset %s)\n", j->table ? j->table : "-",
+	        j->dataset ? j->dataset : "-");
+	fprintf(f, "  rows     %llu read, %llu loaded, %llu rejected\n",
+	        (unsigned long long)j->rows_read, (unsigned long long)j->rows_loaded,
+	        (unsigned long long)j->rows_rejected);
 	cli_job_notes(f, j, true);
 	fprintf(f, "  chunks   %llu total, %llu succeeded, %llu failed\n",
-		(unsigned long long)j->chunks_total, (unsigned long long)j->chunks_succeeded,
-		(unsigned long long)j->chunks_failed);
+	        (unsigned long long)j->chunks_total, (unsigned long long)j->chunks_succeeded,
+	        (unsigned long long)j->chunks_failed);
 	if (duration_s > 0)
 		fprintf(f, "  time     %.2f s (%.0f rows/s)\n", duration_s,
-			duration_s > 0 ? (double)j->rows_read / duration_s : 0);
+		        duration_s > 0 ? (double)j->rows_read / duration_s : 0);
 	cli_job_notes(f, j, false);
 }
 
@@ -51,7 +70,8 @@ void cli_job_notes(FILE *f, const sl_job *j, bool codes)
 	if (codes) {
 		for (int k = 0; k < SL_ERROR_COUNT; k++)
 			if (j->rejects_by_code[k])
-				fprintf(f, "           %-22s %llu\n", sl__error_report(sl_error_at(k)),
+				fprintf(f, "           %-22s %llu\n",
+				        sl__error_report(sl_error_at(k)),
 				        (unsigned long long)j->rejects_by_code[k]);
 		return;
 	}
@@ -81,7 +101,7 @@ void cli_job_notes(FILE *f, const sl_job *j, bool codes)
 		                                 : 0));
 	if (j->error_code)
 		fprintf(f, "  error    %s: %s\n", sl__error_report(j->error_code),
-			j->error_message ? j->error_message : sl_error_message(j->error_code));
+		        j->error_message ? j->error_message : sl_error_message(j->error_code));
 }
 
 int cli_job_exit(const sl_job *j)
