@@ -350,6 +350,9 @@ static int show_reject(void *ctx, uint32_t chunk, const sl_reject *r, const char
 		return 0;
 	}
 	size_t n = r->raw.n > 120 ? 120 : r->raw.n;
+	/* a job of several files: the file the line is in */
+	if (r->file.n)
+		printf("%.*s: ", (int)r->file.n, r->file.p);
 	printf("line %llu (record %llu) %s%s%s: %.*s\n    %.*s%s\n", (unsigned long long)r->line,
 	       (unsigned long long)r->record, sl__error_report(r->code), column ? " " : "",
 	       column ? column : "", (int)r->message.n, r->message.p, (int)n, r->raw.p,

@@ -103,6 +103,11 @@ check "validate of a glob: exit 3" "$(rc)" 3
 check "validate: its errors CSV names the files" "$(head -1 "$T/v.csv")|$(tail -n +2 "$T/v.csv" | grep -c ",$T/in/c.csv.zst\$")" \
 	"record,line,offset,chunk,column,code,message,raw,file|$(grep "^$T/in/c.csv.zst|" "$T/want_rejects" | grep -vc '|DUP_KEY|')"
 
+sl_run validate "$T/in/*" --schema "$SCHEMA"
+check "validate's listing names the file of every line" \
+	"$(grep -c "^$T/in/[^:]*: line [0-9]* (record [0-9]*) " "$T/out") $(grep -c "^$T/in/b.csv.gz: line " "$T/out" | sed 's/^[1-9][0-9]*$/some/')" \
+	"$(grep -c ' (record [0-9]*) ' "$T/out") some"
+
 # a refeed of the set's rejects starts its input with the first file's header
 sl_run refeed "$JOB" --db "$T/paths.db" --json
 check "refeed of a set's job: it reads every reject" "$(json "$T/out" "d['rows_read'], d.get('error')")" "$(q "$T/paths.db" "SELECT rows_rejected FROM sluice_jobs WHERE id = '$JOB'") None"
