@@ -45,6 +45,9 @@ int cmd_worker(int argc, char **argv);
    human summary, and the exit code its status means. */
 void cli_job_json(FILE *f, const sl_job *j);
 void cli_job_summary(FILE *f, const sl_job *j);
+/* The job's file for a line of text: a set of several paths as its first
+   and how many more (buf holds it then) */
+const char *cli_job_file(const sl_job *j, char *buf, size_t n);
 int cli_job_exit(const sl_job *j);
 /* The summary's lines per reject code (codes), or its notes: ignored
    columns, short/long records, header warnings, same content, error. */

@@ -6,13 +6,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/base.h"
 #include "cli.h"
 
 static const char help_ingest[] =
-	"usage: sluice ingest FILE --schema S [--db PATH] [--threads N] [--chunk-size SIZE]\n"
+	"usage: sluice ingest FILE... --schema S [--db PATH] [--threads N] [--chunk-size SIZE]\n"
 	"                     [--max-errors N] [--max-error-ratio R] [--mode M] [--new]\n"
 	"                     [--strict-source] [--compression none|auto|gzip|zstd]\n"
 	"                     [--from-program CMD] [--s3-endpoint URL] [--spool DIR]\n"
@@ -55,6 +56,9 @@ static const char help_ingest[] =
 	"FILE may be - (standard input) or a FIFO: a stream is read once, kept in a spool\n"
 	"next to the database while the job runs, and cannot be resumed after a kill\n"
 	"unless --spool kept a copy.\n"
+	"Several FILEs, or one quoted glob ('in/*.csv.gz', expanded by sluice), are one\n"
+	"job: the files in name order, each decoded on its own, every header the first's;\n"
+	"each reject names its file. A resume refuses when the set of files changed.\n"
 	"  --lease-ttl S        seconds a claimed chunk stays this run's without a renewal\n"
 	"                       (default 30; `sluice worker`s may share the job)\n"
 	"\n"
@@ -175,6 +179,9 @@ static void show_progress(void *ctx, const sl_ingest_progress *p)
 
 typedef struct args {
 	const char *file, *schema, *db, *job, *errors_out;
+	/* every FILE given (several: one job of them all; docs/ingest.md) */
+	char **files;
+	size_t nfiles;
 	sl_ingest_opts o;
 	bool json, quiet, progress;
 	/* dialect options, replayed over the schema's csv: once it is loaded */
@@ -298,12 +305,15 @@ static int parse(const char *cmd, const char *help, int argc, char **argv, args 
 			if (a->ndopt >= MAX_DIALECT_OPTS)
 				return cli_usage_error(cmd, "too many dialect options");
 			a->dopt[a->ndopt++] = at;
-		} else if (want_job ? a->job != NULL : a->file != NULL) {
-			return cli_usage_error(cmd, "one %s only", want_job ? "JOB" : "FILE");
+		} else if (want_job && a->job != NULL) {
+			return cli_usage_error(cmd, "one JOB only");
 		} else if (want_job) {
 			a->job = s;
 		} else {
-			a->file = s;
+			if (!a->files && !(a->files = calloc((size_t)argc, sizeof *a->files)))
+				return cli_usage_error(cmd, "out of memory");
+			a->files[a->nfiles++] = (char *)s;
+			a->file = a->files[0];
 		}
 	}
 	if (want_job && !a->job)
@@ -340,6 +350,9 @@ static int show_reject(void *ctx, uint32_t chunk, const sl_reject *r, const char
 		return 0;
 	}
 	size_t n = r->raw.n > 120 ? 120 : r->raw.n;
+	/* a job of several files: the file the line is in */
+	if (r->file.n)
+		printf("%.*s: ", (int)r->file.n, r->file.p);
 	printf("line %llu (record %llu) %s%s%s: %.*s\n    %.*s%s\n", (unsigned long long)r->line,
 	       (unsigned long long)r->record, sl__error_report(r->code), column ? " " : "",
 	       column ? column : "", (int)r->message.n, r->message.p, (int)n, r->raw.p,
@@ -428,6 +441,14 @@ static int run(const char *cmd, args *a, bool dry, int argc, char **argv)
 	if (!a->job && (rc = apply_dialect(cmd, a, argc, argv)) != 0)
 		return rc;
 	a->o.file = a->file;
+	/* several files, or a glob the shell left alone (no file has that
+	   name): one job of them all, expanded by sluice (glob(3)) */
+	struct stat gs;
+	if (a->nfiles > 1 ||
+	    (a->nfiles == 1 && strpbrk(a->file, "*?[") && stat(a->file, &gs) != 0)) {
+		a->o.files = a->files;
+		a->o.nfiles = a->nfiles;
+	}
 	a->o.schema_path = a->schema;
 	a->o.db = a->db;
 	a->o.job_id = a->job;
@@ -444,7 +465,8 @@ static int run(const char *cmd, args *a, bool dry, int argc, char **argv)
 			sh.out_csv = !ends_with(a->errors_out, ".jsonl") &&
 			             !ends_with(a->errors_out, ".json");
 			if (sh.out_csv)
-				fputs(SL_REJECT_CSV_HEADER, sh.out);
+				fputs(a->o.nfiles ? SL_REJECT_CSV_HEADER_FILES : SL_REJECT_CSV_HEADER,
+				      sh.out);
 		}
 		a->o.reject = show_reject;
 		a->o.reject_ctx = &sh;
@@ -505,14 +527,18 @@ int cmd_ingest(int argc, char **argv)
 {
 	args a;
 	int rc = parse("ingest", help_ingest, argc, argv, &a, false);
-	return rc ? (rc == 1 ? EXIT_OK : rc) : run("ingest", &a, false, argc, argv);
+	rc = rc ? (rc == 1 ? EXIT_OK : rc) : run("ingest", &a, false, argc, argv);
+	free(a.files);
+	return rc;
 }
 
 int cmd_validate(int argc, char **argv)
 {
 	args a;
 	int rc = parse("validate", help_validate, argc, argv, &a, false);
-	return rc ? (rc == 1 ? EXIT_OK : rc) : run("validate", &a, true, argc, argv);
+	rc = rc ? (rc == 1 ? EXIT_OK : rc) : run("validate", &a, true, argc, argv);
+	free(a.files);
+	return rc;
 }
 
 int cmd_resume(int argc, char **argv)

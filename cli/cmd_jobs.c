@@ -106,7 +106,7 @@ static int list_one(void *ctx, const sl_job *j)
 		fputs(c->n ? ",\n" : "\n", stdout);
 		cli_job_json(stdout, j);
 	} else {
-		char when[32] = "-";
+		char when[32] = "-", fb[4200];
 		time_t t = (time_t)(j->created_ms / 1000);
 		struct tm tm;
 		if (gmtime_r(&t, &tm))
@@ -114,7 +114,7 @@ static int list_one(void *ctx, const sl_job *j)
 		printf("%-20s %-19s %-18s %12llu %12llu %10llu  %s\n", j->id, when,
 		       sl_job_status_name(j->status), (unsigned long long)j->rows_read,
 		       (unsigned long long)j->rows_loaded, (unsigned long long)j->rows_rejected,
-		       j->file ? j->file : "");
+		       cli_job_file(j, fb, sizeof fb));
 	}
 	c->n++;
 	return 0;
@@ -316,7 +316,11 @@ int cmd_errors(int argc, char **argv)
 		rc = sl_job_load(a.db, a.job, &j, NULL, NULL, msg, sizeof msg);
 		if (rc < 0)
 			return fail("errors", rc, msg);
-		FILE *f = j.file ? fopen(j.file, "rb") : NULL;
+		/* a set of files: the first one's header (all have it) */
+		char *first = j.files && strchr(j.files, '\n') ? strndup(j.files, (size_t)(strchr(j.files, '\n') - j.files)) : NULL;
+		const char *hp = first && strrchr(first, '\t') ? strrchr(first, '\t') + 1 : j.file;
+		FILE *f = hp ? fopen(hp, "rb") : NULL;
+		free(first);
 		char line[65536];
 		if (!f || !fgets(line, sizeof line, f)) {
 			fprintf(stderr, "sluice errors: cannot read the header line of %s\n", j.file ? j.file : "?");
@@ -330,7 +334,11 @@ int cmd_errors(int argc, char **argv)
 		puts(line);
 		sl_job_clear(&j);
 	} else if (c.csv) {
-		fputs(SL_REJECT_CSV_HEADER, stdout);
+		sl_job j = {0};
+		bool files = sl_job_load(a.db, a.job, &j, NULL, NULL, msg, sizeof msg) >= 0 && j.files;
+		sl_job_clear(&j);
+		msg[0] = '\0';
+		fputs(files ? SL_REJECT_CSV_HEADER_FILES : SL_REJECT_CSV_HEADER, stdout);
 	}
 	rc = sl_job_rejects(a.db, a.job, code, print_reject, &c, msg, sizeof msg);
 	fflush(stdout);

@@ -16,12 +16,29 @@ void cli_job_json(FILE *f, const sl_job *j)
 	fputc('}', f);
 }
 
+const char *cli_job_file(const sl_job *j, char *buf, size_t n)
+{
+	const char *file = j->file ? j->file : "-";
+	if (strncmp(file, "files:", 6))
+		return file;
+	/* several paths: the first, and how many more (one line) */
+	const char *nl = strchr(file + 6, '\n');
+	size_t more = 0;
+	for (const char *p = nl; p; p = strchr(p + 1, '\n'))
+		more++;
+	if (!nl)
+		return file + 6;
+	snprintf(buf, n, "%.*s (+%zu more)", (int)(nl - file - 6), file + 6, more);
+	return buf;
+}
+
 void cli_job_summary(FILE *f, const sl_job *j)
 {
+	char fb[4200];
 	double duration_s = sl_job_duration_s(j, sl_now_ms());
 	fprintf(f, "job %s: %s%s\n", j->id, sl_job_status_name(j->status),
 	        j->resumed ? " (resumed)" : "");
-	fprintf(f, "  file     %s (%llu bytes)\n", j->file ? j->file : "-",
+	fprintf(f, "  file     %s (%llu bytes)\n", cli_job_file(j, fb, sizeof fb),
 	        (unsigned long long)j->bytes_total);
 	fprintf(f, "  table    %s (dataset %s)\n", j->table ? j->table : "-",
 	        j->dataset ? j->dataset : "-");

@@ -240,6 +240,14 @@ typedef int (*sl_csv_chunk_fn)(void *ctx, uint64_t offset);
 int sl_csv_split_read(sl_read_fn fn, void *ctx, const sl_csv_dialect *d, sl_csv_scanner s,
                       uint64_t chunk_size, sl_csv_chunk_fn on_chunk, void *cbctx,
                       sl_csv_plan *out);
+/* The same, with chunk boundaries forced where the input says: cut
+   answers the first offset after `from` where a chunk must start (a
+   record boundary: the start of another file of a set, csv_split.c), or
+   UINT64_MAX; asked as the split goes, so it may learn them as it reads. */
+typedef uint64_t (*sl_csv_cut_fn)(void *ctx, uint64_t from);
+int sl_csv_split_read_cut(sl_read_fn fn, void *ctx, const sl_csv_dialect *d, sl_csv_scanner s,
+                          uint64_t chunk_size, sl_csv_chunk_fn on_chunk, sl_csv_cut_fn cut,
+                          void *cbctx, sl_csv_plan *plan);
 void sl_csv_plan_free(sl_csv_plan *plan);
 
 /* A parser set to parse chunk i of a plan (sl_csv_parser_start_at done). */

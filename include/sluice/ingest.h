@@ -69,6 +69,12 @@ typedef struct sl_ingest_opts {
 	   as a stream (as `-`, standard input, and a FIFO are): the job
 	   cannot be resumed (docs/sources.md) */
 	const char *program;
+	/* instead of file: several files as one job (docs/ingest.md, Several
+	   files): nfiles paths, or one glob pattern that sluice expands; the
+	   files are read in name order (byte order), each under its own
+	   decoder, every header the first's */
+	char *const *files;
+	size_t nfiles;
 	/* a stream (program, `-`, a FIFO) is also copied, as it is read, into
 	   DIR/JOBID.stream; the job then reads that file on resume */
 	const char *spool_dir;
@@ -188,7 +194,7 @@ int sl_gc(const char *db, int64_t age_ms, uint64_t *jobs, char *msg, size_t msgl
    the file has the same size and content hash and the same dataset (1),
    and a different file is SL_IDEMPOTENCY_CONFLICT. */
 typedef struct sl_accept_opts {
-	const char *file;
+	const char *file; /* a path, or "glob:PATTERN": the files it matches as one job */
 	const char *schema_path;
 	const char *db;              /* SQLite file (default ./sluice.db) */
 	const char *correlation_id;

@@ -93,8 +93,14 @@ typedef struct sl_job {
 	   rows_rejected minus these). */
 	char refeed_of[SL_JOB_ID_LEN];
 	uint64_t rejects_resolved;
-	char mode[12]; /* load mode: "append" (also ""), "replace" or "atomic"
-	                  (sl_load_mode_name; docs/ingest.md, Load modes) */
+	/* several files as one job (docs/ingest.md, Several files): the
+	   manifest, a line per file in the job's order, tab-separated: raw
+	   size, mtime_ns, compression, header bytes left out, offset and
+	   length in the job's stream, newline added (0/1), XXH3-64 of its
+	   decoded bytes, path; NULL for a job of one file */
+	char *files;
+	char mode[12];               /* load mode: "append" (also ""), "replace" or "atomic"
+	                                (sl_load_mode_name; docs/ingest.md, Load modes) */
 } sl_job;
 
 void sl_job_clear(sl_job *j); /* frees the strings, zeroes */
@@ -129,6 +135,8 @@ typedef struct sl_reject {
 	sl_str raw;         /* the record's bytes (the first SL_CSV_RAW_PREFIX for too-long ones) */
 	sl_str resolved_by; /* the refeed job that has loaded the row since, or empty (read
 	                       back from the store; not part of the CSV and JSON shapes) */
+	sl_str file; /* the file it is in (a job of several files), or empty: then
+	                record, line and offset are that file's own */
 } sl_reject;
 
 /* Reading jobs and rejects (views and strings valid during the callback). */
@@ -169,6 +177,8 @@ void sl_job_json_list(FILE *f, const char *list, char sep);
    `validate --errors-out` too): CSV with the columns of SL_REJECT_CSV_HEADER,
    or one JSON object with the same fields and a line break. */
 #define SL_REJECT_CSV_HEADER "record,line,offset,chunk,column,code,message,raw\n"
+/* a job of several files: each row ends with the file it is in */
+#define SL_REJECT_CSV_HEADER_FILES "record,line,offset,chunk,column,code,message,raw,file\n"
 void sl_reject_csv(FILE *f, uint32_t chunk, const struct sl_reject *r, const char *column);
 void sl_reject_jsonl(FILE *f, uint32_t chunk, const struct sl_reject *r, const char *column);
 

@@ -126,7 +126,8 @@ int sl_csv_split(int fd, const sl_csv_dialect *d, sl_csv_scanner s, uint64_t chu
 }
 
 static int split_core(split_io *io, const sl_csv_dialect *d, sl_csv_scanner s, uint64_t chunk_size,
-                      sl_csv_chunk_fn on_chunk, void *cbctx, sl_csv_plan *plan, csv_check *chk);
+                      sl_csv_chunk_fn on_chunk, sl_csv_cut_fn cut, void *cbctx, sl_csv_plan *plan,
+                      csv_check *chk);
 
 int sl__csv_split_check(int fd, const sl_csv_dialect *d, sl_csv_scanner s, uint64_t chunk_size,
                         sl_csv_plan *plan, csv_check *chk)
@@ -138,26 +139,48 @@ int sl__csv_split_check(int fd, const sl_csv_dialect *d, sl_csv_scanner s, uint6
 	if (fstat(fd, &st) < 0)
 		return SL_IO_OPEN;
 	io.size = (uint64_t)st.st_size;
-	return split_core(&io, d, s, chunk_size, NULL, NULL, plan, chk);
+	return split_core(&io, d, s, chunk_size, NULL, NULL, NULL, plan, chk);
 }
 
 int sl_csv_split_read(sl_read_fn fn, void *ctx, const sl_csv_dialect *d, sl_csv_scanner s,
                       uint64_t chunk_size, sl_csv_chunk_fn on_chunk, void *cbctx, sl_csv_plan *plan)
 {
+	return sl_csv_split_read_cut(fn, ctx, d, s, chunk_size, on_chunk, NULL, cbctx, plan);
+}
+
+int sl_csv_split_read_cut(sl_read_fn fn, void *ctx, const sl_csv_dialect *d, sl_csv_scanner s,
+                          uint64_t chunk_size, sl_csv_chunk_fn on_chunk, sl_csv_cut_fn cut,
+                          void *cbctx, sl_csv_plan *plan)
+{
 	split_io io = {.fn = fn, .ctx = ctx, .sized = false, .size = UINT64_MAX};
 	memset(plan, 0, sizeof *plan);
-	return split_core(&io, d, s, chunk_size, on_chunk, cbctx, plan, NULL);
+	return split_core(&io, d, s, chunk_size, on_chunk, cut, cbctx, plan, NULL);
+}
+
+/* Where the skip stops next: chunk_size past the chunk's start, or the
+   caller's next forced cut before that (asked again before every skip:
+   the cuts are learned as the input is read). */
+static uint64_t next_stop(uint64_t start, uint64_t chunk_size, sl_csv_cut_fn cut, void *cbctx)
+{
+	uint64_t stop = start + chunk_size;
+	if (cut) {
+		uint64_t c = cut(cbctx, start);
+		if (c > start && c < stop)
+			stop = c;
+	}
+	return stop;
 }
 
 static int split_core(split_io *iop, const sl_csv_dialect *d, sl_csv_scanner s, uint64_t chunk_size,
-                      sl_csv_chunk_fn on_chunk, void *cbctx, sl_csv_plan *plan, csv_check *chk)
+                      sl_csv_chunk_fn on_chunk, sl_csv_cut_fn cut, void *cbctx, sl_csv_plan *plan,
+                      csv_check *chk)
 {
 	int rc;
 	sl_csv_parser *p = NULL;
 	split_io io = *iop;
 	size_t cap = 0;
 	bool first_done = false;
-	uint64_t stop = 0;
+	uint64_t stop = 0, start = 0;
 
 	sl_buf_init(&io.buf, d->max_row_bytes + 2 * SPLIT_READ + 64);
 	if (chunk_size == 0)
@@ -178,6 +201,7 @@ static int split_core(split_io *iop, const sl_csv_dialect *d, sl_csv_scanner s, 
 	if (plan->bytes > 0 && (rc = add_chunk(plan, &cap, &origin)) < 0)
 		goto out;
 	stop = chunk_size;
+	start = 0;
 
 	for (;;) {
 		if (io.fed) {
@@ -200,6 +224,7 @@ static int split_core(split_io *iop, const sl_csv_dialect *d, sl_csv_scanner s, 
 					continue;
 				}
 			} else {
+				stop = next_stop(start, chunk_size, cut, cbctx);
 				rc = sl_csv_skip(p, stop);
 				if (rc < 0)
 					goto out;
@@ -215,6 +240,7 @@ static int split_core(split_io *iop, const sl_csv_dialect *d, sl_csv_scanner s, 
 						goto out;
 					if (on_chunk && (rc = on_chunk(cbctx, at.offset)) < 0)
 						goto out;
+					start = at.offset;
 					stop = at.offset + chunk_size;
 					continue;
 				}

@@ -26,7 +26,7 @@
 #include "engine/engine_int.h"
 
 int sl__job_init(sl_job *j, const char *path, const struct stat *st, const sl_schema *sc,
-		 const char *schema_path, const char *correlation_id)
+                 const char *schema_path, const char *correlation_id)
 {
 	sl_job_new_id(j->id);
 	j->status = SL_JOB_ACCEPTED;
@@ -41,7 +41,8 @@ int sl__job_init(sl_job *j, const char *path, const struct stat *st, const sl_sc
 	j->created_ms = j->updated_ms = sl_now_ms();
 	j->correlation_id = correlation_id ? strdup(correlation_id) : NULL;
 	snprintf(j->mode, sizeof j->mode, "%s", sl_load_mode_name(sc->mode));
-	if (!j->file || !j->dataset || !j->table || !j->schema_path || (correlation_id && !j->correlation_id))
+	if (!j->file || !j->dataset || !j->table || !j->schema_path ||
+	    (correlation_id && !j->correlation_id))
 		return SL_NOMEM;
 	return 0;
 }
@@ -60,9 +61,19 @@ int sl_job_accept(const sl_accept_opts *o, sl_job *job, char *msg, size_t msglen
 		snprintf(msg, msglen, "%s", err);
 		goto out;
 	}
-	if (!(path = realpath(o->file, NULL)) || stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+	if (!strncmp(o->file, "glob:", 5)) {
+		/* a set of files (a drop-folder batch: its directory's files) */
+		if (!(path = strdup(o->file))) {
+			rc = SL_NOMEM;
+			goto out;
+		}
+		if ((rc = sl__multi_stat(path, &sb, msg, msglen)) < 0)
+			goto out;
+	} else if (!(path = realpath(o->file, NULL)) || stat(path, &sb) != 0 ||
+	           !S_ISREG(sb.st_mode)) {
 		rc = SL_IO_OPEN;
-		snprintf(msg, msglen, "%s: %s", o->file, path ? "not a regular file" : strerror(errno));
+		snprintf(msg, msglen, "%s: %s", o->file,
+		         path ? "not a regular file" : strerror(errno));
 		goto out;
 	}
 	if ((rc = sl_jobstore_open(o->db, 0, &st, msg, msglen)) < 0)
@@ -76,16 +87,22 @@ int sl_job_accept(const sl_accept_opts *o, sl_job *job, char *msg, size_t msglen
 		if ((rc = sl_js_idem_get(st, &e)) < 0)
 			goto fail;
 		if (rc == 1) {
-			if (e.size != (uint64_t)sb.st_size || e.hash != o->content_hash || strcmp(e.dataset, sc->name)) {
+			if (e.size != (uint64_t)sb.st_size || e.hash != o->content_hash ||
+			    strcmp(e.dataset, sc->name)) {
 				rc = SL_IDEMPOTENCY_CONFLICT;
-				snprintf(msg, msglen, "the idempotency key was used with another file or dataset (job %s)",
-					 e.job_id);
+				snprintf(msg, msglen,
+				         "the idempotency key was used with another file or "
+				         "dataset (job %s)",
+				         e.job_id);
 				goto out;
 			}
 			rc = sl_js_job_get(st, e.job_id, job);
 			if (rc == 0) {
 				rc = SL_INTERNAL;
-				snprintf(msg, msglen, "the idempotency key names job %s, which is not in the store", e.job_id);
+				snprintf(
+				    msg, msglen,
+				    "the idempotency key names job %s, which is not in the store",
+				    e.job_id);
 			}
 			if (rc < 0)
 				goto fail;
@@ -182,8 +199,16 @@ int sl_job_cancel(const char *db, const char *id, sl_job_status *status, char *m
 	if (!sl_job_status_final(j.status)) {
 		j.status = SL_JOB_CANCELLED;
 		j.finished_ms = j.updated_ms = sl_now_ms();
-		sl_event ev = {j.id, -1, "job_end", j.rows_read, j.rows_loaded, j.rows_rejected, 0, "cancelled on request"};
-		if ((rc = sl_js_job_update(st, &j)) < 0 || (rc = sl_js_cancel_set(st, id, false)) < 0 ||
+		sl_event ev = {j.id,
+		               -1,
+		               "job_end",
+		               j.rows_read,
+		               j.rows_loaded,
+		               j.rows_rejected,
+		               0,
+		               "cancelled on request"};
+		if ((rc = sl_js_job_update(st, &j)) < 0 ||
+		    (rc = sl_js_cancel_set(st, id, false)) < 0 ||
 		    (rc = sl_js_event_insert(st, &ev)) < 0)
 			goto fail;
 	}
@@ -222,7 +247,8 @@ int sl_job_requeue(const char *db, const char *id, char *msg, size_t msglen)
 	}
 	if (!sl_job_status_final(j.status) || j.status == SL_JOB_ROLLEDBACK) {
 		rc = SL_CONFLICT;
-		snprintf(msg, msglen, "job %s is %s: only a finished job can be retried", id, sl_job_status_name(j.status));
+		snprintf(msg, msglen, "job %s is %s: only a finished job can be retried", id,
+		         sl_job_status_name(j.status));
 		goto rollback;
 	}
 	if ((rc = sl_js_chunks_get(st, id, &ch, &n)) < 0)
@@ -243,8 +269,10 @@ int sl_job_requeue(const char *db, const char *id, char *msg, size_t msglen)
 	/* a job that failed before its chunks were planned plans them again */
 	if (!todo && j.status != SL_JOB_FAILED) {
 		rc = SL_CONFLICT;
-		snprintf(msg, msglen, "job %s has no failed or remaining chunks; its rejected rows are fixed and loaded again instead",
-			 id);
+		snprintf(msg, msglen,
+		         "job %s has no failed or remaining chunks; its rejected rows are fixed "
+		         "and loaded again instead",
+		         id);
 		goto rollback;
 	}
 	j.status = n ? SL_JOB_QUEUED : SL_JOB_ACCEPTED;
@@ -254,8 +282,9 @@ int sl_job_requeue(const char *db, const char *id, char *msg, size_t msglen)
 	j.finished_ms = 0;
 	j.updated_ms = sl_now_ms();
 	sl_event ev = {j.id, -1, "retry", 0, 0, 0, 0, NULL};
-	if ((rc = sl_js_counts_add(st, id, &back)) < 0 || (rc = sl_js_job_update(st, &j)) < 0 || (rc = sl_js_cancel_set(st, id, false)) < 0 ||
-	    (rc = sl_js_event_insert(st, &ev)) < 0 || (rc = sl_txn_commit(st->txn)) < 0)
+	if ((rc = sl_js_counts_add(st, id, &back)) < 0 || (rc = sl_js_job_update(st, &j)) < 0 ||
+	    (rc = sl_js_cancel_set(st, id, false)) < 0 || (rc = sl_js_event_insert(st, &ev)) < 0 ||
+	    (rc = sl_txn_commit(st->txn)) < 0)
 		goto fail;
 	rc = 0;
 	goto out;

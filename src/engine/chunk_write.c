@@ -190,7 +190,8 @@ static int flush_group(chunk_tx *tx)
 			if (k >= 0)
 				tx->by_code[k]++;
 			sl_reject r = {e->record, e->line, e->offset, e->column,
-			               e->code,   e->msg,  e->raw, {0}};
+			               e->code,   e->msg,  e->raw, {0}, {0}};
+			sl__multi_place(g, tx->c->seq, &r);
 			const char *col = e->column >= 0 ? sc->cols[e->column].name : NULL;
 			if (g->st)
 				tx->err =
@@ -309,7 +310,8 @@ static int displace(chunk_tx *tx, const sl_sink_row *r, uint64_t later)
 		mark_dup(tx, &e);
 		dup_msg(sc, r->vals, g->job.id, r->record, g->job.id, text, sizeof text);
 		e.msg = sl_str_make(text, strlen(text));
-		sl_reject rj = {e.record, e.line, e.offset, e.column, e.code, e.msg, e.raw, {0}};
+		sl_reject rj = {e.record, e.line, e.offset, e.column, e.code, e.msg, e.raw, {0}, {0}};
+		sl__multi_place(g, c->seq, &rj);
 		rc = sl_js_reject_insert(g->st, g->job.id, c->seq, &rj, sc->cols[e.column].name);
 	}
 	if (rc == 0)
@@ -353,7 +355,8 @@ static int row_dup(void *ctx, const sl_sink_row *r)
 	e.msg = sl_str_make(text, strlen(text));
 	tx->rejected++;
 	tx->by_code[sl_error_index(SL_DUP_KEY)]++;
-	sl_reject rj = {e.record, e.line, e.offset, e.column, e.code, e.msg, e.raw, {0}};
+	sl_reject rj = {e.record, e.line, e.offset, e.column, e.code, e.msg, e.raw, {0}, {0}};
+	sl__multi_place(g, tx->c->seq, &rj);
 	rc = sl_js_reject_insert(g->st, g->job.id, tx->c->seq, &rj, sc->cols[e.column].name);
 	if (rc == 0 && mine && orec)
 		rc = sl_js_reject_holder(g->st, orec);
@@ -371,7 +374,9 @@ static int row_refused(void *ctx, const sl_sink_row *r, int code, const char *ms
 	int k = sl_error_index(code);
 	if (k >= 0)
 		tx->by_code[k]++;
-	sl_reject rj = {r->record, r->line, r->offset, -1, code, sl_str_make(msg, strlen(msg)), r->raw, {0}};
+	sl_reject rj = {r->record, r->line, r->offset, -1,     code, sl_str_make(msg, strlen(msg)),
+	                r->raw,    {0},     {0}};
+	sl__multi_place(g, tx->c->seq, &rj);
 	return tx->err = sl_js_reject_insert(g->st, g->job.id, tx->c->seq, &rj, NULL);
 }
 

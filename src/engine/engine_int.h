@@ -52,6 +52,9 @@ typedef struct batch {
 struct stat;
 int sl__job_init(sl_job *j, const char *path, const struct stat *st, const sl_schema *sc,
 		 const char *schema_path, const char *correlation_id);
+/* The raw size (the sum) and time (the latest) of the files a set's spec
+   names now ("glob:..." or "files:...", multi.c), as a job's fingerprint. */
+int sl__multi_stat(const char *spec, struct stat *st, char *msg, size_t msglen);
 /* Whether a lease's owner is a process of this host that is gone (lease.c). */
 bool sl__lease_owner_dead(const char *owner);
 

@@ -528,6 +528,8 @@ static int open_source(ingest *g, const char *file, bool job_known, struct stat 
 		sl__ingest_say(g, "compression '%.100s': expected none, auto, gzip or zstd", g->o->compression);
 		return SL_CONFIG;
 	}
+	if (sl__multi_spec(file))
+		return sl__multi_open(g, file, job_known, st);
 	struct stat fs;
 	if (job_known && (!strcmp(file, "-") || !strncmp(file, "program:", 8) ||
 	                  (stat(file, &fs) == 0 && S_ISFIFO(fs.st_mode)))) {
@@ -572,7 +574,7 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 	ingest G = {0}, *g = &G;
 	int rc = 0;
 	char err[512] = "";
-	char *path = NULL;
+	char *path = NULL, *spec = NULL;
 	struct stat st;
 	bool job_known = false;
 
@@ -605,6 +607,12 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 
 	/* which job: a named one, an unfinished one for this file, or a new one */
 	const char *file = o->file, *schema_path = o->schema_path;
+	if (o->nfiles && !o->job_id) {
+		/* several files: the job's file is the set's spec (multi.c) */
+		if ((rc = sl__multi_spec_make(o->files, o->nfiles, &spec, g->msg, g->msglen)) < 0)
+			goto out;
+		file = spec;
+	}
 	if (o->job_id) {
 		if (!g->st) {
 			rc = SL_INVAL;
@@ -650,6 +658,8 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 			snprintf(path, n, "program:%s", o->program);
 	} else if (g->stream && !strcmp(file ? file : "-", "-")) {
 		path = strdup("-");
+	} else if (g->nmf) {
+		path = strdup(file); /* a set's spec is its name */
 	} else if (!strncmp(file, "file://", 7)) {
 		path = realpath(file + 7, NULL);
 	} else if (strstr(file, "://")) {
@@ -725,7 +735,7 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 			sl__ingest_say(g, "the schema %s changed since job %s was planned", schema_path, g->job.id);
 			goto out;
 		}
-		if ((rc = sl__ingest_fingerprint_ok(g, &st)) < 0)
+		if ((rc = sl__multi_check(g)) < 0 || (rc = sl__ingest_fingerprint_ok(g, &st)) < 0)
 			goto out;
 		if (o->retry) {
 			if (g->job.status == SL_JOB_ROLLEDBACK) {
@@ -747,6 +757,8 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 			rc = SL_NOMEM;
 			goto out;
 		}
+		if (g->nmf && (rc = sl__multi_manifest(g)) < 0)
+			goto out;
 		if (g->st && (rc = sl__ingest_store_tx(g, sl__ingest_tx_job_insert)) < 0) {
 			sl__ingest_say(g, "database: %s", sl_txn_errmsg(g->txn));
 			goto out;
@@ -810,7 +822,8 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 		if (o->retry && (rc = sl__ingest_store_tx(g, tx_requeue_failed)) < 0)
 			goto fail;
 		if ((rc = sl_js_chunks_get(g->st, g->job.id, &g->chunks, &g->nchunks)) < 0 ||
-		    (rc = sl__ingest_points_load(g)) < 0 || (rc = sl__ingest_spool_for_resume(g)) < 0)
+		    (rc = sl__multi_lines(g)) < 0 || (rc = sl__ingest_points_load(g)) < 0 ||
+		    (rc = sl__ingest_spool_for_resume(g)) < 0)
 			goto fail;
 	}
 	if (!(g->lease = calloc(g->nchunks ? g->nchunks : 1, sizeof *g->lease))) {
@@ -896,6 +909,8 @@ out:
 	free(g->map);
 	free(g->dialect_text);
 	free(path);
+	free(spec);
+	sl__multi_free(g);
 	sl__ingest_batches_free(g);
 	pthread_mutex_destroy(&g->free_mu);
 	return rc;

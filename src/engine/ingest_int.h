@@ -34,6 +34,18 @@ typedef struct slot {
 
 typedef struct heart heart; /* lease.c */
 
+/* A file of a set (multi.c): the manifest's line, and how a reject's
+   line in the stream becomes the file's own. */
+typedef struct mfile {
+	char *path;
+	uint64_t raw_size;
+	int64_t mtime_ns;
+	sl_compression comp;
+	uint64_t skip, skip_line; /* the header's bytes, and the line after it */
+	sl_multi_layout lay;
+	int64_t line_delta; /* the file's line = the stream's + this */
+} mfile;
+
 typedef struct ingest {
 	const sl_ingest_opts *o;
 	sl_schema *schema;
@@ -93,6 +105,8 @@ typedef struct ingest {
 	sl_lease *lease;
 	bool finished;
 	int fatal_rc; /* a chunk failed the job (its input changed): the fan-in says Failed */
+	mfile *mf; /* several files as one job (multi.c), or NULL */
+	size_t nmf;
 } ingest;
 
 /* A worker's own things. */
@@ -153,6 +167,24 @@ void sl__ingest_test_kill(const char *name);
 /* modes.c: load modes (docs/ingest.md, Load modes) */
 int sl__modes_prepare(ingest *g);
 int sl__modes_finish(ingest *g);
+
+/* multi.c: several files as one job */
+bool sl__multi_spec(const char *file);
+int sl__multi_spec_make(char *const *files, size_t n, char **out, char *msg, size_t msglen);
+/* open the set as g->src (each file under its decoder, headers checked);
+   *st: the set's raw size (the sum) and time (the latest) */
+int sl__multi_open(ingest *g, const char *spec, bool job_known, struct stat *st);
+/* a known job: the set as its manifest says (IO_CHANGED otherwise) */
+int sl__multi_check(ingest *g);
+/* after planning: the cuts checked, the manifest on the job */
+int sl__multi_planned(ingest *g);
+/* the manifest of g->mf (with the layout the source knows) on the job */
+int sl__multi_manifest(ingest *g);
+/* the chunks known (a resume): the files' line deltas */
+int sl__multi_lines(ingest *g);
+/* a reject of chunk seq: its file, and its line and offset in that file */
+void sl__multi_place(const ingest *g, uint32_t seq, sl_reject *r);
+void sl__multi_free(ingest *g);
 
 /* lease.c */
 void sl__lease_owner(const char *name, char *out, size_t n);

@@ -124,8 +124,15 @@ int sl__ingest_source_stat(const ingest *g, struct stat *st)
 
 static void points_path(ingest *g)
 {
-	snprintf(g->pts_path, sizeof g->pts_path, "%s-%s.points", g->o->db ? g->o->db : "sluice.db",
-	         g->job.id);
+	const char *db = g->o->db ? g->o->db : "sluice.db";
+	const char *tmp = getenv("TMPDIR");
+	if (strstr(db, "://")) /* a server's database (postgres://): no directory of its own,
+	                          so the temporary one, named by the database and the job */
+		snprintf(g->pts_path, sizeof g->pts_path, "%s/sluice-%016llx-%s.points",
+		         tmp && *tmp ? tmp : "/tmp", (unsigned long long)XXH3_64bits(db, strlen(db)),
+		         g->job.id);
+	else
+		snprintf(g->pts_path, sizeof g->pts_path, "%s-%s.points", db, g->job.id);
 }
 
 void sl__ingest_points_close(ingest *g, bool drop)
@@ -437,6 +444,17 @@ static int tee_chunk(void *ctx, uint64_t offset)
 	return on_chunk(((spool_tee *)ctx)->pp, offset);
 }
 
+/* A set of files: a chunk starts at every file's start (multi.c). */
+static uint64_t tee_cut(void *ctx, uint64_t from)
+{
+	return sl_source_multi_cut(((spool_tee *)ctx)->pp->g->src, from);
+}
+
+static uint64_t src_cut(void *ctx, uint64_t from)
+{
+	return sl_source_multi_cut(ctx, from);
+}
+
 /* The spool as the chunks' source, if it holds exactly the planned bytes. */
 static void spool_take(ingest *g, int fd, uint64_t bytes)
 {
@@ -552,11 +570,11 @@ int sl__ingest_plan(ingest *g)
 	if (comp && (rc = points_begin(g, &pp)) < 0)
 		goto split_failed;
 	if (comp || g->stream)
-		rc = sl_csv_split_read(tee_read, &t, &g->d, SL_CSV_SCAN_AUTO, cs,
-		                       comp ? tee_chunk : NULL, &t, &p);
+		rc = sl_csv_split_read_cut(tee_read, &t, &g->d, SL_CSV_SCAN_AUTO, cs,
+		                           comp ? tee_chunk : NULL, g->nmf ? tee_cut : NULL, &t, &p);
 	else
-		rc = sl_csv_split_read(sl_source_read_fn, pp.rd, &g->d, SL_CSV_SCAN_AUTO, cs, NULL,
-		                       NULL, &p);
+		rc = sl_csv_split_read_cut(sl_source_read_fn, pp.rd, &g->d, SL_CSV_SCAN_AUTO, cs, NULL,
+		                           g->nmf ? src_cut : NULL, g->src, &p);
 	if (rc == 0 && g->comp != SL_COMPRESSION_NONE)
 		rc = points_end(g);
 	if (rc == 0 && (rc = sl_source_stat_get(g->src, &ss)) == 0 &&
@@ -612,13 +630,15 @@ split_failed:
 	/* the fingerprint is the file's: for a compressed one the hash of its
 	   compressed bytes (the decoder hashed them on the way), the plan
 	   holds the decompressed size (bytes_total) and the chunks' hashes */
-	g->job.file_hash = g->comp == SL_COMPRESSION_NONE ? p.hash : ss.raw_hash;
+	g->job.file_hash = g->comp == SL_COMPRESSION_NONE || g->nmf ? p.hash : ss.raw_hash;
 	g->job.chunk_size = cs;
 	g->job.chunks_total = p.nchunks;
 	g->job.bytes_total = p.bytes;
 	g->job.status = SL_JOB_QUEUED;
 	g->job.updated_ms = sl_now_ms();
 	sl_csv_plan_free(&p);
+	if ((rc = sl__multi_planned(g)) < 0) /* a set: its files' places, in the manifest */
+		return rc;
 	return g->st ? sl__ingest_store_tx(g, tx_chunks) : 0;
 }
 

@@ -64,6 +64,7 @@ static int file_header(const sl_job *j, char **out, size_t *n, char *msg, size_t
 	size_t nn = 0;
 	bool pad = false;
 	int fd = -1, rc = 0;
+	char *first = NULL;
 	*out = NULL;
 	*n = 0;
 	sl_csv_dialect_init(&d);
@@ -74,16 +75,28 @@ static int file_header(const sl_job *j, char **out, size_t *n, char *msg, size_t
 	}
 	if (!d.header)
 		goto out;
+	/* a job of several files: the first file's header (every file has it),
+	   that file's size and time from the manifest (docs/ingest.md) */
+	const char *path = j->file;
+	uint64_t size = j->file_size;
+	long long mtime = j->file_mtime_ns;
+	unsigned long long fsz = 0;
+	const char *nl = j->files ? strchr(j->files, '\n') : NULL;
+	if (nl && sscanf(j->files, "%llu\t%lld", &fsz, &mtime) == 2 &&
+	    (first = strndup(j->files, (size_t)(nl - j->files))) && strrchr(first, '\t')) {
+		path = strrchr(first, '\t') + 1;
+		size = fsz;
+	}
 	struct stat sb;
-	if (!j->file || (fd = open(j->file, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &sb) < 0 ||
-	    (uint64_t)sb.st_size != j->file_size ||
-	    (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec != j->file_mtime_ns) {
+	if (!path || (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &sb) < 0 ||
+	    (uint64_t)sb.st_size != size ||
+	    (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec != mtime) {
 		rc = SL_IO_CHANGED;
 		snprintf(
 		    msg, msglen,
 		    "%s: the header of job %s's file cannot be read: the file %s since the job "
 		    "read it (a refeed starts its input with that header)",
-		    j->file ? j->file : "?", j->id, fd < 0 ? "is gone" : "changed");
+		    path ? path : "?", j->id, fd < 0 ? "is gone" : "changed");
 		goto out;
 	}
 	sl_fd_range range = {fd, 0, (uint64_t)sb.st_size};
@@ -91,7 +104,7 @@ static int file_header(const sl_job *j, char **out, size_t *n, char *msg, size_t
 	if ((rc = sl_csv_reader_new(&d, SL_CSV_SCAN_AUTO, sl_fd_range_read, &range, 0, &rd)) < 0)
 		goto out;
 	if ((rc = sl_csv_reader_next(rd, &rec)) < 0) {
-		snprintf(msg, msglen, "%s: %s while reading its header", j->file,
+		snprintf(msg, msglen, "%s: %s while reading its header", path,
 		         sl_error_message(rc));
 		goto out;
 	}
@@ -108,6 +121,7 @@ static int file_header(const sl_job *j, char **out, size_t *n, char *msg, size_t
 	rc = 0;
 out:
 	sl_csv_reader_free(rd);
+	free(first);
 	if (fd >= 0)
 		close(fd);
 	for (size_t i = 0; i < nn; i++)

@@ -56,6 +56,7 @@ static void job_close(runner *r)
 	free(g->chunks);
 	free(g->map);
 	free(g->dialect_text);
+	sl__multi_free(g);
 	free(g->lease);
 	sl_job_clear(&g->job);
 	sl__ingest_batches_free(g);
@@ -105,9 +106,15 @@ static int job_open(runner *r, const char *id)
 	   decoder the job recorded, read from the plan's access points */
 	sl_source_opts so = {.compression = sl__dialect_compression(g->job.dialect)};
 	sl_source *raw = NULL;
-	if ((rc = sl_source_open(g->job.file, &so, &raw, g->msg, g->msglen)) < 0 ||
-	    (rc = sl_source_filter(raw, so.compression, &g->src, &g->comp, g->msg, g->msglen)) < 0)
+	if (sl__multi_spec(g->job.file)) {
+		if ((rc = sl__multi_open(g, g->job.file, true, &st)) < 0 ||
+		    (rc = sl__multi_check(g)) < 0)
+			return rc;
+	} else if ((rc = sl_source_open(g->job.file, &so, &raw, g->msg, g->msglen)) < 0 ||
+	           (rc = sl_source_filter(raw, so.compression, &g->src, &g->comp, g->msg,
+	                                  g->msglen)) < 0) {
 		return rc;
+	}
 	if ((rc = sl__ingest_source_stat(g, &st)) < 0) {
 		sl__ingest_say(g, "%s", g->src->msg);
 		return rc;
@@ -115,7 +122,7 @@ static int job_open(runner *r, const char *id)
 	if ((rc = sl__ingest_fingerprint_ok(g, &st)) < 0 || (rc = sl__ingest_map_header(g)) < 0)
 		return rc;
 	if ((rc = sl_js_chunks_get(g->st, id, &g->chunks, &g->nchunks)) < 0 ||
-	    (rc = sl__ingest_points_load(g)) < 0 || (rc = sl__ingest_spool_for_resume(g)) < 0)
+	    (rc = sl__multi_lines(g)) < 0 || (rc = sl__ingest_points_load(g)) < 0 || (rc = sl__ingest_spool_for_resume(g)) < 0)
 		return rc;
 	if (!(g->lease = calloc(g->nchunks ? g->nchunks : 1, sizeof *g->lease)))
 		return SL_NOMEM;

@@ -478,7 +478,7 @@ enum MHD_Result http_errors(struct MHD_Connection *c, req *r, const char *id)
 		goto out;
 	}
 	if (csv)
-		fputs(SL_REJECT_CSV_HEADER, f);
+		fputs(j.files ? SL_REJECT_CSV_HEADER_FILES : SL_REJECT_CSV_HEADER, f);
 	rej_ctx x = {f, csv, open};
 	int rc = sl_job_rejects(r->s->o.db, j.id, code, write_reject, &x, msg, sizeof msg);
 	int wr = fclose(f);

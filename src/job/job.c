@@ -58,6 +58,7 @@ void sl_job_clear(sl_job *j)
 	free(j->dialect);
 	free(j->ignored_columns);
 	free(j->warnings);
+	free(j->files);
 	memset(j, 0, sizeof *j);
 }
 

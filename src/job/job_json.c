@@ -48,6 +48,32 @@ void sl_job_json_codes(FILE *f, const sl_job *j)
 	fputc('}', f);
 }
 
+/* A job of several files: its manifest (sl_job.files) as objects, in the
+   job's order: path, size (raw bytes), compression, mtime_ns. */
+static void files_json(FILE *f, const char *m)
+{
+	fputc('[', f);
+	for (bool first = true; m && *m;) {
+		const char *e = strchr(m, '\n');
+		size_t n = e ? (size_t)(e - m) : strlen(m);
+		const char *path = m + n;
+		while (path > m && path[-1] != '\t')
+			path--;
+		unsigned long long size = 0;
+		long long mtime = 0;
+		char comp[16] = "none";
+		if (n && sscanf(m, "%llu\t%lld\t%15[a-z]", &size, &mtime, comp) == 3) {
+			fputs(first ? "{\"path\":" : ",{\"path\":", f);
+			sl_json_sv(f, sl_str_make(path, (size_t)(m + n - path)));
+			fprintf(f, ",\"size\":%llu,\"compression\":\"%s\",\"mtime_ns\":%lld}", size,
+			        comp, mtime);
+			first = false;
+		}
+		m += n + (e != NULL);
+	}
+	fputc(']', f);
+}
+
 void sl_job_json_fields(FILE *f, const sl_job *j, int64_t now_ms)
 {
 	bool final = sl_job_status_final(j->status);
@@ -119,6 +145,10 @@ void sl_job_json_fields(FILE *f, const sl_job *j, int64_t now_ms)
 	fprintf(f, ",\"rejects_open\":%llu,\"rejects_resolved\":%llu",
 	        (unsigned long long)(j->rows_rejected - resolved), (unsigned long long)resolved);
 	fprintf(f, ",\"mode\":\"%s\"", j->mode[0] ? j->mode : "append");
+	if (j->files) {
+		fputs(",\"files\":", f);
+		files_json(f, j->files);
+	}
 	if (j->error_code) {
 		fprintf(
 		    f, ",\"error\":{\"code\":\"%s\",\"message\":", sl__error_report(j->error_code));
@@ -175,6 +205,10 @@ void sl_reject_csv(FILE *f, uint32_t chunk, const sl_reject *r, const char *colu
 	csv_field(f, r->message.p, r->message.n);
 	fputc(',', f);
 	csv_field(f, r->raw.p, r->raw.n);
+	if (r->file.n) { /* a job of several files (SL_REJECT_CSV_HEADER_FILES) */
+		fputc(',', f);
+		csv_field(f, r->file.p, r->file.n);
+	}
 	fputc('\n', f);
 }
 
@@ -188,5 +222,9 @@ void sl_reject_jsonl(FILE *f, uint32_t chunk, const sl_reject *r, const char *co
 	sl_json_sv(f, r->message);
 	fputs(",\"raw\":", f);
 	sl_json_sv(f, r->raw);
+	if (r->file.n) {
+		fputs(",\"file\":", f);
+		sl_json_sv(f, r->file);
+	}
 	fputs("}\n", f);
 }

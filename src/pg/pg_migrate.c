@@ -78,6 +78,11 @@ static const char *const migrations[SL_PG_STORE_VERSION] = {
     "ALTER TABLE sluice.chunks ADD COLUMN rows_inserted bigint NOT NULL DEFAULT 0;"
     "UPDATE sluice.jobs SET rows_inserted = coalesce(rows_loaded, 0) - rows_updated;"
     "UPDATE sluice.chunks SET rows_inserted = coalesce(rows_loaded, 0) - rows_updated;",
+    /* 5: several files as one job: the job's manifest and the file a
+       reject is in (docs/ingest.md, Several files; the SQLite store adds
+       the same columns in store_sqlite_refeed.c) */
+    "ALTER TABLE sluice.jobs ADD COLUMN files text;"
+    "ALTER TABLE sluice.rejects ADD COLUMN file text;",
 };
 
 /* The version the store is at: 0 when it has no version table yet. */

@@ -163,6 +163,26 @@ int sl__source_stream_new(int fd, pid_t child, const char *name, sl_source **out
    for --spool DIR; kept: it was read to its end and the copy is whole. */
 int sl__source_stream_keep(sl_source *stream, int fd);
 bool sl__source_stream_kept(sl_source *stream);
+/* A set of files as one stream (source_multi.c): parts[] (each under its
+   own decoder) taken over, also on failure; skip[k]: the header bytes of
+   part k left out (NULL: none). */
+typedef struct sl_multi_layout {
+	uint64_t vbase, vlen; /* where the part is in the stream, and its length there */
+	bool nl;              /* a newline was added at its end */
+	uint64_t hash;        /* XXH3-64 of its decoded bytes (header included) */
+	bool known;
+} sl_multi_layout;
+int sl_source_multi_new(const char *name, sl_source **parts, const uint64_t *skip, size_t n,
+                        sl_source **out);
+bool sl_source_is_multi(const sl_source *s);
+/* Part k's layout (learned by a sequential read to its end, or set). */
+int sl_source_multi_layout(sl_source *s, size_t k, sl_multi_layout *out);
+int sl_source_multi_set_layout(sl_source *s, size_t k, const sl_multi_layout *l);
+/* The part holding stream offset off (layout known), or -1. */
+int sl_source_multi_part_at(sl_source *s, uint64_t off);
+/* The first part start after `from` known so far, or UINT64_MAX (the
+   split's forced cuts: an sl_csv_cut_fn). */
+uint64_t sl_source_multi_cut(sl_source *s, uint64_t from);
 /* The innermost byte source (the file under a gzip filter), not owned. */
 sl_source *sl_source_raw(sl_source *s);
 

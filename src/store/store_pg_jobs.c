@@ -29,7 +29,7 @@
 	"created_ms, started_ms, finished_ms, updated_ms, correlation_id, "                        \
 	"dialect, ignored_columns, warnings, same_as, records_padded, records_truncated, "         \
 	"resumed, "                                                                                \
-	"rows_inserted, rows_updated"
+	"rows_inserted, rows_updated, files"
 
 #define CHUNK_COLS                                                                                 \
 	"job_id, seq, \"offset\", length, hash, first_record, first_line, records_planned, "       \
@@ -72,6 +72,7 @@ static void bind_job(pq_params *p, const sl_job *j)
 	sl__pq_int(p, j->resumed);
 	sl__pq_int(p, (int64_t)j->rows_inserted);
 	sl__pq_int(p, (int64_t)j->rows_updated);
+	sl__pq_str(p, j->files);
 }
 
 static int64_t get_i(const PGresult *r, int row, int col)
@@ -142,6 +143,7 @@ static void read_job(const PGresult *r, int row, sl_job *j)
 	j->resumed = get_i(r, row, i++) != 0;
 	j->rows_inserted = (uint64_t)get_i(r, row, i++);
 	j->rows_updated = (uint64_t)get_i(r, row, i++);
+	j->files = get_s(r, row, i++);
 }
 
 /* One job of a query: 1 and *j, 0 when none, or a code. */
@@ -193,7 +195,7 @@ static int pq_job_insert(sl_jobstore *s, sl_job *j)
 	                   "INSERT INTO sluice.jobs(" JOB_COLS
 	                   ") VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,"
 	                   "$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$31,$"
-	                   "32,$33,$34,$35,$36,$37)",
+	                   "32,$33,$34,$35,$36,$37,$38)",
 	                   &p, &rc));
 	for (int k = 0; k < SL_ERROR_COUNT && rc == 0; k++)
 		rc = add_code(q, j->id, k, (int64_t)j->rejects_by_code[k]);
@@ -215,7 +217,8 @@ static int pq_job_update(sl_jobstore *s, const sl_job *j)
 	    " file_mtime_ns = $11, chunk_size = $12, chunks_total = $13, bytes_total = $20,"
 	    " error_code = $22, error_message = $23, created_ms = $24, started_ms = $25,"
 	    " finished_ms = $26, updated_ms = $27, correlation_id = $28, dialect = $29,"
-	    " ignored_columns = $30, warnings = $31, same_as = $32, resumed = $35"
+	    " ignored_columns = $30, warnings = $31, same_as = $32, resumed = $35,"
+	    " files = $38"
 	    " WHERE id = $1 AND $2::bigint IS NOT NULL AND $14::bigint IS NOT NULL AND $15::bigint "
 	    "IS NOT NULL"
 	    " AND $16::bigint IS NOT NULL AND $17::bigint IS NOT NULL AND $18::bigint IS NOT NULL"
@@ -474,12 +477,19 @@ static int pq_reject_insert(sl_jobstore *s, const char *job_id, uint32_t chunk, 
 	sl__pq_str(&p, sl_error_name(r->code));
 	sl__pq_str(&p, msg);
 	sl__pq_bytes(&p, r->raw.p, r->raw.n);
+	char *file = r->file.n ? strndup(r->file.p, r->file.n) : NULL;
+	if (r->file.n && !file) {
+		free(msg);
+		return SL_NOMEM;
+	}
+	sl__pq_str(&p, file);
 	PQclear(sl__pq_run(pq_of_js(s),
 	                   "INSERT INTO sluice.rejects(job_id, chunk, record, line, \"offset\", "
 	                   "column_name, code, message,"
-	                   " raw) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+	                   " raw, file) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
 	                   &p, &rc));
 	free(msg);
+	free(file);
 	return rc;
 }
 
@@ -499,7 +509,7 @@ static int pq_rejects_each(sl_jobstore *s, const char *job_id, int code, sl_reje
 	/* binary results: the raw bytes come as they are */
 	PGresult *r = PQexecParams(
 	    sl__pg_conn(q->pg),
-	    "SELECT chunk, record, line, \"offset\", column_name, code, message, raw FROM "
+	    "SELECT chunk, record, line, \"offset\", column_name, code, message, raw, file FROM "
 	    "sluice.rejects"
 	    " WHERE job_id = $1 AND ($2::text IS NULL OR code = $2) ORDER BY record, id",
 	    2, NULL, params, NULL, NULL, 1);
@@ -516,6 +526,8 @@ static int pq_rejects_each(sl_jobstore *s, const char *job_id, int code, sl_reje
 		rj.code = sl_error_from_name(PQgetvalue(r, i, 5));
 		rj.message = sl_str_make(PQgetvalue(r, i, 6), (size_t)PQgetlength(r, i, 6));
 		rj.raw = sl_str_make(PQgetvalue(r, i, 7), (size_t)PQgetlength(r, i, 7));
+		if (!PQgetisnull(r, i, 8))
+			rj.file = sl_str_make(PQgetvalue(r, i, 8), (size_t)PQgetlength(r, i, 8));
 		rc = cb(ctx, (uint32_t)bin_i(r, i, 0), &rj, col);
 	}
 	PQclear(r);

@@ -296,9 +296,9 @@ static int sq_open(const char *target, int busy_timeout_ms, sl_txn **txn, sl_sin
 		have = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
 	if (have) {
-		if ((rc = upgrade(q)) < 0)
+		if ((rc = upgrade(q)) < 0 || (rc = sl__sq_refeed_schema(q)) < 0)
 			return rc;
-		return sl__sq_refeed_schema(q);
+		return sl__sq_files_schema(q);
 	}
 	if ((rc = sl__sq_exec(q, "BEGIN IMMEDIATE")) < 0)
 		return rc;
@@ -306,7 +306,8 @@ static int sq_open(const char *target, int busy_timeout_ms, sl_txn **txn, sl_sin
 		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
 		return rc;
 	}
-	if ((rc = sl__sq_exec(q, "COMMIT")) < 0 || (rc = sl__sq_refeed_schema(q)) < 0)
+	if ((rc = sl__sq_exec(q, "COMMIT")) < 0 || (rc = sl__sq_refeed_schema(q)) < 0 ||
+	    (rc = sl__sq_files_schema(q)) < 0)
 		return rc;
 	return sl__sq_lease_upgrade(q);
 }

@@ -24,7 +24,7 @@
 	"rows_read, rows_loaded, rows_rejected, bytes_total, bytes_done, error_code, error_message, "  \
 	"created_ms, started_ms, finished_ms, updated_ms, correlation_id, "                            \
 	"dialect, ignored_columns, warnings, same_as, records_padded, records_truncated, resumed, mode, " \
-	"rows_inserted, rows_updated"
+	"rows_inserted, rows_updated, files"
 
 static void bind_str(sqlite3_stmt *st, int i, const char *s)
 {
@@ -71,6 +71,7 @@ static void bind_job(sqlite3_stmt *st, const sl_job *j)
 	bind_str(st, i++, j->mode[0] ? j->mode : NULL);
 	sqlite3_bind_int64(st, i++, (int64_t)j->rows_inserted);
 	sqlite3_bind_int64(st, i++, (int64_t)j->rows_updated);
+	bind_str(st, i++, j->files);
 }
 
 static char *col_dup(sqlite3_stmt *st, int i)
@@ -139,6 +140,7 @@ static void read_job(sqlite3_stmt *st, sl_job *j)
 	snprintf(j->mode, sizeof j->mode, "%s", mode ? (const char *)mode : "append");
 	j->rows_inserted = (uint64_t)sqlite3_column_int64(st, i++);
 	j->rows_updated = (uint64_t)sqlite3_column_int64(st, i++);
+	j->files = col_dup(st, i++);
 }
 
 /* Step a job query: 1 and *j when it has a row, 0 when none, <0 on error. */
@@ -180,7 +182,7 @@ int sl__sq_job_insert(sl_jobstore *s, sl_job *j)
 	st = NULL;
 	if (rc == 0)
 		rc = sl__sq_map_rc(q, sqlite3_prepare_v2(q->db, "INSERT INTO sluice_jobs(" JOB_COLS ") VALUES("
-				"?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &st, NULL));
+				"?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &st, NULL));
 	if (rc == 0) {
 		bind_job(st, j);
 		rc = sl__sq_map_rc(q, sqlite3_step(st));
@@ -204,7 +206,7 @@ int sl__sq_job_update(sl_jobstore *s, const sl_job *j)
 	    " file_mtime_ns = ?11, chunk_size = ?12, chunks_total = ?13, bytes_total = ?20,"
 	    " error_code = ?22, error_message = ?23, created_ms = ?24, started_ms = ?25,"
 	    " finished_ms = ?26, updated_ms = ?27, correlation_id = ?28, dialect = ?29,"
-	    " ignored_columns = ?30, warnings = ?31, same_as = ?32, resumed = ?35, mode = ?36 WHERE id = ?1",
+	    " ignored_columns = ?30, warnings = ?31, same_as = ?32, resumed = ?35, mode = ?36, files = ?39 WHERE id = ?1",
 	    &q->upd_job);
 	if (rc < 0)
 		return rc;
@@ -507,7 +509,7 @@ int sl__sq_reject_insert(sl_jobstore *s, const char *job_id, uint32_t chunk, con
 {
 	sq_store *q = sq_of_js(s);
 	int rc = sl__sq_prep(q, "INSERT INTO sluice_rejects(job_id, chunk, record, line, offset, column_name,"
-			 " code, message, raw) VALUES(?,?,?,?,?,?,?,?,?)", &q->ins_reject);
+			  " code, message, raw, file) VALUES(?,?,?,?,?,?,?,?,?,?)", &q->ins_reject);
 	if (rc < 0)
 		return rc;
 	sqlite3_stmt *st = q->ins_reject;
@@ -523,6 +525,10 @@ int sl__sq_reject_insert(sl_jobstore *s, const char *job_id, uint32_t chunk, con
 	sqlite3_bind_text(st, 7, sl_error_name(r->code), -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 8, r->message.p, (int)r->message.n, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 9, r->raw.p ? r->raw.p : "", (int)r->raw.n, SQLITE_STATIC);
+	if (r->file.n)
+		sqlite3_bind_text(st, 10, r->file.p, (int)r->file.n, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 10);
 	return sl__sq_step_done(q, st);
 }
 
@@ -531,10 +537,10 @@ int sl__sq_rejects_each(sl_jobstore *s, const char *job_id, int code, sl_reject_
 	sq_store *q = sq_of_js(s);
 	sqlite3_stmt *st = NULL;
 	int rc = sl__sq_map_rc(q, sqlite3_prepare_v2(q->db, code
-		? "SELECT chunk, record, line, offset, column_name, code, message, raw, resolved_by FROM"
-		  " sluice_rejects WHERE job_id = ? AND code = ? ORDER BY record"
-		: "SELECT chunk, record, line, offset, column_name, code, message, raw, resolved_by FROM"
-		  " sluice_rejects WHERE job_id = ? ORDER BY record", -1, &st, NULL));
+		? "SELECT chunk, record, line, offset, column_name, code, message, raw, resolved_by, file"
+		  " FROM sluice_rejects WHERE job_id = ? AND code = ? ORDER BY record"
+		: "SELECT chunk, record, line, offset, column_name, code, message, raw, resolved_by, file"
+		  " FROM sluice_rejects WHERE job_id = ? ORDER BY record", -1, &st, NULL));
 	if (rc == 0) {
 		sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
 		if (code)
@@ -555,6 +561,7 @@ int sl__sq_rejects_each(sl_jobstore *s, const char *job_id, int code, sl_reject_
 		rj.message = sl_str_make((const char *)sqlite3_column_text(st, 6), (size_t)sqlite3_column_bytes(st, 6));
 		rj.raw = sl_str_make((const char *)sqlite3_column_blob(st, 7), (size_t)sqlite3_column_bytes(st, 7));
 		rj.resolved_by = sl_str_make((const char *)sqlite3_column_text(st, 8), (size_t)sqlite3_column_bytes(st, 8));
+		rj.file = sl_str_make((const char *)sqlite3_column_text(st, 9), (size_t)sqlite3_column_bytes(st, 9));
 		rc = cb(ctx, (uint32_t)sqlite3_column_int64(st, 0), &rj, col);
 	}
 	sqlite3_finalize(st);

@@ -53,6 +53,26 @@ static const char reject_idx[] =
     "CREATE INDEX IF NOT EXISTS sluice_rejects_resolved_by ON sluice_rejects(resolved_by)"
     " WHERE resolved_by IS NOT NULL;";
 
+/* Several files as one job (docs/ingest.md, Several files): the job's
+   manifest (sluice_jobs.files) and the file a reject is in
+   (sluice_rejects.file), added to a database made before them. */
+int sl__sq_files_schema(sq_store *q)
+{
+	static const char *const job_col[] = {"files TEXT"}, *const rej_col[] = {"file TEXT"};
+	int rc;
+	if (sl__sq_count(q, "SELECT count(*) FROM pragma_table_info('sluice_rejects') WHERE name = "
+	                    "'file'"))
+		return 0;
+	if ((rc = sl__sq_exec(q, "BEGIN IMMEDIATE")) < 0)
+		return rc;
+	if ((rc = sl__sq_add_columns(q, "sluice_jobs", job_col, 1)) < 0 ||
+	    (rc = sl__sq_add_columns(q, "sluice_rejects", rej_col, 1)) < 0) {
+		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+		return rc;
+	}
+	return sl__sq_exec(q, "COMMIT");
+}
+
 int sl__sq_refeed_schema(sq_store *q)
 {
 	int rc;

@@ -89,21 +89,24 @@ static void forget(loop *l, seen *e)
 	*e = l->s[--l->n];
 }
 
+/* 0 a file, 1 a directory (a batch), -1 neither or gone */
 static int stat_of(loop *l, const char *name, uint64_t *size, int64_t *mtime)
 {
 	struct stat st;
-	if (fstatat(l->w.dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+	if (fstatat(l->w.dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)))
 		return -1;
 	*size = (uint64_t)st.st_size;
 	*mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-	return 0;
+	return S_ISDIR(st.st_mode) ? 1 : 0;
 }
 
 /* A file seen (by an event or a listing): track it, or upgrade how it is
    known to be complete. */
 static void note(loop *l, const char *name, int how)
 {
-	if (!sl__watch_candidate_name(name))
+	if (!sl__watch_candidate_name(name) || !strcmp(name, "processing") ||
+	    !strcmp(name, "done") || !strcmp(name, "failed"))
 		return;
 	if (how == HOW_SETTLE && sl__watch_marked(&l->w, name))
 		how = HOW_MARKER;
@@ -114,7 +117,10 @@ static void note(loop *l, const char *name, int how)
 	if (!e) {
 		uint64_t size;
 		int64_t mt;
-		if (stat_of(l, name, &size, &mt) < 0)
+		int kind = stat_of(l, name, &size, &mt);
+		/* a batch directory is complete by its marker or its move in,
+		   never by settling (its files may still be written) */
+		if (kind < 0 || (kind == 1 && how == HOW_SETTLE))
 			return;
 		if (l->n >= WATCH_MAX_FILES) {
 			l->full = true;
@@ -174,7 +180,7 @@ static void rescan(loop *l, const char *why)
 	l->full = false;
 	struct dirent *de;
 	while ((de = readdir(d)))
-		if (de->d_type == DT_REG || de->d_type == DT_UNKNOWN)
+		if (de->d_type == DT_REG || de->d_type == DT_DIR || de->d_type == DT_UNKNOWN)
 			note(l, de->d_name, HOW_SETTLE);
 	closedir(d);
 	/* what was listed no more is gone */
@@ -210,7 +216,9 @@ static int read_events(loop *l)
 			}
 			if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED))
 				return -1;
-			if (!ev->len || (ev->mask & IN_ISDIR))
+			/* a directory is a batch: moved in, or marked (note) */
+			if (!ev->len || ((ev->mask & IN_ISDIR) &&
+			                 !(ev->mask & (IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM))))
 				continue;
 			const char *name = ev->name;
 			size_t nl = strlen(name);
@@ -306,7 +314,7 @@ static int resume_left(loop *l)
 			sl__watch_orphan(&l->w, name);
 		if (rc == 0 && name[0] != '.' &&
 		    fstatat(l->w.procfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    S_ISREG(st.st_mode)) {
+		    (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))) {
 			sl_watch_event e = {
 			    .what = SL_WATCH_RESUMED, .name = name, .how = "resumed"};
 			sl__watch_emit(&l->w, &e);

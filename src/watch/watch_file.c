@@ -214,8 +214,9 @@ void sl__watch_orphan(watcher *w, const char *iname)
 int sl__watch_take(watcher *w, const char *name, const char *how)
 {
 	struct stat st;
-	if (fstatat(w->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
-		return RUN_DEFERRED; /* gone, or not a regular file */
+	if (fstatat(w->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)))
+		return RUN_DEFERRED; /* gone, or neither a file nor a batch directory */
 	if (move(w->dirfd, name, w->procfd, name) < 0)
 		return RUN_DEFERRED; /* EEXIST: the earlier NAME is still in processing/ */
 	fsync(w->procfd);
@@ -292,14 +293,35 @@ char *sl__watch_outcome_json(const sl_job *j, const char *dup_of, const char *na
 	return text;
 }
 
+/* s with glob(3)'s special characters escaped, into out (n bytes) */
+static void glob_escape(const char *s, char *out, size_t n)
+{
+	size_t k = 0;
+	for (; *s && k + 2 < n; s++) {
+		if (strchr("*?[\\", *s))
+			out[k++] = '\\';
+		out[k++] = *s;
+	}
+	out[k] = 0;
+}
+
 /* Run the job to a final status (or until stopped); *job is its state. */
 static int run_job(watcher *w, const char *name, const intent *in, sl_job *job)
 {
 	char m[512] = "";
 	int rc = sl_job_load(w->o->db, in->job, job, NULL, NULL, m, sizeof m);
 	if (rc == SL_NOT_FOUND) {
-		char path[PATH_MAX + NAME_MAX + 16];
+		char path[2 * (PATH_MAX + NAME_MAX + 16) + 16];
+		struct stat st;
 		snprintf(path, sizeof path, "%s/processing/%s", w->dir, name);
+		/* a batch directory: its files as one job (docs/watch.md) */
+		if (fstatat(w->procfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISDIR(st.st_mode)) {
+			char lit[2 * (PATH_MAX + NAME_MAX + 16)], dir[PATH_MAX + NAME_MAX + 16];
+			snprintf(dir, sizeof dir, "%s/processing/%s", w->dir, name);
+			glob_escape(dir, lit, sizeof lit);
+			snprintf(path, sizeof path, "glob:%s/*", lit);
+		}
 		sl_accept_opts ao = {.file = path,
 		                     .schema_path = w->o->schema_path,
 		                     .db = w->o->db,

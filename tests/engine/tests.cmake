@@ -35,3 +35,7 @@ sluice_shell_test(ingest_modes tests/engine/test_modes.sh)
 set_tests_properties(ingest_modes PROPERTIES LABELS "threads" TIMEOUT 600)
 # Rows inserted and rows updated counted apart, against Python's count of the file (issue 12).
 sluice_shell_test(ingest_counts_split tests/engine/test_counts_split.sh)
+# Several files as one job (issue 13): a glob or paths of plain, gzip and zstd files against
+# the oracle of loading them one after another; headers, a changed set, kill -9 and resume.
+sluice_shell_test(ingest_multifile tests/engine/test_multifile.sh)
+set_tests_properties(ingest_multifile PROPERTIES LABELS "threads" TIMEOUT 600)

@@ -333,6 +333,23 @@ static void test_lock_and_serialization(void **state)
 
 /* --- migrations ------------------------------------------------------------------ */
 
+/* "1,2,...,N" for this build's N migrations, each applied once */
+static const char *all_versions(void)
+{
+	static char buf[256];
+	size_t n = 0;
+	for (int v = 1; v <= SL_PG_STORE_VERSION; v++)
+		n += (size_t)snprintf(buf + n, sizeof buf - n, v > 1 ? ",%d" : "%d", v);
+	return buf;
+}
+
+static const char *all_versions_n(void)
+{
+	static char buf[16];
+	snprintf(buf, sizeof buf, "%d", SL_PG_STORE_VERSION);
+	return buf;
+}
+
 static void test_migrate_fresh(void **state)
 {
 	(void)state;
@@ -345,7 +362,7 @@ static void test_migrate_fresh(void **state)
 	assert_string_equal(
 	    q1(r,
 	       "SELECT string_agg(version::text, ',' ORDER BY version) FROM sluice.store_version"),
-	    "1,2,3,4");
+	    all_versions());
 	assert_string_equal(
 	    q1(r, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'sluice'"),
 	    "8");
@@ -361,10 +378,16 @@ static void test_migrate_fresh(void **state)
 	    q1(r, "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'sluice'"
 	          " AND column_name = 'rows_updated'"),
 	    "2");
+	/* migration 5: several files as one job (the manifest, a reject's file) */
+	assert_string_equal(
+	    q1(r, "SELECT string_agg(table_name || '.' || column_name, ',' ORDER BY table_name,"
+	          " column_name) FROM information_schema.columns WHERE table_schema = 'sluice'"
+	          " AND column_name IN ('files', 'file')"),
+	    "jobs.file,jobs.files,rejects.file");
 	/* again: nothing to do */
 	assert_int_equal(sl__pg_migrate(c, 0, &v), 0);
 	assert_int_equal(v, SL_PG_STORE_VERSION);
-	assert_string_equal(q1(r, "SELECT count(*) FROM sluice.store_version"), "4");
+	assert_string_equal(q1(r, "SELECT count(*) FROM sluice.store_version"), all_versions_n());
 	PQfinish(r);
 	sl__pg_close(c);
 }
@@ -408,10 +431,13 @@ static void test_migrate_upgrade(void **state)
 	                       "SELECT (owner IS NULL AND lease_expiry_ms IS NULL AND "
 	                       "lease_epoch IS NULL)::text FROM sluice.chunks WHERE job_id = 'j1'"),
 	                    "true");
+	/* migration 5's columns: NULL on the job that was there (a job of one file) */
+	assert_string_equal(q1(r, "SELECT (files IS NULL)::text FROM sluice.jobs WHERE id = 'j1'"),
+	                    "true");
 	assert_string_equal(
 	    q1(r,
 	       "SELECT string_agg(version::text, ',' ORDER BY version) FROM sluice.store_version"),
-	    "1,2,3,4");
+	    all_versions());
 
 	/* a store newer than this build is refused, not touched */
 	run(r, "INSERT INTO sluice.store_version(version) VALUES (99)");
@@ -454,7 +480,7 @@ static void test_migrate_concurrent(void **state)
 		PGconn *r = raw(dbname);
 		assert_string_equal(q1(r, "SELECT string_agg(version::text, ',' ORDER BY version) "
 		                          "FROM sluice.store_version"),
-		                    "1,2,3,4");
+		                    all_versions());
 		PQfinish(r);
 	}
 }

@@ -52,3 +52,6 @@ sluice_uses_server(pg_workers postgres)
 # ignore and update
 sluice_shell_test(pg_determinism tests/pg/test_pg_determinism.sh threads)
 sluice_uses_server(pg_determinism postgres)
+# several files as one job on PostgreSQL: as SQLite, the manifest and rejects' files, kill -9
+sluice_shell_test(pg_multifile tests/pg/test_pg_multifile.sh threads)
+sluice_uses_server(pg_multifile postgres)

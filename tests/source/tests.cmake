@@ -9,3 +9,7 @@ set_tests_properties(source_compressed PROPERTIES LABELS "threads" TIMEOUT 900)
 # Standard input, a FIFO, --from-program.
 sluice_shell_test(source_streams tests/source/test_streams.sh)
 set_tests_properties(source_streams PROPERTIES LABELS "threads" TIMEOUT 600)
+# The set source (several files as one stream): headers left out, newlines added, the
+# layout learned or set, cuts, ranged reads from points on several threads.
+sluice_unit_test(source_multi tests/source/test_multi.c)
+set_tests_properties(source_multi PROPERTIES LABELS "threads" TIMEOUT 300)

@@ -12,3 +12,7 @@ set_tests_properties(watch_serve PROPERTIES TIMEOUT 300)
 sluice_shell_test(watch_s3 tests/watch/test_watch_s3.sh threads)
 set_tests_properties(watch_s3 PROPERTIES TIMEOUT 300)
 sluice_uses_server(watch_s3 s3rver)
+# Drop-folder batches: a directory moved in or marked by NAME.done is one job of its files
+# (plain, gzip, zstd) against the oracle of loading them one after another; kill -9 mid-batch.
+sluice_shell_test(watch_batch tests/watch/test_watch_batch.sh threads)
+set_tests_properties(watch_batch PROPERTIES TIMEOUT 300)
