@@ -311,6 +311,11 @@ int http_s3w_write(http_s3w *w, const char *p, size_t n, char *msg, size_t msgle
 int http_s3w_finish(http_s3w *w, char *msg, size_t msglen);
 void http_s3w_abort(http_s3w *w);
 void http_s3w_close(http_s3w *w);
+/* A finished tus upload's file (its first size bytes) into the bucket
+   under a new upload id (uid): 0, or a negative code (msg) with nothing
+   of it left there. */
+int http_store_put_file(http_srv *s, const char *path, uint64_t size, char *uid, size_t uidlen,
+                        char *msg, size_t msglen);
 
 /* http_sign.c: load or make the URL signing secret (at start). */
 int http_sign_init(http_srv *s, const char *data_dir);

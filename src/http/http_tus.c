@@ -21,7 +21,9 @@
  * one gets 423 at once. The bytes of a client that goes away mid-PATCH are
  * kept (synced): that is what resuming is for. With a checksum they are cut
  * off again, since a piece of the chunk cannot be verified. When the last
- * byte is in, the file is synced and handed to http_accept_file (renamed
+ * byte is in (with --upload-store: copied into the bucket as a multipart
+ * upload, http_store_put_file, and the local file removed), the file is
+ * synced and handed to http_accept_file (renamed
  * into DATA_DIR/uploads/, job created and queued); ID.info is rewritten
  * with the job id so that a HEAD after a lost answer still says "complete".
  *
@@ -577,7 +579,18 @@ static unsigned finish(http_srv *s, const char *id, int fd, tus_info *in, size_t
 		snprintf(msg, msglen, "cannot store the upload: %s", strerror(errno));
 		return 507;
 	}
-	unsigned st = http_accept_file(s, ds, part, in->length, 0, "", corr, job, msg, msglen);
+	unsigned st;
+	if (http_store_on(s)) {
+		/* into the bucket as one object, then taken as a streamed upload is */
+		char uid[SL_JOB_ID_LEN];
+		int rc = http_store_put_file(s, part, in->length, uid, sizeof uid, msg, msglen);
+		st = rc < 0 ? 503
+		            : http_accept_object(s, ds, uid, true, in->length, 0, "", corr, job, msg,
+		                                 msglen);
+		unlink(part); /* the object is the upload now, or it is gone */
+	} else {
+		st = http_accept_file(s, ds, part, in->length, 0, "", corr, job, msg, msglen);
+	}
 	/* a job id means the file was taken, even when queuing it failed (it
 	   then runs after a restart): the upload is complete either way */
 	if (job[0]) {

@@ -13,6 +13,7 @@
 #     job; a tampered signature is refused by s3rver; a missing key is 404,
 #     a key outside the prefix or not one the service gave is 403, a body
 #     that is not {"s3_key": ...} is 400;
+#   - a tus upload (two PATCHes) goes into the bucket in parts once complete;
 #   - a `watch:` entry for a bucket's prefix loads an object put there;
 #   - a kill -9 of the server in the middle of a multipart upload: the next
 #     start aborts it and deletes what there is of the object.
@@ -52,7 +53,7 @@ check "create the bucket" "$(s3 PUT "$BK")" 200
 mkdir -p "$T/schemas" "$T/data"
 cp "$SRC/examples/cdr.yaml" "$T/schemas/"
 # four files of their own (seeds), each also loaded from a local path: the reference
-for f in a:6000:61 b:3000:62 c:300:63 d:2000:64; do
+for f in a:6000:61 b:3000:62 c:300:63 d:2000:64 e:4000:65; do
 	IFS=: read -r n rows seed <<<"$f"
 	sl_run gen cdr --rows "$rows" --error-rate 0.02 --seed "$seed" -o "$T/$n.csv"
 	check "gen $n: exit" "$(rc)" 0
@@ -159,6 +160,25 @@ for body in '' '{}' '{"s3_key": 7}' '{"key": "x"}' "{\"s3_key\": \"$KEY\", \"x\"
 done
 check "confirm for no such dataset: 404" "$(code POST "$B/v1/datasets/nosuch/uploads" -H 'Content-Type: application/json' --data "{\"s3_key\": \"$KEY\"}")" 404
 
+# --- tus: gathered in the data dir, then into the bucket in parts, and loaded from there ------
+TR=(-H 'Tus-Resumable: 1.0.0')
+OS=(-H 'Content-Type: application/offset+octet-stream')
+hdr() { grep -i "^$1:" "$T/hdr" | head -1 | cut -d' ' -f2- | tr -d '\r'; }
+ESIZE=$(stat -c %s "$T/e.csv")
+check "tus: create" "$(code POST "$B/v1/tus/" "${TR[@]}" -H "Upload-Length: $ESIZE" -H "Upload-Metadata: dataset $(printf cdr | base64 -w0)")" 201
+TID=$(hdr Location | sed 's,.*/,,')
+head -c 100000 "$T/e.csv" >"$T/e1"
+tail -c +100001 "$T/e.csv" >"$T/e2"
+check "tus: PATCH 1" "$(code PATCH "$B/v1/tus/$TID" "${TR[@]}" "${OS[@]}" -H 'Upload-Offset: 0' --data-binary "@$T/e1")" 204
+check "tus: PATCH 2, the last" "$(code PATCH "$B/v1/tus/$TID" "${TR[@]}" "${OS[@]}" -H 'Upload-Offset: 100000' --data-binary "@$T/e2")" 204
+JE=$(hdr X-Job-Id)
+check "tus: final" "$(wait_final "$JE")" PartiallySucceeded
+check "tus: the job's file is the object" "$(sql "$T/s.db" "SELECT file FROM sluice_jobs WHERE id = '$JE'")" "s3://$BK/up/u${JE#j}.csv"
+object_is "up/u${JE#j}.csv" "$T/e.csv"
+check "tus: in parts" "$(seen "u${JE#j}.csv?partNumber=" PUT)" $(((ESIZE + 65535) / 65536))
+check "tus: its bytes left the data dir" "$(ls "$T/data/tus" | grep -c '\.part$')" 0
+same_as_local e "$JE"
+
 # --- a watch: entry for a bucket's prefix -------------------------------------------------
 grep -q "\"watch cdr: s3://$BK/drop/\"" "$T/serve.log" && ok || bad "the watcher of the bucket started"
 check "drop d.csv into the bucket" "$(s3 PUT "$BK/drop/d.csv" "$T/d.csv")" 200
@@ -168,9 +188,9 @@ JD=$(sql "$T/s.db" "SELECT id FROM sluice_jobs WHERE file = 's3://$BK/drop/d.csv
 same_as_local d "$JD"
 check "the drop's job in the API" "$(job_json "$JD" "d['dataset'], d['status']")" "cdr PartiallySucceeded"
 
-# every row of the table is one of these five jobs', once
+# every row of the table is one of these jobs', once
 check "the table: every load's rows, once" "$(sql "$T/s.db" 'SELECT count(*) FROM call_detail_records')" \
-	"$(($(cut -d' ' -f2 "$T/want-a.counts") + $(cut -d' ' -f2 "$T/want-b.counts") + $(cut -d' ' -f2 "$T/want-c.counts") + $(cut -d' ' -f2 "$T/want-d.counts")))"
+	"$(cat "$T"/want-[abcde].counts | awk '{ n += $2 } END { print n }')"
 stop_server
 check "SIGTERM: exit 0" "$STOPPED" 0
 
@@ -194,7 +214,7 @@ check "its marker is gone" "$(ls "$T/data/uploads" | grep -c '\.s3$')" 0
 check "its multipart upload: the abort was sent" "$(seen "up/$MU.csv?uploadId=$MUID" DELETE)" 1
 grep -q "the server refused to abort multipart upload $MUID" "$T/serve.log" && ok || bad "the refused abort is in the log"
 check "no job for it" "$(sql "$T/s.db" "SELECT count(*) FROM sluice_jobs WHERE id = 'j${MU#u}'")" 0
-check "the bucket holds the finished uploads only" "$(keys up/ | sort)" "$(printf '%s\n' "up/$UA.csv" "up/u${JC#j}.csv" "$KEY" up/mine.csv | sort)"
+check "the bucket holds the finished uploads only" "$(keys up/ | sort)" "$(printf '%s\n' "up/$UA.csv" "up/u${JC#j}.csv" "$KEY" "up/u${JE#j}.csv" up/mine.csv | sort)"
 stop_server
 check "SIGTERM: exit 0" "$STOPPED" 0
 
