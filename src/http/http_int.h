@@ -311,11 +311,16 @@ int http_s3w_write(http_s3w *w, const char *p, size_t n, char *msg, size_t msgle
 int http_s3w_finish(http_s3w *w, char *msg, size_t msglen);
 void http_s3w_abort(http_s3w *w);
 void http_s3w_close(http_s3w *w);
-/* A finished tus upload's file (its first size bytes) into the bucket
-   under a new upload id (uid): 0, or a negative code (msg) with nothing
-   of it left there. */
-int http_store_put_file(http_srv *s, const char *path, uint64_t size, char *uid, size_t uidlen,
-                        char *msg, size_t msglen);
+/* A tus upload's parts (http_s3store.c, "tus uploads"): send every whole
+   part of the first `have` bytes of part_path not sent yet (recorded in
+   mpu_path); with last, the rest too and complete the object (uid set).
+   0, or a negative code (msg): what was sent stays recorded. */
+int http_store_tus_flush(http_srv *s, const char *mpu_path, const char *part_path,
+                         uint64_t have, bool last, char *uid, size_t uidlen, char *msg,
+                         size_t msglen);
+/* An unfinished tus upload goes: its multipart upload aborted, its object
+   deleted, mpu_path removed (kept when the bucket failed: tried again). */
+void http_store_tus_abort(http_srv *s, const char *mpu_path);
 
 /* http_sign.c: load or make the URL signing secret (at start). */
 int http_sign_init(http_srv *s, const char *data_dir);

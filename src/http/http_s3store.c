@@ -494,49 +494,243 @@ void http_s3w_close(http_s3w *w)
 		writer_free(w);
 }
 
-int http_store_put_file(http_srv *s, const char *path, uint64_t size, char *uid, size_t uidlen,
-                        char *msg, size_t msglen)
+/* --- tus uploads: a part per --upload-part-size as PATCHes bring them -------------------------
+ *
+ * The bytes of a tus upload arrive in DATA_DIR/tus/ID.part (the tus code,
+ * resumable as without a store); after each PATCH every whole part not
+ * sent yet goes into the bucket as a part of the upload's multipart
+ * upload, and its range of the local file is freed (a hole punched: the
+ * file keeps its size, the offsets stay). ID.mpu records it: "key K",
+ * "upload U" once created, then a line "part N LENGTH ETAG" per part sent,
+ * each synced before the next request. A crash leaves a state to go on
+ * from (the next PATCH sends the parts not recorded, a part sent but not
+ * recorded again under its number) or to abort (tus DELETE, the expiry
+ * sweep: http_store_tus_abort). The caller holds the PATCH lock.
+ */
+
+typedef struct tus_mpu {
+	char key[KEY_MAX];
+	char *upload_id;
+	unsigned nparts;
+	uint64_t sent;
+	char (*etags)[SL__S3_ETAG_MAX];
+} tus_mpu;
+
+static void mpu_clear(tus_mpu *m)
 {
-	char job[SL_JOB_ID_LEN];
-	http_s3w *w = NULL;
-	sl_job_new_id(job);
-	snprintf(uid, uidlen, "u%s", job + 1);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(msg, msglen, "cannot read the upload: %s", strerror(errno));
-		return SL_IO_OPEN;
+	free(m->upload_id);
+	free(m->etags);
+	memset(m, 0, sizeof *m);
+}
+
+/* 0 read (or none: m empty), <0 a file that is not one of ours */
+static int mpu_read(const char *path, tus_mpu *m)
+{
+	memset(m, 0, sizeof *m);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return errno == ENOENT ? 0 : SL_IO_READ;
+	char line[KEY_MAX + 256];
+	int rc = 0;
+	while (rc == 0 && fgets(line, sizeof line, f)) {
+		size_t l = strlen(line);
+		if (!l || line[l - 1] != '\n')
+			break; /* a line cut by a crash: not recorded */
+		line[l - 1] = 0;
+		unsigned n = 0;
+		unsigned long long len = 0;
+		char etag[SL__S3_ETAG_MAX];
+		if (!strncmp(line, "key ", 4) && l - 5 < sizeof m->key) {
+			memcpy(m->key, line + 4, l - 4); /* with its NUL */
+		} else if (!strncmp(line, "upload ", 7)) {
+			free(m->upload_id);
+			if (!(m->upload_id = strdup(line + 7)))
+				rc = SL_NOMEM;
+		} else if (sscanf(line, "part %u %llu %127s", &n, &len, etag) == 3 &&
+		           n == m->nparts + 1 && n <= MAX_PARTS) {
+			if (!m->etags && !(m->etags = calloc(MAX_PARTS, sizeof *m->etags))) {
+				rc = SL_NOMEM;
+				break;
+			}
+			snprintf(m->etags[m->nparts++], SL__S3_ETAG_MAX, "%s", etag);
+			m->sent += len;
+		}
 	}
-	int rc = http_s3w_open(s, uid, &w, msg, msglen);
-	if (rc < 0) {
-		close(fd);
-		return rc;
-	}
-	/* a part at a time through the writer's own buffer: no second copy */
-	for (uint64_t off = 0; off < size && rc == 0;) {
-		size_t want = s->store->part - w->n;
-		if (want > size - off)
-			want = (size_t)(size - off);
-		ssize_t k = pread(fd, w->buf + w->n, want, (off_t)off);
+	fclose(f);
+	if (rc == 0 && !m->key[0] && (m->upload_id || m->nparts))
+		rc = SL_IO_CORRUPT;
+	return rc;
+}
+
+static int mpu_append(const char *path, const char *line)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return errno;
+	int e = sl_write_all(fd, line, strlen(line), NULL);
+	if (!e && fdatasync(fd) != 0)
+		e = errno;
+	if (close(fd) != 0 && !e)
+		e = errno;
+	return e;
+}
+
+static int pread_full(int fd, char *buf, size_t n, uint64_t off)
+{
+	for (size_t got = 0; got < n;) {
+		ssize_t k = pread(fd, buf + got, n - got, (off_t)(off + got));
 		if (k < 0 && errno == EINTR)
 			continue;
-		if (k <= 0) {
-			snprintf(msg, msglen, "cannot read the upload: %s",
-			         k < 0 ? strerror(errno) : "it is shorter than its length");
-			rc = SL_IO_READ;
-			break;
-		}
-		w->n += (size_t)k;
-		off += (uint64_t)k;
-		if (w->n == s->store->part)
-			rc = flush_part(w, msg, msglen);
+		if (k <= 0)
+			return k < 0 ? errno : EIO;
+		got += (size_t)k;
 	}
-	close(fd);
-	if (rc == 0)
-		rc = http_s3w_finish(w, msg, msglen);
-	if (rc < 0) {
-		http_s3w_abort(w);
-		return rc;
-	}
-	http_s3w_close(w);
 	return 0;
+}
+
+int http_store_tus_flush(http_srv *s, const char *mpu_path, const char *part_path, uint64_t have,
+                         bool last, char *uid, size_t uidlen, char *msg, size_t msglen)
+{
+	struct http_s3store *st = s->store;
+	tus_mpu m;
+	sl_s3 *cli = NULL;
+	char *buf = NULL, line[KEY_MAX + 256];
+	int fd = -1, rc = mpu_read(mpu_path, &m), e;
+	if (rc < 0) {
+		snprintf(msg, msglen, "%s: not a record of parts this server can read", mpu_path);
+		goto out;
+	}
+	if (m.sent > have) {
+		snprintf(msg, msglen, "%s: %llu bytes sent, more than the upload's %llu", mpu_path,
+		         (unsigned long long)m.sent, (unsigned long long)have);
+		rc = SL_INTERNAL;
+		goto out;
+	}
+	if (!last && have - m.sent < st->part) {
+		rc = 0; /* not a whole part yet */
+		goto out;
+	}
+	if (!m.key[0]) {
+		/* the object's name, chosen once: its job id's digits */
+		char job[SL_JOB_ID_LEN], u[SL_JOB_ID_LEN];
+		sl_job_new_id(job);
+		snprintf(u, sizeof u, "u%s", job + 1);
+		http_store_key(s, u, m.key, sizeof m.key);
+		snprintf(line, sizeof line, "key %s\n", m.key);
+		if ((e = mpu_append(mpu_path, line)) != 0) {
+			snprintf(msg, msglen, "cannot write %s: %s", mpu_path, strerror(e));
+			rc = SL_IO_WRITE;
+			goto out;
+		}
+	}
+	if ((rc = sl__s3_open(&cli, &st->cfg)) < 0 || !(buf = malloc(st->part)) ||
+	    (!m.etags && !(m.etags = calloc(MAX_PARTS, sizeof *m.etags)))) {
+		snprintf(msg, msglen, "out of memory");
+		rc = SL_NOMEM;
+		goto out;
+	}
+	if ((fd = open(part_path, O_RDWR | O_CLOEXEC)) < 0) {
+		snprintf(msg, msglen, "%s: %s", part_path, strerror(errno));
+		rc = SL_IO_OPEN;
+		goto out;
+	}
+	if (last && !m.upload_id && have <= st->part) {
+		/* all of it in one part: one PUT */
+		if ((e = pread_full(fd, buf, (size_t)have, 0)) != 0) {
+			snprintf(msg, msglen, "%s: %s", part_path, strerror(e));
+			rc = SL_IO_READ;
+			goto out;
+		}
+		rc = sl__s3_put(cli, st->bucket, m.key, buf, (size_t)have, NULL, msg, msglen);
+		goto done;
+	}
+	if (!m.upload_id) {
+		if ((rc = sl__s3_mpu_create(cli, st->bucket, m.key, &m.upload_id, msg, msglen)) < 0)
+			goto out;
+		snprintf(line, sizeof line, "upload %s\n", m.upload_id);
+		if ((e = mpu_append(mpu_path, line)) != 0) {
+			snprintf(msg, msglen, "cannot write %s: %s", mpu_path, strerror(e));
+			rc = SL_IO_WRITE;
+			goto out;
+		}
+	}
+	while (m.sent < have && (last || have - m.sent >= st->part)) {
+		size_t n = have - m.sent < st->part ? (size_t)(have - m.sent) : st->part;
+		if (m.nparts == MAX_PARTS) {
+			snprintf(msg, msglen, "more than %u parts", MAX_PARTS);
+			rc = SL_INVAL;
+			goto out;
+		}
+		if ((e = pread_full(fd, buf, n, m.sent)) != 0) {
+			snprintf(msg, msglen, "%s: %s", part_path, strerror(e));
+			rc = SL_IO_READ;
+			goto out;
+		}
+		if ((rc = sl__s3_mpu_part(cli, st->bucket, m.key, m.upload_id, m.nparts + 1, buf, n,
+		                          m.etags[m.nparts], msg, msglen)) < 0)
+			goto out;
+		snprintf(line, sizeof line, "part %u %zu %s\n", m.nparts + 1, n, m.etags[m.nparts]);
+		if ((e = mpu_append(mpu_path, line)) != 0) {
+			snprintf(msg, msglen, "cannot write %s: %s", mpu_path, strerror(e));
+			rc = SL_IO_WRITE;
+			goto out;
+		}
+		/* in the bucket now: its disk space is of no more use (a
+		   filesystem without holes keeps it; nothing else changes) */
+		(void)fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)m.sent,
+		                (off_t)n);
+		m.nparts++;
+		m.sent += n;
+	}
+	if (!last) {
+		rc = 0;
+		goto out;
+	}
+	rc = sl__s3_mpu_complete(cli, st->bucket, m.key, m.upload_id, m.etags, m.nparts, msg,
+	                         msglen);
+	if (rc == SL_S3_NOT_FOUND) {
+		/* completed before a crash, whose hand-over never happened */
+		sl_s3_stat hs;
+		char m2[256];
+		if (sl__s3_head(cli, st->bucket, m.key, &hs, m2, sizeof m2) == 0 && hs.size == have)
+			rc = 0;
+	}
+done:
+	if (rc == 0 && http_store_uid_of_key(s, m.key, uid, uidlen) < 0) {
+		snprintf(msg, msglen, "%s: the key %s is not an upload's", mpu_path, m.key);
+		rc = SL_INTERNAL;
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	sl__s3_close(cli);
+	mpu_clear(&m);
+	return rc;
+}
+
+void http_store_tus_abort(http_srv *s, const char *mpu_path)
+{
+	tus_mpu m;
+	if (!s->store || mpu_read(mpu_path, &m) < 0 || !m.key[0]) {
+		if (!s->store || access(mpu_path, F_OK) != 0)
+			return;
+		unlink(mpu_path);
+		return;
+	}
+	sl_s3 *cli = NULL;
+	char err[512] = "";
+	int rc = sl__s3_open(&cli, &s->store->cfg);
+	if (!rc && m.upload_id)
+		rc = abort_mpu(s, cli, m.key, m.upload_id);
+	if (!rc &&
+	    (rc = sl__s3_delete(cli, s->store->bucket, m.key, err, sizeof err)) == SL_S3_NOT_FOUND)
+		rc = 0;
+	sl__s3_close(cli);
+	if (rc < 0)
+		http_log(s, "warn", "tus: cannot remove s3://%s/%s: %s (%s)", s->store->bucket,
+		         m.key, err, sl_error_name(rc));
+	else
+		unlink(mpu_path);
+	mpu_clear(&m);
 }

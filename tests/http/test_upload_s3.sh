@@ -13,7 +13,9 @@
 #     job; a tampered signature is refused by s3rver; a missing key is 404,
 #     a key outside the prefix or not one the service gave is 403, a body
 #     that is not {"s3_key": ...} is 400;
-#   - a tus upload (two PATCHes) goes into the bucket in parts once complete;
+#   - a tus upload: each PATCH's whole parts go into the bucket as it ends
+#     (recorded in DATA_DIR/tus/ID.mpu); after a kill -9 between PATCHes the
+#     upload resumes with no part sent twice; a DELETE aborts what is there;
 #   - a `watch:` entry for a bucket's prefix loads an object put there;
 #   - a kill -9 of the server in the middle of a multipart upload: the next
 #     start aborts it and deletes what there is of the object.
@@ -160,24 +162,42 @@ for body in '' '{}' '{"s3_key": 7}' '{"key": "x"}' "{\"s3_key\": \"$KEY\", \"x\"
 done
 check "confirm for no such dataset: 404" "$(code POST "$B/v1/datasets/nosuch/uploads" -H 'Content-Type: application/json' --data "{\"s3_key\": \"$KEY\"}")" 404
 
-# --- tus: gathered in the data dir, then into the bucket in parts, and loaded from there ------
+# --- tus: each PATCH's whole parts go into the bucket; a kill -9 between PATCHes resumes ------
 TR=(-H 'Tus-Resumable: 1.0.0')
 OS=(-H 'Content-Type: application/offset+octet-stream')
 hdr() { grep -i "^$1:" "$T/hdr" | head -1 | cut -d' ' -f2- | tr -d '\r'; }
+tus_create() { code POST "$B/v1/tus/" "${TR[@]}" -H "Upload-Length: $1" -H "Upload-Metadata: dataset $(printf cdr | base64 -w0)" >/dev/null; hdr Location | sed 's,.*/,,'; }
 ESIZE=$(stat -c %s "$T/e.csv")
-check "tus: create" "$(code POST "$B/v1/tus/" "${TR[@]}" -H "Upload-Length: $ESIZE" -H "Upload-Metadata: dataset $(printf cdr | base64 -w0)")" 201
-TID=$(hdr Location | sed 's,.*/,,')
+TID=$(tus_create "$ESIZE")
+[ -n "$TID" ] && ok || bad "tus: created"
 head -c 100000 "$T/e.csv" >"$T/e1"
 tail -c +100001 "$T/e.csv" >"$T/e2"
 check "tus: PATCH 1" "$(code PATCH "$B/v1/tus/$TID" "${TR[@]}" "${OS[@]}" -H 'Upload-Offset: 0' --data-binary "@$T/e1")" 204
+check "tus: after PATCH 1, its whole part is in the bucket" "$(grep -c '^part ' "$T/data/tus/$TID.mpu")+$(sed -n 's/^part 1 \([0-9]*\) .*/\1/p' "$T/data/tus/$TID.mpu")" "1+65536"
+TKEY=$(sed -n 's/^key //p' "$T/data/tus/$TID.mpu")
+check "tus: one part PUT so far" "$(seen "$TKEY?partNumber=" PUT)" 1
+kill_server
+serve "$T/serve.log" --config "$T/cfg.yaml" || exit 1
+check "tus after kill -9: HEAD" "$(code HEAD "$B/v1/tus/$TID" "${TR[@]}")+$(hdr Upload-Offset)" "200+100000"
 check "tus: PATCH 2, the last" "$(code PATCH "$B/v1/tus/$TID" "${TR[@]}" "${OS[@]}" -H 'Upload-Offset: 100000' --data-binary "@$T/e2")" 204
 JE=$(hdr X-Job-Id)
 check "tus: final" "$(wait_final "$JE")" PartiallySucceeded
-check "tus: the job's file is the object" "$(sql "$T/s.db" "SELECT file FROM sluice_jobs WHERE id = '$JE'")" "s3://$BK/up/u${JE#j}.csv"
-object_is "up/u${JE#j}.csv" "$T/e.csv"
-check "tus: in parts" "$(seen "u${JE#j}.csv?partNumber=" PUT)" $(((ESIZE + 65535) / 65536))
-check "tus: its bytes left the data dir" "$(ls "$T/data/tus" | grep -c '\.part$')" 0
+check "tus: the job's file is the object" "$(sql "$T/s.db" "SELECT file FROM sluice_jobs WHERE id = '$JE'")" "s3://$BK/$TKEY"
+check "tus: the key is the job's" "$TKEY" "up/u${JE#j}.csv"
+object_is "$TKEY" "$T/e.csv"
+check "tus: each part PUT once (none again after the restart)" "$(seen "$TKEY?partNumber=" PUT)" $(((ESIZE + 65535) / 65536))
+check "tus: its bytes and parts left the data dir (the info stays, naming the job)" "$(ls "$T/data/tus" | grep "^$TID")" "$TID.info"
 same_as_local e "$JE"
+# termination of an upload with parts in the bucket: they go
+FID=$(tus_create 200000)
+head -c 70000 "$T/a.csv" >"$T/f1"
+check "tus f: PATCH" "$(code PATCH "$B/v1/tus/$FID" "${TR[@]}" "${OS[@]}" -H 'Upload-Offset: 0' --data-binary "@$T/f1")" 204
+FKEY=$(sed -n 's/^key //p' "$T/data/tus/$FID.mpu")
+FUP=$(sed -n 's/^upload //p' "$T/data/tus/$FID.mpu")
+[ -n "$FKEY" ] && [ -n "$FUP" ] && ok || bad "tus f: a multipart upload recorded"
+check "tus f: DELETE" "$(code DELETE "$B/v1/tus/$FID" "${TR[@]}")" 204
+check "tus f: its multipart upload: the abort was sent" "$(seen "$FKEY?uploadId=$FUP" DELETE)" 1
+check "tus f: its record is gone" "$(ls "$T/data/tus" | grep -c "^$FID")" 0
 
 # --- a watch: entry for a bucket's prefix -------------------------------------------------
 grep -q "\"watch cdr: s3://$BK/drop/\"" "$T/serve.log" && ok || bad "the watcher of the bucket started"
