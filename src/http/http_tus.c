@@ -600,7 +600,8 @@ static unsigned finish(http_srv *s, const char *id, int fd, tus_info *in, size_t
 			             sl_error_name(rc));
 			return 503;
 		}
-		st = http_accept_object(s, ds, uid, true, in->length, 0, "", corr, job, msg, msglen);
+		st =
+		    http_accept_object(s, ds, uid, true, in->length, 0, "", corr, job, msg, msglen);
 		unlink(part); /* the object is the upload now, or it is gone */
 		unlink(mpu);
 	} else {
@@ -887,7 +888,8 @@ static enum MHD_Result patch_end(struct MHD_Connection *c, http_req *r)
 		                              sizeof msg);
 		if (rc < 0)
 			http_log_job(s, "warn", NULL, r->corr,
-			             "tus upload %s: parts not sent yet: %s (%s); tried after the next PATCH",
+			             "tus upload %s: parts not sent yet: %s (%s); tried after the "
+			             "next PATCH",
 			             p->id, msg, sl_error_name(rc));
 	}
 	patch_release(s, p);
