@@ -18,7 +18,10 @@
 #     upload resumes with no part sent twice; a DELETE aborts what is there;
 #   - a `watch:` entry for a bucket's prefix loads an object put there;
 #   - a kill -9 of the server in the middle of a multipart upload: the next
-#     start aborts it and deletes what there is of the object.
+#     start aborts it and deletes what there is of the object;
+#   - with API keys: upload-urls and the confirmation want the write scope
+#     (401, 403); an Idempotency-Key reused for another object is 409; the
+#     same bytes as an earlier upload are a duplicate job (same_as).
 # Each job's rows (tests/lib/oracle.py), rejects and counts are those of
 # the same file ingested from a local path.
 # Usage: test_upload_s3.sh SLUICE SOURCE_DIR
@@ -235,6 +238,32 @@ check "its multipart upload: the abort was sent" "$(seen "up/$MU.csv?uploadId=$M
 grep -q "the server refused to abort multipart upload $MUID" "$T/serve.log" && ok || bad "the refused abort is in the log"
 check "no job for it" "$(sql "$T/s.db" "SELECT count(*) FROM sluice_jobs WHERE id = 'j${MU#u}'")" 0
 check "the bucket holds the finished uploads only" "$(keys up/ | sort)" "$(printf '%s\n' "up/$UA.csv" "up/u${JC#j}.csv" "$KEY" "up/u${JE#j}.csv" up/mine.csv | sort)"
+stop_server
+check "SIGTERM: exit 0" "$STOPPED" 0
+
+# --- API keys: the scopes of the other upload routes; Idempotency-Key on a confirmation -------
+SLUICE_API_KEYS='kw:write+read,kr:read' serve "$T/serve.log" --config "$T/cfg.yaml" || exit 1
+W=(-H 'Authorization: Bearer kw')
+R=(-H 'Authorization: Bearer kr')
+J=(-H 'Content-Type: application/json')
+check "keys: upload-urls without a key: 401" "$(code POST "$B/v1/datasets/cdr/upload-urls")" 401
+check "keys: upload-urls with a read key: 403" "$(code POST "$B/v1/datasets/cdr/upload-urls" "${R[@]}")" 403
+check "keys: upload-urls with a write key: 201" "$(code POST "$B/v1/datasets/cdr/upload-urls" "${W[@]}")" 201
+K2=$(jq_ "d['s3_key']" <"$T/body")
+check "keys: PUT to it" "$(curl -s -o /dev/null -w '%{http_code}' -X PUT -T "$T/c.csv" "$(jq_ "d['url']" <"$T/body")")" 200
+check "keys: confirm without a key: 401" "$(code POST "$B/v1/datasets/cdr/uploads" "${J[@]}" --data "{\"s3_key\": \"$K2\"}")" 401
+check "keys: confirm with a read key: 403" "$(code POST "$B/v1/datasets/cdr/uploads" "${R[@]}" "${J[@]}" --data "{\"s3_key\": \"$K2\"}")" 403
+check "keys: confirm with a write key and an Idempotency-Key: 202" "$(code POST "$B/v1/datasets/cdr/uploads" "${W[@]}" "${J[@]}" -H 'Idempotency-Key: k2' --data "{\"s3_key\": \"$K2\"}")" 202
+J2=$(jq_ "d['job_id']" <"$T/body")
+# the same Idempotency-Key for another object (other bytes: another ETag) is a conflict
+check "keys: another key's object" "$(code POST "$B/v1/datasets/cdr/upload-urls" "${W[@]}")" 201
+K3=$(jq_ "d['s3_key']" <"$T/body")
+check "keys: PUT other bytes" "$(curl -s -o /dev/null -w '%{http_code}' -X PUT -T "$T/d.csv" "$(jq_ "d['url']" <"$T/body")")" 200
+check "keys: the same Idempotency-Key for it: 409" "$(code POST "$B/v1/datasets/cdr/uploads" "${W[@]}" "${J[@]}" -H 'Idempotency-Key: k2' --data "{\"s3_key\": \"$K3\"}")" 409
+check "keys: the code" "$(jq_ "d['error']['code']" <"$T/body")" IDEMPOTENCY_CONFLICT
+# c.csv's bytes were loaded by job JC already: this job is its duplicate
+check "keys: the first confirmation's job ends" "$(wait_final "$J2" "${R[@]}")" PartiallySucceeded
+check "keys: the same bytes as c.csv's upload: a duplicate of its job" "$(curl -s "${R[@]}" "$B/v1/jobs/$J2" | jq_ "d['same_as'], d['rows_loaded']")" "$JC 0"
 stop_server
 check "SIGTERM: exit 0" "$STOPPED" 0
 
