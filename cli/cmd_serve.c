@@ -22,6 +22,8 @@ static const char help[] =
 	"                    [--max-tus-pending-per-key N] [--max-tus-pending-bytes SIZE]\n"
 	"                    [--max-tus-pending-bytes-per-key SIZE] [--public-url URL]\n"
 	"                    [--cors-origin ORIGIN,...] [--watch DATASET=DIR[;settle=S]]\n"
+	"                    [--upload-store s3://BUCKET/PREFIX] [--s3-endpoint URL]\n"
+	"                    [--upload-part-size SIZE]\n"
 	"\n"
 	"Run the HTTP API, the dashboard (GET /) and the ingest runners in one process:\n"
 	"every *.yaml in --schemas is a dataset; uploads are kept in --data-dir and\n"
@@ -46,13 +48,20 @@ static const char help[] =
 	"signed-URL routes from a browser (CORS); none by default.\n"
 	"--watch DATASET=DIR: load each file dropped into DIR into DATASET, as\n"
 	"'sluice watch' does (settle=S: its settle time in seconds, or off); in the\n"
-	"config file a mapping, one folder per dataset: `watch: {cdr: /srv/in/cdr}`.\n";
+	"config file a mapping, one folder per dataset: `watch: {cdr: /srv/in/cdr}`;\n"
+	"DIR may be s3://BUCKET/PREFIX/ (polled; interval=S between listings).\n"
+	"--upload-store s3://BUCKET/PREFIX: keep uploads in the bucket instead of\n"
+	"--data-dir (streamed as multipart uploads of --upload-part-size, default 8M),\n"
+	"so workers on other machines read them; upload-urls then presigns S3 PUTs.\n"
+	"Credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION; the\n"
+	"endpoint --s3-endpoint or AWS_ENDPOINT_URL.\n";
 
 /* One setting, from the command line or the config file. */
 static int set_opt(sl_serve_opts *o, const char *name, const char *v)
 {
 	static const char *const sizes[] = {"min-free", "max-upload", "chunk-size", "min-rate",
-					    "max-tus-pending-bytes", "max-tus-pending-bytes-per-key"};
+					    "max-tus-pending-bytes", "max-tus-pending-bytes-per-key",
+					    "upload-part-size"};
 	static const char *const nums[] = {"max-uploads", "max-connections", "timeout", "grace",
 					   "threads", "jobs", "slice", "url-ttl", "http-threads",
 					   "pool-threads", "rate-window", "max-conn-per-client",
@@ -78,6 +87,10 @@ static int set_opt(sl_serve_opts *o, const char *name, const char *v)
 		o->cors_origin = v;
 	else if (!strcmp(name, "watch"))
 		o->watch = v;
+	else if (!strcmp(name, "upload-store"))
+		o->upload_store = v;
+	else if (!strcmp(name, "s3-endpoint"))
+		o->s3_endpoint = v;
 	else {
 		for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
 			if (strcmp(name, sizes[i]))
@@ -85,7 +98,8 @@ static int set_opt(sl_serve_opts *o, const char *name, const char *v)
 			if (cli_parse_size(v, &n) < 0 || !n)
 				return cli_usage_error("serve", "%s: '%s' is not a size like 64M or 1G", name, v);
 			uint64_t *dst[] = {&o->min_free, &o->max_upload, &o->chunk_size, &o->min_rate,
-					   &o->max_tus_pending_bytes, &o->max_tus_pending_bytes_per_key};
+					   &o->max_tus_pending_bytes, &o->max_tus_pending_bytes_per_key,
+					   &o->upload_part_size};
 			*dst[i] = n;
 			return 0;
 		}
@@ -144,16 +158,18 @@ int cmd_serve(int argc, char **argv)
 	}
 	/* the command line wins over the file */
 	const char **strs[] = {&o.db, &o.schemas_dir, &o.data_dir, &o.listen, &o.api_keys, &o.secret,
-			       &o.trusted_proxy, &o.public_url, &o.cors_origin, &o.watch};
+			       &o.trusted_proxy, &o.public_url, &o.cors_origin, &o.watch, &o.upload_store,
+			       &o.s3_endpoint};
 	const char *const cstrs[] = {cli.db, cli.schemas_dir, cli.data_dir, cli.listen, cli.api_keys, cli.secret,
-				     cli.trusted_proxy, cli.public_url, cli.cors_origin, cli.watch};
+				     cli.trusted_proxy, cli.public_url, cli.cors_origin, cli.watch, cli.upload_store,
+				     cli.s3_endpoint};
 	for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
 		if (cstrs[i])
 			*strs[i] = cstrs[i];
 	uint64_t *u64s[] = {&o.min_free, &o.max_upload, &o.chunk_size, &o.min_rate, &o.max_tus_pending_bytes,
-			    &o.max_tus_pending_bytes_per_key};
+			    &o.max_tus_pending_bytes_per_key, &o.upload_part_size};
 	const uint64_t cu64s[] = {cli.min_free, cli.max_upload, cli.chunk_size, cli.min_rate,
-				  cli.max_tus_pending_bytes, cli.max_tus_pending_bytes_per_key};
+				  cli.max_tus_pending_bytes, cli.max_tus_pending_bytes_per_key, cli.upload_part_size};
 	for (size_t i = 0; i < sizeof u64s / sizeof *u64s; i++)
 		if (cu64s[i])
 			*u64s[i] = cu64s[i];

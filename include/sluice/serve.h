@@ -55,6 +55,12 @@ typedef struct sl_serve_opts {
 	/* drop folders: lines "DATASET=DIR" or "DATASET=DIR;settle=S" (seconds
 	   or off), a watcher each (docs/serve.md, "Drop folders") */
 	const char *watch;
+	/* "s3://bucket/prefix": uploads are kept in the bucket, not in
+	   DATA_DIR/uploads (docs/serve.md, "Uploads into object storage");
+	   NULL: the data dir. Credentials from the environment (AWS_*). */
+	const char *upload_store;
+	const char *s3_endpoint;   /* NULL: AWS_ENDPOINT_URL, else AWS */
+	uint64_t upload_part_size; /* multipart part size, the memory per upload (0: 8 MiB) */
 } sl_serve_opts;
 
 /* Run the service until SIGTERM or SIGINT (blocked in the calling thread

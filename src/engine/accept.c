@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "engine/engine_int.h"
+#include "source/source.h"
 
 int sl__job_init(sl_job *j, const char *path, const struct stat *st, const sl_schema *sc,
                  const char *schema_path, const char *correlation_id)
@@ -44,6 +45,30 @@ int sl__job_init(sl_job *j, const char *path, const struct stat *st, const sl_sc
 	if (!j->file || !j->dataset || !j->table || !j->schema_path ||
 	    (correlation_id && !j->correlation_id))
 		return SL_NOMEM;
+	return 0;
+}
+
+/* An object's fingerprint as the engine's run will see it (the source's
+   stat: size, and Last-Modified with the ETag folded in), so the first run
+   of the job finds it unchanged. */
+static int object_stat(const sl_accept_opts *o, struct stat *sb, char *msg, size_t msglen)
+{
+	sl_source_opts so = {.s3_endpoint = o->s3_endpoint};
+	sl_source *src = NULL;
+	sl_source_stat ss;
+	int rc = sl_source_open(o->file, &so, &src, msg, msglen);
+	if (rc < 0)
+		return rc;
+	if ((rc = sl_source_stat_get(src, &ss)) < 0)
+		snprintf(msg, msglen, "%s", src->msg);
+	sl_source_close(src);
+	if (rc < 0)
+		return rc;
+	memset(sb, 0, sizeof *sb);
+	sb->st_size = (off_t)ss.raw_size;
+	sb->st_mtim.tv_sec = (time_t)(ss.mtime_ns / 1000000000);
+	sb->st_mtim.tv_nsec = (long)(ss.mtime_ns % 1000000000);
+	sb->st_mode = S_IFREG;
 	return 0;
 }
 
@@ -69,6 +94,11 @@ int sl_job_accept(const sl_accept_opts *o, sl_job *job, char *msg, size_t msglen
 		}
 		if ((rc = sl__multi_stat(path, &sb, msg, msglen)) < 0)
 			goto out;
+	} else if (strstr(o->file, "://") && strncmp(o->file, "file://", 7)) {
+		if ((rc = object_stat(o, &sb, msg, msglen)) < 0 || !(path = strdup(o->file))) {
+			rc = rc < 0 ? rc : SL_NOMEM;
+			goto out;
+		}
 	} else if (!(path = realpath(o->file, NULL)) || stat(path, &sb) != 0 ||
 	           !S_ISREG(sb.st_mode)) {
 		rc = SL_IO_OPEN;

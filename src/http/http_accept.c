@@ -1,5 +1,9 @@
 /*
  * Taking uploads in: from a file received in full to a job in the store.
+ * An upload kept in a bucket (--upload-store, http_s3store.c) takes the
+ * same way, with its object in place of the file: no rename (its name,
+ * and so its job id, was chosen when it started) and "store s3" in the
+ * sidecar.
  *
  * The answer to an upload must not wait for the database. Running jobs
  * hold SQLite's write lock for one chunk transaction at a time (seconds
@@ -45,14 +49,24 @@ static void paths(const http_srv *s, const char *uid, char *csv, char *side, siz
 	snprintf(side, n, "%s/%s.accept", s->uploads_dir, uid);
 }
 
+/* The job's file: the upload's file, or its object's URI. */
+static void job_file(const http_srv *s, const http_pending *p, char *out, size_t n)
+{
+	if (p->s3)
+		http_store_uri(s, p->uid, out, n);
+	else
+		snprintf(out, n, "%s/%s.csv", s->uploads_dir, p->uid);
+}
+
 /* The sidecar: "key value" lines; values are tokens we checked (no spaces
    in ids, keys are printable ASCII and written last on their line). */
 static int sidecar_write(const http_srv *s, const http_pending *p, const char *side)
 {
 	char tmp[4300], buf[SIDECAR_MAX];
-	int n = snprintf(buf, sizeof buf, "job %s\ndataset %s\nsize %llu\nhash %llu\ncreated %lld\ncorr %s\nidem %s\n",
+	int n = snprintf(buf, sizeof buf, "job %s\ndataset %s\nsize %llu\nhash %llu\ncreated %lld\ncorr %s\n%sidem %s\n",
 			 p->job, s->ds[p->ds].schema->name, (unsigned long long)p->size,
-			 (unsigned long long)p->hash, (long long)p->created_ms, p->corr, p->idem);
+			 (unsigned long long)p->hash, (long long)p->created_ms, p->corr,
+			 p->s3 ? "store s3\n" : "", p->idem);
 	if (n < 0 || (size_t)n >= sizeof buf)
 		return ENAMETOOLONG;
 	snprintf(tmp, sizeof tmp, "%s.tmp", side);
@@ -103,8 +117,11 @@ static void append(http_srv *s, http_pending *p)
 	pthread_mutex_unlock(&s->mu);
 }
 
-unsigned http_accept_file(http_srv *s, size_t ds, const char *path, uint64_t size, uint64_t hash,
-			  const char *idem, const char *corr, char *job_id, char *msg, size_t msglen)
+/* Both kinds of upload: a file at path (taken by a rename), or the object
+   of upload uid in the store (path NULL; deleted when not taken and own). */
+static unsigned accept_any(http_srv *s, size_t ds, const char *path, const char *uid, bool own,
+                           uint64_t size, uint64_t hash, const char *idem, const char *corr,
+                           char *job_id, char *msg, size_t msglen)
 {
 	unsigned status = 0;
 	bool keyed = idem && idem[0], locked = false;
@@ -149,8 +166,23 @@ unsigned http_accept_file(http_srv *s, size_t ds, const char *path, uint64_t siz
 		status = 503;
 		goto out;
 	}
-	sl_job_new_id(p->job);
-	snprintf(p->uid, sizeof p->uid, "u%s", p->job + 1);
+	if (uid) {
+		/* the object's name was given when it was started: its job id */
+		snprintf(p->uid, sizeof p->uid, "%s", uid);
+		snprintf(p->job, sizeof p->job, "j%s", uid + 1);
+		p->s3 = true;
+		pthread_mutex_lock(&s->mu);
+		bool twice = find(s, p->job, NULL) != NULL;
+		pthread_mutex_unlock(&s->mu);
+		if (twice) { /* confirmed again while its first confirmation is pending */
+			snprintf(job_id, SL_JOB_ID_LEN, "%s", p->job);
+			status = 200;
+			goto out;
+		}
+	} else {
+		sl_job_new_id(p->job);
+		snprintf(p->uid, sizeof p->uid, "u%s", p->job + 1);
+	}
 	p->ds = ds;
 	snprintf(p->idem, sizeof p->idem, "%s", keyed ? idem : "");
 	p->size = size;
@@ -159,19 +191,23 @@ unsigned http_accept_file(http_srv *s, size_t ds, const char *path, uint64_t siz
 	snprintf(p->corr, sizeof p->corr, "%s", corr ? corr : "");
 	paths(s, p->uid, csv, side, sizeof csv);
 	int e = 0;
-	if (rename(path, csv) != 0)
+	if (!uid && rename(path, csv) != 0)
 		e = errno;
-	else if ((e = sidecar_write(s, p, side)) != 0)
-		unlink(csv);
-	else if ((e = sync_dir(s->uploads_dir)) != 0) {
+	else if ((e = sidecar_write(s, p, side)) != 0) {
+		if (!uid)
+			unlink(csv);
+	} else if ((e = sync_dir(s->uploads_dir)) != 0) {
 		unlink(side);
-		unlink(csv);
+		if (!uid)
+			unlink(csv);
 	}
 	if (e) {
 		snprintf(msg, msglen, "cannot store the upload: %s", strerror(e));
 		status = e == ENOSPC || e == EDQUOT ? 507 : 503;
 		goto out;
 	}
+	if (uid)
+		http_store_settled(s, uid); /* the sidecar stands for it now */
 	snprintf(job_id, SL_JOB_ID_LEN, "%s", p->job);
 	atomic_fetch_add(&s->uploads_done, 1);
 	http_log_job(s, "info", p->job, corr, "upload %s: %llu bytes for dataset %s, job %s accepted", p->uid,
@@ -183,9 +219,28 @@ out:
 	if (locked)
 		pthread_mutex_unlock(&s->idem_mu);
 	free(p);
-	if (status != 202)
+	if (status != 202 && path)
 		unlink(path); /* not taken: a repeat, a conflict or a failure */
+	if (status != 202 && uid && own) {
+		char key[1100];
+		http_store_key(s, uid, key, sizeof key);
+		http_store_delete(s, key);
+		http_store_settled(s, uid);
+	}
 	return status;
+}
+
+unsigned http_accept_file(http_srv *s, size_t ds, const char *path, uint64_t size, uint64_t hash,
+			  const char *idem, const char *corr, char *job_id, char *msg, size_t msglen)
+{
+	return accept_any(s, ds, path, NULL, false, size, hash, idem, corr, job_id, msg, msglen);
+}
+
+unsigned http_accept_object(http_srv *s, size_t ds, const char *uid, bool own, uint64_t size,
+                            uint64_t hash, const char *idem, const char *corr, char *job_id,
+                            char *msg, size_t msglen)
+{
+	return accept_any(s, ds, NULL, uid, own, size, hash, idem, corr, job_id, msg, msglen);
 }
 
 /* --- the acceptor ------------------------------------------------------------------------- */
@@ -195,8 +250,10 @@ static int record(http_srv *s, http_pending *p)
 {
 	char csv[4200], side[4200], msg[512];
 	paths(s, p->uid, csv, side, sizeof csv);
+	job_file(s, p, csv, sizeof csv);
 	sl_accept_opts a = {csv, s->ds[p->ds].schema->path, s->o.db, p->corr[0] ? p->corr : NULL,
-			    p->idem[0] ? p->idem : NULL, p->hash, p->job, p->created_ms};
+			    p->idem[0] ? p->idem : NULL, p->hash, p->job, p->created_ms,
+			    s->o.s3_endpoint};
 	sl_job j;
 	int rc = sl_job_accept(&a, &j, msg, sizeof msg);
 	if (rc >= 0 && strcmp(j.id, p->job)) {
@@ -315,12 +372,20 @@ static void take_over(http_srv *s, const char *name)
 			snprintf(p->corr, sizeof p->corr, "%s", v);
 		else if (!strcmp(line, "idem"))
 			snprintf(p->idem, sizeof p->idem, "%s", v);
+		else if (!strcmp(line, "store"))
+			p->s3 = !strcmp(v, "s3");
 	}
 	int ds = http_dataset_find(s, dataset);
 	size_t ul = strlen(name) - strlen(".accept");
 	if (!ok || p->job[0] != 'j' || ds < 0 || ul >= sizeof p->uid) {
 		http_log(s, "error", "%s: not a sidecar this server can take over (dataset %s%s): left alone", path,
 			 dataset, ds < 0 ? " is not loaded" : "");
+		free(p);
+		return;
+	}
+	if (p->s3 && !http_store_on(s)) {
+		http_log(s, "error", "%s: an upload kept in a bucket, and this server has no --upload-store: left alone",
+			 path);
 		free(p);
 		return;
 	}
@@ -394,9 +459,9 @@ void http_acceptor_stop(http_srv *s)
 
 static void fill(const http_srv *s, const http_pending *p, sl_job *j)
 {
-	char csv[4200], side[4200];
+	char csv[4200];
 	memset(j, 0, sizeof *j);
-	paths(s, p->uid, csv, side, sizeof csv);
+	job_file(s, p, csv, sizeof csv);
 	snprintf(j->id, sizeof j->id, "%s", p->job);
 	j->status = p->failed ? SL_JOB_FAILED : SL_JOB_ACCEPTED;
 	j->file = strdup(csv);

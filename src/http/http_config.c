@@ -126,31 +126,49 @@ static int watch_string(struct fy_node *map, cfg_buf *b, const char *path, char 
 		size_t kl = 0, dl = 0, sl = 0;
 		const char *ks =
 		    k && fy_node_get_type(k) == FYNT_SCALAR ? fy_node_get_scalar(k, &kl) : NULL;
-		const char *dir = NULL, *settle = NULL;
+		const char *dir = NULL, *settle = NULL, *interval = NULL, *marker = NULL;
+		size_t il = 0, ml = 0;
 		if (v && fy_node_get_type(v) == FYNT_SCALAR) {
 			dir = fy_node_get_scalar(v, &dl);
 		} else if (v && fy_node_get_type(v) == FYNT_MAPPING) {
 			struct fy_node *d = fy_node_mapping_lookup_by_string(v, "dir", FY_NT);
 			struct fy_node *st = fy_node_mapping_lookup_by_string(v, "settle", FY_NT);
+			/* a bucket's: seconds between listings, and markers */
+			struct fy_node *iv = fy_node_mapping_lookup_by_string(v, "interval", FY_NT);
+			struct fy_node *mk = fy_node_mapping_lookup_by_string(v, "marker", FY_NT);
 			dir = d && fy_node_get_type(d) == FYNT_SCALAR ? fy_node_get_scalar(d, &dl)
 			                                              : NULL;
 			settle = st && fy_node_get_type(st) == FYNT_SCALAR
 			             ? fy_node_get_scalar(st, &sl)
 			             : NULL;
-			if (st && !settle)
+			interval = iv && fy_node_get_type(iv) == FYNT_SCALAR
+			               ? fy_node_get_scalar(iv, &il)
+			               : NULL;
+			marker = mk && fy_node_get_type(mk) == FYNT_SCALAR
+			             ? fy_node_get_scalar(mk, &ml)
+			             : NULL;
+			if ((st && !settle) || (iv && !interval) || (mk && !marker) ||
+			    (marker && !(ml == 4 && !memcmp(marker, "true", 4)) &&
+			     !(ml == 5 && !memcmp(marker, "false", 5))))
 				dir = NULL;
-			if (fy_node_mapping_item_count(v) != (d ? 1 : 0) + (st ? 1 : 0))
+			if (fy_node_mapping_item_count(v) !=
+			    (d ? 1 : 0) + (st ? 1 : 0) + (iv ? 1 : 0) + (mk ? 1 : 0))
 				dir = NULL;
 		}
 		if (!ks || !dir || memchr(dir, '\n', dl) || memchr(ks, '\n', kl)) {
 			rc = where(k, msg, msglen, path,
 			           "watch: each dataset needs a folder: `cdr: /srv/in/cdr` or "
-			           "`cdr: {dir: /srv/in/cdr, settle: 10}`");
+			           "`cdr: {dir: /srv/in/cdr, settle: 10}` (a bucket's prefix: "
+			           "`{dir: s3://b/in/, interval: 5, marker: true}`)");
 			break;
 		}
 		fprintf(f, "%.*s=%.*s", (int)kl, ks, (int)dl, dir);
 		if (settle)
 			fprintf(f, ";settle=%.*s", (int)sl, settle);
+		if (interval)
+			fprintf(f, ";interval=%.*s", (int)il, interval);
+		if (marker && ml == 4)
+			fputs(";marker", f);
 		fputc('\n', f);
 	}
 	if (f && fclose(f) != 0 && rc == 0)

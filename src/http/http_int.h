@@ -84,6 +84,7 @@ typedef struct http_pending {
 	char corr[HTTP_CORR_MAX + 1];
 	bool failed; /* it could not be recorded: err says why */
 	char err[512];
+	bool s3; /* the file is the object UID.csv of the upload store */
 } http_pending;
 
 #define HTTP_NMETHODS      7  /* the methods of the route table + "other" */
@@ -158,6 +159,8 @@ typedef struct http_srv {
 	size_t nreaders;
 
 	struct http_watchers *watchers; /* drop folders (http_watch.c), or NULL */
+	struct http_s3store *store;     /* --upload-store (http_s3store.c), or NULL */
+	char *store_uri;                /* its "s3://BUCKET/PREFIX/" (uploads' URIs start so) */
 } http_srv;
 
 /* http_log.c: one JSON object a line on stderr. */
@@ -229,6 +232,12 @@ unsigned http_key_scopes(const http_srv *s, const char *tok, size_t n, char *own
 unsigned http_accept_file(http_srv *s, size_t ds, const char *path, uint64_t size, uint64_t hash,
                           const char *idem, const char *corr, char *job_id, char *msg,
                           size_t msglen);
+/* The same for an object of the upload store (http_s3store.c) named by
+   its upload id (whose job id it is): no rename; the object is deleted
+   when it is not taken and `own` (the service wrote it). */
+unsigned http_accept_object(http_srv *s, size_t ds, const char *uid, bool own, uint64_t size,
+                            uint64_t hash, const char *idem, const char *corr, char *job_id,
+                            char *msg, size_t msglen);
 int http_acceptor_start(http_srv *s); /* also takes over the sidecars of a previous run */
 void http_acceptor_stop(http_srv *s);
 /* A job still pending: 1 and *j (status Accepted, or Failed with the
@@ -270,6 +279,48 @@ enum MHD_Result http_records(struct MHD_Connection *c, http_req *r, const char *
 enum MHD_Result http_dashboard(struct MHD_Connection *c, http_req *r);
 enum MHD_Result http_upload_urls(struct MHD_Connection *c, http_req *r, const char *dataset);
 enum MHD_Result http_events(struct MHD_Connection *c, http_req *r, const char *id);
+
+/* http_s3store.c: the upload store in a bucket (--upload-store). init
+   parses it, checks the bucket and undoes the uploads a crash cut short
+   (before the acceptor starts); 0 or a negative code (logged). */
+int http_store_init(http_srv *s);
+void http_store_free(http_srv *s);
+bool http_store_on(const http_srv *s);
+/* upload uid's key (PREFIX/UID.csv) and URI (s3://BUCKET/PREFIX/UID.csv) */
+void http_store_key(const http_srv *s, const char *uid, char *out, size_t n);
+void http_store_uri(const http_srv *s, const char *uid, char *out, size_t n);
+const char *http_store_bucket(const http_srv *s);
+const char *http_store_prefix(const http_srv *s); /* "" or ending in '/' */
+struct sl_s3_config;
+const struct sl_s3_config *http_store_config(const http_srv *s);
+/* The upload id of a key this service gives (PREFIX/uHEX.csv): 0, or -1
+   for any other key. */
+int http_store_uid_of_key(const http_srv *s, const char *key, char *uid, size_t n);
+/* HEAD of key: 0 and size, etag (SL__S3_ETAG_MAX); else S3_* (msg says). */
+int http_store_head(http_srv *s, const char *key, uint64_t *size, char *etag, char *msg,
+                    size_t msglen);
+int http_store_delete(http_srv *s, const char *key);
+/* The upload's crash marker goes: its sidecar is written. */
+void http_store_settled(http_srv *s, const char *uid);
+/* A body into the bucket: open (no request yet), write (a part's PUT when
+   a buffer fills), finish (the object is complete), abort (nothing of it
+   is left in the bucket), close (after finish). */
+typedef struct http_s3w http_s3w;
+int http_s3w_open(http_srv *s, const char *uid, http_s3w **out, char *msg, size_t msglen);
+int http_s3w_write(http_s3w *w, const char *p, size_t n, char *msg, size_t msglen);
+int http_s3w_finish(http_s3w *w, char *msg, size_t msglen);
+void http_s3w_abort(http_s3w *w);
+void http_s3w_close(http_s3w *w);
+/* A tus upload's parts (http_s3store.c, "tus uploads"): send every whole
+   part of the first `have` bytes of part_path not sent yet (recorded in
+   mpu_path); with last, the rest too and complete the object (uid set).
+   0, or a negative code (msg): what was sent stays recorded. */
+int http_store_tus_flush(http_srv *s, const char *mpu_path, const char *part_path,
+                         uint64_t have, bool last, char *uid, size_t uidlen, char *msg,
+                         size_t msglen);
+/* An unfinished tus upload goes: its multipart upload aborted, its object
+   deleted, mpu_path removed (kept when the bucket failed: tried again). */
+void http_store_tus_abort(http_srv *s, const char *mpu_path);
 
 /* http_sign.c: load or make the URL signing secret (at start). */
 int http_sign_init(http_srv *s, const char *data_dir);

@@ -26,6 +26,16 @@ void http_upload_of(const http_srv *s, const sl_job *j, char *uid, size_t n)
 	uid[0] = 0;
 	if (!j->file || !s->uploads_dir)
 		return;
+	if (s->store_uri && !strncmp(j->file, s->store_uri, strlen(s->store_uri))) {
+		/* s3://BUCKET/PREFIX/u<17 hex>.csv of the upload store */
+		const char *k = j->file + strlen(s->store_uri);
+		if (strlen(k) == 22 && k[0] == 'u' && !strcmp(k + 18, ".csv") &&
+		    strspn(k + 1, "0123456789abcdef") == 17 && n > 18) {
+			memcpy(uid, k, 18);
+			uid[18] = 0;
+		}
+		return;
+	}
 	size_t dl = strlen(s->uploads_dir), fl = strlen(j->file);
 	/* DATA_DIR/uploads/u<17 chars>.csv: the id is ours, never a user's */
 	if (fl > dl + 5 && !strncmp(j->file, s->uploads_dir, dl) && j->file[dl] == '/' &&

@@ -40,6 +40,9 @@ struct http_req {
 	uint64_t bytes;
 	XXH3_state_t *xx;
 	struct http_mp *mp; /* multipart/form-data (http_parse.h) */
+	struct http_s3w *s3w; /* the body into the upload store, or NULL (a file) */
+	char *json;           /* a confirmation's body ({"s3_key": ...}), or NULL */
+	size_t json_n;
 	bool file_part_seen;
 	char idem[HTTP_IDEM_MAX + 1];
 	char nonce[48];       /* a signed upload URL's */

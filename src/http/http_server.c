@@ -308,7 +308,7 @@ int sl_serve(const sl_serve_opts *o)
 	    (rc = make_dir(s, s->tus_dir)) < 0)
 		goto out;
 	remove_partials(s);
-	if ((rc = http_sign_init(s, data_real)) < 0)
+	if ((rc = http_sign_init(s, data_real)) < 0 || (rc = http_store_init(s)) < 0)
 		goto out;
 	if ((rc = load_schemas(s)) < 0)
 		goto out;
@@ -408,6 +408,7 @@ out:
 	free(s->ds);
 	for (size_t i = 0; i < s->nkeys; i++)
 		free(s->keys[i].key);
+	http_store_free(s);
 	free(s->uploads_dir);
 	free(s->tmp_dir);
 	free(s->tus_dir);

@@ -13,6 +13,11 @@
  * upload's idempotency key ("url:NONCE"), kept in the store with the job,
  * so a second, different body on the same URL is refused (403) even after
  * a restart, while a retry of the same body gets the same job back.
+ *
+ * With --upload-store the answer is instead a presigned S3 PUT URL (SigV4
+ * query signing, src/s3/s3_sign.c) of a key the service picks, for a
+ * direct upload into the bucket, confirmed afterwards with {"s3_key": KEY}
+ * on the uploads route (http_upload.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +33,7 @@
 
 #include "http/http_parse.h"
 #include "http/http_reply.h"
+#include "s3/s3.h"
 
 #define NONCE_BYTES 16
 #define MAX_TTL_S   (7 * 24 * 3600)
@@ -111,6 +117,43 @@ static void sign(const http_srv *s, const char *dataset, long long expires, cons
 	hex(mac, 32, out);
 }
 
+/* With --upload-store: a presigned S3 PUT of a key the service picks
+   (PREFIX/UID.csv, UID from a new job id, which the confirmation gives the
+   job), for a client to upload straight into the bucket. */
+static enum MHD_Result presigned_put(struct MHD_Connection *c, http_req *r, const char *dataset,
+                                     long long ttl)
+{
+	http_srv *s = r->s;
+	char job[SL_JOB_ID_LEN], uid[SL_JOB_ID_LEN], key[1100], err[512] = "";
+	char *url = NULL;
+	sl_job_new_id(job);
+	snprintf(uid, sizeof uid, "u%s", job + 1);
+	http_store_key(s, uid, key, sizeof key);
+	time_t now = time(NULL);
+	int rc = sl__s3_presign(http_store_config(s), "PUT", http_store_bucket(s), key,
+	                        (unsigned)ttl, now, &url, err, sizeof err);
+	if (rc < 0)
+		return http_send_error(c, r, 503, sl_error_name(rc), "%s", err);
+	http_body b;
+	if (!http_body_open(&b)) {
+		free(url);
+		return http_send_error(c, r, 500, "NOMEM", "out of memory");
+	}
+	fputs("{\"dataset\":", b.f);
+	http_json_str(b.f, dataset);
+	fputs(",\"method\":\"PUT\",\"url\":", b.f);
+	http_json_str(b.f, url);
+	fputs(",\"s3_key\":", b.f);
+	http_json_str(b.f, key);
+	char path[300];
+	snprintf(path, sizeof path, "/v1/datasets/%s/uploads", dataset);
+	fputs(",\"confirm_path\":", b.f);
+	http_json_str(b.f, path);
+	fprintf(b.f, ",\"expires_at\":%lld}\n", (long long)now + ttl);
+	free(url);
+	return http_body_send(c, r, 201, &b, "application/json", NULL);
+}
+
 enum MHD_Result http_upload_urls(struct MHD_Connection *c, http_req *r, const char *dataset)
 {
 	http_srv *s = r->s;
@@ -126,6 +169,8 @@ enum MHD_Result http_upload_urls(struct MHD_Connection *c, http_req *r, const ch
 			return http_send_error(c, r, 400, "BAD_REQUEST",
 			                       "expires_in: seconds from 1 to %d", MAX_TTL_S);
 	}
+	if (http_store_on(s))
+		return presigned_put(c, r, dataset, ttl);
 	unsigned char raw[NONCE_BYTES];
 	char nonce[2 * NONCE_BYTES + 1], sig[65];
 	if (getrandom(raw, sizeof raw, 0) != sizeof raw)

@@ -27,6 +27,12 @@
  *
  * Uploads not touched for 24 hours are removed by a sweep of DATA_DIR/tus/
  * that runs when an upload is created (at most once a minute).
+ *
+ * With --upload-store, after each PATCH the whole parts received go into
+ * the bucket as parts of a multipart upload (http_store_tus_flush; ID.mpu
+ * records them, and their local bytes are freed), and the last PATCH
+ * sends the rest, completes the object and hands it to
+ * http_accept_object. DELETE and the sweep abort what is in the bucket.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -385,6 +391,9 @@ static void sweep(http_srv *s)
 			if (now - newest < TUS_EXPIRE_MS || !remove_part(part))
 				continue;
 			unlink(path);
+			char mpu[4096];
+			tus_path(s, id, "mpu", mpu, sizeof mpu);
+			http_store_tus_abort(s, mpu);
 			removed++;
 		} else if (!strcmp(dot, ".part")) {
 			char info[4096];
@@ -577,7 +586,27 @@ static unsigned finish(http_srv *s, const char *id, int fd, tus_info *in, size_t
 		snprintf(msg, msglen, "cannot store the upload: %s", strerror(errno));
 		return 507;
 	}
-	unsigned st = http_accept_file(s, ds, part, in->length, 0, "", corr, job, msg, msglen);
+	unsigned st;
+	if (http_store_on(s)) {
+		/* the last parts into the bucket, the object completed, then taken
+		   as a streamed upload is; a failure before keeps the upload (a
+		   HEAD, or the client's retry, hands it over again) */
+		char uid[SL_JOB_ID_LEN], mpu[4096];
+		tus_path(s, id, "mpu", mpu, sizeof mpu);
+		int rc = http_store_tus_flush(s, mpu, part, in->length, true, uid, sizeof uid, msg,
+		                              msglen);
+		if (rc < 0) {
+			http_log_job(s, "error", NULL, corr, "tus upload %s: %s (%s)", id, msg,
+			             sl_error_name(rc));
+			return 503;
+		}
+		st =
+		    http_accept_object(s, ds, uid, true, in->length, 0, "", corr, job, msg, msglen);
+		unlink(part); /* the object is the upload now, or it is gone */
+		unlink(mpu);
+	} else {
+		st = http_accept_file(s, ds, part, in->length, 0, "", corr, job, msg, msglen);
+	}
 	/* a job id means the file was taken, even when queuing it failed (it
 	   then runs after a restart): the upload is complete either way */
 	if (job[0]) {
@@ -725,6 +754,9 @@ static enum MHD_Result tus_delete(struct MHD_Connection *c, http_req *r, const c
 	if (rc == 0)
 		unlink(part);
 	unlink(info);
+	char mpu[4096];
+	tus_path(s, id, "mpu", mpu, sizeof mpu);
+	http_store_tus_abort(s, mpu); /* its parts in the bucket, if any */
 	if (rc == 0)
 		close(fd);
 	http_log_job(s, "info", NULL, r->corr, "tus upload %s terminated", id);
@@ -846,6 +878,19 @@ static enum MHD_Result patch_end(struct MHD_Connection *c, http_req *r)
 		patch_release(s, p);
 		return http_send_error(c, r, 507, "IO_WRITE", "cannot store the upload: %s",
 		                       strerror(e));
+	}
+	if (p->bytes && http_store_on(s)) {
+		/* the whole parts so far into the bucket, under the lock; a
+		   failure is tried again after the next PATCH (the bytes are kept) */
+		char mpu[4096], uid[SL_JOB_ID_LEN];
+		tus_path(s, p->id, "mpu", mpu, sizeof mpu);
+		int rc = http_store_tus_flush(s, mpu, p->part, now, false, uid, sizeof uid, msg,
+		                              sizeof msg);
+		if (rc < 0)
+			http_log_job(s, "warn", NULL, r->corr,
+			             "tus upload %s: parts not sent yet: %s (%s); tried after the "
+			             "next PATCH",
+			             p->id, msg, sl_error_name(rc));
 	}
 	patch_release(s, p);
 	char exp[64];

@@ -21,11 +21,16 @@
 #include "base/base.h"
 #include "http/http_parse.h"
 #include "http/http_reply.h"
+#include "s3/s3.h"
 
 typedef http_req req;
 
 static void upload_release(req *r)
 {
+	if (r->s3w) { /* nothing of it stays in the bucket */
+		http_s3w_abort(r->s3w);
+		r->s3w = NULL;
+	}
 	if (r->fd >= 0) {
 		close(r->fd);
 		r->fd = -1;
@@ -44,6 +49,8 @@ static void upload_done(http_req *r, bool ok)
 	upload_release(r);
 	free(r->mp);
 	r->mp = NULL;
+	free(r->json);
+	r->json = NULL;
 	if (r->xx) {
 		XXH3_freeState(r->xx);
 		r->xx = NULL;
@@ -67,11 +74,24 @@ static void upload_fail(req *r, unsigned status, const char *code, const char *f
 
 static void upload_write(req *r, const char *data, size_t n)
 {
-	if (r->fail_status || r->fd < 0)
+	if (r->fail_status || (r->fd < 0 && !r->s3w))
 		return; /* drop the rest of a refused body */
 	if (r->bytes + n > r->s->o.max_upload) {
 		upload_fail(r, 413, "TOO_LARGE", "the body is larger than the limit of %llu bytes",
 		            (unsigned long long)r->s->o.max_upload);
+		return;
+	}
+	if (r->s3w) {
+		char m[512] = "";
+		int rc = http_s3w_write(r->s3w, data, n, m, sizeof m);
+		if (rc < 0) {
+			http_log(r->s, "error", "upload %s: %s (%s)", r->uid, m, sl_error_name(rc));
+			upload_fail(r, 503, sl_error_name(rc), "cannot store the upload: %s", m);
+			return;
+		}
+		XXH3_64bits_update(r->xx, data, n);
+		r->bytes += n;
+		atomic_fetch_add(&r->s->upload_bytes, n);
 		return;
 	}
 	int e = sl_write_all(r->fd, data, n, NULL);
@@ -112,6 +132,44 @@ static void upload_data(http_req *r, const char *data, size_t n)
 		upload_fail(r, 400, "BAD_REQUEST", "the multipart body is malformed");
 }
 
+/* a signed URL's nonce is its idempotency key: the URL is good for one
+   upload, and the same body again gets the same job */
+static void upload_idem(const req *r, char *idem, size_t n)
+{
+	if (r->nonce[0])
+		snprintf(idem, n, "url:%s", r->nonce);
+	else if (r->idem[0])
+		/* scoped to the API key: another key's same Idempotency-Key is another upload */
+		snprintf(idem, n, "key:%s%s%s", r->owner, r->owner[0] ? "/" : "", r->idem);
+	else
+		idem[0] = 0;
+}
+
+static enum MHD_Result upload_answer(struct MHD_Connection *c, req *r, unsigned st, const char *job,
+                                     const char *msg);
+
+/* A body streamed into the bucket: its last part, the object completed,
+   then taken as a file is (its sidecar written, then the answer). */
+static enum MHD_Result upload_end_object(struct MHD_Connection *c, req *r)
+{
+	char job[SL_JOB_ID_LEN], msg[600] = "", idem[HTTP_IDEM_MAX + 60];
+	int rc = http_s3w_finish(r->s3w, msg, sizeof msg);
+	if (rc < 0) {
+		http_log(r->s, "error", "upload %s: %s (%s)", r->uid, msg, sl_error_name(rc));
+		upload_release(r);
+		return http_send_error(c, r, 503, sl_error_name(rc), "cannot store the upload: %s",
+		                       msg);
+	}
+	http_s3w_close(r->s3w); /* complete: the acceptor's from here */
+	r->s3w = NULL;
+	upload_idem(r, idem, sizeof idem);
+	unsigned st =
+	    http_accept_object(r->s, r->ds, r->uid, true, r->bytes, XXH3_64bits_digest(r->xx), idem,
+	                       r->corr, job, msg, sizeof msg);
+	upload_release(r);
+	return upload_answer(c, r, st, job, msg);
+}
+
 /* The body is complete: keep it and create its job. */
 static enum MHD_Result upload_end(struct MHD_Connection *c, http_req *r)
 {
@@ -132,6 +190,8 @@ static enum MHD_Result upload_end(struct MHD_Connection *c, http_req *r)
 		upload_release(r);
 		return http_send_error(c, r, r->fail_status, r->fail_code, "%s", r->fail_msg);
 	}
+	if (r->s3w)
+		return upload_end_object(c, r);
 	/* the answer promises the file is kept: make it durable first */
 	int fd = r->fd;
 	r->fd = -1;
@@ -143,19 +203,17 @@ static enum MHD_Result upload_end(struct MHD_Connection *c, http_req *r)
 		                       strerror(e));
 	}
 	char job[SL_JOB_ID_LEN], msg[600], idem[HTTP_IDEM_MAX + 60];
-	/* a signed URL's nonce is its idempotency key: the URL is good for one
-	   upload, and the same body again gets the same job */
-	if (r->nonce[0])
-		snprintf(idem, sizeof idem, "url:%s", r->nonce);
-	else if (r->idem[0])
-		/* scoped to the API key: another key's same Idempotency-Key is another upload */
-		snprintf(idem, sizeof idem, "key:%s%s%s", r->owner, r->owner[0] ? "/" : "",
-		         r->idem);
-	else
-		idem[0] = 0;
+	upload_idem(r, idem, sizeof idem);
 	unsigned st = http_accept_file(s, r->ds, r->part, r->bytes, XXH3_64bits_digest(r->xx), idem,
 	                               r->corr, job, msg, sizeof msg);
 	upload_release(r);
+	return upload_answer(c, r, st, job, msg);
+}
+
+/* The answer to an upload the acceptor took (or refused). */
+static enum MHD_Result upload_answer(struct MHD_Connection *c, req *r, unsigned st, const char *job,
+                                     const char *msg)
+{
 	switch (st) {
 	case 200:
 	case 202:
@@ -169,6 +227,114 @@ static enum MHD_Result upload_end(struct MHD_Connection *c, http_req *r)
 	default:
 		return http_send_error(c, r, st, st == 507 ? "IO_WRITE" : "UNAVAILABLE", "%s", msg);
 	}
+}
+
+/* --- confirming a direct upload: {"s3_key": KEY} --------------------------------------- */
+
+#define CONFIRM_MAX 4096
+
+static void confirm_data(http_req *r, const char *data, size_t n)
+{
+	if (r->fail_status)
+		return;
+	if (r->json_n + n > CONFIRM_MAX) {
+		upload_fail(r, 413, "TOO_LARGE", "a confirmation is at most %u bytes", CONFIRM_MAX);
+		return;
+	}
+	char *p = realloc(r->json, r->json_n + n + 1);
+	if (!p) {
+		upload_fail(r, 503, "NOMEM", "out of memory");
+		return;
+	}
+	memcpy(p + r->json_n, data, n);
+	r->json = p;
+	r->json_n += n;
+	p[r->json_n] = 0;
+}
+
+static const char *skip_ws(const char *p)
+{
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+		p++;
+	return p;
+}
+
+/* A JSON string without escapes (keys this service gives have none) into
+   out; the position after it, or NULL. */
+static const char *plain_string(const char *p, char *out, size_t n)
+{
+	if (*p++ != '"')
+		return NULL;
+	size_t k = 0;
+	for (; *p && *p != '"'; p++) {
+		if (*p == '\\' || (unsigned char)*p < 0x20 || k + 1 >= n)
+			return NULL;
+		out[k++] = *p;
+	}
+	out[k] = 0;
+	return *p == '"' ? p + 1 : NULL;
+}
+
+/* {"s3_key": "KEY"} and nothing else: 0, or -1. */
+static int confirm_parse(const char *body, char *key, size_t n)
+{
+	char name[32];
+	const char *p = skip_ws(body);
+	if (*p++ != '{' || !(p = plain_string(skip_ws(p), name, sizeof name)) ||
+	    strcmp(name, "s3_key"))
+		return -1;
+	p = skip_ws(p);
+	if (*p++ != ':' || !(p = plain_string(skip_ws(p), key, n)) || !key[0])
+		return -1;
+	p = skip_ws(p);
+	if (*p++ != '}')
+		return -1;
+	return *skip_ws(p) ? -1 : 0;
+}
+
+/* Off the loop: the object's HEAD (it is there, its size and ETag), then
+   its job, whose id is the key's. The content hash kept with an
+   idempotency key is the ETag's (the bytes never pass through here). */
+static enum MHD_Result confirm_end(struct MHD_Connection *c, http_req *r)
+{
+	http_srv *s = r->s;
+	char key[1100], uid[SL_JOB_ID_LEN], job[SL_JOB_ID_LEN], etag[SL__S3_ETAG_MAX];
+	char msg[600] = "", idem[HTTP_IDEM_MAX + 60];
+	uint64_t size = 0;
+	if (r->fail_status)
+		return http_send_error(c, r, r->fail_status, r->fail_code, "%s", r->fail_msg);
+	if (!r->json || confirm_parse(r->json, key, sizeof key) < 0)
+		return http_send_error(c, r, 400, "BAD_REQUEST",
+		                       "a confirmation is {\"s3_key\": KEY}, KEY as upload-urls "
+		                       "gave it");
+	if (http_store_uid_of_key(s, key, uid, sizeof uid) < 0)
+		return http_send_error(c, r, 403, "FORBIDDEN",
+		                       "s3_key: not a key this server gave for an upload (keys "
+		                       "are s3://%s/%suHEX.csv, from upload-urls)",
+		                       http_store_bucket(s), http_store_prefix(s));
+	char found[SL_JOB_ID_LEN];
+	if (http_resolve_job(s, uid, found) == 1)
+		return http_send_accepted(c, r, 200, found); /* confirmed before */
+	int rc = http_store_head(s, key, &size, etag, msg, sizeof msg);
+	if (rc == SL_S3_NOT_FOUND)
+		return http_send_error(c, r, 404, "NOT_FOUND",
+		                       "s3://%s/%s is not there: PUT the file to the upload URL "
+		                       "first",
+		                       http_store_bucket(s), key);
+	if (rc < 0)
+		return http_send_error(c, r, 503, sl_error_name(rc), "%s", msg);
+	if (!size)
+		return http_send_error(c, r, 400, "BAD_REQUEST", "s3://%s/%s is empty",
+		                       http_store_bucket(s), key);
+	if (size > s->o.max_upload)
+		return http_send_error(
+		    c, r, 413, "TOO_LARGE", "the object is %llu bytes; the limit is %llu",
+		    (unsigned long long)size, (unsigned long long)s->o.max_upload);
+	upload_idem(r, idem, sizeof idem);
+	unsigned st =
+	    http_accept_object(s, r->ds, uid, false, size, XXH3_64bits(etag, strlen(etag)), idem,
+	                       r->corr, job, msg, sizeof msg);
+	return upload_answer(c, r, st, job, msg);
 }
 
 /* The first call: refuse what can be refused before the body. */
@@ -207,6 +373,16 @@ enum MHD_Result http_upload(struct MHD_Connection *c, req *r, const char *name, 
 		snprintf(r->idem, sizeof r->idem, "%s", idem);
 	}
 	r->on_done = upload_done;
+	if (ct && !strncasecmp(ct, "application/json", 16)) {
+		if (!http_store_on(s))
+			return http_send_error(
+			    c, r, 409, "CONFLICT",
+			    "{\"s3_key\": ...} confirms a direct upload into the upload store, and "
+			    "this server keeps uploads in its data dir (no --upload-store)");
+		r->on_body = confirm_data;
+		r->on_end = confirm_end;
+		return MHD_YES;
+	}
 	if (atomic_fetch_add(&s->uploads_in_flight, 1) >= (int)s->o.max_uploads) {
 		atomic_fetch_sub(&s->uploads_in_flight, 1);
 		return http_send_error(c, r, 429, "TOO_MANY_UPLOADS",
@@ -223,6 +399,17 @@ enum MHD_Result http_upload(struct MHD_Connection *c, req *r, const char *name, 
 			return http_send_error(c, r, 400, "BAD_REQUEST",
 			                       "multipart/form-data without a boundary of 1 to 70 "
 			                       "characters");
+	}
+	if (http_store_on(s)) {
+		/* into the bucket: the key is the job's, chosen now */
+		char job[SL_JOB_ID_LEN], m[300];
+		sl_job_new_id(job);
+		snprintf(r->uid, sizeof r->uid, "u%s", job + 1);
+		if (http_s3w_open(s, r->uid, &r->s3w, m, sizeof m) < 0)
+			return http_send_error(c, r, 503, "NOMEM", "%s", m);
+		r->on_body = upload_data;
+		r->on_end = upload_end;
+		return MHD_YES;
 	}
 	for (int attempt = 0; attempt < 3 && r->fd < 0; attempt++) {
 		http_new_id('p', r->uid);

@@ -7,7 +7,10 @@
  * runners (--jobs counts the runners only).
  *
  * The entries come as lines "DATASET=DIR" or "DATASET=DIR;settle=S" (S in
- * seconds, or off), from the config's mapping or from --watch. The thread
+ * seconds, or off), from the config's mapping or from --watch. DIR may be
+ * a bucket's prefix, s3://BUCKET/PREFIX/, polled by the S3 watcher of
+ * src/watch/ (watch_s3.c) every interval=S (";marker": take KEY once
+ * KEY.done or KEY.ok exists), with the service's --s3-endpoint. The thread
  * stops when the service stops (its job pauses after the chunk it commits
  * and is resumed next start, by the watcher or by a runner: the job's lock
  * lets one run it). State shared with the server thread: `stop` (atomic);
@@ -28,6 +31,8 @@ typedef struct watch_entry {
 	char *dataset, *dir;
 	const char *schema_path;
 	int64_t settle_ms;
+	int64_t interval_ms; /* s3:// only: between two listings (0: the default) */
+	bool marker;         /* s3:// only: KEY.done or KEY.ok says KEY is complete */
 	pthread_t tid;
 	bool up;
 } watch_entry;
@@ -78,6 +83,9 @@ static void *run(void *arg)
 	                   .schema_path = w->schema_path,
 	                   .db = s->o.db,
 	                   .settle_ms = w->settle_ms,
+	                   .s3_endpoint = s->o.s3_endpoint,
+	                   .interval_ms = w->interval_ms,
+	                   .s3_marker = w->marker,
 	                   .threads = s->o.threads,
 	                   .chunk_size = s->o.chunk_size,
 	                   .event = on_event,
@@ -91,7 +99,18 @@ static void *run(void *arg)
 	return NULL;
 }
 
-/* One line "DATASET=DIR[;settle=S]" into e; 0 or SL_CONFIG (logged). */
+/* seconds (0 < S <= 86400) into ms, or -1 */
+static int64_t seconds(const char *v)
+{
+	char *end;
+	double sec = strtod(v, &end);
+	if (*end || end == v || !(sec > 0 && sec <= 86400))
+		return -1;
+	return (int64_t)(sec * 1000) > 0 ? (int64_t)(sec * 1000) : 1;
+}
+
+/* One line "DATASET=DIR[;settle=S]" or "DATASET=s3://B/P/[;interval=S][;marker]"
+   into e; 0 or SL_CONFIG (logged). */
 static int parse_entry(http_srv *s, const char *line, size_t n, watch_entry *e)
 {
 	char buf[4200];
@@ -99,22 +118,32 @@ static int parse_entry(http_srv *s, const char *line, size_t n, watch_entry *e)
 		goto bad;
 	memcpy(buf, line, n);
 	buf[n] = 0;
-	char *eq = strchr(buf, '='), *semi = strstr(buf, ";settle=");
+	char *eq = strchr(buf, '='), *opt = eq ? strchr(eq, ';') : NULL;
 	if (!eq || eq == buf || !eq[1] || eq[1] == ';')
 		goto bad;
 	*eq = 0;
+	const char *dir = eq + 1;
+	bool s3 = !strncmp(dir, "s3://", 5);
 	e->settle_ms = 0;
-	if (semi) {
-		*semi = 0;
-		const char *v = semi + 8;
-		char *end;
-		double sec = strtod(v, &end);
-		if (!strcmp(v, "off"))
+	if (opt)
+		*opt++ = 0;
+	while (opt && *opt) {
+		char *next = strchr(opt, ';');
+		if (next)
+			*next++ = 0;
+		if (!s3 && !strcmp(opt, "settle=off"))
 			e->settle_ms = -1;
-		else if (*end || end == v || !(sec > 0 && sec <= 86400))
-			goto bad;
+		else if (!s3 && !strncmp(opt, "settle=", 7) &&
+		         (e->settle_ms = seconds(opt + 7)) > 0)
+			;
+		else if (s3 && !strncmp(opt, "interval=", 9) &&
+		         (e->interval_ms = seconds(opt + 9)) > 0)
+			;
+		else if (s3 && !strcmp(opt, "marker"))
+			e->marker = true;
 		else
-			e->settle_ms = (int64_t)(sec * 1000) > 0 ? (int64_t)(sec * 1000) : 1;
+			goto bad;
+		opt = next;
 	}
 	for (size_t i = 0; i < s->nds; i++)
 		if (!strcmp(s->ds[i].schema->name, buf))
@@ -124,18 +153,21 @@ static int parse_entry(http_srv *s, const char *line, size_t n, watch_entry *e)
 		         buf, s->o.schemas_dir);
 		return SL_CONFIG;
 	}
+	/* a bucket's prefix is listed by its watcher, which says what is wrong */
 	struct stat st;
-	int se = stat(eq + 1, &st) < 0 ? errno : 0;
-	if (se || !S_ISDIR(st.st_mode)) {
-		http_log(s, "error", "watch %s: %s: %s", buf, eq + 1,
+	int se = s3 ? 0 : stat(dir, &st) < 0 ? errno : 0;
+	if (!s3 && (se || !S_ISDIR(st.st_mode))) {
+		http_log(s, "error", "watch %s: %s: %s", buf, dir,
 		         se ? strerror(se) : "not a directory");
 		return SL_CONFIG;
 	}
-	if (!(e->dataset = strdup(buf)) || !(e->dir = strdup(eq + 1)))
+	if (!(e->dataset = strdup(buf)) || !(e->dir = strdup(dir)))
 		return SL_NOMEM;
 	return 0;
 bad:
-	http_log(s, "error", "watch: '%.*s' is not DATASET=DIR or DATASET=DIR;settle=SECONDS|off",
+	http_log(s, "error",
+	         "watch: '%.*s' is not DATASET=DIR[;settle=SECONDS|off] or "
+	         "DATASET=s3://BUCKET/PREFIX/[;interval=SECONDS][;marker]",
 	         (int)(n > 200 ? 200 : n), line);
 	return SL_CONFIG;
 }

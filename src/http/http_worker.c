@@ -114,6 +114,7 @@ static bool run_item(http_srv *s, const http_item *it)
 	o.chunk_size = s->o.chunk_size;
 	o.job_id = it->id;
 	o.correlation_id = it->corr;
+	o.s3_endpoint = s->o.s3_endpoint; /* uploads kept in a bucket, and s3:// jobs */
 	/* several jobs share the write lock: wait for a turn, do not fail */
 	o.busy_timeout_ms = 60000;
 	o.progress = on_progress;
