@@ -98,7 +98,7 @@ int sl__pg_add(sl_buf *b, const char *s);
 /* --- pg_migrate.c: the job store's schema ------------------------------------ */
 
 /* The version this build writes; migrations 1..SL_PG_STORE_VERSION exist. */
-#define SL_PG_STORE_VERSION 3
+#define SL_PG_STORE_VERSION 4
 /* Bring the `sluice` schema to version `to` (0: SL_PG_STORE_VERSION),
    one migration per transaction, under an advisory lock so that processes
    opening the store together apply each migration once. A store newer
@@ -148,6 +148,9 @@ typedef struct sl_pg_writer sl_pg_writer;
    chooses COPY's format: true for text, false for binary. */
 int sl__pg_writer_new(sl_pg *c, const sl_schema *sc, const char *job_id, sl_pg_writer **out);
 void sl__pg_writer_free(sl_pg_writer *w);
+/* Keys `table` holds are duplicates too (reject, ignore): the writer of an
+   atomic job's stage, whose target holds the keys loaded before it. */
+int sl__pg_writer_dups_in(sl_pg_writer *w, const char *table);
 /* Write n rows inside the caller's transaction; out[i] says what became of
    row i. Rows refused by the database are isolated (bisection under
    savepoints), given to cb, and the others load. A code other than 0 is a

@@ -71,6 +71,10 @@ static const char *const migrations[SL_PG_STORE_VERSION] = {
     /* what claims and the open count look for: the chunks not final */
     "CREATE INDEX chunks_open ON sluice.chunks(job_id, seq)"
     " WHERE status IN ('Queued', 'Processing');",
+    /* 4: the job's load mode (append, replace, atomic: a resume, a retry
+       and every worker use the mode the job was created with; NULL on an
+       older job is append), as the SQLite store keeps it */
+    "ALTER TABLE sluice.jobs ADD COLUMN mode text;",
 };
 
 /* The version the store is at: 0 when it has no version table yet. */

@@ -27,7 +27,8 @@
 	"rows_read, rows_loaded, rows_rejected, bytes_total, bytes_done, error_code, "             \
 	"error_message, "                                                                          \
 	"created_ms, started_ms, finished_ms, updated_ms, correlation_id, "                        \
-	"dialect, ignored_columns, warnings, same_as, records_padded, records_truncated, resumed"
+	"dialect, ignored_columns, warnings, same_as, records_padded, records_truncated, "         \
+	"resumed, mode"
 
 #define CHUNK_COLS                                                                                 \
 	"job_id, seq, \"offset\", length, hash, first_record, first_line, records_planned, "       \
@@ -67,6 +68,7 @@ static void bind_job(pq_params *p, const sl_job *j)
 	sl__pq_int(p, (int64_t)j->records_padded);
 	sl__pq_int(p, (int64_t)j->records_truncated);
 	sl__pq_int(p, j->resumed);
+	sl__pq_str(p, j->mode[0] ? j->mode : NULL);
 }
 
 static int64_t get_i(const PGresult *r, int row, int col)
@@ -135,6 +137,9 @@ static void read_job(const PGresult *r, int row, sl_job *j)
 	j->records_padded = (uint64_t)get_i(r, row, i++);
 	j->records_truncated = (uint64_t)get_i(r, row, i++);
 	j->resumed = get_i(r, row, i++) != 0;
+	snprintf(j->mode, sizeof j->mode, "%s",
+	         PQgetisnull(r, row, i) ? "append" : PQgetvalue(r, row, i));
+	i++;
 }
 
 /* One job of a query: 1 and *j, 0 when none, or a code. */
@@ -182,12 +187,12 @@ static int pq_job_insert(sl_jobstore *s, sl_job *j)
 	j->seq = (uint32_t)strtoul(seq, NULL, 10);
 	pq_params p = {.n = 0};
 	bind_job(&p, j);
-	PQclear(sl__pq_run(
-	    q,
-	    "INSERT INTO sluice.jobs(" JOB_COLS
-	    ") VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,"
-	    "$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$31,$32,$33,$34,$35)",
-	    &p, &rc));
+	PQclear(sl__pq_run(q,
+	                   "INSERT INTO sluice.jobs(" JOB_COLS
+	                   ") VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,"
+	                   "$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$31,"
+	                   "$32,$33,$34,$35,$36)",
+	                   &p, &rc));
 	for (int k = 0; k < SL_ERROR_COUNT && rc == 0; k++)
 		rc = add_code(q, j->id, k, (int64_t)j->rejects_by_code[k]);
 	return rc;
@@ -208,7 +213,8 @@ static int pq_job_update(sl_jobstore *s, const sl_job *j)
 	    " file_mtime_ns = $11, chunk_size = $12, chunks_total = $13, bytes_total = $20,"
 	    " error_code = $22, error_message = $23, created_ms = $24, started_ms = $25,"
 	    " finished_ms = $26, updated_ms = $27, correlation_id = $28, dialect = $29,"
-	    " ignored_columns = $30, warnings = $31, same_as = $32, resumed = $35"
+	    " ignored_columns = $30, warnings = $31, same_as = $32, resumed = $35,"
+	    " mode = $36"
 	    " WHERE id = $1 AND $2::bigint IS NOT NULL AND $14::bigint IS NOT NULL AND $15::bigint "
 	    "IS NOT NULL"
 	    " AND $16::bigint IS NOT NULL AND $17::bigint IS NOT NULL AND $18::bigint IS NOT NULL"

@@ -345,7 +345,7 @@ static void test_migrate_fresh(void **state)
 	assert_string_equal(
 	    q1(r,
 	       "SELECT string_agg(version::text, ',' ORDER BY version) FROM sluice.store_version"),
-	    "1,2,3");
+	    "1,2,3,4");
 	assert_string_equal(
 	    q1(r, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'sluice'"),
 	    "8");
@@ -364,7 +364,7 @@ static void test_migrate_fresh(void **state)
 	/* again: nothing to do */
 	assert_int_equal(sl__pg_migrate(c, 0, &v), 0);
 	assert_int_equal(v, SL_PG_STORE_VERSION);
-	assert_string_equal(q1(r, "SELECT count(*) FROM sluice.store_version"), "3");
+	assert_string_equal(q1(r, "SELECT count(*) FROM sluice.store_version"), "4");
 	PQfinish(r);
 	sl__pg_close(c);
 }
@@ -404,7 +404,10 @@ static void test_migrate_upgrade(void **state)
 	assert_string_equal(
 	    q1(r,
 	       "SELECT string_agg(version::text, ',' ORDER BY version) FROM sluice.store_version"),
-	    "1,2,3");
+	    "1,2,3,4");
+	/* migration 4: an older job has no mode (append) */
+	assert_string_equal(q1(r, "SELECT (mode IS NULL)::text FROM sluice.jobs WHERE id = 'j1'"),
+	                    "true");
 
 	/* a store newer than this build is refused, not touched */
 	run(r, "INSERT INTO sluice.store_version(version) VALUES (99)");
@@ -447,7 +450,7 @@ static void test_migrate_concurrent(void **state)
 		PGconn *r = raw(dbname);
 		assert_string_equal(q1(r, "SELECT string_agg(version::text, ',' ORDER BY version) "
 		                          "FROM sluice.store_version"),
-		                    "1,2,3");
+		                    "1,2,3,4");
 		PQfinish(r);
 	}
 }

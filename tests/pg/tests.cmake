@@ -45,3 +45,8 @@ sluice_uses_server(pg_lease postgres)
 # sluice ingest and two sluice workers on one job in PostgreSQL, killed -9 at random: every row once
 sluice_shell_test(pg_workers tests/pg/test_pg_workers.sh threads)
 sluice_uses_server(pg_workers postgres)
+
+# load modes (replace, atomic) on PostgreSQL: readers, kill -9 at the swap and the merge, resume
+sluice_shell_test(pg_modes tests/pg/test_pg_modes.sh threads)
+sluice_uses_server(pg_modes postgres)
+set_tests_properties(pg_modes PROPERTIES TIMEOUT 600)
