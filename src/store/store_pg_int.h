@@ -89,6 +89,15 @@ int sl__pq_reject_holder(sl_jobstore *s, uint64_t holder);
 int sl__pq_rejects_rehold(sl_jobstore *s, const char *job_id, uint64_t from, uint64_t to,
                           const char *from_text, const char *to_text);
 
+/* Fix and refeed (store_pg_refeed.c; the ops' meaning is in
+   sl_jobstore_ops): and the refeed fields of a job read (refeed_of,
+   rejects_resolved). */
+int sl__pq_refeed_claim(sl_jobstore *s, const char *job_id, const char *new_id, sl_str header,
+                        int (*cb)(void *ctx, sl_str raw), void *ctx, uint64_t *n);
+int sl__pq_refeed_header(sl_jobstore *s, const char *job_id, char **out, size_t *n);
+int sl__pq_refeed_settle(sl_jobstore *s, const char *job_id);
+int sl__pq_refeed_fill(pq_store *q, sl_job *j);
+
 /* The load modes of the sink (store_pg_modes.c): the name of a job's
    shadow (replace) or stage (atomic) table; preparing it (q->wtable,
    q->wsc: the writer writes there); the finish that swaps or merges it in;

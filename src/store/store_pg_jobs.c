@@ -150,6 +150,8 @@ static int fetch_job(pq_store *q, const char *sql, const pq_params *p, sl_job *j
 	if (r && PQntuples(r) > 0) {
 		read_job(r, 0, j);
 		rc = read_codes(q, j);
+		if (rc == 0)
+			rc = sl__pq_refeed_fill(q, j);
 		rc = rc < 0 ? rc : 1;
 	}
 	PQclear(r);
@@ -333,7 +335,7 @@ static int pq_job_list(sl_jobstore *s, const sl_job_filter *f, sl_job_cb cb, voi
 	sl_job j = {0};
 	for (int i = 0; r && rc == 0 && i < PQntuples(r); i++) {
 		read_job(r, i, &j);
-		if ((rc = read_codes(q, &j)) == 0)
+		if ((rc = read_codes(q, &j)) == 0 && (rc = sl__pq_refeed_fill(q, &j)) == 0)
 			rc = cb(ctx, &j);
 	}
 	sl_job_clear(&j);
@@ -489,7 +491,8 @@ static int pq_rejects_each(sl_jobstore *s, const char *job_id, int code, sl_reje
 	/* binary results: the raw bytes come as they are */
 	PGresult *r = PQexecParams(
 	    sl__pg_conn(q->pg),
-	    "SELECT chunk, record, line, \"offset\", column_name, code, message, raw FROM "
+	    "SELECT chunk, record, line, \"offset\", column_name, code, message, raw, resolved_by"
+	    " FROM "
 	    "sluice.rejects"
 	    " WHERE job_id = $1 AND ($2::text IS NULL OR code = $2) ORDER BY record, id",
 	    2, NULL, params, NULL, NULL, 1);
@@ -506,6 +509,9 @@ static int pq_rejects_each(sl_jobstore *s, const char *job_id, int code, sl_reje
 		rj.code = sl_error_from_name(PQgetvalue(r, i, 5));
 		rj.message = sl_str_make(PQgetvalue(r, i, 6), (size_t)PQgetlength(r, i, 6));
 		rj.raw = sl_str_make(PQgetvalue(r, i, 7), (size_t)PQgetlength(r, i, 7));
+		if (!PQgetisnull(r, i, 8))
+			rj.resolved_by =
+			    sl_str_make(PQgetvalue(r, i, 8), (size_t)PQgetlength(r, i, 8));
 		rc = cb(ctx, (uint32_t)bin_i(r, i, 0), &rj, col);
 	}
 	PQclear(r);
@@ -671,4 +677,7 @@ const sl_jobstore_ops sl__pq_js_ops = {
     .chunk_add = sl__pq_chunk_add,
     .reject_holder = sl__pq_reject_holder,
     .rejects_rehold = sl__pq_rejects_rehold,
+    .refeed_claim = sl__pq_refeed_claim,
+    .refeed_header = sl__pq_refeed_header,
+    .refeed_settle = sl__pq_refeed_settle,
 };

@@ -345,10 +345,10 @@ static void test_migrate_fresh(void **state)
 	assert_string_equal(
 	    q1(r,
 	       "SELECT string_agg(version::text, ',' ORDER BY version) FROM sluice.store_version"),
-	    "1,2,3,4");
+	    "1,2,3,4,5");
 	assert_string_equal(
 	    q1(r, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'sluice'"),
-	    "8");
+	    "10");
 	assert_string_equal(
 	    q1(r, "SELECT string_agg(table_name || '.' || column_name, ',' ORDER BY table_name,"
 	          " column_name) FROM information_schema.columns WHERE table_schema = 'sluice'"
@@ -364,7 +364,7 @@ static void test_migrate_fresh(void **state)
 	/* again: nothing to do */
 	assert_int_equal(sl__pg_migrate(c, 0, &v), 0);
 	assert_int_equal(v, SL_PG_STORE_VERSION);
-	assert_string_equal(q1(r, "SELECT count(*) FROM sluice.store_version"), "4");
+	assert_string_equal(q1(r, "SELECT count(*) FROM sluice.store_version"), "5");
 	PQfinish(r);
 	sl__pg_close(c);
 }
@@ -386,7 +386,8 @@ static void test_migrate_upgrade(void **state)
 	run(r, "INSERT INTO sluice.jobs(id, seq, status, rows_loaded) VALUES ('j1', 1, "
 	       "'Succeeded', 10);"
 	       "INSERT INTO sluice.chunks(job_id, seq, status, rows_loaded) VALUES ('j1', 0, "
-	       "'Succeeded', 10)");
+	       "'Succeeded', 10);"
+	       "INSERT INTO sluice.rejects(job_id, record, code) VALUES ('j1', 3, 'VAL_TYPE')");
 	/* this build upgrades it, keeping its rows */
 	assert_int_equal(sl__pg_migrate(c, 0, &v), 0);
 	assert_int_equal(v, SL_PG_STORE_VERSION);
@@ -404,9 +405,13 @@ static void test_migrate_upgrade(void **state)
 	assert_string_equal(
 	    q1(r,
 	       "SELECT string_agg(version::text, ',' ORDER BY version) FROM sluice.store_version"),
-	    "1,2,3,4");
+	    "1,2,3,4,5");
 	/* migration 4: an older job has no mode (append) */
 	assert_string_equal(q1(r, "SELECT (mode IS NULL)::text FROM sluice.jobs WHERE id = 'j1'"),
+	                    "true");
+	/* migration 5: an older job's rejects are open and held by no refeed */
+	assert_string_equal(q1(r, "SELECT (refeed_by IS NULL AND resolved_by IS NULL AND origin IS"
+	                          " NULL)::text FROM sluice.rejects WHERE job_id = 'j1'"),
 	                    "true");
 
 	/* a store newer than this build is refused, not touched */
@@ -450,7 +455,7 @@ static void test_migrate_concurrent(void **state)
 		PGconn *r = raw(dbname);
 		assert_string_equal(q1(r, "SELECT string_agg(version::text, ',' ORDER BY version) "
 		                          "FROM sluice.store_version"),
-		                    "1,2,3,4");
+		                    "1,2,3,4,5");
 		PQfinish(r);
 	}
 }

@@ -50,3 +50,7 @@ sluice_uses_server(pg_workers postgres)
 sluice_shell_test(pg_modes tests/pg/test_pg_modes.sh threads)
 sluice_uses_server(pg_modes postgres)
 set_tests_properties(pg_modes PROPERTIES TIMEOUT 600)
+
+# fix and refeed on PostgreSQL: the refeed story of tests/engine/test_refeed.sh, 1 and 4 threads
+sluice_shell_test(pg_refeed tests/pg/test_pg_refeed.sh threads)
+sluice_uses_server(pg_refeed postgres)
