@@ -574,6 +574,18 @@ static int pq_idem_get(sl_jobstore *s, sl_idem *e)
 	pq_params p = {.n = 0};
 	int rc;
 	sl__pq_str(&p, e->key);
+	/* a key's look-up and its recording (idem_put, in the transaction that
+	   records the job) are one step for every process on the store: a
+	   transaction-scoped lock on the key, so a second `sluice serve`
+	   recording the same key waits for the first's commit and then finds
+	   its job here (the primary key stays the last line of defence).
+	   Outside a transaction (a plain look-up) the lock ends with the
+	   statement. A statement of its own: the look-up's snapshot must be
+	   taken after the wait (READ COMMITTED takes one per statement). */
+	PQclear(sl__pq_run(
+	    pq_of_js(s), "SELECT pg_advisory_xact_lock(hashtext('sluice.idem ' || $1))", &p, &rc));
+	if (rc < 0)
+		return rc;
 	PGresult *r = sl__pq_run(
 	    pq_of_js(s),
 	    "SELECT job_id, dataset, size, hash FROM sluice.idempotency WHERE key = $1", &p, &rc);
@@ -648,6 +660,21 @@ static int pq_chunk_counts(sl_jobstore *s, uint64_t *out)
 	return rc;
 }
 
+/* The migrations applied (sluice.store_version) and this build's. */
+static int pq_version(sl_jobstore *s, int *have, int *want)
+{
+	pq_store *q = pq_of_js(s);
+	int rc;
+	*want = SL_PG_STORE_VERSION;
+	*have = 0;
+	PGresult *r =
+	    sl__pq_run(q, "SELECT coalesce(max(version), 0) FROM sluice.store_version", NULL, &rc);
+	if (r && PQntuples(r) > 0)
+		*have = atoi(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return rc;
+}
+
 const sl_jobstore_ops sl__pq_js_ops = {
     .name = "postgres",
     .job_insert = pq_job_insert,
@@ -680,4 +707,5 @@ const sl_jobstore_ops sl__pq_js_ops = {
     .refeed_claim = sl__pq_refeed_claim,
     .refeed_header = sl__pq_refeed_header,
     .refeed_settle = sl__pq_refeed_settle,
+    .version = pq_version,
 };
