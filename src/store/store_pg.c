@@ -168,9 +168,18 @@ static int pq_prepare(sl_sink *k, const sl_schema *sc, const char *job_id)
 static int on_refusal(void *ctx, const sl_pg_refusal *r)
 {
 	pq_store *q = ctx;
-	char msg[1400];
+	char msg[1400], said[1100];
+	snprintf(said, sizeof said, "%s", r->message);
+	/* a replace or atomic job writes its shadow or stage: the message
+	   names the table the user knows, as an append load's would */
+	char *at = q->wtable[0] ? strstr(said, q->wtable) : NULL;
+	if (at) {
+		char rest[1100];
+		snprintf(rest, sizeof rest, "%s", at + strlen(q->wtable));
+		snprintf(at, sizeof said - (size_t)(at - said), "%s%s", q->schema->table, rest);
+	}
 	snprintf(msg, sizeof msg, "the database refused the row: SQLSTATE %s%s%s: %s", r->sqlstate,
-	         r->constraint[0] ? ", constraint " : "", r->constraint, r->message);
+	         r->constraint[0] ? ", constraint " : "", r->constraint, said);
 	if (!q->cb->refused)
 		return sl__pg_seterr(q->pg, r->code, "%s", msg);
 	return q->cb->refused(q->cb->ctx, &q->rows[r->row], r->code, msg);

@@ -15,7 +15,8 @@
 # (killed before the finish, then another), and a table with a column
 # sluice does not write (the shadow is made LIKE the target: it keeps it).
 # Each case works in a database of its own, copied from one holding file a
-# (CREATE DATABASE ... TEMPLATE). Expected tables come from
+# (CREATE DATABASE ... TEMPLATE). Also: atomic into a table with a CHECK
+# of its own gives append's rejects and rows. Expected tables come from
 # tests/lib/oracle.py, counts from the generator's manifest.
 # Usage: test_pg_modes.sh SLUICE SOURCE_DIR
 set -u
@@ -209,6 +210,31 @@ for mode in append atomic; do
 done
 [ -s "$T/rej_atomic.txt" ] && cmp -s "$T/rej_append.txt" "$T/rej_atomic.txt" && ok ||
 	bad "dups: atomic's rejects differ from append's: $(diff "$T/rej_append.txt" "$T/rej_atomic.txt" | head -4)"
+
+# ... and where the table refuses rows (its own CHECK, which the stage has
+# too: LIKE), the writer's exact path (rows refused one by one) finds the
+# same duplicates against the target as append does
+CK=${NS}_check
+psql -d postgres -qAtc "CREATE DATABASE $CK" >/dev/null || bad "CREATE DATABASE"
+q $CK "CREATE TABLE call_detail_records(caller_id text NOT NULL, recipient text, call_date date,
+	end_time time, duration bigint, cost numeric(12,3) CONSTRAINT cost_below_99 CHECK (cost < 99),
+	reference text PRIMARY KEY, currency text, _sluice_job text NOT NULL,
+	_sluice_row bigint GENERATED ALWAYS AS IDENTITY)" >/dev/null || bad "create"
+sl_run ingest "$T/a.csv" --schema "$CDR" --db "$(uri $CK)" --json --quiet
+check "check: a loaded" "$(rc)" 3
+for mode in append atomic; do
+	DB=${NS}_ck_$mode
+	copydb $DB $CK
+	sl_run ingest "$T/b2.csv" --schema "$CDR" --db "$(uri $DB)" --mode $mode --chunk-size 32k --json --quiet
+	check "check, $mode: exit 3" "$(rc)" 3
+	[ "$(json "$T/out" "d['rejects_by_code'].get('DB_CONSTRAINT', 0)")" -gt 0 ] && ok || bad "check, $mode: no row refused: the exact path is not tested"
+	q $DB "SELECT record, code, message FROM sluice.rejects WHERE job_id = '$(json "$T/out" "d['job_id']")' ORDER BY record" |
+		sed 's/job j[0-9a-f]*/job J/' >"$T/ckrej_$mode.txt"
+	pg_json $DB >"$T/ck_$mode.json"
+done
+[ -s "$T/ckrej_atomic.txt" ] && cmp -s "$T/ckrej_append.txt" "$T/ckrej_atomic.txt" && ok ||
+	bad "check: atomic's rejects differ from append's: $(diff "$T/ckrej_append.txt" "$T/ckrej_atomic.txt" | head -12)"
+cmp -s "$T/ck_append.json" "$T/ck_atomic.json" && ok || bad "check: atomic's table differs from append's"
 
 # --- atomic: a key another job loads while it is staged: the merge refuses ------------------
 # c: b's first good unquoted row, loaded (append) while the atomic job of b
