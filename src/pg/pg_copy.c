@@ -457,10 +457,10 @@ int sl__pg_write(sl_pg_writer *w, const sl_value *const *rows, size_t n, uint8_t
 	w->out = out;
 	w->cb = cb;
 	w->ctx = ctx;
+	if (!n) /* (out may be NULL then: a chunk with no good row) */
+		return 0;
 	/* SL_PG_INSERTED is 0: a row is live until refused */
 	memset(out, SL_PG_INSERTED, n);
-	if (!n)
-		return 0;
 	if (!w->sc->nkey) {
 		rc = load(w, COPY_TARGET, 0, n);
 	} else {
