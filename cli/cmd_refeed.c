@@ -82,7 +82,8 @@ int cmd_refeed(int argc, char **argv)
 	if (!job)
 		return cli_usage_error("refeed", "JOB is missing");
 	/* a reader never creates a database: no database, no job */
-	if (access(db ? db : "sluice.db", F_OK) != 0) {
+	/* (a server's database, postgres://, is there or not: opening it says) */
+	if (!(db && strstr(db, "://")) && access(db ? db : "sluice.db", F_OK) != 0) {
 		fprintf(stderr,
 		        "sluice refeed: no database %s; --db names the one 'sluice ingest' wrote\n",
 		        db ? db : "sluice.db");
@@ -91,7 +92,7 @@ int cmd_refeed(int argc, char **argv)
 	}
 	char msg[1024] = "";
 	sl_job nj;
-	sl_refeed_opts ro = {db, job, schema, NULL, corr};
+	sl_refeed_opts ro = {db, job, schema, NULL, corr, NULL};
 	int rc = sl_refeed_prepare(&ro, &nj, msg, sizeof msg);
 	if (rc < 0) {
 		fprintf(stderr, "sluice refeed: %s (%s)\n", msg[0] ? msg : sl_error_message(rc),

@@ -162,6 +162,16 @@ int sl_worker_run(const sl_worker_opts *o, sl_worker_result *res);
 
 int sl_jobs_list(const char *db, int status /* -1: all */, sl_job_cb cb, void *ctx, char *msg,
 		 size_t msglen);
+/* Can the job store of db be used (readiness): it opens (a connection for a
+   server's database; a newer store than this build is refused), reads, and
+   its version is the one this build writes. backend: "sqlite" or
+   "postgres"; version 0 for a store without versions (SQLite: brought up
+   to date when opened). 0, or a code with msg saying why. */
+typedef struct sl_store_status {
+	char backend[16];
+	int version, wanted;
+} sl_store_status;
+int sl_store_check(const char *db, sl_store_status *out, char *msg, size_t msglen);
 /* The jobs f selects (NULL: all), newest first, a page at a time: pass the
    last job a page gave as f->after for the next (sl_job_cursor). */
 int sl_jobs_page(const char *db, const sl_job_filter *f, sl_job_cb cb, void *ctx, char *msg,

@@ -9,7 +9,9 @@
  * left. A second refeed of the same job takes only the rows still open and
  * not held by another refeed.
  *
- * The input is a file next to the database (DB.refeed-JOB.csv): the
+ * The input is a file next to the database (DB.refeed-JOB.csv; with a
+ * server's database, in the current directory or the one the caller
+ * names: sl_refeed_opts.input_dir): the
  * header the first job's file had (when its dialect has one), then each
  * row. It is removed when the refeed job ends with nothing left to retry.
  * (It becomes a source of its own once the engine reads through sources.)
@@ -32,6 +34,11 @@ typedef struct sl_refeed_opts {
 	const char *schema_path; /* the fixed schema; NULL: the job's own (as it is now) */
 	const char *new_id;      /* the refeed job's id (sl_job_new_id), or NULL for a fresh one */
 	const char *correlation_id;
+	/* where the input file goes (it must be readable by whoever runs the
+	   job: `sluice serve` gives DATA_DIR/refeeds); NULL: next to a SQLite
+	   database (DB.refeed-JOB.csv), or the current directory for a
+	   server's (a postgres:// URI: sluice-refeed-JOB.csv) */
+	const char *input_dir;
 } sl_refeed_opts;
 
 /* Record the refeed job (status Accepted, its input written) for the open

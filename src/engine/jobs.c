@@ -33,6 +33,38 @@ int sl_jobs_list(const char *db, int status, sl_job_cb cb, void *ctx, char *msg,
 	return done(st, rc, msg, msglen);
 }
 
+static int one_job(void *ctx, const sl_job *j)
+{
+	(void)ctx;
+	(void)j;
+	return 1; /* one row is enough to know the store reads */
+}
+
+int sl_store_check(const char *db, sl_store_status *out, char *msg, size_t msglen)
+{
+	sl_jobstore *st = NULL;
+	msg[0] = 0;
+	memset(out, 0, sizeof *out);
+	sl_job_filter f = SL_JOB_FILTER_ALL;
+	f.limit = 1;
+	int rc = sl_jobstore_open(db, 0, &st, msg, msglen);
+	if (rc == 0) {
+		sl_jobstore *b = st;
+		while (b->next) /* the backend under any wrapper */
+			b = b->next;
+		snprintf(out->backend, sizeof out->backend, "%s", b->ops->name);
+		rc = sl_js_version(st, &out->version, &out->wanted);
+	}
+	if (rc == 0 && (rc = sl_js_job_list(st, &f, one_job, NULL)) > 0)
+		rc = 0;
+	if (rc == 0 && out->version != out->wanted) {
+		rc = SL_DB_SCHEMA;
+		snprintf(msg, msglen, "the job store is at version %d, this sluice writes %d",
+		         out->version, out->wanted);
+	}
+	return done(st, rc, msg, msglen);
+}
+
 int sl_jobs_page(const char *db, const sl_job_filter *f, sl_job_cb cb, void *ctx, char *msg,
                  size_t msglen)
 {

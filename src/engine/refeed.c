@@ -202,7 +202,13 @@ int sl_refeed_prepare(const sl_refeed_opts *o, sl_job *job, char *msg, size_t ms
 		sl_job_new_id(job->id);
 	char id[SL_JOB_ID_LEN];
 	memcpy(id, job->id, sizeof id);
-	snprintf(path, sizeof path, "%s.refeed-%s.csv", o->db ? o->db : "sluice.db", id);
+	/* a URI (postgres://) is no place for a file: the caller's directory */
+	if (o->input_dir)
+		snprintf(path, sizeof path, "%s/refeed-%s.csv", o->input_dir, id);
+	else if (o->db && strstr(o->db, "://"))
+		snprintf(path, sizeof path, "sluice-refeed-%s.csv", id);
+	else
+		snprintf(path, sizeof path, "%s.refeed-%s.csv", o->db ? o->db : "sluice.db", id);
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0 || !(in.f = fdopen(fd, "w"))) {
 		rc = SL_IO_WRITE;

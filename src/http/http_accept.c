@@ -258,9 +258,21 @@ static int record(http_srv *s, http_pending *p)
 	int rc = sl_job_accept(&a, &j, msg, sizeof msg);
 	if (rc >= 0 && strcmp(j.id, p->job)) {
 		/* the key was recorded for another job meanwhile (another server
-		   on this store): this upload is a repeat of it */
-		rc = SL_IDEMPOTENCY_CONFLICT;
-		snprintf(msg, sizeof msg, "the idempotency key was taken by job %s", j.id);
+		   on this store), of the same content (sl_job_accept checked):
+		   this upload is a repeat of that job, and its id leads there */
+		http_log_job(s, "info", p->job, p->corr[0] ? p->corr : NULL,
+		             "upload %s: its idempotency key was recorded for job %s (another"
+		             " server): job %s is that job",
+		             p->uid, j.id, p->job);
+		pthread_mutex_lock(&s->mu);
+		snprintf(p->alias, sizeof p->alias, "%s", j.id);
+		snprintf(p->err, sizeof p->err, "the upload is job %s", j.id);
+		p->failed = true;
+		pthread_mutex_unlock(&s->mu);
+		sl_job_clear(&j);
+		unlink(csv);
+		unlink(side);
+		return 0;
 	}
 	sl_job_clear(&j);
 	if (rc >= 0) {
@@ -490,6 +502,17 @@ int http_pending_job(http_srv *s, const char *id, sl_job *j)
 	return p ? 1 : 0;
 }
 
+int http_pending_alias(http_srv *s, const char *id, char *job)
+{
+	pthread_mutex_lock(&s->mu);
+	http_pending *p = find(s, id, NULL);
+	int have = p && p->alias[0];
+	if (have)
+		snprintf(job, SL_JOB_ID_LEN, "%s", p->alias);
+	pthread_mutex_unlock(&s->mu);
+	return have;
+}
+
 bool http_pending_wait(http_srv *s, const char *id, int ms)
 {
 	struct timespec until;
@@ -521,6 +544,8 @@ size_t http_pending_list(http_srv *s, FILE *f, int status, const char *dataset, 
 		v[k++] = p;
 	for (size_t i = k; i-- > 0 && n < limit;) {
 		http_pending *p = v[i];
+		if (p->alias[0])
+			continue; /* that job is the store's: listed from there */
 		sl_job j;
 		fill(s, p, &j);
 		bool pass = (status < 0 || (int)j.status == status) &&

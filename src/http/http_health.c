@@ -1,7 +1,9 @@
 /*
  * Health and discovery: /healthz/live (the process answers),
  * /healthz/ready (schemas loaded, free space above --min-free, a writable
- * store that reads; 503 with the reasons otherwise) and /v1/datasets.
+ * store that opens, reads and is at this build's version: for PostgreSQL
+ * the connection and sluice.store_version; 503 with the reasons
+ * otherwise) and /v1/datasets.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -14,13 +16,6 @@
 
 typedef http_req req;
 typedef http_body body;
-
-static int first_job(void *ctx, const sl_job *j)
-{
-	(void)ctx;
-	(void)j;
-	return 1; /* one row is enough to know the store reads */
-}
 
 enum MHD_Result http_ready(struct MHD_Connection *c, req *r)
 {
@@ -39,24 +34,30 @@ enum MHD_Result http_ready(struct MHD_Connection *c, req *r)
 		         "free space in %s is %llu bytes, below the %llu required", s->o.data_dir,
 		         (unsigned long long)vf.f_bavail * vf.f_frsize,
 		         (unsigned long long)s->o.min_free);
-	/* writable: the file (or, before the first job, its directory) and a store
-	   that opens and reads */
+	/* writable: the file (or, before the first job, its directory; a
+	   server's database, postgres://, has none) and a store that opens
+	   (connects), reads, and is at this build's version */
 	char dir[4096], msg[512] = "";
+	bool server = strstr(s->o.db, "://") != NULL;
 	snprintf(dir, sizeof dir, "%s", s->o.db);
 	char *slash = strrchr(dir, '/');
 	if (slash)
 		slash[slash == dir ? 1 : 0] = 0;
 	else
 		snprintf(dir, sizeof dir, ".");
-	if ((access(s->o.db, F_OK) == 0 && access(s->o.db, W_OK) != 0) || access(dir, W_OK) != 0)
+	sl_store_status ss = {0};
+	if (!server &&
+	    ((access(s->o.db, F_OK) == 0 && access(s->o.db, W_OK) != 0) || access(dir, W_OK) != 0))
 		snprintf(reasons[n++], sizeof reasons[0], "database %s is not writable", s->o.db);
-	else if (sl_jobs_list(s->o.db, -1, first_job, NULL, msg, sizeof msg) < 0)
+	else if (sl_store_check(s->o.db, &ss, msg, sizeof msg) < 0)
 		snprintf(reasons[n++], sizeof reasons[0], "%s", msg);
 	body b;
 	if (!http_body_open(&b))
 		return http_send_error(c, r, 500, "NOMEM", "out of memory");
 	if (!n) {
-		fputs("{\"status\":\"ready\"}\n", b.f);
+		fputs("{\"status\":\"ready\",\"store\":{\"backend\":", b.f);
+		http_json_str(b.f, ss.backend);
+		fprintf(b.f, ",\"version\":%d}}\n", ss.version);
 		return http_body_send(c, r, 200, &b, "application/json", NULL);
 	}
 	fputs("{\"status\":\"not ready\",\"reasons\":[", b.f);

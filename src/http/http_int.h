@@ -85,6 +85,11 @@ typedef struct http_pending {
 	bool failed; /* it could not be recorded: err says why */
 	char err[512];
 	bool s3; /* the file is the object UID.csv of the upload store */
+	/* its idempotency key was recorded for this job, of the same content,
+	   by another server on the store meanwhile: this upload is that job
+	   (http_resolve_job answers with it; failed is set too, so nothing
+	   runs or lists it) */
+	char alias[SL_JOB_ID_LEN];
 } http_pending;
 
 #define HTTP_NMETHODS      7  /* the methods of the route table + "other" */
@@ -243,6 +248,9 @@ void http_acceptor_stop(http_srv *s);
 /* A job still pending: 1 and *j (status Accepted, or Failed with the
    reason) filled (sl_job_clear it), 0 it is not pending. */
 int http_pending_job(http_srv *s, const char *id, sl_job *j);
+/* The job an upload's job id turned out to be (http_pending.alias): 1 and
+   job (SL_JOB_ID_LEN) when id has one, else 0. */
+int http_pending_alias(http_srv *s, const char *id, char *job);
 /* Wait up to `ms` for job `id` to leave the pending list: true when it is
    not pending (any more). */
 bool http_pending_wait(http_srv *s, const char *id, int ms);

@@ -75,12 +75,15 @@ int http_resolve_job(http_srv *s, const char *id, char *job)
 	job[0] = 0;
 	if (id[0] != 'u') {
 		snprintf(job, SL_JOB_ID_LEN, "%s", id);
+		http_pending_alias(s, id, job); /* a repeat of another server's job */
 		return 1;
 	}
 	/* an upload's name is 'u' + its job id's digits */
 	char msg[512];
 	sl_job j;
 	snprintf(job, SL_JOB_ID_LEN, "j%s", id + 1);
+	if (http_pending_alias(s, job, job))
+		return 1;
 	if (http_pending_job(s, job, &j) == 1) {
 		sl_job_clear(&j);
 		return 1;

@@ -65,14 +65,21 @@ static void refeed_done(http_req *r, bool ok)
 	r->ext = NULL;
 }
 
+/* DATA_DIR/refeeds (made when missing) into dir: refeeds' schemas and
+   inputs, in the data directory every instance and worker reads. */
+static int refeeds_dir(http_srv *s, char *dir, size_t n)
+{
+	size_t l = strlen(s->tmp_dir);
+	/* tmp_dir is DATA_DIR/tmp (absolute): its parent is DATA_DIR */
+	snprintf(dir, n, "%.*s/refeeds", (int)(l > 4 ? l - 4 : l), s->tmp_dir);
+	return mkdir(dir, 0700) != 0 && errno != EEXIST ? -1 : 0;
+}
+
 /* The body's schema into DATA_DIR/refeeds/ID.yaml (path out). */
 static int keep_schema(http_srv *s, const refeed_body *b, const char *id, char *path, size_t n)
 {
 	char dir[4096];
-	size_t l = strlen(s->tmp_dir);
-	/* tmp_dir is DATA_DIR/tmp (absolute): its parent is DATA_DIR */
-	snprintf(dir, sizeof dir, "%.*s/refeeds", (int)(l > 4 ? l - 4 : l), s->tmp_dir);
-	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+	if (refeeds_dir(s, dir, sizeof dir) < 0)
 		return -1;
 	snprintf(path, n, "%s/%s.yaml", dir, id);
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -119,7 +126,14 @@ static enum MHD_Result refeed_end(struct MHD_Connection *c, http_req *r)
 		schema = path;
 	}
 	sl_job nj;
-	sl_refeed_opts o = {s->o.db, job, schema, id, r->corr[0] ? r->corr : NULL};
+	char in_dir[4096];
+	if (refeeds_dir(s, in_dir, sizeof in_dir) < 0) {
+		if (path[0])
+			unlink(path);
+		http_log(s, "error", "cannot make %s: %s", in_dir, strerror(errno));
+		return http_send_error(c, r, 503, "IO_WRITE", "cannot store the refeed's input");
+	}
+	sl_refeed_opts o = {s->o.db, job, schema, id, r->corr[0] ? r->corr : NULL, in_dir};
 	int rc = sl_refeed_prepare(&o, &nj, msg, sizeof msg);
 	if (rc < 0) {
 		if (path[0])

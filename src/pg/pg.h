@@ -98,7 +98,7 @@ int sl__pg_add(sl_buf *b, const char *s);
 /* --- pg_migrate.c: the job store's schema ------------------------------------ */
 
 /* The version this build writes; migrations 1..SL_PG_STORE_VERSION exist. */
-#define SL_PG_STORE_VERSION 5
+#define SL_PG_STORE_VERSION 7
 /* Bring the `sluice` schema to version `to` (0: SL_PG_STORE_VERSION),
    one migration per transaction, under an advisory lock so that processes
    opening the store together apply each migration once. A store newer
@@ -149,6 +149,9 @@ typedef struct sl_pg_writer sl_pg_writer;
    chooses COPY's format: true for text, false for binary. */
 int sl__pg_writer_new(sl_pg *c, const sl_schema *sc, const char *job_id, sl_pg_writer **out);
 void sl__pg_writer_free(sl_pg_writer *w);
+/* Keys `table` holds are duplicates too (reject, ignore): the writer of an
+   atomic job's stage, whose target holds the keys loaded before it. */
+int sl__pg_writer_dups_in(sl_pg_writer *w, const char *table);
 /* Write n rows inside the caller's transaction, row i from record recs[i]
    of the file (its "_sluice_rec"; recs NULL: none, SQL NULL); out[i] says
    what became of row i. With on_duplicate: update a row whose key the

@@ -63,6 +63,7 @@ struct sl_pg_writer {
 	const sl_schema *sc;
 	char job[SL_JOB_ID_LEN];
 	bool upsert;
+	char *dups_in; /* NULL, or a table whose keys are duplicates too (sl__pg_writer_dups_in) */
 	char *copy_target, *copy_stage, *stage_ddl, *move, *fast_insert;
 	bool fast;              /* keyed, reject or ignore, keys fast_keyed reads back */
 	size_t *slot, slot_cap; /* the batch's keys: the first row of each (fast_keyed) */
@@ -472,10 +473,10 @@ int sl__pg_write(sl_pg_writer *w, const sl_value *const *rows, const uint64_t *r
 	w->out = out;
 	w->cb = cb;
 	w->ctx = ctx;
+	if (!n) /* (out may be NULL then: a chunk with no good row) */
+		return 0;
 	/* SL_PG_INSERTED is 0: a row is live until refused */
 	memset(out, SL_PG_INSERTED, n);
-	if (!n)
-		return 0;
 	if (!w->sc->nkey) {
 		rc = load(w, COPY_TARGET, 0, n);
 	} else {
@@ -531,6 +532,23 @@ static int add_key(sl_buf *b, const sl_schema *sc, const char *prefix)
 	return rc;
 }
 
+/* " AND NOT EXISTS (a row of dups_in with the key of row `alias`)": a key
+   that table holds is a duplicate of the row (atomic mode, whose stage is
+   the written table and whose target holds the keys loaded before). */
+static int not_in_dups_table(const sl_pg_writer *w, sl_buf *b, const char *alias)
+{
+	if (!w->dups_in)
+		return 0;
+	int rc = sl__pg_add(b, " AND NOT EXISTS (SELECT 1 FROM ") | sl__pg_ident(b, w->dups_in) |
+	         sl__pg_add(b, " d WHERE ");
+	for (size_t k = 0; k < w->sc->nkey; k++)
+		rc |= sl__pg_add(b, k ? " AND d." : "d.") |
+		      sl__pg_ident(b, w->sc->cols[w->sc->key[k]].name) | sl__pg_add(b, " = ") |
+		      sl__pg_ident(b, alias) | sl__pg_add(b, ".") |
+		      sl__pg_ident(b, w->sc->cols[w->sc->key[k]].name);
+	return rc | sl__pg_add(b, ")");
+}
+
 static char *take(sl_buf *b)
 {
 	char *s = sl_buf_append(b, "", 1) ? NULL : strdup(b->p);
@@ -577,7 +595,8 @@ static int build(sl_pg_writer *w)
 		      add_key(&b, sc, "") | sl__pg_add(&b, ") ") | add_cols(&b, sc, "") |
 		      sl__pg_add(&b, ", $1, \"_sluice_rec\" FROM ") | sl__pg_ident(&b, stage) |
 		      sl__pg_add(&b, " WHERE \"_sluice_ord\" >= $2::bigint AND \"_sluice_ord\" < "
-		                     "$3::bigint ORDER BY ") |
+		                     "$3::bigint") |
+		      not_in_dups_table(w, &b, stage) | sl__pg_add(&b, " ORDER BY ") |
 		      add_key(&b, sc, "") |
 		      sl__pg_add(&b, w->upsert ? ", \"_sluice_ord\" DESC" : ", \"_sluice_ord\"") |
 		      sl__pg_add(&b, " ON CONFLICT (") | add_key(&b, sc, "") | sl__pg_add(&b, ") ");
@@ -625,7 +644,9 @@ static int build(sl_pg_writer *w)
 		      sl__pg_add(&b, " (") | add_cols(&b, sc, "") |
 		      sl__pg_add(&b, ", \"_sluice_job\", \"_sluice_rec\") SELECT ") |
 		      add_cols(&b, sc, "s.") | sl__pg_add(&b, ", $1, s.\"_sluice_rec\" FROM ") |
-		      sl__pg_ident(&b, stage) | sl__pg_add(&b, " s ORDER BY ") |
+		      sl__pg_ident(&b, stage) | sl__pg_add(&b, " s") |
+		      (w->dups_in ? sl__pg_add(&b, " WHERE true") : 0) |
+		      not_in_dups_table(w, &b, "s") | sl__pg_add(&b, " ORDER BY ") |
 		      add_key(&b, sc, "s.") | sl__pg_add(&b, " ON CONFLICT (") |
 		      add_key(&b, sc, "") | sl__pg_add(&b, ") DO NOTHING RETURNING ");
 		for (size_t k = 0; k < sc->nkey; k++)
@@ -656,16 +677,33 @@ int sl__pg_writer_new(sl_pg *c, const sl_schema *sc, const char *job_id, sl_pg_w
 	return build(w);
 }
 
-void sl__pg_writer_free(sl_pg_writer *w)
+/* The writer's statements, freed (before they are built again). */
+static void free_statements(sl_pg_writer *w)
 {
-	if (!w)
-		return;
 	free(w->copy_target);
 	free(w->copy_stage);
 	free(w->stage_ddl);
 	free(w->move);
-	free(w->slot);
 	free(w->fast_insert);
+	w->copy_target = w->copy_stage = w->stage_ddl = w->move = w->fast_insert = NULL;
+}
+
+int sl__pg_writer_dups_in(sl_pg_writer *w, const char *table)
+{
+	free(w->dups_in);
+	if (!(w->dups_in = strdup(table)))
+		return SL_NOMEM;
+	free_statements(w);
+	return build(w);
+}
+
+void sl__pg_writer_free(sl_pg_writer *w)
+{
+	if (!w)
+		return;
+	free(w->dups_in);
+	free_statements(w);
+	free(w->slot);
 	sl_buf_free(&w->data);
 	free(w);
 }

@@ -83,6 +83,25 @@ static const char *const migrations[SL_PG_STORE_VERSION] = {
        the same columns in store_sqlite_refeed.c) */
     "ALTER TABLE sluice.jobs ADD COLUMN files text;"
     "ALTER TABLE sluice.rejects ADD COLUMN file text;",
+    /* 6: the job's load mode (append, replace, atomic: a resume, a retry
+       and every worker use the mode the job was created with; NULL on an
+       older job is append), as the SQLite store keeps it */
+    "ALTER TABLE sluice.jobs ADD COLUMN mode text;",
+    /* 7: fix and refeed (store_pg_refeed.c, as store_sqlite_refeed.c): the
+       refeed jobs, each job's rejects resolved by refeeds, and on each
+       reject the refeed holding it, its record there, the refeed that
+       loaded it and the reject it is a copy of */
+    "CREATE TABLE sluice.refeeds(job_id text PRIMARY KEY, refeed_of text NOT NULL,"
+    " header bytea, rows bigint, created_ms bigint, settled_ms bigint);"
+    "CREATE INDEX refeeds_of ON sluice.refeeds(refeed_of);"
+    "CREATE TABLE sluice.rejects_resolved(job_id text PRIMARY KEY, n bigint NOT NULL);"
+    "ALTER TABLE sluice.rejects ADD COLUMN refeed_by text, ADD COLUMN refeed_record bigint,"
+    " ADD COLUMN resolved_by text, ADD COLUMN origin bigint;"
+    "CREATE INDEX rejects_claim ON sluice.rejects(refeed_by, refeed_record)"
+    " WHERE refeed_by IS NOT NULL;"
+    "CREATE INDEX rejects_origin ON sluice.rejects(origin) WHERE origin IS NOT NULL;"
+    "CREATE INDEX rejects_resolved_by ON sluice.rejects(resolved_by)"
+    " WHERE resolved_by IS NOT NULL;",
 };
 
 /* The version the store is at: 0 when it has no version table yet. */

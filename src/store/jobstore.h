@@ -210,6 +210,11 @@ typedef struct sl_jobstore_ops {
 	int (*reject_holder)(sl_jobstore *s, uint64_t holder);
 	int (*rejects_rehold)(sl_jobstore *s, const char *job_id, uint64_t from, uint64_t to,
 	                      const char *from_text, const char *to_text);
+	/* Optional (default: 0 and 0, a store without versions, brought up to
+	   date when it is opened: SQLite): the version of the store's tables
+	   (*have: its migrations applied) and the one this build writes
+	   (*want). Readiness checks them (/healthz/ready). */
+	int (*version)(sl_jobstore *s, int *have, int *want);
 } sl_jobstore_ops;
 
 struct sl_jobstore {
@@ -389,6 +394,17 @@ static inline int sl_js_chunk_counts(sl_jobstore *s, uint64_t *out)
 {
 	SL__LAYER(s, chunk_counts);
 	return s->ops->chunk_counts(s, out);
+}
+
+/* The store's version and the one this build writes (see the op). */
+static inline int sl_js_version(sl_jobstore *s, int *have, int *want)
+{
+	sl_jobstore *l = s;
+	SL__LAYER(l, version);
+	if (l->ops->version)
+		return l->ops->version(l, have, want);
+	*have = *want = 0;
+	return 0;
 }
 
 /* Give refeed job new_id the open rejected rows of job_id (see the op). */

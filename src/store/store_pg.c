@@ -7,7 +7,8 @@
  * schema says, on the connection's search_path.
  *
  * This file is the connection (the backend's opener, sl_txn's ops) and the
- * sink: prepare (src/pg/pg_target.c), write (src/pg/pg_copy.c: COPY, the
+ * sink: prepare (src/pg/pg_target.c; a replace or atomic job's own table
+ * and its finish: store_pg_modes.c), write (src/pg/pg_copy.c: COPY, the
  * staging table and ON CONFLICT, rows the table refuses handed to the
  * caller's `refused` callback as DB_CONSTRAINT or DB_VALUE), the key's
  * owner (the job and record in "_sluice_job" and "_sluice_rec", the
@@ -106,17 +107,24 @@ static const sl_txn_ops pq_txn_ops = {
 
 /* --- the sink ---------------------------------------------------------------------- */
 
+/* " WHERE k1 = $1 AND k2 = $2 ..." of sc's key. */
+static int add_key_where(sl_buf *b, const sl_schema *sc)
+{
+	int rc = sl__pg_add(b, " WHERE ");
+	for (size_t i = 0; i < sc->nkey; i++) {
+		char p[32];
+		snprintf(p, sizeof p, " = $%zu", i + 1);
+		rc |= sl__pg_add(b, i ? " AND " : "") | sl__pg_ident(b, sc->cols[sc->key[i]].name) |
+		      sl__pg_add(b, p);
+	}
+	return rc;
+}
+
 static int pq_prepare(sl_sink *k, const sl_schema *sc, const char *job_id)
 {
 	pq_store *q = pq_of_sink(k);
-	/* load modes write aside (a shadow table, a stage) and swap or merge
-	   at the job's end: the SQLite sink's so far; refused here rather than
-	   loaded as append, which would break what the mode promises */
-	if (sc->mode > SL_MODE_APPEND)
-		return sl__pg_seterr(
-		    q->pg, SL_CONFIG,
-		    "load mode %s: not on PostgreSQL yet (append only; docs/scaling.md)",
-		    sl_load_mode_name(sc->mode));
+	/* the target first: a replace or atomic job's own table is made like
+	   it (store_pg_modes.c) */
 	int rc = sl__pg_table_prepare(q->pg, sc);
 	if (rc)
 		return rc;
@@ -128,23 +136,43 @@ static int pq_prepare(sl_sink *k, const sl_schema *sc, const char *job_id)
 	free(q->replace_sql);
 	q->replace_sql = NULL;
 	q->schema = sc;
+	q->wtable[0] = 0;
 	snprintf(q->job_id, sizeof q->job_id, "%s", job_id);
-	rc = sl__pg_writer_new(q->pg, sc, job_id, &q->w);
+	bool aside = sc->mode > SL_MODE_APPEND;
+	if (aside && (rc = sl__pq_mode_prepare(q, sc, job_id)) < 0)
+		return rc;
+	rc = sl__pg_writer_new(q->pg, aside ? &q->wsc : sc, job_id, &q->w);
+	/* atomic, keys not upserted: a key the target holds is a duplicate, as
+	   it would be in append mode */
+	if (rc == 0 && sc->mode == SL_MODE_ATOMIC && sc->nkey && sc->on_duplicate != SL_DUP_UPDATE)
+		rc = sl__pg_writer_dups_in(q->w, sc->table);
 	if (rc == 0 && sc->nkey) {
+		/* the table the job writes; atomic: the target first (another
+		   job's row), then the stage (an earlier record of this job) */
 		sl_buf b;
 		sl_buf_init(&b, 1 << 16);
-		rc = sl__pg_add(&b, "SELECT \"_sluice_job\", \"_sluice_rec\" FROM ") |
-		     sl__pg_ident(&b, sc->table) | sl__pg_add(&b, " WHERE ");
-		for (size_t i = 0; i < sc->nkey; i++) {
-			char p[32];
-			snprintf(p, sizeof p, " = $%zu", i + 1);
-			rc |= sl__pg_add(&b, i ? " AND " : "") |
-			      sl__pg_ident(&b, sc->cols[sc->key[i]].name) | sl__pg_add(&b, p);
-		}
+		if (sc->mode == SL_MODE_ATOMIC)
+			rc =
+			    sl__pg_add(&b, "SELECT j, r FROM (SELECT 0 AS o, \"_sluice_job\" AS j,"
+			                   " \"_sluice_rec\" AS r FROM ") |
+			    sl__pg_ident(&b, sc->table) | add_key_where(&b, sc) |
+			    sl__pg_add(
+			        &b, " UNION ALL SELECT 1, \"_sluice_job\", \"_sluice_rec\" FROM ") |
+			    sl__pg_ident(&b, q->wtable) | add_key_where(&b, sc) |
+			    sl__pg_add(&b, ") x ORDER BY o");
+		else
+			rc = sl__pg_add(&b, "SELECT \"_sluice_job\", \"_sluice_rec\" FROM ") |
+			     sl__pg_ident(&b, aside ? q->wtable : sc->table) |
+			     add_key_where(&b, sc);
 		rc |= sl__pg_add(&b, " LIMIT 1") | sl_buf_append(&b, "", 1);
 		q->key_owner_sql = rc ? NULL : strdup(b.p);
-		b.len--;
-		rc |= sl__pg_add(&b, " FOR NO KEY UPDATE") | sl_buf_append(&b, "", 1);
+		/* the row of this job, locked (pq_key_owner): in the table the job
+		   writes (a UNION cannot be locked; an atomic job's rows are all in
+		   its stage) */
+		b.len = 0;
+		rc |= sl__pg_add(&b, "SELECT \"_sluice_job\", \"_sluice_rec\" FROM ") |
+		      sl__pg_ident(&b, aside ? q->wtable : sc->table) | add_key_where(&b, sc) |
+		      sl__pg_add(&b, " LIMIT 1 FOR NO KEY UPDATE") | sl_buf_append(&b, "", 1);
 		q->key_lock_sql = rc ? NULL : strdup(b.p);
 		sl_buf_free(&b);
 		if (!q->key_owner_sql || !q->key_lock_sql)
@@ -157,9 +185,18 @@ static int pq_prepare(sl_sink *k, const sl_schema *sc, const char *job_id)
 static int on_refusal(void *ctx, const sl_pg_refusal *r)
 {
 	pq_store *q = ctx;
-	char msg[1400];
+	char msg[1400], said[1100];
+	snprintf(said, sizeof said, "%s", r->message);
+	/* a replace or atomic job writes its shadow or stage: the message
+	   names the table the user knows, as an append load's would */
+	char *at = q->wtable[0] ? strstr(said, q->wtable) : NULL;
+	if (at) {
+		char rest[1100];
+		snprintf(rest, sizeof rest, "%s", at + strlen(q->wtable));
+		snprintf(at, sizeof said - (size_t)(at - said), "%s%s", q->schema->table, rest);
+	}
 	snprintf(msg, sizeof msg, "the database refused the row: SQLSTATE %s%s%s: %s", r->sqlstate,
-	         r->constraint[0] ? ", constraint " : "", r->constraint, r->message);
+	         r->constraint[0] ? ", constraint " : "", r->constraint, said);
 	if (!q->cb->refused)
 		return sl__pg_seterr(q->pg, r->code, "%s", msg);
 	return q->cb->refused(q->cb->ctx, &q->rows[r->row], r->code, msg);
@@ -293,6 +330,9 @@ static int pq_delete_job(sl_sink *k, const char *table, const char *job_id, uint
 			PQclear(res);
 		}
 	}
+	/* and what it wrote aside in another load mode */
+	if (rc >= 0)
+		rc = sl__pq_mode_drop(q, table, job_id, rows);
 	sl_buf_free(&b);
 	return rc < 0 ? rc : 0;
 }
@@ -339,7 +379,9 @@ static int pq_replace(sl_sink *k, const sl_sink_row *r)
 		sl_buf b;
 		sl_buf_init(&b, 1 << 20);
 		char ph[48];
-		rc = sl__pg_add(&b, "UPDATE ") | sl__pg_ident(&b, sc->table) |
+		/* the table the job writes: a replace or atomic job's shadow or stage */
+		rc = sl__pg_add(&b, "UPDATE ") |
+		     sl__pg_ident(&b, q->wtable[0] ? q->wtable : sc->table) |
 		     sl__pg_add(&b, " SET ");
 		for (size_t i = 0; i < sc->ncols; i++) {
 			snprintf(ph, sizeof ph, " = $%zu, ", i + 1);
@@ -508,6 +550,7 @@ static const sl_sink_ops pq_sink_ops = {
     .name = "postgres",
     .prepare = pq_prepare,
     .write = pq_write,
+    .finish = sl__pq_sink_finish,
     .key_owner = pq_key_owner,
     .replace = pq_replace,
     .delete_job = pq_delete_job,

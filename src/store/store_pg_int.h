@@ -17,6 +17,9 @@
 #include "pg/pg.h"
 #include "store/store.h"
 
+/* a shadow or stage table's name, NUL included (store_pg_modes.c) */
+#define SL_PQ_MODE_TABLE_MAX 80
+
 typedef struct pq_store {
 	sl_txn txn;
 	sl_sink sink;
@@ -27,6 +30,10 @@ typedef struct pq_store {
 	sl_pg_writer *w;
 	char job_id[SL_JOB_ID_LEN];
 	char *key_owner_sql, *key_lock_sql, *replace_sql;
+	/* a replace or atomic job's shadow or stage (store_pg_modes.c): its
+	   name ("" in append mode) and the writer's schema, which names it */
+	char wtable[SL_PQ_MODE_TABLE_MAX];
+	sl_schema wsc;
 	/* a write's row pointers, records and outcomes */
 	const sl_value **vals;
 	uint64_t *recs;
@@ -82,5 +89,24 @@ int sl__pq_chunk_add(sl_jobstore *s, const char *job_id, uint32_t seq, int64_t l
 int sl__pq_reject_holder(sl_jobstore *s, uint64_t holder);
 int sl__pq_rejects_rehold(sl_jobstore *s, const char *job_id, uint64_t from, uint64_t to,
                           const char *from_text, const char *to_text);
+
+/* Fix and refeed (store_pg_refeed.c; the ops' meaning is in
+   sl_jobstore_ops): and the refeed fields of a job read (refeed_of,
+   rejects_resolved). */
+int sl__pq_refeed_claim(sl_jobstore *s, const char *job_id, const char *new_id, sl_str header,
+                        int (*cb)(void *ctx, sl_str raw), void *ctx, uint64_t *n);
+int sl__pq_refeed_header(sl_jobstore *s, const char *job_id, char **out, size_t *n);
+int sl__pq_refeed_settle(sl_jobstore *s, const char *job_id);
+int sl__pq_refeed_fill(pq_store *q, sl_job *j);
+
+/* The load modes of the sink (store_pg_modes.c): the name of a job's
+   shadow (replace) or stage (atomic) table; preparing it (q->wtable,
+   q->wsc: the writer writes there); the finish that swaps or merges it in;
+   dropping a rolled back job's, its rows counted into *rows. */
+int sl__pq_mode_table(const char *table, sl_load_mode mode, const char *job_id,
+                      char out[SL_PQ_MODE_TABLE_MAX]);
+int sl__pq_mode_prepare(pq_store *q, const sl_schema *sc, const char *job_id);
+int sl__pq_sink_finish(sl_sink *k);
+int sl__pq_mode_drop(pq_store *q, const char *table, const char *job_id, uint64_t *rows);
 
 #endif

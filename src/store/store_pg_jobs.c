@@ -29,7 +29,7 @@
 	"created_ms, started_ms, finished_ms, updated_ms, correlation_id, "                        \
 	"dialect, ignored_columns, warnings, same_as, records_padded, records_truncated, "         \
 	"resumed, "                                                                                \
-	"rows_inserted, rows_updated, files"
+	"rows_inserted, rows_updated, files, mode"
 
 #define CHUNK_COLS                                                                                 \
 	"job_id, seq, \"offset\", length, hash, first_record, first_line, records_planned, "       \
@@ -73,6 +73,7 @@ static void bind_job(pq_params *p, const sl_job *j)
 	sl__pq_int(p, (int64_t)j->rows_inserted);
 	sl__pq_int(p, (int64_t)j->rows_updated);
 	sl__pq_str(p, j->files);
+	sl__pq_str(p, j->mode[0] ? j->mode : NULL);
 }
 
 static int64_t get_i(const PGresult *r, int row, int col)
@@ -144,6 +145,9 @@ static void read_job(const PGresult *r, int row, sl_job *j)
 	j->rows_inserted = (uint64_t)get_i(r, row, i++);
 	j->rows_updated = (uint64_t)get_i(r, row, i++);
 	j->files = get_s(r, row, i++);
+	snprintf(j->mode, sizeof j->mode, "%s",
+	         PQgetisnull(r, row, i) ? "append" : PQgetvalue(r, row, i));
+	i++;
 }
 
 /* One job of a query: 1 and *j, 0 when none, or a code. */
@@ -154,6 +158,8 @@ static int fetch_job(pq_store *q, const char *sql, const pq_params *p, sl_job *j
 	if (r && PQntuples(r) > 0) {
 		read_job(r, 0, j);
 		rc = read_codes(q, j);
+		if (rc == 0)
+			rc = sl__pq_refeed_fill(q, j);
 		rc = rc < 0 ? rc : 1;
 	}
 	PQclear(r);
@@ -194,8 +200,8 @@ static int pq_job_insert(sl_jobstore *s, sl_job *j)
 	PQclear(sl__pq_run(q,
 	                   "INSERT INTO sluice.jobs(" JOB_COLS
 	                   ") VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,"
-	                   "$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$31,$"
-	                   "32,$33,$34,$35,$36,$37,$38)",
+	                   "$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$31,"
+	                   "$32,$33,$34,$35,$36,$37,$38,$39)",
 	                   &p, &rc));
 	for (int k = 0; k < SL_ERROR_COUNT && rc == 0; k++)
 		rc = add_code(q, j->id, k, (int64_t)j->rejects_by_code[k]);
@@ -218,7 +224,7 @@ static int pq_job_update(sl_jobstore *s, const sl_job *j)
 	    " error_code = $22, error_message = $23, created_ms = $24, started_ms = $25,"
 	    " finished_ms = $26, updated_ms = $27, correlation_id = $28, dialect = $29,"
 	    " ignored_columns = $30, warnings = $31, same_as = $32, resumed = $35,"
-	    " files = $38"
+	    " files = $38, mode = $39"
 	    " WHERE id = $1 AND $2::bigint IS NOT NULL AND $14::bigint IS NOT NULL AND $15::bigint "
 	    "IS NOT NULL"
 	    " AND $16::bigint IS NOT NULL AND $17::bigint IS NOT NULL AND $18::bigint IS NOT NULL"
@@ -340,7 +346,7 @@ static int pq_job_list(sl_jobstore *s, const sl_job_filter *f, sl_job_cb cb, voi
 	sl_job j = {0};
 	for (int i = 0; r && rc == 0 && i < PQntuples(r); i++) {
 		read_job(r, i, &j);
-		if ((rc = read_codes(q, &j)) == 0)
+		if ((rc = read_codes(q, &j)) == 0 && (rc = sl__pq_refeed_fill(q, &j)) == 0)
 			rc = cb(ctx, &j);
 	}
 	sl_job_clear(&j);
@@ -509,7 +515,8 @@ static int pq_rejects_each(sl_jobstore *s, const char *job_id, int code, sl_reje
 	/* binary results: the raw bytes come as they are */
 	PGresult *r = PQexecParams(
 	    sl__pg_conn(q->pg),
-	    "SELECT chunk, record, line, \"offset\", column_name, code, message, raw, file FROM "
+	    "SELECT chunk, record, line, \"offset\", column_name, code, message, raw, file,"
+	    " resolved_by FROM "
 	    "sluice.rejects"
 	    " WHERE job_id = $1 AND ($2::text IS NULL OR code = $2) ORDER BY record, id",
 	    2, NULL, params, NULL, NULL, 1);
@@ -528,6 +535,9 @@ static int pq_rejects_each(sl_jobstore *s, const char *job_id, int code, sl_reje
 		rj.raw = sl_str_make(PQgetvalue(r, i, 7), (size_t)PQgetlength(r, i, 7));
 		if (!PQgetisnull(r, i, 8))
 			rj.file = sl_str_make(PQgetvalue(r, i, 8), (size_t)PQgetlength(r, i, 8));
+		if (!PQgetisnull(r, i, 9))
+			rj.resolved_by =
+			    sl_str_make(PQgetvalue(r, i, 9), (size_t)PQgetlength(r, i, 9));
 		rc = cb(ctx, (uint32_t)bin_i(r, i, 0), &rj, col);
 	}
 	PQclear(r);
@@ -590,6 +600,18 @@ static int pq_idem_get(sl_jobstore *s, sl_idem *e)
 	pq_params p = {.n = 0};
 	int rc;
 	sl__pq_str(&p, e->key);
+	/* a key's look-up and its recording (idem_put, in the transaction that
+	   records the job) are one step for every process on the store: a
+	   transaction-scoped lock on the key, so a second `sluice serve`
+	   recording the same key waits for the first's commit and then finds
+	   its job here (the primary key stays the last line of defence).
+	   Outside a transaction (a plain look-up) the lock ends with the
+	   statement. A statement of its own: the look-up's snapshot must be
+	   taken after the wait (READ COMMITTED takes one per statement). */
+	PQclear(sl__pq_run(
+	    pq_of_js(s), "SELECT pg_advisory_xact_lock(hashtext('sluice.idem ' || $1))", &p, &rc));
+	if (rc < 0)
+		return rc;
 	PGresult *r = sl__pq_run(
 	    pq_of_js(s),
 	    "SELECT job_id, dataset, size, hash FROM sluice.idempotency WHERE key = $1", &p, &rc);
@@ -664,6 +686,21 @@ static int pq_chunk_counts(sl_jobstore *s, uint64_t *out)
 	return rc;
 }
 
+/* The migrations applied (sluice.store_version) and this build's. */
+static int pq_version(sl_jobstore *s, int *have, int *want)
+{
+	pq_store *q = pq_of_js(s);
+	int rc;
+	*want = SL_PG_STORE_VERSION;
+	*have = 0;
+	PGresult *r =
+	    sl__pq_run(q, "SELECT coalesce(max(version), 0) FROM sluice.store_version", NULL, &rc);
+	if (r && PQntuples(r) > 0)
+		*have = atoi(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return rc;
+}
+
 const sl_jobstore_ops sl__pq_js_ops = {
     .name = "postgres",
     .job_insert = pq_job_insert,
@@ -693,4 +730,8 @@ const sl_jobstore_ops sl__pq_js_ops = {
     .chunk_add = sl__pq_chunk_add,
     .reject_holder = sl__pq_reject_holder,
     .rejects_rehold = sl__pq_rejects_rehold,
+    .refeed_claim = sl__pq_refeed_claim,
+    .refeed_header = sl__pq_refeed_header,
+    .refeed_settle = sl__pq_refeed_settle,
+    .version = pq_version,
 };

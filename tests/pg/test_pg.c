@@ -365,7 +365,7 @@ static void test_migrate_fresh(void **state)
 	    all_versions());
 	assert_string_equal(
 	    q1(r, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'sluice'"),
-	    "8");
+	    "10");
 	assert_string_equal(
 	    q1(r, "SELECT string_agg(table_name || '.' || column_name, ',' ORDER BY table_name,"
 	          " column_name) FROM information_schema.columns WHERE table_schema = 'sluice'"
@@ -409,7 +409,8 @@ static void test_migrate_upgrade(void **state)
 	run(r, "INSERT INTO sluice.jobs(id, seq, status, rows_loaded) VALUES ('j1', 1, "
 	       "'Succeeded', 10);"
 	       "INSERT INTO sluice.chunks(job_id, seq, status, rows_loaded) VALUES ('j1', 0, "
-	       "'Succeeded', 10)");
+	       "'Succeeded', 10);"
+	       "INSERT INTO sluice.rejects(job_id, record, code) VALUES ('j1', 3, 'VAL_TYPE')");
 	/* this build upgrades it, keeping its rows */
 	assert_int_equal(sl__pg_migrate(c, 0, &v), 0);
 	assert_int_equal(v, SL_PG_STORE_VERSION);
@@ -438,6 +439,13 @@ static void test_migrate_upgrade(void **state)
 	    q1(r,
 	       "SELECT string_agg(version::text, ',' ORDER BY version) FROM sluice.store_version"),
 	    all_versions());
+	/* migration 6: an older job has no mode (append) */
+	assert_string_equal(q1(r, "SELECT (mode IS NULL)::text FROM sluice.jobs WHERE id = 'j1'"),
+	                    "true");
+	/* migration 7: an older job's rejects are open and held by no refeed */
+	assert_string_equal(q1(r, "SELECT (refeed_by IS NULL AND resolved_by IS NULL AND origin IS"
+	                          " NULL)::text FROM sluice.rejects WHERE job_id = 'j1'"),
+	                    "true");
 
 	/* a store newer than this build is refused, not touched */
 	run(r, "INSERT INTO sluice.store_version(version) VALUES (99)");

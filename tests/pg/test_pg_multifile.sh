@@ -3,7 +3,7 @@
 # gzip and a zstd file loaded with --db postgres://... gives the counts, the
 # rejects (file, line, offset, code) and the table of the same glob loaded
 # into SQLite; the manifest and the rejects' files are in sluice.jobs.files
-# and sluice.rejects.file (migration 4); a kill -9 mid-job resumes exactly
+# and sluice.rejects.file (migration 5); a kill -9 mid-job resumes exactly
 # once and a file added to the set refuses the resume.
 # Usage: test_pg_multifile.sh SLUICE SOURCE_DIR
 set -u

@@ -55,3 +55,17 @@ sluice_uses_server(pg_determinism postgres)
 # several files as one job on PostgreSQL: as SQLite, the manifest and rejects' files, kill -9
 sluice_shell_test(pg_multifile tests/pg/test_pg_multifile.sh threads)
 sluice_uses_server(pg_multifile postgres)
+# load modes (replace, atomic) on PostgreSQL: readers, kill -9 at the swap and the merge, resume
+sluice_shell_test(pg_modes tests/pg/test_pg_modes.sh threads)
+sluice_uses_server(pg_modes postgres)
+set_tests_properties(pg_modes PROPERTIES TIMEOUT 600)
+
+# fix and refeed on PostgreSQL: the refeed story of tests/engine/test_refeed.sh, 1 and 4 threads
+sluice_shell_test(pg_refeed tests/pg/test_pg_refeed.sh threads)
+sluice_uses_server(pg_refeed postgres)
+
+# every command on PostgreSQL (jobs, status, errors, retry, cancel, rollback, gc, refeed,
+# worker, serve and the records API), /healthz/ready, two serve instances on one store
+sluice_shell_test(pg_cli tests/pg/test_pg_cli.sh threads)
+sluice_uses_server(pg_cli postgres)
+set_tests_properties(pg_cli PROPERTIES TIMEOUT 600)

@@ -821,20 +821,6 @@ static void refeed_claims_settles_and_resolves_copies(void **state)
 	struct raws w = {0};
 	uint64_t n = 0;
 	OK(s->txn, sl_txn_begin(s->txn));
-	sl_jobstore *bottom = s;
-	SL__LAYER(bottom, refeed_claim);
-	if (!bottom->ops->refeed_claim) {
-		/* a backend without refeed (PostgreSQL so far) refuses it with
-		   CONFIG, claims nothing, and has no refeed job to settle */
-		assert_int_equal(sl_js_refeed_claim(s, "jfirst", "jrefeed1", SL_STR_LIT("h\n"),
-		                                    collect_raw, &w, &n),
-		                 SL_CONFIG);
-		assert_int_equal(n, 0);
-		assert_int_equal(sl_js_refeed_settle(s, "jfirst"), 0);
-		sl_txn_rollback(s->txn);
-		sl_job_clear(&j);
-		return;
-	}
 	OK(s->txn,
 	   sl_js_refeed_claim(s, "jfirst", "jrefeed1", SL_STR_LIT("h\n"), collect_raw, &w, &n));
 	OK(s->txn, sl_txn_commit(s->txn));

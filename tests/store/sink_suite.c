@@ -479,6 +479,16 @@ static void ids_are(sl_sink *s, sl_schema *sc, const char *want)
 	struct recs got = {0};
 	char ids[256] = "";
 	OK(s->txn, sl_sink_records_each(s, sc, NULL, NULL, 0, NULL, 0, 100, collect_record, &got));
+	/* by key: the load order of merged rows is the backend's (SQLite's
+	   rowid is this table's integer key; PostgreSQL's identity counts on) */
+	for (int i = 1; i < got.n; i++)
+		for (int j = i; j > 0 && got.ids[j - 1] > got.ids[j]; j--) {
+			int64_t t = got.ids[j];
+			char jb[8];
+			got.ids[j] = got.ids[j - 1], got.ids[j - 1] = t;
+			memcpy(jb, got.job[j], 8), memcpy(got.job[j], got.job[j - 1], 8);
+			memcpy(got.job[j - 1], jb, 8);
+		}
 	for (int i = 0; i < got.n; i++)
 		snprintf(ids + strlen(ids), sizeof ids - strlen(ids), "%s%lld:%s", i ? " " : "",
 		         (long long)got.ids[i], got.job[i]);
@@ -563,7 +573,7 @@ static void modes_finish_makes_the_rows_the_tables(void **state)
 	assert_string_equal(owner, "jr");
 	OK(s->txn, sl_sink_key_owner(s, v[1], owner, &orec));
 	assert_string_equal(owner, "ja"); /* staged, its own */
-	assert_int_equal(orec, 11);
+	assert_int_equal(orec, f->b->no_provenance ? 0 : 11);
 	ids_are(s, sc, "2:jr 3:jr 7:jr");
 	finished(s);
 	ids_are(s, sc, "2:jr 3:jr 4:ja 5:ja 7:jr");
