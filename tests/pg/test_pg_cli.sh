@@ -127,7 +127,9 @@ mkdir -p "$T/schemas" "$T/data"
 cp "$CDR" "$T/schemas/cdr.yaml"
 serve "$T/log1" --db "$SU" --schemas "$T/schemas" --data-dir "$T/data" --min-free 1M --threads 1 --chunk-size 32k || { finish; exit 1; }
 check "ready on PostgreSQL" "$(code GET "$B/healthz/ready")" 200
-check "ready: the store's version" "$(jq_ "d['store']['backend'], d['store']['version']" <"$T/body")" "postgres 5"
+# the version this build migrates to (src/pg/pg.h)
+PGV=$(sed -n 's/^#define SL_PG_STORE_VERSION \([0-9]*\).*/\1/p' "$SRC/src/pg/pg.h")
+check "ready: the store's version" "$(jq_ "d['store']['backend'], d['store']['version']" <"$T/body")" "postgres $PGV"
 check "upload" "$(code POST "$B/v1/datasets/cdr/uploads" --data-binary @"$T/gen.csv")" 202
 JS=$(jq_ "d['job_id']" <"$T/body")
 check "the upload's job ends" "$(wait_final "$JS")" PartiallySucceeded
