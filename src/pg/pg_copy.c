@@ -69,6 +69,7 @@ struct sl_pg_writer {
 	sl_pg_refusal_cb cb;
 	void *ctx;
 	sl_pg_counts counts;
+	bool copy_failed; /* the sorted COPY under way could not send a row */
 	/* the last statement's row-level failure */
 	char state[6], constraint[128], message[1024];
 };
@@ -133,14 +134,15 @@ static int put_value(sl_buf *b, const sl_column *col, const sl_value *v)
 	}
 }
 
-static int put_row(sl_pg_writer *w, enum step s, size_t i)
+/* One row's COPY line: for the staging table its ord first, for the table
+   the job last. */
+static int put_vals(sl_pg_writer *w, enum step s, size_t ord, const sl_value *v)
 {
 	sl_buf *b = &w->data;
-	const sl_value *v = w->rows[i];
 	int rc = 0;
 	if (s == COPY_STAGE) {
 		char t[32];
-		int n = snprintf(t, sizeof t, "%zu\t", i);
+		int n = snprintf(t, sizeof t, "%zu\t", ord);
 		rc = sl_buf_append(b, t, (size_t)n);
 	}
 	for (size_t k = 0; k < w->sc->ncols && rc == 0; k++) {
@@ -152,6 +154,11 @@ static int put_row(sl_pg_writer *w, enum step s, size_t i)
 	if (rc == 0 && s == COPY_TARGET)
 		rc = sl_buf_append(b, "\t", 1) || put_text(b, w->job, strlen(w->job));
 	return rc ? rc : sl_buf_append(b, "\n", 1);
+}
+
+static int put_row(sl_pg_writer *w, enum step s, size_t i)
+{
+	return put_vals(w, s, i, w->rows[i]);
 }
 
 /* --- one statement ----------------------------------------------------------------- */
@@ -244,6 +251,25 @@ static int move_range(sl_pg_writer *w, size_t lo, size_t hi)
 	return rc;
 }
 
+/* A savepoint's end after its statements gave rc: released on 0; on 1
+   (rows refused) rolled back, and 1; a failure's code as it is (the
+   chunk rolls back). */
+static int savepoint_end(sl_pg_writer *w, const char *name, int rc)
+{
+	char sql[128];
+	if (rc == 0) {
+		snprintf(sql, sizeof sql, "RELEASE SAVEPOINT %s", name);
+		return sl__pg_exec(w->c, sql);
+	}
+	if (rc == 1) {
+		snprintf(sql, sizeof sql, "ROLLBACK TO SAVEPOINT %s; RELEASE SAVEPOINT %s", name,
+		         name);
+		int r2 = sl__pg_exec(w->c, sql);
+		return r2 ? r2 : 1;
+	}
+	return rc;
+}
+
 /* One statement over [lo, hi) under a savepoint: 0, 1 (its rows are to be
    refused or split: the savepoint rolled back) or a code. */
 static int attempt(sl_pg_writer *w, enum step s, size_t lo, size_t hi)
@@ -255,19 +281,11 @@ static int attempt(sl_pg_writer *w, enum step s, size_t lo, size_t hi)
 		rc = move_range(w, lo, hi);
 	else
 		rc = copy_range(w, s, lo, hi);
-	if (rc == 0) {
-		if (s == COPY_TARGET)
-			for (size_t i = lo; i < hi; i++)
-				if (w->out[i] != SL_PG_REFUSED)
-					w->out[i] = SL_PG_INSERTED;
-		return sl__pg_exec(w->c, "RELEASE SAVEPOINT sluice_rows");
-	}
-	if (rc == 1) {
-		int r2 = sl__pg_exec(
-		    w->c, "ROLLBACK TO SAVEPOINT sluice_rows; RELEASE SAVEPOINT sluice_rows");
-		return r2 ? r2 : 1;
-	}
-	return rc;
+	if (rc == 0 && s == COPY_TARGET)
+		for (size_t i = lo; i < hi; i++)
+			if (w->out[i] != SL_PG_REFUSED)
+				w->out[i] = SL_PG_INSERTED;
+	return savepoint_end(w, "sluice_rows", rc);
 }
 
 static int refuse(sl_pg_writer *w, size_t i)
@@ -437,14 +455,7 @@ static int fast_keyed(sl_pg_writer *w, size_t n)
 		PQclear(res);
 	}
 	free(kv);
-	if (rc == 0)
-		return sl__pg_exec(w->c, "RELEASE SAVEPOINT sluice_fast");
-	if (rc == 1) {
-		int r2 = sl__pg_exec(
-		    w->c, "ROLLBACK TO SAVEPOINT sluice_fast; RELEASE SAVEPOINT sluice_fast");
-		return r2 ? r2 : 1;
-	}
-	return rc;
+	return savepoint_end(w, "sluice_fast", rc);
 }
 
 int sl__pg_write(sl_pg_writer *w, const sl_value *const *rows, size_t n, uint8_t *out,
@@ -493,6 +504,62 @@ counts:
 void sl__pg_writer_counts(const sl_pg_writer *w, sl_pg_counts *out)
 {
 	*out = w->counts;
+}
+
+/* --- the sorted COPY of a keyed chunk ----------------------------------------------- */
+
+/* A keyed chunk merged in key order (store_pg.c) goes straight into the
+   table by one COPY, without staging or ON CONFLICT: measured on 300,000
+   CDR rows, COPY in key order into the keyed table took 0.9-1.2 s where
+   psql's \copy in file order took 1.5-3.3 s and INSERT ... SELECT ...
+   ORDER BY key ON CONFLICT DO NOTHING from a staging table 3.1 s. Any
+   row the table refuses, a key already in it included (23505), fails
+   the whole COPY: the savepoint rolls it back and the caller writes the
+   chunk the exact way (sl__pg_write) instead. */
+int sl__pg_copy_open(sl_pg_writer *w)
+{
+	int rc = sl__pg_exec(w->c, "SAVEPOINT sluice_sorted");
+	if (rc)
+		return rc;
+	PGresult *res = PQexec(sl__pg_conn(w->c), w->copy_target);
+	rc = outcome(w, res, PGRES_COPY_IN, "COPY");
+	PQclear(res);
+	w->counts.statements++;
+	w->copy_failed = false;
+	sl_buf_reset(&w->data);
+	return rc == 1 ? SL_DB_ERROR : rc;
+}
+
+int sl__pg_copy_put(sl_pg_writer *w, const sl_value *vals)
+{
+	int rc = put_vals(w, COPY_TARGET, 0, vals);
+	if (rc == 0 && w->data.len >= COPY_FLUSH) {
+		if (PQputCopyData(sl__pg_conn(w->c), w->data.p, (int)w->data.len) != 1)
+			rc = sl__pg_seterr(w->c, SL_DB_CONN, "COPY: %s",
+			                   PQerrorMessage(sl__pg_conn(w->c)));
+		sl_buf_reset(&w->data);
+	}
+	if (rc)
+		w->copy_failed = true;
+	return rc;
+}
+
+int sl__pg_copy_close(sl_pg_writer *w)
+{
+	PGconn *conn = sl__pg_conn(w->c);
+	bool sent = !w->copy_failed;
+	if (sent && w->data.len)
+		sent = PQputCopyData(conn, w->data.p, (int)w->data.len) == 1;
+	sl_buf_reset(&w->data);
+	PQputCopyEnd(conn, sent ? NULL : "sluice could not encode a row");
+	PGresult *res = PQgetResult(conn);
+	int rc = outcome(w, res, PGRES_COMMAND_OK, "COPY");
+	PQclear(res);
+	while ((res = PQgetResult(conn)) != NULL)
+		PQclear(res);
+	if (!sent) /* the caller has the put's failure; the chunk rolls back */
+		return rc ? rc : SL_DB_ERROR;
+	return savepoint_end(w, "sluice_sorted", rc);
 }
 
 /* --- the statements ------------------------------------------------------------------ */
