@@ -114,10 +114,11 @@ const char *sl__pg_type(const sl_column *c, char *buf);
 /* Is a timestamp column zoned: does every one of its formats say the zone
    (%z, %Z, %s)? Then it is timestamptz, otherwise timestamp. */
 bool sl__pg_zoned(const sl_column *c);
-/* Create sc's table (its columns, "_sluice_job" and the key as PRIMARY KEY)
-   when it does not exist; check it when it does: every column present
-   with a compatible type, and with a key a unique index on exactly the
-   key's columns. DB_SCHEMA, naming the column, when not. Inside or outside
+/* Create sc's table (its columns, "_sluice_job", "_sluice_rec", the load
+   order "_sluice_row" and the key as PRIMARY KEY) when it does not exist;
+   check it when it does: every column present with a compatible type
+   ("_sluice_rec" added to a table without it), and with a key a unique
+   index on exactly the key's columns. DB_SCHEMA, naming the column, when not. Inside or outside
    a transaction. */
 int sl__pg_table_prepare(sl_pg *c, const sl_schema *sc);
 
@@ -148,12 +149,16 @@ typedef struct sl_pg_writer sl_pg_writer;
    chooses COPY's format: true for text, false for binary. */
 int sl__pg_writer_new(sl_pg *c, const sl_schema *sc, const char *job_id, sl_pg_writer **out);
 void sl__pg_writer_free(sl_pg_writer *w);
-/* Write n rows inside the caller's transaction; out[i] says what became of
-   row i. Rows refused by the database are isolated (bisection under
+/* Write n rows inside the caller's transaction, row i from record recs[i]
+   of the file (its "_sluice_rec"; recs NULL: none, SQL NULL); out[i] says
+   what became of row i. With on_duplicate: update a row whose key the
+   table holds from a later record of the same job changes nothing (the
+   latest record wins whatever the commit order) and is SL_PG_UPDATED, as
+   if it had been overwritten since. Rows refused by the database are isolated (bisection under
    savepoints), given to cb, and the others load. A code other than 0 is a
    failure of the whole batch (the transaction is to be rolled back). */
-int sl__pg_write(sl_pg_writer *w, const sl_value *const *rows, size_t n, uint8_t *out,
-                 sl_pg_refusal_cb cb, void *ctx);
+int sl__pg_write(sl_pg_writer *w, const sl_value *const *rows, const uint64_t *recs, size_t n,
+                 uint8_t *out, sl_pg_refusal_cb cb, void *ctx);
 /* Rows of the last write that went in each way. */
 typedef struct sl_pg_counts {
 	uint64_t inserted, duplicates, updated, refused;

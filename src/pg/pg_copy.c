@@ -65,6 +65,7 @@ struct sl_pg_writer {
 	sl_buf data;
 	/* the batch being written */
 	const sl_value *const *rows;
+	const uint64_t *recs; /* each row's record (provenance); NULL: none */
 	uint8_t *out;
 	sl_pg_refusal_cb cb;
 	void *ctx;
@@ -153,7 +154,14 @@ static int put_vals(sl_pg_writer *w, enum step s, size_t ord, const sl_value *v)
 	}
 	if (rc == 0 && s == COPY_TARGET)
 		rc = sl_buf_append(b, "\t", 1) || put_text(b, w->job, strlen(w->job));
-	return rc ? rc : sl_buf_append(b, "\n", 1);
+	/* the record, last on both paths: the target's "_sluice_rec", or the
+	   stage's, which the move copies */
+	if (rc == 0 && w->recs) {
+		char t[32];
+		int n = snprintf(t, sizeof t, "\t%llu\n", (unsigned long long)w->recs[i]);
+		return sl_buf_append(b, t, (size_t)n);
+	}
+	return rc ? rc : sl_buf_append(b, "\t\\N\n", 4);
 }
 
 static int put_row(sl_pg_writer *w, enum step s, size_t i)
@@ -234,10 +242,13 @@ static int move_range(sl_pg_writer *w, size_t lo, size_t hi)
 	w->counts.statements++;
 	int rc = outcome(w, res, PGRES_TUPLES_OK, "INSERT from the staging table");
 	if (rc == 0) {
-		/* rows not returned are duplicates; the returned ones went in */
+		/* rows not returned are duplicates; the returned ones went in.
+		   With update, a key not returned is one the table holds from a
+		   later record of this job (the guard of DO UPDATE): loaded as
+		   far as the file goes, overwritten since by that record */
 		for (size_t i = lo; i < hi; i++)
 			if (w->out[i] != SL_PG_REFUSED)
-				w->out[i] = SL_PG_DUP;
+				w->out[i] = w->upsert ? SL_PG_UPDATED : SL_PG_DUP;
 		int n = PQntuples(res);
 		for (int r = 0; r < n; r++) {
 			size_t i = (size_t)strtoull(PQgetvalue(res, r, 0), NULL, 10);
@@ -458,12 +469,13 @@ static int fast_keyed(sl_pg_writer *w, size_t n)
 	return savepoint_end(w, "sluice_fast", rc);
 }
 
-int sl__pg_write(sl_pg_writer *w, const sl_value *const *rows, size_t n, uint8_t *out,
-                 sl_pg_refusal_cb cb, void *ctx)
+int sl__pg_write(sl_pg_writer *w, const sl_value *const *rows, const uint64_t *recs, size_t n,
+                 uint8_t *out, sl_pg_refusal_cb cb, void *ctx)
 {
 	int rc = 0;
 	memset(&w->counts, 0, sizeof w->counts);
 	w->rows = rows;
+	w->recs = recs;
 	w->out = out;
 	w->cb = cb;
 	w->ctx = ctx;
@@ -599,7 +611,8 @@ static int build(sl_pg_writer *w)
 	snprintf(stage, sizeof stage, "sluice_stage_%zu_%s", strlen(sc->table), sc->table);
 
 	rc = sl__pg_add(&b, "COPY ") | sl__pg_ident(&b, sc->table) | sl__pg_add(&b, " (") |
-	     add_cols(&b, sc, "") | sl__pg_add(&b, ", \"_sluice_job\") FROM STDIN");
+	     add_cols(&b, sc, "") |
+	     sl__pg_add(&b, ", \"_sluice_job\", \"_sluice_rec\") FROM STDIN");
 	w->copy_target = take(&b);
 	if (sc->nkey) {
 		rc |= sl__pg_add(&b, "CREATE TEMP TABLE IF NOT EXISTS ") | sl__pg_ident(&b, stage) |
@@ -607,24 +620,25 @@ static int build(sl_pg_writer *w)
 		for (size_t i = 0; i < sc->ncols; i++)
 			rc |= sl__pg_add(&b, ", ") | sl__pg_ident(&b, sc->cols[i].name) |
 			      sl__pg_add(&b, " ") | sl__pg_add(&b, sl__pg_type(&sc->cols[i], tb));
-		rc |= sl__pg_add(&b, "); TRUNCATE ") | sl__pg_ident(&b, stage);
+		rc |= sl__pg_add(&b, ", \"_sluice_rec\" bigint); TRUNCATE ") |
+		      sl__pg_ident(&b, stage);
 		w->stage_ddl = take(&b);
 
 		rc |= sl__pg_add(&b, "COPY ") | sl__pg_ident(&b, stage) |
 		      sl__pg_add(&b, " (\"_sluice_ord\", ") | add_cols(&b, sc, "") |
-		      sl__pg_add(&b, ") FROM STDIN");
+		      sl__pg_add(&b, ", \"_sluice_rec\") FROM STDIN");
 		w->copy_stage = take(&b);
 
-		/* WITH ins AS (INSERT INTO t (cols, job) SELECT DISTINCT ON (key)
-		   cols, $1 FROM stage WHERE ord in [$2, $3) ORDER BY key, ord
-		   [DESC] ON CONFLICT (key) DO NOTHING | DO UPDATE SET ...
-		   RETURNING key [, xmax = 0]) SELECT the ords of the rows that
-		   went in */
+		/* WITH ins AS (INSERT INTO t (cols, job, rec) SELECT DISTINCT ON
+		   (key) cols, $1, rec FROM stage WHERE ord in [$2, $3) ORDER BY
+		   key, ord [DESC] ON CONFLICT (key) DO NOTHING | DO UPDATE SET
+		   ... WHERE guard RETURNING key [, xmax = 0]) SELECT the ords of
+		   the rows that went in */
 		rc |= sl__pg_add(&b, "WITH ins AS (INSERT INTO ") | sl__pg_ident(&b, sc->table) |
-		      sl__pg_add(&b, " (") | add_cols(&b, sc, "") |
-		      sl__pg_add(&b, ", \"_sluice_job\") SELECT DISTINCT ON (") |
+		      sl__pg_add(&b, " AS \"_sluice_t\" (") | add_cols(&b, sc, "") |
+		      sl__pg_add(&b, ", \"_sluice_job\", \"_sluice_rec\") SELECT DISTINCT ON (") |
 		      add_key(&b, sc, "") | sl__pg_add(&b, ") ") | add_cols(&b, sc, "") |
-		      sl__pg_add(&b, ", $1 FROM ") | sl__pg_ident(&b, stage) |
+		      sl__pg_add(&b, ", $1, \"_sluice_rec\" FROM ") | sl__pg_ident(&b, stage) |
 		      sl__pg_add(&b, " WHERE \"_sluice_ord\" >= $2::bigint AND \"_sluice_ord\" < "
 		                     "$3::bigint ORDER BY ") |
 		      add_key(&b, sc, "") |
@@ -636,8 +650,15 @@ static int build(sl_pg_writer *w)
 				rc |= sl__pg_ident(&b, sc->cols[i].name) |
 				      sl__pg_add(&b, " = EXCLUDED.") |
 				      sl__pg_ident(&b, sc->cols[i].name) | sl__pg_add(&b, ", ");
-			rc |= sl__pg_add(&b,
-			                 "\"_sluice_job\" = EXCLUDED.\"_sluice_job\" RETURNING ") |
+			/* the latest record wins whatever the commit order: a row
+			   of this job is replaced only by a later record of it */
+			rc |= sl__pg_add(
+			          &b,
+			          "\"_sluice_job\" = EXCLUDED.\"_sluice_job\", \"_sluice_rec\" ="
+			          " EXCLUDED.\"_sluice_rec\" WHERE \"_sluice_t\".\"_sluice_job\" <>"
+			          " EXCLUDED.\"_sluice_job\" OR "
+			          "coalesce(\"_sluice_t\".\"_sluice_rec\","
+			          " 0) < EXCLUDED.\"_sluice_rec\" RETURNING ") |
 			      add_key(&b, sc, "") |
 			      sl__pg_add(&b, ", (xmax = 0) AS \"_sluice_fresh\")");
 			rc |= sl__pg_add(&b, " SELECT s.\"_sluice_ord\", ins.\"_sluice_fresh\" AND "
@@ -665,11 +686,11 @@ static int build(sl_pg_writer *w)
 
 		rc |= sl__pg_add(&b, "INSERT INTO ") | sl__pg_ident(&b, sc->table) |
 		      sl__pg_add(&b, " (") | add_cols(&b, sc, "") |
-		      sl__pg_add(&b, ", \"_sluice_job\") SELECT ") | add_cols(&b, sc, "s.") |
-		      sl__pg_add(&b, ", $1 FROM ") | sl__pg_ident(&b, stage) |
-		      sl__pg_add(&b, " s ORDER BY ") | add_key(&b, sc, "s.") |
-		      sl__pg_add(&b, " ON CONFLICT (") | add_key(&b, sc, "") |
-		      sl__pg_add(&b, ") DO NOTHING RETURNING ");
+		      sl__pg_add(&b, ", \"_sluice_job\", \"_sluice_rec\") SELECT ") |
+		      add_cols(&b, sc, "s.") | sl__pg_add(&b, ", $1, s.\"_sluice_rec\" FROM ") |
+		      sl__pg_ident(&b, stage) | sl__pg_add(&b, " s ORDER BY ") |
+		      add_key(&b, sc, "s.") | sl__pg_add(&b, " ON CONFLICT (") |
+		      add_key(&b, sc, "") | sl__pg_add(&b, ") DO NOTHING RETURNING ");
 		for (size_t k = 0; k < sc->nkey; k++)
 			rc |= sl__pg_add(&b, k ? ", " : "") |
 			      sl__pg_ident(&b, sc->cols[sc->key[k]].name) |

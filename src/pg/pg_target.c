@@ -121,10 +121,11 @@ static int create_table(sl_pg *c, const sl_schema *sc, sl_buf *b)
 		rc |= sl__pg_ident(b, sc->cols[i].name) | sl__pg_add(b, " ") |
 		      sl__pg_add(b, sl__pg_type(&sc->cols[i], tb)) |
 		      sl__pg_add(b, in_key(sc, i) ? " NOT NULL, " : ", ");
-	/* the load order, which the records API pages by (SQLite's rowid) */
-	rc |= sl__pg_add(
-	    b,
-	    "\"_sluice_job\" text NOT NULL, \"_sluice_row\" bigint GENERATED ALWAYS AS IDENTITY");
+	/* provenance: the job and the record of the file each row came from
+	   (the earliest-record rule and DUP_KEY messages, chunk_write.c); the
+	   load order, which the records API pages by (SQLite's rowid) */
+	rc |= sl__pg_add(b, "\"_sluice_job\" text NOT NULL, \"_sluice_rec\" bigint,"
+	                    " \"_sluice_row\" bigint GENERATED ALWAYS AS IDENTITY");
 	if (sc->nkey) {
 		rc |= sl__pg_add(b, ", PRIMARY KEY(");
 		for (size_t k = 0; k < sc->nkey; k++)
@@ -158,8 +159,33 @@ static int create_table(sl_pg *c, const sl_schema *sc, sl_buf *b)
 	return rc ? SL_NOMEM : sl__pg_exec(c, b->p);
 }
 
-/* An existing table: every column there with a type that fits, and the
-   key's unique index. */
+/* The record column of an existing table: there and bigint, or added when
+   the table is an older sluice's (NULL for its old rows, which then have
+   no record; adding a nullable column without a default is a change of
+   the catalog only, the rows are not rewritten). */
+static int check_rec(sl_pg *c, const sl_schema *sc, PGresult *cols)
+{
+	for (int r = 0; r < PQntuples(cols); r++) {
+		if (strcmp(PQgetvalue(cols, r, 0), "_sluice_rec"))
+			continue;
+		if (strcmp(PQgetvalue(cols, r, 1), "bigint"))
+			return sl__pg_seterr(c, SL_DB_SCHEMA,
+			                     "table %s: column _sluice_rec is %s, not bigint",
+			                     sc->table, PQgetvalue(cols, r, 1));
+		return 0;
+	}
+	sl_buf b;
+	sl_buf_init(&b, 1 << 16);
+	int rc = sl__pg_add(&b, "ALTER TABLE ") | sl__pg_ident(&b, sc->table) |
+	         sl__pg_add(&b, " ADD COLUMN IF NOT EXISTS \"_sluice_rec\" bigint") |
+	         sl_buf_append(&b, "", 1);
+	rc = rc ? SL_NOMEM : sl__pg_exec(c, b.p);
+	sl_buf_free(&b);
+	return rc;
+}
+
+/* An existing table: every column there with a type that fits (the
+   record column added when missing), and the key's unique index. */
 static int check_table(sl_pg *c, const sl_schema *sc, const char *qname, PGresult *cols)
 {
 	char why[160];
@@ -186,6 +212,8 @@ static int check_table(sl_pg *c, const sl_schema *sc, const char *qname, PGresul
 				rc = sl__pg_seterr(c, SL_DB_SCHEMA,
 				                   "table %s: column _sluice_job is %s, not text",
 				                   sc->table, have);
+			if (rc == 0)
+				rc = check_rec(c, sc, cols);
 			break;
 		}
 		if (!compatible(&sc->cols[i], have, why, sizeof why))

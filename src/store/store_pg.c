@@ -10,8 +10,9 @@
  * sink: prepare (src/pg/pg_target.c), write (src/pg/pg_copy.c: COPY, the
  * staging table and ON CONFLICT, rows the table refuses handed to the
  * caller's `refused` callback as DB_CONSTRAINT or DB_VALUE), the key's
- * owner, a job's rows deleted, and rows read back in load order (the
- * records API) by the table's identity column "_sluice_row".
+ * owner (the job and record in "_sluice_job" and "_sluice_rec", the
+ * provenance of every row), a displaced row replaced, a job's rows deleted, and rows read back in
+ * load order (the records API) by the table's identity column "_sluice_row".
  */
 #include <libpq-fe.h>
 #include <stdio.h>
@@ -92,7 +93,9 @@ static void pq_close(sl_txn *t)
 	free(q->gvals);
 	free(q->gbytes);
 	free(q->key_owner_sql);
+	free(q->replace_sql);
 	free(q->vals);
+	free(q->recs);
 	free(q->out);
 	free(q);
 }
@@ -126,6 +129,8 @@ static int pq_prepare(sl_sink *k, const sl_schema *sc, const char *job_id)
 	q->w = NULL;
 	free(q->key_owner_sql);
 	q->key_owner_sql = NULL;
+	free(q->replace_sql);
+	q->replace_sql = NULL;
 	q->schema = sc;
 	snprintf(q->job_id, sizeof q->job_id, "%s", job_id);
 	rc = sl__pg_writer_new(q->pg, sc, job_id, &q->w);
@@ -144,8 +149,8 @@ static int pq_prepare(sl_sink *k, const sl_schema *sc, const char *job_id)
 	if (rc == 0 && sc->nkey) {
 		sl_buf b;
 		sl_buf_init(&b, 1 << 16);
-		rc = sl__pg_add(&b, "SELECT \"_sluice_job\" FROM ") | sl__pg_ident(&b, sc->table) |
-		     sl__pg_add(&b, " WHERE ");
+		rc = sl__pg_add(&b, "SELECT \"_sluice_job\", \"_sluice_rec\" FROM ") |
+		     sl__pg_ident(&b, sc->table) | sl__pg_add(&b, " WHERE ");
 		for (size_t i = 0; i < sc->nkey; i++) {
 			char p[32];
 			snprintf(p, sizeof p, " = $%zu", i + 1);
@@ -180,17 +185,22 @@ static int write_now(pq_store *q, sl_sink_row *rows, size_t n, const sl_sink_cb 
 		const sl_value **v = realloc(q->vals, n * sizeof *v);
 		if (v)
 			q->vals = v;
-		uint8_t *o = v ? realloc(q->out, n) : NULL;
+		uint64_t *r = v ? realloc(q->recs, n * sizeof *r) : NULL;
+		if (r)
+			q->recs = r;
+		uint8_t *o = r ? realloc(q->out, n) : NULL;
 		if (!o)
 			return SL_NOMEM;
 		q->out = o;
 		q->cap = n;
 	}
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		q->vals[i] = rows[i].vals;
+		q->recs[i] = rows[i].record;
+	}
 	q->rows = rows;
 	q->cb = cb;
-	int rc = sl__pg_write(q->w, q->vals, n, q->out, on_refusal, q);
+	int rc = sl__pg_write(q->w, q->vals, q->recs, n, q->out, on_refusal, q);
 	size_t loaded = 0;
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		if (q->out[i] == SL_PG_DUP)
@@ -396,7 +406,7 @@ static int pq_key_owner(sl_sink *k, const sl_value *vals, char job[SL_JOB_ID_LEN
 	char *texts[8] = {0};
 	int rc = 0;
 	job[0] = 0;
-	*rec = 0; /* no provenance column on PostgreSQL yet: a row without a record */
+	*rec = 0;
 	for (size_t i = 0; i < sc->nkey && i < 8; i++) {
 		const sl_value *v = &vals[sc->key[i]];
 		if (v->kind == SL_VALUE_INT) {
@@ -422,8 +432,12 @@ static int pq_key_owner(sl_sink *k, const sl_value *vals, char job[SL_JOB_ID_LEN
 		}
 	}
 	PGresult *res = sl__pq_run(q, q->key_owner_sql, &p, &rc);
-	if (res && PQntuples(res) > 0)
+	if (res && PQntuples(res) > 0) {
 		snprintf(job, SL_JOB_ID_LEN, "%s", PQgetvalue(res, 0, 0));
+		/* NULL: a row of an older sluice, which kept no record */
+		if (!PQgetisnull(res, 0, 1))
+			*rec = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
+	}
 	PQclear(res);
 out:
 	for (size_t i = 0; i < 8; i++)
@@ -484,6 +498,82 @@ static const char *param_text(const sl_column *c, const sl_value *v, char *buf, 
 	default:
 		return NULL;
 	}
+}
+
+/* The row of the prepared job with r's key takes r's values and record:
+   an earlier record displacing a later one whose chunk committed first
+   (determinism without ordered commits, chunk_write.c). One UPDATE by the
+   key, every value a text parameter as the COPY paths send them. */
+static int pq_replace(sl_sink *k, const sl_sink_row *r)
+{
+	pq_store *q = pq_of_sink(k);
+	const sl_schema *sc = q->schema;
+	size_t np = sc->ncols + 2 + sc->nkey;
+	const char **v = calloc(np, sizeof *v);
+	char **own = calloc(np, sizeof *own);
+	char(*num)[64] = calloc(np, sizeof *num);
+	PGresult *res = NULL;
+	int rc = 0;
+	if (!v || !own || !num) {
+		rc = SL_NOMEM;
+		goto out;
+	}
+	if (!q->replace_sql) {
+		sl_buf b;
+		sl_buf_init(&b, 1 << 20);
+		char ph[48];
+		rc = sl__pg_add(&b, "UPDATE ") | sl__pg_ident(&b, sc->table) |
+		     sl__pg_add(&b, " SET ");
+		for (size_t i = 0; i < sc->ncols; i++) {
+			snprintf(ph, sizeof ph, " = $%zu, ", i + 1);
+			rc |= sl__pg_ident(&b, sc->cols[i].name) | sl__pg_add(&b, ph);
+		}
+		snprintf(ph, sizeof ph, "\"_sluice_job\" = $%zu, ", sc->ncols + 1);
+		rc |= sl__pg_add(&b, ph);
+		snprintf(ph, sizeof ph, "\"_sluice_rec\" = $%zu::bigint WHERE ", sc->ncols + 2);
+		rc |= sl__pg_add(&b, ph);
+		for (size_t j = 0; j < sc->nkey; j++) {
+			snprintf(ph, sizeof ph, " = $%zu", sc->ncols + 3 + j);
+			rc |= sl__pg_add(&b, j ? " AND " : "") |
+			      sl__pg_ident(&b, sc->cols[sc->key[j]].name) | sl__pg_add(&b, ph);
+		}
+		rc |= sl_buf_append(&b, "", 1);
+		q->replace_sql = rc ? NULL : strdup(b.p);
+		sl_buf_free(&b);
+		if (!q->replace_sql) {
+			rc = SL_NOMEM;
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < sc->ncols; i++) {
+		const sl_value *x = &r->vals[i];
+		if (sc->cols[i].type == SL_TYPE_BOOLEAN && x->kind == SL_VALUE_INT)
+			v[i] = x->i ? "t" : "f";
+		else if (x->kind != SL_VALUE_NULL &&
+		         !(v[i] = param_text(&sc->cols[i], x, num[i], &own[i])))
+			rc = SL_NOMEM;
+	}
+	v[sc->ncols] = q->job_id;
+	snprintf(num[sc->ncols + 1], 64, "%llu", (unsigned long long)r->record);
+	v[sc->ncols + 1] = num[sc->ncols + 1];
+	for (size_t j = 0; j < sc->nkey; j++)
+		v[sc->ncols + 2 + j] = v[sc->key[j]];
+	if (rc)
+		goto out;
+	res = PQexecParams(sl__pg_conn(q->pg), q->replace_sql, (int)np, NULL, v, NULL, NULL, 0);
+	if (!res || PQresultStatus(res) != PGRES_COMMAND_OK)
+		rc = sl__pg_fail(q->pg, res, "UPDATE of a displaced row");
+	else if (strcmp(PQcmdTuples(res), "1"))
+		rc = sl__pg_seterr(q->pg, SL_INTERNAL, "no row of table %s with the key to replace",
+		                   sc->table);
+out:
+	PQclear(res);
+	for (size_t i = 0; own && i < np; i++)
+		free(own[i]);
+	free(own);
+	free(num);
+	free(v);
+	return rc;
 }
 
 /* The SELECT form of a column that reads back as sluice stores it:
@@ -604,6 +694,7 @@ static const sl_sink_ops pq_sink_ops = {
     .flush = pq_flush,
     .discard = pq_discard,
     .key_owner = pq_key_owner,
+    .replace = pq_replace,
     .delete_job = pq_delete_job,
     .records_each = pq_records_each,
 };

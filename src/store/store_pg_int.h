@@ -27,9 +27,10 @@ typedef struct pq_store {
 	const sl_schema *schema;
 	sl_pg_writer *w;
 	char job_id[SL_JOB_ID_LEN];
-	char *key_owner_sql;
-	/* a write's row pointers and outcomes */
+	char *key_owner_sql, *replace_sql;
+	/* a write's row pointers, records and outcomes */
 	const sl_value **vals;
+	uint64_t *recs;
 	uint8_t *out;
 	size_t cap;
 	const sl_sink_row *rows; /* the write under way, for the refusal callback */

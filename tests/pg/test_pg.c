@@ -155,7 +155,7 @@ static int write_rows(sl_pg *c, const sl_schema *sc, const char *job, sl_value *
 	if (rc == 0)
 		rc = sl__pg_begin(c);
 	if (rc == 0)
-		rc = sl__pg_write(w, rows, n, out, on_refusal, NULL);
+		rc = sl__pg_write(w, rows, NULL, n, out, on_refusal, NULL);
 	if (rc == 0)
 		rc = sl__pg_commit(c);
 	else
@@ -491,7 +491,7 @@ static void test_types(void **state)
 	    "i bigint, f double precision, d numeric(12,3), big numeric(30,4), b boolean, dt date,"
 	    " tm time without time zone, ts timestamp without time zone, tz timestamp with time "
 	    "zone,"
-	    " s text, e text, _sluice_job text, _sluice_row bigint");
+	    " s text, e text, _sluice_job text, _sluice_rec bigint, _sluice_row bigint");
 	/* values, read back as text by the server (UTC session set here too) */
 	run(r, "SET TimeZone = 'UTC'; SET extra_float_digits = 3");
 	assert_string_equal(
@@ -550,6 +550,11 @@ static void test_existing_table(void **state)
 	                  "  - {name: at, type: timestamp}\n");
 	assert_int_equal(sl__pg_table_prepare(c, sc), 0);
 	sl_schema_free(sc);
+	/* a table of an older sluice gets the record column (provenance),
+	   NULL for its old rows */
+	assert_string_equal(q1(r, "SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
+	                          " WHERE attrelid = 'loose'::regclass AND attname = '_sluice_rec'"),
+	                    "bigint");
 	static const char cost[] = "name: t\ntable: %s\nkey: [id]\ncolumns:\n  - {name: id, type: "
 	                           "integer, required: true}\n"
 	                           "  - {name: cost, type: decimal, precision: 12, scale: 3}\n";

@@ -63,11 +63,8 @@ sl errors "$J" --db "$URI" >"$T/pg_err.csv"
 check "errors on the URI" "$?" 0
 sl errors "$JS" --db "$T/a.db" >"$T/sq_err.csv"
 check "errors on SQLite" "$?" 0
-# PostgreSQL keeps no provenance yet (the record a row came from: issue 12), so
-# its DUP_KEY messages do not name the earlier record; all else byte for byte
-sed -E 's/"(key [^"]*) already loaded by record [0-9]+, an earlier row of this file"/\1 already loaded by an earlier row of this file/' \
-	"$T/sq_err.csv" >"$T/sq_err_noprov.csv"
-cmp -s "$T/pg_err.csv" "$T/sq_err_noprov.csv" && ok || bad "rejects differ between PostgreSQL and SQLite: $(diff "$T/pg_err.csv" "$T/sq_err_noprov.csv" | head -8)"
+# byte for byte, DUP_KEY messages naming the earlier record included (provenance)
+cmp -s "$T/pg_err.csv" "$T/sq_err.csv" && ok || bad "rejects differ between PostgreSQL and SQLite: $(diff "$T/pg_err.csv" "$T/sq_err.csv" | head -8)"
 check "rejects: the manifest's records, lines and codes" \
 	"$(tail -n +2 "$T/pg_err.csv" | python3 -c "import csv,sys; [print(r[0], r[1], r[5], sep='\t') for r in csv.reader(sys.stdin)]")" \
 	"$(cdr_rejects "$T/man.tsv")"

@@ -548,6 +548,71 @@ static void modes_finish_makes_the_rows_the_tables(void **state)
 	sl_schema_free(sc);
 }
 
+/* Determinism without ordered commits, the sink's part: a later record's
+   chunk committed first; the earlier record's row is a duplicate, the
+   key's owner names the later record, and replace() gives the row the
+   earlier record's values and record (reject); with update the earlier
+   record changes nothing of a row a later record of its job wrote, yet
+   counts as loaded, and another job's record still updates it. */
+static void commits_out_of_file_order(void **state)
+{
+	store_fx *f = *state;
+	sl_sink *s = f->s.sink;
+	sl_schema *sc = schema(target_yaml);
+	char owner[SL_JOB_ID_LEN];
+	uint64_t orec = 0;
+	struct told t = {0};
+	sl_value late[2][3] = {{{.kind = SL_VALUE_INT, .i = 1}, {.kind = SL_VALUE_TEXT, .s = SL_STR_LIT("late")}, {.kind = SL_VALUE_NULL}},
+	                       {{.kind = SL_VALUE_INT, .i = 2}, {.kind = SL_VALUE_TEXT, .s = SL_STR_LIT("late")}, {.kind = SL_VALUE_NULL}}};
+	sl_value early[2][3] = {{{.kind = SL_VALUE_INT, .i = 1}, {.kind = SL_VALUE_TEXT, .s = SL_STR_LIT("early")}, {.kind = SL_VALUE_TEXT, .s = SL_STR_LIT("2.50")}},
+	                        {{.kind = SL_VALUE_INT, .i = 3}, {.kind = SL_VALUE_TEXT, .s = SL_STR_LIT("early")}, {.kind = SL_VALUE_NULL}}};
+	OK(s->txn, sl_sink_prepare(s, sc, "jp"));
+	committed_chunk(s, late, 2, 10, &t); /* records 10, 11 */
+	assert_int_equal(t.loaded, 2);
+	memset(&t, 0, sizeof t);
+	OK(s->txn, sl_txn_begin(s->txn));
+	write_chunk(s, (const sl_value(*)[3])early, 2, 1, &t); /* records 1, 2 */
+	assert_int_equal(t.loaded, 1);
+	assert_int_equal(t.ndups, 1);
+	assert_int_equal(t.dups[0], 1);
+	OK(s->txn, sl_sink_key_owner(s, early[0], owner, &orec));
+	assert_string_equal(owner, "jp");
+	assert_int_equal(orec, 10);
+	sl_sink_row r = {.record = 1, .line = 2, .vals = early[0]};
+	OK(s->txn, sl_sink_replace(s, &r));
+	OK(s->txn, sl_txn_commit(s->txn));
+	OK(s->txn, sl_sink_key_owner(s, early[0], owner, &orec));
+	assert_int_equal(orec, 1);
+	struct recs got = {0};
+	OK(s->txn, sl_sink_records_each(s, sc, NULL, NULL, 0, NULL, 0, 100, collect_record, &got));
+	assert_int_equal(got.n, 3);
+	for (int i = 0; i < got.n; i++)
+		assert_string_equal(got.who[i], got.ids[i] == 2 ? "late" : "early");
+	sl_schema_free(sc);
+
+	sc = schema(upd_yaml);
+	OK(s->txn, sl_sink_prepare(s, sc, "jq"));
+	committed_chunk(s, late, 1, 10, &t);
+	committed_chunk(s, early, 2, 1, &t); /* key 1 from record 1: older than the row */
+	assert_int_equal(t.loaded, 2);
+	assert_int_equal(t.ndups, 0);
+	OK(s->txn, sl_sink_key_owner(s, early[0], owner, &orec));
+	assert_string_equal(owner, "jq");
+	assert_int_equal(orec, 10);
+	OK(s->txn, sl_sink_prepare(s, sc, "jz")); /* another job: its record 1 updates */
+	committed_chunk(s, early, 1, 1, &t);
+	assert_int_equal(t.loaded, 1);
+	OK(s->txn, sl_sink_key_owner(s, early[0], owner, &orec));
+	assert_string_equal(owner, "jz");
+	assert_int_equal(orec, 1);
+	memset(&got, 0, sizeof got);
+	OK(s->txn, sl_sink_records_each(s, sc, NULL, NULL, 0, NULL, 0, 100, collect_record, &got));
+	assert_int_equal(got.n, 2);
+	for (int i = 0; i < got.n; i++)
+		assert_string_equal(got.who[i], "early");
+	sl_schema_free(sc);
+}
+
 int sink_suite_run(const store_backend *b)
 {
 	void *st = (void *)b;
@@ -561,6 +626,7 @@ int sink_suite_run(const store_backend *b)
 	    T(a_discarded_chunk_leaves_nothing),
 	    T(one_transaction_for_rows_and_counters),
 	    T(modes_finish_makes_the_rows_the_tables),
+	    T(commits_out_of_file_order),
 	};
 #undef T
 	char name[128];
