@@ -171,7 +171,7 @@ void sl__pg_writer_counts(const sl_pg_writer *w, sl_pg_counts *out);
    a row, or already had a key: the savepoint is rolled back, nothing went
    in, write the rows with sl__pg_write) or a failure's code. */
 int sl__pg_copy_open(sl_pg_writer *w);
-int sl__pg_copy_put(sl_pg_writer *w, const sl_value *vals);
+int sl__pg_copy_put(sl_pg_writer *w, const sl_value *vals, uint64_t rec);
 int sl__pg_copy_close(sl_pg_writer *w);
 
 #endif

@@ -136,8 +136,9 @@ static int put_value(sl_buf *b, const sl_column *col, const sl_value *v)
 }
 
 /* One row's COPY line: for the staging table its ord first, for the table
-   the job last. */
-static int put_vals(sl_pg_writer *w, enum step s, size_t ord, const sl_value *v)
+   the job; the record (rec, NULL: none) last. */
+static int put_vals(sl_pg_writer *w, enum step s, size_t ord, const sl_value *v,
+                    const uint64_t *rec)
 {
 	sl_buf *b = &w->data;
 	int rc = 0;
@@ -156,9 +157,9 @@ static int put_vals(sl_pg_writer *w, enum step s, size_t ord, const sl_value *v)
 		rc = sl_buf_append(b, "\t", 1) || put_text(b, w->job, strlen(w->job));
 	/* the record, last on both paths: the target's "_sluice_rec", or the
 	   stage's, which the move copies */
-	if (rc == 0 && w->recs) {
+	if (rc == 0 && rec) {
 		char t[32];
-		int n = snprintf(t, sizeof t, "\t%llu\n", (unsigned long long)w->recs[i]);
+		int n = snprintf(t, sizeof t, "\t%llu\n", (unsigned long long)*rec);
 		return sl_buf_append(b, t, (size_t)n);
 	}
 	return rc ? rc : sl_buf_append(b, "\t\\N\n", 4);
@@ -166,7 +167,7 @@ static int put_vals(sl_pg_writer *w, enum step s, size_t ord, const sl_value *v)
 
 static int put_row(sl_pg_writer *w, enum step s, size_t i)
 {
-	return put_vals(w, s, i, w->rows[i]);
+	return put_vals(w, s, i, w->rows[i], w->recs ? &w->recs[i] : NULL);
 }
 
 /* --- one statement ----------------------------------------------------------------- */
@@ -542,9 +543,9 @@ int sl__pg_copy_open(sl_pg_writer *w)
 	return rc == 1 ? SL_DB_ERROR : rc;
 }
 
-int sl__pg_copy_put(sl_pg_writer *w, const sl_value *vals)
+int sl__pg_copy_put(sl_pg_writer *w, const sl_value *vals, uint64_t rec)
 {
-	int rc = put_vals(w, COPY_TARGET, 0, vals);
+	int rc = put_vals(w, COPY_TARGET, 0, vals, &rec);
 	if (rc == 0 && w->data.len >= COPY_FLUSH) {
 		if (PQputCopyData(sl__pg_conn(w->c), w->data.p, (int)w->data.len) != 1)
 			rc = sl__pg_seterr(w->c, SL_DB_CONN, "COPY: %s",

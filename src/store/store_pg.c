@@ -273,7 +273,7 @@ static int copy_one(void *ctx, const sl_sink_row *r)
 	int rc = same_key(m->q, r, &same);
 	if (rc == 0 && same)
 		m->dups++;
-	else if (rc == 0 && (rc = sl__pg_copy_put(m->q->w, r->vals)) == 0)
+	else if (rc == 0 && (rc = sl__pg_copy_put(m->q->w, r->vals, r->record)) == 0)
 		m->put++;
 	return rc < 0 ? rc : rc ? SL_INTERNAL : 0;
 }
