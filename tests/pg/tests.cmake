@@ -45,3 +45,7 @@ sluice_uses_server(pg_lease postgres)
 # sluice ingest and two sluice workers on one job in PostgreSQL, killed -9 at random: every row once
 sluice_shell_test(pg_workers tests/pg/test_pg_workers.sh threads)
 sluice_uses_server(pg_workers postgres)
+
+# COPY binary and COPY text give the same table (every type, values at their edges)
+sluice_shell_test(pg_copy tests/pg/test_pg_copy.sh threads)
+sluice_uses_server(pg_copy postgres)
