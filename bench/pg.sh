@@ -18,8 +18,9 @@
 #    COPY format measured both ways);
 #  - 1 and 2 `sluice worker` processes on a job whose chunks (16 MiB) were
 #    planned by an ingest stopped before its first chunk;
-#  - the keyed ingest with 4 MiB chunks against 64 MiB: what the leases,
-#    claims and per-chunk commits cost;
+#  - the ingest with 4 MiB chunks against 64 MiB, with the key and
+#    without: what the leases, claims and per-chunk commits cost (with the
+#    key also the smaller sorted runs);
 #  - 32 `sluice worker` processes on SIM_ROWS rows in SIM_CHUNK chunks:
 #    the rows and counts are checked against a one-process SQLite load, and
 #    the claim statement's latency (the server's own timing of it, from its
@@ -157,6 +158,7 @@ for r in $(seq "$REPEAT"); do
 	workers_load 1
 	workers_load 2
 	sluice_load keyed binary 4M
+	sluice_load nokey binary 4M
 	command -v pgloader >/dev/null && [ "$r" = 1 ] && pgloader_load
 done
 
@@ -175,12 +177,13 @@ for k in keyed nokey; do
 	done
 done
 echo "| sluice ingest, the key, 4 MiB chunks | ${T[sluice_keyed_binary_4M]} s | $(mb "${M[sluice_keyed_binary_4M]}") | $(ratio "${T[sluice_keyed_binary_4M]}" "${T[psql_key]}") |"
+echo "| sluice ingest, no key, 4 MiB chunks | ${T[sluice_nokey_binary_4M]} s | $(mb "${M[sluice_nokey_binary_4M]}") | $(ratio "${T[sluice_nokey_binary_4M]}" "${T[psql_nokey]}") |"
 for n in 1 2; do
 	echo "| $n \`sluice worker\`$([ $n = 2 ] && echo s), the key, 16 MiB chunks | ${T[workers_$n]} s | $(mb "${M[workers_$n]}") per process | $(ratio "${T[workers_$n]}" "${T[psql_key]}") |"
 done
 echo
 [ -n "${T[pgloader]:-}" ] && echo "pgloader against sluice (the key): $(ratio "${T[pgloader]}" "${T[sluice_keyed_binary]}") x as long."
-echo "4 MiB chunks against 64 MiB (the key): $(ratio "${T[sluice_keyed_binary_4M]}" "${T[sluice_keyed_binary]}") x."
+echo "4 MiB chunks against 64 MiB: $(ratio "${T[sluice_keyed_binary_4M]}" "${T[sluice_keyed_binary]}") x with the key (which also sorts only within a chunk), $(ratio "${T[sluice_nokey_binary_4M]}" "${T[sluice_nokey_binary]}") x without (claims, renewals, fences and commits 16 times as often)."
 
 # --- 32 workers on many small chunks --------------------------------------------------
 [ "$SIM_ROWS" -gt 0 ] || exit 0
