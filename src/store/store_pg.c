@@ -248,7 +248,8 @@ static int same_key(pq_store *q, const sl_sink_row *r, bool *same)
 		sl_value v = r->vals[sc->key[k]];
 		if (v.kind == SL_VALUE_TEXT) {
 			char *p = q->prev.p + q->prev.len;
-			memcpy(p, v.s.p, v.s.n);
+			if (v.s.n)
+				memcpy(p, v.s.p, v.s.n);
 			q->prev.len += v.s.n;
 			v.s = sl_str_make(p, v.s.n);
 		}
@@ -324,7 +325,8 @@ static int group_one(void *ctx, const sl_sink_row *r)
 		if (!q->gcap)
 			rc = SL_NOMEM;
 	}
-	if (rc == 0 && need > q->gbcap) { /* the group is empty: nothing points here */
+	if (rc == 0 &&
+	    (need > q->gbcap || !q->gbytes)) { /* the group is empty: nothing points here */
 		size_t cap = need > EXACT_BYTES ? need : EXACT_BYTES;
 		char *b = realloc(q->gbytes, cap);
 		if (!b)
@@ -338,13 +340,15 @@ static int group_one(void *ctx, const sl_sink_row *r)
 	sl_value *v = &q->gvals[q->gn * sc->ncols];
 	*o = *r;
 	char *p = q->gbytes + q->gused;
-	memcpy(p, r->raw.p, r->raw.n);
+	if (r->raw.n)
+		memcpy(p, r->raw.p, r->raw.n);
 	o->raw = sl_str_make(p, r->raw.n);
 	p += r->raw.n;
 	for (size_t c = 0; c < sc->ncols; c++) {
 		v[c] = r->vals[c];
 		if (v[c].kind == SL_VALUE_TEXT) {
-			memcpy(p, v[c].s.p, v[c].s.n);
+			if (v[c].s.n)
+				memcpy(p, v[c].s.p, v[c].s.n);
 			v[c].s = sl_str_make(p, v[c].s.n);
 			p += v[c].s.n;
 		}
