@@ -22,17 +22,23 @@ void cli_job_summary(FILE *f, const sl_job *j)
 	fprintf(f, "job %s: %s%s\n", j->id, sl_job_status_name(j->status),
 	        j->resumed ? " (resumed)" : "");
 	fprintf(f, "  file     %s (%llu bytes)\n", j->file ? j->file : "-",
-		(unsigned long long)j->bytes_total);
-	fprintf(f, "  table    %s (dataset %s)\n", j->table ? j->table : "-", j->dataset ? j->dataset : "-");
-	fprintf(f, "  rows     %llu read, %llu loaded, %llu rejected\n", (unsigned long long)j->rows_read,
-		(unsigned long long)j->rows_loaded, (unsigned long long)j->rows_rejected);
+	        (unsigned long long)j->bytes_total);
+	fprintf(f, "  table    %s (dataset %s)\n", j->table ? j->table : "-",
+	        j->dataset ? j->dataset : "-");
+	fprintf(f, "  rows     %llu read, %llu loaded, %llu rejected\n",
+	        (unsigned long long)j->rows_read, (unsigned long long)j->rows_loaded,
+	        (unsigned long long)j->rows_rejected);
+	/* on_duplicate: update: the loaded rows split (inserted + updated = loaded) */
+	if (j->rows_updated)
+		fprintf(f, "  loaded   %llu inserted, %llu updated\n",
+		        (unsigned long long)j->rows_inserted, (unsigned long long)j->rows_updated);
 	cli_job_notes(f, j, true);
 	fprintf(f, "  chunks   %llu total, %llu succeeded, %llu failed\n",
-		(unsigned long long)j->chunks_total, (unsigned long long)j->chunks_succeeded,
-		(unsigned long long)j->chunks_failed);
+	        (unsigned long long)j->chunks_total, (unsigned long long)j->chunks_succeeded,
+	        (unsigned long long)j->chunks_failed);
 	if (duration_s > 0)
 		fprintf(f, "  time     %.2f s (%.0f rows/s)\n", duration_s,
-			duration_s > 0 ? (double)j->rows_read / duration_s : 0);
+		        duration_s > 0 ? (double)j->rows_read / duration_s : 0);
 	cli_job_notes(f, j, false);
 }
 
@@ -51,7 +57,8 @@ void cli_job_notes(FILE *f, const sl_job *j, bool codes)
 	if (codes) {
 		for (int k = 0; k < SL_ERROR_COUNT; k++)
 			if (j->rejects_by_code[k])
-				fprintf(f, "           %-22s %llu\n", sl__error_report(sl_error_at(k)),
+				fprintf(f, "           %-22s %llu\n",
+				        sl__error_report(sl_error_at(k)),
 				        (unsigned long long)j->rejects_by_code[k]);
 		return;
 	}
@@ -81,7 +88,7 @@ void cli_job_notes(FILE *f, const sl_job *j, bool codes)
 		                                 : 0));
 	if (j->error_code)
 		fprintf(f, "  error    %s: %s\n", sl__error_report(j->error_code),
-			j->error_message ? j->error_message : sl_error_message(j->error_code));
+		        j->error_message ? j->error_message : sl_error_message(j->error_code));
 }
 
 int cli_job_exit(const sl_job *j)

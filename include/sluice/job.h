@@ -68,6 +68,10 @@ typedef struct sl_job {
 	uint64_t chunk_size;
 	uint64_t chunks_total, chunks_processed, chunks_succeeded, chunks_failed;
 	uint64_t rows_read, rows_loaded, rows_rejected;
+	/* rows_loaded split (rows_inserted + rows_updated == rows_loaded): new
+	   keys, and with on_duplicate: update rows that replaced the row of
+	   their key (seed 002's records_inserted and records_updated) */
+	uint64_t rows_inserted, rows_updated;
 	uint64_t bytes_total, bytes_done;
 	uint64_t rejects_by_code[SL_ERROR_COUNT]; /* indexed by sl_error_index() */
 	int error_code;                           /* why it failed, or 0 */
@@ -89,8 +93,8 @@ typedef struct sl_job {
 	   rows_rejected minus these). */
 	char refeed_of[SL_JOB_ID_LEN];
 	uint64_t rejects_resolved;
-	char mode[12];               /* load mode: "append" (also ""), "replace" or "atomic"
-	                                (sl_load_mode_name; docs/ingest.md, Load modes) */
+	char mode[12]; /* load mode: "append" (also ""), "replace" or "atomic"
+	                  (sl_load_mode_name; docs/ingest.md, Load modes) */
 } sl_job;
 
 void sl_job_clear(sl_job *j); /* frees the strings, zeroes */
@@ -110,6 +114,7 @@ typedef struct sl_chunk {
 	sl_chunk_status status;
 	uint32_t attempts;
 	uint64_t rows_read, rows_loaded, rows_rejected;
+	uint64_t rows_inserted, rows_updated; /* rows_loaded split, as the job's */
 	int64_t duration_ms;
 	int last_error;
 	char last_message[256];
@@ -121,7 +126,7 @@ typedef struct sl_reject {
 	int column; /* schema column index, or -1 (structural errors) */
 	int code;
 	sl_str message;
-	sl_str raw; /* the record's bytes (the first SL_CSV_RAW_PREFIX for too-long ones) */
+	sl_str raw;         /* the record's bytes (the first SL_CSV_RAW_PREFIX for too-long ones) */
 	sl_str resolved_by; /* the refeed job that has loaded the row since, or empty (read
 	                       back from the store; not part of the CSV and JSON shapes) */
 } sl_reject;

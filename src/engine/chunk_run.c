@@ -31,6 +31,8 @@ void sl__ingest_merge_counts(sl_job *dst, const sl_job *fresh)
 	dst->rows_read = fresh->rows_read;
 	dst->rows_loaded = fresh->rows_loaded;
 	dst->rows_rejected = fresh->rows_rejected;
+	dst->rows_inserted = fresh->rows_inserted;
+	dst->rows_updated = fresh->rows_updated;
 	dst->records_padded = fresh->records_padded;
 	dst->records_truncated = fresh->records_truncated;
 	dst->bytes_done = fresh->bytes_done;
@@ -79,12 +81,16 @@ static void final_state(ingest *g)
 	if (g->fatal_rc) {
 		j->status = SL_JOB_FAILED;
 		j->error_code = g->fatal_rc;
-	} else if (j->rows_read != j->rows_loaded + j->rows_rejected) {
+	} else if (j->rows_read != j->rows_loaded + j->rows_rejected ||
+	           j->rows_inserted + j->rows_updated != j->rows_loaded) {
 		j->status = SL_JOB_FAILED;
 		j->error_code = SL_INTERNAL;
 		sl__ingest_say(
-		    g, "internal error: the job read %llu rows but loaded %llu + rejected %llu",
+		    g,
+		    "internal error: the job read %llu rows but loaded %llu (inserted %llu +"
+		    " updated %llu) + rejected %llu",
 		    (unsigned long long)j->rows_read, (unsigned long long)j->rows_loaded,
+		    (unsigned long long)j->rows_inserted, (unsigned long long)j->rows_updated,
 		    (unsigned long long)j->rows_rejected);
 	} else if (sl__ingest_budget_exceeded(g)) {
 		j->status = SL_JOB_FAILED;

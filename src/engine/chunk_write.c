@@ -37,6 +37,7 @@ struct chunk_tx {
 	ingest *g;
 	sl_chunk *c;
 	uint64_t read, loaded, rejected, dup_ignored, padded, truncated;
+	uint64_t updated; /* of the loaded: updates of the row of their key */
 	uint64_t displaced; /* rows of committed chunks this one's earlier records displaced */
 	uint64_t by_code[SL_ERROR_COUNT];
 	int err; /* first failure of a store call */
@@ -56,6 +57,8 @@ void sl__ingest_progress(ingest *g, const chunk_tx *tx, uint64_t end_offset)
 	l->rows_read += tx ? tx->read : 0;
 	l->rows_loaded += tx ? tx->loaded : 0;
 	l->rows_rejected += tx ? tx->rejected : 0;
+	l->rows_inserted += tx ? tx->loaded - tx->updated : 0;
+	l->rows_updated += tx ? tx->updated : 0;
 	if (tx) {
 		/* every record of the chunk read: its bytes to its end (what
 		   follows the last record, e.g. its line end, counts too) */
@@ -145,6 +148,13 @@ static int rows_loaded(void *ctx, size_t n)
 	return 0;
 }
 
+/* Of the rows the sink wrote, n were updates (on_duplicate: update). */
+static int rows_updated(void *ctx, size_t n)
+{
+	((chunk_tx *)ctx)->updated += n;
+	return 0;
+}
+
 /* Write the group: good rows to the sink, then every reject, then free it. */
 static int flush_group(chunk_tx *tx)
 {
@@ -165,7 +175,7 @@ static int flush_group(chunk_tx *tx)
 				tx->rows[n++] = (sl_sink_row){e->record, e->line, e->offset, e->raw,
 				                              &b->vals[e->vals]};
 		}
-	sl_sink_cb cb = {rows_loaded, row_dup, tx, row_refused};
+	sl_sink_cb cb = {rows_loaded, row_dup, tx, row_refused, rows_updated};
 	tx->err = sl_sink_write(g->sink, tx->rows, n, &cb);
 	for (batch *b = tx->ghead; b && tx->err == 0; b = b->next) {
 		for (size_t i = 0; i < b->n && tx->err == 0; i++) {
@@ -459,16 +469,20 @@ static int chunk_commit(ingest *g, chunk_tx *tx, double t0)
 	sl_job saved = g->job;
 	sl_chunk csaved = *c;
 	int rc;
-	if (tx->read != tx->loaded + tx->rejected || tx->read != c->records_planned) {
-		sl__ingest_say(g, "internal error: chunk %u read %llu rows (planned %llu) but loaded %llu + rejected %llu",
+	if (tx->read != tx->loaded + tx->rejected || tx->read != c->records_planned ||
+	    tx->updated > tx->loaded) {
+		sl__ingest_say(g, "internal error: chunk %u read %llu rows (planned %llu) but loaded %llu (updated %llu) + rejected %llu",
 		    c->seq, (unsigned long long)tx->read, (unsigned long long)c->records_planned,
-		    (unsigned long long)tx->loaded, (unsigned long long)tx->rejected);
+		    (unsigned long long)tx->loaded, (unsigned long long)tx->updated,
+		    (unsigned long long)tx->rejected);
 		return SL_INTERNAL;
 	}
 	c->status = SL_CHUNK_SUCCEEDED;
 	c->rows_read = tx->read;
 	c->rows_loaded = tx->loaded;
 	c->rows_rejected = tx->rejected;
+	c->rows_inserted = tx->loaded - tx->updated;
+	c->rows_updated = tx->updated;
 	c->duration_ms = (int64_t)((sl_now() - t0) * 1000);
 	c->last_error = 0;
 	c->last_message[0] = 0;
@@ -476,6 +490,8 @@ static int chunk_commit(ingest *g, chunk_tx *tx, double t0)
 	sl_job_counts d = {.rows_read = (int64_t)tx->read,
 	                   .rows_loaded = (int64_t)tx->loaded,
 	                   .rows_rejected = (int64_t)tx->rejected,
+	                   .rows_inserted = (int64_t)(tx->loaded - tx->updated),
+	                   .rows_updated = (int64_t)tx->updated,
 	                   .records_padded = (int64_t)tx->padded,
 	                   .records_truncated = (int64_t)tx->truncated,
 	                   .chunks_processed = 1,
@@ -485,6 +501,7 @@ static int chunk_commit(ingest *g, chunk_tx *tx, double t0)
 		d.by_code[k] = (int64_t)tx->by_code[k];
 	/* rows of other chunks ours displaced: loaded there before, rejects now */
 	d.rows_loaded -= (int64_t)tx->displaced;
+	d.rows_inserted -= (int64_t)tx->displaced; /* inserts there (chunk_add moves them) */
 	d.rows_rejected += (int64_t)tx->displaced;
 	d.by_code[sl_error_index(SL_DUP_KEY)] += (int64_t)tx->displaced;
 	sl_job_counts_apply(j, &d);
@@ -672,7 +689,7 @@ int sl__chunk_run(ingest *g, worker *self, sl_chunk *c, slot *s, sl_lease *l)
 			if (rc == 0 && tx.grows)
 				rc = flush_group(&tx);
 			if (rc == 0) {
-				sl_sink_cb cb = {rows_loaded, row_dup, &tx, row_refused};
+				sl_sink_cb cb = {rows_loaded, row_dup, &tx, row_refused, rows_updated};
 				rc = sl_sink_flush(g->sink, &cb);
 			}
 			if (rc == 0 && tx.err)

@@ -63,18 +63,20 @@ void sl_job_json_fields(FILE *f, const sl_job *j, int64_t now_ms)
 	fputs(",\"correlation_id\":", f);
 	str_or_null(f, j->correlation_id);
 	fprintf(f,
-		",\"bytes\":%llu,\"bytes_done\":%llu,\"rows_read\":%llu,\"rows_loaded\":%llu,"
+	        ",\"bytes\":%llu,\"bytes_done\":%llu,\"rows_read\":%llu,\"rows_loaded\":%llu,"
+	        "\"rows_inserted\":%llu,\"rows_updated\":%llu,"
 	        "\"rows_rejected\":%llu,\"rejects_by_code\":",
-		(unsigned long long)j->bytes_total, (unsigned long long)j->bytes_done,
-		(unsigned long long)j->rows_read, (unsigned long long)j->rows_loaded,
-		(unsigned long long)j->rows_rejected);
+	        (unsigned long long)j->bytes_total, (unsigned long long)j->bytes_done,
+	        (unsigned long long)j->rows_read, (unsigned long long)j->rows_loaded,
+	        (unsigned long long)j->rows_inserted, (unsigned long long)j->rows_updated,
+	        (unsigned long long)j->rows_rejected);
 	sl_job_json_codes(f, j);
 	fprintf(f,
 	        ",\"chunks_total\":%llu,\"chunks_processed\":%llu,\"chunks_succeeded\":%llu,"
-		"\"chunks_failed\":%llu,\"resumed\":%s,\"duration_s\":%.3f",
-		(unsigned long long)j->chunks_total, (unsigned long long)j->chunks_processed,
-		(unsigned long long)j->chunks_succeeded, (unsigned long long)j->chunks_failed,
-		j->resumed ? "true" : "false", duration_s);
+	        "\"chunks_failed\":%llu,\"resumed\":%s,\"duration_s\":%.3f",
+	        (unsigned long long)j->chunks_total, (unsigned long long)j->chunks_processed,
+	        (unsigned long long)j->chunks_succeeded, (unsigned long long)j->chunks_failed,
+	        j->resumed ? "true" : "false", duration_s);
 	/* a time not known yet (not started, not finished) is null, never 0 */
 	const struct {
 		const char *name;
@@ -88,13 +90,15 @@ void sl_job_json_fields(FILE *f, const sl_job *j, int64_t now_ms)
 			fprintf(f, ",\"%s\":%lld", times[i].name, (long long)times[i].ms);
 		else
 			fprintf(f, ",\"%s\":null", times[i].name);
-	fprintf(f, ",\"rows_per_s\":%.1f", duration_s > 0 ? (double)j->rows_read / duration_s : 0.0);
+	fprintf(f, ",\"rows_per_s\":%.1f",
+	        duration_s > 0 ? (double)j->rows_read / duration_s : 0.0);
 	/* ETA from the bytes rate so far; unknown before the first chunk commits */
 	if (final)
 		fputs(",\"eta_s\":0", f);
 	else if (j->bytes_done && j->bytes_total > j->bytes_done && duration_s > 0)
 		fprintf(f, ",\"eta_s\":%.1f",
-		        duration_s * (double)(j->bytes_total - j->bytes_done) / (double)j->bytes_done);
+		        duration_s * (double)(j->bytes_total - j->bytes_done) /
+		            (double)j->bytes_done);
 	else
 		fputs(",\"eta_s\":null", f);
 	fprintf(f, ",\"records_padded\":%llu,\"records_truncated\":%llu,\"dialect\":",
@@ -110,29 +114,34 @@ void sl_job_json_fields(FILE *f, const sl_job *j, int64_t now_ms)
 	   that no refeed has loaded yet */
 	fputs(",\"refeed_of\":", f);
 	str_or_null(f, j->refeed_of[0] ? j->refeed_of : NULL);
-	uint64_t resolved = j->rejects_resolved < j->rows_rejected ? j->rejects_resolved
-	                                                           : j->rows_rejected;
+	uint64_t resolved =
+	    j->rejects_resolved < j->rows_rejected ? j->rejects_resolved : j->rows_rejected;
 	fprintf(f, ",\"rejects_open\":%llu,\"rejects_resolved\":%llu",
 	        (unsigned long long)(j->rows_rejected - resolved), (unsigned long long)resolved);
 	fprintf(f, ",\"mode\":\"%s\"", j->mode[0] ? j->mode : "append");
 	if (j->error_code) {
-		fprintf(f, ",\"error\":{\"code\":\"%s\",\"message\":", sl__error_report(j->error_code));
-		sl_json_cstr(f, j->error_message ? j->error_message : sl_error_message(j->error_code));
+		fprintf(
+		    f, ",\"error\":{\"code\":\"%s\",\"message\":", sl__error_report(j->error_code));
+		sl_json_cstr(f,
+		             j->error_message ? j->error_message : sl_error_message(j->error_code));
 		fputc('}', f);
 	}
 }
 
 void sl_chunk_json(FILE *f, const sl_job *j, const sl_chunk *c)
 {
-	fprintf(f,
-		"{\"chunk_id\":\"%s-%u\",\"seq\":%u,\"status\":\"%s\",\"attempts\":%u,\"offset\":%llu,"
-		"\"length\":%llu,\"first_record\":%llu,\"first_line\":%llu,\"rows_read\":%llu,"
-		"\"rows_loaded\":%llu,\"rows_rejected\":%llu,\"duration_ms\":%lld,\"last_error\":",
-		j->id, c->seq, c->seq, sl_chunk_status_name(c->status), c->attempts,
-		(unsigned long long)c->offset, (unsigned long long)c->length,
-		(unsigned long long)c->first_record + 1, (unsigned long long)c->first_line,
-		(unsigned long long)c->rows_read, (unsigned long long)c->rows_loaded,
-		(unsigned long long)c->rows_rejected, (long long)c->duration_ms);
+	fprintf(
+	    f,
+	    "{\"chunk_id\":\"%s-%u\",\"seq\":%u,\"status\":\"%s\",\"attempts\":%u,\"offset\":%llu,"
+	    "\"length\":%llu,\"first_record\":%llu,\"first_line\":%llu,\"rows_read\":%llu,"
+	    "\"rows_loaded\":%llu,\"rows_inserted\":%llu,\"rows_updated\":%llu,"
+	    "\"rows_rejected\":%llu,\"duration_ms\":%lld,\"last_error\":",
+	    j->id, c->seq, c->seq, sl_chunk_status_name(c->status), c->attempts,
+	    (unsigned long long)c->offset, (unsigned long long)c->length,
+	    (unsigned long long)c->first_record + 1, (unsigned long long)c->first_line,
+	    (unsigned long long)c->rows_read, (unsigned long long)c->rows_loaded,
+	    (unsigned long long)c->rows_inserted, (unsigned long long)c->rows_updated,
+	    (unsigned long long)c->rows_rejected, (long long)c->duration_ms);
 	str_or_null(f, c->last_error ? sl__error_report(c->last_error) : NULL);
 	fputs(",\"last_message\":", f);
 	str_or_null(f, c->last_message[0] ? c->last_message : NULL);

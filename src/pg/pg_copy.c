@@ -10,11 +10,15 @@
  * and ignore the earliest row of each key in the batch is the candidate
  * (ORDER BY key, ord) and DO NOTHING skips the keys already in the table,
  * so every row not returned is a duplicate; for update the latest row of
- * each key wins (ORDER BY key, ord DESC) through DO UPDATE, and xmax = 0
- * tells a new row from an updated one. The sort by key also feeds the
- * primary key's B-tree in order. That is the exact path; reject and ignore
- * first try a fast one (fast_keyed, below) that needs no ON CONFLICT and
- * falls back to the exact path when anything in the batch is unusual.
+ * each key wins (ORDER BY key, ord DESC) through DO UPDATE, guarded so
+ * that a row of the same job is replaced only by a later record (the
+ * latest record wins whatever order the chunks commit in), and xmax = 0
+ * tells a new row from an updated one. Every row carries its record
+ * ("_sluice_rec", the last column of both COPY forms: provenance). The
+ * sort by key also feeds the primary key's B-tree in order. That is the
+ * exact path; reject and ignore first try a fast one (fast_keyed, below)
+ * that needs no ON CONFLICT and falls back to the exact path when anything
+ * in the batch is unusual.
  *
  * COPY is in binary format where the table's columns are sluice's own
  * types (always for the staging table), text otherwise (an existing table

@@ -71,6 +71,13 @@ static const char *const migrations[SL_PG_STORE_VERSION] = {
     /* what claims and the open count look for: the chunks not final */
     "CREATE INDEX chunks_open ON sluice.chunks(job_id, seq)"
     " WHERE status IN ('Queued', 'Processing');",
+    /* 4: rows inserted beside rows updated (version 2), so that inserted +
+       updated = loaded; rows loaded before count as inserted (no split
+       was kept) */
+    "ALTER TABLE sluice.jobs ADD COLUMN rows_inserted bigint NOT NULL DEFAULT 0;"
+    "ALTER TABLE sluice.chunks ADD COLUMN rows_inserted bigint NOT NULL DEFAULT 0;"
+    "UPDATE sluice.jobs SET rows_inserted = coalesce(rows_loaded, 0) - rows_updated;"
+    "UPDATE sluice.chunks SET rows_inserted = coalesce(rows_loaded, 0) - rows_updated;",
 };
 
 /* The version the store is at: 0 when it has no version table yet. */

@@ -37,7 +37,7 @@ typedef struct sl_jobstore sl_jobstore;
 
 typedef struct sl_event {
 	const char *job_id;
-	int64_t chunk; /* -1 for job events */
+	int64_t chunk;    /* -1 for job events */
 	const char *kind; /* "chunk_start", "chunk_end", "chunk_failed", "job_end", ... */
 	uint64_t rows_read, rows_loaded, rows_rejected;
 	int64_t duration_ms;
@@ -56,6 +56,7 @@ typedef struct sl_idem {
    failed chunks). */
 typedef struct sl_job_counts {
 	int64_t rows_read, rows_loaded, rows_rejected;
+	int64_t rows_inserted, rows_updated; /* rows_loaded split */
 	int64_t records_padded, records_truncated;
 	int64_t chunks_processed, chunks_succeeded, chunks_failed;
 	int64_t bytes_done;
@@ -68,6 +69,8 @@ static inline void sl_job_counts_apply(sl_job *j, const sl_job_counts *d)
 	j->rows_read += (uint64_t)d->rows_read;
 	j->rows_loaded += (uint64_t)d->rows_loaded;
 	j->rows_rejected += (uint64_t)d->rows_rejected;
+	j->rows_inserted += (uint64_t)d->rows_inserted;
+	j->rows_updated += (uint64_t)d->rows_updated;
 	j->records_padded += (uint64_t)d->records_padded;
 	j->records_truncated += (uint64_t)d->records_truncated;
 	j->chunks_processed += (uint64_t)d->chunks_processed;
@@ -192,10 +195,12 @@ typedef struct sl_jobstore_ops {
 	/* Chunks of a job not final (Queued or Processing): *open; of those,
 	   Processing under a lease that has not expired and whose owner is not
 	   `dead` (others run them now): *live. */
-	int (*chunks_open)(sl_jobstore *s, const char *job_id, sl_owner_dead_fn dead, uint64_t *open,
-	                   uint64_t *live);
+	int (*chunks_open)(sl_jobstore *s, const char *job_id, sl_owner_dead_fn dead,
+	                   uint64_t *open, uint64_t *live);
 	/* Move rows between a committed chunk's counters (a row it loaded
-	   displaced by an earlier record: loaded - 1, rejected + 1). */
+	   displaced by an earlier record: loaded - 1, rejected + 1). Such a
+	   row was an insert (displacement is on_duplicate reject or ignore,
+	   where nothing is updated): rows_inserted moves with loaded. */
 	int (*chunk_add)(sl_jobstore *s, const char *job_id, uint32_t seq, int64_t loaded,
 	                 int64_t rejected);
 	/* The DUP_KEY reject just inserted was held by record `holder` of the
@@ -330,8 +335,8 @@ static inline int sl_js_reject_insert(sl_jobstore *s, const char *job_id, uint32
 }
 
 /* A job's rejects in record order (code 0: all). */
-static inline int sl_js_rejects_each(sl_jobstore *s, const char *job_id, int code,
-                                     sl_reject_cb cb, void *ctx)
+static inline int sl_js_rejects_each(sl_jobstore *s, const char *job_id, int code, sl_reject_cb cb,
+                                     void *ctx)
 {
 	SL__LAYER(s, rejects_each);
 	return s->ops->rejects_each(s, job_id, code, cb, ctx);
@@ -393,7 +398,9 @@ static inline int sl_js_refeed_claim(sl_jobstore *s, const char *job_id, const c
 {
 	sl_jobstore *l = s;
 	SL__LAYER(l, refeed_claim);
-	return l->ops->refeed_claim ? l->ops->refeed_claim(l, job_id, new_id, header, cb, ctx, n) : sl__js_def_refeed_claim(s, job_id, new_id, header, cb, ctx, n);
+	return l->ops->refeed_claim
+	           ? l->ops->refeed_claim(l, job_id, new_id, header, cb, ctx, n)
+	           : sl__js_def_refeed_claim(s, job_id, new_id, header, cb, ctx, n);
 }
 
 /* The header of a refeed job's input: 1 (and *out), 0 not a refeed. */
@@ -401,7 +408,8 @@ static inline int sl_js_refeed_header(sl_jobstore *s, const char *job_id, char *
 {
 	sl_jobstore *l = s;
 	SL__LAYER(l, refeed_header);
-	return l->ops->refeed_header ? l->ops->refeed_header(l, job_id, out, n) : sl__js_def_refeed_header(s, job_id, out, n);
+	return l->ops->refeed_header ? l->ops->refeed_header(l, job_id, out, n)
+	                             : sl__js_def_refeed_header(s, job_id, out, n);
 }
 
 /* Settle refeed job job_id after its end or rollback (nothing for another job). */
@@ -409,7 +417,8 @@ static inline int sl_js_refeed_settle(sl_jobstore *s, const char *job_id)
 {
 	sl_jobstore *l = s;
 	SL__LAYER(l, refeed_settle);
-	return l->ops->refeed_settle ? l->ops->refeed_settle(l, job_id) : sl__js_def_refeed_settle(s, job_id);
+	return l->ops->refeed_settle ? l->ops->refeed_settle(l, job_id)
+	                             : sl__js_def_refeed_settle(s, job_id);
 }
 
 /* Claim a chunk of job_id (NULL: any job): 1 and *l, 0 none. */
@@ -450,8 +459,8 @@ static inline int sl_js_chunks_open(sl_jobstore *s, const char *job_id, sl_owner
 }
 
 /* Move rows between a committed chunk's loaded and rejected counters. */
-static inline int sl_js_chunk_add(sl_jobstore *s, const char *job_id, uint32_t seq,
-                                  int64_t loaded, int64_t rejected)
+static inline int sl_js_chunk_add(sl_jobstore *s, const char *job_id, uint32_t seq, int64_t loaded,
+                                  int64_t rejected)
 {
 	SL__LAYER(s, chunk_add);
 	return s->ops->chunk_add(s, job_id, seq, loaded, rejected);

@@ -60,6 +60,12 @@ typedef struct sl_sink_cb {
 	   Nothing written for r; the other rows go on. NULL: such a row fails
 	   the write with that code. Non-zero stops the write. */
 	int (*refused)(void *ctx, const sl_sink_row *r, int code, const char *msg);
+	/* Optional: n of the rows told loaded were updates of the row of their
+	   key (on_duplicate: update; also a row whose key a later record of
+	   the same job holds: the update that record overwrote), the others
+	   inserts. Told after (or with) the loaded() that counted them.
+	   Non-zero stops the write. */
+	int (*updated)(void *ctx, size_t n);
 } sl_sink_cb;
 
 typedef struct sl_sink_ops {
@@ -106,9 +112,9 @@ typedef struct sl_sink_ops {
 	   and, when job_id is not NULL, that job's rows. A table not created
 	   yet has none. Stops at the first non-zero callback value and returns
 	   it. Reads only (no write lock). */
-	int (*records_each)(sl_sink *k, const sl_schema *sc, const size_t *cols, const sl_value *vals,
-	                    size_t nf, const char *job_id, int64_t after, size_t limit,
-	                    sl_record_cb cb, void *ctx);
+	int (*records_each)(sl_sink *k, const sl_schema *sc, const size_t *cols,
+	                    const sl_value *vals, size_t nf, const char *job_id, int64_t after,
+	                    size_t limit, sl_record_cb cb, void *ctx);
 } sl_sink_ops;
 
 struct sl_sink {
@@ -143,8 +149,7 @@ static inline int sl_sink_prepare(sl_sink *k, const sl_schema *schema, const cha
 
 /* Write n good rows of the chunk under way (file order; the array may be
    reordered); see sl_sink_cb. */
-static inline int sl_sink_write(sl_sink *k, sl_sink_row *rows, size_t n,
-                                const sl_sink_cb *cb)
+static inline int sl_sink_write(sl_sink *k, sl_sink_row *rows, size_t n, const sl_sink_cb *cb)
 {
 	SL__LAYER(k, write);
 	return k->ops->write(k, rows, n, cb);

@@ -93,6 +93,7 @@ static void pq_close(sl_txn *t)
 	free(q->gvals);
 	free(q->gbytes);
 	free(q->key_owner_sql);
+	free(q->key_lock_sql);
 	free(q->replace_sql);
 	free(q->vals);
 	free(q->recs);
@@ -128,7 +129,8 @@ static int pq_prepare(sl_sink *k, const sl_schema *sc, const char *job_id)
 	sl__pg_writer_free(q->w);
 	q->w = NULL;
 	free(q->key_owner_sql);
-	q->key_owner_sql = NULL;
+	free(q->key_lock_sql);
+	q->key_owner_sql = q->key_lock_sql = NULL;
 	free(q->replace_sql);
 	q->replace_sql = NULL;
 	q->schema = sc;
@@ -159,8 +161,11 @@ static int pq_prepare(sl_sink *k, const sl_schema *sc, const char *job_id)
 		}
 		rc |= sl__pg_add(&b, " LIMIT 1") | sl_buf_append(&b, "", 1);
 		q->key_owner_sql = rc ? NULL : strdup(b.p);
+		b.len--;
+		rc |= sl__pg_add(&b, " FOR NO KEY UPDATE") | sl_buf_append(&b, "", 1);
+		q->key_lock_sql = rc ? NULL : strdup(b.p);
 		sl_buf_free(&b);
-		if (!q->key_owner_sql)
+		if (!q->key_owner_sql || !q->key_lock_sql)
 			rc = SL_NOMEM;
 	}
 	return rc;
@@ -201,15 +206,18 @@ static int write_now(pq_store *q, sl_sink_row *rows, size_t n, const sl_sink_cb 
 	q->rows = rows;
 	q->cb = cb;
 	int rc = sl__pg_write(q->w, q->vals, q->recs, n, q->out, on_refusal, q);
-	size_t loaded = 0;
+	size_t loaded = 0, updated = 0;
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		if (q->out[i] == SL_PG_DUP)
 			rc = cb->dup(cb->ctx, &rows[i]);
 		else
 			loaded += q->out[i] != SL_PG_REFUSED;
+		updated += q->out[i] == SL_PG_UPDATED;
 	}
 	if (rc == 0 && loaded)
 		rc = cb->loaded(cb->ctx, loaded);
+	if (rc == 0 && updated && cb->updated)
+		rc = cb->updated(cb->ctx, updated);
 	return rc;
 }
 
@@ -436,6 +444,18 @@ static int pq_key_owner(sl_sink *k, const sl_value *vals, char job[SL_JOB_ID_LEN
 		}
 	}
 	PGresult *res = sl__pq_run(q, q->key_owner_sql, &p, &rc);
+	/* A row of this job may be displaced by another chunk's transaction
+	   running at the same time (an earlier record: chunk_write.c), whose
+	   commit would leave a reject written here naming the displaced
+	   record, or displace the row twice. Read such a row again locked:
+	   that waits for a transaction changing it and reads its new holder,
+	   or makes one that comes later wait for this one, whose rejects it
+	   then sees and re-holds. Rows of other jobs are not locked, so a
+	   reload's duplicates cost no row locks. */
+	if (res && PQntuples(res) > 0 && !strcmp(PQgetvalue(res, 0, 0), q->job_id)) {
+		PQclear(res);
+		res = sl__pq_run(q, q->key_lock_sql, &p, &rc);
+	}
 	if (res && PQntuples(res) > 0) {
 		snprintf(job, SL_JOB_ID_LEN, "%s", PQgetvalue(res, 0, 0));
 		/* NULL: a row of an older sluice, which kept no record */

@@ -27,7 +27,7 @@ typedef struct pq_store {
 	const sl_schema *schema;
 	sl_pg_writer *w;
 	char job_id[SL_JOB_ID_LEN];
-	char *key_owner_sql, *replace_sql;
+	char *key_owner_sql, *key_lock_sql, *replace_sql;
 	/* a write's row pointers, records and outcomes */
 	const sl_value **vals;
 	uint64_t *recs;

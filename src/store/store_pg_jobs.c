@@ -27,12 +27,15 @@
 	"rows_read, rows_loaded, rows_rejected, bytes_total, bytes_done, error_code, "             \
 	"error_message, "                                                                          \
 	"created_ms, started_ms, finished_ms, updated_ms, correlation_id, "                        \
-	"dialect, ignored_columns, warnings, same_as, records_padded, records_truncated, resumed"
+	"dialect, ignored_columns, warnings, same_as, records_padded, records_truncated, "         \
+	"resumed, "                                                                                \
+	"rows_inserted, rows_updated"
 
 #define CHUNK_COLS                                                                                 \
 	"job_id, seq, \"offset\", length, hash, first_record, first_line, records_planned, "       \
 	"status, "                                                                                 \
-	"attempts, rows_read, rows_loaded, rows_rejected, duration_ms, last_error, last_message"
+	"attempts, rows_read, rows_loaded, rows_rejected, duration_ms, last_error, last_message, " \
+	"rows_inserted, rows_updated"
 
 static void bind_job(pq_params *p, const sl_job *j)
 {
@@ -67,6 +70,8 @@ static void bind_job(pq_params *p, const sl_job *j)
 	sl__pq_int(p, (int64_t)j->records_padded);
 	sl__pq_int(p, (int64_t)j->records_truncated);
 	sl__pq_int(p, j->resumed);
+	sl__pq_int(p, (int64_t)j->rows_inserted);
+	sl__pq_int(p, (int64_t)j->rows_updated);
 }
 
 static int64_t get_i(const PGresult *r, int row, int col)
@@ -135,6 +140,8 @@ static void read_job(const PGresult *r, int row, sl_job *j)
 	j->records_padded = (uint64_t)get_i(r, row, i++);
 	j->records_truncated = (uint64_t)get_i(r, row, i++);
 	j->resumed = get_i(r, row, i++) != 0;
+	j->rows_inserted = (uint64_t)get_i(r, row, i++);
+	j->rows_updated = (uint64_t)get_i(r, row, i++);
 }
 
 /* One job of a query: 1 and *j, 0 when none, or a code. */
@@ -182,12 +189,12 @@ static int pq_job_insert(sl_jobstore *s, sl_job *j)
 	j->seq = (uint32_t)strtoul(seq, NULL, 10);
 	pq_params p = {.n = 0};
 	bind_job(&p, j);
-	PQclear(sl__pq_run(
-	    q,
-	    "INSERT INTO sluice.jobs(" JOB_COLS
-	    ") VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,"
-	    "$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$31,$32,$33,$34,$35)",
-	    &p, &rc));
+	PQclear(sl__pq_run(q,
+	                   "INSERT INTO sluice.jobs(" JOB_COLS
+	                   ") VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,"
+	                   "$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$31,$"
+	                   "32,$33,$34,$35,$36,$37)",
+	                   &p, &rc));
 	for (int k = 0; k < SL_ERROR_COUNT && rc == 0; k++)
 		rc = add_code(q, j->id, k, (int64_t)j->rejects_by_code[k]);
 	return rc;
@@ -213,7 +220,7 @@ static int pq_job_update(sl_jobstore *s, const sl_job *j)
 	    "IS NOT NULL"
 	    " AND $16::bigint IS NOT NULL AND $17::bigint IS NOT NULL AND $18::bigint IS NOT NULL"
 	    " AND $19::bigint IS NOT NULL AND $21::bigint IS NOT NULL AND $33::bigint IS NOT NULL"
-	    " AND $34::bigint IS NOT NULL",
+	    " AND $34::bigint IS NOT NULL AND $36::bigint IS NOT NULL AND $37::bigint IS NOT NULL",
 	    &p, &rc);
 	if (r && !strcmp(PQcmdTuples(r), "0"))
 		rc = sl__pg_seterr(q->pg, SL_NOT_FOUND, "no job %s to update", j->id);
@@ -233,6 +240,8 @@ static int pq_counts_add(sl_jobstore *s, const char *job_id, const sl_job_counts
 	for (size_t k = 0; k < SL_ARRAY_LEN(v); k++)
 		sl__pq_int(&p, v[k]);
 	sl__pq_int(&p, sl_now_ms());
+	sl__pq_int(&p, d->rows_inserted);
+	sl__pq_int(&p, d->rows_updated);
 	PGresult *r = sl__pq_run(
 	    q,
 	    "UPDATE sluice.jobs SET rows_read = rows_read + $2, rows_loaded = rows_loaded + $3,"
@@ -241,7 +250,8 @@ static int pq_counts_add(sl_jobstore *s, const char *job_id, const sl_job_counts
 	    " records_truncated = coalesce(records_truncated, 0) + $6,"
 	    " chunks_processed = chunks_processed + $7, chunks_succeeded = chunks_succeeded + $8,"
 	    " chunks_failed = chunks_failed + $9, bytes_done = bytes_done + $10,"
-	    " updated_ms = greatest(coalesce(updated_ms, 0), $11) WHERE id = $1",
+	    " updated_ms = greatest(coalesce(updated_ms, 0), $11),"
+	    " rows_inserted = rows_inserted + $12, rows_updated = rows_updated + $13 WHERE id = $1",
 	    &p, &rc);
 	if (r && !strcmp(PQcmdTuples(r), "0"))
 		rc = sl__pg_seterr(q->pg, SL_NOT_FOUND, "no job %s to count in", job_id);
@@ -355,6 +365,8 @@ static void bind_chunk(pq_params *p, const char *job_id, const sl_chunk *c)
 	sl__pq_int(p, c->duration_ms);
 	sl__pq_str(p, c->last_error ? sl_error_name(c->last_error) : NULL);
 	sl__pq_str(p, c->last_message[0] ? c->last_message : NULL);
+	sl__pq_int(p, (int64_t)c->rows_inserted);
+	sl__pq_int(p, (int64_t)c->rows_updated);
 }
 
 static int pq_chunk_update(sl_jobstore *s, const char *job_id, const sl_chunk *c)
@@ -366,14 +378,16 @@ static int pq_chunk_update(sl_jobstore *s, const char *job_id, const sl_chunk *c
 	    pq_of_js(s),
 	    "INSERT INTO sluice.chunks(" CHUNK_COLS
 	    ") VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,"
-	    "$14,$15,$16) ON CONFLICT (job_id, seq) DO UPDATE SET \"offset\" = EXCLUDED.\"offset\","
+	    "$14,$15,$16,$17,$18) ON CONFLICT (job_id, seq) DO UPDATE SET \"offset\" = "
+	    "EXCLUDED.\"offset\","
 	    " length = EXCLUDED.length, hash = EXCLUDED.hash, first_record = EXCLUDED.first_record,"
 	    " first_line = EXCLUDED.first_line, records_planned = EXCLUDED.records_planned,"
 	    " status = EXCLUDED.status, attempts = EXCLUDED.attempts, rows_read = "
 	    "EXCLUDED.rows_read,"
 	    " rows_loaded = EXCLUDED.rows_loaded, rows_rejected = EXCLUDED.rows_rejected,"
 	    " duration_ms = EXCLUDED.duration_ms, last_error = EXCLUDED.last_error,"
-	    " last_message = EXCLUDED.last_message",
+	    " last_message = EXCLUDED.last_message, rows_inserted = EXCLUDED.rows_inserted,"
+	    " rows_updated = EXCLUDED.rows_updated",
 	    &p, &rc));
 	return rc;
 }
@@ -426,6 +440,8 @@ static int pq_chunks_get(sl_jobstore *s, const char *job_id, sl_chunk **out, siz
 		if (c->last_error > 0)
 			c->last_error = SL_INTERNAL;
 		snprintf(c->last_message, sizeof c->last_message, "%s", PQgetvalue(r, k, i++));
+		c->rows_inserted = (uint64_t)get_i(r, k, i++);
+		c->rows_updated = (uint64_t)get_i(r, k, i++);
 		(*n)++;
 	}
 	PQclear(r);

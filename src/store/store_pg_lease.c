@@ -237,6 +237,7 @@ int sl__pq_chunk_add(sl_jobstore *s, const char *job_id, uint32_t seq, int64_t l
 	sl__pq_int(&p, rejected);
 	PQclear(sl__pq_run(pq_of_js(s),
 	                   "UPDATE sluice.chunks SET rows_loaded = rows_loaded + $3::bigint, "
+	                   "rows_inserted = rows_inserted + $3::bigint, "
 	                   "rows_rejected = rows_rejected + $4::bigint WHERE job_id = $1 AND seq = "
 	                   "$2::bigint",
 	                   &p, &rc));

@@ -43,11 +43,16 @@
    before them gets them by ALTER TABLE when it is opened (sq_open). */
 #define JOB_COLS_ADDED_DDL                                                                         \
 	", dialect TEXT, ignored_columns TEXT, warnings TEXT, same_as TEXT,"                       \
-	" records_padded INTEGER, records_truncated INTEGER, resumed INTEGER, mode TEXT"
+	" records_padded INTEGER, records_truncated INTEGER, resumed INTEGER, mode TEXT,"           \
+	" rows_inserted INTEGER, rows_updated INTEGER"
 /* the same, one by one; the last one tells whether a database has them all */
 static const char *const job_cols_added[] = {
     "dialect TEXT",           "ignored_columns TEXT",      "warnings TEXT",   "same_as TEXT",
-    "records_padded INTEGER", "records_truncated INTEGER", "resumed INTEGER", "mode TEXT"};
+    "records_padded INTEGER", "records_truncated INTEGER", "resumed INTEGER", "mode TEXT",
+    "rows_inserted INTEGER",  "rows_updated INTEGER"};
+/* Columns added to sluice_chunks the same way (with the job's last two:
+   rows_loaded split into rows inserted and updated, issue 12) */
+static const char *const chunk_cols_added[] = {"rows_inserted INTEGER", "rows_updated INTEGER"};
 
 static const char ddl[] =
 	"CREATE TABLE IF NOT EXISTS sluice_jobs("
@@ -66,7 +71,8 @@ static const char ddl[] =
 	" offset INTEGER, length INTEGER, hash INTEGER, first_record INTEGER, first_line INTEGER,"
 	" records_planned INTEGER, status TEXT, attempts INTEGER, rows_read INTEGER,"
 	" rows_loaded INTEGER, rows_rejected INTEGER, duration_ms INTEGER, last_error TEXT,"
-	" last_message TEXT, PRIMARY KEY(job_id, seq)) WITHOUT ROWID;"
+	" last_message TEXT, rows_inserted INTEGER, rows_updated INTEGER,"
+	" PRIMARY KEY(job_id, seq)) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS sluice_rejects(id INTEGER PRIMARY KEY, job_id TEXT NOT NULL,"
 	" chunk INTEGER, record INTEGER, line INTEGER, offset INTEGER, column_name TEXT,"
 	" code TEXT NOT NULL, message TEXT, raw BLOB);"
@@ -208,13 +214,21 @@ int sl__sq_add_columns(sq_store *q, const char *table, const char *const *cols, 
 static int add_job_cols(sq_store *q)
 {
 	int rc;
-	if (sl__sq_count(q, "SELECT count(*) FROM pragma_table_info('sluice_jobs') WHERE name = "
-	                    "'mode'"))
+	if (sl__sq_count(q, "SELECT count(*) FROM pragma_table_info('sluice_chunks') WHERE name = "
+	                    "'rows_updated'"))
 		return 0;
 	if ((rc = sl__sq_exec(q, "BEGIN IMMEDIATE")) < 0)
 		return rc;
+	/* the rows an older sluice loaded count as inserted: it kept no
+	   split (with on_duplicate: update some were updates) */
 	if ((rc = sl__sq_add_columns(q, "sluice_jobs", job_cols_added,
-	                             SL_ARRAY_LEN(job_cols_added))) < 0) {
+	                             SL_ARRAY_LEN(job_cols_added))) < 0 ||
+	    (rc = sl__sq_add_columns(q, "sluice_chunks", chunk_cols_added,
+	                             SL_ARRAY_LEN(chunk_cols_added))) < 0 ||
+	    (rc = sl__sq_exec(q, "UPDATE sluice_jobs SET rows_inserted = COALESCE(rows_loaded, 0),"
+	                         " rows_updated = 0 WHERE rows_inserted IS NULL;"
+	                         " UPDATE sluice_chunks SET rows_inserted = COALESCE(rows_loaded, 0),"
+	                         " rows_updated = 0 WHERE rows_inserted IS NULL")) < 0) {
 		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
 		return rc;
 	}

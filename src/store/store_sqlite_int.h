@@ -28,7 +28,8 @@ typedef struct sq_store {
 	sqlite3_stmt *ins_row, *ins_many, *ins_reject, *ins_event, *upd_job, *upd_chunk,
 	    *add_counts, *add_code;
 	sqlite3_stmt *key_owner; /* which job loaded a key (DUP_KEY messages) */
-	sqlite3_stmt *lease_fence, *chunk_add, *reject_holder, *rejects_rehold; /* store_sqlite_lease.c */
+	sqlite3_stmt *lease_fence, *chunk_add, *reject_holder,
+	    *rejects_rehold; /* store_sqlite_lease.c */
 	sqlite3_stmt *claim_sel, *claim_upd, *claim_job, *chunks_open;
 	sqlite3_stmt *replace_row; /* an earlier record's row displacing a later one's */
 	sqlite3_stmt *in_target;   /* atomic: is a key in the target already */
@@ -39,7 +40,7 @@ typedef struct sq_store {
 	char job_id[SL_JOB_ID_LEN];
 	bool upsert;
 	/* the sink's chunk under way (store_sqlite_sink.c) */
-	spill *sp;           /* keyed, not update: sorted runs merged at flush */
+	spill *sp;              /* keyed, not update: sorted runs merged at flush */
 	const sl_value **vptrs; /* a write's rows without a key, for INSERT_MANY */
 	uint64_t *recs;         /* their records */
 	size_t vptrs_cap;
@@ -79,14 +80,16 @@ int sl__sq_add_columns(sq_store *q, const char *table, const char *const *cols, 
 int sl__sq_add_ident(sl_buf *b, const char *name);
 int sl__sq_add(sl_buf *b, const char *s);
 int sl__sq_check_columns(sq_store *q, const sl_schema *sc, const char *table, char *missing,
-                          size_t n, bool *as_text);
+                         size_t n, bool *as_text);
 /* Prepare `what` TABLE WHERE key = ?1 ... [UNION ALL `what` TABLE2 WHERE
    key = ?1 ...] LIMIT 1 (the key bound once for both) */
 int sl__sq_key_select(sq_store *q, const char *what, const char *table, const char *table2,
                       sqlite3_stmt **out);
 int sl__sq_target_prepare(sl_sink *s, const sl_schema *sc, const char *job_id);
 void sl__sq_bind_real(sqlite3_stmt *st, int p, const sl_column *c, double d, bool as_text);
-int sl__sq_target_insert(sq_store *q, const sl_value *v, uint64_t rec, bool *dup);
+/* One row into the table the job writes: *dup when its key was there
+   (reject, ignore), *updated when it updated the row of its key (update). */
+int sl__sq_target_insert(sq_store *q, const sl_value *v, uint64_t rec, bool *dup, bool *updated);
 int sl__sq_target_key_owner(sl_sink *s, const sl_value *v, char job[SL_JOB_ID_LEN], uint64_t *rec);
 int sl__sq_target_insert_many(sq_store *q, const sl_value *const *vals, const uint64_t *recs,
                               size_t n);
@@ -118,7 +121,7 @@ int sl__sq_cancel_get(sl_jobstore *s, const char *job_id);
 int sl__sq_chunk_counts(sl_jobstore *s, uint64_t *out);
 
 /* store_sqlite_refeed.c: fix and refeed */
-int sl__sq_refeed_schema(sq_store *q);         /* its tables and columns, when missing */
+int sl__sq_refeed_schema(sq_store *q);          /* its tables and columns, when missing */
 int sl__sq_refeed_fill(sq_store *q, sl_job *j); /* j->refeed_of, j->rejects_resolved */
 int sl__sq_refeed_claim(sl_jobstore *s, const char *job_id, const char *new_id, sl_str header,
                         int (*cb)(void *ctx, sl_str raw), void *ctx, uint64_t *n);

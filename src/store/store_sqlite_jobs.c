@@ -23,7 +23,8 @@
 	"file_mtime_ns, chunk_size, chunks_total, chunks_processed, chunks_succeeded, chunks_failed, " \
 	"rows_read, rows_loaded, rows_rejected, bytes_total, bytes_done, error_code, error_message, "  \
 	"created_ms, started_ms, finished_ms, updated_ms, correlation_id, "                            \
-	"dialect, ignored_columns, warnings, same_as, records_padded, records_truncated, resumed, mode"
+	"dialect, ignored_columns, warnings, same_as, records_padded, records_truncated, resumed, mode, " \
+	"rows_inserted, rows_updated"
 
 static void bind_str(sqlite3_stmt *st, int i, const char *s)
 {
@@ -68,6 +69,8 @@ static void bind_job(sqlite3_stmt *st, const sl_job *j)
 	sqlite3_bind_int64(st, i++, (int64_t)j->records_truncated);
 	sqlite3_bind_int(st, i++, j->resumed);
 	bind_str(st, i++, j->mode[0] ? j->mode : NULL);
+	sqlite3_bind_int64(st, i++, (int64_t)j->rows_inserted);
+	sqlite3_bind_int64(st, i++, (int64_t)j->rows_updated);
 }
 
 static char *col_dup(sqlite3_stmt *st, int i)
@@ -134,6 +137,8 @@ static void read_job(sqlite3_stmt *st, sl_job *j)
 	j->resumed = sqlite3_column_int(st, i++) != 0;
 	const unsigned char *mode = sqlite3_column_text(st, i++);
 	snprintf(j->mode, sizeof j->mode, "%s", mode ? (const char *)mode : "append");
+	j->rows_inserted = (uint64_t)sqlite3_column_int64(st, i++);
+	j->rows_updated = (uint64_t)sqlite3_column_int64(st, i++);
 }
 
 /* Step a job query: 1 and *j when it has a row, 0 when none, <0 on error. */
@@ -175,7 +180,7 @@ int sl__sq_job_insert(sl_jobstore *s, sl_job *j)
 	st = NULL;
 	if (rc == 0)
 		rc = sl__sq_map_rc(q, sqlite3_prepare_v2(q->db, "INSERT INTO sluice_jobs(" JOB_COLS ") VALUES("
-				"?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &st, NULL));
+				"?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &st, NULL));
 	if (rc == 0) {
 		bind_job(st, j);
 		rc = sl__sq_map_rc(q, sqlite3_step(st));
@@ -227,7 +232,9 @@ int sl__sq_counts_add(sl_jobstore *s, const char *job_id, const sl_job_counts *d
 	    " records_truncated = COALESCE(records_truncated, 0) + ?6,"
 	    " chunks_processed = chunks_processed + ?7, chunks_succeeded = chunks_succeeded + ?8,"
 	    " chunks_failed = chunks_failed + ?9, bytes_done = bytes_done + ?10,"
-	    " updated_ms = max(COALESCE(updated_ms, 0), ?11) WHERE id = ?1",
+	    " updated_ms = max(COALESCE(updated_ms, 0), ?11),"
+	    " rows_inserted = COALESCE(rows_inserted, 0) + ?12,"
+	    " rows_updated = COALESCE(rows_updated, 0) + ?13 WHERE id = ?1",
 	    &q->add_counts);
 	if (rc < 0)
 		return rc;
@@ -239,6 +246,8 @@ int sl__sq_counts_add(sl_jobstore *s, const char *job_id, const sl_job_counts *d
 	for (size_t k = 0; k < SL_ARRAY_LEN(v); k++)
 		sqlite3_bind_int64(st, (int)k + 2, v[k]);
 	sqlite3_bind_int64(st, 11, sl_now_ms());
+	sqlite3_bind_int64(st, 12, d->rows_inserted);
+	sqlite3_bind_int64(st, 13, d->rows_updated);
 	if ((rc = sl__sq_step_done(q, st)) < 0)
 		return rc;
 	if (sqlite3_changes(q->db) == 0) {
@@ -380,11 +389,14 @@ static void bind_chunk(sqlite3_stmt *st, const char *job_id, const sl_chunk *c)
 	sqlite3_bind_int64(st, i++, c->duration_ms);
 	bind_str(st, i++, c->last_error ? sl_error_name(c->last_error) : NULL);
 	bind_str(st, i++, c->last_message[0] ? c->last_message : NULL);
+	sqlite3_bind_int64(st, i++, (int64_t)c->rows_inserted);
+	sqlite3_bind_int64(st, i++, (int64_t)c->rows_updated);
 }
 
 #define CHUNK_COLS                                                                                 \
 	"job_id, seq, offset, length, hash, first_record, first_line, records_planned, status, "      \
-	"attempts, rows_read, rows_loaded, rows_rejected, duration_ms, last_error, last_message"
+	"attempts, rows_read, rows_loaded, rows_rejected, duration_ms, last_error, last_message, "    \
+	"rows_inserted, rows_updated"
 
 int sl__sq_chunk_update(sl_jobstore *s, const char *job_id, const sl_chunk *c)
 {
@@ -394,7 +406,7 @@ int sl__sq_chunk_update(sl_jobstore *s, const char *job_id, const sl_chunk *c)
 	   epoch set back to nothing would let a stale holder's epoch match again */
 	int rc = sl__sq_prep(
 	    q,
-	    "INSERT INTO sluice_chunks(" CHUNK_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+	    "INSERT INTO sluice_chunks(" CHUNK_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 	    " ON CONFLICT(job_id, seq) DO UPDATE SET offset = excluded.offset,"
 	    " length = excluded.length, hash = excluded.hash,"
 	    " first_record = excluded.first_record, first_line = excluded.first_line,"
@@ -402,7 +414,8 @@ int sl__sq_chunk_update(sl_jobstore *s, const char *job_id, const sl_chunk *c)
 	    " attempts = excluded.attempts, rows_read = excluded.rows_read,"
 	    " rows_loaded = excluded.rows_loaded, rows_rejected = excluded.rows_rejected,"
 	    " duration_ms = excluded.duration_ms, last_error = excluded.last_error,"
-	    " last_message = excluded.last_message",
+	    " last_message = excluded.last_message, rows_inserted = excluded.rows_inserted,"
+	    " rows_updated = excluded.rows_updated",
 	    &q->upd_chunk);
 	if (rc < 0)
 		return rc;
@@ -475,6 +488,8 @@ int sl__sq_chunks_get(sl_jobstore *s, const char *job_id, sl_chunk **out, size_t
 			c->last_error = SL_INTERNAL;
 		const char *lm = (const char *)sqlite3_column_text(st, i++);
 		snprintf(c->last_message, sizeof c->last_message, "%s", lm ? lm : "");
+		c->rows_inserted = (uint64_t)sqlite3_column_int64(st, i++);
+		c->rows_updated = (uint64_t)sqlite3_column_int64(st, i++);
 	}
 	sqlite3_finalize(st);
 	if (rc < 0) {

@@ -275,8 +275,9 @@ int sl__sq_chunk_add(sl_jobstore *s, const char *job_id, uint32_t seq, int64_t l
 	sq_store *q = sq_of_js(s);
 	int rc =
 	    sl__sq_prep(q,
-	                "UPDATE sluice_chunks SET rows_loaded = rows_loaded + ?3, rows_rejected = "
-	                "rows_rejected + ?4 WHERE job_id = ?1 AND seq = ?2",
+	                "UPDATE sluice_chunks SET rows_loaded = rows_loaded + ?3, rows_inserted = "
+	                "COALESCE(rows_inserted, 0) + ?3, rows_rejected = rows_rejected + ?4"
+	                " WHERE job_id = ?1 AND seq = ?2",
 	                &q->chunk_add);
 	if (rc < 0)
 		return rc;

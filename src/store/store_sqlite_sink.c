@@ -29,23 +29,25 @@
 typedef struct ins_ctx {
 	sq_store *q;
 	const sl_sink_cb *cb;
-	size_t loaded;
+	size_t loaded, updated; /* updated: how many of the loaded */
 } ins_ctx;
 
 static int tell_loaded(ins_ctx *x)
 {
-	size_t n = x->loaded;
-	x->loaded = 0;
-	return n ? x->cb->loaded(x->cb->ctx, n) : 0;
+	size_t n = x->loaded, u = x->updated;
+	x->loaded = x->updated = 0;
+	int rc = n ? x->cb->loaded(x->cb->ctx, n) : 0;
+	return rc == 0 && u && x->cb->updated ? x->cb->updated(x->cb->ctx, u) : rc;
 }
 
 static int insert_one(void *ctx, const sl_sink_row *r)
 {
 	ins_ctx *x = ctx;
-	bool dup = false;
-	int rc = sl__sq_target_insert(x->q, r->vals, r->record, &dup);
+	bool dup = false, upd = false;
+	int rc = sl__sq_target_insert(x->q, r->vals, r->record, &dup, &upd);
 	if (rc < 0)
 		return rc;
+	x->updated += upd;
 	if (!dup)
 		return ++x->loaded >= 4096 ? tell_loaded(x) : 0;
 	if ((rc = tell_loaded(x)) != 0)
@@ -82,7 +84,7 @@ static int sq_sink_write(sl_sink *k, sl_sink_row *rows, size_t n, const sl_sink_
 	sl__spill_sort(sc, rows, n); /* the caller's array, in place: no copy of the group */
 	if (q->sp)
 		return sl__spill_run(q->sp, rows, n); /* told at flush */
-	ins_ctx x = {q, cb, 0};
+	ins_ctx x = {q, cb, 0, 0};
 	for (size_t i = 0; i < n && rc == 0; i++)
 		rc = insert_one(&x, &rows[i]);
 	return rc != 0 ? rc : tell_loaded(&x);
@@ -93,7 +95,7 @@ static int sq_sink_flush(sl_sink *k, const sl_sink_cb *cb)
 	sq_store *q = sq_of_sink(k);
 	if (!q->sp)
 		return 0;
-	ins_ctx x = {q, cb, 0};
+	ins_ctx x = {q, cb, 0, 0};
 	int rc = sl__spill_merge(q->sp, insert_one, &x);
 	if (rc == 0)
 		rc = tell_loaded(&x);

@@ -58,10 +58,12 @@ int sl__sq_add(sl_buf *b, const char *s)
    there as canonical text keep such a column one storage class, the same
    form as its old rows. */
 int sl__sq_check_columns(sq_store *q, const sl_schema *sc, const char *table, char *missing,
-                          size_t n, bool *as_text)
+                         size_t n, bool *as_text)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = sl__sq_map_rc(q, sqlite3_prepare_v2(q->db, "SELECT name, type FROM pragma_table_info(?)", -1, &st, NULL));
+	int rc = sl__sq_map_rc(q, sqlite3_prepare_v2(q->db,
+	                                             "SELECT name, type FROM pragma_table_info(?)",
+	                                             -1, &st, NULL));
 	if (rc == 0)
 		sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
 	bool *have = calloc(sc->ncols + 1, sizeof *have);
@@ -76,8 +78,9 @@ int sl__sq_check_columns(sq_store *q, const sl_schema *sc, const char *table, ch
 			if (name && !strcmp(name, sc->cols[i].name)) {
 				have[i] = true;
 				if (as_text)
-					as_text[i] = sl_column_storage(&sc->cols[i]) == SL_VALUE_REAL && type &&
-						     !strcasecmp(type, "TEXT");
+					as_text[i] =
+					    sl_column_storage(&sc->cols[i]) == SL_VALUE_REAL &&
+					    type && !strcasecmp(type, "TEXT");
 			}
 		}
 		if (name && !strcmp(name, "_sluice_job"))
@@ -90,7 +93,8 @@ int sl__sq_check_columns(sq_store *q, const sl_schema *sc, const char *table, ch
 		if (have[i])
 			continue;
 		size_t l = strlen(missing);
-		snprintf(missing + l, n - l, "%s%s", l ? ", " : "", i < sc->ncols ? sc->cols[i].name : "_sluice_job");
+		snprintf(missing + l, n - l, "%s%s", l ? ", " : "",
+		         i < sc->ncols ? sc->cols[i].name : "_sluice_job");
 	}
 	sqlite3_finalize(st);
 	free(have);
@@ -131,7 +135,8 @@ static int prepare_table(sq_store *q, const sl_schema *sc, const char *job_id, c
 	if (rc > 0 && !missing[0] && !q->has_rec) {
 		sl_buf_reset(&b);
 		int r = sl__sq_add(&b, "ALTER TABLE ") | sl__sq_add_ident(&b, tab) |
-		        sl__sq_add(&b, " ADD COLUMN \"_sluice_rec\" INTEGER") | sl_buf_append(&b, "", 1);
+		        sl__sq_add(&b, " ADD COLUMN \"_sluice_rec\" INTEGER") |
+		        sl_buf_append(&b, "", 1);
 		if (r) {
 			rc = SL_NOMEM;
 			goto out;
@@ -141,14 +146,17 @@ static int prepare_table(sq_store *q, const sl_schema *sc, const char *job_id, c
 		rc = 1;
 	}
 	if (rc > 0 && missing[0]) {
-		snprintf(q->err, sizeof q->err, "table %s exists without the columns %s", tab, missing);
+		snprintf(q->err, sizeof q->err, "table %s exists without the columns %s", tab,
+		         missing);
 		rc = SL_DB_ERROR;
 		goto out;
 	}
 	if (rc == 0) {
-		rc = sl__sq_add(&b, "CREATE TABLE IF NOT EXISTS ") | sl__sq_add_ident(&b, tab) | sl__sq_add(&b, "(");
+		rc = sl__sq_add(&b, "CREATE TABLE IF NOT EXISTS ") | sl__sq_add_ident(&b, tab) |
+		     sl__sq_add(&b, "(");
 		for (size_t i = 0; i < sc->ncols; i++) {
-			rc |= sl__sq_add_ident(&b, sc->cols[i].name) | sl__sq_add(&b, " ") | sl__sq_add(&b, sql_type(&sc->cols[i]));
+			rc |= sl__sq_add_ident(&b, sc->cols[i].name) | sl__sq_add(&b, " ") |
+			      sl__sq_add(&b, sql_type(&sc->cols[i]));
 			bool inkey = false;
 			for (size_t k = 0; k < sc->nkey; k++)
 				inkey |= sc->key[k] == i;
@@ -158,7 +166,8 @@ static int prepare_table(sq_store *q, const sl_schema *sc, const char *job_id, c
 		if (sc->nkey) {
 			rc |= sl__sq_add(&b, ", PRIMARY KEY(");
 			for (size_t k = 0; k < sc->nkey; k++)
-				rc |= (k ? sl__sq_add(&b, ", ") : 0) | sl__sq_add_ident(&b, sc->cols[sc->key[k]].name);
+				rc |= (k ? sl__sq_add(&b, ", ") : 0) |
+				      sl__sq_add_ident(&b, sc->cols[sc->key[k]].name);
 			rc |= sl__sq_add(&b, "))");
 		} else {
 			rc |= sl__sq_add(&b, ")");
@@ -189,22 +198,26 @@ static int prepare_table(sq_store *q, const sl_schema *sc, const char *job_id, c
 	if (sc->nkey && q->upsert) {
 		rc |= sl__sq_add(&b, " ON CONFLICT(");
 		for (size_t k = 0; k < sc->nkey; k++)
-			rc |= (k ? sl__sq_add(&b, ", ") : 0) | sl__sq_add_ident(&b, sc->cols[sc->key[k]].name);
+			rc |= (k ? sl__sq_add(&b, ", ") : 0) |
+			      sl__sq_add_ident(&b, sc->cols[sc->key[k]].name);
 		rc |= sl__sq_add(&b, ") DO UPDATE SET ");
 		for (size_t i = 0; i < sc->ncols; i++)
-			rc |= sl__sq_add_ident(&b, sc->cols[i].name) | sl__sq_add(&b, " = excluded.") |
+			rc |= sl__sq_add_ident(&b, sc->cols[i].name) |
+			      sl__sq_add(&b, " = excluded.") |
 			      sl__sq_add_ident(&b, sc->cols[i].name) | sl__sq_add(&b, ", ");
 		/* the latest record wins whatever the commit order: a row of
 		   this job is replaced only by a later record of it */
-		rc |= sl__sq_add(&b, "\"_sluice_job\" = excluded.\"_sluice_job\", \"_sluice_rec\" = "
-		                     "excluded.\"_sluice_rec\" WHERE \"_sluice_job\" <> "
-		                     "excluded.\"_sluice_job\" OR coalesce(\"_sluice_rec\", 0) < "
-		                     "excluded.\"_sluice_rec\"");
+		rc |=
+		    sl__sq_add(&b, "\"_sluice_job\" = excluded.\"_sluice_job\", \"_sluice_rec\" = "
+		                   "excluded.\"_sluice_rec\" WHERE \"_sluice_job\" <> "
+		                   "excluded.\"_sluice_job\" OR coalesce(\"_sluice_rec\", 0) < "
+		                   "excluded.\"_sluice_rec\"");
 	} else if (sc->nkey) {
 		/* only the key: a clash on anything else must not pass silently */
 		rc |= sl__sq_add(&b, " ON CONFLICT(");
 		for (size_t k = 0; k < sc->nkey; k++)
-			rc |= (k ? sl__sq_add(&b, ", ") : 0) | sl__sq_add_ident(&b, sc->cols[sc->key[k]].name);
+			rc |= (k ? sl__sq_add(&b, ", ") : 0) |
+			      sl__sq_add_ident(&b, sc->cols[sc->key[k]].name);
 		rc |= sl__sq_add(&b, ") DO NOTHING");
 	}
 	rc |= sl_buf_append(&b, "", 1);
@@ -222,7 +235,8 @@ static int prepare_table(sq_store *q, const sl_schema *sc, const char *job_id, c
 	q->ins_many = NULL;
 	if (!sc->nkey) {
 		sl_buf_reset(&b);
-		rc = sl__sq_add(&b, "INSERT INTO ") | sl__sq_add_ident(&b, tab) | sl__sq_add(&b, "(");
+		rc = sl__sq_add(&b, "INSERT INTO ") | sl__sq_add_ident(&b, tab) |
+		     sl__sq_add(&b, "(");
 		for (size_t i = 0; i < sc->ncols; i++)
 			rc |= sl__sq_add_ident(&b, sc->cols[i].name) | sl__sq_add(&b, ", ");
 		rc |= sl__sq_add(&b, "\"_sluice_job\", \"_sluice_rec\") VALUES");
@@ -277,13 +291,15 @@ void sl__sq_bind_real(sqlite3_stmt *st, int p, const sl_column *c, double d, boo
 		return;
 	}
 	char buf[48];
-	size_t n = c->type == SL_TYPE_DECIMAL ? sl_decimal_real_format(c, d, buf) : sl_double_format(d, buf);
+	size_t n = c->type == SL_TYPE_DECIMAL ? sl_decimal_real_format(c, d, buf)
+	                                      : sl_double_format(d, buf);
 	sqlite3_bind_text(st, p, buf, (int)n, SQLITE_TRANSIENT);
 }
 
 /* Bind one row's parameters from *p on; returns the next parameter. */
 static int bind_row(sq_store *q, sqlite3_stmt *st, int p, const sl_value *v, uint64_t rec)
-{	for (size_t i = 0; i < q->schema->ncols; i++, p++) {
+{
+	for (size_t i = 0; i < q->schema->ncols; i++, p++) {
 		switch (v[i].kind) {
 		case SL_VALUE_INT:
 			sqlite3_bind_int64(st, p, v[i].i);
@@ -340,9 +356,11 @@ int sl__sq_key_select(sq_store *q, const char *what, const char *table, const ch
 	return rc;
 }
 
-int sl__sq_target_insert(sq_store *q, const sl_value *v, uint64_t rec, bool *dup)
+int sl__sq_target_insert(sq_store *q, const sl_value *v, uint64_t rec, bool *dup, bool *updated)
 {
 	sqlite3_stmt *st = q->ins_row;
+	int64_t mark = 0;
+	*updated = false;
 	if (q->in_target) {
 		bind_key(q->schema, q->in_target, 1, v);
 		int r = sqlite3_step(q->in_target);
@@ -354,9 +372,21 @@ int sl__sq_target_insert(sq_store *q, const sl_value *v, uint64_t rec, bool *dup
 		if (r != SQLITE_DONE)
 			return sl__sq_map_rc(q, r);
 	}
+	/* An upsert's insert sets the last inserted rowid, its update does not
+	   (nor does one the guard skips: the key held by a later record of
+	   this job). So the rowid is set first to a value this row's insert
+	   cannot give: an INTEGER key is the rowid, so not the key; any other
+	   rowid SQLite gives is positive, so not above 0. */
+	if (q->upsert) {
+		const sl_value *k0 = &v[q->schema->key[0]];
+		if (k0->kind == SL_VALUE_INT && k0->i <= 0)
+			mark = k0->i == INT64_MIN ? k0->i + 1 : k0->i - 1;
+		sqlite3_set_last_insert_rowid(q->db, mark);
+	}
 	bind_row(q, st, 1, v, rec);
 	int rc = sl__sq_step_done(q, st);
 	*dup = rc == 0 && q->schema->nkey && !q->upsert && sqlite3_changes(q->db) == 0;
+	*updated = rc == 0 && q->upsert && sqlite3_last_insert_rowid(q->db) == mark;
 	return rc;
 }
 
@@ -400,8 +430,8 @@ int sl__sq_target_insert_many(sq_store *q, const sl_value *const *vals, const ui
 		rc = sl__sq_step_done(q, q->ins_many);
 	}
 	for (; i < n && rc == 0; i++) {
-		bool dup;
-		rc = sl__sq_target_insert(q, vals[i], recs[i], &dup);
+		bool dup, upd;
+		rc = sl__sq_target_insert(q, vals[i], recs[i], &dup, &upd);
 	}
 	return rc;
 }
@@ -417,12 +447,14 @@ int sl__sq_target_replace(sl_sink *s, const sl_sink_row *r)
 	if (!q->replace_row) {
 		sl_buf b;
 		sl_buf_init(&b, 1 << 16);
-		rc = sl__sq_add(&b, "UPDATE ") | sl__sq_add_ident(&b, q->wtable) | sl__sq_add(&b, " SET ");
+		rc = sl__sq_add(&b, "UPDATE ") | sl__sq_add_ident(&b, q->wtable) |
+		     sl__sq_add(&b, " SET ");
 		for (size_t i = 0; i < sc->ncols; i++)
 			rc |= sl__sq_add_ident(&b, sc->cols[i].name) | sl__sq_add(&b, " = ?, ");
 		rc |= sl__sq_add(&b, "\"_sluice_job\" = ?, \"_sluice_rec\" = ? WHERE ");
 		for (size_t k = 0; k < sc->nkey; k++)
-			rc |= sl__sq_add(&b, k ? " AND " : "") | sl__sq_add_ident(&b, sc->cols[sc->key[k]].name) |
+			rc |= sl__sq_add(&b, k ? " AND " : "") |
+			      sl__sq_add_ident(&b, sc->cols[sc->key[k]].name) |
 			      sl__sq_add(&b, " = ?");
 		rc |= sl_buf_append(&b, "", 1);
 		rc = rc ? SL_NOMEM : sl__sq_prep(q, b.p, &q->replace_row);
@@ -434,7 +466,8 @@ int sl__sq_target_replace(sl_sink *s, const sl_sink_row *r)
 	bind_key(sc, st, bind_row(q, st, 1, r->vals, r->record), r->vals);
 	rc = sl__sq_step_done(q, st);
 	if (rc == 0 && sqlite3_changes(q->db) != 1) {
-		snprintf(q->err, sizeof q->err, "no row of table %s with the key to replace", q->wtable);
+		snprintf(q->err, sizeof q->err, "no row of table %s with the key to replace",
+		         q->wtable);
 		rc = SL_INTERNAL;
 	}
 	return rc;
@@ -446,8 +479,8 @@ int sl__sq_target_delete_job(sl_sink *s, const char *table, const char *job_id, 
 	sl_buf b;
 	sqlite3_stmt *st = NULL;
 	sl_buf_init(&b, 4096);
-	int rc = sl__sq_add(&b, "DELETE FROM ") | sl__sq_add_ident(&b, table) | sl__sq_add(&b, " WHERE \"_sluice_job\" = ?") |
-		 sl_buf_append(&b, "", 1);
+	int rc = sl__sq_add(&b, "DELETE FROM ") | sl__sq_add_ident(&b, table) |
+	         sl__sq_add(&b, " WHERE \"_sluice_job\" = ?") | sl_buf_append(&b, "", 1);
 	if (rc) {
 		rc = SL_NOMEM;
 		goto out;

@@ -45,26 +45,8 @@ oracle_is() {
 
 ROWS=${ROWS:-40000}
 sl gen cdr --rows "$ROWS" --error-rate 0.03 --seed 31 --manifest "$T/man.tsv" -o "$T/cdr.csv" || bad "gen cdr"
-# keys that repeat across chunks: every 23rd good row's reference again, with
-# the row's own other values, 500 rows later (two or three 16 KiB chunks on)
-python3 - "$T/cdr.csv" "$T/man.tsv" "$T/dup.csv" <<'PY' >"$T/ndup"
-import sys
-src, man, dst = sys.argv[1:]
-bad = {int(l.split("\t")[1]) for l in open(man) if l.strip()}  # line numbers
-lines = open(src, newline="").read().split("\n")
-good = [i for i in range(1, len(lines)) if lines[i] and (i + 1) not in bad and '"' not in lines[i]]
-goodset, n = set(good), 0
-for i in good[::23]:
-    j = i + 500
-    if j in goodset:
-        f, g = lines[i].split(","), lines[j].split(",")
-        g[6] = f[6]
-        lines[j] = ",".join(g)
-        goodset.discard(j)
-        n += 1
-open(dst, "w", newline="").write("\n".join(lines))
-print(n)
-PY
+# keys that repeat across chunks (tests/lib/dup_keys.py)
+python3 "$SRC/tests/lib/dup_keys.py" "$T/cdr.csv" "$T/man.tsv" "$T/dup.csv" >"$T/ndup"
 check "the file has keys repeated across chunks" "$([ "$(cat "$T/ndup")" -gt 20 ] && echo yes)" yes
 
 # --- shuffled commit orders = a one-thread load in file order -------------------------

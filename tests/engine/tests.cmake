@@ -33,3 +33,5 @@ set_tests_properties(ingest_index PROPERTIES TIMEOUT 300)
 # error budget, kill -9 during the load and around the swap/merge, on_duplicate update.
 sluice_shell_test(ingest_modes tests/engine/test_modes.sh)
 set_tests_properties(ingest_modes PROPERTIES LABELS "threads" TIMEOUT 600)
+# Rows inserted and rows updated counted apart, against Python's count of the file (issue 12).
+sluice_shell_test(ingest_counts_split tests/engine/test_counts_split.sh)

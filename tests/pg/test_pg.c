@@ -345,7 +345,7 @@ static void test_migrate_fresh(void **state)
 	assert_string_equal(
 	    q1(r,
 	       "SELECT string_agg(version::text, ',' ORDER BY version) FROM sluice.store_version"),
-	    "1,2,3");
+	    "1,2,3,4");
 	assert_string_equal(
 	    q1(r, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'sluice'"),
 	    "8");
@@ -364,7 +364,7 @@ static void test_migrate_fresh(void **state)
 	/* again: nothing to do */
 	assert_int_equal(sl__pg_migrate(c, 0, &v), 0);
 	assert_int_equal(v, SL_PG_STORE_VERSION);
-	assert_string_equal(q1(r, "SELECT count(*) FROM sluice.store_version"), "3");
+	assert_string_equal(q1(r, "SELECT count(*) FROM sluice.store_version"), "4");
 	PQfinish(r);
 	sl__pg_close(c);
 }
@@ -395,6 +395,13 @@ static void test_migrate_upgrade(void **state)
 	                    "Succeeded 10 0");
 	assert_string_equal(q1(r, "SELECT rows_updated FROM sluice.chunks WHERE job_id = 'j1'"),
 	                    "0");
+	/* migration 4: rows inserted beside them; the rows loaded before count
+	   as inserted (inserted + updated = loaded) */
+	assert_string_equal(q1(r, "SELECT rows_inserted || ' ' || rows_updated FROM sluice.jobs"
+	                          " WHERE id = 'j1'"),
+	                    "10 0");
+	assert_string_equal(q1(r, "SELECT rows_inserted FROM sluice.chunks WHERE job_id = 'j1'"),
+	                    "10");
 	/* the lease columns of migration 3: NULL on the rows that were there
 	   (a chunk never claimed) */
 	assert_string_equal(q1(r,
@@ -404,7 +411,7 @@ static void test_migrate_upgrade(void **state)
 	assert_string_equal(
 	    q1(r,
 	       "SELECT string_agg(version::text, ',' ORDER BY version) FROM sluice.store_version"),
-	    "1,2,3");
+	    "1,2,3,4");
 
 	/* a store newer than this build is refused, not touched */
 	run(r, "INSERT INTO sluice.store_version(version) VALUES (99)");
@@ -447,7 +454,7 @@ static void test_migrate_concurrent(void **state)
 		PGconn *r = raw(dbname);
 		assert_string_equal(q1(r, "SELECT string_agg(version::text, ',' ORDER BY version) "
 		                          "FROM sluice.store_version"),
-		                    "1,2,3");
+		                    "1,2,3,4");
 		PQfinish(r);
 	}
 }
@@ -552,8 +559,9 @@ static void test_existing_table(void **state)
 	sl_schema_free(sc);
 	/* a table of an older sluice gets the record column (provenance),
 	   NULL for its old rows */
-	assert_string_equal(q1(r, "SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
-	                          " WHERE attrelid = 'loose'::regclass AND attname = '_sluice_rec'"),
+	assert_string_equal(q1(r,
+	                       "SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
+	                       " WHERE attrelid = 'loose'::regclass AND attname = '_sluice_rec'"),
 	                    "bigint");
 	static const char cost[] = "name: t\ntable: %s\nkey: [id]\ncolumns:\n  - {name: id, type: "
 	                           "integer, required: true}\n"

@@ -4,15 +4,15 @@
 # fixture: `sluice ingest` and two `sluice worker`s, each killed with -9 at
 # random (after progress polled in sluice.chunks, never by a timer) and
 # started again, until the job is finished. Then every row is in the table
-# once, and the job's counts (rows loaded, rejected, by code) are those of
-# a one-thread load of the same file into SQLite. (The DUP_KEY messages are
-# not compared: PostgreSQL's sink does not yet keep the record a row came
-# from, so they name record 0; tests/pg/test_pg_ingest.sh shows it.)
+# once, and the table (with the record each row came from), the rejects
+# (with their messages) and the counts (the job's, every chunk's) are those
+# of a one-thread load of the same file into SQLite (tests/pg/state_lib.sh).
 # Usage: test_pg_workers.sh SLUICE SOURCE_DIR
 set -u
 S=$1
 SRC=$2
 . "$SRC/tests/lib/harness.sh"
+. "$SRC/tests/pg/state_lib.sh"
 use_fixture postgres
 export PGHOST PGPORT PGUSER
 at_exit() { kill -9 $(jobs -p) 2>/dev/null; }
@@ -84,6 +84,9 @@ done
 check "every row once: the table's count is rows loaded" \
 	"$(q "SELECT count(*) || ' ' || count(DISTINCT reference) FROM call_detail_records")" \
 	"$(jget "$T/one.json" "d['rows_loaded']") $(jget "$T/one.json" "d['rows_loaded']")"
+state sqlite "$T/one.db" "$(jget "$T/one.json" "d['job_id']")" "$T/one"
+state pg "$DB" "$J" "$T/pg"
+same "after $KILLS kills" "$T/one" "$T/pg"
 check "no chunk left open" "$(q "SELECT count(*) FROM sluice.chunks WHERE status IN ('Queued', 'Processing')")" 0
 echo "kills: $KILLS; chunk owners: $(q "SELECT count(DISTINCT owner) FROM sluice.chunks")"
 finish pg_workers

@@ -39,6 +39,8 @@ static void make_job(sl_job *j, const char *id, const char *file, sl_job_status 
 	j->chunks_failed = 1;
 	j->rows_read = 1000;
 	j->rows_loaded = 990;
+	j->rows_inserted = 900;
+	j->rows_updated = 90;
 	j->rows_rejected = 10;
 	j->bytes_total = 5000;
 	j->bytes_done = 4000;
@@ -79,6 +81,7 @@ static void assert_job_equal(const sl_job *a, const sl_job *b)
 	assert_true(a->chunks_failed == b->chunks_failed);
 	assert_true(a->rows_read == b->rows_read);
 	assert_true(a->rows_loaded == b->rows_loaded);
+	assert_true(a->rows_inserted == b->rows_inserted && a->rows_updated == b->rows_updated);
 	assert_true(a->rows_rejected == b->rows_rejected);
 	assert_true(a->bytes_total == b->bytes_total);
 	assert_true(a->bytes_done == b->bytes_done);
@@ -323,6 +326,7 @@ static void assert_chunk_equal(const sl_chunk *a, const sl_chunk *b)
 	assert_int_equal(a->attempts, b->attempts);
 	assert_true(a->rows_read == b->rows_read && a->rows_loaded == b->rows_loaded &&
 	            a->rows_rejected == b->rows_rejected);
+	assert_true(a->rows_inserted == b->rows_inserted && a->rows_updated == b->rows_updated);
 	assert_true(a->duration_ms == b->duration_ms);
 	assert_int_equal(a->last_error, b->last_error);
 	assert_string_equal(a->last_message, b->last_message);
@@ -350,6 +354,8 @@ static void chunks_replace_get_update(void **state)
 	u.attempts = 3;
 	u.rows_read = 10;
 	u.rows_loaded = 8;
+	u.rows_inserted = 3;
+	u.rows_updated = 5;
 	u.rows_rejected = 2;
 	u.duration_ms = 77;
 	u.last_error = SL_DB_BUSY;
@@ -569,12 +575,23 @@ static void counters_change_by_increments_from_any_connection(void **state)
 	int rc = f->b->open(f->dir, 2000, &other, msg, sizeof msg);
 	if (rc < 0)
 		fail_msg("second open: %s (%s)", sl_error_name(rc), msg);
-	sl_job_counts a = {.rows_read = 100, .rows_loaded = 98, .rows_rejected = 2,
-	                   .records_padded = 1, .chunks_processed = 1, .chunks_succeeded = 1,
+	sl_job_counts a = {.rows_read = 100,
+	                   .rows_loaded = 98,
+	                   .rows_rejected = 2,
+	                   .rows_inserted = 60,
+	                   .rows_updated = 38,
+	                   .records_padded = 1,
+	                   .chunks_processed = 1,
+	                   .chunks_succeeded = 1,
 	                   .bytes_done = 500};
 	a.by_code[sl_error_index(SL_VAL_TYPE)] = 2;
-	sl_job_counts b = {.rows_read = 10, .rows_loaded = 9, .rows_rejected = 1,
-	                   .records_truncated = 4, .chunks_processed = 1, .chunks_failed = 1,
+	sl_job_counts b = {.rows_read = 10,
+	                   .rows_loaded = 9,
+	                   .rows_rejected = 1,
+	                   .rows_inserted = 9,
+	                   .records_truncated = 4,
+	                   .chunks_processed = 1,
+	                   .chunks_failed = 1,
 	                   .bytes_done = 50};
 	b.by_code[sl_error_index(SL_DUP_KEY)] = 1;
 	OK(s->txn, sl_txn_begin(s->txn));
@@ -594,6 +611,8 @@ static void counters_change_by_increments_from_any_connection(void **state)
 	assert_true(got.updated_ms >= j.updated_ms);
 	assert_job_equal(&got, &want);
 	assert_true(got.rows_read == j.rows_read + 110 && got.rows_loaded == j.rows_loaded + 107);
+	assert_true(got.rows_inserted == j.rows_inserted + 69 &&
+	            got.rows_updated == j.rows_updated + 38);
 	assert_true(got.chunks_failed == j.chunks_failed + 1);
 	assert_true(got.rejects_by_code[sl_error_index(SL_VAL_TYPE)] == 9);
 	assert_true(got.rejects_by_code[sl_error_index(SL_DUP_KEY)] == 1);
@@ -630,9 +649,17 @@ static void chunk_commit_writes_the_chunk_and_adds_to_its_job(void **state)
 	c[1].status = SL_CHUNK_SUCCEEDED;
 	c[1].rows_read = 10;
 	c[1].rows_loaded = 7;
+	c[1].rows_inserted = 5;
+	c[1].rows_updated = 2;
 	c[1].rows_rejected = 3;
-	sl_job_counts d = {.rows_read = 10, .rows_loaded = 7, .rows_rejected = 3,
-	                   .chunks_processed = 1, .chunks_succeeded = 1, .bytes_done = 100};
+	sl_job_counts d = {.rows_read = 10,
+	                   .rows_loaded = 7,
+	                   .rows_rejected = 3,
+	                   .rows_inserted = 5,
+	                   .rows_updated = 2,
+	                   .chunks_processed = 1,
+	                   .chunks_succeeded = 1,
+	                   .bytes_done = 100};
 	d.by_code[sl_error_index(SL_VAL_RANGE)] = 3;
 	/* rolled back: neither the chunk nor the job moved */
 	OK(s->txn, sl_txn_begin(s->txn));
@@ -653,10 +680,13 @@ static void chunk_commit_writes_the_chunk_and_adds_to_its_job(void **state)
 	OK(s->txn, sl_js_chunks_get(s, "jk", &back, &n));
 	assert_int_equal(back[1].status, SL_CHUNK_SUCCEEDED);
 	assert_true(back[1].rows_loaded == 7 && back[1].rows_rejected == 3);
+	assert_true(back[1].rows_inserted == 5 && back[1].rows_updated == 2);
 	assert_int_equal(back[0].status, SL_CHUNK_QUEUED);
 	free(back);
 	assert_int_equal(sl_js_job_get(s, "jk", &got), 1);
 	assert_true(got.rows_read == j.rows_read + 10 && got.rows_loaded == j.rows_loaded + 7);
+	assert_true(got.rows_inserted == j.rows_inserted + 5 &&
+	            got.rows_updated == j.rows_updated + 2);
 	assert_true(got.chunks_succeeded == j.chunks_succeeded + 1);
 	assert_true(got.bytes_done == j.bytes_done + 100);
 	assert_true(got.rejects_by_code[sl_error_index(SL_VAL_RANGE)] == 3);
@@ -899,7 +929,7 @@ int js_suite_run(const store_backend *b)
 	    T(chunk_commit_writes_the_chunk_and_adds_to_its_job),
 	    T(jobs_list_pages_by_keyset),
 	    T(refeed_claims_settles_and_resolves_copies),
-				};
+	};
 #undef T
 	char name[128];
 	snprintf(name, sizeof name, "jobstore suite: %s", b->name);

@@ -206,6 +206,7 @@ static void chunk_add_and_reject_holders(void **state)
 	ch[1].status = SL_CHUNK_SUCCEEDED;
 	ch[1].rows_read = 10;
 	ch[1].rows_loaded = 10;
+	ch[1].rows_inserted = 10;
 	OK(s->txn, sl_txn_begin(s->txn));
 	OK(s->txn, sl_js_chunk_update(s, "jd", &ch[1]));
 	OK(s->txn, sl_js_chunk_add(s, "jd", 1, -1, 1));
@@ -219,6 +220,7 @@ static void chunk_add_and_reject_holders(void **state)
 	free(ch);
 	OK(s->txn, sl_js_chunks_get(s, "jd", &ch, &n));
 	assert_true(ch[1].rows_loaded == 9 && ch[1].rows_rejected == 1 && ch[1].rows_read == 10);
+	assert_true(ch[1].rows_inserted == 9 && ch[1].rows_updated == 0); /* an insert moved */
 	free(ch);
 	struct got_reject got = {"", 0};
 	OK(s->txn, sl_js_rejects_each(s, "jd", SL_DUP_KEY, read_reject, &got));

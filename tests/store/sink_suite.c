@@ -20,9 +20,10 @@
 #include "sluice/error.h"
 #include "backends.h"
 
-/* What the sink told: rows loaded, and the record numbers of duplicates. */
+/* What the sink told: rows loaded (updated: how many of them were updates),
+   and the record numbers of duplicates. */
 struct told {
-	uint64_t loaded;
+	uint64_t loaded, updated;
 	uint64_t dups[256];
 	size_t ndups;
 };
@@ -30,6 +31,12 @@ struct told {
 static int told_loaded(void *ctx, size_t n)
 {
 	((struct told *)ctx)->loaded += n;
+	return 0;
+}
+
+static int told_updated(void *ctx, size_t n)
+{
+	((struct told *)ctx)->updated += n;
 	return 0;
 }
 
@@ -49,7 +56,7 @@ static void write_chunk(sl_sink *k, const sl_value (*vals)[3], size_t n, uint64_
 	assert_true(n <= 64);
 	for (size_t i = 0; i < n; i++)
 		rows[i] = (sl_sink_row){.record = rec0 + i, .line = rec0 + i + 1, .vals = vals[i]};
-	sl_sink_cb cb = {told_loaded, told_dup, t, NULL};
+	sl_sink_cb cb = {told_loaded, told_dup, t, NULL, told_updated};
 	OK(k->txn, sl_sink_write(k, rows, n, &cb));
 	OK(k->txn, sl_sink_flush(k, &cb));
 }
@@ -155,13 +162,16 @@ static void target_rows_insert_dedupe_read_and_delete(void **state)
 	assert_string_equal(w.job[6], "jb");
 	/* filters: who = odd; who IS NULL; one job; a page after a rowid */
 	size_t col_who = 1;
-	sl_value odd = {.kind = SL_VALUE_TEXT, .s = SL_STR_LIT("odd")}, null = {.kind = SL_VALUE_NULL};
+	sl_value odd = {.kind = SL_VALUE_TEXT, .s = SL_STR_LIT("odd")},
+	         null = {.kind = SL_VALUE_NULL};
 	memset(&w, 0, sizeof w);
-	OK(s->txn, sl_sink_records_each(s, sc, &col_who, &odd, 1, NULL, 0, 100, collect_record, &w));
+	OK(s->txn,
+	   sl_sink_records_each(s, sc, &col_who, &odd, 1, NULL, 0, 100, collect_record, &w));
 	assert_int_equal(w.n, 3);
 	assert_int_equal(w.ids[0] + w.ids[1] + w.ids[2], 1 + 3 + 5);
 	memset(&w, 0, sizeof w);
-	OK(s->txn, sl_sink_records_each(s, sc, &col_who, &null, 1, NULL, 0, 100, collect_record, &w));
+	OK(s->txn,
+	   sl_sink_records_each(s, sc, &col_who, &null, 1, NULL, 0, 100, collect_record, &w));
 	assert_int_equal(w.n, 2);
 	memset(&w, 0, sizeof w);
 	OK(s->txn, sl_sink_records_each(s, sc, NULL, NULL, 0, "ja", 0, 100, collect_record, &w));
@@ -171,7 +181,8 @@ static void target_rows_insert_dedupe_read_and_delete(void **state)
 	assert_int_equal(w.n, 2);
 	int64_t after = w.last_rowid;
 	memset(&w, 0, sizeof w);
-	OK(s->txn, sl_sink_records_each(s, sc, NULL, NULL, 0, NULL, after, 100, collect_record, &w));
+	OK(s->txn,
+	   sl_sink_records_each(s, sc, NULL, NULL, 0, NULL, after, 100, collect_record, &w));
 	assert_int_equal(w.n, 5);
 	assert_int_equal(w.ids[0], 3);
 
@@ -199,7 +210,7 @@ static void target_insert_many_without_a_key(void **state)
 		r[i] = (sl_sink_row){.record = (uint64_t)i, .vals = rows[i]};
 	}
 	struct told t = {0};
-	sl_sink_cb cb = {told_loaded, told_dup, &t, NULL};
+	sl_sink_cb cb = {told_loaded, told_dup, &t, NULL, told_updated};
 	OK(s->txn, sl_txn_begin(s->txn));
 	OK(s->txn, sl_sink_write(s, r, 100, &cb));
 	OK(s->txn, sl_sink_write(s, r, 3, &cb)); /* no key: repeats are rows too */
@@ -242,7 +253,6 @@ static void target_with_other_columns_is_refused(void **state)
 	sl_schema_free(b);
 }
 
-
 static const char upd_yaml[] = "name: u\ntable: upd\nkey: [id]\non_duplicate: update\n"
                                "columns:\n"
                                "  - {name: id, type: integer, required: true}\n"
@@ -271,7 +281,7 @@ static void earliest_record_of_a_key_wins(void **state)
 		r[i] = (sl_sink_row){.record = (uint64_t)i, .vals = v[i]};
 	}
 	struct told t = {0};
-	sl_sink_cb cb = {told_loaded, told_dup, &t, NULL};
+	sl_sink_cb cb = {told_loaded, told_dup, &t, NULL, told_updated};
 	OK(s->txn, sl_txn_begin(s->txn));
 	OK(s->txn, sl_sink_write(s, r, 6, &cb));
 	OK(s->txn, sl_sink_write(s, r + 6, 4, &cb));
@@ -285,8 +295,9 @@ static void earliest_record_of_a_key_wins(void **state)
 	assert_int_equal(dup_set, (1u << 2) | (1u << 5) | (1u << 7) | (1u << 8));
 	/* chunk 2: key 3 again (record 10) and a new key 4 */
 	memset(&t, 0, sizeof t);
-	sl_value w2[2][3] = {{{.kind = SL_VALUE_INT, .i = 4}, {.kind = SL_VALUE_NULL}, {.kind = SL_VALUE_NULL}},
-	                     {{.kind = SL_VALUE_INT, .i = 3}, {.kind = SL_VALUE_NULL}, {.kind = SL_VALUE_NULL}}};
+	sl_value w2[2][3] = {
+	    {{.kind = SL_VALUE_INT, .i = 4}, {.kind = SL_VALUE_NULL}, {.kind = SL_VALUE_NULL}},
+	    {{.kind = SL_VALUE_INT, .i = 3}, {.kind = SL_VALUE_NULL}, {.kind = SL_VALUE_NULL}}};
 	OK(s->txn, sl_txn_begin(s->txn));
 	write_chunk(s, (const sl_value(*)[3])w2, 2, 10, &t);
 	OK(s->txn, sl_txn_commit(s->txn));
@@ -298,9 +309,13 @@ static void earliest_record_of_a_key_wins(void **state)
 	OK(s->txn, sl_sink_records_each(s, sc, NULL, NULL, 0, NULL, 0, 100, collect_record, &got));
 	assert_int_equal(got.n, 7);
 	for (int i = 0; i < got.n; i++) {
-		const char *want = got.ids[i] == 1 ? "r3" : got.ids[i] == 3 ? "r1" : got.ids[i] == 5 ? "r0"
-		                 : got.ids[i] == 9 ? "r4" : got.ids[i] == 7 ? "r6" : got.ids[i] == 2 ? "r9"
-		                                                                             : "NULL";
+		const char *want = got.ids[i] == 1   ? "r3"
+		                   : got.ids[i] == 3 ? "r1"
+		                   : got.ids[i] == 5 ? "r0"
+		                   : got.ids[i] == 9 ? "r4"
+		                   : got.ids[i] == 7 ? "r6"
+		                   : got.ids[i] == 2 ? "r9"
+		                                     : "NULL";
 		assert_string_equal(got.who[i], want);
 	}
 	for (int i = 0; i < 10; i++)
@@ -328,13 +343,16 @@ static void update_keeps_the_latest_record(void **state)
 	write_chunk(s, (const sl_value(*)[3])v, 4, 0, &t);
 	write_chunk(s, (const sl_value(*)[3])(v + 4), 2, 4, &t);
 	OK(s->txn, sl_txn_commit(s->txn));
-	assert_int_equal(t.loaded, 6); /* inserted or updated: all in the table */
+	assert_int_equal(t.loaded, 6);  /* inserted or updated: all in the table */
+	assert_int_equal(t.updated, 3); /* keys 1, 2, 3 new; 2, 1, 2 again */
 	assert_int_equal(t.ndups, 0);
 	struct recs got = {0};
 	OK(s->txn, sl_sink_records_each(s, sc, NULL, NULL, 0, NULL, 0, 100, collect_record, &got));
 	assert_int_equal(got.n, 3);
 	for (int i = 0; i < got.n; i++)
-		assert_string_equal(got.who[i], got.ids[i] == 1 ? "d" : got.ids[i] == 2 ? "f" : "e");
+		assert_string_equal(got.who[i], got.ids[i] == 1   ? "d"
+		                                : got.ids[i] == 2 ? "f"
+		                                                  : "e");
 	sl_schema_free(sc);
 }
 
@@ -346,14 +364,15 @@ static void a_discarded_chunk_leaves_nothing(void **state)
 	sl_sink *s = f->s.sink;
 	sl_schema *sc = schema(target_yaml);
 	OK(s->txn, sl_sink_prepare(s, sc, "jd"));
-	sl_value v[3][3] = {{{.kind = SL_VALUE_INT, .i = 1}, {.kind = SL_VALUE_NULL}, {.kind = SL_VALUE_NULL}},
-	                    {{.kind = SL_VALUE_INT, .i = 2}, {.kind = SL_VALUE_NULL}, {.kind = SL_VALUE_NULL}},
-	                    {{.kind = SL_VALUE_INT, .i = 3}, {.kind = SL_VALUE_NULL}, {.kind = SL_VALUE_NULL}}};
+	sl_value v[3][3] = {
+	    {{.kind = SL_VALUE_INT, .i = 1}, {.kind = SL_VALUE_NULL}, {.kind = SL_VALUE_NULL}},
+	    {{.kind = SL_VALUE_INT, .i = 2}, {.kind = SL_VALUE_NULL}, {.kind = SL_VALUE_NULL}},
+	    {{.kind = SL_VALUE_INT, .i = 3}, {.kind = SL_VALUE_NULL}, {.kind = SL_VALUE_NULL}}};
 	sl_sink_row r[3];
 	for (int i = 0; i < 3; i++)
 		r[i] = (sl_sink_row){.record = (uint64_t)i, .vals = v[i]};
 	struct told t = {0};
-	sl_sink_cb cb = {told_loaded, told_dup, &t, NULL};
+	sl_sink_cb cb = {told_loaded, told_dup, &t, NULL, told_updated};
 	OK(s->txn, sl_txn_begin(s->txn));
 	OK(s->txn, sl_sink_write(s, r, 2, &cb)); /* keys 1, 2: maybe deferred */
 	sl_txn_rollback(s->txn);
@@ -390,12 +409,21 @@ static void one_transaction_for_rows_and_counters(void **state)
 	OK(k->txn, sl_js_job_insert(js, &j));
 	OK(k->txn, sl_js_chunks_replace(js, "jt", &c, 1));
 	OK(k->txn, sl_sink_prepare(k, sc, "jt"));
-	sl_value v[2][3] = {{{.kind = SL_VALUE_INT, .i = 1}, {.kind = SL_VALUE_NULL}, {.kind = SL_VALUE_NULL}},
-	                    {{.kind = SL_VALUE_INT, .i = 2}, {.kind = SL_VALUE_NULL}, {.kind = SL_VALUE_NULL}}};
-	sl_reject rj = {.record = 2, .line = 3, .column = -1, .code = SL_CSV_TOO_FEW_FIELDS,
-	                .message = SL_STR_LIT("short"), .raw = SL_STR_LIT("x")};
-	sl_job_counts d = {.rows_read = 3, .rows_loaded = 2, .rows_rejected = 1,
-	                   .chunks_processed = 1, .chunks_succeeded = 1, .bytes_done = 10};
+	sl_value v[2][3] = {
+	    {{.kind = SL_VALUE_INT, .i = 1}, {.kind = SL_VALUE_NULL}, {.kind = SL_VALUE_NULL}},
+	    {{.kind = SL_VALUE_INT, .i = 2}, {.kind = SL_VALUE_NULL}, {.kind = SL_VALUE_NULL}}};
+	sl_reject rj = {.record = 2,
+	                .line = 3,
+	                .column = -1,
+	                .code = SL_CSV_TOO_FEW_FIELDS,
+	                .message = SL_STR_LIT("short"),
+	                .raw = SL_STR_LIT("x")};
+	sl_job_counts d = {.rows_read = 3,
+	                   .rows_loaded = 2,
+	                   .rows_rejected = 1,
+	                   .chunks_processed = 1,
+	                   .chunks_succeeded = 1,
+	                   .bytes_done = 10};
 	d.by_code[sl_error_index(SL_CSV_TOO_FEW_FIELDS)] = 1;
 	c.status = SL_CHUNK_SUCCEEDED;
 	for (int round = 0; round < 2; round++) {
@@ -412,7 +440,8 @@ static void one_transaction_for_rows_and_counters(void **state)
 			OK(k->txn, sl_txn_commit(k->txn));
 		}
 		struct recs got = {0};
-		OK(k->txn, sl_sink_records_each(k, sc, NULL, NULL, 0, NULL, 0, 100, collect_record, &got));
+		OK(k->txn,
+		   sl_sink_records_each(k, sc, NULL, NULL, 0, NULL, 0, 100, collect_record, &got));
 		sl_job back = {0};
 		assert_int_equal(sl_js_job_get(js, "jt", &back), 1);
 		sl_chunk *ch = NULL;
@@ -422,13 +451,15 @@ static void one_transaction_for_rows_and_counters(void **state)
 		if (round == 0) { /* nothing of it */
 			assert_int_equal(got.n, 0);
 			assert_true(back.rows_loaded == 0 && back.chunks_succeeded == 0 &&
-			            back.rejects_by_code[sl_error_index(SL_CSV_TOO_FEW_FIELDS)] == 0);
+			            back.rejects_by_code[sl_error_index(SL_CSV_TOO_FEW_FIELDS)] ==
+			                0);
 			assert_int_equal(ch[0].status, SL_CHUNK_QUEUED);
 		} else { /* all of it */
 			assert_int_equal(got.n, 2);
 			assert_true(back.rows_loaded == 2 && back.rows_rejected == 1 &&
 			            back.chunks_succeeded == 1 &&
-			            back.rejects_by_code[sl_error_index(SL_CSV_TOO_FEW_FIELDS)] == 1);
+			            back.rejects_by_code[sl_error_index(SL_CSV_TOO_FEW_FIELDS)] ==
+			                1);
 			assert_int_equal(ch[0].status, SL_CHUNK_SUCCEEDED);
 		}
 		free(ch);
@@ -562,10 +593,18 @@ static void commits_out_of_file_order(void **state)
 	char owner[SL_JOB_ID_LEN];
 	uint64_t orec = 0;
 	struct told t = {0};
-	sl_value late[2][3] = {{{.kind = SL_VALUE_INT, .i = 1}, {.kind = SL_VALUE_TEXT, .s = SL_STR_LIT("late")}, {.kind = SL_VALUE_NULL}},
-	                       {{.kind = SL_VALUE_INT, .i = 2}, {.kind = SL_VALUE_TEXT, .s = SL_STR_LIT("late")}, {.kind = SL_VALUE_NULL}}};
-	sl_value early[2][3] = {{{.kind = SL_VALUE_INT, .i = 1}, {.kind = SL_VALUE_TEXT, .s = SL_STR_LIT("early")}, {.kind = SL_VALUE_TEXT, .s = SL_STR_LIT("2.50")}},
-	                        {{.kind = SL_VALUE_INT, .i = 3}, {.kind = SL_VALUE_TEXT, .s = SL_STR_LIT("early")}, {.kind = SL_VALUE_NULL}}};
+	sl_value late[2][3] = {{{.kind = SL_VALUE_INT, .i = 1},
+	                        {.kind = SL_VALUE_TEXT, .s = SL_STR_LIT("late")},
+	                        {.kind = SL_VALUE_NULL}},
+	                       {{.kind = SL_VALUE_INT, .i = 2},
+	                        {.kind = SL_VALUE_TEXT, .s = SL_STR_LIT("late")},
+	                        {.kind = SL_VALUE_NULL}}};
+	sl_value early[2][3] = {{{.kind = SL_VALUE_INT, .i = 1},
+	                         {.kind = SL_VALUE_TEXT, .s = SL_STR_LIT("early")},
+	                         {.kind = SL_VALUE_TEXT, .s = SL_STR_LIT("2.50")}},
+	                        {{.kind = SL_VALUE_INT, .i = 3},
+	                         {.kind = SL_VALUE_TEXT, .s = SL_STR_LIT("early")},
+	                         {.kind = SL_VALUE_NULL}}};
 	OK(s->txn, sl_sink_prepare(s, sc, "jp"));
 	committed_chunk(s, late, 2, 10, &t); /* records 10, 11 */
 	assert_int_equal(t.loaded, 2);
@@ -593,8 +632,10 @@ static void commits_out_of_file_order(void **state)
 	sc = schema(upd_yaml);
 	OK(s->txn, sl_sink_prepare(s, sc, "jq"));
 	committed_chunk(s, late, 1, 10, &t);
+	assert_int_equal(t.updated, 0);      /* an insert */
 	committed_chunk(s, early, 2, 1, &t); /* key 1 from record 1: older than the row */
 	assert_int_equal(t.loaded, 2);
+	assert_int_equal(t.updated, 1); /* the update record 10 overwrote; key 3 new */
 	assert_int_equal(t.ndups, 0);
 	OK(s->txn, sl_sink_key_owner(s, early[0], owner, &orec));
 	assert_string_equal(owner, "jq");
@@ -602,6 +643,7 @@ static void commits_out_of_file_order(void **state)
 	OK(s->txn, sl_sink_prepare(s, sc, "jz")); /* another job: its record 1 updates */
 	committed_chunk(s, early, 1, 1, &t);
 	assert_int_equal(t.loaded, 1);
+	assert_int_equal(t.updated, 1);
 	OK(s->txn, sl_sink_key_owner(s, early[0], owner, &orec));
 	assert_string_equal(owner, "jz");
 	assert_int_equal(orec, 1);

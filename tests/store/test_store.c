@@ -130,16 +130,19 @@ static void faults_crash_right_after_the_named_chunk_commits(void **state)
 		sl_chunk c0 = chunk(0, SL_CHUNK_SUCCEEDED), c1 = chunk(1, SL_CHUNK_SUCCEEDED);
 		sl_chunk c2 = chunk(2, SL_CHUNK_SUCCEEDED);
 		/* chunk 0 commits and the process lives on */
-		if (sl_txn_begin(s->txn) || sl_js_chunk_update(s, "k", &c0) || sl_txn_commit(s->txn))
+		if (sl_txn_begin(s->txn) || sl_js_chunk_update(s, "k", &c0) ||
+		    sl_txn_commit(s->txn))
 			_exit(3);
 		/* a rolled-back attempt at chunk 1 disarms it */
 		if (sl_txn_begin(s->txn) || sl_js_chunk_update(s, "k", &c1))
 			_exit(4);
 		sl_txn_rollback(s->txn);
-		if (sl_txn_begin(s->txn) || sl_js_chunk_update(s, "k", &c2) || sl_txn_commit(s->txn))
+		if (sl_txn_begin(s->txn) || sl_js_chunk_update(s, "k", &c2) ||
+		    sl_txn_commit(s->txn))
 			_exit(5);
 		/* chunk 1 commits: killed here, after the commit */
-		if (sl_txn_begin(s->txn) || sl_js_chunk_update(s, "k", &c1) || sl_txn_commit(s->txn))
+		if (sl_txn_begin(s->txn) || sl_js_chunk_update(s, "k", &c1) ||
+		    sl_txn_commit(s->txn))
 			_exit(6);
 		_exit(7);
 	}
@@ -193,15 +196,14 @@ static void registry_opens_by_uri(void **state)
 	sl_js_close(a);
 	sl_js_close(b);
 	sl_sink *k = NULL;
-	assert_int_equal(sl_sink_open("mysql://nowhere/db", 1000, &k, msg, sizeof msg),
-	                 SL_CONFIG);
+	assert_int_equal(sl_sink_open("mysql://nowhere/db", 1000, &k, msg, sizeof msg), SL_CONFIG);
 	assert_null(k);
 	assert_non_null(strstr(msg, "mysql://nowhere/db"));
 	assert_non_null(strstr(msg, "no store backend"));
 	/* postgres:// is PostgreSQL's: no server there is a connection failure */
-	assert_int_equal(sl_sink_open("postgresql:///db?host=/nonexistent-sluice", 1000, &k, msg,
-	                              sizeof msg),
-	                 SL_DB_CONN);
+	assert_int_equal(
+	    sl_sink_open("postgresql:///db?host=/nonexistent-sluice", 1000, &k, msg, sizeof msg),
+	    SL_DB_CONN);
 	assert_null(k);
 	assert_non_null(strstr(msg, "cannot connect to PostgreSQL"));
 }
@@ -236,7 +238,7 @@ static void null_sink_takes_everything_keeps_nothing(void **state)
 	sl_value v = {.kind = SL_VALUE_INT, .i = 1};
 	sl_sink_row r[2] = {{.record = 0, .vals = &v}, {.record = 1, .vals = &v}};
 	size_t loaded = 0;
-	sl_sink_cb cb = {null_loaded, null_dup, &loaded, NULL};
+	sl_sink_cb cb = {null_loaded, null_dup, &loaded, NULL, NULL};
 	assert_int_equal(sl_txn_begin(sl_sink_txn(k)), 0);
 	assert_int_equal(sl_sink_write(k, r, 2, &cb), 0);
 	assert_int_equal(sl_sink_flush(k, &cb), 0);
@@ -291,6 +293,52 @@ static void sqlite_keeps_events_in_its_table(void **state)
 	sqlite3_close(db);
 }
 
+/* A store of a sluice before rows inserted and updated were counted apart:
+   opening it adds the two columns to its jobs and chunks, and the rows its
+   jobs loaded count as inserted (inserted + updated = loaded). */
+static void sqlite_store_of_an_older_sluice_gets_the_split(void **state)
+{
+	(void)state;
+	char path[256], msg[256];
+	snprintf(path, sizeof path, "%s/old.db", dir);
+	sl_jobstore *s = NULL;
+	assert_int_equal(sl_jobstore_open(path, 1000, &s, msg, sizeof msg), 0);
+	sl_js_close(s);
+	/* made old: the columns dropped, a job and a chunk of 10 loaded rows */
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_exec(db,
+	                 "ALTER TABLE sluice_jobs DROP COLUMN rows_inserted;"
+	                 "ALTER TABLE sluice_jobs DROP COLUMN rows_updated;"
+	                 "ALTER TABLE sluice_chunks DROP COLUMN rows_inserted;"
+	                 "ALTER TABLE sluice_chunks DROP COLUMN rows_updated;"
+	                 "INSERT INTO sluice_jobs(id, seq, status, rows_read, rows_loaded,"
+	                 " rows_rejected) VALUES('jo', 1, 'Succeeded', 12, 10, 2);"
+	                 "INSERT INTO sluice_chunks(job_id, seq, status, rows_read, rows_loaded,"
+	                 " rows_rejected) VALUES('jo', 0, 'Succeeded', 12, 10, 2)",
+	                 NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(sl_jobstore_open(path, 1000, &s, msg, sizeof msg), 0);
+	sl_job j = {0};
+	assert_int_equal(sl_js_job_get(s, "jo", &j), 1);
+	assert_true(j.rows_loaded == 10 && j.rows_inserted == 10 && j.rows_updated == 0);
+	sl_chunk *ch = NULL;
+	size_t n = 0;
+	assert_int_equal(sl_js_chunks_get(s, "jo", &ch, &n), 0);
+	assert_int_equal(n, 1);
+	assert_true(ch[0].rows_inserted == 10 && ch[0].rows_updated == 0);
+	free(ch);
+	/* and counts on from there */
+	sl_job_counts d = {.rows_read = 3, .rows_loaded = 3, .rows_inserted = 1, .rows_updated = 2};
+	assert_int_equal(sl_js_counts_add(s, "jo", &d), 0);
+	assert_int_equal(sl_js_job_get(s, "jo", &j), 1);
+	assert_true(j.rows_loaded == 13 && j.rows_inserted == 11 && j.rows_updated == 2);
+	sl_job_clear(&j);
+	sl_js_close(s);
+}
+
 static int one_dir(void **state)
 {
 	(void)state;
@@ -317,6 +365,7 @@ int main(void)
 	    cmocka_unit_test(null_sink_takes_everything_keeps_nothing),
 	    cmocka_unit_test(faults_strike_a_chunk_commit_too),
 	    cmocka_unit_test(sqlite_keeps_events_in_its_table),
+	    cmocka_unit_test(sqlite_store_of_an_older_sluice_gets_the_split),
 	};
 	failed += cmocka_run_group_tests_name("one backend's own", own, one_dir, rm_dir);
 	return failed ? 1 : 0;
