@@ -18,7 +18,10 @@
  * sort by key also feeds the primary key's B-tree in order. That is the
  * exact path; reject and ignore first try a fast one (fast_keyed, below)
  * that needs no ON CONFLICT and falls back to the exact path when anything
- * in the batch is unusual.
+ * in the batch is unusual. Before either, a keyed chunk of reject or
+ * ignore goes in whole by the sorted COPY (sl__pg_copy_open, put, close:
+ * store_pg.c merges the chunk in key order), straight into the table;
+ * these batches are the way when the table refuses that COPY.
  *
  * COPY is in binary format where the table's columns are sluice's own
  * types (always for the staging table), text otherwise (an existing table

@@ -7,7 +7,10 @@
  * schema says, on the connection's search_path.
  *
  * This file is the connection (the backend's opener, sl_txn's ops) and the
- * sink: prepare (src/pg/pg_target.c), write (src/pg/pg_copy.c: COPY, the
+ * sink: prepare (src/pg/pg_target.c), write and flush (a keyed chunk of
+ * reject or ignore spilled as sorted runs, store/spill.h, and at flush
+ * merged and COPYed in key order straight into the table; otherwise, and
+ * when the table refuses that COPY, src/pg/pg_copy.c's batches: COPY, the
  * staging table and ON CONFLICT, rows the table refuses handed to the
  * caller's `refused` callback as DB_CONSTRAINT or DB_VALUE), the key's
  * owner (the job and record in "_sluice_job" and "_sluice_rec", the
