@@ -9,7 +9,7 @@
 # backslashes in text) is loaded three ways, keyed and unkeyed: binary,
 # text, and binary asked for on a table with an integer column (so text);
 # the tables read back by psql are equal value by value, and so are the
-# rejects.
+# rejects; the server's log shows which format each COPY into the table had.
 # Usage: test_pg_copy.sh SLUICE SOURCE_DIR
 set -u
 S=$1
@@ -60,9 +60,18 @@ YAML
 				d numeric(11,3), big numeric(30,4), b boolean, dt date, tm time, ts timestamp,
 				tz timestamptz, s text, _sluice_job text NOT NULL)" >/dev/null || bad "create $DB"
 		fi
+		# this database's statements go to the server's log (only its own:
+		# the other tests' databases log none), to see which COPY ran
+		q "$DB" "ALTER DATABASE $DB SET log_statement = 'all'" >/dev/null
+		from=$(($(stat -c %s "$FIXTURE_LOG") + 1))
 		SLUICE_PG_COPY=$([ $way = text ] && echo text || echo binary) \
 			sl ingest "$T/in.csv" --schema "$T/$k.yaml" --db "postgresql:///$DB" --json >"$T/$k.$way.json"
 		check "$k, $way: loaded with rejects" "$?" 3
+		copies=$(tail -c +$from "$FIXTURE_LOG" | grep -c 'COPY "t".*FROM STDIN')
+		bins=$(tail -c +$from "$FIXTURE_LOG" | grep -c 'COPY "t".*FROM STDIN (FORMAT binary)')
+		[ "$copies" -gt 0 ] && ok || bad "$k, $way: no COPY into the table in the server's log"
+		check "$k, $way: COPY's format" "$([ "$bins" = 0 ] && echo text || echo binary)" \
+			"$([ $way = binary ] && echo binary || echo text)"
 		q "$DB" "SET TimeZone = 'UTC'; SET extra_float_digits = 3;
 			SELECT id, f, d, big, b, dt, tm, ts, tz, s FROM t ORDER BY id, s" >"$T/$k.$way.rows"
 		sl errors "$(python3 -c "import json; print(json.load(open('$T/$k.$way.json'))['job_id'])")" \
