@@ -9,6 +9,7 @@ PKGS=(
   zlib1g-dev libdeflate-dev libzstd-dev libcurl4-openssl-dev libmicrohttpd-dev libpq-dev libssl-dev
   libpcre2-dev python3 python3-yaml xxd chromium zstd pigz tabix
   postgresql-15 postgresql-client-15
+  pgloader  # bench/pg.sh compares with it
 )
 # Node.js runs the tus client and browser tests (tests/js); the machine may
 # have its own (e.g. NodeSource) build, which is kept.

@@ -168,5 +168,13 @@ typedef struct sl_pg_counts {
 	uint64_t statements; /* COPY and INSERT statements sent (bisection shows here) */
 } sl_pg_counts;
 void sl__pg_writer_counts(const sl_pg_writer *w, sl_pg_counts *out);
+/* The sorted COPY of a keyed chunk (reject or ignore): open, the chunk's
+   unique rows in key order, close. Straight into the table under a
+   savepoint, no staging; close says 0 (every row in), 1 (the table refused
+   a row, or already had a key: the savepoint is rolled back, nothing went
+   in, write the rows with sl__pg_write) or a failure's code. */
+int sl__pg_copy_open(sl_pg_writer *w);
+int sl__pg_copy_put(sl_pg_writer *w, const sl_value *vals, uint64_t rec);
+int sl__pg_copy_close(sl_pg_writer *w);
 
 #endif

@@ -8,7 +8,10 @@
  *
  * This file is the connection (the backend's opener, sl_txn's ops) and the
  * sink: prepare (src/pg/pg_target.c; a replace or atomic job's own table
- * and its finish: store_pg_modes.c), write (src/pg/pg_copy.c: COPY, the
+ * and its finish: store_pg_modes.c), write and flush (a keyed chunk of
+ * reject or ignore spilled as sorted runs, store/spill.h, and at flush
+ * merged and COPYed in key order straight into the table; otherwise, and
+ * when the table refuses that COPY, src/pg/pg_copy.c's batches: COPY, the
  * staging table and ON CONFLICT, rows the table refuses handed to the
  * caller's `refused` callback as DB_CONSTRAINT or DB_VALUE), the key's
  * owner (the job and record in "_sluice_job" and "_sluice_rec", the
@@ -87,6 +90,12 @@ static void pq_close(sl_txn *t)
 	pq_store *q = pq_of_txn(t);
 	sl__pg_writer_free(q->w);
 	sl__pg_close(q->pg);
+	sl__spill_close(q->sp);
+	sl_buf_free(&q->prev);
+	free(q->prevkey);
+	free(q->grows);
+	free(q->gvals);
+	free(q->gbytes);
 	free(q->key_owner_sql);
 	free(q->key_lock_sql);
 	free(q->replace_sql);
@@ -146,6 +155,21 @@ static int pq_prepare(sl_sink *k, const sl_schema *sc, const char *job_id)
 	   it would be in append mode */
 	if (rc == 0 && sc->mode == SL_MODE_ATOMIC && sc->nkey && sc->on_duplicate != SL_DUP_UPDATE)
 		rc = sl__pg_writer_dups_in(q->w, sc->table);
+	sl__spill_close(q->sp);
+	q->sp = NULL;
+	free(q->prevkey);
+	q->prevkey = NULL;
+	/* the sorted COPY cannot see the target's keys from an atomic job's
+	   stage: that one writes by batches, which can */
+	if (rc == 0 && sc->nkey && sc->on_duplicate != SL_DUP_UPDATE &&
+	    sc->mode != SL_MODE_ATOMIC) {
+		q->prevkey = calloc(sc->ncols, sizeof *q->prevkey);
+		if (!q->prevkey)
+			rc = SL_NOMEM;
+		else if ((rc = sl__spill_open(sc, &q->sp)) < 0)
+			rc = sl__pg_seterr(q->pg, rc, "cannot create a temporary file in %s",
+			                   getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	}
 	if (rc == 0 && sc->nkey) {
 		/* the table the job writes; atomic: the target first (another
 		   job's row), then the stage (an earlier record of this job) */
@@ -202,9 +226,9 @@ static int on_refusal(void *ctx, const sl_pg_refusal *r)
 	return q->cb->refused(q->cb->ctx, &q->rows[r->row], r->code, msg);
 }
 
-static int pq_write(sl_sink *k, sl_sink_row *rows, size_t n, const sl_sink_cb *cb)
+/* Rows through sl__pg_write now: each told loaded, a duplicate or refused. */
+static int write_now(pq_store *q, sl_sink_row *rows, size_t n, const sl_sink_cb *cb)
 {
-	pq_store *q = pq_of_sink(k);
 	if (n > q->cap) {
 		const sl_value **v = realloc(q->vals, n * sizeof *v);
 		if (v)
@@ -238,6 +262,195 @@ static int pq_write(sl_sink *k, sl_sink_row *rows, size_t n, const sl_sink_cb *c
 	if (rc == 0 && updated && cb->updated)
 		rc = cb->updated(cb->ctx, updated);
 	return rc;
+}
+
+/* A keyed chunk (reject, ignore) is deferred: each write a sorted run,
+   merged at flush. Otherwise (no key, update) the rows go in now. */
+static int pq_write(sl_sink *k, sl_sink_row *rows, size_t n, const sl_sink_cb *cb)
+{
+	pq_store *q = pq_of_sink(k);
+	if (!q->sp)
+		return write_now(q, rows, n, cb);
+	sl__spill_sort(q->schema, rows, n);
+	int rc = sl__spill_run(q->sp, rows, n);
+	return rc < 0
+	           ? sl__pg_seterr(q->pg, rc, "cannot write the chunk's rows to a temporary file")
+	           : 0;
+}
+
+/* Is r's key the key of the row merged before it (then r is a later row
+   of the same key: a duplicate)? Keeps r's key for the next row. */
+static int same_key(pq_store *q, const sl_sink_row *r, bool *same)
+{
+	const sl_schema *sc = q->schema;
+	*same = q->have_prev;
+	for (size_t k = 0; k < sc->nkey && *same; k++)
+		*same = sl_value_cmp(&q->prevkey[sc->key[k]], &r->vals[sc->key[k]]) == 0;
+	if (*same)
+		return 0;
+	size_t need = 0;
+	for (size_t k = 0; k < sc->nkey; k++)
+		if (r->vals[sc->key[k]].kind == SL_VALUE_TEXT)
+			need += r->vals[sc->key[k]].s.n;
+	sl_buf_reset(&q->prev);
+	if (sl_buf_reserve(&q->prev, need + 1))
+		return SL_NOMEM;
+	for (size_t k = 0; k < sc->nkey; k++) {
+		sl_value v = r->vals[sc->key[k]];
+		if (v.kind == SL_VALUE_TEXT) {
+			char *p = q->prev.p + q->prev.len;
+			if (v.s.n)
+				memcpy(p, v.s.p, v.s.n);
+			q->prev.len += v.s.n;
+			v.s = sl_str_make(p, v.s.n);
+		}
+		q->prevkey[sc->key[k]] = v;
+	}
+	q->have_prev = true;
+	return 0;
+}
+
+/* The merge's passes over a keyed chunk (flush, below). */
+typedef struct merge_pass {
+	pq_store *q;
+	const sl_sink_cb *cb;
+	size_t put, dups;
+} merge_pass;
+
+/* Pass 1: the first row of each key into the sorted COPY. */
+static int copy_one(void *ctx, const sl_sink_row *r)
+{
+	merge_pass *m = ctx;
+	bool same;
+	int rc = same_key(m->q, r, &same);
+	if (rc == 0 && same)
+		m->dups++;
+	else if (rc == 0 && (rc = sl__pg_copy_put(m->q->w, r->vals, r->record)) == 0)
+		m->put++;
+	return rc < 0 ? rc : rc ? SL_INTERNAL : 0;
+}
+
+/* Pass 2, when the COPY took every first row: the later rows of a key. */
+static int dup_one(void *ctx, const sl_sink_row *r)
+{
+	merge_pass *m = ctx;
+	bool same;
+	int rc = same_key(m->q, r, &same);
+	if (rc == 0 && same)
+		rc = m->cb->dup(m->cb->ctx, r);
+	return rc > 0 ? SL_INTERNAL : rc;
+}
+
+/* The exact way, when the COPY was refused: the merged rows in groups
+   through write_now (staging, ON CONFLICT, bisection). A group is copied
+   out of the merge's buffers, at most EXACT_ROWS rows and (unless one row
+   is larger) EXACT_BYTES bytes. */
+#define EXACT_ROWS  16384u
+#define EXACT_BYTES (16u << 20)
+
+static int group_write(merge_pass *m)
+{
+	pq_store *q = m->q;
+	int rc = q->gn ? write_now(q, q->grows, q->gn, m->cb) : 0;
+	q->gn = 0;
+	q->gused = 0;
+	return rc > 0 ? SL_INTERNAL : rc;
+}
+
+static int group_one(void *ctx, const sl_sink_row *r)
+{
+	merge_pass *m = ctx;
+	pq_store *q = m->q;
+	const sl_schema *sc = q->schema;
+	size_t need = r->raw.n;
+	for (size_t c = 0; c < sc->ncols; c++)
+		if (r->vals[c].kind == SL_VALUE_TEXT)
+			need += r->vals[c].s.n;
+	int rc = 0;
+	if (q->gn == q->gcap || q->gused + need > q->gbcap)
+		rc = group_write(m);
+	if (rc == 0 && !q->grows) {
+		q->grows = malloc(EXACT_ROWS * sizeof *q->grows);
+		q->gvals = malloc(EXACT_ROWS * sc->ncols * sizeof *q->gvals);
+		q->gcap = q->grows && q->gvals ? EXACT_ROWS : 0;
+		if (!q->gcap)
+			rc = SL_NOMEM;
+	}
+	if (rc == 0 &&
+	    (need > q->gbcap || !q->gbytes)) { /* the group is empty: nothing points here */
+		size_t cap = need > EXACT_BYTES ? need : EXACT_BYTES;
+		char *b = realloc(q->gbytes, cap);
+		if (!b)
+			rc = SL_NOMEM;
+		else
+			q->gbytes = b, q->gbcap = cap;
+	}
+	if (rc)
+		return rc;
+	sl_sink_row *o = &q->grows[q->gn];
+	sl_value *v = &q->gvals[q->gn * sc->ncols];
+	*o = *r;
+	char *p = q->gbytes + q->gused;
+	if (r->raw.n)
+		memcpy(p, r->raw.p, r->raw.n);
+	o->raw = sl_str_make(p, r->raw.n);
+	p += r->raw.n;
+	for (size_t c = 0; c < sc->ncols; c++) {
+		v[c] = r->vals[c];
+		if (v[c].kind == SL_VALUE_TEXT) {
+			if (v[c].s.n)
+				memcpy(p, v[c].s.p, v[c].s.n);
+			v[c].s = sl_str_make(p, v[c].s.n);
+			p += v[c].s.n;
+		}
+	}
+	o->vals = v;
+	q->gused += need;
+	q->gn++;
+	return 0;
+}
+
+/* A keyed chunk's deferred rows: merged in key order (the earliest record
+   of a key first) and COPYed straight into the table, the later rows of a
+   key told as duplicates; when the table refuses that COPY (a key it has
+   already, a constraint the schema does not know) the savepoint undoes it
+   and the merged rows go the exact way. */
+static int pq_flush(sl_sink *k, const sl_sink_cb *cb)
+{
+	pq_store *q = pq_of_sink(k);
+	if (!q->sp || !sl__spill_rows(q->sp))
+		return 0;
+	merge_pass m = {q, cb, 0, 0};
+	int rc = sl__pg_copy_open(q->w);
+	if (rc)
+		goto out;
+	q->have_prev = false;
+	int mr = sl__spill_merge(q->sp, copy_one, &m);
+	rc = sl__pg_copy_close(q->w);
+	if (mr < 0)
+		rc = mr;
+	if (rc == 0) {
+		rc = m.put ? cb->loaded(cb->ctx, m.put) : 0;
+		q->have_prev = false;
+		if (rc == 0 && m.dups)
+			rc = sl__spill_merge(q->sp, dup_one, &m);
+	} else if (rc == 1) {
+		q->gn = 0;
+		q->gused = 0;
+		rc = sl__spill_merge(q->sp, group_one, &m);
+		if (rc == 0)
+			rc = group_write(&m);
+	}
+out:
+	sl__spill_reset(q->sp);
+	return rc;
+}
+
+static void pq_discard(sl_sink *k)
+{
+	pq_store *q = pq_of_sink(k);
+	if (q->sp)
+		sl__spill_reset(q->sp);
 }
 
 static int pq_key_owner(sl_sink *k, const sl_value *vals, char job[SL_JOB_ID_LEN], uint64_t *rec)
@@ -550,6 +763,8 @@ static const sl_sink_ops pq_sink_ops = {
     .name = "postgres",
     .prepare = pq_prepare,
     .write = pq_write,
+    .flush = pq_flush,
+    .discard = pq_discard,
     .finish = sl__pq_sink_finish,
     .key_owner = pq_key_owner,
     .replace = pq_replace,
@@ -568,6 +783,7 @@ static int pq_open(const char *target, int busy_timeout_ms, sl_txn **txn, sl_sin
 	*js = NULL;
 	if (!q)
 		return SL_NOMEM;
+	sl_buf_init(&q->prev, 64u << 20); /* a key as long as a row may be */
 	q->txn.ops = &pq_txn_ops;
 	q->txn.refs = 2;
 	q->sink.ops = &pq_sink_ops;

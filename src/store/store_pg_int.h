@@ -15,6 +15,7 @@
 
 #include "base/base.h"
 #include "pg/pg.h"
+#include "store/spill.h"
 #include "store/store.h"
 
 /* a shadow or stage table's name, NUL included (store_pg_modes.c) */
@@ -41,6 +42,17 @@ typedef struct pq_store {
 	size_t cap;
 	const sl_sink_row *rows; /* the write under way, for the refusal callback */
 	const sl_sink_cb *cb;
+	/* a keyed chunk (reject, ignore): its sorted runs, merged and COPYed at
+	   flush; rows copied for the exact way when that COPY is refused */
+	spill *sp;
+	sl_buf prev;       /* the key of the row merged last (its text bytes) */
+	sl_value *prevkey; /* schema column order, key columns set */
+	bool have_prev;
+	sl_sink_row *grows; /* the exact way's group: rows, values, bytes */
+	sl_value *gvals;
+	size_t gn, gcap;
+	char *gbytes;
+	size_t gused, gbcap;
 } pq_store;
 
 static inline pq_store *pq_of_txn(sl_txn *t)

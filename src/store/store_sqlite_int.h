@@ -13,9 +13,8 @@
 #include <stdint.h>
 
 #include "base/base.h"
+#include "store/spill.h"
 #include "store/store.h"
-
-typedef struct spill spill;
 
 #define SL_MODE_TABLE_MAX 320 /* a shadow or stage table's name (store_sqlite_modes.c) */
 
@@ -160,12 +159,6 @@ int sl__sq_mode_drop(sq_store *q, const char *table, const char *job_id, uint64_
 extern const sl_sink_ops sl__sq_sink_ops;
 void sl__sq_sink_free(sq_store *q);
 
-/* store_sqlite_spill.c: sorted runs on disk, merged (key order) */
-int sl__spill_open(const sl_schema *sc, spill **out);
-void sl__spill_close(spill *s);
-void sl__spill_reset(spill *s);                                 /* for the next chunk */
-int sl__spill_run(spill *s, const sl_sink_row *rows, size_t n); /* rows sorted by key */
-int sl__spill_merge(spill *s, int (*fn)(void *ctx, const sl_sink_row *r), void *ctx);
 /* store_sqlite_index.c: lookup indexes left out while a job loads */
 void sl__sq_index_name(char *out, size_t n, const char *kind, const char *table, const char *col);
 int sl__sq_index_prepare(sq_store *q, const sl_schema *sc);

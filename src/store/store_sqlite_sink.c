@@ -24,18 +24,6 @@
 
 #include "store/store_sqlite_int.h"
 
-static int cmp_rows(const void *x, const void *y, void *ctx)
-{
-	const sl_schema *sc = ctx;
-	const sl_sink_row *a = x, *b = y;
-	for (size_t k = 0; k < sc->nkey; k++) {
-		int c = sl_value_cmp(&a->vals[sc->key[k]], &b->vals[sc->key[k]]);
-		if (c)
-			return c;
-	}
-	return (a->record > b->record) - (a->record < b->record);
-}
-
 /* Insert rows in the order given; each one is loaded or a duplicate.
    Loaded rows are told in steps (progress during a long merge). */
 typedef struct ins_ctx {
@@ -93,8 +81,7 @@ static int sq_sink_write(sl_sink *k, sl_sink_row *rows, size_t n, const sl_sink_
 		rc = sl__sq_target_insert_many(q, q->vptrs, q->recs, n);
 		return rc < 0 ? rc : cb->loaded(cb->ctx, n);
 	}
-	if (n > 1) /* the caller's array, in place: no copy of the group */
-		qsort_r(rows, n, sizeof *rows, cmp_rows, (void *)sc);
+	sl__spill_sort(sc, rows, n); /* the caller's array, in place: no copy of the group */
 	if (q->sp)
 		return sl__spill_run(q->sp, rows, n); /* told at flush */
 	ins_ctx x = {q, cb, 0, 0};

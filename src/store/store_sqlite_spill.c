@@ -12,6 +12,7 @@
  * Format of a row: u64 record, line, offset; u32 raw length, raw bytes;
  * then per column u8 kind and an i64 (INT) or a u32 length and bytes (TEXT).
  * Memory: one read buffer per run (grown only for a row larger than it).
+ * Shared by the SQLite sink and the PostgreSQL sink (store/spill.h).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -19,7 +20,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "store/store_sqlite_int.h"
+#include "base/base.h"
+#include "store/spill.h"
 
 #define RUN_BUF (64u << 10)
 
@@ -37,7 +39,8 @@ struct spill {
 	uint64_t size;
 	uint64_t *runs; /* start offsets; run i is [runs[i], runs[i+1] or size) */
 	size_t nruns, runs_cap;
-	sl_buf w; /* write buffer */
+	size_t rows; /* spilled since the last reset */
+	sl_buf w;    /* write buffer */
 	run_reader *rd;
 	size_t rd_cap;
 	size_t *heap;
@@ -83,6 +86,7 @@ void sl__spill_close(spill *s)
 void sl__spill_reset(spill *s)
 {
 	s->nruns = 0;
+	s->rows = 0;
 	s->size = 0;
 	sl_buf_reset(&s->w);
 	if (ftruncate(s->fd, 0) < 0) {
@@ -128,6 +132,7 @@ int sl__spill_run(spill *s, const sl_sink_row *rows, size_t n)
 		s->runs_cap = cap;
 	}
 	s->runs[s->nruns++] = s->size + s->w.len;
+	s->rows += n;
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		const sl_sink_row *r = &rows[i];
 		uint64_t h[3] = {r->record, r->line, r->offset};
@@ -150,6 +155,29 @@ int sl__spill_run(spill *s, const sl_sink_row *rows, size_t n)
 	if (rc == 0)
 		rc = flush_w(s);
 	return rc < 0 ? (rc == SL_NOMEM ? SL_NOMEM : SL_IO_WRITE) : 0;
+}
+
+size_t sl__spill_rows(const spill *s)
+{
+	return s->rows;
+}
+
+static int cmp_rows(const void *x, const void *y, void *ctx)
+{
+	const sl_schema *sc = ctx;
+	const sl_sink_row *a = x, *b = y;
+	for (size_t k = 0; k < sc->nkey; k++) {
+		int c = sl_value_cmp(&a->vals[sc->key[k]], &b->vals[sc->key[k]]);
+		if (c)
+			return c;
+	}
+	return (a->record > b->record) - (a->record < b->record);
+}
+
+void sl__spill_sort(const sl_schema *sc, sl_sink_row *rows, size_t n)
+{
+	if (n > 1)
+		qsort_r(rows, n, sizeof *rows, cmp_rows, (void *)sc);
 }
 
 /* Make [at, at+need) of the reader's buffer hold file bytes. */

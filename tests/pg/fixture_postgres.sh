@@ -44,7 +44,7 @@ start() {
 	[ "$(id -u)" -eq 0 ] && chown postgres: "$log"
 	setsid bash -c 'if [ "$(id -u)" -eq 0 ]; then exec runuser -u postgres -- "$@"; else exec "$@"; fi' _ \
 		"$BIN/postgres" -D "$dir/data" -k "$dir/sock" -p 5432 -c listen_addresses= \
-		-c fsync=off -c full_page_writes=off -c max_connections=60 \
+		-c fsync=off -c full_page_writes=off -c max_connections=${SLUICE_PG_MAX_CONNECTIONS:-60} \
 		>"$log" 2>&1 </dev/null 8>&- &
 	# the server is ready when it accepts a query on its socket
 	wait_for "PostgreSQL to accept connections" 1500 \

@@ -46,6 +46,10 @@ sluice_uses_server(pg_lease postgres)
 sluice_shell_test(pg_workers tests/pg/test_pg_workers.sh threads)
 sluice_uses_server(pg_workers postgres)
 
+# COPY binary and COPY text give the same table (every type, values at their edges)
+sluice_shell_test(pg_copy tests/pg/test_pg_copy.sh threads)
+sluice_uses_server(pg_copy postgres)
+
 # chunks committed out of file order on PostgreSQL (shuffled claims, and a
 # worker committing while the ingest is paused inside an earlier commit):
 # the table, rejects and counts of a one-thread SQLite load, for reject,
