@@ -45,3 +45,18 @@ sluice_uses_server(pg_lease postgres)
 # sluice ingest and two sluice workers on one job in PostgreSQL, killed -9 at random: every row once
 sluice_shell_test(pg_workers tests/pg/test_pg_workers.sh threads)
 sluice_uses_server(pg_workers postgres)
+
+# Citus (docs/scaling.md, Citus): a coordinator and two workers of the
+# `citus` fixture (tests/pg/fixture_citus.sh builds Citus with
+# ../shared/deps/citus/build.sh once per machine when it is missing, or
+# skips). Its start may build for a minute; the tests that restart a node
+# hold the `citus_nodes` lock, so no other Citus test runs meanwhile.
+sluice_shared_server(citus tests/pg/fixture_citus.sh)
+set_tests_properties(fixture_citus_start PROPERTIES TIMEOUT 900)
+# the same file into Citus and SQLite: the same rows, rejects and counts; rows on every shard
+sluice_shell_test(citus_ingest tests/pg/test_citus.sh threads)
+sluice_uses_server(citus_ingest citus)
+set_tests_properties(citus_ingest PROPERTIES RESOURCE_LOCK citus_nodes TIMEOUT 600)
+# `distribution:` on plain PostgreSQL: CONFIG, Citus is needed
+sluice_shell_test(pg_distribution tests/pg/test_pg_distribution.sh)
+sluice_uses_server(pg_distribution postgres)
