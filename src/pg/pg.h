@@ -133,6 +133,10 @@ int sl__pg_citus_check(sl_pg *c, const sl_schema *sc);
    its shard count, unless Citus distributes it already: on that column is
    0, on another (or as a reference table) DB_SCHEMA naming both. */
 int sl__pg_citus_distribute(sl_pg *c, const sl_schema *sc, const char *qname);
+/* Is a failure (its SQLSTATE and primary message) Citus's report of a
+   worker node's connection lost inside the transaction, which Citus gives
+   as an internal error (XX000)? Then it is DB_CONN, not DB_ERROR. */
+bool sl__pg_citus_node_lost(const char *sqlstate, const char *message);
 
 /* --- pg_copy.c: the row writer ---------------------------------------------------- */
 

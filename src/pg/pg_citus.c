@@ -15,6 +15,12 @@
  * recovery finishes a commit a worker missed (a worker restarted between
  * PREPARE and COMMIT PREPARED).
  *
+ * A worker node lost in the middle of a transaction is a connection
+ * failure like the coordinator's own (DB_CONN: the chunk is retried with
+ * backoff), although Citus reports some of these as internal errors
+ * (XX000): the one place sluice reads a message, not only the SQLSTATE
+ * (sl__pg_citus_node_lost).
+ *
  * On a database without Citus a schema that asks for distribution is a
  * CONFIG error rather than a table quietly made on one node: a user who
  * wrote `distribution:` sized the load for shards. On a Citus worker node
@@ -28,6 +34,27 @@
 
 #include "pg/pg.h"
 #include "sluice/error.h"
+
+bool sl__pg_citus_node_lost(const char *sqlstate, const char *message)
+{
+	/* Citus raises these without an SQLSTATE of their own (XX000) when a
+	   worker node's connection breaks inside a transaction (the node
+	   restarted or was cut off); the coordinator's transaction is aborted
+	   whole, so the chunk may be tried again. Citus 13.2's words
+	   (transaction/remote_transaction.c, connection/): */
+	static const char *const lost[] = {
+	    "failure on connection marked as essential",
+	    "failed to prepare transaction",
+	    "connection to the remote node",
+	    "could not establish any connections to the node",
+	};
+	if (!sqlstate || strcmp(sqlstate, "XX000") || !message)
+		return false;
+	for (size_t i = 0; i < sizeof lost / sizeof *lost; i++)
+		if (!strncmp(message, lost[i], strlen(lost[i])))
+			return true;
+	return false;
+}
 
 int sl__pg_citus_check(sl_pg *c, const sl_schema *sc)
 {

@@ -57,6 +57,10 @@ set_tests_properties(fixture_citus_start PROPERTIES TIMEOUT 900)
 sluice_shell_test(citus_ingest tests/pg/test_citus.sh threads)
 sluice_uses_server(citus_ingest citus)
 set_tests_properties(citus_ingest PROPERTIES RESOURCE_LOCK citus_nodes TIMEOUT 600)
+# exactly once through a Citus worker node restarted mid-load and sluice processes killed -9
+sluice_shell_test(citus_restart tests/pg/test_citus_restart.sh threads)
+sluice_uses_server(citus_restart citus)
+set_tests_properties(citus_restart PROPERTIES RESOURCE_LOCK citus_nodes TIMEOUT 600)
 # `distribution:` on plain PostgreSQL: CONFIG, Citus is needed
 sluice_shell_test(pg_distribution tests/pg/test_pg_distribution.sh)
 sluice_uses_server(pg_distribution postgres)
