@@ -143,6 +143,12 @@ typedef struct sl_schema {
 	uint64_t max_errors;
 	double max_error_ratio;
 	uint64_t hash; /* XXH3-64 of the schema file's bytes: part of a job's fingerprint */
+	/* `distribution:` (docs/scaling.md, Citus): on a Citus coordinator the
+	   table is distributed, hashed on cols[dist_col], in shard_count shards
+	   (0: Citus's default, citus.shard_count); SQLite ignores it */
+	bool distributed;
+	size_t dist_col;
+	int shard_count;
 } sl_schema;
 
 /* Load and check a schema. On failure returns SL_CONFIG (or SL_IO_OPEN,

@@ -1,6 +1,6 @@
 /*
  * Private to sluice: PostgreSQL, the building blocks of its sink and job
- * store (docs/scaling.md). Four parts, one file each:
+ * store (docs/scaling.md). Five parts, one file each:
  *
  *   pg_conn.c     the connection (a libpq URI, or the PG* environment
  *                 variables when the URI says nothing), the session's
@@ -10,6 +10,8 @@
  *                 forward-only migrations, each in its own transaction;
  *   pg_target.c   the target table: the type of each sluice column, CREATE
  *                 TABLE when missing, the compatibility check when present;
+ *   pg_citus.c    a schema's `distribution:`: the target made a Citus
+ *                 distributed table on a coordinator;
  *   pg_copy.c     the row writer: COPY straight into a table without a key;
  *                 with a key, COPY into a temporary staging table and
  *                 INSERT ... SELECT ... ON CONFLICT, which says which rows
@@ -121,6 +123,21 @@ bool sl__pg_zoned(const sl_column *c);
    index on exactly the key's columns. DB_SCHEMA, naming the column, when not. Inside or outside
    a transaction. */
 int sl__pg_table_prepare(sl_pg *c, const sl_schema *sc);
+
+/* --- pg_citus.c: the distributed target ---------------------------------------------- */
+
+/* Can sc's `distribution:` be honoured here: is the database a Citus
+   coordinator? 0, or CONFIG saying what is missing. */
+int sl__pg_citus_check(sl_pg *c, const sl_schema *sc);
+/* Inside sl__pg_table_prepare's transaction: make the table `qname` (an
+   identifier, quoted) hash-distributed on sc's distribution column with
+   its shard count, unless Citus distributes it already: on that column is
+   0, on another (or as a reference table) DB_SCHEMA naming both. */
+int sl__pg_citus_distribute(sl_pg *c, const sl_schema *sc, const char *qname);
+/* Is a failure (its SQLSTATE and primary message) Citus's report of a
+   worker node's connection lost inside the transaction, which Citus gives
+   as an internal error (XX000)? Then it is DB_CONN, not DB_ERROR. */
+bool sl__pg_citus_node_lost(const char *sqlstate, const char *message);
 
 /* --- pg_copy.c: the row writer ---------------------------------------------------- */
 

@@ -116,6 +116,8 @@ int sl__pg_fail(sl_pg *c, const PGresult *res, const char *what)
 	bool lost = PQstatus(c->conn) != CONNECTION_OK;
 	snprintf(c->sqlstate, sizeof c->sqlstate, "%s", st ? st : "");
 	int code = st ? sl__pg_code(st) : lost ? SL_DB_CONN : SL_DB_ERROR;
+	if (code == SL_DB_ERROR && sl__pg_citus_node_lost(st, msg))
+		code = SL_DB_CONN; /* a Citus worker node, not this connection */
 	if (st)
 		snprintf(c->err, sizeof c->err, "%s: SQLSTATE %s: %s", what, st, msg ? msg : "");
 	else

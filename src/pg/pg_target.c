@@ -290,7 +290,9 @@ int sl__pg_table_prepare(sl_pg *c, const sl_schema *sc)
 	/* two processes preparing one table wait for each other, so neither
 	   trips on the other's half-made CREATE */
 	const char *p[1] = {qname};
-	rc = sl__pg_execp(c, "SELECT pg_advisory_xact_lock(hashtext($1))", 1, p);
+	rc = sc->distributed ? sl__pg_citus_check(c, sc) : 0;
+	if (rc == 0)
+		rc = sl__pg_execp(c, "SELECT pg_advisory_xact_lock(hashtext($1))", 1, p);
 	if (rc == 0) {
 		cols = PQexecParams(
 		    sl__pg_conn(c),
@@ -304,6 +306,8 @@ int sl__pg_table_prepare(sl_pg *c, const sl_schema *sc)
 		sl_buf_reset(&b);
 		rc = PQntuples(cols) ? check_table(c, sc, qname, cols) : create_table(c, sc, &b);
 	}
+	if (rc == 0 && sc->distributed)
+		rc = sl__pg_citus_distribute(c, sc, qname);
 	free(qname);
 	if (rc == 0 && own)
 		rc = sl__pg_commit(c);

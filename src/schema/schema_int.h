@@ -72,4 +72,7 @@ const char *sl__yaml_ident_problem(const char *s);
 int sl__yaml_get_ident(struct ctx *x, struct fy_node *key, struct fy_node *n, const char *what,
                        char **out);
 
+/* schema_dist.c: `distribution:` (read after the columns and the key) */
+int sl__yaml_parse_distribution(struct ctx *x, struct fy_node *key, struct fy_node *n);
+
 #endif

@@ -604,12 +604,13 @@ enum {
 	S_LIMITS,
 	S_EXTRA,
 	S_MODE,
+	S_DISTRIBUTION,
 	S_COUNT
 };
 static const char *const top_keys[S_COUNT] = {"name",    "table",        "description",
                                               "key",     "on_duplicate", "csv",
                                               "columns", "limits",       "extra_columns",
-                                              "mode"};
+                                              "mode",    "distribution"};
 
 static int parse_limits(struct ctx *x, struct fy_node *key, struct fy_node *n)
 {
@@ -801,6 +802,10 @@ static int parse_doc(struct ctx *x, struct fy_node *root)
 			return sl__yaml_fail(x, v[S_MODE], NULL,
 			                     "mode must be append, replace or atomic, not '%.40s'", t);
 	}
+	/* after the key, which it is checked against */
+	if (k[S_DISTRIBUTION] &&
+	    (rc = sl__yaml_parse_distribution(x, k[S_DISTRIBUTION], v[S_DISTRIBUTION])))
+		return rc;
 	return 0;
 }
 

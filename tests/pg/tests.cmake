@@ -73,3 +73,21 @@ sluice_uses_server(pg_refeed postgres)
 sluice_shell_test(pg_cli tests/pg/test_pg_cli.sh threads)
 sluice_uses_server(pg_cli postgres)
 set_tests_properties(pg_cli PROPERTIES TIMEOUT 600)
+# Citus (docs/scaling.md, Citus): a coordinator and two workers of the
+# `citus` fixture (tests/pg/fixture_citus.sh builds Citus with
+# ../shared/deps/citus/build.sh once per machine when it is missing, or
+# skips). Its start may build for a minute; the tests that restart a node
+# hold the `citus_nodes` lock, so no other Citus test runs meanwhile.
+sluice_shared_server(citus tests/pg/fixture_citus.sh)
+set_tests_properties(fixture_citus_start PROPERTIES TIMEOUT 900)
+# the same file into Citus and SQLite: the same rows, rejects and counts; rows on every shard
+sluice_shell_test(citus_ingest tests/pg/test_citus.sh threads)
+sluice_uses_server(citus_ingest citus)
+set_tests_properties(citus_ingest PROPERTIES RESOURCE_LOCK citus_nodes TIMEOUT 600)
+# exactly once through a Citus worker node restarted mid-load and sluice processes killed -9
+sluice_shell_test(citus_restart tests/pg/test_citus_restart.sh threads)
+sluice_uses_server(citus_restart citus)
+set_tests_properties(citus_restart PROPERTIES RESOURCE_LOCK citus_nodes TIMEOUT 600)
+# `distribution:` on plain PostgreSQL: CONFIG, Citus is needed
+sluice_shell_test(pg_distribution tests/pg/test_pg_distribution.sh)
+sluice_uses_server(pg_distribution postgres)

@@ -1,7 +1,7 @@
 /*
  * Helpers the schema module's cmocka tests share (private to tests/schema/):
  * P() parses a schema that must load, E() one that must not and returns its
- * error message. Include after <cmocka.h>.
+ * error message, assert_error() checks it. Include after <cmocka.h>.
  */
 #ifndef SLUICE_TESTS_SCHEMA_TEST_H
 #define SLUICE_TESTS_SCHEMA_TEST_H
@@ -32,5 +32,14 @@ static inline const char *E(const char *yaml)
 	assert_null(s);
 	return err;
 }
+
+/* The error of a schema that must not load must start with `where` and
+   contain `what`. */
+#define assert_error(yaml, where, what)                                                            \
+	do {                                                                                       \
+		const char *e_ = E(yaml);                                                          \
+		if (strncmp(e_, where, strlen(where)) != 0 || !strstr(e_, what))                   \
+			fail_msg("got \"%s\", want \"%s ... %s\"", e_, where, what);               \
+	} while (0)
 
 #endif

@@ -22,14 +22,6 @@
 
 /* --- helpers ---------------------------------------------------------------- */
 
-/* The error must start with `where` and contain `what`. */
-#define assert_error(yaml, where, what)                                                            \
-	do {                                                                                       \
-		const char *e_ = E(yaml);                                                          \
-		if (strncmp(e_, where, strlen(where)) != 0 || !strstr(e_, what))                   \
-			fail_msg("got \"%s\", want \"%s ... %s\"", e_, where, what);               \
-	} while (0)
-
 /* Converts one field: the value as text ("NULL", "i:42", or the text), or
    "!CODE" on failure; the message of the last failure is kept in last_msg. */
 static char last_msg[256];
