@@ -297,6 +297,13 @@ static int displace(chunk_tx *tx, const sl_sink_row *r, uint64_t later)
 	entry e = {0};
 	char *raw = NULL, text[512];
 	int rc = sl_sink_replace(h->sink, r);
+	if (rc == SL_CONFIG && !sl_sink_can_replace(h->sink))
+		sl__ingest_say(g,
+		               "the %s sink cannot keep the earliest record of a key: record %llu "
+		               "comes before record %llu, whose row chunk %u committed first (a "
+		               "sink without replace needs a job's chunks committed in file order)",
+		               h->sink->ops->name, (unsigned long long)r->record,
+		               (unsigned long long)later, c->seq);
 	if (rc == 0)
 		rc = find_record(h, c, later, &e, &raw);
 	if (rc == 0) {
