@@ -933,7 +933,8 @@ int sl_ingest_rollback(const char *db, const char *id, uint64_t *rows, char *msg
 		j.updated_ms = sl_now_ms();
 		sl_event ev = {j.id, -1, "rollback", 0, *rows, 0, 0, NULL};
 		/* a refeed job gives back what it resolved (refeed.c) */
-		if ((rc = sl_js_job_update(st, &j)) == 0 && (rc = sl_js_event_insert(st, &ev)) == 0 &&
+		if ((rc = sl_js_job_rewrite(st, &j)) == 0 &&
+		    (rc = sl_js_event_insert(st, &ev)) == 0 &&
 		    (rc = sl_js_refeed_settle(st, j.id)) == 0)
 			rc = sl_txn_commit(st->txn);
 		if (rc == 0)
