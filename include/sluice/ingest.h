@@ -196,6 +196,7 @@ typedef struct sl_accept_opts {
 	uint64_t content_hash;       /* the caller's hash of the file, kept with the key */
 	const char *job_id;          /* the id to give the job (made by sl_job_new_id), or NULL */
 	int64_t created_ms;          /* when it was accepted (0: now) */
+	sl_load_mode mode; /* the job's load mode (SL_MODE_DEFAULT: the schema's `mode:`) */
 } sl_accept_opts;
 /* 0: a new job in *job; 1: the key's earlier job in *job; <0 failure
    (SL_IDEMPOTENCY_CONFLICT: the key was used with another file). */

@@ -93,6 +93,8 @@ int sl_job_accept(const sl_accept_opts *o, sl_job *job, char *msg, size_t msglen
 			goto out;
 		}
 	}
+	if (o->mode != SL_MODE_DEFAULT)
+		sc->mode = o->mode; /* the caller's (the API's ?mode=) over the schema's */
 	if ((rc = sl__job_init(job, path, &sb, sc, o->schema_path, o->correlation_id)) < 0)
 		goto out;
 	if (o->job_id) {

@@ -577,7 +577,8 @@ static unsigned finish(http_srv *s, const char *id, int fd, tus_info *in, size_t
 		snprintf(msg, msglen, "cannot store the upload: %s", strerror(errno));
 		return 507;
 	}
-	unsigned st = http_accept_file(s, ds, part, in->length, 0, "", corr, job, msg, msglen);
+	unsigned st = http_accept_file(s, ds, part, in->length, 0, "", corr, SL_MODE_DEFAULT, job,
+	                               msg, msglen);
 	/* a job id means the file was taken, even when queuing it failed (it
 	   then runs after a restart): the upload is complete either way */
 	if (job[0]) {

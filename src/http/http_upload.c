@@ -154,7 +154,7 @@ static enum MHD_Result upload_end(struct MHD_Connection *c, http_req *r)
 	else
 		idem[0] = 0;
 	unsigned st = http_accept_file(s, r->ds, r->part, r->bytes, XXH3_64bits_digest(r->xx), idem,
-	                               r->corr, job, msg, sizeof msg);
+	                               r->corr, r->mode, job, msg, sizeof msg);
 	upload_release(r);
 	switch (st) {
 	case 200:
@@ -198,6 +198,18 @@ enum MHD_Result http_upload(struct MHD_Connection *c, req *r, const char *name, 
 			                       "the body is %llu bytes; the limit is %llu", v,
 			                       (unsigned long long)s->o.max_upload);
 	}
+	/* ?mode=append|replace|atomic: this job's load mode over the dataset
+	   schema's `mode:` (docs/api.yaml) */
+	const char *mode = http_arg(c, "mode");
+	r->mode = SL_MODE_DEFAULT;
+	if (mode &&
+	    signed_url) /* its signature does not cover a mode: replace would empty the table */
+		return http_send_error(c, r, 403, "FORBIDDEN",
+		                       "a signed upload URL loads in the dataset's mode; ?mode= "
+		                       "needs an API key");
+	if (mode && (!mode[0] || sl_load_mode_parse(mode, &r->mode) < 0))
+		return http_send_error(c, r, 400, "BAD_REQUEST",
+		                       "mode: append, replace or atomic (none: the dataset's)");
 	const char *idem = http_header(c, "Idempotency-Key");
 	if (idem) {
 		if (!http_valid_token(idem, HTTP_IDEM_MAX, false))
