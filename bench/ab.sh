@@ -9,8 +9,9 @@
 #                d14feaa, main when issue 11's work began)
 #   --rows N     rows of the generated CDR file (default 5,000,000, ~475 MB)
 #   --repeat N   rounds; each figure is the best of N (default 3)
-#   --no-10x     skip the memory check on a 10 times larger file (it needs
-#                ~5 GB of disk for the file and as much for its database)
+#   --no-10x     skip the memory checks on a 10 times larger file (they need
+#                ~5 GB of disk for the file and up to three times as much
+#                for an atomic job's database: its stage and its target)
 #
 # Both sides are built here in Release, from the same compiler and flags:
 # REF from `git archive` into bench/out/ab/base-SHA/ (kept: a second run
@@ -24,7 +25,10 @@
 # bench/out/ab/. Wall time by date(1), peak memory as bench/ingest.sh takes
 # it (maximum resident set size, /usr/bin/time %M). Then, unless --no-10x,
 # the new sluice loads a 10 times larger file without a key, once, for its
-# peak memory.
+# peak memory; and the load modes, whose finishing transaction (the merge
+# of the stage, the swap of the shadow) once grew with the file: once each
+# on the 1x and the 10x file, `--mode atomic` with the unique key (the
+# merge in key order) and `--mode replace` without.
 #
 # Exit status: 0 every goal met, 3 some goal not met (the report says
 # which), 1 the benchmark itself failed (a build, a load that did not run).
@@ -170,6 +174,16 @@ if [ "$MEM10X" = 1 ]; then
 	run new_10x "$AB/new_10x.db" "$NEW_BIN" ingest "$F10" --schema "$NOKEY" --db "$AB/new_10x.db" --json --quiet
 	LOADED[new_10x]=$(jnum "$AB/new_10x.out" rows_loaded)
 	rmdb "$AB/new_10x.db"
+	# mode_run NAME FILE SCHEMA MODE: one load of the new binary in MODE
+	mode_run() {
+		run "$1" "$AB/$1.db" "$NEW_BIN" ingest "$2" --schema "$3" --mode "$4" --db "$AB/$1.db" --json --quiet
+		LOADED[$1]=$(jnum "$AB/$1.out" rows_loaded)
+		rmdb "$AB/$1.db"
+	}
+	mode_run new_atomic "$F" "$KEY" atomic
+	mode_run new_atomic_10x "$F10" "$KEY" atomic
+	mode_run new_replace "$F" "$NOKEY" replace
+	mode_run new_replace_10x "$F10" "$NOKEY" replace
 fi
 
 # --- the report ---------------------------------------------------------------------------------
@@ -237,8 +251,13 @@ REPORT=$OUT/ab.md
 	if [ "$MEM10X" = 1 ]; then
 		g=$(ratio "${PEAK[new_10x]}" "${PEAK[new_nokey]}")
 		goal "peak memory flat on a 10 times larger file ($((ROWS * 10)) rows, $SIZE10 bytes, no key, ${BEST[new_10x]} s, ${LOADED[new_10x]} rows loaded): ${PEAK[new_10x]} MB against ${PEAK[new_nokey]} MB ($g times; taken as: at most 1.10 times and 128 MB)" eval "le $g 1.10 && le ${PEAK[new_10x]} 128"
+		for m in atomic replace; do
+			g=$(ratio "${PEAK[new_${m}_10x]}" "${PEAK[new_$m]}")
+			what=$([ $m = atomic ] && echo "unique key" || echo "no key")
+			goal "\`--mode $m\` ($what): peak memory flat on the 10 times larger file (${BEST[new_${m}_10x]} s, ${LOADED[new_${m}_10x]} rows loaded): ${PEAK[new_${m}_10x]} MB against ${PEAK[new_$m]} MB on the 1x file (${BEST[new_$m]} s; $g times; taken as: at most 1.10 times and 128 MB)" eval "le $g 1.10 && le ${PEAK[new_${m}_10x]} 128"
+		done
 	else
-		echo "- peak memory on a 10 times larger file: not measured (\`--no-10x\`)."
+		echo "- peak memory on a 10 times larger file (append, atomic, replace): not measured (\`--no-10x\`)."
 	fi
 	[ "$(same nokey)$(same key)$(same idx)" = samesamesame ] ||
 		{ echo "- **the old and the new binary loaded different rows** (see the table)"; MISSED+=("same rows"); }

@@ -216,6 +216,7 @@ typedef struct sl_accept_opts {
 	   by a HEAD (size, Last-Modified and ETag) as the engine does, through
 	   this endpoint (NULL: AWS_ENDPOINT_URL) */
 	const char *s3_endpoint;
+	sl_load_mode mode; /* the job's load mode (SL_MODE_DEFAULT: the schema's `mode:`) */
 } sl_accept_opts;
 /* 0: a new job in *job; 1: the key's earlier job in *job; <0 failure
    (SL_IDEMPOTENCY_CONFLICT: the key was used with another file). */

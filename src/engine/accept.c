@@ -140,6 +140,8 @@ int sl_job_accept(const sl_accept_opts *o, sl_job *job, char *msg, size_t msglen
 			goto out;
 		}
 	}
+	if (o->mode != SL_MODE_DEFAULT)
+		sc->mode = o->mode; /* the caller's (the API's ?mode=) over the schema's */
 	if ((rc = sl__job_init(job, path, &sb, sc, o->schema_path, o->correlation_id)) < 0)
 		goto out;
 	if (o->job_id) {
@@ -312,7 +314,7 @@ int sl_job_requeue(const char *db, const char *id, char *msg, size_t msglen)
 	j.finished_ms = 0;
 	j.updated_ms = sl_now_ms();
 	sl_event ev = {j.id, -1, "retry", 0, 0, 0, 0, NULL};
-	if ((rc = sl_js_counts_add(st, id, &back)) < 0 || (rc = sl_js_job_update(st, &j)) < 0 ||
+	if ((rc = sl_js_counts_add(st, id, &back)) < 0 || (rc = sl_js_job_rewrite(st, &j)) < 0 ||
 	    (rc = sl_js_cancel_set(st, id, false)) < 0 || (rc = sl_js_event_insert(st, &ev)) < 0 ||
 	    (rc = sl_txn_commit(st->txn)) < 0)
 		goto fail;

@@ -34,7 +34,8 @@
 #define GROUP_ROWS 16384
 
 struct chunk_tx {
-	ingest *g;
+	const chunk_handles *h;
+	ingest *g; /* the run: settings, batch pool, progress */
 	sl_chunk *c;
 	uint64_t read, loaded, rejected, dup_ignored, padded, truncated;
 	uint64_t updated; /* of the loaded: updates of the row of their key */
@@ -176,7 +177,7 @@ static int flush_group(chunk_tx *tx)
 				                              &b->vals[e->vals]};
 		}
 	sl_sink_cb cb = {rows_loaded, row_dup, tx, row_refused, rows_updated};
-	tx->err = sl_sink_write(g->sink, tx->rows, n, &cb);
+	tx->err = sl_sink_write(tx->h->sink, tx->rows, n, &cb);
 	for (batch *b = tx->ghead; b && tx->err == 0; b = b->next) {
 		for (size_t i = 0; i < b->n && tx->err == 0; i++) {
 			entry *e = &b->e[i];
@@ -193,9 +194,9 @@ static int flush_group(chunk_tx *tx)
 			               e->code,   e->msg,  e->raw, {0}, {0}};
 			sl__multi_place(g, tx->c->seq, &r);
 			const char *col = e->column >= 0 ? sc->cols[e->column].name : NULL;
-			if (g->st)
-				tx->err =
-				    sl_js_reject_insert(g->st, g->job.id, tx->c->seq, &r, col);
+			if (tx->h->js)
+				tx->err = sl_js_reject_insert(tx->h->js, tx->h->job->id, tx->c->seq,
+				                              &r, col);
 			else if (g->o->reject && g->o->reject(g->o->reject_ctx, tx->c->seq, &r, col) != 0)
 				tx->err = SL_INTERNAL; /* the caller stopped the listing */
 		}
@@ -234,21 +235,23 @@ static int apply_batch(void *ctx, batch *b)
  * committed earlier, which is rare: a key met again across chunks that
  * committed out of file order.
  */
-static int find_record(ingest *g, const sl_chunk *c, uint64_t want, entry *e, char **raw)
+static int find_record(const chunk_handles *h, const sl_chunk *c, uint64_t want, entry *e,
+                       char **raw)
 {
 	sl_csv_reader *rd = NULL;
 	sl_source_reader *in = NULL;
 	sl_csv_record rec;
 	sl_buf at;
+	ingest *g = h->parse->g;
 	int rc;
 	*raw = NULL;
 	/* as a worker reads the chunk: the run's spool, else the source from
 	   the chunk's access point */
 	sl_buf_init(&at, 1u << 20);
 	if (g->spool)
-		rc = sl_source_open_range(g->spool, c->offset, c->length, NULL, 0, &in);
+		rc = sl_source_open_range(h->src, c->offset, c->length, NULL, 0, &in);
 	else if ((rc = sl__ingest_point(g, c->seq, &at)) == 0)
-		rc = sl_source_open_range(g->src, c->offset, c->length, at.p, at.len, &in);
+		rc = sl_source_open_range(h->src, c->offset, c->length, at.p, at.len, &in);
 	sl_buf_free(&at);
 	if (rc == 0)
 		rc = sl_csv_reader_new(&g->d, SL_CSV_SCAN_AUTO, sl_source_read_fn, in, 1u << 16, &rd);
@@ -291,6 +294,7 @@ static int find_record(ingest *g, const sl_chunk *c, uint64_t want, entry *e, ch
 static int displace(chunk_tx *tx, const sl_sink_row *r, uint64_t later)
 {
 	ingest *g = tx->g;
+	const chunk_handles *h = tx->h;
 	const sl_schema *sc = g->schema;
 	const sl_chunk *c = NULL;
 	for (size_t i = 0; i < g->nchunks; i++)
@@ -303,27 +307,34 @@ static int displace(chunk_tx *tx, const sl_sink_row *r, uint64_t later)
 	}
 	entry e = {0};
 	char *raw = NULL, text[512];
-	int rc = sl_sink_replace(g->sink, r);
+	int rc = sl_sink_replace(h->sink, r);
+	if (rc == SL_CONFIG && !sl_sink_can_replace(h->sink))
+		sl__ingest_say(g,
+		               "the %s sink cannot keep the earliest record of a key: record %llu "
+		               "comes before record %llu, whose row chunk %u committed first (a "
+		               "sink without replace needs a job's chunks committed in file order)",
+		               h->sink->ops->name, (unsigned long long)r->record,
+		               (unsigned long long)later, c->seq);
 	if (rc == 0)
-		rc = find_record(g, c, later, &e, &raw);
+		rc = find_record(h, c, later, &e, &raw);
 	if (rc == 0) {
 		mark_dup(tx, &e);
-		dup_msg(sc, r->vals, g->job.id, r->record, g->job.id, text, sizeof text);
+		dup_msg(sc, r->vals, h->job->id, r->record, h->job->id, text, sizeof text);
 		e.msg = sl_str_make(text, strlen(text));
 		sl_reject rj = {e.record, e.line, e.offset, e.column, e.code, e.msg, e.raw, {0}, {0}};
-		sl__multi_place(g, c->seq, &rj);
-		rc = sl_js_reject_insert(g->st, g->job.id, c->seq, &rj, sc->cols[e.column].name);
+		sl__multi_place(h->parse->g, c->seq, &rj);
+		rc = sl_js_reject_insert(h->js, h->job->id, c->seq, &rj, sc->cols[e.column].name);
 	}
 	if (rc == 0)
-		rc = sl_js_reject_holder(g->st, r->record);
+		rc = sl_js_reject_holder(h->js, r->record);
 	if (rc == 0) {
 		char from[48], to[48];
 		snprintf(from, sizeof from, "by record %llu,", (unsigned long long)later);
 		snprintf(to, sizeof to, "by record %llu,", (unsigned long long)r->record);
-		rc = sl_js_rejects_rehold(g->st, g->job.id, later, r->record, from, to);
+		rc = sl_js_rejects_rehold(h->js, h->job->id, later, r->record, from, to);
 	}
 	if (rc == 0)
-		rc = sl_js_chunk_add(g->st, g->job.id, c->seq, -1, 1);
+		rc = sl_js_chunk_add(h->js, h->job->id, c->seq, -1, 1);
 	free(raw);
 	if (rc == 0) {
 		tx->displaced++;
@@ -339,27 +350,27 @@ static int displace(chunk_tx *tx, const sl_sink_row *r, uint64_t later)
 static int row_dup(void *ctx, const sl_sink_row *r)
 {
 	chunk_tx *tx = ctx;
-	ingest *g = tx->g;
-	const sl_schema *sc = g->schema;
+	const chunk_handles *h = tx->h;
+	const sl_schema *sc = tx->g->schema;
 	int rc;
 	char owner[SL_JOB_ID_LEN] = "", text[512];
 	uint64_t orec = 0;
-	if ((rc = sl_sink_key_owner(g->sink, r->vals, owner, &orec)) < 0)
+	if ((rc = sl_sink_key_owner(h->sink, r->vals, owner, &orec)) < 0)
 		return tx->err = rc;
-	bool mine = g->st && !strcmp(owner, g->job.id);
+	bool mine = h->js && !strcmp(owner, h->job->id);
 	if (mine && orec > r->record)
 		return tx->err = displace(tx, r, orec);
 	entry e = {.record = r->record, .line = r->line, .offset = r->offset, .raw = r->raw};
 	mark_dup(tx, &e);
-	dup_msg(sc, r->vals, owner, orec, g->job.id, text, sizeof text);
+	dup_msg(sc, r->vals, owner, orec, h->job->id, text, sizeof text);
 	e.msg = sl_str_make(text, strlen(text));
 	tx->rejected++;
 	tx->by_code[sl_error_index(SL_DUP_KEY)]++;
 	sl_reject rj = {e.record, e.line, e.offset, e.column, e.code, e.msg, e.raw, {0}, {0}};
-	sl__multi_place(g, tx->c->seq, &rj);
-	rc = sl_js_reject_insert(g->st, g->job.id, tx->c->seq, &rj, sc->cols[e.column].name);
+	sl__multi_place(h->parse->g, tx->c->seq, &rj);
+	rc = sl_js_reject_insert(h->js, h->job->id, tx->c->seq, &rj, sc->cols[e.column].name);
 	if (rc == 0 && mine && orec)
-		rc = sl_js_reject_holder(g->st, orec);
+		rc = sl_js_reject_holder(h->js, orec);
 	return tx->err = rc;
 }
 
@@ -369,15 +380,14 @@ static int row_dup(void *ctx, const sl_sink_row *r)
 static int row_refused(void *ctx, const sl_sink_row *r, int code, const char *msg)
 {
 	chunk_tx *tx = ctx;
-	ingest *g = tx->g;
 	tx->rejected++;
 	int k = sl_error_index(code);
 	if (k >= 0)
 		tx->by_code[k]++;
 	sl_reject rj = {r->record, r->line, r->offset, -1,     code, sl_str_make(msg, strlen(msg)),
 	                r->raw,    {0},     {0}};
-	sl__multi_place(g, tx->c->seq, &rj);
-	return tx->err = sl_js_reject_insert(g->st, g->job.id, tx->c->seq, &rj, NULL);
+	sl__multi_place(tx->h->parse->g, tx->c->seq, &rj);
+	return tx->err = sl_js_reject_insert(tx->h->js, tx->h->job->id, tx->c->seq, &rj, NULL);
 }
 
 /* Free what a failed attempt left in its group. */
@@ -390,7 +400,7 @@ static void tx_discard(chunk_tx *tx)
 	}
 	tx->gtail = NULL;
 	tx->grows = 0;
-	sl_sink_discard(tx->g->sink); /* what a failed attempt deferred */
+	sl_sink_discard(tx->h->sink); /* what a failed attempt deferred */
 	free(tx->rows);
 	tx->rows = NULL;
 	tx->rows_cap = 0;
@@ -401,19 +411,22 @@ static void tx_discard(chunk_tx *tx)
    other processes added), the event, the fan-in (the job finishes in this
    transaction when this was its last open chunk), and the commit; roll
    back if any step fails. */
-static int record_chunk(ingest *g, const sl_chunk *c, const sl_job_counts *d, const sl_event *ev)
+static int record_chunk(const chunk_handles *h, const sl_chunk *c, const sl_job_counts *d,
+                        const sl_event *ev)
 {
-	int rc = d ? sl_js_chunk_commit(g->st, g->job.id, c, d) : sl_js_chunk_update(g->st, g->job.id, c);
+	ingest *g = h->parse->g;
+	int rc = d ? sl_js_chunk_commit(h->js, h->job->id, c, d)
+	           : sl_js_chunk_update(h->js, h->job->id, c);
 	if (rc == 0 && d)
 		rc = sl__ingest_job_refresh(g);
 	if (rc == 0)
-		rc = sl_js_event_insert(g->st, ev);
+		rc = sl_js_event_insert(h->js, ev);
 	if (rc == 0 && d)
 		rc = sl__ingest_fan_in(g);
 	if (rc == 0)
-		rc = sl_txn_commit(g->txn);
+		rc = sl_txn_commit(h->txn);
 	if (rc < 0) {
-		sl_txn_rollback(g->txn);
+		sl_txn_rollback(h->txn);
 		g->finished = false;
 	} else if (g->finished) {
 		sl__ingest_test_kill("finished");
@@ -424,17 +437,17 @@ static int record_chunk(ingest *g, const sl_chunk *c, const sl_job_counts *d, co
 /* The fence, first in every transaction that writes a chunk we run: the
    lease still ours (owner and epoch), and the job not finished by another
    process meanwhile (a Failed or Cancelled job takes no more chunks). */
-static int fence(ingest *g, const sl_lease *l)
+static int fence(const chunk_handles *h, const sl_lease *l)
 {
-	if (!g->st || !l)
+	if (!h->js || !l)
 		return 0;
 	/* one statement (the store's fence also refuses a finished job) */
-	int rc = sl_js_lease_fence(g->st, l);
+	int rc = sl_js_lease_fence(h->js, l);
 	if (rc != SL_LEASE_LOST)
 		return rc;
 	sl_job now = {0};
-	if (sl_js_job_get(g->st, g->job.id, &now) == 1 && sl_job_status_final(now.status))
-		sl__ingest_say(g, "job %s is %s: chunk %u is not committed", g->job.id,
+	if (sl_js_job_get(h->js, h->job->id, &now) == 1 && sl_job_status_final(now.status))
+		sl__ingest_say(h->parse->g, "job %s is %s: chunk %u is not committed", h->job->id,
 		               sl_job_status_name(now.status), l->seq);
 	sl_job_clear(&now);
 	return rc;
@@ -442,19 +455,19 @@ static int fence(ingest *g, const sl_lease *l)
 
 /* A retry of the chunk, in a small transaction of its own: attempts + 1,
    start event (the first attempt's are the claim's). */
-static int chunk_restart(ingest *g, sl_chunk *c, const sl_lease *l)
+static int chunk_restart(const chunk_handles *h, sl_chunk *c, const sl_lease *l)
 {
-	if (!g->st)
+	if (!h->js)
 		return 0;
 	sl_chunk saved = *c;
 	c->status = SL_CHUNK_PROCESSING;
 	c->attempts++;
-	sl_event ev = {g->job.id, c->seq, "chunk_start", 0, 0, 0, 0, NULL};
-	int rc = sl_txn_begin(g->txn);
-	if (rc == 0 && (rc = fence(g, l)) < 0)
-		sl_txn_rollback(g->txn);
+	sl_event ev = {h->job->id, c->seq, "chunk_start", 0, 0, 0, 0, NULL};
+	int rc = sl_txn_begin(h->txn);
+	if (rc == 0 && (rc = fence(h, l)) < 0)
+		sl_txn_rollback(h->txn);
 	else if (rc == 0)
-		rc = record_chunk(g, c, NULL, &ev);
+		rc = record_chunk(h, c, NULL, &ev);
 	if (rc < 0)
 		*c = saved;
 	return rc;
@@ -468,10 +481,11 @@ sl_job_status sl__ingest_final_status(const ingest *g)
 }
 
 /* The checkpoint: chunk counters into the job, chunk Succeeded, end event, commit. */
-static int chunk_commit(ingest *g, chunk_tx *tx, double t0)
+static int chunk_commit(chunk_tx *tx, double t0)
 {
+	ingest *g = tx->g;
 	sl_chunk *c = tx->c;
-	sl_job saved = g->job;
+	sl_job saved = *tx->h->job;
 	sl_chunk csaved = *c;
 	int rc;
 	if (tx->read != tx->loaded + tx->rejected || tx->read != c->records_planned ||
@@ -491,7 +505,7 @@ static int chunk_commit(ingest *g, chunk_tx *tx, double t0)
 	c->duration_ms = (int64_t)((sl_now() - t0) * 1000);
 	c->last_error = 0;
 	c->last_message[0] = 0;
-	sl_job *j = &g->job;
+	sl_job *j = tx->h->job;
 	sl_job_counts d = {.rows_read = (int64_t)tx->read,
 	                   .rows_loaded = (int64_t)tx->loaded,
 	                   .rows_rejected = (int64_t)tx->rejected,
@@ -511,11 +525,11 @@ static int chunk_commit(ingest *g, chunk_tx *tx, double t0)
 	d.by_code[sl_error_index(SL_DUP_KEY)] += (int64_t)tx->displaced;
 	sl_job_counts_apply(j, &d);
 	j->updated_ms = sl_now_ms();
-	if (!g->st)
+	if (!tx->h->js)
 		return 0;
 	sl_event ev = {j->id, c->seq, "chunk_end", tx->read, tx->loaded, tx->rejected, c->duration_ms, NULL};
 	sl__ingest_test_pause(g, c, "SLUICE_TEST_PAUSE_COMMIT");
-	rc = record_chunk(g, c, &d, &ev); /* the transaction the chunk's rows are in */
+	rc = record_chunk(tx->h, c, &d, &ev); /* the transaction the chunk's rows are in */
 	if (rc < 0) {
 		*j = saved;
 		*c = csaved;
@@ -526,29 +540,30 @@ static int chunk_commit(ingest *g, chunk_tx *tx, double t0)
 void sl__ingest_backoff(int attempt);
 
 /* The chunk failed for good (attempts used up): say so, in its own transaction. */
-static int chunk_fail(ingest *g, sl_chunk *c, const sl_lease *l, int err, const char *why)
+static int chunk_fail(const chunk_handles *h, sl_chunk *c, const sl_lease *l, int err,
+                      const char *why)
 {
 	c->status = SL_CHUNK_FAILED;
 	c->last_error = err;
 	snprintf(c->last_message, sizeof c->last_message, "%s", why);
 	sl_job_counts d = {.chunks_processed = 1, .chunks_failed = 1};
-	sl_job saved = g->job;
-	sl_job_counts_apply(&g->job, &d);
-	g->job.updated_ms = sl_now_ms();
-	if (!g->st)
+	sl_job saved = *h->job;
+	sl_job_counts_apply(h->job, &d);
+	h->job->updated_ms = sl_now_ms();
+	if (!h->js)
 		return 0;
-	sl_event ev = {g->job.id, c->seq, "chunk_failed", 0, 0, 0, 0, why};
+	sl_event ev = {h->job->id, c->seq, "chunk_failed", 0, 0, 0, 0, why};
 	int rc = 0;
 	for (int attempt = 1; attempt <= 3; attempt++) {
-		rc = sl_txn_begin(g->txn);
-		if (rc == 0 && (rc = fence(g, l)) < 0)
-			sl_txn_rollback(g->txn);
+		rc = sl_txn_begin(h->txn);
+		if (rc == 0 && (rc = fence(h, l)) < 0)
+			sl_txn_rollback(h->txn);
 		else if (rc == 0)
-			rc = record_chunk(g, c, &d, &ev);
+			rc = record_chunk(h, c, &d, &ev);
 		if (rc == 0)
 			break;
 		if (rc == SL_LEASE_LOST) {
-			g->job = saved;
+			*h->job = saved;
 			break;
 		}
 		if (sl_error_class(rc) != SL_CLASS_RETRY)
@@ -640,16 +655,28 @@ static void changed_msg(const ingest *g, const sl_chunk *c, char *out, size_t n)
 }
 
 /*
- * Run chunk c under lease l (sl_chunk_run of the design: parse, validate,
- * commit one chunk). With a slot, the first attempt takes the worker's
+ * Run chunk c under lease l against the handles h (sl_chunk_run of the
+ * design: parse, validate, commit one chunk; ingest_int.h says what h holds
+ * and what is left to the run's context). With a slot, the first attempt takes the worker's
  * batches from it; without one, or on a retry, the chunk is read on this
  * thread. Every transaction that writes the chunk starts with the fence.
  * Returns 0 when the chunk is done (Succeeded or Failed for good),
  * SL_LEASE_LOST when it is not ours any more (nothing of it written; an
  * event says so), <0 for a fatal error.
  */
-int sl__chunk_run(ingest *g, worker *self, sl_chunk *c, slot *s, sl_lease *l)
+chunk_handles sl__chunk_handles(ingest *g, worker *parse)
 {
+	return (chunk_handles){.js = g->st,
+	                       .sink = g->sink,
+	                       .txn = g->txn,
+	                       .src = g->spool ? g->spool : g->src,
+	                       .job = &g->job,
+	                       .parse = parse};
+}
+
+int sl__chunk_run(const chunk_handles *h, sl_chunk *c, sl_lease *l, slot *s)
+{
+	ingest *g = h->parse->g;
 	int max_attempts = g->o->max_attempts > 0 ? g->o->max_attempts : 3;
 	bool from_slot = s != NULL, input_failed = false;
 	int rc = 0;
@@ -659,11 +686,11 @@ int sl__chunk_run(ingest *g, worker *self, sl_chunk *c, slot *s, sl_lease *l)
 	if (l)
 		c->attempts = l->attempts;
 	for (int attempt = 1;; attempt++) {
-		chunk_tx tx = {.g = g, .c = c};
+		chunk_tx tx = {.h = h, .g = g, .c = c};
 		double t0 = sl_now();
-		rc = attempt > 1 ? chunk_restart(g, c, l) : 0;
-		if (rc == 0 && (rc = sl_txn_begin(g->txn)) == 0)
-			rc = fence(g, l);
+		rc = attempt > 1 ? chunk_restart(h, c, l) : 0;
+		if (rc == 0 && (rc = sl_txn_begin(h->txn)) == 0)
+			rc = fence(h, l);
 		if (rc == 0) {
 			chunk_result res;
 			if (from_slot) {
@@ -679,7 +706,7 @@ int sl__chunk_run(ingest *g, worker *self, sl_chunk *c, slot *s, sl_lease *l)
 						return SL_INTERNAL;
 				}
 			} else {
-				rc = sl__ingest_produce(self, c, apply_batch, &tx, &res);
+				rc = sl__ingest_produce(h->parse, c, apply_batch, &tx, &res);
 				if (rc == 0 && tx.err)
 					rc = tx.err;
 			}
@@ -695,17 +722,17 @@ int sl__chunk_run(ingest *g, worker *self, sl_chunk *c, slot *s, sl_lease *l)
 				rc = flush_group(&tx);
 			if (rc == 0) {
 				sl_sink_cb cb = {rows_loaded, row_dup, &tx, row_refused, rows_updated};
-				rc = sl_sink_flush(g->sink, &cb);
+				rc = sl_sink_flush(h->sink, &cb);
 			}
 			if (rc == 0 && tx.err)
 				rc = tx.err;
 			if (rc == 0)
-				rc = chunk_commit(g, &tx, t0);
+				rc = chunk_commit(&tx, t0);
 		}
 		tx_discard(&tx);
 		if (rc == 0)
 			break;
-		sl_txn_rollback(g->txn);
+		sl_txn_rollback(h->txn);
 		if (from_slot) {
 			sl__ingest_slot_drain(g, s);
 			from_slot = false;
@@ -714,19 +741,19 @@ int sl__chunk_run(ingest *g, worker *self, sl_chunk *c, slot *s, sl_lease *l)
 			/* not ours: whoever holds the chunk now commits it; say so in
 			   the job's events, in a transaction of its own */
 			char m[300];
-			snprintf(m, sizeof m, "%s: %s", l ? l->owner : "", sl_txn_errmsg(g->txn));
-			sl_event ev = {g->job.id, c->seq, "chunk_lease_lost", 0, 0, 0, 0, m};
-			if (g->st && sl_txn_begin(g->txn) == 0) {
-				if (sl_js_event_insert(g->st, &ev) == 0)
-					sl_txn_commit(g->txn);
-				sl_txn_rollback(g->txn);
+			snprintf(m, sizeof m, "%s: %s", l ? l->owner : "", sl_txn_errmsg(h->txn));
+			sl_event ev = {h->job->id, c->seq, "chunk_lease_lost", 0, 0, 0, 0, m};
+			if (h->js && sl_txn_begin(h->txn) == 0) {
+				if (sl_js_event_insert(h->js, &ev) == 0)
+					sl_txn_commit(h->txn);
+				sl_txn_rollback(h->txn);
 			}
 			g->msg[0] = 0;
 			return rc;
 		}
 		if (!why[0] || sl_error_class(rc) == SL_CLASS_RETRY)
 			snprintf(why, sizeof why, "chunk %u: %s%s%s", c->seq, sl_error_message(rc),
-				 g->st ? ": " : "", g->st ? sl_txn_errmsg(g->txn) : "");
+			         h->js ? ": " : "", h->js ? sl_txn_errmsg(h->txn) : "");
 		if (sl_error_class(rc) != SL_CLASS_RETRY) {
 			if (!g->msg[0])
 				sl__ingest_say(g, "%s", why);
@@ -734,20 +761,22 @@ int sl__chunk_run(ingest *g, worker *self, sl_chunk *c, slot *s, sl_lease *l)
 			   Processing; the job fails with the same code */
 			if (input_failed) {
 				g->fatal_rc = rc;
-				chunk_fail(g, c, l, rc, why);
+				chunk_fail(h, c, l, rc, why);
 			}
 			return rc; /* fatal */
 		}
 		if (attempt >= max_attempts) {
-			int fr = chunk_fail(g, c, l, rc, why);
+			int fr = chunk_fail(h, c, l, rc, why);
 			if (fr == SL_LEASE_LOST)
 				return fr;
 			if (fr < 0) {
 				/* not even the failure could be recorded (a full disk, a
 				   lock held for good): stop with the first reason; the
 				   chunk stays Processing and runs again on resume */
-				sl__ingest_say(g, "%s (after %d attempts); the job stops and resumes with 'sluice resume %s'",
-				    why, attempt, g->job.id);
+				sl__ingest_say(g,
+				               "%s (after %d attempts); the job stops and resumes "
+				               "with 'sluice resume %s'",
+				               why, attempt, h->job->id);
 				return rc;
 			}
 			return 0;

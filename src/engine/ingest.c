@@ -322,7 +322,8 @@ static int run_tail(ingest *g, worker *self)
 			g->lease[l.seq] = l;
 			sl__heart_add(g->hb, &l);
 			sl_chunk *c = &g->chunks[l.seq];
-			rc = sl__chunk_run(g, self, c, NULL, &g->lease[l.seq]);
+			chunk_handles h = sl__chunk_handles(g, self);
+			rc = sl__chunk_run(&h, c, &g->lease[l.seq], NULL);
 			drop_lease(g, l.seq, rc == 0);
 			if (rc == SL_LEASE_LOST)
 				continue;
@@ -407,7 +408,8 @@ static int run_chunks(ingest *g)
 			rc = 0;
 		}
 		sl__ingest_test_pause(g, c, "SLUICE_TEST_PAUSE");
-		rc = sl__chunk_run(g, &self, c, s, &g->lease[idx]);
+		chunk_handles h = sl__chunk_handles(g, &self);
+		rc = sl__chunk_run(&h, c, &g->lease[idx], s);
 		drop_lease(g, idx, rc == 0);
 		if (rc < 0 && rc != SL_LEASE_LOST)
 			break;
@@ -946,7 +948,8 @@ int sl_ingest_rollback(const char *db, const char *id, uint64_t *rows, char *msg
 		j.updated_ms = sl_now_ms();
 		sl_event ev = {j.id, -1, "rollback", 0, *rows, 0, 0, NULL};
 		/* a refeed job gives back what it resolved (refeed.c) */
-		if ((rc = sl_js_job_update(st, &j)) == 0 && (rc = sl_js_event_insert(st, &ev)) == 0 &&
+		if ((rc = sl_js_job_rewrite(st, &j)) == 0 &&
+		    (rc = sl_js_event_insert(st, &ev)) == 0 &&
 		    (rc = sl_js_refeed_settle(st, j.id)) == 0)
 			rc = sl_txn_commit(st->txn);
 		if (rc == 0)

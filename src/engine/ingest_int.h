@@ -149,12 +149,33 @@ void sl__ingest_backoff(int attempt);
 void sl__ingest_slot_drain(ingest *g, slot *s);
 bool sl__ingest_budget_exceeded(ingest *g);
 bool sl__ingest_what_changed(const ingest *g, const struct stat *st, char *out, size_t n);
-/* Run chunk c under lease l: parse (or take the slot's batches), validate
-   and commit it, fenced; the job finishes in that transaction when it was
-   its last open chunk. 0 done (Succeeded, or Failed for good),
-   SL_LEASE_LOST when the chunk is not ours any more (dropped, nothing
-   written), else a fatal code. */
-int sl__chunk_run(ingest *g, worker *self, sl_chunk *c, slot *s, sl_lease *l);
+/*
+ * What one chunk runs against: the design's sl_chunk_run(jobstore, sink,
+ * source, job, chunk, lease) takes these handles, all of one job. The
+ * chunk's reads and its transaction go through them; the run's context
+ * (ingest, reached as parse->g) is left for what is the run's: the job's
+ * settings (schema, dialect, column map, error budget, attempts), the
+ * batch pool, progress and messages, and the fan-in that finishes the
+ * job. sl__chunk_handles makes them from a run; sl_ingest's pipeline and
+ * loop (ingest.c) and `sluice worker`'s runners (worker.c) call
+ * sl__chunk_run with them, the service's runners through sl_ingest.
+ */
+typedef struct chunk_handles {
+	sl_jobstore *js; /* jobs, chunks, rejects, events, leases (NULL: a dry run) */
+	sl_sink *sink;   /* the rows (the null sink in a dry run) */
+	sl_txn *txn;     /* the sink's transaction, shared with js */
+	sl_source *src;  /* the job's bytes as chunks read them: the spool, else the source */
+	sl_job *job;     /* the job as committed; a chunk's commit moves its counters */
+	worker *parse;   /* the parse/validate side: this thread's parser, validator and
+	                    conversion buffers, over the job's settings (parse->g) */
+} chunk_handles;
+chunk_handles sl__chunk_handles(ingest *g, worker *parse);
+/* Run chunk c under lease l: parse (or take the slot's batches, s: the
+   pipeline's first attempt), validate and commit it, fenced; the job
+   finishes in that transaction when it was its last open chunk. 0 done
+   (Succeeded, or Failed for good), SL_LEASE_LOST when the chunk is not
+   ours any more (dropped, nothing written), else a fatal code. */
+int sl__chunk_run(const chunk_handles *h, sl_chunk *c, sl_lease *l, slot *s);
 
 /* chunk_run.c: the job as several processes share it */
 void sl__ingest_merge_counts(sl_job *dst, const sl_job *fresh);

@@ -347,31 +347,23 @@ int sl__ingest_store_tx(ingest *g, int (*fn)(ingest *g))
 	return rc;
 }
 
-/* Planning holds no lease, so a cancel may finish the job meanwhile
-   (sl_job_cancel sees no live lease): in the transaction that would write
-   the job, a final status in the store wins (a retry, which runs a final
-   job again on purpose, excepted) and the run stops with CONFLICT. */
-static int finished_meanwhile(ingest *g)
+/* The job's row (not its counters). Planning holds no lease, so a cancel
+   may finish the job meanwhile (sl_job_cancel sees no live lease): the
+   store leaves a job that is final there as it is (CONFLICT, jobstore.h),
+   and the run stops with the job as the store has it. A retry, which runs
+   a final job again on purpose, rewrites it. */
+static int job_write(ingest *g)
 {
-	if (!g->st || g->o->retry || sl_job_status_final(g->job.status))
-		return 0;
-	sl_job now = {0};
-	int rc = sl_js_job_get(g->st, g->job.id, &now);
-	bool done = rc == 1 && sl_job_status_final(now.status);
-	if (done)
-		sl__ingest_say(g, "job %s became %s while it was planned", g->job.id,
-		               sl_job_status_name(now.status));
-	sl_job_clear(&now);
-	return rc < 0 ? rc : done ? SL_CONFLICT : 0;
+	int rc = g->o->retry ? sl_js_job_rewrite(g->st, &g->job) : sl_js_job_update(g->st, &g->job);
+	if (rc == SL_CONFLICT)
+		sl__ingest_say(g, "%s", sl_txn_errmsg(g->txn));
+	return rc;
 }
 
 int sl__ingest_tx_job_update(ingest *g)
 {
-	int rc = finished_meanwhile(g);
-	if (rc < 0)
-		return rc;
 	g->job.updated_ms = sl_now_ms();
-	return g->st ? sl_js_job_update(g->st, &g->job) : 0;
+	return g->st ? job_write(g) : 0;
 }
 
 int sl__ingest_tx_job_insert(ingest *g)
@@ -381,10 +373,8 @@ int sl__ingest_tx_job_insert(ingest *g)
 
 static int tx_chunks(ingest *g)
 {
-	int rc = finished_meanwhile(g);
-	if (rc == 0)
-		rc = sl_js_chunks_replace(g->st, g->job.id, g->chunks, g->nchunks);
-	return rc < 0 ? rc : sl_js_job_update(g->st, &g->job);
+	int rc = sl_js_chunks_replace(g->st, g->job.id, g->chunks, g->nchunks);
+	return rc < 0 ? rc : job_write(g);
 }
 
 /* --- the spool of decoded bytes ------------------------------------------------ */

@@ -167,7 +167,8 @@ static int run_one(runner *r, sl_lease *l)
 	r->msg[0] = 0;
 	sl__heart_add(r->hb, l);
 	sl__ingest_test_pause(g, c, "SLUICE_TEST_PAUSE");
-	rc = sl__chunk_run(g, &r->self, c, NULL, &g->lease[l->seq]);
+	chunk_handles h = sl__chunk_handles(g, &r->self);
+	rc = sl__chunk_run(&h, c, &g->lease[l->seq], NULL);
 	if (rc == 0)
 		sl__heart_drop(r->hb, l);
 	else

@@ -63,10 +63,14 @@ static void job_file(const http_srv *s, const http_pending *p, char *out, size_t
 static int sidecar_write(const http_srv *s, const http_pending *p, const char *side)
 {
 	char tmp[4300], buf[SIDECAR_MAX];
-	int n = snprintf(buf, sizeof buf, "job %s\ndataset %s\nsize %llu\nhash %llu\ncreated %lld\ncorr %s\n%sidem %s\n",
-			 p->job, s->ds[p->ds].schema->name, (unsigned long long)p->size,
-			 (unsigned long long)p->hash, (long long)p->created_ms, p->corr,
-			 p->s3 ? "store s3\n" : "", p->idem);
+	/* mode: "default" (the schema's), or the upload's */
+	int n = snprintf(buf, sizeof buf,
+	                 "job %s\ndataset %s\nsize %llu\nhash %llu\ncreated %lld\ncorr %s\n%sidem %s\n"
+	                 "mode %s\n",
+	                 p->job, s->ds[p->ds].schema->name, (unsigned long long)p->size,
+	                 (unsigned long long)p->hash, (long long)p->created_ms, p->corr,
+	                 p->s3 ? "store s3\n" : "", p->idem,
+	                 p->mode == SL_MODE_DEFAULT ? "default" : sl_load_mode_name(p->mode));
 	if (n < 0 || (size_t)n >= sizeof buf)
 		return ENAMETOOLONG;
 	snprintf(tmp, sizeof tmp, "%s.tmp", side);
@@ -121,7 +125,7 @@ static void append(http_srv *s, http_pending *p)
    of upload uid in the store (path NULL; deleted when not taken and own). */
 static unsigned accept_any(http_srv *s, size_t ds, const char *path, const char *uid, bool own,
                            uint64_t size, uint64_t hash, const char *idem, const char *corr,
-                           char *job_id, char *msg, size_t msglen)
+                           sl_load_mode mode, char *job_id, char *msg, size_t msglen)
 {
 	unsigned status = 0;
 	bool keyed = idem && idem[0], locked = false;
@@ -189,6 +193,7 @@ static unsigned accept_any(http_srv *s, size_t ds, const char *path, const char 
 	p->hash = hash;
 	p->created_ms = sl_now_ms();
 	snprintf(p->corr, sizeof p->corr, "%s", corr ? corr : "");
+	p->mode = mode;
 	paths(s, p->uid, csv, side, sizeof csv);
 	int e = 0;
 	if (!uid && rename(path, csv) != 0)
@@ -231,16 +236,18 @@ out:
 }
 
 unsigned http_accept_file(http_srv *s, size_t ds, const char *path, uint64_t size, uint64_t hash,
-			  const char *idem, const char *corr, char *job_id, char *msg, size_t msglen)
+                          const char *idem, const char *corr, sl_load_mode mode, char *job_id,
+                          char *msg, size_t msglen)
 {
-	return accept_any(s, ds, path, NULL, false, size, hash, idem, corr, job_id, msg, msglen);
+	return accept_any(s, ds, path, NULL, false, size, hash, idem, corr, mode, job_id, msg,
+	                  msglen);
 }
 
 unsigned http_accept_object(http_srv *s, size_t ds, const char *uid, bool own, uint64_t size,
-                            uint64_t hash, const char *idem, const char *corr, char *job_id,
-                            char *msg, size_t msglen)
+                            uint64_t hash, const char *idem, const char *corr, sl_load_mode mode,
+                            char *job_id, char *msg, size_t msglen)
 {
-	return accept_any(s, ds, NULL, uid, own, size, hash, idem, corr, job_id, msg, msglen);
+	return accept_any(s, ds, NULL, uid, own, size, hash, idem, corr, mode, job_id, msg, msglen);
 }
 
 /* --- the acceptor ------------------------------------------------------------------------- */
@@ -251,9 +258,16 @@ static int record(http_srv *s, http_pending *p)
 	char csv[4200], side[4200], msg[512];
 	paths(s, p->uid, csv, side, sizeof csv);
 	job_file(s, p, csv, sizeof csv);
-	sl_accept_opts a = {csv, s->ds[p->ds].schema->path, s->o.db, p->corr[0] ? p->corr : NULL,
-			    p->idem[0] ? p->idem : NULL, p->hash, p->job, p->created_ms,
-			    s->o.s3_endpoint};
+	sl_accept_opts a = {csv,
+	                    s->ds[p->ds].schema->path,
+	                    s->o.db,
+	                    p->corr[0] ? p->corr : NULL,
+	                    p->idem[0] ? p->idem : NULL,
+	                    p->hash,
+	                    p->job,
+	                    p->created_ms,
+	                    s->o.s3_endpoint,
+	                    p->mode};
 	sl_job j;
 	int rc = sl_job_accept(&a, &j, msg, sizeof msg);
 	if (rc >= 0 && strcmp(j.id, p->job)) {
@@ -386,6 +400,8 @@ static void take_over(http_srv *s, const char *name)
 			snprintf(p->idem, sizeof p->idem, "%s", v);
 		else if (!strcmp(line, "store"))
 			p->s3 = !strcmp(v, "s3");
+		else if (!strcmp(line, "mode") && strcmp(v, "default")) /* none: an older sidecar */
+			ok = ok && sl_load_mode_parse(v, &p->mode) == 0;
 	}
 	int ds = http_dataset_find(s, dataset);
 	size_t ul = strlen(name) - strlen(".accept");
@@ -485,6 +501,9 @@ static void fill(const http_srv *s, const http_pending *p, sl_job *j)
 	j->bytes_total = p->size;
 	j->created_ms = j->updated_ms = p->created_ms;
 	j->correlation_id = p->corr[0] ? strdup(p->corr) : NULL;
+	snprintf(
+	    j->mode, sizeof j->mode, "%s",
+	    sl_load_mode_name(p->mode != SL_MODE_DEFAULT ? p->mode : s->ds[p->ds].schema->mode));
 	if (p->failed) {
 		j->error_code = SL_INTERNAL;
 		j->error_message = strdup(p->err);

@@ -82,7 +82,8 @@ typedef struct http_pending {
 	uint64_t size, hash;
 	int64_t created_ms;
 	char corr[HTTP_CORR_MAX + 1];
-	bool failed; /* it could not be recorded: err says why */
+	sl_load_mode mode; /* the upload's ?mode= (SL_MODE_DEFAULT: the dataset schema's) */
+	bool failed;       /* it could not be recorded: err says why */
 	char err[512];
 	bool s3; /* the file is the object UID.csv of the upload store */
 	/* its idempotency key was recorded for this job, of the same content,
@@ -233,16 +234,17 @@ unsigned http_key_scopes(const http_srv *s, const char *tok, size_t n, char *own
    job, 200 the same upload again (idempotency key seen with the same
    body), 409 the key was used with another body, 507/503 on failure (msg
    says why). job_id is set for 200 and 202. The file is removed unless it
-   was taken. */
+   was taken. mode: the job's load mode (SL_MODE_DEFAULT: the dataset
+   schema's); an upload seen again keeps its first job, mode included. */
 unsigned http_accept_file(http_srv *s, size_t ds, const char *path, uint64_t size, uint64_t hash,
-                          const char *idem, const char *corr, char *job_id, char *msg,
-                          size_t msglen);
+                          const char *idem, const char *corr, sl_load_mode mode, char *job_id,
+                          char *msg, size_t msglen);
 /* The same for an object of the upload store (http_s3store.c) named by
    its upload id (whose job id it is): no rename; the object is deleted
    when it is not taken and `own` (the service wrote it). */
 unsigned http_accept_object(http_srv *s, size_t ds, const char *uid, bool own, uint64_t size,
-                            uint64_t hash, const char *idem, const char *corr, char *job_id,
-                            char *msg, size_t msglen);
+                            uint64_t hash, const char *idem, const char *corr, sl_load_mode mode,
+                            char *job_id, char *msg, size_t msglen);
 int http_acceptor_start(http_srv *s); /* also takes over the sidecars of a previous run */
 void http_acceptor_stop(http_srv *s);
 /* A job still pending: 1 and *j (status Accepted, or Failed with the

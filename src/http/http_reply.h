@@ -45,6 +45,7 @@ struct http_req {
 	size_t json_n;
 	bool file_part_seen;
 	char idem[HTTP_IDEM_MAX + 1];
+	sl_load_mode mode;    /* an upload's ?mode= (SL_MODE_DEFAULT: none) */
 	char nonce[48];       /* a signed upload URL's */
 	unsigned fail_status; /* found while the body streamed in; answered at its end */
 	const char *fail_code;

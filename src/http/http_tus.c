@@ -601,11 +601,13 @@ static unsigned finish(http_srv *s, const char *id, int fd, tus_info *in, size_t
 			return 503;
 		}
 		st =
-		    http_accept_object(s, ds, uid, true, in->length, 0, "", corr, job, msg, msglen);
+		    http_accept_object(s, ds, uid, true, in->length, 0, "", corr, SL_MODE_DEFAULT, job,
+		                       msg, msglen);
 		unlink(part); /* the object is the upload now, or it is gone */
 		unlink(mpu);
 	} else {
-		st = http_accept_file(s, ds, part, in->length, 0, "", corr, job, msg, msglen);
+		st = http_accept_file(s, ds, part, in->length, 0, "", corr, SL_MODE_DEFAULT, job, msg,
+		                      msglen);
 	}
 	/* a job id means the file was taken, even when queuing it failed (it
 	   then runs after a restart): the upload is complete either way */

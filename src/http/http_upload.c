@@ -165,7 +165,7 @@ static enum MHD_Result upload_end_object(struct MHD_Connection *c, req *r)
 	upload_idem(r, idem, sizeof idem);
 	unsigned st =
 	    http_accept_object(r->s, r->ds, r->uid, true, r->bytes, XXH3_64bits_digest(r->xx), idem,
-	                       r->corr, job, msg, sizeof msg);
+	                       r->corr, r->mode, job, msg, sizeof msg);
 	upload_release(r);
 	return upload_answer(c, r, st, job, msg);
 }
@@ -205,7 +205,7 @@ static enum MHD_Result upload_end(struct MHD_Connection *c, http_req *r)
 	char job[SL_JOB_ID_LEN], msg[600], idem[HTTP_IDEM_MAX + 60];
 	upload_idem(r, idem, sizeof idem);
 	unsigned st = http_accept_file(s, r->ds, r->part, r->bytes, XXH3_64bits_digest(r->xx), idem,
-	                               r->corr, job, msg, sizeof msg);
+	                               r->corr, r->mode, job, msg, sizeof msg);
 	upload_release(r);
 	return upload_answer(c, r, st, job, msg);
 }
@@ -333,7 +333,7 @@ static enum MHD_Result confirm_end(struct MHD_Connection *c, http_req *r)
 	upload_idem(r, idem, sizeof idem);
 	unsigned st =
 	    http_accept_object(s, r->ds, uid, false, size, XXH3_64bits(etag, strlen(etag)), idem,
-	                       r->corr, job, msg, sizeof msg);
+	                       r->corr, r->mode, job, msg, sizeof msg);
 	return upload_answer(c, r, st, job, msg);
 }
 
@@ -364,6 +364,18 @@ enum MHD_Result http_upload(struct MHD_Connection *c, req *r, const char *name, 
 			                       "the body is %llu bytes; the limit is %llu", v,
 			                       (unsigned long long)s->o.max_upload);
 	}
+	/* ?mode=append|replace|atomic: this job's load mode over the dataset
+	   schema's `mode:` (docs/api.yaml) */
+	const char *mode = http_arg(c, "mode");
+	r->mode = SL_MODE_DEFAULT;
+	if (mode &&
+	    signed_url) /* its signature does not cover a mode: replace would empty the table */
+		return http_send_error(c, r, 403, "FORBIDDEN",
+		                       "a signed upload URL loads in the dataset's mode; ?mode= "
+		                       "needs an API key");
+	if (mode && (!mode[0] || sl_load_mode_parse(mode, &r->mode) < 0))
+		return http_send_error(c, r, 400, "BAD_REQUEST",
+		                       "mode: append, replace or atomic (none: the dataset's)");
 	const char *idem = http_header(c, "Idempotency-Key");
 	if (idem) {
 		if (!http_valid_token(idem, HTTP_IDEM_MAX, false))

@@ -13,6 +13,14 @@
  * processes that commit chunks of one job do not overwrite each other.
  * sl_js_job_update() writes the job's other fields and leaves them alone.
  *
+ * Final states: a job whose row is final already (Succeeded, Partially
+ * Succeeded, Failed, Cancelled, RolledBack) is not overwritten by
+ * sl_js_job_update(): CONFLICT, the store keeps whoever finished it first
+ * (a cancel while the job was planned, another process's fan-in), so every
+ * writer of a job row is fenced the same way. sl_js_job_rewrite() is for
+ * the writers that turn a finished job into another state on purpose: a
+ * retry, a rollback.
+ *
  * Transactions: a job store shares its sl_txn with the sink opened with it
  * (txn.h); writes go between sl_txn_begin() and sl_txn_commit() on it.
  *
@@ -103,8 +111,10 @@ typedef struct sl_jobstore_ops {
 	   database). */
 	int (*job_insert)(sl_jobstore *s, sl_job *j);
 	/* Write the job's status, error, times, texts and plan (chunks_total,
-	   bytes_total, chunk_size); NOT its counters (see above). */
-	int (*job_update)(sl_jobstore *s, const sl_job *j);
+	   bytes_total, chunk_size); NOT its counters (see above). Unless
+	   over_final, a row in a final status stays as it is: CONFLICT (with
+	   errmsg naming the job and its status); NOT_FOUND: no such job. */
+	int (*job_update)(sl_jobstore *s, const sl_job *j, bool over_final);
 	/* Add d to the job's counters. */
 	int (*counts_add)(sl_jobstore *s, const char *job_id, const sl_job_counts *d);
 	/* 1 found (*j filled), 0 not found */
@@ -253,11 +263,19 @@ static inline int sl_js_job_insert(sl_jobstore *s, sl_job *j)
 	return s->ops->job_insert(s, j);
 }
 
-/* Write a job's fields but its counters. */
+/* Write a job's fields but its counters; a job final in the store
+   already is left as it is (CONFLICT). */
 static inline int sl_js_job_update(sl_jobstore *s, const sl_job *j)
 {
 	SL__LAYER(s, job_update);
-	return s->ops->job_update(s, j);
+	return s->ops->job_update(s, j, false);
+}
+
+/* The same over a final row too: a retry or a rollback of a finished job. */
+static inline int sl_js_job_rewrite(sl_jobstore *s, const sl_job *j)
+{
+	SL__LAYER(s, job_update);
+	return s->ops->job_update(s, j, true);
 }
 
 /* Add d to job_id's counters. */

@@ -102,7 +102,8 @@ typedef struct sl_sink_ops {
 	/* The row of the prepared job with the key of r->vals takes r's values
 	   and record: an earlier record displacing a later one whose chunk
 	   committed first (determinism without ordered commits, chunk_write.c).
-	   Optional: a sink that never reports duplicates needs none. */
+	   Optional: a sink that never reports duplicates needs none; without it
+	   a displacement is refused (CONFIG, sl__sink_def_replace). */
 	int (*replace)(sl_sink *k, const sl_sink_row *r);
 	/* Delete the rows job_id loaded into `table`; *rows: how many. */
 	int (*delete_job)(sl_sink *k, const char *table, const char *job_id, uint64_t *rows);
@@ -127,6 +128,7 @@ struct sl_sink {
 int sl__sink_def_flush(sl_sink *k, const sl_sink_cb *cb);
 void sl__sink_def_discard(sl_sink *k);
 int sl__sink_def_finish(sl_sink *k);
+int sl__sink_def_replace(sl_sink *k, const sl_sink_row *r);
 
 /* The sink's transaction handle (shared with a job store opened with it). */
 static inline sl_txn *sl_sink_txn(const sl_sink *k)
@@ -190,11 +192,21 @@ static inline int sl_sink_key_owner(sl_sink *k, const sl_value *vals, char job[S
 	return k->ops->key_owner(k, vals, job, rec);
 }
 
-/* This job's row with r's key takes r's values and record. */
+/* This job's row with r's key takes r's values and record. A backend
+   without the op refuses (sl__sink_def_replace): CONFIG, it cannot keep a
+   key's earliest record once a later record's chunk committed first; the
+   engine says so in the job's message (sl_sink_can_replace). */
 static inline int sl_sink_replace(sl_sink *k, const sl_sink_row *r)
 {
 	SL__LAYER(k, replace);
-	return k->ops->replace ? k->ops->replace(k, r) : SL_INTERNAL;
+	return k->ops->replace ? k->ops->replace(k, r) : sl__sink_def_replace(k, r);
+}
+
+/* Whether the sink has the replace op (in any of its layers). */
+static inline bool sl_sink_can_replace(sl_sink *k)
+{
+	SL__LAYER(k, replace);
+	return k->ops->replace != NULL;
 }
 
 /* Delete job_id's rows from `table` (rollback of a job). */

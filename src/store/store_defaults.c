@@ -26,6 +26,17 @@ int sl__sink_def_finish(sl_sink *k)
 	return 0;
 }
 
+/* A backend that cannot put an earlier record's row in place of a later
+   one's refuses, as a setting would: the job cannot keep the earliest
+   record of a key when its chunks commit out of file order (the engine
+   names the sink and the record, chunk_write.c). Never reached by a sink
+   without provenance: it cannot tell which record came first. */
+int sl__sink_def_replace(sl_sink *k, const sl_sink_row *r)
+{
+	(void)k, (void)r;
+	return SL_CONFIG;
+}
+
 /* The chunk's row, then the job's counters: the caller's transaction makes
    the two one step. A backend overrides it when one statement can do both. */
 int sl__js_def_chunk_commit(sl_jobstore *s, const char *job_id, const sl_chunk *c,

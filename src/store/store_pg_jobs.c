@@ -208,12 +208,16 @@ static int pq_job_insert(sl_jobstore *s, sl_job *j)
 	return rc;
 }
 
-static int pq_job_update(sl_jobstore *s, const sl_job *j)
+static int pq_job_get(sl_jobstore *s, const char *id, sl_job *j);
+
+/* A final row only when over_final ($40): see jobstore.h, Final states. */
+static int pq_job_update(sl_jobstore *s, const sl_job *j, bool over_final)
 {
 	pq_store *q = pq_of_js(s);
 	pq_params p = {.n = 0};
 	int rc;
 	bind_job(&p, j);
+	sl__pq_int(&p, over_final);
 	/* the parameters are bind_job's; the counters' are sent and not used,
 	   and PostgreSQL wants every parameter's type known: those are cast */
 	PGresult *r = sl__pq_run(
@@ -229,11 +233,23 @@ static int pq_job_update(sl_jobstore *s, const sl_job *j)
 	    "IS NOT NULL"
 	    " AND $16::bigint IS NOT NULL AND $17::bigint IS NOT NULL AND $18::bigint IS NOT NULL"
 	    " AND $19::bigint IS NOT NULL AND $21::bigint IS NOT NULL AND $33::bigint IS NOT NULL"
-	    " AND $34::bigint IS NOT NULL AND $36::bigint IS NOT NULL AND $37::bigint IS NOT NULL",
+	    " AND $34::bigint IS NOT NULL AND $36::bigint IS NOT NULL AND $37::bigint IS NOT NULL"
+	    " AND ($40::bigint <> 0 OR status NOT IN ('Succeeded', 'PartiallySucceeded', 'Failed',"
+	    " 'RolledBack', 'Cancelled'))",
 	    &p, &rc);
-	if (r && !strcmp(PQcmdTuples(r), "0"))
-		rc = sl__pg_seterr(q->pg, SL_NOT_FOUND, "no job %s to update", j->id);
+	bool none = r && !strcmp(PQcmdTuples(r), "0");
 	PQclear(r);
+	if (!none)
+		return rc;
+	/* no such job, or one final already */
+	sl_job now = {0};
+	if ((rc = pq_job_get(s, j->id, &now)) < 0)
+		return rc;
+	if (rc == 0)
+		return sl__pg_seterr(q->pg, SL_NOT_FOUND, "no job %s to update", j->id);
+	rc = sl__pg_seterr(q->pg, SL_CONFLICT, "job %s is %s already: not overwritten", j->id,
+	                   sl_job_status_name(now.status));
+	sl_job_clear(&now);
 	return rc;
 }
 

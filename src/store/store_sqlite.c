@@ -283,9 +283,20 @@ static int sq_open(const char *target, int busy_timeout_ms, sl_txn **txn, sl_sin
 	}
 	sqlite3_busy_timeout(q->db, busy_timeout_ms > 0 ? busy_timeout_ms : 5000);
 	sqlite3_extended_result_codes(q->db, 1);
-	/* 16 KiB pages: fewer B-tree levels for the key index (a new file only) */
+	/* 16 KiB pages: fewer B-tree levels for the key index (a new file
+	   only). Memory (docs/ingest.md, Memory): temp_store=FILE puts the
+	   statement journal, sorters and temp tables past their small
+	   in-memory thresholds into temp files: in memory, a big statement
+	   inside a transaction (an atomic job's merge, an upsert into a big
+	   table) kept a copy of every page it changed. secure_delete=FAST:
+	   Debian builds SQLite with SECURE_DELETE, which zeroes every page a
+	   DROP or a DELETE frees; in WAL mode those pages stayed in memory
+	   until the commit, so dropping an atomic job's stage (or a replaced
+	   table) took as much memory as the table had bytes. FAST still clears
+	   deleted cells inside pages that are written anyway. */
 	if ((rc = sl__sq_exec(q, "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-			  "PRAGMA cache_size=-49152; /* 48 MiB */ PRAGMA temp_store=MEMORY;")) < 0)
+			  "PRAGMA cache_size=-49152; /* 48 MiB */ PRAGMA temp_store=FILE;"
+			  "PRAGMA secure_delete=FAST;")) < 0)
 		return rc;
 	/* Create the tables only when missing: taking the write lock for that
 	   on every open would make a reader wait for a writer. */

@@ -27,12 +27,13 @@
  * leaves a table without the indexes (queries scan, results are the same)
  * until the resumed job, or any later job on the table, ends.
  *
- * Memory: with temp_store=MEMORY (the connection's setting) SQLite's sorter
- * keeps the whole sort in memory (365 MB for one index on 5M rows), so the
- * build switches to temp files (SQLite's temp directory: SQLITE_TMPDIR,
- * TMPDIR, /var/tmp, /tmp; about the index's size) and a small cache, whose
- * size the sorter's runs follow, and puts the connection's settings back
- * after. Measured on 5M CDR rows (shared 2 cores): runs of 4 MiB on the
+ * Memory: with temp_store=MEMORY SQLite's sorter keeps the whole sort in
+ * memory (365 MB for one index on 5M rows), so the build sorts through temp
+ * files (SQLite's temp directory: SQLITE_TMPDIR, TMPDIR, /var/tmp, /tmp;
+ * about the index's size; the connection's temp_store is FILE too now,
+ * store_sqlite.c, but the build does not rely on it) and a small cache,
+ * whose size the sorter's runs follow, and puts the connection's settings
+ * back after. Measured on 5M CDR rows (shared 2 cores): runs of 4 MiB on the
  * calling thread peaked at 122 MB for the whole ingest (128 MB is the
  * budget), 8 MiB runs with PRAGMA threads=1 at 134 MB for no clear gain in
  * time on 2 busy cores; the sqlite3 shell alone, one index: 4 MiB runs

@@ -98,7 +98,7 @@ int sl__sq_target_delete_job(sl_sink *s, const char *table, const char *job_id, 
 
 /* store_sqlite_jobs.c: job tables */
 int sl__sq_job_insert(sl_jobstore *s, sl_job *j);
-int sl__sq_job_update(sl_jobstore *s, const sl_job *j);
+int sl__sq_job_update(sl_jobstore *s, const sl_job *j, bool over_final);
 int sl__sq_job_get(sl_jobstore *s, const char *id, sl_job *j);
 int sl__sq_job_find_open(sl_jobstore *s, const char *file, const char *table, uint64_t schema_hash,
                          sl_job *j);

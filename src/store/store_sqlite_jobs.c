@@ -193,8 +193,9 @@ int sl__sq_job_insert(sl_jobstore *s, sl_job *j)
 	return rc;
 }
 
-/* Everything but the counters (which only counts_add changes) and seq. */
-int sl__sq_job_update(sl_jobstore *s, const sl_job *j)
+/* Everything but the counters (which only counts_add changes) and seq;
+   a final row only when over_final (?40). */
+int sl__sq_job_update(sl_jobstore *s, const sl_job *j, bool over_final)
 {
 	sq_store *q = sq_of_js(s);
 	/* the parameters are bind_job's (JOB_COLS order); the counters' are
@@ -206,19 +207,31 @@ int sl__sq_job_update(sl_jobstore *s, const sl_job *j)
 	    " file_mtime_ns = ?11, chunk_size = ?12, chunks_total = ?13, bytes_total = ?20,"
 	    " error_code = ?22, error_message = ?23, created_ms = ?24, started_ms = ?25,"
 	    " finished_ms = ?26, updated_ms = ?27, correlation_id = ?28, dialect = ?29,"
-	    " ignored_columns = ?30, warnings = ?31, same_as = ?32, resumed = ?35, mode = ?36, files = ?39 WHERE id = ?1",
+	    " ignored_columns = ?30, warnings = ?31, same_as = ?32, resumed = ?35, mode = ?36, files = ?39"
+	    " WHERE id = ?1 AND (?40 OR status NOT IN ('Succeeded', 'PartiallySucceeded',"
+	    " 'Failed', 'RolledBack', 'Cancelled'))",
 	    &q->upd_job);
 	if (rc < 0)
 		return rc;
 	sqlite3_stmt *st = q->upd_job;
 	bind_job(st, j);
+	sqlite3_bind_int(st, 40, over_final);
 	if ((rc = sl__sq_step_done(q, st)) < 0)
 		return rc;
-	if (sqlite3_changes(q->db) == 0) {
+	if (sqlite3_changes(q->db) > 0)
+		return 0;
+	/* no such job, or one final already */
+	sl_job now = {0};
+	if ((rc = sl__sq_job_get(s, j->id, &now)) < 0)
+		return rc;
+	if (rc == 0) {
 		snprintf(q->err, sizeof q->err, "no job %s to update", j->id);
 		return SL_NOT_FOUND;
 	}
-	return 0;
+	snprintf(q->err, sizeof q->err, "job %s is %s already: not overwritten", j->id,
+	         sl_job_status_name(now.status));
+	sl_job_clear(&now);
+	return SL_CONFLICT;
 }
 
 /* Increments in the database's own arithmetic: two processes adding to

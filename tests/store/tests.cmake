@@ -18,3 +18,9 @@ add_test(NAME layers COMMAND python3 ${CMAKE_SOURCE_DIR}/tests/layers.py ${CMAKE
 sluice_unit_test(test_lease_store tests/store/test_lease_store.c)
 target_sources(test_lease_store PRIVATE ${CMAKE_SOURCE_DIR}/tests/store/lease_suite.c
                ${CMAKE_SOURCE_DIR}/tests/store/backends.c)
+# The sink's replace op: a backend without it refuses with CONFIG (issue 11).
+sluice_unit_test(test_sink_replace tests/store/test_sink_replace.c)
+# A job row in a final status is not overwritten by job_update (CONFLICT);
+# a retry's or a rollback's rewrite is (issue 11). PostgreSQL: pg_job_final.
+sluice_unit_test(test_job_final tests/store/test_job_final.c)
+target_sources(test_job_final PRIVATE ${CMAKE_SOURCE_DIR}/tests/store/backends.c)
