@@ -22,6 +22,7 @@ static const char help[] =
 	"                    [--max-tus-pending-per-key N] [--max-tus-pending-bytes SIZE]\n"
 	"                    [--max-tus-pending-bytes-per-key SIZE] [--public-url URL]\n"
 	"                    [--cors-origin ORIGIN,...] [--watch DATASET=DIR[;settle=S]]\n"
+	"                    [--max-attempts N] [--retry-backoff S] [--retention DURATION]\n"
 	"\n"
 	"Run the HTTP API, the dashboard (GET /) and the ingest runners in one process:\n"
 	"every *.yaml in --schemas is a dataset; uploads are kept in --data-dir and\n"
@@ -46,7 +47,12 @@ static const char help[] =
 	"signed-URL routes from a browser (CORS); none by default.\n"
 	"--watch DATASET=DIR: load each file dropped into DIR into DATASET, as\n"
 	"'sluice watch' does (settle=S: its settle time in seconds, or off); in the\n"
-	"config file a mapping, one folder per dataset: `watch: {cdr: /srv/in/cdr}`.\n";
+	"config file a mapping, one folder per dataset: `watch: {cdr: /srv/in/cdr}`.\n"
+	"The service is a candidate for the database's leader (docs/scaling.md): while\n"
+	"it leads it queues again chunks whose lease ran out (a chunk gets --max-attempts\n"
+	"5, waiting --retry-backoff 1 s * 2^(attempts-1) with jitter) and deletes the\n"
+	"rejects and events of jobs finished more than --retention ago (default 30d; 0:\n"
+	"never).\n";
 
 /* One setting, from the command line or the config file. */
 static int set_opt(sl_serve_opts *o, const char *name, const char *v)
@@ -58,6 +64,9 @@ static int set_opt(sl_serve_opts *o, const char *name, const char *v)
 					   "pool-threads", "rate-window", "max-conn-per-client",
 					   "max-uploads-per-client", "max-tus-pending", "max-tus-pending-per-key"};
 	uint64_t n = 0;
+	int lr = cli_leader_opt("serve", name, v, &o->leader);
+	if (lr)
+		return lr == 1 ? 0 : lr;
 	if (!strcmp(name, "db"))
 		o->db = v;
 	else if (!strcmp(name, "schemas"))
@@ -168,6 +177,13 @@ int cmd_serve(int argc, char **argv)
 			*us[i] = cus[i];
 	if (cli.threads)
 		o.threads = cli.threads;
+	if (cli.leader.max_attempts)
+		o.leader.max_attempts = cli.leader.max_attempts;
+	if (cli.leader.backoff_ms)
+		o.leader.backoff_ms = cli.leader.backoff_ms;
+	if (cli.leader.retention_ms)
+		o.leader.retention_ms = cli.leader.retention_ms;
+	cli_leader_defaults(&o.leader);
 	if (!o.schemas_dir || !o.data_dir) {
 		rc = cli_usage_error("serve", "--schemas and --data-dir are required (or schemas:, data-dir: in --config)");
 		goto out;

@@ -636,6 +636,19 @@ int sl__chunk_run(ingest *g, worker *self, sl_chunk *c, slot *s, sl_lease *l)
 	c->status = SL_CHUNK_PROCESSING;
 	if (l)
 		c->attempts = l->attempts;
+	/* a chunk whose every attempt ended with its lease running out (its
+	   worker died, crashed on it, or stalled) is not run again: it fails
+	   here, with the job's counters and fan-in of any failed chunk */
+	int limit = g->o->leader.max_attempts > 0 ? g->o->leader.max_attempts : SL_MAX_ATTEMPTS;
+	if (l && l->attempts > (uint32_t)limit) {
+		c->attempts = (uint32_t)limit;
+		snprintf(why, sizeof why,
+		         "chunk %u: %s: %d attempts, and each time its lease ran out before it "
+		         "committed (its worker died, was killed or stalled)",
+		         c->seq, sl__error_report(SL_ATTEMPTS), limit);
+		rc = chunk_fail(g, c, l, SL_ATTEMPTS, why);
+		return rc == SL_LEASE_LOST ? rc : rc < 0 ? rc : 0;
+	}
 	for (int attempt = 1;; attempt++) {
 		chunk_tx tx = {.g = g, .c = c};
 		double t0 = sl_now();

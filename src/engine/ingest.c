@@ -765,6 +765,12 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 			               o->db ? o->db : "sluice.db", sl_error_message(rc));
 			goto out;
 		}
+		/* and a leader candidate: chunks whose lease ran out are queued
+		   again only by the leader (leader.c) */
+		if (!o->leader.off &&
+		    (rc = sl_candidate_start(o->db, o->busy_timeout_ms, g->ttl_ms, "ingest",
+		                             &o->leader, &g->cand, g->msg, g->msglen)) < 0)
+			goto out;
 	}
 	if (g->st && res->resumed) {
 		/* the job as it is now: a cancel may have finished it meanwhile */
@@ -877,6 +883,7 @@ out:
 	if (res->job.id[0] && !res->already_loaded)
 		sl__refeed_input_done(&res->job); /* nothing unless a finished refeed job */
 	sl__heart_stop(g->hb);
+	sl_candidate_stop(g->cand);
 	sl_js_close(g->st);
 	sl_sink_close(g->sink);
 	/* the access points serve resumes and retries: kept until the job is

@@ -96,8 +96,7 @@ int sl__lease_claim(ingest *g, const char *job_id, sl_lease *l)
 	for (int attempt = 1; attempt <= 5; attempt++) {
 		rc = sl_txn_begin(g->txn);
 		if (rc == 0)
-			rc = sl_js_chunk_claim(g->st, job_id, g->owner, g->ttl_ms,
-			                       sl__lease_owner_dead, l);
+			rc = sl_js_chunk_claim(g->st, job_id, g->owner, g->ttl_ms, l);
 		if (rc == 1) {
 			sl_event ev = {l->job_id, l->seq, "chunk_start", 0, 0, 0, 0, l->owner};
 			rc = sl_js_event_insert(g->st, &ev);

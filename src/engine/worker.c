@@ -190,6 +190,18 @@ static int run_one(runner *r, sl_lease *l)
 	return 0;
 }
 
+/* --once: nothing left that a claim will get without waiting for another
+   process's commit (no Queued chunk, in its backoff or not, and no lease
+   run out that the leader will queue again). A failure to tell is not
+   "nothing": look again. */
+static bool nothing_due(runner *r)
+{
+	uint64_t n = 0;
+	/* a read: no transaction (in SQLite one would take the write lock) */
+	int rc = sl_js_chunks_due(r->st, sl_now_ms(), sl__lease_owner_dead, &n);
+	return rc == 0 && n == 0;
+}
+
 static void *runner_main(void *arg)
 {
 	runner *r = arg;
@@ -222,7 +234,7 @@ static void *runner_main(void *arg)
 			r->rc = rc;
 			break;
 		}
-		if (rc == 0 && r->o->once)
+		if (rc == 0 && r->o->once && nothing_due(r))
 			break;
 		/* nothing to claim now: look again shortly */
 		struct timespec ts = {0, (long)poll_ms * 1000000};
@@ -239,6 +251,7 @@ int sl_worker_run(const sl_worker_opts *o, sl_worker_result *res)
 	runner *rs = calloc((size_t)n, sizeof *rs);
 	pthread_t *tids = calloc((size_t)n, sizeof *tids);
 	heart *hb = NULL;
+	sl_candidate *cand = NULL;
 	atomic_int stop;
 	atomic_ullong chunks, lost, failed;
 	atomic_init(&stop, 0);
@@ -256,6 +269,11 @@ int sl_worker_run(const sl_worker_opts *o, sl_worker_result *res)
 		         sl_error_message(rc));
 		goto out;
 	}
+	if (!o->leader.off &&
+	    (rc = sl_candidate_start(db, o->busy_timeout_ms, ttl,
+	                             o->name && *o->name ? o->name : "worker", &o->leader, &cand,
+	                             res->message, sizeof res->message)) < 0)
+		goto out;
 	for (int i = 0; i < n; i++) {
 		runner *r = &rs[i];
 		r->o = o;
@@ -263,6 +281,7 @@ int sl_worker_run(const sl_worker_opts *o, sl_worker_result *res)
 		r->io.threads = 1;
 		r->io.busy_timeout_ms = o->busy_timeout_ms;
 		r->io.lease_ttl_ms = ttl;
+		r->io.leader = o->leader;
 		r->hb = hb;
 		r->stop = &stop;
 		r->chunks = &chunks;
@@ -292,6 +311,7 @@ out:
 			sl_store_close(&rs[i].s);
 	}
 	sl__heart_stop(hb);
+	sl_candidate_stop(cand);
 	res->chunks = atomic_load(&chunks);
 	res->lost = atomic_load(&lost);
 	res->failed = atomic_load(&failed);

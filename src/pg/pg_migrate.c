@@ -71,6 +71,11 @@ static const char *const migrations[SL_PG_STORE_VERSION] = {
     /* what claims and the open count look for: the chunks not final */
     "CREATE INDEX chunks_open ON sluice.chunks(job_id, seq)"
     " WHERE status IN ('Queued', 'Processing');",
+    /* 4: the leader lease (one row: term, owner, expiry) and the backoff
+       of a chunk the reaper queued again (store_pg_leader.c) */
+    "ALTER TABLE sluice.chunks ADD COLUMN not_before_ms bigint;"
+    "CREATE TABLE sluice.leader(id integer PRIMARY KEY CHECK (id = 1), term bigint NOT NULL,"
+    " owner text, expires_ms bigint, acquired_ms bigint);",
 };
 
 /* The version the store is at: 0 when it has no version table yet. */

@@ -665,4 +665,10 @@ const sl_jobstore_ops sl__pq_js_ops = {
     .chunk_add = sl__pq_chunk_add,
     .reject_holder = sl__pq_reject_holder,
     .rejects_rehold = sl__pq_rejects_rehold,
+    .leader_acquire = sl__pq_leader_acquire,
+    .leader_fence = sl__pq_leader_fence,
+    .leader_release = sl__pq_leader_release,
+    .leader_get = sl__pq_leader_get,
+    .chunks_reap = sl__pq_chunks_reap,
+    .chunks_due = sl__pq_chunks_due,
 };

@@ -345,7 +345,7 @@ static void test_migrate_fresh(void **state)
 	assert_string_equal(
 	    q1(r,
 	       "SELECT string_agg(version::text, ',' ORDER BY version) FROM sluice.store_version"),
-	    "1,2,3");
+	    "1,2,3,4");
 	assert_string_equal(
 	    q1(r, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'sluice'"),
 	    "8");
@@ -364,7 +364,7 @@ static void test_migrate_fresh(void **state)
 	/* again: nothing to do */
 	assert_int_equal(sl__pg_migrate(c, 0, &v), 0);
 	assert_int_equal(v, SL_PG_STORE_VERSION);
-	assert_string_equal(q1(r, "SELECT count(*) FROM sluice.store_version"), "3");
+	assert_string_equal(q1(r, "SELECT count(*) FROM sluice.store_version"), "4");
 	PQfinish(r);
 	sl__pg_close(c);
 }
@@ -401,10 +401,16 @@ static void test_migrate_upgrade(void **state)
 	                       "SELECT (owner IS NULL AND lease_expiry_ms IS NULL AND "
 	                       "lease_epoch IS NULL)::text FROM sluice.chunks WHERE job_id = 'j1'"),
 	                    "true");
+	/* migration 4: the leader's table (empty: nobody led) and the backoff
+	   column, NULL on the rows that were there (claimable at once) */
+	assert_string_equal(q1(r, "SELECT count(*) FROM sluice.leader"), "0");
+	assert_string_equal(
+	    q1(r, "SELECT (not_before_ms IS NULL)::text FROM sluice.chunks WHERE job_id = 'j1'"),
+	    "true");
 	assert_string_equal(
 	    q1(r,
 	       "SELECT string_agg(version::text, ',' ORDER BY version) FROM sluice.store_version"),
-	    "1,2,3");
+	    "1,2,3,4");
 
 	/* a store newer than this build is refused, not touched */
 	run(r, "INSERT INTO sluice.store_version(version) VALUES (99)");
@@ -447,7 +453,7 @@ static void test_migrate_concurrent(void **state)
 		PGconn *r = raw(dbname);
 		assert_string_equal(q1(r, "SELECT string_agg(version::text, ',' ORDER BY version) "
 		                          "FROM sluice.store_version"),
-		                    "1,2,3");
+		                    "1,2,3,4");
 		PQfinish(r);
 	}
 }

@@ -18,3 +18,8 @@ add_test(NAME layers COMMAND python3 ${CMAKE_SOURCE_DIR}/tests/layers.py ${CMAKE
 sluice_unit_test(test_lease_store tests/store/test_lease_store.c)
 target_sources(test_lease_store PRIVATE ${CMAKE_SOURCE_DIR}/tests/store/lease_suite.c
                ${CMAKE_SOURCE_DIR}/tests/store/backends.c)
+# The leader lease and the reaper (terms, takeovers, the term fence, requeues
+# with attempts and backoff), for every backend of backends.c (issue 12).
+sluice_unit_test(test_leader_store tests/store/test_leader_store.c)
+target_sources(test_leader_store PRIVATE ${CMAKE_SOURCE_DIR}/tests/store/leader_suite.c
+               ${CMAKE_SOURCE_DIR}/tests/store/lease_suite.c ${CMAKE_SOURCE_DIR}/tests/store/backends.c)
