@@ -643,12 +643,17 @@ int sl__chunk_run(ingest *g, worker *self, sl_chunk *c, slot *s, sl_lease *l)
 	if (l && l->attempts > (uint32_t)limit) {
 		c->attempts = (uint32_t)limit;
 		snprintf(why, sizeof why,
-		         "chunk %u: %s: %d attempts, and each time its lease ran out before it "
+		         "chunk %u: %d attempts, and each time its lease ran out before it "
 		         "committed (its worker died, was killed or stalled)",
-		         c->seq, sl__error_report(SL_ATTEMPTS), limit);
+		         c->seq, limit);
 		rc = chunk_fail(g, c, l, SL_ATTEMPTS, why);
 		return rc == SL_LEASE_LOST ? rc : rc < 0 ? rc : 0;
 	}
+	/* Test only: SLUICE_TEST_KILL_CHUNK=SEQ, a poison chunk: the process
+	   that starts running chunk SEQ SIGKILLs itself (docs/ingest.md) */
+	const char *poison = getenv("SLUICE_TEST_KILL_CHUNK");
+	if (poison && *poison >= '0' && *poison <= '9' && strtoul(poison, NULL, 10) == c->seq)
+		raise(SIGKILL);
 	for (int attempt = 1;; attempt++) {
 		chunk_tx tx = {.g = g, .c = c};
 		double t0 = sl_now();

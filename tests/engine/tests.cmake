@@ -33,3 +33,8 @@ set_tests_properties(ingest_index PROPERTIES TIMEOUT 300)
 # error budget, kill -9 during the load and around the swap/merge, on_duplicate update.
 sluice_shell_test(ingest_modes tests/engine/test_modes.sh)
 set_tests_properties(ingest_modes PROPERTIES LABELS "threads" TIMEOUT 600)
+# The leader and the reaper: a poison chunk ends Failed (ATTEMPTS), the leader
+# killed -9 is replaced within the TTL, a SIGSTOPped leader's writes are refused
+# (TERM_LOST), a stopped leader steps down, retention (issue 12).
+sluice_shell_test(ingest_leader tests/engine/test_leader.sh)
+set_tests_properties(ingest_leader PROPERTIES LABELS "threads" TIMEOUT 300)

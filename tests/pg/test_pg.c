@@ -348,12 +348,12 @@ static void test_migrate_fresh(void **state)
 	    "1,2,3,4");
 	assert_string_equal(
 	    q1(r, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'sluice'"),
-	    "8");
+	    "9"); /* the 8 of migration 1 and the leader's of 4 */
 	assert_string_equal(
 	    q1(r, "SELECT string_agg(table_name || '.' || column_name, ',' ORDER BY table_name,"
 	          " column_name) FROM information_schema.columns WHERE table_schema = 'sluice'"
 	          " AND column_name IN ('owner', 'lease_expiry_ms', 'lease_epoch', 'holder')"),
-	    "chunks.lease_epoch,chunks.lease_expiry_ms,chunks.owner,rejects.holder");
+	    "chunks.lease_epoch,chunks.lease_expiry_ms,chunks.owner,leader.owner,rejects.holder");
 	assert_string_equal(q1(r, "SELECT count(*) FROM pg_indexes WHERE schemaname = 'sluice' AND"
 	                          " indexname IN ('rejects_holder', 'chunks_open')"),
 	                    "2");

@@ -45,3 +45,9 @@ sluice_uses_server(pg_lease postgres)
 # sluice ingest and two sluice workers on one job in PostgreSQL, killed -9 at random: every row once
 sluice_shell_test(pg_workers tests/pg/test_pg_workers.sh threads)
 sluice_uses_server(pg_workers postgres)
+
+# the leader and the reaper in PostgreSQL: a poison chunk ends Failed (ATTEMPTS),
+# the leader killed -9 is replaced within the TTL, a SIGSTOPped leader's writes
+# are refused (TERM_LOST) (issue 12)
+sluice_shell_test(pg_leader tests/pg/test_pg_leader.sh threads)
+sluice_uses_server(pg_leader postgres)
