@@ -16,6 +16,7 @@
 static const char help_worker[] =
     "usage: sluice worker [--db PATH] [--threads N] [--name ID] [--lease-ttl S] [--once]\n"
     "                     [--max-attempts N] [--retry-backoff S] [--retention DURATION]\n"
+    "                     [--poll S]\n"
     "                     [--json] [--quiet]\n"
     "\n"
     "Claim queued chunks of any job in the database (default ./sluice.db), run them\n"
@@ -33,6 +34,9 @@ static const char help_worker[] =
     "  --name ID       the name its leases carry (default worker)\n"
     "  --lease-ttl S   seconds a claimed chunk stays ours without a renewal (default 30)\n"
     "  --once          stop when no chunk is left to claim, instead of waiting for more\n"
+    "  --poll S        idle, look for work every S seconds with jitter (default: a\n"
+    "                  tenth of the TTL, at most 0.2); with PostgreSQL a NOTIFY of\n"
+    "                  queued chunks wakes it first\n"
     CLI_LEADER_HELP
     "  --retention D      while leading, delete the rejects and events of jobs finished\n"
     "                     more than D ago (30d, 12h, 90m; default 30d; 0: never)\n"
@@ -92,7 +96,8 @@ int cmd_worker(int argc, char **argv)
 			quiet = true;
 		} else if (!strcmp(s, "--db") || !strcmp(s, "--threads") || !strcmp(s, "--name") ||
 		           !strcmp(s, "--lease-ttl") || !strcmp(s, "--max-attempts") ||
-		           !strcmp(s, "--retry-backoff") || !strcmp(s, "--retention")) {
+		           !strcmp(s, "--retry-backoff") || !strcmp(s, "--retention") ||
+		           !strcmp(s, "--poll")) {
 			if (!v)
 				return cli_usage_error("worker", "%s needs a value", s);
 			i++;
@@ -108,6 +113,10 @@ int cmd_worker(int argc, char **argv)
 					return cli_usage_error(
 					    "worker", "--name: 1 to 64 characters, no spaces");
 				o.name = v;
+			} else if (!strcmp(s, "--poll")) {
+				if (cli_parse_seconds(v, &o.poll_ms))
+					return cli_usage_error(
+					    "worker", "--poll: '%s' is not 0.01..86400 seconds", v);
 			} else if (!strcmp(s, "--threads")) {
 				if (cli_parse_u64(v, &n) || n < 1 || n > 256)
 					return cli_usage_error("worker",

@@ -146,6 +146,10 @@ typedef struct sl_worker_opts {
 	const char *name;     /* the owner name its leases carry (default "worker") */
 	int64_t lease_ttl_ms; /* 0: 30 s */
 	bool once;            /* stop when nothing is left to claim (else poll on) */
+	/* an idle runner looks for work this often, with jitter, when no news
+	   wakes it (PostgreSQL NOTIFYs queued chunks); 0: a tenth of the TTL,
+	   at most 200 ms */
+	int64_t poll_ms;
 	sl_leader_opts leader;
 	int busy_timeout_ms;
 	/* polled between chunks: nonzero stops the worker (its leases held are

@@ -333,10 +333,9 @@ static int run_tail(ingest *g, worker *self)
 				return rc;
 			continue;
 		}
-		/* others hold the rest: look again shortly (their commits are
-		   what we wait for; there is nothing to wake us) */
-		struct timespec ts = {0, (long)poll_ms * 1000000};
-		nanosleep(&ts, NULL);
+		/* others hold the rest: look again shortly, or when news comes
+		   (PostgreSQL NOTIFYs a chunk queued again and the job's end) */
+		sl_js_idle_wait(g->st, poll_ms);
 	}
 }
 

@@ -252,6 +252,13 @@ typedef struct sl_jobstore_ops {
 	   gone), which the reaper queues again. A worker with --once stops
 	   only when there are none. */
 	int (*chunks_due)(sl_jobstore *s, int64_t now_ms, sl_owner_dead_fn dead, uint64_t *n);
+	/* Optional (default: sleep timeout_ms). Outside any transaction: wait
+	   up to timeout_ms for news of work, chunks queued or a job's end
+	   (PostgreSQL: LISTEN sluice, NOTIFYed by triggers of migration 5):
+	   1 woken by news, 0 the time passed. The first call only starts
+	   listening and returns 0 at once, so a caller that looks for work
+	   after it misses no news sent before. */
+	int (*idle_wait)(sl_jobstore *s, int64_t timeout_ms);
 } sl_jobstore_ops;
 
 struct sl_jobstore {
@@ -280,6 +287,7 @@ int sl__js_def_leader_get(sl_jobstore *s, sl_leader *l);
 int sl__js_def_chunks_reap(sl_jobstore *s, int64_t now_ms, sl_owner_dead_fn dead, int max_attempts,
                            int64_t backoff_ms, uint32_t limit, uint64_t *n);
 int sl__js_def_chunks_due(sl_jobstore *s, int64_t now_ms, sl_owner_dead_fn dead, uint64_t *n);
+int sl__js_def_idle_wait(sl_jobstore *s, int64_t timeout_ms); /* sleeps: polling */
 /* How long a requeued chunk waits before it may be claimed again, shared by
    the backends' reapers: none after its first attempt (the lease's TTL, or
    its holder's death, was the wait: a worker killed once, by a deploy or
@@ -595,6 +603,15 @@ static inline int sl_js_chunks_due(sl_jobstore *s, int64_t now_ms, sl_owner_dead
 	SL__LAYER(t, chunks_due);
 	return t->ops->chunks_due ? t->ops->chunks_due(t, now_ms, dead, n)
 	                          : sl__js_def_chunks_due(s, now_ms, dead, n);
+}
+
+/* Wait (outside a transaction) up to timeout_ms for news of work: 1 news, 0 none. */
+static inline int sl_js_idle_wait(sl_jobstore *s, int64_t timeout_ms)
+{
+	sl_jobstore *t = s;
+	SL__LAYER(t, idle_wait);
+	return t->ops->idle_wait ? t->ops->idle_wait(t, timeout_ms)
+	                         : sl__js_def_idle_wait(s, timeout_ms);
 }
 
 /* Close the job store: its connection closes when nothing else uses it. */

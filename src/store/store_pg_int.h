@@ -33,6 +33,10 @@ typedef struct pq_store {
 	size_t cap;
 	const sl_sink_row *rows; /* the write under way, for the refusal callback */
 	const sl_sink_cb *cb;
+	/* the session's own settings (a lock timeout), re-run after each
+	   reconnect, and whether LISTEN sluice is among them (store_pg_notify.c) */
+	char session[96];
+	bool listening;
 } pq_store;
 
 static inline pq_store *pq_of_txn(sl_txn *t)
@@ -83,6 +87,8 @@ int sl__pq_leader_get(sl_jobstore *s, sl_leader *l);
 int sl__pq_chunks_reap(sl_jobstore *s, int64_t now_ms, sl_owner_dead_fn dead, int max_attempts,
                        int64_t backoff_ms, uint32_t limit, uint64_t *n);
 int sl__pq_chunks_due(sl_jobstore *s, int64_t now_ms, sl_owner_dead_fn dead, uint64_t *n);
+/* Idle waits woken by NOTIFY (store_pg_notify.c; jobstore.h). */
+int sl__pq_idle_wait(sl_jobstore *s, int64_t timeout_ms);
 int sl__pq_chunks_open(sl_jobstore *s, const char *job_id, sl_owner_dead_fn dead, uint64_t *open,
                        uint64_t *live);
 int sl__pq_chunk_add(sl_jobstore *s, const char *job_id, uint32_t seq, int64_t loaded,

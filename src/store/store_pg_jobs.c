@@ -671,4 +671,5 @@ const sl_jobstore_ops sl__pq_js_ops = {
     .leader_get = sl__pq_leader_get,
     .chunks_reap = sl__pq_chunks_reap,
     .chunks_due = sl__pq_chunks_due,
+    .idle_wait = sl__pq_idle_wait,
 };

@@ -51,3 +51,7 @@ sluice_uses_server(pg_workers postgres)
 # are refused (TERM_LOST) (issue 12)
 sluice_shell_test(pg_leader tests/pg/test_pg_leader.sh threads)
 sluice_uses_server(pg_leader postgres)
+
+# an idle worker (its poll 60 s) woken by NOTIFY claims a new job's chunks at once (issue 12)
+sluice_shell_test(pg_notify tests/pg/test_pg_notify.sh threads)
+sluice_uses_server(pg_notify postgres)
