@@ -196,6 +196,21 @@ int sl_candidate_start(const char *db, int busy_timeout_ms, int64_t ttl_ms, cons
 void sl_candidate_stats(sl_candidate *c, sl_leader_stats *out);
 void sl_candidate_stop(sl_candidate *c); /* NULL: nothing */
 
+/* The chunk leases of this process, all its runs together (for /metrics):
+   leases held now, claims and their latency (a claim's transaction, begin
+   to commit, of claims that got a chunk), renewals by the heartbeats. */
+#define SL_CLAIM_BUCKETS 10
+typedef struct sl_lease_stats {
+	uint64_t held;
+	uint64_t claims;
+	uint64_t renewals;
+	uint64_t renewals_lost; /* refused: the chunk had been taken over */
+	double claim_le[SL_CLAIM_BUCKETS];         /* the buckets' upper bounds, seconds */
+	uint64_t claim_count[SL_CLAIM_BUCKETS + 1]; /* per bucket, not cumulative; last +Inf */
+	double claim_sum_s;
+} sl_lease_stats;
+void sl_lease_stats_get(sl_lease_stats *out);
+
 /* Reading the job store (views and strings valid during the callback;
    the callbacks are in sluice/job.h). */
 
