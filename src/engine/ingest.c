@@ -764,12 +764,6 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 			               o->db ? o->db : "sluice.db", sl_error_message(rc));
 			goto out;
 		}
-		/* and a leader candidate: chunks whose lease ran out are queued
-		   again only by the leader (leader.c) */
-		if (!o->leader.off &&
-		    (rc = sl_candidate_start(o->db, o->busy_timeout_ms, g->ttl_ms, "ingest",
-		                             &o->leader, &g->cand, g->msg, g->msglen)) < 0)
-			goto out;
 	}
 	if (g->st && res->resumed) {
 		/* the job as it is now: a cancel may have finished it meanwhile */
@@ -799,6 +793,15 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 		} else if (sl_js_cancel_get(g->st, g->job.id) == 1) {
 			g->cancelled = true;
 		}
+		/* and a leader candidate: chunks whose lease ran out are queued
+		   again only by the leader (leader.c). Started here, after the
+		   job is read back, so its first beat (which queues again the
+		   chunks of a dead run before this one claims) does not widen
+		   the window in which another process finishes a joined job */
+		if (!o->leader.off &&
+		    (rc = sl_candidate_start(o->db, o->busy_timeout_ms, g->ttl_ms, "ingest",
+		                             &o->leader, &g->cand, g->msg, g->msglen)) < 0)
+			goto out;
 	}
 
 	/* from here on the job exists: failures are recorded on it */
