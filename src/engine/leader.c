@@ -30,7 +30,7 @@
 
 #define REAP_LIMIT         256         /* chunks requeued a beat at most */
 #define RETENTION_EVERY_MS (60 * 1000) /* how often retention runs while leading */
-#define CANDIDATE_WAIT_MS 500          /* its connection's busy or lock timeout */
+#define CANDIDATE_WAIT_MS  500         /* its connection's busy or lock timeout */
 
 struct sl_candidate {
 	pthread_t tid;
@@ -173,8 +173,9 @@ int sl_candidate_start(const char *db, int busy_timeout_ms, int64_t ttl_ms, cons
 	/* a short wait for locks: a busy beat is tried again at the next one,
 	   and a process that starts while another holds the write lock is
 	   not held up by its candidate */
-	int wait_ms = busy_timeout_ms > 0 && busy_timeout_ms < CANDIDATE_WAIT_MS ? busy_timeout_ms
-	                                                                          : CANDIDATE_WAIT_MS;
+	int wait_ms = busy_timeout_ms > 0 && busy_timeout_ms < CANDIDATE_WAIT_MS
+	                  ? busy_timeout_ms
+	                  : CANDIDATE_WAIT_MS;
 	int rc = sl_jobstore_open(db ? db : "sluice.db", wait_ms, &c->st, msg, msglen);
 	if (rc < 0) {
 		free(c);
