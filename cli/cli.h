@@ -89,7 +89,7 @@ void cli_leader_defaults(sl_leader_opts *o);
 #define CLI_LEADER_HELP                                                                            \
 	"  --max-attempts N   attempts a chunk gets; the claim after the last fails it\n"          \
 	"                     (ATTEMPTS) when each one's lease ran out (default 5)\n"              \
-	"  --retry-backoff S  a chunk whose lease ran out waits S * 2^(attempts-1) seconds\n"      \
+	"  --retry-backoff S  a chunk whose lease ran out again waits S, 2S, 4S ... seconds\n"      \
 	"                     (with jitter) before it is claimed again (default 1; 0: none)\n"
 
 #endif

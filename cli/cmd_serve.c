@@ -50,9 +50,9 @@ static const char help[] =
 	"config file a mapping, one folder per dataset: `watch: {cdr: /srv/in/cdr}`.\n"
 	"The service is a candidate for the database's leader (docs/scaling.md): while\n"
 	"it leads it queues again chunks whose lease ran out (a chunk gets --max-attempts\n"
-	"5, waiting --retry-backoff 1 s * 2^(attempts-1) with jitter) and deletes the\n"
-	"rejects and events of jobs finished more than --retention ago (default 30d; 0:\n"
-	"never).\n";
+	"5; from its second requeue on it waits --retry-backoff 1 s, then 2 s, 4 s ...,\n"
+	"with jitter) and deletes the rejects and events of jobs finished more than\n"
+	"--retention ago (default 30d; 0: never).\n";
 
 /* One setting, from the command line or the config file. */
 static int set_opt(sl_serve_opts *o, const char *name, const char *v)
