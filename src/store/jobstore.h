@@ -298,6 +298,10 @@ int sl__js_def_idle_wait(sl_jobstore *s, int64_t timeout_ms); /* sleeps: polling
    attempts >= max_attempts: its next claim fails it, nothing is gained by
    waiting). */
 int64_t sl__js_backoff_ms(int64_t base_ms, uint32_t attempts, int max_attempts);
+/* The last message of a chunk the reaper queues again (both backends'):
+   the attempt, the holder, whether its attempts are used up, its wait. */
+void sl__js_reap_message(char *out, size_t n, uint32_t attempts, const char *owner,
+                         int max_attempts, int64_t wait_ms);
 
 /* The job store's transaction handle (shared with a sink opened with it). */
 static inline sl_txn *sl_js_txn(const sl_jobstore *s)

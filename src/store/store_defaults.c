@@ -4,6 +4,7 @@
  * wrappers fall back to these), written once over the required ops, so no
  * backend writes them again and a wrapper never passes them through.
  */
+#include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
@@ -114,6 +115,21 @@ int sl__js_def_idle_wait(sl_jobstore *s, int64_t timeout_ms)
 		nanosleep(&ts, NULL);
 	}
 	return 0;
+}
+
+void sl__js_reap_message(char *out, size_t n, uint32_t attempts, const char *owner,
+                         int max_attempts, int64_t wait_ms)
+{
+	char when[64] = "";
+	if (wait_ms > 0)
+		snprintf(when, sizeof when, ", not before %lld ms from now", (long long)wait_ms);
+	snprintf(out, n,
+	         "attempt %u: the lease of %s ran out (or its process died) before the chunk "
+	         "committed; queued again%s%s",
+	         attempts, owner && owner[0] ? owner : "(nobody)",
+	         max_attempts > 0 && attempts >= (uint32_t)max_attempts ? ", its attempts used up"
+	                                                                : "",
+	         when);
 }
 
 int64_t sl__js_backoff_ms(int64_t base_ms, uint32_t attempts, int max_attempts)

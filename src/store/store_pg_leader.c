@@ -169,19 +169,8 @@ int sl__pq_chunks_reap(sl_jobstore *s, int64_t now_ms, sl_owner_dead_fn dead, in
 			continue; /* a live lease */
 		uint32_t attempts = (uint32_t)strtoll(PQgetvalue(r, i, 3), NULL, 10);
 		int64_t wait = sl__js_backoff_ms(backoff_ms, attempts, max_attempts);
-		char msg[400], when[64] = "";
-		if (wait > 0)
-			snprintf(when, sizeof when, ", not before %lld ms from now",
-			         (long long)wait);
-		snprintf(
-		    msg, sizeof msg,
-		    "attempt %u: the lease of %s ran out (or its process died) before the chunk "
-		    "committed; queued again%s%s",
-		    attempts, owner[0] ? owner : "(nobody)",
-		    max_attempts > 0 && attempts >= (uint32_t)max_attempts
-		        ? ", its attempts used up"
-		        : "",
-		    when);
+		char msg[400];
+		sl__js_reap_message(msg, sizeof msg, attempts, owner, max_attempts, wait);
 		pq_params u = {.n = 0};
 		sl__pq_str(&u, PQgetvalue(r, i, 0));
 		sl__pq_str(&u, PQgetvalue(r, i, 1));

@@ -236,19 +236,7 @@ int sl__sq_chunks_reap(sl_jobstore *s, int64_t now_ms, sl_owner_dead_fn dead, in
 		reaped *x = &rs[i];
 		int64_t wait = sl__js_backoff_ms(backoff_ms, x->attempts, max_attempts);
 		char msg[400];
-		snprintf(
-		    msg, sizeof msg,
-		    "attempt %u: the lease of %s ran out (or its process died) before the chunk "
-		    "committed; queued again%s",
-		    x->attempts, x->owner[0] ? x->owner : "(nobody)",
-		    max_attempts > 0 && x->attempts >= (uint32_t)max_attempts
-		        ? ", its attempts used up"
-		        : "");
-		char when[64] = "";
-		if (wait > 0)
-			snprintf(when, sizeof when, ", not before %lld ms from now",
-			         (long long)wait);
-		strncat(msg, when, sizeof msg - strlen(msg) - 1);
+		sl__js_reap_message(msg, sizeof msg, x->attempts, x->owner, max_attempts, wait);
 		sqlite3_bind_text(upd, 1, x->job_id, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(upd, 2, x->seq);
 		sqlite3_bind_int64(upd, 3, x->epoch);
