@@ -79,5 +79,20 @@ int cli_parse_delimiter(const char *v, char *out, uint64_t *n);
 int cli_parse_seconds(const char *s, int64_t *ms);
 /* Whole number, no sign, no junk. 0 ok, -1 bad. */
 int cli_parse_u64(const char *s, uint64_t *out);
+/* Is `name` (an option without its dashes, or a config key) one of the
+   leader's settings: max-attempts N, retry-backoff SECONDS (0: none),
+   retention DURATION (30d, 12h, 90m, 45s; 0: off)? Then apply v to *o
+   and return 1; 0 when it is not one; EXIT_USAGE (after saying why) when
+   v is bad. */
+int cli_leader_opt(const char *cmd, const char *name, const char *v, sl_leader_opts *o);
+/* After parsing, for `worker` and `serve`: retention not given is
+   CLI_RETENTION_MS, given as 0 is off. */
+#define CLI_RETENTION_MS (30LL * 86400 * 1000)
+void cli_leader_defaults(sl_leader_opts *o);
+#define CLI_LEADER_HELP                                                                            \
+	"  --max-attempts N   attempts a chunk gets; the claim after the last fails it\n"          \
+	"                     (ATTEMPTS) when each one's lease ran out (default 5)\n"              \
+	"  --retry-backoff S  a chunk whose lease ran out again waits S, 2S, 4S ... seconds\n"      \
+	"                     (with jitter) before it is claimed again (default 1; 0: none)\n"
 
 #endif

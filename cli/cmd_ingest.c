@@ -18,6 +18,7 @@ static const char help_ingest[] =
 	"                     [--strict-source] [--compression none|auto|gzip|zstd]\n"
 	"                     [--from-program CMD] [--s3-endpoint URL] [--spool DIR]\n"
 	"                     [--json] [--quiet] [--progress] [--lease-ttl S] [dialect options]\n"
+	"                     [--max-attempts N] [--retry-backoff S]\n"
 	"\n"
 	"Load FILE into the schema's table in an SQLite database (default ./sluice.db):\n"
 	"good rows exactly once, rejected rows into sluice_rejects with their reason and\n"
@@ -61,6 +62,7 @@ static const char help_ingest[] =
 	"each reject names its file. A resume refuses when the set of files changed.\n"
 	"  --lease-ttl S        seconds a claimed chunk stays this run's without a renewal\n"
 	"                       (default 30; `sluice worker`s may share the job)\n"
+	CLI_LEADER_HELP
 	"\n"
 	"The dialect options override the schema's csv: for this run (the job records\n"
 	"what it used): --delimiter --quote --escape --comment --no-header\n"
@@ -252,11 +254,17 @@ static int parse(const char *cmd, const char *help, int argc, char **argv, args 
 		} else if (!strcmp(s, "--schema") || !strcmp(s, "--db") || !strcmp(s, "--threads") ||
 			   !strcmp(s, "--chunk-size") || !strcmp(s, "--max-errors") ||
 			   !strcmp(s, "--max-error-ratio") || !strcmp(s, "--correlation-id") ||
-			   !strcmp(s, "--lease-ttl") || (!want_job && !strcmp(s, "--mode"))) {
+			   !strcmp(s, "--lease-ttl") || !strcmp(s, "--max-attempts") ||
+			   !strcmp(s, "--retry-backoff") || (!want_job && !strcmp(s, "--mode"))) {
 			if (!v)
 				return cli_usage_error(cmd, "%s needs a value", s);
 			i++;
-			if (!strcmp(s, "--schema")) {
+			int lr = cli_leader_opt(cmd, s + 2, v, &a->o.leader);
+			if (lr > 1)
+				return lr;
+			if (lr == 1) {
+				continue;
+			} else if (!strcmp(s, "--schema")) {
 				a->schema = v;
 			} else if (!strcmp(s, "--db")) {
 				a->db = v;

@@ -24,6 +24,7 @@ static const char help[] =
 	"                    [--cors-origin ORIGIN,...] [--watch DATASET=DIR[;settle=S]]\n"
 	"                    [--upload-store s3://BUCKET/PREFIX] [--s3-endpoint URL]\n"
 	"                    [--upload-part-size SIZE]\n"
+	"                    [--max-attempts N] [--retry-backoff S] [--retention DURATION]\n"
 	"\n"
 	"Run the HTTP API, the dashboard (GET /) and the ingest runners in one process:\n"
 	"every *.yaml in --schemas is a dataset; uploads are kept in --data-dir and\n"
@@ -54,7 +55,12 @@ static const char help[] =
 	"--data-dir (streamed as multipart uploads of --upload-part-size, default 8M),\n"
 	"so workers on other machines read them; upload-urls then presigns S3 PUTs.\n"
 	"Credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION; the\n"
-	"endpoint --s3-endpoint or AWS_ENDPOINT_URL.\n";
+	"endpoint --s3-endpoint or AWS_ENDPOINT_URL.\n"
+	"The service is a candidate for the database's leader (docs/scaling.md): while\n"
+	"it leads it queues again chunks whose lease ran out (a chunk gets --max-attempts\n"
+	"5; from its second requeue on it waits --retry-backoff 1 s, then 2 s, 4 s ...,\n"
+	"with jitter) and deletes the rejects and events of jobs finished more than\n"
+	"--retention ago (default 30d; 0: never).\n";
 
 /* One setting, from the command line or the config file. */
 static int set_opt(sl_serve_opts *o, const char *name, const char *v)
@@ -67,6 +73,9 @@ static int set_opt(sl_serve_opts *o, const char *name, const char *v)
 					   "pool-threads", "rate-window", "max-conn-per-client",
 					   "max-uploads-per-client", "max-tus-pending", "max-tus-pending-per-key"};
 	uint64_t n = 0;
+	int lr = cli_leader_opt("serve", name, v, &o->leader);
+	if (lr)
+		return lr == 1 ? 0 : lr;
 	if (!strcmp(name, "db"))
 		o->db = v;
 	else if (!strcmp(name, "schemas"))
@@ -184,6 +193,13 @@ int cmd_serve(int argc, char **argv)
 			*us[i] = cus[i];
 	if (cli.threads)
 		o.threads = cli.threads;
+	if (cli.leader.max_attempts)
+		o.leader.max_attempts = cli.leader.max_attempts;
+	if (cli.leader.backoff_ms)
+		o.leader.backoff_ms = cli.leader.backoff_ms;
+	if (cli.leader.retention_ms)
+		o.leader.retention_ms = cli.leader.retention_ms;
+	cli_leader_defaults(&o.leader);
 	if (!o.schemas_dir || !o.data_dir) {
 		rc = cli_usage_error("serve", "--schemas and --data-dir are required (or schemas:, data-dir: in --config)");
 		goto out;

@@ -15,12 +15,15 @@
 
 static const char help_worker[] =
     "usage: sluice worker [--db PATH] [--threads N] [--name ID] [--lease-ttl S] [--once]\n"
+    "                     [--max-attempts N] [--retry-backoff S] [--retention DURATION]\n"
+    "                     [--poll S]\n"
     "                     [--json] [--quiet]\n"
     "\n"
     "Claim queued chunks of any job in the database (default ./sluice.db), run them\n"
     "and commit them, beside other workers and `sluice ingest`s of the same jobs.\n"
     "Each claimed chunk has a lease, renewed every third of its TTL; a chunk whose\n"
-    "lease runs out (its worker died or hangs) is claimed again by another, and the\n"
+    "lease runs out (its worker died or hangs) is queued again by the leader (one of\n"
+    "the processes sharing the database, docs/scaling.md) and claimed by another; the\n"
     "commit of a worker that lost its lease is refused (LEASE_LOST): every row is\n"
     "loaded once. The job finishes with the commit of its last chunk, whoever makes\n"
     "it. A job whose file or schema this worker cannot read is failed with the reason.\n"
@@ -31,6 +34,12 @@ static const char help_worker[] =
     "  --name ID       the name its leases carry (default worker)\n"
     "  --lease-ttl S   seconds a claimed chunk stays ours without a renewal (default 30)\n"
     "  --once          stop when no chunk is left to claim, instead of waiting for more\n"
+    "  --poll S        idle, look for work every S seconds with jitter (default: a\n"
+    "                  tenth of the TTL, at most 0.2); with PostgreSQL a NOTIFY of\n"
+    "                  queued chunks wakes it first\n"
+    CLI_LEADER_HELP
+    "  --retention D      while leading, delete the rejects and events of jobs finished\n"
+    "                     more than D ago (30d, 12h, 90m; default 30d; 0: never)\n"
     "  --json          a JSON summary on stdout at the end\n"
     "  --quiet         no line per chunk on stderr\n";
 
@@ -86,17 +95,28 @@ int cmd_worker(int argc, char **argv)
 		} else if (!strcmp(s, "--quiet") || !strcmp(s, "-q")) {
 			quiet = true;
 		} else if (!strcmp(s, "--db") || !strcmp(s, "--threads") || !strcmp(s, "--name") ||
-		           !strcmp(s, "--lease-ttl")) {
+		           !strcmp(s, "--lease-ttl") || !strcmp(s, "--max-attempts") ||
+		           !strcmp(s, "--retry-backoff") || !strcmp(s, "--retention") ||
+		           !strcmp(s, "--poll")) {
 			if (!v)
 				return cli_usage_error("worker", "%s needs a value", s);
 			i++;
-			if (!strcmp(s, "--db")) {
+			int lr = cli_leader_opt("worker", s + 2, v, &o.leader);
+			if (lr > 1)
+				return lr;
+			if (lr == 1) {
+				continue;
+			} else if (!strcmp(s, "--db")) {
 				o.db = v;
 			} else if (!strcmp(s, "--name")) {
 				if (!*v || strlen(v) > 64 || strpbrk(v, " \t\n"))
 					return cli_usage_error(
 					    "worker", "--name: 1 to 64 characters, no spaces");
 				o.name = v;
+			} else if (!strcmp(s, "--poll")) {
+				if (cli_parse_seconds(v, &o.poll_ms))
+					return cli_usage_error(
+					    "worker", "--poll: '%s' is not 0.01..86400 seconds", v);
 			} else if (!strcmp(s, "--threads")) {
 				if (cli_parse_u64(v, &n) || n < 1 || n > 256)
 					return cli_usage_error("worker",
@@ -110,6 +130,7 @@ int cmd_worker(int argc, char **argv)
 			return cli_usage_error("worker", "unknown argument '%s'", s);
 		}
 	}
+	cli_leader_defaults(&o.leader);
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_signal;

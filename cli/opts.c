@@ -202,3 +202,57 @@ int cli_parse_seconds(const char *s, int64_t *ms)
 	*ms = (int64_t)(v * 1000 + 0.5);
 	return 0;
 }
+
+/* "30d", "12h", "90m", "45s", "45" (seconds) -> milliseconds; 0 allowed. */
+static int parse_duration(const char *s, int64_t *ms)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	double unit = 1000;
+	if (!*s || errno || !(v >= 0) || end == s)
+		return -1;
+	if (*end == 'd')
+		unit = 86400e3, end++;
+	else if (*end == 'h')
+		unit = 3600e3, end++;
+	else if (*end == 'm')
+		unit = 60e3, end++;
+	else if (*end == 's')
+		end++;
+	if (*end || v * unit > 3650 * 86400e3)
+		return -1;
+	*ms = (int64_t)(v * unit + 0.5);
+	return 0;
+}
+
+int cli_leader_opt(const char *cmd, const char *name, const char *v, sl_leader_opts *o)
+{
+	uint64_t n;
+	int64_t ms;
+	if (!strcmp(name, "max-attempts")) {
+		if (cli_parse_u64(v, &n) || n < 1 || n > 1000)
+			return cli_usage_error(cmd, "--max-attempts: '%s' is not 1..1000", v);
+		o->max_attempts = (int)n;
+	} else if (!strcmp(name, "retry-backoff")) {
+		if (parse_duration(v, &ms) || ms > 3600 * 1000)
+			return cli_usage_error(cmd, "--retry-backoff: '%s' is not 0..3600 seconds", v);
+		o->backoff_ms = ms ? ms : -1; /* 0: none (the library's 0 is the default) */
+	} else if (!strcmp(name, "retention")) {
+		if (parse_duration(v, &ms))
+			return cli_usage_error(cmd, "--retention: '%s' is not a duration like 30d, 12h or 0",
+			                       v);
+		o->retention_ms = ms ? ms : -1; /* 0: off, told apart from "not given" */
+	} else {
+		return 0;
+	}
+	return 1;
+}
+
+void cli_leader_defaults(sl_leader_opts *o)
+{
+	if (o->retention_ms == 0)
+		o->retention_ms = CLI_RETENTION_MS;
+	else if (o->retention_ms < 0)
+		o->retention_ms = 0;
+}

@@ -40,6 +40,10 @@ enum sl_error_class { SL_CLASS_NONE = 0, SL_CLASS_ROW, SL_CLASS_RETRY, SL_CLASS_
 	  "the idempotency key was used with another file or dataset")                                 \
 	X(LEASE_LOST, -15, FATAL,                                                                      \
 	  "the chunk's lease was lost: it expired and another worker took the chunk")                  \
+	X(ATTEMPTS, -16, FATAL,                                                                        \
+	  "the chunk used up its attempts: each time its lease ran out before it committed")          \
+	X(TERM_LOST, -17, FATAL,                                                                       \
+	  "the leader's term is over: another process leads now, so its write was refused")           \
 	X(NO_OPEN_REJECTS, -20, FATAL,                                                                 \
 	  "the job has no open rejected rows to refeed")                                               \
 	X(MODE_CONFLICT, -25, FATAL,                                                                   \
@@ -103,7 +107,7 @@ enum sl_error_class sl_error_class(int code);
 int sl_error_from_name(const char *name);
 
 /* Iteration over the table, for documentation and per-code counters. */
-#define SL_ERROR_COUNT 46
+#define SL_ERROR_COUNT 48
 int sl_error_at(int index); /* code of the index-th table entry, 0 <= index < SL_ERROR_COUNT */
 int sl_error_index(int code); /* inverse of sl_error_at, or -1 */
 

@@ -36,6 +36,25 @@ typedef struct sl_ingest_progress {
 	uint64_t rows_committed; /* rows of committed chunks (read = loaded + rejected) */
 } sl_ingest_progress;
 
+/* What a process that runs chunks does about the store's leader lease
+   (docs/scaling.md): every `sluice ingest`, `worker` and `serve` is a
+   candidate; the one that leads requeues chunks whose lease ran out (the
+   reaper) and, when retention_ms > 0, deletes finished jobs' rejects and
+   events older than that. */
+typedef struct sl_leader_opts {
+	/* attempts a chunk gets (claims, and retries inside a run): the claim
+	   after the last fails it with ATTEMPTS (0: SL_MAX_ATTEMPTS) */
+	int max_attempts;
+	/* base of a requeued chunk's wait, base * 2^(attempts - 1) with
+	   jitter (0: SL_BACKOFF_MS; < 0: none) */
+	int64_t backoff_ms;
+	int64_t retention_ms; /* 0: kept (sluice gc by hand) */
+	bool off;             /* no candidate here (the service runs its own) */
+} sl_leader_opts;
+
+#define SL_MAX_ATTEMPTS 5
+#define SL_BACKOFF_MS   1000
+
 typedef struct sl_ingest_opts {
 	const char *file;
 	const char *schema_path;
@@ -90,7 +109,8 @@ typedef struct sl_ingest_opts {
 	bool retry;              /* with job_id: run the Failed chunks again */
 	const char *correlation_id;
 	bool strict_source;      /* a file that grew during the run fails it (IO_CHANGED) */
-	int max_attempts;        /* per chunk, for transient faults (default 3) */
+	int max_attempts;        /* per chunk and run, for transient faults (default 3) */
+	sl_leader_opts leader;   /* the leader candidate of the run (see above) */
 	int busy_timeout_ms;     /* SQLite busy timeout (default 2000) */
 	/* How long a claimed chunk stays ours without a renewal (0: 30 s); a
 	   heartbeat renews it every third of that (docs/ingest.md, Workers). */
@@ -132,6 +152,11 @@ typedef struct sl_worker_opts {
 	const char *name;     /* the owner name its leases carry (default "worker") */
 	int64_t lease_ttl_ms; /* 0: 30 s */
 	bool once;            /* stop when nothing is left to claim (else poll on) */
+	/* an idle runner looks for work this often, with jitter, when no news
+	   wakes it (PostgreSQL NOTIFYs queued chunks); 0: a tenth of the TTL,
+	   at most 200 ms */
+	int64_t poll_ms;
+	sl_leader_opts leader;
 	int busy_timeout_ms;
 	/* polled between chunks: nonzero stops the worker (its leases held are
 	   given back or committed first) */
@@ -156,6 +181,41 @@ typedef struct sl_worker_result {
 /* Run until nothing is left (o->once) or o->stop says so. 0, or a code
    when the store could not be used (res->message says why). */
 int sl_worker_run(const sl_worker_opts *o, sl_worker_result *res);
+
+/* A leader candidate: a thread with its own store connection that takes
+   the store's leader lease when nobody holds it, renews it, and while it
+   leads does the leader's work (sl_leader_opts) every beat (a third of
+   the TTL, at most 1 s); it steps down when stopped. */
+typedef struct sl_candidate sl_candidate;
+typedef struct sl_leader_stats {
+	bool leading;
+	int64_t term;       /* the term it leads in (0: not leading) */
+	uint64_t takeovers; /* terms it began */
+	uint64_t renewals;  /* beats that renewed its lease */
+	uint64_t refused;   /* leader-only transactions refused: the term had moved on */
+	uint64_t reaped;    /* chunks it queued again */
+	uint64_t gc_jobs;   /* jobs whose rejects and events retention deleted */
+} sl_leader_stats;
+/* name: the owner name it carries ("serve", "worker", ...). */
+int sl_candidate_start(const char *db, int busy_timeout_ms, int64_t ttl_ms, const char *name,
+                       const sl_leader_opts *o, sl_candidate **out, char *msg, size_t msglen);
+void sl_candidate_stats(sl_candidate *c, sl_leader_stats *out);
+void sl_candidate_stop(sl_candidate *c); /* NULL: nothing */
+
+/* The chunk leases of this process, all its runs together (for /metrics):
+   leases held now, claims and their latency (a claim's transaction, begin
+   to commit, of claims that got a chunk), renewals by the heartbeats. */
+#define SL_CLAIM_BUCKETS 10
+typedef struct sl_lease_stats {
+	uint64_t held;
+	uint64_t claims;
+	uint64_t renewals;
+	uint64_t renewals_lost; /* refused: the chunk had been taken over */
+	double claim_le[SL_CLAIM_BUCKETS];         /* the buckets' upper bounds, seconds */
+	uint64_t claim_count[SL_CLAIM_BUCKETS + 1]; /* per bucket, not cumulative; last +Inf */
+	double claim_sum_s;
+} sl_lease_stats;
+void sl_lease_stats_get(sl_lease_stats *out);
 
 /* Reading the job store (views and strings valid during the callback;
    the callbacks are in sluice/job.h). */

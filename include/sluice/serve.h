@@ -12,6 +12,8 @@
 
 #include <stdint.h>
 
+#include "sluice/ingest.h"
+
 /* The version of the build (`sluice --version`, sluice_build_info in /metrics),
    defined only here: CMakeLists.txt reads the project version from this line. */
 #define SLUICE_VERSION "0.1.0"
@@ -36,6 +38,9 @@ typedef struct sl_serve_opts {
 	const char *api_keys;    /* "KEY:SCOPE+SCOPE,..."; NULL: the SLUICE_API_KEYS variable */
 	unsigned jobs;           /* jobs run at once (0: 2) */
 	unsigned slice_s;        /* a job yields after this long when others wait (0: 10 s) */
+	/* the service's leader candidate (one per process; its runs have none
+	   of their own): attempts, backoff, retention (0: none) */
+	sl_leader_opts leader;
 	const char *secret;      /* signs upload URLs; NULL: SLUICE_SECRET, else DATA_DIR/secret */
 	unsigned url_ttl_s;      /* signed upload URLs are good this long by default (0: 3600) */
 	/* Limits against slow, idle and greedy clients (docs/serve.md, "Limits"). */

@@ -334,10 +334,9 @@ static int run_tail(ingest *g, worker *self)
 				return rc;
 			continue;
 		}
-		/* others hold the rest: look again shortly (their commits are
-		   what we wait for; there is nothing to wake us) */
-		struct timespec ts = {0, (long)poll_ms * 1000000};
-		nanosleep(&ts, NULL);
+		/* others hold the rest: look again shortly, or when news comes
+		   (PostgreSQL NOTIFYs a chunk queued again and the job's end) */
+		sl_js_idle_wait(g->st, poll_ms);
 	}
 }
 
@@ -808,6 +807,15 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 		} else if (sl_js_cancel_get(g->st, g->job.id) == 1) {
 			g->cancelled = true;
 		}
+		/* and a leader candidate: chunks whose lease ran out are queued
+		   again only by the leader (leader.c). Started here, after the
+		   job is read back, so its first beat (which queues again the
+		   chunks of a dead run before this one claims) does not widen
+		   the window in which another process finishes a joined job */
+		if (!o->leader.off &&
+		    (rc = sl_candidate_start(o->db, o->busy_timeout_ms, g->ttl_ms, "ingest",
+		                             &o->leader, &g->cand, g->msg, g->msglen)) < 0)
+			goto out;
 	}
 
 	/* from here on the job exists: failures are recorded on it */
@@ -892,6 +900,7 @@ out:
 	if (res->job.id[0] && !res->already_loaded)
 		sl__refeed_input_done(&res->job); /* nothing unless a finished refeed job */
 	sl__heart_stop(g->hb);
+	sl_candidate_stop(g->cand);
 	sl_js_close(g->st);
 	sl_sink_close(g->sink);
 	/* the access points serve resumes and retries: kept until the job is

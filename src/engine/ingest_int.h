@@ -102,6 +102,7 @@ typedef struct ingest {
 	char owner[160];
 	int64_t ttl_ms;
 	heart *hb;
+	sl_candidate *cand; /* the run's leader candidate (leader.c) */
 	sl_lease *lease;
 	bool finished;
 	int fatal_rc; /* a chunk failed the job (its input changed): the fan-in says Failed */

@@ -7,11 +7,13 @@
  * lease the process holds, every third of the TTL.
  *
  * Threads: the heartbeat's set of held leases is guarded by its mutex;
- * the runners add and drop leases, the heartbeat renews them. Nothing else
- * is shared.
+ * the runners add and drop leases, the heartbeat renews them. The
+ * process-wide counters of sl_lease_stats_get are relaxed atomics (a
+ * scrape may see one a moment before another). Nothing else is shared.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,21 +90,53 @@ bool sl__lease_owner_dead(const char *owner)
 	return now == 0 || now != start;
 }
 
+/* --- the process's lease counters (sl_lease_stats_get) --------------------- */
+
+static const double claim_le[SL_CLAIM_BUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                                  0.025,  0.05,  0.1,    0.25,  1};
+static atomic_uint_fast64_t held_n, claims_n, renewals_n, renewals_lost_n, claim_us;
+static atomic_uint_fast64_t claim_hist[SL_CLAIM_BUCKETS + 1];
+
+static void claim_observe(double seconds)
+{
+	size_t i = 0;
+	while (i < SL_CLAIM_BUCKETS && seconds > claim_le[i])
+		i++;
+	atomic_fetch_add_explicit(&claim_hist[i], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&claim_us, (uint_fast64_t)(seconds * 1e6), memory_order_relaxed);
+	atomic_fetch_add_explicit(&claims_n, 1, memory_order_relaxed);
+}
+
+void sl_lease_stats_get(sl_lease_stats *out)
+{
+	memset(out, 0, sizeof *out);
+	out->held = atomic_load_explicit(&held_n, memory_order_relaxed);
+	out->claims = atomic_load_explicit(&claims_n, memory_order_relaxed);
+	out->renewals = atomic_load_explicit(&renewals_n, memory_order_relaxed);
+	out->renewals_lost = atomic_load_explicit(&renewals_lost_n, memory_order_relaxed);
+	memcpy(out->claim_le, claim_le, sizeof claim_le);
+	for (size_t i = 0; i <= SL_CLAIM_BUCKETS; i++)
+		out->claim_count[i] = atomic_load_explicit(&claim_hist[i], memory_order_relaxed);
+	out->claim_sum_s = (double)atomic_load_explicit(&claim_us, memory_order_relaxed) / 1e6;
+}
+
 /* Claim a chunk of `job_id` (NULL: any job) in a transaction of its own,
    with the start event; retried when the database is busy. */
 int sl__lease_claim(ingest *g, const char *job_id, sl_lease *l)
 {
 	int rc = 0;
 	for (int attempt = 1; attempt <= 5; attempt++) {
+		double t0 = sl_now();
 		rc = sl_txn_begin(g->txn);
 		if (rc == 0)
-			rc = sl_js_chunk_claim(g->st, job_id, g->owner, g->ttl_ms,
-			                       sl__lease_owner_dead, l);
+			rc = sl_js_chunk_claim(g->st, job_id, g->owner, g->ttl_ms, l);
 		if (rc == 1) {
 			sl_event ev = {l->job_id, l->seq, "chunk_start", 0, 0, 0, 0, l->owner};
 			rc = sl_js_event_insert(g->st, &ev);
-			if (rc == 0 && (rc = sl_txn_commit(g->txn)) == 0)
+			if (rc == 0 && (rc = sl_txn_commit(g->txn)) == 0) {
+				claim_observe(sl_now() - t0);
 				return 1;
+			}
 		} else if (rc == 0) {
 			sl_txn_rollback(g->txn);
 			return 0;
@@ -180,6 +214,10 @@ static void *heart_main(void *arg)
 			h->renewals += n;
 			for (size_t i = 0; i < n; i++)
 				h->lost += lost[i];
+			atomic_fetch_add_explicit(&renewals_n, n, memory_order_relaxed);
+			for (size_t i = 0; i < n; i++)
+				if (lost[i])
+					atomic_fetch_add_explicit(&renewals_lost_n, 1, memory_order_relaxed);
 		}
 	}
 	pthread_mutex_unlock(&h->mu);
@@ -221,6 +259,8 @@ void sl__heart_stop(heart *h)
 	pthread_cond_broadcast(&h->cv);
 	pthread_mutex_unlock(&h->mu);
 	pthread_join(h->tid, NULL);
+	/* leases still listed are held no more by this process */
+	atomic_fetch_sub_explicit(&held_n, h->n, memory_order_relaxed);
 	sl_js_close(h->st);
 	pthread_mutex_destroy(&h->mu);
 	pthread_cond_destroy(&h->cv);
@@ -238,10 +278,12 @@ int sl__heart_add(heart *h, const sl_lease *l)
 	if (!h)
 		return 0;
 	pthread_mutex_lock(&h->mu);
-	if (h->n < HEART_MAX)
+	if (h->n < HEART_MAX) {
 		h->held[h->n++] = *l;
-	else
+		atomic_fetch_add_explicit(&held_n, 1, memory_order_relaxed);
+	} else {
 		rc = SL_LIMIT;
+	}
 	pthread_mutex_unlock(&h->mu);
 	return rc;
 }
@@ -254,6 +296,7 @@ void sl__heart_drop(heart *h, const sl_lease *l)
 	for (size_t i = 0; i < h->n; i++) {
 		if (same_lease(&h->held[i], l)) {
 			h->held[i] = h->held[--h->n];
+			atomic_fetch_sub_explicit(&held_n, 1, memory_order_relaxed);
 			break;
 		}
 	}

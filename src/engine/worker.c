@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -198,6 +199,40 @@ static int run_one(runner *r, sl_lease *l)
 	return 0;
 }
 
+/* ms times a random factor in [lo, hi) percent: idle workers started or
+   woken together do not look for work together. */
+static int64_t jittered(int64_t ms, unsigned lo, unsigned hi)
+{
+	unsigned r = 0;
+	if (getrandom(&r, sizeof r, 0) != sizeof r)
+		r = (unsigned)getpid();
+	return ms * (int64_t)(lo + r % (hi - lo)) / 100;
+}
+
+/* Wait up to ms for news of work, in slices of at most 200 ms so a stop
+   is seen soon: true when news came. */
+static bool idle(runner *r, int64_t ms)
+{
+	int64_t until = sl_now_ms() + ms, left;
+	while (!atomic_load(r->stop) && !(r->o->stop && r->o->stop(r->o->stop_ctx)) &&
+	       (left = until - sl_now_ms()) > 0)
+		if (sl_js_idle_wait(r->st, left < 200 ? left : 200) == 1)
+			return true;
+	return false;
+}
+
+/* --once: nothing left that a claim will get without waiting for another
+   process's commit (no Queued chunk, in its backoff or not, and no lease
+   run out that the leader will queue again). A failure to tell is not
+   "nothing": look again. */
+static bool nothing_due(runner *r)
+{
+	uint64_t n = 0;
+	/* a read: no transaction (in SQLite one would take the write lock) */
+	int rc = sl_js_chunks_due(r->st, sl_now_ms(), sl__lease_owner_dead, &n);
+	return rc == 0 && n == 0;
+}
+
 static void *runner_main(void *arg)
 {
 	runner *r = arg;
@@ -212,6 +247,8 @@ static void *runner_main(void *arg)
 	int64_t poll_ms = r->io.lease_ttl_ms / 10 < 200 ? r->io.lease_ttl_ms / 10 : 200;
 	if (poll_ms < 5)
 		poll_ms = 5;
+	if (r->o->poll_ms > 0)
+		poll_ms = r->o->poll_ms;
 	while (!atomic_load(r->stop)) {
 		if (r->o->stop && r->o->stop(r->o->stop_ctx))
 			break;
@@ -230,11 +267,16 @@ static void *runner_main(void *arg)
 			r->rc = rc;
 			break;
 		}
-		if (rc == 0 && r->o->once)
+		if (rc == 0 && r->o->once && nothing_due(r))
 			break;
-		/* nothing to claim now: look again shortly */
-		struct timespec ts = {0, (long)poll_ms * 1000000};
-		nanosleep(&ts, NULL);
+		/* nothing to claim now: wait for news of work (PostgreSQL's
+		   NOTIFY) or the poll, whichever comes first */
+		if (idle(r, jittered(poll_ms, 75, 125)) && !atomic_load(r->stop)) {
+			/* woken with every idle worker: claim a little apart */
+			int64_t ms = jittered(poll_ms < 50 ? poll_ms : 50, 0, 100);
+			struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+			nanosleep(&ts, NULL);
+		}
 	}
 	job_close(r);
 	return NULL;
@@ -247,6 +289,7 @@ int sl_worker_run(const sl_worker_opts *o, sl_worker_result *res)
 	runner *rs = calloc((size_t)n, sizeof *rs);
 	pthread_t *tids = calloc((size_t)n, sizeof *tids);
 	heart *hb = NULL;
+	sl_candidate *cand = NULL;
 	atomic_int stop;
 	atomic_ullong chunks, lost, failed;
 	atomic_init(&stop, 0);
@@ -264,6 +307,11 @@ int sl_worker_run(const sl_worker_opts *o, sl_worker_result *res)
 		         sl_error_message(rc));
 		goto out;
 	}
+	if (!o->leader.off &&
+	    (rc = sl_candidate_start(db, o->busy_timeout_ms, ttl,
+	                             o->name && *o->name ? o->name : "worker", &o->leader, &cand,
+	                             res->message, sizeof res->message)) < 0)
+		goto out;
 	for (int i = 0; i < n; i++) {
 		runner *r = &rs[i];
 		r->o = o;
@@ -271,6 +319,7 @@ int sl_worker_run(const sl_worker_opts *o, sl_worker_result *res)
 		r->io.threads = 1;
 		r->io.busy_timeout_ms = o->busy_timeout_ms;
 		r->io.lease_ttl_ms = ttl;
+		r->io.leader = o->leader;
 		r->hb = hb;
 		r->stop = &stop;
 		r->chunks = &chunks;
@@ -300,6 +349,7 @@ out:
 			sl_store_close(&rs[i].s);
 	}
 	sl__heart_stop(hb);
+	sl_candidate_stop(cand);
 	res->chunks = atomic_load(&chunks);
 	res->lost = atomic_load(&lost);
 	res->failed = atomic_load(&failed);

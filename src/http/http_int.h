@@ -100,6 +100,7 @@ typedef struct http_pending {
 
 typedef struct http_srv {
 	sl_serve_opts o;                       /* with defaults applied */
+	sl_candidate *cand;                    /* the leader candidate (leader.c) */
 	char *uploads_dir, *tmp_dir, *tus_dir; /* DATA_DIR/uploads, /tmp, /tus: absolute */
 	http_dataset *ds;
 	size_t nds;

@@ -201,6 +201,66 @@ void http_metrics_histograms(http_srv *s, FILE *f)
 	    (unsigned long long)atomic_load(&s->bytes_ingested));
 }
 
+/* The chunk leases of this process's runs and its leader candidate
+   (sluice/ingest.h sl_lease_stats, sl_leader_stats; docs/scaling.md). */
+static void leases(http_srv *s, FILE *f)
+{
+	sl_lease_stats ls;
+	sl_leader_stats ld;
+	sl_lease_stats_get(&ls);
+	sl_candidate_stats(s->cand, &ld);
+	fprintf(f,
+	        "# HELP sluice_leases_held Chunk leases this process holds now.\n"
+	        "# TYPE sluice_leases_held gauge\nsluice_leases_held %llu\n"
+	        "# HELP sluice_lease_renewals_total Chunk lease renewals by this process's "
+	        "heartbeats.\n"
+	        "# TYPE sluice_lease_renewals_total counter\nsluice_lease_renewals_total %llu\n"
+	        "# HELP sluice_lease_renewals_lost_total Renewals refused: the chunk had been "
+	        "taken over.\n"
+	        "# TYPE sluice_lease_renewals_lost_total counter\n"
+	        "sluice_lease_renewals_lost_total %llu\n"
+	        "# HELP sluice_claim_duration_seconds Time of a claim that got a chunk, its "
+	        "transaction from begin to commit.\n"
+	        "# TYPE sluice_claim_duration_seconds histogram\n",
+	        (unsigned long long)ls.held, (unsigned long long)ls.renewals,
+	        (unsigned long long)ls.renewals_lost);
+	uint64_t cum = 0;
+	for (size_t i = 0; i <= SL_CLAIM_BUCKETS; i++) {
+		cum += ls.claim_count[i];
+		if (i < SL_CLAIM_BUCKETS)
+			fprintf(f, "sluice_claim_duration_seconds_bucket{le=\"%g\"} %llu\n",
+			        ls.claim_le[i], (unsigned long long)cum);
+		else
+			fprintf(f, "sluice_claim_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+			        (unsigned long long)cum);
+	}
+	fprintf(f,
+	        "sluice_claim_duration_seconds_sum %.6f\nsluice_claim_duration_seconds_count "
+	        "%llu\n"
+	        "# HELP sluice_leader 1 when this process leads the job store.\n"
+	        "# TYPE sluice_leader gauge\nsluice_leader %d\n"
+	        "# HELP sluice_leader_term The term this process leads in (0: it does not "
+	        "lead).\n"
+	        "# TYPE sluice_leader_term gauge\nsluice_leader_term %lld\n"
+	        "# HELP sluice_leader_takeovers_total Terms this process began (it took the "
+	        "lead).\n"
+	        "# TYPE sluice_leader_takeovers_total counter\nsluice_leader_takeovers_total "
+	        "%llu\n"
+	        "# HELP sluice_leader_renewals_total Leader beats whose fence passed (renewing "
+	        "the lead).\n"
+	        "# TYPE sluice_leader_renewals_total counter\nsluice_leader_renewals_total %llu\n"
+	        "# HELP sluice_leader_refused_total Leader-only transactions refused: the term "
+	        "had moved on.\n"
+	        "# TYPE sluice_leader_refused_total counter\nsluice_leader_refused_total %llu\n"
+	        "# HELP sluice_chunks_requeued_total Chunks whose lease ran out that this "
+	        "process, leading, queued again.\n"
+	        "# TYPE sluice_chunks_requeued_total counter\nsluice_chunks_requeued_total "
+	        "%llu\n",
+	        ls.claim_sum_s, (unsigned long long)cum, ld.leading ? 1 : 0, (long long)ld.term,
+	        (unsigned long long)ld.takeovers, (unsigned long long)ld.renewals,
+	        (unsigned long long)ld.refused, (unsigned long long)ld.reaped);
+}
+
 static int count_status(void *ctx, const sl_job *j)
 {
 	uint64_t *by = ctx;
@@ -277,6 +337,7 @@ enum MHD_Result http_metrics(struct MHD_Connection *c, http_req *r)
 	        "# TYPE sluice_jobs_running gauge\nsluice_jobs_running %u\n",
 	        queued, running);
 	http_metrics_histograms(s, f);
+	leases(s, f);
 	uint64_t cby[SL_CHUNK_NSTATUS];
 	char cmsg[512];
 	if (sl_chunk_counts(s->o.db, cby, cmsg, sizeof cmsg) >= 0) {

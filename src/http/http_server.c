@@ -326,6 +326,13 @@ int sl_serve(const sl_serve_opts *o)
 	worker_up = true;
 	if ((rc = http_workers_start(s)) < 0 || (rc = http_acceptor_start(s)) < 0)
 		goto out;
+	char cmsg[512];
+	if ((rc = sl_candidate_start(s->o.db, 60000, 0, "serve", &s->o.leader, &s->cand, cmsg,
+	                             sizeof cmsg)) < 0) {
+		http_log(s, "error", "database %s: cannot start the leader candidate: %s", s->o.db,
+		         cmsg);
+		goto out;
+	}
 	http_resume_unfinished(s);
 	if ((rc = http_watch_start(s)) < 0)
 		goto out;
@@ -401,6 +408,7 @@ out:
 		         s->o.grace_s);
 		_exit(0);
 	}
+	sl_candidate_stop(s->cand); /* steps down: another leads at once */
 	if (rc == 0)
 		http_log(s, "info", "stopped");
 	for (size_t i = 0; i < s->nds; i++)

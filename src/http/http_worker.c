@@ -121,6 +121,9 @@ static bool run_item(http_srv *s, const http_item *it)
 	o.progress_ctx = &c;
 	o.pause = should_pause;
 	o.pause_ctx = &c;
+	/* the service leads (or not) through its own candidate (http_server.c) */
+	o.leader = s->o.leader;
+	o.leader.off = true;
 	const char *corr = it->corr[0] ? it->corr : NULL;
 	http_log_job(s, "info", it->id, corr, "job %s: %s", it->id,
 		     it->resumed ? "resumed" : "started");

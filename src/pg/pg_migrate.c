@@ -102,6 +102,29 @@ static const char *const migrations[SL_PG_STORE_VERSION] = {
     "CREATE INDEX rejects_origin ON sluice.rejects(origin) WHERE origin IS NOT NULL;"
     "CREATE INDEX rejects_resolved_by ON sluice.rejects(resolved_by)"
     " WHERE resolved_by IS NOT NULL;",
+    /* 8: the leader lease (one row: term, owner, expiry) and the backoff
+       of a chunk the reaper queued again (store_pg_leader.c) */
+    "ALTER TABLE sluice.chunks ADD COLUMN not_before_ms bigint;"
+    "CREATE TABLE sluice.leader(id integer PRIMARY KEY CHECK (id = 1), term bigint NOT NULL,"
+    " owner text, expires_ms bigint, acquired_ms bigint);",
+    /* 9: news of work for idle workers (LISTEN sluice; store_pg_notify.c):
+       a chunk queued (planned, requeued, given back, retried) or a job
+       ready to claim says "queued JOB", a job's end "end JOB"; NOTIFY
+       folds one transaction's equal payloads into one */
+    "CREATE FUNCTION sluice.notify_queued() RETURNS trigger LANGUAGE plpgsql AS $$"
+    " BEGIN PERFORM pg_notify('sluice', 'queued ' || NEW.job_id); RETURN NULL; END $$;"
+    "CREATE FUNCTION sluice.notify_job() RETURNS trigger LANGUAGE plpgsql AS $$"
+    " BEGIN PERFORM pg_notify('sluice', CASE WHEN NEW.status = 'ChunksQueued' THEN"
+    " 'queued ' ELSE 'end ' END || NEW.id); RETURN NULL; END $$;"
+    "CREATE TRIGGER chunks_queued_new AFTER INSERT ON sluice.chunks FOR EACH ROW"
+    " WHEN (NEW.status = 'Queued') EXECUTE FUNCTION sluice.notify_queued();"
+    "CREATE TRIGGER chunks_queued_again AFTER UPDATE OF status ON sluice.chunks FOR EACH ROW"
+    " WHEN (NEW.status = 'Queued' AND OLD.status IS DISTINCT FROM 'Queued')"
+    " EXECUTE FUNCTION sluice.notify_queued();"
+    "CREATE TRIGGER jobs_news AFTER UPDATE OF status ON sluice.jobs FOR EACH ROW"
+    " WHEN (OLD.status IS DISTINCT FROM NEW.status AND NEW.status IN ('ChunksQueued',"
+    " 'Succeeded', 'PartiallySucceeded', 'Failed', 'RolledBack', 'Cancelled'))"
+    " EXECUTE FUNCTION sluice.notify_job();",
 };
 
 /* The version the store is at: 0 when it has no version table yet. */

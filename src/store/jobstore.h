@@ -100,6 +100,15 @@ typedef struct sl_lease {
 	char owner[160];
 } sl_lease;
 
+/* The store's leader lease (one row per store; docs/scaling.md): the term
+   counts takeovers, so a leader that lost the lease (paused past it) is
+   told apart from the one that holds it now. */
+typedef struct sl_leader {
+	int64_t term; /* 0: nobody has led this store yet */
+	int64_t expires_ms;
+	char owner[160];
+} sl_leader;
+
 /* Whether the owner named in a lease is gone for sure (a process of this
    host that no longer exists), so its lease need not run out first. */
 typedef bool (*sl_owner_dead_fn)(const char *owner);
@@ -183,14 +192,14 @@ typedef struct sl_jobstore_ops {
 	int (*refeed_settle)(sl_jobstore *s, const char *job_id);
 	/* --- leases (store_sqlite_lease.c; docs/ingest.md "Workers and
 	   leases"). All of them inside a transaction the caller opened. --- */
-	/* Claim one chunk: a Queued one, or a Processing one whose lease
-	   expired (or whose owner `dead` says is gone), of job `job_id` (NULL:
-	   of any job that is ChunksQueued or Processing and not asked to
-	   stop), earliest job and chunk first. The chunk becomes Processing,
-	   attempts + 1, owner and expiry set, epoch + 1; a ChunksQueued job
-	   becomes Processing. 1 and *l filled, 0 nothing to claim. */
+	/* Claim one chunk: a Queued one whose backoff has passed (a chunk
+	   whose lease expired is the reaper's, chunks_reap, which queues it
+	   again), of job `job_id` (NULL: of any job that is ChunksQueued or
+	   Processing and not asked to stop), earliest job and chunk first. The chunk becomes
+	   Processing, attempts + 1, owner and expiry set, epoch + 1; a ChunksQueued job becomes
+	   Processing. 1 and *l filled, 0 nothing to claim. */
 	int (*chunk_claim)(sl_jobstore *s, const char *job_id, const char *owner, int64_t ttl_ms,
-	                   sl_owner_dead_fn dead, sl_lease *l);
+	                   sl_lease *l);
 	/* Extend a lease held (owner and epoch still ours, chunk Processing):
 	   0, or SL_LEASE_LOST. */
 	int (*lease_renew)(sl_jobstore *s, const sl_lease *l, int64_t ttl_ms);
@@ -199,8 +208,9 @@ typedef struct sl_jobstore_ops {
 	   finished, else SL_LEASE_LOST and the caller rolls the whole
 	   transaction back. */
 	int (*lease_fence)(sl_jobstore *s, const sl_lease *l);
-	/* Give a claimed chunk back (Queued, lease cleared) if it is still
-	   ours and Processing; 0 either way. */
+	/* Give a claimed chunk back (Queued, lease cleared, the claim's
+	   attempt taken back: it was not run to an end) if it is still ours
+	   and Processing; 0 either way. */
 	int (*lease_release)(sl_jobstore *s, const sl_lease *l);
 	/* Chunks of a job not final (Queued or Processing): *open; of those,
 	   Processing under a lease that has not expired and whose owner is not
@@ -225,6 +235,50 @@ typedef struct sl_jobstore_ops {
 	   (*have: its migrations applied) and the one this build writes
 	   (*want). Readiness checks them (/healthz/ready). */
 	int (*version)(sl_jobstore *s, int *have, int *want);
+	/* --- the leader and the reaper (store_sqlite_leader.c,
+	   store_pg_leader.c; docs/scaling.md). Optional: a backend without
+	   them has no leader (acquire says 0) and nothing to reap. All of them
+	   inside a transaction the caller opened. --- */
+	/* Lead the store: take the lease when nobody holds it (no row yet, its
+	   expiry passed, or its holder `dead` says is gone): term + 1, owner,
+	   expiry now + ttl; 1 and *l ours. When `owner` holds it already: 1,
+	   renewed, same term. Else 0 and *l the holder's. */
+	int (*leader_acquire)(sl_jobstore *s, const char *owner, int64_t ttl_ms,
+	                      sl_owner_dead_fn dead, sl_leader *l);
+	/* The fence of a leader-only transaction, its first statement: when
+	   term and owner are still l's, the lease is renewed to now + ttl
+	   (l->expires_ms too) and 0; else SL_TERM_LOST and the caller rolls
+	   the whole transaction back. */
+	int (*leader_fence)(sl_jobstore *s, sl_leader *l, int64_t ttl_ms);
+	/* Step down: the lease expires now if it is still l's (term kept, so
+	   the next leader's is l->term + 1); 0 either way. */
+	int (*leader_release)(sl_jobstore *s, const sl_leader *l);
+	/* Who leads: 1 and *l (perhaps expired), 0 nobody ever did. */
+	int (*leader_get)(sl_jobstore *s, sl_leader *l);
+	/* The reaper, after the leader's fence: each Processing chunk of a
+	   ChunksQueued or Processing job whose lease expired before now_ms (or
+	   whose owner `dead` says is gone) is Queued again, its lease cleared,
+	   its attempts kept, not claimable before now_ms +
+	   sl__js_backoff_ms(backoff_ms, attempts, max_attempts), its last
+	   error LEASE_LOST with a message naming the holder and the attempt,
+	   and a `chunk_requeued` event of its job. At most `limit` chunks a
+	   call; *n: how many. */
+	int (*chunks_reap)(sl_jobstore *s, int64_t now_ms, sl_owner_dead_fn dead, int max_attempts,
+	                   int64_t backoff_ms, uint32_t limit, uint64_t *n);
+	/* Chunks a claim will get without waiting for anyone's commit, of
+	   jobs a claim may take (ChunksQueued or Processing, no cancel
+	   request): Queued ones (due or in their backoff), and Processing ones
+	   whose lease ran out before now_ms (or whose owner `dead` says is
+	   gone), which the reaper queues again. A worker with --once stops
+	   only when there are none. */
+	int (*chunks_due)(sl_jobstore *s, int64_t now_ms, sl_owner_dead_fn dead, uint64_t *n);
+	/* Optional (default: sleep timeout_ms). Outside any transaction: wait
+	   up to timeout_ms for news of work, chunks queued or a job's end
+	   (PostgreSQL: LISTEN sluice, NOTIFYed by triggers of migration 9):
+	   1 woken by news, 0 the time passed. The first call only starts
+	   listening and returns 0 at once, so a caller that looks for work
+	   after it misses no news sent before. */
+	int (*idle_wait)(sl_jobstore *s, int64_t timeout_ms);
 } sl_jobstore_ops;
 
 struct sl_jobstore {
@@ -243,6 +297,31 @@ int sl__js_def_refeed_claim(sl_jobstore *s, const char *job_id, const char *new_
                             int (*cb)(void *ctx, sl_str raw), void *ctx, uint64_t *n);
 int sl__js_def_refeed_header(sl_jobstore *s, const char *job_id, char **out, size_t *n);
 int sl__js_def_refeed_settle(sl_jobstore *s, const char *job_id);
+
+/* No leader ops: nobody leads (0, *l zeroed), nothing to fence or reap. */
+int sl__js_def_leader_acquire(sl_jobstore *s, const char *owner, int64_t ttl_ms,
+                              sl_owner_dead_fn dead, sl_leader *l);
+int sl__js_def_leader_fence(sl_jobstore *s, sl_leader *l, int64_t ttl_ms);
+int sl__js_def_leader_release(sl_jobstore *s, const sl_leader *l);
+int sl__js_def_leader_get(sl_jobstore *s, sl_leader *l);
+int sl__js_def_chunks_reap(sl_jobstore *s, int64_t now_ms, sl_owner_dead_fn dead, int max_attempts,
+                           int64_t backoff_ms, uint32_t limit, uint64_t *n);
+int sl__js_def_chunks_due(sl_jobstore *s, int64_t now_ms, sl_owner_dead_fn dead, uint64_t *n);
+int sl__js_def_idle_wait(sl_jobstore *s, int64_t timeout_ms); /* sleeps: polling */
+/* How long a requeued chunk waits before it may be claimed again, shared by
+   the backends' reapers: none after its first attempt (the lease's TTL, or
+   its holder's death, was the wait: a worker killed once, by a deploy or
+   the OOM killer, is the common case), then base * 2^(attempts - 2):
+   base, 2 base, 4 base ... (capped at 5 minutes), times a random factor in
+   [0.5, 1) so chunks requeued together do not come due together. 0 when
+   base <= 0, and 0 once the attempts are used up (max_attempts > 0 and
+   attempts >= max_attempts: its next claim fails it, nothing is gained by
+   waiting). */
+int64_t sl__js_backoff_ms(int64_t base_ms, uint32_t attempts, int max_attempts);
+/* The last message of a chunk the reaper queues again (both backends'):
+   the attempt, the holder, whether its attempts are used up, its wait. */
+void sl__js_reap_message(char *out, size_t n, uint32_t attempts, const char *owner,
+                         int max_attempts, int64_t wait_ms);
 
 /* The job store's transaction handle (shared with a sink opened with it). */
 static inline sl_txn *sl_js_txn(const sl_jobstore *s)
@@ -457,10 +536,10 @@ static inline int sl_js_refeed_settle(sl_jobstore *s, const char *job_id)
 
 /* Claim a chunk of job_id (NULL: any job): 1 and *l, 0 none. */
 static inline int sl_js_chunk_claim(sl_jobstore *s, const char *job_id, const char *owner,
-                                    int64_t ttl_ms, sl_owner_dead_fn dead, sl_lease *l)
+                                    int64_t ttl_ms, sl_lease *l)
 {
 	SL__LAYER(s, chunk_claim);
-	return s->ops->chunk_claim(s, job_id, owner, ttl_ms, dead, l);
+	return s->ops->chunk_claim(s, job_id, owner, ttl_ms, l);
 }
 
 /* Extend a lease: 0, or SL_LEASE_LOST. */
@@ -513,6 +592,73 @@ static inline int sl_js_rejects_rehold(sl_jobstore *s, const char *job_id, uint6
 {
 	SL__LAYER(s, rejects_rehold);
 	return s->ops->rejects_rehold(s, job_id, from, to, from_text, to_text);
+}
+
+/* Lead the store if nobody does: 1 (ours, *l), 0 (*l the holder's). */
+static inline int sl_js_leader_acquire(sl_jobstore *s, const char *owner, int64_t ttl_ms,
+                                       sl_owner_dead_fn dead, sl_leader *l)
+{
+	sl_jobstore *t = s;
+	SL__LAYER(t, leader_acquire);
+	return t->ops->leader_acquire ? t->ops->leader_acquire(t, owner, ttl_ms, dead, l)
+	                              : sl__js_def_leader_acquire(s, owner, ttl_ms, dead, l);
+}
+
+/* The fence of a leader-only transaction (renews): 0, or SL_TERM_LOST. */
+static inline int sl_js_leader_fence(sl_jobstore *s, sl_leader *l, int64_t ttl_ms)
+{
+	sl_jobstore *t = s;
+	SL__LAYER(t, leader_fence);
+	return t->ops->leader_fence ? t->ops->leader_fence(t, l, ttl_ms)
+	                            : sl__js_def_leader_fence(s, l, ttl_ms);
+}
+
+/* Step down (the lease expires now if still ours). */
+static inline int sl_js_leader_release(sl_jobstore *s, const sl_leader *l)
+{
+	sl_jobstore *t = s;
+	SL__LAYER(t, leader_release);
+	return t->ops->leader_release ? t->ops->leader_release(t, l)
+	                              : sl__js_def_leader_release(s, l);
+}
+
+/* Who leads the store: 1 and *l, 0 nobody ever did. */
+static inline int sl_js_leader_get(sl_jobstore *s, sl_leader *l)
+{
+	sl_jobstore *t = s;
+	SL__LAYER(t, leader_get);
+	return t->ops->leader_get ? t->ops->leader_get(t, l) : sl__js_def_leader_get(s, l);
+}
+
+/* Requeue the chunks whose leases ran out (after the leader's fence). */
+static inline int sl_js_chunks_reap(sl_jobstore *s, int64_t now_ms, sl_owner_dead_fn dead,
+                                    int max_attempts, int64_t backoff_ms, uint32_t limit,
+                                    uint64_t *n)
+{
+	sl_jobstore *t = s;
+	SL__LAYER(t, chunks_reap);
+	return t->ops->chunks_reap
+	           ? t->ops->chunks_reap(t, now_ms, dead, max_attempts, backoff_ms, limit, n)
+	           : sl__js_def_chunks_reap(s, now_ms, dead, max_attempts, backoff_ms, limit, n);
+}
+
+/* Chunks a claim will get without waiting for another's commit. */
+static inline int sl_js_chunks_due(sl_jobstore *s, int64_t now_ms, sl_owner_dead_fn dead,
+                                   uint64_t *n)
+{
+	sl_jobstore *t = s;
+	SL__LAYER(t, chunks_due);
+	return t->ops->chunks_due ? t->ops->chunks_due(t, now_ms, dead, n)
+	                          : sl__js_def_chunks_due(s, now_ms, dead, n);
+}
+
+/* Wait (outside a transaction) up to timeout_ms for news of work: 1 news, 0 none. */
+static inline int sl_js_idle_wait(sl_jobstore *s, int64_t timeout_ms)
+{
+	sl_jobstore *t = s;
+	SL__LAYER(t, idle_wait);
+	return t->ops->idle_wait ? t->ops->idle_wait(t, timeout_ms)
+	                         : sl__js_def_idle_wait(s, timeout_ms);
 }
 
 /* Close the job store: its connection closes when nothing else uses it. */

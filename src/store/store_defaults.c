@@ -4,6 +4,12 @@
  * wrappers fall back to these), written once over the required ops, so no
  * backend writes them again and a wrapper never passes them through.
  */
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "store/store.h"
 
 /* Nothing deferred: every row was told by write(). */
@@ -66,4 +72,90 @@ int sl__js_def_refeed_settle(sl_jobstore *s, const char *job_id)
 {
 	(void)s, (void)job_id;
 	return 0;
+}
+
+/* No leader ops: nobody leads this store, and nothing is reaped (its
+   claims are all there is). */
+int sl__js_def_leader_acquire(sl_jobstore *s, const char *owner, int64_t ttl_ms,
+                              sl_owner_dead_fn dead, sl_leader *l)
+{
+	(void)s, (void)owner, (void)ttl_ms, (void)dead;
+	memset(l, 0, sizeof *l);
+	return 0;
+}
+
+int sl__js_def_leader_fence(sl_jobstore *s, sl_leader *l, int64_t ttl_ms)
+{
+	(void)s, (void)l, (void)ttl_ms;
+	return SL_TERM_LOST;
+}
+
+int sl__js_def_leader_release(sl_jobstore *s, const sl_leader *l)
+{
+	(void)s, (void)l;
+	return 0;
+}
+
+int sl__js_def_leader_get(sl_jobstore *s, sl_leader *l)
+{
+	(void)s;
+	memset(l, 0, sizeof *l);
+	return 0;
+}
+
+int sl__js_def_chunks_reap(sl_jobstore *s, int64_t now_ms, sl_owner_dead_fn dead, int max_attempts,
+                           int64_t backoff_ms, uint32_t limit, uint64_t *n)
+{
+	(void)s, (void)now_ms, (void)dead, (void)max_attempts, (void)backoff_ms, (void)limit;
+	*n = 0;
+	return 0;
+}
+
+int sl__js_def_chunks_due(sl_jobstore *s, int64_t now_ms, sl_owner_dead_fn dead, uint64_t *n)
+{
+	(void)s, (void)now_ms, (void)dead;
+	*n = 0;
+	return 0;
+}
+
+int sl__js_def_idle_wait(sl_jobstore *s, int64_t timeout_ms)
+{
+	(void)s;
+	if (timeout_ms > 0) {
+		struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000};
+		nanosleep(&ts, NULL);
+	}
+	return 0;
+}
+
+void sl__js_reap_message(char *out, size_t n, uint32_t attempts, const char *owner,
+                         int max_attempts, int64_t wait_ms)
+{
+	char when[64] = "";
+	if (wait_ms > 0)
+		snprintf(when, sizeof when, ", not before %lld ms from now", (long long)wait_ms);
+	snprintf(out, n,
+	         "attempt %u: the lease of %s ran out (or its process died) before the chunk "
+	         "committed; queued again%s%s",
+	         attempts, owner && owner[0] ? owner : "(nobody)",
+	         max_attempts > 0 && attempts >= (uint32_t)max_attempts ? ", its attempts used up"
+	                                                                : "",
+	         when);
+}
+
+int64_t sl__js_backoff_ms(int64_t base_ms, uint32_t attempts, int max_attempts)
+{
+	const int64_t cap = 5 * 60 * 1000;
+	if (base_ms <= 0 || attempts <= 1 ||
+	    (max_attempts > 0 && attempts >= (uint32_t)max_attempts))
+		return 0;
+	unsigned shift = attempts - 2;
+	int64_t d = shift >= 20 ? cap : base_ms << shift;
+	if (d > cap || d < 0)
+		d = cap;
+	unsigned r = 0;
+	if (getrandom(&r, sizeof r, 0) != sizeof r)
+		r = (unsigned)getpid();
+	/* [0.5, 1): spread, never later than the exponential's own value */
+	return d / 2 + (int64_t)((double)(d / 2) * (double)(r % 10000) / 10000.0);
 }

@@ -795,11 +795,10 @@ static int pq_open(const char *target, int busy_timeout_ms, sl_txn **txn, sl_sin
 	/* PostgreSQL's writers do not exclude each other; a row lock held
 	   longer than the busy timeout (another process committing the same
 	   job's counters) is DB_BUSY (55P03), which the engine retries */
-	char lt[64];
-	snprintf(lt, sizeof lt, "SET lock_timeout = %d",
+	snprintf(q->session, sizeof q->session, "SET lock_timeout = %d",
 	         busy_timeout_ms > 0 ? busy_timeout_ms : 5000);
 	if (rc == 0)
-		rc = sl__pg_session_sql(q->pg, lt);
+		rc = sl__pg_session_sql(q->pg, q->session);
 	if (rc == 0)
 		rc = sl__pg_migrate(q->pg, 0, NULL);
 	if (rc == 0) {

@@ -53,6 +53,10 @@ typedef struct pq_store {
 	size_t gn, gcap;
 	char *gbytes;
 	size_t gused, gbcap;
+	/* the session's own settings (a lock timeout), re-run after each
+	   reconnect, and whether LISTEN sluice is among them (store_pg_notify.c) */
+	char session[96];
+	bool listening;
 } pq_store;
 
 static inline pq_store *pq_of_txn(sl_txn *t)
@@ -90,10 +94,21 @@ extern const sl_jobstore_ops sl__pq_js_ops;
 /* The lease ops of the job store (store_pg_lease.c; their meaning is in
    sl_jobstore_ops, store/jobstore.h). */
 int sl__pq_chunk_claim(sl_jobstore *s, const char *job_id, const char *owner, int64_t ttl_ms,
-                       sl_owner_dead_fn dead, sl_lease *l);
+                       sl_lease *l);
 int sl__pq_lease_renew(sl_jobstore *s, const sl_lease *l, int64_t ttl_ms);
 int sl__pq_lease_fence(sl_jobstore *s, const sl_lease *l);
 int sl__pq_lease_release(sl_jobstore *s, const sl_lease *l);
+/* The leader lease and the reaper (store_pg_leader.c; jobstore.h). */
+int sl__pq_leader_acquire(sl_jobstore *s, const char *owner, int64_t ttl_ms, sl_owner_dead_fn dead,
+                          sl_leader *l);
+int sl__pq_leader_fence(sl_jobstore *s, sl_leader *l, int64_t ttl_ms);
+int sl__pq_leader_release(sl_jobstore *s, const sl_leader *l);
+int sl__pq_leader_get(sl_jobstore *s, sl_leader *l);
+int sl__pq_chunks_reap(sl_jobstore *s, int64_t now_ms, sl_owner_dead_fn dead, int max_attempts,
+                       int64_t backoff_ms, uint32_t limit, uint64_t *n);
+int sl__pq_chunks_due(sl_jobstore *s, int64_t now_ms, sl_owner_dead_fn dead, uint64_t *n);
+/* Idle waits woken by NOTIFY (store_pg_notify.c; jobstore.h). */
+int sl__pq_idle_wait(sl_jobstore *s, int64_t timeout_ms);
 int sl__pq_chunks_open(sl_jobstore *s, const char *job_id, sl_owner_dead_fn dead, uint64_t *open,
                        uint64_t *live);
 int sl__pq_chunk_add(sl_jobstore *s, const char *job_id, uint32_t seq, int64_t loaded,

@@ -750,4 +750,11 @@ const sl_jobstore_ops sl__pq_js_ops = {
     .refeed_header = sl__pq_refeed_header,
     .refeed_settle = sl__pq_refeed_settle,
     .version = pq_version,
+    .leader_acquire = sl__pq_leader_acquire,
+    .leader_fence = sl__pq_leader_fence,
+    .leader_release = sl__pq_leader_release,
+    .leader_get = sl__pq_leader_get,
+    .chunks_reap = sl__pq_chunks_reap,
+    .chunks_due = sl__pq_chunks_due,
+    .idle_wait = sl__pq_idle_wait,
 };

@@ -19,10 +19,8 @@
  * match nothing once its lock is released: SL_LEASE_LOST, and the caller
  * rolls the whole transaction back.
  *
- * `dead` is a C callback (is a process of this host gone?), which SQL
- * cannot call: when given, the owners of unexpired leases are read first,
- * those it says are dead are handed to the claim as a list, and the claim
- * treats their leases as expired.
+ * A claim takes Queued chunks only (their backoff passed): an expired
+ * lease is the reaper's (store_pg_leader.c), which queues the chunk again.
  */
 #include <libpq-fe.h>
 #include <stdio.h>
@@ -30,11 +28,6 @@
 #include <string.h>
 
 #include "store/store_pg_int.h"
-
-/* Separates the dead owners handed to the claim (owners are printable). */
-#define DEAD_SEP "\x1f"
-/* Ceiling of that list: owners past it wait for their leases to expire. */
-#define DEAD_MAX 8192
 
 /* Rows a command changed (its PQcmdTuples). */
 static long changed(const PGresult *r)
@@ -63,53 +56,14 @@ static int run_changed(pq_store *q, const char *sql, const pq_params *p)
 	return rc;
 }
 
-/* The owners of job_id's (NULL: any job's) unexpired leases that `dead`
-   says are gone, joined by DEAD_SEP into out (cut at DEAD_MAX); "" when
-   none. */
-static int dead_owners(pq_store *q, const char *job_id, int64_t now, sl_owner_dead_fn dead,
-                       char *out)
-{
-	pq_params p = {.n = 0};
-	int rc;
-	size_t n = 0;
-	out[0] = 0;
-	sl__pq_str(&p, job_id);
-	sl__pq_int(&p, now);
-	PGresult *r = sl__pq_run(q,
-	                         "SELECT DISTINCT owner FROM sluice.chunks WHERE ($1::text IS "
-	                         "NULL OR job_id = $1::text) AND status = 'Processing' AND owner "
-	                         "IS NOT NULL AND lease_expiry_ms > $2::bigint",
-	                         &p, &rc);
-	for (int i = 0; r && i < PQntuples(r); i++) {
-		const char *o = PQgetvalue(r, i, 0);
-		size_t len = strlen(o);
-		if (n + len + 2 > DEAD_MAX)
-			break;
-		if (!dead(o))
-			continue;
-		if (n)
-			out[n++] = DEAD_SEP[0];
-		memcpy(out + n, o, len + 1);
-		n += len;
-	}
-	PQclear(r);
-	return rc;
-}
-
 int sl__pq_chunk_claim(sl_jobstore *s, const char *job_id, const char *owner, int64_t ttl_ms,
-                       sl_owner_dead_fn dead, sl_lease *l)
+                       sl_lease *l)
 {
 	pq_store *q = pq_of_js(s);
 	pq_params p = {.n = 0};
 	int64_t now = sl_now_ms();
 	int rc = 0;
-	char *gone = malloc(DEAD_MAX);
 	PGresult *r = NULL;
-	if (!gone)
-		return SL_NOMEM;
-	gone[0] = 0;
-	if (dead && (rc = dead_owners(q, job_id, now, dead, gone)) < 0)
-		goto out;
 	/* Test only: SLUICE_TEST_CLAIM_ORDER=M, as in the SQLite store (claims
 	   in the order of (seq * M) mod 1000003; docs/ingest.md, Faults). */
 	const char *perm = getenv("SLUICE_TEST_CLAIM_ORDER");
@@ -119,15 +73,12 @@ int sl__pq_chunk_claim(sl_jobstore *s, const char *job_id, const char *owner, in
 	sl__pq_int(&p, m > 0 ? m : 1);
 	sl__pq_str(&p, owner);
 	sl__pq_int(&p, now + ttl_ms);
-	sl__pq_str(&p, gone);
 	r = sl__pq_run(
 	    q,
 	    "WITH pick AS (SELECT c.job_id, c.seq FROM sluice.chunks c JOIN sluice.jobs j ON j.id "
 	    "= c.job_id"
 	    " WHERE ($1::text IS NULL OR c.job_id = $1::text)"
-	    " AND (c.status = 'Queued' OR (c.status = 'Processing' AND (c.lease_expiry_ms IS NULL"
-	    " OR c.lease_expiry_ms <= $2::bigint OR c.owner = ANY(string_to_array($6::text, "
-	    "chr(31))))))"
+	    " AND c.status = 'Queued' AND coalesce(c.not_before_ms, 0) <= $2::bigint"
 	    " AND j.status IN ('ChunksQueued', 'Processing')"
 	    " AND NOT EXISTS (SELECT 1 FROM sluice.cancels x WHERE x.job_id = c.job_id)"
 	    " ORDER BY j.created_ms, j.id, (c.seq * $3::bigint) % 1000003 LIMIT 1"
@@ -154,7 +105,6 @@ int sl__pq_chunk_claim(sl_jobstore *s, const char *job_id, const char *owner, in
 	rc = 1;
 out:
 	PQclear(r);
-	free(gone);
 	return rc;
 }
 
@@ -196,7 +146,8 @@ int sl__pq_lease_release(sl_jobstore *s, const sl_lease *l)
 	pq_params p = {.n = 0};
 	bind_lease_key(&p, l);
 	int rc = run_changed(pq_of_js(s),
-	                     "UPDATE sluice.chunks SET status = 'Queued', lease_expiry_ms = NULL"
+	                     "UPDATE sluice.chunks SET status = 'Queued', lease_expiry_ms = NULL, "
+	                     "attempts = greatest(attempts - 1, 0)"
 	                     " WHERE job_id = $1 AND seq = $2::bigint AND lease_epoch = $3::bigint"
 	                     " AND owner = $4 AND status = 'Processing'",
 	                     &p);

@@ -251,7 +251,9 @@ static int upgrade(sq_store *q)
 	if (rc == 0 && !have)
 		rc = sl__sq_exec(q, "CREATE INDEX IF NOT EXISTS sluice_jobs_created ON "
 		                    "sluice_jobs(created_ms, id)");
-	return rc < 0 ? rc : sl__sq_lease_upgrade(q);
+	if (rc == 0)
+		rc = sl__sq_lease_upgrade(q);
+	return rc < 0 ? rc : sl__sq_leader_upgrade(q);
 }
 
 static const sl_txn_ops sq_txn_ops;
@@ -320,7 +322,9 @@ static int sq_open(const char *target, int busy_timeout_ms, sl_txn **txn, sl_sin
 	if ((rc = sl__sq_exec(q, "COMMIT")) < 0 || (rc = sl__sq_refeed_schema(q)) < 0 ||
 	    (rc = sl__sq_files_schema(q)) < 0)
 		return rc;
-	return sl__sq_lease_upgrade(q);
+	if ((rc = sl__sq_lease_upgrade(q)) < 0)
+		return rc;
+	return sl__sq_leader_upgrade(q);
 }
 
 static const char *sq_errmsg(sl_txn *t)
@@ -387,6 +391,12 @@ static const sl_jobstore_ops sq_js_ops = {
 	.chunk_add = sl__sq_chunk_add,
 	.reject_holder = sl__sq_reject_holder,
 	.rejects_rehold = sl__sq_rejects_rehold,
+	.leader_acquire = sl__sq_leader_acquire,
+	.leader_fence = sl__sq_leader_fence,
+	.leader_release = sl__sq_leader_release,
+	.leader_get = sl__sq_leader_get,
+	.chunks_reap = sl__sq_chunks_reap,
+	.chunks_due = sl__sq_chunks_due,
 };
 
 const sl_store_backend sl__store_sqlite = {"sqlite", sq_open};

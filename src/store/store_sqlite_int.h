@@ -131,7 +131,7 @@ int sl__sq_refeed_settle(sl_jobstore *s, const char *job_id);
 /* store_sqlite_lease.c: chunk leases; moving rows between chunks' counters */
 int sl__sq_lease_upgrade(sq_store *q);
 int sl__sq_chunk_claim(sl_jobstore *s, const char *job_id, const char *owner, int64_t ttl_ms,
-                       sl_owner_dead_fn dead, sl_lease *l);
+                       sl_lease *l);
 int sl__sq_lease_renew(sl_jobstore *s, const sl_lease *l, int64_t ttl_ms);
 int sl__sq_lease_fence(sl_jobstore *s, const sl_lease *l);
 int sl__sq_lease_release(sl_jobstore *s, const sl_lease *l);
@@ -142,6 +142,17 @@ int sl__sq_chunk_add(sl_jobstore *s, const char *job_id, uint32_t seq, int64_t l
 int sl__sq_reject_holder(sl_jobstore *s, uint64_t holder);
 int sl__sq_rejects_rehold(sl_jobstore *s, const char *job_id, uint64_t from, uint64_t to,
                           const char *from_text, const char *to_text);
+
+/* store_sqlite_leader.c: the leader lease and the reaper */
+int sl__sq_leader_upgrade(sq_store *q); /* its table and column, when missing */
+int sl__sq_leader_acquire(sl_jobstore *s, const char *owner, int64_t ttl_ms, sl_owner_dead_fn dead,
+                          sl_leader *l);
+int sl__sq_leader_fence(sl_jobstore *s, sl_leader *l, int64_t ttl_ms);
+int sl__sq_leader_release(sl_jobstore *s, const sl_leader *l);
+int sl__sq_leader_get(sl_jobstore *s, sl_leader *l);
+int sl__sq_chunks_reap(sl_jobstore *s, int64_t now_ms, sl_owner_dead_fn dead, int max_attempts,
+                       int64_t backoff_ms, uint32_t limit, uint64_t *n);
+int sl__sq_chunks_due(sl_jobstore *s, int64_t now_ms, sl_owner_dead_fn dead, uint64_t *n);
 
 /* store_sqlite_records.c: records */
 int sl__sq_records_indexes(sq_store *q, const sl_schema *sc);

@@ -87,21 +87,22 @@ static int step_changed(sq_store *q, sqlite3_stmt *st)
 }
 
 int sl__sq_chunk_claim(sl_jobstore *s, const char *job_id, const char *owner, int64_t ttl_ms,
-                       sl_owner_dead_fn dead, sl_lease *l)
+                       sl_lease *l)
 {
 	sq_store *q = sq_of_js(s);
 	sqlite3_stmt *sel, *upd, *job;
 	int64_t now = sl_now_ms();
+	/* Queued only, its backoff passed: an expired lease is the reaper's
+	   (store_sqlite_leader.c), which queues the chunk again */
 	int rc = sl__sq_prep(
 	    q,
-	    "SELECT c.job_id, c.seq, c.status, c.owner, c.lease_expiry_ms,"
-	    " coalesce(c.lease_epoch, 0), c.attempts FROM sluice_chunks c JOIN sluice_jobs "
-	    "j ON j.id = "
-	    "c.job_id"
-	    " WHERE (?1 IS NULL OR c.job_id = ?1) AND c.status IN ('Queued', 'Processing')"
+	    "SELECT c.job_id, c.seq, coalesce(c.lease_epoch, 0), c.attempts FROM sluice_chunks c"
+	    " JOIN sluice_jobs j ON j.id = c.job_id"
+	    " WHERE (?1 IS NULL OR c.job_id = ?1) AND c.status = 'Queued'"
+	    " AND coalesce(c.not_before_ms, 0) <= ?3"
 	    " AND j.status IN ('ChunksQueued', 'Processing')"
 	    " AND NOT EXISTS (SELECT 1 FROM sluice_cancels x WHERE x.job_id = c.job_id)"
-	    " ORDER BY j.created_ms, j.id, (c.seq * ?2) % 1000003",
+	    " ORDER BY j.created_ms, j.id, (c.seq * ?2) % 1000003 LIMIT 1",
 	    &q->claim_sel);
 	if (rc < 0)
 		return rc;
@@ -115,29 +116,18 @@ int sl__sq_chunk_claim(sl_jobstore *s, const char *job_id, const char *owner, in
 	const char *perm = getenv("SLUICE_TEST_CLAIM_ORDER");
 	long m = perm ? strtol(perm, NULL, 10) % 1000003 : 1;
 	sqlite3_bind_int64(sel, 2, m > 0 ? m : 1);
-	rc = 0;
-	for (;;) {
-		int r = sqlite3_step(sel);
-		if (r != SQLITE_ROW) {
-			rc = sl__sq_map_rc(q, r);
-			break;
-		}
-		const char *status = (const char *)sqlite3_column_text(sel, 2);
-		const char *prev = (const char *)sqlite3_column_text(sel, 3);
-		bool expired = sqlite3_column_type(sel, 4) == SQLITE_NULL ||
-		               sqlite3_column_int64(sel, 4) <= now;
-		if (strcmp(status, "Queued") && !expired && !(prev && dead && dead(prev)))
-			continue; /* someone runs it now */
+	sqlite3_bind_int64(sel, 3, now);
+	int r = sqlite3_step(sel);
+	rc = r == SQLITE_ROW ? 1 : sl__sq_map_rc(q, r);
+	if (rc == 1) {
 		memset(l, 0, sizeof *l);
 		snprintf(l->job_id, sizeof l->job_id, "%s",
 		         (const char *)sqlite3_column_text(sel, 0));
 		l->seq = (uint32_t)sqlite3_column_int64(sel, 1);
-		l->epoch = sqlite3_column_int64(sel, 5) + 1;
+		l->epoch = sqlite3_column_int64(sel, 2) + 1;
 		l->expires_ms = now + ttl_ms;
-		l->attempts = (uint32_t)sqlite3_column_int64(sel, 6) + 1;
+		l->attempts = (uint32_t)sqlite3_column_int64(sel, 3) + 1;
 		snprintf(l->owner, sizeof l->owner, "%s", owner);
-		rc = 1;
-		break;
 	}
 	sqlite3_reset(sel); /* done reading before writing the same table */
 	if (rc != 1)
@@ -225,7 +215,8 @@ int sl__sq_lease_release(sl_jobstore *s, const sl_lease *l)
 	int rc = sl__sq_map_rc(
 	    q,
 	    sqlite3_prepare_v2(q->db,
-	                       "UPDATE sluice_chunks SET status = 'Queued', lease_expiry_ms = NULL"
+	                       "UPDATE sluice_chunks SET status = 'Queued', lease_expiry_ms = "
+	                       "NULL, attempts = max(attempts - 1, 0)"
 	                       " WHERE job_id = ?1 AND seq = ?2 AND lease_epoch = ?3 AND owner = ?4"
 	                       " AND status = 'Processing'",
 	                       -1, &st, NULL));

@@ -39,3 +39,8 @@ sluice_shell_test(ingest_counts_split tests/engine/test_counts_split.sh)
 # the oracle of loading them one after another; headers, a changed set, kill -9 and resume.
 sluice_shell_test(ingest_multifile tests/engine/test_multifile.sh)
 set_tests_properties(ingest_multifile PROPERTIES LABELS "threads" TIMEOUT 600)
+# The leader and the reaper: a poison chunk ends Failed (ATTEMPTS), the leader
+# killed -9 is replaced within the TTL, a SIGSTOPped leader's writes are refused
+# (TERM_LOST), a stopped leader steps down, retention (issue 12).
+sluice_shell_test(ingest_leader tests/engine/test_leader.sh)
+set_tests_properties(ingest_leader PROPERTIES LABELS "threads" TIMEOUT 300)

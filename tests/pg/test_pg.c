@@ -365,12 +365,12 @@ static void test_migrate_fresh(void **state)
 	    all_versions());
 	assert_string_equal(
 	    q1(r, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'sluice'"),
-	    "10");
+	    "11"); /* the 8 of migration 1, the 2 of refeed (7), the leader's (8) */
 	assert_string_equal(
 	    q1(r, "SELECT string_agg(table_name || '.' || column_name, ',' ORDER BY table_name,"
 	          " column_name) FROM information_schema.columns WHERE table_schema = 'sluice'"
 	          " AND column_name IN ('owner', 'lease_expiry_ms', 'lease_epoch', 'holder')"),
-	    "chunks.lease_epoch,chunks.lease_expiry_ms,chunks.owner,rejects.holder");
+	    "chunks.lease_epoch,chunks.lease_expiry_ms,chunks.owner,leader.owner,rejects.holder");
 	assert_string_equal(q1(r, "SELECT count(*) FROM pg_indexes WHERE schemaname = 'sluice' AND"
 	                          " indexname IN ('rejects_holder', 'chunks_open')"),
 	                    "2");
@@ -446,6 +446,12 @@ static void test_migrate_upgrade(void **state)
 	assert_string_equal(q1(r, "SELECT (refeed_by IS NULL AND resolved_by IS NULL AND origin IS"
 	                          " NULL)::text FROM sluice.rejects WHERE job_id = 'j1'"),
 	                    "true");
+	/* migration 8: the leader's table (empty: nobody led) and the backoff
+	   column, NULL on the rows that were there (claimable at once) */
+	assert_string_equal(q1(r, "SELECT count(*) FROM sluice.leader"), "0");
+	assert_string_equal(
+	    q1(r, "SELECT (not_before_ms IS NULL)::text FROM sluice.chunks WHERE job_id = 'j1'"),
+	    "true");
 
 	/* a store newer than this build is refused, not touched */
 	run(r, "INSERT INTO sluice.store_version(version) VALUES (99)");

@@ -52,10 +52,10 @@ static void claims_in_open_transactions_skip_each_others_chunk(void **state)
 	lease_job_with_chunks(f->s.js, "jc", SL_JOB_QUEUED, 2);
 	sl_lease a, b, c;
 	OK(f->s.txn, sl_txn_begin(f->s.txn));
-	assert_int_equal(sl_js_chunk_claim(f->s.js, "jc", "A", 60000, NULL, &a), 1);
+	assert_int_equal(lease_reap_claim(f->s.js, "jc", "A", 60000, NULL, &a), 1);
 	OK(o.txn, sl_txn_begin(o.txn));
 	/* chunk 0 is locked by A's open claim: B gets chunk 1 at once */
-	int rc = sl_js_chunk_claim(o.js, "jc", "B", 60000, NULL, &b);
+	int rc = lease_reap_claim(o.js, "jc", "B", 60000, NULL, &b);
 	if (rc < 0)
 		fail_msg("claim B: %s (%s)", sl_error_name(rc), sl_txn_errmsg(o.txn));
 	assert_int_equal(rc, 1);
@@ -66,7 +66,7 @@ static void claims_in_open_transactions_skip_each_others_chunk(void **state)
 	OK(o.txn, sl_txn_commit(o.txn));
 	/* both committed: nothing left to claim, and each holds its own */
 	OK(o.txn, sl_txn_begin(o.txn));
-	assert_int_equal(sl_js_chunk_claim(o.js, "jc", "C", 60000, NULL, &c), 0);
+	assert_int_equal(lease_reap_claim(o.js, "jc", "C", 60000, NULL, &c), 0);
 	assert_int_equal(sl_js_lease_fence(o.js, &a), 0);
 	assert_int_equal(sl_js_lease_fence(o.js, &b), 0);
 	sl_txn_rollback(o.txn);
@@ -86,14 +86,14 @@ static void a_committing_holder_is_not_taken_over(void **state)
 	sl_lease a, b;
 	/* a lease already expired (a negative TTL: no waiting for the clock) */
 	OK(f->s.txn, sl_txn_begin(f->s.txn));
-	assert_int_equal(sl_js_chunk_claim(f->s.js, "jf", "A", -1000, NULL, &a), 1);
+	assert_int_equal(lease_reap_claim(f->s.js, "jf", "A", -1000, NULL, &a), 1);
 	OK(f->s.txn, sl_txn_commit(f->s.txn));
 	/* A commits its chunk: the fence passes (nobody claimed it) and locks the row */
 	OK(f->s.txn, sl_txn_begin(f->s.txn));
 	assert_int_equal(sl_js_lease_fence(f->s.js, &a), 0);
 	/* meanwhile B finds nothing it can take, without waiting */
 	OK(o.txn, sl_txn_begin(o.txn));
-	int rc = sl_js_chunk_claim(o.js, "jf", "B", 60000, NULL, &b);
+	int rc = lease_reap_claim(o.js, "jf", "B", 60000, NULL, &b);
 	if (rc < 0)
 		fail_msg("claim B: %s (%s)", sl_error_name(rc), sl_txn_errmsg(o.txn));
 	assert_int_equal(rc, 0);
@@ -102,7 +102,7 @@ static void a_committing_holder_is_not_taken_over(void **state)
 	/* A's commit is over (the chunk is still Processing here: the engine
 	   marks it done in that transaction): B takes the expired lease over */
 	OK(o.txn, sl_txn_begin(o.txn));
-	assert_int_equal(sl_js_chunk_claim(o.js, "jf", "B", 60000, NULL, &b), 1);
+	assert_int_equal(lease_reap_claim(o.js, "jf", "B", 60000, NULL, &b), 1);
 	assert_int_equal(b.seq, 0);
 	assert_int_equal(b.epoch, 2);
 	OK(o.txn, sl_txn_commit(o.txn));
@@ -126,10 +126,10 @@ static void a_fence_never_passes_under_an_open_takeover(void **state)
 	lease_job_with_chunks(f->s.js, "jt", SL_JOB_QUEUED, 1);
 	sl_lease a, b;
 	OK(f->s.txn, sl_txn_begin(f->s.txn));
-	assert_int_equal(sl_js_chunk_claim(f->s.js, "jt", "A", -1000, NULL, &a), 1);
+	assert_int_equal(lease_reap_claim(f->s.js, "jt", "A", -1000, NULL, &a), 1);
 	OK(f->s.txn, sl_txn_commit(f->s.txn));
 	OK(o.txn, sl_txn_begin(o.txn));
-	assert_int_equal(sl_js_chunk_claim(o.js, "jt", "B", 60000, NULL, &b), 1);
+	assert_int_equal(lease_reap_claim(o.js, "jt", "B", 60000, NULL, &b), 1);
 	OK(f->s.txn, sl__pg_exec(pq_of_js(f->s.js)->pg, "SET lock_timeout = '50ms'"));
 	OK(f->s.txn, sl_txn_begin(f->s.txn));
 	int rc = sl_js_lease_fence(f->s.js, &a);

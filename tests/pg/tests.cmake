@@ -17,6 +17,7 @@ sluice_uses_server(pg_unit postgres)
 # (tests/store/), on PostgreSQL: the same binaries with
 # SLUICE_STORE_BACKEND=postgres
 foreach(suite jobstore sink lease_store job_final)
+foreach(suite jobstore sink lease_store leader_store)
   add_test(NAME pg_${suite} COMMAND bash ${CMAKE_SOURCE_DIR}/tests/pg/run_unit.sh $<TARGET_FILE:sluice>
            ${CMAKE_SOURCE_DIR} $<TARGET_FILE:test_${suite}>)
   set_tests_properties(pg_${suite} PROPERTIES ENVIRONMENT "SLUICE_STORE_BACKEND=postgres")
@@ -91,3 +92,12 @@ set_tests_properties(citus_restart PROPERTIES RESOURCE_LOCK citus_nodes TIMEOUT 
 # `distribution:` on plain PostgreSQL: CONFIG, Citus is needed
 sluice_shell_test(pg_distribution tests/pg/test_pg_distribution.sh)
 sluice_uses_server(pg_distribution postgres)
+# the leader and the reaper in PostgreSQL: a poison chunk ends Failed (ATTEMPTS),
+# the leader killed -9 is replaced within the TTL, a SIGSTOPped leader's writes
+# are refused (TERM_LOST) (issue 12)
+sluice_shell_test(pg_leader tests/pg/test_pg_leader.sh threads)
+sluice_uses_server(pg_leader postgres)
+
+# an idle worker (its poll 60 s) woken by NOTIFY claims a new job's chunks at once (issue 12)
+sluice_shell_test(pg_notify tests/pg/test_pg_notify.sh threads)
+sluice_uses_server(pg_notify postgres)

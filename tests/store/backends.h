@@ -57,7 +57,11 @@ int store_fx_teardown(void **state);
 int js_suite_run(const store_backend *b);
 int sink_suite_run(const store_backend *b);
 int lease_suite_run(const store_backend *b); /* lease_suite.c */
+int leader_suite_run(const store_backend *b); /* leader_suite.c */
 /* A job in status st with n (at most 8) Queued chunks (lease_suite.c). */
 void lease_job_with_chunks(sl_jobstore *s, const char *id, sl_job_status st, uint32_t n);
+/* In the open transaction: reap (no backoff), then claim (lease_suite.c). */
+int lease_reap_claim(sl_jobstore *s, const char *job, const char *owner, int64_t ttl,
+                     sl_owner_dead_fn dead, sl_lease *l);
 
 #endif

@@ -2,8 +2,8 @@
  * The job store's lease ops, a conformance suite every backend must pass
  * (run by test_lease_store.c for each backend of backends.c): claims take
  * Queued chunks in order and bump the epoch, two connections never claim
- * one chunk, an expired lease (or one whose owner is dead) is claimed
- * again and its old holder is fenced off, a renewal keeps a lease, a
+ * one chunk, an expired lease (or one whose owner is dead), queued again
+ * by the reaper, is claimed again and its old holder is fenced off, a renewal keeps a lease, a
  * cancel request or a finished job stops claims and commits, and the open
  * and live counts say who still runs a job. Real databases in temporary
  * directories, through the jobstore.h wrappers only.
@@ -44,12 +44,23 @@ void lease_job_with_chunks(sl_jobstore *s, const char *id, sl_job_status st, uin
 	sl_job_clear(&j);
 }
 
-/* claim in a transaction of its own: 1, 0, or fail */
+/* In the open transaction: the reaper (leases that ran out, or whose
+   owner `dead` says is gone, queued again at once: no backoff), then a
+   claim (backends.h). */
+int lease_reap_claim(sl_jobstore *s, const char *job, const char *owner, int64_t ttl,
+                     sl_owner_dead_fn dead, sl_lease *l)
+{
+	uint64_t n = 0;
+	int rc = sl_js_chunks_reap(s, sl_now_ms(), dead, 0, -1, 16, &n);
+	return rc < 0 ? rc : sl_js_chunk_claim(s, job, owner, ttl, l);
+}
+
+/* reap and claim in a transaction of its own: 1, 0, or fail */
 static int claim(sl_jobstore *s, const char *job, const char *owner, int64_t ttl,
                  sl_owner_dead_fn dead, sl_lease *l)
 {
 	OK(s->txn, sl_txn_begin(s->txn));
-	int rc = sl_js_chunk_claim(s, job, owner, ttl, dead, l);
+	int rc = lease_reap_claim(s, job, owner, ttl, dead, l);
 	if (rc < 0)
 		fail_msg("claim: %s (%s)", sl_error_name(rc), sl_txn_errmsg(s->txn));
 	OK(s->txn, sl_txn_commit(s->txn));
@@ -60,6 +71,11 @@ static bool all_dead(const char *owner)
 {
 	(void)owner;
 	return true;
+}
+
+static bool a_dead(const char *owner)
+{
+	return !strcmp(owner, "A");
 }
 
 static void claims_take_queued_chunks_in_order_and_fence_the_old_holder(void **state)
@@ -93,10 +109,11 @@ static void claims_take_queued_chunks_in_order_and_fence_the_old_holder(void **s
 	uint64_t open = 0, live = 0;
 	OK(s->txn, sl_js_chunks_open(s, "jl", NULL, &open, &live));
 	assert_true(open == 3 && live == 3);
-	/* an owner said dead: its lease is void at once, the chunk claimed again */
+	/* an owner said dead: its leases are void at once (the reaper queues
+	   A's chunks 0 and 2 again), the chunk claimed again */
 	OK(s->txn, sl_js_chunks_open(s, "jl", all_dead, &open, &live));
 	assert_true(open == 3 && live == 0);
-	assert_int_equal(claim(other.js, "jl", "B", 60000, all_dead, &d), 1);
+	assert_int_equal(claim(other.js, "jl", "B", 60000, a_dead, &d), 1);
 	assert_int_equal(d.seq, 0);
 	assert_int_equal(d.epoch, 2);
 	assert_int_equal(d.attempts, 2);
@@ -109,7 +126,8 @@ static void claims_take_queued_chunks_in_order_and_fence_the_old_holder(void **s
 	assert_int_equal(sl_js_lease_renew(s, &d, 60000), 0);
 	sl_txn_rollback(s->txn);
 	/* a chunk given back is Queued again, its epoch kept (so the next claim
-	   bumps it past every holder's) */
+	   bumps it past every holder's); c was queued again by the reaper
+	   already, so A's release changes nothing */
 	OK(s->txn, sl_txn_begin(s->txn));
 	OK(s->txn, sl_js_lease_release(s, &c));
 	OK(s->txn, sl_txn_commit(s->txn));

@@ -24,3 +24,8 @@ sluice_unit_test(test_sink_replace tests/store/test_sink_replace.c)
 # a retry's or a rollback's rewrite is (issue 11). PostgreSQL: pg_job_final.
 sluice_unit_test(test_job_final tests/store/test_job_final.c)
 target_sources(test_job_final PRIVATE ${CMAKE_SOURCE_DIR}/tests/store/backends.c)
+# The leader lease and the reaper (terms, takeovers, the term fence, requeues
+# with attempts and backoff), for every backend of backends.c (issue 12).
+sluice_unit_test(test_leader_store tests/store/test_leader_store.c)
+target_sources(test_leader_store PRIVATE ${CMAKE_SOURCE_DIR}/tests/store/leader_suite.c
+               ${CMAKE_SOURCE_DIR}/tests/store/lease_suite.c ${CMAKE_SOURCE_DIR}/tests/store/backends.c)
