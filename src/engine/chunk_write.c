@@ -695,7 +695,7 @@ int sl__chunk_run(const chunk_handles *h, sl_chunk *c, sl_lease *l, slot *s)
 		         "chunk %u: %d attempts, and each time its lease ran out before it "
 		         "committed (its worker died, was killed or stalled)",
 		         c->seq, limit);
-		rc = chunk_fail(g, c, l, SL_ATTEMPTS, why);
+		rc = chunk_fail(h, c, l, SL_ATTEMPTS, why);
 		return rc == SL_LEASE_LOST ? rc : rc < 0 ? rc : 0;
 	}
 	/* Test only: SLUICE_TEST_KILL_CHUNK=SEQ, a poison chunk: the process

@@ -16,8 +16,7 @@ sluice_uses_server(pg_unit postgres)
 # the conformance suites of the sink, the job store and its leases
 # (tests/store/), on PostgreSQL: the same binaries with
 # SLUICE_STORE_BACKEND=postgres
-foreach(suite jobstore sink lease_store job_final)
-foreach(suite jobstore sink lease_store leader_store)
+foreach(suite jobstore sink lease_store job_final leader_store)
   add_test(NAME pg_${suite} COMMAND bash ${CMAKE_SOURCE_DIR}/tests/pg/run_unit.sh $<TARGET_FILE:sluice>
            ${CMAKE_SOURCE_DIR} $<TARGET_FILE:test_${suite}>)
   set_tests_properties(pg_${suite} PROPERTIES ENVIRONMENT "SLUICE_STORE_BACKEND=postgres")
