@@ -37,7 +37,9 @@ struct sl_candidate {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool stop;
-	sl_jobstore *st;
+	sl_jobstore *st; /* NULL while the store cannot be opened: each beat tries */
+	char *db;
+	int wait_ms;
 	sl_leader_opts o;
 	int64_t ttl_ms;
 	char owner[160];
@@ -91,6 +93,17 @@ static int lead(sl_candidate *c, uint64_t *reaped, uint64_t *gc_jobs)
 
 static void beat(sl_candidate *c)
 {
+	if (!c->st) {
+		/* the database was not there (not created yet, down, newer than
+		   this build): a candidate of a long-running process waits for it
+		   rather than ending the process; the process's own use of the
+		   store says what is wrong (a service's /healthz/ready) */
+		char msg[256];
+		if (sl_jobstore_open(c->db, c->wait_ms, &c->st, msg, sizeof msg) < 0) {
+			c->st = NULL;
+			return;
+		}
+	}
 	sl_txn *t = sl_js_txn(c->st);
 	uint64_t reaped = 0, gc_jobs = 0;
 	if (!c->me.term) {
@@ -176,11 +189,13 @@ int sl_candidate_start(const char *db, int busy_timeout_ms, int64_t ttl_ms, cons
 	int wait_ms = busy_timeout_ms > 0 && busy_timeout_ms < CANDIDATE_WAIT_MS
 	                  ? busy_timeout_ms
 	                  : CANDIDATE_WAIT_MS;
-	int rc = sl_jobstore_open(db ? db : "sluice.db", wait_ms, &c->st, msg, msglen);
-	if (rc < 0) {
+	c->wait_ms = wait_ms;
+	if (!(c->db = strdup(db ? db : "sluice.db"))) {
 		free(c);
-		return rc;
+		return SL_NOMEM;
 	}
+	if (sl_jobstore_open(c->db, wait_ms, &c->st, msg, msglen) < 0)
+		c->st = NULL; /* the beats try again */
 	if (o)
 		c->o = *o;
 	c->ttl_ms = ttl_ms > 0 ? ttl_ms : SL_LEASE_TTL_MS;
@@ -195,6 +210,7 @@ int sl_candidate_start(const char *db, int busy_timeout_ms, int64_t ttl_ms, cons
 		sl_js_close(c->st);
 		pthread_mutex_destroy(&c->mu);
 		pthread_cond_destroy(&c->cv);
+		free(c->db);
 		free(c);
 		snprintf(msg, msglen, "cannot start the leader candidate's thread");
 		return SL_NOMEM;
@@ -225,5 +241,6 @@ void sl_candidate_stop(sl_candidate *c)
 	sl_js_close(c->st);
 	pthread_mutex_destroy(&c->mu);
 	pthread_cond_destroy(&c->cv);
+	free(c->db);
 	free(c);
 }
