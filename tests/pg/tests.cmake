@@ -52,3 +52,18 @@ sluice_uses_server(pg_workers postgres)
 # ignore and update
 sluice_shell_test(pg_determinism tests/pg/test_pg_determinism.sh threads)
 sluice_uses_server(pg_determinism postgres)
+
+# three sluice workers on two "machines" and the ingest, kill -9 of a random
+# one at least 20 times: every row once, every reject once, SQLite's counts
+sluice_shell_test(pg_chaos tests/pg/test_pg_chaos.sh threads)
+sluice_uses_server(pg_chaos postgres)
+
+# max_connections exhausted (a private server): the connection retried with
+# backoff, DB_CONN_LIMIT when it never comes, the load once when slots free
+sluice_shell_test(pg_maxconn tests/pg/test_pg_maxconn.sh threads)
+sluice_uses_server(pg_maxconn postgres)
+
+# a worker SIGSTOPped past its lease and continued: its commit refused
+# (LEASE_LOST), the chunk done once by another
+sluice_shell_test(pg_lease_stop tests/pg/test_pg_lease_stop.sh threads)
+sluice_uses_server(pg_lease_stop postgres)
