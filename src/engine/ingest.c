@@ -322,6 +322,9 @@ static int run_tail(ingest *g, worker *self)
 			g->lease[l.seq] = l;
 			sl__heart_add(g->hb, &l);
 			sl_chunk *c = &g->chunks[l.seq];
+			/* a chunk taken over is started here, not by the writer: the
+			   test pause holds it too (tests/pg/test_pg_chaos.sh) */
+			sl__ingest_test_pause(g, c, "SLUICE_TEST_PAUSE");
 			rc = sl__chunk_run(g, self, c, NULL, &g->lease[l.seq]);
 			drop_lease(g, l.seq, rc == 0);
 			if (rc == SL_LEASE_LOST)

@@ -4,7 +4,12 @@
 # job in the shared server of the `postgres` fixture; one of the four,
 # chosen at random, is killed with -9 at least 20 times (each kill after a
 # new chunk committed, polled in sluice.chunks, never by a timer) and
-# started again, until the job is finished. Then every row is in the table
+# started again, until the job is finished. So that the job cannot end
+# before the 20 kills, whatever the machine's speed, chunk HOLD_SEQ is held
+# open: every process runs with SLUICE_TEST_PAUSE=HOLD_SEQ:DIR, so whoever
+# claims that chunk waits before running it (its lease renewed) until the
+# kills are done, and a killed holder's successor waits too; once no chunk
+# is left to claim, a round's progress is a new holder of it. Then every row is in the table
 # once, every reject is listed once, and the table (with the record each row
 # came from), the rejects (with their messages) and the counts (the job's,
 # every chunk's) are those of a one-thread load of the same file into SQLite
@@ -26,7 +31,7 @@ export PGHOST PGPORT PGUSER
 at_exit() { kill -9 $(jobs -p) 2>/dev/null; }
 NS=$(fixture_namespace)
 CDR=$SRC/examples/cdr.yaml
-ROWS=${ROWS:-30000}
+ROWS=${ROWS:-12000}
 CHUNK=${CHUNK:-2k}
 KILLS_WANTED=${KILLS_WANTED:-20}
 q() { psql -d "$DB" -qAtc "$1" 2>/dev/null; }
@@ -59,7 +64,9 @@ if [ "$(unshare --uts "$T/machine_b.sh" hostname 2>/dev/null)" = sluice-machine-
 else
 	echo "note: no UTS namespace (not root, or no unshare): both machines have the host name $HOST_A"
 fi
-mkdir -p "$T/machine_a/tmp" "$T/machine_b/tmp"
+mkdir -p "$T/machine_a/tmp" "$T/machine_b/tmp" "$T/hold"
+HOLD_SEQ=${HOLD_SEQ:-40}
+export SLUICE_TEST_PAUSE=$HOLD_SEQ:$T/hold
 
 : >"$T/kl.err"
 declare -a pids
@@ -79,14 +86,29 @@ start_role 0
 planned() { [ "$(q "SELECT count(*) FROM sluice.chunks")" -gt 0 ] 2>/dev/null; }
 wait_for "the ingest to plan the job" 3000 planned
 for i in 1 2 3; do start_role "$i"; done
+TOTAL=$(q "SELECT count(*) FROM sluice.chunks")
+[ "$TOTAL" -gt $((HOLD_SEQ + 20)) ] && ok || bad "the job has $TOTAL chunks: too few for chunk $HOLD_SEQ to be held"
+# the pid of chunk HOLD_SEQ's holder (owners are "NAME HOST PID START RANDOM")
+holder() { q "SELECT split_part(owner, ' ', 3) FROM sluice.chunks WHERE seq = $HOLD_SEQ AND status = 'Processing'"; }
+# a round's progress: a chunk committed, or, when none is left to claim
+# (the held chunk's holder may hold others: the ingest claims ahead), a
+# holder waiting in the held chunk
+progress() {
+	local n
+	n=$(committed)
+	[ "$n" -gt "$prev" ] ||
+		{ [ -e "$T/hold/paused" ] && [ "$(q "SELECT count(*) FROM sluice.chunks WHERE status = 'Queued'")" = 0 ]; }
+}
 KILLS=0 prev=0 ITER=0 T0=$SECONDS
 declare -a killed=(0 0 0 0)
 for _ in $(seq 1 200); do
 	ITER=$((ITER + 1))
-	want=$((prev + 1))
-	while [ "$(committed)" -lt "$want" ] && ! finished; do sleep 0.01; done
+	until progress || finished; do sleep 0.01; done
 	finished && break
+	[ "$KILLS" -ge "$KILLS_WANTED" ] && break
 	victim=$((RANDOM % 4))
+	# its successor in the held chunk says so anew
+	[ "$(holder)" = "${pids[$victim]}" ] && rm -f "$T/hold/paused"
 	kill -9 "${pids[$victim]}" 2>/dev/null
 	wait "${pids[$victim]}" 2>/dev/null
 	st=$?
@@ -102,10 +124,11 @@ for _ in $(seq 1 200); do
 	prev=$now
 	start_role "$victim"
 done
-TOTAL=$(q "SELECT count(*) FROM sluice.chunks")
 echo "kills: $KILLS in $ITER rounds, $((SECONDS - T0)) s (ingest, a1, b1, b2: ${killed[*]}) of a job of $TOTAL chunks; $prev committed when the kills ended"
 [ "$KILLS" -ge "$KILLS_WANTED" ] && ok || bad "only $KILLS kills landed before the job ended (want $KILLS_WANTED)"
-# the last ones run to the end
+# the held chunk goes on, the last ones run to the end
+echo "chunk $HOLD_SEQ: claimed $(q "SELECT lease_epoch FROM sluice.chunks WHERE seq = $HOLD_SEQ") times"
+: >"$T/hold/go"
 wait_for "the job to finish" 6000 finished
 sl_wait "${pids[0]}" "$T/kl.err"
 st=$?
