@@ -75,6 +75,8 @@ enum sl_error_class { SL_CLASS_NONE = 0, SL_CLASS_ROW, SL_CLASS_RETRY, SL_CLASS_
 	X(DB_CONN, -406, RETRY, "the database connection could not be made or was lost")               \
 	X(DB_SCHEMA, -407, FATAL,                                                                      \
 	  "the target table or the job store does not fit: a column, an index or a store version")    \
+	X(DB_CONN_LIMIT, -416, RETRY,                                                                  \
+	  "the database server refused the connection: all its connection slots are taken")           \
 	/* input */                                                                                    \
 	X(IO_OPEN, -500, FATAL, "cannot open the input")                                               \
 	X(IO_READ, -501, RETRY, "cannot read the input")                                               \
@@ -107,7 +109,7 @@ enum sl_error_class sl_error_class(int code);
 int sl_error_from_name(const char *name);
 
 /* Iteration over the table, for documentation and per-code counters. */
-#define SL_ERROR_COUNT 48
+#define SL_ERROR_COUNT 49
 int sl_error_at(int index); /* code of the index-th table entry, 0 <= index < SL_ERROR_COUNT */
 int sl_error_index(int code); /* inverse of sl_error_at, or -1 */
 

@@ -322,6 +322,9 @@ static int run_tail(ingest *g, worker *self)
 			g->lease[l.seq] = l;
 			sl__heart_add(g->hb, &l);
 			sl_chunk *c = &g->chunks[l.seq];
+			/* a chunk taken over is started here, not by the writer: the
+			   test pause holds it too (tests/pg/test_pg_chaos.sh) */
+			sl__ingest_test_pause(g, c, "SLUICE_TEST_PAUSE");
 			chunk_handles h = sl__chunk_handles(g, self);
 			rc = sl__chunk_run(&h, c, &g->lease[l.seq], NULL);
 			drop_lease(g, l.seq, rc == 0);

@@ -41,7 +41,9 @@ typedef struct sl_pg sl_pg;
 bool sl__pg_is_uri(const char *target);
 /* Connect to `uri` (a libpq URI or key=value string; NULL or "" takes
    everything from PGHOST, PGPORT, PGDATABASE, PGUSER, ...). The session
-   is set to UTC, ISO dates, exact float output and UTF-8. On failure *out
+   is set to UTC, ISO dates, exact float output and UTF-8. A connection
+   refused because every slot is taken (53300) is tried again with backoff
+   for SLUICE_PG_CONNECT_WAIT seconds (60), then DB_CONN_LIMIT. On failure *out
    may still be set: read sl__pg_errmsg(), then sl__pg_close() it. */
 int sl__pg_connect(const char *uri, sl_pg **out);
 void sl__pg_close(sl_pg *c);
@@ -60,7 +62,9 @@ struct pg_conn *sl__pg_conn(sl_pg *c);
 uint64_t sl__pg_session(const sl_pg *c);
 /* A new session on the same parameters, when the connection is bad (after
    a transient failure: the server restarted, the connection was cut). 0
-   when the connection is good or became good again, DB_CONN otherwise. */
+   when the connection is good or became good again, DB_CONN otherwise, or
+   DB_CONN_LIMIT when the server kept refusing it for want of a free
+   connection slot (53300; tried again with backoff, as sl__pg_connect). */
 int sl__pg_reconnect(sl_pg *c);
 
 /* The sluice code for an SQLSTATE (five characters; NULL or "" is a lost

@@ -6,8 +6,10 @@
  * Error categories (docs/scaling.md): the code is chosen by SQLSTATE, never
  * by message text. Transient failures, after which the same chunk may well
  * succeed, are retry codes: serialization failure (40001), deadlock
- * (40P01), lock not available (55P03) and too many connections (53300) are
- * DB_BUSY; connection exceptions (class 08), the server shutting down or
+ * (40P01) and lock not available (55P03) are DB_BUSY; too many
+ * connections (53300, every connection slot taken) is DB_CONN_LIMIT, and a
+ * connection refused so is tried again with backoff for a while
+ * (open_session); connection exceptions (class 08), the server shutting down or
  * restarting (57P01-57P03) and a connection lost without any SQLSTATE are
  * DB_CONN; a full disk (53100) is DB_FULL. A row the table refuses is class
  * 23 (DB_CONSTRAINT) or class 22 (DB_VALUE): the row writer isolates it.
@@ -19,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "pg/pg.h"
 #include "sluice/error.h"
@@ -70,9 +74,10 @@ int sl__pg_code(const char *st)
 {
 	if (!st || strlen(st) != 5)
 		return SL_DB_CONN;
-	if (!strcmp(st, "40001") || !strcmp(st, "40P01") || !strcmp(st, "55P03") ||
-	    !strcmp(st, "53300"))
+	if (!strcmp(st, "40001") || !strcmp(st, "40P01") || !strcmp(st, "55P03"))
 		return SL_DB_BUSY;
+	if (!strcmp(st, "53300"))
+		return SL_DB_CONN_LIMIT;
 	if (!strncmp(st, "08", 2) || !strcmp(st, "57P01") || !strcmp(st, "57P02") ||
 	    !strcmp(st, "57P03"))
 		return SL_DB_CONN;
@@ -204,46 +209,111 @@ static void quiet(void *arg, const char *message)
 	(void)arg, (void)message;
 }
 
+/* Is a refused connection's message PostgreSQL's "no connection slot is
+   free" (SQLSTATE 53300)? libpq keeps a refusal's SQLSTATE only in its
+   text: "sorry, too many clients already" (max_connections), "remaining
+   connection slots are reserved for ..." (only superuser or replication
+   slots left), "too many connections for role/database" (a CONNECTION
+   LIMIT). The server's English messages: one with lc_messages in another
+   language gives DB_CONN, retried as a lost connection is. */
+static bool slots_taken(const char *msg)
+{
+	return strstr(msg, "too many clients") || strstr(msg, "too many connections") ||
+	       strstr(msg, "remaining connection slots are reserved");
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* How long connections refused for want of a slot are tried again:
+   SLUICE_PG_CONNECT_WAIT seconds (0..3600), 60 when unset or not a number
+   in that range. */
+static int64_t slot_wait_ms(void)
+{
+	const char *v = getenv("SLUICE_PG_CONNECT_WAIT");
+	char *end;
+	double s = v && *v ? strtod(v, &end) : -1;
+	if (!v || !*v || *end || s < 0 || s > 3600)
+		return 60000;
+	return (int64_t)(s * 1000);
+}
+
+/* Make c->conn a live session: from `uri` (NULL: PQreset of the session
+   that was lost). A refusal for want of a slot is tried again with
+   exponential backoff (100 ms doubling to 5 s, each wait 50..100 % of
+   that, so that many refused clients do not come back at once) until
+   slot_wait_ms() has passed: a server full of clients usually frees some
+   soon, and a load that waits is better than one that fails. Any other
+   refusal is DB_CONN at once (the engine retries a chunk's). */
+static int open_session(sl_pg *c, const char *uri)
+{
+	const char *what = uri ? "connect to" : "reconnect to";
+	int64_t t0 = mono_ms(), wait = slot_wait_ms(), delay = 100;
+	unsigned seed = (unsigned)t0 ^ (unsigned)getpid() * 2654435761u;
+	int tries = 0;
+	for (;;) {
+		tries++;
+		if (uri) {
+			PQfinish(c->conn);
+			c->conn = PQconnectdb(uri);
+			if (!c->conn)
+				return sl__pg_seterr(c, SL_NOMEM,
+				                     "out of memory for a PostgreSQL connection");
+			PQsetNoticeProcessor(c->conn, quiet, NULL);
+		} else {
+			PQreset(c->conn);
+		}
+		if (PQstatus(c->conn) == CONNECTION_OK)
+			return session_setup(c);
+		c->sqlstate[0] = 0;
+		const char *why = PQerrorMessage(c->conn);
+		int64_t spent = mono_ms() - t0;
+		if (!slots_taken(why)) {
+			snprintf(c->err, sizeof c->err, "cannot %s PostgreSQL: %s", what, why);
+			one_line(c->err);
+			return SL_DB_CONN;
+		}
+		if (spent >= wait) {
+			snprintf(c->err, sizeof c->err,
+			         "cannot %s PostgreSQL: the server refused the connection, its "
+			         "connection slots all taken (too many clients, SQLSTATE 53300), "
+			         "on each of %d tries over %.1f s (SLUICE_PG_CONNECT_WAIT): %s",
+			         what, tries, (double)spent / 1000, why);
+			one_line(c->err);
+			snprintf(c->sqlstate, sizeof c->sqlstate, "53300");
+			return SL_DB_CONN_LIMIT;
+		}
+		seed = seed * 1103515245u + 12345u;
+		int64_t nap = delay / 2 + (int64_t)((seed >> 8) % (unsigned)(delay / 2 + 1));
+		if (nap > wait - spent)
+			nap = wait - spent;
+		struct timespec ts = {(time_t)(nap / 1000), (long)(nap % 1000) * 1000000L};
+		nanosleep(&ts, NULL);
+		if (delay < 5000)
+			delay = delay * 2 > 5000 ? 5000 : delay * 2;
+	}
+}
+
 int sl__pg_connect(const char *uri, sl_pg **out)
 {
 	sl_pg *c = calloc(1, sizeof *c);
-	int rc = 0;
 	*out = c;
 	if (!c)
 		return SL_NOMEM;
 	/* libpq fills what the string leaves out from PG* variables and its
 	   defaults, so "" is "everything from the environment" */
-	c->conn = PQconnectdb(uri ? uri : "");
-	if (!c->conn) {
-		snprintf(c->err, sizeof c->err, "out of memory for a PostgreSQL connection");
-		return SL_NOMEM;
-	}
-	PQsetNoticeProcessor(c->conn, quiet, NULL);
-	if (PQstatus(c->conn) != CONNECTION_OK) {
-		snprintf(c->err, sizeof c->err, "cannot connect to PostgreSQL: %s",
-		         PQerrorMessage(c->conn));
-		one_line(c->err);
-		/* too many connections comes back as a refused connection with
-		   SQLSTATE 53300, which libpq keeps only in the message */
-		return strstr(c->err, "too many") ? SL_DB_BUSY : SL_DB_CONN;
-	}
-	rc = session_setup(c);
-	return rc;
+	return open_session(c, uri ? uri : "");
 }
 
 int sl__pg_reconnect(sl_pg *c)
 {
 	if (PQstatus(c->conn) == CONNECTION_OK)
 		return 0;
-	PQreset(c->conn);
-	if (PQstatus(c->conn) != CONNECTION_OK) {
-		snprintf(c->err, sizeof c->err, "cannot reconnect to PostgreSQL: %s",
-		         PQerrorMessage(c->conn));
-		one_line(c->err);
-		c->sqlstate[0] = 0;
-		return strstr(c->err, "too many") ? SL_DB_BUSY : SL_DB_CONN;
-	}
-	return session_setup(c);
+	return open_session(c, NULL);
 }
 
 void sl__pg_close(sl_pg *c)

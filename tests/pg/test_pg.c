@@ -224,7 +224,7 @@ static void test_codes(void **state)
 		int code;
 	} t[] = {
 	    {"40001", SL_DB_BUSY},       {"40P01", SL_DB_BUSY},       {"55P03", SL_DB_BUSY},
-	    {"53300", SL_DB_BUSY},       {"08006", SL_DB_CONN},       {"08001", SL_DB_CONN},
+	    {"53300", SL_DB_CONN_LIMIT}, {"08006", SL_DB_CONN},       {"08001", SL_DB_CONN},
 	    {"57P01", SL_DB_CONN},       {"57P02", SL_DB_CONN},       {"57P03", SL_DB_CONN},
 	    {"53100", SL_DB_FULL},       {"23505", SL_DB_CONSTRAINT}, {"23514", SL_DB_CONSTRAINT},
 	    {"23P01", SL_DB_CONSTRAINT}, {"22001", SL_DB_VALUE},      {"22003", SL_DB_VALUE},

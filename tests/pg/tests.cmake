@@ -100,3 +100,18 @@ sluice_uses_server(pg_leader postgres)
 # an idle worker (its poll 60 s) woken by NOTIFY claims a new job's chunks at once (issue 12)
 sluice_shell_test(pg_notify tests/pg/test_pg_notify.sh threads)
 sluice_uses_server(pg_notify postgres)
+
+# three sluice workers on two "machines" and the ingest, kill -9 of a random
+# one at least 20 times: every row once, every reject once, SQLite's counts
+sluice_shell_test(pg_chaos tests/pg/test_pg_chaos.sh threads)
+sluice_uses_server(pg_chaos postgres)
+
+# max_connections exhausted (a private server): the connection retried with
+# backoff, DB_CONN_LIMIT when it never comes, the load once when slots free
+sluice_shell_test(pg_maxconn tests/pg/test_pg_maxconn.sh threads)
+sluice_uses_server(pg_maxconn postgres)
+
+# a worker SIGSTOPped past its lease and continued: its commit refused
+# (LEASE_LOST), the chunk done once by another
+sluice_shell_test(pg_lease_stop tests/pg/test_pg_lease_stop.sh threads)
+sluice_uses_server(pg_lease_stop postgres)
