@@ -71,13 +71,18 @@ export SLUICE_TEST_PAUSE=$HOLD_SEQ:$T/hold
 : >"$T/kl.err"
 declare -a pids
 ROLE_NAMES=(ingest a1 b1 b2)
+# The held chunk's holder is killed again and again: far more attempts
+# than the default 5 (after which the leader's reaper fails a chunk with
+# ATTEMPTS, tests/engine/test_leader.sh), since this test wants it loaded.
+ATT=(--max-attempts 1000)
 start_role() { # 0 the ingest and 1 worker a1 on machine A; 2, 3 workers b1, b2 on machine B
 	case $1 in
 	0) TMPDIR=$T/machine_a/tmp sl_start "$T/kl.err" ingest "$T/in.csv" --schema "$CDR" --db "$URI" \
-		--chunk-size "$CHUNK" --threads 2 --lease-ttl 1 --quiet ;;
-	1) TMPDIR=$T/machine_a/tmp sl_start "$T/kl.err" worker --db "$URI" --name a1 --lease-ttl 1 --quiet ;;
+		--chunk-size "$CHUNK" --threads 2 --lease-ttl 1 "${ATT[@]}" --quiet ;;
+	1) TMPDIR=$T/machine_a/tmp sl_start "$T/kl.err" worker --db "$URI" --name a1 --lease-ttl 1 "${ATT[@]}" \
+		--quiet ;;
 	*) TMPDIR=$T/machine_b/tmp SL_WRAP=$WRAP_B sl_start "$T/kl.err" worker --db "$URI" \
-		--name "${ROLE_NAMES[$1]}" --lease-ttl 1 --quiet ;;
+		--name "${ROLE_NAMES[$1]}" --lease-ttl 1 "${ATT[@]}" --quiet ;;
 	esac
 	pids[$1]=$BG_PID
 }
