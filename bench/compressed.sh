@@ -28,7 +28,10 @@ measure() {
 	local name=$1 bw=999999 bc=0 pk=0 w u s m
 	shift
 	for _ in $(seq "$REPEAT"); do
+		# a fresh database each run, DuckDB's too (a second run into the
+		# same file fails at once, "table t already exists")
 		rmdb "$DB"
+		rm -f "$OUT/compressed.duckdb" "$OUT/compressed.duckdb.wal"
 		/usr/bin/time -o "$OUT/compressed_$name.time" -f "%e %U %S %M" "$@" \
 			>"$OUT/compressed_$name.out" 2>"$OUT/compressed_$name.err" || true
 		read -r w u s m < <(tail -1 "$OUT/compressed_$name.time")
