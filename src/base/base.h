@@ -86,6 +86,12 @@ void sl__error_channel(const char *name);
    the failure (ENOSPC for a write that makes no progress) with *done the
    bytes written before it. */
 int sl_write_all(int fd, const void *p, size_t n, size_t *done);
+/* Replace the file at path by these n bytes, whole or not at all after a
+   crash: a temporary file beside it (mode 0600), written, fdatasync'ed and
+   renamed over it. 0, or the errno of the failure (nothing left behind).
+   The directory's own fsync, where the new name must survive a crash, is
+   the caller's. */
+int sl_write_file_durable(const char *path, const void *p, size_t n);
 
 /* Wall-clock Unix milliseconds, for timestamps users read. */
 int64_t sl_now_ms(void);

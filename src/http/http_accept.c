@@ -62,7 +62,7 @@ static void job_file(const http_srv *s, const http_pending *p, char *out, size_t
    in ids, keys are printable ASCII and written last on their line). */
 static int sidecar_write(const http_srv *s, const http_pending *p, const char *side)
 {
-	char tmp[4300], buf[SIDECAR_MAX];
+	char buf[SIDECAR_MAX];
 	/* mode: "default" (the schema's), or the upload's */
 	int n = snprintf(buf, sizeof buf,
 	                 "job %s\ndataset %s\nsize %llu\nhash %llu\ncreated %lld\ncorr %s\n%sidem %s\n"
@@ -73,20 +73,7 @@ static int sidecar_write(const http_srv *s, const http_pending *p, const char *s
 	                 p->mode == SL_MODE_DEFAULT ? "default" : sl_load_mode_name(p->mode));
 	if (n < 0 || (size_t)n >= sizeof buf)
 		return ENAMETOOLONG;
-	snprintf(tmp, sizeof tmp, "%s.tmp", side);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return errno;
-	int e = sl_write_all(fd, buf, (size_t)n, NULL);
-	if (!e && fdatasync(fd) != 0)
-		e = errno;
-	if (close(fd) != 0 && !e)
-		e = errno;
-	if (!e && rename(tmp, side) != 0)
-		e = errno;
-	if (e)
-		unlink(tmp);
-	return e;
+	return sl_write_file_durable(side, buf, (size_t)n);
 }
 
 static int sync_dir(const char *dir)

@@ -118,25 +118,12 @@ static void marker_path(const http_srv *s, const char *uid, char *out, size_t n)
    either the old or the new one after a crash, never half of one. */
 static int marker_write(const http_s3w *w)
 {
-	char tmp[4300], buf[KEY_MAX + 1200];
+	char buf[KEY_MAX + 1200];
 	int n = snprintf(buf, sizeof buf, "key %s\nupload %s\n", w->key,
 	                 w->upload_id ? w->upload_id : "");
 	if (n < 0 || (size_t)n >= sizeof buf)
 		return ENAMETOOLONG;
-	snprintf(tmp, sizeof tmp, "%s.tmp", w->marker);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return errno;
-	int e = sl_write_all(fd, buf, (size_t)n, NULL);
-	if (!e && fdatasync(fd) != 0)
-		e = errno;
-	if (close(fd) != 0 && !e)
-		e = errno;
-	if (!e && rename(tmp, w->marker) != 0)
-		e = errno;
-	if (e)
-		unlink(tmp);
-	return e;
+	return sl_write_file_durable(w->marker, buf, (size_t)n);
 }
 
 /* Abort a multipart upload: 0 when it is gone or the server refuses the

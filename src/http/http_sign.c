@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/base.h"
 #include "http/http_parse.h"
 #include "http/http_reply.h"
 #include "s3/s3.h"
@@ -88,16 +89,11 @@ int http_sign_init(http_srv *s, const char *data_dir)
 		return 0;
 	}
 	/* the first start: make one, written whole before it is used */
-	char tmp[4300];
-	snprintf(tmp, sizeof tmp, "%s.tmp", path);
 	if (getrandom(s->secret, 32, 0) != 32)
 		return SL_INTERNAL;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || write(fd, s->secret, 32) != 32 || fsync(fd) != 0 || close(fd) != 0 ||
-	    rename(tmp, path) != 0) {
-		http_log(s, "error", "cannot write %s: %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
+	int e = sl_write_file_durable(path, s->secret, 32);
+	if (e) {
+		http_log(s, "error", "cannot write %s: %s", path, strerror(e));
 		return SL_IO_WRITE;
 	}
 	s->secret_len = 32;

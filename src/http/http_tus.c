@@ -177,7 +177,7 @@ static void sync_dir(const http_srv *s)
    so a reader sees the old file or the new one, never a piece. */
 static int info_write(const http_srv *s, const char *id, const tus_info *in)
 {
-	char tmp[4096], path[4096], text[TUS_INFO_MAX];
+	char path[4096], text[TUS_INFO_MAX];
 	int len = snprintf(text, sizeof text,
 	                   "sluice-tus 1\nlength %llu\ndataset %s\nfilename %s\ncorr %s\ncreated "
 	                   "%lld\njob %s\nowner %s\n",
@@ -187,30 +187,9 @@ static int info_write(const http_srv *s, const char *id, const tus_info *in)
 	                   in->owner[0] ? in->owner : "-");
 	if (len < 0 || (size_t)len >= sizeof text)
 		return -1;
-	snprintf(tmp, sizeof tmp, "%s/%s.info.XXXXXX", s->tus_dir, id);
 	tus_path(s, id, "info", path, sizeof path);
-	int fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	int rc = 0;
-	for (size_t done = 0; done < (size_t)len && rc == 0;) {
-		ssize_t w = write(fd, text + done, (size_t)len - done);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			rc = -1;
-		else
-			done += (size_t)w;
-	}
-	if (fsync(fd) != 0)
-		rc = -1;
-	if (close(fd) != 0)
-		rc = -1;
-	if (rc == 0 && rename(tmp, path) != 0)
-		rc = -1;
-	if (rc != 0) {
-		int e = errno;
-		unlink(tmp);
+	int e = sl_write_file_durable(path, text, (size_t)len);
+	if (e) {
 		errno = e;
 		return -1;
 	}
