@@ -775,6 +775,11 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 	if (g->st) {
 		sl__lease_owner("ingest", g->owner, sizeof g->owner);
 		g->ttl_ms = o->lease_ttl_ms > 0 ? o->lease_ttl_ms : SL_LEASE_TTL_MS;
+		if ((rc = sl__lease_hold_limit(sl_js_txn(g->st), g->ttl_ms)) < 0) {
+			sl__ingest_say(g, "database %s: %s", o->db ? o->db : "sluice.db",
+			               sl_txn_errmsg(sl_js_txn(g->st)));
+			goto out;
+		}
 		if ((rc = sl__heart_start(o->db ? o->db : "sluice.db", o->busy_timeout_ms,
 		                          g->ttl_ms, &g->hb)) < 0) {
 			sl__ingest_say(g, "database %s: cannot open the heartbeat's connection: %s",

@@ -210,6 +210,7 @@ void sl__multi_free(ingest *g);
 
 /* lease.c */
 void sl__lease_owner(const char *name, char *out, size_t n);
+int sl__lease_hold_limit(sl_txn *t, int64_t ttl_ms);
 int sl__lease_claim(ingest *g, const char *job_id, sl_lease *l);
 void sl__lease_give_back(ingest *g, const sl_lease *l);
 int sl__heart_start(const char *db, int busy_timeout_ms, int64_t ttl_ms, heart **out);
@@ -218,6 +219,7 @@ int sl__heart_add(heart *h, const sl_lease *l);
 void sl__heart_drop(heart *h, const sl_lease *l);
 
 #define SL_LEASE_TTL_MS 30000 /* default: a dead remote worker's chunk waits this long */
+#define SL_HOLD_MIN_MS  5000  /* the least idle-in-transaction limit (sl__lease_hold_limit) */
 
 /* An access point of chunks seq.. (until the next entry): its blob at
    offset off of the side file (plan.c). */

@@ -103,6 +103,9 @@ static void beat(sl_candidate *c)
 			c->st = NULL;
 			return;
 		}
+		/* the reaper locks expired chunks' rows: a leader paused with
+		   them locked must not keep them from the next leader */
+		(void)sl__lease_hold_limit(sl_js_txn(c->st), c->ttl_ms);
 	}
 	sl_txn *t = sl_js_txn(c->st);
 	uint64_t reaped = 0, gc_jobs = 0;
@@ -194,11 +197,13 @@ int sl_candidate_start(const char *db, int busy_timeout_ms, int64_t ttl_ms, cons
 		free(c);
 		return SL_NOMEM;
 	}
+	c->ttl_ms = ttl_ms > 0 ? ttl_ms : SL_LEASE_TTL_MS;
 	if (sl_jobstore_open(c->db, wait_ms, &c->st, msg, msglen) < 0)
 		c->st = NULL; /* the beats try again */
+	else
+		(void)sl__lease_hold_limit(sl_js_txn(c->st), c->ttl_ms); /* as in beat() */
 	if (o)
 		c->o = *o;
-	c->ttl_ms = ttl_ms > 0 ? ttl_ms : SL_LEASE_TTL_MS;
 	sl__lease_owner(name && *name ? name : "sluice", c->owner, sizeof c->owner);
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->cv, NULL);

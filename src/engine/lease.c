@@ -59,6 +59,18 @@ static void host_name(char *out, size_t n)
 			*p = '_';
 }
 
+/* A connection that works under leases of ttl_ms: a transaction of it left
+   idle for longer (its process paused mid-transaction) is ended by the
+   database, so the row locks it holds do not outlive its leases and block
+   their takeover (sl_txn_hold_limit). Never below SL_HOLD_MIN_MS: a live
+   writer may wait inside its chunk's transaction for the readers' next
+   batch, and ending its session then costs a retry of the chunk. */
+int sl__lease_hold_limit(sl_txn *t, int64_t ttl_ms)
+{
+	int64_t ms = ttl_ms > SL_HOLD_MIN_MS ? ttl_ms : SL_HOLD_MIN_MS;
+	return sl_txn_hold_limit(t, ms > INT32_MAX ? INT32_MAX : (int)ms);
+}
+
 void sl__lease_owner(const char *name, char *out, size_t n)
 {
 	char host[64];
@@ -217,7 +229,8 @@ static void *heart_main(void *arg)
 			atomic_fetch_add_explicit(&renewals_n, n, memory_order_relaxed);
 			for (size_t i = 0; i < n; i++)
 				if (lost[i])
-					atomic_fetch_add_explicit(&renewals_lost_n, 1, memory_order_relaxed);
+					atomic_fetch_add_explicit(&renewals_lost_n, 1,
+					                          memory_order_relaxed);
 		}
 	}
 	pthread_mutex_unlock(&h->mu);
@@ -237,6 +250,11 @@ int sl__heart_start(const char *db, int busy_timeout_ms, int64_t ttl_ms, heart *
 		return rc;
 	}
 	h->ttl_ms = ttl_ms;
+	if ((rc = sl__lease_hold_limit(sl_js_txn(h->st), ttl_ms)) < 0) {
+		sl_js_close(h->st);
+		free(h);
+		return rc;
+	}
 	pthread_mutex_init(&h->mu, NULL);
 	pthread_cond_init(&h->cv, NULL);
 	if (pthread_create(&h->tid, NULL, heart_main, h) != 0) {

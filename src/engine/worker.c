@@ -123,7 +123,8 @@ static int job_open(runner *r, const char *id)
 	if ((rc = sl__ingest_fingerprint_ok(g, &st)) < 0 || (rc = sl__ingest_map_header(g)) < 0)
 		return rc;
 	if ((rc = sl_js_chunks_get(g->st, id, &g->chunks, &g->nchunks)) < 0 ||
-	    (rc = sl__multi_lines(g)) < 0 || (rc = sl__ingest_points_load(g)) < 0 || (rc = sl__ingest_spool_for_resume(g)) < 0)
+	    (rc = sl__multi_lines(g)) < 0 || (rc = sl__ingest_points_load(g)) < 0 ||
+	    (rc = sl__ingest_spool_for_resume(g)) < 0)
 		return rc;
 	if (!(g->lease = calloc(g->nchunks ? g->nchunks : 1, sizeof *g->lease)))
 		return SL_NOMEM;
@@ -331,6 +332,11 @@ int sl_worker_run(const sl_worker_opts *o, sl_worker_result *res)
 		                        sizeof res->message)) < 0)
 			goto out;
 		r->st = r->s.js;
+		if ((rc = sl__lease_hold_limit(r->s.txn, r->io.lease_ttl_ms)) < 0) {
+			snprintf(res->message, sizeof res->message, "database %s: %s", db,
+			         sl_txn_errmsg(r->s.txn));
+			goto out;
+		}
 	}
 	for (; started < n; started++)
 		if (pthread_create(&tids[started], NULL, runner_main, &rs[started]) != 0)

@@ -105,6 +105,23 @@ static void pq_close(sl_txn *t)
 	free(q);
 }
 
+/* lock_timeout, and idle_in_transaction_session_timeout once the engine
+   has set one (0 is PostgreSQL's "no limit") */
+static int pq_settings(pq_store *q)
+{
+	snprintf(q->session, sizeof q->session,
+	         "SET lock_timeout = %d; SET idle_in_transaction_session_timeout = %d", q->lock_ms,
+	         q->hold_ms);
+	return sl__pg_session_sql(q->pg, q->session);
+}
+
+static int pq_hold_limit(sl_txn *t, int ms)
+{
+	pq_store *q = pq_of_txn(t);
+	q->hold_ms = ms > 0 ? ms : 0;
+	return pq_settings(q);
+}
+
 static const sl_txn_ops pq_txn_ops = {
     .name = "postgres",
     .close = pq_close,
@@ -112,6 +129,7 @@ static const sl_txn_ops pq_txn_ops = {
     .begin = pq_begin,
     .commit = pq_commit,
     .rollback = pq_rollback,
+    .hold_limit = pq_hold_limit,
 };
 
 /* --- the sink ---------------------------------------------------------------------- */
@@ -795,10 +813,9 @@ static int pq_open(const char *target, int busy_timeout_ms, sl_txn **txn, sl_sin
 	/* PostgreSQL's writers do not exclude each other; a row lock held
 	   longer than the busy timeout (another process committing the same
 	   job's counters) is DB_BUSY (55P03), which the engine retries */
-	snprintf(q->session, sizeof q->session, "SET lock_timeout = %d",
-	         busy_timeout_ms > 0 ? busy_timeout_ms : 5000);
+	q->lock_ms = busy_timeout_ms > 0 ? busy_timeout_ms : 5000;
 	if (rc == 0)
-		rc = sl__pg_session_sql(q->pg, q->session);
+		rc = pq_settings(q);
 	if (rc == 0)
 		rc = sl__pg_migrate(q->pg, 0, NULL);
 	if (rc == 0) {

@@ -53,9 +53,11 @@ typedef struct pq_store {
 	size_t gn, gcap;
 	char *gbytes;
 	size_t gused, gbcap;
-	/* the session's own settings (a lock timeout), re-run after each
-	   reconnect, and whether LISTEN sluice is among them (store_pg_notify.c) */
-	char session[96];
+	/* the session's own settings (a lock timeout, the idle-in-transaction
+	   limit), re-run after each reconnect, and whether LISTEN sluice is
+	   among them (store_pg_notify.c) */
+	char session[128];
+	int lock_ms, hold_ms;
 	bool listening;
 } pq_store;
 

@@ -35,7 +35,8 @@ typedef struct sl_txn_ops {
 	const char *(*errmsg)(sl_txn *t); /* the last failure in the database's words */
 	int (*begin)(sl_txn *t);          /* takes the write lock */
 	int (*commit)(sl_txn *t);
-	void (*rollback)(sl_txn *t); /* harmless when no transaction is open */
+	void (*rollback)(sl_txn *t);          /* harmless when no transaction is open */
+	int (*hold_limit)(sl_txn *t, int ms); /* optional: see sl_txn_hold_limit() */
 } sl_txn_ops;
 
 struct sl_txn {
@@ -84,6 +85,23 @@ static inline void sl_txn_rollback(sl_txn *t)
 {
 	SL__LAYER(t, rollback);
 	t->ops->rollback(t);
+}
+
+/* The longest this connection may sit idle inside an open transaction
+   before the database ends its session (PostgreSQL's
+   idle_in_transaction_session_timeout), kept across reconnects. Why: a
+   process paused in the middle of a transaction (SIGSTOP, a stall, a
+   machine frozen) keeps its row locks for as long as it is paused, and a
+   claim's or the reaper's SKIP LOCKED would pass the rows it locked by
+   for ever: its leases expire, yet nobody could take its chunks over.
+   The engine sets it on every connection that works under a lease
+   (sl__lease_hold_limit). A database without row locks held across
+   processes has nothing to set (SQLite: a paused writer holds the one
+   write lock, whose waiters see DB_BUSY; docs/scaling.md): 0. */
+static inline int sl_txn_hold_limit(sl_txn *t, int ms)
+{
+	SL__LAYER(t, hold_limit);
+	return t->ops->hold_limit ? t->ops->hold_limit(t, ms) : 0;
 }
 
 /* Drop one user of the connection; the last one closes it. */

@@ -115,3 +115,5 @@ sluice_uses_server(pg_maxconn postgres)
 # (LEASE_LOST), the chunk done once by another
 sluice_shell_test(pg_lease_stop tests/pg/test_pg_lease_stop.sh threads)
 sluice_uses_server(pg_lease_stop postgres)
+sluice_shell_test(pg_lease_hold tests/pg/test_pg_lease_hold.sh)
+sluice_uses_server(pg_lease_hold postgres)
