@@ -17,18 +17,26 @@ endfunction()
 # and a test's own ENVIRONMENT is kept. Every test also gets
 # SKIP_RETURN_CODE 77 (the harness's `skip`), unless it set its own or is a
 # cmocka test (sluice_unit_test, gen_cdr: their status is the number of
-# failed cases, and 77 failures must not read as a skip).
+# failed cases, and 77 failures must not read as a skip). And every test
+# without a TIMEOUT of its own gets SLUICE_TEST_TIMEOUT seconds: a test
+# that hangs (a takeover that never comes) fails with a name instead of
+# holding the run until CI's budget is spent.
 set(SLUICE_SANITIZER_ENV
     "ASAN_OPTIONS=exitcode=86:halt_on_error=1:abort_on_error=0:detect_leaks=1:print_stacktrace=1"
     "LSAN_OPTIONS=exitcode=86"
     "UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:exitcode=87"
     "TSAN_OPTIONS=exitcode=66:halt_on_error=0:second_deadlock_stack=1")
+set(SLUICE_TEST_TIMEOUT 600)
 function(sluice_sanitizer_env)
   get_property(all DIRECTORY ${CMAKE_SOURCE_DIR} PROPERTY TESTS)
   get_property(native GLOBAL PROPERTY SLUICE_NATIVE_TESTS)
   list(APPEND native gen_cdr)
   foreach(t IN LISTS all)
     set_property(TEST ${t} APPEND PROPERTY ENVIRONMENT ${SLUICE_SANITIZER_ENV})
+    get_property(limit TEST ${t} PROPERTY TIMEOUT)
+    if(NOT limit)
+      set_property(TEST ${t} PROPERTY TIMEOUT ${SLUICE_TEST_TIMEOUT})
+    endif()
     get_property(skip TEST ${t} PROPERTY SKIP_RETURN_CODE)
     if(NOT skip AND NOT t IN_LIST native)
       set_property(TEST ${t} PROPERTY SKIP_RETURN_CODE 77)
