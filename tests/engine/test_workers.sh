@@ -82,10 +82,10 @@ check "reject: messages name the record that holds the key" \
 # HOLD_SEQ:DIR, so whoever claims that chunk waits before running it (its
 # lease renewed) until the kills are done, and a killed holder's successor
 # waits too; once no chunk is left to claim, a round's progress is a new
-# holder of it. While a victim is killed and started again the others are
-# stopped (SIGSTOP, then SIGCONT), so the job does not run on meanwhile and
-# the kills land in a load, not only at its held end. Then the hold ends
-# and the job runs to its end. Leaves the number of kills in KILLS.
+# holder of it. (The others are not SIGSTOPped meanwhile: a process stopped
+# inside SQLite's WAL locking makes readers fail with SQLITE_PROTOCOL.)
+# Then the hold ends and the job runs to its end. Leaves the number of
+# kills in KILLS.
 KILLS_WANTED=${KILLS_WANTED:-20}
 HOLD_SEQ=${HOLD_SEQ:-40}
 TOTAL=$(q "$T/one-reject.db" "SELECT chunks_total FROM sluice_jobs")
@@ -123,9 +123,6 @@ kill_loop() {
 		finished "$db" && break
 		[ "$KILLS" -ge "$KILLS_WANTED" ] && break
 		victim=$((RANDOM % (n + 1)))
-		# the others stand still until the victim runs again: the chunks
-		# do not run out while the loop kills and restarts
-		for ((i = 0; i <= n; i++)); do [ $i = $victim ] || kill -STOP "${pids[$i]}" 2>/dev/null; done
 		# its successor in the held chunk says so anew
 		[ "$(holder)" = "${pids[$victim]}" ] && rm -f "$T/hold/paused"
 		kill -9 "${pids[$victim]}" 2>/dev/null
@@ -141,7 +138,6 @@ kill_loop() {
 		[ "$now" -ge "$prev" ] || bad "kill $KILLS: fewer chunks committed than before ($prev, then $now)"
 		prev=$now
 		start_role "$victim"
-		for ((i = 0; i <= n; i++)); do [ $i = $victim ] || kill -CONT "${pids[$i]}" 2>/dev/null; done
 	done
 	echo "$n workers + ingest: $KILLS kills in $k rounds, $((SECONDS - t0)) s; $prev of $TOTAL chunks committed, the held one claimed $(q "$db" "SELECT lease_epoch FROM sluice_chunks WHERE seq = $HOLD_SEQ") times"
 	check "$n workers + ingest: the job was held until the kills were done" "$(finished "$db" && echo finished)" ""
