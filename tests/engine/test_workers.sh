@@ -7,10 +7,11 @@
 #     across chunks; the table also equals the oracle's (tests/lib/oracle.py,
 #     which keeps the first occurrence, or the last with update);
 #   - two and three `sluice worker`s plus `sluice ingest` on one job, each
-#     killed with -9 at random (20 kills and more per setting, each after
-#     progress polled in the store, none by a timer) and started again:
-#     every row once, the table the oracle's, the rejects and counts those of
-#     the one-thread load.
+#     killed with -9 at random (20 kills landed per setting, each after
+#     progress polled in the store, none by a timer; one chunk held open
+#     until then, so the job cannot end first) and started again: every row
+#     once, the table the oracle's, the rejects and counts those of the
+#     one-thread load.
 # Usage: test_workers.sh SLUICE SOURCE_DIR
 set -u
 S=$1
@@ -72,40 +73,78 @@ check "reject: messages name the record that holds the key" \
 	"$(q "$T/sh-reject-500009.db" "SELECT count(*) FROM sluice_rejects r WHERE code = 'DUP_KEY' AND CAST(substr(message, instr(message, 'by record ') + 10) AS INTEGER) <> (SELECT _sluice_rec FROM call_detail_records c WHERE instr(CAST(r.raw AS TEXT), c.reference) > 0)")" 0
 
 # --- N workers + ingest on one job, kill -9 at random ------------------------------------
-# kill_loop N DB: ingest and N workers on dup.csv (reject); at each step one of
-# them, at random, is killed with -9 once the store shows 1 to 3 more chunks
-# committed than at the last kill, and started again; until the job is
-# finished. Leaves the number of kills in KILLS.
+# kill_loop N NAME: ingest and N workers on dup.csv (reject); at each round
+# one of them, at random, is killed with -9 once the store shows progress
+# since the last kill, and started again, until KILLS_WANTED kills have
+# landed (a kill lands when the process it hit was alive: exit 137). So
+# that the job cannot end before, whatever the machine's speed, chunk
+# HOLD_SEQ is held open: every process runs with SLUICE_TEST_PAUSE=
+# HOLD_SEQ:DIR, so whoever claims that chunk waits before running it (its
+# lease renewed) until the kills are done, and a killed holder's successor
+# waits too; once no chunk is left to claim, a round's progress is a new
+# holder of it. (The others are not SIGSTOPped meanwhile: a process stopped
+# inside SQLite's WAL locking makes readers fail with SQLITE_PROTOCOL.)
+# Then the hold ends and the job runs to its end. Leaves the number of
+# kills in KILLS.
+KILLS_WANTED=${KILLS_WANTED:-20}
+HOLD_SEQ=${HOLD_SEQ:-40}
+TOTAL=$(q "$T/one-reject.db" "SELECT chunks_total FROM sluice_jobs")
+check "the job has chunks after the held one for the kills" "$([ "$TOTAL" -gt $((HOLD_SEQ + KILLS_WANTED)) ] && echo yes)" yes
 kill_loop() {
-	local n=$1 db=$2 i k want prev=0 now victim st
+	local n=$1 db=$2 i k now victim st prev=0
 	local -a pids
 	: >"$T/kl.err"
+	rm -rf "$T/hold" && mkdir "$T/hold"
+	# the held chunk's holder is killed again and again: far more attempts
+	# than the default 5, after which the leader's reaper fails a chunk
 	start_role() { # role index: 0 is the ingest
 		if [ "$1" = 0 ]; then
-			sl_start "$T/kl.err" ingest "$T/dup.csv" --schema "$T/reject.yaml" --db "$db" --chunk-size 16k --threads 2 --quiet
+			SLUICE_TEST_PAUSE=$HOLD_SEQ:$T/hold sl_start "$T/kl.err" ingest "$T/dup.csv" --schema "$T/reject.yaml" \
+				--db "$db" --chunk-size 16k --threads 2 --max-attempts 1000 --quiet
 		else
-			sl_start "$T/kl.err" worker --db "$db" --name "w$1" --quiet
+			SLUICE_TEST_PAUSE=$HOLD_SEQ:$T/hold sl_start "$T/kl.err" worker --db "$db" --name "w$1" \
+				--max-attempts 1000 --quiet
 		fi
 		pids[$1]=$BG_PID
 	}
+	# the pid of the held chunk's holder (owners are "NAME HOST PID START RANDOM")
+	holder() { q "$db" "SELECT owner FROM sluice_chunks WHERE seq = $HOLD_SEQ AND status = 'Processing'" | cut -d' ' -f3; }
+	# a round's progress: a chunk committed, or, when none is left to claim
+	# (the held chunk's holder may hold others: the ingest claims ahead), a
+	# holder waiting in the held chunk
+	progress() {
+		[ "$(committed "$db")" -gt "$prev" ] ||
+			{ [ -e "$T/hold/paused" ] && [ "$(q "$db" "SELECT count(*) FROM sluice_chunks WHERE status = 'Queued'")" = 0 ]; }
+	}
 	for ((i = 0; i <= n; i++)); do start_role $i; done
-	KILLS=0
+	KILLS=0 t0=$SECONDS
 	for k in $(seq 1 200); do
-		want=$((prev + 1))
-		while [ "$(committed "$db")" -lt "$want" ] && ! finished "$db"; do sleep 0.005; done
+		until progress || finished "$db"; do sleep 0.005; done
 		finished "$db" && break
+		[ "$KILLS" -ge "$KILLS_WANTED" ] && break
 		victim=$((RANDOM % (n + 1)))
+		# its successor in the held chunk says so anew
+		[ "$(holder)" = "${pids[$victim]}" ] && rm -f "$T/hold/paused"
 		kill -9 "${pids[$victim]}" 2>/dev/null
 		wait "${pids[$victim]}" 2>/dev/null
 		st=$?
 		sanitizer_scan "$st" "$T/kl.err" "kill loop, role $victim"
-		[ "$st" = 137 ] && KILLS=$((KILLS + 1))
+		if [ "$st" = 137 ]; then
+			KILLS=$((KILLS + 1))
+		else
+			echo "role $victim had ended before the kill: exit $st"
+		fi
 		now=$(committed "$db")
 		[ "$now" -ge "$prev" ] || bad "kill $KILLS: fewer chunks committed than before ($prev, then $now)"
 		prev=$now
 		start_role "$victim"
 	done
-	wait_for "the job to finish" 3000 finished "$db"
+	echo "$n workers + ingest: $KILLS kills in $k rounds, $((SECONDS - t0)) s; $prev of $TOTAL chunks committed, the held one claimed $(q "$db" "SELECT lease_epoch FROM sluice_chunks WHERE seq = $HOLD_SEQ") times"
+	check "$n workers + ingest: the job was held until the kills were done" "$(finished "$db" && echo finished)" ""
+	: >"$T/hold/go"
+	t0=$SECONDS
+	wait_for "the job to finish" 6000 finished "$db"
+	echo "$n workers + ingest: the rest in $((SECONDS - t0)) s"
 	# the ingest ends with the job; workers wait for more: SIGTERM stops them (exit 0)
 	sl_wait "${pids[0]}" "$T/kl.err"
 	st=$?
@@ -120,7 +159,7 @@ for n in 2 3; do
 	db=$T/kl$n.db
 	rm -f "$db"*
 	kill_loop $n "$db"
-	[ "$KILLS" -ge 20 ] && ok || bad "$n workers + ingest: only $KILLS kills landed"
+	check "$n workers + ingest: kills that landed" "$KILLS" "$KILLS_WANTED"
 	check "$n workers + ingest: one job" "$(q "$db" 'SELECT count(*) FROM sluice_jobs')" 1
 	check "$n workers + ingest: every chunk committed, once" "$(q "$db" "SELECT sum(status = 'Succeeded') = count(*) FROM sluice_chunks")+$(q "$db" "SELECT count(*) FROM (SELECT chunk FROM sluice_events WHERE kind = 'chunk_end' GROUP BY chunk HAVING count(*) > 1)")" "1+0"
 	check "$n workers + ingest: no key twice" "$(q "$db" 'SELECT count(*) - count(DISTINCT reference) FROM call_detail_records')" 0

@@ -3,6 +3,24 @@
 # postgresql-15, initdb in a temp dir). Every test that needs it says so
 # with sluice_uses_server() and works in its own database. Included from
 # tests/tests.cmake.
+#
+# The `threads` label here (what `make test` runs under TSan): the tests
+# that drive each of sluice's own threaded paths against PostgreSQL and
+# Citus, where every thread (the writer, the lease heartbeat, the leader's
+# candidate, serve's runners, the worker's LISTEN wait) opens a connection
+# of its own and runs src/pg/ and src/store/store_pg*.c at the same time:
+#   engine readers + writer    pg_ingest      citus_ingest
+#   workers, leases, kill -9   pg_workers     citus_restart (also the
+#                                             reconnect of every thread)
+#   leader and reaper          pg_leader
+#   serve (gate, pool, SSE)    pg_cli
+#   worker woken by NOTIFY     pg_notify
+# The other end-to-end tests (pg_restart, pg_copy, pg_determinism,
+# pg_multifile, pg_modes, pg_refeed, pg_chaos, pg_maxconn, pg_lease_stop)
+# run the same threads as those and as their SQLite twins, which TSan runs
+# (ingest_*, cli*, http*): what differs is SQL and server behaviour, which
+# the ASan+UBSan run and the normal build test; under TSan they would spend
+# their time in the server and the shell, not in sluice's threads.
 sluice_shared_server(postgres tests/pg/fixture_postgres.sh)
 
 # the module's own cases (cmocka), run by a shell wrapper that reads the fixture
@@ -28,7 +46,7 @@ sluice_shell_test(pg_ingest tests/pg/test_pg_ingest.sh threads)
 sluice_uses_server(pg_ingest postgres)
 
 # the server restarted (fast, immediate) mid-load: reconnect, retry, exactly once (its own server)
-sluice_shell_test(pg_restart tests/pg/test_pg_restart.sh threads)
+sluice_shell_test(pg_restart tests/pg/test_pg_restart.sh)
 sluice_uses_server(pg_restart postgres)
 
 # what only PostgreSQL's leases must do: claims and fences of two
@@ -47,25 +65,25 @@ sluice_shell_test(pg_workers tests/pg/test_pg_workers.sh threads)
 sluice_uses_server(pg_workers postgres)
 
 # COPY binary and COPY text give the same table (every type, values at their edges)
-sluice_shell_test(pg_copy tests/pg/test_pg_copy.sh threads)
+sluice_shell_test(pg_copy tests/pg/test_pg_copy.sh)
 sluice_uses_server(pg_copy postgres)
 
 # chunks committed out of file order on PostgreSQL (shuffled claims, and a
 # worker committing while the ingest is paused inside an earlier commit):
 # the table, rejects and counts of a one-thread SQLite load, for reject,
 # ignore and update
-sluice_shell_test(pg_determinism tests/pg/test_pg_determinism.sh threads)
+sluice_shell_test(pg_determinism tests/pg/test_pg_determinism.sh)
 sluice_uses_server(pg_determinism postgres)
 # several files as one job on PostgreSQL: as SQLite, the manifest and rejects' files, kill -9
-sluice_shell_test(pg_multifile tests/pg/test_pg_multifile.sh threads)
+sluice_shell_test(pg_multifile tests/pg/test_pg_multifile.sh)
 sluice_uses_server(pg_multifile postgres)
 # load modes (replace, atomic) on PostgreSQL: readers, kill -9 at the swap and the merge, resume
-sluice_shell_test(pg_modes tests/pg/test_pg_modes.sh threads)
+sluice_shell_test(pg_modes tests/pg/test_pg_modes.sh)
 sluice_uses_server(pg_modes postgres)
 set_tests_properties(pg_modes PROPERTIES TIMEOUT 600)
 
 # fix and refeed on PostgreSQL: the refeed story of tests/engine/test_refeed.sh, 1 and 4 threads
-sluice_shell_test(pg_refeed tests/pg/test_pg_refeed.sh threads)
+sluice_shell_test(pg_refeed tests/pg/test_pg_refeed.sh)
 sluice_uses_server(pg_refeed postgres)
 
 # every command on PostgreSQL (jobs, status, errors, retry, cancel, rollback, gc, refeed,
@@ -103,17 +121,17 @@ sluice_uses_server(pg_notify postgres)
 
 # three sluice workers on two "machines" and the ingest, kill -9 of a random
 # one at least 20 times: every row once, every reject once, SQLite's counts
-sluice_shell_test(pg_chaos tests/pg/test_pg_chaos.sh threads)
+sluice_shell_test(pg_chaos tests/pg/test_pg_chaos.sh)
 sluice_uses_server(pg_chaos postgres)
 
 # max_connections exhausted (a private server): the connection retried with
 # backoff, DB_CONN_LIMIT when it never comes, the load once when slots free
-sluice_shell_test(pg_maxconn tests/pg/test_pg_maxconn.sh threads)
+sluice_shell_test(pg_maxconn tests/pg/test_pg_maxconn.sh)
 sluice_uses_server(pg_maxconn postgres)
 
 # a worker SIGSTOPped past its lease and continued: its commit refused
 # (LEASE_LOST), the chunk done once by another
-sluice_shell_test(pg_lease_stop tests/pg/test_pg_lease_stop.sh threads)
+sluice_shell_test(pg_lease_stop tests/pg/test_pg_lease_stop.sh)
 sluice_uses_server(pg_lease_stop postgres)
 sluice_shell_test(pg_lease_hold tests/pg/test_pg_lease_hold.sh)
 sluice_uses_server(pg_lease_hold postgres)

@@ -38,7 +38,7 @@ s3() {
 arm() { curl -s -o /dev/null -w '%{http_code}' -X POST --data "$1" "$S3_PROXY/__faults"; }
 
 check "create the bucket" "$(s3 PUT "$B")" 200
-ROWS=30000
+ROWS=15000
 sl_run gen cdr --rows $ROWS --error-rate 0.02 --seed 31 --manifest "$T/man.tsv" -o "$T/cdr.csv"
 check "gen: exit" "$(rc)" 0
 BAD=$(wc -l <"$T/man.tsv")
