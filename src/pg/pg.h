@@ -200,8 +200,9 @@ typedef struct sl_pg_counts {
 	uint64_t statements; /* COPY and INSERT statements sent (bisection shows here) */
 } sl_pg_counts;
 void sl__pg_writer_counts(const sl_pg_writer *w, sl_pg_counts *out);
-/* The sorted COPY of a keyed chunk (reject or ignore): open, the chunk's
-   unique rows in key order, close. Straight into the table under a
+/* The sorted COPY of a keyed chunk (reject or ignore), or of a Citus
+   table's chunk without a key: open, the chunk's unique rows in key (or
+   record) order, close. Straight into the table under a
    savepoint, no staging; close says 0 (every row in), 1 (the table refused
    a row, or already had a key: the savepoint is rolled back, nothing went
    in, write the rows with sl__pg_write) or a failure's code. */
