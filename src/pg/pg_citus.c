@@ -53,6 +53,12 @@ bool sl__pg_citus_node_lost(const char *sqlstate, const char *message)
 	    "failed to prepare transaction",
 	    "connection to the remote node",
 	    "could not establish any connections to the node",
+	    /* a COPY into a distributed table passes on the worker's own
+	       message without its SQLSTATE (57P01-57P03, a lost connection):
+	       the node shut down or restarted under the COPY */
+	    "terminating connection due to",
+	    "the database system is",
+	    "server closed the connection unexpectedly",
 	};
 	if (!sqlstate || strcmp(sqlstate, "XX000") || !message)
 		return false;
