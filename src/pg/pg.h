@@ -51,6 +51,10 @@ const char *sl__pg_errmsg(const sl_pg *c);
 /* The SQLSTATE of the last failure ("" when there was none, or the
    connection was lost without one). */
 const char *sl__pg_sqlstate(const sl_pg *c);
+/* The constraint the last failure names ("" when none): the database's
+   field, or for class 23 without one (Citus passes a worker's refusal on
+   without it) the name PostgreSQL's message quotes. */
+const char *sl__pg_constraint(const sl_pg *c);
 /* Statements every session of this handle runs after sluice's own
    settings (now, and again after each reconnect), e.g. a lock_timeout. */
 int sl__pg_session_sql(sl_pg *c, const char *sql);
@@ -70,7 +74,9 @@ int sl__pg_reconnect(sl_pg *c);
 /* The sluice code for an SQLSTATE (five characters; NULL or "" is a lost
    connection): transient ones (40001, 40P01, class 08, 57P01-57P03,
    53300, 55P03) are retry codes, 53100 DB_FULL, class 23 DB_CONSTRAINT,
-   class 22 DB_VALUE, everything else DB_ERROR. */
+   class 22 DB_VALUE, everything else DB_ERROR. (sl__pg_fail reads
+   Citus's XX000 of a worker's refused row as the class 23 SQLSTATE its
+   message says: sl__pg_sqlstate() has that one.) */
 int sl__pg_code(const char *sqlstate);
 
 /* Run statements that return no rows (several may be given in one string
@@ -142,6 +148,11 @@ int sl__pg_citus_distribute(sl_pg *c, const sl_schema *sc, const char *qname);
    worker node's connection lost inside the transaction, which Citus gives
    as an internal error (XX000)? Then it is DB_CONN, not DB_ERROR. */
 bool sl__pg_citus_node_lost(const char *sqlstate, const char *message);
+/* The shard ids of Citus table `table` (an unquoted name) into *ids
+   (malloc'ed, *n of them; none for a table Citus does not know): the
+   suffixes Citus gives the names of the table's constraints and indexes
+   on its shards. */
+int sl__pg_citus_shards(sl_pg *c, const char *table, uint64_t **ids, size_t *n);
 
 /* --- pg_copy.c: the row writer ---------------------------------------------------- */
 
@@ -189,8 +200,9 @@ typedef struct sl_pg_counts {
 	uint64_t statements; /* COPY and INSERT statements sent (bisection shows here) */
 } sl_pg_counts;
 void sl__pg_writer_counts(const sl_pg_writer *w, sl_pg_counts *out);
-/* The sorted COPY of a keyed chunk (reject or ignore): open, the chunk's
-   unique rows in key order, close. Straight into the table under a
+/* The sorted COPY of a keyed chunk (reject or ignore), or of a Citus
+   table's chunk without a key: open, the chunk's unique rows in key (or
+   record) order, close. Straight into the table under a
    savepoint, no staging; close says 0 (every row in), 1 (the table refused
    a row, or already had a key: the savepoint is rolled back, nothing went
    in, write the rows with sl__pg_write) or a failure's code. */

@@ -18,8 +18,14 @@
  * A worker node lost in the middle of a transaction is a connection
  * failure like the coordinator's own (DB_CONN: the chunk is retried with
  * backoff), although Citus reports some of these as internal errors
- * (XX000): the one place sluice reads a message, not only the SQLSTATE
- * (sl__pg_citus_node_lost).
+ * (XX000): one of the two places sluice reads a message, not only the
+ * SQLSTATE (sl__pg_citus_node_lost; the other, a row a shard refused, is
+ * in pg_conn.c).
+ *
+ * A row a worker's shard refuses comes back named by the shard: Citus
+ * appends the shard's id to each constraint's and index's name on the
+ * shards ("banned_102024"). The writer reads the table's shard ids once
+ * (sl__pg_citus_shards) to name the constraint as the user made it.
  *
  * On a database without Citus a schema that asks for distribution is a
  * CONFIG error rather than a table quietly made on one node: a user who
@@ -47,6 +53,12 @@ bool sl__pg_citus_node_lost(const char *sqlstate, const char *message)
 	    "failed to prepare transaction",
 	    "connection to the remote node",
 	    "could not establish any connections to the node",
+	    /* a COPY into a distributed table passes on the worker's own
+	       message without its SQLSTATE (57P01-57P03, a lost connection):
+	       the node shut down or restarted under the COPY */
+	    "terminating connection due to",
+	    "the database system is",
+	    "server closed the connection unexpectedly",
 	};
 	if (!sqlstate || strcmp(sqlstate, "XX000") || !message)
 		return false;
@@ -132,5 +144,39 @@ int sl__pg_citus_distribute(sl_pg *c, const sl_schema *sc, const char *qname)
 	                  sc->shard_count ? 3 : 2, p);
 out:
 	PQclear(res);
+	return rc;
+}
+
+int sl__pg_citus_shards(sl_pg *c, const char *table, uint64_t **ids, size_t *n)
+{
+	sl_buf b;
+	int rc = 0;
+	PGresult *res = NULL;
+	*ids = NULL;
+	*n = 0;
+	sl_buf_init(&b, 1 << 16);
+	if (sl__pg_ident(&b, table) || sl_buf_append(&b, "", 1)) {
+		rc = SL_NOMEM;
+		goto out;
+	}
+	const char *p[1] = {b.p};
+	res = PQexecParams(sl__pg_conn(c),
+	                   "SELECT shardid FROM pg_dist_shard WHERE logicalrelid = to_regclass($1)",
+	                   1, NULL, p, NULL, NULL, 0);
+	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		rc = sl__pg_fail(c, res, "the shards of the target table");
+		goto out;
+	}
+	size_t rows = (size_t)PQntuples(res);
+	if (rows && !(*ids = calloc(rows, sizeof **ids))) {
+		rc = SL_NOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < rows; i++)
+		(*ids)[i] = strtoull(PQgetvalue(res, (int)i, 0), NULL, 10);
+	*n = rows;
+out:
+	PQclear(res);
+	sl_buf_free(&b);
 	return rc;
 }

@@ -15,6 +15,19 @@
  * 23 (DB_CONSTRAINT) or class 22 (DB_VALUE): the row writer isolates it.
  * Everything else is DB_ERROR and fatal, with the SQLSTATE and PostgreSQL's
  * message in sl__pg_errmsg().
+ *
+ * Two exceptions read the message, both Citus's internal error XX000, which
+ * it gives where it passes on a worker node's failure without that node's
+ * SQLSTATE: a worker's connection lost (DB_CONN, sl__pg_citus_node_lost),
+ * and a row a worker's shard refused inside a COPY into a distributed
+ * table (Citus 13.2's ReportCopyError: the worker's message and detail,
+ * neither its SQLSTATE nor its constraint's name). PostgreSQL's words for
+ * each constraint kind give back the SQLSTATE it had on the worker (class
+ * 23: DB_CONSTRAINT, so the row writer isolates the row) and the
+ * constraint's name; an XX000 in any other words stays DB_ERROR (a
+ * trigger's exception, a real internal error). Those words are the
+ * server's English ones: workers with lc_messages in another language make
+ * such a refusal DB_ERROR, the chunk failed rather than a row rejected.
  */
 #include <libpq-fe.h>
 #include <stdarg.h>
@@ -32,6 +45,7 @@ struct sl_pg {
 	uint64_t session;
 	char extra[256]; /* sl__pg_session_sql */
 	char sqlstate[6];
+	char constraint[128]; /* the last failure's constraint, "" when none is named */
 	char err[2048];
 };
 
@@ -70,6 +84,11 @@ const char *sl__pg_sqlstate(const sl_pg *c)
 	return c->sqlstate;
 }
 
+const char *sl__pg_constraint(const sl_pg *c)
+{
+	return c->constraint;
+}
+
 int sl__pg_code(const char *st)
 {
 	if (!st || strlen(st) != 5)
@@ -88,6 +107,41 @@ int sl__pg_code(const char *st)
 	if (!strncmp(st, "22", 2))
 		return SL_DB_VALUE;
 	return SL_DB_ERROR;
+}
+
+/* PostgreSQL's messages for a row a constraint refuses (the primary
+   message, as a worker node's COPY reports it), with the SQLSTATE each
+   comes with; all but not-null name the constraint in double quotes right
+   after these words. The RESTRICT one before the plain foreign key's, whose
+   words it contains. */
+static const struct {
+	const char *words, *state;
+} refusals[] = {
+    {"violates not-null constraint", "23502"},
+    {"violates RESTRICT setting of foreign key constraint ", "23001"},
+    {"violates foreign key constraint ", "23503"},
+    {"violates unique constraint ", "23505"},
+    {"violates check constraint ", "23514"},
+    {"violates partition constraint", "23514"},
+    {"violates exclusion constraint ", "23P01"},
+};
+
+/* The SQLSTATE class 23 a message says its row had, or NULL; the
+   constraint it names (quoted) into name[len] ("" when none). */
+static const char *refusal_state(const char *msg, char *name, size_t len)
+{
+	name[0] = 0;
+	for (size_t i = 0; msg && i < sizeof refusals / sizeof *refusals; i++) {
+		const char *at = strstr(msg, refusals[i].words);
+		if (!at)
+			continue;
+		at += strlen(refusals[i].words);
+		const char *end = *at == '"' ? strchr(at + 1, '"') : NULL;
+		if (end && (size_t)(end - at - 1) < len)
+			snprintf(name, len, "%.*s", (int)(end - at - 1), at + 1);
+		return refusals[i].state;
+	}
+	return NULL;
 }
 
 /* libpq's messages end with a newline and may run over several lines;
@@ -119,11 +173,27 @@ int sl__pg_fail(sl_pg *c, const PGresult *res, const char *what)
 	if (!st && PQstatus(c->conn) == CONNECTION_OK)
 		PQconsumeInput(c->conn);
 	bool lost = PQstatus(c->conn) != CONNECTION_OK;
+	const char *con = res ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME) : NULL;
+	char named[sizeof c->constraint];
+	const char *said = refusal_state(msg, named, sizeof named);
+	const char *was = NULL; /* the SQLSTATE Citus reported instead of the row's own */
+	if (st && !strcmp(st, "XX000") && said)
+		was = st, st = said; /* a worker's shard refused the row (Citus's COPY) */
 	snprintf(c->sqlstate, sizeof c->sqlstate, "%s", st ? st : "");
+	/* Citus passes on a worker's refusal without the constraint's field
+	   (by INSERT ... SELECT too, with the SQLSTATE): its name from the
+	   message then */
+	snprintf(c->constraint, sizeof c->constraint, "%s",
+	         con                           ? con
+	         : st && !strncmp(st, "23", 2) ? named
+	                                       : "");
 	int code = st ? sl__pg_code(st) : lost ? SL_DB_CONN : SL_DB_ERROR;
 	if (code == SL_DB_ERROR && sl__pg_citus_node_lost(st, msg))
 		code = SL_DB_CONN; /* a Citus worker node, not this connection */
-	if (st)
+	if (was)
+		snprintf(c->err, sizeof c->err, "%s: SQLSTATE %s (reported by Citus as %s): %s",
+		         what, st, was, msg ? msg : "");
+	else if (st)
 		snprintf(c->err, sizeof c->err, "%s: SQLSTATE %s: %s", what, st, msg ? msg : "");
 	else
 		snprintf(c->err, sizeof c->err, "%s: %s%s", what, lost ? "connection lost: " : "",
@@ -139,6 +209,7 @@ int sl__pg_seterr(sl_pg *c, int code, const char *fmt, ...)
 	vsnprintf(c->err, sizeof c->err, fmt, ap);
 	va_end(ap);
 	c->sqlstate[0] = 0;
+	c->constraint[0] = 0;
 	return code;
 }
 
@@ -269,7 +340,7 @@ static int open_session(sl_pg *c, const char *uri)
 		}
 		if (PQstatus(c->conn) == CONNECTION_OK)
 			return session_setup(c);
-		c->sqlstate[0] = 0;
+		c->sqlstate[0] = 0, c->constraint[0] = 0;
 		const char *why = PQerrorMessage(c->conn);
 		int64_t spent = mono_ms() - t0;
 		if (!slots_taken(why)) {
@@ -347,7 +418,7 @@ int sl__pg_commit(sl_pg *c)
 		PQclear(res);
 		snprintf(c->err, sizeof c->err,
 		         "commit: the transaction had failed and was rolled back");
-		c->sqlstate[0] = 0;
+		c->sqlstate[0] = 0, c->constraint[0] = 0;
 		return SL_DB_ERROR;
 	}
 	return check(c, res, PGRES_COMMAND_OK, "commit");

@@ -86,6 +86,8 @@ struct sl_pg_writer {
 	bool copy_failed; /* the sorted COPY under way could not send a row */
 	bool bin_target;  /* COPY into the table in binary format (bin_ok) */
 	bool bin_stage;   /* into the staging table (sluice's own types) */
+	uint64_t *shards; /* a Citus table's shard ids (logical_name), nshards of them */
+	size_t nshards;
 	/* the last statement's row-level failure */
 	char state[6], constraint[128], message[1024];
 };
@@ -390,14 +392,31 @@ static int put_row(sl_pg_writer *w, enum step s, size_t i)
 
 /* --- one statement ----------------------------------------------------------------- */
 
-/* Keep the details of a failed statement for the rows it will refuse. */
+/* A distributed table's constraint as its shards name it ("banned_102024":
+   Citus appends the shard's id) back to the table's own name ("banned"):
+   cut a "_N" whose N is one of the table's shards. */
+static void logical_name(const sl_pg_writer *w, char *name)
+{
+	char *u = strrchr(name, '_');
+	if (!u || !u[1] || strspn(u + 1, "0123456789") != strlen(u + 1))
+		return;
+	uint64_t id = strtoull(u + 1, NULL, 10);
+	for (size_t i = 0; i < w->nshards; i++)
+		if (w->shards[i] == id) {
+			*u = 0;
+			return;
+		}
+}
+
+/* Keep the details of a failed statement for the rows it will refuse: the
+   SQLSTATE and constraint sl__pg_fail read (a worker node's, through
+   Citus), the primary message. */
 static void keep_failure(sl_pg_writer *w, const PGresult *res)
 {
-	const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-	const char *con = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
 	const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-	snprintf(w->state, sizeof w->state, "%s", st ? st : "");
-	snprintf(w->constraint, sizeof w->constraint, "%s", con ? con : "");
+	snprintf(w->state, sizeof w->state, "%s", sl__pg_sqlstate(w->c));
+	snprintf(w->constraint, sizeof w->constraint, "%s", sl__pg_constraint(w->c));
+	logical_name(w, w->constraint);
 	snprintf(w->message, sizeof w->message, "%s", msg ? msg : "");
 }
 
@@ -795,12 +814,6 @@ int sl__pg_copy_close(sl_pg_writer *w)
 		PQclear(res);
 	if (!sent) /* the caller has the put's failure; the chunk rolls back */
 		return rc ? rc : SL_DB_ERROR;
-	/* this COPY is a guess that the rows fit; an error of no known class
-	   is taken as a refusal too: Citus reports a shard's CHECK violation
-	   as XX000, and the exact way that follows classifies row by row (a
-	   real fault fails there with its own SQLSTATE) */
-	if (rc == SL_DB_ERROR)
-		rc = 1;
 	return savepoint_end(w, "sluice_sorted", rc);
 }
 
@@ -1037,6 +1050,8 @@ int sl__pg_writer_new(sl_pg *c, const sl_schema *sc, const char *job_id, sl_pg_w
 	const char *f = getenv("SLUICE_PG_COPY");
 	w->bin_stage = !(f && !strcmp(f, "text"));
 	int rc = w->bin_stage ? bin_ok(w, &w->bin_target) : 0;
+	if (rc == 0 && sc->distributed)
+		rc = sl__pg_citus_shards(c, sc->table, &w->shards, &w->nshards);
 	return rc ? rc : build(w);
 }
 
@@ -1066,6 +1081,7 @@ void sl__pg_writer_free(sl_pg_writer *w)
 		return;
 	free(w->dups_in);
 	free_statements(w);
+	free(w->shards);
 	free(w->slot);
 	sl_buf_free(&w->data);
 	free(w);

@@ -106,6 +106,12 @@ set_tests_properties(citus_ingest PROPERTIES RESOURCE_LOCK citus_nodes TIMEOUT 6
 sluice_shell_test(citus_restart tests/pg/test_citus_restart.sh threads)
 sluice_uses_server(citus_restart citus)
 set_tests_properties(citus_restart PROPERTIES RESOURCE_LOCK citus_nodes TIMEOUT 600)
+# rows a Citus shard refuses, each constraint kind, with and without the key:
+# DB_CONSTRAINT with the SQLSTATE and the constraint's own name; an XX000 that is
+# no constraint stays DB_ERROR
+sluice_shell_test(citus_constraints tests/pg/test_citus_constraints.sh threads)
+sluice_uses_server(citus_constraints citus)
+set_tests_properties(citus_constraints PROPERTIES TIMEOUT 600)
 # `distribution:` on plain PostgreSQL: CONFIG, Citus is needed
 sluice_shell_test(pg_distribution tests/pg/test_pg_distribution.sh)
 sluice_uses_server(pg_distribution postgres)
