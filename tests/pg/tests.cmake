@@ -115,3 +115,8 @@ sluice_uses_server(pg_maxconn postgres)
 # (LEASE_LOST), the chunk done once by another
 sluice_shell_test(pg_lease_stop tests/pg/test_pg_lease_stop.sh threads)
 sluice_uses_server(pg_lease_stop postgres)
+
+# the writers of one ingest without a key: runners on their own connections
+# commit chunks beside the run's writer; the load is a one-thread SQLite load's
+sluice_shell_test(pg_writers tests/pg/test_pg_writers.sh threads)
+sluice_uses_server(pg_writers postgres)
