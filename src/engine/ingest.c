@@ -238,16 +238,37 @@ static int claim_pending(ingest *g, size_t k)
 		g->npending = k + 1;
 		return 1;
 	}
-	int rc = sl__lease_claim(g, g->job.id, &l);
-	if (rc <= 0)
-		return rc;
-	if (l.seq >= g->nchunks || g->chunks[l.seq].seq != l.seq) {
-		sl__lease_give_back(g, &l);
-		sl__ingest_say(g, "internal error: claimed chunk %u of a job with %zu chunks",
-		               l.seq, g->nchunks);
-		return SL_INTERNAL;
+	int rc;
+	for (;;) {
+		if ((rc = sl__lease_claim(g, g->job.id, &l)) <= 0)
+			return rc;
+		if (l.seq >= g->nchunks || g->chunks[l.seq].seq != l.seq) {
+			sl__lease_give_back(g, &l);
+			sl__ingest_say(g,
+			               "internal error: claimed chunk %u of a job with %zu chunks",
+			               l.seq, g->nchunks);
+			return SL_INTERNAL;
+		}
+		g->lease[l.seq] = l;
+		/* attempts spent: Failed now, before a reader parses it (a chunk
+		   that kills its parser would kill this run too); the next one */
+		sl_chunk *c = &g->chunks[l.seq];
+		worker stub = {.g = g};
+		chunk_handles h = sl__chunk_handles(g, &stub);
+		int sp = sl__chunk_spent(&h, c, &g->lease[l.seq]);
+		if (sp == 0)
+			break;
+		g->lease[l.seq].epoch = 0;
+		if (sp < 0 && sp != SL_LEASE_LOST)
+			return sp;
+		if (sp == 1) {
+			sl__ingest_progress_chunk(g, c);
+			if ((rc = sl__ingest_after_chunk(g, c)) < 0)
+				return rc;
+			if (g->finished)
+				return 0;
+		}
 	}
-	g->lease[l.seq] = l;
 	g->pending[k] = l.seq;
 	g->npending = k + 1;
 	return sl__heart_add(g->hb, &l) < 0 ? SL_LIMIT : 1;
