@@ -379,6 +379,7 @@ static int run_tail(ingest *g, worker *self)
  */
 typedef struct lanes {
 	sl_worker_opts wo;
+	char job[SL_JOB_ID_LEN]; /* the runners' own copy: the run rewrites g->job */
 	pthread_t tid;
 	bool started;
 	atomic_int stop;
@@ -422,13 +423,14 @@ static void *lanes_main(void *arg)
 static void lanes_start(ingest *g, lanes *w, int n)
 {
 	atomic_init(&w->stop, 0);
+	memcpy(w->job, g->job.id, sizeof w->job);
 	w->wo = (sl_worker_opts){.db = g->o->db,
 	                         .threads = n,
 	                         .name = "ingest",
 	                         .lease_ttl_ms = g->ttl_ms,
 	                         .leader = {.off = true},
 	                         .busy_timeout_ms = g->o->busy_timeout_ms,
-	                         .job_id = g->job.id,
+	                         .job_id = w->job,
 	                         .stop = lanes_stop_cb,
 	                         .stop_ctx = w};
 	/* none started: this run writes every chunk itself, as it would */
