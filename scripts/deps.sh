@@ -10,6 +10,7 @@ PKGS=(
   libpcre2-dev python3 python3-yaml xxd chromium zstd pigz tabix
   postgresql-15 postgresql-client-15
   pgloader  # bench/pg.sh compares with it
+  faketime  # tests/pg/test_pg_clock.sh: processes whose clocks are skewed
 )
 # Node.js runs the tus client and browser tests (tests/js); the machine may
 # have its own (e.g. NodeSource) build, which is kept.

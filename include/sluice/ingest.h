@@ -158,6 +158,10 @@ typedef struct sl_worker_opts {
 	int64_t poll_ms;
 	sl_leader_opts leader;
 	int busy_timeout_ms;
+	/* only this job's chunks (NULL: any job's); a job it cannot open is
+	   left to the others (its lease given back, the runner stops), not
+	   failed: the in-process writers of `sluice ingest` (ingest.c) */
+	const char *job_id;
 	/* polled between chunks: nonzero stops the worker (its leases held are
 	   given back or committed first) */
 	int (*stop)(void *ctx);

@@ -207,6 +207,11 @@ int sl__ingest_produce(worker *w, const sl_chunk *c, emit_fn emit, void *ectx, c
 	sl_buf at;
 
 	memset(res, 0, sizeof *res);
+	/* Test only: SLUICE_TEST_KILL_CHUNK=SEQ, a poison chunk: the process
+	   that starts reading chunk SEQ SIGKILLs itself (docs/ingest.md) */
+	const char *poison = getenv("SLUICE_TEST_KILL_CHUNK");
+	if (poison && *poison >= '0' && *poison <= '9' && strtoul(poison, NULL, 10) == c->seq)
+		raise(SIGKILL);
 	sl_buf_init(&at, 1u << 20);
 	if (!h.xx) {
 		rc = SL_NOMEM;

@@ -664,6 +664,32 @@ static void changed_msg(const ingest *g, const sl_chunk *c, char *out, size_t n)
  * SL_LEASE_LOST when it is not ours any more (nothing of it written; an
  * event says so), <0 for a fatal error.
  */
+/*
+ * A chunk whose every attempt ended with its lease running out (its worker
+ * died, crashed on it, or stalled) is not run again: it fails here, with
+ * the job's counters and fan-in of any failed chunk. Asked right after the
+ * claim, before anything reads the chunk (a parallel reader of `sluice
+ * ingest` parses ahead of the writer: a chunk that kills its parser would
+ * otherwise kill every run before its writer could tell). 1: spent, and
+ * recorded Failed (ATTEMPTS); 0: not spent; SL_LEASE_LOST or <0.
+ */
+int sl__chunk_spent(const chunk_handles *h, sl_chunk *c, sl_lease *l)
+{
+	ingest *g = h->parse->g;
+	int limit = g->o->leader.max_attempts > 0 ? g->o->leader.max_attempts : SL_MAX_ATTEMPTS;
+	if (!l || l->attempts <= (uint32_t)limit)
+		return 0;
+	char why[300];
+	c->status = SL_CHUNK_PROCESSING;
+	c->attempts = (uint32_t)limit;
+	snprintf(why, sizeof why,
+	         "chunk %u: %d attempts, and each time its lease ran out before it "
+	         "committed (its worker died, was killed or stalled)",
+	         c->seq, limit);
+	int rc = chunk_fail(h, c, l, SL_ATTEMPTS, why);
+	return rc < 0 ? rc : 1;
+}
+
 chunk_handles sl__chunk_handles(ingest *g, worker *parse)
 {
 	return (chunk_handles){.js = g->st,
@@ -685,24 +711,8 @@ int sl__chunk_run(const chunk_handles *h, sl_chunk *c, sl_lease *l, slot *s)
 	c->status = SL_CHUNK_PROCESSING;
 	if (l)
 		c->attempts = l->attempts;
-	/* a chunk whose every attempt ended with its lease running out (its
-	   worker died, crashed on it, or stalled) is not run again: it fails
-	   here, with the job's counters and fan-in of any failed chunk */
-	int limit = g->o->leader.max_attempts > 0 ? g->o->leader.max_attempts : SL_MAX_ATTEMPTS;
-	if (l && l->attempts > (uint32_t)limit) {
-		c->attempts = (uint32_t)limit;
-		snprintf(why, sizeof why,
-		         "chunk %u: %d attempts, and each time its lease ran out before it "
-		         "committed (its worker died, was killed or stalled)",
-		         c->seq, limit);
-		rc = chunk_fail(h, c, l, SL_ATTEMPTS, why);
-		return rc == SL_LEASE_LOST ? rc : rc < 0 ? rc : 0;
-	}
-	/* Test only: SLUICE_TEST_KILL_CHUNK=SEQ, a poison chunk: the process
-	   that starts running chunk SEQ SIGKILLs itself (docs/ingest.md) */
-	const char *poison = getenv("SLUICE_TEST_KILL_CHUNK");
-	if (poison && *poison >= '0' && *poison <= '9' && strtoul(poison, NULL, 10) == c->seq)
-		raise(SIGKILL);
+	if ((rc = sl__chunk_spent(h, c, l)) != 0)
+		return rc < 0 ? rc : 0;
 	for (int attempt = 1;; attempt++) {
 		chunk_tx tx = {.h = h, .g = g, .c = c};
 		double t0 = sl_now();

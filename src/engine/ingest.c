@@ -238,16 +238,37 @@ static int claim_pending(ingest *g, size_t k)
 		g->npending = k + 1;
 		return 1;
 	}
-	int rc = sl__lease_claim(g, g->job.id, &l);
-	if (rc <= 0)
-		return rc;
-	if (l.seq >= g->nchunks || g->chunks[l.seq].seq != l.seq) {
-		sl__lease_give_back(g, &l);
-		sl__ingest_say(g, "internal error: claimed chunk %u of a job with %zu chunks",
-		               l.seq, g->nchunks);
-		return SL_INTERNAL;
+	int rc;
+	for (;;) {
+		if ((rc = sl__lease_claim(g, g->job.id, &l)) <= 0)
+			return rc;
+		if (l.seq >= g->nchunks || g->chunks[l.seq].seq != l.seq) {
+			sl__lease_give_back(g, &l);
+			sl__ingest_say(g,
+			               "internal error: claimed chunk %u of a job with %zu chunks",
+			               l.seq, g->nchunks);
+			return SL_INTERNAL;
+		}
+		g->lease[l.seq] = l;
+		/* attempts spent: Failed now, before a reader parses it (a chunk
+		   that kills its parser would kill this run too); the next one */
+		sl_chunk *c = &g->chunks[l.seq];
+		worker stub = {.g = g};
+		chunk_handles h = sl__chunk_handles(g, &stub);
+		int sp = sl__chunk_spent(&h, c, &g->lease[l.seq]);
+		if (sp == 0)
+			break;
+		g->lease[l.seq].epoch = 0;
+		if (sp < 0 && sp != SL_LEASE_LOST)
+			return sp;
+		if (sp == 1) {
+			sl__ingest_progress_chunk(g, c);
+			if ((rc = sl__ingest_after_chunk(g, c)) < 0)
+				return rc;
+			if (g->finished)
+				return 0;
+		}
 	}
-	g->lease[l.seq] = l;
 	g->pending[k] = l.seq;
 	g->npending = k + 1;
 	return sl__heart_add(g->hb, &l) < 0 ? SL_LIMIT : 1;
@@ -343,6 +364,90 @@ static int run_tail(ingest *g, worker *self)
 	}
 }
 
+/*
+ * The writers of a run into PostgreSQL without a key: the server is the
+ * writer there and takes several at once (each chunk one transaction of
+ * its own backend), where SQLite takes one. Besides this run's writer,
+ * `writers - 1` runners of sl_worker_run, each with its own connection,
+ * claim and commit the job's chunks beside it (as `sluice worker`s on the
+ * same job would: leases, fences and the fan-in are the same), so the
+ * server COPYs several chunks at once. Only without a key: a keyed load
+ * is faster in one sorted stream (docs/scaling.md), and its rows' order of
+ * commits matters to the earliest-record rule. Only in append mode, from
+ * a file (a stream is read once, here). SLUICE_PG_WRITERS=N sets how many
+ * (1: none besides this one); the default is 2 with 2 or more threads.
+ */
+typedef struct lanes {
+	sl_worker_opts wo;
+	char job[SL_JOB_ID_LEN]; /* the runners' own copy: the run rewrites g->job */
+	pthread_t tid;
+	bool started;
+	atomic_int stop;
+	sl_worker_result res;
+} lanes;
+
+static bool sink_is(const sl_sink *k, const char *name)
+{
+	while (k && k->next)
+		k = k->next;
+	return k && k->ops->name && !strcmp(k->ops->name, name);
+}
+
+static int lanes_wanted(const ingest *g, int threads, size_t todo)
+{
+	const char *e = getenv("SLUICE_PG_WRITERS");
+	int n = threads >= 2 ? 2 : 1;
+	if (e && *e >= '0' && *e <= '9')
+		n = (int)strtol(e, NULL, 10);
+	if (n > 16)
+		n = 16; /* each one a connection, and a backend */
+	if (!g->st || !sink_is(g->sink, "postgres") || g->schema->nkey ||
+	    g->schema->mode != SL_MODE_APPEND || g->stream || !g->job.schema_path ||
+	    !*g->job.schema_path || todo < 2)
+		return 1;
+	return n < 1 ? 1 : (size_t)n > todo ? (int)todo : n;
+}
+
+static int lanes_stop_cb(void *ctx)
+{
+	return atomic_load(&((lanes *)ctx)->stop);
+}
+
+static void *lanes_main(void *arg)
+{
+	lanes *w = arg;
+	sl_worker_run(&w->wo, &w->res);
+	return NULL;
+}
+
+static void lanes_start(ingest *g, lanes *w, int n)
+{
+	atomic_init(&w->stop, 0);
+	memcpy(w->job, g->job.id, sizeof w->job);
+	w->wo = (sl_worker_opts){.db = g->o->db,
+	                         .threads = n,
+	                         .name = "ingest",
+	                         .lease_ttl_ms = g->ttl_ms,
+	                         .leader = {.off = true},
+	                         .busy_timeout_ms = g->o->busy_timeout_ms,
+	                         .job_id = w->job,
+	                         .stop = lanes_stop_cb,
+	                         .stop_ctx = w};
+	/* none started: this run writes every chunk itself, as it would */
+	w->started = pthread_create(&w->tid, NULL, lanes_main, w) == 0;
+}
+
+/* Stops the runners between chunks (the one they run commits or goes back
+   to the queue) and waits for them. */
+static void lanes_join(lanes *w)
+{
+	if (!w->started)
+		return;
+	atomic_store(&w->stop, 1);
+	pthread_join(w->tid, NULL);
+	w->started = false;
+}
+
 static int run_chunks(ingest *g)
 {
 	int rc = 0, threads = g->o->threads > 0 ? g->o->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
@@ -359,6 +464,10 @@ static int run_chunks(ingest *g)
 		threads = 1;
 	if ((size_t)threads > todo)
 		threads = todo ? (int)todo : 1;
+	lanes ln = {.started = false};
+	int nlanes = lanes_wanted(g, threads, todo);
+	if (nlanes > 1)
+		threads = 1; /* a reader for this writer; each runner reads its own */
 	/* One slot per worker: the writer is the bottleneck, so a worker that
 	   runs ahead by more than one chunk would only hold memory. A slot's
 	   chunk is claimed (leased) when the slot is handed to it, so workers
@@ -387,6 +496,9 @@ static int run_chunks(ingest *g)
 			g->slots[i].want = i;
 	}
 	rc = 0;
+	/* the runners start after this run's first claim: chunk 0 is ours */
+	if (more && nlanes > 1)
+		lanes_start(g, &ln, nlanes - 1);
 	atomic_init(&g->next, 0);
 	atomic_init(&g->abort, 0);
 	for (; g->npending && started < threads; started++)
@@ -403,7 +515,7 @@ static int run_chunks(ingest *g)
 		/* the slot's next chunk is claimed now, while this one is held:
 		   a run between two chunks still holds a live lease, so a cancel
 		   sees the job as running (and stops it after this chunk) */
-		if (more && k + g->nslots == g->npending) {
+		if (more && !ln.started && k + g->nslots == g->npending) {
 			if ((rc = claim_pending(g, k + g->nslots)) < 0)
 				break;
 			more = rc == 1;
@@ -430,6 +542,15 @@ static int run_chunks(ingest *g)
 		sl__ingest_slot_drain(g, s);
 		if (!lost && (rc = sl__ingest_after_chunk(g, c)) < 0)
 			break;
+		/* with runners beside it, this run claims its next chunk only
+		   now: a chunk claimed ahead would wait here while a runner
+		   could write it */
+		if (more && ln.started && k + g->nslots == g->npending && !g->finished) {
+			if ((rc = claim_pending(g, k + g->nslots)) < 0)
+				break;
+			more = rc == 1;
+			rc = 0;
+		}
 		/* between chunks, the only place a run may stop cleanly: every
 		   committed chunk is whole, the rest go back to the queue */
 		if (!g->finished && stop_requested(g))
@@ -440,9 +561,12 @@ static int run_chunks(ingest *g)
 		pthread_cond_broadcast(&s->cv);
 		pthread_mutex_unlock(&s->mu);
 	}
+	if (rc < 0 || g->paused || g->cancelled)
+		lanes_join(&ln); /* no new chunk for them either */
 	if (rc == 0 && g->st && !g->finished && !g->paused && !g->cancelled)
 		rc = run_tail(g, &self);
 out:
+	lanes_join(&ln);
 	if (started)
 		abort_all(g);
 	for (int t = 0; t < started; t++)

@@ -177,6 +177,9 @@ chunk_handles sl__chunk_handles(ingest *g, worker *parse);
    (Succeeded, or Failed for good), SL_LEASE_LOST when the chunk is not
    ours any more (dropped, nothing written), else a fatal code. */
 int sl__chunk_run(const chunk_handles *h, sl_chunk *c, sl_lease *l, slot *s);
+/* Were chunk c's attempts spent before this claim (l)? Then it is Failed
+   with ATTEMPTS now, unread: 1; 0 not; SL_LEASE_LOST or <0 (chunk_write.c). */
+int sl__chunk_spent(const chunk_handles *h, sl_chunk *c, sl_lease *l);
 
 /* chunk_run.c: the job as several processes share it */
 void sl__ingest_merge_counts(sl_job *dst, const sl_job *fresh);

@@ -145,7 +145,15 @@ static int run_one(runner *r, sl_lease *l)
 	int rc = 0;
 	if (!r->open || strcmp(g->job.id, l->job_id)) {
 		job_close(r);
-		if ((rc = job_open(r, l->job_id)) < 0) {
+		if ((rc = job_open(r, l->job_id)) < 0 && r->o->job_id) {
+			/* a helper of the job's own ingest: that one runs the chunk
+			   (and says what is wrong, if anything is) */
+			sl__lease_give_back(g, l); /* (g->st is set first thing) */
+			job_close(r);
+			atomic_store(r->stop, 1);
+			return 0;
+		}
+		if (rc < 0) {
 			/* this process cannot run the job (its file or schema is not
 			   here, or changed): the job fails with the reason, as a
 			   resume by sl_ingest would */
@@ -254,7 +262,7 @@ static void *runner_main(void *arg)
 		if (r->o->stop && r->o->stop(r->o->stop_ctx))
 			break;
 		sl_lease l;
-		int rc = sl__lease_claim(&bare, NULL, &l);
+		int rc = sl__lease_claim(&bare, r->o->job_id, &l);
 		if (rc == 1) {
 			if ((rc = run_one(r, &l)) < 0) {
 				r->rc = rc;

@@ -262,7 +262,11 @@ typedef struct sl_jobstore_ops {
 	   sl__js_backoff_ms(backoff_ms, attempts, max_attempts), its last
 	   error LEASE_LOST with a message naming the holder and the attempt,
 	   and a `chunk_requeued` event of its job. At most `limit` chunks a
-	   call; *n: how many. */
+	   call; *n: how many. now_ms is the caller's clock; a backend whose
+	   processes may run on several machines (PostgreSQL) uses its
+	   database's clock instead, for expiries and backoffs alike, as its
+	   claims and renewals do (store_pg_int.h, PQ_NOW_MS); so does
+	   chunks_due. */
 	int (*chunks_reap)(sl_jobstore *s, int64_t now_ms, sl_owner_dead_fn dead, int max_attempts,
 	                   int64_t backoff_ms, uint32_t limit, uint64_t *n);
 	/* Chunks a claim will get without waiting for anyone's commit, of

@@ -74,6 +74,13 @@ static inline pq_store *pq_of_js(sl_jobstore *s)
 	return (pq_store *)(void *)((char *)s - offsetof(pq_store, js));
 }
 
+/* The database's clock, in ms since the epoch, as SQL: every lease and
+   backoff (chunks, the leader) is set and compared on it, never on a
+   process's clock, so processes on machines whose clocks disagree agree
+   on when a lease runs out (docs/scaling.md, Clocks). clock_timestamp(),
+   not now(): the time of the statement, not of its transaction's start. */
+#define PQ_NOW_MS "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+
 /* Text parameters of one statement ($1, $2, ...): strings as given (NULL
    is SQL NULL), numbers printed into the struct; one binary parameter
    (bytea) at most. */

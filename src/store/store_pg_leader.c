@@ -30,20 +30,24 @@ static long changed(const PGresult *r)
 }
 
 /* The row of sluice.leader (FOR UPDATE when `lock`): 1 and *l, 0 none. */
-static int read_leader(pq_store *q, bool lock, sl_leader *l)
+/* The leader row, and the database's clock when now is not NULL. */
+static int read_leader(pq_store *q, bool lock, sl_leader *l, int64_t *now)
 {
 	int rc;
 	memset(l, 0, sizeof *l);
-	PGresult *r = sl__pq_run(q,
-	                         lock ? "SELECT term, coalesce(owner, ''), coalesce(expires_ms, 0) "
-	                                "FROM sluice.leader WHERE id = 1 FOR UPDATE"
-	                              : "SELECT term, coalesce(owner, ''), coalesce(expires_ms, 0) "
-	                                "FROM sluice.leader WHERE id = 1",
-	                         NULL, &rc);
+	PGresult *r = sl__pq_run(
+	    q,
+	    lock ? "SELECT term, coalesce(owner, ''), coalesce(expires_ms, 0), " PQ_NOW_MS
+	           " FROM sluice.leader WHERE id = 1 FOR UPDATE"
+	         : "SELECT term, coalesce(owner, ''), coalesce(expires_ms, 0), " PQ_NOW_MS
+	           " FROM sluice.leader WHERE id = 1",
+	    NULL, &rc);
 	if (rc == 0 && PQntuples(r) == 1) {
 		l->term = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
 		snprintf(l->owner, sizeof l->owner, "%s", PQgetvalue(r, 0, 1));
 		l->expires_ms = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
+		if (now)
+			*now = strtoll(PQgetvalue(r, 0, 3), NULL, 10);
 		rc = 1;
 	}
 	PQclear(r);
@@ -52,14 +56,14 @@ static int read_leader(pq_store *q, bool lock, sl_leader *l)
 
 int sl__pq_leader_get(sl_jobstore *s, sl_leader *l)
 {
-	return read_leader(pq_of_js(s), false, l);
+	return read_leader(pq_of_js(s), false, l, NULL);
 }
 
 int sl__pq_leader_acquire(sl_jobstore *s, const char *owner, int64_t ttl_ms, sl_owner_dead_fn dead,
                           sl_leader *l)
 {
 	pq_store *q = pq_of_js(s);
-	int64_t now = sl_now_ms();
+	int64_t now = 0; /* the database's clock, read with the row */
 	sl_leader cur;
 	int rc;
 	/* the row exists from the first acquire on (term 0: nobody led yet) */
@@ -67,7 +71,7 @@ int sl__pq_leader_acquire(sl_jobstore *s, const char *owner, int64_t ttl_ms, sl_
 	                   "INSERT INTO sluice.leader(id, term, expires_ms) VALUES(1, 0, 0) ON "
 	                   "CONFLICT (id) DO NOTHING",
 	                   NULL, &rc));
-	if (rc < 0 || (rc = read_leader(q, true, &cur)) < 0)
+	if (rc < 0 || (rc = read_leader(q, true, &cur, &now)) < 0)
 		return rc;
 	bool mine = !strcmp(cur.owner, owner);
 	bool vacant = cur.expires_ms <= now || !cur.owner[0] || (dead && dead(cur.owner));
@@ -99,22 +103,22 @@ int sl__pq_leader_fence(sl_jobstore *s, sl_leader *l, int64_t ttl_ms)
 	pq_store *q = pq_of_js(s);
 	pq_params p = {.n = 0};
 	int rc;
-	int64_t until = sl_now_ms() + ttl_ms;
 	sl__pq_int(&p, l->term);
 	sl__pq_str(&p, l->owner);
-	sl__pq_int(&p, until);
-	PGresult *r =
-	    sl__pq_run(q,
-	               "UPDATE sluice.leader SET expires_ms = $3::bigint WHERE id = 1 AND "
-	               "term = $1::bigint AND owner = $2",
-	               &p, &rc);
+	sl__pq_int(&p, ttl_ms);
+	PGresult *r = sl__pq_run(q,
+	                         "UPDATE sluice.leader SET expires_ms = " PQ_NOW_MS
+	                         " + $3::bigint WHERE id = 1 AND term = $1::bigint AND owner = $2"
+	                         " RETURNING expires_ms",
+	                         &p, &rc);
+	int64_t until = r && PQntuples(r) == 1 ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
 	long n = changed(r);
 	PQclear(r);
 	if (rc < 0)
 		return rc;
 	if (n == 0) {
 		sl_leader now;
-		if (read_leader(q, false, &now) < 0)
+		if (read_leader(q, false, &now, NULL) < 0)
 			memset(&now, 0, sizeof now);
 		return sl__pg_seterr(
 		    q->pg, SL_TERM_LOST,
@@ -148,24 +152,25 @@ int sl__pq_chunks_reap(sl_jobstore *s, int64_t now_ms, sl_owner_dead_fn dead, in
 	*n = 0;
 	if (!limit)
 		return 0;
+	(void)now_ms; /* leases run out on the database's clock (PQ_NOW_MS) */
 	sl__pq_str(&p, dead ? "t" : "f");
-	sl__pq_int(&p, now_ms);
 	sl__pq_int(&p, limit);
 	/* with `dead`, live leases are read (and locked briefly) too: the
 	   Processing chunks of unfinished jobs are few, one per runner */
 	PGresult *r = sl__pq_run(
 	    q,
 	    "SELECT c.job_id, c.seq, coalesce(c.lease_epoch, 0), coalesce(c.attempts, 0),"
-	    " coalesce(c.owner, ''), coalesce(c.lease_expiry_ms, 0) FROM sluice.chunks c"
+	    " coalesce(c.owner, ''), coalesce(c.lease_expiry_ms, 0) > " PQ_NOW_MS
+	    " FROM sluice.chunks c"
 	    " JOIN sluice.jobs j ON j.id = c.job_id WHERE c.status = 'Processing'"
 	    " AND j.status IN ('ChunksQueued', 'Processing')"
-	    " AND ($1::boolean OR coalesce(c.lease_expiry_ms, 0) <= $2::bigint)"
-	    " ORDER BY j.created_ms, c.job_id, c.seq LIMIT $3::bigint"
+	    " AND ($1::boolean OR coalesce(c.lease_expiry_ms, 0) <= " PQ_NOW_MS ")"
+	    " ORDER BY j.created_ms, c.job_id, c.seq LIMIT $2::bigint"
 	    " FOR NO KEY UPDATE OF c SKIP LOCKED",
 	    &p, &rc);
 	for (int i = 0; rc == 0 && r && i < PQntuples(r); i++) {
 		const char *owner = PQgetvalue(r, i, 4);
-		if (strtoll(PQgetvalue(r, i, 5), NULL, 10) > now_ms && !(owner[0] && dead(owner)))
+		if (PQgetvalue(r, i, 5)[0] == 't' && !(owner[0] && dead(owner)))
 			continue; /* a live lease */
 		uint32_t attempts = (uint32_t)strtoll(PQgetvalue(r, i, 3), NULL, 10);
 		int64_t wait = sl__js_backoff_ms(backoff_ms, attempts, max_attempts);
@@ -175,13 +180,15 @@ int sl__pq_chunks_reap(sl_jobstore *s, int64_t now_ms, sl_owner_dead_fn dead, in
 		sl__pq_str(&u, PQgetvalue(r, i, 0));
 		sl__pq_str(&u, PQgetvalue(r, i, 1));
 		sl__pq_str(&u, PQgetvalue(r, i, 2));
-		sl__pq_int(&u, now_ms + wait);
+		sl__pq_int(&u, wait);
 		sl__pq_str(&u, sl_error_name(SL_LEASE_LOST));
 		sl__pq_str(&u, msg);
 		PGresult *w = sl__pq_run(
 		    q,
 		    "UPDATE sluice.chunks SET status = 'Queued', lease_expiry_ms = NULL,"
-		    " not_before_ms = $4::bigint, last_error = $5, last_message = $6 WHERE job_id "
+		    " not_before_ms = " PQ_NOW_MS
+		    " + $4::bigint, last_error = $5, last_message = $6"
+		    " WHERE job_id "
 		    "= $1"
 		    " AND seq = $2::bigint AND coalesce(lease_epoch, 0) = $3::bigint AND status = "
 		    "'Processing'",
@@ -207,18 +214,18 @@ int sl__pq_chunks_reap(sl_jobstore *s, int64_t now_ms, sl_owner_dead_fn dead, in
 
 int sl__pq_chunks_due(sl_jobstore *s, int64_t now_ms, sl_owner_dead_fn dead, uint64_t *n)
 {
-	pq_params p = {.n = 0};
 	int rc;
 	*n = 0;
-	sl__pq_int(&p, now_ms);
-	PGresult *r = sl__pq_run(pq_of_js(s),
-	                         "SELECT c.status = 'Queued' OR coalesce(c.lease_expiry_ms, 0) <="
-	                         " $1::bigint, coalesce(c.owner, '') FROM sluice.chunks c JOIN"
-	                         " sluice.jobs j ON j.id = c.job_id WHERE c.status IN ('Queued',"
-	                         " 'Processing') AND j.status IN ('ChunksQueued', 'Processing')"
-	                         " AND NOT EXISTS (SELECT 1 FROM sluice.cancels x WHERE x.job_id ="
-	                         " c.job_id)",
-	                         &p, &rc);
+	(void)now_ms; /* the database's clock (PQ_NOW_MS) */
+	PGresult *r =
+	    sl__pq_run(pq_of_js(s),
+	               "SELECT c.status = 'Queued' OR coalesce(c.lease_expiry_ms, 0) <= " PQ_NOW_MS
+	               ", coalesce(c.owner, '') FROM sluice.chunks c JOIN"
+	               " sluice.jobs j ON j.id = c.job_id WHERE c.status IN ('Queued',"
+	               " 'Processing') AND j.status IN ('ChunksQueued', 'Processing')"
+	               " AND NOT EXISTS (SELECT 1 FROM sluice.cancels x WHERE x.job_id ="
+	               " c.job_id)",
+	               NULL, &rc);
 	for (int i = 0; rc == 0 && r && i < PQntuples(r); i++) {
 		const char *owner = PQgetvalue(r, i, 1);
 		if (PQgetvalue(r, i, 0)[0] == 't' || (owner[0] && dead && dead(owner)))

@@ -72,26 +72,28 @@ int sl__pq_chunk_claim(sl_jobstore *s, const char *job_id, const char *owner, in
 	sl__pq_int(&p, now);
 	sl__pq_int(&p, m > 0 ? m : 1);
 	sl__pq_str(&p, owner);
-	sl__pq_int(&p, now + ttl_ms);
+	sl__pq_int(&p, ttl_ms);
 	r = sl__pq_run(
 	    q,
 	    "WITH pick AS (SELECT c.job_id, c.seq FROM sluice.chunks c JOIN sluice.jobs j ON j.id "
 	    "= c.job_id"
 	    " WHERE ($1::text IS NULL OR c.job_id = $1::text)"
-	    " AND c.status = 'Queued' AND coalesce(c.not_before_ms, 0) <= $2::bigint"
+	    " AND c.status = 'Queued' AND coalesce(c.not_before_ms, 0) <= " PQ_NOW_MS
 	    " AND j.status IN ('ChunksQueued', 'Processing')"
 	    " AND NOT EXISTS (SELECT 1 FROM sluice.cancels x WHERE x.job_id = c.job_id)"
 	    " ORDER BY j.created_ms, j.id, (c.seq * $3::bigint) % 1000003 LIMIT 1"
 	    " FOR NO KEY UPDATE OF c SKIP LOCKED),"
 	    " took AS (UPDATE sluice.chunks k SET status = 'Processing', attempts = "
-	    "coalesce(k.attempts, 0) + 1, owner = $4::text, lease_expiry_ms = $5::bigint,"
+	    "coalesce(k.attempts, 0) + 1, owner = $4::text, lease_expiry_ms = " PQ_NOW_MS
+	    " + $5::bigint,"
 	    " lease_epoch = coalesce(k.lease_epoch, 0) + 1 FROM pick WHERE k.job_id = pick.job_id"
-	    " AND k.seq = pick.seq RETURNING k.job_id, k.seq, k.lease_epoch, k.attempts),"
+	    " AND k.seq = pick.seq RETURNING k.job_id, k.seq, k.lease_epoch, k.attempts,"
+	    " k.lease_expiry_ms),"
 	    " job AS (UPDATE sluice.jobs SET status = 'Processing', started_ms = CASE WHEN"
 	    " coalesce(started_ms, 0) = 0 THEN $2::bigint ELSE started_ms END, updated_ms = "
 	    "$2::bigint WHERE id = (SELECT j.id FROM sluice.jobs j, took WHERE j.id = took.job_id"
 	    " AND j.status = 'ChunksQueued' FOR NO KEY UPDATE OF j SKIP LOCKED))"
-	    " SELECT job_id, seq, lease_epoch, attempts FROM took",
+	    " SELECT job_id, seq, lease_epoch, attempts, lease_expiry_ms FROM took",
 	    &p, &rc);
 	if (rc < 0 || PQntuples(r) == 0)
 		goto out;
@@ -99,7 +101,7 @@ int sl__pq_chunk_claim(sl_jobstore *s, const char *job_id, const char *owner, in
 	snprintf(l->job_id, sizeof l->job_id, "%s", PQgetvalue(r, 0, 0));
 	l->seq = (uint32_t)strtoll(PQgetvalue(r, 0, 1), NULL, 10);
 	l->epoch = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
-	l->expires_ms = now + ttl_ms;
+	l->expires_ms = strtoll(PQgetvalue(r, 0, 4), NULL, 10); /* the database's clock */
 	l->attempts = (uint32_t)strtoll(PQgetvalue(r, 0, 3), NULL, 10);
 	snprintf(l->owner, sizeof l->owner, "%s", owner);
 	rc = 1;
@@ -112,9 +114,10 @@ int sl__pq_lease_renew(sl_jobstore *s, const sl_lease *l, int64_t ttl_ms)
 {
 	pq_params p = {.n = 0};
 	bind_lease_key(&p, l);
-	sl__pq_int(&p, sl_now_ms() + ttl_ms);
+	sl__pq_int(&p, ttl_ms);
 	return run_changed(pq_of_js(s),
-	                   "UPDATE sluice.chunks SET lease_expiry_ms = $5::bigint WHERE job_id = $1"
+	                   "UPDATE sluice.chunks SET lease_expiry_ms = " PQ_NOW_MS
+	                   " + $5::bigint WHERE job_id = $1"
 	                   " AND seq = $2::bigint AND lease_epoch = $3::bigint AND owner = $4 AND "
 	                   "status = 'Processing'",
 	                   &p);
@@ -159,18 +162,18 @@ int sl__pq_chunks_open(sl_jobstore *s, const char *job_id, sl_owner_dead_fn dead
 {
 	pq_params p = {.n = 0};
 	int rc;
-	int64_t now = sl_now_ms();
 	*open = *live = 0;
 	sl__pq_str(&p, job_id);
 	PGresult *r = sl__pq_run(pq_of_js(s),
-	                         "SELECT status, owner, lease_expiry_ms FROM sluice.chunks WHERE "
+	                         "SELECT status, owner, coalesce(lease_expiry_ms, 0) > " PQ_NOW_MS
+	                         " FROM sluice.chunks WHERE "
 	                         "job_id = $1 AND status IN ('Queued', 'Processing')",
 	                         &p, &rc);
 	for (int i = 0; r && i < PQntuples(r); i++) {
 		(*open)++;
 		const char *owner = PQgetisnull(r, i, 1) ? NULL : PQgetvalue(r, i, 1);
-		if (!strcmp(PQgetvalue(r, i, 0), "Processing") && !PQgetisnull(r, i, 2) &&
-		    strtoll(PQgetvalue(r, i, 2), NULL, 10) > now && !(owner && dead && dead(owner)))
+		if (!strcmp(PQgetvalue(r, i, 0), "Processing") && PQgetvalue(r, i, 2)[0] == 't' &&
+		    !(owner && dead && dead(owner)))
 			(*live)++;
 	}
 	PQclear(r);

@@ -44,3 +44,7 @@ set_tests_properties(ingest_multifile PROPERTIES LABELS "threads" TIMEOUT 600)
 # (TERM_LOST), a stopped leader steps down, retention (issue 12).
 sluice_shell_test(ingest_leader tests/engine/test_leader.sh)
 set_tests_properties(ingest_leader PROPERTIES LABELS "threads" TIMEOUT 300)
+
+# a poison chunk under ingest's parallel readers: its spent attempts are
+# checked at the claim, before any reader parses it
+sluice_shell_test(ingest_poison_readers tests/engine/test_poison_readers.sh threads)

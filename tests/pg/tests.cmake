@@ -141,3 +141,13 @@ sluice_shell_test(pg_lease_stop tests/pg/test_pg_lease_stop.sh)
 sluice_uses_server(pg_lease_stop postgres)
 sluice_shell_test(pg_lease_hold tests/pg/test_pg_lease_hold.sh)
 sluice_uses_server(pg_lease_hold postgres)
+
+# the writers of one ingest without a key: runners on their own connections
+# commit chunks beside the run's writer; the load is a one-thread SQLite load's
+sluice_shell_test(pg_writers tests/pg/test_pg_writers.sh threads)
+sluice_uses_server(pg_writers postgres)
+
+# leases on the database's clock: workers whose clocks are an hour ahead or
+# behind (faketime) neither requeue live leases nor lose their own
+sluice_shell_test(pg_clock tests/pg/test_pg_clock.sh)
+sluice_uses_server(pg_clock postgres)
