@@ -6,7 +6,7 @@ set -euo pipefail
 PKGS=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libsqlite3-dev sqlite3 libxxhash-dev libcmocka-dev libfyaml-dev
-  zlib1g-dev libdeflate-dev libzstd-dev libcurl4-openssl-dev libmicrohttpd-dev libpq-dev libssl-dev
+  zlib1g-dev libisal-dev libdeflate-dev libzstd-dev libcurl4-openssl-dev libmicrohttpd-dev libpq-dev libssl-dev
   libpcre2-dev python3 python3-yaml xxd chromium zstd pigz tabix
   postgresql-15 postgresql-client-15
   pgloader  # bench/pg.sh compares with it

@@ -265,5 +265,9 @@ extern const sl_source_scheme sl__source_file_scheme;
 extern const sl_source_scheme sl__source_s3_scheme; /* source_s3.c */
 int sl__source_gzip_new(sl_source *inner, sl_source **out, char *msg, size_t msglen);
 int sl__source_zstd_new(sl_source *inner, sl_source **out, char *msg, size_t msglen);
+/* The gzip decoder readers opened now use: "isal" (ISA-L's igzip, the
+   default of a build with libisal) or "zlib" (a build without it, or
+   SLUICE_GZIP_DECODER=zlib in the environment, read at each open). */
+const char *sl__source_gzip_decoder(void);
 
 #endif
