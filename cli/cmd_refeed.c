@@ -92,7 +92,8 @@ int cmd_refeed(int argc, char **argv)
 	}
 	char msg[1024] = "";
 	sl_job nj;
-	sl_refeed_opts ro = {db, job, schema, NULL, corr, NULL};
+	sl_refeed_opts ro = {
+	    .db = db, .job_id = job, .schema_path = schema, .correlation_id = corr};
 	int rc = sl_refeed_prepare(&ro, &nj, msg, sizeof msg);
 	if (rc < 0) {
 		fprintf(stderr, "sluice refeed: %s (%s)\n", msg[0] ? msg : sl_error_message(rc),

@@ -65,8 +65,8 @@ static void refeed_done(http_req *r, bool ok)
 	r->ext = NULL;
 }
 
-/* DATA_DIR/refeeds (made when missing) into dir: refeeds' schemas and
-   inputs, in the data directory every instance and worker reads. */
+/* DATA_DIR/refeeds (made when missing) into dir: refeeds' schemas, in
+   the data directory every instance and worker reads. */
 static int refeeds_dir(http_srv *s, char *dir, size_t n)
 {
 	size_t l = strlen(s->tmp_dir);
@@ -126,14 +126,11 @@ static enum MHD_Result refeed_end(struct MHD_Connection *c, http_req *r)
 		schema = path;
 	}
 	sl_job nj;
-	char in_dir[4096];
-	if (refeeds_dir(s, in_dir, sizeof in_dir) < 0) {
-		if (path[0])
-			unlink(path);
-		http_log(s, "error", "cannot make %s: %s", in_dir, strerror(errno));
-		return http_send_error(c, r, 503, "IO_WRITE", "cannot store the refeed's input");
-	}
-	sl_refeed_opts o = {s->o.db, job, schema, id, r->corr[0] ? r->corr : NULL, in_dir};
+	sl_refeed_opts o = {.db = s->o.db,
+	                    .job_id = job,
+	                    .schema_path = schema,
+	                    .new_id = id,
+	                    .correlation_id = r->corr[0] ? r->corr : NULL};
 	int rc = sl_refeed_prepare(&o, &nj, msg, sizeof msg);
 	if (rc < 0) {
 		if (path[0])

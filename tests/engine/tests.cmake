@@ -44,3 +44,7 @@ set_tests_properties(ingest_multifile PROPERTIES LABELS "threads" TIMEOUT 600)
 # (TERM_LOST), a stopped leader steps down, retention (issue 12).
 sluice_shell_test(ingest_leader tests/engine/test_leader.sh)
 set_tests_properties(ingest_leader PROPERTIES LABELS "threads" TIMEOUT 300)
+# The refeed's input read from the job store as a source: kill -9 in a refeed and resume
+# (every row once, resolved marks once), rows changed or gone before a resume (issue 11).
+sluice_shell_test(ingest_refeed_kill tests/engine/test_refeed_kill.sh)
+set_tests_properties(ingest_refeed_kill PROPERTIES TIMEOUT 300)

@@ -115,3 +115,7 @@ sluice_uses_server(pg_maxconn postgres)
 # (LEASE_LOST), the chunk done once by another
 sluice_shell_test(pg_lease_stop tests/pg/test_pg_lease_stop.sh threads)
 sluice_uses_server(pg_lease_stop postgres)
+# the refeed's input as a source from the job store: kill -9 and resume, rows changed (issue 11)
+sluice_shell_test(pg_refeed_kill tests/pg/test_pg_refeed_kill.sh)
+sluice_uses_server(pg_refeed_kill postgres)
+set_tests_properties(pg_refeed_kill PROPERTIES TIMEOUT 300)
