@@ -5,7 +5,9 @@
  *     application/x-yaml; at most REFEED_BODY_MAX bytes), kept as
  *     DATA_DIR/refeeds/JOB.yaml for the job's life (a resume reads it), or
  *   - the schema of dataset NAME (?dataset=NAME), or
- *   - with neither, the job's own schema file as it is now.
+ *   - with neither, the job's own schema file as it is now;
+ * and ?mode=append|replace|atomic, the new job's load mode over that
+ * schema's `mode:` (docs/ingest.md, Load modes).
  * The new job is recorded here (its rows taken from the first job in the
  * same transaction) and queued for the runners; the answer is 202 with its
  * id, as for an upload. The body is gathered on the event loop (bounded);
@@ -106,6 +108,13 @@ static enum MHD_Result refeed_end(struct MHD_Connection *c, http_req *r)
 		                       http_valid_token(r->p1, HTTP_ID_MAX, true) ? r->p1
 		                                                                  : "with that id");
 	snprintf(r->job, sizeof r->job, "%s", job);
+	/* ?mode=: the refeed job's load mode over its schema's `mode:` (a
+	   schema in the body may say `mode:` itself) */
+	const char *ms = http_arg(c, "mode");
+	sl_load_mode mode = SL_MODE_DEFAULT;
+	if (ms && (!ms[0] || sl_load_mode_parse(ms, &mode) < 0))
+		return http_send_error(c, r, 400, "BAD_REQUEST",
+		                       "mode: append, replace or atomic (none: the schema's)");
 	if (ds && b->n)
 		return http_send_error(c, r, 400, "BAD_REQUEST",
 		                       "a schema in the body or ?dataset=, not both");
@@ -130,7 +139,8 @@ static enum MHD_Result refeed_end(struct MHD_Connection *c, http_req *r)
 	                    .job_id = job,
 	                    .schema_path = schema,
 	                    .new_id = id,
-	                    .correlation_id = r->corr[0] ? r->corr : NULL};
+	                    .correlation_id = r->corr[0] ? r->corr : NULL,
+	                    .mode = mode};
 	int rc = sl_refeed_prepare(&o, &nj, msg, sizeof msg);
 	if (rc < 0) {
 		if (path[0])

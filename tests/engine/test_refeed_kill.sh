@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The refeed's input is a source read from the job store (docs/ingest.md,
 # Fix and refeed): the rows a refeed job holds, by offset, in chunks; no
-# file is written. A refeed killed with kill -9 in the middle (paused
-# before chunk 3, its first chunks committed) and resumed loads every row
-# once and marks each loaded reject resolved once; one killed after its
+# file is written. A refeed (--mode atomic: nothing visible before its
+# end) killed with kill -9 in the middle (paused before chunk 3, its first
+# chunks committed) and resumed loads every row once and marks each
+# loaded reject resolved once; one killed after its
 # last chunk's commit (before the job's end) settles once on resume; rows
 # of the input changed or gone between the kill and the resume make the
 # resume fail with IO_CHANGED instead of reading other bytes. The bad
@@ -53,11 +54,12 @@ first_job() {
 	J=$(json "$T/out" "d['job_id']")
 	check "ingest: the bad records rejected" "$(json "$T/out" "d['rows_rejected']")" "$NBAD"
 }
-# paused_refeed DB SCHEMA SEQ: a refeed paused before chunk SEQ, killed -9; R its job
+# paused_refeed DB SCHEMA SEQ [OPTIONS]: a refeed paused before chunk SEQ, killed -9; R its job
 paused_refeed() {
 	local db=$1 schema=$2 seq=$3
+	shift 3
 	rm -rf "$T/p" && mkdir -p "$T/p"
-	SLUICE_TEST_PAUSE=$seq:$T/p sl_start "$T/bg.err" refeed "$J" --schema "$schema" --db "$db" --threads 1 --chunk-size 4k --json >/dev/null
+	SLUICE_TEST_PAUSE=$seq:$T/p sl_start "$T/bg.err" refeed "$J" --schema "$schema" --db "$db" --threads 1 --chunk-size 4k --json "$@" >/dev/null
 	local pid=$BG_PID
 	wait_for "the refeed pauses before chunk $seq" 1500 test -s "$T/p/paused"
 	R=$(head -1 "$T/p/paused")
@@ -67,7 +69,12 @@ paused_refeed() {
 DB=$(newdb "${NS}_a")
 QD=$(qdb "$DB")
 first_job "$DB"
-paused_refeed "$DB" "$T/fixed.yaml" 3
+sl_run refeed "$J" --db "$DB" --mode truncate
+check "refeed --mode truncate: a usage error" "$(rc)" 2
+# atomic (sluice refeed --mode): its rows stay staged until its end
+paused_refeed "$DB" "$T/fixed.yaml" 3 --mode atomic
+check "killed: the refeed job is atomic" "$(q "$QD" "SELECT mode FROM $S_JOBS WHERE id = '$R'")" atomic
+check "... none of its rows in the table yet" "$(q "$QD" "SELECT count(*) FROM call_detail_records")" $((3000 - NBAD))
 check "killed: the refeed job's input is the store's rows" "$(q "$QD" "SELECT file FROM $S_JOBS WHERE id = '$R'")" "refeed://$J"
 check "... no input file anywhere" "$(find "$T" "$PWD" -maxdepth 2 -name '*refeed-*' 2>/dev/null | wc -l)" 0
 check "... every bad row held by it" "$(q "$QD" "SELECT count(*) FROM $S_REJ WHERE job_id = '$J' AND refeed_by = '$R'")" "$NBAD"
@@ -75,7 +82,7 @@ check "... many chunks, three committed" "$(q "$QD" "SELECT count(*) > 5, sum(CA
 check "... nothing resolved yet" "$(q "$QD" "SELECT count(*) FROM $S_REJ WHERE resolved_by IS NOT NULL")" 0
 sl_run resume "$R" --db "$DB" --json
 check "resume: exit 3 (the XXX rows rejected again)" "$(rc)" 3
-check "resume: read, loaded, rejected" "$(json "$T/out" "(d['status'], d['rows_read'], d['rows_loaded'], d['rows_rejected'], d['refeed_of'])")" "('PartiallySucceeded', $NBAD, $NISO, $NXXX, '$J')"
+check "resume: read, loaded, rejected" "$(json "$T/out" "(d['status'], d['mode'], d['rows_read'], d['rows_loaded'], d['rows_rejected'], d['refeed_of'])")" "('PartiallySucceeded', 'atomic', $NBAD, $NISO, $NXXX, '$J')"
 sl_run status "$J" --db "$DB" --json
 check "the first job's open and resolved" "$(json "$T/out" "(d['rejects_open'], d['rejects_resolved'])")" "($NXXX, $NISO)"
 table_with "$DB" "$T/fixed.yaml" && ok || bad "after the resume: the table is not the oracle's (fixed.yaml)"
