@@ -12,8 +12,8 @@
 #include "sluice/refeed.h"
 
 static const char help_refeed[] =
-    "usage: sluice refeed JOB [--schema FIXED.yaml] [--db PATH] [--threads N]\n"
-    "                     [--chunk-size SIZE] [--json] [--quiet]\n"
+    "usage: sluice refeed JOB [--schema FIXED.yaml] [--mode MODE] [--db PATH]\n"
+    "                     [--threads N] [--chunk-size SIZE] [--json] [--quiet]\n"
     "\n"
     "Fix and refeed: load the rejected rows of finished job JOB again, their raw\n"
     "bytes in file order (after the header its file had), as a new job linked to\n"
@@ -25,6 +25,9 @@ static const char help_refeed[] =
     "such job, or nothing to refeed (NO_OPEN_REJECTS).\n"
     "\n"
     "  --schema FIXED.yaml  the fixed schema (it must load the same table)\n"
+    "  --mode MODE          the refeed job's load mode: append, replace (the table\n"
+    "                       then holds the refed rows only) or atomic (all of them\n"
+    "                       or none); default the schema's mode: (docs/ingest.md)\n"
     "  --db PATH            the SQLite database (default ./sluice.db)\n"
     "  --threads N          parsing and validating threads (default: all cores)\n"
     "  --chunk-size SIZE    about this many bytes per chunk (default 64M)\n"
@@ -38,6 +41,7 @@ int cmd_refeed(int argc, char **argv)
 	const char *job = NULL, *schema = NULL, *db = NULL, *corr = NULL;
 	bool json = false, quiet = false;
 	sl_ingest_opts io = {0};
+	sl_load_mode mode = SL_MODE_DEFAULT;
 	for (int i = 1; i < argc; i++) {
 		const char *s = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		uint64_t n;
@@ -50,7 +54,7 @@ int cmd_refeed(int argc, char **argv)
 			quiet = true;
 		} else if (!strcmp(s, "--schema") || !strcmp(s, "--db") ||
 		           !strcmp(s, "--threads") || !strcmp(s, "--chunk-size") ||
-		           !strcmp(s, "--correlation-id")) {
+		           !strcmp(s, "--correlation-id") || !strcmp(s, "--mode")) {
 			if (!v)
 				return cli_usage_error("refeed", "%s needs a value", s);
 			i++;
@@ -60,7 +64,12 @@ int cmd_refeed(int argc, char **argv)
 				db = v;
 			else if (!strcmp(s, "--correlation-id"))
 				corr = v;
-			else if (!strcmp(s, "--threads")) {
+			else if (!strcmp(s, "--mode")) {
+				if (!*v || sl_load_mode_parse(v, &mode) < 0)
+					return cli_usage_error(
+					    "refeed",
+					    "--mode: '%s' is not append, replace or atomic", v);
+			} else if (!strcmp(s, "--threads")) {
 				if (cli_parse_u64(v, &n) || n < 1 || n > 256)
 					return cli_usage_error("refeed",
 					                       "--threads: '%s' is not 1..256", v);
@@ -92,7 +101,8 @@ int cmd_refeed(int argc, char **argv)
 	}
 	char msg[1024] = "";
 	sl_job nj;
-	sl_refeed_opts ro = {db, job, schema, NULL, corr, NULL};
+	sl_refeed_opts ro = {
+	    .db = db, .job_id = job, .schema_path = schema, .correlation_id = corr, .mode = mode};
 	int rc = sl_refeed_prepare(&ro, &nj, msg, sizeof msg);
 	if (rc < 0) {
 		fprintf(stderr, "sluice refeed: %s (%s)\n", msg[0] ? msg : sl_error_message(rc),

@@ -9,12 +9,10 @@
  * left. A second refeed of the same job takes only the rows still open and
  * not held by another refeed.
  *
- * The input is a file next to the database (DB.refeed-JOB.csv; with a
- * server's database, in the current directory or the one the caller
- * names: sl_refeed_opts.input_dir): the
- * header the first job's file had (when its dialect has one), then each
- * row. It is removed when the refeed job ends with nothing left to retry.
- * (It becomes a source of its own once the engine reads through sources.)
+ * The input is the rows themselves, read from the job store as a source
+ * (the job's file is refeed://FIRST): the header the first job's file had
+ * (when its dialect has one), then each row's raw bytes and a line feed.
+ * Nothing is written to disk; a kill and a resume read the same rows.
  */
 #ifndef SLUICE_REFEED_H
 #define SLUICE_REFEED_H
@@ -23,6 +21,7 @@
 
 #include "sluice/error.h"
 #include "sluice/job.h"
+#include "sluice/schema.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -34,14 +33,12 @@ typedef struct sl_refeed_opts {
 	const char *schema_path; /* the fixed schema; NULL: the job's own (as it is now) */
 	const char *new_id;      /* the refeed job's id (sl_job_new_id), or NULL for a fresh one */
 	const char *correlation_id;
-	/* where the input file goes (it must be readable by whoever runs the
-	   job: `sluice serve` gives DATA_DIR/refeeds); NULL: next to a SQLite
-	   database (DB.refeed-JOB.csv), or the current directory for a
-	   server's (a postgres:// URI: sluice-refeed-JOB.csv) */
-	const char *input_dir;
+	/* the refeed job's load mode (SL_MODE_DEFAULT: the schema's `mode:`;
+	   docs/ingest.md, Load modes) */
+	sl_load_mode mode;
 } sl_refeed_opts;
 
-/* Record the refeed job (status Accepted, its input written) for the open
+/* Record the refeed job (status Accepted, its rows held) for the open
    rejected rows of o->job_id: 0 and *job. Then run it with sl_ingest()
    and opts.job_id = job->id (the CLI does at once; the service queues it);
    the run's end marks what loaded. SL_NO_OPEN_REJECTS: none to take;

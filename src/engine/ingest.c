@@ -656,6 +656,14 @@ static int open_source(ingest *g, const char *file, bool job_known, struct stat 
 		sl__ingest_say(g, "compression '%.100s': expected none, auto, gzip or zstd", g->o->compression);
 		return SL_CONFIG;
 	}
+	if (job_known && sl__refeed_is_source(&g->job)) {
+		/* the rows a refeed job holds, from the job store (refeed.c) */
+		if ((rc = sl__refeed_source(g)) < 0)
+			return rc;
+		if ((rc = sl__ingest_source_stat(g, st)) < 0)
+			sl__ingest_say(g, "%s", g->src->msg);
+		return rc;
+	}
 	if (sl__multi_spec(file))
 		return sl__multi_open(g, file, job_known, st);
 	struct stat fs;
@@ -790,6 +798,8 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 		path = strdup(file); /* a set's spec is its name */
 	} else if (!strncmp(file, "file://", 7)) {
 		path = realpath(file + 7, NULL);
+	} else if (job_known && sl__refeed_is_source(&g->job)) {
+		path = strdup(file); /* refeed://FIRST: the rows in the job store */
 	} else if (strstr(file, "://")) {
 		path = strdup(file); /* an object's URI (s3://...) is its name */
 	} else {

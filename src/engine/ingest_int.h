@@ -245,6 +245,10 @@ void sl__ingest_points_close(ingest *g, bool drop);
 int sl__ingest_map_header(ingest *g);
 int sl__ingest_store_tx(ingest *g, int (*fn)(ingest *g));
 int sl__ingest_tx_job_update(ingest *g);
+/* refeed.c: a refeed job whose input is the rows it holds in the job
+   store (its file refeed://FIRST), and that input opened as g->src. */
+bool sl__refeed_is_source(const sl_job *j);
+int sl__refeed_source(ingest *g);
 /* refeed.c: a refeed job's input file removed once no retry can need it
    (its end is settled by write_end in chunk_run.c, whoever finishes it). */
 void sl__refeed_input_done(const sl_job *j);

@@ -107,7 +107,10 @@ static int job_open(runner *r, const char *id)
 	   decoder the job recorded, read from the plan's access points */
 	sl_source_opts so = {.compression = sl__dialect_compression(g->job.dialect)};
 	sl_source *raw = NULL;
-	if (sl__multi_spec(g->job.file)) {
+	if (sl__refeed_is_source(&g->job)) {
+		if ((rc = sl__refeed_source(g)) < 0)
+			return rc;
+	} else if (sl__multi_spec(g->job.file)) {
 		if ((rc = sl__multi_open(g, g->job.file, true, &st)) < 0 ||
 		    (rc = sl__multi_check(g)) < 0)
 			return rc;

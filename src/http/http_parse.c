@@ -132,6 +132,33 @@ const char *http_tus_metadata(const char *h, char *ds, char *fname_b64)
 	return have_ds ? NULL : "Upload-Metadata must name the dataset: dataset BASE64_NAME";
 }
 
+int http_tus_meta_get(const char *h, const char *key, char *out, size_t n)
+{
+	size_t kl = strlen(key);
+	out[0] = 0;
+	for (const char *pair = h; pair && *pair;) {
+		const char *end = strchr(pair, ',');
+		size_t len = end ? (size_t)(end - pair) : strlen(pair);
+		while (len && *pair == ' ')
+			pair++, len--;
+		while (len && pair[len - 1] == ' ')
+			len--;
+		if (len >= kl && !strncmp(pair, key, kl) && (len == kl || pair[kl] == ' ')) {
+			const char *val = pair + kl + (len > kl);
+			size_t vl = len - kl - (len > kl);
+			if (!n)
+				return -1;
+			long dl = http_b64_decode(val, vl, (unsigned char *)out, n - 1);
+			if (dl < 0)
+				return -1;
+			out[dl] = 0;
+			return 1;
+		}
+		pair = end ? end + 1 : NULL;
+	}
+	return 0;
+}
+
 int http_content_length(const char *const *vals, size_t n, uint64_t *len)
 {
 	uint64_t first = 0;

@@ -43,6 +43,11 @@ long http_b64_decode(const char *in, size_t len, unsigned char *out, size_t max)
    fname_b64, TUS_B64_MAX + 1 bytes), every value valid base64. NULL, or
    why it is refused. */
 const char *http_tus_metadata(const char *h, char *ds, char *fname_b64);
+/* The value of key `key` in an Upload-Metadata header that
+   http_tus_metadata accepted, base64-decoded into out (NUL-terminated, at
+   most n - 1 bytes): 1 found, 0 absent (or given without a value: ""
+   then, 1), -1 too long for out or not base64. */
+int http_tus_meta_get(const char *h, const char *key, char *out, size_t n);
 /* A control byte (below 0x20, or DEL), raw or percent-encoded, in the path
    or in a query parameter's name of a raw request target. */
 bool http_target_bad(const char *raw);

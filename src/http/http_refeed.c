@@ -5,7 +5,9 @@
  *     application/x-yaml; at most REFEED_BODY_MAX bytes), kept as
  *     DATA_DIR/refeeds/JOB.yaml for the job's life (a resume reads it), or
  *   - the schema of dataset NAME (?dataset=NAME), or
- *   - with neither, the job's own schema file as it is now.
+ *   - with neither, the job's own schema file as it is now;
+ * and ?mode=append|replace|atomic, the new job's load mode over that
+ * schema's `mode:` (docs/ingest.md, Load modes).
  * The new job is recorded here (its rows taken from the first job in the
  * same transaction) and queued for the runners; the answer is 202 with its
  * id, as for an upload. The body is gathered on the event loop (bounded);
@@ -65,8 +67,8 @@ static void refeed_done(http_req *r, bool ok)
 	r->ext = NULL;
 }
 
-/* DATA_DIR/refeeds (made when missing) into dir: refeeds' schemas and
-   inputs, in the data directory every instance and worker reads. */
+/* DATA_DIR/refeeds (made when missing) into dir: refeeds' schemas, in
+   the data directory every instance and worker reads. */
 static int refeeds_dir(http_srv *s, char *dir, size_t n)
 {
 	size_t l = strlen(s->tmp_dir);
@@ -106,6 +108,13 @@ static enum MHD_Result refeed_end(struct MHD_Connection *c, http_req *r)
 		                       http_valid_token(r->p1, HTTP_ID_MAX, true) ? r->p1
 		                                                                  : "with that id");
 	snprintf(r->job, sizeof r->job, "%s", job);
+	/* ?mode=: the refeed job's load mode over its schema's `mode:` (a
+	   schema in the body may say `mode:` itself) */
+	const char *ms = http_arg(c, "mode");
+	sl_load_mode mode = SL_MODE_DEFAULT;
+	if (ms && (!ms[0] || sl_load_mode_parse(ms, &mode) < 0))
+		return http_send_error(c, r, 400, "BAD_REQUEST",
+		                       "mode: append, replace or atomic (none: the schema's)");
 	if (ds && b->n)
 		return http_send_error(c, r, 400, "BAD_REQUEST",
 		                       "a schema in the body or ?dataset=, not both");
@@ -126,14 +135,12 @@ static enum MHD_Result refeed_end(struct MHD_Connection *c, http_req *r)
 		schema = path;
 	}
 	sl_job nj;
-	char in_dir[4096];
-	if (refeeds_dir(s, in_dir, sizeof in_dir) < 0) {
-		if (path[0])
-			unlink(path);
-		http_log(s, "error", "cannot make %s: %s", in_dir, strerror(errno));
-		return http_send_error(c, r, 503, "IO_WRITE", "cannot store the refeed's input");
-	}
-	sl_refeed_opts o = {s->o.db, job, schema, id, r->corr[0] ? r->corr : NULL, in_dir};
+	sl_refeed_opts o = {.db = s->o.db,
+	                    .job_id = job,
+	                    .schema_path = schema,
+	                    .new_id = id,
+	                    .correlation_id = r->corr[0] ? r->corr : NULL,
+	                    .mode = mode};
 	int rc = sl_refeed_prepare(&o, &nj, msg, sizeof msg);
 	if (rc < 0) {
 		if (path[0])

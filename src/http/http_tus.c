@@ -68,6 +68,7 @@ typedef struct tus_info {
 	int64_t created_ms;
 	char job[SL_JOB_ID_LEN]; /* "" until the upload is complete */
 	char owner[17];          /* the creating API key's fingerprint; "" none */
+	char mode[12];           /* Upload-Metadata's mode (a load mode's name); "" the dataset's */
 } tus_info;
 
 /* A PATCH in progress (r->ext). */
@@ -180,11 +181,11 @@ static int info_write(const http_srv *s, const char *id, const tus_info *in)
 	char path[4096], text[TUS_INFO_MAX];
 	int len = snprintf(text, sizeof text,
 	                   "sluice-tus 1\nlength %llu\ndataset %s\nfilename %s\ncorr %s\ncreated "
-	                   "%lld\njob %s\nowner %s\n",
+	                   "%lld\njob %s\nowner %s\nmode %s\n",
 	                   (unsigned long long)in->length, in->dataset,
 	                   in->filename[0] ? in->filename : "-", in->corr[0] ? in->corr : "-",
 	                   (long long)in->created_ms, in->job[0] ? in->job : "-",
-	                   in->owner[0] ? in->owner : "-");
+	                   in->owner[0] ? in->owner : "-", in->mode[0] ? in->mode : "-");
 	if (len < 0 || (size_t)len >= sizeof text)
 		return -1;
 	tus_path(s, id, "info", path, sizeof path);
@@ -247,6 +248,9 @@ static int info_read(const http_srv *s, const char *id, tus_info *in)
 		else if (!strcmp(line, "owner") && !none &&
 		         http_valid_token(v, sizeof in->owner - 1, true))
 			snprintf(in->owner, sizeof in->owner, "%s", v);
+		else if (!strcmp(line, "mode") && !none &&
+		         sl_load_mode_parse(v, &(sl_load_mode){0}) == 0)
+			snprintf(in->mode, sizeof in->mode, "%s", v);
 	}
 	return have_len && in->dataset[0] ? 0 : -1;
 }
@@ -277,10 +281,14 @@ static int info_dataset(const http_srv *s, const tus_info *in, char *name, size_
 /* Upload-Metadata echoed by HEAD. */
 static void metadata_echo(const tus_info *in, char *out, size_t n)
 {
-	if (in->filename[0])
-		snprintf(out, n, "dataset %s,filename %s", in->dataset, in->filename);
-	else
-		snprintf(out, n, "dataset %s", in->dataset);
+	int k = in->filename[0]
+	            ? snprintf(out, n, "dataset %s,filename %s", in->dataset, in->filename)
+	            : snprintf(out, n, "dataset %s", in->dataset);
+	if (in->mode[0] && k > 0 && (size_t)k < n) {
+		char b64[24];
+		http_b64_encode((const unsigned char *)in->mode, strlen(in->mode), b64);
+		snprintf(out + k, n - (size_t)k, ",mode %s", b64);
+	}
 }
 
 /* Open ID.part and take its lock. 0 and *fd (size in *size); -1 no such
@@ -493,6 +501,15 @@ static enum MHD_Result tus_create(struct MHD_Connection *c, http_req *r)
 	const char *why = http_tus_metadata(meta, dsname, in.filename);
 	if (why)
 		return http_send_error(c, r, 400, "BAD_REQUEST", "%s", why);
+	/* mode: the job's load mode over the dataset schema's `mode:`, as
+	   ?mode= of a plain upload (docs/api.yaml) */
+	sl_load_mode mode = SL_MODE_DEFAULT;
+	int mg = http_tus_meta_get(meta, "mode", in.mode, sizeof in.mode);
+	if (mg < 0 || (mg == 1 && (!in.mode[0] || sl_load_mode_parse(in.mode, &mode) < 0)))
+		return http_send_error(
+		    c, r, 400, "BAD_REQUEST",
+		    "Upload-Metadata: mode is append, replace or atomic (none: the "
+		    "dataset's)");
 	if (http_dataset_find(s, dsname) < 0)
 		return http_send_error(c, r, 404, "NOT_FOUND", "no dataset with that name");
 	http_b64_encode((const unsigned char *)dsname, strlen(dsname), in.dataset);
@@ -566,6 +583,9 @@ static unsigned finish(http_srv *s, const char *id, int fd, tus_info *in, size_t
 		return 507;
 	}
 	unsigned st;
+	sl_load_mode mode = SL_MODE_DEFAULT;
+	if (in->mode[0] && sl_load_mode_parse(in->mode, &mode) < 0)
+		mode = SL_MODE_DEFAULT; /* info_read let only a mode's name through */
 	if (http_store_on(s)) {
 		/* the last parts into the bucket, the object completed, then taken
 		   as a streamed upload is; a failure before keeps the upload (a
@@ -579,14 +599,12 @@ static unsigned finish(http_srv *s, const char *id, int fd, tus_info *in, size_t
 			             sl_error_name(rc));
 			return 503;
 		}
-		st =
-		    http_accept_object(s, ds, uid, true, in->length, 0, "", corr, SL_MODE_DEFAULT, job,
-		                       msg, msglen);
+		st = http_accept_object(s, ds, uid, true, in->length, 0, "", corr, mode, job, msg,
+		                        msglen);
 		unlink(part); /* the object is the upload now, or it is gone */
 		unlink(mpu);
 	} else {
-		st = http_accept_file(s, ds, part, in->length, 0, "", corr, SL_MODE_DEFAULT, job, msg,
-		                      msglen);
+		st = http_accept_file(s, ds, part, in->length, 0, "", corr, mode, job, msg, msglen);
 	}
 	/* a job id means the file was taken, even when queuing it failed (it
 	   then runs after a restart): the upload is complete either way */

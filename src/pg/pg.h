@@ -110,7 +110,7 @@ int sl__pg_add(sl_buf *b, const char *s);
 /* --- pg_migrate.c: the job store's schema ------------------------------------ */
 
 /* The version this build writes; migrations 1..SL_PG_STORE_VERSION exist. */
-#define SL_PG_STORE_VERSION 9
+#define SL_PG_STORE_VERSION 10
 /* Bring the `sluice` schema to version `to` (0: SL_PG_STORE_VERSION),
    one migration per transaction, under an advisory lock so that processes
    opening the store together apply each migration once. A store newer

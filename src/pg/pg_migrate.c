@@ -125,6 +125,13 @@ static const char *const migrations[SL_PG_STORE_VERSION] = {
     " WHEN (OLD.status IS DISTINCT FROM NEW.status AND NEW.status IN ('ChunksQueued',"
     " 'Succeeded', 'PartiallySucceeded', 'Failed', 'RolledBack', 'Cancelled'))"
     " EXECUTE FUNCTION sluice.notify_job();",
+    /* 10: a refeed's input read from the store, as a source (refeed.c):
+       each held reject's byte offset in it, and the input's size and
+       XXH3-64 (NULL: a refeed claimed before, whose input is a file) */
+    "ALTER TABLE sluice.rejects ADD COLUMN refeed_offset bigint;"
+    "CREATE INDEX rejects_refeed_offset ON sluice.rejects(refeed_by, refeed_offset)"
+    " WHERE refeed_by IS NOT NULL;"
+    "ALTER TABLE sluice.refeeds ADD COLUMN bytes bigint, ADD COLUMN fingerprint bigint;",
 };
 
 /* The version the store is at: 0 when it has no version table yet. */

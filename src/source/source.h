@@ -183,6 +183,30 @@ int sl_source_multi_part_at(sl_source *s, uint64_t off);
 /* The first part start after `from` known so far, or UINT64_MAX (the
    split's forced cuts: an sl_csv_cut_fn). */
 uint64_t sl_source_multi_cut(sl_source *s, uint64_t from);
+/* Rows served by a provider (source_rows.c): a header, then each row's
+   raw bytes and a line feed, as a source with cheap ranges. The provider
+   (the engine: a refeed's rejected rows in the job store) knows each
+   row's offset; this module knows nothing of where rows live. */
+typedef struct sl_rows_ops {
+	/* Rows from the one holding byte off (or the first after it), in
+	   offset order: emit(ectx, row offset, raw bytes) for each until it
+	   returns nonzero or the provider's batch ends (no row: the end).
+	   0 or a negative code with msg saying why. May be called from
+	   several threads at once. */
+	int (*read)(void *ctx, uint64_t off, int (*emit)(void *ectx, uint64_t off, sl_str raw),
+	            void *ectx, char *msg, size_t msglen);
+	void (*close)(void *ctx); /* NULL: nothing to free */
+} sl_rows_ops;
+typedef struct sl_rows_desc {
+	const char *name;     /* the source's URI in messages */
+	sl_str header;        /* the bytes before the first row (copied) */
+	uint64_t size;        /* header and rows, each with its line feed */
+	int64_t mtime_ns;     /* stat's time */
+	uint64_t fingerprint; /* stat's etag (hex) */
+} sl_rows_desc;
+/* 0 and *out (ctx is the source's from then, closed with it, also on
+   failure), or SL_NOMEM. */
+int sl_source_rows_new(const sl_rows_desc *d, const sl_rows_ops *ops, void *ctx, sl_source **out);
 /* The innermost byte source (the file under a gzip filter), not owned. */
 sl_source *sl_source_raw(sl_source *s);
 

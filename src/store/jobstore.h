@@ -37,6 +37,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "sluice/job.h"
 #include "store/txn.h"
@@ -51,6 +52,25 @@ typedef struct sl_event {
 	int64_t duration_ms;
 	const char *message;
 } sl_event;
+
+/* A refeed job's input (docs/ingest.md, Fix and refeed): the header its
+   claim recorded, the rows it took, the input's size in bytes (header,
+   then each row and a line feed), XXH3-64 of those bytes, and when. A
+   refeed claimed before inputs were read from the store has no offsets
+   (bytes 0 with rows): its input is the file the job names. */
+typedef struct sl_refeed_input {
+	char *header;
+	size_t header_len;
+	uint64_t rows, bytes, hash;
+	int64_t created_ms;
+} sl_refeed_input;
+
+static inline void sl_refeed_input_clear(sl_refeed_input *in)
+{
+	free(in->header);
+	in->header = NULL;
+	in->header_len = 0;
+}
 
 /* An idempotency key of an accepted upload and what it was used with. */
 typedef struct sl_idem {
@@ -178,14 +198,24 @@ typedef struct sl_jobstore_ops {
 	/* In the open transaction: give refeed job new_id the open rejected
 	   rows of job_id (no refeed loaded them or holds them or a copy of
 	   them; not cut short, as CSV_ROW_TOO_LONG rows are), numbered 1.. in
-	   record order; record that new_id refeeds job_id with the header
-	   bytes of its input; hand each row's raw bytes to cb in that order.
-	   *n: the rows taken (0: nothing changed). */
+	   record order, each with its byte offset in the refeed's input (the
+	   header bytes, then each row's raw bytes and a line feed); record
+	   that new_id refeeds job_id with that header. *out: the rows taken
+	   (0: nothing changed), the input's size and its fingerprint (XXH3-64
+	   of the input's bytes), the claim's time; out->header is not set. */
 	int (*refeed_claim)(sl_jobstore *s, const char *job_id, const char *new_id, sl_str header,
-	                    int (*cb)(void *ctx, sl_str raw), void *ctx, uint64_t *n);
-	/* The header bytes of refeed job job_id's input: 1 and *out (malloc'ed,
-	   NUL after *n bytes), or 0 when it is not a refeed. */
-	int (*refeed_header)(sl_jobstore *s, const char *job_id, char **out, size_t *n);
+	                    sl_refeed_input *out);
+	/* Refeed job job_id's input as its claim recorded it: 1 and *out
+	   (out->header malloc'ed, NUL after header_len bytes; free with
+	   sl_refeed_input_clear), or 0 when it is not a refeed. */
+	int (*refeed_input)(sl_jobstore *s, const char *job_id, sl_refeed_input *out);
+	/* The rows refeed job job_id still holds, from the one holding byte
+	   `off` of its input (or the first after it) in offset order: cb(ctx,
+	   row offset, raw bytes) for each, until cb returns >0 or `max` bytes
+	   were handed over (at least one row). Outside a transaction is fine
+	   (a source's read, on a connection of its own). */
+	int (*refeed_read)(sl_jobstore *s, const char *job_id, uint64_t off, size_t max,
+	                   int (*cb)(void *ctx, uint64_t off, sl_str raw), void *ctx);
 	/* In the open transaction, after job_id's final status (or its
 	   rollback) is written: mark what a refeed job loaded resolved and free
 	   the rows it read; nothing for another job. */
@@ -298,9 +328,21 @@ int sl__js_def_chunk_commit(sl_jobstore *s, const char *job_id, const sl_chunk *
    CONFIG (no refeed job can exist there), so no job is a refeed and
    settling has nothing to do. */
 int sl__js_def_refeed_claim(sl_jobstore *s, const char *job_id, const char *new_id, sl_str header,
-                            int (*cb)(void *ctx, sl_str raw), void *ctx, uint64_t *n);
-int sl__js_def_refeed_header(sl_jobstore *s, const char *job_id, char **out, size_t *n);
+                            sl_refeed_input *out);
+int sl__js_def_refeed_input(sl_jobstore *s, const char *job_id, sl_refeed_input *out);
+int sl__js_def_refeed_read(sl_jobstore *s, const char *job_id, uint64_t off, size_t max,
+                           int (*cb)(void *ctx, uint64_t off, sl_str raw), void *ctx);
 int sl__js_def_refeed_settle(sl_jobstore *s, const char *job_id);
+/* A refeed input's size and fingerprint as a backend's claim reads its
+   rows (store_defaults.c): begin with the header (SL_NOMEM), add each row
+   (its raw bytes and a line feed) in offset order, end (out->hash set;
+   also frees after a failure). */
+typedef struct sl_refeed_fp {
+	void *state;
+} sl_refeed_fp;
+int sl__refeed_fp_begin(sl_refeed_fp *f, sl_str header, sl_refeed_input *out);
+void sl__refeed_fp_row(sl_refeed_fp *f, sl_refeed_input *out, const void *raw, size_t n);
+void sl__refeed_fp_end(sl_refeed_fp *f, sl_refeed_input *out);
 
 /* No leader ops: nobody leads (0, *l zeroed), nothing to fence or reap. */
 int sl__js_def_leader_acquire(sl_jobstore *s, const char *owner, int64_t ttl_ms,
@@ -510,23 +552,31 @@ static inline int sl_js_version(sl_jobstore *s, int *have, int *want)
 
 /* Give refeed job new_id the open rejected rows of job_id (see the op). */
 static inline int sl_js_refeed_claim(sl_jobstore *s, const char *job_id, const char *new_id,
-                                     sl_str header, int (*cb)(void *ctx, sl_str raw), void *ctx,
-                                     uint64_t *n)
+                                     sl_str header, sl_refeed_input *out)
 {
 	sl_jobstore *l = s;
 	SL__LAYER(l, refeed_claim);
-	return l->ops->refeed_claim
-	           ? l->ops->refeed_claim(l, job_id, new_id, header, cb, ctx, n)
-	           : sl__js_def_refeed_claim(s, job_id, new_id, header, cb, ctx, n);
+	return l->ops->refeed_claim ? l->ops->refeed_claim(l, job_id, new_id, header, out)
+	                            : sl__js_def_refeed_claim(s, job_id, new_id, header, out);
 }
 
-/* The header of a refeed job's input: 1 (and *out), 0 not a refeed. */
-static inline int sl_js_refeed_header(sl_jobstore *s, const char *job_id, char **out, size_t *n)
+/* A refeed job's input as claimed: 1 (and *out), 0 not a refeed. */
+static inline int sl_js_refeed_input(sl_jobstore *s, const char *job_id, sl_refeed_input *out)
 {
 	sl_jobstore *l = s;
-	SL__LAYER(l, refeed_header);
-	return l->ops->refeed_header ? l->ops->refeed_header(l, job_id, out, n)
-	                             : sl__js_def_refeed_header(s, job_id, out, n);
+	SL__LAYER(l, refeed_input);
+	return l->ops->refeed_input ? l->ops->refeed_input(l, job_id, out)
+	                            : sl__js_def_refeed_input(s, job_id, out);
+}
+
+/* The rows a refeed job holds, from byte off of its input (see the op). */
+static inline int sl_js_refeed_read(sl_jobstore *s, const char *job_id, uint64_t off, size_t max,
+                                    int (*cb)(void *ctx, uint64_t off, sl_str raw), void *ctx)
+{
+	sl_jobstore *l = s;
+	SL__LAYER(l, refeed_read);
+	return l->ops->refeed_read ? l->ops->refeed_read(l, job_id, off, max, cb, ctx)
+	                           : sl__js_def_refeed_read(s, job_id, off, max, cb, ctx);
 }
 
 /* Settle refeed job job_id after its end or rollback (nothing for another job). */

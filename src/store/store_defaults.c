@@ -9,6 +9,7 @@
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "store/store.h"
 
@@ -53,19 +54,55 @@ int sl__js_def_chunk_commit(sl_jobstore *s, const char *job_id, const sl_chunk *
 }
 
 int sl__js_def_refeed_claim(sl_jobstore *s, const char *job_id, const char *new_id, sl_str header,
-                            int (*cb)(void *ctx, sl_str raw), void *ctx, uint64_t *n)
+                            sl_refeed_input *out)
 {
-	(void)s, (void)job_id, (void)new_id, (void)header, (void)cb, (void)ctx;
-	*n = 0;
+	(void)s, (void)job_id, (void)new_id, (void)header;
+	memset(out, 0, sizeof *out);
 	return SL_CONFIG;
 }
 
-int sl__js_def_refeed_header(sl_jobstore *s, const char *job_id, char **out, size_t *n)
+int sl__js_def_refeed_input(sl_jobstore *s, const char *job_id, sl_refeed_input *out)
 {
 	(void)s, (void)job_id;
-	*out = NULL;
-	*n = 0;
+	memset(out, 0, sizeof *out);
 	return 0;
+}
+
+int sl__js_def_refeed_read(sl_jobstore *s, const char *job_id, uint64_t off, size_t max,
+                           int (*cb)(void *ctx, uint64_t off, sl_str raw), void *ctx)
+{
+	(void)s, (void)job_id, (void)off, (void)max, (void)cb, (void)ctx;
+	return 0; /* no refeed job here: no rows */
+}
+
+int sl__refeed_fp_begin(sl_refeed_fp *f, sl_str header, sl_refeed_input *out)
+{
+	XXH3_state_t *h = XXH3_createState();
+	f->state = h;
+	if (!h || XXH3_64bits_reset(h) != XXH_OK)
+		return SL_NOMEM;
+	if (header.n)
+		XXH3_64bits_update(h, header.p, header.n);
+	out->bytes = header.n;
+	out->rows = 0;
+	return 0;
+}
+
+void sl__refeed_fp_row(sl_refeed_fp *f, sl_refeed_input *out, const void *raw, size_t n)
+{
+	if (n)
+		XXH3_64bits_update(f->state, raw, n);
+	XXH3_64bits_update(f->state, "\n", 1);
+	out->bytes += n + 1;
+	out->rows++;
+}
+
+void sl__refeed_fp_end(sl_refeed_fp *f, sl_refeed_input *out)
+{
+	if (f->state)
+		out->hash = XXH3_64bits_digest(f->state);
+	XXH3_freeState(f->state);
+	f->state = NULL;
 }
 
 int sl__js_def_refeed_settle(sl_jobstore *s, const char *job_id)

@@ -130,8 +130,10 @@ int sl__pq_rejects_rehold(sl_jobstore *s, const char *job_id, uint64_t from, uin
    sl_jobstore_ops): and the refeed fields of a job read (refeed_of,
    rejects_resolved). */
 int sl__pq_refeed_claim(sl_jobstore *s, const char *job_id, const char *new_id, sl_str header,
-                        int (*cb)(void *ctx, sl_str raw), void *ctx, uint64_t *n);
-int sl__pq_refeed_header(sl_jobstore *s, const char *job_id, char **out, size_t *n);
+                        sl_refeed_input *out);
+int sl__pq_refeed_input(sl_jobstore *s, const char *job_id, sl_refeed_input *out);
+int sl__pq_refeed_read(sl_jobstore *s, const char *job_id, uint64_t off, size_t max,
+                       int (*cb)(void *ctx, uint64_t off, sl_str raw), void *ctx);
 int sl__pq_refeed_settle(sl_jobstore *s, const char *job_id);
 int sl__pq_refeed_fill(pq_store *q, sl_job *j);
 

@@ -5,12 +5,14 @@
  * and which of them it loaded.
  *
  * Tables (migration 7, src/pg/pg_migrate.c):
- *   sluice.refeeds(job_id, refeed_of, header, rows, created_ms, settled_ms):
- *     a refeed job, the job whose rejects it reads, its input's header
- *     bytes, when it was last settled;
+ *   sluice.refeeds(job_id, refeed_of, header, rows, created_ms, settled_ms,
+ *     bytes, fingerprint; the last two from migration 10): a refeed job, the
+ *     job whose rejects it reads, its input's header bytes, when it was
+ *     last settled, its input's size and XXH3-64;
  *   sluice.rejects_resolved(job_id, n): a job's rejects loaded by refeeds;
- *   four columns of sluice.rejects: refeed_by, refeed_record (the refeed
- *     job that holds the row now and its record in that job's input),
+ *   five columns of sluice.rejects: refeed_by, refeed_record, refeed_offset
+ *     (the refeed job that holds the row now, its record in that job's
+ *     input and the offset of its first byte there),
  *     resolved_by (the refeed job that loaded it), origin (for a reject of
  *     a refeed job, the id of the first job's reject it is a copy of).
  *
@@ -65,11 +67,11 @@ int sl__pq_refeed_fill(pq_store *q, sl_job *j)
 }
 
 int sl__pq_refeed_claim(sl_jobstore *s, const char *job_id, const char *new_id, sl_str header,
-                        int (*cb)(void *ctx, sl_str raw), void *ctx, uint64_t *n)
+                        sl_refeed_input *out)
 {
 	pq_store *q = pq_of_js(s);
 	PGresult *r = NULL;
-	*n = 0;
+	memset(out, 0, sizeof *out);
 	int rc = sl__pg_exec(q->pg, "SELECT pg_advisory_xact_lock(" CLAIM_LOCK ")");
 	/* open, whole, and no member of its family held by another refeed */
 	pq_params p = {.n = 0};
@@ -88,27 +90,22 @@ int sl__pq_refeed_claim(sl_jobstore *s, const char *job_id, const char *new_id, 
 	PQclear(r);
 	if (rc < 0 || none)
 		return rc;
-	/* numbered 1.. in record order: the records of the refeed's input */
-	rc = run(q,
-	         "UPDATE sluice.rejects AS r SET refeed_record = n.k FROM (SELECT id, row_number()"
-	         " OVER (ORDER BY record, id) AS k FROM sluice.rejects WHERE refeed_by = $1)"
-	         " AS n WHERE r.id = n.id",
-	         new_id, NULL);
-	if (rc == 0) {
-		pq_params h = {.n = 0};
-		sl__pq_str(&h, new_id);
-		sl__pq_str(&h, job_id);
-		sl__pq_bytes(&h, header.p, header.n);
-		sl__pq_int(&h, sl_now_ms());
-		PQclear(sl__pq_run(q,
-		                   "INSERT INTO sluice.refeeds(job_id, refeed_of, header, rows,"
-		                   " created_ms) VALUES($1, $2, $3, (SELECT count(*) FROM"
-		                   " sluice.rejects WHERE refeed_by = $1), $4)",
-		                   &h, &rc));
-	}
+	/* numbered 1.. in record order (the records of the refeed's input),
+	   each at the byte after the header and the rows before it */
+	pq_params o = {.n = 0};
+	sl__pq_str(&o, new_id);
+	sl__pq_int(&o, (int64_t)header.n);
+	PQclear(sl__pq_run(
+	    q,
+	    "UPDATE sluice.rejects AS r SET refeed_record = n.k, refeed_offset = n.o FROM (SELECT"
+	    " id, row_number() OVER w AS k, $2::bigint + sum(coalesce(octet_length(raw), 0) + 1)"
+	    " OVER w - coalesce(octet_length(raw), 0) - 1 AS o FROM sluice.rejects WHERE"
+	    " refeed_by = $1 WINDOW w AS (ORDER BY record, id)) AS n WHERE r.id = n.id",
+	    &o, &rc));
 	if (rc < 0)
 		return rc;
-	/* binary results: the raw bytes come as they are */
+	/* the input's fingerprint: its bytes as a reader will see them
+	   (binary results: the raw bytes come as they are) */
 	const char *id[1] = {new_id};
 	r = PQexecParams(
 	    sl__pg_conn(q->pg),
@@ -116,37 +113,112 @@ int sl__pq_refeed_claim(sl_jobstore *s, const char *job_id, const char *new_id, 
 	    id, NULL, NULL, 1);
 	if (!r || PQresultStatus(r) != PGRES_TUPLES_OK)
 		rc = sl__pg_fail(q->pg, r, "the rows of a refeed");
-	for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
-		rc = cb(ctx, sl_str_make(PQgetvalue(r, i, 0), (size_t)PQgetlength(r, i, 0)));
-		(*n)++;
+	sl_refeed_fp fp = {NULL};
+	if (rc == 0 && sl__refeed_fp_begin(&fp, header, out) < 0)
+		rc = SL_NOMEM;
+	for (int i = 0; rc == 0 && i < PQntuples(r); i++)
+		sl__refeed_fp_row(&fp, out, PQgetvalue(r, i, 0), (size_t)PQgetlength(r, i, 0));
+	PQclear(r);
+	sl__refeed_fp_end(&fp, out);
+	if (rc == 0) {
+		out->created_ms = sl_now_ms();
+		pq_params v = {.n = 0};
+		sl__pq_str(&v, new_id);
+		sl__pq_str(&v, job_id);
+		sl__pq_bytes(&v, header.p, header.n);
+		sl__pq_int(&v, (int64_t)out->rows);
+		sl__pq_int(&v, out->created_ms);
+		sl__pq_int(&v, (int64_t)out->bytes);
+		sl__pq_int(&v, (int64_t)out->hash);
+		PQclear(sl__pq_run(
+		    q,
+		    "INSERT INTO sluice.refeeds(job_id, refeed_of, header, rows,"
+		    " created_ms, bytes, fingerprint) VALUES($1, $2, $3, $4, $5, $6, $7)",
+		    &v, &rc));
+	}
+	if (rc < 0)
+		memset(out, 0, sizeof *out);
+	return rc;
+}
+
+int sl__pq_refeed_input(sl_jobstore *s, const char *job_id, sl_refeed_input *out)
+{
+	pq_store *q = pq_of_js(s);
+	const char *id[1] = {job_id};
+	int rc = 0;
+	memset(out, 0, sizeof *out);
+	/* the header in binary, the numbers as text */
+	PGresult *r = PQexecParams(sl__pg_conn(q->pg),
+	                           "SELECT header, rows::text, coalesce(bytes, 0)::text,"
+	                           " coalesce(fingerprint, 0)::text, created_ms::text FROM"
+	                           " sluice.refeeds WHERE job_id = $1",
+	                           1, NULL, id, NULL, NULL, 0);
+	if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
+		rc = sl__pg_fail(q->pg, r, "a refeed's input");
+	} else if (PQntuples(r) > 0) {
+		/* a bytea in text form is hex ("\\x..."): decode it */
+		size_t len = 0;
+		unsigned char *hb =
+		    PQgetisnull(r, 0, 0)
+		        ? NULL
+		        : PQunescapeBytea((const unsigned char *)PQgetvalue(r, 0, 0), &len);
+		if (!PQgetisnull(r, 0, 0) && !hb) {
+			rc = SL_NOMEM;
+		} else if (!(out->header = malloc(len + 1))) {
+			rc = SL_NOMEM;
+		} else {
+			if (len)
+				memcpy(out->header, hb, len);
+			out->header[len] = 0;
+			out->header_len = len;
+			out->rows = strtoull(PQgetvalue(r, 0, 1), NULL, 10);
+			out->bytes = strtoull(PQgetvalue(r, 0, 2), NULL, 10);
+			out->hash = (uint64_t)strtoll(PQgetvalue(r, 0, 3), NULL, 10);
+			out->created_ms = strtoll(PQgetvalue(r, 0, 4), NULL, 10);
+			rc = 1;
+		}
+		if (hb)
+			PQfreemem(hb);
 	}
 	PQclear(r);
 	return rc;
 }
 
-int sl__pq_refeed_header(sl_jobstore *s, const char *job_id, char **out, size_t *n)
+int sl__pq_refeed_read(sl_jobstore *s, const char *job_id, uint64_t off, size_t max,
+                       int (*cb)(void *ctx, uint64_t off, sl_str raw), void *ctx)
 {
 	pq_store *q = pq_of_js(s);
-	const char *id[1] = {job_id};
+	char offs[32];
+	snprintf(offs, sizeof offs, "%llu", (unsigned long long)off);
+	const char *v[2] = {job_id, offs};
 	int rc = 0;
-	*out = NULL;
-	*n = 0;
-	PGresult *r =
-	    PQexecParams(sl__pg_conn(q->pg), "SELECT header FROM sluice.refeeds WHERE job_id = $1",
-	                 1, NULL, id, NULL, NULL, 1);
+	/* a batch of rows at a time (LIMIT): what one call hands over is
+	   bounded by max anyway, so the result stays small */
+	PGresult *r = PQexecParams(
+	    sl__pg_conn(q->pg),
+	    "SELECT refeed_offset::text AS o, raw FROM sluice.rejects WHERE refeed_by = $1 AND"
+	    " refeed_offset >= coalesce((SELECT max(refeed_offset) FROM sluice.rejects WHERE"
+	    " refeed_by = $1 AND refeed_offset <= $2::bigint), 0) AND refeed_offset +"
+	    " coalesce(octet_length(raw), 0) + 1 > $2::bigint ORDER BY refeed_offset LIMIT 512",
+	    2, NULL, v, NULL, NULL, 1);
 	if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
-		rc = sl__pg_fail(q->pg, r, "a refeed's header");
-	} else if (PQntuples(r) > 0) {
-		size_t len = PQgetisnull(r, 0, 0) ? 0 : (size_t)PQgetlength(r, 0, 0);
-		if (!(*out = malloc(len + 1))) {
-			rc = SL_NOMEM;
-		} else {
-			if (len)
-				memcpy(*out, PQgetvalue(r, 0, 0), len);
-			(*out)[len] = 0;
-			*n = len;
-			rc = 1;
+		rc = sl__pg_fail(q->pg, r, "the rows of a refeed");
+		PQclear(r);
+		return rc;
+	}
+	size_t given = 0;
+	for (int i = 0; i < PQntuples(r) && given < max; i++) {
+		/* binary results: the offset's text came as its bytes */
+		char num[32];
+		int nl = PQgetlength(r, i, 0);
+		snprintf(num, sizeof num, "%.*s", nl < 31 ? nl : 31, PQgetvalue(r, i, 0));
+		size_t n = (size_t)PQgetlength(r, i, 1);
+		int k = cb(ctx, strtoull(num, NULL, 10), sl_str_make(PQgetvalue(r, i, 1), n));
+		if (k != 0) {
+			rc = k < 0 ? k : 0;
+			break;
 		}
+		given += n + 1;
 	}
 	PQclear(r);
 	return rc;

@@ -121,12 +121,14 @@ int sl__sq_cancel_get(sl_jobstore *s, const char *job_id);
 int sl__sq_chunk_counts(sl_jobstore *s, uint64_t *out);
 
 /* store_sqlite_refeed.c: fix and refeed */
-int sl__sq_files_schema(sq_store *q);          /* jobs.files, rejects.file, when missing */
-int sl__sq_refeed_schema(sq_store *q);         /* its tables and columns, when missing */
+int sl__sq_files_schema(sq_store *q);           /* jobs.files, rejects.file, when missing */
+int sl__sq_refeed_schema(sq_store *q);          /* its tables and columns, when missing */
 int sl__sq_refeed_fill(sq_store *q, sl_job *j); /* j->refeed_of, j->rejects_resolved */
 int sl__sq_refeed_claim(sl_jobstore *s, const char *job_id, const char *new_id, sl_str header,
-                        int (*cb)(void *ctx, sl_str raw), void *ctx, uint64_t *n);
-int sl__sq_refeed_header(sl_jobstore *s, const char *job_id, char **out, size_t *n);
+                        sl_refeed_input *out);
+int sl__sq_refeed_input(sl_jobstore *s, const char *job_id, sl_refeed_input *out);
+int sl__sq_refeed_read(sl_jobstore *s, const char *job_id, uint64_t off, size_t max,
+                       int (*cb)(void *ctx, uint64_t off, sl_str raw), void *ctx);
 int sl__sq_refeed_settle(sl_jobstore *s, const char *job_id);
 /* store_sqlite_lease.c: chunk leases; moving rows between chunks' counters */
 int sl__sq_lease_upgrade(sq_store *q);

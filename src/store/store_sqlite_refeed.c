@@ -4,15 +4,17 @@
  * loaded.
  *
  * Tables (made when missing, at open):
- *   sluice_refeeds(job_id, refeed_of, header, rows, created_ms, settled_ms):
- *     a refeed job, the job whose rejects it reads, its input's header bytes
- *     (a refeed of a refeed starts its input with them), when it was last
- *     settled.
+ *   sluice_refeeds(job_id, refeed_of, header, rows, created_ms, settled_ms,
+ *     bytes, fingerprint): a refeed job, the job whose rejects it reads, its
+ *     input's header bytes (a refeed of a refeed starts its input with
+ *     them), when it was last settled, its input's size and XXH3-64.
  *   sluice_rejects_resolved(job_id, n): a job's rejects loaded by refeeds.
- *   Four columns of sluice_rejects (ALTER TABLE on an older database):
- *     refeed_by, refeed_record: the refeed job that holds the row now and the
- *     row's record number in that job's input (a live claim: no other refeed
- *     may take the row, or a copy of it, until that job settles the record);
+ *   Five columns of sluice_rejects (ALTER TABLE on an older database):
+ *     refeed_by, refeed_record, refeed_offset: the refeed job that holds the
+ *     row now, the row's record number in that job's input and the offset
+ *     of its first byte there (a live claim: no other refeed may take the
+ *     row, or a copy of it, until that job settles the record; the input
+ *     is read by offset, as a source: refeed.c);
  *     resolved_by: the refeed job that loaded the row; origin: for a reject
  *     of a refeed job, the id of the first job's reject it is a copy of.
  *
@@ -73,12 +75,14 @@ int sl__sq_files_schema(sq_store *q)
 	return sl__sq_exec(q, "COMMIT");
 }
 
+static int refeed_source_schema(sq_store *q);
+
 int sl__sq_refeed_schema(sq_store *q)
 {
 	int rc;
 	if (sl__sq_count(q, "SELECT count(*) FROM sqlite_master WHERE name = "
 	                    "'sluice_rejects_resolved_by'"))
-		return 0;
+		return refeed_source_schema(q);
 	if ((rc = sl__sq_exec(q, "BEGIN IMMEDIATE")) < 0)
 		return rc;
 	if ((rc = sl__sq_exec(q, refeed_ddl)) < 0)
@@ -87,6 +91,32 @@ int sl__sq_refeed_schema(sq_store *q)
 	    0)
 		goto fail;
 	if ((rc = sl__sq_exec(q, reject_idx)) < 0)
+		goto fail;
+	if ((rc = sl__sq_exec(q, "COMMIT")) < 0)
+		return rc;
+	return refeed_source_schema(q);
+fail:
+	sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
+/* The input read by offset (a database with refeeds claimed before has
+   neither: their inputs are files). */
+static int refeed_source_schema(sq_store *q)
+{
+	static const char *const rej[] = {"refeed_offset INTEGER"};
+	static const char *const ref[] = {"bytes INTEGER", "fingerprint INTEGER"};
+	int rc;
+	if (sl__sq_count(q, "SELECT count(*) FROM pragma_table_info('sluice_rejects') WHERE name = "
+	                    "'refeed_offset'"))
+		return 0;
+	if ((rc = sl__sq_exec(q, "BEGIN IMMEDIATE")) < 0)
+		return rc;
+	if ((rc = sl__sq_add_columns(q, "sluice_rejects", rej, SL_ARRAY_LEN(rej))) < 0 ||
+	    (rc = sl__sq_add_columns(q, "sluice_refeeds", ref, SL_ARRAY_LEN(ref))) < 0 ||
+	    (rc = sl__sq_exec(q, "CREATE INDEX IF NOT EXISTS sluice_rejects_refeed_offset ON"
+	                         " sluice_rejects(refeed_by, refeed_offset) WHERE refeed_by IS"
+	                         " NOT NULL")) < 0)
 		goto fail;
 	return sl__sq_exec(q, "COMMIT");
 fail:
@@ -137,11 +167,11 @@ static int run(sq_store *q, const char *sql, const char *a, const char *b, int64
 }
 
 int sl__sq_refeed_claim(sl_jobstore *s, const char *job_id, const char *new_id, sl_str header,
-                        int (*cb)(void *ctx, sl_str raw), void *ctx, uint64_t *n)
+                        sl_refeed_input *out)
 {
 	sq_store *q = sq_of_js(s);
 	sqlite3_stmt *st = NULL;
-	*n = 0;
+	memset(out, 0, sizeof *out);
 	/* open, whole, and no member of its family held by another refeed */
 	int rc = run(q,
 	             "UPDATE sluice_rejects AS r SET refeed_by = ?2, refeed_record = NULL"
@@ -152,82 +182,135 @@ int sl__sq_refeed_claim(sl_jobstore *s, const char *job_id, const char *new_id, 
 	             job_id, new_id, -1);
 	if (rc == 0 && (uint64_t)sqlite3_changes64(q->db) == 0)
 		return 0;
+	/* numbered in record order, each at the byte after the rows before it
+	   (a row is its raw bytes and a line feed; raw as bytes, not characters) */
 	if (rc == 0)
-		rc = run(
-		    q,
-		    "UPDATE sluice_rejects SET refeed_record = n.k FROM (SELECT id, row_number()"
-		    " OVER (ORDER BY record, id) AS k FROM sluice_rejects WHERE refeed_by = ?2)"
-		    " AS n WHERE sluice_rejects.id = n.id",
-		    NULL, new_id, -1);
-	if (rc == 0)
-		rc = sl__sq_map_rc(
-		    q,
-		    sqlite3_prepare_v2(q->db,
-		                       "INSERT INTO sluice_refeeds(job_id, refeed_of, header, rows,"
-		                       " created_ms) VALUES(?1, ?2, ?3, (SELECT count(*) FROM"
-		                       " sluice_rejects WHERE refeed_by = ?1), ?4)",
-		                       -1, &st, NULL));
-	if (rc == 0) {
-		sqlite3_bind_text(st, 1, new_id, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, job_id, -1, SQLITE_STATIC);
-		sqlite3_bind_blob(st, 3, header.p ? header.p : "", (int)header.n, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 4, sl_now_ms());
-		rc = sl__sq_map_rc(q, sqlite3_step(st));
-	}
-	sqlite3_finalize(st);
-	st = NULL;
+		rc = run(q,
+		         "UPDATE sluice_rejects SET refeed_record = n.k, refeed_offset = n.o FROM"
+		         " (SELECT id, row_number() OVER w AS k, ?3 + sum(coalesce(length(CAST(raw"
+		         " AS BLOB)), 0) + 1) OVER w - coalesce(length(CAST(raw AS BLOB)), 0) - 1"
+		         " AS o FROM sluice_rejects WHERE refeed_by = ?2 WINDOW w AS (ORDER BY"
+		         " record, id)) AS n WHERE sluice_rejects.id = n.id",
+		         NULL, new_id, (int64_t)header.n);
+	/* the input's fingerprint: its bytes as a reader will see them */
+	sl_refeed_fp fp = {NULL};
+	if (rc == 0 && sl__refeed_fp_begin(&fp, header, out) < 0)
+		rc = SL_NOMEM;
 	if (rc == 0)
 		rc = sl__sq_map_rc(
 		    q, sqlite3_prepare_v2(q->db,
-		                          "SELECT raw FROM sluice_rejects WHERE refeed_by = ?"
-		                          " ORDER BY refeed_record",
+		                          "SELECT CAST(raw AS BLOB) FROM sluice_rejects WHERE"
+		                          " refeed_by = ? ORDER BY refeed_record",
 		                          -1, &st, NULL));
 	if (rc == 0) {
 		sqlite3_bind_text(st, 1, new_id, -1, SQLITE_STATIC);
 		int r;
-		while (rc == 0 && (r = sqlite3_step(st)) == SQLITE_ROW) {
-			sl_str raw = sl_str_make(sqlite3_column_blob(st, 0),
-			                         (size_t)sqlite3_column_bytes(st, 0));
-			if (!raw.p)
-				raw = sl_str_make("", 0);
-			rc = cb(ctx, raw);
-			(*n)++;
-		}
-		if (rc == 0 && r != SQLITE_DONE)
+		while ((r = sqlite3_step(st)) == SQLITE_ROW)
+			sl__refeed_fp_row(&fp, out, sqlite3_column_blob(st, 0),
+			                  (size_t)sqlite3_column_bytes(st, 0));
+		if (r != SQLITE_DONE)
 			rc = sl__sq_map_rc(q, r);
 	}
 	sqlite3_finalize(st);
+	st = NULL;
+	sl__refeed_fp_end(&fp, out);
+	if (rc == 0) {
+		out->created_ms = sl_now_ms();
+		rc = sl__sq_map_rc(
+		    q,
+		    sqlite3_prepare_v2(q->db,
+		                       "INSERT INTO sluice_refeeds(job_id, refeed_of, header, rows,"
+		                       " created_ms, bytes, fingerprint) VALUES(?1, ?2, ?3, ?4, ?5,"
+		                       " ?6, ?7)",
+		                       -1, &st, NULL));
+	}
+	if (rc == 0) {
+		sqlite3_bind_text(st, 1, new_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, job_id, -1, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 3, header.p ? header.p : "", (int)header.n, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 4, (int64_t)out->rows);
+		sqlite3_bind_int64(st, 5, out->created_ms);
+		sqlite3_bind_int64(st, 6, (int64_t)out->bytes);
+		sqlite3_bind_int64(st, 7, (int64_t)out->hash);
+		rc = sl__sq_map_rc(q, sqlite3_step(st));
+	}
+	sqlite3_finalize(st);
+	if (rc < 0)
+		memset(out, 0, sizeof *out);
 	return rc;
 }
 
-int sl__sq_refeed_header(sl_jobstore *s, const char *job_id, char **out, size_t *n)
+int sl__sq_refeed_input(sl_jobstore *s, const char *job_id, sl_refeed_input *out)
 {
 	sq_store *q = sq_of_js(s);
 	sqlite3_stmt *st = NULL;
-	*out = NULL;
-	*n = 0;
+	memset(out, 0, sizeof *out);
 	int rc = sl__sq_map_rc(
-	    q, sqlite3_prepare_v2(q->db, "SELECT header FROM sluice_refeeds WHERE job_id = ?", -1,
-	                          &st, NULL));
+	    q, sqlite3_prepare_v2(q->db,
+	                          "SELECT header, rows, coalesce(bytes, 0), coalesce(fingerprint,"
+	                          " 0), created_ms FROM sluice_refeeds WHERE job_id = ?",
+	                          -1, &st, NULL));
 	if (rc == 0) {
 		sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
 		int r = sqlite3_step(st);
 		if (r == SQLITE_ROW) {
 			size_t len = (size_t)sqlite3_column_bytes(st, 0);
 			const void *p = sqlite3_column_blob(st, 0);
-			if (!(*out = malloc(len + 1))) {
+			if (!(out->header = malloc(len + 1))) {
 				rc = SL_NOMEM;
 			} else {
 				if (len)
-					memcpy(*out, p, len);
-				(*out)[len] = 0;
-				*n = len;
+					memcpy(out->header, p, len);
+				out->header[len] = 0;
+				out->header_len = len;
+				out->rows = (uint64_t)sqlite3_column_int64(st, 1);
+				out->bytes = (uint64_t)sqlite3_column_int64(st, 2);
+				out->hash = (uint64_t)sqlite3_column_int64(st, 3);
+				out->created_ms = sqlite3_column_int64(st, 4);
 				rc = 1;
 			}
 		} else {
 			rc = sl__sq_map_rc(q, r);
 		}
 	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int sl__sq_refeed_read(sl_jobstore *s, const char *job_id, uint64_t off, size_t max,
+                       int (*cb)(void *ctx, uint64_t off, sl_str raw), void *ctx)
+{
+	sq_store *q = sq_of_js(s);
+	sqlite3_stmt *st = NULL;
+	/* the row holding off is the last one starting at or before it; both
+	   halves walk the index on (refeed_by, refeed_offset) */
+	int rc = sl__sq_map_rc(
+	    q,
+	    sqlite3_prepare_v2(
+	        q->db,
+	        "SELECT refeed_offset, CAST(raw AS BLOB) FROM sluice_rejects WHERE refeed_by = ?1"
+	        " AND refeed_offset >= coalesce((SELECT max(refeed_offset) FROM sluice_rejects"
+	        " WHERE refeed_by = ?1 AND refeed_offset <= ?2), 0) AND refeed_offset +"
+	        " coalesce(length(CAST(raw AS BLOB)), 0) + 1 > ?2 ORDER BY refeed_offset",
+	        -1, &st, NULL));
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_text(st, 1, job_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (int64_t)off);
+	size_t given = 0;
+	int r = SQLITE_DONE;
+	while (given < max && (r = sqlite3_step(st)) == SQLITE_ROW) {
+		size_t n = (size_t)sqlite3_column_bytes(st, 1);
+		const char *p = sqlite3_column_blob(st, 1);
+		int k = cb(ctx, (uint64_t)sqlite3_column_int64(st, 0), sl_str_make(p ? p : "", n));
+		if (k != 0) {
+			rc = k < 0 ? k : 0;
+			break;
+		}
+		given += n + 1;
+	}
+	if (rc == 0 && given < max && r != SQLITE_DONE && r != SQLITE_ROW)
+		rc = sl__sq_map_rc(q, r);
 	sqlite3_finalize(st);
 	return rc;
 }

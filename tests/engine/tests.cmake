@@ -48,3 +48,7 @@ set_tests_properties(ingest_leader PROPERTIES LABELS "threads" TIMEOUT 300)
 # a poison chunk under ingest's parallel readers: its spent attempts are
 # checked at the claim, before any reader parses it
 sluice_shell_test(ingest_poison_readers tests/engine/test_poison_readers.sh threads)
+# The refeed's input read from the job store as a source: kill -9 in a refeed and resume
+# (every row once, resolved marks once), rows changed or gone before a resume (issue 11).
+sluice_shell_test(ingest_refeed_kill tests/engine/test_refeed_kill.sh)
+set_tests_properties(ingest_refeed_kill PROPERTIES TIMEOUT 300)

@@ -151,3 +151,7 @@ sluice_uses_server(pg_writers postgres)
 # behind (faketime) neither requeue live leases nor lose their own
 sluice_shell_test(pg_clock tests/pg/test_pg_clock.sh)
 sluice_uses_server(pg_clock postgres)
+# the refeed's input as a source from the job store: kill -9 and resume, rows changed (issue 11)
+sluice_shell_test(pg_refeed_kill tests/pg/test_pg_refeed_kill.sh)
+sluice_uses_server(pg_refeed_kill postgres)
+set_tests_properties(pg_refeed_kill PROPERTIES TIMEOUT 300)

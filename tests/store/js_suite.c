@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <xxhash.h>
 
 #include "base/base.h"
 #include "sluice/error.h"
@@ -798,14 +799,25 @@ static void jobs_list_pages_by_keyset(void **state)
    settles, resolved in every copy, never taken twice (docs/ingest.md) */
 struct raws {
 	char got[4][8];
+	uint64_t off[4];
 	size_t n;
 };
-static int collect_raw(void *ctx, sl_str raw)
+static int collect_raw(void *ctx, uint64_t off, sl_str raw)
 {
 	struct raws *w = ctx;
-	if (w->n < 4)
+	if (w->n < 4) {
+		w->off[w->n] = off;
 		snprintf(w->got[w->n++], 8, "%.*s", (int)raw.n, raw.p);
+	}
 	return 0;
+}
+
+/* the rows a refeed holds from byte off of its input */
+static struct raws read_from(sl_jobstore *s, const char *id, uint64_t off)
+{
+	struct raws w = {0};
+	OK(s->txn, sl_js_refeed_read(s, id, off, 1 << 20, collect_raw, &w));
+	return w;
 }
 
 static void refeed_claims_settles_and_resolves_copies(void **state)
@@ -818,20 +830,37 @@ static void refeed_claims_settles_and_resolves_copies(void **state)
 	put_reject(s, "jfirst", 0, 30, SL_VAL_TYPE, "cost", "c", 1);
 	put_reject(s, "jfirst", 0, 10, SL_VAL_TYPE, "cost", "a", 1);
 	put_reject(s, "jfirst", 0, 20, SL_CSV_ROW_TOO_LONG, NULL, "b", 1);
-	struct raws w = {0};
-	uint64_t n = 0;
+	sl_refeed_input in = {0};
 	OK(s->txn, sl_txn_begin(s->txn));
-	OK(s->txn,
-	   sl_js_refeed_claim(s, "jfirst", "jrefeed1", SL_STR_LIT("h\n"), collect_raw, &w, &n));
+	OK(s->txn, sl_js_refeed_claim(s, "jfirst", "jrefeed1", SL_STR_LIT("h\n"), &in));
 	OK(s->txn, sl_txn_commit(s->txn));
-	assert_int_equal(n, 2); /* the cut row is never taken */
+	assert_int_equal(in.rows, 2); /* the cut row is never taken */
+	/* the input: "h\n" "a\n" "c\n", its fingerprint the hash of those bytes */
+	assert_int_equal(in.bytes, 6);
+	assert_true(in.hash == XXH3_64bits("h\na\nc\n", 6));
+	assert_true(in.created_ms > 0);
+	struct raws w = read_from(s, "jrefeed1", 0);
+	assert_int_equal(w.n, 2);
 	assert_string_equal(w.got[0], "a");
 	assert_string_equal(w.got[1], "c");
+	assert_int_equal(w.off[0], 2);
+	assert_int_equal(w.off[1], 4);
+	/* a range from inside a row starts at that row; past the end: none */
+	w = read_from(s, "jrefeed1", 3);
+	assert_int_equal(w.n, 2);
+	assert_int_equal(w.off[0], 2);
+	w = read_from(s, "jrefeed1", 4);
+	assert_int_equal(w.n, 1);
+	assert_string_equal(w.got[0], "c");
+	w = read_from(s, "jrefeed1", 5);
+	assert_int_equal(w.n, 1);
+	assert_int_equal(read_from(s, "jrefeed1", 6).n, 0);
+	assert_int_equal(read_from(s, "jnobody", 0).n, 0);
 	/* held: nothing for a second refeed */
 	OK(s->txn, sl_txn_begin(s->txn));
-	OK(s->txn, sl_js_refeed_claim(s, "jfirst", "jother", SL_STR_LIT(""), collect_raw, &w, &n));
+	OK(s->txn, sl_js_refeed_claim(s, "jfirst", "jother", SL_STR_LIT(""), &in));
 	sl_txn_rollback(s->txn);
-	assert_int_equal(n, 0);
+	assert_int_equal(in.rows, 0);
 	/* the refeed job: its input's record 1 ("a") loaded, record 2 ("c") rejected again */
 	make_job(&n1, "jrefeed1", "/db.refeed-jrefeed1.csv", SL_JOB_PARTIAL, 2000);
 	OK(s->txn, sl_js_job_insert(s, &n1));
@@ -852,24 +881,29 @@ static void refeed_claims_settles_and_resolves_copies(void **state)
 	assert_int_equal(sl_js_job_get(s, "jrefeed1", &got), 1);
 	assert_string_equal(got.refeed_of, "jfirst");
 	assert_int_equal(got.rejects_resolved, 0);
-	char *h = NULL;
-	size_t hl = 0;
-	assert_int_equal(sl_js_refeed_header(s, "jrefeed1", &h, &hl), 1);
-	assert_int_equal(hl, 2);
-	assert_memory_equal(h, "h\n", 2);
-	free(h);
-	assert_int_equal(sl_js_refeed_header(s, "jfirst", &h, &hl), 0);
+	sl_refeed_input got_in = {0};
+	assert_int_equal(sl_js_refeed_input(s, "jrefeed1", &got_in), 1);
+	assert_int_equal(got_in.header_len, 2);
+	assert_memory_equal(got_in.header, "h\n", 2);
+	assert_int_equal(got_in.rows, 2);
+	assert_int_equal(got_in.bytes, 6);
+	assert_true(got_in.hash == XXH3_64bits("h\na\nc\n", 6));
+	sl_refeed_input_clear(&got_in);
+	assert_int_equal(sl_js_refeed_input(s, "jfirst", &got_in), 0);
+	/* settled: the loaded row ("a") is no longer held, "c" is free again */
+	assert_int_equal(read_from(s, "jrefeed1", 0).n, 0);
 	/* "c" is open again, in the first job and as the refeed's own reject:
 	   one of them may be taken, then the other is held with it */
-	memset(&w, 0, sizeof w);
 	OK(s->txn, sl_txn_begin(s->txn));
-	OK(s->txn,
-	   sl_js_refeed_claim(s, "jfirst", "jrefeed2", SL_STR_LIT(""), collect_raw, &w, &n));
-	assert_int_equal(n, 1);
+	OK(s->txn, sl_js_refeed_claim(s, "jfirst", "jrefeed2", SL_STR_LIT(""), &in));
+	assert_int_equal(in.rows, 1);
+	assert_int_equal(in.bytes, 2);
+	w = read_from(s, "jrefeed2", 0);
+	assert_int_equal(w.n, 1);
 	assert_string_equal(w.got[0], "c");
-	OK(s->txn,
-	   sl_js_refeed_claim(s, "jrefeed1", "jrefeed3", SL_STR_LIT(""), collect_raw, &w, &n));
-	assert_int_equal(n, 0);
+	assert_int_equal(w.off[0], 0);
+	OK(s->txn, sl_js_refeed_claim(s, "jrefeed1", "jrefeed3", SL_STR_LIT(""), &in));
+	assert_int_equal(in.rows, 0);
 	OK(s->txn, sl_txn_commit(s->txn));
 	/* jrefeed2 loads it: both copies are resolved */
 	sl_job n2;
@@ -885,10 +919,9 @@ static void refeed_claims_settles_and_resolves_copies(void **state)
 	assert_int_equal(sl_js_job_get(s, "jrefeed1", &got), 1);
 	assert_int_equal(got.rejects_resolved, 1);
 	OK(s->txn, sl_txn_begin(s->txn));
-	OK(s->txn,
-	   sl_js_refeed_claim(s, "jrefeed1", "jrefeed4", SL_STR_LIT(""), collect_raw, &w, &n));
+	OK(s->txn, sl_js_refeed_claim(s, "jrefeed1", "jrefeed4", SL_STR_LIT(""), &in));
 	sl_txn_rollback(s->txn);
-	assert_int_equal(n, 0);
+	assert_int_equal(in.rows, 0);
 	sl_job_clear(&got);
 	sl_job_clear(&j);
 	sl_job_clear(&n1);
