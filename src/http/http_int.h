@@ -168,6 +168,7 @@ typedef struct http_srv {
 	struct http_watchers *watchers; /* drop folders (http_watch.c), or NULL */
 	struct http_s3store *store;     /* --upload-store (http_s3store.c), or NULL */
 	char *store_uri;                /* its "s3://BUCKET/PREFIX/" (uploads' URIs start so) */
+	struct http_sweep *sweep;       /* its retention sweeper (http_sweep.c), or NULL */
 } http_srv;
 
 /* http_log.c: one JSON object a line on stderr. */
@@ -311,6 +312,10 @@ int http_store_uid_of_key(const http_srv *s, const char *key, char *uid, size_t 
 int http_store_head(http_srv *s, const char *key, uint64_t *size, char *etag, char *msg,
                     size_t msglen);
 int http_store_delete(http_srv *s, const char *key);
+/* http_sweep.c: objects of jobs final for longer than --retention are
+   deleted (no sweeper without retention or a store). */
+int http_store_sweep_start(http_srv *s);
+void http_store_sweep_stop(http_srv *s);
 /* The upload's crash marker goes: its sidecar is written. */
 void http_store_settled(http_srv *s, const char *uid);
 /* A body into the bucket: open (no request yet), room (how many of n

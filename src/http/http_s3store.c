@@ -21,6 +21,9 @@
  * the multipart upload is aborted and the object deleted (the client
  * sends again). No half-written object is ever a job.
  *
+ * Retention: http_sweep.c deletes the objects of jobs finished longer ago
+ * than --retention.
+ *
  * Presigned uploads (POST /v1/datasets/{name}/upload-urls) are given keys
  * PREFIX/UID.csv too, with a job id made at that time: confirming one
  * (POST .../uploads {"s3_key": KEY}) accepts that very job id, so a second

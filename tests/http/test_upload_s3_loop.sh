@@ -18,16 +18,7 @@ set -u
 S=$(realpath "$1")
 SRC=$2
 . "$SRC/tests/http/lib.sh"
-use_fixture s3rver
-export AWS_ACCESS_KEY_ID=$S3_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET AWS_REGION=us-east-1
-unset AWS_SESSION_TOKEN SLUICE_S3_STYLE AWS_ENDPOINT_URL
-BK=$(fixture_namespace | tr '_' '-')
-s3() { # s3 METHOD PATH: a request signed by curl; the HTTP status
-	curl -s -o "$T/s3.body" -w '%{http_code}' -X "$1" --aws-sigv4 "aws:amz:us-east-1:s3" \
-		--user "$S3_KEY:$S3_SECRET" -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "$S3_ENDPOINT/$2"
-}
-arm() { curl -s -o /dev/null -w '%{http_code}' -X POST --data "$1" "$S3_PROXY/__faults"; }
-seen() { curl -s "$S3_PROXY/__faults?match=$1&method=$2" | jq_ "d['seen']"; }
+. "$SRC/tests/http/s3lib.sh"
 
 check "create the bucket" "$(s3 PUT "$BK")" 200
 mkdir -p "$T/schemas" "$T/data"

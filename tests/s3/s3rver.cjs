@@ -17,6 +17,8 @@
 //   POST /__faults {"match": ..., "delay_ms": N, "count": 5}
 //                   forward once the request's body came, N ms later (a
 //                   slow bucket: each of the next 5 requests takes N ms more)
+//   "match" may be a list of substrings: the path must have each; with
+//   "method": "M" a fault is for requests of that method only.
 //   GET  /__faults?match=S[&method=M]   {"seen": requests (of method M) whose
 //                   path had S, "ranges": their Range headers}
 'use strict';
@@ -53,7 +55,9 @@ function proxy(upstreamPort) {
   return http.createServer((req, res) => {
     if (req.url.startsWith('/__faults')) return control(req, res);
     seen.push({ path: req.url, method: req.method, range: req.headers.range });
-    const i = faults.findIndex((f) => req.url.includes(f.match) && f.count > 0);
+    const hit = (f) =>
+      [].concat(f.match).every((m) => req.url.includes(m)) && (!f.method || f.method === req.method);
+    const i = faults.findIndex((f) => hit(f) && f.count > 0);
     const f = i >= 0 ? faults[i] : null;
     if (f) f.count--;
     if (f && f.reset) {
