@@ -202,19 +202,3 @@ more:
 	*pass = pos;
 	return 0;
 }
-
-uint64_t http_frame_body_left(const http_framer *f)
-{
-	if (f->state == FR_OPAQUE)
-		return UINT64_MAX;
-	return f->state == FR_BODY || f->state == FR_CHUNK_DATA ? f->left : 0;
-}
-
-void http_frame_skip(http_framer *f, uint64_t n)
-{
-	if ((f->state != FR_BODY && f->state != FR_CHUNK_DATA) || n == 0)
-		return;
-	f->left -= n < f->left ? n : f->left;
-	if (!f->left)
-		f->state = f->state == FR_BODY ? FR_HEAD : FR_CHUNK_END;
-}

@@ -35,13 +35,4 @@ void http_frame_init(http_framer *f);
    answers them: their framing is not a Content-Length). */
 int http_frame_scan(http_framer *f, const char *p, size_t n, size_t *pass, size_t *head_len);
 
-/* How many of the stream's next bytes may pass without a scan: the rest of
-   a Content-Length body or of a chunk's data (UINT64_MAX once the framing
-   is unknown: all of it); 0 where a head or a line comes next. */
-uint64_t http_frame_body_left(const http_framer *f);
-
-/* n bytes (at most http_frame_body_left) passed without a scan (spliced:
-   http_gate.c), counted as http_frame_scan would have. */
-void http_frame_skip(http_framer *f, uint64_t n);
-
 #endif

@@ -16,16 +16,11 @@
  * 6.3: the framing is unknown, so nothing after it can be read as a
  * request).
  *
- * The cost is one more pass of each byte through this thread: heads, and
- * responses, through a 40 KiB buffer each way (allocated while bytes are
- * in flight and freed when drained); request bodies, whose bytes the
- * framer only counts, are moved with splice(2) (client socket -> a pipe
- * of the connection's -> libmicrohttpd's socket) without a copy through
- * user space, once the head before them went through the buffer and the
- * buffer is drained; the framer is told how many bytes passed
- * (http_frame_skip), so the head after the body is checked as every head
- * is. docs/benchmarks.md measures uploads and keep-alive status requests
- * through it ("The gate's relay").
+ * The cost is one more copy of each byte through this thread (a 40 KiB
+ * buffer each way, allocated while bytes are in flight and freed when
+ * drained); docs/benchmarks.md measures uploads and keep-alive status
+ * requests through it ("The gate's relay": splice(2) for bodies was tried
+ * and was not measurably faster, so the one path stays).
  *
  * Held connections cost a slot and a descriptor in one epoll set, so idle
  * clients stay cheap; before their first head they are closed after
@@ -66,7 +61,6 @@ _Static_assert(HTTP_FRAME_HEAD_MAX == HTTP_HEADERS_MAX + 8192,
 #define BUF_CAP     HTTP_FRAME_HEAD_MAX
 #define GATE_LISTEN UINT32_MAX
 #define GATE_WAKE   (UINT32_MAX - 1)
-#define PIPE_CAP    (64 * 1024) /* a pipe's default size: body bytes in flight */
 
 /* Bytes on their way one direction: [sent, len) are in the buffer, and of
    them [sent, ok) may go on (the request direction holds back a head not
@@ -91,8 +85,6 @@ typedef struct gate_conn {
 	int64_t since_ms;
 	http_framer fr;
 	gate_buf rq;   /* client -> libmicrohttpd */
-	int pp[2];     /* the body's pipe (splice), {-1, -1} until a body comes */
-	size_t piped;  /* body bytes in it, not yet in libmicrohttpd's socket */
 	gate_buf rs;   /* libmicrohttpd -> client */
 	char what[64]; /* "METHOD path" of the refused head, for the log */
 } gate_conn;
@@ -131,16 +123,6 @@ static void buf_free(gate_buf *b)
 	memset(b, 0, sizeof *b);
 }
 
-static void pipe_close(gate_conn *k)
-{
-	if (k->pp[0] >= 0) {
-		close(k->pp[0]);
-		close(k->pp[1]);
-	}
-	k->pp[0] = k->pp[1] = -1;
-	k->piped = 0;
-}
-
 static void drop(struct http_gate *g, uint32_t i)
 {
 	gate_conn *k = &g->c[i];
@@ -155,7 +137,6 @@ static void drop(struct http_gate *g, uint32_t i)
 	}
 	buf_free(&k->rq);
 	buf_free(&k->rs);
-	pipe_close(k);
 	k->fd = k->mfd = -1;
 	g->free[g->nfree++] = i;
 }
@@ -217,51 +198,6 @@ static void refuse(struct http_gate *g, uint32_t i)
 	linger(g, i);
 }
 
-/* The client's next bytes are a body's and nothing is buffered before
-   them: they go by splice (pump). */
-static bool splicing(const gate_conn *k)
-{
-	return k->mfd >= 0 && !k->m_shut && !k->refuse && k->rq.sent == k->rq.len &&
-	       http_frame_body_left(&k->fr) > 0;
-}
-
-/* Body bytes by splice, as many as move now: the pipe into libmicrohttpd's
-   socket first (the order of the bytes), then the client's socket into the
-   pipe, no more than the framer says the body has. 1 some moved, 0 none,
-   -1 libmicrohttpd's end is closed (as a failed flush). */
-static int splice_body(gate_conn *k)
-{
-	int moved = 0;
-	if (k->piped) {
-		ssize_t n = splice(k->pp[0], NULL, k->mfd, NULL, k->piped,
-		                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-		if (n < 0 && errno != EAGAIN && errno != EINTR)
-			return -1;
-		if (n > 0) {
-			k->piped -= (size_t)n;
-			moved = 1;
-		}
-	}
-	if (!splicing(k) || k->c_eof || k->piped == PIPE_CAP)
-		return moved;
-	if (k->pp[0] < 0 && pipe2(k->pp, O_NONBLOCK | O_CLOEXEC) < 0) {
-		k->pp[0] = k->pp[1] = -1;
-		return moved; /* no pipe now (descriptors): the buffer carries it */
-	}
-	uint64_t left = http_frame_body_left(&k->fr);
-	size_t room = PIPE_CAP - k->piped;
-	ssize_t n = splice(k->fd, NULL, k->pp[1], NULL, left < room ? (size_t)left : room,
-	                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-	if (n > 0) {
-		http_frame_skip(&k->fr, (uint64_t)n);
-		k->piped += (size_t)n;
-		return 1;
-	}
-	if (n == 0 || (errno != EAGAIN && errno != EINTR))
-		k->c_eof = true; /* the client's end (or its error: the same for a relay) */
-	return n == 0 ? 1 : moved;
-}
-
 /* Register what fd and mfd wait for now (level-triggered). */
 static int want(struct http_gate *g, uint32_t i)
 {
@@ -269,15 +205,14 @@ static int want(struct http_gate *g, uint32_t i)
 	uint32_t c = 0, m = 0;
 	if (k->linger)
 		c = EPOLLIN;
-	else if (!k->c_eof && !k->refuse && k->rq.len < BUF_CAP &&
-	         !(splicing(k) && k->piped == PIPE_CAP))
+	else if (!k->c_eof && !k->refuse && k->rq.len < BUF_CAP)
 		c |= EPOLLIN;
 	if (k->rs.sent < k->rs.len)
 		c |= EPOLLOUT;
 	if (k->mfd >= 0 && !k->m_eof) {
 		if (k->rs.len < BUF_CAP)
 			m |= EPOLLIN;
-		if (k->rq.sent < k->rq.ok || k->piped)
+		if (k->rq.sent < k->rq.ok)
 			m |= EPOLLOUT;
 	}
 	if (c != k->ev_c) {
@@ -379,15 +314,7 @@ static void pump(struct http_gate *g, uint32_t i)
 	for (bool moved = true; moved;) {
 		moved = false;
 		int r;
-		if (k->mfd >= 0 && !k->m_shut && (splicing(k) || k->piped)) {
-			if ((r = splice_body(k)) < 0) {
-				pipe_close(k); /* as a failed flush, below */
-				buf_free(&k->rq);
-				k->m_shut = true;
-			}
-			moved |= r != 0;
-		}
-		if (!k->c_eof && !k->refuse && !splicing(k)) {
+		if (!k->c_eof && !k->refuse) {
 			if ((r = fill(k->fd, &k->rq)) < 0)
 				k->c_eof = true;
 			moved |= r != 0;
@@ -423,8 +350,6 @@ static void pump(struct http_gate *g, uint32_t i)
 		if (k->mfd >= 0) {
 			if (k->m_shut && k->rq.len) {
 				buf_free(&k->rq); /* libmicrohttpd reads no more */
-			} else if (k->piped) {
-				/* the body's bytes in the pipe go first */
 			} else if ((r = flush(k->mfd, &k->rq)) < 0) {
 				/* libmicrohttpd closed without reading it all (an answer
 				   before the body: 413, 415, 431): its answer is still to
@@ -436,8 +361,7 @@ static void pump(struct http_gate *g, uint32_t i)
 				moved |= r != 0;
 			}
 			/* the end of the requests: the client's, or a refused head's */
-			if (!k->m_shut && k->rq.sent == k->rq.ok && !k->piped &&
-			    (k->c_eof || k->refuse)) {
+			if (!k->m_shut && k->rq.sent == k->rq.ok && (k->c_eof || k->refuse)) {
 				shutdown(k->mfd, SHUT_WR);
 				k->m_shut = true;
 			}
@@ -500,7 +424,6 @@ static void accept_all(struct http_gate *g)
 		memset(k, 0, sizeof *k);
 		k->fd = fd;
 		k->mfd = -1;
-		k->pp[0] = k->pp[1] = -1;
 		k->sa = sa;
 		k->per_addr = per_addr;
 		k->since_ms = now_ms();
@@ -568,7 +491,6 @@ int http_gate_listen(http_srv *s, const struct sockaddr_in *sa, unsigned *port)
 		goto out;
 	for (uint32_t i = 0; i < g->cap; i++) {
 		g->c[i].fd = -1;
-		g->c[i].pp[0] = g->c[i].pp[1] = -1;
 		g->free[i] = g->cap - 1 - i;
 	}
 	g->nfree = g->cap;
