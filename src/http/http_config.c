@@ -59,7 +59,8 @@ static int put(cfg_buf *b, const char *s, size_t n)
 static int where(struct fy_node *n, char *msg, size_t msglen, const char *path, const char *what)
 {
 	int line = 0, col = 0;
-	struct fy_token *t = n && fy_node_get_type(n) == FYNT_SCALAR ? fy_node_get_scalar_token(n) : NULL;
+	struct fy_token *t =
+	    n && fy_node_get_type(n) == FYNT_SCALAR ? fy_node_get_scalar_token(n) : NULL;
 	const struct fy_mark *m = t ? fy_token_start_mark(t) : NULL;
 	if (m) {
 		line = m->line + 1;
@@ -69,8 +70,21 @@ static int where(struct fy_node *n, char *msg, size_t msglen, const char *path, 
 	return SL_CONFIG;
 }
 
-/* api-keys as a mapping: key: [scope, ...] -> "key:scope+scope,..." */
-static int keys_string(struct fy_node *map, cfg_buf *b, const char *path, char *msg, size_t msglen)
+/* A scalar node's text and length; NULL for another node, or none. */
+static const char *scalar_of(struct fy_node *n, size_t *len)
+{
+	*len = 0;
+	return n && fy_node_get_type(n) == FYNT_SCALAR ? fy_node_get_scalar(n, len) : NULL;
+}
+
+/* One pair of a mapping written to f (first: the mapping's first pair;
+   ks NULL when the key is not a scalar): 0, or SL_CONFIG with msg. */
+typedef int (*pair_fn)(FILE *f, bool first, struct fy_node *k, const char *ks, size_t kl,
+                       struct fy_node *v, const char *path, char *msg, size_t msglen);
+
+/* A mapping as one value: each pair through fn into one string, put whole. */
+static int map_string(struct fy_node *map, cfg_buf *b, pair_fn fn, const char *path, char *msg,
+                      size_t msglen)
 {
 	void *it = NULL;
 	struct fy_node_pair *pr;
@@ -78,30 +92,12 @@ static int keys_string(struct fy_node *map, cfg_buf *b, const char *path, char *
 	size_t olen = 0;
 	FILE *f = open_memstream(&out, &olen);
 	int rc = f ? 0 : SL_NOMEM;
-	bool first = true;
-	while (rc == 0 && (pr = fy_node_mapping_iterate(map, &it))) {
-		struct fy_node *k = fy_node_pair_key(pr), *v = fy_node_pair_value(pr);
-		size_t kl = 0;
-		const char *ks = k && fy_node_get_type(k) == FYNT_SCALAR ? fy_node_get_scalar(k, &kl) : NULL;
-		if (!ks || !v || fy_node_get_type(v) != FYNT_SEQUENCE) {
-			rc = where(k, msg, msglen, path, "api-keys: each key needs a list of scopes, e.g. k1: [read, write]");
-			break;
-		}
-		fprintf(f, "%s%.*s:", first ? "" : ",", (int)kl, ks);
-		first = false;
-		void *it2 = NULL;
-		struct fy_node *sc;
-		bool f2 = true;
-		while ((sc = fy_node_sequence_iterate(v, &it2))) {
-			size_t sl = 0;
-			const char *ss = fy_node_get_type(sc) == FYNT_SCALAR ? fy_node_get_scalar(sc, &sl) : NULL;
-			if (!ss) {
-				rc = where(sc, msg, msglen, path, "api-keys: a scope is read, write or admin");
-				break;
-			}
-			fprintf(f, "%s%.*s", f2 ? "" : "+", (int)sl, ss);
-			f2 = false;
-		}
+	for (bool first = true; rc == 0 && (pr = fy_node_mapping_iterate(map, &it));
+	     first = false) {
+		struct fy_node *k = fy_node_pair_key(pr);
+		size_t kl;
+		const char *ks = scalar_of(k, &kl);
+		rc = fn(f, first, k, ks, kl, fy_node_pair_value(pr), path, msg, msglen);
 	}
 	if (f && fclose(f) != 0 && rc == 0)
 		rc = SL_NOMEM;
@@ -109,78 +105,76 @@ static int keys_string(struct fy_node *map, cfg_buf *b, const char *path, char *
 		rc = put(b, out ? out : "", olen);
 	free(out);
 	return rc;
+}
+
+/* api-keys as a mapping: key: [scope, ...] -> "key:scope+scope,..." */
+static int key_pair(FILE *f, bool first, struct fy_node *k, const char *ks, size_t kl,
+                    struct fy_node *v, const char *path, char *msg, size_t msglen)
+{
+	if (!ks || !v || fy_node_get_type(v) != FYNT_SEQUENCE)
+		return where(k, msg, msglen, path,
+		             "api-keys: each key needs a list of scopes, e.g. k1: [read, write]");
+	fprintf(f, "%s%.*s:", first ? "" : ",", (int)kl, ks);
+	void *it = NULL;
+	struct fy_node *sc;
+	for (bool f2 = true; (sc = fy_node_sequence_iterate(v, &it)); f2 = false) {
+		size_t sl;
+		const char *ss = scalar_of(sc, &sl);
+		if (!ss)
+			return where(sc, msg, msglen, path,
+			             "api-keys: a scope is read, write or admin");
+		fprintf(f, "%s%.*s", f2 ? "" : "+", (int)sl, ss);
+	}
+	return 0;
 }
 
 /* watch as a mapping: dataset: DIR, or dataset: {dir: DIR, settle: S}
    -> "dataset=DIR[;settle=S]" lines (http_watch.c reads them) */
-static int watch_string(struct fy_node *map, cfg_buf *b, const char *path, char *msg, size_t msglen)
+static int watch_pair(FILE *f, bool first, struct fy_node *k, const char *ks, size_t kl,
+                      struct fy_node *v, const char *path, char *msg, size_t msglen)
 {
-	void *it = NULL;
-	struct fy_node_pair *pr;
-	char *out = NULL;
-	size_t olen = 0;
-	FILE *f = open_memstream(&out, &olen);
-	int rc = f ? 0 : SL_NOMEM;
-	while (rc == 0 && (pr = fy_node_mapping_iterate(map, &it))) {
-		struct fy_node *k = fy_node_pair_key(pr), *v = fy_node_pair_value(pr);
-		size_t kl = 0, dl = 0, sl = 0;
-		const char *ks =
-		    k && fy_node_get_type(k) == FYNT_SCALAR ? fy_node_get_scalar(k, &kl) : NULL;
-		const char *dir = NULL, *settle = NULL, *interval = NULL, *marker = NULL;
-		size_t il = 0, ml = 0;
-		if (v && fy_node_get_type(v) == FYNT_SCALAR) {
-			dir = fy_node_get_scalar(v, &dl);
-		} else if (v && fy_node_get_type(v) == FYNT_MAPPING) {
-			struct fy_node *d = fy_node_mapping_lookup_by_string(v, "dir", FY_NT);
-			struct fy_node *st = fy_node_mapping_lookup_by_string(v, "settle", FY_NT);
-			/* a bucket's: seconds between listings, and markers */
-			struct fy_node *iv = fy_node_mapping_lookup_by_string(v, "interval", FY_NT);
-			struct fy_node *mk = fy_node_mapping_lookup_by_string(v, "marker", FY_NT);
-			dir = d && fy_node_get_type(d) == FYNT_SCALAR ? fy_node_get_scalar(d, &dl)
-			                                              : NULL;
-			settle = st && fy_node_get_type(st) == FYNT_SCALAR
-			             ? fy_node_get_scalar(st, &sl)
-			             : NULL;
-			interval = iv && fy_node_get_type(iv) == FYNT_SCALAR
-			               ? fy_node_get_scalar(iv, &il)
-			               : NULL;
-			marker = mk && fy_node_get_type(mk) == FYNT_SCALAR
-			             ? fy_node_get_scalar(mk, &ml)
-			             : NULL;
-			if ((st && !settle) || (iv && !interval) || (mk && !marker) ||
-			    (marker && !(ml == 4 && !memcmp(marker, "true", 4)) &&
-			     !(ml == 5 && !memcmp(marker, "false", 5))))
-				dir = NULL;
-			if (fy_node_mapping_item_count(v) !=
-			    (d ? 1 : 0) + (st ? 1 : 0) + (iv ? 1 : 0) + (mk ? 1 : 0))
-				dir = NULL;
-		}
-		if (!ks || !dir || memchr(dir, '\n', dl) || memchr(ks, '\n', kl)) {
-			rc = where(k, msg, msglen, path,
-			           "watch: each dataset needs a folder: `cdr: /srv/in/cdr` or "
-			           "`cdr: {dir: /srv/in/cdr, settle: 10}` (a bucket's prefix: "
-			           "`{dir: s3://b/in/, interval: 5, marker: true}`)");
-			break;
-		}
-		fprintf(f, "%.*s=%.*s", (int)kl, ks, (int)dl, dir);
-		if (settle)
-			fprintf(f, ";settle=%.*s", (int)sl, settle);
-		if (interval)
-			fprintf(f, ";interval=%.*s", (int)il, interval);
-		if (marker && ml == 4)
-			fputs(";marker", f);
-		fputc('\n', f);
+	size_t dl = 0, sl = 0, il = 0, ml = 0;
+	const char *dir = NULL, *settle = NULL, *interval = NULL, *marker = NULL;
+	(void)first;
+	if (v && fy_node_get_type(v) == FYNT_SCALAR) {
+		dir = scalar_of(v, &dl);
+	} else if (v && fy_node_get_type(v) == FYNT_MAPPING) {
+		struct fy_node *d = fy_node_mapping_lookup_by_string(v, "dir", FY_NT);
+		struct fy_node *st = fy_node_mapping_lookup_by_string(v, "settle", FY_NT);
+		/* a bucket's: seconds between listings, and markers */
+		struct fy_node *iv = fy_node_mapping_lookup_by_string(v, "interval", FY_NT);
+		struct fy_node *mk = fy_node_mapping_lookup_by_string(v, "marker", FY_NT);
+		dir = scalar_of(d, &dl);
+		settle = scalar_of(st, &sl);
+		interval = scalar_of(iv, &il);
+		marker = scalar_of(mk, &ml);
+		if ((st && !settle) || (iv && !interval) || (mk && !marker) ||
+		    (marker && !(ml == 4 && !memcmp(marker, "true", 4)) &&
+		     !(ml == 5 && !memcmp(marker, "false", 5))))
+			dir = NULL;
+		if (fy_node_mapping_item_count(v) !=
+		    (d ? 1 : 0) + (st ? 1 : 0) + (iv ? 1 : 0) + (mk ? 1 : 0))
+			dir = NULL;
 	}
-	if (f && fclose(f) != 0 && rc == 0)
-		rc = SL_NOMEM;
-	if (rc == 0)
-		rc = put(b, out ? out : "", olen);
-	free(out);
-	return rc;
+	if (!ks || !dir || memchr(dir, '\n', dl) || memchr(ks, '\n', kl))
+		return where(k, msg, msglen, path,
+		             "watch: each dataset needs a folder: `cdr: /srv/in/cdr` or "
+		             "`cdr: {dir: /srv/in/cdr, settle: 10}` (a bucket's prefix: "
+		             "`{dir: s3://b/in/, interval: 5, marker: true}`)");
+	fprintf(f, "%.*s=%.*s", (int)kl, ks, (int)dl, dir);
+	if (settle)
+		fprintf(f, ";settle=%.*s", (int)sl, settle);
+	if (interval)
+		fprintf(f, ";interval=%.*s", (int)il, interval);
+	if (marker && ml == 4)
+		fputs(";marker", f);
+	fputc('\n', f);
+	return 0;
 }
 
-int sl_serve_config_read(const char *path, int (*cb)(void *ctx, const char *name, const char *value),
-			 void *ctx, char **store, char *msg, size_t msglen)
+int sl_serve_config_read(const char *path,
+                         int (*cb)(void *ctx, const char *name, const char *value), void *ctx,
+                         char **store, char *msg, size_t msglen)
 {
 	cfg_buf b = {0};
 	struct fy_document *doc = NULL;
@@ -215,39 +209,43 @@ int sl_serve_config_read(const char *path, int (*cb)(void *ctx, const char *name
 		snprintf(msg, msglen, "%s: invalid YAML", path);
 		while ((e = fy_diag_errors_iterate(diag, &it)))
 			if (e->type >= FYET_ERROR) {
-				snprintf(msg, msglen, "%s:%d:%d: invalid YAML: %s", path, e->line, e->column, e->msg);
+				snprintf(msg, msglen, "%s:%d:%d: invalid YAML: %s", path, e->line,
+				         e->column, e->msg);
 				break;
 			}
 		goto out;
 	}
 	struct fy_node *root = fy_document_root(doc);
 	if (!root || fy_node_get_type(root) != FYNT_MAPPING) {
-		rc = where(root, msg, msglen, path, "the config is a mapping of settings (name: value)");
+		rc = where(root, msg, msglen, path,
+		           "the config is a mapping of settings (name: value)");
 		goto out;
 	}
 	void *it = NULL;
 	struct fy_node_pair *pr;
 	while ((pr = fy_node_mapping_iterate(root, &it))) {
 		struct fy_node *k = fy_node_pair_key(pr), *v = fy_node_pair_value(pr);
-		size_t kl = 0, vl = 0;
-		const char *ks = k && fy_node_get_type(k) == FYNT_SCALAR ? fy_node_get_scalar(k, &kl) : NULL;
+		size_t kl, vl;
+		const char *ks = scalar_of(k, &kl);
 		if (!ks) {
 			rc = where(k, msg, msglen, path, "a setting name must be a plain word");
 			goto out;
 		}
 		if ((rc = put(&b, ks, kl)) < 0)
 			goto out;
-		if (v && fy_node_get_type(v) == FYNT_MAPPING && kl == 8 && !memcmp(ks, "api-keys", 8)) {
-			if ((rc = keys_string(v, &b, path, msg, msglen)) < 0)
+		if (v && fy_node_get_type(v) == FYNT_MAPPING && kl == 8 &&
+		    !memcmp(ks, "api-keys", 8)) {
+			if ((rc = map_string(v, &b, key_pair, path, msg, msglen)) < 0)
 				goto out;
 			continue;
 		}
-		if (v && fy_node_get_type(v) == FYNT_MAPPING && kl == 5 && !memcmp(ks, "watch", 5)) {
-			if ((rc = watch_string(v, &b, path, msg, msglen)) < 0)
+		if (v && fy_node_get_type(v) == FYNT_MAPPING && kl == 5 &&
+		    !memcmp(ks, "watch", 5)) {
+			if ((rc = map_string(v, &b, watch_pair, path, msg, msglen)) < 0)
 				goto out;
 			continue;
 		}
-		const char *vs = v && fy_node_get_type(v) == FYNT_SCALAR ? fy_node_get_scalar(v, &vl) : NULL;
+		const char *vs = scalar_of(v, &vl);
 		if (!vs) {
 			rc = where(k, msg, msglen, path, "the value must be a single scalar");
 			goto out;

@@ -168,6 +168,7 @@ typedef struct http_srv {
 	struct http_watchers *watchers; /* drop folders (http_watch.c), or NULL */
 	struct http_s3store *store;     /* --upload-store (http_s3store.c), or NULL */
 	char *store_uri;                /* its "s3://BUCKET/PREFIX/" (uploads' URIs start so) */
+	struct http_sweep *sweep;       /* its retention sweeper (http_sweep.c), or NULL */
 } http_srv;
 
 /* http_log.c: one JSON object a line on stderr. */
@@ -311,13 +312,21 @@ int http_store_uid_of_key(const http_srv *s, const char *key, char *uid, size_t 
 int http_store_head(http_srv *s, const char *key, uint64_t *size, char *etag, char *msg,
                     size_t msglen);
 int http_store_delete(http_srv *s, const char *key);
+/* http_sweep.c: objects of jobs final for longer than --retention are
+   deleted (no sweeper without retention or a store). */
+int http_store_sweep_start(http_srv *s);
+void http_store_sweep_stop(http_srv *s);
 /* The upload's crash marker goes: its sidecar is written. */
 void http_store_settled(http_srv *s, const char *uid);
-/* A body into the bucket: open (no request yet), write (a part's PUT when
-   a buffer fills), finish (the object is complete), abort (nothing of it
-   is left in the bucket), close (after finish). */
+/* A body into the bucket: open (no request yet), room (how many of n
+   bytes write takes now; 0: none, c is suspended until there is room),
+   write (on the loop: a full buffer goes to the writer's sender thread),
+   finish (off the loop: the last part, the object complete), abort
+   (nothing of it is left in the bucket; does not wait), close (after
+   finish). */
 typedef struct http_s3w http_s3w;
 int http_s3w_open(http_srv *s, const char *uid, http_s3w **out, char *msg, size_t msglen);
+size_t http_s3w_room(http_s3w *w, struct MHD_Connection *c, size_t n);
 int http_s3w_write(http_s3w *w, const char *p, size_t n, char *msg, size_t msglen);
 int http_s3w_finish(http_s3w *w, char *msg, size_t msglen);
 void http_s3w_abort(http_s3w *w);
@@ -326,9 +335,8 @@ void http_s3w_close(http_s3w *w);
    part of the first `have` bytes of part_path not sent yet (recorded in
    mpu_path); with last, the rest too and complete the object (uid set).
    0, or a negative code (msg): what was sent stays recorded. */
-int http_store_tus_flush(http_srv *s, const char *mpu_path, const char *part_path,
-                         uint64_t have, bool last, char *uid, size_t uidlen, char *msg,
-                         size_t msglen);
+int http_store_tus_flush(http_srv *s, const char *mpu_path, const char *part_path, uint64_t have,
+                         bool last, char *uid, size_t uidlen, char *msg, size_t msglen);
 /* An unfinished tus upload goes: its multipart upload aborted, its object
    deleted, mpu_path removed (kept when the bucket failed: tried again). */
 void http_store_tus_abort(http_srv *s, const char *mpu_path);
@@ -359,6 +367,10 @@ void http_pool_done(http_srv *s, http_req *r);
 /* An event stream with nothing to send: suspend c until the next tick.
    false when stopping (end the stream instead). */
 bool http_pool_park(http_srv *s, struct MHD_Connection *c);
+/* Suspend c, counted as a deferred handler (a stop waits for it), for
+   whoever calls http_pool_unhold; false when stopping (nothing done). */
+bool http_pool_hold(http_srv *s, struct MHD_Connection *c);
+void http_pool_unhold(http_srv *s, struct MHD_Connection *c);
 void http_pool_quiesce(http_srv *s); /* resume everything suspended; wait for deferred handlers */
 void http_pool_stop(http_srv *s);
 

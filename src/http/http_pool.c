@@ -10,6 +10,10 @@
  * is for the loop thread), then resumes the connection, and the router
  * queues the answer when libmicrohttpd calls it again.
  *
+ * A body that comes faster than it can be stored (an upload into the
+ * bucket, http_s3store.c) holds its connection suspended the same way
+ * (http_pool_hold) until its writer has room.
+ *
  * Event streams park here between events: the reader suspends its
  * connection and the ticker resumes every parked one each HTTP_PARK_MS, so
  * an idle stream costs no thread and no busy loop.
@@ -181,6 +185,27 @@ bool http_pool_defer(http_srv *s, struct MHD_Connection *c, http_req *r, http_en
 	r->deferred = fn;
 	pool_run(s, run_deferred, r);
 	return true;
+}
+
+bool http_pool_hold(http_srv *s, struct MHD_Connection *c)
+{
+	pthread_mutex_lock(&s->pool_mu);
+	bool ok = !atomic_load(&s->stopping);
+	if (ok) {
+		s->ndeferred++;
+		MHD_suspend_connection(c);
+	}
+	pthread_mutex_unlock(&s->pool_mu);
+	return ok;
+}
+
+void http_pool_unhold(http_srv *s, struct MHD_Connection *c)
+{
+	pthread_mutex_lock(&s->pool_mu);
+	s->ndeferred--;
+	pthread_cond_broadcast(&s->pool_idle_cv);
+	MHD_resume_connection(c);
+	pthread_mutex_unlock(&s->pool_mu);
 }
 
 static void run_done(http_srv *s, void *arg)

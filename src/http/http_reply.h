@@ -14,6 +14,10 @@
    once the body is complete. on_done runs when the request ends, answered
    or not (`ok`: the response was sent in full); it frees what `ext` holds. */
 typedef void (*http_body_fn)(http_req *r, const char *data, size_t n);
+/* Optional, before each on_body: how many of the n bytes on_body takes
+   now; 0 when none, and then c is suspended by it until there is room
+   (libmicrohttpd keeps the rest and hands it over again). */
+typedef size_t (*http_room_fn)(struct MHD_Connection *c, http_req *r, size_t n);
 typedef enum MHD_Result (*http_end_fn)(struct MHD_Connection *c, http_req *r);
 typedef void (*http_done_fn)(http_req *r, bool ok);
 
@@ -28,6 +32,7 @@ struct http_req {
 	bool corr_given;         /* X-Correlation-Id came with the request */
 	char job[SL_JOB_ID_LEN]; /* for the log line */
 	http_body_fn on_body;
+	http_room_fn on_room;
 	http_end_fn on_end;
 	http_done_fn on_done;
 	void *ext; /* the handler's own state */
@@ -39,7 +44,7 @@ struct http_req {
 	size_t ds;
 	uint64_t bytes;
 	XXH3_state_t *xx;
-	struct http_mp *mp; /* multipart/form-data (http_parse.h) */
+	struct http_mp *mp;   /* multipart/form-data (http_parse.h) */
 	struct http_s3w *s3w; /* the body into the upload store, or NULL (a file) */
 	char *json;           /* a confirmation's body ({"s3_key": ...}), or NULL */
 	size_t json_n;

@@ -485,10 +485,17 @@ enum MHD_Result http_on_request(void *cls, struct MHD_Connection *c, const char 
 	}
 	if (r->on_body) {
 		if (*size) {
-			if (!http_body_rate_ok(s, r, *size))
+			size_t n = *size;
+			if (r->on_room && !(n = r->on_room(c, r, n))) {
+				/* suspended until the handler has room: the time
+				   it waits is not the client's */
+				r->win_t0 = 0;
+				return MHD_YES;
+			}
+			if (!http_body_rate_ok(s, r, n))
 				return MHD_NO; /* too slow: drop the connection */
-			r->on_body(r, data, *size);
-			*size = 0;
+			r->on_body(r, data, n);
+			*size -= n;
 			return MHD_YES;
 		}
 		/* the body is complete: its end syncs and records, off the loop */

@@ -21,6 +21,9 @@
  * the multipart upload is aborted and the object deleted (the client
  * sends again). No half-written object is ever a job.
  *
+ * Retention: http_sweep.c deletes the objects of jobs finished longer ago
+ * than --retention.
+ *
  * Presigned uploads (POST /v1/datasets/{name}/upload-urls) are given keys
  * PREFIX/UID.csv too, with a job id made at that time: confirming one
  * (POST .../uploads {"s3_key": KEY}) accepts that very job id, so a second
@@ -47,7 +50,15 @@ struct http_s3store {
 	sl_s3_config cfg;
 	char *bucket, *prefix; /* prefix "" or ending in '/' */
 	size_t part;           /* bytes per part */
+	pthread_mutex_t mu;    /* nthreads: abandoned writers' senders still undoing */
+	pthread_cond_t cv;
+	unsigned nthreads;
+	bool locks; /* mu and cv are made */
 };
+
+/* the multipart parser may hand over the bytes of a delimiter it held
+   back (at most a delimiter's length) beyond what it was fed */
+#define SLACK 128
 
 struct http_s3w {
 	http_srv *s;
@@ -56,11 +67,20 @@ struct http_s3w {
 	char key[KEY_MAX];
 	char marker[4200];
 	char *upload_id; /* NULL until the first full part */
-	char *buf;
-	size_t n;
+	char *buf[2];    /* part + SLACK bytes each */
+	int cur;         /* the loop fills buf[cur] */
+	size_t n;        /* bytes in buf[cur] */
+	size_t out_n;    /* bytes in buf[!cur] while sending */
 	unsigned nparts;
 	char (*etags)[SL__S3_ETAG_MAX];
 	bool marked;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t tid;
+	bool thread_up, sending, full, quit, abandon;
+	int err;
+	char err_msg[512];
+	struct MHD_Connection *waiting; /* suspended for room */
 };
 
 bool http_store_on(const http_srv *s)
@@ -257,6 +277,9 @@ int http_store_init(http_srv *s)
 		goto out;
 	}
 	st->part = (size_t)part;
+	pthread_mutex_init(&st->mu, NULL);
+	pthread_cond_init(&st->cv, NULL);
+	st->locks = true;
 	if (asprintf(&s->store_uri, "s3://%s/%s", st->bucket, st->prefix) < 0) {
 		s->store_uri = NULL;
 		rc = SL_NOMEM;
@@ -297,6 +320,15 @@ void http_store_free(http_srv *s)
 	struct http_s3store *st = s->store;
 	if (!st)
 		return;
+	if (st->locks) {
+		/* the senders of aborted uploads, still undoing theirs */
+		pthread_mutex_lock(&st->mu);
+		while (st->nthreads)
+			pthread_cond_wait(&st->cv, &st->mu);
+		pthread_mutex_unlock(&st->mu);
+		pthread_cond_destroy(&st->cv);
+		pthread_mutex_destroy(&st->mu);
+	}
 	sl__s3_config_free(&st->cfg);
 	free(st->bucket);
 	free(st->prefix);
@@ -346,19 +378,47 @@ void http_store_settled(http_srv *s, const char *uid)
 	unlink(m);
 }
 
-/* --- the writer --------------------------------------------------------------------------- */
+/* --- the writer ---------------------------------------------------------------------------
+ *
+ * The event loop only copies: bytes fill the writer's current buffer; a
+ * full one is handed to the writer's sender thread (started with the first
+ * full part), which creates the multipart upload and PUTs the part while
+ * the other buffer fills. When both are full the loop has no room: the
+ * router's on_room asks first (http_s3w_room), and the connection is
+ * suspended (counted with the pool's deferred handlers, so a stop waits
+ * for it) until the sender frees a buffer and resumes it; the body waits
+ * in the client's socket meanwhile. So an upload holds two buffers at
+ * most, and no request to the bucket ever runs on the loop.
+ *
+ * Under mu: sending (the other buffer holds a part being sent), full (the
+ * current one waits for the sender), the error the sender met, the
+ * suspended connection, quit and abandon. The loop writes into the current
+ * buffer without the lock only while it is not full, and the sender swaps
+ * the buffers only while it is, so they never touch the same one. The
+ * sender alone touches upload_id, nparts, etags and the marker while it
+ * runs; finish joins it before it goes on with them. An abort on the loop
+ * (a body refused midway) does not wait: the sender is told to undo the
+ * upload itself and free the writer (store->nthreads counts such threads,
+ * and http_store_free waits for them).
+ */
 
 int http_s3w_open(http_srv *s, const char *uid, http_s3w **out, char *msg, size_t msglen)
 {
+	size_t cap = s->store->part + SLACK;
 	http_s3w *w = calloc(1, sizeof *w);
 	*out = NULL;
-	if (!w || !(w->buf = malloc(s->store->part)) || sl__s3_open(&w->cli, &s->store->cfg) < 0) {
-		if (w)
-			free(w->buf);
+	if (!w || !(w->buf[0] = malloc(cap)) || !(w->buf[1] = malloc(cap)) ||
+	    sl__s3_open(&w->cli, &s->store->cfg) < 0) {
+		if (w) {
+			free(w->buf[0]);
+			free(w->buf[1]);
+		}
 		free(w);
 		snprintf(msg, msglen, "out of memory");
 		return SL_NOMEM;
 	}
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, NULL);
 	w->s = s;
 	snprintf(w->uid, sizeof w->uid, "%s", uid);
 	http_store_key(s, uid, w->key, sizeof w->key);
@@ -380,7 +440,8 @@ static int mark(http_s3w *w, char *msg, size_t msglen)
 	return 0;
 }
 
-static int flush_part(http_s3w *w, char *msg, size_t msglen)
+/* One part (p, n) into the bucket, the multipart upload created first. */
+static int send_part(http_s3w *w, const char *p, size_t n, char *msg, size_t msglen)
 {
 	struct http_s3store *st = w->s->store;
 	int rc;
@@ -399,46 +460,12 @@ static int flush_part(http_s3w *w, char *msg, size_t msglen)
 			return SL_NOMEM;
 		}
 	}
-	rc = sl__s3_mpu_part(w->cli, st->bucket, w->key, w->upload_id, w->nparts + 1, w->buf, w->n,
+	rc = sl__s3_mpu_part(w->cli, st->bucket, w->key, w->upload_id, w->nparts + 1, p, n,
 	                     w->etags[w->nparts], msg, msglen);
 	if (rc < 0)
 		return rc;
 	w->nparts++;
-	w->n = 0;
 	return 0;
-}
-
-int http_s3w_write(http_s3w *w, const char *p, size_t n, char *msg, size_t msglen)
-{
-	size_t part = w->s->store->part;
-	while (n) {
-		size_t k = part - w->n < n ? part - w->n : n;
-		memcpy(w->buf + w->n, p, k);
-		w->n += k;
-		p += k;
-		n -= k;
-		if (w->n == part) {
-			int rc = flush_part(w, msg, msglen);
-			if (rc < 0)
-				return rc;
-		}
-	}
-	return 0;
-}
-
-int http_s3w_finish(http_s3w *w, char *msg, size_t msglen)
-{
-	struct http_s3store *st = w->s->store;
-	int rc;
-	if (!w->upload_id) { /* smaller than a part: one PUT */
-		if ((rc = mark(w, msg, msglen)) < 0)
-			return rc;
-		return sl__s3_put(w->cli, st->bucket, w->key, w->buf, w->n, NULL, msg, msglen);
-	}
-	if (w->n && (rc = flush_part(w, msg, msglen)) < 0)
-		return rc;
-	return sl__s3_mpu_complete(w->cli, st->bucket, w->key, w->upload_id, w->etags, w->nparts,
-	                           msg, msglen);
 }
 
 static void writer_free(http_s3w *w)
@@ -446,39 +473,223 @@ static void writer_free(http_s3w *w)
 	sl__s3_close(w->cli);
 	free(w->upload_id);
 	free(w->etags);
-	free(w->buf);
+	free(w->buf[0]);
+	free(w->buf[1]);
+	pthread_cond_destroy(&w->cv);
+	pthread_mutex_destroy(&w->mu);
 	free(w);
+}
+
+/* What the bucket holds of the upload goes (the parts, or the object),
+   then its marker. */
+static void undo(http_s3w *w)
+{
+	http_srv *s = w->s;
+	char err[512] = "";
+	int rc = 0;
+	if (!w->marked)
+		return;
+	if (w->upload_id)
+		rc = abort_mpu(s, w->cli, w->key, w->upload_id);
+	if (!rc && (rc = sl__s3_delete(w->cli, s->store->bucket, w->key, err, sizeof err)) ==
+	               SL_S3_NOT_FOUND)
+		rc = 0;
+	if (rc < 0)
+		http_log(s, "warn",
+		         "upload %s: cannot remove s3://%s/%s: %s (%s); the next start tries again",
+		         w->uid, s->store->bucket, w->key, err, sl_error_name(rc));
+	else
+		unlink(w->marker);
+}
+
+/* A connection suspended for room goes on (under w->mu). */
+static void wake_waiting(http_s3w *w)
+{
+	if (w->waiting) {
+		http_pool_unhold(w->s, w->waiting);
+		w->waiting = NULL;
+	}
+}
+
+static void *sender_main(void *arg)
+{
+	http_s3w *w = arg;
+	struct http_s3store *st = w->s->store;
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		while (!w->sending && !w->quit)
+			pthread_cond_wait(&w->cv, &w->mu);
+		if (w->sending && !w->err && !w->abandon) {
+			const char *p = w->buf[!w->cur];
+			size_t n = w->out_n;
+			char msg[512] = "";
+			pthread_mutex_unlock(&w->mu);
+			int rc = send_part(w, p, n, msg, sizeof msg);
+			pthread_mutex_lock(&w->mu);
+			if (rc < 0) {
+				w->err = rc;
+				snprintf(w->err_msg, sizeof w->err_msg, "%s", msg);
+			}
+		}
+		w->sending = false;
+		if (w->full && !w->err && !w->abandon) {
+			/* the current buffer waited: it is the next part */
+			w->out_n = w->n;
+			w->cur = !w->cur;
+			w->n = 0;
+			w->full = false;
+			w->sending = true;
+		}
+		/* room again, or an error the loop reads at its next call */
+		wake_waiting(w);
+		pthread_cond_broadcast(&w->cv);
+		if (w->quit && !w->sending)
+			break;
+	}
+	bool abandon = w->abandon;
+	pthread_mutex_unlock(&w->mu);
+	if (abandon) {
+		undo(w);
+		writer_free(w);
+		pthread_mutex_lock(&st->mu);
+		st->nthreads--;
+		pthread_cond_broadcast(&st->cv);
+		pthread_mutex_unlock(&st->mu);
+	}
+	return NULL;
+}
+
+size_t http_s3w_room(http_s3w *w, struct MHD_Connection *c, size_t n)
+{
+	size_t part = w->s->store->part, k = n;
+	pthread_mutex_lock(&w->mu);
+	if (w->err)
+		; /* everything: the write says why it fails */
+	else if (!w->full)
+		k = part - w->n < n ? part - w->n : n;
+	else if (http_pool_hold(w->s, c)) {
+		w->waiting = c; /* the sender resumes it (wake_waiting) */
+		k = 0;
+	} else {
+		/* stopping: nothing may be suspended now; wait here */
+		while (w->full && !w->err)
+			pthread_cond_wait(&w->cv, &w->mu);
+		k = w->err ? n : (part - w->n < n ? part - w->n : n);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return k;
+}
+
+int http_s3w_write(http_s3w *w, const char *p, size_t n, char *msg, size_t msglen)
+{
+	struct http_s3store *st = w->s->store;
+	int rc = 0;
+	pthread_mutex_lock(&w->mu);
+	if (w->err) {
+		snprintf(msg, msglen, "%s", w->err_msg);
+		rc = w->err;
+	} else if (w->full || w->n + n > st->part + SLACK) {
+		/* more than http_s3w_room gave: a caller's bug, not the client's */
+		snprintf(msg, msglen, "%zu bytes written with no room for them", n);
+		rc = SL_INTERNAL;
+	}
+	pthread_mutex_unlock(&w->mu);
+	if (rc < 0)
+		return rc;
+	memcpy(w->buf[w->cur] + w->n, p, n);
+	w->n += n;
+	if (w->n < st->part)
+		return 0;
+	pthread_mutex_lock(&w->mu);
+	if (!w->thread_up) {
+		if (pthread_create(&w->tid, NULL, sender_main, w) != 0) {
+			snprintf(msg, msglen, "cannot start the upload's sender: %s",
+			         strerror(errno));
+			rc = w->err = SL_NOMEM;
+			snprintf(w->err_msg, sizeof w->err_msg, "%s", msg);
+			goto out;
+		}
+		w->thread_up = true;
+	}
+	if (w->sending) {
+		w->full = true; /* the loop stops here: the sender takes it next */
+	} else {
+		w->out_n = w->n;
+		w->cur = !w->cur;
+		w->n = 0;
+		w->sending = true;
+		pthread_cond_broadcast(&w->cv);
+	}
+out:
+	pthread_mutex_unlock(&w->mu);
+	return rc;
+}
+
+/* The sender's parts are all sent: join it. 0, or the error it met. */
+static int sender_join(http_s3w *w, char *msg, size_t msglen)
+{
+	int rc;
+	if (!w->thread_up)
+		return 0;
+	pthread_mutex_lock(&w->mu);
+	w->quit = true;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->tid, NULL);
+	w->thread_up = false;
+	if ((rc = w->err) < 0)
+		snprintf(msg, msglen, "%s", w->err_msg);
+	return rc;
+}
+
+int http_s3w_finish(http_s3w *w, char *msg, size_t msglen)
+{
+	struct http_s3store *st = w->s->store;
+	int rc;
+	if ((rc = sender_join(w, msg, msglen)) < 0)
+		return rc;
+	if (!w->upload_id) { /* smaller than a part: one PUT */
+		if ((rc = mark(w, msg, msglen)) < 0)
+			return rc;
+		return sl__s3_put(w->cli, st->bucket, w->key, w->buf[w->cur], w->n, NULL, msg,
+		                  msglen);
+	}
+	if (w->n && (rc = send_part(w, w->buf[w->cur], w->n, msg, msglen)) < 0)
+		return rc;
+	w->n = 0;
+	return sl__s3_mpu_complete(w->cli, st->bucket, w->key, w->upload_id, w->etags, w->nparts,
+	                           msg, msglen);
 }
 
 void http_s3w_abort(http_s3w *w)
 {
 	if (!w)
 		return;
-	http_srv *s = w->s;
-	char err[512] = "";
-	int rc = 0;
-	if (w->marked) {
-		/* what the bucket holds of it goes: the parts, or the object */
-		if (w->upload_id)
-			rc = abort_mpu(s, w->cli, w->key, w->upload_id);
-		if (!rc && (rc = sl__s3_delete(w->cli, s->store->bucket, w->key, err,
-		                               sizeof err)) == SL_S3_NOT_FOUND)
-			rc = 0;
-		if (rc < 0)
-			http_log(s, "warn",
-			         "upload %s: cannot remove s3://%s/%s: %s (%s); the next start "
-			         "tries again",
-			         w->uid, s->store->bucket, w->key, err, sl_error_name(rc));
-		else
-			unlink(w->marker);
+	if (w->thread_up) {
+		/* the sender undoes it once its part in flight is done, and frees w */
+		struct http_s3store *st = w->s->store;
+		pthread_mutex_lock(&st->mu);
+		st->nthreads++;
+		pthread_mutex_unlock(&st->mu);
+		pthread_detach(w->tid);
+		pthread_mutex_lock(&w->mu);
+		w->abandon = w->quit = true;
+		wake_waiting(w);
+		pthread_cond_broadcast(&w->cv);
+		pthread_mutex_unlock(&w->mu);
+		return;
 	}
+	undo(w);
 	writer_free(w);
 }
 
 void http_s3w_close(http_s3w *w)
 {
-	if (w)
+	if (w) {
+		char msg[sizeof w->err_msg];
+		(void)sender_join(w, msg, sizeof msg); /* finish joined it: nothing left */
 		writer_free(w);
+	}
 }
 
 /* --- tus uploads: a part per --upload-part-size as PATCHes bring them -------------------------

@@ -334,7 +334,7 @@ int sl_serve(const sl_serve_opts *o)
 		goto out;
 	}
 	http_resume_unfinished(s);
-	if ((rc = http_watch_start(s)) < 0)
+	if ((rc = http_watch_start(s)) < 0 || (rc = http_store_sweep_start(s)) < 0)
 		goto out;
 
 	if ((rc = http_pool_start(s, s->o.pool_threads)) < 0)
@@ -399,6 +399,7 @@ out:
 		http_pool_stop(s); /* the on_done of the last requests; before the acceptor stops */
 	http_acceptor_stop(s);
 	http_watch_stop(s); /* a watcher's job pauses after the chunk it commits */
+	http_store_sweep_stop(s);
 	if (worker_up && !http_workers_stop(s)) {
 		/* Each chunk commits in its own transaction: stopping now loses at
 		   most the chunks in flight, which the next start resumes (as

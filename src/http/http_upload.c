@@ -120,6 +120,16 @@ static void multipart_data(void *ctx, const char *p, size_t n)
 	upload_write(r, p, n);
 }
 
+/* Into the bucket, the writer's buffers bound what is taken (the
+   multipart parser never gives out more than it was fed but for a
+   delimiter it held back, which the writer has room for). */
+static size_t upload_room(struct MHD_Connection *c, http_req *r, size_t n)
+{
+	if (r->fail_status || !r->s3w)
+		return n;
+	return http_s3w_room(r->s3w, c, n);
+}
+
 static void upload_data(http_req *r, const char *data, size_t n)
 {
 	if (r->fail_status)
@@ -420,6 +430,7 @@ enum MHD_Result http_upload(struct MHD_Connection *c, req *r, const char *name, 
 		if (http_s3w_open(s, r->uid, &r->s3w, m, sizeof m) < 0)
 			return http_send_error(c, r, 503, "NOMEM", "%s", m);
 		r->on_body = upload_data;
+		r->on_room = upload_room;
 		r->on_end = upload_end;
 		return MHD_YES;
 	}

@@ -29,12 +29,8 @@ def connect(port):
     return s
 
 
-def get(port, path, key):
-    """One GET on a new connection: (status, seconds)."""
-    t0 = time.monotonic()
-    s = connect(port)
-    auth = "Authorization: Bearer %s\r\n" % key if key else ""
-    s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n%sConnection: close\r\n\r\n" % (path, auth)).encode())
+def read_all(s):
+    """Everything the server sends until it closes; s is closed."""
     data = b""
     while True:
         b = s.recv(65536)
@@ -42,6 +38,16 @@ def get(port, path, key):
             break
         data += b
     s.close()
+    return data
+
+
+def get(port, path, key):
+    """One GET on a new connection: (status, seconds)."""
+    t0 = time.monotonic()
+    s = connect(port)
+    auth = "Authorization: Bearer %s\r\n" % key if key else ""
+    s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n%sConnection: close\r\n\r\n" % (path, auth)).encode())
+    data = read_all(s)
     dt = time.monotonic() - t0
     try:
         status = int(data.split(b" ", 2)[1])

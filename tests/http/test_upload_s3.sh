@@ -29,28 +29,8 @@ set -u
 S=$(realpath "$1")
 SRC=$2
 . "$SRC/tests/http/lib.sh"
-use_fixture s3rver
+. "$SRC/tests/http/s3lib.sh" # the fixture, BK, s3, keys, arm, seen
 at_exit() { for p in $(jobs -p); do kill -9 "$p" 2>/dev/null; done; }
-
-export AWS_ACCESS_KEY_ID=$S3_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET AWS_REGION=us-east-1
-export SLUICE_S3_BACKOFF_MS=2
-unset AWS_SESSION_TOKEN SLUICE_S3_STYLE AWS_ENDPOINT_URL
-BK=$(fixture_namespace | tr '_' '-')
-# s3 METHOD PATH [FILE]: a request signed by curl itself; the HTTP status
-s3() {
-	local args=(-s -o "$T/s3.body" -w '%{http_code}' -X "$1" --aws-sigv4 "aws:amz:us-east-1:s3"
-		--user "$S3_KEY:$S3_SECRET" -H "x-amz-content-sha256: UNSIGNED-PAYLOAD")
-	[ -n "${3:-}" ] && args+=(-T "$3")
-	curl "${args[@]}" "$S3_ENDPOINT/$2"
-}
-# the keys under a prefix, one a line (ListObjectsV2 with curl)
-keys() {
-	s3 GET "$BK?list-type=2&prefix=${1//\//%2F}" >/dev/null
-	python3 -c "import re,sys; print('\n'.join(re.findall(r'<Key>([^<]*)</Key>', open(sys.argv[1]).read())))" "$T/s3.body"
-}
-# the fault proxy (tests/s3/s3rver.cjs): arm a fault; requests seen
-arm() { curl -s -o /dev/null -w '%{http_code}' -X POST --data "$1" "$S3_PROXY/__faults"; }
-seen() { curl -s "$S3_PROXY/__faults?match=$1&method=$2" | jq_ "d['seen']"; }
 rejects_of() { sql "$1" "SELECT record, line, code FROM sluice_rejects WHERE ${2:-1} ORDER BY record"; }
 job_json() { curl -s "$B/v1/jobs/$1" | jq_ "$2"; }
 

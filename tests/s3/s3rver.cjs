@@ -14,6 +14,11 @@
 //                   close the connection without an answer
 //   POST /__faults {"match": ..., "cut_after": N, "count": 1}
 //                   forward, but break the connection after N body bytes
+//   POST /__faults {"match": ..., "delay_ms": N, "count": 5}
+//                   forward once the request's body came, N ms later (a
+//                   slow bucket: each of the next 5 requests takes N ms more)
+//   "match" may be a list of substrings: the path must have each; with
+//   "method": "M" a fault is for requests of that method only.
 //   GET  /__faults?match=S[&method=M]   {"seen": requests (of method M) whose
 //                   path had S, "ranges": their Range headers}
 'use strict';
@@ -50,7 +55,9 @@ function proxy(upstreamPort) {
   return http.createServer((req, res) => {
     if (req.url.startsWith('/__faults')) return control(req, res);
     seen.push({ path: req.url, method: req.method, range: req.headers.range });
-    const i = faults.findIndex((f) => req.url.includes(f.match) && f.count > 0);
+    const hit = (f) =>
+      [].concat(f.match).every((m) => req.url.includes(m)) && (!f.method || f.method === req.method);
+    const i = faults.findIndex((f) => hit(f) && f.count > 0);
     const f = i >= 0 ? faults[i] : null;
     if (f) f.count--;
     if (f && f.reset) {
@@ -64,31 +71,46 @@ function proxy(upstreamPort) {
       res.end(xml);
       return;
     }
-    const up = http.request(
-      { host: '127.0.0.1', port: upstreamPort, method: req.method, path: req.url, headers: req.headers },
-      (ur) => {
-        res.writeHead(ur.statusCode, ur.headers);
-        if (f && f.cut_after !== undefined) {
-          let sent = 0;
-          ur.on('data', (d) => {
-            if (sent + d.length > f.cut_after) {
-              res.write(d.subarray(0, f.cut_after - sent));
-              res.socket.destroy();
-              ur.destroy();
-              return;
-            }
-            sent += d.length;
-            res.write(d);
-          });
-          ur.on('end', () => res.end());
-        } else {
-          ur.pipe(res);
-        }
-      },
-    );
-    up.on('error', () => res.socket && res.socket.destroy());
-    req.pipe(up);
+    if (f && f.delay_ms) {
+      // the body is read first (held here), then forwarded after the delay
+      const chunks = [];
+      req.on('data', (d) => chunks.push(d));
+      req.on('end', () =>
+        setTimeout(() => forward(upstreamPort, req, res, null, Buffer.concat(chunks)), f.delay_ms),
+      );
+      return;
+    }
+    forward(upstreamPort, req, res, f, null);
   });
+}
+
+// Forward req upstream; body: the request's body read already (else piped).
+function forward(upstreamPort, req, res, f, body) {
+  const up = http.request(
+    { host: '127.0.0.1', port: upstreamPort, method: req.method, path: req.url, headers: req.headers },
+    (ur) => {
+      res.writeHead(ur.statusCode, ur.headers);
+      if (f && f.cut_after !== undefined) {
+        let sent = 0;
+        ur.on('data', (d) => {
+          if (sent + d.length > f.cut_after) {
+            res.write(d.subarray(0, f.cut_after - sent));
+            res.socket.destroy();
+            ur.destroy();
+            return;
+          }
+          sent += d.length;
+          res.write(d);
+        });
+        ur.on('end', () => res.end());
+      } else {
+        ur.pipe(res);
+      }
+    },
+  );
+  up.on('error', () => res.socket && res.socket.destroy());
+  if (body) up.end(body);
+  else req.pipe(up);
 }
 
 async function main() {
