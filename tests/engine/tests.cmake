@@ -44,3 +44,8 @@ set_tests_properties(ingest_multifile PROPERTIES LABELS "threads" TIMEOUT 600)
 # (TERM_LOST), a stopped leader steps down, retention (issue 12).
 sluice_shell_test(ingest_leader tests/engine/test_leader.sh)
 set_tests_properties(ingest_leader PROPERTIES LABELS "threads" TIMEOUT 300)
+# The pipelined plan (issue 13): a compressed file's chunks handed to the workers by the
+# planning pass; the same rows as the plain file, chunks committed while the job is
+# Chunking, kill -9 mid-plan resumed exactly once, a truncated .gz keeping what committed.
+sluice_shell_test(ingest_pipeline tests/engine/test_pipeline.sh)
+set_tests_properties(ingest_pipeline PROPERTIES LABELS "threads" TIMEOUT 600)
