@@ -14,6 +14,10 @@
  * an entry serving chunks seq.. until the next one. The side file is
  * written before the chunks are stored, read back on resume; missing or
  * damaged, chunks decode from the start (slower, the same rows).
+ *
+ * A compressed file or an S3 object loaded by `sluice ingest` is planned
+ * pipelined (below, "the pipelined plan"): the split runs in a thread of
+ * its own and hands each chunk to the run as it finds it.
  */
 #include <errno.h>
 #include <pthread.h>
