@@ -384,7 +384,8 @@ static int tx_chunks(ingest *g)
 
 /* --- the spool of decoded bytes ------------------------------------------------ */
 
-/* An unnamed file in the database's directory (TMPDIR for a dry run): gone
+/* An unnamed file in the database's directory (TMPDIR for a dry run or a
+   server's database): gone
    when closed, also after a kill -9 (where O_TMPFILE is missing, a named
    file unlinked at once: a kill -9 between the two leaves it). -1 when
    none can be made. */
@@ -393,7 +394,9 @@ static int spool_open(ingest *g)
 	char dir[4200];
 	const char *db = g->o->db ? g->o->db : "sluice.db";
 	const char *slash = strrchr(db, '/');
-	if (!g->st)
+	/* a dry run, or a server's database (postgres://: no directory of its
+	   own): the temporary directory */
+	if (!g->st || strstr(db, "://"))
 		snprintf(dir, sizeof dir, "%s",
 		         getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 	else if (slash)

@@ -115,3 +115,6 @@ sluice_uses_server(pg_maxconn postgres)
 # (LEASE_LOST), the chunk done once by another
 sluice_shell_test(pg_lease_stop tests/pg/test_pg_lease_stop.sh threads)
 sluice_uses_server(pg_lease_stop postgres)
+# the pipelined plan on PostgreSQL: a .gz's chunks committed while the job is Chunking, kill -9 mid-plan
+sluice_shell_test(pg_pipeline tests/pg/test_pg_pipeline.sh threads)
+sluice_uses_server(pg_pipeline postgres)
