@@ -388,7 +388,7 @@ void *sl__ingest_worker_main(void *arg)
 		chunk_result res;
 		if (rc == 0) {
 			slot_emit se = {g, s};
-			sl__ingest_produce(&w, &g->chunks[g->pending[k]], emit_slot, &se, &res);
+			sl__ingest_produce(&w, &s->chunk, emit_slot, &se, &res);
 		} else {
 			memset(&res, 0, sizeof res);
 			res.err = rc;

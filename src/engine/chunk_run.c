@@ -132,8 +132,8 @@ static int write_end(ingest *g)
 int sl__ingest_fan_in(ingest *g)
 {
 	uint64_t open = 0, live = 0;
-	if (sl_job_status_final(g->job.status))
-		return 0; /* finished by someone else */
+	if (sl_job_status_final(g->job.status) || g->planning)
+		return 0; /* finished by someone else; or a pipelined plan not complete yet */
 	int rc = sl_js_chunks_open(g->st, g->job.id, sl__lease_owner_dead, &open, &live);
 	if (rc < 0 || open)
 		return rc;

@@ -221,6 +221,69 @@ static bool stop_requested(ingest *g)
 
 #define CLOSED SIZE_MAX /* a slot's `want` when no chunk is coming for it */
 
+/* Room for one more chunk in the arrays indexed by chunk (a pipelined plan
+   grows them as the planner finds chunks; only this thread reads them). */
+static int grow_chunks(ingest *g)
+{
+	if (g->nchunks < g->chunks_cap)
+		return 0;
+	size_t nc = g->chunks_cap ? 2 * g->chunks_cap : 64;
+	sl_chunk *c = realloc(g->chunks, nc * sizeof *c);
+	if (!c)
+		return SL_NOMEM;
+	g->chunks = c;
+	sl_lease *l = realloc(g->lease, nc * sizeof *l);
+	if (!l)
+		return SL_NOMEM;
+	memset(l + g->chunks_cap, 0, (nc - g->chunks_cap) * sizeof *l);
+	g->lease = l;
+	size_t *p = realloc(g->pending, nc * sizeof *p);
+	if (!p)
+		return SL_NOMEM;
+	g->pending = p;
+	g->chunks_cap = nc;
+	return 0;
+}
+
+static int tx_chunk_put(ingest *g)
+{
+	return sl_js_chunk_update(g->st, g->job.id, &g->chunks[g->nchunks - 1]);
+}
+
+/* A pipelined plan (plan.c): the next chunk the planner found, stored
+   (Queued) for the claim that follows; one an earlier run of the job
+   committed (Succeeded or Failed, the same range and hash) is kept as the
+   store has it and skipped. 1 stored, 0 the plan is complete, <0. */
+static int take_found(ingest *g)
+{
+	for (;;) {
+		sl_chunk c;
+		int rc = sl__ingest_pipe_next(g, &c);
+		if (rc <= 0 || (rc = grow_chunks(g)) < 0)
+			return rc;
+		const sl_chunk *o =
+		    c.seq < g->nold && g->old[c.seq].seq == c.seq ? &g->old[c.seq] : NULL;
+		if (o && (o->offset != c.offset || o->length != c.length || o->hash != c.hash)) {
+			sl__ingest_say(
+			    g,
+			    "%s: chunk %u of job %s was bytes %llu..%llu when an earlier run "
+			    "stored it, and reads differently now; start a new job with --new",
+			    g->job.file, c.seq, g->job.id, (unsigned long long)o->offset,
+			    (unsigned long long)(o->offset + o->length));
+			return SL_IO_CHANGED;
+		}
+		g->rows_planned += c.records_planned;
+		if (o && (o->status == SL_CHUNK_SUCCEEDED || o->status == SL_CHUNK_FAILED)) {
+			g->chunks[g->nchunks++] = *o; /* committed: never run again */
+			continue;
+		}
+		if (o)
+			c.attempts = o->attempts;
+		g->chunks[g->nchunks++] = c;
+		return (rc = sl__ingest_store_tx(g, tx_chunk_put)) < 0 ? rc : 1;
+	}
+}
+
 /* Claim the next chunk of the job for pending index k: 1 (pending[k] set,
    its lease held and beating), 0 none left to claim, <0 failure. */
 static int claim_pending(ingest *g, size_t k)
@@ -240,9 +303,12 @@ static int claim_pending(ingest *g, size_t k)
 	}
 	int rc;
 	for (;;) {
+		if (g->pipe && (rc = take_found(g)) <= 0)
+			return rc;
 		if ((rc = sl__lease_claim(g, g->job.id, &l)) <= 0)
 			return rc;
-		if (l.seq >= g->nchunks || g->chunks[l.seq].seq != l.seq) {
+		if (l.seq >= g->nchunks || g->chunks[l.seq].seq != l.seq ||
+		    (g->pipe && g->planning && l.seq + 1 != g->nchunks)) {
 			sl__lease_give_back(g, &l);
 			sl__ingest_say(g,
 			               "internal error: claimed chunk %u of a job with %zu chunks",
@@ -374,7 +440,9 @@ static int run_tail(ingest *g, worker *self)
  * server COPYs several chunks at once. Only without a key: a keyed load
  * is faster in one sorted stream (docs/scaling.md), and its rows' order of
  * commits matters to the earliest-record rule. Only in append mode, from
- * a file (a stream is read once, here). SLUICE_PG_WRITERS=N sets how many
+ * a file (a stream is read once, here), and not in a pipelined plan (its
+ * chunks are claimed one by one as the planner finds them, by this run:
+ * claim_pending). SLUICE_PG_WRITERS=N sets how many
  * (1: none besides this one); the default is 2 with 2 or more threads.
  */
 typedef struct lanes {
@@ -402,7 +470,7 @@ static int lanes_wanted(const ingest *g, int threads, size_t todo)
 	if (n > 16)
 		n = 16; /* each one a connection, and a backend */
 	if (!g->st || !sink_is(g->sink, "postgres") || g->schema->nkey ||
-	    g->schema->mode != SL_MODE_APPEND || g->stream || !g->job.schema_path ||
+	    g->schema->mode != SL_MODE_APPEND || g->stream || g->pipe || !g->job.schema_path ||
 	    !*g->job.schema_path || todo < 2)
 		return 1;
 	return n < 1 ? 1 : (size_t)n > todo ? (int)todo : n;
@@ -462,7 +530,7 @@ static int run_chunks(ingest *g)
 		        g->chunks[i].status == SL_CHUNK_PROCESSING;
 	if (threads < 1)
 		threads = 1;
-	if ((size_t)threads > todo)
+	if (!g->pipe && (size_t)threads > todo) /* a pipelined plan: not known yet */
 		threads = todo ? (int)todo : 1;
 	lanes ln = {.started = false};
 	int nlanes = lanes_wanted(g, threads, todo);
@@ -492,8 +560,10 @@ static int run_chunks(ingest *g)
 		if ((rc = claim_pending(g, i)) < 0)
 			goto out;
 		more = rc == 1;
-		if (more)
+		if (more) {
 			g->slots[i].want = i;
+			g->slots[i].chunk = g->chunks[g->pending[i]];
+		}
 	}
 	rc = 0;
 	/* the runners start after this run's first claim: chunk 0 is ours */
@@ -511,7 +581,6 @@ static int run_chunks(ingest *g)
 	for (size_t k = 0; k < g->npending; k++) {
 		slot *s = &g->slots[k % g->nslots];
 		size_t idx = g->pending[k];
-		sl_chunk *c = &g->chunks[idx];
 		/* the slot's next chunk is claimed now, while this one is held:
 		   a run between two chunks still holds a live lease, so a cancel
 		   sees the job as running (and stops it after this chunk) */
@@ -521,6 +590,7 @@ static int run_chunks(ingest *g)
 			more = rc == 1;
 			rc = 0;
 		}
+		sl_chunk *c = &g->chunks[idx]; /* after the claim: a pipelined plan grows chunks */
 		sl__ingest_test_pause(g, c, "SLUICE_TEST_PAUSE");
 		chunk_handles h = sl__chunk_handles(g, &self);
 		rc = sl__chunk_run(&h, c, &g->lease[idx], s);
@@ -558,6 +628,8 @@ static int run_chunks(ingest *g)
 		pthread_mutex_lock(&s->mu);
 		s->done = false;
 		s->want = k + g->nslots < g->npending ? k + g->nslots : CLOSED;
+		if (s->want != CLOSED)
+			s->chunk = g->chunks[g->pending[s->want]];
 		pthread_cond_broadcast(&s->cv);
 		pthread_mutex_unlock(&s->mu);
 	}
@@ -973,10 +1045,19 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 	} else if (g->st) {
 		if (o->retry && (rc = sl__ingest_store_tx(g, tx_requeue_failed)) < 0)
 			goto fail;
-		if ((rc = sl_js_chunks_get(g->st, g->job.id, &g->chunks, &g->nchunks)) < 0 ||
-		    (rc = sl__multi_lines(g)) < 0 || (rc = sl__ingest_points_load(g)) < 0 ||
-		    (rc = sl__ingest_spool_for_resume(g)) < 0)
+		if ((rc = sl_js_chunks_get(g->st, g->job.id, &g->chunks, &g->nchunks)) < 0)
 			goto fail;
+		if (!g->job.chunks_total && g->nchunks) {
+			/* a pipelined plan that failed before it was complete (a
+			   corrupt stream): a retry plans it again, keeping what
+			   committed (plan.c) */
+			g->job.status = SL_JOB_CHUNKING;
+			if ((rc = sl__ingest_plan(g)) < 0)
+				goto fail;
+		} else if ((rc = sl__multi_lines(g)) < 0 || (rc = sl__ingest_points_load(g)) < 0 ||
+		           (rc = sl__ingest_spool_for_resume(g)) < 0) {
+			goto fail;
+		}
 	}
 	if (!(g->lease = calloc(g->nchunks ? g->nchunks : 1, sizeof *g->lease))) {
 		rc = SL_NOMEM;
@@ -1004,7 +1085,8 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 	}
 	for (size_t i = 0; i < g->nchunks; i++)
 		g->rows_planned += g->chunks[i].records_planned;
-	g->job.status = SL_JOB_PROCESSING;
+	/* a pipelined plan under way: Chunking until it is complete (plan.c) */
+	g->job.status = g->planning ? SL_JOB_CHUNKING : SL_JOB_PROCESSING;
 	g->job.error_code = 0;
 	free(g->job.error_message);
 	g->job.error_message = NULL;
@@ -1016,6 +1098,7 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 
 	rc = g->cancelled || sl_job_status_final(g->job.status) ? 0 : run_chunks(g);
 fail:
+	sl__ingest_pipe_stop(g); /* a planner still reading: stopped, joined */
 	sl__ingest_progress(g, NULL, 0);
 	if (rc >= 0 && g->paused) {
 		/* unfinished on purpose: the job stays Processing, its lock file
@@ -1055,6 +1138,8 @@ out:
 		close(g->keep_fd);
 		unlink(g->keep_tmp);
 	}
+	sl__ingest_pipe_stop(g); /* (a failure before the job existed) */
+	free(g->old);
 	free(g->lease);
 	sl_schema_free(g->schema);
 	free(g->chunks);

@@ -30,9 +30,12 @@ typedef struct slot {
 	size_t nq;
 	bool done;
 	chunk_result res;
+	sl_chunk chunk; /* a copy of the chunk `want` names, set with it: workers never
+	                   read g->chunks, which a pipelined plan grows as it goes */
 } slot;
 
-typedef struct heart heart; /* lease.c */
+typedef struct heart heart;         /* lease.c */
+typedef struct plan_pipe plan_pipe; /* plan.c: a pipelined plan under way */
 
 /* A file of a set (multi.c): the manifest's line, and how a reject's
    line in the stream becomes the file's own. */
@@ -108,6 +111,16 @@ typedef struct ingest {
 	int fatal_rc; /* a chunk failed the job (its input changed): the fan-in says Failed */
 	mfile *mf; /* several files as one job (multi.c), or NULL */
 	size_t nmf;
+	/* a pipelined plan (plan.c): the planner thread hands the chunks it
+	   finds to this run as it finds them; NULL when the plan was made
+	   whole first. planning: the plan is not complete in the store yet
+	   (the job is Chunking; no fan-in). old: the job's chunks an earlier
+	   run stored (a resume of a plan a kill cut short), by seq */
+	plan_pipe *pipe;
+	bool planning;
+	sl_chunk *old;
+	size_t nold;
+	size_t chunks_cap;
 } ingest;
 
 /* A worker's own things. */
@@ -240,6 +253,13 @@ int sl__ingest_points_load(ingest *g);
    point (one zstd frame, the points file gone): decode once into a spool */
 int sl__ingest_spool_for_resume(ingest *g);
 void sl__ingest_points_close(ingest *g, bool drop);
+/* plan.c, a pipelined plan: the next chunk the planner found (1 and *out;
+   seq in order from 0), or 0: the plan is complete and stored (the job
+   Processing, its fan-in done when no chunk is open), or <0 (the
+   planner's failure, g->msg says). Writer thread only. */
+int sl__ingest_pipe_next(ingest *g, sl_chunk *out);
+/* Stop the planner (if running), join it, free the pipe. */
+void sl__ingest_pipe_stop(ingest *g);
 
 /* plan.c: planning and its checks */
 int sl__ingest_map_header(ingest *g);

@@ -14,8 +14,13 @@
  * an entry serving chunks seq.. until the next one. The side file is
  * written before the chunks are stored, read back on resume; missing or
  * damaged, chunks decode from the start (slower, the same rows).
+ *
+ * A compressed file or an S3 object loaded by `sluice ingest` is planned
+ * pipelined (below, "the pipelined plan"): the split runs in a thread of
+ * its own and hands each chunk to the run as it finds it.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -379,7 +384,8 @@ static int tx_chunks(ingest *g)
 
 /* --- the spool of decoded bytes ------------------------------------------------ */
 
-/* An unnamed file in the database's directory (TMPDIR for a dry run): gone
+/* An unnamed file in the database's directory (TMPDIR for a dry run or a
+   server's database): gone
    when closed, also after a kill -9 (where O_TMPFILE is missing, a named
    file unlinked at once: a kill -9 between the two leaves it). -1 when
    none can be made. */
@@ -388,7 +394,9 @@ static int spool_open(ingest *g)
 	char dir[4200];
 	const char *db = g->o->db ? g->o->db : "sluice.db";
 	const char *slash = strrchr(db, '/');
-	if (!g->st)
+	/* a dry run, or a server's database (postgres://: no directory of its
+	   own): the temporary directory */
+	if (!g->st || strstr(db, "://"))
 		snprintf(dir, sizeof dir, "%s",
 		         getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 	else if (slash)
@@ -534,14 +542,332 @@ static void keep_stream(ingest *g)
 	g->job.file_mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
 }
 
+/* --- the pipelined plan ---------------------------------------------------- */
+
+/*
+ * A single-process load of a compressed file or an S3 object is planned
+ * and run at once: the planner thread reads the source once (inflating it,
+ * or downloading it), writes the decoded bytes to the spool and keeps the
+ * access points as the plain plan does, and hands each chunk to the run as
+ * soon as the split has found its end, so the chunk's worker parses its
+ * bytes from the spool (the page cache: just written) while the planner
+ * decodes the next ones. Each byte is decoded (and downloaded) once, and
+ * parsing overlaps decoding. A plain S3 object needs no spool here: its
+ * source keeps what the planner downloaded in its own, and a ranged
+ * reader of a range in it reads it from there (source_s3.c).
+ *
+ * The run (the writer thread, ingest.c's claim_pending) stores each chunk
+ * it takes and claims it under a lease as any chunk, so its commit is
+ * fenced and checkpointed as always. The job stays Chunking until the
+ * planner is done: no other process claims its chunks (claims take
+ * ChunksQueued and Processing jobs; only this job's own run takes a
+ * Chunking one's), and no commit finishes it (g->planning holds the
+ * fan-in). Then the plan's totals are written, the job becomes Processing,
+ * and the fan-in runs, in one transaction.
+ *
+ * Bounded: at most threads + 1 chunks found and not yet taken by the run
+ * wait in the queue; past that the planner waits (backpressure), so it
+ * runs ahead of the workers by that many chunks of the spool, not by the
+ * whole file. The memory is the split's buffers; the chunks' bytes are in
+ * the spool file.
+ *
+ * Killed: the job is Chunking with some chunks committed. The next run
+ * plans again from the start (the chunk size the job recorded, so the same
+ * cuts); a chunk that the store has committed already, with the same
+ * range and hash, is kept and not run again (a different one: the file
+ * changed, IO_CHANGED). A resume thus decodes the stream again up to
+ * where the plan stopped, but never loads a committed chunk twice.
+ */
+struct plan_pipe {
+	ingest *g;
+	pthread_t tid;
+	bool started, finished;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	sl_chunk *q; /* found, not yet taken: a ring of cap */
+	size_t cap, head, n;
+	bool done; /* the planner ended (rc) */
+	int rc;
+	char msg[512];
+	atomic_int stop; /* the run ends: the planner stops at its next read */
+	uint64_t cs;
+	bool comp;
+	plan_points pts;
+	spool_tee t;
+	sl_csv_plan p;
+	uint32_t published;
+};
+
+/* Compressed, or an S3 object, run by this process with a job store. */
+static bool pipe_wanted(ingest *g)
+{
+	if (!g->st || g->nmf || g->stream)
+		return false;
+	if (g->nold)
+		return true; /* a pipelined plan cut short: only a pipelined one keeps its chunks */
+	const char *e = getenv("SLUICE_PIPELINE"); /* 0: plan whole first (bench/compressed.sh) */
+	if (e && !strcmp(e, "0"))
+		return false;
+	return g->comp != SL_COMPRESSION_NONE || !strcmp(sl_source_raw(g->src)->ops->name, "s3");
+}
+
+static ssize_t pipe_read(void *ctx, char *buf, size_t cap)
+{
+	plan_pipe *pp = ctx;
+	if (atomic_load(&pp->stop))
+		return SL_INTERNAL; /* the run ended: nobody hears this */
+	ssize_t n = tee_read(&pp->t, buf, cap);
+	if (n > 0 && pp->comp && pp->t.fd < 0) {
+		snprintf(pp->msg, sizeof pp->msg,
+		         "%.300s: the spool of the decoded bytes could not be written at byte %llu"
+		         " (a full disk?); what committed is kept: make room, then resume",
+		         pp->g->job.file, (unsigned long long)pp->t.rd->pos);
+		return SL_IO_WRITE;
+	}
+	return n;
+}
+
+/* Hand a found chunk to the run; waits while the queue is full. */
+static int publish(plan_pipe *pp, const sl_csv_chunk *a, uint64_t length, uint64_t records)
+{
+	sl_chunk c = {0};
+	c.seq = pp->published;
+	c.offset = a->offset;
+	c.length = length;
+	c.hash = a->hash;
+	c.first_record = a->start.records;
+	c.first_line = a->start.line;
+	c.records_planned = records;
+	c.status = SL_CHUNK_QUEUED;
+	pthread_mutex_lock(&pp->mu);
+	while (pp->n == pp->cap && !atomic_load(&pp->stop))
+		pthread_cond_wait(&pp->cv, &pp->mu);
+	bool stopped = atomic_load(&pp->stop);
+	if (!stopped) {
+		pp->q[(pp->head + pp->n) % pp->cap] = c;
+		pp->n++;
+		pp->published++;
+		pthread_cond_broadcast(&pp->cv);
+	}
+	pthread_mutex_unlock(&pp->mu);
+	return stopped ? SL_INTERNAL : 0;
+}
+
+/* The split found a chunk's start: the one before it is complete (its
+   hash final in the plan the split is building). */
+static int pipe_chunk(void *ctx, uint64_t offset)
+{
+	plan_pipe *pp = ctx;
+	int rc = pp->comp ? on_chunk(&pp->pts, offset) : 0;
+	if (rc < 0 || pp->p.nchunks < 2)
+		return rc;
+	const sl_csv_chunk *a = &pp->p.chunks[pp->p.nchunks - 2], *b = a + 1;
+	return publish(pp, a, b->offset - a->offset, b->start.records - a->start.records);
+}
+
+static void *planner_main(void *arg)
+{
+	plan_pipe *pp = arg;
+	ingest *g = pp->g;
+	int rc = sl_csv_split_read_cut(pipe_read, pp, &g->d, SL_CSV_SCAN_AUTO, pp->cs, pipe_chunk,
+	                               NULL, pp, &pp->p);
+	/* the last chunk: its end is the stream's */
+	if (rc == 0 && pp->p.nchunks > pp->published) {
+		const sl_csv_chunk *a = &pp->p.chunks[pp->p.nchunks - 1];
+		rc = publish(pp, a, a->length, a->records);
+	}
+	if (rc == 0 && pp->published != pp->p.nchunks) {
+		rc = SL_INTERNAL;
+		snprintf(pp->msg, sizeof pp->msg,
+		         "internal error: the pipelined plan handed out %u chunks of %zu",
+		         pp->published, pp->p.nchunks);
+	}
+	if (rc < 0 && !pp->msg[0])
+		snprintf(pp->msg, sizeof pp->msg, "%.400s (while splitting the file)",
+		         pp->pts.rd->msg[0] ? pp->pts.rd->msg : sl_error_message(rc));
+	pthread_mutex_lock(&pp->mu);
+	pp->rc = rc;
+	pp->done = true;
+	pthread_cond_broadcast(&pp->cv);
+	pthread_mutex_unlock(&pp->mu);
+	return NULL;
+}
+
+static int pipe_start(ingest *g, uint64_t cs)
+{
+	int rc = 0,
+	    threads = g->o->threads > 0 ? g->o->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+	plan_pipe *pp = calloc(1, sizeof *pp);
+	if (!pp)
+		return SL_NOMEM;
+	pp->g = g;
+	pp->cs = cs;
+	pp->comp = g->comp != SL_COMPRESSION_NONE;
+	pp->cap = (size_t)(threads > 0 ? threads : 1) + 1;
+	pp->pts.g = g;
+	/* a compressed source: the decoded bytes to the engine's spool; an S3
+	   object keeps what it downloads in its own (source_s3.c), which its
+	   ranged readers read as far as it goes */
+	pp->t = (spool_tee){NULL, pp->comp ? spool_open(g) : -1, 0, &pp->pts};
+	pthread_mutex_init(&pp->mu, NULL);
+	pthread_cond_init(&pp->cv, NULL);
+	atomic_init(&pp->stop, 0);
+	g->pipe = pp;
+	free(g->chunks);
+	g->chunks = NULL;
+	g->nchunks = g->chunks_cap = 0;
+	if (!(pp->q = calloc(pp->cap, sizeof *pp->q)))
+		return SL_NOMEM;
+	sl_source_close(g->spool);
+	g->spool = NULL;
+	int dfd = pp->t.fd >= 0 ? dup(pp->t.fd) : -1;
+	if (pp->comp && dfd < 0) {
+		sl__ingest_say(g,
+		               "%s: no spool for the decoded bytes in the database's directory: %s",
+		               g->job.file, strerror(errno));
+		return SL_IO_WRITE;
+	}
+	if (dfd >= 0 && (rc = sl_source_from_fd(dfd, g->job.file, &g->spool)) < 0) {
+		close(dfd);
+		return rc;
+	}
+	if ((rc = sl_source_open_seq(g->src, &pp->pts.rd)) < 0) {
+		sl__ingest_say(g, "%s", g->src->msg[0] ? g->src->msg : sl_error_message(rc));
+		return rc;
+	}
+	pp->t.rd = pp->pts.rd;
+	if (pp->comp && (rc = points_begin(g, &pp->pts)) < 0)
+		return rc;
+	if (pthread_create(&pp->tid, NULL, planner_main, pp) != 0)
+		return SL_NOMEM;
+	pp->started = true;
+	g->planning = true;
+	return 0;
+}
+
+/* In one transaction: the plan's totals on the job, Processing, and the
+   fan-in (every chunk may be committed already). */
+static int tx_plan_done(ingest *g)
+{
+	plan_pipe *pp = g->pipe;
+	int rc = sl__ingest_job_refresh(g);
+	if (rc < 0 || sl_job_status_final(g->job.status))
+		return rc; /* finished meanwhile (a cancel): left as it is */
+	g->job.file_hash = pp->comp ? g->job.file_hash : pp->p.hash;
+	g->job.chunk_size = pp->cs;
+	g->job.chunks_total = pp->p.nchunks;
+	g->job.bytes_total = pp->p.bytes;
+	g->job.status = SL_JOB_PROCESSING;
+	g->job.updated_ms = sl_now_ms();
+	if ((rc = job_write(g)) < 0)
+		return rc;
+	return sl__ingest_fan_in(g);
+}
+
+/* The planner ended: its failure, or the plan complete and stored. */
+static int pipe_finish(ingest *g)
+{
+	plan_pipe *pp = g->pipe;
+	sl_source_stat ss;
+	if (pp->started) {
+		pthread_join(pp->tid, NULL);
+		pp->started = false;
+	}
+	if (pp->finished)
+		return pp->rc;
+	pp->finished = true;
+	int rc = pp->rc;
+	if (rc < 0)
+		sl__ingest_say(g, "%s", pp->msg);
+	if (rc == 0 && pp->comp)
+		rc = points_end(g);
+	if (rc == 0 && (rc = sl_source_stat_get(g->src, &ss)) == 0 && !pp->comp &&
+	    ss.size != pp->p.bytes) {
+		rc = SL_IO_CHANGED;
+		sl__ingest_say(
+		    g, "%s changed while it was read: %llu bytes, %llu when it was opened",
+		    g->job.file, (unsigned long long)pp->p.bytes, (unsigned long long)ss.size);
+	}
+	if (rc == 0 && pp->comp)
+		g->job.file_hash = ss.raw_hash; /* the compressed bytes', as the plain plan's */
+	if (rc == 0) {
+		g->planning = false;
+		if ((rc = sl__ingest_store_tx(g, tx_plan_done)) < 0)
+			g->planning = true;
+	}
+	pp->rc = rc;
+	return rc;
+}
+
+int sl__ingest_pipe_next(ingest *g, sl_chunk *out)
+{
+	plan_pipe *pp = g->pipe;
+	pthread_mutex_lock(&pp->mu);
+	while (!pp->n && !pp->done)
+		pthread_cond_wait(&pp->cv, &pp->mu);
+	if (pp->n) {
+		*out = pp->q[pp->head];
+		pp->head = (pp->head + 1) % pp->cap;
+		pp->n--;
+		pthread_cond_broadcast(&pp->cv);
+		pthread_mutex_unlock(&pp->mu);
+		return 1;
+	}
+	pthread_mutex_unlock(&pp->mu);
+	return pipe_finish(g);
+}
+
+void sl__ingest_pipe_stop(ingest *g)
+{
+	plan_pipe *pp = g->pipe;
+	if (!pp)
+		return;
+	pthread_mutex_lock(&pp->mu);
+	atomic_store(&pp->stop, 1);
+	pthread_cond_broadcast(&pp->cv);
+	pthread_mutex_unlock(&pp->mu);
+	if (pp->started)
+		pthread_join(pp->tid, NULL);
+	/* a plan not complete: its access points are made again next time */
+	if (!pp->finished || pp->rc < 0)
+		sl__ingest_points_close(g, true);
+	if (pp->t.fd >= 0)
+		close(pp->t.fd);
+	sl_source_reader_close(pp->pts.rd);
+	sl_buf_free(&pp->pts.cur);
+	sl_buf_free(&pp->pts.last);
+	sl_csv_plan_free(&pp->p);
+	free(pp->q);
+	pthread_mutex_destroy(&pp->mu);
+	pthread_cond_destroy(&pp->cv);
+	free(pp);
+	g->pipe = NULL;
+}
+
 int sl__ingest_plan(ingest *g)
 {
 	sl_csv_plan p;
 	int rc;
+	uint64_t cs = g->o->chunk_size ? g->o->chunk_size : DEFAULT_CHUNK;
 	g->job.status = SL_JOB_CHUNKING;
+	/* chunks an earlier pipelined run of this job stored (and committed)
+	   before it was killed: the plan is made again, the same, and keeps
+	   them; it must cut where that run cut */
+	free(g->old);
+	g->old = NULL;
+	g->nold = 0;
+	if (g->st && (rc = sl_js_chunks_get(g->st, g->job.id, &g->old, &g->nold)) < 0)
+		return rc;
+	if (g->nold && g->job.chunk_size)
+		cs = g->job.chunk_size;
+	if (pipe_wanted(g)) {
+		g->job.chunk_size = cs; /* recorded now: a resume cuts the same chunks */
+		if ((rc = sl__ingest_store_tx(g, sl__ingest_tx_job_update)) < 0)
+			return rc;
+		return pipe_start(g, cs);
+	}
 	if ((rc = sl__ingest_store_tx(g, sl__ingest_tx_job_update)) < 0)
 		return rc;
-	uint64_t cs = g->o->chunk_size ? g->o->chunk_size : DEFAULT_CHUNK;
 	plan_points pp = {.g = g};
 	sl_source_stat ss;
 	bool comp = g->comp != SL_COMPRESSION_NONE;

@@ -225,7 +225,9 @@ typedef struct sl_jobstore_ops {
 	/* Claim one chunk: a Queued one whose backoff has passed (a chunk
 	   whose lease expired is the reaper's, chunks_reap, which queues it
 	   again), of job `job_id` (NULL: of any job that is ChunksQueued or
-	   Processing and not asked to stop), earliest job and chunk first. The chunk becomes
+	   Processing and not asked to stop; a named job may also be Chunking:
+	   the chunks its own pipelined plan stores as it finds them, which
+	   no other process takes), earliest job and chunk first. The chunk becomes
 	   Processing, attempts + 1, owner and expiry set, epoch + 1; a ChunksQueued job becomes
 	   Processing. 1 and *l filled, 0 nothing to claim. */
 	int (*chunk_claim)(sl_jobstore *s, const char *job_id, const char *owner, int64_t ttl_ms,

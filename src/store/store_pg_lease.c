@@ -79,7 +79,8 @@ int sl__pq_chunk_claim(sl_jobstore *s, const char *job_id, const char *owner, in
 	    "= c.job_id"
 	    " WHERE ($1::text IS NULL OR c.job_id = $1::text)"
 	    " AND c.status = 'Queued' AND coalesce(c.not_before_ms, 0) <= " PQ_NOW_MS
-	    " AND j.status IN ('ChunksQueued', 'Processing')"
+	    " AND (j.status IN ('ChunksQueued', 'Processing')"
+	    " OR ($1::text IS NOT NULL AND j.status = 'Chunking'))"
 	    " AND NOT EXISTS (SELECT 1 FROM sluice.cancels x WHERE x.job_id = c.job_id)"
 	    " ORDER BY j.created_ms, j.id, (c.seq * $3::bigint) % 1000003 LIMIT 1"
 	    " FOR NO KEY UPDATE OF c SKIP LOCKED),"

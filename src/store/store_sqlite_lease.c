@@ -100,7 +100,8 @@ int sl__sq_chunk_claim(sl_jobstore *s, const char *job_id, const char *owner, in
 	    " JOIN sluice_jobs j ON j.id = c.job_id"
 	    " WHERE (?1 IS NULL OR c.job_id = ?1) AND c.status = 'Queued'"
 	    " AND coalesce(c.not_before_ms, 0) <= ?3"
-	    " AND j.status IN ('ChunksQueued', 'Processing')"
+	    " AND (j.status IN ('ChunksQueued', 'Processing')"
+	    " OR (?1 IS NOT NULL AND j.status = 'Chunking'))"
 	    " AND NOT EXISTS (SELECT 1 FROM sluice_cancels x WHERE x.job_id = c.job_id)"
 	    " ORDER BY j.created_ms, j.id, (c.seq * ?2) % 1000003 LIMIT 1",
 	    &q->claim_sel);

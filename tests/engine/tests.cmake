@@ -52,3 +52,8 @@ sluice_shell_test(ingest_poison_readers tests/engine/test_poison_readers.sh thre
 # (every row once, resolved marks once), rows changed or gone before a resume (issue 11).
 sluice_shell_test(ingest_refeed_kill tests/engine/test_refeed_kill.sh)
 set_tests_properties(ingest_refeed_kill PROPERTIES TIMEOUT 300)
+# The pipelined plan (issue 13): a compressed file's chunks handed to the workers by the
+# planning pass; the same rows as the plain file, chunks committed while the job is
+# Chunking, kill -9 mid-plan resumed exactly once, a truncated .gz keeping what committed.
+sluice_shell_test(ingest_pipeline tests/engine/test_pipeline.sh)
+set_tests_properties(ingest_pipeline PROPERTIES LABELS "threads" TIMEOUT 600)

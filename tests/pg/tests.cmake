@@ -155,3 +155,6 @@ sluice_uses_server(pg_clock postgres)
 sluice_shell_test(pg_refeed_kill tests/pg/test_pg_refeed_kill.sh)
 sluice_uses_server(pg_refeed_kill postgres)
 set_tests_properties(pg_refeed_kill PROPERTIES TIMEOUT 300)
+# the pipelined plan on PostgreSQL: a .gz's chunks committed while the job is Chunking, kill -9 mid-plan
+sluice_shell_test(pg_pipeline tests/pg/test_pg_pipeline.sh threads)
+sluice_uses_server(pg_pipeline postgres)

@@ -9,3 +9,8 @@ sluice_uses_server(test_s3 s3rver)
 sluice_shell_test(s3_ingest tests/s3/test_s3_ingest.sh threads)
 set_tests_properties(s3_ingest PROPERTIES TIMEOUT 600)
 sluice_uses_server(s3_ingest s3rver)
+# The pipelined plan over S3: the chunks handed to the workers by the planner's stream
+# (tests/s3/test_s3_pipeline.sh).
+sluice_shell_test(s3_pipeline tests/s3/test_s3_pipeline.sh threads)
+set_tests_properties(s3_pipeline PROPERTIES TIMEOUT 600)
+sluice_uses_server(s3_pipeline s3rver)

@@ -100,10 +100,13 @@ check "validate of a .gz: the rejects, without DUP_KEY" "$(json "$T/out" "d['row
 
 # --- kill -9 in the middle, resume exactly once ----------------------------------------------
 # paused NAME FILE SEQ THREADS: an ingest of FILE into k-NAME.db held by the
-# writer before chunk SEQ, in the background (its pid in pid, job in job)
+# writer before chunk SEQ, in the background (its pid in pid, job in job).
+# Planned whole first (SLUICE_PIPELINE=0): these test a resume from the
+# access points of a complete plan; a kill in a pipelined plan is
+# tests/engine/test_pipeline.sh's
 paused() {
 	rm -rf "$T/p" && mkdir "$T/p"
-	SLUICE_TEST_PAUSE="$3:$T/p" sl_start "$T/$1.err" ingest "$2" --schema "$SCHEMA" --db "$T/k-$1.db" \
+	SLUICE_PIPELINE=0 SLUICE_TEST_PAUSE="$3:$T/p" sl_start "$T/$1.err" ingest "$2" --schema "$SCHEMA" --db "$T/k-$1.db" \
 		--chunk-size 40k --threads "$4" --quiet >/dev/null
 	pid=$BG_PID
 	wait_for "$1: the ingest to pause before chunk $3" 3000 test -e "$T/p/paused"
@@ -135,9 +138,11 @@ killed zstd-single "$T/single.csv.zst" keep
 
 # --- corrupt and truncated archives ---------------------------------------------------------
 # corrupt NAME FILE: the load fails with IO_CORRUPT at a place, nothing half-loaded
+# (planned whole first; a pipelined one commits what it read before the damage:
+# tests/engine/test_pipeline.sh)
 corrupt() {
 	local name=$1 f=$2 db=$T/c-$1.db
-	sl_run ingest "$f" --schema "$SCHEMA" --db "$db" --chunk-size 40k --json
+	SLUICE_PIPELINE=0 sl_run ingest "$f" --schema "$SCHEMA" --db "$db" --chunk-size 40k --json
 	check "$name: exit 4" "$(rc)" 4
 	check "$name: Failed, IO_CORRUPT" "$(q "$db" 'SELECT status, error_code FROM sluice_jobs')" "Failed|IO_CORRUPT"
 	json "$T/out" "d['error']['message']" | grep -q "compressed byte [0-9]* (decompressed byte [0-9]*)" && ok ||
