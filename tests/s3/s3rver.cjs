@@ -126,9 +126,15 @@ async function main() {
   await new Promise((ok) => p.listen(0, '127.0.0.1', ok));
   fs.writeFileSync(envFile + '.tmp', `S3_PORT=${port}\nS3_PROXY_PORT=${p.address().port}\n`);
   fs.renameSync(envFile + '.tmp', envFile);
+  // close() waits for open connections, and the proxy's keep-alive ones to
+  // s3rver (Node 20's default agent keeps them) may stay for a long time:
+  // everything s3rver keeps is on disk per request, so after a second the
+  // process goes whatever is still open
   const stop = () => {
     p.close();
+    if (p.closeAllConnections) p.closeAllConnections();
     server.close().then(() => process.exit(0));
+    setTimeout(() => process.exit(0), 1000);
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
