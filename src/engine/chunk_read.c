@@ -383,7 +383,9 @@ void *sl__ingest_worker_main(void *arg)
 		chunk_result res;
 		if (rc == 0) {
 			slot_emit se = {g, s};
+			sl_trace("chunk %zu: parse starts", g->pending[k]);
 			sl__ingest_produce(&w, &g->chunks[g->pending[k]], emit_slot, &se, &res);
+			sl_trace("chunk %zu: parsed", g->pending[k]);
 		} else {
 			memset(&res, 0, sizeof res);
 			res.err = rc;
