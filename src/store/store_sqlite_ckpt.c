@@ -33,19 +33,12 @@ struct sq_ckpt {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool want, stop;
-	char path[4096];
+	sqlite3 *db; /* its own connection: a checkpoint on the writer's would wait for it */
 };
 
 static void *ckpt_main(void *arg)
 {
 	sq_ckpt *k = arg;
-	sqlite3 *db = NULL;
-	/* its own connection: a checkpoint on the writer's would wait for it */
-	if (sqlite3_open_v2(k->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
-	    SQLITE_OK) {
-		sqlite3_close_v2(db);
-		db = NULL;
-	}
 	pthread_mutex_lock(&k->mu);
 	for (;;) {
 		while (!k->want && !k->stop)
@@ -56,12 +49,10 @@ static void *ckpt_main(void *arg)
 		pthread_mutex_unlock(&k->mu);
 		/* SQLITE_BUSY (another process's checkpoint runs) is no failure:
 		   that one copies the pages; the next commit asks again */
-		if (db)
-			sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		sqlite3_wal_checkpoint_v2(k->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 		pthread_mutex_lock(&k->mu);
 	}
 	pthread_mutex_unlock(&k->mu);
-	sqlite3_close_v2(db);
 	return NULL;
 }
 
@@ -73,18 +64,25 @@ static int ckpt_hook(void *arg, sqlite3 *db, const char *name, int frames)
 	if (frames < CKPT_FRAMES)
 		return SQLITE_OK;
 	if (!q->ckpt && !q->ckpt_failed) {
+		/* the connection is opened here: without one, no thread, and
+		   the commits checkpoint themselves */
 		sq_ckpt *k = calloc(1, sizeof *k);
-		if (k) {
-			snprintf(k->path, sizeof k->path, "%s", q->path);
+		if (k &&
+		    sqlite3_open_v2(q->path, &k->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+		                    NULL) == SQLITE_OK) {
 			pthread_mutex_init(&k->mu, NULL);
 			pthread_cond_init(&k->cv, NULL);
 			if (pthread_create(&k->tid, NULL, ckpt_main, k) == 0) {
 				q->ckpt = k;
+				sl_trace("sqlite: WAL checkpoints on their own thread (%d pages)", frames);
 			} else {
 				pthread_mutex_destroy(&k->mu);
 				pthread_cond_destroy(&k->cv);
-				free(k);
 			}
+		}
+		if (k && !q->ckpt) {
+			sqlite3_close_v2(k->db);
+			free(k);
 		}
 		q->ckpt_failed = !q->ckpt;
 	}
@@ -115,6 +113,7 @@ void sl__sq_ckpt_stop(sq_store *q)
 	pthread_cond_signal(&k->cv);
 	pthread_mutex_unlock(&k->mu);
 	pthread_join(k->tid, NULL);
+	sqlite3_close_v2(k->db); /* not the last: the writer's close checkpoints the rest */
 	pthread_mutex_destroy(&k->mu);
 	pthread_cond_destroy(&k->cv);
 	free(k);
