@@ -104,9 +104,13 @@ int main(int argc, char **argv)
 	/* A full disk or a file size limit must fail a write (and so a chunk's
 	   transaction), not kill the process. */
 	signal(SIGXFSZ, SIG_IGN);
+	sl_trace("start %s", cmd);
 	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
-		if (cmds[i].fn && !strcmp(cmd, cmds[i].name))
-			return cmds[i].fn(argc - 1, argv + 1);
+		if (cmds[i].fn && !strcmp(cmd, cmds[i].name)) {
+			int st = cmds[i].fn(argc - 1, argv + 1);
+			sl_trace("exit %d", st);
+			return st;
+		}
 	fprintf(stderr, "sluice: unknown command '%s'\n\n", cmd);
 	usage(stderr);
 	sl__error_report(SL_USAGE);

@@ -97,5 +97,11 @@ int sl_write_file_durable(const char *path, const void *p, size_t n);
 int64_t sl_now_ms(void);
 /* Monotonic seconds, for durations. */
 double sl_now(void);
+/* SLUICE_TRACE=1 (any non-empty value): one line on stderr per call,
+   "sluice trace: +MS ms (thread cpu MS ms) WHAT": milliseconds since the
+   process's first trace (main's "start") and the calling thread's CPU
+   time so far; for finding where a run's fixed costs go
+   (docs/benchmarks.md). Off, a call costs a pthread_once. */
+void sl_trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

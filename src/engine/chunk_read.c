@@ -388,7 +388,9 @@ void *sl__ingest_worker_main(void *arg)
 		chunk_result res;
 		if (rc == 0) {
 			slot_emit se = {g, s};
+			sl_trace("chunk %u: parse starts", s->chunk.seq);
 			sl__ingest_produce(&w, &s->chunk, emit_slot, &se, &res);
+			sl_trace("chunk %u: parsed", s->chunk.seq);
 		} else {
 			memset(&res, 0, sizeof res);
 			res.err = rc;

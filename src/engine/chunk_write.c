@@ -423,8 +423,10 @@ static int record_chunk(const chunk_handles *h, const sl_chunk *c, const sl_job_
 		rc = sl_js_event_insert(h->js, ev);
 	if (rc == 0 && d)
 		rc = sl__ingest_fan_in(g);
+	sl_trace("chunk %u: recorded%s", c->seq, g->finished ? ", job finished" : "");
 	if (rc == 0)
 		rc = sl_txn_commit(h->txn);
+	sl_trace("chunk %u: committed", c->seq);
 	if (rc < 0) {
 		sl_txn_rollback(h->txn);
 		g->finished = false;
@@ -719,6 +721,7 @@ int sl__chunk_run(const chunk_handles *h, sl_chunk *c, sl_lease *l, slot *s)
 		rc = attempt > 1 ? chunk_restart(h, c, l) : 0;
 		if (rc == 0 && (rc = sl_txn_begin(h->txn)) == 0)
 			rc = fence(h, l);
+		sl_trace("chunk %u: begun and fenced", c->seq);
 		if (rc == 0) {
 			chunk_result res;
 			if (from_slot) {
@@ -746,6 +749,7 @@ int sl__chunk_run(const chunk_handles *h, sl_chunk *c, sl_lease *l, slot *s)
 					changed_msg(g, c, res.msg, sizeof res.msg);
 				snprintf(why, sizeof why, "chunk %u: %s", c->seq, res.msg);
 			}
+			sl_trace("chunk %u: rows in", c->seq);
 			if (rc == 0 && tx.grows)
 				rc = flush_group(&tx);
 			if (rc == 0) {
@@ -754,6 +758,7 @@ int sl__chunk_run(const chunk_handles *h, sl_chunk *c, sl_lease *l, slot *s)
 			}
 			if (rc == 0 && tx.err)
 				rc = tx.err;
+			sl_trace("chunk %u: flushed", c->seq);
 			if (rc == 0)
 				rc = chunk_commit(&tx, t0);
 		}

@@ -803,6 +803,7 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 			goto out;
 		g->st = s.js;
 		g->sink = s.sink;
+		sl_trace("store open");
 	} else if ((rc = sl_sink_null(&g->sink)) < 0) {
 		goto out;
 	}
@@ -845,6 +846,7 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 			    SL_CONFIG; /* a missing or unreadable schema is a configuration error */
 		goto out;
 	}
+	sl_trace("schema loaded");
 	if (o->mode != SL_MODE_DEFAULT)
 		g->schema->mode = o->mode; /* a new job's; sl__modes_prepare gives a known job its own */
 	if ((rc = sl__ingest_effective_dialect(g, job_known)) < 0)
@@ -859,6 +861,7 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 
 	if ((rc = open_source(g, file ? file : "-", job_known, &st)) < 0)
 		goto out;
+	sl_trace("source open");
 	if (g->stream && !strcmp(file ? file : "-", "-") && o->program) {
 		/* a program's output: named by its command */
 		size_t n = strlen(o->program) + 9;
@@ -905,6 +908,7 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 	/* the same content loaded already by a finished job: report it, load
 	   nothing (a new file, or an upload's job that has not started; never a
 	   refeed, whose input is rows left open, whatever an earlier one read) */
+	sl_trace("unfinished job looked up");
 	if (g->st && !o->new_job && !refeed && !g->stream && (!job_known || g->job.status == SL_JOB_ACCEPTED)) {
 		sl_job prev = {0};
 		rc = sl__ingest_find_loaded(g, &st, &prev);
@@ -975,6 +979,7 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 		}
 	}
 
+	sl_trace("job %s", job_known ? "read" : "inserted");
 	/* Several processes may run the job (other `sluice ingest`s, `sluice
 	   worker`s): each chunk is claimed under a lease (lease.c), renewed
 	   by a heartbeat thread, and its commit fenced (docs/ingest.md). */
@@ -1032,6 +1037,7 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 			goto out;
 	}
 
+	sl_trace("heartbeat and leader candidate started");
 	/* from here on the job exists: failures are recorded on it */
 	if (!g->job.dialect && !(g->job.dialect = strdup(g->dialect_text))) {
 		rc = SL_NOMEM;
@@ -1039,6 +1045,7 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 	}
 	if ((rc = sl__ingest_map_header(g)) < 0)
 		goto fail;
+	sl_trace("header mapped");
 	if (g->job.status == SL_JOB_ACCEPTED || g->job.status == SL_JOB_CHUNKING) {
 		if ((rc = sl__ingest_plan(g)) < 0)
 			goto fail;
@@ -1063,6 +1070,7 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 		rc = SL_NOMEM;
 		goto fail;
 	}
+	sl_trace("planned: %zu chunks", g->nchunks);
 	if (g->st && (rc = sl__modes_prepare(g)) < 0)
 		goto fail;
 	if (g->st && (rc = sl_sink_prepare(g->sink, g->schema, g->job.id)) < 0) {
@@ -1092,13 +1100,16 @@ int sl_ingest(const sl_ingest_opts *o, sl_ingest_result *res)
 	g->job.error_message = NULL;
 	if (!g->job.started_ms)
 		g->job.started_ms = sl_now_ms();
+	sl_trace("target prepared");
 	if ((rc = sl__ingest_store_tx(g, tx_job_start)) < 0)
 		goto fail;
 	sl__ingest_progress(g, NULL, 0);
+	sl_trace("job started");
 
 	rc = g->cancelled || sl_job_status_final(g->job.status) ? 0 : run_chunks(g);
 fail:
 	sl__ingest_pipe_stop(g); /* a planner still reading: stopped, joined */
+	sl_trace("chunks run");
 	sl__ingest_progress(g, NULL, 0);
 	if (rc >= 0 && g->paused) {
 		/* unfinished on purpose: the job stays Processing, its lock file
@@ -1119,15 +1130,19 @@ fail:
 	if (rc < 0 && (g->job.status == SL_JOB_FAILED || g->job.status == SL_JOB_CANCELLED))
 		rc = 0;
 out:
+	sl_trace("job ended");
 	res->duration_s = sl_now() - g->t0;
 	res->job = g->job;
 	memset(&g->job, 0, sizeof g->job);
 	if (res->job.id[0] && !res->already_loaded)
 		sl__refeed_input_done(&res->job); /* nothing unless a finished refeed job */
 	sl__heart_stop(g->hb);
+	sl_trace("heartbeat stopped");
 	sl_candidate_stop(g->cand);
+	sl_trace("leader candidate stopped");
 	sl_js_close(g->st);
 	sl_sink_close(g->sink);
+	sl_trace("store closed");
 	/* the access points serve resumes and retries: kept until the job is
 	   final with no chunk to run again */
 	sl__ingest_points_close(g, sl_job_status_final(res->job.status) && !res->job.chunks_failed &&

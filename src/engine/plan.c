@@ -891,6 +891,7 @@ int sl__ingest_plan(ingest *g)
 	else
 		rc = sl_csv_split_read_cut(sl_source_read_fn, pp.rd, &g->d, SL_CSV_SCAN_AUTO, cs, NULL,
 		                           g->nmf ? src_cut : NULL, g->src, &p);
+	sl_trace("split and hashed: %zu chunks", rc == 0 ? p.nchunks : 0);
 	if (rc == 0 && g->comp != SL_COMPRESSION_NONE)
 		rc = points_end(g);
 	if (rc == 0 && (rc = sl_source_stat_get(g->src, &ss)) == 0 &&

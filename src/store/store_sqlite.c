@@ -181,6 +181,7 @@ static void sq_close(sl_txn *t)
 	sqlite3_finalize(q->rejects_rehold);
 	sqlite3_finalize(q->replace_row);
 	sqlite3_finalize(q->in_target);
+	sl__sq_ckpt_stop(q); /* its last checkpoint done; the close does the rest */
 	sqlite3_close_v2(q->db);
 	sl__sq_sink_free(q);
 	free(q->real_as_text);

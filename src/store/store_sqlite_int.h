@@ -20,6 +20,8 @@
 
 /* One connection: the transaction handle, the sink and the job store that
    share it (store.h), and their statements. */
+typedef struct sq_ckpt sq_ckpt; /* store_sqlite_ckpt.c */
+
 typedef struct sq_store {
 	sl_txn txn;
 	sl_sink sink;
@@ -48,6 +50,9 @@ typedef struct sq_store {
 	/* the table the prepared job writes: the target (append), its shadow
 	   (replace) or its stage (atomic); store_sqlite_modes.c */
 	char wtable[SL_MODE_TABLE_MAX];
+	/* a sink's WAL checkpoints, on a thread of their own (store_sqlite_ckpt.c) */
+	sq_ckpt *ckpt;
+	bool ckpt_failed; /* no thread: the commit checkpoints, as SQLite's default */
 	char path[4096];
 	char err[4096 + 512];
 } sq_store;
@@ -176,5 +181,10 @@ void sl__sq_sink_free(sq_store *q);
 void sl__sq_index_name(char *out, size_t n, const char *kind, const char *table, const char *col);
 int sl__sq_index_prepare(sq_store *q, const sl_schema *sc);
 int sl__sq_target_finish(sl_sink *s);
+
+/* store_sqlite_ckpt.c: the connection's WAL checkpoints on a thread of
+   its own (a sink's, from its prepare); stopped (joined) before it closes */
+void sl__sq_ckpt_enable(sq_store *q);
+void sl__sq_ckpt_stop(sq_store *q);
 
 #endif

@@ -118,6 +118,7 @@ static int sq_sink_prepare(sl_sink *k, const sl_schema *sc, const char *job_id)
 	int rc = sl__sq_target_prepare(k, sc, job_id);
 	if (rc < 0)
 		return rc;
+	sl__sq_ckpt_enable(q); /* the chunks' commits will not wait for the checkpoints */
 	sl__spill_close(q->sp);
 	q->sp = NULL;
 	if (sc->nkey && !q->upsert && (rc = sl__spill_open(sc, &q->sp)) < 0) {

@@ -230,12 +230,18 @@ static int prepare_table(sq_store *q, const sl_schema *sc, const char *job_id, c
 	if ((rc = sl__sq_prep(q, b.p, &q->ins_row)) < 0)
 		goto out;
 
-	/* the same for INSERT_MANY rows at once (tables without a key) */
+	/* the same for INSERT_MANY rows at once (tables without a key). OR
+	   FAIL, not the default ABORT: a statement that writes several rows
+	   and may abort half way makes SQLite keep a statement journal, a
+	   copy of the page it appends to (16 KiB) for every statement, 500 MB
+	   of temporary file for 1M rows. Nothing can fail here (no key, the
+	   only NOT NULL is _sluice_job, always bound), and if anything did,
+	   the chunk's whole transaction is rolled back, as before. */
 	sqlite3_finalize(q->ins_many);
 	q->ins_many = NULL;
 	if (!sc->nkey) {
 		sl_buf_reset(&b);
-		rc = sl__sq_add(&b, "INSERT INTO ") | sl__sq_add_ident(&b, tab) |
+		rc = sl__sq_add(&b, "INSERT OR FAIL INTO ") | sl__sq_add_ident(&b, tab) |
 		     sl__sq_add(&b, "(");
 		for (size_t i = 0; i < sc->ncols; i++)
 			rc |= sl__sq_add_ident(&b, sc->cols[i].name) | sl__sq_add(&b, ", ");

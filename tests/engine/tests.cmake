@@ -35,6 +35,9 @@ sluice_shell_test(ingest_modes tests/engine/test_modes.sh)
 set_tests_properties(ingest_modes PROPERTIES LABELS "threads" TIMEOUT 600)
 # Rows inserted and rows updated counted apart, against Python's count of the file (issue 12).
 sluice_shell_test(ingest_counts_split tests/engine/test_counts_split.sh)
+# The SQLite sink's WAL checkpoints on their own thread: a big load, a kill -9
+# during it and its resume (src/store/store_sqlite_ckpt.c).
+sluice_shell_test(ingest_ckpt tests/engine/test_ckpt.sh threads)
 # Several files as one job (issue 13): a glob or paths of plain, gzip and zstd files against
 # the oracle of loading them one after another; headers, a changed set, kill -9 and resume.
 sluice_shell_test(ingest_multifile tests/engine/test_multifile.sh)
