@@ -14,7 +14,8 @@
  * Guarantees: a checkpoint only copies committed frames, so a kill -9 at
  * any moment leaves what SQLite's own would (the next opener recovers the
  * WAL). The WAL may hold up to about two chunks' pages instead of one,
- * since it restarts only once checkpointed. The last connection to close
+ * since it restarts only once checkpointed (and never past CKPT_CEILING
+ * pages: then the commit checkpoints itself too). The last connection to close
  * checkpoints what is left, as before; the thread is joined (its
  * checkpoint finished) before the writer's connection closes. When the
  * thread cannot be had, the commit checkpoints itself, as SQLite does.
@@ -27,6 +28,11 @@
 
 /* SQLite's default autocheckpoint: the WAL pages that make a checkpoint worth it. */
 #define CKPT_FRAMES 1000
+/* The WAL's ceiling: a thread that falls behind (a slow disk, a starved
+   core) lets the WAL grow, since it restarts only once checkpointed; past
+   this many pages (1 GiB of 16 KiB pages) the commit checkpoints itself
+   as well, as SQLite would, so the WAL stays bounded whatever the speed. */
+#define CKPT_CEILING 65536
 
 struct sq_ckpt {
 	pthread_t tid;
@@ -86,7 +92,7 @@ static int ckpt_hook(void *arg, sqlite3 *db, const char *name, int frames)
 		}
 		q->ckpt_failed = !q->ckpt;
 	}
-	if (!q->ckpt) {
+	if (!q->ckpt || frames >= CKPT_CEILING) {
 		sqlite3_wal_checkpoint(db, name);
 		return SQLITE_OK;
 	}
