@@ -80,7 +80,8 @@ static int ckpt_hook(void *arg, sqlite3 *db, const char *name, int frames)
 			pthread_cond_init(&k->cv, NULL);
 			if (pthread_create(&k->tid, NULL, ckpt_main, k) == 0) {
 				q->ckpt = k;
-				sl_trace("sqlite: WAL checkpoints on their own thread (%d pages)", frames);
+				sl_trace("sqlite: WAL checkpoints on their own thread (%d pages)",
+				         frames);
 			} else {
 				pthread_mutex_destroy(&k->mu);
 				pthread_cond_destroy(&k->cv);
