@@ -83,15 +83,19 @@ unlock_db
 check "once recorded, its events stream to the end" "$(curl -s --max-time 60 "$B/v1/jobs/$L/events" | grep -c '^event: end')" 1
 
 # --- cancel while the write lock is held for 7 s ---------------------------------------------------------
-# (small chunks, so that the job has chunks left when the cancel lands)
+# (small chunks, and the job held before its chunk 3 (SLUICE_TEST_PAUSE, a
+# place, not a time: a fast machine finished it before the lock came), so
+# that it has chunks left when the cancel lands)
 stop_server
-serve "$T/log" --db "$DB" --schemas "$T/schemas" --data-dir "$T/data" --min-free 1M \
+mkdir -p "$T/pz"
+SLUICE_TEST_PAUSE=3:$T/pz serve "$T/log" --db "$DB" --schemas "$T/schemas" --data-dir "$T/data" --min-free 1M \
 	--chunk-size 1M --threads 1 || { finish; exit 1; }
 sl gen cdr --rows 400000 --seed 22 -o "$T/big.csv"
 check "gen: exit" "$?" 0
 BJ=$(curl -s --data-binary @"$T/big.csv" "$B/v1/datasets/cdr/uploads" | jq_ "d['job_id']")
 recorded() { [ "$(sqlite3 "$DB" "PRAGMA busy_timeout=1000; SELECT count(*) FROM sluice_jobs WHERE id = '$BJ'" 2>/dev/null | tail -1)" = 1 ]; }
 wait_for "the big job in the store" 500 recorded
+wait_for "the big job held before its chunk 3" 3000 test -e "$T/pz/paused"
 rm -f "$T/locked"
 python3 - "$DB" "$T/locked" <<'PY' &
 import sqlite3, sys, time
@@ -110,6 +114,7 @@ st=$(code POST "$B/v1/jobs/$BJ/cancel" --max-time 40)
 # when none does (a slow build may still be planning it: no lease then, the
 # cancel ends it at once and the planner's writes give way); never 503
 case "$st" in 200 | 202) ok ;; *) bad "cancel under a 7 s write lock: 200 or 202, not 503 DB_BUSY: got '$st'"; cat "$T/body" ;; esac
+: >"$T/pz/go" # the held runner goes on, and stops after that chunk
 wait "$LOCKER"
 LOCKER=
 check "the job ends Cancelled" "$(wait_final "$BJ")" Cancelled
