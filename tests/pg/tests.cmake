@@ -111,7 +111,7 @@ set_tests_properties(citus_restart PROPERTIES RESOURCE_LOCK citus_nodes TIMEOUT 
 # no constraint stays DB_ERROR
 sluice_shell_test(citus_constraints tests/pg/test_citus_constraints.sh threads)
 sluice_uses_server(citus_constraints citus)
-set_tests_properties(citus_constraints PROPERTIES TIMEOUT 600)
+set_tests_properties(citus_constraints PROPERTIES RESOURCE_LOCK citus_nodes TIMEOUT 600)
 # `distribution:` on plain PostgreSQL: CONFIG, Citus is needed
 sluice_shell_test(pg_distribution tests/pg/test_pg_distribution.sh)
 sluice_uses_server(pg_distribution postgres)
