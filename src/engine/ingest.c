@@ -424,6 +424,15 @@ static int run_tail(ingest *g, worker *self)
 				return rc;
 			continue;
 		}
+		/* nothing left open and nobody finished the job (a retry of a job
+		   whose chunks were all done: a cancel that came after its last
+		   commit): the run's end finishes it (sl__ingest_finish_job) */
+		uint64_t open = 0, live = 0;
+		rc = sl_js_chunks_open(g->st, g->job.id, sl__lease_owner_dead, &open, &live);
+		if (rc < 0 && sl_error_class(rc) != SL_CLASS_RETRY)
+			return rc;
+		if (rc == 0 && !open)
+			return 0;
 		/* others hold the rest: look again shortly, or when news comes
 		   (PostgreSQL NOTIFYs a chunk queued again and the job's end) */
 		sl_js_idle_wait(g->st, poll_ms);

@@ -284,12 +284,16 @@ check "gc removes old rejects" "$(q "$T/a.db" 'SELECT count(*) FROM sluice_rejec
 check "gc keeps the rows" "$(q "$T/a.db" 'SELECT count(*) FROM call_detail_records')" "$rows_before"
 
 # --- cancel from another process: the run stops at a chunk boundary, retry finishes ---
-sl_start "$T/c.err" ingest "$T/cdr.csv" --schema "$SCHEMA" --db "$T/x.db" --json --chunk-size 8k --threads 1 >"$T/c.json"
+# (the run held before its chunk 5 while the cancel comes: a fast run
+# could otherwise end before it)
+mkdir -p "$T/cz"
+SLUICE_TEST_PAUSE=5:$T/cz sl_start "$T/c.err" ingest "$T/cdr.csv" --schema "$SCHEMA" --db "$T/x.db" --json --chunk-size 8k --threads 1 >"$T/c.json"
 cpid=$BG_PID
-wait_for "3 committed chunks of x.db" 1500 at_least "$T/x.db" 3
+wait_for "the run held before chunk 5 of x.db" 1500 test -e "$T/cz/paused"
 cjob=$(q "$T/x.db" "SELECT id FROM sluice_jobs")
 sl cancel "$cjob" --db "$T/x.db" >"$T/cancel.out"
 check "cancel a running job: exit 0" "$?" 0
+: >"$T/cz/go"
 sl_wait $cpid "$T/c.err"
 check "the cancelled run: exit 4" "$?" 4
 check "cancel: the run ends Cancelled" "$(json "$T/c.json" "d['status']")" Cancelled
